@@ -1,0 +1,5 @@
+//! Capture files → timestamped frames with their link type.
+
+mod writer;
+
+pub use writer::PcapWriter;

@@ -1,0 +1,13 @@
+//! Crafting packets byte by byte: for tests, fixtures, the benchmark's
+//! generated captures and the capture-mode test that sends SYNs over veth.
+//!
+//! Everything here produces wire bytes with correct lengths and checksums,
+//! so tshark and p0f read the result exactly as they read real traffic.
+
+mod options;
+mod stacks;
+mod tcp;
+
+pub use options::OptionBytes;
+pub use stacks::Stack;
+pub use tcp::{ethernet_frame, internet_checksum, TcpPacket};

@@ -1,0 +1,127 @@
+use std::net::IpAddr;
+
+use super::{OptionBytes, TcpPacket};
+
+/// Typical client SYN layouts of today's stacks, with their default header
+/// values. Used to build labelled test captures and benchmark traffic; the
+/// classifier's knowledge lives in its data file, not here.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Stack {
+    /// Windows 10/11: TTL 128, window 64240, no timestamps.
+    Windows,
+    /// macOS 12+: window 65535, ws 6, timestamps, EOL padding.
+    MacOs,
+    /// iOS 15+: the macOS stack, typically with a cellular MSS.
+    Ios,
+    /// Desktop Linux 5.x/6.x: window 64240 (44 × 1460), ws 7.
+    Linux,
+    /// Android 10+: Linux option order, window 65535, ws 9.
+    Android,
+    /// FreeBSD 13/14: window 65535, mss,nop,ws,sok,ts.
+    FreeBsd,
+    /// OpenBSD 7: window 16384 and its NOP-heavy layout.
+    OpenBsd,
+    /// A small embedded Linux (router/IoT): window a multiple of MSS, ws 2.
+    Embedded,
+}
+
+impl Stack {
+    pub const ALL: [Stack; 8] = [
+        Stack::Windows,
+        Stack::MacOs,
+        Stack::Ios,
+        Stack::Linux,
+        Stack::Android,
+        Stack::FreeBsd,
+        Stack::OpenBsd,
+        Stack::Embedded,
+    ];
+
+    /// A SYN from this stack; `n` varies the per-connection values (IP ID,
+    /// sequence number, timestamp) deterministically.
+    pub fn syn(self, src: IpAddr, src_port: u16, dst: IpAddr, dst_port: u16, n: u32) -> TcpPacket {
+        let mut p = TcpPacket::syn(src, src_port, dst, dst_port);
+        let mix = n.wrapping_mul(2_654_435_761) ^ 0x5bd1_e995;
+        p.seq = mix;
+        p.ip_id = (mix >> 16) as u16 | 1;
+        let v6 = src.is_ipv6();
+        let mss = if v6 { 1440 } else { 1460 };
+        let ts = mix.rotate_left(7) | 1;
+        let (ttl, window, opts) = match self {
+            Stack::Windows => (
+                128,
+                64240,
+                OptionBytes::new().mss(mss).nop().ws(8).nop().nop().sok(),
+            ),
+            Stack::MacOs => (
+                64,
+                65535,
+                OptionBytes::new()
+                    .mss(mss)
+                    .nop()
+                    .ws(6)
+                    .nop()
+                    .nop()
+                    .ts(ts, 0)
+                    .sok()
+                    .eol()
+                    .eol(),
+            ),
+            Stack::Ios => (
+                64,
+                65535,
+                OptionBytes::new()
+                    .mss(mss - 80)
+                    .nop()
+                    .ws(6)
+                    .nop()
+                    .nop()
+                    .ts(ts, 0)
+                    .sok()
+                    .eol()
+                    .eol(),
+            ),
+            Stack::Linux => (
+                64,
+                64240,
+                OptionBytes::new().mss(mss).sok().ts(ts, 0).nop().ws(7),
+            ),
+            Stack::Android => (
+                64,
+                65535,
+                OptionBytes::new().mss(mss).sok().ts(ts, 0).nop().ws(9),
+            ),
+            Stack::FreeBsd => (
+                64,
+                65535,
+                OptionBytes::new().mss(mss).nop().ws(6).sok().ts(ts, 0),
+            ),
+            Stack::OpenBsd => (
+                64,
+                16384,
+                OptionBytes::new()
+                    .mss(mss)
+                    .nop()
+                    .nop()
+                    .sok()
+                    .nop()
+                    .ws(6)
+                    .nop()
+                    .nop()
+                    .ts(ts, 0),
+            ),
+            Stack::Embedded => (
+                64,
+                14600,
+                OptionBytes::new().mss(1460).sok().ts(ts, 0).nop().ws(2),
+            ),
+        };
+        p.ttl = ttl;
+        p.window = window;
+        p.options = opts.0;
+        if v6 {
+            p.flow_label = mix & 0xF_FFFF;
+        }
+        p
+    }
+}

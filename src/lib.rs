@@ -1,0 +1,27 @@
+//! synprint: passive TCP/IP fingerprinting.
+//!
+//! Data flows one way through these modules:
+//!
+//! - [`capture`]: capture files (pcap, pcapng) → timestamped frames with
+//!   their link type.
+//! - [`packet`]: a frame → one [`packet::Observation`] per SYN / SYN+ACK, or
+//!   a counted [`packet::Skip`] reason. The only place bytes are parsed.
+//! - [`fingerprint`]: pure functions of an observation: zardaxt's fields,
+//!   JA4T/JA4TS.
+//! - [`p0f`]: the p0f 3 database, signature rendering and matching, MTU and
+//!   uptime, exactly as p0f 3.09b computes them.
+//! - [`classify`]: calibrated OS probabilities from built-in knowledge and
+//!   learned models; the User-Agent verdict.
+//! - [`analyze`]: the pipeline that ties the above into [`analyze::Record`]s,
+//!   with retransmission tracking and counters.
+//! - [`output`]: records → JSON lines or p0f-like text.
+//! - [`store`]: bounded, expiring memory of recent fingerprints per address.
+//! - [`serve`]: the HTTP API, kernel SAVED_SYN listener and AF_PACKET capture.
+//! - [`craft`]: building packets byte by byte (tests, benchmarks, fixtures).
+// Unsafe code is confined to the few system-call wrappers in `serve` that
+// say why they need it.
+#![deny(unsafe_code)]
+
+pub mod capture;
+pub mod craft;
+pub mod packet;

@@ -1,0 +1,130 @@
+use std::net::IpAddr;
+
+use super::TcpOptions;
+
+/// Capture time in nanoseconds since the Unix epoch. Always taken from the
+/// packet (capture record, kernel), never from the wall clock, so a replayed
+/// file gives the same results every time.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Timestamp(pub u64);
+
+impl Timestamp {
+    pub fn from_secs_nanos(secs: u64, nanos: u32) -> Self {
+        Timestamp(
+            secs.saturating_mul(1_000_000_000)
+                .saturating_add(u64::from(nanos)),
+        )
+    }
+
+    pub fn as_secs_f64(self) -> f64 {
+        self.0 as f64 / 1e9
+    }
+
+    pub fn as_millis(self) -> u64 {
+        self.0 / 1_000_000
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum IpVersion {
+    V4,
+    V6,
+}
+
+impl IpVersion {
+    pub fn number(self) -> u8 {
+        match self {
+            IpVersion::V4 => 4,
+            IpVersion::V6 => 6,
+        }
+    }
+}
+
+/// Which side of the handshake a packet is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Kind {
+    /// SYN without ACK: the client opening a connection.
+    Syn,
+    /// SYN with ACK: the server answering.
+    SynAck,
+}
+
+impl Kind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Syn => "syn",
+            Kind::SynAck => "syn_ack",
+        }
+    }
+}
+
+/// Every header field of one SYN or SYN+ACK that matters for fingerprinting,
+/// taken from the innermost IP/TCP headers (after any tunnel).
+///
+/// Field meanings follow the wire, not any one tool: conversions to p0f's,
+/// zardaxt's or JA4T's forms happen downstream.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Observation {
+    pub ts: Timestamp,
+    pub kind: Kind,
+
+    pub ip_version: IpVersion,
+    pub src_ip: IpAddr,
+    pub dst_ip: IpAddr,
+    /// TTL (IPv4) or hop limit (IPv6).
+    pub ttl: u8,
+    /// Type of service (IPv4) or traffic class (IPv6), ECN bits included.
+    pub tos: u8,
+    /// IPv4 "don't fragment"; always false for IPv6.
+    pub df: bool,
+    /// IPv4 "more fragments"; always false for IPv6 (fragments are skipped).
+    pub mf: bool,
+    /// IPv4 reserved ("must be zero") flag bit.
+    pub ip_reserved_flag: bool,
+    /// IPv4 identification; 0 for IPv6.
+    pub ip_id: u16,
+    /// IPv4 total length, or IPv6 payload length + 40.
+    pub ip_total_length: u16,
+    /// IPv4 header length in bytes including options (IHL × 4); 40 for IPv6.
+    pub ip_header_len: u8,
+    /// Bytes of IPv4 options (p0f's `olen`); for IPv6 the bytes of extension
+    /// headers walked before TCP.
+    pub ip_options_len: u16,
+    /// IPv6 flow label; 0 for IPv4.
+    pub flow_label: u32,
+
+    pub src_port: u16,
+    pub dst_port: u16,
+    pub seq: u32,
+    pub ack: u32,
+    /// TCP flags: the low 8 bits (CWR..FIN) plus NS (the ECN nonce bit) as 0x100.
+    pub tcp_flags: u16,
+    /// TCP data offset in 32-bit words.
+    pub tcp_data_offset: u8,
+    /// The reserved bits of the TCP header (3 bits beside NS).
+    pub tcp_reserved: u8,
+    pub window: u16,
+    pub urgent_ptr: u16,
+    /// Bytes of TCP payload present in this segment (from the IP length).
+    pub payload_len: u16,
+
+    pub options: TcpOptions,
+}
+
+pub mod flags {
+    pub const FIN: u16 = 0x01;
+    pub const SYN: u16 = 0x02;
+    pub const RST: u16 = 0x04;
+    pub const PSH: u16 = 0x08;
+    pub const ACK: u16 = 0x10;
+    pub const URG: u16 = 0x20;
+    pub const ECE: u16 = 0x40;
+    pub const CWR: u16 = 0x80;
+    pub const NS: u16 = 0x100;
+}
+
+impl Observation {
+    pub fn has_flag(&self, flag: u16) -> bool {
+        self.tcp_flags & flag != 0
+    }
+}
