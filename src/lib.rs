@@ -27,3 +27,5 @@ pub mod capture;
 pub mod craft;
 pub mod fingerprint;
 pub mod packet;
+pub mod serve;
+pub mod store;
