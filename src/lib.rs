@@ -27,3 +27,4 @@ pub mod capture;
 pub mod craft;
 pub mod fingerprint;
 pub mod packet;
+pub mod output;
