@@ -25,28 +25,49 @@ use synprint::packet::{flags, LinkType, Timestamp};
 
 fn main() {
     let full = std::env::args().any(|a| a == "--bench");
-    let (syns, conns, rounds) = if full { (1_000_000, 100_000, 3) } else { (2_000, 200, 1) };
+    let (syns, conns, rounds) = if full {
+        (1_000_000, 100_000, 3)
+    } else {
+        (2_000, 200, 1)
+    };
     let dir = tempfile::tempdir().expect("temporary directory");
     let syn_path = dir.path().join("syn.pcap");
     let mixed_path = dir.path().join("mixed.pcap");
     let n_syn = write_syn_capture(&syn_path, syns);
     let n_mixed = write_mixed_capture(&mixed_path, conns);
-    println!("synprint analyze benchmark ({} mode, best of {rounds})", if full { "full" } else { "smoke" });
-    println!("captures: {n_syn} distinct client SYNs; {conns} whole connections = {n_mixed} packets");
+    println!(
+        "synprint analyze benchmark ({} mode, best of {rounds})",
+        if full { "full" } else { "smoke" }
+    );
+    println!(
+        "captures: {n_syn} distinct client SYNs; {conns} whole connections = {n_mixed} packets"
+    );
     println!();
 
     let engine = Engine::default();
-    let hdb = Arc::new(huginn_net_db::TcpDatabase::load_default().expect("huginn-net-db bundled database"));
+    let hdb = Arc::new(
+        huginn_net_db::TcpDatabase::load_default().expect("huginn-net-db bundled database"),
+    );
     let out_path = dir.path().join("out.jsonl");
 
-    for (name, path, packets) in [("SYN-only", &syn_path, n_syn), ("mixed", &mixed_path, n_mixed)] {
+    for (name, path, packets) in [
+        ("SYN-only", &syn_path, n_syn),
+        ("mixed", &mixed_path, n_mixed),
+    ] {
         let floor = best(rounds, || walk(path));
-        let none = best(rounds, || synprint_run(&engine, path, Format::None, &out_path));
-        let jsonl = best(rounds, || synprint_run(&engine, path, Format::Jsonl, &out_path));
+        let none = best(rounds, || {
+            synprint_run(&engine, path, Format::None, &out_path)
+        });
+        let jsonl = best(rounds, || {
+            synprint_run(&engine, path, Format::Jsonl, &out_path)
+        });
         let huginn = best(rounds, || huginn_run(&hdb, path));
         let pps = |s: f64| packets as f64 / s;
         println!("{name} capture ({packets} packets):");
-        println!("  read floor (walk records)    {:>12.0} packets/s", pps(floor));
+        println!(
+            "  read floor (walk records)    {:>12.0} packets/s",
+            pps(floor)
+        );
         println!(
             "  synprint --format none       {:>12.0} packets/s  {:>6.2}x huginn  {:>5.2}x floor time",
             pps(none),
@@ -58,7 +79,10 @@ fn main() {
             pps(jsonl),
             huginn / jsonl
         );
-        println!("  huginn-net-tcp 2.2.1 (full)  {:>12.0} packets/s", pps(huginn));
+        println!(
+            "  huginn-net-tcp 2.2.1 (full)  {:>12.0} packets/s",
+            pps(huginn)
+        );
         println!();
     }
 }
@@ -74,7 +98,7 @@ fn best(rounds: usize, mut f: impl FnMut() -> u64) -> f64 {
     best
 }
 
-fn open(path: &Path) -> CaptureReader<File> {
+fn open(path: &Path) -> CaptureReader<Box<dyn std::io::Read>> {
     CaptureReader::open(path).expect("generated capture opens")
 }
 
@@ -104,14 +128,18 @@ fn synprint_run(engine: &Engine, path: &Path, format: Format, out: &Path) -> u64
 fn huginn_run(db: &Arc<huginn_net_db::TcpDatabase>, path: &Path) -> u64 {
     use huginn_net_tcp::packet_parser::{parse_packet, IpPacket};
     let matcher = huginn_net_db::SharedTcpSignatureMatcher::new(Arc::clone(db));
-    let matcher: &dyn huginn_net_db::TcpMatcher = &matcher;
+    let matcher: &dyn huginn_net_tcp::matcher_api::TcpMatcher = &matcher;
     let mut tracker = huginn_net_tcp::ConnectionTracker::new(1 << 20);
     let mut r = open(path);
     let mut found = 0u64;
     while let Ok(Some(f)) = r.next_frame() {
         let res = match parse_packet(f.data) {
-            IpPacket::Ipv4(p) => huginn_net_tcp::process_ipv4_packet(&p, &mut tracker, Some(matcher)),
-            IpPacket::Ipv6(p) => huginn_net_tcp::process_ipv6_packet(&p, &mut tracker, Some(matcher)),
+            IpPacket::Ipv4(p) => {
+                huginn_net_tcp::process_ipv4_packet(&p, &mut tracker, Some(matcher))
+            }
+            IpPacket::Ipv6(p) => {
+                huginn_net_tcp::process_ipv6_packet(&p, &mut tracker, Some(matcher))
+            }
             IpPacket::None => continue,
         };
         if let Ok(res) = res {
@@ -124,7 +152,16 @@ fn huginn_run(db: &Arc<huginn_net_db::TcpDatabase>, path: &Path) -> u64 {
 fn client_addr(i: u32) -> IpAddr {
     // One in ten clients on IPv6, the rest spread over 10.0.0.0/8.
     if i % 10 == 9 {
-        IpAddr::V6(Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, (i >> 16) as u16, i as u16))
+        IpAddr::V6(Ipv6Addr::new(
+            0x2001,
+            0xdb8,
+            0,
+            0,
+            0,
+            0,
+            (i >> 16) as u16,
+            i as u16,
+        ))
     } else {
         IpAddr::V4(Ipv4Addr::from(0x0a00_0000 | (i & 0x00ff_ffff)))
     }
@@ -150,17 +187,29 @@ fn server_syn_ack(syn: &TcpPacket) -> TcpPacket {
     let mut p = TcpPacket::syn_ack_for(syn);
     p.window = 65160;
     let mss = if syn.src.is_ipv6() { 1440 } else { 1460 };
-    p.options = OptionBytes::new().mss(mss).sok().ts(0x2000_0000, 0x1000).nop().ws(7).0;
+    p.options = OptionBytes::new()
+        .mss(mss)
+        .sok()
+        .ts(0x2000_0000, 0x1000)
+        .nop()
+        .ws(7)
+        .0;
     p
 }
 
 fn write_syn_capture(path: &Path, n: u32) -> u64 {
-    let mut w = PcapWriter::new(BufWriter::new(File::create(path).expect("create")), LinkType::ETHERNET)
-        .expect("pcap header");
+    let mut w = PcapWriter::new(
+        BufWriter::new(File::create(path).expect("create")),
+        LinkType::ETHERNET,
+    )
+    .expect("pcap header");
     for i in 0..n {
         let frame = ethernet_frame(&client_syn(i).ip_bytes());
-        w.write(Timestamp(1_700_000_000_000_000_000 + u64::from(i) * 1_000), &frame)
-            .expect("write");
+        w.write(
+            Timestamp(1_700_000_000_000_000_000 + u64::from(i) * 1_000),
+            &frame,
+        )
+        .expect("write");
     }
     w.into_inner().flush().expect("flush");
     u64::from(n)
@@ -169,8 +218,11 @@ fn write_syn_capture(path: &Path, n: u32) -> u64 {
 /// Whole connections, 1000 at a time interleaved: SYN, SYN+ACK, ACK, a
 /// request, its ACK, two response segments, an ACK, and the FIN exchange.
 fn write_mixed_capture(path: &Path, conns: u32) -> u64 {
-    let mut w = PcapWriter::new(BufWriter::new(File::create(path).expect("create")), LinkType::ETHERNET)
-        .expect("pcap header");
+    let mut w = PcapWriter::new(
+        BufWriter::new(File::create(path).expect("create")),
+        LinkType::ETHERNET,
+    )
+    .expect("pcap header");
     let mut t = 1_700_000_000_000_000_000u64;
     let mut count = 0u64;
     let batch = 1000u32;
@@ -183,7 +235,8 @@ fn write_mixed_capture(path: &Path, conns: u32) -> u64 {
             for f in &flows {
                 if let Some(p) = f.get(step) {
                     t += 1_000;
-                    w.write(Timestamp(t), &ethernet_frame(&p.ip_bytes())).expect("write");
+                    w.write(Timestamp(t), &ethernet_frame(&p.ip_bytes()))
+                        .expect("write");
                     count += 1;
                 }
             }
@@ -198,7 +251,11 @@ fn connection(i: u32) -> Vec<TcpPacket> {
     let syn = client_syn(i);
     let sa = server_syn_ack(&syn);
     let seg = |from_client: bool, fl: u16, payload: usize| {
-        let (base, other) = if from_client { (&syn, &sa) } else { (&sa, &syn) };
+        let (base, other) = if from_client {
+            (&syn, &sa)
+        } else {
+            (&sa, &syn)
+        };
         let mut p = TcpPacket::syn(base.src, base.src_port, base.dst, base.dst_port);
         p.ttl = base.ttl;
         p.flags = fl;

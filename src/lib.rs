@@ -26,5 +26,5 @@ pub mod analyze;
 pub mod capture;
 pub mod craft;
 pub mod fingerprint;
-pub mod packet;
 pub mod output;
+pub mod packet;

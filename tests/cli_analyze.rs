@@ -18,7 +18,12 @@ fn synprint(args: &[&str], stdin: Option<&[u8]>) -> Output {
         .spawn()
         .expect("run synprint");
     if let Some(bytes) = stdin {
-        child.stdin.take().expect("stdin").write_all(bytes).expect("feed stdin");
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(bytes)
+            .expect("feed stdin");
     }
     drop(child.stdin.take());
     child.wait_with_output().expect("synprint finishes")
@@ -31,8 +36,11 @@ fn v4(last: u8) -> IpAddr {
 fn capture(packets: &[TcpPacket]) -> Vec<u8> {
     let mut w = PcapWriter::new(Vec::new(), LinkType::ETHERNET).expect("header");
     for (i, p) in packets.iter().enumerate() {
-        w.write(Timestamp(1_700_000_000_000_000_000 + i as u64 * 1_000_000), &ethernet_frame(&p.ip_bytes()))
-            .expect("write");
+        w.write(
+            Timestamp(1_700_000_000_000_000_000 + i as u64 * 1_000_000),
+            &ethernet_frame(&p.ip_bytes()),
+        )
+        .expect("write");
     }
     w.into_inner()
 }
@@ -61,12 +69,31 @@ fn jsonl_records_carry_the_documented_fields() {
     let path = dir.path().join("c.pcap");
     std::fs::write(&path, capture(&[win.clone(), win.clone(), sa, mac6])).expect("write capture");
 
-    let out = synprint(&["analyze", "--format", "jsonl", path.to_str().expect("utf-8")], None);
-    assert!(out.status.success(), "stderr: {}", String::from_utf8_lossy(&out.stderr));
+    let out = synprint(
+        &[
+            "analyze",
+            "--format",
+            "jsonl",
+            path.to_str().expect("utf-8"),
+        ],
+        None,
+    );
+    assert!(
+        out.status.success(),
+        "stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let recs = records(&out);
-    assert_eq!(recs.len(), 3, "the retransmitted SYN makes no second record");
+    assert_eq!(
+        recs.len(),
+        3,
+        "the retransmitted SYN makes no second record"
+    );
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("1 syn, 0 syn_ack (no record)"), "summary counts the retransmission: {stderr}");
+    assert!(
+        stderr.contains("1 syn, 0 syn_ack (no record)"),
+        "summary counts the retransmission: {stderr}"
+    );
 
     let w = &recs[0];
     assert_eq!(w["kind"], "syn");
@@ -78,7 +105,10 @@ fn jsonl_records_carry_the_documented_fields() {
     assert_eq!(w["ip_hdr_length"], 5);
     assert_eq!(w["tcp_window_size"], 64240);
     assert_eq!(w["tcp_options"], "M1460,N,W8,N,N,S,");
-    assert_eq!(w["tcp_options_kinds"], serde_json::json!([2, 1, 3, 1, 1, 4]));
+    assert_eq!(
+        w["tcp_options_kinds"],
+        serde_json::json!([2, 1, 3, 1, 1, 4])
+    );
     assert_eq!(w["tcp_mss"], 1460);
     assert_eq!(w["tcp_window_scaling"], 8);
     assert_eq!(w["tcp_timestamp"], serde_json::Value::Null);
@@ -103,7 +133,11 @@ fn jsonl_records_carry_the_documented_fields() {
 fn standard_input_is_read_with_dash() {
     let bytes = capture(&[Stack::Linux.syn(v4(3), 40000, v4(4), 80, 3)]);
     let out = synprint(&["analyze", "--format", "jsonl", "-"], Some(&bytes));
-    assert!(out.status.success(), "stderr: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let recs = records(&out);
     assert_eq!(recs.len(), 1);
     assert_eq!(recs[0]["tcp_options"], "M1460,S,T,N,W7,");
@@ -119,12 +153,27 @@ fn a_cut_off_file_keeps_earlier_records_and_names_the_offset() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("cut.pcap");
     std::fs::write(&path, cut).expect("write");
-    let out = synprint(&["analyze", "--format", "jsonl", path.to_str().expect("utf-8")], None);
+    let out = synprint(
+        &[
+            "analyze",
+            "--format",
+            "jsonl",
+            path.to_str().expect("utf-8"),
+        ],
+        None,
+    );
     assert!(!out.status.success());
-    assert_eq!(records(&out).len(), 1, "the whole first record is still analysed");
+    assert_eq!(
+        records(&out).len(),
+        1,
+        "the whole first record is still analysed"
+    );
     let stderr = String::from_utf8_lossy(&out.stderr);
     let first_line = stderr.lines().next().unwrap_or_default();
-    assert!(first_line.starts_with(&format!("{}: error at byte ", path.display())), "{stderr}");
+    assert!(
+        first_line.starts_with(&format!("{}: error at byte ", path.display())),
+        "{stderr}"
+    );
 }
 
 #[test]
@@ -132,7 +181,10 @@ fn a_file_that_is_not_a_capture_is_a_one_line_error() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("notes.txt");
     std::fs::write(&path, b"hello, this is not a capture file\n").expect("write");
-    let out = synprint(&["analyze", "--format", "none", path.to_str().expect("utf-8")], None);
+    let out = synprint(
+        &["analyze", "--format", "none", path.to_str().expect("utf-8")],
+        None,
+    );
     assert!(!out.status.success());
     assert!(out.stdout.is_empty());
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -146,9 +198,15 @@ fn text_format_is_readable() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path: &Path = &dir.path().join("t.pcap");
     std::fs::write(path, bytes).expect("write");
-    let out = synprint(&["analyze", "--format", "text", path.to_str().expect("utf-8")], None);
+    let out = synprint(
+        &["analyze", "--format", "text", path.to_str().expect("utf-8")],
+        None,
+    );
     assert!(out.status.success());
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(text.contains(".-[ 192.0.2.8/40003 -> 192.0.2.9/443 (syn) ]-"), "{text}");
+    assert!(
+        text.contains(".-[ 192.0.2.8/40003 -> 192.0.2.9/443 (syn) ]-"),
+        "{text}"
+    );
     assert!(text.contains("64240_2-1-3-1-1-4_1460_8"), "{text}");
 }

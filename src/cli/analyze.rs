@@ -30,7 +30,11 @@ pub struct AnalyzeArgs {
 pub fn run(args: AnalyzeArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
     let engine = Engine::default();
     let stdout_tty = args.output.is_none() && io::stdout().is_terminal();
-    let format = args.format.unwrap_or(if stdout_tty { Format::Text } else { Format::Jsonl });
+    let format = args.format.unwrap_or(if stdout_tty {
+        Format::Text
+    } else {
+        Format::Jsonl
+    });
     let sink: Box<dyn Write> = match &args.output {
         Some(path) => Box::new(File::create(path).map_err(|e| format!("{}: {e}", path.display()))?),
         None => Box::new(io::stdout().lock()),
@@ -71,7 +75,11 @@ pub fn run(args: AnalyzeArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
         "time:                {secs:.3} s ({:.0} packets/s)",
         total.packets as f64 / secs.max(1e-9)
     );
-    Ok(if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+    Ok(if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -113,8 +121,9 @@ fn analyze_stream<W: Write>(
 
 fn progress_bar(size: u64) -> indicatif::ProgressBar {
     let bar = indicatif::ProgressBar::new(size);
-    if let Ok(style) = indicatif::ProgressStyle::with_template("{bar:40} {bytes}/{total_bytes} {binary_bytes_per_sec} eta {eta}")
-    {
+    if let Ok(style) = indicatif::ProgressStyle::with_template(
+        "{bar:40} {bytes}/{total_bytes} {binary_bytes_per_sec} eta {eta}",
+    ) {
         bar.set_style(style);
     }
     bar
