@@ -30,9 +30,13 @@ fn main() {
     } else {
         (2_000, 200, 1)
     };
-    let dir = tempfile::tempdir().expect("temporary directory");
-    let syn_path = dir.path().join("syn.pcap");
-    let mixed_path = dir.path().join("mixed.pcap");
+    // SYNPRINT_BENCH_DIR keeps the generated captures (e.g. to profile
+    // `synprint analyze` on them, or to run p0f over the same files).
+    let tmp = tempfile::tempdir().expect("temporary directory");
+    let dir =
+        std::env::var_os("SYNPRINT_BENCH_DIR").map_or_else(|| tmp.path().to_path_buf(), Into::into);
+    let syn_path = dir.join("syn.pcap");
+    let mixed_path = dir.join("mixed.pcap");
     let n_syn = write_syn_capture(&syn_path, syns);
     let n_mixed = write_mixed_capture(&mixed_path, conns);
     println!(
@@ -48,7 +52,7 @@ fn main() {
     let hdb = Arc::new(
         huginn_net_db::TcpDatabase::load_default().expect("huginn-net-db bundled database"),
     );
-    let out_path = dir.path().join("out.jsonl");
+    let out_path = tmp.path().join("out.jsonl");
 
     for (name, path, packets) in [
         ("SYN-only", &syn_path, n_syn),
