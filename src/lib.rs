@@ -26,6 +26,7 @@ pub mod analyze;
 pub mod capture;
 pub mod craft;
 pub mod fingerprint;
+pub mod output;
 pub mod packet;
 pub mod serve;
 pub mod store;

@@ -18,11 +18,11 @@ impl fmt::Display for ZardaxtOptions<'_> {
             match *opt {
                 TcpOption::Eol => f.write_str("E,")?,
                 TcpOption::Nop => f.write_str("N,")?,
-                TcpOption::Mss(m) => write!(f, "M{m},")?,
-                TcpOption::WindowScale(w) => write!(f, "W{w},")?,
+                TcpOption::Mss => write!(f, "M{},", self.0.mss.unwrap_or(0))?,
+                TcpOption::WindowScale => write!(f, "W{},", self.0.window_scale.unwrap_or(0))?,
                 TcpOption::SackPermitted => f.write_str("S,")?,
                 TcpOption::Sack => f.write_str("K,")?,
-                TcpOption::Timestamp { .. } => f.write_str("T,")?,
+                TcpOption::Timestamp => f.write_str("T,")?,
                 TcpOption::Other { kind } | TcpOption::Truncated { kind } => match kind {
                     6 => f.write_str("J,")?,
                     7 => f.write_str("F,")?,
