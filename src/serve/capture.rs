@@ -19,7 +19,7 @@ use crate::packet::{LinkType, Timestamp};
 use crate::store::FingerprintStore;
 
 #[derive(Debug, thiserror::Error)]
-pub enum CaptureError {
+pub enum LiveCaptureError {
     #[error(
         "capturing on interface `{interface}` needs the CAP_NET_RAW capability (run as root, or \
          `sudo setcap cap_net_raw+ep $(which synprint)`); without it, leave out --interface: \
@@ -71,10 +71,10 @@ fn has_ethernet_header(interface: &str) -> bool {
 impl Capture {
     /// Opens the socket, attaches the filter, maps the ring. Errors here are
     /// start-up errors: the caller reports them and exits.
-    pub fn open(interface: &str, port: Option<u16>) -> Result<Capture, CaptureError> {
+    pub fn open(interface: &str, port: Option<u16>) -> Result<Capture, LiveCaptureError> {
         let io_err = |step: &'static str| {
             let interface = interface.to_string();
-            move |source: io::Error| CaptureError::Io {
+            move |source: io::Error| LiveCaptureError::Io {
                 interface,
                 step,
                 source,
@@ -83,10 +83,11 @@ impl Capture {
         let (ifindex, framing) = if interface == "any" {
             (0, Framing::Ip)
         } else {
-            let idx = sys::ifindex(interface).map_err(|source| CaptureError::NoSuchInterface {
-                interface: interface.to_string(),
-                source,
-            })?;
+            let idx =
+                sys::ifindex(interface).map_err(|source| LiveCaptureError::NoSuchInterface {
+                    interface: interface.to_string(),
+                    source,
+                })?;
             let framing = if has_ethernet_header(interface) {
                 Framing::Ethernet
             } else {
@@ -96,7 +97,7 @@ impl Capture {
         };
         let socket = PacketSocket::open(framing == Framing::Ip).map_err(|e| {
             if e.raw_os_error() == Some(libc::EPERM) || e.raw_os_error() == Some(libc::EACCES) {
-                CaptureError::NoCapNetRaw {
+                LiveCaptureError::NoCapNetRaw {
                     interface: interface.to_string(),
                 }
             } else {
@@ -226,7 +227,10 @@ fn walk_block(block: &[u8], mut f: impl FnMut(Timestamp, &[u8])) {
 }
 
 /// Opens every configured interface, or fails on the first that cannot be.
-pub fn open_all(interfaces: &[String], port: Option<u16>) -> Result<Vec<Capture>, CaptureError> {
+pub fn open_all(
+    interfaces: &[String],
+    port: Option<u16>,
+) -> Result<Vec<Capture>, LiveCaptureError> {
     interfaces.iter().map(|i| Capture::open(i, port)).collect()
 }
 
@@ -266,7 +270,7 @@ mod tests {
     #[test]
     fn unknown_interface_is_named() {
         match Capture::open("synprint-nonexistent0", None) {
-            Err(CaptureError::NoSuchInterface { interface, .. }) => {
+            Err(LiveCaptureError::NoSuchInterface { interface, .. }) => {
                 assert_eq!(interface, "synprint-nonexistent0")
             }
             Err(e) => panic!("unexpected error {e}"),

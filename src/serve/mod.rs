@@ -32,7 +32,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use tokio::sync::{mpsc, watch};
 
-pub use capture::{Capture, CaptureError};
+pub use capture::{Capture, LiveCaptureError};
 pub use cidr::{Cidr, CidrError};
 pub use cli::ServeArgs;
 pub use config::{ApiKey, ConfigError, ServeConfig};
@@ -47,7 +47,7 @@ pub enum ServeError {
     #[error(transparent)]
     Config(#[from] ConfigError),
     #[error(transparent)]
-    Capture(#[from] CaptureError),
+    Capture(#[from] LiveCaptureError),
     #[error("cannot listen on {addr}: {source}")]
     Listen {
         addr: SocketAddr,
