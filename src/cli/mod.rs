@@ -3,6 +3,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod analyze;
+mod serve;
 
 /// Passive TCP/IP fingerprinting: which OS really opened this connection.
 #[derive(Parser)]
@@ -16,12 +17,16 @@ struct Cli {
 enum Command {
     /// Fingerprint every SYN and SYN+ACK in capture files (pcap, pcapng, `-` for stdin).
     Analyze(analyze::AnalyzeArgs),
+    /// Fingerprint the visitors of a live site and answer per request over HTTP
+    /// (zardaxt-compatible API; kernel saved SYNs, optional AF_PACKET capture).
+    Serve(synprint::serve::ServeArgs),
 }
 
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Analyze(args) => analyze::run(args),
+        Command::Serve(args) => serve::run(args),
     };
     match result {
         Ok(code) => code,
