@@ -24,4 +24,5 @@
 
 pub mod capture;
 pub mod craft;
+pub mod p0f;
 pub mod packet;

@@ -53,8 +53,12 @@ pub struct TcpOptions {
     len: u8,
     /// Bytes that follow the first EOL up to the end of the header.
     pub eol_pad: u8,
-    /// Some byte after the first EOL is not zero (p0f quirk `opt+`).
+    /// Some byte after the first EOL is not zero.
     pub eol_pad_nonzero: bool,
+    /// Some byte after the first EOL other than the header's last byte is
+    /// not zero: what p0f 3.09b's `opt+` quirk actually tests (its scan
+    /// steps past the first non-zero byte before checking for the end).
+    pub eol_pad_nonzero_not_last: bool,
     /// An option had a wrong length byte, ran past the header end, or parsing
     /// stopped early (p0f quirk `bad`).
     pub malformed: bool,
@@ -72,6 +76,7 @@ impl Default for TcpOptions {
             len: 0,
             eol_pad: 0,
             eol_pad_nonzero: false,
+            eol_pad_nonzero_not_last: false,
             malformed: false,
             mss: None,
             window_scale: None,
@@ -121,6 +126,9 @@ impl TcpOptions {
                     let pad = &bytes[i..];
                     o.eol_pad = pad.len() as u8;
                     o.eol_pad_nonzero = pad.iter().any(|&b| b != 0);
+                    o.eol_pad_nonzero_not_last = pad
+                        .split_last()
+                        .is_some_and(|(_, init)| init.iter().any(|&b| b != 0));
                     return o;
                 }
                 1 => o.push(TcpOption::Nop),
@@ -234,6 +242,11 @@ mod tests {
         let o = TcpOptions::parse(&[0, 0, 7, 0]);
         assert_eq!(o.eol_pad, 3);
         assert!(o.eol_pad_nonzero);
+        assert!(o.eol_pad_nonzero_not_last);
+        // p0f does not see a non-zero byte in the last position.
+        let o = TcpOptions::parse(&[0, 0, 0, 7]);
+        assert!(o.eol_pad_nonzero);
+        assert!(!o.eol_pad_nonzero_not_last);
     }
 
     #[test]

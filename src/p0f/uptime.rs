@@ -1,0 +1,240 @@
+//! Uptime from TCP timestamps, as p0f 3.09b's `check_ts_tcp` computes it on
+//! SYNs and SYN+ACKs: the host's own timestamp (TSval) against the one in
+//! its previous SYN (or SYN+ACK), over the capture time between the two.
+//!
+//! p0f also re-estimates on later ACK/FIN/RST packets of a connection;
+//! synprint only fingerprints SYNs and SYN+ACKs, so it reports the estimate
+//! p0f makes on those.
+
+use std::collections::{HashMap, VecDeque};
+use std::fmt;
+use std::net::IpAddr;
+
+use serde::Serialize;
+
+use super::signature::{SENDSYN_MSS, SENDSYN_WIN};
+use super::MAX_OPTIONS;
+use crate::packet::{Kind, Observation, TcpOption, Timestamp};
+
+/// p0f's MIN_TWAIT / MAX_TWAIT (ms): the previous packet must be 25 ms to
+/// 10 minutes older.
+const MIN_TWAIT_MS: u64 = 25;
+const MAX_TWAIT_MS: u64 = 10 * 60 * 1000;
+/// p0f's TSTAMP_GRACE (ms) and MIN/MAX_TSCALE (Hz).
+const TSTAMP_GRACE_MS: u64 = 100;
+const MIN_TSCALE: f64 = 0.7;
+const MAX_TSCALE: u32 = 1500;
+
+/// A host's uptime as p0f estimates it.
+///
+/// JSON fields: `uptime_min` (minutes since the timestamp clock was zero,
+/// modulo its wraparound), `days`/`hours`/`minutes` (the same split as p0f
+/// prints it), `modulo_days` (the clock wraps every that many days at this
+/// frequency), `freq_hz` (the clock frequency, rounded as p0f rounds it) and
+/// `raw_freq_hz` (the measured frequency before rounding; p0f's `raw_freq`).
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct Uptime {
+    pub uptime_min: u32,
+    pub days: u32,
+    pub hours: u32,
+    pub minutes: u32,
+    pub modulo_days: u32,
+    pub freq_hz: u32,
+    pub raw_freq_hz: f64,
+}
+
+impl fmt::Display for Uptime {
+    /// p0f's `uptime=` text.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} days {} hrs {} min (modulo {} days)",
+            self.days, self.hours, self.minutes, self.modulo_days
+        )
+    }
+}
+
+impl Uptime {
+    /// From one timestamp pair: `None` wherever p0f reports nothing.
+    pub fn estimate(prev_ts1: u32, prev_ms: u64, ts1: u32, now_ms: u64) -> Option<Uptime> {
+        if ts1 == 0 || prev_ts1 == 0 {
+            return None;
+        }
+        // Out-of-order packets wrap to a huge interval, as in p0f.
+        let ms_diff = now_ms.wrapping_sub(prev_ms);
+        if !(MIN_TWAIT_MS..=MAX_TWAIT_MS).contains(&ms_diff) {
+            return None;
+        }
+        let ts_diff = ts1.wrapping_sub(prev_ts1);
+        // A clock that went back a little within the grace window is
+        // reordering, not a measurement.
+        if ts_diff < 5
+            || (ms_diff < TSTAMP_GRACE_MS
+                && u64::from(!ts_diff / 1000) < u64::from(MAX_TSCALE) / TSTAMP_GRACE_MS)
+        {
+            return None;
+        }
+        let raw = if ts_diff > !ts_diff {
+            f64::from(!ts_diff) * -1000.0 / ms_diff as f64
+        } else {
+            f64::from(ts_diff) * 1000.0 / ms_diff as f64
+        };
+        if !(MIN_TSCALE..=f64::from(MAX_TSCALE)).contains(&raw) {
+            return None;
+        }
+        let freq = match raw as u32 {
+            0 => 1,
+            f @ 1..=10 => f,
+            f @ 11..=50 => (f + 3) / 5 * 5,
+            f @ 51..=100 => (f + 7) / 10 * 10,
+            f @ 101..=500 => (f + 33) / 50 * 50,
+            f => (f + 67) / 100 * 100,
+        };
+        let uptime_min = ts1 / freq / 60;
+        Some(Uptime {
+            uptime_min,
+            days: uptime_min / 60 / 24,
+            hours: (uptime_min / 60) % 24,
+            minutes: uptime_min % 60,
+            modulo_days: u32::MAX / (freq * 60 * 60 * 24),
+            freq_hz: freq,
+            raw_freq_hz: raw,
+        })
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+struct HostKey {
+    ip: IpAddr,
+    kind: Kind,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct LastSeen {
+    ts1: u32,
+    ms: u64,
+    generation: u64,
+}
+
+/// The per-host memory uptime needs: the timestamp and capture time of each
+/// address's last SYN and last SYN+ACK (kept apart, as p0f keeps them).
+///
+/// Bounded: at most `capacity` hosts; when full the least recently updated
+/// one is evicted (counted in [`UptimeTracker::evictions`]). Entries older
+/// than 10 minutes of capture time can never produce an estimate (p0f's
+/// MAX_TWAIT) and are dropped as time advances.
+#[derive(Debug)]
+pub struct UptimeTracker {
+    capacity: usize,
+    hosts: HashMap<HostKey, LastSeen>,
+    /// Update order; stale entries (older generation than the map's) are
+    /// skipped lazily and compacted away when they pile up.
+    order: VecDeque<(HostKey, u64)>,
+    next_generation: u64,
+    evictions: u64,
+}
+
+impl UptimeTracker {
+    pub fn new(capacity: usize) -> Self {
+        UptimeTracker {
+            capacity: capacity.max(1),
+            hosts: HashMap::new(),
+            order: VecDeque::new(),
+            next_generation: 0,
+            evictions: 0,
+        }
+    }
+
+    /// Hosts evicted because the tracker was full.
+    pub fn evictions(&self) -> u64 {
+        self.evictions
+    }
+
+    pub fn len(&self) -> usize {
+        self.hosts.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.hosts.is_empty()
+    }
+
+    /// Call once per fingerprinted SYN or SYN+ACK (not for retransmissions,
+    /// nor for connections p0f stops following: see
+    /// [`super::P0fMatch::ends_connection`]). Returns p0f's estimate when
+    /// the same host's previous SYN (resp. SYN+ACK) allows one.
+    pub fn observe(&mut self, obs: &Observation) -> Option<Uptime> {
+        let mut ts1 = 0;
+        let mut mss = 0;
+        for opt in obs.options.as_slice().iter().take(MAX_OPTIONS) {
+            match *opt {
+                TcpOption::Timestamp { val, .. } => ts1 = val,
+                TcpOption::Mss(v) => mss = v,
+                _ => {}
+            }
+        }
+        if obs.kind == Kind::Syn && obs.window == SENDSYN_WIN && mss == SENDSYN_MSS {
+            return None;
+        }
+        self.observe_ts(obs.src_ip, obs.kind, ts1, obs.ts)
+    }
+
+    /// The same from the sender's address, the packet kind, its TSval as p0f
+    /// reads it (0 when absent) and the capture time.
+    pub fn observe_ts(&mut self, ip: IpAddr, kind: Kind, ts1: u32, ts: Timestamp) -> Option<Uptime> {
+        let now = ts.as_millis();
+        self.expire(now);
+        let key = HostKey { ip, kind };
+        let estimate = self
+            .hosts
+            .get(&key)
+            .and_then(|p| Uptime::estimate(p.ts1, p.ms, ts1, now));
+        let generation = self.next_generation;
+        self.next_generation += 1;
+        let fresh = self
+            .hosts
+            .insert(
+                key,
+                LastSeen {
+                    ts1,
+                    ms: now,
+                    generation,
+                },
+            )
+            .is_none();
+        self.order.push_back((key, generation));
+        if fresh && self.hosts.len() > self.capacity {
+            self.evict_oldest();
+        }
+        if self.order.len() > 2 * self.hosts.len() + 64 {
+            let hosts = &self.hosts;
+            self.order
+                .retain(|(k, g)| hosts.get(k).is_some_and(|e| e.generation == *g));
+        }
+        estimate
+    }
+
+    fn evict_oldest(&mut self) {
+        while let Some((k, g)) = self.order.pop_front() {
+            if self.hosts.get(&k).is_some_and(|e| e.generation == g) {
+                self.hosts.remove(&k);
+                self.evictions += 1;
+                return;
+            }
+        }
+    }
+
+    fn expire(&mut self, now: u64) {
+        while let Some(&(k, g)) = self.order.front() {
+            match self.hosts.get(&k) {
+                Some(e) if e.generation == g => {
+                    if e.ms.saturating_add(MAX_TWAIT_MS) >= now {
+                        return;
+                    }
+                    self.hosts.remove(&k);
+                }
+                _ => {}
+            }
+            self.order.pop_front();
+        }
+    }
+}
