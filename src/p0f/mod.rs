@@ -43,3 +43,6 @@ pub const MAX_DIST: u8 = 35;
 
 /// p0f's MAX_TCP_OPT: options past this many are not read.
 pub const MAX_OPTIONS: usize = 24;
+
+#[cfg(test)]
+pub(crate) mod testutil;
