@@ -473,13 +473,14 @@ fn crafted() -> Vec<Conn> {
         ("ws 15", |p| set_ws(p, 15)),
         ("ws 255", |p| set_ws(p, 255)),
         ("eol pad zero", |p| {
-            p.options = OptionBytes::new().mss(1460).nop().ws(7).eol().raw(&[0, 0, 0, 0]).0
+            p.options = OptionBytes::new().mss(1460).nop().ws(7).eol().raw(&[0, 0, 0, 0, 0, 0, 0]).0
         }),
         ("eol pad nonzero last", |p| {
-            p.options = OptionBytes::new().mss(1460).nop().ws(7).eol().raw(&[0, 0, 0, 9]).0
+            // 12 bytes: the non-zero byte is the header's last one.
+            p.options = OptionBytes::new().mss(1460).nop().ws(7).eol().raw(&[0, 0, 9]).0
         }),
         ("eol pad nonzero middle", |p| {
-            p.options = OptionBytes::new().mss(1460).nop().ws(7).eol().raw(&[0, 9, 0, 0]).0
+            p.options = OptionBytes::new().mss(1460).nop().ws(7).eol().raw(&[0, 9, 0]).0
         }),
         ("eol first", |p| p.options = OptionBytes::new().eol().raw(&[0, 0, 0]).0),
         ("mss bad length", |p| {
