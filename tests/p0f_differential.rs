@@ -620,7 +620,17 @@ fn crafted() -> Vec<Conn> {
         }
     }
     // SYN+ACK windows that only the peer's MSS divides.
-    for (peer_mss, win) in [(1460u16, 1460u16 * 7), (1460, 1448 * 7), (500, 500 * 3), (13, 13 * 5), (1, 20000)] {
+    for (peer_mss, win) in [
+        (1460u16, 1460u16 * 7),
+        (1460, 1448 * 7),
+        (1000, 988 * 3),
+        (1000, 1000 * 5),
+        (500, 500 * 3),
+        (13, 13 * 5),
+        (5, 21),
+        (1, 20000),
+        (1, 40000),
+    ] {
         let (c, s, n) = next(false);
         let mut syn = TcpPacket::syn(c, 41_000 + n as u16, s, 443);
         syn.seq = n | 1;
