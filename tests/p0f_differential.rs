@@ -771,6 +771,9 @@ fn crafted_handshakes_match_p0f() {
     uptime_series(&mut conns);
     let pcap = dir.path().join("crafted.pcap");
     write_capture(&pcap, &conns);
+    if let Ok(keep) = std::env::var("SYNPRINT_KEEP_PCAP") {
+        let _ = std::fs::copy(&pcap, keep);
+    }
     let theirs = run_p0f(&pcap);
     let observations = read_observations(&pcap);
     assert_eq!(

@@ -1102,3 +1102,306 @@ fn http_covered_by(recs: &[HttpRecord], new: &HttpSig) -> Option<u32> {
     }
     None
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HEAD: &str = "classes = win,unix,other\n[tcp:request]\nlabel = s:unix:Linux:3.x\n";
+
+    fn err_of(text: &str) -> DbError {
+        match Database::parse(text) {
+            Ok(_) => panic!("accepted: {text:?}"),
+            Err(e) => e,
+        }
+    }
+
+    fn tcp_err(sig: &str) -> TcpSigError {
+        match err_of(&format!("{HEAD}sig = {sig}\n")) {
+            DbError {
+                line: 4,
+                kind: DbErrorKind::TcpSig(e),
+            } => e,
+            other => panic!("{sig:?}: unexpected {other:?}"),
+        }
+    }
+
+    #[test]
+    fn builtin_database_loads_like_p0f() {
+        let db = Database::builtin();
+        // p0f 3.09b says "Loaded 322 signatures" for this file.
+        assert_eq!(db.signature_count(), 322);
+        let sigs_in = |from: &str, to: &str| {
+            let start = BUILTIN.find(from).expect("section");
+            let end = BUILTIN[start..].find(to).map_or(BUILTIN.len(), |e| start + e);
+            BUILTIN[start..end]
+                .lines()
+                .filter(|l| l.starts_with("sig"))
+                .count()
+        };
+        assert_eq!(
+            db.tcp_signature_count(true),
+            sigs_in("[tcp:request]", "[tcp:response]")
+        );
+        assert_eq!(
+            db.tcp_signature_count(false),
+            sigs_in("[tcp:response]", "[http:request]")
+        );
+        assert_eq!(db.http_signature_count(true), sigs_in("[http:request]", "[http:response]"));
+        assert_eq!(db.http_signature_count(false), sigs_in("[http:response]", "\u{0}"));
+        assert_eq!(db.classes(), ["win", "unix", "other"]);
+        assert_eq!(db.mtu_link(1500), Some("Ethernet or modem"));
+        assert_eq!(db.mtu_link(1501), None);
+    }
+
+    #[test]
+    fn labels_render_as_p0f_logs_them() {
+        let db = Database::parse(
+            "classes = unix\n[tcp:request]\nlabel = s:unix:Linux:3.11 and newer\n\
+             sig = *:64:0:*:mss*20,10:mss,sok,ts,nop,ws:df,id+:0\n\
+             label = g:UNIX:LINUX:\nsig = *:64:0:*:*,*:mss:df,id+:0\n",
+        )
+        .expect("parses");
+        let rec = &db.tcp[1].records;
+        let a = db.label(rec[0].label).expect("label");
+        let b = db.label(rec[1].label).expect("label");
+        assert_eq!(a.to_string(), "Linux 3.11 and newer");
+        assert_eq!(a.class.as_deref(), Some("unix"));
+        assert!(!a.generic);
+        // Names keep their first spelling; an empty flavor is no flavor.
+        assert_eq!(b.to_string(), "Linux");
+        assert_eq!(b.flavor, None);
+        assert!(b.generic);
+    }
+
+    #[test]
+    fn tcp_signature_fields_parse() {
+        let db = Database::parse(&format!(
+            "{HEAD}sig = 6:128+3:4:1400:%512,*:?34,eol+7:ecn,flow,bad:+\n\
+             sig = *:64-:12:*:mtu*4,2:nop::*\n"
+        ))
+        .expect("parses");
+        let r = &db.tcp[1].records;
+        assert_eq!(r[0].ip_ver, Some(IpVersion::V6));
+        assert_eq!(r[0].ttl, 131);
+        assert_eq!(r[0].olen, 4);
+        assert_eq!(r[0].mss, Some(1400));
+        assert_eq!(r[0].window, WinRef::Mod(512));
+        assert_eq!(r[0].wscale, None);
+        assert_eq!(r[0].layout.as_slice(), &[34, 0]);
+        assert_eq!(r[0].eol_pad, 7);
+        assert_eq!(r[0].quirks, Quirks(Quirks::ECN.0 | Quirks::FLOW.0 | Quirks::OPT_BAD.0));
+        assert_eq!(r[0].pclass, Some(true));
+        assert_eq!(r[0].line, 4);
+        // p0f's bad-TTL parse skips the first digit of the option length.
+        assert!(r[1].bad_ttl);
+        assert_eq!(r[1].olen, 2);
+        assert_eq!(r[1].window, WinRef::Mtu(4));
+        assert_eq!(r[1].pclass, None);
+    }
+
+    #[test]
+    fn malformed_tcp_signatures_name_the_problem() {
+        use TcpSigError as E;
+        let cases: &[(&str, TcpSigError)] = &[
+            ("5:64:0:*:*,*:mss::0", E::IpVersion),
+            ("4;64:0:*:*,*:mss::0", E::Malformed("IP version")),
+            ("4:0:0:*:*,*:mss::0", E::Ttl),
+            ("4:256:0:*:*,*:mss::0", E::Ttl),
+            ("4:200+56:0:*:*,*:mss::0", E::Ttl),
+            ("4:64x:0:*:*,*:mss::0", E::Malformed("TTL")),
+            ("4:64:256:*:*,*:mss::0", E::OptionLength),
+            ("4:64:0:65536:*,*:mss::0", E::Mss),
+            ("4:64:0:*:%1,*:mss::0", E::WindowModulo),
+            ("4:64:0:*:mss*0,*:mss::0", E::WindowMultiplier),
+            ("4:64:0:*:mtu*1001,*:mss::0", E::WindowMultiplier),
+            ("4:64:0:*:65536,*:mss::0", E::Window),
+            ("4:64:0:*:*:*:mss::0", E::Malformed("window")),
+            ("4:64:0:*:*,256:mss::0", E::Scale),
+            ("4:64:0:*:*,*:eol:df:0", E::MalformedEol),
+            ("4:64:0:*:*,*:eol+1,mss:df:0", E::EolNotLast),
+            ("4:64:0:*:*,*:eol+1", E::TruncatedOptions),
+            ("4:64:0:*:*,*:eol+256::0", E::EolPadding),
+            ("4:64:0:*:*,*:foo::0", E::UnknownOption),
+            ("4:64:0:*:*,*:?256::0", E::OptionKind),
+            ("4:64:0:*:*,*:mss;nop::0", E::Malformed("option layout")),
+            ("4:64:0:*:*,*:mss:dfx:0", E::Malformed("quirks")),
+            ("4:64:0:*:*,*:mss:zz:0", E::UnknownQuirk),
+            ("6:64:0:*:*,*:mss:df:0", E::QuirkForVersion("df", 6)),
+            ("6:64:0:*:*,*:mss:0+:0", E::QuirkForVersion("0+", 6)),
+            ("4:64:0:*:*,*:mss:flow:0", E::QuirkForVersion("flow", 4)),
+            ("4:64:0:*:*,*:mss::1", E::PayloadClass),
+            ("4:64:0:*:*,*:mss::0 ", E::PayloadClass),
+            ("4:64:0:*:*,*:mss:", E::UnknownQuirk),
+            ("4:64:0:*", E::Malformed("MSS")),
+            ("", E::IpVersion),
+        ];
+        for (sig, want) in cases {
+            assert_eq!(tcp_err(sig), *want, "{sig:?}");
+        }
+        let many = vec!["nop"; 25].join(",");
+        assert_eq!(tcp_err(&format!("4:64:0:*:*,*:{many}::0")), E::TooManyOptions);
+        // 24 is fine, and so is a trailing comma (p0f accepts it).
+        let ok = vec!["nop"; 24].join(",");
+        Database::parse(&format!("{HEAD}sig = 4:64:0:*:*,*:{ok},::0\n")).expect("24 options");
+    }
+
+    #[test]
+    fn structural_errors_name_the_line() {
+        let cases: &[(&str, u32, DbErrorKind)] = &[
+            ("[tcp:sideways]\n", 1, DbErrorKind::UnknownDirection("sideways]".into())),
+            ("\n[udp:request]\n", 2, DbErrorKind::UnknownModule("udp".into())),
+            ("[mtu\n", 1, DbErrorKind::MalformedSection),
+            ("classes = a,,b,\n", 1, DbErrorKind::MalformedClasses),
+            ("classes = a\n[mtu]\nclasses = b\n", 3, DbErrorKind::Misplaced("classes")),
+            ("[mtu]\nsig = 1500\n", 2, DbErrorKind::Misplaced("sig")),
+            ("[mtu]\nlabel = x\nsig = 15x0\n", 3, DbErrorKind::MalformedMtu),
+            ("[mtu]\nlabel = x\nsig = 0\n", 3, DbErrorKind::MalformedMtu),
+            ("[mtu]\nlabel = x\nsig = 65536\n", 3, DbErrorKind::MalformedMtu),
+            ("[mtu]\nlabel =   \n", 2, DbErrorKind::EmptyMtuLabel),
+            ("flavor = 1\n", 1, DbErrorKind::UnknownField("flavor".into())),
+            ("just words\n", 1, DbErrorKind::UnexpectedStatement),
+            ("= 1\n", 1, DbErrorKind::UnexpectedStatement),
+            (
+                "classes = unix\n[tcp:request]\nlabel = s:win:Windows:7\n",
+                3,
+                DbErrorKind::UnknownClass("win".into()),
+            ),
+            (
+                "[tcp:request]\nlabel = x:unix:A:\n",
+                2,
+                DbErrorKind::MalformedLabel("must start with s: or g:"),
+            ),
+            (
+                "[tcp:request]\nlabel = s:!:A\n",
+                2,
+                DbErrorKind::MalformedLabel("malformed name"),
+            ),
+            (
+                "[tcp:request]\nlabel = s:!:NMap:x\nsig = *:64:0:*:*,*:mss::0\n",
+                3,
+                DbErrorKind::Misplaced("sig"),
+            ),
+            (
+                "[tcp:request]\nlabel = s:!:NMap:x\nsys = @bsd\n",
+                3,
+                DbErrorKind::UnknownClass("bsd".into()),
+            ),
+            (
+                "[tcp:request]\nlabel = s:!:NMap:x\nsys = Linux,\n",
+                3,
+                DbErrorKind::MalformedSys,
+            ),
+            ("[tcp:request]\nsys = Linux\n", 2, DbErrorKind::Misplaced("sys")),
+            ("[tcp:request]\nua_os = Linux\n", 2, DbErrorKind::Misplaced("ua_os")),
+            (
+                "[http:request]\nua_os = Linux,iOS=[iPad\n",
+                2,
+                DbErrorKind::MalformedUaOs("malformed [value]"),
+            ),
+            ("a = b\0\n", 1, DbErrorKind::NulByte),
+        ];
+        for (text, line, kind) in cases {
+            let e = err_of(text);
+            assert_eq!((e.line, &e.kind), (*line, kind), "{text:?}");
+        }
+        assert_eq!(
+            err_of("[mtu]\nlabel = x\nsig = 0\n").to_string(),
+            "p0f.fp line 3: malformed MTU value"
+        );
+    }
+
+    #[test]
+    fn comments_blank_lines_and_indentation_are_skipped() {
+        let db = Database::parse(
+            "; comment\n\n   \t\n  [mtu]\n\t label = Ethernet\n  ; x\n sig = 1500\n",
+        )
+        .expect("parses");
+        assert_eq!(db.mtu_link(1500), Some("Ethernet"));
+        Database::parse("").expect("empty file");
+    }
+
+    #[test]
+    fn covered_signatures_are_rejected_like_p0f_does() {
+        let base = "sig = 4:64:0:*:mss*10,7:mss,sok,ts,nop,ws:df,id+:0\n";
+        // An identical line.
+        let e = err_of(&format!("{HEAD}{base}{base}"));
+        assert_eq!((e.line, e.kind), (5, DbErrorKind::Duplicate(4)));
+        // ...but not when it says `*` and has IPv4-only quirks: p0f strips
+        // those from the earlier line before comparing (p0f 3.09b loads
+        // this file).
+        let star = base.replace("= 4:", "= *:");
+        Database::parse(&format!("{HEAD}{star}{star}")).expect("p0f accepts it");
+        // A wildcard earlier covers a literal later.
+        let e = err_of(&format!(
+            "{HEAD}sig = *:64:0:*:*,*:mss::0\nsig = 4:64:0:1460:8192,3:mss::0\n"
+        ));
+        assert_eq!(e.kind, DbErrorKind::Duplicate(4));
+        // A literal window later covered by mss*N earlier.
+        let e = err_of(&format!(
+            "{HEAD}sig = *:64:0:1460:mss*4,0:mss::0\nsig = *:64:0:1460:5840,0:mss::0\n"
+        ));
+        assert_eq!(e.kind, DbErrorKind::Duplicate(4));
+        // Generic lines, fuzzy-only overlaps and other layouts are fine.
+        Database::parse(&format!(
+            "{HEAD}sig = *:64:0:*:*,*:mss:df,id+:0\nsig = *:64:0:*:*,*:mss:df:0\n\
+             sig = *:64:0:*:*,*:mss,nop::0\nlabel = g:unix:Linux:\nsig = *:64:0:*:*,*:ws::0\n\
+             label = s:unix:Linux:y\nsig = *:64:0:*:*,*:ws::0\n"
+        ))
+        .expect("not duplicates");
+        // Directions are separate.
+        Database::parse(&format!("{HEAD}{base}[tcp:response]\nlabel = s:unix:L:\n{base}"))
+            .expect("different directions");
+    }
+
+    #[test]
+    fn http_signatures_are_validated() {
+        let head = "classes = unix\n[http:request]\nua_os = Linux,iOS=[iPad]\nlabel = s:!:Firefox:x\nsys = Linux,@unix\n";
+        let ok = "sig = *:Host,User-Agent,Accept=[,*/*;q=],?Accept-Language,Connection=[keep-alive]:Keep-Alive,Accept-Charset:Firefox/\n";
+        Database::parse(&format!("{head}{ok}")).expect("valid");
+        for (sig, why) in [
+            ("2:Host::", "HTTP version must be 0, 1 or *"),
+            ("1;Host::", "malformed HTTP version"),
+            ("1:Host,,X::", "malformed header name"),
+            ("1:Host=x::", "missing '[' after '='"),
+            ("1:Host=[x::", "malformed header value"),
+            ("1:Host=[]::", "malformed header value"),
+            ("1:Host;X::", "malformed header list"),
+            ("1:Host:X;Y:", "malformed absent-header list"),
+            ("1:Host::a:b", "':' in the software string"),
+        ] {
+            let e = err_of(&format!("{head}sig = {sig}\n"));
+            assert_eq!(e, DbError { line: 6, kind: DbErrorKind::HttpSig(why) }, "{sig:?}");
+        }
+        let e = err_of(&format!("{head}{ok}{ok}"));
+        assert_eq!((e.line, e.kind), (7, DbErrorKind::Duplicate(6)));
+        // More banned headers first, fewer later: allowed, as in p0f.
+        Database::parse(&format!(
+            "{head}sig = 1:Host:Te,Via:\nsig = 1:Host:Te:\n"
+        ))
+        .expect("allowed order");
+        let e = err_of(&format!("{head}sig = 1:Host:Te:\nsig = 1:Host:Te,Via:\n"));
+        assert_eq!(e.kind, DbErrorKind::Duplicate(6));
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn parse_never_panics_on_arbitrary_text(s in "\\PC*") {
+            let _ = Database::parse(&s);
+        }
+
+        #[test]
+        fn parse_never_panics_on_mangled_database(
+            line in 0usize..1100,
+            junk in "[ -~]{0,40}",
+            cut in 0usize..80,
+        ) {
+            let mut lines: Vec<String> = BUILTIN.lines().map(str::to_string).collect();
+            if let Some(l) = lines.get_mut(line) {
+                let keep: String = l.chars().take(cut).collect();
+                *l = format!("{keep}{junk}");
+            }
+            let _ = Database::parse(&lines.join("\n"));
+        }
+    }
+}

@@ -427,3 +427,180 @@ impl fmt::Display for TcpSignature {
         )
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+    use super::*;
+    use crate::craft::{OptionBytes, Stack, TcpPacket};
+    use crate::p0f::testutil::observe;
+
+    const A: IpAddr = IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1));
+    const B: IpAddr = IpAddr::V4(Ipv4Addr::new(192, 0, 2, 2));
+    const A6: IpAddr = IpAddr::V6(Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 1));
+    const B6: IpAddr = IpAddr::V6(Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 2));
+
+    fn sig(p: &TcpPacket, syn_mss: Option<u16>) -> String {
+        TcpSignature::from_observation(&observe(p, Timestamp::default()), syn_mss).to_string()
+    }
+
+    use crate::packet::Timestamp;
+
+    #[test]
+    fn stacks_render_as_p0f_does() {
+        let cases = [
+            (Stack::Linux, "4:64+0:0:1460:mss*44,7:mss,sok,ts,nop,ws:df,id+:0"),
+            (Stack::Windows, "4:128+0:0:1460:mss*44,8:mss,nop,ws,nop,nop,sok:df,id+:0"),
+            (Stack::MacOs, "4:64+0:0:1460:65535,6:mss,nop,ws,nop,nop,ts,sok,eol+1:df,id+:0"),
+            (Stack::OpenBsd, "4:64+0:0:1460:16384,6:mss,nop,nop,sok,nop,ws,nop,nop,ts:df,id+:0"),
+            (Stack::Embedded, "4:64+0:0:1460:mss*10,2:mss,sok,ts,nop,ws:df,id+:0"),
+        ];
+        for (stack, want) in cases {
+            assert_eq!(sig(&stack.syn(A, 1000, B, 80, 3), None), want, "{stack:?}");
+        }
+        // IPv6: no IPv4 quirks, a flow label, MSS 1440 and the 1440 divisor.
+        assert_eq!(
+            sig(&Stack::Linux.syn(A6, 1000, B6, 80, 3), None),
+            "6:64+0:0:1440:mss*44,7:mss,sok,ts,nop,ws:flow:0"
+        );
+    }
+
+    #[test]
+    fn ttl_distance_is_guessed_from_the_next_common_initial_ttl() {
+        for (ttl, want) in [
+            (1, "1+31"),
+            (32, "32+0"),
+            (33, "33+31"),
+            (64, "64+0"),
+            (65, "65+?"),
+            (93, "93+35"),
+            (92, "92+?"),
+            (128, "128+0"),
+            (129, "129+?"),
+            (220, "220+35"),
+            (255, "255+0"),
+        ] {
+            let mut p = TcpPacket::default();
+            p.ttl = ttl;
+            assert!(sig(&p, None).starts_with(&format!("4:{want}:")), "ttl {ttl}");
+        }
+    }
+
+    #[test]
+    fn every_quirk_in_p0f_order() {
+        let mut p = TcpPacket::default();
+        p.tos = 0x01;
+        p.ip_reserved_flag = true;
+        p.seq = 0;
+        p.ack = 0x0100_0000;
+        p.urgent = 1;
+        p.flags |= flags::PSH | flags::ECE;
+        // 20 bytes: an MSS with a wrong length byte, then EOL and a
+        // non-zero padding byte that is not the last.
+        p.options = OptionBytes::new()
+            .ts(0, 9)
+            .ws(15)
+            .raw(&[2, 5, 5, 180])
+            .eol()
+            .raw(&[7, 0])
+            .0;
+        assert_eq!(
+            sig(&p, None),
+            "4:64+0:0:1460:65535,15:ts,ws,mss,eol+2:df,id+,ecn,0+,seq-,ack+,uptr+,pushf+,ts1-,ts2+,opt+,exws,bad:0"
+        );
+        let mut p = TcpPacket::syn_ack_for(&TcpPacket::default());
+        p.df = false;
+        p.ip_id = 0;
+        p.ack = 0;
+        p.flags |= flags::URG;
+        p.payload = vec![1];
+        p.options = OptionBytes::new().ts(5, 9).0;
+        // Ten option bytes: the crafted header pads them with two zeros.
+        assert_eq!(sig(&p, None), "4:64+0:0:0:65535,0:ts,eol+1:id-,ack-,urgf+:+");
+    }
+
+    #[test]
+    fn ack_quirk_tests_bit_24_only_as_p0f_does() {
+        for (ack, quirk) in [(1, false), (0x00ff_ffff, false), (0x0100_0000, true), (0xfe00_0000, false)] {
+            let mut p = TcpPacket::default();
+            p.ack = ack;
+            assert_eq!(sig(&p, None).contains("ack+"), quirk, "{ack:#x}");
+        }
+    }
+
+    #[test]
+    fn only_the_first_24_options_count() {
+        let mut p = TcpPacket::default();
+        p.options = OptionBytes::new().raw(&[1; 24]).mss(1460).0;
+        let s = sig(&p, None);
+        assert!(s.starts_with("4:64+0:0:0:65535,0:nop,"), "{s}");
+        assert!(s.ends_with(":df,id+,bad:0"), "{s}");
+        assert_eq!(s.matches("nop").count(), 24);
+        p.options = vec![1; 24];
+        assert!(sig(&p, None).ends_with(":df,id+:0"));
+    }
+
+    #[test]
+    fn window_multipliers_follow_p0f_divisor_order() {
+        let mut p = TcpPacket::default();
+        let cases: [(u16, u16, bool, Option<u16>, &str); 9] = [
+            (1460, 1460 * 44, false, None, "mss*44"),
+            (1460, 1448 * 3, true, None, "mss*3"),
+            (1460, 1448 * 3, false, None, "mss*3"),
+            (1000, 1040 * 2, false, None, "mtu*2"),
+            (1000, 1044 * 3, false, None, "mtu*3"),
+            (1000, 1500 * 7, false, None, "mtu*7"),
+            (99, 99 * 2, false, None, "198"),
+            (1000, 1001, false, Some(1001), "1001"),
+            (1000, 0, false, None, "0"),
+        ];
+        for (mss, win, ts, _, want) in cases {
+            let mut o = OptionBytes::new().mss(mss);
+            if ts {
+                o = o.ts(1, 0);
+            }
+            p.options = o.0;
+            p.window = win;
+            let s = sig(&p, None);
+            assert!(s.contains(&format!(":{mss}:{want},")), "{mss} {win}: {s}");
+        }
+        // On SYN+ACKs the peer's MSS (and MSS - 12) are tried last.
+        let mut sa = TcpPacket::syn_ack_for(&p);
+        sa.options = OptionBytes::new().mss(1301).0;
+        sa.window = 1000 * 5;
+        assert!(sig(&sa, Some(1000)).contains(":1301:mss*5,"));
+        assert!(sig(&sa, None).contains(":1301:5000,"));
+        sa.window = 988 * 3;
+        assert!(sig(&sa, Some(1000)).contains(":1301:mss*3,"));
+        // A SYN never uses a peer MSS.
+        p.options = OptionBytes::new().mss(1301).0;
+        p.window = 5000;
+        assert!(sig(&p, Some(1000)).contains(":1301:5000,"));
+        // p0f's 16-bit result: 40000 / 1 wraps negative and is not shown.
+        sa.window = 40000;
+        assert!(sig(&sa, Some(1)).contains(":1301:40000,"));
+        sa.window = 20000;
+        assert!(sig(&sa, Some(1)).contains(":1301:mss*20000,"));
+        // The sendsyn MSS is a wildcard on SYN+ACKs only.
+        sa.options = OptionBytes::new().mss(1331).0;
+        sa.window = 7;
+        assert!(sig(&sa, None).contains(":*:7,"));
+        p.options = OptionBytes::new().mss(1331).0;
+        assert!(sig(&p, None).contains(":1331:"));
+    }
+
+    #[test]
+    fn ip_options_and_ipv6_header_lengths() {
+        let mut p = TcpPacket::default();
+        p.ip_options = vec![1, 1, 1, 1, 1, 1, 1, 1];
+        p.options = OptionBytes::new().mss(1000).0;
+        // MSS + actual headers (28 + 24) divides the window.
+        p.window = 1052 * 3;
+        assert_eq!(sig(&p, None), "4:64+0:8:1000:mtu*3,0:mss:df,id+:0");
+        let mut p6 = TcpPacket::syn(A6, 1, B6, 2);
+        p6.options = OptionBytes::new().mss(1000).0;
+        p6.window = 1060 * 2;
+        assert_eq!(sig(&p6, None), "6:64+0:0:1000:mtu*2,0:mss::0");
+    }
+}
