@@ -679,6 +679,21 @@ fn crafted() -> Vec<Conn> {
         }
     }
 
+    // NMap OS detection, exact and (with ECN) only fuzzily: p0f then
+    // reports no match at distance 0.
+    for tos in [0u8, 1] {
+        let (c, s, n) = next(false);
+        let mut syn = TcpPacket::syn(c, 42_500 + n as u16, s, 22);
+        syn.ttl = 50;
+        syn.window = 512;
+        syn.ack = 0x0100_0000;
+        syn.df = false;
+        syn.tos = tos;
+        syn.options = OptionBytes::new().mss(265).sok().ts(1, 0).0;
+        let sa = answer(&syn, Server::Linux, n);
+        push(syn, Some(sa));
+    }
+
     // A SYN nobody answers.
     let (c, s, n) = next(false);
     push(Stack::Windows.syn(c, 43_000, s, 445, n), None);

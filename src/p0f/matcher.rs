@@ -264,3 +264,160 @@ impl Database {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::net::{IpAddr, Ipv4Addr};
+    use std::time::Instant;
+
+    use super::*;
+    use crate::craft::{OptionBytes, Stack, TcpPacket};
+    use crate::p0f::testutil::observe;
+    use crate::packet::Timestamp;
+
+    const A: IpAddr = IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1));
+    const B: IpAddr = IpAddr::V4(Ipv4Addr::new(192, 0, 2, 2));
+
+    fn fp(p: &TcpPacket, syn_mss: Option<u16>) -> P0fMatch<'static> {
+        Database::builtin().fingerprint(&observe(p, Timestamp::default()), syn_mss)
+    }
+
+    fn linux_311() -> TcpPacket {
+        let mut p = Stack::Linux.syn(A, 1000, B, 80, 1);
+        p.window = 1460 * 20;
+        p
+    }
+
+    #[test]
+    fn specific_exact_match() {
+        let m = fp(&linux_311(), None);
+        assert_eq!(m.os.map(|l| l.to_string()).as_deref(), Some("Linux 3.11 and newer"));
+        assert_eq!((m.dist, m.generic, m.fuzzy, m.bad_ttl), (0, false, false, false));
+        let mut p = linux_311();
+        p.ttl = 50;
+        assert_eq!(fp(&p, None).dist, 14);
+    }
+
+    #[test]
+    fn generic_when_nothing_specific() {
+        let m = fp(&Stack::Linux.syn(A, 1000, B, 80, 1), None);
+        assert_eq!(m.os.map(|l| l.to_string()).as_deref(), Some("Linux 2.2.x-3.x"));
+        assert!(m.generic && !m.fuzzy);
+    }
+
+    #[test]
+    fn fuzzy_on_lost_df_or_far_ttl() {
+        let mut p = linux_311();
+        p.df = false;
+        let m = fp(&p, None);
+        assert_eq!(m.os.map(|l| l.to_string()).as_deref(), Some("Linux 3.11 and newer"));
+        assert!(m.fuzzy && !m.generic);
+        // 64 - 20 = 44 hops is beyond MAX_DIST: fuzzy, distance guessed.
+        let mut p = linux_311();
+        p.ttl = 20;
+        let m = fp(&p, None);
+        assert!(m.fuzzy);
+        assert_eq!(m.dist, 12);
+        // A new quirk that is not ecn/id- rules the signature out.
+        let mut p = linux_311();
+        p.flags |= crate::packet::flags::PSH;
+        let m = fp(&p, None);
+        assert!(m.os.is_none());
+        assert_eq!(m.dist, 0);
+    }
+
+    #[test]
+    fn user_tools_match_exactly_but_never_fuzzily() {
+        let mut p = TcpPacket::syn(A, 1000, B, 80);
+        p.df = false;
+        p.ip_id = 7;
+        p.ttl = 50;
+        p.window = 2048;
+        p.options = OptionBytes::new().mss(1460).0;
+        let m = fp(&p, None);
+        let label = m.os.expect("NMap");
+        assert_eq!(label.to_string(), "NMap SYN scan");
+        assert!(label.is_app() && m.bad_ttl && m.ends_connection());
+        assert_eq!(m.dist, 14);
+        // An NMap OS-detection probe with an extra `ecn` is only a fuzzy
+        // candidate: p0f reports nothing and leaves the distance at 0.
+        let mut p = TcpPacket::syn(A, 1000, B, 80);
+        p.ttl = 50;
+        p.window = 512;
+        p.ack = 0x0100_0000;
+        p.options = OptionBytes::new().mss(265).sok().ts(1, 0).0;
+        p.df = false;
+        let m = fp(&p, None);
+        assert_eq!(m.os.map(|l| l.to_string()).as_deref(), Some("NMap OS detection"));
+        p.tos = 1;
+        let m = fp(&p, None);
+        assert!(m.os.is_none() && !m.fuzzy);
+        assert_eq!(m.dist, 0);
+    }
+
+    #[test]
+    fn syn_ack_uses_the_response_section_and_peer_mss() {
+        let syn = Stack::Linux.syn(A, 1000, B, 80, 1);
+        let mut sa = TcpPacket::syn_ack_for(&syn);
+        sa.ip_id = 0;
+        sa.options = OptionBytes::new().mss(1460).0;
+        sa.window = 14600;
+        let m = fp(&sa, Some(1460));
+        assert_eq!(m.os.map(|l| l.to_string()).as_deref(), Some("Linux 3.x"));
+        assert_eq!(m.raw_sig.to_string(), "4:64+0:0:1460:mss*10,0:mss:df:0");
+    }
+
+    #[test]
+    fn serialises_the_json_contract() {
+        let v = serde_json::to_value(fp(&linux_311(), None)).expect("json");
+        assert_eq!(
+            v,
+            serde_json::json!({
+                "raw_sig": "4:64+0:0:1460:mss*20,7:mss,sok,ts,nop,ws:df,id+:0",
+                "os": "Linux 3.11 and newer",
+                "dist": 0,
+                "generic": false,
+                "fuzzy": false,
+            })
+        );
+        let mut p = linux_311();
+        p.options.clear();
+        let v = serde_json::to_value(fp(&p, None)).expect("json");
+        assert_eq!(v["os"], serde_json::Value::Null);
+    }
+
+    #[test]
+    fn candidates_are_only_the_same_layout() {
+        let db = Database::builtin();
+        let sig = TcpSignature::from_observation(&observe(&linux_311(), Timestamp::default()), None);
+        let c = db.tcp[1].candidates(&sig.layout);
+        assert!(!c.is_empty() && c.len() < 40, "{}", c.len());
+        assert!(c.iter().all(|r| r.layout == sig.layout));
+        assert!(c.windows(2).all(|w| w[0].line < w[1].line));
+    }
+
+    /// `cargo test --release --lib p0f::matcher::tests::speed -- --ignored --nocapture`
+    #[test]
+    #[ignore = "timing; run in release mode"]
+    fn speed() {
+        let db = Database::builtin();
+        let mut obs = Vec::new();
+        for (i, stack) in Stack::ALL.iter().enumerate() {
+            let p = stack.syn(A, 1000 + i as u16, B, 443, i as u32);
+            obs.push(observe(&p, Timestamp::default()));
+            let sa = TcpPacket::syn_ack_for(&p);
+            obs.push(observe(&sa, Timestamp::default()));
+        }
+        let rounds = 200_000;
+        let start = Instant::now();
+        let mut found = 0usize;
+        for _ in 0..rounds {
+            for o in &obs {
+                let m = db.fingerprint(std::hint::black_box(o), Some(1460));
+                found += usize::from(m.os.is_some());
+            }
+        }
+        let per = start.elapsed().as_nanos() as f64 / (rounds * obs.len()) as f64;
+        eprintln!("signature + match: {per:.1} ns per packet ({found} matches)");
+    }
+}

@@ -42,3 +42,66 @@ impl Database {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+    use crate::craft::{OptionBytes, TcpPacket};
+    use crate::p0f::testutil::observe;
+    use crate::p0f::Database;
+    use crate::packet::Timestamp;
+
+    fn mtu_for(p: &TcpPacket) -> Option<(u32, Option<&'static str>)> {
+        Database::builtin()
+            .mtu(&observe(p, Timestamp::default()))
+            .map(|m| (m.raw_mtu, m.link))
+    }
+
+    #[test]
+    fn mss_plus_fixed_headers_labelled_from_the_database() {
+        let mut p = TcpPacket::default();
+        p.options = OptionBytes::new().mss(1460).0;
+        assert_eq!(mtu_for(&p), Some((1500, Some("Ethernet or modem"))));
+        p.options = OptionBytes::new().mss(1452).0;
+        assert_eq!(mtu_for(&p), Some((1492, Some("DSL"))));
+        p.options = OptionBytes::new().mss(1000).0;
+        assert_eq!(mtu_for(&p), Some((1040, None)));
+        // IP options do not change p0f's arithmetic.
+        p.ip_options = vec![1; 4];
+        assert_eq!(mtu_for(&p), Some((1040, None)));
+
+        let a = IpAddr::V6(Ipv6Addr::LOCALHOST);
+        let mut p6 = TcpPacket::syn(a, 1, a, 2);
+        p6.options = OptionBytes::new().mss(1440).0;
+        assert_eq!(mtu_for(&p6), Some((1500, Some("Ethernet or modem"))));
+    }
+
+    #[test]
+    fn nothing_without_an_mss() {
+        let mut p = TcpPacket::syn(
+            IpAddr::V4(Ipv4Addr::LOCALHOST),
+            1,
+            IpAddr::V4(Ipv4Addr::LOCALHOST),
+            2,
+        );
+        assert_eq!(mtu_for(&p), None);
+        p.options = OptionBytes::new().mss(0).0;
+        assert_eq!(mtu_for(&p), None);
+        // Past p0f's 24-option limit the MSS is not read.
+        p.options = OptionBytes::new().raw(&[1; 24]).mss(1460).0;
+        assert_eq!(mtu_for(&p), None);
+    }
+
+    #[test]
+    fn serialises_link_null_when_unknown() {
+        let m = super::Mtu {
+            raw_mtu: 1040,
+            link: None,
+        };
+        assert_eq!(
+            serde_json::to_string(&m).expect("json"),
+            r#"{"raw_mtu":1040,"link":null}"#
+        );
+    }
+}

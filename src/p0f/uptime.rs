@@ -238,3 +238,113 @@ impl UptimeTracker {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::net::{IpAddr, Ipv4Addr};
+
+    use super::*;
+
+    const MS: u64 = 1_000_000;
+
+    fn ip(n: u8) -> IpAddr {
+        IpAddr::V4(Ipv4Addr::new(10, 0, 0, n))
+    }
+
+    #[test]
+    fn estimates_like_p0f() {
+        // 1000 Hz over one second, clock at ~1 day 10 hours.
+        let u = Uptime::estimate(123_456_789, 5_000, 123_457_789, 6_000).expect("estimate");
+        assert_eq!(u.freq_hz, 1000);
+        assert_eq!(u.raw_freq_hz, 1000.0);
+        assert_eq!(u.uptime_min, 123_457_789 / 1000 / 60);
+        assert_eq!(u.to_string(), "1 days 10 hrs 17 min (modulo 49 days)");
+        // Rounding bands.
+        for (ticks, ms, hz) in [(3, 1000, 0), (7, 1000, 7), (23, 1000, 25), (96, 1000, 100), (260, 1000, 250), (1234, 1000, 1300)] {
+            let got = Uptime::estimate(1000, 0, 1000 + ticks, ms).map(|u| u.freq_hz);
+            let want = (hz > 0).then_some(hz);
+            assert_eq!(got, want, "{ticks} ticks in {ms} ms");
+        }
+        // Under 0.7 Hz: too slow; p0f's case 0 (0.7..1 Hz) rounds to 1.
+        assert_eq!(Uptime::estimate(1000, 0, 1008, 10_000).map(|u| u.freq_hz), Some(1));
+        assert_eq!(Uptime::estimate(1000, 0, 1006, 10_000), None);
+    }
+
+    #[test]
+    fn refuses_what_p0f_refuses() {
+        // No timestamps on either side.
+        assert_eq!(Uptime::estimate(0, 0, 5000, 1000), None);
+        assert_eq!(Uptime::estimate(5000, 0, 0, 1000), None);
+        // Too soon (< 25 ms), too late (> 10 min), out of order.
+        assert_eq!(Uptime::estimate(1000, 0, 1024, 24), None);
+        assert!(Uptime::estimate(1000, 0, 1025, 25).is_some());
+        assert!(Uptime::estimate(1000, 0, 1000 + 600_000, 600_000).is_some());
+        assert_eq!(Uptime::estimate(1000, 0, 1000 + 600_001, 600_001), None);
+        assert_eq!(Uptime::estimate(1000, 5000, 2000, 4000), None);
+        // Fewer than 5 ticks; a clock going backwards; too fast.
+        assert_eq!(Uptime::estimate(1000, 0, 1004, 1000), None);
+        assert_eq!(Uptime::estimate(1000, 0, 900, 1000), None);
+        assert_eq!(Uptime::estimate(1000, 0, 1000 + 1_501, 1000), None);
+    }
+
+    #[test]
+    fn clock_wraparound_counts_forward() {
+        let u = Uptime::estimate(u32::MAX - 499, 0, 500, 1000).expect("wraps");
+        assert_eq!(u.freq_hz, 1000);
+        assert_eq!(u.uptime_min, 0);
+    }
+
+    #[test]
+    fn tracker_pairs_each_host_and_kind_with_its_previous_packet() {
+        let mut t = UptimeTracker::new(16);
+        let at = |ms: u64| Timestamp(ms * MS);
+        assert_eq!(t.observe_ts(ip(1), Kind::Syn, 100_000, at(0)), None);
+        // Another host and the same host's SYN+ACKs do not pair with it.
+        assert_eq!(t.observe_ts(ip(2), Kind::Syn, 200_000, at(500)), None);
+        assert_eq!(t.observe_ts(ip(1), Kind::SynAck, 300_000, at(700)), None);
+        let u = t.observe_ts(ip(1), Kind::Syn, 101_000, at(1000)).expect("pair");
+        assert_eq!(u.freq_hz, 1000);
+        // Each packet replaces the previous one, including one without
+        // timestamps, which then prevents the next estimate.
+        assert_eq!(t.observe_ts(ip(1), Kind::Syn, 0, at(2000)), None);
+        assert_eq!(t.observe_ts(ip(1), Kind::Syn, 103_000, at(3000)), None);
+        assert!(t.observe_ts(ip(1), Kind::Syn, 104_000, at(4000)).is_some());
+        assert_eq!(t.len(), 3);
+    }
+
+    #[test]
+    fn tracker_is_bounded_and_counts_evictions() {
+        let mut t = UptimeTracker::new(3);
+        for n in 0..10u8 {
+            t.observe_ts(ip(n), Kind::Syn, 1000, Timestamp(u64::from(n) * MS));
+        }
+        assert_eq!(t.len(), 3);
+        assert_eq!(t.evictions(), 7);
+        // The survivors are the three most recent hosts.
+        assert!(t.observe_ts(ip(9), Kind::Syn, 2000, Timestamp(1000 * MS)).is_some());
+        assert!(t.observe_ts(ip(0), Kind::Syn, 2000, Timestamp(1000 * MS)).is_none());
+        // Refreshing a host moves it to the back of the eviction order.
+        let mut t = UptimeTracker::new(2);
+        t.observe_ts(ip(1), Kind::Syn, 1000, Timestamp(0));
+        t.observe_ts(ip(2), Kind::Syn, 1000, Timestamp(MS));
+        t.observe_ts(ip(1), Kind::Syn, 1000, Timestamp(2 * MS));
+        t.observe_ts(ip(3), Kind::Syn, 1000, Timestamp(3 * MS));
+        assert_eq!(t.evictions(), 1);
+        assert!(t.observe_ts(ip(1), Kind::Syn, 2000, Timestamp(1000 * MS)).is_some());
+        // Stale bookkeeping stays bounded under churn on a few hosts.
+        for i in 0..10_000u64 {
+            t.observe_ts(ip((i % 2) as u8), Kind::Syn, 1000, Timestamp(i * MS));
+        }
+        assert!(t.order.len() <= 2 * t.hosts.len() + 65);
+    }
+
+    #[test]
+    fn entries_expire_after_ten_minutes_of_capture_time() {
+        let mut t = UptimeTracker::new(100);
+        t.observe_ts(ip(1), Kind::Syn, 1000, Timestamp(0));
+        t.observe_ts(ip(2), Kind::Syn, 1000, Timestamp(0));
+        t.observe_ts(ip(3), Kind::Syn, 1000, Timestamp(601_000 * MS));
+        assert_eq!(t.len(), 1);
+        assert_eq!(t.evictions(), 0);
+    }
+}
