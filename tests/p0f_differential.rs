@@ -190,7 +190,11 @@ fn run_synprint(db: &Database, observations: &[Observation]) -> Report {
         };
         f.insert("params".to_string(), params);
         f.insert("raw_sig".to_string(), m.raw_sig.to_string());
-        let module = if obs.kind == Kind::Syn { "syn" } else { "syn+ack" };
+        let module = if obs.kind == Kind::Syn {
+            "syn"
+        } else {
+            "syn+ack"
+        };
         report.entry(key(module)).or_default().push(f);
 
         if m.ends_connection() {
@@ -261,7 +265,16 @@ fn v4(n: u32) -> IpAddr {
 }
 
 fn v6(n: u32) -> IpAddr {
-    IpAddr::V6(Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, (n >> 16) as u16, n as u16))
+    IpAddr::V6(Ipv6Addr::new(
+        0x2001,
+        0xdb8,
+        0,
+        0,
+        0,
+        0,
+        (n >> 16) as u16,
+        n as u16,
+    ))
 }
 
 /// Server answers modelled on p0f.fp's [tcp:response] section.
@@ -397,7 +410,11 @@ fn crafted() -> Vec<Conn> {
     let mut next = |v6_: bool| {
         n += 1;
         let cli = if v6_ { v6(n) } else { v4(n) };
-        let srv = if v6_ { v6(0x10000 + n) } else { v4(0x10000 + n) };
+        let srv = if v6_ {
+            v6(0x10000 + n)
+        } else {
+            v4(0x10000 + n)
+        };
         (cli, srv, n)
     };
     let mut push = |syn: TcpPacket, syn_ack: Option<TcpPacket>| {
@@ -473,32 +490,78 @@ fn crafted() -> Vec<Conn> {
         ("ws 15", |p| set_ws(p, 15)),
         ("ws 255", |p| set_ws(p, 255)),
         ("eol pad zero", |p| {
-            p.options = OptionBytes::new().mss(1460).nop().ws(7).eol().raw(&[0, 0, 0, 0, 0, 0, 0]).0
+            p.options = OptionBytes::new()
+                .mss(1460)
+                .nop()
+                .ws(7)
+                .eol()
+                .raw(&[0, 0, 0, 0, 0, 0, 0])
+                .0
         }),
         ("eol pad nonzero last", |p| {
             // 12 bytes: the non-zero byte is the header's last one.
-            p.options = OptionBytes::new().mss(1460).nop().ws(7).eol().raw(&[0, 0, 9]).0
+            p.options = OptionBytes::new()
+                .mss(1460)
+                .nop()
+                .ws(7)
+                .eol()
+                .raw(&[0, 0, 9])
+                .0
         }),
         ("eol pad nonzero middle", |p| {
-            p.options = OptionBytes::new().mss(1460).nop().ws(7).eol().raw(&[0, 9, 0]).0
+            p.options = OptionBytes::new()
+                .mss(1460)
+                .nop()
+                .ws(7)
+                .eol()
+                .raw(&[0, 9, 0])
+                .0
         }),
-        ("eol first", |p| p.options = OptionBytes::new().eol().raw(&[0, 0, 0]).0),
+        ("eol first", |p| {
+            p.options = OptionBytes::new().eol().raw(&[0, 0, 0]).0
+        }),
         ("mss bad length", |p| {
-            p.options = OptionBytes::new().raw(&[2, 5, 5, 180]).sok().ts(5, 0).nop().ws(7).0
+            p.options = OptionBytes::new()
+                .raw(&[2, 5, 5, 180])
+                .sok()
+                .ts(5, 0)
+                .nop()
+                .ws(7)
+                .0
         }),
         ("ws bad length", |p| {
-            p.options = OptionBytes::new().mss(1460).sok().ts(5, 0).nop().raw(&[3, 4, 7]).0
+            p.options = OptionBytes::new()
+                .mss(1460)
+                .sok()
+                .ts(5, 0)
+                .nop()
+                .raw(&[3, 4, 7])
+                .0
         }),
         ("sok bad length", |p| {
-            p.options = OptionBytes::new().mss(1460).raw(&[4, 3]).ts(5, 0).nop().ws(7).0
+            p.options = OptionBytes::new()
+                .mss(1460)
+                .raw(&[4, 3])
+                .ts(5, 0)
+                .nop()
+                .ws(7)
+                .0
         }),
         ("ts bad length", |p| {
-            p.options = OptionBytes::new().mss(1460).sok().raw(&[8, 12, 0, 0, 0, 5, 0, 0, 0, 0]).nop().ws(7).0
+            p.options = OptionBytes::new()
+                .mss(1460)
+                .sok()
+                .raw(&[8, 12, 0, 0, 0, 5, 0, 0, 0, 0])
+                .nop()
+                .ws(7)
+                .0
         }),
         ("ts truncated", |p| {
             p.options = OptionBytes::new().mss(1460).sok().raw(&[8, 10, 0, 0]).0
         }),
-        ("mss truncated", |p| p.options = OptionBytes::new().nop().nop().nop().raw(&[2]).0),
+        ("mss truncated", |p| {
+            p.options = OptionBytes::new().nop().nop().nop().raw(&[2]).0
+        }),
         ("unknown len 0", |p| {
             p.options = OptionBytes::new().mss(1460).raw(&[30, 0, 0, 0]).0
         }),
@@ -508,9 +571,16 @@ fn crafted() -> Vec<Conn> {
         ("unknown past end", |p| {
             p.options = OptionBytes::new().mss(1460).raw(&[30, 8, 0, 0]).0
         }),
-        ("sack bad length", |p| p.options = OptionBytes::new().mss(1460).raw(&[5, 4, 0, 0]).0),
+        ("sack bad length", |p| {
+            p.options = OptionBytes::new().mss(1460).raw(&[5, 4, 0, 0]).0
+        }),
         ("sack in syn", |p| {
-            p.options = OptionBytes::new().mss(1460).raw(&[5, 10, 0, 0, 0, 1, 0, 0, 0, 2]).nop().nop().0
+            p.options = OptionBytes::new()
+                .mss(1460)
+                .raw(&[5, 10, 0, 0, 0, 1, 0, 0, 0, 2])
+                .nop()
+                .nop()
+                .0
         }),
         ("tfo and mptcp", |p| {
             p.options = OptionBytes::new()
@@ -537,16 +607,22 @@ fn crafted() -> Vec<Conn> {
         ("24 nops then eol", |p| {
             p.options = OptionBytes::new().raw(&[1; 24]).eol().raw(&[0, 5, 0]).0
         }),
-        ("two mss", |p| p.options = OptionBytes::new().mss(1460).mss(536).0),
+        ("two mss", |p| {
+            p.options = OptionBytes::new().mss(1460).mss(536).0
+        }),
         ("two ts", |p| {
             p.options = OptionBytes::new().ts(0, 0).ts(77, 0).0
         }),
-        ("mss 0", |p| p.options = OptionBytes::new().mss(0).nop().ws(7).0),
+        ("mss 0", |p| {
+            p.options = OptionBytes::new().mss(0).nop().ws(7).0
+        }),
         ("mss 99", |p| {
             p.options = OptionBytes::new().mss(99).nop().ws(7).0;
             p.window = 99 * 10
         }),
-        ("mss 1331", |p| p.options = OptionBytes::new().mss(1331).nop().ws(7).0),
+        ("mss 1331", |p| {
+            p.options = OptionBytes::new().mss(1331).nop().ws(7).0
+        }),
         ("mss 65535", |p| p.options = OptionBytes::new().mss(65535).0),
         ("no options", |p| p.options.clear()),
         ("window 0", |p| p.window = 0),
@@ -648,21 +724,95 @@ fn crafted() -> Vec<Conn> {
         (64, 2048, OptionBytes::new().mss(1460).0, false, 77),
         (64, 4096, OptionBytes::new().mss(1460).0, true, 77),
         // NMap OS detection probes.
-        (45, 1, OptionBytes::new().ws(10).nop().mss(1460).ts(0xffff_ffff, 0).sok().0, false, 9),
-        (45, 4, OptionBytes::new().sok().ts(0xffff_ffff, 0).ws(10).eol().0, false, 9),
+        (
+            45,
+            1,
+            OptionBytes::new()
+                .ws(10)
+                .nop()
+                .mss(1460)
+                .ts(0xffff_ffff, 0)
+                .sok()
+                .0,
+            false,
+            9,
+        ),
+        (
+            45,
+            4,
+            OptionBytes::new().sok().ts(0xffff_ffff, 0).ws(10).eol().0,
+            false,
+            9,
+        ),
         // Linux loopback and Google crawler style.
-        (64, 16396 * 2, OptionBytes::new().mss(16396).sok().ts(1, 0).nop().ws(4).0, true, 1),
-        (60, 1430 * 4, OptionBytes::new().mss(1430).sok().ts(1, 0).nop().ws(6).0, false, 1),
+        (
+            64,
+            16396 * 2,
+            OptionBytes::new().mss(16396).sok().ts(1, 0).nop().ws(4).0,
+            true,
+            1,
+        ),
+        (
+            60,
+            1430 * 4,
+            OptionBytes::new().mss(1430).sok().ts(1, 0).nop().ws(6).0,
+            false,
+            1,
+        ),
         // Blackberry, Nintendo.
-        (120, 65535, OptionBytes::new().mss(1452).nop().nop().sok().nop().nop().ts(5, 0).0, true, 1),
-        (64, 32768, OptionBytes::new().mss(1360).nop().nop().sok().0, true, 1),
+        (
+            120,
+            65535,
+            OptionBytes::new()
+                .mss(1452)
+                .nop()
+                .nop()
+                .sok()
+                .nop()
+                .nop()
+                .ts(5, 0)
+                .0,
+            true,
+            1,
+        ),
+        (
+            64,
+            32768,
+            OptionBytes::new().mss(1360).nop().nop().sok().0,
+            true,
+            1,
+        ),
         // Baidu spider.
-        (64, 1460 * 4, OptionBytes::new().mss(1460).sok().raw(&[1; 11]).ws(7).0, true, 1),
+        (
+            64,
+            1460 * 4,
+            OptionBytes::new().mss(1460).sok().raw(&[1; 11]).ws(7).0,
+            true,
+            1,
+        ),
         // Windows XP.
-        (128, 65535, OptionBytes::new().mss(1460).nop().nop().sok().0, true, 1),
-        (119, 16384, OptionBytes::new().mss(1460).nop().ws(0).nop().nop().sok().0, true, 1),
+        (
+            128,
+            65535,
+            OptionBytes::new().mss(1460).nop().nop().sok().0,
+            true,
+            1,
+        ),
+        (
+            119,
+            16384,
+            OptionBytes::new().mss(1460).nop().ws(0).nop().nop().sok().0,
+            true,
+            1,
+        ),
         // Solaris-ish: mss last.
-        (255, 1460 * 7, OptionBytes::new().nop().ws(0).mss(1460).0, true, 1),
+        (
+            255,
+            1460 * 7,
+            OptionBytes::new().nop().ws(0).mss(1460).0,
+            true,
+            1,
+        ),
     ];
     for (ttl, win, opts, df, id) in specials {
         for v6_ in [false, true] {
@@ -702,11 +852,23 @@ fn crafted() -> Vec<Conn> {
 }
 
 fn set_ts(p: &mut TcpPacket, val: u32, ecr: u32) {
-    p.options = OptionBytes::new().mss(1460).sok().ts(val, ecr).nop().ws(7).0;
+    p.options = OptionBytes::new()
+        .mss(1460)
+        .sok()
+        .ts(val, ecr)
+        .nop()
+        .ws(7)
+        .0;
 }
 
 fn set_ws(p: &mut TcpPacket, ws: u8) {
-    p.options = OptionBytes::new().mss(1460).sok().ts(4242, 0).nop().ws(ws).0;
+    p.options = OptionBytes::new()
+        .mss(1460)
+        .sok()
+        .ts(4242, 0)
+        .nop()
+        .ws(ws)
+        .0;
 }
 
 /// Uptime series: one client host sends SYNs over time with its timestamp
@@ -714,7 +876,12 @@ fn set_ws(p: &mut TcpPacket, ws: u8) {
 fn uptime_series(conns: &mut Vec<Conn>) {
     let series: [(u32, u32, u64, &[u64]); 6] = [
         // (client Hz, initial TSval, first gap ms, further gaps ms)
-        (1000, 123_456_789, 5000, &[1000, 30, 26, 60_000, 599_000, 700_000, 10]),
+        (
+            1000,
+            123_456_789,
+            5000,
+            &[1000, 30, 26, 60_000, 599_000, 700_000, 10],
+        ),
         (100, 5_000_000, 2000, &[2000, 90, 50_000]),
         (250, 4_294_960_000, 3000, &[3000, 40_000, 20]),
         (10, 77, 1000, &[5000, 1000]),
@@ -725,15 +892,24 @@ fn uptime_series(conns: &mut Vec<Conn>) {
         let host = v4(0x2000 + i as u32);
         let server = v4(0x3000 + i as u32);
         let mut elapsed_ms: u64 = 0;
-        let all_gaps: Vec<u64> = std::iter::once(*first_gap).chain(gaps.iter().copied()).collect();
+        let all_gaps: Vec<u64> = std::iter::once(*first_gap)
+            .chain(gaps.iter().copied())
+            .collect();
         for (j, gap) in all_gaps.iter().enumerate() {
             elapsed_ms += gap;
             let ts = ts0.wrapping_add((elapsed_ms * u64::from(*hz) / 1000) as u32);
-            let mut syn = Stack::Linux.syn(host, 50_000 + (i * 100 + j) as u16, server, 443, j as u32);
+            let mut syn =
+                Stack::Linux.syn(host, 50_000 + (i * 100 + j) as u16, server, 443, j as u32);
             set_ts(&mut syn, ts, 0);
             let mut sa = answer(&syn, Server::Linux, j as u32);
             let srv_ts = 9_000_000u32.wrapping_add((elapsed_ms * 100 / 1000) as u32);
-            sa.options = OptionBytes::new().mss(1460).sok().ts(srv_ts, ts).nop().ws(7).0;
+            sa.options = OptionBytes::new()
+                .mss(1460)
+                .sok()
+                .ts(srv_ts, ts)
+                .nop()
+                .ws(7)
+                .0;
             conns.push(Conn {
                 syn,
                 syn_ack: Some(sa),
@@ -744,9 +920,14 @@ fn uptime_series(conns: &mut Vec<Conn>) {
     // A clock that goes backwards.
     let host = v4(0x2100);
     let server = v4(0x3100);
-    for (j, (gap, ts)) in [(1000u64, 500_000u32), (1000, 499_000), (50, 498_990), (1000, 600_000)]
-        .iter()
-        .enumerate()
+    for (j, (gap, ts)) in [
+        (1000u64, 500_000u32),
+        (1000, 499_000),
+        (50, 498_990),
+        (1000, 600_000),
+    ]
+    .iter()
+    .enumerate()
     {
         let mut syn = Stack::Linux.syn(host, 51_000 + j as u16, server, 443, j as u32);
         set_ts(&mut syn, *ts, 0);
@@ -798,7 +979,10 @@ fn crafted_handshakes_match_p0f() {
     );
     let ours = run_synprint(Database::builtin(), &observations);
     let uptimes = theirs.keys().filter(|k| k.module == "uptime").count();
-    assert!(uptimes >= 5, "the uptime series gave p0f only {uptimes} estimates");
+    assert!(
+        uptimes >= 5,
+        "the uptime series gave p0f only {uptimes} estimates"
+    );
     compare("crafted", &ours, &theirs, conns.len() - 20);
 }
 
@@ -909,7 +1093,18 @@ fn kernel_loopback_syns_match_p0f() {
     // which synprint does not look at.
     let dump_log = dir.path().join("tcpdump.log");
     let dump = Command::new("ip")
-        .args(["netns", "exec", &name, "tcpdump", "-i", "lo", "--immediate-mode", "-U", "-w", pcap_s])
+        .args([
+            "netns",
+            "exec",
+            &name,
+            "tcpdump",
+            "-i",
+            "lo",
+            "--immediate-mode",
+            "-U",
+            "-w",
+            pcap_s,
+        ])
         .arg("(tcp[tcpflags] & tcp-syn != 0) or (ip6[6] == 6 and ip6[53] & 2 != 0)")
         .stdout(Stdio::null())
         .stderr(std::fs::File::create(&dump_log).expect("tcpdump log"))
@@ -938,8 +1133,20 @@ fn kernel_loopback_syns_match_p0f() {
         set("tcp_ecn", (combo >> 3) & 1);
         for family in ["4", "6"] {
             let ok = Command::new("ip")
-                .args(["netns", "exec", &name, "env", &format!("{HELPER_ENV}={family}")])
-                .args([exe, "--exact", "netns_connection_helper", "--nocapture", "--test-threads=1"])
+                .args([
+                    "netns",
+                    "exec",
+                    &name,
+                    "env",
+                    &format!("{HELPER_ENV}={family}"),
+                ])
+                .args([
+                    exe,
+                    "--exact",
+                    "netns_connection_helper",
+                    "--nocapture",
+                    "--test-threads=1",
+                ])
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
                 .status()
@@ -1010,7 +1217,8 @@ fn decode_ethernet(ts: Timestamp, f: &[u8]) -> Option<Observation> {
     let ethertype = u16::from_be_bytes([f[12], f[13]]);
     let ip = &f[14..];
     let be16 = |b: &[u8], o: usize| u16::from_be_bytes([b[o], b[o + 1]]);
-    let (version, src, dst, ttl, tos, df, mf, rsv, id, total, hlen, flow, tcp_end) = match ethertype {
+    let (version, src, dst, ttl, tos, df, mf, rsv, id, total, hlen, flow, tcp_end) = match ethertype
+    {
         0x0800 => {
             let hlen = usize::from(ip[0] & 0x0f) * 4;
             if ip[9] != 6 {

@@ -276,12 +276,13 @@ enum Module {
     Http,
 }
 
+/// What readfp.c expects next.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum State {
-    NeedSection,
-    NeedLabel,
-    NeedSys,
-    NeedSig,
+    Section,
+    Label,
+    Sys,
+    Sig,
 }
 
 /// The current label as readfp.c keeps it between lines.
@@ -315,7 +316,7 @@ struct Parser {
 impl Default for Parser {
     fn default() -> Self {
         Parser {
-            state: State::NeedSection,
+            state: State::Section,
             module: Module::Tcp,
             to_srv: false,
             line: 0,
@@ -412,39 +413,39 @@ impl Parser {
         let val = line.get(val_start..).unwrap_or(&[]);
         match key {
             b"classes" => {
-                if self.state != State::NeedSection {
+                if self.state != State::Section {
                     return Err(self.err(DbErrorKind::Misplaced("classes")));
                 }
                 self.parse_classes(val)
             }
             b"ua_os" => {
-                if self.state != State::NeedLabel || !self.to_srv || self.module != Module::Http {
+                if self.state != State::Label || !self.to_srv || self.module != Module::Http {
                     return Err(self.err(DbErrorKind::Misplaced("ua_os")));
                 }
                 self.parse_ua_os(val)
             }
             b"label" => {
-                if self.state != State::NeedLabel && self.state != State::NeedSig {
+                if self.state != State::Label && self.state != State::Sig {
                     return Err(self.err(DbErrorKind::Misplaced("label")));
                 }
                 self.parse_label(val)?;
                 self.state = if self.module != Module::Mtu && self.cur.app {
-                    State::NeedSys
+                    State::Sys
                 } else {
-                    State::NeedSig
+                    State::Sig
                 };
                 Ok(())
             }
             b"sys" => {
-                if self.state != State::NeedSys {
+                if self.state != State::Sys {
                     return Err(self.err(DbErrorKind::Misplaced("sys")));
                 }
                 self.parse_sys(val)?;
-                self.state = State::NeedSig;
+                self.state = State::Sig;
                 Ok(())
             }
             b"sig" => {
-                if self.state != State::NeedSig {
+                if self.state != State::Sig {
                     return Err(self.err(DbErrorKind::Misplaced("sig")));
                 }
                 match self.module {
@@ -462,7 +463,7 @@ impl Parser {
     fn parse_section(&mut self, s: &[u8]) -> Result<(), DbError> {
         if s == b"mtu]" {
             self.module = Module::Mtu;
-            self.state = State::NeedLabel;
+            self.state = State::Label;
             return Ok(());
         }
         let Some(colon) = s.iter().position(|&b| b == b':') else {
@@ -479,7 +480,7 @@ impl Parser {
             b"response]" => false,
             _ => return Err(self.err(DbErrorKind::UnknownDirection(text(dir)))),
         };
-        self.state = State::NeedLabel;
+        self.state = State::Label;
         Ok(())
     }
 
@@ -719,7 +720,11 @@ fn covered_by(recs: &[TcpRecord], new: &TcpRecord) -> Option<u32> {
     find_match(recs, &probe, true).record.map(|r| r.line)
 }
 
-fn parse_tcp_sig_value(val: &[u8], cur: &CurrentLabel, line: u32) -> Result<TcpRecord, TcpSigError> {
+fn parse_tcp_sig_value(
+    val: &[u8],
+    cur: &CurrentLabel,
+    line: u32,
+) -> Result<TcpRecord, TcpSigError> {
     use TcpSigError as E;
     let ip_ver = match at(val, 0) {
         b'4' => Some(IpVersion::V4),
@@ -912,7 +917,9 @@ fn parse_tcp_sig_value(val: &[u8], cur: &CurrentLabel, line: u32) -> Result<TcpR
     let mut quirks = Quirks::default();
     while at(val, i) != b':' {
         let rest = val.get(i..).unwrap_or(&[]);
-        let Some(&(q, name)) = Quirks::NAMES.iter().find(|(_, n)| rest.starts_with(n.as_bytes()))
+        let Some(&(q, name)) = Quirks::NAMES
+            .iter()
+            .find(|(_, n)| rest.starts_with(n.as_bytes()))
         else {
             return Err(E::UnknownQuirk);
         };
@@ -1092,8 +1099,7 @@ fn http_covered_by(recs: &[HttpRecord], new: &HttpSig) -> Option<u32> {
         if rs.absent.iter().any(|m| required.contains(&m.as_str())) {
             continue;
         }
-        if rs.absent.len() > new.absent.len() || rs.absent.iter().any(|m| !new.absent.contains(m))
-        {
+        if rs.absent.len() > new.absent.len() || rs.absent.iter().any(|m| !new.absent.contains(m)) {
             continue;
         }
         if !r.generic {
@@ -1133,7 +1139,9 @@ mod tests {
         assert_eq!(db.signature_count(), 322);
         let sigs_in = |from: &str, to: &str| {
             let start = BUILTIN.find(from).expect("section");
-            let end = BUILTIN[start..].find(to).map_or(BUILTIN.len(), |e| start + e);
+            let end = BUILTIN[start..]
+                .find(to)
+                .map_or(BUILTIN.len(), |e| start + e);
             BUILTIN[start..end]
                 .lines()
                 .filter(|l| l.starts_with("sig"))
@@ -1147,8 +1155,14 @@ mod tests {
             db.tcp_signature_count(false),
             sigs_in("[tcp:response]", "[http:request]")
         );
-        assert_eq!(db.http_signature_count(true), sigs_in("[http:request]", "[http:response]"));
-        assert_eq!(db.http_signature_count(false), sigs_in("[http:response]", "\u{0}"));
+        assert_eq!(
+            db.http_signature_count(true),
+            sigs_in("[http:request]", "[http:response]")
+        );
+        assert_eq!(
+            db.http_signature_count(false),
+            sigs_in("[http:response]", "\u{0}")
+        );
         assert_eq!(db.classes(), ["win", "unix", "other"]);
         assert_eq!(db.mtu_link(1500), Some("Ethernet or modem"));
         assert_eq!(db.mtu_link(1501), None);
@@ -1190,7 +1204,10 @@ mod tests {
         assert_eq!(r[0].wscale, None);
         assert_eq!(r[0].layout.as_slice(), &[34, 0]);
         assert_eq!(r[0].eol_pad, 7);
-        assert_eq!(r[0].quirks, Quirks(Quirks::ECN.0 | Quirks::FLOW.0 | Quirks::OPT_BAD.0));
+        assert_eq!(
+            r[0].quirks,
+            Quirks(Quirks::ECN.0 | Quirks::FLOW.0 | Quirks::OPT_BAD.0)
+        );
         assert_eq!(r[0].pclass, Some(true));
         assert_eq!(r[0].line, 4);
         // p0f's bad-TTL parse skips the first digit of the option length.
@@ -1240,7 +1257,10 @@ mod tests {
             assert_eq!(tcp_err(sig), *want, "{sig:?}");
         }
         let many = vec!["nop"; 25].join(",");
-        assert_eq!(tcp_err(&format!("4:64:0:*:*,*:{many}::0")), E::TooManyOptions);
+        assert_eq!(
+            tcp_err(&format!("4:64:0:*:*,*:{many}::0")),
+            E::TooManyOptions
+        );
         // 24 is fine, and so is a trailing comma (p0f accepts it).
         let ok = vec!["nop"; 24].join(",");
         Database::parse(&format!("{HEAD}sig = 4:64:0:*:*,*:{ok},::0\n")).expect("24 options");
@@ -1249,17 +1269,41 @@ mod tests {
     #[test]
     fn structural_errors_name_the_line() {
         let cases: &[(&str, u32, DbErrorKind)] = &[
-            ("[tcp:sideways]\n", 1, DbErrorKind::UnknownDirection("sideways]".into())),
-            ("\n[udp:request]\n", 2, DbErrorKind::UnknownModule("udp".into())),
+            (
+                "[tcp:sideways]\n",
+                1,
+                DbErrorKind::UnknownDirection("sideways]".into()),
+            ),
+            (
+                "\n[udp:request]\n",
+                2,
+                DbErrorKind::UnknownModule("udp".into()),
+            ),
             ("[mtu\n", 1, DbErrorKind::MalformedSection),
             ("classes = a,,b,\n", 1, DbErrorKind::MalformedClasses),
-            ("classes = a\n[mtu]\nclasses = b\n", 3, DbErrorKind::Misplaced("classes")),
+            (
+                "classes = a\n[mtu]\nclasses = b\n",
+                3,
+                DbErrorKind::Misplaced("classes"),
+            ),
             ("[mtu]\nsig = 1500\n", 2, DbErrorKind::Misplaced("sig")),
-            ("[mtu]\nlabel = x\nsig = 15x0\n", 3, DbErrorKind::MalformedMtu),
+            (
+                "[mtu]\nlabel = x\nsig = 15x0\n",
+                3,
+                DbErrorKind::MalformedMtu,
+            ),
             ("[mtu]\nlabel = x\nsig = 0\n", 3, DbErrorKind::MalformedMtu),
-            ("[mtu]\nlabel = x\nsig = 65536\n", 3, DbErrorKind::MalformedMtu),
+            (
+                "[mtu]\nlabel = x\nsig = 65536\n",
+                3,
+                DbErrorKind::MalformedMtu,
+            ),
             ("[mtu]\nlabel =   \n", 2, DbErrorKind::EmptyMtuLabel),
-            ("flavor = 1\n", 1, DbErrorKind::UnknownField("flavor".into())),
+            (
+                "flavor = 1\n",
+                1,
+                DbErrorKind::UnknownField("flavor".into()),
+            ),
             ("just words\n", 1, DbErrorKind::UnexpectedStatement),
             ("= 1\n", 1, DbErrorKind::UnexpectedStatement),
             (
@@ -1292,8 +1336,16 @@ mod tests {
                 3,
                 DbErrorKind::MalformedSys,
             ),
-            ("[tcp:request]\nsys = Linux\n", 2, DbErrorKind::Misplaced("sys")),
-            ("[tcp:request]\nua_os = Linux\n", 2, DbErrorKind::Misplaced("ua_os")),
+            (
+                "[tcp:request]\nsys = Linux\n",
+                2,
+                DbErrorKind::Misplaced("sys"),
+            ),
+            (
+                "[tcp:request]\nua_os = Linux\n",
+                2,
+                DbErrorKind::Misplaced("ua_os"),
+            ),
             (
                 "[http:request]\nua_os = Linux,iOS=[iPad\n",
                 2,
@@ -1350,8 +1402,10 @@ mod tests {
         ))
         .expect("not duplicates");
         // Directions are separate.
-        Database::parse(&format!("{HEAD}{base}[tcp:response]\nlabel = s:unix:L:\n{base}"))
-            .expect("different directions");
+        Database::parse(&format!(
+            "{HEAD}{base}[tcp:response]\nlabel = s:unix:L:\n{base}"
+        ))
+        .expect("different directions");
     }
 
     #[test]
@@ -1371,15 +1425,20 @@ mod tests {
             ("1:Host::a:b", "':' in the software string"),
         ] {
             let e = err_of(&format!("{head}sig = {sig}\n"));
-            assert_eq!(e, DbError { line: 6, kind: DbErrorKind::HttpSig(why) }, "{sig:?}");
+            assert_eq!(
+                e,
+                DbError {
+                    line: 6,
+                    kind: DbErrorKind::HttpSig(why)
+                },
+                "{sig:?}"
+            );
         }
         let e = err_of(&format!("{head}{ok}{ok}"));
         assert_eq!((e.line, e.kind), (7, DbErrorKind::Duplicate(6)));
         // More banned headers first, fewer later: allowed, as in p0f.
-        Database::parse(&format!(
-            "{head}sig = 1:Host:Te,Via:\nsig = 1:Host:Te:\n"
-        ))
-        .expect("allowed order");
+        Database::parse(&format!("{head}sig = 1:Host:Te,Via:\nsig = 1:Host:Te:\n"))
+            .expect("allowed order");
         let e = err_of(&format!("{head}sig = 1:Host:Te:\nsig = 1:Host:Te,Via:\n"));
         assert_eq!(e.kind, DbErrorKind::Duplicate(6));
     }

@@ -291,8 +291,14 @@ mod tests {
     #[test]
     fn specific_exact_match() {
         let m = fp(&linux_311(), None);
-        assert_eq!(m.os.map(|l| l.to_string()).as_deref(), Some("Linux 3.11 and newer"));
-        assert_eq!((m.dist, m.generic, m.fuzzy, m.bad_ttl), (0, false, false, false));
+        assert_eq!(
+            m.os.map(|l| l.to_string()).as_deref(),
+            Some("Linux 3.11 and newer")
+        );
+        assert_eq!(
+            (m.dist, m.generic, m.fuzzy, m.bad_ttl),
+            (0, false, false, false)
+        );
         let mut p = linux_311();
         p.ttl = 50;
         assert_eq!(fp(&p, None).dist, 14);
@@ -301,7 +307,10 @@ mod tests {
     #[test]
     fn generic_when_nothing_specific() {
         let m = fp(&Stack::Linux.syn(A, 1000, B, 80, 1), None);
-        assert_eq!(m.os.map(|l| l.to_string()).as_deref(), Some("Linux 2.2.x-3.x"));
+        assert_eq!(
+            m.os.map(|l| l.to_string()).as_deref(),
+            Some("Linux 2.2.x-3.x")
+        );
         assert!(m.generic && !m.fuzzy);
     }
 
@@ -310,7 +319,10 @@ mod tests {
         let mut p = linux_311();
         p.df = false;
         let m = fp(&p, None);
-        assert_eq!(m.os.map(|l| l.to_string()).as_deref(), Some("Linux 3.11 and newer"));
+        assert_eq!(
+            m.os.map(|l| l.to_string()).as_deref(),
+            Some("Linux 3.11 and newer")
+        );
         assert!(m.fuzzy && !m.generic);
         // 64 - 20 = 44 hops is beyond MAX_DIST: fuzzy, distance guessed.
         let mut p = linux_311();
@@ -348,7 +360,10 @@ mod tests {
         p.options = OptionBytes::new().mss(265).sok().ts(1, 0).0;
         p.df = false;
         let m = fp(&p, None);
-        assert_eq!(m.os.map(|l| l.to_string()).as_deref(), Some("NMap OS detection"));
+        assert_eq!(
+            m.os.map(|l| l.to_string()).as_deref(),
+            Some("NMap OS detection")
+        );
         p.tos = 1;
         let m = fp(&p, None);
         assert!(m.os.is_none() && !m.fuzzy);
@@ -389,7 +404,8 @@ mod tests {
     #[test]
     fn candidates_are_only_the_same_layout() {
         let db = Database::builtin();
-        let sig = TcpSignature::from_observation(&observe(&linux_311(), Timestamp::default()), None);
+        let sig =
+            TcpSignature::from_observation(&observe(&linux_311(), Timestamp::default()), None);
         let c = db.tcp[1].candidates(&sig.layout);
         assert!(!c.is_empty() && c.len() < 40, "{}", c.len());
         assert!(c.iter().all(|r| r.layout == sig.layout));

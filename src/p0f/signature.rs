@@ -227,43 +227,32 @@ impl TcpSignature {
         }
 
         // p0f's "plain SYN" test looks at SYN/ACK/FIN/RST only.
-        let plain_syn = obs.tcp_flags & (flags::SYN | flags::ACK | flags::FIN | flags::RST)
-            == flags::SYN;
+        let plain_syn =
+            obs.tcp_flags & (flags::SYN | flags::ACK | flags::FIN | flags::RST) == flags::SYN;
 
+        let view = &obs.options.p0f;
+        if view.ts1_zero() {
+            quirks.insert(Quirks::OPT_ZERO_TS1);
+        }
+        if plain_syn && view.ts2_nonzero() {
+            quirks.insert(Quirks::OPT_NZ_TS2);
+        }
+        if view.ws_excessive() {
+            quirks.insert(Quirks::OPT_EXWS);
+        }
         let mut layout = Layout::default();
-        let mut mss = 0u16;
-        let mut wscale = 0u8;
-        let mut ts1 = 0u32;
         let mut eol_pad = 0u8;
         let opts = obs.options.as_slice();
         for opt in opts.iter().take(MAX_OPTIONS) {
             layout.push(opt.kind());
-            match *opt {
-                TcpOption::Eol => {
-                    eol_pad = obs.options.eol_pad;
-                    if obs.options.eol_pad_nonzero_not_last {
-                        quirks.insert(Quirks::OPT_EOL_NZ);
-                    }
+            if *opt == TcpOption::Eol {
+                eol_pad = obs.options.eol_pad;
+                if obs.options.eol_pad_nonzero_not_last {
+                    quirks.insert(Quirks::OPT_EOL_NZ);
                 }
-                TcpOption::Mss(v) => mss = v,
-                TcpOption::WindowScale(v) => {
-                    wscale = v;
-                    if v > 14 {
-                        quirks.insert(Quirks::OPT_EXWS);
-                    }
-                }
-                TcpOption::Timestamp { val, ecr } => {
-                    ts1 = val;
-                    if val == 0 {
-                        quirks.insert(Quirks::OPT_ZERO_TS1);
-                    }
-                    if plain_syn && ecr != 0 {
-                        quirks.insert(Quirks::OPT_NZ_TS2);
-                    }
-                }
-                _ => {}
             }
         }
+        let (mss, wscale, ts1) = (view.mss, view.wscale, view.ts1(&obs.options));
         // p0f stops after 24 options and calls whatever is left unparsed.
         if obs.options.malformed || opts.len() > MAX_OPTIONS {
             quirks.insert(Quirks::OPT_BAD);
@@ -430,6 +419,12 @@ impl fmt::Display for TcpSignature {
 
 #[cfg(test)]
 mod tests {
+    /// The crafting crate's default SYN, built through a call clippy does
+    /// not treat as `Default::default()` (tests tweak its fields).
+    fn plain_syn() -> crate::craft::TcpPacket {
+        Default::default()
+    }
+
     use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
     use super::*;
@@ -450,11 +445,26 @@ mod tests {
     #[test]
     fn stacks_render_as_p0f_does() {
         let cases = [
-            (Stack::Linux, "4:64+0:0:1460:mss*44,7:mss,sok,ts,nop,ws:df,id+:0"),
-            (Stack::Windows, "4:128+0:0:1460:mss*44,8:mss,nop,ws,nop,nop,sok:df,id+:0"),
-            (Stack::MacOs, "4:64+0:0:1460:65535,6:mss,nop,ws,nop,nop,ts,sok,eol+1:df,id+:0"),
-            (Stack::OpenBsd, "4:64+0:0:1460:16384,6:mss,nop,nop,sok,nop,ws,nop,nop,ts:df,id+:0"),
-            (Stack::Embedded, "4:64+0:0:1460:mss*10,2:mss,sok,ts,nop,ws:df,id+:0"),
+            (
+                Stack::Linux,
+                "4:64+0:0:1460:mss*44,7:mss,sok,ts,nop,ws:df,id+:0",
+            ),
+            (
+                Stack::Windows,
+                "4:128+0:0:1460:mss*44,8:mss,nop,ws,nop,nop,sok:df,id+:0",
+            ),
+            (
+                Stack::MacOs,
+                "4:64+0:0:1460:65535,6:mss,nop,ws,nop,nop,ts,sok,eol+1:df,id+:0",
+            ),
+            (
+                Stack::OpenBsd,
+                "4:64+0:0:1460:16384,6:mss,nop,nop,sok,nop,ws,nop,nop,ts:df,id+:0",
+            ),
+            (
+                Stack::Embedded,
+                "4:64+0:0:1460:mss*10,2:mss,sok,ts,nop,ws:df,id+:0",
+            ),
         ];
         for (stack, want) in cases {
             assert_eq!(sig(&stack.syn(A, 1000, B, 80, 3), None), want, "{stack:?}");
@@ -481,15 +491,18 @@ mod tests {
             (220, "220+35"),
             (255, "255+0"),
         ] {
-            let mut p = TcpPacket::default();
+            let mut p = plain_syn();
             p.ttl = ttl;
-            assert!(sig(&p, None).starts_with(&format!("4:{want}:")), "ttl {ttl}");
+            assert!(
+                sig(&p, None).starts_with(&format!("4:{want}:")),
+                "ttl {ttl}"
+            );
         }
     }
 
     #[test]
     fn every_quirk_in_p0f_order() {
-        let mut p = TcpPacket::default();
+        let mut p = plain_syn();
         p.tos = 0x01;
         p.ip_reserved_flag = true;
         p.seq = 0;
@@ -509,7 +522,7 @@ mod tests {
             sig(&p, None),
             "4:64+0:0:1460:65535,15:ts,ws,mss,eol+2:df,id+,ecn,0+,seq-,ack+,uptr+,pushf+,ts1-,ts2+,opt+,exws,bad:0"
         );
-        let mut p = TcpPacket::syn_ack_for(&TcpPacket::default());
+        let mut p = TcpPacket::syn_ack_for(&plain_syn());
         p.df = false;
         p.ip_id = 0;
         p.ack = 0;
@@ -517,13 +530,21 @@ mod tests {
         p.payload = vec![1];
         p.options = OptionBytes::new().ts(5, 9).0;
         // Ten option bytes: the crafted header pads them with two zeros.
-        assert_eq!(sig(&p, None), "4:64+0:0:0:65535,0:ts,eol+1:id-,ack-,urgf+:+");
+        assert_eq!(
+            sig(&p, None),
+            "4:64+0:0:0:65535,0:ts,eol+1:id-,ack-,urgf+:+"
+        );
     }
 
     #[test]
     fn ack_quirk_tests_bit_24_only_as_p0f_does() {
-        for (ack, quirk) in [(1, false), (0x00ff_ffff, false), (0x0100_0000, true), (0xfe00_0000, false)] {
-            let mut p = TcpPacket::default();
+        for (ack, quirk) in [
+            (1, false),
+            (0x00ff_ffff, false),
+            (0x0100_0000, true),
+            (0xfe00_0000, false),
+        ] {
+            let mut p = plain_syn();
             p.ack = ack;
             assert_eq!(sig(&p, None).contains("ack+"), quirk, "{ack:#x}");
         }
@@ -531,7 +552,7 @@ mod tests {
 
     #[test]
     fn only_the_first_24_options_count() {
-        let mut p = TcpPacket::default();
+        let mut p = plain_syn();
         p.options = OptionBytes::new().raw(&[1; 24]).mss(1460).0;
         let s = sig(&p, None);
         assert!(s.starts_with("4:64+0:0:0:65535,0:nop,"), "{s}");
@@ -543,7 +564,7 @@ mod tests {
 
     #[test]
     fn window_multipliers_follow_p0f_divisor_order() {
-        let mut p = TcpPacket::default();
+        let mut p = plain_syn();
         let cases: [(u16, u16, bool, Option<u16>, &str); 9] = [
             (1460, 1460 * 44, false, None, "mss*44"),
             (1460, 1448 * 3, true, None, "mss*3"),
@@ -592,7 +613,7 @@ mod tests {
 
     #[test]
     fn ip_options_and_ipv6_header_lengths() {
-        let mut p = TcpPacket::default();
+        let mut p = plain_syn();
         p.ip_options = vec![1, 1, 1, 1, 1, 1, 1, 1];
         p.options = OptionBytes::new().mss(1000).0;
         // MSS + actual headers (28 + 24) divides the window.

@@ -9,7 +9,11 @@ pub(crate) fn observe(p: &TcpPacket, ts: Timestamp) -> Observation {
     let opt_len = p.options.len().div_ceil(4) * 4;
     let mut opts = p.options.clone();
     opts.resize(opt_len, 0);
-    let ip_opts = if v4 { p.ip_options.len().div_ceil(4) * 4 } else { 0 };
+    let ip_opts = if v4 {
+        p.ip_options.len().div_ceil(4) * 4
+    } else {
+        0
+    };
     let ip_header_len = if v4 { 20 + ip_opts } else { 40 };
     let tcp_len = 20 + opt_len + p.payload.len();
     Observation {

@@ -13,8 +13,7 @@ use std::net::IpAddr;
 use serde::Serialize;
 
 use super::signature::{SENDSYN_MSS, SENDSYN_WIN};
-use super::MAX_OPTIONS;
-use crate::packet::{Kind, Observation, TcpOption, Timestamp};
+use crate::packet::{Kind, Observation, Timestamp};
 
 /// p0f's MIN_TWAIT / MAX_TWAIT (ms): the previous packet must be 25 ms to
 /// 10 minutes older.
@@ -163,24 +162,22 @@ impl UptimeTracker {
     /// [`super::P0fMatch::ends_connection`]). Returns p0f's estimate when
     /// the same host's previous SYN (resp. SYN+ACK) allows one.
     pub fn observe(&mut self, obs: &Observation) -> Option<Uptime> {
-        let mut ts1 = 0;
-        let mut mss = 0;
-        for opt in obs.options.as_slice().iter().take(MAX_OPTIONS) {
-            match *opt {
-                TcpOption::Timestamp { val, .. } => ts1 = val,
-                TcpOption::Mss(v) => mss = v,
-                _ => {}
-            }
-        }
-        if obs.kind == Kind::Syn && obs.window == SENDSYN_WIN && mss == SENDSYN_MSS {
+        let view = &obs.options.p0f;
+        if obs.kind == Kind::Syn && obs.window == SENDSYN_WIN && view.mss == SENDSYN_MSS {
             return None;
         }
-        self.observe_ts(obs.src_ip, obs.kind, ts1, obs.ts)
+        self.observe_ts(obs.src_ip, obs.kind, view.ts1(&obs.options), obs.ts)
     }
 
     /// The same from the sender's address, the packet kind, its TSval as p0f
     /// reads it (0 when absent) and the capture time.
-    pub fn observe_ts(&mut self, ip: IpAddr, kind: Kind, ts1: u32, ts: Timestamp) -> Option<Uptime> {
+    pub fn observe_ts(
+        &mut self,
+        ip: IpAddr,
+        kind: Kind,
+        ts1: u32,
+        ts: Timestamp,
+    ) -> Option<Uptime> {
         let now = ts.as_millis();
         self.expire(now);
         let key = HostKey { ip, kind };
@@ -260,13 +257,23 @@ mod tests {
         assert_eq!(u.uptime_min, 123_457_789 / 1000 / 60);
         assert_eq!(u.to_string(), "1 days 10 hrs 17 min (modulo 49 days)");
         // Rounding bands.
-        for (ticks, ms, hz) in [(3, 1000, 0), (7, 1000, 7), (23, 1000, 25), (96, 1000, 100), (260, 1000, 250), (1234, 1000, 1300)] {
+        for (ticks, ms, hz) in [
+            (3, 1000, 0),
+            (7, 1000, 7),
+            (23, 1000, 25),
+            (96, 1000, 100),
+            (260, 1000, 250),
+            (1234, 1000, 1300),
+        ] {
             let got = Uptime::estimate(1000, 0, 1000 + ticks, ms).map(|u| u.freq_hz);
             let want = (hz > 0).then_some(hz);
             assert_eq!(got, want, "{ticks} ticks in {ms} ms");
         }
         // Under 0.7 Hz: too slow; p0f's case 0 (0.7..1 Hz) rounds to 1.
-        assert_eq!(Uptime::estimate(1000, 0, 1008, 10_000).map(|u| u.freq_hz), Some(1));
+        assert_eq!(
+            Uptime::estimate(1000, 0, 1008, 10_000).map(|u| u.freq_hz),
+            Some(1)
+        );
         assert_eq!(Uptime::estimate(1000, 0, 1006, 10_000), None);
     }
 
@@ -302,7 +309,9 @@ mod tests {
         // Another host and the same host's SYN+ACKs do not pair with it.
         assert_eq!(t.observe_ts(ip(2), Kind::Syn, 200_000, at(500)), None);
         assert_eq!(t.observe_ts(ip(1), Kind::SynAck, 300_000, at(700)), None);
-        let u = t.observe_ts(ip(1), Kind::Syn, 101_000, at(1000)).expect("pair");
+        let u = t
+            .observe_ts(ip(1), Kind::Syn, 101_000, at(1000))
+            .expect("pair");
         assert_eq!(u.freq_hz, 1000);
         // Each packet replaces the previous one, including one without
         // timestamps, which then prevents the next estimate.
@@ -321,8 +330,12 @@ mod tests {
         assert_eq!(t.len(), 3);
         assert_eq!(t.evictions(), 7);
         // The survivors are the three most recent hosts.
-        assert!(t.observe_ts(ip(9), Kind::Syn, 2000, Timestamp(1000 * MS)).is_some());
-        assert!(t.observe_ts(ip(0), Kind::Syn, 2000, Timestamp(1000 * MS)).is_none());
+        assert!(t
+            .observe_ts(ip(9), Kind::Syn, 2000, Timestamp(1000 * MS))
+            .is_some());
+        assert!(t
+            .observe_ts(ip(0), Kind::Syn, 2000, Timestamp(1000 * MS))
+            .is_none());
         // Refreshing a host moves it to the back of the eviction order.
         let mut t = UptimeTracker::new(2);
         t.observe_ts(ip(1), Kind::Syn, 1000, Timestamp(0));
@@ -330,7 +343,9 @@ mod tests {
         t.observe_ts(ip(1), Kind::Syn, 1000, Timestamp(2 * MS));
         t.observe_ts(ip(3), Kind::Syn, 1000, Timestamp(3 * MS));
         assert_eq!(t.evictions(), 1);
-        assert!(t.observe_ts(ip(1), Kind::Syn, 2000, Timestamp(1000 * MS)).is_some());
+        assert!(t
+            .observe_ts(ip(1), Kind::Syn, 2000, Timestamp(1000 * MS))
+            .is_some());
         // Stale bookkeeping stays bounded under churn on a few hosts.
         for i in 0..10_000u64 {
             t.observe_ts(ip((i % 2) as u8), Kind::Syn, 1000, Timestamp(i * MS));
