@@ -27,4 +27,5 @@ pub mod capture;
 pub mod craft;
 pub mod fingerprint;
 pub mod output;
+pub mod p0f;
 pub mod packet;
