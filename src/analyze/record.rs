@@ -166,3 +166,18 @@ impl Serialize for Record {
         raw.serialize(s)
     }
 }
+#[cfg(test)]
+mod size_probe {
+    #[test]
+    fn print_sizes() {
+        eprintln!(
+            "Record {} Observation {} P0fMatch {} Sig {} Mtu {} Uptime {}",
+            std::mem::size_of::<super::Record>(),
+            std::mem::size_of::<crate::packet::Observation>(),
+            std::mem::size_of::<crate::p0f::P0fMatch>(),
+            std::mem::size_of::<crate::p0f::TcpSignature>(),
+            std::mem::size_of::<Option<crate::p0f::Mtu>>(),
+            std::mem::size_of::<Option<crate::p0f::Uptime>>()
+        );
+    }
+}
