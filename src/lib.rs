@@ -27,6 +27,7 @@ pub mod capture;
 pub mod craft;
 pub mod fingerprint;
 pub mod output;
+pub mod p0f;
 pub mod packet;
 pub mod serve;
 pub mod store;
