@@ -63,5 +63,5 @@ syns_after=$(metric 'synprint_syns_total{source="listener"}')
 nosyn_after=$(metric 'synprint_listener_no_saved_syn_total')
 printf '%-34s %10s req/s   p99 %s\n' "new connection per request:" "$rps" "$p99"
 fingerprinted=$((syns_after - syns_before))
-printf '%-34s %10s of %s requests (no saved SYN: %s)\n' "fingerprinted from own saved SYN:" \
+printf "%-34s %10s new connections for %s completed requests (no saved SYN: %s)\n" "fingerprinted from own saved SYN:" \
     "$fingerprinted" "$total" "$((nosyn_after - nosyn_before))"
