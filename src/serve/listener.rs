@@ -9,7 +9,7 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 
 use hyper::service::service_fn;
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use socket2::{Domain, Protocol, Socket, Type};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, watch};
@@ -18,6 +18,8 @@ use super::http::{self, AppState, Conn, ConnSyn};
 use super::sys;
 use crate::analyze::Engine;
 use crate::packet;
+
+const HEADER_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Binds a listening socket with `TCP_SAVE_SYN`. An IPv6 wildcard address
 /// accepts IPv4 too (IPV6_V6ONLY off), so `[::]:8249` serves both.
@@ -123,7 +125,11 @@ async fn serve_connection(
         let resp = http::handle(&state, &conn, &req);
         async move { Ok::<_, Infallible>(resp) }
     });
+    // A client that never finishes its request head (slowloris) is
+    // dropped after the timeout instead of holding a task and a socket.
     let connection = hyper::server::conn::http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEADER_TIMEOUT)
         .keep_alive(true)
         .serve_connection(TokioIo::new(stream), svc);
     tokio::pin!(connection);
