@@ -39,6 +39,8 @@ fn ip(args: &[&str]) -> Result<(), String> {
 struct NetnsPair {
     a: String,
     b: String,
+    veth_a: String,
+    veth_b: String,
 }
 
 impl NetnsPair {
@@ -47,32 +49,20 @@ impl NetnsPair {
         let pair = NetnsPair {
             a: format!("synprint-a-{id}"),
             b: format!("synprint-b-{id}"),
+            // Interface names are at most 15 bytes.
+            veth_a: format!("spa{}", id % 10_000_000),
+            veth_b: format!("spb{}", id % 10_000_000),
         };
+        let (va, vb) = (pair.veth_a.as_str(), pair.veth_b.as_str());
         ip(&["netns", "add", &pair.a])?;
         ip(&["netns", "add", &pair.b])?;
         let steps: [&[&str]; 10] = [
             &[
-                "link", "add", "spveth-a", "netns", &pair.a, "type", "veth", "peer", "name",
-                "spveth-b", "netns", &pair.b,
-            ],
-            &[
-                "-n",
-                &pair.a,
-                "addr",
-                "add",
-                "10.77.0.1/24",
-                "dev",
-                "spveth-a",
-            ],
-            &[
-                "-n",
+                "link", "add", va, "netns", &pair.a, "type", "veth", "peer", "name", vb, "netns",
                 &pair.b,
-                "addr",
-                "add",
-                "10.77.0.2/24",
-                "dev",
-                "spveth-b",
             ],
+            &["-n", &pair.a, "addr", "add", "10.77.0.1/24", "dev", va],
+            &["-n", &pair.b, "addr", "add", "10.77.0.2/24", "dev", vb],
             &[
                 "-n",
                 &pair.a,
@@ -80,7 +70,7 @@ impl NetnsPair {
                 "add",
                 "fd77::1/64",
                 "dev",
-                "spveth-a",
+                va,
                 "nodad",
             ],
             &[
@@ -90,14 +80,14 @@ impl NetnsPair {
                 "add",
                 "fd77::2/64",
                 "dev",
-                "spveth-b",
+                vb,
                 "nodad",
             ],
-            &["-n", &pair.a, "link", "set", "spveth-a", "up"],
-            &["-n", &pair.b, "link", "set", "spveth-b", "up"],
+            &["-n", &pair.a, "link", "set", va, "up"],
+            &["-n", &pair.b, "link", "set", vb, "up"],
             &["-n", &pair.a, "link", "set", "lo", "up"],
             &["-n", &pair.b, "link", "set", "lo", "up"],
-            &["-n", &pair.b, "link", "show", "spveth-b"],
+            &["-n", &pair.b, "link", "show", vb],
         ];
         for s in steps {
             ip(s)?;
@@ -152,7 +142,8 @@ fn capture_on_veth_stores_and_classifies_crafted_syns() {
         return;
     }
     let pair = NetnsPair::create().expect("network namespaces");
-    let capture = in_netns(&pair.b, || Capture::open("spveth-b", Some(443)));
+    let vb = pair.veth_b.clone();
+    let capture = in_netns(&pair.b, move || Capture::open(&vb, Some(443)));
     let capture = capture.expect("capture opens as root");
 
     let config = ServeConfig {
@@ -211,8 +202,9 @@ fn capture_on_veth_stores_and_classifies_crafted_syns() {
         v.push(ethernet_frame(&synack.ip_bytes()));
         v
     };
+    let va = pair.veth_a.clone();
     in_netns(&pair.a, move || {
-        let idx = sys::ifindex("spveth-a").expect("veth index");
+        let idx = sys::ifindex(&va).expect("veth index");
         let sock = sys::PacketSocket::open(false).expect("raw socket");
         for f in &frames {
             sock.send_to(idx, f).expect("send frame");
@@ -279,12 +271,18 @@ fn capture_on_veth_stores_and_classifies_crafted_syns() {
             .unwrap_or_else(|| panic!("{p} in\n{m}"))
     };
     assert_eq!(
-        line("synprint_capture_packets_total{interface=\"spveth-b\",stage=\"received\"}"),
+        line(&format!(
+            "synprint_capture_packets_total{{interface=\"{}\",stage=\"received\"}}",
+            pair.veth_b
+        )),
         7,
         "six SYNs and one SYN+ACK pass the filter"
     );
     assert_eq!(
-        line("synprint_syns_total{source=\"capture\",interface=\"spveth-b\"}"),
+        line(&format!(
+            "synprint_syns_total{{source=\"capture\",interface=\"{}\"}}",
+            pair.veth_b
+        )),
         7
     );
     drop(srv);
