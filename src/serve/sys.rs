@@ -244,6 +244,48 @@ impl PacketSocket {
         usize::try_from(n).map_err(|_| io::Error::last_os_error())
     }
 
+    /// Sends up to 256 frames with one `sendmmsg` call; returns how many
+    /// the kernel took. For the capture load check, where one system call
+    /// per frame would limit the sender before the capture.
+    pub fn send_batch(&self, ifindex: u32, frames: &[Vec<u8>]) -> io::Result<usize> {
+        let sll = Self::sockaddr(ifindex);
+        let mut iov: Vec<libc::iovec> = frames
+            .iter()
+            .take(256)
+            .map(|f| libc::iovec {
+                iov_base: f.as_ptr() as *mut libc::c_void,
+                iov_len: f.len(),
+            })
+            .collect();
+        let mut msgs: Vec<libc::mmsghdr> = iov
+            .iter_mut()
+            .map(|v| {
+                // SAFETY: msghdr is plain old data; all-zero is valid.
+                let mut h: libc::msghdr = unsafe { std::mem::zeroed() };
+                h.msg_name = (&sll as *const libc::sockaddr_ll).cast_mut().cast();
+                h.msg_namelen = std::mem::size_of::<libc::sockaddr_ll>() as libc::socklen_t;
+                h.msg_iov = v;
+                h.msg_iovlen = 1;
+                libc::mmsghdr {
+                    msg_hdr: h,
+                    msg_len: 0,
+                }
+            })
+            .collect();
+        // SAFETY: every mmsghdr points at a live iovec over a live frame and
+        // at `sll`, all of which outlive the call; the kernel only reads
+        // them (and writes msg_len into `msgs`).
+        let n = unsafe {
+            libc::sendmmsg(
+                self.fd.as_raw_fd(),
+                msgs.as_mut_ptr(),
+                msgs.len() as libc::c_uint,
+                0,
+            )
+        };
+        usize::try_from(n).map_err(|_| io::Error::last_os_error())
+    }
+
     /// (packets, drops) since the previous call (the kernel resets them).
     pub fn statistics(&self) -> io::Result<(u32, u32)> {
         let mut buf = [0u8; std::mem::size_of::<TpacketStatsV3>()];

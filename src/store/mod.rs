@@ -10,7 +10,7 @@
 //! and replays are deterministic.
 
 use std::collections::{HashMap, VecDeque};
-use std::hash::{Hash, Hasher};
+use std::hash::{BuildHasher, Hash, Hasher};
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -54,7 +54,8 @@ pub struct Seen {
     pub first_seen: Timestamp,
     #[serde(serialize_with = "ser_ts")]
     pub last_seen: Timestamp,
-    #[serde(flatten)]
+    /// The record, as `fp` like zardaxt's detailed answer.
+    #[serde(rename = "fp")]
     pub record: Arc<Record>,
 }
 
@@ -116,7 +117,9 @@ pub trait FingerprintStore: Send + Sync {
 /// from one stack (not ports, sequence numbers, IP IDs or timestamp values).
 /// Two records with the same key count as one fingerprint seen twice.
 pub fn signature_key(o: &Observation) -> u64 {
-    let mut h = std::hash::DefaultHasher::new();
+    // A fixed seed: keys only need to agree within one process, and the
+    // store is bounded, so collision flooding buys an attacker nothing.
+    let mut h = foldhash::fast::FixedState::default().build_hasher();
     o.kind.hash(&mut h);
     o.ip_version.hash(&mut h);
     o.ttl.hash(&mut h);
