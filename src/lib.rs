@@ -23,5 +23,6 @@
 #![deny(unsafe_code)]
 
 pub mod capture;
+pub mod classify;
 pub mod craft;
 pub mod packet;

@@ -9,9 +9,9 @@ use super::{OptionBytes, TcpPacket};
 pub enum Stack {
     /// Windows 10/11: TTL 128, window 64240, no timestamps.
     Windows,
-    /// macOS 12+: window 65535, ws 6, timestamps, EOL padding.
+    /// macOS 12+: window 65535, ws 6, timestamps, EOL padding, IP ID 0.
     MacOs,
-    /// iOS 15+: the macOS stack, typically with a cellular MSS.
+    /// iOS 15+: the macOS stack (IP ID 0), typically with a cellular MSS.
     Ios,
     /// Desktop Linux 5.x/6.x: window 64240 (44 × 1460), ws 7.
     Linux,
@@ -116,6 +116,11 @@ impl Stack {
                 OptionBytes::new().mss(1460).sok().ts(ts, 0).nop().ws(2),
             ),
         };
+        // Apple stacks send IP ID 0 on DF SYNs (zardaxt's labelled SYNs,
+        // 2022-2023); the others a per-connection random ID.
+        if matches!(self, Stack::MacOs | Stack::Ios) {
+            p.ip_id = 0;
+        }
         p.ttl = ttl;
         p.window = window;
         p.options = opts.0;

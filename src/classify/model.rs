@@ -1,0 +1,734 @@
+//! The model file (versioned TOML of per-OS feature counts) and the compiled
+//! scorer built from it.
+//!
+//! The scorer is a weighted naive-Bayes (log-linear) model: for every OS,
+//! log prior + Σ weight(feature) · log P(value | OS), then a softmax. All
+//! logarithms are computed once when the model loads; classifying a SYN is
+//! eight small binary searches, eighty additions and ten exponentials.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use super::classes::{Family, Os, N_FAMILY, N_OS};
+use super::features::{Feature, Features, P0fClass, N_FEATURES};
+use crate::packet::Observation;
+
+/// The `format` every model file must declare.
+pub const MODEL_FORMAT: &str = "synprint-os-model";
+/// The model file version this build reads and writes.
+pub const MODEL_VERSION: u32 = 1;
+
+/// The built-in knowledge, shipped in the binary.
+pub const BUILTIN_MODEL: &str = include_str!("../../data/os-model.toml");
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ModelKind {
+    /// Hand-written knowledge: has priors and feature weights.
+    Builtin,
+    /// Counts learned from labelled traffic; added to the built-in counts.
+    Learned,
+}
+
+/// A model file as written on disk. Values are strings so a person can read
+/// and edit them; they are validated into typed keys when compiled.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelFile {
+    pub format: String,
+    pub version: u32,
+    pub kind: ModelKind,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub description: String,
+    /// Additive smoothing for unseen values (built-in only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub smoothing: Option<f64>,
+    /// How much each feature counts (built-in only).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub weights: BTreeMap<String, f64>,
+    /// Per-OS counts, keyed by OS name.
+    pub class: BTreeMap<String, ClassCounts>,
+}
+
+/// Counts of feature values seen for one OS. In the built-in file they are
+/// pseudo-counts expressing public knowledge (≈100 per feature and class).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClassCounts {
+    /// Prior share of this OS among clients (built-in only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prior: Option<f64>,
+    /// Labelled SYNs learned for this OS (learned files).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub samples: u64,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub ttl: BTreeMap<String, f64>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub window: BTreeMap<String, f64>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub wscale: BTreeMap<String, f64>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub options: BTreeMap<String, f64>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub mss: BTreeMap<String, f64>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub ecn: BTreeMap<String, f64>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub ipid: BTreeMap<String, f64>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub p0f: BTreeMap<String, f64>,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
+impl ClassCounts {
+    pub fn feature(&self, f: Feature) -> &BTreeMap<String, f64> {
+        match f {
+            Feature::Ttl => &self.ttl,
+            Feature::Window => &self.window,
+            Feature::WScale => &self.wscale,
+            Feature::Options => &self.options,
+            Feature::Mss => &self.mss,
+            Feature::Ecn => &self.ecn,
+            Feature::IpId => &self.ipid,
+            Feature::P0f => &self.p0f,
+        }
+    }
+
+    pub fn feature_mut(&mut self, f: Feature) -> &mut BTreeMap<String, f64> {
+        match f {
+            Feature::Ttl => &mut self.ttl,
+            Feature::Window => &mut self.window,
+            Feature::WScale => &mut self.wscale,
+            Feature::Options => &mut self.options,
+            Feature::Mss => &mut self.mss,
+            Feature::Ecn => &mut self.ecn,
+            Feature::IpId => &mut self.ipid,
+            Feature::P0f => &mut self.p0f,
+        }
+    }
+}
+
+/// Why a model file cannot be used. Every variant names the file (or
+/// `<built-in>`) and the place in it.
+#[derive(Debug, thiserror::Error)]
+pub enum ModelError {
+    #[error("{path}: cannot read model file: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}: not a valid model file (TOML): {message}")]
+    Syntax { path: PathBuf, message: String },
+    #[error("{path}: not a synprint OS model (format = {found:?}, expected {MODEL_FORMAT:?})")]
+    Foreign { path: PathBuf, found: String },
+    #[error("{path}: model version {found} is not supported (this build reads version {MODEL_VERSION})")]
+    Version { path: PathBuf, found: u32 },
+    #[error("{path}: expected a {expected:?} model, found {found:?}")]
+    WrongKind {
+        path: PathBuf,
+        expected: ModelKind,
+        found: ModelKind,
+    },
+    #[error("{path}: [class.{class}]: {message}")]
+    Class {
+        path: PathBuf,
+        class: String,
+        message: String,
+    },
+    #[error("{path}: weights: {message}")]
+    Weights { path: PathBuf, message: String },
+}
+
+impl ModelFile {
+    /// Parses and validates a model file's text; `path` only names it in
+    /// errors.
+    pub fn parse(text: &str, path: &Path) -> Result<ModelFile, ModelError> {
+        // Check the header before the full schema, so a foreign TOML file
+        // is reported as foreign rather than as a schema mismatch.
+        let value: toml::Table = toml::from_str(text).map_err(|e| ModelError::Syntax {
+            path: path.to_path_buf(),
+            message: e.message().to_string(),
+        })?;
+        let format = value.get("format").and_then(|v| v.as_str()).unwrap_or("");
+        if format != MODEL_FORMAT {
+            return Err(ModelError::Foreign {
+                path: path.to_path_buf(),
+                found: format.to_string(),
+            });
+        }
+        let version = value.get("version").and_then(|v| v.as_integer());
+        if version != Some(i64::from(MODEL_VERSION)) {
+            return Err(ModelError::Version {
+                path: path.to_path_buf(),
+                found: version.and_then(|v| u32::try_from(v).ok()).unwrap_or(0),
+            });
+        }
+        let file: ModelFile = toml::from_str(text).map_err(|e| ModelError::Syntax {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })?;
+        file.validate(path)?;
+        Ok(file)
+    }
+
+    pub fn load(path: &Path) -> Result<ModelFile, ModelError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ModelError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        ModelFile::parse(&text, path)
+    }
+
+    pub fn builtin() -> Result<ModelFile, ModelError> {
+        ModelFile::parse(BUILTIN_MODEL, Path::new("<built-in>"))
+    }
+
+    /// An empty learned model, to which `learn` adds counts.
+    pub fn empty_learned() -> ModelFile {
+        ModelFile {
+            format: MODEL_FORMAT.to_string(),
+            version: MODEL_VERSION,
+            kind: ModelKind::Learned,
+            description: "Counts learned by `synprint learn` from labelled traffic.".into(),
+            smoothing: None,
+            weights: BTreeMap::new(),
+            class: BTreeMap::new(),
+        }
+    }
+
+    pub fn to_toml(&self) -> String {
+        // Serialising plain maps of strings and numbers cannot fail; an
+        // empty string would surface as a load error, never silently.
+        let body = toml::to_string(self).unwrap_or_default();
+        format!(
+            "# synprint OS model ({:?}); format documented in docs/classification.md\n{body}",
+            self.kind
+        )
+    }
+
+    /// Every class name, feature value and count must be meaningful.
+    fn validate(&self, path: &Path) -> Result<(), ModelError> {
+        let class_err = |class: &str, message: String| ModelError::Class {
+            path: path.to_path_buf(),
+            class: class.to_string(),
+            message,
+        };
+        for (name, counts) in &self.class {
+            let os = Os::from_label(name)
+                .filter(|os| os.name() == name)
+                .ok_or_else(|| class_err(name, "unknown OS class name".into()))?;
+            if let Some(p) = counts.prior {
+                if !(p.is_finite() && p >= 0.0) {
+                    return Err(class_err(name, format!("prior {p} must be ≥ 0")));
+                }
+            }
+            for f in Feature::ALL {
+                for (value, &n) in counts.feature(f) {
+                    if os == Os::Unknown {
+                        return Err(class_err(
+                            name,
+                            "the unknown class is uniform by definition and takes no counts"
+                                .into(),
+                        ));
+                    }
+                    f.parse_key(value)
+                        .map_err(|why| class_err(name, format!("{} {value:?}: {why}", f.name())))?;
+                    if !(n.is_finite() && n >= 0.0) {
+                        return Err(class_err(
+                            name,
+                            format!("{} {value:?}: count {n} must be ≥ 0", f.name()),
+                        ));
+                    }
+                }
+            }
+        }
+        for (name, &w) in &self.weights {
+            if Feature::from_name(name).is_none() {
+                return Err(ModelError::Weights {
+                    path: path.to_path_buf(),
+                    message: format!("unknown feature {name:?}"),
+                });
+            }
+            if !(w.is_finite() && w >= 0.0) {
+                return Err(ModelError::Weights {
+                    path: path.to_path_buf(),
+                    message: format!("{name}: weight {w} must be ≥ 0"),
+                });
+            }
+        }
+        if let Some(s) = self.smoothing {
+            if !(s.is_finite() && s > 0.0) {
+                return Err(ModelError::Weights {
+                    path: path.to_path_buf(),
+                    message: format!("smoothing {s} must be > 0"),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Adds another learned model's counts to this one.
+    pub fn absorb(&mut self, other: &ModelFile) {
+        for (name, counts) in &other.class {
+            let mine = self.class.entry(name.clone()).or_default();
+            mine.samples += counts.samples;
+            for f in Feature::ALL {
+                let dst = mine.feature_mut(f);
+                for (v, &n) in counts.feature(f) {
+                    *dst.entry(v.clone()).or_insert(0.0) += n;
+                }
+            }
+        }
+    }
+}
+
+/// What a feature value says, precomputed per table row so evidence costs
+/// nothing per packet.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Lean {
+    Os(Os),
+    Family(Family),
+    Neither,
+}
+
+/// One compiled feature: sorted keys, and per key a row of weighted
+/// log-likelihoods per OS. The last row is for values never seen.
+#[derive(Clone, Debug)]
+struct Table {
+    keys: Vec<u64>,
+    rows: Vec<[f32; N_OS]>,
+    leans: Vec<Lean>,
+}
+
+impl Table {
+    fn find(&self, key: u64) -> Option<usize> {
+        self.keys.binary_search(&key).ok()
+    }
+    fn unseen(&self) -> usize {
+        self.keys.len()
+    }
+}
+
+/// The p0f match of the same SYN, as one more piece of evidence.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct P0fHint<'a> {
+    /// p0f's OS name (`Linux`, `Windows`, `Mac OS X`, ...).
+    pub name: &'a str,
+    /// p0f's flavor (`3.11 and newer`, `(Android)`, ...).
+    pub flavor: &'a str,
+    /// The match was a generic (`g:`) signature.
+    pub generic: bool,
+}
+
+/// A compiled model: the built-in knowledge plus any learned counts.
+#[derive(Clone, Debug)]
+pub struct Model {
+    log_prior: [f32; N_OS],
+    tables: [Table; N_FEATURES],
+    samples_learned: u64,
+}
+
+/// One feature's contribution, kept as compact codes; rendered as text
+/// (`ttl 128 -> Windows`) only when serialised.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct EvidenceItem {
+    pub feature: Feature,
+    pub lean: Lean,
+    /// For the window: the value matched as `mss*N`.
+    pub window_mss_multiple: Option<u16>,
+}
+
+/// Evidence for one classification: the features' values and which way each
+/// pointed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Evidence {
+    pub features: Features,
+    items: [Option<EvidenceItem>; N_FEATURES],
+}
+
+impl Evidence {
+    pub fn items(&self) -> impl Iterator<Item = &EvidenceItem> {
+        self.items.iter().flatten()
+    }
+
+    /// Readable strings, e.g. `ttl 128 -> Windows`.
+    pub fn strings(&self) -> Vec<String> {
+        self.items()
+            .map(|it| {
+                let value = self
+                    .features
+                    .value_string(it.feature, it.window_mss_multiple.is_some())
+                    .unwrap_or_default();
+                let target = match it.lean {
+                    Lean::Os(os) => os.name(),
+                    Lean::Family(f) => f.name(),
+                    Lean::Neither => "?",
+                };
+                format!("{} {value} -> {target}", it.feature.name())
+            })
+            .collect()
+    }
+}
+
+impl Serialize for Evidence {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(self.strings())
+    }
+}
+
+/// A probability per OS, serialised as an object keyed by OS name.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct OsScores(pub [f32; N_OS]);
+
+impl OsScores {
+    pub fn get(&self, os: Os) -> f32 {
+        self.0[os.index()]
+    }
+    /// OSes by decreasing probability.
+    pub fn ranked(&self) -> [Os; N_OS] {
+        let mut r = Os::ALL;
+        r.sort_by(|a, b| self.get(*b).total_cmp(&self.get(*a)));
+        r
+    }
+}
+
+impl Serialize for OsScores {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut m = s.serialize_map(Some(N_OS))?;
+        for os in Os::ALL {
+            m.serialize_entry(os.name(), &round4(self.get(os)))?;
+        }
+        m.end()
+    }
+}
+
+/// A probability per family, serialised as an object keyed by family name.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct FamilyScores(pub [f32; N_FAMILY]);
+
+impl FamilyScores {
+    pub fn get(&self, f: Family) -> f32 {
+        self.0[f.index()]
+    }
+    pub fn ranked(&self) -> [Family; N_FAMILY] {
+        let mut r = Family::ALL;
+        r.sort_by(|a, b| self.get(*b).total_cmp(&self.get(*a)));
+        r
+    }
+}
+
+impl Serialize for FamilyScores {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut m = s.serialize_map(Some(N_FAMILY))?;
+        for f in Family::ALL {
+            m.serialize_entry(f.name(), &round4(self.get(f)))?;
+        }
+        m.end()
+    }
+}
+
+fn round4(p: f32) -> f64 {
+    (f64::from(p) * 10_000.0).round() / 10_000.0
+}
+
+/// The classifier's answer for one SYN. `Copy`, no heap: building one costs
+/// no allocation; strings are made only when it is serialised.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct Classification {
+    /// The most probable OS.
+    pub os: Os,
+    /// The most probable family (by summed probability, so it can differ
+    /// from `os`'s family when the OSes of another family together weigh
+    /// more).
+    pub family: Family,
+    /// Probability of `os`.
+    #[serde(serialize_with = "ser_round4")]
+    pub confidence: f32,
+    pub scores: OsScores,
+    pub family_scores: FamilyScores,
+    pub evidence: Evidence,
+}
+
+fn ser_round4<S: serde::Serializer>(p: &f32, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_f64(round4(*p))
+}
+
+impl Classification {
+    /// Probability of `family`.
+    pub fn family_confidence(&self) -> f32 {
+        self.family_scores.get(self.family)
+    }
+
+    /// zardaxt's `avg_score_os_class`: its six keys filled from our
+    /// probabilities.
+    pub fn zardaxt_scores(&self) -> [(&'static str, f32); 6] {
+        let mut out = [("", 0.0f32); 6];
+        let mut i = 0;
+        for os in Os::ALL {
+            if let (Some(name), Some(slot)) = (os.zardaxt_name(), out.get_mut(i)) {
+                *slot = (name, self.scores.get(os));
+                i += 1;
+            }
+        }
+        out
+    }
+}
+
+impl Model {
+    /// The built-in knowledge alone.
+    pub fn builtin() -> Result<Model, ModelError> {
+        Model::compile(&ModelFile::builtin()?, None)
+    }
+
+    /// The built-in knowledge plus the learned model at `path`.
+    pub fn with_learned_file(path: &Path) -> Result<Model, ModelError> {
+        let learned = ModelFile::load(path)?;
+        if learned.kind != ModelKind::Learned {
+            return Err(ModelError::WrongKind {
+                path: path.to_path_buf(),
+                expected: ModelKind::Learned,
+                found: learned.kind,
+            });
+        }
+        Model::compile(&ModelFile::builtin()?, Some(&learned))
+    }
+
+    /// Whether the window table has this exact window value.
+    pub fn knows_window(&self, window: u16) -> bool {
+        self.tables[Feature::Window.index()]
+            .find(u64::from(window))
+            .is_some()
+    }
+
+    /// Number of labelled SYNs in the learned part.
+    pub fn samples_learned(&self) -> u64 {
+        self.samples_learned
+    }
+
+    /// Builds the lookup tables from built-in and learned counts.
+    pub fn compile(builtin: &ModelFile, learned: Option<&ModelFile>) -> Result<Model, ModelError> {
+        let path = Path::new("<built-in>");
+        let smoothing = builtin.smoothing.unwrap_or(0.5);
+        let mut weights = [1.0f64; N_FEATURES];
+        for (name, &w) in &builtin.weights {
+            if let Some(f) = Feature::from_name(name) {
+                weights[f.index()] = w;
+            }
+        }
+
+        // Counts per OS per feature, keyed by the parsed key.
+        let mut counts: Vec<[BTreeMap<u64, f64>; N_FEATURES]> =
+            (0..N_OS).map(|_| Default::default()).collect();
+        let mut add = |file: &ModelFile| -> Result<(), ModelError> {
+            for (name, cc) in &file.class {
+                let Some(os) = Os::from_label(name) else {
+                    continue; // validated on load
+                };
+                for f in Feature::ALL {
+                    for (v, &n) in cc.feature(f) {
+                        let key = f.parse_key(v).map_err(|message| ModelError::Class {
+                            path: path.to_path_buf(),
+                            class: name.clone(),
+                            message,
+                        })?;
+                        *counts[os.index()][f.index()].entry(key).or_insert(0.0) += n;
+                    }
+                }
+            }
+            Ok(())
+        };
+        add(builtin)?;
+        if let Some(l) = learned {
+            add(l)?;
+        }
+
+        // Priors: built-in shares, worth PRIOR_STRENGTH samples, plus the
+        // learned class counts (the learning traffic's own mix).
+        const PRIOR_STRENGTH: f64 = 1000.0;
+        let mut prior = [0.0f64; N_OS];
+        let total_prior: f64 = builtin.class.values().filter_map(|c| c.prior).sum();
+        for (name, cc) in &builtin.class {
+            if let (Some(os), Some(p)) = (Os::from_label(name), cc.prior) {
+                if total_prior > 0.0 {
+                    prior[os.index()] = p / total_prior * PRIOR_STRENGTH;
+                }
+            }
+        }
+        let mut samples_learned = 0;
+        if let Some(l) = learned {
+            for (name, cc) in &l.class {
+                if let Some(os) = Os::from_label(name) {
+                    if os != Os::Unknown {
+                        prior[os.index()] += cc.samples as f64;
+                        samples_learned += cc.samples;
+                    }
+                }
+            }
+        }
+        let prior_sum: f64 = prior.iter().sum::<f64>().max(f64::MIN_POSITIVE);
+        let mut log_prior = [0.0f32; N_OS];
+        for os in Os::ALL {
+            // A class nobody gave a prior still gets a tiny one, so evidence
+            // can raise it.
+            log_prior[os.index()] = ((prior[os.index()] / prior_sum).max(1e-6)).ln() as f32;
+        }
+
+        let tables: Vec<Table> = Feature::ALL
+            .iter()
+            .map(|&f| build_table(f, &counts, smoothing, weights[f.index()]))
+            .collect();
+        let tables: [Table; N_FEATURES] = tables.try_into().map_err(|_| ModelError::Weights {
+            path: path.to_path_buf(),
+            message: "internal: feature table count".into(),
+        })?;
+        Ok(Model {
+            log_prior,
+            tables,
+            samples_learned,
+        })
+    }
+
+    /// Classifies one SYN (or SYN+ACK). No allocation.
+    pub fn classify(&self, obs: &Observation, p0f: Option<P0fHint<'_>>) -> Classification {
+        let p0f = p0f.map(|h| P0fClass::of(h.name, h.flavor));
+        let features = Features::of(obs, p0f);
+        self.classify_features(features)
+    }
+
+    pub fn classify_features(&self, features: Features) -> Classification {
+        let mut logit = self.log_prior;
+        let mut items = [None; N_FEATURES];
+        for f in Feature::ALL {
+            let Some(key) = features.key(f) else {
+                continue;
+            };
+            let t = &self.tables[f.index()];
+            let mut mss_mult = None;
+            let row = match t.find(key) {
+                Some(r) => r,
+                None => match (f, features.window_mss_key()) {
+                    (Feature::Window, Some(k)) => match t.find(k) {
+                        Some(r) => {
+                            mss_mult = features.window_mss_multiple();
+                            r
+                        }
+                        None => t.unseen(),
+                    },
+                    _ => t.unseen(),
+                },
+            };
+            if let Some(vals) = t.rows.get(row) {
+                for (l, v) in logit.iter_mut().zip(vals) {
+                    *l += v;
+                }
+            }
+            let lean = t.leans.get(row).copied().unwrap_or(Lean::Neither);
+            if lean != Lean::Neither {
+                items[f.index()] = Some(EvidenceItem {
+                    feature: f,
+                    lean,
+                    window_mss_multiple: mss_mult,
+                });
+            }
+        }
+        let max = logit.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+        let mut p = [0.0f32; N_OS];
+        let mut sum = 0.0;
+        for (pi, l) in p.iter_mut().zip(&logit) {
+            *pi = (l - max).exp();
+            sum += *pi;
+        }
+        for pi in &mut p {
+            *pi /= sum;
+        }
+        let mut fam = [0.0f32; N_FAMILY];
+        for os in Os::ALL {
+            fam[os.family().index()] += p[os.index()];
+        }
+        let mut best = 0;
+        for i in 1..N_OS {
+            if p[i] > p[best] {
+                best = i;
+            }
+        }
+        let mut best_f = 0;
+        for i in 1..N_FAMILY {
+            if fam[i] > fam[best_f] {
+                best_f = i;
+            }
+        }
+        let os = Os::ALL.get(best).copied().unwrap_or(Os::Unknown);
+        Classification {
+            os,
+            family: Family::ALL.get(best_f).copied().unwrap_or(Family::Other),
+            confidence: p[best],
+            scores: OsScores(p),
+            family_scores: FamilyScores(fam),
+            evidence: Evidence { features, items },
+        }
+    }
+}
+
+/// Likelihood ratio (natural log) above which one OS is named as where a
+/// value points: twice as likely as the runner-up.
+const LEAN_MARGIN: f32 = std::f32::consts::LN_2;
+
+fn build_table(
+    f: Feature,
+    counts: &[[BTreeMap<u64, f64>; N_FEATURES]],
+    alpha: f64,
+    weight: f64,
+) -> Table {
+    let mut keys: Vec<u64> = counts
+        .iter()
+        .flat_map(|c| c[f.index()].keys().copied())
+        .collect();
+    keys.sort_unstable();
+    keys.dedup();
+    let vocab = keys.len() as f64 + 1.0;
+    let mut rows = vec![[0.0f32; N_OS]; keys.len() + 1];
+    for os in Os::ALL {
+        let c = &counts[os.index()][f.index()];
+        let total: f64 = c.values().sum();
+        for (r, row) in rows.iter_mut().enumerate() {
+            let n = keys.get(r).and_then(|k| c.get(k)).copied().unwrap_or(0.0);
+            // The unknown class, and any class the file says nothing about,
+            // is uniform over the vocabulary plus "unseen".
+            let p = if os == Os::Unknown || total == 0.0 {
+                1.0 / vocab
+            } else {
+                (n + alpha) / (total + alpha * vocab)
+            };
+            row[os.index()] = (weight * p.ln()) as f32;
+        }
+    }
+    let leans = rows.iter().map(|row| lean_of(row)).collect();
+    Table { keys, rows, leans }
+}
+
+fn lean_of(row: &[f32; N_OS]) -> Lean {
+    let known = || Os::ALL.into_iter().filter(|&o| o != Os::Unknown);
+    let Some(best) = known().max_by(|a, b| row[a.index()].total_cmp(&row[b.index()])) else {
+        return Lean::Neither;
+    };
+    let top = row[best.index()];
+    // Values no better than the uniform "unknown" class point nowhere.
+    if top <= row[Os::Unknown.index()] {
+        return Lean::Neither;
+    }
+    let close: Vec<Os> = known()
+        .filter(|o| row[o.index()] > top - LEAN_MARGIN)
+        .collect();
+    match close.as_slice() {
+        [one] => Lean::Os(*one),
+        many if many.iter().all(|o| o.family() == best.family()) => Lean::Family(best.family()),
+        _ => Lean::Neither,
+    }
+}

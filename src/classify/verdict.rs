@@ -1,0 +1,138 @@
+//! The TCP side against the User-Agent the client sent: does the stack
+//! contradict the claimed OS, does the MSS say tunnel, how far away is it.
+
+use serde::Serialize;
+
+use super::classes::{Family, Os};
+use super::features::initial_ttl;
+use super::model::Classification;
+use super::ua::{os_from_user_agent, UaParserError};
+use crate::packet::{IpVersion, Observation};
+
+/// `os_mismatch` is true only when the TCP side gives the User-Agent's
+/// family a probability below `1 - MISMATCH_THRESHOLD`, i.e. is at least
+/// 90% sure the stack belongs to another family. Families, not OSes:
+/// macOS/iOS and Android/Linux cannot be told apart reliably from a SYN,
+/// so a desktop-mode iPad or Android browser is no mismatch.
+pub const MISMATCH_THRESHOLD: f32 = 0.9;
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Verdict {
+    /// The OS the User-Agent names (`null` when none of synprint's classes).
+    pub ua_os: Option<Os>,
+    pub ua_family: Option<Family>,
+    /// `null` when either side is unknown.
+    pub os_mismatch: Option<bool>,
+    /// The MSS is below what a direct Ethernet path gives (1460 over IPv4,
+    /// 1440 over IPv6): a VPN, PPPoE, IPsec or other tunnel lowered it.
+    pub tunnel_suspected: bool,
+    /// p0f-style label of the path MTU (MSS + 40 / + 60) when it is not
+    /// plain Ethernet.
+    pub mtu_link: Option<String>,
+    /// Hops between the client and the sensor, from the TTL.
+    pub hops: u8,
+    pub reasons: Vec<String>,
+}
+
+/// The usual MSS of a direct Ethernet path.
+fn direct_mss(v: IpVersion) -> u16 {
+    match v {
+        IpVersion::V4 => 1460,
+        IpVersion::V6 => 1440,
+    }
+}
+
+/// Link labels by MTU, after p0f 3.09b's `[mtu]` section (data/p0f.fp) plus
+/// WireGuard's and OpenVPN's usual values.
+fn mtu_label(mtu: u32) -> &'static str {
+    match mtu {
+        1500 => "Ethernet or modem",
+        1492 | 1454 | 1452 => "DSL (PPPoE)",
+        1490 => "PPTP",
+        1480 => "IPIP or SIT",
+        1476 => "IPSec or GRE",
+        1420 => "WireGuard or generic tunnel",
+        1240 | 1280 => "GIF or IPv6 minimum",
+        1300 | 1400 | 1440 | 1450 | 1460 => "generic tunnel or VPN",
+        _ => "tunnel, VPN or mobile network",
+    }
+}
+
+/// Builds the verdict for a classified SYN and the User-Agent its
+/// connection carried.
+pub fn verdict(
+    c: &Classification,
+    user_agent: Option<&str>,
+    obs: &Observation,
+) -> Result<Verdict, UaParserError> {
+    let ua_os = match user_agent {
+        Some(ua) => os_from_user_agent(ua)?,
+        None => None,
+    };
+    Ok(verdict_for_os(c, ua_os, obs))
+}
+
+/// As [`verdict`], with the User-Agent already reduced to an OS.
+pub fn verdict_for_os(c: &Classification, ua_os: Option<Os>, obs: &Observation) -> Verdict {
+    let mut reasons = Vec::new();
+    let ua_family = ua_os.map(Os::family);
+    let tcp_known = c.os != Os::Unknown && c.family != Family::Other;
+    let os_mismatch = match ua_family {
+        Some(uf) if tcp_known => {
+            let p_ua = c.family_scores.get(uf);
+            let mismatch = p_ua < 1.0 - MISMATCH_THRESHOLD;
+            if mismatch {
+                reasons.push(format!(
+                    "User-Agent says {} ({} family) but the TCP stack is {} family (p={:.3}; p({})={:.3})",
+                    ua_os.map_or("?", Os::name),
+                    uf,
+                    c.family,
+                    c.family_confidence(),
+                    uf,
+                    p_ua
+                ));
+            } else {
+                reasons.push(format!(
+                    "User-Agent family {uf} is consistent with the TCP stack (p={p_ua:.3})"
+                ));
+            }
+            Some(mismatch)
+        }
+        Some(_) => {
+            reasons.push("TCP stack not recognised: no mismatch judgement".into());
+            None
+        }
+        None => {
+            reasons.push("User-Agent names no known OS: no mismatch judgement".into());
+            None
+        }
+    };
+
+    let (tunnel_suspected, mtu_link) = match obs.options.mss {
+        Some(mss) if mss < direct_mss(obs.ip_version) => {
+            let overhead = match obs.ip_version {
+                IpVersion::V4 => 40,
+                IpVersion::V6 => 60,
+            };
+            let mtu = u32::from(mss) + overhead;
+            let label = mtu_label(mtu);
+            reasons.push(format!(
+                "MSS {mss} is below {} (direct Ethernet): path MTU {mtu}, {label}",
+                direct_mss(obs.ip_version)
+            ));
+            (true, Some(label.to_string()))
+        }
+        _ => (false, None),
+    };
+
+    let hops = initial_ttl(obs.ttl).saturating_sub(obs.ttl);
+    Verdict {
+        ua_os,
+        ua_family,
+        os_mismatch,
+        tunnel_suspected,
+        mtu_link,
+        hops,
+        reasons,
+    }
+}
