@@ -286,3 +286,71 @@ impl fmt::Display for EvalReport {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::classify::testdata::{labelled_set, BROWSER_STACKS};
+    use crate::craft::Stack;
+
+    fn report(stacks: &[Stack], per: u32, seed: u64) -> EvalReport {
+        let model = Model::builtin().unwrap();
+        let set = labelled_set(stacks, per, seed);
+        evaluate(
+            &model,
+            set.iter().map(|(obs, os)| Sample {
+                obs,
+                p0f: None,
+                os: *os,
+            }),
+        )
+    }
+
+    #[test]
+    fn builtin_model_meets_targets_on_realistic_browser_syns() {
+        let r = report(&BROWSER_STACKS, 400, 7);
+        println!("{r}");
+        assert_eq!(r.samples, 2000);
+        assert!(r.os.top1 >= 0.75, "OS top-1 {}", r.os.top1);
+        assert!(r.family.top1 >= 0.99, "family top-1 {}", r.family.top1);
+        assert!(r.os.top2 >= 0.95, "OS top-2 {}", r.os.top2);
+        assert!(r.confident_accuracy >= 0.9, "confident {}", r.confident_accuracy);
+        assert!(r.coverage >= 0.99);
+        // macOS and iOS share a stack: neither may be claimed with
+        // certainty, so both recalls stay well below 100%.
+        for rec in &r.os_recall {
+            if rec.class == "macOS" || rec.class == "iOS" {
+                assert!(rec.recall < 0.95, "{} recall {}", rec.class, rec.recall);
+            }
+        }
+    }
+
+    #[test]
+    fn other_stacks_are_recognised() {
+        let r = report(&[Stack::FreeBsd, Stack::OpenBsd, Stack::Embedded], 100, 3);
+        println!("{r}");
+        assert!(r.family.top1 >= 0.95, "family top-1 {}", r.family.top1);
+        assert!(r.os.top1 >= 0.9, "OS top-1 {}", r.os.top1);
+    }
+
+    #[test]
+    fn report_serialises_and_displays() {
+        let r = report(&[Stack::Windows, Stack::Linux], 20, 1);
+        let j = serde_json::to_value(&r).unwrap();
+        for k in [
+            "os",
+            "family",
+            "coverage",
+            "os_recall",
+            "os_confusion",
+            "family_confusion",
+            "calibration",
+        ] {
+            assert!(j.get(k).is_some(), "{k}");
+        }
+        assert_eq!(j["os_confusion"]["matrix"].as_array().unwrap().len(), 10);
+        let text = r.to_string();
+        assert!(text.contains("top-1"));
+        assert!(text.contains("calibration"));
+    }
+}
