@@ -9,7 +9,7 @@
 
 use std::fmt;
 
-use crate::packet::{flags, IpVersion, Observation, TcpOption};
+use crate::packet::{flags, IpVersion, Observation, TcpOption, TcpOptions};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Feature {
@@ -342,10 +342,18 @@ impl Layout {
         }
     }
 
-    pub fn of(opts: &[TcpOption]) -> Layout {
+    /// The layout of a parsed option list. Zero bytes after the first EOL
+    /// count as further EOLs, as zardaxt writes them (`...,S,E,E`), so the
+    /// padding a stack adds is part of its layout.
+    pub fn of(opts: &TcpOptions) -> Layout {
         let mut l = Layout::new();
-        for o in opts {
+        for o in opts.as_slice() {
             l.push(o.kind());
+        }
+        if matches!(opts.as_slice().last(), Some(TcpOption::Eol)) && !opts.eol_pad_nonzero {
+            for _ in 0..opts.eol_pad {
+                l.push(0);
+            }
         }
         l
     }
@@ -443,7 +451,7 @@ impl Features {
             window: obs.window,
             mss: obs.options.mss,
             wscale: obs.options.window_scale,
-            layout: Layout::of(obs.options.as_slice()),
+            layout: Layout::of(&obs.options),
             mss_bucket: MssBucket::of(obs.options.mss, obs.ip_version),
             ecn: obs.has_flag(flags::ECE) && obs.has_flag(flags::CWR),
             ip_id,
@@ -503,16 +511,15 @@ impl Features {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::packet::TcpOptions;
 
     #[test]
     fn layout_text_and_packet_agree() {
         let o = TcpOptions::parse(&[
             2, 4, 5, 180, 1, 3, 3, 6, 1, 1, 8, 10, 0, 0, 0, 1, 0, 0, 0, 0, 4, 2, 0, 0,
         ]);
-        let from_packet = Layout::of(o.as_slice());
-        assert_eq!(from_packet.to_string(), "M,N,W,N,N,T,S,E");
-        let parsed = parse_layout("M,N,W,N,N,T,S,E,").unwrap();
+        let from_packet = Layout::of(&o);
+        assert_eq!(from_packet.to_string(), "M,N,W,N,N,T,S,E,E");
+        let parsed = parse_layout("M,N,W,N,N,T,S,E,E,").unwrap();
         assert_eq!(parsed.key(), from_packet.key());
         assert_ne!(
             parse_layout("M,N,W,N,N,S").unwrap().key(),
@@ -530,7 +537,7 @@ mod tests {
             window: 64240,
             mss: o.mss,
             wscale: o.window_scale,
-            layout: Layout::of(o.as_slice()),
+            layout: Layout::of(&o),
             mss_bucket: MssBucket::of(o.mss, IpVersion::V4),
             ecn: true,
             ip_id: IpIdClass::NonZero,

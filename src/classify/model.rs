@@ -732,3 +732,185 @@ fn lean_of(row: &[f32; N_OS]) -> Lean {
         _ => Lean::Neither,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::classify::testdata::observation;
+    use crate::craft::Stack;
+    use std::net::{IpAddr, Ipv4Addr};
+
+    fn syn(stack: Stack) -> Observation {
+        let a = IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2));
+        let b = IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1));
+        let mut p = stack.syn(a, 40000, b, 443, 1);
+        p.ttl -= 9;
+        observation(&p)
+    }
+
+    #[test]
+    fn builtin_model_loads_and_probabilities_sum_to_one() {
+        let m = Model::builtin().unwrap();
+        for s in Stack::ALL {
+            let c = m.classify(&syn(s), None);
+            let total: f32 = c.scores.0.iter().sum();
+            assert!((total - 1.0).abs() < 1e-4, "{s:?} {total}");
+            let ftotal: f32 = c.family_scores.0.iter().sum();
+            assert!((ftotal - 1.0).abs() < 1e-4);
+            assert_eq!(c.confidence, c.scores.get(c.os));
+        }
+    }
+
+    #[test]
+    fn presets_land_in_their_family() {
+        let m = Model::builtin().unwrap();
+        let fam = |s| m.classify(&syn(s), None).family;
+        assert_eq!(fam(Stack::Windows), Family::Windows);
+        assert_eq!(fam(Stack::MacOs), Family::Apple);
+        assert_eq!(fam(Stack::Ios), Family::Apple);
+        assert_eq!(fam(Stack::Linux), Family::Linux);
+        assert_eq!(fam(Stack::Android), Family::Linux);
+        assert_eq!(fam(Stack::Embedded), Family::Linux);
+        assert_eq!(fam(Stack::FreeBsd), Family::Bsd);
+        assert_eq!(fam(Stack::OpenBsd), Family::Bsd);
+        let w = m.classify(&syn(Stack::Windows), None);
+        assert_eq!(w.os, Os::Windows);
+        assert!(w.confidence > 0.99);
+    }
+
+    #[test]
+    fn shared_stacks_split_their_probability() {
+        let m = Model::builtin().unwrap();
+        let c = m.classify(&syn(Stack::MacOs), None);
+        assert!(c.scores.get(Os::MacOs) > 0.3 && c.scores.get(Os::Ios) > 0.3, "{:?}", c.scores);
+        assert!(c.family_confidence() > 0.99);
+        // A cellular MSS tilts the same stack towards iOS, without certainty.
+        let c = m.classify(&syn(Stack::Ios), None);
+        assert!(c.scores.get(Os::Ios) > c.scores.get(Os::MacOs));
+        assert!(c.confidence < 0.8);
+    }
+
+    #[test]
+    fn odd_syns_are_unknown() {
+        // TTL 255, a layout no stack uses, a window of 4200.
+        let mut p = Stack::Windows.syn(
+            IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2)),
+            1,
+            IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)),
+            2,
+            1,
+        );
+        p.ttl = 247;
+        p.window = 4200;
+        p.options = vec![1, 1, 1, 8, 10, 0, 0, 0, 1, 0, 0, 0, 0, 30, 4, 0, 0, 2, 4, 1, 0];
+        let c = Model::builtin().unwrap().classify(&observation(&p), None);
+        assert_eq!(c.os, Os::Unknown, "{:?}", c.scores);
+        assert_eq!(c.family, Family::Other);
+    }
+
+    #[test]
+    fn evidence_and_json_shape() {
+        let m = Model::builtin().unwrap();
+        let c = m.classify(
+            &syn(Stack::Windows),
+            Some(P0fHint {
+                name: "Windows",
+                flavor: "NT kernel",
+                generic: true,
+            }),
+        );
+        let ev = c.evidence.strings();
+        assert!(ev.contains(&"ttl 128 -> Windows".to_string()), "{ev:?}");
+        assert!(ev.contains(&"options M,N,W,N,N,S -> Windows".to_string()), "{ev:?}");
+        assert!(ev.contains(&"p0f Windows -> Windows".to_string()), "{ev:?}");
+        let j = serde_json::to_value(c).unwrap();
+        assert_eq!(j["os"], "Windows");
+        assert_eq!(j["family"], "Windows");
+        let scores = j["scores"].as_object().unwrap();
+        for name in [
+            "Windows", "macOS", "iOS", "Android", "Linux", "ChromeOS", "FreeBSD", "OpenBSD",
+            "embedded", "unknown",
+        ] {
+            assert!(scores.contains_key(name), "{name}");
+        }
+        let fams = j["family_scores"].as_object().unwrap();
+        for name in ["Windows", "Apple", "Linux", "BSD", "other"] {
+            assert!(fams.contains_key(name), "{name}");
+        }
+        assert!(j["evidence"].as_array().unwrap().len() >= 3, "{}", j["evidence"]);
+
+        let a = m.classify(&syn(Stack::MacOs), None).evidence.strings();
+        assert!(a.contains(&"options M,N,W,N,N,T,S,E,E -> Apple".to_string()), "{a:?}");
+        assert!(a.contains(&"ipid zero -> Apple".to_string()), "{a:?}");
+    }
+
+    #[test]
+    fn window_as_mss_multiple_is_recognised() {
+        let mut p = Stack::Linux.syn(
+            IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2)),
+            1,
+            IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)),
+            2,
+            1,
+        );
+        p.options = crate::craft::OptionBytes::new()
+            .mss(1400)
+            .sok()
+            .ts(1, 0)
+            .nop()
+            .ws(7)
+            .0;
+        p.window = 46 * 1400;
+        let c = Model::builtin().unwrap().classify(&observation(&p), None);
+        assert_eq!(c.os, Os::Linux);
+        let ev = c.evidence.strings();
+        assert!(ev.iter().any(|e| e.starts_with("window mss*46 ->")), "{ev:?}");
+    }
+
+    #[test]
+    fn bad_model_files_are_typed_errors() {
+        let p = Path::new("m.toml");
+        let err = |text: &str| ModelFile::parse(text, p).unwrap_err();
+        assert!(matches!(err("not = [toml"), ModelError::Syntax { .. }));
+        assert!(matches!(
+            err("format = \"zardaxt\"\nversion = 1"),
+            ModelError::Foreign { .. }
+        ));
+        assert!(matches!(err("[package]\nname = \"x\""), ModelError::Foreign { .. }));
+        assert!(matches!(
+            err("format = \"synprint-os-model\"\nversion = 99\nkind = \"learned\"\n[class]"),
+            ModelError::Version { found: 99, .. }
+        ));
+        let base = "format = \"synprint-os-model\"\nversion = 1\nkind = \"learned\"\n";
+        let e = err(&format!("{base}[class.Plan9]\nsamples = 1"));
+        assert!(e.to_string().contains("Plan9"), "{e}");
+        let e = err(&format!("{base}[class.Linux]\nttl = {{ \"63\" = 1 }}"));
+        assert!(e.to_string().contains("ttl \"63\""), "{e}");
+        let e = err(&format!("{base}[class.Linux]\noptions = {{ \"M,Q\" = 1 }}"));
+        assert!(matches!(e, ModelError::Class { .. }), "{e}");
+        let e = err(&format!("{base}[class.Linux]\nwindow = {{ \"64240\" = -1 }}"));
+        assert!(e.to_string().contains("count"), "{e}");
+        let e = err(&format!("{base}[class.Linux]\ncolour = 1"));
+        assert!(matches!(e, ModelError::Syntax { .. }), "{e}");
+        let e = ModelFile::load(Path::new("/nonexistent/m.toml")).unwrap_err();
+        assert!(matches!(e, ModelError::Io { .. }));
+    }
+
+    #[test]
+    fn model_file_round_trips_through_toml() {
+        let b = ModelFile::builtin().unwrap();
+        let again = ModelFile::parse(&b.to_toml(), Path::new("x")).unwrap();
+        assert_eq!(again, b);
+    }
+
+    #[test]
+    fn builtin_is_not_accepted_as_learned() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("b.toml");
+        std::fs::write(&path, BUILTIN_MODEL).unwrap();
+        assert!(matches!(
+            Model::with_learned_file(&path),
+            Err(ModelError::WrongKind { .. })
+        ));
+    }
+}
