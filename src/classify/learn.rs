@@ -232,3 +232,175 @@ pub fn learn_from<'a>(
     }
     stats
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::classify::eval::evaluate;
+    use crate::classify::testdata::{labelled_set, observation, Rng, BROWSER_STACKS};
+    use crate::craft::{OptionBytes, Stack};
+    use std::net::Ipv4Addr;
+
+    fn labels(text: &str) -> Result<Labels, LabelError> {
+        read_labels(text.as_bytes(), Path::new("labels.csv"))
+    }
+
+    #[test]
+    fn csv_with_quoted_user_agents_and_extra_columns() {
+        let l = labels(
+            "ts,src_ip,src_port,user_agent,os,extra\n\
+             1,10.0.0.1,40000,\"Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36\",,x\n\
+             2,10.0.0.2,40001,\"Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko)\",Mac OS,y\n\
+             3,2001:db8::1,443,,Chromium OS,z\n\
+             4,10.0.0.3,1,curl/8.0,,\n",
+        )
+        .unwrap();
+        assert_eq!(l.rows, 4);
+        assert_eq!(l.without_os, 1);
+        let get = |ip: &str, port| l.get(ip.parse().unwrap(), port).unwrap().os;
+        assert_eq!(get("10.0.0.1", 40000), Some(Os::Windows));
+        // `os` wins over the User-Agent.
+        assert_eq!(get("10.0.0.2", 40001), Some(Os::MacOs));
+        assert_eq!(get("2001:db8::1", 443), Some(Os::ChromeOs));
+        assert_eq!(get("10.0.0.3", 1), None);
+        assert!(l
+            .get("10.0.0.1".parse().unwrap(), 40000)
+            .unwrap()
+            .user_agent
+            .as_deref()
+            .unwrap()
+            .contains("KHTML, like Gecko"));
+    }
+
+    #[test]
+    fn csv_errors_name_the_problem() {
+        assert!(matches!(
+            labels("ip,port,os\n1.2.3.4,1,Linux\n"),
+            Err(LabelError::MissingColumn { column: "src_ip", .. })
+        ));
+        assert!(matches!(
+            labels("src_ip,src_port\n1.2.3.4,1\n"),
+            Err(LabelError::NoLabelColumn { .. })
+        ));
+        let e = labels("src_ip,src_port,os\n1.2.3.4,1,Linux\n1.2.3.4,99999,Linux\n").unwrap_err();
+        assert!(matches!(e, LabelError::BadPort { line: 3, .. }), "{e}");
+        let e = labels("src_ip,src_port,os\nlocalhost,1,Linux\n").unwrap_err();
+        assert!(matches!(e, LabelError::BadIp { line: 2, .. }), "{e}");
+        let e = labels("src_ip,src_port,os\n1.2.3.4,1,Plan 9\n").unwrap_err();
+        assert!(e.to_string().contains("Plan 9"), "{e}");
+        assert!(matches!(
+            read_labels_file(Path::new("/nonexistent.csv")),
+            Err(LabelError::Io { .. })
+        ));
+    }
+
+    /// A population the built-in model gets wrong: Linux servers with a big
+    /// tcp_rmem (this machine's kind: window 65535, ws 10) look like Android.
+    fn big_buffer_linux(n: u32, seed: u64) -> Vec<(Observation, Os)> {
+        let mut rng = Rng::new(seed);
+        (0..n)
+            .map(|i| {
+                let src = IpAddr::V4(Ipv4Addr::from(0x0b00_0000 + i));
+                let dst = IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1));
+                let mut p = Stack::Linux.syn(src, 2000 + i as u16, dst, 443, i);
+                p.window = 65535;
+                let mss = rng.pick(&[1460u16, 1452, 1400]);
+                p.options = OptionBytes::new()
+                    .mss(mss)
+                    .sok()
+                    .ts(i, 0)
+                    .nop()
+                    .ws(10)
+                    .0;
+                p.ttl = 64 - rng.pick(&[3u8, 7, 11]);
+                (observation(&p), Os::Linux)
+            })
+            .collect()
+    }
+
+    fn samples(set: &[(Observation, Os)]) -> impl Iterator<Item = Sample<'_>> {
+        set.iter().map(|(obs, os)| Sample {
+            obs,
+            p0f: None,
+            os: *os,
+        })
+    }
+
+    #[test]
+    fn learning_fixes_what_the_builtin_model_gets_wrong() {
+        let builtin = Model::builtin().unwrap();
+        let mut train = big_buffer_linux(300, 1);
+        train.extend(labelled_set(&BROWSER_STACKS, 150, 2));
+        let mut test = big_buffer_linux(300, 3);
+        test.extend(labelled_set(&BROWSER_STACKS, 150, 4));
+
+        let before = evaluate(&builtin, samples(&test));
+        let mut learned = ModelFile::empty_learned();
+        let stats = learn_from(&builtin, &mut learned, samples(&train));
+        assert_eq!(stats.total, 1050);
+        assert_eq!(stats.per_os["Linux"], 450);
+
+        // Written, read back and compiled on top of the built-in knowledge.
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("model.toml");
+        std::fs::write(&path, learned.to_toml()).unwrap();
+        let model = Model::with_learned_file(&path).unwrap();
+        assert_eq!(model.samples_learned(), 1050);
+        let after = evaluate(&model, samples(&test));
+        println!("before:\n{before}\nafter:\n{after}");
+        let linux_recall = |r: &crate::classify::EvalReport| {
+            r.os_recall
+                .iter()
+                .find(|c| c.class == "Linux")
+                .map_or(0.0, |c| c.recall)
+        };
+        assert!(linux_recall(&before) < 0.5, "{}", linux_recall(&before));
+        assert!(linux_recall(&after) > 0.9, "{}", linux_recall(&after));
+        assert!(after.os.top1 > before.os.top1 + 0.1);
+        assert!(after.family.top1 >= 0.99);
+        assert!(after.confident_accuracy >= 0.9);
+    }
+
+    #[test]
+    fn learning_again_adds_to_the_model() {
+        let builtin = Model::builtin().unwrap();
+        let set = labelled_set(&[Stack::Windows, Stack::Android], 10, 9);
+        let mut first = ModelFile::empty_learned();
+        learn_from(&builtin, &mut first, samples(&set));
+        let reloaded = ModelFile::parse(&first.to_toml(), Path::new("m")).unwrap();
+        assert_eq!(reloaded, first);
+        let mut second = reloaded;
+        learn_from(&builtin, &mut second, samples(&set));
+        assert_eq!(second.class["Windows"].samples, 20);
+        assert_eq!(second.class["Windows"].ttl["128"], 20.0);
+        let mut merged = ModelFile::empty_learned();
+        merged.absorb(&first);
+        merged.absorb(&first);
+        assert_eq!(merged, second);
+    }
+
+    #[test]
+    fn windows_known_exactly_stay_exact_others_become_mss_multiples() {
+        let builtin = Model::builtin().unwrap();
+        let a = IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1));
+        let b = IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2));
+        let mut p = Stack::Linux.syn(a, 1, b, 2, 1);
+        let exact = observation(&p); // 64240 = 44 x 1460, known exactly
+        p.options = OptionBytes::new().mss(1000).sok().ts(1, 0).nop().ws(7).0;
+        p.window = 61000; // 61 x 1000, not in the model
+        let multiple = observation(&p);
+        let mut m = ModelFile::empty_learned();
+        learn_from(
+            &builtin,
+            &mut m,
+            [&exact, &multiple].map(|obs| Sample {
+                obs,
+                p0f: None,
+                os: Os::Linux,
+            }),
+        );
+        let w = &m.class["Linux"].window;
+        assert_eq!(w.get("64240"), Some(&1.0));
+        assert_eq!(w.get("mss*61"), Some(&1.0));
+    }
+}

@@ -136,3 +136,94 @@ pub fn verdict_for_os(c: &Classification, ua_os: Option<Os>, obs: &Observation) 
         reasons,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::classify::testdata::observation;
+    use crate::classify::Model;
+    use crate::craft::Stack;
+    use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+    const WINDOWS_UA: &str = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36";
+    const IPHONE_UA: &str = "Mozilla/5.0 (iPhone; CPU iPhone OS 16_3 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/16.3 Mobile/15E148 Safari/604.1";
+
+    fn syn(stack: Stack, v6: bool, ttl_drop: u8) -> Observation {
+        let (a, b) = if v6 {
+            (
+                IpAddr::V6(Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 2)),
+                IpAddr::V6(Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 1)),
+            )
+        } else {
+            (
+                IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2)),
+                IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)),
+            )
+        };
+        let mut p = stack.syn(a, 40000, b, 443, 5);
+        p.ttl -= ttl_drop;
+        observation(&p)
+    }
+
+    fn judge(obs: &Observation, ua: Option<&str>) -> Verdict {
+        let m = Model::builtin().unwrap();
+        verdict(&m.classify(obs, None), ua, obs).unwrap()
+    }
+
+    #[test]
+    fn linux_stack_with_windows_user_agent_is_a_mismatch() {
+        let v = judge(&syn(Stack::Linux, false, 6), Some(WINDOWS_UA));
+        assert_eq!(v.ua_os, Some(Os::Windows));
+        assert_eq!(v.ua_family, Some(Family::Windows));
+        assert_eq!(v.os_mismatch, Some(true));
+        assert_eq!(v.hops, 6);
+        assert!(v.reasons.iter().any(|r| r.contains("User-Agent says Windows")), "{:?}", v.reasons);
+    }
+
+    #[test]
+    fn matching_and_unknown_sides() {
+        let v = judge(&syn(Stack::Windows, false, 10), Some(WINDOWS_UA));
+        assert_eq!(v.os_mismatch, Some(false));
+        assert_eq!(v.hops, 10);
+        // A Mac stack under an iPhone User-Agent: same family, no mismatch.
+        let v = judge(&syn(Stack::MacOs, false, 0), Some(IPHONE_UA));
+        assert_eq!(v.os_mismatch, Some(false));
+        let v = judge(&syn(Stack::Windows, false, 0), Some("curl/8.5.0"));
+        assert_eq!(v.ua_os, None);
+        assert_eq!(v.os_mismatch, None);
+        let v = judge(&syn(Stack::Windows, false, 0), None);
+        assert_eq!(v.os_mismatch, None);
+    }
+
+    #[test]
+    fn tunnel_sized_mss_is_flagged() {
+        // The iOS preset carries a cellular MSS (1380 over IPv4).
+        let v = judge(&syn(Stack::Ios, false, 3), Some(IPHONE_UA));
+        assert!(v.tunnel_suspected);
+        assert!(v.mtu_link.is_some());
+        assert!(v.reasons.iter().any(|r| r.contains("MSS 1380")), "{:?}", v.reasons);
+        // Direct Ethernet over IPv4 and over IPv6 (1440): no tunnel.
+        let v = judge(&syn(Stack::Windows, false, 3), Some(WINDOWS_UA));
+        assert!(!v.tunnel_suspected);
+        assert_eq!(v.mtu_link, None);
+        let v = judge(&syn(Stack::Windows, true, 3), Some(WINDOWS_UA));
+        assert!(!v.tunnel_suspected);
+        // PPPoE: MSS 1452 -> MTU 1492.
+        let mut p = Stack::Windows.syn(
+            IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2)),
+            1,
+            IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)),
+            2,
+            1,
+        );
+        p.options = crate::craft::OptionBytes::new().mss(1452).nop().ws(8).nop().nop().sok().0;
+        let v = judge(&observation(&p), Some(WINDOWS_UA));
+        assert!(v.tunnel_suspected);
+        assert_eq!(v.mtu_link.as_deref(), Some("DSL (PPPoE)"));
+        let j = serde_json::to_value(&v).unwrap();
+        for k in ["ua_os", "ua_family", "os_mismatch", "tunnel_suspected", "mtu_link", "hops", "reasons"] {
+            assert!(j.get(k).is_some(), "{k}");
+        }
+        assert_eq!(j["ua_os"], "Windows");
+    }
+}
