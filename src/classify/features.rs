@@ -133,11 +133,28 @@ impl Feature {
 
 pub const WSCALE_NONE: u64 = 0xFF;
 
+/// Shifts above 14 are invalid (RFC 7323) and all treated alike.
 fn wscale_key(ws: u8) -> u64 {
-    u64::from(ws)
+    u64::from(ws.min(15))
 }
 
-fn window_mss_key(n: u16) -> u64 {
+/// Sizes of the small feature domains, indexed directly (no hashing).
+pub const TTL_DOMAIN: [u8; 4] = [32, 64, 128, 255];
+pub const WSCALE_SLOTS: usize = 17;
+pub const MSS_SLOTS: usize = 10;
+pub const IPID_SLOTS: usize = 3;
+pub const P0F_SLOTS: usize = 8;
+
+/// The key of each direct index of a small-domain feature.
+pub fn dense_key(f: Feature, i: usize) -> u64 {
+    match f {
+        Feature::Ttl => TTL_DOMAIN.get(i).map_or(255, |&t| u64::from(t)),
+        Feature::WScale if i >= 16 => WSCALE_NONE,
+        _ => i as u64,
+    }
+}
+
+pub fn window_mss_key(n: u16) -> u64 {
     (1 << 32) | u64::from(n)
 }
 
@@ -279,6 +296,17 @@ impl P0fClass {
     /// Maps a p0f label's name and flavor (`Linux` + `(Android)`, `MacOS X`,
     /// `iOS/macOS`, ...) to a class. Plain byte comparisons: this runs per SYN.
     pub fn of(name: &str, flavor: &str) -> P0fClass {
+        // The names p0f databases use, compared exactly first (the common
+        // case), then loosely.
+        match name {
+            "Windows" => return P0fClass::Windows,
+            "Linux" if !flavor.contains("ndroid") => return P0fClass::Linux,
+            "Mac OS X" | "MacOS X" => return P0fClass::MacOsX,
+            "iOS" => return P0fClass::Ios,
+            "FreeBSD" => return P0fClass::FreeBsd,
+            "OpenBSD" => return P0fClass::OpenBsd,
+            _ => {}
+        }
         let has = |hay: &str, needle: &str| {
             hay.as_bytes()
                 .windows(needle.len())
@@ -318,8 +346,6 @@ pub struct Layout {
     key: u64,
 }
 
-const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
-const FNV_PRIME: u64 = 0x0000_0100_0000_01b3;
 
 impl Layout {
     fn new() -> Layout {
@@ -327,13 +353,15 @@ impl Layout {
             kinds: [0; LAYOUT_KEEP],
             len: 0,
             truncated: false,
-            key: FNV_OFFSET,
+            key: 0,
         }
     }
 
     fn push(&mut self, kind: u8) {
-        // Kind + 1 so that EOL (0) still changes the hash.
-        self.key = (self.key ^ (u64::from(kind) + 1)).wrapping_mul(FNV_PRIME);
+        // Rotate-xor: one-cycle steps (this runs per option per SYN). Kind
+        // + 1 so EOL (0) still counts; the first seven options are encoded
+        // exactly, longer layouts are mixed.
+        self.key = self.key.rotate_left(9) ^ (u64::from(kind) + 1);
         if usize::from(self.len) < LAYOUT_KEEP {
             self.kinds[usize::from(self.len)] = kind;
             self.len += 1;
@@ -348,7 +376,7 @@ impl Layout {
     pub fn of(opts: &TcpOptions) -> Layout {
         let mut l = Layout::new();
         for o in opts.as_slice() {
-            l.push(o.kind());
+            l.push(kind_of(o));
         }
         if matches!(opts.as_slice().last(), Some(TcpOption::Eol)) && !opts.eol_pad_nonzero {
             for _ in 0..opts.eol_pad {
@@ -386,6 +414,28 @@ impl fmt::Display for Layout {
             f.write_str(",...")?;
         }
         Ok(())
+    }
+}
+
+/// `TcpOption::kind`, written so the compiler turns the common cases into a
+/// table lookup: with the variants of a mixed stream of SYNs, a chain of
+/// compares mispredicts on almost every option.
+#[inline]
+fn kind_of(o: &TcpOption) -> u8 {
+    let base = match o {
+        TcpOption::Eol => 0u8,
+        TcpOption::Nop => 1,
+        TcpOption::Mss(_) => 2,
+        TcpOption::WindowScale(_) => 3,
+        TcpOption::SackPermitted => 4,
+        TcpOption::Sack => 5,
+        TcpOption::Timestamp { .. } => 8,
+        TcpOption::Other { .. } | TcpOption::Truncated { .. } => 0xFF,
+    };
+    if base == 0xFF {
+        o.kind()
+    } else {
+        base
     }
 }
 
@@ -485,9 +535,23 @@ impl Features {
         })
     }
 
+    pub fn ttl_index(&self) -> usize {
+        match self.initial_ttl {
+            32 => 0,
+            64 => 1,
+            128 => 2,
+            _ => 3,
+        }
+    }
+
+    pub fn wscale_index(&self) -> usize {
+        self.wscale.map_or(16, |w| usize::from(w.min(15)))
+    }
+
     pub fn window_mss_key(&self) -> Option<u64> {
         self.window_mss_multiple().map(window_mss_key)
     }
+
 
     /// The canonical model-file string of a feature value (the window is
     /// written as `mss*N` when `mss_form`).

@@ -12,7 +12,10 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use super::classes::{Family, Os, N_FAMILY, N_OS};
-use super::features::{Feature, Features, P0fClass, N_FEATURES};
+use super::features::{
+    dense_key, window_mss_key, Feature, Features, P0fClass, IPID_SLOTS, MSS_SLOTS, N_FEATURES, P0F_SLOTS,
+    TTL_DOMAIN, WSCALE_SLOTS,
+};
 use crate::packet::Observation;
 
 /// The `format` every model file must declare.
@@ -296,21 +299,65 @@ pub enum Lean {
     Neither,
 }
 
-/// One compiled feature: sorted keys, and per key a row of weighted
-/// log-likelihoods per OS. The last row is for values never seen.
+/// One compiled feature: per known value a row of weighted log-likelihoods
+/// per OS, found through a small open-addressing hash table (a few probes,
+/// no unpredictable binary-search branches). The last row is for values
+/// never seen.
 #[derive(Clone, Debug)]
 struct Table {
-    keys: Vec<u64>,
+    /// (key, row) slots; `EMPTY` marks a free slot. Length is a power of two
+    /// at least twice the number of keys, so probing always ends.
+    slots: Vec<(u64, u32)>,
+    shift: u32,
     rows: Vec<[f32; N_OS]>,
     leans: Vec<Lean>,
 }
 
+const EMPTY: u32 = u32::MAX;
+
 impl Table {
-    fn find(&self, key: u64) -> Option<usize> {
-        self.keys.binary_search(&key).ok()
+    fn new(keys: &[u64], rows: Vec<[f32; N_OS]>, leans: Vec<Lean>) -> Table {
+        let bits = (keys.len() * 2).max(2).next_power_of_two().trailing_zeros();
+        let mut t = Table {
+            slots: vec![(0, EMPTY); 1 << bits],
+            shift: 64 - bits,
+            rows,
+            leans,
+        };
+        let mask = t.slots.len() - 1;
+        for (row, &k) in keys.iter().enumerate() {
+            let mut i = t.home(k);
+            while t.slots[i].1 != EMPTY {
+                i = (i + 1) & mask;
+            }
+            t.slots[i] = (k, row as u32);
+        }
+        t
     }
+
+    fn home(&self, key: u64) -> usize {
+        (key.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> self.shift) as usize
+    }
+
+    fn find(&self, key: u64) -> Option<usize> {
+        let mask = self.slots.len() - 1;
+        let mut i = self.home(key);
+        // At most every slot once; the table is never full.
+        for _ in 0..self.slots.len() {
+            let (k, row) = *self.slots.get(i)?;
+            if row == EMPTY {
+                return None;
+            }
+            if k == key {
+                return Some(row as usize);
+            }
+            i = (i + 1) & mask;
+        }
+        None
+    }
+
     fn unseen(&self) -> usize {
-        self.keys.len()
+        self.rows.len() - 1
     }
 }
 
@@ -330,7 +377,29 @@ pub struct P0fHint<'a> {
 pub struct Model {
     log_prior: [f32; N_OS],
     tables: [Table; N_FEATURES],
+    /// ttl × ecn × ipid × mss rows summed once at load: one lookup instead
+    /// of four per SYN.
+    joint: Vec<[f32; N_OS]>,
+    wscale: Vec<[f32; N_OS]>,
+    p0f: Vec<[f32; N_OS]>,
+    /// Leans of the directly indexed features, by feature and index.
+    dense_leans: [Vec<Lean>; N_FEATURES],
     samples_learned: u64,
+}
+
+const ECN_SLOTS: usize = 2;
+const JOINT_SLOTS: usize = TTL_DOMAIN.len() * ECN_SLOTS * IPID_SLOTS * MSS_SLOTS;
+
+fn joint_index(ttl: usize, ecn: usize, ipid: usize, mss: usize) -> usize {
+    ((ttl * ECN_SLOTS + ecn) * IPID_SLOTS + ipid) * MSS_SLOTS + mss
+}
+
+fn add_row(logit: &mut [f32; N_OS], row: Option<&[f32; N_OS]>) {
+    if let Some(row) = row {
+        for (l, v) in logit.iter_mut().zip(row) {
+            *l += v;
+        }
+    }
 }
 
 /// One feature's contribution, kept as compact codes; rendered as text
@@ -588,9 +657,53 @@ impl Model {
             path: path.to_path_buf(),
             message: "internal: feature table count".into(),
         })?;
+        // Dense rows of the small-domain features.
+        let dense = |f: Feature, n: usize| -> (Vec<[f32; N_OS]>, Vec<Lean>) {
+            let t = &tables[f.index()];
+            (0..n)
+                .map(|i| {
+                    let r = t.find(dense_key(f, i)).unwrap_or(t.unseen());
+                    (
+                        t.rows.get(r).copied().unwrap_or([0.0; N_OS]),
+                        t.leans.get(r).copied().unwrap_or(Lean::Neither),
+                    )
+                })
+                .unzip()
+        };
+        let (ttl, ttl_l) = dense(Feature::Ttl, TTL_DOMAIN.len());
+        let (ecn, ecn_l) = dense(Feature::Ecn, ECN_SLOTS);
+        let (ipid, ipid_l) = dense(Feature::IpId, IPID_SLOTS);
+        let (mss, mss_l) = dense(Feature::Mss, MSS_SLOTS);
+        let (wscale, ws_l) = dense(Feature::WScale, WSCALE_SLOTS);
+        let (p0f, p0f_l) = dense(Feature::P0f, P0F_SLOTS);
+        let mut joint = vec![[0.0f32; N_OS]; JOINT_SLOTS];
+        for (a, ra) in ttl.iter().enumerate() {
+            for (b, rb) in ecn.iter().enumerate() {
+                for (c, rc) in ipid.iter().enumerate() {
+                    for (d, rd) in mss.iter().enumerate() {
+                        if let Some(row) = joint.get_mut(joint_index(a, b, c, d)) {
+                            for o in 0..N_OS {
+                                row[o] = ra[o] + rb[o] + rc[o] + rd[o];
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        let mut dense_leans: [Vec<Lean>; N_FEATURES] = Default::default();
+        dense_leans[Feature::Ttl.index()] = ttl_l;
+        dense_leans[Feature::Ecn.index()] = ecn_l;
+        dense_leans[Feature::IpId.index()] = ipid_l;
+        dense_leans[Feature::Mss.index()] = mss_l;
+        dense_leans[Feature::WScale.index()] = ws_l;
+        dense_leans[Feature::P0f.index()] = p0f_l;
         Ok(Model {
             log_prior,
             tables,
+            joint,
+            wscale,
+            p0f,
+            dense_leans,
             samples_learned,
         })
     }
@@ -605,75 +718,120 @@ impl Model {
     pub fn classify_features(&self, features: Features) -> Classification {
         let mut logit = self.log_prior;
         let mut items = [None; N_FEATURES];
-        for f in Feature::ALL {
-            let Some(key) = features.key(f) else {
-                continue;
-            };
-            let t = &self.tables[f.index()];
-            let mut mss_mult = None;
-            let row = match t.find(key) {
-                Some(r) => r,
-                None => match (f, features.window_mss_key()) {
-                    (Feature::Window, Some(k)) => match t.find(k) {
-                        Some(r) => {
-                            mss_mult = features.window_mss_multiple();
-                            r
-                        }
-                        None => t.unseen(),
-                    },
-                    _ => t.unseen(),
-                },
-            };
-            if let Some(vals) = t.rows.get(row) {
-                for (l, v) in logit.iter_mut().zip(vals) {
-                    *l += v;
-                }
-            }
-            let lean = t.leans.get(row).copied().unwrap_or(Lean::Neither);
-            if lean != Lean::Neither {
+        let mut note = |f: Feature, lean: Option<&Lean>, mss_mult: Option<u16>| {
+            if let Some(&lean) = lean.filter(|&&l| l != Lean::Neither) {
                 items[f.index()] = Some(EvidenceItem {
                     feature: f,
                     lean,
                     window_mss_multiple: mss_mult,
                 });
             }
+        };
+        let lean = |f: Feature, i: usize| self.dense_leans[f.index()].get(i);
+
+        // Small domains: direct indexes.
+        let (ttl, ecn) = (features.ttl_index(), usize::from(features.ecn));
+        let (ipid, mss) = (features.ip_id as usize, features.mss_bucket as usize);
+        add_row(&mut logit, self.joint.get(joint_index(ttl, ecn, ipid, mss)));
+        note(Feature::Ttl, lean(Feature::Ttl, ttl), None);
+        note(Feature::Ecn, lean(Feature::Ecn, ecn), None);
+        note(Feature::IpId, lean(Feature::IpId, ipid), None);
+        note(Feature::Mss, lean(Feature::Mss, mss), None);
+        let ws = features.wscale_index();
+        add_row(&mut logit, self.wscale.get(ws));
+        note(Feature::WScale, lean(Feature::WScale, ws), None);
+        if let Some(p) = features.p0f {
+            let i = p as usize;
+            add_row(&mut logit, self.p0f.get(i));
+            note(Feature::P0f, lean(Feature::P0f, i), None);
         }
-        let max = logit.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+
+        // Open domains: hashed. The window is looked up exactly, then as a
+        // multiple of the MSS.
+        let t = &self.tables[Feature::Window.index()];
+        let (row, mult) = match t.find(u64::from(features.window)) {
+            Some(r) => (r, None),
+            None => {
+                let n = features.window_mss_multiple();
+                match n.and_then(|n| t.find(window_mss_key(n))) {
+                    Some(r) => (r, n),
+                    None => (t.unseen(), None),
+                }
+            }
+        };
+        add_row(&mut logit, t.rows.get(row));
+        note(Feature::Window, t.leans.get(row), mult);
+        let t = &self.tables[Feature::Options.index()];
+        let row = t.find(features.layout.key()).unwrap_or(t.unseen());
+        add_row(&mut logit, t.rows.get(row));
+        note(Feature::Options, t.leans.get(row), None);
+
+        // Argmax with selects, not branches (the winner changes from SYN to
+        // SYN, so a branch would mispredict).
+        let mut best = 0;
+        let mut max = logit[0];
+        for (i, &l) in logit.iter().enumerate().skip(1) {
+            let better = l > max;
+            best = if better { i } else { best };
+            max = if better { l } else { max };
+        }
         let mut p = [0.0f32; N_OS];
         let mut sum = 0.0;
         for (pi, l) in p.iter_mut().zip(&logit) {
-            *pi = (l - max).exp();
-            sum += *pi;
+            let d = l - max;
+            // Classes e^-30 behind the best do not change any printed digit.
+            if d > -30.0 {
+                *pi = exp_nonpositive(d);
+                sum += *pi;
+            }
         }
+        let inv = 1.0 / sum;
         for pi in &mut p {
-            *pi /= sum;
+            *pi *= inv;
         }
         let mut fam = [0.0f32; N_FAMILY];
         for os in Os::ALL {
             fam[os.family().index()] += p[os.index()];
         }
-        let mut best = 0;
-        for i in 1..N_OS {
-            if p[i] > p[best] {
-                best = i;
-            }
-        }
         let mut best_f = 0;
-        for i in 1..N_FAMILY {
-            if fam[i] > fam[best_f] {
-                best_f = i;
-            }
+        let mut fmax = fam[0];
+        for (i, &v) in fam.iter().enumerate().skip(1) {
+            let better = v > fmax;
+            best_f = if better { i } else { best_f };
+            fmax = if better { v } else { fmax };
         }
         let os = Os::ALL.get(best).copied().unwrap_or(Os::Unknown);
         Classification {
             os,
             family: Family::ALL.get(best_f).copied().unwrap_or(Family::Other),
-            confidence: p[best],
+            confidence: p.get(best).copied().unwrap_or(0.0),
             scores: OsScores(p),
             family_scores: FamilyScores(fam),
             evidence: Evidence { features, items },
         }
     }
+}
+
+/// e^x for x ≤ 0, to about 1e-4 relative error: the softmax needs ten of
+/// these per SYN and libm's `expf` would be a third of the classifier's cost.
+fn exp_nonpositive(x: f32) -> f32 {
+    if x < -80.0 {
+        return 0.0;
+    }
+    // e^x = 2^(x·log2 e) = 2^n · 2^f with f in [0, 1).
+    let t = x * std::f32::consts::LOG2_E;
+    // floor(t) for t ≤ 0 without a libm call: truncate, then step down.
+    let mut n = t as i32;
+    if (n as f32) > t {
+        n -= 1;
+    }
+    let f = t - n as f32;
+    // Taylor polynomial of 2^f, degree 5, on [0, 1).
+    let p = 1.0
+        + f * (0.693_147_2
+            + f * (0.240_226_5 + f * (0.055_504_11 + f * (0.009_618_13 + f * 0.001_333_55))));
+    // n is in [-116, 0]: the exponent field stays valid.
+    f32::from_bits(((n + 127) as u32) << 23) * p
 }
 
 /// Likelihood ratio (natural log) above which one OS is named as where a
@@ -710,7 +868,7 @@ fn build_table(
         }
     }
     let leans = rows.iter().map(|row| lean_of(row)).collect();
-    Table { keys, rows, leans }
+    Table::new(&keys, rows, leans)
 }
 
 fn lean_of(row: &[f32; N_OS]) -> Lean {
@@ -894,6 +1052,18 @@ mod tests {
         assert!(matches!(e, ModelError::Syntax { .. }), "{e}");
         let e = ModelFile::load(Path::new("/nonexistent/m.toml")).unwrap_err();
         assert!(matches!(e, ModelError::Io { .. }));
+    }
+
+    #[test]
+    fn fast_exp_is_accurate() {
+        let mut x = 0.0f32;
+        while x > -80.0 {
+            let (a, b) = (exp_nonpositive(x), x.exp());
+            assert!((a - b).abs() <= b * 1e-4 + 1e-30, "{x}: {a} vs {b}");
+            x -= 0.037;
+        }
+        assert_eq!(exp_nonpositive(-1000.0), 0.0);
+        assert!((exp_nonpositive(0.0) - 1.0).abs() < 1e-6);
     }
 
     #[test]

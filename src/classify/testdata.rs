@@ -9,51 +9,13 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use crate::craft::{Stack, TcpPacket};
-use crate::packet::{IpVersion, Kind, Observation, TcpOptions, Timestamp};
+use crate::packet::{Observation, Timestamp};
 
 use super::Os;
 
-/// The Observation `packet::decode` yields for a crafted packet, built from
-/// the same fields (the decoder itself is tested on bytes elsewhere).
+/// The Observation of a crafted packet.
 pub fn observation(p: &TcpPacket) -> Observation {
-    let v6 = p.src.is_ipv6();
-    let opt_len = p.options.len().div_ceil(4) * 4;
-    let mut opt_bytes = p.options.clone();
-    opt_bytes.resize(opt_len, 0);
-    let tcp_len = 20 + opt_len + p.payload.len();
-    let ihl = if v6 { 40 } else { 20 + p.ip_options.len().div_ceil(4) * 4 };
-    Observation {
-        ts: Timestamp(1_700_000_000_000_000_000),
-        kind: if p.flags & crate::packet::flags::ACK != 0 {
-            Kind::SynAck
-        } else {
-            Kind::Syn
-        },
-        ip_version: if v6 { IpVersion::V6 } else { IpVersion::V4 },
-        src_ip: p.src,
-        dst_ip: p.dst,
-        ttl: p.ttl,
-        tos: p.tos,
-        df: p.df && !v6,
-        mf: p.mf,
-        ip_reserved_flag: p.ip_reserved_flag,
-        ip_id: if v6 { 0 } else { p.ip_id },
-        ip_total_length: (ihl + tcp_len) as u16,
-        ip_header_len: ihl as u8,
-        ip_options_len: if v6 { 0 } else { (ihl - 20) as u16 },
-        flow_label: if v6 { p.flow_label } else { 0 },
-        src_port: p.src_port,
-        dst_port: p.dst_port,
-        seq: p.seq,
-        ack: p.ack,
-        tcp_flags: p.flags,
-        tcp_data_offset: ((20 + opt_len) / 4) as u8,
-        tcp_reserved: 0,
-        window: p.window,
-        urgent_ptr: p.urgent,
-        payload_len: p.payload.len() as u16,
-        options: TcpOptions::parse(&opt_bytes),
-    }
+    p.to_observation(Timestamp(1_700_000_000_000_000_000))
 }
 
 /// xorshift64*: deterministic, so every test run sees the same traffic.
