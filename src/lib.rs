@@ -22,7 +22,11 @@
 // say why they need it.
 #![deny(unsafe_code)]
 
+pub mod analyze;
 pub mod capture;
 pub mod classify;
 pub mod craft;
+pub mod fingerprint;
+pub mod output;
+pub mod p0f;
 pub mod packet;

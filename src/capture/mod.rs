@@ -1,5 +1,19 @@
 //! Capture files → timestamped frames with their link type.
+//!
+//! [`CaptureReader`] streams classic pcap and pcapng from any `Read`
+//! (files, standard input), handing out frames borrowed from one reusable
+//! buffer. The writers build captures for tests, fixtures and benchmarks.
 
+mod error;
+mod input;
+mod reader;
 mod writer;
 
-pub use writer::PcapWriter;
+pub use error::{CaptureError, Malformation, Part};
+pub use reader::{CaptureFormat, CaptureReader, Frame, MAX_RECORD_LEN};
+pub use writer::{
+    ByteOrder, PcapPrecision, PcapWriter, PcapngInterface, PcapngWriter, TsResolution,
+};
+
+#[cfg(test)]
+mod tests;

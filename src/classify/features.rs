@@ -425,8 +425,8 @@ fn kind_of(o: &TcpOption) -> u8 {
     let base = match o {
         TcpOption::Eol => 0u8,
         TcpOption::Nop => 1,
-        TcpOption::Mss(_) => 2,
-        TcpOption::WindowScale(_) => 3,
+        TcpOption::Mss => 2,
+        TcpOption::WindowScale => 3,
         TcpOption::SackPermitted => 4,
         TcpOption::Sack => 5,
         TcpOption::Timestamp { .. } => 8,

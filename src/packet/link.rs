@@ -1,3 +1,7 @@
+//! Link layers: from a captured frame to the IP packet it carries.
+
+use super::{ip, Observation, Skip, Timestamp};
+
 /// A capture's link-layer header type, as numbered by tcpdump.org
 /// (LINKTYPE_*). Always read from the capture file, never guessed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -7,6 +11,10 @@ impl LinkType {
     /// BSD loopback: a 4-byte address family in the writer's byte order.
     pub const NULL: LinkType = LinkType(0);
     pub const ETHERNET: LinkType = LinkType(1);
+    /// DLT_RAW as most BSDs number it; old files carry it instead of 101.
+    pub const DLT_RAW_12: LinkType = LinkType(12);
+    /// DLT_RAW as OpenBSD numbers it.
+    pub const DLT_RAW_14: LinkType = LinkType(14);
     /// Raw IP (version from the first nibble).
     pub const RAW: LinkType = LinkType(101);
     /// OpenBSD loopback: a 4-byte address family in network byte order.
@@ -17,4 +25,99 @@ impl LinkType {
     pub const IPV6: LinkType = LinkType(229);
     /// Linux cooked capture v2.
     pub const LINUX_SLL2: LinkType = LinkType(276);
+}
+
+/// EtherTypes synprint follows.
+pub(super) mod ethertype {
+    pub const IPV4: u16 = 0x0800;
+    pub const IPV6: u16 = 0x86dd;
+    pub const VLAN: u16 = 0x8100;
+    pub const QINQ: u16 = 0x88a8;
+    /// Pre-standard QinQ tag some switches still emit.
+    pub const QINQ_OLD: u16 = 0x9100;
+    /// Transparent Ethernet bridging (GRE, Geneve).
+    pub const TEB: u16 = 0x6558;
+}
+
+pub(super) fn decode(
+    link: LinkType,
+    ts: Timestamp,
+    frame: &[u8],
+) -> Result<Option<Observation>, Skip> {
+    match link {
+        LinkType::ETHERNET => ethernet(ts, frame, 0),
+        LinkType::RAW | LinkType::DLT_RAW_12 | LinkType::DLT_RAW_14 => ip::any(ts, frame, 0),
+        LinkType::IPV4 => ip::v4(ts, frame, 0),
+        LinkType::IPV6 => ip::v6(ts, frame, 0),
+        LinkType::LINUX_SLL => {
+            // packet type, ARPHRD, address length, 8 address bytes, protocol.
+            let (h, rest) = frame.split_first_chunk::<16>().ok_or(Skip::Truncated)?;
+            ether_payload(ts, u16::from_be_bytes([h[14], h[15]]), rest, 0)
+        }
+        LinkType::LINUX_SLL2 => {
+            // protocol, reserved, ifindex, ARPHRD, packet type, address
+            // length, 8 address bytes.
+            let (h, rest) = frame.split_first_chunk::<20>().ok_or(Skip::Truncated)?;
+            ether_payload(ts, u16::from_be_bytes([h[0], h[1]]), rest, 0)
+        }
+        LinkType::NULL => {
+            let (h, rest) = frame.split_first_chunk::<4>().ok_or(Skip::Truncated)?;
+            // The family is written in the capturing host's byte order. It
+            // is a small number, so read the wrong way round it would exceed
+            // 16 bits: that tells the two orders apart without guessing.
+            let le = u32::from_le_bytes(*h);
+            let family = if le <= 0xffff {
+                le
+            } else {
+                u32::from_be_bytes(*h)
+            };
+            address_family(ts, family, rest)
+        }
+        LinkType::LOOP => {
+            let (h, rest) = frame.split_first_chunk::<4>().ok_or(Skip::Truncated)?;
+            address_family(ts, u32::from_be_bytes(*h), rest)
+        }
+        _ => Err(Skip::UnknownLinkType),
+    }
+}
+
+/// BSD address families: AF_INET is 2 everywhere, AF_INET6 differs by
+/// system (Linux 10, NetBSD/OpenBSD 24, FreeBSD 28, macOS 30).
+fn address_family(ts: Timestamp, family: u32, packet: &[u8]) -> Result<Option<Observation>, Skip> {
+    match family {
+        2 => ip::v4(ts, packet, 0),
+        10 | 24 | 28 | 30 => ip::v6(ts, packet, 0),
+        _ => Err(Skip::NotIp),
+    }
+}
+
+/// An Ethernet II frame (destination, source, EtherType, payload).
+/// `depth` counts the tunnels already opened around it.
+pub(super) fn ethernet(
+    ts: Timestamp,
+    frame: &[u8],
+    depth: u8,
+) -> Result<Option<Observation>, Skip> {
+    let (h, rest) = frame.split_first_chunk::<14>().ok_or(Skip::Truncated)?;
+    ether_payload(ts, u16::from_be_bytes([h[12], h[13]]), rest, depth)
+}
+
+/// The payload of an EtherType, after any number of VLAN tags. Each tag
+/// consumes four bytes, so the loop ends with the frame.
+fn ether_payload(
+    ts: Timestamp,
+    mut ty: u16,
+    mut rest: &[u8],
+    depth: u8,
+) -> Result<Option<Observation>, Skip> {
+    while matches!(ty, ethertype::VLAN | ethertype::QINQ | ethertype::QINQ_OLD) {
+        let (tag, inner) = rest.split_first_chunk::<4>().ok_or(Skip::Truncated)?;
+        ty = u16::from_be_bytes([tag[2], tag[3]]);
+        rest = inner;
+    }
+    match ty {
+        ethertype::IPV4 => ip::v4(ts, rest, depth),
+        ethertype::IPV6 => ip::v6(ts, rest, depth),
+        _ => Err(Skip::NotIp),
+    }
 }

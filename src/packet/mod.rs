@@ -4,14 +4,18 @@
 //! classifier features) is a pure function of an [`Observation`], so the
 //! bytes are parsed exactly once, here.
 
+mod ip;
 mod link;
 mod observation;
 mod options;
 mod skip;
+mod tcp;
+mod tunnel;
 
+pub use ip::MAX_TUNNEL_DEPTH;
 pub use link::LinkType;
 pub use observation::{flags, IpVersion, Kind, Observation, Timestamp};
-pub use options::{TcpOption, TcpOptions, MAX_TCP_OPTIONS};
+pub use options::{P0fOptionView, TcpOption, TcpOptions, MAX_TCP_OPTIONS};
 pub use skip::Skip;
 
 /// Decodes one captured frame of the given link type.
@@ -19,13 +23,25 @@ pub use skip::Skip;
 /// `Ok(Some(_))` for a SYN or SYN+ACK, `Ok(None)` for any other TCP segment
 /// (the common case, kept cheap), `Err(skip)` when the frame cannot be
 /// fingerprinted and why.
+///
+/// A SYN is a segment with SYN set and neither RST nor FIN; it is a
+/// [`Kind::SynAck`] when ACK is set too. Tunnels (GRE and ERSPAN, VXLAN,
+/// Geneve, IPv4/IPv6-in-IP) are opened up to [`MAX_TUNNEL_DEPTH`] layers and
+/// the innermost TCP segment is the one fingerprinted.
+///
+/// For IPv6, `ip_options_len` counts the bytes of the extension headers
+/// walked to reach TCP (hop-by-hop, routing, destination options, atomic
+/// fragment, authentication). p0f does not walk them at all: it reads only
+/// packets whose next header is TCP, so a p0f-faithful caller should treat
+/// an IPv6 observation with `ip_options_len > 0` as one p0f would not see.
 pub fn decode(link: LinkType, ts: Timestamp, frame: &[u8]) -> Result<Option<Observation>, Skip> {
-    let _ = (link, ts, frame);
-    todo!("link layers, tunnels, IPv4/IPv6, TCP")
+    link::decode(link, ts, frame)
 }
 
 /// Decodes a bare IPv4 or IPv6 packet (as the kernel's saved SYN gives it).
 pub fn decode_ip(ts: Timestamp, packet: &[u8]) -> Result<Option<Observation>, Skip> {
-    let _ = (ts, packet);
-    todo!("IPv4/IPv6 + TCP")
+    ip::any(ts, packet, 0)
 }
+
+#[cfg(test)]
+mod tests;

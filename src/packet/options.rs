@@ -11,14 +11,14 @@ pub enum TcpOption {
     /// in [`TcpOptions::eol_pad`].
     Eol,
     Nop,
-    Mss(u16),
-    WindowScale(u8),
+    /// Maximum segment size; the value is in [`TcpOptions::mss`].
+    Mss,
+    /// Window scale; the shift is in [`TcpOptions::window_scale`].
+    WindowScale,
     SackPermitted,
     Sack,
-    Timestamp {
-        val: u32,
-        ecr: u32,
-    },
+    /// Timestamps; the values are in [`TcpOptions::timestamp`].
+    Timestamp,
     /// A kind without a dedicated variant (TFO 34, MPTCP 30, MD5 19, ...).
     Other {
         kind: u8,
@@ -35,26 +35,33 @@ impl TcpOption {
         match *self {
             TcpOption::Eol => 0,
             TcpOption::Nop => 1,
-            TcpOption::Mss(_) => 2,
-            TcpOption::WindowScale(_) => 3,
+            TcpOption::Mss => 2,
+            TcpOption::WindowScale => 3,
             TcpOption::SackPermitted => 4,
             TcpOption::Sack => 5,
-            TcpOption::Timestamp { .. } => 8,
+            TcpOption::Timestamp => 8,
             TcpOption::Other { kind } | TcpOption::Truncated { kind } => kind,
         }
     }
 }
 
 /// The parsed option list of one TCP header, stored inline (no allocation
-/// per packet).
+/// per packet). Option values live in the named fields rather than in the
+/// list, which keeps an [`Observation`](super::Observation) small enough to
+/// move around cheaply; when an option repeats, the last value wins, as in
+/// p0f.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct TcpOptions {
     list: [TcpOption; MAX_TCP_OPTIONS],
     len: u8,
     /// Bytes that follow the first EOL up to the end of the header.
     pub eol_pad: u8,
-    /// Some byte after the first EOL is not zero (p0f quirk `opt+`).
+    /// Some byte after the first EOL is not zero.
     pub eol_pad_nonzero: bool,
+    /// Some byte after the first EOL other than the header's last byte is
+    /// not zero: what p0f 3.09b's `opt+` quirk actually tests (its scan
+    /// steps past the first non-zero byte before checking for the end).
+    pub eol_pad_nonzero_not_last: bool,
     /// An option had a wrong length byte, ran past the header end, or parsing
     /// stopped early (p0f quirk `bad`).
     pub malformed: bool,
@@ -63,6 +70,57 @@ pub struct TcpOptions {
     /// (TSval, TSecr) of the timestamp option.
     pub timestamp: Option<(u32, u32)>,
     pub sack_permitted: bool,
+    /// The values and irregularities p0f 3.09b reads, which differ from the
+    /// fields above when options repeat or there are more than 24.
+    pub p0f: P0fOptionView,
+}
+
+/// What p0f 3.09b reads of a TCP option list: it stops after
+/// [`P0fOptionView::MAX_OPTIONS`] options, keeps the last MSS, window scale
+/// and TSval among those, and notes its timestamp and window-scale quirks on
+/// any of them (not just the last). Four bytes, to keep observations small.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct P0fOptionView {
+    /// Last MSS value p0f reads, 0 without one.
+    pub mss: u16,
+    /// Last window scale p0f reads, 0 without one.
+    pub wscale: u8,
+    flags: u8,
+}
+
+impl P0fOptionView {
+    /// p0f's MAX_TCP_OPT.
+    pub const MAX_OPTIONS: usize = 24;
+    const TS1_ZERO: u8 = 1;
+    const TS2_NONZERO: u8 = 2;
+    const WS_EXCESSIVE: u8 = 4;
+    const TS_UNREAD: u8 = 8;
+
+    /// Some timestamp option p0f reads has TSval 0 (quirk `ts1-`).
+    pub fn ts1_zero(&self) -> bool {
+        self.flags & Self::TS1_ZERO != 0
+    }
+
+    /// Some timestamp option p0f reads has a non-zero TSecr (quirk `ts2+`
+    /// on a plain SYN).
+    pub fn ts2_nonzero(&self) -> bool {
+        self.flags & Self::TS2_NONZERO != 0
+    }
+
+    /// Some window scale p0f reads is above 14 (quirk `exws`).
+    pub fn ws_excessive(&self) -> bool {
+        self.flags & Self::WS_EXCESSIVE != 0
+    }
+
+    /// The last TSval p0f reads, 0 without one. More than 24 options leave
+    /// room for only one timestamp option (10 bytes + 24 others > 40 bytes
+    /// would be needed for two), so it is either the recorded one or none.
+    pub fn ts1(&self, options: &TcpOptions) -> u32 {
+        match options.timestamp {
+            Some((val, _)) if self.flags & Self::TS_UNREAD == 0 => val,
+            _ => 0,
+        }
+    }
 }
 
 impl Default for TcpOptions {
@@ -72,11 +130,13 @@ impl Default for TcpOptions {
             len: 0,
             eol_pad: 0,
             eol_pad_nonzero: false,
+            eol_pad_nonzero_not_last: false,
             malformed: false,
             mss: None,
             window_scale: None,
             timestamp: None,
             sack_permitted: false,
+            p0f: P0fOptionView::default(),
         }
     }
 }
@@ -121,6 +181,9 @@ impl TcpOptions {
                     let pad = &bytes[i..];
                     o.eol_pad = pad.len() as u8;
                     o.eol_pad_nonzero = pad.iter().any(|&b| b != 0);
+                    o.eol_pad_nonzero_not_last = pad
+                        .split_last()
+                        .is_some_and(|(_, init)| init.iter().any(|&b| b != 0));
                     return o;
                 }
                 1 => o.push(TcpOption::Nop),
@@ -141,15 +204,25 @@ impl TcpOptions {
                         o.malformed = true;
                     }
                     let body = &bytes[i + 1..i + size - 1];
+                    let p0f_reads = o.len() < P0fOptionView::MAX_OPTIONS;
                     let opt = match kind {
                         2 => {
                             let mss = u16::from_be_bytes([body[0], body[1]]);
                             o.mss = Some(mss);
-                            TcpOption::Mss(mss)
+                            if p0f_reads {
+                                o.p0f.mss = mss;
+                            }
+                            TcpOption::Mss
                         }
                         3 => {
                             o.window_scale = Some(body[0]);
-                            TcpOption::WindowScale(body[0])
+                            if p0f_reads {
+                                o.p0f.wscale = body[0];
+                                if body[0] > 14 {
+                                    o.p0f.flags |= P0fOptionView::WS_EXCESSIVE;
+                                }
+                            }
+                            TcpOption::WindowScale
                         }
                         4 => {
                             o.sack_permitted = true;
@@ -159,7 +232,17 @@ impl TcpOptions {
                             let val = u32::from_be_bytes([body[0], body[1], body[2], body[3]]);
                             let ecr = u32::from_be_bytes([body[4], body[5], body[6], body[7]]);
                             o.timestamp = Some((val, ecr));
-                            TcpOption::Timestamp { val, ecr }
+                            if !p0f_reads {
+                                o.p0f.flags |= P0fOptionView::TS_UNREAD;
+                            } else {
+                                if val == 0 {
+                                    o.p0f.flags |= P0fOptionView::TS1_ZERO;
+                                }
+                                if ecr != 0 {
+                                    o.p0f.flags |= P0fOptionView::TS2_NONZERO;
+                                }
+                            }
+                            TcpOption::Timestamp
                         }
                     };
                     o.push(opt);
@@ -210,19 +293,17 @@ mod tests {
         assert_eq!(
             o.as_slice(),
             &[
-                TcpOption::Mss(1460),
+                TcpOption::Mss,
                 TcpOption::SackPermitted,
-                TcpOption::Timestamp {
-                    val: 0x01020304,
-                    ecr: 0
-                },
+                TcpOption::Timestamp,
                 TcpOption::Nop,
-                TcpOption::WindowScale(7)
+                TcpOption::WindowScale
             ]
         );
         assert!(!o.malformed);
         assert_eq!(o.mss, Some(1460));
         assert_eq!(o.window_scale, Some(7));
+        assert_eq!(o.timestamp, Some((0x01020304, 0)));
     }
 
     #[test]
@@ -234,6 +315,11 @@ mod tests {
         let o = TcpOptions::parse(&[0, 0, 7, 0]);
         assert_eq!(o.eol_pad, 3);
         assert!(o.eol_pad_nonzero);
+        assert!(o.eol_pad_nonzero_not_last);
+        // p0f does not see a non-zero byte in the last position.
+        let o = TcpOptions::parse(&[0, 0, 0, 7]);
+        assert!(o.eol_pad_nonzero);
+        assert!(!o.eol_pad_nonzero_not_last);
     }
 
     #[test]
@@ -256,6 +342,30 @@ mod tests {
         // SACK with an out-of-range length.
         let o = TcpOptions::parse(&[5, 4, 0, 0]);
         assert!(o.malformed);
+    }
+
+    #[test]
+    fn p0f_view_stops_after_24_options_and_keeps_sticky_quirks() {
+        let mut b = vec![8, 10, 0, 0, 0, 0, 0, 0, 0, 9, 8, 10, 0, 0, 0, 7, 0, 0, 0, 0];
+        b.extend_from_slice(&[3, 3, 15, 3, 3, 2]);
+        let o = TcpOptions::parse(&b);
+        assert_eq!(o.timestamp, Some((7, 0)));
+        assert_eq!(o.p0f.ts1(&o), 7);
+        assert!(o.p0f.ts1_zero() && o.p0f.ts2_nonzero() && o.p0f.ws_excessive());
+        assert_eq!(o.p0f.wscale, 2);
+        let mut b = vec![1; 23];
+        b.extend_from_slice(&[2, 4, 5, 0xb4, 2, 4, 2, 0, 3, 3, 9]);
+        let o = TcpOptions::parse(&b);
+        assert_eq!(o.mss, Some(512));
+        assert_eq!(o.p0f.mss, 1460);
+        assert_eq!(o.window_scale, Some(9));
+        assert_eq!(o.p0f.wscale, 0);
+        let mut b = vec![1; 24];
+        b.extend_from_slice(&[8, 10, 0, 0, 0, 0, 0, 0, 0, 9]);
+        let o = TcpOptions::parse(&b);
+        assert_eq!(o.timestamp, Some((0, 9)));
+        assert_eq!(o.p0f.ts1(&o), 0);
+        assert!(!o.p0f.ts1_zero() && !o.p0f.ts2_nonzero());
     }
 
     #[test]

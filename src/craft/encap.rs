@@ -1,0 +1,441 @@
+//! Wrapping an IP packet in the link layers and tunnels synprint decodes,
+//! so tests can build a frame of every kind from one crafted packet.
+
+use crate::packet::LinkType;
+
+use super::internet_checksum;
+
+/// Outer addresses of crafted tunnels (documentation ranges).
+const OUTER_V4: ([u8; 4], [u8; 4]) = ([203, 0, 113, 1], [203, 0, 113, 2]);
+const OUTER_V6: ([u8; 16], [u8; 16]) = (
+    [
+        0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x01,
+    ],
+    [
+        0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x02,
+    ],
+);
+
+const MAC_DST: [u8; 6] = [0x02, 0, 0, 0, 0, 0x02];
+const MAC_SRC: [u8; 6] = [0x02, 0, 0, 0, 0, 0x01];
+
+fn ethertype_of(ip: &[u8]) -> u16 {
+    if ip.first().map(|b| b >> 4) == Some(6) {
+        0x86dd
+    } else {
+        0x0800
+    }
+}
+
+/// Ethernet II with the given VLAN tags (outermost first): each is
+/// (TPID, VLAN id). EtherType from the packet's version nibble.
+pub fn ethernet_tagged(ip: &[u8], tags: &[(u16, u16)]) -> Vec<u8> {
+    let mut f = Vec::with_capacity(14 + 4 * tags.len() + ip.len());
+    f.extend_from_slice(&MAC_DST);
+    f.extend_from_slice(&MAC_SRC);
+    for &(tpid, vid) in tags {
+        f.extend_from_slice(&tpid.to_be_bytes());
+        f.extend_from_slice(&(vid & 0x0fff).to_be_bytes());
+    }
+    f.extend_from_slice(&ethertype_of(ip).to_be_bytes());
+    f.extend_from_slice(ip);
+    f
+}
+
+/// Linux cooked capture v1 header (an incoming packet from a 6-byte
+/// hardware address).
+pub fn linux_sll(ip: &[u8]) -> Vec<u8> {
+    let mut f = Vec::with_capacity(16 + ip.len());
+    f.extend_from_slice(&0u16.to_be_bytes()); // to us
+    f.extend_from_slice(&1u16.to_be_bytes()); // ARPHRD_ETHER
+    f.extend_from_slice(&6u16.to_be_bytes());
+    f.extend_from_slice(&MAC_SRC);
+    f.extend_from_slice(&[0, 0]);
+    f.extend_from_slice(&ethertype_of(ip).to_be_bytes());
+    f.extend_from_slice(ip);
+    f
+}
+
+/// Linux cooked capture v2 header.
+pub fn linux_sll2(ip: &[u8]) -> Vec<u8> {
+    let mut f = Vec::with_capacity(20 + ip.len());
+    f.extend_from_slice(&ethertype_of(ip).to_be_bytes());
+    f.extend_from_slice(&[0, 0]);
+    f.extend_from_slice(&2u32.to_be_bytes()); // ifindex
+    f.extend_from_slice(&1u16.to_be_bytes()); // ARPHRD_ETHER
+    f.push(0); // to us
+    f.push(6);
+    f.extend_from_slice(&MAC_SRC);
+    f.extend_from_slice(&[0, 0]);
+    f.extend_from_slice(ip);
+    f
+}
+
+/// BSD loopback header: the address family as a 4-byte integer in the
+/// chosen byte order (LINKTYPE_NULL uses the writer's, LINKTYPE_LOOP
+/// network order).
+pub fn bsd_loopback(ip: &[u8], family: u32, big_endian: bool) -> Vec<u8> {
+    let mut f = Vec::with_capacity(4 + ip.len());
+    if big_endian {
+        f.extend_from_slice(&family.to_be_bytes());
+    } else {
+        f.extend_from_slice(&family.to_le_bytes());
+    }
+    f.extend_from_slice(ip);
+    f
+}
+
+/// An outer IPv4 header (protocol `proto`) around `payload`.
+pub fn ipv4_outer(proto: u8, payload: &[u8]) -> Vec<u8> {
+    let total = 20 + payload.len();
+    let mut p = Vec::with_capacity(total);
+    p.extend_from_slice(&[0x45, 0]);
+    p.extend_from_slice(&(total as u16).to_be_bytes());
+    p.extend_from_slice(&[0x43, 0x21, 0x40, 0, 64, proto, 0, 0]);
+    p.extend_from_slice(&OUTER_V4.0);
+    p.extend_from_slice(&OUTER_V4.1);
+    let sum = internet_checksum(&p);
+    p[10..12].copy_from_slice(&sum.to_be_bytes());
+    p.extend_from_slice(payload);
+    p
+}
+
+/// An outer IPv6 header (next header `next`) around `payload`.
+pub fn ipv6_outer(next: u8, payload: &[u8]) -> Vec<u8> {
+    let mut p = Vec::with_capacity(40 + payload.len());
+    p.extend_from_slice(&0x6000_0000u32.to_be_bytes());
+    p.extend_from_slice(&(payload.len() as u16).to_be_bytes());
+    p.push(next);
+    p.push(64);
+    p.extend_from_slice(&OUTER_V6.0);
+    p.extend_from_slice(&OUTER_V6.1);
+    p.extend_from_slice(payload);
+    p
+}
+
+/// A UDP header (checksum 0, allowed over IPv4) around `payload`.
+pub fn udp(src_port: u16, dst_port: u16, payload: &[u8]) -> Vec<u8> {
+    let mut u = Vec::with_capacity(8 + payload.len());
+    u.extend_from_slice(&src_port.to_be_bytes());
+    u.extend_from_slice(&dst_port.to_be_bytes());
+    u.extend_from_slice(&((8 + payload.len()) as u16).to_be_bytes());
+    u.extend_from_slice(&[0, 0]);
+    u.extend_from_slice(payload);
+    u
+}
+
+/// Optional GRE fields; the flags follow from which are present.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct GreFields {
+    pub checksum: bool,
+    pub key: Option<u32>,
+    pub sequence: Option<u32>,
+}
+
+/// A GRE header (version 0) carrying `protocol` around `payload`.
+pub fn gre(protocol: u16, fields: GreFields, payload: &[u8]) -> Vec<u8> {
+    let mut flags = 0u16;
+    if fields.checksum {
+        flags |= 0x8000;
+    }
+    if fields.key.is_some() {
+        flags |= 0x2000;
+    }
+    if fields.sequence.is_some() {
+        flags |= 0x1000;
+    }
+    let mut g = Vec::with_capacity(16 + payload.len());
+    g.extend_from_slice(&flags.to_be_bytes());
+    g.extend_from_slice(&protocol.to_be_bytes());
+    let checksum_at = g.len();
+    if fields.checksum {
+        g.extend_from_slice(&[0, 0, 0, 0]);
+    }
+    if let Some(key) = fields.key {
+        g.extend_from_slice(&key.to_be_bytes());
+    }
+    if let Some(seq) = fields.sequence {
+        g.extend_from_slice(&seq.to_be_bytes());
+    }
+    g.extend_from_slice(payload);
+    if fields.checksum {
+        let sum = internet_checksum(&g);
+        g[checksum_at..checksum_at + 2].copy_from_slice(&sum.to_be_bytes());
+    }
+    g
+}
+
+/// ERSPAN type II header (version 1, session 1) before a mirrored
+/// Ethernet frame; goes in GRE protocol 0x88be with a sequence number.
+pub fn erspan_ii(frame: &[u8]) -> Vec<u8> {
+    let mut e = Vec::with_capacity(8 + frame.len());
+    e.extend_from_slice(&[0x10, 0x00, 0x00, 0x01]);
+    e.extend_from_slice(&[0x00, 0x00, 0x00, 0x00]);
+    e.extend_from_slice(frame);
+    e
+}
+
+/// ERSPAN type III header (version 2, frame type Ethernet) before a
+/// mirrored frame, with the optional 8-byte platform subheader when asked;
+/// goes in GRE protocol 0x22eb.
+pub fn erspan_iii(frame: &[u8], subheader: bool) -> Vec<u8> {
+    let mut e = Vec::with_capacity(20 + frame.len());
+    e.extend_from_slice(&[0x20, 0x00, 0x00, 0x01]);
+    e.extend_from_slice(&0x0102_0304u32.to_be_bytes()); // timestamp
+    e.extend_from_slice(&[0x00, 0x00, 0x00, u8::from(subheader)]);
+    if subheader {
+        // Platform id 3 with a 4-byte timestamp-seconds field.
+        e.extend_from_slice(&[0x0c, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x01]);
+    }
+    e.extend_from_slice(frame);
+    e
+}
+
+/// VXLAN header (VNI 42) before an Ethernet frame; goes in UDP port 4789.
+pub fn vxlan(frame: &[u8]) -> Vec<u8> {
+    let mut v = Vec::with_capacity(8 + frame.len());
+    v.extend_from_slice(&[0x08, 0, 0, 0, 0, 0, 42, 0]);
+    v.extend_from_slice(frame);
+    v
+}
+
+/// Geneve header (VNI 42) with `option_words` 4-byte words of opaque
+/// options; goes in UDP port 6081.
+pub fn geneve(protocol: u16, option_words: u8, payload: &[u8]) -> Vec<u8> {
+    let words = option_words & 0x3f;
+    let mut g = Vec::with_capacity(8 + 4 * usize::from(words) + payload.len());
+    g.push(words);
+    g.push(0);
+    g.extend_from_slice(&protocol.to_be_bytes());
+    g.extend_from_slice(&[0, 0, 42, 0]);
+    if words > 0 {
+        // One option (class 0x0103, type 1) filling the option space.
+        g.extend_from_slice(&[0x01, 0x03, 0x01, words - 1]);
+        g.resize(g.len() + 4 * usize::from(words - 1), 0xab);
+    }
+    g.extend_from_slice(payload);
+    g
+}
+
+/// IPv6 extension headers synprint walks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Ipv6Ext {
+    HopByHop,
+    /// Type 0 routing header with no addresses left to visit.
+    Routing,
+    DestinationOptions,
+    /// Fragment header with this offset (in 8-byte units) and M flag.
+    Fragment {
+        offset: u16,
+        more: bool,
+    },
+}
+
+impl Ipv6Ext {
+    fn number(self) -> u8 {
+        match self {
+            Ipv6Ext::HopByHop => 0,
+            Ipv6Ext::Routing => 43,
+            Ipv6Ext::DestinationOptions => 60,
+            Ipv6Ext::Fragment { .. } => 44,
+        }
+    }
+}
+
+/// Inserts extension headers (eight bytes each, in the given order) between
+/// an IPv6 packet's fixed header and its payload, fixing up the next-header
+/// chain and the payload length. Panics if `ip6` is not an IPv6 packet
+/// (this is a test helper).
+pub fn ipv6_with_extensions(ip6: &[u8], exts: &[Ipv6Ext]) -> Vec<u8> {
+    assert!(ip6.len() >= 40 && ip6[0] >> 4 == 6, "not an IPv6 packet");
+    let mut p = ip6[..40].to_vec();
+    let upper = ip6[6];
+    if let Some(first) = exts.first() {
+        p[6] = first.number();
+    }
+    for (i, ext) in exts.iter().enumerate() {
+        let next = exts.get(i + 1).map_or(upper, |e| e.number());
+        match *ext {
+            Ipv6Ext::HopByHop | Ipv6Ext::DestinationOptions => {
+                // PadN filling the six option bytes.
+                p.extend_from_slice(&[next, 0, 1, 4, 0, 0, 0, 0]);
+            }
+            Ipv6Ext::Routing => p.extend_from_slice(&[next, 0, 0, 0, 0, 0, 0, 0]),
+            Ipv6Ext::Fragment { offset, more } => {
+                let field = (offset << 3) | u16::from(more);
+                p.extend_from_slice(&[next, 0]);
+                p.extend_from_slice(&field.to_be_bytes());
+                p.extend_from_slice(&0x0bad_cafeu32.to_be_bytes());
+            }
+        }
+    }
+    p.extend_from_slice(&ip6[40..]);
+    let payload_len = (p.len() - 40) as u16;
+    p[4..6].copy_from_slice(&payload_len.to_be_bytes());
+    p
+}
+
+/// Every way of carrying an IP packet that synprint decodes, for tests
+/// that want one frame of each.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Encapsulation {
+    Ethernet,
+    Vlan,
+    /// 802.1ad outer tag + 802.1Q inner tag.
+    QinQ,
+    /// The pre-standard 0x9100 outer tag.
+    QinQ9100,
+    LinuxSll,
+    LinuxSll2,
+    /// LINKTYPE_NULL, little-endian family (Linux AF_INET6 = 10).
+    NullLe,
+    /// LINKTYPE_NULL, big-endian family (macOS AF_INET6 = 30).
+    NullBe,
+    /// LINKTYPE_LOOP (OpenBSD AF_INET6 = 24).
+    Loop,
+    Raw,
+    /// LINKTYPE_IPV4 / LINKTYPE_IPV6, picked by the packet's version.
+    RawVersioned,
+    /// IP-in-IPv4 (protocol 4 or 41).
+    IpInIpv4,
+    /// IP-in-IPv6.
+    IpInIpv6,
+    /// GRE with checksum, key and sequence, over IPv4.
+    Gre,
+    /// GRE over IPv6 carrying transparent Ethernet.
+    GreEthernet,
+    /// ERSPAN type I: GRE 0x88be without a sequence number nor a header.
+    ErspanI,
+    ErspanII,
+    ErspanIII,
+    ErspanIIISubheader,
+    Vxlan,
+    /// Geneve with options, carrying Ethernet.
+    GeneveEthernet,
+    /// Geneve carrying the IP packet directly.
+    GeneveIp,
+    /// VXLAN inside GRE inside a VLAN-tagged frame.
+    Nested,
+}
+
+impl Encapsulation {
+    pub const ALL: [Encapsulation; 23] = [
+        Encapsulation::Ethernet,
+        Encapsulation::Vlan,
+        Encapsulation::QinQ,
+        Encapsulation::QinQ9100,
+        Encapsulation::LinuxSll,
+        Encapsulation::LinuxSll2,
+        Encapsulation::NullLe,
+        Encapsulation::NullBe,
+        Encapsulation::Loop,
+        Encapsulation::Raw,
+        Encapsulation::RawVersioned,
+        Encapsulation::IpInIpv4,
+        Encapsulation::IpInIpv6,
+        Encapsulation::Gre,
+        Encapsulation::GreEthernet,
+        Encapsulation::ErspanI,
+        Encapsulation::ErspanII,
+        Encapsulation::ErspanIII,
+        Encapsulation::ErspanIIISubheader,
+        Encapsulation::Vxlan,
+        Encapsulation::GeneveEthernet,
+        Encapsulation::GeneveIp,
+        Encapsulation::Nested,
+    ];
+
+    /// The link type and frame carrying `ip` this way.
+    pub fn wrap(self, ip: &[u8]) -> (LinkType, Vec<u8>) {
+        let v6 = ip.first().map(|b| b >> 4) == Some(6);
+        let eth = |p: &[u8]| ethernet_tagged(p, &[]);
+        let ip_proto = if v6 { 41 } else { 4 };
+        match self {
+            Encapsulation::Ethernet => (LinkType::ETHERNET, eth(ip)),
+            Encapsulation::Vlan => (LinkType::ETHERNET, ethernet_tagged(ip, &[(0x8100, 10)])),
+            Encapsulation::QinQ => (
+                LinkType::ETHERNET,
+                ethernet_tagged(ip, &[(0x88a8, 100), (0x8100, 10)]),
+            ),
+            Encapsulation::QinQ9100 => (
+                LinkType::ETHERNET,
+                ethernet_tagged(ip, &[(0x9100, 100), (0x8100, 10)]),
+            ),
+            Encapsulation::LinuxSll => (LinkType::LINUX_SLL, linux_sll(ip)),
+            Encapsulation::LinuxSll2 => (LinkType::LINUX_SLL2, linux_sll2(ip)),
+            Encapsulation::NullLe => (
+                LinkType::NULL,
+                bsd_loopback(ip, if v6 { 10 } else { 2 }, false),
+            ),
+            Encapsulation::NullBe => (
+                LinkType::NULL,
+                bsd_loopback(ip, if v6 { 30 } else { 2 }, true),
+            ),
+            Encapsulation::Loop => (
+                LinkType::LOOP,
+                bsd_loopback(ip, if v6 { 24 } else { 2 }, true),
+            ),
+            Encapsulation::Raw => (LinkType::RAW, ip.to_vec()),
+            Encapsulation::RawVersioned => (
+                if v6 { LinkType::IPV6 } else { LinkType::IPV4 },
+                ip.to_vec(),
+            ),
+            Encapsulation::IpInIpv4 => (LinkType::ETHERNET, eth(&ipv4_outer(ip_proto, ip))),
+            Encapsulation::IpInIpv6 => (LinkType::ETHERNET, eth(&ipv6_outer(ip_proto, ip))),
+            Encapsulation::Gre => {
+                let fields = GreFields {
+                    checksum: true,
+                    key: Some(7),
+                    sequence: Some(1),
+                };
+                let g = gre(ethertype_of(ip), fields, ip);
+                (LinkType::ETHERNET, eth(&ipv4_outer(47, &g)))
+            }
+            Encapsulation::GreEthernet => {
+                let g = gre(0x6558, GreFields::default(), &eth(ip));
+                (LinkType::ETHERNET, eth(&ipv6_outer(47, &g)))
+            }
+            Encapsulation::ErspanI => {
+                let g = gre(0x88be, GreFields::default(), &eth(ip));
+                (LinkType::ETHERNET, eth(&ipv4_outer(47, &g)))
+            }
+            Encapsulation::ErspanII => {
+                let fields = GreFields {
+                    sequence: Some(5),
+                    ..GreFields::default()
+                };
+                let g = gre(0x88be, fields, &erspan_ii(&eth(ip)));
+                (LinkType::ETHERNET, eth(&ipv4_outer(47, &g)))
+            }
+            Encapsulation::ErspanIII | Encapsulation::ErspanIIISubheader => {
+                let fields = GreFields {
+                    sequence: Some(5),
+                    ..GreFields::default()
+                };
+                let sub = self == Encapsulation::ErspanIIISubheader;
+                let g = gre(0x22eb, fields, &erspan_iii(&eth(ip), sub));
+                (LinkType::ETHERNET, eth(&ipv4_outer(47, &g)))
+            }
+            Encapsulation::Vxlan => {
+                let u = udp(49152, 4789, &vxlan(&eth(ip)));
+                (LinkType::ETHERNET, eth(&ipv4_outer(17, &u)))
+            }
+            Encapsulation::GeneveEthernet => {
+                let u = udp(49152, 6081, &geneve(0x6558, 3, &eth(ip)));
+                (LinkType::ETHERNET, eth(&ipv4_outer(17, &u)))
+            }
+            Encapsulation::GeneveIp => {
+                let u = udp(49152, 6081, &geneve(ethertype_of(ip), 0, ip));
+                (LinkType::ETHERNET, eth(&ipv4_outer(17, &u)))
+            }
+            Encapsulation::Nested => {
+                let u = udp(49152, 4789, &vxlan(&eth(ip)));
+                let g = gre(0x0800, GreFields::default(), &ipv4_outer(17, &u));
+                (
+                    LinkType::ETHERNET,
+                    ethernet_tagged(&ipv4_outer(47, &g), &[(0x8100, 5)]),
+                )
+            }
+        }
+    }
+}

@@ -1,0 +1,153 @@
+//! IPv4 and IPv6: from an IP packet to its transport payload, opening
+//! IP-in-IP, GRE and UDP tunnels on the way.
+
+use super::{tcp, tunnel, Observation, Skip, Timestamp};
+
+/// Tunnel layers followed around the fingerprinted TCP segment. Real
+/// traffic rarely nests more than two; the bound keeps hostile input from
+/// recursing deeply.
+pub const MAX_TUNNEL_DEPTH: u8 = 8;
+
+mod proto {
+    pub const HOP_BY_HOP: u8 = 0;
+    pub const IPV4: u8 = 4;
+    pub const TCP: u8 = 6;
+    pub const UDP: u8 = 17;
+    pub const IPV6: u8 = 41;
+    pub const ROUTING: u8 = 43;
+    pub const FRAGMENT: u8 = 44;
+    pub const GRE: u8 = 47;
+    pub const AUTH: u8 = 51;
+    pub const DEST_OPTS: u8 = 60;
+}
+
+/// The IP header in front of a TCP segment. Kept as borrowed bytes so the
+/// common non-SYN path never converts addresses or fields it will not use.
+#[derive(Clone, Copy)]
+pub(super) enum IpHeader<'a> {
+    V4 {
+        fixed: &'a [u8; 20],
+        options_len: u16,
+    },
+    V6 {
+        fixed: &'a [u8; 40],
+        /// Bytes of extension headers between the fixed header and TCP.
+        ext_len: u16,
+    },
+}
+
+/// One more tunnel layer, or `TooDeep`.
+pub(super) fn deeper(depth: u8) -> Result<u8, Skip> {
+    if depth >= MAX_TUNNEL_DEPTH {
+        Err(Skip::TooDeep)
+    } else {
+        Ok(depth + 1)
+    }
+}
+
+/// An IP packet of either version, told apart by its first nibble.
+pub(super) fn any(ts: Timestamp, packet: &[u8], depth: u8) -> Result<Option<Observation>, Skip> {
+    match packet.first().map(|b| b >> 4) {
+        Some(4) => v4(ts, packet, depth),
+        Some(6) => v6(ts, packet, depth),
+        Some(_) => Err(Skip::BadIpVersion),
+        None => Err(Skip::Truncated),
+    }
+}
+
+pub(super) fn v4(ts: Timestamp, packet: &[u8], depth: u8) -> Result<Option<Observation>, Skip> {
+    let fixed = packet.first_chunk::<20>().ok_or(Skip::Truncated)?;
+    if fixed[0] >> 4 != 4 {
+        return Err(Skip::BadIpVersion);
+    }
+    let header_len = usize::from(fixed[0] & 0x0f) * 4;
+    if header_len < 20 {
+        return Err(Skip::BadHeaderLength);
+    }
+    let total_len = usize::from(u16::from_be_bytes([fixed[2], fixed[3]]));
+    if total_len < header_len {
+        return Err(Skip::BadHeaderLength);
+    }
+    // Bytes past the total length are link padding (short Ethernet frames)
+    // or a trailing FCS, never IP payload.
+    let packet = packet.get(..total_len).ok_or(Skip::Truncated)?;
+    let flags_offset = u16::from_be_bytes([fixed[6], fixed[7]]);
+    if flags_offset & 0x3fff != 0 {
+        // MF or a non-zero offset: the TCP header may be split or absent,
+        // and p0f does not reassemble either.
+        return Err(Skip::Fragment);
+    }
+    let payload = packet.get(header_len..).ok_or(Skip::Truncated)?;
+    let ip = IpHeader::V4 {
+        fixed,
+        options_len: (header_len - 20) as u16,
+    };
+    transport(ts, ip, fixed[9], payload, depth)
+}
+
+pub(super) fn v6(ts: Timestamp, packet: &[u8], depth: u8) -> Result<Option<Observation>, Skip> {
+    let (fixed, _) = packet.split_first_chunk::<40>().ok_or(Skip::Truncated)?;
+    if fixed[0] >> 4 != 6 {
+        return Err(Skip::BadIpVersion);
+    }
+    let total_len = 40 + usize::from(u16::from_be_bytes([fixed[4], fixed[5]]));
+    let packet = packet.get(..total_len).ok_or(Skip::Truncated)?;
+    let mut rest = packet.get(40..).ok_or(Skip::Truncated)?;
+    let mut next = fixed[6];
+    let mut ext_len = 0usize;
+    // Every extension header is at least eight bytes long, so the walk ends
+    // with the packet.
+    loop {
+        let len = match next {
+            proto::HOP_BY_HOP | proto::ROUTING | proto::DEST_OPTS => {
+                let [_, units, ..] = *rest else {
+                    return Err(Skip::Truncated);
+                };
+                (usize::from(units) + 1) * 8
+            }
+            proto::AUTH => {
+                let [_, units, ..] = *rest else {
+                    return Err(Skip::Truncated);
+                };
+                (usize::from(units) + 2) * 4
+            }
+            proto::FRAGMENT => {
+                let frag = rest.first_chunk::<8>().ok_or(Skip::Truncated)?;
+                let offset_m = u16::from_be_bytes([frag[2], frag[3]]);
+                // Offset 0 without "more fragments" is an atomic fragment
+                // (RFC 6946): the whole packet is here.
+                if offset_m & 0xfff9 != 0 {
+                    return Err(Skip::Fragment);
+                }
+                8
+            }
+            _ => break,
+        };
+        let (header, tail) = rest.split_at_checked(len).ok_or(Skip::Truncated)?;
+        next = header.first().copied().ok_or(Skip::Truncated)?;
+        rest = tail;
+        ext_len += len;
+    }
+    let ip = IpHeader::V6 {
+        fixed,
+        ext_len: u16::try_from(ext_len).unwrap_or(u16::MAX),
+    };
+    transport(ts, ip, next, rest, depth)
+}
+
+fn transport(
+    ts: Timestamp,
+    ip: IpHeader<'_>,
+    protocol: u8,
+    payload: &[u8],
+    depth: u8,
+) -> Result<Option<Observation>, Skip> {
+    match protocol {
+        proto::TCP => tcp::segment(ts, ip, payload),
+        proto::IPV4 => v4(ts, payload, deeper(depth)?),
+        proto::IPV6 => v6(ts, payload, deeper(depth)?),
+        proto::GRE => tunnel::gre(ts, payload, deeper(depth)?),
+        proto::UDP => tunnel::udp(ts, payload, depth),
+        _ => Err(Skip::NotTcp),
+    }
+}

@@ -1,0 +1,457 @@
+//! Byte-level tests of the decoder: frames built with `craft`, one per link
+//! type and encapsulation, plus every malformation the decoder names.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+use super::*;
+use crate::craft::{
+    bsd_loopback, ethernet_frame, ipv4_outer, ipv6_with_extensions, udp, Encapsulation, Ipv6Ext,
+    OptionBytes, Stack, TcpPacket,
+};
+
+const TS: Timestamp = Timestamp(1_700_000_000_123_456_789);
+
+fn v4_syn() -> TcpPacket {
+    Stack::Linux.syn(
+        IpAddr::V4(Ipv4Addr::new(192, 0, 2, 7)),
+        51000,
+        IpAddr::V4(Ipv4Addr::new(198, 51, 100, 9)),
+        443,
+        3,
+    )
+}
+
+fn v6_syn() -> TcpPacket {
+    Stack::MacOs.syn(
+        IpAddr::V6(Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 0x10)),
+        50123,
+        IpAddr::V6(Ipv6Addr::new(0x2001, 0xdb8, 1, 0, 0, 0, 0, 0x20)),
+        80,
+        11,
+    )
+}
+
+/// Decodes and insists on an observation.
+fn observe(link: LinkType, frame: &[u8]) -> Observation {
+    match decode(link, TS, frame) {
+        Ok(Some(o)) => o,
+        other => panic!("expected an observation, got {other:?}"),
+    }
+}
+
+/// Every observation field against the crafted packet it came from.
+fn assert_matches(o: &Observation, p: &TcpPacket) {
+    let ip = p.ip_bytes();
+    assert_eq!(o.ts, TS);
+    assert_eq!(o.src_ip, p.src);
+    assert_eq!(o.dst_ip, p.dst);
+    assert_eq!(o.ttl, p.ttl);
+    assert_eq!(o.tos, p.tos);
+    assert_eq!(o.src_port, p.src_port);
+    assert_eq!(o.dst_port, p.dst_port);
+    assert_eq!(o.seq, p.seq);
+    assert_eq!(o.ack, p.ack);
+    assert_eq!(o.tcp_flags, p.flags);
+    assert_eq!(o.window, p.window);
+    assert_eq!(o.urgent_ptr, p.urgent);
+    assert_eq!(usize::from(o.payload_len), p.payload.len());
+    assert_eq!(o.ip_total_length as usize, ip.len());
+    let tcp_len = 20 + p.options.len().div_ceil(4) * 4;
+    assert_eq!(usize::from(o.tcp_data_offset) * 4, tcp_len);
+    assert_eq!(o.options, TcpOptions::parse(&p.tcp_bytes()[20..tcp_len]));
+    match p.src {
+        IpAddr::V4(_) => {
+            assert_eq!(o.ip_version, IpVersion::V4);
+            assert_eq!(o.df, p.df);
+            assert_eq!(o.mf, p.mf);
+            assert_eq!(o.ip_reserved_flag, p.ip_reserved_flag);
+            assert_eq!(o.ip_id, p.ip_id);
+            assert_eq!(usize::from(o.ip_header_len), 20 + p.ip_options.len());
+            assert_eq!(usize::from(o.ip_options_len), p.ip_options.len());
+            assert_eq!(o.flow_label, 0);
+        }
+        IpAddr::V6(_) => {
+            assert_eq!(o.ip_version, IpVersion::V6);
+            assert!(!o.df && !o.mf);
+            assert_eq!(o.ip_id, 0);
+            assert_eq!(o.ip_header_len, 40);
+            assert_eq!(o.flow_label, p.flow_label);
+        }
+    }
+}
+
+#[test]
+fn every_encapsulation_yields_the_inner_syn() {
+    for p in [v4_syn(), v6_syn()] {
+        for enc in Encapsulation::ALL {
+            let (link, frame) = enc.wrap(&p.ip_bytes());
+            let o = match decode(link, TS, &frame) {
+                Ok(Some(o)) => o,
+                other => panic!("{enc:?} {}: {other:?}", p.src),
+            };
+            assert_matches(&o, &p);
+            assert_eq!(o.kind, Kind::Syn);
+        }
+    }
+}
+
+#[test]
+fn syn_ack_and_header_details_are_kept() {
+    let mut p = TcpPacket::syn_ack_for(&v4_syn());
+    p.options = OptionBytes::new().mss(1400).nop().ws(3).0;
+    p.flags |= flags::ECE | flags::NS;
+    p.tos = 0x02;
+    p.ip_reserved_flag = true;
+    p.df = false;
+    p.urgent = 7;
+    p.ip_options = vec![1, 1, 1, 0];
+    p.payload = b"hi".to_vec();
+    let o = observe(LinkType::ETHERNET, &ethernet_frame(&p.ip_bytes()));
+    assert_eq!(o.kind, Kind::SynAck);
+    assert!(o.has_flag(flags::NS) && o.has_flag(flags::ECE));
+    assert_matches(&o, &p);
+    assert_eq!(o.ip_options_len, 4);
+}
+
+#[test]
+fn tcp_reserved_bits_are_reported() {
+    let mut ip = v4_syn().ip_bytes();
+    ip[20 + 12] |= 0b0000_1110;
+    let o = observe(LinkType::RAW, &ip);
+    assert_eq!(o.tcp_reserved, 0b111);
+    assert_eq!(o.tcp_flags & flags::NS, 0);
+}
+
+#[test]
+fn only_syn_and_syn_ack_without_rst_or_fin_are_observed() {
+    use flags::*;
+    let cases = [
+        (SYN, true),
+        (SYN | ACK, true),
+        (SYN | ECE | CWR, true),
+        (SYN | PSH | URG, true),
+        (ACK, false),
+        (ACK | PSH, false),
+        (FIN | ACK, false),
+        (RST, false),
+        (SYN | RST, false),
+        (SYN | FIN, false),
+        (SYN | ACK | RST, false),
+        (0, false),
+    ];
+    for (fl, observed) in cases {
+        let mut p = v4_syn();
+        p.flags = fl;
+        let got = decode(LinkType::RAW, TS, &p.ip_bytes());
+        assert_eq!(got.map(|o| o.is_some()), Ok(observed), "flags {fl:#x}");
+    }
+}
+
+#[test]
+fn non_syn_is_none_even_with_malformed_options() {
+    // The cheap path never looks at the data offset or the options.
+    let mut p = v4_syn();
+    p.flags = flags::ACK;
+    let mut ip = p.ip_bytes();
+    ip[20 + 12] = 0x20 | (ip[20 + 12] & 0x0f);
+    assert_eq!(decode_ip(TS, &ip), Ok(None));
+}
+
+#[test]
+fn ethernet_padding_and_fcs_are_trimmed() {
+    let mut p = TcpPacket::default();
+    p.options.clear();
+    let mut frame = ethernet_frame(&p.ip_bytes());
+    frame.extend_from_slice(&[0; 6]); // padding to 60 bytes
+    frame.extend_from_slice(&[0xde, 0xad, 0xbe, 0xef]); // FCS
+    let o = observe(LinkType::ETHERNET, &frame);
+    assert_eq!(o.payload_len, 0);
+    assert_eq!(o.ip_total_length, 40);
+}
+
+#[test]
+fn every_truncation_is_named() {
+    for p in [v4_syn(), v6_syn()] {
+        for enc in Encapsulation::ALL {
+            let (link, frame) = enc.wrap(&p.ip_bytes());
+            for cut in 0..frame.len() {
+                assert_eq!(
+                    decode(link, TS, &frame[..cut]),
+                    Err(Skip::Truncated),
+                    "{enc:?} cut at {cut} of {}",
+                    frame.len()
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn null_accepts_both_byte_orders_and_every_inet6_family() {
+    let ip6 = v6_syn().ip_bytes();
+    for family in [10, 24, 28, 30] {
+        for big_endian in [false, true] {
+            let o = observe(LinkType::NULL, &bsd_loopback(&ip6, family, big_endian));
+            assert_eq!(o.ip_version, IpVersion::V6);
+        }
+        let o = observe(LinkType::LOOP, &bsd_loopback(&ip6, family, true));
+        assert_eq!(o.ip_version, IpVersion::V6);
+    }
+    let ip4 = v4_syn().ip_bytes();
+    for big_endian in [false, true] {
+        observe(LinkType::NULL, &bsd_loopback(&ip4, 2, big_endian));
+    }
+    // LOOP is always network order: a little-endian family is not IP.
+    assert_eq!(
+        decode(LinkType::LOOP, TS, &bsd_loopback(&ip4, 2, false)),
+        Err(Skip::NotIp)
+    );
+    assert_eq!(
+        decode(LinkType::NULL, TS, &bsd_loopback(&ip4, 7, false)),
+        Err(Skip::NotIp)
+    );
+}
+
+#[test]
+fn link_type_mismatches_are_named() {
+    let ip4 = v4_syn().ip_bytes();
+    let ip6 = v6_syn().ip_bytes();
+    assert_eq!(decode(LinkType(9999), TS, &ip4), Err(Skip::UnknownLinkType));
+    assert_eq!(decode(LinkType::IPV6, TS, &ip4), Err(Skip::BadIpVersion));
+    assert_eq!(decode(LinkType::IPV4, TS, &ip6), Err(Skip::BadIpVersion));
+    observe(LinkType::DLT_RAW_12, &ip4);
+    observe(LinkType::DLT_RAW_14, &ip6);
+    let mut bad = ip4.clone();
+    bad[0] = 0x55;
+    assert_eq!(decode(LinkType::RAW, TS, &bad), Err(Skip::BadIpVersion));
+    // ARP over Ethernet.
+    let mut arp = ethernet_frame(&ip4);
+    arp[12..14].copy_from_slice(&0x0806u16.to_be_bytes());
+    assert_eq!(decode(LinkType::ETHERNET, TS, &arp), Err(Skip::NotIp));
+    // IPv4 EtherType with an IPv6 packet.
+    let mut mislabelled = ethernet_frame(&ip6);
+    mislabelled[12..14].copy_from_slice(&0x0800u16.to_be_bytes());
+    assert_eq!(
+        decode(LinkType::ETHERNET, TS, &mislabelled),
+        Err(Skip::BadIpVersion)
+    );
+}
+
+#[test]
+fn ipv4_header_length_errors() {
+    let ip = v4_syn().ip_bytes();
+    for ihl in 0..5u8 {
+        let mut bad = ip.clone();
+        bad[0] = 0x40 | ihl;
+        assert_eq!(decode_ip(TS, &bad), Err(Skip::BadHeaderLength), "ihl {ihl}");
+    }
+    // Total length shorter than the header.
+    let mut bad = ip.clone();
+    bad[2..4].copy_from_slice(&19u16.to_be_bytes());
+    assert_eq!(decode_ip(TS, &bad), Err(Skip::BadHeaderLength));
+    // Total length longer than the capture.
+    let mut bad = ip.clone();
+    bad[2..4].copy_from_slice(&((ip.len() + 1) as u16).to_be_bytes());
+    assert_eq!(decode_ip(TS, &bad), Err(Skip::Truncated));
+    // IHL past the total length.
+    let mut bad = ip.clone();
+    bad[0] = 0x4f;
+    bad[2..4].copy_from_slice(&40u16.to_be_bytes());
+    assert_eq!(decode_ip(TS, &bad[..40]), Err(Skip::BadHeaderLength));
+}
+
+#[test]
+fn ipv4_options_are_skipped_and_counted() {
+    let mut p = v4_syn();
+    // Record route (7) with room for two addresses, then EOL padding.
+    p.ip_options = vec![7, 11, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0];
+    let o = observe(LinkType::RAW, &p.ip_bytes());
+    assert_eq!(o.ip_options_len, 12);
+    assert_eq!(o.ip_header_len, 32);
+    assert_matches(&o, &p);
+}
+
+#[test]
+fn tcp_header_length_errors() {
+    let ip = v4_syn().ip_bytes();
+    for doff in 0..5u8 {
+        let mut bad = ip.clone();
+        bad[32] = doff << 4;
+        assert_eq!(
+            decode_ip(TS, &bad),
+            Err(Skip::BadHeaderLength),
+            "doff {doff}"
+        );
+    }
+    let mut bad = ip.clone();
+    bad[32] = 0xf0;
+    assert_eq!(decode_ip(TS, &bad), Err(Skip::BadHeaderLength));
+    // Fewer than 20 bytes of TCP inside a consistent IP packet.
+    let mut short = ip[..30].to_vec();
+    short[2..4].copy_from_slice(&30u16.to_be_bytes());
+    assert_eq!(decode_ip(TS, &short), Err(Skip::Truncated));
+}
+
+#[test]
+fn malformed_options_are_flagged_not_skipped() {
+    let mut p = v4_syn();
+    // Unknown option with length 0.
+    p.options = OptionBytes::new().mss(1460).raw(&[30, 0]).pad().0;
+    let o = observe(LinkType::RAW, &p.ip_bytes());
+    assert!(o.options.malformed);
+    assert_eq!(o.options.mss, Some(1460));
+    // Timestamp running past the header end.
+    p.options = OptionBytes::new().nop().nop().raw(&[8, 10, 0, 0]).0;
+    let o = observe(LinkType::RAW, &p.ip_bytes());
+    assert!(o.options.malformed);
+    assert_eq!(o.options.timestamp, None);
+}
+
+#[test]
+fn ipv4_fragments_are_skipped() {
+    let mut p = v4_syn();
+    p.mf = true;
+    assert_eq!(decode_ip(TS, &p.ip_bytes()), Err(Skip::Fragment));
+    let mut ip = v4_syn().ip_bytes();
+    ip[7] = 1; // offset 8 bytes
+    assert_eq!(decode_ip(TS, &ip), Err(Skip::Fragment));
+}
+
+#[test]
+fn ipv6_extension_headers_are_walked() {
+    let p = v6_syn();
+    let ip6 = p.ip_bytes();
+    let atomic = Ipv6Ext::Fragment {
+        offset: 0,
+        more: false,
+    };
+    let chains: [&[Ipv6Ext]; 6] = [
+        &[Ipv6Ext::HopByHop],
+        &[Ipv6Ext::Routing],
+        &[Ipv6Ext::DestinationOptions],
+        &[atomic],
+        &[
+            Ipv6Ext::HopByHop,
+            Ipv6Ext::DestinationOptions,
+            Ipv6Ext::Routing,
+            atomic,
+            Ipv6Ext::DestinationOptions,
+        ],
+        &[],
+    ];
+    for chain in chains {
+        let pkt = ipv6_with_extensions(&ip6, chain);
+        let o = observe(LinkType::RAW, &pkt);
+        assert_eq!(usize::from(o.ip_options_len), 8 * chain.len(), "{chain:?}");
+        assert_eq!(usize::from(o.ip_total_length), pkt.len());
+        assert_eq!(o.src_port, p.src_port);
+        assert_eq!(o.options, observe(LinkType::RAW, &ip6).options);
+        for cut in 40..pkt.len() {
+            assert_eq!(decode_ip(TS, &pkt[..cut]), Err(Skip::Truncated));
+        }
+    }
+    for (offset, more) in [(0, true), (1, false), (100, true)] {
+        let pkt = ipv6_with_extensions(&ip6, &[Ipv6Ext::Fragment { offset, more }]);
+        assert_eq!(decode_ip(TS, &pkt), Err(Skip::Fragment));
+    }
+    // An extension header whose length runs past the packet.
+    let mut pkt = ipv6_with_extensions(&ip6, &[Ipv6Ext::HopByHop]);
+    pkt[41] = 200;
+    assert_eq!(decode_ip(TS, &pkt), Err(Skip::Truncated));
+}
+
+#[test]
+fn transports_and_tunnels_that_are_not_followed() {
+    let inner = v4_syn().ip_bytes();
+    // ICMP.
+    assert_eq!(
+        decode_ip(TS, &ipv4_outer(1, &[8, 0, 0, 0])),
+        Err(Skip::NotTcp)
+    );
+    // IPv6 "no next header".
+    assert_eq!(
+        decode_ip(TS, &crate::craft::ipv6_outer(59, &[])),
+        Err(Skip::NotTcp)
+    );
+    // Plain UDP (DNS).
+    assert_eq!(
+        decode_ip(TS, &ipv4_outer(17, &udp(5353, 53, &[0; 12]))),
+        Err(Skip::NotTcp)
+    );
+    // GRE version 1 (PPTP).
+    let mut g = crate::craft::gre(0x0800, Default::default(), &inner);
+    g[1] |= 1;
+    assert_eq!(
+        decode_ip(TS, &ipv4_outer(47, &g)),
+        Err(Skip::UnsupportedEncapsulation)
+    );
+    // GRE carrying MPLS.
+    let g = crate::craft::gre(0x8847, Default::default(), &inner);
+    assert_eq!(
+        decode_ip(TS, &ipv4_outer(47, &g)),
+        Err(Skip::UnsupportedEncapsulation)
+    );
+    // Geneve with an unknown protocol, and Geneve version 1.
+    let gen = crate::craft::geneve(0x8847, 0, &inner);
+    assert_eq!(
+        decode_ip(TS, &ipv4_outer(17, &udp(1, 6081, &gen))),
+        Err(Skip::UnsupportedEncapsulation)
+    );
+    let mut gen = crate::craft::geneve(0x0800, 0, &inner);
+    gen[0] |= 0x40;
+    assert_eq!(
+        decode_ip(TS, &ipv4_outer(17, &udp(1, 6081, &gen))),
+        Err(Skip::UnsupportedEncapsulation)
+    );
+    // UDP length shorter than its header.
+    let mut u = udp(1, 4789, &crate::craft::vxlan(&ethernet_frame(&inner)));
+    u[4..6].copy_from_slice(&4u16.to_be_bytes());
+    assert_eq!(
+        decode_ip(TS, &ipv4_outer(17, &u)),
+        Err(Skip::BadHeaderLength)
+    );
+}
+
+#[test]
+fn tunnel_depth_is_bounded() {
+    let mut pkt = v4_syn().ip_bytes();
+    for _ in 0..MAX_TUNNEL_DEPTH {
+        pkt = ipv4_outer(4, &pkt);
+    }
+    observe(LinkType::RAW, &pkt);
+    pkt = ipv4_outer(4, &pkt);
+    assert_eq!(decode_ip(TS, &pkt), Err(Skip::TooDeep));
+}
+
+mod props {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    proptest! {
+        #[test]
+        fn any_bytes_as_any_link_never_panic(
+            link in prop::sample::select(vec![0u32, 1, 12, 14, 101, 108, 113, 228, 229, 276, 7]),
+            bytes in prop::collection::vec(any::<u8>(), 0..200),
+        ) {
+            let _ = decode(LinkType(link), TS, &bytes);
+        }
+
+        #[test]
+        fn mutated_syns_never_panic(
+            enc in prop::sample::select(Encapsulation::ALL.to_vec()),
+            v6 in any::<bool>(),
+            flips in prop::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..6),
+            cut in any::<prop::sample::Index>(),
+        ) {
+            let p = if v6 { v6_syn() } else { v4_syn() };
+            let (link, mut frame) = enc.wrap(&p.ip_bytes());
+            for (at, byte) in flips {
+                let i = at.index(frame.len());
+                frame[i] = byte;
+            }
+            let end = cut.index(frame.len() + 1);
+            let _ = decode(link, TS, &frame[..end]);
+        }
+    }
+}
