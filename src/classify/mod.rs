@@ -18,23 +18,27 @@
 mod classes;
 pub mod eval;
 mod features;
+mod labelled;
 pub mod learn;
 mod model;
 mod ua;
 pub mod verdict;
 
 pub use classes::{Family, Os, UnknownOsName, N_FAMILY, N_OS};
-pub use eval::{evaluate, EvalReport};
+pub use eval::{evaluate, EvalReport, Evaluator};
 pub use features::{initial_ttl, Feature, Features, Layout, MssBucket, P0fClass};
+pub use labelled::{
+    eval_capture, for_each_labelled_syn, learn_capture, CaptureFileError, JoinStats,
+};
 pub use learn::{
     learn_from, read_labels, read_labels_file, Label, LabelError, Labels, LearnStats, Sample,
 };
 pub use model::{
-    Classification, ClassCounts, Evidence, EvidenceItem, FamilyScores, Lean, Model, ModelError,
+    Classification, ClassCounts, Evidence, EvidenceItem, EvidenceText, FamilyScores, Lean, Model, ModelError,
     ModelFile, ModelKind, OsScores, P0fHint, BUILTIN_MODEL, MODEL_FORMAT, MODEL_VERSION,
 };
 pub use ua::{os_from_user_agent, UaParserError};
-pub use verdict::{verdict, Verdict, MISMATCH_THRESHOLD};
+pub use verdict::{verdict, verdict_for_os, Verdict, MISMATCH_THRESHOLD};
 
 #[cfg(test)]
 mod testdata;

@@ -7,6 +7,7 @@
 //! eight small binary searches, eighty additions and ten exponentials.
 
 use std::collections::BTreeMap;
+use std::fmt;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -427,26 +428,59 @@ impl Evidence {
 
     /// Readable strings, e.g. `ttl 128 -> Windows`.
     pub fn strings(&self) -> Vec<String> {
-        self.items()
-            .map(|it| {
-                let value = self
-                    .features
-                    .value_string(it.feature, it.window_mss_multiple.is_some())
-                    .unwrap_or_default();
-                let target = match it.lean {
-                    Lean::Os(os) => os.name(),
-                    Lean::Family(f) => f.name(),
-                    Lean::Neither => "?",
-                };
-                format!("{} {value} -> {target}", it.feature.name())
-            })
-            .collect()
+        self.texts().map(|t| t.to_string()).collect()
+    }
+
+    /// The items as `Display` values (no allocation until formatted).
+    pub fn texts(&self) -> impl Iterator<Item = EvidenceText<'_>> {
+        self.items().map(move |item| EvidenceText {
+            features: &self.features,
+            item,
+        })
+    }
+}
+
+/// One evidence item, displayed as `feature value -> target`.
+#[derive(Clone, Copy, Debug)]
+pub struct EvidenceText<'a> {
+    features: &'a Features,
+    item: &'a EvidenceItem,
+}
+
+impl fmt::Display for EvidenceText<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let it = self.item;
+        let target = match it.lean {
+            Lean::Os(os) => os.name(),
+            Lean::Family(fam) => fam.name(),
+            Lean::Neither => "?",
+        };
+        f.write_str(it.feature.name())?;
+        f.write_str(" ")?;
+        let v = &self.features;
+        match it.feature {
+            Feature::Ttl => write!(f, "{}", v.initial_ttl)?,
+            Feature::Window => match it.window_mss_multiple {
+                Some(n) => write!(f, "mss*{n}")?,
+                None => write!(f, "{}", v.window)?,
+            },
+            Feature::WScale => match v.wscale {
+                Some(w) => write!(f, "{w}")?,
+                None => f.write_str("none")?,
+            },
+            Feature::Options => write!(f, "{}", v.layout)?,
+            Feature::Mss => f.write_str(v.mss_bucket.name())?,
+            Feature::Ecn => f.write_str(if v.ecn { "yes" } else { "no" })?,
+            Feature::IpId => f.write_str(v.ip_id.name())?,
+            Feature::P0f => f.write_str(v.p0f.map_or("?", |p| p.name()))?,
+        }
+        write!(f, " -> {target}")
     }
 }
 
 impl Serialize for Evidence {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_seq(self.strings())
+        s.collect_seq(self.texts().map(|t| t.to_string()))
     }
 }
 
@@ -530,6 +564,39 @@ fn ser_round4<S: serde::Serializer>(p: &f32, s: S) -> Result<S::Ok, S::Error> {
 }
 
 impl Classification {
+    /// Writes the same JSON object as the `Serialize` impl, straight into
+    /// the record buffer.
+    pub fn write_json(&self, j: &mut crate::output::JsonBuf) {
+        j.begin_object();
+        j.key("os");
+        j.str(self.os.name());
+        j.key("family");
+        j.str(self.family.name());
+        j.key("confidence");
+        j.fixed4(self.confidence);
+        j.key("scores");
+        j.begin_object();
+        for os in Os::ALL {
+            j.key(os.name());
+            j.fixed4(self.scores.get(os));
+        }
+        j.end_object();
+        j.key("family_scores");
+        j.begin_object();
+        for fam in Family::ALL {
+            j.key(fam.name());
+            j.fixed4(self.family_scores.get(fam));
+        }
+        j.end_object();
+        j.key("evidence");
+        j.begin_array();
+        for t in self.evidence.texts() {
+            j.display(t);
+        }
+        j.end_array();
+        j.end_object();
+    }
+
     /// Probability of `family`.
     pub fn family_confidence(&self) -> f32 {
         self.family_scores.get(self.family)
@@ -1000,6 +1067,37 @@ mod tests {
         let a = m.classify(&syn(Stack::MacOs), None).evidence.strings();
         assert!(a.contains(&"options M,N,W,N,N,T,S,E,E -> Apple".to_string()), "{a:?}");
         assert!(a.contains(&"ipid zero -> Apple".to_string()), "{a:?}");
+    }
+
+    /// `1` and `1.0` are the same probability.
+    fn numbers_as_f64(v: serde_json::Value) -> serde_json::Value {
+        use serde_json::Value;
+        match v {
+            Value::Number(n) => serde_json::json!(n.as_f64().unwrap()),
+            Value::Array(a) => Value::Array(a.into_iter().map(numbers_as_f64).collect()),
+            Value::Object(o) => Value::Object(
+                o.into_iter()
+                    .map(|(k, v)| (k, numbers_as_f64(v)))
+                    .collect(),
+            ),
+            other => other,
+        }
+    }
+
+    #[test]
+    fn write_json_matches_serde() {
+        let m = Model::builtin().unwrap();
+        for s in Stack::ALL {
+            let c = m.classify(&syn(s), None);
+            let mut j = crate::output::JsonBuf::new();
+            c.write_json(&mut j);
+            let fast: serde_json::Value = serde_json::from_slice(j.as_bytes()).unwrap();
+            assert_eq!(
+                numbers_as_f64(fast),
+                numbers_as_f64(serde_json::to_value(c).unwrap()),
+                "{s:?}"
+            );
+        }
     }
 
     #[test]

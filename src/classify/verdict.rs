@@ -34,6 +34,35 @@ pub struct Verdict {
     pub reasons: Vec<String>,
 }
 
+impl Verdict {
+    /// Writes the same JSON object as the `Serialize` impl.
+    pub fn write_json(&self, j: &mut crate::output::JsonBuf) {
+        j.begin_object();
+        j.key("ua_os");
+        j.opt_str(self.ua_os.map(Os::name));
+        j.key("ua_family");
+        j.opt_str(self.ua_family.map(Family::name));
+        j.key("os_mismatch");
+        match self.os_mismatch {
+            Some(b) => j.bool(b),
+            None => j.null(),
+        }
+        j.key("tunnel_suspected");
+        j.bool(self.tunnel_suspected);
+        j.key("mtu_link");
+        j.opt_str(self.mtu_link.as_deref());
+        j.key("hops");
+        j.u64(u64::from(self.hops));
+        j.key("reasons");
+        j.begin_array();
+        for r in &self.reasons {
+            j.str(r);
+        }
+        j.end_array();
+        j.end_object();
+    }
+}
+
 /// The usual MSS of a direct Ethernet path.
 fn direct_mss(v: IpVersion) -> u16 {
     match v {
@@ -225,5 +254,9 @@ mod tests {
             assert!(j.get(k).is_some(), "{k}");
         }
         assert_eq!(j["ua_os"], "Windows");
+        let mut buf = crate::output::JsonBuf::new();
+        v.write_json(&mut buf);
+        let fast: serde_json::Value = serde_json::from_slice(buf.as_bytes()).unwrap();
+        assert_eq!(fast, j);
     }
 }
