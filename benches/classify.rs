@@ -70,17 +70,22 @@ fn main() {
         }
     };
     let obs = observations(8192);
-    const REPEAT: usize = 128;
-    let n = (obs.len() * REPEAT) as f64;
+    // SYNPRINT_CLASSIFY_REPEAT=1 for instruction counts under callgrind.
+    let repeat: usize = std::env::var("SYNPRINT_CLASSIFY_REPEAT")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(128);
+    let n = (obs.len() * repeat) as f64;
     let hint = P0fHint {
         name: "Linux",
         flavor: "3.11 and newer",
         generic: false,
     };
-    for round in 0..3 {
+    let rounds = if repeat < 128 { 1 } else { 3 };
+    for round in 0..rounds {
         let t = Instant::now();
         let mut acc = 0u64;
-        for o in obs.iter().cycle().take(obs.len() * REPEAT) {
+        for o in obs.iter().cycle().take(obs.len() * repeat) {
             let o = black_box(o);
             acc = acc.wrapping_add(u64::from(o.window) + o.options.len() as u64);
         }
@@ -89,7 +94,7 @@ fn main() {
 
         let t = Instant::now();
         let mut acc = 0f32;
-        for o in obs.iter().cycle().take(obs.len() * REPEAT) {
+        for o in obs.iter().cycle().take(obs.len() * repeat) {
             acc += model.classify(black_box(o), None).confidence;
         }
         black_box(acc);
@@ -97,7 +102,7 @@ fn main() {
 
         let t = Instant::now();
         let mut acc = 0u64;
-        for o in obs.iter().cycle().take(obs.len() * REPEAT) {
+        for o in obs.iter().cycle().take(obs.len() * repeat) {
             acc = acc.wrapping_add(Features::of(black_box(o), None).layout.key());
         }
         black_box(acc);
@@ -105,7 +110,7 @@ fn main() {
 
         let t = Instant::now();
         let mut acc = 0f32;
-        for o in obs.iter().cycle().take(obs.len() * REPEAT) {
+        for o in obs.iter().cycle().take(obs.len() * repeat) {
             acc += model.classify(black_box(o), Some(hint)).confidence;
         }
         black_box(acc);

@@ -357,10 +357,10 @@ impl Layout {
         }
     }
 
+    /// Appends a kind. The key is a rotate-xor (one-cycle steps: this runs
+    /// per option per SYN); kind + 1 so EOL (0) still counts; the first seven
+    /// options are encoded exactly, longer layouts are mixed.
     fn push(&mut self, kind: u8) {
-        // Rotate-xor: one-cycle steps (this runs per option per SYN). Kind
-        // + 1 so EOL (0) still counts; the first seven options are encoded
-        // exactly, longer layouts are mixed.
         self.key = self.key.rotate_left(9) ^ (u64::from(kind) + 1);
         if usize::from(self.len) < LAYOUT_KEEP {
             self.kinds[usize::from(self.len)] = kind;
@@ -374,11 +374,20 @@ impl Layout {
     /// count as further EOLs, as zardaxt writes them (`...,S,E,E`), so the
     /// padding a stack adds is part of its layout.
     pub fn of(opts: &TcpOptions) -> Layout {
+        let list = opts.as_slice();
         let mut l = Layout::new();
-        for o in opts.as_slice() {
-            l.push(kind_of(o));
+        let mut key = 0u64;
+        for (i, o) in list.iter().enumerate() {
+            let k = kind_of(o);
+            key = key.rotate_left(9) ^ (u64::from(k) + 1);
+            if let Some(d) = l.kinds.get_mut(i) {
+                *d = k;
+            }
         }
-        if matches!(opts.as_slice().last(), Some(TcpOption::Eol)) && !opts.eol_pad_nonzero {
+        l.key = key;
+        l.len = list.len().min(LAYOUT_KEEP) as u8;
+        l.truncated = list.len() > LAYOUT_KEEP;
+        if matches!(list.last(), Some(TcpOption::Eol)) && !opts.eol_pad_nonzero {
             for _ in 0..opts.eol_pad {
                 l.push(0);
             }
