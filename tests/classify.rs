@@ -7,9 +7,7 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::path::Path;
 
 use synprint::capture::PcapWriter;
-use synprint::classify::{
-    eval_capture, learn_capture, read_labels_file, Family, Model, ModelFile,
-};
+use synprint::classify::{eval_capture, learn_capture, read_labels_file, Family, Model, ModelFile};
 use synprint::craft::{ethernet_frame, OptionBytes, Stack};
 use synprint::packet::{decode, Kind, LinkType, Timestamp};
 
@@ -50,7 +48,8 @@ fn write_capture(dir: &Path, name: &str, n: u32, seed: u32, odd_linux: bool) -> 
                 w.write(Timestamp(t + 1), &frame).unwrap(); // retransmission
             }
             let sa = synprint::craft::TcpPacket::syn_ack_for(&p);
-            w.write(Timestamp(t + 2), &ethernet_frame(&sa.ip_bytes())).unwrap();
+            w.write(Timestamp(t + 2), &ethernet_frame(&sa.ip_bytes()))
+                .unwrap();
             writeln!(labels, "{t},{src},{port},\"{ua}\",200").unwrap();
         }
     }
@@ -70,14 +69,18 @@ fn learn_then_eval_over_captures() {
 
     let test_labels = read_labels_file(Path::new(&test_csv)).unwrap();
     let (before, join) = eval_capture(&builtin, Path::new(&test_pcap), &test_labels).unwrap();
-    assert_eq!(join.syns, 300, "retransmissions and SYN+ACKs are not SYNs to learn");
+    assert_eq!(
+        join.syns, 300,
+        "retransmissions and SYN+ACKs are not SYNs to learn"
+    );
     assert_eq!(join.labelled, 300);
     assert_eq!(before.samples, 300);
     println!("built-in:\n{before}");
 
     let labels = read_labels_file(Path::new(&train_csv)).unwrap();
     let mut learned = ModelFile::empty_learned();
-    let (stats, _) = learn_capture(&builtin, &mut learned, Path::new(&train_pcap), &labels).unwrap();
+    let (stats, _) =
+        learn_capture(&builtin, &mut learned, Path::new(&train_pcap), &labels).unwrap();
     assert_eq!(stats.total, 300);
     let model_path = dir.path().join("model.toml");
     std::fs::write(&model_path, learned.to_toml()).unwrap();
@@ -85,10 +88,19 @@ fn learn_then_eval_over_captures() {
     let model = Model::with_learned_file(&model_path).unwrap();
     let (after, _) = eval_capture(&model, Path::new(&test_pcap), &test_labels).unwrap();
     println!("learned:\n{after}");
-    assert!(after.os.top1 > before.os.top1, "{} -> {}", before.os.top1, after.os.top1);
+    assert!(
+        after.os.top1 > before.os.top1,
+        "{} -> {}",
+        before.os.top1,
+        after.os.top1
+    );
     assert!(after.family.top1 >= 0.99);
     let linux = |r: &synprint::classify::EvalReport| {
-        r.os_recall.iter().find(|c| c.class == "Linux").unwrap().recall
+        r.os_recall
+            .iter()
+            .find(|c| c.class == "Linux")
+            .unwrap()
+            .recall
     };
     assert!(linux(&before) < 0.5 && linux(&after) > 0.9);
 
@@ -143,7 +155,14 @@ fn this_kernels_syns_are_linux_family() {
             && obs.options.timestamp.is_some()
             && obs.options.window_scale.is_some()
         {
-            assert_eq!(c.family, Family::Linux, "{} {:?} {:?}", c.evidence.features.layout, c.evidence.strings(), c.scores);
+            assert_eq!(
+                c.family,
+                Family::Linux,
+                "{} {:?} {:?}",
+                c.evidence.features.layout,
+                c.evidence.strings(),
+                c.scores
+            );
             assert!(
                 matches!(c.os.family(), Family::Linux | Family::Other),
                 "{:?}",

@@ -114,7 +114,10 @@ impl Evaluator {
         self.covered += u64::from(c.os != Os::Unknown);
         self.os_conf[truth.index()][c.os.index()] += 1;
         self.fam_conf[tf.index()][c.family.index()] += 1;
-        let band = BANDS.iter().rposition(|&lo| c.confidence >= lo).unwrap_or(0);
+        let band = BANDS
+            .iter()
+            .rposition(|&lo| c.confidence >= lo)
+            .unwrap_or(0);
         self.band_n[band] += 1;
         self.band_right[band] += u64::from(right);
         self.band_conf[band] += f64::from(c.confidence);
@@ -227,7 +230,12 @@ impl fmt::Display for Confusion {
         for &i in &used {
             write!(f, "{:>12} |", self.labels.get(i).unwrap_or(&""))?;
             for &j in &used {
-                let v = self.matrix.get(i).and_then(|r| r.get(j)).copied().unwrap_or(0);
+                let v = self
+                    .matrix
+                    .get(i)
+                    .and_then(|r| r.get(j))
+                    .copied()
+                    .unwrap_or(0);
                 write!(f, "{v:>9}")?;
             }
             writeln!(f)?;
@@ -251,7 +259,11 @@ impl fmt::Display for EvalReport {
             pct(self.family.top1),
             pct(self.family.top2)
         )?;
-        writeln!(f, "coverage (answer other than unknown): {}", pct(self.coverage))?;
+        writeln!(
+            f,
+            "coverage (answer other than unknown): {}",
+            pct(self.coverage)
+        )?;
         writeln!(
             f,
             "confidence >= 0.9: {} of answers, {} right",
@@ -270,7 +282,10 @@ impl fmt::Display for EvalReport {
         write!(f, "{}", self.os_confusion)?;
         writeln!(f, "\nconfusion by family:")?;
         write!(f, "{}", self.family_confusion)?;
-        writeln!(f, "\ncalibration (confidence band: answers, accuracy, mean confidence):")?;
+        writeln!(
+            f,
+            "\ncalibration (confidence band: answers, accuracy, mean confidence):"
+        )?;
         for b in &self.calibration {
             writeln!(
                 f,
@@ -279,7 +294,11 @@ impl fmt::Display for EvalReport {
                 b.to,
                 if b.to >= 1.0 { "]" } else { ")" },
                 b.n,
-                if b.n == 0 { "-".to_string() } else { pct(b.accuracy) },
+                if b.n == 0 {
+                    "-".to_string()
+                } else {
+                    pct(b.accuracy)
+                },
                 b.mean_confidence
             )?;
         }
@@ -314,7 +333,11 @@ mod tests {
         assert!(r.os.top1 >= 0.75, "OS top-1 {}", r.os.top1);
         assert!(r.family.top1 >= 0.99, "family top-1 {}", r.family.top1);
         assert!(r.os.top2 >= 0.95, "OS top-2 {}", r.os.top2);
-        assert!(r.confident_accuracy >= 0.9, "confident {}", r.confident_accuracy);
+        assert!(
+            r.confident_accuracy >= 0.9,
+            "confident {}",
+            r.confident_accuracy
+        );
         assert!(r.coverage >= 0.99);
         // macOS and iOS share a stack: neither may be claimed with
         // certainty, so both recalls stay well below 100%.

@@ -346,7 +346,6 @@ pub struct Layout {
     key: u64,
 }
 
-
 impl Layout {
     fn new() -> Layout {
         Layout {
@@ -438,7 +437,7 @@ fn kind_of(o: &TcpOption) -> u8 {
         TcpOption::WindowScale => 3,
         TcpOption::SackPermitted => 4,
         TcpOption::Sack => 5,
-        TcpOption::Timestamp { .. } => 8,
+        TcpOption::Timestamp => 8,
         TcpOption::Other { .. } | TcpOption::Truncated { .. } => 0xFF,
     };
     if base == 0xFF {
@@ -561,7 +560,6 @@ impl Features {
         self.window_mss_multiple().map(window_mss_key)
     }
 
-
     /// The canonical model-file string of a feature value (the window is
     /// written as `mss*N` when `mss_form`).
     pub fn value_string(&self, f: Feature, mss_form: bool) -> Option<String> {
@@ -604,7 +602,9 @@ mod tests {
 
     #[test]
     fn every_value_string_parses_back_to_its_key() {
-        let o = TcpOptions::parse(&[2, 4, 5, 180, 4, 2, 8, 10, 0, 0, 0, 1, 0, 0, 0, 0, 1, 3, 3, 7]);
+        let o = TcpOptions::parse(&[
+            2, 4, 5, 180, 4, 2, 8, 10, 0, 0, 0, 1, 0, 0, 0, 0, 1, 3, 3, 7,
+        ]);
         let f = Features {
             initial_ttl: 64,
             window: 64240,
@@ -632,10 +632,19 @@ mod tests {
         assert_eq!(initial_ttl(113), 128);
         assert_eq!(initial_ttl(240), 255);
         assert_eq!(MssBucket::of(Some(1440), IpVersion::V6), MssBucket::Eth1460);
-        assert_eq!(MssBucket::of(Some(1440), IpVersion::V4), MssBucket::M1440To1459);
-        assert_eq!(MssBucket::of(Some(1452), IpVersion::V4), MssBucket::Pppoe1452);
+        assert_eq!(
+            MssBucket::of(Some(1440), IpVersion::V4),
+            MssBucket::M1440To1459
+        );
+        assert_eq!(
+            MssBucket::of(Some(1452), IpVersion::V4),
+            MssBucket::Pppoe1452
+        );
         assert_eq!(MssBucket::of(None, IpVersion::V4), MssBucket::None);
-        assert_eq!(MssBucket::of(Some(536), IpVersion::V4), MssBucket::Below1200);
+        assert_eq!(
+            MssBucket::of(Some(536), IpVersion::V4),
+            MssBucket::Below1200
+        );
     }
 
     #[test]

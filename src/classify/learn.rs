@@ -76,7 +76,9 @@ pub enum LabelError {
         line: u64,
         message: String,
     },
-    #[error("{path}: the header has no {column:?} column (need src_ip, src_port and os or user_agent)")]
+    #[error(
+        "{path}: the header has no {column:?} column (need src_ip, src_port and os or user_agent)"
+    )]
     MissingColumn { path: PathBuf, column: &'static str },
     #[error("{path}: the header has neither an \"os\" nor a \"user_agent\" column")]
     NoLabelColumn { path: PathBuf },
@@ -221,8 +223,9 @@ pub fn learn_from<'a>(
         let class = learned.class.entry(s.os.name().to_string()).or_default();
         class.samples += 1;
         for feat in Feature::ALL {
-            let mss_form =
-                feat == Feature::Window && f.window_mss_multiple().is_some() && !model.knows_window(f.window);
+            let mss_form = feat == Feature::Window
+                && f.window_mss_multiple().is_some()
+                && !model.knows_window(f.window);
             if let Some(v) = f.value_string(feat, mss_form) {
                 *class.feature_mut(feat).entry(v).or_insert(0.0) += 1.0;
             }
@@ -276,7 +279,10 @@ mod tests {
     fn csv_errors_name_the_problem() {
         assert!(matches!(
             labels("ip,port,os\n1.2.3.4,1,Linux\n"),
-            Err(LabelError::MissingColumn { column: "src_ip", .. })
+            Err(LabelError::MissingColumn {
+                column: "src_ip",
+                ..
+            })
         ));
         assert!(matches!(
             labels("src_ip,src_port\n1.2.3.4,1\n"),
@@ -305,13 +311,7 @@ mod tests {
                 let mut p = Stack::Linux.syn(src, 2000 + i as u16, dst, 443, i);
                 p.window = 65535;
                 let mss = rng.pick(&[1460u16, 1452, 1400]);
-                p.options = OptionBytes::new()
-                    .mss(mss)
-                    .sok()
-                    .ts(i, 0)
-                    .nop()
-                    .ws(10)
-                    .0;
+                p.options = OptionBytes::new().mss(mss).sok().ts(i, 0).nop().ws(10).0;
                 p.ttl = 64 - rng.pick(&[3u8, 7, 11]);
                 (observation(&p), Os::Linux)
             })

@@ -14,8 +14,8 @@ use serde::{Deserialize, Serialize};
 
 use super::classes::{Family, Os, N_FAMILY, N_OS};
 use super::features::{
-    dense_key, window_mss_key, Feature, Features, P0fClass, IPID_SLOTS, MSS_SLOTS, N_FEATURES, P0F_SLOTS,
-    TTL_DOMAIN, WSCALE_SLOTS,
+    dense_key, window_mss_key, Feature, Features, P0fClass, IPID_SLOTS, MSS_SLOTS, N_FEATURES,
+    P0F_SLOTS, TTL_DOMAIN, WSCALE_SLOTS,
 };
 use crate::packet::Observation;
 
@@ -130,7 +130,9 @@ pub enum ModelError {
     Syntax { path: PathBuf, message: String },
     #[error("{path}: not a synprint OS model (format = {found:?}, expected {MODEL_FORMAT:?})")]
     Foreign { path: PathBuf, found: String },
-    #[error("{path}: model version {found} is not supported (this build reads version {MODEL_VERSION})")]
+    #[error(
+        "{path}: model version {found} is not supported (this build reads version {MODEL_VERSION})"
+    )]
     Version { path: PathBuf, found: u32 },
     #[error("{path}: expected a {expected:?} model, found {found:?}")]
     WrongKind {
@@ -236,8 +238,7 @@ impl ModelFile {
                     if os == Os::Unknown {
                         return Err(class_err(
                             name,
-                            "the unknown class is uniform by definition and takes no counts"
-                                .into(),
+                            "the unknown class is uniform by definition and takes no counts".into(),
                         ));
                     }
                     f.parse_key(value)
@@ -911,7 +912,7 @@ fn exp_nonpositive(x: f32) -> f32 {
     let f = t - (y - MAGIC);
     // Taylor polynomial of 2^f, degree 5, on [-0.5, 0.5].
     let p = 1.0
-        + f * (0.693_147_2
+        + f * (std::f32::consts::LN_2
             + f * (0.240_226_5 + f * (0.055_504_11 + f * (0.009_618_13 + f * 0.001_333_55))));
     // n is in [-116, 0]: the exponent field stays valid.
     f32::from_bits((n.wrapping_add(127) as u32) << 23) * p
@@ -950,7 +951,7 @@ fn build_table(
             row[os.index()] = (weight * p.ln()) as f32;
         }
     }
-    let leans = rows.iter().map(|row| lean_of(row)).collect();
+    let leans = rows.iter().map(lean_of).collect();
     Table::new(&keys, rows, leans)
 }
 
@@ -1023,7 +1024,11 @@ mod tests {
     fn shared_stacks_split_their_probability() {
         let m = Model::builtin().unwrap();
         let c = m.classify(&syn(Stack::MacOs), None);
-        assert!(c.scores.get(Os::MacOs) > 0.3 && c.scores.get(Os::Ios) > 0.3, "{:?}", c.scores);
+        assert!(
+            c.scores.get(Os::MacOs) > 0.3 && c.scores.get(Os::Ios) > 0.3,
+            "{:?}",
+            c.scores
+        );
         assert!(c.family_confidence() > 0.99);
         // A cellular MSS tilts the same stack towards iOS, without certainty.
         let c = m.classify(&syn(Stack::Ios), None);
@@ -1043,7 +1048,9 @@ mod tests {
         );
         p.ttl = 247;
         p.window = 4200;
-        p.options = vec![1, 1, 1, 8, 10, 0, 0, 0, 1, 0, 0, 0, 0, 30, 4, 0, 0, 2, 4, 1, 0];
+        p.options = vec![
+            1, 1, 1, 8, 10, 0, 0, 0, 1, 0, 0, 0, 0, 30, 4, 0, 0, 2, 4, 1, 0,
+        ];
         let c = Model::builtin().unwrap().classify(&observation(&p), None);
         assert_eq!(c.os, Os::Unknown, "{:?}", c.scores);
         assert_eq!(c.family, Family::Other);
@@ -1062,7 +1069,10 @@ mod tests {
         );
         let ev = c.evidence.strings();
         assert!(ev.contains(&"ttl 128 -> Windows".to_string()), "{ev:?}");
-        assert!(ev.contains(&"options M,N,W,N,N,S -> Windows".to_string()), "{ev:?}");
+        assert!(
+            ev.contains(&"options M,N,W,N,N,S -> Windows".to_string()),
+            "{ev:?}"
+        );
         assert!(ev.contains(&"p0f Windows -> Windows".to_string()), "{ev:?}");
         let j = serde_json::to_value(c).unwrap();
         assert_eq!(j["os"], "Windows");
@@ -1078,10 +1088,17 @@ mod tests {
         for name in ["Windows", "Apple", "Linux", "BSD", "other"] {
             assert!(fams.contains_key(name), "{name}");
         }
-        assert!(j["evidence"].as_array().unwrap().len() >= 3, "{}", j["evidence"]);
+        assert!(
+            j["evidence"].as_array().unwrap().len() >= 3,
+            "{}",
+            j["evidence"]
+        );
 
         let a = m.classify(&syn(Stack::MacOs), None).evidence.strings();
-        assert!(a.contains(&"options M,N,W,N,N,T,S,E,E -> Apple".to_string()), "{a:?}");
+        assert!(
+            a.contains(&"options M,N,W,N,N,T,S,E,E -> Apple".to_string()),
+            "{a:?}"
+        );
         assert!(a.contains(&"ipid zero -> Apple".to_string()), "{a:?}");
     }
 
@@ -1091,11 +1108,9 @@ mod tests {
         match v {
             Value::Number(n) => serde_json::json!(n.as_f64().unwrap()),
             Value::Array(a) => Value::Array(a.into_iter().map(numbers_as_f64).collect()),
-            Value::Object(o) => Value::Object(
-                o.into_iter()
-                    .map(|(k, v)| (k, numbers_as_f64(v)))
-                    .collect(),
-            ),
+            Value::Object(o) => {
+                Value::Object(o.into_iter().map(|(k, v)| (k, numbers_as_f64(v))).collect())
+            }
             other => other,
         }
     }
@@ -1136,7 +1151,10 @@ mod tests {
         let c = Model::builtin().unwrap().classify(&observation(&p), None);
         assert_eq!(c.os, Os::Linux);
         let ev = c.evidence.strings();
-        assert!(ev.iter().any(|e| e.starts_with("window mss*46 ->")), "{ev:?}");
+        assert!(
+            ev.iter().any(|e| e.starts_with("window mss*46 ->")),
+            "{ev:?}"
+        );
     }
 
     #[test]
@@ -1148,7 +1166,10 @@ mod tests {
             err("format = \"zardaxt\"\nversion = 1"),
             ModelError::Foreign { .. }
         ));
-        assert!(matches!(err("[package]\nname = \"x\""), ModelError::Foreign { .. }));
+        assert!(matches!(
+            err("[package]\nname = \"x\""),
+            ModelError::Foreign { .. }
+        ));
         assert!(matches!(
             err("format = \"synprint-os-model\"\nversion = 99\nkind = \"learned\"\n[class]"),
             ModelError::Version { found: 99, .. }
@@ -1160,7 +1181,9 @@ mod tests {
         assert!(e.to_string().contains("ttl \"63\""), "{e}");
         let e = err(&format!("{base}[class.Linux]\noptions = {{ \"M,Q\" = 1 }}"));
         assert!(matches!(e, ModelError::Class { .. }), "{e}");
-        let e = err(&format!("{base}[class.Linux]\nwindow = {{ \"64240\" = -1 }}"));
+        let e = err(&format!(
+            "{base}[class.Linux]\nwindow = {{ \"64240\" = -1 }}"
+        ));
         assert!(e.to_string().contains("count"), "{e}");
         let e = err(&format!("{base}[class.Linux]\ncolour = 1"));
         assert!(matches!(e, ModelError::Syntax { .. }), "{e}");

@@ -81,7 +81,16 @@ pub fn realistic_syn(stack: Stack, n: u32, rng: &mut Rng) -> Observation {
         _ => 15,
     });
     let src = if v6 {
-        IpAddr::V6(Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, (n >> 16) as u16, n as u16))
+        IpAddr::V6(Ipv6Addr::new(
+            0x2001,
+            0xdb8,
+            0,
+            0,
+            0,
+            0,
+            (n >> 16) as u16,
+            n as u16,
+        ))
     } else {
         IpAddr::V4(Ipv4Addr::from(0x0a00_0000 | (n & 0x00ff_ffff)))
     };

@@ -73,11 +73,10 @@ pub fn os_from_uap_family(family: &str) -> Option<Os> {
         "Chrome OS" | "Chromium OS" => Os::ChromeOs,
         "FreeBSD" => Os::FreeBsd,
         "OpenBSD" => Os::OpenBsd,
-        "Linux" | "Ubuntu" | "Kubuntu" | "Xubuntu" | "Lubuntu" | "Debian" | "Fedora" | "Red Hat"
-        | "SUSE" | "openSUSE" | "Mint" | "Linux Mint" | "Arch Linux" | "Gentoo" | "CentOS"
-        | "Slackware" | "Mandriva" | "PCLinuxOS" | "Mageia" | "elementary OS" | "Manjaro" => {
-            Os::Linux
-        }
+        "Linux" | "Ubuntu" | "Kubuntu" | "Xubuntu" | "Lubuntu" | "Debian" | "Fedora"
+        | "Red Hat" | "SUSE" | "openSUSE" | "Mint" | "Linux Mint" | "Arch Linux" | "Gentoo"
+        | "CentOS" | "Slackware" | "Mandriva" | "PCLinuxOS" | "Mageia" | "elementary OS"
+        | "Manjaro" => Os::Linux,
         _ => return None,
     };
     Some(os)

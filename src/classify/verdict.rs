@@ -206,7 +206,13 @@ mod tests {
         assert_eq!(v.ua_family, Some(Family::Windows));
         assert_eq!(v.os_mismatch, Some(true));
         assert_eq!(v.hops, 6);
-        assert!(v.reasons.iter().any(|r| r.contains("User-Agent says Windows")), "{:?}", v.reasons);
+        assert!(
+            v.reasons
+                .iter()
+                .any(|r| r.contains("User-Agent says Windows")),
+            "{:?}",
+            v.reasons
+        );
     }
 
     #[test]
@@ -230,7 +236,11 @@ mod tests {
         let v = judge(&syn(Stack::Ios, false, 3), Some(IPHONE_UA));
         assert!(v.tunnel_suspected);
         assert!(v.mtu_link.is_some());
-        assert!(v.reasons.iter().any(|r| r.contains("MSS 1380")), "{:?}", v.reasons);
+        assert!(
+            v.reasons.iter().any(|r| r.contains("MSS 1380")),
+            "{:?}",
+            v.reasons
+        );
         // Direct Ethernet over IPv4 and over IPv6 (1440): no tunnel.
         let v = judge(&syn(Stack::Windows, false, 3), Some(WINDOWS_UA));
         assert!(!v.tunnel_suspected);
@@ -245,12 +255,27 @@ mod tests {
             2,
             1,
         );
-        p.options = crate::craft::OptionBytes::new().mss(1452).nop().ws(8).nop().nop().sok().0;
+        p.options = crate::craft::OptionBytes::new()
+            .mss(1452)
+            .nop()
+            .ws(8)
+            .nop()
+            .nop()
+            .sok()
+            .0;
         let v = judge(&observation(&p), Some(WINDOWS_UA));
         assert!(v.tunnel_suspected);
         assert_eq!(v.mtu_link.as_deref(), Some("DSL (PPPoE)"));
         let j = serde_json::to_value(&v).unwrap();
-        for k in ["ua_os", "ua_family", "os_mismatch", "tunnel_suspected", "mtu_link", "hops", "reasons"] {
+        for k in [
+            "ua_os",
+            "ua_family",
+            "os_mismatch",
+            "tunnel_suspected",
+            "mtu_link",
+            "hops",
+            "reasons",
+        ] {
             assert!(j.get(k).is_some(), "{k}");
         }
         assert_eq!(j["ua_os"], "Windows");
