@@ -1036,6 +1036,53 @@ mod tests {
         assert!(c.confidence < 0.8);
     }
 
+    /// mod_tcpfingerprint's Mozi/Boaform botnet SYNs (TTL, window, scale,
+    /// option kinds 2,4,8,1,3, MSS as logged there).
+    #[test]
+    fn botnet_syns_from_routers_are_embedded() {
+        let m = Model::builtin().unwrap();
+        for (ttl, window, ws, mss) in [
+            (50u8, 28800u16, 4u8, 1406u16),
+            (49, 29040, 5, 1452),
+            (45, 5808, 1, 1452),
+            (44, 5808, 2, 1452),
+        ] {
+            let mut p = Stack::Linux.syn(
+                IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2)),
+                1,
+                IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)),
+                2,
+                1,
+            );
+            p.ttl = ttl;
+            p.window = window;
+            p.options = crate::craft::OptionBytes::new()
+                .mss(mss)
+                .sok()
+                .ts(7, 0)
+                .nop()
+                .ws(ws)
+                .0;
+            let c = m.classify(&observation(&p), None);
+            assert_eq!(c.family, Family::Linux);
+            assert_eq!(c.os, Os::Embedded, "{window} {ws}: {:?}", c.scores);
+        }
+    }
+
+    #[test]
+    fn windows_behind_a_ttl_64_hop_is_still_windows() {
+        let mut p = Stack::Windows.syn(
+            IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2)),
+            1,
+            IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)),
+            2,
+            1,
+        );
+        p.ttl = 56;
+        let c = Model::builtin().unwrap().classify(&observation(&p), None);
+        assert_eq!(c.os, Os::Windows, "{:?}", c.scores);
+    }
+
     #[test]
     fn odd_syns_are_unknown() {
         // TTL 255, a layout no stack uses, a window of 4200.
