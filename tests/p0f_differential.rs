@@ -1312,3 +1312,142 @@ fn decode_ethernet(ts: Timestamp, f: &[u8]) -> Option<Observation> {
         options: synprint::packet::TcpOptions::parse(&t[20..doff]),
     })
 }
+
+// ---------------------------------------------------------------------
+// The p0f.fp parser against p0f's: the same files accepted, the same ones
+// rejected at the same line.
+// ---------------------------------------------------------------------
+
+/// p0f's verdict on a database file: Ok(signature count) or Err(line).
+fn p0f_loads(dir: &Path, text: &str, empty_pcap: &Path) -> Result<usize, Option<u32>> {
+    let fp = dir.join("candidate.fp");
+    std::fs::write(&fp, text).expect("write fp");
+    let out = Command::new("p0f")
+        .arg("-f")
+        .arg(&fp)
+        .arg("-r")
+        .arg(empty_pcap)
+        .output()
+        .expect("run p0f");
+    let text =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    if let Some(pos) = text.find("PROGRAM ABORT") {
+        let msg = &text[pos..];
+        let line = msg
+            .split("line ")
+            .nth(1)
+            .and_then(|r| r.split(|c: char| !c.is_ascii_digit()).next())
+            .and_then(|n| n.parse().ok());
+        return Err(line);
+    }
+    if text.contains("No signatures found") {
+        return Ok(0);
+    }
+    let n = text
+        .split("Loaded ")
+        .nth(1)
+        .and_then(|r| r.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("unexpected p0f output: {text}"));
+    Ok(n)
+}
+
+/// A tiny deterministic generator, so failures reproduce.
+struct Lcg(u64);
+
+impl Lcg {
+    fn next(&mut self, n: usize) -> usize {
+        self.0 = self
+            .0
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        ((self.0 >> 33) as usize) % n.max(1)
+    }
+}
+
+#[test]
+fn database_parser_agrees_with_p0f() {
+    if !p0f_installed() {
+        eprintln!("SKIPPED: p0f is not installed (apt-get install p0f)");
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let empty = dir.path().join("empty.pcap");
+    PcapWriter::new(
+        std::fs::File::create(&empty).expect("pcap"),
+        LinkType::ETHERNET,
+    )
+    .expect("pcap header");
+    let builtin = include_str!("../data/p0f.fp");
+    let lines: Vec<&str> = builtin.lines().collect();
+    let sig_lines: Vec<usize> = (0..lines.len())
+        .filter(|&i| !lines[i].is_empty() && !lines[i].starts_with(';'))
+        .collect();
+
+    let mut candidates = vec![builtin.to_string()];
+    let alphabet: &[u8] = b":,*+-?%=[]0123456789abcdefgilmnopstuwx! ";
+    let mut rng = Lcg(0x5eed);
+    for _ in 0..400 {
+        let mut l: Vec<String> = lines.iter().map(|s| s.to_string()).collect();
+        let at = sig_lines[rng.next(sig_lines.len())];
+        let mut b = l[at].clone().into_bytes();
+        // Mostly keep "sig   = " / "label = " intact and mangle the value.
+        let start = if rng.next(8) == 0 {
+            0
+        } else {
+            b.iter()
+                .position(|&c| c == b'=')
+                .map_or(0, |p| p + 2)
+                .min(b.len())
+        };
+        let pos = start + rng.next(b.len().saturating_sub(start).max(1));
+        match rng.next(4) {
+            0 if pos < b.len() => b[pos] = alphabet[rng.next(alphabet.len())],
+            1 if pos < b.len() => {
+                b.remove(pos);
+            }
+            2 => b.insert(pos.min(b.len()), alphabet[rng.next(alphabet.len())]),
+            _ => {
+                // Duplicate the line: exercises the "already covered" check.
+                let copy = l[at].clone();
+                l.insert(at + 1, copy);
+            }
+        }
+        l[at] = String::from_utf8(b).expect("ascii");
+        candidates.push(l.join("\n") + "\n");
+    }
+
+    let mut diffs = Vec::new();
+    let mut rejected = 0;
+    for text in &candidates {
+        let theirs = p0f_loads(dir.path(), text, &empty);
+        let ours = Database::parse(text)
+            .map(|db| db.signature_count())
+            .map_err(|e| Some(e.line));
+        if theirs.is_err() {
+            rejected += 1;
+        }
+        if theirs != ours {
+            let first_diff = text
+                .lines()
+                .zip(builtin.lines())
+                .position(|(a, b)| a != b)
+                .map(|i| text.lines().nth(i).unwrap_or("").to_string());
+            diffs.push(format!("p0f {theirs:?}, synprint {ours:?}: {first_diff:?}"));
+        }
+    }
+    assert!(
+        rejected > 50,
+        "only {rejected} mutants rejected: the test is not exercising errors"
+    );
+    assert!(
+        diffs.is_empty(),
+        "{} disagreements:\n{}",
+        diffs.len(),
+        diffs.join("\n")
+    );
+    eprintln!(
+        "p0f.fp parser: {} files, {rejected} rejected, all as p0f does",
+        candidates.len()
+    );
+}

@@ -235,7 +235,13 @@ impl Database {
     }
 
     pub fn parse(text: &str) -> Result<Database, DbError> {
-        Parser::default().run(text)
+        Database::parse_bytes(text.as_bytes())
+    }
+
+    /// Parses a file read as bytes (p0f.fp is ASCII; other bytes are kept
+    /// in labels as U+FFFD and are errors elsewhere, as in p0f's C locale).
+    pub fn parse_bytes(bytes: &[u8]) -> Result<Database, DbError> {
+        Parser::default().run(bytes)
     }
 
     pub fn classes(&self) -> &[String] {
@@ -374,8 +380,8 @@ impl Parser {
         }
     }
 
-    fn run(mut self, input: &str) -> Result<Database, DbError> {
-        for raw in input.as_bytes().split(|&b| b == b'\n') {
+    fn run(mut self, input: &[u8]) -> Result<Database, DbError> {
+        for raw in input.split(|&b| b == b'\n') {
             self.line += 1;
             if raw.contains(&0) {
                 return Err(self.err(DbErrorKind::NulByte));
@@ -743,7 +749,13 @@ fn parse_tcp_sig_value(
     if sep != b':' && sep != b'+' && sep != b'-' {
         return Err(E::Malformed("TTL"));
     }
-    let mut ttl = number(&val[i..nxt]);
+    // p0f converts with atol, which takes a sign: "+64+..." reads as 64.
+    let mut ttl = if nxt == i && sep == b'+' {
+        let end = scan(val, nxt + 1, |b| b.is_ascii_digit());
+        number(&val[nxt + 1..end])
+    } else {
+        number(&val[i..nxt])
+    };
     if !(1..=255).contains(&ttl) {
         return Err(E::Ttl);
     }
@@ -1215,6 +1227,9 @@ mod tests {
         assert_eq!(r[1].olen, 2);
         assert_eq!(r[1].window, WinRef::Mtu(4));
         assert_eq!(r[1].pclass, None);
+        // atol's sign: "+64+64" is what p0f makes of "+64".
+        let db = Database::parse(&format!("{HEAD}sig = *:+64:0:*:*,*:mss::0\n")).expect("parses");
+        assert_eq!(db.tcp[1].records[0].ttl, 128);
     }
 
     #[test]
@@ -1447,6 +1462,11 @@ mod tests {
         #[test]
         fn parse_never_panics_on_arbitrary_text(s in "\\PC*") {
             let _ = Database::parse(&s);
+        }
+
+        #[test]
+        fn parse_never_panics_on_arbitrary_bytes(b in proptest::collection::vec(proptest::num::u8::ANY, 0..400)) {
+            let _ = Database::parse_bytes(&b);
         }
 
         #[test]
