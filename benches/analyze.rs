@@ -30,9 +30,13 @@ fn main() {
     } else {
         (2_000, 200, 1)
     };
-    let dir = tempfile::tempdir().expect("temporary directory");
-    let syn_path = dir.path().join("syn.pcap");
-    let mixed_path = dir.path().join("mixed.pcap");
+    // SYNPRINT_BENCH_DIR keeps the generated captures (e.g. to profile
+    // `synprint analyze` on them, or to run p0f over the same files).
+    let tmp = tempfile::tempdir().expect("temporary directory");
+    let dir =
+        std::env::var_os("SYNPRINT_BENCH_DIR").map_or_else(|| tmp.path().to_path_buf(), Into::into);
+    let syn_path = dir.join("syn.pcap");
+    let mixed_path = dir.join("mixed.pcap");
     let n_syn = write_syn_capture(&syn_path, syns);
     let n_mixed = write_mixed_capture(&mixed_path, conns);
     println!(
@@ -48,7 +52,7 @@ fn main() {
     let hdb = Arc::new(
         huginn_net_db::TcpDatabase::load_default().expect("huginn-net-db bundled database"),
     );
-    let out_path = dir.path().join("out.jsonl");
+    let out_path = tmp.path().join("out.jsonl");
 
     for (name, path, packets) in [
         ("SYN-only", &syn_path, n_syn),
@@ -114,6 +118,9 @@ fn walk(path: &Path) -> u64 {
 fn synprint_run(engine: &Engine, path: &Path, format: Format, out: &Path) -> u64 {
     let mut r = open(path);
     let mut analyzer = Analyzer::new(engine, AnalyzerConfig::default());
+    // Start from no file: truncating the previous round's output would
+    // charge this round for the page cache's cleanup.
+    let _ = std::fs::remove_file(out);
     let file = File::create(out).expect("output file");
     let mut w = RecordWriter::new(BufWriter::with_capacity(1 << 16, file), format);
     while let Ok(Some(f)) = r.next_frame() {

@@ -1,18 +1,17 @@
 use std::collections::HashMap;
+use std::hash::{BuildHasher, BuildHasherDefault, Hasher};
 use std::net::IpAddr;
 
 use foldhash::fast::RandomState;
 
 use crate::packet::{Kind, Observation, Timestamp};
 
-/// A handshake, named from the client's side.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-struct FlowKey {
-    client: IpAddr,
-    server: IpAddr,
-    client_port: u16,
-    server_port: u16,
-}
+/// A handshake named from the client's side, reduced to a 64-bit keyed hash
+/// of (client, server, client port, server port). The hash seed is random
+/// per table, so nobody can aim collisions at it; an accidental collision of
+/// two live handshakes (about n²/2⁶⁴) would at worst merge their
+/// retransmission tracking.
+type FlowKey = u64;
 
 #[derive(Clone, Copy, Debug)]
 struct FlowState {
@@ -20,6 +19,27 @@ struct FlowState {
     syn_mss: Option<u16>,
     syn_ack_isn: Option<u32>,
 }
+
+/// The keys are already uniformly distributed hashes: hashing them again
+/// would only cost time.
+#[derive(Default)]
+struct KeyIsHash(u64);
+
+impl Hasher for KeyIsHash {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 << 8) | u64::from(b);
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+}
+
+type Generation = HashMap<FlowKey, FlowState, BuildHasherDefault<KeyIsHash>>;
 
 /// What the flow table knows about a SYN or SYN+ACK.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -40,8 +60,9 @@ pub enum SynSeen {
 /// with no per-entry timers, and evicts roughly oldest first. A flood of
 /// distinct spoofed SYNs only rotates generations faster.
 pub struct FlowTable {
-    current: HashMap<FlowKey, FlowState, RandomState>,
-    previous: HashMap<FlowKey, FlowState, RandomState>,
+    seed: RandomState,
+    current: Generation,
+    previous: Generation,
     generation_cap: usize,
     generation_start: Timestamp,
     ttl_ns: u64,
@@ -52,11 +73,9 @@ impl FlowTable {
     pub fn new(capacity: usize, ttl_ns: u64) -> Self {
         let generation_cap = (capacity / 2).max(1);
         FlowTable {
-            current: HashMap::with_capacity_and_hasher(
-                generation_cap.min(1 << 16),
-                RandomState::default(),
-            ),
-            previous: HashMap::with_hasher(RandomState::default()),
+            seed: RandomState::default(),
+            current: Generation::default(),
+            previous: Generation::default(),
             generation_cap,
             generation_start: Timestamp(0),
             // Each generation lives for half the TTL, so an entry survives
@@ -84,13 +103,10 @@ impl FlowTable {
             return;
         }
         self.evictions += self.previous.len() as u64;
-        self.previous = std::mem::replace(
-            &mut self.current,
-            HashMap::with_capacity_and_hasher(
-                self.generation_cap.min(1 << 16),
-                RandomState::default(),
-            ),
-        );
+        // The next generation will likely fill as this one did: size it
+        // once instead of growing it step by step.
+        let next = Generation::with_capacity_and_hasher(self.current.len(), Default::default());
+        self.previous = std::mem::replace(&mut self.current, next);
         if age > 2 * self.ttl_ns {
             // A long gap in packet time: the generation just retired is as
             // stale as the one dropped.
@@ -98,6 +114,18 @@ impl FlowTable {
             self.previous.clear();
         }
         self.generation_start = now;
+    }
+
+    fn key(&self, client: IpAddr, server: IpAddr, client_port: u16, server_port: u16) -> FlowKey {
+        let mut h = self.seed.build_hasher();
+        for addr in [client, server] {
+            match addr {
+                IpAddr::V4(a) => h.write_u32(u32::from(a)),
+                IpAddr::V6(a) => h.write_u128(u128::from(a)),
+            }
+        }
+        h.write_u32(u32::from(client_port) << 16 | u32::from(server_port));
+        h.finish()
     }
 
     fn entry(&mut self, key: FlowKey) -> Option<&mut FlowState> {
@@ -112,12 +140,7 @@ impl FlowTable {
         self.rotate_if_due(obs.ts);
         match obs.kind {
             Kind::Syn => {
-                let key = FlowKey {
-                    client: obs.src_ip,
-                    server: obs.dst_ip,
-                    client_port: obs.src_port,
-                    server_port: obs.dst_port,
-                };
+                let key = self.key(obs.src_ip, obs.dst_ip, obs.src_port, obs.dst_port);
                 if let Some(state) = self.entry(key) {
                     if state.syn_isn == Some(obs.seq) {
                         return SynSeen::Retransmission;
@@ -141,12 +164,7 @@ impl FlowTable {
                 SynSeen::New { syn_mss: None }
             }
             Kind::SynAck => {
-                let key = FlowKey {
-                    client: obs.dst_ip,
-                    server: obs.src_ip,
-                    client_port: obs.dst_port,
-                    server_port: obs.src_port,
-                };
+                let key = self.key(obs.dst_ip, obs.src_ip, obs.dst_port, obs.src_port);
                 if let Some(state) = self.entry(key) {
                     if state.syn_ack_isn == Some(obs.seq) {
                         return SynSeen::Retransmission;
