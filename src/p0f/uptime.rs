@@ -221,7 +221,11 @@ impl UptimeTracker {
             Entry::Occupied(mut e) => Some(std::mem::replace(e.get_mut(), seen)),
             Entry::Vacant(e) => {
                 e.insert(seen);
-                self.previous.remove(&key)
+                if self.previous.is_empty() {
+                    None
+                } else {
+                    self.previous.remove(&key)
+                }
             }
         };
         prev.and_then(|p| Uptime::estimate(p.ts1, p.ms, ts1, now))
@@ -229,11 +233,15 @@ impl UptimeTracker {
 
     fn key(&self, ip: IpAddr, kind: Kind) -> HostKey {
         let mut h = self.seed.build_hasher();
+        let kind = kind as u64 + 1;
         match ip {
-            IpAddr::V4(a) => h.write_u32(u32::from(a)),
-            IpAddr::V6(a) => h.write_u128(u128::from(a)),
+            // One word for the common case: address, kind, and a version tag.
+            IpAddr::V4(a) => h.write_u64(u64::from(u32::from(a)) | kind << 32),
+            IpAddr::V6(a) => {
+                h.write_u128(u128::from(a));
+                h.write_u64(kind << 34);
+            }
         }
-        h.write_u8(kind as u8);
         h.finish()
     }
 
