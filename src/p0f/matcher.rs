@@ -213,6 +213,28 @@ impl P0fMatch<'_> {
     }
 }
 
+impl P0fMatch<'_> {
+    /// Appends `{"raw_sig","os","dist","generic","fuzzy"}`, the same object
+    /// serde gives, without going through serde.
+    pub fn write_json(&self, j: &mut crate::output::JsonBuf) {
+        j.begin_object();
+        j.key("raw_sig");
+        j.display_plain(self.raw_sig);
+        j.key("os");
+        match self.os {
+            Some(label) => j.display(label),
+            None => j.null(),
+        }
+        j.key("dist");
+        j.u64(self.dist.into());
+        j.key("generic");
+        j.bool(self.generic);
+        j.key("fuzzy");
+        j.bool(self.fuzzy);
+        j.end_object();
+    }
+}
+
 impl serde::Serialize for P0fMatch<'_> {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let mut st = s.serialize_struct("P0fMatch", 5)?;
@@ -396,8 +418,16 @@ mod tests {
         );
         let mut p = linux_311();
         p.options.clear();
-        let v = serde_json::to_value(fp(&p, None)).expect("json");
+        let m = fp(&p, None);
+        let v = serde_json::to_value(m).expect("json");
         assert_eq!(v["os"], serde_json::Value::Null);
+        // The hand-written JSON is the same object.
+        for m in [m, fp(&linux_311(), None)] {
+            let mut j = crate::output::JsonBuf::new();
+            m.write_json(&mut j);
+            let fast: serde_json::Value = serde_json::from_slice(j.as_bytes()).expect("valid JSON");
+            assert_eq!(fast, serde_json::to_value(m).expect("json"));
+        }
     }
 
     #[test]

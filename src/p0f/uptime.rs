@@ -58,6 +58,25 @@ impl fmt::Display for Uptime {
 }
 
 impl Uptime {
+    /// Appends the object serde gives (field names above) without serde.
+    pub fn write_json(&self, j: &mut crate::output::JsonBuf) {
+        j.begin_object();
+        for (k, v) in [
+            ("uptime_min", self.uptime_min),
+            ("days", self.days),
+            ("hours", self.hours),
+            ("minutes", self.minutes),
+            ("modulo_days", self.modulo_days),
+            ("freq_hz", self.freq_hz),
+        ] {
+            j.key(k);
+            j.u64(v.into());
+        }
+        j.key("raw_freq_hz");
+        j.f64(self.raw_freq_hz);
+        j.end_object();
+    }
+
     /// From one timestamp pair: `None` wherever p0f reports nothing.
     pub fn estimate(prev_ts1: u32, prev_ms: u64, ts1: u32, now_ms: u64) -> Option<Uptime> {
         if ts1 == 0 || prev_ts1 == 0 {
@@ -286,6 +305,10 @@ mod tests {
         assert_eq!(u.raw_freq_hz, 1000.0);
         assert_eq!(u.uptime_min, 123_457_789 / 1000 / 60);
         assert_eq!(u.to_string(), "1 days 10 hrs 17 min (modulo 49 days)");
+        let mut j = crate::output::JsonBuf::new();
+        u.write_json(&mut j);
+        let fast: serde_json::Value = serde_json::from_slice(j.as_bytes()).expect("valid JSON");
+        assert_eq!(fast, serde_json::to_value(u).expect("json"));
         // Rounding bands.
         for (ticks, ms, hz) in [
             (3, 1000, 0),
