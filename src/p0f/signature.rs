@@ -109,12 +109,29 @@ impl Layout {
             Some(slot) => {
                 *slot = kind;
                 self.len += 1;
-                self.key = (self.key.rotate_left(8) ^ u64::from(kind) ^ 0x100)
-                    .wrapping_mul(0x9e37_79b9_7f4a_7c15);
+                self.key = Layout::mix(self.key, kind);
                 true
             }
             None => false,
         }
+    }
+
+    /// The running layout hash: injective enough for an index key (equality
+    /// still compares the kinds) and two instructions per option.
+    fn mix(key: u64, kind: u8) -> u64 {
+        key.wrapping_mul(257).wrapping_add(u64::from(kind) + 1)
+    }
+
+    /// The first `MAX_OPTIONS` kinds of an option list.
+    pub(crate) fn from_options(opts: &[TcpOption]) -> Layout {
+        let mut l = Layout::default();
+        for (slot, opt) in l.kinds.iter_mut().zip(opts) {
+            let kind = opt.kind();
+            *slot = kind;
+            l.key = Layout::mix(l.key, kind);
+        }
+        l.len = opts.len().min(MAX_OPTIONS) as u8;
+        l
     }
 
     /// Renders the layout in p0f.fp syntax; `eol_pad` is written after the
@@ -250,16 +267,15 @@ impl TcpSignature {
         if view.ws_excessive() {
             quirks.insert(Quirks::OPT_EXWS);
         }
-        let mut layout = Layout::default();
-        let mut eol_pad = 0u8;
         let opts = obs.options.as_slice();
-        for opt in opts.iter().take(MAX_OPTIONS) {
-            layout.push(opt.kind());
-            if *opt == TcpOption::Eol {
-                eol_pad = obs.options.eol_pad;
-                if obs.options.eol_pad_nonzero_not_last {
-                    quirks.insert(Quirks::OPT_EOL_NZ);
-                }
+        let layout = Layout::from_options(opts);
+        // The option parser stops at the first EOL, so an EOL is last; p0f
+        // sees it only within its first 24 options.
+        let mut eol_pad = 0u8;
+        if opts.len() <= MAX_OPTIONS && opts.last() == Some(&TcpOption::Eol) {
+            eol_pad = obs.options.eol_pad;
+            if obs.options.eol_pad_nonzero_not_last {
+                quirks.insert(Quirks::OPT_EOL_NZ);
             }
         }
         let (mss, wscale, ts1) = (view.mss, view.wscale, view.ts1(&obs.options));
@@ -564,6 +580,18 @@ mod tests {
             p.ack = ack;
             assert_eq!(sig(&p, None).contains("ack+"), quirk, "{ack:#x}");
         }
+    }
+
+    #[test]
+    fn layout_from_options_equals_pushing() {
+        let o = crate::packet::TcpOptions::parse(&[1; 30]);
+        let fast = Layout::from_options(o.as_slice());
+        let mut slow = Layout::default();
+        for opt in o.as_slice() {
+            slow.push(opt.kind());
+        }
+        assert_eq!(fast, slow);
+        assert_eq!(fast.as_slice().len(), 24);
     }
 
     #[test]
