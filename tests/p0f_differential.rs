@@ -1029,6 +1029,78 @@ fn crafted_handshakes_match_p0f() {
         "the uptime series gave p0f only {uptimes} estimates"
     );
     differential("crafted", &pcap, conns.len() - 20, true);
+    binary_jsonl_agrees_with_p0f(&pcap);
+}
+
+/// The `synprint analyze --format jsonl` binary over the same capture: its
+/// `p0f` and `mtu` objects carry what p0f logs (`os` null for `???`; for a
+/// userland tool p0f's `app=` label).
+fn binary_jsonl_agrees_with_p0f(pcap: &Path) {
+    let theirs = run_p0f(pcap);
+    let out = Command::new(env!("CARGO_BIN_EXE_synprint"))
+        .args(["analyze", "--format", "jsonl"])
+        .arg(pcap)
+        .output()
+        .expect("run synprint analyze");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut checked = 0;
+    for line in String::from_utf8_lossy(&out.stdout).lines() {
+        let v: serde_json::Value = serde_json::from_str(line).expect("JSON line");
+        let ip = |k: &str| -> IpAddr { v[k].as_str().expect("ip").parse().expect("ip") };
+        let port = |k: &str| v[k].as_u64().expect("port");
+        let syn = v["kind"] == "syn";
+        let (cli, srv) = if syn {
+            (("src_ip", "src_port"), ("dst_ip", "dst_port"))
+        } else {
+            (("dst_ip", "dst_port"), ("src_ip", "src_port"))
+        };
+        let key = |module: &str| Key {
+            module: module.to_string(),
+            cli: format!("{}/{}", p0f_addr(ip(cli.0)), port(cli.1)),
+            srv: format!("{}/{}", p0f_addr(ip(srv.0)), port(srv.1)),
+            subj: if syn { "cli" } else { "srv" }.to_string(),
+        };
+        let Some(p0f_lines) = theirs.get(&key(if syn { "syn" } else { "syn+ack" })) else {
+            continue; // a SYN+ACK p0f did not follow
+        };
+        let logged = &p0f_lines[0];
+        let p = &v["p0f"];
+        assert_eq!(
+            p["raw_sig"].as_str(),
+            logged.get("raw_sig").map(String::as_str),
+            "{line}"
+        );
+        let label = logged
+            .get("os")
+            .or_else(|| logged.get("app"))
+            .map(String::as_str);
+        let ours = p["os"].as_str().unwrap_or("???");
+        assert_eq!(Some(ours), label, "{line}");
+        let dist = logged
+            .get("dist")
+            .map(|d| d.trim_start_matches("<= ").to_string());
+        assert_eq!(Some(p["dist"].to_string()), dist, "{line}");
+        if let Some(mtu) = theirs.get(&key("mtu")) {
+            let m = &v["mtu"];
+            assert_eq!(
+                Some(m["link"].as_str().unwrap_or("???")),
+                mtu[0].get("link").map(String::as_str),
+                "{line}"
+            );
+            assert_eq!(
+                Some(m["raw_mtu"].to_string()),
+                mtu[0].get("raw_mtu").cloned(),
+                "{line}"
+            );
+        }
+        checked += 1;
+    }
+    assert!(checked > 400, "only {checked} JSON records compared");
+    eprintln!("synprint analyze --format jsonl: {checked} records agree with p0f");
 }
 
 // ---------------------------------------------------------------------
