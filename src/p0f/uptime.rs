@@ -188,11 +188,17 @@ impl std::fmt::Debug for UptimeTracker {
 
 impl UptimeTracker {
     pub fn new(capacity: usize) -> Self {
+        let generation_cap = (capacity / 2).max(1);
         UptimeTracker {
             seed: RandomState::default(),
-            current: Generation::default(),
+            // Sized up front (up to 32 Ki hosts, ~1.5 MB) so the first
+            // generation does not rehash while it fills.
+            current: Generation::with_capacity_and_hasher(
+                generation_cap.min(1 << 15),
+                Default::default(),
+            ),
             previous: Generation::default(),
-            generation_cap: (capacity / 2).max(1),
+            generation_cap,
             generation_start_ms: 0,
             evictions: 0,
         }
