@@ -3,6 +3,8 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod analyze;
+mod engine;
+mod learn;
 mod serve;
 
 /// Passive TCP/IP fingerprinting: which OS really opened this connection.
@@ -17,6 +19,10 @@ struct Cli {
 enum Command {
     /// Fingerprint every SYN and SYN+ACK in capture files (pcap, pcapng, `-` for stdin).
     Analyze(analyze::AnalyzeArgs),
+    /// Learn OS knowledge from labelled traffic (capture + CSV) into a model file.
+    Learn(learn::LearnArgs),
+    /// Score the classifier on labelled traffic: accuracy, confusion, coverage, calibration.
+    Eval(learn::EvalArgs),
     /// Fingerprint the visitors of a live site and answer per request over HTTP
     /// (zardaxt-compatible API; kernel saved SYNs, optional AF_PACKET capture).
     Serve(synprint::serve::ServeArgs),
@@ -26,6 +32,8 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Analyze(args) => analyze::run(args),
+        Command::Learn(args) => learn::learn(args),
+        Command::Eval(args) => learn::eval(args),
         Command::Serve(args) => serve::run(args),
     };
     match result {
