@@ -53,7 +53,7 @@ fn api_key_cases() {
         let j = get(a, &path, &[]).json();
         let list = j["127.0.0.1"].as_array().expect("loopback listed");
         assert!(list[0]["count"].as_u64().expect("count") >= 1);
-        assert_eq!(list[0]["src_ip"], "127.0.0.1");
+        assert_eq!(list[0]["fp"]["src_ip"], "127.0.0.1");
     }
 
     // Lookup of another address needs the key.

@@ -11,7 +11,7 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use serve_common::{get, TestServer, TtlClassifier};
+use serve_common::{get, TestServer};
 use synprint::analyze::Engine;
 use synprint::craft::{ethernet_frame, Stack, TcpPacket};
 use synprint::packet::{flags, Timestamp};
@@ -160,7 +160,7 @@ fn capture_on_veth_stores_and_classifies_crafted_syns() {
         .block_on(Server::start_with(
             &config,
             Arc::new(Engine::default()),
-            Arc::new(TtlClassifier),
+            synprint::serve::os_view::installed_classifier(),
             vec![capture],
         ))
         .expect("server starts");

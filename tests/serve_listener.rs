@@ -151,3 +151,50 @@ fn dual_stack_wildcard_accepts_ipv4() {
     assert_eq!(j["fp"]["ip_version"], 4);
     assert_eq!(j["fp"]["ip_ttl"], 77);
 }
+
+#[test]
+fn real_classifier_answers_and_judges_the_user_agent() {
+    use std::sync::Arc;
+    use synprint::analyze::Engine;
+    use synprint::serve::{os_view, Server};
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let server = rt
+        .block_on(Server::start(
+            &loopback_config(),
+            Arc::new(Engine::default()),
+            os_view::installed_classifier(),
+        ))
+        .expect("server");
+    let srv = TestServer {
+        rt,
+        server: Some(server),
+    };
+    let mut s = connect(srv.addr(false), SynShape::default());
+    let j = get_on(
+        &mut s,
+        "/classify?detail=1",
+        &[(
+            "User-Agent",
+            "Mozilla/5.0 (Windows NT 10.0; Win64; x64) Chrome/120",
+        )],
+    )
+    .json();
+    // This machine's kernel is Linux: the classifier's family for its own
+    // SYN, and the verdict against a Windows User-Agent.
+    assert_eq!(j["classification"]["family"], "Linux", "{j}");
+    assert_eq!(j["fp"]["classification"], j["classification"]);
+    assert_eq!(j["verdict"]["ua_family"], "Windows", "{j}");
+    assert_eq!(j["os_mismatch"], j["verdict"]["os_mismatch"]);
+    assert_eq!(j["os_mismatch"], true, "{j}");
+    let sum: f64 = j["avg_score_os_class"]
+        .as_object()
+        .expect("scores")
+        .values()
+        .filter_map(serde_json::Value::as_f64)
+        .sum();
+    assert!(sum > 0.0 && sum <= 1.001, "{sum}");
+}

@@ -12,7 +12,7 @@ use hyper::header::{self, HeaderMap, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
 use serde::ser::{SerializeMap, Serializer};
 use serde::Serialize;
-use serde_json::Value;
+use serde_json::value::RawValue;
 
 use super::cidr::{canonical, Cidr};
 use super::config::ApiKey;
@@ -320,10 +320,10 @@ struct Answer<'a> {
     lookup_ip: IpAddr,
     lookup_port: u16,
     avg_score_os_class: Option<ZardaxtScores>,
-    classification: Option<&'a Value>,
+    classification: Option<&'a RawValue>,
     syn_source: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
-    verdict: Option<&'a Value>,
+    verdict: Option<&'a RawValue>,
     #[serde(skip_serializing_if = "Option::is_none")]
     rtt_ms: Option<Option<f64>>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -397,7 +397,7 @@ fn answer(
         lookup_ip: r.obs.src_ip,
         lookup_port: r.obs.src_port,
         avg_score_os_class: scores,
-        classification: view.as_ref().and_then(|v| v.classification.as_ref()),
+        classification: view.as_ref().and_then(|v| v.classification.as_deref()),
         syn_source: found.source,
         verdict: None,
         rtt_ms: None,
@@ -410,7 +410,7 @@ fn answer(
         let num = history.as_ref().map_or(0, |h| h.fingerprints.len());
         let syns = history.as_ref().map_or(0, |h| h.syns);
         let highest = scores.map(|s| s.highest());
-        a.verdict = view.as_ref().and_then(|v| v.verdict.as_ref());
+        a.verdict = view.as_ref().and_then(|v| v.verdict.as_deref());
         a.rtt_ms = Some(rtt_ms);
         a.num_fingerprints = Some(num);
         a.fp = Some(r);

@@ -3,15 +3,17 @@
 //! `verdict`).
 //!
 //! The classifier lives in `synprint::classify`; this module only maps its
-//! answer. [`OsClassifier`] is the seam: [`installed_classifier`] is the ONE
-//! place that chooses the implementation the server uses.
+//! answer. [`OsClassifier`] is the seam: [`installed_classifier`] is the one
+//! place that chooses the implementation the server uses
+//! ([`RecordClassifier`]).
 
 use std::sync::Arc;
 
 use serde::Serialize;
-use serde_json::Value;
+use serde_json::value::RawValue;
 
 use crate::analyze::Record;
+use crate::output::JsonBuf;
 
 /// Probability per synprint OS class (each in 0..=1, summing to about 1).
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
@@ -32,11 +34,12 @@ pub struct OsProbabilities {
 #[derive(Clone, Debug, Default)]
 pub struct OsView {
     pub probabilities: OsProbabilities,
-    /// synprint's own `classification` object, passed through unchanged.
-    pub classification: Option<Value>,
-    /// The User-Agent verdict (`ua_os`, `os_mismatch`, `reasons`, ...) when
-    /// the request carried a User-Agent.
-    pub verdict: Option<Value>,
+    /// synprint's own `classification` object as JSON, passed through
+    /// unchanged (the same bytes as in the record).
+    pub classification: Option<Box<RawValue>>,
+    /// The verdict (`ua_os`, `os_mismatch`, `tunnel_suspected`, `hops`,
+    /// `reasons`, ...) as JSON.
+    pub verdict: Option<Box<RawValue>>,
     /// The verdict's `os_mismatch`; `None` when either side is unknown. When
     /// the classifier gives no verdict, [`fallback_mismatch`] decides.
     pub os_mismatch: Option<bool>,
@@ -57,15 +60,55 @@ impl OsClassifier for NoClassifier {
     }
 }
 
-/// THE PLUG POINT for `synprint::classify`. When it lands, return an
-/// implementation that reads the record's `Classification` (its `scores`
-/// per OS name map onto [`OsProbabilities`]; serialize the whole
-/// `Classification` into [`OsView::classification`]) and, given a
-/// User-Agent, `classify::Verdict` (serialized into [`OsView::verdict`], its
-/// `os_mismatch` into [`OsView::os_mismatch`]). `serve::run` calls this;
-/// tests pass their own classifier to `Server::start`.
+/// The classifier the server uses: the record's own
+/// [`crate::classify::Classification`] (filled by the engine, learned model
+/// included) and [`crate::classify::verdict`] against the request's
+/// User-Agent. This is the one place that chooses it; tests pass their own
+/// classifier to `Server::start`.
 pub fn installed_classifier() -> Arc<dyn OsClassifier> {
-    Arc::new(NoClassifier)
+    Arc::new(RecordClassifier)
+}
+
+/// Reads [`Record::classification`] and judges the User-Agent.
+pub struct RecordClassifier;
+
+impl OsClassifier for RecordClassifier {
+    fn view(&self, record: &Record, user_agent: Option<&str>) -> Option<OsView> {
+        use crate::classify::Os;
+        let c = record.classification.as_ref()?;
+        let p = |os: Os| f64::from(c.scores.get(os));
+        let probabilities = OsProbabilities {
+            windows: p(Os::Windows),
+            macos: p(Os::MacOs),
+            ios: p(Os::Ios),
+            android: p(Os::Android),
+            linux: p(Os::Linux),
+            chromeos: p(Os::ChromeOs),
+            freebsd: p(Os::FreeBsd),
+            openbsd: p(Os::OpenBsd),
+            embedded: p(Os::Embedded),
+            unknown: p(Os::Unknown),
+        };
+        // Without a User-Agent the verdict still says tunnel, hops and
+        // reasons; its os_mismatch is then null. A User-Agent the parser
+        // cannot handle counts as none.
+        let verdict = crate::classify::verdict(c, user_agent, &record.obs)
+            .or_else(|_| crate::classify::verdict(c, None, &record.obs))
+            .ok();
+        let raw = |write: &dyn Fn(&mut JsonBuf)| {
+            let mut j = JsonBuf::new();
+            write(&mut j);
+            String::from_utf8(j.into_bytes())
+                .ok()
+                .and_then(|s| RawValue::from_string(s).ok())
+        };
+        Some(OsView {
+            probabilities,
+            classification: raw(&|j| c.write_json(j)),
+            os_mismatch: verdict.as_ref().and_then(|v| v.os_mismatch),
+            verdict: verdict.as_ref().and_then(|v| raw(&|j| v.write_json(j))),
+        })
+    }
 }
 
 /// zardaxt's `avg_score_os_class`, with its key spellings. zardaxt's values

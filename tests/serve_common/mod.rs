@@ -35,9 +35,10 @@ impl OsClassifier for TtlClassifier {
         };
         Some(OsView {
             probabilities: p,
-            classification: Some(serde_json::json!({
-                "os": if windows { "Windows" } else { "Linux" }
-            })),
+            classification: serde_json::value::RawValue::from_string(
+                serde_json::json!({ "os": if windows { "Windows" } else { "Linux" } }).to_string(),
+            )
+            .ok(),
             verdict: None,
             os_mismatch: None,
         })
