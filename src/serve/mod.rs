@@ -178,15 +178,28 @@ impl Server {
     }
 }
 
-async fn wait_for_signal() -> Result<(), ServeError> {
-    use tokio::signal::unix::{signal, SignalKind};
-    let mut term = signal(SignalKind::terminate()).map_err(ServeError::Signal)?;
-    let mut int = signal(SignalKind::interrupt()).map_err(ServeError::Signal)?;
-    tokio::select! {
-        _ = term.recv() => {}
-        _ = int.recv() => {}
+/// SIGINT and SIGTERM, installed before the server announces itself so a
+/// signal right after start-up is a clean shutdown, not a kill.
+struct Signals {
+    term: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn install() -> Result<Signals, ServeError> {
+        use tokio::signal::unix::{signal, SignalKind};
+        Ok(Signals {
+            term: signal(SignalKind::terminate()).map_err(ServeError::Signal)?,
+            int: signal(SignalKind::interrupt()).map_err(ServeError::Signal)?,
+        })
     }
-    Ok(())
+
+    async fn wait(&mut self) {
+        tokio::select! {
+            _ = self.term.recv() => {}
+            _ = self.int.recv() => {}
+        }
+    }
 }
 
 /// Runs `synprint serve` until SIGINT or SIGTERM, then shuts down
@@ -197,6 +210,7 @@ pub fn run(config: ServeConfig, engine: Arc<Engine>) -> Result<(), ServeError> {
         .build()
         .map_err(ServeError::Runtime)?;
     rt.block_on(async move {
+        let mut signals = Signals::install()?;
         let server = Server::start(&config, engine, os_view::installed_classifier()).await?;
         for a in server.local_addrs() {
             eprintln!("synprint serve: listening on http://{a}/classify");
@@ -207,7 +221,7 @@ pub fn run(config: ServeConfig, engine: Arc<Engine>) -> Result<(), ServeError> {
         if config.api_key.is_none() {
             eprintln!("synprint serve: no API key configured; /all, /stats and lookups of other addresses are off");
         }
-        wait_for_signal().await?;
+        signals.wait().await;
         eprintln!("synprint serve: shutting down");
         server.shutdown(Duration::from_secs(5)).await;
         Ok(())
