@@ -419,12 +419,27 @@ pub struct EvidenceItem {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Evidence {
     pub features: Features,
-    items: [Option<EvidenceItem>; N_FEATURES],
+    /// Where each feature's value points, by [`Feature::index`]
+    /// (`Neither` for features absent or uninformative).
+    leans: [Lean; N_FEATURES],
+    /// The window matched the model as `mss*N`.
+    window_mss_multiple: Option<u16>,
 }
 
 impl Evidence {
-    pub fn items(&self) -> impl Iterator<Item = &EvidenceItem> {
-        self.items.iter().flatten()
+    pub fn items(&self) -> impl Iterator<Item = EvidenceItem> + '_ {
+        Feature::ALL.into_iter().filter_map(move |feature| {
+            let lean = self.leans.get(feature.index()).copied()?;
+            (lean != Lean::Neither).then_some(EvidenceItem {
+                feature,
+                lean,
+                window_mss_multiple: if feature == Feature::Window {
+                    self.window_mss_multiple
+                } else {
+                    None
+                },
+            })
+        })
     }
 
     /// Readable strings, e.g. `ttl 128 -> Windows`.
@@ -445,7 +460,7 @@ impl Evidence {
 #[derive(Clone, Copy, Debug)]
 pub struct EvidenceText<'a> {
     features: &'a Features,
-    item: &'a EvidenceItem,
+    item: EvidenceItem,
 }
 
 impl fmt::Display for EvidenceText<'_> {
@@ -796,14 +811,10 @@ impl Model {
 
     pub fn classify_features(&self, features: Features) -> Classification {
         let mut logit = self.log_prior;
-        let mut items = [None; N_FEATURES];
-        let mut note = |f: Feature, lean: Option<&Lean>, mss_mult: Option<u16>| {
-            if let Some(&lean) = lean.filter(|&&l| l != Lean::Neither) {
-                items[f.index()] = Some(EvidenceItem {
-                    feature: f,
-                    lean,
-                    window_mss_multiple: mss_mult,
-                });
+        let mut leans = [Lean::Neither; N_FEATURES];
+        let mut note = |f: Feature, lean: Option<&Lean>| {
+            if let (Some(slot), Some(&l)) = (leans.get_mut(f.index()), lean) {
+                *slot = l;
             }
         };
         let lean = |f: Feature, i: usize| self.dense_leans[f.index()].get(i);
@@ -812,17 +823,17 @@ impl Model {
         let (ttl, ecn) = (features.ttl_index(), usize::from(features.ecn));
         let (ipid, mss) = (features.ip_id as usize, features.mss_bucket as usize);
         add_row(&mut logit, self.joint.get(joint_index(ttl, ecn, ipid, mss)));
-        note(Feature::Ttl, lean(Feature::Ttl, ttl), None);
-        note(Feature::Ecn, lean(Feature::Ecn, ecn), None);
-        note(Feature::IpId, lean(Feature::IpId, ipid), None);
-        note(Feature::Mss, lean(Feature::Mss, mss), None);
+        note(Feature::Ttl, lean(Feature::Ttl, ttl));
+        note(Feature::Ecn, lean(Feature::Ecn, ecn));
+        note(Feature::IpId, lean(Feature::IpId, ipid));
+        note(Feature::Mss, lean(Feature::Mss, mss));
         let ws = features.wscale_index();
         add_row(&mut logit, self.wscale.get(ws));
-        note(Feature::WScale, lean(Feature::WScale, ws), None);
+        note(Feature::WScale, lean(Feature::WScale, ws));
         if let Some(p) = features.p0f {
             let i = p as usize;
             add_row(&mut logit, self.p0f.get(i));
-            note(Feature::P0f, lean(Feature::P0f, i), None);
+            note(Feature::P0f, lean(Feature::P0f, i));
         }
 
         // Open domains: hashed. The window is looked up exactly, then as a
@@ -839,11 +850,11 @@ impl Model {
             }
         };
         add_row(&mut logit, t.rows.get(row));
-        note(Feature::Window, t.leans.get(row), mult);
+        note(Feature::Window, t.leans.get(row));
         let t = &self.tables[Feature::Options.index()];
         let row = t.find(features.layout.key()).unwrap_or(t.unseen());
         add_row(&mut logit, t.rows.get(row));
-        note(Feature::Options, t.leans.get(row), None);
+        note(Feature::Options, t.leans.get(row));
 
         // Argmax with selects, not branches (the winner changes from SYN to
         // SYN, so a branch would mispredict).
@@ -888,7 +899,11 @@ impl Model {
             confidence: p.get(best).copied().unwrap_or(0.0),
             scores: OsScores(p),
             family_scores: FamilyScores(fam),
-            evidence: Evidence { features, items },
+            evidence: Evidence {
+                features,
+                leans,
+                window_mss_multiple: mult,
+            },
         }
     }
 }
