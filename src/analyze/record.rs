@@ -2,6 +2,7 @@ use serde::ser::{Serialize, Serializer};
 
 use crate::fingerprint::{OptionKinds, ZardaxtOptions};
 use crate::output::JsonBuf;
+use crate::p0f::{Mtu, P0fMatch, Uptime};
 use crate::packet::{IpVersion, Observation};
 
 /// One fingerprinted SYN or SYN+ACK: the observation and everything derived
@@ -10,6 +11,13 @@ use crate::packet::{IpVersion, Observation};
 #[derive(Clone, Debug)]
 pub struct Record {
     pub obs: Observation,
+    /// p0f 3.09b's signature and match.
+    pub p0f: P0fMatch<'static>,
+    /// p0f's MTU module; `None` without an MSS option.
+    pub mtu: Option<Mtu<'static>>,
+    /// Uptime from TCP timestamps, when the same host's earlier SYN (or
+    /// SYN+ACK) in the stream allows an estimate.
+    pub uptime: Option<Uptime>,
 }
 
 impl Record {
@@ -78,6 +86,53 @@ impl Record {
         j.opt_u64(o.options.timestamp.map(|t| u64::from(t.0)));
         j.key("tcp_timestamp_echo_reply");
         j.opt_u64(o.options.timestamp.map(|t| u64::from(t.1)));
+        j.key("p0f");
+        j.begin_object();
+        j.key("raw_sig");
+        j.display_plain(self.p0f.raw_sig);
+        j.key("os");
+        match self.p0f.os {
+            Some(label) => j.display(label),
+            None => j.null(),
+        }
+        j.key("dist");
+        j.u64(self.p0f.dist.into());
+        j.key("generic");
+        j.bool(self.p0f.generic);
+        j.key("fuzzy");
+        j.bool(self.p0f.fuzzy);
+        j.end_object();
+        j.key("mtu");
+        match &self.mtu {
+            Some(m) => {
+                j.begin_object();
+                j.key("raw_mtu");
+                j.u64(m.raw_mtu.into());
+                j.key("link");
+                j.opt_str(m.link);
+                j.end_object();
+            }
+            None => j.null(),
+        }
+        if let Some(u) = &self.uptime {
+            j.key("uptime");
+            j.begin_object();
+            j.key("uptime_min");
+            j.u64(u.uptime_min.into());
+            j.key("days");
+            j.u64(u.days.into());
+            j.key("hours");
+            j.u64(u.hours.into());
+            j.key("minutes");
+            j.u64(u.minutes.into());
+            j.key("modulo_days");
+            j.u64(u.modulo_days.into());
+            j.key("freq_hz");
+            j.u64(u.freq_hz.into());
+            j.key("raw_freq_hz");
+            j.f64(u.raw_freq_hz);
+            j.end_object();
+        }
         #[cfg(feature = "ja4t")]
         {
             j.key(match o.kind {
@@ -109,5 +164,20 @@ impl Serialize for Record {
         let raw =
             serde_json::value::RawValue::from_string(text).map_err(serde::ser::Error::custom)?;
         raw.serialize(s)
+    }
+}
+#[cfg(test)]
+mod size_probe {
+    #[test]
+    fn print_sizes() {
+        eprintln!(
+            "Record {} Observation {} P0fMatch {} Sig {} Mtu {} Uptime {}",
+            std::mem::size_of::<super::Record>(),
+            std::mem::size_of::<crate::packet::Observation>(),
+            std::mem::size_of::<crate::p0f::P0fMatch>(),
+            std::mem::size_of::<crate::p0f::TcpSignature>(),
+            std::mem::size_of::<Option<crate::p0f::Mtu>>(),
+            std::mem::size_of::<Option<crate::p0f::Uptime>>()
+        );
     }
 }

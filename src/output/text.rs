@@ -39,6 +39,30 @@ pub fn write_text<W: Write>(out: &mut W, r: &Record) -> io::Result<()> {
         Opt(o.options.mss),
         Opt(o.options.window_scale)
     )?;
+    match r.p0f.os {
+        Some(label) => writeln!(
+            out,
+            "| {:<9}= {}{}",
+            "os",
+            label,
+            if r.p0f.fuzzy { " (fuzzy)" } else { "" }
+        )?,
+        None => writeln!(out, "| {:<9}= ???", "os")?,
+    }
+    writeln!(out, "| {:<9}= {}", "dist", r.p0f.dist)?;
+    writeln!(out, "| {:<9}= {}", "raw_sig", r.p0f.raw_sig)?;
+    if let Some(m) = &r.mtu {
+        writeln!(
+            out,
+            "| {:<9}= {} ({})",
+            "mtu",
+            m.raw_mtu,
+            m.link.unwrap_or("???")
+        )?;
+    }
+    if let Some(u) = &r.uptime {
+        writeln!(out, "| {:<9}= {} ({} Hz)", "uptime", u, u.freq_hz)?;
+    }
     writeln!(out, "| {:<9}= {}", "options", ZardaxtOptions(&o.options))?;
     #[cfg(feature = "ja4t")]
     writeln!(
