@@ -21,10 +21,11 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use synprint::capture::PcapWriter;
+use synprint::analyze::{Analyzer, AnalyzerConfig, Engine, Record};
+use synprint::capture::{CaptureReader, PcapWriter};
 use synprint::craft::{ethernet_frame, OptionBytes, Stack, TcpPacket};
-use synprint::p0f::{Database, UptimeTracker};
-use synprint::packet::{flags, IpVersion, Kind, LinkType, Observation, Timestamp};
+use synprint::p0f::Database;
+use synprint::packet::{flags, Kind, LinkType, Timestamp};
 
 fn p0f_installed() -> bool {
     Command::new("p0f")
@@ -104,51 +105,65 @@ fn p0f_addr(ip: IpAddr) -> String {
     }
 }
 
-#[derive(Default)]
-struct FlowState {
-    syn_mss: u16,
-    acked: bool,
+/// Every record the real pipeline (capture reader, decoder, retransmission
+/// tracking, `Engine`, uptime tracker) makes of a capture file.
+fn pipeline_records(path: &Path) -> Vec<Record> {
+    let engine = Engine::default();
+    let mut analyzer = Analyzer::new(&engine, AnalyzerConfig::default());
+    let mut reader = CaptureReader::open(path).expect("open capture");
+    let mut records = Vec::new();
+    while let Some(frame) = reader.next_frame().expect("read capture") {
+        if let Some(r) = analyzer.process_frame(frame.link, frame.ts, frame.data) {
+            records.push(r);
+        }
+    }
+    records
 }
 
-/// synprint's p0f module driven as p0f drives its own: SYNs open flows,
-/// a SYN+ACK is reported once per flow, userland-tool matches end flows.
-fn run_synprint(db: &Database, observations: &[Observation]) -> Report {
-    let mut flows: HashMap<(IpAddr, u16, IpAddr, u16), FlowState> = HashMap::new();
-    let mut tracker = UptimeTracker::new(10_000);
+/// Frames readable so far from a capture that may still be being written.
+fn frames_in(path: &Path) -> usize {
+    let Ok(mut reader) = CaptureReader::open(path) else {
+        return 0;
+    };
+    let mut n = 0;
+    while let Ok(Some(_)) = reader.next_frame() {
+        n += 1;
+    }
+    n
+}
+
+/// The pipeline's records in p0f's log form, plus the keys p0f may
+/// legitimately lack: SYN+ACKs whose SYN p0f never tracked (not seen, or
+/// its connection ended on a userland-tool match), which synprint still
+/// reports.
+fn synprint_report(records: &[Record]) -> (Report, Vec<Key>) {
     let mut report = Report::new();
-    for obs in observations {
-        let (cli_ip, cli_port, srv_ip, srv_port, syn_mss) = match obs.kind {
-            Kind::Syn => (obs.src_ip, obs.src_port, obs.dst_ip, obs.dst_port, None),
-            Kind::SynAck => {
-                let key = (obs.dst_ip, obs.dst_port, obs.src_ip, obs.src_port);
-                let Some(flow) = flows.get_mut(&key) else {
-                    continue;
-                };
-                if flow.acked {
-                    continue;
-                }
-                flow.acked = true;
-                let mss = (flow.syn_mss != 0).then_some(flow.syn_mss);
-                (obs.dst_ip, obs.dst_port, obs.src_ip, obs.src_port, mss)
-            }
+    let mut tracked: HashMap<(IpAddr, u16, IpAddr, u16), bool> = HashMap::new();
+    let mut untracked = Vec::new();
+    for r in records {
+        let obs = &r.obs;
+        let m = &r.p0f;
+        let (cli_ip, cli_port, srv_ip, srv_port) = match obs.kind {
+            Kind::Syn => (obs.src_ip, obs.src_port, obs.dst_ip, obs.dst_port),
+            Kind::SynAck => (obs.dst_ip, obs.dst_port, obs.src_ip, obs.src_port),
         };
-        let flow_key = (cli_ip, cli_port, srv_ip, srv_port);
-        let m = db.fingerprint(obs, syn_mss);
-        if obs.kind == Kind::Syn {
-            flows.insert(
-                flow_key,
-                FlowState {
-                    syn_mss: m.raw_sig.mss,
-                    acked: false,
-                },
-            );
-        }
+        let flow = (cli_ip, cli_port, srv_ip, srv_port);
         let key = |module: &str| Key {
             module: module.to_string(),
             cli: format!("{}/{}", p0f_addr(cli_ip), cli_port),
             srv: format!("{}/{}", p0f_addr(srv_ip), srv_port),
             subj: if obs.kind == Kind::Syn { "cli" } else { "srv" }.to_string(),
         };
+        match obs.kind {
+            Kind::Syn => {
+                tracked.insert(flow, !m.ends_connection());
+            }
+            Kind::SynAck => {
+                if tracked.remove(&flow) != Some(true) {
+                    untracked.extend(["syn+ack", "mtu", "uptime"].map(key));
+                }
+            }
+        }
 
         let mut f = BTreeMap::new();
         let label_key = if m.os.is_some_and(|l| l.is_app()) {
@@ -197,24 +212,40 @@ fn run_synprint(db: &Database, observations: &[Observation]) -> Report {
         };
         report.entry(key(module)).or_default().push(f);
 
-        if m.ends_connection() {
-            flows.remove(&flow_key);
-            continue;
-        }
-        if let Some(mtu) = db.mtu_of(&m.raw_sig) {
+        if let Some(mtu) = &r.mtu {
             let mut f = BTreeMap::new();
             f.insert("link".to_string(), mtu.link.unwrap_or("???").to_string());
             f.insert("raw_mtu".to_string(), mtu.raw_mtu.to_string());
             report.entry(key("mtu")).or_default().push(f);
         }
-        if let Some(up) = tracker.observe(obs) {
+        if let Some(up) = &r.uptime {
             let mut f = BTreeMap::new();
             f.insert("uptime".to_string(), up.to_string());
             f.insert("raw_freq".to_string(), format!("{:.2} Hz", up.raw_freq_hz));
             report.entry(key("uptime")).or_default().push(f);
         }
     }
-    report
+    (report, untracked)
+}
+
+/// Runs p0f and the pipeline over one capture and requires identical
+/// reports. `with_uptime`: p0f also estimates uptime on ACK, FIN and RST
+/// packets, which synprint does not look at, so uptime is compared only on
+/// captures holding nothing but SYNs and SYN+ACKs.
+fn differential(name: &str, pcap: &Path, min_connections: usize, with_uptime: bool) {
+    let mut theirs = run_p0f(pcap);
+    let records = pipeline_records(pcap);
+    let (mut ours, untracked) = synprint_report(&records);
+    if !with_uptime {
+        theirs.retain(|k, _| k.module != "uptime");
+        ours.retain(|k, _| k.module != "uptime");
+    }
+    for k in &untracked {
+        if !theirs.contains_key(k) {
+            ours.remove(k);
+        }
+    }
+    compare(name, &ours, &theirs, min_connections);
 }
 
 fn compare(name: &str, ours: &Report, theirs: &Report, min_connections: usize) {
@@ -717,6 +748,19 @@ fn crafted() -> Vec<Conn> {
         push(syn, Some(sa));
     }
 
+    // A SYN whose MSS comes after 24 options: p0f never reads it, so it is
+    // no window divisor for the SYN+ACK either.
+    {
+        let (c, s, n) = next(false);
+        let mut syn = TcpPacket::syn(c, 41_500 + n as u16, s, 443);
+        syn.seq = n | 1;
+        syn.options = OptionBytes::new().raw(&[1; 24]).mss(1000).0;
+        let mut sa = answer(&syn, Server::Linux, n);
+        sa.window = 5000;
+        sa.options = OptionBytes::new().mss(1301).0;
+        push(syn, Some(sa));
+    }
+
     // Known signatures with fixed MSS or windows, user tools and others.
     let specials: Vec<(u8, u16, Vec<u8>, bool, u16)> = vec![
         // NMap SYN scan: no DF, ID set, mss only.
@@ -970,20 +1014,93 @@ fn crafted_handshakes_match_p0f() {
     if let Ok(keep) = std::env::var("SYNPRINT_KEEP_PCAP") {
         let _ = std::fs::copy(&pcap, keep);
     }
-    let theirs = run_p0f(&pcap);
-    let observations = read_observations(&pcap);
+    let frames = conns.len() + conns.iter().filter(|c| c.syn_ack.is_some()).count();
     assert_eq!(
-        observations.len(),
-        conns.len() + conns.iter().filter(|c| c.syn_ack.is_some()).count(),
-        "every crafted SYN and SYN+ACK decodes"
+        pipeline_records(&pcap).len(),
+        frames,
+        "every crafted SYN and SYN+ACK is a record"
     );
-    let ours = run_synprint(Database::builtin(), &observations);
-    let uptimes = theirs.keys().filter(|k| k.module == "uptime").count();
+    let uptimes = run_p0f(&pcap)
+        .keys()
+        .filter(|k| k.module == "uptime")
+        .count();
     assert!(
         uptimes >= 5,
         "the uptime series gave p0f only {uptimes} estimates"
     );
-    compare("crafted", &ours, &theirs, conns.len() - 20);
+    differential("crafted", &pcap, conns.len() - 20, true);
+    binary_jsonl_agrees_with_p0f(&pcap);
+}
+
+/// The `synprint analyze --format jsonl` binary over the same capture: its
+/// `p0f` and `mtu` objects carry what p0f logs (`os` null for `???`; for a
+/// userland tool p0f's `app=` label).
+fn binary_jsonl_agrees_with_p0f(pcap: &Path) {
+    let theirs = run_p0f(pcap);
+    let out = Command::new(env!("CARGO_BIN_EXE_synprint"))
+        .args(["analyze", "--format", "jsonl"])
+        .arg(pcap)
+        .output()
+        .expect("run synprint analyze");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut checked = 0;
+    for line in String::from_utf8_lossy(&out.stdout).lines() {
+        let v: serde_json::Value = serde_json::from_str(line).expect("JSON line");
+        let ip = |k: &str| -> IpAddr { v[k].as_str().expect("ip").parse().expect("ip") };
+        let port = |k: &str| v[k].as_u64().expect("port");
+        let syn = v["kind"] == "syn";
+        let (cli, srv) = if syn {
+            (("src_ip", "src_port"), ("dst_ip", "dst_port"))
+        } else {
+            (("dst_ip", "dst_port"), ("src_ip", "src_port"))
+        };
+        let key = |module: &str| Key {
+            module: module.to_string(),
+            cli: format!("{}/{}", p0f_addr(ip(cli.0)), port(cli.1)),
+            srv: format!("{}/{}", p0f_addr(ip(srv.0)), port(srv.1)),
+            subj: if syn { "cli" } else { "srv" }.to_string(),
+        };
+        let Some(p0f_lines) = theirs.get(&key(if syn { "syn" } else { "syn+ack" })) else {
+            continue; // a SYN+ACK p0f did not follow
+        };
+        let logged = &p0f_lines[0];
+        let p = &v["p0f"];
+        assert_eq!(
+            p["raw_sig"].as_str(),
+            logged.get("raw_sig").map(String::as_str),
+            "{line}"
+        );
+        let label = logged
+            .get("os")
+            .or_else(|| logged.get("app"))
+            .map(String::as_str);
+        let ours = p["os"].as_str().unwrap_or("???");
+        assert_eq!(Some(ours), label, "{line}");
+        let dist = logged
+            .get("dist")
+            .map(|d| d.trim_start_matches("<= ").to_string());
+        assert_eq!(Some(p["dist"].to_string()), dist, "{line}");
+        if let Some(mtu) = theirs.get(&key("mtu")) {
+            let m = &v["mtu"];
+            assert_eq!(
+                Some(m["link"].as_str().unwrap_or("???")),
+                mtu[0].get("link").map(String::as_str),
+                "{line}"
+            );
+            assert_eq!(
+                Some(m["raw_mtu"].to_string()),
+                mtu[0].get("raw_mtu").cloned(),
+                "{line}"
+            );
+        }
+        checked += 1;
+    }
+    assert!(checked > 400, "only {checked} JSON records compared");
+    eprintln!("synprint analyze --format jsonl: {checked} records agree with p0f");
 }
 
 // ---------------------------------------------------------------------
@@ -1160,7 +1277,7 @@ fn kernel_loopback_syns_match_p0f() {
     let expected = 2 * connections;
     let _ = (0..100).any(|_| {
         std::thread::sleep(Duration::from_millis(50));
-        read_observations(&pcap).len() >= expected
+        frames_in(&pcap) >= expected
     });
     dump.stop();
     drop(ns);
@@ -1169,146 +1286,177 @@ fn kernel_loopback_syns_match_p0f() {
     if let Ok(keep) = std::env::var("SYNPRINT_KEEP_PCAP") {
         let _ = std::fs::copy(&pcap, keep);
     }
-    let theirs = run_p0f(&pcap);
-    let observations = read_observations(&pcap);
-    let ours = run_synprint(Database::builtin(), &observations);
-    compare("kernel loopback", &ours, &theirs, connections);
+    differential("kernel loopback", &pcap, connections, true);
 }
 
 // ---------------------------------------------------------------------
-// TEMPORARY: a minimal pcap reader and Ethernet/IPv4/IPv6/TCP decoder, only
-// until `synprint::capture` and `synprint::packet::decode` land on main.
-// Then `read_observations` becomes a loop over those.
+// Public captures shared by the team (real traffic of several OSes)
 // ---------------------------------------------------------------------
 
-fn read_observations(path: &Path) -> Vec<Observation> {
-    let data = std::fs::read(path).expect("read pcap");
-    if data.len() < 24 {
-        return Vec::new();
+#[test]
+fn shared_fixtures_match_p0f() {
+    if !p0f_installed() {
+        eprintln!("SKIPPED: p0f is not installed (apt-get install p0f)");
+        return;
     }
-    let magic = u32::from_le_bytes(data[0..4].try_into().unwrap());
-    let nanos = match magic {
-        0xa1b2_c3d4 => false,
-        0xa1b2_3c4d => true,
-        other => panic!("unsupported pcap magic {other:#x}"),
+    // SYNPRINT_SHARED_FIXTURES overrides the location (e.g. from a worktree).
+    let dir = std::env::var_os("SYNPRINT_SHARED_FIXTURES")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures"));
+    let Ok(entries) = std::fs::read_dir(&dir) else {
+        eprintln!("SKIPPED: no shared fixtures at {}", dir.display());
+        return;
     };
-    let link = u32::from_le_bytes(data[20..24].try_into().unwrap());
-    assert_eq!(link, 1, "temporary reader handles Ethernet only");
-    let mut out = Vec::new();
-    let mut i = 24;
-    while i + 16 <= data.len() {
-        let rd = |o: usize| u32::from_le_bytes(data[i + o..i + o + 4].try_into().unwrap());
-        let (secs, frac, caplen) = (rd(0), rd(4), rd(8) as usize);
-        if i + 16 + caplen > data.len() {
-            break; // still being written
-        }
-        let frac_ns = if nanos { frac } else { frac * 1000 };
-        let ts = Timestamp::from_secs_nanos(u64::from(secs), frac_ns);
-        let frame = &data[i + 16..i + 16 + caplen];
-        if let Some(o) = decode_ethernet(ts, frame) {
-            out.push(o);
-        }
-        i += 16 + caplen;
+    let mut files: Vec<_> = entries
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|e| e == "pcap" || e == "pcapng"))
+        .collect();
+    files.sort();
+    let tmp = tempfile::tempdir().expect("tempdir");
+    for f in &files {
+        // p0f's log is written next to the capture; work on a copy.
+        let copy = tmp.path().join(f.file_name().expect("file name"));
+        std::fs::copy(f, &copy).expect("copy fixture");
+        differential(&f.display().to_string(), &copy, 1, false);
     }
-    out
 }
 
-fn decode_ethernet(ts: Timestamp, f: &[u8]) -> Option<Observation> {
-    let ethertype = u16::from_be_bytes([f[12], f[13]]);
-    let ip = &f[14..];
-    let be16 = |b: &[u8], o: usize| u16::from_be_bytes([b[o], b[o + 1]]);
-    let (version, src, dst, ttl, tos, df, mf, rsv, id, total, hlen, flow, tcp_end) = match ethertype
-    {
-        0x0800 => {
-            let hlen = usize::from(ip[0] & 0x0f) * 4;
-            if ip[9] != 6 {
-                return None;
+// ---------------------------------------------------------------------
+// The p0f.fp parser against p0f's: the same files accepted, the same ones
+// rejected at the same line.
+// ---------------------------------------------------------------------
+
+/// p0f's verdict on a database file: Ok(signature count) or Err(line).
+fn p0f_loads(dir: &Path, text: &str, empty_pcap: &Path) -> Result<usize, Option<u32>> {
+    let fp = dir.join("candidate.fp");
+    std::fs::write(&fp, text).expect("write fp");
+    let out = Command::new("p0f")
+        .arg("-f")
+        .arg(&fp)
+        .arg("-r")
+        .arg(empty_pcap)
+        .output()
+        .expect("run p0f");
+    let text =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    if let Some(pos) = text.find("PROGRAM ABORT") {
+        let msg = &text[pos..];
+        let line = msg
+            .split("line ")
+            .nth(1)
+            .and_then(|r| r.split(|c: char| !c.is_ascii_digit()).next())
+            .and_then(|n| n.parse().ok());
+        return Err(line);
+    }
+    if text.contains("No signatures found") {
+        return Ok(0);
+    }
+    let n = text
+        .split("Loaded ")
+        .nth(1)
+        .and_then(|r| r.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("unexpected p0f output: {text}"));
+    Ok(n)
+}
+
+/// A tiny deterministic generator, so failures reproduce.
+struct Lcg(u64);
+
+impl Lcg {
+    fn next(&mut self, n: usize) -> usize {
+        self.0 = self
+            .0
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        ((self.0 >> 33) as usize) % n.max(1)
+    }
+}
+
+#[test]
+fn database_parser_agrees_with_p0f() {
+    if !p0f_installed() {
+        eprintln!("SKIPPED: p0f is not installed (apt-get install p0f)");
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let empty = dir.path().join("empty.pcap");
+    PcapWriter::new(
+        std::fs::File::create(&empty).expect("pcap"),
+        LinkType::ETHERNET,
+    )
+    .expect("pcap header");
+    let builtin = include_str!("../data/p0f.fp");
+    let lines: Vec<&str> = builtin.lines().collect();
+    let sig_lines: Vec<usize> = (0..lines.len())
+        .filter(|&i| !lines[i].is_empty() && !lines[i].starts_with(';'))
+        .collect();
+
+    let mut candidates = vec![builtin.to_string()];
+    let alphabet: &[u8] = b":,*+-?%=[]0123456789abcdefgilmnopstuwx! ";
+    let mut rng = Lcg(0x5eed);
+    for _ in 0..400 {
+        let mut l: Vec<String> = lines.iter().map(|s| s.to_string()).collect();
+        let at = sig_lines[rng.next(sig_lines.len())];
+        let mut b = l[at].clone().into_bytes();
+        // Mostly keep "sig   = " / "label = " intact and mangle the value.
+        let start = if rng.next(8) == 0 {
+            0
+        } else {
+            b.iter()
+                .position(|&c| c == b'=')
+                .map_or(0, |p| p + 2)
+                .min(b.len())
+        };
+        let pos = start + rng.next(b.len().saturating_sub(start).max(1));
+        match rng.next(4) {
+            0 if pos < b.len() => b[pos] = alphabet[rng.next(alphabet.len())],
+            1 if pos < b.len() => {
+                b.remove(pos);
             }
-            let fl = be16(ip, 6);
-            if fl & 0x1fff != 0 || fl & 0x2000 != 0 {
-                return None;
+            2 => b.insert(pos.min(b.len()), alphabet[rng.next(alphabet.len())]),
+            _ => {
+                // Duplicate the line: exercises the "already covered" check.
+                let copy = l[at].clone();
+                l.insert(at + 1, copy);
             }
-            let total = be16(ip, 2);
-            let src = IpAddr::V4(Ipv4Addr::new(ip[12], ip[13], ip[14], ip[15]));
-            let dst = IpAddr::V4(Ipv4Addr::new(ip[16], ip[17], ip[18], ip[19]));
-            (
-                IpVersion::V4,
-                src,
-                dst,
-                ip[8],
-                ip[1],
-                fl & 0x4000 != 0,
-                false,
-                fl & 0x8000 != 0,
-                be16(ip, 4),
-                total,
-                hlen,
-                0,
-                usize::from(total),
-            )
         }
-        0x86dd => {
-            if ip[6] != 6 {
-                return None;
-            }
-            let first = u32::from_be_bytes([ip[0], ip[1], ip[2], ip[3]]);
-            let plen = be16(ip, 4);
-            let mut s = [0u8; 16];
-            s.copy_from_slice(&ip[8..24]);
-            let mut d = [0u8; 16];
-            d.copy_from_slice(&ip[24..40]);
-            (
-                IpVersion::V6,
-                IpAddr::V6(Ipv6Addr::from(s)),
-                IpAddr::V6(Ipv6Addr::from(d)),
-                ip[7],
-                ((first >> 20) & 0xff) as u8,
-                false,
-                false,
-                false,
-                0,
-                plen + 40,
-                40,
-                first & 0xF_FFFF,
-                usize::from(plen) + 40,
-            )
+        l[at] = String::from_utf8(b).expect("ascii");
+        candidates.push(l.join("\n") + "\n");
+    }
+
+    let mut diffs = Vec::new();
+    let mut rejected = 0;
+    for text in &candidates {
+        let theirs = p0f_loads(dir.path(), text, &empty);
+        let ours = Database::parse(text)
+            .map(|db| db.signature_count())
+            .map_err(|e| Some(e.line));
+        if theirs.is_err() {
+            rejected += 1;
         }
-        _ => return None,
-    };
-    let t = &ip[hlen..tcp_end];
-    let doff = usize::from(t[12] >> 4) * 4;
-    let tcp_flags = u16::from(t[13]) | (u16::from(t[12] & 1) << 8);
-    let kind = match tcp_flags & (flags::SYN | flags::ACK | flags::FIN | flags::RST) {
-        f if f == flags::SYN => Kind::Syn,
-        f if f == flags::SYN | flags::ACK => Kind::SynAck,
-        _ => return None,
-    };
-    Some(Observation {
-        ts,
-        kind,
-        ip_version: version,
-        src_ip: src,
-        dst_ip: dst,
-        ttl,
-        tos,
-        df,
-        mf,
-        ip_reserved_flag: rsv,
-        ip_id: id,
-        ip_total_length: total,
-        ip_header_len: hlen as u8,
-        ip_options_len: (hlen - if version == IpVersion::V4 { 20 } else { 40 }) as u16,
-        flow_label: flow,
-        src_port: be16(t, 0),
-        dst_port: be16(t, 2),
-        seq: u32::from_be_bytes([t[4], t[5], t[6], t[7]]),
-        ack: u32::from_be_bytes([t[8], t[9], t[10], t[11]]),
-        tcp_flags,
-        tcp_data_offset: (doff / 4) as u8,
-        tcp_reserved: (t[12] >> 1) & 7,
-        window: be16(t, 14),
-        urgent_ptr: be16(t, 18),
-        payload_len: (t.len() - doff) as u16,
-        options: synprint::packet::TcpOptions::parse(&t[20..doff]),
-    })
+        if theirs != ours {
+            let first_diff = text
+                .lines()
+                .zip(builtin.lines())
+                .position(|(a, b)| a != b)
+                .map(|i| text.lines().nth(i).unwrap_or("").to_string());
+            diffs.push(format!("p0f {theirs:?}, synprint {ours:?}: {first_diff:?}"));
+        }
+    }
+    assert!(
+        rejected > 50,
+        "only {rejected} mutants rejected: the test is not exercising errors"
+    );
+    assert!(
+        diffs.is_empty(),
+        "{} disagreements:\n{}",
+        diffs.len(),
+        diffs.join("\n")
+    );
+    eprintln!(
+        "p0f.fp parser: {} files, {rejected} rejected, all as p0f does",
+        candidates.len()
+    );
 }

@@ -154,31 +154,66 @@ impl serde::Serialize for Label {
 }
 
 /// Signatures of one direction, grouped by option layout: p0f only compares
-/// signatures with identical layouts, so a packet's candidates are one
-/// contiguous run, kept in file order (p0f's matching order).
+/// signatures with identical layouts. Within a layout, a signature whose
+/// window scale is fixed and differs from the packet's is always rejected,
+/// so each group is further split by window scale: the packet's candidates
+/// are the lines with its scale or `*`, in file order (p0f's matching
+/// order). Filtering out lines that can only be rejected leaves the outcome
+/// unchanged and the list short.
 #[derive(Debug, Default)]
 pub(crate) struct TcpTable {
+    /// Every line, grouped by layout, in file order within a group.
     pub(crate) records: Vec<TcpRecord>,
-    index: HashMap<Layout, (u32, u32), BuildLayoutHasher>,
+    /// Candidate lists (copies of `records` entries), one per layout and
+    /// window scale.
+    lists: Vec<TcpRecord>,
+    index: HashMap<Layout, ScaleLists, BuildLayoutHasher>,
+}
+
+/// The candidate lists of one layout: per window scale some line names,
+/// and for any other scale (the lines with `*`).
+#[derive(Debug, Default)]
+struct ScaleLists {
+    by_scale: Vec<(u8, u32, u32)>,
+    other: (u32, u32),
 }
 
 impl TcpTable {
-    pub(crate) fn candidates(&self, layout: &Layout) -> &[TcpRecord] {
-        match self.index.get(layout) {
-            Some(&(start, end)) => self
-                .records
-                .get(start as usize..end as usize)
-                .unwrap_or(&[]),
-            None => &[],
-        }
+    /// The lines a packet with this layout and window scale can match.
+    pub(crate) fn candidates(&self, layout: &Layout, wscale: u8) -> &[TcpRecord] {
+        let Some(g) = self.index.get(layout) else {
+            return &[];
+        };
+        let (start, end) = g
+            .by_scale
+            .iter()
+            .find(|&&(w, _, _)| w == wscale)
+            .map_or(g.other, |&(_, s, e)| (s, e));
+        self.lists.get(start as usize..end as usize).unwrap_or(&[])
     }
 
     fn build(groups: Vec<(Layout, Vec<TcpRecord>)>) -> TcpTable {
         let mut t = TcpTable::default();
         for (layout, recs) in groups {
-            let start = t.records.len() as u32;
+            let mut scales: Vec<u8> = recs.iter().filter_map(|r| r.wscale).collect();
+            scales.sort_unstable();
+            scales.dedup();
+            let mut lists = ScaleLists::default();
+            for w in scales {
+                let start = t.lists.len() as u32;
+                t.lists.extend(
+                    recs.iter()
+                        .filter(|r| r.wscale.is_none_or(|x| x == w))
+                        .cloned(),
+                );
+                lists.by_scale.push((w, start, t.lists.len() as u32));
+            }
+            let start = t.lists.len() as u32;
+            t.lists
+                .extend(recs.iter().filter(|r| r.wscale.is_none()).cloned());
+            lists.other = (start, t.lists.len() as u32);
             t.records.extend(recs);
-            t.index.insert(layout, (start, t.records.len() as u32));
+            t.index.insert(layout, lists);
         }
         t
     }
@@ -215,8 +250,9 @@ pub struct Database {
     labels: Vec<Label>,
     /// [0] = `[tcp:response]` (SYN+ACK), [1] = `[tcp:request]` (SYN).
     pub(crate) tcp: [TcpTable; 2],
-    /// MTU → label index into `mtu_labels`; the first line for an MTU wins.
-    mtu: HashMap<u32, usize>,
+    /// (MTU, index into `mtu_labels`) sorted by MTU; the first line for an
+    /// MTU wins. A binary search over a few dozen entries beats hashing.
+    mtu: Vec<(u32, usize)>,
     mtu_labels: Vec<String>,
     http_sigs: [usize; 2],
     sig_count: usize,
@@ -235,7 +271,13 @@ impl Database {
     }
 
     pub fn parse(text: &str) -> Result<Database, DbError> {
-        Parser::default().run(text)
+        Database::parse_bytes(text.as_bytes())
+    }
+
+    /// Parses a file read as bytes (p0f.fp is ASCII; other bytes are kept
+    /// in labels as U+FFFD and are errors elsewhere, as in p0f's C locale).
+    pub fn parse_bytes(bytes: &[u8]) -> Result<Database, DbError> {
+        Parser::default().run(bytes)
     }
 
     pub fn classes(&self) -> &[String] {
@@ -262,10 +304,9 @@ impl Database {
     }
 
     pub(crate) fn mtu_link(&self, mtu: u32) -> Option<&str> {
-        self.mtu
-            .get(&mtu)
-            .and_then(|&i| self.mtu_labels.get(i))
-            .map(String::as_str)
+        let i = self.mtu.binary_search_by_key(&mtu, |&(m, _)| m).ok()?;
+        let &(_, label) = self.mtu.get(i)?;
+        self.mtu_labels.get(label).map(String::as_str)
     }
 }
 
@@ -374,8 +415,8 @@ impl Parser {
         }
     }
 
-    fn run(mut self, input: &str) -> Result<Database, DbError> {
-        for raw in input.as_bytes().split(|&b| b == b'\n') {
+    fn run(mut self, input: &[u8]) -> Result<Database, DbError> {
+        for raw in input.split(|&b| b == b'\n') {
             self.line += 1;
             if raw.contains(&0) {
                 return Err(self.err(DbErrorKind::NulByte));
@@ -392,7 +433,11 @@ impl Parser {
             classes: self.classes,
             labels: self.labels,
             tcp: [TcpTable::build(resp), TcpTable::build(req)],
-            mtu: self.mtu,
+            mtu: {
+                let mut v: Vec<(u32, usize)> = self.mtu.into_iter().collect();
+                v.sort_unstable();
+                v
+            },
             mtu_labels: self.mtu_labels,
             http_sigs: [self.http[0].len(), self.http[1].len()],
             sig_count: self.sig_count,
@@ -642,10 +687,10 @@ impl Parser {
     }
 
     fn parse_tcp_sig(&mut self, val: &[u8]) -> Result<(), DbError> {
-        let rec = parse_tcp_sig_value(val, &self.cur, self.line)
+        let (layout, rec) = parse_tcp_sig_value(val, &self.cur, self.line)
             .map_err(|e| self.err(DbErrorKind::TcpSig(e)))?;
         let dir = usize::from(self.to_srv);
-        let group = self.tcp_group[dir].get(&rec.layout).copied();
+        let group = self.tcp_group[dir].get(&layout).copied();
         if let Some(g) = group {
             if let Some((_, recs)) = self.tcp[dir].get(g) {
                 if let Some(line) = covered_by(recs, &rec) {
@@ -656,8 +701,8 @@ impl Parser {
         match group.and_then(|g| self.tcp[dir].get_mut(g)) {
             Some((_, recs)) => recs.push(rec),
             None => {
-                self.tcp_group[dir].insert(rec.layout, self.tcp[dir].len());
-                self.tcp[dir].push((rec.layout, vec![rec]));
+                self.tcp_group[dir].insert(layout, self.tcp[dir].len());
+                self.tcp[dir].push((layout, vec![rec]));
             }
         }
         Ok(())
@@ -724,7 +769,7 @@ fn parse_tcp_sig_value(
     val: &[u8],
     cur: &CurrentLabel,
     line: u32,
-) -> Result<TcpRecord, TcpSigError> {
+) -> Result<(Layout, TcpRecord), TcpSigError> {
     use TcpSigError as E;
     let ip_ver = match at(val, 0) {
         b'4' => Some(IpVersion::V4),
@@ -743,7 +788,13 @@ fn parse_tcp_sig_value(
     if sep != b':' && sep != b'+' && sep != b'-' {
         return Err(E::Malformed("TTL"));
     }
-    let mut ttl = number(&val[i..nxt]);
+    // p0f converts with atol, which takes a sign: "+64+..." reads as 64.
+    let mut ttl = if nxt == i && sep == b'+' {
+        let end = scan(val, nxt + 1, |b| b.is_ascii_digit());
+        number(&val[nxt + 1..end])
+    } else {
+        number(&val[i..nxt])
+    };
     if !(1..=255).contains(&ttl) {
         return Err(E::Ttl);
     }
@@ -946,7 +997,14 @@ fn parse_tcp_sig_value(
         _ => return Err(E::PayloadClass),
     };
 
-    Ok(TcpRecord {
+    let (quirks_v4, quirks_v6) = match ip_ver {
+        None => (
+            quirks.0 & !Quirks::FLOW.0,
+            quirks.0 & !(Quirks::DF.0 | Quirks::NZ_ID.0 | Quirks::ZERO_ID.0),
+        ),
+        Some(_) => (quirks.0, quirks.0),
+    };
+    let rec = TcpRecord {
         label: cur.label_idx,
         line,
         generic: cur.generic,
@@ -958,11 +1016,13 @@ fn parse_tcp_sig_value(
         mss,
         window,
         wscale,
-        layout,
         eol_pad,
         quirks,
+        quirks_v4,
+        quirks_v6,
         pclass,
-    })
+    };
+    Ok((layout, rec))
 }
 
 fn parse_http_sig_value(val: &[u8]) -> Result<HttpSig, &'static str> {
@@ -1110,8 +1170,24 @@ fn http_covered_by(recs: &[HttpRecord], new: &HttpSig) -> Option<u32> {
 }
 
 #[cfg(test)]
+pub(crate) mod tests_support {
+    /// Line `n` (1-based) of the built-in database.
+    pub(crate) fn line(n: u32) -> &'static str {
+        super::BUILTIN.lines().nth(n as usize - 1).unwrap_or("")
+    }
+}
+
+#[cfg(test)]
 mod tests {
     use super::*;
+
+    fn layout_of(kinds: &[u8]) -> Layout {
+        let mut l = Layout::default();
+        for &k in kinds {
+            l.push(k);
+        }
+        l
+    }
 
     const HEAD: &str = "classes = win,unix,other\n[tcp:request]\nlabel = s:unix:Linux:3.x\n";
 
@@ -1202,7 +1278,7 @@ mod tests {
         assert_eq!(r[0].mss, Some(1400));
         assert_eq!(r[0].window, WinRef::Mod(512));
         assert_eq!(r[0].wscale, None);
-        assert_eq!(r[0].layout.as_slice(), &[34, 0]);
+        assert_eq!(db.tcp[1].candidates(&layout_of(&[34, 0]), 9).len(), 1);
         assert_eq!(r[0].eol_pad, 7);
         assert_eq!(
             r[0].quirks,
@@ -1215,6 +1291,9 @@ mod tests {
         assert_eq!(r[1].olen, 2);
         assert_eq!(r[1].window, WinRef::Mtu(4));
         assert_eq!(r[1].pclass, None);
+        // atol's sign: "+64+64" is what p0f makes of "+64".
+        let db = Database::parse(&format!("{HEAD}sig = *:+64:0:*:*,*:mss::0\n")).expect("parses");
+        assert_eq!(db.tcp[1].records[0].ttl, 128);
     }
 
     #[test]
@@ -1447,6 +1526,11 @@ mod tests {
         #[test]
         fn parse_never_panics_on_arbitrary_text(s in "\\PC*") {
             let _ = Database::parse(&s);
+        }
+
+        #[test]
+        fn parse_never_panics_on_arbitrary_bytes(b in proptest::collection::vec(proptest::num::u8::ANY, 0..400)) {
+            let _ = Database::parse_bytes(&b);
         }
 
         #[test]

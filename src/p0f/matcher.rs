@@ -7,7 +7,7 @@
 use serde::ser::SerializeStruct;
 
 use super::db::{Database, Label};
-use super::signature::{guess_dist, Layout, Quirks, TcpSignature};
+use super::signature::{guess_dist, Quirks, TcpSignature};
 use super::MAX_DIST;
 use crate::packet::{IpVersion, Kind, Observation};
 
@@ -41,9 +41,13 @@ pub(crate) struct TcpRecord {
     pub mss: Option<u16>,
     pub window: WinRef,
     pub wscale: Option<u8>,
-    pub layout: Layout,
     pub eol_pad: u8,
     pub quirks: Quirks,
+    /// `quirks` as compared with an IPv4 packet: a `*` line loses `flow`.
+    pub quirks_v4: u32,
+    /// `quirks` as compared with anything else: a `*` line loses `df`,
+    /// `id+` and `id-`.
+    pub quirks_v6: u32,
     /// None = `*`, else whether there is payload.
     pub pclass: Option<bool>,
 }
@@ -86,41 +90,19 @@ pub(crate) fn find_match<'a>(cands: &'a [TcpRecord], p: &Probe, dupe_det: bool) 
     let mut gmatch: Option<&TcpRecord> = None;
     let pq = p.quirks.0;
 
+    // Each test below only rejects a line or marks it fuzzy, so their order
+    // does not change the outcome: the most selective come first.
     for r in cands {
-        let mut fuzzy = false;
-        let mut rq = r.quirks.0;
-        if r.ip_ver.is_none() {
-            rq &= if p.v4 {
-                !Quirks::FLOW.0
-            } else {
-                !(Quirks::DF.0 | Quirks::NZ_ID.0 | Quirks::ZERO_ID.0)
-            };
-        }
-        if rq != pq {
-            let deleted = (rq ^ pq) & rq;
-            let added = (rq ^ pq) & pq;
-            if fmatch.is_some() || deleted & !FUZZY_DELETABLE != 0 || added & !FUZZY_ADDABLE != 0 {
-                continue;
-            }
-            fuzzy = true;
-        }
-        if r.eol_pad != p.eol_pad || r.olen != p.olen {
+        if r.wscale.is_some_and(|w| i16::from(w) != p.wscale) {
             continue;
-        }
-        if r.bad_ttl {
-            if r.ttl < p.ttl {
-                continue;
-            }
-        } else if r.ttl < p.ttl || r.ttl - p.ttl > MAX_DIST {
-            fuzzy = true;
         }
         if r.mss.is_some_and(|m| i32::from(m) != p.mss) {
             continue;
         }
-        if r.wscale.is_some_and(|w| i16::from(w) != p.wscale) {
+        if r.pclass.is_some_and(|c| i8::from(c) != p.pay_class) {
             continue;
         }
-        if r.pclass.is_some_and(|c| i8::from(c) != p.pay_class) {
+        if r.eol_pad != p.eol_pad || r.olen != p.olen {
             continue;
         }
         let window_ok = match p.win_ref {
@@ -135,6 +117,23 @@ pub(crate) fn find_match<'a>(cands: &'a [TcpRecord], p: &Probe, dupe_det: bool) 
         };
         if !window_ok {
             continue;
+        }
+        let mut fuzzy = false;
+        let rq = if p.v4 { r.quirks_v4 } else { r.quirks_v6 };
+        if rq != pq {
+            let deleted = (rq ^ pq) & rq;
+            let added = (rq ^ pq) & pq;
+            if fmatch.is_some() || deleted & !FUZZY_DELETABLE != 0 || added & !FUZZY_ADDABLE != 0 {
+                continue;
+            }
+            fuzzy = true;
+        }
+        if r.bad_ttl {
+            if r.ttl < p.ttl {
+                continue;
+            }
+        } else if r.ttl < p.ttl || r.ttl - p.ttl > MAX_DIST {
+            fuzzy = true;
         }
         if !fuzzy {
             if !r.generic {
@@ -214,6 +213,28 @@ impl P0fMatch<'_> {
     }
 }
 
+impl P0fMatch<'_> {
+    /// Appends `{"raw_sig","os","dist","generic","fuzzy"}`, the same object
+    /// serde gives, without going through serde.
+    pub fn write_json(&self, j: &mut crate::output::JsonBuf) {
+        j.begin_object();
+        j.key("raw_sig");
+        j.display_plain(self.raw_sig);
+        j.key("os");
+        match self.os {
+            Some(label) => j.display(label),
+            None => j.null(),
+        }
+        j.key("dist");
+        j.u64(self.dist.into());
+        j.key("generic");
+        j.bool(self.generic);
+        j.key("fuzzy");
+        j.bool(self.fuzzy);
+        j.end_object();
+    }
+}
+
 impl serde::Serialize for P0fMatch<'_> {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let mut st = s.serialize_struct("P0fMatch", 5)?;
@@ -252,7 +273,7 @@ impl Database {
             win_multi: sig.win_multi,
             use_mtu: sig.win_mtu,
         };
-        let out = find_match(table.candidates(&sig.layout), &probe, false);
+        let out = find_match(table.candidates(&sig.layout, sig.wscale), &probe, false);
         P0fMatch {
             raw_sig: sig,
             os: out.record.and_then(|r| self.label(r.label)),
@@ -397,8 +418,16 @@ mod tests {
         );
         let mut p = linux_311();
         p.options.clear();
-        let v = serde_json::to_value(fp(&p, None)).expect("json");
+        let m = fp(&p, None);
+        let v = serde_json::to_value(m).expect("json");
         assert_eq!(v["os"], serde_json::Value::Null);
+        // The hand-written JSON is the same object.
+        for m in [m, fp(&linux_311(), None)] {
+            let mut j = crate::output::JsonBuf::new();
+            m.write_json(&mut j);
+            let fast: serde_json::Value = serde_json::from_slice(j.as_bytes()).expect("valid JSON");
+            assert_eq!(fast, serde_json::to_value(m).expect("json"));
+        }
     }
 
     #[test]
@@ -406,9 +435,24 @@ mod tests {
         let db = Database::builtin();
         let sig =
             TcpSignature::from_observation(&observe(&linux_311(), Timestamp::default()), None);
-        let c = db.tcp[1].candidates(&sig.layout);
-        assert!(!c.is_empty() && c.len() < 40, "{}", c.len());
-        assert!(c.iter().all(|r| r.layout == sig.layout));
+        // Linux's layout, window scale 7: the lines saying 7 or `*`.
+        let c = db.tcp[1].candidates(&sig.layout, 7);
+        let by_line: Vec<u32> = c.iter().map(|r| r.line).collect();
+        let want: Vec<u32> = db.tcp[1]
+            .records
+            .iter()
+            .filter(|r| {
+                let text = crate::p0f::db::tests_support::line(r.line);
+                text.contains(":mss,sok,ts,nop,ws:")
+                    && (text.contains(",7:mss") || text.contains(",*:mss"))
+            })
+            .map(|r| r.line)
+            .collect();
+        assert!(want.len() >= 5, "{want:?}");
+        assert_eq!(by_line, want);
+        // A scale no line names: only the `*` lines.
+        let c = db.tcp[1].candidates(&sig.layout, 13);
+        assert!(!c.is_empty() && c.iter().all(|r| r.wscale.is_none()));
         assert!(c.windows(2).all(|w| w[0].line < w[1].line));
     }
 

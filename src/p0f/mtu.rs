@@ -16,6 +16,18 @@ pub struct Mtu<'db> {
     pub link: Option<&'db str>,
 }
 
+impl Mtu<'_> {
+    /// Appends `{"raw_mtu","link"}` without going through serde.
+    pub fn write_json(&self, j: &mut crate::output::JsonBuf) {
+        j.begin_object();
+        j.key("raw_mtu");
+        j.u64(self.raw_mtu.into());
+        j.key("link");
+        j.opt_str(self.link);
+        j.end_object();
+    }
+}
+
 impl Database {
     /// The MTU p0f reports for a SYN or SYN+ACK; `None` where p0f reports
     /// nothing (no MSS option, or an MSS of 0, among the options p0f reads).
@@ -109,5 +121,17 @@ mod tests {
             serde_json::to_string(&m).expect("json"),
             r#"{"raw_mtu":1040,"link":null}"#
         );
+        for m in [
+            m,
+            super::Mtu {
+                raw_mtu: 1500,
+                link: Some("Ethernet \"x\""),
+            },
+        ] {
+            let mut j = crate::output::JsonBuf::new();
+            m.write_json(&mut j);
+            let fast: serde_json::Value = serde_json::from_slice(j.as_bytes()).expect("valid JSON");
+            assert_eq!(fast, serde_json::to_value(m).expect("json"));
+        }
     }
 }

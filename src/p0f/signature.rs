@@ -82,12 +82,20 @@ impl fmt::Display for Quirks {
 }
 
 /// The TCP option kinds in wire order, as far as p0f reads them (at most
-/// 24). Unused slots stay zero so derived equality and hashing see only the
-/// layout.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+/// 24). Unused slots stay zero so derived equality sees only the layout;
+/// `key` is a hash built while pushing, so the signature index hashes one
+/// word per packet.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Layout {
     kinds: [u8; MAX_OPTIONS],
     len: u8,
+    key: u64,
+}
+
+impl std::hash::Hash for Layout {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        state.write_u64(self.key);
+    }
 }
 
 impl Layout {
@@ -101,10 +109,29 @@ impl Layout {
             Some(slot) => {
                 *slot = kind;
                 self.len += 1;
+                self.key = Layout::mix(self.key, kind);
                 true
             }
             None => false,
         }
+    }
+
+    /// The running layout hash: injective enough for an index key (equality
+    /// still compares the kinds) and two instructions per option.
+    fn mix(key: u64, kind: u8) -> u64 {
+        key.wrapping_mul(257).wrapping_add(u64::from(kind) + 1)
+    }
+
+    /// The first `MAX_OPTIONS` kinds of an option list.
+    pub(crate) fn from_options(opts: &[TcpOption]) -> Layout {
+        let mut l = Layout::default();
+        for (slot, opt) in l.kinds.iter_mut().zip(opts) {
+            let kind = opt.kind();
+            *slot = kind;
+            l.key = Layout::mix(l.key, kind);
+        }
+        l.len = opts.len().min(MAX_OPTIONS) as u8;
+        l
     }
 
     /// Renders the layout in p0f.fp syntax; `eol_pad` is written after the
@@ -240,16 +267,15 @@ impl TcpSignature {
         if view.ws_excessive() {
             quirks.insert(Quirks::OPT_EXWS);
         }
-        let mut layout = Layout::default();
-        let mut eol_pad = 0u8;
         let opts = obs.options.as_slice();
-        for opt in opts.iter().take(MAX_OPTIONS) {
-            layout.push(opt.kind());
-            if *opt == TcpOption::Eol {
-                eol_pad = obs.options.eol_pad;
-                if obs.options.eol_pad_nonzero_not_last {
-                    quirks.insert(Quirks::OPT_EOL_NZ);
-                }
+        let layout = Layout::from_options(opts);
+        // The option parser stops at the first EOL, so an EOL is last; p0f
+        // sees it only within its first 24 options.
+        let mut eol_pad = 0u8;
+        if opts.len() <= MAX_OPTIONS && opts.last() == Some(&TcpOption::Eol) {
+            eol_pad = obs.options.eol_pad;
+            if obs.options.eol_pad_nonzero_not_last {
+                quirks.insert(Quirks::OPT_EOL_NZ);
             }
         }
         let (mss, wscale, ts1) = (view.mss, view.wscale, view.ts1(&obs.options));
@@ -350,37 +376,43 @@ pub(crate) fn win_multiplier(w: WinInputs) -> (i16, bool) {
     if win == 0 || w.mss < 100 {
         return (-1, false);
     }
-    let mut tries: [(i32, bool); 12] = [(0, false); 12];
-    let mut n = 0;
-    let mut add = |div: i32, mtu: bool| {
-        if let Some(slot) = tries.get_mut(n) {
-            *slot = (div, mtu);
-            n += 1;
+    // The result is truncated to p0f's s16.
+    let divides = |div: i32| div != 0 && win % div == 0;
+    let found = |div: i32, mtu: bool| ((win / div) as i16, mtu);
+    if divides(w.mss) {
+        return found(w.mss, false);
+    }
+    if w.ts1 != 0 && divides(w.mss - 12) {
+        return found(w.mss - 12, false);
+    }
+    for div in [1500 - 40, 1500 - 40 - 12] {
+        if divides(div) {
+            return found(div, false);
         }
-    };
-    add(w.mss, false);
-    if w.ts1 != 0 {
-        add(w.mss - 12, false);
     }
-    add(1500 - 40, false);
-    add(1500 - 40 - 12, false);
     if w.v6 {
-        add(1500 - 60, false);
-        add(1500 - 60 - 12, false);
+        for div in [1500 - 60, 1500 - 60 - 12] {
+            if divides(div) {
+                return found(div, false);
+            }
+        }
     }
-    add(w.mss + 40, true);
-    add(w.mss + w.tot_hdr, true);
-    if w.v6 {
-        add(w.mss + 60, true);
+    for div in [w.mss + 40, w.mss + w.tot_hdr] {
+        if divides(div) {
+            return found(div, true);
+        }
     }
-    add(1500, true);
+    if w.v6 && divides(w.mss + 60) {
+        return found(w.mss + 60, true);
+    }
+    if divides(1500) {
+        return found(1500, true);
+    }
     if w.syn_mss != 0 {
-        add(w.syn_mss, false);
-        add(w.syn_mss - 12, false);
-    }
-    for &(div, mtu) in &tries[..n] {
-        if div != 0 && win % div == 0 {
-            return ((win / div) as i16, mtu);
+        for div in [w.syn_mss, w.syn_mss - 12] {
+            if divides(div) {
+                return found(div, false);
+            }
         }
     }
     (-1, false)
@@ -455,7 +487,7 @@ mod tests {
             ),
             (
                 Stack::MacOs,
-                "4:64+0:0:1460:65535,6:mss,nop,ws,nop,nop,ts,sok,eol+1:df,id+:0",
+                "4:64+0:0:1460:65535,6:mss,nop,ws,nop,nop,ts,sok,eol+1:df:0",
             ),
             (
                 Stack::OpenBsd,
@@ -548,6 +580,18 @@ mod tests {
             p.ack = ack;
             assert_eq!(sig(&p, None).contains("ack+"), quirk, "{ack:#x}");
         }
+    }
+
+    #[test]
+    fn layout_from_options_equals_pushing() {
+        let o = crate::packet::TcpOptions::parse(&[1; 30]);
+        let fast = Layout::from_options(o.as_slice());
+        let mut slow = Layout::default();
+        for opt in o.as_slice() {
+            slow.push(opt.kind());
+        }
+        assert_eq!(fast, slow);
+        assert_eq!(fast.as_slice().len(), 24);
     }
 
     #[test]

@@ -6,9 +6,13 @@
 //! synprint only fingerprints SYNs and SYN+ACKs, so it reports the estimate
 //! p0f makes on those.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::hash_map::Entry;
+use std::collections::HashMap;
 use std::fmt;
+use std::hash::{BuildHasher, BuildHasherDefault, Hasher};
 use std::net::IpAddr;
+
+use foldhash::fast::RandomState;
 
 use serde::Serialize;
 
@@ -54,6 +58,25 @@ impl fmt::Display for Uptime {
 }
 
 impl Uptime {
+    /// Appends the object serde gives (field names above) without serde.
+    pub fn write_json(&self, j: &mut crate::output::JsonBuf) {
+        j.begin_object();
+        for (k, v) in [
+            ("uptime_min", self.uptime_min),
+            ("days", self.days),
+            ("hours", self.hours),
+            ("minutes", self.minutes),
+            ("modulo_days", self.modulo_days),
+            ("freq_hz", self.freq_hz),
+        ] {
+            j.key(k);
+            j.u64(v.into());
+        }
+        j.key("raw_freq_hz");
+        j.f64(self.raw_freq_hz);
+        j.end_object();
+    }
+
     /// From one timestamp pair: `None` wherever p0f reports nothing.
     pub fn estimate(prev_ts1: u32, prev_ms: u64, ts1: u32, now_ms: u64) -> Option<Uptime> {
         if ts1 == 0 || prev_ts1 == 0 {
@@ -102,59 +125,96 @@ impl Uptime {
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-struct HostKey {
-    ip: IpAddr,
-    kind: Kind,
-}
-
 #[derive(Clone, Copy, Debug)]
 struct LastSeen {
     ts1: u32,
     ms: u64,
-    generation: u64,
 }
+
+/// A host and packet kind reduced to a 64-bit keyed hash: the seed is random
+/// per tracker, so collisions cannot be aimed; an accidental one (about
+/// n²/2⁶⁴) would pair two hosts' timestamps, which the frequency checks
+/// almost always reject.
+type HostKey = u64;
+
+/// The keys are already uniformly distributed hashes.
+#[derive(Default)]
+struct KeyIsHash(u64);
+
+impl Hasher for KeyIsHash {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 << 8) | u64::from(b);
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+}
+
+type Generation = HashMap<HostKey, LastSeen, BuildHasherDefault<KeyIsHash>>;
 
 /// The per-host memory uptime needs: the timestamp and capture time of each
 /// address's last SYN and last SYN+ACK (kept apart, as p0f keeps them).
 ///
-/// Bounded: at most `capacity` hosts; when full the least recently updated
-/// one is evicted (counted in [`UptimeTracker::evictions`]). Entries older
-/// than 10 minutes of capture time can never produce an estimate (p0f's
-/// MAX_TWAIT) and are dropped as time advances.
-#[derive(Debug)]
+/// Bounded: two generations of at most `capacity / 2` hosts each. New and
+/// refreshed hosts go to the current generation; when it is full, or ten
+/// minutes of capture time old (p0f's MAX_TWAIT: older entries can never
+/// produce an estimate), it becomes the previous one and the old previous
+/// generation is dropped whole. That evicts roughly oldest first at O(1) per
+/// packet; hosts dropped while still young enough to pair are counted in
+/// [`UptimeTracker::evictions`].
 pub struct UptimeTracker {
-    capacity: usize,
-    hosts: HashMap<HostKey, LastSeen>,
-    /// Update order; stale entries (older generation than the map's) are
-    /// skipped lazily and compacted away when they pile up.
-    order: VecDeque<(HostKey, u64)>,
-    next_generation: u64,
+    seed: RandomState,
+    current: Generation,
+    previous: Generation,
+    generation_cap: usize,
+    generation_start_ms: u64,
     evictions: u64,
+}
+
+impl std::fmt::Debug for UptimeTracker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UptimeTracker")
+            .field("hosts", &self.len())
+            .field("generation_cap", &self.generation_cap)
+            .field("evictions", &self.evictions)
+            .finish()
+    }
 }
 
 impl UptimeTracker {
     pub fn new(capacity: usize) -> Self {
+        let generation_cap = (capacity / 2).max(1);
         UptimeTracker {
-            capacity: capacity.max(1),
-            hosts: HashMap::new(),
-            order: VecDeque::new(),
-            next_generation: 0,
+            seed: RandomState::default(),
+            // Sized up front (up to 32 Ki hosts, ~1.5 MB) so the first
+            // generation does not rehash while it fills.
+            current: Generation::with_capacity_and_hasher(
+                generation_cap.min(1 << 15),
+                Default::default(),
+            ),
+            previous: Generation::default(),
+            generation_cap,
+            generation_start_ms: 0,
             evictions: 0,
         }
     }
 
-    /// Hosts evicted because the tracker was full.
+    /// Hosts dropped for room while they could still have paired.
     pub fn evictions(&self) -> u64 {
         self.evictions
     }
 
     pub fn len(&self) -> usize {
-        self.hosts.len()
+        self.current.len() + self.previous.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.hosts.is_empty()
+        self.len() == 0
     }
 
     /// Call once per fingerprinted SYN or SYN+ACK (not for retransmissions,
@@ -179,60 +239,55 @@ impl UptimeTracker {
         ts: Timestamp,
     ) -> Option<Uptime> {
         let now = ts.as_millis();
-        self.expire(now);
-        let key = HostKey { ip, kind };
-        let estimate = self
-            .hosts
-            .get(&key)
-            .and_then(|p| Uptime::estimate(p.ts1, p.ms, ts1, now));
-        let generation = self.next_generation;
-        self.next_generation += 1;
-        let fresh = self
-            .hosts
-            .insert(
-                key,
-                LastSeen {
-                    ts1,
-                    ms: now,
-                    generation,
-                },
-            )
-            .is_none();
-        self.order.push_back((key, generation));
-        if fresh && self.hosts.len() > self.capacity {
-            self.evict_oldest();
-        }
-        if self.order.len() > 2 * self.hosts.len() + 64 {
-            let hosts = &self.hosts;
-            self.order
-                .retain(|(k, g)| hosts.get(k).is_some_and(|e| e.generation == *g));
-        }
-        estimate
-    }
-
-    fn evict_oldest(&mut self) {
-        while let Some((k, g)) = self.order.pop_front() {
-            if self.hosts.get(&k).is_some_and(|e| e.generation == g) {
-                self.hosts.remove(&k);
-                self.evictions += 1;
-                return;
-            }
-        }
-    }
-
-    fn expire(&mut self, now: u64) {
-        while let Some(&(k, g)) = self.order.front() {
-            match self.hosts.get(&k) {
-                Some(e) if e.generation == g => {
-                    if e.ms.saturating_add(MAX_TWAIT_MS) >= now {
-                        return;
-                    }
-                    self.hosts.remove(&k);
+        self.rotate_if_due(now);
+        let key = self.key(ip, kind);
+        let seen = LastSeen { ts1, ms: now };
+        let prev = match self.current.entry(key) {
+            Entry::Occupied(mut e) => Some(std::mem::replace(e.get_mut(), seen)),
+            Entry::Vacant(e) => {
+                e.insert(seen);
+                if self.previous.is_empty() {
+                    None
+                } else {
+                    self.previous.remove(&key)
                 }
-                _ => {}
             }
-            self.order.pop_front();
+        };
+        prev.and_then(|p| Uptime::estimate(p.ts1, p.ms, ts1, now))
+    }
+
+    fn key(&self, ip: IpAddr, kind: Kind) -> HostKey {
+        let mut h = self.seed.build_hasher();
+        let kind = kind as u64 + 1;
+        match ip {
+            // One word for the common case: address, kind, and a version tag.
+            IpAddr::V4(a) => h.write_u64(u64::from(u32::from(a)) | kind << 32),
+            IpAddr::V6(a) => {
+                h.write_u128(u128::from(a));
+                h.write_u64(kind << 34);
+            }
         }
+        h.finish()
+    }
+
+    fn rotate_if_due(&mut self, now: u64) {
+        let age = now.saturating_sub(self.generation_start_ms);
+        if self.current.len() < self.generation_cap && age <= MAX_TWAIT_MS {
+            return;
+        }
+        // Only hosts that could still pair with a later packet count as
+        // evicted; older ones have simply expired.
+        self.evictions += self
+            .previous
+            .values()
+            .filter(|e| e.ms.saturating_add(MAX_TWAIT_MS) >= now)
+            .count() as u64;
+        let next = Generation::with_capacity_and_hasher(self.current.len(), Default::default());
+        self.previous = std::mem::replace(&mut self.current, next);
+        if age > 2 * MAX_TWAIT_MS {
+            self.previous.clear();
+        }
+        self.generation_start_ms = now;
     }
 }
 
@@ -256,6 +311,10 @@ mod tests {
         assert_eq!(u.raw_freq_hz, 1000.0);
         assert_eq!(u.uptime_min, 123_457_789 / 1000 / 60);
         assert_eq!(u.to_string(), "1 days 10 hrs 17 min (modulo 49 days)");
+        let mut j = crate::output::JsonBuf::new();
+        u.write_json(&mut j);
+        let fast: serde_json::Value = serde_json::from_slice(j.as_bytes()).expect("valid JSON");
+        assert_eq!(fast, serde_json::to_value(u).expect("json"));
         // Rounding bands.
         for (ticks, ms, hz) in [
             (3, 1000, 0),
@@ -319,38 +378,40 @@ mod tests {
         assert_eq!(t.observe_ts(ip(1), Kind::Syn, 103_000, at(3000)), None);
         assert!(t.observe_ts(ip(1), Kind::Syn, 104_000, at(4000)).is_some());
         assert_eq!(t.len(), 3);
+        assert_eq!(t.evictions(), 0);
     }
 
     #[test]
     fn tracker_is_bounded_and_counts_evictions() {
-        let mut t = UptimeTracker::new(3);
+        let mut t = UptimeTracker::new(4);
         for n in 0..10u8 {
             t.observe_ts(ip(n), Kind::Syn, 1000, Timestamp(u64::from(n) * MS));
+            assert!(t.len() <= 4, "{}", t.len());
         }
-        assert_eq!(t.len(), 3);
-        assert_eq!(t.evictions(), 7);
-        // The survivors are the three most recent hosts.
+        // Every host beyond the capacity was dropped while still young.
+        assert_eq!(t.evictions() + t.len() as u64, 10);
+        // The most recent hosts survive, the first ones are gone.
         assert!(t
             .observe_ts(ip(9), Kind::Syn, 2000, Timestamp(1000 * MS))
             .is_some());
         assert!(t
             .observe_ts(ip(0), Kind::Syn, 2000, Timestamp(1000 * MS))
             .is_none());
-        // Refreshing a host moves it to the back of the eviction order.
-        let mut t = UptimeTracker::new(2);
+        // A host refreshed from the previous generation survives the next
+        // rotation.
+        let mut t = UptimeTracker::new(4);
         t.observe_ts(ip(1), Kind::Syn, 1000, Timestamp(0));
         t.observe_ts(ip(2), Kind::Syn, 1000, Timestamp(MS));
-        t.observe_ts(ip(1), Kind::Syn, 1000, Timestamp(2 * MS));
-        t.observe_ts(ip(3), Kind::Syn, 1000, Timestamp(3 * MS));
+        t.observe_ts(ip(3), Kind::Syn, 1000, Timestamp(2 * MS));
+        t.observe_ts(ip(1), Kind::Syn, 1000, Timestamp(3 * MS));
+        t.observe_ts(ip(4), Kind::Syn, 1000, Timestamp(4 * MS));
         assert_eq!(t.evictions(), 1);
         assert!(t
             .observe_ts(ip(1), Kind::Syn, 2000, Timestamp(1000 * MS))
             .is_some());
-        // Stale bookkeeping stays bounded under churn on a few hosts.
-        for i in 0..10_000u64 {
-            t.observe_ts(ip((i % 2) as u8), Kind::Syn, 1000, Timestamp(i * MS));
-        }
-        assert!(t.order.len() <= 2 * t.hosts.len() + 65);
+        assert!(t
+            .observe_ts(ip(2), Kind::Syn, 2000, Timestamp(1000 * MS))
+            .is_none());
     }
 
     #[test]
@@ -359,7 +420,9 @@ mod tests {
         t.observe_ts(ip(1), Kind::Syn, 1000, Timestamp(0));
         t.observe_ts(ip(2), Kind::Syn, 1000, Timestamp(0));
         t.observe_ts(ip(3), Kind::Syn, 1000, Timestamp(601_000 * MS));
-        assert_eq!(t.len(), 1);
+        t.observe_ts(ip(4), Kind::Syn, 1000, Timestamp(1_300_000 * MS));
+        // Hosts 1 and 2 expired unseen; 3 and 4 remain; nobody was evicted.
+        assert_eq!(t.len(), 2);
         assert_eq!(t.evictions(), 0);
     }
 }
