@@ -329,7 +329,15 @@ impl P0fClass {
         // case), then loosely.
         match name {
             "Windows" => return P0fClass::Windows,
-            "Linux" if !flavor.contains("ndroid") => return P0fClass::Linux,
+            // p0f.fp writes Android as the flavor `(Android)` of Linux.
+            "Linux" => {
+                let f = flavor.trim_start_matches('(');
+                return if f.starts_with("Android") {
+                    P0fClass::Android
+                } else {
+                    P0fClass::Linux
+                };
+            }
             "Mac OS X" | "MacOS X" => return P0fClass::MacOsX,
             "iOS" => return P0fClass::Ios,
             "FreeBSD" => return P0fClass::FreeBsd,
