@@ -142,9 +142,19 @@ fn capture_on_veth_stores_and_classifies_crafted_syns() {
         return;
     }
     let pair = NetnsPair::create().expect("network namespaces");
+    // The veth end (SOCK_RAW, Ethernet frames) and `any` (SOCK_DGRAM, bare
+    // IP): both read the same packets through their own code paths.
     let vb = pair.veth_b.clone();
-    let capture = in_netns(&pair.b, move || Capture::open(&vb, Some(443)));
-    let capture = capture.expect("capture opens as root");
+    let captures = in_netns(&pair.b, move || {
+        [
+            Capture::open(&vb, Some(443)),
+            Capture::open("any", Some(443)),
+        ]
+    });
+    let captures: Vec<Capture> = captures
+        .into_iter()
+        .map(|c| c.expect("capture opens as root"))
+        .collect();
 
     let config = ServeConfig {
         listen: vec!["127.0.0.1:0".parse().expect("addr")],
@@ -161,7 +171,7 @@ fn capture_on_veth_stores_and_classifies_crafted_syns() {
             &config,
             Arc::new(Engine::default()),
             synprint::serve::os_view::installed_classifier(),
-            vec![capture],
+            captures,
         ))
         .expect("server starts");
     let srv = TestServer {
@@ -262,7 +272,16 @@ fn capture_on_veth_stores_and_classifies_crafted_syns() {
         .expect("syn+ack stored");
     assert_eq!(server_side.obs.kind, synprint::packet::Kind::SynAck);
 
-    let m = String::from_utf8(get(a, "/metrics", &[]).body).expect("utf8");
+    // Both captures must have delivered everything; the `any` one may lag
+    // the veth one by a ring block timeout.
+    let metrics = || String::from_utf8(get(a, "/metrics", &[]).body).expect("utf8");
+    let needle = "synprint_syns_total{source=\"capture\",interface=\"any\"} 7";
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let mut m = metrics();
+    while !m.contains(needle) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+        m = metrics();
+    }
     let line = |p: &str| {
         m.lines()
             .find(|l| l.starts_with(p))
@@ -270,21 +289,22 @@ fn capture_on_veth_stores_and_classifies_crafted_syns() {
             .and_then(|v| v.parse::<u64>().ok())
             .unwrap_or_else(|| panic!("{p} in\n{m}"))
     };
-    assert_eq!(
-        line(&format!(
-            "synprint_capture_packets_total{{interface=\"{}\",stage=\"received\"}}",
-            pair.veth_b
-        )),
-        7,
-        "six SYNs and one SYN+ACK pass the filter"
-    );
-    assert_eq!(
-        line(&format!(
-            "synprint_syns_total{{source=\"capture\",interface=\"{}\"}}",
-            pair.veth_b
-        )),
-        7
-    );
+    for iface in [pair.veth_b.as_str(), "any"] {
+        assert_eq!(
+            line(&format!(
+                "synprint_capture_packets_total{{interface=\"{iface}\",stage=\"received\"}}"
+            )),
+            7,
+            "{iface}: six SYNs and one SYN+ACK pass the filter"
+        );
+        assert_eq!(
+            line(&format!(
+                "synprint_syns_total{{source=\"capture\",interface=\"{iface}\"}}"
+            )),
+            7,
+            "{iface}"
+        );
+    }
     drop(srv);
     drop(pair);
 }
