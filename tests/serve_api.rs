@@ -269,3 +269,32 @@ fn healthz_metrics_openapi() {
         assert!(doc["paths"][p].is_object(), "{p}");
     }
 }
+
+#[test]
+fn cors_preflight_and_head() {
+    let srv = TestServer::start(loopback_config());
+    let a = srv.addr(false);
+    for (method, expect) in [("OPTIONS", "HTTP/1.1 204"), ("HEAD", "HTTP/1.1 200")] {
+        let mut s = connect(a, SynShape::default());
+        s.write_all(
+            format!("{method} /classify HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+                .as_bytes(),
+        )
+        .expect("send");
+        let mut text = String::new();
+        s.read_to_string(&mut text).expect("read");
+        assert!(text.starts_with(expect), "{method}: {text}");
+        assert!(
+            text.to_ascii_lowercase()
+                .contains("access-control-allow-origin: *"),
+            "{method}: {text}"
+        );
+        assert!(
+            text.ends_with("\r\n\r\n"),
+            "{method}: no body expected: {text}"
+        );
+    }
+    // Key-protected endpoints carry no CORS header.
+    let r = get(a, "/stats", &[]);
+    assert!(r.header("access-control-allow-origin").is_none());
+}
