@@ -58,7 +58,11 @@ fn write_fuzz_seeds() {
     }
     for (i, p) in pkts.iter().enumerate() {
         let (link, frame) = Encapsulation::Ethernet.wrap(&p.ip_bytes());
-        std::fs::write(decode_dir.join(format!("stack-{i}")), decode_seed(link, &frame)).unwrap();
+        std::fs::write(
+            decode_dir.join(format!("stack-{i}")),
+            decode_seed(link, &frame),
+        )
+        .unwrap();
     }
     let ext = ipv6_with_extensions(
         &pkts[1].ip_bytes(),
@@ -72,15 +76,19 @@ fn write_fuzz_seeds() {
             Ipv6Ext::DestinationOptions,
         ],
     );
-    std::fs::write(decode_dir.join("ipv6-ext"), decode_seed(LinkType::RAW, &ext)).unwrap();
+    std::fs::write(
+        decode_dir.join("ipv6-ext"),
+        decode_seed(LinkType::RAW, &ext),
+    )
+    .unwrap();
 
     let t = |i: usize| Timestamp(1_700_000_000_000_000_000 + i as u64 * 1_000_123);
     for (order, precision) in [
         (ByteOrder::Little, PcapPrecision::Micros),
         (ByteOrder::Big, PcapPrecision::Nanos),
     ] {
-        let mut w = PcapWriter::with_format(Vec::new(), LinkType::ETHERNET, order, precision)
-            .unwrap();
+        let mut w =
+            PcapWriter::with_format(Vec::new(), LinkType::ETHERNET, order, precision).unwrap();
         for (i, p) in pkts.iter().take(3).enumerate() {
             w.write(t(i), &Encapsulation::Vlan.wrap(&p.ip_bytes()).1)
                 .unwrap();
@@ -89,7 +97,9 @@ fn write_fuzz_seeds() {
         std::fs::write(capture_dir.join(name), w.into_inner()).unwrap();
     }
     let mut w = PcapngWriter::new(Vec::new(), ByteOrder::Little).unwrap();
-    let eth = w.add_interface(PcapngInterface::new(LinkType::ETHERNET)).unwrap();
+    let eth = w
+        .add_interface(PcapngInterface::new(LinkType::ETHERNET))
+        .unwrap();
     let sll2 = w
         .add_interface(PcapngInterface {
             resolution: TsResolution::Binary(30),
@@ -99,8 +109,12 @@ fn write_fuzz_seeds() {
         .unwrap();
     w.write(eth, t(0), &Encapsulation::Vxlan.wrap(&pkts[0].ip_bytes()).1)
         .unwrap();
-    w.write(sll2, t(1), &Encapsulation::LinuxSll2.wrap(&pkts[1].ip_bytes()).1)
-        .unwrap();
+    w.write(
+        sll2,
+        t(1),
+        &Encapsulation::LinuxSll2.wrap(&pkts[1].ip_bytes()).1,
+    )
+    .unwrap();
     w.write_block(4, &[0, 0, 0, 0]).unwrap();
     w.write_obsolete(0, t(2), &Encapsulation::Gre.wrap(&pkts[2].ip_bytes()).1)
         .unwrap();
@@ -113,7 +127,11 @@ fn write_fuzz_seeds() {
             ..PcapngInterface::new(LinkType::NULL)
         })
         .unwrap();
-    w.write(null, t(3), &Encapsulation::NullBe.wrap(&pkts[5].ip_bytes()).1)
-        .unwrap();
+    w.write(
+        null,
+        t(3),
+        &Encapsulation::NullBe.wrap(&pkts[5].ip_bytes()).1,
+    )
+    .unwrap();
     std::fs::write(capture_dir.join("pcapng-two-sections"), w.into_inner()).unwrap();
 }

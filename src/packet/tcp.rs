@@ -10,6 +10,7 @@ pub(super) fn segment(
     ts: Timestamp,
     ip: IpHeader<'_>,
     segment: &[u8],
+    cut: bool,
 ) -> Result<Option<Observation>, Skip> {
     let h = segment.first_chunk::<20>().ok_or(Skip::Truncated)?;
     // The common case (data, ACKs, FINs) stops here, before any option or
@@ -18,6 +19,9 @@ pub(super) fn segment(
     let syn_rst_fin = (flags::SYN | flags::RST | flags::FIN) as u8;
     if flag_byte & syn_rst_fin != flags::SYN as u8 {
         return Ok(None);
+    }
+    if cut {
+        return Err(Skip::Truncated);
     }
     let data_offset = h[12] >> 4;
     let header_len = usize::from(data_offset) * 4;
