@@ -1,1 +1,286 @@
-fn main() {}
+//! `cargo bench --bench analyze`: synprint's full analysis against
+//! huginn-net-tcp on the same generated captures, in one run, on one core.
+//!
+//! Prints packets/s for the read floor (merely walking the file's records),
+//! synprint with `--format none` and `--format jsonl` (to a file), and
+//! huginn-net-tcp's full TCP analysis (syn, syn-ack, mtu, uptime, with its
+//! bundled database) fed frame by frame, plus the ratios.
+//!
+//! Without `--bench` (as `cargo test --all-targets` runs it) it does a small
+//! smoke run so the harness itself stays tested.
+
+use std::fs::File;
+use std::hint::black_box;
+use std::io::{BufWriter, Write};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Instant;
+
+use synprint::analyze::{Analyzer, AnalyzerConfig, Engine};
+use synprint::capture::{CaptureReader, PcapWriter};
+use synprint::craft::{ethernet_frame, OptionBytes, Stack, TcpPacket};
+use synprint::output::{Format, RecordWriter};
+use synprint::packet::{flags, LinkType, Timestamp};
+
+fn main() {
+    let full = std::env::args().any(|a| a == "--bench");
+    let (syns, conns, rounds) = if full {
+        (1_000_000, 100_000, 3)
+    } else {
+        (2_000, 200, 1)
+    };
+    // SYNPRINT_BENCH_DIR keeps the generated captures (e.g. to profile
+    // `synprint analyze` on them, or to run p0f over the same files).
+    let tmp = tempfile::tempdir().expect("temporary directory");
+    let dir =
+        std::env::var_os("SYNPRINT_BENCH_DIR").map_or_else(|| tmp.path().to_path_buf(), Into::into);
+    let syn_path = dir.join("syn.pcap");
+    let mixed_path = dir.join("mixed.pcap");
+    let n_syn = write_syn_capture(&syn_path, syns);
+    let n_mixed = write_mixed_capture(&mixed_path, conns);
+    println!(
+        "synprint analyze benchmark ({} mode, best of {rounds})",
+        if full { "full" } else { "smoke" }
+    );
+    println!(
+        "captures: {n_syn} distinct client SYNs; {conns} whole connections = {n_mixed} packets"
+    );
+    println!();
+
+    let engine = Engine::default();
+    let hdb = Arc::new(
+        huginn_net_db::TcpDatabase::load_default().expect("huginn-net-db bundled database"),
+    );
+    let out_path = tmp.path().join("out.jsonl");
+
+    for (name, path, packets) in [
+        ("SYN-only", &syn_path, n_syn),
+        ("mixed", &mixed_path, n_mixed),
+    ] {
+        let floor = best(rounds, || walk(path));
+        let none = best(rounds, || {
+            synprint_run(&engine, path, Format::None, &out_path)
+        });
+        let jsonl = best(rounds, || {
+            synprint_run(&engine, path, Format::Jsonl, &out_path)
+        });
+        let huginn = best(rounds, || huginn_run(&hdb, path));
+        let pps = |s: f64| packets as f64 / s;
+        println!("{name} capture ({packets} packets):");
+        println!(
+            "  read floor (walk records)    {:>12.0} packets/s",
+            pps(floor)
+        );
+        println!(
+            "  synprint --format none       {:>12.0} packets/s  {:>6.2}x huginn  {:>5.2}x floor time",
+            pps(none),
+            huginn / none,
+            none / floor
+        );
+        println!(
+            "  synprint --format jsonl      {:>12.0} packets/s  {:>6.2}x huginn",
+            pps(jsonl),
+            huginn / jsonl
+        );
+        println!(
+            "  huginn-net-tcp 2.2.1 (full)  {:>12.0} packets/s",
+            pps(huginn)
+        );
+        println!();
+    }
+}
+
+/// Fastest of `rounds` runs, in seconds.
+fn best(rounds: usize, mut f: impl FnMut() -> u64) -> f64 {
+    let mut best = f64::INFINITY;
+    for _ in 0..rounds {
+        let t = Instant::now();
+        black_box(f());
+        best = best.min(t.elapsed().as_secs_f64());
+    }
+    best
+}
+
+fn open(path: &Path) -> CaptureReader<Box<dyn std::io::Read>> {
+    CaptureReader::open(path).expect("generated capture opens")
+}
+
+fn walk(path: &Path) -> u64 {
+    let mut r = open(path);
+    let mut bytes = 0u64;
+    while let Ok(Some(f)) = r.next_frame() {
+        bytes += f.data.len() as u64;
+    }
+    bytes
+}
+
+fn synprint_run(engine: &Engine, path: &Path, format: Format, out: &Path) -> u64 {
+    let mut r = open(path);
+    let mut analyzer = Analyzer::new(engine, AnalyzerConfig::default());
+    let file = File::create(out).expect("output file");
+    let mut w = RecordWriter::new(BufWriter::with_capacity(1 << 16, file), format);
+    while let Ok(Some(f)) = r.next_frame() {
+        if let Some(rec) = analyzer.process_frame(f.link, f.ts, f.data) {
+            w.write(&rec).expect("write record");
+        }
+    }
+    w.flush().expect("flush");
+    analyzer.stats().syn
+}
+
+fn huginn_run(db: &Arc<huginn_net_db::TcpDatabase>, path: &Path) -> u64 {
+    use huginn_net_tcp::packet_parser::{parse_packet, IpPacket};
+    let matcher = huginn_net_db::SharedTcpSignatureMatcher::new(Arc::clone(db));
+    let matcher: &dyn huginn_net_tcp::matcher_api::TcpMatcher = &matcher;
+    let mut tracker = huginn_net_tcp::ConnectionTracker::new(1 << 20);
+    let mut r = open(path);
+    let mut found = 0u64;
+    while let Ok(Some(f)) = r.next_frame() {
+        let res = match parse_packet(f.data) {
+            IpPacket::Ipv4(p) => {
+                huginn_net_tcp::process_ipv4_packet(&p, &mut tracker, Some(matcher))
+            }
+            IpPacket::Ipv6(p) => {
+                huginn_net_tcp::process_ipv6_packet(&p, &mut tracker, Some(matcher))
+            }
+            IpPacket::None => continue,
+        };
+        if let Ok(res) = res {
+            found += u64::from(res.syn.is_some());
+        }
+    }
+    found
+}
+
+fn client_addr(i: u32) -> IpAddr {
+    // One in ten clients on IPv6, the rest spread over 10.0.0.0/8.
+    if i % 10 == 9 {
+        IpAddr::V6(Ipv6Addr::new(
+            0x2001,
+            0xdb8,
+            0,
+            0,
+            0,
+            0,
+            (i >> 16) as u16,
+            i as u16,
+        ))
+    } else {
+        IpAddr::V4(Ipv4Addr::from(0x0a00_0000 | (i & 0x00ff_ffff)))
+    }
+}
+
+fn server_addr(client: IpAddr) -> IpAddr {
+    match client {
+        IpAddr::V4(_) => IpAddr::V4(Ipv4Addr::new(192, 0, 2, 10)),
+        IpAddr::V6(_) => IpAddr::V6(Ipv6Addr::new(0x2001, 0xdb8, 1, 0, 0, 0, 0, 10)),
+    }
+}
+
+fn client_syn(i: u32) -> TcpPacket {
+    let stack = Stack::ALL[(i as usize) % Stack::ALL.len()];
+    let c = client_addr(i);
+    let mut p = stack.syn(c, 1024 + (i % 60_000) as u16, server_addr(c), 443, i);
+    // Arrive over a varying number of hops, as real traffic does.
+    p.ttl = p.ttl.saturating_sub((i % 17) as u8);
+    p
+}
+
+fn server_syn_ack(syn: &TcpPacket) -> TcpPacket {
+    let mut p = TcpPacket::syn_ack_for(syn);
+    p.window = 65160;
+    let mss = if syn.src.is_ipv6() { 1440 } else { 1460 };
+    p.options = OptionBytes::new()
+        .mss(mss)
+        .sok()
+        .ts(0x2000_0000, 0x1000)
+        .nop()
+        .ws(7)
+        .0;
+    p
+}
+
+fn write_syn_capture(path: &Path, n: u32) -> u64 {
+    let mut w = PcapWriter::new(
+        BufWriter::new(File::create(path).expect("create")),
+        LinkType::ETHERNET,
+    )
+    .expect("pcap header");
+    for i in 0..n {
+        let frame = ethernet_frame(&client_syn(i).ip_bytes());
+        w.write(
+            Timestamp(1_700_000_000_000_000_000 + u64::from(i) * 1_000),
+            &frame,
+        )
+        .expect("write");
+    }
+    w.into_inner().flush().expect("flush");
+    u64::from(n)
+}
+
+/// Whole connections, 1000 at a time interleaved: SYN, SYN+ACK, ACK, a
+/// request, its ACK, two response segments, an ACK, and the FIN exchange.
+fn write_mixed_capture(path: &Path, conns: u32) -> u64 {
+    let mut w = PcapWriter::new(
+        BufWriter::new(File::create(path).expect("create")),
+        LinkType::ETHERNET,
+    )
+    .expect("pcap header");
+    let mut t = 1_700_000_000_000_000_000u64;
+    let mut count = 0u64;
+    let batch = 1000u32;
+    let mut start = 0;
+    while start < conns {
+        let end = (start + batch).min(conns);
+        let flows: Vec<Vec<TcpPacket>> = (start..end).map(connection).collect();
+        let steps = flows.iter().map(Vec::len).max().unwrap_or(0);
+        for step in 0..steps {
+            for f in &flows {
+                if let Some(p) = f.get(step) {
+                    t += 1_000;
+                    w.write(Timestamp(t), &ethernet_frame(&p.ip_bytes()))
+                        .expect("write");
+                    count += 1;
+                }
+            }
+        }
+        start = end;
+    }
+    w.into_inner().flush().expect("flush");
+    count
+}
+
+fn connection(i: u32) -> Vec<TcpPacket> {
+    let syn = client_syn(i);
+    let sa = server_syn_ack(&syn);
+    let seg = |from_client: bool, fl: u16, payload: usize| {
+        let (base, other) = if from_client {
+            (&syn, &sa)
+        } else {
+            (&sa, &syn)
+        };
+        let mut p = TcpPacket::syn(base.src, base.src_port, base.dst, base.dst_port);
+        p.ttl = base.ttl;
+        p.flags = fl;
+        p.seq = base.seq.wrapping_add(1);
+        p.ack = other.seq.wrapping_add(1);
+        p.window = 502;
+        p.options = OptionBytes::new().nop().nop().ts(7, 9).0;
+        p.payload = vec![0x41; payload];
+        p
+    };
+    vec![
+        syn.clone(),
+        sa.clone(),
+        seg(true, flags::ACK, 0),
+        seg(true, flags::ACK | flags::PSH, 320),
+        seg(false, flags::ACK, 0),
+        seg(false, flags::ACK, 1400),
+        seg(false, flags::ACK | flags::PSH, 900),
+        seg(true, flags::ACK, 0),
+        seg(true, flags::ACK | flags::FIN, 0),
+        seg(false, flags::ACK | flags::FIN, 0),
+        seg(true, flags::ACK, 0),
+    ]
+}

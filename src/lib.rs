@@ -22,6 +22,9 @@
 // say why they need it.
 #![deny(unsafe_code)]
 
+pub mod analyze;
 pub mod capture;
 pub mod craft;
+pub mod fingerprint;
+pub mod output;
 pub mod packet;

@@ -128,3 +128,17 @@ impl Observation {
         self.tcp_flags & flag != 0
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn observation_stays_small() {
+        // Observations are moved through the pipeline by value; keep them
+        // within a few cache lines.
+        assert!(
+            std::mem::size_of::<super::Observation>() <= 192,
+            "{}",
+            std::mem::size_of::<super::Observation>()
+        );
+    }
+}

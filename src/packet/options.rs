@@ -11,14 +11,14 @@ pub enum TcpOption {
     /// in [`TcpOptions::eol_pad`].
     Eol,
     Nop,
-    Mss(u16),
-    WindowScale(u8),
+    /// Maximum segment size; the value is in [`TcpOptions::mss`].
+    Mss,
+    /// Window scale; the shift is in [`TcpOptions::window_scale`].
+    WindowScale,
     SackPermitted,
     Sack,
-    Timestamp {
-        val: u32,
-        ecr: u32,
-    },
+    /// Timestamps; the values are in [`TcpOptions::timestamp`].
+    Timestamp,
     /// A kind without a dedicated variant (TFO 34, MPTCP 30, MD5 19, ...).
     Other {
         kind: u8,
@@ -35,18 +35,21 @@ impl TcpOption {
         match *self {
             TcpOption::Eol => 0,
             TcpOption::Nop => 1,
-            TcpOption::Mss(_) => 2,
-            TcpOption::WindowScale(_) => 3,
+            TcpOption::Mss => 2,
+            TcpOption::WindowScale => 3,
             TcpOption::SackPermitted => 4,
             TcpOption::Sack => 5,
-            TcpOption::Timestamp { .. } => 8,
+            TcpOption::Timestamp => 8,
             TcpOption::Other { kind } | TcpOption::Truncated { kind } => kind,
         }
     }
 }
 
 /// The parsed option list of one TCP header, stored inline (no allocation
-/// per packet).
+/// per packet). Option values live in the named fields rather than in the
+/// list, which keeps an [`Observation`](super::Observation) small enough to
+/// move around cheaply; when an option repeats, the last value wins, as in
+/// p0f.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct TcpOptions {
     list: [TcpOption; MAX_TCP_OPTIONS],
@@ -145,11 +148,11 @@ impl TcpOptions {
                         2 => {
                             let mss = u16::from_be_bytes([body[0], body[1]]);
                             o.mss = Some(mss);
-                            TcpOption::Mss(mss)
+                            TcpOption::Mss
                         }
                         3 => {
                             o.window_scale = Some(body[0]);
-                            TcpOption::WindowScale(body[0])
+                            TcpOption::WindowScale
                         }
                         4 => {
                             o.sack_permitted = true;
@@ -159,7 +162,7 @@ impl TcpOptions {
                             let val = u32::from_be_bytes([body[0], body[1], body[2], body[3]]);
                             let ecr = u32::from_be_bytes([body[4], body[5], body[6], body[7]]);
                             o.timestamp = Some((val, ecr));
-                            TcpOption::Timestamp { val, ecr }
+                            TcpOption::Timestamp
                         }
                     };
                     o.push(opt);
@@ -210,19 +213,17 @@ mod tests {
         assert_eq!(
             o.as_slice(),
             &[
-                TcpOption::Mss(1460),
+                TcpOption::Mss,
                 TcpOption::SackPermitted,
-                TcpOption::Timestamp {
-                    val: 0x01020304,
-                    ecr: 0
-                },
+                TcpOption::Timestamp,
                 TcpOption::Nop,
-                TcpOption::WindowScale(7)
+                TcpOption::WindowScale
             ]
         );
         assert!(!o.malformed);
         assert_eq!(o.mss, Some(1460));
         assert_eq!(o.window_scale, Some(7));
+        assert_eq!(o.timestamp, Some((0x01020304, 0)));
     }
 
     #[test]

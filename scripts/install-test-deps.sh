@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Installs the Debian packages synprint's tests use as real peers and oracles:
+#   p0f      - reference oracle for the p0f differential tests
+#   tshark   - reference decoder for the packet-layer conformance tests
+#   tcpdump  - captures this machine's own SYNs inside test network namespaces
+#   iproute2 - network namespaces and veth pairs for the capture tests
+#   wrk      - HTTP load generator for scripts/load-test.sh
+# Building synprint itself needs none of them. Tests that need a missing tool
+# skip with a message saying which one, so this script is a convenience for
+# machines where we may install packages (root or sudo), and a no-op elsewhere.
+set -euo pipefail
+
+need=()
+command -v p0f >/dev/null 2>&1 || need+=(p0f)
+command -v tshark >/dev/null 2>&1 || need+=(tshark)
+command -v tcpdump >/dev/null 2>&1 || need+=(tcpdump)
+command -v ip >/dev/null 2>&1 || need+=(iproute2)
+command -v wrk >/dev/null 2>&1 || need+=(wrk)
+[ ${#need[@]} -eq 0 ] && exit 0
+
+if [ "$(id -u)" -eq 0 ]; then
+  sudo=()
+elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
+  sudo=(sudo -n)
+else
+  echo "install-test-deps: not root and no password-less sudo; tests needing ${need[*]} will skip" >&2
+  exit 0
+fi
+
+echo "install-test-deps: installing ${need[*]}" >&2
+export DEBIAN_FRONTEND=noninteractive
+"${sudo[@]}" apt-get update -qq
+"${sudo[@]}" apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null

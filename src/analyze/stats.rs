@@ -1,0 +1,95 @@
+use std::fmt;
+
+use crate::packet::Skip;
+
+/// Counters of one analysis run: every frame is counted exactly once, as a
+/// record, a retransmission, another TCP segment, or a skip with its reason.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Stats {
+    pub packets: u64,
+    pub syn: u64,
+    pub syn_ack: u64,
+    pub syn_retransmissions: u64,
+    pub syn_ack_retransmissions: u64,
+    /// TCP segments that are neither SYN nor SYN+ACK.
+    pub other_tcp: u64,
+    #[serde(serialize_with = "serialize_skips")]
+    pub skipped: [u64; Skip::ALL.len()],
+    pub flow_evictions: u64,
+    /// Records the capture reader could not deliver (cut-off file).
+    pub capture_errors: u64,
+}
+
+fn serialize_skips<S: serde::Serializer>(
+    skipped: &[u64; Skip::ALL.len()],
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    use serde::ser::SerializeMap;
+    let mut m = s.serialize_map(None)?;
+    for skip in Skip::ALL {
+        let n = skipped[skip.index()];
+        if n > 0 {
+            m.serialize_entry(skip.as_str(), &n)?;
+        }
+    }
+    m.end()
+}
+
+impl Stats {
+    pub fn skipped_total(&self) -> u64 {
+        self.skipped.iter().sum()
+    }
+
+    pub fn merge(&mut self, other: &Stats) {
+        self.packets += other.packets;
+        self.syn += other.syn;
+        self.syn_ack += other.syn_ack;
+        self.syn_retransmissions += other.syn_retransmissions;
+        self.syn_ack_retransmissions += other.syn_ack_retransmissions;
+        self.other_tcp += other.other_tcp;
+        for (a, b) in self.skipped.iter_mut().zip(other.skipped.iter()) {
+            *a += b;
+        }
+        self.flow_evictions += other.flow_evictions;
+        self.capture_errors += other.capture_errors;
+    }
+}
+
+impl fmt::Display for Stats {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "packets read:        {}", self.packets)?;
+        writeln!(
+            f,
+            "records:             {} syn, {} syn_ack",
+            self.syn, self.syn_ack
+        )?;
+        writeln!(
+            f,
+            "retransmissions:     {} syn, {} syn_ack (no record)",
+            self.syn_retransmissions, self.syn_ack_retransmissions
+        )?;
+        writeln!(f, "other tcp segments:  {}", self.other_tcp)?;
+        write!(f, "skipped:             {}", self.skipped_total())?;
+        let mut first = true;
+        for skip in Skip::ALL {
+            let n = self.skipped[skip.index()];
+            if n > 0 {
+                write!(
+                    f,
+                    "{}{} {}",
+                    if first { " (" } else { ", " },
+                    skip.as_str(),
+                    n
+                )?;
+                first = false;
+            }
+        }
+        if !first {
+            f.write_str(")")?;
+        }
+        if self.flow_evictions > 0 {
+            write!(f, "\nflow table evictions: {}", self.flow_evictions)?;
+        }
+        Ok(())
+    }
+}

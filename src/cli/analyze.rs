@@ -1,0 +1,130 @@
+use std::fs::File;
+use std::io::{self, BufWriter, IsTerminal, Read, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Instant;
+
+use synprint::analyze::{Analyzer, AnalyzerConfig, Engine, Stats};
+use synprint::capture::CaptureReader;
+use synprint::output::{Format, RecordWriter};
+
+/// Files above this size get a progress bar (when stderr is a terminal).
+const PROGRESS_MIN_BYTES: u64 = 4 << 20;
+
+#[derive(clap::Args)]
+pub struct AnalyzeArgs {
+    /// Capture files (pcap or pcapng, any link type synprint reads); `-` reads standard input.
+    #[arg(required = true)]
+    files: Vec<PathBuf>,
+    /// Output format; default: text on a terminal, jsonl otherwise.
+    #[arg(short, long, value_enum)]
+    format: Option<Format>,
+    /// Write records here instead of standard output.
+    #[arg(short, long)]
+    output: Option<PathBuf>,
+    /// Never show a progress bar.
+    #[arg(long)]
+    no_progress: bool,
+}
+
+pub fn run(args: AnalyzeArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
+    let engine = Engine::default();
+    let stdout_tty = args.output.is_none() && io::stdout().is_terminal();
+    let format = args.format.unwrap_or(if stdout_tty {
+        Format::Text
+    } else {
+        Format::Jsonl
+    });
+    let sink: Box<dyn Write> = match &args.output {
+        Some(path) => Box::new(File::create(path).map_err(|e| format!("{}: {e}", path.display()))?),
+        None => Box::new(io::stdout().lock()),
+    };
+    let mut writer = RecordWriter::new(BufWriter::with_capacity(1 << 16, sink), format);
+    let started = Instant::now();
+    let mut total = Stats::default();
+    let mut failed = false;
+
+    for path in &args.files {
+        let name = path.display().to_string();
+        let (input, size): (Box<dyn Read>, Option<u64>) = if name == "-" {
+            (Box::new(io::stdin().lock()), None)
+        } else {
+            let f = File::open(path).map_err(|e| format!("{name}: {e}"))?;
+            let size = f.metadata().ok().map(|m| m.len());
+            (Box::new(f), size)
+        };
+        let progress = size
+            .filter(|&s| !args.no_progress && s >= PROGRESS_MIN_BYTES && io::stderr().is_terminal())
+            .map(progress_bar);
+        let mut analyzer = Analyzer::new(&engine, AnalyzerConfig::default());
+        let outcome = analyze_stream(input, &mut analyzer, &mut writer, progress.as_ref());
+        if let Some(p) = progress {
+            p.finish_and_clear();
+        }
+        total.merge(&analyzer.stats());
+        if let Err(e) = outcome {
+            // The records read before the error are already written.
+            eprintln!("{name}: {e}");
+            failed = true;
+        }
+    }
+    writer.flush()?;
+    let secs = started.elapsed().as_secs_f64();
+    eprintln!("{total}");
+    eprintln!(
+        "time:                {secs:.3} s ({:.0} packets/s)",
+        total.packets as f64 / secs.max(1e-9)
+    );
+    Ok(if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+#[derive(Debug, thiserror::Error)]
+enum StreamError {
+    #[error(transparent)]
+    Capture(#[from] synprint::capture::CaptureError),
+    #[error("writing records: {0}")]
+    Output(#[from] io::Error),
+}
+
+fn analyze_stream<W: Write>(
+    input: Box<dyn Read>,
+    analyzer: &mut Analyzer<'_>,
+    writer: &mut RecordWriter<W>,
+    progress: Option<&indicatif::ProgressBar>,
+) -> Result<(), StreamError> {
+    let mut reader = CaptureReader::new(input)?;
+    let mut n: u64 = 0;
+    loop {
+        let frame = match reader.next_frame() {
+            Ok(Some(f)) => f,
+            Ok(None) => return Ok(()),
+            Err(e) => {
+                analyzer.count_capture_error();
+                return Err(e.into());
+            }
+        };
+        if let Some(record) = analyzer.process_frame(frame.link, frame.ts, frame.data) {
+            writer.write(&record)?;
+        }
+        n += 1;
+        if n % 65_536 == 0 {
+            if let Some(p) = progress {
+                p.set_position(reader.bytes_read());
+            }
+        }
+    }
+}
+
+fn progress_bar(size: u64) -> indicatif::ProgressBar {
+    let bar = indicatif::ProgressBar::new(size);
+    if let Ok(style) = indicatif::ProgressStyle::with_template(
+        "{bar:40} {bytes}/{total_bytes} {binary_bytes_per_sec} eta {eta}",
+    ) {
+        bar.set_style(style);
+    }
+    bar
+}

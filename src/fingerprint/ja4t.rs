@@ -1,0 +1,127 @@
+//! JA4T (client SYN) and JA4TS (server SYN+ACK).
+//!
+//! JA4T and JA4TS are part of JA4+ by FoxIO, licensed under the FoxIO
+//! License 1.1 (free for internal and non-commercial use; see README).
+//! This module is compiled only with the default-on `ja4t` cargo feature so
+//! builds that must not carry it can leave it out.
+
+use std::fmt;
+
+use super::OptionKinds;
+use crate::packet::Observation;
+
+/// `window_kinds_mss_wscale`, e.g. `64240_2-1-3-1-1-4_1460_8`.
+///
+/// Decisions (each tested below): an empty option list, a missing MSS, and
+/// a missing or zero window scale are written `00`; every EOL byte of the
+/// padding counts as one `0` kind, as on the wire; a truncated option still
+/// contributes its kind, because it appears on the wire.
+pub struct Ja4t<'a>(pub &'a Observation);
+
+impl fmt::Display for Ja4t<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let obs = self.0;
+        write!(f, "{}_", obs.window)?;
+        let mut kinds = OptionKinds(&obs.options).iter().peekable();
+        if kinds.peek().is_none() {
+            f.write_str("00")?;
+        }
+        let mut first = true;
+        for k in kinds {
+            if !first {
+                f.write_str("-")?;
+            }
+            first = false;
+            write!(f, "{k}")?;
+        }
+        match obs.options.mss {
+            Some(m) => write!(f, "_{m}")?,
+            None => f.write_str("_00")?,
+        }
+        match obs.options.window_scale {
+            Some(w) if w != 0 => write!(f, "_{w}"),
+            _ => f.write_str("_00"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::packet::{IpVersion, Kind, TcpOptions, Timestamp};
+    use std::net::{IpAddr, Ipv4Addr};
+
+    fn obs(window: u16, opts: &[u8]) -> Observation {
+        let a = IpAddr::V4(Ipv4Addr::LOCALHOST);
+        Observation {
+            ts: Timestamp(0),
+            kind: Kind::Syn,
+            ip_version: IpVersion::V4,
+            src_ip: a,
+            dst_ip: a,
+            ttl: 64,
+            tos: 0,
+            df: true,
+            mf: false,
+            ip_reserved_flag: false,
+            ip_id: 0,
+            ip_total_length: 60,
+            ip_header_len: 20,
+            ip_options_len: 0,
+            flow_label: 0,
+            src_port: 1,
+            dst_port: 2,
+            seq: 1,
+            ack: 0,
+            tcp_flags: 2,
+            tcp_data_offset: 10,
+            tcp_reserved: 0,
+            window,
+            urgent_ptr: 0,
+            payload_len: 0,
+            options: TcpOptions::parse(opts),
+        }
+    }
+
+    #[test]
+    fn windows_11_example_from_the_spec() {
+        let o = crate::craft::OptionBytes::new()
+            .mss(1460)
+            .nop()
+            .ws(8)
+            .nop()
+            .nop()
+            .sok();
+        assert_eq!(
+            Ja4t(&obs(64240, &o.0)).to_string(),
+            "64240_2-1-3-1-1-4_1460_8"
+        );
+    }
+
+    #[test]
+    fn macos_eol_padding_counts() {
+        let o = crate::craft::OptionBytes::new()
+            .mss(1460)
+            .nop()
+            .ws(6)
+            .nop()
+            .nop()
+            .ts(9, 0)
+            .sok()
+            .eol()
+            .eol();
+        assert_eq!(
+            Ja4t(&obs(65535, &o.0)).to_string(),
+            "65535_2-1-3-1-1-8-4-0-0_1460_6"
+        );
+    }
+
+    #[test]
+    fn placeholders_for_missing_parts() {
+        assert_eq!(Ja4t(&obs(5840, &[])).to_string(), "5840_00_00_00");
+        let o = crate::craft::OptionBytes::new().mss(1460);
+        assert_eq!(Ja4t(&obs(5840, &o.0)).to_string(), "5840_2_1460_00");
+        let o = crate::craft::OptionBytes::new().nop().ws(0);
+        assert_eq!(Ja4t(&obs(1024, &o.0)).to_string(), "1024_1-3_00_00");
+    }
+}

@@ -1,0 +1,98 @@
+use std::fmt;
+
+use crate::packet::{TcpOption, TcpOptions};
+
+/// zardaxt's option string, e.g. `M1460,S,T,N,W7,` (every option followed by
+/// a comma; `E` for each EOL byte, `K` SACK, `U<kind>` for kinds without a
+/// letter).
+///
+/// zardaxt lets dpkt walk the bytes after EOL as further options, so each
+/// zero padding byte becomes another `E`; we write one `E` per padding byte
+/// too (non-zero padding, which dpkt would decode as options, is written as
+/// `E` as well — it never occurs in real stacks, and p0f flags it `opt+`).
+pub struct ZardaxtOptions<'a>(pub &'a TcpOptions);
+
+impl fmt::Display for ZardaxtOptions<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for opt in self.0.as_slice() {
+            match *opt {
+                TcpOption::Eol => f.write_str("E,")?,
+                TcpOption::Nop => f.write_str("N,")?,
+                TcpOption::Mss => write!(f, "M{},", self.0.mss.unwrap_or(0))?,
+                TcpOption::WindowScale => write!(f, "W{},", self.0.window_scale.unwrap_or(0))?,
+                TcpOption::SackPermitted => f.write_str("S,")?,
+                TcpOption::Sack => f.write_str("K,")?,
+                TcpOption::Timestamp => f.write_str("T,")?,
+                TcpOption::Other { kind } | TcpOption::Truncated { kind } => match kind {
+                    6 => f.write_str("J,")?,
+                    7 => f.write_str("F,")?,
+                    9 => f.write_str("P,")?,
+                    10 => f.write_str("R,")?,
+                    k => write!(f, "U{k},")?,
+                },
+            }
+        }
+        for _ in 0..self.0.eol_pad {
+            f.write_str("E,")?;
+        }
+        Ok(())
+    }
+}
+
+/// The option kinds in wire order, each EOL padding byte counted as one more
+/// EOL (kind 0): mod_tcpfingerprint's `tcp_options_kinds` and JA4T's part b.
+#[derive(Clone, Copy)]
+pub struct OptionKinds<'a>(pub &'a TcpOptions);
+
+impl<'a> OptionKinds<'a> {
+    pub fn iter(self) -> impl Iterator<Item = u8> + 'a {
+        self.0
+            .as_slice()
+            .iter()
+            .map(TcpOption::kind)
+            .chain(std::iter::repeat_n(0, usize::from(self.0.eol_pad)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::craft::OptionBytes;
+
+    #[test]
+    fn macos_layout_writes_each_eol_byte() {
+        let b = OptionBytes::new()
+            .mss(1460)
+            .nop()
+            .ws(6)
+            .nop()
+            .nop()
+            .ts(1, 0)
+            .sok()
+            .eol()
+            .eol();
+        let o = TcpOptions::parse(&b.0);
+        assert_eq!(ZardaxtOptions(&o).to_string(), "M1460,N,W6,N,N,T,S,E,E,");
+        assert_eq!(
+            OptionKinds(&o).iter().collect::<Vec<_>>(),
+            vec![2, 1, 3, 1, 1, 8, 4, 0, 0]
+        );
+    }
+
+    #[test]
+    fn unknown_kinds_get_u_prefix() {
+        let b = OptionBytes::new()
+            .mss(1400)
+            .raw(&[34, 2])
+            .raw(&[30, 4, 0, 0]);
+        let o = TcpOptions::parse(&b.0);
+        assert_eq!(ZardaxtOptions(&o).to_string(), "M1400,U34,U30,");
+    }
+
+    #[test]
+    fn empty_options_are_empty() {
+        let o = TcpOptions::parse(&[]);
+        assert_eq!(ZardaxtOptions(&o).to_string(), "");
+        assert_eq!(OptionKinds(&o).iter().count(), 0);
+    }
+}

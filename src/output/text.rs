@@ -1,0 +1,70 @@
+use std::io::{self, Write};
+
+use crate::analyze::Record;
+use crate::fingerprint::ZardaxtOptions;
+use crate::packet::Kind;
+
+/// A p0f-style block:
+///
+/// ```text
+/// .-[ 192.0.2.1/40000 -> 198.51.100.1/443 (syn) ]-
+/// |
+/// | client   = 192.0.2.1/40000
+/// | ...
+/// `----
+/// ```
+pub fn write_text<W: Write>(out: &mut W, r: &Record) -> io::Result<()> {
+    let o = &r.obs;
+    let role = match o.kind {
+        Kind::Syn => "client",
+        Kind::SynAck => "server",
+    };
+    writeln!(
+        out,
+        ".-[ {} -> {} ({}) ]-\n|",
+        Endpoint(o.src_ip, o.src_port),
+        Endpoint(o.dst_ip, o.dst_port),
+        o.kind.as_str()
+    )?;
+    writeln!(out, "| {:<9}= {}", role, Endpoint(o.src_ip, o.src_port))?;
+    writeln!(out, "| {:<9}= {:.6}", "time", o.ts.as_secs_f64())?;
+    writeln!(
+        out,
+        "| {:<9}= ttl {} win {} df {} id {} mss {} ws {}",
+        "ip/tcp",
+        o.ttl,
+        o.window,
+        u8::from(o.df),
+        o.ip_id,
+        Opt(o.options.mss),
+        Opt(o.options.window_scale)
+    )?;
+    writeln!(out, "| {:<9}= {}", "options", ZardaxtOptions(&o.options))?;
+    #[cfg(feature = "ja4t")]
+    writeln!(
+        out,
+        "| {:<9}= {}",
+        if o.kind == Kind::Syn { "ja4t" } else { "ja4ts" },
+        crate::fingerprint::ja4t::Ja4t(o)
+    )?;
+    writeln!(out, "|\n`----\n")
+}
+
+struct Endpoint(std::net::IpAddr, u16);
+
+impl std::fmt::Display for Endpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.0, self.1)
+    }
+}
+
+struct Opt<T>(Option<T>);
+
+impl<T: std::fmt::Display> std::fmt::Display for Opt<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.0 {
+            Some(v) => v.fmt(f),
+            None => f.write_str("-"),
+        }
+    }
+}

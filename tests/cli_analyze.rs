@@ -1,0 +1,212 @@
+//! End-to-end: the `synprint analyze` binary over captures this test writes.
+
+use std::io::Write;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+
+use synprint::capture::PcapWriter;
+use synprint::craft::{ethernet_frame, OptionBytes, Stack, TcpPacket};
+use synprint::packet::{LinkType, Timestamp};
+
+fn synprint(args: &[&str], stdin: Option<&[u8]>) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_synprint"))
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run synprint");
+    if let Some(bytes) = stdin {
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(bytes)
+            .expect("feed stdin");
+    }
+    drop(child.stdin.take());
+    child.wait_with_output().expect("synprint finishes")
+}
+
+fn v4(last: u8) -> IpAddr {
+    IpAddr::V4(Ipv4Addr::new(192, 0, 2, last))
+}
+
+fn capture(packets: &[TcpPacket]) -> Vec<u8> {
+    let mut w = PcapWriter::new(Vec::new(), LinkType::ETHERNET).expect("header");
+    for (i, p) in packets.iter().enumerate() {
+        w.write(
+            Timestamp(1_700_000_000_000_000_000 + i as u64 * 1_000_000),
+            &ethernet_frame(&p.ip_bytes()),
+        )
+        .expect("write");
+    }
+    w.into_inner()
+}
+
+fn records(out: &Output) -> Vec<serde_json::Value> {
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("each line is JSON"))
+        .collect()
+}
+
+#[test]
+fn jsonl_records_carry_the_documented_fields() {
+    let win = Stack::Windows.syn(v4(1), 50000, v4(2), 443, 1);
+    let mut sa = TcpPacket::syn_ack_for(&win);
+    sa.window = 65160;
+    sa.options = OptionBytes::new().mss(1460).sok().ts(5, 6).nop().ws(7).0;
+    let mac6 = Stack::MacOs.syn(
+        IpAddr::V6(Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 1)),
+        50001,
+        IpAddr::V6(Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 2)),
+        443,
+        2,
+    );
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("c.pcap");
+    std::fs::write(&path, capture(&[win.clone(), win.clone(), sa, mac6])).expect("write capture");
+
+    let out = synprint(
+        &[
+            "analyze",
+            "--format",
+            "jsonl",
+            path.to_str().expect("utf-8"),
+        ],
+        None,
+    );
+    assert!(
+        out.status.success(),
+        "stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let recs = records(&out);
+    assert_eq!(
+        recs.len(),
+        3,
+        "the retransmitted SYN makes no second record"
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("1 syn, 0 syn_ack (no record)"),
+        "summary counts the retransmission: {stderr}"
+    );
+
+    let w = &recs[0];
+    assert_eq!(w["kind"], "syn");
+    assert_eq!(w["src_ip"], "192.0.2.1");
+    assert_eq!(w["src_port"], 50000);
+    assert_eq!(w["ip_version"], 4);
+    assert_eq!(w["ip_ttl"], 128);
+    assert_eq!(w["ip_df"], 1);
+    assert_eq!(w["ip_hdr_length"], 5);
+    assert_eq!(w["tcp_window_size"], 64240);
+    assert_eq!(w["tcp_options"], "M1460,N,W8,N,N,S,");
+    assert_eq!(
+        w["tcp_options_kinds"],
+        serde_json::json!([2, 1, 3, 1, 1, 4])
+    );
+    assert_eq!(w["tcp_mss"], 1460);
+    assert_eq!(w["tcp_window_scaling"], 8);
+    assert_eq!(w["tcp_timestamp"], serde_json::Value::Null);
+    assert_eq!(w["tcp_off"], 8);
+    assert_eq!(w["ja4t"], "64240_2-1-3-1-1-4_1460_8");
+
+    let s = &recs[1];
+    assert_eq!(s["kind"], "syn_ack");
+    assert_eq!(s["src_port"], 443);
+    assert_eq!(s["ja4ts"], "65160_2-4-8-1-3_1460_7");
+    assert!(s.get("ja4t").is_none());
+
+    let m = &recs[2];
+    assert_eq!(m["ip_version"], 6);
+    assert_eq!(m["ip_id"], serde_json::Value::Null);
+    assert_eq!(m["tcp_options"], "M1440,N,W6,N,N,T,S,E,E,");
+    assert_eq!(m["ja4t"], "65535_2-1-3-1-1-8-4-0-0_1440_6");
+    assert!(m["ip_flow_label"].as_u64().is_some());
+}
+
+#[test]
+fn standard_input_is_read_with_dash() {
+    let bytes = capture(&[Stack::Linux.syn(v4(3), 40000, v4(4), 80, 3)]);
+    let out = synprint(&["analyze", "--format", "jsonl", "-"], Some(&bytes));
+    assert!(
+        out.status.success(),
+        "stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let recs = records(&out);
+    assert_eq!(recs.len(), 1);
+    assert_eq!(recs[0]["tcp_options"], "M1460,S,T,N,W7,");
+}
+
+#[test]
+fn a_cut_off_file_keeps_earlier_records_and_names_the_offset() {
+    let full = capture(&[
+        Stack::Linux.syn(v4(5), 40001, v4(6), 80, 4),
+        Stack::Windows.syn(v4(7), 40002, v4(6), 80, 5),
+    ]);
+    let cut = &full[..full.len() - 10];
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("cut.pcap");
+    std::fs::write(&path, cut).expect("write");
+    let out = synprint(
+        &[
+            "analyze",
+            "--format",
+            "jsonl",
+            path.to_str().expect("utf-8"),
+        ],
+        None,
+    );
+    assert!(!out.status.success());
+    assert_eq!(
+        records(&out).len(),
+        1,
+        "the whole first record is still analysed"
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let first_line = stderr.lines().next().unwrap_or_default();
+    assert!(
+        first_line.starts_with(&format!("{}: error at byte ", path.display())),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_file_that_is_not_a_capture_is_a_one_line_error() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("notes.txt");
+    std::fs::write(&path, b"hello, this is not a capture file\n").expect("write");
+    let out = synprint(
+        &["analyze", "--format", "none", path.to_str().expect("utf-8")],
+        None,
+    );
+    assert!(!out.status.success());
+    assert!(out.stdout.is_empty());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("error at byte 0"), "{stderr}");
+    assert!(!stderr.contains("panicked"));
+}
+
+#[test]
+fn text_format_is_readable() {
+    let bytes = capture(&[Stack::Windows.syn(v4(8), 40003, v4(9), 443, 6)]);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path: &Path = &dir.path().join("t.pcap");
+    std::fs::write(path, bytes).expect("write");
+    let out = synprint(
+        &["analyze", "--format", "text", path.to_str().expect("utf-8")],
+        None,
+    );
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains(".-[ 192.0.2.8/40003 -> 192.0.2.9/443 (syn) ]-"),
+        "{text}"
+    );
+    assert!(text.contains("64240_2-1-3-1-1-4_1460_8"), "{text}");
+}
