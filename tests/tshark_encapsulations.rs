@@ -10,7 +10,7 @@ use std::path::Path;
 use synprint::capture::{
     ByteOrder, PcapPrecision, PcapWriter, PcapngInterface, PcapngWriter, TsResolution,
 };
-use synprint::craft::{Encapsulation, Stack, TcpPacket};
+use synprint::craft::{ipv6_with_extensions, Encapsulation, Ipv6Ext, Stack, TcpPacket};
 use synprint::packet::{flags, LinkType, Timestamp};
 
 /// Per encapsulation: a SYN of each stack over IPv4 and IPv6, the
@@ -67,6 +67,52 @@ fn every_link_type_and_encapsulation_agrees_with_tshark() {
     }
     // Two SYN-kind packets of every three, per encapsulation and file.
     assert_eq!(total, 2 * Encapsulation::ALL.len() * pkts.len() * 2 / 3);
+}
+
+/// IPv4 options and IPv6 extension headers, as raw IP.
+#[test]
+fn ip_options_and_ipv6_extension_headers_agree_with_tshark() {
+    if !common::tshark_available() {
+        eprintln!("SKIPPED: tshark is not installed (apt-get install tshark)");
+        return;
+    }
+    let pkts = packets();
+    let mut frames = Vec::new();
+    for p in pkts.iter().filter(|p| p.src.is_ipv4()) {
+        let mut p = p.clone();
+        // Record route with room for two addresses, then NOP, EOL.
+        p.ip_options = vec![7, 11, 4, 0, 0, 0, 0, 0, 0, 0, 0, 1];
+        frames.push(p.ip_bytes());
+    }
+    let atomic = Ipv6Ext::Fragment {
+        offset: 0,
+        more: false,
+    };
+    let chains: [&[Ipv6Ext]; 5] = [
+        &[Ipv6Ext::HopByHop],
+        &[Ipv6Ext::Routing],
+        &[Ipv6Ext::DestinationOptions],
+        &[atomic],
+        &[
+            Ipv6Ext::HopByHop,
+            Ipv6Ext::Routing,
+            Ipv6Ext::DestinationOptions,
+        ],
+    ];
+    for p in pkts.iter().filter(|p| p.src.is_ipv6()) {
+        for chain in chains {
+            frames.push(ipv6_with_extensions(&p.ip_bytes(), chain));
+        }
+    }
+    let mut w = PcapWriter::new(Vec::new(), LinkType::RAW).unwrap();
+    for (i, f) in frames.iter().enumerate() {
+        w.write(Timestamp(i as u64), f).unwrap();
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ip-options.pcap");
+    std::fs::write(&path, w.into_inner()).unwrap();
+    let syn_kind = frames.len() * 2 / 3;
+    assert_eq!(common::compare_with_tshark(&path), syn_kind);
 }
 
 fn write_pcapng(path: &Path, order: ByteOrder, pkts: &[TcpPacket]) {
