@@ -60,10 +60,13 @@ impl<R: Read> Input<R> {
             self.end -= self.start;
             self.start = 0;
         }
-        if self.buf.len() < n {
-            self.buf.resize(n.next_power_of_two(), 0);
-        }
         while self.end - self.start < n && !self.eof {
+            if self.end == self.buf.len() {
+                // Grow only as data arrives: a corrupt length field must not
+                // allocate what the stream never delivers.
+                let want = (self.buf.len() * 2).min(n.next_power_of_two());
+                self.buf.resize(want.max(self.buf.len() + 1), 0);
+            }
             match self.src.read(&mut self.buf[self.end..]) {
                 Ok(0) => self.eof = true,
                 Ok(k) => self.end += k,
