@@ -118,6 +118,9 @@ fn walk(path: &Path) -> u64 {
 fn synprint_run(engine: &Engine, path: &Path, format: Format, out: &Path) -> u64 {
     let mut r = open(path);
     let mut analyzer = Analyzer::new(engine, AnalyzerConfig::default());
+    // Start from no file: truncating the previous round's output would
+    // charge this round for the page cache's cleanup.
+    let _ = std::fs::remove_file(out);
     let file = File::create(out).expect("output file");
     let mut w = RecordWriter::new(BufWriter::with_capacity(1 << 16, file), format);
     while let Ok(Some(f)) = r.next_frame() {

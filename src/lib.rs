@@ -24,7 +24,9 @@
 
 pub mod analyze;
 pub mod capture;
+pub mod classify;
 pub mod craft;
 pub mod fingerprint;
 pub mod output;
+pub mod p0f;
 pub mod packet;

@@ -148,7 +148,7 @@ impl FlowTable {
                     // Same 4-tuple, new ISN: a new connection reusing the port.
                     *state = FlowState {
                         syn_isn: Some(obs.seq),
-                        syn_mss: obs.options.mss,
+                        syn_mss: p0f_syn_mss(obs),
                         syn_ack_isn: None,
                     };
                     return SynSeen::New { syn_mss: None };
@@ -157,7 +157,7 @@ impl FlowTable {
                     key,
                     FlowState {
                         syn_isn: Some(obs.seq),
-                        syn_mss: obs.options.mss,
+                        syn_mss: p0f_syn_mss(obs),
                         syn_ack_isn: None,
                     },
                 );
@@ -188,6 +188,13 @@ impl FlowTable {
             }
         }
     }
+}
+
+/// The SYN's MSS as p0f remembers it for the SYN+ACK's window: the one
+/// among the first 24 options, none when 0.
+fn p0f_syn_mss(obs: &Observation) -> Option<u16> {
+    let mss = obs.options.p0f.mss;
+    (mss != 0).then_some(mss)
 }
 
 #[cfg(test)]

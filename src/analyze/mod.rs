@@ -11,19 +11,95 @@ pub use flows::{FlowTable, SynSeen};
 pub use record::Record;
 pub use stats::Stats;
 
+use crate::classify::{Model, P0fHint};
+use crate::p0f::{self, UptimeTracker};
 use crate::packet::{self, Kind, LinkType, Observation, Timestamp};
 
 /// The read-only half of the pipeline: databases and models, shareable
 /// between threads. Turns one observation into one record.
-#[derive(Debug, Default)]
-pub struct Engine {}
+#[derive(Debug)]
+pub struct Engine {
+    p0f: &'static p0f::Database,
+    /// `None` only where a caller turns classification off (the benchmark
+    /// measures its cost that way).
+    model: Option<Model>,
+}
+
+impl Default for Engine {
+    fn default() -> Self {
+        Engine {
+            p0f: p0f::Database::builtin(),
+            model: Some(builtin_model().clone()),
+        }
+    }
+}
+
+/// The built-in classifier, compiled once per process.
+fn builtin_model() -> &'static Model {
+    static MODEL: std::sync::OnceLock<Model> = std::sync::OnceLock::new();
+    MODEL.get_or_init(|| match Model::builtin() {
+        Ok(m) => m,
+        // The built-in data file is compiled into the binary and checked by
+        // tests; failing here is a build defect, not bad input.
+        Err(e) => panic!("built-in OS model does not load: {e}"),
+    })
+}
 
 impl Engine {
+    /// Uses `model` (built-in knowledge plus learned counts) to classify.
+    pub fn with_model(mut self, model: Model) -> Self {
+        self.model = Some(model);
+        self
+    }
+
+    /// Leaves the `classification` field out of every record.
+    pub fn without_classification(mut self) -> Self {
+        self.model = None;
+        self
+    }
+
+    pub fn model(&self) -> Option<&Model> {
+        self.model.as_ref()
+    }
+
+    /// An engine with another p0f database than the built-in one. The
+    /// database lives as long as the process (records borrow its labels).
+    pub fn with_p0f_database(mut self, db: p0f::Database) -> Self {
+        self.p0f = Box::leak(Box::new(db));
+        self
+    }
+
+    pub fn p0f_database(&self) -> &'static p0f::Database {
+        self.p0f
+    }
+
     /// `syn_mss` is the MSS of the client SYN a SYN+ACK answers, when it was
     /// seen (p0f renders server windows relative to it).
     pub fn fingerprint(&self, obs: Observation, syn_mss: Option<u16>) -> Record {
-        let _ = syn_mss;
-        Record { obs }
+        let p0f = self.p0f.fingerprint(&obs, syn_mss);
+        // p0f stops following a connection whose packet matched a userland
+        // tool or its own probe: no MTU for it, as in p0f.
+        let mtu = if p0f.ends_connection() {
+            None
+        } else {
+            self.p0f.mtu_of(&p0f.raw_sig)
+        };
+        let classification = self.model.as_ref().map(|m| {
+            let hint = p0f.os.map(|l| P0fHint {
+                name: &l.name,
+                flavor: l.flavor.as_deref().unwrap_or(""),
+                generic: l.generic,
+            });
+            m.classify(&obs, hint)
+        });
+        Record {
+            obs,
+            p0f,
+            mtu,
+            uptime: None,
+            classification,
+            verdict: None,
+        }
     }
 }
 
@@ -35,6 +111,8 @@ pub struct AnalyzerConfig {
     /// How long (packet time) a handshake is remembered; SYN retransmissions
     /// back off to about a minute, so two minutes catches them all.
     pub flow_ttl_ns: u64,
+    /// Hosts remembered for uptime estimation (p0f's per-host timestamps).
+    pub uptime_capacity: usize,
 }
 
 impl Default for AnalyzerConfig {
@@ -42,6 +120,7 @@ impl Default for AnalyzerConfig {
         AnalyzerConfig {
             flow_capacity: 1 << 20,
             flow_ttl_ns: 120 * 1_000_000_000,
+            uptime_capacity: 1 << 16,
         }
     }
 }
@@ -51,6 +130,7 @@ impl Default for AnalyzerConfig {
 pub struct Analyzer<'e> {
     engine: &'e Engine,
     flows: FlowTable,
+    uptime: UptimeTracker,
     stats: Stats,
 }
 
@@ -59,6 +139,7 @@ impl<'e> Analyzer<'e> {
         Analyzer {
             engine,
             flows: FlowTable::new(config.flow_capacity, config.flow_ttl_ns),
+            uptime: UptimeTracker::new(config.uptime_capacity),
             stats: Stats::default(),
         }
     }
@@ -110,12 +191,17 @@ impl<'e> Analyzer<'e> {
             Kind::Syn => self.stats.syn += 1,
             Kind::SynAck => self.stats.syn_ack += 1,
         }
-        Some(self.engine.fingerprint(obs, syn_mss))
+        let mut record = self.engine.fingerprint(obs, syn_mss);
+        if !record.p0f.ends_connection() {
+            record.uptime = self.uptime.observe(&record.obs);
+        }
+        Some(record)
     }
 
     pub fn stats(&self) -> Stats {
         let mut s = self.stats.clone();
         s.flow_evictions = self.flows.evictions();
+        s.uptime_evictions = self.uptime.evictions();
         s
     }
 

@@ -16,6 +16,7 @@ pub struct Stats {
     #[serde(serialize_with = "serialize_skips")]
     pub skipped: [u64; Skip::ALL.len()],
     pub flow_evictions: u64,
+    pub uptime_evictions: u64,
     /// Records the capture reader could not deliver (cut-off file).
     pub capture_errors: u64,
 }
@@ -51,6 +52,7 @@ impl Stats {
             *a += b;
         }
         self.flow_evictions += other.flow_evictions;
+        self.uptime_evictions += other.uptime_evictions;
         self.capture_errors += other.capture_errors;
     }
 }
@@ -87,8 +89,12 @@ impl fmt::Display for Stats {
         if !first {
             f.write_str(")")?;
         }
-        if self.flow_evictions > 0 {
-            write!(f, "\nflow table evictions: {}", self.flow_evictions)?;
+        if self.flow_evictions > 0 || self.uptime_evictions > 0 {
+            write!(
+                f,
+                "\nevictions:           {} handshakes, {} uptime hosts",
+                self.flow_evictions, self.uptime_evictions
+            )?;
         }
         Ok(())
     }

@@ -25,10 +25,34 @@ pub struct AnalyzeArgs {
     /// Never show a progress bar.
     #[arg(long)]
     no_progress: bool,
+    #[command(flatten)]
+    engine: EngineArgs,
+}
+
+/// Options that choose the databases and models every command uses.
+#[derive(clap::Args)]
+pub struct EngineArgs {
+    /// A p0f.fp database to use instead of the built-in p0f 3.09b one.
+    #[arg(long, value_name = "PATH")]
+    p0f_db: Option<PathBuf>,
+}
+
+impl EngineArgs {
+    pub fn build(&self) -> Result<Engine, Box<dyn std::error::Error>> {
+        let mut engine = Engine::default();
+        if let Some(path) = &self.p0f_db {
+            let text =
+                std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+            let db = synprint::p0f::Database::parse(&text)
+                .map_err(|e| format!("{}: {e}", path.display()))?;
+            engine = engine.with_p0f_database(db);
+        }
+        Ok(engine)
+    }
 }
 
 pub fn run(args: AnalyzeArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
-    let engine = Engine::default();
+    let engine = args.engine.build()?;
     let stdout_tty = args.output.is_none() && io::stdout().is_terminal();
     let format = args.format.unwrap_or(if stdout_tty {
         Format::Text

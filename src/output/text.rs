@@ -39,7 +39,63 @@ pub fn write_text<W: Write>(out: &mut W, r: &Record) -> io::Result<()> {
         Opt(o.options.mss),
         Opt(o.options.window_scale)
     )?;
+    match r.p0f.os {
+        Some(label) => writeln!(
+            out,
+            "| {:<9}= {}{}",
+            "os",
+            label,
+            if r.p0f.fuzzy { " (fuzzy)" } else { "" }
+        )?,
+        None => writeln!(out, "| {:<9}= ???", "os")?,
+    }
+    writeln!(out, "| {:<9}= {}", "dist", r.p0f.dist)?;
+    writeln!(out, "| {:<9}= {}", "raw_sig", r.p0f.raw_sig)?;
+    if let Some(m) = &r.mtu {
+        writeln!(
+            out,
+            "| {:<9}= {} ({})",
+            "mtu",
+            m.raw_mtu,
+            m.link.unwrap_or("???")
+        )?;
+    }
+    if let Some(u) = &r.uptime {
+        writeln!(out, "| {:<9}= {} ({} Hz)", "uptime", u, u.freq_hz)?;
+    }
     writeln!(out, "| {:<9}= {}", "options", ZardaxtOptions(&o.options))?;
+    if let Some(c) = &r.classification {
+        writeln!(
+            out,
+            "| {:<9}= {} ({:.2}), family {} ({:.2})",
+            "class",
+            c.os.name(),
+            c.confidence,
+            c.family.name(),
+            c.family_confidence()
+        )?;
+        for e in c.evidence.texts() {
+            writeln!(out, "| {:<9}  {}", "", e)?;
+        }
+    }
+    if let Some(v) = &r.verdict {
+        writeln!(
+            out,
+            "| {:<9}= mismatch {} tunnel {} hops {}",
+            "verdict",
+            v.os_mismatch
+                .map_or("unknown", |m| if m { "yes" } else { "no" }),
+            if v.tunnel_suspected {
+                "suspected"
+            } else {
+                "no"
+            },
+            v.hops
+        )?;
+        for reason in &v.reasons {
+            writeln!(out, "| {:<9}  {}", "", reason)?;
+        }
+    }
     #[cfg(feature = "ja4t")]
     writeln!(
         out,

@@ -56,8 +56,12 @@ pub struct TcpOptions {
     len: u8,
     /// Bytes that follow the first EOL up to the end of the header.
     pub eol_pad: u8,
-    /// Some byte after the first EOL is not zero (p0f quirk `opt+`).
+    /// Some byte after the first EOL is not zero.
     pub eol_pad_nonzero: bool,
+    /// Some byte after the first EOL other than the header's last byte is
+    /// not zero: what p0f 3.09b's `opt+` quirk actually tests (its scan
+    /// steps past the first non-zero byte before checking for the end).
+    pub eol_pad_nonzero_not_last: bool,
     /// An option had a wrong length byte, ran past the header end, or parsing
     /// stopped early (p0f quirk `bad`).
     pub malformed: bool,
@@ -66,6 +70,57 @@ pub struct TcpOptions {
     /// (TSval, TSecr) of the timestamp option.
     pub timestamp: Option<(u32, u32)>,
     pub sack_permitted: bool,
+    /// The values and irregularities p0f 3.09b reads, which differ from the
+    /// fields above when options repeat or there are more than 24.
+    pub p0f: P0fOptionView,
+}
+
+/// What p0f 3.09b reads of a TCP option list: it stops after
+/// [`P0fOptionView::MAX_OPTIONS`] options, keeps the last MSS, window scale
+/// and TSval among those, and notes its timestamp and window-scale quirks on
+/// any of them (not just the last). Four bytes, to keep observations small.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct P0fOptionView {
+    /// Last MSS value p0f reads, 0 without one.
+    pub mss: u16,
+    /// Last window scale p0f reads, 0 without one.
+    pub wscale: u8,
+    flags: u8,
+}
+
+impl P0fOptionView {
+    /// p0f's MAX_TCP_OPT.
+    pub const MAX_OPTIONS: usize = 24;
+    const TS1_ZERO: u8 = 1;
+    const TS2_NONZERO: u8 = 2;
+    const WS_EXCESSIVE: u8 = 4;
+    const TS_UNREAD: u8 = 8;
+
+    /// Some timestamp option p0f reads has TSval 0 (quirk `ts1-`).
+    pub fn ts1_zero(&self) -> bool {
+        self.flags & Self::TS1_ZERO != 0
+    }
+
+    /// Some timestamp option p0f reads has a non-zero TSecr (quirk `ts2+`
+    /// on a plain SYN).
+    pub fn ts2_nonzero(&self) -> bool {
+        self.flags & Self::TS2_NONZERO != 0
+    }
+
+    /// Some window scale p0f reads is above 14 (quirk `exws`).
+    pub fn ws_excessive(&self) -> bool {
+        self.flags & Self::WS_EXCESSIVE != 0
+    }
+
+    /// The last TSval p0f reads, 0 without one. More than 24 options leave
+    /// room for only one timestamp option (10 bytes + 24 others > 40 bytes
+    /// would be needed for two), so it is either the recorded one or none.
+    pub fn ts1(&self, options: &TcpOptions) -> u32 {
+        match options.timestamp {
+            Some((val, _)) if self.flags & Self::TS_UNREAD == 0 => val,
+            _ => 0,
+        }
+    }
 }
 
 impl Default for TcpOptions {
@@ -75,11 +130,13 @@ impl Default for TcpOptions {
             len: 0,
             eol_pad: 0,
             eol_pad_nonzero: false,
+            eol_pad_nonzero_not_last: false,
             malformed: false,
             mss: None,
             window_scale: None,
             timestamp: None,
             sack_permitted: false,
+            p0f: P0fOptionView::default(),
         }
     }
 }
@@ -111,82 +168,106 @@ impl TcpOptions {
     /// 20-byte header and the data offset). Never fails: irregularities are
     /// recorded in the result, as p0f 3 records them.
     pub fn parse(bytes: &[u8]) -> TcpOptions {
+        let bytes = &bytes[..bytes.len().min(40)];
         let mut o = TcpOptions::default();
-        let mut rest = bytes.get(..40).unwrap_or(bytes);
-        while let Some((&kind, tail)) = rest.split_first() {
-            // Fixed-size options: like p0f, a wrong length byte is noted but
-            // the value is still read at its usual place; only a body past
-            // the header end stops parsing. `tail` starts at the length byte.
-            rest = match kind {
+        let end = bytes.len();
+        let mut i = 0usize;
+        while i < end {
+            let kind = bytes[i];
+            i += 1;
+            match kind {
                 0 => {
                     o.push(TcpOption::Eol);
-                    o.eol_pad = tail.len() as u8;
-                    o.eol_pad_nonzero = tail.iter().any(|&b| b != 0);
+                    let pad = &bytes[i..];
+                    o.eol_pad = pad.len() as u8;
+                    o.eol_pad_nonzero = pad.iter().any(|&b| b != 0);
+                    o.eol_pad_nonzero_not_last = pad
+                        .split_last()
+                        .is_some_and(|(_, init)| init.iter().any(|&b| b != 0));
                     return o;
                 }
-                1 => {
-                    o.push(TcpOption::Nop);
-                    tail
-                }
-                2 => {
-                    let Some(([len, hi, lo], next)) = tail.split_first_chunk::<3>() else {
-                        return o.abort(kind);
+                1 => o.push(TcpOption::Nop),
+                // Fixed-size options: like p0f, a wrong length byte is noted
+                // but the value is still read at its usual place; only a body
+                // past the header end stops parsing.
+                2 | 3 | 4 | 8 => {
+                    let size = match kind {
+                        2 => 4,
+                        3 => 3,
+                        4 => 2,
+                        _ => 10,
                     };
-                    o.malformed |= *len != 4;
-                    o.mss = Some(u16::from_be_bytes([*hi, *lo]));
-                    o.push(TcpOption::Mss);
-                    next
-                }
-                3 => {
-                    let Some(([len, shift], next)) = tail.split_first_chunk::<2>() else {
+                    if i + size - 1 > end {
                         return o.abort(kind);
+                    }
+                    if bytes[i] as usize != size {
+                        o.malformed = true;
+                    }
+                    let body = &bytes[i + 1..i + size - 1];
+                    let p0f_reads = o.len() < P0fOptionView::MAX_OPTIONS;
+                    let opt = match kind {
+                        2 => {
+                            let mss = u16::from_be_bytes([body[0], body[1]]);
+                            o.mss = Some(mss);
+                            if p0f_reads {
+                                o.p0f.mss = mss;
+                            }
+                            TcpOption::Mss
+                        }
+                        3 => {
+                            o.window_scale = Some(body[0]);
+                            if p0f_reads {
+                                o.p0f.wscale = body[0];
+                                if body[0] > 14 {
+                                    o.p0f.flags |= P0fOptionView::WS_EXCESSIVE;
+                                }
+                            }
+                            TcpOption::WindowScale
+                        }
+                        4 => {
+                            o.sack_permitted = true;
+                            TcpOption::SackPermitted
+                        }
+                        _ => {
+                            let val = u32::from_be_bytes([body[0], body[1], body[2], body[3]]);
+                            let ecr = u32::from_be_bytes([body[4], body[5], body[6], body[7]]);
+                            o.timestamp = Some((val, ecr));
+                            if !p0f_reads {
+                                o.p0f.flags |= P0fOptionView::TS_UNREAD;
+                            } else {
+                                if val == 0 {
+                                    o.p0f.flags |= P0fOptionView::TS1_ZERO;
+                                }
+                                if ecr != 0 {
+                                    o.p0f.flags |= P0fOptionView::TS2_NONZERO;
+                                }
+                            }
+                            TcpOption::Timestamp
+                        }
                     };
-                    o.malformed |= *len != 3;
-                    o.window_scale = Some(*shift);
-                    o.push(TcpOption::WindowScale);
-                    next
-                }
-                4 => {
-                    let Some(([len], next)) = tail.split_first_chunk::<1>() else {
-                        return o.abort(kind);
-                    };
-                    o.malformed |= *len != 2;
-                    o.sack_permitted = true;
-                    o.push(TcpOption::SackPermitted);
-                    next
-                }
-                8 => {
-                    let Some((b, next)) = tail.split_first_chunk::<9>() else {
-                        return o.abort(kind);
-                    };
-                    o.malformed |= b[0] != 10;
-                    let val = u32::from_be_bytes([b[1], b[2], b[3], b[4]]);
-                    let ecr = u32::from_be_bytes([b[5], b[6], b[7], b[8]]);
-                    o.timestamp = Some((val, ecr));
-                    o.push(TcpOption::Timestamp);
-                    next
+                    o.push(opt);
+                    i += size - 1;
                 }
                 _ => {
                     // Variable-length options: SACK must be 10..=34 bytes,
                     // anything else 2..=40; a length that cannot be trusted
                     // stops parsing because the next option cannot be found.
-                    let Some(&len) = tail.first() else {
+                    let Some(&len) = bytes.get(i) else {
                         return o.abort(kind);
                     };
                     let len = usize::from(len);
                     let (min, max) = if kind == 5 { (10, 34) } else { (2, 40) };
-                    let next = match tail.get(len.wrapping_sub(1)..) {
-                        Some(next) if (min..=max).contains(&len) => next,
-                        _ => return o.abort(kind),
-                    };
+                    if len < min || len > max || i - 1 + len > end {
+                        return o.abort(kind);
+                    }
                     o.push(if kind == 5 {
                         TcpOption::Sack
                     } else {
                         TcpOption::Other { kind }
                     });
-                    next
+                    i += len - 1;
                 }
-            };
+            }
         }
         o
     }
@@ -234,6 +315,11 @@ mod tests {
         let o = TcpOptions::parse(&[0, 0, 7, 0]);
         assert_eq!(o.eol_pad, 3);
         assert!(o.eol_pad_nonzero);
+        assert!(o.eol_pad_nonzero_not_last);
+        // p0f does not see a non-zero byte in the last position.
+        let o = TcpOptions::parse(&[0, 0, 0, 7]);
+        assert!(o.eol_pad_nonzero);
+        assert!(!o.eol_pad_nonzero_not_last);
     }
 
     #[test]
@@ -258,102 +344,28 @@ mod tests {
         assert!(o.malformed);
     }
 
-    /// The straightforward index-based form of `parse` (its previous
-    /// implementation), kept as the oracle the faster one must equal.
-    fn reference(bytes: &[u8]) -> TcpOptions {
-        let bytes = &bytes[..bytes.len().min(40)];
-        let mut o = TcpOptions::default();
-        let end = bytes.len();
-        let mut i = 0usize;
-        while i < end {
-            let kind = bytes[i];
-            i += 1;
-            match kind {
-                0 => {
-                    o.push(TcpOption::Eol);
-                    let pad = &bytes[i..];
-                    o.eol_pad = pad.len() as u8;
-                    o.eol_pad_nonzero = pad.iter().any(|&b| b != 0);
-                    return o;
-                }
-                1 => o.push(TcpOption::Nop),
-                // Fixed-size options: like p0f, a wrong length byte is noted
-                // but the value is still read at its usual place; only a body
-                // past the header end stops parsing.
-                2 | 3 | 4 | 8 => {
-                    let size = match kind {
-                        2 => 4,
-                        3 => 3,
-                        4 => 2,
-                        _ => 10,
-                    };
-                    if i + size - 1 > end {
-                        return o.abort(kind);
-                    }
-                    if bytes[i] as usize != size {
-                        o.malformed = true;
-                    }
-                    let body = &bytes[i + 1..i + size - 1];
-                    let opt = match kind {
-                        2 => {
-                            let mss = u16::from_be_bytes([body[0], body[1]]);
-                            o.mss = Some(mss);
-                            TcpOption::Mss
-                        }
-                        3 => {
-                            o.window_scale = Some(body[0]);
-                            TcpOption::WindowScale
-                        }
-                        4 => {
-                            o.sack_permitted = true;
-                            TcpOption::SackPermitted
-                        }
-                        _ => {
-                            let val = u32::from_be_bytes([body[0], body[1], body[2], body[3]]);
-                            let ecr = u32::from_be_bytes([body[4], body[5], body[6], body[7]]);
-                            o.timestamp = Some((val, ecr));
-                            TcpOption::Timestamp
-                        }
-                    };
-                    o.push(opt);
-                    i += size - 1;
-                }
-                _ => {
-                    // Variable-length options: SACK must be 10..=34 bytes,
-                    // anything else 2..=40; a length that cannot be trusted
-                    // stops parsing because the next option cannot be found.
-                    let Some(&len) = bytes.get(i) else {
-                        return o.abort(kind);
-                    };
-                    let len = usize::from(len);
-                    let (min, max) = if kind == 5 { (10, 34) } else { (2, 40) };
-                    if len < min || len > max || i - 1 + len > end {
-                        return o.abort(kind);
-                    }
-                    o.push(if kind == 5 {
-                        TcpOption::Sack
-                    } else {
-                        TcpOption::Other { kind }
-                    });
-                    i += len - 1;
-                }
-            }
-        }
-        o
-    }
-
-    proptest::proptest! {
-        #[test]
-        fn parse_equals_the_reference(
-            bytes in proptest::collection::vec(
-                proptest::sample::select(vec![0u8, 1, 2, 3, 4, 5, 8, 10, 30, 34, 255]),
-                0..44,
-            ),
-            noise in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..44),
-        ) {
-            proptest::prop_assert_eq!(TcpOptions::parse(&bytes), reference(&bytes));
-            proptest::prop_assert_eq!(TcpOptions::parse(&noise), reference(&noise));
-        }
+    #[test]
+    fn p0f_view_stops_after_24_options_and_keeps_sticky_quirks() {
+        let mut b = vec![8, 10, 0, 0, 0, 0, 0, 0, 0, 9, 8, 10, 0, 0, 0, 7, 0, 0, 0, 0];
+        b.extend_from_slice(&[3, 3, 15, 3, 3, 2]);
+        let o = TcpOptions::parse(&b);
+        assert_eq!(o.timestamp, Some((7, 0)));
+        assert_eq!(o.p0f.ts1(&o), 7);
+        assert!(o.p0f.ts1_zero() && o.p0f.ts2_nonzero() && o.p0f.ws_excessive());
+        assert_eq!(o.p0f.wscale, 2);
+        let mut b = vec![1; 23];
+        b.extend_from_slice(&[2, 4, 5, 0xb4, 2, 4, 2, 0, 3, 3, 9]);
+        let o = TcpOptions::parse(&b);
+        assert_eq!(o.mss, Some(512));
+        assert_eq!(o.p0f.mss, 1460);
+        assert_eq!(o.window_scale, Some(9));
+        assert_eq!(o.p0f.wscale, 0);
+        let mut b = vec![1; 24];
+        b.extend_from_slice(&[8, 10, 0, 0, 0, 0, 0, 0, 0, 9]);
+        let o = TcpOptions::parse(&b);
+        assert_eq!(o.timestamp, Some((0, 9)));
+        assert_eq!(o.p0f.ts1(&o), 0);
+        assert!(!o.p0f.ts1_zero() && !o.p0f.ts2_nonzero());
     }
 
     #[test]
