@@ -92,8 +92,9 @@ impl OsClassifier for RecordClassifier {
         // Without a User-Agent the verdict still says tunnel, hops and
         // reasons; its os_mismatch is then null. A User-Agent the parser
         // cannot handle counts as none.
-        let verdict = crate::classify::verdict(c, user_agent, &record.obs)
-            .or_else(|_| crate::classify::verdict(c, None, &record.obs))
+        let link = record.mtu.and_then(|m| m.link);
+        let verdict = crate::classify::verdict(c, user_agent, &record.obs, link)
+            .or_else(|_| crate::classify::verdict(c, None, &record.obs, link))
             .ok();
         let raw = |write: &dyn Fn(&mut JsonBuf)| {
             let mut j = JsonBuf::new();
