@@ -414,7 +414,7 @@ impl Layout {
         let mut l = Layout::new();
         let mut key = 0u64;
         for (i, o) in list.iter().enumerate() {
-            let k = kind_of(o);
+            let k = o.kind();
             key = key.rotate_left(9) ^ (u64::from(k) + 1);
             if let Some(d) = l.kinds.get_mut(i) {
                 *d = k;
@@ -459,28 +459,6 @@ impl fmt::Display for Layout {
             f.write_str(",...")?;
         }
         Ok(())
-    }
-}
-
-/// `TcpOption::kind`, written so the compiler turns the common cases into a
-/// table lookup: with the variants of a mixed stream of SYNs, a chain of
-/// compares mispredicts on almost every option.
-#[inline]
-fn kind_of(o: &TcpOption) -> u8 {
-    let base = match o {
-        TcpOption::Eol => 0u8,
-        TcpOption::Nop => 1,
-        TcpOption::Mss => 2,
-        TcpOption::WindowScale => 3,
-        TcpOption::SackPermitted => 4,
-        TcpOption::Sack => 5,
-        TcpOption::Timestamp => 8,
-        TcpOption::Other { .. } | TcpOption::Truncated { .. } => 0xFF,
-    };
-    if base == 0xFF {
-        o.kind()
-    } else {
-        base
     }
 }
 
