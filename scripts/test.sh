@@ -1,8 +1,17 @@
 #!/usr/bin/env bash
 # The whole test suite: installs the test peers (p0f, tshark, tcpdump,
-# iproute2, wrk) where it may, then runs every unit, property, end-to-end and
-# differential test. CI runs exactly this (.ci/run).
+# iproute2, wrk) where it may, then runs every unit, property, end-to-end,
+# differential and conformance test, and smoke-runs the benchmarks and
+# examples. CI runs exactly this (.ci/run).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-test-deps.sh
-cargo test --all-targets --locked "$@"
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+status=0
+cargo test --all-targets --locked "$@" 2>&1 | tee "$log" || status=$?
+# One closing line for the whole run: cargo prints a result per test binary,
+# and the last binaries (examples) hold no tests.
+awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($i ~ /^passed;?$/) p += $(i-1); if ($i ~ /^failed;?$/) f += $(i-1) } }
+     END { printf "tests: %d passed, %d failed\n", p, f }' "$log"
+exit "$status"
