@@ -24,6 +24,7 @@
 
 pub mod analyze;
 pub mod capture;
+pub mod classify;
 pub mod craft;
 pub mod fingerprint;
 pub mod output;

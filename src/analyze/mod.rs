@@ -11,6 +11,7 @@ pub use flows::{FlowTable, SynSeen};
 pub use record::Record;
 pub use stats::Stats;
 
+use crate::classify::{Model, P0fHint};
 use crate::p0f::{self, UptimeTracker};
 use crate::packet::{self, Kind, LinkType, Observation, Timestamp};
 
@@ -19,17 +20,48 @@ use crate::packet::{self, Kind, LinkType, Observation, Timestamp};
 #[derive(Debug)]
 pub struct Engine {
     p0f: &'static p0f::Database,
+    /// `None` only where a caller turns classification off (the benchmark
+    /// measures its cost that way).
+    model: Option<Model>,
 }
 
 impl Default for Engine {
     fn default() -> Self {
         Engine {
             p0f: p0f::Database::builtin(),
+            model: Some(builtin_model().clone()),
         }
     }
 }
 
+/// The built-in classifier, compiled once per process.
+fn builtin_model() -> &'static Model {
+    static MODEL: std::sync::OnceLock<Model> = std::sync::OnceLock::new();
+    MODEL.get_or_init(|| match Model::builtin() {
+        Ok(m) => m,
+        // The built-in data file is compiled into the binary and checked by
+        // tests; failing here is a build defect, not bad input.
+        Err(e) => panic!("built-in OS model does not load: {e}"),
+    })
+}
+
 impl Engine {
+    /// Uses `model` (built-in knowledge plus learned counts) to classify.
+    pub fn with_model(mut self, model: Model) -> Self {
+        self.model = Some(model);
+        self
+    }
+
+    /// Leaves the `classification` field out of every record.
+    pub fn without_classification(mut self) -> Self {
+        self.model = None;
+        self
+    }
+
+    pub fn model(&self) -> Option<&Model> {
+        self.model.as_ref()
+    }
+
     /// An engine with another p0f database than the built-in one. The
     /// database lives as long as the process (records borrow its labels).
     pub fn with_p0f_database(mut self, db: p0f::Database) -> Self {
@@ -52,11 +84,21 @@ impl Engine {
         } else {
             self.p0f.mtu_of(&p0f.raw_sig)
         };
+        let classification = self.model.as_ref().map(|m| {
+            let hint = p0f.os.map(|l| P0fHint {
+                name: &l.name,
+                flavor: l.flavor.as_deref().unwrap_or(""),
+                generic: l.generic,
+            });
+            m.classify(&obs, hint)
+        });
         Record {
             obs,
             p0f,
             mtu,
             uptime: None,
+            classification,
+            verdict: None,
         }
     }
 }

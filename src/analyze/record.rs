@@ -1,5 +1,6 @@
 use serde::ser::{Serialize, Serializer};
 
+use crate::classify::{Classification, Verdict};
 use crate::fingerprint::{OptionKinds, ZardaxtOptions};
 use crate::output::JsonBuf;
 use crate::p0f::{Mtu, P0fMatch, Uptime};
@@ -18,9 +19,25 @@ pub struct Record {
     /// Uptime from TCP timestamps, when the same host's earlier SYN (or
     /// SYN+ACK) in the stream allows an estimate.
     pub uptime: Option<Uptime>,
+    /// The OS classifier's answer (absent only when classification is off).
+    pub classification: Option<Classification>,
+    /// The classification against the client's User-Agent, where one is
+    /// known (labels, the HTTP API): see [`Record::judge_user_agent`].
+    pub verdict: Option<Verdict>,
 }
 
 impl Record {
+    /// Sets [`Record::verdict`] from the User-Agent the client claims.
+    pub fn judge_user_agent(
+        &mut self,
+        user_agent: &str,
+    ) -> Result<(), crate::classify::UaParserError> {
+        if let Some(c) = &self.classification {
+            self.verdict = Some(crate::classify::verdict(c, Some(user_agent), &self.obs)?);
+        }
+        Ok(())
+    }
+
     /// Appends this record as one JSON object.
     pub fn write_json(&self, j: &mut JsonBuf) {
         let o = &self.obs;
@@ -87,51 +104,15 @@ impl Record {
         j.key("tcp_timestamp_echo_reply");
         j.opt_u64(o.options.timestamp.map(|t| u64::from(t.1)));
         j.key("p0f");
-        j.begin_object();
-        j.key("raw_sig");
-        j.display_plain(self.p0f.raw_sig);
-        j.key("os");
-        match self.p0f.os {
-            Some(label) => j.display(label),
-            None => j.null(),
-        }
-        j.key("dist");
-        j.u64(self.p0f.dist.into());
-        j.key("generic");
-        j.bool(self.p0f.generic);
-        j.key("fuzzy");
-        j.bool(self.p0f.fuzzy);
-        j.end_object();
+        self.p0f.write_json(j);
         j.key("mtu");
         match &self.mtu {
-            Some(m) => {
-                j.begin_object();
-                j.key("raw_mtu");
-                j.u64(m.raw_mtu.into());
-                j.key("link");
-                j.opt_str(m.link);
-                j.end_object();
-            }
+            Some(m) => m.write_json(j),
             None => j.null(),
         }
         if let Some(u) = &self.uptime {
             j.key("uptime");
-            j.begin_object();
-            j.key("uptime_min");
-            j.u64(u.uptime_min.into());
-            j.key("days");
-            j.u64(u.days.into());
-            j.key("hours");
-            j.u64(u.hours.into());
-            j.key("minutes");
-            j.u64(u.minutes.into());
-            j.key("modulo_days");
-            j.u64(u.modulo_days.into());
-            j.key("freq_hz");
-            j.u64(u.freq_hz.into());
-            j.key("raw_freq_hz");
-            j.f64(u.raw_freq_hz);
-            j.end_object();
+            u.write_json(j);
         }
         #[cfg(feature = "ja4t")]
         {
@@ -140,6 +121,14 @@ impl Record {
                 crate::packet::Kind::SynAck => "ja4ts",
             });
             j.display_plain(crate::fingerprint::ja4t::Ja4t(o));
+        }
+        if let Some(c) = &self.classification {
+            j.key("classification");
+            c.write_json(j);
+        }
+        if let Some(v) = &self.verdict {
+            j.key("verdict");
+            v.write_json(j);
         }
         j.end_object();
     }
@@ -164,20 +153,5 @@ impl Serialize for Record {
         let raw =
             serde_json::value::RawValue::from_string(text).map_err(serde::ser::Error::custom)?;
         raw.serialize(s)
-    }
-}
-#[cfg(test)]
-mod size_probe {
-    #[test]
-    fn print_sizes() {
-        eprintln!(
-            "Record {} Observation {} P0fMatch {} Sig {} Mtu {} Uptime {}",
-            std::mem::size_of::<super::Record>(),
-            std::mem::size_of::<crate::packet::Observation>(),
-            std::mem::size_of::<crate::p0f::P0fMatch>(),
-            std::mem::size_of::<crate::p0f::TcpSignature>(),
-            std::mem::size_of::<Option<crate::p0f::Mtu>>(),
-            std::mem::size_of::<Option<crate::p0f::Uptime>>()
-        );
     }
 }

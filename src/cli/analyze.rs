@@ -4,9 +4,11 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
 
-use synprint::analyze::{Analyzer, AnalyzerConfig, Engine, Stats};
+use synprint::analyze::{Analyzer, AnalyzerConfig, Stats};
 use synprint::capture::CaptureReader;
 use synprint::output::{Format, RecordWriter};
+
+use super::engine::EngineArgs;
 
 /// Files above this size get a progress bar (when stderr is a terminal).
 const PROGRESS_MIN_BYTES: u64 = 4 << 20;
@@ -25,30 +27,12 @@ pub struct AnalyzeArgs {
     /// Never show a progress bar.
     #[arg(long)]
     no_progress: bool,
+    /// Labels CSV (`src_ip`, `src_port`, `user_agent` and/or `os`): SYNs of
+    /// labelled connections get a `verdict` against the claimed OS.
+    #[arg(long, value_name = "CSV")]
+    labels: Option<PathBuf>,
     #[command(flatten)]
     engine: EngineArgs,
-}
-
-/// Options that choose the databases and models every command uses.
-#[derive(clap::Args)]
-pub struct EngineArgs {
-    /// A p0f.fp database to use instead of the built-in p0f 3.09b one.
-    #[arg(long, value_name = "PATH")]
-    p0f_db: Option<PathBuf>,
-}
-
-impl EngineArgs {
-    pub fn build(&self) -> Result<Engine, Box<dyn std::error::Error>> {
-        let mut engine = Engine::default();
-        if let Some(path) = &self.p0f_db {
-            let text =
-                std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
-            let db = synprint::p0f::Database::parse(&text)
-                .map_err(|e| format!("{}: {e}", path.display()))?;
-            engine = engine.with_p0f_database(db);
-        }
-        Ok(engine)
-    }
 }
 
 pub fn run(args: AnalyzeArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
@@ -62,6 +46,10 @@ pub fn run(args: AnalyzeArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
     let sink: Box<dyn Write> = match &args.output {
         Some(path) => Box::new(File::create(path).map_err(|e| format!("{}: {e}", path.display()))?),
         None => Box::new(io::stdout().lock()),
+    };
+    let labels = match &args.labels {
+        Some(path) => Some(synprint::classify::read_labels_file(path)?),
+        None => None,
     };
     let mut writer = RecordWriter::new(BufWriter::with_capacity(1 << 16, sink), format);
     let started = Instant::now();
@@ -81,7 +69,13 @@ pub fn run(args: AnalyzeArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
             .filter(|&s| !args.no_progress && s >= PROGRESS_MIN_BYTES && io::stderr().is_terminal())
             .map(progress_bar);
         let mut analyzer = Analyzer::new(&engine, AnalyzerConfig::default());
-        let outcome = analyze_stream(input, &mut analyzer, &mut writer, progress.as_ref());
+        let outcome = analyze_stream(
+            input,
+            &mut analyzer,
+            &mut writer,
+            progress.as_ref(),
+            labels.as_ref(),
+        );
         if let Some(p) = progress {
             p.finish_and_clear();
         }
@@ -119,6 +113,7 @@ fn analyze_stream<W: Write>(
     analyzer: &mut Analyzer<'_>,
     writer: &mut RecordWriter<W>,
     progress: Option<&indicatif::ProgressBar>,
+    labels: Option<&synprint::classify::Labels>,
 ) -> Result<(), StreamError> {
     let mut reader = CaptureReader::new(input)?;
     let mut n: u64 = 0;
@@ -131,7 +126,10 @@ fn analyze_stream<W: Write>(
                 return Err(e.into());
             }
         };
-        if let Some(record) = analyzer.process_frame(frame.link, frame.ts, frame.data) {
+        if let Some(mut record) = analyzer.process_frame(frame.link, frame.ts, frame.data) {
+            if let Some(label) = labels.and_then(|l| l.for_syn(&record.obs)) {
+                judge(&mut record, label);
+            }
             writer.write(&record)?;
         }
         n += 1;
@@ -151,4 +149,17 @@ fn progress_bar(size: u64) -> indicatif::ProgressBar {
         bar.set_style(style);
     }
     bar
+}
+
+/// A labelled SYN's verdict: against its User-Agent when the CSV has one,
+/// else against the `os` column.
+fn judge(record: &mut synprint::analyze::Record, label: &synprint::classify::Label) {
+    if let Some(ua) = &label.user_agent {
+        if record.judge_user_agent(ua).is_ok() {
+            return;
+        }
+    }
+    if let (Some(c), Some(os)) = (&record.classification, label.os) {
+        record.verdict = Some(synprint::classify::verdict_for_os(c, Some(os), &record.obs));
+    }
 }

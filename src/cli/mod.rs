@@ -3,6 +3,8 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod analyze;
+mod engine;
+mod learn;
 
 /// Passive TCP/IP fingerprinting: which OS really opened this connection.
 #[derive(Parser)]
@@ -16,12 +18,18 @@ struct Cli {
 enum Command {
     /// Fingerprint every SYN and SYN+ACK in capture files (pcap, pcapng, `-` for stdin).
     Analyze(analyze::AnalyzeArgs),
+    /// Learn OS knowledge from labelled traffic (capture + CSV) into a model file.
+    Learn(learn::LearnArgs),
+    /// Score the classifier on labelled traffic: accuracy, confusion, coverage, calibration.
+    Eval(learn::EvalArgs),
 }
 
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Analyze(args) => analyze::run(args),
+        Command::Learn(args) => learn::learn(args),
+        Command::Eval(args) => learn::eval(args),
     };
     match result {
         Ok(code) => code,

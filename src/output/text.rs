@@ -64,6 +64,38 @@ pub fn write_text<W: Write>(out: &mut W, r: &Record) -> io::Result<()> {
         writeln!(out, "| {:<9}= {} ({} Hz)", "uptime", u, u.freq_hz)?;
     }
     writeln!(out, "| {:<9}= {}", "options", ZardaxtOptions(&o.options))?;
+    if let Some(c) = &r.classification {
+        writeln!(
+            out,
+            "| {:<9}= {} ({:.2}), family {} ({:.2})",
+            "class",
+            c.os.name(),
+            c.confidence,
+            c.family.name(),
+            c.family_confidence()
+        )?;
+        for e in c.evidence.texts() {
+            writeln!(out, "| {:<9}  {}", "", e)?;
+        }
+    }
+    if let Some(v) = &r.verdict {
+        writeln!(
+            out,
+            "| {:<9}= mismatch {} tunnel {} hops {}",
+            "verdict",
+            v.os_mismatch
+                .map_or("unknown", |m| if m { "yes" } else { "no" }),
+            if v.tunnel_suspected {
+                "suspected"
+            } else {
+                "no"
+            },
+            v.hops
+        )?;
+        for reason in &v.reasons {
+            writeln!(out, "| {:<9}  {}", "", reason)?;
+        }
+    }
     #[cfg(feature = "ja4t")]
     writeln!(
         out,

@@ -487,7 +487,7 @@ mod tests {
             ),
             (
                 Stack::MacOs,
-                "4:64+0:0:1460:65535,6:mss,nop,ws,nop,nop,ts,sok,eol+1:df,id+:0",
+                "4:64+0:0:1460:65535,6:mss,nop,ws,nop,nop,ts,sok,eol+1:df:0",
             ),
             (
                 Stack::OpenBsd,

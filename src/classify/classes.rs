@@ -1,0 +1,201 @@
+//! The answer space: operating systems and the stack families they belong to.
+
+use std::fmt;
+use std::str::FromStr;
+
+/// An operating system class. `Unknown` is a real class of the model ("none
+/// of the stacks below"), not a missing value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Os {
+    Windows,
+    MacOs,
+    Ios,
+    Android,
+    Linux,
+    ChromeOs,
+    FreeBsd,
+    OpenBsd,
+    Embedded,
+    Unknown,
+}
+
+/// Number of [`Os`] classes; score arrays are indexed by [`Os::index`].
+pub const N_OS: usize = 10;
+
+impl Os {
+    pub const ALL: [Os; N_OS] = [
+        Os::Windows,
+        Os::MacOs,
+        Os::Ios,
+        Os::Android,
+        Os::Linux,
+        Os::ChromeOs,
+        Os::FreeBsd,
+        Os::OpenBsd,
+        Os::Embedded,
+        Os::Unknown,
+    ];
+
+    pub fn index(self) -> usize {
+        self as usize
+    }
+
+    /// The contract name used in JSON, model files and label CSVs.
+    pub fn name(self) -> &'static str {
+        match self {
+            Os::Windows => "Windows",
+            Os::MacOs => "macOS",
+            Os::Ios => "iOS",
+            Os::Android => "Android",
+            Os::Linux => "Linux",
+            Os::ChromeOs => "ChromeOS",
+            Os::FreeBsd => "FreeBSD",
+            Os::OpenBsd => "OpenBSD",
+            Os::Embedded => "embedded",
+            Os::Unknown => "unknown",
+        }
+    }
+
+    /// zardaxt's `avg_score_os_class` key for this OS, where it has one.
+    pub fn zardaxt_name(self) -> Option<&'static str> {
+        match self {
+            Os::Windows => Some("Windows"),
+            Os::MacOs => Some("Mac OS"),
+            Os::Ios => Some("iOS"),
+            Os::Android => Some("Android"),
+            Os::Linux => Some("Linux"),
+            Os::ChromeOs => Some("Chromium OS"),
+            _ => None,
+        }
+    }
+
+    pub fn family(self) -> Family {
+        match self {
+            Os::Windows => Family::Windows,
+            Os::MacOs | Os::Ios => Family::Apple,
+            Os::Android | Os::Linux | Os::ChromeOs | Os::Embedded => Family::Linux,
+            Os::FreeBsd | Os::OpenBsd => Family::Bsd,
+            Os::Unknown => Family::Other,
+        }
+    }
+
+    /// Parses a label as people and tools write it: the contract names, any
+    /// case, plus zardaxt's `Mac OS` / `Chromium OS` and a few common
+    /// spellings (`Mac OS X`, `iPadOS`, `Chrome OS`).
+    pub fn from_label(s: &str) -> Option<Os> {
+        let t = s.trim();
+        let lower = t.to_ascii_lowercase();
+        let os = match lower.as_str() {
+            "windows" => Os::Windows,
+            "macos" | "mac os" | "mac os x" | "macos x" | "osx" | "os x" => Os::MacOs,
+            "ios" | "ipados" | "iphone os" => Os::Ios,
+            "android" => Os::Android,
+            "linux" | "ubuntu" | "debian" | "fedora" => Os::Linux,
+            "chromeos" | "chrome os" | "chromium os" => Os::ChromeOs,
+            "freebsd" => Os::FreeBsd,
+            "openbsd" => Os::OpenBsd,
+            "embedded" => Os::Embedded,
+            "unknown" => Os::Unknown,
+            _ => return None,
+        };
+        Some(os)
+    }
+}
+
+impl fmt::Display for Os {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// A label that names no known OS.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("unknown OS name {0:?} (expected one of Windows, macOS, iOS, Android, Linux, ChromeOS, FreeBSD, OpenBSD, embedded, unknown)")]
+pub struct UnknownOsName(pub String);
+
+impl FromStr for Os {
+    type Err = UnknownOsName;
+    fn from_str(s: &str) -> Result<Os, UnknownOsName> {
+        Os::from_label(s).ok_or_else(|| UnknownOsName(s.to_string()))
+    }
+}
+
+impl serde::Serialize for Os {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.name())
+    }
+}
+
+/// The level at which TCP stacks truly differ.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Family {
+    Windows,
+    Apple,
+    Linux,
+    Bsd,
+    Other,
+}
+
+pub const N_FAMILY: usize = 5;
+
+impl Family {
+    pub const ALL: [Family; N_FAMILY] = [
+        Family::Windows,
+        Family::Apple,
+        Family::Linux,
+        Family::Bsd,
+        Family::Other,
+    ];
+
+    pub fn index(self) -> usize {
+        self as usize
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Family::Windows => "Windows",
+            Family::Apple => "Apple",
+            Family::Linux => "Linux",
+            Family::Bsd => "BSD",
+            Family::Other => "other",
+        }
+    }
+}
+
+impl fmt::Display for Family {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl serde::Serialize for Family {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.name())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip_and_aliases_parse() {
+        for os in Os::ALL {
+            assert_eq!(Os::from_label(os.name()), Some(os));
+            assert_eq!(os.index(), Os::ALL.iter().position(|&o| o == os).unwrap());
+        }
+        assert_eq!(Os::from_label("Mac OS"), Some(Os::MacOs));
+        assert_eq!(Os::from_label("Chromium OS"), Some(Os::ChromeOs));
+        assert_eq!(Os::from_label(" iOS "), Some(Os::Ios));
+        assert_eq!(Os::from_label("Plan 9"), None);
+        assert!("Plan 9".parse::<Os>().is_err());
+    }
+
+    #[test]
+    fn families_group_stacks() {
+        assert_eq!(Os::Ios.family(), Family::Apple);
+        assert_eq!(Os::Embedded.family(), Family::Linux);
+        assert_eq!(Os::OpenBsd.family(), Family::Bsd);
+        assert_eq!(Os::Unknown.family(), Family::Other);
+    }
+}

@@ -1,0 +1,658 @@
+//! The discrete features the classifier scores, computed from an
+//! [`Observation`] with integer arithmetic only (no allocation), and their
+//! canonical text forms as written in model files.
+//!
+//! Every feature value has two forms: a `u64` key (what the hot path looks
+//! up) and a canonical string (what a model file holds). Parsing the string
+//! and extracting from a packet give the same key; that is the one invariant
+//! this module guarantees.
+
+use std::fmt;
+
+use crate::packet::{flags, IpVersion, Observation, TcpOption, TcpOptions};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Feature {
+    /// Initial TTL inferred from the observed one (32, 64, 128, 255).
+    Ttl,
+    /// Window size: exact value, else `mss*N` when it is a multiple of the MSS.
+    Window,
+    /// Window scale shift, or `none`.
+    WScale,
+    /// Option kinds in wire order (`M,N,W,N,N,T,S,E,E`).
+    Options,
+    /// MSS bucket, in IPv4 terms (IPv6 MSS + 20).
+    Mss,
+    /// ECN negotiation requested in the SYN (ECE+CWR).
+    Ecn,
+    /// IPv4 identification zero / nonzero, or `v6`.
+    IpId,
+    /// The p0f match, when the caller supplies one.
+    P0f,
+}
+
+pub const N_FEATURES: usize = 8;
+
+impl Feature {
+    pub const ALL: [Feature; N_FEATURES] = [
+        Feature::Ttl,
+        Feature::Window,
+        Feature::WScale,
+        Feature::Options,
+        Feature::Mss,
+        Feature::Ecn,
+        Feature::IpId,
+        Feature::P0f,
+    ];
+
+    pub fn index(self) -> usize {
+        self as usize
+    }
+
+    /// The key used in model files.
+    pub fn name(self) -> &'static str {
+        match self {
+            Feature::Ttl => "ttl",
+            Feature::Window => "window",
+            Feature::WScale => "wscale",
+            Feature::Options => "options",
+            Feature::Mss => "mss",
+            Feature::Ecn => "ecn",
+            Feature::IpId => "ipid",
+            Feature::P0f => "p0f",
+        }
+    }
+
+    pub fn from_name(s: &str) -> Option<Feature> {
+        Feature::ALL.into_iter().find(|f| f.name() == s)
+    }
+
+    /// Parses a model-file value of this feature into its key.
+    pub fn parse_key(self, s: &str) -> Result<u64, String> {
+        let s = s.trim();
+        match self {
+            Feature::Ttl => match s.parse::<u8>() {
+                Ok(t @ (32 | 64 | 128 | 255)) => Ok(u64::from(t)),
+                _ => Err("expected an initial TTL: 32, 64, 128 or 255".into()),
+            },
+            Feature::Window => {
+                if let Some(n) = s.strip_prefix("mss*") {
+                    match n.parse::<u16>() {
+                        Ok(n) if n > 0 => Ok(window_mss_key(n)),
+                        _ => Err("expected mss*N with N in 1..=65535".into()),
+                    }
+                } else {
+                    s.parse::<u16>()
+                        .map(u64::from)
+                        .map_err(|_| "expected a window size 0..=65535 or mss*N".into())
+                }
+            }
+            Feature::WScale => {
+                if s == "none" {
+                    Ok(WSCALE_NONE)
+                } else {
+                    s.parse::<u8>()
+                        .map(wscale_key)
+                        .map_err(|_| "expected a shift 0..=255 or none".into())
+                }
+            }
+            Feature::Options => parse_layout(s).map(|l| l.key()),
+            Feature::Mss => MssBucket::ALL
+                .into_iter()
+                .find(|b| b.name() == s)
+                .map(|b| b as u64)
+                .ok_or_else(|| {
+                    format!(
+                        "expected an MSS bucket: {}",
+                        MssBucket::ALL.map(|b| b.name()).join(", ")
+                    )
+                }),
+            Feature::Ecn => match s {
+                "no" => Ok(0),
+                "yes" => Ok(1),
+                _ => Err("expected yes or no".into()),
+            },
+            Feature::IpId => IpIdClass::ALL
+                .into_iter()
+                .find(|c| c.name() == s)
+                .map(|c| c as u64)
+                .ok_or_else(|| "expected zero, nonzero or v6".into()),
+            Feature::P0f => P0fClass::ALL
+                .into_iter()
+                .find(|c| c.name() == s)
+                .map(|c| c as u64)
+                .ok_or_else(|| {
+                    format!(
+                        "expected a p0f OS class: {}",
+                        P0fClass::ALL.map(|c| c.name()).join(", ")
+                    )
+                }),
+        }
+    }
+}
+
+pub const WSCALE_NONE: u64 = 0xFF;
+
+/// Shifts above 14 are invalid (RFC 7323) and all treated alike.
+fn wscale_key(ws: u8) -> u64 {
+    u64::from(ws.min(15))
+}
+
+/// Sizes of the small feature domains, indexed directly (no hashing).
+pub const TTL_DOMAIN: [u8; 4] = [32, 64, 128, 255];
+pub const WSCALE_SLOTS: usize = 17;
+pub const MSS_SLOTS: usize = 10;
+pub const IPID_SLOTS: usize = 3;
+pub const P0F_SLOTS: usize = 8;
+
+/// The key of each direct index of a small-domain feature.
+pub fn dense_key(f: Feature, i: usize) -> u64 {
+    match f {
+        Feature::Ttl => TTL_DOMAIN.get(i).map_or(255, |&t| u64::from(t)),
+        Feature::WScale if i >= 16 => WSCALE_NONE,
+        _ => i as u64,
+    }
+}
+
+pub fn window_mss_key(n: u16) -> u64 {
+    (1 << 32) | u64::from(n)
+}
+
+/// The initial TTL a stack most likely used, p0f's way: the smallest common
+/// default at or above the observed value.
+pub fn initial_ttl(ttl: u8) -> u8 {
+    match ttl {
+        0..=32 => 32,
+        33..=64 => 64,
+        65..=128 => 128,
+        _ => 255,
+    }
+}
+
+/// MSS buckets in IPv4 terms. Boundaries follow the MTUs that actually
+/// occur: 1500 Ethernet (1460), PPPoE 1492 (1452), tunnels and mobile
+/// networks below.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum MssBucket {
+    None,
+    Above1460,
+    Eth1460,
+    Pppoe1452,
+    M1440To1459,
+    M1400To1439,
+    M1360To1399,
+    M1300To1359,
+    M1200To1299,
+    Below1200,
+}
+
+impl MssBucket {
+    pub const ALL: [MssBucket; 10] = [
+        MssBucket::None,
+        MssBucket::Above1460,
+        MssBucket::Eth1460,
+        MssBucket::Pppoe1452,
+        MssBucket::M1440To1459,
+        MssBucket::M1400To1439,
+        MssBucket::M1360To1399,
+        MssBucket::M1300To1359,
+        MssBucket::M1200To1299,
+        MssBucket::Below1200,
+    ];
+
+    pub fn of(mss: Option<u16>, v: IpVersion) -> MssBucket {
+        let Some(m) = mss else {
+            return MssBucket::None;
+        };
+        let m = match v {
+            IpVersion::V4 => u32::from(m),
+            IpVersion::V6 => u32::from(m) + 20,
+        };
+        match m {
+            1461.. => MssBucket::Above1460,
+            1460 => MssBucket::Eth1460,
+            1452 => MssBucket::Pppoe1452,
+            1440..=1459 => MssBucket::M1440To1459,
+            1400..=1439 => MssBucket::M1400To1439,
+            1360..=1399 => MssBucket::M1360To1399,
+            1300..=1359 => MssBucket::M1300To1359,
+            1200..=1299 => MssBucket::M1200To1299,
+            _ => MssBucket::Below1200,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            MssBucket::None => "none",
+            MssBucket::Above1460 => ">1460",
+            MssBucket::Eth1460 => "1460",
+            MssBucket::Pppoe1452 => "1452",
+            MssBucket::M1440To1459 => "1440-1459",
+            MssBucket::M1400To1439 => "1400-1439",
+            MssBucket::M1360To1399 => "1360-1399",
+            MssBucket::M1300To1359 => "1300-1359",
+            MssBucket::M1200To1299 => "1200-1299",
+            MssBucket::Below1200 => "<1200",
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum IpIdClass {
+    Zero,
+    NonZero,
+    V6,
+}
+
+impl IpIdClass {
+    pub const ALL: [IpIdClass; 3] = [IpIdClass::Zero, IpIdClass::NonZero, IpIdClass::V6];
+    pub fn name(self) -> &'static str {
+        match self {
+            IpIdClass::Zero => "zero",
+            IpIdClass::NonZero => "nonzero",
+            IpIdClass::V6 => "v6",
+        }
+    }
+}
+
+/// The OS named by a p0f label, reduced to the classes p0f's databases use.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum P0fClass {
+    Windows,
+    Linux,
+    Android,
+    MacOsX,
+    Ios,
+    FreeBsd,
+    OpenBsd,
+    Other,
+}
+
+impl P0fClass {
+    pub const ALL: [P0fClass; 8] = [
+        P0fClass::Windows,
+        P0fClass::Linux,
+        P0fClass::Android,
+        P0fClass::MacOsX,
+        P0fClass::Ios,
+        P0fClass::FreeBsd,
+        P0fClass::OpenBsd,
+        P0fClass::Other,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            P0fClass::Windows => "Windows",
+            P0fClass::Linux => "Linux",
+            P0fClass::Android => "Android",
+            P0fClass::MacOsX => "Mac OS X",
+            P0fClass::Ios => "iOS",
+            P0fClass::FreeBsd => "FreeBSD",
+            P0fClass::OpenBsd => "OpenBSD",
+            P0fClass::Other => "other",
+        }
+    }
+
+    /// Maps a p0f label's name and flavor (`Linux` + `(Android)`, `MacOS X`,
+    /// `iOS/macOS`, ...) to a class. Plain byte comparisons: this runs per SYN.
+    pub fn of(name: &str, flavor: &str) -> P0fClass {
+        // The names p0f databases use, compared exactly first (the common
+        // case), then loosely.
+        match name {
+            "Windows" => return P0fClass::Windows,
+            "Linux" if !flavor.contains("ndroid") => return P0fClass::Linux,
+            "Mac OS X" | "MacOS X" => return P0fClass::MacOsX,
+            "iOS" => return P0fClass::Ios,
+            "FreeBSD" => return P0fClass::FreeBsd,
+            "OpenBSD" => return P0fClass::OpenBsd,
+            _ => {}
+        }
+        let has = |hay: &str, needle: &str| {
+            hay.as_bytes()
+                .windows(needle.len())
+                .any(|w| w.eq_ignore_ascii_case(needle.as_bytes()))
+        };
+        if has(name, "android") || has(flavor, "android") {
+            P0fClass::Android
+        } else if has(name, "windows") {
+            P0fClass::Windows
+        } else if has(name, "linux") {
+            P0fClass::Linux
+        } else if name.eq_ignore_ascii_case("ios") {
+            P0fClass::Ios
+        } else if has(name, "mac") || has(name, "ios") {
+            P0fClass::MacOsX
+        } else if has(name, "freebsd") {
+            P0fClass::FreeBsd
+        } else if has(name, "openbsd") {
+            P0fClass::OpenBsd
+        } else {
+            P0fClass::Other
+        }
+    }
+}
+
+/// How many option kinds a layout keeps for display; longer lists still
+/// hash completely.
+pub const LAYOUT_KEEP: usize = 20;
+
+/// Option kinds in wire order: a hash key for lookups plus the first
+/// [`LAYOUT_KEEP`] kinds for display.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Layout {
+    kinds: [u8; LAYOUT_KEEP],
+    len: u8,
+    truncated: bool,
+    key: u64,
+}
+
+impl Layout {
+    fn new() -> Layout {
+        Layout {
+            kinds: [0; LAYOUT_KEEP],
+            len: 0,
+            truncated: false,
+            key: 0,
+        }
+    }
+
+    /// Appends a kind. The key is a rotate-xor (one-cycle steps: this runs
+    /// per option per SYN); kind + 1 so EOL (0) still counts; the first seven
+    /// options are encoded exactly, longer layouts are mixed.
+    fn push(&mut self, kind: u8) {
+        self.key = self.key.rotate_left(9) ^ (u64::from(kind) + 1);
+        if usize::from(self.len) < LAYOUT_KEEP {
+            self.kinds[usize::from(self.len)] = kind;
+            self.len += 1;
+        } else {
+            self.truncated = true;
+        }
+    }
+
+    /// The layout of a parsed option list. Zero bytes after the first EOL
+    /// count as further EOLs, as zardaxt writes them (`...,S,E,E`), so the
+    /// padding a stack adds is part of its layout.
+    pub fn of(opts: &TcpOptions) -> Layout {
+        let list = opts.as_slice();
+        let mut l = Layout::new();
+        let mut key = 0u64;
+        for (i, o) in list.iter().enumerate() {
+            let k = kind_of(o);
+            key = key.rotate_left(9) ^ (u64::from(k) + 1);
+            if let Some(d) = l.kinds.get_mut(i) {
+                *d = k;
+            }
+        }
+        l.key = key;
+        l.len = list.len().min(LAYOUT_KEEP) as u8;
+        l.truncated = list.len() > LAYOUT_KEEP;
+        if matches!(list.last(), Some(TcpOption::Eol)) && !opts.eol_pad_nonzero {
+            for _ in 0..opts.eol_pad {
+                l.push(0);
+            }
+        }
+        l
+    }
+
+    pub fn key(&self) -> u64 {
+        self.key
+    }
+}
+
+impl fmt::Display for Layout {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.len == 0 {
+            return f.write_str("none");
+        }
+        for (i, &k) in self.kinds[..usize::from(self.len)].iter().enumerate() {
+            if i > 0 {
+                f.write_str(",")?;
+            }
+            match k {
+                0 => f.write_str("E")?,
+                1 => f.write_str("N")?,
+                2 => f.write_str("M")?,
+                3 => f.write_str("W")?,
+                4 => f.write_str("S")?,
+                8 => f.write_str("T")?,
+                k => write!(f, "U{k}")?,
+            }
+        }
+        if self.truncated {
+            f.write_str(",...")?;
+        }
+        Ok(())
+    }
+}
+
+/// `TcpOption::kind`, written so the compiler turns the common cases into a
+/// table lookup: with the variants of a mixed stream of SYNs, a chain of
+/// compares mispredicts on almost every option.
+#[inline]
+fn kind_of(o: &TcpOption) -> u8 {
+    let base = match o {
+        TcpOption::Eol => 0u8,
+        TcpOption::Nop => 1,
+        TcpOption::Mss => 2,
+        TcpOption::WindowScale => 3,
+        TcpOption::SackPermitted => 4,
+        TcpOption::Sack => 5,
+        TcpOption::Timestamp => 8,
+        TcpOption::Other { .. } | TcpOption::Truncated { .. } => 0xFF,
+    };
+    if base == 0xFF {
+        o.kind()
+    } else {
+        base
+    }
+}
+
+/// Parses zardaxt-style letters without values: `M,N,W,N,N,T,S,E,E`; other
+/// kinds as `U<kind>`; `none` for an empty list. A trailing comma is allowed
+/// (zardaxt writes one).
+pub fn parse_layout(s: &str) -> Result<Layout, String> {
+    let mut l = Layout::new();
+    let s = s.trim();
+    if s == "none" || s.is_empty() {
+        return Ok(l);
+    }
+    for tok in s.trim_end_matches(',').split(',') {
+        let tok = tok.trim();
+        let kind = match tok {
+            "E" => 0,
+            "N" => 1,
+            "M" => 2,
+            "W" => 3,
+            "S" => 4,
+            "T" => 8,
+            t => match t.strip_prefix('U').map(str::parse::<u8>) {
+                Some(Ok(k)) => k,
+                _ => {
+                    return Err(format!(
+                        "option token {t:?}: expected M, N, W, S, T, E or U<kind>"
+                    ))
+                }
+            },
+        };
+        if l.truncated || usize::from(l.len) >= LAYOUT_KEEP {
+            return Err(format!("more than {LAYOUT_KEEP} options"));
+        }
+        l.push(kind);
+    }
+    Ok(l)
+}
+
+/// The feature values of one SYN, in typed form (for evidence and for
+/// writing learned counts) and as lookup keys.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Features {
+    pub initial_ttl: u8,
+    pub window: u16,
+    pub mss: Option<u16>,
+    pub wscale: Option<u8>,
+    pub layout: Layout,
+    pub mss_bucket: MssBucket,
+    pub ecn: bool,
+    pub ip_id: IpIdClass,
+    pub p0f: Option<P0fClass>,
+}
+
+impl Features {
+    pub fn of(obs: &Observation, p0f: Option<P0fClass>) -> Features {
+        let ip_id = match obs.ip_version {
+            IpVersion::V6 => IpIdClass::V6,
+            IpVersion::V4 if obs.ip_id == 0 => IpIdClass::Zero,
+            IpVersion::V4 => IpIdClass::NonZero,
+        };
+        Features {
+            initial_ttl: initial_ttl(obs.ttl),
+            window: obs.window,
+            mss: obs.options.mss,
+            wscale: obs.options.window_scale,
+            layout: Layout::of(&obs.options),
+            mss_bucket: MssBucket::of(obs.options.mss, obs.ip_version),
+            ecn: obs.has_flag(flags::ECE) && obs.has_flag(flags::CWR),
+            ip_id,
+            p0f,
+        }
+    }
+
+    /// `mss*N` key of the window, when it is an exact multiple of a non-zero
+    /// MSS.
+    pub fn window_mss_multiple(&self) -> Option<u16> {
+        let mss = self.mss.filter(|&m| m > 0)?;
+        if self.window != 0 && self.window % mss == 0 {
+            Some(self.window / mss)
+        } else {
+            None
+        }
+    }
+
+    /// Keys of every feature, in [`Feature::ALL`] order. The window key is
+    /// the exact value; the model falls back to [`Features::window_mss_multiple`].
+    pub fn key(&self, f: Feature) -> Option<u64> {
+        Some(match f {
+            Feature::Ttl => u64::from(self.initial_ttl),
+            Feature::Window => u64::from(self.window),
+            Feature::WScale => self.wscale.map_or(WSCALE_NONE, wscale_key),
+            Feature::Options => self.layout.key(),
+            Feature::Mss => self.mss_bucket as u64,
+            Feature::Ecn => u64::from(self.ecn),
+            Feature::IpId => self.ip_id as u64,
+            Feature::P0f => self.p0f? as u64,
+        })
+    }
+
+    pub fn ttl_index(&self) -> usize {
+        match self.initial_ttl {
+            32 => 0,
+            64 => 1,
+            128 => 2,
+            _ => 3,
+        }
+    }
+
+    pub fn wscale_index(&self) -> usize {
+        self.wscale.map_or(16, |w| usize::from(w.min(15)))
+    }
+
+    pub fn window_mss_key(&self) -> Option<u64> {
+        self.window_mss_multiple().map(window_mss_key)
+    }
+
+    /// The canonical model-file string of a feature value (the window is
+    /// written as `mss*N` when `mss_form`).
+    pub fn value_string(&self, f: Feature, mss_form: bool) -> Option<String> {
+        Some(match f {
+            Feature::Ttl => self.initial_ttl.to_string(),
+            Feature::Window => match (mss_form, self.window_mss_multiple()) {
+                (true, Some(n)) => format!("mss*{n}"),
+                _ => self.window.to_string(),
+            },
+            Feature::WScale => self.wscale.map_or("none".into(), |w| w.to_string()),
+            Feature::Options => self.layout.to_string(),
+            Feature::Mss => self.mss_bucket.name().into(),
+            Feature::Ecn => if self.ecn { "yes" } else { "no" }.into(),
+            Feature::IpId => self.ip_id.name().into(),
+            Feature::P0f => self.p0f?.name().into(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn layout_text_and_packet_agree() {
+        let o = TcpOptions::parse(&[
+            2, 4, 5, 180, 1, 3, 3, 6, 1, 1, 8, 10, 0, 0, 0, 1, 0, 0, 0, 0, 4, 2, 0, 0,
+        ]);
+        let from_packet = Layout::of(&o);
+        assert_eq!(from_packet.to_string(), "M,N,W,N,N,T,S,E,E");
+        let parsed = parse_layout("M,N,W,N,N,T,S,E,E,").unwrap();
+        assert_eq!(parsed.key(), from_packet.key());
+        assert_ne!(
+            parse_layout("M,N,W,N,N,S").unwrap().key(),
+            parse_layout("M,S,T,N,W").unwrap().key()
+        );
+        assert_eq!(parse_layout("none").unwrap().to_string(), "none");
+        assert!(parse_layout("M,X").is_err());
+    }
+
+    #[test]
+    fn every_value_string_parses_back_to_its_key() {
+        let o = TcpOptions::parse(&[
+            2, 4, 5, 180, 4, 2, 8, 10, 0, 0, 0, 1, 0, 0, 0, 0, 1, 3, 3, 7,
+        ]);
+        let f = Features {
+            initial_ttl: 64,
+            window: 64240,
+            mss: o.mss,
+            wscale: o.window_scale,
+            layout: Layout::of(&o),
+            mss_bucket: MssBucket::of(o.mss, IpVersion::V4),
+            ecn: true,
+            ip_id: IpIdClass::NonZero,
+            p0f: Some(P0fClass::Linux),
+        };
+        for feat in Feature::ALL {
+            let s = f.value_string(feat, false).unwrap();
+            assert_eq!(feat.parse_key(&s), Ok(f.key(feat).unwrap()), "{feat:?} {s}");
+        }
+        let s = f.value_string(Feature::Window, true).unwrap();
+        assert_eq!(s, "mss*44");
+        assert_eq!(Feature::Window.parse_key(&s).ok(), f.window_mss_key());
+    }
+
+    #[test]
+    fn ttl_and_mss_buckets() {
+        assert_eq!(initial_ttl(0), 32);
+        assert_eq!(initial_ttl(57), 64);
+        assert_eq!(initial_ttl(113), 128);
+        assert_eq!(initial_ttl(240), 255);
+        assert_eq!(MssBucket::of(Some(1440), IpVersion::V6), MssBucket::Eth1460);
+        assert_eq!(
+            MssBucket::of(Some(1440), IpVersion::V4),
+            MssBucket::M1440To1459
+        );
+        assert_eq!(
+            MssBucket::of(Some(1452), IpVersion::V4),
+            MssBucket::Pppoe1452
+        );
+        assert_eq!(MssBucket::of(None, IpVersion::V4), MssBucket::None);
+        assert_eq!(
+            MssBucket::of(Some(536), IpVersion::V4),
+            MssBucket::Below1200
+        );
+    }
+
+    #[test]
+    fn p0f_labels_map_to_classes() {
+        assert_eq!(P0fClass::of("Linux", "(Android)"), P0fClass::Android);
+        assert_eq!(P0fClass::of("Windows", "7 or 8"), P0fClass::Windows);
+        assert_eq!(P0fClass::of("MacOS X", "10.9"), P0fClass::MacOsX);
+        assert_eq!(P0fClass::of("iOS", "iPhone"), P0fClass::Ios);
+        assert_eq!(P0fClass::of("Solaris", "10"), P0fClass::Other);
+    }
+}

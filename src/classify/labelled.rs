@@ -1,0 +1,115 @@
+//! Capture + labels → labelled SYNs, and the `learn` / `eval` jobs on top.
+//!
+//! A capture holds SYNs; the labels CSV says which OS (or User-Agent) each
+//! connection had. Only the first SYN of a client address and port counts
+//! (a retransmission, or a reused port later in the capture, would count a
+//! client twice).
+
+use std::collections::HashSet;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+
+use super::classes::Os;
+use super::eval::{EvalReport, Evaluator};
+use super::learn::{learn_from, Labels, LearnStats, Sample};
+use super::model::{Model, ModelFile};
+use crate::capture::{CaptureError, CaptureReader};
+use crate::packet::{decode, Kind, Observation};
+
+/// How the capture and the labels matched up.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct JoinStats {
+    pub frames: u64,
+    /// Client SYNs (first of each address and port).
+    pub syns: u64,
+    /// SYNs with a label naming an OS: the ones used.
+    pub labelled: u64,
+    /// SYNs whose connection has a label row that names no known OS.
+    pub label_without_os: u64,
+    /// SYNs with no label row.
+    pub unlabelled: u64,
+    /// Frames that could not be fingerprinted (any skip reason).
+    pub skipped: u64,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("{path}: {source}")]
+pub struct CaptureFileError {
+    pub path: PathBuf,
+    #[source]
+    pub source: CaptureError,
+}
+
+/// Calls `f` for every labelled client SYN of the capture at `path`.
+pub fn for_each_labelled_syn(
+    path: &Path,
+    labels: &Labels,
+    mut f: impl FnMut(&Observation, Os),
+) -> Result<JoinStats, CaptureFileError> {
+    let err = |source| CaptureFileError {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut reader = CaptureReader::open(path).map_err(err)?;
+    let mut stats = JoinStats::default();
+    let mut seen: HashSet<(IpAddr, u16)> = HashSet::new();
+    while let Some(frame) = reader.next_frame().map_err(err)? {
+        stats.frames += 1;
+        let obs = match decode(frame.link, frame.ts, frame.data) {
+            Ok(Some(obs)) if obs.kind == Kind::Syn => obs,
+            Ok(_) => continue,
+            Err(_) => {
+                stats.skipped += 1;
+                continue;
+            }
+        };
+        if !seen.insert((obs.src_ip, obs.src_port)) {
+            continue;
+        }
+        stats.syns += 1;
+        match labels.for_syn(&obs).map(|l| l.os) {
+            Some(Some(os)) => {
+                stats.labelled += 1;
+                f(&obs, os);
+            }
+            Some(None) => stats.label_without_os += 1,
+            None => stats.unlabelled += 1,
+        }
+    }
+    Ok(stats)
+}
+
+/// `synprint learn`: adds the labelled SYNs of the capture to `learned`.
+/// `model` is the model the result will be used with (the built-in one).
+pub fn learn_capture(
+    model: &Model,
+    learned: &mut ModelFile,
+    path: &Path,
+    labels: &Labels,
+) -> Result<(LearnStats, JoinStats), CaptureFileError> {
+    let mut syns = Vec::new();
+    let join = for_each_labelled_syn(path, labels, |obs, os| syns.push((obs.clone(), os)))?;
+    let stats = learn_from(
+        model,
+        learned,
+        syns.iter().map(|(obs, os)| Sample {
+            obs,
+            p0f: None,
+            os: *os,
+        }),
+    );
+    Ok((stats, join))
+}
+
+/// `synprint eval`: classifies the labelled SYNs of the capture.
+pub fn eval_capture(
+    model: &Model,
+    path: &Path,
+    labels: &Labels,
+) -> Result<(EvalReport, JoinStats), CaptureFileError> {
+    let mut ev = Evaluator::default();
+    let join = for_each_labelled_syn(path, labels, |obs, os| {
+        ev.add(&model.classify(obs, None), os);
+    })?;
+    Ok((ev.finish(), join))
+}

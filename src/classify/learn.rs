@@ -1,0 +1,406 @@
+//! Learning from labelled traffic: the labels CSV and the counting of
+//! feature values into a learned model file.
+//!
+//! The CSV has a header row. `src_ip` and `src_port` join a row to the
+//! client SYN of that connection; the label is the `os` column (synprint's
+//! names, or zardaxt's `Mac OS` / `Chromium OS`) or, when that is absent or
+//! empty, the OS named by the `user_agent` column. Other columns are
+//! ignored. Quoted fields (User-Agents contain commas) are handled by the
+//! `csv` crate.
+
+use std::collections::{BTreeMap, HashMap};
+use std::io::Read;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+
+use super::classes::Os;
+use super::features::{Feature, Features, P0fClass};
+use super::model::{Model, ModelFile, ModelKind, P0fHint};
+use super::ua::{os_from_user_agent, UaParserError};
+use crate::packet::{Kind, Observation};
+
+/// What the CSV says about one connection.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Label {
+    /// The OS label: the `os` column if given, else the User-Agent's OS;
+    /// `None` when neither names a known class.
+    pub os: Option<Os>,
+    /// The raw User-Agent, when the CSV has one (for the verdict).
+    pub user_agent: Option<String>,
+}
+
+/// Labels keyed by client address and port.
+#[derive(Clone, Debug, Default)]
+pub struct Labels {
+    by_conn: HashMap<(IpAddr, u16), Label>,
+    /// Data rows read.
+    pub rows: usize,
+    /// Rows whose label names no known OS (an unparseable or foreign
+    /// User-Agent); kept, with `os: None`.
+    pub without_os: usize,
+}
+
+impl Labels {
+    pub fn get(&self, ip: IpAddr, port: u16) -> Option<&Label> {
+        self.by_conn.get(&(ip, port))
+    }
+
+    /// The label of a client SYN (SYN+ACKs are never labelled: the label
+    /// describes the client).
+    pub fn for_syn(&self, obs: &Observation) -> Option<&Label> {
+        if obs.kind != Kind::Syn {
+            return None;
+        }
+        self.get(obs.src_ip, obs.src_port)
+    }
+
+    pub fn len(&self) -> usize {
+        self.by_conn.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.by_conn.is_empty()
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LabelError {
+    #[error("{path}: cannot read labels: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}: line {line}: bad CSV: {message}")]
+    Csv {
+        path: PathBuf,
+        line: u64,
+        message: String,
+    },
+    #[error(
+        "{path}: the header has no {column:?} column (need src_ip, src_port and os or user_agent)"
+    )]
+    MissingColumn { path: PathBuf, column: &'static str },
+    #[error("{path}: the header has neither an \"os\" nor a \"user_agent\" column")]
+    NoLabelColumn { path: PathBuf },
+    #[error("{path}: line {line}: src_ip {value:?} is not an IP address")]
+    BadIp {
+        path: PathBuf,
+        line: u64,
+        value: String,
+    },
+    #[error("{path}: line {line}: src_port {value:?} is not a port number")]
+    BadPort {
+        path: PathBuf,
+        line: u64,
+        value: String,
+    },
+    #[error("{path}: line {line}: {source}")]
+    BadOs {
+        path: PathBuf,
+        line: u64,
+        source: super::classes::UnknownOsName,
+    },
+    #[error(transparent)]
+    UaParser(#[from] UaParserError),
+}
+
+/// Reads a labels CSV. `path` names the source in errors.
+pub fn read_labels<R: Read>(input: R, path: &Path) -> Result<Labels, LabelError> {
+    let p = || path.to_path_buf();
+    let mut rdr = csv::ReaderBuilder::new()
+        .has_headers(true)
+        .flexible(true)
+        .trim(csv::Trim::All)
+        .from_reader(input);
+    let csv_err = |e: csv::Error| LabelError::Csv {
+        path: path.to_path_buf(),
+        line: e.position().map_or(0, |pos| pos.line()),
+        message: e.to_string(),
+    };
+    let headers = rdr.headers().map_err(csv_err)?.clone();
+    let col = |name: &str| {
+        headers
+            .iter()
+            .position(|h| h.trim_start_matches('\u{feff}').eq_ignore_ascii_case(name))
+    };
+    let ip_col = col("src_ip").ok_or(LabelError::MissingColumn {
+        path: p(),
+        column: "src_ip",
+    })?;
+    let port_col = col("src_port").ok_or(LabelError::MissingColumn {
+        path: p(),
+        column: "src_port",
+    })?;
+    let os_col = col("os");
+    let ua_col = col("user_agent");
+    if os_col.is_none() && ua_col.is_none() {
+        return Err(LabelError::NoLabelColumn { path: p() });
+    }
+
+    let mut labels = Labels::default();
+    for rec in rdr.records() {
+        let rec = rec.map_err(csv_err)?;
+        let line = rec.position().map_or(0, |pos| pos.line());
+        let field = |i: Option<usize>| i.and_then(|i| rec.get(i)).filter(|s| !s.is_empty());
+        let ip_s = field(Some(ip_col)).unwrap_or("");
+        let ip: IpAddr = ip_s.parse().map_err(|_| LabelError::BadIp {
+            path: p(),
+            line,
+            value: ip_s.to_string(),
+        })?;
+        let port_s = field(Some(port_col)).unwrap_or("");
+        let port: u16 = port_s.parse().map_err(|_| LabelError::BadPort {
+            path: p(),
+            line,
+            value: port_s.to_string(),
+        })?;
+        let user_agent = field(ua_col).map(str::to_string);
+        let os = match field(os_col) {
+            Some(name) => Some(name.parse::<Os>().map_err(|source| LabelError::BadOs {
+                path: p(),
+                line,
+                source,
+            })?),
+            None => match &user_agent {
+                Some(ua) => os_from_user_agent(ua)?,
+                None => None,
+            },
+        };
+        labels.rows += 1;
+        if os.is_none() {
+            labels.without_os += 1;
+        }
+        labels.by_conn.insert((ip, port), Label { os, user_agent });
+    }
+    Ok(labels)
+}
+
+/// Reads a labels CSV file.
+pub fn read_labels_file(path: &Path) -> Result<Labels, LabelError> {
+    let f = std::fs::File::open(path).map_err(|source| LabelError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    read_labels(std::io::BufReader::new(f), path)
+}
+
+/// One labelled SYN.
+#[derive(Clone, Copy, Debug)]
+pub struct Sample<'a> {
+    pub obs: &'a Observation,
+    pub p0f: Option<P0fHint<'a>>,
+    pub os: Os,
+}
+
+/// What a `learn` run counted.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct LearnStats {
+    /// SYNs learned, per OS.
+    pub per_os: BTreeMap<String, u64>,
+    pub total: u64,
+}
+
+/// Adds the labelled SYNs to `learned` (a learned model: empty or loaded
+/// from a previous run, so learning again accumulates).
+///
+/// `model` is the compiled model the counts will be used with: a window
+/// that is a multiple of the MSS is recorded as `mss*N` unless the model
+/// already knows the exact value, mirroring how [`Model::classify`] looks
+/// windows up.
+pub fn learn_from<'a>(
+    model: &Model,
+    learned: &mut ModelFile,
+    samples: impl IntoIterator<Item = Sample<'a>>,
+) -> LearnStats {
+    learned.kind = ModelKind::Learned;
+    let mut stats = LearnStats::default();
+    for s in samples {
+        if s.os == Os::Unknown {
+            continue;
+        }
+        let p0f = s.p0f.map(|h| P0fClass::of(h.name, h.flavor));
+        let f = Features::of(s.obs, p0f);
+        let class = learned.class.entry(s.os.name().to_string()).or_default();
+        class.samples += 1;
+        for feat in Feature::ALL {
+            let mss_form = feat == Feature::Window
+                && f.window_mss_multiple().is_some()
+                && !model.knows_window(f.window);
+            if let Some(v) = f.value_string(feat, mss_form) {
+                *class.feature_mut(feat).entry(v).or_insert(0.0) += 1.0;
+            }
+        }
+        *stats.per_os.entry(s.os.name().to_string()).or_insert(0) += 1;
+        stats.total += 1;
+    }
+    stats
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::classify::eval::evaluate;
+    use crate::classify::testdata::{labelled_set, observation, Rng, BROWSER_STACKS};
+    use crate::craft::{OptionBytes, Stack};
+    use std::net::Ipv4Addr;
+
+    fn labels(text: &str) -> Result<Labels, LabelError> {
+        read_labels(text.as_bytes(), Path::new("labels.csv"))
+    }
+
+    #[test]
+    fn csv_with_quoted_user_agents_and_extra_columns() {
+        let l = labels(
+            "ts,src_ip,src_port,user_agent,os,extra\n\
+             1,10.0.0.1,40000,\"Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36\",,x\n\
+             2,10.0.0.2,40001,\"Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko)\",Mac OS,y\n\
+             3,2001:db8::1,443,,Chromium OS,z\n\
+             4,10.0.0.3,1,curl/8.0,,\n",
+        )
+        .unwrap();
+        assert_eq!(l.rows, 4);
+        assert_eq!(l.without_os, 1);
+        let get = |ip: &str, port| l.get(ip.parse().unwrap(), port).unwrap().os;
+        assert_eq!(get("10.0.0.1", 40000), Some(Os::Windows));
+        // `os` wins over the User-Agent.
+        assert_eq!(get("10.0.0.2", 40001), Some(Os::MacOs));
+        assert_eq!(get("2001:db8::1", 443), Some(Os::ChromeOs));
+        assert_eq!(get("10.0.0.3", 1), None);
+        assert!(l
+            .get("10.0.0.1".parse().unwrap(), 40000)
+            .unwrap()
+            .user_agent
+            .as_deref()
+            .unwrap()
+            .contains("KHTML, like Gecko"));
+    }
+
+    #[test]
+    fn csv_errors_name_the_problem() {
+        assert!(matches!(
+            labels("ip,port,os\n1.2.3.4,1,Linux\n"),
+            Err(LabelError::MissingColumn {
+                column: "src_ip",
+                ..
+            })
+        ));
+        assert!(matches!(
+            labels("src_ip,src_port\n1.2.3.4,1\n"),
+            Err(LabelError::NoLabelColumn { .. })
+        ));
+        let e = labels("src_ip,src_port,os\n1.2.3.4,1,Linux\n1.2.3.4,99999,Linux\n").unwrap_err();
+        assert!(matches!(e, LabelError::BadPort { line: 3, .. }), "{e}");
+        let e = labels("src_ip,src_port,os\nlocalhost,1,Linux\n").unwrap_err();
+        assert!(matches!(e, LabelError::BadIp { line: 2, .. }), "{e}");
+        let e = labels("src_ip,src_port,os\n1.2.3.4,1,Plan 9\n").unwrap_err();
+        assert!(e.to_string().contains("Plan 9"), "{e}");
+        assert!(matches!(
+            read_labels_file(Path::new("/nonexistent.csv")),
+            Err(LabelError::Io { .. })
+        ));
+    }
+
+    /// A population the built-in model gets wrong: Linux servers with a big
+    /// tcp_rmem (this machine's kind: window 65535, ws 10) look like Android.
+    fn big_buffer_linux(n: u32, seed: u64) -> Vec<(Observation, Os)> {
+        let mut rng = Rng::new(seed);
+        (0..n)
+            .map(|i| {
+                let src = IpAddr::V4(Ipv4Addr::from(0x0b00_0000 + i));
+                let dst = IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1));
+                let mut p = Stack::Linux.syn(src, 2000 + i as u16, dst, 443, i);
+                p.window = 65535;
+                let mss = rng.pick(&[1460u16, 1452, 1400]);
+                p.options = OptionBytes::new().mss(mss).sok().ts(i, 0).nop().ws(10).0;
+                p.ttl = 64 - rng.pick(&[3u8, 7, 11]);
+                (observation(&p), Os::Linux)
+            })
+            .collect()
+    }
+
+    fn samples(set: &[(Observation, Os)]) -> impl Iterator<Item = Sample<'_>> {
+        set.iter().map(|(obs, os)| Sample {
+            obs,
+            p0f: None,
+            os: *os,
+        })
+    }
+
+    #[test]
+    fn learning_fixes_what_the_builtin_model_gets_wrong() {
+        let builtin = Model::builtin().unwrap();
+        let mut train = big_buffer_linux(300, 1);
+        train.extend(labelled_set(&BROWSER_STACKS, 150, 2));
+        let mut test = big_buffer_linux(300, 3);
+        test.extend(labelled_set(&BROWSER_STACKS, 150, 4));
+
+        let before = evaluate(&builtin, samples(&test));
+        let mut learned = ModelFile::empty_learned();
+        let stats = learn_from(&builtin, &mut learned, samples(&train));
+        assert_eq!(stats.total, 1050);
+        assert_eq!(stats.per_os["Linux"], 450);
+
+        // Written, read back and compiled on top of the built-in knowledge.
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("model.toml");
+        std::fs::write(&path, learned.to_toml()).unwrap();
+        let model = Model::with_learned_file(&path).unwrap();
+        assert_eq!(model.samples_learned(), 1050);
+        let after = evaluate(&model, samples(&test));
+        println!("before:\n{before}\nafter:\n{after}");
+        let linux_recall = |r: &crate::classify::EvalReport| {
+            r.os_recall
+                .iter()
+                .find(|c| c.class == "Linux")
+                .map_or(0.0, |c| c.recall)
+        };
+        assert!(linux_recall(&before) < 0.5, "{}", linux_recall(&before));
+        assert!(linux_recall(&after) > 0.9, "{}", linux_recall(&after));
+        assert!(after.os.top1 > before.os.top1 + 0.1);
+        assert!(after.family.top1 >= 0.99);
+        assert!(after.confident_accuracy >= 0.9);
+    }
+
+    #[test]
+    fn learning_again_adds_to_the_model() {
+        let builtin = Model::builtin().unwrap();
+        let set = labelled_set(&[Stack::Windows, Stack::Android], 10, 9);
+        let mut first = ModelFile::empty_learned();
+        learn_from(&builtin, &mut first, samples(&set));
+        let reloaded = ModelFile::parse(&first.to_toml(), Path::new("m")).unwrap();
+        assert_eq!(reloaded, first);
+        let mut second = reloaded;
+        learn_from(&builtin, &mut second, samples(&set));
+        assert_eq!(second.class["Windows"].samples, 20);
+        assert_eq!(second.class["Windows"].ttl["128"], 20.0);
+        let mut merged = ModelFile::empty_learned();
+        merged.absorb(&first);
+        merged.absorb(&first);
+        assert_eq!(merged, second);
+    }
+
+    #[test]
+    fn windows_known_exactly_stay_exact_others_become_mss_multiples() {
+        let builtin = Model::builtin().unwrap();
+        let a = IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1));
+        let b = IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2));
+        let mut p = Stack::Linux.syn(a, 1, b, 2, 1);
+        let exact = observation(&p); // 64240 = 44 x 1460, known exactly
+        p.options = OptionBytes::new().mss(1000).sok().ts(1, 0).nop().ws(7).0;
+        p.window = 61000; // 61 x 1000, not in the model
+        let multiple = observation(&p);
+        let mut m = ModelFile::empty_learned();
+        learn_from(
+            &builtin,
+            &mut m,
+            [&exact, &multiple].map(|obs| Sample {
+                obs,
+                p0f: None,
+                os: Os::Linux,
+            }),
+        );
+        let w = &m.class["Linux"].window;
+        assert_eq!(w.get("64240"), Some(&1.0));
+        assert_eq!(w.get("mss*61"), Some(&1.0));
+    }
+}

@@ -1,0 +1,45 @@
+//! Which operating system sent a SYN, with calibrated probabilities.
+//!
+//! - [`Model`]: the scorer, compiled from the built-in knowledge
+//!   (`data/os-model.toml`) plus optional learned counts ([`ModelFile`]).
+//!   [`Model::classify`] takes an [`Observation`](crate::packet::Observation)
+//!   and optionally the p0f match ([`P0fHint`]) and returns a
+//!   [`Classification`] without allocating.
+//! - [`learn`]: labelled SYNs (labels from a CSV by `src_ip`/`src_port`, as
+//!   an `os` name or a `user_agent`) → a learned model file.
+//! - [`eval`]: labelled SYNs → an [`EvalReport`] (accuracy, confusion,
+//!   coverage, calibration).
+//! - [`verdict`]: a classification against the User-Agent the client sent:
+//!   OS mismatch, tunnel-sized MSS, hop count.
+//!
+//! The classes, the model file format and how to grow a model are described
+//! in `docs/classification.md`.
+
+mod classes;
+pub mod eval;
+mod features;
+mod labelled;
+pub mod learn;
+mod model;
+mod ua;
+pub mod verdict;
+
+pub use classes::{Family, Os, UnknownOsName, N_FAMILY, N_OS};
+pub use eval::{evaluate, EvalReport, Evaluator};
+pub use features::{initial_ttl, Feature, Features, Layout, MssBucket, P0fClass};
+pub use labelled::{
+    eval_capture, for_each_labelled_syn, learn_capture, CaptureFileError, JoinStats,
+};
+pub use learn::{
+    learn_from, read_labels, read_labels_file, Label, LabelError, Labels, LearnStats, Sample,
+};
+pub use model::{
+    ClassCounts, Classification, Evidence, EvidenceItem, EvidenceText, FamilyScores, Lean, Model,
+    ModelError, ModelFile, ModelKind, OsScores, P0fHint, BUILTIN_MODEL, MODEL_FORMAT,
+    MODEL_VERSION,
+};
+pub use ua::{os_from_user_agent, UaParserError};
+pub use verdict::{verdict, verdict_for_os, Verdict, MISMATCH_THRESHOLD};
+
+#[cfg(test)]
+mod testdata;

@@ -1,0 +1,1270 @@
+//! The model file (versioned TOML of per-OS feature counts) and the compiled
+//! scorer built from it.
+//!
+//! The scorer is a weighted naive-Bayes (log-linear) model: for every OS,
+//! log prior + Σ weight(feature) · log P(value | OS), then a softmax. All
+//! logarithms are computed once when the model loads; classifying a SYN is
+//! eight small binary searches, eighty additions and ten exponentials.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use super::classes::{Family, Os, N_FAMILY, N_OS};
+use super::features::{
+    dense_key, window_mss_key, Feature, Features, P0fClass, IPID_SLOTS, MSS_SLOTS, N_FEATURES,
+    P0F_SLOTS, TTL_DOMAIN, WSCALE_SLOTS,
+};
+use crate::packet::Observation;
+
+/// The `format` every model file must declare.
+pub const MODEL_FORMAT: &str = "synprint-os-model";
+/// The model file version this build reads and writes.
+pub const MODEL_VERSION: u32 = 1;
+
+/// The built-in knowledge, shipped in the binary.
+pub const BUILTIN_MODEL: &str = include_str!("../../data/os-model.toml");
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ModelKind {
+    /// Hand-written knowledge: has priors and feature weights.
+    Builtin,
+    /// Counts learned from labelled traffic; added to the built-in counts.
+    Learned,
+}
+
+/// A model file as written on disk. Values are strings so a person can read
+/// and edit them; they are validated into typed keys when compiled.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelFile {
+    pub format: String,
+    pub version: u32,
+    pub kind: ModelKind,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub description: String,
+    /// Additive smoothing for unseen values (built-in only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub smoothing: Option<f64>,
+    /// How much each feature counts (built-in only).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub weights: BTreeMap<String, f64>,
+    /// Per-OS counts, keyed by OS name.
+    pub class: BTreeMap<String, ClassCounts>,
+}
+
+/// Counts of feature values seen for one OS. In the built-in file they are
+/// pseudo-counts expressing public knowledge (≈100 per feature and class).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClassCounts {
+    /// Prior share of this OS among clients (built-in only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prior: Option<f64>,
+    /// Labelled SYNs learned for this OS (learned files).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub samples: u64,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub ttl: BTreeMap<String, f64>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub window: BTreeMap<String, f64>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub wscale: BTreeMap<String, f64>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub options: BTreeMap<String, f64>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub mss: BTreeMap<String, f64>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub ecn: BTreeMap<String, f64>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub ipid: BTreeMap<String, f64>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub p0f: BTreeMap<String, f64>,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
+impl ClassCounts {
+    pub fn feature(&self, f: Feature) -> &BTreeMap<String, f64> {
+        match f {
+            Feature::Ttl => &self.ttl,
+            Feature::Window => &self.window,
+            Feature::WScale => &self.wscale,
+            Feature::Options => &self.options,
+            Feature::Mss => &self.mss,
+            Feature::Ecn => &self.ecn,
+            Feature::IpId => &self.ipid,
+            Feature::P0f => &self.p0f,
+        }
+    }
+
+    pub fn feature_mut(&mut self, f: Feature) -> &mut BTreeMap<String, f64> {
+        match f {
+            Feature::Ttl => &mut self.ttl,
+            Feature::Window => &mut self.window,
+            Feature::WScale => &mut self.wscale,
+            Feature::Options => &mut self.options,
+            Feature::Mss => &mut self.mss,
+            Feature::Ecn => &mut self.ecn,
+            Feature::IpId => &mut self.ipid,
+            Feature::P0f => &mut self.p0f,
+        }
+    }
+}
+
+/// Why a model file cannot be used. Every variant names the file (or
+/// `<built-in>`) and the place in it.
+#[derive(Debug, thiserror::Error)]
+pub enum ModelError {
+    #[error("{path}: cannot read model file: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}: not a valid model file (TOML): {message}")]
+    Syntax { path: PathBuf, message: String },
+    #[error("{path}: not a synprint OS model (format = {found:?}, expected {MODEL_FORMAT:?})")]
+    Foreign { path: PathBuf, found: String },
+    #[error(
+        "{path}: model version {found} is not supported (this build reads version {MODEL_VERSION})"
+    )]
+    Version { path: PathBuf, found: u32 },
+    #[error("{path}: expected a {expected:?} model, found {found:?}")]
+    WrongKind {
+        path: PathBuf,
+        expected: ModelKind,
+        found: ModelKind,
+    },
+    #[error("{path}: [class.{class}]: {message}")]
+    Class {
+        path: PathBuf,
+        class: String,
+        message: String,
+    },
+    #[error("{path}: weights: {message}")]
+    Weights { path: PathBuf, message: String },
+}
+
+impl ModelFile {
+    /// Parses and validates a model file's text; `path` only names it in
+    /// errors.
+    pub fn parse(text: &str, path: &Path) -> Result<ModelFile, ModelError> {
+        // Check the header before the full schema, so a foreign TOML file
+        // is reported as foreign rather than as a schema mismatch.
+        let value: toml::Table = toml::from_str(text).map_err(|e| ModelError::Syntax {
+            path: path.to_path_buf(),
+            message: e.message().to_string(),
+        })?;
+        let format = value.get("format").and_then(|v| v.as_str()).unwrap_or("");
+        if format != MODEL_FORMAT {
+            return Err(ModelError::Foreign {
+                path: path.to_path_buf(),
+                found: format.to_string(),
+            });
+        }
+        let version = value.get("version").and_then(|v| v.as_integer());
+        if version != Some(i64::from(MODEL_VERSION)) {
+            return Err(ModelError::Version {
+                path: path.to_path_buf(),
+                found: version.and_then(|v| u32::try_from(v).ok()).unwrap_or(0),
+            });
+        }
+        let file: ModelFile = toml::from_str(text).map_err(|e| ModelError::Syntax {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })?;
+        file.validate(path)?;
+        Ok(file)
+    }
+
+    pub fn load(path: &Path) -> Result<ModelFile, ModelError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ModelError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        ModelFile::parse(&text, path)
+    }
+
+    pub fn builtin() -> Result<ModelFile, ModelError> {
+        ModelFile::parse(BUILTIN_MODEL, Path::new("<built-in>"))
+    }
+
+    /// An empty learned model, to which `learn` adds counts.
+    pub fn empty_learned() -> ModelFile {
+        ModelFile {
+            format: MODEL_FORMAT.to_string(),
+            version: MODEL_VERSION,
+            kind: ModelKind::Learned,
+            description: "Counts learned by `synprint learn` from labelled traffic.".into(),
+            smoothing: None,
+            weights: BTreeMap::new(),
+            class: BTreeMap::new(),
+        }
+    }
+
+    pub fn to_toml(&self) -> String {
+        // Serialising plain maps of strings and numbers cannot fail; an
+        // empty string would surface as a load error, never silently.
+        let body = toml::to_string(self).unwrap_or_default();
+        format!(
+            "# synprint OS model ({:?}); format documented in docs/classification.md\n{body}",
+            self.kind
+        )
+    }
+
+    /// Every class name, feature value and count must be meaningful.
+    fn validate(&self, path: &Path) -> Result<(), ModelError> {
+        let class_err = |class: &str, message: String| ModelError::Class {
+            path: path.to_path_buf(),
+            class: class.to_string(),
+            message,
+        };
+        for (name, counts) in &self.class {
+            let os = Os::from_label(name)
+                .filter(|os| os.name() == name)
+                .ok_or_else(|| class_err(name, "unknown OS class name".into()))?;
+            if let Some(p) = counts.prior {
+                if !(p.is_finite() && p >= 0.0) {
+                    return Err(class_err(name, format!("prior {p} must be ≥ 0")));
+                }
+            }
+            for f in Feature::ALL {
+                for (value, &n) in counts.feature(f) {
+                    if os == Os::Unknown {
+                        return Err(class_err(
+                            name,
+                            "the unknown class is uniform by definition and takes no counts".into(),
+                        ));
+                    }
+                    f.parse_key(value)
+                        .map_err(|why| class_err(name, format!("{} {value:?}: {why}", f.name())))?;
+                    if !(n.is_finite() && n >= 0.0) {
+                        return Err(class_err(
+                            name,
+                            format!("{} {value:?}: count {n} must be ≥ 0", f.name()),
+                        ));
+                    }
+                }
+            }
+        }
+        for (name, &w) in &self.weights {
+            if Feature::from_name(name).is_none() {
+                return Err(ModelError::Weights {
+                    path: path.to_path_buf(),
+                    message: format!("unknown feature {name:?}"),
+                });
+            }
+            if !(w.is_finite() && w >= 0.0) {
+                return Err(ModelError::Weights {
+                    path: path.to_path_buf(),
+                    message: format!("{name}: weight {w} must be ≥ 0"),
+                });
+            }
+        }
+        if let Some(s) = self.smoothing {
+            if !(s.is_finite() && s > 0.0) {
+                return Err(ModelError::Weights {
+                    path: path.to_path_buf(),
+                    message: format!("smoothing {s} must be > 0"),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Adds another learned model's counts to this one.
+    pub fn absorb(&mut self, other: &ModelFile) {
+        for (name, counts) in &other.class {
+            let mine = self.class.entry(name.clone()).or_default();
+            mine.samples += counts.samples;
+            for f in Feature::ALL {
+                let dst = mine.feature_mut(f);
+                for (v, &n) in counts.feature(f) {
+                    *dst.entry(v.clone()).or_insert(0.0) += n;
+                }
+            }
+        }
+    }
+}
+
+/// What a feature value says, precomputed per table row so evidence costs
+/// nothing per packet.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Lean {
+    Os(Os),
+    Family(Family),
+    Neither,
+}
+
+/// One compiled feature: per known value a row of weighted log-likelihoods
+/// per OS, found through a small open-addressing hash table (a few probes,
+/// no unpredictable binary-search branches). The last row is for values
+/// never seen.
+#[derive(Clone, Debug)]
+struct Table {
+    /// (key, row) slots; `EMPTY` marks a free slot. Length is a power of two
+    /// at least twice the number of keys, so probing always ends.
+    slots: Vec<(u64, u32)>,
+    shift: u32,
+    rows: Vec<[f32; N_OS]>,
+    leans: Vec<Lean>,
+}
+
+const EMPTY: u32 = u32::MAX;
+
+impl Table {
+    fn new(keys: &[u64], rows: Vec<[f32; N_OS]>, leans: Vec<Lean>) -> Table {
+        let bits = (keys.len() * 2).max(2).next_power_of_two().trailing_zeros();
+        let mut t = Table {
+            slots: vec![(0, EMPTY); 1 << bits],
+            shift: 64 - bits,
+            rows,
+            leans,
+        };
+        let mask = t.slots.len() - 1;
+        for (row, &k) in keys.iter().enumerate() {
+            let mut i = t.home(k);
+            while t.slots[i].1 != EMPTY {
+                i = (i + 1) & mask;
+            }
+            t.slots[i] = (k, row as u32);
+        }
+        t
+    }
+
+    fn home(&self, key: u64) -> usize {
+        (key.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> self.shift) as usize
+    }
+
+    fn find(&self, key: u64) -> Option<usize> {
+        let mask = self.slots.len() - 1;
+        let mut i = self.home(key);
+        // At most every slot once; the table is never full.
+        for _ in 0..self.slots.len() {
+            let (k, row) = *self.slots.get(i)?;
+            if row == EMPTY {
+                return None;
+            }
+            if k == key {
+                return Some(row as usize);
+            }
+            i = (i + 1) & mask;
+        }
+        None
+    }
+
+    fn unseen(&self) -> usize {
+        self.rows.len() - 1
+    }
+}
+
+/// The p0f match of the same SYN, as one more piece of evidence.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct P0fHint<'a> {
+    /// p0f's OS name (`Linux`, `Windows`, `Mac OS X`, ...).
+    pub name: &'a str,
+    /// p0f's flavor (`3.11 and newer`, `(Android)`, ...).
+    pub flavor: &'a str,
+    /// The match was a generic (`g:`) signature.
+    pub generic: bool,
+}
+
+/// A compiled model: the built-in knowledge plus any learned counts.
+#[derive(Clone, Debug)]
+pub struct Model {
+    log_prior: [f32; N_OS],
+    tables: [Table; N_FEATURES],
+    /// ttl × ecn × ipid × mss rows summed once at load: one lookup instead
+    /// of four per SYN.
+    joint: Vec<[f32; N_OS]>,
+    wscale: Vec<[f32; N_OS]>,
+    p0f: Vec<[f32; N_OS]>,
+    /// Leans of the directly indexed features, by feature and index.
+    dense_leans: [Vec<Lean>; N_FEATURES],
+    samples_learned: u64,
+}
+
+const ECN_SLOTS: usize = 2;
+const JOINT_SLOTS: usize = TTL_DOMAIN.len() * ECN_SLOTS * IPID_SLOTS * MSS_SLOTS;
+
+fn joint_index(ttl: usize, ecn: usize, ipid: usize, mss: usize) -> usize {
+    ((ttl * ECN_SLOTS + ecn) * IPID_SLOTS + ipid) * MSS_SLOTS + mss
+}
+
+fn add_row(logit: &mut [f32; N_OS], row: Option<&[f32; N_OS]>) {
+    if let Some(row) = row {
+        for (l, v) in logit.iter_mut().zip(row) {
+            *l += v;
+        }
+    }
+}
+
+/// One feature's contribution, kept as compact codes; rendered as text
+/// (`ttl 128 -> Windows`) only when serialised.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct EvidenceItem {
+    pub feature: Feature,
+    pub lean: Lean,
+    /// For the window: the value matched as `mss*N`.
+    pub window_mss_multiple: Option<u16>,
+}
+
+/// Evidence for one classification: the features' values and which way each
+/// pointed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Evidence {
+    pub features: Features,
+    items: [Option<EvidenceItem>; N_FEATURES],
+}
+
+impl Evidence {
+    pub fn items(&self) -> impl Iterator<Item = &EvidenceItem> {
+        self.items.iter().flatten()
+    }
+
+    /// Readable strings, e.g. `ttl 128 -> Windows`.
+    pub fn strings(&self) -> Vec<String> {
+        self.texts().map(|t| t.to_string()).collect()
+    }
+
+    /// The items as `Display` values (no allocation until formatted).
+    pub fn texts(&self) -> impl Iterator<Item = EvidenceText<'_>> {
+        self.items().map(move |item| EvidenceText {
+            features: &self.features,
+            item,
+        })
+    }
+}
+
+/// One evidence item, displayed as `feature value -> target`.
+#[derive(Clone, Copy, Debug)]
+pub struct EvidenceText<'a> {
+    features: &'a Features,
+    item: &'a EvidenceItem,
+}
+
+impl fmt::Display for EvidenceText<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let it = self.item;
+        let target = match it.lean {
+            Lean::Os(os) => os.name(),
+            Lean::Family(fam) => fam.name(),
+            Lean::Neither => "?",
+        };
+        f.write_str(it.feature.name())?;
+        f.write_str(" ")?;
+        let v = &self.features;
+        match it.feature {
+            Feature::Ttl => write!(f, "{}", v.initial_ttl)?,
+            Feature::Window => match it.window_mss_multiple {
+                Some(n) => write!(f, "mss*{n}")?,
+                None => write!(f, "{}", v.window)?,
+            },
+            Feature::WScale => match v.wscale {
+                Some(w) => write!(f, "{w}")?,
+                None => f.write_str("none")?,
+            },
+            Feature::Options => write!(f, "{}", v.layout)?,
+            Feature::Mss => f.write_str(v.mss_bucket.name())?,
+            Feature::Ecn => f.write_str(if v.ecn { "yes" } else { "no" })?,
+            Feature::IpId => f.write_str(v.ip_id.name())?,
+            Feature::P0f => f.write_str(v.p0f.map_or("?", |p| p.name()))?,
+        }
+        write!(f, " -> {target}")
+    }
+}
+
+impl Serialize for Evidence {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(self.texts().map(|t| t.to_string()))
+    }
+}
+
+/// A probability per OS, serialised as an object keyed by OS name.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct OsScores(pub [f32; N_OS]);
+
+impl OsScores {
+    pub fn get(&self, os: Os) -> f32 {
+        self.0[os.index()]
+    }
+    /// OSes by decreasing probability.
+    pub fn ranked(&self) -> [Os; N_OS] {
+        let mut r = Os::ALL;
+        r.sort_by(|a, b| self.get(*b).total_cmp(&self.get(*a)));
+        r
+    }
+}
+
+impl Serialize for OsScores {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut m = s.serialize_map(Some(N_OS))?;
+        for os in Os::ALL {
+            m.serialize_entry(os.name(), &round4(self.get(os)))?;
+        }
+        m.end()
+    }
+}
+
+/// A probability per family, serialised as an object keyed by family name.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct FamilyScores(pub [f32; N_FAMILY]);
+
+impl FamilyScores {
+    pub fn get(&self, f: Family) -> f32 {
+        self.0[f.index()]
+    }
+    pub fn ranked(&self) -> [Family; N_FAMILY] {
+        let mut r = Family::ALL;
+        r.sort_by(|a, b| self.get(*b).total_cmp(&self.get(*a)));
+        r
+    }
+}
+
+impl Serialize for FamilyScores {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut m = s.serialize_map(Some(N_FAMILY))?;
+        for f in Family::ALL {
+            m.serialize_entry(f.name(), &round4(self.get(f)))?;
+        }
+        m.end()
+    }
+}
+
+fn round4(p: f32) -> f64 {
+    (f64::from(p) * 10_000.0).round() / 10_000.0
+}
+
+/// The classifier's answer for one SYN. `Copy`, no heap: building one costs
+/// no allocation; strings are made only when it is serialised.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct Classification {
+    /// The most probable OS.
+    pub os: Os,
+    /// The most probable family (by summed probability, so it can differ
+    /// from `os`'s family when the OSes of another family together weigh
+    /// more).
+    pub family: Family,
+    /// Probability of `os`.
+    #[serde(serialize_with = "ser_round4")]
+    pub confidence: f32,
+    pub scores: OsScores,
+    pub family_scores: FamilyScores,
+    pub evidence: Evidence,
+}
+
+fn ser_round4<S: serde::Serializer>(p: &f32, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_f64(round4(*p))
+}
+
+impl Classification {
+    /// Writes the same JSON object as the `Serialize` impl, straight into
+    /// the record buffer.
+    pub fn write_json(&self, j: &mut crate::output::JsonBuf) {
+        j.begin_object();
+        j.key("os");
+        j.str(self.os.name());
+        j.key("family");
+        j.str(self.family.name());
+        j.key("confidence");
+        j.fixed4(self.confidence);
+        j.key("scores");
+        j.begin_object();
+        for os in Os::ALL {
+            j.key(os.name());
+            j.fixed4(self.scores.get(os));
+        }
+        j.end_object();
+        j.key("family_scores");
+        j.begin_object();
+        for fam in Family::ALL {
+            j.key(fam.name());
+            j.fixed4(self.family_scores.get(fam));
+        }
+        j.end_object();
+        j.key("evidence");
+        j.begin_array();
+        for t in self.evidence.texts() {
+            j.display(t);
+        }
+        j.end_array();
+        j.end_object();
+    }
+
+    /// Probability of `family`.
+    pub fn family_confidence(&self) -> f32 {
+        self.family_scores.get(self.family)
+    }
+
+    /// zardaxt's `avg_score_os_class`: its six keys filled from our
+    /// probabilities.
+    pub fn zardaxt_scores(&self) -> [(&'static str, f32); 6] {
+        let mut out = [("", 0.0f32); 6];
+        let mut i = 0;
+        for os in Os::ALL {
+            if let (Some(name), Some(slot)) = (os.zardaxt_name(), out.get_mut(i)) {
+                *slot = (name, self.scores.get(os));
+                i += 1;
+            }
+        }
+        out
+    }
+}
+
+impl Model {
+    /// The built-in knowledge alone.
+    pub fn builtin() -> Result<Model, ModelError> {
+        Model::compile(&ModelFile::builtin()?, None)
+    }
+
+    /// The built-in knowledge plus the learned model at `path`.
+    pub fn with_learned_file(path: &Path) -> Result<Model, ModelError> {
+        let learned = ModelFile::load(path)?;
+        if learned.kind != ModelKind::Learned {
+            return Err(ModelError::WrongKind {
+                path: path.to_path_buf(),
+                expected: ModelKind::Learned,
+                found: learned.kind,
+            });
+        }
+        Model::compile(&ModelFile::builtin()?, Some(&learned))
+    }
+
+    /// Whether the window table has this exact window value.
+    pub fn knows_window(&self, window: u16) -> bool {
+        self.tables[Feature::Window.index()]
+            .find(u64::from(window))
+            .is_some()
+    }
+
+    /// Number of labelled SYNs in the learned part.
+    pub fn samples_learned(&self) -> u64 {
+        self.samples_learned
+    }
+
+    /// Builds the lookup tables from built-in and learned counts.
+    pub fn compile(builtin: &ModelFile, learned: Option<&ModelFile>) -> Result<Model, ModelError> {
+        let path = Path::new("<built-in>");
+        let smoothing = builtin.smoothing.unwrap_or(0.5);
+        let mut weights = [1.0f64; N_FEATURES];
+        for (name, &w) in &builtin.weights {
+            if let Some(f) = Feature::from_name(name) {
+                weights[f.index()] = w;
+            }
+        }
+
+        // Counts per OS per feature, keyed by the parsed key.
+        let mut counts: Vec<[BTreeMap<u64, f64>; N_FEATURES]> =
+            (0..N_OS).map(|_| Default::default()).collect();
+        let mut add = |file: &ModelFile| -> Result<(), ModelError> {
+            for (name, cc) in &file.class {
+                let Some(os) = Os::from_label(name) else {
+                    continue; // validated on load
+                };
+                for f in Feature::ALL {
+                    for (v, &n) in cc.feature(f) {
+                        let key = f.parse_key(v).map_err(|message| ModelError::Class {
+                            path: path.to_path_buf(),
+                            class: name.clone(),
+                            message,
+                        })?;
+                        *counts[os.index()][f.index()].entry(key).or_insert(0.0) += n;
+                    }
+                }
+            }
+            Ok(())
+        };
+        add(builtin)?;
+        if let Some(l) = learned {
+            add(l)?;
+        }
+
+        // Priors: built-in shares, worth PRIOR_STRENGTH samples, plus the
+        // learned class counts (the learning traffic's own mix).
+        const PRIOR_STRENGTH: f64 = 1000.0;
+        let mut prior = [0.0f64; N_OS];
+        let total_prior: f64 = builtin.class.values().filter_map(|c| c.prior).sum();
+        for (name, cc) in &builtin.class {
+            if let (Some(os), Some(p)) = (Os::from_label(name), cc.prior) {
+                if total_prior > 0.0 {
+                    prior[os.index()] = p / total_prior * PRIOR_STRENGTH;
+                }
+            }
+        }
+        let mut samples_learned = 0;
+        if let Some(l) = learned {
+            for (name, cc) in &l.class {
+                if let Some(os) = Os::from_label(name) {
+                    if os != Os::Unknown {
+                        prior[os.index()] += cc.samples as f64;
+                        samples_learned += cc.samples;
+                    }
+                }
+            }
+        }
+        let prior_sum: f64 = prior.iter().sum::<f64>().max(f64::MIN_POSITIVE);
+        let mut log_prior = [0.0f32; N_OS];
+        for os in Os::ALL {
+            // A class nobody gave a prior still gets a tiny one, so evidence
+            // can raise it.
+            log_prior[os.index()] = ((prior[os.index()] / prior_sum).max(1e-6)).ln() as f32;
+        }
+
+        let tables: Vec<Table> = Feature::ALL
+            .iter()
+            .map(|&f| build_table(f, &counts, smoothing, weights[f.index()]))
+            .collect();
+        let tables: [Table; N_FEATURES] = tables.try_into().map_err(|_| ModelError::Weights {
+            path: path.to_path_buf(),
+            message: "internal: feature table count".into(),
+        })?;
+        // Dense rows of the small-domain features.
+        let dense = |f: Feature, n: usize| -> (Vec<[f32; N_OS]>, Vec<Lean>) {
+            let t = &tables[f.index()];
+            (0..n)
+                .map(|i| {
+                    let r = t.find(dense_key(f, i)).unwrap_or(t.unseen());
+                    (
+                        t.rows.get(r).copied().unwrap_or([0.0; N_OS]),
+                        t.leans.get(r).copied().unwrap_or(Lean::Neither),
+                    )
+                })
+                .unzip()
+        };
+        let (ttl, ttl_l) = dense(Feature::Ttl, TTL_DOMAIN.len());
+        let (ecn, ecn_l) = dense(Feature::Ecn, ECN_SLOTS);
+        let (ipid, ipid_l) = dense(Feature::IpId, IPID_SLOTS);
+        let (mss, mss_l) = dense(Feature::Mss, MSS_SLOTS);
+        let (wscale, ws_l) = dense(Feature::WScale, WSCALE_SLOTS);
+        let (p0f, p0f_l) = dense(Feature::P0f, P0F_SLOTS);
+        let mut joint = vec![[0.0f32; N_OS]; JOINT_SLOTS];
+        for (a, ra) in ttl.iter().enumerate() {
+            for (b, rb) in ecn.iter().enumerate() {
+                for (c, rc) in ipid.iter().enumerate() {
+                    for (d, rd) in mss.iter().enumerate() {
+                        if let Some(row) = joint.get_mut(joint_index(a, b, c, d)) {
+                            for o in 0..N_OS {
+                                row[o] = ra[o] + rb[o] + rc[o] + rd[o];
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        let mut dense_leans: [Vec<Lean>; N_FEATURES] = Default::default();
+        dense_leans[Feature::Ttl.index()] = ttl_l;
+        dense_leans[Feature::Ecn.index()] = ecn_l;
+        dense_leans[Feature::IpId.index()] = ipid_l;
+        dense_leans[Feature::Mss.index()] = mss_l;
+        dense_leans[Feature::WScale.index()] = ws_l;
+        dense_leans[Feature::P0f.index()] = p0f_l;
+        Ok(Model {
+            log_prior,
+            tables,
+            joint,
+            wscale,
+            p0f,
+            dense_leans,
+            samples_learned,
+        })
+    }
+
+    /// Classifies one SYN (or SYN+ACK). No allocation.
+    pub fn classify(&self, obs: &Observation, p0f: Option<P0fHint<'_>>) -> Classification {
+        let p0f = p0f.map(|h| P0fClass::of(h.name, h.flavor));
+        let features = Features::of(obs, p0f);
+        self.classify_features(features)
+    }
+
+    /// As [`Model::classify`], with the p0f label already reduced to its
+    /// class (do that once per p0f signature with [`P0fClass::of`], not
+    /// once per SYN).
+    pub fn classify_with_p0f_class(
+        &self,
+        obs: &Observation,
+        p0f: Option<P0fClass>,
+    ) -> Classification {
+        self.classify_features(Features::of(obs, p0f))
+    }
+
+    pub fn classify_features(&self, features: Features) -> Classification {
+        let mut logit = self.log_prior;
+        let mut items = [None; N_FEATURES];
+        let mut note = |f: Feature, lean: Option<&Lean>, mss_mult: Option<u16>| {
+            if let Some(&lean) = lean.filter(|&&l| l != Lean::Neither) {
+                items[f.index()] = Some(EvidenceItem {
+                    feature: f,
+                    lean,
+                    window_mss_multiple: mss_mult,
+                });
+            }
+        };
+        let lean = |f: Feature, i: usize| self.dense_leans[f.index()].get(i);
+
+        // Small domains: direct indexes.
+        let (ttl, ecn) = (features.ttl_index(), usize::from(features.ecn));
+        let (ipid, mss) = (features.ip_id as usize, features.mss_bucket as usize);
+        add_row(&mut logit, self.joint.get(joint_index(ttl, ecn, ipid, mss)));
+        note(Feature::Ttl, lean(Feature::Ttl, ttl), None);
+        note(Feature::Ecn, lean(Feature::Ecn, ecn), None);
+        note(Feature::IpId, lean(Feature::IpId, ipid), None);
+        note(Feature::Mss, lean(Feature::Mss, mss), None);
+        let ws = features.wscale_index();
+        add_row(&mut logit, self.wscale.get(ws));
+        note(Feature::WScale, lean(Feature::WScale, ws), None);
+        if let Some(p) = features.p0f {
+            let i = p as usize;
+            add_row(&mut logit, self.p0f.get(i));
+            note(Feature::P0f, lean(Feature::P0f, i), None);
+        }
+
+        // Open domains: hashed. The window is looked up exactly, then as a
+        // multiple of the MSS.
+        let t = &self.tables[Feature::Window.index()];
+        let (row, mult) = match t.find(u64::from(features.window)) {
+            Some(r) => (r, None),
+            None => {
+                let n = features.window_mss_multiple();
+                match n.and_then(|n| t.find(window_mss_key(n))) {
+                    Some(r) => (r, n),
+                    None => (t.unseen(), None),
+                }
+            }
+        };
+        add_row(&mut logit, t.rows.get(row));
+        note(Feature::Window, t.leans.get(row), mult);
+        let t = &self.tables[Feature::Options.index()];
+        let row = t.find(features.layout.key()).unwrap_or(t.unseen());
+        add_row(&mut logit, t.rows.get(row));
+        note(Feature::Options, t.leans.get(row), None);
+
+        // Argmax with selects, not branches (the winner changes from SYN to
+        // SYN, so a branch would mispredict).
+        let mut best = 0;
+        let mut max = logit[0];
+        for (i, &l) in logit.iter().enumerate().skip(1) {
+            let better = l > max;
+            best = if better { i } else { best };
+            max = if better { l } else { max };
+        }
+        // Softmax over a lane-padded array, without branches, so the
+        // compiler runs the exponentials four at a time.
+        let mut e = [0.0f32; EXP_LANES];
+        for (ei, l) in e.iter_mut().zip(&logit) {
+            *ei = l - max;
+        }
+        for (i, ei) in e.iter_mut().enumerate() {
+            // Padding lanes get e^-80 ≈ 0.
+            *ei = exp_nonpositive(if i < N_OS { *ei } else { -80.0 });
+        }
+        let sum: f32 = e[..N_OS].iter().sum();
+        let inv = 1.0 / sum;
+        let mut p = [0.0f32; N_OS];
+        for (pi, ei) in p.iter_mut().zip(&e) {
+            *pi = ei * inv;
+        }
+        let mut fam = [0.0f32; N_FAMILY];
+        for os in Os::ALL {
+            fam[os.family().index()] += p[os.index()];
+        }
+        let mut best_f = 0;
+        let mut fmax = fam[0];
+        for (i, &v) in fam.iter().enumerate().skip(1) {
+            let better = v > fmax;
+            best_f = if better { i } else { best_f };
+            fmax = if better { v } else { fmax };
+        }
+        let os = Os::ALL.get(best).copied().unwrap_or(Os::Unknown);
+        Classification {
+            os,
+            family: Family::ALL.get(best_f).copied().unwrap_or(Family::Other),
+            confidence: p.get(best).copied().unwrap_or(0.0),
+            scores: OsScores(p),
+            family_scores: FamilyScores(fam),
+            evidence: Evidence { features, items },
+        }
+    }
+}
+
+/// N_OS rounded up to whole SIMD lanes of four.
+const EXP_LANES: usize = N_OS.div_ceil(4) * 4;
+
+/// e^x for x ≤ 0, to about 1e-4 relative error (results below e^-80 are
+/// flushed to e^-80 ≈ 2e-35). Branch-free so the softmax vectorises: libm's
+/// `expf`, ten times per SYN, was a third of the classifier's cost.
+#[inline(always)]
+fn exp_nonpositive(x: f32) -> f32 {
+    let x = x.max(-80.0);
+    // e^x = 2^(x·log2 e) = 2^n · 2^f with n = round(t), f in [-0.5, 0.5].
+    let t = x * std::f32::consts::LOG2_E;
+    // Round to nearest with the 1.5·2^23 trick: the sum's low mantissa bits
+    // hold n. (A saturating `as i32` would cost ten instructions per lane.)
+    const MAGIC: f32 = 12_582_912.0;
+    let y = t + MAGIC;
+    let n = (y.to_bits() as i32).wrapping_sub(MAGIC.to_bits() as i32);
+    let f = t - (y - MAGIC);
+    // Taylor polynomial of 2^f, degree 5, on [-0.5, 0.5].
+    let p = 1.0
+        + f * (std::f32::consts::LN_2
+            + f * (0.240_226_5 + f * (0.055_504_11 + f * (0.009_618_13 + f * 0.001_333_55))));
+    // n is in [-116, 0]: the exponent field stays valid.
+    f32::from_bits((n.wrapping_add(127) as u32) << 23) * p
+}
+
+/// Likelihood ratio (natural log) above which one OS is named as where a
+/// value points: twice as likely as the runner-up.
+const LEAN_MARGIN: f32 = std::f32::consts::LN_2;
+
+fn build_table(
+    f: Feature,
+    counts: &[[BTreeMap<u64, f64>; N_FEATURES]],
+    alpha: f64,
+    weight: f64,
+) -> Table {
+    let mut keys: Vec<u64> = counts
+        .iter()
+        .flat_map(|c| c[f.index()].keys().copied())
+        .collect();
+    keys.sort_unstable();
+    keys.dedup();
+    let vocab = keys.len() as f64 + 1.0;
+    let mut rows = vec![[0.0f32; N_OS]; keys.len() + 1];
+    for os in Os::ALL {
+        let c = &counts[os.index()][f.index()];
+        let total: f64 = c.values().sum();
+        for (r, row) in rows.iter_mut().enumerate() {
+            let n = keys.get(r).and_then(|k| c.get(k)).copied().unwrap_or(0.0);
+            // The unknown class, and any class the file says nothing about,
+            // is uniform over the vocabulary plus "unseen".
+            let p = if os == Os::Unknown || total == 0.0 {
+                1.0 / vocab
+            } else {
+                (n + alpha) / (total + alpha * vocab)
+            };
+            row[os.index()] = (weight * p.ln()) as f32;
+        }
+    }
+    let leans = rows.iter().map(lean_of).collect();
+    Table::new(&keys, rows, leans)
+}
+
+fn lean_of(row: &[f32; N_OS]) -> Lean {
+    let known = || Os::ALL.into_iter().filter(|&o| o != Os::Unknown);
+    let Some(best) = known().max_by(|a, b| row[a.index()].total_cmp(&row[b.index()])) else {
+        return Lean::Neither;
+    };
+    let top = row[best.index()];
+    // Values no better than the uniform "unknown" class point nowhere.
+    if top <= row[Os::Unknown.index()] {
+        return Lean::Neither;
+    }
+    let close: Vec<Os> = known()
+        .filter(|o| row[o.index()] > top - LEAN_MARGIN)
+        .collect();
+    match close.as_slice() {
+        [one] => Lean::Os(*one),
+        many if many.iter().all(|o| o.family() == best.family()) => Lean::Family(best.family()),
+        _ => Lean::Neither,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::classify::testdata::observation;
+    use crate::craft::Stack;
+    use std::net::{IpAddr, Ipv4Addr};
+
+    fn syn(stack: Stack) -> Observation {
+        let a = IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2));
+        let b = IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1));
+        let mut p = stack.syn(a, 40000, b, 443, 1);
+        p.ttl -= 9;
+        observation(&p)
+    }
+
+    #[test]
+    fn builtin_model_loads_and_probabilities_sum_to_one() {
+        let m = Model::builtin().unwrap();
+        for s in Stack::ALL {
+            let c = m.classify(&syn(s), None);
+            let total: f32 = c.scores.0.iter().sum();
+            assert!((total - 1.0).abs() < 1e-4, "{s:?} {total}");
+            let ftotal: f32 = c.family_scores.0.iter().sum();
+            assert!((ftotal - 1.0).abs() < 1e-4);
+            assert_eq!(c.confidence, c.scores.get(c.os));
+        }
+    }
+
+    #[test]
+    fn presets_land_in_their_family() {
+        let m = Model::builtin().unwrap();
+        let fam = |s| m.classify(&syn(s), None).family;
+        assert_eq!(fam(Stack::Windows), Family::Windows);
+        assert_eq!(fam(Stack::MacOs), Family::Apple);
+        assert_eq!(fam(Stack::Ios), Family::Apple);
+        assert_eq!(fam(Stack::Linux), Family::Linux);
+        assert_eq!(fam(Stack::Android), Family::Linux);
+        assert_eq!(fam(Stack::Embedded), Family::Linux);
+        assert_eq!(fam(Stack::FreeBsd), Family::Bsd);
+        assert_eq!(fam(Stack::OpenBsd), Family::Bsd);
+        let w = m.classify(&syn(Stack::Windows), None);
+        assert_eq!(w.os, Os::Windows);
+        assert!(w.confidence > 0.99);
+    }
+
+    #[test]
+    fn shared_stacks_split_their_probability() {
+        let m = Model::builtin().unwrap();
+        let c = m.classify(&syn(Stack::MacOs), None);
+        assert!(
+            c.scores.get(Os::MacOs) > 0.3 && c.scores.get(Os::Ios) > 0.3,
+            "{:?}",
+            c.scores
+        );
+        assert!(c.family_confidence() > 0.99);
+        // A cellular MSS tilts the same stack towards iOS, without certainty.
+        let c = m.classify(&syn(Stack::Ios), None);
+        assert!(c.scores.get(Os::Ios) > c.scores.get(Os::MacOs));
+        assert!(c.confidence < 0.8);
+    }
+
+    /// mod_tcpfingerprint's Mozi/Boaform botnet SYNs (TTL, window, scale,
+    /// option kinds 2,4,8,1,3, MSS as logged there).
+    #[test]
+    fn botnet_syns_from_routers_are_embedded() {
+        let m = Model::builtin().unwrap();
+        for (ttl, window, ws, mss) in [
+            (50u8, 28800u16, 4u8, 1406u16),
+            (49, 29040, 5, 1452),
+            (45, 5808, 1, 1452),
+            (44, 5808, 2, 1452),
+        ] {
+            let mut p = Stack::Linux.syn(
+                IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2)),
+                1,
+                IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)),
+                2,
+                1,
+            );
+            p.ttl = ttl;
+            p.window = window;
+            p.options = crate::craft::OptionBytes::new()
+                .mss(mss)
+                .sok()
+                .ts(7, 0)
+                .nop()
+                .ws(ws)
+                .0;
+            let c = m.classify(&observation(&p), None);
+            assert_eq!(c.family, Family::Linux);
+            assert_eq!(c.os, Os::Embedded, "{window} {ws}: {:?}", c.scores);
+        }
+    }
+
+    #[test]
+    fn windows_behind_a_ttl_64_hop_is_still_windows() {
+        let mut p = Stack::Windows.syn(
+            IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2)),
+            1,
+            IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)),
+            2,
+            1,
+        );
+        p.ttl = 56;
+        let c = Model::builtin().unwrap().classify(&observation(&p), None);
+        assert_eq!(c.os, Os::Windows, "{:?}", c.scores);
+    }
+
+    #[test]
+    fn odd_syns_are_unknown() {
+        // TTL 255, a layout no stack uses, a window of 4200.
+        let mut p = Stack::Windows.syn(
+            IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2)),
+            1,
+            IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)),
+            2,
+            1,
+        );
+        p.ttl = 247;
+        p.window = 4200;
+        p.options = vec![
+            1, 1, 1, 8, 10, 0, 0, 0, 1, 0, 0, 0, 0, 30, 4, 0, 0, 2, 4, 1, 0,
+        ];
+        let c = Model::builtin().unwrap().classify(&observation(&p), None);
+        assert_eq!(c.os, Os::Unknown, "{:?}", c.scores);
+        assert_eq!(c.family, Family::Other);
+    }
+
+    #[test]
+    fn evidence_and_json_shape() {
+        let m = Model::builtin().unwrap();
+        let c = m.classify(
+            &syn(Stack::Windows),
+            Some(P0fHint {
+                name: "Windows",
+                flavor: "NT kernel",
+                generic: true,
+            }),
+        );
+        let ev = c.evidence.strings();
+        assert!(ev.contains(&"ttl 128 -> Windows".to_string()), "{ev:?}");
+        assert!(
+            ev.contains(&"options M,N,W,N,N,S -> Windows".to_string()),
+            "{ev:?}"
+        );
+        assert!(ev.contains(&"p0f Windows -> Windows".to_string()), "{ev:?}");
+        let j = serde_json::to_value(c).unwrap();
+        assert_eq!(j["os"], "Windows");
+        assert_eq!(j["family"], "Windows");
+        let scores = j["scores"].as_object().unwrap();
+        for name in [
+            "Windows", "macOS", "iOS", "Android", "Linux", "ChromeOS", "FreeBSD", "OpenBSD",
+            "embedded", "unknown",
+        ] {
+            assert!(scores.contains_key(name), "{name}");
+        }
+        let fams = j["family_scores"].as_object().unwrap();
+        for name in ["Windows", "Apple", "Linux", "BSD", "other"] {
+            assert!(fams.contains_key(name), "{name}");
+        }
+        assert!(
+            j["evidence"].as_array().unwrap().len() >= 3,
+            "{}",
+            j["evidence"]
+        );
+
+        let a = m.classify(&syn(Stack::MacOs), None).evidence.strings();
+        assert!(
+            a.contains(&"options M,N,W,N,N,T,S,E,E -> Apple".to_string()),
+            "{a:?}"
+        );
+        assert!(a.contains(&"ipid zero -> Apple".to_string()), "{a:?}");
+    }
+
+    /// `1` and `1.0` are the same probability.
+    fn numbers_as_f64(v: serde_json::Value) -> serde_json::Value {
+        use serde_json::Value;
+        match v {
+            Value::Number(n) => serde_json::json!(n.as_f64().unwrap()),
+            Value::Array(a) => Value::Array(a.into_iter().map(numbers_as_f64).collect()),
+            Value::Object(o) => {
+                Value::Object(o.into_iter().map(|(k, v)| (k, numbers_as_f64(v))).collect())
+            }
+            other => other,
+        }
+    }
+
+    #[test]
+    fn write_json_matches_serde() {
+        let m = Model::builtin().unwrap();
+        for s in Stack::ALL {
+            let c = m.classify(&syn(s), None);
+            let mut j = crate::output::JsonBuf::new();
+            c.write_json(&mut j);
+            let fast: serde_json::Value = serde_json::from_slice(j.as_bytes()).unwrap();
+            assert_eq!(
+                numbers_as_f64(fast),
+                numbers_as_f64(serde_json::to_value(c).unwrap()),
+                "{s:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn window_as_mss_multiple_is_recognised() {
+        let mut p = Stack::Linux.syn(
+            IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2)),
+            1,
+            IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)),
+            2,
+            1,
+        );
+        p.options = crate::craft::OptionBytes::new()
+            .mss(1400)
+            .sok()
+            .ts(1, 0)
+            .nop()
+            .ws(7)
+            .0;
+        p.window = 46 * 1400;
+        let c = Model::builtin().unwrap().classify(&observation(&p), None);
+        assert_eq!(c.os, Os::Linux);
+        let ev = c.evidence.strings();
+        assert!(
+            ev.iter().any(|e| e.starts_with("window mss*46 ->")),
+            "{ev:?}"
+        );
+    }
+
+    #[test]
+    fn bad_model_files_are_typed_errors() {
+        let p = Path::new("m.toml");
+        let err = |text: &str| ModelFile::parse(text, p).unwrap_err();
+        assert!(matches!(err("not = [toml"), ModelError::Syntax { .. }));
+        assert!(matches!(
+            err("format = \"zardaxt\"\nversion = 1"),
+            ModelError::Foreign { .. }
+        ));
+        assert!(matches!(
+            err("[package]\nname = \"x\""),
+            ModelError::Foreign { .. }
+        ));
+        assert!(matches!(
+            err("format = \"synprint-os-model\"\nversion = 99\nkind = \"learned\"\n[class]"),
+            ModelError::Version { found: 99, .. }
+        ));
+        let base = "format = \"synprint-os-model\"\nversion = 1\nkind = \"learned\"\n";
+        let e = err(&format!("{base}[class.Plan9]\nsamples = 1"));
+        assert!(e.to_string().contains("Plan9"), "{e}");
+        let e = err(&format!("{base}[class.Linux]\nttl = {{ \"63\" = 1 }}"));
+        assert!(e.to_string().contains("ttl \"63\""), "{e}");
+        let e = err(&format!("{base}[class.Linux]\noptions = {{ \"M,Q\" = 1 }}"));
+        assert!(matches!(e, ModelError::Class { .. }), "{e}");
+        let e = err(&format!(
+            "{base}[class.Linux]\nwindow = {{ \"64240\" = -1 }}"
+        ));
+        assert!(e.to_string().contains("count"), "{e}");
+        let e = err(&format!("{base}[class.Linux]\ncolour = 1"));
+        assert!(matches!(e, ModelError::Syntax { .. }), "{e}");
+        let e = ModelFile::load(Path::new("/nonexistent/m.toml")).unwrap_err();
+        assert!(matches!(e, ModelError::Io { .. }));
+    }
+
+    #[test]
+    fn fast_exp_is_accurate() {
+        let mut x = 0.0f32;
+        while x > -80.0 {
+            let (a, b) = (exp_nonpositive(x), x.exp());
+            assert!((a - b).abs() <= b * 1e-4 + 1e-30, "{x}: {a} vs {b}");
+            x -= 0.037;
+        }
+        assert!(exp_nonpositive(-1000.0) < 1e-30);
+        assert!((exp_nonpositive(0.0) - 1.0).abs() < 1e-6);
+    }
+
+    #[test]
+    fn model_file_round_trips_through_toml() {
+        let b = ModelFile::builtin().unwrap();
+        let again = ModelFile::parse(&b.to_toml(), Path::new("x")).unwrap();
+        assert_eq!(again, b);
+    }
+
+    #[test]
+    fn builtin_is_not_accepted_as_learned() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("b.toml");
+        std::fs::write(&path, BUILTIN_MODEL).unwrap();
+        assert!(matches!(
+            Model::with_learned_file(&path),
+            Err(ModelError::WrongKind { .. })
+        ));
+    }
+}

@@ -1,0 +1,287 @@
+//! The TCP side against the User-Agent the client sent: does the stack
+//! contradict the claimed OS, does the MSS say tunnel, how far away is it.
+
+use serde::Serialize;
+
+use super::classes::{Family, Os};
+use super::features::initial_ttl;
+use super::model::Classification;
+use super::ua::{os_from_user_agent, UaParserError};
+use crate::packet::{IpVersion, Observation};
+
+/// `os_mismatch` is true only when the TCP side gives the User-Agent's
+/// family a probability below `1 - MISMATCH_THRESHOLD`, i.e. is at least
+/// 90% sure the stack belongs to another family. Families, not OSes:
+/// macOS/iOS and Android/Linux cannot be told apart reliably from a SYN,
+/// so a desktop-mode iPad or Android browser is no mismatch.
+pub const MISMATCH_THRESHOLD: f32 = 0.9;
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Verdict {
+    /// The OS the User-Agent names (`null` when none of synprint's classes).
+    pub ua_os: Option<Os>,
+    pub ua_family: Option<Family>,
+    /// `null` when either side is unknown.
+    pub os_mismatch: Option<bool>,
+    /// The MSS is below what a direct Ethernet path gives (1460 over IPv4,
+    /// 1440 over IPv6): a VPN, PPPoE, IPsec or other tunnel lowered it.
+    pub tunnel_suspected: bool,
+    /// p0f-style label of the path MTU (MSS + 40 / + 60) when it is not
+    /// plain Ethernet.
+    pub mtu_link: Option<String>,
+    /// Hops between the client and the sensor, from the TTL.
+    pub hops: u8,
+    pub reasons: Vec<String>,
+}
+
+impl Verdict {
+    /// Writes the same JSON object as the `Serialize` impl.
+    pub fn write_json(&self, j: &mut crate::output::JsonBuf) {
+        j.begin_object();
+        j.key("ua_os");
+        j.opt_str(self.ua_os.map(Os::name));
+        j.key("ua_family");
+        j.opt_str(self.ua_family.map(Family::name));
+        j.key("os_mismatch");
+        match self.os_mismatch {
+            Some(b) => j.bool(b),
+            None => j.null(),
+        }
+        j.key("tunnel_suspected");
+        j.bool(self.tunnel_suspected);
+        j.key("mtu_link");
+        j.opt_str(self.mtu_link.as_deref());
+        j.key("hops");
+        j.u64(u64::from(self.hops));
+        j.key("reasons");
+        j.begin_array();
+        for r in &self.reasons {
+            j.str(r);
+        }
+        j.end_array();
+        j.end_object();
+    }
+}
+
+/// The usual MSS of a direct Ethernet path.
+fn direct_mss(v: IpVersion) -> u16 {
+    match v {
+        IpVersion::V4 => 1460,
+        IpVersion::V6 => 1440,
+    }
+}
+
+/// Link labels by MTU, after p0f 3.09b's `[mtu]` section (data/p0f.fp) plus
+/// WireGuard's and OpenVPN's usual values.
+fn mtu_label(mtu: u32) -> &'static str {
+    match mtu {
+        1500 => "Ethernet or modem",
+        1492 | 1454 | 1452 => "DSL (PPPoE)",
+        1490 => "PPTP",
+        1480 => "IPIP or SIT",
+        1476 => "IPSec or GRE",
+        1420 => "WireGuard or generic tunnel",
+        1240 | 1280 => "GIF or IPv6 minimum",
+        1300 | 1400 | 1440 | 1450 | 1460 => "generic tunnel or VPN",
+        _ => "tunnel, VPN or mobile network",
+    }
+}
+
+/// Builds the verdict for a classified SYN and the User-Agent its
+/// connection carried.
+pub fn verdict(
+    c: &Classification,
+    user_agent: Option<&str>,
+    obs: &Observation,
+) -> Result<Verdict, UaParserError> {
+    let ua_os = match user_agent {
+        Some(ua) => os_from_user_agent(ua)?,
+        None => None,
+    };
+    Ok(verdict_for_os(c, ua_os, obs))
+}
+
+/// As [`verdict`], with the User-Agent already reduced to an OS.
+pub fn verdict_for_os(c: &Classification, ua_os: Option<Os>, obs: &Observation) -> Verdict {
+    let mut reasons = Vec::new();
+    let ua_family = ua_os.map(Os::family);
+    let tcp_known = c.os != Os::Unknown && c.family != Family::Other;
+    let os_mismatch = match ua_family {
+        Some(uf) if tcp_known => {
+            let p_ua = c.family_scores.get(uf);
+            let mismatch = p_ua < 1.0 - MISMATCH_THRESHOLD;
+            if mismatch {
+                reasons.push(format!(
+                    "User-Agent says {} ({} family) but the TCP stack is {} family (p={:.3}; p({})={:.3})",
+                    ua_os.map_or("?", Os::name),
+                    uf,
+                    c.family,
+                    c.family_confidence(),
+                    uf,
+                    p_ua
+                ));
+            } else {
+                reasons.push(format!(
+                    "User-Agent family {uf} is consistent with the TCP stack (p={p_ua:.3})"
+                ));
+            }
+            Some(mismatch)
+        }
+        Some(_) => {
+            reasons.push("TCP stack not recognised: no mismatch judgement".into());
+            None
+        }
+        None => {
+            reasons.push("User-Agent names no known OS: no mismatch judgement".into());
+            None
+        }
+    };
+
+    let (tunnel_suspected, mtu_link) = match obs.options.mss {
+        Some(mss) if mss < direct_mss(obs.ip_version) => {
+            let overhead = match obs.ip_version {
+                IpVersion::V4 => 40,
+                IpVersion::V6 => 60,
+            };
+            let mtu = u32::from(mss) + overhead;
+            let label = mtu_label(mtu);
+            reasons.push(format!(
+                "MSS {mss} is below {} (direct Ethernet): path MTU {mtu}, {label}",
+                direct_mss(obs.ip_version)
+            ));
+            (true, Some(label.to_string()))
+        }
+        _ => (false, None),
+    };
+
+    let hops = initial_ttl(obs.ttl).saturating_sub(obs.ttl);
+    Verdict {
+        ua_os,
+        ua_family,
+        os_mismatch,
+        tunnel_suspected,
+        mtu_link,
+        hops,
+        reasons,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::classify::testdata::observation;
+    use crate::classify::Model;
+    use crate::craft::Stack;
+    use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+    const WINDOWS_UA: &str = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36";
+    const IPHONE_UA: &str = "Mozilla/5.0 (iPhone; CPU iPhone OS 16_3 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/16.3 Mobile/15E148 Safari/604.1";
+
+    fn syn(stack: Stack, v6: bool, ttl_drop: u8) -> Observation {
+        let (a, b) = if v6 {
+            (
+                IpAddr::V6(Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 2)),
+                IpAddr::V6(Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 1)),
+            )
+        } else {
+            (
+                IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2)),
+                IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)),
+            )
+        };
+        let mut p = stack.syn(a, 40000, b, 443, 5);
+        p.ttl -= ttl_drop;
+        observation(&p)
+    }
+
+    fn judge(obs: &Observation, ua: Option<&str>) -> Verdict {
+        let m = Model::builtin().unwrap();
+        verdict(&m.classify(obs, None), ua, obs).unwrap()
+    }
+
+    #[test]
+    fn linux_stack_with_windows_user_agent_is_a_mismatch() {
+        let v = judge(&syn(Stack::Linux, false, 6), Some(WINDOWS_UA));
+        assert_eq!(v.ua_os, Some(Os::Windows));
+        assert_eq!(v.ua_family, Some(Family::Windows));
+        assert_eq!(v.os_mismatch, Some(true));
+        assert_eq!(v.hops, 6);
+        assert!(
+            v.reasons
+                .iter()
+                .any(|r| r.contains("User-Agent says Windows")),
+            "{:?}",
+            v.reasons
+        );
+    }
+
+    #[test]
+    fn matching_and_unknown_sides() {
+        let v = judge(&syn(Stack::Windows, false, 10), Some(WINDOWS_UA));
+        assert_eq!(v.os_mismatch, Some(false));
+        assert_eq!(v.hops, 10);
+        // A Mac stack under an iPhone User-Agent: same family, no mismatch.
+        let v = judge(&syn(Stack::MacOs, false, 0), Some(IPHONE_UA));
+        assert_eq!(v.os_mismatch, Some(false));
+        let v = judge(&syn(Stack::Windows, false, 0), Some("curl/8.5.0"));
+        assert_eq!(v.ua_os, None);
+        assert_eq!(v.os_mismatch, None);
+        let v = judge(&syn(Stack::Windows, false, 0), None);
+        assert_eq!(v.os_mismatch, None);
+    }
+
+    #[test]
+    fn tunnel_sized_mss_is_flagged() {
+        // The iOS preset carries a cellular MSS (1380 over IPv4).
+        let v = judge(&syn(Stack::Ios, false, 3), Some(IPHONE_UA));
+        assert!(v.tunnel_suspected);
+        assert!(v.mtu_link.is_some());
+        assert!(
+            v.reasons.iter().any(|r| r.contains("MSS 1380")),
+            "{:?}",
+            v.reasons
+        );
+        // Direct Ethernet over IPv4 and over IPv6 (1440): no tunnel.
+        let v = judge(&syn(Stack::Windows, false, 3), Some(WINDOWS_UA));
+        assert!(!v.tunnel_suspected);
+        assert_eq!(v.mtu_link, None);
+        let v = judge(&syn(Stack::Windows, true, 3), Some(WINDOWS_UA));
+        assert!(!v.tunnel_suspected);
+        // PPPoE: MSS 1452 -> MTU 1492.
+        let mut p = Stack::Windows.syn(
+            IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2)),
+            1,
+            IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)),
+            2,
+            1,
+        );
+        p.options = crate::craft::OptionBytes::new()
+            .mss(1452)
+            .nop()
+            .ws(8)
+            .nop()
+            .nop()
+            .sok()
+            .0;
+        let v = judge(&observation(&p), Some(WINDOWS_UA));
+        assert!(v.tunnel_suspected);
+        assert_eq!(v.mtu_link.as_deref(), Some("DSL (PPPoE)"));
+        let j = serde_json::to_value(&v).unwrap();
+        for k in [
+            "ua_os",
+            "ua_family",
+            "os_mismatch",
+            "tunnel_suspected",
+            "mtu_link",
+            "hops",
+            "reasons",
+        ] {
+            assert!(j.get(k).is_some(), "{k}");
+        }
+        assert_eq!(j["ua_os"], "Windows");
+        let mut buf = crate::output::JsonBuf::new();
+        v.write_json(&mut buf);
+        let fast: serde_json::Value = serde_json::from_slice(buf.as_bytes()).unwrap();
+        assert_eq!(fast, j);
+    }
+}

@@ -1,0 +1,38 @@
+use std::path::PathBuf;
+
+use synprint::analyze::Engine;
+
+/// Options that choose the databases and models every command uses.
+#[derive(clap::Args)]
+pub struct EngineArgs {
+    /// A p0f.fp database to use instead of the built-in p0f 3.09b one.
+    #[arg(long, value_name = "PATH")]
+    p0f_db: Option<PathBuf>,
+    /// A learned model (from `synprint learn`) used on top of the built-in knowledge.
+    #[arg(long, value_name = "PATH")]
+    model: Option<PathBuf>,
+}
+
+impl EngineArgs {
+    pub fn p0f_only(p0f_db: Option<PathBuf>) -> Self {
+        EngineArgs {
+            p0f_db,
+            model: None,
+        }
+    }
+
+    pub fn build(&self) -> Result<Engine, Box<dyn std::error::Error>> {
+        let mut engine = Engine::default();
+        if let Some(path) = &self.p0f_db {
+            let text =
+                std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+            let db = synprint::p0f::Database::parse(&text)
+                .map_err(|e| format!("{}: {e}", path.display()))?;
+            engine = engine.with_p0f_database(db);
+        }
+        if let Some(path) = &self.model {
+            engine = engine.with_model(synprint::classify::Model::with_learned_file(path)?);
+        }
+        Ok(engine)
+    }
+}

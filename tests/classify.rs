@@ -1,0 +1,176 @@
+//! End to end: labelled captures written with `PcapWriter`, labels CSVs as
+//! nginx would log them, `learn` → model file → `eval`; and this machine's
+//! own kernel SYNs (samples/linux-loopback.pcap).
+
+use std::fmt::Write as _;
+use std::net::{IpAddr, Ipv4Addr};
+use std::path::Path;
+
+use synprint::capture::PcapWriter;
+use synprint::classify::{eval_capture, learn_capture, read_labels_file, Family, Model, ModelFile};
+use synprint::craft::{ethernet_frame, OptionBytes, Stack};
+use synprint::packet::{decode, Kind, LinkType, Timestamp};
+
+const UAS: [(Stack, &str); 5] = [
+    (Stack::Windows, "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36"),
+    (Stack::MacOs, "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.1 Safari/605.1.15"),
+    (Stack::Ios, "Mozilla/5.0 (iPhone; CPU iPhone OS 17_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.1 Mobile/15E148 Safari/604.1"),
+    (Stack::Android, "Mozilla/5.0 (Linux; Android 10; K) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Mobile Safari/537.36"),
+    (Stack::Linux, "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36"),
+];
+
+/// Writes `n` SYNs per stack (plus the server's SYN+ACKs and a
+/// retransmission now and then) and a labels CSV naming each connection by
+/// User-Agent. `odd_linux` makes the Linux clients big-buffer machines
+/// (window 65535, ws 10) that the built-in model takes for Android.
+fn write_capture(dir: &Path, name: &str, n: u32, seed: u32, odd_linux: bool) -> (String, String) {
+    let pcap = dir.join(format!("{name}.pcap"));
+    let csv = dir.join(format!("{name}.csv"));
+    let mut w = PcapWriter::new(std::fs::File::create(&pcap).unwrap(), LinkType::ETHERNET).unwrap();
+    let mut labels = String::from("time,src_ip,src_port,user_agent,status\n");
+    let server = IpAddr::V4(Ipv4Addr::new(192, 0, 2, 80));
+    let mut t = 1_700_000_000_000_000_000u64;
+    for (si, (stack, ua)) in UAS.iter().enumerate() {
+        for i in 0..n {
+            let k = seed * 100_000 + si as u32 * 10_000 + i;
+            let src = IpAddr::V4(Ipv4Addr::from(0x0a00_0000 | k));
+            let port = 10_000 + (k % 50_000) as u16;
+            let mut p = stack.syn(src, port, server, 443, k);
+            p.ttl -= (k % 17) as u8;
+            if *stack == Stack::Linux && odd_linux {
+                p.window = 65535;
+                p.options = OptionBytes::new().mss(1460).sok().ts(k, 0).nop().ws(10).0;
+            }
+            t += 1_000_000;
+            let frame = ethernet_frame(&p.ip_bytes());
+            w.write(Timestamp(t), &frame).unwrap();
+            if i % 7 == 0 {
+                w.write(Timestamp(t + 1), &frame).unwrap(); // retransmission
+            }
+            let sa = synprint::craft::TcpPacket::syn_ack_for(&p);
+            w.write(Timestamp(t + 2), &ethernet_frame(&sa.ip_bytes()))
+                .unwrap();
+            writeln!(labels, "{t},{src},{port},\"{ua}\",200").unwrap();
+        }
+    }
+    std::fs::write(&csv, labels).unwrap();
+    (
+        pcap.to_string_lossy().into_owned(),
+        csv.to_string_lossy().into_owned(),
+    )
+}
+
+#[test]
+fn learn_then_eval_over_captures() {
+    let dir = tempfile::tempdir().unwrap();
+    let (train_pcap, train_csv) = write_capture(dir.path(), "train", 60, 1, true);
+    let (test_pcap, test_csv) = write_capture(dir.path(), "test", 60, 2, true);
+    let builtin = Model::builtin().unwrap();
+
+    let test_labels = read_labels_file(Path::new(&test_csv)).unwrap();
+    let (before, join) = eval_capture(&builtin, Path::new(&test_pcap), &test_labels).unwrap();
+    assert_eq!(
+        join.syns, 300,
+        "retransmissions and SYN+ACKs are not SYNs to learn"
+    );
+    assert_eq!(join.labelled, 300);
+    assert_eq!(before.samples, 300);
+    println!("built-in:\n{before}");
+
+    let labels = read_labels_file(Path::new(&train_csv)).unwrap();
+    let mut learned = ModelFile::empty_learned();
+    let (stats, _) =
+        learn_capture(&builtin, &mut learned, Path::new(&train_pcap), &labels).unwrap();
+    assert_eq!(stats.total, 300);
+    let model_path = dir.path().join("model.toml");
+    std::fs::write(&model_path, learned.to_toml()).unwrap();
+
+    let model = Model::with_learned_file(&model_path).unwrap();
+    let (after, _) = eval_capture(&model, Path::new(&test_pcap), &test_labels).unwrap();
+    println!("learned:\n{after}");
+    assert!(
+        after.os.top1 > before.os.top1,
+        "{} -> {}",
+        before.os.top1,
+        after.os.top1
+    );
+    assert!(after.family.top1 >= 0.99);
+    let linux = |r: &synprint::classify::EvalReport| {
+        r.os_recall
+            .iter()
+            .find(|c| c.class == "Linux")
+            .unwrap()
+            .recall
+    };
+    assert!(linux(&before) < 0.5 && linux(&after) > 0.9);
+
+    // Learning more adds to the model file.
+    let mut again = ModelFile::load(&model_path).unwrap();
+    learn_capture(&builtin, &mut again, Path::new(&train_pcap), &labels).unwrap();
+    assert_eq!(again.class["Windows"].samples, 120);
+}
+
+#[test]
+fn corrupt_model_file_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("m.toml");
+    std::fs::write(&p, b"\x00\x01garbage").unwrap();
+    let e = Model::with_learned_file(&p).unwrap_err().to_string();
+    assert!(e.contains("m.toml"), "{e}");
+    std::fs::write(&p, "format = \"p0f\"\n").unwrap();
+    let e = Model::with_learned_file(&p).unwrap_err().to_string();
+    assert!(e.contains("not a synprint OS model"), "{e}");
+}
+
+/// Real SYNs of this machine's kernel, under every combination of the
+/// sysctls that change them: a Linux stack, whatever the settings.
+#[test]
+fn this_kernels_syns_are_linux_family() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("samples/linux-loopback.pcap");
+    let mut reader = synprint::capture::CaptureReader::open(&path).unwrap();
+    let model = Model::builtin().unwrap();
+    let mut syns = 0;
+    let mut full = 0;
+    while let Some(f) = reader.next_frame().unwrap() {
+        let Ok(Some(obs)) = decode(f.link, f.ts, f.data) else {
+            continue;
+        };
+        if obs.kind != Kind::Syn {
+            continue;
+        }
+        syns += 1;
+        let c = model.classify(&obs, None);
+        // Loopback MSS (65495) is no real path; with options disabled some
+        // of these SYNs carry almost nothing: Linux family or unknown, never
+        // another family.
+        assert!(
+            matches!(c.family, Family::Linux | Family::Other),
+            "{:?} {:?}",
+            c.os,
+            c.evidence.strings()
+        );
+        // The stock configuration (SACK, timestamps and window scaling on)
+        // must be recognised as Linux even over loopback's odd MSS.
+        if obs.options.sack_permitted
+            && obs.options.timestamp.is_some()
+            && obs.options.window_scale.is_some()
+        {
+            assert_eq!(
+                c.family,
+                Family::Linux,
+                "{} {:?} {:?}",
+                c.evidence.features.layout,
+                c.evidence.strings(),
+                c.scores
+            );
+            assert!(
+                matches!(c.os.family(), Family::Linux | Family::Other),
+                "{:?}",
+                c.os
+            );
+            full += 1;
+        }
+    }
+    assert!(syns >= 16, "{syns}");
+    assert!(full >= 2, "{full}");
+}

@@ -1,0 +1,154 @@
+//! End-to-end: `synprint learn`, `synprint eval` and `analyze --labels` over
+//! labelled captures this test builds.
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::path::Path;
+use std::process::{Command, Output};
+
+use synprint::capture::PcapWriter;
+use synprint::craft::{ethernet_frame, Stack, TcpPacket};
+use synprint::packet::{LinkType, Timestamp};
+
+const WINDOWS_UA: &str =
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36";
+const MAC_UA: &str =
+    "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.1 Safari/605.1.15";
+const LINUX_UA: &str = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36";
+
+fn synprint(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_synprint"))
+        .args(args)
+        .output()
+        .expect("run synprint")
+}
+
+fn addr(i: u32) -> IpAddr {
+    IpAddr::V4(Ipv4Addr::from(0x0a00_0000 + i))
+}
+
+/// A capture of `n` SYNs per stack with a CSV labelling each by User-Agent.
+fn labelled(dir: &Path, name: &str, rows: &[(Stack, &str)], n: u32) -> (String, String) {
+    let mut w = PcapWriter::new(Vec::new(), LinkType::ETHERNET).expect("header");
+    let mut csv = String::from("src_ip,src_port,user_agent,extra\n");
+    let server = IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1));
+    let mut i = 0u32;
+    for round in 0..n {
+        for (stack, ua) in rows {
+            i += 1;
+            let mut p: TcpPacket = stack.syn(addr(i), 40000 + (i % 20000) as u16, server, 443, i);
+            p.ttl -= (round % 12) as u8;
+            w.write(
+                Timestamp(u64::from(i) * 1_000_000),
+                &ethernet_frame(&p.ip_bytes()),
+            )
+            .expect("write");
+            csv.push_str(&format!("{},{},\"{}\",x\n", p.src, p.src_port, ua));
+        }
+    }
+    let pcap = dir.join(format!("{name}.pcap"));
+    let labels = dir.join(format!("{name}.csv"));
+    std::fs::write(&pcap, w.into_inner()).expect("write pcap");
+    std::fs::write(&labels, csv).expect("write csv");
+    (pcap.display().to_string(), labels.display().to_string())
+}
+
+#[test]
+fn a_linux_syn_with_a_windows_user_agent_is_a_mismatch() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (pcap, labels) = labelled(
+        dir.path(),
+        "m",
+        &[(Stack::Linux, WINDOWS_UA), (Stack::Windows, WINDOWS_UA)],
+        1,
+    );
+    let out = synprint(&["analyze", "--format", "jsonl", "--labels", &labels, &pcap]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let recs: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("JSON"))
+        .collect();
+    assert_eq!(recs.len(), 2);
+    assert_eq!(recs[0]["verdict"]["ua_os"], "Windows");
+    assert_eq!(recs[0]["verdict"]["os_mismatch"], true, "{}", recs[0]);
+    assert_eq!(recs[1]["verdict"]["os_mismatch"], false, "{}", recs[1]);
+}
+
+#[test]
+fn learn_then_eval_and_learning_again_adds() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let rows = [
+        (Stack::Windows, WINDOWS_UA),
+        (Stack::MacOs, MAC_UA),
+        (Stack::Linux, LINUX_UA),
+    ];
+    let (pcap, labels) = labelled(dir.path(), "train", &rows, 20);
+    let model = dir.path().join("model.toml").display().to_string();
+
+    let out = synprint(&[
+        "learn", "--pcap", &pcap, "--labels", &labels, "--model", &model,
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let first = std::fs::read_to_string(&model).expect("model written");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("60 labelled SYNs learned"));
+
+    let out = synprint(&[
+        "learn", "--pcap", &pcap, "--labels", &labels, "--model", &model,
+    ]);
+    assert!(out.status.success());
+    let second = std::fs::read_to_string(&model).expect("model rewritten");
+    assert_ne!(first, second, "learning again adds counts");
+    assert!(second.contains("samples = 40"), "{second}");
+
+    let out = synprint(&[
+        "eval", "--pcap", &pcap, "--labels", &labels, "--model", &model, "--json",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("eval JSON");
+    assert_eq!(report["join"]["labelled"], 60);
+    let text = synprint(&["eval", "--pcap", &pcap, "--labels", &labels]);
+    assert!(text.status.success());
+    assert!(String::from_utf8_lossy(&text.stdout).contains("Windows"));
+}
+
+#[test]
+fn a_corrupt_or_foreign_model_is_a_clear_error() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (pcap, labels) = labelled(dir.path(), "c", &[(Stack::Windows, WINDOWS_UA)], 1);
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(&bad, "this is = = not toml").expect("write");
+    let out = synprint(&[
+        "eval",
+        "--pcap",
+        &pcap,
+        "--labels",
+        &labels,
+        "--model",
+        bad.to_str().expect("utf-8"),
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("bad.toml"), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+    let foreign = dir.path().join("foreign.toml");
+    std::fs::write(&foreign, "[package]\nname = \"x\"\n").expect("write");
+    let out = synprint(&[
+        "analyze",
+        "--model",
+        foreign.to_str().expect("utf-8"),
+        &pcap,
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("foreign.toml"));
+}
