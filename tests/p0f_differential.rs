@@ -1294,6 +1294,31 @@ fn kernel_loopback_syns_match_p0f() {
 // ---------------------------------------------------------------------
 
 #[test]
+fn repository_samples_match_p0f() {
+    if !p0f_installed() {
+        eprintln!("SKIPPED: p0f is not installed (apt-get install p0f)");
+        return;
+    }
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("samples");
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let mut n = 0;
+    for e in std::fs::read_dir(&dir)
+        .expect("samples/")
+        .filter_map(Result::ok)
+    {
+        let f = e.path();
+        if !f.extension().is_some_and(|x| x == "pcap" || x == "pcapng") {
+            continue;
+        }
+        let copy = tmp.path().join(f.file_name().expect("file name"));
+        std::fs::copy(&f, &copy).expect("copy sample");
+        differential(&f.display().to_string(), &copy, 1, false);
+        n += 1;
+    }
+    assert!(n > 0, "no captures in samples/");
+}
+
+#[test]
 fn shared_fixtures_match_p0f() {
     if !p0f_installed() {
         eprintln!("SKIPPED: p0f is not installed (apt-get install p0f)");
