@@ -1132,6 +1132,18 @@ fn netns_connection_helper() {
     let _ = accept.join();
 }
 
+fn kernel_at_least(major: u32, minor: u32) -> bool {
+    let Ok(release) = std::fs::read_to_string("/proc/sys/kernel/osrelease") else {
+        return false;
+    };
+    let mut parts = release
+        .trim()
+        .split(|c: char| !c.is_ascii_digit())
+        .map(|p| p.parse::<u32>().unwrap_or(0));
+    let version = (parts.next().unwrap_or(0), parts.next().unwrap_or(0));
+    version >= (major, minor)
+}
+
 /// The tcpdump child; stopped (SIGINT, then waited for) even when the test
 /// fails, so no capture outlives it.
 struct Capture(std::process::Child);
@@ -1195,6 +1207,12 @@ fn kernel_loopback_syns_match_p0f() {
     }
     if Command::new("tcpdump").arg("--version").output().is_err() {
         eprintln!("SKIPPED: tcpdump is not installed");
+        return;
+    }
+    // The four sysctls are per network namespace only since Linux 4.15;
+    // on older kernels flipping them would change the host's settings.
+    if !kernel_at_least(4, 15) {
+        eprintln!("SKIPPED: kernel older than 4.15 (TCP sysctls not per-namespace)");
         return;
     }
     let name = format!("synprint-p0f-{}", std::process::id());
