@@ -1103,6 +1103,103 @@ fn binary_jsonl_agrees_with_p0f(pcap: &Path) {
     eprintln!("synprint analyze --format jsonl: {checked} records agree with p0f");
 }
 
+/// Random handshakes from a fixed seed: random header fields, flags and
+/// option bytes (well-formed, padded, truncated or garbage), IPv4 and IPv6.
+fn random_handshakes(seed: u64, count: u32) -> Vec<Conn> {
+    let mut rng = Lcg(seed);
+    let mut conns = Vec::new();
+    let kinds: [&[u8]; 12] = [
+        &[1],
+        &[0],
+        &[2, 4, 5, 0xb4],
+        &[2, 4, 0x3f, 0xd8],
+        &[3, 3, 7],
+        &[3, 3, 15],
+        &[4, 2],
+        &[8, 10, 0, 0, 1, 0, 0, 0, 0, 0],
+        &[8, 10, 0, 0, 0, 0, 0, 0, 0, 9],
+        &[5, 10, 0, 0, 0, 1, 0, 0, 0, 2],
+        &[34, 2],
+        &[30, 4, 0, 0],
+    ];
+    for n in 0..count {
+        let v6_ = rng.next(4) == 0;
+        let id = 0x5000 + n;
+        let (c, s) = if v6_ {
+            (v6(id), v6(0x15000 + n))
+        } else {
+            (v4(id), v4(0x15000 + n))
+        };
+        let mut syn = TcpPacket::syn(c, 1024 + (n as u16), s, 443);
+        let mut sa = TcpPacket::syn_ack_for(&syn);
+        for p in [&mut syn, &mut sa] {
+            p.ttl = [1, 32, 33, 60, 64, 65, 100, 128, 129, 200, 255][rng.next(11)];
+            p.tos = [0, 0, 1, 2, 3, 0x10, 0xb8][rng.next(7)];
+            p.df = rng.next(3) != 0;
+            p.ip_id = [0, 1, 0x1234][rng.next(3)];
+            p.ip_reserved_flag = rng.next(10) == 0;
+            p.flow_label = [0, 1, 0xabcde][rng.next(3)];
+            p.window = [0, 1, 1024, 5840, 8192, 14600, 16384, 29200, 64240, 65535][rng.next(10)];
+            p.urgent = if rng.next(8) == 0 { 1 } else { 0 };
+            for f in [flags::URG, flags::PSH, flags::ECE, flags::CWR, flags::NS] {
+                if rng.next(8) == 0 {
+                    p.flags |= f;
+                }
+            }
+            if rng.next(8) == 0 {
+                p.seq = 0;
+            }
+            if rng.next(6) == 0 {
+                p.ack = [0, 1, 0x0100_0000, 0xffff_ffff][rng.next(4)];
+            }
+            if rng.next(10) == 0 {
+                p.payload = vec![0x41; 1 + rng.next(20)];
+            }
+            if !v6_ && rng.next(10) == 0 {
+                p.ip_options = vec![1; 4 * (1 + rng.next(3))];
+            }
+            let mut o = Vec::new();
+            for _ in 0..rng.next(12) {
+                if rng.next(10) == 0 {
+                    o.push(rng.next(256) as u8);
+                } else {
+                    o.extend_from_slice(kinds[rng.next(kinds.len())]);
+                }
+            }
+            o.truncate(40);
+            p.options = o;
+        }
+        // Keep the handshake one connection for p0f.
+        sa.ack = if sa.ack == 0 && rng.next(2) == 0 {
+            0
+        } else {
+            syn.seq.wrapping_add(1)
+        };
+        conns.push(Conn {
+            syn,
+            syn_ack: Some(sa),
+            gap_ms: 1 + rng.next(3000) as u64,
+        });
+    }
+    conns
+}
+
+#[test]
+fn random_handshakes_match_p0f() {
+    if !p0f_installed() {
+        eprintln!("SKIPPED: p0f is not installed (apt-get install p0f)");
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let conns = random_handshakes(0x0dd_ba11, 1500);
+    let pcap = dir.path().join("random.pcap");
+    write_capture(&pcap, &conns);
+    if let Ok(keep) = std::env::var("SYNPRINT_KEEP_PCAP") {
+        let _ = std::fs::copy(&pcap, keep);
+    }
+    differential("random", &pcap, 1400, true);
+}
+
 // ---------------------------------------------------------------------
 // Real kernel SYNs over loopback in a private network namespace
 // ---------------------------------------------------------------------
