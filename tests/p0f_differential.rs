@@ -1184,6 +1184,82 @@ fn random_handshakes(seed: u64, count: u32) -> Vec<Conn> {
     conns
 }
 
+/// Random uptime traffic: a few hosts opening many connections, their
+/// timestamp clocks at various rates with jitter, jumps, zeros and
+/// wraparound, at random intervals (some under p0f's 25 ms and over its
+/// 10 minutes).
+fn random_uptime_series(seed: u64, count: u32) -> Vec<Conn> {
+    let mut rng = Lcg(seed);
+    let hosts = 12usize;
+    let rates = [
+        1u64, 2, 10, 100, 250, 1000, 1000, 1000, 1200, 4000, 100, 1000,
+    ];
+    // Host 11's clock starts just below the 32-bit wrap.
+    let mut clocks: Vec<u64> = (0..hosts).map(|h| (h as u64) * 0x1000_0000 + 5).collect();
+    clocks[11] = 0xffff_0000;
+    let mut srv_clocks: Vec<u64> = (0..hosts).map(|h| (h as u64) * 0x0700_0000 + 9).collect();
+    let mut conns = Vec::new();
+    for n in 0..count {
+        let h = rng.next(hosts);
+        let gap_ms = match rng.next(6) {
+            0 => rng.next(30) as u64,
+            1 => 30 + rng.next(100) as u64,
+            2 => 590_000 + rng.next(20_000) as u64,
+            _ => 100 + rng.next(20_000) as u64,
+        };
+        for (i, c) in clocks.iter_mut().enumerate() {
+            *c += gap_ms * rates[i] / 1000;
+        }
+        for (i, c) in srv_clocks.iter_mut().enumerate() {
+            *c += gap_ms * rates[(i + 3) % hosts] / 1000;
+        }
+        let mut ts = clocks[h] as u32;
+        match rng.next(12) {
+            0 => ts = 0,
+            1 => ts = ts.wrapping_sub(rng.next(2000) as u32),
+            2 => ts = rng.next(1 << 30) as u32,
+            _ => {}
+        }
+        let cli = v4(0x7000 + h as u32);
+        let srv = v4(0x7100 + h as u32);
+        let mut syn = Stack::Linux.syn(cli, 2000 + n as u16, srv, 443, n);
+        set_ts(&mut syn, ts, 0);
+        let mut sa = answer(&syn, Server::Linux, n);
+        let srv_ts = srv_clocks[h] as u32;
+        sa.options = OptionBytes::new()
+            .mss(1460)
+            .sok()
+            .ts(srv_ts, ts)
+            .nop()
+            .ws(7)
+            .0;
+        conns.push(Conn {
+            syn,
+            syn_ack: (rng.next(5) != 0).then_some(sa),
+            gap_ms,
+        });
+    }
+    conns
+}
+
+#[test]
+fn random_uptime_series_match_p0f() {
+    if !p0f_installed() {
+        eprintln!("SKIPPED: p0f is not installed (apt-get install p0f)");
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let conns = random_uptime_series(0x7e57, 600);
+    let pcap = dir.path().join("uptime.pcap");
+    write_capture(&pcap, &conns);
+    let uptimes = run_p0f(&pcap)
+        .keys()
+        .filter(|k| k.module == "uptime")
+        .count();
+    assert!(uptimes > 100, "p0f made only {uptimes} uptime estimates");
+    differential("random uptime", &pcap, 590, true);
+}
+
 #[test]
 fn random_handshakes_match_p0f() {
     if !p0f_installed() {
