@@ -55,9 +55,9 @@ fn main() {
     );
     let out_path = tmp.path().join("out.jsonl");
 
-    for (name, path, packets) in [
-        ("SYN-only", &syn_path, n_syn),
-        ("mixed", &mixed_path, n_mixed),
+    for (name, path, packets, records) in [
+        ("SYN-only", &syn_path, n_syn, n_syn),
+        ("mixed", &mixed_path, n_mixed, 2 * u64::from(conns)),
     ] {
         let floor = best(rounds, || walk(path));
         let none = best(rounds, || {

@@ -30,3 +30,5 @@ pub mod fingerprint;
 pub mod output;
 pub mod p0f;
 pub mod packet;
+pub mod serve;
+pub mod store;

@@ -33,7 +33,13 @@ impl Record {
         user_agent: &str,
     ) -> Result<(), crate::classify::UaParserError> {
         if let Some(c) = &self.classification {
-            self.verdict = Some(crate::classify::verdict(c, Some(user_agent), &self.obs)?);
+            let link = self.mtu.and_then(|m| m.link);
+            self.verdict = Some(crate::classify::verdict(
+                c,
+                Some(user_agent),
+                &self.obs,
+                link,
+            )?);
         }
         Ok(())
     }

@@ -4,6 +4,10 @@ use std::io::{self, Read};
 /// one `read` call serves thousands of records.
 const CHUNK: usize = 1 << 20;
 
+/// The buffer starts smaller and grows to `CHUNK` once the stream proves
+/// longer, so short inputs (tests, fuzzing, tiny files) stay cheap.
+const FIRST_CHUNK: usize = 64 << 10;
+
 /// A window over a byte stream with one reusable buffer. Records are handed
 /// out as slices of the buffer, so nothing is allocated per packet; the
 /// buffer grows only for a record larger than any before it.
@@ -22,7 +26,7 @@ impl<R: Read> Input<R> {
     pub(super) fn new(src: R) -> Self {
         Input {
             src,
-            buf: vec![0; CHUNK],
+            buf: vec![0; FIRST_CHUNK],
             start: 0,
             end: 0,
             offset: 0,
@@ -48,15 +52,21 @@ impl<R: Read> Input<R> {
 
     #[cold]
     fn fill_slow(&mut self, n: usize) -> io::Result<usize> {
+        if self.buf.len() < CHUNK && self.offset >= FIRST_CHUNK as u64 {
+            self.buf.resize(CHUNK, 0);
+        }
         if self.buf.len() - self.start < n || self.start >= self.buf.len() / 2 {
             self.buf.copy_within(self.start..self.end, 0);
             self.end -= self.start;
             self.start = 0;
         }
-        if self.buf.len() < n {
-            self.buf.resize(n.next_power_of_two(), 0);
-        }
         while self.end - self.start < n && !self.eof {
+            if self.end == self.buf.len() {
+                // Grow only as data arrives: a corrupt length field must not
+                // allocate what the stream never delivers.
+                let want = (self.buf.len() * 2).min(n.next_power_of_two());
+                self.buf.resize(want.max(self.buf.len() + 1), 0);
+            }
             match self.src.read(&mut self.buf[self.end..]) {
                 Ok(0) => self.eof = true,
                 Ok(k) => self.end += k,

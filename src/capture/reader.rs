@@ -128,7 +128,11 @@ impl Clock {
         }
     }
 
+    #[inline]
     fn timestamp(self, units: u64) -> Timestamp {
+        if let (Unit::Mul(m), 0) = (self.unit, self.offset_secs) {
+            return Timestamp(units.saturating_mul(m));
+        }
         let nanos: u128 = match self.unit {
             Unit::Mul(m) => u128::from(units) * u128::from(m),
             Unit::Div(d) => u128::from(units / d),
@@ -258,7 +262,14 @@ impl<R: Read> CaptureReader<R> {
                 big_endian,
                 nanos,
                 link,
-            } => next_pcap(&mut self.input, big_endian, nanos, link),
+            } => {
+                // Monomorphised per byte order: no branch per field read.
+                if big_endian {
+                    next_pcap::<true, R>(&mut self.input, nanos, link)
+                } else {
+                    next_pcap::<false, R>(&mut self.input, nanos, link)
+                }
+            }
             Format::Pcapng(ref mut section) => next_pcapng(&mut self.input, section),
         };
         if result.is_err() {
@@ -319,10 +330,24 @@ fn read_pcap_header<R: Read>(
     })
 }
 
+/// A 32-bit field at `at` in byte order `BE`; 0 past the end (callers
+/// check lengths first).
+#[inline(always)]
+fn word<const BE: bool>(bytes: &[u8], at: usize) -> u32 {
+    let b = bytes
+        .get(at..at + 4)
+        .and_then(|s| <[u8; 4]>::try_from(s).ok())
+        .unwrap_or_default();
+    if BE {
+        u32::from_be_bytes(b)
+    } else {
+        u32::from_le_bytes(b)
+    }
+}
+
 #[inline]
-fn next_pcap<R: Read>(
+fn next_pcap<const BE: bool, R: Read>(
     input: &mut Input<R>,
-    big_endian: bool,
     nanos: bool,
     link: LinkType,
 ) -> Result<Option<Frame<'_>>, CaptureError> {
@@ -339,12 +364,13 @@ fn next_pcap<R: Read>(
             have: have as u64,
         });
     }
-    let h = Fields {
-        bytes: input.peek(),
-        big_endian,
-    };
-    let (secs, frac) = (u64::from(h.u32(0)), u64::from(h.u32(4)));
-    let (caplen, orig_len) = (h.u32(8), h.u32(12));
+    let h = input
+        .peek()
+        .first_chunk::<16>()
+        .copied()
+        .unwrap_or_default();
+    let (secs, frac) = (u64::from(word::<BE>(&h, 0)), u64::from(word::<BE>(&h, 4)));
+    let (caplen, orig_len) = (word::<BE>(&h, 8), word::<BE>(&h, 12));
     let len = caplen as usize;
     if len > MAX_RECORD_LEN {
         return Err(malformed(
@@ -386,7 +412,16 @@ fn next_pcapng<'a, R: Read>(
     input: &'a mut Input<R>,
     section: &mut Section,
 ) -> Result<Option<Frame<'a>>, CaptureError> {
-    let Some((p, len)) = next_packet_block(input, section)? else {
+    let fast = if section.big_endian {
+        enhanced_packet_block::<true>(input.peek(), section)
+    } else {
+        enhanced_packet_block::<false>(input.peek(), section)
+    };
+    let found = match fast {
+        Some(found) => Some(found),
+        None => next_packet_block(input, section)?,
+    };
+    let Some((p, len)) = found else {
         return Ok(None);
     };
     let block = input.take(len);
@@ -397,6 +432,44 @@ fn next_pcapng<'a, R: Read>(
         orig_len: p.orig_len,
         interface: p.interface,
     }))
+}
+
+/// The common case: a well-formed enhanced packet block already in the
+/// buffer. Anything else (other blocks, errors, a block not yet read) is
+/// left to [`next_packet_block`].
+#[inline]
+fn enhanced_packet_block<const BE: bool>(
+    buf: &[u8],
+    section: &mut Section,
+) -> Option<(PacketAt, usize)> {
+    let h = buf.first_chunk::<28>()?;
+    if word::<BE>(h, 0) != EPB {
+        return None;
+    }
+    let len = word::<BE>(h, 4) as usize;
+    let caplen = word::<BE>(h, 20) as usize;
+    if len % 4 != 0 || len > buf.len() || len > MAX_RECORD_LEN || caplen + 32 > len {
+        return None;
+    }
+    if word::<BE>(buf, len - 4) as usize != len {
+        return None;
+    }
+    let interface = word::<BE>(h, 8);
+    let iface = section.interfaces.get(interface as usize)?;
+    let units = (u64::from(word::<BE>(h, 12)) << 32) | u64::from(word::<BE>(h, 16));
+    let ts = iface.clock.timestamp(units);
+    let link = iface.link;
+    section.last_ts = ts;
+    Some((
+        PacketAt {
+            ts,
+            link,
+            interface,
+            orig_len: word::<BE>(h, 24),
+            data: 28..28 + caplen,
+        },
+        len,
+    ))
 }
 
 /// Reads blocks up to the next packet block, which is left unconsumed and

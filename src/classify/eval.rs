@@ -348,6 +348,47 @@ mod tests {
         }
     }
 
+    /// User-Agent labels are noisy the way real traffic is: iPads in
+    /// desktop mode say macOS, Android browsers in desktop mode say Linux,
+    /// some Windows machines sit behind TTL-normalising routers. The
+    /// confident answers must stay right anyway.
+    #[test]
+    fn calibration_survives_label_noise() {
+        use crate::classify::testdata::{realistic_syn, Rng};
+        let model = Model::builtin().unwrap();
+        let mut rng = Rng::new(11);
+        let mut set = Vec::new();
+        for n in 0..3000u32 {
+            let stack = BROWSER_STACKS[(n % 5) as usize];
+            let mut obs = realistic_syn(stack, n, &mut rng);
+            let mut label = crate::classify::testdata::label(stack);
+            match stack {
+                Stack::Ios if rng.chance(15) => label = Os::MacOs,
+                Stack::Android if rng.chance(15) => label = Os::Linux,
+                Stack::Windows if rng.chance(10) => obs.ttl = 64 - (obs.ttl % 16),
+                _ => {}
+            }
+            set.push((obs, label));
+        }
+        let r = evaluate(
+            &model,
+            set.iter().map(|(obs, os)| Sample {
+                obs,
+                p0f: None,
+                os: *os,
+            }),
+        );
+        println!("{r}");
+        assert!(r.confident_accuracy >= 0.9, "{}", r.confident_accuracy);
+        assert!(r.family.top1 >= 0.99);
+        for b in &r.calibration {
+            // No band may be far more sure of itself than it is right.
+            if b.n >= 50 {
+                assert!(b.accuracy >= b.mean_confidence - 0.15, "{b:?}");
+            }
+        }
+    }
+
     #[test]
     fn other_stacks_are_recognised() {
         let r = report(&[Stack::FreeBsd, Stack::OpenBsd, Stack::Embedded], 100, 3);

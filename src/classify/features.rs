@@ -29,9 +29,16 @@ pub enum Feature {
     IpId,
     /// The p0f match, when the caller supplies one.
     P0f,
+    /// Hops from the TTL (initial - observed, 40 meaning 40 or more).
+    /// Empty in the built-in model (the path, not the stack, decides it);
+    /// learned from traffic, it tells mobile from fixed networks.
+    Hops,
+    /// The exact MSS, or `none`. Empty in the built-in model; learned from
+    /// traffic, it separates carriers and tunnels that buckets merge.
+    MssValue,
 }
 
-pub const N_FEATURES: usize = 8;
+pub const N_FEATURES: usize = 10;
 
 impl Feature {
     pub const ALL: [Feature; N_FEATURES] = [
@@ -43,6 +50,8 @@ impl Feature {
         Feature::Ecn,
         Feature::IpId,
         Feature::P0f,
+        Feature::Hops,
+        Feature::MssValue,
     ];
 
     pub fn index(self) -> usize {
@@ -60,6 +69,8 @@ impl Feature {
             Feature::Ecn => "ecn",
             Feature::IpId => "ipid",
             Feature::P0f => "p0f",
+            Feature::Hops => "hops",
+            Feature::MssValue => "mss_value",
         }
     }
 
@@ -117,6 +128,19 @@ impl Feature {
                 .find(|c| c.name() == s)
                 .map(|c| c as u64)
                 .ok_or_else(|| "expected zero, nonzero or v6".into()),
+            Feature::Hops => match s.parse::<u8>() {
+                Ok(h) => Ok(u64::from(h.min(MAX_HOPS))),
+                Err(_) => Err("expected a hop count 0..=255".into()),
+            },
+            Feature::MssValue => {
+                if s == "none" {
+                    Ok(MSS_NONE)
+                } else {
+                    s.parse::<u16>()
+                        .map(u64::from)
+                        .map_err(|_| "expected an MSS 0..=65535 or none".into())
+                }
+            }
             Feature::P0f => P0fClass::ALL
                 .into_iter()
                 .find(|c| c.name() == s)
@@ -132,6 +156,11 @@ impl Feature {
 }
 
 pub const WSCALE_NONE: u64 = 0xFF;
+
+/// Hop counts from here on are one value.
+pub const MAX_HOPS: u8 = 40;
+pub const HOPS_SLOTS: usize = MAX_HOPS as usize + 1;
+const MSS_NONE: u64 = 1 << 16;
 
 /// Shifts above 14 are invalid (RFC 7323) and all treated alike.
 fn wscale_key(ws: u8) -> u64 {
@@ -300,7 +329,15 @@ impl P0fClass {
         // case), then loosely.
         match name {
             "Windows" => return P0fClass::Windows,
-            "Linux" if !flavor.contains("ndroid") => return P0fClass::Linux,
+            // p0f.fp writes Android as the flavor `(Android)` of Linux.
+            "Linux" => {
+                let f = flavor.trim_start_matches('(');
+                return if f.starts_with("Android") {
+                    P0fClass::Android
+                } else {
+                    P0fClass::Linux
+                };
+            }
             "Mac OS X" | "MacOS X" => return P0fClass::MacOsX,
             "iOS" => return P0fClass::Ios,
             "FreeBSD" => return P0fClass::FreeBsd,
@@ -377,7 +414,7 @@ impl Layout {
         let mut l = Layout::new();
         let mut key = 0u64;
         for (i, o) in list.iter().enumerate() {
-            let k = kind_of(o);
+            let k = o.kind();
             key = key.rotate_left(9) ^ (u64::from(k) + 1);
             if let Some(d) = l.kinds.get_mut(i) {
                 *d = k;
@@ -425,28 +462,6 @@ impl fmt::Display for Layout {
     }
 }
 
-/// `TcpOption::kind`, written so the compiler turns the common cases into a
-/// table lookup: with the variants of a mixed stream of SYNs, a chain of
-/// compares mispredicts on almost every option.
-#[inline]
-fn kind_of(o: &TcpOption) -> u8 {
-    let base = match o {
-        TcpOption::Eol => 0u8,
-        TcpOption::Nop => 1,
-        TcpOption::Mss => 2,
-        TcpOption::WindowScale => 3,
-        TcpOption::SackPermitted => 4,
-        TcpOption::Sack => 5,
-        TcpOption::Timestamp => 8,
-        TcpOption::Other { .. } | TcpOption::Truncated { .. } => 0xFF,
-    };
-    if base == 0xFF {
-        o.kind()
-    } else {
-        base
-    }
-}
-
 /// Parses zardaxt-style letters without values: `M,N,W,N,N,T,S,E,E`; other
 /// kinds as `U<kind>`; `none` for an empty list. A trailing comma is allowed
 /// (zardaxt writes one).
@@ -487,6 +502,8 @@ pub fn parse_layout(s: &str) -> Result<Layout, String> {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Features {
     pub initial_ttl: u8,
+    /// Initial TTL minus observed TTL, capped at [`MAX_HOPS`].
+    pub hops: u8,
     pub window: u16,
     pub mss: Option<u16>,
     pub wscale: Option<u8>,
@@ -504,8 +521,10 @@ impl Features {
             IpVersion::V4 if obs.ip_id == 0 => IpIdClass::Zero,
             IpVersion::V4 => IpIdClass::NonZero,
         };
+        let initial = initial_ttl(obs.ttl);
         Features {
-            initial_ttl: initial_ttl(obs.ttl),
+            initial_ttl: initial,
+            hops: initial.saturating_sub(obs.ttl).min(MAX_HOPS),
             window: obs.window,
             mss: obs.options.mss,
             wscale: obs.options.window_scale,
@@ -540,6 +559,8 @@ impl Features {
             Feature::Ecn => u64::from(self.ecn),
             Feature::IpId => self.ip_id as u64,
             Feature::P0f => self.p0f? as u64,
+            Feature::Hops => u64::from(self.hops),
+            Feature::MssValue => self.mss.map_or(MSS_NONE, u64::from),
         })
     }
 
@@ -575,6 +596,8 @@ impl Features {
             Feature::Ecn => if self.ecn { "yes" } else { "no" }.into(),
             Feature::IpId => self.ip_id.name().into(),
             Feature::P0f => self.p0f?.name().into(),
+            Feature::Hops => self.hops.to_string(),
+            Feature::MssValue => self.mss.map_or("none".into(), |m| m.to_string()),
         })
     }
 }
@@ -607,6 +630,7 @@ mod tests {
         ]);
         let f = Features {
             initial_ttl: 64,
+            hops: 7,
             window: 64240,
             mss: o.mss,
             wscale: o.window_scale,

@@ -14,8 +14,8 @@ use serde::{Deserialize, Serialize};
 
 use super::classes::{Family, Os, N_FAMILY, N_OS};
 use super::features::{
-    dense_key, window_mss_key, Feature, Features, P0fClass, IPID_SLOTS, MSS_SLOTS, N_FEATURES,
-    P0F_SLOTS, TTL_DOMAIN, WSCALE_SLOTS,
+    dense_key, window_mss_key, Feature, Features, P0fClass, HOPS_SLOTS, IPID_SLOTS, MSS_SLOTS,
+    N_FEATURES, P0F_SLOTS, TTL_DOMAIN, WSCALE_SLOTS,
 };
 use crate::packet::Observation;
 
@@ -83,6 +83,10 @@ pub struct ClassCounts {
     pub ipid: BTreeMap<String, f64>,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub p0f: BTreeMap<String, f64>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub hops: BTreeMap<String, f64>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub mss_value: BTreeMap<String, f64>,
 }
 
 fn is_zero(n: &u64) -> bool {
@@ -100,6 +104,8 @@ impl ClassCounts {
             Feature::Ecn => &self.ecn,
             Feature::IpId => &self.ipid,
             Feature::P0f => &self.p0f,
+            Feature::Hops => &self.hops,
+            Feature::MssValue => &self.mss_value,
         }
     }
 
@@ -113,6 +119,8 @@ impl ClassCounts {
             Feature::Ecn => &mut self.ecn,
             Feature::IpId => &mut self.ipid,
             Feature::P0f => &mut self.p0f,
+            Feature::Hops => &mut self.hops,
+            Feature::MssValue => &mut self.mss_value,
         }
     }
 }
@@ -361,6 +369,10 @@ impl Table {
     fn unseen(&self) -> usize {
         self.rows.len() - 1
     }
+
+    fn is_empty(&self) -> bool {
+        self.rows.len() <= 1
+    }
 }
 
 /// The p0f match of the same SYN, as one more piece of evidence.
@@ -384,6 +396,7 @@ pub struct Model {
     joint: Vec<[f32; N_OS]>,
     wscale: Vec<[f32; N_OS]>,
     p0f: Vec<[f32; N_OS]>,
+    hops: Vec<[f32; N_OS]>,
     /// Leans of the directly indexed features, by feature and index.
     dense_leans: [Vec<Lean>; N_FEATURES],
     samples_learned: u64,
@@ -419,12 +432,27 @@ pub struct EvidenceItem {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Evidence {
     pub features: Features,
-    items: [Option<EvidenceItem>; N_FEATURES],
+    /// Where each feature's value points, by [`Feature::index`]
+    /// (`Neither` for features absent or uninformative).
+    leans: [Lean; N_FEATURES],
+    /// The window matched the model as `mss*N`.
+    window_mss_multiple: Option<u16>,
 }
 
 impl Evidence {
-    pub fn items(&self) -> impl Iterator<Item = &EvidenceItem> {
-        self.items.iter().flatten()
+    pub fn items(&self) -> impl Iterator<Item = EvidenceItem> + '_ {
+        Feature::ALL.into_iter().filter_map(move |feature| {
+            let lean = self.leans.get(feature.index()).copied()?;
+            (lean != Lean::Neither).then_some(EvidenceItem {
+                feature,
+                lean,
+                window_mss_multiple: if feature == Feature::Window {
+                    self.window_mss_multiple
+                } else {
+                    None
+                },
+            })
+        })
     }
 
     /// Readable strings, e.g. `ttl 128 -> Windows`.
@@ -445,7 +473,7 @@ impl Evidence {
 #[derive(Clone, Copy, Debug)]
 pub struct EvidenceText<'a> {
     features: &'a Features,
-    item: &'a EvidenceItem,
+    item: EvidenceItem,
 }
 
 impl fmt::Display for EvidenceText<'_> {
@@ -474,6 +502,11 @@ impl fmt::Display for EvidenceText<'_> {
             Feature::Ecn => f.write_str(if v.ecn { "yes" } else { "no" })?,
             Feature::IpId => f.write_str(v.ip_id.name())?,
             Feature::P0f => f.write_str(v.p0f.map_or("?", |p| p.name()))?,
+            Feature::Hops => write!(f, "{}", v.hops)?,
+            Feature::MssValue => match v.mss {
+                Some(m) => write!(f, "{m}")?,
+                None => f.write_str("none")?,
+            },
         }
         write!(f, " -> {target}")
     }
@@ -744,6 +777,7 @@ impl Model {
         let (mss, mss_l) = dense(Feature::Mss, MSS_SLOTS);
         let (wscale, ws_l) = dense(Feature::WScale, WSCALE_SLOTS);
         let (p0f, p0f_l) = dense(Feature::P0f, P0F_SLOTS);
+        let (hops, hops_l) = dense(Feature::Hops, HOPS_SLOTS);
         let mut joint = vec![[0.0f32; N_OS]; JOINT_SLOTS];
         for (a, ra) in ttl.iter().enumerate() {
             for (b, rb) in ecn.iter().enumerate() {
@@ -765,12 +799,14 @@ impl Model {
         dense_leans[Feature::Mss.index()] = mss_l;
         dense_leans[Feature::WScale.index()] = ws_l;
         dense_leans[Feature::P0f.index()] = p0f_l;
+        dense_leans[Feature::Hops.index()] = hops_l;
         Ok(Model {
             log_prior,
             tables,
             joint,
             wscale,
             p0f,
+            hops,
             dense_leans,
             samples_learned,
         })
@@ -796,14 +832,10 @@ impl Model {
 
     pub fn classify_features(&self, features: Features) -> Classification {
         let mut logit = self.log_prior;
-        let mut items = [None; N_FEATURES];
-        let mut note = |f: Feature, lean: Option<&Lean>, mss_mult: Option<u16>| {
-            if let Some(&lean) = lean.filter(|&&l| l != Lean::Neither) {
-                items[f.index()] = Some(EvidenceItem {
-                    feature: f,
-                    lean,
-                    window_mss_multiple: mss_mult,
-                });
+        let mut leans = [Lean::Neither; N_FEATURES];
+        let mut note = |f: Feature, lean: Option<&Lean>| {
+            if let (Some(slot), Some(&l)) = (leans.get_mut(f.index()), lean) {
+                *slot = l;
             }
         };
         let lean = |f: Feature, i: usize| self.dense_leans[f.index()].get(i);
@@ -812,18 +844,21 @@ impl Model {
         let (ttl, ecn) = (features.ttl_index(), usize::from(features.ecn));
         let (ipid, mss) = (features.ip_id as usize, features.mss_bucket as usize);
         add_row(&mut logit, self.joint.get(joint_index(ttl, ecn, ipid, mss)));
-        note(Feature::Ttl, lean(Feature::Ttl, ttl), None);
-        note(Feature::Ecn, lean(Feature::Ecn, ecn), None);
-        note(Feature::IpId, lean(Feature::IpId, ipid), None);
-        note(Feature::Mss, lean(Feature::Mss, mss), None);
+        note(Feature::Ttl, lean(Feature::Ttl, ttl));
+        note(Feature::Ecn, lean(Feature::Ecn, ecn));
+        note(Feature::IpId, lean(Feature::IpId, ipid));
+        note(Feature::Mss, lean(Feature::Mss, mss));
         let ws = features.wscale_index();
         add_row(&mut logit, self.wscale.get(ws));
-        note(Feature::WScale, lean(Feature::WScale, ws), None);
+        note(Feature::WScale, lean(Feature::WScale, ws));
         if let Some(p) = features.p0f {
             let i = p as usize;
             add_row(&mut logit, self.p0f.get(i));
-            note(Feature::P0f, lean(Feature::P0f, i), None);
+            note(Feature::P0f, lean(Feature::P0f, i));
         }
+        let h = usize::from(features.hops);
+        add_row(&mut logit, self.hops.get(h));
+        note(Feature::Hops, lean(Feature::Hops, h));
 
         // Open domains: hashed. The window is looked up exactly, then as a
         // multiple of the MSS.
@@ -839,11 +874,19 @@ impl Model {
             }
         };
         add_row(&mut logit, t.rows.get(row));
-        note(Feature::Window, t.leans.get(row), mult);
+        note(Feature::Window, t.leans.get(row));
         let t = &self.tables[Feature::Options.index()];
         let row = t.find(features.layout.key()).unwrap_or(t.unseen());
         add_row(&mut logit, t.rows.get(row));
-        note(Feature::Options, t.leans.get(row), None);
+        note(Feature::Options, t.leans.get(row));
+        // Learned only: an empty table adds nothing.
+        let t = &self.tables[Feature::MssValue.index()];
+        if !t.is_empty() {
+            let key = features.key(Feature::MssValue).unwrap_or(0);
+            let row = t.find(key).unwrap_or(t.unseen());
+            add_row(&mut logit, t.rows.get(row));
+            note(Feature::MssValue, t.leans.get(row));
+        }
 
         // Argmax with selects, not branches (the winner changes from SYN to
         // SYN, so a branch would mispredict).
@@ -888,7 +931,11 @@ impl Model {
             confidence: p.get(best).copied().unwrap_or(0.0),
             scores: OsScores(p),
             family_scores: FamilyScores(fam),
-            evidence: Evidence { features, items },
+            evidence: Evidence {
+                features,
+                leans,
+                window_mss_multiple: mult,
+            },
         }
     }
 }

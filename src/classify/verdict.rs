@@ -71,38 +71,32 @@ fn direct_mss(v: IpVersion) -> u16 {
     }
 }
 
-/// Link labels by MTU, after p0f 3.09b's `[mtu]` section (data/p0f.fp) plus
-/// WireGuard's and OpenVPN's usual values.
-fn mtu_label(mtu: u32) -> &'static str {
-    match mtu {
-        1500 => "Ethernet or modem",
-        1492 | 1454 | 1452 => "DSL (PPPoE)",
-        1490 => "PPTP",
-        1480 => "IPIP or SIT",
-        1476 => "IPSec or GRE",
-        1420 => "WireGuard or generic tunnel",
-        1240 | 1280 => "GIF or IPv6 minimum",
-        1300 | 1400 | 1440 | 1450 | 1460 => "generic tunnel or VPN",
-        _ => "tunnel, VPN or mobile network",
-    }
-}
-
 /// Builds the verdict for a classified SYN and the User-Agent its
 /// connection carried.
+///
+/// `mtu_link` is the link p0f's MTU table (`[mtu]` in p0f.fp) gives the
+/// SYN's MSS, as the record's `mtu.link` holds it: one table of link labels
+/// for the whole program.
 pub fn verdict(
     c: &Classification,
     user_agent: Option<&str>,
     obs: &Observation,
+    mtu_link: Option<&str>,
 ) -> Result<Verdict, UaParserError> {
     let ua_os = match user_agent {
         Some(ua) => os_from_user_agent(ua)?,
         None => None,
     };
-    Ok(verdict_for_os(c, ua_os, obs))
+    Ok(verdict_for_os(c, ua_os, obs, mtu_link))
 }
 
 /// As [`verdict`], with the User-Agent already reduced to an OS.
-pub fn verdict_for_os(c: &Classification, ua_os: Option<Os>, obs: &Observation) -> Verdict {
+pub fn verdict_for_os(
+    c: &Classification,
+    ua_os: Option<Os>,
+    obs: &Observation,
+    mtu_link: Option<&str>,
+) -> Verdict {
     let mut reasons = Vec::new();
     let ua_family = ua_os.map(Os::family);
     let tcp_known = c.os != Os::Unknown && c.family != Family::Other;
@@ -144,7 +138,9 @@ pub fn verdict_for_os(c: &Classification, ua_os: Option<Os>, obs: &Observation) 
                 IpVersion::V6 => 60,
             };
             let mtu = u32::from(mss) + overhead;
-            let label = mtu_label(mtu);
+            // p0f's table has no label for many tunnel MTUs (and none for
+            // mobile networks' odd values).
+            let label = mtu_link.unwrap_or("unlabelled link: tunnel, VPN or mobile network");
             reasons.push(format!(
                 "MSS {mss} is below {} (direct Ethernet): path MTU {mtu}, {label}",
                 direct_mss(obs.ip_version)
@@ -196,7 +192,10 @@ mod tests {
 
     fn judge(obs: &Observation, ua: Option<&str>) -> Verdict {
         let m = Model::builtin().unwrap();
-        verdict(&m.classify(obs, None), ua, obs).unwrap()
+        let link = crate::p0f::Database::builtin()
+            .mtu(obs)
+            .and_then(|m| m.link);
+        verdict(&m.classify(obs, None), ua, obs, link).unwrap()
     }
 
     #[test]
@@ -265,7 +264,11 @@ mod tests {
             .0;
         let v = judge(&observation(&p), Some(WINDOWS_UA));
         assert!(v.tunnel_suspected);
-        assert_eq!(v.mtu_link.as_deref(), Some("DSL (PPPoE)"));
+        assert_eq!(
+            v.mtu_link.as_deref(),
+            Some("DSL"),
+            "p0f.fp's label for MTU 1492"
+        );
         let j = serde_json::to_value(&v).unwrap();
         for k in [
             "ua_os",

@@ -160,6 +160,12 @@ fn judge(record: &mut synprint::analyze::Record, label: &synprint::classify::Lab
         }
     }
     if let (Some(c), Some(os)) = (&record.classification, label.os) {
-        record.verdict = Some(synprint::classify::verdict_for_os(c, Some(os), &record.obs));
+        let link = record.mtu.and_then(|m| m.link);
+        record.verdict = Some(synprint::classify::verdict_for_os(
+            c,
+            Some(os),
+            &record.obs,
+            link,
+        ));
     }
 }

@@ -5,6 +5,7 @@ use clap::{Parser, Subcommand};
 mod analyze;
 mod engine;
 mod learn;
+mod serve;
 
 /// Passive TCP/IP fingerprinting: which OS really opened this connection.
 #[derive(Parser)]
@@ -22,6 +23,9 @@ enum Command {
     Learn(learn::LearnArgs),
     /// Score the classifier on labelled traffic: accuracy, confusion, coverage, calibration.
     Eval(learn::EvalArgs),
+    /// Fingerprint the visitors of a live site and answer per request over HTTP
+    /// (zardaxt-compatible API; kernel saved SYNs, optional AF_PACKET capture).
+    Serve(synprint::serve::ServeArgs),
 }
 
 pub fn main() -> ExitCode {
@@ -30,6 +34,7 @@ pub fn main() -> ExitCode {
         Command::Analyze(args) => analyze::run(args),
         Command::Learn(args) => learn::learn(args),
         Command::Eval(args) => learn::eval(args),
+        Command::Serve(args) => serve::run(args),
     };
     match result {
         Ok(code) => code,

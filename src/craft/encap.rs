@@ -287,7 +287,7 @@ pub enum Encapsulation {
     QinQ9100,
     LinuxSll,
     LinuxSll2,
-    /// LINKTYPE_NULL, little-endian family (Linux AF_INET6 = 10).
+    /// LINKTYPE_NULL, little-endian family (FreeBSD AF_INET6 = 28).
     NullLe,
     /// LINKTYPE_NULL, big-endian family (macOS AF_INET6 = 30).
     NullBe,
@@ -365,7 +365,7 @@ impl Encapsulation {
             Encapsulation::LinuxSll2 => (LinkType::LINUX_SLL2, linux_sll2(ip)),
             Encapsulation::NullLe => (
                 LinkType::NULL,
-                bsd_loopback(ip, if v6 { 10 } else { 2 }, false),
+                bsd_loopback(ip, if v6 { 28 } else { 2 }, false),
             ),
             Encapsulation::NullBe => (
                 LinkType::NULL,

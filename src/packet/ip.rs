@@ -69,8 +69,9 @@ pub(super) fn v4(ts: Timestamp, packet: &[u8], depth: u8) -> Result<Option<Obser
         return Err(Skip::BadHeaderLength);
     }
     // Bytes past the total length are link padding (short Ethernet frames)
-    // or a trailing FCS, never IP payload.
-    let packet = packet.get(..total_len).ok_or(Skip::Truncated)?;
+    // or a trailing FCS, never IP payload. Fewer bytes than the total length
+    // means a snap length cut the packet.
+    let (packet, cut) = within(packet, total_len);
     let flags_offset = u16::from_be_bytes([fixed[6], fixed[7]]);
     if flags_offset & 0x3fff != 0 {
         // MF or a non-zero offset: the TCP header may be split or absent,
@@ -82,7 +83,16 @@ pub(super) fn v4(ts: Timestamp, packet: &[u8], depth: u8) -> Result<Option<Obser
         fixed,
         options_len: (header_len - 20) as u16,
     };
-    transport(ts, ip, fixed[9], payload, depth)
+    transport(ts, ip, fixed[9], payload, cut, depth)
+}
+
+/// The first `len` bytes of `packet`, or all of it and `true` when it was
+/// cut short by the capture's snap length.
+fn within(packet: &[u8], len: usize) -> (&[u8], bool) {
+    match packet.get(..len) {
+        Some(p) => (p, false),
+        None => (packet, true),
+    }
 }
 
 pub(super) fn v6(ts: Timestamp, packet: &[u8], depth: u8) -> Result<Option<Observation>, Skip> {
@@ -91,7 +101,7 @@ pub(super) fn v6(ts: Timestamp, packet: &[u8], depth: u8) -> Result<Option<Obser
         return Err(Skip::BadIpVersion);
     }
     let total_len = 40 + usize::from(u16::from_be_bytes([fixed[4], fixed[5]]));
-    let packet = packet.get(..total_len).ok_or(Skip::Truncated)?;
+    let (packet, cut) = within(packet, total_len);
     let mut rest = packet.get(40..).ok_or(Skip::Truncated)?;
     let mut next = fixed[6];
     let mut ext_len = 0usize;
@@ -132,18 +142,23 @@ pub(super) fn v6(ts: Timestamp, packet: &[u8], depth: u8) -> Result<Option<Obser
         fixed,
         ext_len: u16::try_from(ext_len).unwrap_or(u16::MAX),
     };
-    transport(ts, ip, next, rest, depth)
+    transport(ts, ip, next, rest, cut, depth)
 }
 
+/// `cut`: the packet is shorter than its IP length says. A cut SYN is not
+/// fingerprinted (p0f gives up on it too), but a cut segment whose flags
+/// show it is no SYN is simply not interesting: captures with a small snap
+/// length cut most data segments, and those are not skips.
 fn transport(
     ts: Timestamp,
     ip: IpHeader<'_>,
     protocol: u8,
     payload: &[u8],
+    cut: bool,
     depth: u8,
 ) -> Result<Option<Observation>, Skip> {
     match protocol {
-        proto::TCP => tcp::segment(ts, ip, payload),
+        proto::TCP => tcp::segment(ts, ip, payload, cut),
         proto::IPV4 => v4(ts, payload, deeper(depth)?),
         proto::IPV6 => v6(ts, payload, deeper(depth)?),
         proto::GRE => tunnel::gre(ts, payload, deeper(depth)?),

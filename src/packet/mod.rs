@@ -29,6 +29,11 @@ pub use skip::Skip;
 /// Geneve, IPv4/IPv6-in-IP) are opened up to [`MAX_TUNNEL_DEPTH`] layers and
 /// the innermost TCP segment is the one fingerprinted.
 ///
+/// A packet shorter than its IP length (cut by the capture's snap length)
+/// is `Skip::Truncated` if it is a SYN, as p0f gives up on it, but
+/// `Ok(None)` when its TCP flags show it is not: a small snap length cuts
+/// most data segments, and those are not worth a skip.
+///
 /// For IPv6, `ip_options_len` counts the bytes of the extension headers
 /// walked to reach TCP (hop-by-hop, routing, destination options, atomic
 /// fragment, authentication). p0f does not walk them at all: it reads only

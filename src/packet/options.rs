@@ -31,16 +31,24 @@ pub enum TcpOption {
 }
 
 impl TcpOption {
+    /// Written so the compiler turns the common variants into a table
+    /// lookup: on a mixed stream of SYNs a chain of compares mispredicts on
+    /// almost every option.
+    #[inline]
     pub fn kind(&self) -> u8 {
-        match *self {
-            TcpOption::Eol => 0,
+        let common = match self {
+            TcpOption::Eol => 0u8,
             TcpOption::Nop => 1,
             TcpOption::Mss => 2,
             TcpOption::WindowScale => 3,
             TcpOption::SackPermitted => 4,
             TcpOption::Sack => 5,
             TcpOption::Timestamp => 8,
-            TcpOption::Other { kind } | TcpOption::Truncated { kind } => kind,
+            TcpOption::Other { .. } | TcpOption::Truncated { .. } => 0xFF,
+        };
+        match self {
+            TcpOption::Other { kind } | TcpOption::Truncated { kind } if common == 0xFF => *kind,
+            _ => common,
         }
     }
 }

@@ -187,6 +187,26 @@ fn every_truncation_is_named() {
 }
 
 #[test]
+fn segments_cut_by_the_snap_length() {
+    for p in [v4_syn(), v6_syn()] {
+        let mut data = TcpPacket::syn_ack_for(&p);
+        data.flags = flags::ACK | flags::PSH;
+        data.payload = vec![7; 1000];
+        for enc in Encapsulation::ALL {
+            let (link, frame) = enc.wrap(&data.ip_bytes());
+            // Cut inside the payload: the flags are visible, no SYN.
+            let cut = &frame[..frame.len() - 900];
+            assert_eq!(decode(link, TS, cut), Ok(None), "{enc:?}");
+            let mut syn = p.clone();
+            syn.payload = vec![7; 1000];
+            let (link, frame) = enc.wrap(&syn.ip_bytes());
+            let cut = &frame[..frame.len() - 900];
+            assert_eq!(decode(link, TS, cut), Err(Skip::Truncated), "{enc:?}");
+        }
+    }
+}
+
+#[test]
 fn null_accepts_both_byte_orders_and_every_inet6_family() {
     let ip6 = v6_syn().ip_bytes();
     for family in [10, 24, 28, 30] {

@@ -33,7 +33,12 @@ pub(super) fn udp(ts: Timestamp, datagram: &[u8], depth: u8) -> Result<Option<Ob
     if len < 8 {
         return Err(Skip::BadHeaderLength);
     }
-    let body = datagram.get(8..len).ok_or(Skip::Truncated)?;
+    // A datagram shorter than its length was cut by the snap length; the
+    // inner IP header notices that for itself.
+    let body = datagram
+        .get(8..len)
+        .or_else(|| datagram.get(8..))
+        .ok_or(Skip::Truncated)?;
     if dst_port == VXLAN_PORT {
         // Flags, reserved, VNI, reserved; the inner frame is Ethernet.
         let (_, inner) = body.split_first_chunk::<8>().ok_or(Skip::Truncated)?;

@@ -1,0 +1,48 @@
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use super::cidr::Cidr;
+
+/// `synprint serve`: fingerprint the visitors of a live site and answer per
+/// request over HTTP. Flags override `SYNPRINT_*` environment variables,
+/// which override the `--config` file.
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct ServeArgs {
+    /// Configuration file: TOML, or zardaxt's `zardaxt.json` (by extension).
+    #[arg(long, value_name = "PATH")]
+    pub config: Option<PathBuf>,
+    /// Address to serve the API on (repeatable). Default `[::]:8249`, dual
+    /// stack.
+    #[arg(long = "listen", value_name = "ADDR:PORT")]
+    pub listen: Vec<SocketAddr>,
+    /// API key for the lookup and listing endpoints (no default: without a
+    /// key they are off). Prefer SYNPRINT_API_KEY: flags show up in `ps`.
+    #[arg(long, value_name = "KEY")]
+    pub api_key: Option<String>,
+    /// Reverse proxy whose X-Real-IP / X-Forwarded-For is believed
+    /// (repeatable; default loopback).
+    #[arg(long = "trusted-proxy", value_name = "CIDR")]
+    pub trusted_proxy: Vec<Cidr>,
+    /// Also capture SYNs on this interface (repeatable; `any` for all).
+    /// Needs CAP_NET_RAW.
+    #[arg(long = "interface", value_name = "NAME")]
+    pub interface: Vec<String>,
+    /// Capture only SYNs to (and SYN+ACKs from) this server port.
+    #[arg(long, value_name = "PORT")]
+    pub capture_port: Option<u16>,
+    /// A learned classification model (from `synprint learn`).
+    #[arg(long, value_name = "PATH")]
+    pub model: Option<PathBuf>,
+    /// Source addresses remembered.
+    #[arg(long, value_name = "N")]
+    pub store_max_ips: Option<usize>,
+    /// Distinct fingerprints remembered per address.
+    #[arg(long, value_name = "N")]
+    pub store_per_ip: Option<usize>,
+    /// (address, port) pairs remembered for exact lookups.
+    #[arg(long, value_name = "N")]
+    pub store_max_connections: Option<usize>,
+    /// Seconds a fingerprint is remembered after it was last seen.
+    #[arg(long, value_name = "SECS")]
+    pub store_ttl_secs: Option<u64>,
+}

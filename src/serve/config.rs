@@ -1,0 +1,559 @@
+//! Configuration: a file (TOML, or zardaxt's `zardaxt.json`), `SYNPRINT_*`
+//! environment variables and flags, in increasing precedence. Every value is
+//! validated at start; an error names the key and where it came from.
+
+use std::fmt;
+use std::net::{IpAddr, Ipv6Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+
+use super::cidr::Cidr;
+use super::cli::ServeArgs;
+use crate::store::StoreConfig;
+
+pub const DEFAULT_PORT: u16 = 8249;
+
+/// The API key. Its `Debug` form is redacted so it never reaches a log.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ApiKey(String);
+
+impl ApiKey {
+    pub fn new(key: String) -> Option<Self> {
+        let key = key.trim().to_string();
+        (!key.is_empty()).then_some(ApiKey(key))
+    }
+
+    /// Compares in time independent of where the strings differ, so the key
+    /// cannot be guessed byte by byte from response times.
+    pub fn matches(&self, candidate: &str) -> bool {
+        let a = self.0.as_bytes();
+        let b = candidate.as_bytes();
+        let mut diff = a.len() ^ b.len();
+        for i in 0..a.len() {
+            let y = b.get(i).copied().unwrap_or(0);
+            diff |= usize::from(a.get(i).copied().unwrap_or(0) ^ y);
+        }
+        std::hint::black_box(diff) == 0
+    }
+}
+
+impl fmt::Debug for ApiKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ApiKey(<redacted>)")
+    }
+}
+
+/// Everything `serve` needs, resolved and validated.
+#[derive(Clone, Debug)]
+pub struct ServeConfig {
+    pub listen: Vec<SocketAddr>,
+    pub api_key: Option<ApiKey>,
+    pub trusted_proxies: Vec<Cidr>,
+    pub interfaces: Vec<String>,
+    pub capture_port: Option<u16>,
+    pub model: Option<PathBuf>,
+    pub store: StoreConfig,
+}
+
+impl Default for ServeConfig {
+    fn default() -> Self {
+        ServeConfig {
+            listen: vec![SocketAddr::new(
+                IpAddr::V6(Ipv6Addr::UNSPECIFIED),
+                DEFAULT_PORT,
+            )],
+            api_key: None,
+            trusted_proxies: Cidr::loopback().to_vec(),
+            interfaces: Vec::new(),
+            capture_port: None,
+            model: None,
+            store: StoreConfig::default(),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("config file {path} is not valid {format}: {message}")]
+    Syntax {
+        path: PathBuf,
+        format: &'static str,
+        message: String,
+    },
+    #[error("{origin}: unknown key `{key}`")]
+    UnknownKey { origin: String, key: String },
+    #[error("{origin}: invalid value for `{key}`: {reason}")]
+    Invalid {
+        origin: String,
+        key: String,
+        reason: String,
+    },
+}
+
+/// One layer's settings; `None` / empty means "not set here".
+#[derive(Default, Debug)]
+struct Layer {
+    listen: Vec<SocketAddr>,
+    api_key: Option<String>,
+    trusted_proxies: Vec<Cidr>,
+    interfaces: Vec<String>,
+    capture_port: Option<u16>,
+    model: Option<PathBuf>,
+    store_max_ips: Option<usize>,
+    store_per_ip: Option<usize>,
+    store_max_connections: Option<usize>,
+    store_ttl_secs: Option<u64>,
+}
+
+impl Layer {
+    fn over(self, base: Layer) -> Layer {
+        fn vec<T>(top: Vec<T>, base: Vec<T>) -> Vec<T> {
+            if top.is_empty() {
+                base
+            } else {
+                top
+            }
+        }
+        Layer {
+            listen: vec(self.listen, base.listen),
+            api_key: self.api_key.or(base.api_key),
+            trusted_proxies: vec(self.trusted_proxies, base.trusted_proxies),
+            interfaces: vec(self.interfaces, base.interfaces),
+            capture_port: self.capture_port.or(base.capture_port),
+            model: self.model.or(base.model),
+            store_max_ips: self.store_max_ips.or(base.store_max_ips),
+            store_per_ip: self.store_per_ip.or(base.store_per_ip),
+            store_max_connections: self.store_max_connections.or(base.store_max_connections),
+            store_ttl_secs: self.store_ttl_secs.or(base.store_ttl_secs),
+        }
+    }
+}
+
+impl ServeConfig {
+    /// Resolves flags, the environment (`env` looks a variable up; pass
+    /// `|k| std::env::var(k).ok()`) and the config file the flags or the
+    /// environment name.
+    pub fn resolve(
+        args: &ServeArgs,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<ServeConfig, ConfigError> {
+        let flags = Layer {
+            listen: args.listen.clone(),
+            api_key: args.api_key.clone(),
+            trusted_proxies: args.trusted_proxy.clone(),
+            interfaces: args.interface.clone(),
+            capture_port: args.capture_port,
+            model: args.model.clone(),
+            store_max_ips: args.store_max_ips,
+            store_per_ip: args.store_per_ip,
+            store_max_connections: args.store_max_connections,
+            store_ttl_secs: args.store_ttl_secs,
+        };
+        let env_layer = env_layer(&env)?;
+        let path = args
+            .config
+            .clone()
+            .or_else(|| env("SYNPRINT_CONFIG").map(PathBuf::from));
+        let file = match path {
+            Some(p) => file_layer(&p)?,
+            None => Layer::default(),
+        };
+        let l = flags.over(env_layer.over(file));
+        let d = ServeConfig::default();
+        let ds = d.store;
+        let positive = |origin: &str, key: &str, v: Option<usize>, default: usize| match v {
+            Some(0) => Err(ConfigError::Invalid {
+                origin: origin.to_string(),
+                key: key.to_string(),
+                reason: "must be at least 1".into(),
+            }),
+            Some(n) => Ok(n),
+            None => Ok(default),
+        };
+        Ok(ServeConfig {
+            listen: if l.listen.is_empty() {
+                d.listen
+            } else {
+                l.listen
+            },
+            api_key: l.api_key.and_then(ApiKey::new),
+            trusted_proxies: if l.trusted_proxies.is_empty() {
+                d.trusted_proxies
+            } else {
+                l.trusted_proxies
+            },
+            interfaces: l.interfaces,
+            capture_port: l.capture_port,
+            model: l.model,
+            store: StoreConfig {
+                max_ips: positive(
+                    "configuration",
+                    "store_max_ips",
+                    l.store_max_ips,
+                    ds.max_ips,
+                )?,
+                per_ip: positive("configuration", "store_per_ip", l.store_per_ip, ds.per_ip)?,
+                max_connections: positive(
+                    "configuration",
+                    "store_max_connections",
+                    l.store_max_connections,
+                    ds.max_connections,
+                )?,
+                ttl_ns: l
+                    .store_ttl_secs
+                    .map_or(ds.ttl_ns, |s| s.saturating_mul(1_000_000_000)),
+            },
+        })
+    }
+}
+
+fn invalid(origin: &str, key: &str, reason: impl fmt::Display) -> ConfigError {
+    ConfigError::Invalid {
+        origin: origin.to_string(),
+        key: key.to_string(),
+        reason: reason.to_string(),
+    }
+}
+
+fn parse_list<T: std::str::FromStr>(origin: &str, key: &str, s: &str) -> Result<Vec<T>, ConfigError>
+where
+    T::Err: fmt::Display,
+{
+    s.split(',')
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            p.parse::<T>()
+                .map_err(|e| invalid(origin, key, format!("`{p}`: {e}")))
+        })
+        .collect()
+}
+
+fn parse_one<T: std::str::FromStr>(origin: &str, key: &str, s: &str) -> Result<T, ConfigError>
+where
+    T::Err: fmt::Display,
+{
+    s.trim()
+        .parse::<T>()
+        .map_err(|e| invalid(origin, key, format!("`{s}`: {e}")))
+}
+
+fn env_layer(env: &impl Fn(&str) -> Option<String>) -> Result<Layer, ConfigError> {
+    let o = "environment";
+    let mut l = Layer::default();
+    let get = |k: &str| env(k).filter(|v| !v.trim().is_empty());
+    if let Some(v) = get("SYNPRINT_LISTEN") {
+        l.listen = parse_list(o, "SYNPRINT_LISTEN", &v)?;
+    }
+    l.api_key = get("SYNPRINT_API_KEY");
+    if let Some(v) = get("SYNPRINT_TRUSTED_PROXIES") {
+        l.trusted_proxies = parse_list(o, "SYNPRINT_TRUSTED_PROXIES", &v)?;
+    }
+    if let Some(v) = get("SYNPRINT_INTERFACES") {
+        l.interfaces = parse_list(o, "SYNPRINT_INTERFACES", &v)?;
+    }
+    if let Some(v) = get("SYNPRINT_CAPTURE_PORT") {
+        l.capture_port = Some(parse_one(o, "SYNPRINT_CAPTURE_PORT", &v)?);
+    }
+    l.model = get("SYNPRINT_MODEL").map(PathBuf::from);
+    if let Some(v) = get("SYNPRINT_STORE_MAX_IPS") {
+        l.store_max_ips = Some(parse_one(o, "SYNPRINT_STORE_MAX_IPS", &v)?);
+    }
+    if let Some(v) = get("SYNPRINT_STORE_PER_IP") {
+        l.store_per_ip = Some(parse_one(o, "SYNPRINT_STORE_PER_IP", &v)?);
+    }
+    if let Some(v) = get("SYNPRINT_STORE_MAX_CONNECTIONS") {
+        l.store_max_connections = Some(parse_one(o, "SYNPRINT_STORE_MAX_CONNECTIONS", &v)?);
+    }
+    if let Some(v) = get("SYNPRINT_STORE_TTL_SECS") {
+        l.store_ttl_secs = Some(parse_one(o, "SYNPRINT_STORE_TTL_SECS", &v)?);
+    }
+    Ok(l)
+}
+
+fn file_layer(path: &Path) -> Result<Layer, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let json = path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("json"));
+    let value: Value = if json {
+        serde_json::from_str(&text).map_err(|e| ConfigError::Syntax {
+            path: path.to_path_buf(),
+            format: "JSON",
+            message: e.to_string(),
+        })?
+    } else {
+        toml::from_str(&text).map_err(|e| ConfigError::Syntax {
+            path: path.to_path_buf(),
+            format: "TOML",
+            message: e.to_string(),
+        })?
+    };
+    layer_from_value(&path.display().to_string(), &value)
+}
+
+/// A string or a list of strings (TOML arrays, or one comma-separated
+/// string).
+fn strings(origin: &str, key: &str, v: &Value) -> Result<Vec<String>, ConfigError> {
+    match v {
+        Value::String(s) => Ok(s
+            .split(',')
+            .map(|p| p.trim().to_string())
+            .filter(|p| !p.is_empty())
+            .collect()),
+        Value::Array(items) => items
+            .iter()
+            .map(|i| {
+                i.as_str()
+                    .map(str::to_string)
+                    .ok_or_else(|| invalid(origin, key, "expected a list of strings"))
+            })
+            .collect(),
+        _ => Err(invalid(
+            origin,
+            key,
+            "expected a string or a list of strings",
+        )),
+    }
+}
+
+fn string(origin: &str, key: &str, v: &Value) -> Result<String, ConfigError> {
+    v.as_str()
+        .map(str::to_string)
+        .ok_or_else(|| invalid(origin, key, "expected a string"))
+}
+
+fn number<T: TryFrom<u64>>(origin: &str, key: &str, v: &Value) -> Result<T, ConfigError> {
+    v.as_u64()
+        .and_then(|n| T::try_from(n).ok())
+        .ok_or_else(|| invalid(origin, key, "expected a non-negative integer in range"))
+}
+
+fn parse_all<T: std::str::FromStr>(
+    origin: &str,
+    key: &str,
+    items: Vec<String>,
+) -> Result<Vec<T>, ConfigError>
+where
+    T::Err: fmt::Display,
+{
+    items
+        .iter()
+        .map(|s| {
+            s.parse::<T>()
+                .map_err(|e| invalid(origin, key, format!("`{s}`: {e}")))
+        })
+        .collect()
+}
+
+/// Reads synprint's keys and zardaxt.json's. zardaxt keys that configure
+/// what synprint does differently (`pcap_filter`: synprint filters in the
+/// kernel; `verbose`, `store_fingerprints`, `write_after`,
+/// `enable_uptime_interpolation`) are accepted and ignored, so an existing
+/// zardaxt.json works unchanged.
+fn layer_from_value(origin: &str, v: &Value) -> Result<Layer, ConfigError> {
+    let table = v
+        .as_object()
+        .ok_or_else(|| invalid(origin, "(top level)", "expected a table of keys"))?;
+    let mut l = Layer::default();
+    let mut zardaxt_ip: Option<IpAddr> = None;
+    let mut zardaxt_port: Option<u16> = None;
+    for (key, val) in table {
+        let k = key.as_str();
+        match k {
+            "listen" => l.listen = parse_all(origin, k, strings(origin, k, val)?)?,
+            "api_key" => l.api_key = Some(string(origin, k, val)?),
+            "trusted_proxies" | "trusted_proxy" => {
+                l.trusted_proxies = parse_all(origin, k, strings(origin, k, val)?)?
+            }
+            "interfaces" | "interface" => l.interfaces = strings(origin, k, val)?,
+            "capture_port" => l.capture_port = Some(number(origin, k, val)?),
+            "model" => l.model = Some(PathBuf::from(string(origin, k, val)?)),
+            "store_max_ips" | "clear_dict_after" => l.store_max_ips = Some(number(origin, k, val)?),
+            "store_per_ip" => l.store_per_ip = Some(number(origin, k, val)?),
+            "store_max_connections" => l.store_max_connections = Some(number(origin, k, val)?),
+            "store_ttl_secs" => l.store_ttl_secs = Some(number(origin, k, val)?),
+            "api_server_ip" => {
+                zardaxt_ip = Some(parse_one(origin, k, &string(origin, k, val)?)?);
+            }
+            "api_server_port" => zardaxt_port = Some(number(origin, k, val)?),
+            "pcap_filter"
+            | "verbose"
+            | "store_fingerprints"
+            | "write_after"
+            | "enable_uptime_interpolation" => {}
+            _ => {
+                return Err(ConfigError::UnknownKey {
+                    origin: origin.to_string(),
+                    key: key.clone(),
+                })
+            }
+        }
+    }
+    if zardaxt_ip.is_some() || zardaxt_port.is_some() {
+        l.listen.push(SocketAddr::new(
+            zardaxt_ip.unwrap_or(IpAddr::V6(Ipv6Addr::UNSPECIFIED)),
+            zardaxt_port.unwrap_or(DEFAULT_PORT),
+        ));
+    }
+    Ok(l)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn write(name: &str, text: &str) -> (tempfile::TempDir, PathBuf) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let p = dir.path().join(name);
+        std::fs::write(&p, text).expect("write config");
+        (dir, p)
+    }
+
+    fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let m: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        move |k| m.get(k).cloned()
+    }
+
+    #[test]
+    fn defaults() {
+        let c = ServeConfig::resolve(&ServeArgs::default(), env(&[])).expect("defaults");
+        assert_eq!(
+            c.listen,
+            vec!["[::]:8249".parse::<SocketAddr>().expect("addr")]
+        );
+        assert!(c.api_key.is_none());
+        assert!(c.trusted_proxies[0].contains("127.0.0.1".parse().expect("ip")));
+    }
+
+    #[test]
+    fn flags_over_env_over_file() {
+        let (_d, p) = write(
+            "s.toml",
+            "listen = [\"127.0.0.1:1\"]\napi_key = \"file\"\nstore_per_ip = 3\nstore_max_ips = 10\n",
+        );
+        let args = ServeArgs {
+            config: Some(p),
+            api_key: Some("flag".into()),
+            ..Default::default()
+        };
+        let c = ServeConfig::resolve(
+            &args,
+            env(&[("SYNPRINT_API_KEY", "env"), ("SYNPRINT_STORE_PER_IP", "5")]),
+        )
+        .expect("valid");
+        assert!(c.api_key.as_ref().is_some_and(|k| k.matches("flag")));
+        assert_eq!(c.store.per_ip, 5);
+        assert_eq!(c.store.max_ips, 10);
+        assert_eq!(
+            c.listen,
+            vec!["127.0.0.1:1".parse::<SocketAddr>().expect("addr")]
+        );
+        let c = ServeConfig::resolve(
+            &ServeArgs {
+                api_key: None,
+                ..args
+            },
+            env(&[("SYNPRINT_API_KEY", "env")]),
+        )
+        .expect("valid");
+        assert!(c.api_key.as_ref().is_some_and(|k| k.matches("env")));
+    }
+
+    #[test]
+    fn zardaxt_json_is_accepted() {
+        let (_d, p) = write(
+            "zardaxt.json",
+            r#"{"interface": "en0", "api_server_ip": "::", "api_server_port": 8249,
+               "verbose": false, "api_key": "abcd1234",
+               "pcap_filter": "tcp[tcpflags] & (tcp-syn|tcp-ack) != 0",
+               "store_fingerprints": false, "write_after": 1000,
+               "clear_dict_after": 5000, "enable_uptime_interpolation": false}"#,
+        );
+        let c = ServeConfig::resolve(
+            &ServeArgs {
+                config: Some(p),
+                ..Default::default()
+            },
+            env(&[]),
+        )
+        .expect("zardaxt.json");
+        assert_eq!(c.interfaces, vec!["en0".to_string()]);
+        assert_eq!(
+            c.listen,
+            vec!["[::]:8249".parse::<SocketAddr>().expect("addr")]
+        );
+        assert_eq!(c.store.max_ips, 5000);
+        assert!(c.api_key.as_ref().is_some_and(|k| k.matches("abcd1234")));
+    }
+
+    #[test]
+    fn errors_name_the_key() {
+        let cases = [
+            ("a.toml", "listen = [\"nope\"]\n", "`listen`"),
+            ("a.toml", "colour = 1\n", "`colour`"),
+            ("a.toml", "store_per_ip = -1\n", "`store_per_ip`"),
+            (
+                "a.toml",
+                "trusted_proxies = [\"10.0.0.0/99\"]\n",
+                "`trusted_proxies`",
+            ),
+            (
+                "a.json",
+                "{\"api_server_port\": 70000}",
+                "`api_server_port`",
+            ),
+        ];
+        for (name, text, key) in cases {
+            let (_d, p) = write(name, text);
+            let e = ServeConfig::resolve(
+                &ServeArgs {
+                    config: Some(p),
+                    ..Default::default()
+                },
+                env(&[]),
+            )
+            .expect_err(text)
+            .to_string();
+            assert!(e.contains(key), "{e}");
+        }
+        let e = ServeConfig::resolve(&ServeArgs::default(), env(&[("SYNPRINT_LISTEN", "x:y")]))
+            .expect_err("bad env")
+            .to_string();
+        assert!(e.contains("SYNPRINT_LISTEN"), "{e}");
+        let (_d, p) = write("a.toml", "listen = [");
+        let e = ServeConfig::resolve(
+            &ServeArgs {
+                config: Some(p),
+                ..Default::default()
+            },
+            env(&[]),
+        )
+        .expect_err("syntax");
+        assert!(matches!(e, ConfigError::Syntax { .. }));
+    }
+
+    #[test]
+    fn key_comparison_and_redaction() {
+        let k = ApiKey::new("secret".into()).expect("key");
+        assert!(k.matches("secret"));
+        assert!(!k.matches("secreT"));
+        assert!(!k.matches("secret2"));
+        assert!(!k.matches(""));
+        assert!(!format!("{k:?}").contains("secret"));
+        assert!(ApiKey::new("  ".into()).is_none());
+    }
+}

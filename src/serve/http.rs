@@ -1,0 +1,675 @@
+//! The HTTP API: routing, authentication, client identification behind
+//! proxies, and the zardaxt-compatible answers.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::header::{self, HeaderMap, HeaderValue};
+use hyper::{Method, Request, Response, StatusCode};
+use serde::ser::{SerializeMap, Serializer};
+use serde::Serialize;
+use serde_json::value::RawValue;
+
+use super::cidr::{canonical, Cidr};
+use super::config::ApiKey;
+use super::metrics::{Endpoint, Metrics};
+use super::os_view::{fallback_mismatch, OsClassifier, ZardaxtScores};
+use crate::analyze::Record;
+use crate::packet::Timestamp;
+use crate::store::{FingerprintStore, IpHistory};
+
+/// Shared by every connection.
+pub struct AppState {
+    pub api_key: Option<ApiKey>,
+    pub trusted_proxies: Vec<Cidr>,
+    pub store: Arc<dyn FingerprintStore>,
+    pub classifier: Arc<dyn OsClassifier>,
+    pub metrics: Arc<Metrics>,
+    pub openapi: Bytes,
+}
+
+/// What the kernel told us about the SYN of one accepted connection; read
+/// once at accept and shared by every request on the connection.
+#[derive(Clone, Debug)]
+pub enum ConnSyn {
+    Saved {
+        record: Arc<Record>,
+        rtt_us: Option<u32>,
+    },
+    /// The kernel kept no SYN: a SYN-cookie handshake (the listen queue
+    /// overflowed, e.g. under a SYN flood).
+    NotSaved,
+    /// The saved bytes did not decode as a SYN (should not happen).
+    Undecodable(String),
+}
+
+pub struct Conn {
+    pub peer: SocketAddr,
+    pub syn: ConnSyn,
+}
+
+/// The wall clock, as a store timestamp. Only the serving layer reads it:
+/// for the accept time of saved SYNs and for expiry at lookup.
+pub fn now() -> Timestamp {
+    let d = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    Timestamp::from_secs_nanos(d.as_secs(), d.subsec_nanos())
+}
+
+type Resp = Response<Full<Bytes>>;
+
+struct ApiError {
+    status: StatusCode,
+    message: String,
+}
+
+impl ApiError {
+    fn new(status: StatusCode, message: impl Into<String>) -> Self {
+        ApiError {
+            status,
+            message: message.into(),
+        }
+    }
+
+    fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, message)
+    }
+
+    fn forbidden(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, message)
+    }
+}
+
+const NO_KEY_CONFIGURED: &str = "API key endpoints are disabled: no API key is configured \
+     (start synprint serve with --api-key or SYNPRINT_API_KEY)";
+
+#[derive(Default)]
+struct Query {
+    key: Option<String>,
+    ip: Option<IpAddr>,
+    port: Option<u16>,
+    detail: bool,
+    by_ip: bool,
+}
+
+fn flag(name: &str, value: &str) -> Result<bool, ApiError> {
+    match value {
+        "" | "1" | "true" | "yes" => Ok(true),
+        "0" | "false" | "no" => Ok(false),
+        _ => Err(ApiError::bad_request(format!(
+            "query parameter `{name}` must be 1 or 0 (true or false)"
+        ))),
+    }
+}
+
+fn percent_decode(s: &str) -> Option<String> {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while let Some(&c) = b.get(i) {
+        match c {
+            b'+' => out.push(b' '),
+            b'%' => {
+                let hex = b.get(i + 1..i + 3)?;
+                let hex = std::str::from_utf8(hex).ok()?;
+                out.push(u8::from_str_radix(hex, 16).ok()?);
+                i += 2;
+            }
+            c => out.push(c),
+        }
+        i += 1;
+    }
+    String::from_utf8(out).ok()
+}
+
+fn parse_query(q: Option<&str>) -> Result<Query, ApiError> {
+    let mut out = Query::default();
+    for pair in q.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        let v = percent_decode(v).ok_or_else(|| {
+            ApiError::bad_request(format!("query parameter `{k}` is badly encoded"))
+        })?;
+        let v = v.trim();
+        match k {
+            "key" => out.key = Some(v.to_string()),
+            "ip" => {
+                let ip = v.parse::<IpAddr>().map_err(|_| {
+                    ApiError::bad_request("query parameter `ip` is not an IPv4 or IPv6 address")
+                })?;
+                out.ip = Some(canonical(ip));
+            }
+            "port" => {
+                out.port = Some(v.parse::<u16>().map_err(|_| {
+                    ApiError::bad_request("query parameter `port` must be a number from 0 to 65535")
+                })?)
+            }
+            "detail" => out.detail = flag(k, v)?,
+            "by_ip" => out.by_ip = flag(k, v)?,
+            // Unknown parameters (cache busters, tracking) are ignored, as
+            // zardaxt does.
+            _ => {}
+        }
+    }
+    Ok(out)
+}
+
+enum Auth {
+    /// No key presented.
+    Anonymous,
+    Valid,
+}
+
+impl AppState {
+    /// The key from `?key=` or `Authorization: Bearer`. A presented key
+    /// must be right; it is never logged or echoed.
+    fn authenticate(&self, q: &Query, headers: &HeaderMap) -> Result<Auth, ApiError> {
+        let bearer = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(str::trim);
+        let Some(presented) = q.key.as_deref().or(bearer) else {
+            return Ok(Auth::Anonymous);
+        };
+        match &self.api_key {
+            None => Err(ApiError::forbidden(NO_KEY_CONFIGURED)),
+            Some(k) if k.matches(presented) => Ok(Auth::Valid),
+            Some(_) => Err(ApiError::forbidden("wrong API key")),
+        }
+    }
+
+    fn require_key(&self, q: &Query, headers: &HeaderMap) -> Result<(), ApiError> {
+        match self.authenticate(q, headers)? {
+            Auth::Valid => Ok(()),
+            Auth::Anonymous if self.api_key.is_none() => {
+                Err(ApiError::forbidden(NO_KEY_CONFIGURED))
+            }
+            Auth::Anonymous => Err(ApiError::forbidden(
+                "this endpoint needs the API key (?key=KEY or Authorization: Bearer KEY)",
+            )),
+        }
+    }
+
+    fn trusted(&self, ip: IpAddr) -> bool {
+        self.trusted_proxies.iter().any(|c| c.contains(ip))
+    }
+}
+
+/// Who the client is: the peer, or what a trusted proxy says.
+struct Caller {
+    ip: IpAddr,
+    port: Option<u16>,
+    /// A trusted proxy named the client, so this connection's own SYN is
+    /// the proxy's and must not be used.
+    forwarded: bool,
+}
+
+fn header_str<'a>(h: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    h.get(name).and_then(|v| v.to_str().ok()).map(str::trim)
+}
+
+fn caller(state: &AppState, peer: SocketAddr, h: &HeaderMap) -> Result<Caller, ApiError> {
+    let peer_ip = canonical(peer.ip());
+    let direct = Caller {
+        ip: peer_ip,
+        port: Some(peer.port()),
+        forwarded: false,
+    };
+    if !state.trusted(peer_ip) {
+        return Ok(direct);
+    }
+    let bad =
+        |name: &str| ApiError::bad_request(format!("header {name} from the proxy is not valid"));
+    let ip = if let Some(v) = header_str(h, "x-real-ip") {
+        Some(canonical(
+            v.parse::<IpAddr>().map_err(|_| bad("X-Real-IP"))?,
+        ))
+    } else if let Some(v) = header_str(h, "x-forwarded-for") {
+        // Each proxy appends the address it saw: walk from the right past
+        // our own trusted proxies; the first other address is the client.
+        let hops: Vec<IpAddr> = v
+            .split(',')
+            .map(|s| s.trim().parse::<IpAddr>().map(canonical))
+            .collect::<Result<_, _>>()
+            .map_err(|_| bad("X-Forwarded-For"))?;
+        hops.iter()
+            .rev()
+            .find(|ip| !state.trusted(**ip))
+            .or(hops.first())
+            .copied()
+    } else {
+        None
+    };
+    let Some(ip) = ip else { return Ok(direct) };
+    let port_header = header_str(h, "x-real-port")
+        .map(|v| ("X-Real-Port", v))
+        .or_else(|| header_str(h, "x-forwarded-port").map(|v| ("X-Forwarded-Port", v)));
+    let port = match port_header {
+        Some((name, v)) => Some(v.parse::<u16>().map_err(|_| bad(name))?),
+        None => None,
+    };
+    Ok(Caller {
+        ip,
+        port,
+        forwarded: true,
+    })
+}
+
+fn json_response<T: Serialize>(status: StatusCode, body: &T, cors: bool) -> Resp {
+    let bytes = serde_json::to_vec(body)
+        .unwrap_or_else(|_| b"{\"error\":\"serialization failed\"}".to_vec());
+    let mut r = Response::new(Full::new(Bytes::from(bytes)));
+    *r.status_mut() = status;
+    let h = r.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    if cors {
+        h.insert(
+            header::ACCESS_CONTROL_ALLOW_ORIGIN,
+            HeaderValue::from_static("*"),
+        );
+    }
+    r
+}
+
+#[derive(Serialize)]
+struct ErrorBody<'a> {
+    error: &'a str,
+}
+
+fn error_response(e: &ApiError, cors: bool) -> Resp {
+    json_response(e.status, &ErrorBody { error: &e.message }, cors)
+}
+
+#[derive(Serialize)]
+struct NoFingerprint {
+    os_mismatch: Option<bool>,
+    lookup_ip: IpAddr,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    lookup_port: Option<u16>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    syn_saved: Option<bool>,
+    msg: String,
+}
+
+#[derive(Serialize)]
+struct Details<'a> {
+    os_highest_class: Option<&'static str>,
+    highest_os_avg: Option<f64>,
+    perfect_score: f64,
+    num_fingerprints: usize,
+    num_syns: u64,
+    lookup_ip: IpAddr,
+    client_ip: IpAddr,
+    os_mismatch: Option<bool>,
+    syn_source: &'a str,
+    rtt_ms: Option<f64>,
+}
+
+#[derive(Serialize)]
+struct Answer<'a> {
+    os_mismatch: Option<bool>,
+    lookup_ip: IpAddr,
+    lookup_port: u16,
+    avg_score_os_class: Option<ZardaxtScores>,
+    classification: Option<&'a RawValue>,
+    syn_source: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    verdict: Option<&'a RawValue>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    rtt_ms: Option<Option<f64>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    num_fingerprints: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    fp: Option<&'a Record>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    details: Option<Details<'a>>,
+}
+
+/// Every stored address with its fingerprints, as zardaxt's listing:
+/// `{ "ADDR": [fingerprint, ...], ... }`.
+struct Listing(Vec<IpHistory>);
+
+impl Serialize for Listing {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut m = s.serialize_map(Some(self.0.len()))?;
+        for h in &self.0 {
+            m.serialize_entry(&h.ip, &h.fingerprints)?;
+        }
+        m.end()
+    }
+}
+
+#[derive(Serialize)]
+#[allow(non_snake_case)]
+struct StatsBody {
+    numIPs: usize,
+    numFingerprints: usize,
+    numConnections: usize,
+    store: crate::store::StoreStats,
+    listener_syns: u64,
+    listener_no_saved_syn: u64,
+    kernel_drops: u64,
+}
+
+struct Found {
+    record: Arc<Record>,
+    rtt_us: Option<u32>,
+    source: &'static str,
+}
+
+fn answer(
+    state: &AppState,
+    found: &Found,
+    caller_ip: IpAddr,
+    q: &Query,
+    user_agent: Option<&str>,
+    now: Timestamp,
+) -> Resp {
+    let r = &found.record;
+    let view = state.classifier.view(r, user_agent);
+    if view.as_ref().is_some_and(|v| v.classification.is_some()) {
+        state.metrics.classified.fetch_add(1, Relaxed);
+    }
+    let scores = view
+        .as_ref()
+        .map(|v| ZardaxtScores::from_probabilities(&v.probabilities));
+    let os_mismatch = view.as_ref().and_then(|v| {
+        v.os_mismatch.or_else(|| {
+            if v.verdict.is_none() {
+                fallback_mismatch(&v.probabilities, user_agent)
+            } else {
+                None
+            }
+        })
+    });
+    let rtt_ms = found.rtt_us.map(|us| f64::from(us) / 1000.0);
+    let mut a = Answer {
+        os_mismatch,
+        lookup_ip: r.obs.src_ip,
+        lookup_port: r.obs.src_port,
+        avg_score_os_class: scores,
+        classification: view.as_ref().and_then(|v| v.classification.as_deref()),
+        syn_source: found.source,
+        verdict: None,
+        rtt_ms: None,
+        num_fingerprints: None,
+        fp: None,
+        details: None,
+    };
+    if q.detail {
+        let history = state.store.by_ip(r.obs.src_ip, now);
+        let num = history.as_ref().map_or(0, |h| h.fingerprints.len());
+        let syns = history.as_ref().map_or(0, |h| h.syns);
+        let highest = scores.map(|s| s.highest());
+        a.verdict = view.as_ref().and_then(|v| v.verdict.as_deref());
+        a.rtt_ms = Some(rtt_ms);
+        a.num_fingerprints = Some(num);
+        a.fp = Some(r);
+        a.details = Some(Details {
+            os_highest_class: highest.map(|h| h.0),
+            highest_os_avg: highest.map(|h| h.1),
+            perfect_score: 1.0,
+            num_fingerprints: num,
+            num_syns: syns,
+            lookup_ip: r.obs.src_ip,
+            client_ip: caller_ip,
+            os_mismatch,
+            syn_source: found.source,
+            rtt_ms,
+        });
+    }
+    json_response(StatusCode::OK, &a, true)
+}
+
+fn not_found_in_store(state: &AppState, ip: IpAddr, port: Option<u16>) -> Resp {
+    let n = state.store.stats().ips;
+    let what = if port.is_some() { "connection" } else { "IP" };
+    json_response(
+        StatusCode::OK,
+        &NoFingerprint {
+            os_mismatch: None,
+            lookup_ip: ip,
+            lookup_port: port,
+            syn_saved: None,
+            msg: format!("no fingerprint for this {what} ({n} IPs in memory)"),
+        },
+        true,
+    )
+}
+
+/// Looks an address (and port) up in the store.
+fn lookup(state: &AppState, ip: IpAddr, port: Option<u16>, now: Timestamp) -> Option<Found> {
+    let record = match port {
+        Some(p) => state.store.by_connection(ip, p, now)?,
+        None => Arc::clone(&state.store.by_ip(ip, now)?.newest()?.record),
+    };
+    Some(Found {
+        record,
+        rtt_us: None,
+        source: "store",
+    })
+}
+
+fn classify(
+    state: &AppState,
+    conn: &Conn,
+    req: &Request<hyper::body::Incoming>,
+) -> Result<Resp, ApiError> {
+    let q = parse_query(req.uri().query())?;
+    let h = req.headers();
+    let ua = header_str(h, "user-agent");
+    let now = now();
+    let me = caller(state, conn.peer, h)?;
+    match state.authenticate(&q, h)? {
+        Auth::Valid => match q.ip {
+            Some(ip) => {
+                return Ok(match lookup(state, ip, q.port, now) {
+                    Some(f) => answer(state, &f, me.ip, &q, ua, now),
+                    None => not_found_in_store(state, ip, q.port),
+                })
+            }
+            None if q.port.is_some() => {
+                return Err(ApiError::bad_request("query parameter `port` needs `ip`"))
+            }
+            None => {
+                return Ok(json_response(
+                    StatusCode::OK,
+                    &Listing(state.store.all(now)),
+                    true,
+                ))
+            }
+        },
+        Auth::Anonymous if q.ip.is_some() || q.port.is_some() => {
+            return Err(ApiError::forbidden(match state.api_key {
+                None => NO_KEY_CONFIGURED,
+                Some(_) => "looking up another address needs the API key",
+            }))
+        }
+        Auth::Anonymous => {}
+    }
+    if me.forwarded || q.by_ip {
+        let port = if q.by_ip { None } else { me.port };
+        return Ok(match lookup(state, me.ip, port, now) {
+            Some(f) => answer(state, &f, me.ip, &q, ua, now),
+            None => not_found_in_store(state, me.ip, port),
+        });
+    }
+    match &conn.syn {
+        ConnSyn::Saved { record, rtt_us } => {
+            let f = Found {
+                record: Arc::clone(record),
+                rtt_us: *rtt_us,
+                source: "saved_syn",
+            };
+            Ok(answer(state, &f, me.ip, &q, ua, now))
+        }
+        ConnSyn::NotSaved => Ok(json_response(
+            StatusCode::OK,
+            &NoFingerprint {
+                os_mismatch: None,
+                lookup_ip: me.ip,
+                lookup_port: me.port,
+                syn_saved: Some(false),
+                msg: "the kernel saved no SYN for this connection (SYN cookies: the listen queue \
+                      overflowed, e.g. under a SYN flood); no fingerprint rather than a guess"
+                    .into(),
+            },
+            true,
+        )),
+        ConnSyn::Undecodable(why) => Ok(json_response(
+            StatusCode::OK,
+            &NoFingerprint {
+                os_mismatch: None,
+                lookup_ip: me.ip,
+                lookup_port: me.port,
+                syn_saved: Some(true),
+                msg: format!("the saved SYN of this connection could not be decoded: {why}"),
+            },
+            true,
+        )),
+    }
+}
+
+fn route(path: &str) -> Endpoint {
+    match path {
+        "/classify" | "/classify/" => Endpoint::Classify,
+        "/all" => Endpoint::All,
+        "/stats" => Endpoint::Stats,
+        "/healthz" => Endpoint::Healthz,
+        "/metrics" => Endpoint::Metrics,
+        "/openapi.json" => Endpoint::OpenApi,
+        _ => Endpoint::Other,
+    }
+}
+
+/// Answers one request. Never fails: every error is a JSON answer.
+pub fn handle(state: &AppState, conn: &Conn, req: &Request<hyper::body::Incoming>) -> Resp {
+    let start = Instant::now();
+    let endpoint = route(req.uri().path());
+    let public = matches!(
+        endpoint,
+        Endpoint::Classify | Endpoint::Healthz | Endpoint::OpenApi
+    );
+    let resp = if endpoint == Endpoint::Other {
+        error_response(
+            &ApiError::new(StatusCode::NOT_FOUND, "not found; see /openapi.json"),
+            false,
+        )
+    } else if req.method() == Method::OPTIONS && public {
+        let mut r = Response::new(Full::new(Bytes::new()));
+        *r.status_mut() = StatusCode::NO_CONTENT;
+        let h = r.headers_mut();
+        h.insert(
+            header::ACCESS_CONTROL_ALLOW_ORIGIN,
+            HeaderValue::from_static("*"),
+        );
+        h.insert(
+            header::ACCESS_CONTROL_ALLOW_METHODS,
+            HeaderValue::from_static("GET, OPTIONS"),
+        );
+        h.insert(
+            header::ACCESS_CONTROL_ALLOW_HEADERS,
+            HeaderValue::from_static("Authorization"),
+        );
+        r
+    } else if req.method() != Method::GET && req.method() != Method::HEAD {
+        let mut r = error_response(
+            &ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "only GET is supported"),
+            public,
+        );
+        r.headers_mut()
+            .insert(header::ALLOW, HeaderValue::from_static("GET"));
+        r
+    } else {
+        let result = match endpoint {
+            Endpoint::Classify => classify(state, conn, req),
+            Endpoint::All => parse_query(req.uri().query())
+                .and_then(|q| state.require_key(&q, req.headers()))
+                .map(|()| json_response(StatusCode::OK, &Listing(state.store.all(now())), false)),
+            Endpoint::Stats => parse_query(req.uri().query())
+                .and_then(|q| state.require_key(&q, req.headers()))
+                .map(|()| {
+                    let s = state.store.stats();
+                    let body = StatsBody {
+                        numIPs: s.ips,
+                        numFingerprints: s.fingerprints,
+                        numConnections: s.connections,
+                        store: s,
+                        listener_syns: state.metrics.listener_syns.load(Relaxed),
+                        listener_no_saved_syn: state.metrics.listener_no_syn.load(Relaxed),
+                        kernel_drops: state.metrics.kernel_drops(),
+                    };
+                    json_response(StatusCode::OK, &body, false)
+                }),
+            Endpoint::Healthz => Ok(json_response(
+                StatusCode::OK,
+                &serde_json::json!({"status": "ok"}),
+                true,
+            )),
+            Endpoint::Metrics => {
+                let text = state.metrics.render(&state.store.stats());
+                let mut r = Response::new(Full::new(Bytes::from(text)));
+                r.headers_mut().insert(
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static("text/plain; version=0.0.4"),
+                );
+                Ok(r)
+            }
+            Endpoint::OpenApi => {
+                let mut r = Response::new(Full::new(state.openapi.clone()));
+                let h = r.headers_mut();
+                h.insert(
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static("application/json"),
+                );
+                h.insert(
+                    header::ACCESS_CONTROL_ALLOW_ORIGIN,
+                    HeaderValue::from_static("*"),
+                );
+                Ok(r)
+            }
+            Endpoint::Other => Err(ApiError::new(StatusCode::NOT_FOUND, "not found")),
+        };
+        result.unwrap_or_else(|e| error_response(&e, public))
+    };
+    let elapsed = u64::try_from(start.elapsed().as_nanos()).unwrap_or(u64::MAX);
+    state
+        .metrics
+        .request(endpoint, resp.status().as_u16(), elapsed);
+    resp
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn query_values() {
+        let q = parse_query(Some("detail=1&by_ip&ip=%3A%3Affff%3A10.0.0.1&port=80&x=y"))
+            .ok()
+            .expect("valid");
+        assert!(q.detail && q.by_ip);
+        assert_eq!(q.ip, Some("10.0.0.1".parse().expect("ip")));
+        assert_eq!(q.port, Some(80));
+        for bad in [
+            "detail=2",
+            "ip=1.2.3",
+            "port=70000",
+            "port=-1",
+            "by_ip=maybe",
+            "key=%zz",
+        ] {
+            assert!(parse_query(Some(bad)).is_err(), "{bad}");
+        }
+        assert!(!parse_query(Some("detail=0")).ok().expect("valid").detail);
+    }
+}

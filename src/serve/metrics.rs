@@ -1,0 +1,296 @@
+//! Counters for Prometheus' text exposition format, written by hand (a
+//! dozen series do not need a metrics library).
+
+use std::fmt::Write;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, Mutex};
+
+use crate::store::StoreStats;
+
+/// Endpoints, as a closed set so label values are bounded.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Endpoint {
+    Classify,
+    All,
+    Stats,
+    Healthz,
+    Metrics,
+    OpenApi,
+    Other,
+}
+
+impl Endpoint {
+    const ALL: [Endpoint; 7] = [
+        Endpoint::Classify,
+        Endpoint::All,
+        Endpoint::Stats,
+        Endpoint::Healthz,
+        Endpoint::Metrics,
+        Endpoint::OpenApi,
+        Endpoint::Other,
+    ];
+
+    fn label(self) -> &'static str {
+        match self {
+            Endpoint::Classify => "/classify",
+            Endpoint::All => "/all",
+            Endpoint::Stats => "/stats",
+            Endpoint::Healthz => "/healthz",
+            Endpoint::Metrics => "/metrics",
+            Endpoint::OpenApi => "/openapi.json",
+            Endpoint::Other => "other",
+        }
+    }
+}
+
+/// Upper bounds (seconds) of the request latency histogram.
+const BUCKETS: [f64; 10] = [
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.1, 1.0,
+];
+
+#[derive(Default)]
+struct Histogram {
+    buckets: [AtomicU64; BUCKETS.len()],
+    count: AtomicU64,
+    sum_ns: AtomicU64,
+}
+
+/// Counters of one capture interface, shared with its thread.
+#[derive(Default)]
+pub struct CaptureCounters {
+    /// Packets the kernel passed the filter (PACKET_STATISTICS).
+    pub kernel_packets: AtomicU64,
+    /// Packets the kernel dropped because the ring was full.
+    pub kernel_drops: AtomicU64,
+    /// Packets read from the ring.
+    pub received: AtomicU64,
+    /// Records made (first-seen SYN or SYN+ACK).
+    pub records: AtomicU64,
+    /// Packets that were not fingerprinted (skips, retransmissions).
+    pub not_fingerprinted: AtomicU64,
+}
+
+#[derive(Default)]
+pub struct Metrics {
+    /// Accepted connections whose saved SYN was fingerprinted.
+    pub listener_syns: AtomicU64,
+    /// Accepted connections without a saved SYN (SYN cookies).
+    pub listener_no_syn: AtomicU64,
+    /// Saved SYNs that could not be decoded.
+    pub listener_bad_syn: AtomicU64,
+    /// Records answered with a classification.
+    pub classified: AtomicU64,
+    requests: [AtomicU64; Endpoint::ALL.len()],
+    errors: [AtomicU64; Endpoint::ALL.len()],
+    latency: Histogram,
+    captures: Mutex<Vec<(String, Arc<CaptureCounters>)>>,
+}
+
+impl Metrics {
+    pub fn capture(&self, interface: &str) -> Arc<CaptureCounters> {
+        let c = Arc::new(CaptureCounters::default());
+        let mut list = self.captures.lock().unwrap_or_else(|e| e.into_inner());
+        list.push((interface.to_string(), Arc::clone(&c)));
+        c
+    }
+
+    pub fn request(&self, endpoint: Endpoint, status: u16, elapsed_ns: u64) {
+        let i = Endpoint::ALL
+            .iter()
+            .position(|e| *e == endpoint)
+            .unwrap_or(0);
+        if let Some(c) = self.requests.get(i) {
+            c.fetch_add(1, Relaxed);
+        }
+        if status >= 400 {
+            if let Some(c) = self.errors.get(i) {
+                c.fetch_add(1, Relaxed);
+            }
+        }
+        let secs = elapsed_ns as f64 / 1e9;
+        if let Some(b) = BUCKETS.iter().position(|&le| secs <= le) {
+            if let Some(c) = self.latency.buckets.get(b) {
+                c.fetch_add(1, Relaxed);
+            }
+        }
+        self.latency.count.fetch_add(1, Relaxed);
+        self.latency.sum_ns.fetch_add(elapsed_ns, Relaxed);
+    }
+
+    /// Kernel drops summed over all capture interfaces.
+    pub fn kernel_drops(&self) -> u64 {
+        let list = self.captures.lock().unwrap_or_else(|e| e.into_inner());
+        list.iter().map(|(_, c)| c.kernel_drops.load(Relaxed)).sum()
+    }
+
+    pub fn render(&self, store: &StoreStats) -> String {
+        let mut o = String::with_capacity(4096);
+        let mut family = |name: &str, kind: &str, help: &str| {
+            let _ = writeln!(o, "# HELP {name} {help}\n# TYPE {name} {kind}");
+        };
+        family(
+            "synprint_syns_total",
+            "counter",
+            "SYNs and SYN+ACKs fingerprinted, by source.",
+        );
+        let _ = writeln!(
+            o,
+            "synprint_syns_total{{source=\"listener\"}} {}",
+            self.listener_syns.load(Relaxed)
+        );
+        let captures = self.captures.lock().unwrap_or_else(|e| e.into_inner());
+        for (iface, c) in captures.iter() {
+            let _ = writeln!(
+                o,
+                "synprint_syns_total{{source=\"capture\",interface=\"{}\"}} {}",
+                escape(iface),
+                c.records.load(Relaxed)
+            );
+        }
+        let mut simple = |name: &str, help: &str, v: u64, kind: &str| {
+            let _ = writeln!(o, "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {v}");
+        };
+        simple(
+            "synprint_listener_no_saved_syn_total",
+            "Accepted connections the kernel saved no SYN for (SYN cookies).",
+            self.listener_no_syn.load(Relaxed),
+            "counter",
+        );
+        simple(
+            "synprint_listener_bad_syn_total",
+            "Saved SYNs that could not be decoded.",
+            self.listener_bad_syn.load(Relaxed),
+            "counter",
+        );
+        simple(
+            "synprint_classified_total",
+            "Answers that carried a classification.",
+            self.classified.load(Relaxed),
+            "counter",
+        );
+        simple(
+            "synprint_store_ips",
+            "Addresses in the store.",
+            store.ips as u64,
+            "gauge",
+        );
+        simple(
+            "synprint_store_fingerprints",
+            "Distinct fingerprints in the store.",
+            store.fingerprints as u64,
+            "gauge",
+        );
+        simple(
+            "synprint_store_connections",
+            "Exact connections in the store.",
+            store.connections as u64,
+            "gauge",
+        );
+        let _ = writeln!(
+            o,
+            "# HELP synprint_store_evictions_total Entries dropped from the store, by reason.\n\
+             # TYPE synprint_store_evictions_total counter\n\
+             synprint_store_evictions_total{{reason=\"ip_capacity\"}} {}\n\
+             synprint_store_evictions_total{{reason=\"per_ip\"}} {}\n\
+             synprint_store_evictions_total{{reason=\"connection_capacity\"}} {}\n\
+             synprint_store_evictions_total{{reason=\"ttl\"}} {}",
+            store.evicted_ips, store.evicted_fingerprints, store.evicted_connections, store.expired
+        );
+        let _ = writeln!(
+            o,
+            "# HELP synprint_capture_packets_total Packets per capture interface: passed by the kernel filter, dropped by the kernel (ring full), read.\n\
+             # TYPE synprint_capture_packets_total counter"
+        );
+        for (iface, c) in captures.iter() {
+            let i = escape(iface);
+            let _ = writeln!(
+                o,
+                "synprint_capture_packets_total{{interface=\"{i}\",stage=\"kernel\"}} {}\n\
+                 synprint_capture_packets_total{{interface=\"{i}\",stage=\"kernel_dropped\"}} {}\n\
+                 synprint_capture_packets_total{{interface=\"{i}\",stage=\"received\"}} {}\n\
+                 synprint_capture_packets_total{{interface=\"{i}\",stage=\"not_fingerprinted\"}} {}",
+                c.kernel_packets.load(Relaxed),
+                c.kernel_drops.load(Relaxed),
+                c.received.load(Relaxed),
+                c.not_fingerprinted.load(Relaxed),
+            );
+        }
+        drop(captures);
+        let _ = writeln!(
+            o,
+            "# HELP synprint_http_requests_total HTTP requests by endpoint and outcome.\n\
+             # TYPE synprint_http_requests_total counter"
+        );
+        for (i, e) in Endpoint::ALL.iter().enumerate() {
+            let all = self.requests.get(i).map_or(0, |c| c.load(Relaxed));
+            let err = self.errors.get(i).map_or(0, |c| c.load(Relaxed));
+            let _ = writeln!(
+                o,
+                "synprint_http_requests_total{{endpoint=\"{}\",outcome=\"ok\"}} {}\n\
+                 synprint_http_requests_total{{endpoint=\"{}\",outcome=\"error\"}} {}",
+                e.label(),
+                all.saturating_sub(err),
+                e.label(),
+                err
+            );
+        }
+        let _ = writeln!(
+            o,
+            "# HELP synprint_http_request_duration_seconds Time to answer a request.\n\
+             # TYPE synprint_http_request_duration_seconds histogram"
+        );
+        let mut cumulative = 0;
+        for (le, c) in BUCKETS.iter().zip(self.latency.buckets.iter()) {
+            cumulative += c.load(Relaxed);
+            let _ = writeln!(
+                o,
+                "synprint_http_request_duration_seconds_bucket{{le=\"{le}\"}} {cumulative}"
+            );
+        }
+        let count = self.latency.count.load(Relaxed);
+        let _ = writeln!(
+            o,
+            "synprint_http_request_duration_seconds_bucket{{le=\"+Inf\"}} {count}\n\
+             synprint_http_request_duration_seconds_sum {}\n\
+             synprint_http_request_duration_seconds_count {count}",
+            self.latency.sum_ns.load(Relaxed) as f64 / 1e9
+        );
+        o
+    }
+}
+
+/// Label values escape backslash, quote and newline.
+fn escape(s: &str) -> String {
+    s.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_counters_and_histogram() {
+        let m = Metrics::default();
+        m.request(Endpoint::Classify, 200, 200_000);
+        m.request(Endpoint::Classify, 403, 3_000_000);
+        let c = m.capture("eth\"0");
+        c.kernel_drops.store(7, Relaxed);
+        let text = m.render(&StoreStats::default());
+        assert!(text
+            .contains("synprint_http_requests_total{endpoint=\"/classify\",outcome=\"error\"} 1"));
+        assert!(
+            text.contains("synprint_http_requests_total{endpoint=\"/classify\",outcome=\"ok\"} 1")
+        );
+        assert!(text.contains("synprint_http_request_duration_seconds_bucket{le=\"0.00025\"} 1"));
+        assert!(text.contains("synprint_http_request_duration_seconds_bucket{le=\"0.005\"} 2"));
+        assert!(text.contains("interface=\"eth\\\"0\",stage=\"kernel_dropped\"} 7"));
+        assert_eq!(m.kernel_drops(), 7);
+        // Every sample line is "name{labels} value" or "name value".
+        for line in text.lines().filter(|l| !l.starts_with('#')) {
+            let v = line.rsplit(' ').next().expect("value");
+            assert!(v.parse::<f64>().is_ok(), "{line}");
+        }
+    }
+}

@@ -1,0 +1,229 @@
+//! `synprint serve`: fingerprint the visitors of a live site and answer per
+//! request over HTTP, zardaxt-compatible.
+//!
+//! Two SYN sources feed one [`crate::store`]:
+//! - the server's own listening sockets, where the kernel saves each
+//!   connection's SYN (`TCP_SAVE_SYN`; no privileges), so a request is
+//!   answered from the very connection that carried it;
+//! - optional AF_PACKET captures (`--interface`) for SYNs to other services
+//!   on the host.
+//!
+//! Entry points: [`ServeArgs`] (the clap arguments), [`ServeConfig::resolve`],
+//! [`run`] (blocks until SIGINT/SIGTERM), and [`Server`] for tests and
+//! embedding.
+
+mod bpf;
+mod capture;
+mod cidr;
+mod cli;
+mod config;
+mod http;
+mod listener;
+mod metrics;
+mod openapi;
+pub mod os_view;
+pub mod sys;
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use tokio::sync::{mpsc, watch};
+
+pub use capture::{Capture, LiveCaptureError};
+pub use cidr::{Cidr, CidrError};
+pub use cli::ServeArgs;
+pub use config::{ApiKey, ConfigError, ServeConfig};
+pub use metrics::{CaptureCounters, Metrics};
+pub use os_view::{OsClassifier, OsProbabilities, OsView};
+
+use crate::analyze::Engine;
+use crate::store::{FingerprintStore, MemoryStore};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Capture(#[from] LiveCaptureError),
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("cannot start the async runtime: {0}")]
+    Runtime(std::io::Error),
+    #[error("cannot install the signal handler: {0}")]
+    Signal(std::io::Error),
+}
+
+/// A running server: listeners, capture threads, store.
+pub struct Server {
+    addrs: Vec<SocketAddr>,
+    store: Arc<dyn FingerprintStore>,
+    metrics: Arc<Metrics>,
+    shutdown: watch::Sender<bool>,
+    alive: mpsc::Receiver<()>,
+    stop_captures: Arc<AtomicBool>,
+    capture_threads: Vec<std::thread::JoinHandle<()>>,
+}
+
+impl Server {
+    /// Binds every listen address and opens every capture interface (errors
+    /// here are start-up errors), then serves in the background on the
+    /// current tokio runtime.
+    pub async fn start(
+        config: &ServeConfig,
+        engine: Arc<Engine>,
+        classifier: Arc<dyn OsClassifier>,
+    ) -> Result<Server, ServeError> {
+        let captures = capture::open_all(&config.interfaces, config.capture_port)?;
+        Self::start_with(config, engine, classifier, captures).await
+    }
+
+    /// As [`Server::start`], with captures the caller opened (the capture
+    /// tests open them inside a network namespace).
+    pub async fn start_with(
+        config: &ServeConfig,
+        engine: Arc<Engine>,
+        classifier: Arc<dyn OsClassifier>,
+        captures: Vec<Capture>,
+    ) -> Result<Server, ServeError> {
+        let store: Arc<dyn FingerprintStore> = Arc::new(MemoryStore::new(config.store));
+        let metrics = Arc::new(Metrics::default());
+        let mut listeners = Vec::new();
+        for &addr in &config.listen {
+            let std_listener =
+                listener::bind(addr).map_err(|source| ServeError::Listen { addr, source })?;
+            let l = tokio::net::TcpListener::from_std(std_listener)
+                .map_err(|source| ServeError::Listen { addr, source })?;
+            listeners.push(l);
+        }
+        let addrs = listeners
+            .iter()
+            .filter_map(|l| l.local_addr().ok())
+            .collect();
+        let state = Arc::new(http::AppState {
+            api_key: config.api_key.clone(),
+            trusted_proxies: config.trusted_proxies.clone(),
+            store: Arc::clone(&store),
+            classifier,
+            metrics: Arc::clone(&metrics),
+            openapi: Bytes::from(openapi::document().to_string()),
+        });
+        let (shutdown, shutdown_rx) = watch::channel(false);
+        let (alive_tx, alive) = mpsc::channel::<()>(1);
+        for l in listeners {
+            tokio::spawn(listener::accept_loop(
+                l,
+                Arc::clone(&state),
+                Arc::clone(&engine),
+                shutdown_rx.clone(),
+                alive_tx.clone(),
+            ));
+        }
+        let stop_captures = Arc::new(AtomicBool::new(false));
+        let mut capture_threads = Vec::new();
+        for cap in captures {
+            let counters = metrics.capture(cap.interface());
+            let (engine, store, stop) = (
+                Arc::clone(&engine),
+                Arc::clone(&store),
+                Arc::clone(&stop_captures),
+            );
+            let name = format!("capture-{}", cap.interface());
+            let t = std::thread::Builder::new()
+                .name(name)
+                .spawn(move || cap.run(&engine, store.as_ref(), &counters, &stop))
+                .map_err(ServeError::Runtime)?;
+            capture_threads.push(t);
+        }
+        Ok(Server {
+            addrs,
+            store,
+            metrics,
+            shutdown,
+            alive,
+            stop_captures,
+            capture_threads,
+        })
+    }
+
+    /// The bound addresses (with the real port when 0 was asked for).
+    pub fn local_addrs(&self) -> &[SocketAddr] {
+        &self.addrs
+    }
+
+    pub fn store(&self) -> Arc<dyn FingerprintStore> {
+        Arc::clone(&self.store)
+    }
+
+    pub fn metrics(&self) -> Arc<Metrics> {
+        Arc::clone(&self.metrics)
+    }
+
+    /// Stops accepting, lets open connections finish their current request
+    /// (at most `grace`), stops the captures.
+    pub async fn shutdown(mut self, grace: Duration) {
+        let _ = self.shutdown.send(true);
+        // Every connection task holds a sender; recv() returns None once the
+        // accept loops and all connections are gone.
+        let _ = tokio::time::timeout(grace, self.alive.recv()).await;
+        self.stop_captures.store(true, Relaxed);
+        for t in self.capture_threads.drain(..) {
+            let _ = tokio::task::spawn_blocking(move || t.join()).await;
+        }
+    }
+}
+
+/// SIGINT and SIGTERM, installed before the server announces itself so a
+/// signal right after start-up is a clean shutdown, not a kill.
+struct Signals {
+    term: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn install() -> Result<Signals, ServeError> {
+        use tokio::signal::unix::{signal, SignalKind};
+        Ok(Signals {
+            term: signal(SignalKind::terminate()).map_err(ServeError::Signal)?,
+            int: signal(SignalKind::interrupt()).map_err(ServeError::Signal)?,
+        })
+    }
+
+    async fn wait(&mut self) {
+        tokio::select! {
+            _ = self.term.recv() => {}
+            _ = self.int.recv() => {}
+        }
+    }
+}
+
+/// Runs `synprint serve` until SIGINT or SIGTERM, then shuts down
+/// gracefully. The caller builds the engine (with `config.model`).
+pub fn run(config: ServeConfig, engine: Arc<Engine>) -> Result<(), ServeError> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(ServeError::Runtime)?;
+    rt.block_on(async move {
+        let mut signals = Signals::install()?;
+        let server = Server::start(&config, engine, os_view::installed_classifier()).await?;
+        for a in server.local_addrs() {
+            eprintln!("synprint serve: listening on http://{a}/classify");
+        }
+        for i in &config.interfaces {
+            eprintln!("synprint serve: capturing SYNs on {i}");
+        }
+        if config.api_key.is_none() {
+            eprintln!("synprint serve: no API key configured; /all, /stats and lookups of other addresses are off");
+        }
+        signals.wait().await;
+        eprintln!("synprint serve: shutting down");
+        server.shutdown(Duration::from_secs(5)).await;
+        Ok(())
+    })
+}

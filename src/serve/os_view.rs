@@ -1,0 +1,267 @@
+//! What the API says about a record's operating system, in zardaxt's terms
+//! (`avg_score_os_class`, `os_mismatch`) and synprint's (`classification`,
+//! `verdict`).
+//!
+//! The classifier lives in `synprint::classify`; this module only maps its
+//! answer. [`OsClassifier`] is the seam: [`installed_classifier`] is the one
+//! place that chooses the implementation the server uses
+//! ([`RecordClassifier`]).
+
+use std::sync::Arc;
+
+use serde::Serialize;
+use serde_json::value::RawValue;
+
+use crate::analyze::Record;
+use crate::output::JsonBuf;
+
+/// Probability per synprint OS class (each in 0..=1, summing to about 1).
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct OsProbabilities {
+    pub windows: f64,
+    pub macos: f64,
+    pub ios: f64,
+    pub android: f64,
+    pub linux: f64,
+    pub chromeos: f64,
+    pub freebsd: f64,
+    pub openbsd: f64,
+    pub embedded: f64,
+    pub unknown: f64,
+}
+
+/// The classifier's answer for one record, as plain data the API maps.
+#[derive(Clone, Debug, Default)]
+pub struct OsView {
+    pub probabilities: OsProbabilities,
+    /// synprint's own `classification` object as JSON, passed through
+    /// unchanged (the same bytes as in the record).
+    pub classification: Option<Box<RawValue>>,
+    /// The verdict (`ua_os`, `os_mismatch`, `tunnel_suspected`, `hops`,
+    /// `reasons`, ...) as JSON.
+    pub verdict: Option<Box<RawValue>>,
+    /// The verdict's `os_mismatch`; `None` when either side is unknown. When
+    /// the classifier gives no verdict, [`fallback_mismatch`] decides.
+    pub os_mismatch: Option<bool>,
+}
+
+/// Classifies a record, optionally against the User-Agent of the request.
+pub trait OsClassifier: Send + Sync {
+    fn view(&self, record: &Record, user_agent: Option<&str>) -> Option<OsView>;
+}
+
+/// No classifier: answers carry the fingerprint, `avg_score_os_class` and
+/// `classification` are null.
+pub struct NoClassifier;
+
+impl OsClassifier for NoClassifier {
+    fn view(&self, _: &Record, _: Option<&str>) -> Option<OsView> {
+        None
+    }
+}
+
+/// The classifier the server uses: the record's own
+/// [`crate::classify::Classification`] (filled by the engine, learned model
+/// included) and [`crate::classify::verdict`] against the request's
+/// User-Agent. This is the one place that chooses it; tests pass their own
+/// classifier to `Server::start`.
+pub fn installed_classifier() -> Arc<dyn OsClassifier> {
+    Arc::new(RecordClassifier)
+}
+
+/// Reads [`Record::classification`] and judges the User-Agent.
+pub struct RecordClassifier;
+
+impl OsClassifier for RecordClassifier {
+    fn view(&self, record: &Record, user_agent: Option<&str>) -> Option<OsView> {
+        use crate::classify::Os;
+        let c = record.classification.as_ref()?;
+        let p = |os: Os| f64::from(c.scores.get(os));
+        let probabilities = OsProbabilities {
+            windows: p(Os::Windows),
+            macos: p(Os::MacOs),
+            ios: p(Os::Ios),
+            android: p(Os::Android),
+            linux: p(Os::Linux),
+            chromeos: p(Os::ChromeOs),
+            freebsd: p(Os::FreeBsd),
+            openbsd: p(Os::OpenBsd),
+            embedded: p(Os::Embedded),
+            unknown: p(Os::Unknown),
+        };
+        // Without a User-Agent the verdict still says tunnel, hops and
+        // reasons; its os_mismatch is then null. A User-Agent the parser
+        // cannot handle counts as none.
+        let link = record.mtu.and_then(|m| m.link);
+        let verdict = crate::classify::verdict(c, user_agent, &record.obs, link)
+            .or_else(|_| crate::classify::verdict(c, None, &record.obs, link))
+            .ok();
+        let raw = |write: &dyn Fn(&mut JsonBuf)| {
+            let mut j = JsonBuf::new();
+            write(&mut j);
+            String::from_utf8(j.into_bytes())
+                .ok()
+                .and_then(|s| RawValue::from_string(s).ok())
+        };
+        Some(OsView {
+            probabilities,
+            classification: raw(&|j| c.write_json(j)),
+            os_mismatch: verdict.as_ref().and_then(|v| v.os_mismatch),
+            verdict: verdict.as_ref().and_then(|v| raw(&|j| v.write_json(j))),
+        })
+    }
+}
+
+/// zardaxt's `avg_score_os_class`, with its key spellings. zardaxt's values
+/// were average match scores; synprint's are probabilities (0..1), so a
+/// client comparing classes (max, argmax) keeps working.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct ZardaxtScores {
+    #[serde(rename = "Windows")]
+    pub windows: f64,
+    #[serde(rename = "Android")]
+    pub android: f64,
+    #[serde(rename = "Mac OS")]
+    pub mac_os: f64,
+    #[serde(rename = "iOS")]
+    pub ios: f64,
+    #[serde(rename = "Linux")]
+    pub linux: f64,
+    #[serde(rename = "Chromium OS")]
+    pub chromium_os: f64,
+}
+
+impl ZardaxtScores {
+    /// zardaxt has no BSD, embedded or unknown classes: embedded stacks are
+    /// Linux kernels, so their mass goes to `Linux`; the rest is left out.
+    pub fn from_probabilities(p: &OsProbabilities) -> Self {
+        let r = |x: f64| (x * 10_000.0).round() / 10_000.0;
+        ZardaxtScores {
+            windows: r(p.windows),
+            android: r(p.android),
+            mac_os: r(p.macos),
+            ios: r(p.ios),
+            linux: r(p.linux + p.embedded),
+            chromium_os: r(p.chromeos),
+        }
+    }
+
+    /// The highest class and its score (zardaxt's `os_highest_class`).
+    pub fn highest(&self) -> (&'static str, f64) {
+        let all = [
+            ("Windows", self.windows),
+            ("Android", self.android),
+            ("Mac OS", self.mac_os),
+            ("iOS", self.ios),
+            ("Linux", self.linux),
+            ("Chromium OS", self.chromium_os),
+        ];
+        all.into_iter().fold(
+            ("Windows", f64::MIN),
+            |best, c| if c.1 > best.1 { c } else { best },
+        )
+    }
+}
+
+/// The coarse families zardaxt's mismatch rule compares.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum UaFamily {
+    Windows,
+    Apple,
+    Linux,
+}
+
+fn ua_family(ua: &str) -> Option<UaFamily> {
+    // Order matters: Android UAs contain "Linux", iPhone UAs "Mac OS X".
+    if ua.contains("Android") || ua.contains("CrOS") || ua.contains("Linux") {
+        Some(UaFamily::Linux)
+    } else if ua.contains("iPhone") || ua.contains("iPad") || ua.contains("Mac OS") {
+        Some(UaFamily::Apple)
+    } else if ua.contains("Windows") {
+        Some(UaFamily::Windows)
+    } else {
+        None
+    }
+}
+
+/// zardaxt's rule, used only when the classifier gives probabilities but no
+/// verdict: the family with the highest class probability against the
+/// User-Agent's family. `None` without a User-Agent, with a User-Agent that
+/// names none of the three families, or with no probability mass at all.
+pub fn fallback_mismatch(p: &OsProbabilities, user_agent: Option<&str>) -> Option<bool> {
+    let ua = ua_family(user_agent?)?;
+    let fams = [
+        (UaFamily::Windows, p.windows),
+        (UaFamily::Apple, p.macos.max(p.ios)),
+        (
+            UaFamily::Linux,
+            p.linux.max(p.android).max(p.chromeos).max(p.embedded),
+        ),
+    ];
+    let (tcp, best) =
+        fams.into_iter().fold(
+            (UaFamily::Windows, f64::MIN),
+            |b, c| if c.1 > b.1 { c } else { b },
+        );
+    (best > 0.0).then_some(tcp != ua)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn zardaxt_keys_and_mapping() {
+        let p = OsProbabilities {
+            windows: 0.1,
+            macos: 0.3,
+            ios: 0.25,
+            linux: 0.1,
+            embedded: 0.05,
+            android: 0.2,
+            ..Default::default()
+        };
+        let z = ZardaxtScores::from_probabilities(&p);
+        let v = serde_json::to_value(z).expect("json");
+        let keys: Vec<&str> = v
+            .as_object()
+            .expect("object")
+            .keys()
+            .map(String::as_str)
+            .collect();
+        for k in [
+            "Windows",
+            "Android",
+            "Mac OS",
+            "iOS",
+            "Linux",
+            "Chromium OS",
+        ] {
+            assert!(keys.contains(&k), "{k}");
+        }
+        assert_eq!(keys.len(), 6);
+        assert!((z.linux - 0.15).abs() < 1e-9);
+        assert_eq!(z.highest().0, "Mac OS");
+    }
+
+    #[test]
+    fn mismatch_rule() {
+        let win = OsProbabilities {
+            windows: 0.9,
+            linux: 0.1,
+            ..Default::default()
+        };
+        let chrome_win = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) Chrome/120";
+        let android = "Mozilla/5.0 (Linux; Android 14; Pixel 8) Chrome/120 Mobile";
+        let iphone = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) Safari";
+        assert_eq!(fallback_mismatch(&win, Some(chrome_win)), Some(false));
+        assert_eq!(fallback_mismatch(&win, Some(android)), Some(true));
+        assert_eq!(fallback_mismatch(&win, Some(iphone)), Some(true));
+        assert_eq!(fallback_mismatch(&win, None), None);
+        assert_eq!(fallback_mismatch(&win, Some("curl/8.5.0")), None);
+        assert_eq!(
+            fallback_mismatch(&OsProbabilities::default(), Some(chrome_win)),
+            None
+        );
+    }
+}

@@ -1,0 +1,469 @@
+//! The few Linux system calls the server needs that neither std, tokio nor
+//! socket2 wrap: saved SYNs and TCP_INFO on accepted sockets, AF_PACKET
+//! sockets with a BPF filter and a TPACKET_V3 ring, and entering a network
+//! namespace (for the capture tests). Every `unsafe` block of the crate is
+//! here, each with the reason it is sound.
+#![allow(unsafe_code)]
+
+use std::ffi::CString;
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::ptr::NonNull;
+use std::sync::atomic::{fence, Ordering};
+
+/// `TCP_SAVE_SYN`: the kernel keeps each accepted connection's SYN headers.
+pub const TCP_SAVE_SYN: libc::c_int = 27;
+/// `TCP_SAVED_SYN`: read (once) the SYN the kernel kept.
+pub const TCP_SAVED_SYN: libc::c_int = 28;
+
+const SOL_PACKET: libc::c_int = 263;
+const PACKET_RX_RING: libc::c_int = 5;
+const PACKET_STATISTICS: libc::c_int = 6;
+const PACKET_VERSION: libc::c_int = 10;
+const TPACKET_V3: libc::c_int = 2;
+const SO_ATTACH_FILTER: libc::c_int = 26;
+const ETH_P_ALL: u16 = 0x0003;
+pub const TP_STATUS_USER: u32 = 1;
+const TP_STATUS_KERNEL: u32 = 0;
+
+fn setsockopt_raw<T>(
+    fd: RawFd,
+    level: libc::c_int,
+    name: libc::c_int,
+    value: &T,
+) -> io::Result<()> {
+    // SAFETY: `value` is a live, initialised `T` for the whole call and the
+    // length passed is exactly its size; the kernel only reads from it.
+    let rc = unsafe {
+        libc::setsockopt(
+            fd,
+            level,
+            name,
+            (value as *const T).cast(),
+            std::mem::size_of::<T>() as libc::socklen_t,
+        )
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+/// Reads a socket option into `buf`; returns the length the kernel wrote.
+fn getsockopt_raw(
+    fd: RawFd,
+    level: libc::c_int,
+    name: libc::c_int,
+    buf: &mut [u8],
+) -> io::Result<usize> {
+    let mut len = buf.len() as libc::socklen_t;
+    // SAFETY: `buf` is writable for `len` bytes and `len` is a valid
+    // in/out length; the kernel writes at most `len` bytes and updates it.
+    let rc = unsafe { libc::getsockopt(fd, level, name, buf.as_mut_ptr().cast(), &mut len) };
+    if rc == 0 {
+        Ok((len as usize).min(buf.len()))
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+/// Asks the kernel to keep the SYN of every connection accepted on this
+/// listening socket (before `listen`, or at least before the SYNs arrive).
+pub fn set_save_syn(fd: RawFd) -> io::Result<()> {
+    setsockopt_raw(fd, libc::IPPROTO_TCP, TCP_SAVE_SYN, &1 as &libc::c_int)
+}
+
+/// The IP + TCP headers of the SYN that opened an accepted connection, or
+/// `Ok(None)` when the kernel kept none (SYN cookies, or already read: the
+/// kernel frees it on the first read).
+pub fn saved_syn(fd: RawFd, buf: &mut [u8]) -> io::Result<Option<usize>> {
+    match getsockopt_raw(fd, libc::IPPROTO_TCP, TCP_SAVED_SYN, buf) {
+        Ok(0) => Ok(None),
+        Ok(n) => Ok(Some(n)),
+        Err(e) if e.raw_os_error() == Some(libc::ENOENT) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// The kernel's smoothed round-trip time of a connection, in microseconds.
+pub fn tcp_rtt_us(fd: RawFd) -> io::Result<u32> {
+    // tcp_info: 8 single bytes, then u32s; tcpi_rtt is the 16th u32. Read
+    // into bytes rather than libc's struct so a shorter kernel answer is
+    // handled by a length check, not by trusting the layout.
+    const RTT_OFFSET: usize = 8 + 15 * 4;
+    let mut buf = [0u8; 104];
+    let n = getsockopt_raw(fd, libc::IPPROTO_TCP, libc::TCP_INFO, &mut buf)?;
+    let bytes = buf
+        .get(RTT_OFFSET..RTT_OFFSET + 4)
+        .filter(|_| n >= RTT_OFFSET + 4)
+        .ok_or_else(|| io::Error::other("short TCP_INFO"))?;
+    let mut b = [0u8; 4];
+    b.copy_from_slice(bytes);
+    Ok(u32::from_ne_bytes(b))
+}
+
+/// One classic BPF instruction, laid out as the kernel's `sock_filter`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SockFilter {
+    pub code: u16,
+    pub jt: u8,
+    pub jf: u8,
+    pub k: u32,
+}
+
+#[repr(C)]
+struct SockFprog {
+    len: libc::c_ushort,
+    filter: *const SockFilter,
+}
+
+#[repr(C)]
+#[derive(Default)]
+struct TpacketReq3 {
+    block_size: u32,
+    block_nr: u32,
+    frame_size: u32,
+    frame_nr: u32,
+    retire_blk_tov: u32,
+    sizeof_priv: u32,
+    feature_req_word: u32,
+}
+
+#[repr(C)]
+#[derive(Default)]
+struct TpacketStatsV3 {
+    packets: u32,
+    drops: u32,
+    freeze_q_cnt: u32,
+}
+
+/// Resolves an interface name to its index.
+pub fn ifindex(name: &str) -> io::Result<u32> {
+    let c = CString::new(name).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+    // SAFETY: `c` is a valid NUL-terminated string that outlives the call.
+    let idx = unsafe { libc::if_nametoindex(c.as_ptr()) };
+    if idx == 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(idx)
+    }
+}
+
+/// An AF_PACKET socket. `cooked` (SOCK_DGRAM) gets packets from the network
+/// header on; otherwise (SOCK_RAW) from the link header on.
+pub struct PacketSocket {
+    fd: OwnedFd,
+}
+
+impl PacketSocket {
+    pub fn open(cooked: bool) -> io::Result<Self> {
+        let ty = if cooked {
+            libc::SOCK_DGRAM
+        } else {
+            libc::SOCK_RAW
+        };
+        // SAFETY: plain socket(2) call; the returned descriptor is checked
+        // and immediately owned.
+        let fd = unsafe {
+            libc::socket(
+                libc::AF_PACKET,
+                ty | libc::SOCK_CLOEXEC,
+                libc::c_int::from(ETH_P_ALL.to_be()),
+            )
+        };
+        if fd < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: `fd` is a fresh descriptor nobody else owns.
+        Ok(PacketSocket {
+            fd: unsafe { OwnedFd::from_raw_fd(fd) },
+        })
+    }
+
+    fn sockaddr(ifindex: u32) -> libc::sockaddr_ll {
+        // SAFETY: sockaddr_ll is plain old data; all-zero is a valid value.
+        let mut sll: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
+        sll.sll_family = libc::AF_PACKET as u16;
+        sll.sll_protocol = ETH_P_ALL.to_be();
+        sll.sll_ifindex = ifindex as i32;
+        sll
+    }
+
+    /// Receive only from one interface (0: all interfaces).
+    pub fn bind(&self, ifindex: u32) -> io::Result<()> {
+        let sll = Self::sockaddr(ifindex);
+        // SAFETY: `sll` is a valid sockaddr_ll and the length is its size.
+        let rc = unsafe {
+            libc::bind(
+                self.fd.as_raw_fd(),
+                (&sll as *const libc::sockaddr_ll).cast(),
+                std::mem::size_of::<libc::sockaddr_ll>() as libc::socklen_t,
+            )
+        };
+        if rc == 0 {
+            Ok(())
+        } else {
+            Err(io::Error::last_os_error())
+        }
+    }
+
+    pub fn attach_filter(&self, program: &[SockFilter]) -> io::Result<()> {
+        let prog = SockFprog {
+            len: u16::try_from(program.len())
+                .map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?,
+            filter: program.as_ptr(),
+        };
+        // The kernel copies the program during the call, so `program` only
+        // needs to live until it returns.
+        setsockopt_raw(
+            self.fd.as_raw_fd(),
+            libc::SOL_SOCKET,
+            SO_ATTACH_FILTER,
+            &prog,
+        )
+    }
+
+    /// Sends one whole frame (link header included for SOCK_RAW) out of an
+    /// interface. Used by tests and the capture load check.
+    pub fn send_to(&self, ifindex: u32, frame: &[u8]) -> io::Result<usize> {
+        let sll = Self::sockaddr(ifindex);
+        // SAFETY: `frame` is readable for its length; `sll` is a valid
+        // sockaddr_ll of the size given.
+        let n = unsafe {
+            libc::sendto(
+                self.fd.as_raw_fd(),
+                frame.as_ptr().cast(),
+                frame.len(),
+                0,
+                (&sll as *const libc::sockaddr_ll).cast(),
+                std::mem::size_of::<libc::sockaddr_ll>() as libc::socklen_t,
+            )
+        };
+        usize::try_from(n).map_err(|_| io::Error::last_os_error())
+    }
+
+    /// Sends up to 256 frames with one `sendmmsg` call; returns how many
+    /// the kernel took. For the capture load check, where one system call
+    /// per frame would limit the sender before the capture.
+    pub fn send_batch(&self, ifindex: u32, frames: &[Vec<u8>]) -> io::Result<usize> {
+        let sll = Self::sockaddr(ifindex);
+        let mut iov: Vec<libc::iovec> = frames
+            .iter()
+            .take(256)
+            .map(|f| libc::iovec {
+                iov_base: f.as_ptr() as *mut libc::c_void,
+                iov_len: f.len(),
+            })
+            .collect();
+        let mut msgs: Vec<libc::mmsghdr> = iov
+            .iter_mut()
+            .map(|v| {
+                // SAFETY: msghdr is plain old data; all-zero is valid.
+                let mut h: libc::msghdr = unsafe { std::mem::zeroed() };
+                h.msg_name = (&sll as *const libc::sockaddr_ll).cast_mut().cast();
+                h.msg_namelen = std::mem::size_of::<libc::sockaddr_ll>() as libc::socklen_t;
+                h.msg_iov = v;
+                h.msg_iovlen = 1;
+                libc::mmsghdr {
+                    msg_hdr: h,
+                    msg_len: 0,
+                }
+            })
+            .collect();
+        // SAFETY: every mmsghdr points at a live iovec over a live frame and
+        // at `sll`, all of which outlive the call; the kernel only reads
+        // them (and writes msg_len into `msgs`).
+        let n = unsafe {
+            libc::sendmmsg(
+                self.fd.as_raw_fd(),
+                msgs.as_mut_ptr(),
+                msgs.len() as libc::c_uint,
+                0,
+            )
+        };
+        usize::try_from(n).map_err(|_| io::Error::last_os_error())
+    }
+
+    /// (packets, drops) since the previous call (the kernel resets them).
+    pub fn statistics(&self) -> io::Result<(u32, u32)> {
+        let mut buf = [0u8; std::mem::size_of::<TpacketStatsV3>()];
+        let n = getsockopt_raw(self.fd.as_raw_fd(), SOL_PACKET, PACKET_STATISTICS, &mut buf)?;
+        let word = |i: usize| -> u32 {
+            let mut b = [0u8; 4];
+            if let Some(s) = buf.get(i * 4..i * 4 + 4).filter(|_| n >= i * 4 + 4) {
+                b.copy_from_slice(s);
+            }
+            u32::from_ne_bytes(b)
+        };
+        Ok((word(0), word(1)))
+    }
+
+    /// Switches the socket to TPACKET_V3 and maps a receive ring of
+    /// `block_nr` blocks of `block_size` bytes (a power of two, a multiple of
+    /// the page size). Blocks are handed over after `timeout_ms` even when
+    /// not full, so quiet links still deliver promptly.
+    pub fn map_ring(self, block_size: u32, block_nr: u32, timeout_ms: u32) -> io::Result<Ring> {
+        let fd = self.fd.as_raw_fd();
+        setsockopt_raw(fd, SOL_PACKET, PACKET_VERSION, &TPACKET_V3)?;
+        let frame_size = 2048;
+        let req = TpacketReq3 {
+            block_size,
+            block_nr,
+            frame_size,
+            frame_nr: block_size / frame_size * block_nr,
+            retire_blk_tov: timeout_ms,
+            ..Default::default()
+        };
+        setsockopt_raw(fd, SOL_PACKET, PACKET_RX_RING, &req)?;
+        let len = block_size as usize * block_nr as usize;
+        // SAFETY: mapping the ring the kernel just allocated for this
+        // socket, as packet(7) documents; the result is checked below.
+        let ptr = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_SHARED,
+                fd,
+                0,
+            )
+        };
+        if ptr == libc::MAP_FAILED {
+            return Err(io::Error::last_os_error());
+        }
+        let ptr =
+            NonNull::new(ptr.cast::<u8>()).ok_or_else(|| io::Error::other("mmap returned null"))?;
+        Ok(Ring {
+            socket: self,
+            ptr,
+            len,
+            block_size: block_size as usize,
+            block_nr: block_nr as usize,
+        })
+    }
+
+    /// Waits until the socket is readable or `timeout_ms` passes.
+    pub fn poll(&self, timeout_ms: i32) -> io::Result<bool> {
+        let mut pfd = libc::pollfd {
+            fd: self.fd.as_raw_fd(),
+            events: libc::POLLIN | libc::POLLERR,
+            revents: 0,
+        };
+        // SAFETY: one valid pollfd, count 1.
+        let rc = unsafe { libc::poll(&mut pfd, 1, timeout_ms) };
+        match rc {
+            r if r < 0 => {
+                let e = io::Error::last_os_error();
+                if e.kind() == io::ErrorKind::Interrupted {
+                    Ok(false)
+                } else {
+                    Err(e)
+                }
+            }
+            0 => Ok(false),
+            _ => Ok(true),
+        }
+    }
+}
+
+/// A TPACKET_V3 receive ring mapped into this process.
+pub struct Ring {
+    socket: PacketSocket,
+    ptr: NonNull<u8>,
+    len: usize,
+    block_size: usize,
+    block_nr: usize,
+}
+
+// SAFETY: the mapping is owned by this value alone and only accessed through
+// `&mut self`, so moving it to another thread is sound.
+unsafe impl Send for Ring {}
+
+/// Offset of `block_status` in `tpacket_block_desc` (after version and
+/// offset_to_priv).
+const BLOCK_STATUS_OFFSET: usize = 8;
+
+impl Ring {
+    pub fn socket(&self) -> &PacketSocket {
+        &self.socket
+    }
+
+    pub fn block_count(&self) -> usize {
+        self.block_nr
+    }
+
+    fn status_ptr(&self, block: usize) -> Option<*mut u32> {
+        let off = block
+            .checked_mul(self.block_size)?
+            .checked_add(BLOCK_STATUS_OFFSET)?;
+        if off + 4 > self.len {
+            return None;
+        }
+        // SAFETY: `off + 4 <= len`, so the pointer stays inside the mapping;
+        // block starts are page aligned, so the u32 is aligned.
+        Some(unsafe { self.ptr.as_ptr().add(off) }.cast::<u32>())
+    }
+
+    /// The bytes of block `block` when the kernel has handed it to user
+    /// space, else `None`. The block stays ours until [`Ring::release`].
+    pub fn user_block(&mut self, block: usize) -> Option<&[u8]> {
+        let status = self.status_ptr(block)?;
+        // SAFETY: `status` points into the live mapping (see status_ptr);
+        // the kernel writes it concurrently, hence the volatile read.
+        let s = unsafe { std::ptr::read_volatile(status) };
+        if s & TP_STATUS_USER == 0 {
+            return None;
+        }
+        // Pairs with the kernel's barrier before it sets TP_STATUS_USER: the
+        // packet bytes are visible once the status is.
+        fence(Ordering::Acquire);
+        let start = block * self.block_size;
+        // SAFETY: the range lies inside the mapping; while the status says
+        // USER the kernel does not write the block, and `&mut self` keeps us
+        // from releasing it while the slice is alive.
+        Some(unsafe { std::slice::from_raw_parts(self.ptr.as_ptr().add(start), self.block_size) })
+    }
+
+    /// Hands block `block` back to the kernel.
+    pub fn release(&mut self, block: usize) {
+        if let Some(status) = self.status_ptr(block) {
+            fence(Ordering::Release);
+            // SAFETY: as in `user_block`; a volatile write so the kernel sees
+            // it, after all our reads of the block (the fence).
+            unsafe { std::ptr::write_volatile(status, TP_STATUS_KERNEL) };
+        }
+    }
+}
+
+impl Drop for Ring {
+    fn drop(&mut self) {
+        // SAFETY: unmapping exactly the region mapped in `map_ring`; no
+        // slices into it outlive `self` (they borrow it).
+        unsafe {
+            libc::munmap(self.ptr.as_ptr().cast(), self.len);
+        }
+    }
+}
+
+/// Moves the calling thread into the network namespace at `path` (e.g.
+/// `/run/netns/NAME`). Sockets it opens afterwards belong to that namespace
+/// for their whole life. For tests and the capture load check.
+pub fn enter_netns(path: &str) -> io::Result<()> {
+    let file = std::fs::File::open(path)?;
+    // SAFETY: `file` is an open namespace descriptor for the whole call;
+    // setns only affects the calling thread.
+    let rc = unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+/// Whether the process runs as root (the capture tests need it).
+pub fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    unsafe { libc::geteuid() == 0 }
+}

@@ -1,0 +1,556 @@
+//! Bounded, expiring memory of recent fingerprints per source address.
+//!
+//! The API answers "what did this address (or this exact connection) send
+//! lately?" from here. [`FingerprintStore`] is a trait because the next step
+//! is a store shared by several sensors; [`MemoryStore`] is the in-process
+//! implementation.
+//!
+//! Time is whatever the caller says it is: records carry their packet (or
+//! accept) time, lookups pass `now`. The store never reads a clock, so tests
+//! and replays are deterministic.
+
+use std::collections::{HashMap, VecDeque};
+use std::hash::{BuildHasher, Hash, Hasher};
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use foldhash::fast::RandomState;
+
+use crate::analyze::Record;
+use crate::packet::{Observation, Timestamp};
+
+/// Limits of a store. Memory is bounded by roughly
+/// `max_ips * per_ip + max_connections` records.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StoreConfig {
+    /// Source addresses remembered; the least recently updated is evicted.
+    pub max_ips: usize,
+    /// Distinct fingerprints remembered per address (newest kept).
+    pub per_ip: usize,
+    /// (address, port) pairs remembered for exact connection lookups.
+    pub max_connections: usize,
+    /// Entries not updated for this long are forgotten.
+    pub ttl_ns: u64,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        StoreConfig {
+            max_ips: 100_000,
+            per_ip: 8,
+            max_connections: 100_000,
+            ttl_ns: 3600 * 1_000_000_000,
+        }
+    }
+}
+
+/// One distinct fingerprint seen from an address: the newest record that
+/// carried it and how often it was seen.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct Seen {
+    pub count: u64,
+    /// Seconds since the Unix epoch (packet or accept time).
+    #[serde(serialize_with = "ser_ts")]
+    pub first_seen: Timestamp,
+    #[serde(serialize_with = "ser_ts")]
+    pub last_seen: Timestamp,
+    /// The record, as `fp` like zardaxt's detailed answer.
+    #[serde(rename = "fp")]
+    pub record: Arc<Record>,
+}
+
+fn ser_ts<S: serde::Serializer>(ts: &Timestamp, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_f64(ts.as_secs_f64())
+}
+
+/// Everything remembered about one source address, newest fingerprint first.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct IpHistory {
+    pub ip: IpAddr,
+    /// Total SYNs seen from this address while it was remembered.
+    pub syns: u64,
+    pub fingerprints: Vec<Seen>,
+}
+
+impl IpHistory {
+    pub fn newest(&self) -> Option<&Seen> {
+        self.fingerprints.first()
+    }
+}
+
+/// Counters and sizes of a store.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct StoreStats {
+    /// Addresses currently remembered.
+    pub ips: usize,
+    /// Distinct (address, fingerprint) entries currently remembered.
+    pub fingerprints: usize,
+    /// Exact (address, port) entries currently remembered.
+    pub connections: usize,
+    pub inserted: u64,
+    /// Addresses dropped to make room (capacity).
+    pub evicted_ips: u64,
+    /// Fingerprints dropped from an address's history to keep the newest N.
+    pub evicted_fingerprints: u64,
+    /// Connection entries dropped to make room.
+    pub evicted_connections: u64,
+    /// Entries dropped because they outlived the time-to-live.
+    pub expired: u64,
+}
+
+/// Where fingerprints are remembered. Implementations are shared between
+/// the capture threads and the HTTP tasks, hence `Send + Sync` and `&self`.
+pub trait FingerprintStore: Send + Sync {
+    /// Remembers a record under its source address and port. The record's
+    /// own timestamp is the time of the insertion.
+    fn insert(&self, record: Arc<Record>);
+    /// The history of one address, unless forgotten or expired at `now`.
+    fn by_ip(&self, ip: IpAddr, now: Timestamp) -> Option<IpHistory>;
+    /// The newest record of one exact connection (source address and port).
+    fn by_connection(&self, ip: IpAddr, port: u16, now: Timestamp) -> Option<Arc<Record>>;
+    /// Every remembered address (for the key-protected listing endpoints).
+    fn all(&self, now: Timestamp) -> Vec<IpHistory>;
+    fn stats(&self) -> StoreStats;
+}
+
+/// The stable part of a SYN: what stays the same between two connections
+/// from one stack (not ports, sequence numbers, IP IDs or timestamp values).
+/// Two records with the same key count as one fingerprint seen twice.
+pub fn signature_key(o: &Observation) -> u64 {
+    // A fixed seed: keys only need to agree within one process, and the
+    // store is bounded, so collision flooding buys an attacker nothing.
+    let mut h = foldhash::fast::FixedState::default().build_hasher();
+    o.kind.hash(&mut h);
+    o.ip_version.hash(&mut h);
+    o.ttl.hash(&mut h);
+    o.tos.hash(&mut h);
+    o.df.hash(&mut h);
+    o.ip_header_len.hash(&mut h);
+    o.ip_total_length.hash(&mut h);
+    o.window.hash(&mut h);
+    o.tcp_flags.hash(&mut h);
+    o.tcp_data_offset.hash(&mut h);
+    o.options.mss.hash(&mut h);
+    o.options.window_scale.hash(&mut h);
+    o.options.eol_pad.hash(&mut h);
+    for opt in o.options.as_slice() {
+        opt.kind().hash(&mut h);
+    }
+    h.finish()
+}
+
+struct IpSlot {
+    /// Insertion sequence number of the latest update; the eviction queue
+    /// entry with this number is the live one, older ones are stale.
+    seq: u64,
+    updated: Timestamp,
+    syns: u64,
+    /// Newest first.
+    entries: VecDeque<Entry>,
+}
+
+struct Entry {
+    key: u64,
+    seen: Seen,
+}
+
+struct ConnSlot {
+    seq: u64,
+    record: Arc<Record>,
+}
+
+struct Inner {
+    config: StoreConfig,
+    ips: HashMap<IpAddr, IpSlot, RandomState>,
+    /// (seq, ip) in update order. Stale entries (the address was updated
+    /// again later) are skipped when popped and purged when the queue grows
+    /// past twice the map, so the queue stays O(max_ips).
+    ip_order: VecDeque<(u64, IpAddr)>,
+    conns: HashMap<(IpAddr, u16), ConnSlot, RandomState>,
+    conn_order: VecDeque<(u64, (IpAddr, u16))>,
+    seq: u64,
+    newest: Timestamp,
+    stats: StoreStats,
+}
+
+/// The in-memory [`FingerprintStore`]: hash maps plus update-ordered queues,
+/// one mutex (critical sections are a few hash operations).
+///
+/// Eviction is least-recently-updated first: under a flood of distinct
+/// spoofed addresses each new address pushes out the oldest one, so memory
+/// stays at the configured bound and addresses that keep connecting stay.
+pub struct MemoryStore {
+    inner: Mutex<Inner>,
+}
+
+impl MemoryStore {
+    pub fn new(config: StoreConfig) -> Self {
+        let config = StoreConfig {
+            max_ips: config.max_ips.max(1),
+            per_ip: config.per_ip.max(1),
+            max_connections: config.max_connections.max(1),
+            ttl_ns: config.ttl_ns,
+        };
+        MemoryStore {
+            inner: Mutex::new(Inner {
+                config,
+                ips: HashMap::with_hasher(RandomState::default()),
+                ip_order: VecDeque::new(),
+                conns: HashMap::with_hasher(RandomState::default()),
+                conn_order: VecDeque::new(),
+                seq: 0,
+                newest: Timestamp(0),
+                stats: StoreStats::default(),
+            }),
+        }
+    }
+
+    pub fn config(&self) -> StoreConfig {
+        self.lock().config
+    }
+
+    /// A poisoned lock means a panic elsewhere mid-update; the maps are still
+    /// structurally valid, so keep serving rather than crash the server.
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl Inner {
+    fn expired(&self, updated: Timestamp, now: Timestamp) -> bool {
+        now.0.saturating_sub(updated.0) > self.config.ttl_ns
+    }
+
+    fn history(&self, ip: IpAddr, slot: &IpSlot) -> IpHistory {
+        IpHistory {
+            ip,
+            syns: slot.syns,
+            fingerprints: slot.entries.iter().map(|e| e.seen.clone()).collect(),
+        }
+    }
+
+    /// Drops addresses and connections whose last update is older than the
+    /// time-to-live, oldest first; stops at the first live one.
+    fn expire(&mut self, now: Timestamp) {
+        while let Some(&(seq, ip)) = self.ip_order.front() {
+            let Some(slot) = self.ips.get(&ip) else {
+                self.ip_order.pop_front();
+                continue;
+            };
+            if slot.seq != seq {
+                self.ip_order.pop_front();
+                continue;
+            }
+            if !self.expired(slot.updated, now) {
+                break;
+            }
+            self.ip_order.pop_front();
+            if let Some(slot) = self.ips.remove(&ip) {
+                self.stats.expired += slot.entries.len() as u64;
+            }
+        }
+        while let Some(&(seq, key)) = self.conn_order.front() {
+            let live = match self.conns.get(&key) {
+                Some(c) if c.seq == seq => Some(c.record.obs.ts),
+                _ => None,
+            };
+            match live {
+                None => {
+                    self.conn_order.pop_front();
+                }
+                Some(ts) if self.expired(ts, now) => {
+                    self.conn_order.pop_front();
+                    self.conns.remove(&key);
+                    self.stats.expired += 1;
+                }
+                Some(_) => break,
+            }
+        }
+    }
+
+    fn evict_ip(&mut self) {
+        while let Some((seq, ip)) = self.ip_order.pop_front() {
+            if self.ips.get(&ip).is_some_and(|s| s.seq == seq) {
+                self.ips.remove(&ip);
+                self.stats.evicted_ips += 1;
+                return;
+            }
+        }
+    }
+
+    fn evict_conn(&mut self) {
+        while let Some((seq, key)) = self.conn_order.pop_front() {
+            if self.conns.get(&key).is_some_and(|c| c.seq == seq) {
+                self.conns.remove(&key);
+                self.stats.evicted_connections += 1;
+                return;
+            }
+        }
+    }
+
+    /// Rebuilds a queue without stale entries once they dominate it, so a
+    /// few busy addresses updated millions of times cannot grow it.
+    fn compact(&mut self) {
+        if self.ip_order.len() > 2 * self.ips.len() + 64 {
+            let ips = &self.ips;
+            self.ip_order
+                .retain(|(seq, ip)| ips.get(ip).is_some_and(|s| s.seq == *seq));
+        }
+        if self.conn_order.len() > 2 * self.conns.len() + 64 {
+            let conns = &self.conns;
+            self.conn_order
+                .retain(|(seq, k)| conns.get(k).is_some_and(|c| c.seq == *seq));
+        }
+    }
+
+    fn insert(&mut self, record: Arc<Record>) {
+        let ts = record.obs.ts;
+        if ts > self.newest {
+            self.newest = ts;
+        }
+        let now = self.newest;
+        self.expire(now);
+        self.seq += 1;
+        let seq = self.seq;
+        self.stats.inserted += 1;
+        let ip = record.obs.src_ip;
+        let port = record.obs.src_port;
+        let key = signature_key(&record.obs);
+
+        if !self.ips.contains_key(&ip) && self.ips.len() >= self.config.max_ips {
+            self.evict_ip();
+        }
+        let per_ip = self.config.per_ip;
+        let slot = self.ips.entry(ip).or_insert_with(|| IpSlot {
+            seq,
+            updated: ts,
+            syns: 0,
+            entries: VecDeque::new(),
+        });
+        slot.seq = seq;
+        slot.updated = slot.updated.max(ts);
+        slot.syns += 1;
+        if let Some(pos) = slot.entries.iter().position(|e| e.key == key) {
+            if let Some(mut e) = slot.entries.remove(pos) {
+                e.seen.count += 1;
+                e.seen.first_seen = e.seen.first_seen.min(ts);
+                e.seen.last_seen = e.seen.last_seen.max(ts);
+                e.seen.record = Arc::clone(&record);
+                slot.entries.push_front(e);
+            }
+        } else {
+            slot.entries.push_front(Entry {
+                key,
+                seen: Seen {
+                    count: 1,
+                    first_seen: ts,
+                    last_seen: ts,
+                    record: Arc::clone(&record),
+                },
+            });
+            if slot.entries.len() > per_ip {
+                slot.entries.truncate(per_ip);
+                self.stats.evicted_fingerprints += 1;
+            }
+        }
+        self.ip_order.push_back((seq, ip));
+
+        let ckey = (ip, port);
+        if !self.conns.contains_key(&ckey) && self.conns.len() >= self.config.max_connections {
+            self.evict_conn();
+        }
+        self.conns.insert(ckey, ConnSlot { seq, record });
+        self.conn_order.push_back((seq, ckey));
+        self.compact();
+    }
+}
+
+impl FingerprintStore for MemoryStore {
+    fn insert(&self, record: Arc<Record>) {
+        self.lock().insert(record);
+    }
+
+    fn by_ip(&self, ip: IpAddr, now: Timestamp) -> Option<IpHistory> {
+        let inner = self.lock();
+        let slot = inner.ips.get(&ip)?;
+        if inner.expired(slot.updated, now) {
+            return None;
+        }
+        Some(inner.history(ip, slot))
+    }
+
+    fn by_connection(&self, ip: IpAddr, port: u16, now: Timestamp) -> Option<Arc<Record>> {
+        let inner = self.lock();
+        let slot = inner.conns.get(&(ip, port))?;
+        if inner.expired(slot.record.obs.ts, now) {
+            return None;
+        }
+        Some(Arc::clone(&slot.record))
+    }
+
+    fn all(&self, now: Timestamp) -> Vec<IpHistory> {
+        let inner = self.lock();
+        inner
+            .ips
+            .iter()
+            .filter(|(_, s)| !inner.expired(s.updated, now))
+            .map(|(ip, s)| inner.history(*ip, s))
+            .collect()
+    }
+
+    fn stats(&self) -> StoreStats {
+        let inner = self.lock();
+        let mut s = inner.stats;
+        s.ips = inner.ips.len();
+        s.fingerprints = inner.ips.values().map(|s| s.entries.len()).sum();
+        s.connections = inner.conns.len();
+        s
+    }
+}
+
+impl MemoryStore {
+    /// Lengths of the internal eviction queues (for the flood test: they
+    /// must stay proportional to the capacity).
+    #[doc(hidden)]
+    pub fn queue_lengths(&self) -> (usize, usize) {
+        let inner = self.lock();
+        (inner.ip_order.len(), inner.conn_order.len())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::analyze::Engine;
+    use crate::packet::{IpVersion, Kind, TcpOptions};
+    use std::net::Ipv4Addr;
+
+    const SEC: u64 = 1_000_000_000;
+
+    fn record(ip: IpAddr, port: u16, ttl: u8, secs: u64) -> Arc<Record> {
+        let obs = Observation {
+            ts: Timestamp(secs * SEC),
+            kind: Kind::Syn,
+            ip_version: IpVersion::V4,
+            src_ip: ip,
+            dst_ip: IpAddr::V4(Ipv4Addr::LOCALHOST),
+            ttl,
+            tos: 0,
+            df: true,
+            mf: false,
+            ip_reserved_flag: false,
+            ip_id: 1,
+            ip_total_length: 60,
+            ip_header_len: 20,
+            ip_options_len: 0,
+            flow_label: 0,
+            src_port: port,
+            dst_port: 443,
+            seq: u32::from(port),
+            ack: 0,
+            tcp_flags: 2,
+            tcp_data_offset: 10,
+            tcp_reserved: 0,
+            window: 64240,
+            urgent_ptr: 0,
+            payload_len: 0,
+            options: TcpOptions::parse(&[2, 4, 5, 0xb4, 1, 3, 3, 8, 1, 1, 4, 2]),
+        };
+        Arc::new(Engine::default().fingerprint(obs, None))
+    }
+
+    fn v4(n: u32) -> IpAddr {
+        IpAddr::V4(Ipv4Addr::from(n))
+    }
+
+    fn small() -> MemoryStore {
+        MemoryStore::new(StoreConfig {
+            max_ips: 3,
+            per_ip: 2,
+            max_connections: 4,
+            ttl_ns: 100 * SEC,
+        })
+    }
+
+    #[test]
+    fn same_signature_counts_new_signature_prepends() {
+        let s = small();
+        s.insert(record(v4(1), 1000, 128, 1));
+        s.insert(record(v4(1), 1001, 128, 2));
+        s.insert(record(v4(1), 1002, 64, 3));
+        let h = s.by_ip(v4(1), Timestamp(3 * SEC)).expect("remembered");
+        assert_eq!(h.syns, 3);
+        assert_eq!(h.fingerprints.len(), 2);
+        assert_eq!(h.fingerprints[0].record.obs.ttl, 64);
+        assert_eq!(h.fingerprints[1].count, 2);
+        assert_eq!(h.fingerprints[1].first_seen, Timestamp(SEC));
+        assert_eq!(h.fingerprints[1].last_seen, Timestamp(2 * SEC));
+        // The third distinct signature pushes out the oldest.
+        s.insert(record(v4(1), 1003, 255, 4));
+        let h = s.by_ip(v4(1), Timestamp(4 * SEC)).expect("remembered");
+        let ttls: Vec<u8> = h.fingerprints.iter().map(|f| f.record.obs.ttl).collect();
+        assert_eq!(ttls, vec![255, 64]);
+        assert_eq!(s.stats().evicted_fingerprints, 1);
+    }
+
+    #[test]
+    fn least_recently_updated_ip_is_evicted_first() {
+        let s = small();
+        s.insert(record(v4(1), 1, 64, 1));
+        s.insert(record(v4(2), 1, 64, 2));
+        s.insert(record(v4(3), 1, 64, 3));
+        // Touch 1 again, so 2 is now the oldest.
+        s.insert(record(v4(1), 2, 64, 4));
+        s.insert(record(v4(4), 1, 64, 5));
+        let now = Timestamp(5 * SEC);
+        assert!(s.by_ip(v4(2), now).is_none());
+        for ip in [1, 3, 4] {
+            assert!(s.by_ip(v4(ip), now).is_some(), "{ip} kept");
+        }
+        let st = s.stats();
+        assert_eq!(st.ips, 3);
+        assert_eq!(st.evicted_ips, 1);
+    }
+
+    #[test]
+    fn exact_connection_lookup_and_its_bound() {
+        let s = small();
+        for port in 0..6u16 {
+            s.insert(record(v4(9), port, 64, 1));
+        }
+        let now = Timestamp(SEC);
+        assert_eq!(
+            s.by_connection(v4(9), 5, now).map(|r| r.obs.src_port),
+            Some(5)
+        );
+        assert!(s.by_connection(v4(9), 0, now).is_none());
+        assert_eq!(s.stats().connections, 4);
+        assert_eq!(s.stats().evicted_connections, 2);
+    }
+
+    #[test]
+    fn entries_expire_after_ttl() {
+        let s = small();
+        s.insert(record(v4(1), 1, 64, 1));
+        assert!(s.by_ip(v4(1), Timestamp(50 * SEC)).is_some());
+        assert!(s.by_ip(v4(1), Timestamp(102 * SEC)).is_none());
+        assert!(s.by_connection(v4(1), 1, Timestamp(102 * SEC)).is_none());
+        // A later insertion purges it for good.
+        s.insert(record(v4(2), 1, 64, 200));
+        let st = s.stats();
+        assert_eq!(st.ips, 1);
+        assert_eq!(st.expired, 2);
+        assert_eq!(s.all(Timestamp(200 * SEC)).len(), 1);
+    }
+
+    #[test]
+    fn queues_stay_bounded_when_one_ip_repeats() {
+        let s = small();
+        for i in 0..10_000u64 {
+            s.insert(record(v4(1), 7, 64, 1 + i / 1000));
+        }
+        let (a, b) = s.queue_lengths();
+        assert!(a < 200 && b < 200, "queues {a} {b}");
+        assert_eq!(s.stats().fingerprints, 1);
+    }
+}

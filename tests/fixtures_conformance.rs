@@ -1,0 +1,42 @@
+//! The shared fixture captures (`../shared/fixtures/*.pcap*`, next to the
+//! repository; never copied into it), decoded by synprint and by tshark:
+//! every SYN and SYN+ACK must agree field by field.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+/// `SYNPRINT_FIXTURES` overrides the location (e.g. from a worktree).
+fn fixtures_dir() -> PathBuf {
+    std::env::var_os("SYNPRINT_FIXTURES").map_or_else(
+        || Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures"),
+        PathBuf::from,
+    )
+}
+
+#[test]
+fn shared_fixtures_agree_with_tshark() {
+    let dir = fixtures_dir();
+    let Ok(entries) = std::fs::read_dir(&dir) else {
+        eprintln!("SKIPPED: no fixtures at {}", dir.display());
+        return;
+    };
+    if !common::tshark_available() {
+        eprintln!("SKIPPED: tshark is not installed (apt-get install tshark)");
+        return;
+    }
+    let mut files: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            p.extension()
+                .and_then(|e| e.to_str())
+                .is_some_and(|e| e == "pcap" || e == "pcapng")
+        })
+        .collect();
+    files.sort();
+    assert!(!files.is_empty(), "{} holds no captures", dir.display());
+    for path in files {
+        let n = common::compare_with_tshark(&path);
+        eprintln!("{}: {n} SYN/SYN+ACK agree with tshark", path.display());
+    }
+}

@@ -1,0 +1,300 @@
+//! The HTTP API: keys, proxies, errors, listings, metrics, OpenAPI.
+
+mod serve_common;
+
+use std::io::{Read, Write};
+
+use serve_common::{connect, get, get_on, loopback_config, SynShape, TestServer};
+use synprint::serve::{ApiKey, Cidr, ServeConfig};
+
+const KEY: &str = "k3y-for-tests";
+
+fn with_key() -> ServeConfig {
+    ServeConfig {
+        api_key: ApiKey::new(KEY.into()),
+        ..loopback_config()
+    }
+}
+
+#[test]
+fn api_key_cases() {
+    let srv = TestServer::start(with_key());
+    let a = srv.addr(false);
+    // Make sure something is stored.
+    assert_eq!(get(a, "/classify", &[]).status, 200);
+
+    let missing = get(a, "/stats", &[]);
+    assert_eq!(missing.status, 403);
+    assert!(missing.json()["error"]
+        .as_str()
+        .expect("msg")
+        .contains("needs the API key"));
+
+    let wrong = get(a, "/stats?key=nope", &[]);
+    assert_eq!(wrong.status, 403);
+    assert_eq!(wrong.json()["error"], "wrong API key");
+    assert!(!String::from_utf8_lossy(&wrong.body).contains("nope"));
+
+    let right = get(a, &format!("/stats?key={KEY}"), &[]);
+    assert_eq!(right.status, 200);
+    let j = right.json();
+    assert!(j["numIPs"].as_u64().expect("numIPs") >= 1);
+    assert!(j["numFingerprints"].as_u64().expect("numFingerprints") >= 1);
+
+    let bearer = format!("Bearer {KEY}");
+    let hdr = get(a, "/stats", &[("Authorization", &bearer)]);
+    assert_eq!(hdr.status, 200);
+    let wrong_bearer = get(a, "/all", &[("Authorization", "Bearer nope")]);
+    assert_eq!(wrong_bearer.status, 403);
+
+    // Listing: zardaxt's map of address → fingerprints, from /all and from
+    // /classify with a key and no ip.
+    for path in [format!("/all?key={KEY}"), format!("/classify?key={KEY}")] {
+        let j = get(a, &path, &[]).json();
+        let list = j["127.0.0.1"].as_array().expect("loopback listed");
+        assert!(list[0]["count"].as_u64().expect("count") >= 1);
+        assert_eq!(list[0]["fp"]["src_ip"], "127.0.0.1");
+    }
+
+    // Lookup of another address needs the key.
+    assert_eq!(get(a, "/classify?ip=127.0.0.1", &[]).status, 403);
+    let j = get(
+        a,
+        &format!("/classify?key={KEY}&ip=127.0.0.1&detail=1"),
+        &[],
+    )
+    .json();
+    assert_eq!(j["syn_source"], "store");
+    assert_eq!(j["lookup_ip"], "127.0.0.1");
+    let j = get(a, &format!("/classify?key={KEY}&ip=192.0.2.7"), &[]).json();
+    assert!(j["msg"]
+        .as_str()
+        .expect("msg")
+        .starts_with("no fingerprint"));
+    assert!(j["os_mismatch"].is_null());
+}
+
+#[test]
+fn exact_connection_lookup_by_port() {
+    let srv = TestServer::start(with_key());
+    let a = srv.addr(false);
+    let mut first = connect(
+        a,
+        SynShape {
+            mss: Some(900),
+            ..Default::default()
+        },
+    );
+    let port = first.local_addr().expect("local").port();
+    get_on(&mut first, "/classify", &[]);
+    let mut second = connect(
+        a,
+        SynShape {
+            mss: Some(1300),
+            ..Default::default()
+        },
+    );
+    get_on(&mut second, "/classify", &[]);
+    let j = get(
+        a,
+        &format!("/classify?key={KEY}&ip=127.0.0.1&port={port}&detail=1"),
+        &[],
+    )
+    .json();
+    assert_eq!(j["fp"]["tcp_mss"], 900, "{j}");
+    assert_eq!(j["fp"]["src_port"], port);
+}
+
+#[test]
+fn no_key_configured_turns_key_endpoints_off() {
+    let srv = TestServer::start(loopback_config());
+    let a = srv.addr(false);
+    for path in [
+        "/stats",
+        "/all",
+        "/stats?key=anything",
+        "/classify?key=x",
+        "/classify?ip=127.0.0.1",
+    ] {
+        let r = get(a, path, &[]);
+        assert_eq!(r.status, 403, "{path}");
+        let msg = r.json()["error"].as_str().expect("error").to_string();
+        assert!(msg.contains("no API key is configured"), "{path}: {msg}");
+    }
+    // The public endpoint still works.
+    assert_eq!(get(a, "/classify", &[]).status, 200);
+}
+
+#[test]
+fn trusted_proxy_headers_are_believed() {
+    let srv = TestServer::start(loopback_config());
+    let a = srv.addr(false);
+    // A "client" connection whose fingerprint the proxy will ask about.
+    let mut client = connect(
+        a,
+        SynShape {
+            mss: Some(777),
+            ..Default::default()
+        },
+    );
+    let port = client.local_addr().expect("local").port().to_string();
+    get_on(&mut client, "/classify", &[]);
+    // The proxy (loopback, trusted by default) names it.
+    let j = get(
+        a,
+        "/classify?detail=1",
+        &[("X-Real-IP", "127.0.0.1"), ("X-Real-Port", &port)],
+    )
+    .json();
+    assert_eq!(j["syn_source"], "store");
+    assert_eq!(j["fp"]["tcp_mss"], 777, "{j}");
+    // X-Forwarded-For: the rightmost untrusted address is the client.
+    let j = get(
+        a,
+        "/classify",
+        &[("X-Forwarded-For", "198.51.100.1, 203.0.113.9, 127.0.0.1")],
+    )
+    .json();
+    assert_eq!(j["lookup_ip"], "203.0.113.9");
+    assert!(j["msg"]
+        .as_str()
+        .expect("msg")
+        .starts_with("no fingerprint"));
+    // A trusted proxy sending garbage is a 400, not a guess.
+    let r = get(a, "/classify", &[("X-Real-IP", "not-an-ip")]);
+    assert_eq!(r.status, 400);
+    assert!(r.json()["error"]
+        .as_str()
+        .expect("error")
+        .contains("X-Real-IP"));
+    let r = get(
+        a,
+        "/classify",
+        &[("X-Real-IP", "127.0.0.1"), ("X-Forwarded-Port", "99999")],
+    );
+    assert_eq!(r.status, 400);
+}
+
+#[test]
+fn untrusted_peer_cannot_spoof_its_address() {
+    let config = ServeConfig {
+        trusted_proxies: vec!["10.0.0.0/8".parse::<Cidr>().expect("cidr")],
+        ..loopback_config()
+    };
+    let srv = TestServer::start(config);
+    for v6 in [false, true] {
+        let mut s = connect(
+            srv.addr(v6),
+            SynShape {
+                mss: Some(1111),
+                ..Default::default()
+            },
+        );
+        let j = get_on(
+            &mut s,
+            "/classify?detail=1",
+            &[
+                ("X-Real-IP", "203.0.113.5"),
+                ("X-Forwarded-For", "203.0.113.6"),
+            ],
+        )
+        .json();
+        let me = if v6 { "::1" } else { "127.0.0.1" };
+        assert_eq!(j["lookup_ip"], me, "{j}");
+        assert_eq!(j["syn_source"], "saved_syn");
+        assert_eq!(j["fp"]["tcp_mss"], 1111);
+    }
+}
+
+#[test]
+fn not_found_bad_queries_and_methods_are_json() {
+    let srv = TestServer::start(with_key());
+    let a = srv.addr(true);
+    let r = get(a, "/nope", &[]);
+    assert_eq!(r.status, 404);
+    assert!(r.json()["error"].is_string());
+    assert_eq!(r.header("content-type"), Some("application/json"));
+    for path in [
+        "/classify?detail=yes please",
+        "/classify?detail=2",
+        "/classify?by_ip=x",
+        &format!("/classify?key={KEY}&ip=300.1.1.1"),
+        &format!("/classify?key={KEY}&ip=127.0.0.1&port=65536"),
+        &format!("/classify?key={KEY}&port=80"),
+        "/classify?key=%GG",
+    ] {
+        let path = path.replace(' ', "%20");
+        let r = get(a, &path, &[]);
+        assert_eq!(r.status, 400, "{path}");
+        assert!(r.json()["error"].is_string(), "{path}");
+    }
+    let mut s = connect(a, SynShape::default());
+    s.write_all(b"DELETE /classify HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+        .expect("send");
+    let mut text = String::new();
+    s.read_to_string(&mut text).expect("read");
+    assert!(text.starts_with("HTTP/1.1 405"), "{text}");
+    assert!(text.contains("\"error\""));
+}
+
+#[test]
+fn healthz_metrics_openapi() {
+    let srv = TestServer::start(loopback_config());
+    let a = srv.addr(false);
+    let h = get(a, "/healthz", &[]);
+    assert_eq!(h.status, 200);
+    assert_eq!(h.json()["status"], "ok");
+    get(a, "/classify", &[]);
+    get(a, "/nope", &[]);
+    let m = get(a, "/metrics", &[]);
+    assert_eq!(m.status, 200);
+    let text = String::from_utf8(m.body).expect("utf8");
+    let value = |prefix: &str| -> f64 {
+        text.lines()
+            .find(|l| l.starts_with(prefix))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("{prefix} missing in\n{text}"))
+    };
+    assert!(value("synprint_syns_total{source=\"listener\"}") >= 3.0);
+    assert!(value("synprint_http_requests_total{endpoint=\"/classify\",outcome=\"ok\"}") >= 1.0);
+    assert!(value("synprint_http_requests_total{endpoint=\"other\",outcome=\"error\"}") >= 1.0);
+    assert!(value("synprint_store_ips") >= 1.0);
+    assert!(value("synprint_http_request_duration_seconds_count") >= 2.0);
+    let o = get(a, "/openapi.json", &[]);
+    assert_eq!(o.status, 200);
+    let doc = o.json();
+    assert_eq!(doc["openapi"], "3.0.3");
+    for p in ["/classify", "/all", "/stats", "/healthz", "/metrics"] {
+        assert!(doc["paths"][p].is_object(), "{p}");
+    }
+}
+
+#[test]
+fn cors_preflight_and_head() {
+    let srv = TestServer::start(loopback_config());
+    let a = srv.addr(false);
+    for (method, expect) in [("OPTIONS", "HTTP/1.1 204"), ("HEAD", "HTTP/1.1 200")] {
+        let mut s = connect(a, SynShape::default());
+        s.write_all(
+            format!("{method} /classify HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+                .as_bytes(),
+        )
+        .expect("send");
+        let mut text = String::new();
+        s.read_to_string(&mut text).expect("read");
+        assert!(text.starts_with(expect), "{method}: {text}");
+        assert!(
+            text.to_ascii_lowercase()
+                .contains("access-control-allow-origin: *"),
+            "{method}: {text}"
+        );
+        assert!(
+            text.ends_with("\r\n\r\n"),
+            "{method}: no body expected: {text}"
+        );
+    }
+    // Key-protected endpoints carry no CORS header.
+    let r = get(a, "/stats", &[]);
+    assert!(r.header("access-control-allow-origin").is_none());
+}

@@ -1,0 +1,381 @@
+//! Capture mode end to end: two network namespaces joined by a veth pair;
+//! crafted Windows, macOS and Android SYNs leave one end through a raw
+//! socket, and the AF_PACKET capture on the other end stores and classifies
+//! them. Needs root and `ip` (iproute2); skips with a message otherwise.
+//! The namespaces are always deleted, also when the test fails.
+
+mod serve_common;
+
+use std::net::IpAddr;
+use std::process::Command;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serve_common::{get, TestServer};
+use synprint::analyze::Engine;
+use synprint::craft::{ethernet_frame, Stack, TcpPacket};
+use synprint::packet::{flags, Timestamp};
+use synprint::serve::{sys, ApiKey, Capture, ServeConfig, Server};
+
+const KEY: &str = "capture-test-key";
+
+fn ip(args: &[&str]) -> Result<(), String> {
+    let out = Command::new("ip")
+        .args(args)
+        .output()
+        .map_err(|e| format!("ip: {e}"))?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "ip {}: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr)
+        ))
+    }
+}
+
+/// Two namespaces and a veth pair, removed on drop.
+struct NetnsPair {
+    a: String,
+    b: String,
+    veth_a: String,
+    veth_b: String,
+}
+
+impl NetnsPair {
+    fn create() -> Result<NetnsPair, String> {
+        let id = std::process::id();
+        let pair = NetnsPair {
+            a: format!("synprint-a-{id}"),
+            b: format!("synprint-b-{id}"),
+            // Interface names are at most 15 bytes.
+            veth_a: format!("spa{}", id % 10_000_000),
+            veth_b: format!("spb{}", id % 10_000_000),
+        };
+        let (va, vb) = (pair.veth_a.as_str(), pair.veth_b.as_str());
+        ip(&["netns", "add", &pair.a])?;
+        ip(&["netns", "add", &pair.b])?;
+        let steps: [&[&str]; 10] = [
+            &[
+                "link", "add", va, "netns", &pair.a, "type", "veth", "peer", "name", vb, "netns",
+                &pair.b,
+            ],
+            &["-n", &pair.a, "addr", "add", "10.77.0.1/24", "dev", va],
+            &["-n", &pair.b, "addr", "add", "10.77.0.2/24", "dev", vb],
+            &[
+                "-n",
+                &pair.a,
+                "addr",
+                "add",
+                "fd77::1/64",
+                "dev",
+                va,
+                "nodad",
+            ],
+            &[
+                "-n",
+                &pair.b,
+                "addr",
+                "add",
+                "fd77::2/64",
+                "dev",
+                vb,
+                "nodad",
+            ],
+            &["-n", &pair.a, "link", "set", va, "up"],
+            &["-n", &pair.b, "link", "set", vb, "up"],
+            &["-n", &pair.a, "link", "set", "lo", "up"],
+            &["-n", &pair.b, "link", "set", "lo", "up"],
+            &["-n", &pair.b, "link", "show", vb],
+        ];
+        for s in steps {
+            ip(s)?;
+        }
+        Ok(pair)
+    }
+
+    fn path(name: &str) -> String {
+        format!("/run/netns/{name}")
+    }
+}
+
+impl Drop for NetnsPair {
+    fn drop(&mut self) {
+        // Deleting a namespace deletes its end of the veth pair, and with
+        // it the other end.
+        let _ = ip(&["netns", "del", &self.a]);
+        let _ = ip(&["netns", "del", &self.b]);
+    }
+}
+
+fn can_run() -> bool {
+    if !sys::is_root() {
+        eprintln!("skipping the capture test: it needs root (network namespaces, AF_PACKET)");
+        return false;
+    }
+    if Command::new("ip").arg("-V").output().is_err() {
+        eprintln!("skipping the capture test: `ip` (iproute2) is not installed");
+        return false;
+    }
+    true
+}
+
+/// Runs `f` on a thread inside the namespace (sockets it opens stay there).
+fn in_netns<T: Send + 'static>(ns: &str, f: impl FnOnce() -> T + Send + 'static) -> T {
+    let path = NetnsPair::path(ns);
+    std::thread::spawn(move || {
+        sys::enter_netns(&path).expect("setns");
+        f()
+    })
+    .join()
+    .expect("netns thread")
+}
+
+fn addr(s: &str) -> IpAddr {
+    s.parse().expect("address")
+}
+
+#[test]
+fn capture_on_veth_stores_and_classifies_crafted_syns() {
+    if !can_run() {
+        return;
+    }
+    let pair = NetnsPair::create().expect("network namespaces");
+    // The veth end (SOCK_RAW, Ethernet frames) and `any` (SOCK_DGRAM, bare
+    // IP): both read the same packets through their own code paths.
+    let vb = pair.veth_b.clone();
+    let captures = in_netns(&pair.b, move || {
+        [
+            Capture::open(&vb, Some(443)),
+            Capture::open("any", Some(443)),
+        ]
+    });
+    let captures: Vec<Capture> = captures
+        .into_iter()
+        .map(|c| c.expect("capture opens as root"))
+        .collect();
+
+    let config = ServeConfig {
+        listen: vec!["127.0.0.1:0".parse().expect("addr")],
+        api_key: ApiKey::new(KEY.into()),
+        ..ServeConfig::default()
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let server = rt
+        .block_on(Server::start_with(
+            &config,
+            Arc::new(Engine::default()),
+            synprint::serve::os_view::installed_classifier(),
+            captures,
+        ))
+        .expect("server starts");
+    let srv = TestServer {
+        rt,
+        server: Some(server),
+    };
+
+    // (stack, client address, source port)
+    let sends = [
+        (Stack::Windows, "10.77.0.1", 41001u16),
+        (Stack::MacOs, "10.77.0.1", 41002),
+        (Stack::Android, "10.77.0.1", 41003),
+        (Stack::Windows, "fd77::1", 41004),
+        (Stack::MacOs, "fd77::1", 41005),
+        (Stack::Android, "fd77::1", 41006),
+    ];
+    let frames: Vec<Vec<u8>> = {
+        let mut v = Vec::new();
+        for (i, (stack, src, port)) in sends.iter().enumerate() {
+            let dst = if src.contains(':') {
+                "fd77::2"
+            } else {
+                "10.77.0.2"
+            };
+            let syn = stack.syn(addr(src), *port, addr(dst), 443, i as u32);
+            v.push(ethernet_frame(&syn.ip_bytes()));
+        }
+        // Filtered out in the kernel: a SYN to another port, and a bare ACK.
+        let other = Stack::Windows.syn(addr("10.77.0.1"), 41100, addr("10.77.0.2"), 80, 9);
+        v.push(ethernet_frame(&other.ip_bytes()));
+        let mut ack = Stack::Linux.syn(addr("10.77.0.1"), 41101, addr("10.77.0.2"), 443, 10);
+        ack.flags = flags::ACK;
+        v.push(ethernet_frame(&ack.ip_bytes()));
+        // A server's SYN+ACK from port 443 passes.
+        let syn = Stack::Linux.syn(addr("10.77.0.1"), 41102, addr("10.77.0.2"), 443, 11);
+        let mut synack = TcpPacket::syn_ack_for(&syn);
+        synack.ttl = 64;
+        v.push(ethernet_frame(&synack.ip_bytes()));
+        v
+    };
+    let va = pair.veth_a.clone();
+    in_netns(&pair.a, move || {
+        let idx = sys::ifindex(&va).expect("veth index");
+        let sock = sys::PacketSocket::open(false).expect("raw socket");
+        for f in &frames {
+            sock.send_to(idx, f).expect("send frame");
+        }
+    });
+
+    let store = srv.server().store();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let mut found = 0;
+    while Instant::now() < deadline {
+        found = sends
+            .iter()
+            .filter(|(_, src, port)| {
+                store
+                    .by_connection(addr(src), *port, synprint_now())
+                    .is_some()
+            })
+            .count();
+        if found == sends.len() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(found, sends.len(), "every crafted SYN reached the store");
+
+    let a = srv.addr(false);
+    for (stack, src, port) in sends {
+        let j = get(
+            a,
+            &format!("/classify?key={KEY}&ip={src}&port={port}&detail=1"),
+            &[],
+        )
+        .json();
+        assert_eq!(j["syn_source"], "store", "{j}");
+        assert_eq!(j["fp"]["src_port"], port);
+        assert_eq!(j["fp"]["dst_port"], 443);
+        let expected_ttl = if stack == Stack::Windows { 128 } else { 64 };
+        assert_eq!(j["fp"]["ip_ttl"], expected_ttl, "{stack:?} {j}");
+        let windows = j["avg_score_os_class"]["Windows"]
+            .as_f64()
+            .expect("classified");
+        assert_eq!(windows > 0.5, stack == Stack::Windows, "{stack:?} {j}");
+        assert!(j["classification"]["os"].is_string());
+    }
+    // Filtered in the kernel: never stored.
+    assert!(store
+        .by_connection(addr("10.77.0.1"), 41100, synprint_now())
+        .is_none());
+    assert!(store
+        .by_connection(addr("10.77.0.1"), 41101, synprint_now())
+        .is_none());
+    // The SYN+ACK is stored under the server's address.
+    let server_side = store
+        .by_connection(addr("10.77.0.2"), 443, synprint_now())
+        .expect("syn+ack stored");
+    assert_eq!(server_side.obs.kind, synprint::packet::Kind::SynAck);
+
+    // Both captures must have delivered everything; the `any` one may lag
+    // the veth one by a ring block timeout.
+    let metrics = || String::from_utf8(get(a, "/metrics", &[]).body).expect("utf8");
+    let needle = "synprint_syns_total{source=\"capture\",interface=\"any\"} 7";
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let mut m = metrics();
+    while !m.contains(needle) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+        m = metrics();
+    }
+    let line = |p: &str| {
+        m.lines()
+            .find(|l| l.starts_with(p))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or_else(|| panic!("{p} in\n{m}"))
+    };
+    for iface in [pair.veth_b.as_str(), "any"] {
+        assert_eq!(
+            line(&format!(
+                "synprint_capture_packets_total{{interface=\"{iface}\",stage=\"received\"}}"
+            )),
+            7,
+            "{iface}: six SYNs and one SYN+ACK pass the filter"
+        );
+        assert_eq!(
+            line(&format!(
+                "synprint_syns_total{{source=\"capture\",interface=\"{iface}\"}}"
+            )),
+            7,
+            "{iface}"
+        );
+    }
+    drop(srv);
+    drop(pair);
+}
+
+/// Store lookups need a "now" within the TTL of records stamped with the
+/// kernel's capture time (the wall clock).
+fn synprint_now() -> Timestamp {
+    let d = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock after 1970");
+    Timestamp::from_secs_nanos(d.as_secs(), d.subsec_nanos())
+}
+
+/// Clears CAP_NET_RAW from the calling thread's effective capabilities
+/// (capabilities are per thread on Linux), so a root test can see the
+/// unprivileged failure.
+fn drop_cap_net_raw() -> std::io::Result<()> {
+    #[repr(C)]
+    struct Header {
+        version: u32,
+        pid: i32,
+    }
+    #[repr(C)]
+    #[derive(Clone, Copy, Default)]
+    struct Data {
+        effective: u32,
+        permitted: u32,
+        inheritable: u32,
+    }
+    const VERSION_3: u32 = 0x2008_0522;
+    const CAP_NET_RAW: u32 = 13;
+    let mut hdr = Header {
+        version: VERSION_3,
+        pid: 0,
+    };
+    let mut data = [Data::default(); 2];
+    // SAFETY: capget writes two Data structs for version 3, which `data`
+    // holds; `hdr` is a valid header for the calling thread.
+    let rc = unsafe { libc::syscall(libc::SYS_capget, &mut hdr, data.as_mut_ptr()) };
+    if rc != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    data[0].effective &= !(1 << CAP_NET_RAW);
+    // SAFETY: as above; capset only reads the structs.
+    let rc = unsafe { libc::syscall(libc::SYS_capset, &mut hdr, data.as_ptr()) };
+    if rc != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+#[test]
+fn capture_without_cap_net_raw_says_what_is_missing() {
+    let result = std::thread::spawn(|| {
+        if sys::is_root() {
+            drop_cap_net_raw().expect("capset");
+        }
+        Capture::open("lo", None).map(|_| ())
+    })
+    .join()
+    .expect("thread");
+    match result {
+        Err(e) => {
+            let msg = e.to_string();
+            assert!(
+                matches!(e, synprint::serve::LiveCaptureError::NoCapNetRaw { .. }),
+                "{msg}"
+            );
+            assert!(msg.contains("CAP_NET_RAW"), "{msg}");
+            assert!(msg.contains("leave out --interface"), "{msg}");
+        }
+        Ok(()) => panic!("opened an AF_PACKET socket without CAP_NET_RAW"),
+    }
+}

@@ -1,0 +1,96 @@
+//! The `synprint serve` binary: starts without privileges, answers, shuts
+//! down cleanly on SIGTERM and SIGINT, and refuses invalid configuration
+//! naming the key.
+
+mod serve_common;
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serve_common::get;
+
+fn start(extra_env: &[(&str, &str)]) -> (std::process::Child, SocketAddr) {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_synprint"));
+    cmd.args(["serve", "--listen", "127.0.0.1:0"])
+        .env_remove("SYNPRINT_API_KEY")
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null());
+    for (k, v) in extra_env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().expect("spawn synprint serve");
+    let stderr = child.stderr.take().expect("stderr");
+    let mut lines = BufReader::new(stderr).lines();
+    let addr = loop {
+        let line = lines
+            .next()
+            .expect("serve printed its address")
+            .expect("utf8 line");
+        if let Some(rest) = line.strip_prefix("synprint serve: listening on http://") {
+            let addr = rest.trim_end_matches("/classify");
+            break addr.parse::<SocketAddr>().expect("address");
+        }
+    };
+    // Keep draining stderr so the child never blocks on a full pipe.
+    std::thread::spawn(move || for _ in lines {});
+    (child, addr)
+}
+
+fn stops_on(signal: libc::c_int) {
+    let (mut child, addr) = start(&[("SYNPRINT_API_KEY", "from-env")]);
+    let r = get(addr, "/classify?detail=1", &[]);
+    assert_eq!(r.status, 200);
+    assert_eq!(r.json()["syn_source"], "saved_syn");
+    // The key came from the environment.
+    assert_eq!(get(addr, "/stats?key=from-env", &[]).status, 200);
+    let pid = i32::try_from(child.id()).expect("pid");
+    // SAFETY: sending a signal to the child we spawned.
+    assert_eq!(unsafe { libc::kill(pid, signal) }, 0);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            assert!(status.success(), "exit status {status}");
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "serve did not stop on signal {signal}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn serves_and_stops_on_sigterm() {
+    stops_on(libc::SIGTERM);
+}
+
+#[test]
+fn serves_and_stops_on_sigint() {
+    stops_on(libc::SIGINT);
+}
+
+#[test]
+fn invalid_configuration_names_the_key() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("serve.toml");
+    std::fs::write(&path, "store_per_ip = \"many\"\n").expect("write");
+    let out = Command::new(env!("CARGO_BIN_EXE_synprint"))
+        .args(["serve", "--config"])
+        .arg(&path)
+        .output()
+        .expect("run");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("`store_per_ip`"), "{err}");
+    let out = Command::new(env!("CARGO_BIN_EXE_synprint"))
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .env("SYNPRINT_TRUSTED_PROXIES", "10.0.0.0/40")
+        .output()
+        .expect("run");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("SYNPRINT_TRUSTED_PROXIES"), "{err}");
+}

@@ -1,0 +1,209 @@
+//! Shared by the serve tests: a server on loopback and a tiny HTTP client
+//! over sockets whose options shape the SYN the kernel sends.
+#![allow(dead_code)]
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::sync::Arc;
+use std::time::Duration;
+
+use socket2::{Domain, Protocol, Socket, Type};
+use synprint::analyze::{Engine, Record};
+use synprint::serve::{OsClassifier, OsProbabilities, OsView, ServeConfig, Server};
+
+/// A stand-in classifier with a visible rule (TTL above 64 → Windows, else
+/// Linux), so tests can check how the API maps probabilities; the real
+/// classifier is tested in `classify`.
+pub struct TtlClassifier;
+
+impl OsClassifier for TtlClassifier {
+    fn view(&self, r: &Record, _ua: Option<&str>) -> Option<OsView> {
+        let windows = r.obs.ttl > 64;
+        let p = if windows {
+            OsProbabilities {
+                windows: 0.9,
+                linux: 0.1,
+                ..Default::default()
+            }
+        } else {
+            OsProbabilities {
+                linux: 0.7,
+                android: 0.2,
+                windows: 0.1,
+                ..Default::default()
+            }
+        };
+        Some(OsView {
+            probabilities: p,
+            classification: serde_json::value::RawValue::from_string(
+                serde_json::json!({ "os": if windows { "Windows" } else { "Linux" } }).to_string(),
+            )
+            .ok(),
+            verdict: None,
+            os_mismatch: None,
+        })
+    }
+}
+
+pub struct TestServer {
+    pub rt: tokio::runtime::Runtime,
+    pub server: Option<Server>,
+}
+
+impl TestServer {
+    pub fn start(config: ServeConfig) -> TestServer {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let server = rt
+            .block_on(Server::start(
+                &config,
+                Arc::new(Engine::default()),
+                Arc::new(TtlClassifier),
+            ))
+            .expect("server starts");
+        TestServer {
+            rt,
+            server: Some(server),
+        }
+    }
+
+    pub fn addr(&self, v6: bool) -> SocketAddr {
+        *self
+            .server
+            .as_ref()
+            .expect("running")
+            .local_addrs()
+            .iter()
+            .find(|a| a.is_ipv6() == v6)
+            .expect("an address of that family")
+    }
+
+    pub fn server(&self) -> &Server {
+        self.server.as_ref().expect("running")
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if let Some(s) = self.server.take() {
+            self.rt.block_on(s.shutdown(Duration::from_secs(2)));
+        }
+    }
+}
+
+/// Loopback IPv4 and IPv6 on ephemeral ports.
+pub fn loopback_config() -> ServeConfig {
+    ServeConfig {
+        listen: vec![
+            "127.0.0.1:0".parse().expect("addr"),
+            "[::1]:0".parse().expect("addr"),
+        ],
+        ..ServeConfig::default()
+    }
+}
+
+/// Options applied to the client socket before connecting, so its SYN
+/// differs.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct SynShape {
+    pub mss: Option<u32>,
+    pub ttl: Option<u32>,
+    pub rcvbuf: Option<usize>,
+}
+
+pub fn connect(addr: SocketAddr, shape: SynShape) -> TcpStream {
+    let s =
+        Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP)).expect("socket");
+    if let Some(m) = shape.mss {
+        s.set_tcp_mss(m).expect("TCP_MAXSEG");
+    }
+    if let Some(t) = shape.ttl {
+        if addr.is_ipv6() {
+            s.set_unicast_hops_v6(t).expect("IPV6_UNICAST_HOPS");
+        } else {
+            s.set_ttl_v4(t).expect("IP_TTL");
+        }
+    }
+    if let Some(b) = shape.rcvbuf {
+        s.set_recv_buffer_size(b).expect("SO_RCVBUF");
+    }
+    s.connect_timeout(&addr.into(), Duration::from_secs(5))
+        .expect("connect");
+    let t: TcpStream = s.into();
+    t.set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    t
+}
+
+pub struct Reply {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Reply {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body).unwrap_or_else(|e| {
+            panic!(
+                "body is not JSON ({e}): {}",
+                String::from_utf8_lossy(&self.body)
+            )
+        })
+    }
+}
+
+/// One GET on an open (keep-alive) connection.
+pub fn get_on(s: &mut TcpStream, path: &str, headers: &[(&str, &str)]) -> Reply {
+    let mut req = format!("GET {path} HTTP/1.1\r\nHost: test\r\n");
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    req.push_str("\r\n");
+    s.write_all(req.as_bytes()).expect("send request");
+    let mut buf = Vec::new();
+    let mut byte = [0u8; 1];
+    while !buf.ends_with(b"\r\n\r\n") {
+        let n = s.read(&mut byte).expect("read head");
+        assert!(n == 1, "connection closed mid-head");
+        buf.push(byte[0]);
+    }
+    let head = String::from_utf8(buf).expect("ascii head");
+    let mut lines = head.split("\r\n");
+    let status: u16 = lines
+        .next()
+        .and_then(|l| l.split(' ').nth(1))
+        .and_then(|c| c.parse().ok())
+        .expect("status line");
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+        .collect();
+    let len: usize = headers
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case("content-length"))
+        .and_then(|(_, v)| v.parse().ok())
+        .unwrap_or(0);
+    let mut body = vec![0u8; len];
+    s.read_exact(&mut body).expect("read body");
+    Reply {
+        status,
+        headers,
+        body,
+    }
+}
+
+/// One GET on a fresh connection.
+pub fn get(addr: SocketAddr, path: &str, headers: &[(&str, &str)]) -> Reply {
+    let mut s = connect(addr, SynShape::default());
+    get_on(&mut s, path, headers)
+}

@@ -1,0 +1,200 @@
+//! Own-listener mode over real loopback connections: each connection is
+//! answered from its own saved SYN.
+
+mod serve_common;
+
+use serve_common::{connect, get_on, loopback_config, SynShape, TestServer};
+
+fn shaped(mss: u32, ttl: u32, rcvbuf: usize) -> SynShape {
+    SynShape {
+        mss: Some(mss),
+        ttl: Some(ttl),
+        rcvbuf: Some(rcvbuf),
+    }
+}
+
+#[test]
+fn each_connection_gets_its_own_syn_ipv4_and_ipv6() {
+    let srv = TestServer::start(loopback_config());
+    for v6 in [false, true] {
+        let addr = srv.addr(v6);
+        let shapes = [shaped(1000, 100, 8192), shaped(1200, 42, 1 << 20)];
+        for shape in shapes {
+            let mut s = connect(addr, shape);
+            let local = s.local_addr().expect("local addr");
+            let r = get_on(&mut s, "/classify?detail=1", &[]);
+            assert_eq!(r.status, 200);
+            let j = r.json();
+            let fp = &j["fp"];
+            assert_eq!(fp["tcp_mss"], shape.mss.expect("set"), "v6={v6} {j}");
+            assert_eq!(fp["ip_ttl"], shape.ttl.expect("set"), "v6={v6}");
+            assert_eq!(fp["ip_version"], if v6 { 6 } else { 4 });
+            assert_eq!(fp["src_port"], local.port());
+            assert_eq!(fp["kind"], "syn");
+            assert_eq!(j["syn_source"], "saved_syn");
+            assert_eq!(j["lookup_port"], local.port());
+            assert!(j["rtt_ms"].is_number(), "TCP_INFO rtt: {j}");
+            // The test classifier says Windows for TTL > 64.
+            let windows = j["avg_score_os_class"]["Windows"].as_f64().expect("score");
+            assert_eq!(windows > 0.5, shape.ttl > Some(64), "{j}");
+            // A second request on the same keep-alive connection is answered
+            // from the cached SYN (the kernel gives it out only once).
+            let again = get_on(&mut s, "/classify?detail=1", &[]).json();
+            assert_eq!(again["fp"], j["fp"]);
+        }
+    }
+}
+
+#[test]
+fn short_answer_has_zardaxt_shape() {
+    let srv = TestServer::start(loopback_config());
+    let mut s = connect(srv.addr(false), SynShape::default());
+    let r = get_on(
+        &mut s,
+        "/classify",
+        &[("User-Agent", "Mozilla/5.0 (Windows NT 10.0; Win64; x64)")],
+    );
+    assert_eq!(r.status, 200);
+    assert_eq!(r.header("access-control-allow-origin"), Some("*"));
+    let j = r.json();
+    assert_eq!(j["lookup_ip"], "127.0.0.1");
+    let scores = j["avg_score_os_class"].as_object().expect("scores");
+    let mut keys: Vec<&str> = scores.keys().map(String::as_str).collect();
+    keys.sort_unstable();
+    assert_eq!(
+        keys,
+        [
+            "Android",
+            "Chromium OS",
+            "Linux",
+            "Mac OS",
+            "Windows",
+            "iOS"
+        ]
+    );
+    // Loopback SYNs carry TTL 64: the test classifier says Linux, so a
+    // Windows User-Agent is a mismatch.
+    assert_eq!(j["os_mismatch"], true, "{j}");
+    assert_eq!(j["classification"]["os"], "Linux");
+    assert!(j.get("fp").is_none(), "short answer has no record");
+}
+
+#[test]
+fn concurrent_connections_from_one_address_get_different_answers() {
+    let srv = TestServer::start(loopback_config());
+    let addr = srv.addr(false);
+    // Open all connections first, then ask on each: they are alive at the
+    // same time from the same address.
+    let mut conns: Vec<_> = (0..8u32)
+        .map(|i| {
+            let mss = 600 + i * 50;
+            (
+                mss,
+                connect(
+                    addr,
+                    SynShape {
+                        mss: Some(mss),
+                        ..Default::default()
+                    },
+                ),
+            )
+        })
+        .collect();
+    let handles: Vec<_> = conns
+        .drain(..)
+        .map(|(mss, mut s)| {
+            std::thread::spawn(move || {
+                let port = s.local_addr().expect("local").port();
+                let j = get_on(&mut s, "/classify?detail=1", &[]).json();
+                (mss, port, j)
+            })
+        })
+        .collect();
+    for h in handles {
+        let (mss, port, j) = h.join().expect("client thread");
+        assert_eq!(j["fp"]["tcp_mss"], mss, "{j}");
+        assert_eq!(j["fp"]["src_port"], port);
+    }
+    // by_ip answers with the address's newest fingerprint instead, and the
+    // store holds one history with eight distinct fingerprints (per-IP cap
+    // is 8 by default).
+    let mut s = connect(
+        addr,
+        SynShape {
+            mss: Some(1400),
+            ..Default::default()
+        },
+    );
+    let j = get_on(&mut s, "/classify?by_ip=1&detail=1", &[]).json();
+    assert_eq!(j["syn_source"], "store");
+    assert_eq!(j["fp"]["tcp_mss"], 1400);
+    assert_eq!(j["num_fingerprints"], 8);
+    assert_eq!(j["details"]["num_syns"], 9);
+}
+
+#[test]
+fn dual_stack_wildcard_accepts_ipv4() {
+    let mut config = loopback_config();
+    config.listen = vec!["[::]:0".parse().expect("addr")];
+    let srv = TestServer::start(config);
+    let port = srv.addr(true).port();
+    let v4: std::net::SocketAddr = ([127, 0, 0, 1], port).into();
+    let mut s = connect(
+        v4,
+        SynShape {
+            ttl: Some(77),
+            ..Default::default()
+        },
+    );
+    let j = get_on(&mut s, "/classify?detail=1", &[]).json();
+    assert_eq!(j["lookup_ip"], "127.0.0.1", "v4-mapped peer shown as IPv4");
+    assert_eq!(j["fp"]["ip_version"], 4);
+    assert_eq!(j["fp"]["ip_ttl"], 77);
+}
+
+#[test]
+fn real_classifier_answers_and_judges_the_user_agent() {
+    use std::sync::Arc;
+    use synprint::analyze::Engine;
+    use synprint::serve::{os_view, Server};
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let server = rt
+        .block_on(Server::start(
+            &loopback_config(),
+            Arc::new(Engine::default()),
+            os_view::installed_classifier(),
+        ))
+        .expect("server");
+    let srv = TestServer {
+        rt,
+        server: Some(server),
+    };
+    let mut s = connect(srv.addr(false), SynShape::default());
+    let j = get_on(
+        &mut s,
+        "/classify?detail=1",
+        &[(
+            "User-Agent",
+            "Mozilla/5.0 (Windows NT 10.0; Win64; x64) Chrome/120",
+        )],
+    )
+    .json();
+    // This machine's kernel is Linux: the classifier's family for its own
+    // SYN, and the verdict against a Windows User-Agent.
+    assert_eq!(j["classification"]["family"], "Linux", "{j}");
+    assert_eq!(j["fp"]["classification"], j["classification"]);
+    assert_eq!(j["verdict"]["ua_family"], "Windows", "{j}");
+    assert_eq!(j["os_mismatch"], j["verdict"]["os_mismatch"]);
+    assert_eq!(j["os_mismatch"], true, "{j}");
+    let sum: f64 = j["avg_score_os_class"]
+        .as_object()
+        .expect("scores")
+        .values()
+        .filter_map(serde_json::Value::as_f64)
+        .sum();
+    assert!(sum > 0.0 && sum <= 1.001, "{sum}");
+}

@@ -1,0 +1,177 @@
+//! Every link type and encapsulation synprint decodes, written to one
+//! pcapng (an interface per link type) and one classic pcap per link type,
+//! decoded by synprint and by tshark: the two must agree field by field.
+
+mod common;
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::path::Path;
+
+use synprint::capture::{
+    ByteOrder, PcapPrecision, PcapWriter, PcapngInterface, PcapngWriter, TsResolution,
+};
+use synprint::craft::{ipv6_with_extensions, Encapsulation, Ipv6Ext, Stack, TcpPacket};
+use synprint::packet::{flags, LinkType, Timestamp};
+
+/// Per encapsulation: a SYN of each stack over IPv4 and IPv6, the
+/// SYN+ACK answering each, and a data segment (which must not count).
+fn packets() -> Vec<TcpPacket> {
+    let mut out = Vec::new();
+    let v4 = (
+        IpAddr::V4(Ipv4Addr::new(192, 0, 2, 10)),
+        IpAddr::V4(Ipv4Addr::new(198, 51, 100, 20)),
+    );
+    let v6 = (
+        IpAddr::V6(Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 10)),
+        IpAddr::V6(Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 20)),
+    );
+    for (i, stack) in Stack::ALL.into_iter().enumerate() {
+        let i = i as u16;
+        for (src, dst) in [v4, v6] {
+            let syn = stack.syn(src, 40_000 + i, dst, 443, u32::from(i));
+            let mut syn_ack = TcpPacket::syn_ack_for(&syn);
+            syn_ack.window = 65160 - i;
+            syn_ack.options = synprint::craft::OptionBytes::new()
+                .mss(1400 - i)
+                .nop()
+                .ws(7)
+                .0;
+            let mut data = TcpPacket::syn_ack_for(&syn_ack);
+            data.flags = flags::ACK | flags::PSH;
+            data.payload = b"GET / HTTP/1.1\r\n\r\n".to_vec();
+            out.extend([syn, syn_ack, data]);
+        }
+    }
+    out
+}
+
+#[test]
+fn every_link_type_and_encapsulation_agrees_with_tshark() {
+    if !common::tshark_available() {
+        eprintln!("SKIPPED: tshark is not installed (apt-get install tshark)");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let pkts = packets();
+    let mut total = 0;
+    for order in [ByteOrder::Little, ByteOrder::Big] {
+        let path = dir.path().join(format!("all-{order:?}.pcapng"));
+        write_pcapng(&path, order, &pkts);
+        total += common::compare_with_tshark(&path);
+    }
+    for enc in Encapsulation::ALL {
+        let path = dir.path().join(format!("{enc:?}.pcap"));
+        let n = write_pcap(&path, enc, &pkts);
+        let compared = common::compare_with_tshark(&path);
+        assert_eq!(compared, n, "{enc:?}: every SYN and SYN+ACK decoded");
+    }
+    // Two SYN-kind packets of every three, per encapsulation and file.
+    assert_eq!(total, 2 * Encapsulation::ALL.len() * pkts.len() * 2 / 3);
+}
+
+/// IPv4 options and IPv6 extension headers, as raw IP.
+#[test]
+fn ip_options_and_ipv6_extension_headers_agree_with_tshark() {
+    if !common::tshark_available() {
+        eprintln!("SKIPPED: tshark is not installed (apt-get install tshark)");
+        return;
+    }
+    let pkts = packets();
+    let mut frames = Vec::new();
+    for p in pkts.iter().filter(|p| p.src.is_ipv4()) {
+        let mut p = p.clone();
+        // Record route with room for two addresses, then NOP, EOL.
+        p.ip_options = vec![7, 11, 4, 0, 0, 0, 0, 0, 0, 0, 0, 1];
+        frames.push(p.ip_bytes());
+    }
+    let atomic = Ipv6Ext::Fragment {
+        offset: 0,
+        more: false,
+    };
+    let chains: [&[Ipv6Ext]; 5] = [
+        &[Ipv6Ext::HopByHop],
+        &[Ipv6Ext::Routing],
+        &[Ipv6Ext::DestinationOptions],
+        &[atomic],
+        &[
+            Ipv6Ext::HopByHop,
+            Ipv6Ext::Routing,
+            Ipv6Ext::DestinationOptions,
+        ],
+    ];
+    for p in pkts.iter().filter(|p| p.src.is_ipv6()) {
+        for chain in chains {
+            frames.push(ipv6_with_extensions(&p.ip_bytes(), chain));
+        }
+    }
+    let mut w = PcapWriter::new(Vec::new(), LinkType::RAW).unwrap();
+    for (i, f) in frames.iter().enumerate() {
+        w.write(Timestamp(i as u64), f).unwrap();
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ip-options.pcap");
+    std::fs::write(&path, w.into_inner()).unwrap();
+    let syn_kind = frames.len() * 2 / 3;
+    assert_eq!(common::compare_with_tshark(&path), syn_kind);
+}
+
+fn write_pcapng(path: &Path, order: ByteOrder, pkts: &[TcpPacket]) {
+    let mut w = PcapngWriter::new(Vec::new(), order).unwrap();
+    let mut ifaces = Vec::new();
+    for (i, enc) in Encapsulation::ALL.iter().enumerate() {
+        // Link types of one packet are the same for both IP versions,
+        // except RawVersioned, which gets one interface per version.
+        let (l4, _) = enc.wrap(&pkts[0].ip_bytes());
+        let (l6, _) = enc.wrap(&pkts[3].ip_bytes());
+        let resolution = if i % 2 == 0 {
+            TsResolution::Decimal(9)
+        } else {
+            TsResolution::Decimal(6)
+        };
+        let mut add = |link: LinkType| {
+            w.add_interface(PcapngInterface {
+                resolution,
+                ..PcapngInterface::new(link)
+            })
+            .unwrap()
+        };
+        let i4 = add(l4);
+        let i6 = if l6 == l4 { i4 } else { add(l6) };
+        ifaces.push((i4, i6));
+    }
+    let mut t = 1_700_000_000_000_000_000u64;
+    for (enc, &(i4, i6)) in Encapsulation::ALL.iter().zip(&ifaces) {
+        for p in pkts {
+            let (_, frame) = enc.wrap(&p.ip_bytes());
+            let iface = if p.src.is_ipv4() { i4 } else { i6 };
+            t += 1_000_000;
+            w.write(iface, Timestamp(t), &frame).unwrap();
+        }
+    }
+    std::fs::write(path, w.into_inner()).unwrap();
+}
+
+/// One classic pcap per encapsulation (IPv4 and IPv6 separately for the
+/// per-version raw link types); returns the SYN-kind packet count.
+fn write_pcap(path: &Path, enc: Encapsulation, pkts: &[TcpPacket]) -> usize {
+    let (link, _) = enc.wrap(&pkts[0].ip_bytes());
+    let mut w =
+        PcapWriter::with_format(Vec::new(), link, ByteOrder::Big, PcapPrecision::Micros).unwrap();
+    let mut n = 0;
+    for (i, p) in pkts.iter().enumerate() {
+        let (l, frame) = enc.wrap(&p.ip_bytes());
+        if l != link {
+            continue;
+        }
+        if p.flags & flags::SYN != 0 {
+            n += 1;
+        }
+        w.write(
+            Timestamp(1_700_000_000_000_000_000 + i as u64 * 1000),
+            &frame,
+        )
+        .unwrap();
+    }
+    std::fs::write(path, w.into_inner()).unwrap();
+    n
+}
