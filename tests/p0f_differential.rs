@@ -1103,6 +1103,179 @@ fn binary_jsonl_agrees_with_p0f(pcap: &Path) {
     eprintln!("synprint analyze --format jsonl: {checked} records agree with p0f");
 }
 
+/// Random handshakes from a fixed seed: random header fields, flags and
+/// option bytes (well-formed, padded, truncated or garbage), IPv4 and IPv6.
+fn random_handshakes(seed: u64, count: u32) -> Vec<Conn> {
+    let mut rng = Lcg(seed);
+    let mut conns = Vec::new();
+    let kinds: [&[u8]; 12] = [
+        &[1],
+        &[0],
+        &[2, 4, 5, 0xb4],
+        &[2, 4, 0x3f, 0xd8],
+        &[3, 3, 7],
+        &[3, 3, 15],
+        &[4, 2],
+        &[8, 10, 0, 0, 1, 0, 0, 0, 0, 0],
+        &[8, 10, 0, 0, 0, 0, 0, 0, 0, 9],
+        &[5, 10, 0, 0, 0, 1, 0, 0, 0, 2],
+        &[34, 2],
+        &[30, 4, 0, 0],
+    ];
+    for n in 0..count {
+        let v6_ = rng.next(4) == 0;
+        let id = 0x5000 + n;
+        let (c, s) = if v6_ {
+            (v6(id), v6(0x15000 + n))
+        } else {
+            (v4(id), v4(0x15000 + n))
+        };
+        let mut syn = TcpPacket::syn(c, 1024 + (n as u16), s, 443);
+        let mut sa = TcpPacket::syn_ack_for(&syn);
+        for p in [&mut syn, &mut sa] {
+            p.ttl = [1, 32, 33, 60, 64, 65, 100, 128, 129, 200, 255][rng.next(11)];
+            p.tos = [0, 0, 1, 2, 3, 0x10, 0xb8][rng.next(7)];
+            p.df = rng.next(3) != 0;
+            p.ip_id = [0, 1, 0x1234][rng.next(3)];
+            p.ip_reserved_flag = rng.next(10) == 0;
+            p.flow_label = [0, 1, 0xabcde][rng.next(3)];
+            p.window = [0, 1, 1024, 5840, 8192, 14600, 16384, 29200, 64240, 65535][rng.next(10)];
+            p.urgent = if rng.next(8) == 0 { 1 } else { 0 };
+            for f in [flags::URG, flags::PSH, flags::ECE, flags::CWR, flags::NS] {
+                if rng.next(8) == 0 {
+                    p.flags |= f;
+                }
+            }
+            if rng.next(8) == 0 {
+                p.seq = 0;
+            }
+            if rng.next(6) == 0 {
+                p.ack = [0, 1, 0x0100_0000, 0xffff_ffff][rng.next(4)];
+            }
+            if rng.next(10) == 0 {
+                p.payload = vec![0x41; 1 + rng.next(20)];
+            }
+            if !v6_ && rng.next(10) == 0 {
+                p.ip_options = vec![1; 4 * (1 + rng.next(3))];
+            }
+            let mut o = Vec::new();
+            for _ in 0..rng.next(12) {
+                if rng.next(10) == 0 {
+                    o.push(rng.next(256) as u8);
+                } else {
+                    o.extend_from_slice(kinds[rng.next(kinds.len())]);
+                }
+            }
+            o.truncate(40);
+            p.options = o;
+        }
+        // Keep the handshake one connection for p0f.
+        sa.ack = if sa.ack == 0 && rng.next(2) == 0 {
+            0
+        } else {
+            syn.seq.wrapping_add(1)
+        };
+        conns.push(Conn {
+            syn,
+            syn_ack: Some(sa),
+            gap_ms: 1 + rng.next(3000) as u64,
+        });
+    }
+    conns
+}
+
+/// Random uptime traffic: a few hosts opening many connections, their
+/// timestamp clocks at various rates with jitter, jumps, zeros and
+/// wraparound, at random intervals (some under p0f's 25 ms and over its
+/// 10 minutes).
+fn random_uptime_series(seed: u64, count: u32) -> Vec<Conn> {
+    let mut rng = Lcg(seed);
+    let hosts = 12usize;
+    let rates = [
+        1u64, 2, 10, 100, 250, 1000, 1000, 1000, 1200, 4000, 100, 1000,
+    ];
+    // Host 11's clock starts just below the 32-bit wrap.
+    let mut clocks: Vec<u64> = (0..hosts).map(|h| (h as u64) * 0x1000_0000 + 5).collect();
+    clocks[11] = 0xffff_0000;
+    let mut srv_clocks: Vec<u64> = (0..hosts).map(|h| (h as u64) * 0x0700_0000 + 9).collect();
+    let mut conns = Vec::new();
+    for n in 0..count {
+        let h = rng.next(hosts);
+        let gap_ms = match rng.next(6) {
+            0 => rng.next(30) as u64,
+            1 => 30 + rng.next(100) as u64,
+            2 => 590_000 + rng.next(20_000) as u64,
+            _ => 100 + rng.next(20_000) as u64,
+        };
+        for (i, c) in clocks.iter_mut().enumerate() {
+            *c += gap_ms * rates[i] / 1000;
+        }
+        for (i, c) in srv_clocks.iter_mut().enumerate() {
+            *c += gap_ms * rates[(i + 3) % hosts] / 1000;
+        }
+        let mut ts = clocks[h] as u32;
+        match rng.next(12) {
+            0 => ts = 0,
+            1 => ts = ts.wrapping_sub(rng.next(2000) as u32),
+            2 => ts = rng.next(1 << 30) as u32,
+            _ => {}
+        }
+        let cli = v4(0x7000 + h as u32);
+        let srv = v4(0x7100 + h as u32);
+        let mut syn = Stack::Linux.syn(cli, 2000 + n as u16, srv, 443, n);
+        set_ts(&mut syn, ts, 0);
+        let mut sa = answer(&syn, Server::Linux, n);
+        let srv_ts = srv_clocks[h] as u32;
+        sa.options = OptionBytes::new()
+            .mss(1460)
+            .sok()
+            .ts(srv_ts, ts)
+            .nop()
+            .ws(7)
+            .0;
+        conns.push(Conn {
+            syn,
+            syn_ack: (rng.next(5) != 0).then_some(sa),
+            gap_ms,
+        });
+    }
+    conns
+}
+
+#[test]
+fn random_uptime_series_match_p0f() {
+    if !p0f_installed() {
+        eprintln!("SKIPPED: p0f is not installed (apt-get install p0f)");
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let conns = random_uptime_series(0x7e57, 600);
+    let pcap = dir.path().join("uptime.pcap");
+    write_capture(&pcap, &conns);
+    let uptimes = run_p0f(&pcap)
+        .keys()
+        .filter(|k| k.module == "uptime")
+        .count();
+    assert!(uptimes > 100, "p0f made only {uptimes} uptime estimates");
+    differential("random uptime", &pcap, 590, true);
+}
+
+#[test]
+fn random_handshakes_match_p0f() {
+    if !p0f_installed() {
+        eprintln!("SKIPPED: p0f is not installed (apt-get install p0f)");
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let conns = random_handshakes(0x0dd_ba11, 1500);
+    let pcap = dir.path().join("random.pcap");
+    write_capture(&pcap, &conns);
+    if let Ok(keep) = std::env::var("SYNPRINT_KEEP_PCAP") {
+        let _ = std::fs::copy(&pcap, keep);
+    }
+    differential("random", &pcap, 1400, true);
+}
+
 // ---------------------------------------------------------------------
 // Real kernel SYNs over loopback in a private network namespace
 // ---------------------------------------------------------------------
@@ -1130,6 +1303,18 @@ fn netns_connection_helper() {
         .expect("connect");
     drop(s);
     let _ = accept.join();
+}
+
+fn kernel_at_least(major: u32, minor: u32) -> bool {
+    let Ok(release) = std::fs::read_to_string("/proc/sys/kernel/osrelease") else {
+        return false;
+    };
+    let mut parts = release
+        .trim()
+        .split(|c: char| !c.is_ascii_digit())
+        .map(|p| p.parse::<u32>().unwrap_or(0));
+    let version = (parts.next().unwrap_or(0), parts.next().unwrap_or(0));
+    version >= (major, minor)
 }
 
 /// The tcpdump child; stopped (SIGINT, then waited for) even when the test
@@ -1195,6 +1380,12 @@ fn kernel_loopback_syns_match_p0f() {
     }
     if Command::new("tcpdump").arg("--version").output().is_err() {
         eprintln!("SKIPPED: tcpdump is not installed");
+        return;
+    }
+    // The four sysctls are per network namespace only since Linux 4.15;
+    // on older kernels flipping them would change the host's settings.
+    if !kernel_at_least(4, 15) {
+        eprintln!("SKIPPED: kernel older than 4.15 (TCP sysctls not per-namespace)");
         return;
     }
     let name = format!("synprint-p0f-{}", std::process::id());
@@ -1292,6 +1483,31 @@ fn kernel_loopback_syns_match_p0f() {
 // ---------------------------------------------------------------------
 // Public captures shared by the team (real traffic of several OSes)
 // ---------------------------------------------------------------------
+
+#[test]
+fn repository_samples_match_p0f() {
+    if !p0f_installed() {
+        eprintln!("SKIPPED: p0f is not installed (apt-get install p0f)");
+        return;
+    }
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("samples");
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let mut n = 0;
+    for e in std::fs::read_dir(&dir)
+        .expect("samples/")
+        .filter_map(Result::ok)
+    {
+        let f = e.path();
+        if !f.extension().is_some_and(|x| x == "pcap" || x == "pcapng") {
+            continue;
+        }
+        let copy = tmp.path().join(f.file_name().expect("file name"));
+        std::fs::copy(&f, &copy).expect("copy sample");
+        differential(&f.display().to_string(), &copy, 1, false);
+        n += 1;
+    }
+    assert!(n > 0, "no captures in samples/");
+}
 
 #[test]
 fn shared_fixtures_match_p0f() {

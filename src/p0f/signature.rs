@@ -656,6 +656,24 @@ mod tests {
     }
 
     #[test]
+    fn ipv6_extension_headers_do_not_show() {
+        // p0f drops IPv6 packets with extension headers; synprint renders
+        // them as p0f would the same packet without (olen 0, 40-byte header).
+        let mut p6 = Stack::Linux.syn(A6, 1000, B6, 80, 3);
+        p6.options = OptionBytes::new().mss(1000).0;
+        p6.window = 1060 * 2;
+        let mut obs = observe(&p6, Timestamp::default());
+        let plain = TcpSignature::from_observation(&obs, None).to_string();
+        obs.ip_options_len = 8;
+        obs.ip_total_length += 8;
+        assert_eq!(
+            TcpSignature::from_observation(&obs, None).to_string(),
+            plain
+        );
+        assert_eq!(plain, "6:64+0:0:1000:mtu*2,0:mss:flow:0");
+    }
+
+    #[test]
     fn ip_options_and_ipv6_header_lengths() {
         let mut p = plain_syn();
         p.ip_options = vec![1, 1, 1, 1, 1, 1, 1, 1];
