@@ -4,7 +4,7 @@
 #   tshark   - reference decoder for the packet-layer conformance tests
 #   tcpdump  - captures this machine's own SYNs inside test network namespaces
 #   iproute2 - network namespaces and veth pairs for the capture tests
-#   wrk      - HTTP load generator for scripts/load-test.sh
+#   wrk, curl - HTTP load generator and probe for scripts/load-test.sh
 # Building synprint itself needs none of them. Tests that need a missing tool
 # skip with a message saying which one, so this script is a convenience for
 # machines where we may install packages (root or sudo), and a no-op elsewhere.
@@ -16,6 +16,7 @@ command -v tshark >/dev/null 2>&1 || need+=(tshark)
 command -v tcpdump >/dev/null 2>&1 || need+=(tcpdump)
 command -v ip >/dev/null 2>&1 || need+=(iproute2)
 command -v wrk >/dev/null 2>&1 || need+=(wrk)
+command -v curl >/dev/null 2>&1 || need+=(curl)
 [ ${#need[@]} -eq 0 ] && exit 0
 
 if [ "$(id -u)" -eq 0 ]; then
