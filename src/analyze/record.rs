@@ -155,3 +155,112 @@ impl Serialize for Record {
         raw.serialize(s)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+    use super::*;
+    use crate::analyze::{Analyzer, AnalyzerConfig, Engine};
+    use crate::craft::{OptionBytes, Stack, TcpPacket};
+    use crate::packet::Timestamp;
+
+    /// The records of a few crafted packets covering every optional part of
+    /// the contract: IPv4 and IPv6, SYN and SYN+ACK, uptime, EOL padding,
+    /// unknown options, no MSS, a verdict.
+    fn records() -> Vec<Record> {
+        let engine = Engine::default();
+        let mut a = Analyzer::new(&engine, AnalyzerConfig::default());
+        let c4 = IpAddr::V4(Ipv4Addr::new(192, 168, 1, 20));
+        let s4 = IpAddr::V4(Ipv4Addr::new(203, 0, 113, 7));
+        let c6 = IpAddr::V6(Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 0x20));
+        let s6 = IpAddr::V6(Ipv6Addr::new(0x2001, 0xdb8, 0, 1, 0, 0, 0xa, 0x7));
+        let mut packets = Vec::new();
+        let mac_options = |ts: u32| {
+            OptionBytes::new()
+                .mss(1460)
+                .nop()
+                .ws(6)
+                .nop()
+                .nop()
+                .ts(ts, 0)
+                .sok()
+                .eol()
+                .eol()
+                .0
+        };
+        let mut mac = Stack::MacOs.syn(c4, 50123, s4, 443, 7);
+        mac.options = mac_options(3_000_000);
+        packets.push((1_700_000_000_123_456_789, mac));
+        // The same host 90 s later with its timestamp clock advanced at
+        // 1 kHz: an uptime estimate.
+        let mut later = Stack::MacOs.syn(c4, 50124, s4, 443, 8);
+        later.options = mac_options(3_090_000);
+        packets.push((1_700_000_090_123_456_789, later));
+        let linux6 = Stack::Linux.syn(c6, 40000, s6, 80, 3);
+        packets.push((1_700_000_100_000_000_000, linux6.clone()));
+        let mut ack6 = TcpPacket::syn_ack_for(&linux6);
+        ack6.ttl = 57;
+        ack6.window = 28800;
+        ack6.flow_label = 0xabcde;
+        ack6.options = OptionBytes::new().mss(1400).sok().ts(5, 6).nop().ws(7).0;
+        packets.push((1_700_000_100_000_500_000, ack6));
+        let mut odd = TcpPacket::syn(c4, 1, s4, 2);
+        odd.ttl = 255;
+        odd.tos = 0x03;
+        odd.df = false;
+        odd.window = 512;
+        odd.options = OptionBytes::new().raw(&[34, 2]).nop().raw(&[7, 3, 1]).0;
+        packets.push((1_700_000_200_000_000_001, odd));
+        let mut out = Vec::new();
+        for (ts, p) in packets {
+            if let Some(r) = a.process_ip(Timestamp(ts), &p.ip_bytes()) {
+                out.push(r);
+            }
+        }
+        if let Some(r) = out.first_mut() {
+            r.judge_user_agent(
+                "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 \
+                 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36",
+            )
+            .expect("user agent parses");
+        }
+        out
+    }
+
+    fn json(r: &Record) -> String {
+        let mut j = JsonBuf::new();
+        r.write_json(&mut j);
+        String::from_utf8(j.into_bytes()).expect("UTF-8")
+    }
+
+    /// The JSON form is a documented contract: these bytes pin it, so any
+    /// change to the writer (speed work included) that alters a single byte
+    /// fails here.
+    #[test]
+    fn json_bytes_are_pinned() {
+        let got: Vec<String> = records().iter().map(json).collect();
+        for (i, (g, w)) in got.iter().zip(PINNED).enumerate() {
+            assert_eq!(g, w, "record {i}");
+        }
+        assert_eq!(got.len(), PINNED.len(), "{got:#?}");
+    }
+
+    #[test]
+    fn json_is_valid_and_round_trips_through_serde() {
+        for r in records() {
+            let text = json(&r);
+            let v: serde_json::Value = serde_json::from_str(&text).expect("valid JSON");
+            assert_eq!(r.to_json_value(), v);
+            assert_eq!(serde_json::to_string(&r).expect("serializes"), text);
+        }
+    }
+
+    const PINNED: &[&str] = &[
+    "{\"kind\":\"syn\",\"ts\":1700000000.1234567,\"src_ip\":\"192.168.1.20\",\"src_port\":50123,\"dst_ip\":\"203.0.113.7\",\"dst_port\":443,\"ip_version\":4,\"ip_ttl\":64,\"ip_df\":1,\"ip_mf\":0,\"ip_id\":0,\"ip_tos\":0,\"ip_total_length\":64,\"ip_hdr_length\":5,\"ip_flow_label\":null,\"tcp_window_size\":65535,\"tcp_flags\":2,\"tcp_off\":11,\"tcp_urp\":0,\"tcp_ack\":0,\"tcp_seq\":139835970,\"tcp_options\":\"M1460,N,W6,N,N,T,S,E,E,\",\"tcp_options_kinds\":[2,1,3,1,1,8,4,0,0],\"tcp_mss\":1460,\"tcp_window_scaling\":6,\"tcp_timestamp\":3000000,\"tcp_timestamp_echo_reply\":0,\"p0f\":{\"raw_sig\":\"4:64+0:0:1460:65535,6:mss,nop,ws,nop,nop,ts,sok,eol+1:df:0\",\"os\":\"Mac OS X\",\"dist\":0,\"generic\":true,\"fuzzy\":true},\"mtu\":{\"raw_mtu\":1500,\"link\":\"Ethernet or modem\"},\"ja4t\":\"65535_2-1-3-1-1-8-4-0-0_1460_6\",\"classification\":{\"os\":\"macOS\",\"family\":\"Apple\",\"confidence\":0.6037,\"scores\":{\"Windows\":0,\"macOS\":0.6037,\"iOS\":0.3963,\"Android\":0,\"Linux\":0,\"ChromeOS\":0,\"FreeBSD\":0,\"OpenBSD\":0,\"embedded\":0,\"unknown\":0},\"family_scores\":{\"Windows\":0,\"Apple\":1,\"Linux\":0,\"BSD\":0,\"other\":0},\"evidence\":[\"options M,N,W,N,N,T,S,E,E -> Apple\",\"ipid zero -> Apple\",\"p0f Mac OS X -> Apple\"]},\"verdict\":{\"ua_os\":\"Windows\",\"ua_family\":\"Windows\",\"os_mismatch\":true,\"tunnel_suspected\":false,\"mtu_link\":null,\"hops\":0,\"reasons\":[\"User-Agent says Windows (Windows family) but the TCP stack is Apple family (p=1.000; p(Windows)=0.000)\"]}}",
+    "{\"kind\":\"syn\",\"ts\":1700000090.1234567,\"src_ip\":\"192.168.1.20\",\"src_port\":50124,\"dst_ip\":\"203.0.113.7\",\"dst_port\":443,\"ip_version\":4,\"ip_ttl\":64,\"ip_df\":1,\"ip_mf\":0,\"ip_id\":0,\"ip_tos\":0,\"ip_total_length\":64,\"ip_hdr_length\":5,\"ip_flow_label\":null,\"tcp_window_size\":65535,\"tcp_flags\":2,\"tcp_off\":11,\"tcp_urp\":0,\"tcp_ack\":0,\"tcp_seq\":2859082781,\"tcp_options\":\"M1460,N,W6,N,N,T,S,E,E,\",\"tcp_options_kinds\":[2,1,3,1,1,8,4,0,0],\"tcp_mss\":1460,\"tcp_window_scaling\":6,\"tcp_timestamp\":3090000,\"tcp_timestamp_echo_reply\":0,\"p0f\":{\"raw_sig\":\"4:64+0:0:1460:65535,6:mss,nop,ws,nop,nop,ts,sok,eol+1:df:0\",\"os\":\"Mac OS X\",\"dist\":0,\"generic\":true,\"fuzzy\":true},\"mtu\":{\"raw_mtu\":1500,\"link\":\"Ethernet or modem\"},\"uptime\":{\"uptime_min\":51,\"days\":0,\"hours\":0,\"minutes\":51,\"modulo_days\":49,\"freq_hz\":1000,\"raw_freq_hz\":1000.0},\"ja4t\":\"65535_2-1-3-1-1-8-4-0-0_1460_6\",\"classification\":{\"os\":\"macOS\",\"family\":\"Apple\",\"confidence\":0.6037,\"scores\":{\"Windows\":0,\"macOS\":0.6037,\"iOS\":0.3963,\"Android\":0,\"Linux\":0,\"ChromeOS\":0,\"FreeBSD\":0,\"OpenBSD\":0,\"embedded\":0,\"unknown\":0},\"family_scores\":{\"Windows\":0,\"Apple\":1,\"Linux\":0,\"BSD\":0,\"other\":0},\"evidence\":[\"options M,N,W,N,N,T,S,E,E -> Apple\",\"ipid zero -> Apple\",\"p0f Mac OS X -> Apple\"]}}",
+    "{\"kind\":\"syn\",\"ts\":1700000100.0,\"src_ip\":\"2001:db8::20\",\"src_port\":40000,\"dst_ip\":\"2001:db8:0:1::a:7\",\"dst_port\":80,\"ip_version\":6,\"ip_ttl\":64,\"ip_df\":null,\"ip_mf\":null,\"ip_id\":null,\"ip_tos\":0,\"ip_total_length\":80,\"ip_hdr_length\":10,\"ip_flow_label\":492678,\"tcp_window_size\":64240,\"tcp_flags\":2,\"tcp_off\":10,\"tcp_urp\":0,\"tcp_ack\":0,\"tcp_seq\":2172093574,\"tcp_options\":\"M1440,S,T,N,W7,\",\"tcp_options_kinds\":[2,4,8,1,3],\"tcp_mss\":1440,\"tcp_window_scaling\":7,\"tcp_timestamp\":3150070593,\"tcp_timestamp_echo_reply\":0,\"p0f\":{\"raw_sig\":\"6:64+0:0:1440:mss*44,7:mss,sok,ts,nop,ws:flow:0\",\"os\":null,\"dist\":0,\"generic\":false,\"fuzzy\":false},\"mtu\":{\"raw_mtu\":1500,\"link\":\"Ethernet or modem\"},\"ja4t\":\"64240_2-4-8-1-3_1440_7\",\"classification\":{\"os\":\"Linux\",\"family\":\"Linux\",\"confidence\":0.8213,\"scores\":{\"Windows\":0.0001,\"macOS\":0,\"iOS\":0,\"Android\":0.0372,\"Linux\":0.8213,\"ChromeOS\":0.1413,\"FreeBSD\":0,\"OpenBSD\":0,\"embedded\":0,\"unknown\":0},\"family_scores\":{\"Windows\":0.0001,\"Apple\":0.0001,\"Linux\":0.9998,\"BSD\":0,\"other\":0},\"evidence\":[\"wscale 7 -> Linux\",\"options M,S,T,N,W -> Linux\"]}}",
+    "{\"kind\":\"syn_ack\",\"ts\":1700000100.0005,\"src_ip\":\"2001:db8:0:1::a:7\",\"src_port\":80,\"dst_ip\":\"2001:db8::20\",\"dst_port\":40000,\"ip_version\":6,\"ip_ttl\":57,\"ip_df\":null,\"ip_mf\":null,\"ip_id\":null,\"ip_tos\":0,\"ip_total_length\":80,\"ip_hdr_length\":10,\"ip_flow_label\":703710,\"tcp_window_size\":28800,\"tcp_flags\":18,\"tcp_off\":10,\"tcp_urp\":0,\"tcp_ack\":2172093575,\"tcp_seq\":772798125,\"tcp_options\":\"M1400,S,T,N,W7,\",\"tcp_options_kinds\":[2,4,8,1,3],\"tcp_mss\":1400,\"tcp_window_scaling\":7,\"tcp_timestamp\":5,\"tcp_timestamp_echo_reply\":6,\"p0f\":{\"raw_sig\":\"6:57+7:0:1400:mss*20,7:mss,sok,ts,nop,ws:flow:0\",\"os\":null,\"dist\":7,\"generic\":false,\"fuzzy\":false},\"mtu\":{\"raw_mtu\":1460,\"link\":\"generic tunnel or VPN\"},\"ja4ts\":\"28800_2-4-8-1-3_1400_7\",\"classification\":{\"os\":\"Linux\",\"family\":\"Linux\",\"confidence\":0.5706,\"scores\":{\"Windows\":0,\"macOS\":0.0003,\"iOS\":0.0006,\"Android\":0.3458,\"Linux\":0.5706,\"ChromeOS\":0.0788,\"FreeBSD\":0,\"OpenBSD\":0,\"embedded\":0.0036,\"unknown\":0.0003},\"family_scores\":{\"Windows\":0,\"Apple\":0.0009,\"Linux\":0.9988,\"BSD\":0,\"other\":0.0003},\"evidence\":[\"window 28800 -> embedded\",\"wscale 7 -> Linux\",\"options M,S,T,N,W -> Linux\"]}}",
+    "{\"kind\":\"syn\",\"ts\":1700000200.0,\"src_ip\":\"192.168.1.20\",\"src_port\":1,\"dst_ip\":\"203.0.113.7\",\"dst_port\":2,\"ip_version\":4,\"ip_ttl\":255,\"ip_df\":0,\"ip_mf\":0,\"ip_id\":4660,\"ip_tos\":3,\"ip_total_length\":48,\"ip_hdr_length\":5,\"ip_flow_label\":null,\"tcp_window_size\":512,\"tcp_flags\":2,\"tcp_off\":7,\"tcp_urp\":0,\"tcp_ack\":0,\"tcp_seq\":268435456,\"tcp_options\":\"U34,N,F,E,E,\",\"tcp_options_kinds\":[34,1,7,0,0],\"tcp_mss\":null,\"tcp_window_scaling\":null,\"tcp_timestamp\":null,\"tcp_timestamp_echo_reply\":null,\"p0f\":{\"raw_sig\":\"4:255+0:0:0:512,0:?34,nop,?7,eol+1:ecn:0\",\"os\":null,\"dist\":0,\"generic\":false,\"fuzzy\":false},\"mtu\":null,\"ja4t\":\"512_34-1-7-0-0_00_00\",\"classification\":{\"os\":\"unknown\",\"family\":\"other\",\"confidence\":0.9103,\"scores\":{\"Windows\":0.0272,\"macOS\":0.0007,\"iOS\":0.0007,\"Android\":0.0178,\"Linux\":0.0159,\"ChromeOS\":0.0021,\"FreeBSD\":0.0008,\"OpenBSD\":0.0005,\"embedded\":0.024,\"unknown\":0.9103},\"family_scores\":{\"Windows\":0.0272,\"Apple\":0.0014,\"Linux\":0.0598,\"BSD\":0.0013,\"other\":0.9103},\"evidence\":[]}}",
+    ];
+}
