@@ -4,7 +4,7 @@ use crate::classify::{Classification, Verdict};
 use crate::fingerprint::{OptionKinds, ZardaxtOptions};
 use crate::output::JsonBuf;
 use crate::p0f::{Mtu, P0fMatch, Uptime};
-use crate::packet::{IpVersion, Observation};
+use crate::packet::{IpVersion, Kind, Observation};
 
 /// One fingerprinted SYN or SYN+ACK: the observation and everything derived
 /// from it. Its JSON form ([`Record::write_json`], documented in the README)
@@ -39,95 +39,118 @@ impl Record {
     }
 
     /// Appends this record as one JSON object.
+    ///
+    /// Keys and the separators between them are written as pre-built runs
+    /// (`,"src_port":`), and fixed alternatives (IPv6's null IPv4 fields,
+    /// the flag bits) as whole literals: this is the hot output path.
     pub fn write_json(&self, j: &mut JsonBuf) {
         let o = &self.obs;
-        let v4 = o.ip_version == IpVersion::V4;
         j.begin_object();
-        j.key("kind");
-        j.str(o.kind.as_str());
-        j.key("ts");
+        j.raw(match o.kind {
+            Kind::Syn => "\"kind\":\"syn\",\"ts\":",
+            Kind::SynAck => "\"kind\":\"syn_ack\",\"ts\":",
+        });
         j.f64(o.ts.as_secs_f64());
-        j.key("src_ip");
-        j.ip(o.src_ip);
-        j.key("src_port");
+        j.raw(",\"src_ip\":\"");
+        ip_text(j, o.src_ip);
+        j.raw("\",\"src_port\":");
         j.u64(o.src_port.into());
-        j.key("dst_ip");
-        j.ip(o.dst_ip);
-        j.key("dst_port");
+        j.raw(",\"dst_ip\":\"");
+        ip_text(j, o.dst_ip);
+        j.raw("\",\"dst_port\":");
         j.u64(o.dst_port.into());
-        j.key("ip_version");
-        j.u64(o.ip_version.number().into());
-        j.key("ip_ttl");
-        j.u64(o.ttl.into());
         // zardaxt writes the IPv4 flag bits as 0/1 integers; IPv6 has none.
-        j.key("ip_df");
-        j.opt_u64(v4.then_some(u64::from(o.df)));
-        j.key("ip_mf");
-        j.opt_u64(v4.then_some(u64::from(o.mf)));
-        j.key("ip_id");
-        j.opt_u64(v4.then_some(u64::from(o.ip_id)));
-        j.key("ip_tos");
+        match o.ip_version {
+            IpVersion::V4 => {
+                j.raw(",\"ip_version\":4,\"ip_ttl\":");
+                j.u64(o.ttl.into());
+                j.raw(match (o.df, o.mf) {
+                    (false, false) => ",\"ip_df\":0,\"ip_mf\":0,\"ip_id\":",
+                    (false, true) => ",\"ip_df\":0,\"ip_mf\":1,\"ip_id\":",
+                    (true, false) => ",\"ip_df\":1,\"ip_mf\":0,\"ip_id\":",
+                    (true, true) => ",\"ip_df\":1,\"ip_mf\":1,\"ip_id\":",
+                });
+                j.u64(o.ip_id.into());
+            }
+            IpVersion::V6 => {
+                j.raw(",\"ip_version\":6,\"ip_ttl\":");
+                j.u64(o.ttl.into());
+                j.raw(",\"ip_df\":null,\"ip_mf\":null,\"ip_id\":null");
+            }
+        }
+        j.raw(",\"ip_tos\":");
         j.u64(o.tos.into());
-        j.key("ip_total_length");
+        j.raw(",\"ip_total_length\":");
         j.u64(o.ip_total_length.into());
         // zardaxt (dpkt) counts the IPv4 header in 32-bit words.
-        j.key("ip_hdr_length");
+        j.raw(",\"ip_hdr_length\":");
         j.u64(u64::from(o.ip_header_len / 4));
-        j.key("ip_flow_label");
-        j.opt_u64((!v4).then_some(u64::from(o.flow_label)));
-        j.key("tcp_window_size");
+        match o.ip_version {
+            IpVersion::V4 => j.raw(",\"ip_flow_label\":null,\"tcp_window_size\":"),
+            IpVersion::V6 => {
+                j.raw(",\"ip_flow_label\":");
+                j.u64(o.flow_label.into());
+                j.raw(",\"tcp_window_size\":");
+            }
+        }
         j.u64(o.window.into());
-        j.key("tcp_flags");
+        j.raw(",\"tcp_flags\":");
         j.u64(o.tcp_flags.into());
-        j.key("tcp_off");
+        j.raw(",\"tcp_off\":");
         j.u64(o.tcp_data_offset.into());
-        j.key("tcp_urp");
+        j.raw(",\"tcp_urp\":");
         j.u64(o.urgent_ptr.into());
-        j.key("tcp_ack");
+        j.raw(",\"tcp_ack\":");
         j.u64(o.ack.into());
-        j.key("tcp_seq");
+        j.raw(",\"tcp_seq\":");
         j.u64(o.seq.into());
-        j.key("tcp_options");
-        j.display_plain(ZardaxtOptions(&o.options));
-        j.key("tcp_options_kinds");
-        j.begin_array();
+        j.raw(",\"tcp_options\":\"");
+        ZardaxtOptions(&o.options).write_to(j);
+        j.raw("\",\"tcp_options_kinds\":[");
         for k in OptionKinds(&o.options).iter() {
             j.u64(k.into());
         }
-        j.end_array();
-        j.key("tcp_mss");
+        j.raw("],\"tcp_mss\":");
         j.opt_u64(o.options.mss.map(u64::from));
-        j.key("tcp_window_scaling");
+        j.raw(",\"tcp_window_scaling\":");
         j.opt_u64(o.options.window_scale.map(u64::from));
-        j.key("tcp_timestamp");
-        j.opt_u64(o.options.timestamp.map(|t| u64::from(t.0)));
-        j.key("tcp_timestamp_echo_reply");
-        j.opt_u64(o.options.timestamp.map(|t| u64::from(t.1)));
-        j.key("p0f");
+        match o.options.timestamp {
+            Some((val, ecr)) => {
+                j.raw(",\"tcp_timestamp\":");
+                j.u64(val.into());
+                j.raw(",\"tcp_timestamp_echo_reply\":");
+                j.u64(ecr.into());
+            }
+            None => j.raw(",\"tcp_timestamp\":null,\"tcp_timestamp_echo_reply\":null"),
+        }
+        j.raw(",\"p0f\":");
         self.p0f.write_json(j);
-        j.key("mtu");
         match &self.mtu {
-            Some(m) => m.write_json(j),
-            None => j.null(),
+            Some(m) => {
+                j.raw(",\"mtu\":");
+                m.write_json(j);
+            }
+            None => j.raw(",\"mtu\":null"),
         }
         if let Some(u) = &self.uptime {
-            j.key("uptime");
+            j.raw(",\"uptime\":");
             u.write_json(j);
         }
         #[cfg(feature = "ja4t")]
         {
-            j.key(match o.kind {
-                crate::packet::Kind::Syn => "ja4t",
-                crate::packet::Kind::SynAck => "ja4ts",
+            j.raw(match o.kind {
+                Kind::Syn => ",\"ja4t\":\"",
+                Kind::SynAck => ",\"ja4ts\":\"",
             });
-            j.display_plain(crate::fingerprint::ja4t::Ja4t(o));
+            crate::fingerprint::ja4t::Ja4t(o).write_to(j);
+            j.raw("\"");
         }
         if let Some(c) = &self.classification {
-            j.key("classification");
+            j.raw(",\"classification\":");
             c.write_json(j);
         }
         if let Some(v) = &self.verdict {
-            j.key("verdict");
+            j.raw(",\"verdict\":");
             v.write_json(j);
         }
         j.end_object();
@@ -140,6 +163,15 @@ impl Record {
         // The writer only produces valid JSON; Null is unreachable but
         // keeps this total.
         serde_json::from_slice(j.as_bytes()).unwrap_or(serde_json::Value::Null)
+    }
+}
+
+/// An address's text inside a string the caller opened.
+#[inline]
+fn ip_text(j: &mut JsonBuf, addr: std::net::IpAddr) {
+    match addr {
+        std::net::IpAddr::V4(a) => j.raw_ipv4(a),
+        std::net::IpAddr::V6(a) => j.raw_display(a),
     }
 }
 

@@ -78,7 +78,8 @@ impl JsonBuf {
     /// The next `n` bytes of storage, made available if they are not.
     #[inline(always)]
     fn slack(&mut self, n: usize) -> &mut [u8] {
-        let end = self.len.saturating_add(n);
+        // `len` is bounded by memory, far from overflowing.
+        let end = self.len + n;
         if end > self.buf.len() {
             self.grow(n);
         }
@@ -267,21 +268,30 @@ impl JsonBuf {
         } else {
             mag.round() as u64
         };
-        if scaled < 0.0 && n != 0 {
+        // Most scores of a record are 0 or 1.
+        match n {
+            0 => return self.put(b"0"),
+            10_000 if scaled > 0.0 => return self.put(b"1"),
+            _ => {}
+        }
+        if scaled < 0.0 {
             self.put(b"-");
         }
         self.digits(n / 10_000);
-        let frac = n % 10_000;
+        let frac = (n % 10_000) as u32;
         if frac != 0 {
-            let digits = [
-                b'.',
-                b'0' + (frac / 1000) as u8,
-                b'0' + (frac / 100 % 10) as u8,
-                b'0' + (frac / 10 % 10) as u8,
-                b'0' + (frac % 10) as u8,
-            ];
-            let zeros = frac.trailing_zeros_decimal();
-            self.put(digits.get(..5 - zeros).unwrap_or_default());
+            let hi = (frac / 100) as usize * 2;
+            let lo = (frac % 100) as usize * 2;
+            let pair = |at: usize| DIGIT_PAIRS.get(at..).and_then(|p| p.first_chunk::<2>());
+            if let (Some(hi), Some(lo)) = (pair(hi), pair(lo)) {
+                let text = [b'.', hi[0], hi[1], lo[0], lo[1]];
+                let len = if frac % 100 != 0 {
+                    5 - usize::from(frac % 10 == 0)
+                } else {
+                    3 - usize::from(frac % 1000 == 0)
+                };
+                self.put(text.get(..len).unwrap_or_default());
+            }
         }
     }
 
@@ -339,13 +349,24 @@ impl JsonBuf {
     #[inline]
     pub fn raw_ipv4(&mut self, a: std::net::Ipv4Addr) {
         let [a, b, c, d] = a.octets();
-        self.digits(a.into());
+        self.octet(a);
         self.put(b".");
-        self.digits(b.into());
+        self.octet(b);
         self.put(b".");
-        self.digits(c.into());
+        self.octet(c);
         self.put(b".");
-        self.digits(d.into());
+        self.octet(d);
+    }
+
+    /// A byte's decimal digits: one table load, one four-byte store.
+    #[inline(always)]
+    fn octet(&mut self, v: u8) {
+        let entry = U8_TEXT[usize::from(v)];
+        let dst = self.slack(4);
+        if let Some(d) = dst.first_chunk_mut::<4>() {
+            *d = entry;
+            self.len += usize::from(entry[3]);
+        }
     }
 
     /// An IPv6 address inside a string value the caller opened with
@@ -395,6 +416,24 @@ impl JsonBuf {
         self.put(bytes.get(start..).unwrap_or_default());
     }
 }
+
+/// Each byte's decimal text, padded to three bytes, and its length.
+static U8_TEXT: [[u8; 4]; 256] = {
+    let mut t = [[0u8; 4]; 256];
+    let mut i = 0;
+    while i < 256 {
+        let (h, te, o) = ((i / 100) as u8, (i / 10 % 10) as u8, (i % 10) as u8);
+        t[i] = if i >= 100 {
+            [b'0' + h, b'0' + te, b'0' + o, 3]
+        } else if i >= 10 {
+            [b'0' + te, b'0' + o, 0, 2]
+        } else {
+            [b'0' + o, 0, 0, 1]
+        };
+        i += 1;
+    }
+    t
+};
 
 /// Number of decimal digits of `v` (1 for 0), from its bit length.
 #[inline(always)]
@@ -472,26 +511,6 @@ static ESCAPE: [u8; 256] = {
     t[b'\\' as usize] = b'\\';
     t
 };
-
-/// Decimal trailing zeros of a four-digit fraction (1..=9999), to trim.
-trait TrailingZerosDecimal {
-    fn trailing_zeros_decimal(self) -> usize;
-}
-
-impl TrailingZerosDecimal for u64 {
-    #[inline]
-    fn trailing_zeros_decimal(self) -> usize {
-        if self % 1000 == 0 {
-            3
-        } else if self % 100 == 0 {
-            2
-        } else if self % 10 == 0 {
-            1
-        } else {
-            0
-        }
-    }
-}
 
 struct Plain<'a>(&'a mut JsonBuf);
 
@@ -620,6 +639,16 @@ mod tests {
             assert_eq!(text(&j), format!("\"a{want}b\""), "{b:#x}");
             let back: String = serde_json::from_slice(j.as_bytes()).expect("valid JSON");
             assert_eq!(back, s);
+        }
+    }
+
+    #[test]
+    fn ipv4_addresses_with_every_octet() {
+        for i in 0..=255u8 {
+            let a = std::net::Ipv4Addr::new(i, 255 - i, i / 2, i % 10);
+            let mut j = JsonBuf::new();
+            j.ip(a.into());
+            assert_eq!(text(&j), format!("\"{a}\""));
         }
     }
 
