@@ -13,11 +13,52 @@ use crate::packet::{Kind, Observation, Timestamp};
 /// retransmission tracking.
 type FlowKey = u64;
 
+/// What one handshake left behind: 12 bytes, so a table entry is 24 (the
+/// table is large and its lookups miss the cache; smaller entries miss less).
 #[derive(Clone, Copy, Debug)]
 struct FlowState {
-    syn_isn: Option<u32>,
-    syn_mss: Option<u16>,
-    syn_ack_isn: Option<u32>,
+    syn_isn: u32,
+    syn_ack_isn: u32,
+    /// The SYN's MSS as p0f remembers it, 0 for none.
+    syn_mss: u16,
+    seen: u8,
+}
+
+impl FlowState {
+    const SYN: u8 = 1;
+    const SYN_ACK: u8 = 2;
+
+    fn syn(obs: &Observation) -> Self {
+        FlowState {
+            syn_isn: obs.seq,
+            syn_ack_isn: 0,
+            syn_mss: obs.options.p0f.mss,
+            seen: Self::SYN,
+        }
+    }
+
+    fn syn_ack(obs: &Observation) -> Self {
+        FlowState {
+            syn_isn: 0,
+            syn_ack_isn: obs.seq,
+            syn_mss: 0,
+            seen: Self::SYN_ACK,
+        }
+    }
+
+    fn syn_isn(&self) -> Option<u32> {
+        (self.seen & Self::SYN != 0).then_some(self.syn_isn)
+    }
+
+    fn syn_ack_isn(&self) -> Option<u32> {
+        (self.seen & Self::SYN_ACK != 0).then_some(self.syn_ack_isn)
+    }
+
+    /// The SYN's MSS as p0f remembers it for the SYN+ACK's window: the one
+    /// among the first 24 options, none when 0.
+    fn syn_mss(&self) -> Option<u16> {
+        (self.syn_mss != 0).then_some(self.syn_mss)
+    }
 }
 
 /// The keys are already uniformly distributed hashes: hashing them again
@@ -74,7 +115,9 @@ impl FlowTable {
         let generation_cap = (capacity / 2).max(1);
         FlowTable {
             seed: RandomState::default(),
-            current: Generation::default(),
+            // Sized once: growing step by step would rehash every entry
+            // several times while the first generation fills.
+            current: Generation::with_capacity_and_hasher(generation_cap, Default::default()),
             previous: Generation::default(),
             generation_cap,
             generation_start: Timestamp(0),
@@ -128,12 +171,17 @@ impl FlowTable {
         h.finish()
     }
 
-    fn entry(&mut self, key: FlowKey) -> Option<&mut FlowState> {
-        if !self.current.contains_key(&key) {
-            let moved = self.previous.remove(&key)?;
-            self.current.insert(key, moved);
+    /// The handshake's state, or where to put it: one probe of `current`
+    /// (plus one of `previous` for a handshake not seen in this generation).
+    fn entry(&mut self, key: FlowKey) -> Slot<'_> {
+        use std::collections::hash_map::Entry;
+        match self.current.entry(key) {
+            Entry::Occupied(e) => Slot::Known(e.into_mut()),
+            Entry::Vacant(e) => match self.previous.remove(&key) {
+                Some(moved) => Slot::Known(e.insert(moved)),
+                None => Slot::New(e),
+            },
         }
-        self.current.get_mut(&key)
     }
 
     pub fn observe(&mut self, obs: &Observation) -> SynSeen {
@@ -141,60 +189,49 @@ impl FlowTable {
         match obs.kind {
             Kind::Syn => {
                 let key = self.key(obs.src_ip, obs.dst_ip, obs.src_port, obs.dst_port);
-                if let Some(state) = self.entry(key) {
-                    if state.syn_isn == Some(obs.seq) {
-                        return SynSeen::Retransmission;
+                match self.entry(key) {
+                    Slot::Known(state) => {
+                        if state.syn_isn() == Some(obs.seq) {
+                            return SynSeen::Retransmission;
+                        }
+                        // Same 4-tuple, new ISN: a new connection reusing
+                        // the port.
+                        *state = FlowState::syn(obs);
                     }
-                    // Same 4-tuple, new ISN: a new connection reusing the port.
-                    *state = FlowState {
-                        syn_isn: Some(obs.seq),
-                        syn_mss: p0f_syn_mss(obs),
-                        syn_ack_isn: None,
-                    };
-                    return SynSeen::New { syn_mss: None };
+                    Slot::New(e) => {
+                        e.insert(FlowState::syn(obs));
+                    }
                 }
-                self.current.insert(
-                    key,
-                    FlowState {
-                        syn_isn: Some(obs.seq),
-                        syn_mss: p0f_syn_mss(obs),
-                        syn_ack_isn: None,
-                    },
-                );
                 SynSeen::New { syn_mss: None }
             }
             Kind::SynAck => {
                 let key = self.key(obs.dst_ip, obs.src_ip, obs.dst_port, obs.src_port);
-                if let Some(state) = self.entry(key) {
-                    if state.syn_ack_isn == Some(obs.seq) {
-                        return SynSeen::Retransmission;
+                match self.entry(key) {
+                    Slot::Known(state) => {
+                        if state.syn_ack_isn() == Some(obs.seq) {
+                            return SynSeen::Retransmission;
+                        }
+                        state.syn_ack_isn = obs.seq;
+                        state.seen |= FlowState::SYN_ACK;
+                        SynSeen::New {
+                            syn_mss: state.syn_mss(),
+                        }
                     }
-                    state.syn_ack_isn = Some(obs.seq);
-                    return SynSeen::New {
-                        syn_mss: state.syn_mss,
-                    };
+                    Slot::New(e) => {
+                        // The capture started after the SYN: remember the
+                        // SYN+ACK only to spot its own retransmissions.
+                        e.insert(FlowState::syn_ack(obs));
+                        SynSeen::New { syn_mss: None }
+                    }
                 }
-                // The capture started after the SYN: remember the SYN+ACK
-                // only to spot its own retransmissions.
-                self.current.insert(
-                    key,
-                    FlowState {
-                        syn_isn: None,
-                        syn_mss: None,
-                        syn_ack_isn: Some(obs.seq),
-                    },
-                );
-                SynSeen::New { syn_mss: None }
             }
         }
     }
 }
 
-/// The SYN's MSS as p0f remembers it for the SYN+ACK's window: the one
-/// among the first 24 options, none when 0.
-fn p0f_syn_mss(obs: &Observation) -> Option<u16> {
-    let mss = obs.options.p0f.mss;
-    (mss != 0).then_some(mss)
+enum Slot<'a> {
+    Known(&'a mut FlowState),
+    New(std::collections::hash_map::VacantEntry<'a, FlowKey, FlowState>),
 }
 
 #[cfg(test)]
