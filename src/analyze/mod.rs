@@ -8,7 +8,7 @@ mod record;
 mod stats;
 
 pub use flows::{FlowTable, SynSeen};
-pub use record::Record;
+pub use record::{JsonMemo, Record};
 pub use stats::Stats;
 
 use crate::classify::{Model, P0fHint};

@@ -3,7 +3,7 @@ use serde::ser::{Serialize, Serializer};
 use crate::classify::{Classification, Verdict};
 use crate::fingerprint::{OptionKinds, ZardaxtOptions};
 use crate::output::JsonBuf;
-use crate::p0f::{Mtu, P0fMatch, Uptime};
+use crate::p0f::{Mtu, P0fMatch, TcpSignature, Uptime};
 use crate::packet::{IpVersion, Kind, Observation};
 
 /// One fingerprinted SYN or SYN+ACK: the observation and everything derived
@@ -44,6 +44,18 @@ impl Record {
     /// (`,"src_port":`), and fixed alternatives (IPv6's null IPv4 fields,
     /// the flag bits) as whole literals: this is the hot output path.
     pub fn write_json(&self, j: &mut JsonBuf) {
+        self.write_json_with(j, None);
+    }
+
+    /// [`Record::write_json`] for a stream of records: sub-objects equal to
+    /// one written recently (p0f, MTU, classification — a capture holds few
+    /// distinct ones) are copied from `memo` instead of formatted again.
+    /// The bytes are the same either way.
+    pub fn write_json_memo(&self, j: &mut JsonBuf, memo: &mut JsonMemo) {
+        self.write_json_with(j, Some(memo));
+    }
+
+    fn write_json_with(&self, j: &mut JsonBuf, mut memo: Option<&mut JsonMemo>) {
         let o = &self.obs;
         j.begin_object();
         j.raw(match o.kind {
@@ -124,11 +136,17 @@ impl Record {
             None => j.raw(",\"tcp_timestamp\":null,\"tcp_timestamp_echo_reply\":null"),
         }
         j.raw(",\"p0f\":");
-        self.p0f.write_json(j);
+        match memo.as_deref_mut() {
+            Some(memo) => memo.p0f(j, &self.p0f),
+            None => self.p0f.write_json(j),
+        }
         match &self.mtu {
             Some(m) => {
                 j.raw(",\"mtu\":");
-                m.write_json(j);
+                match memo.as_deref_mut() {
+                    Some(memo) => memo.mtu(j, m),
+                    None => m.write_json(j),
+                }
             }
             None => j.raw(",\"mtu\":null"),
         }
@@ -147,7 +165,10 @@ impl Record {
         }
         if let Some(c) = &self.classification {
             j.raw(",\"classification\":");
-            c.write_json(j);
+            match memo.as_deref_mut() {
+                Some(memo) => memo.classification(j, c),
+                None => c.write_json(j),
+            }
         }
         if let Some(v) = &self.verdict {
             j.raw(",\"verdict\":");
@@ -163,6 +184,194 @@ impl Record {
         // The writer only produces valid JSON; Null is unreachable but
         // keeps this total.
         serde_json::from_slice(j.as_bytes()).unwrap_or(serde_json::Value::Null)
+    }
+}
+
+/// Recently written JSON of the sub-objects that repeat across records.
+///
+/// Each kind has a direct-mapped table keyed by a hash of the value; a slot
+/// is used only when its value equals the one being written (full `==`), so
+/// a hit gives exactly the bytes the sub-object's own `write_json` would.
+/// On a miss that `write_json` runs and its bytes are kept.
+pub struct JsonMemo {
+    p0f: Memo<P0fMatch<'static>>,
+    mtu: Memo<Mtu<'static>>,
+    classification: Memo<Classification>,
+}
+
+impl Default for JsonMemo {
+    fn default() -> Self {
+        JsonMemo {
+            p0f: Memo::new(1024),
+            mtu: Memo::new(64),
+            classification: Memo::new(4096),
+        }
+    }
+}
+
+impl JsonMemo {
+    pub fn new() -> Self {
+        JsonMemo::default()
+    }
+
+    fn p0f(&mut self, j: &mut JsonBuf, m: &P0fMatch<'static>) {
+        let key = P0fMatch {
+            // The sender's timestamp differs in every packet but is not part
+            // of p0f's signature text (its zero-ness is, as a quirk, which
+            // stays in the key).
+            raw_sig: TcpSignature {
+                ts1: 0,
+                ..m.raw_sig
+            },
+            ..*m
+        };
+        let s = &key.raw_sig;
+        let mut layout = LayoutKey(0);
+        std::hash::Hash::hash(&s.layout, &mut layout);
+        let hash = (u64::from(s.window)
+            | u64::from(s.mss) << 16
+            | u64::from(s.ttl) << 32
+            | u64::from(s.wscale) << 40
+            | u64::from(s.eol_pad) << 48
+            | u64::from(m.dist) << 56)
+            ^ layout.0.rotate_left(23)
+            ^ u64::from(s.quirks.0).rotate_left(41);
+        self.p0f
+            .write(j, hash, key, same_p0f_match, |j| m.write_json(j));
+    }
+
+    fn mtu(&mut self, j: &mut JsonBuf, m: &Mtu<'static>) {
+        self.mtu.write(
+            j,
+            u64::from(m.raw_mtu),
+            *m,
+            |a, b| a == b,
+            |j| m.write_json(j),
+        );
+    }
+
+    fn classification(&mut self, j: &mut JsonBuf, c: &Classification) {
+        // The scores tell classifications apart (two stacks with the same
+        // window, MSS and TTL still score differently); the features tell
+        // apart equal scores from packets that differ in ways the model
+        // ignores (hop counts), which still compare unequal.
+        let f = &c.evidence.features;
+        let features = u64::from(f.window)
+            | u64::from(f.mss.unwrap_or(0)) << 16
+            | u64::from(f.initial_ttl) << 32
+            | u64::from(f.hops) << 40
+            | u64::from(f.wscale.unwrap_or(0)) << 48;
+        let hash = c
+            .scores
+            .0
+            .iter()
+            .fold(features, |h, p| h.rotate_left(13) ^ u64::from(p.to_bits()));
+        self.classification
+            .write(j, hash, *c, |a, b| a == b, |j| c.write_json(j));
+    }
+}
+
+/// Takes the 64-bit key p0f's layout hashes itself as.
+struct LayoutKey(u64);
+
+impl std::hash::Hasher for LayoutKey {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(b);
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 ^= n;
+    }
+}
+
+/// Whether two matches write the same JSON: every field compared (the
+/// label by identity), so a field added to [`P0fMatch`] fails to compile
+/// here until it is considered.
+fn same_p0f_match(a: &P0fMatch<'static>, b: &P0fMatch<'static>) -> bool {
+    let P0fMatch {
+        raw_sig,
+        os,
+        dist,
+        generic,
+        fuzzy,
+        bad_ttl,
+        line,
+    } = a;
+    *raw_sig == b.raw_sig
+        && match (os, b.os) {
+            (Some(x), Some(y)) => std::ptr::eq(*x, y),
+            (None, None) => true,
+            _ => false,
+        }
+        && *dist == b.dist
+        && *generic == b.generic
+        && *fuzzy == b.fuzzy
+        && *bad_ttl == b.bad_ttl
+        && *line == b.line
+}
+
+/// One table of JSON fragments, two-way set associative: a value may sit
+/// in its slot or the slot's pair, so two values that hash alike in a
+/// capture that alternates between them both stay.
+struct Memo<K> {
+    slots: Vec<Option<(K, Vec<u8>)>>,
+}
+
+impl<K: Copy> Memo<K> {
+    fn new(size: usize) -> Self {
+        Memo {
+            slots: (0..size.next_power_of_two().max(2)).map(|_| None).collect(),
+        }
+    }
+
+    /// Writes the fragment for `key`, right after a key (no separator
+    /// pending): from the table when an equal key is there, else with
+    /// `write`, remembering its bytes.
+    fn write(
+        &mut self,
+        j: &mut JsonBuf,
+        hash: u64,
+        key: K,
+        same: impl Fn(&K, &K) -> bool,
+        write: impl FnOnce(&mut JsonBuf),
+    ) {
+        // Fibonacci hashing: the top bits of the product depend on every
+        // bit of `hash`.
+        let bits = self.slots.len().trailing_zeros();
+        let at = hash
+            .wrapping_mul(0x9e37_79b9_7f4a_7c15)
+            .checked_shr(64 - bits)
+            .unwrap_or(0) as usize;
+        let set = at & !1;
+        let Some(pair) = self.slots.get_mut(set..set + 2) else {
+            return write(j);
+        };
+        for (k, bytes) in pair.iter().flatten() {
+            if same(k, &key) {
+                return j.value_raw(bytes);
+            }
+        }
+        let start = j.len();
+        write(j);
+        let fragment = j.as_bytes().get(start..).unwrap_or_default();
+        // The newer entry goes first; the older of the two is replaced,
+        // its buffer reused.
+        pair.reverse();
+        match pair.first_mut() {
+            Some(Some((k, bytes))) => {
+                *k = key;
+                bytes.clear();
+                bytes.extend_from_slice(fragment);
+            }
+            Some(empty) => *empty = Some((key, fragment.to_vec())),
+            None => {}
+        }
     }
 }
 
@@ -276,6 +485,34 @@ mod tests {
             assert_eq!(g, w, "record {i}");
         }
         assert_eq!(got.len(), PINNED.len(), "{got:#?}");
+    }
+
+    /// Memoised sub-objects give the same bytes, on a miss and on a hit.
+    #[test]
+    fn memo_writes_the_pinned_bytes_twice_over() {
+        let mut memo = JsonMemo::new();
+        for _ in 0..2 {
+            for (r, want) in records().iter().zip(PINNED) {
+                let mut j = JsonBuf::new();
+                r.write_json_memo(&mut j, &mut memo);
+                assert_eq!(std::str::from_utf8(j.as_bytes()).expect("UTF-8"), *want);
+            }
+        }
+    }
+
+    /// The memo keys p0f's match with the sender's timestamp cleared: the
+    /// signature text must not depend on it (beyond its zero-ness).
+    #[test]
+    fn raw_sig_text_ignores_the_timestamp_value() {
+        for r in records() {
+            let sig = r.p0f.raw_sig;
+            for ts1 in [1, 2, 0x7fff_ffff, u32::MAX] {
+                if sig.ts1 != 0 {
+                    let other = TcpSignature { ts1, ..sig };
+                    assert_eq!(other.to_string(), sig.to_string());
+                }
+            }
+        }
     }
 
     #[test]

@@ -6,7 +6,7 @@ mod text;
 
 use std::io::{self, Write};
 
-use crate::analyze::Record;
+use crate::analyze::{JsonMemo, Record};
 
 pub use json::JsonBuf;
 pub use text::write_text;
@@ -31,6 +31,7 @@ pub struct RecordWriter<W: Write> {
     out: W,
     format: Format,
     json: JsonBuf,
+    memo: JsonMemo,
 }
 
 impl<W: Write> RecordWriter<W> {
@@ -39,6 +40,7 @@ impl<W: Write> RecordWriter<W> {
             out,
             format,
             json: JsonBuf::new(),
+            memo: JsonMemo::new(),
         }
     }
 
@@ -46,7 +48,7 @@ impl<W: Write> RecordWriter<W> {
         match self.format {
             Format::None => Ok(()),
             Format::Jsonl => {
-                record.write_json(&mut self.json);
+                record.write_json_memo(&mut self.json, &mut self.memo);
                 self.json.newline();
                 if self.json.len() >= JSON_CHUNK {
                     self.write_pending()?;

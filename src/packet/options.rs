@@ -391,18 +391,20 @@ mod tests {
                     if len < min || len > max || i - 1 + len > end {
                         return abort(o, kind);
                     }
-                    push(&mut o, if kind == 5 {
-                        TcpOption::Sack
-                    } else {
-                        TcpOption::Other { kind }
-                    });
+                    push(
+                        &mut o,
+                        if kind == 5 {
+                            TcpOption::Sack
+                        } else {
+                            TcpOption::Other { kind }
+                        },
+                    );
                     i += len - 1;
                 }
             }
         }
         o
     }
-
 
     fn push(o: &mut TcpOptions, opt: TcpOption) {
         if usize::from(o.len) < MAX_TCP_OPTIONS {
