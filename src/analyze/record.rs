@@ -165,7 +165,7 @@ impl Record {
         }
         if let Some(c) = &self.classification {
             j.raw(",\"classification\":");
-            match memo.as_deref_mut() {
+            match memo {
                 Some(memo) => memo.classification(j, c),
                 None => c.write_json(j),
             }
