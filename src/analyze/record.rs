@@ -380,7 +380,7 @@ impl<K: Copy> Memo<K> {
 fn ip_text(j: &mut JsonBuf, addr: std::net::IpAddr) {
     match addr {
         std::net::IpAddr::V4(a) => j.raw_ipv4(a),
-        std::net::IpAddr::V6(a) => j.raw_display(a),
+        std::net::IpAddr::V6(a) => j.raw_ipv6(a),
     }
 }
 

@@ -348,7 +348,12 @@ impl JsonBuf {
                 self.raw_ipv4(a);
                 self.put(b"\"");
             }
-            std::net::IpAddr::V6(a) => self.display_plain(a),
+            std::net::IpAddr::V6(a) => {
+                self.sep();
+                self.put(b"\"");
+                self.raw_ipv6(a);
+                self.put(b"\"");
+            }
         }
     }
 
@@ -377,10 +382,54 @@ impl JsonBuf {
         }
     }
 
-    /// An IPv6 address inside a string value the caller opened with
-    /// [`JsonBuf::raw`].
+    /// Any `Display` value needing no escaping inside a string value the
+    /// caller opened with [`JsonBuf::raw`].
     pub fn raw_display(&mut self, v: impl fmt::Display) {
         let _ = write!(Plain(self), "{v}");
+    }
+
+    /// An IPv6 address as `Display` writes it (RFC 5952: lowercase hex, the
+    /// first longest run of two or more zero groups as `::`, IPv4-mapped
+    /// addresses in dotted form), without the formatting machinery, inside
+    /// a string value the caller opened with [`JsonBuf::raw`].
+    pub fn raw_ipv6(&mut self, a: std::net::Ipv6Addr) {
+        if let Some(v4) = a.to_ipv4_mapped() {
+            self.put(b"::ffff:");
+            return self.raw_ipv4(v4);
+        }
+        let groups = a.segments();
+        // The first longest run of zero groups, if two or more long.
+        let (mut best_at, mut best_len) = (0, 0);
+        let mut run = 0;
+        for (i, &g) in groups.iter().enumerate() {
+            run = if g == 0 { run + 1 } else { 0 };
+            if run > best_len {
+                best_len = run;
+                best_at = i + 1 - run;
+            }
+        }
+        let skip = if best_len >= 2 {
+            best_at..best_at + best_len
+        } else {
+            0..0
+        };
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        for (i, &g) in groups.iter().enumerate() {
+            if skip.contains(&i) {
+                if i == skip.start {
+                    self.put(b"::");
+                }
+                continue;
+            }
+            if i > 0 && i != skip.end {
+                self.put(b":");
+            }
+            let nibbles = [g >> 12, (g >> 8) & 0xf, (g >> 4) & 0xf, g & 0xf];
+            let first = nibbles.iter().position(|&n| n != 0).unwrap_or(3);
+            for &n in nibbles.get(first..).unwrap_or_default() {
+                self.put(&[HEX[usize::from(n & 0xf)]]);
+            }
+        }
     }
 
     #[inline]
@@ -660,7 +709,49 @@ mod tests {
         }
     }
 
+    #[test]
+    fn ipv6_edge_cases() {
+        for text_form in [
+            "::",
+            "::1",
+            "1::",
+            "1:0:0:1::1",
+            "1::1:0:0:1",
+            "1:0:1:0:1:0:1:0",
+            "2001:db8::ff00:42:8329",
+            "::ffff:192.0.2.1",
+            "::192.0.2.1",
+            "fe80::1:0:0:0",
+        ] {
+            let a: std::net::Ipv6Addr = text_form.parse().expect("valid address");
+            let mut j = JsonBuf::new();
+            j.ip(a.into());
+            assert_eq!(text(&j), format!("\"{a}\""), "{text_form}");
+        }
+    }
+
     proptest::proptest! {
+        #[test]
+        fn ipv6_addresses_as_display_writes_them(
+            groups in proptest::array::uniform8(proptest::prop_oneof![
+                proptest::prelude::Just(0u16),
+                proptest::prelude::Just(0xffffu16),
+                proptest::prelude::any::<u16>(),
+            ])
+        ) {
+            for a in [
+                std::net::Ipv6Addr::from(groups),
+                std::net::Ipv4Addr::from(u32::from(groups[0]) << 16 | u32::from(groups[1]))
+                    .to_ipv6_mapped(),
+                std::net::Ipv4Addr::from(u32::from(groups[0]) << 16 | u32::from(groups[1]))
+                    .to_ipv6_compatible(),
+            ] {
+                let mut j = JsonBuf::new();
+                j.ip(a.into());
+                proptest::prop_assert_eq!(text(&j), format!("\"{a}\""));
+            }
+        }
+
         #[test]
         fn strings_round_trip(s in "\\PC*") {
             let mut j = JsonBuf::new();
