@@ -1,5 +1,4 @@
-use std::collections::HashMap;
-use std::hash::{BuildHasher, BuildHasherDefault, Hasher};
+use std::hash::{BuildHasher, Hasher};
 use std::net::IpAddr;
 
 use foldhash::fast::RandomState;
@@ -7,39 +6,75 @@ use foldhash::fast::RandomState;
 use crate::packet::{Kind, Observation, Timestamp};
 
 /// A handshake named from the client's side, reduced to a 64-bit keyed hash
-/// of (client, server, client port, server port). The hash seed is random
+/// of (client, server, client port, server port): the low bits pick the
+/// bucket, the high 32 are kept as the entry's tag. The hash seed is random
 /// per table, so nobody can aim collisions at it; an accidental collision of
-/// two live handshakes (about n²/2⁶⁴) would at worst merge their
-/// retransmission tracking.
+/// two live handshakes (bucket and tag, about n²/2⁵⁰ for n live entries)
+/// would at worst merge their retransmission tracking.
 type FlowKey = u64;
 
-#[derive(Clone, Copy, Debug)]
-struct FlowState {
-    syn_isn: Option<u32>,
-    syn_mss: Option<u16>,
-    syn_ack_isn: Option<u32>,
+/// Entries per bucket: one bucket is one 64-byte cache line.
+const WAYS: usize = 4;
+
+/// Epochs are counted in 14 bits (two bits of `meta` say which half of
+/// the handshake was seen).
+const EPOCH_MASK: u16 = 0x3fff;
+
+/// What one handshake left behind, in 16 bytes.
+#[derive(Clone, Copy, Debug, Default)]
+struct Slot {
+    tag: u32,
+    syn_isn: u32,
+    syn_ack_isn: u32,
+    /// The SYN's MSS as p0f remembers it, 0 for none.
+    syn_mss: u16,
+    /// `SYN`/`SYN_ACK` bits above the epoch the entry was last written in;
+    /// 0 for an empty slot.
+    meta: u16,
 }
 
-/// The keys are already uniformly distributed hashes: hashing them again
-/// would only cost time.
-#[derive(Default)]
-struct KeyIsHash(u64);
+impl Slot {
+    const SYN: u16 = 1 << 14;
+    const SYN_ACK: u16 = 1 << 15;
 
-impl Hasher for KeyIsHash {
-    fn finish(&self) -> u64 {
-        self.0
+    fn epoch(&self) -> u16 {
+        self.meta & EPOCH_MASK
     }
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 = (self.0 << 8) | u64::from(b);
+
+    fn seen(&self, half: u16) -> bool {
+        self.meta & half != 0
+    }
+
+    fn syn(tag: u32, obs: &Observation, epoch: u16) -> Self {
+        Slot {
+            tag,
+            syn_isn: obs.seq,
+            syn_ack_isn: 0,
+            syn_mss: obs.options.p0f.mss,
+            meta: Self::SYN | epoch,
         }
     }
-    fn write_u64(&mut self, n: u64) {
-        self.0 = n;
+
+    fn syn_ack(tag: u32, obs: &Observation, epoch: u16) -> Self {
+        Slot {
+            tag,
+            syn_isn: 0,
+            syn_ack_isn: obs.seq,
+            syn_mss: 0,
+            meta: Self::SYN_ACK | epoch,
+        }
+    }
+
+    /// The SYN's MSS as p0f remembers it for the SYN+ACK's window: the one
+    /// among the first 24 options, none when 0.
+    fn syn_mss(&self) -> Option<u16> {
+        (self.syn_mss != 0).then_some(self.syn_mss)
     }
 }
 
-type Generation = HashMap<FlowKey, FlowState, BuildHasherDefault<KeyIsHash>>;
+#[derive(Clone, Copy, Debug, Default)]
+#[repr(align(64))]
+struct Bucket([Slot; WAYS]);
 
 /// What the flow table knows about a SYN or SYN+ACK.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -53,67 +88,77 @@ pub enum SynSeen {
 /// Bounded memory of recent handshakes, for retransmission detection and to
 /// hand the client's MSS to the SYN+ACK.
 ///
-/// Two generations of hash maps: entries live in `current`; when it is full
-/// or older than the time-to-live it becomes `previous` and the old
-/// `previous` is dropped whole. Lookups that hit `previous` move the entry
-/// forward. That bounds memory at `capacity` entries, costs O(1) per packet
-/// with no per-entry timers, and evicts roughly oldest first. A flood of
-/// distinct spoofed SYNs only rotates generations faster.
+/// A fixed array of four-way buckets, one cache line each: a lookup, hit or
+/// miss, reads one line (a hash map over a million handshakes costs a cache
+/// miss per probe, and the handshake rate is what the table must keep up
+/// with). Packet time is cut into epochs of half the time-to-live; an entry
+/// lives while it was written in the current or the previous epoch, so it
+/// survives between one half and one whole TTL, with no timers. A new
+/// handshake takes an expired or empty slot of its bucket, else the one
+/// written longest ago (an eviction). Memory is fixed at creation; a flood
+/// of distinct spoofed SYNs only evicts faster.
+///
+/// Epochs count in 14 bits: an entry untouched for 16 384 epochs (11 days
+/// at the default TTL) could look fresh again; its only effect would be a
+/// retransmission verdict or a SYN MSS for a 4-tuple and ISN seen that long
+/// ago.
 pub struct FlowTable {
     seed: RandomState,
-    current: Generation,
-    previous: Generation,
-    generation_cap: usize,
-    generation_start: Timestamp,
-    ttl_ns: u64,
+    buckets: Vec<Bucket>,
+    epoch: u16,
+    epoch_start: Timestamp,
+    epoch_ns: u64,
     evictions: u64,
 }
 
 impl FlowTable {
+    /// Room for about `capacity` handshakes (rounded down to a power of two
+    /// times four, at least one bucket).
     pub fn new(capacity: usize, ttl_ns: u64) -> Self {
-        let generation_cap = (capacity / 2).max(1);
+        let wanted = (capacity / WAYS).max(1);
+        // The largest power of two not above `wanted`.
+        let n = 1usize << (usize::BITS - 1 - wanted.leading_zeros());
         FlowTable {
             seed: RandomState::default(),
-            current: Generation::default(),
-            previous: Generation::default(),
-            generation_cap,
-            generation_start: Timestamp(0),
-            // Each generation lives for half the TTL, so an entry survives
-            // between one half and one whole TTL.
-            ttl_ns: (ttl_ns / 2).max(1),
+            buckets: vec![Bucket::default(); n],
+            epoch: 0,
+            epoch_start: Timestamp(0),
+            epoch_ns: (ttl_ns / 2).max(1),
             evictions: 0,
         }
     }
 
+    /// Live handshakes evicted to make room for new ones.
     pub fn evictions(&self) -> u64 {
         self.evictions
     }
 
+    /// Live entries (a scan of the whole table: for tests and summaries).
     pub fn len(&self) -> usize {
-        self.current.len() + self.previous.len()
+        self.buckets
+            .iter()
+            .flat_map(|b| b.0.iter())
+            .filter(|s| self.is_live(s))
+            .count()
     }
 
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
 
-    fn rotate_if_due(&mut self, now: Timestamp) {
-        let age = now.0.saturating_sub(self.generation_start.0);
-        if self.current.len() < self.generation_cap && age <= self.ttl_ns {
+    fn is_live(&self, s: &Slot) -> bool {
+        s.meta & !EPOCH_MASK != 0 && self.epoch.wrapping_sub(s.epoch()) & EPOCH_MASK <= 1
+    }
+
+    fn advance_epoch(&mut self, now: Timestamp) {
+        let age = now.0.saturating_sub(self.epoch_start.0);
+        if age <= self.epoch_ns {
             return;
         }
-        self.evictions += self.previous.len() as u64;
-        // The next generation will likely fill as this one did: size it
-        // once instead of growing it step by step.
-        let next = Generation::with_capacity_and_hasher(self.current.len(), Default::default());
-        self.previous = std::mem::replace(&mut self.current, next);
-        if age > 2 * self.ttl_ns {
-            // A long gap in packet time: the generation just retired is as
-            // stale as the one dropped.
-            self.evictions += self.previous.len() as u64;
-            self.previous.clear();
-        }
-        self.generation_start = now;
+        // After a gap of two epochs or more everything has expired.
+        let step = if age > 2 * self.epoch_ns { 2 } else { 1 };
+        self.epoch = (self.epoch + step) & EPOCH_MASK;
+        self.epoch_start = now;
     }
 
     fn key(&self, client: IpAddr, server: IpAddr, client_port: u16, server_port: u16) -> FlowKey {
@@ -128,73 +173,88 @@ impl FlowTable {
         h.finish()
     }
 
-    fn entry(&mut self, key: FlowKey) -> Option<&mut FlowState> {
-        if !self.current.contains_key(&key) {
-            let moved = self.previous.remove(&key)?;
-            self.current.insert(key, moved);
+    /// Where the handshake's live entry is — bucket, way, `true` — or
+    /// where a new one should go — bucket, way, `false` — and whether that
+    /// evicts a live entry.
+    fn lookup(&self, key: FlowKey) -> (usize, usize, bool, bool) {
+        let tag = (key >> 32) as u32;
+        let at = key as usize & self.buckets.len().wrapping_sub(1);
+        let epoch = self.epoch;
+        let mut victim = 0;
+        let mut victim_age = 0u16;
+        let mut free = false;
+        if let Some(bucket) = self.buckets.get(at) {
+            for (i, s) in bucket.0.iter().enumerate() {
+                let age = epoch.wrapping_sub(s.epoch()) & EPOCH_MASK;
+                let live = s.meta & !EPOCH_MASK != 0 && age <= 1;
+                if live {
+                    if s.tag == tag {
+                        return (at, i, true, false);
+                    }
+                    // Among live entries, the one written longest ago goes.
+                    if !free && age >= victim_age {
+                        victim = i;
+                        victim_age = age;
+                    }
+                } else if !free {
+                    // A free or expired slot beats any live one.
+                    victim = i;
+                    free = true;
+                }
+            }
         }
-        self.current.get_mut(&key)
+        (at, victim, false, !free)
     }
 
     pub fn observe(&mut self, obs: &Observation) -> SynSeen {
-        self.rotate_if_due(obs.ts);
-        match obs.kind {
+        self.advance_epoch(obs.ts);
+        let epoch = self.epoch;
+        let key = match obs.kind {
+            Kind::Syn => self.key(obs.src_ip, obs.dst_ip, obs.src_port, obs.dst_port),
+            Kind::SynAck => self.key(obs.dst_ip, obs.src_ip, obs.dst_port, obs.src_port),
+        };
+        let tag = (key >> 32) as u32;
+        let (at, way, known, evicts) = self.lookup(key);
+        let Some(slot) = self.buckets.get_mut(at).and_then(|b| b.0.get_mut(way)) else {
+            // Unreachable: `lookup` indexes within the table.
+            return SynSeen::New { syn_mss: None };
+        };
+        let seen = match obs.kind {
             Kind::Syn => {
-                let key = self.key(obs.src_ip, obs.dst_ip, obs.src_port, obs.dst_port);
-                if let Some(state) = self.entry(key) {
-                    if state.syn_isn == Some(obs.seq) {
-                        return SynSeen::Retransmission;
-                    }
-                    // Same 4-tuple, new ISN: a new connection reusing the port.
-                    *state = FlowState {
-                        syn_isn: Some(obs.seq),
-                        syn_mss: p0f_syn_mss(obs),
-                        syn_ack_isn: None,
-                    };
-                    return SynSeen::New { syn_mss: None };
+                if known && slot.seen(Slot::SYN) && slot.syn_isn == obs.seq {
+                    // Retransmissions keep the handshake alive, as
+                    // touching it would.
+                    slot.meta = (slot.meta & !EPOCH_MASK) | epoch;
+                    return SynSeen::Retransmission;
                 }
-                self.current.insert(
-                    key,
-                    FlowState {
-                        syn_isn: Some(obs.seq),
-                        syn_mss: p0f_syn_mss(obs),
-                        syn_ack_isn: None,
-                    },
-                );
+                // New, or the same 4-tuple with a new ISN: a new connection
+                // reusing the port.
+                *slot = Slot::syn(tag, obs, epoch);
                 SynSeen::New { syn_mss: None }
+            }
+            Kind::SynAck if known => {
+                if slot.seen(Slot::SYN_ACK) && slot.syn_ack_isn == obs.seq {
+                    slot.meta = (slot.meta & !EPOCH_MASK) | epoch;
+                    return SynSeen::Retransmission;
+                }
+                slot.syn_ack_isn = obs.seq;
+                slot.meta = (slot.meta & !EPOCH_MASK) | Slot::SYN_ACK | epoch;
+                SynSeen::New {
+                    syn_mss: slot.syn_mss(),
+                }
             }
             Kind::SynAck => {
-                let key = self.key(obs.dst_ip, obs.src_ip, obs.dst_port, obs.src_port);
-                if let Some(state) = self.entry(key) {
-                    if state.syn_ack_isn == Some(obs.seq) {
-                        return SynSeen::Retransmission;
-                    }
-                    state.syn_ack_isn = Some(obs.seq);
-                    return SynSeen::New {
-                        syn_mss: state.syn_mss,
-                    };
-                }
                 // The capture started after the SYN: remember the SYN+ACK
                 // only to spot its own retransmissions.
-                self.current.insert(
-                    key,
-                    FlowState {
-                        syn_isn: None,
-                        syn_mss: None,
-                        syn_ack_isn: Some(obs.seq),
-                    },
-                );
+                *slot = Slot::syn_ack(tag, obs, epoch);
                 SynSeen::New { syn_mss: None }
             }
+        };
+        if evicts {
+            self.evictions += 1;
         }
+        seen
     }
-}
-
-/// The SYN's MSS as p0f remembers it for the SYN+ACK's window: the one
-/// among the first 24 options, none when 0.
-fn p0f_syn_mss(obs: &Observation) -> Option<u16> {
-    let mss = obs.options.p0f.mss;
-    (mss != 0).then_some(mss)
 }
 
 #[cfg(test)]
@@ -255,6 +315,33 @@ mod tests {
             assert!(t.len() <= 1000);
         }
         assert!(t.evictions() >= 99_000);
+    }
+
+    #[test]
+    fn entries_live_between_half_and_one_ttl_and_retransmissions_refresh_them() {
+        let ttl = 1_000_000;
+        let mut t = FlowTable::new(1000, ttl);
+        let s = syn(7, 7);
+        assert_eq!(t.observe(&obs(&s, 1)), SynSeen::New { syn_mss: None });
+        // Across an epoch boundary, within the TTL.
+        assert_eq!(t.observe(&obs(&s, ttl * 9 / 10)), SynSeen::Retransmission);
+        // The retransmission refreshed it: still known one TTL after the
+        // first packet.
+        assert_eq!(t.observe(&obs(&s, ttl * 3 / 2)), SynSeen::Retransmission);
+        assert_eq!(t.len(), 1);
+        // Two TTLs of silence: forgotten.
+        assert_eq!(t.observe(&obs(&s, ttl * 4)), SynSeen::New { syn_mss: None });
+    }
+
+    #[test]
+    fn a_full_bucket_evicts_and_counts() {
+        // One bucket: the fifth handshake evicts one of the first four.
+        let mut t = FlowTable::new(4, u64::MAX);
+        for port in 1..=5 {
+            t.observe(&obs(&syn(port, 1), u64::from(port)));
+        }
+        assert_eq!(t.len(), 4);
+        assert_eq!(t.evictions(), 1);
     }
 
     #[test]

@@ -8,7 +8,7 @@ mod record;
 mod stats;
 
 pub use flows::{FlowTable, SynSeen};
-pub use record::Record;
+pub use record::{JsonMemo, Record};
 pub use stats::Stats;
 
 use crate::classify::{Model, P0fHint};
@@ -76,7 +76,21 @@ impl Engine {
     /// `syn_mss` is the MSS of the client SYN a SYN+ACK answers, when it was
     /// seen (p0f renders server windows relative to it).
     pub fn fingerprint(&self, obs: Observation, syn_mss: Option<u16>) -> Record {
-        let p0f = self.p0f.fingerprint(&obs, syn_mss);
+        let d = self.derive(&obs, syn_mss);
+        Record {
+            obs,
+            p0f: d.p0f,
+            mtu: d.mtu,
+            uptime: None,
+            classification: d.classification,
+            verdict: None,
+        }
+    }
+
+    /// Everything a record adds to its observation, computed by reference
+    /// so the ~200-byte observation is moved once, into the record.
+    fn derive(&self, obs: &Observation, syn_mss: Option<u16>) -> Derived {
+        let p0f = self.p0f.fingerprint(obs, syn_mss);
         // p0f stops following a connection whose packet matched a userland
         // tool or its own probe: no MTU for it, as in p0f.
         let mtu = if p0f.ends_connection() {
@@ -90,17 +104,21 @@ impl Engine {
                 flavor: l.flavor.as_deref().unwrap_or(""),
                 generic: l.generic,
             });
-            m.classify(&obs, hint)
+            m.classify(obs, hint)
         });
-        Record {
-            obs,
+        Derived {
             p0f,
             mtu,
-            uptime: None,
             classification,
-            verdict: None,
         }
     }
+}
+
+/// The parts of a [`Record`] derived from its observation alone.
+struct Derived {
+    p0f: p0f::P0fMatch<'static>,
+    mtu: Option<p0f::Mtu<'static>>,
+    classification: Option<crate::classify::Classification>,
 }
 
 /// Settings of the stateful part of the pipeline.
@@ -191,11 +209,20 @@ impl<'e> Analyzer<'e> {
             Kind::Syn => self.stats.syn += 1,
             Kind::SynAck => self.stats.syn_ack += 1,
         }
-        let mut record = self.engine.fingerprint(obs, syn_mss);
-        if !record.p0f.ends_connection() {
-            record.uptime = self.uptime.observe(&record.obs);
-        }
-        Some(record)
+        let d = self.engine.derive(&obs, syn_mss);
+        let uptime = if d.p0f.ends_connection() {
+            None
+        } else {
+            self.uptime.observe(&obs)
+        };
+        Some(Record {
+            obs,
+            p0f: d.p0f,
+            mtu: d.mtu,
+            uptime,
+            classification: d.classification,
+            verdict: None,
+        })
     }
 
     pub fn stats(&self) -> Stats {

@@ -3,8 +3,8 @@ use serde::ser::{Serialize, Serializer};
 use crate::classify::{Classification, Verdict};
 use crate::fingerprint::{OptionKinds, ZardaxtOptions};
 use crate::output::JsonBuf;
-use crate::p0f::{Mtu, P0fMatch, Uptime};
-use crate::packet::{IpVersion, Observation};
+use crate::p0f::{Mtu, P0fMatch, TcpSignature, Uptime};
+use crate::packet::{IpVersion, Kind, Observation};
 
 /// One fingerprinted SYN or SYN+ACK: the observation and everything derived
 /// from it. Its JSON form ([`Record::write_json`], documented in the README)
@@ -45,95 +45,139 @@ impl Record {
     }
 
     /// Appends this record as one JSON object.
+    ///
+    /// Keys and the separators between them are written as pre-built runs
+    /// (`,"src_port":`), and fixed alternatives (IPv6's null IPv4 fields,
+    /// the flag bits) as whole literals: this is the hot output path.
     pub fn write_json(&self, j: &mut JsonBuf) {
+        self.write_json_with(j, None);
+    }
+
+    /// [`Record::write_json`] for a stream of records: sub-objects equal to
+    /// one written recently (p0f, MTU, classification — a capture holds few
+    /// distinct ones) are copied from `memo` instead of formatted again.
+    /// The bytes are the same either way.
+    pub fn write_json_memo(&self, j: &mut JsonBuf, memo: &mut JsonMemo) {
+        self.write_json_with(j, Some(memo));
+    }
+
+    fn write_json_with(&self, j: &mut JsonBuf, mut memo: Option<&mut JsonMemo>) {
         let o = &self.obs;
-        let v4 = o.ip_version == IpVersion::V4;
         j.begin_object();
-        j.key("kind");
-        j.str(o.kind.as_str());
-        j.key("ts");
+        j.raw(match o.kind {
+            Kind::Syn => "\"kind\":\"syn\",\"ts\":",
+            Kind::SynAck => "\"kind\":\"syn_ack\",\"ts\":",
+        });
         j.f64(o.ts.as_secs_f64());
-        j.key("src_ip");
-        j.ip(o.src_ip);
-        j.key("src_port");
+        j.raw(",\"src_ip\":\"");
+        ip_text(j, o.src_ip);
+        j.raw("\",\"src_port\":");
         j.u64(o.src_port.into());
-        j.key("dst_ip");
-        j.ip(o.dst_ip);
-        j.key("dst_port");
+        j.raw(",\"dst_ip\":\"");
+        ip_text(j, o.dst_ip);
+        j.raw("\",\"dst_port\":");
         j.u64(o.dst_port.into());
-        j.key("ip_version");
-        j.u64(o.ip_version.number().into());
-        j.key("ip_ttl");
-        j.u64(o.ttl.into());
         // zardaxt writes the IPv4 flag bits as 0/1 integers; IPv6 has none.
-        j.key("ip_df");
-        j.opt_u64(v4.then_some(u64::from(o.df)));
-        j.key("ip_mf");
-        j.opt_u64(v4.then_some(u64::from(o.mf)));
-        j.key("ip_id");
-        j.opt_u64(v4.then_some(u64::from(o.ip_id)));
-        j.key("ip_tos");
+        match o.ip_version {
+            IpVersion::V4 => {
+                j.raw(",\"ip_version\":4,\"ip_ttl\":");
+                j.u64(o.ttl.into());
+                j.raw(match (o.df, o.mf) {
+                    (false, false) => ",\"ip_df\":0,\"ip_mf\":0,\"ip_id\":",
+                    (false, true) => ",\"ip_df\":0,\"ip_mf\":1,\"ip_id\":",
+                    (true, false) => ",\"ip_df\":1,\"ip_mf\":0,\"ip_id\":",
+                    (true, true) => ",\"ip_df\":1,\"ip_mf\":1,\"ip_id\":",
+                });
+                j.u64(o.ip_id.into());
+            }
+            IpVersion::V6 => {
+                j.raw(",\"ip_version\":6,\"ip_ttl\":");
+                j.u64(o.ttl.into());
+                j.raw(",\"ip_df\":null,\"ip_mf\":null,\"ip_id\":null");
+            }
+        }
+        j.raw(",\"ip_tos\":");
         j.u64(o.tos.into());
-        j.key("ip_total_length");
+        j.raw(",\"ip_total_length\":");
         j.u64(o.ip_total_length.into());
         // zardaxt (dpkt) counts the IPv4 header in 32-bit words.
-        j.key("ip_hdr_length");
+        j.raw(",\"ip_hdr_length\":");
         j.u64(u64::from(o.ip_header_len / 4));
-        j.key("ip_flow_label");
-        j.opt_u64((!v4).then_some(u64::from(o.flow_label)));
-        j.key("tcp_window_size");
+        match o.ip_version {
+            IpVersion::V4 => j.raw(",\"ip_flow_label\":null,\"tcp_window_size\":"),
+            IpVersion::V6 => {
+                j.raw(",\"ip_flow_label\":");
+                j.u64(o.flow_label.into());
+                j.raw(",\"tcp_window_size\":");
+            }
+        }
         j.u64(o.window.into());
-        j.key("tcp_flags");
+        j.raw(",\"tcp_flags\":");
         j.u64(o.tcp_flags.into());
-        j.key("tcp_off");
+        j.raw(",\"tcp_off\":");
         j.u64(o.tcp_data_offset.into());
-        j.key("tcp_urp");
+        j.raw(",\"tcp_urp\":");
         j.u64(o.urgent_ptr.into());
-        j.key("tcp_ack");
+        j.raw(",\"tcp_ack\":");
         j.u64(o.ack.into());
-        j.key("tcp_seq");
+        j.raw(",\"tcp_seq\":");
         j.u64(o.seq.into());
-        j.key("tcp_options");
-        j.display_plain(ZardaxtOptions(&o.options));
-        j.key("tcp_options_kinds");
-        j.begin_array();
+        j.raw(",\"tcp_options\":\"");
+        ZardaxtOptions(&o.options).write_to(j);
+        j.raw("\",\"tcp_options_kinds\":[");
         for k in OptionKinds(&o.options).iter() {
             j.u64(k.into());
         }
-        j.end_array();
-        j.key("tcp_mss");
+        j.raw("],\"tcp_mss\":");
         j.opt_u64(o.options.mss.map(u64::from));
-        j.key("tcp_window_scaling");
+        j.raw(",\"tcp_window_scaling\":");
         j.opt_u64(o.options.window_scale.map(u64::from));
-        j.key("tcp_timestamp");
-        j.opt_u64(o.options.timestamp.map(|t| u64::from(t.0)));
-        j.key("tcp_timestamp_echo_reply");
-        j.opt_u64(o.options.timestamp.map(|t| u64::from(t.1)));
-        j.key("p0f");
-        self.p0f.write_json(j);
-        j.key("mtu");
+        match o.options.timestamp {
+            Some((val, ecr)) => {
+                j.raw(",\"tcp_timestamp\":");
+                j.u64(val.into());
+                j.raw(",\"tcp_timestamp_echo_reply\":");
+                j.u64(ecr.into());
+            }
+            None => j.raw(",\"tcp_timestamp\":null,\"tcp_timestamp_echo_reply\":null"),
+        }
+        j.raw(",\"p0f\":");
+        match memo.as_deref_mut() {
+            Some(memo) => memo.p0f(j, &self.p0f),
+            None => self.p0f.write_json(j),
+        }
         match &self.mtu {
-            Some(m) => m.write_json(j),
-            None => j.null(),
+            Some(m) => {
+                j.raw(",\"mtu\":");
+                match memo.as_deref_mut() {
+                    Some(memo) => memo.mtu(j, m),
+                    None => m.write_json(j),
+                }
+            }
+            None => j.raw(",\"mtu\":null"),
         }
         if let Some(u) = &self.uptime {
-            j.key("uptime");
+            j.raw(",\"uptime\":");
             u.write_json(j);
         }
         #[cfg(feature = "ja4t")]
         {
-            j.key(match o.kind {
-                crate::packet::Kind::Syn => "ja4t",
-                crate::packet::Kind::SynAck => "ja4ts",
+            j.raw(match o.kind {
+                Kind::Syn => ",\"ja4t\":\"",
+                Kind::SynAck => ",\"ja4ts\":\"",
             });
-            j.display_plain(crate::fingerprint::ja4t::Ja4t(o));
+            crate::fingerprint::ja4t::Ja4t(o).write_to(j);
+            j.raw("\"");
         }
         if let Some(c) = &self.classification {
-            j.key("classification");
-            c.write_json(j);
+            j.raw(",\"classification\":");
+            match memo {
+                Some(memo) => memo.classification(j, c),
+                None => c.write_json(j),
+            }
         }
         if let Some(v) = &self.verdict {
-            j.key("verdict");
+            j.raw(",\"verdict\":");
             v.write_json(j);
         }
         j.end_object();
@@ -149,6 +193,203 @@ impl Record {
     }
 }
 
+/// Recently written JSON of the sub-objects that repeat across records.
+///
+/// Each kind has a direct-mapped table keyed by a hash of the value; a slot
+/// is used only when its value equals the one being written (full `==`), so
+/// a hit gives exactly the bytes the sub-object's own `write_json` would.
+/// On a miss that `write_json` runs and its bytes are kept.
+pub struct JsonMemo {
+    p0f: Memo<P0fMatch<'static>>,
+    mtu: Memo<Mtu<'static>>,
+    classification: Memo<Classification>,
+}
+
+impl Default for JsonMemo {
+    fn default() -> Self {
+        JsonMemo {
+            p0f: Memo::new(1024),
+            mtu: Memo::new(64),
+            classification: Memo::new(4096),
+        }
+    }
+}
+
+impl JsonMemo {
+    pub fn new() -> Self {
+        JsonMemo::default()
+    }
+
+    fn p0f(&mut self, j: &mut JsonBuf, m: &P0fMatch<'static>) {
+        let key = P0fMatch {
+            // The sender's timestamp differs in every packet but is not part
+            // of p0f's signature text (its zero-ness is, as a quirk, which
+            // stays in the key).
+            raw_sig: TcpSignature {
+                ts1: 0,
+                ..m.raw_sig
+            },
+            ..*m
+        };
+        let s = &key.raw_sig;
+        let mut layout = LayoutKey(0);
+        std::hash::Hash::hash(&s.layout, &mut layout);
+        let hash = (u64::from(s.window)
+            | u64::from(s.mss) << 16
+            | u64::from(s.ttl) << 32
+            | u64::from(s.wscale) << 40
+            | u64::from(s.eol_pad) << 48
+            | u64::from(m.dist) << 56)
+            ^ layout.0.rotate_left(23)
+            ^ u64::from(s.quirks.0).rotate_left(41);
+        self.p0f
+            .write(j, hash, key, same_p0f_match, |j| m.write_json(j));
+    }
+
+    fn mtu(&mut self, j: &mut JsonBuf, m: &Mtu<'static>) {
+        self.mtu.write(
+            j,
+            u64::from(m.raw_mtu),
+            *m,
+            |a, b| a == b,
+            |j| m.write_json(j),
+        );
+    }
+
+    fn classification(&mut self, j: &mut JsonBuf, c: &Classification) {
+        // The scores tell classifications apart (two stacks with the same
+        // window, MSS and TTL still score differently); the features tell
+        // apart equal scores from packets that differ in ways the model
+        // ignores (hop counts), which still compare unequal.
+        let f = &c.evidence.features;
+        let features = u64::from(f.window)
+            | u64::from(f.mss.unwrap_or(0)) << 16
+            | u64::from(f.initial_ttl) << 32
+            | u64::from(f.hops) << 40
+            | u64::from(f.wscale.unwrap_or(0)) << 48;
+        let hash = c
+            .scores
+            .0
+            .iter()
+            .fold(features, |h, p| h.rotate_left(13) ^ u64::from(p.to_bits()));
+        self.classification
+            .write(j, hash, *c, |a, b| a == b, |j| c.write_json(j));
+    }
+}
+
+/// Takes the 64-bit key p0f's layout hashes itself as.
+struct LayoutKey(u64);
+
+impl std::hash::Hasher for LayoutKey {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(b);
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 ^= n;
+    }
+}
+
+/// Whether two matches write the same JSON: every field compared (the
+/// label by identity), so a field added to [`P0fMatch`] fails to compile
+/// here until it is considered.
+fn same_p0f_match(a: &P0fMatch<'static>, b: &P0fMatch<'static>) -> bool {
+    let P0fMatch {
+        raw_sig,
+        os,
+        dist,
+        generic,
+        fuzzy,
+        bad_ttl,
+        line,
+    } = a;
+    *raw_sig == b.raw_sig
+        && match (os, b.os) {
+            (Some(x), Some(y)) => std::ptr::eq(*x, y),
+            (None, None) => true,
+            _ => false,
+        }
+        && *dist == b.dist
+        && *generic == b.generic
+        && *fuzzy == b.fuzzy
+        && *bad_ttl == b.bad_ttl
+        && *line == b.line
+}
+
+/// One table of JSON fragments, two-way set associative: a value may sit
+/// in its slot or the slot's pair, so two values that hash alike in a
+/// capture that alternates between them both stay.
+struct Memo<K> {
+    slots: Vec<Option<(K, Vec<u8>)>>,
+}
+
+impl<K: Copy> Memo<K> {
+    fn new(size: usize) -> Self {
+        Memo {
+            slots: (0..size.next_power_of_two().max(2)).map(|_| None).collect(),
+        }
+    }
+
+    /// Writes the fragment for `key`, right after a key (no separator
+    /// pending): from the table when an equal key is there, else with
+    /// `write`, remembering its bytes.
+    fn write(
+        &mut self,
+        j: &mut JsonBuf,
+        hash: u64,
+        key: K,
+        same: impl Fn(&K, &K) -> bool,
+        write: impl FnOnce(&mut JsonBuf),
+    ) {
+        // Fibonacci hashing: the top bits of the product depend on every
+        // bit of `hash`.
+        let bits = self.slots.len().trailing_zeros();
+        let at = hash
+            .wrapping_mul(0x9e37_79b9_7f4a_7c15)
+            .checked_shr(64 - bits)
+            .unwrap_or(0) as usize;
+        let set = at & !1;
+        let Some(pair) = self.slots.get_mut(set..set + 2) else {
+            return write(j);
+        };
+        for (k, bytes) in pair.iter().flatten() {
+            if same(k, &key) {
+                return j.value_raw(bytes);
+            }
+        }
+        let start = j.len();
+        write(j);
+        let fragment = j.as_bytes().get(start..).unwrap_or_default();
+        // The newer entry goes first; the older of the two is replaced,
+        // its buffer reused.
+        pair.reverse();
+        match pair.first_mut() {
+            Some(Some((k, bytes))) => {
+                *k = key;
+                bytes.clear();
+                bytes.extend_from_slice(fragment);
+            }
+            Some(empty) => *empty = Some((key, fragment.to_vec())),
+            None => {}
+        }
+    }
+}
+
+/// An address's text inside a string the caller opened.
+#[inline]
+fn ip_text(j: &mut JsonBuf, addr: std::net::IpAddr) {
+    match addr {
+        std::net::IpAddr::V4(a) => j.raw_ipv4(a),
+        std::net::IpAddr::V6(a) => j.raw_ipv6(a),
+    }
+}
+
 /// Embeds [`Record::write_json`]'s bytes, so every JSON consumer sees the
 /// same contract.
 impl Serialize for Record {
@@ -160,4 +401,141 @@ impl Serialize for Record {
             serde_json::value::RawValue::from_string(text).map_err(serde::ser::Error::custom)?;
         raw.serialize(s)
     }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+    use super::*;
+    use crate::analyze::{Analyzer, AnalyzerConfig, Engine};
+    use crate::craft::{OptionBytes, Stack, TcpPacket};
+    use crate::packet::Timestamp;
+
+    /// The records of a few crafted packets covering every optional part of
+    /// the contract: IPv4 and IPv6, SYN and SYN+ACK, uptime, EOL padding,
+    /// unknown options, no MSS, a verdict.
+    fn records() -> Vec<Record> {
+        let engine = Engine::default();
+        let mut a = Analyzer::new(&engine, AnalyzerConfig::default());
+        let c4 = IpAddr::V4(Ipv4Addr::new(192, 168, 1, 20));
+        let s4 = IpAddr::V4(Ipv4Addr::new(203, 0, 113, 7));
+        let c6 = IpAddr::V6(Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 0x20));
+        let s6 = IpAddr::V6(Ipv6Addr::new(0x2001, 0xdb8, 0, 1, 0, 0, 0xa, 0x7));
+        let mut packets = Vec::new();
+        let mac_options = |ts: u32| {
+            OptionBytes::new()
+                .mss(1460)
+                .nop()
+                .ws(6)
+                .nop()
+                .nop()
+                .ts(ts, 0)
+                .sok()
+                .eol()
+                .eol()
+                .0
+        };
+        let mut mac = Stack::MacOs.syn(c4, 50123, s4, 443, 7);
+        mac.options = mac_options(3_000_000);
+        packets.push((1_700_000_000_123_456_789, mac));
+        // The same host 90 s later with its timestamp clock advanced at
+        // 1 kHz: an uptime estimate.
+        let mut later = Stack::MacOs.syn(c4, 50124, s4, 443, 8);
+        later.options = mac_options(3_090_000);
+        packets.push((1_700_000_090_123_456_789, later));
+        let linux6 = Stack::Linux.syn(c6, 40000, s6, 80, 3);
+        packets.push((1_700_000_100_000_000_000, linux6.clone()));
+        let mut ack6 = TcpPacket::syn_ack_for(&linux6);
+        ack6.ttl = 57;
+        ack6.window = 28800;
+        ack6.flow_label = 0xabcde;
+        ack6.options = OptionBytes::new().mss(1400).sok().ts(5, 6).nop().ws(7).0;
+        packets.push((1_700_000_100_000_500_000, ack6));
+        let mut odd = TcpPacket::syn(c4, 1, s4, 2);
+        odd.ttl = 255;
+        odd.tos = 0x03;
+        odd.df = false;
+        odd.window = 512;
+        odd.options = OptionBytes::new().raw(&[34, 2]).nop().raw(&[7, 3, 1]).0;
+        packets.push((1_700_000_200_000_000_001, odd));
+        let mut out = Vec::new();
+        for (ts, p) in packets {
+            if let Some(r) = a.process_ip(Timestamp(ts), &p.ip_bytes()) {
+                out.push(r);
+            }
+        }
+        if let Some(r) = out.first_mut() {
+            r.judge_user_agent(
+                "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 \
+                 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36",
+            )
+            .expect("user agent parses");
+        }
+        out
+    }
+
+    fn json(r: &Record) -> String {
+        let mut j = JsonBuf::new();
+        r.write_json(&mut j);
+        String::from_utf8(j.into_bytes()).expect("UTF-8")
+    }
+
+    /// The JSON form is a documented contract: these bytes pin it, so any
+    /// change to the writer (speed work included) that alters a single byte
+    /// fails here.
+    #[test]
+    fn json_bytes_are_pinned() {
+        let got: Vec<String> = records().iter().map(json).collect();
+        for (i, (g, w)) in got.iter().zip(PINNED).enumerate() {
+            assert_eq!(g, w, "record {i}");
+        }
+        assert_eq!(got.len(), PINNED.len(), "{got:#?}");
+    }
+
+    /// Memoised sub-objects give the same bytes, on a miss and on a hit.
+    #[test]
+    fn memo_writes_the_pinned_bytes_twice_over() {
+        let mut memo = JsonMemo::new();
+        for _ in 0..2 {
+            for (r, want) in records().iter().zip(PINNED) {
+                let mut j = JsonBuf::new();
+                r.write_json_memo(&mut j, &mut memo);
+                assert_eq!(std::str::from_utf8(j.as_bytes()).expect("UTF-8"), *want);
+            }
+        }
+    }
+
+    /// The memo keys p0f's match with the sender's timestamp cleared: the
+    /// signature text must not depend on it (beyond its zero-ness).
+    #[test]
+    fn raw_sig_text_ignores_the_timestamp_value() {
+        for r in records() {
+            let sig = r.p0f.raw_sig;
+            for ts1 in [1, 2, 0x7fff_ffff, u32::MAX] {
+                if sig.ts1 != 0 {
+                    let other = TcpSignature { ts1, ..sig };
+                    assert_eq!(other.to_string(), sig.to_string());
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn json_is_valid_and_round_trips_through_serde() {
+        for r in records() {
+            let text = json(&r);
+            let v: serde_json::Value = serde_json::from_str(&text).expect("valid JSON");
+            assert_eq!(r.to_json_value(), v);
+            assert_eq!(serde_json::to_string(&r).expect("serializes"), text);
+        }
+    }
+
+    const PINNED: &[&str] = &[
+    "{\"kind\":\"syn\",\"ts\":1700000000.1234567,\"src_ip\":\"192.168.1.20\",\"src_port\":50123,\"dst_ip\":\"203.0.113.7\",\"dst_port\":443,\"ip_version\":4,\"ip_ttl\":64,\"ip_df\":1,\"ip_mf\":0,\"ip_id\":0,\"ip_tos\":0,\"ip_total_length\":64,\"ip_hdr_length\":5,\"ip_flow_label\":null,\"tcp_window_size\":65535,\"tcp_flags\":2,\"tcp_off\":11,\"tcp_urp\":0,\"tcp_ack\":0,\"tcp_seq\":139835970,\"tcp_options\":\"M1460,N,W6,N,N,T,S,E,E,\",\"tcp_options_kinds\":[2,1,3,1,1,8,4,0,0],\"tcp_mss\":1460,\"tcp_window_scaling\":6,\"tcp_timestamp\":3000000,\"tcp_timestamp_echo_reply\":0,\"p0f\":{\"raw_sig\":\"4:64+0:0:1460:65535,6:mss,nop,ws,nop,nop,ts,sok,eol+1:df:0\",\"os\":\"Mac OS X\",\"dist\":0,\"generic\":true,\"fuzzy\":true},\"mtu\":{\"raw_mtu\":1500,\"link\":\"Ethernet or modem\"},\"ja4t\":\"65535_2-1-3-1-1-8-4-0-0_1460_6\",\"classification\":{\"os\":\"macOS\",\"family\":\"Apple\",\"confidence\":0.6037,\"scores\":{\"Windows\":0,\"macOS\":0.6037,\"iOS\":0.3963,\"Android\":0,\"Linux\":0,\"ChromeOS\":0,\"FreeBSD\":0,\"OpenBSD\":0,\"embedded\":0,\"unknown\":0},\"family_scores\":{\"Windows\":0,\"Apple\":1,\"Linux\":0,\"BSD\":0,\"other\":0},\"evidence\":[\"options M,N,W,N,N,T,S,E,E -> Apple\",\"ipid zero -> Apple\",\"p0f Mac OS X -> Apple\"]},\"verdict\":{\"ua_os\":\"Windows\",\"ua_family\":\"Windows\",\"os_mismatch\":true,\"tunnel_suspected\":false,\"mtu_link\":null,\"hops\":0,\"reasons\":[\"User-Agent says Windows (Windows family) but the TCP stack is Apple family (p=1.000; p(Windows)=0.000)\"]}}",
+    "{\"kind\":\"syn\",\"ts\":1700000090.1234567,\"src_ip\":\"192.168.1.20\",\"src_port\":50124,\"dst_ip\":\"203.0.113.7\",\"dst_port\":443,\"ip_version\":4,\"ip_ttl\":64,\"ip_df\":1,\"ip_mf\":0,\"ip_id\":0,\"ip_tos\":0,\"ip_total_length\":64,\"ip_hdr_length\":5,\"ip_flow_label\":null,\"tcp_window_size\":65535,\"tcp_flags\":2,\"tcp_off\":11,\"tcp_urp\":0,\"tcp_ack\":0,\"tcp_seq\":2859082781,\"tcp_options\":\"M1460,N,W6,N,N,T,S,E,E,\",\"tcp_options_kinds\":[2,1,3,1,1,8,4,0,0],\"tcp_mss\":1460,\"tcp_window_scaling\":6,\"tcp_timestamp\":3090000,\"tcp_timestamp_echo_reply\":0,\"p0f\":{\"raw_sig\":\"4:64+0:0:1460:65535,6:mss,nop,ws,nop,nop,ts,sok,eol+1:df:0\",\"os\":\"Mac OS X\",\"dist\":0,\"generic\":true,\"fuzzy\":true},\"mtu\":{\"raw_mtu\":1500,\"link\":\"Ethernet or modem\"},\"uptime\":{\"uptime_min\":51,\"days\":0,\"hours\":0,\"minutes\":51,\"modulo_days\":49,\"freq_hz\":1000,\"raw_freq_hz\":1000.0},\"ja4t\":\"65535_2-1-3-1-1-8-4-0-0_1460_6\",\"classification\":{\"os\":\"macOS\",\"family\":\"Apple\",\"confidence\":0.6037,\"scores\":{\"Windows\":0,\"macOS\":0.6037,\"iOS\":0.3963,\"Android\":0,\"Linux\":0,\"ChromeOS\":0,\"FreeBSD\":0,\"OpenBSD\":0,\"embedded\":0,\"unknown\":0},\"family_scores\":{\"Windows\":0,\"Apple\":1,\"Linux\":0,\"BSD\":0,\"other\":0},\"evidence\":[\"options M,N,W,N,N,T,S,E,E -> Apple\",\"ipid zero -> Apple\",\"p0f Mac OS X -> Apple\"]}}",
+    "{\"kind\":\"syn\",\"ts\":1700000100.0,\"src_ip\":\"2001:db8::20\",\"src_port\":40000,\"dst_ip\":\"2001:db8:0:1::a:7\",\"dst_port\":80,\"ip_version\":6,\"ip_ttl\":64,\"ip_df\":null,\"ip_mf\":null,\"ip_id\":null,\"ip_tos\":0,\"ip_total_length\":80,\"ip_hdr_length\":10,\"ip_flow_label\":492678,\"tcp_window_size\":64240,\"tcp_flags\":2,\"tcp_off\":10,\"tcp_urp\":0,\"tcp_ack\":0,\"tcp_seq\":2172093574,\"tcp_options\":\"M1440,S,T,N,W7,\",\"tcp_options_kinds\":[2,4,8,1,3],\"tcp_mss\":1440,\"tcp_window_scaling\":7,\"tcp_timestamp\":3150070593,\"tcp_timestamp_echo_reply\":0,\"p0f\":{\"raw_sig\":\"6:64+0:0:1440:mss*44,7:mss,sok,ts,nop,ws:flow:0\",\"os\":null,\"dist\":0,\"generic\":false,\"fuzzy\":false},\"mtu\":{\"raw_mtu\":1500,\"link\":\"Ethernet or modem\"},\"ja4t\":\"64240_2-4-8-1-3_1440_7\",\"classification\":{\"os\":\"Linux\",\"family\":\"Linux\",\"confidence\":0.8213,\"scores\":{\"Windows\":0.0001,\"macOS\":0,\"iOS\":0,\"Android\":0.0372,\"Linux\":0.8213,\"ChromeOS\":0.1413,\"FreeBSD\":0,\"OpenBSD\":0,\"embedded\":0,\"unknown\":0},\"family_scores\":{\"Windows\":0.0001,\"Apple\":0.0001,\"Linux\":0.9998,\"BSD\":0,\"other\":0},\"evidence\":[\"wscale 7 -> Linux\",\"options M,S,T,N,W -> Linux\"]}}",
+    "{\"kind\":\"syn_ack\",\"ts\":1700000100.0005,\"src_ip\":\"2001:db8:0:1::a:7\",\"src_port\":80,\"dst_ip\":\"2001:db8::20\",\"dst_port\":40000,\"ip_version\":6,\"ip_ttl\":57,\"ip_df\":null,\"ip_mf\":null,\"ip_id\":null,\"ip_tos\":0,\"ip_total_length\":80,\"ip_hdr_length\":10,\"ip_flow_label\":703710,\"tcp_window_size\":28800,\"tcp_flags\":18,\"tcp_off\":10,\"tcp_urp\":0,\"tcp_ack\":2172093575,\"tcp_seq\":772798125,\"tcp_options\":\"M1400,S,T,N,W7,\",\"tcp_options_kinds\":[2,4,8,1,3],\"tcp_mss\":1400,\"tcp_window_scaling\":7,\"tcp_timestamp\":5,\"tcp_timestamp_echo_reply\":6,\"p0f\":{\"raw_sig\":\"6:57+7:0:1400:mss*20,7:mss,sok,ts,nop,ws:flow:0\",\"os\":null,\"dist\":7,\"generic\":false,\"fuzzy\":false},\"mtu\":{\"raw_mtu\":1460,\"link\":\"generic tunnel or VPN\"},\"ja4ts\":\"28800_2-4-8-1-3_1400_7\",\"classification\":{\"os\":\"Linux\",\"family\":\"Linux\",\"confidence\":0.5706,\"scores\":{\"Windows\":0,\"macOS\":0.0003,\"iOS\":0.0006,\"Android\":0.3458,\"Linux\":0.5706,\"ChromeOS\":0.0788,\"FreeBSD\":0,\"OpenBSD\":0,\"embedded\":0.0036,\"unknown\":0.0003},\"family_scores\":{\"Windows\":0,\"Apple\":0.0009,\"Linux\":0.9988,\"BSD\":0,\"other\":0.0003},\"evidence\":[\"window 28800 -> embedded\",\"wscale 7 -> Linux\",\"options M,S,T,N,W -> Linux\"]}}",
+    "{\"kind\":\"syn\",\"ts\":1700000200.0,\"src_ip\":\"192.168.1.20\",\"src_port\":1,\"dst_ip\":\"203.0.113.7\",\"dst_port\":2,\"ip_version\":4,\"ip_ttl\":255,\"ip_df\":0,\"ip_mf\":0,\"ip_id\":4660,\"ip_tos\":3,\"ip_total_length\":48,\"ip_hdr_length\":5,\"ip_flow_label\":null,\"tcp_window_size\":512,\"tcp_flags\":2,\"tcp_off\":7,\"tcp_urp\":0,\"tcp_ack\":0,\"tcp_seq\":268435456,\"tcp_options\":\"U34,N,F,E,E,\",\"tcp_options_kinds\":[34,1,7,0,0],\"tcp_mss\":null,\"tcp_window_scaling\":null,\"tcp_timestamp\":null,\"tcp_timestamp_echo_reply\":null,\"p0f\":{\"raw_sig\":\"4:255+0:0:0:512,0:?34,nop,?7,eol+1:ecn:0\",\"os\":null,\"dist\":0,\"generic\":false,\"fuzzy\":false},\"mtu\":null,\"ja4t\":\"512_34-1-7-0-0_00_00\",\"classification\":{\"os\":\"unknown\",\"family\":\"other\",\"confidence\":0.9103,\"scores\":{\"Windows\":0.0272,\"macOS\":0.0007,\"iOS\":0.0007,\"Android\":0.0178,\"Linux\":0.0159,\"ChromeOS\":0.0021,\"FreeBSD\":0.0008,\"OpenBSD\":0.0005,\"embedded\":0.024,\"unknown\":0.9103},\"family_scores\":{\"Windows\":0.0272,\"Apple\":0.0014,\"Linux\":0.0598,\"BSD\":0.0013,\"other\":0.9103},\"evidence\":[]}}",
+    ];
 }

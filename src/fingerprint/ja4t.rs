@@ -7,7 +7,7 @@
 
 use std::fmt;
 
-use super::OptionKinds;
+use super::{OptionKinds, TextSink};
 use crate::packet::Observation;
 
 /// `window_kinds_mss_wscale`, e.g. `64240_2-1-3-1-1-4_1460_8`.
@@ -18,30 +18,45 @@ use crate::packet::Observation;
 /// contributes its kind, because it appears on the wire.
 pub struct Ja4t<'a>(pub &'a Observation);
 
-impl fmt::Display for Ja4t<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+impl Ja4t<'_> {
+    /// Writes the string to `out` (the record writer's fast path; `Display`
+    /// goes through here too).
+    #[inline]
+    pub fn write_to(&self, out: &mut impl TextSink) {
         let obs = self.0;
-        write!(f, "{}_", obs.window)?;
-        let mut kinds = OptionKinds(&obs.options).iter().peekable();
-        if kinds.peek().is_none() {
-            f.write_str("00")?;
-        }
-        let mut first = true;
-        for k in kinds {
-            if !first {
-                f.write_str("-")?;
+        out.number(obs.window.into());
+        out.text("_");
+        let mut kinds = OptionKinds(&obs.options).iter();
+        match kinds.next() {
+            None => out.text("00"),
+            Some(k) => {
+                out.number(k.into());
+                for k in kinds {
+                    out.text("-");
+                    out.number(k.into());
+                }
             }
-            first = false;
-            write!(f, "{k}")?;
         }
         match obs.options.mss {
-            Some(m) => write!(f, "_{m}")?,
-            None => f.write_str("_00")?,
+            Some(m) => {
+                out.text("_");
+                out.number(m.into());
+            }
+            None => out.text("_00"),
         }
         match obs.options.window_scale {
-            Some(w) if w != 0 => write!(f, "_{w}"),
-            _ => f.write_str("_00"),
+            Some(w) if w != 0 => {
+                out.text("_");
+                out.number(w.into());
+            }
+            _ => out.text("_00"),
         }
+    }
+}
+
+impl fmt::Display for Ja4t<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        super::format_with(f, |sink| self.write_to(sink))
     }
 }
 

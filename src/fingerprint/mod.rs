@@ -9,3 +9,56 @@ pub mod ja4t;
 mod zardaxt;
 
 pub use zardaxt::{OptionKinds, ZardaxtOptions};
+
+use std::fmt;
+
+/// Where a fingerprint string is written: a formatter (`Display`) or,
+/// on the record path, straight into the JSON buffer. One writer per
+/// fingerprint serves both, so the two forms cannot drift apart.
+pub trait TextSink {
+    /// Text that needs no JSON escaping.
+    fn text(&mut self, s: &str);
+    fn number(&mut self, n: u64);
+}
+
+impl TextSink for crate::output::JsonBuf {
+    #[inline]
+    fn text(&mut self, s: &str) {
+        self.raw_text(s);
+    }
+
+    #[inline]
+    fn number(&mut self, n: u64) {
+        self.raw_u64(n);
+    }
+}
+
+/// A formatter as a [`TextSink`], keeping the first error.
+struct FmtSink<'a, 'b> {
+    f: &'a mut fmt::Formatter<'b>,
+    result: fmt::Result,
+}
+
+impl TextSink for FmtSink<'_, '_> {
+    fn text(&mut self, s: &str) {
+        if self.result.is_ok() {
+            self.result = self.f.write_str(s);
+        }
+    }
+
+    fn number(&mut self, n: u64) {
+        if self.result.is_ok() {
+            self.result = write!(self.f, "{n}");
+        }
+    }
+}
+
+/// Runs `write` against `f`.
+fn format_with(
+    f: &mut fmt::Formatter<'_>,
+    write: impl FnOnce(&mut FmtSink<'_, '_>),
+) -> fmt::Result {
+    let mut sink = FmtSink { f, result: Ok(()) };
+    write(&mut sink);
+    sink.result
+}

@@ -1,5 +1,6 @@
 use std::fmt;
 
+use super::TextSink;
 use crate::packet::{TcpOption, TcpOptions};
 
 /// zardaxt's option string, e.g. `M1460,S,T,N,W7,` (every option followed by
@@ -12,30 +13,50 @@ use crate::packet::{TcpOption, TcpOptions};
 /// `E` as well — it never occurs in real stacks, and p0f flags it `opt+`).
 pub struct ZardaxtOptions<'a>(pub &'a TcpOptions);
 
-impl fmt::Display for ZardaxtOptions<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+impl ZardaxtOptions<'_> {
+    /// Writes the string to `out` (the record writer's fast path; `Display`
+    /// goes through here too).
+    #[inline]
+    pub fn write_to(&self, out: &mut impl TextSink) {
         for opt in self.0.as_slice() {
             match *opt {
-                TcpOption::Eol => f.write_str("E,")?,
-                TcpOption::Nop => f.write_str("N,")?,
-                TcpOption::Mss => write!(f, "M{},", self.0.mss.unwrap_or(0))?,
-                TcpOption::WindowScale => write!(f, "W{},", self.0.window_scale.unwrap_or(0))?,
-                TcpOption::SackPermitted => f.write_str("S,")?,
-                TcpOption::Sack => f.write_str("K,")?,
-                TcpOption::Timestamp => f.write_str("T,")?,
+                TcpOption::Eol => out.text("E,"),
+                TcpOption::Nop => out.text("N,"),
+                TcpOption::Mss => {
+                    out.text("M");
+                    out.number(self.0.mss.unwrap_or(0).into());
+                    out.text(",");
+                }
+                TcpOption::WindowScale => {
+                    out.text("W");
+                    out.number(self.0.window_scale.unwrap_or(0).into());
+                    out.text(",");
+                }
+                TcpOption::SackPermitted => out.text("S,"),
+                TcpOption::Sack => out.text("K,"),
+                TcpOption::Timestamp => out.text("T,"),
                 TcpOption::Other { kind } | TcpOption::Truncated { kind } => match kind {
-                    6 => f.write_str("J,")?,
-                    7 => f.write_str("F,")?,
-                    9 => f.write_str("P,")?,
-                    10 => f.write_str("R,")?,
-                    k => write!(f, "U{k},")?,
+                    6 => out.text("J,"),
+                    7 => out.text("F,"),
+                    9 => out.text("P,"),
+                    10 => out.text("R,"),
+                    k => {
+                        out.text("U");
+                        out.number(k.into());
+                        out.text(",");
+                    }
                 },
             }
         }
         for _ in 0..self.0.eol_pad {
-            f.write_str("E,")?;
+            out.text("E,");
         }
-        Ok(())
+    }
+}
+
+impl fmt::Display for ZardaxtOptions<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        super::format_with(f, |sink| self.write_to(sink))
     }
 }
 

@@ -10,85 +10,243 @@ use std::fmt::{self, Write as _};
 
 /// Appends JSON to a byte buffer. Callers write well-formed structure; the
 /// writer takes care of commas and string escaping.
+///
+/// The storage is kept longer than the text written so far (`len` marks the
+/// end of the text): the hot writers make room once and then copy into the
+/// slack, instead of paying `Vec`'s capacity check and a `memcpy` call for
+/// every few bytes of a ~1 KB record.
 #[derive(Default)]
 pub struct JsonBuf {
-    pub(crate) buf: Vec<u8>,
+    buf: Vec<u8>,
+    len: usize,
     /// Whether the next value in the current object/array needs a comma.
     comma: bool,
 }
+
+/// Room made at a time: one record fits many times over.
+const GROW_MIN: usize = 4096;
+
+/// `"00".."99"`: integers are written two digits at a time.
+const DIGIT_PAIRS: &[u8; 200] = b"\
+0001020304050607080910111213141516171819\
+2021222324252627282930313233343536373839\
+4041424344454647484950515253545556575859\
+6061626364656667686970717273747576777879\
+8081828384858687888990919293949596979899";
 
 impl JsonBuf {
     pub fn new() -> Self {
         JsonBuf::default()
     }
 
-    pub fn into_bytes(self) -> Vec<u8> {
+    pub fn into_bytes(mut self) -> Vec<u8> {
+        self.buf.truncate(self.len);
         self.buf
     }
 
     pub fn as_bytes(&self) -> &[u8] {
-        &self.buf
+        self.buf.get(..self.len).unwrap_or_default()
+    }
+
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
     }
 
     pub fn clear(&mut self) {
-        self.buf.clear();
+        self.len = 0;
         self.comma = false;
     }
 
+    /// Ends a line of JSON lines; the next value starts a new document.
+    pub fn newline(&mut self) {
+        self.put(b"\n");
+        self.comma = false;
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn grow(&mut self, n: usize) {
+        let want = self.len.saturating_add(n).max(GROW_MIN);
+        let size = want.max(self.buf.len().saturating_mul(2));
+        self.buf.resize(size, 0);
+    }
+
+    /// The next `n` bytes of storage, made available if they are not.
+    #[inline(always)]
+    fn slack(&mut self, n: usize) -> &mut [u8] {
+        // `len` is bounded by memory, far from overflowing.
+        let end = self.len + n;
+        if end > self.buf.len() {
+            self.grow(n);
+        }
+        self.buf.get_mut(self.len..end).unwrap_or_default()
+    }
+
+    /// Appends bytes verbatim.
+    #[inline(always)]
+    fn put(&mut self, s: &[u8]) {
+        let n = s.len();
+        // Short runs (keys, names, numbers' pieces) are copied as two
+        // overlapping fixed-size blocks, inline: a `memcpy` call costs more
+        // than the copy itself at these sizes.
+        let dst = self.slack(n.max(16));
+        let copied = match n {
+            0 => true,
+            1..=3 => copy_upto3(dst, s),
+            4..=7 => copy_overlapping::<4>(dst, s),
+            8..=16 => copy_overlapping::<8>(dst, s),
+            _ => match dst.get_mut(..n) {
+                Some(d) => {
+                    d.copy_from_slice(s);
+                    true
+                }
+                None => false,
+            },
+        };
+        if copied {
+            self.len += n;
+        }
+    }
+
+    /// Appends pre-built JSON structure verbatim, e.g. `,"key":` runs: the
+    /// caller has written the separators, so the next value writes none.
+    /// `s` must be valid, escaped JSON text.
+    #[inline(always)]
+    pub fn raw(&mut self, s: &str) {
+        self.put(s.as_bytes());
+        self.comma = false;
+    }
+
+    /// Appends one complete JSON value written earlier (a remembered
+    /// fragment), with its separator.
+    #[inline]
+    pub fn value_raw(&mut self, value: &[u8]) {
+        self.sep();
+        self.put(value);
+    }
+
+    /// Appends text known to need no escaping (digits, letters, `,`, `_`…)
+    /// inside a string value the caller opened with [`JsonBuf::raw`].
+    #[inline(always)]
+    pub fn raw_text(&mut self, s: &str) {
+        self.put(s.as_bytes());
+    }
+
+    #[inline(always)]
     fn sep(&mut self) {
         if self.comma {
-            self.buf.push(b',');
+            self.put(b",");
         }
         self.comma = true;
     }
 
+    #[inline]
     pub fn begin_object(&mut self) {
         self.sep();
-        self.buf.push(b'{');
+        self.put(b"{");
         self.comma = false;
     }
 
+    #[inline]
     pub fn end_object(&mut self) {
-        self.buf.push(b'}');
+        self.put(b"}");
         self.comma = true;
     }
 
+    #[inline]
     pub fn begin_array(&mut self) {
         self.sep();
-        self.buf.push(b'[');
+        self.put(b"[");
         self.comma = false;
     }
 
+    #[inline]
     pub fn end_array(&mut self) {
-        self.buf.push(b']');
+        self.put(b"]");
         self.comma = true;
     }
 
     /// A key; `key` must not need escaping (all record keys are ASCII
     /// identifiers).
+    #[inline(always)]
     pub fn key(&mut self, key: &str) {
-        self.sep();
-        self.buf.push(b'"');
-        self.buf.extend_from_slice(key.as_bytes());
-        self.buf.extend_from_slice(b"\":");
+        let k = key.as_bytes();
+        let comma = usize::from(self.comma);
+        let head: &[u8] = if comma == 1 { b",\"" } else { b"\"" };
+        let n = head.len() + k.len() + 2;
+        let dst = self.slack(n);
+        if let Some((h, rest)) = dst.split_at_mut_checked(head.len()) {
+            if let Some((name, close)) = rest.split_at_mut_checked(k.len()) {
+                if close.len() == 2 {
+                    h.copy_from_slice(head);
+                    name.copy_from_slice(k);
+                    close.copy_from_slice(b"\":");
+                    self.len += n;
+                }
+            }
+        }
         self.comma = false;
     }
 
+    #[inline]
     pub fn null(&mut self) {
         self.sep();
-        self.buf.extend_from_slice(b"null");
+        self.put(b"null");
     }
 
+    #[inline]
     pub fn bool(&mut self, v: bool) {
         self.sep();
-        self.buf
-            .extend_from_slice(if v { b"true" } else { b"false" });
+        self.put(if v { b"true" } else { b"false" });
     }
 
+    /// An integer's digits, written in place two at a time.
+    #[inline]
+    fn digits(&mut self, v: u64) {
+        let n = decimal_len(v);
+        let dst = self.slack(20);
+        let Some(dst) = dst.get_mut(..n) else {
+            return;
+        };
+        let mut v = v;
+        let mut end = n;
+        while v >= 100 {
+            let pair = (v % 100) as usize * 2;
+            v /= 100;
+            if let (Some(d), Some(p)) = (
+                dst.get_mut(end.wrapping_sub(2)..end),
+                DIGIT_PAIRS.get(pair..pair + 2),
+            ) {
+                d.copy_from_slice(p);
+            }
+            end = end.wrapping_sub(2);
+        }
+        if v >= 10 {
+            let pair = v as usize * 2;
+            if let (Some(d), Some(p)) = (dst.get_mut(..2), DIGIT_PAIRS.get(pair..pair + 2)) {
+                d.copy_from_slice(p);
+            }
+        } else if let Some(d) = dst.first_mut() {
+            *d = b'0' + v as u8;
+        }
+        self.len += n;
+    }
+
+    #[inline]
     pub fn u64(&mut self, v: u64) {
         self.sep();
-        self.buf
-            .extend_from_slice(itoa::Buffer::new().format(v).as_bytes());
+        self.digits(v);
+    }
+
+    /// An integer inside a string value the caller opened with
+    /// [`JsonBuf::raw`] (fingerprint strings).
+    #[inline]
+    pub fn raw_u64(&mut self, v: u64) {
+        self.digits(v);
     }
 
     /// A finite float; NaN and infinities (which JSON cannot hold) become null.
@@ -97,8 +255,7 @@ impl JsonBuf {
             return self.null();
         }
         self.sep();
-        self.buf
-            .extend_from_slice(ryu::Buffer::new().format_finite(v).as_bytes());
+        self.put(ryu::Buffer::new().format_finite(v).as_bytes());
     }
 
     /// A probability or score rounded to four decimals, written without
@@ -108,27 +265,45 @@ impl JsonBuf {
             return self.null();
         }
         self.sep();
-        let scaled = (f64::from(v) * 10_000.0).round();
-        if scaled < 0.0 {
-            self.buf.push(b'-');
+        let scaled = f64::from(v) * 10_000.0;
+        let mag = scaled.abs();
+        // Below 2^40, `mag` holds at most 38 significant bits (an f32 times
+        // 10 000), so adding one half is exact and truncating it rounds
+        // half away from zero exactly as `f64::round` does, without the
+        // libm call.
+        let n = if mag < (1u64 << 40) as f64 {
+            (mag + 0.5) as u64
+        } else {
+            mag.round() as u64
+        };
+        // Most scores of a record are 0 or 1.
+        match n {
+            0 => return self.put(b"0"),
+            10_000 if scaled > 0.0 => return self.put(b"1"),
+            _ => {}
         }
-        let n = scaled.abs() as u64;
-        self.buf
-            .extend_from_slice(itoa::Buffer::new().format(n / 10_000).as_bytes());
-        let frac = n % 10_000;
+        if scaled < 0.0 {
+            self.put(b"-");
+        }
+        self.digits(n / 10_000);
+        let frac = (n % 10_000) as u32;
         if frac != 0 {
-            let digits = [
-                b'0' + (frac / 1000) as u8,
-                b'0' + (frac / 100 % 10) as u8,
-                b'0' + (frac / 10 % 10) as u8,
-                b'0' + (frac % 10) as u8,
-            ];
-            let len = 4 - digits.iter().rev().take_while(|&&d| d == b'0').count();
-            self.buf.push(b'.');
-            self.buf.extend_from_slice(&digits[..len]);
+            let hi = (frac / 100) as usize * 2;
+            let lo = (frac % 100) as usize * 2;
+            let pair = |at: usize| DIGIT_PAIRS.get(at..).and_then(|p| p.first_chunk::<2>());
+            if let (Some(hi), Some(lo)) = (pair(hi), pair(lo)) {
+                let text = [b'.', hi[0], hi[1], lo[0], lo[1]];
+                let len = if frac % 100 != 0 {
+                    5 - usize::from(frac % 10 == 0)
+                } else {
+                    3 - usize::from(frac % 1000 == 0)
+                };
+                self.put(text.get(..len).unwrap_or_default());
+            }
         }
     }
 
+    #[inline]
     pub fn opt_u64(&mut self, v: Option<u64>) {
         match v {
             Some(v) => self.u64(v),
@@ -139,18 +314,18 @@ impl JsonBuf {
     /// A string value, escaped as JSON requires.
     pub fn str(&mut self, s: &str) {
         self.sep();
-        self.buf.push(b'"');
-        escape_into(&mut self.buf, s);
-        self.buf.push(b'"');
+        self.put(b"\"");
+        self.escaped(s);
+        self.put(b"\"");
     }
 
     /// Any `Display` value as a JSON string, formatted straight into the
     /// buffer and escaped on the way.
     pub fn display(&mut self, v: impl fmt::Display) {
         self.sep();
-        self.buf.push(b'"');
-        let _ = write!(Escaper(&mut self.buf), "{v}");
-        self.buf.push(b'"');
+        self.put(b"\"");
+        let _ = write!(Escaper(self), "{v}");
+        self.put(b"\"");
     }
 
     /// A `Display` value known to need no escaping (numbers, addresses,
@@ -158,86 +333,264 @@ impl JsonBuf {
     /// than `"` and `\\`); skips the escaping scan on the hot path.
     pub fn display_plain(&mut self, v: impl fmt::Display) {
         self.sep();
-        self.buf.push(b'"');
-        let _ = write!(Plain(&mut self.buf), "{v}");
-        self.buf.push(b'"');
+        self.put(b"\"");
+        let _ = write!(Plain(self), "{v}");
+        self.put(b"\"");
     }
 
     /// An IP address as a JSON string; IPv4 without the formatting machinery.
+    #[inline]
     pub fn ip(&mut self, addr: std::net::IpAddr) {
         match addr {
             std::net::IpAddr::V4(a) => {
                 self.sep();
-                self.buf.push(b'"');
-                let mut itoa = itoa::Buffer::new();
-                for (i, octet) in a.octets().into_iter().enumerate() {
-                    if i > 0 {
-                        self.buf.push(b'.');
-                    }
-                    self.buf.extend_from_slice(itoa.format(octet).as_bytes());
-                }
-                self.buf.push(b'"');
+                self.put(b"\"");
+                self.raw_ipv4(a);
+                self.put(b"\"");
             }
-            std::net::IpAddr::V6(a) => self.display_plain(a),
+            std::net::IpAddr::V6(a) => {
+                self.sep();
+                self.put(b"\"");
+                self.raw_ipv6(a);
+                self.put(b"\"");
+            }
         }
     }
 
+    /// An IPv4 address's dotted quad inside a string value the caller
+    /// opened with [`JsonBuf::raw`].
+    #[inline]
+    pub fn raw_ipv4(&mut self, a: std::net::Ipv4Addr) {
+        let [a, b, c, d] = a.octets();
+        self.octet(a);
+        self.put(b".");
+        self.octet(b);
+        self.put(b".");
+        self.octet(c);
+        self.put(b".");
+        self.octet(d);
+    }
+
+    /// A byte's decimal digits: one table load, one four-byte store.
+    #[inline(always)]
+    fn octet(&mut self, v: u8) {
+        let entry = U8_TEXT[usize::from(v)];
+        let dst = self.slack(4);
+        if let Some(d) = dst.first_chunk_mut::<4>() {
+            *d = entry;
+            self.len += usize::from(entry[3]);
+        }
+    }
+
+    /// Any `Display` value needing no escaping inside a string value the
+    /// caller opened with [`JsonBuf::raw`].
+    pub fn raw_display(&mut self, v: impl fmt::Display) {
+        let _ = write!(Plain(self), "{v}");
+    }
+
+    /// An IPv6 address as `Display` writes it (RFC 5952: lowercase hex, the
+    /// first longest run of two or more zero groups as `::`, IPv4-mapped
+    /// addresses in dotted form), without the formatting machinery, inside
+    /// a string value the caller opened with [`JsonBuf::raw`].
+    pub fn raw_ipv6(&mut self, a: std::net::Ipv6Addr) {
+        if let Some(v4) = a.to_ipv4_mapped() {
+            self.put(b"::ffff:");
+            return self.raw_ipv4(v4);
+        }
+        let groups = a.segments();
+        // The first longest run of zero groups, if two or more long.
+        let (mut best_at, mut best_len) = (0, 0);
+        let mut run = 0;
+        for (i, &g) in groups.iter().enumerate() {
+            run = if g == 0 { run + 1 } else { 0 };
+            if run > best_len {
+                best_len = run;
+                best_at = i + 1 - run;
+            }
+        }
+        let skip = if best_len >= 2 {
+            best_at..best_at + best_len
+        } else {
+            0..0
+        };
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        for (i, &g) in groups.iter().enumerate() {
+            if skip.contains(&i) {
+                if i == skip.start {
+                    self.put(b"::");
+                }
+                continue;
+            }
+            if i > 0 && i != skip.end {
+                self.put(b":");
+            }
+            let nibbles = [g >> 12, (g >> 8) & 0xf, (g >> 4) & 0xf, g & 0xf];
+            let first = nibbles.iter().position(|&n| n != 0).unwrap_or(3);
+            for &n in nibbles.get(first..).unwrap_or_default() {
+                self.put(&[HEX[usize::from(n & 0xf)]]);
+            }
+        }
+    }
+
+    #[inline]
     pub fn opt_str(&mut self, s: Option<&str>) {
         match s {
             Some(s) => self.str(s),
             None => self.null(),
         }
     }
+
+    /// `s` escaped, without quotes.
+    #[inline]
+    fn escaped(&mut self, s: &str) {
+        let bytes = s.as_bytes();
+        // Nearly every string needs no escaping: one table scan, one copy.
+        if !bytes.iter().any(|&b| ESCAPE[usize::from(b)] != 0) {
+            return self.put(bytes);
+        }
+        self.escaped_slow(bytes);
+    }
+
+    #[cold]
+    fn escaped_slow(&mut self, bytes: &[u8]) {
+        let mut start = 0;
+        for (i, &b) in bytes.iter().enumerate() {
+            let code = ESCAPE[usize::from(b)];
+            if code == 0 {
+                continue;
+            }
+            self.put(bytes.get(start..i).unwrap_or_default());
+            start = i + 1;
+            if code == b'u' {
+                const HEX: &[u8; 16] = b"0123456789abcdef";
+                let hi = HEX[usize::from(b >> 4)];
+                let lo = HEX[usize::from(b & 0xf)];
+                self.put(&[b'\\', b'u', b'0', b'0', hi, lo]);
+            } else {
+                self.put(&[b'\\', code]);
+            }
+        }
+        self.put(bytes.get(start..).unwrap_or_default());
+    }
 }
 
-struct Plain<'a>(&'a mut Vec<u8>);
+/// Each byte's decimal text, padded to three bytes, and its length.
+static U8_TEXT: [[u8; 4]; 256] = {
+    let mut t = [[0u8; 4]; 256];
+    let mut i = 0;
+    while i < 256 {
+        let (h, te, o) = ((i / 100) as u8, (i / 10 % 10) as u8, (i % 10) as u8);
+        t[i] = if i >= 100 {
+            [b'0' + h, b'0' + te, b'0' + o, 3]
+        } else if i >= 10 {
+            [b'0' + te, b'0' + o, 0, 2]
+        } else {
+            [b'0' + o, 0, 0, 1]
+        };
+        i += 1;
+    }
+    t
+};
+
+/// Number of decimal digits of `v` (1 for 0), from its bit length.
+#[inline(always)]
+fn decimal_len(v: u64) -> usize {
+    const POW10: [u64; 20] = {
+        let mut t = [1u64; 20];
+        let mut i = 1;
+        while i < 20 {
+            t[i] = t[i - 1] * 10;
+            i += 1;
+        }
+        t
+    };
+    let bits = 64 - (v | 1).leading_zeros();
+    // bits * log10(2), by 1233/4096: the digit count or one more.
+    let guess = ((bits * 1233) >> 12) as usize;
+    let below = POW10.get(guess).is_some_and(|&p| (v | 1) < p);
+    guess + 1 - usize::from(below)
+}
+
+/// Copies 1 to 3 bytes: first, middle and last (which may coincide).
+#[inline(always)]
+fn copy_upto3(dst: &mut [u8], s: &[u8]) -> bool {
+    let n = s.len();
+    let (Some(&a), Some(&b), Some(&c)) = (s.first(), s.get(n / 2), s.last()) else {
+        return false;
+    };
+    if dst.len() < n {
+        return false;
+    }
+    for (i, v) in [(0, a), (n / 2, b), (n - 1, c)] {
+        if let Some(d) = dst.get_mut(i) {
+            *d = v;
+        }
+    }
+    true
+}
+
+/// Copies `K..=2K` bytes as the first `K` and the last `K` (overlapping).
+#[inline(always)]
+fn copy_overlapping<const K: usize>(dst: &mut [u8], s: &[u8]) -> bool {
+    let n = s.len();
+    let tail_at = n.wrapping_sub(K);
+    let (Some(head), Some(tail)) = (
+        s.first_chunk::<K>(),
+        s.get(tail_at..).and_then(|t| t.first_chunk::<K>()),
+    ) else {
+        return false;
+    };
+    let Some(d) = dst.get_mut(..n) else {
+        return false;
+    };
+    if let Some(dh) = d.first_chunk_mut::<K>() {
+        *dh = *head;
+    }
+    if let Some(dt) = d.get_mut(tail_at..).and_then(|t| t.first_chunk_mut::<K>()) {
+        *dt = *tail;
+    }
+    true
+}
+
+/// For each byte: 0 when it stands for itself in a JSON string, else the
+/// letter after the backslash (`u` for `\u00XX`).
+static ESCAPE: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut i = 0;
+    while i < 0x20 {
+        t[i] = b'u';
+        i += 1;
+    }
+    t[b'\n' as usize] = b'n';
+    t[b'\r' as usize] = b'r';
+    t[b'\t' as usize] = b't';
+    t[b'"' as usize] = b'"';
+    t[b'\\' as usize] = b'\\';
+    t
+};
+
+struct Plain<'a>(&'a mut JsonBuf);
 
 impl fmt::Write for Plain<'_> {
+    #[inline]
     fn write_str(&mut self, s: &str) -> fmt::Result {
         debug_assert!(
             !s.bytes().any(|b| b == b'"' || b == b'\\' || b < 0x20),
             "needs escaping: {s:?}"
         );
-        self.0.extend_from_slice(s.as_bytes());
+        self.0.put(s.as_bytes());
         Ok(())
     }
 }
 
-struct Escaper<'a>(&'a mut Vec<u8>);
+struct Escaper<'a>(&'a mut JsonBuf);
 
 impl fmt::Write for Escaper<'_> {
+    #[inline]
     fn write_str(&mut self, s: &str) -> fmt::Result {
-        escape_into(self.0, s);
+        self.0.escaped(s);
         Ok(())
     }
-}
-
-fn escape_into(out: &mut Vec<u8>, s: &str) {
-    let bytes = s.as_bytes();
-    let mut start = 0;
-    for (i, &b) in bytes.iter().enumerate() {
-        let esc: &[u8] = match b {
-            b'"' => b"\\\"",
-            b'\\' => b"\\\\",
-            b'\n' => b"\\n",
-            b'\r' => b"\\r",
-            b'\t' => b"\\t",
-            0..=0x1f => {
-                out.extend_from_slice(&bytes[start..i]);
-                const HEX: &[u8; 16] = b"0123456789abcdef";
-                out.extend_from_slice(b"\\u00");
-                out.push(HEX[usize::from(b >> 4)]);
-                out.push(HEX[usize::from(b & 0xf)]);
-                start = i + 1;
-                continue;
-            }
-            _ => continue,
-        };
-        out.extend_from_slice(&bytes[start..i]);
-        out.extend_from_slice(esc);
-        start = i + 1;
-    }
-    out.extend_from_slice(&bytes[start..]);
 }
 
 #[cfg(test)]
@@ -283,5 +636,156 @@ mod tests {
             String::from_utf8_lossy(j.as_bytes()),
             "[0,1,0.5,0.1235,1,0.0001,0]"
         );
+    }
+
+    fn text(j: &JsonBuf) -> &str {
+        std::str::from_utf8(j.as_bytes()).expect("UTF-8")
+    }
+
+    #[test]
+    fn integers_of_every_length() {
+        let mut v = 1u64;
+        let mut cases = vec![0, u64::MAX, 9, 10, 99, 100, 101];
+        while let Some(next) = v.checked_mul(10) {
+            cases.extend([v - 1, v, v + 1, next / 2 + 7]);
+            v = next;
+        }
+        for n in cases {
+            let mut j = JsonBuf::new();
+            j.u64(n);
+            assert_eq!(text(&j), n.to_string());
+        }
+    }
+
+    #[test]
+    fn growing_keeps_earlier_text() {
+        let mut j = JsonBuf::new();
+        j.begin_array();
+        let mut want = String::from("[");
+        for i in 0..5000u64 {
+            j.u64(i * 7919);
+            j.str("ab\"c");
+            want.push_str(&format!(
+                "{}{},\"ab\\\"c\"",
+                if i > 0 { "," } else { "" },
+                i * 7919
+            ));
+        }
+        j.end_array();
+        want.push(']');
+        assert_eq!(text(&j), want);
+        assert_eq!(j.len(), want.len());
+        assert_eq!(j.into_bytes(), want.into_bytes());
+    }
+
+    #[test]
+    fn every_byte_escapes_as_before() {
+        for b in 0u8..0x80 {
+            let s = format!("a{}b", char::from(b));
+            let mut j = JsonBuf::new();
+            j.str(&s);
+            let want = match b {
+                b'\n' => "\\n".to_string(),
+                b'\r' => "\\r".to_string(),
+                b'\t' => "\\t".to_string(),
+                b'"' => "\\\"".to_string(),
+                b'\\' => "\\\\".to_string(),
+                0..0x20 => format!("\\u{b:04x}"),
+                _ => char::from(b).to_string(),
+            };
+            assert_eq!(text(&j), format!("\"a{want}b\""), "{b:#x}");
+            let back: String = serde_json::from_slice(j.as_bytes()).expect("valid JSON");
+            assert_eq!(back, s);
+        }
+    }
+
+    #[test]
+    fn ipv4_addresses_with_every_octet() {
+        for i in 0..=255u8 {
+            let a = std::net::Ipv4Addr::new(i, 255 - i, i / 2, i % 10);
+            let mut j = JsonBuf::new();
+            j.ip(a.into());
+            assert_eq!(text(&j), format!("\"{a}\""));
+        }
+    }
+
+    #[test]
+    fn ipv6_edge_cases() {
+        for text_form in [
+            "::",
+            "::1",
+            "1::",
+            "1:0:0:1::1",
+            "1::1:0:0:1",
+            "1:0:1:0:1:0:1:0",
+            "2001:db8::ff00:42:8329",
+            "::ffff:192.0.2.1",
+            "::192.0.2.1",
+            "fe80::1:0:0:0",
+        ] {
+            let a: std::net::Ipv6Addr = text_form.parse().expect("valid address");
+            let mut j = JsonBuf::new();
+            j.ip(a.into());
+            assert_eq!(text(&j), format!("\"{a}\""), "{text_form}");
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn ipv6_addresses_as_display_writes_them(
+            groups in proptest::array::uniform8(proptest::prop_oneof![
+                proptest::prelude::Just(0u16),
+                proptest::prelude::Just(0xffffu16),
+                proptest::prelude::any::<u16>(),
+            ])
+        ) {
+            for a in [
+                std::net::Ipv6Addr::from(groups),
+                std::net::Ipv4Addr::from(u32::from(groups[0]) << 16 | u32::from(groups[1]))
+                    .to_ipv6_mapped(),
+                std::net::Ipv4Addr::from(u32::from(groups[0]) << 16 | u32::from(groups[1]))
+                    .to_ipv6_compatible(),
+            ] {
+                let mut j = JsonBuf::new();
+                j.ip(a.into());
+                proptest::prop_assert_eq!(text(&j), format!("\"{a}\""));
+            }
+        }
+
+        #[test]
+        fn strings_round_trip(s in "\\PC*") {
+            let mut j = JsonBuf::new();
+            j.begin_array();
+            j.str(&s);
+            j.display(&s);
+            j.end_array();
+            let v: Vec<String> = serde_json::from_slice(j.as_bytes()).expect("valid JSON");
+            proptest::prop_assert_eq!(v, vec![s.clone(), s]);
+        }
+
+        #[test]
+        fn fixed4_matches_rounding_by_the_book(v in proptest::num::f32::ANY) {
+            let mut j = JsonBuf::new();
+            j.fixed4(v);
+            let want = if v.is_finite() {
+                let scaled = (f64::from(v) * 10_000.0).round();
+                let n = scaled.abs() as u64;
+                let mut w = String::new();
+                if scaled < 0.0 {
+                    w.push('-');
+                }
+                w.push_str(&(n / 10_000).to_string());
+                let frac = format!("{:04}", n % 10_000);
+                let frac = frac.trim_end_matches('0');
+                if !frac.is_empty() {
+                    w.push('.');
+                    w.push_str(frac);
+                }
+                w
+            } else {
+                "null".to_string()
+            };
+            proptest::prop_assert_eq!(text(&j), want);
+        }
     }
 }

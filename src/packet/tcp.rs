@@ -39,25 +39,25 @@ pub(super) fn segment(
     let be16 = |i: usize| u16::from_be_bytes([h[i], h[i + 1]]);
     let be32 = |i: usize| u32::from_be_bytes([h[i], h[i + 1], h[i + 2], h[i + 3]]);
 
-    let ip = IpFields::of(ip);
-    // Built in one expression so it is written straight into the caller's
-    // return slot.
+    let f = IpFields::of(ip);
+    // Built in one expression, straight into the caller's slot: the
+    // observation is ~200 bytes and this runs for every SYN.
     Ok(Some(Observation {
         ts,
         kind,
-        ip_version: ip.version,
-        src_ip: ip.src,
-        dst_ip: ip.dst,
-        ttl: ip.ttl,
-        tos: ip.tos,
-        df: ip.df,
-        mf: ip.mf,
-        ip_reserved_flag: ip.reserved_flag,
-        ip_id: ip.id,
-        ip_total_length: ip.total_length,
-        ip_header_len: ip.header_len,
-        ip_options_len: ip.options_len,
-        flow_label: ip.flow_label,
+        ip_version: f.version,
+        src_ip: f.src,
+        dst_ip: f.dst,
+        ttl: f.ttl,
+        tos: f.tos,
+        df: f.df,
+        mf: f.mf,
+        ip_reserved_flag: f.reserved_flag,
+        ip_id: f.id,
+        ip_total_length: f.total_length,
+        ip_header_len: f.header_len,
+        ip_options_len: f.options_len,
+        flow_label: f.flow_label,
         src_port: be16(0),
         dst_port: be16(2),
         seq: be32(4),
@@ -72,7 +72,7 @@ pub(super) fn segment(
     }))
 }
 
-/// The IP half of an observation.
+/// The IP header's part of an observation.
 struct IpFields {
     version: IpVersion,
     src: IpAddr,
@@ -90,7 +90,7 @@ struct IpFields {
 }
 
 impl IpFields {
-    #[inline]
+    #[inline(always)]
     fn of(ip: IpHeader<'_>) -> IpFields {
         match ip {
             IpHeader::V4 { fixed, options_len } => {
