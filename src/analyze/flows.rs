@@ -81,8 +81,13 @@ struct Bucket([Slot; WAYS]);
 pub enum SynSeen {
     /// Same 4-tuple and same initial sequence number as one already seen.
     Retransmission,
-    /// First of its kind; for a SYN+ACK, the MSS of the SYN it answers.
-    New { syn_mss: Option<u16> },
+    /// First of its kind. For a SYN+ACK: the MSS of the SYN it answers,
+    /// and whether that SYN was seen at all (`follows_syn`; always true for
+    /// a SYN).
+    New {
+        syn_mss: Option<u16>,
+        follows_syn: bool,
+    },
 }
 
 /// Bounded memory of recent handshakes, for retransmission detection and to
@@ -217,7 +222,10 @@ impl FlowTable {
         let (at, way, known, evicts) = self.lookup(key);
         let Some(slot) = self.buckets.get_mut(at).and_then(|b| b.0.get_mut(way)) else {
             // Unreachable: `lookup` indexes within the table.
-            return SynSeen::New { syn_mss: None };
+            return SynSeen::New {
+                syn_mss: None,
+                follows_syn: obs.kind == Kind::Syn,
+            };
         };
         let seen = match obs.kind {
             Kind::Syn => {
@@ -230,7 +238,10 @@ impl FlowTable {
                 // New, or the same 4-tuple with a new ISN: a new connection
                 // reusing the port.
                 *slot = Slot::syn(tag, obs, epoch);
-                SynSeen::New { syn_mss: None }
+                SynSeen::New {
+                    syn_mss: None,
+                    follows_syn: true,
+                }
             }
             Kind::SynAck if known => {
                 if slot.seen(Slot::SYN_ACK) && slot.syn_ack_isn == obs.seq {
@@ -241,13 +252,17 @@ impl FlowTable {
                 slot.meta = (slot.meta & !EPOCH_MASK) | Slot::SYN_ACK | epoch;
                 SynSeen::New {
                     syn_mss: slot.syn_mss(),
+                    follows_syn: slot.seen(Slot::SYN),
                 }
             }
             Kind::SynAck => {
                 // The capture started after the SYN: remember the SYN+ACK
                 // only to spot its own retransmissions.
                 *slot = Slot::syn_ack(tag, obs, epoch);
-                SynSeen::New { syn_mss: None }
+                SynSeen::New {
+                    syn_mss: None,
+                    follows_syn: false,
+                }
             }
         };
         if evicts {
@@ -287,21 +302,41 @@ mod tests {
     fn retransmitted_syn_and_syn_ack_are_recognised() {
         let mut t = FlowTable::new(100, 10_000_000_000);
         let s = syn(1000, 7);
-        assert_eq!(t.observe(&obs(&s, 1)), SynSeen::New { syn_mss: None });
+        assert_eq!(
+            t.observe(&obs(&s, 1)),
+            SynSeen::New {
+                syn_mss: None,
+                follows_syn: true
+            }
+        );
         assert_eq!(t.observe(&obs(&s, 2)), SynSeen::Retransmission);
         let mut sa = TcpPacket::syn_ack_for(&s);
         sa.flags = flags::SYN | flags::ACK;
         assert_eq!(
             t.observe(&obs(&sa, 3)),
             SynSeen::New {
-                syn_mss: Some(1400)
+                syn_mss: Some(1400),
+                follows_syn: true
             }
         );
         assert_eq!(t.observe(&obs(&sa, 4)), SynSeen::Retransmission);
+        // A SYN+ACK whose SYN the capture never saw.
+        let mut lone = TcpPacket::syn_ack_for(&syn(2000, 9));
+        lone.flags = flags::SYN | flags::ACK;
+        assert_eq!(
+            t.observe(&obs(&lone, 5)),
+            SynSeen::New {
+                syn_mss: None,
+                follows_syn: false
+            }
+        );
         // A new ISN on the same 4-tuple is a new connection.
         assert_eq!(
             t.observe(&obs(&syn(1000, 8), 5)),
-            SynSeen::New { syn_mss: None }
+            SynSeen::New {
+                syn_mss: None,
+                follows_syn: true
+            }
         );
     }
 
@@ -322,7 +357,13 @@ mod tests {
         let ttl = 1_000_000;
         let mut t = FlowTable::new(1000, ttl);
         let s = syn(7, 7);
-        assert_eq!(t.observe(&obs(&s, 1)), SynSeen::New { syn_mss: None });
+        assert_eq!(
+            t.observe(&obs(&s, 1)),
+            SynSeen::New {
+                syn_mss: None,
+                follows_syn: true
+            }
+        );
         // Across an epoch boundary, within the TTL.
         assert_eq!(t.observe(&obs(&s, ttl * 9 / 10)), SynSeen::Retransmission);
         // The retransmission refreshed it: still known one TTL after the
@@ -330,7 +371,13 @@ mod tests {
         assert_eq!(t.observe(&obs(&s, ttl * 3 / 2)), SynSeen::Retransmission);
         assert_eq!(t.len(), 1);
         // Two TTLs of silence: forgotten.
-        assert_eq!(t.observe(&obs(&s, ttl * 4)), SynSeen::New { syn_mss: None });
+        assert_eq!(
+            t.observe(&obs(&s, ttl * 4)),
+            SynSeen::New {
+                syn_mss: None,
+                follows_syn: true
+            }
+        );
     }
 
     #[test]
@@ -350,6 +397,12 @@ mod tests {
         let s = syn(1, 1);
         t.observe(&obs(&s, 0));
         // Long after the TTL the same SYN counts as new again.
-        assert_eq!(t.observe(&obs(&s, 10_000)), SynSeen::New { syn_mss: None });
+        assert_eq!(
+            t.observe(&obs(&s, 10_000)),
+            SynSeen::New {
+                syn_mss: None,
+                follows_syn: true
+            }
+        );
     }
 }

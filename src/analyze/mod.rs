@@ -195,7 +195,7 @@ impl<'e> Analyzer<'e> {
 
     /// An already decoded SYN or SYN+ACK.
     pub fn process_observation(&mut self, obs: Observation) -> Option<Record> {
-        let syn_mss = match self.flows.observe(&obs) {
+        let (syn_mss, follows_syn) = match self.flows.observe(&obs) {
             SynSeen::Retransmission => {
                 match obs.kind {
                     Kind::Syn => self.stats.syn_retransmissions += 1,
@@ -203,14 +203,20 @@ impl<'e> Analyzer<'e> {
                 }
                 return None;
             }
-            SynSeen::New { syn_mss } => syn_mss,
+            SynSeen::New {
+                syn_mss,
+                follows_syn,
+            } => (syn_mss, follows_syn),
         };
         match obs.kind {
             Kind::Syn => self.stats.syn += 1,
             Kind::SynAck => self.stats.syn_ack += 1,
         }
         let d = self.engine.derive(&obs, syn_mss);
-        let uptime = if d.p0f.ends_connection() {
+        // p0f keeps no per-host timestamp for a SYN+ACK whose SYN it did not
+        // see, nor for connections it stops following; neither do we, so
+        // later estimates for the host agree with p0f's.
+        let uptime = if d.p0f.ends_connection() || !follows_syn {
             None
         } else {
             self.uptime.observe(&obs)
