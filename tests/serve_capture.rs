@@ -8,14 +8,12 @@ mod serve_common;
 
 use std::net::IpAddr;
 use std::process::Command;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serve_common::{get, TestServer};
-use synprint::analyze::Engine;
 use synprint::craft::{ethernet_frame, Stack, TcpPacket};
 use synprint::packet::{flags, Timestamp};
-use synprint::serve::{sys, ApiKey, Capture, ServeConfig, Server};
+use synprint::serve::{sys, ApiKey, Capture, ServeConfig};
 
 const KEY: &str = "capture-test-key";
 
@@ -161,23 +159,11 @@ fn capture_on_veth_stores_and_classifies_crafted_syns() {
         api_key: ApiKey::new(KEY.into()),
         ..ServeConfig::default()
     };
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime");
-    let server = rt
-        .block_on(Server::start_with(
-            &config,
-            Arc::new(Engine::default()),
-            synprint::serve::os_view::installed_classifier(),
-            captures,
-        ))
-        .expect("server starts");
-    let srv = TestServer {
-        rt,
-        server: Some(server),
-    };
+    let srv = TestServer::start_with(
+        config,
+        synprint::serve::os_view::installed_classifier(),
+        captures,
+    );
 
     // (stack, client address, source port)
     let sends = [

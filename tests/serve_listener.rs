@@ -154,25 +154,11 @@ fn dual_stack_wildcard_accepts_ipv4() {
 
 #[test]
 fn real_classifier_answers_and_judges_the_user_agent() {
-    use std::sync::Arc;
-    use synprint::analyze::Engine;
-    use synprint::serve::{os_view, Server};
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime");
-    let server = rt
-        .block_on(Server::start(
-            &loopback_config(),
-            Arc::new(Engine::default()),
-            os_view::installed_classifier(),
-        ))
-        .expect("server");
-    let srv = TestServer {
-        rt,
-        server: Some(server),
-    };
+    let srv = TestServer::start_with(
+        loopback_config(),
+        synprint::serve::os_view::installed_classifier(),
+        Vec::new(),
+    );
     let mut s = connect(srv.addr(false), SynShape::default());
     let j = get_on(
         &mut s,

@@ -51,17 +51,28 @@ pub struct TestServer {
 }
 
 impl TestServer {
+    /// A server with the stand-in [`TtlClassifier`] and no capture.
     pub fn start(config: ServeConfig) -> TestServer {
+        TestServer::start_with(config, Arc::new(TtlClassifier), Vec::new())
+    }
+
+    /// A server with the given classifier and already opened captures.
+    pub fn start_with(
+        config: ServeConfig,
+        classifier: Arc<dyn OsClassifier>,
+        captures: Vec<synprint::serve::Capture>,
+    ) -> TestServer {
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
             .build()
             .expect("runtime");
         let server = rt
-            .block_on(Server::start(
+            .block_on(Server::start_with(
                 &config,
                 Arc::new(Engine::default()),
-                Arc::new(TtlClassifier),
+                classifier,
+                captures,
             ))
             .expect("server starts");
         TestServer {
