@@ -5,13 +5,15 @@
 
 mod flows;
 mod record;
+mod shapes;
 mod stats;
 
 pub use flows::{FlowTable, SynSeen};
 pub use record::{JsonMemo, Record};
+pub use shapes::ShapeCache;
 pub use stats::Stats;
 
-use crate::classify::{Model, P0fHint};
+use crate::classify::{self, Model};
 use crate::p0f::{self, UptimeTracker};
 use crate::packet::{self, Kind, LinkType, Observation, Timestamp};
 
@@ -90,7 +92,27 @@ impl Engine {
     /// Everything a record adds to its observation, computed by reference
     /// so the ~200-byte observation is moved once, into the record.
     fn derive(&self, obs: &Observation, syn_mss: Option<u16>) -> Derived {
-        let p0f = self.p0f.fingerprint(obs, syn_mss);
+        self.derive_with(obs, syn_mss, None)
+    }
+
+    /// [`Engine::derive`], looking the costly steps up in `cache` first.
+    fn derive_with(
+        &self,
+        obs: &Observation,
+        syn_mss: Option<u16>,
+        cache: Option<&mut ShapeCache>,
+    ) -> Derived {
+        let sig = p0f::TcpSignature::from_observation(obs, syn_mss);
+        let (p0f, p0f_class, cache) = match cache {
+            Some(c) => {
+                let (m, class) = c.p0f(self.p0f, sig);
+                (m, class, Some(c))
+            }
+            None => {
+                let m = self.p0f.match_signature(sig);
+                (m, shapes::p0f_class(&m), None)
+            }
+        };
         // p0f stops following a connection whose packet matched a userland
         // tool or its own probe: no MTU for it, as in p0f.
         let mtu = if p0f.ends_connection() {
@@ -99,12 +121,11 @@ impl Engine {
             self.p0f.mtu_of(&p0f.raw_sig)
         };
         let classification = self.model.as_ref().map(|m| {
-            let hint = p0f.os.map(|l| P0fHint {
-                name: &l.name,
-                flavor: l.flavor.as_deref().unwrap_or(""),
-                generic: l.generic,
-            });
-            m.classify(obs, hint)
+            let features = classify::Features::of(obs, p0f_class);
+            match cache {
+                Some(c) => c.classify(m, features),
+                None => m.classify_features(features),
+            }
         });
         Derived {
             p0f,
@@ -149,6 +170,7 @@ pub struct Analyzer<'e> {
     engine: &'e Engine,
     flows: FlowTable,
     uptime: UptimeTracker,
+    shapes: ShapeCache,
     stats: Stats,
 }
 
@@ -158,6 +180,7 @@ impl<'e> Analyzer<'e> {
             engine,
             flows: FlowTable::new(config.flow_capacity, config.flow_ttl_ns),
             uptime: UptimeTracker::new(config.uptime_capacity),
+            shapes: ShapeCache::default(),
             stats: Stats::default(),
         }
     }
@@ -212,7 +235,9 @@ impl<'e> Analyzer<'e> {
             Kind::Syn => self.stats.syn += 1,
             Kind::SynAck => self.stats.syn_ack += 1,
         }
-        let d = self.engine.derive(&obs, syn_mss);
+        let d = self
+            .engine
+            .derive_with(&obs, syn_mss, Some(&mut self.shapes));
         // p0f keeps no per-host timestamp for a SYN+ACK whose SYN it did not
         // see, nor for connections it stops following; neither do we, so
         // later estimates for the host agree with p0f's.

@@ -375,7 +375,7 @@ pub const LAYOUT_KEEP: usize = 20;
 
 /// Option kinds in wire order: a hash key for lookups plus the first
 /// [`LAYOUT_KEEP`] kinds for display.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Layout {
     kinds: [u8; LAYOUT_KEEP],
     len: u8,
@@ -499,7 +499,7 @@ pub fn parse_layout(s: &str) -> Result<Layout, String> {
 
 /// The feature values of one SYN, in typed form (for evidence and for
 /// writing learned counts) and as lookup keys.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Features {
     pub initial_ttl: u8,
     /// Initial TTL minus observed TTL, capped at [`MAX_HOPS`].

@@ -172,7 +172,7 @@ pub(crate) const SENDSYN_MSS: u16 = 1331;
 pub(crate) const SENDSYN_WIN: u16 = 1337;
 
 /// Everything p0f derives from one SYN or SYN+ACK for its signature.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct TcpSignature {
     pub kind: Kind,
     pub ip_version: IpVersion,
