@@ -1,6 +1,6 @@
 //! The pipeline: frames → observations → records, with retransmission
 //! tracking and counters. Files, live capture and the kernel's saved SYNs
-//! all go through [`Engine::fingerprint`], so there is one code path from an
+//! all go through the [`Engine`], so there is one code path from an
 //! observation to a record.
 
 mod flows;
@@ -10,12 +10,12 @@ mod stats;
 
 pub use flows::{FlowTable, SynSeen};
 pub use record::{JsonMemo, Record};
-pub use shapes::ShapeCache;
 pub use stats::Stats;
 
 use crate::classify::{self, Model};
 use crate::p0f::{self, UptimeTracker};
 use crate::packet::{self, Kind, LinkType, Observation, Timestamp};
+use shapes::ShapeCache;
 
 /// The read-only half of the pipeline: databases and models, shareable
 /// between threads. Turns one observation into one record.
