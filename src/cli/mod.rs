@@ -18,6 +18,11 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Fingerprint every SYN and SYN+ACK in capture files (pcap, pcapng, `-` for stdin).
+    ///
+    /// Records carry p0f 3.09b's signature and match, MTU, uptime, the OS
+    /// classification and JA4T/JA4TS. JA4T and JA4TS are part of JA4+ by
+    /// FoxIO, licensed under the FoxIO License 1.1 (build with
+    /// `--no-default-features` to leave them out).
     Analyze(analyze::AnalyzeArgs),
     /// Learn OS knowledge from labelled traffic (capture + CSV) into a model file.
     Learn(learn::LearnArgs),
