@@ -10,6 +10,8 @@ log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 status=0
 cargo test --all-targets --locked "$@" 2>&1 | tee "$log" || status=$?
+# The FoxIO-licensed JA4T code is a default feature: check the build without it.
+cargo test --no-default-features --locked --lib --test cli_analyze "$@" 2>&1 | tee -a "$log" || status=$?
 # One closing line for the whole run: cargo prints a result per test binary,
 # and the last binaries (examples) hold no tests.
 awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($i ~ /^passed;?$/) p += $(i-1); if ($i ~ /^failed;?$/) f += $(i-1) } }
