@@ -224,3 +224,36 @@ fn text_format_is_readable() {
         "{text}"
     );
 }
+
+#[test]
+fn records_from_a_live_stream_come_out_before_it_ends() {
+    use std::io::{BufRead, BufReader};
+    use std::sync::mpsc;
+    use std::time::Duration;
+
+    let bytes = capture(&[Stack::Linux.syn(v4(10), 40010, v4(11), 443, 10)]);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_synprint"))
+        .args(["analyze", "--format", "jsonl", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("run synprint");
+    let mut stdin = child.stdin.take().expect("stdin");
+    stdin.write_all(&bytes).expect("feed one SYN");
+    stdin.flush().expect("flush");
+    // Keep the stream open, as `tcpdump -w -` does, and wait for the record.
+    let stdout = child.stdout.take().expect("stdout");
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let mut line = String::new();
+        let _ = BufReader::new(stdout).read_line(&mut line);
+        let _ = tx.send(line);
+    });
+    let line = rx.recv_timeout(Duration::from_secs(30));
+    drop(stdin);
+    let _ = child.wait();
+    let line = line.expect("the record arrives while the stream is still open");
+    let rec: serde_json::Value = serde_json::from_str(&line).expect("JSON");
+    assert_eq!(rec["src_port"], 40010);
+}

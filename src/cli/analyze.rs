@@ -75,6 +75,9 @@ pub fn run(args: AnalyzeArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
             &mut writer,
             progress.as_ref(),
             labels.as_ref(),
+            // Standard input is usually a live `tcpdump -w -`: each record
+            // goes out as soon as it is made instead of in 64 KiB batches.
+            name == "-",
         );
         if let Some(p) = progress {
             p.finish_and_clear();
@@ -114,6 +117,7 @@ fn analyze_stream<W: Write>(
     writer: &mut RecordWriter<W>,
     progress: Option<&indicatif::ProgressBar>,
     labels: Option<&synprint::classify::Labels>,
+    live: bool,
 ) -> Result<(), StreamError> {
     let mut reader = CaptureReader::new(input)?;
     let mut n: u64 = 0;
@@ -131,6 +135,9 @@ fn analyze_stream<W: Write>(
                 judge(&mut record, label);
             }
             writer.write(&record)?;
+            if live {
+                writer.flush()?;
+            }
         }
         n += 1;
         if n % 65_536 == 0 {
