@@ -9,7 +9,7 @@
 
 use std::fmt;
 
-use crate::packet::{flags, IpVersion, Observation, TcpOption, TcpOptions};
+use crate::packet::{flags, initial_ttl, IpVersion, Observation, TcpOption, TcpOptions};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Feature {
@@ -185,17 +185,6 @@ pub fn dense_key(f: Feature, i: usize) -> u64 {
 
 pub fn window_mss_key(n: u16) -> u64 {
     (1 << 32) | u64::from(n)
-}
-
-/// The initial TTL a stack most likely used, p0f's way: the smallest common
-/// default at or above the observed value.
-pub fn initial_ttl(ttl: u8) -> u8 {
-    match ttl {
-        0..=32 => 32,
-        33..=64 => 64,
-        65..=128 => 128,
-        _ => 255,
-    }
 }
 
 /// MSS buckets in IPv4 terms. Boundaries follow the MTUs that actually

@@ -4,9 +4,9 @@
 use serde::Serialize;
 
 use super::classes::{Family, Os};
-use super::features::initial_ttl;
 use super::model::Classification;
 use super::ua::{os_from_user_agent, UaParserError};
+use crate::packet::initial_ttl;
 use crate::packet::{IpVersion, Observation};
 
 /// `os_mismatch` is true only when the TCP side gives the User-Agent's

@@ -351,12 +351,7 @@ impl TcpSignature {
 
 /// p0f's guess of the hop distance from the nearest common initial TTL.
 pub(crate) fn guess_dist(ttl: u8) -> u8 {
-    match ttl {
-        0..=32 => 32 - ttl,
-        33..=64 => 64 - ttl,
-        65..=128 => 128 - ttl,
-        _ => 255 - ttl,
-    }
+    crate::packet::initial_ttl(ttl) - ttl
 }
 
 pub(crate) struct WinInputs {

@@ -123,6 +123,18 @@ pub mod flags {
     pub const NS: u16 = 0x100;
 }
 
+/// The common initial TTL (32, 64, 128 or 255) a received TTL most likely
+/// started from: the nearest one at or above it. p0f's hop distance and the
+/// classifier's TTL feature both rest on this one rule.
+pub fn initial_ttl(ttl: u8) -> u8 {
+    match ttl {
+        0..=32 => 32,
+        33..=64 => 64,
+        65..=128 => 128,
+        _ => 255,
+    }
+}
+
 impl Observation {
     pub fn has_flag(&self, flag: u16) -> bool {
         self.tcp_flags & flag != 0
