@@ -9,6 +9,7 @@ use std::path::Path;
 use synprint::capture::PcapWriter;
 use synprint::classify::{eval_capture, learn_capture, read_labels_file, Family, Model, ModelFile};
 use synprint::craft::{ethernet_frame, OptionBytes, Stack};
+use synprint::p0f::Database;
 use synprint::packet::{decode, Kind, LinkType, Timestamp};
 
 const UAS: [(Stack, &str); 5] = [
@@ -68,7 +69,13 @@ fn learn_then_eval_over_captures() {
     let builtin = Model::builtin().unwrap();
 
     let test_labels = read_labels_file(Path::new(&test_csv)).unwrap();
-    let (before, join) = eval_capture(&builtin, Path::new(&test_pcap), &test_labels).unwrap();
+    let (before, join) = eval_capture(
+        &builtin,
+        Path::new(&test_pcap),
+        &test_labels,
+        Database::builtin(),
+    )
+    .unwrap();
     assert_eq!(
         join.syns, 300,
         "retransmissions and SYN+ACKs are not SYNs to learn"
@@ -79,14 +86,26 @@ fn learn_then_eval_over_captures() {
 
     let labels = read_labels_file(Path::new(&train_csv)).unwrap();
     let mut learned = ModelFile::empty_learned();
-    let (stats, _) =
-        learn_capture(&builtin, &mut learned, Path::new(&train_pcap), &labels).unwrap();
+    let (stats, _) = learn_capture(
+        &builtin,
+        &mut learned,
+        Path::new(&train_pcap),
+        &labels,
+        Database::builtin(),
+    )
+    .unwrap();
     assert_eq!(stats.total, 300);
     let model_path = dir.path().join("model.toml");
     std::fs::write(&model_path, learned.to_toml()).unwrap();
 
     let model = Model::with_learned_file(&model_path).unwrap();
-    let (after, _) = eval_capture(&model, Path::new(&test_pcap), &test_labels).unwrap();
+    let (after, _) = eval_capture(
+        &model,
+        Path::new(&test_pcap),
+        &test_labels,
+        Database::builtin(),
+    )
+    .unwrap();
     println!("learned:\n{after}");
     assert!(
         after.os.top1 > before.os.top1,
@@ -106,7 +125,14 @@ fn learn_then_eval_over_captures() {
 
     // Learning more adds to the model file.
     let mut again = ModelFile::load(&model_path).unwrap();
-    learn_capture(&builtin, &mut again, Path::new(&train_pcap), &labels).unwrap();
+    learn_capture(
+        &builtin,
+        &mut again,
+        Path::new(&train_pcap),
+        &labels,
+        Database::builtin(),
+    )
+    .unwrap();
     assert_eq!(again.class["Windows"].samples, 120);
 }
 

@@ -12,8 +12,9 @@ use std::path::{Path, PathBuf};
 use super::classes::Os;
 use super::eval::{EvalReport, Evaluator};
 use super::learn::{learn_from, Labels, LearnStats, Sample};
-use super::model::{Model, ModelFile};
+use super::model::{Model, ModelFile, P0fHint};
 use crate::capture::{CaptureError, CaptureReader};
+use crate::p0f::Database;
 use crate::packet::{decode, Kind, Observation};
 
 /// How the capture and the labels matched up.
@@ -79,13 +80,25 @@ pub fn for_each_labelled_syn(
     Ok(stats)
 }
 
+/// p0f's label of a SYN as the classifier takes it: the same evidence
+/// `analyze` gives the model, so learning and evaluating see what users run.
+fn p0f_hint<'db>(p0f: &'db Database, obs: &Observation) -> Option<P0fHint<'db>> {
+    p0f.fingerprint(obs, None).os.map(|l| P0fHint {
+        name: &l.name,
+        flavor: l.flavor.as_deref().unwrap_or(""),
+        generic: l.generic,
+    })
+}
+
 /// `synprint learn`: adds the labelled SYNs of the capture to `learned`.
-/// `model` is the model the result will be used with (the built-in one).
+/// `model` is the model the result will be used with (the built-in one);
+/// `p0f` the database whose match is one of the features.
 pub fn learn_capture(
     model: &Model,
     learned: &mut ModelFile,
     path: &Path,
     labels: &Labels,
+    p0f: &Database,
 ) -> Result<(LearnStats, JoinStats), CaptureFileError> {
     let mut syns = Vec::new();
     let join = for_each_labelled_syn(path, labels, |obs, os| syns.push((obs.clone(), os)))?;
@@ -94,7 +107,7 @@ pub fn learn_capture(
         learned,
         syns.iter().map(|(obs, os)| Sample {
             obs,
-            p0f: None,
+            p0f: p0f_hint(p0f, obs),
             os: *os,
         }),
     );
@@ -106,10 +119,11 @@ pub fn eval_capture(
     model: &Model,
     path: &Path,
     labels: &Labels,
+    p0f: &Database,
 ) -> Result<(EvalReport, JoinStats), CaptureFileError> {
     let mut ev = Evaluator::default();
     let join = for_each_labelled_syn(path, labels, |obs, os| {
-        ev.add(&model.classify(obs, None), os);
+        ev.add(&model.classify(obs, p0f_hint(p0f, obs)), os);
     })?;
     Ok((ev.finish(), join))
 }

@@ -1,8 +1,7 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use synprint::analyze::Engine;
-use synprint::classify::{self, Evaluator, Model, ModelFile, ModelKind, Sample};
+use synprint::classify::{self, Model, ModelFile, ModelKind};
 
 use super::engine::EngineArgs;
 
@@ -37,22 +36,6 @@ pub struct EvalArgs {
     json: bool,
 }
 
-/// The p0f label of a SYN, as the classifier sees it in `analyze`.
-fn hint<'a>(
-    engine: &'a Engine,
-    obs: &synprint::packet::Observation,
-) -> Option<classify::P0fHint<'a>> {
-    engine
-        .p0f_database()
-        .fingerprint(obs, None)
-        .os
-        .map(|l| classify::P0fHint {
-            name: &l.name,
-            flavor: l.flavor.as_deref().unwrap_or(""),
-            generic: l.generic,
-        })
-}
-
 pub fn learn(args: LearnArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
     let engine = EngineArgs::p0f_only(args.p0f_db.clone()).build()?;
     let labels = classify::read_labels_file(&args.labels)?;
@@ -71,19 +54,13 @@ pub fn learn(args: LearnArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
         ModelFile::empty_learned()
     };
     let model = Model::compile(&ModelFile::builtin()?, Some(&learned))?;
-    let mut samples = Vec::new();
-    let join = classify::for_each_labelled_syn(&args.pcap, &labels, |obs, os| {
-        samples.push((obs.clone(), os))
-    })?;
-    let stats = classify::learn_from(
+    let (stats, join) = classify::learn_capture(
         &model,
         &mut learned,
-        samples.iter().map(|(obs, os)| Sample {
-            obs,
-            p0f: hint(&engine, obs),
-            os: *os,
-        }),
-    );
+        &args.pcap,
+        &labels,
+        engine.p0f_database(),
+    )?;
     write_atomically(&args.model, learned.to_toml().as_bytes())?;
     eprintln!(
         "{}: {} labelled SYNs learned ({} SYNs, {} without a label, {} with a label naming no known OS)",
@@ -105,11 +82,7 @@ pub fn eval(args: EvalArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
         return Err("classification is off".into());
     };
     let labels = classify::read_labels_file(&args.labels)?;
-    let mut ev = Evaluator::default();
-    let join = classify::for_each_labelled_syn(&args.pcap, &labels, |obs, os| {
-        ev.add(&model.classify(obs, hint(&engine, obs)), os);
-    })?;
-    let report = ev.finish();
+    let (report, join) = classify::eval_capture(model, &args.pcap, &labels, engine.p0f_database())?;
     if args.json {
         let out = serde_json::json!({ "join": join, "report": report });
         println!("{}", serde_json::to_string_pretty(&out)?);
