@@ -232,15 +232,13 @@ impl JsonMemo {
             ..*m
         };
         let s = &key.raw_sig;
-        let mut layout = LayoutKey(0);
-        std::hash::Hash::hash(&s.layout, &mut layout);
         let hash = (u64::from(s.window)
             | u64::from(s.mss) << 16
             | u64::from(s.ttl) << 32
             | u64::from(s.wscale) << 40
             | u64::from(s.eol_pad) << 48
             | u64::from(m.dist) << 56)
-            ^ layout.0.rotate_left(23)
+            ^ s.layout.key().rotate_left(23)
             ^ u64::from(s.quirks.0).rotate_left(41);
         self.p0f
             .write(j, hash, key, same_p0f_match, |j| m.write_json(j));
@@ -274,25 +272,6 @@ impl JsonMemo {
             .fold(features, |h, p| h.rotate_left(13) ^ u64::from(p.to_bits()));
         self.classification
             .write(j, hash, *c, |a, b| a == b, |j| c.write_json(j));
-    }
-}
-
-/// Takes the 64-bit key p0f's layout hashes itself as.
-struct LayoutKey(u64);
-
-impl std::hash::Hasher for LayoutKey {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 = self.0.rotate_left(8) ^ u64::from(b);
-        }
-    }
-
-    fn write_u64(&mut self, n: u64) {
-        self.0 ^= n;
     }
 }
 

@@ -99,6 +99,11 @@ impl std::hash::Hash for Layout {
 }
 
 impl Layout {
+    /// The 64-bit hash built while the layout was read (what `Hash` writes).
+    pub fn key(&self) -> u64 {
+        self.key
+    }
+
     pub fn as_slice(&self) -> &[u8] {
         &self.kinds[..usize::from(self.len)]
     }
