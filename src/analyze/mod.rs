@@ -9,7 +9,7 @@ mod shapes;
 mod stats;
 
 pub use flows::{FlowTable, SynSeen};
-pub use record::{JsonMemo, Record};
+pub use record::{Claim, JsonMemo, Record};
 pub use stats::Stats;
 
 use crate::classify::{self, Model};

@@ -1,10 +1,19 @@
 use serde::ser::{Serialize, Serializer};
 
-use crate::classify::{Classification, Verdict};
+use crate::classify::{Classification, Os, UaParserError, Verdict};
 use crate::fingerprint::{OptionKinds, ZardaxtOptions};
 use crate::output::JsonBuf;
 use crate::p0f::{Mtu, P0fMatch, TcpSignature, Uptime};
 use crate::packet::{IpVersion, Kind, Observation};
+
+/// What a client claims to run, to judge a record against.
+#[derive(Clone, Copy, Debug)]
+pub enum Claim<'a> {
+    /// A User-Agent header (`None`: the request sent none).
+    UserAgent(Option<&'a str>),
+    /// An OS known otherwise.
+    Os(Os),
+}
 
 /// One fingerprinted SYN or SYN+ACK: the observation and everything derived
 /// from it. Its JSON form ([`Record::write_json`], documented in the README)
@@ -27,20 +36,23 @@ pub struct Record {
 }
 
 impl Record {
+    /// This record's classification judged against the OS a client claims:
+    /// its User-Agent, or an OS already known (a labels CSV's `os`). `None`
+    /// without a classification. The link label is p0f's, from `mtu`.
+    pub fn verdict_for(&self, claim: Claim<'_>) -> Result<Option<Verdict>, UaParserError> {
+        let Some(c) = &self.classification else {
+            return Ok(None);
+        };
+        let link = self.mtu.and_then(|m| m.link);
+        Ok(Some(match claim {
+            Claim::UserAgent(ua) => crate::classify::verdict(c, ua, &self.obs, link)?,
+            Claim::Os(os) => crate::classify::verdict_for_os(c, Some(os), &self.obs, link),
+        }))
+    }
+
     /// Sets [`Record::verdict`] from the User-Agent the client claims.
-    pub fn judge_user_agent(
-        &mut self,
-        user_agent: &str,
-    ) -> Result<(), crate::classify::UaParserError> {
-        if let Some(c) = &self.classification {
-            let link = self.mtu.and_then(|m| m.link);
-            self.verdict = Some(crate::classify::verdict(
-                c,
-                Some(user_agent),
-                &self.obs,
-                link,
-            )?);
-        }
+    pub fn judge_user_agent(&mut self, user_agent: &str) -> Result<(), UaParserError> {
+        self.verdict = self.verdict_for(Claim::UserAgent(Some(user_agent)))?;
         Ok(())
     }
 

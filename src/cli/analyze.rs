@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
 
-use synprint::analyze::{Analyzer, AnalyzerConfig, Stats};
+use synprint::analyze::{Analyzer, AnalyzerConfig, Claim, Stats};
 use synprint::capture::CaptureReader;
 use synprint::output::{Format, RecordWriter};
 
@@ -166,13 +166,7 @@ fn judge(record: &mut synprint::analyze::Record, label: &synprint::classify::Lab
             return;
         }
     }
-    if let (Some(c), Some(os)) = (&record.classification, label.os) {
-        let link = record.mtu.and_then(|m| m.link);
-        record.verdict = Some(synprint::classify::verdict_for_os(
-            c,
-            Some(os),
-            &record.obs,
-            link,
-        ));
+    if let Some(os) = label.os {
+        record.verdict = record.verdict_for(Claim::Os(os)).ok().flatten();
     }
 }

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use serde::Serialize;
 use serde_json::value::RawValue;
 
-use crate::analyze::Record;
+use crate::analyze::{Claim, Record};
 use crate::output::JsonBuf;
 
 /// Probability per synprint OS class (each in 0..=1, summing to about 1).
@@ -92,10 +92,11 @@ impl OsClassifier for RecordClassifier {
         // Without a User-Agent the verdict still says tunnel, hops and
         // reasons; its os_mismatch is then null. A User-Agent the parser
         // cannot handle counts as none.
-        let link = record.mtu.and_then(|m| m.link);
-        let verdict = crate::classify::verdict(c, user_agent, &record.obs, link)
-            .or_else(|_| crate::classify::verdict(c, None, &record.obs, link))
-            .ok();
+        let verdict = record
+            .verdict_for(Claim::UserAgent(user_agent))
+            .or_else(|_| record.verdict_for(Claim::UserAgent(None)))
+            .ok()
+            .flatten();
         let raw = |write: &dyn Fn(&mut JsonBuf)| {
             let mut j = JsonBuf::new();
             write(&mut j);
