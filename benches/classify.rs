@@ -57,6 +57,7 @@ fn observations(n: u32) -> Vec<Observation> {
             p.ttl = p.ttl.saturating_sub((i % 23) as u8);
             p.window = p.window.wrapping_sub(((i % 5) * 40) as u16);
             p.to_observation(Timestamp(u64::from(i)))
+                .expect("a crafted SYN decodes")
         })
         .collect()
 }

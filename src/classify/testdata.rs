@@ -16,6 +16,7 @@ use super::Os;
 /// The Observation of a crafted packet.
 pub fn observation(p: &TcpPacket) -> Observation {
     p.to_observation(Timestamp(1_700_000_000_000_000_000))
+        .expect("a crafted SYN or SYN+ACK decodes")
 }
 
 /// xorshift64*: deterministic, so every test run sees the same traffic.

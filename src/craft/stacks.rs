@@ -1,7 +1,7 @@
 use std::net::IpAddr;
 
 use super::{OptionBytes, TcpPacket};
-use crate::packet::{flags, IpVersion, Kind, Observation, TcpOptions, Timestamp};
+use crate::packet::{Observation, Timestamp};
 
 /// Typical client SYN layouts of today's stacks, with their default header
 /// values. Used to build labelled test captures and benchmark traffic; the
@@ -133,51 +133,12 @@ impl Stack {
 }
 
 impl TcpPacket {
-    /// The [`Observation`] `packet::decode` yields for this packet, built
-    /// from the same fields without going through bytes: for classifier
-    /// tests and benchmarks that need many observations cheaply.
-    pub fn to_observation(&self, ts: Timestamp) -> Observation {
-        let v6 = self.src.is_ipv6();
-        let opt_len = self.options.len().div_ceil(4) * 4;
-        let mut opt_bytes = self.options.clone();
-        opt_bytes.resize(opt_len, 0);
-        let tcp_len = 20 + opt_len + self.payload.len();
-        let ihl = if v6 {
-            40
-        } else {
-            20 + self.ip_options.len().div_ceil(4) * 4
-        };
-        Observation {
-            ts,
-            kind: if self.flags & flags::ACK != 0 {
-                Kind::SynAck
-            } else {
-                Kind::Syn
-            },
-            ip_version: if v6 { IpVersion::V6 } else { IpVersion::V4 },
-            src_ip: self.src,
-            dst_ip: self.dst,
-            ttl: self.ttl,
-            tos: self.tos,
-            df: self.df && !v6,
-            mf: self.mf,
-            ip_reserved_flag: self.ip_reserved_flag,
-            ip_id: if v6 { 0 } else { self.ip_id },
-            ip_total_length: (ihl + tcp_len) as u16,
-            ip_header_len: ihl as u8,
-            ip_options_len: if v6 { 0 } else { (ihl - 20) as u16 },
-            flow_label: if v6 { self.flow_label } else { 0 },
-            src_port: self.src_port,
-            dst_port: self.dst_port,
-            seq: self.seq,
-            ack: self.ack,
-            tcp_flags: self.flags,
-            tcp_data_offset: ((20 + opt_len) / 4) as u8,
-            tcp_reserved: 0,
-            window: self.window,
-            urgent_ptr: self.urgent,
-            payload_len: self.payload.len() as u16,
-            options: TcpOptions::parse(&opt_bytes),
-        }
+    /// The [`Observation`] the decoder makes of this packet's bytes; `None`
+    /// when it is not a SYN or SYN+ACK. One decoder for real and crafted
+    /// packets alike, so tests cannot drift from what users run.
+    pub fn to_observation(&self, ts: Timestamp) -> Option<Observation> {
+        crate::packet::decode_ip(ts, &self.ip_bytes())
+            .ok()
+            .flatten()
     }
 }
