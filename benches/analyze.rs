@@ -132,11 +132,13 @@ fn synprint_run(engine: &Engine, path: &Path, format: Format, out: &Path) -> u64
     let _ = std::fs::remove_file(out);
     let file = File::create(out).expect("output file");
     let mut w = RecordWriter::new(BufWriter::with_capacity(1 << 16, file), format);
+    let mut emit = |rec: synprint::analyze::Record| w.write(&rec);
     while let Ok(Some(f)) = r.next_frame() {
-        if let Some(rec) = analyzer.process_frame(f.link, f.ts, f.data) {
-            w.write(&rec).expect("write record");
-        }
+        analyzer
+            .feed_frame(f.link, f.ts, f.data, &mut emit)
+            .expect("write record");
     }
+    analyzer.drain(&mut emit).expect("write record");
     w.flush().expect("flush");
     analyzer.stats().syn
 }

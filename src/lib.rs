@@ -19,7 +19,7 @@
 //! - [`serve`]: the HTTP API, kernel SAVED_SYN listener and AF_PACKET capture.
 //! - [`craft`]: building packets byte by byte (tests, benchmarks, fixtures).
 // Unsafe code is confined to the few system-call wrappers in `serve` that
-// say why they need it.
+// say why they need it, and the prefetch hint in `hint`.
 #![deny(unsafe_code)]
 
 pub mod analyze;
@@ -27,6 +27,7 @@ pub mod capture;
 pub mod classify;
 pub mod craft;
 pub mod fingerprint;
+mod hint;
 pub mod output;
 pub mod p0f;
 pub mod packet;

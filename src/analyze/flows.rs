@@ -11,7 +11,8 @@ use crate::packet::{Kind, Observation, Timestamp};
 /// per table, so nobody can aim collisions at it; an accidental collision of
 /// two live handshakes (bucket and tag, about n²/2⁵⁰ for n live entries)
 /// would at worst merge their retransmission tracking.
-type FlowKey = u64;
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FlowKey(u64);
 
 /// Entries per bucket: one bucket is one 64-byte cache line.
 const WAYS: usize = 4;
@@ -166,6 +167,25 @@ impl FlowTable {
         self.epoch_start = now;
     }
 
+    /// The key [`FlowTable::observe`] files `obs` under: its handshake.
+    pub fn key_of(&self, obs: &Observation) -> FlowKey {
+        match obs.kind {
+            Kind::Syn => self.key(obs.src_ip, obs.dst_ip, obs.src_port, obs.dst_port),
+            Kind::SynAck => self.key(obs.dst_ip, obs.src_ip, obs.dst_port, obs.src_port),
+        }
+    }
+
+    /// Starts loading the line `key` lives in, ahead of its `observe`.
+    pub fn prefetch(&self, key: FlowKey) {
+        if let Some(b) = self.buckets.get(self.bucket_of(key)) {
+            crate::hint::prefetch(b);
+        }
+    }
+
+    fn bucket_of(&self, key: FlowKey) -> usize {
+        key.0 as usize & self.buckets.len().wrapping_sub(1)
+    }
+
     fn key(&self, client: IpAddr, server: IpAddr, client_port: u16, server_port: u16) -> FlowKey {
         let mut h = self.seed.build_hasher();
         for addr in [client, server] {
@@ -175,15 +195,15 @@ impl FlowTable {
             }
         }
         h.write_u32(u32::from(client_port) << 16 | u32::from(server_port));
-        h.finish()
+        FlowKey(h.finish())
     }
 
     /// Where the handshake's live entry is — bucket, way, `true` — or
     /// where a new one should go — bucket, way, `false` — and whether that
     /// evicts a live entry.
     fn lookup(&self, key: FlowKey) -> (usize, usize, bool, bool) {
-        let tag = (key >> 32) as u32;
-        let at = key as usize & self.buckets.len().wrapping_sub(1);
+        let tag = (key.0 >> 32) as u32;
+        let at = self.bucket_of(key);
         let epoch = self.epoch;
         let mut victim = 0;
         let mut victim_age = 0u16;
@@ -212,13 +232,15 @@ impl FlowTable {
     }
 
     pub fn observe(&mut self, obs: &Observation) -> SynSeen {
+        self.observe_keyed(self.key_of(obs), obs)
+    }
+
+    /// [`FlowTable::observe`] with the key already computed by
+    /// [`FlowTable::key_of`].
+    pub fn observe_keyed(&mut self, key: FlowKey, obs: &Observation) -> SynSeen {
         self.advance_epoch(obs.ts);
         let epoch = self.epoch;
-        let key = match obs.kind {
-            Kind::Syn => self.key(obs.src_ip, obs.dst_ip, obs.src_port, obs.dst_port),
-            Kind::SynAck => self.key(obs.dst_ip, obs.src_ip, obs.dst_port, obs.src_port),
-        };
-        let tag = (key >> 32) as u32;
+        let tag = (key.0 >> 32) as u32;
         let (at, way, known, evicts) = self.lookup(key);
         let Some(slot) = self.buckets.get_mut(at).and_then(|b| b.0.get_mut(way)) else {
             // Unreachable: `lookup` indexes within the table.

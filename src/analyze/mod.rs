@@ -8,12 +8,14 @@ mod record;
 mod shapes;
 mod stats;
 
-pub use flows::{FlowTable, SynSeen};
+pub use flows::{FlowKey, FlowTable, SynSeen};
 pub use record::{Claim, JsonMemo, Record};
 pub use stats::Stats;
 
 use crate::classify::{self, Model};
-use crate::p0f::{self, UptimeTracker};
+use std::collections::VecDeque;
+
+use crate::p0f::{self, HostKey, UptimeTracker};
 use crate::packet::{self, Kind, LinkType, Observation, Timestamp};
 use shapes::ShapeCache;
 
@@ -164,6 +166,18 @@ impl Default for AnalyzerConfig {
     }
 }
 
+/// How many SYNs and SYN+ACKs [`Analyzer::feed_frame`] decodes ahead of
+/// the one it processes: enough to overlap the table lines' memory
+/// latency, few enough that the queue stays in the first-level cache.
+const LOOKAHEAD: usize = 8;
+
+/// A decoded SYN or SYN+ACK waiting for its table lines.
+struct Pending {
+    obs: Observation,
+    flow: FlowKey,
+    host: Option<HostKey>,
+}
+
 /// The stateful pipeline over a stream of frames (one capture, one
 /// interface): an [`Engine`] plus handshake memory and counters.
 pub struct Analyzer<'e> {
@@ -172,6 +186,7 @@ pub struct Analyzer<'e> {
     uptime: UptimeTracker,
     shapes: ShapeCache,
     stats: Stats,
+    pending: VecDeque<Pending>,
 }
 
 impl<'e> Analyzer<'e> {
@@ -182,7 +197,60 @@ impl<'e> Analyzer<'e> {
             uptime: UptimeTracker::new(config.uptime_capacity),
             shapes: ShapeCache::default(),
             stats: Stats::default(),
+            pending: VecDeque::with_capacity(LOOKAHEAD),
         }
+    }
+
+    /// One captured frame, for callers that process many in a row (files,
+    /// capture rings): the handshake tables are far bigger than the caches,
+    /// so SYNs are decoded [`LOOKAHEAD`] ahead and their table lines
+    /// prefetched while earlier ones are processed. Records reach `emit` in
+    /// capture order, up to that many handshake packets late; call
+    /// [`Analyzer::drain`] when the input pauses or ends.
+    pub fn feed_frame<E>(
+        &mut self,
+        link: LinkType,
+        ts: Timestamp,
+        frame: &[u8],
+        emit: &mut impl FnMut(Record) -> Result<(), E>,
+    ) -> Result<(), E> {
+        self.stats.packets += 1;
+        let obs = match packet::decode(link, ts, frame) {
+            Err(skip) => {
+                self.stats.skipped[skip.index()] += 1;
+                return Ok(());
+            }
+            Ok(None) => {
+                self.stats.other_tcp += 1;
+                return Ok(());
+            }
+            Ok(Some(obs)) => obs,
+        };
+        let flow = self.flows.key_of(&obs);
+        let host = self.uptime.key_of(&obs);
+        self.flows.prefetch(flow);
+        if let Some(h) = host {
+            self.uptime.prefetch(h);
+        }
+        if self.pending.len() >= LOOKAHEAD {
+            if let Some(p) = self.pending.pop_front() {
+                if let Some(r) = self.process_keyed(p) {
+                    emit(r)?;
+                }
+            }
+        }
+        self.pending.push_back(Pending { obs, flow, host });
+        Ok(())
+    }
+
+    /// Processes every frame [`Analyzer::feed_frame`] still holds.
+    pub fn drain<E>(&mut self, emit: &mut impl FnMut(Record) -> Result<(), E>) -> Result<(), E> {
+        while let Some(p) = self.pending.pop_front() {
+            if let Some(r) = self.process_keyed(p) {
+                emit(r)?;
+            }
+        }
+        Ok(())
     }
 
     /// One captured frame; returns a record for a first-seen SYN or SYN+ACK.
@@ -218,7 +286,13 @@ impl<'e> Analyzer<'e> {
 
     /// An already decoded SYN or SYN+ACK.
     pub fn process_observation(&mut self, obs: Observation) -> Option<Record> {
-        let (syn_mss, follows_syn) = match self.flows.observe(&obs) {
+        let flow = self.flows.key_of(&obs);
+        let host = self.uptime.key_of(&obs);
+        self.process_keyed(Pending { obs, flow, host })
+    }
+
+    fn process_keyed(&mut self, Pending { obs, flow, host }: Pending) -> Option<Record> {
+        let (syn_mss, follows_syn) = match self.flows.observe_keyed(flow, &obs) {
             SynSeen::Retransmission => {
                 match obs.kind {
                     Kind::Syn => self.stats.syn_retransmissions += 1,
@@ -241,10 +315,12 @@ impl<'e> Analyzer<'e> {
         // p0f keeps no per-host timestamp for a SYN+ACK whose SYN it did not
         // see, nor for connections it stops following; neither do we, so
         // later estimates for the host agree with p0f's.
-        let uptime = if d.p0f.ends_connection() || !follows_syn {
-            None
-        } else {
-            self.uptime.observe(&obs)
+        let uptime = match host {
+            Some(h) if follows_syn && !d.p0f.ends_connection() => {
+                let ts1 = obs.options.p0f.ts1(&obs.options);
+                self.uptime.observe_keyed(h, ts1, obs.ts)
+            }
+            _ => None,
         };
         Some(Record {
             obs,
@@ -256,6 +332,8 @@ impl<'e> Analyzer<'e> {
         })
     }
 
+    /// Counters so far (frames still held by [`Analyzer::feed_frame`] are
+    /// counted as packets only until [`Analyzer::drain`]).
     pub fn stats(&self) -> Stats {
         let mut s = self.stats.clone();
         s.flow_evictions = self.flows.evictions();
@@ -266,5 +344,95 @@ impl<'e> Analyzer<'e> {
     /// Counts a frame the capture layer could not deliver whole.
     pub fn count_capture_error(&mut self) {
         self.stats.capture_errors += 1;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::{IpAddr, Ipv4Addr};
+
+    use super::*;
+    use crate::craft::{ethernet_frame, OptionBytes, Stack, TcpPacket};
+    use crate::output::JsonBuf;
+
+    /// A stream where order matters: SYN+ACKs right after their SYNs (the
+    /// SYN's MSS must reach them), retransmissions within and beyond the
+    /// lookahead, hosts that return with later timestamps (uptime pairs),
+    /// and frames that make no record in between.
+    fn stream() -> Vec<(Timestamp, Vec<u8>)> {
+        let server = IpAddr::V4(Ipv4Addr::new(198, 51, 100, 1));
+        let mut out = Vec::new();
+        let mut syns: Vec<TcpPacket> = Vec::new();
+        let mut t = 1_700_000_000_000_000_000u64;
+        for i in 0..200u32 {
+            t += 40_000_000;
+            let host = IpAddr::V4(Ipv4Addr::new(10, 0, 0, (i % 13) as u8));
+            let stack = Stack::ALL[i as usize % Stack::ALL.len()];
+            let mut syn = stack.syn(host, 1000 + i as u16, server, 443, i);
+            syn.options = OptionBytes::new()
+                .mss(1460)
+                .sok()
+                .ts(1_000_000 + i * 40, 0)
+                .nop()
+                .ws(7)
+                .0;
+            let mut ack = TcpPacket::syn_ack_for(&syn);
+            ack.options = OptionBytes::new().mss(1400).nop().ws(8).0;
+            out.push((Timestamp(t), ethernet_frame(&syn.ip_bytes())));
+            if i % 3 == 0 {
+                out.push((Timestamp(t + 1), ethernet_frame(&ack.ip_bytes())));
+            }
+            if i % 5 == 0 {
+                out.push((Timestamp(t + 2), b"not a frame".to_vec()));
+            }
+            if i % 7 == 0 {
+                // Retransmissions: this SYN, and one from twenty SYNs back.
+                out.push((Timestamp(t + 3), ethernet_frame(&syn.ip_bytes())));
+                if let Some(old) = syns.get(i.saturating_sub(20) as usize) {
+                    out.push((Timestamp(t + 4), ethernet_frame(&old.ip_bytes())));
+                }
+            }
+            syns.push(syn);
+        }
+        out
+    }
+
+    fn json(r: &Record) -> String {
+        let mut j = JsonBuf::new();
+        r.write_json(&mut j);
+        String::from_utf8_lossy(j.as_bytes()).into_owned()
+    }
+
+    #[test]
+    fn lookahead_gives_the_records_of_frame_by_frame_processing() {
+        let engine = Engine::default();
+        let frames = stream();
+
+        let mut one = Analyzer::new(&engine, AnalyzerConfig::default());
+        let direct: Vec<String> = frames
+            .iter()
+            .filter_map(|(ts, f)| one.process_frame(LinkType::ETHERNET, *ts, f))
+            .map(|r| json(&r))
+            .collect();
+
+        let mut ahead = Analyzer::new(&engine, AnalyzerConfig::default());
+        let mut fed = Vec::new();
+        let mut emit = |r: Record| -> Result<(), ()> {
+            fed.push(json(&r));
+            Ok(())
+        };
+        for (ts, f) in &frames {
+            ahead
+                .feed_frame(LinkType::ETHERNET, *ts, f, &mut emit)
+                .unwrap();
+        }
+        ahead.drain(&mut emit).unwrap();
+
+        assert!(direct.iter().any(|r| r.contains("\"uptime\":{")));
+        assert!(direct.iter().any(|r| r.contains("\"kind\":\"syn_ack\"")));
+        assert_eq!(fed, direct);
+        let (a, b) = (one.stats(), ahead.stats());
+        assert!(a.syn_retransmissions > 0 && a.skipped.iter().sum::<u64>() > 0);
+        assert_eq!(a, b);
     }
 }

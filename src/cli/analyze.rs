@@ -120,24 +120,37 @@ fn analyze_stream<W: Write>(
     live: bool,
 ) -> Result<(), StreamError> {
     let mut reader = CaptureReader::new(input)?;
+    let mut emit = |mut record: synprint::analyze::Record| -> Result<(), io::Error> {
+        if let Some(label) = labels.and_then(|l| l.for_syn(&record.obs)) {
+            judge(&mut record, label);
+        }
+        writer.write(&record)?;
+        if live {
+            // A live stream shows each record as soon as its packet arrives.
+            writer.flush()?;
+        }
+        Ok(())
+    };
     let mut n: u64 = 0;
     loop {
         let frame = match reader.next_frame() {
             Ok(Some(f)) => f,
-            Ok(None) => return Ok(()),
+            Ok(None) => {
+                analyzer.drain(&mut emit)?;
+                return Ok(());
+            }
             Err(e) => {
+                analyzer.drain(&mut emit)?;
                 analyzer.count_capture_error();
                 return Err(e.into());
             }
         };
-        if let Some(mut record) = analyzer.process_frame(frame.link, frame.ts, frame.data) {
-            if let Some(label) = labels.and_then(|l| l.for_syn(&record.obs)) {
-                judge(&mut record, label);
+        if live {
+            if let Some(record) = analyzer.process_frame(frame.link, frame.ts, frame.data) {
+                emit(record)?;
             }
-            writer.write(&record)?;
-            if live {
-                writer.flush()?;
-            }
+        } else {
+            analyzer.feed_frame(frame.link, frame.ts, frame.data, &mut emit)?;
         }
         n += 1;
         if n % 65_536 == 0 {

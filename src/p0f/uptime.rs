@@ -6,10 +6,8 @@
 //! synprint only fingerprints SYNs and SYN+ACKs, so it reports the estimate
 //! p0f makes on those.
 
-use std::collections::hash_map::Entry;
-use std::collections::HashMap;
 use std::fmt;
-use std::hash::{BuildHasher, BuildHasherDefault, Hasher};
+use std::hash::{BuildHasher, Hasher};
 use std::net::IpAddr;
 
 use foldhash::fast::RandomState;
@@ -125,54 +123,50 @@ impl Uptime {
     }
 }
 
-#[derive(Clone, Copy, Debug)]
-struct LastSeen {
+/// A host and packet kind reduced to a 64-bit keyed hash: the seed is random
+/// per tracker, so collisions cannot be aimed. The low bits pick the bucket
+/// and the high 32 (lowest bit forced on) are kept as the tag; an accidental
+/// collision of two live hosts (about n²/2⁴⁷ for n hosts at the default
+/// size) would pair their timestamps, which the frequency checks almost
+/// always reject.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct HostKey(u64);
+
+impl HostKey {
+    fn tag(self) -> u32 {
+        (self.0 >> 32) as u32 | 1
+    }
+}
+
+/// Entries per bucket: one bucket is one 64-byte cache line.
+const WAYS: usize = 4;
+
+/// A host's last timestamp and its capture time; tag 0 is an empty slot.
+#[derive(Clone, Copy, Debug, Default)]
+struct Slot {
+    tag: u32,
     ts1: u32,
     ms: u64,
 }
 
-/// A host and packet kind reduced to a 64-bit keyed hash: the seed is random
-/// per tracker, so collisions cannot be aimed; an accidental one (about
-/// n²/2⁶⁴) would pair two hosts' timestamps, which the frequency checks
-/// almost always reject.
-type HostKey = u64;
-
-/// The keys are already uniformly distributed hashes.
-#[derive(Default)]
-struct KeyIsHash(u64);
-
-impl Hasher for KeyIsHash {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 = (self.0 << 8) | u64::from(b);
-        }
-    }
-    fn write_u64(&mut self, n: u64) {
-        self.0 = n;
-    }
-}
-
-type Generation = HashMap<HostKey, LastSeen, BuildHasherDefault<KeyIsHash>>;
+#[derive(Clone, Copy, Debug, Default)]
+#[repr(align(64))]
+struct Bucket([Slot; WAYS]);
 
 /// The per-host memory uptime needs: the timestamp and capture time of each
 /// address's last SYN and last SYN+ACK (kept apart, as p0f keeps them).
 ///
-/// Bounded: two generations of at most `capacity / 2` hosts each. New and
-/// refreshed hosts go to the current generation; when it is full, or ten
-/// minutes of capture time old (p0f's MAX_TWAIT: older entries can never
-/// produce an estimate), it becomes the previous one and the old previous
-/// generation is dropped whole. That evicts roughly oldest first at O(1) per
-/// packet; hosts dropped while still young enough to pair are counted in
-/// [`UptimeTracker::evictions`].
+/// Bounded and flat: four-way buckets of one cache line each, fixed at
+/// creation, so a lookup reads one line and can be prefetched
+/// ([`UptimeTracker::prefetch`]). An entry older than p0f's MAX_TWAIT (ten
+/// minutes of capture time) can never pair again and counts as free; a new
+/// host in a bucket without room replaces the one seen longest ago, counted
+/// in [`UptimeTracker::evictions`].
 pub struct UptimeTracker {
     seed: RandomState,
-    current: Generation,
-    previous: Generation,
-    generation_cap: usize,
-    generation_start_ms: u64,
+    buckets: Vec<Bucket>,
+    /// Capture time of the latest packet, for [`UptimeTracker::len`].
+    latest_ms: u64,
     evictions: u64,
 }
 
@@ -180,26 +174,22 @@ impl std::fmt::Debug for UptimeTracker {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("UptimeTracker")
             .field("hosts", &self.len())
-            .field("generation_cap", &self.generation_cap)
+            .field("buckets", &self.buckets.len())
             .field("evictions", &self.evictions)
             .finish()
     }
 }
 
 impl UptimeTracker {
+    /// Room for about `capacity` hosts (rounded down to a power of two times
+    /// four, at least one bucket).
     pub fn new(capacity: usize) -> Self {
-        let generation_cap = (capacity / 2).max(1);
+        let wanted = (capacity / WAYS).max(1);
+        let n = 1usize << (usize::BITS - 1 - wanted.leading_zeros());
         UptimeTracker {
             seed: RandomState::default(),
-            // Sized up front (up to 32 Ki hosts, ~1.5 MB) so the first
-            // generation does not rehash while it fills.
-            current: Generation::with_capacity_and_hasher(
-                generation_cap.min(1 << 15),
-                Default::default(),
-            ),
-            previous: Generation::default(),
-            generation_cap,
-            generation_start_ms: 0,
+            buckets: vec![Bucket::default(); n],
+            latest_ms: 0,
             evictions: 0,
         }
     }
@@ -209,12 +199,35 @@ impl UptimeTracker {
         self.evictions
     }
 
+    /// Hosts that could still pair with a later packet (a scan of the whole
+    /// table: for tests and summaries).
     pub fn len(&self) -> usize {
-        self.current.len() + self.previous.len()
+        self.buckets
+            .iter()
+            .flat_map(|b| b.0.iter())
+            .filter(|s| s.tag != 0 && !expired(s, self.latest_ms))
+            .count()
     }
 
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+
+    /// The key [`UptimeTracker::observe`] would use for `obs`, or `None` when
+    /// it keeps nothing for it (p0f's own probes).
+    pub fn key_of(&self, obs: &Observation) -> Option<HostKey> {
+        let view = &obs.options.p0f;
+        if obs.kind == Kind::Syn && obs.window == SENDSYN_WIN && view.mss == SENDSYN_MSS {
+            return None;
+        }
+        Some(self.key(obs.src_ip, obs.kind))
+    }
+
+    /// Starts loading the line `key` lives in, ahead of its `observe`.
+    pub fn prefetch(&self, key: HostKey) {
+        if let Some(b) = self.buckets.get(self.bucket_of(key)) {
+            crate::hint::prefetch(b);
+        }
     }
 
     /// Call once per fingerprinted SYN or SYN+ACK (not for retransmissions,
@@ -222,11 +235,8 @@ impl UptimeTracker {
     /// [`super::P0fMatch::ends_connection`]). Returns p0f's estimate when
     /// the same host's previous SYN (resp. SYN+ACK) allows one.
     pub fn observe(&mut self, obs: &Observation) -> Option<Uptime> {
-        let view = &obs.options.p0f;
-        if obs.kind == Kind::Syn && obs.window == SENDSYN_WIN && view.mss == SENDSYN_MSS {
-            return None;
-        }
-        self.observe_ts(obs.src_ip, obs.kind, view.ts1(&obs.options), obs.ts)
+        let key = self.key_of(obs)?;
+        self.observe_keyed(key, obs.options.p0f.ts1(&obs.options), obs.ts)
     }
 
     /// The same from the sender's address, the packet kind, its TSval as p0f
@@ -238,22 +248,45 @@ impl UptimeTracker {
         ts1: u32,
         ts: Timestamp,
     ) -> Option<Uptime> {
-        let now = ts.as_millis();
-        self.rotate_if_due(now);
         let key = self.key(ip, kind);
-        let seen = LastSeen { ts1, ms: now };
-        let prev = match self.current.entry(key) {
-            Entry::Occupied(mut e) => Some(std::mem::replace(e.get_mut(), seen)),
-            Entry::Vacant(e) => {
-                e.insert(seen);
-                if self.previous.is_empty() {
-                    None
-                } else {
-                    self.previous.remove(&key)
-                }
+        self.observe_keyed(key, ts1, ts)
+    }
+
+    /// [`UptimeTracker::observe`] with the key from
+    /// [`UptimeTracker::key_of`] and the TSval as p0f reads it.
+    pub fn observe_keyed(&mut self, key: HostKey, ts1: u32, ts: Timestamp) -> Option<Uptime> {
+        let now = ts.as_millis();
+        self.latest_ms = self.latest_ms.max(now);
+        let tag = key.tag();
+        let at = self.bucket_of(key);
+        let bucket = self.buckets.get_mut(at)?;
+        let seen = Slot { tag, ts1, ms: now };
+        if let Some(s) = bucket.0.iter_mut().find(|s| s.tag == tag) {
+            let prev = std::mem::replace(s, seen);
+            return Uptime::estimate(prev.ts1, prev.ms, ts1, now);
+        }
+        // A free or expired slot, else the host seen longest ago.
+        let free = bucket.0.iter().position(|s| s.tag == 0 || expired(s, now));
+        let way = match free {
+            Some(w) => w,
+            None => {
+                self.evictions += 1;
+                bucket
+                    .0
+                    .iter()
+                    .enumerate()
+                    .min_by_key(|(_, s)| s.ms)
+                    .map_or(0, |(w, _)| w)
             }
         };
-        prev.and_then(|p| Uptime::estimate(p.ts1, p.ms, ts1, now))
+        if let Some(s) = bucket.0.get_mut(way) {
+            *s = seen;
+        }
+        None
+    }
+
+    fn bucket_of(&self, key: HostKey) -> usize {
+        key.0 as usize & self.buckets.len().wrapping_sub(1)
     }
 
     fn key(&self, ip: IpAddr, kind: Kind) -> HostKey {
@@ -267,28 +300,14 @@ impl UptimeTracker {
                 h.write_u64(kind << 34);
             }
         }
-        h.finish()
+        HostKey(h.finish())
     }
+}
 
-    fn rotate_if_due(&mut self, now: u64) {
-        let age = now.saturating_sub(self.generation_start_ms);
-        if self.current.len() < self.generation_cap && age <= MAX_TWAIT_MS {
-            return;
-        }
-        // Only hosts that could still pair with a later packet count as
-        // evicted; older ones have simply expired.
-        self.evictions += self
-            .previous
-            .values()
-            .filter(|e| e.ms.saturating_add(MAX_TWAIT_MS) >= now)
-            .count() as u64;
-        let next = Generation::with_capacity_and_hasher(self.current.len(), Default::default());
-        self.previous = std::mem::replace(&mut self.current, next);
-        if age > 2 * MAX_TWAIT_MS {
-            self.previous.clear();
-        }
-        self.generation_start_ms = now;
-    }
+/// Too old to pair with a packet at `now` (out-of-order entries from the
+/// future count as too old too, as p0f's wrapping interval makes them).
+fn expired(s: &Slot, now: u64) -> bool {
+    now.wrapping_sub(s.ms) > MAX_TWAIT_MS
 }
 
 #[cfg(test)]
@@ -397,14 +416,14 @@ mod tests {
         assert!(t
             .observe_ts(ip(0), Kind::Syn, 2000, Timestamp(1000 * MS))
             .is_none());
-        // A host refreshed from the previous generation survives the next
-        // rotation.
+        // A refreshed host outlives one seen earlier than its refresh.
         let mut t = UptimeTracker::new(4);
         t.observe_ts(ip(1), Kind::Syn, 1000, Timestamp(0));
         t.observe_ts(ip(2), Kind::Syn, 1000, Timestamp(MS));
         t.observe_ts(ip(3), Kind::Syn, 1000, Timestamp(2 * MS));
-        t.observe_ts(ip(1), Kind::Syn, 1000, Timestamp(3 * MS));
-        t.observe_ts(ip(4), Kind::Syn, 1000, Timestamp(4 * MS));
+        t.observe_ts(ip(4), Kind::Syn, 1000, Timestamp(3 * MS));
+        t.observe_ts(ip(1), Kind::Syn, 1000, Timestamp(4 * MS));
+        t.observe_ts(ip(5), Kind::Syn, 1000, Timestamp(5 * MS));
         assert_eq!(t.evictions(), 1);
         assert!(t
             .observe_ts(ip(1), Kind::Syn, 2000, Timestamp(1000 * MS))
@@ -420,9 +439,19 @@ mod tests {
         t.observe_ts(ip(1), Kind::Syn, 1000, Timestamp(0));
         t.observe_ts(ip(2), Kind::Syn, 1000, Timestamp(0));
         t.observe_ts(ip(3), Kind::Syn, 1000, Timestamp(601_000 * MS));
-        t.observe_ts(ip(4), Kind::Syn, 1000, Timestamp(1_300_000 * MS));
+        t.observe_ts(ip(4), Kind::Syn, 1000, Timestamp(1_100_000 * MS));
         // Hosts 1 and 2 expired unseen; 3 and 4 remain; nobody was evicted.
         assert_eq!(t.len(), 2);
         assert_eq!(t.evictions(), 0);
+        // Expired entries make room without an eviction: a one-bucket
+        // tracker takes four new hosts ten minutes later.
+        let mut t = UptimeTracker::new(4);
+        for n in 0..4u8 {
+            t.observe_ts(ip(n), Kind::Syn, 1000, Timestamp(0));
+        }
+        for n in 4..8u8 {
+            t.observe_ts(ip(n), Kind::Syn, 1000, Timestamp(600_001 * MS));
+        }
+        assert_eq!((t.len(), t.evictions()), (4, 0));
     }
 }
