@@ -105,15 +105,16 @@ impl Engine {
         cache: Option<&mut ShapeCache>,
     ) -> Derived {
         let sig = p0f::TcpSignature::from_observation(obs, syn_mss);
-        let (p0f, p0f_class, cache) = match cache {
-            Some(c) => {
-                let (m, class) = c.p0f(self.p0f, sig);
-                (m, class, Some(c))
-            }
-            None => {
-                let m = self.p0f.match_signature(sig);
-                (m, shapes::p0f_class(&m), None)
-            }
+        let compute = || {
+            let m = self.p0f.match_signature(sig);
+            let classification = self.model.as_ref().map(|model| {
+                model.classify_features(classify::Features::of(obs, shapes::p0f_class(&m)))
+            });
+            (m, classification)
+        };
+        let (p0f, classification) = match cache {
+            Some(c) => c.answers(obs, sig, compute),
+            None => compute(),
         };
         // p0f stops following a connection whose packet matched a userland
         // tool or its own probe: no MTU for it, as in p0f.
@@ -122,13 +123,6 @@ impl Engine {
         } else {
             self.p0f.mtu_of(&p0f.raw_sig)
         };
-        let classification = self.model.as_ref().map(|m| {
-            let features = classify::Features::of(obs, p0f_class);
-            match cache {
-                Some(c) => c.classify(m, features),
-                None => m.classify_features(features),
-            }
-        });
         Derived {
             p0f,
             mtu,
