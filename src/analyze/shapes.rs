@@ -1,4 +1,4 @@
-use std::hash::BuildHasher;
+use std::hash::{BuildHasher, Hash, Hasher};
 
 use foldhash::fast::RandomState;
 
@@ -20,13 +20,33 @@ const SLOTS: usize = 1 << 12;
 /// that is all zero; MSS and window scale are the last ones of the whole
 /// list. That holds for lists p0f reads whole (up to 24 options); longer
 /// ones are never cached.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct ShapeKey {
     sig: TcpSignature,
     mss: Option<u16>,
     wscale: Option<u8>,
     ece_and_cwr: bool,
     eol_pad_nonzero: bool,
+}
+
+/// Hashes the fields that tell shapes apart in practice, packed into three
+/// words (equality still compares everything): field-by-field hashing cost
+/// more than the rest of the lookup.
+impl Hash for ShapeKey {
+    fn hash<H: Hasher>(&self, h: &mut H) {
+        let s = &self.sig;
+        h.write_u64(s.layout.key());
+        h.write_u64(
+            u64::from(s.window)
+                | u64::from(s.mss) << 16
+                | u64::from(s.ttl) << 32
+                | u64::from(s.wscale) << 40
+                | u64::from(s.eol_pad) << 48
+                | (s.kind as u64) << 56
+                | (s.ip_version as u64) << 58,
+        );
+        h.write_u32(s.quirks.0);
+    }
 }
 
 impl ShapeKey {
