@@ -19,7 +19,7 @@
 //! - [`serve`]: the HTTP API, kernel SAVED_SYN listener and AF_PACKET capture.
 //! - [`craft`]: building packets byte by byte (tests, benchmarks, fixtures).
 // Unsafe code is confined to the few system-call wrappers in `serve` that
-// say why they need it, and the prefetch hint in `hint`.
+// say why they need it, and the two memory hints in `hint`.
 #![deny(unsafe_code)]
 
 pub mod analyze;

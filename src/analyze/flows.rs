@@ -126,7 +126,7 @@ impl FlowTable {
         let n = 1usize << (usize::BITS - 1 - wanted.leading_zeros());
         FlowTable {
             seed: RandomState::default(),
-            buckets: vec![Bucket::default(); n],
+            buckets: crate::hint::huge_page_vec(n, Bucket::default()),
             epoch: 0,
             epoch_start: Timestamp(0),
             epoch_ns: (ttl_ns / 2).max(1),
