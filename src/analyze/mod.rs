@@ -104,8 +104,8 @@ impl Engine {
         syn_mss: Option<u16>,
         cache: Option<&mut ShapeCache>,
     ) -> Derived {
-        let sig = p0f::TcpSignature::from_observation(obs, syn_mss);
         let compute = || {
+            let sig = p0f::TcpSignature::from_observation(obs, syn_mss);
             let m = self.p0f.match_signature(sig);
             let classification = self.model.as_ref().map(|model| {
                 model.classify_features(classify::Features::of(obs, shapes::p0f_class(&m)))
@@ -113,7 +113,7 @@ impl Engine {
             (m, classification)
         };
         let (p0f, classification) = match cache {
-            Some(c) => c.answers(obs, sig, compute),
+            Some(c) => c.answers(obs, syn_mss, compute),
             None => compute(),
         };
         // p0f stops following a connection whose packet matched a userland

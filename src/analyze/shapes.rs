@@ -3,62 +3,105 @@ use std::hash::{BuildHasher, Hash, Hasher};
 use foldhash::fast::RandomState;
 
 use crate::classify::{Classification, P0fClass};
-use crate::p0f::{P0fMatch, TcpSignature, MAX_OPTIONS};
-use crate::packet::{flags, Observation};
+use crate::p0f::{P0fMatch, TcpSignature};
+use crate::packet::{IpVersion, Kind, Observation, OptionsShape};
 
 /// Slots in the table: real traffic shows a few hundred distinct SYN shapes.
 const SLOTS: usize = 1 << 12;
 
-/// Everything p0f's match and the classifier read of an observation, except
-/// the timestamp value: p0f's signature with `ts1` cleared (the matcher
-/// never reads it; its zero-ness is already in the quirks and the window
-/// multiplier), plus the few fields the classifier reads beyond it.
+/// Everything p0f's match and the classifier read of an observation, and
+/// the MSS of the SYN a SYN+ACK answers (p0f reads it for the window), in
+/// eleven words.
 ///
-/// The classifier's features are a function of this key: TTL, window, IP
-/// version and IP ID zero-ness (the `id+`/`id-` quirks with `df`) are in the
-/// signature; its option layout is the signature's plus the EOL padding when
-/// that is all zero; MSS and window scale are the last ones of the whole
-/// list. That holds for lists p0f reads whole (up to 24 options); longer
-/// ones are never cached.
+/// Per-connection values (addresses, ports, capture time) are left out, and
+/// those read only for being zero or not are reduced to that: the ISN
+/// (`seq-`), the IP ID (`id+`/`id-`), the IPv6 flow label (`flow`), the
+/// urgent pointer (`uptr+`), the payload length (`+`) and the timestamp
+/// values (`ts1-`, `ts2+`, the window multiplier's timestamp test); the
+/// acknowledgment number keeps its zero-ness and the one bit p0f's `ack+`
+/// reads. Everything else is kept whole, so two observations with equal keys
+/// get equal answers, except for the timestamp value in `raw_sig`, which the
+/// lookup puts back. A hit skips p0f's signature as well as its match and
+/// the classification.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct ShapeKey {
-    sig: TcpSignature,
-    mss: Option<u16>,
-    wscale: Option<u8>,
-    ece_and_cwr: bool,
-    eol_pad_nonzero: bool,
-}
-
-/// Hashes the fields that tell shapes apart in practice, packed into three
-/// words (equality still compares everything): field-by-field hashing cost
-/// more than the rest of the lookup.
-impl Hash for ShapeKey {
-    fn hash<H: Hasher>(&self, h: &mut H) {
-        let s = &self.sig;
-        h.write_u64(s.layout.key());
-        h.write_u64(
-            u64::from(s.window)
-                | u64::from(s.mss) << 16
-                | u64::from(s.ttl) << 32
-                | u64::from(s.wscale) << 40
-                | u64::from(s.eol_pad) << 48
-                | (s.kind as u64) << 56
-                | (s.ip_version as u64) << 58,
-        );
-        h.write_u32(s.quirks.0);
-    }
+    header: [u64; 3],
+    options: OptionsShape,
 }
 
 impl ShapeKey {
-    fn of(obs: &Observation, sig: TcpSignature) -> Option<ShapeKey> {
-        let o = &obs.options;
-        (o.len() <= MAX_OPTIONS).then_some(ShapeKey {
-            sig: TcpSignature { ts1: 0, ..sig },
-            mss: o.mss,
-            wscale: o.window_scale,
-            ece_and_cwr: obs.has_flag(flags::ECE) && obs.has_flag(flags::CWR),
-            eol_pad_nonzero: o.eol_pad_nonzero,
-        })
+    /// Every observation field is named, so a field added to
+    /// [`Observation`] does not compile until it is given its place here.
+    fn of(obs: &Observation, syn_mss: Option<u16>) -> ShapeKey {
+        let &Observation {
+            ts: _,
+            kind,
+            ip_version,
+            src_ip: _,
+            dst_ip: _,
+            ttl,
+            tos,
+            df,
+            mf,
+            ip_reserved_flag,
+            ip_id,
+            ip_total_length,
+            ip_header_len,
+            ip_options_len,
+            flow_label,
+            src_port: _,
+            dst_port: _,
+            seq,
+            ack,
+            tcp_flags,
+            tcp_data_offset,
+            tcp_reserved,
+            window,
+            urgent_ptr,
+            payload_len,
+            ref options,
+        } = obs;
+        let bit = |b: bool, at: u32| u64::from(b) << at;
+        ShapeKey {
+            header: [
+                u64::from(window)
+                    | u64::from(ttl) << 16
+                    | u64::from(tos) << 24
+                    | u64::from(tcp_flags) << 32
+                    | u64::from(tcp_data_offset) << 48
+                    | u64::from(tcp_reserved) << 56,
+                u64::from(ip_total_length)
+                    | u64::from(ip_options_len) << 16
+                    | u64::from(ip_header_len) << 32
+                    | bit(kind == Kind::SynAck, 40)
+                    | bit(ip_version == IpVersion::V6, 41)
+                    | bit(df, 42)
+                    | bit(mf, 43)
+                    | bit(ip_reserved_flag, 44)
+                    | bit(ip_id != 0, 45)
+                    | bit(flow_label & 0xF_FFFF != 0, 46)
+                    | bit(seq != 0, 47)
+                    | bit(ack != 0, 48)
+                    | bit(ack & (1 << 24) != 0, 49)
+                    | bit(urgent_ptr != 0, 50)
+                    | bit(payload_len != 0, 51)
+                    | bit(syn_mss.is_some(), 52),
+                u64::from(syn_mss.unwrap_or(0)),
+            ],
+            options: options.shape(),
+        }
+    }
+}
+
+/// Hashes the words that tell shapes apart in practice (equality still
+/// compares all eleven).
+impl Hash for ShapeKey {
+    fn hash<H: Hasher>(&self, h: &mut H) {
+        let [a, b, c] = self.header;
+        let o = &self.options.0;
+        h.write_u64(a ^ c.rotate_left(29));
+        h.write_u64(b ^ o[0].rotate_left(17) ^ o[1].rotate_left(43));
+        h.write_u64(o[6] ^ o[7].rotate_left(7));
     }
 }
 
@@ -86,21 +129,21 @@ impl Default for ShapeCache {
 }
 
 impl ShapeCache {
-    /// The answers for `obs` (whose signature is `sig`), from `compute` when
-    /// this shape is not remembered.
+    /// The answers for `obs` (a SYN+ACK answering a SYN with `syn_mss`), from
+    /// `compute` when this shape is not remembered.
     pub fn answers(
         &mut self,
         obs: &Observation,
-        sig: TcpSignature,
+        syn_mss: Option<u16>,
         compute: impl FnOnce() -> Answers,
     ) -> Answers {
-        let Some(key) = ShapeKey::of(obs, sig) else {
-            return compute();
-        };
+        let key = ShapeKey::of(obs, syn_mss);
         let i = (self.seed.hash_one(key) as usize) & (SLOTS - 1);
         if let Some(Some((k, (m, c)))) = self.slots.get(i) {
             if *k == key {
-                return (P0fMatch { raw_sig: sig, ..*m }, *c);
+                let ts1 = obs.options.p0f.ts1(&obs.options);
+                let raw_sig = TcpSignature { ts1, ..m.raw_sig };
+                return (P0fMatch { raw_sig, ..*m }, *c);
             }
         }
         let answers = compute();
@@ -204,11 +247,13 @@ mod tests {
 
     /// Every field the key leaves out or reduces, varied over few shapes so
     /// the cache hits often: per-connection fields (addresses, ports, ISN,
-    /// IP ID, timestamp values) change freely, zero-ness included, while
-    /// ECN flags one at a time or both, repeated MSS and window-scale
-    /// options, EOL padding that is non-zero only in the last byte, and
-    /// lists past p0f's 24 options vary the shape. Every record equals the
-    /// one computed without the cache.
+    /// acknowledgment, IP ID, flow label, urgent pointer, payload, timestamp
+    /// values) change freely, zero-ness included, while ECN flags one at a
+    /// time or both, URG/PSH/NS/ACK (SYN+ACKs whose SYN was not seen),
+    /// repeated MSS and window-scale options, EOL
+    /// padding that is non-zero only in the last byte, and lists past p0f's
+    /// 24 options vary the shape. Every record equals the one computed
+    /// without the cache.
     #[test]
     fn cache_keys_cover_everything_the_answers_read() {
         let engine = Engine::default();
@@ -226,19 +271,44 @@ mod tests {
             &[],
             &[2, 4, 1, 0, 1, 3, 3, 15, 8, 10, 0, 0, 0, 0, 0, 0, 0, 5],
         ];
-        for n in 0..3000u32 {
-            let client = IpAddr::V4(Ipv4Addr::from(rng.next() as u32));
-            let server = IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1));
-            let mut p = TcpPacket::syn(client, rng.next() as u16, server, 443);
-            p.ttl = rng.pick(&[64, 63, 128, 117, 255]);
-            p.tos = rng.pick(&[0, 1, 2, 3]);
-            p.df = rng.pick(&[true, false]);
-            p.ip_id = rng.pick(&[0, 1, 0x4321]) as u16 ^ (n as u16 & 1);
+        // Few shapes, so the cache hits often...
+        let bases: Vec<TcpPacket> = (0..48)
+            .map(|_| {
+                let server = if rng.next() % 4 == 0 {
+                    IpAddr::V6(Ipv6Addr::LOCALHOST)
+                } else {
+                    IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1))
+                };
+                let mut p = TcpPacket::syn(server, 1, server, 443);
+                p.ttl = rng.pick(&[64, 63, 128, 117, 255]);
+                p.tos = rng.pick(&[0, 1, 2, 3]);
+                p.df = rng.pick(&[true, false]);
+                p.window = rng.pick(&[65535, 64240, 29200, 5840]);
+                p.flags = flags::SYN
+                    | rng.pick(&[0, flags::ECE, flags::CWR, flags::ECE | flags::CWR])
+                    | rng.pick(&[0, 0, 0, flags::URG, flags::PSH, flags::NS, flags::ACK]);
+                p.options = rng.pick(&option_lists).to_vec();
+                p
+            })
+            .collect();
+        // ...and per-connection values that differ in every packet.
+        for n in 0..4000u32 {
+            let mut p = bases[(rng.next() % bases.len() as u64) as usize].clone();
+            p.src = match p.dst {
+                IpAddr::V6(_) => {
+                    IpAddr::V6(Ipv6Addr::from(u128::from(rng.next()) | 0x2001_0db8 << 96))
+                }
+                IpAddr::V4(_) => IpAddr::V4(Ipv4Addr::from(rng.next() as u32)),
+            };
+            p.src_port = rng.next() as u16;
+            p.flow_label = rng.pick(&[0, 0x12345, 1]);
+            p.ack = rng.pick(&[0, 0, 1 << 24, 5]);
+            p.urgent = rng.pick(&[0, 0, 9]);
+            p.payload = rng.pick(&[&[][..], &[1, 2, 3][..]]).to_vec();
+            p.ip_id = rng.pick(&[0, 1, 0x4321]);
             let isn = rng.next() as u32;
             p.seq = rng.pick(&[0, 1, isn]);
-            p.window = rng.pick(&[65535, 64240, 29200, 5840]);
-            p.flags = flags::SYN | rng.pick(&[0, flags::ECE, flags::CWR, flags::ECE | flags::CWR]);
-            let mut options = rng.pick(&option_lists).to_vec();
+            let mut options = p.options.clone();
             // Timestamp values, zero or not, wherever a timestamp option is.
             let mut i = 0;
             while i + 1 < options.len() {

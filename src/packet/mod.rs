@@ -15,7 +15,7 @@ mod tunnel;
 pub use ip::MAX_TUNNEL_DEPTH;
 pub use link::LinkType;
 pub use observation::{flags, initial_ttl, IpVersion, Kind, Observation, Timestamp};
-pub use options::{P0fOptionView, TcpOption, TcpOptions, MAX_TCP_OPTIONS};
+pub use options::{OptionsShape, P0fOptionView, TcpOption, TcpOptions, MAX_TCP_OPTIONS};
 pub use skip::Skip;
 
 /// Decodes one captured frame of the given link type.

@@ -131,6 +131,68 @@ impl P0fOptionView {
     }
 }
 
+/// A [`TcpOptions`] as eight plain words, with the timestamp values reduced
+/// to whether each is zero: what a fingerprint reads of the options, in a
+/// form that compares and hashes in a few instructions (the analyzer keys
+/// its cache of per-shape answers on it).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct OptionsShape(pub [u64; 8]);
+
+impl TcpOptions {
+    /// See [`OptionsShape`]. Every field is named below, so a field added to
+    /// [`TcpOptions`] does not compile until it is given its place.
+    pub fn shape(&self) -> OptionsShape {
+        let &TcpOptions {
+            list: _,
+            len,
+            eol_pad,
+            eol_pad_nonzero,
+            eol_pad_nonzero_not_last,
+            malformed,
+            mss,
+            window_scale,
+            timestamp,
+            sack_permitted,
+            p0f:
+                P0fOptionView {
+                    mss: p0f_mss,
+                    wscale: p0f_wscale,
+                    flags: p0f_flags,
+                },
+        } = self;
+        // Kinds one byte each (words 0-4). A cut-off option can only end
+        // the list (the parser stops there), so one bit tells it from a
+        // whole option of the same kind.
+        let mut w = [0u64; 8];
+        for (word, chunk) in w.iter_mut().zip(self.as_slice().chunks(8)) {
+            *word = chunk
+                .iter()
+                .rev()
+                .fold(0u64, |acc, o| acc << 8 | u64::from(o.kind()));
+        }
+        let truncated = matches!(self.as_slice().last(), Some(TcpOption::Truncated { .. }));
+        let bit = |b: bool, at: u32| u64::from(b) << at;
+        let (ts_val_nz, ts_ecr_nz) = timestamp.map_or((false, false), |(v, e)| (v != 0, e != 0));
+        w[6] = u64::from(len)
+            | u64::from(eol_pad) << 8
+            | u64::from(mss.unwrap_or(0)) << 16
+            | u64::from(window_scale.unwrap_or(0)) << 32
+            | u64::from(p0f_flags) << 40
+            | bit(eol_pad_nonzero, 48)
+            | bit(eol_pad_nonzero_not_last, 49)
+            | bit(malformed, 50)
+            | bit(mss.is_some(), 51)
+            | bit(window_scale.is_some(), 52)
+            | bit(timestamp.is_some(), 53)
+            | bit(ts_val_nz, 54)
+            | bit(ts_ecr_nz, 55)
+            | bit(sack_permitted, 56)
+            | bit(truncated, 57);
+        w[7] = u64::from(p0f_mss) | u64::from(p0f_wscale) << 16;
+        OptionsShape(w)
+    }
+}
+
 impl Default for TcpOptions {
     fn default() -> Self {
         Self::EMPTY
