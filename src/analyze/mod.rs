@@ -106,32 +106,32 @@ impl Engine {
     ) -> Derived {
         let compute = || {
             let sig = p0f::TcpSignature::from_observation(obs, syn_mss);
-            let m = self.p0f.match_signature(sig);
+            let p0f = self.p0f.match_signature(sig);
+            // p0f stops following a connection whose packet matched a
+            // userland tool or its own probe: no MTU for it, as in p0f.
+            let mtu = if p0f.ends_connection() {
+                None
+            } else {
+                self.p0f.mtu_of(&p0f.raw_sig)
+            };
             let classification = self.model.as_ref().map(|model| {
-                model.classify_features(classify::Features::of(obs, shapes::p0f_class(&m)))
+                model.classify_features(classify::Features::of(obs, shapes::p0f_class(&p0f)))
             });
-            (m, classification)
+            Derived {
+                p0f,
+                mtu,
+                classification,
+            }
         };
-        let (p0f, classification) = match cache {
+        match cache {
             Some(c) => c.answers(obs, syn_mss, compute),
             None => compute(),
-        };
-        // p0f stops following a connection whose packet matched a userland
-        // tool or its own probe: no MTU for it, as in p0f.
-        let mtu = if p0f.ends_connection() {
-            None
-        } else {
-            self.p0f.mtu_of(&p0f.raw_sig)
-        };
-        Derived {
-            p0f,
-            mtu,
-            classification,
         }
     }
 }
 
 /// The parts of a [`Record`] derived from its observation alone.
+#[derive(Clone, Copy)]
 struct Derived {
     p0f: p0f::P0fMatch<'static>,
     mtu: Option<p0f::Mtu<'static>>,

@@ -2,8 +2,9 @@ use std::hash::{BuildHasher, Hash, Hasher};
 
 use foldhash::fast::RandomState;
 
-use crate::classify::{Classification, P0fClass};
-use crate::p0f::{P0fMatch, TcpSignature};
+use super::Derived;
+use crate::classify::P0fClass;
+use crate::p0f::P0fMatch;
 use crate::packet::{IpVersion, Kind, Observation, OptionsShape};
 
 /// Slots in the table: real traffic shows a few hundred distinct SYN shapes.
@@ -21,8 +22,8 @@ const SLOTS: usize = 1 << 12;
 /// acknowledgment number keeps its zero-ness and the one bit p0f's `ack+`
 /// reads. Everything else is kept whole, so two observations with equal keys
 /// get equal answers, except for the timestamp value in `raw_sig`, which the
-/// lookup puts back. A hit skips p0f's signature as well as its match and
-/// the classification.
+/// lookup puts back. A hit skips p0f's signature as well as its match, the
+/// MTU lookup and the classification.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct ShapeKey {
     header: [u64; 3],
@@ -105,18 +106,15 @@ impl Hash for ShapeKey {
     }
 }
 
-/// What a record derives from its shape: p0f's match and the classification.
-pub(super) type Answers = (P0fMatch<'static>, Option<Classification>);
-
 /// Remembers the answers of the pure, costly steps of a record by their
 /// complete inputs ([`ShapeKey`]): most SYNs of a capture repeat a shape
-/// already seen (same stack, same path), so p0f's match and the
+/// already seen (same stack, same path), so p0f's match, the MTU and the
 /// classification become one lookup. The returned match carries the
 /// packet's own signature. Direct-mapped and fixed-size: memory is bounded,
 /// and a flood of distinct shapes only costs the full computation.
 pub struct ShapeCache {
     seed: RandomState,
-    slots: Box<[Option<(ShapeKey, Answers)>]>,
+    slots: Box<[Option<(ShapeKey, Derived)>]>,
 }
 
 impl Default for ShapeCache {
@@ -135,15 +133,15 @@ impl ShapeCache {
         &mut self,
         obs: &Observation,
         syn_mss: Option<u16>,
-        compute: impl FnOnce() -> Answers,
-    ) -> Answers {
+        compute: impl FnOnce() -> Derived,
+    ) -> Derived {
         let key = ShapeKey::of(obs, syn_mss);
         let i = (self.seed.hash_one(key) as usize) & (SLOTS - 1);
-        if let Some(Some((k, (m, c)))) = self.slots.get(i) {
+        if let Some(Some((k, d))) = self.slots.get(i) {
             if *k == key {
-                let ts1 = obs.options.p0f.ts1(&obs.options);
-                let raw_sig = TcpSignature { ts1, ..m.raw_sig };
-                return (P0fMatch { raw_sig, ..*m }, *c);
+                let mut d = *d;
+                d.p0f.raw_sig.ts1 = obs.options.p0f.ts1(&obs.options);
+                return d;
             }
         }
         let answers = compute();
