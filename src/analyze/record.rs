@@ -73,22 +73,54 @@ impl Record {
         self.write_json_with(j, Some(memo));
     }
 
-    fn write_json_with(&self, j: &mut JsonBuf, mut memo: Option<&mut JsonMemo>) {
+    fn write_json_with(&self, j: &mut JsonBuf, memo: Option<&mut JsonMemo>) {
+        let Some(memo) = memo else {
+            return self.write_parts(j, None, None);
+        };
+        // A record of a shape written before: its constant text from the
+        // template, its per-packet values in the holes.
+        let key = TemplateKey::of(self);
+        let hash = key.hash();
+        if let Some(t) = memo.templates.find(hash, &key) {
+            return self.fill(j, t);
+        }
+        let mut holes = Vec::new();
+        let start = j.len();
+        self.write_parts(j, Some(memo), Some(&mut holes));
+        memo.templates
+            .insert(hash, key, Template::cut(j, start, &holes));
+    }
+
+    /// Writes the record; `holes`, when given, collects where each
+    /// per-packet value went (offsets into `j`).
+    fn write_parts(
+        &self,
+        j: &mut JsonBuf,
+        mut memo: Option<&mut JsonMemo>,
+        mut holes: Option<&mut Vec<(usize, usize, Hole)>>,
+    ) {
         let o = &self.obs;
+        let mut hole = |j: &mut JsonBuf, h: Hole| {
+            let at = j.len();
+            self.write_hole(j, h);
+            if let Some(list) = holes.as_deref_mut() {
+                list.push((at, j.len(), h));
+            }
+        };
         j.begin_object();
         j.raw(match o.kind {
             Kind::Syn => "\"kind\":\"syn\",\"ts\":",
             Kind::SynAck => "\"kind\":\"syn_ack\",\"ts\":",
         });
-        j.f64(o.ts.as_secs_f64());
+        hole(j, Hole::Ts);
         j.raw(",\"src_ip\":\"");
-        ip_text(j, o.src_ip);
+        hole(j, Hole::SrcIp);
         j.raw("\",\"src_port\":");
-        j.u64(o.src_port.into());
+        hole(j, Hole::SrcPort);
         j.raw(",\"dst_ip\":\"");
-        ip_text(j, o.dst_ip);
+        hole(j, Hole::DstIp);
         j.raw("\",\"dst_port\":");
-        j.u64(o.dst_port.into());
+        hole(j, Hole::DstPort);
         // zardaxt writes the IPv4 flag bits as 0/1 integers; IPv6 has none.
         match o.ip_version {
             IpVersion::V4 => {
@@ -100,7 +132,7 @@ impl Record {
                     (true, false) => ",\"ip_df\":1,\"ip_mf\":0,\"ip_id\":",
                     (true, true) => ",\"ip_df\":1,\"ip_mf\":1,\"ip_id\":",
                 });
-                j.u64(o.ip_id.into());
+                hole(j, Hole::IpId);
             }
             IpVersion::V6 => {
                 j.raw(",\"ip_version\":6,\"ip_ttl\":");
@@ -119,7 +151,7 @@ impl Record {
             IpVersion::V4 => j.raw(",\"ip_flow_label\":null,\"tcp_window_size\":"),
             IpVersion::V6 => {
                 j.raw(",\"ip_flow_label\":");
-                j.u64(o.flow_label.into());
+                hole(j, Hole::FlowLabel);
                 j.raw(",\"tcp_window_size\":");
             }
         }
@@ -129,11 +161,11 @@ impl Record {
         j.raw(",\"tcp_off\":");
         j.u64(o.tcp_data_offset.into());
         j.raw(",\"tcp_urp\":");
-        j.u64(o.urgent_ptr.into());
+        hole(j, Hole::Urp);
         j.raw(",\"tcp_ack\":");
-        j.u64(o.ack.into());
+        hole(j, Hole::Ack);
         j.raw(",\"tcp_seq\":");
-        j.u64(o.seq.into());
+        hole(j, Hole::Seq);
         j.raw(",\"tcp_options\":\"");
         ZardaxtOptions(&o.options).write_to(j);
         j.raw("\",\"tcp_options_kinds\":[");
@@ -144,14 +176,13 @@ impl Record {
         j.opt_u64(o.options.mss.map(u64::from));
         j.raw(",\"tcp_window_scaling\":");
         j.opt_u64(o.options.window_scale.map(u64::from));
-        match o.options.timestamp {
-            Some((val, ecr)) => {
-                j.raw(",\"tcp_timestamp\":");
-                j.u64(val.into());
-                j.raw(",\"tcp_timestamp_echo_reply\":");
-                j.u64(ecr.into());
-            }
-            None => j.raw(",\"tcp_timestamp\":null,\"tcp_timestamp_echo_reply\":null"),
+        if o.options.timestamp.is_some() {
+            j.raw(",\"tcp_timestamp\":");
+            hole(j, Hole::TsVal);
+            j.raw(",\"tcp_timestamp_echo_reply\":");
+            hole(j, Hole::TsEcr);
+        } else {
+            j.raw(",\"tcp_timestamp\":null,\"tcp_timestamp_echo_reply\":null");
         }
         j.raw(",\"p0f\":");
         match memo.as_deref_mut() {
@@ -168,10 +199,7 @@ impl Record {
             }
             None => j.raw(",\"mtu\":null"),
         }
-        if let Some(u) = &self.uptime {
-            j.raw(",\"uptime\":");
-            u.write_json(j);
-        }
+        hole(j, Hole::Uptime);
         #[cfg(feature = "ja4t")]
         {
             j.raw(match o.kind {
@@ -188,10 +216,55 @@ impl Record {
                 None => c.write_json(j),
             }
         }
-        if let Some(v) = &self.verdict {
-            j.raw(",\"verdict\":");
-            v.write_json(j);
+        hole(j, Hole::Verdict);
+        j.end_object();
+    }
+
+    /// One per-packet value, as [`Record::write_parts`] writes it.
+    fn write_hole(&self, j: &mut JsonBuf, h: Hole) {
+        let o = &self.obs;
+        let (ts_val, ts_ecr) = o.options.timestamp.unwrap_or((0, 0));
+        match h {
+            Hole::Ts => j.f64(o.ts.as_secs_f64()),
+            Hole::SrcIp => ip_text(j, o.src_ip),
+            Hole::SrcPort => j.u64(o.src_port.into()),
+            Hole::DstIp => ip_text(j, o.dst_ip),
+            Hole::DstPort => j.u64(o.dst_port.into()),
+            Hole::IpId => j.u64(o.ip_id.into()),
+            Hole::FlowLabel => j.u64(o.flow_label.into()),
+            Hole::Urp => j.u64(o.urgent_ptr.into()),
+            Hole::Ack => j.u64(o.ack.into()),
+            Hole::Seq => j.u64(o.seq.into()),
+            Hole::TsVal => j.u64(ts_val.into()),
+            Hole::TsEcr => j.u64(ts_ecr.into()),
+            Hole::Uptime => {
+                if let Some(u) = &self.uptime {
+                    j.raw(",\"uptime\":");
+                    u.write_json(j);
+                }
+            }
+            Hole::Verdict => {
+                if let Some(v) = &self.verdict {
+                    j.raw(",\"verdict\":");
+                    v.write_json(j);
+                }
+            }
         }
+    }
+
+    /// The record from its shape's template: the constant runs verbatim,
+    /// the holes written as [`Record::write_parts`] writes them, so the
+    /// bytes are the same.
+    fn fill(&self, j: &mut JsonBuf, t: &Template) {
+        j.begin_object();
+        let mut at = 0;
+        for &(len, h) in &t.parts {
+            let end = at + len;
+            j.raw_bytes(t.text.get(at..end).unwrap_or_default());
+            self.write_hole(j, h);
+            at = end;
+        }
+        j.raw_bytes(t.text.get(at..).unwrap_or_default());
         j.end_object();
     }
 
@@ -212,6 +285,7 @@ impl Record {
 /// a hit gives exactly the bytes the sub-object's own `write_json` would.
 /// On a miss that `write_json` runs and its bytes are kept.
 pub struct JsonMemo {
+    templates: Templates,
     p0f: Memo<P0fMatch<'static>>,
     mtu: Memo<Mtu<'static>>,
     classification: Memo<Classification>,
@@ -220,6 +294,7 @@ pub struct JsonMemo {
 impl Default for JsonMemo {
     fn default() -> Self {
         JsonMemo {
+            templates: Templates::new(4096),
             p0f: Memo::new(1024),
             mtu: Memo::new(64),
             classification: Memo::new(4096),
@@ -372,6 +447,147 @@ impl<K: Copy> Memo<K> {
     }
 }
 
+/// The values of a record's JSON that differ from packet to packet; all
+/// the text between them is the same for every record of one
+/// [`TemplateKey`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Hole {
+    Ts,
+    SrcIp,
+    SrcPort,
+    DstIp,
+    DstPort,
+    IpId,
+    FlowLabel,
+    Urp,
+    Ack,
+    Seq,
+    TsVal,
+    TsEcr,
+    /// `,"uptime":{...}` or nothing.
+    Uptime,
+    /// `,"verdict":{...}` or nothing.
+    Verdict,
+}
+
+/// Everything a record's JSON reads outside its holes: the observation's
+/// shape (the same key the analyzer's answer cache uses, which leaves out
+/// or reduces exactly the per-packet values) and the derived parts, with
+/// p0f's timestamp value cleared (its text never shows it). Compared whole,
+/// so a template is used only for a record whose constant text it is.
+#[derive(Clone, Copy, Debug)]
+struct TemplateKey {
+    shape: super::shapes::ShapeKey,
+    p0f: P0fMatch<'static>,
+    mtu: Option<Mtu<'static>>,
+    classification: Option<Classification>,
+}
+
+impl TemplateKey {
+    fn of(r: &Record) -> TemplateKey {
+        TemplateKey {
+            shape: super::shapes::ShapeKey::of(&r.obs, None),
+            p0f: P0fMatch {
+                raw_sig: TcpSignature {
+                    ts1: 0,
+                    ..r.p0f.raw_sig
+                },
+                ..r.p0f
+            },
+            mtu: r.mtu,
+            classification: r.classification,
+        }
+    }
+
+    fn hash(&self) -> u64 {
+        self.shape.fold()
+    }
+
+    fn same(&self, other: &TemplateKey) -> bool {
+        self.shape == other.shape
+            && same_p0f_match(&self.p0f, &other.p0f)
+            && self.mtu == other.mtu
+            && self.classification == other.classification
+    }
+}
+
+/// A record's JSON cut at its holes: `parts` are (length of the constant
+/// run before the hole, the hole), `text` the runs end to end, the last
+/// one up to the closing brace.
+struct Template {
+    text: Vec<u8>,
+    parts: Vec<(usize, Hole)>,
+}
+
+impl Template {
+    /// Cuts the record written into `j` from `start` (its opening brace) at
+    /// `holes`.
+    fn cut(j: &JsonBuf, start: usize, holes: &[(usize, usize, Hole)]) -> Template {
+        let bytes = j.as_bytes();
+        // Inside the braces.
+        let body_start = start + 1;
+        let body_end = bytes.len().saturating_sub(1);
+        let mut text = Vec::with_capacity(body_end.saturating_sub(body_start));
+        let mut parts = Vec::with_capacity(holes.len());
+        let mut at = body_start;
+        for &(hole_start, hole_end, h) in holes {
+            let run = bytes.get(at..hole_start).unwrap_or_default();
+            text.extend_from_slice(run);
+            parts.push((run.len(), h));
+            at = hole_end;
+        }
+        text.extend_from_slice(bytes.get(at..body_end).unwrap_or_default());
+        Template { text, parts }
+    }
+}
+
+/// Templates by shape: a fixed number, two-way set associative (a capture
+/// holds a few hundred shapes; with one way, shapes that share a slot would
+/// keep evicting each other).
+struct Templates {
+    slots: Vec<Option<(TemplateKey, Template)>>,
+}
+
+impl Templates {
+    fn new(size: usize) -> Self {
+        Templates {
+            slots: (0..size.next_power_of_two().max(2)).map(|_| None).collect(),
+        }
+    }
+
+    /// The first of the two slots `hash` may sit in.
+    fn set(&self, hash: u64) -> usize {
+        let bits = self.slots.len().trailing_zeros();
+        let at = hash
+            .wrapping_mul(0x9e37_79b9_7f4a_7c15)
+            .checked_shr(64 - bits)
+            .unwrap_or(0) as usize;
+        at & !1
+    }
+
+    fn find(&self, hash: u64, key: &TemplateKey) -> Option<&Template> {
+        let set = self.set(hash);
+        self.slots
+            .get(set..set + 2)?
+            .iter()
+            .flatten()
+            .find(|(k, _)| k.same(key))
+            .map(|(_, t)| t)
+    }
+
+    /// Keeps `t` in the first slot of its set, moving the previous first to
+    /// the second (whose template goes).
+    fn insert(&mut self, hash: u64, key: TemplateKey, t: Template) {
+        let set = self.set(hash);
+        if let Some(pair) = self.slots.get_mut(set..set + 2) {
+            pair.swap(0, 1);
+            if let Some(first) = pair.first_mut() {
+                *first = Some((key, t));
+            }
+        }
+    }
+}
+
 /// An address's text inside a string the caller opened.
 #[inline]
 fn ip_text(j: &mut JsonBuf, addr: std::net::IpAddr) {
@@ -498,6 +714,70 @@ mod tests {
                 assert_eq!(std::str::from_utf8(j.as_bytes()).expect("UTF-8"), *want);
             }
         }
+    }
+
+    /// Records of few shapes whose per-packet values all change (addresses
+    /// of both versions, ports, ISN, acknowledgment, IP ID, flow label,
+    /// urgent pointer, timestamps, an uptime estimate on some, a verdict on
+    /// others) come out of the templates byte for byte as written directly.
+    #[test]
+    fn templates_write_what_the_record_writes() {
+        use crate::analyze::{Analyzer, AnalyzerConfig, Engine};
+        use crate::craft::{OptionBytes, Stack};
+        use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+        let engine = Engine::default();
+        let mut a = Analyzer::new(&engine, AnalyzerConfig::default());
+        let mut memo = JsonMemo::new();
+        let mut templated = 0;
+        for n in 0..600u32 {
+            let v6 = n % 3 == 0;
+            let host = n % 7;
+            let (c, srv) = if v6 {
+                (
+                    IpAddr::V6(Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 1, host as u16)),
+                    IpAddr::V6(Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 2, 1)),
+                )
+            } else {
+                (
+                    IpAddr::V4(Ipv4Addr::new(10, 1, 0, host as u8)),
+                    IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1)),
+                )
+            };
+            let mut p = Stack::ALL[n as usize % 3].syn(c, 2000 + n as u16, srv, 443, n);
+            p.ip_id = 1 + n as u16;
+            p.flow_label = 1 + n;
+            p.urgent = 1 + n as u16;
+            p.ack = (n + 1) << 1;
+            if n % 2 == 0 {
+                p.options = OptionBytes::new()
+                    .mss(1460)
+                    .sok()
+                    .ts(1_000_000 + n * 10, n)
+                    .nop()
+                    .ws(7)
+                    .0;
+            }
+            let ts = Timestamp(1_700_000_000_000_000_000 + u64::from(n) * 50_000_000);
+            let Some(mut r) = a.process_ip(ts, &p.ip_bytes()) else {
+                panic!("every SYN here is new")
+            };
+            if n % 5 == 0 {
+                r.judge_user_agent("Mozilla/5.0 (Windows NT 10.0; Win64; x64)")
+                    .expect("user agent parses");
+            }
+            let mut direct = JsonBuf::new();
+            r.write_json(&mut direct);
+            let mut via = JsonBuf::new();
+            r.write_json_memo(&mut via, &mut memo);
+            assert_eq!(
+                std::str::from_utf8(via.as_bytes()).expect("UTF-8"),
+                std::str::from_utf8(direct.as_bytes()).expect("UTF-8"),
+                "record {n}"
+            );
+            templated += usize::from(r.uptime.is_some());
+        }
+        assert!(templated > 50, "uptime estimates in {templated} records");
     }
 
     /// The memo keys p0f's match with the sender's timestamp cleared: the

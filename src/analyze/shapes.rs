@@ -25,7 +25,7 @@ const SLOTS: usize = 1 << 12;
 /// lookup puts back. A hit skips p0f's signature as well as its match, the
 /// MTU lookup and the classification.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct ShapeKey {
+pub(super) struct ShapeKey {
     header: [u64; 3],
     options: OptionsShape,
 }
@@ -33,7 +33,7 @@ struct ShapeKey {
 impl ShapeKey {
     /// Every observation field is named, so a field added to
     /// [`Observation`] does not compile until it is given its place here.
-    fn of(obs: &Observation, syn_mss: Option<u16>) -> ShapeKey {
+    pub(super) fn of(obs: &Observation, syn_mss: Option<u16>) -> ShapeKey {
         let &Observation {
             ts: _,
             kind,
@@ -94,15 +94,24 @@ impl ShapeKey {
     }
 }
 
-/// Hashes the words that tell shapes apart in practice (equality still
-/// compares all eleven).
-impl Hash for ShapeKey {
-    fn hash<H: Hasher>(&self, h: &mut H) {
+impl ShapeKey {
+    /// The words that tell shapes apart in practice, folded into one
+    /// (equality still compares all eleven).
+    pub(super) fn fold(&self) -> u64 {
         let [a, b, c] = self.header;
         let o = &self.options.0;
-        h.write_u64(a ^ c.rotate_left(29));
-        h.write_u64(b ^ o[0].rotate_left(17) ^ o[1].rotate_left(43));
-        h.write_u64(o[6] ^ o[7].rotate_left(7));
+        a ^ c.rotate_left(29)
+            ^ b.rotate_left(11)
+            ^ o[0].rotate_left(17)
+            ^ o[1].rotate_left(43)
+            ^ o[6].rotate_left(5)
+            ^ o[7].rotate_left(37)
+    }
+}
+
+impl Hash for ShapeKey {
+    fn hash<H: Hasher>(&self, h: &mut H) {
+        h.write_u64(self.fold());
     }
 }
 
@@ -110,7 +119,7 @@ impl Hash for ShapeKey {
 /// complete inputs ([`ShapeKey`]): most SYNs of a capture repeat a shape
 /// already seen (same stack, same path), so p0f's match, the MTU and the
 /// classification become one lookup. The returned match carries the
-/// packet's own signature. Direct-mapped and fixed-size: memory is bounded,
+/// packet's own signature. Two-way set associative and fixed-size: memory is bounded,
 /// and a flood of distinct shapes only costs the full computation.
 pub struct ShapeCache {
     seed: RandomState,
@@ -136,17 +145,21 @@ impl ShapeCache {
         compute: impl FnOnce() -> Derived,
     ) -> Derived {
         let key = ShapeKey::of(obs, syn_mss);
-        let i = (self.seed.hash_one(key) as usize) & (SLOTS - 1);
-        if let Some(Some((k, d))) = self.slots.get(i) {
-            if *k == key {
-                let mut d = *d;
-                d.p0f.raw_sig.ts1 = obs.options.p0f.ts1(&obs.options);
-                return d;
-            }
+        // Two ways per set: shapes that share a set do not evict each other.
+        let set = (self.seed.hash_one(key) as usize) & (SLOTS - 2);
+        let Some(pair) = self.slots.get_mut(set..set + 2) else {
+            return compute();
+        };
+        if let Some((_, d)) = pair.iter().flatten().find(|(k, _)| *k == key) {
+            let mut d = *d;
+            d.p0f.raw_sig.ts1 = obs.options.p0f.ts1(&obs.options);
+            return d;
         }
         let answers = compute();
-        if let Some(slot) = self.slots.get_mut(i) {
-            *slot = Some((key, answers));
+        // The newer answer first; the older of the two goes.
+        pair.swap(0, 1);
+        if let Some(first) = pair.first_mut() {
+            *first = Some((key, answers));
         }
         answers
     }

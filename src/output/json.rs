@@ -121,6 +121,14 @@ impl JsonBuf {
         self.comma = false;
     }
 
+    /// [`JsonBuf::raw`] for bytes remembered from earlier output (they are
+    /// JSON text this buffer wrote).
+    #[inline]
+    pub fn raw_bytes(&mut self, s: &[u8]) {
+        self.put(s);
+        self.comma = false;
+    }
+
     /// Appends one complete JSON value written earlier (a remembered
     /// fragment), with its separator.
     #[inline]
