@@ -163,12 +163,15 @@ impl TcpOptions {
         // Kinds one byte each (words 0-4). A cut-off option can only end
         // the list (the parser stops there), so one bit tells it from a
         // whole option of the same kind.
+        let mut kinds = [0u8; 40];
+        for (k, o) in kinds.iter_mut().zip(self.as_slice()) {
+            *k = o.kind();
+        }
         let mut w = [0u64; 8];
-        for (word, chunk) in w.iter_mut().zip(self.as_slice().chunks(8)) {
-            *word = chunk
-                .iter()
-                .rev()
-                .fold(0u64, |acc, o| acc << 8 | u64::from(o.kind()));
+        for (word, chunk) in w.iter_mut().zip(kinds.chunks_exact(8)) {
+            if let Ok(c) = <[u8; 8]>::try_from(chunk) {
+                *word = u64::from_le_bytes(c);
+            }
         }
         let truncated = matches!(self.as_slice().last(), Some(TcpOption::Truncated { .. }));
         let bit = |b: bool, at: u32| u64::from(b) << at;
