@@ -26,7 +26,7 @@ use synprint::packet::{flags, LinkType, Timestamp};
 fn main() {
     let full = std::env::args().any(|a| a == "--bench");
     let (syns, conns, rounds) = if full {
-        (1_000_000, 100_000, 3)
+        (1_000_000, 100_000, 5)
     } else {
         (2_000, 200, 1)
     };
