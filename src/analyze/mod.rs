@@ -226,25 +226,36 @@ impl<'e> Analyzer<'e> {
         if let Some(h) = host {
             self.uptime.prefetch(h);
         }
+        let mut result = Ok(());
         if self.pending.len() >= LOOKAHEAD {
-            if let Some(p) = self.pending.pop_front() {
-                if let Some(r) = self.process_keyed(p) {
-                    emit(r)?;
-                }
+            // The oldest is processed where it lies and its record built as
+            // `emit`'s argument: moving ~200-byte observations and ~550-byte
+            // records through the queue showed in profiles. The queue is
+            // taken out of `self` meanwhile (a swap of four words).
+            let queue = std::mem::take(&mut self.pending);
+            if let Some(p) = queue.front() {
+                result = self.process_keyed(p, &mut *emit).unwrap_or(Ok(()));
             }
+            self.pending = queue;
+            self.pending.pop_front();
         }
         self.pending.push_back(Pending { obs, flow, host });
-        Ok(())
+        result
     }
 
     /// Processes every frame [`Analyzer::feed_frame`] still holds.
     pub fn drain<E>(&mut self, emit: &mut impl FnMut(Record) -> Result<(), E>) -> Result<(), E> {
-        while let Some(p) = self.pending.pop_front() {
-            if let Some(r) = self.process_keyed(p) {
-                emit(r)?;
+        let queue = std::mem::take(&mut self.pending);
+        let mut result = Ok(());
+        for p in &queue {
+            result = self.process_keyed(p, &mut *emit).unwrap_or(Ok(()));
+            if result.is_err() {
+                break;
             }
         }
-        Ok(())
+        self.pending = queue;
+        self.pending.clear();
+        result
     }
 
     /// One captured frame; returns a record for a first-seen SYN or SYN+ACK.
@@ -282,11 +293,21 @@ impl<'e> Analyzer<'e> {
     pub fn process_observation(&mut self, obs: Observation) -> Option<Record> {
         let flow = self.flows.key_of(&obs);
         let host = self.uptime.key_of(&obs);
-        self.process_keyed(Pending { obs, flow, host })
+        self.process_keyed(&Pending { obs, flow, host }, |r| r)
     }
 
-    fn process_keyed(&mut self, Pending { obs, flow, host }: Pending) -> Option<Record> {
-        let (syn_mss, follows_syn) = match self.flows.observe_keyed(flow, &obs) {
+    /// Processes one decoded packet; a record for it, if it makes one, goes
+    /// to `then`.
+    fn process_keyed<R>(
+        &mut self,
+        &Pending {
+            ref obs,
+            flow,
+            host,
+        }: &Pending,
+        then: impl FnOnce(Record) -> R,
+    ) -> Option<R> {
+        let (syn_mss, follows_syn) = match self.flows.observe_keyed(flow, obs) {
             SynSeen::Retransmission => {
                 match obs.kind {
                     Kind::Syn => self.stats.syn_retransmissions += 1,
@@ -305,7 +326,7 @@ impl<'e> Analyzer<'e> {
         }
         let d = self
             .engine
-            .derive_with(&obs, syn_mss, Some(&mut self.shapes));
+            .derive_with(obs, syn_mss, Some(&mut self.shapes));
         // p0f keeps no per-host timestamp for a SYN+ACK whose SYN it did not
         // see, nor for connections it stops following; neither do we, so
         // later estimates for the host agree with p0f's.
@@ -316,14 +337,14 @@ impl<'e> Analyzer<'e> {
             }
             _ => None,
         };
-        Some(Record {
-            obs,
+        Some(then(Record {
+            obs: obs.clone(),
             p0f: d.p0f,
             mtu: d.mtu,
             uptime,
             classification: d.classification,
             verdict: None,
-        })
+        }))
     }
 
     /// Counters so far (frames still held by [`Analyzer::feed_frame`] are
