@@ -94,38 +94,22 @@ impl Engine {
     /// Everything a record adds to its observation, computed by reference
     /// so the ~200-byte observation is moved once, into the record.
     fn derive(&self, obs: &Observation, syn_mss: Option<u16>) -> Derived {
-        self.derive_with(obs, syn_mss, None)
-    }
-
-    /// [`Engine::derive`], looking the costly steps up in `cache` first.
-    fn derive_with(
-        &self,
-        obs: &Observation,
-        syn_mss: Option<u16>,
-        cache: Option<&mut ShapeCache>,
-    ) -> Derived {
-        let compute = || {
-            let sig = p0f::TcpSignature::from_observation(obs, syn_mss);
-            let p0f = self.p0f.match_signature(sig);
-            // p0f stops following a connection whose packet matched a
-            // userland tool or its own probe: no MTU for it, as in p0f.
-            let mtu = if p0f.ends_connection() {
-                None
-            } else {
-                self.p0f.mtu_of(&p0f.raw_sig)
-            };
-            let classification = self.model.as_ref().map(|model| {
-                model.classify_features(classify::Features::of(obs, shapes::p0f_class(&p0f)))
-            });
-            Derived {
-                p0f,
-                mtu,
-                classification,
-            }
+        let sig = p0f::TcpSignature::from_observation(obs, syn_mss);
+        let p0f = self.p0f.match_signature(sig);
+        // p0f stops following a connection whose packet matched a userland
+        // tool or its own probe: no MTU for it, as in p0f.
+        let mtu = if p0f.ends_connection() {
+            None
+        } else {
+            self.p0f.mtu_of(&p0f.raw_sig)
         };
-        match cache {
-            Some(c) => c.answers(obs, syn_mss, compute),
-            None => compute(),
+        let classification = self.model.as_ref().map(|model| {
+            model.classify_features(classify::Features::of(obs, shapes::p0f_class(&p0f)))
+        });
+        Derived {
+            p0f,
+            mtu,
+            classification,
         }
     }
 }
@@ -324,22 +308,31 @@ impl<'e> Analyzer<'e> {
             Kind::Syn => self.stats.syn += 1,
             Kind::SynAck => self.stats.syn_ack += 1,
         }
+        let engine = self.engine;
         let d = self
-            .engine
-            .derive_with(obs, syn_mss, Some(&mut self.shapes));
+            .shapes
+            .answers(obs, syn_mss, || engine.derive(obs, syn_mss));
         // p0f keeps no per-host timestamp for a SYN+ACK whose SYN it did not
         // see, nor for connections it stops following; neither do we, so
         // later estimates for the host agree with p0f's.
+        let ts1 = obs.options.p0f.ts1(&obs.options);
         let uptime = match host {
             Some(h) if follows_syn && !d.p0f.ends_connection() => {
-                let ts1 = obs.options.p0f.ts1(&obs.options);
                 self.uptime.observe_keyed(h, ts1, obs.ts)
             }
             _ => None,
         };
+        // The record is built once, as `then`'s argument, from the cached
+        // answers and this packet's own timestamp value.
         Some(then(Record {
             obs: obs.clone(),
-            p0f: d.p0f,
+            p0f: p0f::P0fMatch {
+                raw_sig: p0f::TcpSignature {
+                    ts1,
+                    ..d.p0f.raw_sig
+                },
+                ..d.p0f
+            },
             mtu: d.mtu,
             uptime,
             classification: d.classification,

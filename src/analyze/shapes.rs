@@ -7,8 +7,9 @@ use crate::classify::P0fClass;
 use crate::p0f::P0fMatch;
 use crate::packet::{IpVersion, Kind, Observation, OptionsShape};
 
-/// Slots in the table: real traffic shows a few hundred distinct SYN shapes.
-const SLOTS: usize = 1 << 12;
+/// Sets of two in the table: real traffic shows a few hundred distinct SYN
+/// shapes.
+const SETS: usize = 1 << 11;
 
 /// Everything p0f's match and the classifier read of an observation, and
 /// the MSS of the SYN a SYN+ACK answers (p0f reads it for the window), in
@@ -115,53 +116,60 @@ impl Hash for ShapeKey {
     }
 }
 
+/// A remembered shape and its answers; `None` while unused.
+type Slot = Option<(ShapeKey, Derived)>;
+
 /// Remembers the answers of the pure, costly steps of a record by their
 /// complete inputs ([`ShapeKey`]): most SYNs of a capture repeat a shape
-/// already seen (same stack, same path), so p0f's match, the MTU and the
-/// classification become one lookup. The returned match carries the
-/// packet's own signature. Two-way set associative and fixed-size: memory is bounded,
-/// and a flood of distinct shapes only costs the full computation.
+/// already seen (same stack, same path), so p0f's signature and match, the
+/// MTU and the classification become one lookup. Two-way set associative
+/// and fixed-size: memory is bounded, and a flood of distinct shapes only
+/// costs the full computation.
 pub struct ShapeCache {
     seed: RandomState,
-    slots: Box<[Option<(ShapeKey, Derived)>]>,
+    sets: Box<[[Slot; 2]]>,
 }
 
 impl Default for ShapeCache {
     fn default() -> Self {
         ShapeCache {
             seed: RandomState::default(),
-            slots: vec![None; SLOTS].into_boxed_slice(),
+            sets: vec![[None, None]; SETS].into_boxed_slice(),
         }
     }
 }
 
 impl ShapeCache {
     /// The answers for `obs` (a SYN+ACK answering a SYN with `syn_mss`), from
-    /// `compute` when this shape is not remembered.
+    /// `compute` when this shape is not remembered. The match's `raw_sig`
+    /// carries the timestamp value of the packet the answers were computed
+    /// for: the caller puts its own packet's in.
     pub fn answers(
         &mut self,
         obs: &Observation,
         syn_mss: Option<u16>,
         compute: impl FnOnce() -> Derived,
-    ) -> Derived {
+    ) -> &Derived {
         let key = ShapeKey::of(obs, syn_mss);
         // Two ways per set: shapes that share a set do not evict each other.
-        let set = (self.seed.hash_one(key) as usize) & (SLOTS - 2);
-        let Some(pair) = self.slots.get_mut(set..set + 2) else {
-            return compute();
+        // The mask keeps the index inside the table, which has SETS sets.
+        let set = &mut self.sets[(self.seed.hash_one(key) as usize) & (SETS - 1)];
+        let slot = match set
+            .iter()
+            .position(|s| matches!(s, Some((k, _)) if *k == key))
+        {
+            Some(way) => &mut set[way],
+            None => {
+                // The newer answer first; the older of the two goes.
+                set.swap(0, 1);
+                set[0] = None;
+                &mut set[0]
+            }
         };
-        if let Some((_, d)) = pair.iter().flatten().find(|(k, _)| *k == key) {
-            let mut d = *d;
-            d.p0f.raw_sig.ts1 = obs.options.p0f.ts1(&obs.options);
-            return d;
+        match slot {
+            Some((_, d)) => d,
+            empty => &empty.insert((key, compute())).1,
         }
-        let answers = compute();
-        // The newer answer first; the older of the two goes.
-        pair.swap(0, 1);
-        if let Some(first) = pair.first_mut() {
-            *first = Some((key, answers));
-        }
-        answers
     }
 }
 
