@@ -265,20 +265,20 @@ impl UptimeTracker {
             let prev = std::mem::replace(s, seen);
             return Uptime::estimate(prev.ts1, prev.ms, ts1, now);
         }
-        // A free or expired slot, else the host seen longest ago.
-        let free = bucket.0.iter().position(|s| s.tag == 0 || expired(s, now));
-        let way = match free {
-            Some(w) => w,
-            None => {
-                self.evictions += 1;
-                bucket
-                    .0
-                    .iter()
-                    .enumerate()
-                    .min_by_key(|(_, s)| s.ms)
-                    .map_or(0, |(w, _)| w)
+        // A free or expired slot, else the host seen longest ago: one pass,
+        // free slots ranking before any live one.
+        let mut way = 0;
+        let mut best = (true, u64::MAX);
+        for (w, s) in bucket.0.iter().enumerate() {
+            let rank = (s.tag != 0 && !expired(s, now), s.ms);
+            if rank < best {
+                best = rank;
+                way = w;
             }
-        };
+        }
+        if best.0 {
+            self.evictions += 1;
+        }
         if let Some(s) = bucket.0.get_mut(way) {
             *s = seen;
         }
