@@ -153,7 +153,7 @@ impl ShapeCache {
         let key = ShapeKey::of(obs, syn_mss);
         // Two ways per set: shapes that share a set do not evict each other.
         // The mask keeps the index inside the table, which has SETS sets.
-        let set = &mut self.sets[(self.seed.hash_one(&key) as usize) & (SETS - 1)];
+        let set = &mut self.sets[(self.seed.hash_one(key) as usize) & (SETS - 1)];
         let slot = match set
             .iter()
             .position(|s| matches!(s, Some((k, _)) if *k == key))
