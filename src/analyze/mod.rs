@@ -12,9 +12,9 @@ pub use flows::{FlowKey, FlowTable, SynSeen};
 pub use record::{Claim, JsonMemo, Record};
 pub use stats::Stats;
 
-use crate::classify::{self, Model};
 use std::collections::VecDeque;
 
+use crate::classify::{self, Model};
 use crate::p0f::{self, HostKey, UptimeTracker};
 use crate::packet::{self, Kind, LinkType, Observation, Timestamp};
 use shapes::ShapeCache;

@@ -278,12 +278,14 @@ impl Record {
     }
 }
 
-/// Recently written JSON of the sub-objects that repeat across records.
+/// Recently written JSON that repeats across records: whole-record
+/// templates by shape ([`TemplateKey`]), and the sub-objects (p0f, MTU,
+/// classification) for records whose template is not there yet.
 ///
-/// Each kind has a direct-mapped table keyed by a hash of the value; a slot
-/// is used only when its value equals the one being written (full `==`), so
-/// a hit gives exactly the bytes the sub-object's own `write_json` would.
-/// On a miss that `write_json` runs and its bytes are kept.
+/// Each kind has a bounded, two-way set associative table keyed by a hash of
+/// the value; an entry is used only when its key equals the one being
+/// written (compared whole), so a hit gives exactly the bytes the direct
+/// writer would. On a miss the direct writer runs and its bytes are kept.
 pub struct JsonMemo {
     templates: Templates,
     p0f: Memo<P0fMatch<'static>>,

@@ -23,7 +23,7 @@ const SETS: usize = 1 << 11;
 /// acknowledgment number keeps its zero-ness and the one bit p0f's `ack+`
 /// reads. Everything else is kept whole, so two observations with equal keys
 /// get equal answers, except for the timestamp value in `raw_sig`, which the
-/// lookup puts back. A hit skips p0f's signature as well as its match, the
+/// analyzer puts back. A hit skips p0f's signature as well as its match, the
 /// MTU lookup and the classification.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) struct ShapeKey {
@@ -93,9 +93,7 @@ impl ShapeKey {
             options: options.shape(),
         }
     }
-}
 
-impl ShapeKey {
     /// The words that tell shapes apart in practice, folded into one
     /// (equality still compares all eleven).
     pub(super) fn fold(&self) -> u64 {
