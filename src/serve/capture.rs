@@ -7,6 +7,7 @@
 //! strips the link header and the packet is decoded as bare IP. One thread
 //! per interface feeds the shared store.
 
+use std::convert::Infallible;
 use std::io;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::Arc;
@@ -14,7 +15,7 @@ use std::sync::Arc;
 use super::bpf;
 use super::metrics::CaptureCounters;
 use super::sys::{self, PacketSocket, Ring};
-use crate::analyze::{Analyzer, AnalyzerConfig, Engine};
+use crate::analyze::{Analyzer, AnalyzerConfig, Engine, Record};
 use crate::packet::{LinkType, Timestamp};
 use crate::store::FingerprintStore;
 
@@ -150,22 +151,33 @@ impl Capture {
                 }
                 continue;
             };
+            // A block is a batch: its SYNs go through the analyzer's
+            // lookahead (as a file's do), and it is drained at the end so no
+            // record waits for the next block.
+            let link = match self.framing {
+                Framing::Ethernet => LinkType::ETHERNET,
+                Framing::Ip => LinkType::RAW,
+            };
+            let (mut frames, mut records) = (0u64, 0u64);
+            let mut emit = |r: Record| -> Result<(), Infallible> {
+                records += 1;
+                store.insert(Arc::new(r));
+                Ok(())
+            };
             walk_block(data, |ts, frame| {
-                counters.received.fetch_add(1, Relaxed);
-                let record = match self.framing {
-                    Framing::Ethernet => analyzer.process_frame(LinkType::ETHERNET, ts, frame),
-                    Framing::Ip => analyzer.process_ip(ts, frame),
-                };
-                match record {
-                    Some(r) => {
-                        counters.records.fetch_add(1, Relaxed);
-                        store.insert(Arc::new(r));
-                    }
-                    None => {
-                        counters.not_fingerprinted.fetch_add(1, Relaxed);
-                    }
+                frames += 1;
+                if let Err(never) = analyzer.feed_frame(link, ts, frame, &mut emit) {
+                    match never {}
                 }
             });
+            if let Err(never) = analyzer.drain(&mut emit) {
+                match never {}
+            }
+            counters.received.fetch_add(frames, Relaxed);
+            counters.records.fetch_add(records, Relaxed);
+            counters
+                .not_fingerprinted
+                .fetch_add(frames.saturating_sub(records), Relaxed);
             self.ring.release(block);
             block = (block + 1) % blocks;
         }
