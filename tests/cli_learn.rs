@@ -152,3 +152,73 @@ fn a_corrupt_or_foreign_model_is_a_clear_error() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("foreign.toml"));
 }
+
+/// `scripts/zardaxt-to-pcap.py` rebuilds zardaxt's labelled rows as SYNs
+/// that synprint reads back field for field, and `eval` joins every one to
+/// its label (other OS names and IPv6 rows are left out).
+#[test]
+fn zardaxt_rows_become_syns_that_eval_joins_to_their_labels() {
+    if Command::new("python3").arg("--version").output().is_err() {
+        eprintln!("SKIP: python3 not installed (scripts/install-test-deps.sh installs it)");
+        return;
+    }
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let header = "os_name,os_version,ip_checksum,ip_df,ip_hdr_length,ip_id,ip_mf,ip_off,\
+ip_protocol,ip_rf,ip_tos,ip_total_length,ip_ttl,ip_version,tcp_ack,tcp_checksum,tcp_flags,\
+tcp_header_length,tcp_mss,tcp_off,tcp_options,tcp_seq,tcp_timestamp,\
+tcp_timestamp_echo_reply,tcp_urp,tcp_window_scaling,tcp_window_size";
+    // (os, df, ip_id, tos, ttl, version, flags, options, seq, ts, ecr, window)
+    let rows = [
+        ("Windows", 1, 49723, 0, 117, 4, 2, "M1452,N,W8,N,N,S,", 71254394, "", "", 64240),
+        ("Mac OS", 1, 0, 0, 52, 4, 194, "M1460,N,W6,N,N,T,S,E,E,", 941067358, "722640251", "0", 65535),
+        ("Android", 1, 50697, 0, 55, 4, 2, "M1420,S,T,N,W9,", 2857243666u32, "78295222", "0", 65535),
+        ("Linux", 1, 54383, 0, 56, 4, 2, "M1440,S,T,N,W7,", 1758108384, "2673322512", "0", 64240),
+        ("Tizen", 1, 1, 0, 64, 4, 2, "M1460,", 1, "", "", 5840),
+        ("Android", 0, 0, 0, 64, 6, 2, "M1440,S,T,N,W8,", 1, "1", "0", 65535),
+    ];
+    let mut csv = format!("{header}\n");
+    for (os, df, id, tos, ttl, v, flags, opts, seq, ts, ecr, win) in rows {
+        csv.push_str(&format!(
+            "{os},10,0,{df},5,{id},0,0,6,0,{tos},60,{ttl},{v},0,0,{flags},20,0,10,\"{opts}\",{seq},{ts},{ecr},0,0,{win}\n"
+        ));
+    }
+    let src = dir.path().join("tcp_ip.csv");
+    let pcap = dir.path().join("z.pcap");
+    let labels = dir.path().join("z.csv");
+    std::fs::write(&src, csv).expect("write CSV");
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/zardaxt-to-pcap.py");
+    let out = Command::new("python3")
+        .arg(&script)
+        .args([&src, &pcap, &labels])
+        .output()
+        .expect("run the script");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+
+    let analyzed = synprint(&["analyze", pcap.to_str().unwrap(), "--format", "jsonl"]);
+    assert!(analyzed.status.success());
+    let records: Vec<serde_json::Value> = String::from_utf8_lossy(&analyzed.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("JSON line"))
+        .collect();
+    let kept: Vec<_> = rows.iter().filter(|r| r.0 != "Tizen" && r.5 == 4).collect();
+    assert_eq!(records.len(), kept.len());
+    for (r, row) in records.iter().zip(&kept) {
+        assert_eq!(r["tcp_options"], row.7, "{row:?}");
+        assert_eq!(r["ip_ttl"], row.4, "{row:?}");
+        assert_eq!(r["tcp_window_size"], row.11, "{row:?}");
+        assert_eq!(r["tcp_flags"], row.6, "{row:?}");
+        assert_eq!(r["ip_df"], row.1, "{row:?}");
+    }
+    let eval = synprint(&[
+        "eval",
+        "--pcap",
+        pcap.to_str().unwrap(),
+        "--labels",
+        labels.to_str().unwrap(),
+        "--json",
+    ]);
+    assert!(eval.status.success(), "{}", String::from_utf8_lossy(&eval.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&eval.stdout).expect("eval JSON");
+    assert_eq!(report["join"]["labelled"], 4, "{report}");
+    assert_eq!(report["report"]["samples"], 4, "{report}");
+}
