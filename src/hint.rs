@@ -24,7 +24,7 @@ pub(crate) fn prefetch<T>(value: &T) {
 
 /// A vector of `n` copies of `value` whose memory the kernel is asked to back
 /// with huge pages where it can (Linux transparent huge pages in `madvise`
-/// mode, Debian's default): the flow table is touched at random, one line
+/// mode; in `always` mode they come anyway): the flow table is touched at random, one line
 /// per SYN, and with 4 KiB pages nearly every touch also misses the TLB.
 /// Elsewhere, or when the kernel declines, it is an ordinary vector.
 pub(crate) fn huge_page_vec<T: Clone>(n: usize, value: T) -> Vec<T> {

@@ -169,12 +169,77 @@ tcp_header_length,tcp_mss,tcp_off,tcp_options,tcp_seq,tcp_timestamp,\
 tcp_timestamp_echo_reply,tcp_urp,tcp_window_scaling,tcp_window_size";
     // (os, df, ip_id, tos, ttl, version, flags, options, seq, ts, ecr, window)
     let rows = [
-        ("Windows", 1, 49723, 0, 117, 4, 2, "M1452,N,W8,N,N,S,", 71254394, "", "", 64240),
-        ("Mac OS", 1, 0, 0, 52, 4, 194, "M1460,N,W6,N,N,T,S,E,E,", 941067358, "722640251", "0", 65535),
-        ("Android", 1, 50697, 0, 55, 4, 2, "M1420,S,T,N,W9,", 2857243666u32, "78295222", "0", 65535),
-        ("Linux", 1, 54383, 0, 56, 4, 2, "M1440,S,T,N,W7,", 1758108384, "2673322512", "0", 64240),
+        (
+            "Windows",
+            1,
+            49723,
+            0,
+            117,
+            4,
+            2,
+            "M1452,N,W8,N,N,S,",
+            71254394,
+            "",
+            "",
+            64240,
+        ),
+        (
+            "Mac OS",
+            1,
+            0,
+            0,
+            52,
+            4,
+            194,
+            "M1460,N,W6,N,N,T,S,E,E,",
+            941067358,
+            "722640251",
+            "0",
+            65535,
+        ),
+        (
+            "Android",
+            1,
+            50697,
+            0,
+            55,
+            4,
+            2,
+            "M1420,S,T,N,W9,",
+            2857243666u32,
+            "78295222",
+            "0",
+            65535,
+        ),
+        (
+            "Linux",
+            1,
+            54383,
+            0,
+            56,
+            4,
+            2,
+            "M1440,S,T,N,W7,",
+            1758108384,
+            "2673322512",
+            "0",
+            64240,
+        ),
         ("Tizen", 1, 1, 0, 64, 4, 2, "M1460,", 1, "", "", 5840),
-        ("Android", 0, 0, 0, 64, 6, 2, "M1440,S,T,N,W8,", 1, "1", "0", 65535),
+        (
+            "Android",
+            0,
+            0,
+            0,
+            64,
+            6,
+            2,
+            "M1440,S,T,N,W8,",
+            1,
+            "1",
+            "0",
+            65535,
+        ),
     ];
     let mut csv = format!("{header}\n");
     for (os, df, id, tos, ttl, v, flags, opts, seq, ts, ecr, win) in rows {
@@ -192,7 +257,11 @@ tcp_timestamp_echo_reply,tcp_urp,tcp_window_scaling,tcp_window_size";
         .args([&src, &pcap, &labels])
         .output()
         .expect("run the script");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 
     let analyzed = synprint(&["analyze", pcap.to_str().unwrap(), "--format", "jsonl"]);
     assert!(analyzed.status.success());
@@ -217,7 +286,11 @@ tcp_timestamp_echo_reply,tcp_urp,tcp_window_scaling,tcp_window_size";
         labels.to_str().unwrap(),
         "--json",
     ]);
-    assert!(eval.status.success(), "{}", String::from_utf8_lossy(&eval.stderr));
+    assert!(
+        eval.status.success(),
+        "{}",
+        String::from_utf8_lossy(&eval.stderr)
+    );
     let report: serde_json::Value = serde_json::from_slice(&eval.stdout).expect("eval JSON");
     assert_eq!(report["join"]["labelled"], 4, "{report}");
     assert_eq!(report["report"]["samples"], 4, "{report}");
