@@ -167,84 +167,58 @@ fn zardaxt_rows_become_syns_that_eval_joins_to_their_labels() {
 ip_protocol,ip_rf,ip_tos,ip_total_length,ip_ttl,ip_version,tcp_ack,tcp_checksum,tcp_flags,\
 tcp_header_length,tcp_mss,tcp_off,tcp_options,tcp_seq,tcp_timestamp,\
 tcp_timestamp_echo_reply,tcp_urp,tcp_window_scaling,tcp_window_size";
-    // (os, df, ip_id, tos, ttl, version, flags, options, seq, ts, ecr, window)
+    struct Row {
+        os: &'static str,
+        df: u8,
+        ttl: u8,
+        version: u8,
+        flags: u8,
+        options: &'static str,
+        ts: &'static str,
+        window: u16,
+    }
+    let row = |os, df, ttl, version, flags, options, ts, window| Row {
+        os,
+        df,
+        ttl,
+        version,
+        flags,
+        options,
+        ts,
+        window,
+    };
     let rows = [
-        (
-            "Windows",
-            1,
-            49723,
-            0,
-            117,
-            4,
-            2,
-            "M1452,N,W8,N,N,S,",
-            71254394,
-            "",
-            "",
-            64240,
-        ),
-        (
+        row("Windows", 1, 117, 4, 2, "M1452,N,W8,N,N,S,", "", 64240),
+        row(
             "Mac OS",
             1,
-            0,
-            0,
             52,
             4,
             194,
             "M1460,N,W6,N,N,T,S,E,E,",
-            941067358,
             "722640251",
-            "0",
             65535,
         ),
-        (
-            "Android",
-            1,
-            50697,
-            0,
-            55,
-            4,
-            2,
-            "M1420,S,T,N,W9,",
-            2857243666u32,
-            "78295222",
-            "0",
-            65535,
-        ),
-        (
-            "Linux",
-            1,
-            54383,
-            0,
-            56,
-            4,
-            2,
-            "M1440,S,T,N,W7,",
-            1758108384,
-            "2673322512",
-            "0",
-            64240,
-        ),
-        ("Tizen", 1, 1, 0, 64, 4, 2, "M1460,", 1, "", "", 5840),
-        (
-            "Android",
-            0,
-            0,
-            0,
-            64,
-            6,
-            2,
-            "M1440,S,T,N,W8,",
-            1,
-            "1",
-            "0",
-            65535,
-        ),
+        row("Android", 1, 55, 4, 2, "M1420,S,T,N,W9,", "78295222", 65535),
+        row("Linux", 1, 56, 4, 2, "M1440,S,T,N,W7,", "2673322512", 64240),
+        row("Tizen", 1, 64, 4, 2, "M1460,", "", 5840),
+        row("Android", 0, 64, 6, 2, "M1440,S,T,N,W8,", "1", 65535),
     ];
     let mut csv = format!("{header}\n");
-    for (os, df, id, tos, ttl, v, flags, opts, seq, ts, ecr, win) in rows {
+    for (i, r) in rows.iter().enumerate() {
+        let ecr = if r.ts.is_empty() { "" } else { "0" };
         csv.push_str(&format!(
-            "{os},10,0,{df},5,{id},0,0,6,0,{tos},60,{ttl},{v},0,0,{flags},20,0,10,\"{opts}\",{seq},{ts},{ecr},0,0,{win}\n"
+            "{},10,0,{},5,{},0,0,6,0,0,60,{},{},0,0,{},20,0,10,\"{}\",{},{},{ecr},0,0,{}\n",
+            r.os,
+            r.df,
+            1000 + i,
+            r.ttl,
+            r.version,
+            r.flags,
+            r.options,
+            2_857_243_666u32 - i as u32,
+            r.ts,
+            r.window
         ));
     }
     let src = dir.path().join("tcp_ip.csv");
@@ -269,14 +243,17 @@ tcp_timestamp_echo_reply,tcp_urp,tcp_window_scaling,tcp_window_size";
         .lines()
         .map(|l| serde_json::from_str(l).expect("JSON line"))
         .collect();
-    let kept: Vec<_> = rows.iter().filter(|r| r.0 != "Tizen" && r.5 == 4).collect();
+    let kept: Vec<_> = rows
+        .iter()
+        .filter(|r| r.os != "Tizen" && r.version == 4)
+        .collect();
     assert_eq!(records.len(), kept.len());
     for (r, row) in records.iter().zip(&kept) {
-        assert_eq!(r["tcp_options"], row.7, "{row:?}");
-        assert_eq!(r["ip_ttl"], row.4, "{row:?}");
-        assert_eq!(r["tcp_window_size"], row.11, "{row:?}");
-        assert_eq!(r["tcp_flags"], row.6, "{row:?}");
-        assert_eq!(r["ip_df"], row.1, "{row:?}");
+        assert_eq!(r["tcp_options"], row.options, "{}", row.os);
+        assert_eq!(r["ip_ttl"], row.ttl, "{}", row.os);
+        assert_eq!(r["tcp_window_size"], row.window, "{}", row.os);
+        assert_eq!(r["tcp_flags"], row.flags, "{}", row.os);
+        assert_eq!(r["ip_df"], row.df, "{}", row.os);
     }
     let eval = synprint(&[
         "eval",
