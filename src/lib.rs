@@ -33,3 +33,4 @@ pub mod p0f;
 pub mod packet;
 pub mod serve;
 pub mod store;
+mod table;

@@ -4,6 +4,7 @@ use std::net::IpAddr;
 use foldhash::fast::RandomState;
 
 use crate::packet::{Kind, Observation, Timestamp};
+use crate::table::BucketTable;
 
 /// A handshake named from the client's side, reduced to a 64-bit keyed hash
 /// of (client, server, client port, server port): the low bits pick the
@@ -13,9 +14,6 @@ use crate::packet::{Kind, Observation, Timestamp};
 /// would at worst merge their retransmission tracking.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct FlowKey(u64);
-
-/// Entries per bucket: one bucket is one 64-byte cache line.
-const WAYS: usize = 4;
 
 /// Epochs are counted in 14 bits (two bits of `meta` say which half of
 /// the handshake was seen).
@@ -73,10 +71,6 @@ impl Slot {
     }
 }
 
-#[derive(Clone, Copy, Debug, Default)]
-#[repr(align(64))]
-struct Bucket([Slot; WAYS]);
-
 /// What the flow table knows about a SYN or SYN+ACK.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SynSeen {
@@ -94,10 +88,8 @@ pub enum SynSeen {
 /// Bounded memory of recent handshakes, for retransmission detection and to
 /// hand the client's MSS to the SYN+ACK.
 ///
-/// A fixed array of four-way buckets, one cache line each: a lookup, hit or
-/// miss, reads one line (a hash map over a million handshakes costs a cache
-/// miss per probe, and the handshake rate is what the table must keep up
-/// with). Packet time is cut into epochs of half the time-to-live; an entry
+/// A [`BucketTable`] (four-way buckets of one cache line: the handshake rate
+/// is what the table must keep up with). Packet time is cut into epochs of half the time-to-live; an entry
 /// lives while it was written in the current or the previous epoch, so it
 /// survives between one half and one whole TTL, with no timers. A new
 /// handshake takes an expired or empty slot of its bucket, else the one
@@ -110,7 +102,7 @@ pub enum SynSeen {
 /// ago.
 pub struct FlowTable {
     seed: RandomState,
-    buckets: Vec<Bucket>,
+    table: BucketTable<Slot>,
     epoch: u16,
     epoch_start: Timestamp,
     epoch_ns: u64,
@@ -121,12 +113,9 @@ impl FlowTable {
     /// Room for about `capacity` handshakes (rounded down to a power of two
     /// times four, at least one bucket).
     pub fn new(capacity: usize, ttl_ns: u64) -> Self {
-        let wanted = (capacity / WAYS).max(1);
-        // The largest power of two not above `wanted`.
-        let n = 1usize << (usize::BITS - 1 - wanted.leading_zeros());
         FlowTable {
             seed: RandomState::default(),
-            buckets: crate::hint::huge_page_vec(n, Bucket::default()),
+            table: BucketTable::new(capacity),
             epoch: 0,
             epoch_start: Timestamp(0),
             epoch_ns: (ttl_ns / 2).max(1),
@@ -141,11 +130,7 @@ impl FlowTable {
 
     /// Live entries (a scan of the whole table: for tests and summaries).
     pub fn len(&self) -> usize {
-        self.buckets
-            .iter()
-            .flat_map(|b| b.0.iter())
-            .filter(|s| self.is_live(s))
-            .count()
+        self.table.slots().filter(|s| self.is_live(s)).count()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -177,13 +162,7 @@ impl FlowTable {
 
     /// Starts loading the line `key` lives in, ahead of its `observe`.
     pub fn prefetch(&self, key: FlowKey) {
-        if let Some(b) = self.buckets.get(self.bucket_of(key)) {
-            crate::hint::prefetch(b);
-        }
-    }
-
-    fn bucket_of(&self, key: FlowKey) -> usize {
-        key.0 as usize & self.buckets.len().wrapping_sub(1)
+        self.table.prefetch(key.0);
     }
 
     fn key(&self, client: IpAddr, server: IpAddr, client_port: u16, server_port: u16) -> FlowKey {
@@ -198,23 +177,22 @@ impl FlowTable {
         FlowKey(h.finish())
     }
 
-    /// Where the handshake's live entry is — bucket, way, `true` — or
-    /// where a new one should go — bucket, way, `false` — and whether that
-    /// evicts a live entry.
-    fn lookup(&self, key: FlowKey) -> (usize, usize, bool, bool) {
+    /// Where the handshake's live entry is in its bucket — way, `true` — or
+    /// where a new one should go — way, `false` — and whether that evicts a
+    /// live entry.
+    fn lookup(&self, key: FlowKey) -> (usize, bool, bool) {
         let tag = (key.0 >> 32) as u32;
-        let at = self.bucket_of(key);
         let epoch = self.epoch;
         let mut victim = 0;
         let mut victim_age = 0u16;
         let mut free = false;
-        if let Some(bucket) = self.buckets.get(at) {
+        if let Some(bucket) = self.table.bucket(key.0) {
             for (i, s) in bucket.0.iter().enumerate() {
                 let age = epoch.wrapping_sub(s.epoch()) & EPOCH_MASK;
                 let live = s.meta & !EPOCH_MASK != 0 && age <= 1;
                 if live {
                     if s.tag == tag {
-                        return (at, i, true, false);
+                        return (i, true, false);
                     }
                     // Among live entries, the one written longest ago goes.
                     if !free && age >= victim_age {
@@ -228,7 +206,7 @@ impl FlowTable {
                 }
             }
         }
-        (at, victim, false, !free)
+        (victim, false, !free)
     }
 
     pub fn observe(&mut self, obs: &Observation) -> SynSeen {
@@ -241,8 +219,8 @@ impl FlowTable {
         self.advance_epoch(obs.ts);
         let epoch = self.epoch;
         let tag = (key.0 >> 32) as u32;
-        let (at, way, known, evicts) = self.lookup(key);
-        let Some(slot) = self.buckets.get_mut(at).and_then(|b| b.0.get_mut(way)) else {
+        let (way, known, evicts) = self.lookup(key);
+        let Some(slot) = self.table.bucket_mut(key.0).and_then(|b| b.0.get_mut(way)) else {
             // Unreachable: `lookup` indexes within the table.
             return SynSeen::New {
                 syn_mss: None,

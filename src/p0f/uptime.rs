@@ -16,6 +16,7 @@ use serde::Serialize;
 
 use super::signature::{SENDSYN_MSS, SENDSYN_WIN};
 use crate::packet::{Kind, Observation, Timestamp};
+use crate::table::BucketTable;
 
 /// p0f's MIN_TWAIT / MAX_TWAIT (ms): the previous packet must be 25 ms to
 /// 10 minutes older.
@@ -138,9 +139,6 @@ impl HostKey {
     }
 }
 
-/// Entries per bucket: one bucket is one 64-byte cache line.
-const WAYS: usize = 4;
-
 /// A host's last timestamp and its capture time; tag 0 is an empty slot.
 #[derive(Clone, Copy, Debug, Default)]
 struct Slot {
@@ -149,22 +147,17 @@ struct Slot {
     ms: u64,
 }
 
-#[derive(Clone, Copy, Debug, Default)]
-#[repr(align(64))]
-struct Bucket([Slot; WAYS]);
-
 /// The per-host memory uptime needs: the timestamp and capture time of each
 /// address's last SYN and last SYN+ACK (kept apart, as p0f keeps them).
 ///
-/// Bounded and flat: four-way buckets of one cache line each, fixed at
-/// creation, so a lookup reads one line and can be prefetched
-/// ([`UptimeTracker::prefetch`]). An entry older than p0f's MAX_TWAIT (ten
+/// Bounded and flat: a [`BucketTable`] fixed at creation, so a lookup reads
+/// one line and can be prefetched ([`UptimeTracker::prefetch`]). An entry older than p0f's MAX_TWAIT (ten
 /// minutes of capture time) can never pair again and counts as free; a new
 /// host in a bucket without room replaces the one seen longest ago, counted
 /// in [`UptimeTracker::evictions`].
 pub struct UptimeTracker {
     seed: RandomState,
-    buckets: Vec<Bucket>,
+    table: BucketTable<Slot>,
     /// Capture time of the latest packet, for [`UptimeTracker::len`].
     latest_ms: u64,
     evictions: u64,
@@ -174,7 +167,7 @@ impl std::fmt::Debug for UptimeTracker {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("UptimeTracker")
             .field("hosts", &self.len())
-            .field("buckets", &self.buckets.len())
+            .field("buckets", &self.table.buckets())
             .field("evictions", &self.evictions)
             .finish()
     }
@@ -184,11 +177,9 @@ impl UptimeTracker {
     /// Room for about `capacity` hosts (rounded down to a power of two times
     /// four, at least one bucket).
     pub fn new(capacity: usize) -> Self {
-        let wanted = (capacity / WAYS).max(1);
-        let n = 1usize << (usize::BITS - 1 - wanted.leading_zeros());
         UptimeTracker {
             seed: RandomState::default(),
-            buckets: vec![Bucket::default(); n],
+            table: BucketTable::new(capacity),
             latest_ms: 0,
             evictions: 0,
         }
@@ -202,9 +193,8 @@ impl UptimeTracker {
     /// Hosts that could still pair with a later packet (a scan of the whole
     /// table: for tests and summaries).
     pub fn len(&self) -> usize {
-        self.buckets
-            .iter()
-            .flat_map(|b| b.0.iter())
+        self.table
+            .slots()
             .filter(|s| s.tag != 0 && !expired(s, self.latest_ms))
             .count()
     }
@@ -225,9 +215,7 @@ impl UptimeTracker {
 
     /// Starts loading the line `key` lives in, ahead of its `observe`.
     pub fn prefetch(&self, key: HostKey) {
-        if let Some(b) = self.buckets.get(self.bucket_of(key)) {
-            crate::hint::prefetch(b);
-        }
+        self.table.prefetch(key.0);
     }
 
     /// Call once per fingerprinted SYN or SYN+ACK (not for retransmissions,
@@ -258,8 +246,7 @@ impl UptimeTracker {
         let now = ts.as_millis();
         self.latest_ms = self.latest_ms.max(now);
         let tag = key.tag();
-        let at = self.bucket_of(key);
-        let bucket = self.buckets.get_mut(at)?;
+        let bucket = self.table.bucket_mut(key.0)?;
         let seen = Slot { tag, ts1, ms: now };
         if let Some(s) = bucket.0.iter_mut().find(|s| s.tag == tag) {
             let prev = std::mem::replace(s, seen);
@@ -283,10 +270,6 @@ impl UptimeTracker {
             *s = seen;
         }
         None
-    }
-
-    fn bucket_of(&self, key: HostKey) -> usize {
-        key.0 as usize & self.buckets.len().wrapping_sub(1)
     }
 
     fn key(&self, ip: IpAddr, kind: Kind) -> HostKey {

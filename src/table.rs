@@ -1,0 +1,92 @@
+//! A fixed table of four-way buckets, one cache line each, indexed by a
+//! 64-bit keyed hash: the memory the handshake and uptime tables share.
+//!
+//! A lookup, hit or miss, reads one line (a hash map over a million entries
+//! costs a cache miss per probe), and the line can be prefetched before the
+//! lookup ([`BucketTable::prefetch`]). What a slot holds, and which slot a
+//! new entry takes, is the owner's business.
+
+/// Entries per bucket: four 16-byte slots fill a 64-byte line.
+pub(crate) const WAYS: usize = 4;
+
+#[derive(Clone, Copy, Debug, Default)]
+#[repr(align(64))]
+pub(crate) struct Bucket<S>(pub [S; WAYS]);
+
+pub(crate) struct BucketTable<S> {
+    buckets: Vec<Bucket<S>>,
+}
+
+impl<S: Copy + Default> BucketTable<S> {
+    /// Room for about `capacity` entries: the largest power of two of
+    /// buckets not above `capacity / WAYS`, at least one. Memory is fixed
+    /// here; tables of 4 MiB and more ask for huge pages.
+    pub(crate) fn new(capacity: usize) -> Self {
+        let wanted = (capacity / WAYS).max(1);
+        let n = 1usize << (usize::BITS - 1 - wanted.leading_zeros());
+        BucketTable {
+            buckets: crate::hint::huge_page_vec(n, Bucket::default()),
+        }
+    }
+
+    /// The bucket `hash` picks (its low bits).
+    pub(crate) fn bucket(&self, hash: u64) -> Option<&Bucket<S>> {
+        self.buckets.get(self.index(hash))
+    }
+
+    pub(crate) fn bucket_mut(&mut self, hash: u64) -> Option<&mut Bucket<S>> {
+        let i = self.index(hash);
+        self.buckets.get_mut(i)
+    }
+
+    /// Starts loading the line `hash` picks, ahead of its lookup.
+    pub(crate) fn prefetch(&self, hash: u64) {
+        if let Some(b) = self.bucket(hash) {
+            crate::hint::prefetch(b);
+        }
+    }
+
+    /// Every slot (for scans in tests and summaries).
+    pub(crate) fn slots(&self) -> impl Iterator<Item = &S> {
+        self.buckets.iter().flat_map(|b| b.0.iter())
+    }
+
+    pub(crate) fn buckets(&self) -> usize {
+        self.buckets.len()
+    }
+
+    fn index(&self, hash: u64) -> usize {
+        hash as usize & self.buckets.len().wrapping_sub(1)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_round_down_to_powers_of_two_and_buckets_fill_a_line() {
+        assert_eq!(std::mem::size_of::<Bucket<[u64; 2]>>(), 64);
+        for (capacity, buckets) in [
+            (0, 1),
+            (4, 1),
+            (7, 1),
+            (8, 2),
+            (100, 16),
+            (1 << 20, 1 << 18),
+        ] {
+            assert_eq!(
+                BucketTable::<u64>::new(capacity).buckets(),
+                buckets,
+                "{capacity}"
+            );
+        }
+        let mut t = BucketTable::<u64>::new(64);
+        // Hashes that differ only above the index bits share a bucket.
+        if let Some(b) = t.bucket_mut(3) {
+            b.0[1] = 7;
+        }
+        assert_eq!(t.bucket(3 + (1 << 40)).map(|b| b.0[1]), Some(7));
+        assert_eq!(t.slots().filter(|&&s| s == 7).count(), 1);
+    }
+}
