@@ -88,7 +88,7 @@ pub enum SynSeen {
 /// Bounded memory of recent handshakes, for retransmission detection and to
 /// hand the client's MSS to the SYN+ACK.
 ///
-/// A [`BucketTable`] (four-way buckets of one cache line: the handshake rate
+/// A bucket table (`table::BucketTable`: four-way buckets of one cache line; the handshake rate
 /// is what the table must keep up with). Packet time is cut into epochs of half the time-to-live; an entry
 /// lives while it was written in the current or the previous epoch, so it
 /// survives between one half and one whole TTL, with no timers. A new

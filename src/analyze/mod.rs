@@ -181,7 +181,7 @@ impl<'e> Analyzer<'e> {
 
     /// One captured frame, for callers that process many in a row (files,
     /// capture rings): the handshake tables are far bigger than the caches,
-    /// so SYNs are decoded [`LOOKAHEAD`] ahead and their table lines
+    /// so SYNs are decoded a few (`LOOKAHEAD`) ahead and their table lines
     /// prefetched while earlier ones are processed. Records reach `emit` in
     /// capture order, up to that many handshake packets late; call
     /// [`Analyzer::drain`] when the input pauses or ends.

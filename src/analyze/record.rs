@@ -279,7 +279,7 @@ impl Record {
 }
 
 /// Recently written JSON that repeats across records: whole-record
-/// templates by shape ([`TemplateKey`]), and the sub-objects (p0f, MTU,
+/// templates by shape (`TemplateKey`), and the sub-objects (p0f, MTU,
 /// classification) for records whose template is not there yet.
 ///
 /// Each kind has a bounded, two-way set associative table keyed by a hash of

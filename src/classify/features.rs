@@ -363,7 +363,7 @@ impl P0fClass {
 pub const LAYOUT_KEEP: usize = 20;
 
 /// Option kinds in wire order: a hash key for lookups plus the first
-/// [`LAYOUT_KEEP`] kinds for display.
+/// `LAYOUT_KEEP` kinds for display.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Layout {
     kinds: [u8; LAYOUT_KEEP],
@@ -491,7 +491,7 @@ pub fn parse_layout(s: &str) -> Result<Layout, String> {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Features {
     pub initial_ttl: u8,
-    /// Initial TTL minus observed TTL, capped at [`MAX_HOPS`].
+    /// Initial TTL minus observed TTL, capped at `MAX_HOPS`.
     pub hops: u8,
     pub window: u16,
     pub mss: Option<u16>,

@@ -9,7 +9,7 @@
 //!   an `os` name or a `user_agent`) → a learned model file.
 //! - [`eval`]: labelled SYNs → an [`EvalReport`] (accuracy, confusion,
 //!   coverage, calibration).
-//! - [`verdict`]: a classification against the User-Agent the client sent:
+//! - [`verdict`](mod@verdict): a classification against the User-Agent the client sent:
 //!   OS mismatch, tunnel-sized MSS, hop count.
 //!
 //! The classes, the model file format and how to grow a model are described

@@ -150,7 +150,7 @@ struct Slot {
 /// The per-host memory uptime needs: the timestamp and capture time of each
 /// address's last SYN and last SYN+ACK (kept apart, as p0f keeps them).
 ///
-/// Bounded and flat: a [`BucketTable`] fixed at creation, so a lookup reads
+/// Bounded and flat: a bucket table (`table::BucketTable`) fixed at creation, so a lookup reads
 /// one line and can be prefetched ([`UptimeTracker::prefetch`]). An entry older than p0f's MAX_TWAIT (ten
 /// minutes of capture time) can never pair again and counts as free; a new
 /// host in a bucket without room replaces the one seen longest ago, counted

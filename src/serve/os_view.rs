@@ -62,7 +62,7 @@ impl OsClassifier for NoClassifier {
 
 /// The classifier the server uses: the record's own
 /// [`crate::classify::Classification`] (filled by the engine, learned model
-/// included) and [`crate::classify::verdict`] against the request's
+/// included) and [`crate::classify::verdict()`] against the request's
 /// User-Agent. This is the one place that chooses it; tests pass their own
 /// classifier to `Server::start`.
 pub fn installed_classifier() -> Arc<dyn OsClassifier> {
