@@ -160,10 +160,10 @@ impl TcpOptions {
                     flags: p0f_flags,
                 },
         } = self;
-        // Kinds one byte each (words 0-4). A cut-off option can only end
-        // the list (the parser stops there), so one bit tells it from a
-        // whole option of the same kind.
-        let mut kinds = [0u8; 40];
+        // Kinds one byte each (words 0-4; word 5 stays zero). A cut-off
+        // option can only end the list (the parser stops there), so one bit
+        // tells it from a whole option of the same kind.
+        let mut kinds = [0u8; MAX_TCP_OPTIONS];
         for (k, o) in kinds.iter_mut().zip(self.as_slice()) {
             *k = o.kind();
         }
