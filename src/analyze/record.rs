@@ -724,10 +724,6 @@ mod tests {
     /// others) come out of the templates byte for byte as written directly.
     #[test]
     fn templates_write_what_the_record_writes() {
-        use crate::analyze::{Analyzer, AnalyzerConfig, Engine};
-        use crate::craft::{OptionBytes, Stack};
-        use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
-
         let engine = Engine::default();
         let mut a = Analyzer::new(&engine, AnalyzerConfig::default());
         let mut memo = JsonMemo::new();
@@ -815,4 +811,59 @@ mod tests {
     "{\"kind\":\"syn_ack\",\"ts\":1700000100.0005,\"src_ip\":\"2001:db8:0:1::a:7\",\"src_port\":80,\"dst_ip\":\"2001:db8::20\",\"dst_port\":40000,\"ip_version\":6,\"ip_ttl\":57,\"ip_df\":null,\"ip_mf\":null,\"ip_id\":null,\"ip_tos\":0,\"ip_total_length\":80,\"ip_hdr_length\":10,\"ip_flow_label\":703710,\"tcp_window_size\":28800,\"tcp_flags\":18,\"tcp_off\":10,\"tcp_urp\":0,\"tcp_ack\":2172093575,\"tcp_seq\":772798125,\"tcp_options\":\"M1400,S,T,N,W7,\",\"tcp_options_kinds\":[2,4,8,1,3],\"tcp_mss\":1400,\"tcp_window_scaling\":7,\"tcp_timestamp\":5,\"tcp_timestamp_echo_reply\":6,\"p0f\":{\"raw_sig\":\"6:57+7:0:1400:mss*20,7:mss,sok,ts,nop,ws:flow:0\",\"os\":null,\"dist\":7,\"generic\":false,\"fuzzy\":false},\"mtu\":{\"raw_mtu\":1460,\"link\":\"generic tunnel or VPN\"},\"ja4ts\":\"28800_2-4-8-1-3_1400_7\",\"classification\":{\"os\":\"Linux\",\"family\":\"Linux\",\"confidence\":0.5706,\"scores\":{\"Windows\":0,\"macOS\":0.0003,\"iOS\":0.0006,\"Android\":0.3458,\"Linux\":0.5706,\"ChromeOS\":0.0788,\"FreeBSD\":0,\"OpenBSD\":0,\"embedded\":0.0036,\"unknown\":0.0003},\"family_scores\":{\"Windows\":0,\"Apple\":0.0009,\"Linux\":0.9988,\"BSD\":0,\"other\":0.0003},\"evidence\":[\"window 28800 -> embedded\",\"wscale 7 -> Linux\",\"options M,S,T,N,W -> Linux\"]}}",
     "{\"kind\":\"syn\",\"ts\":1700000200.0,\"src_ip\":\"192.168.1.20\",\"src_port\":1,\"dst_ip\":\"203.0.113.7\",\"dst_port\":2,\"ip_version\":4,\"ip_ttl\":255,\"ip_df\":0,\"ip_mf\":0,\"ip_id\":4660,\"ip_tos\":3,\"ip_total_length\":48,\"ip_hdr_length\":5,\"ip_flow_label\":null,\"tcp_window_size\":512,\"tcp_flags\":2,\"tcp_off\":7,\"tcp_urp\":0,\"tcp_ack\":0,\"tcp_seq\":268435456,\"tcp_options\":\"U34,N,F,E,E,\",\"tcp_options_kinds\":[34,1,7,0,0],\"tcp_mss\":null,\"tcp_window_scaling\":null,\"tcp_timestamp\":null,\"tcp_timestamp_echo_reply\":null,\"p0f\":{\"raw_sig\":\"4:255+0:0:0:512,0:?34,nop,?7,eol+1:ecn:0\",\"os\":null,\"dist\":0,\"generic\":false,\"fuzzy\":false},\"mtu\":null,\"ja4t\":\"512_34-1-7-0-0_00_00\",\"classification\":{\"os\":\"unknown\",\"family\":\"other\",\"confidence\":0.9103,\"scores\":{\"Windows\":0.0272,\"macOS\":0.0007,\"iOS\":0.0007,\"Android\":0.0178,\"Linux\":0.0159,\"ChromeOS\":0.0021,\"FreeBSD\":0.0008,\"OpenBSD\":0.0005,\"embedded\":0.024,\"unknown\":0.9103},\"family_scores\":{\"Windows\":0.0272,\"Apple\":0.0014,\"Linux\":0.0598,\"BSD\":0.0013,\"other\":0.9103},\"evidence\":[]}}",
     ];
+
+    proptest::proptest! {
+        /// SYNs of every stack with random bytes of their IP and TCP headers
+        /// and options overwritten, through one analyzer and one memo: every
+        /// record the memo (templates and sub-objects) writes is the direct
+        /// writer's bytes, and valid JSON.
+        #[test]
+        fn mutated_syns_write_the_same_json_through_the_memo(
+            packets in proptest::collection::vec(
+                (
+                    0..Stack::ALL.len(),
+                    proptest::bool::ANY,
+                    proptest::collection::vec(
+                        (proptest::prelude::any::<proptest::sample::Index>(), proptest::num::u8::ANY),
+                        0..4,
+                    ),
+                ),
+                1..40,
+            ),
+        ) {
+            let engine = Engine::default();
+            let mut a = Analyzer::new(&engine, AnalyzerConfig::default());
+            let mut memo = JsonMemo::new();
+            for (n, (stack, v6, flips)) in packets.into_iter().enumerate() {
+                let n = n as u32;
+                let (c, srv) = if v6 {
+                    (
+                        IpAddr::V6(Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 1, n as u16)),
+                        IpAddr::V6(Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 2, 1)),
+                    )
+                } else {
+                    (
+                        IpAddr::V4(Ipv4Addr::from(0x0a00_0000 + n)),
+                        IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1)),
+                    )
+                };
+                let mut bytes = Stack::ALL[stack].syn(c, 1000 + n as u16, srv, 443, n).ip_bytes();
+                for (at, b) in flips {
+                    let i = at.index(bytes.len());
+                    bytes[i] = b;
+                }
+                let ts = Timestamp(1_700_000_000_000_000_000 + u64::from(n) * 30_000_000);
+                if let Some(r) = a.process_ip(ts, &bytes) {
+                    let mut direct = JsonBuf::new();
+                    r.write_json(&mut direct);
+                    let mut via = JsonBuf::new();
+                    r.write_json_memo(&mut via, &mut memo);
+                    proptest::prop_assert_eq!(via.as_bytes(), direct.as_bytes());
+                    proptest::prop_assert!(
+                        serde_json::from_slice::<serde_json::Value>(direct.as_bytes()).is_ok()
+                    );
+                }
+            }
+        }
+    }
 }
