@@ -836,17 +836,7 @@ mod tests {
             let mut memo = JsonMemo::new();
             for (n, (stack, v6, flips)) in packets.into_iter().enumerate() {
                 let n = n as u32;
-                let (c, srv) = if v6 {
-                    (
-                        IpAddr::V6(Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 1, n as u16)),
-                        IpAddr::V6(Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 2, 1)),
-                    )
-                } else {
-                    (
-                        IpAddr::V4(Ipv4Addr::from(0x0a00_0000 + n)),
-                        IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1)),
-                    )
-                };
+                let (c, srv) = crate::craft::numbered_hosts(n, v6);
                 let mut bytes = Stack::ALL[stack].syn(c, 1000 + n as u16, srv, 443, n).ip_bytes();
                 for (at, b) in flips {
                     let i = at.index(bytes.len());

@@ -197,17 +197,7 @@ mod tests {
             for stack in Stack::ALL {
                 for v6 in [false, true] {
                     n += 1;
-                    let (c, s) = if v6 {
-                        (
-                            IpAddr::V6(Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 1, n as u16)),
-                            IpAddr::V6(Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 2, 1)),
-                        )
-                    } else {
-                        (
-                            IpAddr::V4(Ipv4Addr::from(0x0a00_0000 + n)),
-                            IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1)),
-                        )
-                    };
+                    let (c, s) = crate::craft::numbered_hosts(n, v6);
                     let mut syn = stack.syn(c, 1024 + n as u16, s, 443, n * 7919 + round);
                     syn.ttl -= (round % 3) as u8;
                     let mut sa = TcpPacket::syn_ack_for(&syn);
