@@ -27,13 +27,19 @@ use synprint::craft::{ethernet_frame, OptionBytes, Stack, TcpPacket};
 use synprint::p0f::Database;
 use synprint::packet::{flags, Kind, LinkType, Timestamp};
 
-fn p0f_installed() -> bool {
-    Command::new("p0f")
+/// True, after saying so, when there is no p0f to compare with: the test
+/// then skips.
+fn p0f_missing() -> bool {
+    let installed = Command::new("p0f")
         .arg("-L")
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .status()
-        .is_ok()
+        .is_ok();
+    if !installed {
+        eprintln!("SKIPPED: p0f is not installed (apt-get install p0f)");
+    }
+    !installed
 }
 
 /// One logged observation, keyed as p0f keys its log lines.
@@ -1002,8 +1008,7 @@ fn write_capture(path: &Path, conns: &[Conn]) {
 
 #[test]
 fn crafted_handshakes_match_p0f() {
-    if !p0f_installed() {
-        eprintln!("SKIPPED: p0f is not installed (apt-get install p0f)");
+    if p0f_missing() {
         return;
     }
     let dir = tempfile::tempdir().expect("tempdir");
@@ -1244,8 +1249,7 @@ fn random_uptime_series(seed: u64, count: u32) -> Vec<Conn> {
 
 #[test]
 fn random_uptime_series_match_p0f() {
-    if !p0f_installed() {
-        eprintln!("SKIPPED: p0f is not installed (apt-get install p0f)");
+    if p0f_missing() {
         return;
     }
     let dir = tempfile::tempdir().expect("tempdir");
@@ -1262,8 +1266,7 @@ fn random_uptime_series_match_p0f() {
 
 #[test]
 fn random_handshakes_match_p0f() {
-    if !p0f_installed() {
-        eprintln!("SKIPPED: p0f is not installed (apt-get install p0f)");
+    if p0f_missing() {
         return;
     }
     let dir = tempfile::tempdir().expect("tempdir");
@@ -1374,8 +1377,7 @@ impl Drop for Netns {
 
 #[test]
 fn kernel_loopback_syns_match_p0f() {
-    if !p0f_installed() {
-        eprintln!("SKIPPED: p0f is not installed (apt-get install p0f)");
+    if p0f_missing() {
         return;
     }
     if Command::new("tcpdump").arg("--version").output().is_err() {
@@ -1486,8 +1488,7 @@ fn kernel_loopback_syns_match_p0f() {
 
 #[test]
 fn repository_samples_match_p0f() {
-    if !p0f_installed() {
-        eprintln!("SKIPPED: p0f is not installed (apt-get install p0f)");
+    if p0f_missing() {
         return;
     }
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("samples");
@@ -1511,8 +1512,7 @@ fn repository_samples_match_p0f() {
 
 #[test]
 fn shared_fixtures_match_p0f() {
-    if !p0f_installed() {
-        eprintln!("SKIPPED: p0f is not installed (apt-get install p0f)");
+    if p0f_missing() {
         return;
     }
     // SYNPRINT_SHARED_FIXTURES overrides the location (e.g. from a worktree).
@@ -1592,8 +1592,7 @@ impl Lcg {
 
 #[test]
 fn database_parser_agrees_with_p0f() {
-    if !p0f_installed() {
-        eprintln!("SKIPPED: p0f is not installed (apt-get install p0f)");
+    if p0f_missing() {
         return;
     }
     let dir = tempfile::tempdir().expect("tempdir");
