@@ -632,26 +632,13 @@ mod tests {
         let c6 = IpAddr::V6(Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 0x20));
         let s6 = IpAddr::V6(Ipv6Addr::new(0x2001, 0xdb8, 0, 1, 0, 0, 0xa, 0x7));
         let mut packets = Vec::new();
-        let mac_options = |ts: u32| {
-            OptionBytes::new()
-                .mss(1460)
-                .nop()
-                .ws(6)
-                .nop()
-                .nop()
-                .ts(ts, 0)
-                .sok()
-                .eol()
-                .eol()
-                .0
-        };
         let mut mac = Stack::MacOs.syn(c4, 50123, s4, 443, 7);
-        mac.options = mac_options(3_000_000);
+        mac.set_timestamp(3_000_000, 0);
         packets.push((1_700_000_000_123_456_789, mac));
         // The same host 90 s later with its timestamp clock advanced at
         // 1 kHz: an uptime estimate.
         let mut later = Stack::MacOs.syn(c4, 50124, s4, 443, 8);
-        later.options = mac_options(3_090_000);
+        later.set_timestamp(3_090_000, 0);
         packets.push((1_700_000_090_123_456_789, later));
         let linux6 = Stack::Linux.syn(c6, 40000, s6, 80, 3);
         packets.push((1_700_000_100_000_000_000, linux6.clone()));

@@ -315,23 +315,10 @@ mod tests {
             p.ip_id = rng.pick(&[0, 1, 0x4321]);
             let isn = rng.next() as u32;
             p.seq = rng.pick(&[0, 1, isn]);
-            let mut options = p.options.clone();
             // Timestamp values, zero or not, wherever a timestamp option is.
-            let mut i = 0;
-            while i + 1 < options.len() {
-                match options[i] {
-                    0 => break,
-                    1 => i += 1,
-                    8 if i + 10 <= options.len() => {
-                        for b in &mut options[i + 2..i + 10] {
-                            *b = rng.pick(&[0, 0, 1, 0xff]);
-                        }
-                        i += 10;
-                    }
-                    _ => i += usize::from(options[i + 1]).max(1),
-                }
-            }
-            p.options = options;
+            let val = rng.pick(&[0, 1, 0xff00_0001, 0x0100_ff00]);
+            let ecr = rng.pick(&[0, 0, 1, 0xff]);
+            p.set_timestamp(val, ecr);
             let ts = Timestamp(u64::from(n) * 1_000_000);
             let Some(cached) = analyzer.process_ip(ts, &p.ip_bytes()) else {
                 continue;

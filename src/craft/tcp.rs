@@ -67,6 +67,36 @@ impl TcpPacket {
         p
     }
 
+    /// Rewrites the values of every timestamp option in `options` (the
+    /// layout stays as crafted); false when there is none. Walks the bytes
+    /// as a sender lays them out: it stops at EOL or at a length that does
+    /// not fit.
+    pub fn set_timestamp(&mut self, val: u32, ecr: u32) -> bool {
+        let mut found = false;
+        let mut i = 0;
+        while let Some(&kind) = self.options.get(i) {
+            match kind {
+                0 => break,
+                1 => i += 1,
+                _ => {
+                    let Some(&len) = self.options.get(i + 1) else {
+                        break;
+                    };
+                    let len = usize::from(len).max(2);
+                    if kind == 8 && len == 10 {
+                        if let Some(body) = self.options.get_mut(i + 2..i + 10) {
+                            body[..4].copy_from_slice(&val.to_be_bytes());
+                            body[4..].copy_from_slice(&ecr.to_be_bytes());
+                            found = true;
+                        }
+                    }
+                    i += len;
+                }
+            }
+        }
+        found
+    }
+
     fn tcp_header_len(&self) -> usize {
         20 + self.options.len().div_ceil(4) * 4
     }
@@ -212,6 +242,27 @@ impl Default for TcpPacket {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn set_timestamp_rewrites_the_values_the_decoder_reads() {
+        use crate::craft::Stack;
+        use crate::packet::{decode_ip, Timestamp};
+        let a = "192.0.2.1".parse().expect("address");
+        let b = "192.0.2.2".parse().expect("address");
+        let mut mac = Stack::MacOs.syn(a, 1, b, 2, 3);
+        let before = mac.options.len();
+        assert!(mac.set_timestamp(0x0102_0304, 0x0a0b_0c0d));
+        assert_eq!(mac.options.len(), before);
+        let obs = decode_ip(Timestamp(0), &mac.ip_bytes())
+            .ok()
+            .flatten()
+            .expect("a SYN");
+        assert_eq!(obs.options.timestamp, Some((0x0102_0304, 0x0a0b_0c0d)));
+        let mut win = Stack::Windows.syn(a, 1, b, 2, 3);
+        let options = win.options.clone();
+        assert!(!win.set_timestamp(1, 2));
+        assert_eq!(win.options, options);
+    }
 
     #[test]
     fn ipv4_header_checksum_verifies() {
