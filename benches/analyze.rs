@@ -12,14 +12,13 @@
 use std::fs::File;
 use std::hint::black_box;
 use std::io::{BufWriter, Write};
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
 
 use synprint::analyze::{Analyzer, AnalyzerConfig, Engine};
 use synprint::capture::{CaptureReader, PcapWriter};
-use synprint::craft::{ethernet_frame, OptionBytes, Stack, TcpPacket};
+use synprint::craft::{ethernet_frame, numbered_hosts, OptionBytes, Stack, TcpPacket};
 use synprint::output::{Format, RecordWriter};
 use synprint::packet::{flags, LinkType, Timestamp};
 
@@ -167,35 +166,11 @@ fn huginn_run(db: &Arc<huginn_net_db::TcpDatabase>, path: &Path) -> u64 {
     found
 }
 
-fn client_addr(i: u32) -> IpAddr {
-    // One in ten clients on IPv6, the rest spread over 10.0.0.0/8.
-    if i % 10 == 9 {
-        IpAddr::V6(Ipv6Addr::new(
-            0x2001,
-            0xdb8,
-            0,
-            0,
-            0,
-            0,
-            (i >> 16) as u16,
-            i as u16,
-        ))
-    } else {
-        IpAddr::V4(Ipv4Addr::from(0x0a00_0000 | (i & 0x00ff_ffff)))
-    }
-}
-
-fn server_addr(client: IpAddr) -> IpAddr {
-    match client {
-        IpAddr::V4(_) => IpAddr::V4(Ipv4Addr::new(192, 0, 2, 10)),
-        IpAddr::V6(_) => IpAddr::V6(Ipv6Addr::new(0x2001, 0xdb8, 1, 0, 0, 0, 0, 10)),
-    }
-}
-
 fn client_syn(i: u32) -> TcpPacket {
     let stack = Stack::ALL[(i as usize) % Stack::ALL.len()];
-    let c = client_addr(i);
-    let mut p = stack.syn(c, 1024 + (i % 60_000) as u16, server_addr(c), 443, i);
+    // One in ten clients on IPv6.
+    let (c, s) = numbered_hosts(i, i % 10 == 9);
+    let mut p = stack.syn(c, 1024 + (i % 60_000) as u16, s, 443, i);
     // Arrive over a varying number of hops, as real traffic does.
     p.ttl = p.ttl.saturating_sub((i % 17) as u8);
     p

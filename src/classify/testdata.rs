@@ -6,8 +6,6 @@
 //! written independently of that file's counts: these generators describe
 //! stacks, the model file describes evidence.
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
-
 use crate::craft::{Stack, TcpPacket};
 use crate::packet::{Observation, Timestamp};
 
@@ -81,25 +79,7 @@ pub fn realistic_syn(stack: Stack, n: u32, rng: &mut Rng) -> Observation {
         Stack::Ios | Stack::Android => 30,
         _ => 15,
     });
-    let src = if v6 {
-        IpAddr::V6(Ipv6Addr::new(
-            0x2001,
-            0xdb8,
-            0,
-            0,
-            0,
-            0,
-            (n >> 16) as u16,
-            n as u16,
-        ))
-    } else {
-        IpAddr::V4(Ipv4Addr::from(0x0a00_0000 | (n & 0x00ff_ffff)))
-    };
-    let dst = if v6 {
-        IpAddr::V6(Ipv6Addr::new(0x2001, 0xdb8, 1, 0, 0, 0, 0, 1))
-    } else {
-        IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1))
-    };
+    let (src, dst) = crate::craft::numbered_hosts(n, v6);
     let port = 1024 + (n % 60000) as u16;
     let mut p = stack.syn(src, port, dst, 443, n);
     let base = if v6 { 1440u16 } else { 1460 };

@@ -20,17 +20,27 @@ pub use tcp::{ethernet_frame, internet_checksum, TcpPacket};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 /// Client number `n` and a server, both IPv6 or both IPv4, from the
-/// documentation and private ranges: one distinct client per `n` (IPv6
-/// clients repeat every 65,536).
+/// documentation and private ranges: one distinct client per `n`
+/// (2001:db8::hi:lo from the two halves of `n`, or 10.0.0.0/8 by its low 24
+/// bits).
 pub fn numbered_hosts(n: u32, v6: bool) -> (IpAddr, IpAddr) {
     if v6 {
         (
-            IpAddr::V6(Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 1, n as u16)),
-            IpAddr::V6(Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 2, 1)),
+            IpAddr::V6(Ipv6Addr::new(
+                0x2001,
+                0xdb8,
+                0,
+                0,
+                0,
+                0,
+                (n >> 16) as u16,
+                n as u16,
+            )),
+            IpAddr::V6(Ipv6Addr::new(0x2001, 0xdb8, 1, 0, 0, 0, 0, 1)),
         )
     } else {
         (
-            IpAddr::V4(Ipv4Addr::from(0x0a00_0000u32.wrapping_add(n))),
+            IpAddr::V4(Ipv4Addr::from(0x0a00_0000 | (n & 0x00ff_ffff))),
             IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1)),
         )
     }
