@@ -260,23 +260,28 @@ fn caller(state: &AppState, peer: SocketAddr, h: &HeaderMap) -> Result<Caller, A
     })
 }
 
-fn json_response<T: Serialize>(status: StatusCode, body: &T, cors: bool) -> Resp {
-    let bytes = serde_json::to_vec(body)
-        .unwrap_or_else(|_| b"{\"error\":\"serialization failed\"}".to_vec());
-    let mut r = Response::new(Full::new(Bytes::from(bytes)));
+/// A body of `content_type`; `cors` lets any origin read it.
+fn body_response(status: StatusCode, body: Bytes, content_type: &'static str, cors: bool) -> Resp {
+    let mut r = Response::new(Full::new(body));
     *r.status_mut() = status;
     let h = r.headers_mut();
-    h.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     if cors {
         h.insert(
             header::ACCESS_CONTROL_ALLOW_ORIGIN,
             HeaderValue::from_static("*"),
         );
     }
+    r
+}
+
+/// Answers about connections are never to be cached.
+fn json_response<T: Serialize>(status: StatusCode, body: &T, cors: bool) -> Resp {
+    let bytes = serde_json::to_vec(body)
+        .unwrap_or_else(|_| b"{\"error\":\"serialization failed\"}".to_vec());
+    let mut r = body_response(status, Bytes::from(bytes), "application/json", cors);
+    r.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     r
 }
 
@@ -617,26 +622,20 @@ pub fn handle(state: &AppState, conn: &Conn, req: &Request<hyper::body::Incoming
             )),
             Endpoint::Metrics => {
                 let text = state.metrics.render(&state.store.stats());
-                let mut r = Response::new(Full::new(Bytes::from(text)));
-                r.headers_mut().insert(
-                    header::CONTENT_TYPE,
-                    HeaderValue::from_static("text/plain; version=0.0.4"),
-                );
-                Ok(r)
+                let content_type = "text/plain; version=0.0.4";
+                Ok(body_response(
+                    StatusCode::OK,
+                    Bytes::from(text),
+                    content_type,
+                    false,
+                ))
             }
-            Endpoint::OpenApi => {
-                let mut r = Response::new(Full::new(state.openapi.clone()));
-                let h = r.headers_mut();
-                h.insert(
-                    header::CONTENT_TYPE,
-                    HeaderValue::from_static("application/json"),
-                );
-                h.insert(
-                    header::ACCESS_CONTROL_ALLOW_ORIGIN,
-                    HeaderValue::from_static("*"),
-                );
-                Ok(r)
-            }
+            Endpoint::OpenApi => Ok(body_response(
+                StatusCode::OK,
+                state.openapi.clone(),
+                "application/json",
+                true,
+            )),
             Endpoint::Other => Err(ApiError::new(StatusCode::NOT_FOUND, "not found")),
         };
         result.unwrap_or_else(|e| error_response(&e, public))
