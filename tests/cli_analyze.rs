@@ -2,7 +2,7 @@
 
 use std::io::Write;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
-use std::path::Path;
+use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 
 use synprint::capture::PcapWriter;
@@ -31,6 +31,19 @@ fn synprint(args: &[&str], stdin: Option<&[u8]>) -> Output {
 
 fn v4(last: u8) -> IpAddr {
     IpAddr::V4(Ipv4Addr::new(192, 0, 2, last))
+}
+
+/// `synprint analyze --format FORMAT` over `bytes` written to a file named
+/// `name` (the path is returned for messages that name it).
+fn analyze_file(name: &str, bytes: &[u8], format: &str) -> (Output, PathBuf, tempfile::TempDir) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join(name);
+    std::fs::write(&path, bytes).expect("write");
+    let out = synprint(
+        &["analyze", "--format", format, path.to_str().expect("utf-8")],
+        None,
+    );
+    (out, path, dir)
 }
 
 fn capture(packets: &[TcpPacket]) -> Vec<u8> {
@@ -65,19 +78,8 @@ fn jsonl_records_carry_the_documented_fields() {
         443,
         2,
     );
-    let dir = tempfile::tempdir().expect("tempdir");
-    let path = dir.path().join("c.pcap");
-    std::fs::write(&path, capture(&[win.clone(), win.clone(), sa, mac6])).expect("write capture");
-
-    let out = synprint(
-        &[
-            "analyze",
-            "--format",
-            "jsonl",
-            path.to_str().expect("utf-8"),
-        ],
-        None,
-    );
+    let bytes = capture(&[win.clone(), win.clone(), sa, mac6]);
+    let (out, _, _dir) = analyze_file("c.pcap", &bytes, "jsonl");
     assert!(
         out.status.success(),
         "stderr: {}",
@@ -160,18 +162,7 @@ fn a_cut_off_file_keeps_earlier_records_and_names_the_offset() {
         Stack::Windows.syn(v4(7), 40002, v4(6), 80, 5),
     ]);
     let cut = &full[..full.len() - 10];
-    let dir = tempfile::tempdir().expect("tempdir");
-    let path = dir.path().join("cut.pcap");
-    std::fs::write(&path, cut).expect("write");
-    let out = synprint(
-        &[
-            "analyze",
-            "--format",
-            "jsonl",
-            path.to_str().expect("utf-8"),
-        ],
-        None,
-    );
+    let (out, path, _dir) = analyze_file("cut.pcap", cut, "jsonl");
     assert!(!out.status.success());
     assert_eq!(
         records(&out).len(),
@@ -188,13 +179,7 @@ fn a_cut_off_file_keeps_earlier_records_and_names_the_offset() {
 
 #[test]
 fn a_file_that_is_not_a_capture_is_a_one_line_error() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let path = dir.path().join("notes.txt");
-    std::fs::write(&path, b"hello, this is not a capture file\n").expect("write");
-    let out = synprint(
-        &["analyze", "--format", "none", path.to_str().expect("utf-8")],
-        None,
-    );
+    let (out, _, _dir) = analyze_file("notes.txt", b"hello, this is not a capture file\n", "none");
     assert!(!out.status.success());
     assert!(out.stdout.is_empty());
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -205,13 +190,7 @@ fn a_file_that_is_not_a_capture_is_a_one_line_error() {
 #[test]
 fn text_format_is_readable() {
     let bytes = capture(&[Stack::Windows.syn(v4(8), 40003, v4(9), 443, 6)]);
-    let dir = tempfile::tempdir().expect("tempdir");
-    let path: &Path = &dir.path().join("t.pcap");
-    std::fs::write(path, bytes).expect("write");
-    let out = synprint(
-        &["analyze", "--format", "text", path.to_str().expect("utf-8")],
-        None,
-    );
+    let (out, _, _dir) = analyze_file("t.pcap", &bytes, "text");
     assert!(out.status.success());
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(
