@@ -229,15 +229,8 @@ impl<W: Write> PcapngWriter<W> {
     /// An enhanced packet block.
     pub fn write(&mut self, interface: u32, ts: Timestamp, frame: &[u8]) -> io::Result<()> {
         let units = self.stamp(interface, ts)?;
-        let o = self.order;
-        let mut body = Vec::with_capacity(20 + frame.len() + 3);
-        body.extend_from_slice(&o.u32(interface));
-        body.extend_from_slice(&o.u32((units >> 32) as u32));
-        body.extend_from_slice(&o.u32(units as u32));
-        body.extend_from_slice(&o.u32(frame.len() as u32));
-        body.extend_from_slice(&o.u32(frame.len() as u32));
-        body.extend_from_slice(frame);
-        self.block(6, &body)
+        let head = self.order.u32(interface);
+        self.packet_block(6, &head, units, frame)
     }
 
     /// An obsolete packet block (pcapng's predecessor of the enhanced one).
@@ -249,15 +242,26 @@ impl<W: Write> PcapngWriter<W> {
     ) -> io::Result<()> {
         let units = self.stamp(u32::from(interface), ts)?;
         let o = self.order;
-        let mut body = Vec::with_capacity(20 + frame.len() + 3);
-        body.extend_from_slice(&o.u16(interface));
-        body.extend_from_slice(&o.u16(0));
+        let mut head = [0u8; 4];
+        head[..2].copy_from_slice(&o.u16(interface));
+        // The drops count: none.
+        head[2..].copy_from_slice(&o.u16(0));
+        self.packet_block(2, &head, units, frame)
+    }
+
+    /// A packet block of `kind`: `head` (the interface fields), the
+    /// timestamp in the interface's units, the captured and original
+    /// lengths, the frame.
+    fn packet_block(&mut self, kind: u32, head: &[u8], units: u64, frame: &[u8]) -> io::Result<()> {
+        let o = self.order;
+        let mut body = Vec::with_capacity(head.len() + 16 + frame.len() + 3);
+        body.extend_from_slice(head);
         body.extend_from_slice(&o.u32((units >> 32) as u32));
         body.extend_from_slice(&o.u32(units as u32));
         body.extend_from_slice(&o.u32(frame.len() as u32));
         body.extend_from_slice(&o.u32(frame.len() as u32));
         body.extend_from_slice(frame);
-        self.block(2, &body)
+        self.block(kind, &body)
     }
 
     /// A simple packet block: no timestamp, always interface 0.
