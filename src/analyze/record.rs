@@ -65,17 +65,16 @@ impl Record {
         self.write_json_with(j, None);
     }
 
-    /// [`Record::write_json`] for a stream of records: sub-objects equal to
-    /// one written recently (p0f, MTU, classification — a capture holds few
-    /// distinct ones) are copied from `memo` instead of formatted again.
-    /// The bytes are the same either way.
+    /// [`Record::write_json`] for a stream of records: a record of a shape
+    /// written before is copied from its template in `memo`, only its
+    /// per-packet values formatted. The bytes are the same either way.
     pub fn write_json_memo(&self, j: &mut JsonBuf, memo: &mut JsonMemo) {
         self.write_json_with(j, Some(memo));
     }
 
     fn write_json_with(&self, j: &mut JsonBuf, memo: Option<&mut JsonMemo>) {
         let Some(memo) = memo else {
-            return self.write_parts(j, None, None);
+            return self.write_parts(j, None);
         };
         // A record of a shape written before: its constant text from the
         // template, its per-packet values in the holes.
@@ -86,19 +85,14 @@ impl Record {
         }
         let mut holes = Vec::new();
         let start = j.len();
-        self.write_parts(j, Some(memo), Some(&mut holes));
+        self.write_parts(j, Some(&mut holes));
         memo.templates
             .insert(hash, key, Template::cut(j, start, &holes));
     }
 
     /// Writes the record; `holes`, when given, collects where each
     /// per-packet value went (offsets into `j`).
-    fn write_parts(
-        &self,
-        j: &mut JsonBuf,
-        mut memo: Option<&mut JsonMemo>,
-        mut holes: Option<&mut Vec<(usize, usize, Hole)>>,
-    ) {
+    fn write_parts(&self, j: &mut JsonBuf, mut holes: Option<&mut Vec<(usize, usize, Hole)>>) {
         let o = &self.obs;
         let mut hole = |j: &mut JsonBuf, h: Hole| {
             let at = j.len();
@@ -185,17 +179,11 @@ impl Record {
             j.raw(",\"tcp_timestamp\":null,\"tcp_timestamp_echo_reply\":null");
         }
         j.raw(",\"p0f\":");
-        match memo.as_deref_mut() {
-            Some(memo) => memo.p0f(j, &self.p0f),
-            None => self.p0f.write_json(j),
-        }
+        self.p0f.write_json(j);
         match &self.mtu {
             Some(m) => {
                 j.raw(",\"mtu\":");
-                match memo.as_deref_mut() {
-                    Some(memo) => memo.mtu(j, m),
-                    None => m.write_json(j),
-                }
+                m.write_json(j);
             }
             None => j.raw(",\"mtu\":null"),
         }
@@ -211,10 +199,7 @@ impl Record {
         }
         if let Some(c) = &self.classification {
             j.raw(",\"classification\":");
-            match memo {
-                Some(memo) => memo.classification(j, c),
-                None => c.write_json(j),
-            }
+            c.write_json(j);
         }
         hole(j, Hole::Verdict);
         j.end_object();
@@ -278,28 +263,19 @@ impl Record {
     }
 }
 
-/// Recently written JSON that repeats across records: whole-record
-/// templates by shape (`TemplateKey`), and the sub-objects (p0f, MTU,
-/// classification) for records whose template is not there yet.
-///
-/// Each kind has a bounded, two-way set associative table keyed by a hash of
-/// the value; an entry is used only when its key equals the one being
-/// written (compared whole), so a hit gives exactly the bytes the direct
-/// writer would. On a miss the direct writer runs and its bytes are kept.
+/// Templates of the records written recently, by shape (`TemplateKey`):
+/// a bounded, two-way set associative table; a template is used only for a
+/// record whose key equals its own (compared whole), so a hit gives exactly
+/// the bytes the direct writer would. On a miss the direct writer runs and
+/// its record is cut into a template.
 pub struct JsonMemo {
     templates: Templates,
-    p0f: Memo<P0fMatch<'static>>,
-    mtu: Memo<Mtu<'static>>,
-    classification: Memo<Classification>,
 }
 
 impl Default for JsonMemo {
     fn default() -> Self {
         JsonMemo {
             templates: Templates::new(4096),
-            p0f: Memo::new(1024),
-            mtu: Memo::new(64),
-            classification: Memo::new(4096),
         }
     }
 }
@@ -307,60 +283,6 @@ impl Default for JsonMemo {
 impl JsonMemo {
     pub fn new() -> Self {
         JsonMemo::default()
-    }
-
-    fn p0f(&mut self, j: &mut JsonBuf, m: &P0fMatch<'static>) {
-        let key = P0fMatch {
-            // The sender's timestamp differs in every packet but is not part
-            // of p0f's signature text (its zero-ness is, as a quirk, which
-            // stays in the key).
-            raw_sig: TcpSignature {
-                ts1: 0,
-                ..m.raw_sig
-            },
-            ..*m
-        };
-        let s = &key.raw_sig;
-        let hash = (u64::from(s.window)
-            | u64::from(s.mss) << 16
-            | u64::from(s.ttl) << 32
-            | u64::from(s.wscale) << 40
-            | u64::from(s.eol_pad) << 48
-            | u64::from(m.dist) << 56)
-            ^ s.layout.key().rotate_left(23)
-            ^ u64::from(s.quirks.0).rotate_left(41);
-        self.p0f
-            .write(j, hash, key, same_p0f_match, |j| m.write_json(j));
-    }
-
-    fn mtu(&mut self, j: &mut JsonBuf, m: &Mtu<'static>) {
-        self.mtu.write(
-            j,
-            u64::from(m.raw_mtu),
-            *m,
-            |a, b| a == b,
-            |j| m.write_json(j),
-        );
-    }
-
-    fn classification(&mut self, j: &mut JsonBuf, c: &Classification) {
-        // The scores tell classifications apart (two stacks with the same
-        // window, MSS and TTL still score differently); the features tell
-        // apart equal scores from packets that differ in ways the model
-        // ignores (hop counts), which still compare unequal.
-        let f = &c.evidence.features;
-        let features = u64::from(f.window)
-            | u64::from(f.mss.unwrap_or(0)) << 16
-            | u64::from(f.initial_ttl) << 32
-            | u64::from(f.hops) << 40
-            | u64::from(f.wscale.unwrap_or(0)) << 48;
-        let hash = c
-            .scores
-            .0
-            .iter()
-            .fold(features, |h, p| h.rotate_left(13) ^ u64::from(p.to_bits()));
-        self.classification
-            .write(j, hash, *c, |a, b| a == b, |j| c.write_json(j));
     }
 }
 
@@ -388,65 +310,6 @@ fn same_p0f_match(a: &P0fMatch<'static>, b: &P0fMatch<'static>) -> bool {
         && *fuzzy == b.fuzzy
         && *bad_ttl == b.bad_ttl
         && *line == b.line
-}
-
-/// One table of JSON fragments, two-way set associative: a value may sit
-/// in its slot or the slot's pair, so two values that hash alike in a
-/// capture that alternates between them both stay.
-struct Memo<K> {
-    slots: Vec<Option<(K, Vec<u8>)>>,
-}
-
-impl<K: Copy> Memo<K> {
-    fn new(size: usize) -> Self {
-        Memo {
-            slots: (0..size.next_power_of_two().max(2)).map(|_| None).collect(),
-        }
-    }
-
-    /// Writes the fragment for `key`, right after a key (no separator
-    /// pending): from the table when an equal key is there, else with
-    /// `write`, remembering its bytes.
-    fn write(
-        &mut self,
-        j: &mut JsonBuf,
-        hash: u64,
-        key: K,
-        same: impl Fn(&K, &K) -> bool,
-        write: impl FnOnce(&mut JsonBuf),
-    ) {
-        // Fibonacci hashing: the top bits of the product depend on every
-        // bit of `hash`.
-        let bits = self.slots.len().trailing_zeros();
-        let at = hash
-            .wrapping_mul(0x9e37_79b9_7f4a_7c15)
-            .checked_shr(64 - bits)
-            .unwrap_or(0) as usize;
-        let set = at & !1;
-        let Some(pair) = self.slots.get_mut(set..set + 2) else {
-            return write(j);
-        };
-        for (k, bytes) in pair.iter().flatten() {
-            if same(k, &key) {
-                return j.value_raw(bytes);
-            }
-        }
-        let start = j.len();
-        write(j);
-        let fragment = j.as_bytes().get(start..).unwrap_or_default();
-        // The newer entry goes first; the older of the two is replaced,
-        // its buffer reused.
-        pair.reverse();
-        match pair.first_mut() {
-            Some(Some((k, bytes))) => {
-                *k = key;
-                bytes.clear();
-                bytes.extend_from_slice(fragment);
-            }
-            Some(empty) => *empty = Some((key, fragment.to_vec())),
-            None => {}
-        }
-    }
 }
 
 /// The values of a record's JSON that differ from packet to packet; all
@@ -691,7 +554,7 @@ mod tests {
         assert_eq!(got.len(), PINNED.len(), "{got:#?}");
     }
 
-    /// Memoised sub-objects give the same bytes, on a miss and on a hit.
+    /// Templates give the same bytes, on a miss and on a hit.
     #[cfg(feature = "ja4t")]
     #[test]
     fn memo_writes_the_pinned_bytes_twice_over() {
@@ -765,7 +628,7 @@ mod tests {
         assert!(templated > 50, "uptime estimates in {templated} records");
     }
 
-    /// The memo keys p0f's match with the sender's timestamp cleared: the
+    /// Templates key p0f's match with the sender's timestamp cleared: the
     /// signature text must not depend on it (beyond its zero-ness).
     #[test]
     fn raw_sig_text_ignores_the_timestamp_value() {
@@ -802,7 +665,7 @@ mod tests {
     proptest::proptest! {
         /// SYNs of every stack with random bytes of their IP and TCP headers
         /// and options overwritten, through one analyzer and one memo: every
-        /// record the memo (templates and sub-objects) writes is the direct
+        /// record the memo's templates write is the direct
         /// writer's bytes, and valid JSON.
         #[test]
         fn mutated_syns_write_the_same_json_through_the_memo(

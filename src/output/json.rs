@@ -129,14 +129,6 @@ impl JsonBuf {
         self.comma = false;
     }
 
-    /// Appends one complete JSON value written earlier (a remembered
-    /// fragment), with its separator.
-    #[inline]
-    pub fn value_raw(&mut self, value: &[u8]) {
-        self.sep();
-        self.put(value);
-    }
-
     /// Appends text known to need no escaping (digits, letters, `,`, `_`…)
     /// inside a string value the caller opened with [`JsonBuf::raw`].
     #[inline(always)]
