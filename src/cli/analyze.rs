@@ -76,7 +76,7 @@ pub fn run(args: AnalyzeArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
             progress.as_ref(),
             labels.as_ref(),
             // Standard input is usually a live `tcpdump -w -`: each record
-            // goes out as soon as it is made instead of in 64 KiB batches.
+            // goes out as soon as it is made instead of in 1 MiB batches.
             name == "-",
         );
         if let Some(p) = progress {

@@ -22,8 +22,12 @@ pub enum Format {
 }
 
 /// JSON lines are gathered into chunks of about this size before they go
-/// to the sink: one large copy instead of one call per record.
-const JSON_CHUNK: usize = 1 << 16;
+/// to the sink: one large copy instead of one call per record. Writes this
+/// large also let the kernel cache a file in large folios: on ext4 (Linux
+/// 6.18) 1 MiB writes cost the kernel about half the time per record that
+/// 64 KiB writes did (0.22-0.31 s against 0.43-0.54 s for 1M records), and
+/// more than 1 MiB measured no better.
+const JSON_CHUNK: usize = 1 << 20;
 
 /// Writes records in one format to one sink. Records may stay buffered
 /// until [`RecordWriter::flush`].
@@ -101,7 +105,7 @@ mod tests {
         let mut w = RecordWriter::new(Vec::new(), Format::Jsonl);
         let mut want = Vec::new();
         let server = IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1));
-        for n in 0..300u32 {
+        for n in 0..2500u32 {
             let stack = Stack::ALL[n as usize % Stack::ALL.len()];
             let client = IpAddr::V4(Ipv4Addr::from(0x0a00_0000 + n));
             let p = stack.syn(client, 1024 + n as u16, server, 443, n);
