@@ -10,8 +10,9 @@ mod stacks;
 mod tcp;
 
 pub use encap::{
-    bsd_loopback, erspan_ii, erspan_iii, ethernet_tagged, geneve, gre, ipv4_outer, ipv6_outer,
-    ipv6_with_extensions, linux_sll, linux_sll2, udp, vxlan, Encapsulation, GreFields, Ipv6Ext,
+    bsd_loopback, erspan_ii, erspan_iii, ethernet_tagged, geneve, gre, gtp_u, ipv4_outer,
+    ipv6_outer, ipv6_with_extensions, l2tp, linux_sll, linux_sll2, mpls, ppp, pppoe_session, udp,
+    vxlan, Encapsulation, GreFields, Ipv6Ext,
 };
 pub use options::OptionBytes;
 pub use stacks::Stack;

@@ -21,6 +21,16 @@ impl LinkType {
     pub const LOOP: LinkType = LinkType(108);
     /// Linux cooked capture v1 (`tcpdump -i any`).
     pub const LINUX_SLL: LinkType = LinkType(113);
+    /// PPP (RFC 1661), with or without RFC 1662's address and control bytes.
+    pub const PPP: LinkType = LinkType(9);
+    /// PPP in HDLC-like framing (RFC 1662).
+    pub const PPP_HDLC: LinkType = LinkType(50);
+    /// PPPoE session frames without their Ethernet header.
+    pub const PPP_ETHER: LinkType = LinkType(51);
+    /// Cisco HDLC: address, control, EtherType.
+    pub const C_HDLC: LinkType = LinkType(104);
+    /// PPP after one direction byte.
+    pub const PPP_WITH_DIR: LinkType = LinkType(204);
     pub const IPV4: LinkType = LinkType(228);
     pub const IPV6: LinkType = LinkType(229);
     /// Linux cooked capture v2.
@@ -37,6 +47,15 @@ pub(super) mod ethertype {
     pub const QINQ_OLD: u16 = 0x9100;
     /// Transparent Ethernet bridging (GRE, Geneve).
     pub const TEB: u16 = 0x6558;
+    pub const PPPOE_SESSION: u16 = 0x8864;
+    pub const MPLS: u16 = 0x8847;
+    pub const MPLS_MULTICAST: u16 = 0x8848;
+}
+
+/// PPP protocol numbers synprint follows.
+mod ppp_protocol {
+    pub const IPV4: u16 = 0x0021;
+    pub const IPV6: u16 = 0x0057;
 }
 
 pub(super) fn decode(
@@ -76,6 +95,13 @@ pub(super) fn decode(
         LinkType::LOOP => {
             let (h, rest) = frame.split_first_chunk::<4>().ok_or(Skip::Truncated)?;
             address_family(ts, u32::from_be_bytes(*h), rest)
+        }
+        LinkType::PPP | LinkType::PPP_HDLC => ppp(ts, frame, 0),
+        LinkType::PPP_WITH_DIR => ppp(ts, frame.get(1..).ok_or(Skip::Truncated)?, 0),
+        LinkType::PPP_ETHER => pppoe_session(ts, frame, 0),
+        LinkType::C_HDLC => {
+            let (h, rest) = frame.split_first_chunk::<4>().ok_or(Skip::Truncated)?;
+            ether_payload(ts, u16::from_be_bytes([h[2], h[3]]), rest, 0)
         }
         _ => Err(Skip::UnknownLinkType),
     }
@@ -118,6 +144,95 @@ fn ether_payload(
     match ty {
         ethertype::IPV4 => ip::v4(ts, rest, depth),
         ethertype::IPV6 => ip::v6(ts, rest, depth),
+        ethertype::PPPOE_SESSION => pppoe_session(ts, rest, depth),
+        ethertype::MPLS | ethertype::MPLS_MULTICAST => mpls(ts, rest, depth),
         _ => Err(Skip::NotIp),
+    }
+}
+
+/// A PPPoE session frame (RFC 2516): version/type, code, session id,
+/// length, then a PPP frame without address and control bytes.
+fn pppoe_session(ts: Timestamp, frame: &[u8], depth: u8) -> Result<Option<Observation>, Skip> {
+    let (h, rest) = frame.split_first_chunk::<6>().ok_or(Skip::Truncated)?;
+    // Version 1, type 1, code 0 (session data).
+    if h[0] != 0x11 || h[1] != 0 {
+        return Err(Skip::UnsupportedEncapsulation);
+    }
+    let len = usize::from(u16::from_be_bytes([h[4], h[5]]));
+    // A frame shorter than its length was cut by the snap length; the
+    // inner IP header notices that for itself.
+    ppp(ts, rest.get(..len).unwrap_or(rest), depth)
+}
+
+/// A PPP frame (RFC 1661), with or without RFC 1662's `ff 03` address and
+/// control bytes, and with a one- or two-byte protocol field (an odd first
+/// byte is a compressed protocol, RFC 1661 6.5).
+pub(super) fn ppp(ts: Timestamp, frame: &[u8], depth: u8) -> Result<Option<Observation>, Skip> {
+    let frame = match frame {
+        [0xff, 0x03, rest @ ..] => rest,
+        // The address byte alone: no protocol starts with 0xff.
+        [0xff] => return Err(Skip::Truncated),
+        _ => frame,
+    };
+    let (protocol, rest) = match frame {
+        [lo, rest @ ..] if lo & 1 == 1 => (u16::from(*lo), rest),
+        [hi, lo, rest @ ..] => (u16::from_be_bytes([*hi, *lo]), rest),
+        _ => return Err(Skip::Truncated),
+    };
+    match protocol {
+        ppp_protocol::IPV4 => ip::v4(ts, rest, depth),
+        ppp_protocol::IPV6 => ip::v6(ts, rest, depth),
+        // LCP, IPCP, CHAP and the rest of PPP's own traffic.
+        _ => Err(Skip::NotIp),
+    }
+}
+
+/// An MPLS label stack (RFC 3032) and what it carries. MPLS does not say
+/// what is under the stack: like Wireshark, synprint reads the first
+/// nibble: 4 or 6 is IP; 0 is an Ethernet pseudowire (RFC 4448), whose
+/// optional control word shows as four more bytes before the frame: the
+/// frame is where an EtherType synprint follows sits at its offset 12.
+pub(super) fn mpls(ts: Timestamp, mut rest: &[u8], depth: u8) -> Result<Option<Observation>, Skip> {
+    loop {
+        let (entry, inner) = rest.split_first_chunk::<4>().ok_or(Skip::Truncated)?;
+        rest = inner;
+        if entry[2] & 1 == 1 {
+            break;
+        }
+    }
+    match rest.first().map(|b| b >> 4) {
+        Some(4) => ip::v4(ts, rest, depth),
+        Some(6) => ip::v6(ts, rest, depth),
+        Some(0) => {
+            let carries_ip = |frame: &[u8]| {
+                frame.get(12..14).is_some_and(|t| {
+                    matches!(
+                        u16::from_be_bytes([t[0], t[1]]),
+                        ethertype::IPV4
+                            | ethertype::IPV6
+                            | ethertype::VLAN
+                            | ethertype::QINQ
+                            | ethertype::QINQ_OLD
+                            | ethertype::MPLS
+                            | ethertype::MPLS_MULTICAST
+                            | ethertype::PPPOE_SESSION
+                    )
+                })
+            };
+            let with_cw = rest.get(4..).unwrap_or_default();
+            let frame = if carries_ip(rest) {
+                rest
+            } else if carries_ip(with_cw) {
+                with_cw
+            } else if with_cw.len() < 14 {
+                return Err(Skip::Truncated);
+            } else {
+                return Err(Skip::UnsupportedEncapsulation);
+            };
+            // A pseudowire may carry MPLS again, so it counts as a tunnel.
+            ethernet(ts, frame, ip::deeper(depth)?)
+        }
+        Some(_) => Err(Skip::UnsupportedEncapsulation),
+        None => Err(Skip::Truncated),
     }
 }

@@ -405,8 +405,8 @@ fn transports_and_tunnels_that_are_not_followed() {
         decode_ip(TS, &ipv4_outer(47, &g)),
         Err(Skip::UnsupportedEncapsulation)
     );
-    // GRE carrying MPLS.
-    let g = crate::craft::gre(0x8847, Default::default(), &inner);
+    // GRE carrying LLDP.
+    let g = crate::craft::gre(0x88cc, Default::default(), &inner);
     assert_eq!(
         decode_ip(TS, &ipv4_outer(47, &g)),
         Err(Skip::UnsupportedEncapsulation)
@@ -432,6 +432,132 @@ fn transports_and_tunnels_that_are_not_followed() {
     );
 }
 
+/// Ethernet II from `payload` and an EtherType (locally administered MACs).
+fn ether(ethertype: u16, payload: &[u8]) -> Vec<u8> {
+    let mut f = vec![2, 0, 0, 0, 0, 2, 2, 0, 0, 0, 0, 1];
+    f.extend_from_slice(&ethertype.to_be_bytes());
+    f.extend_from_slice(payload);
+    f
+}
+
+#[test]
+fn mpls_payloads_are_told_apart_by_their_first_bytes() {
+    use crate::craft::mpls;
+    let p = v4_syn();
+    let frame = ethernet_frame(&p.ip_bytes());
+    // A pseudowire with its control word (sequence number 5).
+    let mut pw = vec![0, 0, 0, 5];
+    pw.extend_from_slice(&frame);
+    assert_matches(
+        &observe(LinkType::ETHERNET, &ether(0x8847, &mpls(&[7, 8], &pw))),
+        &p,
+    );
+    // The same frame without control word.
+    assert_matches(
+        &observe(LinkType::ETHERNET, &ether(0x8848, &mpls(&[7], &frame))),
+        &p,
+    );
+    // Neither IP nor an Ethernet frame carrying IP at either offset.
+    let mut arp = frame.clone();
+    arp[12..14].copy_from_slice(&0x0806u16.to_be_bytes());
+    assert_eq!(
+        decode(LinkType::ETHERNET, TS, &ether(0x8847, &mpls(&[7], &arp))),
+        Err(Skip::UnsupportedEncapsulation)
+    );
+    let mut other = p.ip_bytes();
+    other[0] = 0x15;
+    assert_eq!(
+        decode(LinkType::ETHERNET, TS, &ether(0x8847, &mpls(&[7], &other))),
+        Err(Skip::UnsupportedEncapsulation)
+    );
+    // A label stack that never reaches its bottom entry.
+    let mut open = mpls(&[7, 8], &[]);
+    open[6] &= !1;
+    assert_eq!(
+        decode(LinkType::ETHERNET, TS, &ether(0x8847, &open)),
+        Err(Skip::Truncated)
+    );
+    // Pseudowires nest like any tunnel, and as deep.
+    let mut f = frame;
+    for _ in 0..=MAX_TUNNEL_DEPTH {
+        f = ether(0x8847, &mpls(&[9], &f));
+    }
+    assert_eq!(decode(LinkType::ETHERNET, TS, &f), Err(Skip::TooDeep));
+}
+
+#[test]
+fn ppp_control_traffic_and_other_versions_are_named() {
+    use crate::craft::{gtp_u, l2tp, ppp, pppoe_session};
+    let p = v6_syn();
+    let ip = p.ip_bytes();
+    // LCP (0xc021) over PPP, PPPoE discovery, a PPPoE version other than 1.
+    let mut lcp = ppp(&ip, true, false);
+    lcp[2..4].copy_from_slice(&0xc021u16.to_be_bytes());
+    assert_eq!(decode(LinkType::PPP, TS, &lcp), Err(Skip::NotIp));
+    let session = pppoe_session(&ip);
+    assert_eq!(
+        decode(LinkType::ETHERNET, TS, &ether(0x8863, &session)),
+        Err(Skip::NotIp)
+    );
+    let mut v2 = session.clone();
+    v2[0] = 0x21;
+    assert_eq!(
+        decode(LinkType::ETHERNET, TS, &ether(0x8864, &v2)),
+        Err(Skip::UnsupportedEncapsulation)
+    );
+    // A PPPoE length beyond the frame (snap length) still reaches the SYN.
+    let mut long = session;
+    long[4..6].copy_from_slice(&0xffffu16.to_be_bytes());
+    assert_matches(&observe(LinkType::PPP_ETHER, &long), &p);
+    assert_eq!(
+        decode(LinkType::PPP, TS, &[0xff, 0x03, 0x00]),
+        Err(Skip::Truncated)
+    );
+
+    let over_udp = |port: u16, body: &[u8]| ipv4_outer(17, &udp(40000, port, body));
+    // GTP-U: an echo request, GTP' (protocol type 0), an extension header
+    // of length zero, and one running past the packet.
+    let gtp = gtp_u(&ip);
+    let mut echo = gtp.clone();
+    echo[1] = 1;
+    assert_eq!(decode_ip(TS, &over_udp(2152, &echo)), Err(Skip::NotIp));
+    let mut prime = gtp.clone();
+    prime[0] &= !0x10;
+    assert_eq!(
+        decode_ip(TS, &over_udp(2152, &prime)),
+        Err(Skip::UnsupportedEncapsulation)
+    );
+    let mut zero = gtp.clone();
+    zero[12] = 0;
+    assert_eq!(
+        decode_ip(TS, &over_udp(2152, &zero)),
+        Err(Skip::BadHeaderLength)
+    );
+    let mut past = gtp.clone();
+    past[15] = 0x85;
+    past[16] = 200;
+    assert_eq!(decode_ip(TS, &over_udp(2152, &past)), Err(Skip::Truncated));
+    // From the GTP-U port as well as to it.
+    let reply = ipv4_outer(17, &udp(2152, 40000, &gtp));
+    assert_matches(&observe(LinkType::RAW, &reply), &p);
+
+    // L2TP: a control message, version 3, and the offset field.
+    let data = l2tp(&ip);
+    let mut control = data.clone();
+    control[0] |= 0x80;
+    assert_eq!(decode_ip(TS, &over_udp(1701, &control)), Err(Skip::NotIp));
+    let mut v3 = data.clone();
+    v3[1] = 0x03;
+    assert_eq!(
+        decode_ip(TS, &over_udp(1701, &v3)),
+        Err(Skip::UnsupportedEncapsulation)
+    );
+    // Length, ids and no sequence: offset size 2, two padding bytes.
+    let mut offset = vec![0x42, 0x02, 0, 0, 0, 7, 0, 9, 0, 2, 0xaa, 0xbb];
+    offset.extend_from_slice(&ppp(&ip, true, false));
+    assert_matches(&observe(LinkType::RAW, &over_udp(1701, &offset)), &p);
+}
+
 #[test]
 fn tunnel_depth_is_bounded() {
     let mut pkt = v4_syn().ip_bytes();
@@ -451,7 +577,7 @@ mod props {
     proptest! {
         #[test]
         fn any_bytes_as_any_link_never_panic(
-            link in prop::sample::select(vec![0u32, 1, 12, 14, 101, 108, 113, 228, 229, 276, 7]),
+            link in prop::sample::select(vec![0u32, 1, 9, 12, 14, 50, 51, 101, 104, 108, 113, 204, 228, 229, 276, 7]),
             bytes in prop::collection::vec(any::<u8>(), 0..200),
         ) {
             let _ = decode(LinkType(link), TS, &bytes);

@@ -1,12 +1,38 @@
-//! Tunnels opened to reach the inner TCP: GRE (with ERSPAN), VXLAN and
-//! Geneve. IP-in-IP needs no header of its own and lives in `ip`.
+//! Tunnels opened to reach the inner TCP: GRE (with ERSPAN and MPLS),
+//! VXLAN, Geneve, GTP-U and L2TPv2. IP-in-IP needs no header of its own and
+//! lives in `ip`.
 
 use super::ip::{self, deeper};
-use super::link::{ethernet, ethertype};
+use super::link::{ethernet, ethertype, mpls, ppp};
 use super::{Observation, Skip, Timestamp};
 
 pub const VXLAN_PORT: u16 = 4789;
 pub const GENEVE_PORT: u16 = 6081;
+/// GTP-U, the user plane of mobile networks' core (3GPP TS 29.281).
+pub const GTP_U_PORT: u16 = 2152;
+/// L2TP (RFC 2661), usually carrying a subscriber's PPP.
+pub const L2TP_PORT: u16 = 1701;
+
+/// UDP tunnels by well-known port.
+#[derive(Clone, Copy)]
+enum UdpTunnel {
+    Vxlan,
+    Geneve,
+    GtpU,
+    L2tp,
+}
+
+impl UdpTunnel {
+    fn of_port(port: u16) -> Option<UdpTunnel> {
+        match port {
+            VXLAN_PORT => Some(UdpTunnel::Vxlan),
+            GENEVE_PORT => Some(UdpTunnel::Geneve),
+            GTP_U_PORT => Some(UdpTunnel::GtpU),
+            L2TP_PORT => Some(UdpTunnel::L2tp),
+            _ => None,
+        }
+    }
+}
 
 /// GRE protocol numbers for ERSPAN (Cisco's mirrored-traffic tunnels).
 const ERSPAN_II: u16 = 0x88be;
@@ -20,14 +46,15 @@ mod gre_flag {
     pub const VERSION: u16 = 0x0007;
 }
 
-/// A UDP datagram: a tunnel when it goes to the VXLAN or Geneve port,
-/// otherwise simply not TCP.
+/// A UDP datagram: a tunnel when either port is a tunnel's (as Wireshark
+/// decides; the destination port first), otherwise simply not TCP.
 pub(super) fn udp(ts: Timestamp, datagram: &[u8], depth: u8) -> Result<Option<Observation>, Skip> {
     let (h, _) = datagram.split_first_chunk::<8>().ok_or(Skip::Truncated)?;
+    let src_port = u16::from_be_bytes([h[0], h[1]]);
     let dst_port = u16::from_be_bytes([h[2], h[3]]);
-    if dst_port != VXLAN_PORT && dst_port != GENEVE_PORT {
+    let Some(tunnel) = UdpTunnel::of_port(dst_port).or_else(|| UdpTunnel::of_port(src_port)) else {
         return Err(Skip::NotTcp);
-    }
+    };
     let depth = deeper(depth)?;
     let len = usize::from(u16::from_be_bytes([h[4], h[5]]));
     if len < 8 {
@@ -39,12 +66,79 @@ pub(super) fn udp(ts: Timestamp, datagram: &[u8], depth: u8) -> Result<Option<Ob
         .get(8..len)
         .or_else(|| datagram.get(8..))
         .ok_or(Skip::Truncated)?;
-    if dst_port == VXLAN_PORT {
-        // Flags, reserved, VNI, reserved; the inner frame is Ethernet.
-        let (_, inner) = body.split_first_chunk::<8>().ok_or(Skip::Truncated)?;
-        return ethernet(ts, inner, depth);
+    match tunnel {
+        UdpTunnel::Vxlan => {
+            // Flags, reserved, VNI, reserved; the inner frame is Ethernet.
+            let (_, inner) = body.split_first_chunk::<8>().ok_or(Skip::Truncated)?;
+            ethernet(ts, inner, depth)
+        }
+        UdpTunnel::Geneve => geneve(ts, body, depth),
+        UdpTunnel::GtpU => gtp_u(ts, body, depth),
+        UdpTunnel::L2tp => l2tp(ts, body, depth),
     }
-    geneve(ts, body, depth)
+}
+
+/// GTPv1-U: only G-PDUs (message type 255) carry a subscriber's packets;
+/// echo, error and end-marker messages do not.
+fn gtp_u(ts: Timestamp, body: &[u8], depth: u8) -> Result<Option<Observation>, Skip> {
+    let (h, rest) = body.split_first_chunk::<8>().ok_or(Skip::Truncated)?;
+    // Version 1, protocol type GTP (not GTP').
+    if h[0] >> 4 != 0x3 {
+        return Err(Skip::UnsupportedEncapsulation);
+    }
+    if h[1] != 0xff {
+        return Err(Skip::NotIp);
+    }
+    let (extension, sequence, n_pdu) = (h[0] & 4 != 0, h[0] & 2 != 0, h[0] & 1 != 0);
+    let mut rest = rest;
+    if extension || sequence || n_pdu {
+        // Sequence number, N-PDU number, next extension header type: all
+        // present when any flag is.
+        let (opt, after) = rest.split_first_chunk::<4>().ok_or(Skip::Truncated)?;
+        rest = after;
+        let mut next = if extension { opt[3] } else { 0 };
+        // Each extension header gives its length in 4-byte words and ends
+        // with the next one's type; every step consumes at least 4 bytes.
+        while next != 0 {
+            let words = usize::from(*rest.first().ok_or(Skip::Truncated)?);
+            if words == 0 {
+                return Err(Skip::BadHeaderLength);
+            }
+            let (ext, after) = rest.split_at_checked(words * 4).ok_or(Skip::Truncated)?;
+            next = ext.last().copied().unwrap_or(0);
+            rest = after;
+        }
+    }
+    ip::any(ts, rest, depth)
+}
+
+/// L2TPv2 data messages carry PPP; control messages (T bit) and L2TPv3
+/// (whose session headers cannot be read without the tunnel's setup) do
+/// not get opened.
+fn l2tp(ts: Timestamp, body: &[u8], depth: u8) -> Result<Option<Observation>, Skip> {
+    let (h, mut rest) = body.split_first_chunk::<2>().ok_or(Skip::Truncated)?;
+    let flags = u16::from_be_bytes(*h);
+    if flags & 0x000f != 2 {
+        return Err(Skip::UnsupportedEncapsulation);
+    }
+    if flags & 0x8000 != 0 {
+        return Err(Skip::NotIp);
+    }
+    fn skip(rest: &[u8], n: usize) -> Result<&[u8], Skip> {
+        rest.get(n..).ok_or(Skip::Truncated)
+    }
+    if flags & 0x4000 != 0 {
+        rest = skip(rest, 2)?; // length
+    }
+    rest = skip(rest, 4)?; // tunnel and session ids
+    if flags & 0x0800 != 0 {
+        rest = skip(rest, 4)?; // Ns, Nr
+    }
+    if flags & 0x0200 != 0 {
+        let (size, after) = rest.split_first_chunk::<2>().ok_or(Skip::Truncated)?;
+        rest = skip(after, usize::from(u16::from_be_bytes(*size)))?;
+    }
+    ppp(ts, rest, depth)
 }
 
 fn geneve(ts: Timestamp, body: &[u8], depth: u8) -> Result<Option<Observation>, Skip> {
@@ -81,6 +175,7 @@ pub(super) fn gre(ts: Timestamp, packet: &[u8], depth: u8) -> Result<Option<Obse
         ethertype::IPV4 => ip::v4(ts, inner, depth),
         ethertype::IPV6 => ip::v6(ts, inner, depth),
         ethertype::TEB => ethernet(ts, inner, depth),
+        ethertype::MPLS | ethertype::MPLS_MULTICAST => mpls(ts, inner, depth),
         // ERSPAN type I has no header of its own and no GRE sequence
         // number; type II adds both.
         ERSPAN_II if flags & gre_flag::SEQUENCE == 0 => ethernet(ts, inner, depth),
