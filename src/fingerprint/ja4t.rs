@@ -13,7 +13,10 @@ use crate::packet::Observation;
 /// `window_kinds_mss_wscale`, e.g. `64240_2-1-3-1-1-4_1460_8`.
 ///
 /// Decisions (each tested below): an empty option list, a missing MSS, and
-/// a missing or zero window scale are written `00`; every EOL byte of the
+/// a missing or zero window scale are written `00`; an MSS below 10 is
+/// written with two digits (`05`), as FoxIO's implementation formats it;
+/// with several MSS or window scale options the last one counts, as
+/// Wireshark (FoxIO's decoder) reports it; every EOL byte of the
 /// padding counts as one `0` kind, as on the wire; a truncated option still
 /// contributes its kind, because it appears on the wire.
 pub struct Ja4t<'a>(pub &'a Observation);
@@ -39,7 +42,7 @@ impl Ja4t<'_> {
         }
         match obs.options.mss {
             Some(m) => {
-                out.text("_");
+                out.text(if m < 10 { "_0" } else { "_" });
                 out.number(m.into());
             }
             None => out.text("_00"),
@@ -138,5 +141,19 @@ mod tests {
         assert_eq!(Ja4t(&obs(5840, &o.0)).to_string(), "5840_2_1460_00");
         let o = crate::craft::OptionBytes::new().nop().ws(0);
         assert_eq!(Ja4t(&obs(1024, &o.0)).to_string(), "1024_1-3_00_00");
+    }
+
+    #[test]
+    fn small_mss_has_two_digits_and_the_last_option_counts() {
+        let o = crate::craft::OptionBytes::new().mss(0);
+        assert_eq!(Ja4t(&obs(1024, &o.0)).to_string(), "1024_2_00_00");
+        let o = crate::craft::OptionBytes::new().mss(7).ws(3);
+        assert_eq!(Ja4t(&obs(1024, &o.0)).to_string(), "1024_2-3_07_3");
+        let o = crate::craft::OptionBytes::new()
+            .mss(1460)
+            .ws(2)
+            .mss(1200)
+            .ws(8);
+        assert_eq!(Ja4t(&obs(1024, &o.0)).to_string(), "1024_2-3-2-3_1200_8");
     }
 }
