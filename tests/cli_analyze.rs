@@ -177,6 +177,42 @@ fn a_cut_off_file_keeps_earlier_records_and_names_the_offset() {
     );
 }
 
+fn gzip(bytes: &[u8]) -> Vec<u8> {
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    e.write_all(bytes).expect("to memory");
+    e.finish().expect("to memory")
+}
+
+#[test]
+fn gzip_compressed_captures_are_read_from_files_and_standard_input() {
+    let bytes = capture(&[
+        Stack::Linux.syn(v4(11), 40011, v4(12), 443, 11),
+        Stack::MacOs.syn(v4(13), 40013, v4(12), 443, 13),
+    ]);
+    let (plain, _, _d1) = analyze_file("plain.pcap", &bytes, "jsonl");
+    assert!(plain.status.success());
+    assert_eq!(records(&plain).len(), 2);
+    let (zipped, _, _d2) = analyze_file("zipped.pcap.gz", &gzip(&bytes), "jsonl");
+    assert!(
+        zipped.status.success(),
+        "stderr: {}",
+        String::from_utf8_lossy(&zipped.stderr)
+    );
+    assert_eq!(zipped.stdout, plain.stdout);
+    let piped = synprint(&["analyze", "--format", "jsonl", "-"], Some(&gzip(&bytes)));
+    assert_eq!(piped.stdout, plain.stdout);
+
+    // Cut inside the compressed stream: an error naming the file.
+    let z = gzip(&bytes);
+    let (cut, path, _d3) = analyze_file("cut.pcap.gz", &z[..z.len() - 12], "jsonl");
+    assert!(!cut.status.success());
+    let stderr = String::from_utf8_lossy(&cut.stderr);
+    assert!(
+        stderr.starts_with(&format!("{}: error at byte ", path.display())),
+        "{stderr}"
+    );
+}
+
 #[test]
 fn a_file_that_is_not_a_capture_is_a_one_line_error() {
     let (out, _, _dir) = analyze_file("notes.txt", b"hello, this is not a capture file\n", "none");

@@ -187,15 +187,16 @@ impl Fields<'_> {
 }
 
 impl CaptureReader<Box<dyn Read>> {
-    /// Opens a capture file, or standard input for `-`.
+    /// Opens a capture file, or standard input for `-`; either may be
+    /// gzip-compressed.
     pub fn open(path: &Path) -> Result<Self, CaptureError> {
-        let src: Box<dyn Read> = if path.as_os_str() == "-" {
-            Box::new(io::stdin().lock())
+        let io_error = |source| CaptureError::Io { offset: 0, source };
+        let src = if path.as_os_str() == "-" {
+            super::decompressing(io::stdin().lock())
         } else {
-            let file = File::open(path).map_err(|source| CaptureError::Io { offset: 0, source })?;
-            Box::new(file)
+            super::decompressing(File::open(path).map_err(io_error)?)
         };
-        CaptureReader::new(src)
+        CaptureReader::new(src.map_err(io_error)?)
     }
 }
 

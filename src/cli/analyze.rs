@@ -1,11 +1,13 @@
+use std::cell::Cell;
 use std::fs::File;
 use std::io::{self, BufWriter, IsTerminal, Read, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::rc::Rc;
 use std::time::Instant;
 
 use synprint::analyze::{Analyzer, AnalyzerConfig, Claim, Stats};
-use synprint::capture::CaptureReader;
+use synprint::capture::{decompressing, CaptureReader};
 use synprint::output::{Format, RecordWriter};
 
 use super::engine::EngineArgs;
@@ -58,16 +60,23 @@ pub fn run(args: AnalyzeArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
 
     for path in &args.files {
         let name = path.display().to_string();
-        let (input, size): (Box<dyn Read>, Option<u64>) = if name == "-" {
-            (Box::new(io::stdin().lock()), None)
+        // Progress counts the file's own bytes, compressed or not.
+        let consumed = Rc::new(Cell::new(0u64));
+        let (input, size) = if name == "-" {
+            (decompressing(io::stdin().lock()), None)
         } else {
             let f = File::open(path).map_err(|e| format!("{name}: {e}"))?;
             let size = f.metadata().ok().map(|m| m.len());
-            (Box::new(f), size)
+            let counted = Counted {
+                inner: f,
+                consumed: Rc::clone(&consumed),
+            };
+            (decompressing(counted), size)
         };
+        let input = input.map_err(|e| format!("{name}: {e}"))?;
         let progress = size
             .filter(|&s| !args.no_progress && s >= PROGRESS_MIN_BYTES && io::stderr().is_terminal())
-            .map(progress_bar);
+            .map(|size| (progress_bar(size), Rc::clone(&consumed)));
         let mut analyzer = Analyzer::new(&engine, AnalyzerConfig::default());
         let outcome = analyze_stream(
             input,
@@ -79,8 +88,8 @@ pub fn run(args: AnalyzeArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
             // goes out as soon as it is made instead of in 1 MiB batches.
             name == "-",
         );
-        if let Some(p) = progress {
-            p.finish_and_clear();
+        if let Some((bar, _)) = progress {
+            bar.finish_and_clear();
         }
         total.merge(&analyzer.stats());
         if let Err(e) = outcome {
@@ -115,7 +124,7 @@ fn analyze_stream<W: Write>(
     input: Box<dyn Read>,
     analyzer: &mut Analyzer<'_>,
     writer: &mut RecordWriter<W>,
-    progress: Option<&indicatif::ProgressBar>,
+    progress: Option<&(indicatif::ProgressBar, Rc<Cell<u64>>)>,
     labels: Option<&synprint::classify::Labels>,
     live: bool,
 ) -> Result<(), StreamError> {
@@ -154,10 +163,24 @@ fn analyze_stream<W: Write>(
         }
         n += 1;
         if n % 65_536 == 0 {
-            if let Some(p) = progress {
-                p.set_position(reader.bytes_read());
+            if let Some((bar, consumed)) = progress {
+                bar.set_position(consumed.get());
             }
         }
+    }
+}
+
+/// A reader counting the bytes it hands out.
+struct Counted<R> {
+    inner: R,
+    consumed: Rc<Cell<u64>>,
+}
+
+impl<R: Read> Read for Counted<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.consumed.set(self.consumed.get() + n as u64);
+        Ok(n)
     }
 }
 

@@ -1,0 +1,81 @@
+//! Captures kept gzip-compressed (`.pcap.gz`, rotated tcpdump files), read
+//! as Wireshark reads them: decompressed on the fly, whatever the name.
+
+use std::io::{self, Cursor, Read};
+
+use flate2::read::MultiGzDecoder;
+
+/// gzip's magic bytes (RFC 1952).
+const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
+
+/// `src`, decompressed when it starts with a gzip header (several gzip
+/// members, as concatenated `.gz` files have, are read one after another);
+/// otherwise `src` unchanged. Byte offsets in later errors then count
+/// decompressed bytes.
+pub fn decompressing<R: Read + 'static>(mut src: R) -> io::Result<Box<dyn Read>> {
+    // Two bytes tell; a pipe may deliver them one read at a time.
+    let mut head = [0u8; 2];
+    let mut have = 0;
+    while have < head.len() {
+        match src.read(&mut head[have..]) {
+            Ok(0) => break,
+            Ok(n) => have += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    let start = Cursor::new(head[..have].to_vec()).chain(src);
+    if have == head.len() && head == GZIP_MAGIC {
+        Ok(Box::new(MultiGzDecoder::new(io::BufReader::with_capacity(
+            1 << 16,
+            start,
+        ))))
+    } else {
+        Ok(Box::new(start))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+
+    use flate2::write::GzEncoder;
+
+    use super::*;
+
+    fn gzip(bytes: &[u8]) -> Vec<u8> {
+        let mut e = GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        e.write_all(bytes).expect("to memory");
+        e.finish().expect("to memory")
+    }
+
+    fn read_all(r: impl Read + 'static) -> io::Result<Vec<u8>> {
+        let mut out = Vec::new();
+        decompressing(r)?.read_to_end(&mut out)?;
+        Ok(out)
+    }
+
+    #[test]
+    fn plain_bytes_pass_through_whole() {
+        for bytes in [&b""[..], b"\x1f", b"\xd4\xc3\xb2\xa1 rest of a pcap"] {
+            assert_eq!(read_all(Cursor::new(bytes.to_vec())).unwrap(), bytes);
+        }
+    }
+
+    #[test]
+    fn gzip_members_are_decompressed_one_after_another() {
+        let mut two = gzip(b"first member, ");
+        two.extend(gzip(b"second member"));
+        assert_eq!(
+            read_all(Cursor::new(two)).unwrap(),
+            b"first member, second member"
+        );
+    }
+
+    #[test]
+    fn a_cut_gzip_stream_is_an_error_not_a_short_read() {
+        let whole = gzip(&[7u8; 10_000]);
+        let cut = whole[..whole.len() - 12].to_vec();
+        assert!(read_all(Cursor::new(cut)).is_err());
+    }
+}
