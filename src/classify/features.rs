@@ -9,7 +9,7 @@
 
 use std::fmt;
 
-use crate::packet::{flags, initial_ttl, IpVersion, Observation, TcpOption, TcpOptions};
+use crate::packet::{flags, initial_ttl, IpVersion, Kind, Observation, TcpOption, TcpOptions};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Feature {
@@ -501,6 +501,9 @@ pub struct Features {
     pub ecn: bool,
     pub ip_id: IpIdClass,
     pub p0f: Option<P0fClass>,
+    /// A SYN+ACK: the model's counts describe clients, so a server gets
+    /// server priors and its IP ID is not read.
+    pub server: bool,
 }
 
 impl Features {
@@ -522,6 +525,7 @@ impl Features {
             ecn: obs.has_flag(flags::ECE) && obs.has_flag(flags::CWR),
             ip_id,
             p0f,
+            server: obs.kind == Kind::SynAck,
         }
     }
 
@@ -628,6 +632,7 @@ mod tests {
             ecn: true,
             ip_id: IpIdClass::NonZero,
             p0f: Some(P0fClass::Linux),
+            server: false,
         };
         for feat in Feature::ALL {
             let s = f.value_string(feat, false).unwrap();

@@ -64,6 +64,10 @@ pub struct ClassCounts {
     /// Prior share of this OS among clients (built-in only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub prior: Option<f64>,
+    /// Prior share of this OS among servers, for SYN+ACKs (built-in only;
+    /// without any, servers get the client priors).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server_prior: Option<f64>,
     /// Labelled SYNs learned for this OS (learned files).
     #[serde(default, skip_serializing_if = "is_zero")]
     pub samples: u64,
@@ -236,9 +240,14 @@ impl ModelFile {
             let os = Os::from_label(name)
                 .filter(|os| os.name() == name)
                 .ok_or_else(|| class_err(name, "unknown OS class name".into()))?;
-            if let Some(p) = counts.prior {
-                if !(p.is_finite() && p >= 0.0) {
-                    return Err(class_err(name, format!("prior {p} must be ≥ 0")));
+            for (what, p) in [
+                ("prior", counts.prior),
+                ("server_prior", counts.server_prior),
+            ] {
+                if let Some(p) = p {
+                    if !(p.is_finite() && p >= 0.0) {
+                        return Err(class_err(name, format!("{what} {p} must be ≥ 0")));
+                    }
                 }
             }
             for f in Feature::ALL {
@@ -390,10 +399,15 @@ pub struct P0fHint<'a> {
 #[derive(Clone, Debug)]
 pub struct Model {
     log_prior: [f32; N_OS],
+    /// Priors for SYN+ACKs: phones and Chromebooks rarely answer SYNs.
+    server_log_prior: [f32; N_OS],
     tables: [Table; N_FEATURES],
     /// ttl × ecn × ipid × mss rows summed once at load: one lookup instead
     /// of four per SYN.
     joint: Vec<[f32; N_OS]>,
+    /// `joint` without the IP ID: servers' IP IDs (Linux answers with 0)
+    /// say nothing the client counts could tell.
+    joint_server: Vec<[f32; N_OS]>,
     wscale: Vec<[f32; N_OS]>,
     p0f: Vec<[f32; N_OS]>,
     hops: Vec<[f32; N_OS]>,
@@ -742,13 +756,28 @@ impl Model {
                 }
             }
         }
-        let prior_sum: f64 = prior.iter().sum::<f64>().max(f64::MIN_POSITIVE);
-        let mut log_prior = [0.0f32; N_OS];
-        for os in Os::ALL {
-            // A class nobody gave a prior still gets a tiny one, so evidence
-            // can raise it.
-            log_prior[os.index()] = ((prior[os.index()] / prior_sum).max(1e-6)).ln() as f32;
+        // A class nobody gave a prior still gets a tiny one, so evidence
+        // can raise it.
+        let log_shares = |prior: &[f64; N_OS]| {
+            let sum: f64 = prior.iter().sum::<f64>().max(f64::MIN_POSITIVE);
+            let mut log = [0.0f32; N_OS];
+            for os in Os::ALL {
+                log[os.index()] = ((prior[os.index()] / sum).max(1e-6)).ln() as f32;
+            }
+            log
+        };
+        let log_prior = log_shares(&prior);
+        let mut server_prior = [0.0f64; N_OS];
+        for (name, cc) in &builtin.class {
+            if let (Some(os), Some(p)) = (Os::from_label(name), cc.server_prior) {
+                server_prior[os.index()] = p;
+            }
         }
+        let server_log_prior = if server_prior.iter().sum::<f64>() > 0.0 {
+            log_shares(&server_prior)
+        } else {
+            log_prior
+        };
 
         let tables: Vec<Table> = Feature::ALL
             .iter()
@@ -778,20 +807,25 @@ impl Model {
         let (wscale, ws_l) = dense(Feature::WScale, WSCALE_SLOTS);
         let (p0f, p0f_l) = dense(Feature::P0f, P0F_SLOTS);
         let (hops, hops_l) = dense(Feature::Hops, HOPS_SLOTS);
-        let mut joint = vec![[0.0f32; N_OS]; JOINT_SLOTS];
-        for (a, ra) in ttl.iter().enumerate() {
-            for (b, rb) in ecn.iter().enumerate() {
-                for (c, rc) in ipid.iter().enumerate() {
-                    for (d, rd) in mss.iter().enumerate() {
-                        if let Some(row) = joint.get_mut(joint_index(a, b, c, d)) {
-                            for o in 0..N_OS {
-                                row[o] = ra[o] + rb[o] + rc[o] + rd[o];
+        let joint_of = |ipid: &[[f32; N_OS]]| {
+            let mut joint = vec![[0.0f32; N_OS]; JOINT_SLOTS];
+            for (a, ra) in ttl.iter().enumerate() {
+                for (b, rb) in ecn.iter().enumerate() {
+                    for (c, rc) in ipid.iter().enumerate() {
+                        for (d, rd) in mss.iter().enumerate() {
+                            if let Some(row) = joint.get_mut(joint_index(a, b, c, d)) {
+                                for o in 0..N_OS {
+                                    row[o] = ra[o] + rb[o] + rc[o] + rd[o];
+                                }
                             }
                         }
                     }
                 }
             }
-        }
+            joint
+        };
+        let joint = joint_of(&ipid);
+        let joint_server = joint_of(&vec![[0.0f32; N_OS]; ipid.len()]);
         let mut dense_leans: [Vec<Lean>; N_FEATURES] = Default::default();
         dense_leans[Feature::Ttl.index()] = ttl_l;
         dense_leans[Feature::Ecn.index()] = ecn_l;
@@ -802,8 +836,10 @@ impl Model {
         dense_leans[Feature::Hops.index()] = hops_l;
         Ok(Model {
             log_prior,
+            server_log_prior,
             tables,
             joint,
+            joint_server,
             wscale,
             p0f,
             hops,
@@ -831,7 +867,11 @@ impl Model {
     }
 
     pub fn classify_features(&self, features: Features) -> Classification {
-        let mut logit = self.log_prior;
+        let (mut logit, joint) = if features.server {
+            (self.server_log_prior, &self.joint_server)
+        } else {
+            (self.log_prior, &self.joint)
+        };
         let mut leans = [Lean::Neither; N_FEATURES];
         let mut note = |f: Feature, lean: Option<&Lean>| {
             if let (Some(slot), Some(&l)) = (leans.get_mut(f.index()), lean) {
@@ -843,10 +883,12 @@ impl Model {
         // Small domains: direct indexes.
         let (ttl, ecn) = (features.ttl_index(), usize::from(features.ecn));
         let (ipid, mss) = (features.ip_id as usize, features.mss_bucket as usize);
-        add_row(&mut logit, self.joint.get(joint_index(ttl, ecn, ipid, mss)));
+        add_row(&mut logit, joint.get(joint_index(ttl, ecn, ipid, mss)));
         note(Feature::Ttl, lean(Feature::Ttl, ttl));
         note(Feature::Ecn, lean(Feature::Ecn, ecn));
-        note(Feature::IpId, lean(Feature::IpId, ipid));
+        if !features.server {
+            note(Feature::IpId, lean(Feature::IpId, ipid));
+        }
         note(Feature::Mss, lean(Feature::Mss, mss));
         let ws = features.wscale_index();
         add_row(&mut logit, self.wscale.get(ws));
@@ -1128,6 +1170,52 @@ mod tests {
         p.ttl = 56;
         let c = Model::builtin().unwrap().classify(&observation(&p), None);
         assert_eq!(c.os, Os::Windows, "{:?}", c.scores);
+    }
+
+    /// SYN+ACKs as servers send them: (TTL, window, options, IP ID) of a
+    /// Linux server (IP ID 0, like Apple clients), Windows Server and
+    /// FreeBSD answering a SYN that offered everything.
+    #[test]
+    fn servers_get_server_answers() {
+        use crate::craft::{OptionBytes, TcpPacket};
+        let client = Stack::Linux.syn(
+            IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2)),
+            40000,
+            IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1)),
+            443,
+            1,
+        );
+        let linux = OptionBytes::new().mss(1460).sok().ts(7, 1).nop().ws(7);
+        let windows = OptionBytes::new().mss(1460).nop().ws(8).sok().ts(7, 1);
+        let freebsd = OptionBytes::new().mss(1460).nop().ws(6).sok().ts(7, 1);
+        let m = Model::builtin().unwrap();
+        for (ttl, window, options, ip_id, want) in [
+            (61, 65160, linux.clone(), 0, Os::Linux),
+            (61, 64240, linux, 0, Os::Linux),
+            (121, 65535, windows.clone(), 812, Os::Windows),
+            (121, 8192, windows, 813, Os::Windows),
+            (57, 65535, freebsd, 4321, Os::FreeBsd),
+        ] {
+            let mut p = TcpPacket::syn_ack_for(&client);
+            (p.ttl, p.window, p.options, p.ip_id) = (ttl, window, options.0, ip_id);
+            let obs = observation(&p);
+            let c = m.classify(&obs, None);
+            assert_eq!(c.os, want, "window {window}: {:?}", c.scores);
+            // Phones and Chromebooks do not serve; the client prior would
+            // have made a Linux server half Android.
+            for os in [Os::Android, Os::Ios, Os::ChromeOs] {
+                assert!(
+                    c.scores.get(os) < 0.05,
+                    "{os:?} for window {window}: {:?}",
+                    c.scores
+                );
+            }
+            // The same packet as a client's SYN reads the IP ID and the
+            // client priors again.
+            let mut as_syn = obs.clone();
+            as_syn.kind = crate::packet::Kind::Syn;
+            assert_ne!(m.classify(&as_syn, None).scores, c.scores);
+        }
     }
 
     #[test]
