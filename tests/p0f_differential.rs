@@ -55,10 +55,14 @@ type Report = BTreeMap<Key, Vec<BTreeMap<String, String>>>;
 
 const COMPARED_MODULES: [&str; 4] = ["syn", "syn+ack", "mtu", "uptime"];
 
-fn run_p0f(pcap: &Path) -> Report {
+/// p0f's log of a capture (dates in UTC, as synprint's p0f format writes
+/// them).
+fn p0f_log(pcap: &Path) -> String {
     let log = pcap.with_extension("log");
+    // p0f appends to its log.
     let _ = std::fs::remove_file(&log);
     let out = Command::new("p0f")
+        .env("TZ", "UTC")
         .arg("-r")
         .arg(pcap)
         .arg("-o")
@@ -70,7 +74,11 @@ fn run_p0f(pcap: &Path) -> Report {
         "p0f failed: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let text = std::fs::read_to_string(&log).expect("read p0f log");
+    std::fs::read_to_string(&log).expect("read p0f log")
+}
+
+fn run_p0f(pcap: &Path) -> Report {
+    let text = p0f_log(pcap);
     let mut report = Report::new();
     for line in text.lines() {
         // "[date time] mod=...|cli=...|srv=...|subj=...|k=v|..."
@@ -252,6 +260,51 @@ fn differential(name: &str, pcap: &Path, min_connections: usize, with_uptime: bo
         }
     }
     compare(name, &ours, &theirs, min_connections);
+    p0f_format_agrees(name, pcap, with_uptime);
+}
+
+/// `synprint analyze --format p0f` writes, for every observation p0f logs
+/// in the compared modules, the very line p0f writes, date included.
+fn p0f_format_agrees(name: &str, pcap: &Path, with_uptime: bool) {
+    // "[date] mod=..|cli=..|srv=..|subj=..|..." keyed by its first four
+    // fields; the first line of each key.
+    fn by_key(text: &str) -> BTreeMap<String, String> {
+        let mut lines = BTreeMap::new();
+        for line in text.lines() {
+            let Some((_, rest)) = line.split_once("] ") else {
+                continue;
+            };
+            let key: Vec<&str> = rest.splitn(5, '|').take(4).collect();
+            lines
+                .entry(key.join("|"))
+                .or_insert_with(|| line.to_string());
+        }
+        lines
+    }
+    let theirs = by_key(&p0f_log(pcap));
+    let out = Command::new(env!("CARGO_BIN_EXE_synprint"))
+        .args(["analyze", "--format", "p0f"])
+        .arg(pcap)
+        .output()
+        .expect("run synprint analyze");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let ours = by_key(&String::from_utf8_lossy(&out.stdout));
+    let mut compared = 0;
+    for (key, line) in &theirs {
+        let module = key.split('|').next().unwrap_or_default();
+        let module = module.trim_start_matches("mod=");
+        if !COMPARED_MODULES.contains(&module) || (!with_uptime && module == "uptime") {
+            continue;
+        }
+        assert_eq!(ours.get(key), Some(line), "{name}: --format p0f");
+        compared += 1;
+    }
+    assert!(compared > 0, "{name}: no p0f line compared");
+    eprintln!("{name}: {compared} p0f log lines written identically");
 }
 
 fn compare(name: &str, ours: &Report, theirs: &Report, min_connections: usize) {

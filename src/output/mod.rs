@@ -2,6 +2,7 @@
 //! blocks for people. `none` analyses everything and writes nothing.
 
 mod json;
+mod p0flog;
 mod text;
 
 use std::io::{self, Write};
@@ -9,6 +10,7 @@ use std::io::{self, Write};
 use crate::analyze::{JsonMemo, Record};
 
 pub use json::JsonBuf;
+pub use p0flog::write_p0f_log;
 pub use text::write_text;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -17,6 +19,9 @@ pub enum Format {
     Text,
     /// One JSON object per line.
     Jsonl,
+    /// p0f 3's log lines (`mod=syn|cli=...|raw_sig=...`), for tools that
+    /// parse p0f's `-o` log.
+    P0f,
     /// Full analysis, no records written (summaries, benchmarks).
     None,
 }
@@ -60,6 +65,7 @@ impl<W: Write> RecordWriter<W> {
                 Ok(())
             }
             Format::Text => write_text(&mut self.out, record),
+            Format::P0f => write_p0f_log(&mut self.out, record),
         }
     }
 
