@@ -148,6 +148,9 @@ pub fn read_labels<R: Read>(input: R, path: &Path) -> Result<Labels, LabelError>
             line,
             value: ip_s.to_string(),
         })?;
+        // A dual-stack server logs IPv4 clients as `::ffff:a.b.c.d`; their
+        // SYNs are IPv4 on the wire.
+        let ip = ip.to_canonical();
         let port_s = field(Some(port_col)).unwrap_or("");
         let port: u16 = port_s.parse().map_err(|_| LabelError::BadPort {
             path: p(),
@@ -255,10 +258,17 @@ mod tests {
              1,10.0.0.1,40000,\"Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36\",,x\n\
              2,10.0.0.2,40001,\"Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko)\",Mac OS,y\n\
              3,2001:db8::1,443,,Chromium OS,z\n\
-             4,10.0.0.3,1,curl/8.0,,\n",
+             4,10.0.0.3,1,curl/8.0,,\n\
+             5,::ffff:10.0.0.4,2,,Linux,\n",
         )
         .unwrap();
-        assert_eq!(l.rows, 4);
+        assert_eq!(l.rows, 5);
+        assert_eq!(
+            l.get(IpAddr::V4(Ipv4Addr::new(10, 0, 0, 4)), 2)
+                .and_then(|label| label.os),
+            Some(Os::Linux),
+            "an IPv4-mapped address labels the IPv4 SYN"
+        );
         assert_eq!(l.without_os, 1);
         let get = |ip: &str, port| l.get(ip.parse().unwrap(), port).unwrap().os;
         assert_eq!(get("10.0.0.1", 40000), Some(Os::Windows));
