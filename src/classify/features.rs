@@ -36,9 +36,15 @@ pub enum Feature {
     /// The exact MSS, or `none`. Empty in the built-in model; learned from
     /// traffic, it separates carriers and tunnels that buckets merge.
     MssValue,
+    /// The SYN's whole shape: initial TTL, window, window scale and option
+    /// layout (`64:65535:6:M,N,W,N,N,T,S,E,E`). Empty in the built-in
+    /// model; learned, it remembers which OSes each exact shape came from
+    /// (what zardaxt's database does), which the per-feature counts cannot
+    /// combine: e.g. a carrier proxy's SYN carrying mostly Android users.
+    Signature,
 }
 
-pub const N_FEATURES: usize = 10;
+pub const N_FEATURES: usize = 11;
 
 impl Feature {
     pub const ALL: [Feature; N_FEATURES] = [
@@ -52,6 +58,7 @@ impl Feature {
         Feature::P0f,
         Feature::Hops,
         Feature::MssValue,
+        Feature::Signature,
     ];
 
     pub fn index(self) -> usize {
@@ -71,6 +78,7 @@ impl Feature {
             Feature::P0f => "p0f",
             Feature::Hops => "hops",
             Feature::MssValue => "mss_value",
+            Feature::Signature => "signature",
         }
     }
 
@@ -141,6 +149,7 @@ impl Feature {
                         .map_err(|_| "expected an MSS 0..=65535 or none".into())
                 }
             }
+            Feature::Signature => parse_signature(s),
             Feature::P0f => P0fClass::ALL
                 .into_iter()
                 .find(|c| c.name() == s)
@@ -156,6 +165,33 @@ impl Feature {
 }
 
 pub const WSCALE_NONE: u64 = 0xFF;
+
+/// `ttl:window:wscale:layout` into the key [`Features::key`] gives.
+fn parse_signature(s: &str) -> Result<u64, String> {
+    let err =
+        || "expected ttl:window:wscale:options, e.g. 64:65535:6:M,N,W,N,N,T,S,E,E".to_string();
+    let mut parts = s.splitn(4, ':');
+    let (Some(ttl), Some(window), Some(ws), Some(layout)) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err(err());
+    };
+    let ttl = Feature::Ttl.parse_key(ttl)? as u8;
+    let window = window.trim().parse::<u16>().map_err(|_| err())?;
+    let ws = Feature::WScale.parse_key(ws)?;
+    let layout = parse_layout(layout)?;
+    Ok(signature_key(ttl, window, ws, layout.key()))
+}
+
+/// One key from a SYN's shape (a 64-bit mix: collisions are negligible
+/// among the few thousand shapes a model holds).
+fn signature_key(initial_ttl: u8, window: u16, wscale: u64, layout: u64) -> u64 {
+    let mut h = layout ^ 0x9e37_79b9_7f4a_7c15;
+    for v in [u64::from(initial_ttl), u64::from(window), wscale] {
+        h = (h ^ v).wrapping_mul(0xff51_afd7_ed55_8ccd).rotate_left(29);
+    }
+    h
+}
 
 /// Hop counts from here on are one value.
 pub const MAX_HOPS: u8 = 40;
@@ -554,6 +590,12 @@ impl Features {
             Feature::P0f => self.p0f? as u64,
             Feature::Hops => u64::from(self.hops),
             Feature::MssValue => self.mss.map_or(MSS_NONE, u64::from),
+            Feature::Signature => signature_key(
+                self.initial_ttl,
+                self.window,
+                self.wscale.map_or(WSCALE_NONE, wscale_key),
+                self.layout.key(),
+            ),
         })
     }
 
@@ -591,6 +633,13 @@ impl Features {
             Feature::P0f => self.p0f?.name().into(),
             Feature::Hops => self.hops.to_string(),
             Feature::MssValue => self.mss.map_or("none".into(), |m| m.to_string()),
+            Feature::Signature => format!(
+                "{}:{}:{}:{}",
+                self.initial_ttl,
+                self.window,
+                self.wscale.map_or("none".into(), |w| w.to_string()),
+                self.layout
+            ),
         })
     }
 }

@@ -91,6 +91,8 @@ pub struct ClassCounts {
     pub hops: BTreeMap<String, f64>,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub mss_value: BTreeMap<String, f64>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub signature: BTreeMap<String, f64>,
 }
 
 fn is_zero(n: &u64) -> bool {
@@ -110,6 +112,7 @@ impl ClassCounts {
             Feature::P0f => &self.p0f,
             Feature::Hops => &self.hops,
             Feature::MssValue => &self.mss_value,
+            Feature::Signature => &self.signature,
         }
     }
 
@@ -125,6 +128,7 @@ impl ClassCounts {
             Feature::P0f => &mut self.p0f,
             Feature::Hops => &mut self.hops,
             Feature::MssValue => &mut self.mss_value,
+            Feature::Signature => &mut self.signature,
         }
     }
 }
@@ -378,10 +382,6 @@ impl Table {
     fn unseen(&self) -> usize {
         self.rows.len() - 1
     }
-
-    fn is_empty(&self) -> bool {
-        self.rows.len() <= 1
-    }
 }
 
 /// The p0f match of the same SYN, as one more piece of evidence.
@@ -520,6 +520,10 @@ impl fmt::Display for EvidenceText<'_> {
             Feature::MssValue => match v.mss {
                 Some(m) => write!(f, "{m}")?,
                 None => f.write_str("none")?,
+            },
+            Feature::Signature => match v.wscale {
+                Some(w) => write!(f, "{}:{}:{w}:{}", v.initial_ttl, v.window, v.layout)?,
+                None => write!(f, "{}:{}:none:{}", v.initial_ttl, v.window, v.layout)?,
             },
         }
         write!(f, " -> {target}")
@@ -922,12 +926,15 @@ impl Model {
         add_row(&mut logit, t.rows.get(row));
         note(Feature::Options, t.leans.get(row));
         // Learned only: an empty table adds nothing.
-        let t = &self.tables[Feature::MssValue.index()];
-        if !t.is_empty() {
-            let key = features.key(Feature::MssValue).unwrap_or(0);
-            let row = t.find(key).unwrap_or(t.unseen());
-            add_row(&mut logit, t.rows.get(row));
-            note(Feature::MssValue, t.leans.get(row));
+        // A value the learning traffic never showed says nothing: with
+        // thousands of distinct values, "unseen" would otherwise be strong
+        // evidence for the uniform `unknown` class.
+        for f in [Feature::MssValue, Feature::Signature] {
+            let t = &self.tables[f.index()];
+            if let Some(row) = features.key(f).and_then(|key| t.find(key)) {
+                add_row(&mut logit, t.rows.get(row));
+                note(f, t.leans.get(row));
+            }
         }
 
         // Argmax with selects, not branches (the winner changes from SYN to
