@@ -371,6 +371,64 @@ mod tests {
         assert!(after.confident_accuracy >= 0.9);
     }
 
+    /// A carrier proxy's SYN (TTL 255, window 4200, M,N,W2,S,E,E) that no
+    /// client stack sends, labelled with its users' OS: the learned shape
+    /// carries that mix, and a shape never learned is not pulled anywhere
+    /// by the shape table.
+    #[test]
+    fn learned_shapes_carry_their_os_mix_and_unseen_shapes_count_for_nothing() {
+        let builtin_file = ModelFile::builtin().unwrap();
+        let builtin = Model::compile(&builtin_file, None).unwrap();
+        let proxy = |i: u32, ws: u8| {
+            let src = IpAddr::V4(Ipv4Addr::from(0x0c00_0000 + i));
+            let dst = IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1));
+            let mut p = Stack::Windows.syn(src, 3000 + i as u16, dst, 443, i);
+            (p.ttl, p.window) = (250, 4200);
+            p.options = OptionBytes::new()
+                .mss(1400)
+                .nop()
+                .ws(ws)
+                .sok()
+                .eol()
+                .pad()
+                .0;
+            observation(&p)
+        };
+        assert_ne!(builtin.classify(&proxy(0, 2), None).os, Os::Android);
+        let mut train: Vec<(Observation, Os)> =
+            (0..40).map(|i| (proxy(i, 2), Os::Android)).collect();
+        train.extend((40..45).map(|i| (proxy(i, 2), Os::Windows)));
+        train.extend(labelled_set(&BROWSER_STACKS, 100, 5));
+        let mut learned = ModelFile::empty_learned();
+        learn_from(&builtin, &mut learned, samples(&train));
+        let shapes = &learned.class["Android"].signature;
+        assert_eq!(
+            shapes.get("255:4200:2:M,N,W,S,E,E"),
+            Some(&40.0),
+            "{shapes:?}"
+        );
+        let model = Model::compile(&builtin_file, Some(&learned)).unwrap();
+        let c = model.classify(&proxy(99, 2), None);
+        assert_eq!(c.os, Os::Android, "{:?}", c.scores);
+
+        // The same learned counts without the shape table: a shape it never
+        // held (window scale 4) scores exactly the same either way.
+        let mut no_shapes = learned.clone();
+        for class in no_shapes.class.values_mut() {
+            class.signature.clear();
+        }
+        let without = Model::compile(&builtin_file, Some(&no_shapes)).unwrap();
+        let unseen = proxy(100, 4);
+        assert_eq!(
+            model.classify(&unseen, None).scores,
+            without.classify(&unseen, None).scores
+        );
+        assert_ne!(
+            model.classify(&proxy(101, 2), None).scores,
+            without.classify(&proxy(101, 2), None).scores
+        );
+    }
+
     #[test]
     fn learning_again_adds_to_the_model() {
         let builtin = Model::builtin().unwrap();
