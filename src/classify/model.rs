@@ -521,10 +521,10 @@ impl fmt::Display for EvidenceText<'_> {
                 Some(m) => write!(f, "{m}")?,
                 None => f.write_str("none")?,
             },
-            Feature::Signature => match v.wscale {
-                Some(w) => write!(f, "{}:{}:{w}:{}", v.initial_ttl, v.window, v.layout)?,
-                None => write!(f, "{}:{}:none:{}", v.initial_ttl, v.window, v.layout)?,
-            },
+            Feature::Signature => f.write_str(
+                &v.value_string(Feature::Signature, false)
+                    .unwrap_or_default(),
+            )?,
         }
         write!(f, " -> {target}")
     }

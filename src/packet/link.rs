@@ -204,7 +204,7 @@ pub(super) fn mpls(ts: Timestamp, mut rest: &[u8], depth: u8) -> Result<Option<O
         Some(4) => ip::v4(ts, rest, depth),
         Some(6) => ip::v6(ts, rest, depth),
         Some(0) => {
-            let carries_ip = |frame: &[u8]| {
+            let followed = |frame: &[u8]| {
                 frame.get(12..14).is_some_and(|t| {
                     matches!(
                         u16::from_be_bytes([t[0], t[1]]),
@@ -220,9 +220,9 @@ pub(super) fn mpls(ts: Timestamp, mut rest: &[u8], depth: u8) -> Result<Option<O
                 })
             };
             let with_cw = rest.get(4..).unwrap_or_default();
-            let frame = if carries_ip(rest) {
+            let frame = if followed(rest) {
                 rest
-            } else if carries_ip(with_cw) {
+            } else if followed(with_cw) {
                 with_cw
             } else if with_cw.len() < 14 {
                 return Err(Skip::Truncated);
