@@ -263,6 +263,21 @@ fn differential(name: &str, pcap: &Path, min_connections: usize, with_uptime: bo
     p0f_format_agrees(name, pcap, with_uptime);
 }
 
+/// The `synprint analyze --format FORMAT` binary's output for a capture.
+fn synprint_analyze(pcap: &Path, format: &str) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_synprint"))
+        .args(["analyze", "--format", format])
+        .arg(pcap)
+        .output()
+        .expect("run synprint analyze");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
 /// `synprint analyze --format p0f` writes, for every observation p0f logs
 /// in the compared modules, the very line p0f writes, date included.
 fn p0f_format_agrees(name: &str, pcap: &Path, with_uptime: bool) {
@@ -282,17 +297,7 @@ fn p0f_format_agrees(name: &str, pcap: &Path, with_uptime: bool) {
         lines
     }
     let theirs = by_key(&p0f_log(pcap));
-    let out = Command::new(env!("CARGO_BIN_EXE_synprint"))
-        .args(["analyze", "--format", "p0f"])
-        .arg(pcap)
-        .output()
-        .expect("run synprint analyze");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let ours = by_key(&String::from_utf8_lossy(&out.stdout));
+    let ours = by_key(&synprint_analyze(pcap, "p0f"));
     let mut compared = 0;
     for (key, line) in &theirs {
         let module = key.split('|').next().unwrap_or_default();
@@ -1095,18 +1100,8 @@ fn crafted_handshakes_match_p0f() {
 /// userland tool p0f's `app=` label).
 fn binary_jsonl_agrees_with_p0f(pcap: &Path) {
     let theirs = run_p0f(pcap);
-    let out = Command::new(env!("CARGO_BIN_EXE_synprint"))
-        .args(["analyze", "--format", "jsonl"])
-        .arg(pcap)
-        .output()
-        .expect("run synprint analyze");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
     let mut checked = 0;
-    for line in String::from_utf8_lossy(&out.stdout).lines() {
+    for line in synprint_analyze(pcap, "jsonl").lines() {
         let v: serde_json::Value = serde_json::from_str(line).expect("JSON line");
         let ip = |k: &str| -> IpAddr { v[k].as_str().expect("ip").parse().expect("ip") };
         let port = |k: &str| v[k].as_u64().expect("port");
