@@ -4,7 +4,9 @@
 //! Prints packets/s for the read floor (merely walking the file's records),
 //! synprint with `--format none` and `--format jsonl` (to a file), and
 //! huginn-net-tcp's full TCP analysis (syn, syn-ack, mtu, uptime, with its
-//! bundled database) fed frame by frame, plus the ratios.
+//! bundled database) fed frame by frame, plus the ratios; and, when p0f is
+//! installed, `p0f -r` over the same file (a separate process, one round:
+//! it is two orders of magnitude slower).
 //!
 //! Without `--bench` (as `cargo test --all-targets` runs it) it does a small
 //! smoke run so the harness itself stays tested.
@@ -77,6 +79,7 @@ fn main() {
         );
         let _ = std::fs::remove_file(&out_path);
         let huginn = best(rounds, || huginn_run(&hdb, path));
+        let p0f = if full { p0f_run(path) } else { None };
         let pps = |s: f64| packets as f64 / s;
         println!("{name} capture ({packets} packets):");
         println!(
@@ -103,6 +106,13 @@ fn main() {
             "  huginn-net-tcp 2.2.1 (full)  {:>12.0} packets/s",
             pps(huginn)
         );
+        if let Some(p0f) = p0f {
+            println!(
+                "  p0f 3 (-r FILE > /dev/null)  {:>12.0} packets/s  (synprint none: {:.0}x p0f)",
+                pps(p0f),
+                p0f / none
+            );
+        }
         println!();
     }
 }
@@ -152,6 +162,21 @@ fn synprint_run(engine: &Engine, path: &Path, format: Format, out: &Path) -> u64
     analyzer.drain(&mut emit).expect("write record");
     w.flush().expect("flush");
     analyzer.stats().syn
+}
+
+/// Seconds `p0f -r` takes over the file, its report going to /dev/null
+/// (p0f refuses a log file that is not a regular file); `None` without a
+/// working p0f.
+fn p0f_run(path: &Path) -> Option<f64> {
+    let t = Instant::now();
+    let status = std::process::Command::new("p0f")
+        .arg("-r")
+        .arg(path)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .ok()?;
+    status.success().then(|| t.elapsed().as_secs_f64())
 }
 
 fn huginn_run(db: &Arc<huginn_net_db::TcpDatabase>, path: &Path) -> u64 {
