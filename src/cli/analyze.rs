@@ -17,7 +17,7 @@ const PROGRESS_MIN_BYTES: u64 = 4 << 20;
 
 #[derive(clap::Args)]
 pub struct AnalyzeArgs {
-    /// Capture files (pcap or pcapng, any link type synprint reads); `-` reads standard input.
+    /// Capture files (pcap or pcapng, gzip-compressed or not, any link type synprint reads); `-` reads standard input.
     #[arg(required = true)]
     files: Vec<PathBuf>,
     /// Output format; default: text on a terminal, jsonl otherwise.

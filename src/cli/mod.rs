@@ -17,7 +17,7 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Fingerprint every SYN and SYN+ACK in capture files (pcap, pcapng, `-` for stdin).
+    /// Fingerprint every SYN and SYN+ACK in capture files (pcap, pcapng, either gzipped, `-` for stdin).
     ///
     /// Records carry p0f 3.09b's signature and match, MTU, uptime, the OS
     /// classification and JA4T/JA4TS. JA4T and JA4TS are part of JA4+ by
