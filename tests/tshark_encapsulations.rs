@@ -10,7 +10,10 @@ use std::path::Path;
 use synprint::capture::{
     ByteOrder, PcapPrecision, PcapWriter, PcapngInterface, PcapngWriter, TsResolution,
 };
-use synprint::craft::{ipv6_with_extensions, Encapsulation, Ipv6Ext, Stack, TcpPacket};
+use synprint::craft::{
+    ethernet_frame, ipv4_outer, ipv6_with_extensions, teredo, udp, Encapsulation, Ipv6Ext, Stack,
+    TcpPacket,
+};
 use synprint::packet::{flags, LinkType, Timestamp};
 
 /// Per encapsulation: a SYN of each stack over IPv4 and IPv6, the
@@ -67,6 +70,33 @@ fn every_link_type_and_encapsulation_agrees_with_tshark() {
     }
     // Two SYN-kind packets of every three, per encapsulation and file.
     assert_eq!(total, 2 * Encapsulation::ALL.len() * pkts.len() * 2 / 3);
+}
+
+/// Teredo carries IPv6 only, so it is not in `Encapsulation::ALL`: every
+/// IPv6 packet with and without the authentication and origin headers.
+#[test]
+fn teredo_agrees_with_tshark() {
+    if !common::tshark_available() {
+        eprintln!("SKIPPED: tshark is not installed (apt-get install tshark)");
+        return;
+    }
+    let mut w = PcapWriter::new(Vec::new(), LinkType::ETHERNET).unwrap();
+    let mut frames = 0;
+    for p in packets().iter().filter(|p| p.src.is_ipv6()) {
+        for (auth, origin) in [(false, false), (true, false), (false, true), (true, true)] {
+            let u = udp(3544, 40000, &teredo(&p.ip_bytes(), auth, origin));
+            w.write(Timestamp(frames), &ethernet_frame(&ipv4_outer(17, &u)))
+                .unwrap();
+            frames += 1;
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("teredo.pcap");
+    std::fs::write(&path, w.into_inner()).unwrap();
+    assert_eq!(
+        common::compare_with_tshark(&path),
+        (frames * 2 / 3) as usize
+    );
 }
 
 /// IPv4 options and IPv6 extension headers, as raw IP.

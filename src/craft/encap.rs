@@ -357,6 +357,42 @@ pub fn l2tp(ip: &[u8]) -> Vec<u8> {
     l
 }
 
+/// A VXLAN-GPE header (VNI 42): with `next` the P flag and the next
+/// protocol (1 IPv4, 2 IPv6, 3 Ethernet, 5 MPLS), without it plain VXLAN
+/// semantics (Ethernet).
+pub fn vxlan_gpe(next: Option<u8>, payload: &[u8]) -> Vec<u8> {
+    let mut v = Vec::with_capacity(8 + payload.len());
+    let flags = 0x08 | if next.is_some() { 0x04 } else { 0 };
+    v.extend_from_slice(&[flags, 0, 0, next.unwrap_or(0), 0, 0, 42, 0]);
+    v.extend_from_slice(payload);
+    v
+}
+
+/// A LISP data header (nonce present, instance id 7) around an IP packet.
+pub fn lisp(ip: &[u8]) -> Vec<u8> {
+    let mut l = Vec::with_capacity(8 + ip.len());
+    l.extend_from_slice(&[0x88, 0x12, 0x34, 0x56, 0x00, 0x00, 0x07, 0x01]);
+    l.extend_from_slice(ip);
+    l
+}
+
+/// A Teredo payload: an IPv6 packet, after an authentication indicator
+/// (client id "ab", authentication value "xyz") and an origin indication
+/// when asked.
+pub fn teredo(ip6: &[u8], authentication: bool, origin: bool) -> Vec<u8> {
+    let mut t = Vec::with_capacity(40 + ip6.len());
+    if authentication {
+        t.extend_from_slice(&[0x00, 0x01, 2, 3]);
+        t.extend_from_slice(b"abxyz");
+        t.extend_from_slice(&[1, 2, 3, 4, 5, 6, 7, 8, 0]);
+    }
+    if origin {
+        t.extend_from_slice(&[0x00, 0x00, 0xe2, 0x3c, 0x3f, 0xff, 0x8d, 0xfe]);
+    }
+    t.extend_from_slice(ip6);
+    t
+}
+
 /// Every way of carrying an IP packet that synprint decodes, for tests
 /// that want one frame of each.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -426,10 +462,16 @@ pub enum Encapsulation {
     GtpU,
     /// L2TPv2 carrying PPP.
     L2tp,
+    /// VXLAN-GPE naming the inner IP version.
+    VxlanGpe,
+    /// VXLAN-GPE carrying Ethernet (next protocol 3).
+    VxlanGpeEthernet,
+    /// LISP data plane.
+    Lisp,
 }
 
 impl Encapsulation {
-    pub const ALL: [Encapsulation; 35] = [
+    pub const ALL: [Encapsulation; 38] = [
         Encapsulation::Ethernet,
         Encapsulation::Vlan,
         Encapsulation::QinQ,
@@ -465,6 +507,9 @@ impl Encapsulation {
         Encapsulation::CiscoHdlc,
         Encapsulation::GtpU,
         Encapsulation::L2tp,
+        Encapsulation::VxlanGpe,
+        Encapsulation::VxlanGpeEthernet,
+        Encapsulation::Lisp,
     ];
 
     /// The link type and frame carrying `ip` this way.
@@ -599,6 +644,18 @@ impl Encapsulation {
             }
             Encapsulation::L2tp => {
                 let u = udp(1701, 1701, &l2tp(ip));
+                (LinkType::ETHERNET, eth(&ipv4_outer(17, &u)))
+            }
+            Encapsulation::VxlanGpe => {
+                let u = udp(49152, 4790, &vxlan_gpe(Some(if v6 { 2 } else { 1 }), ip));
+                (LinkType::ETHERNET, eth(&ipv6_outer(17, &u)))
+            }
+            Encapsulation::VxlanGpeEthernet => {
+                let u = udp(49152, 4790, &vxlan_gpe(Some(3), &eth(ip)));
+                (LinkType::ETHERNET, eth(&ipv4_outer(17, &u)))
+            }
+            Encapsulation::Lisp => {
+                let u = udp(49152, 4341, &lisp(ip));
                 (LinkType::ETHERNET, eth(&ipv4_outer(17, &u)))
             }
         }

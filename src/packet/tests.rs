@@ -559,6 +559,35 @@ fn ppp_control_traffic_and_other_versions_are_named() {
 }
 
 #[test]
+fn vxlan_gpe_lisp_and_teredo_edges() {
+    use crate::craft::{lisp, teredo, vxlan_gpe};
+    let (v4, v6) = (v4_syn(), v6_syn());
+    let over_udp = |port: u16, body: &[u8]| ipv4_outer(17, &udp(40000, port, body));
+    // VXLAN-GPE without the P flag is VXLAN: Ethernet inside.
+    let plain = vxlan_gpe(None, &ethernet_frame(&v4.ip_bytes()));
+    assert_matches(&observe(LinkType::RAW, &over_udp(4790, &plain)), &v4);
+    // NSH (4) is not followed.
+    let nsh = vxlan_gpe(Some(4), &v4.ip_bytes());
+    assert_eq!(
+        decode_ip(TS, &over_udp(4790, &nsh)),
+        Err(Skip::UnsupportedEncapsulation)
+    );
+    // LISP carries either IP version.
+    assert_matches(
+        &observe(LinkType::RAW, &over_udp(4341, &lisp(&v6.ip_bytes()))),
+        &v6,
+    );
+    // Teredo: IPv6 only; an authentication header longer than the packet.
+    assert_eq!(
+        decode_ip(TS, &over_udp(3544, &teredo(&v4.ip_bytes(), false, true))),
+        Err(Skip::BadIpVersion)
+    );
+    let mut auth = teredo(&v6.ip_bytes(), true, false);
+    auth[3] = 250;
+    assert_eq!(decode_ip(TS, &over_udp(3544, &auth)), Err(Skip::Truncated));
+}
+
+#[test]
 fn tunnel_depth_is_bounded() {
     let mut pkt = v4_syn().ip_bytes();
     for _ in 0..MAX_TUNNEL_DEPTH {

@@ -1,6 +1,6 @@
 //! Tunnels opened to reach the inner TCP: GRE (with ERSPAN and MPLS),
-//! VXLAN, Geneve, GTP-U and L2TPv2. IP-in-IP needs no header of its own and
-//! lives in `ip`.
+//! VXLAN and VXLAN-GPE, Geneve, GTP-U, L2TPv2, LISP and Teredo. IP-in-IP
+//! needs no header of its own and lives in `ip`.
 
 use super::ip::{self, deeper};
 use super::link::{ethernet, ethertype, mpls, ppp};
@@ -12,14 +12,23 @@ pub const GENEVE_PORT: u16 = 6081;
 pub const GTP_U_PORT: u16 = 2152;
 /// L2TP (RFC 2661), usually carrying a subscriber's PPP.
 pub const L2TP_PORT: u16 = 1701;
+/// VXLAN with a next-protocol field (VXLAN-GPE).
+pub const VXLAN_GPE_PORT: u16 = 4790;
+/// LISP data plane (RFC 9300).
+pub const LISP_DATA_PORT: u16 = 4341;
+/// Teredo (RFC 4380): IPv6 in UDP through NATs.
+pub const TEREDO_PORT: u16 = 3544;
 
 /// UDP tunnels by well-known port.
 #[derive(Clone, Copy)]
 enum UdpTunnel {
     Vxlan,
+    VxlanGpe,
     Geneve,
     GtpU,
     L2tp,
+    Lisp,
+    Teredo,
 }
 
 impl UdpTunnel {
@@ -29,6 +38,9 @@ impl UdpTunnel {
             GENEVE_PORT => Some(UdpTunnel::Geneve),
             GTP_U_PORT => Some(UdpTunnel::GtpU),
             L2TP_PORT => Some(UdpTunnel::L2tp),
+            VXLAN_GPE_PORT => Some(UdpTunnel::VxlanGpe),
+            LISP_DATA_PORT => Some(UdpTunnel::Lisp),
+            TEREDO_PORT => Some(UdpTunnel::Teredo),
             _ => None,
         }
     }
@@ -72,10 +84,50 @@ pub(super) fn udp(ts: Timestamp, datagram: &[u8], depth: u8) -> Result<Option<Ob
             let (_, inner) = body.split_first_chunk::<8>().ok_or(Skip::Truncated)?;
             ethernet(ts, inner, depth)
         }
+        UdpTunnel::VxlanGpe => vxlan_gpe(ts, body, depth),
         UdpTunnel::Geneve => geneve(ts, body, depth),
         UdpTunnel::GtpU => gtp_u(ts, body, depth),
         UdpTunnel::L2tp => l2tp(ts, body, depth),
+        UdpTunnel::Lisp => {
+            // Flags, nonce / map-version, instance id / locator bits; the
+            // inner packet is IP.
+            let (_, inner) = body.split_first_chunk::<8>().ok_or(Skip::Truncated)?;
+            ip::any(ts, inner, depth)
+        }
+        UdpTunnel::Teredo => teredo(ts, body, depth),
     }
+}
+
+/// VXLAN-GPE: the eighth-bit `P` flag says the fourth byte names the
+/// payload (1 IPv4, 2 IPv6, 3 Ethernet, 5 MPLS); without it the payload is
+/// Ethernet, as in VXLAN.
+fn vxlan_gpe(ts: Timestamp, body: &[u8], depth: u8) -> Result<Option<Observation>, Skip> {
+    let (h, inner) = body.split_first_chunk::<8>().ok_or(Skip::Truncated)?;
+    if h[0] & 0x04 == 0 {
+        return ethernet(ts, inner, depth);
+    }
+    match h[3] {
+        1 => ip::v4(ts, inner, depth),
+        2 => ip::v6(ts, inner, depth),
+        3 => ethernet(ts, inner, depth),
+        5 => mpls(ts, inner, depth),
+        _ => Err(Skip::UnsupportedEncapsulation),
+    }
+}
+
+/// Teredo: an IPv6 packet, possibly after an authentication indicator
+/// (`00 01`, id and value lengths, id, value, 8-byte nonce, confirmation
+/// byte) and an origin indication (`00 00` and six bytes).
+fn teredo(ts: Timestamp, body: &[u8], depth: u8) -> Result<Option<Observation>, Skip> {
+    let mut rest = body;
+    if let [0x00, 0x01, id_len, au_len, ..] = *rest {
+        let len = 4 + usize::from(id_len) + usize::from(au_len) + 8 + 1;
+        rest = rest.get(len..).ok_or(Skip::Truncated)?;
+    }
+    if let [0x00, 0x00, ..] = *rest {
+        rest = rest.get(8..).ok_or(Skip::Truncated)?;
+    }
+    ip::v6(ts, rest, depth)
 }
 
 /// GTPv1-U: only G-PDUs (message type 255) carry a subscriber's packets;
