@@ -393,6 +393,37 @@ pub fn teredo(ip6: &[u8], authentication: bool, origin: bool) -> Vec<u8> {
     t
 }
 
+/// An unprotected IEEE 802.11 data frame carrying `ip` after LLC/SNAP:
+/// to the access point (ToDS) as a plain data frame, or from it (FromDS) as
+/// a QoS data frame.
+pub fn wifi_data(ip: &[u8], qos: bool) -> Vec<u8> {
+    let mut f = Vec::with_capacity(40 + ip.len());
+    if qos {
+        f.extend_from_slice(&[0x88, 0x02]); // QoS data, FromDS
+    } else {
+        f.extend_from_slice(&[0x08, 0x01]); // data, ToDS
+    }
+    f.extend_from_slice(&[0x00, 0x00]); // duration
+    f.extend_from_slice(&MAC_DST);
+    f.extend_from_slice(&MAC_SRC);
+    f.extend_from_slice(&[0x02, 0, 0, 0, 0, 0x03]);
+    f.extend_from_slice(&[0x10, 0x00]); // sequence control
+    if qos {
+        f.extend_from_slice(&[0x05, 0x00]); // QoS control: TID 5
+    }
+    f.extend_from_slice(&[0xaa, 0xaa, 0x03, 0, 0, 0]);
+    f.extend_from_slice(&ethertype_of(ip).to_be_bytes());
+    f.extend_from_slice(ip);
+    f
+}
+
+/// A minimal radiotap header (no fields present) before an 802.11 frame.
+pub fn radiotap(frame: &[u8]) -> Vec<u8> {
+    let mut r = vec![0, 0, 8, 0, 0, 0, 0, 0];
+    r.extend_from_slice(frame);
+    r
+}
+
 /// Every way of carrying an IP packet that synprint decodes, for tests
 /// that want one frame of each.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -468,10 +499,14 @@ pub enum Encapsulation {
     VxlanGpeEthernet,
     /// LISP data plane.
     Lisp,
+    /// LINKTYPE_IEEE802_11: a data frame to the access point.
+    Wifi,
+    /// LINKTYPE_IEEE802_11_RADIOTAP: a QoS data frame from the access point.
+    WifiRadiotap,
 }
 
 impl Encapsulation {
-    pub const ALL: [Encapsulation; 38] = [
+    pub const ALL: [Encapsulation; 40] = [
         Encapsulation::Ethernet,
         Encapsulation::Vlan,
         Encapsulation::QinQ,
@@ -510,6 +545,8 @@ impl Encapsulation {
         Encapsulation::VxlanGpe,
         Encapsulation::VxlanGpeEthernet,
         Encapsulation::Lisp,
+        Encapsulation::Wifi,
+        Encapsulation::WifiRadiotap,
     ];
 
     /// The link type and frame carrying `ip` this way.
@@ -658,6 +695,11 @@ impl Encapsulation {
                 let u = udp(49152, 4341, &lisp(ip));
                 (LinkType::ETHERNET, eth(&ipv4_outer(17, &u)))
             }
+            Encapsulation::Wifi => (LinkType::IEEE802_11, wifi_data(ip, false)),
+            Encapsulation::WifiRadiotap => (
+                LinkType::IEEE802_11_RADIOTAP,
+                radiotap(&wifi_data(ip, true)),
+            ),
         }
     }
 }

@@ -31,6 +31,10 @@ impl LinkType {
     pub const C_HDLC: LinkType = LinkType(104);
     /// PPP after one direction byte.
     pub const PPP_WITH_DIR: LinkType = LinkType(204);
+    /// IEEE 802.11 frames (Wi-Fi in monitor mode, without radio header).
+    pub const IEEE802_11: LinkType = LinkType(105);
+    /// IEEE 802.11 frames after a radiotap header.
+    pub const IEEE802_11_RADIOTAP: LinkType = LinkType(127);
     pub const IPV4: LinkType = LinkType(228);
     pub const IPV6: LinkType = LinkType(229);
     /// Linux cooked capture v2.
@@ -99,12 +103,59 @@ pub(super) fn decode(
         LinkType::PPP | LinkType::PPP_HDLC => ppp(ts, frame, 0),
         LinkType::PPP_WITH_DIR => ppp(ts, frame.get(1..).ok_or(Skip::Truncated)?, 0),
         LinkType::PPP_ETHER => pppoe_session(ts, frame, 0),
+        LinkType::IEEE802_11 => wifi(ts, frame),
+        LinkType::IEEE802_11_RADIOTAP => {
+            // Version, pad, little-endian length of the whole radio header.
+            let (h, _) = frame.split_first_chunk::<4>().ok_or(Skip::Truncated)?;
+            let len = usize::from(u16::from_le_bytes([h[2], h[3]]));
+            wifi(ts, frame.get(len..).ok_or(Skip::Truncated)?)
+        }
         LinkType::C_HDLC => {
             let (h, rest) = frame.split_first_chunk::<4>().ok_or(Skip::Truncated)?;
             ether_payload(ts, u16::from_be_bytes([h[2], h[3]]), rest, 0)
         }
         _ => Err(Skip::UnknownLinkType),
     }
+}
+
+/// An IEEE 802.11 frame: only unprotected data frames carry IP, after
+/// the MAC header (24 bytes; a fourth address between access points; QoS
+/// and HT control fields where the subtype and flags say) and an LLC/SNAP
+/// header naming the EtherType. Encrypted frames cannot be read.
+fn wifi(ts: Timestamp, frame: &[u8]) -> Result<Option<Observation>, Skip> {
+    let (&[fc0, fc1], _) = frame.split_first_chunk::<2>().ok_or(Skip::Truncated)?;
+    let (frame_type, subtype) = ((fc0 >> 2) & 0x3, fc0 >> 4);
+    // Management, control and extension frames; data subtypes without a
+    // body (null, CF-ack/poll only).
+    if frame_type != 2 || subtype & 0x4 != 0 {
+        return Err(Skip::NotIp);
+    }
+    if fc1 & 0x40 != 0 {
+        return Err(Skip::UnsupportedEncapsulation);
+    }
+    let qos = subtype & 0x8 != 0;
+    let mut header = 24;
+    if fc1 & 0x03 == 0x03 {
+        header += 6;
+    }
+    if qos {
+        // An A-MSDU packs several subframes; not followed.
+        let qos_control = frame.get(header).ok_or(Skip::Truncated)?;
+        if qos_control & 0x80 != 0 {
+            return Err(Skip::UnsupportedEncapsulation);
+        }
+        header += 2;
+        if fc1 & 0x80 != 0 {
+            header += 4;
+        }
+    }
+    let body = frame.get(header..).ok_or(Skip::Truncated)?;
+    let (llc, rest) = body.split_first_chunk::<8>().ok_or(Skip::Truncated)?;
+    // SNAP (AA AA 03) with RFC 1042's or 802.1H's organisation code.
+    if llc[..3] != [0xaa, 0xaa, 0x03] || !matches!(llc[3..6], [0, 0, 0] | [0, 0, 0xf8]) {
+        return Err(Skip::NotIp);
+    }
+    ether_payload(ts, u16::from_be_bytes([llc[6], llc[7]]), rest, 0)
 }
 
 /// BSD address families: AF_INET is 2 everywhere, AF_INET6 differs by

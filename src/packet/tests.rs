@@ -588,6 +588,46 @@ fn vxlan_gpe_lisp_and_teredo_edges() {
 }
 
 #[test]
+fn wifi_frames_that_carry_no_readable_ip_are_named() {
+    use crate::craft::{radiotap, wifi_data};
+    let p = v4_syn();
+    let data = wifi_data(&p.ip_bytes(), false);
+    let qos = wifi_data(&p.ip_bytes(), true);
+    let named = |f: &[u8]| decode(LinkType::IEEE802_11, TS, f);
+    // Encrypted (protected flag), management (beacon), QoS null, A-MSDU.
+    let mut protected = data.clone();
+    protected[1] |= 0x40;
+    assert_eq!(named(&protected), Err(Skip::UnsupportedEncapsulation));
+    let mut beacon = data.clone();
+    beacon[0] = 0x80;
+    assert_eq!(named(&beacon), Err(Skip::NotIp));
+    let mut null = qos.clone();
+    null[0] = 0xc8;
+    assert_eq!(named(&null), Err(Skip::NotIp));
+    let mut amsdu = qos.clone();
+    amsdu[24] |= 0x80;
+    assert_eq!(named(&amsdu), Err(Skip::UnsupportedEncapsulation));
+    // Between access points (four addresses), and QoS with HT control.
+    let mut wds = data[..24].to_vec();
+    wds[1] = 0x03;
+    wds.extend_from_slice(&[2, 0, 0, 0, 0, 9]);
+    wds.extend_from_slice(&data[24..]);
+    assert_matches(&observe(LinkType::IEEE802_11, &wds), &p);
+    let mut ht = qos[..26].to_vec();
+    ht[1] |= 0x80;
+    ht.extend_from_slice(&[0, 0, 0, 0]);
+    ht.extend_from_slice(&qos[26..]);
+    assert_matches(&observe(LinkType::IEEE802_11, &ht), &p);
+    // A radiotap length past the frame.
+    let mut r = radiotap(&data);
+    r[2] = 0xff;
+    assert_eq!(
+        decode(LinkType::IEEE802_11_RADIOTAP, TS, &r),
+        Err(Skip::Truncated)
+    );
+}
+
+#[test]
 fn tunnel_depth_is_bounded() {
     let mut pkt = v4_syn().ip_bytes();
     for _ in 0..MAX_TUNNEL_DEPTH {
@@ -606,7 +646,7 @@ mod props {
     proptest! {
         #[test]
         fn any_bytes_as_any_link_never_panic(
-            link in prop::sample::select(vec![0u32, 1, 9, 12, 14, 50, 51, 101, 104, 108, 113, 204, 228, 229, 276, 7]),
+            link in prop::sample::select(vec![0u32, 1, 9, 12, 14, 50, 51, 101, 104, 105, 108, 113, 127, 204, 228, 229, 276, 7]),
             bytes in prop::collection::vec(any::<u8>(), 0..200),
         ) {
             let _ = decode(LinkType(link), TS, &bytes);
