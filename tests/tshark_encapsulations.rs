@@ -11,8 +11,8 @@ use synprint::capture::{
     ByteOrder, PcapPrecision, PcapWriter, PcapngInterface, PcapngWriter, TsResolution,
 };
 use synprint::craft::{
-    ethernet_frame, ipv4_outer, ipv6_with_extensions, teredo, udp, Encapsulation, Ipv6Ext, Stack,
-    TcpPacket,
+    ethernet_frame, ipv4_outer, ipv6_with_extensions, nflog, teredo, udp, Encapsulation, Ipv6Ext,
+    Stack, TcpPacket,
 };
 use synprint::packet::{flags, LinkType, Timestamp};
 
@@ -97,6 +97,31 @@ fn teredo_agrees_with_tshark() {
         common::compare_with_tshark(&path),
         (frames * 2 / 3) as usize
     );
+}
+
+/// NFLOG's attributes are in the capturing host's byte order, which is
+/// the file's, so it is not in `Encapsulation::ALL` (whose frames do not
+/// know the file they go to): a little- and a big-endian file of each.
+#[test]
+fn nflog_in_either_byte_order_agrees_with_tshark() {
+    if !common::tshark_available() {
+        eprintln!("SKIPPED: tshark is not installed (apt-get install tshark)");
+        return;
+    }
+    let pkts = packets();
+    let dir = tempfile::tempdir().unwrap();
+    for order in [ByteOrder::Little, ByteOrder::Big] {
+        let mut w =
+            PcapWriter::with_format(Vec::new(), LinkType::NFLOG, order, PcapPrecision::Micros)
+                .unwrap();
+        for (i, p) in pkts.iter().enumerate() {
+            let frame = nflog(&p.ip_bytes(), order == ByteOrder::Big);
+            w.write(Timestamp(i as u64 * 1000), &frame).unwrap();
+        }
+        let path = dir.path().join(format!("nflog-{order:?}.pcap"));
+        std::fs::write(&path, w.into_inner()).unwrap();
+        assert_eq!(common::compare_with_tshark(&path), pkts.len() * 2 / 3);
+    }
 }
 
 /// IPv4 options and IPv6 extension headers, as raw IP.

@@ -424,6 +424,36 @@ pub fn radiotap(frame: &[u8]) -> Vec<u8> {
     r
 }
 
+/// A netfilter log message (resource id 5): a packet header attribute,
+/// then the packet; attributes in the capturing host's byte order, which is
+/// the capture file's (`big_endian`).
+pub fn nflog(ip: &[u8], big_endian: bool) -> Vec<u8> {
+    let host = |v: u16| {
+        if big_endian {
+            v.to_be_bytes()
+        } else {
+            v.to_le_bytes()
+        }
+    };
+    let family = if ip.first().map(|b| b >> 4) == Some(6) {
+        10
+    } else {
+        2
+    };
+    let mut f = vec![family, 0, 0, 5];
+    // NFULA_PACKET_HDR: hardware protocol, hook, pad.
+    f.extend_from_slice(&host(8));
+    f.extend_from_slice(&host(1));
+    f.extend_from_slice(&ethertype_of(ip).to_be_bytes());
+    f.extend_from_slice(&[1, 0]);
+    // NFULA_PAYLOAD, padded to four bytes.
+    f.extend_from_slice(&host((4 + ip.len()) as u16));
+    f.extend_from_slice(&host(9));
+    f.extend_from_slice(ip);
+    f.resize(f.len().next_multiple_of(4), 0);
+    f
+}
+
 /// Every way of carrying an IP packet that synprint decodes, for tests
 /// that want one frame of each.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

@@ -35,6 +35,8 @@ impl LinkType {
     pub const IEEE802_11: LinkType = LinkType(105);
     /// IEEE 802.11 frames after a radiotap header.
     pub const IEEE802_11_RADIOTAP: LinkType = LinkType(127);
+    /// Linux netfilter log (`tcpdump -i nflog:N`, iptables' NFLOG target).
+    pub const NFLOG: LinkType = LinkType(239);
     pub const IPV4: LinkType = LinkType(228);
     pub const IPV6: LinkType = LinkType(229);
     /// Linux cooked capture v2.
@@ -104,6 +106,7 @@ pub(super) fn decode(
         LinkType::PPP_WITH_DIR => ppp(ts, frame.get(1..).ok_or(Skip::Truncated)?, 0),
         LinkType::PPP_ETHER => pppoe_session(ts, frame, 0),
         LinkType::IEEE802_11 => wifi(ts, frame),
+        LinkType::NFLOG => nflog(ts, frame),
         LinkType::IEEE802_11_RADIOTAP => {
             // Version, pad, little-endian length of the whole radio header.
             let (h, _) = frame.split_first_chunk::<4>().ok_or(Skip::Truncated)?;
@@ -156,6 +159,54 @@ fn wifi(ts: Timestamp, frame: &[u8]) -> Result<Option<Observation>, Skip> {
         return Err(Skip::NotIp);
     }
     ether_payload(ts, u16::from_be_bytes([llc[6], llc[7]]), rest, 0)
+}
+
+/// A netfilter log message: family, version, resource id, then
+/// type-length-value attributes, one of which (type 9) is the packet. The
+/// attributes are in the capturing host's byte order, which the file does
+/// not carry to here: like Wireshark, synprint reads it off the first
+/// attribute's type, a small number.
+fn nflog(ts: Timestamp, frame: &[u8]) -> Result<Option<Observation>, Skip> {
+    const PAYLOAD: u16 = 9;
+    let (h, mut rest) = frame.split_first_chunk::<4>().ok_or(Skip::Truncated)?;
+    let little_endian = match rest.get(2..4) {
+        Some([_, 0]) => true,
+        Some([0, _]) => false,
+        Some(_) => return Err(Skip::BadHeaderLength),
+        None => return Err(Skip::Truncated),
+    };
+    let u16_at = |b: [u8; 2]| {
+        if little_endian {
+            u16::from_le_bytes(b)
+        } else {
+            u16::from_be_bytes(b)
+        }
+    };
+    // Each attribute is at least its four-byte header long, so the walk
+    // ends with the frame.
+    loop {
+        let (tlv, _) = rest.split_first_chunk::<4>().ok_or(Skip::Truncated)?;
+        let len = usize::from(u16_at([tlv[0], tlv[1]]));
+        // The top two type bits are netlink flags (nested, byte order).
+        let kind = u16_at([tlv[2], tlv[3]]) & 0x3fff;
+        if len < 4 {
+            return Err(Skip::BadHeaderLength);
+        }
+        let value = rest.get(4..len).ok_or(Skip::Truncated)?;
+        if kind == PAYLOAD {
+            return match h[0] {
+                2 => ip::v4(ts, value, 0),
+                10 => ip::v6(ts, value, 0),
+                _ => ip::any(ts, value, 0),
+            };
+        }
+        // Attributes are padded to four bytes. A message that ends without
+        // the packet attribute was cut (or logged without the packet).
+        rest = rest
+            .get(len.next_multiple_of(4)..)
+            .filter(|r| !r.is_empty())
+            .ok_or(Skip::Truncated)?;
+    }
 }
 
 /// BSD address families: AF_INET is 2 everywhere, AF_INET6 differs by

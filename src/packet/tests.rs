@@ -628,6 +628,39 @@ fn wifi_frames_that_carry_no_readable_ip_are_named() {
 }
 
 #[test]
+fn nflog_in_either_byte_order_and_its_malformations() {
+    use crate::craft::nflog;
+    for p in [v4_syn(), v6_syn()] {
+        for big_endian in [false, true] {
+            let frame = nflog(&p.ip_bytes(), big_endian);
+            assert_matches(&observe(LinkType::NFLOG, &frame), &p);
+            // The payload attribute is 4-byte padded: the last bytes may
+            // go without losing the packet.
+            let whole = 12 + 4 + p.ip_bytes().len();
+            for cut in 0..whole {
+                assert_eq!(
+                    decode(LinkType::NFLOG, TS, &frame[..cut]),
+                    Err(Skip::Truncated),
+                    "cut at {cut}"
+                );
+            }
+        }
+    }
+    let frame = nflog(&v4_syn().ip_bytes(), false);
+    // An attribute shorter than its own header.
+    let mut short = frame.clone();
+    short[4] = 2;
+    assert_eq!(
+        decode(LinkType::NFLOG, TS, &short),
+        Err(Skip::BadHeaderLength)
+    );
+    // Netlink's flag bits on the type do not hide the payload.
+    let mut flagged = frame.clone();
+    flagged[15] |= 0x80;
+    assert_matches(&observe(LinkType::NFLOG, &flagged), &v4_syn());
+}
+
+#[test]
 fn tunnel_depth_is_bounded() {
     let mut pkt = v4_syn().ip_bytes();
     for _ in 0..MAX_TUNNEL_DEPTH {
@@ -646,7 +679,7 @@ mod props {
     proptest! {
         #[test]
         fn any_bytes_as_any_link_never_panic(
-            link in prop::sample::select(vec![0u32, 1, 9, 12, 14, 50, 51, 101, 104, 105, 108, 113, 127, 204, 228, 229, 276, 7]),
+            link in prop::sample::select(vec![0u32, 1, 9, 12, 14, 50, 51, 101, 104, 105, 108, 113, 127, 204, 228, 229, 239, 276, 7]),
             bytes in prop::collection::vec(any::<u8>(), 0..200),
         ) {
             let _ = decode(LinkType(link), TS, &bytes);
