@@ -11,7 +11,9 @@ use std::path::Path;
 use synprint::capture::{
     ByteOrder, PcapPrecision, PcapWriter, PcapngInterface, PcapngWriter, TsResolution,
 };
-use synprint::craft::{ipv6_with_extensions, Encapsulation, Ipv6Ext, Stack, TcpPacket};
+use synprint::craft::{
+    ipv4_outer, ipv6_with_extensions, nflog, teredo, udp, Encapsulation, Ipv6Ext, Stack, TcpPacket,
+};
 use synprint::packet::{LinkType, Timestamp};
 
 fn syns() -> Vec<TcpPacket> {
@@ -64,6 +66,21 @@ fn write_fuzz_seeds() {
         )
         .unwrap();
     }
+    // Outside `Encapsulation::ALL` (their frames depend on more than the
+    // packet): NFLOG in both byte orders, Teredo.
+    for big_endian in [false, true] {
+        std::fs::write(
+            decode_dir.join(format!("nflog-{}", if big_endian { "be" } else { "le" })),
+            decode_seed(LinkType::NFLOG, &nflog(&pkts[0].ip_bytes(), big_endian)),
+        )
+        .unwrap();
+    }
+    let udp_teredo = udp(3544, 40000, &teredo(&pkts[1].ip_bytes(), true, true));
+    std::fs::write(
+        decode_dir.join("teredo"),
+        decode_seed(LinkType::RAW, &ipv4_outer(17, &udp_teredo)),
+    )
+    .unwrap();
     let ext = ipv6_with_extensions(
         &pkts[1].ip_bytes(),
         &[
