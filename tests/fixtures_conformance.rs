@@ -21,8 +21,7 @@ fn shared_fixtures_agree_with_tshark() {
         eprintln!("SKIPPED: no fixtures at {}", dir.display());
         return;
     };
-    if !common::tshark_available() {
-        eprintln!("SKIPPED: tshark is not installed (apt-get install tshark)");
+    if common::tshark_missing() {
         return;
     }
     let mut files: Vec<PathBuf> = entries

@@ -50,8 +50,7 @@ fn packets() -> Vec<TcpPacket> {
 
 #[test]
 fn every_link_type_and_encapsulation_agrees_with_tshark() {
-    if !common::tshark_available() {
-        eprintln!("SKIPPED: tshark is not installed (apt-get install tshark)");
+    if common::tshark_missing() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -76,8 +75,7 @@ fn every_link_type_and_encapsulation_agrees_with_tshark() {
 /// IPv6 packet with and without the authentication and origin headers.
 #[test]
 fn teredo_agrees_with_tshark() {
-    if !common::tshark_available() {
-        eprintln!("SKIPPED: tshark is not installed (apt-get install tshark)");
+    if common::tshark_missing() {
         return;
     }
     let mut w = PcapWriter::new(Vec::new(), LinkType::ETHERNET).unwrap();
@@ -104,8 +102,7 @@ fn teredo_agrees_with_tshark() {
 /// know the file they go to): a little- and a big-endian file of each.
 #[test]
 fn nflog_in_either_byte_order_agrees_with_tshark() {
-    if !common::tshark_available() {
-        eprintln!("SKIPPED: tshark is not installed (apt-get install tshark)");
+    if common::tshark_missing() {
         return;
     }
     let pkts = packets();
@@ -127,8 +124,7 @@ fn nflog_in_either_byte_order_agrees_with_tshark() {
 /// IPv4 options and IPv6 extension headers, as raw IP.
 #[test]
 fn ip_options_and_ipv6_extension_headers_agree_with_tshark() {
-    if !common::tshark_available() {
-        eprintln!("SKIPPED: tshark is not installed (apt-get install tshark)");
+    if common::tshark_missing() {
         return;
     }
     let pkts = packets();

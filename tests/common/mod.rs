@@ -32,11 +32,17 @@ const FIELDS: [&str; 16] = [
 /// [`FIELDS`] in order, all as tshark prints them.
 pub type Row = Vec<String>;
 
-pub fn tshark_available() -> bool {
-    Command::new("tshark")
+/// True, after saying so, when there is no tshark to compare with: the
+/// test then skips.
+pub fn tshark_missing() -> bool {
+    let installed = Command::new("tshark")
         .arg("--version")
         .output()
-        .is_ok_and(|o| o.status.success())
+        .is_ok_and(|o| o.status.success());
+    if !installed {
+        eprintln!("SKIPPED: tshark is not installed (apt-get install tshark)");
+    }
+    !installed
 }
 
 /// tshark's raw columns for every SYN without RST or FIN, keyed by frame.
