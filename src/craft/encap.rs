@@ -454,6 +454,23 @@ pub fn nflog(ip: &[u8], big_endian: bool) -> Vec<u8> {
     f
 }
 
+/// A pf log header (OpenBSD's layout: 61 bytes used, padded to 64; rule
+/// 3 passed the packet inbound on `em0`) before an IP packet.
+pub fn pflog(ip: &[u8]) -> Vec<u8> {
+    let v6 = ip.first().map(|b| b >> 4) == Some(6);
+    let mut h = vec![0u8; 64];
+    h[0] = 61; // header length
+    h[1] = if v6 { 24 } else { 2 }; // AF_INET6 on OpenBSD, AF_INET
+    h[2] = 0; // action: pass
+    h[3] = 0; // reason: match
+    h[4..7].copy_from_slice(b"em0");
+    h[36..40].copy_from_slice(&3u32.to_be_bytes()); // rule number
+    h[40..44].copy_from_slice(&u32::MAX.to_be_bytes()); // no sub-rule
+    h[60] = 1; // direction: in
+    h.extend_from_slice(ip);
+    h
+}
+
 /// Every way of carrying an IP packet that synprint decodes, for tests
 /// that want one frame of each.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -533,10 +550,12 @@ pub enum Encapsulation {
     Wifi,
     /// LINKTYPE_IEEE802_11_RADIOTAP: a QoS data frame from the access point.
     WifiRadiotap,
+    /// LINKTYPE_PFLOG (OpenBSD/FreeBSD pf's log).
+    Pflog,
 }
 
 impl Encapsulation {
-    pub const ALL: [Encapsulation; 40] = [
+    pub const ALL: [Encapsulation; 41] = [
         Encapsulation::Ethernet,
         Encapsulation::Vlan,
         Encapsulation::QinQ,
@@ -577,6 +596,7 @@ impl Encapsulation {
         Encapsulation::Lisp,
         Encapsulation::Wifi,
         Encapsulation::WifiRadiotap,
+        Encapsulation::Pflog,
     ];
 
     /// The link type and frame carrying `ip` this way.
@@ -730,6 +750,7 @@ impl Encapsulation {
                 LinkType::IEEE802_11_RADIOTAP,
                 radiotap(&wifi_data(ip, true)),
             ),
+            Encapsulation::Pflog => (LinkType::PFLOG, pflog(ip)),
         }
     }
 }

@@ -37,6 +37,8 @@ impl LinkType {
     pub const IEEE802_11_RADIOTAP: LinkType = LinkType(127);
     /// Linux netfilter log (`tcpdump -i nflog:N`, iptables' NFLOG target).
     pub const NFLOG: LinkType = LinkType(239);
+    /// OpenBSD/FreeBSD pf's log (`tcpdump -i pflog0`).
+    pub const PFLOG: LinkType = LinkType(117);
     pub const IPV4: LinkType = LinkType(228);
     pub const IPV6: LinkType = LinkType(229);
     /// Linux cooked capture v2.
@@ -107,6 +109,21 @@ pub(super) fn decode(
         LinkType::PPP_ETHER => pppoe_session(ts, frame, 0),
         LinkType::IEEE802_11 => wifi(ts, frame),
         LinkType::NFLOG => nflog(ts, frame),
+        LinkType::PFLOG => {
+            // The header gives its own length (61 on current systems) and
+            // the address family; the packet starts at the next multiple of
+            // four.
+            let (&[len, family], _) = frame.split_first_chunk::<2>().ok_or(Skip::Truncated)?;
+            if len < 2 {
+                return Err(Skip::BadHeaderLength);
+            }
+            let start = usize::from(len).next_multiple_of(4);
+            address_family(
+                ts,
+                u32::from(family),
+                frame.get(start..).ok_or(Skip::Truncated)?,
+            )
+        }
         LinkType::IEEE802_11_RADIOTAP => {
             // Version, pad, little-endian length of the whole radio header.
             let (h, _) = frame.split_first_chunk::<4>().ok_or(Skip::Truncated)?;

@@ -661,6 +661,28 @@ fn nflog_in_either_byte_order_and_its_malformations() {
 }
 
 #[test]
+fn pflog_reads_every_inet6_family_and_its_own_length() {
+    use crate::craft::pflog;
+    let p = v6_syn();
+    for family in [24, 28, 30] {
+        let mut f = pflog(&p.ip_bytes());
+        f[1] = family;
+        assert_matches(&observe(LinkType::PFLOG, &f), &p);
+    }
+    // An older, shorter header: the packet follows at its padded length.
+    let mut short = pflog(&v4_syn().ip_bytes());
+    short[0] = 45;
+    short.drain(48..64);
+    assert_matches(&observe(LinkType::PFLOG, &short), &v4_syn());
+    let mut bad = short.clone();
+    bad[0] = 1;
+    assert_eq!(
+        decode(LinkType::PFLOG, TS, &bad),
+        Err(Skip::BadHeaderLength)
+    );
+}
+
+#[test]
 fn tunnel_depth_is_bounded() {
     let mut pkt = v4_syn().ip_bytes();
     for _ in 0..MAX_TUNNEL_DEPTH {
@@ -679,7 +701,7 @@ mod props {
     proptest! {
         #[test]
         fn any_bytes_as_any_link_never_panic(
-            link in prop::sample::select(vec![0u32, 1, 9, 12, 14, 50, 51, 101, 104, 105, 108, 113, 127, 204, 228, 229, 239, 276, 7]),
+            link in prop::sample::select(vec![0u32, 1, 9, 12, 14, 50, 51, 101, 104, 105, 108, 113, 117, 127, 204, 228, 229, 239, 276, 7]),
             bytes in prop::collection::vec(any::<u8>(), 0..200),
         ) {
             let _ = decode(LinkType(link), TS, &bytes);
