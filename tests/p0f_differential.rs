@@ -78,7 +78,11 @@ fn p0f_log(pcap: &Path) -> String {
 }
 
 fn run_p0f(pcap: &Path) -> Report {
-    let text = p0f_log(pcap);
+    report_of(&p0f_log(pcap))
+}
+
+/// p0f's log lines of the compared modules, keyed as p0f keys them.
+fn report_of(text: &str) -> Report {
     let mut report = Report::new();
     for line in text.lines() {
         // "[date time] mod=...|cli=...|srv=...|subj=...|k=v|..."
@@ -247,7 +251,8 @@ fn synprint_report(records: &[Record]) -> (Report, Vec<Key>) {
 /// packets, which synprint does not look at, so uptime is compared only on
 /// captures holding nothing but SYNs and SYN+ACKs.
 fn differential(name: &str, pcap: &Path, min_connections: usize, with_uptime: bool) {
-    let mut theirs = run_p0f(pcap);
+    let log = p0f_log(pcap);
+    let mut theirs = report_of(&log);
     let records = pipeline_records(pcap);
     let (mut ours, untracked) = synprint_report(&records);
     if !with_uptime {
@@ -260,7 +265,7 @@ fn differential(name: &str, pcap: &Path, min_connections: usize, with_uptime: bo
         }
     }
     compare(name, &ours, &theirs, min_connections);
-    p0f_format_agrees(name, pcap, with_uptime);
+    p0f_format_agrees(name, pcap, &log, with_uptime);
 }
 
 /// The `synprint analyze --format FORMAT` binary's output for a capture.
@@ -280,7 +285,7 @@ fn synprint_analyze(pcap: &Path, format: &str) -> String {
 
 /// `synprint analyze --format p0f` writes, for every observation p0f logs
 /// in the compared modules, the very line p0f writes, date included.
-fn p0f_format_agrees(name: &str, pcap: &Path, with_uptime: bool) {
+fn p0f_format_agrees(name: &str, pcap: &Path, p0f_log: &str, with_uptime: bool) {
     // "[date] mod=..|cli=..|srv=..|subj=..|..." keyed by its first four
     // fields; the first line of each key.
     fn by_key(text: &str) -> BTreeMap<String, String> {
@@ -296,7 +301,7 @@ fn p0f_format_agrees(name: &str, pcap: &Path, with_uptime: bool) {
         }
         lines
     }
-    let theirs = by_key(&p0f_log(pcap));
+    let theirs = by_key(p0f_log);
     let ours = by_key(&synprint_analyze(pcap, "p0f"));
     let mut compared = 0;
     for (key, line) in &theirs {
