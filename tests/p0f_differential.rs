@@ -285,7 +285,7 @@ fn synprint_analyze(pcap: &Path, format: &str) -> String {
 
 /// `synprint analyze --format p0f` writes, for every observation p0f logs
 /// in the compared modules, the very line p0f writes, date included.
-fn p0f_format_agrees(name: &str, pcap: &Path, p0f_log: &str, with_uptime: bool) {
+fn p0f_format_agrees(name: &str, pcap: &Path, log: &str, with_uptime: bool) {
     // "[date] mod=..|cli=..|srv=..|subj=..|..." keyed by its first four
     // fields; the first line of each key.
     fn by_key(text: &str) -> BTreeMap<String, String> {
@@ -301,7 +301,7 @@ fn p0f_format_agrees(name: &str, pcap: &Path, p0f_log: &str, with_uptime: bool) 
         }
         lines
     }
-    let theirs = by_key(p0f_log);
+    let theirs = by_key(log);
     let ours = by_key(&synprint_analyze(pcap, "p0f"));
     let mut compared = 0;
     for (key, line) in &theirs {
