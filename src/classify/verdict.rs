@@ -150,6 +150,16 @@ pub fn verdict_for_os(
         _ => (false, None),
     };
 
+    // Browsers run on stacks that start at TTL 64 or 128; 255 is where
+    // routers, load balancers and carrier proxies start (and Solaris).
+    if ua_family.is_some() && initial_ttl(obs.ttl) == 255 {
+        reasons.push(
+            "initial TTL 255: no Windows, Apple, Android or desktop Linux stack starts there; \
+             a proxy or network device likely built this SYN"
+                .into(),
+        );
+    }
+
     let hops = initial_ttl(obs.ttl).saturating_sub(obs.ttl);
     Verdict {
         ua_os,
@@ -196,6 +206,25 @@ mod tests {
             .mtu(obs)
             .and_then(|m| m.link);
         verdict(&m.classify(obs, None), ua, obs, link).unwrap()
+    }
+
+    #[test]
+    fn a_ttl_255_syn_under_a_browser_user_agent_is_called_a_middlebox() {
+        let mut p = Stack::Windows.syn(
+            IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2)),
+            40000,
+            IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)),
+            443,
+            5,
+        );
+        p.ttl = 250;
+        let middlebox = |v: &Verdict| v.reasons.iter().any(|r| r.contains("TTL 255"));
+        assert!(middlebox(&judge(&observation(&p), Some(IPHONE_UA))));
+        // Without a User-Agent there is nothing to explain; a TTL-128 SYN
+        // is no middlebox.
+        assert!(!middlebox(&judge(&observation(&p), None)));
+        p.ttl = 120;
+        assert!(!middlebox(&judge(&observation(&p), Some(WINDOWS_UA))));
     }
 
     #[test]
