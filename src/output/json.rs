@@ -359,27 +359,28 @@ impl JsonBuf {
 
     /// An IPv4 address's dotted quad inside a string value the caller
     /// opened with [`JsonBuf::raw`].
+    ///
+    /// Room for the longest address is made once; each octet is one table
+    /// load and one four-byte store of its digits and a dot (the last dot
+    /// is not counted).
     #[inline]
     pub fn raw_ipv4(&mut self, a: std::net::Ipv4Addr) {
-        let [a, b, c, d] = a.octets();
-        self.octet(a);
-        self.put(b".");
-        self.octet(b);
-        self.put(b".");
-        self.octet(c);
-        self.put(b".");
-        self.octet(d);
-    }
-
-    /// A byte's decimal digits: one table load, one four-byte store.
-    #[inline(always)]
-    fn octet(&mut self, v: u8) {
-        let entry = U8_TEXT[usize::from(v)];
-        let dst = self.slack(4);
-        if let Some(d) = dst.first_chunk_mut::<4>() {
-            *d = entry;
-            self.len += usize::from(entry[3]);
+        let dst = self.slack(16);
+        let Some(dst) = dst.first_chunk_mut::<16>() else {
+            return;
+        };
+        let mut at = 0;
+        for (i, b) in a.octets().into_iter().enumerate() {
+            let [d0, d1, d2, len] = U8_TEXT[usize::from(b)];
+            // Digits, then the dot where the first unused byte is.
+            let mut text = [d0, d1, d2, 0];
+            text[usize::from(len)] = b'.';
+            if let Some(slot) = dst.get_mut(at..at + 4) {
+                slot.copy_from_slice(&text);
+            }
+            at += usize::from(len) + usize::from(i < 3);
         }
+        self.len += at;
     }
 
     /// Any `Display` value needing no escaping inside a string value the
