@@ -19,8 +19,13 @@ const OUTER_V6: ([u8; 16], [u8; 16]) = (
 const MAC_DST: [u8; 6] = [0x02, 0, 0, 0, 0, 0x02];
 const MAC_SRC: [u8; 6] = [0x02, 0, 0, 0, 0, 0x01];
 
+/// Whether `ip` is an IPv6 packet (by its version nibble).
+fn is_ipv6(ip: &[u8]) -> bool {
+    ip.first().map(|b| b >> 4) == Some(6)
+}
+
 fn ethertype_of(ip: &[u8]) -> u16 {
-    if ip.first().map(|b| b >> 4) == Some(6) {
+    if is_ipv6(ip) {
         0x86dd
     } else {
         0x0800
@@ -282,7 +287,7 @@ pub fn ipv6_with_extensions(ip6: &[u8], exts: &[Ipv6Ext]) -> Vec<u8> {
 
 /// PPP's protocol number for the packet's IP version.
 fn ppp_protocol_of(ip: &[u8]) -> u16 {
-    if ip.first().map(|b| b >> 4) == Some(6) {
+    if is_ipv6(ip) {
         0x0057
     } else {
         0x0021
@@ -435,11 +440,7 @@ pub fn nflog(ip: &[u8], big_endian: bool) -> Vec<u8> {
             v.to_le_bytes()
         }
     };
-    let family = if ip.first().map(|b| b >> 4) == Some(6) {
-        10
-    } else {
-        2
-    };
+    let family = if is_ipv6(ip) { 10 } else { 2 };
     let mut f = vec![family, 0, 0, 5];
     // NFULA_PACKET_HDR: hardware protocol, hook, pad.
     f.extend_from_slice(&host(8));
@@ -457,7 +458,7 @@ pub fn nflog(ip: &[u8], big_endian: bool) -> Vec<u8> {
 /// A pf log header (OpenBSD's layout: 61 bytes used, padded to 64; rule
 /// 3 passed the packet inbound on `em0`) before an IP packet.
 pub fn pflog(ip: &[u8]) -> Vec<u8> {
-    let v6 = ip.first().map(|b| b >> 4) == Some(6);
+    let v6 = is_ipv6(ip);
     let mut h = vec![0u8; 64];
     h[0] = 61; // header length
     h[1] = if v6 { 24 } else { 2 }; // AF_INET6 on OpenBSD, AF_INET
@@ -601,7 +602,7 @@ impl Encapsulation {
 
     /// The link type and frame carrying `ip` this way.
     pub fn wrap(self, ip: &[u8]) -> (LinkType, Vec<u8>) {
-        let v6 = ip.first().map(|b| b >> 4) == Some(6);
+        let v6 = is_ipv6(ip);
         let eth = |p: &[u8]| ethernet_tagged(p, &[]);
         let ip_proto = if v6 { 41 } else { 4 };
         match self {

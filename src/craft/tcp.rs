@@ -202,17 +202,7 @@ fn v6_octets(a: IpAddr) -> [u8; 16] {
 /// Wraps an IP packet in an Ethernet II header (EtherType from the version
 /// nibble).
 pub fn ethernet_frame(ip: &[u8]) -> Vec<u8> {
-    let ethertype: u16 = if ip.first().map(|b| b >> 4) == Some(6) {
-        0x86dd
-    } else {
-        0x0800
-    };
-    let mut f = Vec::with_capacity(14 + ip.len());
-    f.extend_from_slice(&[0x02, 0, 0, 0, 0, 0x02]);
-    f.extend_from_slice(&[0x02, 0, 0, 0, 0, 0x01]);
-    f.extend_from_slice(&ethertype.to_be_bytes());
-    f.extend_from_slice(ip);
-    f
+    super::encap::ethernet_tagged(ip, &[])
 }
 
 /// RFC 1071 ones' complement sum.
