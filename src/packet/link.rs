@@ -58,6 +58,14 @@ pub(super) mod ethertype {
     pub const PPPOE_SESSION: u16 = 0x8864;
     pub const MPLS: u16 = 0x8847;
     pub const MPLS_MULTICAST: u16 = 0x8848;
+
+    /// The EtherTypes `ether_payload` opens (a test holds the two together).
+    pub fn is_followed(ty: u16) -> bool {
+        matches!(
+            ty,
+            IPV4 | IPV6 | VLAN | QINQ | QINQ_OLD | PPPOE_SESSION | MPLS | MPLS_MULTICAST
+        )
+    }
 }
 
 /// PPP protocol numbers synprint follows.
@@ -324,19 +332,9 @@ pub(super) fn mpls(ts: Timestamp, mut rest: &[u8], depth: u8) -> Result<Option<O
         Some(6) => ip::v6(ts, rest, depth),
         Some(0) => {
             let followed = |frame: &[u8]| {
-                frame.get(12..14).is_some_and(|t| {
-                    matches!(
-                        u16::from_be_bytes([t[0], t[1]]),
-                        ethertype::IPV4
-                            | ethertype::IPV6
-                            | ethertype::VLAN
-                            | ethertype::QINQ
-                            | ethertype::QINQ_OLD
-                            | ethertype::MPLS
-                            | ethertype::MPLS_MULTICAST
-                            | ethertype::PPPOE_SESSION
-                    )
-                })
+                frame
+                    .get(12..14)
+                    .is_some_and(|t| ethertype::is_followed(u16::from_be_bytes([t[0], t[1]])))
             };
             let with_cw = rest.get(4..).unwrap_or_default();
             let frame = if followed(rest) {
@@ -353,5 +351,21 @@ pub(super) fn mpls(ts: Timestamp, mut rest: &[u8], depth: u8) -> Result<Option<O
         }
         Some(_) => Err(Skip::UnsupportedEncapsulation),
         None => Err(Skip::Truncated),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every EtherType `is_followed` names is opened by `ether_payload`
+    /// (an empty payload then ends as truncated), and every other one is
+    /// not IP: the pseudowire check cannot drift from the dispatch.
+    #[test]
+    fn followed_ethertypes_are_the_dispatched_ones() {
+        for ty in 0..=u16::MAX {
+            let opened = ether_payload(Timestamp(0), ty, &[], 0) != Err(Skip::NotIp);
+            assert_eq!(opened, ethertype::is_followed(ty), "EtherType {ty:#06x}");
+        }
     }
 }
