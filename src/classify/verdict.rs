@@ -152,7 +152,8 @@ pub fn verdict_for_os(
 
     // Browsers run on stacks that start at TTL 64 or 128; 255 is where
     // routers, load balancers and carrier proxies start (and Solaris).
-    if ua_family.is_some() && initial_ttl(obs.ttl) == 255 {
+    let initial = initial_ttl(obs.ttl);
+    if ua_family.is_some() && initial == 255 {
         reasons.push(
             "initial TTL 255: no Windows, Apple, Android or desktop Linux stack starts there; \
              a proxy or network device likely built this SYN"
@@ -160,7 +161,7 @@ pub fn verdict_for_os(
         );
     }
 
-    let hops = initial_ttl(obs.ttl).saturating_sub(obs.ttl);
+    let hops = initial.saturating_sub(obs.ttl);
     Verdict {
         ua_os,
         ua_family,
