@@ -188,9 +188,10 @@ fn wifi(ts: Timestamp, frame: &[u8]) -> Result<Option<Observation>, Skip> {
 
 /// A netfilter log message: family, version, resource id, then
 /// type-length-value attributes, one of which (type 9) is the packet. The
-/// attributes are in the capturing host's byte order, which the file does
-/// not carry to here: like Wireshark, synprint reads it off the first
-/// attribute's type, a small number.
+/// attributes are in the capturing host's byte order. That is the capture
+/// file's byte order (libpcap and Wireshark swap them by it when reading),
+/// but the file header does not reach the decoder; the first attribute's
+/// type, a small number, tells the same for every file a capture writes.
 fn nflog(ts: Timestamp, frame: &[u8]) -> Result<Option<Observation>, Skip> {
     const PAYLOAD: u16 = 9;
     let (h, mut rest) = frame.split_first_chunk::<4>().ok_or(Skip::Truncated)?;
