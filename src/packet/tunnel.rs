@@ -98,9 +98,9 @@ pub(super) fn udp(ts: Timestamp, datagram: &[u8], depth: u8) -> Result<Option<Ob
     }
 }
 
-/// VXLAN-GPE: the `P` flag (0x04 of the first byte) says the fourth byte names the
-/// payload (1 IPv4, 2 IPv6, 3 Ethernet, 5 MPLS); without it the payload is
-/// Ethernet, as in VXLAN.
+/// VXLAN-GPE: the `P` flag (0x04 of the first byte) says the fourth byte
+/// names the payload (1 IPv4, 2 IPv6, 3 Ethernet, 5 MPLS); without it the
+/// payload is Ethernet, as in VXLAN.
 fn vxlan_gpe(ts: Timestamp, body: &[u8], depth: u8) -> Result<Option<Observation>, Skip> {
     let (h, inner) = body.split_first_chunk::<8>().ok_or(Skip::Truncated)?;
     if h[0] & 0x04 == 0 {
