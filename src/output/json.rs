@@ -258,6 +258,64 @@ impl JsonBuf {
         self.put(ryu::Buffer::new().format_finite(v).as_bytes());
     }
 
+    /// Nanoseconds as seconds, the text [`JsonBuf::f64`] writes for
+    /// `nanos as f64 / 1e9` (packet timestamps).
+    ///
+    /// Most captures stamp whole microseconds, and there the shortest
+    /// decimal that reads back as that float is the microseconds' own
+    /// decimal, trailing zeros trimmed: f64 resolves steps finer than a
+    /// microsecond below 2^32 s, so two microsecond decimals can't round to
+    /// one float, and a shorter decimal is another microsecond decimal.
+    /// That holds when the decimal rounds to the float at all, checked
+    /// exactly in integers; everything else goes to `ryu`.
+    pub fn secs_of_nanos(&mut self, nanos: u64) {
+        let v = nanos as f64 / 1e9;
+        let (secs, sub) = (nanos / 1_000_000_000, nanos % 1_000_000_000);
+        let bits = v.to_bits();
+        let fraction = bits & ((1 << 52) - 1);
+        // v = m * 2^-shift; a mantissa of exactly 2^52 has a narrower
+        // interval below it, left to ryu.
+        let shift = 1075u64.wrapping_sub((bits >> 52) & 0x7ff);
+        let micros_only = sub % 1000 == 0 && (1..1 << 32).contains(&secs);
+        if !micros_only || fraction == 0 || !(21..=52).contains(&shift) {
+            return self.f64(v);
+        }
+        let m = u128::from(fraction | 1 << 52);
+        // Both sides times 10^6 * 2^shift: the float, the decimal, and half
+        // the float's unit in the last place.
+        let float = m * 1_000_000;
+        let decimal = u128::from(nanos / 1000) << shift;
+        if float.abs_diff(decimal) >= 500_000 {
+            return self.f64(v);
+        }
+        self.sep();
+        self.digits(secs);
+        let micros = (sub / 1000) as usize;
+        let dst = self.slack(8);
+        let Some(dst) = dst.first_chunk_mut::<7>() else {
+            return;
+        };
+        dst[0] = b'.';
+        for (i, pair) in [micros / 10_000, micros / 100 % 100, micros % 100]
+            .into_iter()
+            .enumerate()
+        {
+            if let (Some(d), Some(p)) = (
+                dst.get_mut(1 + 2 * i..3 + 2 * i),
+                DIGIT_PAIRS.get(2 * pair..2 * pair + 2),
+            ) {
+                d.copy_from_slice(p);
+            }
+        }
+        let mut len = 7;
+        let mut rest = micros;
+        while len > 2 && rest % 10 == 0 {
+            rest /= 10;
+            len -= 1;
+        }
+        self.len += len;
+    }
+
     /// A probability or score rounded to four decimals, written without
     /// float formatting (the classification writes a dozen per record).
     pub fn fixed4(&mut self, v: f32) {
@@ -360,27 +418,26 @@ impl JsonBuf {
     /// An IPv4 address's dotted quad inside a string value the caller
     /// opened with [`JsonBuf::raw`].
     ///
-    /// Room for the longest address is made once; each octet is one table
-    /// load and one four-byte store of its digits and a dot (the last dot
-    /// is not counted).
+    /// Each octet's digits and dot come whole from a table and are shifted
+    /// into place in a register; the address goes out as one 16-byte store
+    /// (the last dot is not counted). Storing the pieces byte by byte into
+    /// a local array and reading it back as a word stalls the CPU's store
+    /// forwarding: that cost more than the rest of the record's numbers.
     #[inline]
     pub fn raw_ipv4(&mut self, a: std::net::Ipv4Addr) {
-        let dst = self.slack(16);
-        let Some(dst) = dst.first_chunk_mut::<16>() else {
-            return;
-        };
-        let mut at = 0;
-        for (i, b) in a.octets().into_iter().enumerate() {
-            let [d0, d1, d2, len] = U8_TEXT[usize::from(b)];
-            // Digits, then the dot where the first unused byte is.
-            let mut text = [d0, d1, d2, 0];
-            text[usize::from(len)] = b'.';
-            if let Some(slot) = dst.get_mut(at..at + 4) {
-                slot.copy_from_slice(&text);
-            }
-            at += usize::from(len) + usize::from(i < 3);
+        let mut text = 0u128;
+        let mut bits = 0u32;
+        for b in a.octets() {
+            let piece = OCTET_DOT[usize::from(b)];
+            // The low 32 bits are the text, the high ones its length.
+            text |= u128::from(piece as u32) << bits;
+            bits += 8 * (piece >> 32) as u32;
         }
-        self.len += at;
+        let dst = self.slack(16);
+        if let Some(dst) = dst.first_chunk_mut::<16>() {
+            *dst = text.to_le_bytes();
+            self.len += (bits / 8) as usize - 1;
+        }
     }
 
     /// Any `Display` value needing no escaping inside a string value the
@@ -475,18 +532,20 @@ impl JsonBuf {
     }
 }
 
-/// Each byte's decimal text, padded to three bytes, and its length.
-static U8_TEXT: [[u8; 4]; 256] = {
-    let mut t = [[0u8; 4]; 256];
+/// Each byte's decimal text followed by a dot, little-endian in the low 32
+/// bits, and the length of both in the bits above.
+static OCTET_DOT: [u64; 256] = {
+    let mut t = [0u64; 256];
     let mut i = 0;
     while i < 256 {
-        let (h, te, o) = ((i / 100) as u8, (i / 10 % 10) as u8, (i % 10) as u8);
+        let (h, te, o) = ((i / 100) as u64, (i / 10 % 10) as u64, (i % 10) as u64);
+        let (d, dot) = (b'0' as u64, b'.' as u64);
         t[i] = if i >= 100 {
-            [b'0' + h, b'0' + te, b'0' + o, 3]
+            (d + h) | (d + te) << 8 | (d + o) << 16 | dot << 24 | 4 << 32
         } else if i >= 10 {
-            [b'0' + te, b'0' + o, 0, 2]
+            (d + te) | (d + o) << 8 | dot << 16 | 3 << 32
         } else {
-            [b'0' + o, 0, 0, 1]
+            (d + o) | dot << 8 | 2 << 32
         };
         i += 1;
     }
@@ -731,6 +790,47 @@ mod tests {
         }
     }
 
+    fn secs_text(nanos: u64) -> (String, String) {
+        let (mut fast, mut slow) = (JsonBuf::new(), JsonBuf::new());
+        fast.secs_of_nanos(nanos);
+        slow.f64(nanos as f64 / 1e9);
+        (text(&fast).to_string(), text(&slow).to_string())
+    }
+
+    /// Every microsecond of a few seconds across the range, and the edges:
+    /// the shortcut must write what ryu writes, digit for digit.
+    #[test]
+    fn timestamps_write_what_ryu_writes() {
+        for secs in [
+            1u64,
+            9,
+            10,
+            1_073_741_823,
+            1_073_741_824,
+            1_700_000_000,
+            2_147_483_647,
+            4_294_967_295,
+        ] {
+            for micros in (0..1_000_000u64).step_by(7).chain([999_999, 100_000, 10]) {
+                let nanos = secs * 1_000_000_000 + micros * 1000;
+                let (fast, slow) = secs_text(nanos);
+                assert_eq!(fast, slow, "{nanos}");
+            }
+        }
+        for nanos in [
+            0,
+            1,
+            999,
+            1000,
+            999_999_000,
+            4_294_967_296_000_000_000,
+            u64::MAX,
+        ] {
+            let (fast, slow) = secs_text(nanos);
+            assert_eq!(fast, slow, "{nanos}");
+        }
+    }
+
     proptest::proptest! {
         #[test]
         fn ipv6_addresses_as_display_writes_them(
@@ -751,6 +851,17 @@ mod tests {
                 j.ip(a.into());
                 proptest::prop_assert_eq!(text(&j), format!("\"{a}\""));
             }
+        }
+
+        #[test]
+        fn timestamps_of_any_precision_write_what_ryu_writes(
+            nanos in proptest::prelude::any::<u64>(),
+            micros in 0u64..(1 << 32) * 1_000_000,
+        ) {
+            let (fast, slow) = secs_text(nanos);
+            proptest::prop_assert_eq!(fast, slow);
+            let (fast, slow) = secs_text(micros * 1000);
+            proptest::prop_assert_eq!(fast, slow);
         }
 
         #[test]
