@@ -64,11 +64,11 @@ fn ja4t_matches_foxio_reference_outputs() {
         let mut found = Vec::new();
         while let Some(frame) = reader.next_frame().expect("fixture reads to the end") {
             if let Some(r) = analyzer.process_frame(frame.link, frame.ts, frame.data) {
-                if r.obs.kind == Kind::Syn
-                    && r.obs.src_ip.to_string() == *ip
-                    && r.obs.src_port == *port
+                if r.obs().kind == Kind::Syn
+                    && r.obs().src_ip.to_string() == *ip
+                    && r.obs().src_port == *port
                 {
-                    found.push(synprint::fingerprint::ja4t::Ja4t(&r.obs).to_string());
+                    found.push(synprint::fingerprint::ja4t::Ja4t(r.obs()).to_string());
                 }
             }
         }

@@ -159,8 +159,8 @@ fn synprint_report(records: &[Record]) -> (Report, Vec<Key>) {
     let mut tracked: HashMap<(IpAddr, u16, IpAddr, u16), bool> = HashMap::new();
     let mut untracked = Vec::new();
     for r in records {
-        let obs = &r.obs;
-        let m = &r.p0f;
+        let obs = &r.obs();
+        let m = &r.p0f();
         let (cli_ip, cli_port, srv_ip, srv_port) = match obs.kind {
             Kind::Syn => (obs.src_ip, obs.src_port, obs.dst_ip, obs.dst_port),
             Kind::SynAck => (obs.dst_ip, obs.dst_port, obs.src_ip, obs.src_port),
@@ -230,13 +230,13 @@ fn synprint_report(records: &[Record]) -> (Report, Vec<Key>) {
         };
         report.entry(key(module)).or_default().push(f);
 
-        if let Some(mtu) = &r.mtu {
+        if let Some(mtu) = &r.mtu() {
             let mut f = BTreeMap::new();
             f.insert("link".to_string(), mtu.link.unwrap_or("???").to_string());
             f.insert("raw_mtu".to_string(), mtu.raw_mtu.to_string());
             report.entry(key("mtu")).or_default().push(f);
         }
-        if let Some(up) = &r.uptime {
+        if let Some(up) = &r.uptime() {
             let mut f = BTreeMap::new();
             f.insert("uptime".to_string(), up.to_string());
             f.insert("raw_freq".to_string(), format!("{:.2} Hz", up.raw_freq_hz));

@@ -256,7 +256,7 @@ fn capture_on_veth_stores_and_classifies_crafted_syns() {
     let server_side = store
         .by_connection(addr("10.77.0.2"), 443, synprint_now())
         .expect("syn+ack stored");
-    assert_eq!(server_side.obs.kind, synprint::packet::Kind::SynAck);
+    assert_eq!(server_side.obs().kind, synprint::packet::Kind::SynAck);
 
     // Both captures must have delivered everything; the `any` one may lag
     // the veth one by a ring block timeout.

@@ -46,15 +46,17 @@ fn million_distinct_addresses_stay_within_bound() {
     const N: u32 = 1_000_000;
     for i in 0..N {
         // Every tenth address is IPv6; all are distinct.
-        let mut r = if i % 10 == 0 { v6.clone() } else { v4.clone() };
-        let obs = &mut r.obs;
-        obs.src_ip = if i % 10 == 0 {
-            IpAddr::V6(Ipv6Addr::from(0x2001_0db8_u128 << 96 | u128::from(i)))
+        let (r, src) = if i % 10 == 0 {
+            let a = Ipv6Addr::from(0x2001_0db8_u128 << 96 | u128::from(i));
+            (v6.clone(), IpAddr::V6(a))
         } else {
-            IpAddr::V4(Ipv4Addr::from(0x0a00_0000 | i))
+            (v4.clone(), IpAddr::V4(Ipv4Addr::from(0x0a00_0000 | i)))
         };
-        obs.src_port = (i % 60000) as u16 + 1024;
-        obs.ts = Timestamp(1_700_000_000_000_000_000 + u64::from(i) * 1000);
+        let r = r.with_source(
+            src,
+            (i % 60000) as u16 + 1024,
+            Timestamp(1_700_000_000_000_000_000 + u64::from(i) * 1000),
+        );
         store.insert(Arc::new(r));
         if i % 100_000 == 0 {
             let s = store.stats();

@@ -23,6 +23,9 @@ use shapes::ShapeCache;
 /// between threads. Turns one observation into one record.
 #[derive(Debug)]
 pub struct Engine {
+    /// Unique per engine and changed by every builder call: records carry
+    /// it, so the JSON writer never takes one engine's text for another's.
+    id: u64,
     p0f: &'static p0f::Database,
     /// `None` only where a caller turns classification off (the benchmark
     /// measures its cost that way).
@@ -32,10 +35,16 @@ pub struct Engine {
 impl Default for Engine {
     fn default() -> Self {
         Engine {
+            id: fresh_engine_id(),
             p0f: p0f::Database::builtin(),
             model: Some(builtin_model().clone()),
         }
     }
+}
+
+fn fresh_engine_id() -> u64 {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
 }
 
 /// The built-in classifier, compiled once per process.
@@ -53,12 +62,14 @@ impl Engine {
     /// Uses `model` (built-in knowledge plus learned counts) to classify.
     pub fn with_model(mut self, model: Model) -> Self {
         self.model = Some(model);
+        self.id = fresh_engine_id();
         self
     }
 
     /// Leaves the `classification` field out of every record.
     pub fn without_classification(mut self) -> Self {
         self.model = None;
+        self.id = fresh_engine_id();
         self
     }
 
@@ -70,6 +81,7 @@ impl Engine {
     /// database lives as long as the process (records borrow its labels).
     pub fn with_p0f_database(mut self, db: p0f::Database) -> Self {
         self.p0f = Box::leak(Box::new(db));
+        self.id = fresh_engine_id();
         self
     }
 
@@ -81,14 +93,8 @@ impl Engine {
     /// seen (p0f renders server windows relative to it).
     pub fn fingerprint(&self, obs: Observation, syn_mss: Option<u16>) -> Record {
         let d = self.derive(&obs, syn_mss);
-        Record {
-            obs,
-            p0f: d.p0f,
-            mtu: d.mtu,
-            uptime: None,
-            classification: d.classification,
-            verdict: None,
-        }
+        let shape = shapes::ShapeKey::of(&obs, syn_mss);
+        Record::new(self.id, shape, obs, d.p0f, d.mtu, None, d.classification)
     }
 
     /// Everything a record adds to its observation, computed by reference
@@ -309,9 +315,8 @@ impl<'e> Analyzer<'e> {
             Kind::SynAck => self.stats.syn_ack += 1,
         }
         let engine = self.engine;
-        let d = self
-            .shapes
-            .answers(obs, syn_mss, || engine.derive(obs, syn_mss));
+        let shape = shapes::ShapeKey::of(obs, syn_mss);
+        let d = self.shapes.answers(shape, || engine.derive(obs, syn_mss));
         // p0f keeps no per-host timestamp for a SYN+ACK whose SYN it did not
         // see, nor for connections it stops following; neither do we, so
         // later estimates for the host agree with p0f's.
@@ -324,20 +329,21 @@ impl<'e> Analyzer<'e> {
         };
         // The record is built once, as `then`'s argument, from the cached
         // answers and this packet's own timestamp value.
-        Some(then(Record {
-            obs: obs.clone(),
-            p0f: p0f::P0fMatch {
+        Some(then(Record::new(
+            engine.id,
+            shape,
+            obs.clone(),
+            p0f::P0fMatch {
                 raw_sig: p0f::TcpSignature {
                     ts1,
                     ..d.p0f.raw_sig
                 },
                 ..d.p0f
             },
-            mtu: d.mtu,
+            d.mtu,
             uptime,
-            classification: d.classification,
-            verdict: None,
-        }))
+            d.classification,
+        )))
     }
 
     /// Counters so far (frames still held by [`Analyzer::feed_frame`] are

@@ -1,9 +1,10 @@
 use serde::ser::{Serialize, Serializer};
 
+use super::shapes::ShapeKey;
 use crate::classify::{Classification, Os, UaParserError, Verdict};
 use crate::fingerprint::{OptionKinds, ZardaxtOptions};
 use crate::output::JsonBuf;
-use crate::p0f::{Mtu, P0fMatch, TcpSignature, Uptime};
+use crate::p0f::{Mtu, P0fMatch, Uptime};
 use crate::packet::{IpVersion, Kind, Observation};
 
 /// What a client claims to run, to judge a record against.
@@ -18,24 +19,89 @@ pub enum Claim<'a> {
 /// One fingerprinted SYN or SYN+ACK: the observation and everything derived
 /// from it. Its JSON form ([`Record::write_json`], documented in the README)
 /// is a contract downstream tools rely on: add fields, never rename them.
+///
+/// Only the analyzer makes records, and only the verdict changes after: the
+/// JSON writer reuses the text of records of the same shape, keyed on the
+/// shape the analyzer computed, which an edited field would contradict.
 #[derive(Clone, Debug)]
 pub struct Record {
-    pub obs: Observation,
-    /// p0f 3.09b's signature and match.
-    pub p0f: P0fMatch<'static>,
-    /// p0f's MTU module; `None` without an MSS option.
-    pub mtu: Option<Mtu<'static>>,
-    /// Uptime from TCP timestamps, when the same host's earlier SYN (or
-    /// SYN+ACK) in the stream allows an estimate.
-    pub uptime: Option<Uptime>,
-    /// The OS classifier's answer (absent only when classification is off).
-    pub classification: Option<Classification>,
+    obs: Observation,
+    p0f: P0fMatch<'static>,
+    mtu: Option<Mtu<'static>>,
+    uptime: Option<Uptime>,
+    classification: Option<Classification>,
     /// The classification against the client's User-Agent, where one is
     /// known (labels, the HTTP API): see [`Record::judge_user_agent`].
     pub verdict: Option<Verdict>,
+    /// Everything the record's JSON reads outside its holes.
+    shape: TemplateKey,
 }
 
 impl Record {
+    /// `shape` is the analyzer's key for `obs` (with the MSS of the SYN a
+    /// SYN+ACK answers), under which `engine` derived the other parts.
+    pub(super) fn new(
+        engine: u64,
+        shape: ShapeKey,
+        obs: Observation,
+        p0f: P0fMatch<'static>,
+        mtu: Option<Mtu<'static>>,
+        uptime: Option<Uptime>,
+        classification: Option<Classification>,
+    ) -> Record {
+        Record {
+            obs,
+            p0f,
+            mtu,
+            uptime,
+            classification,
+            verdict: None,
+            shape: TemplateKey { engine, shape },
+        }
+    }
+
+    /// The same fingerprint as sent by another client (an address of the
+    /// same IP version, a port) at another time: none of these is part of
+    /// its shape, so everything derived stays true (store load tests,
+    /// replays).
+    pub fn with_source(
+        mut self,
+        src_ip: std::net::IpAddr,
+        src_port: u16,
+        ts: crate::packet::Timestamp,
+    ) -> Record {
+        self.obs.src_ip = src_ip;
+        self.obs.src_port = src_port;
+        self.obs.ts = ts;
+        self
+    }
+
+    /// The packet's header fields.
+    pub fn obs(&self) -> &Observation {
+        &self.obs
+    }
+
+    /// p0f 3.09b's signature and match.
+    pub fn p0f(&self) -> &P0fMatch<'static> {
+        &self.p0f
+    }
+
+    /// p0f's MTU module; `None` without an MSS option.
+    pub fn mtu(&self) -> Option<&Mtu<'static>> {
+        self.mtu.as_ref()
+    }
+
+    /// Uptime from TCP timestamps, when the same host's earlier SYN (or
+    /// SYN+ACK) in the stream allows an estimate.
+    pub fn uptime(&self) -> Option<&Uptime> {
+        self.uptime.as_ref()
+    }
+
+    /// The OS classifier's answer (absent only when classification is off).
+    pub fn classification(&self) -> Option<&Classification> {
+        self.classification.as_ref()
+    }
+
     /// This record's classification judged against the OS a client claims:
     /// its User-Agent, or an OS already known (a labels CSV's `os`). `None`
     /// without a classification. The link label is p0f's, from `mtu`.
@@ -78,7 +144,7 @@ impl Record {
         };
         // A record of a shape written before: its constant text from the
         // template, its per-packet values in the holes.
-        let key = TemplateKey::of(self);
+        let key = self.shape;
         let hash = key.hash();
         if let Some(t) = memo.templates.find(hash, &key) {
             return self.fill(j, t);
@@ -286,32 +352,6 @@ impl JsonMemo {
     }
 }
 
-/// Whether two matches write the same JSON: every field compared (the
-/// label by identity), so a field added to [`P0fMatch`] fails to compile
-/// here until it is considered.
-fn same_p0f_match(a: &P0fMatch<'static>, b: &P0fMatch<'static>) -> bool {
-    let P0fMatch {
-        raw_sig,
-        os,
-        dist,
-        generic,
-        fuzzy,
-        bad_ttl,
-        line,
-    } = a;
-    *raw_sig == b.raw_sig
-        && match (os, b.os) {
-            (Some(x), Some(y)) => std::ptr::eq(*x, y),
-            (None, None) => true,
-            _ => false,
-        }
-        && *dist == b.dist
-        && *generic == b.generic
-        && *fuzzy == b.fuzzy
-        && *bad_ttl == b.bad_ttl
-        && *line == b.line
-}
-
 /// The values of a record's JSON that differ from packet to packet; all
 /// the text between them is the same for every record of one
 /// [`TemplateKey`].
@@ -336,43 +376,20 @@ enum Hole {
 }
 
 /// Everything a record's JSON reads outside its holes: the observation's
-/// shape (the same key the analyzer's answer cache uses, which leaves out
-/// or reduces exactly the per-packet values) and the derived parts, with
-/// p0f's timestamp value cleared (its text never shows it). Compared whole,
-/// so a template is used only for a record whose constant text it is.
-#[derive(Clone, Copy, Debug)]
-struct TemplateKey {
-    shape: super::shapes::ShapeKey,
-    p0f: P0fMatch<'static>,
-    mtu: Option<Mtu<'static>>,
-    classification: Option<Classification>,
+/// shape (the key of the analyzer's answer cache, which leaves out or
+/// reduces exactly the per-packet values) and the engine whose answers for
+/// that shape the record carries (p0f's timestamp value aside, which its
+/// text never shows). Compared whole, so a template is used only for a
+/// record whose constant text it is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct TemplateKey {
+    engine: u64,
+    shape: ShapeKey,
 }
 
 impl TemplateKey {
-    fn of(r: &Record) -> TemplateKey {
-        TemplateKey {
-            shape: super::shapes::ShapeKey::of(&r.obs, None),
-            p0f: P0fMatch {
-                raw_sig: TcpSignature {
-                    ts1: 0,
-                    ..r.p0f.raw_sig
-                },
-                ..r.p0f
-            },
-            mtu: r.mtu,
-            classification: r.classification,
-        }
-    }
-
     fn hash(&self) -> u64 {
-        self.shape.fold()
-    }
-
-    fn same(&self, other: &TemplateKey) -> bool {
-        self.shape == other.shape
-            && same_p0f_match(&self.p0f, &other.p0f)
-            && self.mtu == other.mtu
-            && self.classification == other.classification
+        self.shape.fold() ^ self.engine.rotate_left(23)
     }
 }
 
@@ -436,7 +453,7 @@ impl Templates {
             .get(set..set + 2)?
             .iter()
             .flatten()
-            .find(|(k, _)| k.same(key))
+            .find(|(k, _)| k == key)
             .map(|(_, t)| t)
     }
 
@@ -628,15 +645,15 @@ mod tests {
         assert!(templated > 50, "uptime estimates in {templated} records");
     }
 
-    /// Templates key p0f's match with the sender's timestamp cleared: the
-    /// signature text must not depend on it (beyond its zero-ness).
+    /// Templates are keyed on the shape, which keeps only the zero-ness of
+    /// the sender's timestamp: the signature text must not depend on more.
     #[test]
     fn raw_sig_text_ignores_the_timestamp_value() {
         for r in records() {
             let sig = r.p0f.raw_sig;
             for ts1 in [1, 2, 0x7fff_ffff, u32::MAX] {
                 if sig.ts1 != 0 {
-                    let other = TcpSignature { ts1, ..sig };
+                    let other = crate::p0f::TcpSignature { ts1, ..sig };
                     assert_eq!(other.to_string(), sig.to_string());
                 }
             }

@@ -138,17 +138,11 @@ impl Default for ShapeCache {
 }
 
 impl ShapeCache {
-    /// The answers for `obs` (a SYN+ACK answering a SYN with `syn_mss`), from
-    /// `compute` when this shape is not remembered. The match's `raw_sig`
-    /// carries the timestamp value of the packet the answers were computed
-    /// for: the caller puts its own packet's in.
-    pub fn answers(
-        &mut self,
-        obs: &Observation,
-        syn_mss: Option<u16>,
-        compute: impl FnOnce() -> Derived,
-    ) -> &Derived {
-        let key = ShapeKey::of(obs, syn_mss);
+    /// The answers for an observation of shape `key`, from `compute` when
+    /// this shape is not remembered. The match's `raw_sig` carries the
+    /// timestamp value of the packet the answers were computed for: the
+    /// caller puts its own packet's in.
+    pub fn answers(&mut self, key: ShapeKey, compute: impl FnOnce() -> Derived) -> &Derived {
         // Two ways per set: shapes that share a set do not evict each other.
         // The mask keeps the index inside the table, which has SETS sets.
         let set = &mut self.sets[(self.seed.hash_one(key) as usize) & (SETS - 1)];
@@ -219,17 +213,17 @@ mod tests {
                         } else {
                             None
                         };
-                        let fresh = engine.fingerprint(cached.obs.clone(), syn_mss);
+                        let fresh = engine.fingerprint(cached.obs().clone(), syn_mss);
                         assert_eq!(
-                            format!("{}", cached.p0f.raw_sig),
-                            format!("{}", fresh.p0f.raw_sig)
+                            format!("{}", cached.p0f().raw_sig),
+                            format!("{}", fresh.p0f().raw_sig)
                         );
-                        assert_eq!(cached.p0f.os, fresh.p0f.os);
-                        assert_eq!(cached.p0f.dist, fresh.p0f.dist);
-                        assert_eq!(cached.p0f.generic, fresh.p0f.generic);
-                        assert_eq!(cached.p0f.fuzzy, fresh.p0f.fuzzy);
-                        assert_eq!(cached.mtu, fresh.mtu);
-                        assert_eq!(cached.classification, fresh.classification);
+                        assert_eq!(cached.p0f().os, fresh.p0f().os);
+                        assert_eq!(cached.p0f().dist, fresh.p0f().dist);
+                        assert_eq!(cached.p0f().generic, fresh.p0f().generic);
+                        assert_eq!(cached.p0f().fuzzy, fresh.p0f().fuzzy);
+                        assert_eq!(cached.mtu(), fresh.mtu());
+                        assert_eq!(cached.classification(), fresh.classification());
                     }
                 }
             }
@@ -323,16 +317,20 @@ mod tests {
             let Some(cached) = analyzer.process_ip(ts, &p.ip_bytes()) else {
                 continue;
             };
-            let fresh = engine.fingerprint(cached.obs.clone(), None);
+            let fresh = engine.fingerprint(cached.obs().clone(), None);
             assert_eq!(
-                format!("{}", cached.p0f.raw_sig),
-                format!("{}", fresh.p0f.raw_sig),
+                format!("{}", cached.p0f().raw_sig),
+                format!("{}", fresh.p0f().raw_sig),
                 "packet {n}"
             );
-            assert_eq!(cached.p0f.os, fresh.p0f.os, "packet {n}");
-            assert_eq!(cached.p0f.dist, fresh.p0f.dist, "packet {n}");
-            assert_eq!(cached.mtu, fresh.mtu, "packet {n}");
-            assert_eq!(cached.classification, fresh.classification, "packet {n}");
+            assert_eq!(cached.p0f().os, fresh.p0f().os, "packet {n}");
+            assert_eq!(cached.p0f().dist, fresh.p0f().dist, "packet {n}");
+            assert_eq!(cached.mtu(), fresh.mtu(), "packet {n}");
+            assert_eq!(
+                cached.classification(),
+                fresh.classification(),
+                "packet {n}"
+            );
         }
     }
 

@@ -130,7 +130,7 @@ fn analyze_stream<W: Write>(
 ) -> Result<(), StreamError> {
     let mut reader = CaptureReader::new(input)?;
     let mut emit = |mut record: synprint::analyze::Record| -> Result<(), io::Error> {
-        if let Some(label) = labels.and_then(|l| l.for_syn(&record.obs)) {
+        if let Some(label) = labels.and_then(|l| l.for_syn(record.obs())) {
             judge(&mut record, label);
         }
         writer.write(&record)?;

@@ -17,7 +17,7 @@ use crate::packet::{Kind, Timestamp};
 const P0F_MAX_DIST: u8 = 35;
 
 pub fn write_p0f_log<W: Write>(out: &mut W, r: &Record) -> io::Result<()> {
-    let o = &r.obs;
+    let o = &r.obs();
     let (client, server, module, subject) = match o.kind {
         Kind::Syn => ((o.src_ip, o.src_port), (o.dst_ip, o.dst_port), "syn", "cli"),
         Kind::SynAck => (
@@ -40,7 +40,7 @@ pub fn write_p0f_log<W: Write>(out: &mut W, r: &Record) -> io::Result<()> {
     };
 
     head(out, module)?;
-    let m = &r.p0f;
+    let m = &r.p0f();
     match m.os {
         Some(label) if label.is_app() => write!(out, "|app={label}")?,
         Some(label) => write!(out, "|os={label}")?,
@@ -53,7 +53,7 @@ pub fn write_p0f_log<W: Write>(out: &mut W, r: &Record) -> io::Result<()> {
     }
     writeln!(out, "|params={}|raw_sig={}", Params(r), m.raw_sig)?;
 
-    if let Some(mtu) = &r.mtu {
+    if let Some(mtu) = &r.mtu() {
         head(out, "mtu")?;
         writeln!(
             out,
@@ -62,7 +62,7 @@ pub fn write_p0f_log<W: Write>(out: &mut W, r: &Record) -> io::Result<()> {
             mtu.raw_mtu
         )?;
     }
-    if let Some(u) = &r.uptime {
+    if let Some(u) = &r.uptime() {
         head(out, "uptime")?;
         writeln!(out, "|uptime={u}|raw_freq={:.2} Hz", u.raw_freq_hz)?;
     }
@@ -76,9 +76,9 @@ struct Params<'a>(&'a Record);
 
 impl fmt::Display for Params<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let m = &self.0.p0f;
+        let m = &self.0.p0f();
         let matched = m.os.is_some();
-        let dscp = self.0.obs.tos >> 2;
+        let dscp = self.0.obs().tos >> 2;
         let flags = [
             (matched && m.generic, "generic"),
             (matched && m.fuzzy, "fuzzy"),

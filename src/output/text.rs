@@ -14,7 +14,7 @@ use crate::packet::Kind;
 /// `----
 /// ```
 pub fn write_text<W: Write>(out: &mut W, r: &Record) -> io::Result<()> {
-    let o = &r.obs;
+    let o = &r.obs();
     let role = match o.kind {
         Kind::Syn => "client",
         Kind::SynAck => "server",
@@ -39,19 +39,19 @@ pub fn write_text<W: Write>(out: &mut W, r: &Record) -> io::Result<()> {
         Opt(o.options.mss),
         Opt(o.options.window_scale)
     )?;
-    match r.p0f.os {
+    match r.p0f().os {
         Some(label) => writeln!(
             out,
             "| {:<9}= {}{}",
             "os",
             label,
-            if r.p0f.fuzzy { " (fuzzy)" } else { "" }
+            if r.p0f().fuzzy { " (fuzzy)" } else { "" }
         )?,
         None => writeln!(out, "| {:<9}= ???", "os")?,
     }
-    writeln!(out, "| {:<9}= {}", "dist", r.p0f.dist)?;
-    writeln!(out, "| {:<9}= {}", "raw_sig", r.p0f.raw_sig)?;
-    if let Some(m) = &r.mtu {
+    writeln!(out, "| {:<9}= {}", "dist", r.p0f().dist)?;
+    writeln!(out, "| {:<9}= {}", "raw_sig", r.p0f().raw_sig)?;
+    if let Some(m) = &r.mtu() {
         writeln!(
             out,
             "| {:<9}= {} ({})",
@@ -60,11 +60,11 @@ pub fn write_text<W: Write>(out: &mut W, r: &Record) -> io::Result<()> {
             m.link.unwrap_or("???")
         )?;
     }
-    if let Some(u) = &r.uptime {
+    if let Some(u) = &r.uptime() {
         writeln!(out, "| {:<9}= {} ({} Hz)", "uptime", u, u.freq_hz)?;
     }
     writeln!(out, "| {:<9}= {}", "options", ZardaxtOptions(&o.options))?;
-    if let Some(c) = &r.classification {
+    if let Some(c) = &r.classification() {
         writeln!(
             out,
             "| {:<9}= {} ({:.2}), family {} ({:.2})",

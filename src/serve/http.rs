@@ -399,8 +399,8 @@ fn answer(
     let rtt_ms = found.rtt_us.map(|us| f64::from(us) / 1000.0);
     let mut a = Answer {
         os_mismatch,
-        lookup_ip: r.obs.src_ip,
-        lookup_port: r.obs.src_port,
+        lookup_ip: r.obs().src_ip,
+        lookup_port: r.obs().src_port,
         avg_score_os_class: scores,
         classification: view.as_ref().and_then(|v| v.classification.as_deref()),
         syn_source: found.source,
@@ -411,7 +411,7 @@ fn answer(
         details: None,
     };
     if q.detail {
-        let history = state.store.by_ip(r.obs.src_ip, now);
+        let history = state.store.by_ip(r.obs().src_ip, now);
         let num = history.as_ref().map_or(0, |h| h.fingerprints.len());
         let syns = history.as_ref().map_or(0, |h| h.syns);
         let highest = scores.map(|s| s.highest());
@@ -425,7 +425,7 @@ fn answer(
             perfect_score: 1.0,
             num_fingerprints: num,
             num_syns: syns,
-            lookup_ip: r.obs.src_ip,
+            lookup_ip: r.obs().src_ip,
             client_ip: caller_ip,
             os_mismatch,
             syn_source: found.source,

@@ -75,7 +75,7 @@ pub struct RecordClassifier;
 impl OsClassifier for RecordClassifier {
     fn view(&self, record: &Record, user_agent: Option<&str>) -> Option<OsView> {
         use crate::classify::Os;
-        let c = record.classification.as_ref()?;
+        let c = record.classification()?;
         let p = |os: Os| f64::from(c.scores.get(os));
         let probabilities = OsProbabilities {
             windows: p(Os::Windows),

@@ -251,7 +251,7 @@ impl Inner {
         }
         while let Some(&(seq, key)) = self.conn_order.front() {
             let live = match self.conns.get(&key) {
-                Some(c) if c.seq == seq => Some(c.record.obs.ts),
+                Some(c) if c.seq == seq => Some(c.record.obs().ts),
                 _ => None,
             };
             match live {
@@ -304,7 +304,7 @@ impl Inner {
     }
 
     fn insert(&mut self, record: Arc<Record>) {
-        let ts = record.obs.ts;
+        let ts = record.obs().ts;
         if ts > self.newest {
             self.newest = ts;
         }
@@ -313,9 +313,9 @@ impl Inner {
         self.seq += 1;
         let seq = self.seq;
         self.stats.inserted += 1;
-        let ip = record.obs.src_ip;
-        let port = record.obs.src_port;
-        let key = signature_key(&record.obs);
+        let ip = record.obs().src_ip;
+        let port = record.obs().src_port;
+        let key = signature_key(record.obs());
 
         if !self.ips.contains_key(&ip) && self.ips.len() >= self.config.max_ips {
             self.evict_ip();
@@ -382,7 +382,7 @@ impl FingerprintStore for MemoryStore {
     fn by_connection(&self, ip: IpAddr, port: u16, now: Timestamp) -> Option<Arc<Record>> {
         let inner = self.lock();
         let slot = inner.conns.get(&(ip, port))?;
-        if inner.expired(slot.record.obs.ts, now) {
+        if inner.expired(slot.record.obs().ts, now) {
             return None;
         }
         Some(Arc::clone(&slot.record))
@@ -481,14 +481,14 @@ mod tests {
         let h = s.by_ip(v4(1), Timestamp(3 * SEC)).expect("remembered");
         assert_eq!(h.syns, 3);
         assert_eq!(h.fingerprints.len(), 2);
-        assert_eq!(h.fingerprints[0].record.obs.ttl, 64);
+        assert_eq!(h.fingerprints[0].record.obs().ttl, 64);
         assert_eq!(h.fingerprints[1].count, 2);
         assert_eq!(h.fingerprints[1].first_seen, Timestamp(SEC));
         assert_eq!(h.fingerprints[1].last_seen, Timestamp(2 * SEC));
         // The third distinct signature pushes out the oldest.
         s.insert(record(v4(1), 1003, 255, 4));
         let h = s.by_ip(v4(1), Timestamp(4 * SEC)).expect("remembered");
-        let ttls: Vec<u8> = h.fingerprints.iter().map(|f| f.record.obs.ttl).collect();
+        let ttls: Vec<u8> = h.fingerprints.iter().map(|f| f.record.obs().ttl).collect();
         assert_eq!(ttls, vec![255, 64]);
         assert_eq!(s.stats().evicted_fingerprints, 1);
     }
@@ -520,7 +520,7 @@ mod tests {
         }
         let now = Timestamp(SEC);
         assert_eq!(
-            s.by_connection(v4(9), 5, now).map(|r| r.obs.src_port),
+            s.by_connection(v4(9), 5, now).map(|r| r.obs().src_port),
             Some(5)
         );
         assert!(s.by_connection(v4(9), 0, now).is_none());

@@ -18,7 +18,7 @@ pub struct TtlClassifier;
 
 impl OsClassifier for TtlClassifier {
     fn view(&self, r: &Record, _ua: Option<&str>) -> Option<OsView> {
-        let windows = r.obs.ttl > 64;
+        let windows = r.obs().ttl > 64;
         let p = if windows {
             OsProbabilities {
                 windows: 0.9,
