@@ -144,16 +144,16 @@ impl Record {
         };
         // A record of a shape written before: its constant text from the
         // template, its per-packet values in the holes.
-        let key = self.shape;
+        let key = &self.shape;
         let hash = key.hash();
-        if let Some(t) = memo.templates.find(hash, &key) {
+        if let Some(t) = memo.templates.find(hash, key) {
             return self.fill(j, t);
         }
         let mut holes = Vec::new();
         let start = j.len();
         self.write_parts(j, Some(&mut holes));
         memo.templates
-            .insert(hash, key, Template::cut(j, start, &holes));
+            .insert(hash, *key, Template::cut(j, start, &holes));
     }
 
     /// Writes the record; `holes`, when given, collects where each
