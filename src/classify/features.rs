@@ -42,9 +42,15 @@ pub enum Feature {
     /// (what zardaxt's database does), which the per-feature counts cannot
     /// combine: e.g. a carrier proxy's SYN carrying mostly Android users.
     Signature,
+    /// The network path: the exact MSS and the hop count together
+    /// (`1400:13`, `none:7`). Empty in the built-in model; learned, it
+    /// remembers the paths a site's visitors come over (a carrier's
+    /// clamped MSS at its distance is phones; an ISP's is desktops), which
+    /// `hops` and `mss_value` scored apart cannot.
+    Path,
 }
 
-pub const N_FEATURES: usize = 11;
+pub const N_FEATURES: usize = 12;
 
 impl Feature {
     pub const ALL: [Feature; N_FEATURES] = [
@@ -59,6 +65,7 @@ impl Feature {
         Feature::Hops,
         Feature::MssValue,
         Feature::Signature,
+        Feature::Path,
     ];
 
     pub fn index(self) -> usize {
@@ -79,6 +86,7 @@ impl Feature {
             Feature::Hops => "hops",
             Feature::MssValue => "mss_value",
             Feature::Signature => "signature",
+            Feature::Path => "path",
         }
     }
 
@@ -150,6 +158,14 @@ impl Feature {
                 }
             }
             Feature::Signature => parse_signature(s),
+            Feature::Path => {
+                let (mss, hops) = s
+                    .split_once(':')
+                    .ok_or_else(|| "expected mss:hops, e.g. 1400:13 or none:7".to_string())?;
+                let mss = Feature::MssValue.parse_key(mss)?;
+                let hops = Feature::Hops.parse_key(hops)?;
+                Ok(path_key(mss, hops))
+            }
             Feature::P0f => P0fClass::ALL
                 .into_iter()
                 .find(|c| c.name() == s)
@@ -191,6 +207,11 @@ fn signature_key(initial_ttl: u8, window: u16, wscale: u64, layout: u64) -> u64 
         h = (h ^ v).wrapping_mul(0xff51_afd7_ed55_8ccd).rotate_left(29);
     }
     h
+}
+
+/// The exact MSS key ([`Feature::MssValue`]) and the hop count in one.
+fn path_key(mss: u64, hops: u64) -> u64 {
+    mss << 8 | hops
 }
 
 /// Hop counts from here on are one value.
@@ -596,6 +617,7 @@ impl Features {
                 self.wscale.map_or(WSCALE_NONE, wscale_key),
                 self.layout.key(),
             ),
+            Feature::Path => path_key(self.mss.map_or(MSS_NONE, u64::from), u64::from(self.hops)),
         })
     }
 
@@ -639,6 +661,11 @@ impl Features {
                 self.window,
                 self.wscale.map_or("none".into(), |w| w.to_string()),
                 self.layout
+            ),
+            Feature::Path => format!(
+                "{}:{}",
+                self.mss.map_or("none".into(), |m| m.to_string()),
+                self.hops
             ),
         })
     }

@@ -429,6 +429,62 @@ mod tests {
         );
     }
 
+    /// The same Apple stack from four paths: iOS users come with MSS 1400
+    /// from 12 hops and 1460 from 5, macOS users with 1400 from 5 and 1460
+    /// from 12. Each MSS and each hop count alone is half and half, so only
+    /// the path (both together) tells them apart after learning.
+    #[test]
+    fn learned_paths_tell_apart_what_mss_and_hops_alone_cannot() {
+        let builtin_file = ModelFile::builtin().unwrap();
+        let builtin = Model::compile(&builtin_file, None).unwrap();
+        let apple = |i: u32, mss: u16, hops: u8| {
+            let src = IpAddr::V4(Ipv4Addr::from(0x0d00_0000 + i));
+            let dst = IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1));
+            let mut p = Stack::MacOs.syn(src, 2000 + i as u16, dst, 443, i);
+            p.ttl = 64 - hops;
+            p.options = OptionBytes::new()
+                .mss(mss)
+                .nop()
+                .ws(6)
+                .nop()
+                .nop()
+                .ts(1000 + i, 0)
+                .sok()
+                .eol()
+                .pad()
+                .0;
+            observation(&p)
+        };
+        let paths = [
+            (1400, 12, Os::Ios),
+            (1460, 5, Os::Ios),
+            (1400, 5, Os::MacOs),
+            (1460, 12, Os::MacOs),
+        ];
+        let mut train = Vec::new();
+        for (k, &(mss, hops, os)) in paths.iter().enumerate() {
+            let base = 100 * k as u32;
+            train.extend((base..base + 50).map(|i| (apple(i, mss, hops), os)));
+        }
+        let mut learned = ModelFile::empty_learned();
+        learn_from(&builtin, &mut learned, samples(&train));
+        assert_eq!(learned.class["iOS"].path.get("1400:12"), Some(&50.0));
+        let model = Model::compile(&builtin_file, Some(&learned)).unwrap();
+        for (k, &(mss, hops, os)) in paths.iter().enumerate() {
+            let c = model.classify(&apple(1000 + k as u32, mss, hops), None);
+            assert_eq!(c.os, os, "MSS {mss}, {hops} hops: {:?}", c.scores);
+        }
+        // Without the path table the four look alike.
+        let mut no_paths = learned.clone();
+        for class in no_paths.class.values_mut() {
+            class.path.clear();
+        }
+        let without = Model::compile(&builtin_file, Some(&no_paths)).unwrap();
+        let (a, b) = (apple(2000, 1400, 12), apple(2001, 1400, 5));
+        let gap = |m: &Model, obs| m.classify(obs, None).scores.get(Os::Ios);
+        assert!((gap(&without, &a) - gap(&without, &b)).abs() < 0.05);
+    }
+
     #[test]
     fn learning_again_adds_to_the_model() {
         let builtin = Model::builtin().unwrap();

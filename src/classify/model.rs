@@ -93,6 +93,8 @@ pub struct ClassCounts {
     pub mss_value: BTreeMap<String, f64>,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub signature: BTreeMap<String, f64>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub path: BTreeMap<String, f64>,
 }
 
 fn is_zero(n: &u64) -> bool {
@@ -113,6 +115,7 @@ impl ClassCounts {
             Feature::Hops => &self.hops,
             Feature::MssValue => &self.mss_value,
             Feature::Signature => &self.signature,
+            Feature::Path => &self.path,
         }
     }
 
@@ -129,6 +132,7 @@ impl ClassCounts {
             Feature::Hops => &mut self.hops,
             Feature::MssValue => &mut self.mss_value,
             Feature::Signature => &mut self.signature,
+            Feature::Path => &mut self.path,
         }
     }
 }
@@ -521,10 +525,9 @@ impl fmt::Display for EvidenceText<'_> {
                 Some(m) => write!(f, "{m}")?,
                 None => f.write_str("none")?,
             },
-            Feature::Signature => f.write_str(
-                &v.value_string(Feature::Signature, false)
-                    .unwrap_or_default(),
-            )?,
+            Feature::Signature | Feature::Path => {
+                f.write_str(&v.value_string(it.feature, false).unwrap_or_default())?
+            }
         }
         write!(f, " -> {target}")
     }
@@ -929,7 +932,7 @@ impl Model {
         // A value the learning traffic never showed says nothing: with
         // thousands of distinct values, "unseen" would otherwise be strong
         // evidence for the uniform `unknown` class.
-        for f in [Feature::MssValue, Feature::Signature] {
+        for f in [Feature::MssValue, Feature::Signature, Feature::Path] {
             let t = &self.tables[f.index()];
             if let Some(row) = features.key(f).and_then(|key| t.find(key)) {
                 add_row(&mut logit, t.rows.get(row));
