@@ -163,7 +163,10 @@ impl Record {
         let mut hole = |j: &mut JsonBuf, h: Hole| {
             let at = j.len();
             self.write_hole(j, h);
-            if let Some(list) = holes.as_deref_mut() {
+            // A zero stays in the template's text: the shape key holds the
+            // zero-ness of every such value, so each record of the shape
+            // has it zero too.
+            if let (Some(list), false) = (holes.as_deref_mut(), self.zero_in_shape(h)) {
                 list.push((at, j.len(), h));
             }
         };
@@ -269,6 +272,31 @@ impl Record {
         }
         hole(j, Hole::Verdict);
         j.end_object();
+    }
+
+    /// Whether hole `h` holds a zero whose zero-ness the shape key
+    /// ([`ShapeKey`]) keeps exactly: SYNs have no urgent pointer,
+    /// acknowledgment or timestamp echo, and many stacks send IP ID 0. (The
+    /// key keeps only the flow label's low 20 bits, so it stays a hole.)
+    fn zero_in_shape(&self, h: Hole) -> bool {
+        let o = &self.obs;
+        let (ts_val, ts_ecr) = o.options.timestamp.unwrap_or((1, 1));
+        match h {
+            Hole::IpId => o.ip_id == 0,
+            Hole::Urp => o.urgent_ptr == 0,
+            Hole::Ack => o.ack == 0,
+            Hole::TsVal => ts_val == 0,
+            Hole::TsEcr => ts_ecr == 0,
+            Hole::Ts
+            | Hole::FlowLabel
+            | Hole::SrcIp
+            | Hole::SrcPort
+            | Hole::DstIp
+            | Hole::DstPort
+            | Hole::Seq
+            | Hole::Uptime
+            | Hole::Verdict => false,
+        }
     }
 
     /// One per-packet value, as [`Record::write_parts`] writes it.
