@@ -140,6 +140,29 @@ pub struct AnalyzerConfig {
     pub uptime_capacity: usize,
 }
 
+impl AnalyzerConfig {
+    /// The default settings, with tables no larger than an uncompressed
+    /// capture of `bytes` bytes can use: each packet takes at least 36
+    /// bytes of it (a 16-byte record header and a 20-byte IP header) and
+    /// makes at most one handshake and one host entry; sixteen times that
+    /// keeps the four-way buckets from overflowing (a quarter full at
+    /// most). A small file then starts in a fraction of a millisecond
+    /// instead of zeroing the full tables (16 MiB), and its records are
+    /// the same.
+    pub fn for_capture_bytes(bytes: u64) -> Self {
+        let d = AnalyzerConfig::default();
+        let room = usize::try_from(bytes / 36)
+            .unwrap_or(usize::MAX)
+            .saturating_mul(16)
+            .max(1024);
+        AnalyzerConfig {
+            flow_capacity: d.flow_capacity.min(room),
+            uptime_capacity: d.uptime_capacity.min(room),
+            ..d
+        }
+    }
+}
+
 impl Default for AnalyzerConfig {
     fn default() -> Self {
         AnalyzerConfig {
@@ -368,6 +391,51 @@ mod tests {
     use super::*;
     use crate::craft::{ethernet_frame, OptionBytes, Stack, TcpPacket};
     use crate::output::JsonBuf;
+
+    /// Tables for a small capture are small, for a large one the default;
+    /// either way a file of that size cannot fill them past a quarter.
+    #[test]
+    fn tables_are_sized_by_what_the_capture_can_hold() {
+        let d = AnalyzerConfig::default();
+        let tiny = AnalyzerConfig::for_capture_bytes(0);
+        assert_eq!((tiny.flow_capacity, tiny.uptime_capacity), (1024, 1024));
+        let huge = AnalyzerConfig::for_capture_bytes(u64::MAX);
+        assert_eq!(huge.flow_capacity, d.flow_capacity);
+        assert_eq!(huge.uptime_capacity, d.uptime_capacity);
+        assert_eq!(huge.flow_ttl_ns, d.flow_ttl_ns);
+        // 10,000 packets of the smallest kind.
+        let small = AnalyzerConfig::for_capture_bytes(36 * 10_000);
+        assert_eq!(small.flow_capacity, 160_000);
+        assert_eq!(small.uptime_capacity, d.uptime_capacity);
+        // The same records as with the default tables.
+        let engine = Engine::default();
+        let frames = stream();
+        let records = |config| {
+            let mut a = Analyzer::new(&engine, config);
+            let mut out = Vec::new();
+            for (ts, f) in &frames {
+                let _ = a.feed_frame(LinkType::ETHERNET, *ts, f, &mut |r: Record| {
+                    let mut j = JsonBuf::new();
+                    r.write_json(&mut j);
+                    out.push(j.into_bytes());
+                    Ok::<(), ()>(())
+                });
+            }
+            let _ = a.drain(&mut |r: Record| {
+                let mut j = JsonBuf::new();
+                r.write_json(&mut j);
+                out.push(j.into_bytes());
+                Ok::<(), ()>(())
+            });
+            out
+        };
+        let bytes: usize = frames.iter().map(|(_, f)| 16 + f.len()).sum();
+        let fitted = AnalyzerConfig::for_capture_bytes(bytes as u64);
+        assert!(fitted.flow_capacity < d.flow_capacity);
+        let want = records(d);
+        assert!(want.len() > 5, "{} records", want.len());
+        assert_eq!(records(fitted), want);
+    }
 
     /// A stream where order matters: SYN+ACKs right after their SYNs (the
     /// SYN's MSS must reach them), retransmissions within and beyond the

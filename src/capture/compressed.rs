@@ -12,7 +12,13 @@ const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
 /// members, as concatenated `.gz` files have, are read one after another);
 /// otherwise `src` unchanged. Byte offsets in later errors then count
 /// decompressed bytes.
-pub fn decompressing<R: Read + 'static>(mut src: R) -> io::Result<Box<dyn Read>> {
+pub fn decompressing<R: Read + 'static>(src: R) -> io::Result<Box<dyn Read>> {
+    decompressing_told(src).map(|(reader, _)| reader)
+}
+
+/// [`decompressing`], and whether `src` was compressed (its size then says
+/// nothing of how many packets it holds).
+pub fn decompressing_told<R: Read + 'static>(mut src: R) -> io::Result<(Box<dyn Read>, bool)> {
     // Two bytes tell; a pipe may deliver them one read at a time.
     let mut head = [0u8; 2];
     let mut have = 0;
@@ -26,12 +32,10 @@ pub fn decompressing<R: Read + 'static>(mut src: R) -> io::Result<Box<dyn Read>>
     }
     let start = Cursor::new(head[..have].to_vec()).chain(src);
     if have == head.len() && head == GZIP_MAGIC {
-        Ok(Box::new(MultiGzDecoder::new(io::BufReader::with_capacity(
-            1 << 16,
-            start,
-        ))))
+        let reader = MultiGzDecoder::new(io::BufReader::with_capacity(1 << 16, start));
+        Ok((Box::new(reader), true))
     } else {
-        Ok(Box::new(start))
+        Ok((Box::new(start), false))
     }
 }
 

@@ -11,7 +11,7 @@ mod input;
 mod reader;
 mod writer;
 
-pub use compressed::decompressing;
+pub use compressed::{decompressing, decompressing_told};
 pub use error::{CaptureError, Malformation, Part};
 pub use reader::{CaptureFormat, CaptureReader, Frame, MAX_RECORD_LEN};
 pub use writer::{

@@ -7,7 +7,7 @@ use std::rc::Rc;
 use std::time::Instant;
 
 use synprint::analyze::{Analyzer, AnalyzerConfig, Claim, Stats};
-use synprint::capture::{decompressing, CaptureReader};
+use synprint::capture::{decompressing_told, CaptureReader};
 use synprint::output::{Format, RecordWriter};
 
 use super::engine::EngineArgs;
@@ -63,7 +63,7 @@ pub fn run(args: AnalyzeArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
         // Progress counts the file's own bytes, compressed or not.
         let consumed = Rc::new(Cell::new(0u64));
         let (input, size) = if name == "-" {
-            (decompressing(io::stdin().lock()), None)
+            (decompressing_told(io::stdin().lock()), None)
         } else {
             let f = File::open(path).map_err(|e| format!("{name}: {e}"))?;
             let size = f.metadata().ok().map(|m| m.len());
@@ -71,13 +71,17 @@ pub fn run(args: AnalyzeArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
                 inner: f,
                 consumed: Rc::clone(&consumed),
             };
-            (decompressing(counted), size)
+            (decompressing_told(counted), size)
         };
-        let input = input.map_err(|e| format!("{name}: {e}"))?;
+        let (input, compressed) = input.map_err(|e| format!("{name}: {e}"))?;
         let progress = size
             .filter(|&s| !args.no_progress && s >= PROGRESS_MIN_BYTES && io::stderr().is_terminal())
             .map(|size| (progress_bar(size), Rc::clone(&consumed)));
-        let mut analyzer = Analyzer::new(&engine, AnalyzerConfig::default());
+        let config = match size {
+            Some(bytes) if !compressed => AnalyzerConfig::for_capture_bytes(bytes),
+            _ => AnalyzerConfig::default(),
+        };
+        let mut analyzer = Analyzer::new(&engine, config);
         let outcome = analyze_stream(
             input,
             &mut analyzer,
