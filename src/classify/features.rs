@@ -48,9 +48,15 @@ pub enum Feature {
     /// clamped MSS at its distance is phones; an ISP's is desktops), which
     /// `hops` and `mss_value` scored apart cannot.
     Path,
+    /// The whole fingerprint: the signature, the exact MSS and the hop
+    /// count (`64:65535:6:M,N,W,N,N,T,S,E,E:1400:13`). Not a scored
+    /// feature: its learned counts are observations of exactly this SYN,
+    /// which update the model's answer (zardaxt's database, with the model
+    /// as the prior). Empty in the built-in model.
+    Exact,
 }
 
-pub const N_FEATURES: usize = 12;
+pub const N_FEATURES: usize = 13;
 
 impl Feature {
     pub const ALL: [Feature; N_FEATURES] = [
@@ -66,6 +72,7 @@ impl Feature {
         Feature::MssValue,
         Feature::Signature,
         Feature::Path,
+        Feature::Exact,
     ];
 
     pub fn index(self) -> usize {
@@ -87,6 +94,7 @@ impl Feature {
             Feature::MssValue => "mss_value",
             Feature::Signature => "signature",
             Feature::Path => "path",
+            Feature::Exact => "exact",
         }
     }
 
@@ -166,6 +174,16 @@ impl Feature {
                 let hops = Feature::Hops.parse_key(hops)?;
                 Ok(path_key(mss, hops))
             }
+            Feature::Exact => {
+                let mut parts = s.rsplitn(3, ':');
+                let (Some(hops), Some(mss), Some(signature)) =
+                    (parts.next(), parts.next(), parts.next())
+                else {
+                    return Err("expected ttl:window:wscale:options:mss:hops".into());
+                };
+                let path = Feature::Path.parse_key(&format!("{mss}:{hops}"))?;
+                Ok(exact_key(parse_signature(signature)?, path))
+            }
             Feature::P0f => P0fClass::ALL
                 .into_iter()
                 .find(|c| c.name() == s)
@@ -212,6 +230,11 @@ fn signature_key(initial_ttl: u8, window: u16, wscale: u64, layout: u64) -> u64 
 /// The exact MSS key ([`Feature::MssValue`]) and the hop count in one.
 fn path_key(mss: u64, hops: u64) -> u64 {
     mss << 8 | hops
+}
+
+/// A signature key and a path key in one.
+fn exact_key(signature: u64, path: u64) -> u64 {
+    (signature ^ path.wrapping_mul(0x9e37_79b9_7f4a_7c15)).rotate_left(17)
 }
 
 /// Hop counts from here on are one value.
@@ -618,6 +641,7 @@ impl Features {
                 self.layout.key(),
             ),
             Feature::Path => path_key(self.mss.map_or(MSS_NONE, u64::from), u64::from(self.hops)),
+            Feature::Exact => exact_key(self.key(Feature::Signature)?, self.key(Feature::Path)?),
         })
     }
 
@@ -666,6 +690,11 @@ impl Features {
                 "{}:{}",
                 self.mss.map_or("none".into(), |m| m.to_string()),
                 self.hops
+            ),
+            Feature::Exact => format!(
+                "{}:{}",
+                self.value_string(Feature::Signature, false)?,
+                self.value_string(Feature::Path, false)?
             ),
         })
     }

@@ -469,6 +469,11 @@ mod tests {
         let mut learned = ModelFile::empty_learned();
         learn_from(&builtin, &mut learned, samples(&train));
         assert_eq!(learned.class["iOS"].path.get("1400:12"), Some(&50.0));
+        // The path alone, without the exact fingerprints (which would
+        // separate them too, see the next test).
+        for class in learned.class.values_mut() {
+            class.exact.clear();
+        }
         let model = Model::compile(&builtin_file, Some(&learned)).unwrap();
         for (k, &(mss, hops, os)) in paths.iter().enumerate() {
             let c = model.classify(&apple(1000 + k as u32, mss, hops), None);
@@ -483,6 +488,63 @@ mod tests {
         let (a, b) = (apple(2000, 1400, 12), apple(2001, 1400, 5));
         let gap = |m: &Model, obs| m.classify(obs, None).scores.get(Os::Ios);
         assert!((gap(&without, &a) - gap(&without, &b)).abs() < 0.05);
+    }
+
+    /// Learned observations of one whole fingerprint update the model's
+    /// answer as observations, the model's own answer worth two: ten
+    /// Windows labels on a Linux SYN make it Windows with (10 + 2p) / 12;
+    /// the same SYN from one hop further (another fingerprint) keeps the
+    /// model's answer exactly.
+    #[test]
+    fn exact_fingerprints_update_the_answer_as_observations() {
+        let builtin_file = ModelFile::builtin().unwrap();
+        let builtin = Model::compile(&builtin_file, None).unwrap();
+        let linux = |i: u32, hops: u8| {
+            let src = IpAddr::V4(Ipv4Addr::from(0x0e00_0000 + i));
+            let dst = IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1));
+            let mut p = Stack::Linux.syn(src, 2000 + i as u16, dst, 443, i);
+            p.ttl = 64 - hops;
+            observation(&p)
+        };
+        let before = builtin.classify(&linux(0, 9), None);
+        assert_eq!(before.os, Os::Linux);
+        let train: Vec<(Observation, Os)> = (1..=10).map(|i| (linux(i, 9), Os::Windows)).collect();
+        let mut learned = ModelFile::empty_learned();
+        learn_from(&builtin, &mut learned, samples(&train));
+        assert_eq!(
+            learned.class["Windows"].exact.len(),
+            1,
+            "{:?}",
+            learned.class["Windows"].exact
+        );
+        let model = Model::compile(&builtin_file, Some(&learned)).unwrap();
+        // The model before the exact counts, for p.
+        let mut counts_only = learned.clone();
+        for class in counts_only.class.values_mut() {
+            class.exact.clear();
+        }
+        let prior = Model::compile(&builtin_file, Some(&counts_only)).unwrap();
+        let p = prior.classify(&linux(99, 9), None).scores.get(Os::Windows);
+        let c = model.classify(&linux(99, 9), None);
+        assert_eq!(c.os, Os::Windows, "{:?}", c.scores);
+        let want = (10.0 + 2.0 * p) / 12.0;
+        assert!(
+            (c.confidence - want).abs() < 1e-4,
+            "{} vs {want}",
+            c.confidence
+        );
+        assert!(c
+            .evidence
+            .texts()
+            .any(|t| t.to_string().starts_with("exact ")));
+        let sum: f32 = c.scores.0.iter().sum();
+        assert!((sum - 1.0).abs() < 1e-4);
+        // One hop further: not this fingerprint, so the counts say nothing.
+        let further = linux(100, 10);
+        assert_eq!(
+            model.classify(&further, None).scores,
+            prior.classify(&further, None).scores
+        );
     }
 
     #[test]

@@ -95,6 +95,8 @@ pub struct ClassCounts {
     pub signature: BTreeMap<String, f64>,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub path: BTreeMap<String, f64>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub exact: BTreeMap<String, f64>,
 }
 
 fn is_zero(n: &u64) -> bool {
@@ -116,6 +118,7 @@ impl ClassCounts {
             Feature::MssValue => &self.mss_value,
             Feature::Signature => &self.signature,
             Feature::Path => &self.path,
+            Feature::Exact => &self.exact,
         }
     }
 
@@ -133,6 +136,7 @@ impl ClassCounts {
             Feature::MssValue => &mut self.mss_value,
             Feature::Signature => &mut self.signature,
             Feature::Path => &mut self.path,
+            Feature::Exact => &mut self.exact,
         }
     }
 }
@@ -415,6 +419,8 @@ pub struct Model {
     wscale: Vec<[f32; N_OS]>,
     p0f: Vec<[f32; N_OS]>,
     hops: Vec<[f32; N_OS]>,
+    /// Learned counts per OS of each whole fingerprint ([`Feature::Exact`]).
+    exact: Table,
     /// Leans of the directly indexed features, by feature and index.
     dense_leans: [Vec<Lean>; N_FEATURES],
     samples_learned: u64,
@@ -525,7 +531,7 @@ impl fmt::Display for EvidenceText<'_> {
                 Some(m) => write!(f, "{m}")?,
                 None => f.write_str("none")?,
             },
-            Feature::Signature | Feature::Path => {
+            Feature::Signature | Feature::Path | Feature::Exact => {
                 f.write_str(&v.value_string(it.feature, false).unwrap_or_default())?
             }
         }
@@ -790,6 +796,7 @@ impl Model {
             .iter()
             .map(|&f| build_table(f, &counts, smoothing, weights[f.index()]))
             .collect();
+        let exact = count_table(Feature::Exact, &counts);
         let tables: [Table; N_FEATURES] = tables.try_into().map_err(|_| ModelError::Weights {
             path: path.to_path_buf(),
             message: "internal: feature table count".into(),
@@ -850,6 +857,7 @@ impl Model {
             wscale,
             p0f,
             hops,
+            exact,
             dense_leans,
             samples_learned,
         })
@@ -965,6 +973,31 @@ impl Model {
         for (pi, ei) in p.iter_mut().zip(&e) {
             *pi = ei * inv;
         }
+        // Learned observations of exactly this fingerprint update the
+        // answer, the model's probabilities counting as EXACT_PRIOR of them
+        // (a Dirichlet prior): a shape seen often in learning is answered
+        // by its labels, one seen once is nudged.
+        if let Some(row) = features
+            .key(Feature::Exact)
+            .and_then(|key| self.exact.find(key))
+            .and_then(|row| self.exact.rows.get(row))
+        {
+            let seen: f32 = row.iter().sum();
+            for (pi, &c) in p.iter_mut().zip(row) {
+                *pi = (c + EXACT_PRIOR * *pi) / (seen + EXACT_PRIOR);
+            }
+            let (mut top, mut top_p) = (0, p[0]);
+            for (i, &pi) in p.iter().enumerate().skip(1) {
+                if pi > top_p {
+                    (top, top_p) = (i, pi);
+                }
+            }
+            best = top;
+            note(
+                Feature::Exact,
+                Os::ALL.get(top).map(|&os| Lean::Os(os)).as_ref(),
+            );
+        }
         let mut fam = [0.0f32; N_FAMILY];
         for os in Os::ALL {
             fam[os.family().index()] += p[os.index()];
@@ -1015,6 +1048,35 @@ fn exp_nonpositive(x: f32) -> f32 {
             + f * (0.240_226_5 + f * (0.055_504_11 + f * (0.009_618_13 + f * 0.001_333_55))));
     // n is in [-116, 0]: the exponent field stays valid.
     f32::from_bits((n.wrapping_add(127) as u32) << 23) * p
+}
+
+/// How many observations of one exact fingerprint the model's own answer
+/// for it is worth ([`Feature::Exact`]): two, so one learned label moves the
+/// answer a third of the way and ten decide it.
+const EXACT_PRIOR: f32 = 2.0;
+
+/// Learned counts per OS of each value of `f`, as they are (no smoothing,
+/// no logarithm): observations, for [`Feature::Exact`].
+fn count_table(f: Feature, counts: &[[BTreeMap<u64, f64>; N_FEATURES]]) -> Table {
+    let mut keys: Vec<u64> = counts
+        .iter()
+        .flat_map(|c| c[f.index()].keys().copied())
+        .collect();
+    keys.sort_unstable();
+    keys.dedup();
+    let rows = keys
+        .iter()
+        .map(|k| {
+            let mut row = [0.0f32; N_OS];
+            for os in Os::ALL {
+                row[os.index()] =
+                    counts[os.index()][f.index()].get(k).copied().unwrap_or(0.0) as f32;
+            }
+            row
+        })
+        .collect();
+    let leans = vec![Lean::Neither; keys.len()];
+    Table::new(&keys, rows, leans)
 }
 
 /// Likelihood ratio (natural log) above which one OS is named as where a
