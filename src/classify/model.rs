@@ -1055,15 +1055,21 @@ fn exp_nonpositive(x: f32) -> f32 {
 /// answer a third of the way and ten decide it.
 const EXACT_PRIOR: f32 = 2.0;
 
-/// Learned counts per OS of each value of `f`, as they are (no smoothing,
-/// no logarithm): observations, for [`Feature::Exact`].
-fn count_table(f: Feature, counts: &[[BTreeMap<u64, f64>; N_FEATURES]]) -> Table {
+/// Every value of `f` any OS has a count for, sorted, once each.
+fn table_keys(f: Feature, counts: &[[BTreeMap<u64, f64>; N_FEATURES]]) -> Vec<u64> {
     let mut keys: Vec<u64> = counts
         .iter()
         .flat_map(|c| c[f.index()].keys().copied())
         .collect();
     keys.sort_unstable();
     keys.dedup();
+    keys
+}
+
+/// Learned counts per OS of each value of `f`, as they are (no smoothing,
+/// no logarithm): observations, for [`Feature::Exact`].
+fn count_table(f: Feature, counts: &[[BTreeMap<u64, f64>; N_FEATURES]]) -> Table {
+    let keys = table_keys(f, counts);
     let rows = keys
         .iter()
         .map(|k| {
@@ -1089,12 +1095,7 @@ fn build_table(
     alpha: f64,
     weight: f64,
 ) -> Table {
-    let mut keys: Vec<u64> = counts
-        .iter()
-        .flat_map(|c| c[f.index()].keys().copied())
-        .collect();
-    keys.sort_unstable();
-    keys.dedup();
+    let keys = table_keys(f, counts);
     let vocab = keys.len() as f64 + 1.0;
     let mut rows = vec![[0.0f32; N_OS]; keys.len() + 1];
     for os in Os::ALL {
