@@ -342,6 +342,9 @@ struct Table {
     shift: u32,
     rows: Vec<[f32; N_OS]>,
     leans: Vec<Lean>,
+    /// No key at all (learned-only features in the built-in model): a
+    /// lookup can be skipped without computing the key.
+    empty: bool,
 }
 
 const EMPTY: u32 = u32::MAX;
@@ -354,6 +357,7 @@ impl Table {
             shift: 64 - bits,
             rows,
             leans,
+            empty: keys.is_empty(),
         };
         let mask = t.slots.len() - 1;
         for (row, &k) in keys.iter().enumerate() {
@@ -942,6 +946,9 @@ impl Model {
         // evidence for the uniform `unknown` class.
         for f in [Feature::MssValue, Feature::Signature, Feature::Path] {
             let t = &self.tables[f.index()];
+            if t.empty {
+                continue;
+            }
             if let Some(row) = features.key(f).and_then(|key| t.find(key)) {
                 add_row(&mut logit, t.rows.get(row));
                 note(f, t.leans.get(row));
@@ -977,8 +984,9 @@ impl Model {
         // answer, the model's probabilities counting as EXACT_PRIOR of them
         // (a Dirichlet prior): a shape seen often in learning is answered
         // by its labels, one seen once is nudged.
-        if let Some(row) = features
-            .key(Feature::Exact)
+        if let Some(row) = (!self.exact.empty)
+            .then(|| features.key(Feature::Exact))
+            .flatten()
             .and_then(|key| self.exact.find(key))
             .and_then(|row| self.exact.rows.get(row))
         {
