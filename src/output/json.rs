@@ -290,25 +290,33 @@ impl JsonBuf {
         }
         self.sep();
         self.digits(secs);
-        let micros = (sub / 1000) as usize;
-        let dst = self.slack(8);
-        let Some(dst) = dst.first_chunk_mut::<7>() else {
+        // Whole seconds print as `.0`, as ryu writes them.
+        self.decimals::<3>((sub / 1000) as u32);
+    }
+
+    /// A dot and the `2 * PAIRS` decimals of `frac` (below 10^(2 * PAIRS)),
+    /// trailing zeros dropped but one digit kept: `.5`, `.0625`, `.0`.
+    #[inline]
+    fn decimals<const PAIRS: usize>(&mut self, frac: u32) {
+        let n = 1 + 2 * PAIRS;
+        let dst = self.slack(n);
+        let Some(dst) = dst.get_mut(..n) else {
             return;
         };
         dst[0] = b'.';
-        for (i, pair) in [micros / 10_000, micros / 100 % 100, micros % 100]
-            .into_iter()
-            .enumerate()
-        {
+        let mut rest = frac as usize;
+        for i in (0..PAIRS).rev() {
+            let pair = rest % 100 * 2;
+            rest /= 100;
             if let (Some(d), Some(p)) = (
                 dst.get_mut(1 + 2 * i..3 + 2 * i),
-                DIGIT_PAIRS.get(2 * pair..2 * pair + 2),
+                DIGIT_PAIRS.get(pair..pair + 2),
             ) {
                 d.copy_from_slice(p);
             }
         }
-        let mut len = 7;
-        let mut rest = micros;
+        let mut len = n;
+        let mut rest = frac;
         while len > 2 && rest % 10 == 0 {
             rest /= 10;
             len -= 1;
@@ -346,18 +354,7 @@ impl JsonBuf {
         self.digits(n / 10_000);
         let frac = (n % 10_000) as u32;
         if frac != 0 {
-            let hi = (frac / 100) as usize * 2;
-            let lo = (frac % 100) as usize * 2;
-            let pair = |at: usize| DIGIT_PAIRS.get(at..).and_then(|p| p.first_chunk::<2>());
-            if let (Some(hi), Some(lo)) = (pair(hi), pair(lo)) {
-                let text = [b'.', hi[0], hi[1], lo[0], lo[1]];
-                let len = if frac % 100 != 0 {
-                    5 - usize::from(frac % 10 == 0)
-                } else {
-                    3 - usize::from(frac % 1000 == 0)
-                };
-                self.put(text.get(..len).unwrap_or_default());
-            }
+            self.decimals::<2>(frac);
         }
     }
 
