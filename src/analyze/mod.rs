@@ -413,20 +413,16 @@ mod tests {
         let records = |config| {
             let mut a = Analyzer::new(&engine, config);
             let mut out = Vec::new();
-            for (ts, f) in &frames {
-                let _ = a.feed_frame(LinkType::ETHERNET, *ts, f, &mut |r: Record| {
-                    let mut j = JsonBuf::new();
-                    r.write_json(&mut j);
-                    out.push(j.into_bytes());
-                    Ok::<(), ()>(())
-                });
-            }
-            let _ = a.drain(&mut |r: Record| {
+            let mut keep = |r: Record| {
                 let mut j = JsonBuf::new();
                 r.write_json(&mut j);
                 out.push(j.into_bytes());
                 Ok::<(), ()>(())
-            });
+            };
+            for (ts, f) in &frames {
+                let _ = a.feed_frame(LinkType::ETHERNET, *ts, f, &mut keep);
+            }
+            let _ = a.drain(&mut keep);
             out
         };
         let bytes: usize = frames.iter().map(|(_, f)| 16 + f.len()).sum();
