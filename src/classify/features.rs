@@ -181,7 +181,10 @@ impl Feature {
                 else {
                     return Err("expected ttl:window:wscale:options:mss:hops".into());
                 };
-                let path = Feature::Path.parse_key(&format!("{mss}:{hops}"))?;
+                let path = path_key(
+                    Feature::MssValue.parse_key(mss)?,
+                    Feature::Hops.parse_key(hops)?,
+                );
                 Ok(exact_key(parse_signature(signature)?, path))
             }
             Feature::P0f => P0fClass::ALL
