@@ -24,7 +24,9 @@ const SETS: usize = 1 << 11;
 /// reads. Everything else is kept whole, so two observations with equal keys
 /// get equal answers, except for the timestamp value in `raw_sig`, which the
 /// analyzer puts back. A hit skips p0f's signature as well as its match, the
-/// MTU lookup and the classification.
+/// MTU lookup and the classification. The JSON templates rely on the same
+/// key: a value whose zero-ness it keeps exactly is written as constant
+/// text when zero (`Record::zero_in_shape`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) struct ShapeKey {
     header: [u64; 3],
