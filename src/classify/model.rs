@@ -796,9 +796,14 @@ impl Model {
             log_prior
         };
 
+        // `exact` is not scored: its counts go to `exact` below as they are,
+        // and its slot among the scored tables stays empty.
         let tables: Vec<Table> = Feature::ALL
             .iter()
-            .map(|&f| build_table(f, &counts, smoothing, weights[f.index()]))
+            .map(|&f| match f {
+                Feature::Exact => Table::new(&[], vec![[0.0; N_OS]], vec![Lean::Neither]),
+                _ => build_table(f, &counts, smoothing, weights[f.index()]),
+            })
             .collect();
         let exact = count_table(Feature::Exact, &counts);
         let tables: [Table; N_FEATURES] = tables.try_into().map_err(|_| ModelError::Weights {
