@@ -304,7 +304,7 @@ impl Record {
         let o = &self.obs;
         let (ts_val, ts_ecr) = o.options.timestamp.unwrap_or((0, 0));
         match h {
-            Hole::Ts => j.secs_of_nanos(o.ts.0),
+            Hole::Ts => j.timestamp(o.ts),
             Hole::SrcIp => ip_text(j, o.src_ip),
             Hole::SrcPort => j.u64(o.src_port.into()),
             Hole::DstIp => ip_text(j, o.dst_ip),

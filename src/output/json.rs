@@ -8,6 +8,8 @@
 
 use std::fmt::{self, Write as _};
 
+use crate::packet::Timestamp;
+
 /// Appends JSON to a byte buffer. Callers write well-formed structure; the
 /// writer takes care of commas and string escaping.
 ///
@@ -258,35 +260,19 @@ impl JsonBuf {
         self.put(ryu::Buffer::new().format_finite(v).as_bytes());
     }
 
-    /// Nanoseconds as seconds, the text [`JsonBuf::f64`] writes for
-    /// `nanos as f64 / 1e9` (packet timestamps).
+    /// A capture time in seconds: the text [`JsonBuf::f64`] writes for
+    /// [`Timestamp::as_secs_f64`], the double nearest to it.
     ///
-    /// Most captures stamp whole microseconds, and there the shortest
-    /// decimal that reads back as that float is the microseconds' own
-    /// decimal, trailing zeros trimmed: f64 resolves steps finer than a
-    /// microsecond below 2^32 s, so two microsecond decimals can't round to
-    /// one float, and a shorter decimal is another microsecond decimal.
-    /// That holds when the decimal rounds to the float at all, checked
-    /// exactly in integers; everything else goes to `ryu`.
-    pub fn secs_of_nanos(&mut self, nanos: u64) {
-        let v = nanos as f64 / 1e9;
-        let (secs, sub) = (nanos / 1_000_000_000, nanos % 1_000_000_000);
-        let bits = v.to_bits();
-        let fraction = bits & ((1 << 52) - 1);
-        // v = m * 2^-shift; a mantissa of exactly 2^52 has a narrower
-        // interval below it, left to ryu.
-        let shift = 1075u64.wrapping_sub((bits >> 52) & 0x7ff);
-        let micros_only = sub % 1000 == 0 && (1..1 << 32).contains(&secs);
-        if !micros_only || fraction == 0 || !(21..=52).contains(&shift) {
-            return self.f64(v);
-        }
-        let m = u128::from(fraction | 1 << 52);
-        // Both sides times 10^6 * 2^shift: the float, the decimal, and half
-        // the float's unit in the last place.
-        let float = m * 1_000_000;
-        let decimal = u128::from(nanos / 1000) << shift;
-        if float.abs_diff(decimal) >= 500_000 {
-            return self.f64(v);
+    /// Most captures stamp whole microseconds, and there that text is the
+    /// microseconds' own decimal, trailing zeros trimmed, so no float is
+    /// needed: f64 resolves steps finer than a microsecond below 2^32 s, so
+    /// the nearest double reads back from that decimal and from no other
+    /// with six decimals or fewer.
+    pub fn timestamp(&mut self, ts: Timestamp) {
+        let (secs, sub) = (ts.0 / 1_000_000_000, ts.0 % 1_000_000_000);
+        // Below one second ryu switches to exponents.
+        if sub % 1000 != 0 || !(1..1 << 32).contains(&secs) {
+            return self.f64(ts.as_secs_f64());
         }
         self.sep();
         self.digits(secs);
@@ -789,8 +775,8 @@ mod tests {
 
     fn secs_text(nanos: u64) -> (String, String) {
         let (mut fast, mut slow) = (JsonBuf::new(), JsonBuf::new());
-        fast.secs_of_nanos(nanos);
-        slow.f64(nanos as f64 / 1e9);
+        fast.timestamp(Timestamp(nanos));
+        slow.f64(Timestamp(nanos).as_secs_f64());
         (text(&fast).to_string(), text(&slow).to_string())
     }
 

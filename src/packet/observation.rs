@@ -16,8 +16,33 @@ impl Timestamp {
         )
     }
 
+    /// Seconds, the double nearest to the exact time. `nanos as f64 / 1e9`
+    /// rounds twice once the nanoseconds pass 2^53 (every date after April
+    /// 1970), which puts a stray seventh decimal on about a quarter of
+    /// microsecond timestamps (`...0000021` for 2 µs).
     pub fn as_secs_f64(self) -> f64 {
-        self.0 as f64 / 1e9
+        let n = self.0;
+        if n < 1 << 53 {
+            // Both operands exact: IEEE division rounds once.
+            return n as f64 / 1e9;
+        }
+        // q = n * 2^64 / 10^9 has 88 to 99 bits: keep 53 and round to
+        // nearest on the bits dropped. Half or more rounds up: an exact tie
+        // is impossible here (a midpoint between doubles below 2^35 s has a
+        // denominator of at least 2^19, and 10^9 holds only 2^9), and at
+        // exactly half the division's remainder is never zero.
+        let num = u128::from(n) << 64;
+        let q = num / 1_000_000_000;
+        let shift = (128 - q.leading_zeros()) - 53;
+        let mut m = q >> shift;
+        let dropped = q & ((1 << shift) - 1);
+        let half = 1u128 << (shift - 1);
+        if dropped >= half {
+            m += 1;
+        }
+        // m <= 2^53 and a power of two: both exact, so is the product.
+        let scale = f64::from_bits(u64::from(1023 + shift - 64) << 52);
+        m as f64 * scale
     }
 
     pub fn as_millis(self) -> u64 {
@@ -152,5 +177,38 @@ mod tests {
             "{}",
             std::mem::size_of::<super::Observation>()
         );
+    }
+
+    /// What Rust's (correctly rounding) parser makes of the exact decimal.
+    fn parsed(n: u64) -> f64 {
+        format!("{}.{:09}", n / 1_000_000_000, n % 1_000_000_000)
+            .parse()
+            .expect("a decimal parses")
+    }
+
+    #[test]
+    fn seconds_are_the_nearest_double() {
+        let t = |n| super::Timestamp(n).as_secs_f64();
+        // 1700000000.000002 s: dividing the rounded nanoseconds gave
+        // 1700000000.0000021.
+        assert_eq!(
+            t(1_700_000_000_000_002_000).to_string(),
+            "1700000000.000002"
+        );
+        for n in [0, 1, (1 << 53) - 1, 1 << 53, (1 << 53) + 1, u64::MAX] {
+            assert_eq!(t(n), parsed(n), "{n}");
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn seconds_round_as_the_parser_does(
+            n in proptest::prelude::any::<u64>(),
+            micros in 0u64..(1 << 32) * 1_000_000,
+        ) {
+            proptest::prop_assert_eq!(super::Timestamp(n).as_secs_f64(), parsed(n));
+            let n = micros * 1000;
+            proptest::prop_assert_eq!(super::Timestamp(n).as_secs_f64(), parsed(n));
+        }
     }
 }
