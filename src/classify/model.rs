@@ -606,6 +606,58 @@ fn round4(p: f32) -> f64 {
     (f64::from(p) * 10_000.0).round() / 10_000.0
 }
 
+/// Probabilities in ten-thousandths that sum to exactly 10,000, as
+/// Hamilton's method (largest remainders) apportions them: so a score never
+/// moves by a unit or more and the order of two scores never reverses.
+/// Rounding each score on its own left sums up to 0.0003 away from 1.
+///
+/// Done as rounding to nearest and then mending the total, which is the
+/// same apportionment (the units that rounding gave or withheld beyond the
+/// total are those of the remainders nearest one half) and usually needs no
+/// mending at all; this runs for every SYN the classifier has not seen.
+fn ten_thousandths(p: &[f32; N_OS]) -> [u16; N_OS] {
+    // What rounding added to each score, in units (-0.5 to 0.5). The
+    // scores come from a softmax, so they sum to 1 up to float error, which
+    // the mending below absorbs; anything not a probability counts as 0.
+    let mut units = [0u16; N_OS];
+    let mut added = [0.0f32; N_OS];
+    let mut total = 0i32;
+    for ((u, a), &v) in units.iter_mut().zip(&mut added).zip(p) {
+        let exact = v.clamp(0.0, 1.0) * 10_000.0;
+        // `as` saturates and maps NaN to 0; of a non-negative value it is
+        // the floor.
+        *u = (exact + 0.5) as u16;
+        *a = f32::from(*u) - exact;
+        total += i32::from(*u);
+    }
+    // Too few units: the next go to the scores rounded down the most; too
+    // many: back from those rounded up the most.
+    while total != 10_000 {
+        let short = total < 10_000;
+        let mut pick = 0;
+        for (i, &a) in added.iter().enumerate() {
+            let better = if short {
+                a < added[pick]
+            } else {
+                a > added[pick]
+            };
+            if better && (short || units[i] > 0) {
+                pick = i;
+            }
+        }
+        if short {
+            units[pick] += 1;
+            added[pick] += 1.0;
+            total += 1;
+        } else {
+            units[pick] = units[pick].saturating_sub(1);
+            added[pick] -= 1.0;
+            total -= 1;
+        }
+    }
+    units
+}
+
 /// The classifier's answer for one SYN. `Copy`, no heap: building one costs
 /// no allocation; strings are made only when it is serialised.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize)]
@@ -1011,13 +1063,24 @@ impl Model {
                 Os::ALL.get(top).map(|&os| Lean::Os(os)).as_ref(),
             );
         }
-        let mut fam = [0.0f32; N_FAMILY];
+        // Scores are reported to four decimals; rounding them here, so that
+        // they sum to exactly 1, makes every reader (JSON, text, eval, the
+        // verdict) see the same numbers.
+        let units = ten_thousandths(&p);
+        for (pi, &u) in p.iter_mut().zip(&units) {
+            *pi = f32::from(u) / 10_000.0;
+        }
+        let mut fam_units = [0u16; N_FAMILY];
         for os in Os::ALL {
-            fam[os.family().index()] += p[os.index()];
+            fam_units[os.family().index()] += units[os.index()];
+        }
+        let mut fam = [0.0f32; N_FAMILY];
+        for (f, &u) in fam.iter_mut().zip(&fam_units) {
+            *f = f32::from(u) / 10_000.0;
         }
         let mut best_f = 0;
-        let mut fmax = fam[0];
-        for (i, &v) in fam.iter().enumerate().skip(1) {
+        let mut fmax = fam_units[0];
+        for (i, &v) in fam_units.iter().enumerate().skip(1) {
             let better = v > fmax;
             best_f = if better { i } else { best_f };
             fmax = if better { v } else { fmax };
@@ -1168,13 +1231,72 @@ mod tests {
     #[test]
     fn builtin_model_loads_and_probabilities_sum_to_one() {
         let m = Model::builtin().unwrap();
+        // Every stack, at several distances and windows, so the scores are
+        // spread over several OSes rather than 1 and zeros.
         for s in Stack::ALL {
-            let c = m.classify(&syn(s), None);
-            let total: f32 = c.scores.0.iter().sum();
-            assert!((total - 1.0).abs() < 1e-4, "{s:?} {total}");
-            let ftotal: f32 = c.family_scores.0.iter().sum();
-            assert!((ftotal - 1.0).abs() < 1e-4);
-            assert_eq!(c.confidence, c.scores.get(c.os));
+            for (hops, window) in [(9, None), (0, Some(65535)), (30, Some(4200)), (70, None)] {
+                let mut o = syn(s);
+                o.ttl = o.ttl.saturating_sub(hops);
+                if let Some(w) = window {
+                    o.window = w;
+                }
+                let c = m.classify(&o, None);
+                // As written: four decimals at most, summing to exactly 1.
+                let mut j = crate::output::JsonBuf::new();
+                c.write_json(&mut j);
+                let v: serde_json::Value = serde_json::from_slice(j.as_bytes()).unwrap();
+                let units = |key: &str, name: &str| -> i64 {
+                    let u = v[key][name].as_f64().unwrap() * 10_000.0;
+                    assert!((u - u.round()).abs() < 1e-6, "{s:?} {name} {u}");
+                    u.round() as i64
+                };
+                let os_units = Os::ALL.map(|os| units("scores", os.name()));
+                let fam_units = Family::ALL.map(|f| units("family_scores", f.name()));
+                assert_eq!(
+                    os_units.iter().sum::<i64>(),
+                    10_000,
+                    "{s:?} {hops} {window:?}"
+                );
+                assert_eq!(
+                    fam_units.iter().sum::<i64>(),
+                    10_000,
+                    "{s:?} {hops} {window:?}"
+                );
+                for (f, fu) in Family::ALL.iter().zip(fam_units) {
+                    let members: i64 = Os::ALL
+                        .iter()
+                        .zip(os_units)
+                        .filter(|(os, _)| os.family() == *f)
+                        .map(|(_, u)| u)
+                        .sum();
+                    assert_eq!(members, fu, "{s:?} {f:?}");
+                }
+                assert_eq!(c.confidence, c.scores.get(c.os));
+                assert_eq!(c.scores.ranked()[0], c.os, "{s:?}");
+                assert_eq!(c.family_scores.ranked()[0], c.family, "{s:?}");
+            }
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn ten_thousandths_sum_to_one_and_keep_order(
+            raw in proptest::array::uniform10(0.0f32..1.0)
+        ) {
+            let sum: f32 = raw.iter().sum();
+            proptest::prop_assume!(sum > 0.0);
+            let p = raw.map(|v| v / sum);
+            let u = ten_thousandths(&p);
+            proptest::prop_assert_eq!(u.iter().map(|&x| u32::from(x)).sum::<u32>(), 10_000);
+            for i in 0..N_OS {
+                let exact = f64::from(p[i]) * 10_000.0;
+                proptest::prop_assert!((f64::from(u[i]) - exact).abs() < 1.0 + 1e-3);
+                for k in 0..N_OS {
+                    if p[i] > p[k] {
+                        proptest::prop_assert!(u[i] >= u[k]);
+                    }
+                }
+            }
         }
     }
 
