@@ -8,9 +8,6 @@
 //! installed, `p0f -r` over the same file (a separate process, one round:
 //! it is two orders of magnitude slower).
 //!
-//! Rounds interleave the contenders (floor, none, none without
-//! classification, jsonl, huginn-net-tcp, then again), best of five each.
-//!
 //! Without `--bench` (as `cargo test --all-targets` runs it) it does a small
 //! smoke run so the harness itself stays tested.
 
@@ -63,34 +60,25 @@ fn main() {
         ("SYN-only", &syn_path, n_syn, n_syn),
         ("mixed", &mixed_path, n_mixed, 2 * u64::from(conns)),
     ] {
-        // Rounds interleave the contenders, so a host that slows down for a
-        // while (a shared VM does) slows all of them alike instead of
-        // whichever ran in that stretch; each keeps its fastest round.
-        let mut t = Timings::default();
-        for _ in 0..rounds {
-            t.floor = t.floor.min(timed(|| walk(path)));
-            t.none = t.none.min(timed(|| {
-                synprint_run(&engine, path, Format::None, &out_path)
-            }));
-            t.none_unclassified = t.none_unclassified.min(timed(|| {
-                synprint_run(&unclassified, path, Format::None, &out_path)
-            }));
-            // Untimed: truncating the previous round's output would charge
-            // this round for the page cache's cleanup.
-            let _ = std::fs::remove_file(&out_path);
-            t.jsonl = t.jsonl.min(timed(|| {
-                synprint_run(&engine, path, Format::Jsonl, &out_path)
-            }));
-            let _ = std::fs::remove_file(&out_path);
-            t.huginn = t.huginn.min(timed(|| huginn_run(&hdb, path)));
-        }
-        let Timings {
-            floor,
-            none,
-            none_unclassified,
-            jsonl,
-            huginn,
-        } = t;
+        let floor = best(rounds, || walk(path));
+        let none = best(rounds, || {
+            synprint_run(&engine, path, Format::None, &out_path)
+        });
+        let none_unclassified = best(rounds, || {
+            synprint_run(&unclassified, path, Format::None, &out_path)
+        });
+        // Each round starts from no file, untimed: truncating the previous
+        // round's output would charge this round for the page cache's
+        // cleanup.
+        let jsonl = best_after(
+            rounds,
+            || {
+                let _ = std::fs::remove_file(&out_path);
+            },
+            || synprint_run(&engine, path, Format::Jsonl, &out_path),
+        );
+        let _ = std::fs::remove_file(&out_path);
+        let huginn = best(rounds, || huginn_run(&hdb, path));
         let p0f = if full { p0f_run(path) } else { None };
         let pps = |s: f64| packets as f64 / s;
         println!("{name} capture ({packets} packets):");
@@ -129,33 +117,22 @@ fn main() {
     }
 }
 
-/// Each contender's fastest round, in seconds.
-struct Timings {
-    floor: f64,
-    none: f64,
-    none_unclassified: f64,
-    jsonl: f64,
-    huginn: f64,
+/// Fastest of `rounds` runs, in seconds.
+fn best(rounds: usize, f: impl FnMut() -> u64) -> f64 {
+    best_after(rounds, || (), f)
 }
 
-impl Default for Timings {
-    fn default() -> Self {
-        let inf = f64::INFINITY;
-        Timings {
-            floor: inf,
-            none: inf,
-            none_unclassified: inf,
-            jsonl: inf,
-            huginn: inf,
-        }
+/// Fastest of `rounds` runs of `f`, in seconds, each after an untimed
+/// `prepare`.
+fn best_after(rounds: usize, mut prepare: impl FnMut(), mut f: impl FnMut() -> u64) -> f64 {
+    let mut best = f64::INFINITY;
+    for _ in 0..rounds {
+        prepare();
+        let t = Instant::now();
+        black_box(f());
+        best = best.min(t.elapsed().as_secs_f64());
     }
-}
-
-/// Seconds one run of `f` takes.
-fn timed(f: impl FnOnce() -> u64) -> f64 {
-    let t = Instant::now();
-    black_box(f());
-    t.elapsed().as_secs_f64()
+    best
 }
 
 fn open(path: &Path) -> CaptureReader<Box<dyn std::io::Read>> {
