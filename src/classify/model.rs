@@ -1067,17 +1067,12 @@ impl Model {
         // they sum to exactly 1, makes every reader (JSON, text, eval, the
         // verdict) see the same numbers.
         let units = ten_thousandths(&p);
-        for (pi, &u) in p.iter_mut().zip(&units) {
-            *pi = f32::from(u) / 10_000.0;
-        }
         let mut fam_units = [0u16; N_FAMILY];
         for os in Os::ALL {
             fam_units[os.family().index()] += units[os.index()];
         }
-        let mut fam = [0.0f32; N_FAMILY];
-        for (f, &u) in fam.iter_mut().zip(&fam_units) {
-            *f = f32::from(u) / 10_000.0;
-        }
+        let p = units.map(|u| f32::from(u) / 10_000.0);
+        let fam = fam_units.map(|u| f32::from(u) / 10_000.0);
         let mut best_f = 0;
         let mut fmax = fam_units[0];
         for (i, &v) in fam_units.iter().enumerate().skip(1) {
