@@ -1012,14 +1012,11 @@ impl Model {
             }
         }
 
-        // Argmax with selects, not branches (the winner changes from SYN to
+        // Max with selects, not branches (the winner changes from SYN to
         // SYN, so a branch would mispredict).
-        let mut best = 0;
         let mut max = logit[0];
-        for (i, &l) in logit.iter().enumerate().skip(1) {
-            let better = l > max;
-            best = if better { i } else { best };
-            max = if better { l } else { max };
+        for &l in &logit[1..] {
+            max = if l > max { l } else { max };
         }
         // Softmax over a lane-padded array, without branches, so the
         // compiler runs the exponentials four at a time.
@@ -1041,31 +1038,21 @@ impl Model {
         // answer, the model's probabilities counting as EXACT_PRIOR of them
         // (a Dirichlet prior): a shape seen often in learning is answered
         // by its labels, one seen once is nudged.
-        if let Some(row) = (!self.exact.empty)
+        let exact_row = (!self.exact.empty)
             .then(|| features.key(Feature::Exact))
             .flatten()
             .and_then(|key| self.exact.find(key))
-            .and_then(|row| self.exact.rows.get(row))
-        {
+            .and_then(|row| self.exact.rows.get(row));
+        if let Some(row) = exact_row {
             let seen: f32 = row.iter().sum();
             for (pi, &c) in p.iter_mut().zip(row) {
                 *pi = (c + EXACT_PRIOR * *pi) / (seen + EXACT_PRIOR);
             }
-            let (mut top, mut top_p) = (0, p[0]);
-            for (i, &pi) in p.iter().enumerate().skip(1) {
-                if pi > top_p {
-                    (top, top_p) = (i, pi);
-                }
-            }
-            best = top;
-            note(
-                Feature::Exact,
-                Os::ALL.get(top).map(|&os| Lean::Os(os)).as_ref(),
-            );
         }
         // Scores are reported to four decimals; rounding them here, so that
         // they sum to exactly 1, makes every reader (JSON, text, eval, the
-        // verdict) see the same numbers.
+        // verdict) see the same numbers, and the answers are the highest of
+        // those (the rounding keeps the order of any two scores).
         let units = ten_thousandths(&p);
         let mut fam_units = [0u16; N_FAMILY];
         for os in Os::ALL {
@@ -1073,14 +1060,12 @@ impl Model {
         }
         let p = units.map(|u| f32::from(u) / 10_000.0);
         let fam = fam_units.map(|u| f32::from(u) / 10_000.0);
-        let mut best_f = 0;
-        let mut fmax = fam_units[0];
-        for (i, &v) in fam_units.iter().enumerate().skip(1) {
-            let better = v > fmax;
-            best_f = if better { i } else { best_f };
-            fmax = if better { v } else { fmax };
-        }
+        let best = first_max(&units);
+        let best_f = first_max(&fam_units);
         let os = Os::ALL.get(best).copied().unwrap_or(Os::Unknown);
+        if exact_row.is_some() {
+            note(Feature::Exact, Some(&Lean::Os(os)));
+        }
         Classification {
             os,
             family: Family::ALL.get(best_f).copied().unwrap_or(Family::Other),
@@ -1119,6 +1104,19 @@ fn exp_nonpositive(x: f32) -> f32 {
             + f * (0.240_226_5 + f * (0.055_504_11 + f * (0.009_618_13 + f * 0.001_333_55))));
     // n is in [-116, 0]: the exponent field stays valid.
     f32::from_bits((n.wrapping_add(127) as u32) << 23) * p
+}
+
+/// Index of the first largest value, with selects rather than branches
+/// (the winner changes from SYN to SYN, so a branch would mispredict).
+fn first_max(v: &[u16]) -> usize {
+    let mut best = 0;
+    let mut max = v.first().copied().unwrap_or(0);
+    for (i, &x) in v.iter().enumerate().skip(1) {
+        let better = x > max;
+        best = if better { i } else { best };
+        max = if better { x } else { max };
+    }
+    best
 }
 
 /// How many observations of one exact fingerprint the model's own answer
