@@ -272,3 +272,65 @@ fn records_from_a_live_stream_come_out_before_it_ends() {
     let rec: serde_json::Value = serde_json::from_str(&line).expect("JSON");
     assert_eq!(rec["src_port"], 40010);
 }
+
+/// A connection whose client ACKs 40 ms after its SYN: p0f's uptime from
+/// that ACK comes out as a text block and a p0f log line; JSON lines keep
+/// one record per SYN and SYN+ACK.
+#[test]
+fn uptime_after_the_handshake_in_text_and_p0f_formats() {
+    let mut syn = Stack::Linux.syn(v4(1), 40000, v4(2), 443, 1);
+    assert!(
+        syn.set_timestamp(7_000_000, 0),
+        "the Linux SYN has timestamps"
+    );
+    let mut sa = TcpPacket::syn_ack_for(&syn);
+    sa.options = OptionBytes::new()
+        .mss(1460)
+        .sok()
+        .ts(9_000, 7_000_000)
+        .nop()
+        .ws(7)
+        .0;
+    let mut ack = TcpPacket::syn(v4(1), 40000, v4(2), 443);
+    ack.flags = synprint::packet::flags::ACK;
+    ack.seq = syn.seq.wrapping_add(1);
+    ack.ack = sa.seq.wrapping_add(1);
+    ack.options = OptionBytes::new().nop().nop().ts(7_000_040, 9_000).0;
+    let mut w = PcapWriter::new(Vec::new(), LinkType::ETHERNET).expect("header");
+    for (ms, p) in [(0u64, &syn), (1, &sa), (40, &ack)] {
+        w.write(
+            Timestamp(1_700_000_000_000_000_000 + ms * 1_000_000),
+            &ethernet_frame(&p.ip_bytes()),
+        )
+        .expect("write");
+    }
+    let bytes = w.into_inner();
+
+    let (out, _, _dir) = analyze_file("c.pcap", &bytes, "text");
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains(".-[ 192.0.2.1/40000 -> 192.0.2.2/443 (uptime) ]-")
+            && text.contains("| client   = 192.0.2.1/40000")
+            && text.contains("| uptime   = 0 days 1 hrs 56 min (modulo 49 days) (1000 Hz)")
+            && text.contains("| raw_freq = 1000.00 Hz"),
+        "{text}"
+    );
+    let summary = String::from_utf8_lossy(&out.stderr);
+    assert!(summary.contains("uptime after syn:    1 "), "{summary}");
+
+    let (out, _, _dir) = analyze_file("c.pcap", &bytes, "p0f");
+    let log = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        log.contains(
+            "[2023/11/14 22:13:20] mod=uptime|cli=192.0.2.1/40000|srv=192.0.2.2/443|subj=cli\
+             |uptime=0 days 1 hrs 56 min (modulo 49 days)|raw_freq=1000.00 Hz"
+        ),
+        "{log}"
+    );
+
+    let (out, _, _dir) = analyze_file("c.pcap", &bytes, "jsonl");
+    let recs = records(&out);
+    assert_eq!(recs.len(), 2);
+    assert!(recs.iter().all(|r| r["uptime"].is_null()), "{recs:?}");
+}

@@ -1,36 +1,56 @@
 //! The whole pipeline on arbitrary capture files: every frame through the
 //! analyzer's lookahead, every record written as JSON both directly and
-//! through the memo (per-shape templates), which must agree byte for byte.
+//! through the memo (per-shape templates), which must agree byte for byte;
+//! and again with connection following on, which must add its uptime
+//! events without changing a record.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
 use synprint::analyze::{Analyzer, AnalyzerConfig, Engine, JsonMemo, Record};
 use synprint::capture::CaptureReader;
-use synprint::output::JsonBuf;
+use synprint::output::{write_p0f_conn_uptime, write_text_conn_uptime, JsonBuf};
 
-fuzz_target!(|data: &[u8]| {
-    static ENGINE: std::sync::OnceLock<Engine> = std::sync::OnceLock::new();
-    let engine = ENGINE.get_or_init(Engine::default);
+fn records(engine: &Engine, data: &[u8], follow: bool) -> Vec<u8> {
     let Ok(mut reader) = CaptureReader::new(data) else {
-        return;
+        return Vec::new();
     };
     let config = AnalyzerConfig {
         flow_capacity: 1 << 10,
         uptime_capacity: 1 << 8,
+        follow_connections: follow,
         ..AnalyzerConfig::default()
     };
     let mut analyzer = Analyzer::new(engine, config);
     let mut memo = JsonMemo::new();
-    let mut check = |r: Record| -> Result<(), ()> {
+    let mut all = Vec::new();
+    let mut events = Vec::new();
+    while let Ok(Some(frame)) = reader.next_frame() {
+        let mut check = |r: Record| -> Result<(), ()> {
+            let mut direct = JsonBuf::new();
+            r.write_json(&mut direct);
+            let mut via = JsonBuf::new();
+            r.write_json_memo(&mut via, &mut memo);
+            assert_eq!(via.as_bytes(), direct.as_bytes());
+            all.extend_from_slice(direct.as_bytes());
+            Ok(())
+        };
+        let _ = analyzer.feed_frame(frame.link, frame.ts, frame.data, &mut check);
+        if let Some(u) = analyzer.take_conn_uptime() {
+            let _ = write_p0f_conn_uptime(&mut events, &u);
+            let _ = write_text_conn_uptime(&mut events, &u);
+        }
+    }
+    let _ = analyzer.drain(&mut |r: Record| -> Result<(), ()> {
         let mut direct = JsonBuf::new();
         r.write_json(&mut direct);
-        let mut via = JsonBuf::new();
-        r.write_json_memo(&mut via, &mut memo);
-        assert_eq!(via.as_bytes(), direct.as_bytes());
+        all.extend_from_slice(direct.as_bytes());
         Ok(())
-    };
-    while let Ok(Some(frame)) = reader.next_frame() {
-        let _ = analyzer.feed_frame(frame.link, frame.ts, frame.data, &mut check);
-    }
-    let _ = analyzer.drain(&mut check);
+    });
+    all
+}
+
+fuzz_target!(|data: &[u8]| {
+    static ENGINE: std::sync::OnceLock<Engine> = std::sync::OnceLock::new();
+    let engine = ENGINE.get_or_init(Engine::default);
+    assert!(records(engine, data, false) == records(engine, data, true));
 });

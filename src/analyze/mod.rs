@@ -4,11 +4,13 @@
 //! observation to a record.
 
 mod flows;
+mod follow;
 mod record;
 mod shapes;
 mod stats;
 
 pub use flows::{FlowKey, FlowTable, SynSeen};
+pub use follow::{ConnUptime, Follower, Side};
 pub use record::{Claim, JsonMemo, Record};
 pub use stats::Stats;
 
@@ -138,6 +140,10 @@ pub struct AnalyzerConfig {
     pub flow_ttl_ns: u64,
     /// Hosts remembered for uptime estimation (p0f's per-host timestamps).
     pub uptime_capacity: usize,
+    /// Follow connections past the handshake as p0f does, for the uptime
+    /// it estimates from their later segments ([`Analyzer::take_conn_uptime`]).
+    /// Costs a second decode of every non-SYN segment; off by default.
+    pub follow_connections: bool,
 }
 
 impl AnalyzerConfig {
@@ -169,6 +175,7 @@ impl Default for AnalyzerConfig {
             flow_capacity: 1 << 20,
             flow_ttl_ns: 120 * 1_000_000_000,
             uptime_capacity: 1 << 16,
+            follow_connections: false,
         }
     }
 }
@@ -194,6 +201,8 @@ pub struct Analyzer<'e> {
     shapes: ShapeCache,
     stats: Stats,
     pending: VecDeque<Pending>,
+    follower: Option<Follower>,
+    conn_uptime: Option<ConnUptime>,
 }
 
 impl<'e> Analyzer<'e> {
@@ -205,6 +214,8 @@ impl<'e> Analyzer<'e> {
             shapes: ShapeCache::default(),
             stats: Stats::default(),
             pending: VecDeque::with_capacity(LOOKAHEAD),
+            follower: config.follow_connections.then(Follower::default),
+            conn_uptime: None,
         }
     }
 
@@ -229,6 +240,9 @@ impl<'e> Analyzer<'e> {
             }
             Ok(None) => {
                 self.stats.other_tcp += 1;
+                if self.follower.is_some() {
+                    return self.drain_and_follow(link, ts, frame, emit);
+                }
                 return Ok(());
             }
             Ok(Some(obs)) => obs,
@@ -275,13 +289,59 @@ impl<'e> Analyzer<'e> {
     pub fn process_frame(&mut self, link: LinkType, ts: Timestamp, frame: &[u8]) -> Option<Record> {
         self.stats.packets += 1;
         let decoded = packet::decode(link, ts, frame);
+        if matches!(decoded, Ok(None)) && self.follower.is_some() {
+            self.follow(link, ts, frame);
+        }
         self.after_decode(decoded)
+    }
+
+    /// Connection following from [`Analyzer::feed_frame`]: the queued
+    /// SYNs must reach the follower first. Out of line, so the common
+    /// path of a file analysis without following stays as it was.
+    #[cold]
+    #[inline(never)]
+    fn drain_and_follow<E>(
+        &mut self,
+        link: LinkType,
+        ts: Timestamp,
+        frame: &[u8],
+        emit: &mut impl FnMut(Record) -> Result<(), E>,
+    ) -> Result<(), E> {
+        self.drain(emit)?;
+        self.follow(link, ts, frame);
+        Ok(())
+    }
+
+    /// A segment after the handshake, for connection following.
+    fn follow(&mut self, link: LinkType, ts: Timestamp, frame: &[u8]) {
+        let Some(follower) = self.follower.as_mut() else {
+            return;
+        };
+        follower.packet(ts);
+        let Some(seg) = packet::decode_followed(link, ts, frame) else {
+            return;
+        };
+        if let Some(u) = follower.segment(&seg, &self.uptime) {
+            self.stats.conn_uptimes += 1;
+            self.conn_uptime = Some(u);
+        }
+    }
+
+    /// The uptime the last frame gave by connection following (at most
+    /// one per frame; see [`AnalyzerConfig::follow_connections`]). Records
+    /// of earlier frames have all been emitted by then, so writing it
+    /// after the frame keeps capture order.
+    pub fn take_conn_uptime(&mut self) -> Option<ConnUptime> {
+        self.conn_uptime.take()
     }
 
     /// One bare IP packet (no link layer).
     pub fn process_ip(&mut self, ts: Timestamp, packet: &[u8]) -> Option<Record> {
         self.stats.packets += 1;
         let decoded = packet::decode_ip(ts, packet);
+        if matches!(decoded, Ok(None)) && self.follower.is_some() {
+            self.follow(LinkType::RAW, ts, packet);
+        }
         self.after_decode(decoded)
     }
 
@@ -320,6 +380,9 @@ impl<'e> Analyzer<'e> {
         }: &Pending,
         then: impl FnOnce(Record) -> R,
     ) -> Option<R> {
+        if let Some(f) = self.follower.as_mut() {
+            f.packet(obs.ts);
+        }
         let (syn_mss, follows_syn) = match self.flows.observe_keyed(flow, obs) {
             SynSeen::Retransmission => {
                 match obs.kind {
@@ -350,6 +413,13 @@ impl<'e> Analyzer<'e> {
             }
             _ => None,
         };
+        if let Some(f) = self.follower.as_mut() {
+            let followed = host.is_some() && !d.p0f.ends_connection();
+            match obs.kind {
+                Kind::Syn => f.syn(obs, followed, uptime.is_some()),
+                Kind::SynAck => f.syn_ack(obs, followed, uptime.is_some()),
+            }
+        }
         // The record is built once, as `then`'s argument, from the cached
         // answers and this packet's own timestamp value.
         Some(then(Record::new(

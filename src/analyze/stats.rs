@@ -19,6 +19,9 @@ pub struct Stats {
     pub uptime_evictions: u64,
     /// Records the capture reader could not deliver (cut-off file).
     pub capture_errors: u64,
+    /// Uptimes estimated from segments after the handshake (only when
+    /// following connections: text and p0f formats).
+    pub conn_uptimes: u64,
 }
 
 fn serialize_skips<S: serde::Serializer>(
@@ -54,6 +57,7 @@ impl Stats {
         self.flow_evictions += other.flow_evictions;
         self.uptime_evictions += other.uptime_evictions;
         self.capture_errors += other.capture_errors;
+        self.conn_uptimes += other.conn_uptimes;
     }
 }
 
@@ -71,6 +75,13 @@ impl fmt::Display for Stats {
             self.syn_retransmissions, self.syn_ack_retransmissions
         )?;
         writeln!(f, "other tcp segments:  {}", self.other_tcp)?;
+        if self.conn_uptimes > 0 {
+            writeln!(
+                f,
+                "uptime after syn:    {} (from ACK/FIN/RST segments)",
+                self.conn_uptimes
+            )?;
+        }
         write!(f, "skipped:             {}", self.skipped_total())?;
         let mut first = true;
         for skip in Skip::ALL {

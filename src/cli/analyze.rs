@@ -81,6 +81,10 @@ pub fn run(args: AnalyzeArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
             Some(bytes) if !compressed => AnalyzerConfig::for_capture_bytes(bytes),
             _ => AnalyzerConfig::default(),
         };
+        let config = AnalyzerConfig {
+            follow_connections: writer.wants_conn_uptimes(),
+            ..config
+        };
         let mut analyzer = Analyzer::new(&engine, config);
         let outcome = analyze_stream(
             input,
@@ -133,7 +137,12 @@ fn analyze_stream<W: Write>(
     live: bool,
 ) -> Result<(), StreamError> {
     let mut reader = CaptureReader::new(input)?;
-    let mut emit = |mut record: synprint::analyze::Record| -> Result<(), io::Error> {
+    let follow = writer.wants_conn_uptimes();
+    // Takes the writer as an argument: between frames it also writes the
+    // uptimes connection following finds.
+    let emit = |writer: &mut RecordWriter<W>,
+                mut record: synprint::analyze::Record|
+     -> Result<(), io::Error> {
         if let Some(label) = labels.and_then(|l| l.for_syn(record.obs())) {
             judge(&mut record, label);
         }
@@ -149,21 +158,27 @@ fn analyze_stream<W: Write>(
         let frame = match reader.next_frame() {
             Ok(Some(f)) => f,
             Ok(None) => {
-                analyzer.drain(&mut emit)?;
+                analyzer.drain(&mut |r| emit(writer, r))?;
                 return Ok(());
             }
             Err(e) => {
-                analyzer.drain(&mut emit)?;
+                analyzer.drain(&mut |r| emit(writer, r))?;
                 analyzer.count_capture_error();
                 return Err(e.into());
             }
         };
         if live {
             if let Some(record) = analyzer.process_frame(frame.link, frame.ts, frame.data) {
-                emit(record)?;
+                emit(writer, record)?;
             }
         } else {
-            analyzer.feed_frame(frame.link, frame.ts, frame.data, &mut emit)?;
+            analyzer.feed_frame(frame.link, frame.ts, frame.data, &mut |r| emit(writer, r))?;
+        }
+        if let Some(u) = follow.then(|| analyzer.take_conn_uptime()).flatten() {
+            writer.write_conn_uptime(&u)?;
+            if live {
+                writer.flush()?;
+            }
         }
         n += 1;
         if n % 65_536 == 0 {

@@ -7,11 +7,11 @@ mod text;
 
 use std::io::{self, Write};
 
-use crate::analyze::{JsonMemo, Record};
+use crate::analyze::{ConnUptime, JsonMemo, Record};
 
 pub use json::JsonBuf;
-pub use p0flog::write_p0f_log;
-pub use text::write_text;
+pub use p0flog::{write_p0f_conn_uptime, write_p0f_log};
+pub use text::{write_text, write_text_conn_uptime};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum Format {
@@ -66,6 +66,22 @@ impl<W: Write> RecordWriter<W> {
             }
             Format::Text => write_text(&mut self.out, record),
             Format::P0f => write_p0f_log(&mut self.out, record),
+        }
+    }
+
+    /// Whether this format writes [`ConnUptime`]s (text and p0f do; JSON
+    /// lines hold one record per SYN and SYN+ACK only).
+    pub fn wants_conn_uptimes(&self) -> bool {
+        matches!(self.format, Format::Text | Format::P0f)
+    }
+
+    /// An uptime estimated after the handshake, where the format has a
+    /// place for it.
+    pub fn write_conn_uptime(&mut self, u: &ConnUptime) -> io::Result<()> {
+        match self.format {
+            Format::Text => write_text_conn_uptime(&mut self.out, u),
+            Format::P0f => write_p0f_conn_uptime(&mut self.out, u),
+            Format::Jsonl | Format::None => Ok(()),
         }
     }
 

@@ -1,6 +1,7 @@
 //! p0f 3's log lines (`p0f -o FILE`), so tools written for p0f's log keep
 //! working: per record a `mod=syn` or `mod=syn+ack` line, then `mod=mtu`
-//! and `mod=uptime` lines when p0f would write them, in p0f's order.
+//! and `mod=uptime` lines when p0f would write them, in p0f's order; and
+//! the `mod=uptime` lines p0f writes for segments after the handshake.
 //!
 //! p0f writes the packet's time in local time; these lines use UTC (the
 //! same text when p0f runs with `TZ=UTC`). p0f's host-tracking lines
@@ -10,7 +11,7 @@ use std::fmt;
 use std::io::{self, Write};
 use std::net::IpAddr;
 
-use crate::analyze::Record;
+use crate::analyze::{ConnUptime, Record, Side};
 use crate::packet::{Kind, Timestamp};
 
 /// p0f's `MAX_DIST`: a larger hop distance is flagged `excess_dist`.
@@ -67,6 +68,25 @@ pub fn write_p0f_log<W: Write>(out: &mut W, r: &Record) -> io::Result<()> {
         writeln!(out, "|uptime={u}|raw_freq={:.2} Hz", u.raw_freq_hz)?;
     }
     Ok(())
+}
+
+/// p0f's `mod=uptime` line for an estimate made after the handshake.
+pub fn write_p0f_conn_uptime<W: Write>(out: &mut W, u: &ConnUptime) -> io::Result<()> {
+    let subject = match u.side {
+        Side::Client => "cli",
+        Side::Server => "srv",
+    };
+    writeln!(
+        out,
+        "[{}] mod=uptime|cli={}/{}|srv={}/{}|subj={subject}|uptime={}|raw_freq={:.2} Hz",
+        UtcTime(u.ts),
+        P0fAddr(u.client.0),
+        u.client.1,
+        P0fAddr(u.server.0),
+        u.server.1,
+        u.uptime,
+        u.uptime.raw_freq_hz
+    )
 }
 
 /// p0f's `params=`: the match's flags, an excessive distance, the DSCP

@@ -1,6 +1,6 @@
 use std::io::{self, Write};
 
-use crate::analyze::Record;
+use crate::analyze::{ConnUptime, Record, Side};
 use crate::fingerprint::ZardaxtOptions;
 use crate::packet::Kind;
 
@@ -103,6 +103,29 @@ pub fn write_text<W: Write>(out: &mut W, r: &Record) -> io::Result<()> {
         if o.kind == Kind::Syn { "ja4t" } else { "ja4ts" },
         crate::fingerprint::ja4t::Ja4t(o)
     )?;
+    writeln!(out, "|\n`----\n")
+}
+
+/// A p0f-style block for an uptime estimated after the handshake.
+pub fn write_text_conn_uptime<W: Write>(out: &mut W, u: &ConnUptime) -> io::Result<()> {
+    let (role, host) = match u.side {
+        Side::Client => ("client", u.client),
+        Side::Server => ("server", u.server),
+    };
+    writeln!(
+        out,
+        ".-[ {} -> {} (uptime) ]-\n|",
+        Endpoint(u.client.0, u.client.1),
+        Endpoint(u.server.0, u.server.1),
+    )?;
+    writeln!(out, "| {:<9}= {}", role, Endpoint(host.0, host.1))?;
+    writeln!(out, "| {:<9}= {:.6}", "time", u.ts.as_secs_f64())?;
+    writeln!(
+        out,
+        "| {:<9}= {} ({} Hz)",
+        "uptime", u.uptime, u.uptime.freq_hz
+    )?;
+    writeln!(out, "| {:<9}= {:.2} Hz", "raw_freq", u.uptime.raw_freq_hz)?;
     writeln!(out, "|\n`----\n")
 }
 

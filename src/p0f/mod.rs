@@ -35,7 +35,7 @@ pub use db::{Database, DbError, DbErrorKind, Label, TcpSigError};
 pub use matcher::P0fMatch;
 pub use mtu::Mtu;
 pub use signature::{Layout, Quirks, TcpSignature, WindowForm};
-pub use uptime::{HostKey, Uptime, UptimeTracker};
+pub use uptime::{HostKey, NoEstimate, Uptime, UptimeTracker};
 
 /// p0f's MAX_DIST: the furthest a host may be from its signature's initial
 /// TTL before the match counts as fuzzy.

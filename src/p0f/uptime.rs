@@ -78,13 +78,25 @@ impl Uptime {
 
     /// From one timestamp pair: `None` wherever p0f reports nothing.
     pub fn estimate(prev_ts1: u32, prev_ms: u64, ts1: u32, now_ms: u64) -> Option<Uptime> {
+        Self::measure(prev_ts1, prev_ms, ts1, now_ms).ok()
+    }
+
+    /// [`Uptime::estimate`], telling a clock rate out of p0f's range (which
+    /// makes p0f give up on the rest of a connection) from a pair that
+    /// measures nothing.
+    pub fn measure(
+        prev_ts1: u32,
+        prev_ms: u64,
+        ts1: u32,
+        now_ms: u64,
+    ) -> Result<Uptime, NoEstimate> {
         if ts1 == 0 || prev_ts1 == 0 {
-            return None;
+            return Err(NoEstimate::Unpaired);
         }
         // Out-of-order packets wrap to a huge interval, as in p0f.
         let ms_diff = now_ms.wrapping_sub(prev_ms);
         if !(MIN_TWAIT_MS..=MAX_TWAIT_MS).contains(&ms_diff) {
-            return None;
+            return Err(NoEstimate::Unpaired);
         }
         let ts_diff = ts1.wrapping_sub(prev_ts1);
         // A clock that went back a little within the grace window is
@@ -93,7 +105,7 @@ impl Uptime {
             || (ms_diff < TSTAMP_GRACE_MS
                 && u64::from(!ts_diff / 1000) < u64::from(MAX_TSCALE) / TSTAMP_GRACE_MS)
         {
-            return None;
+            return Err(NoEstimate::Unpaired);
         }
         let raw = if ts_diff > !ts_diff {
             f64::from(!ts_diff) * -1000.0 / ms_diff as f64
@@ -101,7 +113,7 @@ impl Uptime {
             f64::from(ts_diff) * 1000.0 / ms_diff as f64
         };
         if !(MIN_TSCALE..=f64::from(MAX_TSCALE)).contains(&raw) {
-            return None;
+            return Err(NoEstimate::BadRate);
         }
         let freq = match raw as u32 {
             0 => 1,
@@ -112,7 +124,7 @@ impl Uptime {
             f => (f + 67) / 100 * 100,
         };
         let uptime_min = ts1 / freq / 60;
-        Some(Uptime {
+        Ok(Uptime {
             uptime_min,
             days: uptime_min / 60 / 24,
             hours: (uptime_min / 60) % 24,
@@ -122,6 +134,17 @@ impl Uptime {
             raw_freq_hz: raw,
         })
     }
+}
+
+/// Why a timestamp pair gave no [`Uptime`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NoEstimate {
+    /// No usable pair: a timestamp missing, too little or too much time
+    /// between the two, too few ticks, or a small step back.
+    Unpaired,
+    /// The pair implies a clock rate p0f does not believe (below 0.7 Hz or
+    /// above 1500 Hz).
+    BadRate,
 }
 
 /// A host and packet kind reduced to a 64-bit keyed hash: the seed is random
@@ -238,6 +261,20 @@ impl UptimeTracker {
     ) -> Option<Uptime> {
         let key = self.key(ip, kind);
         self.observe_keyed(key, ts1, ts)
+    }
+
+    /// The TSval and capture time (ms) of the last SYN (or SYN+ACK) this
+    /// tracker holds for `ip`, without updating anything: what p0f compares
+    /// a connection's later packets with.
+    pub fn last(&self, ip: IpAddr, kind: Kind) -> Option<(u32, u64)> {
+        let key = self.key(ip, kind);
+        let tag = key.tag();
+        let bucket = self.table.bucket(key.0)?;
+        bucket
+            .0
+            .iter()
+            .find(|s| s.tag == tag)
+            .map(|s| (s.ts1, s.ms))
     }
 
     /// [`UptimeTracker::observe`] with the key from

@@ -1,7 +1,8 @@
 //! IPv4 and IPv6: from an IP packet to its transport payload, opening
 //! IP-in-IP, GRE and UDP tunnels on the way.
 
-use super::{tcp, tunnel, Observation, Skip, Timestamp};
+use super::tcp::Segments;
+use super::{tunnel, Skip, Timestamp};
 
 /// Tunnel layers followed around the fingerprinted TCP segment. Real
 /// traffic rarely nests more than two; the bound keeps hostile input from
@@ -46,16 +47,24 @@ pub(super) fn deeper(depth: u8) -> Result<u8, Skip> {
 }
 
 /// An IP packet of either version, told apart by its first nibble.
-pub(super) fn any(ts: Timestamp, packet: &[u8], depth: u8) -> Result<Option<Observation>, Skip> {
+pub(super) fn any<S: Segments>(
+    ts: Timestamp,
+    packet: &[u8],
+    depth: u8,
+) -> Result<Option<S::Out>, Skip> {
     match packet.first().map(|b| b >> 4) {
-        Some(4) => v4(ts, packet, depth),
-        Some(6) => v6(ts, packet, depth),
+        Some(4) => v4::<S>(ts, packet, depth),
+        Some(6) => v6::<S>(ts, packet, depth),
         Some(_) => Err(Skip::BadIpVersion),
         None => Err(Skip::Truncated),
     }
 }
 
-pub(super) fn v4(ts: Timestamp, packet: &[u8], depth: u8) -> Result<Option<Observation>, Skip> {
+pub(super) fn v4<S: Segments>(
+    ts: Timestamp,
+    packet: &[u8],
+    depth: u8,
+) -> Result<Option<S::Out>, Skip> {
     let fixed = packet.first_chunk::<20>().ok_or(Skip::Truncated)?;
     if fixed[0] >> 4 != 4 {
         return Err(Skip::BadIpVersion);
@@ -83,7 +92,7 @@ pub(super) fn v4(ts: Timestamp, packet: &[u8], depth: u8) -> Result<Option<Obser
         fixed,
         options_len: (header_len - 20) as u16,
     };
-    transport(ts, ip, fixed[9], payload, cut, depth)
+    transport::<S>(ts, ip, fixed[9], payload, cut, depth)
 }
 
 /// The first `len` bytes of `packet`, or all of it and `true` when it was
@@ -95,7 +104,11 @@ fn within(packet: &[u8], len: usize) -> (&[u8], bool) {
     }
 }
 
-pub(super) fn v6(ts: Timestamp, packet: &[u8], depth: u8) -> Result<Option<Observation>, Skip> {
+pub(super) fn v6<S: Segments>(
+    ts: Timestamp,
+    packet: &[u8],
+    depth: u8,
+) -> Result<Option<S::Out>, Skip> {
     let (fixed, _) = packet.split_first_chunk::<40>().ok_or(Skip::Truncated)?;
     if fixed[0] >> 4 != 6 {
         return Err(Skip::BadIpVersion);
@@ -142,27 +155,27 @@ pub(super) fn v6(ts: Timestamp, packet: &[u8], depth: u8) -> Result<Option<Obser
         fixed,
         ext_len: u16::try_from(ext_len).unwrap_or(u16::MAX),
     };
-    transport(ts, ip, next, rest, cut, depth)
+    transport::<S>(ts, ip, next, rest, cut, depth)
 }
 
 /// `cut`: the packet is shorter than its IP length says. A cut SYN is not
 /// fingerprinted (p0f gives up on it too), but a cut segment whose flags
 /// show it is no SYN is simply not interesting: captures with a small snap
 /// length cut most data segments, and those are not skips.
-fn transport(
+fn transport<S: Segments>(
     ts: Timestamp,
     ip: IpHeader<'_>,
     protocol: u8,
     payload: &[u8],
     cut: bool,
     depth: u8,
-) -> Result<Option<Observation>, Skip> {
+) -> Result<Option<S::Out>, Skip> {
     match protocol {
-        proto::TCP => tcp::segment(ts, ip, payload, cut),
-        proto::IPV4 => v4(ts, payload, deeper(depth)?),
-        proto::IPV6 => v6(ts, payload, deeper(depth)?),
-        proto::GRE => tunnel::gre(ts, payload, deeper(depth)?),
-        proto::UDP => tunnel::udp(ts, payload, depth),
+        proto::TCP => S::segment(ts, ip, payload, cut),
+        proto::IPV4 => v4::<S>(ts, payload, deeper(depth)?),
+        proto::IPV6 => v6::<S>(ts, payload, deeper(depth)?),
+        proto::GRE => tunnel::gre::<S>(ts, payload, deeper(depth)?),
+        proto::UDP => tunnel::udp::<S>(ts, payload, depth),
         _ => Err(Skip::NotTcp),
     }
 }

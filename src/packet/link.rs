@@ -1,6 +1,7 @@
 //! Link layers: from a captured frame to the IP packet it carries.
 
-use super::{ip, Observation, Skip, Timestamp};
+use super::tcp::Segments;
+use super::{ip, Skip, Timestamp};
 
 /// A capture's link-layer header type, as numbered by tcpdump.org
 /// (LINKTYPE_*). Always read from the capture file, never guessed.
@@ -74,26 +75,26 @@ mod ppp_protocol {
     pub const IPV6: u16 = 0x0057;
 }
 
-pub(super) fn decode(
+pub(super) fn decode<S: Segments>(
     link: LinkType,
     ts: Timestamp,
     frame: &[u8],
-) -> Result<Option<Observation>, Skip> {
+) -> Result<Option<S::Out>, Skip> {
     match link {
-        LinkType::ETHERNET => ethernet(ts, frame, 0),
-        LinkType::RAW | LinkType::DLT_RAW_12 | LinkType::DLT_RAW_14 => ip::any(ts, frame, 0),
-        LinkType::IPV4 => ip::v4(ts, frame, 0),
-        LinkType::IPV6 => ip::v6(ts, frame, 0),
+        LinkType::ETHERNET => ethernet::<S>(ts, frame, 0),
+        LinkType::RAW | LinkType::DLT_RAW_12 | LinkType::DLT_RAW_14 => ip::any::<S>(ts, frame, 0),
+        LinkType::IPV4 => ip::v4::<S>(ts, frame, 0),
+        LinkType::IPV6 => ip::v6::<S>(ts, frame, 0),
         LinkType::LINUX_SLL => {
             // packet type, ARPHRD, address length, 8 address bytes, protocol.
             let (h, rest) = frame.split_first_chunk::<16>().ok_or(Skip::Truncated)?;
-            ether_payload(ts, u16::from_be_bytes([h[14], h[15]]), rest, 0)
+            ether_payload::<S>(ts, u16::from_be_bytes([h[14], h[15]]), rest, 0)
         }
         LinkType::LINUX_SLL2 => {
             // protocol, reserved, ifindex, ARPHRD, packet type, address
             // length, 8 address bytes.
             let (h, rest) = frame.split_first_chunk::<20>().ok_or(Skip::Truncated)?;
-            ether_payload(ts, u16::from_be_bytes([h[0], h[1]]), rest, 0)
+            ether_payload::<S>(ts, u16::from_be_bytes([h[0], h[1]]), rest, 0)
         }
         LinkType::NULL => {
             let (h, rest) = frame.split_first_chunk::<4>().ok_or(Skip::Truncated)?;
@@ -106,17 +107,17 @@ pub(super) fn decode(
             } else {
                 u32::from_be_bytes(*h)
             };
-            address_family(ts, family, rest)
+            address_family::<S>(ts, family, rest)
         }
         LinkType::LOOP => {
             let (h, rest) = frame.split_first_chunk::<4>().ok_or(Skip::Truncated)?;
-            address_family(ts, u32::from_be_bytes(*h), rest)
+            address_family::<S>(ts, u32::from_be_bytes(*h), rest)
         }
-        LinkType::PPP | LinkType::PPP_HDLC => ppp(ts, frame, 0),
-        LinkType::PPP_WITH_DIR => ppp(ts, frame.get(1..).ok_or(Skip::Truncated)?, 0),
-        LinkType::PPP_ETHER => pppoe_session(ts, frame, 0),
-        LinkType::IEEE802_11 => wifi(ts, frame),
-        LinkType::NFLOG => nflog(ts, frame),
+        LinkType::PPP | LinkType::PPP_HDLC => ppp::<S>(ts, frame, 0),
+        LinkType::PPP_WITH_DIR => ppp::<S>(ts, frame.get(1..).ok_or(Skip::Truncated)?, 0),
+        LinkType::PPP_ETHER => pppoe_session::<S>(ts, frame, 0),
+        LinkType::IEEE802_11 => wifi::<S>(ts, frame),
+        LinkType::NFLOG => nflog::<S>(ts, frame),
         LinkType::PFLOG => {
             // The header gives its own length (61 on current systems) and
             // the address family; the packet starts at the next multiple of
@@ -126,7 +127,7 @@ pub(super) fn decode(
                 return Err(Skip::BadHeaderLength);
             }
             let start = usize::from(len).next_multiple_of(4);
-            address_family(
+            address_family::<S>(
                 ts,
                 u32::from(family),
                 frame.get(start..).ok_or(Skip::Truncated)?,
@@ -136,11 +137,11 @@ pub(super) fn decode(
             // Version, pad, little-endian length of the whole radio header.
             let (h, _) = frame.split_first_chunk::<4>().ok_or(Skip::Truncated)?;
             let len = usize::from(u16::from_le_bytes([h[2], h[3]]));
-            wifi(ts, frame.get(len..).ok_or(Skip::Truncated)?)
+            wifi::<S>(ts, frame.get(len..).ok_or(Skip::Truncated)?)
         }
         LinkType::C_HDLC => {
             let (h, rest) = frame.split_first_chunk::<4>().ok_or(Skip::Truncated)?;
-            ether_payload(ts, u16::from_be_bytes([h[2], h[3]]), rest, 0)
+            ether_payload::<S>(ts, u16::from_be_bytes([h[2], h[3]]), rest, 0)
         }
         _ => Err(Skip::UnknownLinkType),
     }
@@ -150,7 +151,7 @@ pub(super) fn decode(
 /// the MAC header (24 bytes; a fourth address between access points; QoS
 /// and HT control fields where the subtype and flags say) and an LLC/SNAP
 /// header naming the EtherType. Encrypted frames cannot be read.
-fn wifi(ts: Timestamp, frame: &[u8]) -> Result<Option<Observation>, Skip> {
+fn wifi<S: Segments>(ts: Timestamp, frame: &[u8]) -> Result<Option<S::Out>, Skip> {
     let (&[fc0, fc1], _) = frame.split_first_chunk::<2>().ok_or(Skip::Truncated)?;
     let (frame_type, subtype) = ((fc0 >> 2) & 0x3, fc0 >> 4);
     // Management, control and extension frames; data subtypes without a
@@ -183,7 +184,7 @@ fn wifi(ts: Timestamp, frame: &[u8]) -> Result<Option<Observation>, Skip> {
     if llc[..3] != [0xaa, 0xaa, 0x03] || !matches!(llc[3..6], [0, 0, 0] | [0, 0, 0xf8]) {
         return Err(Skip::NotIp);
     }
-    ether_payload(ts, u16::from_be_bytes([llc[6], llc[7]]), rest, 0)
+    ether_payload::<S>(ts, u16::from_be_bytes([llc[6], llc[7]]), rest, 0)
 }
 
 /// A netfilter log message: family, version, resource id, then
@@ -192,7 +193,7 @@ fn wifi(ts: Timestamp, frame: &[u8]) -> Result<Option<Observation>, Skip> {
 /// file's byte order (libpcap and Wireshark swap them by it when reading),
 /// but the file header does not reach the decoder; the first attribute's
 /// type, a small number, tells the same for every file a capture writes.
-fn nflog(ts: Timestamp, frame: &[u8]) -> Result<Option<Observation>, Skip> {
+fn nflog<S: Segments>(ts: Timestamp, frame: &[u8]) -> Result<Option<S::Out>, Skip> {
     const PAYLOAD: u16 = 9;
     let (h, mut rest) = frame.split_first_chunk::<4>().ok_or(Skip::Truncated)?;
     let little_endian = match rest.get(2..4) {
@@ -221,9 +222,9 @@ fn nflog(ts: Timestamp, frame: &[u8]) -> Result<Option<Observation>, Skip> {
         let value = rest.get(4..len).ok_or(Skip::Truncated)?;
         if kind == PAYLOAD {
             return match h[0] {
-                2 => ip::v4(ts, value, 0),
-                10 => ip::v6(ts, value, 0),
-                _ => ip::any(ts, value, 0),
+                2 => ip::v4::<S>(ts, value, 0),
+                10 => ip::v6::<S>(ts, value, 0),
+                _ => ip::any::<S>(ts, value, 0),
             };
         }
         // Attributes are padded to four bytes. A message that ends without
@@ -237,50 +238,58 @@ fn nflog(ts: Timestamp, frame: &[u8]) -> Result<Option<Observation>, Skip> {
 
 /// BSD address families: AF_INET is 2 everywhere, AF_INET6 differs by
 /// system (Linux 10, NetBSD/OpenBSD 24, FreeBSD 28, macOS 30).
-fn address_family(ts: Timestamp, family: u32, packet: &[u8]) -> Result<Option<Observation>, Skip> {
+fn address_family<S: Segments>(
+    ts: Timestamp,
+    family: u32,
+    packet: &[u8],
+) -> Result<Option<S::Out>, Skip> {
     match family {
-        2 => ip::v4(ts, packet, 0),
-        10 | 24 | 28 | 30 => ip::v6(ts, packet, 0),
+        2 => ip::v4::<S>(ts, packet, 0),
+        10 | 24 | 28 | 30 => ip::v6::<S>(ts, packet, 0),
         _ => Err(Skip::NotIp),
     }
 }
 
 /// An Ethernet II frame (destination, source, EtherType, payload).
 /// `depth` counts the tunnels already opened around it.
-pub(super) fn ethernet(
+pub(super) fn ethernet<S: Segments>(
     ts: Timestamp,
     frame: &[u8],
     depth: u8,
-) -> Result<Option<Observation>, Skip> {
+) -> Result<Option<S::Out>, Skip> {
     let (h, rest) = frame.split_first_chunk::<14>().ok_or(Skip::Truncated)?;
-    ether_payload(ts, u16::from_be_bytes([h[12], h[13]]), rest, depth)
+    ether_payload::<S>(ts, u16::from_be_bytes([h[12], h[13]]), rest, depth)
 }
 
 /// The payload of an EtherType, after any number of VLAN tags. Each tag
 /// consumes four bytes, so the loop ends with the frame.
-fn ether_payload(
+fn ether_payload<S: Segments>(
     ts: Timestamp,
     mut ty: u16,
     mut rest: &[u8],
     depth: u8,
-) -> Result<Option<Observation>, Skip> {
+) -> Result<Option<S::Out>, Skip> {
     while matches!(ty, ethertype::VLAN | ethertype::QINQ | ethertype::QINQ_OLD) {
         let (tag, inner) = rest.split_first_chunk::<4>().ok_or(Skip::Truncated)?;
         ty = u16::from_be_bytes([tag[2], tag[3]]);
         rest = inner;
     }
     match ty {
-        ethertype::IPV4 => ip::v4(ts, rest, depth),
-        ethertype::IPV6 => ip::v6(ts, rest, depth),
-        ethertype::PPPOE_SESSION => pppoe_session(ts, rest, depth),
-        ethertype::MPLS | ethertype::MPLS_MULTICAST => mpls(ts, rest, depth),
+        ethertype::IPV4 => ip::v4::<S>(ts, rest, depth),
+        ethertype::IPV6 => ip::v6::<S>(ts, rest, depth),
+        ethertype::PPPOE_SESSION => pppoe_session::<S>(ts, rest, depth),
+        ethertype::MPLS | ethertype::MPLS_MULTICAST => mpls::<S>(ts, rest, depth),
         _ => Err(Skip::NotIp),
     }
 }
 
 /// A PPPoE session frame (RFC 2516): version/type, code, session id,
 /// length, then a PPP frame without address and control bytes.
-fn pppoe_session(ts: Timestamp, frame: &[u8], depth: u8) -> Result<Option<Observation>, Skip> {
+fn pppoe_session<S: Segments>(
+    ts: Timestamp,
+    frame: &[u8],
+    depth: u8,
+) -> Result<Option<S::Out>, Skip> {
     let (h, rest) = frame.split_first_chunk::<6>().ok_or(Skip::Truncated)?;
     // Version 1, type 1, code 0 (session data).
     if h[0] != 0x11 || h[1] != 0 {
@@ -289,13 +298,17 @@ fn pppoe_session(ts: Timestamp, frame: &[u8], depth: u8) -> Result<Option<Observ
     let len = usize::from(u16::from_be_bytes([h[4], h[5]]));
     // A frame shorter than its length was cut by the snap length; the
     // inner IP header notices that for itself.
-    ppp(ts, rest.get(..len).unwrap_or(rest), depth)
+    ppp::<S>(ts, rest.get(..len).unwrap_or(rest), depth)
 }
 
 /// A PPP frame (RFC 1661), with or without RFC 1662's `ff 03` address and
 /// control bytes, and with a one- or two-byte protocol field (an odd first
 /// byte is a compressed protocol, RFC 1661 6.5).
-pub(super) fn ppp(ts: Timestamp, frame: &[u8], depth: u8) -> Result<Option<Observation>, Skip> {
+pub(super) fn ppp<S: Segments>(
+    ts: Timestamp,
+    frame: &[u8],
+    depth: u8,
+) -> Result<Option<S::Out>, Skip> {
     let frame = match frame {
         [0xff, 0x03, rest @ ..] => rest,
         // The address byte alone: no protocol starts with 0xff.
@@ -308,8 +321,8 @@ pub(super) fn ppp(ts: Timestamp, frame: &[u8], depth: u8) -> Result<Option<Obser
         _ => return Err(Skip::Truncated),
     };
     match protocol {
-        ppp_protocol::IPV4 => ip::v4(ts, rest, depth),
-        ppp_protocol::IPV6 => ip::v6(ts, rest, depth),
+        ppp_protocol::IPV4 => ip::v4::<S>(ts, rest, depth),
+        ppp_protocol::IPV6 => ip::v6::<S>(ts, rest, depth),
         // LCP, IPCP, CHAP and the rest of PPP's own traffic.
         _ => Err(Skip::NotIp),
     }
@@ -320,7 +333,11 @@ pub(super) fn ppp(ts: Timestamp, frame: &[u8], depth: u8) -> Result<Option<Obser
 /// nibble: 4 or 6 is IP; 0 is an Ethernet pseudowire (RFC 4448), whose
 /// optional control word shows as four more bytes before the frame: the
 /// frame is where an EtherType synprint follows sits at its offset 12.
-pub(super) fn mpls(ts: Timestamp, mut rest: &[u8], depth: u8) -> Result<Option<Observation>, Skip> {
+pub(super) fn mpls<S: Segments>(
+    ts: Timestamp,
+    mut rest: &[u8],
+    depth: u8,
+) -> Result<Option<S::Out>, Skip> {
     loop {
         let (entry, inner) = rest.split_first_chunk::<4>().ok_or(Skip::Truncated)?;
         rest = inner;
@@ -329,8 +346,8 @@ pub(super) fn mpls(ts: Timestamp, mut rest: &[u8], depth: u8) -> Result<Option<O
         }
     }
     match rest.first().map(|b| b >> 4) {
-        Some(4) => ip::v4(ts, rest, depth),
-        Some(6) => ip::v6(ts, rest, depth),
+        Some(4) => ip::v4::<S>(ts, rest, depth),
+        Some(6) => ip::v6::<S>(ts, rest, depth),
         Some(0) => {
             let followed = |frame: &[u8]| {
                 frame
@@ -348,7 +365,7 @@ pub(super) fn mpls(ts: Timestamp, mut rest: &[u8], depth: u8) -> Result<Option<O
                 return Err(Skip::UnsupportedEncapsulation);
             };
             // A pseudowire may carry MPLS again, so it counts as a tunnel.
-            ethernet(ts, frame, ip::deeper(depth)?)
+            ethernet::<S>(ts, frame, ip::deeper(depth)?)
         }
         Some(_) => Err(Skip::UnsupportedEncapsulation),
         None => Err(Skip::Truncated),
@@ -357,6 +374,7 @@ pub(super) fn mpls(ts: Timestamp, mut rest: &[u8], depth: u8) -> Result<Option<O
 
 #[cfg(test)]
 mod tests {
+    use super::super::tcp::Handshakes;
     use super::*;
 
     /// Every EtherType `is_followed` names is opened by `ether_payload`
@@ -365,7 +383,7 @@ mod tests {
     #[test]
     fn followed_ethertypes_are_the_dispatched_ones() {
         for ty in 0..=u16::MAX {
-            let opened = ether_payload(Timestamp(0), ty, &[], 0) != Err(Skip::NotIp);
+            let opened = ether_payload::<Handshakes>(Timestamp(0), ty, &[], 0) != Err(Skip::NotIp);
             assert_eq!(opened, ethertype::is_followed(ty), "EtherType {ty:#06x}");
         }
     }

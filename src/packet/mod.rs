@@ -17,6 +17,9 @@ pub use link::LinkType;
 pub use observation::{flags, initial_ttl, IpVersion, Kind, Observation, Timestamp};
 pub use options::{OptionsShape, P0fOptionView, TcpOption, TcpOptions, MAX_TCP_OPTIONS};
 pub use skip::Skip;
+pub use tcp::Segment;
+
+use tcp::{Followed, Handshakes};
 
 /// Decodes one captured frame of the given link type.
 ///
@@ -40,12 +43,19 @@ pub use skip::Skip;
 /// packets whose next header is TCP, so a p0f-faithful caller should treat
 /// an IPv6 observation with `ip_options_len > 0` as one p0f would not see.
 pub fn decode(link: LinkType, ts: Timestamp, frame: &[u8]) -> Result<Option<Observation>, Skip> {
-    link::decode(link, ts, frame)
+    link::decode::<Handshakes>(link, ts, frame)
+}
+
+/// Decodes one captured frame for connection following: `Some` for an
+/// ACK, FIN or RST segment p0f would read (whole, not a SYN), through the
+/// same links and tunnels as [`decode`].
+pub fn decode_followed(link: LinkType, ts: Timestamp, frame: &[u8]) -> Option<Segment> {
+    link::decode::<Followed>(link, ts, frame).ok().flatten()
 }
 
 /// Decodes a bare IPv4 or IPv6 packet (as the kernel's saved SYN gives it).
 pub fn decode_ip(ts: Timestamp, packet: &[u8]) -> Result<Option<Observation>, Skip> {
-    ip::any(ts, packet, 0)
+    ip::any::<Handshakes>(ts, packet, 0)
 }
 
 #[cfg(test)]

@@ -6,7 +6,114 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use super::ip::IpHeader;
 use super::{flags, IpVersion, Kind, Observation, Skip, TcpOptions, Timestamp};
 
-pub(super) fn segment(
+/// What the link and IP walk hands a TCP segment to, and what it returns:
+/// the walk is written once and compiled for each.
+pub(super) trait Segments {
+    type Out;
+    fn segment(
+        ts: Timestamp,
+        ip: IpHeader<'_>,
+        segment: &[u8],
+        cut: bool,
+    ) -> Result<Option<Self::Out>, Skip>;
+}
+
+/// SYNs and SYN+ACKs, fully decoded; every other segment is `None`.
+pub(super) struct Handshakes;
+
+impl Segments for Handshakes {
+    type Out = Observation;
+    #[inline(always)]
+    fn segment(
+        ts: Timestamp,
+        ip: IpHeader<'_>,
+        segment: &[u8],
+        cut: bool,
+    ) -> Result<Option<Observation>, Skip> {
+        handshake(ts, ip, segment, cut)
+    }
+}
+
+/// The segments after the handshake that p0f's connection following reads
+/// (ACK, FIN, RST); SYNs and what p0f drops are `None`.
+pub(super) struct Followed;
+
+impl Segments for Followed {
+    type Out = Segment;
+    fn segment(
+        ts: Timestamp,
+        ip: IpHeader<'_>,
+        segment: &[u8],
+        cut: bool,
+    ) -> Result<Option<Segment>, Skip> {
+        Ok(followed(ts, ip, segment, cut))
+    }
+}
+
+/// A TCP segment other than a SYN, as p0f reads it to follow a connection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Segment {
+    pub ts: Timestamp,
+    pub src_ip: IpAddr,
+    pub dst_ip: IpAddr,
+    pub src_port: u16,
+    pub dst_port: u16,
+    /// The flag byte (FIN 0x01 ... CWR 0x80).
+    pub flags: u8,
+    pub seq: u32,
+    pub payload_len: u32,
+    /// The payload's first bytes, zero-padded: enough to tell an HTTP
+    /// request (`GET /`, `HEAD /`) from anything else.
+    pub payload_head: [u8; 6],
+    /// TSval as p0f reads the options, 0 without one.
+    pub ts1: u32,
+}
+
+fn followed(ts: Timestamp, ip: IpHeader<'_>, segment: &[u8], cut: bool) -> Option<Segment> {
+    let h = segment.first_chunk::<20>()?;
+    let flag_byte = h[13];
+    let syn = flag_byte & flags::SYN as u8 != 0;
+    let fin = flag_byte & flags::FIN as u8 != 0;
+    let rst = flag_byte & flags::RST as u8 != 0;
+    let ack = flag_byte & flags::ACK as u8 != 0;
+    // p0f drops a packet cut short by the snap length, SYNs (fingerprinted
+    // elsewhere), FIN with RST, and segments with none of SYN, ACK, FIN or
+    // RST.
+    if cut || syn || (fin && rst) || !(ack || fin || rst) {
+        return None;
+    }
+    let header_len = usize::from(h[12] >> 4) * 4;
+    if header_len < 20 {
+        return None;
+    }
+    let option_bytes = segment.get(20..header_len)?;
+    let payload = &segment[header_len..];
+    let mut payload_head = [0u8; 6];
+    for (d, s) in payload_head.iter_mut().zip(payload) {
+        *d = *s;
+    }
+    let ts1 = if option_bytes.is_empty() {
+        0
+    } else {
+        let options = TcpOptions::parse(option_bytes);
+        options.p0f.ts1(&options)
+    };
+    let f = IpFields::of(ip);
+    Some(Segment {
+        ts,
+        src_ip: f.src,
+        dst_ip: f.dst,
+        src_port: u16::from_be_bytes([h[0], h[1]]),
+        dst_port: u16::from_be_bytes([h[2], h[3]]),
+        flags: flag_byte,
+        seq: u32::from_be_bytes([h[4], h[5], h[6], h[7]]),
+        payload_len: payload.len() as u32,
+        payload_head,
+        ts1,
+    })
+}
+
+fn handshake(
     ts: Timestamp,
     ip: IpHeader<'_>,
     segment: &[u8],

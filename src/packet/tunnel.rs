@@ -4,7 +4,8 @@
 
 use super::ip::{self, deeper};
 use super::link::{ethernet, ethertype, mpls, ppp};
-use super::{Observation, Skip, Timestamp};
+use super::tcp::Segments;
+use super::{Skip, Timestamp};
 
 pub const VXLAN_PORT: u16 = 4789;
 pub const GENEVE_PORT: u16 = 6081;
@@ -60,7 +61,11 @@ mod gre_flag {
 
 /// A UDP datagram: a tunnel when either port is a tunnel's (as Wireshark
 /// decides; the destination port first), otherwise simply not TCP.
-pub(super) fn udp(ts: Timestamp, datagram: &[u8], depth: u8) -> Result<Option<Observation>, Skip> {
+pub(super) fn udp<S: Segments>(
+    ts: Timestamp,
+    datagram: &[u8],
+    depth: u8,
+) -> Result<Option<S::Out>, Skip> {
     let (h, _) = datagram.split_first_chunk::<8>().ok_or(Skip::Truncated)?;
     let src_port = u16::from_be_bytes([h[0], h[1]]);
     let dst_port = u16::from_be_bytes([h[2], h[3]]);
@@ -82,35 +87,35 @@ pub(super) fn udp(ts: Timestamp, datagram: &[u8], depth: u8) -> Result<Option<Ob
         UdpTunnel::Vxlan => {
             // Flags, reserved, VNI, reserved; the inner frame is Ethernet.
             let (_, inner) = body.split_first_chunk::<8>().ok_or(Skip::Truncated)?;
-            ethernet(ts, inner, depth)
+            ethernet::<S>(ts, inner, depth)
         }
-        UdpTunnel::VxlanGpe => vxlan_gpe(ts, body, depth),
-        UdpTunnel::Geneve => geneve(ts, body, depth),
-        UdpTunnel::GtpU => gtp_u(ts, body, depth),
-        UdpTunnel::L2tp => l2tp(ts, body, depth),
+        UdpTunnel::VxlanGpe => vxlan_gpe::<S>(ts, body, depth),
+        UdpTunnel::Geneve => geneve::<S>(ts, body, depth),
+        UdpTunnel::GtpU => gtp_u::<S>(ts, body, depth),
+        UdpTunnel::L2tp => l2tp::<S>(ts, body, depth),
         UdpTunnel::Lisp => {
             // Flags, nonce / map-version, instance id / locator bits; the
             // inner packet is IP.
             let (_, inner) = body.split_first_chunk::<8>().ok_or(Skip::Truncated)?;
-            ip::any(ts, inner, depth)
+            ip::any::<S>(ts, inner, depth)
         }
-        UdpTunnel::Teredo => teredo(ts, body, depth),
+        UdpTunnel::Teredo => teredo::<S>(ts, body, depth),
     }
 }
 
 /// VXLAN-GPE: the `P` flag (0x04 of the first byte) says the fourth byte
 /// names the payload (1 IPv4, 2 IPv6, 3 Ethernet, 5 MPLS); without it the
 /// payload is Ethernet, as in VXLAN.
-fn vxlan_gpe(ts: Timestamp, body: &[u8], depth: u8) -> Result<Option<Observation>, Skip> {
+fn vxlan_gpe<S: Segments>(ts: Timestamp, body: &[u8], depth: u8) -> Result<Option<S::Out>, Skip> {
     let (h, inner) = body.split_first_chunk::<8>().ok_or(Skip::Truncated)?;
     if h[0] & 0x04 == 0 {
-        return ethernet(ts, inner, depth);
+        return ethernet::<S>(ts, inner, depth);
     }
     match h[3] {
-        1 => ip::v4(ts, inner, depth),
-        2 => ip::v6(ts, inner, depth),
-        3 => ethernet(ts, inner, depth),
-        5 => mpls(ts, inner, depth),
+        1 => ip::v4::<S>(ts, inner, depth),
+        2 => ip::v6::<S>(ts, inner, depth),
+        3 => ethernet::<S>(ts, inner, depth),
+        5 => mpls::<S>(ts, inner, depth),
         _ => Err(Skip::UnsupportedEncapsulation),
     }
 }
@@ -118,7 +123,7 @@ fn vxlan_gpe(ts: Timestamp, body: &[u8], depth: u8) -> Result<Option<Observation
 /// Teredo: an IPv6 packet, possibly after an authentication indicator
 /// (`00 01`, id and value lengths, id, value, 8-byte nonce, confirmation
 /// byte) and an origin indication (`00 00` and six bytes).
-fn teredo(ts: Timestamp, body: &[u8], depth: u8) -> Result<Option<Observation>, Skip> {
+fn teredo<S: Segments>(ts: Timestamp, body: &[u8], depth: u8) -> Result<Option<S::Out>, Skip> {
     let mut rest = body;
     if let [0x00, 0x01, id_len, au_len, ..] = *rest {
         let len = 4 + usize::from(id_len) + usize::from(au_len) + 8 + 1;
@@ -127,12 +132,12 @@ fn teredo(ts: Timestamp, body: &[u8], depth: u8) -> Result<Option<Observation>, 
     if let [0x00, 0x00, ..] = *rest {
         rest = rest.get(8..).ok_or(Skip::Truncated)?;
     }
-    ip::v6(ts, rest, depth)
+    ip::v6::<S>(ts, rest, depth)
 }
 
 /// GTPv1-U: only G-PDUs (message type 255) carry a subscriber's packets;
 /// echo, error and end-marker messages do not.
-fn gtp_u(ts: Timestamp, body: &[u8], depth: u8) -> Result<Option<Observation>, Skip> {
+fn gtp_u<S: Segments>(ts: Timestamp, body: &[u8], depth: u8) -> Result<Option<S::Out>, Skip> {
     let (h, rest) = body.split_first_chunk::<8>().ok_or(Skip::Truncated)?;
     // Version 1, protocol type GTP (not GTP').
     if h[0] >> 4 != 0x3 {
@@ -161,13 +166,13 @@ fn gtp_u(ts: Timestamp, body: &[u8], depth: u8) -> Result<Option<Observation>, S
             rest = after;
         }
     }
-    ip::any(ts, rest, depth)
+    ip::any::<S>(ts, rest, depth)
 }
 
 /// L2TPv2 data messages carry PPP; control messages (T bit) and L2TPv3
 /// (whose session headers cannot be read without the tunnel's setup) do
 /// not get opened.
-fn l2tp(ts: Timestamp, body: &[u8], depth: u8) -> Result<Option<Observation>, Skip> {
+fn l2tp<S: Segments>(ts: Timestamp, body: &[u8], depth: u8) -> Result<Option<S::Out>, Skip> {
     let (h, mut rest) = body.split_first_chunk::<2>().ok_or(Skip::Truncated)?;
     let flags = u16::from_be_bytes(*h);
     if flags & 0x000f != 2 {
@@ -190,10 +195,10 @@ fn l2tp(ts: Timestamp, body: &[u8], depth: u8) -> Result<Option<Observation>, Sk
         let (size, after) = rest.split_first_chunk::<2>().ok_or(Skip::Truncated)?;
         rest = skip(after, usize::from(u16::from_be_bytes(*size)))?;
     }
-    ppp(ts, rest, depth)
+    ppp::<S>(ts, rest, depth)
 }
 
-fn geneve(ts: Timestamp, body: &[u8], depth: u8) -> Result<Option<Observation>, Skip> {
+fn geneve<S: Segments>(ts: Timestamp, body: &[u8], depth: u8) -> Result<Option<S::Out>, Skip> {
     let (h, _) = body.split_first_chunk::<8>().ok_or(Skip::Truncated)?;
     if h[0] >> 6 != 0 {
         return Err(Skip::UnsupportedEncapsulation);
@@ -202,15 +207,19 @@ fn geneve(ts: Timestamp, body: &[u8], depth: u8) -> Result<Option<Observation>, 
     let options_len = usize::from(h[0] & 0x3f) * 4;
     let inner = body.get(8 + options_len..).ok_or(Skip::Truncated)?;
     match u16::from_be_bytes([h[2], h[3]]) {
-        ethertype::TEB => ethernet(ts, inner, depth),
-        ethertype::IPV4 => ip::v4(ts, inner, depth),
-        ethertype::IPV6 => ip::v6(ts, inner, depth),
+        ethertype::TEB => ethernet::<S>(ts, inner, depth),
+        ethertype::IPV4 => ip::v4::<S>(ts, inner, depth),
+        ethertype::IPV6 => ip::v6::<S>(ts, inner, depth),
         _ => Err(Skip::UnsupportedEncapsulation),
     }
 }
 
 /// GRE version 0 (RFC 2784 with the RFC 2890 key and sequence fields).
-pub(super) fn gre(ts: Timestamp, packet: &[u8], depth: u8) -> Result<Option<Observation>, Skip> {
+pub(super) fn gre<S: Segments>(
+    ts: Timestamp,
+    packet: &[u8],
+    depth: u8,
+) -> Result<Option<S::Out>, Skip> {
     let (h, _) = packet.split_first_chunk::<4>().ok_or(Skip::Truncated)?;
     let flags = u16::from_be_bytes([h[0], h[1]]);
     // Version 1 is PPTP's enhanced GRE (PPP inside); source routing
@@ -224,28 +233,28 @@ pub(super) fn gre(ts: Timestamp, packet: &[u8], depth: u8) -> Result<Option<Obse
         .count();
     let inner = packet.get(4 + 4 * optional..).ok_or(Skip::Truncated)?;
     match u16::from_be_bytes([h[2], h[3]]) {
-        ethertype::IPV4 => ip::v4(ts, inner, depth),
-        ethertype::IPV6 => ip::v6(ts, inner, depth),
-        ethertype::TEB => ethernet(ts, inner, depth),
-        ethertype::MPLS | ethertype::MPLS_MULTICAST => mpls(ts, inner, depth),
+        ethertype::IPV4 => ip::v4::<S>(ts, inner, depth),
+        ethertype::IPV6 => ip::v6::<S>(ts, inner, depth),
+        ethertype::TEB => ethernet::<S>(ts, inner, depth),
+        ethertype::MPLS | ethertype::MPLS_MULTICAST => mpls::<S>(ts, inner, depth),
         // ERSPAN type I has no header of its own and no GRE sequence
         // number; type II adds both.
-        ERSPAN_II if flags & gre_flag::SEQUENCE == 0 => ethernet(ts, inner, depth),
-        ERSPAN_II => erspan_ii(ts, inner, depth),
-        ERSPAN_III => erspan_iii(ts, inner, depth),
+        ERSPAN_II if flags & gre_flag::SEQUENCE == 0 => ethernet::<S>(ts, inner, depth),
+        ERSPAN_II => erspan_ii::<S>(ts, inner, depth),
+        ERSPAN_III => erspan_iii::<S>(ts, inner, depth),
         _ => Err(Skip::UnsupportedEncapsulation),
     }
 }
 
-fn erspan_ii(ts: Timestamp, body: &[u8], depth: u8) -> Result<Option<Observation>, Skip> {
+fn erspan_ii<S: Segments>(ts: Timestamp, body: &[u8], depth: u8) -> Result<Option<S::Out>, Skip> {
     let (h, frame) = body.split_first_chunk::<8>().ok_or(Skip::Truncated)?;
     if h[0] >> 4 != 1 {
         return Err(Skip::UnsupportedEncapsulation);
     }
-    ethernet(ts, frame, depth)
+    ethernet::<S>(ts, frame, depth)
 }
 
-fn erspan_iii(ts: Timestamp, body: &[u8], depth: u8) -> Result<Option<Observation>, Skip> {
+fn erspan_iii<S: Segments>(ts: Timestamp, body: &[u8], depth: u8) -> Result<Option<S::Out>, Skip> {
     let (h, rest) = body.split_first_chunk::<12>().ok_or(Skip::Truncated)?;
     if h[0] >> 4 != 2 {
         return Err(Skip::UnsupportedEncapsulation);
@@ -259,8 +268,8 @@ fn erspan_iii(ts: Timestamp, body: &[u8], depth: u8) -> Result<Option<Observatio
         rest
     };
     match frame_type {
-        0 => ethernet(ts, frame, depth),
-        2 => ip::any(ts, frame, depth),
+        0 => ethernet::<S>(ts, frame, depth),
+        2 => ip::any::<S>(ts, frame, depth),
         _ => Err(Skip::UnsupportedEncapsulation),
     }
 }

@@ -1,0 +1,490 @@
+//! p0f's connection following, for the uptime it estimates after the
+//! handshake. p0f keeps reading a connection's ACK, FIN and RST segments
+//! and, on the first one whose TSval measures a believable clock against
+//! the host's last SYN (or, for the server, SYN+ACK), logs that side's
+//! uptime. synprint's records are one per SYN and SYN+ACK, so these
+//! estimates are events of their own ([`ConnUptime`]), written by the text
+//! and p0f formats.
+//!
+//! What decides which segments are read is p0f 3.09b's, rule for rule: a
+//! connection is followed from its SYN until a FIN or RST, until 30 seconds
+//! of capture time after the SYN, until the client's first 15 bytes are
+//! not an HTTP `GET /` or `HEAD /` request, or until the server sends data;
+//! ACKs are read only in sequence, after the SYN+ACK; each side is
+//! estimated at most once (a clock rate out of range also ends that side);
+//! above 1000 connections the oldest tenth is dropped. Two simplifications:
+//! expiry is checked at every segment (p0f: every 50th packet, at most once
+//! a second), and an HTTP connection ends at the server's first data (p0f
+//! reads on until the response headers are complete, which is the same
+//! segment unless the headers span several).
+
+use std::collections::{HashMap, VecDeque};
+use std::net::IpAddr;
+
+use foldhash::fast::RandomState;
+
+use crate::p0f::{NoEstimate, Uptime, UptimeTracker};
+use crate::packet::{flags, Kind, Observation, Segment, Timestamp};
+
+/// p0f's MAX_CONN, CONN_MAX_AGE (seconds), KILL_PERCENT and
+/// EXPIRE_INTERVAL (packets).
+const MAX_CONNS: usize = 1000;
+const MAX_AGE_SECS: u64 = 30;
+const KILL_PERCENT: usize = 10;
+const EXPIRE_INTERVAL: u64 = 50;
+
+/// The request bytes p0f needs before it decides whether a connection is
+/// HTTP.
+const HTTP_DECIDE_LEN: u32 = 15;
+
+/// Which end of a connection an estimate is about.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Side {
+    Client,
+    Server,
+}
+
+/// An uptime p0f estimates from a segment after the handshake.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ConnUptime {
+    /// Capture time of the segment that gave it.
+    pub ts: Timestamp,
+    pub client: (IpAddr, u16),
+    pub server: (IpAddr, u16),
+    pub side: Side,
+    pub uptime: Uptime,
+}
+
+/// A connection named from the client's side.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+struct Tuple {
+    client: IpAddr,
+    server: IpAddr,
+    client_port: u16,
+    server_port: u16,
+}
+
+/// What p0f knows of the client's request so far.
+#[derive(Clone, Copy, Debug)]
+enum Request {
+    /// Fewer than 15 bytes seen: their start and their count.
+    Undecided { head: [u8; 6], len: u32 },
+    /// Starts as an HTTP GET or HEAD request.
+    Http,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Conn {
+    /// Creation order, to drop the oldest.
+    serial: u64,
+    created_secs: u64,
+    next_client_seq: u32,
+    next_server_seq: u32,
+    acked: bool,
+    /// p0f's `cli_tps` / `srv_tps` set: that side has its estimate, or
+    /// read a clock rate p0f does not believe.
+    client_done: bool,
+    server_done: bool,
+    request: Request,
+}
+
+/// The connections p0f would be following, bounded as p0f bounds them.
+pub struct Follower {
+    conns: HashMap<Tuple, Conn, RandomState>,
+    /// Tuples in creation order, with the serial they were created under;
+    /// entries of connections since ended are skipped (and compacted away).
+    by_age: VecDeque<(Tuple, u64)>,
+    next_serial: u64,
+    /// TCP packets seen, and the capture second of the last expiry.
+    packets: u64,
+    expired_at: u64,
+}
+
+impl Default for Follower {
+    fn default() -> Self {
+        Follower {
+            conns: HashMap::with_capacity_and_hasher(MAX_CONNS + 1, RandomState::default()),
+            by_age: VecDeque::new(),
+            next_serial: 0,
+            packets: 0,
+            expired_at: 0,
+        }
+    }
+}
+
+impl std::fmt::Debug for Follower {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Follower")
+            .field("connections", &self.conns.len())
+            .finish()
+    }
+}
+
+impl Follower {
+    /// Connections being followed.
+    pub fn len(&self) -> usize {
+        self.conns.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.conns.is_empty()
+    }
+
+    /// A first-seen SYN. `followed`: p0f keeps following its connection
+    /// (false for p0f's own probes and for SYNs matching a userland tool);
+    /// `estimated`: the SYN itself gave the client's uptime.
+    pub fn syn(&mut self, obs: &Observation, followed: bool, estimated: bool) {
+        let tuple = Tuple {
+            client: obs.src_ip,
+            server: obs.dst_ip,
+            client_port: obs.src_port,
+            server_port: obs.dst_port,
+        };
+        // A new SYN replaces whatever p0f followed on these addresses.
+        self.conns.remove(&tuple);
+        self.conns.remove(&tuple.reversed());
+        if self.conns.len() > MAX_CONNS {
+            self.drop_oldest(1 + self.conns.len() * KILL_PERCENT / 100);
+        }
+        if !followed {
+            return;
+        }
+        let serial = self.next_serial;
+        self.next_serial += 1;
+        self.conns.insert(
+            tuple,
+            Conn {
+                serial,
+                created_secs: secs(obs.ts),
+                next_client_seq: obs.seq.wrapping_add(1),
+                next_server_seq: 0,
+                acked: false,
+                client_done: estimated,
+                server_done: false,
+                request: Request::Undecided {
+                    head: [0; 6],
+                    len: 0,
+                },
+            },
+        );
+        self.by_age.push_back((tuple, serial));
+        if self.by_age.len() > 2 * self.conns.len() + 64 {
+            let conns = &self.conns;
+            self.by_age
+                .retain(|(t, s)| conns.get(t).is_some_and(|c| c.serial == *s));
+        }
+    }
+
+    /// A first-seen SYN+ACK; `followed` and `estimated` as for
+    /// [`Follower::syn`].
+    pub fn syn_ack(&mut self, obs: &Observation, followed: bool, estimated: bool) {
+        let tuple = Tuple {
+            client: obs.dst_ip,
+            server: obs.src_ip,
+            client_port: obs.dst_port,
+            server_port: obs.src_port,
+        };
+        let Some(c) = self.conns.get_mut(&tuple) else {
+            return;
+        };
+        // A second SYN+ACK changes nothing in p0f.
+        if c.acked {
+            return;
+        }
+        if !followed {
+            self.conns.remove(&tuple);
+            return;
+        }
+        c.acked = true;
+        c.server_done = estimated;
+        c.next_server_seq = obs.seq.wrapping_add(1);
+    }
+
+    /// A segment after the handshake; the uptime p0f logs for it, if any.
+    /// `hosts` holds the hosts' last SYN and SYN+ACK timestamps.
+    pub fn segment(&mut self, seg: &Segment, hosts: &UptimeTracker) -> Option<ConnUptime> {
+        let forward = Tuple {
+            client: seg.src_ip,
+            server: seg.dst_ip,
+            client_port: seg.src_port,
+            server_port: seg.dst_port,
+        };
+        let (tuple, side) = if self.conns.contains_key(&forward) {
+            (forward, Side::Client)
+        } else {
+            (forward.reversed(), Side::Server)
+        };
+        let c = self.conns.get_mut(&tuple)?;
+        let ends = u16::from(seg.flags) & (flags::FIN | flags::RST) != 0;
+        if ends {
+            let found = check(c, &tuple, side, seg, hosts);
+            self.conns.remove(&tuple);
+            return found;
+        }
+        if !c.acked {
+            self.conns.remove(&tuple);
+            return None;
+        }
+        let next = match side {
+            Side::Client => &mut c.next_client_seq,
+            Side::Server => &mut c.next_server_seq,
+        };
+        // No reassembly: a segment out of sequence is not read.
+        if *next != seg.seq {
+            return None;
+        }
+        *next = next.wrapping_add(seg.payload_len);
+        let found = check(c, &tuple, side, seg, hosts);
+        if seg.payload_len > 0 && !keeps_following(c, side, seg) {
+            self.conns.remove(&tuple);
+        }
+        found
+    }
+
+    /// Call for every TCP packet, before handing it to the other methods:
+    /// p0f's cache expiry runs on a packet count.
+    pub fn packet(&mut self, ts: Timestamp) {
+        self.packets += 1;
+        let now = secs(ts);
+        if self.packets % EXPIRE_INTERVAL == 0 && now != self.expired_at {
+            self.expired_at = now;
+            self.expire(now);
+        }
+    }
+
+    /// Drops connections past p0f's age limit, oldest first.
+    fn expire(&mut self, now: u64) {
+        while let Some(&(tuple, serial)) = self.by_age.front() {
+            match self.conns.get(&tuple) {
+                Some(c) if c.serial == serial => {
+                    if now.saturating_sub(c.created_secs) <= MAX_AGE_SECS {
+                        return;
+                    }
+                    self.conns.remove(&tuple);
+                }
+                // Ended earlier, or replaced by a newer connection.
+                _ => {}
+            }
+            self.by_age.pop_front();
+        }
+    }
+
+    /// p0f's pruning when its connection table is full: the `n` oldest go.
+    fn drop_oldest(&mut self, mut n: usize) {
+        while n > 0 {
+            let Some((tuple, serial)) = self.by_age.pop_front() else {
+                return;
+            };
+            if self.conns.get(&tuple).is_some_and(|c| c.serial == serial) {
+                self.conns.remove(&tuple);
+                n -= 1;
+            }
+        }
+    }
+}
+
+impl Tuple {
+    fn reversed(self) -> Tuple {
+        Tuple {
+            client: self.server,
+            server: self.client,
+            client_port: self.server_port,
+            server_port: self.client_port,
+        }
+    }
+}
+
+fn secs(ts: Timestamp) -> u64 {
+    ts.0 / 1_000_000_000
+}
+
+/// p0f's `check_ts_tcp` on a segment after the handshake.
+fn check(
+    c: &mut Conn,
+    tuple: &Tuple,
+    side: Side,
+    seg: &Segment,
+    hosts: &UptimeTracker,
+) -> Option<ConnUptime> {
+    let (done, host, kind) = match side {
+        Side::Client => (&mut c.client_done, tuple.client, Kind::Syn),
+        Side::Server => (&mut c.server_done, tuple.server, Kind::SynAck),
+    };
+    if seg.ts1 == 0 || *done {
+        return None;
+    }
+    let (prev_ts1, prev_ms) = hosts.last(host, kind)?;
+    match Uptime::measure(prev_ts1, prev_ms, seg.ts1, seg.ts.as_millis()) {
+        Ok(uptime) => {
+            *done = true;
+            Some(ConnUptime {
+                ts: seg.ts,
+                client: (tuple.client, tuple.client_port),
+                server: (tuple.server, tuple.server_port),
+                side,
+                uptime,
+            })
+        }
+        Err(NoEstimate::BadRate) => {
+            *done = true;
+            None
+        }
+        Err(NoEstimate::Unpaired) => None,
+    }
+}
+
+/// After a data segment: whether p0f's HTTP module still wants the
+/// connection (the only reason p0f follows one past its first data).
+fn keeps_following(c: &mut Conn, side: Side, seg: &Segment) -> bool {
+    if side == Side::Server {
+        return false;
+    }
+    let Request::Undecided { mut head, len } = c.request else {
+        return true;
+    };
+    let have = len.min(6) as usize;
+    for (d, s) in head.iter_mut().skip(have).zip(seg.payload_head) {
+        *d = s;
+    }
+    let len = len.saturating_add(seg.payload_len);
+    if len < HTTP_DECIDE_LEN {
+        c.request = Request::Undecided { head, len };
+        return true;
+    }
+    if head.starts_with(b"GET /") || head.starts_with(b"HEAD /") {
+        c.request = Request::Http;
+        return true;
+    }
+    false
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::{IpAddr, Ipv4Addr};
+
+    use super::*;
+    use crate::analyze::{Analyzer, AnalyzerConfig, Engine};
+    use crate::craft::{OptionBytes, TcpPacket};
+
+    const MS: u64 = 1_000_000;
+    const T0: u64 = 1_700_000_000_000_000_000;
+
+    fn addr(n: u8) -> IpAddr {
+        IpAddr::V4(Ipv4Addr::new(192, 0, 2, n))
+    }
+
+    /// A segment of the connection 192.0.2.1:40000 -> 192.0.2.2:443 with
+    /// a 1000 Hz clock started at 5000, sent `ms` after the SYN.
+    fn seg(from_client: bool, ms: u64, seq: u32, flags: u16, data: &[u8]) -> (u64, Vec<u8>) {
+        let (src, sp, dst, dp) = if from_client {
+            (addr(1), 40000, addr(2), 443)
+        } else {
+            (addr(2), 443, addr(1), 40000)
+        };
+        let mut p = TcpPacket::syn(src, sp, dst, dp);
+        p.flags = flags;
+        p.seq = seq;
+        p.ack = 1;
+        let clock = if from_client { 5000 } else { 90_000 };
+        let ts = clock + ms as u32;
+        p.options = if flags & crate::packet::flags::SYN != 0 {
+            OptionBytes::new().mss(1460).sok().ts(ts, 0).nop().ws(7).0
+        } else {
+            OptionBytes::new().nop().nop().ts(ts, 1).0
+        };
+        p.payload = data.to_vec();
+        (T0 + ms * MS, p.ip_bytes())
+    }
+
+    fn run(packets: &[(u64, Vec<u8>)]) -> Vec<ConnUptime> {
+        let engine = Engine::default();
+        let config = AnalyzerConfig {
+            follow_connections: true,
+            ..AnalyzerConfig::default()
+        };
+        let mut a = Analyzer::new(&engine, config);
+        let mut found = Vec::new();
+        for (at, ip) in packets {
+            a.process_ip(Timestamp(*at), ip);
+            found.extend(a.take_conn_uptime());
+        }
+        assert_eq!(a.stats().conn_uptimes, found.len() as u64);
+        found
+    }
+
+    const SYN: u16 = crate::packet::flags::SYN;
+    const ACK: u16 = crate::packet::flags::ACK;
+    const FIN: u16 = crate::packet::flags::FIN;
+
+    fn handshake() -> Vec<(u64, Vec<u8>)> {
+        vec![
+            seg(true, 0, 100, SYN, &[]),
+            seg(false, 0, 900, SYN | ACK, &[]),
+        ]
+    }
+
+    #[test]
+    fn each_side_is_estimated_once_from_the_first_segment_that_can() {
+        let mut p = handshake();
+        // 10 ms is too soon (p0f waits 25 ms); 40 ms measures 1000 Hz.
+        p.push(seg(true, 10, 101, ACK, &[]));
+        p.push(seg(true, 40, 101, ACK, &[]));
+        p.push(seg(true, 80, 101, ACK, &[]));
+        p.push(seg(false, 90, 901, ACK, &[]));
+        let found = run(&p);
+        let sides: Vec<Side> = found.iter().map(|u| u.side).collect();
+        assert_eq!(sides, [Side::Client, Side::Server]);
+        assert_eq!(found[0].ts, Timestamp(T0 + 40 * MS));
+        assert_eq!(found[0].uptime.freq_hz, 1000);
+        assert_eq!(found[0].client, (addr(1), 40000));
+        assert_eq!(found[1].server, (addr(2), 443));
+    }
+
+    #[test]
+    fn segments_out_of_sequence_or_before_the_syn_ack_are_not_read() {
+        let mut p = handshake();
+        p.push(seg(true, 40, 555, ACK, &[]));
+        assert!(run(&p).is_empty());
+        // Without the SYN+ACK, p0f stops following at the first ACK.
+        let p = vec![seg(true, 0, 100, SYN, &[]), seg(true, 40, 101, ACK, &[])];
+        assert!(run(&p).is_empty());
+    }
+
+    #[test]
+    fn data_that_is_not_http_ends_following_but_http_does_not() {
+        let tls = [0x16, 0x03, 0x01, 0, 200, 1, 0, 0, 196, 3, 3, 9, 9, 9, 9, 9];
+        let mut p = handshake();
+        p.push(seg(true, 1, 101, ACK, &tls));
+        p.push(seg(true, 40, 101 + 16, ACK, &[]));
+        assert!(run(&p).is_empty(), "the TLS record ends following");
+
+        let get = b"GET / HTTP/1.1\r\nHost: a\r\n\r\n";
+        let mut p = handshake();
+        // In pieces: p0f decides once it has 15 bytes.
+        p.push(seg(true, 1, 101, ACK, &get[..4]));
+        p.push(seg(true, 2, 105, ACK, &get[4..]));
+        p.push(seg(true, 40, 101 + get.len() as u32, FIN | ACK, &[]));
+        assert_eq!(run(&p).len(), 1, "the FIN of an HTTP request is read");
+    }
+
+    #[test]
+    fn connections_end_at_fin_and_after_thirty_seconds() {
+        let mut p = handshake();
+        p.push(seg(true, 5, 101, FIN | ACK, &[]));
+        // In sequence for a connection still followed (a FIN moves no
+        // sequence number here), so only the FIN's ending keeps it unread.
+        p.push(seg(true, 40, 101, ACK, &[]));
+        assert!(run(&p).is_empty(), "nothing after the FIN");
+
+        // p0f expires on every 50th packet: 60 segments of another
+        // connection make sure it ran past the age limit.
+        let mut p = handshake();
+        for i in 0..60u64 {
+            let mut other = TcpPacket::syn(addr(7), 1, addr(8), 2);
+            other.flags = ACK;
+            p.push((T0 + (31_000 + i) * MS, other.ip_bytes()));
+        }
+        p.push(seg(true, 31_100, 101, ACK, &[]));
+        assert!(run(&p).is_empty(), "expired after 30 s");
+    }
+}
