@@ -1365,7 +1365,8 @@ fn random_handshakes_match_p0f() {
     differential("random", &pcap, 1400);
 }
 
-/// Whole connections, overlapping in time: handshakes (some unanswered),
+/// Whole connections, overlapping in time: handshakes (some unanswered and
+/// retransmitted for a minute),
 /// the client's ACK after a round trip of 1 to 400 ms, then data both ways
 /// (TLS-like records, HTTP requests in small pieces, responses), pure
 /// ACKs, segments out of sequence, and a FIN or RST from either side,
@@ -1447,8 +1448,19 @@ fn random_connections(seed: u64, count: u32, max_gap_ms: usize) -> Vec<(u64, Vec
             None => syn.options = OptionBytes::new().mss(1460).sok().nop().ws(7).0,
         }
         let mut out = vec![(start_ms * 1_000_000, syn.clone())];
-        let s_isn = 0x5000_0000u32.wrapping_add(n.wrapping_mul(7919));
         let answered = rng.next(8) != 0;
+        if !answered {
+            // Unanswered: the client retransmits at Linux's backoff; p0f
+            // fingerprints the SYN again once the connection expired.
+            for after in [1000u64, 3000, 7000, 15_000, 31_000, 63_000] {
+                let mut again = syn.clone();
+                if let Some(v) = ts_of(ci, c_rate, start_ms + after) {
+                    set_ts(&mut again, v, 0);
+                }
+                out.push(((start_ms + after) * 1_000_000, again));
+            }
+        }
+        let s_isn = 0x5000_0000u32.wrapping_add(n.wrapping_mul(7919));
         if answered {
             let mut sa = answer(&syn, Server::Linux, n);
             sa.seq = s_isn;

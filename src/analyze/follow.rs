@@ -4,7 +4,8 @@
 //! the host's last SYN (or, for the server, SYN+ACK), logs that side's
 //! uptime. synprint's records are one per SYN and SYN+ACK, so these
 //! estimates are events of their own ([`ConnUptime`]), written by the text
-//! and p0f formats.
+//! and p0f formats. The same table says when p0f fingerprints a
+//! retransmitted SYN again ([`Follower::fingerprints_again`]).
 //!
 //! What decides which segments are read is p0f 3.09b's, rule for rule: a
 //! connection is followed from its SYN until a FIN or RST, until 30 seconds
@@ -173,6 +174,21 @@ impl Follower {
             self.by_age
                 .retain(|(t, s)| conns.get(t).is_some_and(|c| c.serial == *s));
         }
+    }
+
+    /// Whether p0f fingerprints this retransmitted SYN again: it does
+    /// unless it still follows the connection the SYN opened (same
+    /// addresses, ports and sequence number).
+    pub fn fingerprints_again(&self, obs: &Observation) -> bool {
+        let tuple = Tuple {
+            client: obs.src_ip,
+            server: obs.dst_ip,
+            client_port: obs.src_port,
+            server_port: obs.dst_port,
+        };
+        self.conns
+            .get(&tuple)
+            .is_none_or(|c| c.next_client_seq.wrapping_sub(1) != obs.seq)
     }
 
     /// A first-seen SYN+ACK; `followed` and `estimated` as for
@@ -465,6 +481,34 @@ mod tests {
         p.push(seg(true, 2, 105, ACK, &get[4..]));
         p.push(seg(true, 40, 101 + get.len() as u32, FIN | ACK, &[]));
         assert_eq!(run(&p).len(), 1, "the FIN of an HTTP request is read");
+    }
+
+    #[test]
+    fn a_syn_is_fingerprinted_again_once_its_connection_expired() {
+        let engine = Engine::default();
+        let config = AnalyzerConfig {
+            follow_connections: true,
+            ..AnalyzerConfig::default()
+        };
+        let mut a = Analyzer::new(&engine, config);
+        let mut records = 0;
+        let mut other = TcpPacket::syn(addr(7), 1, addr(8), 2);
+        other.flags = ACK;
+        for at in [0u64, 1000, 3000, 31_000, 63_000] {
+            let (_, syn) = seg(true, at, 100, SYN, &[]);
+            records += usize::from(a.process_ip(Timestamp(T0 + at * MS), &syn).is_some());
+            // Traffic in between, so p0f's expiry (every 50th packet) runs.
+            for k in 1..=60 {
+                a.process_ip(Timestamp(T0 + (at + k) * MS), &other.ip_bytes());
+            }
+        }
+        // Followed until the expiry after 31 s; the SYN at 63 s is new to p0f.
+        assert_eq!(records, 2);
+        let s = a.stats();
+        assert_eq!(
+            (s.syn, s.syn_retransmissions, s.syn_fingerprinted_again),
+            (2, 3, 1)
+        );
     }
 
     #[test]

@@ -384,6 +384,20 @@ impl<'e> Analyzer<'e> {
             f.packet(obs.ts);
         }
         let (syn_mss, follows_syn) = match self.flows.observe_keyed(flow, obs) {
+            // p0f fingerprints a SYN again once it no longer follows the
+            // connection (expired after 30 s, pruned, or ended): so do the
+            // formats that write p0f's lines.
+            SynSeen::Retransmission
+                if obs.kind == Kind::Syn
+                    && host.is_some()
+                    && self
+                        .follower
+                        .as_ref()
+                        .is_some_and(|f| f.fingerprints_again(obs)) =>
+            {
+                self.stats.syn_fingerprinted_again += 1;
+                (None, true)
+            }
             SynSeen::Retransmission => {
                 match obs.kind {
                     Kind::Syn => self.stats.syn_retransmissions += 1,

@@ -22,6 +22,9 @@ pub struct Stats {
     /// Uptimes estimated from segments after the handshake (only when
     /// following connections: text and p0f formats).
     pub conn_uptimes: u64,
+    /// SYN retransmissions written again because p0f fingerprints them
+    /// again (only when following connections); counted in `syn` too.
+    pub syn_fingerprinted_again: u64,
 }
 
 fn serialize_skips<S: serde::Serializer>(
@@ -58,6 +61,7 @@ impl Stats {
         self.uptime_evictions += other.uptime_evictions;
         self.capture_errors += other.capture_errors;
         self.conn_uptimes += other.conn_uptimes;
+        self.syn_fingerprinted_again += other.syn_fingerprinted_again;
     }
 }
 
@@ -74,6 +78,14 @@ impl fmt::Display for Stats {
             "retransmissions:     {} syn, {} syn_ack (no record)",
             self.syn_retransmissions, self.syn_ack_retransmissions
         )?;
+        if self.syn_fingerprinted_again > 0 {
+            writeln!(
+                f,
+                "written again:       {} syn retransmissions, fingerprinted again as p0f does \
+                 once its connection expired (counted in the records)",
+                self.syn_fingerprinted_again
+            )?;
+        }
         writeln!(f, "other tcp segments:  {}", self.other_tcp)?;
         if self.conn_uptimes > 0 {
             writeln!(
