@@ -90,6 +90,10 @@ struct Conn {
 }
 
 /// The connections p0f would be following, bounded as p0f bounds them.
+///
+/// The methods the analyzer calls per handshake packet are `#[cold]`: they
+/// run only in the formats that follow connections, and kept out of line
+/// they leave the analyzer's common path as it was.
 pub struct Follower {
     conns: HashMap<Tuple, Conn, RandomState>,
     /// Tuples in creation order, with the serial they were created under;
@@ -131,9 +135,25 @@ impl Follower {
         self.conns.is_empty()
     }
 
+    /// A SYN or SYN+ACK the analyzer writes a record for (first-seen, or
+    /// a SYN fingerprinted again): counts the packet for p0f's expiry
+    /// rhythm unless `counted`, then [`Follower::syn`] or
+    /// [`Follower::syn_ack`].
+    #[cold]
+    pub fn handshake(&mut self, obs: &Observation, followed: bool, estimated: bool, counted: bool) {
+        if !counted {
+            self.packet(obs.ts);
+        }
+        match obs.kind {
+            Kind::Syn => self.syn(obs, followed, estimated),
+            Kind::SynAck => self.syn_ack(obs, followed, estimated),
+        }
+    }
+
     /// A first-seen SYN. `followed`: p0f keeps following its connection
     /// (false for p0f's own probes and for SYNs matching a userland tool);
     /// `estimated`: the SYN itself gave the client's uptime.
+    #[cold]
     pub fn syn(&mut self, obs: &Observation, followed: bool, estimated: bool) {
         let tuple = Tuple {
             client: obs.src_ip,
@@ -179,6 +199,7 @@ impl Follower {
     /// Whether p0f fingerprints this retransmitted SYN again: it does
     /// unless it still follows the connection the SYN opened (same
     /// addresses, ports and sequence number).
+    #[cold]
     pub fn fingerprints_again(&self, obs: &Observation) -> bool {
         let tuple = Tuple {
             client: obs.src_ip,
@@ -193,6 +214,7 @@ impl Follower {
 
     /// A first-seen SYN+ACK; `followed` and `estimated` as for
     /// [`Follower::syn`].
+    #[cold]
     pub fn syn_ack(&mut self, obs: &Observation, followed: bool, estimated: bool) {
         let tuple = Tuple {
             client: obs.dst_ip,
@@ -259,6 +281,7 @@ impl Follower {
 
     /// Call for every TCP packet, before handing it to the other methods:
     /// p0f's cache expiry runs on a packet count.
+    #[cold]
     pub fn packet(&mut self, ts: Timestamp) {
         self.packets += 1;
         let now = secs(ts);

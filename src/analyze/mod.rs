@@ -312,6 +312,24 @@ impl<'e> Analyzer<'e> {
         Ok(())
     }
 
+    /// A retransmitted SYN or SYN+ACK, when following connections: whether
+    /// p0f fingerprints it again (counted if so). `keyed`: the uptime
+    /// tracker keeps its host (not one of p0f's own probes). Counts the
+    /// packet for p0f's expiry rhythm.
+    #[cold]
+    #[inline(never)]
+    fn fingerprints_again(&mut self, obs: &Observation, keyed: bool) -> bool {
+        let Some(f) = self.follower.as_mut() else {
+            return false;
+        };
+        f.packet(obs.ts);
+        let again = obs.kind == Kind::Syn && keyed && f.fingerprints_again(obs);
+        if again {
+            self.stats.syn_fingerprinted_again += 1;
+        }
+        again
+    }
+
     /// A segment after the handshake, for connection following.
     fn follow(&mut self, link: LinkType, ts: Timestamp, frame: &[u8]) {
         let Some(follower) = self.follower.as_mut() else {
@@ -380,23 +398,14 @@ impl<'e> Analyzer<'e> {
         }: &Pending,
         then: impl FnOnce(Record) -> R,
     ) -> Option<R> {
-        if let Some(f) = self.follower.as_mut() {
-            f.packet(obs.ts);
-        }
-        let (syn_mss, follows_syn) = match self.flows.observe_keyed(flow, obs) {
+        let (syn_mss, follows_syn, again) = match self.flows.observe_keyed(flow, obs) {
             // p0f fingerprints a SYN again once it no longer follows the
             // connection (expired after 30 s, pruned, or ended): so do the
             // formats that write p0f's lines.
             SynSeen::Retransmission
-                if obs.kind == Kind::Syn
-                    && host.is_some()
-                    && self
-                        .follower
-                        .as_ref()
-                        .is_some_and(|f| f.fingerprints_again(obs)) =>
+                if self.follower.is_some() && self.fingerprints_again(obs, host.is_some()) =>
             {
-                self.stats.syn_fingerprinted_again += 1;
-                (None, true)
+                (None, true, true)
             }
             SynSeen::Retransmission => {
                 match obs.kind {
@@ -408,7 +417,7 @@ impl<'e> Analyzer<'e> {
             SynSeen::New {
                 syn_mss,
                 follows_syn,
-            } => (syn_mss, follows_syn),
+            } => (syn_mss, follows_syn, false),
         };
         match obs.kind {
             Kind::Syn => self.stats.syn += 1,
@@ -429,10 +438,7 @@ impl<'e> Analyzer<'e> {
         };
         if let Some(f) = self.follower.as_mut() {
             let followed = host.is_some() && !d.p0f.ends_connection();
-            match obs.kind {
-                Kind::Syn => f.syn(obs, followed, uptime.is_some()),
-                Kind::SynAck => f.syn_ack(obs, followed, uptime.is_some()),
-            }
+            f.handshake(obs, followed, uptime.is_some(), again);
         }
         // The record is built once, as `then`'s argument, from the cached
         // answers and this packet's own timestamp value.
