@@ -30,7 +30,7 @@ use crate::packet::{flags, Kind, Observation, Segment, Timestamp};
 /// p0f's MAX_CONN, CONN_MAX_AGE (seconds), KILL_PERCENT and
 /// EXPIRE_INTERVAL (packets).
 const MAX_CONNS: usize = 1000;
-const MAX_AGE_SECS: u64 = 30;
+const MAX_AGE_SECS: u32 = 30;
 const KILL_PERCENT: usize = 10;
 const EXPIRE_INTERVAL: u64 = 50;
 
@@ -78,7 +78,8 @@ enum Request {
 struct Conn {
     /// Creation order, to drop the oldest.
     serial: u64,
-    created_secs: u64,
+    /// Capture second of the SYN, in p0f's 32 bits.
+    created_secs: u32,
     next_client_seq: u32,
     next_server_seq: u32,
     acked: bool,
@@ -102,7 +103,7 @@ pub struct Follower {
     next_serial: u64,
     /// TCP packets seen, and the capture second of the last expiry.
     packets: u64,
-    expired_at: u64,
+    expired_at: u32,
 }
 
 impl Default for Follower {
@@ -155,12 +156,7 @@ impl Follower {
     /// `estimated`: the SYN itself gave the client's uptime.
     #[cold]
     pub fn syn(&mut self, obs: &Observation, followed: bool, estimated: bool) {
-        let tuple = Tuple {
-            client: obs.src_ip,
-            server: obs.dst_ip,
-            client_port: obs.src_port,
-            server_port: obs.dst_port,
-        };
+        let tuple = Tuple::new((obs.src_ip, obs.src_port), (obs.dst_ip, obs.dst_port));
         // A new SYN replaces whatever p0f followed on these addresses.
         self.conns.remove(&tuple);
         self.conns.remove(&tuple.reversed());
@@ -201,12 +197,7 @@ impl Follower {
     /// addresses, ports and sequence number).
     #[cold]
     pub fn fingerprints_again(&self, obs: &Observation) -> bool {
-        let tuple = Tuple {
-            client: obs.src_ip,
-            server: obs.dst_ip,
-            client_port: obs.src_port,
-            server_port: obs.dst_port,
-        };
+        let tuple = Tuple::new((obs.src_ip, obs.src_port), (obs.dst_ip, obs.dst_port));
         self.conns
             .get(&tuple)
             .is_none_or(|c| c.next_client_seq.wrapping_sub(1) != obs.seq)
@@ -216,12 +207,7 @@ impl Follower {
     /// [`Follower::syn`].
     #[cold]
     pub fn syn_ack(&mut self, obs: &Observation, followed: bool, estimated: bool) {
-        let tuple = Tuple {
-            client: obs.dst_ip,
-            server: obs.src_ip,
-            client_port: obs.dst_port,
-            server_port: obs.src_port,
-        };
+        let tuple = Tuple::new((obs.dst_ip, obs.dst_port), (obs.src_ip, obs.src_port));
         let Some(c) = self.conns.get_mut(&tuple) else {
             return;
         };
@@ -241,12 +227,7 @@ impl Follower {
     /// A segment after the handshake; the uptime p0f logs for it, if any.
     /// `hosts` holds the hosts' last SYN and SYN+ACK timestamps.
     pub fn segment(&mut self, seg: &Segment, hosts: &UptimeTracker) -> Option<ConnUptime> {
-        let forward = Tuple {
-            client: seg.src_ip,
-            server: seg.dst_ip,
-            client_port: seg.src_port,
-            server_port: seg.dst_port,
-        };
+        let forward = Tuple::new((seg.src_ip, seg.src_port), (seg.dst_ip, seg.dst_port));
         let (tuple, side) = if self.conns.contains_key(&forward) {
             (forward, Side::Client)
         } else {
@@ -292,11 +273,13 @@ impl Follower {
     }
 
     /// Drops connections past p0f's age limit, oldest first.
-    fn expire(&mut self, now: u64) {
+    fn expire(&mut self, now: u32) {
         while let Some(&(tuple, serial)) = self.by_age.front() {
             match self.conns.get(&tuple) {
                 Some(c) if c.serial == serial => {
-                    if now.saturating_sub(c.created_secs) <= MAX_AGE_SECS {
+                    // In p0f's unsigned arithmetic: a connection "created"
+                    // after `now` (packets out of time order) is expired.
+                    if now.wrapping_sub(c.created_secs) <= MAX_AGE_SECS {
                         return;
                     }
                     self.conns.remove(&tuple);
@@ -323,6 +306,15 @@ impl Follower {
 }
 
 impl Tuple {
+    fn new(client: (IpAddr, u16), server: (IpAddr, u16)) -> Tuple {
+        Tuple {
+            client: client.0,
+            server: server.0,
+            client_port: client.1,
+            server_port: server.1,
+        }
+    }
+
     fn reversed(self) -> Tuple {
         Tuple {
             client: self.server,
@@ -333,8 +325,9 @@ impl Tuple {
     }
 }
 
-fn secs(ts: Timestamp) -> u64 {
-    ts.0 / 1_000_000_000
+/// Capture seconds as p0f keeps them (32 bits).
+fn secs(ts: Timestamp) -> u32 {
+    (ts.0 / 1_000_000_000) as u32
 }
 
 /// p0f's `check_ts_tcp` on a segment after the handshake.

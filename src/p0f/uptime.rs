@@ -2,9 +2,9 @@
 //! SYNs and SYN+ACKs: the host's own timestamp (TSval) against the one in
 //! its previous SYN (or SYN+ACK), over the capture time between the two.
 //!
-//! p0f also re-estimates on later ACK/FIN/RST packets of a connection;
-//! synprint only fingerprints SYNs and SYN+ACKs, so it reports the estimate
-//! p0f makes on those.
+//! p0f also estimates from a connection's later ACK/FIN/RST segments, against
+//! the same per-host timestamps: that is `analyze`'s connection following,
+//! which reads this tracker through [`UptimeTracker::last`].
 
 use std::fmt;
 use std::hash::{BuildHasher, Hasher};

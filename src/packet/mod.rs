@@ -1,8 +1,9 @@
-//! Packets → one plain [`Observation`] per client SYN or server SYN+ACK.
+//! Packets → one plain [`Observation`] per client SYN or server SYN+ACK
+//! (and, for connection following, a small [`Segment`] per ACK/FIN/RST).
 //!
 //! Everything downstream (p0f signature, JA4T, zardaxt fields, MTU, uptime,
-//! classifier features) is a pure function of an [`Observation`], so the
-//! bytes are parsed exactly once, here.
+//! classifier features) is a pure function of an [`Observation`], so a
+//! SYN's bytes are parsed exactly once, here.
 
 mod ip;
 mod link;

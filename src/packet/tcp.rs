@@ -87,7 +87,7 @@ fn followed(ts: Timestamp, ip: IpHeader<'_>, segment: &[u8], cut: bool) -> Optio
         return None;
     }
     let option_bytes = segment.get(20..header_len)?;
-    let payload = &segment[header_len..];
+    let payload = segment.get(header_len..)?;
     let mut payload_head = [0u8; 6];
     for (d, s) in payload_head.iter_mut().zip(payload) {
         *d = *s;
