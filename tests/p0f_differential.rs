@@ -123,6 +123,14 @@ fn p0f_addr(ip: IpAddr) -> String {
     }
 }
 
+/// How many uptimes connection following finds in a capture.
+fn later_uptimes(pcap: &Path) -> usize {
+    pipeline(pcap)
+        .iter()
+        .filter(|m| matches!(m, Made::Later(_)))
+        .count()
+}
+
 /// What the real pipeline (capture reader, decoder, retransmission
 /// tracking, `Engine`, uptime tracker, connection following) makes of a
 /// capture file, in capture order.
@@ -1611,10 +1619,7 @@ fn random_connections_match_p0f() {
         if let Ok(keep) = std::env::var("SYNPRINT_KEEP_PCAP") {
             let _ = std::fs::copy(&pcap, keep);
         }
-        let later = pipeline(&pcap)
-            .iter()
-            .filter(|m| matches!(m, Made::Later(_)))
-            .count();
+        let later = later_uptimes(&pcap);
         eprintln!("{name}: {later} uptimes after the handshake");
         assert!(
             later > 100,
@@ -1837,10 +1842,7 @@ fn kernel_loopback_syns_match_p0f() {
     // With timestamps on (half the combinations), each side's first data
     // comes 30 or 60 ms after its handshake: p0f's estimate from segments
     // after the handshake, on real kernel timestamps.
-    let later = pipeline(&pcap)
-        .iter()
-        .filter(|m| matches!(m, Made::Later(_)))
-        .count();
+    let later = later_uptimes(&pcap);
     assert!(
         later >= connections / 2,
         "only {later} uptimes after the handshake in {connections} connections"
