@@ -527,6 +527,25 @@ mod tests {
         );
     }
 
+    /// A flood of distinct SYNs within a second: the table stays at p0f's
+    /// bound, its age list too.
+    #[test]
+    fn memory_stays_bounded_under_a_flood_of_connections() {
+        let mut f = Follower::default();
+        for n in 0..20_000u32 {
+            let src = IpAddr::V4(Ipv4Addr::from(0x0a00_0000 + n));
+            let syn = TcpPacket::syn(src, 1024 + (n % 60_000) as u16, addr(2), 443);
+            let obs =
+                crate::packet::decode_ip(Timestamp(T0 + u64::from(n) * 1000), &syn.ip_bytes())
+                    .expect("a SYN decodes")
+                    .expect("a SYN is an observation");
+            f.handshake(&obs, true, false, false);
+            assert!(f.len() <= MAX_CONNS + 1);
+            assert!(f.by_age.len() <= 2 * f.len() + 65);
+        }
+        assert!(f.len() > MAX_CONNS * 8 / 10, "{} followed", f.len());
+    }
+
     #[test]
     fn connections_end_at_fin_and_after_thirty_seconds() {
         let mut p = handshake();
