@@ -138,8 +138,10 @@ impl Follower {
 
     /// A SYN or SYN+ACK the analyzer writes a record for (first-seen, or
     /// a SYN fingerprinted again): counts the packet for p0f's expiry
-    /// rhythm unless `counted`, then [`Follower::syn`] or
-    /// [`Follower::syn_ack`].
+    /// rhythm unless `counted` (by [`Follower::fingerprints_again`]).
+    /// `followed`: p0f keeps following its connection (false for p0f's own
+    /// probes and for SYNs matching a userland tool); `estimated`: the
+    /// packet itself gave its sender's uptime.
     #[cold]
     pub fn handshake(&mut self, obs: &Observation, followed: bool, estimated: bool, counted: bool) {
         if !counted {
@@ -151,11 +153,7 @@ impl Follower {
         }
     }
 
-    /// A first-seen SYN. `followed`: p0f keeps following its connection
-    /// (false for p0f's own probes and for SYNs matching a userland tool);
-    /// `estimated`: the SYN itself gave the client's uptime.
-    #[cold]
-    pub fn syn(&mut self, obs: &Observation, followed: bool, estimated: bool) {
+    fn syn(&mut self, obs: &Observation, followed: bool, estimated: bool) {
         let tuple = Tuple::new((obs.src_ip, obs.src_port), (obs.dst_ip, obs.dst_port));
         // A new SYN replaces whatever p0f followed on these addresses.
         self.conns.remove(&tuple);
@@ -192,21 +190,25 @@ impl Follower {
         }
     }
 
-    /// Whether p0f fingerprints this retransmitted SYN again: it does
-    /// unless it still follows the connection the SYN opened (same
-    /// addresses, ports and sequence number).
+    /// A retransmitted SYN or SYN+ACK (counted for p0f's expiry rhythm):
+    /// whether p0f fingerprints it again. It does for a SYN, unless it still
+    /// follows the connection the SYN opened (same addresses, ports and
+    /// sequence number); `keyed`: not one of p0f's own probes, which it
+    /// never fingerprints. When this says yes, the SYN goes on to
+    /// [`Follower::handshake`] with `counted`.
     #[cold]
-    pub fn fingerprints_again(&self, obs: &Observation) -> bool {
+    pub fn fingerprints_again(&mut self, obs: &Observation, keyed: bool) -> bool {
+        self.packet(obs.ts);
         let tuple = Tuple::new((obs.src_ip, obs.src_port), (obs.dst_ip, obs.dst_port));
-        self.conns
-            .get(&tuple)
-            .is_none_or(|c| c.next_client_seq.wrapping_sub(1) != obs.seq)
+        obs.kind == Kind::Syn
+            && keyed
+            && self
+                .conns
+                .get(&tuple)
+                .is_none_or(|c| c.next_client_seq.wrapping_sub(1) != obs.seq)
     }
 
-    /// A first-seen SYN+ACK; `followed` and `estimated` as for
-    /// [`Follower::syn`].
-    #[cold]
-    pub fn syn_ack(&mut self, obs: &Observation, followed: bool, estimated: bool) {
+    fn syn_ack(&mut self, obs: &Observation, followed: bool, estimated: bool) {
         let tuple = Tuple::new((obs.dst_ip, obs.dst_port), (obs.src_ip, obs.src_port));
         let Some(c) = self.conns.get_mut(&tuple) else {
             return;

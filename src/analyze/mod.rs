@@ -312,24 +312,6 @@ impl<'e> Analyzer<'e> {
         Ok(())
     }
 
-    /// A retransmitted SYN or SYN+ACK, when following connections: whether
-    /// p0f fingerprints it again (counted if so). `keyed`: the uptime
-    /// tracker keeps its host (not one of p0f's own probes). Counts the
-    /// packet for p0f's expiry rhythm.
-    #[cold]
-    #[inline(never)]
-    fn fingerprints_again(&mut self, obs: &Observation, keyed: bool) -> bool {
-        let Some(f) = self.follower.as_mut() else {
-            return false;
-        };
-        f.packet(obs.ts);
-        let again = obs.kind == Kind::Syn && keyed && f.fingerprints_again(obs);
-        if again {
-            self.stats.syn_fingerprinted_again += 1;
-        }
-        again
-    }
-
     /// A segment after the handshake, for connection following.
     fn follow(&mut self, link: LinkType, ts: Timestamp, frame: &[u8]) {
         let Some(follower) = self.follower.as_mut() else {
@@ -403,8 +385,12 @@ impl<'e> Analyzer<'e> {
             // connection (expired after 30 s, pruned, or ended): so do the
             // formats that write p0f's lines.
             SynSeen::Retransmission
-                if self.follower.is_some() && self.fingerprints_again(obs, host.is_some()) =>
+                if self
+                    .follower
+                    .as_mut()
+                    .is_some_and(|f| f.fingerprints_again(obs, host.is_some())) =>
             {
+                self.stats.syn_fingerprinted_again += 1;
                 (None, true, true)
             }
             SynSeen::Retransmission => {

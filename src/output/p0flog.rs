@@ -28,17 +28,7 @@ pub fn write_p0f_log<W: Write>(out: &mut W, r: &Record) -> io::Result<()> {
             "srv",
         ),
     };
-    let head = |out: &mut W, module: &str| {
-        write!(
-            out,
-            "[{}] mod={module}|cli={}/{}|srv={}/{}|subj={subject}",
-            UtcTime(o.ts),
-            P0fAddr(client.0),
-            client.1,
-            P0fAddr(server.0),
-            server.1,
-        )
-    };
+    let head = |out: &mut W, module: &str| write_head(out, o.ts, module, client, server, subject);
 
     head(out, module)?;
     let m = &r.p0f();
@@ -76,16 +66,31 @@ pub fn write_p0f_conn_uptime<W: Write>(out: &mut W, u: &ConnUptime) -> io::Resul
         Side::Client => "cli",
         Side::Server => "srv",
     };
+    write_head(out, u.ts, "uptime", u.client, u.server, subject)?;
     writeln!(
         out,
-        "[{}] mod=uptime|cli={}/{}|srv={}/{}|subj={subject}|uptime={}|raw_freq={:.2} Hz",
-        UtcTime(u.ts),
-        P0fAddr(u.client.0),
-        u.client.1,
-        P0fAddr(u.server.0),
-        u.server.1,
-        u.uptime,
-        u.uptime.raw_freq_hz
+        "|uptime={}|raw_freq={:.2} Hz",
+        u.uptime, u.uptime.raw_freq_hz
+    )
+}
+
+/// What every p0f log line starts with: `[date] mod=..|cli=..|srv=..|subj=..`.
+fn write_head<W: Write>(
+    out: &mut W,
+    ts: Timestamp,
+    module: &str,
+    client: (IpAddr, u16),
+    server: (IpAddr, u16),
+    subject: &str,
+) -> io::Result<()> {
+    write!(
+        out,
+        "[{}] mod={module}|cli={}/{}|srv={}/{}|subj={subject}",
+        UtcTime(ts),
+        P0fAddr(client.0),
+        client.1,
+        P0fAddr(server.0),
+        server.1,
     )
 }
 
