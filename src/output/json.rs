@@ -23,6 +23,10 @@ pub struct JsonBuf {
     len: usize,
     /// Whether the next value in the current object/array needs a comma.
     comma: bool,
+    /// The whole seconds [`JsonBuf::timestamp`] wrote last, and their
+    /// digits: records come in time order, many to a second, so most
+    /// timestamps copy ten digits instead of converting them.
+    last_secs: (u64, [u8; 10]),
 }
 
 /// Room made at a time: one record fits many times over.
@@ -275,9 +279,28 @@ impl JsonBuf {
             return self.f64(ts.as_secs_f64());
         }
         self.sep();
-        self.digits(secs);
+        self.secs(secs);
         // Whole seconds print as `.0`, as ryu writes them.
         self.decimals::<3>((sub / 1000) as u32);
+    }
+
+    /// `secs` (1 to 2^32) from the last timestamp's digits when they are
+    /// the same; only ten-digit seconds are kept (every date from 2001 on).
+    #[inline]
+    fn secs(&mut self, secs: u64) {
+        let (last, text) = self.last_secs;
+        if secs == last {
+            return self.put(&text);
+        }
+        let at = self.len;
+        self.digits(secs);
+        if let Some(t) = self
+            .buf
+            .get(at..self.len)
+            .and_then(|d| d.first_chunk::<10>())
+        {
+            self.last_secs = (secs, *t);
+        }
     }
 
     /// A dot and the `2 * PAIRS` decimals of `frac` (below 10^(2 * PAIRS)),
@@ -845,6 +868,40 @@ mod tests {
             proptest::prop_assert_eq!(fast, slow);
             let (fast, slow) = secs_text(micros * 1000);
             proptest::prop_assert_eq!(fast, slow);
+        }
+
+        /// One buffer across records, as the writers keep it: the digits
+        /// remembered from one timestamp's seconds must serve only the same
+        /// seconds.
+        #[test]
+        fn timestamps_in_one_buffer_write_what_ryu_writes(
+            stamps in proptest::collection::vec(
+                (
+                    proptest::prop_oneof![
+                        proptest::prelude::Just(1_700_000_000u64),
+                        proptest::prelude::Just(1_700_000_001u64),
+                        proptest::prelude::Just(999_999_999u64),
+                        proptest::prelude::Just(1u64 << 32),
+                        0u64..(1 << 33),
+                    ],
+                    0u64..1_000_000_000,
+                    proptest::prelude::any::<bool>(),
+                ),
+                1..40,
+            )
+        ) {
+            let (mut fast, mut slow) = (JsonBuf::new(), JsonBuf::new());
+            fast.begin_array();
+            slow.begin_array();
+            for (secs, nanos, whole_micros) in stamps {
+                let nanos = if whole_micros { nanos / 1000 * 1000 } else { nanos };
+                let t = Timestamp(secs * 1_000_000_000 + nanos);
+                fast.timestamp(t);
+                slow.f64(t.as_secs_f64());
+            }
+            fast.end_array();
+            slow.end_array();
+            proptest::prop_assert_eq!(text(&fast), text(&slow));
         }
 
         #[test]
