@@ -299,7 +299,10 @@ impl Record {
         }
     }
 
-    /// One per-packet value, as [`Record::write_parts`] writes it.
+    /// One per-packet value, as [`Record::write_parts`] writes it. Inlined:
+    /// a template fill writes about ten of these per record, and a call
+    /// each cost more than most of them do.
+    #[inline(always)]
     fn write_hole(&self, j: &mut JsonBuf, h: Hole) {
         let o = &self.obs;
         let (ts_val, ts_ecr) = o.options.timestamp.unwrap_or((0, 0));
