@@ -56,7 +56,12 @@ impl Record {
             uptime,
             classification,
             verdict: None,
-            shape: TemplateKey { engine, shape },
+            shape: TemplateKey {
+                engine,
+                shape,
+                has_uptime: false,
+                has_verdict: false,
+            },
         }
     }
 
@@ -144,16 +149,20 @@ impl Record {
         };
         // A record of a shape written before: its constant text from the
         // template, its per-packet values in the holes.
-        let key = &self.shape;
+        let key = TemplateKey {
+            has_uptime: self.uptime.is_some(),
+            has_verdict: self.verdict.is_some(),
+            ..self.shape
+        };
         let hash = key.hash();
-        if let Some(t) = memo.templates.find(hash, key) {
+        if let Some(t) = memo.templates.find(hash, &key) {
             return self.fill(j, t);
         }
         let mut holes = Vec::new();
         let start = j.len();
         self.write_parts(j, Some(&mut holes));
         memo.templates
-            .insert(hash, *key, Template::cut(j, start, &holes));
+            .insert(hash, key, Template::cut(j, start, &holes));
     }
 
     /// Writes the record; `holes`, when given, collects where each
@@ -163,10 +172,10 @@ impl Record {
         let mut hole = |j: &mut JsonBuf, h: Hole| {
             let at = j.len();
             self.write_hole(j, h);
-            // A zero stays in the template's text: the shape key holds the
-            // zero-ness of every such value, so each record of the shape
-            // has it zero too.
-            if let (Some(list), false) = (holes.as_deref_mut(), self.zero_in_shape(h)) {
+            // A zero or an absent part stays in the template's text: the
+            // key holds the zero-ness of every such value and the presence
+            // of the optional parts, so each record of the key has it too.
+            if let (Some(list), false) = (holes.as_deref_mut(), self.fixed_by_key(h)) {
                 list.push((at, j.len(), h));
             }
         };
@@ -275,10 +284,11 @@ impl Record {
     }
 
     /// Whether hole `h` holds a zero whose zero-ness the shape key
-    /// ([`ShapeKey`]) keeps exactly: SYNs have no urgent pointer,
-    /// acknowledgment or timestamp echo, and many stacks send IP ID 0. (The
-    /// key keeps only the flow label's low 20 bits, so it stays a hole.)
-    fn zero_in_shape(&self, h: Hole) -> bool {
+    /// ([`ShapeKey`]) keeps exactly (SYNs have no urgent pointer,
+    /// acknowledgment or timestamp echo, and many stacks send IP ID 0; the
+    /// key keeps only the flow label's low 20 bits, so it stays a hole), or
+    /// an optional part the record lacks ([`TemplateKey`] keeps which).
+    fn fixed_by_key(&self, h: Hole) -> bool {
         let o = &self.obs;
         let (ts_val, ts_ecr) = o.options.timestamp.unwrap_or((1, 1));
         match h {
@@ -287,15 +297,15 @@ impl Record {
             Hole::Ack => o.ack == 0,
             Hole::TsVal => ts_val == 0,
             Hole::TsEcr => ts_ecr == 0,
+            Hole::Uptime => self.uptime.is_none(),
+            Hole::Verdict => self.verdict.is_none(),
             Hole::Ts
             | Hole::FlowLabel
             | Hole::SrcIp
             | Hole::SrcPort
             | Hole::DstIp
             | Hole::DstPort
-            | Hole::Seq
-            | Hole::Uptime
-            | Hole::Verdict => false,
+            | Hole::Seq => false,
         }
     }
 
@@ -408,19 +418,25 @@ enum Hole {
 
 /// Everything a record's JSON reads outside its holes: the observation's
 /// shape (the key of the analyzer's answer cache, which leaves out or
-/// reduces exactly the per-packet values) and the engine whose answers for
+/// reduces exactly the per-packet values), the engine whose answers for
 /// that shape the record carries (p0f's timestamp value aside, which its
-/// text never shows). Compared whole, so a template is used only for a
-/// record whose constant text it is.
+/// text never shows), and which of the optional parts it has (set when it
+/// is written: a verdict can be added later). Compared whole, so a template
+/// is used only for a record whose constant text it is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) struct TemplateKey {
     engine: u64,
     shape: ShapeKey,
+    has_uptime: bool,
+    has_verdict: bool,
 }
 
 impl TemplateKey {
     fn hash(&self) -> u64 {
-        self.shape.fold() ^ self.engine.rotate_left(23)
+        self.shape.fold()
+            ^ self.engine.rotate_left(23)
+            ^ u64::from(self.has_uptime) << 62
+            ^ u64::from(self.has_verdict) << 63
     }
 }
 

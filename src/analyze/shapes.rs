@@ -26,7 +26,7 @@ const SETS: usize = 1 << 11;
 /// analyzer puts back. A hit skips p0f's signature as well as its match, the
 /// MTU lookup and the classification. The JSON templates rely on the same
 /// key: a value whose zero-ness it keeps exactly is written as constant
-/// text when zero (`Record::zero_in_shape`).
+/// text when zero (`Record::fixed_by_key`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) struct ShapeKey {
     header: [u64; 3],
