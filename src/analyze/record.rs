@@ -423,12 +423,25 @@ enum Hole {
 /// text never shows), and which of the optional parts it has (set when it
 /// is written: a verdict can be added later). Compared whole, so a template
 /// is used only for a record whose constant text it is.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Eq)]
 pub(super) struct TemplateKey {
     engine: u64,
     shape: ShapeKey,
     has_uptime: bool,
     has_verdict: bool,
+}
+
+/// Every word folded into one test, without early exits or the `bcmp`
+/// call the derived comparison makes: a record's key is compared with a
+/// template's for every record, and nearly always equals it.
+impl PartialEq for TemplateKey {
+    fn eq(&self, other: &Self) -> bool {
+        let flags = |k: &TemplateKey| u64::from(k.has_uptime) | u64::from(k.has_verdict) << 1;
+        self.shape.words().iter().zip(other.shape.words()).fold(
+            (self.engine ^ other.engine) | (flags(self) ^ flags(other)),
+            |diff, (x, y)| diff | (x ^ y),
+        ) == 0
+    }
 }
 
 impl TemplateKey {
@@ -596,6 +609,52 @@ mod tests {
             .expect("user agent parses");
         }
         out
+    }
+
+    /// A template serves only its own key: each part of the key, changed
+    /// alone, makes it another (templates of different keys rarely share a
+    /// set, so the template tests alone would not see a comparison that
+    /// ignored a part).
+    #[test]
+    fn template_keys_differ_in_every_part() {
+        let rs = records();
+        let shapes: Vec<TemplateKey> = rs.iter().map(|r| r.shape).collect();
+        for (i, a) in shapes.iter().enumerate() {
+            for (j, b) in shapes.iter().enumerate() {
+                assert_eq!(a == b, a.shape == b.shape, "records {i} and {j}");
+            }
+            assert_eq!(*a, TemplateKey { ..*a });
+            assert_ne!(
+                *a,
+                TemplateKey {
+                    engine: a.engine ^ 1,
+                    ..*a
+                }
+            );
+            assert_ne!(
+                *a,
+                TemplateKey {
+                    has_uptime: !a.has_uptime,
+                    ..*a
+                }
+            );
+            assert_ne!(
+                *a,
+                TemplateKey {
+                    has_verdict: !a.has_verdict,
+                    ..*a
+                }
+            );
+        }
+        let distinct = (0..shapes.len())
+            .filter(|&i| {
+                shapes
+                    .iter()
+                    .skip(i + 1)
+                    .all(|b| b.shape != shapes[i].shape)
+            })
+            .count();
+        assert!(distinct >= 4, "{distinct} distinct shapes");
     }
 
     fn json(r: &Record) -> String {

@@ -98,6 +98,14 @@ impl ShapeKey {
 
     /// The words that tell shapes apart in practice, folded into one
     /// (equality still compares all eleven).
+    /// The key's eleven words, for comparisons that know all are nearly
+    /// always equal (see `TemplateKey`).
+    pub(super) fn words(&self) -> [u64; 11] {
+        let [a, b, c] = self.header;
+        let [d, e, f, g, h, i, j, l] = self.options.0;
+        [a, b, c, d, e, f, g, h, i, j, l]
+    }
+
     pub(super) fn fold(&self) -> u64 {
         let [a, b, c] = self.header;
         let o = &self.options.0;
