@@ -33,8 +33,11 @@ pub struct Record {
     /// The classification against the client's User-Agent, where one is
     /// known (labels, the HTTP API): see [`Record::judge_user_agent`].
     pub verdict: Option<Verdict>,
-    /// Everything the record's JSON reads outside its holes.
-    shape: TemplateKey,
+    /// The analyzer's shape key for `obs` and the id of the engine that
+    /// derived the rest: with the optional parts present, everything the
+    /// record's JSON reads outside its holes ([`Record::template_key`]).
+    shape: ShapeKey,
+    engine: u64,
 }
 
 impl Record {
@@ -56,12 +59,19 @@ impl Record {
             uptime,
             classification,
             verdict: None,
-            shape: TemplateKey {
-                engine,
-                shape,
-                has_uptime: false,
-                has_verdict: false,
-            },
+            shape,
+            engine,
+        }
+    }
+
+    /// The key of this record's JSON template: taken when it is written,
+    /// since a verdict can be added after the record is made.
+    fn template_key(&self) -> TemplateKey {
+        TemplateKey {
+            engine: self.engine,
+            shape: self.shape,
+            has_uptime: self.uptime.is_some(),
+            has_verdict: self.verdict.is_some(),
         }
     }
 
@@ -149,11 +159,7 @@ impl Record {
         };
         // A record of a shape written before: its constant text from the
         // template, its per-packet values in the holes.
-        let key = TemplateKey {
-            has_uptime: self.uptime.is_some(),
-            has_verdict: self.verdict.is_some(),
-            ..self.shape
-        };
+        let key = self.template_key();
         let hash = key.hash();
         if let Some(t) = memo.templates.find(hash, &key) {
             return self.fill(j, t);
@@ -420,9 +426,9 @@ enum Hole {
 /// shape (the key of the analyzer's answer cache, which leaves out or
 /// reduces exactly the per-packet values), the engine whose answers for
 /// that shape the record carries (p0f's timestamp value aside, which its
-/// text never shows), and which of the optional parts it has (set when it
-/// is written: a verdict can be added later). Compared whole, so a template
-/// is used only for a record whose constant text it is.
+/// text never shows), and which of the optional parts it has. Compared
+/// whole, so a template is used only for a record whose constant text it
+/// is.
 #[derive(Clone, Copy, Debug, Eq)]
 pub(super) struct TemplateKey {
     engine: u64,
@@ -618,10 +624,14 @@ mod tests {
     #[test]
     fn template_keys_differ_in_every_part() {
         let rs = records();
-        let shapes: Vec<TemplateKey> = rs.iter().map(|r| r.shape).collect();
+        let shapes: Vec<TemplateKey> = rs.iter().map(Record::template_key).collect();
         for (i, a) in shapes.iter().enumerate() {
             for (j, b) in shapes.iter().enumerate() {
-                assert_eq!(a == b, a.shape == b.shape, "records {i} and {j}");
+                let same = a.engine == b.engine
+                    && a.shape == b.shape
+                    && a.has_uptime == b.has_uptime
+                    && a.has_verdict == b.has_verdict;
+                assert_eq!(a == b, same, "records {i} and {j}");
             }
             assert_eq!(*a, TemplateKey { ..*a });
             assert_ne!(
