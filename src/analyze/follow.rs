@@ -13,11 +13,13 @@
 //! not an HTTP `GET /` or `HEAD /` request, or until the server sends data;
 //! ACKs are read only in sequence, after the SYN+ACK; each side is
 //! estimated at most once (a clock rate out of range also ends that side);
-//! above 1000 connections the oldest tenth is dropped. Two simplifications:
-//! expiry is checked at every segment (p0f: every 50th packet, at most once
-//! a second), and an HTTP connection ends at the server's first data (p0f
-//! reads on until the response headers are complete, which is the same
-//! segment unless the headers span several).
+//! above 1000 connections the oldest tenth is dropped; expiry runs at p0f's
+//! rhythm (every 50th TCP packet, at most once a capture second). Two
+//! simplifications: the packets counted are the TCP segments synprint
+//! decodes (p0f counts what its `tcp` capture filter passes, which leaves
+//! out tunnelled ones), and an HTTP connection ends at the server's first
+//! data (p0f reads on until the response headers are complete, which is the
+//! same segment unless the headers span several).
 
 use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
