@@ -174,10 +174,12 @@ fn analyze_stream<W: Write>(
         } else {
             analyzer.feed_frame(frame.link, frame.ts, frame.data, &mut |r| emit(writer, r))?;
         }
-        if let Some(u) = follow.then(|| analyzer.take_conn_uptime()).flatten() {
-            writer.write_conn_uptime(&u)?;
-            if live {
-                writer.flush()?;
+        if follow {
+            if let Some(u) = analyzer.take_conn_uptime() {
+                writer.write_conn_uptime(&u)?;
+                if live {
+                    writer.flush()?;
+                }
             }
         }
         n += 1;
