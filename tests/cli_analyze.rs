@@ -273,6 +273,45 @@ fn records_from_a_live_stream_come_out_before_it_ends() {
     assert_eq!(rec["src_port"], 40010);
 }
 
+/// `synprint analyze ... | head -1`: once the reader has gone, synprint
+/// stops and exits successfully without an error about the broken pipe.
+#[test]
+fn a_reader_that_goes_away_ends_the_run_quietly() {
+    use std::io::{BufRead, BufReader, Read};
+
+    // Several MiB of records, far more than a pipe holds.
+    let syns: Vec<TcpPacket> = (0..4000u32)
+        .map(|i| Stack::Linux.syn(v4(1), 1024 + (i % 60_000) as u16, v4(2), 443, i))
+        .collect();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("many.pcap");
+    std::fs::write(&path, capture(&syns)).expect("write");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_synprint"))
+        .args(["analyze", "--format", "jsonl"])
+        .arg(&path)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run synprint");
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().expect("stdout"))
+        .read_line(&mut first)
+        .expect("first record");
+    // The BufReader (and with it the pipe's read end) is dropped here.
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .expect("stderr")
+        .read_to_string(&mut stderr)
+        .expect("stderr");
+    let status = child.wait().expect("synprint finishes");
+    let rec: serde_json::Value = serde_json::from_str(&first).expect("JSON");
+    assert_eq!(rec["kind"], "syn");
+    assert!(status.success(), "exit {status}; stderr: {stderr}");
+    assert!(!stderr.to_lowercase().contains("pipe"), "{stderr}");
+}
+
 /// A connection whose client ACKs 40 ms after its SYN: p0f's uptime from
 /// that ACK comes out as a text block and a p0f log line; JSON lines keep
 /// one record per SYN and SYN+ACK.

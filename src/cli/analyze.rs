@@ -100,13 +100,22 @@ pub fn run(args: AnalyzeArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
             bar.finish_and_clear();
         }
         total.merge(&analyzer.stats());
-        if let Err(e) = outcome {
-            // The records read before the error are already written.
-            eprintln!("{name}: {e}");
-            failed = true;
+        match outcome {
+            Ok(()) => {}
+            // Whoever read the records went away (`| head`): the rest would
+            // go nowhere, so reading stops, quietly, as for any Unix filter.
+            Err(e) if e.is_reader_gone() => break,
+            Err(e) => {
+                // The records read before the error are already written.
+                eprintln!("{name}: {e}");
+                failed = true;
+            }
         }
     }
-    writer.flush()?;
+    match writer.flush() {
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => {}
+        flushed => flushed?,
+    }
     let secs = started.elapsed().as_secs_f64();
     eprintln!("{total}");
     eprintln!(
@@ -126,6 +135,13 @@ enum StreamError {
     Capture(#[from] synprint::capture::CaptureError),
     #[error("writing records: {0}")]
     Output(#[from] io::Error),
+}
+
+impl StreamError {
+    /// The output is a pipe whose reader has closed it.
+    fn is_reader_gone(&self) -> bool {
+        matches!(self, StreamError::Output(e) if e.kind() == io::ErrorKind::BrokenPipe)
+    }
 }
 
 fn analyze_stream<W: Write>(
