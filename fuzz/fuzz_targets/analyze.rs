@@ -1,9 +1,10 @@
 //! The whole pipeline on arbitrary capture files: every frame through the
-//! analyzer's lookahead, every record written as JSON both directly and
-//! through the memo (per-shape templates), which must agree byte for byte;
-//! and again with connection following on, which must add its uptime
-//! events without changing a record (unless it wrote a retransmitted SYN
-//! again, as p0f does: that adds a record and moves later uptimes).
+//! analyzer's lookahead, every record (those the final drain returns too)
+//! written as JSON both directly and through the memo (per-shape
+//! templates), which must agree byte for byte; and again with connection
+//! following on, which must add its uptime events without changing a
+//! record (unless it wrote a retransmitted SYN again, as p0f does: that
+//! adds a record and moves later uptimes).
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -27,28 +28,27 @@ fn records(engine: &Engine, data: &[u8], follow: bool) -> (Vec<u8>, u64) {
     let mut all = Vec::new();
     let mut events = Vec::new();
     while let Ok(Some(frame)) = reader.next_frame() {
-        let mut check = |r: Record| -> Result<(), ()> {
-            let mut direct = JsonBuf::new();
-            r.write_json(&mut direct);
-            let mut via = JsonBuf::new();
-            r.write_json_memo(&mut via, &mut memo);
-            assert_eq!(via.as_bytes(), direct.as_bytes());
-            all.extend_from_slice(direct.as_bytes());
-            Ok(())
-        };
+        let mut check = |r: Record| write_checked(&r, &mut memo, &mut all);
         let _ = analyzer.feed_frame(frame.link, frame.ts, frame.data, &mut check);
         if let Some(u) = analyzer.take_conn_uptime() {
             let _ = write_p0f_conn_uptime(&mut events, &u);
             let _ = write_text_conn_uptime(&mut events, &u);
         }
     }
-    let _ = analyzer.drain(&mut |r: Record| -> Result<(), ()> {
-        let mut direct = JsonBuf::new();
-        r.write_json(&mut direct);
-        all.extend_from_slice(direct.as_bytes());
-        Ok(())
-    });
+    let _ = analyzer.drain(&mut |r: Record| write_checked(&r, &mut memo, &mut all));
     (all, analyzer.stats().syn_fingerprinted_again)
+}
+
+/// Appends the record's JSON to `all`, after checking that the memo's
+/// template fill writes the same bytes as the direct writer.
+fn write_checked(r: &Record, memo: &mut JsonMemo, all: &mut Vec<u8>) -> Result<(), ()> {
+    let mut direct = JsonBuf::new();
+    r.write_json(&mut direct);
+    let mut via = JsonBuf::new();
+    r.write_json_memo(&mut via, memo);
+    assert_eq!(via.as_bytes(), direct.as_bytes());
+    all.extend_from_slice(direct.as_bytes());
+    Ok(())
 }
 
 fuzz_target!(|data: &[u8]| {
