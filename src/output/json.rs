@@ -742,6 +742,8 @@ mod tests {
     fn integers_of_every_length() {
         let mut v = 1u64;
         let mut cases = vec![0, u64::MAX, 9, 10, 99, 100, 101];
+        let u32_max = u64::from(u32::MAX);
+        cases.extend([u32_max - 1, u32_max, u32_max + 1, 100_000_001, 10_000_100]);
         while let Some(next) = v.checked_mul(10) {
             cases.extend([v - 1, v, v + 1, next / 2 + 7]);
             v = next;
@@ -872,6 +874,20 @@ mod tests {
     }
 
     proptest::proptest! {
+        #[test]
+        fn integers_of_any_length_write_what_display_writes(
+            v in proptest::prelude::any::<u64>(),
+            shift in 0u32..64,
+        ) {
+            let v = v >> shift;
+            let mut j = JsonBuf::new();
+            j.begin_array();
+            j.u64(v);
+            j.u64(v % 1000);
+            j.end_array();
+            proptest::prop_assert_eq!(text(&j), format!("[{v},{}]", v % 1000));
+        }
+
         #[test]
         fn ipv6_addresses_as_display_writes_them(
             groups in proptest::array::uniform8(proptest::prop_oneof![
