@@ -11,7 +11,7 @@ mod stats;
 
 pub use flows::{FlowKey, FlowTable, SynSeen};
 pub use follow::{ConnUptime, Follower, Side};
-pub use record::{Claim, JsonMemo, Record};
+pub use record::{Claim, JsonMemo, Record, TextKey};
 pub use stats::Stats;
 
 use crate::classify::{self, Model};

@@ -66,6 +66,18 @@ impl Record {
 
     /// The key of this record's JSON template: taken when it is written,
     /// since a verdict can be added after the record is made.
+    /// Records with equal keys have the same text in every format outside
+    /// their per-packet values (times, addresses, ports, IP ID, flow label,
+    /// sequence and acknowledgment numbers, TCP timestamps, uptime,
+    /// verdict): the p0f match and its signature, the MTU, the
+    /// classification. Writers cache that text by it.
+    pub fn text_key(&self) -> TextKey {
+        TextKey {
+            engine: self.engine,
+            shape: self.shape,
+        }
+    }
+
     fn template_key(&self) -> TemplateKey {
         TemplateKey {
             engine: self.engine,
@@ -420,6 +432,20 @@ enum Hole {
     Uptime,
     /// `,"verdict":{...}` or nothing.
     Verdict,
+}
+
+/// See [`Record::text_key`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TextKey {
+    engine: u64,
+    shape: ShapeKey,
+}
+
+/// The same fold the JSON templates use: equality compares the whole key.
+impl std::hash::Hash for TextKey {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        state.write_u64(self.shape.fold() ^ self.engine.rotate_left(23));
+    }
 }
 
 /// Everything a record's JSON reads outside its holes: the observation's

@@ -556,7 +556,7 @@ impl JsonBuf {
 /// The four nibbles are spread one per byte and turned into digits in one
 /// go, instead of a table lookup and a store per digit.
 #[inline(always)]
-fn hex_group(g: u16) -> (u32, usize) {
+pub(super) fn hex_group(g: u16) -> (u32, usize) {
     let x = u32::from(g);
     // The first digit (the top nibble) in the lowest byte: text order.
     let spread = (x >> 12) | (x >> 8 & 0xf) << 8 | (x >> 4 & 0xf) << 16 | (x & 0xf) << 24;

@@ -10,7 +10,7 @@ use std::io::{self, Write};
 use crate::analyze::{ConnUptime, JsonMemo, Record};
 
 pub use json::JsonBuf;
-pub use p0flog::{write_p0f_conn_uptime, write_p0f_log};
+pub use p0flog::{write_p0f_conn_uptime, P0fLog};
 pub use text::{write_text, write_text_conn_uptime};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -41,6 +41,7 @@ pub struct RecordWriter<W: Write> {
     format: Format,
     json: JsonBuf,
     memo: JsonMemo,
+    p0f: P0fLog,
 }
 
 impl<W: Write> RecordWriter<W> {
@@ -50,6 +51,7 @@ impl<W: Write> RecordWriter<W> {
             format,
             json: JsonBuf::new(),
             memo: JsonMemo::new(),
+            p0f: P0fLog::new(),
         }
     }
 
@@ -65,7 +67,7 @@ impl<W: Write> RecordWriter<W> {
                 Ok(())
             }
             Format::Text => write_text(&mut self.out, record),
-            Format::P0f => write_p0f_log(&mut self.out, record),
+            Format::P0f => self.p0f.write(&mut self.out, record),
         }
     }
 
@@ -80,7 +82,7 @@ impl<W: Write> RecordWriter<W> {
     pub fn write_conn_uptime(&mut self, u: &ConnUptime) -> io::Result<()> {
         match self.format {
             Format::Text => write_text_conn_uptime(&mut self.out, u),
-            Format::P0f => write_p0f_conn_uptime(&mut self.out, u),
+            Format::P0f => self.p0f.write_conn_uptime(&mut self.out, u),
             Format::Jsonl | Format::None => Ok(()),
         }
     }

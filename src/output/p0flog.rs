@@ -7,91 +7,203 @@
 //! same text when p0f runs with `TZ=UTC`). p0f's host-tracking lines
 //! (`host change`, `ip sharing`) and HTTP lines are not produced.
 
+use std::collections::HashMap;
 use std::fmt;
 use std::io::{self, Write};
 use std::net::IpAddr;
 
-use crate::analyze::{ConnUptime, Record, Side};
+use crate::analyze::{ConnUptime, Record, Side, TextKey};
+use crate::p0f::{Mtu, Uptime};
 use crate::packet::{Kind, Timestamp};
 
 /// p0f's `MAX_DIST`: a larger hop distance is flagged `excess_dist`.
 const P0F_MAX_DIST: u8 = 35;
 
-pub fn write_p0f_log<W: Write>(out: &mut W, r: &Record) -> io::Result<()> {
-    let o = &r.obs();
-    let (client, server, module, subject) = match o.kind {
-        Kind::Syn => ((o.src_ip, o.src_port), (o.dst_ip, o.dst_port), "syn", "cli"),
-        Kind::SynAck => (
-            (o.dst_ip, o.dst_port),
-            (o.src_ip, o.src_port),
-            "syn+ack",
-            "srv",
-        ),
-    };
-    let head = |out: &mut W, module: &str| write_head(out, o.ts, module, client, server, subject);
+/// Shapes whose line endings are kept; past this the cache starts over
+/// (a capture holds a few hundred shapes).
+const MAX_SHAPES: usize = 4096;
 
-    head(out, module)?;
-    let m = &r.p0f();
-    match m.os {
-        Some(label) if label.is_app() => write!(out, "|app={label}")?,
-        Some(label) => write!(out, "|os={label}")?,
-        None => out.write_all(b"|os=???")?,
-    }
-    if m.bad_ttl {
-        write!(out, "|dist=<= {}", m.dist)?;
-    } else {
-        write!(out, "|dist={}", m.dist)?;
-    }
-    writeln!(out, "|params={}|raw_sig={}", Params(r), m.raw_sig)?;
-
-    if let Some(mtu) = &r.mtu() {
-        head(out, "mtu")?;
-        writeln!(
-            out,
-            "|link={}|raw_mtu={}",
-            mtu.link.unwrap_or("???"),
-            mtu.raw_mtu
-        )?;
-    }
-    if let Some(u) = &r.uptime() {
-        head(out, "uptime")?;
-        writeln!(out, "|uptime={u}|raw_freq={:.2} Hz", u.raw_freq_hz)?;
-    }
-    Ok(())
+/// Writes p0f's log lines. Everything a line shows past its date,
+/// addresses and ports (`|os=...|raw_sig=...`, `|link=...|raw_mtu=...`) is
+/// the same for every record of one shape ([`Record::text_key`]), so it is
+/// formatted once per shape and copied after; the date once per second.
+#[derive(Default)]
+pub struct P0fLog {
+    line: Vec<u8>,
+    /// The last whole second written and its `YYYY/MM/DD HH:MM:SS`.
+    date: Option<(u64, [u8; 19])>,
+    ends: HashMap<TextKey, LineEnds, foldhash::fast::RandomState>,
 }
 
-/// p0f's `mod=uptime` line for an estimate made after the handshake.
+/// A shape's text after the `subj=` of its lines.
+struct LineEnds {
+    handshake: Box<[u8]>,
+    mtu: Option<Box<[u8]>>,
+}
+
+impl P0fLog {
+    pub fn new() -> Self {
+        P0fLog::default()
+    }
+
+    /// Per record a `mod=syn` or `mod=syn+ack` line, then `mod=mtu` and
+    /// `mod=uptime` lines when p0f would write them, in p0f's order.
+    pub fn write<W: Write>(&mut self, out: &mut W, r: &Record) -> io::Result<()> {
+        let o = r.obs();
+        let (client, server, module, subject) = match o.kind {
+            Kind::Syn => ((o.src_ip, o.src_port), (o.dst_ip, o.dst_port), "syn", "cli"),
+            Kind::SynAck => (
+                (o.dst_ip, o.dst_port),
+                (o.src_ip, o.src_port),
+                "syn+ack",
+                "srv",
+            ),
+        };
+        if self.ends.len() >= MAX_SHAPES {
+            self.ends.clear();
+        }
+        let ends = self.ends.entry(r.text_key()).or_insert_with(|| LineEnds {
+            handshake: handshake_end(r).into(),
+            mtu: r.mtu().map(|m| mtu_end(m).into()),
+        });
+        let line = &mut self.line;
+        line.clear();
+        let mut head = |line: &mut Vec<u8>, module: &str| {
+            write_head(line, &mut self.date, o.ts, module, client, server, subject);
+        };
+        head(line, module);
+        line.extend_from_slice(&ends.handshake);
+        if let Some(mtu) = &ends.mtu {
+            head(line, "mtu");
+            line.extend_from_slice(mtu);
+        }
+        if let Some(u) = r.uptime() {
+            head(line, "uptime");
+            uptime_end(line, u);
+        }
+        out.write_all(line)
+    }
+
+    /// p0f's `mod=uptime` line for an estimate made after the handshake.
+    pub fn write_conn_uptime<W: Write>(&mut self, out: &mut W, u: &ConnUptime) -> io::Result<()> {
+        let subject = match u.side {
+            Side::Client => "cli",
+            Side::Server => "srv",
+        };
+        let line = &mut self.line;
+        line.clear();
+        write_head(
+            line,
+            &mut self.date,
+            u.ts,
+            "uptime",
+            u.client,
+            u.server,
+            subject,
+        );
+        uptime_end(line, &u.uptime);
+        out.write_all(line)
+    }
+}
+
+/// [`P0fLog::write_conn_uptime`] without a log to keep (each call formats
+/// its date afresh).
 pub fn write_p0f_conn_uptime<W: Write>(out: &mut W, u: &ConnUptime) -> io::Result<()> {
-    let subject = match u.side {
-        Side::Client => "cli",
-        Side::Server => "srv",
+    P0fLog::new().write_conn_uptime(out, u)
+}
+
+/// `|os=...|dist=...|params=...|raw_sig=...` and the newline.
+fn handshake_end(r: &Record) -> Vec<u8> {
+    let m = r.p0f();
+    let mut end = Vec::new();
+    // Writing into a Vec cannot fail.
+    let _ = match m.os {
+        Some(label) if label.is_app() => write!(end, "|app={label}"),
+        Some(label) => write!(end, "|os={label}"),
+        None => end.write_all(b"|os=???"),
     };
-    write_head(out, u.ts, "uptime", u.client, u.server, subject)?;
-    writeln!(
-        out,
-        "|uptime={}|raw_freq={:.2} Hz",
-        u.uptime, u.uptime.raw_freq_hz
-    )
+    let _ = if m.bad_ttl {
+        write!(end, "|dist=<= {}", m.dist)
+    } else {
+        write!(end, "|dist={}", m.dist)
+    };
+    let _ = writeln!(end, "|params={}|raw_sig={}", Params(r), m.raw_sig);
+    end
+}
+
+/// `|link=...|raw_mtu=...` and the newline.
+fn mtu_end(mtu: &Mtu<'_>) -> Vec<u8> {
+    let mut end = Vec::new();
+    let _ = writeln!(
+        end,
+        "|link={}|raw_mtu={}",
+        mtu.link.unwrap_or("???"),
+        mtu.raw_mtu
+    );
+    end
+}
+
+fn uptime_end(line: &mut Vec<u8>, u: &Uptime) {
+    let _ = writeln!(line, "|uptime={u}|raw_freq={:.2} Hz", u.raw_freq_hz);
 }
 
 /// What every p0f log line starts with: `[date] mod=..|cli=..|srv=..|subj=..`.
-fn write_head<W: Write>(
-    out: &mut W,
+fn write_head(
+    line: &mut Vec<u8>,
+    date: &mut Option<(u64, [u8; 19])>,
     ts: Timestamp,
     module: &str,
     client: (IpAddr, u16),
     server: (IpAddr, u16),
     subject: &str,
-) -> io::Result<()> {
-    write!(
-        out,
-        "[{}] mod={module}|cli={}/{}|srv={}/{}|subj={subject}",
-        UtcTime(ts),
-        P0fAddr(client.0),
-        client.1,
-        P0fAddr(server.0),
-        server.1,
-    )
+) {
+    let secs = ts.0 / 1_000_000_000;
+    line.push(b'[');
+    match date {
+        Some((last, text)) if *last == secs => line.extend_from_slice(text),
+        _ => {
+            let at = line.len();
+            let _ = write!(line, "{}", UtcTime(ts));
+            if let Some(text) = line.get(at..).and_then(|t| <[u8; 19]>::try_from(t).ok()) {
+                *date = Some((secs, text));
+            }
+        }
+    }
+    line.extend_from_slice(b"] mod=");
+    line.extend_from_slice(module.as_bytes());
+    line.extend_from_slice(b"|cli=");
+    write_addr(line, client);
+    line.extend_from_slice(b"|srv=");
+    write_addr(line, server);
+    line.extend_from_slice(b"|subj=");
+    line.extend_from_slice(subject.as_bytes());
+}
+
+/// p0f's address text and the port: a dotted quad, or eight unpadded,
+/// uncompressed hex groups (`0:0:0:0:0:0:0:1`), then `/port`.
+fn write_addr(line: &mut Vec<u8>, (ip, port): (IpAddr, u16)) {
+    let mut digits = itoa::Buffer::new();
+    match ip {
+        IpAddr::V4(a) => {
+            for (i, b) in a.octets().into_iter().enumerate() {
+                if i > 0 {
+                    line.push(b'.');
+                }
+                line.extend_from_slice(digits.format(b).as_bytes());
+            }
+        }
+        IpAddr::V6(a) => {
+            for (i, g) in a.segments().into_iter().enumerate() {
+                if i > 0 {
+                    line.push(b':');
+                }
+                let (text, len) = super::json::hex_group(g);
+                line.extend_from_slice(text.to_le_bytes().get(..len).unwrap_or_default());
+            }
+        }
+    }
+    line.push(b'/');
+    line.extend_from_slice(digits.format(port).as_bytes());
 }
 
 /// p0f's `params=`: the match's flags, an excessive distance, the DSCP
@@ -130,27 +242,6 @@ impl fmt::Display for Params<'_> {
             f.write_str("none")?;
         }
         Ok(())
-    }
-}
-
-/// p0f's address text: a dotted quad, or eight unpadded, uncompressed hex
-/// groups (`0:0:0:0:0:0:0:1`).
-struct P0fAddr(IpAddr);
-
-impl fmt::Display for P0fAddr {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.0 {
-            IpAddr::V4(a) => write!(f, "{a}"),
-            IpAddr::V6(a) => {
-                for (i, s) in a.segments().iter().enumerate() {
-                    if i > 0 {
-                        f.write_str(":")?;
-                    }
-                    write!(f, "{s:x}")?;
-                }
-                Ok(())
-            }
-        }
     }
 }
 
@@ -204,11 +295,17 @@ mod tests {
         }
     }
 
+    fn addr_text(ip: &str, port: u16) -> String {
+        let mut line = Vec::new();
+        write_addr(&mut line, (ip.parse().expect("address"), port));
+        String::from_utf8(line).expect("text")
+    }
+
     #[test]
     fn addresses_are_written_as_p0f_writes_them() {
-        let v6: IpAddr = "2001:db8::1".parse().unwrap();
-        assert_eq!(P0fAddr(v6).to_string(), "2001:db8:0:0:0:0:0:1");
-        let v4: IpAddr = "192.0.2.7".parse().unwrap();
-        assert_eq!(P0fAddr(v4).to_string(), "192.0.2.7");
+        assert_eq!(addr_text("2001:db8::1", 443), "2001:db8:0:0:0:0:0:1/443");
+        assert_eq!(addr_text("fe80::abcd:10:0", 0), "fe80:0:0:0:0:abcd:10:0/0");
+        assert_eq!(addr_text("192.0.2.7", 65535), "192.0.2.7/65535");
+        assert_eq!(addr_text("10.0.100.255", 8), "10.0.100.255/8");
     }
 }
