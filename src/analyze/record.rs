@@ -64,8 +64,6 @@ impl Record {
         }
     }
 
-    /// The key of this record's JSON template: taken when it is written,
-    /// since a verdict can be added after the record is made.
     /// Records with equal keys have the same text in every format outside
     /// their per-packet values (times, addresses, ports, IP ID, flow label,
     /// sequence and acknowledgment numbers, TCP timestamps, uptime,
@@ -78,6 +76,8 @@ impl Record {
         }
     }
 
+    /// The key of this record's JSON template: taken when it is written,
+    /// since a verdict can be added after the record is made.
     fn template_key(&self) -> TemplateKey {
         TemplateKey {
             engine: self.engine,
@@ -444,8 +444,13 @@ pub struct TextKey {
 /// The same fold the JSON templates use: equality compares the whole key.
 impl std::hash::Hash for TextKey {
     fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
-        state.write_u64(self.shape.fold() ^ self.engine.rotate_left(23));
+        state.write_u64(fold(&self.shape, self.engine));
     }
+}
+
+/// A shape and engine in one word, for the text caches' tables.
+fn fold(shape: &ShapeKey, engine: u64) -> u64 {
+    shape.fold() ^ engine.rotate_left(23)
 }
 
 /// Everything a record's JSON reads outside its holes: the observation's
@@ -478,8 +483,7 @@ impl PartialEq for TemplateKey {
 
 impl TemplateKey {
     fn hash(&self) -> u64 {
-        self.shape.fold()
-            ^ self.engine.rotate_left(23)
+        fold(&self.shape, self.engine)
             ^ u64::from(self.has_uptime) << 62
             ^ u64::from(self.has_verdict) << 63
     }
