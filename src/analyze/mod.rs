@@ -98,7 +98,9 @@ impl Engine {
     }
 
     /// Everything a record adds to its observation, computed by reference
-    /// so the ~200-byte observation is moved once, into the record.
+    /// so the ~200-byte observation is moved once, into the record. Once
+    /// per new shape: kept out of line so the per-packet path stays small.
+    #[inline(never)]
     fn derive(&self, obs: &Observation, syn_mss: Option<u16>) -> Derived {
         let sig = p0f::TcpSignature::from_observation(obs, syn_mss);
         let p0f = self.p0f.match_signature(sig);

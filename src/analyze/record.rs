@@ -176,11 +176,26 @@ impl Record {
         if let Some(t) = memo.templates.find(hash, &key) {
             return self.fill(j, t);
         }
-        let mut holes = Vec::new();
+        self.write_new_template(j, memo, hash, key);
+    }
+
+    /// A record of a shape not in `memo`: written whole, and kept as the
+    /// template for its key. Out of line, so the common path above stays
+    /// small.
+    #[inline(never)]
+    fn write_new_template(
+        &self,
+        j: &mut JsonBuf,
+        memo: &mut JsonMemo,
+        hash: u64,
+        key: TemplateKey,
+    ) {
+        let mut holes = std::mem::take(&mut memo.holes);
+        holes.clear();
         let start = j.len();
         self.write_parts(j, Some(&mut holes));
-        memo.templates
-            .insert(hash, key, Template::cut(j, start, &holes));
+        memo.templates.insert(hash, key, j, start, &holes);
+        memo.holes = holes;
     }
 
     /// Writes the record; `holes`, when given, collects where each
@@ -395,12 +410,15 @@ impl Record {
 /// its record is cut into a template.
 pub struct JsonMemo {
     templates: Templates,
+    /// Scratch for the holes of the record being cut into a template.
+    holes: Vec<(usize, usize, Hole)>,
 }
 
 impl Default for JsonMemo {
     fn default() -> Self {
         JsonMemo {
             templates: Templates::new(4096),
+            holes: Vec::with_capacity(16),
         }
     }
 }
@@ -492,30 +510,32 @@ impl TemplateKey {
 /// A record's JSON cut at its holes: `parts` are (length of the constant
 /// run before the hole, the hole), `text` the runs end to end, the last
 /// one up to the closing brace.
+#[derive(Default)]
 struct Template {
     text: Vec<u8>,
     parts: Vec<(usize, Hole)>,
 }
 
 impl Template {
-    /// Cuts the record written into `j` from `start` (its opening brace) at
-    /// `holes`.
-    fn cut(j: &JsonBuf, start: usize, holes: &[(usize, usize, Hole)]) -> Template {
+    /// Becomes the record written into `j` from `start` (its opening
+    /// brace), cut at `holes`. Refills the storage of the template it
+    /// replaces: captures of mostly new shapes cut one per record.
+    fn refill(&mut self, j: &JsonBuf, start: usize, holes: &[(usize, usize, Hole)]) {
         let bytes = j.as_bytes();
         // Inside the braces.
         let body_start = start + 1;
         let body_end = bytes.len().saturating_sub(1);
-        let mut text = Vec::with_capacity(body_end.saturating_sub(body_start));
-        let mut parts = Vec::with_capacity(holes.len());
+        self.text.clear();
+        self.parts.clear();
         let mut at = body_start;
         for &(hole_start, hole_end, h) in holes {
             let run = bytes.get(at..hole_start).unwrap_or_default();
-            text.extend_from_slice(run);
-            parts.push((run.len(), h));
+            self.text.extend_from_slice(run);
+            self.parts.push((run.len(), h));
             at = hole_end;
         }
-        text.extend_from_slice(bytes.get(at..body_end).unwrap_or_default());
-        Template { text, parts }
+        self.text
+            .extend_from_slice(bytes.get(at..body_end).unwrap_or_default());
     }
 }
 
@@ -553,13 +573,23 @@ impl Templates {
             .map(|(_, t)| t)
     }
 
-    /// Keeps `t` in the first slot of its set, moving the previous first to
-    /// the second (whose template goes).
-    fn insert(&mut self, hash: u64, key: TemplateKey, t: Template) {
+    /// Keeps the record in `j` from `start`, cut at `holes`, as the
+    /// template of `key` in the first slot of its set, moving the previous
+    /// first to the second (whose template goes, its storage reused).
+    fn insert(
+        &mut self,
+        hash: u64,
+        key: TemplateKey,
+        j: &JsonBuf,
+        start: usize,
+        holes: &[(usize, usize, Hole)],
+    ) {
         let set = self.set(hash);
         if let Some(pair) = self.slots.get_mut(set..set + 2) {
             pair.swap(0, 1);
             if let Some(first) = pair.first_mut() {
+                let mut t = first.take().map(|(_, t)| t).unwrap_or_default();
+                t.refill(j, start, holes);
                 *first = Some((key, t));
             }
         }

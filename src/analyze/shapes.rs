@@ -152,6 +152,7 @@ impl ShapeCache {
     /// this shape is not remembered. The match's `raw_sig` carries the
     /// timestamp value of the packet the answers were computed for: the
     /// caller puts its own packet's in.
+    #[inline]
     pub fn answers(&mut self, key: ShapeKey, compute: impl FnOnce() -> Derived) -> &Derived {
         // Two ways per set: shapes that share a set do not evict each other.
         // The mask keeps the index inside the table, which has SETS sets.

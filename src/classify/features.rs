@@ -9,6 +9,7 @@
 
 use std::fmt;
 
+use crate::fingerprint::{format_with, TextSink};
 use crate::packet::{flags, initial_ttl, IpVersion, Kind, Observation, TcpOption, TcpOptions};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -508,29 +509,38 @@ impl Layout {
     }
 }
 
-impl fmt::Display for Layout {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+impl Layout {
+    /// zardaxt-style letters, `M,N,W,N,N,T,S,E,E`; `none` when empty.
+    pub fn write_to(&self, out: &mut impl TextSink) {
         if self.len == 0 {
-            return f.write_str("none");
+            return out.text("none");
         }
-        for (i, &k) in self.kinds[..usize::from(self.len)].iter().enumerate() {
+        for (i, &k) in self.kinds.iter().take(usize::from(self.len)).enumerate() {
             if i > 0 {
-                f.write_str(",")?;
+                out.text(",");
             }
             match k {
-                0 => f.write_str("E")?,
-                1 => f.write_str("N")?,
-                2 => f.write_str("M")?,
-                3 => f.write_str("W")?,
-                4 => f.write_str("S")?,
-                8 => f.write_str("T")?,
-                k => write!(f, "U{k}")?,
+                0 => out.text("E"),
+                1 => out.text("N"),
+                2 => out.text("M"),
+                3 => out.text("W"),
+                4 => out.text("S"),
+                8 => out.text("T"),
+                k => {
+                    out.text("U");
+                    out.number(k.into());
+                }
             }
         }
         if self.truncated {
-            f.write_str(",...")?;
+            out.text(",...");
         }
-        Ok(())
+    }
+}
+
+impl fmt::Display for Layout {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        format_with(f, |out| self.write_to(out))
     }
 }
 

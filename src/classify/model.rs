@@ -17,6 +17,7 @@ use super::features::{
     dense_key, window_mss_key, Feature, Features, P0fClass, HOPS_SLOTS, IPID_SLOTS, MSS_SLOTS,
     N_FEATURES, P0F_SLOTS, TTL_DOMAIN, WSCALE_SLOTS,
 };
+use crate::fingerprint::{format_with, TextSink};
 use crate::packet::Observation;
 
 /// The `format` every model file must declare.
@@ -504,42 +505,54 @@ pub struct EvidenceText<'a> {
     item: EvidenceItem,
 }
 
-impl fmt::Display for EvidenceText<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+impl EvidenceText<'_> {
+    /// `feature value -> target`, written piece by piece (records render
+    /// it straight into their output buffer).
+    pub fn write_to(&self, out: &mut impl TextSink) {
         let it = self.item;
         let target = match it.lean {
             Lean::Os(os) => os.name(),
             Lean::Family(fam) => fam.name(),
             Lean::Neither => "?",
         };
-        f.write_str(it.feature.name())?;
-        f.write_str(" ")?;
+        out.text(it.feature.name());
+        out.text(" ");
         let v = &self.features;
         match it.feature {
-            Feature::Ttl => write!(f, "{}", v.initial_ttl)?,
+            Feature::Ttl => out.number(v.initial_ttl.into()),
             Feature::Window => match it.window_mss_multiple {
-                Some(n) => write!(f, "mss*{n}")?,
-                None => write!(f, "{}", v.window)?,
+                Some(n) => {
+                    out.text("mss*");
+                    out.number(n.into());
+                }
+                None => out.number(v.window.into()),
             },
             Feature::WScale => match v.wscale {
-                Some(w) => write!(f, "{w}")?,
-                None => f.write_str("none")?,
+                Some(w) => out.number(w.into()),
+                None => out.text("none"),
             },
-            Feature::Options => write!(f, "{}", v.layout)?,
-            Feature::Mss => f.write_str(v.mss_bucket.name())?,
-            Feature::Ecn => f.write_str(if v.ecn { "yes" } else { "no" })?,
-            Feature::IpId => f.write_str(v.ip_id.name())?,
-            Feature::P0f => f.write_str(v.p0f.map_or("?", |p| p.name()))?,
-            Feature::Hops => write!(f, "{}", v.hops)?,
+            Feature::Options => v.layout.write_to(out),
+            Feature::Mss => out.text(v.mss_bucket.name()),
+            Feature::Ecn => out.text(if v.ecn { "yes" } else { "no" }),
+            Feature::IpId => out.text(v.ip_id.name()),
+            Feature::P0f => out.text(v.p0f.map_or("?", |p| p.name())),
+            Feature::Hops => out.number(v.hops.into()),
             Feature::MssValue => match v.mss {
-                Some(m) => write!(f, "{m}")?,
-                None => f.write_str("none")?,
+                Some(m) => out.number(m.into()),
+                None => out.text("none"),
             },
             Feature::Signature | Feature::Path | Feature::Exact => {
-                f.write_str(&v.value_string(it.feature, false).unwrap_or_default())?
+                out.text(&v.value_string(it.feature, false).unwrap_or_default())
             }
         }
-        write!(f, " -> {target}")
+        out.text(" -> ");
+        out.text(target);
+    }
+}
+
+impl fmt::Display for EvidenceText<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        format_with(f, |out| self.write_to(out))
     }
 }
 
@@ -708,7 +721,7 @@ impl Classification {
         j.key("evidence");
         j.begin_array();
         for t in self.evidence.texts() {
-            j.display(t);
+            j.string_with(|s| t.write_to(s));
         }
         j.end_array();
         j.end_object();

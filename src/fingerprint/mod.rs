@@ -34,7 +34,7 @@ impl TextSink for crate::output::JsonBuf {
 }
 
 /// A formatter as a [`TextSink`], keeping the first error.
-struct FmtSink<'a, 'b> {
+pub(crate) struct FmtSink<'a, 'b> {
     f: &'a mut fmt::Formatter<'b>,
     result: fmt::Result,
 }
@@ -54,7 +54,7 @@ impl TextSink for FmtSink<'_, '_> {
 }
 
 /// Runs `write` against `f`.
-fn format_with(
+pub(crate) fn format_with(
     f: &mut fmt::Formatter<'_>,
     write: impl FnOnce(&mut FmtSink<'_, '_>),
 ) -> fmt::Result {

@@ -6,8 +6,7 @@
 //! This is the only place a record's JSON is produced; `Serialize` for
 //! `Record` embeds these bytes, so files and the HTTP API cannot drift apart.
 
-use std::fmt::{self, Write as _};
-
+use crate::fingerprint::TextSink;
 use crate::packet::Timestamp;
 
 /// Appends JSON to a byte buffer. Callers write well-formed structure; the
@@ -383,22 +382,13 @@ impl JsonBuf {
         self.put(b"\"");
     }
 
-    /// Any `Display` value as a JSON string, formatted straight into the
-    /// buffer and escaped on the way.
-    pub fn display(&mut self, v: impl fmt::Display) {
+    /// A string value written piece by piece (a fingerprint's or label's
+    /// `write_to`), escaped on the way, without the formatting machinery.
+    #[inline]
+    pub fn string_with(&mut self, write: impl FnOnce(&mut Escaped<'_>)) {
         self.sep();
         self.put(b"\"");
-        let _ = write!(Escaper(self), "{v}");
-        self.put(b"\"");
-    }
-
-    /// A `Display` value known to need no escaping (numbers, addresses,
-    /// fingerprint strings built from digits, letters and punctuation other
-    /// than `"` and `\\`); skips the escaping scan on the hot path.
-    pub fn display_plain(&mut self, v: impl fmt::Display) {
-        self.sep();
-        self.put(b"\"");
-        let _ = write!(Plain(self), "{v}");
+        write(&mut Escaped(self));
         self.put(b"\"");
     }
 
@@ -444,12 +434,6 @@ impl JsonBuf {
             *dst = text.to_le_bytes();
             self.len += (bits / 8) as usize - 1;
         }
-    }
-
-    /// Any `Display` value needing no escaping inside a string value the
-    /// caller opened with [`JsonBuf::raw`].
-    pub fn raw_display(&mut self, v: impl fmt::Display) {
-        let _ = write!(Plain(self), "{v}");
     }
 
     /// An IPv6 address as `Display` writes it (RFC 5952: lowercase hex, the
@@ -665,27 +649,19 @@ static ESCAPE: [u8; 256] = {
     t
 };
 
-struct Plain<'a>(&'a mut JsonBuf);
+/// The inside of a JSON string as a [`TextSink`]: text is escaped as
+/// needed (labels come from user-supplied databases), numbers are digits.
+pub struct Escaped<'a>(&'a mut JsonBuf);
 
-impl fmt::Write for Plain<'_> {
+impl TextSink for Escaped<'_> {
     #[inline]
-    fn write_str(&mut self, s: &str) -> fmt::Result {
-        debug_assert!(
-            !s.bytes().any(|b| b == b'"' || b == b'\\' || b < 0x20),
-            "needs escaping: {s:?}"
-        );
-        self.0.put(s.as_bytes());
-        Ok(())
-    }
-}
-
-struct Escaper<'a>(&'a mut JsonBuf);
-
-impl fmt::Write for Escaper<'_> {
-    #[inline]
-    fn write_str(&mut self, s: &str) -> fmt::Result {
+    fn text(&mut self, s: &str) {
         self.0.escaped(s);
-        Ok(())
+    }
+
+    #[inline]
+    fn number(&mut self, n: u64) {
+        self.0.digits(n);
     }
 }
 
@@ -708,7 +684,10 @@ mod tests {
         j.f64(f64::NAN);
         j.end_array();
         j.key("c");
-        j.display(format_args!("{}-{}", 1, "x\"y"));
+        j.string_with(|s| {
+            s.number(1);
+            s.text("-x\"y");
+        });
         j.key("d");
         j.begin_object();
         j.end_object();
@@ -959,7 +938,7 @@ mod tests {
             let mut j = JsonBuf::new();
             j.begin_array();
             j.str(&s);
-            j.display(&s);
+            j.string_with(|t| t.text(&s));
             j.end_array();
             let v: Vec<String> = serde_json::from_slice(j.as_bytes()).expect("valid JSON");
             proptest::prop_assert_eq!(v, vec![s.clone(), s]);

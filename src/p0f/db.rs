@@ -13,6 +13,7 @@ use super::hasher::BuildLayoutHasher;
 use super::matcher::{find_match, Probe, TcpRecord, WinRef};
 use super::signature::{win_multiplier, Layout, Quirks, WinInputs};
 use super::MAX_OPTIONS;
+use crate::fingerprint::{format_with, TextSink};
 use crate::packet::IpVersion;
 
 /// The database p0f 3.09b ships (Debian's /etc/p0f/p0f.fp), LGPL-2.1; see
@@ -136,14 +137,20 @@ impl Label {
     }
 }
 
-impl fmt::Display for Label {
+impl Label {
     /// As p0f logs it: name, then a space and the flavor if there is one.
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.name)?;
+    pub fn write_to(&self, out: &mut impl TextSink) {
+        out.text(&self.name);
         if let Some(flavor) = &self.flavor {
-            write!(f, " {flavor}")?;
+            out.text(" ");
+            out.text(flavor);
         }
-        Ok(())
+    }
+}
+
+impl fmt::Display for Label {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        format_with(f, |out| self.write_to(out))
     }
 }
 

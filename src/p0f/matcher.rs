@@ -218,11 +218,12 @@ impl P0fMatch<'_> {
     /// serde gives, without going through serde.
     pub fn write_json(&self, j: &mut crate::output::JsonBuf) {
         j.begin_object();
-        j.key("raw_sig");
-        j.display_plain(self.raw_sig);
-        j.key("os");
+        // raw_sig is digits, letters and `:+*,?-`: nothing to escape.
+        j.raw("\"raw_sig\":\"");
+        self.raw_sig.write_to(j);
+        j.raw("\",\"os\":");
         match self.os {
-            Some(label) => j.display(label),
+            Some(label) => j.string_with(|s| label.write_to(s)),
             None => j.null(),
         }
         j.key("dist");

@@ -3,6 +3,7 @@
 
 use std::fmt;
 
+use crate::fingerprint::{format_with, TextSink};
 use crate::packet::{flags, IpVersion, Kind, Observation, TcpOption};
 
 use super::{MAX_DIST, MAX_OPTIONS};
@@ -65,19 +66,25 @@ impl Quirks {
     }
 }
 
-impl fmt::Display for Quirks {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+impl Quirks {
+    /// The quirk names p0f prints, comma-separated, in its order.
+    pub(crate) fn write_to(&self, out: &mut impl TextSink) {
         let mut first = true;
         for (q, name) in Quirks::NAMES {
             if self.contains(q) {
                 if !first {
-                    f.write_str(",")?;
+                    out.text(",");
                 }
-                f.write_str(name)?;
+                out.text(name);
                 first = false;
             }
         }
-        Ok(())
+    }
+}
+
+impl fmt::Display for Quirks {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        format_with(f, |out| self.write_to(out))
     }
 }
 
@@ -141,23 +148,28 @@ impl Layout {
 
     /// Renders the layout in p0f.fp syntax; `eol_pad` is written after the
     /// EOL (which p0f only ever records last).
-    pub(crate) fn fmt_with_pad(&self, f: &mut fmt::Formatter<'_>, eol_pad: u8) -> fmt::Result {
+    pub(crate) fn write_with_pad(&self, out: &mut impl TextSink, eol_pad: u8) {
         for (i, &k) in self.as_slice().iter().enumerate() {
             if i > 0 {
-                f.write_str(",")?;
+                out.text(",");
             }
             match k {
-                0 => write!(f, "eol+{eol_pad}")?,
-                1 => f.write_str("nop")?,
-                2 => f.write_str("mss")?,
-                3 => f.write_str("ws")?,
-                4 => f.write_str("sok")?,
-                5 => f.write_str("sack")?,
-                8 => f.write_str("ts")?,
-                other => write!(f, "?{other}")?,
+                0 => {
+                    out.text("eol+");
+                    out.number(eol_pad.into());
+                }
+                1 => out.text("nop"),
+                2 => out.text("mss"),
+                3 => out.text("ws"),
+                4 => out.text("sok"),
+                5 => out.text("sack"),
+                8 => out.text("ts"),
+                other => {
+                    out.text("?");
+                    out.number(other.into());
+                }
             }
         }
-        Ok(())
     }
 }
 
@@ -418,34 +430,53 @@ pub(crate) fn win_multiplier(w: WinInputs) -> (i16, bool) {
     (-1, false)
 }
 
-impl fmt::Display for TcpSignature {
-    /// Byte for byte what p0f 3.09b logs as `raw_sig=`.
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+impl TcpSignature {
+    /// Byte for byte what p0f 3.09b logs as `raw_sig=`, written piece by
+    /// piece: records render it straight into their output buffer.
+    pub fn write_to(&self, out: &mut impl TextSink) {
         let dist = guess_dist(self.ttl);
-        let ver = self.ip_version.number();
+        out.number(self.ip_version.number().into());
+        out.text(":");
+        out.number(self.ttl.into());
         if dist > MAX_DIST {
-            write!(f, "{ver}:{}+?:{}:", self.ttl, self.ip_opt_len)?;
+            out.text("+?");
         } else {
-            write!(f, "{ver}:{}+{dist}:{}:", self.ttl, self.ip_opt_len)?;
+            out.text("+");
+            out.number(dist.into());
         }
+        out.text(":");
+        out.number(self.ip_opt_len.into());
+        out.text(":");
         if self.mss == SENDSYN_MSS && self.kind == Kind::SynAck {
-            f.write_str("*:")?;
+            out.text("*");
         } else {
-            write!(f, "{}:", self.mss)?;
+            out.number(self.mss.into());
         }
+        out.text(":");
         match self.window_form() {
-            WindowForm::Value(v) => write!(f, "{v}")?,
-            WindowForm::Mss(n) => write!(f, "mss*{n}")?,
-            WindowForm::Mtu(n) => write!(f, "mtu*{n}")?,
+            WindowForm::Value(v) => out.number(v.into()),
+            WindowForm::Mss(n) => {
+                out.text("mss*");
+                out.number(n.into());
+            }
+            WindowForm::Mtu(n) => {
+                out.text("mtu*");
+                out.number(n.into());
+            }
         }
-        write!(f, ",{}:", self.wscale)?;
-        self.layout.fmt_with_pad(f, self.eol_pad)?;
-        write!(
-            f,
-            ":{}:{}",
-            self.quirks,
-            if self.payload { "+" } else { "0" }
-        )
+        out.text(",");
+        out.number(self.wscale.into());
+        out.text(":");
+        self.layout.write_with_pad(out, self.eol_pad);
+        out.text(":");
+        self.quirks.write_to(out);
+        out.text(if self.payload { ":+" } else { ":0" });
+    }
+}
+
+impl fmt::Display for TcpSignature {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        format_with(f, |out| self.write_to(out))
     }
 }
 
