@@ -1,9 +1,11 @@
 //! `cargo bench --bench analyze`: synprint's full analysis against
 //! huginn-net-tcp on the same generated captures, in one run, on one core.
 //!
-//! Prints packets/s for the read floor (merely walking the file's records),
-//! synprint with `--format none` and `--format jsonl` (to a file), and
-//! huginn-net-tcp's full TCP analysis (syn, syn-ack, mtu, uptime, with its
+//! Three captures: 1M SYNs of eight stacks over varying hop counts (a few
+//! hundred shapes), 100k whole connections, and 1M SYNs of random header
+//! values (the worst case for the per-shape caches). Prints packets/s for
+//! the read floor (merely walking the file's records), synprint with
+//! `--format none` and `--format jsonl` (to a file), and huginn-net-tcp's full TCP analysis (syn, syn-ack, mtu, uptime, with its
 //! bundled database) fed frame by frame, plus the ratios; and, when p0f is
 //! installed, `p0f -r` over the same file (a separate process, one round:
 //! it is two orders of magnitude slower).
@@ -38,14 +40,18 @@ fn main() {
         std::env::var_os("SYNPRINT_BENCH_DIR").map_or_else(|| tmp.path().to_path_buf(), Into::into);
     let syn_path = dir.join("syn.pcap");
     let mixed_path = dir.join("mixed.pcap");
-    let n_syn = write_syn_capture(&syn_path, syns);
+    let shapes_path = dir.join("new-shapes.pcap");
+    let n_syn = write_syn_capture(&syn_path, syns, client_syn);
     let n_mixed = write_mixed_capture(&mixed_path, conns);
+    let n_shapes = write_syn_capture(&shapes_path, syns, new_shape_syn);
     println!(
         "synprint analyze benchmark ({} mode, best of {rounds})",
         if full { "full" } else { "smoke" }
     );
     println!(
-        "captures: {n_syn} distinct client SYNs; {conns} whole connections = {n_mixed} packets"
+        "captures: {n_syn} distinct client SYNs; {conns} whole connections = {n_mixed} packets; \
+         {n_shapes} SYNs of random header values (nearly every one a shape not seen before: \
+         the worst case for synprint's per-shape caches)"
     );
     println!();
 
@@ -59,6 +65,7 @@ fn main() {
     for (name, path, packets, records) in [
         ("SYN-only", &syn_path, n_syn, n_syn),
         ("mixed", &mixed_path, n_mixed, 2 * u64::from(conns)),
+        ("new-shapes", &shapes_path, n_shapes, n_shapes),
     ] {
         let floor = best(rounds, || walk(path));
         let none = best(rounds, || {
@@ -242,6 +249,34 @@ fn client_syn(i: u32) -> TcpPacket {
     p
 }
 
+/// A SYN whose TTL, window, MSS, window scale and option layout are drawn
+/// at random (from a fixed seed per index): almost every one has a shape
+/// no earlier SYN had, so no per-shape answer or template is reused.
+fn new_shape_syn(i: u32) -> TcpPacket {
+    // splitmix64 of the index: reproducible, no generator state to thread.
+    let mut z = u64::from(i)
+        .wrapping_add(1)
+        .wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    let r = z ^ (z >> 31);
+    let mut p = client_syn(i);
+    p.ttl = 1 + (r % 255) as u8;
+    p.window = (r >> 8) as u16 | 1;
+    let mss = 500 + ((r >> 24) % 961) as u16;
+    let ws = ((r >> 34) % 15) as u8;
+    let o = OptionBytes::new().mss(mss);
+    p.options = match (r >> 40) % 5 {
+        0 => o.nop().ws(ws).nop().nop().sok(),
+        1 => o.sok().ts(i, 0).nop().ws(ws),
+        2 => o.nop().ws(ws).nop().nop().ts(i, 0).sok().eol().eol(),
+        3 => o.nop().nop().sok().nop().ws(ws),
+        _ => o,
+    }
+    .0;
+    p
+}
+
 fn server_syn_ack(syn: &TcpPacket) -> TcpPacket {
     let mut p = TcpPacket::syn_ack_for(syn);
     p.window = 65160;
@@ -256,14 +291,14 @@ fn server_syn_ack(syn: &TcpPacket) -> TcpPacket {
     p
 }
 
-fn write_syn_capture(path: &Path, n: u32) -> u64 {
+fn write_syn_capture(path: &Path, n: u32, syn: fn(u32) -> TcpPacket) -> u64 {
     let mut w = PcapWriter::new(
         BufWriter::new(File::create(path).expect("create")),
         LinkType::ETHERNET,
     )
     .expect("pcap header");
     for i in 0..n {
-        let frame = ethernet_frame(&client_syn(i).ip_bytes());
+        let frame = ethernet_frame(&syn(i).ip_bytes());
         w.write(
             Timestamp(1_700_000_000_000_000_000 + u64::from(i) * 1_000),
             &frame,

@@ -703,19 +703,19 @@ impl Classification {
         j.key("family");
         j.str(self.family.name());
         j.key("confidence");
-        j.fixed4(self.confidence);
+        j.prob4(self.confidence);
         j.key("scores");
         j.begin_object();
         for os in Os::ALL {
             j.key(os.name());
-            j.fixed4(self.scores.get(os));
+            j.prob4(self.scores.get(os));
         }
         j.end_object();
         j.key("family_scores");
         j.begin_object();
         for fam in Family::ALL {
             j.key(fam.name());
-            j.fixed4(self.family_scores.get(fam));
+            j.prob4(self.family_scores.get(fam));
         }
         j.end_object();
         j.key("evidence");

@@ -366,6 +366,40 @@ impl JsonBuf {
         }
     }
 
+    /// A probability: what [`JsonBuf::fixed4`] writes, with a short path
+    /// for values in `[0, 1]` (`0`, `1` or `0.` and up to four decimals),
+    /// which a classification writes sixteen of.
+    #[inline]
+    pub fn prob4(&mut self, v: f32) {
+        // NaN fails both comparisons.
+        if !(0.0..=1.0).contains(&v) {
+            return self.fixed4(v);
+        }
+        self.sep();
+        // As in fixed4: exact rounding half away from zero (v * 10 000
+        // holds at most 38 significant bits in an f64).
+        let n = (f64::from(v) * 10_000.0 + 0.5) as usize;
+        let (hi, lo) = (n / 100, n % 100);
+        let (Some(h), Some(l)) = (
+            DIGIT_PAIRS.get(hi * 2..hi * 2 + 2),
+            DIGIT_PAIRS.get(lo * 2..lo * 2 + 2),
+        ) else {
+            // n is 10 000: one.
+            return self.put(b"1");
+        };
+        if n == 0 {
+            return self.put(b"0");
+        }
+        let text = [b'0', b'.', h[0], h[1], l[0], l[1]];
+        // Trailing zeros go; n is not 0, so a digit stays.
+        let zeros = if lo != 0 {
+            usize::from(lo % 10 == 0)
+        } else {
+            2 + usize::from(hi % 10 == 0)
+        };
+        self.put(text.get(..6 - zeros).unwrap_or_default());
+    }
+
     #[inline]
     pub fn opt_u64(&mut self, v: Option<u64>) {
         match v {
@@ -699,6 +733,33 @@ mod tests {
         assert_eq!(v["d"], serde_json::json!({}));
     }
 
+    fn prob4_text(v: f32) -> String {
+        let mut j = JsonBuf::new();
+        j.begin_array();
+        j.prob4(v);
+        j.prob4(v);
+        text(&j).to_string()
+    }
+
+    fn fixed4_text(v: f32) -> String {
+        let mut j = JsonBuf::new();
+        j.begin_array();
+        j.fixed4(v);
+        j.fixed4(v);
+        text(&j).to_string()
+    }
+
+    /// Every four-decimal probability, and the halfway points between
+    /// them (the rounding and trimming edges).
+    #[test]
+    fn prob4_on_every_four_decimal_value() {
+        for n in 0..=10_000u16 {
+            for v in [f32::from(n) / 10_000.0, (f32::from(n) + 0.5) / 10_000.0] {
+                assert_eq!(prob4_text(v), fixed4_text(v), "{v}");
+            }
+        }
+    }
+
     #[test]
     fn fixed4_rounds_and_trims() {
         let mut j = JsonBuf::new();
@@ -967,6 +1028,13 @@ mod tests {
                 "null".to_string()
             };
             proptest::prop_assert_eq!(text(&j), want);
+        }
+
+        #[test]
+        fn prob4_writes_what_fixed4_writes(v in proptest::num::f32::ANY, p in 0.0f32..=1.0) {
+            for v in [v, p] {
+                proptest::prop_assert_eq!(prob4_text(v), fixed4_text(v), "{}", v);
+            }
         }
     }
 }
