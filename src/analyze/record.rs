@@ -1,7 +1,7 @@
 use serde::ser::{Serialize, Serializer};
 
 use super::shapes::ShapeKey;
-use crate::classify::{Classification, Os, UaParserError, Verdict};
+use crate::classify::{Classification, ClassificationTextKey, Os, UaParserError, Verdict};
 use crate::fingerprint::{OptionKinds, ZardaxtOptions};
 use crate::output::JsonBuf;
 use crate::p0f::{Mtu, P0fMatch, Uptime};
@@ -167,7 +167,7 @@ impl Record {
 
     fn write_json_with(&self, j: &mut JsonBuf, memo: Option<&mut JsonMemo>) {
         let Some(memo) = memo else {
-            return self.write_parts(j, None);
+            return self.write_parts(j, None, None);
         };
         // A record of a shape written before: its constant text from the
         // template, its per-packet values in the holes.
@@ -193,14 +193,20 @@ impl Record {
         let mut holes = std::mem::take(&mut memo.holes);
         holes.clear();
         let start = j.len();
-        self.write_parts(j, Some(&mut holes));
+        self.write_parts(j, Some(&mut holes), Some(&mut memo.classifications));
         memo.templates.insert(hash, key, j, start, &holes);
         memo.holes = holes;
     }
 
     /// Writes the record; `holes`, when given, collects where each
-    /// per-packet value went (offsets into `j`).
-    fn write_parts(&self, j: &mut JsonBuf, mut holes: Option<&mut Vec<(usize, usize, Hole)>>) {
+    /// per-packet value went (offsets into `j`); `classifications`, when
+    /// given, supplies and keeps classification objects' text.
+    fn write_parts(
+        &self,
+        j: &mut JsonBuf,
+        mut holes: Option<&mut Vec<(usize, usize, Hole)>>,
+        classifications: Option<&mut ClassificationTexts>,
+    ) {
         let o = &self.obs;
         let mut hole = |j: &mut JsonBuf, h: Hole| {
             let at = j.len();
@@ -310,7 +316,10 @@ impl Record {
         }
         if let Some(c) = &self.classification {
             j.raw(",\"classification\":");
-            c.write_json(j);
+            match classifications {
+                Some(texts) => texts.write(j, c),
+                None => c.write_json(j),
+            }
         }
         hole(j, Hole::Verdict);
         j.end_object();
@@ -412,6 +421,7 @@ pub struct JsonMemo {
     templates: Templates,
     /// Scratch for the holes of the record being cut into a template.
     holes: Vec<(usize, usize, Hole)>,
+    classifications: ClassificationTexts,
 }
 
 impl Default for JsonMemo {
@@ -419,6 +429,50 @@ impl Default for JsonMemo {
         JsonMemo {
             templates: Templates::new(4096),
             holes: Vec::with_capacity(16),
+            classifications: ClassificationTexts::new(),
+        }
+    }
+}
+
+/// Classification objects' JSON by [`ClassificationTextKey`], for records
+/// of shapes without a template: SYNs of ever-new shapes mostly share a
+/// few thousand classifications, and writing one (sixteen probabilities,
+/// the evidence strings) costs more than the rest of its record.
+/// Direct-mapped; a slot is used only for a key equal to its own.
+struct ClassificationTexts {
+    slots: Vec<Option<(ClassificationTextKey, Vec<u8>)>>,
+}
+
+impl ClassificationTexts {
+    const SLOTS: usize = 1 << 10;
+
+    fn new() -> Self {
+        ClassificationTexts {
+            slots: (0..Self::SLOTS).map(|_| None).collect(),
+        }
+    }
+
+    fn write(&mut self, j: &mut JsonBuf, c: &Classification) {
+        let key = c.text_key();
+        let at = key.slot_hash() as usize & (Self::SLOTS - 1);
+        let Some(slot) = self.slots.get_mut(at) else {
+            return c.write_json(j);
+        };
+        if let Some((k, text)) = slot.as_ref() {
+            if *k == key {
+                return j.value_bytes(text);
+            }
+        }
+        let start = j.len();
+        c.write_json(j);
+        let text = j.as_bytes().get(start..).unwrap_or_default();
+        match slot {
+            Some((k, t)) => {
+                *k = key;
+                t.clear();
+                t.extend_from_slice(text);
+            }
+            None => *slot = Some((key, text.to_vec())),
         }
     }
 }

@@ -600,6 +600,40 @@ pub struct Features {
 }
 
 impl Features {
+    /// These values with every one that no shown feature displays cleared
+    /// (`shown` says which features the evidence shows), so that feature
+    /// sets with the same answer compare equal when their evidence reads
+    /// the same.
+    pub fn displayed(&self, shown: impl Fn(Feature) -> bool) -> Features {
+        // The learned features show values built from several fields.
+        if [Feature::Signature, Feature::Path, Feature::Exact]
+            .into_iter()
+            .any(&shown)
+        {
+            return *self;
+        }
+        let mut d = *self;
+        for f in Feature::ALL {
+            if shown(f) {
+                continue;
+            }
+            match f {
+                Feature::Ttl => d.initial_ttl = 0,
+                Feature::Window => d.window = 0,
+                Feature::WScale => d.wscale = None,
+                Feature::Options => d.layout = Layout::new(),
+                Feature::Mss => d.mss_bucket = MssBucket::None,
+                Feature::Ecn => d.ecn = false,
+                Feature::IpId => d.ip_id = IpIdClass::V6,
+                Feature::P0f => d.p0f = None,
+                Feature::Hops => d.hops = 0,
+                Feature::MssValue => d.mss = None,
+                Feature::Signature | Feature::Path | Feature::Exact => {}
+            }
+        }
+        d
+    }
+
     pub fn of(obs: &Observation, p0f: Option<P0fClass>) -> Features {
         let ip_id = match obs.ip_version {
             IpVersion::V6 => IpIdClass::V6,

@@ -34,9 +34,9 @@ pub use learn::{
     learn_from, read_labels, read_labels_file, Label, LabelError, Labels, LearnStats, Sample,
 };
 pub use model::{
-    ClassCounts, Classification, Evidence, EvidenceItem, EvidenceText, FamilyScores, Lean, Model,
-    ModelError, ModelFile, ModelKind, OsScores, P0fHint, BUILTIN_MODEL, MODEL_FORMAT,
-    MODEL_VERSION,
+    ClassCounts, Classification, ClassificationTextKey, Evidence, EvidenceItem, EvidenceText,
+    FamilyScores, Lean, Model, ModelError, ModelFile, ModelKind, OsScores, P0fHint, BUILTIN_MODEL,
+    MODEL_FORMAT, MODEL_VERSION,
 };
 pub use ua::{os_from_user_agent, UaParserError};
 pub use verdict::{verdict, verdict_for_os, Verdict, MISMATCH_THRESHOLD};

@@ -324,7 +324,7 @@ impl ModelFile {
 
 /// What a feature value says, precomputed per table row so evidence costs
 /// nothing per packet.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Lean {
     Os(Os),
     Family(Family),
@@ -494,6 +494,31 @@ impl Evidence {
         self.items().map(move |item| EvidenceText {
             features: &self.features,
             item,
+        })
+    }
+}
+
+/// See [`Classification::text_key`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct ClassificationTextKey {
+    answer: (Os, Family),
+    /// The bits of every OS's and family's probability and the confidence.
+    probabilities: [u32; N_OS + N_FAMILY + 1],
+    leans: [Lean; N_FEATURES],
+    shown: Features,
+    window_mss_multiple: Option<u16>,
+}
+
+impl ClassificationTextKey {
+    /// A hash of the probabilities alone, for a cache's slot: cheaper than
+    /// hashing the whole key, and the probabilities differ between nearly
+    /// all classifications whose text differs (equality still compares
+    /// everything).
+    pub fn slot_hash(&self) -> u64 {
+        self.probabilities.iter().fold(0, |h: u64, &bits| {
+            (h ^ u64::from(bits))
+                .wrapping_mul(0x9e37_79b9_7f4a_7c15)
+                .rotate_left(29)
         })
     }
 }
@@ -725,6 +750,33 @@ impl Classification {
         }
         j.end_array();
         j.end_object();
+    }
+
+    /// Everything [`Classification::write_json`] reads, with the feature
+    /// values no evidence item shows cleared: classifications with equal
+    /// keys write equal text, so a record writer can reuse one's JSON for
+    /// the other (SYNs of ever-new shapes mostly share a few thousand
+    /// classifications).
+    pub fn text_key(&self) -> ClassificationTextKey {
+        let e = &self.evidence;
+        let shown = |f: Feature| e.leans.get(f.index()).is_some_and(|&l| l != Lean::Neither);
+        let mut probabilities = [0; N_OS + N_FAMILY + 1];
+        let values = self
+            .scores
+            .0
+            .iter()
+            .chain(&self.family_scores.0)
+            .chain([&self.confidence]);
+        for (bits, p) in probabilities.iter_mut().zip(values) {
+            *bits = p.to_bits();
+        }
+        ClassificationTextKey {
+            answer: (self.os, self.family),
+            probabilities,
+            leans: e.leans,
+            shown: e.features.displayed(shown),
+            window_mss_multiple: e.window_mss_multiple.filter(|_| shown(Feature::Window)),
+        }
     }
 
     /// Probability of `family`.
@@ -1222,6 +1274,7 @@ fn lean_of(row: &[f32; N_OS]) -> Lean {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::classify::features::{parse_layout, IpIdClass, MssBucket};
     use crate::classify::testdata::observation;
     use crate::craft::Stack;
     use std::net::{IpAddr, Ipv4Addr};
@@ -1509,6 +1562,46 @@ mod tests {
             }
             other => other,
         }
+    }
+
+    /// A classification whose features change in one field: when the two
+    /// keys are equal the two texts must be (the record writer reuses one
+    /// for the other), and changes to fields no evidence shows keep the key.
+    #[test]
+    fn text_keys_are_equal_only_for_equal_text() {
+        fn text(c: &Classification) -> Vec<u8> {
+            let mut j = crate::output::JsonBuf::new();
+            c.write_json(&mut j);
+            j.into_bytes()
+        }
+        let changes: [fn(&mut Features); 12] = [
+            |f| f.initial_ttl = if f.initial_ttl == 64 { 128 } else { 64 },
+            |f| f.hops += 1,
+            |f| f.window ^= 1,
+            |f| f.mss = f.mss.map(|m| m ^ 1),
+            |f| f.wscale = f.wscale.map(|w| w ^ 1),
+            |f| f.layout = parse_layout("M,N,W").unwrap(),
+            |f| f.mss_bucket = MssBucket::Below1200,
+            |f| f.ecn = !f.ecn,
+            |f| f.ip_id = IpIdClass::Zero,
+            |f| f.p0f = Some(P0fClass::OpenBsd),
+            |f| f.server = !f.server,
+            |f| f.p0f = None,
+        ];
+        let m = Model::builtin().unwrap();
+        let mut kept = 0;
+        for s in Stack::ALL {
+            let c = m.classify(&syn(s), None);
+            for (i, change) in changes.iter().enumerate() {
+                let mut d = c;
+                change(&mut d.evidence.features);
+                if d.text_key() == c.text_key() {
+                    kept += 1;
+                    assert_eq!(text(&d), text(&c), "{s:?}, change {i}");
+                }
+            }
+        }
+        assert!(kept > 0, "no change kept the key");
     }
 
     #[test]

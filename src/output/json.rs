@@ -134,6 +134,14 @@ impl JsonBuf {
         self.comma = false;
     }
 
+    /// Appends a whole JSON value this buffer wrote before (a remembered
+    /// object), as the value's own writer would leave the separators.
+    #[inline]
+    pub fn value_bytes(&mut self, v: &[u8]) {
+        self.sep();
+        self.put(v);
+    }
+
     /// Appends text known to need no escaping (digits, letters, `,`, `_`…)
     /// inside a string value the caller opened with [`JsonBuf::raw`].
     #[inline(always)]
