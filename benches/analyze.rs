@@ -1,11 +1,13 @@
 //! `cargo bench --bench analyze`: synprint's full analysis against
 //! huginn-net-tcp on the same generated captures, in one run, on one core.
 //!
-//! Three captures: 1M SYNs of eight stacks over varying hop counts (a few
-//! hundred shapes), 100k whole connections, and 1M SYNs of random header
-//! values (the worst case for the per-shape caches). Prints packets/s for
-//! the read floor (merely walking the file's records), synprint with
-//! `--format none` and `--format jsonl` (to a file), and huginn-net-tcp's full TCP analysis (syn, syn-ack, mtu, uptime, with its
+//! Four captures: 1M SYNs of eight stacks over varying hop counts (a few
+//! hundred shapes), 100k whole connections, 1M SYNs of the same stacks over
+//! varied paths (MSS and hop count: thousands of shapes), and 1M SYNs of
+//! random header values (the worst case for the per-shape caches). Prints
+//! packets/s for the read floor (merely walking the file's records),
+//! synprint with `--format none` and `--format jsonl` (to a file), and
+//! huginn-net-tcp's full TCP analysis (syn, syn-ack, mtu, uptime, with its
 //! bundled database) fed frame by frame, plus the ratios; and, when p0f is
 //! installed, `p0f -r` over the same file (a separate process, one round:
 //! it is two orders of magnitude slower).
@@ -40,9 +42,11 @@ fn main() {
         std::env::var_os("SYNPRINT_BENCH_DIR").map_or_else(|| tmp.path().to_path_buf(), Into::into);
     let syn_path = dir.join("syn.pcap");
     let mixed_path = dir.join("mixed.pcap");
+    let paths_path = dir.join("paths.pcap");
     let shapes_path = dir.join("new-shapes.pcap");
     let n_syn = write_syn_capture(&syn_path, syns, client_syn);
     let n_mixed = write_mixed_capture(&mixed_path, conns);
+    let n_paths = write_syn_capture(&paths_path, syns, varied_path_syn);
     let n_shapes = write_syn_capture(&shapes_path, syns, new_shape_syn);
     println!(
         "synprint analyze benchmark ({} mode, best of {rounds})",
@@ -50,6 +54,7 @@ fn main() {
     );
     println!(
         "captures: {n_syn} distinct client SYNs; {conns} whole connections = {n_mixed} packets; \
+         {n_paths} SYNs over varied paths (MSS and hop count: thousands of shapes); \
          {n_shapes} SYNs of random header values (nearly every one a shape not seen before: \
          the worst case for synprint's per-shape caches)"
     );
@@ -65,6 +70,7 @@ fn main() {
     for (name, path, packets, records) in [
         ("SYN-only", &syn_path, n_syn, n_syn),
         ("mixed", &mixed_path, n_mixed, 2 * u64::from(conns)),
+        ("varied-paths", &paths_path, n_paths, n_paths),
         ("new-shapes", &shapes_path, n_shapes, n_shapes),
     ] {
         let floor = best(rounds, || walk(path));
@@ -249,17 +255,61 @@ fn client_syn(i: u32) -> TcpPacket {
     p
 }
 
-/// A SYN whose TTL, window, MSS, window scale and option layout are drawn
-/// at random (from a fixed seed per index): almost every one has a shape
-/// no earlier SYN had, so no per-shape answer or template is reused.
-fn new_shape_syn(i: u32) -> TcpPacket {
-    // splitmix64 of the index: reproducible, no generator state to thread.
+/// splitmix64 of the index: reproducible random bits per SYN, no
+/// generator state to thread.
+fn random_bits(i: u32) -> u64 {
     let mut z = u64::from(i)
         .wrapping_add(1)
         .wrapping_mul(0x9e37_79b9_7f4a_7c15);
     z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    let r = z ^ (z >> 31);
+    z ^ (z >> 31)
+}
+
+/// A SYN of one of the eight stacks as a busy site sees them: the MSS of
+/// the client's path (mostly 1460, then PPPoE, tunnels and mobile
+/// networks) and a hop count of 0-40, mostly short. Stacks times MSS
+/// values times hop counts make thousands of shapes, many more than the
+/// first capture's few hundred, each seen many times.
+fn varied_path_syn(i: u32) -> TcpPacket {
+    const MSS: [u16; 16] = [
+        1460, 1460, 1460, 1460, 1460, 1460, 1440, 1440, 1452, 1400, 1380, 1360, 1412, 1420, 1436,
+        1350,
+    ];
+    let r = random_bits(i);
+    let mut p = client_syn(i);
+    // client_syn's own hop count (i % 17) undone, then the path's: the
+    // minimum of two uniform draws, so short paths lead.
+    let hops = ((r % 41).min((r >> 8) % 41)) as u8;
+    p.ttl = p.ttl.saturating_add((i % 17) as u8).saturating_sub(hops);
+    let mss = MSS[((r >> 16) % MSS.len() as u64) as usize] - if p.src.is_ipv6() { 20 } else { 0 };
+    set_mss(&mut p.options, mss);
+    p
+}
+
+/// Rewrites the value of the first MSS option in raw option bytes.
+fn set_mss(options: &mut [u8], mss: u16) {
+    let mut at = 0;
+    while let Some(&kind) = options.get(at) {
+        match kind {
+            0 => return,
+            1 => at += 1,
+            2 => {
+                if let Some(v) = options.get_mut(at + 2..at + 4) {
+                    v.copy_from_slice(&mss.to_be_bytes());
+                }
+                return;
+            }
+            _ => at += usize::from(options.get(at + 1).copied().unwrap_or(1).max(2)),
+        }
+    }
+}
+
+/// A SYN whose TTL, window, MSS, window scale and option layout are drawn
+/// at random (from a fixed seed per index): almost every one has a shape
+/// no earlier SYN had, so no per-shape answer or template is reused.
+fn new_shape_syn(i: u32) -> TcpPacket {
+    let r = random_bits(i);
     let mut p = client_syn(i);
     p.ttl = 1 + (r % 255) as u8;
     p.window = (r >> 8) as u16 | 1;

@@ -427,7 +427,7 @@ pub struct JsonMemo {
 impl Default for JsonMemo {
     fn default() -> Self {
         JsonMemo {
-            templates: Templates::new(4096),
+            templates: Templates::new(16384),
             holes: Vec::with_capacity(16),
             classifications: ClassificationTexts::new(),
         }
@@ -593,9 +593,9 @@ impl Template {
     }
 }
 
-/// Templates by shape: a fixed number, two-way set associative (a capture
-/// holds a few hundred shapes; with one way, shapes that share a slot would
-/// keep evicting each other).
+/// Templates by shape: a fixed number (as many as the analyzer's shape
+/// cache holds), two-way set associative (with one way, shapes that share
+/// a slot would keep evicting each other).
 struct Templates {
     slots: Vec<Option<(TemplateKey, Template)>>,
 }
