@@ -180,8 +180,10 @@ impl Record {
     }
 
     /// A record of a shape not in `memo`: written whole, and kept as the
-    /// template for its key. Out of line, so the common path above stays
-    /// small.
+    /// template for its key if its shape was seen once before (a template
+    /// costs a copy into memory the table has not touched lately; a shape
+    /// seen once may never come again). Out of line, so the common path
+    /// above stays small.
     #[inline(never)]
     fn write_new_template(
         &self,
@@ -190,6 +192,9 @@ impl Record {
         hash: u64,
         key: TemplateKey,
     ) {
+        if memo.first_sighting(hash) {
+            return self.write_parts(j, None, Some(&mut memo.classifications));
+        }
         let mut holes = std::mem::take(&mut memo.holes);
         holes.clear();
         let start = j.len();
@@ -422,6 +427,9 @@ pub struct JsonMemo {
     /// Scratch for the holes of the record being cut into a template.
     holes: Vec<(usize, usize, Hole)>,
     classifications: ClassificationTexts,
+    /// A tag of the last shape that missed, per slot: a template is made
+    /// at a shape's second sighting.
+    sightings: Vec<u32>,
 }
 
 impl Default for JsonMemo {
@@ -430,6 +438,7 @@ impl Default for JsonMemo {
             templates: Templates::new(16384),
             holes: Vec::with_capacity(16),
             classifications: ClassificationTexts::new(),
+            sightings: vec![0; 16384],
         }
     }
 }
@@ -480,6 +489,21 @@ impl ClassificationTexts {
 impl JsonMemo {
     pub fn new() -> Self {
         JsonMemo::default()
+    }
+
+    /// Whether the shape of `hash` missed for the first time lately
+    /// (remembering it if so). A collision only makes a template one
+    /// sighting early or late.
+    fn first_sighting(&mut self, hash: u64) -> bool {
+        let tag = (hash >> 32) as u32 | 1;
+        let at = hash as usize & (self.sightings.len() - 1);
+        match self.sightings.get_mut(at) {
+            Some(seen) if *seen != tag => {
+                *seen = tag;
+                true
+            }
+            _ => false,
+        }
     }
 }
 
@@ -813,6 +837,27 @@ mod tests {
                 assert_eq!(std::str::from_utf8(j.as_bytes()).expect("UTF-8"), *want);
             }
         }
+    }
+
+    /// A shape seen once is written directly; at its second sighting it
+    /// becomes a template, which serves from then on.
+    #[test]
+    fn templates_are_made_at_a_shapes_second_sighting() {
+        let held = |memo: &JsonMemo, r: &Record| {
+            let k = r.template_key();
+            memo.templates.find(k.hash(), &k).is_some()
+        };
+        let rs = records();
+        let mut memo = JsonMemo::new();
+        let first = &rs[0];
+        first.write_json_memo(&mut JsonBuf::new(), &mut memo);
+        assert!(!held(&memo, first));
+        for _ in 0..2 {
+            for r in &rs {
+                r.write_json_memo(&mut JsonBuf::new(), &mut memo);
+            }
+        }
+        assert!(rs.iter().all(|r| held(&memo, r)));
     }
 
     /// Records of few shapes whose per-packet values all change (addresses
