@@ -420,8 +420,8 @@ impl Record {
 /// Templates of the records written recently, by shape (`TemplateKey`):
 /// a bounded, two-way set associative table; a template is used only for a
 /// record whose key equals its own (compared whole), so a hit gives exactly
-/// the bytes the direct writer would. On a miss the direct writer runs and
-/// its record is cut into a template.
+/// the bytes the direct writer would. On a miss the direct writer runs, and
+/// at a shape's second miss its record is cut into a template.
 pub struct JsonMemo {
     templates: Templates,
     /// Scratch for the holes of the record being cut into a template.
@@ -432,13 +432,17 @@ pub struct JsonMemo {
     sightings: Vec<u32>,
 }
 
+/// Shapes a [`JsonMemo`] keeps templates for: as many as the analyzer's
+/// shape cache keeps answers for.
+const MEMO_SHAPES: usize = 1 << 14;
+
 impl Default for JsonMemo {
     fn default() -> Self {
         JsonMemo {
-            templates: Templates::new(16384),
+            templates: Templates::new(MEMO_SHAPES),
             holes: Vec::with_capacity(16),
             classifications: ClassificationTexts::new(),
-            sightings: vec![0; 16384],
+            sightings: vec![0; MEMO_SHAPES],
         }
     }
 }
