@@ -17,14 +17,17 @@ fn records(engine: &Engine, data: &[u8], follow: bool) -> (Vec<u8>, u64) {
     let Ok(mut reader) = CaptureReader::new(data) else {
         return (Vec::new(), 0);
     };
+    // Small tables: a fuzz input holds a few packets, and small tables
+    // reach their eviction paths.
     let config = AnalyzerConfig {
         flow_capacity: 1 << 10,
         uptime_capacity: 1 << 8,
+        shape_capacity: 8,
         follow_connections: follow,
         ..AnalyzerConfig::default()
     };
     let mut analyzer = Analyzer::new(engine, config);
-    let mut memo = JsonMemo::new();
+    let mut memo = JsonMemo::with_shapes(8);
     let mut all = Vec::new();
     let mut events = Vec::new();
     while let Ok(Some(frame)) = reader.next_frame() {

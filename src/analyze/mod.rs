@@ -144,6 +144,9 @@ pub struct AnalyzerConfig {
     /// it estimates from their later segments ([`Analyzer::take_conn_uptime`]).
     /// Costs a second decode of every non-SYN segment; off by default.
     pub follow_connections: bool,
+    /// Distinct SYN shapes whose answers are remembered (rounded to a
+    /// power of two, at most 16k).
+    pub shape_capacity: usize,
 }
 
 impl AnalyzerConfig {
@@ -164,6 +167,7 @@ impl AnalyzerConfig {
         AnalyzerConfig {
             flow_capacity: d.flow_capacity.min(room),
             uptime_capacity: d.uptime_capacity.min(room),
+            shape_capacity: d.shape_capacity.min(room),
             ..d
         }
     }
@@ -176,6 +180,7 @@ impl Default for AnalyzerConfig {
             flow_ttl_ns: 120 * 1_000_000_000,
             uptime_capacity: 1 << 16,
             follow_connections: false,
+            shape_capacity: shapes::MAX_SHAPES,
         }
     }
 }
@@ -234,7 +239,7 @@ impl<'e> Analyzer<'e> {
             engine,
             flows: FlowTable::new(config.flow_capacity, config.flow_ttl_ns),
             uptime: UptimeTracker::new(config.uptime_capacity),
-            shapes: ShapeCache::default(),
+            shapes: ShapeCache::with_capacity(config.shape_capacity),
             stats: Stats::default(),
             pending: Lookahead::default(),
             follower: config.follow_connections.then(Follower::default),

@@ -438,12 +438,7 @@ const MEMO_SHAPES: usize = 1 << 14;
 
 impl Default for JsonMemo {
     fn default() -> Self {
-        JsonMemo {
-            templates: Templates::new(MEMO_SHAPES),
-            holes: Vec::with_capacity(16),
-            classifications: ClassificationTexts::new(),
-            sightings: vec![0; MEMO_SHAPES],
-        }
+        JsonMemo::with_shapes(MEMO_SHAPES)
     }
 }
 
@@ -493,6 +488,18 @@ impl ClassificationTexts {
 impl JsonMemo {
     pub fn new() -> Self {
         JsonMemo::default()
+    }
+
+    /// A memo with templates for about `shapes` shapes (a power of two,
+    /// at least two), e.g. a small one where few records will be written.
+    pub fn with_shapes(shapes: usize) -> Self {
+        let shapes = shapes.max(2).next_power_of_two();
+        JsonMemo {
+            templates: Templates::new(shapes),
+            holes: Vec::with_capacity(16),
+            classifications: ClassificationTexts::new(),
+            sightings: vec![0; shapes],
+        }
     }
 
     /// Whether the shape of `hash` missed for the first time lately

@@ -7,12 +7,12 @@ use crate::classify::P0fClass;
 use crate::p0f::P0fMatch;
 use crate::packet::{IpVersion, Kind, Observation, OptionsShape};
 
-/// Sets of two in the table (about 8 MB). A handful of stacks make a
-/// few hundred shapes, but a busy site's visitors multiply them by the MSS
-/// values of their paths and their hop counts: on a generated capture of
-/// five stacks, 33 MSS values and 0-40 hops, 16k entries instead of 4k
+/// Shapes the table holds at most (about 8 MB). A handful of stacks make
+/// a few hundred shapes, but a busy site's visitors multiply them by the
+/// MSS values of their paths and their hop counts: on a generated capture
+/// of five stacks, 33 MSS values and 0-40 hops, 16k entries instead of 4k
 /// took `--format none` from 0.28-0.35 s to 0.18-0.20 s user per 1M SYNs.
-const SETS: usize = 1 << 13;
+pub const MAX_SHAPES: usize = 1 << 14;
 
 /// Everything p0f's match and the classifier read of an observation, and
 /// the MSS of the SYN a SYN+ACK answers (p0f reads it for the window), in
@@ -141,11 +141,14 @@ pub struct ShapeCache {
     sets: Box<[[Slot; 2]]>,
 }
 
-impl Default for ShapeCache {
-    fn default() -> Self {
+impl ShapeCache {
+    /// Room for `shapes` (a power of two from 2 to [`MAX_SHAPES`]): a
+    /// small capture does not pay for zeroing the whole table.
+    pub fn with_capacity(shapes: usize) -> Self {
+        let sets = (shapes.clamp(2, MAX_SHAPES) / 2).next_power_of_two();
         ShapeCache {
             seed: RandomState::default(),
-            sets: vec![[None, None]; SETS].into_boxed_slice(),
+            sets: vec![[None, None]; sets].into_boxed_slice(),
         }
     }
 }
@@ -158,8 +161,10 @@ impl ShapeCache {
     #[inline]
     pub fn answers(&mut self, key: ShapeKey, compute: impl FnOnce() -> Derived) -> &Derived {
         // Two ways per set: shapes that share a set do not evict each other.
-        // The mask keeps the index inside the table, which has SETS sets.
-        let set = &mut self.sets[(self.seed.hash_one(key) as usize) & (SETS - 1)];
+        // The mask keeps the index inside the table, whose length is a
+        // power of two.
+        let mask = self.sets.len() - 1;
+        let set = &mut self.sets[(self.seed.hash_one(key) as usize) & mask];
         let slot = match set
             .iter()
             .position(|s| matches!(s, Some((k, _)) if *k == key))
@@ -199,45 +204,52 @@ mod tests {
     #[test]
     fn cached_answers_equal_fresh_ones() {
         let engine = Engine::default();
-        let mut analyzer = Analyzer::new(&engine, AnalyzerConfig::default());
-        let mut n = 0u32;
-        for round in 0..6u32 {
-            for stack in Stack::ALL {
-                for v6 in [false, true] {
-                    n += 1;
-                    let (c, s) = crate::craft::numbered_hosts(n, v6);
-                    let mut syn = stack.syn(c, 1024 + n as u16, s, 443, n * 7919 + round);
-                    syn.ttl -= (round % 3) as u8;
-                    let mut sa = TcpPacket::syn_ack_for(&syn);
-                    sa.flags = flags::SYN | flags::ACK;
-                    sa.options = crate::craft::OptionBytes::new()
-                        .mss(1400)
-                        .sok()
-                        .ts(round, 5)
-                        .nop()
-                        .ws(7)
-                        .0;
-                    for p in [&syn, &sa] {
-                        let ts = Timestamp(u64::from(n) * 1_000_000);
-                        let Some(cached) = analyzer.process_ip(ts, &p.ip_bytes()) else {
-                            panic!("first-seen packet makes a record")
-                        };
-                        let syn_mss = if p.flags & flags::ACK != 0 {
-                            cached_syn_mss(&syn)
-                        } else {
-                            None
-                        };
-                        let fresh = engine.fingerprint(cached.obs().clone(), syn_mss);
-                        assert_eq!(
-                            format!("{}", cached.p0f().raw_sig),
-                            format!("{}", fresh.p0f().raw_sig)
-                        );
-                        assert_eq!(cached.p0f().os, fresh.p0f().os);
-                        assert_eq!(cached.p0f().dist, fresh.p0f().dist);
-                        assert_eq!(cached.p0f().generic, fresh.p0f().generic);
-                        assert_eq!(cached.p0f().fuzzy, fresh.p0f().fuzzy);
-                        assert_eq!(cached.mtu(), fresh.mtu());
-                        assert_eq!(cached.classification(), fresh.classification());
+        // The full table, and one of two entries that evicts all the time.
+        for shape_capacity in [AnalyzerConfig::default().shape_capacity, 2] {
+            let config = AnalyzerConfig {
+                shape_capacity,
+                ..AnalyzerConfig::default()
+            };
+            let mut analyzer = Analyzer::new(&engine, config);
+            let mut n = 0u32;
+            for round in 0..6u32 {
+                for stack in Stack::ALL {
+                    for v6 in [false, true] {
+                        n += 1;
+                        let (c, s) = crate::craft::numbered_hosts(n, v6);
+                        let mut syn = stack.syn(c, 1024 + n as u16, s, 443, n * 7919 + round);
+                        syn.ttl -= (round % 3) as u8;
+                        let mut sa = TcpPacket::syn_ack_for(&syn);
+                        sa.flags = flags::SYN | flags::ACK;
+                        sa.options = crate::craft::OptionBytes::new()
+                            .mss(1400)
+                            .sok()
+                            .ts(round, 5)
+                            .nop()
+                            .ws(7)
+                            .0;
+                        for p in [&syn, &sa] {
+                            let ts = Timestamp(u64::from(n) * 1_000_000);
+                            let Some(cached) = analyzer.process_ip(ts, &p.ip_bytes()) else {
+                                panic!("first-seen packet makes a record")
+                            };
+                            let syn_mss = if p.flags & flags::ACK != 0 {
+                                cached_syn_mss(&syn)
+                            } else {
+                                None
+                            };
+                            let fresh = engine.fingerprint(cached.obs().clone(), syn_mss);
+                            assert_eq!(
+                                format!("{}", cached.p0f().raw_sig),
+                                format!("{}", fresh.p0f().raw_sig)
+                            );
+                            assert_eq!(cached.p0f().os, fresh.p0f().os);
+                            assert_eq!(cached.p0f().dist, fresh.p0f().dist);
+                            assert_eq!(cached.p0f().generic, fresh.p0f().generic);
+                            assert_eq!(cached.p0f().fuzzy, fresh.p0f().fuzzy);
+                            assert_eq!(cached.mtu(), fresh.mtu());
+                            assert_eq!(cached.classification(), fresh.classification());
+                        }
                     }
                 }
             }

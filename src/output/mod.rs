@@ -50,7 +50,12 @@ impl<W: Write> RecordWriter<W> {
             out,
             format,
             json: JsonBuf::new(),
-            memo: JsonMemo::new(),
+            // Only JSON lines use templates.
+            memo: if format == Format::Jsonl {
+                JsonMemo::new()
+            } else {
+                JsonMemo::with_shapes(2)
+            },
             p0f: P0fLog::new(),
         }
     }
