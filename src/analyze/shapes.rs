@@ -151,9 +151,7 @@ impl ShapeCache {
             sets: vec![[None, None]; sets].into_boxed_slice(),
         }
     }
-}
 
-impl ShapeCache {
     /// The answers for an observation of shape `key`, from `compute` when
     /// this shape is not remembered. The match's `raw_sig` carries the
     /// timestamp value of the packet the answers were computed for: the
