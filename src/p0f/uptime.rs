@@ -15,6 +15,7 @@ use foldhash::fast::RandomState;
 use serde::Serialize;
 
 use super::signature::{SENDSYN_MSS, SENDSYN_WIN};
+use crate::fingerprint::{format_with, TextSink};
 use crate::packet::{Kind, Observation, Timestamp};
 use crate::table::BucketTable;
 
@@ -45,14 +46,23 @@ pub struct Uptime {
     pub raw_freq_hz: f64,
 }
 
+impl Uptime {
+    /// p0f's `uptime=` text: `3 days 4 hrs 5 min (modulo 49 days)`.
+    pub fn write_to(&self, out: &mut impl TextSink) {
+        out.number(self.days.into());
+        out.text(" days ");
+        out.number(self.hours.into());
+        out.text(" hrs ");
+        out.number(self.minutes.into());
+        out.text(" min (modulo ");
+        out.number(self.modulo_days.into());
+        out.text(" days)");
+    }
+}
+
 impl fmt::Display for Uptime {
-    /// p0f's `uptime=` text.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{} days {} hrs {} min (modulo {} days)",
-            self.days, self.hours, self.minutes, self.modulo_days
-        )
+        format_with(f, |out| self.write_to(out))
     }
 }
 
