@@ -223,6 +223,47 @@ fn a_file_that_is_not_a_capture_is_a_one_line_error() {
     assert!(!stderr.contains("panicked"));
 }
 
+/// As `cat` does: a file that cannot be opened gets its line, the files
+/// after it are still read, and the status says something failed.
+#[test]
+fn a_file_that_cannot_be_opened_does_not_stop_the_run() {
+    let bytes = capture(&[Stack::Linux.syn(v4(20), 40020, v4(21), 443, 20)]);
+    let (_, good, dir) = analyze_file("good.pcap", &bytes, "none");
+    let missing = dir.path().join("missing.pcap");
+    let out = synprint(
+        &[
+            "analyze",
+            "--format",
+            "jsonl",
+            missing.to_str().expect("utf-8"),
+            dir.path().to_str().expect("utf-8"),
+            good.to_str().expect("utf-8"),
+        ],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(records(&out).len(), 1, "the readable file's record");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let mut lines = stderr.lines();
+    assert_eq!(
+        lines.next(),
+        Some(
+            format!(
+                "{}: No such file or directory (os error 2)",
+                missing.display()
+            )
+            .as_str()
+        ),
+        "{stderr}"
+    );
+    let second = lines.next().unwrap_or_default();
+    assert!(
+        second.starts_with(&format!("{}: ", dir.path().display())),
+        "{stderr}"
+    );
+    assert!(stderr.contains("records:             1 syn"), "{stderr}");
+}
+
 #[test]
 fn text_format_is_readable() {
     let bytes = capture(&[Stack::Windows.syn(v4(8), 40003, v4(9), 443, 6)]);

@@ -62,18 +62,28 @@ pub fn run(args: AnalyzeArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
         let name = path.display().to_string();
         // Progress counts the file's own bytes, compressed or not.
         let consumed = Rc::new(Cell::new(0u64));
-        let (input, size) = if name == "-" {
-            (decompressing_told(io::stdin().lock()), None)
+        let opened = if name == "-" {
+            decompressing_told(io::stdin().lock()).map(|input| (input, None))
         } else {
-            let f = File::open(path).map_err(|e| format!("{name}: {e}"))?;
-            let size = f.metadata().ok().map(|m| m.len());
-            let counted = Counted {
-                inner: f,
-                consumed: Rc::clone(&consumed),
-            };
-            (decompressing_told(counted), size)
+            File::open(path).and_then(|f| {
+                let size = f.metadata().ok().map(|m| m.len());
+                let counted = Counted {
+                    inner: f,
+                    consumed: Rc::clone(&consumed),
+                };
+                decompressing_told(counted).map(|input| (input, size))
+            })
         };
-        let (input, compressed) = input.map_err(|e| format!("{name}: {e}"))?;
+        // A file that cannot be opened is reported as one that is not a
+        // capture is: one line, and the run goes on with the next file.
+        let ((input, compressed), size) = match opened {
+            Ok(opened) => opened,
+            Err(e) => {
+                eprintln!("{name}: {e}");
+                failed = true;
+                continue;
+            }
+        };
         let progress = size
             .filter(|&s| !args.no_progress && s >= PROGRESS_MIN_BYTES && io::stderr().is_terminal())
             .map(|size| (progress_bar(size), Rc::clone(&consumed)));
