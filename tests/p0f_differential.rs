@@ -344,7 +344,8 @@ fn p0f_format_agrees(name: &str, pcap: &Path, log: &str) {
         lines
     }
     let theirs = by_key(log);
-    let ours = by_key(&synprint_analyze(pcap, "p0f"));
+    let text = synprint_analyze(pcap, "p0f");
+    let ours = by_key(&text);
     let mut compared = 0;
     for (key, line) in &theirs {
         let module = key.split('|').next().unwrap_or_default();
@@ -352,7 +353,28 @@ fn p0f_format_agrees(name: &str, pcap: &Path, log: &str) {
         if !COMPARED_MODULES.contains(&module) {
             continue;
         }
-        assert_eq!(ours.get(key), Some(line), "{name}: --format p0f");
+        if ours.get(key) != Some(line) {
+            // Everything both wrote about this connection, to tell a
+            // missing line from a different one (a run on 2026-12-04 once
+            // lacked an uptime line that 2,000 reruns always had).
+            let conn: Vec<&str> = key.split('|').skip(1).take(2).collect();
+            let about = |text: &str| -> Vec<String> {
+                let conn = conn.join("|");
+                text.lines()
+                    .filter(|l| l.contains(&conn))
+                    .map(String::from)
+                    .collect()
+            };
+            panic!(
+                "{name}: --format p0f lacks or differs from p0f's line\n{line}\n\
+                 ours ({} lines in all) about this connection:\n{}\n\
+                 p0f's ({} lines in all):\n{}",
+                text.lines().count(),
+                about(&text).join("\n"),
+                log.lines().count(),
+                about(log).join("\n"),
+            );
+        }
         compared += 1;
     }
     assert!(compared > 0, "{name}: no p0f line compared");
