@@ -285,6 +285,39 @@ pub fn ipv6_with_extensions(ip6: &[u8], exts: &[Ipv6Ext]) -> Vec<u8> {
     p
 }
 
+/// The IP packet with an IPsec authentication header (RFC 4302; SPI,
+/// sequence number and a 12-byte ICV) between its IP header (and, for
+/// IPv6, its extension headers: none here) and its payload. Panics on a
+/// packet that is not IP (this is a test helper).
+pub fn with_auth_header(ip: &[u8]) -> Vec<u8> {
+    let v6 = is_ipv6(ip);
+    let header_len = if v6 {
+        40
+    } else {
+        usize::from(ip[0] & 0x0f) * 4
+    };
+    let next_at = if v6 { 6 } else { 9 };
+    let mut ah = vec![ip[next_at], 4, 0, 0];
+    ah.extend_from_slice(&0x0000_1001u32.to_be_bytes());
+    ah.extend_from_slice(&7u32.to_be_bytes());
+    ah.extend_from_slice(&[0xa5; 12]);
+    let mut p = ip[..header_len].to_vec();
+    p[next_at] = 51;
+    p.extend_from_slice(&ah);
+    p.extend_from_slice(&ip[header_len..]);
+    if v6 {
+        let payload_len = (p.len() - 40) as u16;
+        p[4..6].copy_from_slice(&payload_len.to_be_bytes());
+    } else {
+        let total = p.len() as u16;
+        p[2..4].copy_from_slice(&total.to_be_bytes());
+        p[10..12].copy_from_slice(&[0, 0]);
+        let sum = internet_checksum(&p[..header_len]);
+        p[10..12].copy_from_slice(&sum.to_be_bytes());
+    }
+    p
+}
+
 /// PPP's protocol number for the packet's IP version.
 fn ppp_protocol_of(ip: &[u8]) -> u16 {
     if is_ipv6(ip) {
@@ -497,6 +530,8 @@ pub enum Encapsulation {
     IpInIpv4,
     /// IP-in-IPv6.
     IpInIpv6,
+    /// Ethernet, an IPsec authentication header after the IP header.
+    AuthHeader,
     /// GRE with checksum, key and sequence, over IPv4.
     Gre,
     /// GRE over IPv6 carrying transparent Ethernet.
@@ -556,7 +591,7 @@ pub enum Encapsulation {
 }
 
 impl Encapsulation {
-    pub const ALL: [Encapsulation; 41] = [
+    pub const ALL: [Encapsulation; 42] = [
         Encapsulation::Ethernet,
         Encapsulation::Vlan,
         Encapsulation::QinQ,
@@ -570,6 +605,7 @@ impl Encapsulation {
         Encapsulation::RawVersioned,
         Encapsulation::IpInIpv4,
         Encapsulation::IpInIpv6,
+        Encapsulation::AuthHeader,
         Encapsulation::Gre,
         Encapsulation::GreEthernet,
         Encapsulation::ErspanI,
@@ -637,6 +673,7 @@ impl Encapsulation {
             ),
             Encapsulation::IpInIpv4 => (LinkType::ETHERNET, eth(&ipv4_outer(ip_proto, ip))),
             Encapsulation::IpInIpv6 => (LinkType::ETHERNET, eth(&ipv6_outer(ip_proto, ip))),
+            Encapsulation::AuthHeader => (LinkType::ETHERNET, eth(&with_auth_header(ip))),
             Encapsulation::Gre => {
                 let fields = GreFields {
                     checksum: true,

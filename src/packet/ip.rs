@@ -87,12 +87,25 @@ pub(super) fn v4<S: Segments>(
         // and p0f does not reassemble either.
         return Err(Skip::Fragment);
     }
-    let payload = packet.get(header_len..).ok_or(Skip::Truncated)?;
+    let mut payload = packet.get(header_len..).ok_or(Skip::Truncated)?;
+    let mut protocol = fixed[9];
+    // IPsec's authentication header (RFC 4302) signs what follows but does
+    // not hide it: walked as in IPv6, where it is an extension header. Each
+    // is at least eight bytes long, so the walk ends with the packet.
+    while protocol == proto::AUTH {
+        let [next, units, ..] = *payload else {
+            return Err(Skip::Truncated);
+        };
+        payload = payload
+            .get((usize::from(units) + 2) * 4..)
+            .ok_or(Skip::Truncated)?;
+        protocol = next;
+    }
     let ip = IpHeader::V4 {
         fixed,
         options_len: (header_len - 20) as u16,
     };
-    transport::<S>(ts, ip, fixed[9], payload, cut, depth)
+    transport::<S>(ts, ip, protocol, payload, cut, depth)
 }
 
 /// The first `len` bytes of `packet`, or all of it and `true` when it was

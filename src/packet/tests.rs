@@ -5,8 +5,8 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use super::*;
 use crate::craft::{
-    bsd_loopback, ethernet_frame, ipv4_outer, ipv6_with_extensions, udp, Encapsulation, Ipv6Ext,
-    OptionBytes, Stack, TcpPacket,
+    bsd_loopback, ethernet_frame, ipv4_outer, ipv6_with_extensions, udp, with_auth_header,
+    Encapsulation, Ipv6Ext, OptionBytes, Stack, TcpPacket,
 };
 
 const TS: Timestamp = Timestamp(1_700_000_000_123_456_789);
@@ -335,6 +335,32 @@ fn ipv4_fragments_are_skipped() {
     let mut ip = v4_syn().ip_bytes();
     ip[7] = 1; // offset 8 bytes
     assert_eq!(decode_ip(TS, &ip), Err(Skip::Fragment));
+}
+
+/// An IPsec authentication header, IPv4 or IPv6 (twice over, too), is
+/// walked to the TCP segment; cut anywhere short of TCP, it is `Truncated`.
+#[test]
+fn authentication_headers_are_walked() {
+    for p in [v4_syn(), v6_syn()] {
+        let ip = p.ip_bytes();
+        let plain = observe(LinkType::RAW, &ip);
+        let once = with_auth_header(&ip);
+        let twice = with_auth_header(&once);
+        for pkt in [&once, &twice] {
+            let o = observe(LinkType::RAW, pkt);
+            assert_eq!(o.options, plain.options);
+            assert_eq!((o.src_port, o.seq, o.window), (p.src_port, p.seq, p.window));
+            assert_eq!(usize::from(o.ip_total_length), pkt.len());
+            let header = if o.ip_version == IpVersion::V4 {
+                20
+            } else {
+                40
+            };
+            for cut in header..pkt.len() - ip.len() + header {
+                assert_eq!(decode_ip(TS, &pkt[..cut]), Err(Skip::Truncated), "{cut}");
+            }
+        }
+    }
 }
 
 #[test]
