@@ -496,7 +496,7 @@ impl Layout {
         l.key = key;
         l.len = list.len().min(LAYOUT_KEEP) as u8;
         l.truncated = list.len() > LAYOUT_KEEP;
-        if matches!(list.last(), Some(TcpOption::Eol)) && !opts.eol_pad_nonzero {
+        if matches!(list.last(), Some(TcpOption::Eol)) && !opts.eol_pad_nonzero() {
             for _ in 0..opts.eol_pad {
                 l.push(0);
             }

@@ -16,9 +16,13 @@ use crate::packet::Observation;
 /// a missing or zero window scale are written `00`; an MSS below 10 is
 /// written with two digits (`05`), as FoxIO's implementation formats it;
 /// with several MSS or window scale options the last one counts, as
-/// Wireshark (FoxIO's decoder) reports it; every EOL byte of the
-/// padding counts as one `0` kind, as on the wire; a truncated option still
-/// contributes its kind, because it appears on the wire.
+/// Wireshark (FoxIO's decoder) reports it. The kinds are those Wireshark
+/// lists ([`OptionKinds`]): after an EOL each zero padding byte is one more
+/// `0`, up to the first non-zero byte; an option cut off by the header end
+/// (or with a length byte below 2) is left out. Where an MSS, window scale,
+/// SACK-permitted or timestamp option has a wrong length byte that fits,
+/// synprint walks on at the option's usual size, as p0f does, and
+/// Wireshark by the length byte: the kinds after it can differ.
 pub struct Ja4t<'a>(pub &'a Observation);
 
 impl Ja4t<'_> {
@@ -141,6 +145,30 @@ mod tests {
         assert_eq!(Ja4t(&obs(5840, &o.0)).to_string(), "5840_2_1460_00");
         let o = crate::craft::OptionBytes::new().nop().ws(0);
         assert_eq!(Ja4t(&obs(1024, &o.0)).to_string(), "1024_1-3_00_00");
+    }
+
+    /// Option bytes tshark 4.0 was run on (2026-12-04), and the kinds,
+    /// MSS and window scale it listed, as FoxIO's JA4T reads them.
+    #[test]
+    fn kinds_as_wireshark_lists_them() {
+        for (hex, want) in [
+            // Non-zero bytes after an EOL: zeros listed up to the first.
+            ("020405b400aabbcc", "64240_2-0_1460_00"),
+            ("020405b400000001", "64240_2-0-0-0_1460_00"),
+            ("020405b4000102040578000000000000", "64240_2-0_1460_00"),
+            // Cut off: past the end, a length below 2, no length byte.
+            ("020405b40101080a", "64240_2-1-1_1460_00"),
+            ("020405b408010000", "64240_2_1460_00"),
+            ("020405b401010122", "64240_2-1-1-1_1460_00"),
+            // A length that fits but is too short for SACK: listed.
+            ("020405b40503000001010101", "64240_2-5_1460_00"),
+        ] {
+            let bytes: Vec<u8> = (0..hex.len())
+                .step_by(2)
+                .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).expect("hex"))
+                .collect();
+            assert_eq!(Ja4t(&obs(64240, &bytes)).to_string(), want, "{hex}");
+        }
     }
 
     #[test]

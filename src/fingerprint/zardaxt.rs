@@ -60,18 +60,26 @@ impl fmt::Display for ZardaxtOptions<'_> {
     }
 }
 
-/// The option kinds in wire order, each EOL padding byte counted as one more
-/// EOL (kind 0): mod_tcpfingerprint's `tcp_options_kinds` and JA4T's part b.
+/// The option kinds in wire order, each zero padding byte after an EOL
+/// counted as one more EOL (kind 0): mod_tcpfingerprint's
+/// `tcp_options_kinds` and JA4T's part b.
 #[derive(Clone, Copy)]
 pub struct OptionKinds<'a>(pub &'a TcpOptions);
 
 impl<'a> OptionKinds<'a> {
+    /// As Wireshark lists them (and so FoxIO's JA4T): a cut-off option it
+    /// cannot delimit is left out, and after an EOL each zero byte counts
+    /// as one more EOL up to the first non-zero byte.
     pub fn iter(self) -> impl Iterator<Item = u8> + 'a {
-        self.0
-            .as_slice()
-            .iter()
+        let o = self.0;
+        let list = o.as_slice();
+        let list = match list.split_last() {
+            Some((_, shown)) if o.cut_unlisted => shown,
+            _ => list,
+        };
+        list.iter()
             .map(TcpOption::kind)
-            .chain(std::iter::repeat_n(0, usize::from(self.0.eol_pad)))
+            .chain(std::iter::repeat_n(0, usize::from(o.eol_zeros)))
     }
 }
 

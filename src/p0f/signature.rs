@@ -291,7 +291,7 @@ impl TcpSignature {
         let mut eol_pad = 0u8;
         if opts.len() <= MAX_OPTIONS && opts.last() == Some(&TcpOption::Eol) {
             eol_pad = obs.options.eol_pad;
-            if obs.options.eol_pad_nonzero_not_last {
+            if obs.options.eol_pad_nonzero_not_last() {
                 quirks.insert(Quirks::OPT_EOL_NZ);
             }
         }

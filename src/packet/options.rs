@@ -64,15 +64,19 @@ pub struct TcpOptions {
     len: u8,
     /// Bytes that follow the first EOL up to the end of the header.
     pub eol_pad: u8,
-    /// Some byte after the first EOL is not zero.
-    pub eol_pad_nonzero: bool,
-    /// Some byte after the first EOL other than the header's last byte is
-    /// not zero: what p0f 3.09b's `opt+` quirk actually tests (its scan
-    /// steps past the first non-zero byte before checking for the end).
-    pub eol_pad_nonzero_not_last: bool,
     /// An option had a wrong length byte, ran past the header end, or parsing
     /// stopped early (p0f quirk `bad`).
     pub malformed: bool,
+    /// Zero bytes right after the first EOL, up to the first non-zero one
+    /// (`eol_pad` when the padding is all zeros). Wireshark lists each as
+    /// one more EOL and stops at a non-zero byte, so these are the padding
+    /// kinds FoxIO's JA4T (made from Wireshark's fields) shows.
+    pub eol_zeros: u8,
+    /// The option cut off at the end of the list ([`TcpOption::Truncated`])
+    /// is one Wireshark leaves out of its list: it has no length byte, a
+    /// length below 2, or one running past the header end. (Wireshark does
+    /// list one whose length fits but is wrong for its kind.)
+    pub cut_unlisted: bool,
     pub mss: Option<u16>,
     pub window_scale: Option<u8>,
     /// (TSval, TSecr) of the timestamp option.
@@ -146,9 +150,9 @@ impl TcpOptions {
             list: _,
             len,
             eol_pad,
-            eol_pad_nonzero,
-            eol_pad_nonzero_not_last,
             malformed,
+            eol_zeros,
+            cut_unlisted,
             mss,
             window_scale,
             timestamp,
@@ -181,8 +185,6 @@ impl TcpOptions {
             | u64::from(mss.unwrap_or(0)) << 16
             | u64::from(window_scale.unwrap_or(0)) << 32
             | u64::from(p0f_flags) << 40
-            | bit(eol_pad_nonzero, 48)
-            | bit(eol_pad_nonzero_not_last, 49)
             | bit(malformed, 50)
             | bit(mss.is_some(), 51)
             | bit(window_scale.is_some(), 52)
@@ -191,7 +193,10 @@ impl TcpOptions {
             | bit(ts_ecr_nz, 55)
             | bit(sack_permitted, 56)
             | bit(truncated, 57);
-        w[7] = u64::from(p0f_mss) | u64::from(p0f_wscale) << 16;
+        w[7] = u64::from(p0f_mss)
+            | u64::from(p0f_wscale) << 16
+            | u64::from(eol_zeros) << 24
+            | bit(cut_unlisted, 32);
         OptionsShape(w)
     }
 }
@@ -209,9 +214,9 @@ impl TcpOptions {
         list: [TcpOption::Nop; MAX_TCP_OPTIONS],
         len: 0,
         eol_pad: 0,
-        eol_pad_nonzero: false,
-        eol_pad_nonzero_not_last: false,
         malformed: false,
+        eol_zeros: 0,
+        cut_unlisted: false,
         mss: None,
         window_scale: None,
         timestamp: None,
@@ -230,6 +235,18 @@ impl TcpOptions {
 
     pub fn is_empty(&self) -> bool {
         self.len == 0
+    }
+
+    /// Some byte after the first EOL is not zero.
+    pub fn eol_pad_nonzero(&self) -> bool {
+        self.eol_zeros < self.eol_pad
+    }
+
+    /// Some byte after the first EOL other than the header's last byte is
+    /// not zero: what p0f 3.09b's `opt+` quirk actually tests (its scan
+    /// steps past the first non-zero byte before checking for the end).
+    pub fn eol_pad_nonzero_not_last(&self) -> bool {
+        u16::from(self.eol_zeros) + 1 < u16::from(self.eol_pad)
     }
 
     pub fn len(&self) -> usize {
@@ -262,10 +279,7 @@ impl TcpOptions {
                     o.push(TcpOption::Eol);
                     let pad = after;
                     o.eol_pad = pad.len() as u8;
-                    o.eol_pad_nonzero = pad.iter().any(|&b| b != 0);
-                    o.eol_pad_nonzero_not_last = pad
-                        .split_last()
-                        .is_some_and(|(_, init)| init.iter().any(|&b| b != 0));
+                    o.eol_zeros = pad.iter().take_while(|&&b| b == 0).count() as u8;
                     return o;
                 }
                 1 => {
@@ -277,7 +291,7 @@ impl TcpOptions {
                 // past the header end stops parsing.
                 2 => {
                     let Some(&[len, hi, lo]) = after.first_chunk::<3>() else {
-                        return o.abort(kind);
+                        return o.abort(kind, rest);
                     };
                     o.malformed |= len != 4;
                     let mss = u16::from_be_bytes([hi, lo]);
@@ -290,7 +304,7 @@ impl TcpOptions {
                 }
                 3 => {
                     let Some(&[len, shift]) = after.first_chunk::<2>() else {
-                        return o.abort(kind);
+                        return o.abort(kind, rest);
                     };
                     o.malformed |= len != 3;
                     o.window_scale = Some(shift);
@@ -305,7 +319,7 @@ impl TcpOptions {
                 }
                 4 => {
                     let Some(&len) = after.first() else {
-                        return o.abort(kind);
+                        return o.abort(kind, rest);
                     };
                     o.malformed |= len != 2;
                     o.sack_permitted = true;
@@ -315,7 +329,7 @@ impl TcpOptions {
                 8 => {
                     let Some(&[len, v0, v1, v2, v3, e0, e1, e2, e3]) = after.first_chunk::<9>()
                     else {
-                        return o.abort(kind);
+                        return o.abort(kind, rest);
                     };
                     o.malformed |= len != 10;
                     let val = u32::from_be_bytes([v0, v1, v2, v3]);
@@ -339,12 +353,12 @@ impl TcpOptions {
                     // anything else 2..=40; a length that cannot be trusted
                     // stops parsing because the next option cannot be found.
                     let Some(&len) = after.first() else {
-                        return o.abort(kind);
+                        return o.abort(kind, rest);
                     };
                     let len = usize::from(len);
                     let (min, max) = if kind == 5 { (10, 34) } else { (2, 40) };
                     if len < min || len > max || len > rest.len() {
-                        return o.abort(kind);
+                        return o.abort(kind, rest);
                     }
                     o.push(if kind == 5 {
                         TcpOption::Sack
@@ -358,11 +372,23 @@ impl TcpOptions {
         o
     }
 
-    fn abort(mut self, kind: u8) -> TcpOptions {
+    /// Ends the list with a cut-off option; `from_kind`: the bytes from its
+    /// kind byte to the header end.
+    fn abort(mut self, kind: u8, from_kind: &[u8]) -> TcpOptions {
         self.push(TcpOption::Truncated { kind });
         self.malformed = true;
+        self.cut_unlisted = !wireshark_lists(from_kind);
         self
     }
+}
+
+/// Whether Wireshark shows the option starting `from_kind` (which runs to
+/// the header end) in its list: it needs a length byte of at least 2 that
+/// stays within the header, whatever the option's kind.
+fn wireshark_lists(from_kind: &[u8]) -> bool {
+    from_kind
+        .get(1)
+        .is_some_and(|&len| len >= 2 && usize::from(len) <= from_kind.len())
 }
 
 #[cfg(test)]
@@ -384,10 +410,7 @@ mod tests {
                     push(&mut o, TcpOption::Eol);
                     let pad = &bytes[i..];
                     o.eol_pad = pad.len() as u8;
-                    o.eol_pad_nonzero = pad.iter().any(|&b| b != 0);
-                    o.eol_pad_nonzero_not_last = pad
-                        .split_last()
-                        .is_some_and(|(_, init)| init.iter().any(|&b| b != 0));
+                    o.eol_zeros = pad.iter().take_while(|&&b| b == 0).count() as u8;
                     return o;
                 }
                 1 => push(&mut o, TcpOption::Nop),
@@ -402,7 +425,7 @@ mod tests {
                         _ => 10,
                     };
                     if i + size - 1 > end {
-                        return abort(o, kind);
+                        return abort(o, kind, &bytes[i - 1..]);
                     }
                     if bytes[i] as usize != size {
                         o.malformed = true;
@@ -457,12 +480,12 @@ mod tests {
                     // anything else 2..=40; a length that cannot be trusted
                     // stops parsing because the next option cannot be found.
                     let Some(&len) = bytes.get(i) else {
-                        return abort(o, kind);
+                        return abort(o, kind, &bytes[i - 1..]);
                     };
                     let len = usize::from(len);
                     let (min, max) = if kind == 5 { (10, 34) } else { (2, 40) };
                     if len < min || len > max || i - 1 + len > end {
-                        return abort(o, kind);
+                        return abort(o, kind, &bytes[i - 1..]);
                     }
                     push(
                         &mut o,
@@ -486,9 +509,10 @@ mod tests {
         }
     }
 
-    fn abort(mut o: TcpOptions, kind: u8) -> TcpOptions {
+    fn abort(mut o: TcpOptions, kind: u8, from_kind: &[u8]) -> TcpOptions {
         push(&mut o, TcpOption::Truncated { kind });
         o.malformed = true;
+        o.cut_unlisted = !wireshark_lists(from_kind);
         o
     }
 
@@ -536,15 +560,15 @@ mod tests {
         let o = TcpOptions::parse(&[1, 0, 0, 0]);
         assert_eq!(o.as_slice(), &[TcpOption::Nop, TcpOption::Eol]);
         assert_eq!(o.eol_pad, 2);
-        assert!(!o.eol_pad_nonzero);
+        assert!(!o.eol_pad_nonzero());
         let o = TcpOptions::parse(&[0, 0, 7, 0]);
         assert_eq!(o.eol_pad, 3);
-        assert!(o.eol_pad_nonzero);
-        assert!(o.eol_pad_nonzero_not_last);
+        assert!(o.eol_pad_nonzero());
+        assert!(o.eol_pad_nonzero_not_last());
         // p0f does not see a non-zero byte in the last position.
         let o = TcpOptions::parse(&[0, 0, 0, 7]);
-        assert!(o.eol_pad_nonzero);
-        assert!(!o.eol_pad_nonzero_not_last);
+        assert!(o.eol_pad_nonzero());
+        assert!(!o.eol_pad_nonzero_not_last());
     }
 
     #[test]
