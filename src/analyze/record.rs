@@ -365,9 +365,9 @@ impl Record {
         let (ts_val, ts_ecr) = o.options.timestamp.unwrap_or((0, 0));
         match h {
             Hole::Ts => j.timestamp(o.ts),
-            Hole::SrcIp => ip_text(j, o.src_ip),
+            Hole::SrcIp => j.raw_ip(o.src_ip),
             Hole::SrcPort => j.u64(o.src_port.into()),
-            Hole::DstIp => ip_text(j, o.dst_ip),
+            Hole::DstIp => j.raw_ip(o.dst_ip),
             Hole::DstPort => j.u64(o.dst_port.into()),
             Hole::IpId => j.u64(o.ip_id.into()),
             Hole::FlowLabel => j.u64(o.flow_label.into()),
@@ -682,15 +682,6 @@ impl Templates {
                 *first = Some((key, t));
             }
         }
-    }
-}
-
-/// An address's text inside a string the caller opened.
-#[inline]
-fn ip_text(j: &mut JsonBuf, addr: std::net::IpAddr) {
-    match addr {
-        std::net::IpAddr::V4(a) => j.raw_ipv4(a),
-        std::net::IpAddr::V6(a) => j.raw_ipv6(a),
     }
 }
 

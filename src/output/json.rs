@@ -437,19 +437,18 @@ impl JsonBuf {
     /// An IP address as a JSON string; IPv4 without the formatting machinery.
     #[inline]
     pub fn ip(&mut self, addr: std::net::IpAddr) {
+        self.sep();
+        self.put(b"\"");
+        self.raw_ip(addr);
+        self.put(b"\"");
+    }
+
+    /// An IP address's text (as `Display` writes it), without quotes.
+    #[inline]
+    pub fn raw_ip(&mut self, addr: std::net::IpAddr) {
         match addr {
-            std::net::IpAddr::V4(a) => {
-                self.sep();
-                self.put(b"\"");
-                self.raw_ipv4(a);
-                self.put(b"\"");
-            }
-            std::net::IpAddr::V6(a) => {
-                self.sep();
-                self.put(b"\"");
-                self.raw_ipv6(a);
-                self.put(b"\"");
-            }
+            std::net::IpAddr::V4(a) => self.raw_ipv4(a),
+            std::net::IpAddr::V6(a) => self.raw_ipv6(a),
         }
     }
 

@@ -11,7 +11,7 @@ use crate::analyze::{ConnUptime, JsonMemo, Record};
 
 pub use json::JsonBuf;
 pub use p0flog::{write_p0f_conn_uptime, P0fLog};
-pub use text::{write_text, write_text_conn_uptime};
+pub use text::write_text_conn_uptime;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum Format {

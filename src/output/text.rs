@@ -4,9 +4,18 @@ use std::net::IpAddr;
 use super::JsonBuf;
 use crate::analyze::{ConnUptime, Record, Side};
 use crate::fingerprint::{TextSink, ZardaxtOptions};
+use crate::p0f::Uptime;
 use crate::packet::{Kind, Timestamp};
 
-/// Writes a p0f-style block for `r` to `out`:
+/// A p0f-style block for an uptime estimated after the handshake (the
+/// record writer's text format writes these between records).
+pub fn write_text_conn_uptime<W: Write>(out: &mut W, u: &ConnUptime) -> io::Result<()> {
+    let mut b = JsonBuf::new();
+    text_conn_uptime(&mut b, u);
+    out.write_all(b.as_bytes())
+}
+
+/// A p0f-style block for a record, into the record writer's buffer:
 ///
 /// ```text
 /// .-[ 192.0.2.1/40000 -> 198.51.100.1/443 (syn) ]-
@@ -15,21 +24,8 @@ use crate::packet::{Kind, Timestamp};
 /// | ...
 /// `----
 /// ```
-pub fn write_text<W: Write>(out: &mut W, r: &Record) -> io::Result<()> {
-    let mut b = JsonBuf::new();
-    text_record(&mut b, r);
-    out.write_all(b.as_bytes())
-}
-
-/// A p0f-style block for an uptime estimated after the handshake.
-pub fn write_text_conn_uptime<W: Write>(out: &mut W, u: &ConnUptime) -> io::Result<()> {
-    let mut b = JsonBuf::new();
-    text_conn_uptime(&mut b, u);
-    out.write_all(b.as_bytes())
-}
-
-/// [`write_text`] into the record writer's buffer. The text is built
-/// piece by piece (as the JSON is), not through `fmt`: formatting
+///
+/// Built piece by piece (as the JSON is), not through `fmt`: formatting
 /// machinery made this the slowest format by far (about 30,000
 /// instructions a record).
 pub(super) fn text_record(b: &mut JsonBuf, r: &Record) {
@@ -38,17 +34,16 @@ pub(super) fn text_record(b: &mut JsonBuf, r: &Record) {
         Kind::Syn => "client",
         Kind::SynAck => "server",
     };
-    b.raw_text(".-[ ");
-    endpoint(b, o.src_ip, o.src_port);
-    b.raw_text(" -> ");
-    endpoint(b, o.dst_ip, o.dst_port);
-    b.raw_text(" (");
-    b.raw_text(o.kind.as_str());
-    b.raw_text(") ]-\n|");
-    field(b, role);
-    endpoint(b, o.src_ip, o.src_port);
-    field(b, "time");
-    micros(b, o.ts);
+    let sender = (o.src_ip, o.src_port);
+    let head = Head {
+        from: sender,
+        to: (o.dst_ip, o.dst_port),
+        what: o.kind.as_str(),
+        role,
+        who: sender,
+        ts: o.ts,
+    };
+    head.write(b);
     field(b, "ip/tcp");
     b.raw_text("ttl ");
     b.number(o.ttl.into());
@@ -85,11 +80,7 @@ pub(super) fn text_record(b: &mut JsonBuf, r: &Record) {
         b.raw_text(")");
     }
     if let Some(u) = r.uptime() {
-        field(b, "uptime");
-        u.write_to(b);
-        b.raw_text(" (");
-        b.number(u.freq_hz.into());
-        b.raw_text(" Hz)");
+        uptime(b, u);
     }
     field(b, "options");
     ZardaxtOptions(&o.options).write_to(b);
@@ -139,28 +130,60 @@ pub(super) fn text_record(b: &mut JsonBuf, r: &Record) {
 
 /// [`write_text_conn_uptime`] into the record writer's buffer.
 pub(super) fn text_conn_uptime(b: &mut JsonBuf, u: &ConnUptime) {
-    let (role, host) = match u.side {
+    let (role, who) = match u.side {
         Side::Client => ("client", u.client),
         Side::Server => ("server", u.server),
     };
-    b.raw_text(".-[ ");
-    endpoint(b, u.client.0, u.client.1);
-    b.raw_text(" -> ");
-    endpoint(b, u.server.0, u.server.1);
-    b.raw_text(" (uptime) ]-\n|");
-    field(b, role);
-    endpoint(b, host.0, host.1);
-    field(b, "time");
-    micros(b, u.ts);
-    field(b, "uptime");
-    u.uptime.write_to(b);
-    b.raw_text(" (");
-    b.number(u.uptime.freq_hz.into());
-    b.raw_text(" Hz)");
+    let head = Head {
+        from: u.client,
+        to: u.server,
+        what: "uptime",
+        role,
+        who,
+        ts: u.ts,
+    };
+    head.write(b);
+    uptime(b, &u.uptime);
     field(b, "raw_freq");
     // A measured frequency: any finite value, rare (one per estimate).
     b.raw_text(&format!("{:.2}", u.uptime.raw_freq_hz));
     b.raw_text(" Hz\n|\n`----\n\n");
+}
+
+/// What every block starts with: `.-[ from -> to (what) ]-`, then the
+/// `role` line naming `who` and the `time` line.
+struct Head {
+    from: (IpAddr, u16),
+    to: (IpAddr, u16),
+    what: &'static str,
+    role: &'static str,
+    who: (IpAddr, u16),
+    ts: Timestamp,
+}
+
+impl Head {
+    fn write(&self, b: &mut JsonBuf) {
+        b.raw_text(".-[ ");
+        endpoint(b, self.from);
+        b.raw_text(" -> ");
+        endpoint(b, self.to);
+        b.raw_text(" (");
+        b.raw_text(self.what);
+        b.raw_text(") ]-\n|");
+        field(b, self.role);
+        endpoint(b, self.who);
+        field(b, "time");
+        micros(b, self.ts);
+    }
+}
+
+/// The `uptime` line: p0f's text and the clock's rounded frequency.
+fn uptime(b: &mut JsonBuf, u: &Uptime) {
+    field(b, "uptime");
+    u.write_to(b);
+    b.raw_text(" (");
+    b.number(u.freq_hz.into());
+    b.raw_text(" Hz)");
 }
 
 /// Ends the previous line and starts `| name     = ` (names padded to nine).
@@ -177,11 +200,8 @@ fn continuation(b: &mut JsonBuf) {
     b.raw_text("\n|            ");
 }
 
-fn endpoint(b: &mut JsonBuf, ip: IpAddr, port: u16) {
-    match ip {
-        IpAddr::V4(a) => b.raw_ipv4(a),
-        IpAddr::V6(a) => b.raw_ipv6(a),
-    }
+fn endpoint(b: &mut JsonBuf, (ip, port): (IpAddr, u16)) {
+    b.raw_ip(ip);
     b.raw_text("/");
     b.number(port.into());
 }
