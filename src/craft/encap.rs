@@ -140,6 +140,9 @@ pub struct GreFields {
     pub checksum: bool,
     pub key: Option<u32>,
     pub sequence: Option<u32>,
+    /// RFC 1701 source routing: one entry of two IPv4 addresses, then the
+    /// entry that ends the list.
+    pub routing: bool,
 }
 
 /// A GRE header (version 0) carrying `protocol` around `payload`.
@@ -154,11 +157,14 @@ pub fn gre(protocol: u16, fields: GreFields, payload: &[u8]) -> Vec<u8> {
     if fields.sequence.is_some() {
         flags |= 0x1000;
     }
+    if fields.routing {
+        flags |= 0x4000;
+    }
     let mut g = Vec::with_capacity(16 + payload.len());
     g.extend_from_slice(&flags.to_be_bytes());
     g.extend_from_slice(&protocol.to_be_bytes());
     let checksum_at = g.len();
-    if fields.checksum {
+    if fields.checksum || fields.routing {
         g.extend_from_slice(&[0, 0, 0, 0]);
     }
     if let Some(key) = fields.key {
@@ -166,6 +172,11 @@ pub fn gre(protocol: u16, fields: GreFields, payload: &[u8]) -> Vec<u8> {
     }
     if let Some(seq) = fields.sequence {
         g.extend_from_slice(&seq.to_be_bytes());
+    }
+    if fields.routing {
+        // Family IPv4, offset 0, eight bytes: 192.0.2.1 and 192.0.2.2.
+        g.extend_from_slice(&[0x08, 0x00, 0, 8, 192, 0, 2, 1, 192, 0, 2, 2]);
+        g.extend_from_slice(&[0, 0, 0, 0]);
     }
     g.extend_from_slice(payload);
     if fields.checksum {
@@ -536,6 +547,8 @@ pub enum Encapsulation {
     Gre,
     /// GRE over IPv6 carrying transparent Ethernet.
     GreEthernet,
+    /// GRE with RFC 1701's source routing and a key, over IPv4.
+    GreRouted,
     /// ERSPAN type I: GRE 0x88be without a sequence number nor a header.
     ErspanI,
     ErspanII,
@@ -591,7 +604,7 @@ pub enum Encapsulation {
 }
 
 impl Encapsulation {
-    pub const ALL: [Encapsulation; 42] = [
+    pub const ALL: [Encapsulation; 43] = [
         Encapsulation::Ethernet,
         Encapsulation::Vlan,
         Encapsulation::QinQ,
@@ -608,6 +621,7 @@ impl Encapsulation {
         Encapsulation::AuthHeader,
         Encapsulation::Gre,
         Encapsulation::GreEthernet,
+        Encapsulation::GreRouted,
         Encapsulation::ErspanI,
         Encapsulation::ErspanII,
         Encapsulation::ErspanIII,
@@ -679,6 +693,16 @@ impl Encapsulation {
                     checksum: true,
                     key: Some(7),
                     sequence: Some(1),
+                    routing: false,
+                };
+                let g = gre(ethertype_of(ip), fields, ip);
+                (LinkType::ETHERNET, eth(&ipv4_outer(47, &g)))
+            }
+            Encapsulation::GreRouted => {
+                let fields = GreFields {
+                    key: Some(9),
+                    routing: true,
+                    ..GreFields::default()
                 };
                 let g = gre(ethertype_of(ip), fields, ip);
                 (LinkType::ETHERNET, eth(&ipv4_outer(47, &g)))

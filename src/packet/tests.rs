@@ -369,6 +369,58 @@ fn authentication_headers_are_walked() {
     }
 }
 
+/// RFC 1701 source routing: entries of any length are stepped over up to
+/// the one with family and length zero; a list that never ends, or ends
+/// past the packet, is truncated (tshark checks the crafted form, see
+/// `Encapsulation::GreRouted`).
+#[test]
+fn gre_source_routes_are_walked_to_the_inner_packet() {
+    let p = v4_syn();
+    let ip = p.ip_bytes();
+    let plain = observe(LinkType::RAW, &ip);
+    // The routing bit (and the checksum bit, or not), IPv4 inside, then
+    // the checksum word, there with either bit.
+    let routed_with = |flags: u8, entries: &[&[u8]], inner: &[u8]| {
+        let mut g = vec![flags, 0x00, 0x08, 0x00, 0, 0, 0, 0];
+        for e in entries {
+            g.extend_from_slice(e);
+        }
+        g.extend_from_slice(inner);
+        ipv4_outer(47, &g)
+    };
+    let routed = |entries: &[&[u8]], inner: &[u8]| routed_with(0xc0, entries, inner);
+    let as_route = [0x00, 0x0a, 0, 2, 0xfd, 0xe8];
+    let ip_route = [0x08, 0x00, 4, 8, 192, 0, 2, 1, 198, 51, 100, 9];
+    let end = [0, 0, 0, 0];
+    for entries in [
+        &[&end[..]][..],
+        &[&ip_route, &end],
+        &[&as_route, &ip_route, &end],
+    ] {
+        let o = observe(LinkType::RAW, &routed(entries, &ip));
+        assert_eq!(o.options, plain.options);
+        assert_eq!((o.src_port, o.seq, o.ttl), (p.src_port, p.seq, p.ttl));
+    }
+    let o = observe(LinkType::RAW, &routed_with(0x40, &[&ip_route, &end], &ip));
+    assert_eq!(o.seq, p.seq);
+    // Only family and length both zero end the list: either alone is an
+    // entry.
+    for not_end in [&[0, 0, 0, 2, 0, 0][..], &[0x08, 0x00, 0, 0]] {
+        let o = observe(LinkType::RAW, &routed(&[not_end, &end], &ip));
+        assert_eq!(o.seq, p.seq);
+    }
+    // No end of the list before the packet ends.
+    assert_eq!(
+        decode_ip(TS, &routed(&[&ip_route], &[])),
+        Err(Skip::Truncated)
+    );
+    // An entry longer than what follows.
+    assert_eq!(
+        decode_ip(TS, &routed(&[&[0x08, 0x00, 0, 255, 1]], &[])),
+        Err(Skip::Truncated)
+    );
+}
+
 #[test]
 fn ipv6_extension_headers_are_walked() {
     let p = v6_syn();

@@ -222,16 +222,26 @@ pub(super) fn gre<S: Segments>(
 ) -> Result<Option<S::Out>, Skip> {
     let (h, _) = packet.split_first_chunk::<4>().ok_or(Skip::Truncated)?;
     let flags = u16::from_be_bytes([h[0], h[1]]);
-    // Version 1 is PPTP's enhanced GRE (PPP inside); source routing
-    // (RFC 1701) has variable-length fields that nobody sends any more.
-    if flags & (gre_flag::VERSION | gre_flag::ROUTING) != 0 {
+    // Version 1 is PPTP's enhanced GRE (PPP inside).
+    if flags & gre_flag::VERSION != 0 {
         return Err(Skip::UnsupportedEncapsulation);
     }
-    let optional = [gre_flag::CHECKSUM, gre_flag::KEY, gre_flag::SEQUENCE]
-        .iter()
-        .filter(|&&f| flags & f != 0)
-        .count();
-    let inner = packet.get(4 + 4 * optional..).ok_or(Skip::Truncated)?;
+    let routing = flags & gre_flag::ROUTING != 0;
+    // RFC 1701: the checksum word (checksum and routing offset) is there
+    // when either the checksum or the routing bit is set.
+    let words = [
+        flags & gre_flag::CHECKSUM != 0 || routing,
+        flags & gre_flag::KEY != 0,
+        flags & gre_flag::SEQUENCE != 0,
+    ]
+    .iter()
+    .filter(|&&present| present)
+    .count();
+    let mut at = 4 + 4 * words;
+    if routing {
+        at = after_source_routes(packet, at)?;
+    }
+    let inner = packet.get(at..).ok_or(Skip::Truncated)?;
     match u16::from_be_bytes([h[2], h[3]]) {
         ethertype::IPV4 => ip::v4::<S>(ts, inner, depth),
         ethertype::IPV6 => ip::v6::<S>(ts, inner, depth),
@@ -243,6 +253,21 @@ pub(super) fn gre<S: Segments>(
         ERSPAN_II => erspan_ii::<S>(ts, inner, depth),
         ERSPAN_III => erspan_iii::<S>(ts, inner, depth),
         _ => Err(Skip::UnsupportedEncapsulation),
+    }
+}
+
+/// Where RFC 1701's source route entries starting at `at` end: each is an
+/// address family, an offset and a length byte, then that many bytes; a
+/// family and length of zero ends the list. Every entry moves on by at least
+/// four bytes, so a list that never ends runs off the packet.
+fn after_source_routes(packet: &[u8], mut at: usize) -> Result<usize, Skip> {
+    loop {
+        let sre = packet.get(at..at + 4).ok_or(Skip::Truncated)?;
+        let (family, len) = (u16::from_be_bytes([sre[0], sre[1]]), sre[3]);
+        at += 4 + usize::from(len);
+        if family == 0 && len == 0 {
+            return Ok(at);
+        }
     }
 }
 
