@@ -11,10 +11,11 @@ use std::path::Path;
 use synprint::capture::{
     ByteOrder, PcapPrecision, PcapWriter, PcapngInterface, PcapngWriter, TsResolution,
 };
+use synprint::classify::{learn_from, Model, ModelFile, Os, Sample, BUILTIN_MODEL};
 use synprint::craft::{
     ipv4_outer, ipv6_with_extensions, nflog, teredo, udp, Encapsulation, Ipv6Ext, Stack, TcpPacket,
 };
-use synprint::packet::{LinkType, Timestamp};
+use synprint::packet::{decode_ip, LinkType, Timestamp};
 
 fn syns() -> Vec<TcpPacket> {
     let v4 = |d| IpAddr::V4(Ipv4Addr::new(192, 0, 2, d));
@@ -151,4 +152,51 @@ fn write_fuzz_seeds() {
     )
     .unwrap();
     std::fs::write(capture_dir.join("pcapng-two-sections"), w.into_inner()).unwrap();
+
+    write_model_and_label_seeds(&root, &pkts);
+}
+
+/// `model`: the built-in model and one learned from the crafted SYNs;
+/// `labels`: CSVs with an `os` column, a `user_agent` column, both, and
+/// zardaxt's spellings, labelling the SYN the target classifies.
+fn write_model_and_label_seeds(root: &Path, pkts: &[TcpPacket]) {
+    let model_dir = root.join("model");
+    let labels_dir = root.join("labels");
+    std::fs::create_dir_all(&model_dir).unwrap();
+    std::fs::create_dir_all(&labels_dir).unwrap();
+
+    std::fs::write(model_dir.join("builtin.toml"), BUILTIN_MODEL).unwrap();
+    let model = Model::builtin().unwrap();
+    let mut learned = ModelFile::empty_learned();
+    let obs: Vec<_> = pkts
+        .iter()
+        .filter_map(|p| decode_ip(Timestamp(1), &p.ip_bytes()).unwrap())
+        .collect();
+    let oses = [Os::Windows, Os::Windows, Os::MacOs, Os::Ios, Os::Linux];
+    learn_from(
+        &model,
+        &mut learned,
+        obs.iter()
+            .zip(oses.iter().cycle())
+            .map(|(obs, &os)| Sample { obs, p0f: None, os }),
+    );
+    std::fs::write(model_dir.join("learned.toml"), learned.to_toml()).unwrap();
+
+    let windows_ua = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 \
+                      (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36";
+    let iphone_ua = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_1 like Mac OS X) \
+                     AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.1 Mobile/15E148 Safari/604.1";
+    for (name, text) in [
+        ("os.csv", "src_ip,src_port,os\n192.0.2.1,40000,Windows\n::ffff:192.0.2.9,1,Mac OS\n".to_string()),
+        (
+            "ua.csv",
+            format!("src_ip,src_port,user_agent\n192.0.2.1,40000,\"{iphone_ua}\"\n2001:db8::1,443,curl/8.0\n"),
+        ),
+        (
+            "both.csv",
+            format!("\u{feff}SRC_IP,src_port,user_agent,os,extra\n192.0.2.1, 40000 ,\"{windows_ua}\",Chromium OS,x\n"),
+        ),
+    ] {
+        std::fs::write(labels_dir.join(name), text).unwrap();
+    }
 }
