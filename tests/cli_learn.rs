@@ -153,6 +153,71 @@ fn a_corrupt_or_foreign_model_is_a_clear_error() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("foreign.toml"));
 }
 
+/// Labels that match no SYN of the capture (here: other ports) give no
+/// report of 0% and no empty model, but a message on what the join needs
+/// and status 1.
+#[test]
+fn labels_that_match_no_syn_are_an_error_not_a_report() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (pcap, _) = labelled(dir.path(), "n", &[(Stack::Windows, WINDOWS_UA)], 3);
+    let labels = dir.path().join("other.csv");
+    std::fs::write(&labels, "src_ip,src_port,os\n10.0.0.1,1,Windows\n").expect("write");
+    let labels = labels.to_str().expect("utf-8");
+    for json in [false, true] {
+        let mut args = vec!["eval", "--pcap", &pcap, "--labels", labels];
+        if json {
+            args.push("--json");
+        }
+        let out = synprint(&args);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{err}");
+        assert!(
+            out.stdout.is_empty(),
+            "{}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+        assert!(err.contains("no client SYN has a label"), "{err}");
+        assert!(err.contains("3 SYNs: 3 without a label row"), "{err}");
+    }
+    let model = dir.path().join("m.toml");
+    let out = synprint(&[
+        "learn",
+        "--pcap",
+        &pcap,
+        "--labels",
+        labels,
+        "--model",
+        model.to_str().expect("utf-8"),
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(!model.exists(), "nothing learned, nothing written");
+}
+
+/// A reader that leaves early (`| head -1`) ends `eval` quietly, as it ends
+/// `analyze`: status 0, no panic.
+#[test]
+fn eval_into_a_closed_pipe_exits_quietly() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (pcap, labels) = labelled(dir.path(), "p", &[(Stack::Linux, LINUX_UA)], 2);
+    for json in [false, true] {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_synprint"));
+        cmd.args(["eval", "--pcap", &pcap, "--labels", &labels]);
+        if json {
+            cmd.arg("--json");
+        }
+        let mut child = cmd
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("spawn");
+        drop(child.stdout.take());
+        let out = child.wait_with_output().expect("wait");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!err.contains("panicked"), "{err}");
+        assert_eq!(out.status.code(), Some(0), "{err}");
+    }
+}
+
 /// `scripts/zardaxt-to-pcap.py` rebuilds zardaxt's labelled rows as SYNs
 /// that synprint reads back field for field, and `eval` joins every one to
 /// its label (other OS names and IPv6 rows are left out).

@@ -37,8 +37,8 @@ pub struct Confusion {
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Band {
-    pub from: f32,
-    pub to: f32,
+    pub from: f64,
+    pub to: f64,
     /// Answers whose confidence fell in the band.
     pub n: u64,
     /// Share of those answers that were right.
@@ -64,6 +64,12 @@ pub struct EvalReport {
     pub os_confusion: Confusion,
     pub family_confusion: Confusion,
     pub calibration: Vec<Band>,
+}
+
+/// A band edge as the decimal it stands for (0.6, not the f32's
+/// 0.6000000238418579).
+fn hundredths(edge: f32) -> f64 {
+    (f64::from(edge) * 100.0).round() / 100.0
 }
 
 /// Accumulates classifications and their labels.
@@ -106,11 +112,23 @@ impl Evaluator {
         let ranked = c.scores.ranked();
         let right = c.os == truth;
         self.os_top1 += u64::from(right);
-        self.os_top2 += u64::from(ranked.iter().take(2).any(|&o| o == truth));
+        // A class the model gave no probability is not among its two
+        // answers, whatever place the ranking's tie order puts it in.
+        self.os_top2 += u64::from(
+            ranked
+                .iter()
+                .take(2)
+                .any(|&o| o == truth && c.scores.get(o) > 0.0),
+        );
         let tf = truth.family();
         let franked = c.family_scores.ranked();
         self.fam_top1 += u64::from(c.family == tf);
-        self.fam_top2 += u64::from(franked.iter().take(2).any(|&f| f == tf));
+        self.fam_top2 += u64::from(
+            franked
+                .iter()
+                .take(2)
+                .any(|&f| f == tf && c.family_scores.get(f) > 0.0),
+        );
         self.covered += u64::from(c.os != Os::Unknown);
         self.os_conf[truth.index()][c.os.index()] += 1;
         self.fam_conf[tf.index()][c.family.index()] += 1;
@@ -155,8 +173,8 @@ impl Evaluator {
             .iter()
             .enumerate()
             .map(|(i, &from)| Band {
-                from,
-                to: BANDS.get(i + 1).copied().unwrap_or(1.0),
+                from: hundredths(from),
+                to: hundredths(BANDS.get(i + 1).copied().unwrap_or(1.0)),
                 n: self.band_n[i],
                 accuracy: share(self.band_right[i], self.band_n[i]),
                 mean_confidence: if self.band_n[i] == 0 {
@@ -309,6 +327,7 @@ impl fmt::Display for EvalReport {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::classify::model::{FamilyScores, OsScores};
     use crate::classify::testdata::{labelled_set, BROWSER_STACKS};
     use crate::craft::Stack;
 
@@ -399,6 +418,44 @@ mod tests {
         assert!(r.os.top1 >= 0.85, "OS top-1 {}", r.os.top1);
     }
 
+    /// Top-2 is the true class among the two most probable, and a class
+    /// with probability 0 is not one of them, even where the tie order of
+    /// the zeros ranks it second.
+    #[test]
+    fn top2_never_counts_a_class_given_no_probability() {
+        let model = Model::builtin().unwrap();
+        let set = labelled_set(&[Stack::Windows], 1, 1);
+        let mut c = model.classify(&set[0].0, None);
+        let mut os = [0.0; N_OS];
+        os[Os::Windows.index()] = 1.0;
+        c.scores = OsScores(os);
+        let mut fam = [0.0; N_FAMILY];
+        fam[Family::Windows.index()] = 1.0;
+        c.family_scores = FamilyScores(fam);
+        c.os = Os::Windows;
+        c.family = Family::Windows;
+        let top2 = |c: &Classification, truth: Os| {
+            let mut e = Evaluator::default();
+            e.add(c, truth);
+            let r = e.finish();
+            (r.os.top2, r.family.top2)
+        };
+        // macOS and Apple are ranked second among the zeros (they come
+        // first in the class order) but got nothing.
+        assert_eq!(c.scores.ranked()[1], Os::MacOs);
+        assert_eq!(c.family_scores.ranked()[1], Family::Apple);
+        assert_eq!(top2(&c, Os::MacOs), (0.0, 0.0));
+        assert_eq!(top2(&c, Os::Windows), (1.0, 1.0));
+        os[Os::Windows.index()] = 0.9;
+        os[Os::Ios.index()] = 0.1;
+        c.scores = OsScores(os);
+        assert_eq!(top2(&c, Os::Ios), (1.0, 0.0));
+        fam[Family::Windows.index()] = 0.9;
+        fam[Family::Apple.index()] = 0.1;
+        c.family_scores = FamilyScores(fam);
+        assert_eq!(top2(&c, Os::MacOs), (0.0, 1.0));
+    }
+
     #[test]
     fn report_serialises_and_displays() {
         let r = report(&[Stack::Windows, Stack::Linux], 20, 1);
@@ -415,6 +472,9 @@ mod tests {
             assert!(j.get(k).is_some(), "{k}");
         }
         assert_eq!(j["os_confusion"]["matrix"].as_array().unwrap().len(), 10);
+        // Band edges read as the decimals they are.
+        assert_eq!(j["calibration"][2]["from"], 0.6);
+        assert_eq!(j["calibration"][2]["to"], 0.7);
         let text = r.to_string();
         assert!(text.contains("top-1"));
         assert!(text.contains("calibration"));

@@ -8,7 +8,7 @@
 //! ignored. Quoted fields (User-Agents contain commas) are handled by the
 //! `csv` crate.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{hash_map::Entry, BTreeMap, HashMap};
 use std::io::Read;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
@@ -38,6 +38,10 @@ pub struct Labels {
     /// Rows whose label names no known OS (an unparseable or foreign
     /// User-Agent); kept, with `os: None`.
     pub without_os: usize,
+    /// Rows for an address and port an earlier row already labelled: the
+    /// first row is kept, as only the first SYN of an address and port is
+    /// (a log written in time order pairs the two).
+    pub duplicates: usize,
 }
 
 impl Labels {
@@ -105,16 +109,36 @@ pub enum LabelError {
 }
 
 /// Reads a labels CSV. `path` names the source in errors.
-pub fn read_labels<R: Read>(input: R, path: &Path) -> Result<Labels, LabelError> {
+pub fn read_labels<R: Read>(mut input: R, path: &Path) -> Result<Labels, LabelError> {
     let p = || path.to_path_buf();
+    // Held whole so errors can name the line as an editor counts it (the
+    // CSV reader counts records, not CRLF or blank lines); the labels kept
+    // are of the same order of size anyway.
+    let mut text = Vec::new();
+    input
+        .read_to_end(&mut text)
+        .map_err(|source| LabelError::Io { path: p(), source })?;
+    let line_at = |pos: Option<&csv::Position>| {
+        pos.map_or(0, |pos| {
+            // The reader's offset can stop short of a record, on the line
+            // ends and blank lines before it (the `\n` of a CRLF).
+            let from = text.get(..pos.byte() as usize).unwrap_or(&text).len();
+            let blank = text[from..]
+                .iter()
+                .take_while(|&&b| b == b'\r' || b == b'\n')
+                .count();
+            let before = &text[..from + blank];
+            1 + before.iter().filter(|&&b| b == b'\n').count() as u64
+        })
+    };
     let mut rdr = csv::ReaderBuilder::new()
         .has_headers(true)
         .flexible(true)
         .trim(csv::Trim::All)
-        .from_reader(input);
+        .from_reader(text.as_slice());
     let csv_err = |e: csv::Error| LabelError::Csv {
         path: path.to_path_buf(),
-        line: e.position().map_or(0, |pos| pos.line()),
+        line: line_at(e.position()),
         message: e.to_string(),
     };
     let headers = rdr.headers().map_err(csv_err)?.clone();
@@ -140,12 +164,13 @@ pub fn read_labels<R: Read>(input: R, path: &Path) -> Result<Labels, LabelError>
     let mut labels = Labels::default();
     for rec in rdr.records() {
         let rec = rec.map_err(csv_err)?;
-        let line = rec.position().map_or(0, |pos| pos.line());
+        // Counted only for an error: counting costs a pass over the text.
+        let line = || line_at(rec.position());
         let field = |i: Option<usize>| i.and_then(|i| rec.get(i)).filter(|s| !s.is_empty());
         let ip_s = field(Some(ip_col)).unwrap_or("");
         let ip: IpAddr = ip_s.parse().map_err(|_| LabelError::BadIp {
             path: p(),
-            line,
+            line: line(),
             value: ip_s.to_string(),
         })?;
         // A dual-stack server logs IPv4 clients as `::ffff:a.b.c.d`; their
@@ -154,14 +179,14 @@ pub fn read_labels<R: Read>(input: R, path: &Path) -> Result<Labels, LabelError>
         let port_s = field(Some(port_col)).unwrap_or("");
         let port: u16 = port_s.parse().map_err(|_| LabelError::BadPort {
             path: p(),
-            line,
+            line: line(),
             value: port_s.to_string(),
         })?;
         let user_agent = field(ua_col).map(str::to_string);
         let os = match field(os_col) {
             Some(name) => Some(name.parse::<Os>().map_err(|source| LabelError::BadOs {
                 path: p(),
-                line,
+                line: line(),
                 source,
             })?),
             None => match &user_agent {
@@ -173,7 +198,12 @@ pub fn read_labels<R: Read>(input: R, path: &Path) -> Result<Labels, LabelError>
         if os.is_none() {
             labels.without_os += 1;
         }
-        labels.by_conn.insert((ip, port), Label { os, user_agent });
+        match labels.by_conn.entry((ip, port)) {
+            Entry::Vacant(v) => {
+                v.insert(Label { os, user_agent });
+            }
+            Entry::Occupied(_) => labels.duplicates += 1,
+        }
     }
     Ok(labels)
 }
@@ -308,6 +338,54 @@ mod tests {
             read_labels_file(Path::new("/nonexistent.csv")),
             Err(LabelError::Io { .. })
         ));
+    }
+
+    /// Lines as an editor numbers them, whatever the line ends and however
+    /// many blank lines come before.
+    #[test]
+    fn errors_name_the_line_with_crlf_and_blank_lines() {
+        let line = |text: &str| match labels(text).unwrap_err() {
+            LabelError::BadIp { line, .. }
+            | LabelError::BadPort { line, .. }
+            | LabelError::BadOs { line, .. }
+            | LabelError::Csv { line, .. } => line,
+            e => panic!("{e}"),
+        };
+        assert_eq!(
+            line("src_ip,src_port,os\r\n1.2.3.4,1,Linux\r\n1.2.3.4,2,Plan 9\r\n"),
+            3
+        );
+        assert_eq!(
+            line("src_ip,src_port,os\n\n1.2.3.4,1,Linux\n\nx,2,Linux\n"),
+            5
+        );
+        assert_eq!(
+            line("src_ip,src_port,os\r\n\r\n\r\n1.2.3.4,-1,Linux\r\n"),
+            4
+        );
+        // A quoted field spanning lines: the record's first line.
+        assert_eq!(
+            line("src_ip,src_port,os,note\n1.2.3.4,1,Linux,\"a\nb\"\n1.2.3.4,2,Plan 9,c\n"),
+            4
+        );
+    }
+
+    /// The first row of an address and port labels it: later rows (a reused
+    /// port, an empty label) neither replace nor erase it, and are counted.
+    #[test]
+    fn the_first_row_of_an_address_and_port_wins() {
+        let l = labels(
+            "src_ip,src_port,os\n\
+             10.0.0.1,1,Windows\n\
+             10.0.0.1,1,macOS\n\
+             10.0.0.1,1,\n\
+             10.0.0.1,2,Linux\n",
+        )
+        .unwrap();
+        assert_eq!((l.rows, l.len(), l.duplicates), (4, 2, 2));
+        let os = |port| l.get("10.0.0.1".parse().unwrap(), port).unwrap().os;
+        assert_eq!(os(1), Some(Os::Windows));
+        assert_eq!(os(2), Some(Os::Linux));
     }
 
     /// A population the built-in model gets wrong: Linux servers with a big

@@ -50,7 +50,7 @@ pub fn run(args: AnalyzeArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
         None => Box::new(io::stdout().lock()),
     };
     let labels = match &args.labels {
-        Some(path) => Some(synprint::classify::read_labels_file(path)?),
+        Some(path) => Some(super::learn::read_labels(path)?),
         None => None,
     };
     let mut writer = RecordWriter::new(BufWriter::with_capacity(1 << 16, sink), format);

@@ -1,3 +1,4 @@
+use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -38,7 +39,7 @@ pub struct EvalArgs {
 
 pub fn learn(args: LearnArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
     let engine = EngineArgs::p0f_only(args.p0f_db.clone()).build()?;
-    let labels = classify::read_labels_file(&args.labels)?;
+    let labels = read_labels(&args.labels)?;
     let mut learned = if args.model.exists() {
         let existing = ModelFile::load(&args.model)?;
         if existing.kind != ModelKind::Learned {
@@ -61,6 +62,11 @@ pub fn learn(args: LearnArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
         &labels,
         engine.p0f_database(),
     )?;
+    if stats.total == 0 {
+        eprintln!("{}", nothing_joined(&args.pcap, &args.labels, &join));
+        eprintln!("{}: not written", args.model.display());
+        return Ok(ExitCode::FAILURE);
+    }
     write_atomically(&args.model, learned.to_toml().as_bytes())?;
     eprintln!(
         "{}: {} labelled SYNs learned ({} SYNs, {} without a label, {} with a label naming no known OS)",
@@ -81,19 +87,61 @@ pub fn eval(args: EvalArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
     let Some(model) = engine.model() else {
         return Err("classification is off".into());
     };
-    let labels = classify::read_labels_file(&args.labels)?;
+    let labels = read_labels(&args.labels)?;
     let (report, join) = classify::eval_capture(model, &args.pcap, &labels, engine.p0f_database())?;
-    if args.json {
-        let out = serde_json::json!({ "join": join, "report": report });
-        println!("{}", serde_json::to_string_pretty(&out)?);
+    if join.labelled == 0 {
+        // A report of 0.0% everywhere would read as a model that is always
+        // wrong, not as labels that never matched.
+        eprintln!("{}", nothing_joined(&args.pcap, &args.labels, &join));
+        return Ok(ExitCode::FAILURE);
+    }
+    let mut out = io::stdout().lock();
+    let written = if args.json {
+        let json = serde_json::json!({ "join": join, "report": report });
+        writeln!(out, "{}", serde_json::to_string_pretty(&json)?)
     } else {
-        println!(
+        writeln!(
+            out,
             "{} labelled SYNs ({} SYNs, {} without a label, {} with a label naming no known OS)\n",
             join.labelled, join.syns, join.unlabelled, join.label_without_os
-        );
-        print!("{report}");
+        )
+        .and_then(|()| write!(out, "{report}"))
+    };
+    match written.and_then(|()| out.flush()) {
+        // Read by `| head`: what it wanted was written.
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => {}
+        other => other?,
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Reads a labels CSV and says on stderr how many rows repeated an
+/// address and port (their labels are not used).
+pub(super) fn read_labels(path: &Path) -> Result<classify::Labels, classify::LabelError> {
+    let labels = classify::read_labels_file(path)?;
+    if labels.duplicates > 0 {
+        let n = labels.duplicates;
+        eprintln!(
+            "{}: {n} {} an address and port an earlier row labelled; the first row of each is used",
+            path.display(),
+            if n == 1 { "row repeats" } else { "rows repeat" }
+        );
+    }
+    Ok(labels)
+}
+
+/// Why a labels file gave nothing to learn from or score.
+fn nothing_joined(pcap: &Path, labels: &Path, join: &classify::JoinStats) -> String {
+    format!(
+        "{}: no client SYN has a label naming an OS in {} ({} SYNs: {} without a label row, \
+         {} with a label naming no known OS); the labels join on src_ip and src_port, \
+         the client's address and port as the capture shows them",
+        pcap.display(),
+        labels.display(),
+        join.syns,
+        join.unlabelled,
+        join.label_without_os
+    )
 }
 
 /// Writes next to the target and renames, so an interrupted run never
