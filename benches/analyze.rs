@@ -40,6 +40,7 @@ fn main() {
     let tmp = tempfile::tempdir().expect("temporary directory");
     let dir =
         std::env::var_os("SYNPRINT_BENCH_DIR").map_or_else(|| tmp.path().to_path_buf(), Into::into);
+    std::fs::create_dir_all(&dir).expect("the captures' directory");
     let syn_path = dir.join("syn.pcap");
     let mixed_path = dir.join("mixed.pcap");
     let paths_path = dir.join("paths.pcap");
