@@ -5,7 +5,7 @@ mod serve_common;
 use std::io::{Read, Write};
 
 use serve_common::{connect, get, get_on, loopback_config, SynShape, TestServer};
-use synprint::serve::{ApiKey, Cidr, ServeConfig};
+use synprint::serve::{ApiKey, Cidr, RealIpHeader, ServeConfig};
 
 const KEY: &str = "k3y-for-tests";
 
@@ -46,6 +46,16 @@ fn api_key_cases() {
     assert_eq!(hdr.status, 200);
     let wrong_bearer = get(a, "/all", &[("Authorization", "Bearer nope")]);
     assert_eq!(wrong_bearer.status, 403);
+    // A site's own bearer token (a user's JWT a proxy passes on), or even
+    // the right key, leaves a plain /classify the caller's own answer.
+    for auth in ["Bearer eyJhbGciOi.user.token", &bearer] {
+        let own = get(a, "/classify", &[("Authorization", auth)]);
+        assert_eq!(own.status, 200, "{auth}");
+        assert_eq!(own.json()["syn_source"], "saved_syn", "{auth}");
+    }
+    // A bearer key serves a lookup of another address.
+    let j = get(a, "/classify?ip=127.0.0.1", &[("Authorization", &bearer)]).json();
+    assert_eq!(j["syn_source"], "store", "{j}");
 
     // Listing: zardaxt's map of address → fingerprints, from /all and from
     // /classify with a key and no ip.
@@ -148,18 +158,19 @@ fn trusted_proxy_headers_are_believed() {
     .json();
     assert_eq!(j["syn_source"], "store");
     assert_eq!(j["fp"]["tcp_mss"], 777, "{j}");
-    // X-Forwarded-For: the rightmost untrusted address is the client.
+    // Only the configured header (X-Real-IP by default) is read: a proxy
+    // that sets only X-Forwarded-For passes the client's own X-Real-IP
+    // through, and one that sets only X-Real-IP passes its X-Forwarded-For.
     let j = get(
         a,
         "/classify",
-        &[("X-Forwarded-For", "198.51.100.1, 203.0.113.9, 127.0.0.1")],
+        &[
+            ("X-Forwarded-For", "203.0.113.9"),
+            ("X-Forwarded-Port", "1"),
+        ],
     )
     .json();
-    assert_eq!(j["lookup_ip"], "203.0.113.9");
-    assert!(j["msg"]
-        .as_str()
-        .expect("msg")
-        .starts_with("no fingerprint"));
+    assert_eq!(j["syn_source"], "saved_syn", "{j}");
     // A trusted proxy sending garbage is a 400, not a guess.
     let r = get(a, "/classify", &[("X-Real-IP", "not-an-ip")]);
     assert_eq!(r.status, 400);
@@ -170,9 +181,57 @@ fn trusted_proxy_headers_are_believed() {
     let r = get(
         a,
         "/classify",
-        &[("X-Real-IP", "127.0.0.1"), ("X-Forwarded-Port", "99999")],
+        &[("X-Real-IP", "127.0.0.1"), ("X-Real-Port", "99999")],
     );
     assert_eq!(r.status, 400);
+    // Several X-Real-IP lines: the last, added nearest to us.
+    let j = get(
+        a,
+        "/classify",
+        &[("X-Real-IP", "198.51.100.1"), ("X-Real-IP", "203.0.113.7")],
+    )
+    .json();
+    assert_eq!(j["lookup_ip"], "203.0.113.7", "{j}");
+}
+
+#[test]
+fn x_forwarded_for_is_read_over_every_line_when_configured() {
+    let srv = TestServer::start(ServeConfig {
+        real_ip_header: RealIpHeader::XForwardedFor,
+        ..loopback_config()
+    });
+    let a = srv.addr(false);
+    let lookup = |headers: &[(&str, &str)]| get(a, "/classify", headers).json();
+    // The rightmost address that is not a trusted proxy is the client.
+    let j = lookup(&[("X-Forwarded-For", "198.51.100.1, 203.0.113.9, 127.0.0.1")]);
+    assert_eq!(j["lookup_ip"], "203.0.113.9");
+    assert!(j["msg"]
+        .as_str()
+        .expect("msg")
+        .starts_with("no fingerprint"));
+    // A proxy that adds its own line (HAProxy's `option forwardfor`) after
+    // the line the client forged: the proxy's line counts.
+    let j = lookup(&[
+        ("X-Forwarded-For", "1.2.3.4"),
+        ("X-Forwarded-For", "203.0.113.10"),
+    ]);
+    assert_eq!(j["lookup_ip"], "203.0.113.10", "{j}");
+    // X-Real-IP, which this proxy does not set, is the client's: ignored.
+    let j = lookup(&[("X-Real-IP", "203.0.113.11")]);
+    assert_eq!(j["syn_source"], "saved_syn", "{j}");
+    let r = get(
+        a,
+        "/classify",
+        &[
+            ("X-Forwarded-For", "203.0.113.9"),
+            ("X-Forwarded-Port", "x"),
+        ],
+    );
+    assert_eq!(r.status, 400);
+    assert!(r.json()["error"]
+        .as_str()
+        .expect("error")
+        .contains("X-Forwarded-Port"));
 }
 
 #[test]
@@ -228,6 +287,19 @@ fn not_found_bad_queries_and_methods_are_json() {
         assert_eq!(r.status, 400, "{path}");
         assert!(r.json()["error"].is_string(), "{path}");
     }
+    // `port` without `ip` says so, with or without a key.
+    let r = get(a, "/classify?by_ip=1&port=5", &[]);
+    assert_eq!(r.status, 400);
+    assert!(r.json()["error"]
+        .as_str()
+        .expect("error")
+        .contains("`port` needs `ip`"));
+    // Names are percent-decoded like values; flags in any case.
+    for path in ["/classify?%64etail=1", "/classify?detail=TRUE"] {
+        let r = get(a, path, &[]);
+        assert_eq!(r.status, 200, "{path}");
+        assert!(r.json()["fp"].is_object(), "{path}");
+    }
     let mut s = connect(a, SynShape::default());
     s.write_all(b"DELETE /classify HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
         .expect("send");
@@ -235,6 +307,11 @@ fn not_found_bad_queries_and_methods_are_json() {
     s.read_to_string(&mut text).expect("read");
     assert!(text.starts_with("HTTP/1.1 405"), "{text}");
     assert!(text.contains("\"error\""));
+    assert!(
+        text.to_ascii_lowercase()
+            .contains("allow: get, head, options"),
+        "{text}"
+    );
 }
 
 #[test]
@@ -294,7 +371,86 @@ fn cors_preflight_and_head() {
             "{method}: no body expected: {text}"
         );
     }
-    // Key-protected endpoints carry no CORS header.
+    // Key-protected endpoints carry no CORS header, and answer OPTIONS
+    // with the methods they allow.
     let r = get(a, "/stats", &[]);
     assert!(r.header("access-control-allow-origin").is_none());
+    for path in ["/stats", "/all", "/metrics"] {
+        let mut s = connect(a, SynShape::default());
+        s.write_all(
+            format!("OPTIONS {path} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n").as_bytes(),
+        )
+        .expect("send");
+        let mut text = String::new();
+        s.read_to_string(&mut text).expect("read");
+        let lower = text.to_ascii_lowercase();
+        assert!(text.starts_with("HTTP/1.1 204"), "{path}: {text}");
+        assert!(
+            lower.contains("allow: get, head, options"),
+            "{path}: {text}"
+        );
+        assert!(
+            !lower.contains("access-control-allow-origin"),
+            "{path}: {text}"
+        );
+    }
+}
+
+/// At most `max_connections` are served at once (the rest wait in the
+/// kernel's accept queue and are served when one closes), and a request
+/// head much over 64 KiB is refused, so unfinished heads cannot grow memory
+/// without bound.
+#[test]
+fn connections_and_request_heads_are_bounded() {
+    let srv = TestServer::start(ServeConfig {
+        max_connections: 2,
+        ..loopback_config()
+    });
+    let a = srv.addr(false);
+    // Two clients that start a request and never finish it.
+    let mut holders: Vec<_> = (0..2)
+        .map(|_| {
+            let mut s = connect(a, SynShape::default());
+            s.write_all(b"GET /classify HTTP/1.1\r\nHost: t\r\n")
+                .expect("send");
+            s
+        })
+        .collect();
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    let mut waiting = connect(a, SynShape::default());
+    waiting
+        .set_read_timeout(Some(std::time::Duration::from_millis(700)))
+        .expect("timeout");
+    waiting
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n")
+        .expect("send");
+    let mut byte = [0u8; 1];
+    let early = waiting.read(&mut byte);
+    assert!(
+        early.is_err(),
+        "a third connection was served while two held the slots: {early:?}"
+    );
+    drop(holders.pop());
+    waiting
+        .set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .expect("timeout");
+    let mut head = [0u8; 12];
+    waiting
+        .read_exact(&mut head)
+        .expect("served once a slot freed");
+    assert_eq!(&head, b"HTTP/1.1 200");
+    drop(holders);
+    drop(waiting);
+
+    let mut big = connect(a, SynShape::default());
+    let pad = "x".repeat(200 * 1024);
+    let sent = big
+        .write_all(format!("GET /classify HTTP/1.1\r\nHost: t\r\nX-Pad: {pad}\r\n\r\n").as_bytes());
+    let mut status = [0u8; 12];
+    let read = big.read_exact(&mut status);
+    let text = String::from_utf8_lossy(&status);
+    assert!(
+        (read.is_ok() && text == "HTTP/1.1 431") || sent.is_err(),
+        "a 200 KiB request head was read: {text}"
+    );
 }

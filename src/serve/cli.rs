@@ -2,6 +2,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use super::cidr::Cidr;
+use super::config::RealIpHeader;
 
 /// `synprint serve`: fingerprint the visitors of a live site and answer per
 /// request over HTTP. Flags override `SYNPRINT_*` environment variables,
@@ -23,6 +24,14 @@ pub struct ServeArgs {
     /// (repeatable; default loopback).
     #[arg(long = "trusted-proxy", value_name = "CIDR")]
     pub trusted_proxy: Vec<Cidr>,
+    /// The header a trusted proxy names the client in: X-Real-IP (default)
+    /// or X-Forwarded-For. Only this one is read.
+    #[arg(long, value_name = "HEADER")]
+    pub real_ip_header: Option<RealIpHeader>,
+    /// Connections served at once; more wait in the kernel's accept queue
+    /// (default 4096).
+    #[arg(long, value_name = "N")]
+    pub max_connections: Option<usize>,
     /// Also capture SYNs on this interface (repeatable; `any` for all).
     /// Needs CAP_NET_RAW.
     #[arg(long = "interface", value_name = "NAME")]

@@ -44,12 +44,51 @@ impl fmt::Debug for ApiKey {
     }
 }
 
+/// Which header a trusted proxy names the client in. Only that one is read:
+/// a proxy passes on whatever the client sent in the other, so believing
+/// both would let a client name any address (nginx's `real_ip_header`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum RealIpHeader {
+    /// `X-Real-IP` (and `X-Real-Port`), as the proxy sets it.
+    #[default]
+    XRealIp,
+    /// `X-Forwarded-For` (and `X-Forwarded-Port`): the rightmost address
+    /// that is not a trusted proxy, over every line of the header.
+    XForwardedFor,
+}
+
+impl std::str::FromStr for RealIpHeader {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "x-real-ip" => Ok(RealIpHeader::XRealIp),
+            "x-forwarded-for" => Ok(RealIpHeader::XForwardedFor),
+            _ => Err("expected X-Real-IP or X-Forwarded-For".into()),
+        }
+    }
+}
+
+/// Connections served at once by default: each may hold up to
+/// [`MAX_REQUEST_HEAD`] of unfinished request head, so this bounds that
+/// memory at 256 MiB.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 4096;
+
+/// More connections than any one process can hold file descriptors for.
+const MAX_CONNECTIONS_LIMIT: usize = 1 << 20;
+
+/// The largest request head read (hyper's read buffer); a longer one is
+/// refused with 431.
+pub const MAX_REQUEST_HEAD: usize = 64 * 1024;
+
 /// Everything `serve` needs, resolved and validated.
 #[derive(Clone, Debug)]
 pub struct ServeConfig {
     pub listen: Vec<SocketAddr>,
     pub api_key: Option<ApiKey>,
     pub trusted_proxies: Vec<Cidr>,
+    pub real_ip_header: RealIpHeader,
+    pub max_connections: usize,
     pub interfaces: Vec<String>,
     pub capture_port: Option<u16>,
     pub model: Option<PathBuf>,
@@ -65,6 +104,8 @@ impl Default for ServeConfig {
             )],
             api_key: None,
             trusted_proxies: Cidr::loopback().to_vec(),
+            real_ip_header: RealIpHeader::default(),
+            max_connections: DEFAULT_MAX_CONNECTIONS,
             interfaces: Vec::new(),
             capture_port: None,
             model: None,
@@ -102,6 +143,8 @@ struct Layer {
     listen: Vec<SocketAddr>,
     api_key: Option<String>,
     trusted_proxies: Vec<Cidr>,
+    real_ip_header: Option<RealIpHeader>,
+    max_connections: Option<usize>,
     interfaces: Vec<String>,
     capture_port: Option<u16>,
     model: Option<PathBuf>,
@@ -124,6 +167,8 @@ impl Layer {
             listen: vec(self.listen, base.listen),
             api_key: self.api_key.or(base.api_key),
             trusted_proxies: vec(self.trusted_proxies, base.trusted_proxies),
+            real_ip_header: self.real_ip_header.or(base.real_ip_header),
+            max_connections: self.max_connections.or(base.max_connections),
             interfaces: vec(self.interfaces, base.interfaces),
             capture_port: self.capture_port.or(base.capture_port),
             model: self.model.or(base.model),
@@ -147,6 +192,8 @@ impl ServeConfig {
             listen: args.listen.clone(),
             api_key: args.api_key.clone(),
             trusted_proxies: args.trusted_proxy.clone(),
+            real_ip_header: args.real_ip_header,
+            max_connections: args.max_connections,
             interfaces: args.interface.clone(),
             capture_port: args.capture_port,
             model: args.model.clone(),
@@ -176,13 +223,50 @@ impl ServeConfig {
             Some(n) => Ok(n),
             None => Ok(default),
         };
+        if let Some(twice) = l
+            .listen
+            .iter()
+            .enumerate()
+            .find_map(|(i, a)| l.listen.get(..i)?.contains(a).then_some(a))
+        {
+            return Err(invalid(
+                "configuration",
+                "listen",
+                format!("{twice} is listed twice"),
+            ));
+        }
+        let api_key = match l.api_key {
+            Some(k) => Some(
+                ApiKey::new(k)
+                    .ok_or_else(|| invalid("configuration", "api_key", "the key is empty"))?,
+            ),
+            None => None,
+        };
+        if l.store_ttl_secs == Some(0) {
+            return Err(invalid(
+                "configuration",
+                "store_ttl_secs",
+                "must be at least 1",
+            ));
+        }
         Ok(ServeConfig {
             listen: if l.listen.is_empty() {
                 d.listen
             } else {
                 l.listen
             },
-            api_key: l.api_key.and_then(ApiKey::new),
+            api_key,
+            real_ip_header: l.real_ip_header.unwrap_or_default(),
+            max_connections: match l.max_connections {
+                Some(n) if n > MAX_CONNECTIONS_LIMIT => {
+                    return Err(invalid(
+                        "configuration",
+                        "max_connections",
+                        format!("must be at most {MAX_CONNECTIONS_LIMIT}"),
+                    ))
+                }
+                n => positive("configuration", "max_connections", n, d.max_connections)?,
+            },
             trusted_proxies: if l.trusted_proxies.is_empty() {
                 d.trusted_proxies
             } else {
@@ -254,6 +338,12 @@ fn env_layer(env: &impl Fn(&str) -> Option<String>) -> Result<Layer, ConfigError
     l.api_key = get("SYNPRINT_API_KEY");
     if let Some(v) = get("SYNPRINT_TRUSTED_PROXIES") {
         l.trusted_proxies = parse_list(o, "SYNPRINT_TRUSTED_PROXIES", &v)?;
+    }
+    if let Some(v) = get("SYNPRINT_REAL_IP_HEADER") {
+        l.real_ip_header = Some(parse_one(o, "SYNPRINT_REAL_IP_HEADER", &v)?);
+    }
+    if let Some(v) = get("SYNPRINT_MAX_CONNECTIONS") {
+        l.max_connections = Some(parse_one(o, "SYNPRINT_MAX_CONNECTIONS", &v)?);
     }
     if let Some(v) = get("SYNPRINT_INTERFACES") {
         l.interfaces = parse_list(o, "SYNPRINT_INTERFACES", &v)?;
@@ -375,6 +465,10 @@ fn layer_from_value(origin: &str, v: &Value) -> Result<Layer, ConfigError> {
             "trusted_proxies" | "trusted_proxy" => {
                 l.trusted_proxies = parse_all(origin, k, strings(origin, k, val)?)?
             }
+            "real_ip_header" => {
+                l.real_ip_header = Some(parse_one(origin, k, &string(origin, k, val)?)?)
+            }
+            "max_connections" => l.max_connections = Some(number(origin, k, val)?),
             "interfaces" | "interface" => l.interfaces = strings(origin, k, val)?,
             "capture_port" => l.capture_port = Some(number(origin, k, val)?),
             "model" => l.model = Some(PathBuf::from(string(origin, k, val)?)),
@@ -474,6 +568,43 @@ mod tests {
     }
 
     #[test]
+    fn real_ip_header_and_connection_cap_from_each_layer() {
+        let c = ServeConfig::resolve(&ServeArgs::default(), env(&[])).expect("defaults");
+        assert_eq!(c.real_ip_header, RealIpHeader::XRealIp);
+        assert_eq!(c.max_connections, DEFAULT_MAX_CONNECTIONS);
+        let (_d, p) = write(
+            "a.toml",
+            "real_ip_header = \"X-Forwarded-For\"\nmax_connections = 10\n",
+        );
+        let file = ServeArgs {
+            config: Some(p),
+            ..Default::default()
+        };
+        let c = ServeConfig::resolve(&file, env(&[])).expect("file");
+        assert_eq!(c.real_ip_header, RealIpHeader::XForwardedFor);
+        assert_eq!(c.max_connections, 10);
+        let c = ServeConfig::resolve(
+            &file,
+            env(&[
+                ("SYNPRINT_REAL_IP_HEADER", "x-real-ip"),
+                ("SYNPRINT_MAX_CONNECTIONS", "20"),
+            ]),
+        )
+        .expect("env over file");
+        assert_eq!(c.real_ip_header, RealIpHeader::XRealIp);
+        assert_eq!(c.max_connections, 20);
+        let flags = ServeArgs {
+            real_ip_header: Some(RealIpHeader::XForwardedFor),
+            max_connections: Some(30),
+            ..file
+        };
+        let c = ServeConfig::resolve(&flags, env(&[("SYNPRINT_MAX_CONNECTIONS", "20")]))
+            .expect("flags over env");
+        assert_eq!(c.real_ip_header, RealIpHeader::XForwardedFor);
+        assert_eq!(c.max_connections, 30);
+    }
+
+    #[test]
     fn zardaxt_json_is_accepted() {
         let (_d, p) = write(
             "zardaxt.json",
@@ -515,6 +646,20 @@ mod tests {
                 "a.json",
                 "{\"api_server_port\": 70000}",
                 "`api_server_port`",
+            ),
+            ("a.toml", "api_key = \" \"\n", "`api_key`"),
+            (
+                "a.toml",
+                "listen = [\"127.0.0.1:1\", \"[::1]:2\", \"127.0.0.1:1\"]\n",
+                "127.0.0.1:1 is listed twice",
+            ),
+            ("a.toml", "store_ttl_secs = 0\n", "`store_ttl_secs`"),
+            ("a.toml", "max_connections = 0\n", "`max_connections`"),
+            ("a.toml", "max_connections = 100000000\n", "must be at most"),
+            (
+                "a.toml",
+                "real_ip_header = \"Forwarded\"\n",
+                "`real_ip_header`",
             ),
         ];
         for (name, text, key) in cases {

@@ -15,7 +15,7 @@ use serde::Serialize;
 use serde_json::value::RawValue;
 
 use super::cidr::{canonical, Cidr};
-use super::config::ApiKey;
+use super::config::{ApiKey, RealIpHeader};
 use super::metrics::{Endpoint, Metrics};
 use super::os_view::{fallback_mismatch, OsClassifier, ZardaxtScores};
 use crate::analyze::Record;
@@ -26,6 +26,7 @@ use crate::store::{FingerprintStore, IpHistory};
 pub struct AppState {
     pub api_key: Option<ApiKey>,
     pub trusted_proxies: Vec<Cidr>,
+    pub real_ip_header: RealIpHeader,
     pub store: Arc<dyn FingerprintStore>,
     pub classifier: Arc<dyn OsClassifier>,
     pub metrics: Arc<Metrics>,
@@ -98,7 +99,7 @@ struct Query {
 }
 
 fn flag(name: &str, value: &str) -> Result<bool, ApiError> {
-    match value {
+    match value.to_ascii_lowercase().as_str() {
         "" | "1" | "true" | "yes" => Ok(true),
         "0" | "false" | "no" => Ok(false),
         _ => Err(ApiError::bad_request(format!(
@@ -131,11 +132,13 @@ fn parse_query(q: Option<&str>) -> Result<Query, ApiError> {
     let mut out = Query::default();
     for pair in q.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
         let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-        let v = percent_decode(v).ok_or_else(|| {
-            ApiError::bad_request(format!("query parameter `{k}` is badly encoded"))
-        })?;
+        let badly_encoded =
+            || ApiError::bad_request(format!("query parameter `{k}` is badly encoded"));
+        // Names are form-encoded like values (`%64etail` is `detail`).
+        let k = percent_decode(k).ok_or_else(badly_encoded)?;
+        let v = percent_decode(v).ok_or_else(badly_encoded)?;
         let v = v.trim();
-        match k {
+        match k.as_str() {
             "key" => out.key = Some(v.to_string()),
             "ip" => {
                 let ip = v.parse::<IpAddr>().map_err(|_| {
@@ -148,8 +151,8 @@ fn parse_query(q: Option<&str>) -> Result<Query, ApiError> {
                     ApiError::bad_request("query parameter `port` must be a number from 0 to 65535")
                 })?)
             }
-            "detail" => out.detail = flag(k, v)?,
-            "by_ip" => out.by_ip = flag(k, v)?,
+            "detail" => out.detail = flag(&k, v)?,
+            "by_ip" => out.by_ip = flag(&k, v)?,
             // Unknown parameters (cache busters, tracking) are ignored, as
             // zardaxt does.
             _ => {}
@@ -213,6 +216,14 @@ fn header_str<'a>(h: &'a HeaderMap, name: &str) -> Option<&'a str> {
     h.get(name).and_then(|v| v.to_str().ok()).map(str::trim)
 }
 
+fn last_line<'a>(h: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    h.get_all(name)
+        .iter()
+        .next_back()
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+}
+
 fn caller(state: &AppState, peer: SocketAddr, h: &HeaderMap) -> Result<Caller, ApiError> {
     let peer_ip = canonical(peer.ip());
     let direct = Caller {
@@ -225,32 +236,43 @@ fn caller(state: &AppState, peer: SocketAddr, h: &HeaderMap) -> Result<Caller, A
     }
     let bad =
         |name: &str| ApiError::bad_request(format!("header {name} from the proxy is not valid"));
-    let ip = if let Some(v) = header_str(h, "x-real-ip") {
-        Some(canonical(
-            v.parse::<IpAddr>().map_err(|_| bad("X-Real-IP"))?,
-        ))
-    } else if let Some(v) = header_str(h, "x-forwarded-for") {
-        // Each proxy appends the address it saw: walk from the right past
-        // our own trusted proxies; the first other address is the client.
-        let hops: Vec<IpAddr> = v
-            .split(',')
-            .map(|s| s.trim().parse::<IpAddr>().map(canonical))
-            .collect::<Result<_, _>>()
-            .map_err(|_| bad("X-Forwarded-For"))?;
-        hops.iter()
-            .rev()
-            .find(|ip| !state.trusted(**ip))
-            .or(hops.first())
-            .copied()
-    } else {
-        None
+    // Only the configured header: the proxy passes on whatever the client
+    // put in the other one.
+    let (ip, port_name) = match state.real_ip_header {
+        RealIpHeader::XRealIp => {
+            // Several lines: the last was added nearest to us.
+            let ip = match last_line(h, "x-real-ip") {
+                Some(v) => Some(canonical(
+                    v.parse::<IpAddr>().map_err(|_| bad("X-Real-IP"))?,
+                )),
+                None => None,
+            };
+            (ip, "X-Real-Port")
+        }
+        RealIpHeader::XForwardedFor => {
+            // Each proxy appends the address it saw, to the last line or as
+            // a line of its own: walk every line from the right past our
+            // own trusted proxies; the first other address is the client.
+            let mut hops = Vec::new();
+            for line in h.get_all("x-forwarded-for") {
+                let line = line.to_str().map_err(|_| bad("X-Forwarded-For"))?;
+                for hop in line.split(',') {
+                    let ip = hop.trim().parse::<IpAddr>();
+                    hops.push(canonical(ip.map_err(|_| bad("X-Forwarded-For"))?));
+                }
+            }
+            let ip = hops
+                .iter()
+                .rev()
+                .find(|ip| !state.trusted(**ip))
+                .or(hops.first())
+                .copied();
+            (ip, "X-Forwarded-Port")
+        }
     };
     let Some(ip) = ip else { return Ok(direct) };
-    let port_header = header_str(h, "x-real-port")
-        .map(|v| ("X-Real-Port", v))
-        .or_else(|| header_str(h, "x-forwarded-port").map(|v| ("X-Forwarded-Port", v)));
-    let port = match port_header {
-        Some((name, v)) => Some(v.parse::<u16>().map_err(|_| bad(name))?),
+    let port = match last_line(h, port_name) {
+        Some(v) => Some(v.parse::<u16>().map_err(|_| bad(port_name))?),
         None => None,
     };
     Ok(Caller {
@@ -474,16 +496,24 @@ fn classify(
     let ua = header_str(h, "user-agent");
     let now = now();
     let me = caller(state, conn.peer, h)?;
-    match state.authenticate(&q, h)? {
+    if q.port.is_some() && q.ip.is_none() {
+        return Err(ApiError::bad_request("query parameter `port` needs `ip`"));
+    }
+    // The key decides only what the query asks for with it (`?key=`, or
+    // another address): an Authorization header a site sends for its own
+    // reasons must not turn the caller's own answer into a listing or a 403.
+    let auth = if q.key.is_some() || q.ip.is_some() {
+        state.authenticate(&q, h)?
+    } else {
+        Auth::Anonymous
+    };
+    match auth {
         Auth::Valid => match q.ip {
             Some(ip) => {
                 return Ok(match lookup(state, ip, q.port, now) {
                     Some(f) => answer(state, &f, me.ip, &q, ua, now),
                     None => not_found_in_store(state, ip, q.port),
                 })
-            }
-            None if q.port.is_some() => {
-                return Err(ApiError::bad_request("query parameter `port` needs `ip`"))
             }
             None => {
                 return Ok(json_response(
@@ -493,7 +523,7 @@ fn classify(
                 ))
             }
         },
-        Auth::Anonymous if q.ip.is_some() || q.port.is_some() => {
+        Auth::Anonymous if q.ip.is_some() => {
             return Err(ApiError::forbidden(match state.api_key {
                 None => NO_KEY_CONFIGURED,
                 Some(_) => "looking up another address needs the API key",
@@ -544,6 +574,8 @@ fn classify(
     }
 }
 
+const ALLOWED_METHODS: &str = "GET, HEAD, OPTIONS";
+
 fn route(path: &str) -> Endpoint {
     match path {
         "/classify" | "/classify/" => Endpoint::Classify,
@@ -569,30 +601,36 @@ pub fn handle(state: &AppState, conn: &Conn, req: &Request<hyper::body::Incoming
             &ApiError::new(StatusCode::NOT_FOUND, "not found; see /openapi.json"),
             false,
         )
-    } else if req.method() == Method::OPTIONS && public {
+    } else if req.method() == Method::OPTIONS {
         let mut r = Response::new(Full::new(Bytes::new()));
         *r.status_mut() = StatusCode::NO_CONTENT;
         let h = r.headers_mut();
-        h.insert(
-            header::ACCESS_CONTROL_ALLOW_ORIGIN,
-            HeaderValue::from_static("*"),
-        );
-        h.insert(
-            header::ACCESS_CONTROL_ALLOW_METHODS,
-            HeaderValue::from_static("GET, OPTIONS"),
-        );
-        h.insert(
-            header::ACCESS_CONTROL_ALLOW_HEADERS,
-            HeaderValue::from_static("Authorization"),
-        );
+        h.insert(header::ALLOW, HeaderValue::from_static(ALLOWED_METHODS));
+        if public {
+            h.insert(
+                header::ACCESS_CONTROL_ALLOW_ORIGIN,
+                HeaderValue::from_static("*"),
+            );
+            h.insert(
+                header::ACCESS_CONTROL_ALLOW_METHODS,
+                HeaderValue::from_static(ALLOWED_METHODS),
+            );
+            h.insert(
+                header::ACCESS_CONTROL_ALLOW_HEADERS,
+                HeaderValue::from_static("Authorization"),
+            );
+        }
         r
     } else if req.method() != Method::GET && req.method() != Method::HEAD {
         let mut r = error_response(
-            &ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "only GET is supported"),
+            &ApiError::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "only GET, HEAD and OPTIONS are supported",
+            ),
             public,
         );
         r.headers_mut()
-            .insert(header::ALLOW, HeaderValue::from_static("GET"));
+            .insert(header::ALLOW, HeaderValue::from_static(ALLOWED_METHODS));
         r
     } else {
         let result = match endpoint {

@@ -2,24 +2,39 @@
 //! connection's SYN (mod_tcpfingerprint's method, no privileges needed).
 
 use std::convert::Infallible;
+use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::os::fd::AsRawFd;
+use std::pin::Pin;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
 
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use socket2::{Domain, Protocol, Socket, Type};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{mpsc, watch, Semaphore};
+use tokio::time::Sleep;
 
+use super::config::MAX_REQUEST_HEAD;
 use super::http::{self, AppState, Conn, ConnSyn};
 use super::sys;
 use crate::analyze::Engine;
 use crate::packet;
 
-const HEADER_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How long a response may wait for a client that does not read it: after
+/// that the connection is dropped, so a client that pipelines requests and
+/// never reads the answers cannot hold a socket forever.
+const WRITE_STALL_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How often a failing `accept` (EMFILE: out of file descriptors) is logged.
+const ACCEPT_ERROR_LOG_EVERY: Duration = Duration::from_secs(10);
 
 /// Binds a listening socket with `TCP_SAVE_SYN`. An IPv6 wildcard address
 /// accepts IPv4 too (IPV6_V6ONLY off), so `[::]:8249` serves both.
@@ -65,15 +80,20 @@ pub fn read_syn(stream: &TcpStream, engine: &Engine) -> ConnSyn {
     }
 }
 
-/// Accepts connections until `shutdown` turns true. Each connection task
-/// holds a clone of `alive`; the caller waits for them all to finish.
+/// Accepts connections until `shutdown` turns true, serving at most as many
+/// at once as `slots` has permits (shared by every listener; beyond that,
+/// one accepted connection per listener waits for a slot and the rest wait
+/// in the kernel's accept queue). Each connection task holds a clone of
+/// `alive`; the caller waits for them all to finish.
 pub async fn accept_loop(
     listener: TcpListener,
     state: Arc<AppState>,
     engine: Arc<Engine>,
+    slots: Arc<Semaphore>,
     mut shutdown: watch::Receiver<bool>,
     alive: mpsc::Sender<()>,
 ) {
+    let mut failures = AcceptFailures::default();
     loop {
         let accepted = tokio::select! {
             r = listener.accept() => r,
@@ -83,19 +103,139 @@ pub async fn accept_loop(
             Ok(x) => x,
             Err(e) => {
                 // EMFILE and friends: back off briefly instead of spinning.
-                eprintln!("synprint serve: accept failed: {e}");
-                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                failures.note(&e);
+                tokio::time::sleep(Duration::from_millis(50)).await;
                 continue;
             }
         };
+        // Accepted first, then a slot awaited: a permit taken before
+        // `accept` would sit idle in every listener that has no client.
+        // While this one waits, nothing more is accepted here.
+        let slot = tokio::select! {
+            s = Arc::clone(&slots).acquire_owned() => s,
+            _ = shutdown.changed() => return,
+        };
+        let Ok(slot) = slot else { return };
         let state = Arc::clone(&state);
         let engine = Arc::clone(&engine);
         let shutdown = shutdown.clone();
         let alive = alive.clone();
         tokio::spawn(async move {
             serve_connection(stream, peer, state, &engine, shutdown).await;
+            drop(slot);
             drop(alive);
         });
+    }
+}
+
+/// Logs failing `accept`s once per [`ACCEPT_ERROR_LOG_EVERY`] with how many
+/// there were, not twenty lines a second.
+#[derive(Default)]
+struct AcceptFailures {
+    last_logged: Option<Instant>,
+    unlogged: u64,
+}
+
+impl AcceptFailures {
+    fn note(&mut self, e: &io::Error) {
+        if let Some(line) = self.message(e, Instant::now()) {
+            eprintln!("{line}");
+        }
+    }
+
+    /// The line to log for this failure at `now`, if one is due.
+    fn message(&mut self, e: &io::Error, now: Instant) -> Option<String> {
+        self.unlogged += 1;
+        if self
+            .last_logged
+            .is_some_and(|t| now.saturating_duration_since(t) < ACCEPT_ERROR_LOG_EVERY)
+        {
+            return None;
+        }
+        let line = format!(
+            "synprint serve: accept failed ({} time{} since the last message): {e}",
+            self.unlogged,
+            if self.unlogged == 1 { "" } else { "s" }
+        );
+        self.last_logged = Some(now);
+        self.unlogged = 0;
+        Some(line)
+    }
+}
+
+/// A stream whose writes fail once they have waited [`WRITE_STALL_TIMEOUT`]
+/// for a client that does not read (hyper's own timeouts cover reading the
+/// request head only).
+struct StallGuard {
+    inner: TcpStream,
+    timeout: Duration,
+    stalled: Option<Pin<Box<Sleep>>>,
+}
+
+impl StallGuard {
+    fn new(inner: TcpStream, timeout: Duration) -> Self {
+        StallGuard {
+            inner,
+            timeout,
+            stalled: None,
+        }
+    }
+
+    /// `poll` is the inner write or flush: while it is pending, the stall
+    /// clock runs (and wakes the task when it expires); once it is ready, the
+    /// clock stops.
+    fn guard<T>(
+        &mut self,
+        cx: &mut Context<'_>,
+        poll: impl FnOnce(Pin<&mut TcpStream>, &mut Context<'_>) -> Poll<io::Result<T>>,
+    ) -> Poll<io::Result<T>> {
+        match poll(Pin::new(&mut self.inner), cx) {
+            Poll::Ready(r) => {
+                self.stalled = None;
+                Poll::Ready(r)
+            }
+            Poll::Pending => {
+                let timeout = self.timeout;
+                let clock = self
+                    .stalled
+                    .get_or_insert_with(|| Box::pin(tokio::time::sleep(timeout)));
+                match clock.as_mut().poll(cx) {
+                    Poll::Ready(()) => Poll::Ready(Err(io::Error::new(
+                        io::ErrorKind::TimedOut,
+                        "the client did not read its responses",
+                    ))),
+                    Poll::Pending => Poll::Pending,
+                }
+            }
+        }
+    }
+}
+
+impl AsyncRead for StallGuard {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for StallGuard {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        self.guard(cx, |s, cx| s.poll_write(cx, buf))
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.guard(cx, |s, cx| s.poll_flush(cx))
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
     }
 }
 
@@ -130,8 +270,12 @@ async fn serve_connection(
     let connection = hyper::server::conn::http1::Builder::new()
         .timer(TokioTimer::new())
         .header_read_timeout(HEADER_TIMEOUT)
+        .max_buf_size(MAX_REQUEST_HEAD)
         .keep_alive(true)
-        .serve_connection(TokioIo::new(stream), svc);
+        .serve_connection(
+            TokioIo::new(StallGuard::new(stream, WRITE_STALL_TIMEOUT)),
+            svc,
+        );
     tokio::pin!(connection);
     tokio::select! {
         _ = connection.as_mut() => {}
@@ -139,5 +283,54 @@ async fn serve_connection(
             connection.as_mut().graceful_shutdown();
             let _ = connection.await;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::AsyncWriteExt;
+
+    /// Out of file descriptors, `accept` fails every 50 ms: one line per
+    /// ten seconds, counting the failures it stands for.
+    #[test]
+    fn accept_failures_are_logged_once_per_interval() {
+        let e = io::Error::from_raw_os_error(24);
+        let mut f = AcceptFailures::default();
+        let t0 = Instant::now();
+        let first = f.message(&e, t0).expect("the first failure is logged");
+        assert!(first.contains("1 time since"), "{first}");
+        for i in 1..200 {
+            assert_eq!(f.message(&e, t0 + Duration::from_millis(50 * i)), None);
+        }
+        let next = f
+            .message(&e, t0 + ACCEPT_ERROR_LOG_EVERY)
+            .expect("logged again after the interval");
+        assert!(next.contains("200 times since"), "{next}");
+    }
+
+    /// A peer that never reads: writes fail once they have waited the
+    /// timeout, instead of waiting for ever.
+    #[tokio::test]
+    async fn writes_to_a_peer_that_never_reads_time_out() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let _peer = TcpStream::connect(addr).await.expect("connect");
+        let (server, _) = listener.accept().await.expect("accept");
+        let mut guarded = StallGuard::new(server, Duration::from_millis(200));
+        let chunk = vec![0u8; 1 << 16];
+        let writes = async {
+            loop {
+                if let Err(e) = guarded.write_all(&chunk).await {
+                    return e;
+                }
+            }
+        };
+        // Unguarded, the writes would wait for ever once the socket
+        // buffers are full; the outer limit turns that into a failure.
+        let err = tokio::time::timeout(Duration::from_secs(20), writes)
+            .await
+            .expect("the stalled write never failed");
+        assert_eq!(err.kind(), io::ErrorKind::TimedOut, "{err}");
     }
 }

@@ -35,7 +35,7 @@ use tokio::sync::{mpsc, watch};
 pub use capture::{Capture, LiveCaptureError};
 pub use cidr::{Cidr, CidrError};
 pub use cli::ServeArgs;
-pub use config::{ApiKey, ConfigError, ServeConfig};
+pub use config::{ApiKey, ConfigError, RealIpHeader, ServeConfig};
 pub use metrics::{CaptureCounters, Metrics};
 pub use os_view::{OsClassifier, OsProbabilities, OsView};
 
@@ -108,6 +108,7 @@ impl Server {
         let state = Arc::new(http::AppState {
             api_key: config.api_key.clone(),
             trusted_proxies: config.trusted_proxies.clone(),
+            real_ip_header: config.real_ip_header,
             store: Arc::clone(&store),
             classifier,
             metrics: Arc::clone(&metrics),
@@ -115,11 +116,13 @@ impl Server {
         });
         let (shutdown, shutdown_rx) = watch::channel(false);
         let (alive_tx, alive) = mpsc::channel::<()>(1);
+        let slots = Arc::new(tokio::sync::Semaphore::new(config.max_connections));
         for l in listeners {
             tokio::spawn(listener::accept_loop(
                 l,
                 Arc::clone(&state),
                 Arc::clone(&engine),
+                Arc::clone(&slots),
                 shutdown_rx.clone(),
                 alive_tx.clone(),
             ));

@@ -24,10 +24,10 @@ pub fn document() -> Value {
             "/classify": {"get": {
                 "summary": "Fingerprint and OS verdict of the calling connection (or, with a key, of another address).",
                 "parameters": [
-                    {"name": "detail", "in": "query", "schema": {"type": "string", "enum": ["", "0", "1", "true", "false"]},
-                     "description": "Add the whole record (`fp`) and details."},
-                    {"name": "by_ip", "in": "query", "schema": {"type": "string", "enum": ["", "0", "1", "true", "false"]},
-                     "description": "Answer with the caller address's newest fingerprint instead of this connection's."},
+                    {"name": "detail", "in": "query", "schema": {"type": "string"},
+                     "description": "1/true/yes (or empty) or 0/false/no, in any case: add the whole record (`fp`) and details."},
+                    {"name": "by_ip", "in": "query", "schema": {"type": "string"},
+                     "description": "As `detail`'s values: answer with the caller address's newest fingerprint instead of this connection's."},
                     {"name": "ip", "in": "query", "schema": {"type": "string"}, "description": "Address to look up (needs the key)."},
                     {"name": "port", "in": "query", "schema": {"type": "integer", "minimum": 0, "maximum": 65535},
                      "description": "Exact source port to look up (needs the key and `ip`)."},
@@ -37,18 +37,28 @@ pub fn document() -> Value {
                     "200": {"description": "The verdict (short, or detailed with `detail=1`); with a key and no `ip`, every stored address.",
                             "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Classify"}}}},
                     "400": err("A query parameter or forwarded header has a bad value."),
-                    "403": err("Wrong API key, or key endpoints disabled.")
-                }
+                    "403": err("Wrong API key, or key endpoints disabled."),
+                    "405": err("A method other than GET, HEAD and OPTIONS.")
+                },
+                "security": [{}, {"bearer": []}, {"query_key": []}]
             }},
             "/all": {"get": {"summary": "Every stored address with its fingerprints.", "parameters": key_params(),
-                "responses": {"200": {"description": "Map of address to fingerprints."}, "403": err("Wrong or missing API key.")}}},
+                "responses": {"200": {"description": "Map of address to fingerprints: `{\"ADDR\": [{\"count\", \"first_seen\", \"last_seen\", \"fp\"}, ...]}` (also `/classify?key=K` without `ip`)."},
+                    "403": err("Wrong or missing API key.")},
+                "security": [{"bearer": []}, {"query_key": []}]}},
             "/stats": {"get": {"summary": "Store sizes and counters.", "parameters": key_params(),
-                "responses": {"200": {"description": "`numIPs`, `numFingerprints` and more."}, "403": err("Wrong or missing API key.")}}},
+                "responses": {"200": {"description": "`numIPs`, `numFingerprints` and more."}, "403": err("Wrong or missing API key.")},
+                "security": [{"bearer": []}, {"query_key": []}]}},
             "/healthz": {"get": {"summary": "Liveness.", "responses": {"200": {"description": "`{\"status\":\"ok\"}`"}}}},
             "/metrics": {"get": {"summary": "Prometheus metrics.", "responses": {"200": {"description": "Text exposition format."}}}},
             "/openapi.json": {"get": {"summary": "This document.", "responses": {"200": {"description": "OpenAPI 3."}}}}
         },
-        "components": {"schemas": {
+        "components": {
+          "securitySchemes": {
+            "bearer": {"type": "http", "scheme": "bearer", "description": "The API key as `Authorization: Bearer KEY`."},
+            "query_key": {"type": "apiKey", "in": "query", "name": "key"}
+          },
+          "schemas": {
             "Error": {"type": "object", "required": ["error"], "properties": {"error": {"type": "string"}}},
             "Classify": {"type": "object", "properties": {
                 "os_mismatch": {"type": "boolean", "nullable": true},
@@ -64,6 +74,8 @@ pub fn document() -> Value {
                 "rtt_ms": {"type": "number", "nullable": true},
                 "num_fingerprints": {"type": "integer"},
                 "details": {"type": "object"},
+                "syn_saved": {"type": "boolean", "nullable": true,
+                              "description": "With `msg`: false when the kernel saved no SYN for this connection (SYN cookies)."},
                 "msg": {"type": "string", "description": "Why there is no fingerprint."}
             }}
         }}
