@@ -27,6 +27,9 @@ use synprint::craft::{ethernet_frame, OptionBytes, Stack, TcpPacket};
 use synprint::p0f::{Database, Uptime};
 use synprint::packet::{flags, Kind, LinkType, Timestamp};
 
+mod kernel;
+use kernel::{tcpdump_missing, Capture, Netns};
+
 /// True, after saying so, when there is no p0f to compare with: the test
 /// then skips.
 fn p0f_missing() -> bool {
@@ -1703,68 +1706,12 @@ fn kernel_at_least(major: u32, minor: u32) -> bool {
     version >= (major, minor)
 }
 
-/// The tcpdump child; stopped (SIGINT, then waited for) even when the test
-/// fails, so no capture outlives it.
-struct Capture(std::process::Child);
-
-impl Capture {
-    fn stop(&mut self) {
-        if let Ok(None) = self.0.try_wait() {
-            let _ = Command::new("kill")
-                .args(["-INT", &self.0.id().to_string()])
-                .status();
-            let _ = self.0.wait();
-        }
-    }
-}
-
-impl Drop for Capture {
-    fn drop(&mut self) {
-        self.stop();
-    }
-}
-
-/// A network namespace, deleted on drop (also when the test fails).
-struct Netns(String);
-
-impl Netns {
-    fn create(name: &str) -> Option<Netns> {
-        let ok = Command::new("ip")
-            .args(["netns", "add", name])
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success());
-        if !ok {
-            return None;
-        }
-        let ns = Netns(name.to_string());
-        ns.exec(&["ip", "link", "set", "lo", "up"]).then_some(ns)
-    }
-
-    fn exec(&self, args: &[&str]) -> bool {
-        Command::new("ip")
-            .args(["netns", "exec", &self.0])
-            .args(args)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success())
-    }
-}
-
-impl Drop for Netns {
-    fn drop(&mut self) {
-        let _ = Command::new("ip").args(["netns", "del", &self.0]).status();
-    }
-}
-
 #[test]
 fn kernel_loopback_syns_match_p0f() {
     if p0f_missing() {
         return;
     }
-    if Command::new("tcpdump").arg("--version").output().is_err() {
-        eprintln!("SKIPPED: tcpdump is not installed");
+    if tcpdump_missing() {
         return;
     }
     // The four sysctls are per network namespace only since Linux 4.15;
@@ -1780,33 +1727,8 @@ fn kernel_loopback_syns_match_p0f() {
     };
     let dir = tempfile::tempdir().expect("tempdir");
     let pcap = dir.path().join("kernel.pcap");
-    let pcap_s = pcap.to_str().expect("utf-8 path");
 
-    let dump_log = dir.path().join("tcpdump.log");
-    let dump = Command::new("ip")
-        .args([
-            "netns",
-            "exec",
-            &name,
-            "tcpdump",
-            "-i",
-            "lo",
-            "--immediate-mode",
-            "-U",
-            "-w",
-            pcap_s,
-        ])
-        .arg("tcp")
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&dump_log).expect("tcpdump log"))
-        .spawn()
-        .expect("spawn tcpdump");
-    let mut dump = Capture(dump);
-    let started = (0..100).any(|_| {
-        std::thread::sleep(Duration::from_millis(50));
-        std::fs::read_to_string(&dump_log).is_ok_and(|l| l.contains("listening on"))
-    });
-    assert!(started, "tcpdump did not start");
+    let mut dump = Capture::start(&ns, "lo", &pcap, "tcp");
 
     let exe = std::env::current_exe().expect("test binary");
     let exe = exe.to_str().expect("utf-8 path");
@@ -1856,7 +1778,10 @@ fn kernel_loopback_syns_match_p0f() {
     });
     dump.stop();
     drop(ns);
-    eprintln!("{}", std::fs::read_to_string(&dump_log).unwrap_or_default());
+    eprintln!(
+        "{}",
+        std::fs::read_to_string(pcap.with_extension("log")).unwrap_or_default()
+    );
 
     if let Ok(keep) = std::env::var("SYNPRINT_KEEP_PCAP") {
         let _ = std::fs::copy(&pcap, keep);

@@ -1,0 +1,92 @@
+//! Throw-away network namespaces and tcpdump captures for the tests that
+//! make this machine's kernel send real packets. Everything is undone on
+//! drop, also when a test fails.
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+pub fn tcpdump_missing() -> bool {
+    if Command::new("tcpdump").arg("--version").output().is_err() {
+        eprintln!("SKIPPED: tcpdump is not installed");
+        return true;
+    }
+    false
+}
+
+/// The tcpdump child; stopped (SIGINT, then waited for) even when the test
+/// fails, so no capture outlives it.
+pub struct Capture(std::process::Child);
+
+impl Capture {
+    /// tcpdump on `interface` inside `ns`, writing `pcap` (and its messages
+    /// next to it); returns once tcpdump says it is listening.
+    pub fn start(ns: &Netns, interface: &str, pcap: &Path, filter: &str) -> Capture {
+        let log = pcap.with_extension("log");
+        let child = Command::new("ip")
+            .args(["netns", "exec", &ns.0, "tcpdump", "-i", interface])
+            .args(["--immediate-mode", "-U", "-w"])
+            .arg(pcap)
+            .arg(filter)
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).expect("tcpdump log"))
+            .spawn()
+            .expect("spawn tcpdump");
+        let capture = Capture(child);
+        let started = (0..100).any(|_| {
+            std::thread::sleep(Duration::from_millis(50));
+            std::fs::read_to_string(&log).is_ok_and(|l| l.contains("listening on"))
+        });
+        assert!(started, "tcpdump on {interface} did not start");
+        capture
+    }
+
+    pub fn stop(&mut self) {
+        if let Ok(None) = self.0.try_wait() {
+            let _ = Command::new("kill")
+                .args(["-INT", &self.0.id().to_string()])
+                .status();
+            let _ = self.0.wait();
+        }
+    }
+}
+
+impl Drop for Capture {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// A network namespace, deleted on drop (also when the test fails).
+pub struct Netns(pub String);
+
+impl Netns {
+    pub fn create(name: &str) -> Option<Netns> {
+        let ok = Command::new("ip")
+            .args(["netns", "add", name])
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        if !ok {
+            return None;
+        }
+        let ns = Netns(name.to_string());
+        ns.exec(&["ip", "link", "set", "lo", "up"]).then_some(ns)
+    }
+
+    pub fn exec(&self, args: &[&str]) -> bool {
+        Command::new("ip")
+            .args(["netns", "exec", &self.0])
+            .args(args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        let _ = Command::new("ip").args(["netns", "del", &self.0]).status();
+    }
+}
