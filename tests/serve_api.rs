@@ -44,6 +44,9 @@ fn api_key_cases() {
     let bearer = format!("Bearer {KEY}");
     let hdr = get(a, "/stats", &[("Authorization", &bearer)]);
     assert_eq!(hdr.status, 200);
+    // The scheme name in any case.
+    let lower = get(a, "/stats", &[("Authorization", &format!("bearer {KEY}"))]);
+    assert_eq!(lower.status, 200);
     let wrong_bearer = get(a, "/all", &[("Authorization", "Bearer nope")]);
     assert_eq!(wrong_bearer.status, 403);
     // A site's own bearer token (a user's JWT a proxy passes on), or even
@@ -216,6 +219,18 @@ fn x_forwarded_for_is_read_over_every_line_when_configured() {
         ("X-Forwarded-For", "203.0.113.10"),
     ]);
     assert_eq!(j["lookup_ip"], "203.0.113.10", "{j}");
+    // Entries with a port, as some proxies write them; whatever the client
+    // wrote left of its own address is not read.
+    for (xff, client) in [
+        ("198.51.100.1:4444", "198.51.100.1"),
+        ("[2001:db8::5]:80, 127.0.0.1", "2001:db8::5"),
+        ("not an address, 203.0.113.12", "203.0.113.12"),
+    ] {
+        let j = lookup(&[("X-Forwarded-For", xff)]);
+        assert_eq!(j["lookup_ip"], client, "{xff}: {j}");
+    }
+    let r = get(a, "/classify", &[("X-Forwarded-For", "203.0.113.12, junk")]);
+    assert_eq!(r.status, 400, "a proxy's own entry must be an address");
     // X-Real-IP, which this proxy does not set, is the client's: ignored.
     let j = lookup(&[("X-Real-IP", "203.0.113.11")]);
     assert_eq!(j["syn_source"], "saved_syn", "{j}");

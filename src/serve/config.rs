@@ -227,6 +227,8 @@ impl ServeConfig {
             .listen
             .iter()
             .enumerate()
+            // Port 0 asks for any free port: twice is two listeners.
+            .filter(|(_, a)| a.port() != 0)
             .find_map(|(i, a)| l.listen.get(..i)?.contains(a).then_some(a))
         {
             return Err(invalid(
@@ -565,6 +567,16 @@ mod tests {
         )
         .expect("valid");
         assert!(c.api_key.as_ref().is_some_and(|k| k.matches("env")));
+    }
+
+    #[test]
+    fn port_zero_may_be_listed_twice() {
+        let args = ServeArgs {
+            listen: vec!["127.0.0.1:0".parse().expect("addr"); 2],
+            ..Default::default()
+        };
+        let c = ServeConfig::resolve(&args, env(&[])).expect("two ephemeral listeners");
+        assert_eq!(c.listen.len(), 2);
     }
 
     #[test]

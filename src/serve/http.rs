@@ -171,11 +171,13 @@ impl AppState {
     /// The key from `?key=` or `Authorization: Bearer`. A presented key
     /// must be right; it is never logged or echoed.
     fn authenticate(&self, q: &Query, headers: &HeaderMap) -> Result<Auth, ApiError> {
+        // The scheme name is case-insensitive (RFC 9110).
         let bearer = headers
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .map(str::trim);
+            .and_then(|v| v.split_once(' '))
+            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+            .map(|(_, key)| key.trim());
         let Some(presented) = q.key.as_deref().or(bearer) else {
             return Ok(Auth::Anonymous);
         };
@@ -216,6 +218,16 @@ fn header_str<'a>(h: &'a HeaderMap, name: &str) -> Option<&'a str> {
     h.get(name).and_then(|v| v.to_str().ok()).map(str::trim)
 }
 
+/// One X-Forwarded-For entry: an address, or an address and port as some
+/// proxies write it (`192.0.2.1:5678`, `[2001:db8::1]:5678`).
+fn forwarded_hop(hop: &str) -> Option<IpAddr> {
+    let hop = hop.trim();
+    hop.parse::<IpAddr>()
+        .or_else(|_| hop.parse::<SocketAddr>().map(|a| a.ip()))
+        .ok()
+        .map(canonical)
+}
+
 fn last_line<'a>(h: &'a HeaderMap, name: &str) -> Option<&'a str> {
     h.get_all(name)
         .iter()
@@ -253,20 +265,20 @@ fn caller(state: &AppState, peer: SocketAddr, h: &HeaderMap) -> Result<Caller, A
             // Each proxy appends the address it saw, to the last line or as
             // a line of its own: walk every line from the right past our
             // own trusted proxies; the first other address is the client.
-            let mut hops = Vec::new();
+            // What lies left of it was written by the client (or proxies
+            // before it) and is not read.
+            let mut lines = Vec::new();
             for line in h.get_all("x-forwarded-for") {
-                let line = line.to_str().map_err(|_| bad("X-Forwarded-For"))?;
-                for hop in line.split(',') {
-                    let ip = hop.trim().parse::<IpAddr>();
-                    hops.push(canonical(ip.map_err(|_| bad("X-Forwarded-For"))?));
+                lines.push(line.to_str().map_err(|_| bad("X-Forwarded-For"))?);
+            }
+            let mut ip = None;
+            for hop in lines.iter().rev().flat_map(|l| l.rsplit(',')) {
+                let hop = forwarded_hop(hop).ok_or_else(|| bad("X-Forwarded-For"))?;
+                ip = Some(hop);
+                if !state.trusted(hop) {
+                    break;
                 }
             }
-            let ip = hops
-                .iter()
-                .rev()
-                .find(|ip| !state.trusted(**ip))
-                .or(hops.first())
-                .copied();
             (ip, "X-Forwarded-Port")
         }
     };
