@@ -267,16 +267,15 @@ fn caller(state: &AppState, peer: SocketAddr, h: &HeaderMap) -> Result<Caller, A
             // own trusted proxies; the first other address is the client.
             // What lies left of it was written by the client (or proxies
             // before it) and is not read.
-            let mut lines = Vec::new();
-            for line in h.get_all("x-forwarded-for") {
-                lines.push(line.to_str().map_err(|_| bad("X-Forwarded-For"))?);
-            }
             let mut ip = None;
-            for hop in lines.iter().rev().flat_map(|l| l.rsplit(',')) {
-                let hop = forwarded_hop(hop).ok_or_else(|| bad("X-Forwarded-For"))?;
-                ip = Some(hop);
-                if !state.trusted(hop) {
-                    break;
+            'lines: for line in h.get_all("x-forwarded-for").iter().rev() {
+                let line = line.to_str().map_err(|_| bad("X-Forwarded-For"))?;
+                for hop in line.rsplit(',') {
+                    let hop = forwarded_hop(hop).ok_or_else(|| bad("X-Forwarded-For"))?;
+                    ip = Some(hop);
+                    if !state.trusted(hop) {
+                        break 'lines;
+                    }
                 }
             }
             (ip, "X-Forwarded-Port")
