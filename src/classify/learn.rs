@@ -35,7 +35,7 @@ pub struct Labels {
     by_conn: HashMap<(IpAddr, u16), Label>,
     /// Data rows read.
     pub rows: usize,
-    /// Rows whose label names no known OS (an unparseable or foreign
+    /// Rows used whose label names no known OS (an unparseable or foreign
     /// User-Agent); kept, with `os: None`.
     pub without_os: usize,
     /// Rows for an address and port an earlier row already labelled: the
@@ -162,6 +162,7 @@ pub fn read_labels<R: Read>(mut input: R, path: &Path) -> Result<Labels, LabelEr
     }
 
     let mut labels = Labels::default();
+    let mut ua_os: HashMap<String, Option<Os>> = HashMap::new();
     for rec in rdr.records() {
         let rec = rec.map_err(csv_err)?;
         // Counted only for an error: counting costs a pass over the text.
@@ -182,6 +183,11 @@ pub fn read_labels<R: Read>(mut input: R, path: &Path) -> Result<Labels, LabelEr
             line: line(),
             value: port_s.to_string(),
         })?;
+        labels.rows += 1;
+        let Entry::Vacant(slot) = labels.by_conn.entry((ip, port)) else {
+            labels.duplicates += 1;
+            continue;
+        };
         let user_agent = field(ua_col).map(str::to_string);
         let os = match field(os_col) {
             Some(name) => Some(name.parse::<Os>().map_err(|source| LabelError::BadOs {
@@ -190,20 +196,23 @@ pub fn read_labels<R: Read>(mut input: R, path: &Path) -> Result<Labels, LabelEr
                 source,
             })?),
             None => match &user_agent {
-                Some(ua) => os_from_user_agent(ua)?,
+                // A site's visitors share a few thousand User-Agents: each
+                // is parsed once (the regex set costs microseconds a row).
+                Some(ua) => match ua_os.get(ua.as_str()) {
+                    Some(&os) => os,
+                    None => {
+                        let os = os_from_user_agent(ua)?;
+                        ua_os.insert(ua.clone(), os);
+                        os
+                    }
+                },
                 None => None,
             },
         };
-        labels.rows += 1;
         if os.is_none() {
             labels.without_os += 1;
         }
-        match labels.by_conn.entry((ip, port)) {
-            Entry::Vacant(v) => {
-                v.insert(Label { os, user_agent });
-            }
-            Entry::Occupied(_) => labels.duplicates += 1,
-        }
+        slot.insert(Label { os, user_agent });
     }
     Ok(labels)
 }

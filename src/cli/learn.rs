@@ -122,7 +122,8 @@ pub(super) fn read_labels(path: &Path) -> Result<classify::Labels, classify::Lab
     if labels.duplicates > 0 {
         let n = labels.duplicates;
         eprintln!(
-            "{}: {n} {} an address and port an earlier row labelled; the first row of each is used",
+            "{}: {n} {} an address and port an earlier row labelled (as every request on one \
+             keep-alive connection does in a web server's log); the first row of each is used",
             path.display(),
             if n == 1 { "row repeats" } else { "rows repeat" }
         );
