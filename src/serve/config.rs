@@ -69,16 +69,16 @@ impl std::str::FromStr for RealIpHeader {
     }
 }
 
-/// Connections served at once by default: each may hold up to
-/// [`MAX_REQUEST_HEAD`] of unfinished request head, so this bounds that
-/// memory at 256 MiB.
+/// Connections served at once by default: each may hold an unfinished
+/// request head of [`MAX_REQUEST_HEAD`] (up to 112 KiB when it arrives in
+/// one burst), so this bounds that memory at about 450 MiB.
 pub const DEFAULT_MAX_CONNECTIONS: usize = 4096;
 
 /// More connections than any one process can hold file descriptors for.
 const MAX_CONNECTIONS_LIMIT: usize = 1 << 20;
 
-/// The largest request head read (hyper's read buffer); a longer one is
-/// refused with 431.
+/// The largest request head read (hyper's read buffer, which a single read
+/// can overshoot to 112 KiB); a longer one is refused with 431.
 pub const MAX_REQUEST_HEAD: usize = 64 * 1024;
 
 /// Everything `serve` needs, resolved and validated.
