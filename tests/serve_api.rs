@@ -315,11 +315,7 @@ fn not_found_bad_queries_and_methods_are_json() {
         assert_eq!(r.status, 200, "{path}");
         assert!(r.json()["fp"].is_object(), "{path}");
     }
-    let mut s = connect(a, SynShape::default());
-    s.write_all(b"DELETE /classify HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
-        .expect("send");
-    let mut text = String::new();
-    s.read_to_string(&mut text).expect("read");
+    let text = raw_request(a, "DELETE", "/classify");
     assert!(text.starts_with("HTTP/1.1 405"), "{text}");
     assert!(text.contains("\"error\""));
     assert!(
@@ -367,14 +363,7 @@ fn cors_preflight_and_head() {
     let srv = TestServer::start(loopback_config());
     let a = srv.addr(false);
     for (method, expect) in [("OPTIONS", "HTTP/1.1 204"), ("HEAD", "HTTP/1.1 200")] {
-        let mut s = connect(a, SynShape::default());
-        s.write_all(
-            format!("{method} /classify HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
-                .as_bytes(),
-        )
-        .expect("send");
-        let mut text = String::new();
-        s.read_to_string(&mut text).expect("read");
+        let text = raw_request(a, method, "/classify");
         assert!(text.starts_with(expect), "{method}: {text}");
         assert!(
             text.to_ascii_lowercase()
@@ -391,13 +380,7 @@ fn cors_preflight_and_head() {
     let r = get(a, "/stats", &[]);
     assert!(r.header("access-control-allow-origin").is_none());
     for path in ["/stats", "/all", "/metrics"] {
-        let mut s = connect(a, SynShape::default());
-        s.write_all(
-            format!("OPTIONS {path} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n").as_bytes(),
-        )
-        .expect("send");
-        let mut text = String::new();
-        s.read_to_string(&mut text).expect("read");
+        let text = raw_request(a, "OPTIONS", path);
         let lower = text.to_ascii_lowercase();
         assert!(text.starts_with("HTTP/1.1 204"), "{path}: {text}");
         assert!(
@@ -468,4 +451,17 @@ fn connections_and_request_heads_are_bounded() {
         (read.is_ok() && text == "HTTP/1.1 431") || sent.is_err(),
         "a 200 KiB request head was read: {text}"
     );
+}
+
+/// One request of any method on a fresh connection; the whole answer as
+/// text (the server closes after it).
+fn raw_request(a: std::net::SocketAddr, method: &str, path: &str) -> String {
+    let mut s = connect(a, SynShape::default());
+    s.write_all(
+        format!("{method} {path} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n").as_bytes(),
+    )
+    .expect("send");
+    let mut text = String::new();
+    s.read_to_string(&mut text).expect("read");
+    text
 }
