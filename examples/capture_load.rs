@@ -13,9 +13,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use synprint::analyze::Engine;
+use synprint::capture::{CaptureCounters, LiveCapture};
 use synprint::craft::{ethernet_frame, Stack};
-use synprint::serve::{sys, Capture, CaptureCounters};
+use synprint::serve::capture_into;
 use synprint::store::{FingerprintStore, MemoryStore, StoreConfig};
+use synprint::sys;
 
 const A: &str = "synprint-load-a";
 const B: &str = "synprint-load-b";
@@ -70,7 +72,7 @@ fn main() {
         eprintln!("could not set up the namespaces");
         std::process::exit(1);
     }
-    let capture = match in_netns(B, || Capture::open("sploadb", None)) {
+    let capture = match in_netns(B, || LiveCapture::open("sploadb", None)) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("{e}");
@@ -103,7 +105,7 @@ fn main() {
             Arc::clone(&counters),
             Arc::clone(&stop),
         );
-        std::thread::spawn(move || capture.run(&engine, store.as_ref(), &counters, &stop))
+        std::thread::spawn(move || capture_into(capture, &engine, store.as_ref(), &counters, &stop))
     };
 
     // Senders split the frames; SENDERS=2 uses both cores of a small

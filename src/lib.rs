@@ -2,8 +2,8 @@
 //!
 //! Data flows one way through these modules:
 //!
-//! - [`capture`]: capture files (pcap, pcapng) → timestamped frames with
-//!   their link type.
+//! - [`capture`]: capture files (pcap, pcapng) and live interfaces →
+//!   timestamped frames with their link type.
 //! - [`packet`]: a frame → one [`packet::Observation`] per SYN / SYN+ACK, or
 //!   a counted [`packet::Skip`] reason. The only place bytes are parsed.
 //! - [`fingerprint`]: pure functions of an observation: zardaxt's fields,
@@ -16,9 +16,10 @@
 //!   with retransmission tracking and counters.
 //! - [`output`]: records → JSON lines or p0f-like text.
 //! - [`store`]: bounded, expiring memory of recent fingerprints per address.
-//! - [`serve`]: the HTTP API, kernel SAVED_SYN listener and AF_PACKET capture.
+//! - [`serve`]: the HTTP API and kernel SAVED_SYN listener, fed also by
+//!   live captures.
 //! - [`craft`]: building packets byte by byte (tests, benchmarks, fixtures).
-// Unsafe code is confined to the few system-call wrappers in `serve` that
+// Unsafe code is confined to the few system-call wrappers in `sys` that
 // say why they need it, and the two memory hints in `hint`.
 #![deny(unsafe_code)]
 
@@ -33,4 +34,5 @@ pub mod p0f;
 pub mod packet;
 pub mod serve;
 pub mod store;
+pub mod sys;
 mod table;

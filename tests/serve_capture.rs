@@ -11,9 +11,11 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use serve_common::{get, TestServer};
+use synprint::capture::LiveCapture;
 use synprint::craft::{ethernet_frame, Stack, TcpPacket};
 use synprint::packet::{flags, Timestamp};
-use synprint::serve::{sys, ApiKey, Capture, ServeConfig};
+use synprint::serve::{ApiKey, ServeConfig};
+use synprint::sys;
 
 const KEY: &str = "capture-test-key";
 
@@ -145,11 +147,11 @@ fn capture_on_veth_stores_and_classifies_crafted_syns() {
     let vb = pair.veth_b.clone();
     let captures = in_netns(&pair.b, move || {
         [
-            Capture::open(&vb, Some(443)),
-            Capture::open("any", Some(443)),
+            LiveCapture::open(&vb, Some(443)),
+            LiveCapture::open("any", Some(443)),
         ]
     });
-    let captures: Vec<Capture> = captures
+    let captures: Vec<LiveCapture> = captures
         .into_iter()
         .map(|c| c.expect("capture opens as root"))
         .collect();
@@ -348,7 +350,7 @@ fn capture_without_cap_net_raw_says_what_is_missing() {
         if sys::is_root() {
             drop_cap_net_raw().expect("capset");
         }
-        Capture::open("lo", None).map(|_| ())
+        LiveCapture::open("lo", None).map(|_| ())
     })
     .join()
     .expect("thread");
@@ -356,7 +358,7 @@ fn capture_without_cap_net_raw_says_what_is_missing() {
         Err(e) => {
             let msg = e.to_string();
             assert!(
-                matches!(e, synprint::serve::LiveCaptureError::NoCapNetRaw { .. }),
+                matches!(e, synprint::capture::LiveCaptureError::NoCapNetRaw { .. }),
                 "{msg}"
             );
             assert!(msg.contains("CAP_NET_RAW"), "{msg}");

@@ -8,7 +8,7 @@ mod serve_common;
 use std::process::Command;
 
 use serve_common::{get, loopback_config, TestServer};
-use synprint::serve::sys;
+use synprint::sys;
 
 struct Netns(String);
 

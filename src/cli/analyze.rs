@@ -4,10 +4,13 @@ use std::io::{self, BufWriter, IsTerminal, Read, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::rc::Rc;
-use std::time::Instant;
+use std::sync::atomic::Ordering::Relaxed;
+use std::time::{Duration, Instant};
 
 use synprint::analyze::{Analyzer, AnalyzerConfig, Claim, Stats};
-use synprint::capture::{decompressing_told, CaptureReader};
+use synprint::capture::{
+    decompressing_told, CaptureCounters, CaptureReader, Delivery, LiveCapture,
+};
 use synprint::output::{Format, RecordWriter};
 
 use super::engine::EngineArgs;
@@ -18,8 +21,24 @@ const PROGRESS_MIN_BYTES: u64 = 4 << 20;
 #[derive(clap::Args)]
 pub struct AnalyzeArgs {
     /// Capture files (pcap or pcapng, gzip-compressed or not, any link type synprint reads); `-` reads standard input.
-    #[arg(required = true)]
+    #[arg(required_unless_present = "interface", conflicts_with = "interface")]
     files: Vec<PathBuf>,
+    /// Capture live on this interface instead (`any` for all; Linux, needs
+    /// CAP_NET_RAW): records are written as SYNs arrive, until Ctrl-C,
+    /// SIGTERM or --duration.
+    #[arg(short, long, value_name = "NAME")]
+    interface: Option<String>,
+    /// With --interface: only SYNs to (and SYN+ACKs from) this port.
+    #[arg(
+        long,
+        value_name = "PORT",
+        requires = "interface",
+        conflicts_with = "files"
+    )]
+    capture_port: Option<u16>,
+    /// With --interface: stop after this many seconds.
+    #[arg(long, value_name = "SECS", requires = "interface", conflicts_with = "files", value_parser = parse_duration)]
+    duration: Option<Duration>,
     /// Output format; default: text on a terminal, jsonl otherwise.
     #[arg(short, long, value_enum)]
     format: Option<Format>,
@@ -54,6 +73,9 @@ pub fn run(args: AnalyzeArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
         None => None,
     };
     let mut writer = RecordWriter::new(BufWriter::with_capacity(1 << 16, sink), format);
+    if let Some(interface) = &args.interface {
+        return run_live(interface, &args, &engine, &mut writer, labels.as_ref());
+    }
     let started = Instant::now();
     let mut total = Stats::default();
     let mut failed = false;
@@ -137,6 +159,72 @@ pub fn run(args: AnalyzeArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// `--interface`: records as the kernel hands SYNs over, flushed after
+/// each of its blocks, until a signal or the deadline; then the summary,
+/// with what the kernel passed and dropped.
+fn run_live<W: Write>(
+    interface: &str,
+    args: &AnalyzeArgs,
+    engine: &synprint::analyze::Engine,
+    writer: &mut RecordWriter<W>,
+    labels: Option<&synprint::classify::Labels>,
+) -> Result<ExitCode, Box<dyn std::error::Error>> {
+    let mut capture = LiveCapture::open(interface, args.capture_port)?;
+    let stop = synprint::sys::stop_on_signals()?;
+    // Said once the socket is open: SYNs from here on are seen.
+    match args.capture_port {
+        Some(port) => eprintln!("capturing on {interface}, port {port}; Ctrl-C stops"),
+        None => eprintln!("capturing on {interface}; Ctrl-C stops"),
+    }
+    let started = Instant::now();
+    let deadline = args.duration.map(|d| started + d);
+    let keep_going =
+        || !stop.load(Relaxed) && deadline.is_none_or(|deadline| Instant::now() < deadline);
+    let counters = CaptureCounters::default();
+    let mut analyzer = Analyzer::new(engine, LiveCapture::analyzer_config());
+    let streamed = capture.stream(&mut analyzer, &counters, keep_going, &mut |d| match d {
+        Delivery::Record(mut record) => {
+            if let Some(label) = labels.and_then(|l| l.for_syn(record.obs())) {
+                judge(&mut record, label);
+            }
+            writer.write(&record)
+        }
+        Delivery::BlockEnd => writer.flush(),
+    });
+    let flushed = streamed.and_then(|()| writer.flush());
+    let failed = match flushed {
+        Ok(()) => false,
+        // A reader that went away (`| head`) ends the capture, quietly.
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => false,
+        Err(e) => {
+            eprintln!("writing records: {e}");
+            true
+        }
+    };
+    let secs = started.elapsed().as_secs_f64();
+    eprintln!("{}", analyzer.stats());
+    eprintln!(
+        "kernel:              {} packets passed the filter, {} dropped (ring full)",
+        counters.kernel_packets.load(Relaxed),
+        counters.kernel_drops.load(Relaxed)
+    );
+    eprintln!("time:                {secs:.3} s on {interface}");
+    Ok(if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+/// Seconds, whole or not: `30`, `0.5`.
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    text.parse::<f64>()
+        .ok()
+        .filter(|s| s.is_finite() && *s > 0.0)
+        .and_then(|s| Duration::try_from_secs_f64(s).ok())
+        .ok_or_else(|| format!("`{text}` is not a positive number of seconds"))
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -5,6 +5,7 @@ use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 
+use crate::capture::CaptureCounters;
 use crate::store::StoreStats;
 
 /// Endpoints, as a closed set so label values are bounded.
@@ -53,21 +54,6 @@ struct Histogram {
     buckets: [AtomicU64; BUCKETS.len()],
     count: AtomicU64,
     sum_ns: AtomicU64,
-}
-
-/// Counters of one capture interface, shared with its thread.
-#[derive(Default)]
-pub struct CaptureCounters {
-    /// Packets the kernel passed the filter (PACKET_STATISTICS).
-    pub kernel_packets: AtomicU64,
-    /// Packets the kernel dropped because the ring was full.
-    pub kernel_drops: AtomicU64,
-    /// Packets read from the ring.
-    pub received: AtomicU64,
-    /// Records made (first-seen SYN or SYN+ACK).
-    pub records: AtomicU64,
-    /// Packets that were not fingerprinted (skips, retransmissions).
-    pub not_fingerprinted: AtomicU64,
 }
 
 #[derive(Default)]

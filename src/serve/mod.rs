@@ -12,8 +12,6 @@
 //! [`run`] (blocks until SIGINT/SIGTERM), and [`Server`] for tests and
 //! embedding.
 
-mod bpf;
-mod capture;
 mod cidr;
 mod cli;
 mod config;
@@ -22,7 +20,6 @@ mod listener;
 mod metrics;
 mod openapi;
 pub mod os_view;
-pub mod sys;
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
@@ -32,15 +29,16 @@ use std::time::Duration;
 use bytes::Bytes;
 use tokio::sync::{mpsc, watch};
 
-pub use capture::{Capture, LiveCaptureError};
 pub use cidr::{Cidr, CidrError};
 pub use cli::ServeArgs;
 pub use config::{ApiKey, ConfigError, RealIpHeader, ServeConfig};
-pub use metrics::{CaptureCounters, Metrics};
+pub use metrics::Metrics;
 pub use os_view::{OsClassifier, OsProbabilities, OsView};
 
-use crate::analyze::Engine;
+use crate::analyze::{Analyzer, Engine};
+use crate::capture::{self, CaptureCounters, Delivery, LiveCapture, LiveCaptureError};
 use crate::store::{FingerprintStore, MemoryStore};
+use crate::sys;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
@@ -89,7 +87,7 @@ impl Server {
         config: &ServeConfig,
         engine: Arc<Engine>,
         classifier: Arc<dyn OsClassifier>,
-        captures: Vec<Capture>,
+        captures: Vec<LiveCapture>,
     ) -> Result<Server, ServeError> {
         let store: Arc<dyn FingerprintStore> = Arc::new(MemoryStore::new(config.store));
         let metrics = Arc::new(Metrics::default());
@@ -140,7 +138,7 @@ impl Server {
             let name = format!("capture-{}", cap.interface());
             let t = std::thread::Builder::new()
                 .name(name)
-                .spawn(move || cap.run(&engine, store.as_ref(), &counters, &stop))
+                .spawn(move || capture_into(cap, &engine, store.as_ref(), &counters, &stop))
                 .map_err(ServeError::Runtime)?;
             capture_threads.push(t);
         }
@@ -179,6 +177,32 @@ impl Server {
         for t in self.capture_threads.drain(..) {
             let _ = tokio::task::spawn_blocking(move || t.join()).await;
         }
+    }
+}
+
+/// A capture thread's work: every record goes into the store, until
+/// `stop`.
+pub fn capture_into(
+    mut cap: LiveCapture,
+    engine: &Engine,
+    store: &dyn FingerprintStore,
+    counters: &CaptureCounters,
+    stop: &AtomicBool,
+) {
+    let mut analyzer = Analyzer::new(engine, LiveCapture::analyzer_config());
+    let stored = cap.stream(
+        &mut analyzer,
+        counters,
+        || !stop.load(Relaxed),
+        &mut |d: Delivery| {
+            if let Delivery::Record(r) = d {
+                store.insert(Arc::new(r));
+            }
+            Ok::<(), std::convert::Infallible>(())
+        },
+    );
+    if let Err(never) = stored {
+        match never {}
     }
 }
 

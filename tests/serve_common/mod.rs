@@ -60,7 +60,7 @@ impl TestServer {
     pub fn start_with(
         config: ServeConfig,
         classifier: Arc<dyn OsClassifier>,
-        captures: Vec<synprint::serve::Capture>,
+        captures: Vec<synprint::capture::LiveCapture>,
     ) -> TestServer {
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)

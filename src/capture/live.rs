@@ -1,30 +1,28 @@
-//! Capture mode: SYNs to other services on this host, from an AF_PACKET
-//! socket with a kernel-side BPF filter and a TPACKET_V3 memory-mapped ring.
+//! Live capture: the SYNs and SYN+ACKs crossing an interface, from an
+//! AF_PACKET socket with a kernel-side BPF filter and a TPACKET_V3
+//! memory-mapped ring. `synprint analyze --interface` writes their records
+//! as it reads a file's; `synprint serve --interface` puts them in its store.
 //!
 //! A named Ethernet (or loopback) interface is read with SOCK_RAW and
 //! decoded as Ethernet frames; `any` and interfaces without an Ethernet
 //! header (tun, PPP, WireGuard) are read with SOCK_DGRAM, where the kernel
-//! strips the link header and the packet is decoded as bare IP. One thread
-//! per interface feeds the shared store.
+//! strips the link header and the packet is decoded as bare IP.
 
-use std::convert::Infallible;
 use std::io;
-use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 use super::bpf;
-use super::metrics::CaptureCounters;
-use super::sys::{self, PacketSocket, Ring};
-use crate::analyze::{Analyzer, AnalyzerConfig, Engine, Record};
+use crate::analyze::{Analyzer, AnalyzerConfig, Record};
 use crate::packet::{LinkType, Timestamp};
-use crate::store::FingerprintStore;
+use crate::sys::{self, PacketSocket, Ring};
 
 #[derive(Debug, thiserror::Error)]
 pub enum LiveCaptureError {
     #[error(
         "capturing on interface `{interface}` needs the CAP_NET_RAW capability (run as root, or \
          `sudo setcap cap_net_raw+ep $(which synprint)`); without it, leave out --interface: \
-         `synprint serve` fingerprints the connections to its own port with no privileges"
+         `synprint serve` fingerprints the connections to its own port with no privileges, and \
+         `tcpdump -w - | synprint analyze -` reads another capturer's packets"
     )]
     NoCapNetRaw { interface: String },
     #[error("no network interface named `{interface}`: {source}")]
@@ -42,7 +40,7 @@ pub enum LiveCaptureError {
 
 /// Ring geometry: 32 blocks of 1 MiB hold about 100,000 SYNs, a third of a
 /// second at 300,000 SYNs/s; a block is handed over after 10 ms even when
-/// not full, which bounds the delay before a SYN reaches the store.
+/// not full, which bounds the delay before a SYN's record is made.
 const BLOCK_SIZE: u32 = 1 << 20;
 const BLOCK_NR: u32 = 32;
 const BLOCK_TIMEOUT_MS: u32 = 10;
@@ -55,7 +53,33 @@ enum Framing {
     Ip,
 }
 
-pub struct Capture {
+/// Counters of one capture, shared with whoever reports them.
+#[derive(Debug, Default)]
+pub struct CaptureCounters {
+    /// Packets the kernel passed the filter (PACKET_STATISTICS).
+    pub kernel_packets: AtomicU64,
+    /// Packets the kernel dropped because the ring was full.
+    pub kernel_drops: AtomicU64,
+    /// Packets read from the ring.
+    pub received: AtomicU64,
+    /// Records made (first-seen SYN or SYN+ACK).
+    pub records: AtomicU64,
+    /// Packets that were not fingerprinted (skips, retransmissions).
+    pub not_fingerprinted: AtomicU64,
+}
+
+/// What [`LiveCapture::stream`] hands its caller, in order.
+// A record is moved once, straight into the caller's hands: boxing it to
+// shrink `BlockEnd` would cost an allocation per record.
+#[allow(clippy::large_enum_variant)]
+pub enum Delivery {
+    Record(Record),
+    /// The records of the kernel's last block are all out: nothing more
+    /// comes until the next one (a writer flushes here).
+    BlockEnd,
+}
+
+pub struct LiveCapture {
     interface: String,
     ring: Ring,
     framing: Framing,
@@ -69,10 +93,10 @@ fn has_ethernet_header(interface: &str) -> bool {
         .is_some_and(|t| t == 1 || t == 772)
 }
 
-impl Capture {
+impl LiveCapture {
     /// Opens the socket, attaches the filter, maps the ring. Errors here are
     /// start-up errors: the caller reports them and exits.
-    pub fn open(interface: &str, port: Option<u16>) -> Result<Capture, LiveCaptureError> {
+    pub fn open(interface: &str, port: Option<u16>) -> Result<LiveCapture, LiveCaptureError> {
         let io_err = |step: &'static str| {
             let interface = interface.to_string();
             move |source: io::Error| LiveCaptureError::Io {
@@ -114,7 +138,7 @@ impl Capture {
         let ring = socket
             .map_ring(BLOCK_SIZE, BLOCK_NR, BLOCK_TIMEOUT_MS)
             .map_err(io_err("mapping the TPACKET_V3 ring"))?;
-        Ok(Capture {
+        Ok(LiveCapture {
             interface: interface.to_string(),
             ring,
             framing,
@@ -125,53 +149,57 @@ impl Capture {
         &self.interface
     }
 
-    /// Reads until `stop` is set (checked at least every 100 ms).
-    pub fn run(
-        mut self,
-        engine: &Engine,
-        store: &dyn FingerprintStore,
+    /// Analyzer settings for a capture that runs for days: handshake
+    /// memory for a quarter of a million connections (SYN retransmissions
+    /// come within two minutes).
+    pub fn analyzer_config() -> AnalyzerConfig {
+        AnalyzerConfig {
+            flow_capacity: 1 << 18,
+            ..AnalyzerConfig::default()
+        }
+    }
+
+    /// Reads until `keep_going` says no (asked at least every 100 ms) or
+    /// `deliver` fails. The kernel hands packets over in blocks (at the
+    /// latest 10 ms after a block's first): each block's SYNs go through
+    /// the analyzer's lookahead as a file's do, and the analyzer is drained
+    /// at its end, so no record waits for the next block.
+    pub fn stream<E>(
+        &mut self,
+        analyzer: &mut Analyzer<'_>,
         counters: &CaptureCounters,
-        stop: &AtomicBool,
-    ) {
-        let mut analyzer = Analyzer::new(
-            engine,
-            AnalyzerConfig {
-                flow_capacity: 1 << 18,
-                ..AnalyzerConfig::default()
-            },
-        );
+        keep_going: impl Fn() -> bool,
+        deliver: &mut impl FnMut(Delivery) -> Result<(), E>,
+    ) -> Result<(), E> {
+        let link = match self.framing {
+            Framing::Ethernet => LinkType::ETHERNET,
+            Framing::Ip => LinkType::RAW,
+        };
         let mut block = 0usize;
         let blocks = self.ring.block_count().max(1);
-        while !stop.load(Relaxed) {
+        while keep_going() {
             let Some(data) = self.ring.user_block(block) else {
                 self.update_kernel_stats(counters);
                 if let Err(e) = self.ring.socket().poll(100) {
-                    eprintln!("synprint serve: capture on {}: poll: {e}", self.interface);
+                    eprintln!("synprint: capture on {}: poll: {e}", self.interface);
                     std::thread::sleep(std::time::Duration::from_millis(100));
                 }
                 continue;
             };
-            // A block is a batch: its SYNs go through the analyzer's
-            // lookahead (as a file's do), and it is drained at the end so no
-            // record waits for the next block.
-            let link = match self.framing {
-                Framing::Ethernet => LinkType::ETHERNET,
-                Framing::Ip => LinkType::RAW,
-            };
             let (mut frames, mut records) = (0u64, 0u64);
-            let mut emit = |r: Record| -> Result<(), Infallible> {
+            let mut counted = |r: Record| {
                 records += 1;
-                store.insert(Arc::new(r));
-                Ok(())
+                deliver(Delivery::Record(r))
             };
+            let mut result = Ok(());
             walk_block(data, |ts, frame| {
                 frames += 1;
-                if let Err(never) = analyzer.feed_frame(link, ts, frame, &mut emit) {
-                    match never {}
+                if result.is_ok() {
+                    result = analyzer.feed_frame(link, ts, frame, &mut counted);
                 }
             });
-            if let Err(never) = analyzer.drain(&mut emit) {
-                match never {}
+            if result.is_ok() {
+                result = analyzer.drain(&mut counted);
             }
             counters.received.fetch_add(frames, Relaxed);
             counters.records.fetch_add(records, Relaxed);
@@ -180,8 +208,10 @@ impl Capture {
                 .fetch_add(frames.saturating_sub(records), Relaxed);
             self.ring.release(block);
             block = (block + 1) % blocks;
+            result.and_then(|()| deliver(Delivery::BlockEnd))?;
         }
         self.update_kernel_stats(counters);
+        Ok(())
     }
 
     fn update_kernel_stats(&self, counters: &CaptureCounters) {
@@ -242,8 +272,11 @@ fn walk_block(block: &[u8], mut f: impl FnMut(Timestamp, &[u8])) {
 pub fn open_all(
     interfaces: &[String],
     port: Option<u16>,
-) -> Result<Vec<Capture>, LiveCaptureError> {
-    interfaces.iter().map(|i| Capture::open(i, port)).collect()
+) -> Result<Vec<LiveCapture>, LiveCaptureError> {
+    interfaces
+        .iter()
+        .map(|i| LiveCapture::open(i, port))
+        .collect()
 }
 
 #[cfg(test)]
@@ -281,7 +314,7 @@ mod tests {
 
     #[test]
     fn unknown_interface_is_named() {
-        match Capture::open("synprint-nonexistent0", None) {
+        match LiveCapture::open("synprint-nonexistent0", None) {
             Err(LiveCaptureError::NoSuchInterface { interface, .. }) => {
                 assert_eq!(interface, "synprint-nonexistent0")
             }

@@ -10,7 +10,7 @@
 //! too); tunnels are not opened in the kernel (capture a tunnel's inner
 //! interface instead).
 
-use super::sys::SockFilter;
+use crate::sys::SockFilter;
 
 const LD: u16 = 0x00;
 const LDX: u16 = 0x01;
@@ -29,6 +29,14 @@ const K: u16 = 0x00;
 
 /// `SKF_AD_OFF + SKF_AD_PROTOCOL`: loads the EtherType of the packet.
 const AD_PROTOCOL: u32 = (-0x1000i32) as u32;
+/// `SKF_AD_OFF + SKF_AD_PKTTYPE`: loads the packet type (`PACKET_HOST`,
+/// `PACKET_OUTGOING`, ...).
+const AD_PKTTYPE: u32 = (-0x1000i32 + 4) as u32;
+/// `SKF_AD_OFF + SKF_AD_IFINDEX`: loads the interface index.
+const AD_IFINDEX: u32 = (-0x1000i32 + 8) as u32;
+const PACKET_OUTGOING: u32 = 4;
+/// The loopback interface has this index in every network namespace.
+const LOOPBACK_IFINDEX: u32 = 1;
 
 /// Bytes passed to user space per packet: every SYN fits (60-byte IPv4
 /// header with options + 60-byte TCP header, or IPv6 with room for
@@ -44,6 +52,7 @@ enum Label {
     V4Ack,
     V6,
     V6Ack,
+    Proto,
     Accept,
     Reject,
 }
@@ -60,9 +69,19 @@ enum Op {
 /// Builds the filter. `l3` is the offset of the IP header in what the
 /// socket sees (14 for Ethernet SOCK_RAW, 0 for SOCK_DGRAM); `port` keeps
 /// only SYNs to that port and SYN+ACKs from it.
+///
+/// A packet on the loopback interface is seen twice, as it leaves and as
+/// it arrives: the leaving copy is dropped, so one SYN is one sighting, not
+/// a SYN and its retransmission. (Elsewhere what leaves is this host's own
+/// SYNs and SYN+ACKs, seen once.)
 pub fn syn_filter(l3: u32, port: Option<u16>) -> Vec<SockFilter> {
     use Label::*;
     let mut ops = vec![
+        Op::Stmt(LD | W | ABS, AD_PKTTYPE),
+        Op::Jump(JMP | JEQ | K, PACKET_OUTGOING, None, Some(Proto)),
+        Op::Stmt(LD | W | ABS, AD_IFINDEX),
+        Op::Jump(JMP | JEQ | K, LOOPBACK_IFINDEX, Some(Reject), None),
+        Op::Mark(Proto),
         Op::Stmt(LD | W | ABS, AD_PROTOCOL),
         Op::Jump(JMP | JEQ | K, 0x0800, Some(V4), None),
         Op::Jump(JMP | JEQ | K, 0x86dd, Some(V6), Some(Reject)),
@@ -165,9 +184,27 @@ pub(crate) mod tests {
     use crate::packet::flags;
     use std::net::IpAddr;
 
+    /// What the kernel knows of a packet besides its bytes.
+    #[derive(Clone, Copy)]
+    pub(crate) struct Meta {
+        ethertype: u16,
+        pkttype: u32,
+        ifindex: u32,
+    }
+
+    /// A packet arriving on an interface other than loopback.
+    pub(crate) fn run(prog: &[SockFilter], pkt: &[u8], ethertype: u16) -> u32 {
+        let meta = Meta {
+            ethertype,
+            pkttype: 0,
+            ifindex: 2,
+        };
+        run_with(prog, pkt, meta)
+    }
+
     /// A classic BPF interpreter for the instructions the filter uses, with
     /// the kernel's semantics: loads past the end reject the packet.
-    pub(crate) fn run(prog: &[SockFilter], pkt: &[u8], ethertype: u16) -> u32 {
+    pub(crate) fn run_with(prog: &[SockFilter], pkt: &[u8], meta: Meta) -> u32 {
         let (mut a, mut x) = (0u32, 0u32);
         let mut pc = 0usize;
         let load = |off: u32, size: usize| -> Option<u32> {
@@ -186,7 +223,9 @@ pub(crate) mod tests {
             match i.code & 0x07 {
                 0x00 => {
                     let v = match i.code & 0xe0 {
-                        ABS if i.k == AD_PROTOCOL => Some(u32::from(ethertype)),
+                        ABS if i.k == AD_PROTOCOL => Some(u32::from(meta.ethertype)),
+                        ABS if i.k == AD_PKTTYPE => Some(meta.pkttype),
+                        ABS if i.k == AD_IFINDEX => Some(meta.ifindex),
                         ABS => load(i.k, size),
                         IND => load(x.wrapping_add(i.k), size),
                         other => panic!("unused mode {other:#x}"),
@@ -264,6 +303,25 @@ pub(crate) mod tests {
                 assert!(!verdict(&prog, &fin, ethernet), "fin v6={v6}");
             }
         }
+    }
+
+    #[test]
+    fn drops_the_leaving_copy_on_loopback_only() {
+        let prog = syn_filter(14, None);
+        let (syn, _) = packets(false);
+        let frame = ethernet_frame(&syn.ip_bytes());
+        let on = |pkttype, ifindex| {
+            let meta = Meta {
+                ethertype: 0x0800,
+                pkttype,
+                ifindex,
+            };
+            run_with(&prog, &frame, meta) > 0
+        };
+        assert!(on(0, LOOPBACK_IFINDEX), "arriving on loopback");
+        assert!(!on(PACKET_OUTGOING, LOOPBACK_IFINDEX), "leaving loopback");
+        assert!(on(PACKET_OUTGOING, 2), "leaving another interface");
+        assert!(on(0, 2), "arriving on another interface");
     }
 
     #[test]

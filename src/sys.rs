@@ -1,15 +1,16 @@
-//! The few Linux system calls the server needs that neither std, tokio nor
+//! The few Linux system calls synprint needs that neither std, tokio nor
 //! socket2 wrap: saved SYNs and TCP_INFO on accepted sockets, AF_PACKET
-//! sockets with a BPF filter and a TPACKET_V3 ring, and entering a network
-//! namespace (for the capture tests). Every `unsafe` block of the crate is
-//! here, each with the reason it is sound.
+//! sockets with a BPF filter and a TPACKET_V3 ring, a stop flag set by
+//! SIGINT/SIGTERM for the synchronous live capture, and entering a network
+//! namespace (for the capture tests). Every `unsafe` block of the crate but
+//! the two memory hints in `hint` is here, each with the reason it is sound.
 #![allow(unsafe_code)]
 
 use std::ffi::CString;
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::ptr::NonNull;
-use std::sync::atomic::{fence, Ordering};
+use std::sync::atomic::{fence, AtomicBool, Ordering};
 
 /// `TCP_SAVE_SYN`: the kernel keeps each accepted connection's SYN headers.
 pub const TCP_SAVE_SYN: libc::c_int = 27;
@@ -462,7 +463,6 @@ pub fn enter_netns(path: &str) -> io::Result<()> {
     }
 }
 
-/// Whether the process runs as root (the capture tests need it).
 /// Hands the allocator's free memory back to the system: glibc keeps what
 /// closed connections freed, per thread arena, for reuse. A no-op with
 /// other C libraries.
@@ -475,7 +475,38 @@ pub fn release_free_memory() {
     }
 }
 
+/// Whether the process runs as root (the capture tests need it).
 pub fn is_root() -> bool {
     // SAFETY: geteuid has no preconditions and cannot fail.
     unsafe { libc::geteuid() == 0 }
+}
+
+static STOP_REQUESTED: AtomicBool = AtomicBool::new(false);
+
+extern "C" fn request_stop(_signal: libc::c_int) {
+    // Only an atomic store: async-signal-safe.
+    STOP_REQUESTED.store(true, Ordering::Relaxed);
+}
+
+/// Makes the first SIGINT or SIGTERM set the returned flag instead of
+/// killing the process, so a live capture can drain, flush and print its
+/// summary; a second one kills as usual (the handler resets itself). Not
+/// restarting interrupted calls lets a waiting `poll` return at once.
+pub fn stop_on_signals() -> io::Result<&'static AtomicBool> {
+    for signal in [libc::SIGINT, libc::SIGTERM] {
+        // SAFETY: sigaction is plain old data (all-zero is valid, an empty
+        // mask); the handler only stores to an atomic, which is
+        // async-signal-safe, and lives for the whole program.
+        let rc = unsafe {
+            let mut action: libc::sigaction = std::mem::zeroed();
+            action.sa_sigaction = request_stop as extern "C" fn(libc::c_int) as libc::sighandler_t;
+            action.sa_flags = libc::SA_RESETHAND;
+            libc::sigemptyset(&mut action.sa_mask);
+            libc::sigaction(signal, &action, std::ptr::null_mut())
+        };
+        if rc != 0 {
+            return Err(io::Error::last_os_error());
+        }
+    }
+    Ok(&STOP_REQUESTED)
 }

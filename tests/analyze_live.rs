@@ -1,0 +1,220 @@
+//! `synprint analyze --interface`: the binary capturing this machine's own
+//! loopback connections, to a listener this test opens (its port is the
+//! capture filter, so other tests' traffic stays out). Needs root for the
+//! AF_PACKET socket; skips with a message otherwise.
+
+use std::io::{BufRead, BufReader, Read};
+use std::net::{Ipv6Addr, SocketAddr, TcpListener, TcpStream};
+use std::process::{Child, ChildStderr, ChildStdout, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+fn root() -> bool {
+    if synprint::sys::is_root() {
+        return true;
+    }
+    eprintln!("skipped: live capture needs root (CAP_NET_RAW)");
+    false
+}
+
+fn spawn(args: &[&str]) -> (Child, ChildStdout, ChildStderr) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_synprint"))
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run synprint");
+    let out = child.stdout.take().expect("stdout");
+    let err = child.stderr.take().expect("stderr");
+    (child, out, err)
+}
+
+/// Lines of `reader` as they come, from a thread.
+fn lines(reader: impl Read + Send + 'static) -> mpsc::Receiver<String> {
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(reader).lines() {
+            let Ok(line) = line else { return };
+            if tx.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    rx
+}
+
+fn next_line(rx: &mpsc::Receiver<String>, what: &str) -> String {
+    rx.recv_timeout(Duration::from_secs(20))
+        .unwrap_or_else(|e| panic!("no {what} within 20 s: {e}"))
+}
+
+fn interrupt(child: &Child) {
+    let pid = libc::pid_t::try_from(child.id()).expect("pid");
+    // SAFETY: kill(2) takes no pointers; the pid is our own child's,
+    // not yet reaped.
+    let rc = unsafe { libc::kill(pid, libc::SIGINT) };
+    assert_eq!(rc, 0, "kill");
+}
+
+fn wait(child: &mut Child, within: Duration) -> std::process::ExitStatus {
+    let until = Instant::now() + within;
+    loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            return status;
+        }
+        if Instant::now() > until {
+            let _ = child.kill();
+            panic!("synprint did not stop within {within:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Records stream out while the capture runs, one per SYN and SYN+ACK
+/// (loopback shows each packet leaving and arriving: still one record,
+/// and no retransmission), over IPv4 and IPv6; Ctrl-C ends it with the
+/// summary and status 0.
+#[test]
+fn records_stream_out_until_interrupted() {
+    if !root() {
+        return;
+    }
+    let listener = TcpListener::bind((Ipv6Addr::UNSPECIFIED, 0)).expect("listen");
+    let port = listener.local_addr().expect("addr").port();
+    let port_arg = port.to_string();
+    let (mut child, out, err) = spawn(&[
+        "analyze",
+        "--interface",
+        "lo",
+        "--capture-port",
+        &port_arg,
+        "--format",
+        "jsonl",
+    ]);
+    let (out, err) = (lines(out), lines(err));
+    let banner = next_line(&err, "start-up line");
+    assert_eq!(
+        banner,
+        format!("capturing on lo, port {port}; Ctrl-C stops")
+    );
+
+    let targets: [SocketAddr; 3] = [
+        ([127, 0, 0, 1], port).into(),
+        (Ipv6Addr::LOCALHOST, port).into(),
+        ([127, 0, 0, 1], port).into(),
+    ];
+    let mut seen = Vec::new();
+    for target in targets {
+        let client = TcpStream::connect(target).expect("connect");
+        let (_server, _) = listener.accept().expect("accept");
+        let client_port = client.local_addr().expect("local").port();
+        // Both records of this connection arrive before the next one is
+        // opened: the capture is live, not written at the end.
+        for kind in ["syn", "syn_ack"] {
+            let line = next_line(&out, "record");
+            let rec: serde_json::Value = serde_json::from_str(&line).expect("JSON record");
+            assert_eq!(rec["kind"], kind, "{line}");
+            let (from, to) = if kind == "syn" {
+                (client_port, port)
+            } else {
+                (port, client_port)
+            };
+            assert_eq!(rec["src_port"], from, "{line}");
+            assert_eq!(rec["dst_port"], to, "{line}");
+            assert_eq!(rec["ip_version"], if target.is_ipv4() { 4 } else { 6 });
+            assert!(rec["p0f"]["raw_sig"].is_string(), "{line}");
+            assert_eq!(rec["classification"]["family"], "Linux", "{line}");
+        }
+        seen.push(client_port);
+    }
+    interrupt(&child);
+    let status = wait(&mut child, Duration::from_secs(10));
+    assert!(status.success(), "{status:?}");
+    assert!(
+        out.recv_timeout(Duration::from_secs(5)).is_err(),
+        "no more records"
+    );
+    let summary: Vec<String> = err.iter().collect();
+    let summary = summary.join("\n");
+    assert!(
+        summary.contains("records:             3 syn, 3 syn_ack"),
+        "{summary}"
+    );
+    assert!(
+        summary.contains("retransmissions:     0 syn, 0 syn_ack"),
+        "{summary}"
+    );
+    assert!(summary.contains("dropped (ring full)"), "{summary}");
+}
+
+/// --duration stops a capture that saw nothing, with its summary.
+#[test]
+fn duration_ends_the_capture() {
+    if !root() {
+        return;
+    }
+    // A port nothing listens on: no SYN reaches the filter.
+    let port = TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+        .port()
+        .to_string();
+    let started = Instant::now();
+    let (mut child, out, err) = spawn(&[
+        "analyze",
+        "-i",
+        "lo",
+        "--capture-port",
+        &port,
+        "--duration",
+        "0.5",
+    ]);
+    let status = wait(&mut child, Duration::from_secs(20));
+    assert!(status.success(), "{status:?}");
+    assert!(started.elapsed() >= Duration::from_millis(500));
+    let mut text = String::new();
+    BufReader::new(err)
+        .read_to_string(&mut text)
+        .expect("stderr");
+    assert!(
+        text.contains("records:             0 syn, 0 syn_ack"),
+        "{text}"
+    );
+    let mut records = String::new();
+    BufReader::new(out)
+        .read_to_string(&mut records)
+        .expect("stdout");
+    assert_eq!(records, "");
+}
+
+/// Refusals before any capture: an unknown interface (named), files and an
+/// interface together, a capture option without an interface, a duration
+/// that is not a positive number. No root needed.
+#[test]
+fn bad_live_arguments_are_refused() {
+    let run = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_synprint"))
+            .args(args)
+            .output()
+            .expect("run synprint")
+    };
+    let out = run(&["analyze", "-i", "synprint-nonexistent0"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("no network interface named `synprint-nonexistent0`"),
+        "{err}"
+    );
+    for args in [
+        &["analyze", "-i", "lo", "some.pcap"][..],
+        &["analyze", "--capture-port", "80", "some.pcap"],
+        &["analyze", "--duration", "5", "some.pcap"],
+        &["analyze", "-i", "lo", "--duration", "-1"],
+        &["analyze", "-i", "lo", "--duration", "soon"],
+    ] {
+        let out = run(args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert!(!out.stderr.is_empty(), "{args:?}");
+    }
+}
