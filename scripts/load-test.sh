@@ -22,7 +22,7 @@ command -v wrk >/dev/null || { echo "wrk is not installed: apt-get install wrk" 
 command -v curl >/dev/null || { echo "curl is not installed: apt-get install curl" >&2; exit 1; }
 
 cargo build --release --quiet --bin synprint
-BIN=target/release/synprint
+BIN="${CARGO_TARGET_DIR:-target}/release/synprint"
 
 "$BIN" serve --listen "127.0.0.1:${PORT}" 2>/tmp/synprint-load-serve.log &
 PID=$!

@@ -75,6 +75,37 @@ fn a_linux_syn_with_a_windows_user_agent_is_a_mismatch() {
     assert_eq!(recs[0]["verdict"]["ua_os"], "Windows");
     assert_eq!(recs[0]["verdict"]["os_mismatch"], true, "{}", recs[0]);
     assert_eq!(recs[1]["verdict"]["os_mismatch"], false, "{}", recs[1]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("labels:              2 SYNs judged (2 labelled connections)"),
+        "{err}"
+    );
+    assert!(!err.contains("no SYN matched"), "{err}");
+}
+
+/// A labels file whose rows name no SYN of the capture is said so (the
+/// records still come out, without verdicts).
+#[test]
+fn labels_that_match_nothing_are_reported() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (pcap, _) = labelled(dir.path(), "a", &[(Stack::Linux, WINDOWS_UA)], 1);
+    let (_, other) = labelled(dir.path(), "b", &[(Stack::Linux, WINDOWS_UA)], 2);
+    let csv = std::fs::read_to_string(&other).expect("read");
+    // Same rows, other ports.
+    std::fs::write(&other, csv.replace(",4000", ",5000")).expect("write");
+    let out = synprint(&["analyze", "-o", "-", "--labels", &other, &pcap]);
+    assert!(out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("0 SYNs judged (2 labelled connections)"),
+        "{err}"
+    );
+    assert!(err.contains("note: no SYN matched a label row"), "{err}");
+    // `-o -` wrote the record to standard output, and no file named `-`.
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(stdout.lines().count(), 1, "{stdout}");
+    assert!(!stdout.contains("verdict"), "{stdout}");
+    assert!(!Path::new("-").exists());
 }
 
 #[test]

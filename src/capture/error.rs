@@ -9,7 +9,7 @@ use std::io;
 /// prints `FILE: {error}`.
 #[derive(Debug, thiserror::Error)]
 pub enum CaptureError {
-    #[error("error at byte {offset}: not a pcap or pcapng capture (it starts with {magic:02x?})")]
+    #[error("error at byte {offset}: {}", not_a_capture(magic))]
     NotACapture { offset: u64, magic: Vec<u8> },
     #[error(
         "error at byte {offset}: the file ends in the middle of {part} ({have} of {need} bytes)"
@@ -20,7 +20,7 @@ pub enum CaptureError {
         need: u64,
         have: u64,
     },
-    #[error("error at byte {offset}: malformed {part}: {why}")]
+    #[error("error at byte {offset}: {part} is malformed: {why}")]
     Malformed {
         offset: u64,
         part: Part,
@@ -32,6 +32,31 @@ pub enum CaptureError {
         #[source]
         source: io::Error,
     },
+}
+
+/// What input that is not a capture is, where its first bytes tell: what
+/// people most often hand over by mistake gets the command that helps.
+fn not_a_capture(magic: &[u8]) -> String {
+    let what = match magic {
+        [] => return "the input is empty: not a pcap or pcapng capture".into(),
+        [0x28, 0xb5, 0x2f, 0xfd, ..] => {
+            Some("zstd-compressed: `zstd -dc FILE | synprint analyze -`")
+        }
+        [0xfd, 0x37, 0x7a, 0x58, ..] => Some("xz-compressed: `xz -dc FILE | synprint analyze -`"),
+        [b'B', b'Z', b'h', ..] => Some("bzip2-compressed: `bzip2 -dc FILE | synprint analyze -`"),
+        [0xa1, 0xb2, 0xcd, 0x34] | [0x34, 0xcd, 0xb2, 0xa1] => {
+            Some("a modified (Kuznetzov) pcap: convert it with `editcap -F pcap IN OUT`")
+        }
+        _ => None,
+    };
+    let bytes: Vec<String> = magic.iter().map(|b| format!("{b:02x}")).collect();
+    match what {
+        Some(what) => format!("not a pcap or pcapng capture but {what}"),
+        None => format!(
+            "not a pcap or pcapng capture (its first bytes, in hex: {})",
+            bytes.join(" ")
+        ),
+    }
 }
 
 impl CaptureError {

@@ -178,6 +178,24 @@ fn not_a_capture() {
     }
 }
 
+/// What is handed over by mistake is named, with the way out.
+#[test]
+fn not_a_capture_says_what_it_is() {
+    for (bytes, says) in [
+        (&b""[..], "error at byte 0: the input is empty"),
+        (b"GET /", "(its first bytes, in hex: 47 45 54 20)"),
+        (&[0x28, 0xb5, 0x2f, 0xfd, 0], "zstd-compressed: `zstd -dc"),
+        (&[0xfd, 0x37, 0x7a, 0x58, 0x5a, 0], "xz-compressed"),
+        (b"BZh91AY", "bzip2-compressed"),
+        (&[0x34, 0xcd, 0xb2, 0xa1, 2, 0], "modified (Kuznetzov) pcap"),
+        (&[0xa1, 0xb2, 0xcd, 0x34, 0, 2], "modified (Kuznetzov) pcap"),
+    ] {
+        let (_, err) = read_all(bytes);
+        let text = err.map(|e| e.to_string()).unwrap_or_default();
+        assert!(text.contains(says), "{bytes:?}: {text}");
+    }
+}
+
 #[test]
 fn pcap_bad_version_and_huge_record() {
     let mut file = pcap_file(ByteOrder::Little, PcapPrecision::Micros);

@@ -175,16 +175,31 @@ pub enum ModelError {
     Weights { path: PathBuf, message: String },
 }
 
+/// 1-based line and column (in characters) of byte `offset` of `text`.
+fn line_column(text: &str, offset: usize) -> (usize, usize) {
+    let before = text.get(..offset).unwrap_or(text);
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    let column = before.get(line_start..).map_or(0, |l| l.chars().count());
+    (before.matches('\n').count() + 1, column + 1)
+}
+
 impl ModelFile {
     /// Parses and validates a model file's text; `path` only names it in
     /// errors.
     pub fn parse(text: &str, path: &Path) -> Result<ModelFile, ModelError> {
         // Check the header before the full schema, so a foreign TOML file
         // is reported as foreign rather than as a schema mismatch.
-        let value: toml::Table = toml::from_str(text).map_err(|e| ModelError::Syntax {
+        let syntax = |e: toml::de::Error| ModelError::Syntax {
             path: path.to_path_buf(),
-            message: e.message().to_string(),
-        })?;
+            message: match e.span() {
+                Some(span) => {
+                    let (line, column) = line_column(text, span.start);
+                    format!("line {line}, column {column}: {}", e.message())
+                }
+                None => e.message().to_string(),
+            },
+        };
+        let value: toml::Table = toml::from_str(text).map_err(syntax)?;
         let format = value.get("format").and_then(|v| v.as_str()).unwrap_or("");
         if format != MODEL_FORMAT {
             return Err(ModelError::Foreign {
@@ -199,10 +214,7 @@ impl ModelFile {
                 found: version.and_then(|v| u32::try_from(v).ok()).unwrap_or(0),
             });
         }
-        let file: ModelFile = toml::from_str(text).map_err(|e| ModelError::Syntax {
-            path: path.to_path_buf(),
-            message: e.to_string(),
-        })?;
+        let file: ModelFile = toml::from_str(text).map_err(syntax)?;
         file.validate(path)?;
         Ok(file)
     }
@@ -1651,6 +1663,14 @@ mod tests {
         let p = Path::new("m.toml");
         let err = |text: &str| ModelFile::parse(text, p).unwrap_err();
         assert!(matches!(err("not = [toml"), ModelError::Syntax { .. }));
+        // Both kinds of TOML error say where: bad syntax, a misspelt key.
+        let e = err("# first\nnot toml [[[");
+        assert!(e.to_string().contains(": line 2, column 5: "), "{e}");
+        let e = err("format = \"synprint-os-model\"\nversion = 1\n[class.Linux]\nsyns = 1");
+        assert!(
+            e.to_string().contains(": line 4, column 1: unknown field"),
+            "{e}"
+        );
         assert!(matches!(
             err("format = \"zardaxt\"\nversion = 1"),
             ModelError::Foreign { .. }

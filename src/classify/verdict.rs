@@ -87,13 +87,26 @@ pub fn verdict(
         Some(ua) => os_from_user_agent(ua)?,
         None => None,
     };
-    Ok(verdict_for_os(c, ua_os, obs, mtu_link))
+    Ok(judge(c, ua_os, "User-Agent", obs, mtu_link))
 }
 
-/// As [`verdict`], with the User-Agent already reduced to an OS.
+/// As [`verdict`], for an OS known otherwise (a labels CSV's `os`
+/// column): the reasons name the label, not a User-Agent.
 pub fn verdict_for_os(
     c: &Classification,
+    os: Option<Os>,
+    obs: &Observation,
+    mtu_link: Option<&str>,
+) -> Verdict {
+    judge(c, os, "label", obs, mtu_link)
+}
+
+/// The verdict on the OS a client claims; `claim` names where the claim
+/// came from, in the reasons.
+fn judge(
+    c: &Classification,
     ua_os: Option<Os>,
+    claim: &str,
     obs: &Observation,
     mtu_link: Option<&str>,
 ) -> Verdict {
@@ -106,7 +119,7 @@ pub fn verdict_for_os(
             let mismatch = p_ua < 1.0 - MISMATCH_THRESHOLD;
             if mismatch {
                 reasons.push(format!(
-                    "User-Agent says {} ({} family) but the TCP stack is {} family (p={:.3}; p({})={:.3})",
+                    "{claim} says {} ({} family) but the TCP stack is {} family (p={:.3}; p({})={:.3})",
                     ua_os.map_or("?", Os::name),
                     uf,
                     c.family,
@@ -116,7 +129,7 @@ pub fn verdict_for_os(
                 ));
             } else {
                 reasons.push(format!(
-                    "User-Agent family {uf} is consistent with the TCP stack (p={p_ua:.3})"
+                    "{claim} family {uf} is consistent with the TCP stack (p={p_ua:.3})"
                 ));
             }
             Some(mismatch)
@@ -126,7 +139,7 @@ pub fn verdict_for_os(
             None
         }
         None => {
-            reasons.push("User-Agent names no known OS: no mismatch judgement".into());
+            reasons.push(format!("{claim} names no known OS: no mismatch judgement"));
             None
         }
     };
@@ -242,6 +255,24 @@ mod tests {
             "{:?}",
             v.reasons
         );
+    }
+
+    /// An OS from a labels CSV is judged the same, and the reasons say it
+    /// was a label.
+    #[test]
+    fn a_labelled_os_is_named_as_a_label() {
+        let obs = syn(Stack::Linux, false, 6);
+        let m = Model::builtin().unwrap();
+        let v = verdict_for_os(&m.classify(&obs, None), Some(Os::Windows), &obs, None);
+        assert_eq!(v.os_mismatch, Some(true));
+        assert!(
+            v.reasons
+                .iter()
+                .any(|r| r.starts_with("label says Windows")),
+            "{:?}",
+            v.reasons
+        );
+        assert!(!v.reasons.iter().any(|r| r.contains("User-Agent")));
     }
 
     #[test]

@@ -4,7 +4,7 @@ use std::io::{self, BufWriter, IsTerminal, Read, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::rc::Rc;
-use std::sync::atomic::Ordering::Relaxed;
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::time::{Duration, Instant};
 
 use synprint::analyze::{Analyzer, AnalyzerConfig, Claim, Stats};
@@ -42,7 +42,7 @@ pub struct AnalyzeArgs {
     /// Output format; default: text on a terminal, jsonl otherwise.
     #[arg(short, long, value_enum)]
     format: Option<Format>,
-    /// Write records here instead of standard output.
+    /// Write records here instead of standard output (`-`: standard output).
     #[arg(short, long)]
     output: Option<PathBuf>,
     /// Never show a progress bar.
@@ -58,24 +58,32 @@ pub struct AnalyzeArgs {
 
 pub fn run(args: AnalyzeArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
     let engine = args.engine.build()?;
-    let stdout_tty = args.output.is_none() && io::stdout().is_terminal();
+    // `-o -` is standard output, as `-` is standard input.
+    let output = args.output.as_ref().filter(|p| p.as_os_str() != "-");
+    let stdout_tty = output.is_none() && io::stdout().is_terminal();
     let format = args.format.unwrap_or(if stdout_tty {
         Format::Text
     } else {
         Format::Jsonl
     });
-    let sink: Box<dyn Write> = match &args.output {
+    let sink: Box<dyn Write> = match output {
         Some(path) => Box::new(File::create(path).map_err(|e| format!("{}: {e}", path.display()))?),
         None => Box::new(io::stdout().lock()),
     };
     let labels = match &args.labels {
-        Some(path) => Some(super::learn::read_labels(path)?),
+        Some(path) => Some(Judge {
+            labels: super::learn::read_labels(path)?,
+            judged: Cell::new(0),
+        }),
         None => None,
     };
     let mut writer = RecordWriter::new(BufWriter::with_capacity(1 << 16, sink), format);
     if let Some(interface) = &args.interface {
         return run_live(interface, &args, &engine, &mut writer, labels.as_ref());
     }
+    // Ctrl-C ends the run with the records so far flushed and the summary
+    // (a second one kills). Without the handler, the run is as before.
+    let stop = synprint::sys::stop_on_signals().ok();
     let started = Instant::now();
     let mut total = Stats::default();
     let mut failed = false;
@@ -127,13 +135,18 @@ pub fn run(args: AnalyzeArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
             // Standard input is usually a live `tcpdump -w -`: each record
             // goes out as soon as it is made instead of in 1 MiB batches.
             name == "-",
+            stop,
         );
         if let Some((bar, _)) = progress {
             bar.finish_and_clear();
         }
         total.merge(&analyzer.stats());
         match outcome {
-            Ok(()) => {}
+            Ok(Ended::Complete) => {}
+            Ok(Ended::Interrupted) => {
+                eprintln!("{name}: interrupted; the summary counts what was read before");
+                break;
+            }
             // Whoever read the records went away (`| head`): the rest would
             // go nowhere, so reading stops, quietly, as for any Unix filter.
             Err(e) if e.is_reader_gone() => break,
@@ -150,6 +163,9 @@ pub fn run(args: AnalyzeArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
     }
     let secs = started.elapsed().as_secs_f64();
     eprintln!("{total}");
+    if let Some(judge) = &labels {
+        judge.report();
+    }
     eprintln!(
         "time:                {secs:.3} s ({:.0} packets/s)",
         total.packets as f64 / secs.max(1e-9)
@@ -169,7 +185,7 @@ fn run_live<W: Write>(
     args: &AnalyzeArgs,
     engine: &synprint::analyze::Engine,
     writer: &mut RecordWriter<W>,
-    labels: Option<&synprint::classify::Labels>,
+    labels: Option<&Judge>,
 ) -> Result<ExitCode, Box<dyn std::error::Error>> {
     let mut capture = LiveCapture::open(interface, args.capture_port)?;
     let stop = synprint::sys::stop_on_signals()?;
@@ -186,8 +202,8 @@ fn run_live<W: Write>(
     let mut analyzer = Analyzer::new(engine, LiveCapture::analyzer_config());
     let streamed = capture.stream(&mut analyzer, &counters, keep_going, &mut |d| match d {
         Delivery::Record(mut record) => {
-            if let Some(label) = labels.and_then(|l| l.for_syn(record.obs())) {
-                judge(&mut record, label);
+            if let Some(judge) = labels {
+                judge.apply(&mut record);
             }
             writer.write(&record)
         }
@@ -205,6 +221,9 @@ fn run_live<W: Write>(
     };
     let secs = started.elapsed().as_secs_f64();
     eprintln!("{}", analyzer.stats());
+    if let Some(judge) = labels {
+        judge.report();
+    }
     eprintln!(
         "kernel:              {} packets passed the filter, {} dropped (ring full)",
         counters.kernel_packets.load(Relaxed),
@@ -227,6 +246,13 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
         .ok_or_else(|| format!("`{text}` is not a positive number of seconds"))
 }
 
+/// How reading one input ended, when it did not fail.
+enum Ended {
+    Complete,
+    /// By SIGINT or SIGTERM.
+    Interrupted,
+}
+
 #[derive(Debug, thiserror::Error)]
 enum StreamError {
     #[error(transparent)]
@@ -247,9 +273,10 @@ fn analyze_stream<W: Write>(
     analyzer: &mut Analyzer<'_>,
     writer: &mut RecordWriter<W>,
     progress: Option<&(indicatif::ProgressBar, Rc<Cell<u64>>)>,
-    labels: Option<&synprint::classify::Labels>,
+    labels: Option<&Judge>,
     live: bool,
-) -> Result<(), StreamError> {
+    stop: Option<&AtomicBool>,
+) -> Result<Ended, StreamError> {
     let mut reader = CaptureReader::new(input)?;
     let follow = writer.wants_conn_uptimes();
     // Takes the writer as an argument: between frames it also writes the
@@ -257,8 +284,8 @@ fn analyze_stream<W: Write>(
     let emit = |writer: &mut RecordWriter<W>,
                 mut record: synprint::analyze::Record|
      -> Result<(), io::Error> {
-        if let Some(label) = labels.and_then(|l| l.for_syn(record.obs())) {
-            judge(&mut record, label);
+        if let Some(judge) = labels {
+            judge.apply(&mut record);
         }
         writer.write(&record)?;
         if live {
@@ -273,7 +300,7 @@ fn analyze_stream<W: Write>(
             Ok(Some(f)) => f,
             Ok(None) => {
                 analyzer.drain(&mut |r| emit(writer, r))?;
-                return Ok(());
+                return Ok(Ended::Complete);
             }
             Err(e) => {
                 analyzer.drain(&mut |r| emit(writer, r))?;
@@ -297,7 +324,13 @@ fn analyze_stream<W: Write>(
             }
         }
         n += 1;
-        if n % 65_536 == 0 {
+        // Asked per frame of a live stream (one may come a minute after
+        // the last), else once in a while.
+        if live || n % 65_536 == 0 {
+            if stop.is_some_and(|s| s.load(Relaxed)) {
+                analyzer.drain(&mut |r| emit(writer, r))?;
+                return Ok(Ended::Interrupted);
+            }
             if let Some((bar, consumed)) = progress {
                 bar.set_position(consumed.get());
             }
@@ -329,15 +362,40 @@ fn progress_bar(size: u64) -> indicatif::ProgressBar {
     bar
 }
 
-/// A labelled SYN's verdict: against its User-Agent when the CSV has one,
-/// else against the `os` column.
-fn judge(record: &mut synprint::analyze::Record, label: &synprint::classify::Label) {
-    if let Some(ua) = &label.user_agent {
-        if record.judge_user_agent(ua).is_ok() {
+/// `--labels`: the CSV, and how many SYNs it gave a verdict.
+struct Judge {
+    labels: synprint::classify::Labels,
+    judged: Cell<u64>,
+}
+
+impl Judge {
+    /// A labelled SYN's verdict: against its User-Agent when the CSV has
+    /// one, else against the `os` column.
+    fn apply(&self, record: &mut synprint::analyze::Record) {
+        let Some(label) = self.labels.for_syn(record.obs()) else {
             return;
+        };
+        self.judged.set(self.judged.get() + 1);
+        if let Some(ua) = &label.user_agent {
+            if record.judge_user_agent(ua).is_ok() {
+                return;
+            }
+        }
+        if let Some(os) = label.os {
+            record.verdict = record.verdict_for(Claim::Os(os)).ok().flatten();
         }
     }
-    if let Some(os) = label.os {
-        record.verdict = record.verdict_for(Claim::Os(os)).ok().flatten();
+
+    /// The summary line; a CSV that labelled nothing is said plainly, as
+    /// it usually means its addresses or ports are not the capture's.
+    fn report(&self) {
+        let (judged, labelled) = (self.judged.get(), self.labels.len());
+        eprintln!("labels:              {judged} SYNs judged ({labelled} labelled connections)");
+        if judged == 0 && labelled > 0 {
+            eprintln!(
+                "note: no SYN matched a label row: the CSV's src_ip and src_port must be the \
+                 client's address and port as the capture shows them (not behind NAT or a proxy)"
+            );
+        }
     }
 }

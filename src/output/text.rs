@@ -5,7 +5,7 @@ use super::JsonBuf;
 use crate::analyze::{ConnUptime, Record, Side};
 use crate::fingerprint::{TextSink, ZardaxtOptions};
 use crate::p0f::Uptime;
-use crate::packet::{Kind, Timestamp};
+use crate::packet::{IpVersion, Kind, Timestamp};
 
 /// A p0f-style block for an uptime estimated after the handshake (the
 /// record writer's text format writes these between records).
@@ -49,10 +49,13 @@ pub(super) fn text_record(b: &mut JsonBuf, r: &Record) {
     b.number(o.ttl.into());
     b.raw_text(" win ");
     b.number(o.window.into());
-    b.raw_text(" df ");
-    b.number(o.df.into());
-    b.raw_text(" id ");
-    b.number(o.ip_id.into());
+    // IPv6 has neither (the JSON writes null).
+    if o.ip_version == IpVersion::V4 {
+        b.raw_text(" df ");
+        b.number(o.df.into());
+        b.raw_text(" id ");
+        b.number(o.ip_id.into());
+    }
     b.raw_text(" mss ");
     opt(b, o.options.mss.map(u64::from));
     b.raw_text(" ws ");
@@ -101,19 +104,18 @@ pub(super) fn text_record(b: &mut JsonBuf, r: &Record) {
     }
     if let Some(v) = &r.verdict {
         field(b, "verdict");
-        b.raw_text("mismatch ");
+        // The JSON names, so "mismatch no" is not read as a mismatch.
         b.raw_text(match v.os_mismatch {
-            Some(true) => "yes",
-            Some(false) => "no",
-            None => "unknown",
+            Some(true) => "os_mismatch yes",
+            Some(false) => "os_mismatch no",
+            None => "os_mismatch unknown",
         });
-        b.raw_text(" tunnel ");
         b.raw_text(if v.tunnel_suspected {
-            "suspected"
+            ", tunnel_suspected yes"
         } else {
-            "no"
+            ", tunnel_suspected no"
         });
-        b.raw_text(" hops ");
+        b.raw_text(", hops ");
         b.number(v.hops.into());
         for reason in &v.reasons {
             continuation(b);
@@ -331,7 +333,7 @@ mod tests {
 |
 | client   = 2001:db8::7/40001
 | time     = 1700000000.123457
-| ip/tcp   = ttl 59 win 64240 df 0 id 0 mss 1440 ws 7
+| ip/tcp   = ttl 59 win 64240 mss 1440 ws 7
 | os       = ???
 | dist     = 5
 | raw_sig  = 6:59+5:0:1440:mss*44,7:mss,sok,ts,nop,ws:flow:0
@@ -340,7 +342,7 @@ mod tests {
 | class    = Linux (0.82), family Linux (1.00)
 |            wscale 7 -> Linux
 |            options M,S,T,N,W -> Linux
-| verdict  = mismatch yes tunnel no hops 5
+| verdict  = os_mismatch yes, tunnel_suspected no, hops 5
 |            User-Agent says Windows (Windows family) but the TCP stack is Linux family (p=1.000; p(Windows)=0.000)
 | ja4t     = 64240_2-4-8-1-3_1440_7
 |

@@ -103,7 +103,7 @@ fn flag(name: &str, value: &str) -> Result<bool, ApiError> {
         "" | "1" | "true" | "yes" => Ok(true),
         "0" | "false" | "no" => Ok(false),
         _ => Err(ApiError::bad_request(format!(
-            "query parameter `{name}` must be 1 or 0 (true or false)"
+            "query parameter `{name}` must be 1, true or yes, or 0, false or no (any case)"
         ))),
     }
 }
