@@ -367,3 +367,35 @@ fn capture_without_cap_net_raw_says_what_is_missing() {
         Ok(()) => panic!("opened an AF_PACKET socket without CAP_NET_RAW"),
     }
 }
+
+/// A proxy that asks for its client's fingerprint as soon as it accepts
+/// the connection (a LAN client, a local proxy: the SYN was a fraction of a
+/// millisecond earlier) still gets it, though the capture hands SYNs over
+/// up to 10 ms late: a lookup that misses waits for the capture.
+#[test]
+fn a_proxy_asking_at_once_gets_the_captured_syn() {
+    if !can_run() {
+        return;
+    }
+    let site = std::net::TcpListener::bind("127.0.0.1:0").expect("site");
+    let site_port = site.local_addr().expect("addr").port();
+    let capture = LiveCapture::open("lo", Some(site_port)).expect("capture opens as root");
+    let srv = TestServer::start_with(
+        serve_common::loopback_config(),
+        std::sync::Arc::new(serve_common::TtlClassifier),
+        vec![capture],
+    );
+    for _ in 0..5 {
+        let _client = std::net::TcpStream::connect(("127.0.0.1", site_port)).expect("connect");
+        let (_conn, peer) = site.accept().expect("accept");
+        let port = peer.port().to_string();
+        let reply = get(
+            srv.addr(false),
+            "/classify",
+            &[("X-Real-IP", "127.0.0.1"), ("X-Real-Port", &port)],
+        );
+        let body = reply.json();
+        assert_eq!(body["lookup_port"], peer.port(), "{body}");
+        assert!(body["avg_score_os_class"].is_object(), "{body}");
+    }
+}

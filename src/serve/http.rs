@@ -4,7 +4,7 @@
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http_body_util::Full;
@@ -31,7 +31,17 @@ pub struct AppState {
     pub classifier: Arc<dyn OsClassifier>,
     pub metrics: Arc<Metrics>,
     pub openapi: Bytes,
+    /// How long a store lookup that finds nothing waits for the captures
+    /// (zero without any).
+    pub capture_wait: Duration,
 }
+
+/// A capture hands SYNs over in blocks, up to 10 ms late: a proxy that
+/// forwards its client's first request at once (a LAN client, a local
+/// proxy) can ask before the SYN is stored. A lookup that misses is tried
+/// again, every [`CAPTURE_RETRY`], for this long.
+pub const CAPTURE_WAIT: Duration = Duration::from_millis(50);
+const CAPTURE_RETRY: Duration = Duration::from_millis(5);
 
 /// What the kernel told us about the SYN of one accepted connection; read
 /// once at accept and shared by every request on the connection.
@@ -484,8 +494,20 @@ fn not_found_in_store(state: &AppState, ip: IpAddr, port: Option<u16>) -> Resp {
     )
 }
 
-/// Looks an address (and port) up in the store.
-fn lookup(state: &AppState, ip: IpAddr, port: Option<u16>, now: Timestamp) -> Option<Found> {
+/// Looks an address (and port) up in the store, waiting up to
+/// `capture_wait` for a capture to bring it.
+async fn lookup(state: &AppState, ip: IpAddr, port: Option<u16>) -> Option<Found> {
+    let deadline = Instant::now() + state.capture_wait;
+    loop {
+        let found = lookup_now(state, ip, port, now());
+        if found.is_some() || Instant::now() >= deadline {
+            return found;
+        }
+        tokio::time::sleep(CAPTURE_RETRY).await;
+    }
+}
+
+fn lookup_now(state: &AppState, ip: IpAddr, port: Option<u16>, now: Timestamp) -> Option<Found> {
     let record = match port {
         Some(p) => state.store.by_connection(ip, p, now)?,
         None => Arc::clone(&state.store.by_ip(ip, now)?.newest()?.record),
@@ -497,7 +519,7 @@ fn lookup(state: &AppState, ip: IpAddr, port: Option<u16>, now: Timestamp) -> Op
     })
 }
 
-fn classify(
+async fn classify(
     state: &AppState,
     conn: &Conn,
     req: &Request<hyper::body::Incoming>,
@@ -521,7 +543,7 @@ fn classify(
     match auth {
         Auth::Valid => match q.ip {
             Some(ip) => {
-                return Ok(match lookup(state, ip, q.port, now) {
+                return Ok(match lookup(state, ip, q.port).await {
                     Some(f) => answer(state, &f, me.ip, &q, ua, now),
                     None => not_found_in_store(state, ip, q.port),
                 })
@@ -544,7 +566,7 @@ fn classify(
     }
     if me.forwarded || q.by_ip {
         let port = if q.by_ip { None } else { me.port };
-        return Ok(match lookup(state, me.ip, port, now) {
+        return Ok(match lookup(state, me.ip, port).await {
             Some(f) => answer(state, &f, me.ip, &q, ua, now),
             None => not_found_in_store(state, me.ip, port),
         });
@@ -600,7 +622,7 @@ fn route(path: &str) -> Endpoint {
 }
 
 /// Answers one request. Never fails: every error is a JSON answer.
-pub fn handle(state: &AppState, conn: &Conn, req: &Request<hyper::body::Incoming>) -> Resp {
+pub async fn handle(state: &AppState, conn: &Conn, req: &Request<hyper::body::Incoming>) -> Resp {
     let start = Instant::now();
     let endpoint = route(req.uri().path());
     let public = matches!(
@@ -645,7 +667,7 @@ pub fn handle(state: &AppState, conn: &Conn, req: &Request<hyper::body::Incoming
         r
     } else {
         let result = match endpoint {
-            Endpoint::Classify => classify(state, conn, req),
+            Endpoint::Classify => classify(state, conn, req).await,
             Endpoint::All => parse_query(req.uri().query())
                 .and_then(|q| state.require_key(&q, req.headers()))
                 .map(|()| json_response(StatusCode::OK, &Listing(state.store.all(now())), false)),

@@ -262,8 +262,8 @@ async fn serve_connection(
     }
     let conn = Arc::new(Conn { peer, syn });
     let svc = service_fn(move |req| {
-        let resp = http::handle(&state, &conn, &req);
-        async move { Ok::<_, Infallible>(resp) }
+        let (state, conn) = (Arc::clone(&state), Arc::clone(&conn));
+        async move { Ok::<_, Infallible>(http::handle(&state, &conn, &req).await) }
     });
     // A client that never finishes its request head (slowloris) is
     // dropped after the timeout instead of holding a task and a socket.

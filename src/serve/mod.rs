@@ -111,6 +111,11 @@ impl Server {
             classifier,
             metrics: Arc::clone(&metrics),
             openapi: Bytes::from(openapi::document().to_string()),
+            capture_wait: if captures.is_empty() {
+                Duration::ZERO
+            } else {
+                http::CAPTURE_WAIT
+            },
         });
         let (shutdown, shutdown_rx) = watch::channel(false);
         let (alive_tx, alive) = mpsc::channel::<()>(1);
