@@ -1,28 +1,36 @@
-//! A fixed table of four-way buckets, one cache line each, indexed by a
-//! 64-bit keyed hash: the memory the handshake and uptime tables share.
+//! A fixed table of `W`-way buckets, indexed by a 64-bit keyed hash: the
+//! memory the handshake and uptime tables share.
 //!
-//! A lookup, hit or miss, reads one line (a hash map over a million entries
-//! costs a cache miss per probe), and the line can be prefetched before the
-//! lookup ([`BucketTable::prefetch`]). What a slot holds, and which slot a
-//! new entry takes, is the owner's business.
+//! A lookup, hit or miss, reads one bucket of one or two adjacent cache
+//! lines (a hash map over a million entries costs a cache miss per probe),
+//! and the bucket can be prefetched before the lookup
+//! ([`BucketTable::prefetch`]). What a slot holds, and which slot a new
+//! entry takes, is the owner's business.
 
-/// Entries per bucket: four 16-byte slots fill a 64-byte line.
-pub(crate) const WAYS: usize = 4;
+/// Four 16-byte slots fill a 64-byte line: the uptime table's buckets,
+/// where evicting a host only loses one uptime estimate.
+pub(crate) const LINE_WAYS: usize = 4;
 
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Copy, Debug)]
 #[repr(align(64))]
-pub(crate) struct Bucket<S>(pub [S; WAYS]);
+pub(crate) struct Bucket<S, const W: usize>(pub [S; W]);
 
-pub(crate) struct BucketTable<S> {
-    buckets: Vec<Bucket<S>>,
+impl<S: Default + Copy, const W: usize> Default for Bucket<S, W> {
+    fn default() -> Self {
+        Bucket([S::default(); W])
+    }
 }
 
-impl<S: Copy + Default> BucketTable<S> {
+pub(crate) struct BucketTable<S, const W: usize = LINE_WAYS> {
+    buckets: Vec<Bucket<S, W>>,
+}
+
+impl<S: Copy + Default, const W: usize> BucketTable<S, W> {
     /// Room for about `capacity` entries: the largest power of two of
-    /// buckets not above `capacity / WAYS`, at least one. Memory is fixed
+    /// buckets not above `capacity / W`, at least one. Memory is fixed
     /// here; tables of 4 MiB and more ask for huge pages.
     pub(crate) fn new(capacity: usize) -> Self {
-        let wanted = (capacity / WAYS).max(1);
+        let wanted = (capacity / W).max(1);
         let n = 1usize << (usize::BITS - 1 - wanted.leading_zeros());
         BucketTable {
             buckets: crate::hint::huge_page_vec(n, Bucket::default()),
@@ -30,19 +38,23 @@ impl<S: Copy + Default> BucketTable<S> {
     }
 
     /// The bucket `hash` picks (its low bits).
-    pub(crate) fn bucket(&self, hash: u64) -> Option<&Bucket<S>> {
+    pub(crate) fn bucket(&self, hash: u64) -> Option<&Bucket<S, W>> {
         self.buckets.get(self.index(hash))
     }
 
-    pub(crate) fn bucket_mut(&mut self, hash: u64) -> Option<&mut Bucket<S>> {
+    pub(crate) fn bucket_mut(&mut self, hash: u64) -> Option<&mut Bucket<S, W>> {
         let i = self.index(hash);
         self.buckets.get_mut(i)
     }
 
-    /// Starts loading the line `hash` picks, ahead of its lookup.
+    /// Starts loading the bucket `hash` picks, ahead of its lookup.
     pub(crate) fn prefetch(&self, hash: u64) {
         if let Some(b) = self.bucket(hash) {
             crate::hint::prefetch(b);
+            // A bucket of two lines: the slot that starts the second.
+            if let Some(second) = b.0.get(64 / std::mem::size_of::<S>().max(1)) {
+                crate::hint::prefetch(second);
+            }
         }
     }
 
@@ -66,7 +78,9 @@ mod tests {
 
     #[test]
     fn sizes_round_down_to_powers_of_two_and_buckets_fill_a_line() {
-        assert_eq!(std::mem::size_of::<Bucket<[u64; 2]>>(), 64);
+        assert_eq!(std::mem::size_of::<Bucket<[u64; 2], LINE_WAYS>>(), 64);
+        assert_eq!(std::mem::size_of::<Bucket<[u64; 2], 8>>(), 128);
+        assert_eq!(BucketTable::<u64, 8>::new(1 << 20).buckets(), 1 << 17);
         for (capacity, buckets) in [
             (0, 1),
             (4, 1),
