@@ -8,6 +8,14 @@ use super::config::RealIpHeader;
 /// request over HTTP. Flags override `SYNPRINT_*` environment variables,
 /// which override the `--config` file.
 #[derive(clap::Args, Debug, Clone, Default)]
+#[command(
+    after_help = "Each setting can also come from the environment (SYNPRINT_CONFIG, \
+    SYNPRINT_LISTEN, SYNPRINT_API_KEY, SYNPRINT_TRUSTED_PROXIES, SYNPRINT_REAL_IP_HEADER, \
+    SYNPRINT_MAX_CONNECTIONS, SYNPRINT_INTERFACES, SYNPRINT_CAPTURE_PORT, SYNPRINT_MODEL, \
+    SYNPRINT_STORE_MAX_IPS, SYNPRINT_STORE_PER_IP, SYNPRINT_STORE_MAX_CONNECTIONS, \
+    SYNPRINT_STORE_TTL_SECS) or the --config file: flags override the environment, which \
+    overrides the file. docs/serve.md has the details."
+)]
 pub struct ServeArgs {
     /// Configuration file: TOML, or zardaxt's `zardaxt.json` (by extension).
     #[arg(long, value_name = "PATH")]
@@ -42,16 +50,46 @@ pub struct ServeArgs {
     /// A learned classification model (from `synprint learn`).
     #[arg(long, value_name = "PATH")]
     pub model: Option<PathBuf>,
-    /// Source addresses remembered.
+    /// Source addresses remembered (default 100000).
     #[arg(long, value_name = "N")]
     pub store_max_ips: Option<usize>,
-    /// Distinct fingerprints remembered per address.
+    /// Distinct fingerprints remembered per address (default 8).
     #[arg(long, value_name = "N")]
     pub store_per_ip: Option<usize>,
-    /// (address, port) pairs remembered for exact lookups.
+    /// (address, port) pairs remembered for exact lookups (default 100000).
     #[arg(long, value_name = "N")]
     pub store_max_connections: Option<usize>,
-    /// Seconds a fingerprint is remembered after it was last seen.
+    /// Seconds a fingerprint is remembered after it was last seen (default
+    /// 3600).
     #[arg(long, value_name = "SECS")]
     pub store_ttl_secs: Option<u64>,
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Args;
+
+    /// `serve --help` names every environment variable the configuration
+    /// reads.
+    #[test]
+    fn help_lists_every_environment_variable() {
+        let cmd = super::ServeArgs::augment_args(clap::Command::new("serve"));
+        let help = cmd
+            .get_after_help()
+            .map(|h| h.to_string())
+            .unwrap_or_default();
+        let source = include_str!("config.rs");
+        let mut names: Vec<&str> = source
+            .split('"')
+            .filter(|s| {
+                s.starts_with("SYNPRINT_") && s.chars().all(|c| c.is_ascii_uppercase() || c == '_')
+            })
+            .collect();
+        names.sort_unstable();
+        names.dedup();
+        assert!(names.len() >= 13, "{names:?}");
+        for name in names {
+            assert!(help.contains(name), "{name} missing from serve --help");
+        }
+    }
 }
