@@ -21,9 +21,10 @@ const EPOCH_MASK: u16 = 0x3fff;
 
 /// Slots per bucket: eight 16-byte slots, two adjacent cache lines that the
 /// memory system fetches together. One line of four overflowed long before
-/// the table was full (100,000 handshakes in a million slots evicted 26 to
+/// the table was full (100,000 handshakes in a million slots evicted 18 to
 /// 106 live ones, and their retransmissions made second records); eight
-/// evicted none, for 43 more instructions per SYN (2.6%, callgrind).
+/// evict none in 99 runs of 100 (3 in the other), for 43 more instructions
+/// per SYN (2.6%, callgrind; the bucket index's mixing adds 25 more).
 const FLOW_WAYS: usize = 8;
 
 /// What one handshake left behind, in 16 bytes.
@@ -398,10 +399,11 @@ mod tests {
         assert_eq!(t.evictions(), 1);
     }
 
-    /// A tenth of the default table's room: no bucket overflows, so every
-    /// retransmission is known as one (four-way buckets evicted 26-106).
+    /// A tenth of the default table's room: a bucket overflows in about
+    /// one run of a hundred (the hash seed is random), so nearly every
+    /// retransmission is known as one; four-way buckets evicted 18-106.
     #[test]
-    fn a_tenth_full_table_evicts_nothing() {
+    fn a_tenth_full_table_keeps_nearly_every_handshake() {
         let mut t = FlowTable::new(1 << 20, u64::MAX);
         let syns: Vec<Observation> = (0..100_000u32)
             .map(|i| {
@@ -413,10 +415,12 @@ mod tests {
         for o in &syns {
             assert!(matches!(t.observe(o), SynSeen::New { .. }));
         }
-        for o in &syns {
-            assert_eq!(t.observe(o), SynSeen::Retransmission);
-        }
-        assert_eq!(t.evictions(), 0);
+        let forgotten = syns
+            .iter()
+            .filter(|o| t.observe(o) != SynSeen::Retransmission)
+            .count();
+        assert!(forgotten <= 6, "{forgotten} retransmissions taken for new");
+        assert!(t.evictions() <= 6, "{} evictions", t.evictions());
     }
 
     #[test]
