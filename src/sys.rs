@@ -210,6 +210,29 @@ impl PacketSocket {
         }
     }
 
+    /// The index of the interface the socket is bound to, as the kernel
+    /// keeps it: -1 once that interface has been deleted. Unlike a lookup
+    /// by name, this holds in whatever network namespace the caller is.
+    pub fn bound_ifindex(&self) -> io::Result<i32> {
+        // SAFETY: sockaddr_ll is plain old data; all-zero is a valid value.
+        let mut sll: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
+        let mut len = std::mem::size_of::<libc::sockaddr_ll>() as libc::socklen_t;
+        // SAFETY: `sll` is writable for `len` bytes and `len` is a valid
+        // in/out length; the kernel writes at most that much.
+        let rc = unsafe {
+            libc::getsockname(
+                self.fd.as_raw_fd(),
+                (&mut sll as *mut libc::sockaddr_ll).cast(),
+                &mut len,
+            )
+        };
+        if rc == 0 {
+            Ok(sll.sll_ifindex)
+        } else {
+            Err(io::Error::last_os_error())
+        }
+    }
+
     pub fn attach_filter(&self, program: &[SockFilter]) -> io::Result<()> {
         let prog = SockFprog {
             len: u16::try_from(program.len())
@@ -364,8 +387,28 @@ impl PacketSocket {
                 }
             }
             0 => Ok(false),
+            // A pending socket error (ENETDOWN when the link goes down or
+            // the socket was bound to a down one) keeps poll returning at
+            // once until it is read: read it, which clears it, and say it.
+            _ if pfd.revents & libc::POLLERR != 0 => match self.take_error()? {
+                Some(e) => Err(e),
+                None => Ok(true),
+            },
             _ => Ok(true),
         }
+    }
+
+    /// Reads and clears the socket's pending error (SO_ERROR).
+    fn take_error(&self) -> io::Result<Option<io::Error>> {
+        let mut buf = [0u8; std::mem::size_of::<libc::c_int>()];
+        getsockopt_raw(
+            self.fd.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_ERROR,
+            &mut buf,
+        )?;
+        let code = libc::c_int::from_ne_bytes(buf);
+        Ok((code != 0).then(|| io::Error::from_raw_os_error(code)))
     }
 }
 

@@ -212,9 +212,103 @@ fn bad_live_arguments_are_refused() {
         &["analyze", "--duration", "5", "some.pcap"],
         &["analyze", "-i", "lo", "--duration", "-1"],
         &["analyze", "-i", "lo", "--duration", "soon"],
+        &["analyze", "-i", "lo", "--duration", "1e19"],
     ] {
         let out = run(args);
         assert_eq!(out.status.code(), Some(2), "{args:?}");
         assert!(!out.stderr.is_empty(), "{args:?}");
     }
+}
+
+/// A capture that cannot open leaves an existing output file as it was.
+#[test]
+fn a_failed_start_keeps_the_output_file() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("yesterday.jsonl");
+    std::fs::write(&out, "yesterday\n").expect("write");
+    let status = Command::new(env!("CARGO_BIN_EXE_synprint"))
+        .args(["analyze", "-i", "synprint-nonexistent0", "-o"])
+        .arg(&out)
+        .stderr(Stdio::null())
+        .status()
+        .expect("run synprint");
+    assert!(!status.success());
+    assert_eq!(std::fs::read_to_string(&out).expect("read"), "yesterday\n");
+}
+
+/// A network namespace with a veth pair, deleted on drop.
+struct Netns(String);
+
+impl Netns {
+    fn create() -> Option<Netns> {
+        let name = format!("spl{}", std::process::id());
+        let ip = |args: &[&str]| {
+            Command::new("ip")
+                .args(args)
+                .status()
+                .is_ok_and(|s| s.success())
+        };
+        if !ip(&["netns", "add", &name]) {
+            return None;
+        }
+        let ns = Netns(name);
+        let made = ip(&[
+            "-n", &ns.0, "link", "add", "va", "type", "veth", "peer", "name", "vb",
+        ]) && ip(&["-n", &ns.0, "link", "set", "va", "up"])
+            && ip(&["-n", &ns.0, "link", "set", "vb", "up"]);
+        made.then_some(ns)
+    }
+
+    fn ip(&self, args: &[&str]) {
+        let status = Command::new("ip")
+            .args(["-n", &self.0])
+            .args(args)
+            .status()
+            .expect("ip");
+        assert!(status.success(), "ip {args:?}");
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        let _ = Command::new("ip").args(["netns", "del", &self.0]).status();
+    }
+}
+
+/// The link going down is waited out (said once), and the interface being
+/// deleted ends the capture with an error naming it, instead of a loop
+/// polling a socket that reports ENETDOWN for ever.
+#[test]
+fn link_down_is_waited_out_and_deletion_ends_the_capture() {
+    if !root() {
+        return;
+    }
+    let Some(ns) = Netns::create() else {
+        eprintln!("skipped: cannot create a network namespace with a veth pair");
+        return;
+    };
+    let mut child = Command::new("ip")
+        .args(["netns", "exec", &ns.0, env!("CARGO_BIN_EXE_synprint")])
+        .args(["analyze", "-i", "vb", "-f", "jsonl"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run synprint in the namespace");
+    let err = lines(child.stderr.take().expect("stderr"));
+    assert_eq!(
+        next_line(&err, "start-up line"),
+        "capturing on vb; Ctrl-C stops"
+    );
+    ns.ip(&["link", "set", "vb", "down"]);
+    assert_eq!(
+        next_line(&err, "link-down line"),
+        "synprint: capture on vb: the link is down; waiting for it"
+    );
+    ns.ip(&["link", "del", "va"]);
+    let status = wait(&mut child, Duration::from_secs(20));
+    assert_eq!(status.code(), Some(1));
+    assert_eq!(
+        next_line(&err, "deletion line"),
+        "capture on `vb`: the interface was deleted"
+    );
 }

@@ -38,10 +38,12 @@ const PACKET_OUTGOING: u32 = 4;
 /// The loopback interface has this index in every network namespace.
 const LOOPBACK_IFINDEX: u32 = 1;
 
-/// Bytes passed to user space per packet: every SYN fits (60-byte IPv4
-/// header with options + 60-byte TCP header, or IPv6 with room for
-/// extension headers), plus the link header.
-pub const SNAPLEN: u32 = 256;
+/// Bytes passed to user space per packet: the whole packet. Only SYNs and
+/// SYN+ACKs pass, nearly all under 128 bytes (the ring's frames are as long
+/// as their packet), but one carrying data (TCP Fast Open, or padding to
+/// hide from a short snap length) must arrive whole: the decoder counts a
+/// packet shorter than its IP length as truncated, not fingerprinted.
+pub const SNAPLEN: u32 = 0xffff;
 
 const TCP_SYN: u32 = 0x02;
 const TCP_ACK: u32 = 0x10;
@@ -302,6 +304,24 @@ pub(crate) mod tests {
                 fin.flags = flags::FIN | flags::ACK;
                 assert!(!verdict(&prog, &fin, ethernet), "fin v6={v6}");
             }
+        }
+    }
+
+    /// A SYN carrying data (TCP Fast Open) reaches user space whole, so it
+    /// is fingerprinted rather than counted as truncated.
+    #[test]
+    fn a_syn_with_data_passes_whole() {
+        for v6 in [false, true] {
+            let (mut syn, _) = packets(v6);
+            syn.payload = vec![0x58; 1200];
+            let frame = ethernet_frame(&syn.ip_bytes());
+            let ethertype = if v6 { 0x86dd } else { 0x0800 };
+            let kept = run(&syn_filter(14, Some(443)), &frame, ethertype);
+            assert!(
+                kept as usize >= frame.len(),
+                "v6={v6}: {kept} of {}",
+                frame.len()
+            );
         }
     }
 

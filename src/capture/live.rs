@@ -30,6 +30,8 @@ pub enum LiveCaptureError {
         interface: String,
         source: io::Error,
     },
+    #[error("capture on `{interface}`: the interface was deleted")]
+    Gone { interface: String },
     #[error("capture on `{interface}`: {step} failed: {source}")]
     Io {
         interface: String,
@@ -68,6 +70,14 @@ pub struct CaptureCounters {
     pub not_fingerprinted: AtomicU64,
 }
 
+/// Why [`LiveCapture::stream`] stopped before it was asked to.
+#[derive(Debug)]
+pub enum Stopped<E> {
+    /// The caller's `deliver` failed.
+    Deliver(E),
+    Capture(LiveCaptureError),
+}
+
 /// What [`LiveCapture::stream`] hands its caller, in order.
 // A record is moved once, straight into the caller's hands: boxing it to
 // shrink `BlockEnd` would cost an allocation per record.
@@ -81,6 +91,8 @@ pub enum Delivery {
 
 pub struct LiveCapture {
     interface: String,
+    /// 0 for `any`.
+    ifindex: u32,
     ring: Ring,
     framing: Framing,
 }
@@ -140,6 +152,7 @@ impl LiveCapture {
             .map_err(io_err("mapping the TPACKET_V3 ring"))?;
         Ok(LiveCapture {
             interface: interface.to_string(),
+            ifindex,
             ring,
             framing,
         })
@@ -149,43 +162,82 @@ impl LiveCapture {
         &self.interface
     }
 
-    /// Analyzer settings for a capture that runs for days: handshake
-    /// memory for a quarter of a million connections (SYN retransmissions
-    /// come within two minutes).
+    /// Analyzer settings for a capture: a file's defaults (handshake
+    /// memory for about a million connections over two minutes, 16 MiB),
+    /// so retransmissions are told apart as well as in a file.
     pub fn analyzer_config() -> AnalyzerConfig {
-        AnalyzerConfig {
-            flow_capacity: 1 << 18,
-            ..AnalyzerConfig::default()
-        }
+        AnalyzerConfig::default()
     }
 
-    /// Reads until `keep_going` says no (asked at least every 100 ms) or
-    /// `deliver` fails. The kernel hands packets over in blocks (at the
-    /// latest 10 ms after a block's first): each block's SYNs go through
-    /// the analyzer's lookahead as a file's do, and the analyzer is drained
-    /// at its end, so no record waits for the next block.
+    /// Reads until `keep_going` says no (asked at least every 100 ms),
+    /// `deliver` fails or the interface is deleted. The kernel hands
+    /// packets over in blocks (at the latest 10 ms after a block's first):
+    /// each block's SYNs go through the analyzer's lookahead as a file's
+    /// do, and the analyzer is drained at its end, so no record waits for
+    /// the next block. While the link is down the capture waits (said once
+    /// on stderr); it resumes when the link comes back.
     pub fn stream<E>(
         &mut self,
         analyzer: &mut Analyzer<'_>,
         counters: &CaptureCounters,
         keep_going: impl Fn() -> bool,
         deliver: &mut impl FnMut(Delivery) -> Result<(), E>,
-    ) -> Result<(), E> {
+    ) -> Result<(), Stopped<E>> {
+        let result = self.stream_blocks(analyzer, counters, keep_going, deliver);
+        // Also after a failure: the summary's kernel counts go with the
+        // packets read.
+        self.update_kernel_stats(counters);
+        result
+    }
+
+    fn stream_blocks<E>(
+        &mut self,
+        analyzer: &mut Analyzer<'_>,
+        counters: &CaptureCounters,
+        keep_going: impl Fn() -> bool,
+        deliver: &mut impl FnMut(Delivery) -> Result<(), E>,
+    ) -> Result<(), Stopped<E>> {
         let link = match self.framing {
             Framing::Ethernet => LinkType::ETHERNET,
             Framing::Ip => LinkType::RAW,
         };
         let mut block = 0usize;
         let blocks = self.ring.block_count().max(1);
+        let mut link_down = false;
         while keep_going() {
             let Some(data) = self.ring.user_block(block) else {
                 self.update_kernel_stats(counters);
-                if let Err(e) = self.ring.socket().poll(100) {
-                    eprintln!("synprint: capture on {}: poll: {e}", self.interface);
-                    std::thread::sleep(std::time::Duration::from_millis(100));
+                match self.ring.socket().poll(100) {
+                    Ok(_) => {}
+                    Err(e) if e.raw_os_error() == Some(libc::ENETDOWN) => {
+                        if !link_down {
+                            eprintln!(
+                                "synprint: capture on {}: the link is down; waiting for it",
+                                self.interface
+                            );
+                        }
+                        link_down = true;
+                    }
+                    Err(e) => {
+                        eprintln!("synprint: capture on {}: poll: {e}", self.interface);
+                        std::thread::sleep(std::time::Duration::from_millis(100));
+                    }
+                }
+                // A deleted interface only ever looks down.
+                if link_down && !self.interface_exists() {
+                    return Err(Stopped::Capture(LiveCaptureError::Gone {
+                        interface: self.interface.clone(),
+                    }));
                 }
                 continue;
             };
+            if link_down {
+                eprintln!(
+                    "synprint: capture on {}: the link is up again",
+                    self.interface
+                );
+                link_down = false;
+            }
             let (mut frames, mut records) = (0u64, 0u64);
             let mut counted = |r: Record| {
                 records += 1;
@@ -208,10 +260,18 @@ impl LiveCapture {
                 .fetch_add(frames.saturating_sub(records), Relaxed);
             self.ring.release(block);
             block = (block + 1) % blocks;
-            result.and_then(|()| deliver(Delivery::BlockEnd))?;
+            result
+                .and_then(|()| deliver(Delivery::BlockEnd))
+                .map_err(Stopped::Deliver)?;
         }
-        self.update_kernel_stats(counters);
         Ok(())
+    }
+
+    /// Whether the interface the socket is bound to still exists. Asked of
+    /// the socket: the capture may have been opened in another network
+    /// namespace than the thread reading it.
+    fn interface_exists(&self) -> bool {
+        self.ifindex == 0 || self.ring.socket().bound_ifindex().is_ok_and(|i| i > 0)
     }
 
     fn update_kernel_stats(&self, counters: &CaptureCounters) {

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use synprint::analyze::{Analyzer, AnalyzerConfig, Claim, Stats};
 use synprint::capture::{
-    decompressing_told, CaptureCounters, CaptureReader, Delivery, LiveCapture,
+    decompressing_told, CaptureCounters, CaptureReader, Delivery, LiveCapture, Stopped,
 };
 use synprint::output::{Format, RecordWriter};
 
@@ -58,6 +58,12 @@ pub struct AnalyzeArgs {
 
 pub fn run(args: AnalyzeArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
     let engine = args.engine.build()?;
+    // Before the output file is created: a mistyped interface or a missing
+    // privilege must not empty yesterday's output.
+    let capture = match &args.interface {
+        Some(interface) => Some(LiveCapture::open(interface, args.capture_port)?),
+        None => None,
+    };
     // `-o -` is standard output, as `-` is standard input.
     let output = args.output.as_ref().filter(|p| p.as_os_str() != "-");
     let stdout_tty = output.is_none() && io::stdout().is_terminal();
@@ -78,8 +84,8 @@ pub fn run(args: AnalyzeArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
         None => None,
     };
     let mut writer = RecordWriter::new(BufWriter::with_capacity(1 << 16, sink), format);
-    if let Some(interface) = &args.interface {
-        return run_live(interface, &args, &engine, &mut writer, labels.as_ref());
+    if let Some(capture) = capture {
+        return run_live(capture, &args, &engine, &mut writer, labels.as_ref());
     }
     // Ctrl-C ends the run with the records so far flushed and the summary
     // (a second one kills). Without the handler, the run is as before.
@@ -181,13 +187,13 @@ pub fn run(args: AnalyzeArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
 /// each of its blocks, until a signal or the deadline; then the summary,
 /// with what the kernel passed and dropped.
 fn run_live<W: Write>(
-    interface: &str,
+    mut capture: LiveCapture,
     args: &AnalyzeArgs,
     engine: &synprint::analyze::Engine,
     writer: &mut RecordWriter<W>,
     labels: Option<&Judge>,
 ) -> Result<ExitCode, Box<dyn std::error::Error>> {
-    let mut capture = LiveCapture::open(interface, args.capture_port)?;
+    let interface = capture.interface().to_string();
     let stop = synprint::sys::stop_on_signals()?;
     // Said once the socket is open: SYNs from here on are seen.
     match args.capture_port {
@@ -209,8 +215,12 @@ fn run_live<W: Write>(
         }
         Delivery::BlockEnd => writer.flush(),
     });
-    let flushed = streamed.and_then(|()| writer.flush());
-    let failed = match flushed {
+    let (flushed, gone) = match streamed {
+        Ok(()) => (writer.flush(), None),
+        Err(Stopped::Deliver(e)) => (Err(e), None),
+        Err(Stopped::Capture(e)) => (writer.flush(), Some(e)),
+    };
+    let mut failed = match flushed {
         Ok(()) => false,
         // A reader that went away (`| head`) ends the capture, quietly.
         Err(e) if e.kind() == io::ErrorKind::BrokenPipe => false,
@@ -219,6 +229,10 @@ fn run_live<W: Write>(
             true
         }
     };
+    if let Some(e) = gone {
+        eprintln!("{e}");
+        failed = true;
+    }
     let secs = started.elapsed().as_secs_f64();
     eprintln!("{}", analyzer.stats());
     if let Some(judge) = labels {
@@ -237,13 +251,14 @@ fn run_live<W: Write>(
     })
 }
 
-/// Seconds, whole or not: `30`, `0.5`.
+/// Seconds, whole or not: `30`, `0.5`; at most a century, so the
+/// deadline is a time the clock can hold.
 fn parse_duration(text: &str) -> Result<Duration, String> {
     text.parse::<f64>()
         .ok()
-        .filter(|s| s.is_finite() && *s > 0.0)
+        .filter(|s| s.is_finite() && *s > 0.0 && *s <= 3.2e9)
         .and_then(|s| Duration::try_from_secs_f64(s).ok())
-        .ok_or_else(|| format!("`{text}` is not a positive number of seconds"))
+        .ok_or_else(|| format!("`{text}` is not a number of seconds between 0 and a century"))
 }
 
 /// How reading one input ended, when it did not fail.

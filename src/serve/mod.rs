@@ -36,7 +36,7 @@ pub use metrics::Metrics;
 pub use os_view::{OsClassifier, OsProbabilities, OsView};
 
 use crate::analyze::{Analyzer, Engine};
-use crate::capture::{self, CaptureCounters, Delivery, LiveCapture, LiveCaptureError};
+use crate::capture::{self, CaptureCounters, Delivery, LiveCapture, LiveCaptureError, Stopped};
 use crate::store::{FingerprintStore, MemoryStore};
 use crate::sys;
 
@@ -206,8 +206,11 @@ pub fn capture_into(
             Ok::<(), std::convert::Infallible>(())
         },
     );
-    if let Err(never) = stored {
-        match never {}
+    match stored {
+        Ok(()) => {}
+        Err(Stopped::Deliver(never)) => match never {},
+        // The API goes on answering from the store and the listener.
+        Err(Stopped::Capture(e)) => eprintln!("synprint serve: {e}; that capture has stopped"),
     }
 }
 
