@@ -524,6 +524,28 @@ pub fn is_root() -> bool {
     unsafe { libc::geteuid() == 0 }
 }
 
+/// Waits up to `timeout_ms` for `fd` to have something to read (data, end
+/// of file or an error, which the read then tells). A signal ends the wait
+/// early, as no data.
+pub fn wait_readable(fd: RawFd, timeout_ms: i32) -> io::Result<bool> {
+    let mut pfd = libc::pollfd {
+        fd,
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    // SAFETY: one valid pollfd, count 1; poll only reads and writes it.
+    let rc = unsafe { libc::poll(&mut pfd, 1, timeout_ms) };
+    if rc >= 0 {
+        return Ok(rc > 0);
+    }
+    let e = io::Error::last_os_error();
+    if e.kind() == io::ErrorKind::Interrupted {
+        Ok(false)
+    } else {
+        Err(e)
+    }
+}
+
 static STOP_REQUESTED: AtomicBool = AtomicBool::new(false);
 
 extern "C" fn request_stop(_signal: libc::c_int) {

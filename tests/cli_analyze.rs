@@ -314,46 +314,61 @@ fn records_from_a_live_stream_come_out_before_it_ends() {
     assert_eq!(rec["src_port"], 40010);
 }
 
-/// Ctrl-C on `tcpdump -w - | synprint analyze -` (both get SIGINT; tcpdump
-/// then closes the pipe): synprint reads to the end of what it was sent
-/// and prints its summary instead of dying of the signal.
+/// A signal while the stream is idle (tcpdump still running, nothing new
+/// to read) ends the run at once, with what was read flushed and the
+/// summary; it used to wait for the writer to close the pipe.
 #[test]
-fn interrupting_a_stream_still_gives_the_summary() {
-    use std::io::{BufRead, BufReader, Read};
-    use std::time::Duration;
+fn interrupting_an_idle_stream_gives_the_summary() {
+    use std::io::Read;
+    use std::time::{Duration, Instant};
 
     let bytes = capture(&[Stack::Linux.syn(v4(10), 40010, v4(11), 443, 10)]);
-    let mut child = Command::new(env!("CARGO_BIN_EXE_synprint"))
-        .args(["analyze", "--format", "jsonl", "-"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run synprint");
-    let mut stdin = child.stdin.take().expect("stdin");
-    stdin.write_all(&bytes).expect("feed one SYN");
-    stdin.flush().expect("flush");
-    // The record is out, so synprint is running with its handler set.
-    let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
-    let mut line = String::new();
-    stdout.read_line(&mut line).expect("record");
-    assert!(line.contains("\"src_port\":40010"), "{line}");
-    let pid = libc::pid_t::try_from(child.id()).expect("pid");
-    // SAFETY: kill(2) takes no pointers; the pid is our unreaped child's.
-    assert_eq!(unsafe { libc::kill(pid, libc::SIGINT) }, 0);
-    // Time for the signal to land (without a handler it would kill).
-    std::thread::sleep(Duration::from_millis(200));
-    drop(stdin);
-    let status = child.wait().expect("wait");
-    assert!(status.success(), "{status:?}");
-    let mut err = String::new();
-    child
-        .stderr
-        .take()
-        .expect("stderr")
-        .read_to_string(&mut err)
-        .expect("stderr");
-    assert!(err.contains("records:             1 syn"), "{err}");
+    for (signal, sent) in [(libc::SIGINT, bytes.len()), (libc::SIGTERM, 24)] {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_synprint"))
+            .args(["analyze", "--format", "jsonl", "-"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("run synprint");
+        let mut stdin = child.stdin.take().expect("stdin");
+        // The whole capture, or only its file header.
+        stdin.write_all(&bytes[..sent]).expect("feed");
+        stdin.flush().expect("flush");
+        // Time to start and set the handler (without it the signal kills,
+        // and the status below says so).
+        std::thread::sleep(Duration::from_millis(300));
+        let pid = libc::pid_t::try_from(child.id()).expect("pid");
+        // SAFETY: kill(2) takes no pointers; the pid is our unreaped child's.
+        assert_eq!(unsafe { libc::kill(pid, signal) }, 0);
+        // The write end stays open: synprint must not wait for its end.
+        let until = Instant::now() + Duration::from_secs(5);
+        let status = loop {
+            if let Some(status) = child.try_wait().expect("wait") {
+                break status;
+            }
+            if Instant::now() > until {
+                let _ = child.kill();
+                panic!("still running 5 s after signal {signal}");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        drop(stdin);
+        assert!(status.success(), "{status:?}");
+        let mut err = String::new();
+        child
+            .stderr
+            .take()
+            .expect("stderr")
+            .read_to_string(&mut err)
+            .expect("stderr");
+        assert!(err.contains("-: interrupted"), "{err}");
+        let syns = if sent == bytes.len() { 1 } else { 0 };
+        assert!(
+            err.contains(&format!("records:             {syns} syn")),
+            "{err}"
+        );
+    }
 }
 
 /// `synprint analyze ... | head -1`: once the reader has gone, synprint

@@ -1,6 +1,7 @@
 use std::cell::Cell;
 use std::fs::File;
 use std::io::{self, BufWriter, IsTerminal, Read, Write};
+use std::os::fd::{AsFd, AsRawFd};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::rc::Rc;
@@ -99,12 +100,26 @@ pub fn run(args: AnalyzeArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
         // Progress counts the file's own bytes, compressed or not.
         let consumed = Rc::new(Cell::new(0u64));
         let opened = if name == "-" {
-            decompressing_told(io::stdin().lock()).map(|input| (input, None))
+            io::stdin()
+                .as_fd()
+                .try_clone_to_owned()
+                .map(File::from)
+                .and_then(|f| decompressing_told(UntilStopped { inner: f, stop }))
+                .map(|input| (input, None))
         } else {
             File::open(path).and_then(|f| {
-                let size = f.metadata().ok().map(|m| m.len());
+                // A pipe (`<(tcpdump -w -)`) has no size to size tables by,
+                // and is read as standard input is.
+                let size = f.metadata().ok().filter(|m| m.is_file()).map(|m| m.len());
+                let inner = match size {
+                    Some(_) => UntilStopped {
+                        inner: f,
+                        stop: None,
+                    },
+                    None => UntilStopped { inner: f, stop },
+                };
                 let counted = Counted {
-                    inner: f,
+                    inner,
                     consumed: Rc::clone(&consumed),
                 };
                 decompressing_told(counted).map(|input| (input, size))
@@ -147,12 +162,15 @@ pub fn run(args: AnalyzeArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
             bar.finish_and_clear();
         }
         total.merge(&analyzer.stats());
+        let stopped = stop.is_some_and(|s| s.load(Relaxed));
         match outcome {
-            Ok(Ended::Complete) => {}
-            Ok(Ended::Interrupted) => {
+            // A pipe's reader ends at the signal, maybe inside a record:
+            // that is the interruption, not a damaged capture.
+            Ok(_) | Err(StreamError::Capture(_)) if stopped => {
                 eprintln!("{name}: interrupted; the summary counts what was read before");
                 break;
             }
+            Ok(_) => {}
             // Whoever read the records went away (`| head`): the rest would
             // go nowhere, so reading stops, quietly, as for any Unix filter.
             Err(e) if e.is_reader_gone() => break,
@@ -348,6 +366,34 @@ fn analyze_stream<W: Write>(
             }
             if let Some((bar, consumed)) = progress {
                 bar.set_position(consumed.get());
+            }
+        }
+    }
+}
+
+/// A file read as is, or (with `stop`) a pipe or terminal read so that
+/// Ctrl-C is noticed while it is idle: after the signal, what is already
+/// there is still read, then it ends as at end of file. Reads the
+/// descriptor directly, with no buffer of its own that a readiness check
+/// would not see.
+struct UntilStopped {
+    inner: File,
+    stop: Option<&'static AtomicBool>,
+}
+
+impl Read for UntilStopped {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let Some(stop) = self.stop else {
+            return self.inner.read(buf);
+        };
+        loop {
+            let stopping = stop.load(Relaxed);
+            let wait_ms = if stopping { 0 } else { 100 };
+            if synprint::sys::wait_readable(self.inner.as_raw_fd(), wait_ms)? {
+                return self.inner.read(buf);
+            }
+            if stopping {
+                return Ok(0);
             }
         }
     }
