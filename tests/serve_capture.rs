@@ -260,13 +260,16 @@ fn capture_on_veth_stores_and_classifies_crafted_syns() {
         .expect("syn+ack stored");
     assert_eq!(server_side.obs().kind, synprint::packet::Kind::SynAck);
 
-    // Both captures must have delivered everything; the `any` one may lag
-    // the veth one by a ring block timeout.
+    // Both captures must have delivered everything; either may lag the
+    // other (a ring block timeout, a thread still zeroing its tables).
     let metrics = || String::from_utf8(get(a, "/metrics", &[]).body).expect("utf8");
-    let needle = "synprint_syns_total{source=\"capture\",interface=\"any\"} 7";
+    let needles: Vec<String> = [pair.veth_b.as_str(), "any"]
+        .iter()
+        .map(|i| format!("synprint_syns_total{{source=\"capture\",interface=\"{i}\"}} 7"))
+        .collect();
     let deadline = Instant::now() + Duration::from_secs(5);
     let mut m = metrics();
-    while !m.contains(needle) && Instant::now() < deadline {
+    while !needles.iter().all(|n| m.contains(n.as_str())) && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(20));
         m = metrics();
     }
@@ -385,6 +388,24 @@ fn a_proxy_asking_at_once_gets_the_captured_syn() {
         std::sync::Arc::new(serve_common::TtlClassifier),
         vec![capture],
     );
+    // Steady state first: the capture thread is up (it zeroes its tables
+    // before its first block) once a connection's SYN can be found at all.
+    let started = Instant::now();
+    loop {
+        let _client = std::net::TcpStream::connect(("127.0.0.1", site_port)).expect("connect");
+        let (_conn, peer) = site.accept().expect("accept");
+        std::thread::sleep(Duration::from_millis(100));
+        let port = peer.port().to_string();
+        let headers = [("X-Real-IP", "127.0.0.1"), ("X-Real-Port", port.as_str())];
+        let body = get(srv.addr(false), "/classify", &headers).json();
+        if body["avg_score_os_class"].is_object() {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "capture never started"
+        );
+    }
     for _ in 0..5 {
         let _client = std::net::TcpStream::connect(("127.0.0.1", site_port)).expect("connect");
         let (_conn, peer) = site.accept().expect("accept");

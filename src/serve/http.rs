@@ -36,11 +36,13 @@ pub struct AppState {
     pub capture_wait: Duration,
 }
 
-/// A capture hands SYNs over in blocks, up to 10 ms late: a proxy that
-/// forwards its client's first request at once (a LAN client, a local
-/// proxy) can ask before the SYN is stored. A lookup that misses is tried
-/// again, every [`CAPTURE_RETRY`], for this long.
-pub const CAPTURE_WAIT: Duration = Duration::from_millis(50);
+/// A capture hands SYNs over in blocks, up to 10 ms late, and its thread
+/// may wait for a core: a proxy that forwards its client's first request
+/// at once (a LAN client, a local proxy) can ask before the SYN is stored.
+/// A lookup that misses is tried again, every [`CAPTURE_RETRY`], for this
+/// long (50 ms was too short for a debug build on a loaded 2-core machine).
+/// Only misses wait, and with a capture running they are rare.
+pub const CAPTURE_WAIT: Duration = Duration::from_millis(250);
 const CAPTURE_RETRY: Duration = Duration::from_millis(5);
 
 /// What the kernel told us about the SYN of one accepted connection; read
