@@ -19,7 +19,7 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 mod kernel;
-use kernel::{tcpdump_missing, Capture, Netns};
+use kernel::{synprint_analyze, tcpdump_missing, Capture, Netns};
 
 const HELPER_ENV: &str = "SYNPRINT_TUNNEL_HELPER";
 const PORT: u16 = 8443;
@@ -106,17 +106,8 @@ fn build(a: &Netns, b: &Netns) -> Option<()> {
 /// synprint's JSON records of a capture without their capture times, and
 /// its summary.
 fn records(pcap: &Path) -> (Vec<String>, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_synprint"))
-        .args(["analyze", "--format", "jsonl"])
-        .arg(pcap)
-        .output()
-        .expect("run synprint");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let mut recs: Vec<String> = String::from_utf8_lossy(&out.stdout)
+    let (out, err) = synprint_analyze(pcap, "jsonl");
+    let mut recs: Vec<String> = out
         .lines()
         .map(|l| {
             let mut v: BTreeMap<String, serde_json::Value> =
@@ -126,7 +117,7 @@ fn records(pcap: &Path) -> (Vec<String>, String) {
         })
         .collect();
     recs.sort();
-    (recs, String::from_utf8_lossy(&out.stderr).into_owned())
+    (recs, err)
 }
 
 #[test]

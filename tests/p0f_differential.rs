@@ -28,7 +28,7 @@ use synprint::p0f::{Database, Uptime};
 use synprint::packet::{flags, Kind, LinkType, Timestamp};
 
 mod kernel;
-use kernel::{tcpdump_missing, Capture, Netns};
+use kernel::{synprint_analyze, tcpdump_missing, Capture, Netns};
 
 /// True, after saying so, when there is no p0f to compare with: the test
 /// then skips.
@@ -313,21 +313,6 @@ fn differential(name: &str, pcap: &Path, min_connections: usize) {
     p0f_format_agrees(name, pcap, &log);
 }
 
-/// The `synprint analyze --format FORMAT` binary's output for a capture.
-fn synprint_analyze(pcap: &Path, format: &str) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_synprint"))
-        .args(["analyze", "--format", format])
-        .arg(pcap)
-        .output()
-        .expect("run synprint analyze");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
 /// `synprint analyze --format p0f` writes, for every observation p0f logs
 /// in the compared modules, the very line p0f writes, date included.
 fn p0f_format_agrees(name: &str, pcap: &Path, log: &str) {
@@ -347,7 +332,7 @@ fn p0f_format_agrees(name: &str, pcap: &Path, log: &str) {
         lines
     }
     let theirs = by_key(log);
-    let text = synprint_analyze(pcap, "p0f");
+    let (text, _) = synprint_analyze(pcap, "p0f");
     let ours = by_key(&text);
     let mut compared = 0;
     for (key, line) in &theirs {
@@ -1172,7 +1157,7 @@ fn crafted_handshakes_match_p0f() {
 fn binary_jsonl_agrees_with_p0f(pcap: &Path) {
     let theirs = run_p0f(pcap);
     let mut checked = 0;
-    for line in synprint_analyze(pcap, "jsonl").lines() {
+    for line in synprint_analyze(pcap, "jsonl").0.lines() {
         let v: serde_json::Value = serde_json::from_str(line).expect("JSON line");
         let ip = |k: &str| -> IpAddr { v[k].as_str().expect("ip").parse().expect("ip") };
         let port = |k: &str| v[k].as_u64().expect("port");

@@ -12,7 +12,7 @@ use std::io;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 use super::bpf;
-use crate::analyze::{Analyzer, AnalyzerConfig, Record};
+use crate::analyze::{Analyzer, Record};
 use crate::packet::{LinkType, Timestamp};
 use crate::sys::{self, PacketSocket, Ring};
 
@@ -162,35 +162,16 @@ impl LiveCapture {
         &self.interface
     }
 
-    /// Analyzer settings for a capture: a file's defaults (handshake
-    /// memory for about a million connections over two minutes, 16 MiB),
-    /// so retransmissions are told apart as well as in a file.
-    pub fn analyzer_config() -> AnalyzerConfig {
-        AnalyzerConfig::default()
-    }
-
     /// Reads until `keep_going` says no (asked at least every 100 ms),
     /// `deliver` fails or the interface is deleted. The kernel hands
     /// packets over in blocks (at the latest 10 ms after a block's first):
     /// each block's SYNs go through the analyzer's lookahead as a file's
     /// do, and the analyzer is drained at its end, so no record waits for
     /// the next block. While the link is down the capture waits (said once
-    /// on stderr); it resumes when the link comes back.
+    /// on stderr); it resumes when the link comes back. An analyzer with a
+    /// file's default tables tells retransmissions apart as well as a
+    /// file's analysis does.
     pub fn stream<E>(
-        &mut self,
-        analyzer: &mut Analyzer<'_>,
-        counters: &CaptureCounters,
-        keep_going: impl Fn() -> bool,
-        deliver: &mut impl FnMut(Delivery) -> Result<(), E>,
-    ) -> Result<(), Stopped<E>> {
-        let result = self.stream_blocks(analyzer, counters, keep_going, deliver);
-        // Also after a failure: the summary's kernel counts go with the
-        // packets read.
-        self.update_kernel_stats(counters);
-        result
-    }
-
-    fn stream_blocks<E>(
         &mut self,
         analyzer: &mut Analyzer<'_>,
         counters: &CaptureCounters,
@@ -204,7 +185,10 @@ impl LiveCapture {
         let mut block = 0usize;
         let blocks = self.ring.block_count().max(1);
         let mut link_down = false;
-        while keep_going() {
+        let result = loop {
+            if !keep_going() {
+                break Ok(());
+            }
             let Some(data) = self.ring.user_block(block) else {
                 self.update_kernel_stats(counters);
                 match self.ring.socket().poll(100) {
@@ -225,7 +209,7 @@ impl LiveCapture {
                 }
                 // A deleted interface only ever looks down.
                 if link_down && !self.interface_exists() {
-                    return Err(Stopped::Capture(LiveCaptureError::Gone {
+                    break Err(Stopped::Capture(LiveCaptureError::Gone {
                         interface: self.interface.clone(),
                     }));
                 }
@@ -260,11 +244,14 @@ impl LiveCapture {
                 .fetch_add(frames.saturating_sub(records), Relaxed);
             self.ring.release(block);
             block = (block + 1) % blocks;
-            result
-                .and_then(|()| deliver(Delivery::BlockEnd))
-                .map_err(Stopped::Deliver)?;
-        }
-        Ok(())
+            if let Err(e) = result.and_then(|()| deliver(Delivery::BlockEnd)) {
+                break Err(Stopped::Deliver(e));
+            }
+        };
+        // On every way out: the summary's kernel counts go with the
+        // packets read.
+        self.update_kernel_stats(counters);
+        result
     }
 
     /// Whether the interface the socket is bound to still exists. Asked of

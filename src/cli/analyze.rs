@@ -166,11 +166,11 @@ pub fn run(args: AnalyzeArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
         match outcome {
             // A pipe's reader ends at the signal, maybe inside a record:
             // that is the interruption, not a damaged capture.
-            Ok(_) | Err(StreamError::Capture(_)) if stopped => {
+            Ok(()) | Err(StreamError::Capture(_)) if stopped => {
                 eprintln!("{name}: interrupted; the summary counts what was read before");
                 break;
             }
-            Ok(_) => {}
+            Ok(()) => {}
             // Whoever read the records went away (`| head`): the rest would
             // go nowhere, so reading stops, quietly, as for any Unix filter.
             Err(e) if e.is_reader_gone() => break,
@@ -223,7 +223,7 @@ fn run_live<W: Write>(
     let keep_going =
         || !stop.load(Relaxed) && deadline.is_none_or(|deadline| Instant::now() < deadline);
     let counters = CaptureCounters::default();
-    let mut analyzer = Analyzer::new(engine, LiveCapture::analyzer_config());
+    let mut analyzer = Analyzer::new(engine, AnalyzerConfig::default());
     let streamed = capture.stream(&mut analyzer, &counters, keep_going, &mut |d| match d {
         Delivery::Record(mut record) => {
             if let Some(judge) = labels {
@@ -279,13 +279,6 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
         .ok_or_else(|| format!("`{text}` is not a number of seconds between 0 and a century"))
 }
 
-/// How reading one input ended, when it did not fail.
-enum Ended {
-    Complete,
-    /// By SIGINT or SIGTERM.
-    Interrupted,
-}
-
 #[derive(Debug, thiserror::Error)]
 enum StreamError {
     #[error(transparent)]
@@ -309,7 +302,7 @@ fn analyze_stream<W: Write>(
     labels: Option<&Judge>,
     live: bool,
     stop: Option<&AtomicBool>,
-) -> Result<Ended, StreamError> {
+) -> Result<(), StreamError> {
     let mut reader = CaptureReader::new(input)?;
     let follow = writer.wants_conn_uptimes();
     // Takes the writer as an argument: between frames it also writes the
@@ -333,7 +326,7 @@ fn analyze_stream<W: Write>(
             Ok(Some(f)) => f,
             Ok(None) => {
                 analyzer.drain(&mut |r| emit(writer, r))?;
-                return Ok(Ended::Complete);
+                return Ok(());
             }
             Err(e) => {
                 analyzer.drain(&mut |r| emit(writer, r))?;
@@ -360,9 +353,10 @@ fn analyze_stream<W: Write>(
         // Asked per frame of a live stream (one may come a minute after
         // the last), else once in a while.
         if live || n % 65_536 == 0 {
+            // The caller tells an interruption from the end by the flag.
             if stop.is_some_and(|s| s.load(Relaxed)) {
                 analyzer.drain(&mut |r| emit(writer, r))?;
-                return Ok(Ended::Interrupted);
+                return Ok(());
             }
             if let Some((bar, consumed)) = progress {
                 bar.set_position(consumed.get());

@@ -35,7 +35,7 @@ pub use config::{ApiKey, ConfigError, RealIpHeader, ServeConfig};
 pub use metrics::Metrics;
 pub use os_view::{OsClassifier, OsProbabilities, OsView};
 
-use crate::analyze::{Analyzer, Engine};
+use crate::analyze::{Analyzer, AnalyzerConfig, Engine};
 use crate::capture::{self, CaptureCounters, Delivery, LiveCapture, LiveCaptureError, Stopped};
 use crate::store::{FingerprintStore, MemoryStore};
 use crate::sys;
@@ -194,7 +194,7 @@ pub fn capture_into(
     counters: &CaptureCounters,
     stop: &AtomicBool,
 ) {
-    let mut analyzer = Analyzer::new(engine, LiveCapture::analyzer_config());
+    let mut analyzer = Analyzer::new(engine, AnalyzerConfig::default());
     let stored = cap.stream(
         &mut analyzer,
         counters,

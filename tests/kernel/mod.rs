@@ -6,6 +6,19 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
+/// The `synprint analyze --format FORMAT` binary's standard output and
+/// error for a capture; it must succeed.
+pub fn synprint_analyze(pcap: &Path, format: &str) -> (String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_synprint"))
+        .args(["analyze", "--format", format])
+        .arg(pcap)
+        .output()
+        .expect("run synprint analyze");
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "{err}");
+    (String::from_utf8_lossy(&out.stdout).into_owned(), err)
+}
+
 pub fn tcpdump_missing() -> bool {
     if Command::new("tcpdump").arg("--version").output().is_err() {
         eprintln!("SKIPPED: tcpdump is not installed");
