@@ -196,7 +196,7 @@ fn synprint_run(engine: &Engine, path: &Path, format: Format, out: impl Write) -
     let mut r = open(path);
     let mut analyzer = Analyzer::new(engine, AnalyzerConfig::default());
     let mut w = RecordWriter::new(BufWriter::with_capacity(1 << 16, out), format);
-    let mut emit = |rec: synprint::analyze::Record| w.write(&rec);
+    let mut emit = |rec: &mut synprint::analyze::Record| w.write(rec);
     while let Ok(Some(f)) = r.next_frame() {
         analyzer
             .feed_frame(f.link, f.ts, f.data, &mut emit)

@@ -33,9 +33,9 @@ fn main() {
         }
     };
     let mut records: Vec<Record> = Vec::new();
-    let mut keep = |r: Record| -> std::io::Result<()> {
+    let mut keep = |r: &mut Record| -> std::io::Result<()> {
         if records.len() < RECORDS {
-            records.push(r);
+            records.push(r.clone());
         }
         Ok(())
     };

@@ -31,14 +31,14 @@ fn records(engine: &Engine, data: &[u8], follow: bool) -> (Vec<u8>, u64) {
     let mut all = Vec::new();
     let mut events = Vec::new();
     while let Ok(Some(frame)) = reader.next_frame() {
-        let mut check = |r: Record| write_checked(&r, &mut memo, &mut all);
+        let mut check = |r: &mut Record| write_checked(r, &mut memo, &mut all);
         let _ = analyzer.feed_frame(frame.link, frame.ts, frame.data, &mut check);
         if let Some(u) = analyzer.take_conn_uptime() {
             let _ = write_p0f_conn_uptime(&mut events, &u);
             let _ = write_text_conn_uptime(&mut events, &u);
         }
     }
-    let _ = analyzer.drain(&mut |r: Record| write_checked(&r, &mut memo, &mut all));
+    let _ = analyzer.drain(&mut |r: &mut Record| write_checked(r, &mut memo, &mut all));
     (all, analyzer.stats().syn_fingerprinted_again)
 }
 

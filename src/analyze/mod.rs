@@ -252,13 +252,16 @@ impl<'e> Analyzer<'e> {
     /// so SYNs are decoded a few (`LOOKAHEAD`) ahead and their table lines
     /// prefetched while earlier ones are processed. Records reach `emit` in
     /// capture order, up to that many handshake packets late; call
-    /// [`Analyzer::drain`] when the input pauses or ends.
+    /// [`Analyzer::drain`] when the input pauses or ends. `emit` gets each
+    /// record where it was built (a record is ~600 bytes; moving it into a
+    /// callee is a copy, and copies showed in profiles); one that keeps it
+    /// clones it or takes it with [`std::mem::replace`].
     pub fn feed_frame<E>(
         &mut self,
         link: LinkType,
         ts: Timestamp,
         frame: &[u8],
-        emit: &mut impl FnMut(Record) -> Result<(), E>,
+        emit: &mut impl FnMut(&mut Record) -> Result<(), E>,
     ) -> Result<(), E> {
         self.stats.packets += 1;
         // Read where decoding left it: copied once, into the ring.
@@ -291,13 +294,17 @@ impl<'e> Analyzer<'e> {
             });
             return Ok(());
         }
-        // The oldest's record is built as `emit`'s argument; the ring is
-        // taken out of `self` meanwhile (a swap of four words).
+        // The ring is taken out of `self` while its oldest is processed (a
+        // swap of four words).
         let mut ring = std::mem::take(&mut self.pending);
         let head = ring.head;
         let mut result = Ok(());
         if let Some(p) = ring.slots.get_mut(head) {
-            result = self.process_keyed(p, &mut *emit).unwrap_or(Ok(()));
+            // Bound by reference: moving the record out of the `Option` is
+            // a copy.
+            if let Some(record) = self.process_keyed(p).as_mut() {
+                result = emit(record);
+            }
             p.obs.clone_from(obs);
             p.flow = flow;
             p.host = host;
@@ -308,13 +315,18 @@ impl<'e> Analyzer<'e> {
     }
 
     /// Processes every frame [`Analyzer::feed_frame`] still holds.
-    pub fn drain<E>(&mut self, emit: &mut impl FnMut(Record) -> Result<(), E>) -> Result<(), E> {
+    pub fn drain<E>(
+        &mut self,
+        emit: &mut impl FnMut(&mut Record) -> Result<(), E>,
+    ) -> Result<(), E> {
         let ring = std::mem::take(&mut self.pending);
         let mut result = Ok(());
         for p in ring.iter() {
-            result = self.process_keyed(p, &mut *emit).unwrap_or(Ok(()));
-            if result.is_err() {
-                break;
+            if let Some(record) = self.process_keyed(p).as_mut() {
+                result = emit(record);
+                if result.is_err() {
+                    break;
+                }
             }
         }
         self.pending = ring;
@@ -342,7 +354,7 @@ impl<'e> Analyzer<'e> {
         link: LinkType,
         ts: Timestamp,
         frame: &[u8],
-        emit: &mut impl FnMut(Record) -> Result<(), E>,
+        emit: &mut impl FnMut(&mut Record) -> Result<(), E>,
     ) -> Result<(), E> {
         self.drain(emit)?;
         self.follow(link, ts, frame);
@@ -403,20 +415,18 @@ impl<'e> Analyzer<'e> {
     pub fn process_observation(&mut self, obs: Observation) -> Option<Record> {
         let flow = self.flows.key_of(&obs);
         let host = self.uptime.key_of(&obs);
-        self.process_keyed(&Pending { obs, flow, host }, |r| r)
+        self.process_keyed(&Pending { obs, flow, host })
     }
 
-    /// Processes one decoded packet; a record for it, if it makes one, goes
-    /// to `then`.
-    fn process_keyed<R>(
+    /// Processes one decoded packet: a record, if it makes one.
+    fn process_keyed(
         &mut self,
         &Pending {
             ref obs,
             flow,
             host,
         }: &Pending,
-        then: impl FnOnce(Record) -> R,
-    ) -> Option<R> {
+    ) -> Option<Record> {
         let (syn_mss, follows_syn, again) = match self.flows.observe_keyed(flow, obs) {
             // p0f fingerprints a SYN again once it no longer follows the
             // connection (expired after 30 s, pruned, or ended): so do the
@@ -463,9 +473,9 @@ impl<'e> Analyzer<'e> {
             let followed = host.is_some() && !d.p0f.ends_connection();
             f.handshake(obs, followed, uptime.is_some(), again);
         }
-        // The record is built once, as `then`'s argument, from the cached
-        // answers and this packet's own timestamp value.
-        Some(then(Record::new(
+        // The record is built from the cached answers and this packet's own
+        // timestamp value.
+        Some(Record::new(
             engine.id,
             shape,
             obs.clone(),
@@ -479,7 +489,7 @@ impl<'e> Analyzer<'e> {
             d.mtu,
             uptime,
             d.classification,
-        )))
+        ))
     }
 
     /// Counters so far (frames still held by [`Analyzer::feed_frame`] are
@@ -526,7 +536,7 @@ mod tests {
         let records = |config| {
             let mut a = Analyzer::new(&engine, config);
             let mut out = Vec::new();
-            let mut keep = |r: Record| {
+            let mut keep = |r: &mut Record| {
                 let mut j = JsonBuf::new();
                 r.write_json(&mut j);
                 out.push(j.into_bytes());
@@ -608,8 +618,8 @@ mod tests {
 
         let mut ahead = Analyzer::new(&engine, AnalyzerConfig::default());
         let mut fed = Vec::new();
-        let mut emit = |r: Record| -> Result<(), ()> {
-            fed.push(json(&r));
+        let mut emit = |r: &mut Record| -> Result<(), ()> {
+            fed.push(json(r));
             Ok(())
         };
         for (i, (ts, f)) in frames.iter().enumerate() {

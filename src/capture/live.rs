@@ -78,12 +78,10 @@ pub enum Stopped<E> {
     Capture(LiveCaptureError),
 }
 
-/// What [`LiveCapture::stream`] hands its caller, in order.
-// A record is moved once, straight into the caller's hands: boxing it to
-// shrink `BlockEnd` would cost an allocation per record.
-#[allow(clippy::large_enum_variant)]
-pub enum Delivery {
-    Record(Record),
+/// What [`LiveCapture::stream`] hands its caller, in order: each record
+/// where the analyzer built it (see [`Analyzer::feed_frame`]).
+pub enum Delivery<'r> {
+    Record(&'r mut Record),
     /// The records of the kernel's last block are all out: nothing more
     /// comes until the next one (a writer flushes here).
     BlockEnd,
@@ -223,7 +221,7 @@ impl LiveCapture {
                 link_down = false;
             }
             let (mut frames, mut records) = (0u64, 0u64);
-            let mut counted = |r: Record| {
+            let mut counted = |r: &mut Record| {
                 records += 1;
                 deliver(Delivery::Record(r))
             };

@@ -483,11 +483,10 @@ impl Layout {
     /// count as further EOLs, as zardaxt writes them (`...,S,E,E`), so the
     /// padding a stack adds is part of its layout.
     pub fn of(opts: &TcpOptions) -> Layout {
-        let list = opts.as_slice();
+        let list = opts.kinds();
         let mut l = Layout::new();
         let mut key = 0u64;
-        for (i, o) in list.iter().enumerate() {
-            let k = o.kind();
+        for (i, &k) in list.iter().enumerate() {
             key = key.rotate_left(9) ^ (u64::from(k) + 1);
             if let Some(d) = l.kinds.get_mut(i) {
                 *d = k;
@@ -496,7 +495,7 @@ impl Layout {
         l.key = key;
         l.len = list.len().min(LAYOUT_KEEP) as u8;
         l.truncated = list.len() > LAYOUT_KEEP;
-        if matches!(list.last(), Some(TcpOption::Eol)) && !opts.eol_pad_nonzero() {
+        if opts.last() == Some(TcpOption::Eol) && !opts.eol_pad_nonzero() {
             for _ in 0..opts.eol_pad {
                 l.push(0);
             }

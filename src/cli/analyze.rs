@@ -225,11 +225,11 @@ fn run_live<W: Write>(
     let counters = CaptureCounters::default();
     let mut analyzer = Analyzer::new(engine, AnalyzerConfig::default());
     let streamed = capture.stream(&mut analyzer, &counters, keep_going, &mut |d| match d {
-        Delivery::Record(mut record) => {
+        Delivery::Record(record) => {
             if let Some(judge) = labels {
-                judge.apply(&mut record);
+                judge.apply(record);
             }
-            writer.write(&record)
+            writer.write(record)
         }
         Delivery::BlockEnd => writer.flush(),
     });
@@ -308,12 +308,12 @@ fn analyze_stream<W: Write>(
     // Takes the writer as an argument: between frames it also writes the
     // uptimes connection following finds.
     let emit = |writer: &mut RecordWriter<W>,
-                mut record: synprint::analyze::Record|
+                record: &mut synprint::analyze::Record|
      -> Result<(), io::Error> {
         if let Some(judge) = labels {
-            judge.apply(&mut record);
+            judge.apply(record);
         }
-        writer.write(&record)?;
+        writer.write(record)?;
         if live {
             // A live stream shows each record as soon as its packet arrives.
             writer.flush()?;
@@ -335,8 +335,8 @@ fn analyze_stream<W: Write>(
             }
         };
         if live {
-            if let Some(record) = analyzer.process_frame(frame.link, frame.ts, frame.data) {
-                emit(writer, record)?;
+            if let Some(mut record) = analyzer.process_frame(frame.link, frame.ts, frame.data) {
+                emit(writer, &mut record)?;
             }
         } else {
             analyzer.feed_frame(frame.link, frame.ts, frame.data, &mut |r| emit(writer, r))?;

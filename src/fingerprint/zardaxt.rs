@@ -18,8 +18,8 @@ impl ZardaxtOptions<'_> {
     /// goes through here too).
     #[inline]
     pub fn write_to(&self, out: &mut impl TextSink) {
-        for opt in self.0.as_slice() {
-            match *opt {
+        for opt in self.0.iter() {
+            match opt {
                 TcpOption::Eol => out.text("E,"),
                 TcpOption::Nop => out.text("N,"),
                 TcpOption::Mss => {
@@ -72,13 +72,14 @@ impl<'a> OptionKinds<'a> {
     /// as one more EOL up to the first non-zero byte.
     pub fn iter(self) -> impl Iterator<Item = u8> + 'a {
         let o = self.0;
-        let list = o.as_slice();
-        let list = match list.split_last() {
+        let kinds = o.kinds();
+        let kinds = match kinds.split_last() {
             Some((_, shown)) if o.cut_unlisted => shown,
-            _ => list,
+            _ => kinds,
         };
-        list.iter()
-            .map(TcpOption::kind)
+        kinds
+            .iter()
+            .copied()
             .chain(std::iter::repeat_n(0, usize::from(o.eol_zeros)))
     }
 }

@@ -135,14 +135,13 @@ impl Layout {
     }
 
     /// The first `MAX_OPTIONS` kinds of an option list.
-    pub(crate) fn from_options(opts: &[TcpOption]) -> Layout {
+    pub(crate) fn from_kinds(kinds: &[u8]) -> Layout {
         let mut l = Layout::default();
-        for (slot, opt) in l.kinds.iter_mut().zip(opts) {
-            let kind = opt.kind();
+        for (slot, &kind) in l.kinds.iter_mut().zip(kinds) {
             *slot = kind;
             l.key = Layout::mix(l.key, kind);
         }
-        l.len = opts.len().min(MAX_OPTIONS) as u8;
+        l.len = kinds.len().min(MAX_OPTIONS) as u8;
         l
     }
 
@@ -284,12 +283,12 @@ impl TcpSignature {
         if view.ws_excessive() {
             quirks.insert(Quirks::OPT_EXWS);
         }
-        let opts = obs.options.as_slice();
-        let layout = Layout::from_options(opts);
+        let opts = obs.options.kinds();
+        let layout = Layout::from_kinds(opts);
         // The option parser stops at the first EOL, so an EOL is last; p0f
         // sees it only within its first 24 options.
         let mut eol_pad = 0u8;
-        if opts.len() <= MAX_OPTIONS && opts.last() == Some(&TcpOption::Eol) {
+        if opts.len() <= MAX_OPTIONS && obs.options.last() == Some(TcpOption::Eol) {
             eol_pad = obs.options.eol_pad;
             if obs.options.eol_pad_nonzero_not_last() {
                 quirks.insert(Quirks::OPT_EOL_NZ);
@@ -616,9 +615,9 @@ mod tests {
     #[test]
     fn layout_from_options_equals_pushing() {
         let o = crate::packet::TcpOptions::parse(&[1; 30]);
-        let fast = Layout::from_options(o.as_slice());
+        let fast = Layout::from_kinds(o.kinds());
         let mut slow = Layout::default();
-        for opt in o.as_slice() {
+        for opt in o.iter() {
             slow.push(opt.kind());
         }
         assert_eq!(fast, slow);

@@ -201,7 +201,7 @@ pub fn capture_into(
         || !stop.load(Relaxed),
         &mut |d: Delivery| {
             if let Delivery::Record(r) = d {
-                store.insert(Arc::new(r));
+                store.insert(Arc::new(r.clone()));
             }
             Ok::<(), std::convert::Infallible>(())
         },

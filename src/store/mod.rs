@@ -133,8 +133,8 @@ pub fn signature_key(o: &Observation) -> u64 {
     o.options.mss.hash(&mut h);
     o.options.window_scale.hash(&mut h);
     o.options.eol_pad.hash(&mut h);
-    for opt in o.options.as_slice() {
-        opt.kind().hash(&mut h);
+    for kind in o.options.kinds() {
+        kind.hash(&mut h);
     }
     h.finish()
 }
