@@ -802,6 +802,26 @@ mod tests {
         }
     }
 
+    /// Every copy path of `put` (inline blocks by size, `memcpy` above
+    /// 16 bytes) appends exactly the bytes given, at any offset.
+    #[test]
+    fn runs_of_every_length_append_verbatim() {
+        let source: Vec<u8> = (0..100u8).map(|i| b'!' + i % 90).collect();
+        for n in 0..=source.len() {
+            for offset in [0usize, 1, 7, 13] {
+                let mut j = JsonBuf::new();
+                let lead = &source[..offset];
+                j.raw_bytes(lead);
+                j.raw_bytes(&source[..n]);
+                j.raw_bytes(b"|");
+                let mut want = lead.to_vec();
+                want.extend_from_slice(&source[..n]);
+                want.push(b'|');
+                assert_eq!(j.as_bytes(), &want[..], "{n} bytes at {offset}");
+            }
+        }
+    }
+
     #[test]
     fn growing_keeps_earlier_text() {
         let mut j = JsonBuf::new();
