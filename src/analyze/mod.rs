@@ -255,7 +255,7 @@ impl<'e> Analyzer<'e> {
     /// [`Analyzer::drain`] when the input pauses or ends. `emit` gets each
     /// record where it was built (a record is ~600 bytes; moving it into a
     /// callee is a copy, and copies showed in profiles); one that keeps it
-    /// clones it or takes it with [`std::mem::replace`].
+    /// clones it.
     pub fn feed_frame<E>(
         &mut self,
         link: LinkType,

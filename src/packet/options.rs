@@ -253,13 +253,13 @@ impl TcpOptions {
     /// Options in wire order, up to and including the first EOL.
     pub fn iter(&self) -> impl DoubleEndedIterator<Item = TcpOption> + ExactSizeIterator + '_ {
         let last = usize::from(self.len).wrapping_sub(1);
-        self.kinds()
-            .iter()
-            .enumerate()
-            .map(move |(i, &kind)| match self.cut && i == last {
-                true => TcpOption::Truncated { kind },
-                false => TcpOption::whole(kind),
-            })
+        self.kinds().iter().enumerate().map(move |(i, &kind)| {
+            if self.cut && i == last {
+                TcpOption::Truncated { kind }
+            } else {
+                TcpOption::whole(kind)
+            }
+        })
     }
 
     pub fn last(&self) -> Option<TcpOption> {
@@ -313,81 +313,38 @@ impl TcpOptions {
     /// that), `None` for anything else.
     #[inline(always)]
     fn common_layout(bytes: &[u8]) -> Option<TcpOptions> {
-        let be16 =
-            |b: &[u8], at: usize| b.get(at..at + 2).map(|v| u16::from_be_bytes([v[0], v[1]]));
-        let be32 = |b: &[u8], at: usize| {
-            b.get(at..at + 4)
-                .map(|v| u32::from_be_bytes([v[0], v[1], v[2], v[3]]))
+        // The eight bytes of TSval and TSecr.
+        let ts = |b: &[u8]| {
+            let &[v0, v1, v2, v3, e0, e1, e2, e3] = b.first_chunk::<8>()?;
+            Some((
+                u32::from_be_bytes([v0, v1, v2, v3]),
+                u32::from_be_bytes([e0, e1, e2, e3]),
+            ))
         };
-        let ts = |b: &[u8], at: usize| Some((be32(b, at)?, be32(b, at + 4)?));
-        match bytes.len() {
+        let o = match *bytes {
             // M, S, T, N, W: Linux, Android, ChromeOS.
-            20 if bytes[..2] == [2, 4]
-                && bytes[4..8] == [4, 2, 8, 10]
-                && bytes[16..19] == [1, 3, 3] =>
-            {
-                Some(Self::fixed(
-                    &[2, 4, 8, 1, 3],
-                    be16(bytes, 2)?,
-                    bytes[19],
-                    ts(bytes, 8),
-                    0,
-                ))
+            [2, 4, m0, m1, 4, 2, 8, 10, ref t @ .., 1, 3, 3, shift] if t.len() == 8 => {
+                Self::fixed(&[2, 4, 8, 1, 3], [m0, m1], shift, Some(ts(t)?), 0)
             }
             // M, N, W, S, T: FreeBSD.
-            20 if bytes[..2] == [2, 4]
-                && bytes[4..10] == [1, 3, 3, bytes[7], 4, 2]
-                && bytes[10..12] == [8, 10] =>
-            {
-                Some(Self::fixed(
-                    &[2, 1, 3, 4, 8],
-                    be16(bytes, 2)?,
-                    bytes[7],
-                    ts(bytes, 12),
-                    0,
-                ))
+            [2, 4, m0, m1, 1, 3, 3, shift, 4, 2, 8, 10, ref t @ ..] if t.len() == 8 => {
+                Self::fixed(&[2, 1, 3, 4, 8], [m0, m1], shift, Some(ts(t)?), 0)
             }
             // M, N, W, N, N, S: Windows.
-            12 if bytes[..2] == [2, 4]
-                && bytes[4..7] == [1, 3, 3]
-                && bytes[8..] == [1, 1, 4, 2] =>
-            {
-                Some(Self::fixed(
-                    &[2, 1, 3, 1, 1, 4],
-                    be16(bytes, 2)?,
-                    bytes[7],
-                    None,
-                    0,
-                ))
+            [2, 4, m0, m1, 1, 3, 3, shift, 1, 1, 4, 2] => {
+                Self::fixed(&[2, 1, 3, 1, 1, 4], [m0, m1], shift, None, 0)
             }
             // M, N, N, S, N, W: Linux with timestamps off.
-            12 if bytes[..8] == [2, 4, bytes[2], bytes[3], 1, 1, 4, 2]
-                && bytes[8..11] == [1, 3, 3] =>
-            {
-                Some(Self::fixed(
-                    &[2, 1, 1, 4, 1, 3],
-                    be16(bytes, 2)?,
-                    bytes[11],
-                    None,
-                    0,
-                ))
+            [2, 4, m0, m1, 1, 1, 4, 2, 1, 3, 3, shift] => {
+                Self::fixed(&[2, 1, 1, 4, 1, 3], [m0, m1], shift, None, 0)
             }
             // M, N, W, N, N, T, S, E, E: macOS, iOS.
-            24 if bytes[..2] == [2, 4]
-                && bytes[4..7] == [1, 3, 3]
-                && bytes[8..12] == [1, 1, 8, 10]
-                && bytes[20..] == [4, 2, 0, 0] =>
-            {
-                Some(Self::fixed(
-                    &[2, 1, 3, 1, 1, 8, 4, 0],
-                    be16(bytes, 2)?,
-                    bytes[7],
-                    ts(bytes, 12),
-                    1,
-                ))
+            [2, 4, m0, m1, 1, 3, 3, shift, 1, 1, 8, 10, ref t @ .., 4, 2, 0, 0] if t.len() == 8 => {
+                Self::fixed(&[2, 1, 3, 1, 1, 8, 4, 0], [m0, m1], shift, Some(ts(t)?), 1)
             }
-            _ => None,
-        }
+            _ => return None,
+        };
+        Some(o)
     }
 
     /// A list of whole options holding one MSS, one window scale, SACK
@@ -396,11 +353,12 @@ impl TcpOptions {
     #[inline(always)]
     fn fixed(
         kinds: &[u8],
-        mss: u16,
+        mss: [u8; 2],
         shift: u8,
         timestamp: Option<(u32, u32)>,
         eol_pad: u8,
     ) -> TcpOptions {
+        let mss = u16::from_be_bytes(mss);
         let mut o = TcpOptions::EMPTY;
         for &k in kinds {
             o.push(k);
