@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use synprint::analyze::Engine;
-use synprint::capture::{CaptureCounters, LiveCapture};
+use synprint::capture::{CaptureCounters, CaptureOptions, LiveCapture};
 use synprint::craft::{ethernet_frame, Stack};
 use synprint::serve::capture_into;
 use synprint::store::{FingerprintStore, MemoryStore, StoreConfig};
@@ -72,7 +72,9 @@ fn main() {
         eprintln!("could not set up the namespaces");
         std::process::exit(1);
     }
-    let capture = match in_netns(B, || LiveCapture::open("sploadb", None)) {
+    let capture = match in_netns(B, || {
+        LiveCapture::open("sploadb", &CaptureOptions::default())
+    }) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("{e}");

@@ -18,6 +18,8 @@ pub const TCP_SAVE_SYN: libc::c_int = 27;
 pub const TCP_SAVED_SYN: libc::c_int = 28;
 
 const SOL_PACKET: libc::c_int = 263;
+const PACKET_ADD_MEMBERSHIP: libc::c_int = 1;
+const PACKET_MR_PROMISC: libc::c_ushort = 1;
 const PACKET_RX_RING: libc::c_int = 5;
 const PACKET_STATISTICS: libc::c_int = 6;
 const PACKET_VERSION: libc::c_int = 10;
@@ -231,6 +233,34 @@ impl PacketSocket {
         } else {
             Err(io::Error::last_os_error())
         }
+    }
+
+    /// Puts the interface into promiscuous mode for as long as this socket
+    /// is open: the kernel counts the membership and drops it when the
+    /// socket closes, however the process ends, so no interface is left
+    /// promiscuous behind it (unlike `ip link set ... promisc on`).
+    pub fn add_promiscuous(&self, ifindex: u32) -> io::Result<()> {
+        /// `struct packet_mreq` of `<linux/if_packet.h>`.
+        #[repr(C)]
+        struct PacketMreq {
+            ifindex: libc::c_int,
+            kind: libc::c_ushort,
+            address_len: libc::c_ushort,
+            address: [u8; 8],
+        }
+        let request = PacketMreq {
+            ifindex: libc::c_int::try_from(ifindex)
+                .map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?,
+            kind: PACKET_MR_PROMISC,
+            address_len: 0,
+            address: [0; 8],
+        };
+        setsockopt_raw(
+            self.fd.as_raw_fd(),
+            SOL_PACKET,
+            PACKET_ADD_MEMBERSHIP,
+            &request,
+        )
     }
 
     pub fn attach_filter(&self, program: &[SockFilter]) -> io::Result<()> {

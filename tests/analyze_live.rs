@@ -240,6 +240,19 @@ fn a_failed_start_keeps_the_output_file() {
 struct Netns(String);
 
 impl Netns {
+    /// A namespace for a test, or `None` with the reason printed (the test
+    /// then skips).
+    fn for_test() -> Option<Netns> {
+        if !root() {
+            return None;
+        }
+        let ns = Netns::create();
+        if ns.is_none() {
+            eprintln!("skipped: cannot create a network namespace with a veth pair");
+        }
+        ns
+    }
+
     fn create() -> Option<Netns> {
         let name = format!("spl{}", std::process::id());
         let ip = |args: &[&str]| {
@@ -280,11 +293,7 @@ impl Drop for Netns {
 /// polling a socket that reports ENETDOWN for ever.
 #[test]
 fn link_down_is_waited_out_and_deletion_ends_the_capture() {
-    if !root() {
-        return;
-    }
-    let Some(ns) = Netns::create() else {
-        eprintln!("skipped: cannot create a network namespace with a veth pair");
+    let Some(ns) = Netns::for_test() else {
         return;
     };
     let mut child = Command::new("ip")
@@ -311,4 +320,83 @@ fn link_down_is_waited_out_and_deletion_ends_the_capture() {
         next_line(&err, "deletion line"),
         "capture on `vb`: the interface was deleted"
     );
+}
+
+/// `--promiscuous` holds the interface in promiscuous mode while the
+/// capture runs (`analyze` and `serve`), and the kernel drops it when
+/// synprint exits; without the flag the interface is left as it was. The
+/// count is the kernel's own (`ip -d link`'s `promiscuity`).
+#[test]
+fn promiscuous_mode_lasts_as_long_as_the_capture() {
+    let Some(ns) = Netns::for_test() else {
+        return;
+    };
+    let promiscuity = || {
+        let out = Command::new("ip")
+            .args(["-n", &ns.0, "-d", "link", "show", "vb"])
+            .output()
+            .expect("ip link show");
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        let count = text
+            .split_whitespace()
+            .skip_while(|w| *w != "promiscuity")
+            .nth(1)
+            .and_then(|n| n.parse::<u32>().ok());
+        count.unwrap_or_else(|| panic!("no promiscuity count in: {text}"))
+    };
+    assert_eq!(promiscuity(), 0);
+    let analyze = ["analyze", "-i", "vb", "-f", "jsonl"];
+    let serve = ["serve", "--listen", "0.0.0.0:0", "--interface", "vb"];
+    for (args, promiscuous, started) in [
+        (
+            &analyze[..],
+            true,
+            "capturing on vb (promiscuous); Ctrl-C stops",
+        ),
+        (&analyze[..], false, "capturing on vb; Ctrl-C stops"),
+        (
+            &serve[..],
+            true,
+            "synprint serve: capturing SYNs on vb (promiscuous)",
+        ),
+    ] {
+        let mut child = Command::new("ip")
+            .args(["netns", "exec", &ns.0, env!("CARGO_BIN_EXE_synprint")])
+            .args(args)
+            .args(promiscuous.then_some("--promiscuous"))
+            .env_remove("SYNPRINT_API_KEY")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("run synprint in the namespace");
+        let err = lines(child.stderr.take().expect("stderr"));
+        while next_line(&err, "start-up line") != started {}
+        assert_eq!(promiscuity(), u32::from(promiscuous), "{args:?}");
+        interrupt(&child);
+        let status = wait(&mut child, Duration::from_secs(20));
+        assert!(status.success(), "{args:?}: {status:?}");
+        assert_eq!(promiscuity(), 0, "after {args:?}");
+    }
+}
+
+/// `any` cannot be made promiscuous: refused before any socket is opened,
+/// so the message is the same with or without root.
+#[test]
+fn promiscuous_any_is_refused() {
+    let out = Command::new(env!("CARGO_BIN_EXE_synprint"))
+        .args(["analyze", "-i", "any", "--promiscuous"])
+        .output()
+        .expect("run synprint");
+    // Start-up errors exit with 2, as argument errors do.
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("promiscuous mode needs a named interface"),
+        "{err}"
+    );
+    let out = Command::new(env!("CARGO_BIN_EXE_synprint"))
+        .args(["analyze", "--promiscuous", "some.pcap"])
+        .output()
+        .expect("run synprint");
+    assert_eq!(out.status.code(), Some(2));
 }

@@ -11,11 +11,19 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use serve_common::{get, TestServer};
-use synprint::capture::LiveCapture;
+use synprint::capture::{CaptureOptions, LiveCapture};
 use synprint::craft::{ethernet_frame, Stack, TcpPacket};
 use synprint::packet::{flags, Timestamp};
 use synprint::serve::{ApiKey, ServeConfig};
 use synprint::sys;
+
+/// Capture options with only a port filter.
+fn port(port: Option<u16>) -> CaptureOptions {
+    CaptureOptions {
+        port,
+        ..CaptureOptions::default()
+    }
+}
 
 const KEY: &str = "capture-test-key";
 
@@ -147,8 +155,8 @@ fn capture_on_veth_stores_and_classifies_crafted_syns() {
     let vb = pair.veth_b.clone();
     let captures = in_netns(&pair.b, move || {
         [
-            LiveCapture::open(&vb, Some(443)),
-            LiveCapture::open("any", Some(443)),
+            LiveCapture::open(&vb, &port(Some(443))),
+            LiveCapture::open("any", &port(Some(443))),
         ]
     });
     let captures: Vec<LiveCapture> = captures
@@ -353,7 +361,7 @@ fn capture_without_cap_net_raw_says_what_is_missing() {
         if sys::is_root() {
             drop_cap_net_raw().expect("capset");
         }
-        LiveCapture::open("lo", None).map(|_| ())
+        LiveCapture::open("lo", &port(None)).map(|_| ())
     })
     .join()
     .expect("thread");
@@ -382,7 +390,7 @@ fn a_proxy_asking_at_once_gets_the_captured_syn() {
     }
     let site = std::net::TcpListener::bind("127.0.0.1:0").expect("site");
     let site_port = site.local_addr().expect("addr").port();
-    let capture = LiveCapture::open("lo", Some(site_port)).expect("capture opens as root");
+    let capture = LiveCapture::open("lo", &port(Some(site_port))).expect("capture opens as root");
     let srv = TestServer::start_with(
         serve_common::loopback_config(),
         std::sync::Arc::new(serve_common::TtlClassifier),

@@ -32,6 +32,11 @@ pub enum LiveCaptureError {
     },
     #[error("capture on `{interface}`: the interface was deleted")]
     Gone { interface: String },
+    #[error(
+        "promiscuous mode needs a named interface: `any` stands for all of them and cannot be \
+         made promiscuous (name the mirror port, e.g. --interface eth1)"
+    )]
+    PromiscuousAny,
     #[error("capture on `{interface}`: {step} failed: {source}")]
     Io {
         interface: String,
@@ -95,6 +100,17 @@ pub struct LiveCapture {
     framing: Framing,
 }
 
+/// What a live capture takes besides its interface.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct CaptureOptions {
+    /// Only SYNs to (and SYN+ACKs from) this port.
+    pub port: Option<u16>,
+    /// Puts the interface into promiscuous mode while the capture runs, as
+    /// a mirror (SPAN) port needs: frames addressed to other hosts' MACs
+    /// are otherwise dropped by the network card.
+    pub promiscuous: bool,
+}
+
 /// ARPHRD_ETHER (1) and ARPHRD_LOOPBACK (772) carry Ethernet headers.
 fn has_ethernet_header(interface: &str) -> bool {
     std::fs::read_to_string(format!("/sys/class/net/{interface}/type"))
@@ -106,7 +122,13 @@ fn has_ethernet_header(interface: &str) -> bool {
 impl LiveCapture {
     /// Opens the socket, attaches the filter, maps the ring. Errors here are
     /// start-up errors: the caller reports them and exits.
-    pub fn open(interface: &str, port: Option<u16>) -> Result<LiveCapture, LiveCaptureError> {
+    pub fn open(
+        interface: &str,
+        options: &CaptureOptions,
+    ) -> Result<LiveCapture, LiveCaptureError> {
+        if options.promiscuous && interface == "any" {
+            return Err(LiveCaptureError::PromiscuousAny);
+        }
         let io_err = |step: &'static str| {
             let interface = interface.to_string();
             move |source: io::Error| LiveCaptureError::Io {
@@ -142,9 +164,14 @@ impl LiveCapture {
         // Filter before binding so no unfiltered packet is queued.
         let l3 = if framing == Framing::Ethernet { 14 } else { 0 };
         socket
-            .attach_filter(&bpf::syn_filter(l3, port))
+            .attach_filter(&bpf::syn_filter(l3, options.port))
             .map_err(io_err("attaching the BPF filter"))?;
         socket.bind(ifindex).map_err(io_err("bind"))?;
+        if options.promiscuous {
+            socket
+                .add_promiscuous(ifindex)
+                .map_err(io_err("entering promiscuous mode"))?;
+        }
         let ring = socket
             .map_ring(BLOCK_SIZE, BLOCK_NR, BLOCK_TIMEOUT_MS)
             .map_err(io_err("mapping the TPACKET_V3 ring"))?;
@@ -316,11 +343,11 @@ fn walk_block(block: &[u8], mut f: impl FnMut(Timestamp, &[u8])) {
 /// Opens every configured interface, or fails on the first that cannot be.
 pub fn open_all(
     interfaces: &[String],
-    port: Option<u16>,
+    options: &CaptureOptions,
 ) -> Result<Vec<LiveCapture>, LiveCaptureError> {
     interfaces
         .iter()
-        .map(|i| LiveCapture::open(i, port))
+        .map(|i| LiveCapture::open(i, options))
         .collect()
 }
 
@@ -359,7 +386,7 @@ mod tests {
 
     #[test]
     fn unknown_interface_is_named() {
-        match LiveCapture::open("synprint-nonexistent0", None) {
+        match LiveCapture::open("synprint-nonexistent0", &CaptureOptions::default()) {
             Err(LiveCaptureError::NoSuchInterface { interface, .. }) => {
                 assert_eq!(interface, "synprint-nonexistent0")
             }

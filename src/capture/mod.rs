@@ -18,7 +18,9 @@ mod writer;
 
 pub use compressed::{decompressing, decompressing_told};
 pub use error::{CaptureError, Malformation, Part};
-pub use live::{open_all, CaptureCounters, Delivery, LiveCapture, LiveCaptureError, Stopped};
+pub use live::{
+    open_all, CaptureCounters, CaptureOptions, Delivery, LiveCapture, LiveCaptureError, Stopped,
+};
 pub use reader::{CaptureFormat, CaptureReader, Frame, MAX_RECORD_LEN};
 pub use writer::{
     ByteOrder, PcapPrecision, PcapWriter, PcapngInterface, PcapngWriter, TsResolution,

@@ -10,7 +10,8 @@ use std::time::{Duration, Instant};
 
 use synprint::analyze::{Analyzer, AnalyzerConfig, Claim, Stats};
 use synprint::capture::{
-    decompressing_told, CaptureCounters, CaptureReader, Delivery, LiveCapture, Stopped,
+    decompressing_told, CaptureCounters, CaptureOptions, CaptureReader, Delivery, LiveCapture,
+    Stopped,
 };
 use synprint::output::{Format, RecordWriter};
 
@@ -37,6 +38,11 @@ pub struct AnalyzeArgs {
         conflicts_with = "files"
     )]
     capture_port: Option<u16>,
+    /// With --interface: put the interface into promiscuous mode while
+    /// capturing (a mirror/SPAN port needs it; p0f's -p). The kernel undoes
+    /// it when synprint exits.
+    #[arg(long, requires = "interface", conflicts_with = "files")]
+    promiscuous: bool,
     /// With --interface: stop after this many seconds.
     #[arg(long, value_name = "SECS", requires = "interface", conflicts_with = "files", value_parser = parse_duration)]
     duration: Option<Duration>,
@@ -62,7 +68,13 @@ pub fn run(args: AnalyzeArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
     // Before the output file is created: a mistyped interface or a missing
     // privilege must not empty yesterday's output.
     let capture = match &args.interface {
-        Some(interface) => Some(LiveCapture::open(interface, args.capture_port)?),
+        Some(interface) => Some(LiveCapture::open(
+            interface,
+            &CaptureOptions {
+                port: args.capture_port,
+                promiscuous: args.promiscuous,
+            },
+        )?),
         None => None,
     };
     // `-o -` is standard output, as `-` is standard input.
@@ -214,9 +226,14 @@ fn run_live<W: Write>(
     let interface = capture.interface().to_string();
     let stop = synprint::sys::stop_on_signals()?;
     // Said once the socket is open: SYNs from here on are seen.
+    let mode = if args.promiscuous {
+        " (promiscuous)"
+    } else {
+        ""
+    };
     match args.capture_port {
-        Some(port) => eprintln!("capturing on {interface}, port {port}; Ctrl-C stops"),
-        None => eprintln!("capturing on {interface}; Ctrl-C stops"),
+        Some(port) => eprintln!("capturing on {interface}{mode}, port {port}; Ctrl-C stops"),
+        None => eprintln!("capturing on {interface}{mode}; Ctrl-C stops"),
     }
     let started = Instant::now();
     let deadline = args.duration.map(|d| started + d);

@@ -11,7 +11,7 @@ use super::config::RealIpHeader;
 #[command(
     after_help = "Each setting can also come from the environment (SYNPRINT_CONFIG, \
     SYNPRINT_LISTEN, SYNPRINT_API_KEY, SYNPRINT_TRUSTED_PROXIES, SYNPRINT_REAL_IP_HEADER, \
-    SYNPRINT_MAX_CONNECTIONS, SYNPRINT_INTERFACES, SYNPRINT_CAPTURE_PORT, SYNPRINT_MODEL, \
+    SYNPRINT_MAX_CONNECTIONS, SYNPRINT_INTERFACES, SYNPRINT_CAPTURE_PORT, SYNPRINT_PROMISCUOUS, SYNPRINT_MODEL, \
     SYNPRINT_STORE_MAX_IPS, SYNPRINT_STORE_PER_IP, SYNPRINT_STORE_MAX_CONNECTIONS, \
     SYNPRINT_STORE_TTL_SECS) or the --config file: flags override the environment, which \
     overrides the file. docs/serve.md has the details."
@@ -47,6 +47,10 @@ pub struct ServeArgs {
     /// Capture only SYNs to (and SYN+ACKs from) this server port.
     #[arg(long, value_name = "PORT")]
     pub capture_port: Option<u16>,
+    /// Put the capture interfaces into promiscuous mode while serving (a
+    /// mirror/SPAN port needs it); the kernel undoes it when synprint exits.
+    #[arg(long)]
+    pub promiscuous: bool,
     /// A learned classification model (from `synprint learn`).
     #[arg(long, value_name = "PATH")]
     pub model: Option<PathBuf>,

@@ -91,6 +91,8 @@ pub struct ServeConfig {
     pub max_connections: usize,
     pub interfaces: Vec<String>,
     pub capture_port: Option<u16>,
+    /// The capture interfaces in promiscuous mode.
+    pub promiscuous: bool,
     pub model: Option<PathBuf>,
     pub store: StoreConfig,
 }
@@ -108,6 +110,7 @@ impl Default for ServeConfig {
             max_connections: DEFAULT_MAX_CONNECTIONS,
             interfaces: Vec::new(),
             capture_port: None,
+            promiscuous: false,
             model: None,
             store: StoreConfig::default(),
         }
@@ -147,6 +150,7 @@ struct Layer {
     max_connections: Option<usize>,
     interfaces: Vec<String>,
     capture_port: Option<u16>,
+    promiscuous: Option<bool>,
     model: Option<PathBuf>,
     store_max_ips: Option<usize>,
     store_per_ip: Option<usize>,
@@ -171,6 +175,7 @@ impl Layer {
             max_connections: self.max_connections.or(base.max_connections),
             interfaces: vec(self.interfaces, base.interfaces),
             capture_port: self.capture_port.or(base.capture_port),
+            promiscuous: self.promiscuous.or(base.promiscuous),
             model: self.model.or(base.model),
             store_max_ips: self.store_max_ips.or(base.store_max_ips),
             store_per_ip: self.store_per_ip.or(base.store_per_ip),
@@ -196,6 +201,8 @@ impl ServeConfig {
             max_connections: args.max_connections,
             interfaces: args.interface.clone(),
             capture_port: args.capture_port,
+            // A flag can only turn it on; off is the absence of the flag.
+            promiscuous: args.promiscuous.then_some(true),
             model: args.model.clone(),
             store_max_ips: args.store_max_ips,
             store_per_ip: args.store_per_ip,
@@ -251,6 +258,13 @@ impl ServeConfig {
                 "must be at least 1",
             ));
         }
+        if l.promiscuous == Some(true) && l.interfaces.is_empty() {
+            return Err(invalid(
+                "configuration",
+                "promiscuous",
+                "it applies to capture interfaces, and none are configured",
+            ));
+        }
         Ok(ServeConfig {
             listen: if l.listen.is_empty() {
                 d.listen
@@ -276,6 +290,7 @@ impl ServeConfig {
             },
             interfaces: l.interfaces,
             capture_port: l.capture_port,
+            promiscuous: l.promiscuous.unwrap_or(false),
             model: l.model,
             store: StoreConfig {
                 max_ips: positive(
@@ -352,6 +367,9 @@ fn env_layer(env: &impl Fn(&str) -> Option<String>) -> Result<Layer, ConfigError
     }
     if let Some(v) = get("SYNPRINT_CAPTURE_PORT") {
         l.capture_port = Some(parse_one(o, "SYNPRINT_CAPTURE_PORT", &v)?);
+    }
+    if let Some(v) = get("SYNPRINT_PROMISCUOUS") {
+        l.promiscuous = Some(parse_one(o, "SYNPRINT_PROMISCUOUS", &v)?);
     }
     l.model = get("SYNPRINT_MODEL").map(PathBuf::from);
     if let Some(v) = get("SYNPRINT_STORE_MAX_IPS") {
@@ -473,6 +491,12 @@ fn layer_from_value(origin: &str, v: &Value) -> Result<Layer, ConfigError> {
             "max_connections" => l.max_connections = Some(number(origin, k, val)?),
             "interfaces" | "interface" => l.interfaces = strings(origin, k, val)?,
             "capture_port" => l.capture_port = Some(number(origin, k, val)?),
+            "promiscuous" => {
+                l.promiscuous = Some(
+                    val.as_bool()
+                        .ok_or_else(|| invalid(origin, k, "expected true or false"))?,
+                )
+            }
             "model" => l.model = Some(PathBuf::from(string(origin, k, val)?)),
             "store_max_ips" | "clear_dict_after" => l.store_max_ips = Some(number(origin, k, val)?),
             "store_per_ip" => l.store_per_ip = Some(number(origin, k, val)?),
@@ -616,6 +640,38 @@ mod tests {
         assert_eq!(c.max_connections, 30);
     }
 
+    /// Off unless asked for, from any layer; a flag can only turn it on.
+    #[test]
+    fn promiscuous_mode_from_each_layer() {
+        let c = ServeConfig::resolve(&ServeArgs::default(), env(&[])).expect("defaults");
+        assert!(!c.promiscuous);
+        let (_d, p) = write("p.toml", "interfaces = [\"eth1\"]\npromiscuous = true\n");
+        let file = ServeArgs {
+            config: Some(p),
+            ..Default::default()
+        };
+        assert!(
+            ServeConfig::resolve(&file, env(&[]))
+                .expect("file")
+                .promiscuous
+        );
+        let c = ServeConfig::resolve(&file, env(&[("SYNPRINT_PROMISCUOUS", "false")]))
+            .expect("env over file");
+        assert!(!c.promiscuous);
+        let flag = ServeArgs {
+            promiscuous: true,
+            interface: vec!["eth1".into()],
+            ..Default::default()
+        };
+        let c = ServeConfig::resolve(&flag, env(&[("SYNPRINT_PROMISCUOUS", "false")]))
+            .expect("flag over env");
+        assert!(c.promiscuous);
+        let e = ServeConfig::resolve(&flag, env(&[("SYNPRINT_PROMISCUOUS", "1")]))
+            .expect_err("not a boolean")
+            .to_string();
+        assert!(e.contains("SYNPRINT_PROMISCUOUS"), "{e}");
+    }
+
     #[test]
     fn zardaxt_json_is_accepted() {
         let (_d, p) = write(
@@ -666,6 +722,12 @@ mod tests {
                 "127.0.0.1:1 is listed twice",
             ),
             ("a.toml", "store_ttl_secs = 0\n", "`store_ttl_secs`"),
+            (
+                "a.toml",
+                "promiscuous = \"yes\"\n",
+                "expected true or false",
+            ),
+            ("a.toml", "promiscuous = true\n", "none are configured"),
             ("a.toml", "max_connections = 0\n", "`max_connections`"),
             ("a.toml", "max_connections = 100000000\n", "must be at most"),
             (

@@ -77,7 +77,13 @@ impl Server {
         engine: Arc<Engine>,
         classifier: Arc<dyn OsClassifier>,
     ) -> Result<Server, ServeError> {
-        let captures = capture::open_all(&config.interfaces, config.capture_port)?;
+        let captures = capture::open_all(
+            &config.interfaces,
+            &capture::CaptureOptions {
+                port: config.capture_port,
+                promiscuous: config.promiscuous,
+            },
+        )?;
         Self::start_with(config, engine, classifier, captures).await
     }
 
@@ -269,8 +275,13 @@ pub fn run(config: ServeConfig, engine: Arc<Engine>) -> Result<(), ServeError> {
         for a in server.local_addrs() {
             eprintln!("synprint serve: listening on http://{a}/classify");
         }
+        let mode = if config.promiscuous {
+            " (promiscuous)"
+        } else {
+            ""
+        };
         for i in &config.interfaces {
-            eprintln!("synprint serve: capturing SYNs on {i}");
+            eprintln!("synprint serve: capturing SYNs on {i}{mode}");
         }
         if config.api_key.is_none() {
             eprintln!("synprint serve: no API key configured; /all, /stats and lookups of other addresses are off");
