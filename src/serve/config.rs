@@ -258,12 +258,17 @@ impl ServeConfig {
                 "must be at least 1",
             ));
         }
-        if l.promiscuous == Some(true) && l.interfaces.is_empty() {
-            return Err(invalid(
-                "configuration",
-                "promiscuous",
-                "it applies to capture interfaces, and none are configured",
-            ));
+        if l.promiscuous == Some(true) {
+            let reason = if l.interfaces.is_empty() {
+                Some("it applies to capture interfaces, and none are configured")
+            } else if l.interfaces.iter().any(|i| i == "any") {
+                Some("`any` stands for all interfaces and cannot be made promiscuous")
+            } else {
+                None
+            };
+            if let Some(reason) = reason {
+                return Err(invalid("configuration", "promiscuous", reason));
+            }
         }
         Ok(ServeConfig {
             listen: if l.listen.is_empty() {
@@ -728,6 +733,11 @@ mod tests {
                 "expected true or false",
             ),
             ("a.toml", "promiscuous = true\n", "none are configured"),
+            (
+                "a.toml",
+                "interfaces = [\"eth1\", \"any\"]\npromiscuous = true\n",
+                "cannot be made promiscuous",
+            ),
             ("a.toml", "max_connections = 0\n", "`max_connections`"),
             ("a.toml", "max_connections = 100000000\n", "must be at most"),
             (
