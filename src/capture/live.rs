@@ -98,6 +98,7 @@ pub struct LiveCapture {
     ifindex: u32,
     ring: Ring,
     framing: Framing,
+    options: CaptureOptions,
 }
 
 /// What a live capture takes besides its interface.
@@ -109,6 +110,17 @@ pub struct CaptureOptions {
     /// a mirror (SPAN) port needs: frames addressed to other hosts' MACs
     /// are otherwise dropped by the network card.
     pub promiscuous: bool,
+}
+
+impl CaptureOptions {
+    /// What start-up lines add after the interface's name.
+    pub fn mode(&self) -> &'static str {
+        if self.promiscuous {
+            " (promiscuous)"
+        } else {
+            ""
+        }
+    }
 }
 
 /// ARPHRD_ETHER (1) and ARPHRD_LOOPBACK (772) carry Ethernet headers.
@@ -180,11 +192,16 @@ impl LiveCapture {
             ifindex,
             ring,
             framing,
+            options: *options,
         })
     }
 
     pub fn interface(&self) -> &str {
         &self.interface
+    }
+
+    pub fn options(&self) -> &CaptureOptions {
+        &self.options
     }
 
     /// Reads until `keep_going` says no (asked at least every 100 ms),

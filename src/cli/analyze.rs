@@ -226,11 +226,7 @@ fn run_live<W: Write>(
     let interface = capture.interface().to_string();
     let stop = synprint::sys::stop_on_signals()?;
     // Said once the socket is open: SYNs from here on are seen.
-    let mode = if args.promiscuous {
-        " (promiscuous)"
-    } else {
-        ""
-    };
+    let mode = capture.options().mode();
     match args.capture_port {
         Some(port) => eprintln!("capturing on {interface}{mode}, port {port}; Ctrl-C stops"),
         None => eprintln!("capturing on {interface}{mode}; Ctrl-C stops"),

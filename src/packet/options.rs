@@ -46,24 +46,18 @@ impl TcpOption {
         }
     }
 
-    /// Written so the compiler turns the common variants into a table
-    /// lookup: on a mixed stream of SYNs a chain of compares mispredicts on
-    /// almost every option.
-    #[inline]
+    /// The option's kind byte. (Fingerprints read the kinds straight from
+    /// [`TcpOptions::kinds`]; this is for code that walks the options.)
     pub fn kind(&self) -> u8 {
-        let common = match self {
-            TcpOption::Eol => 0u8,
+        match *self {
+            TcpOption::Eol => 0,
             TcpOption::Nop => 1,
             TcpOption::Mss => 2,
             TcpOption::WindowScale => 3,
             TcpOption::SackPermitted => 4,
             TcpOption::Sack => 5,
             TcpOption::Timestamp => 8,
-            TcpOption::Other { .. } | TcpOption::Truncated { .. } => 0xFF,
-        };
-        match self {
-            TcpOption::Other { kind } | TcpOption::Truncated { kind } if common == 0xFF => *kind,
-            _ => common,
+            TcpOption::Other { kind } | TcpOption::Truncated { kind } => kind,
         }
     }
 }

@@ -10,6 +10,7 @@ use serde_json::Value;
 
 use super::cidr::Cidr;
 use super::cli::ServeArgs;
+use crate::capture::CaptureOptions;
 use crate::store::StoreConfig;
 
 pub const DEFAULT_PORT: u16 = 8249;
@@ -90,9 +91,8 @@ pub struct ServeConfig {
     pub real_ip_header: RealIpHeader,
     pub max_connections: usize,
     pub interfaces: Vec<String>,
-    pub capture_port: Option<u16>,
-    /// The capture interfaces in promiscuous mode.
-    pub promiscuous: bool,
+    /// The port filter and promiscuous mode of every capture interface.
+    pub capture: CaptureOptions,
     pub model: Option<PathBuf>,
     pub store: StoreConfig,
 }
@@ -109,8 +109,7 @@ impl Default for ServeConfig {
             real_ip_header: RealIpHeader::default(),
             max_connections: DEFAULT_MAX_CONNECTIONS,
             interfaces: Vec::new(),
-            capture_port: None,
-            promiscuous: false,
+            capture: CaptureOptions::default(),
             model: None,
             store: StoreConfig::default(),
         }
@@ -294,8 +293,10 @@ impl ServeConfig {
                 l.trusted_proxies
             },
             interfaces: l.interfaces,
-            capture_port: l.capture_port,
-            promiscuous: l.promiscuous.unwrap_or(false),
+            capture: CaptureOptions {
+                port: l.capture_port,
+                promiscuous: l.promiscuous.unwrap_or(false),
+            },
             model: l.model,
             store: StoreConfig {
                 max_ips: positive(
@@ -649,7 +650,7 @@ mod tests {
     #[test]
     fn promiscuous_mode_from_each_layer() {
         let c = ServeConfig::resolve(&ServeArgs::default(), env(&[])).expect("defaults");
-        assert!(!c.promiscuous);
+        assert!(!c.capture.promiscuous);
         let (_d, p) = write("p.toml", "interfaces = [\"eth1\"]\npromiscuous = true\n");
         let file = ServeArgs {
             config: Some(p),
@@ -658,11 +659,12 @@ mod tests {
         assert!(
             ServeConfig::resolve(&file, env(&[]))
                 .expect("file")
+                .capture
                 .promiscuous
         );
         let c = ServeConfig::resolve(&file, env(&[("SYNPRINT_PROMISCUOUS", "false")]))
             .expect("env over file");
-        assert!(!c.promiscuous);
+        assert!(!c.capture.promiscuous);
         let flag = ServeArgs {
             promiscuous: true,
             interface: vec!["eth1".into()],
@@ -670,7 +672,7 @@ mod tests {
         };
         let c = ServeConfig::resolve(&flag, env(&[("SYNPRINT_PROMISCUOUS", "false")]))
             .expect("flag over env");
-        assert!(c.promiscuous);
+        assert!(c.capture.promiscuous);
         let e = ServeConfig::resolve(&flag, env(&[("SYNPRINT_PROMISCUOUS", "1")]))
             .expect_err("not a boolean")
             .to_string();

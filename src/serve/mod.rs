@@ -77,13 +77,7 @@ impl Server {
         engine: Arc<Engine>,
         classifier: Arc<dyn OsClassifier>,
     ) -> Result<Server, ServeError> {
-        let captures = capture::open_all(
-            &config.interfaces,
-            &capture::CaptureOptions {
-                port: config.capture_port,
-                promiscuous: config.promiscuous,
-            },
-        )?;
+        let captures = capture::open_all(&config.interfaces, &config.capture)?;
         Self::start_with(config, engine, classifier, captures).await
     }
 
@@ -275,13 +269,11 @@ pub fn run(config: ServeConfig, engine: Arc<Engine>) -> Result<(), ServeError> {
         for a in server.local_addrs() {
             eprintln!("synprint serve: listening on http://{a}/classify");
         }
-        let mode = if config.promiscuous {
-            " (promiscuous)"
-        } else {
-            ""
-        };
         for i in &config.interfaces {
-            eprintln!("synprint serve: capturing SYNs on {i}{mode}");
+            eprintln!(
+                "synprint serve: capturing SYNs on {i}{}",
+                config.capture.mode()
+            );
         }
         if config.api_key.is_none() {
             eprintln!("synprint serve: no API key configured; /all, /stats and lookups of other addresses are off");
