@@ -34,10 +34,21 @@ pub struct Engine {
 
 impl Default for Engine {
     fn default() -> Self {
+        // A process's first engine parses the two built-in data files, the
+        // model on a second thread: most of a small capture's run is this.
+        let model = if BUILTIN_MODEL.get().is_none() {
+            std::thread::scope(|s| {
+                let model = std::thread::Builder::new().spawn_scoped(s, builtin_model);
+                p0f::Database::builtin();
+                model.ok().and_then(|t| t.join().ok())
+            })
+        } else {
+            None
+        };
         Engine {
             id: fresh_engine_id(),
             p0f: p0f::Database::builtin(),
-            model: Some(builtin_model().clone()),
+            model: Some(model.unwrap_or_else(builtin_model).clone()),
         }
     }
 }
@@ -47,10 +58,11 @@ fn fresh_engine_id() -> u64 {
     NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
 }
 
+static BUILTIN_MODEL: std::sync::OnceLock<Model> = std::sync::OnceLock::new();
+
 /// The built-in classifier, compiled once per process.
 fn builtin_model() -> &'static Model {
-    static MODEL: std::sync::OnceLock<Model> = std::sync::OnceLock::new();
-    MODEL.get_or_init(|| match Model::builtin() {
+    BUILTIN_MODEL.get_or_init(|| match Model::builtin() {
         Ok(m) => m,
         // The built-in data file is compiled into the binary and checked by
         // tests; failing here is a build defect, not bad input.
@@ -158,16 +170,18 @@ impl AnalyzerConfig {
     /// most). A small file then starts in a fraction of a millisecond
     /// instead of zeroing the full tables (16 MiB), and its records are
     /// the same.
+    ///
+    /// The shape cache holds at most one shape per packet: its entries are
+    /// large (a whole classification each), and touching a thousand of
+    /// them was two thirds of the page faults of a one-SYN file.
     pub fn for_capture_bytes(bytes: u64) -> Self {
         let d = AnalyzerConfig::default();
-        let room = usize::try_from(bytes / 36)
-            .unwrap_or(usize::MAX)
-            .saturating_mul(16)
-            .max(1024);
+        let packets = usize::try_from(bytes / 36).unwrap_or(usize::MAX);
+        let room = packets.saturating_mul(16).max(1024);
         AnalyzerConfig {
             flow_capacity: d.flow_capacity.min(room),
             uptime_capacity: d.uptime_capacity.min(room),
-            shape_capacity: d.shape_capacity.min(room),
+            shape_capacity: d.shape_capacity.min(packets),
             ..d
         }
     }
@@ -522,6 +536,7 @@ mod tests {
         let d = AnalyzerConfig::default();
         let tiny = AnalyzerConfig::for_capture_bytes(0);
         assert_eq!((tiny.flow_capacity, tiny.uptime_capacity), (1024, 1024));
+        assert_eq!(tiny.shape_capacity, 0);
         let huge = AnalyzerConfig::for_capture_bytes(u64::MAX);
         assert_eq!(huge.flow_capacity, d.flow_capacity);
         assert_eq!(huge.uptime_capacity, d.uptime_capacity);
@@ -530,6 +545,7 @@ mod tests {
         let small = AnalyzerConfig::for_capture_bytes(36 * 10_000);
         assert_eq!(small.flow_capacity, 160_000);
         assert_eq!(small.uptime_capacity, d.uptime_capacity);
+        assert_eq!(small.shape_capacity, 10_000);
         // The same records as with the default tables.
         let engine = Engine::default();
         let frames = stream();

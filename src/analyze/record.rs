@@ -448,15 +448,21 @@ impl Default for JsonMemo {
 /// the evidence strings) costs more than the rest of its record.
 /// Direct-mapped; a slot is used only for a key equal to its own.
 struct ClassificationTexts {
-    slots: Vec<Option<(ClassificationTextKey, Vec<u8>)>>,
+    /// Boxed: a table of empty pointers is zeroed memory the kernel hands
+    /// out untouched, where a thousand inline keys were forty pages that
+    /// every start paid for.
+    slots: Vec<Option<Box<ClassificationText>>>,
 }
+
+/// A classification's key and its JSON.
+type ClassificationText = (ClassificationTextKey, Vec<u8>);
 
 impl ClassificationTexts {
     const SLOTS: usize = 1 << 10;
 
     fn new() -> Self {
         ClassificationTexts {
-            slots: (0..Self::SLOTS).map(|_| None).collect(),
+            slots: vec![None; Self::SLOTS],
         }
     }
 
@@ -466,7 +472,7 @@ impl ClassificationTexts {
         let Some(slot) = self.slots.get_mut(at) else {
             return c.write_json(j);
         };
-        if let Some((k, text)) = slot.as_ref() {
+        if let Some((k, text)) = slot.as_deref() {
             if *k == key {
                 return j.value_bytes(text);
             }
@@ -474,13 +480,13 @@ impl ClassificationTexts {
         let start = j.len();
         c.write_json(j);
         let text = j.as_bytes().get(start..).unwrap_or_default();
-        match slot {
+        match slot.as_deref_mut() {
             Some((k, t)) => {
                 *k = key;
                 t.clear();
                 t.extend_from_slice(text);
             }
-            None => *slot = Some((key, text.to_vec())),
+            None => *slot = Some(Box::new((key, text.to_vec()))),
         }
     }
 }
@@ -491,8 +497,8 @@ impl JsonMemo {
     }
 
     /// A memo with templates for about `shapes` shapes (a power of two,
-    /// at least two), e.g. a small one where few records will be written.
-    pub fn with_shapes(shapes: usize) -> Self {
+    /// at least two).
+    fn with_shapes(shapes: usize) -> Self {
         let shapes = shapes.max(2).next_power_of_two();
         JsonMemo {
             templates: Templates::new(shapes),
@@ -507,7 +513,9 @@ impl JsonMemo {
     /// sighting early or late.
     fn first_sighting(&mut self, hash: u64) -> bool {
         let tag = (hash >> 32) as u32 | 1;
-        let at = hash as usize & (self.sightings.len() - 1);
+        // Spread: the folded key's low bits vary little between shapes, and
+        // two shapes sharing a slot here would never get a template.
+        let at = slot_of(hash, self.sightings.len());
         match self.sightings.get_mut(at) {
             Some(seen) if *seen != tag => {
                 *seen = tag;
@@ -599,7 +607,7 @@ impl TemplateKey {
 /// A record's JSON cut at its holes: `parts` are (length of the constant
 /// run before the hole, the hole), `text` the runs end to end, the last
 /// one up to the closing brace.
-#[derive(Default)]
+#[derive(Clone, Default)]
 struct Template {
     text: Vec<u8>,
     parts: Vec<(usize, Hole)>,
@@ -628,28 +636,35 @@ impl Template {
     }
 }
 
+/// Where `hash` goes in a table of `len` slots (a power of two): from the
+/// top bits of a multiplicative hash, which every bit of `hash` moves.
+fn slot_of(hash: u64, len: usize) -> usize {
+    let bits = len.trailing_zeros();
+    hash.wrapping_mul(0x9e37_79b9_7f4a_7c15)
+        .checked_shr(64 - bits)
+        .unwrap_or(0) as usize
+}
+
 /// Templates by shape: a fixed number (as many as the analyzer's shape
 /// cache holds), two-way set associative (with one way, shapes that share
 /// a slot would keep evicting each other).
 struct Templates {
-    slots: Vec<Option<(TemplateKey, Template)>>,
+    /// Boxed, so the table is zeroed memory that the kernel maps only
+    /// where a template lands: inline, its megabytes were most of the page
+    /// faults of a small capture's run.
+    slots: Vec<Option<Box<(TemplateKey, Template)>>>,
 }
 
 impl Templates {
     fn new(size: usize) -> Self {
         Templates {
-            slots: (0..size.next_power_of_two().max(2)).map(|_| None).collect(),
+            slots: vec![None; size.next_power_of_two().max(2)],
         }
     }
 
     /// The first of the two slots `hash` may sit in.
     fn set(&self, hash: u64) -> usize {
-        let bits = self.slots.len().trailing_zeros();
-        let at = hash
-            .wrapping_mul(0x9e37_79b9_7f4a_7c15)
-            .checked_shr(64 - bits)
-            .unwrap_or(0) as usize;
-        at & !1
+        slot_of(hash, self.slots.len()) & !1
     }
 
     fn find(&self, hash: u64, key: &TemplateKey) -> Option<&Template> {
@@ -658,8 +673,8 @@ impl Templates {
             .get(set..set + 2)?
             .iter()
             .flatten()
-            .find(|(k, _)| k == key)
-            .map(|(_, t)| t)
+            .find(|kt| kt.0 == *key)
+            .map(|kt| &kt.1)
     }
 
     /// Keeps the record in `j` from `start`, cut at `holes`, as the
@@ -676,10 +691,17 @@ impl Templates {
         let set = self.set(hash);
         if let Some(pair) = self.slots.get_mut(set..set + 2) {
             pair.swap(0, 1);
-            if let Some(first) = pair.first_mut() {
-                let mut t = first.take().map(|(_, t)| t).unwrap_or_default();
-                t.refill(j, start, holes);
-                *first = Some((key, t));
+            match pair.first_mut() {
+                Some(Some(kt)) => {
+                    kt.0 = key;
+                    kt.1.refill(j, start, holes);
+                }
+                Some(empty) => {
+                    let mut t = Template::default();
+                    t.refill(j, start, holes);
+                    *empty = Some(Box::new((key, t)));
+                }
+                None => {}
             }
         }
     }

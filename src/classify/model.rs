@@ -183,12 +183,28 @@ fn line_column(text: &str, offset: usize) -> (usize, usize) {
     (before.matches('\n').count() + 1, column + 1)
 }
 
+/// A file of another format, or of another version of this one, is named
+/// as such rather than as a schema mismatch.
+fn check_header(format: &str, version: Option<i64>, path: &Path) -> Result<(), ModelError> {
+    if format != MODEL_FORMAT {
+        return Err(ModelError::Foreign {
+            path: path.to_path_buf(),
+            found: format.to_string(),
+        });
+    }
+    if version != Some(i64::from(MODEL_VERSION)) {
+        return Err(ModelError::Version {
+            path: path.to_path_buf(),
+            found: version.and_then(|v| u32::try_from(v).ok()).unwrap_or(0),
+        });
+    }
+    Ok(())
+}
+
 impl ModelFile {
     /// Parses and validates a model file's text; `path` only names it in
     /// errors.
     pub fn parse(text: &str, path: &Path) -> Result<ModelFile, ModelError> {
-        // Check the header before the full schema, so a foreign TOML file
-        // is reported as foreign rather than as a schema mismatch.
         let syntax = |e: toml::de::Error| ModelError::Syntax {
             path: path.to_path_buf(),
             message: match e.span() {
@@ -199,22 +215,19 @@ impl ModelFile {
                 None => e.message().to_string(),
             },
         };
-        let value: toml::Table = toml::from_str(text).map_err(syntax)?;
-        let format = value.get("format").and_then(|v| v.as_str()).unwrap_or("");
-        if format != MODEL_FORMAT {
-            return Err(ModelError::Foreign {
-                path: path.to_path_buf(),
-                found: format.to_string(),
-            });
-        }
-        let version = value.get("version").and_then(|v| v.as_integer());
-        if version != Some(i64::from(MODEL_VERSION)) {
-            return Err(ModelError::Version {
-                path: path.to_path_buf(),
-                found: version.and_then(|v| u32::try_from(v).ok()).unwrap_or(0),
-            });
-        }
-        let file: ModelFile = toml::from_str(text).map_err(syntax)?;
+        // One parse on the way that matters (a model loads at every start);
+        // the header is read again, alone, only to explain a failure.
+        let file = match toml::from_str::<ModelFile>(text) {
+            Ok(file) => file,
+            Err(e) => {
+                let value: toml::Table = toml::from_str(text).map_err(syntax)?;
+                let format = value.get("format").and_then(|v| v.as_str());
+                let version = value.get("version").and_then(|v| v.as_integer());
+                check_header(format.unwrap_or(""), version, path)?;
+                return Err(syntax(e));
+            }
+        };
+        check_header(&file.format, Some(i64::from(file.version)), path)?;
         file.validate(path)?;
         Ok(file)
     }

@@ -51,12 +51,7 @@ impl<W: Write> RecordWriter<W> {
             out,
             format,
             buf: JsonBuf::new(),
-            // Only JSON lines use templates.
-            memo: if format == Format::Jsonl {
-                JsonMemo::new()
-            } else {
-                JsonMemo::with_shapes(2)
-            },
+            memo: JsonMemo::new(),
             p0f: P0fLog::new(),
         }
     }

@@ -240,6 +240,10 @@ struct HttpSig {
     headers: Vec<HttpHeader>,
     absent: Vec<String>,
     software: Option<String>,
+    /// One bit per required header name (see [`name_bit`]): the duplicate
+    /// check compares every signature with every earlier one, and this
+    /// rules out most pairs without comparing names.
+    required_bits: u64,
 }
 
 #[derive(Clone, Debug)]
@@ -1109,12 +1113,27 @@ fn parse_http_sig_value(val: &[u8]) -> Result<HttpSig, &'static str> {
     if sw.contains(&b':') {
         return Err("':' in the software string");
     }
+    let required_bits = headers
+        .iter()
+        .filter(|h| !h.optional)
+        .fold(0, |bits, h| bits | name_bit(&h.name));
     Ok(HttpSig {
         version,
         headers,
         absent,
         software: (!sw.is_empty()).then(|| text(sw)),
+        required_bits,
     })
+}
+
+/// A header name's bit in [`HttpSig::required_bits`]: equal names, equal
+/// bits, so a bit one signature has and another lacks proves a name the
+/// other does not require.
+fn name_bit(name: &str) -> u64 {
+    let h = name.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    });
+    1 << (h >> 58)
 }
 
 /// p0f's HTTP duplicate check (http_find_match in duplicate mode). p0f
@@ -1130,6 +1149,11 @@ fn http_covered_by(recs: &[HttpRecord], new: &HttpSig) -> Option<u32> {
     'sigs: for r in recs {
         let rs = &r.sig;
         if rs.version.is_some() && rs.version != new.version {
+            continue;
+        }
+        // A header `rs` requires that `new` does not: the exact test below
+        // would say so too.
+        if rs.required_bits & !new.required_bits != 0 {
             continue;
         }
         if rs
