@@ -177,6 +177,46 @@ fn a_cut_off_file_keeps_earlier_records_and_names_the_offset() {
     );
 }
 
+/// With records and messages in one stream (`2>&1`), a file's error line
+/// follows that file's records and precedes the next file's.
+#[test]
+fn an_error_line_follows_the_records_of_its_file() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let full = capture(&[
+        Stack::Linux.syn(v4(30), 40030, v4(31), 80, 30),
+        Stack::Windows.syn(v4(32), 40032, v4(31), 80, 32),
+    ]);
+    let cut = dir.path().join("cut.pcap");
+    std::fs::write(&cut, &full[..full.len() - 10]).expect("write");
+    let good = dir.path().join("good.pcap");
+    std::fs::write(
+        &good,
+        capture(&[Stack::MacOs.syn(v4(33), 40033, v4(31), 80, 33)]),
+    )
+    .expect("write");
+    let log = dir.path().join("log");
+    let file = std::fs::File::create(&log).expect("log");
+    let status = Command::new(env!("CARGO_BIN_EXE_synprint"))
+        .args(["analyze", "--format", "jsonl"])
+        .args([&cut, &good])
+        .stdout(file.try_clone().expect("dup"))
+        .stderr(file)
+        .status()
+        .expect("run synprint");
+    assert_eq!(status.code(), Some(1));
+    let text = std::fs::read_to_string(&log).expect("log");
+    let lines: Vec<&str> = text.lines().collect();
+    let at = |needle: &str| {
+        lines
+            .iter()
+            .position(|l| l.contains(needle))
+            .unwrap_or_else(|| panic!("no line with {needle}: {text}"))
+    };
+    let error = at(&format!("{}: error at byte", cut.display()));
+    assert!(at("\"src_port\":40030") < error, "{text}");
+    assert!(error < at("\"src_port\":40033"), "{text}");
+}
+
 fn gzip(bytes: &[u8]) -> Vec<u8> {
     let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
     e.write_all(bytes).expect("to memory");

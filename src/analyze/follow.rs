@@ -84,6 +84,8 @@ struct Conn {
     created_secs: u32,
     next_client_seq: u32,
     next_server_seq: u32,
+    /// The SYN's MSS, which p0f reads for its SYN+ACK's window.
+    syn_mss: Option<u16>,
     acked: bool,
     /// p0f's `cli_tps` / `srv_tps` set: that side has its estimate, or
     /// read a clock rate p0f does not believe.
@@ -97,6 +99,13 @@ struct Conn {
 /// The methods the analyzer calls per handshake packet are `#[cold]`: they
 /// run only in the formats that follow connections, and kept out of line
 /// they leave the analyzer's common path as it was.
+/// A retransmission p0f fingerprints again; for a SYN+ACK, with the MSS of
+/// the SYN it answers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Again {
+    pub syn_mss: Option<u16>,
+}
+
 pub struct Follower {
     conns: HashMap<Tuple, Conn, RandomState>,
     /// Tuples in creation order, with the serial they were created under;
@@ -175,6 +184,7 @@ impl Follower {
                 created_secs: secs(obs.ts),
                 next_client_seq: obs.seq.wrapping_add(1),
                 next_server_seq: 0,
+                syn_mss: obs.options.mss,
                 acked: false,
                 client_done: estimated,
                 server_done: false,
@@ -195,19 +205,31 @@ impl Follower {
     /// A retransmitted SYN or SYN+ACK (counted for p0f's expiry rhythm):
     /// whether p0f fingerprints it again. It does for a SYN, unless it still
     /// follows the connection the SYN opened (same addresses, ports and
-    /// sequence number); `keyed`: not one of p0f's own probes, which it
-    /// never fingerprints. When this says yes, the SYN goes on to
+    /// sequence number), and for a SYN+ACK answering a connection it follows
+    /// and has seen no SYN+ACK for (one opened by a SYN fingerprinted
+    /// again); `keyed`: not one of p0f's own probes, which it never
+    /// fingerprints. When this says yes, the packet goes on to
     /// [`Follower::handshake`] with `counted`.
     #[cold]
-    pub fn fingerprints_again(&mut self, obs: &Observation, keyed: bool) -> bool {
+    pub fn fingerprints_again(&mut self, obs: &Observation, keyed: bool) -> Option<Again> {
         self.packet(obs.ts);
-        let tuple = Tuple::new((obs.src_ip, obs.src_port), (obs.dst_ip, obs.dst_port));
-        obs.kind == Kind::Syn
-            && keyed
-            && self
-                .conns
-                .get(&tuple)
-                .is_none_or(|c| c.next_client_seq.wrapping_sub(1) != obs.seq)
+        if !keyed {
+            return None;
+        }
+        match obs.kind {
+            Kind::Syn => {
+                let tuple = Tuple::new((obs.src_ip, obs.src_port), (obs.dst_ip, obs.dst_port));
+                let followed = self.conns.get(&tuple);
+                followed
+                    .is_none_or(|c| c.next_client_seq.wrapping_sub(1) != obs.seq)
+                    .then_some(Again { syn_mss: None })
+            }
+            Kind::SynAck => {
+                let tuple = Tuple::new((obs.dst_ip, obs.dst_port), (obs.src_ip, obs.src_port));
+                let c = self.conns.get(&tuple)?;
+                (!c.acked).then_some(Again { syn_mss: c.syn_mss })
+            }
+        }
     }
 
     fn syn_ack(&mut self, obs: &Observation, followed: bool, estimated: bool) {
@@ -529,6 +551,71 @@ mod tests {
             (s.syn, s.syn_retransmissions, s.syn_fingerprinted_again),
             (2, 3, 1)
         );
+    }
+
+    /// After a reset, the same SYN and the same SYN+ACK (a client retrying
+    /// with its ISN, a server answering with the same SYN cookie): p0f
+    /// follows the connection anew and fingerprints both again, the
+    /// SYN+ACK's window read against the SYN's MSS (1380, through a tunnel;
+    /// no other rule of p0f's makes 27,600 a multiple); a third SYN+ACK is
+    /// a duplicate to it.
+    #[test]
+    fn a_syn_ack_answering_a_syn_fingerprinted_again_is_too() {
+        const RST: u16 = crate::packet::flags::RST;
+        let syn = || {
+            let (at, _) = seg(true, 0, 100, SYN, &[]);
+            let mut p = TcpPacket::syn(addr(1), 40000, addr(2), 443);
+            p.seq = 100;
+            p.options = OptionBytes::new().mss(1380).sok().ts(5, 0).nop().ws(7).0;
+            (at, p.ip_bytes())
+        };
+        let syn_ack = || {
+            let (at, _) = seg(false, 0, 500, SYN | ACK, &[]);
+            let mut p = TcpPacket::syn(addr(2), 443, addr(1), 40000);
+            p.flags = SYN | ACK;
+            p.seq = 500;
+            p.ack = 101;
+            p.window = 1380 * 20;
+            p.options = OptionBytes::new().mss(1400).sok().ts(9, 1).nop().ws(7).0;
+            (at, p.ip_bytes())
+        };
+        let packets = [
+            syn(),
+            syn_ack(),
+            seg(true, 2, 101, RST, &[]),
+            syn(),
+            syn_ack(),
+            syn_ack(),
+        ];
+        for follow in [true, false] {
+            let engine = Engine::default();
+            let config = AnalyzerConfig {
+                follow_connections: follow,
+                ..AnalyzerConfig::default()
+            };
+            let mut a = Analyzer::new(&engine, config);
+            let sigs: Vec<String> = packets
+                .iter()
+                .enumerate()
+                .filter_map(|(i, (at, ip))| {
+                    let r = a.process_ip(Timestamp(*at + i as u64 * MS), ip)?;
+                    Some(r.p0f().raw_sig.to_string())
+                })
+                .collect();
+            let s = a.stats();
+            if follow {
+                assert_eq!(sigs.len(), 4, "{sigs:?}");
+                assert_eq!(sigs[0], sigs[2]);
+                assert_eq!(sigs[1], sigs[3]);
+                assert!(sigs[1].contains(":mss*20,7:"), "{sigs:?}");
+                let again = (s.syn_fingerprinted_again, s.syn_ack_fingerprinted_again);
+                assert_eq!(again, (1, 1));
+                assert_eq!(s.syn_ack_retransmissions, 1);
+            } else {
+                assert_eq!(sigs.len(), 2, "{sigs:?}");
+                assert_eq!(s.syn_ack_retransmissions, 2);
+            }
+        }
     }
 
     /// A flood of distinct SYNs within a second: the table stays at p0f's

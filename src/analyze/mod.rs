@@ -441,18 +441,21 @@ impl<'e> Analyzer<'e> {
             host,
         }: &Pending,
     ) -> Option<Record> {
-        let (syn_mss, follows_syn, again) = match self.flows.observe_keyed(flow, obs) {
-            // p0f fingerprints a SYN again once it no longer follows the
-            // connection (expired after 30 s, pruned, or ended): so do the
-            // formats that write p0f's lines.
-            SynSeen::Retransmission
-                if self
-                    .follower
-                    .as_mut()
-                    .is_some_and(|f| f.fingerprints_again(obs, host.is_some())) =>
-            {
-                self.stats.syn_fingerprinted_again += 1;
-                (None, true, true)
+        let seen = self.flows.observe_keyed(flow, obs);
+        // p0f fingerprints a SYN again once it no longer follows the
+        // connection (expired after 30 s, pruned, or ended), and then the
+        // SYN+ACK answering it: so do the formats that write p0f's lines.
+        let again = match (seen, self.follower.as_mut()) {
+            (SynSeen::Retransmission, Some(f)) => f.fingerprints_again(obs, host.is_some()),
+            _ => None,
+        };
+        let (syn_mss, follows_syn, again) = match seen {
+            SynSeen::Retransmission if again.is_some() => {
+                match obs.kind {
+                    Kind::Syn => self.stats.syn_fingerprinted_again += 1,
+                    Kind::SynAck => self.stats.syn_ack_fingerprinted_again += 1,
+                }
+                (again.and_then(|a| a.syn_mss), true, true)
             }
             SynSeen::Retransmission => {
                 match obs.kind {

@@ -25,6 +25,8 @@ pub struct Stats {
     /// SYN retransmissions written again because p0f fingerprints them
     /// again (only when following connections); counted in `syn` too.
     pub syn_fingerprinted_again: u64,
+    /// SYN+ACK retransmissions written again, answering such a SYN.
+    pub syn_ack_fingerprinted_again: u64,
 }
 
 fn serialize_skips<S: serde::Serializer>(
@@ -62,6 +64,7 @@ impl Stats {
         self.capture_errors += other.capture_errors;
         self.conn_uptimes += other.conn_uptimes;
         self.syn_fingerprinted_again += other.syn_fingerprinted_again;
+        self.syn_ack_fingerprinted_again += other.syn_ack_fingerprinted_again;
     }
 }
 
@@ -78,12 +81,12 @@ impl fmt::Display for Stats {
             "retransmissions:     {} syn, {} syn_ack (no record)",
             self.syn_retransmissions, self.syn_ack_retransmissions
         )?;
-        if self.syn_fingerprinted_again > 0 {
+        if self.syn_fingerprinted_again + self.syn_ack_fingerprinted_again > 0 {
             writeln!(
                 f,
-                "written again:       {} syn retransmissions, fingerprinted again as p0f does \
-                 once its connection expired (counted in the records)",
-                self.syn_fingerprinted_again
+                "written again:       {} syn, {} syn_ack retransmissions, fingerprinted again \
+                 as p0f does once its connection expired (counted in the records)",
+                self.syn_fingerprinted_again, self.syn_ack_fingerprinted_again
             )?;
         }
         writeln!(f, "other tcp segments:  {}", self.other_tcp)?;

@@ -115,6 +115,8 @@ pub enum Malformation {
     ByteOrderMagic(u32),
     #[error("captured length {len} exceeds the {max}-byte limit")]
     TooLarge { len: u64, max: u64 },
+    #[error("block length {len} exceeds the {max}-byte limit")]
+    BlockTooLarge { len: u64, max: u64 },
     #[error("block length {0} is not a multiple of 4 of at least 12")]
     BlockLength(u32),
     #[error("block length {leading} at the start but {trailing} at the end")]

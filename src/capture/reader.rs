@@ -535,7 +535,7 @@ fn next_packet_block<R: Read>(
             ));
         }
         if len > MAX_RECORD_LEN {
-            let why = Malformation::TooLarge {
+            let why = Malformation::BlockTooLarge {
                 len: u64::from(block_len),
                 max: MAX_RECORD_LEN as u64,
             };

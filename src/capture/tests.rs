@@ -385,6 +385,27 @@ fn pcapng_malformations_are_named_with_their_offset() {
     ));
 
     let mut bad = file.clone();
+    bad[epb + 4..epb + 8].copy_from_slice(&0x8000_0000u32.to_le_bytes());
+    let err = read_all(&bad).1.expect("an error");
+    assert!(
+        matches!(
+            err,
+            CaptureError::Malformed {
+                why: Malformation::BlockTooLarge {
+                    len: 0x8000_0000,
+                    ..
+                },
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert!(
+        err.to_string().contains("block length 2147483648 exceeds"),
+        "{err}"
+    );
+
+    let mut bad = file.clone();
     bad[epb + 8] = 9; // interface 9
     assert!(matches!(
         read_all(&bad).1,

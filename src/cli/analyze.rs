@@ -142,6 +142,7 @@ pub fn run(args: AnalyzeArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
         let ((input, compressed), size) = match opened {
             Ok(opened) => opened,
             Err(e) => {
+                flush_before_message(&mut writer)?;
                 eprintln!("{name}: {e}");
                 failed = true;
                 continue;
@@ -179,6 +180,7 @@ pub fn run(args: AnalyzeArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
             // A pipe's reader ends at the signal, maybe inside a record:
             // that is the interruption, not a damaged capture.
             Ok(()) | Err(StreamError::Capture(_)) if stopped => {
+                flush_before_message(&mut writer)?;
                 eprintln!("{name}: interrupted; the summary counts what was read before");
                 break;
             }
@@ -187,16 +189,13 @@ pub fn run(args: AnalyzeArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
             // go nowhere, so reading stops, quietly, as for any Unix filter.
             Err(e) if e.is_reader_gone() => break,
             Err(e) => {
-                // The records read before the error are already written.
+                flush_before_message(&mut writer)?;
                 eprintln!("{name}: {e}");
                 failed = true;
             }
         }
     }
-    match writer.flush() {
-        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => {}
-        flushed => flushed?,
-    }
+    flush_before_message(&mut writer)?;
     let secs = started.elapsed().as_secs_f64();
     eprintln!("{total}");
     if let Some(judge) = &labels {
@@ -211,6 +210,16 @@ pub fn run(args: AnalyzeArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// Writes out the records gathered so far, so that a message about a file
+/// comes after its records when both streams go to one place (`2>&1`);
+/// a reader that went away is not an error here.
+fn flush_before_message<W: Write>(writer: &mut RecordWriter<W>) -> io::Result<()> {
+    match writer.flush() {
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(()),
+        flushed => flushed,
+    }
 }
 
 /// `--interface`: records as the kernel hands SYNs over, flushed after

@@ -59,8 +59,9 @@ mod gre_flag {
     pub const VERSION: u16 = 0x0007;
 }
 
-/// A UDP datagram: a tunnel when either port is a tunnel's (as Wireshark
-/// decides; the destination port first), otherwise simply not TCP.
+/// A UDP datagram: a tunnel when either port is a tunnel's, the
+/// destination port first (a tunnel's well-known port is where it is sent;
+/// Wireshark tries the lower port first instead), otherwise not TCP.
 pub(super) fn udp<S: Segments>(
     ts: Timestamp,
     datagram: &[u8],
