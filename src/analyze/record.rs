@@ -418,7 +418,7 @@ impl Record {
 }
 
 /// Templates of the records written recently, by shape (`TemplateKey`):
-/// a bounded, two-way set associative table; a template is used only for a
+/// a bounded, four-way set associative table; a template is used only for a
 /// record whose key equals its own (compared whole), so a hit gives exactly
 /// the bytes the direct writer would. On a miss the direct writer runs, and
 /// at a shape's second miss its record is cut into a template.
@@ -645,9 +645,13 @@ fn slot_of(hash: u64, len: usize) -> usize {
         .unwrap_or(0) as usize
 }
 
+/// Slots a template may sit in. With two, a few hundred shapes put three
+/// in one set for some captures (the hash is fixed, so always for those),
+/// and they would evict each other on every record.
+const TEMPLATE_WAYS: usize = 4;
+
 /// Templates by shape: a fixed number (as many as the analyzer's shape
-/// cache holds), two-way set associative (with one way, shapes that share
-/// a slot would keep evicting each other).
+/// cache holds), set associative (see [`TEMPLATE_WAYS`]).
 struct Templates {
     /// Boxed, so the table is zeroed memory that the kernel maps only
     /// where a template lands: inline, its megabytes were most of the page
@@ -658,19 +662,19 @@ struct Templates {
 impl Templates {
     fn new(size: usize) -> Self {
         Templates {
-            slots: vec![None; size.next_power_of_two().max(2)],
+            slots: vec![None; size.next_power_of_two().max(TEMPLATE_WAYS)],
         }
     }
 
-    /// The first of the two slots `hash` may sit in.
+    /// The first of the slots `hash` may sit in.
     fn set(&self, hash: u64) -> usize {
-        slot_of(hash, self.slots.len()) & !1
+        slot_of(hash, self.slots.len()) & !(TEMPLATE_WAYS - 1)
     }
 
     fn find(&self, hash: u64, key: &TemplateKey) -> Option<&Template> {
         let set = self.set(hash);
         self.slots
-            .get(set..set + 2)?
+            .get(set..set + TEMPLATE_WAYS)?
             .iter()
             .flatten()
             .find(|kt| kt.0 == *key)
@@ -678,8 +682,8 @@ impl Templates {
     }
 
     /// Keeps the record in `j` from `start`, cut at `holes`, as the
-    /// template of `key` in the first slot of its set, moving the previous
-    /// first to the second (whose template goes, its storage reused).
+    /// template of `key` in the first slot of its set, the others moving
+    /// one down (the last one's template goes, its storage reused).
     fn insert(
         &mut self,
         hash: u64,
@@ -689,9 +693,9 @@ impl Templates {
         holes: &[(usize, usize, Hole)],
     ) {
         let set = self.set(hash);
-        if let Some(pair) = self.slots.get_mut(set..set + 2) {
-            pair.swap(0, 1);
-            match pair.first_mut() {
+        if let Some(ways) = self.slots.get_mut(set..set + TEMPLATE_WAYS) {
+            ways.rotate_right(1);
+            match ways.first_mut() {
                 Some(Some(kt)) => {
                     kt.0 = key;
                     kt.1.refill(j, start, holes);

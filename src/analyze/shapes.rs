@@ -130,25 +130,39 @@ impl Hash for ShapeKey {
 /// A remembered shape and its answers; `None` while unused.
 type Slot = Option<(ShapeKey, Derived)>;
 
+/// Shapes per set. With two, a capture of a few hundred shapes put three
+/// busy ones in one set in about one run in eight (the seed is random per
+/// process), and they evicted each other on every SYN: the same file then
+/// took twice the instructions. Four ways make that vanishingly rare.
+const WAYS: usize = 4;
+
 /// Remembers the answers of the pure, costly steps of a record by their
 /// complete inputs ([`ShapeKey`]): most SYNs of a capture repeat a shape
 /// already seen (same stack, same path), so p0f's signature and match, the
-/// MTU and the classification become one lookup. Two-way set associative
-/// and fixed-size: memory is bounded, and a flood of distinct shapes only
+/// MTU and the classification become one lookup. Set associative and
+/// fixed-size: memory is bounded, and a flood of distinct shapes only
 /// costs the full computation.
 pub struct ShapeCache {
     seed: RandomState,
-    sets: Box<[[Slot; 2]]>,
+    /// Each way's hash (never zero; zero marks an empty way), so a lookup
+    /// reads one small line before any key.
+    tags: Box<[[u64; WAYS]]>,
+    sets: Box<[[Slot; WAYS]]>,
+    /// The way each set fills next: the oldest entry goes, and nothing
+    /// moves (an entry is a whole classification, kilobytes).
+    next: Box<[u8]>,
 }
 
 impl ShapeCache {
-    /// Room for `shapes` (a power of two from 2 to [`MAX_SHAPES`]): a
-    /// small capture does not pay for zeroing the whole table.
+    /// Room for `shapes` (a power of two from [`WAYS`] to [`MAX_SHAPES`]):
+    /// a small capture does not pay for zeroing the whole table.
     pub fn with_capacity(shapes: usize) -> Self {
-        let sets = (shapes.clamp(2, MAX_SHAPES) / 2).next_power_of_two();
+        let sets = (shapes.clamp(WAYS, MAX_SHAPES) / WAYS).next_power_of_two();
         ShapeCache {
             seed: RandomState::default(),
-            sets: vec![[None, None]; sets].into_boxed_slice(),
+            tags: vec![[0; WAYS]; sets].into_boxed_slice(),
+            sets: (0..sets).map(|_| [None, None, None, None]).collect(),
+            next: vec![0; sets].into_boxed_slice(),
         }
     }
 
@@ -158,24 +172,28 @@ impl ShapeCache {
     /// caller puts its own packet's in.
     #[inline]
     pub fn answers(&mut self, key: ShapeKey, compute: impl FnOnce() -> Derived) -> &Derived {
-        // Two ways per set: shapes that share a set do not evict each other.
-        // The mask keeps the index inside the table, whose length is a
+        let hash = self.seed.hash_one(key) | 1;
+        // The mask keeps the index inside the tables, whose length is a
         // power of two.
-        let mask = self.sets.len() - 1;
-        let set = &mut self.sets[(self.seed.hash_one(key) as usize) & mask];
-        let slot = match set
-            .iter()
-            .position(|s| matches!(s, Some((k, _)) if *k == key))
-        {
-            Some(way) => &mut set[way],
+        let set = (hash >> 32) as usize & (self.sets.len() - 1);
+        let (tags, slots, next) = (
+            &mut self.tags[set],
+            &mut self.sets[set],
+            &mut self.next[set],
+        );
+        let found =
+            (0..WAYS).find(|&w| tags[w] == hash && matches!(&slots[w], Some((k, _)) if *k == key));
+        let way = match found {
+            Some(w) => w,
             None => {
-                // The newer answer first; the older of the two goes.
-                set.swap(0, 1);
-                set[0] = None;
-                &mut set[0]
+                let w = usize::from(*next) % WAYS;
+                *next = ((w + 1) % WAYS) as u8;
+                tags[w] = hash;
+                slots[w] = None;
+                w
             }
         };
-        match slot {
+        match &mut slots[way] {
             Some((_, d)) => d,
             empty => &empty.insert((key, compute())).1,
         }
@@ -252,6 +270,39 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// One set holds as many busy shapes as it has ways, whatever order
+    /// they come in: each is computed once (with two ways, the third and
+    /// fourth shape evicted the first two on every round).
+    #[test]
+    fn a_set_keeps_as_many_shapes_as_it_has_ways() {
+        let engine = Engine::default();
+        let server = IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1));
+        let client = IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1));
+        let observations: Vec<_> = Stack::ALL
+            .iter()
+            .take(super::WAYS)
+            .map(|stack| {
+                let syn = stack.syn(client, 40000, server, 443, 1);
+                crate::packet::decode_ip(Timestamp(1), &syn.ip_bytes())
+                    .ok()
+                    .flatten()
+                    .expect("a SYN is an observation")
+            })
+            .collect();
+        let mut cache = super::ShapeCache::with_capacity(super::WAYS);
+        let mut computed = 0;
+        for _ in 0..5 {
+            for obs in &observations {
+                let key = super::ShapeKey::of(obs, None);
+                cache.answers(key, || {
+                    computed += 1;
+                    engine.derive(obs, None)
+                });
+            }
+        }
+        assert_eq!(computed, super::WAYS);
     }
 
     /// A small xorshift generator: the test is reproducible without a seed

@@ -41,7 +41,8 @@ pub struct RecordWriter<W: Write> {
     format: Format,
     /// JSON lines and text blocks, gathered until [`CHUNK`] long.
     buf: JsonBuf,
-    memo: JsonMemo,
+    /// JSON lines' templates (its tables are made only for that format).
+    memo: Option<Box<JsonMemo>>,
     p0f: P0fLog,
 }
 
@@ -51,7 +52,7 @@ impl<W: Write> RecordWriter<W> {
             out,
             format,
             buf: JsonBuf::new(),
-            memo: JsonMemo::new(),
+            memo: (format == Format::Jsonl).then(Box::default),
             p0f: P0fLog::new(),
         }
     }
@@ -60,7 +61,8 @@ impl<W: Write> RecordWriter<W> {
         match self.format {
             Format::None => Ok(()),
             Format::Jsonl => {
-                record.write_json_memo(&mut self.buf, &mut self.memo);
+                let memo = self.memo.get_or_insert_with(Box::default);
+                record.write_json_memo(&mut self.buf, memo);
                 self.buf.newline();
                 self.write_if_full()
             }
