@@ -94,11 +94,6 @@ struct Conn {
     request: Request,
 }
 
-/// The connections p0f would be following, bounded as p0f bounds them.
-///
-/// The methods the analyzer calls per handshake packet are `#[cold]`: they
-/// run only in the formats that follow connections, and kept out of line
-/// they leave the analyzer's common path as it was.
 /// A retransmission p0f fingerprints again; for a SYN+ACK, with the MSS of
 /// the SYN it answers.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -106,6 +101,11 @@ pub struct Again {
     pub syn_mss: Option<u16>,
 }
 
+/// The connections p0f would be following, bounded as p0f bounds them.
+///
+/// The methods the analyzer calls per handshake packet are `#[cold]`: they
+/// run only in the formats that follow connections, and kept out of line
+/// they leave the analyzer's common path as it was.
 pub struct Follower {
     conns: HashMap<Tuple, Conn, RandomState>,
     /// Tuples in creation order, with the serial they were created under;

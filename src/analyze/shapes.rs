@@ -161,7 +161,7 @@ impl ShapeCache {
         ShapeCache {
             seed: RandomState::default(),
             tags: vec![[0; WAYS]; sets].into_boxed_slice(),
-            sets: (0..sets).map(|_| [None, None, None, None]).collect(),
+            sets: (0..sets).map(|_| std::array::from_fn(|_| None)).collect(),
             next: vec![0; sets].into_boxed_slice(),
         }
     }
