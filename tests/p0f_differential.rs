@@ -1488,8 +1488,33 @@ fn random_connections(seed: u64, count: u32, max_gap_ms: usize) -> Vec<(u64, Vec
             }
             out.push((start_ms * 1_000_000 + 100_000, sa));
         }
+        // One answered connection in ten is reset by its client, which
+        // retries a second later with the same ISN, and the server (with
+        // SYN cookies) answers with the same SYN+ACK: p0f follows the retry
+        // as a new connection and fingerprints both packets again.
+        let mut opened_ms = start_ms;
+        if answered && rng.next(10) == 0 {
+            let mut rst = TcpPacket::syn(cli, cport, srv, sport);
+            rst.flags = flags::RST;
+            rst.seq = c_isn.wrapping_add(1);
+            rst.options = Vec::new();
+            out.push(((start_ms + 5) * 1_000_000, rst));
+            opened_ms = start_ms + 1000;
+            let mut again = syn.clone();
+            if let Some(v) = ts_of(ci, c_rate, opened_ms) {
+                set_ts(&mut again, v, 0);
+            }
+            out.push((opened_ms * 1_000_000, again));
+            let mut sa = answer(&syn, Server::Linux, n);
+            sa.seq = s_isn;
+            match ts_of(100 + si, s_rate, opened_ms) {
+                Some(v) => set_ts(&mut sa, v, 1),
+                None => sa.options = OptionBytes::new().mss(1460).sok().nop().ws(7).0,
+            }
+            out.push((opened_ms * 1_000_000 + 100_000, sa));
+        }
         let rtt = [1u64, 10, 24, 26, 40, 120, 400][rng.next(7)];
-        let mut t = start_ms + rtt;
+        let mut t = opened_ms + rtt;
         let (mut c_seq, mut s_seq) = (c_isn.wrapping_add(1), s_isn.wrapping_add(1));
         let segment = |from_client: bool, t_ms: u64, seq: u32, ack: u32, fl: u16, data: &[u8]| {
             let (src, dst, sp, dp) = if from_client {
