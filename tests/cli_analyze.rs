@@ -217,6 +217,46 @@ fn an_error_line_follows_the_records_of_its_file() {
     assert!(error < at("\"src_port\":40033"), "{text}");
 }
 
+/// Records that cannot be written (a full disk) end the run with that
+/// error, after the message about the file that failed first.
+#[test]
+fn a_failed_write_keeps_the_message_of_the_file_before_it() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let good = dir.path().join("good.pcap");
+    std::fs::write(
+        &good,
+        capture(&[Stack::Linux.syn(v4(40), 40040, v4(41), 80, 40)]),
+    )
+    .expect("write");
+    let missing = dir.path().join("missing.pcap");
+    let full = std::fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/full")
+        .expect("/dev/full");
+    let out = Command::new(env!("CARGO_BIN_EXE_synprint"))
+        .args(["analyze", "--format", "jsonl"])
+        .args([&good, &missing])
+        .stdout(full)
+        .stderr(Stdio::piped())
+        .output()
+        .expect("run synprint");
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert!(
+        lines
+            .first()
+            .is_some_and(|l| l.starts_with(&format!("{}: ", missing.display()))),
+        "{stderr}"
+    );
+    assert!(
+        lines
+            .get(1)
+            .is_some_and(|l| l.contains("No space left on device")),
+        "{stderr}"
+    );
+}
+
 fn gzip(bytes: &[u8]) -> Vec<u8> {
     let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
     e.write_all(bytes).expect("to memory");

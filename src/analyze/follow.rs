@@ -184,7 +184,8 @@ impl Follower {
                 created_secs: secs(obs.ts),
                 next_client_seq: obs.seq.wrapping_add(1),
                 next_server_seq: 0,
-                syn_mss: obs.options.mss,
+                // p0f's own reading: no MSS after its 24-option limit.
+                syn_mss: Some(obs.options.p0f.mss).filter(|&m| m != 0),
                 acked: false,
                 client_done: estimated,
                 server_done: false,
@@ -230,6 +231,14 @@ impl Follower {
                 (!c.acked).then_some(Again { syn_mss: c.syn_mss })
             }
         }
+    }
+
+    /// The MSS of the SYN whose connection a SYN+ACK answers, if p0f
+    /// follows that connection (`Some(None)`: a SYN without MSS).
+    #[cold]
+    pub fn syn_mss_answered(&self, obs: &Observation) -> Option<Option<u16>> {
+        let tuple = Tuple::new((obs.dst_ip, obs.dst_port), (obs.src_ip, obs.src_port));
+        self.conns.get(&tuple).map(|c| c.syn_mss)
     }
 
     fn syn_ack(&mut self, obs: &Observation, followed: bool, estimated: bool) {
@@ -553,6 +562,27 @@ mod tests {
         );
     }
 
+    /// The client's SYN of ISN 100 with MSS `mss`, as it retries after a
+    /// reset.
+    fn retry_syn(mss: u16) -> Vec<u8> {
+        let mut p = TcpPacket::syn(addr(1), 40000, addr(2), 443);
+        p.seq = 100;
+        p.options = OptionBytes::new().mss(mss).sok().ts(5, 0).nop().ws(7).0;
+        p.ip_bytes()
+    }
+
+    /// The server's SYN+ACK of ISN `seq` (the same each time from SYN
+    /// cookies), its own MSS 1400 and a window of 20 times 1380.
+    fn cookie_syn_ack(seq: u32) -> Vec<u8> {
+        let mut p = TcpPacket::syn(addr(2), 443, addr(1), 40000);
+        p.flags = SYN | ACK;
+        p.seq = seq;
+        p.ack = 101;
+        p.window = 1380 * 20;
+        p.options = OptionBytes::new().mss(1400).sok().ts(9, 1).nop().ws(7).0;
+        p.ip_bytes()
+    }
+
     /// After a reset, the same SYN and the same SYN+ACK (a client retrying
     /// with its ISN, a server answering with the same SYN cookie): p0f
     /// follows the connection anew and fingerprints both again, the
@@ -562,30 +592,14 @@ mod tests {
     #[test]
     fn a_syn_ack_answering_a_syn_fingerprinted_again_is_too() {
         const RST: u16 = crate::packet::flags::RST;
-        let syn = || {
-            let (at, _) = seg(true, 0, 100, SYN, &[]);
-            let mut p = TcpPacket::syn(addr(1), 40000, addr(2), 443);
-            p.seq = 100;
-            p.options = OptionBytes::new().mss(1380).sok().ts(5, 0).nop().ws(7).0;
-            (at, p.ip_bytes())
-        };
-        let syn_ack = || {
-            let (at, _) = seg(false, 0, 500, SYN | ACK, &[]);
-            let mut p = TcpPacket::syn(addr(2), 443, addr(1), 40000);
-            p.flags = SYN | ACK;
-            p.seq = 500;
-            p.ack = 101;
-            p.window = 1380 * 20;
-            p.options = OptionBytes::new().mss(1400).sok().ts(9, 1).nop().ws(7).0;
-            (at, p.ip_bytes())
-        };
+        let (_, rst) = seg(true, 2, 101, RST, &[]);
         let packets = [
-            syn(),
-            syn_ack(),
-            seg(true, 2, 101, RST, &[]),
-            syn(),
-            syn_ack(),
-            syn_ack(),
+            retry_syn(1380),
+            cookie_syn_ack(500),
+            rst,
+            retry_syn(1380),
+            cookie_syn_ack(500),
+            cookie_syn_ack(500),
         ];
         for follow in [true, false] {
             let engine = Engine::default();
@@ -597,8 +611,8 @@ mod tests {
             let sigs: Vec<String> = packets
                 .iter()
                 .enumerate()
-                .filter_map(|(i, (at, ip))| {
-                    let r = a.process_ip(Timestamp(*at + i as u64 * MS), ip)?;
+                .filter_map(|(i, ip)| {
+                    let r = a.process_ip(Timestamp(T0 + i as u64 * MS), ip)?;
                     Some(r.p0f().raw_sig.to_string())
                 })
                 .collect();
@@ -616,6 +630,39 @@ mod tests {
                 assert_eq!(s.syn_ack_retransmissions, 2);
             }
         }
+    }
+
+    /// The retried SYN carries another MSS and the server answers with a
+    /// new ISN: p0f reads that SYN+ACK's window against the retried SYN's
+    /// MSS (1380: 27,600 is 20 of them), not the first SYN's (1460).
+    #[test]
+    fn a_new_syn_ack_is_read_against_the_syn_fingerprinted_again() {
+        const RST: u16 = crate::packet::flags::RST;
+        let (_, rst) = seg(true, 2, 101, RST, &[]);
+        let packets = [
+            retry_syn(1460),
+            cookie_syn_ack(500),
+            rst,
+            retry_syn(1380),
+            cookie_syn_ack(900),
+        ];
+        let engine = Engine::default();
+        let config = AnalyzerConfig {
+            follow_connections: true,
+            ..AnalyzerConfig::default()
+        };
+        let mut a = Analyzer::new(&engine, config);
+        let windows: Vec<String> = packets
+            .iter()
+            .enumerate()
+            .filter_map(|(i, ip)| {
+                let r = a.process_ip(Timestamp(T0 + i as u64 * MS), ip)?;
+                (r.obs().kind == Kind::SynAck).then(|| r.p0f().raw_sig.to_string())
+            })
+            .collect();
+        assert_eq!(windows.len(), 2, "{windows:?}");
+        assert!(windows[0].contains(":27600,7:"), "{windows:?}");
+        assert!(windows[1].contains(":mss*20,7:"), "{windows:?}");
     }
 
     /// A flood of distinct SYNs within a second: the table stays at p0f's

@@ -10,7 +10,7 @@ mod shapes;
 mod stats;
 
 pub use flows::{FlowKey, FlowTable, SynSeen};
-pub use follow::{ConnUptime, Follower, Side};
+pub use follow::{Again, ConnUptime, Follower, Side};
 pub use record::{Claim, JsonMemo, Record, TextKey};
 pub use stats::Stats;
 
@@ -36,6 +36,8 @@ impl Default for Engine {
     fn default() -> Self {
         // A process's first engine parses the two built-in data files, the
         // model on a second thread: most of a small capture's run is this.
+        // (Should the built-in model not compile, a build defect, its
+        // panic shows twice: the thread's, then this thread's retry.)
         let model = if BUILTIN_MODEL.get().is_none() {
             std::thread::scope(|s| {
                 let model = std::thread::Builder::new().spawn_scoped(s, builtin_model);
@@ -449,25 +451,38 @@ impl<'e> Analyzer<'e> {
             (SynSeen::Retransmission, Some(f)) => f.fingerprints_again(obs, host.is_some()),
             _ => None,
         };
-        let (syn_mss, follows_syn, again) = match seen {
-            SynSeen::Retransmission if again.is_some() => {
+        let (syn_mss, follows_syn, fingerprinted_again) = match (seen, again) {
+            (SynSeen::Retransmission, Some(Again { syn_mss })) => {
                 match obs.kind {
                     Kind::Syn => self.stats.syn_fingerprinted_again += 1,
                     Kind::SynAck => self.stats.syn_ack_fingerprinted_again += 1,
                 }
-                (again.and_then(|a| a.syn_mss), true, true)
+                (syn_mss, true, true)
             }
-            SynSeen::Retransmission => {
+            (SynSeen::Retransmission, None) => {
                 match obs.kind {
                     Kind::Syn => self.stats.syn_retransmissions += 1,
                     Kind::SynAck => self.stats.syn_ack_retransmissions += 1,
                 }
                 return None;
             }
-            SynSeen::New {
-                syn_mss,
-                follows_syn,
-            } => (syn_mss, follows_syn, false),
+            (
+                SynSeen::New {
+                    syn_mss,
+                    follows_syn,
+                },
+                _,
+            ) => {
+                // p0f reads a SYN+ACK's window against the SYN it follows,
+                // which is the handshake table's first one unless a SYN
+                // of the same ISN was fingerprinted again since, with
+                // another MSS.
+                let followed = match (obs.kind, self.follower.as_ref()) {
+                    (Kind::SynAck, Some(f)) => f.syn_mss_answered(obs),
+                    _ => None,
+                };
+                (followed.unwrap_or(syn_mss), follows_syn, false)
+            }
         };
         match obs.kind {
             Kind::Syn => self.stats.syn += 1,
@@ -488,7 +503,7 @@ impl<'e> Analyzer<'e> {
         };
         if let Some(f) = self.follower.as_mut() {
             let followed = host.is_some() && !d.p0f.ends_connection();
-            f.handshake(obs, followed, uptime.is_some(), again);
+            f.handshake(obs, followed, uptime.is_some(), fingerprinted_again);
         }
         // The record is built from the cached answers and this packet's own
         // timestamp value.

@@ -85,7 +85,7 @@ impl fmt::Display for Stats {
             writeln!(
                 f,
                 "written again:       {} syn, {} syn_ack retransmissions, fingerprinted again \
-                 as p0f does once it stops following a connection (counted in the records)",
+                 as p0f does for a connection it follows anew (counted in the records)",
                 self.syn_fingerprinted_again, self.syn_ack_fingerprinted_again
             )?;
         }

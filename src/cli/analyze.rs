@@ -142,8 +142,9 @@ pub fn run(args: AnalyzeArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
         let ((input, compressed), size) = match opened {
             Ok(opened) => opened,
             Err(e) => {
-                flush_before_message(&mut writer)?;
+                let flushed = flush_before_message(&mut writer);
                 eprintln!("{name}: {e}");
+                flushed?;
                 failed = true;
                 continue;
             }
@@ -180,8 +181,9 @@ pub fn run(args: AnalyzeArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
             // A pipe's reader ends at the signal, maybe inside a record:
             // that is the interruption, not a damaged capture.
             Ok(()) | Err(StreamError::Capture(_)) if stopped => {
-                flush_before_message(&mut writer)?;
+                let flushed = flush_before_message(&mut writer);
                 eprintln!("{name}: interrupted; the summary counts what was read before");
+                flushed?;
                 break;
             }
             Ok(()) => {}
@@ -189,8 +191,9 @@ pub fn run(args: AnalyzeArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
             // go nowhere, so reading stops, quietly, as for any Unix filter.
             Err(e) if e.is_reader_gone() => break,
             Err(e) => {
-                flush_before_message(&mut writer)?;
+                let flushed = flush_before_message(&mut writer);
                 eprintln!("{name}: {e}");
+                flushed?;
                 failed = true;
             }
         }
@@ -214,7 +217,8 @@ pub fn run(args: AnalyzeArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
 
 /// Writes out the records gathered so far, so that a message about a file
 /// comes after its records when both streams go to one place (`2>&1`);
-/// a reader that went away is not an error here.
+/// a reader that went away is not an error here. Callers print their
+/// message before returning a failed flush's error, so neither is lost.
 fn flush_before_message<W: Write>(writer: &mut RecordWriter<W>) -> io::Result<()> {
     match writer.flush() {
         Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(()),

@@ -273,18 +273,20 @@ impl Database {
     /// p0f 3.09b's own database, parsed once.
     pub fn builtin() -> &'static Database {
         static DB: OnceLock<Database> = OnceLock::new();
-        // Its HTTP signatures are known to be free of duplicates (a test
-        // parses it with every check): the check compares each signature
-        // with every earlier one, a quarter of a start's instructions.
-        let parser = Parser {
-            http_duplicates_checked: true,
-            ..Parser::default()
-        };
-        DB.get_or_init(|| match parser.run(BUILTIN.as_bytes()) {
-            Ok(db) => db,
-            // The file is part of the binary and a unit test parses it, so
-            // this cannot happen in a released build.
-            Err(e) => panic!("built-in p0f.fp does not parse: {e}"),
+        DB.get_or_init(|| {
+            // Its HTTP signatures are known to be free of duplicates (a
+            // test parses it with every check): the check compares each
+            // signature with every earlier one.
+            let parser = Parser {
+                http_duplicates_checked: true,
+                ..Parser::default()
+            };
+            match parser.run(BUILTIN.as_bytes()) {
+                Ok(db) => db,
+                // The file is part of the binary and a unit test parses it,
+                // so this cannot happen in a released build.
+                Err(e) => panic!("built-in p0f.fp does not parse: {e}"),
+            }
         })
     }
 
