@@ -562,6 +562,26 @@ mod tests {
         );
     }
 
+    /// The kind and p0f signature of each record `packets` make, a
+    /// millisecond apart, and the analyzer's counts.
+    fn analyzed(packets: &[Vec<u8>], follow: bool) -> (Vec<(Kind, String)>, crate::analyze::Stats) {
+        let engine = Engine::default();
+        let config = AnalyzerConfig {
+            follow_connections: follow,
+            ..AnalyzerConfig::default()
+        };
+        let mut a = Analyzer::new(&engine, config);
+        let records = packets
+            .iter()
+            .enumerate()
+            .filter_map(|(i, ip)| {
+                let r = a.process_ip(Timestamp(T0 + i as u64 * MS), ip)?;
+                Some((r.obs().kind, r.p0f().raw_sig.to_string()))
+            })
+            .collect();
+        (records, a.stats())
+    }
+
     /// The client's SYN of ISN 100 with MSS `mss`, as it retries after a
     /// reset.
     fn retry_syn(mss: u16) -> Vec<u8> {
@@ -602,21 +622,8 @@ mod tests {
             cookie_syn_ack(500),
         ];
         for follow in [true, false] {
-            let engine = Engine::default();
-            let config = AnalyzerConfig {
-                follow_connections: follow,
-                ..AnalyzerConfig::default()
-            };
-            let mut a = Analyzer::new(&engine, config);
-            let sigs: Vec<String> = packets
-                .iter()
-                .enumerate()
-                .filter_map(|(i, ip)| {
-                    let r = a.process_ip(Timestamp(T0 + i as u64 * MS), ip)?;
-                    Some(r.p0f().raw_sig.to_string())
-                })
-                .collect();
-            let s = a.stats();
+            let (records, s) = analyzed(&packets, follow);
+            let sigs: Vec<String> = records.iter().map(|(_, sig)| sig.clone()).collect();
             if follow {
                 assert_eq!(sigs.len(), 4, "{sigs:?}");
                 assert_eq!(sigs[0], sigs[2]);
@@ -646,19 +653,10 @@ mod tests {
             retry_syn(1380),
             cookie_syn_ack(900),
         ];
-        let engine = Engine::default();
-        let config = AnalyzerConfig {
-            follow_connections: true,
-            ..AnalyzerConfig::default()
-        };
-        let mut a = Analyzer::new(&engine, config);
-        let windows: Vec<String> = packets
-            .iter()
-            .enumerate()
-            .filter_map(|(i, ip)| {
-                let r = a.process_ip(Timestamp(T0 + i as u64 * MS), ip)?;
-                (r.obs().kind == Kind::SynAck).then(|| r.p0f().raw_sig.to_string())
-            })
+        let windows: Vec<String> = analyzed(&packets, true)
+            .0
+            .into_iter()
+            .filter_map(|(kind, sig)| (kind == Kind::SynAck).then_some(sig))
             .collect();
         assert_eq!(windows.len(), 2, "{windows:?}");
         assert!(windows[0].contains(":27600,7:"), "{windows:?}");
