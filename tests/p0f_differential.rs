@@ -1479,14 +1479,18 @@ fn random_connections(seed: u64, count: u32, max_gap_ms: usize) -> Vec<(u64, Vec
             }
         }
         let s_isn = 0x5000_0000u32.wrapping_add(n.wrapping_mul(7919));
-        if answered {
+        // The server's SYN+ACK, 0.1 ms after a SYN sent at `at_ms`.
+        let syn_ack = |at_ms: u64| {
             let mut sa = answer(&syn, Server::Linux, n);
             sa.seq = s_isn;
-            match ts_of(100 + si, s_rate, start_ms) {
+            match ts_of(100 + si, s_rate, at_ms) {
                 Some(v) => set_ts(&mut sa, v, 1),
                 None => sa.options = OptionBytes::new().mss(1460).sok().nop().ws(7).0,
             }
-            out.push((start_ms * 1_000_000 + 100_000, sa));
+            (at_ms * 1_000_000 + 100_000, sa)
+        };
+        if answered {
+            out.push(syn_ack(start_ms));
         }
         // One answered connection in ten is reset by its client, which
         // retries a second later with the same ISN, and the server (with
@@ -1505,13 +1509,7 @@ fn random_connections(seed: u64, count: u32, max_gap_ms: usize) -> Vec<(u64, Vec
                 set_ts(&mut again, v, 0);
             }
             out.push((opened_ms * 1_000_000, again));
-            let mut sa = answer(&syn, Server::Linux, n);
-            sa.seq = s_isn;
-            match ts_of(100 + si, s_rate, opened_ms) {
-                Some(v) => set_ts(&mut sa, v, 1),
-                None => sa.options = OptionBytes::new().mss(1460).sok().nop().ws(7).0,
-            }
-            out.push((opened_ms * 1_000_000 + 100_000, sa));
+            out.push(syn_ack(opened_ms));
         }
         let rtt = [1u64, 10, 24, 26, 40, 120, 400][rng.next(7)];
         let mut t = opened_ms + rtt;
