@@ -204,10 +204,13 @@ fn kernel_vxlan_records_equal_the_inner_packets() {
     let (mut inner, _) = records(&inner4);
     inner.extend(records(&inner6).0);
     inner.sort();
+    // tcpdump's own account (packets it received and the kernel dropped),
+    // should the underlay capture come up short.
+    let tcpdump_log = std::fs::read_to_string(under.with_extension("log")).unwrap_or_default();
     assert_eq!(
         outer.len(),
         2 * n,
-        "one SYN and one SYN+ACK per connection:\n{summary}"
+        "one SYN and one SYN+ACK per connection:\n{summary}\ntcpdump: {tcpdump_log}"
     );
     assert_eq!(
         outer, inner,
