@@ -58,6 +58,13 @@ fn capture(packets: &[TcpPacket]) -> Vec<u8> {
     w.into_inner()
 }
 
+/// `packets` as a capture file named `name` in `dir`.
+fn write_capture(dir: &tempfile::TempDir, name: &str, packets: &[TcpPacket]) -> PathBuf {
+    let path = dir.path().join(name);
+    std::fs::write(&path, capture(packets)).expect("write");
+    path
+}
+
 fn records(out: &Output) -> Vec<serde_json::Value> {
     String::from_utf8_lossy(&out.stdout)
         .lines()
@@ -188,12 +195,11 @@ fn an_error_line_follows_the_records_of_its_file() {
     ]);
     let cut = dir.path().join("cut.pcap");
     std::fs::write(&cut, &full[..full.len() - 10]).expect("write");
-    let good = dir.path().join("good.pcap");
-    std::fs::write(
-        &good,
-        capture(&[Stack::MacOs.syn(v4(33), 40033, v4(31), 80, 33)]),
-    )
-    .expect("write");
+    let good = write_capture(
+        &dir,
+        "good.pcap",
+        &[Stack::MacOs.syn(v4(33), 40033, v4(31), 80, 33)],
+    );
     let log = dir.path().join("log");
     let file = std::fs::File::create(&log).expect("log");
     let status = Command::new(env!("CARGO_BIN_EXE_synprint"))
@@ -222,12 +228,11 @@ fn an_error_line_follows_the_records_of_its_file() {
 #[test]
 fn a_failed_write_keeps_the_message_of_the_file_before_it() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let good = dir.path().join("good.pcap");
-    std::fs::write(
-        &good,
-        capture(&[Stack::Linux.syn(v4(40), 40040, v4(41), 80, 40)]),
-    )
-    .expect("write");
+    let good = write_capture(
+        &dir,
+        "good.pcap",
+        &[Stack::Linux.syn(v4(40), 40040, v4(41), 80, 40)],
+    );
     let missing = dir.path().join("missing.pcap");
     let full = std::fs::OpenOptions::new()
         .write(true)

@@ -603,6 +603,19 @@ mod tests {
         p.ip_bytes()
     }
 
+    /// A handshake the client resets, then its retry with the same ISN and
+    /// MSS `retry_mss`, answered by a SYN+ACK of ISN `answer_isn`.
+    fn reset_then_retry(first_mss: u16, retry_mss: u16, answer_isn: u32) -> Vec<Vec<u8>> {
+        let (_, rst) = seg(true, 2, 101, crate::packet::flags::RST, &[]);
+        vec![
+            retry_syn(first_mss),
+            cookie_syn_ack(500),
+            rst,
+            retry_syn(retry_mss),
+            cookie_syn_ack(answer_isn),
+        ]
+    }
+
     /// After a reset, the same SYN and the same SYN+ACK (a client retrying
     /// with its ISN, a server answering with the same SYN cookie): p0f
     /// follows the connection anew and fingerprints both again, the
@@ -611,16 +624,8 @@ mod tests {
     /// a duplicate to it.
     #[test]
     fn a_syn_ack_answering_a_syn_fingerprinted_again_is_too() {
-        const RST: u16 = crate::packet::flags::RST;
-        let (_, rst) = seg(true, 2, 101, RST, &[]);
-        let packets = [
-            retry_syn(1380),
-            cookie_syn_ack(500),
-            rst,
-            retry_syn(1380),
-            cookie_syn_ack(500),
-            cookie_syn_ack(500),
-        ];
+        let mut packets = reset_then_retry(1380, 1380, 500);
+        packets.push(cookie_syn_ack(500));
         for follow in [true, false] {
             let (records, s) = analyzed(&packets, follow);
             let sigs: Vec<String> = records.iter().map(|(_, sig)| sig.clone()).collect();
@@ -644,15 +649,7 @@ mod tests {
     /// MSS (1380: 27,600 is 20 of them), not the first SYN's (1460).
     #[test]
     fn a_new_syn_ack_is_read_against_the_syn_fingerprinted_again() {
-        const RST: u16 = crate::packet::flags::RST;
-        let (_, rst) = seg(true, 2, 101, RST, &[]);
-        let packets = [
-            retry_syn(1460),
-            cookie_syn_ack(500),
-            rst,
-            retry_syn(1380),
-            cookie_syn_ack(900),
-        ];
+        let packets = reset_then_retry(1460, 1380, 900);
         let windows: Vec<String> = analyzed(&packets, true)
             .0
             .into_iter()
