@@ -6,10 +6,12 @@ pub enum Skip {
     UnknownLinkType,
     /// A link-layer protocol (EtherType, address family) that is not IP.
     NotIp,
-    /// IP, but the transport is neither TCP nor a tunnel synprint opens.
+    /// IP, but the transport is neither TCP nor a tunnel synprint opens
+    /// (UDP on a tunnel's port whose first bytes are not that tunnel's
+    /// header included).
     NotTcp,
     /// A tunnel synprint recognises but does not open (e.g. an unknown GRE
-    /// protocol or a Geneve option it cannot skip).
+    /// or Geneve protocol, L2TPv3).
     UnsupportedEncapsulation,
     /// A non-first fragment, or a first fragment (MF set) whose TCP header
     /// cannot be trusted to be complete.

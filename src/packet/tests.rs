@@ -495,7 +495,8 @@ fn transports_and_tunnels_that_are_not_followed() {
         decode_ip(TS, &ipv4_outer(47, &g)),
         Err(Skip::UnsupportedEncapsulation)
     );
-    // Geneve with an unknown protocol, and Geneve version 1.
+    // Geneve with an unknown protocol; a "version 1", which has never
+    // existed, is not Geneve at all.
     let gen = crate::craft::geneve(0x8847, 0, &inner);
     assert_eq!(
         decode_ip(TS, &ipv4_outer(17, &udp(1, 6081, &gen))),
@@ -505,7 +506,7 @@ fn transports_and_tunnels_that_are_not_followed() {
     gen[0] |= 0x40;
     assert_eq!(
         decode_ip(TS, &ipv4_outer(17, &udp(1, 6081, &gen))),
-        Err(Skip::UnsupportedEncapsulation)
+        Err(Skip::NotTcp)
     );
     // UDP length shorter than its header.
     let mut u = udp(1, 4789, &crate::craft::vxlan(&ethernet_frame(&inner)));
@@ -514,6 +515,54 @@ fn transports_and_tunnels_that_are_not_followed() {
         decode_ip(TS, &ipv4_outer(17, &u)),
         Err(Skip::BadHeaderLength)
     );
+}
+
+/// Old stacks and NATs hand out ports such as 1701, 3544 or 4789 as
+/// ephemeral ones, so DNS, QUIC and other plain UDP reach tunnel ports in
+/// real captures: when the first bytes are not the tunnel's header, the
+/// datagram counts as the UDP it is, not as a broken tunnel.
+#[test]
+fn plain_udp_on_a_tunnel_port_is_not_tcp() {
+    use super::tunnel::{
+        GENEVE_PORT, GTP_U_PORT, L2TP_PORT, LISP_DATA_PORT, TEREDO_PORT, VXLAN_GPE_PORT, VXLAN_PORT,
+    };
+    // A DNS query for example.com (id 0xd2a7), its answer (one A record),
+    // QUIC short-header bytes, and datagrams shorter than any tunnel header.
+    let query: &[u8] = b"\xd2\xa7\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00\
+\x07example\x03com\x00\x00\x01\x00\x01";
+    let mut answer = query.to_vec();
+    answer[2..4].copy_from_slice(&[0x81, 0x80]);
+    answer[7] = 1;
+    answer.extend_from_slice(b"\xc0\x0c\x00\x01\x00\x01\x00\x00\x0e\x10\x00\x04\x5d\xb8\xd8\x22");
+    let quic = [
+        0x43u8, 0x9a, 0x51, 0x07, 0xee, 0x10, 0x2c, 0x83, 0x00, 0x11, 0x7f, 0x3b,
+    ];
+    let ports = [
+        VXLAN_PORT,
+        VXLAN_GPE_PORT,
+        GENEVE_PORT,
+        GTP_U_PORT,
+        L2TP_PORT,
+        LISP_DATA_PORT,
+        TEREDO_PORT,
+    ];
+    for port in ports {
+        for (what, body) in [
+            ("DNS query", query),
+            ("DNS answer", &answer[..]),
+            ("QUIC", &quic[..]),
+            ("4 bytes", &quic[..4]),
+            ("empty", &[][..]),
+        ] {
+            for (src, dst) in [(port, 53), (53, port), (port, 443)] {
+                assert_eq!(
+                    decode_ip(TS, &ipv4_outer(17, &udp(src, dst, body))),
+                    Err(Skip::NotTcp),
+                    "{what} from port {src} to port {dst}"
+                );
+            }
+        }
+    }
 }
 
 /// Ethernet II from `payload` and an EtherType (locally administered MACs).
@@ -599,18 +648,16 @@ fn ppp_control_traffic_and_other_versions_are_named() {
     );
 
     let over_udp = |port: u16, body: &[u8]| ipv4_outer(17, &udp(40000, port, body));
-    // GTP-U: an echo request, GTP' (protocol type 0), an extension header
-    // of length zero, and one running past the packet.
+    // GTP-U: an echo request, GTP' (protocol type 0, which has a port of
+    // its own), an extension header of length zero, and one running past
+    // the packet.
     let gtp = gtp_u(&ip);
     let mut echo = gtp.clone();
     echo[1] = 1;
     assert_eq!(decode_ip(TS, &over_udp(2152, &echo)), Err(Skip::NotIp));
     let mut prime = gtp.clone();
     prime[0] &= !0x10;
-    assert_eq!(
-        decode_ip(TS, &over_udp(2152, &prime)),
-        Err(Skip::UnsupportedEncapsulation)
-    );
+    assert_eq!(decode_ip(TS, &over_udp(2152, &prime)), Err(Skip::NotTcp));
     let mut zero = gtp.clone();
     zero[12] = 0;
     assert_eq!(
@@ -661,14 +708,22 @@ fn vxlan_gpe_lisp_and_teredo_edges() {
         &observe(LinkType::RAW, &over_udp(4341, &lisp(&v6.ip_bytes()))),
         &v6,
     );
-    // Teredo: IPv6 only; an authentication header longer than the packet.
+    // Teredo carries IPv6 only, so IPv4 after its origin header means the
+    // datagram was not Teredo. An authentication header longer than the
+    // datagram: not Teredo either, unless the snap length cut it.
     assert_eq!(
         decode_ip(TS, &over_udp(3544, &teredo(&v4.ip_bytes(), false, true))),
-        Err(Skip::BadIpVersion)
+        Err(Skip::NotTcp)
     );
     let mut auth = teredo(&v6.ip_bytes(), true, false);
     auth[3] = 250;
-    assert_eq!(decode_ip(TS, &over_udp(3544, &auth)), Err(Skip::Truncated));
+    assert_eq!(decode_ip(TS, &over_udp(3544, &auth)), Err(Skip::NotTcp));
+    let mut cut = over_udp(3544, &auth);
+    // The IPv4 and UDP lengths claim 300 bytes the capture does not hold.
+    let (ip_len, udp_len) = (cut.len() as u16 + 300, cut.len() as u16 - 20 + 300);
+    cut[2..4].copy_from_slice(&ip_len.to_be_bytes());
+    cut[24..26].copy_from_slice(&udp_len.to_be_bytes());
+    assert_eq!(decode_ip(TS, &cut), Err(Skip::Truncated));
 }
 
 #[test]

@@ -45,6 +45,22 @@ impl UdpTunnel {
             _ => None,
         }
     }
+
+    /// Whether `body` holds at least the tunnel's fixed header (Teredo's
+    /// is the inner IPv6 header: its indicators are optional).
+    fn header_fits(self, body: &[u8]) -> bool {
+        let min = match self {
+            UdpTunnel::Vxlan
+            | UdpTunnel::VxlanGpe
+            | UdpTunnel::Geneve
+            | UdpTunnel::GtpU
+            | UdpTunnel::Lisp => 8,
+            // Flags and version, tunnel and session ids.
+            UdpTunnel::L2tp => 6,
+            UdpTunnel::Teredo => 40,
+        };
+        body.len() >= min
+    }
 }
 
 /// GRE protocol numbers for ERSPAN (Cisco's mirrored-traffic tunnels).
@@ -62,6 +78,13 @@ mod gre_flag {
 /// A UDP datagram: a tunnel when either port is a tunnel's, the
 /// destination port first (a tunnel's well-known port is where it is sent;
 /// Wireshark tries the lower port first instead), otherwise not TCP.
+///
+/// Ordinary UDP uses these ports too (an old stack's or a NAT's ephemeral
+/// source port, a DNS reply back to it): a datagram whose first bytes are
+/// not that tunnel's header is counted as `not_tcp`, as the plain UDP it
+/// is, rather than under whatever a forced decode of it would fail with.
+/// Only a header that is that tunnel's makes its contents' skip reasons
+/// count.
 pub(super) fn udp<S: Segments>(
     ts: Timestamp,
     datagram: &[u8],
@@ -80,35 +103,56 @@ pub(super) fn udp<S: Segments>(
     }
     // A datagram shorter than its length was cut by the snap length; the
     // inner IP header notices that for itself.
-    let body = datagram
-        .get(8..len)
-        .or_else(|| datagram.get(8..))
-        .ok_or(Skip::Truncated)?;
+    let (body, cut) = match datagram.get(8..len) {
+        Some(body) => (body, false),
+        None => (datagram.get(8..).ok_or(Skip::Truncated)?, true),
+    };
+    // A tunnel header running past the end of the datagram: cut by the
+    // snap length, or a datagram that was never that tunnel.
+    let past_end = if cut { Skip::Truncated } else { Skip::NotTcp };
+    if !tunnel.header_fits(body) {
+        return Err(past_end);
+    }
     match tunnel {
         UdpTunnel::Vxlan => {
-            // Flags, reserved, VNI, reserved; the inner frame is Ethernet.
-            let (_, inner) = body.split_first_chunk::<8>().ok_or(Skip::Truncated)?;
+            // Flags (I: a VNI follows, which RFC 7348 requires), reserved,
+            // VNI, reserved; the inner frame is Ethernet.
+            let (h, inner) = body.split_first_chunk::<8>().ok_or(Skip::Truncated)?;
+            if h[0] & VXLAN_I_FLAG == 0 {
+                return Err(Skip::NotTcp);
+            }
             ethernet::<S>(ts, inner, depth)
         }
         UdpTunnel::VxlanGpe => vxlan_gpe::<S>(ts, body, depth),
-        UdpTunnel::Geneve => geneve::<S>(ts, body, depth),
+        UdpTunnel::Geneve => geneve::<S>(ts, body, past_end, depth),
         UdpTunnel::GtpU => gtp_u::<S>(ts, body, depth),
         UdpTunnel::L2tp => l2tp::<S>(ts, body, depth),
         UdpTunnel::Lisp => {
             // Flags, nonce / map-version, instance id / locator bits; the
-            // inner packet is IP.
+            // inner packet is IP, so anything else was not LISP.
             let (_, inner) = body.split_first_chunk::<8>().ok_or(Skip::Truncated)?;
-            ip::any::<S>(ts, inner, depth)
+            match inner.first().map(|b| b >> 4) {
+                Some(4 | 6) => ip::any::<S>(ts, inner, depth),
+                None => Err(past_end),
+                Some(_) => Err(Skip::NotTcp),
+            }
         }
-        UdpTunnel::Teredo => teredo::<S>(ts, body, depth),
+        UdpTunnel::Teredo => teredo::<S>(ts, body, past_end, depth),
     }
 }
+
+/// VXLAN's and VXLAN-GPE's I flag: the VNI field is valid.
+const VXLAN_I_FLAG: u8 = 0x08;
 
 /// VXLAN-GPE: the `P` flag (0x04 of the first byte) says the fourth byte
 /// names the payload (1 IPv4, 2 IPv6, 3 Ethernet, 5 MPLS); without it the
 /// payload is Ethernet, as in VXLAN.
 fn vxlan_gpe<S: Segments>(ts: Timestamp, body: &[u8], depth: u8) -> Result<Option<S::Out>, Skip> {
     let (h, inner) = body.split_first_chunk::<8>().ok_or(Skip::Truncated)?;
+    // Version 0 (bits 0x30) with a VNI.
+    if h[0] & 0x30 != 0 || h[0] & VXLAN_I_FLAG == 0 {
+        return Err(Skip::NotTcp);
+    }
     if h[0] & 0x04 == 0 {
         return ethernet::<S>(ts, inner, depth);
     }
@@ -123,26 +167,37 @@ fn vxlan_gpe<S: Segments>(ts: Timestamp, body: &[u8], depth: u8) -> Result<Optio
 
 /// Teredo: an IPv6 packet, possibly after an authentication indicator
 /// (`00 01`, id and value lengths, id, value, 8-byte nonce, confirmation
-/// byte) and an origin indication (`00 00` and six bytes).
-fn teredo<S: Segments>(ts: Timestamp, body: &[u8], depth: u8) -> Result<Option<S::Out>, Skip> {
+/// byte) and an origin indication (`00 00` and six bytes); anything but
+/// IPv6 after them was not Teredo.
+fn teredo<S: Segments>(
+    ts: Timestamp,
+    body: &[u8],
+    past_end: Skip,
+    depth: u8,
+) -> Result<Option<S::Out>, Skip> {
     let mut rest = body;
     if let [0x00, 0x01, id_len, au_len, ..] = *rest {
         let len = 4 + usize::from(id_len) + usize::from(au_len) + 8 + 1;
-        rest = rest.get(len..).ok_or(Skip::Truncated)?;
+        rest = rest.get(len..).ok_or(past_end)?;
     }
     if let [0x00, 0x00, ..] = *rest {
-        rest = rest.get(8..).ok_or(Skip::Truncated)?;
+        rest = rest.get(8..).ok_or(past_end)?;
     }
-    ip::v6::<S>(ts, rest, depth)
+    match rest.first() {
+        Some(b) if b >> 4 == 6 => ip::v6::<S>(ts, rest, depth),
+        Some(_) => Err(Skip::NotTcp),
+        None => Err(past_end),
+    }
 }
 
 /// GTPv1-U: only G-PDUs (message type 255) carry a subscriber's packets;
 /// echo, error and end-marker messages do not.
 fn gtp_u<S: Segments>(ts: Timestamp, body: &[u8], depth: u8) -> Result<Option<S::Out>, Skip> {
     let (h, rest) = body.split_first_chunk::<8>().ok_or(Skip::Truncated)?;
-    // Version 1, protocol type GTP (not GTP').
+    // Version 1, protocol type GTP: GTP' (type 0) has a port of its own,
+    // so neither is GTP-U.
     if h[0] >> 4 != 0x3 {
-        return Err(Skip::UnsupportedEncapsulation);
+        return Err(Skip::NotTcp);
     }
     if h[1] != 0xff {
         return Err(Skip::NotIp);
@@ -176,8 +231,10 @@ fn gtp_u<S: Segments>(ts: Timestamp, body: &[u8], depth: u8) -> Result<Option<S:
 fn l2tp<S: Segments>(ts: Timestamp, body: &[u8], depth: u8) -> Result<Option<S::Out>, Skip> {
     let (h, mut rest) = body.split_first_chunk::<2>().ok_or(Skip::Truncated)?;
     let flags = u16::from_be_bytes(*h);
-    if flags & 0x000f != 2 {
-        return Err(Skip::UnsupportedEncapsulation);
+    match flags & 0x000f {
+        2 => {}
+        3 => return Err(Skip::UnsupportedEncapsulation),
+        _ => return Err(Skip::NotTcp),
     }
     if flags & 0x8000 != 0 {
         return Err(Skip::NotIp);
@@ -199,14 +256,21 @@ fn l2tp<S: Segments>(ts: Timestamp, body: &[u8], depth: u8) -> Result<Option<S::
     ppp::<S>(ts, rest, depth)
 }
 
-fn geneve<S: Segments>(ts: Timestamp, body: &[u8], depth: u8) -> Result<Option<S::Out>, Skip> {
+/// Geneve (RFC 8926).
+fn geneve<S: Segments>(
+    ts: Timestamp,
+    body: &[u8],
+    past_end: Skip,
+    depth: u8,
+) -> Result<Option<S::Out>, Skip> {
     let (h, _) = body.split_first_chunk::<8>().ok_or(Skip::Truncated)?;
+    // Geneve has only ever had version 0.
     if h[0] >> 6 != 0 {
-        return Err(Skip::UnsupportedEncapsulation);
+        return Err(Skip::NotTcp);
     }
     // Options are opaque to us; their total length is in 4-byte units.
     let options_len = usize::from(h[0] & 0x3f) * 4;
-    let inner = body.get(8 + options_len..).ok_or(Skip::Truncated)?;
+    let inner = body.get(8 + options_len..).ok_or(past_end)?;
     match u16::from_be_bytes([h[2], h[3]]) {
         ethertype::TEB => ethernet::<S>(ts, inner, depth),
         ethertype::IPV4 => ip::v4::<S>(ts, inner, depth),
