@@ -83,6 +83,100 @@ fn a_linux_syn_with_a_windows_user_agent_is_a_mismatch() {
     assert!(!err.contains("no SYN matched"), "{err}");
 }
 
+/// `analyze --labels` reads a row as `learn` and `eval` do: the `os` column
+/// wins over the User-Agent, `unknown` names no OS, only the first SYN of
+/// an address and port is the row's client, and a row without a
+/// User-Agent still gets a verdict (with nothing to contradict).
+#[test]
+fn analyze_judges_each_row_as_learn_and_eval_read_it() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1));
+    let mut w = PcapWriter::new(Vec::new(), LinkType::ETHERNET).expect("header");
+    // (stack, client, port): the Windows SYN reuses the first one's port.
+    let syns = [
+        (Stack::Linux, 1, 5000),
+        (Stack::Windows, 1, 5000),
+        (Stack::Linux, 2, 5001),
+        (Stack::Linux, 3, 5002),
+        (Stack::Linux, 4, 5003),
+    ];
+    for (i, &(stack, client, port)) in syns.iter().enumerate() {
+        let p = stack.syn(addr(client), port, server, 443, i as u32 + 1);
+        w.write(
+            Timestamp(i as u64 * 1_000_000_000),
+            &ethernet_frame(&p.ip_bytes()),
+        )
+        .expect("write");
+    }
+    let pcap = dir.path().join("l.pcap");
+    std::fs::write(&pcap, w.into_inner()).expect("write pcap");
+    let labels = dir.path().join("l.csv");
+    std::fs::write(
+        &labels,
+        format!(
+            "src_ip,src_port,os,user_agent\n\
+             {a1},5000,,\"{LINUX_UA}\"\n\
+             {a2},5001,Windows,\"{LINUX_UA}\"\n\
+             {a3},5002,unknown,\"{WINDOWS_UA}\"\n\
+             {a4},5003,,\n\
+             {a5},5004,Linux,\n",
+            a1 = addr(1),
+            a2 = addr(2),
+            a3 = addr(3),
+            a4 = addr(4),
+            a5 = addr(5)
+        ),
+    )
+    .expect("write csv");
+    let (pcap, labels) = (pcap.display().to_string(), labels.display().to_string());
+
+    let out = synprint(&["analyze", "--format", "jsonl", "--labels", &labels, &pcap]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    let recs: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("JSON"))
+        .collect();
+    assert_eq!(recs.len(), 5);
+    let v = |i: usize| &recs[i]["verdict"];
+    assert_eq!(v(0)["ua_os"], "Linux", "{}", recs[0]);
+    assert_eq!(v(0)["os_mismatch"], false);
+    assert!(recs[1].get("verdict").is_none(), "reused port: {}", recs[1]);
+    assert_eq!(v(2)["ua_os"], "Windows", "the os column wins: {}", recs[2]);
+    assert_eq!(v(2)["os_mismatch"], true);
+    assert!(
+        v(3)["ua_os"].is_null() && v(3)["os_mismatch"].is_null(),
+        "{}",
+        recs[3]
+    );
+    assert!(
+        v(4)["ua_os"].is_null() && v(4)["os_mismatch"].is_null(),
+        "{}",
+        recs[4]
+    );
+    assert!(
+        err.contains("4 SYNs judged (5 labelled connections)"),
+        "{err}"
+    );
+    assert!(
+        err.contains("1 later SYNs from a labelled address and port"),
+        "{err}"
+    );
+
+    // eval scores the same rows: three labelled (`unknown` is a class
+    // eval scores), one naming no OS, one joining no SYN.
+    let out = synprint(&["eval", "--pcap", &pcap, "--labels", &labels, "--json"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let j: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(j["join"]["labelled"], 3, "{j}");
+    assert_eq!(j["join"]["label_without_os"], 1, "{j}");
+    assert_eq!(j["join"]["unmatched_label_rows"], 1, "{j}");
+}
+
 /// A labels file whose rows name no SYN of the capture is said so (the
 /// records still come out, without verdicts).
 #[test]

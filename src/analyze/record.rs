@@ -12,8 +12,8 @@ use crate::packet::{IpVersion, Kind, Observation};
 pub enum Claim<'a> {
     /// A User-Agent header (`None`: the request sent none).
     UserAgent(Option<&'a str>),
-    /// An OS known otherwise.
-    Os(Os),
+    /// An OS known otherwise (`None`: a label that names no known OS).
+    Os(Option<Os>),
 }
 
 /// One fingerprinted SYN or SYN+ACK: the observation and everything derived
@@ -139,7 +139,7 @@ impl Record {
         let link = self.mtu.and_then(|m| m.link);
         Ok(Some(match claim {
             Claim::UserAgent(ua) => crate::classify::verdict(c, ua, &self.obs, link)?,
-            Claim::Os(os) => crate::classify::verdict_for_os(c, Some(os), &self.obs, link),
+            Claim::Os(os) => crate::classify::verdict_for_os(c, os, &self.obs, link),
         }))
     }
 

@@ -41,11 +41,12 @@ pub struct Band {
     pub to: f64,
     /// Answers whose confidence fell in the band.
     pub n: u64,
-    /// Share of those answers that were right.
-    pub accuracy: f64,
+    /// Share of those answers that were right; `None` (JSON `null`) for
+    /// an empty band, which measured nothing.
+    pub accuracy: Option<f64>,
     /// Mean stated confidence in the band (a calibrated model has
-    /// `accuracy` ≈ `mean_confidence`).
-    pub mean_confidence: f64,
+    /// `accuracy` ≈ `mean_confidence`); `None` for an empty band.
+    pub mean_confidence: Option<f64>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -56,8 +57,9 @@ pub struct EvalReport {
     /// Share of answers other than `unknown`.
     pub coverage: f64,
     /// Accuracy of the answers given with confidence ≥ 0.9 (the calibration
-    /// target is ≥ 0.9), and how many there were.
-    pub confident_accuracy: f64,
+    /// target is ≥ 0.9; `None` when there were none), and how many there
+    /// were.
+    pub confident_accuracy: Option<f64>,
     pub confident_share: f64,
     pub os_recall: Vec<ClassRecall>,
     pub family_recall: Vec<ClassRecall>,
@@ -176,12 +178,10 @@ impl Evaluator {
                 from: hundredths(from),
                 to: hundredths(BANDS.get(i + 1).copied().unwrap_or(1.0)),
                 n: self.band_n[i],
-                accuracy: share(self.band_right[i], self.band_n[i]),
-                mean_confidence: if self.band_n[i] == 0 {
-                    0.0
-                } else {
+                accuracy: measured(self.band_n[i], || share(self.band_right[i], self.band_n[i])),
+                mean_confidence: measured(self.band_n[i], || {
                     self.band_conf[i] / self.band_n[i] as f64
-                },
+                }),
             })
             .collect::<Vec<_>>();
         let confident = BANDS.iter().position(|&b| b >= 0.9).unwrap_or(0);
@@ -200,7 +200,7 @@ impl Evaluator {
                 top2: share(self.fam_top2, self.n),
             },
             coverage: share(self.covered, self.n),
-            confident_accuracy: share(cr, cn),
+            confident_accuracy: measured(cn, || share(cr, cn)),
             confident_share: share(cn, self.n),
             os_recall,
             family_recall,
@@ -229,6 +229,17 @@ pub fn evaluate<'a>(model: &Model, samples: impl IntoIterator<Item = Sample<'a>>
 
 fn pct(x: f64) -> String {
     format!("{:.1}%", x * 100.0)
+}
+
+/// A share over `n` answers, or `None` when there were none: 0% would
+/// read as measured.
+fn measured(n: u64, share: impl FnOnce() -> f64) -> Option<f64> {
+    (n > 0).then(share)
+}
+
+/// `pct`, or `-` for nothing measured.
+fn opt_pct(x: Option<f64>) -> String {
+    x.map_or_else(|| "-".to_string(), pct)
 }
 
 impl fmt::Display for Confusion {
@@ -286,7 +297,7 @@ impl fmt::Display for EvalReport {
             f,
             "confidence >= 0.9: {} of answers, {} right",
             pct(self.confident_share),
-            pct(self.confident_accuracy)
+            opt_pct(self.confident_accuracy)
         )?;
         writeln!(f, "\nrecall by OS:")?;
         for r in &self.os_recall {
@@ -307,17 +318,14 @@ impl fmt::Display for EvalReport {
         for b in &self.calibration {
             writeln!(
                 f,
-                "  [{:.2}, {:.2}{} {:>7}  {:>7}  {:.3}",
+                "  [{:.2}, {:.2}{} {:>7}  {:>7}  {}",
                 b.from,
                 b.to,
                 if b.to >= 1.0 { "]" } else { ")" },
                 b.n,
-                if b.n == 0 {
-                    "-".to_string()
-                } else {
-                    pct(b.accuracy)
-                },
+                opt_pct(b.accuracy),
                 b.mean_confidence
+                    .map_or_else(|| "-".to_string(), |c| format!("{c:.3}"))
             )?;
         }
         Ok(())
@@ -345,6 +353,37 @@ mod tests {
     }
 
     #[test]
+    fn empty_bands_measured_nothing() {
+        let set = labelled_set(&BROWSER_STACKS[..1], 1, 1);
+        let (obs, os) = &set[0];
+        let mut ev = Evaluator::default();
+        ev.add(&Model::builtin().unwrap().classify(obs, None), *os);
+        let r = ev.finish();
+        let used: Vec<_> = r.calibration.iter().filter(|b| b.n > 0).collect();
+        assert_eq!(used.len(), 1);
+        assert!(used[0].accuracy.is_some() && used[0].mean_confidence.is_some());
+        let empty = r.calibration.iter().find(|b| b.n == 0).unwrap();
+        for b in r.calibration.iter().filter(|b| b.n == 0) {
+            assert_eq!((b.accuracy, b.mean_confidence), (None, None), "{b:?}");
+        }
+        let json = serde_json::to_value(&r).unwrap();
+        let band = json["calibration"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|b| b["n"] == 0)
+            .unwrap();
+        assert!(
+            band["accuracy"].is_null() && band["mean_confidence"].is_null(),
+            "{band}"
+        );
+        let text = r.to_string();
+        let head = format!("  [{:.2}, {:.2})", empty.from, empty.to);
+        let line = text.lines().find(|l| l.starts_with(&head)).unwrap();
+        assert!(line.ends_with("-  -"), "{line:?}");
+    }
+
+    #[test]
     fn builtin_model_meets_targets_on_realistic_browser_syns() {
         let r = report(&BROWSER_STACKS, 400, 7);
         println!("{r}");
@@ -353,8 +392,8 @@ mod tests {
         assert!(r.family.top1 >= 0.99, "family top-1 {}", r.family.top1);
         assert!(r.os.top2 >= 0.95, "OS top-2 {}", r.os.top2);
         assert!(
-            r.confident_accuracy >= 0.9,
-            "confident {}",
+            r.confident_accuracy >= Some(0.9),
+            "confident {:?}",
             r.confident_accuracy
         );
         assert!(r.coverage >= 0.99);
@@ -398,12 +437,17 @@ mod tests {
             }),
         );
         println!("{r}");
-        assert!(r.confident_accuracy >= 0.9, "{}", r.confident_accuracy);
+        assert!(
+            r.confident_accuracy >= Some(0.9),
+            "{:?}",
+            r.confident_accuracy
+        );
         assert!(r.family.top1 >= 0.99);
         for b in &r.calibration {
             // No band may be far more sure of itself than it is right.
             if b.n >= 50 {
-                assert!(b.accuracy >= b.mean_confidence - 0.15, "{b:?}");
+                let (right, sure) = (b.accuracy.unwrap_or(0.0), b.mean_confidence.unwrap_or(1.0));
+                assert!(right >= sure - 0.15, "{b:?}");
             }
         }
     }

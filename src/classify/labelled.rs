@@ -29,6 +29,10 @@ pub struct JoinStats {
     pub label_without_os: u64,
     /// SYNs with no label row.
     pub unlabelled: u64,
+    /// Label rows (first of each address and port) that no SYN of the
+    /// capture joined: a CSV of another capture, or addresses rewritten by
+    /// a NAT or proxy in between.
+    pub unmatched_label_rows: u64,
     /// Frames that could not be fingerprinted (any skip reason).
     pub skipped: u64,
 }
@@ -77,6 +81,10 @@ pub fn for_each_labelled_syn(
             None => stats.unlabelled += 1,
         }
     }
+    // Each joined SYN is the first of its address and port, so each used
+    // a different row.
+    let joined = stats.labelled + stats.label_without_os;
+    stats.unmatched_label_rows = (labels.len() as u64).saturating_sub(joined);
     Ok(stats)
 }
 

@@ -6,7 +6,10 @@
 //! names, or zardaxt's `Mac OS` / `Chromium OS`) or, when that is absent or
 //! empty, the OS named by the `user_agent` column. Other columns are
 //! ignored. Quoted fields (User-Agents contain commas) are handled by the
-//! `csv` crate.
+//! `csv` crate; every row must have as many fields as the header (a row
+//! with fewer or more was cut or has an unquoted comma, so its columns
+//! cannot be trusted). Bytes that are not UTF-8 (web servers that log
+//! User-Agents unescaped) are read as U+FFFD, not refused.
 
 use std::collections::{hash_map::Entry, BTreeMap, HashMap};
 use std::io::Read;
@@ -22,9 +25,13 @@ use crate::packet::{Kind, Observation};
 /// What the CSV says about one connection.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Label {
-    /// The OS label: the `os` column if given, else the User-Agent's OS;
-    /// `None` when neither names a known class.
+    /// The OS label: the `os` column if given (`unknown` included: `eval`
+    /// scores it, `learn` skips it, a verdict has nothing to judge), else
+    /// the User-Agent's OS; `None` when neither names a known class.
     pub os: Option<Os>,
+    /// Whether `os` comes from the `os` column, which wins over the
+    /// User-Agent.
+    pub from_os_column: bool,
     /// The raw User-Agent, when the CSV has one (for the verdict).
     pub user_agent: Option<String>,
 }
@@ -86,6 +93,18 @@ pub enum LabelError {
     MissingColumn { path: PathBuf, column: &'static str },
     #[error("{path}: the header has neither an \"os\" nor a \"user_agent\" column")]
     NoLabelColumn { path: PathBuf },
+    #[error("{path}: the header names the {column:?} column twice")]
+    DuplicateColumn { path: PathBuf, column: &'static str },
+    #[error(
+        "{path}: line {line}: {found} fields where the header has {expected} \
+         (a cut line, or a field with a comma that is not quoted)"
+    )]
+    FieldCount {
+        path: PathBuf,
+        line: u64,
+        found: usize,
+        expected: usize,
+    },
     #[error("{path}: line {line}: src_ip {value:?} is not an IP address")]
     BadIp {
         path: PathBuf,
@@ -141,34 +160,56 @@ pub fn read_labels<R: Read>(mut input: R, path: &Path) -> Result<Labels, LabelEr
         line: line_at(e.position()),
         message: e.to_string(),
     };
-    let headers = rdr.headers().map_err(csv_err)?.clone();
-    let col = |name: &str| {
-        headers
-            .iter()
-            .position(|h| h.trim_start_matches('\u{feff}').eq_ignore_ascii_case(name))
+    let headers = rdr.byte_headers().map_err(csv_err)?.clone();
+    let col = |name: &'static str| -> Result<Option<usize>, LabelError> {
+        let mut named = headers.iter().enumerate().filter(|(_, h)| {
+            let h = h.strip_prefix("\u{feff}".as_bytes()).unwrap_or(h);
+            h.eq_ignore_ascii_case(name.as_bytes())
+        });
+        let first = named.next().map(|(i, _)| i);
+        if named.next().is_some() {
+            return Err(LabelError::DuplicateColumn {
+                path: p(),
+                column: name,
+            });
+        }
+        Ok(first)
     };
-    let ip_col = col("src_ip").ok_or(LabelError::MissingColumn {
+    let ip_col = col("src_ip")?.ok_or(LabelError::MissingColumn {
         path: p(),
         column: "src_ip",
     })?;
-    let port_col = col("src_port").ok_or(LabelError::MissingColumn {
+    let port_col = col("src_port")?.ok_or(LabelError::MissingColumn {
         path: p(),
         column: "src_port",
     })?;
-    let os_col = col("os");
-    let ua_col = col("user_agent");
+    let os_col = col("os")?;
+    let ua_col = col("user_agent")?;
     if os_col.is_none() && ua_col.is_none() {
         return Err(LabelError::NoLabelColumn { path: p() });
     }
 
     let mut labels = Labels::default();
     let mut ua_os: HashMap<String, Option<Os>> = HashMap::new();
-    for rec in rdr.records() {
+    for rec in rdr.byte_records() {
         let rec = rec.map_err(csv_err)?;
         // Counted only for an error: counting costs a pass over the text.
         let line = || line_at(rec.position());
-        let field = |i: Option<usize>| i.and_then(|i| rec.get(i)).filter(|s| !s.is_empty());
-        let ip_s = field(Some(ip_col)).unwrap_or("");
+        if rec.len() != headers.len() {
+            return Err(LabelError::FieldCount {
+                path: p(),
+                line: line(),
+                found: rec.len(),
+                expected: headers.len(),
+            });
+        }
+        let field = |i: Option<usize>| {
+            i.and_then(|i| rec.get(i))
+                .filter(|s| !s.is_empty())
+                .map(String::from_utf8_lossy)
+        };
+        let ip_field = field(Some(ip_col));
+        let ip_s = ip_field.as_deref().unwrap_or("");
         let ip: IpAddr = ip_s.parse().map_err(|_| LabelError::BadIp {
             path: p(),
             line: line(),
@@ -177,7 +218,8 @@ pub fn read_labels<R: Read>(mut input: R, path: &Path) -> Result<Labels, LabelEr
         // A dual-stack server logs IPv4 clients as `::ffff:a.b.c.d`; their
         // SYNs are IPv4 on the wire.
         let ip = ip.to_canonical();
-        let port_s = field(Some(port_col)).unwrap_or("");
+        let port_field = field(Some(port_col));
+        let port_s = port_field.as_deref().unwrap_or("");
         let port: u16 = port_s.parse().map_err(|_| LabelError::BadPort {
             path: p(),
             line: line(),
@@ -188,8 +230,10 @@ pub fn read_labels<R: Read>(mut input: R, path: &Path) -> Result<Labels, LabelEr
             labels.duplicates += 1;
             continue;
         };
-        let user_agent = field(ua_col).map(str::to_string);
-        let os = match field(os_col) {
+        let user_agent = field(ua_col).map(|ua| ua.into_owned());
+        let os_name = field(os_col);
+        let from_os_column = os_name.is_some();
+        let os = match os_name {
             Some(name) => Some(name.parse::<Os>().map_err(|source| LabelError::BadOs {
                 path: p(),
                 line: line(),
@@ -212,7 +256,11 @@ pub fn read_labels<R: Read>(mut input: R, path: &Path) -> Result<Labels, LabelEr
         if os.is_none() {
             labels.without_os += 1;
         }
-        slot.insert(Label { os, user_agent });
+        slot.insert(Label {
+            os,
+            from_os_column,
+            user_agent,
+        });
     }
     Ok(labels)
 }
@@ -240,6 +288,8 @@ pub struct LearnStats {
     /// SYNs learned, per OS.
     pub per_os: BTreeMap<String, u64>,
     pub total: u64,
+    /// SYNs labelled `unknown`: nothing to learn of an OS from them.
+    pub skipped_unknown: u64,
 }
 
 /// Adds the labelled SYNs to `learned` (a learned model: empty or loaded
@@ -258,6 +308,7 @@ pub fn learn_from<'a>(
     let mut stats = LearnStats::default();
     for s in samples {
         if s.os == Os::Unknown {
+            stats.skipped_unknown += 1;
             continue;
         }
         let p0f = s.p0f.map(|h| P0fClass::of(h.name, h.flavor));
@@ -322,6 +373,84 @@ mod tests {
             .as_deref()
             .unwrap()
             .contains("KHTML, like Gecko"));
+    }
+
+    #[test]
+    fn rows_that_cannot_be_trusted_are_errors_and_stray_bytes_are_not() {
+        // A cut row, or an unquoted comma: which column is which is lost.
+        let e = labels("src_ip,src_port,os\n1.2.3.4,1,Linux\n1.2.3.5,2\n").unwrap_err();
+        assert!(
+            matches!(
+                e,
+                LabelError::FieldCount {
+                    line: 3,
+                    found: 2,
+                    expected: 3,
+                    ..
+                }
+            ),
+            "{e}"
+        );
+        let e =
+            labels("src_ip,src_port,user_agent\n1.2.3.4,1,Mozilla/5.0 (X11, Linux)\n").unwrap_err();
+        assert!(
+            matches!(
+                e,
+                LabelError::FieldCount {
+                    line: 2,
+                    found: 4,
+                    ..
+                }
+            ),
+            "{e}"
+        );
+        let e = labels("src_ip,src_port,OS,os\n1.2.3.4,1,Linux,Windows\n").unwrap_err();
+        assert!(
+            matches!(e, LabelError::DuplicateColumn { column: "os", .. }),
+            "{e}"
+        );
+        // A Latin-1 byte in one User-Agent spoils neither the row nor the file.
+        let mut text =
+            b"src_ip,src_port,user_agent\n1.2.3.4,1,\"Mozilla/5.0 (X11; Linux x86_64) caf\xe9\"\n"
+                .to_vec();
+        text.extend_from_slice(b"1.2.3.5,2,\"Mozilla/5.0 (Windows NT 10.0; Win64; x64)\"\n");
+        let l = read_labels(text.as_slice(), Path::new("l.csv")).unwrap();
+        let label = l.get("1.2.3.4".parse().unwrap(), 1).unwrap();
+        assert_eq!(label.os, Some(Os::Linux));
+        assert!(label
+            .user_agent
+            .as_deref()
+            .unwrap()
+            .ends_with("caf\u{fffd}"));
+        assert_eq!(
+            l.get("1.2.3.5".parse().unwrap(), 2).unwrap().os,
+            Some(Os::Windows)
+        );
+    }
+
+    #[test]
+    fn the_os_column_wins_even_when_it_says_unknown() {
+        let l = labels(
+            "src_ip,src_port,os,user_agent\n\
+             1.2.3.4,1,Windows,curl/8.0\n\
+             1.2.3.5,2,unknown,\"Mozilla/5.0 (Windows NT 10.0; Win64; x64)\"\n\
+             1.2.3.6,3,,\"Mozilla/5.0 (X11; Linux x86_64)\"\n",
+        )
+        .unwrap();
+        let get = |ip: &str, port| l.get(ip.parse().unwrap(), port).unwrap();
+        assert_eq!(
+            (get("1.2.3.4", 1).os, get("1.2.3.4", 1).from_os_column),
+            (Some(Os::Windows), true)
+        );
+        assert_eq!(
+            (get("1.2.3.5", 2).os, get("1.2.3.5", 2).from_os_column),
+            (Some(Os::Unknown), true)
+        );
+        assert_eq!(
+            (get("1.2.3.6", 3).os, get("1.2.3.6", 3).from_os_column),
+            (Some(Os::Linux), false)
+        );
+        assert_eq!(l.without_os, 0);
     }
 
     #[test]
@@ -455,7 +584,7 @@ mod tests {
         assert!(linux_recall(&after) > 0.9, "{}", linux_recall(&after));
         assert!(after.os.top1 > before.os.top1 + 0.1);
         assert!(after.family.top1 >= 0.99);
-        assert!(after.confident_accuracy >= 0.9);
+        assert!(after.confident_accuracy >= Some(0.9));
     }
 
     /// A carrier proxy's SYN (TTL 255, window 4200, M,N,W2,S,E,E) that no

@@ -111,6 +111,8 @@ fn judge(
     mtu_link: Option<&str>,
 ) -> Verdict {
     let mut reasons = Vec::new();
+    // `unknown` is no claim to judge.
+    let ua_os = ua_os.filter(|&os| os != Os::Unknown);
     let ua_family = ua_os.map(Os::family);
     let tcp_known = c.os != Os::Unknown && c.family != Family::Other;
     let os_mismatch = match ua_family {

@@ -1,6 +1,8 @@
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
+use std::collections::HashSet;
 use std::fs::File;
 use std::io::{self, BufWriter, IsTerminal, Read, Write};
+use std::net::IpAddr;
 use std::os::fd::{AsFd, AsRawFd};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -92,7 +94,8 @@ pub fn run(args: AnalyzeArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
     let labels = match &args.labels {
         Some(path) => Some(Judge {
             labels: super::learn::read_labels(path)?,
-            judged: Cell::new(0),
+            judged: RefCell::default(),
+            reused: Cell::new(0),
         }),
         None => None,
     };
@@ -446,32 +449,52 @@ fn progress_bar(size: u64) -> indicatif::ProgressBar {
 /// `--labels`: the CSV, and how many SYNs it gave a verdict.
 struct Judge {
     labels: synprint::classify::Labels,
-    judged: Cell<u64>,
+    /// Address and port of each SYN judged: only the first SYN of a label
+    /// row is, as in `learn` and `eval` (a reused port's later client is
+    /// another client, whom the row does not describe).
+    judged: RefCell<HashSet<(IpAddr, u16)>>,
+    /// Later SYNs (new connections) from a judged address and port.
+    reused: Cell<u64>,
 }
 
 impl Judge {
-    /// A labelled SYN's verdict: against its User-Agent when the CSV has
-    /// one, else against the `os` column.
+    /// A labelled SYN's verdict: against the `os` column when the row
+    /// names one (it wins, as in `learn` and `eval`), else against its
+    /// User-Agent, present or not.
     fn apply(&self, record: &mut synprint::analyze::Record) {
-        let Some(label) = self.labels.for_syn(record.obs()) else {
+        let obs = record.obs();
+        let Some(label) = self.labels.for_syn(obs) else {
             return;
         };
-        self.judged.set(self.judged.get() + 1);
-        if let Some(ua) = &label.user_agent {
-            if record.judge_user_agent(ua).is_ok() {
-                return;
-            }
+        if !self.judged.borrow_mut().insert((obs.src_ip, obs.src_port)) {
+            self.reused.set(self.reused.get() + 1);
+            return;
         }
-        if let Some(os) = label.os {
-            record.verdict = record.verdict_for(Claim::Os(os)).ok().flatten();
-        }
+        let claim = if label.from_os_column {
+            Claim::Os(label.os)
+        } else {
+            Claim::UserAgent(label.user_agent.as_deref())
+        };
+        record.verdict = match record.verdict_for(claim) {
+            Ok(v) => v,
+            // The User-Agent parser failed: judged as if the client sent
+            // none, which the verdict's reasons then say.
+            Err(_) => record.verdict_for(Claim::UserAgent(None)).ok().flatten(),
+        };
     }
 
     /// The summary line; a CSV that labelled nothing is said plainly, as
     /// it usually means its addresses or ports are not the capture's.
     fn report(&self) {
-        let (judged, labelled) = (self.judged.get(), self.labels.len());
+        let (judged, labelled) = (self.judged.borrow().len(), self.labels.len());
         eprintln!("labels:              {judged} SYNs judged ({labelled} labelled connections)");
+        let reused = self.reused.get();
+        if reused > 0 {
+            eprintln!(
+                "                     {reused} later SYNs from a labelled address and port not \
+                 judged (a reused port: the row describes its first client)"
+            );
+        }
         if judged == 0 && labelled > 0 {
             eprintln!(
                 "note: no SYN matched a label row: the CSV's src_ip and src_port must be the \

@@ -69,15 +69,23 @@ pub fn learn(args: LearnArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
     }
     write_atomically(&args.model, learned.to_toml().as_bytes())?;
     eprintln!(
-        "{}: {} labelled SYNs learned ({} SYNs, {} without a label, {} with a label naming no known OS)",
+        "{}: {} labelled SYNs learned ({} SYNs, {} without a label, {} with a label naming no \
+         known OS; {} label rows matched no SYN)",
         args.model.display(),
         stats.total,
         join.syns,
         join.unlabelled,
-        join.label_without_os
+        join.label_without_os,
+        join.unmatched_label_rows
     );
     for (os, n) in &stats.per_os {
         eprintln!("  {os:<10} {n}");
+    }
+    if stats.skipped_unknown > 0 {
+        eprintln!(
+            "  ({} SYNs labelled unknown: nothing to learn of an OS from them)",
+            stats.skipped_unknown
+        );
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -102,8 +110,13 @@ pub fn eval(args: EvalArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
     } else {
         writeln!(
             out,
-            "{} labelled SYNs ({} SYNs, {} without a label, {} with a label naming no known OS)\n",
-            join.labelled, join.syns, join.unlabelled, join.label_without_os
+            "{} labelled SYNs ({} SYNs, {} without a label, {} with a label naming no known OS; \
+             {} label rows matched no SYN)\n",
+            join.labelled,
+            join.syns,
+            join.unlabelled,
+            join.label_without_os,
+            join.unmatched_label_rows
         )
         .and_then(|()| write!(out, "{report}"))
     };
