@@ -234,19 +234,27 @@ fn x_forwarded_for_is_read_over_every_line_when_configured() {
     // X-Real-IP, which this proxy does not set, is the client's: ignored.
     let j = lookup(&[("X-Real-IP", "203.0.113.11")]);
     assert_eq!(j["syn_source"], "saved_syn", "{j}");
-    let r = get(
-        a,
-        "/classify",
-        &[
-            ("X-Forwarded-For", "203.0.113.9"),
-            ("X-Forwarded-Port", "x"),
-        ],
+    // The client's source port: from its X-Forwarded-For entry, else
+    // X-Real-Port; X-Forwarded-Port is the port the client connected to
+    // (443 behind a load balancer) and is never read.
+    let port_of = |headers: &[(&str, &str)]| lookup(headers)["lookup_port"].clone();
+    let xff = ("X-Forwarded-For", "203.0.113.9");
+    assert_eq!(
+        port_of(&[xff, ("X-Forwarded-Port", "443")]),
+        serde_json::Value::Null
     );
+    assert_eq!(
+        port_of(&[xff, ("X-Forwarded-Port", "x")]),
+        serde_json::Value::Null
+    );
+    assert_eq!(port_of(&[("X-Forwarded-For", "203.0.113.9:4444")]), 4444);
+    assert_eq!(port_of(&[xff, ("X-Real-Port", "5555")]), 5555);
+    let r = get(a, "/classify", &[xff, ("X-Real-Port", "x")]);
     assert_eq!(r.status, 400);
     assert!(r.json()["error"]
         .as_str()
         .expect("error")
-        .contains("X-Forwarded-Port"));
+        .contains("X-Real-Port"));
 }
 
 #[test]

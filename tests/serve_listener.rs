@@ -77,6 +77,20 @@ fn short_answer_has_zardaxt_shape() {
     assert_eq!(j["os_mismatch"], true, "{j}");
     assert_eq!(j["classification"]["os"], "Linux");
     assert!(j.get("fp").is_none(), "short answer has no record");
+
+    // A byte that is not ASCII anywhere in the User-Agent (hyper will not
+    // give such a header out as text) must not switch the check off.
+    let mut s = connect(srv.addr(false), SynShape::default());
+    let j = get_on(
+        &mut s,
+        "/classify",
+        &[(
+            "User-Agent",
+            "Mozilla/5.0 (Windows NT 10.0; Win64; x64) caf\u{e9}",
+        )],
+    )
+    .json();
+    assert_eq!(j["os_mismatch"], true, "{j}");
 }
 
 #[test]

@@ -50,11 +50,14 @@ impl fmt::Debug for ApiKey {
 /// both would let a client name any address (nginx's `real_ip_header`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum RealIpHeader {
-    /// `X-Real-IP` (and `X-Real-Port`), as the proxy sets it.
+    /// `X-Real-IP` (and `X-Real-Port` for the source port), as the proxy
+    /// sets it.
     #[default]
     XRealIp,
-    /// `X-Forwarded-For` (and `X-Forwarded-Port`): the rightmost address
-    /// that is not a trusted proxy, over every line of the header.
+    /// `X-Forwarded-For`: the rightmost address that is not a trusted
+    /// proxy, over every line of the header (the source port from that
+    /// entry, else `X-Real-Port`; never `X-Forwarded-Port`, the port the
+    /// client connected to).
     XForwardedFor,
 }
 

@@ -226,18 +226,18 @@ struct Caller {
     forwarded: bool,
 }
 
-fn header_str<'a>(h: &'a HeaderMap, name: &str) -> Option<&'a str> {
-    h.get(name).and_then(|v| v.to_str().ok()).map(str::trim)
-}
-
-/// One X-Forwarded-For entry: an address, or an address and port as some
-/// proxies write it (`192.0.2.1:5678`, `[2001:db8::1]:5678`).
-fn forwarded_hop(hop: &str) -> Option<IpAddr> {
+/// One X-Forwarded-For entry: an address, or an address and the client's
+/// source port as some proxies write it (`192.0.2.1:5678`,
+/// `[2001:db8::1]:5678`).
+fn forwarded_hop(hop: &str) -> Option<(IpAddr, Option<u16>)> {
     let hop = hop.trim();
-    hop.parse::<IpAddr>()
-        .or_else(|_| hop.parse::<SocketAddr>().map(|a| a.ip()))
-        .ok()
-        .map(canonical)
+    match hop.parse::<IpAddr>() {
+        Ok(ip) => Some((canonical(ip), None)),
+        Err(_) => hop
+            .parse::<SocketAddr>()
+            .ok()
+            .map(|a| (canonical(a.ip()), Some(a.port()))),
+    }
 }
 
 fn last_line<'a>(h: &'a HeaderMap, name: &str) -> Option<&'a str> {
@@ -261,8 +261,12 @@ fn caller(state: &AppState, peer: SocketAddr, h: &HeaderMap) -> Result<Caller, A
     let bad =
         |name: &str| ApiError::bad_request(format!("header {name} from the proxy is not valid"));
     // Only the configured header: the proxy passes on whatever the client
-    // put in the other one.
-    let (ip, port_name) = match state.real_ip_header {
+    // put in the other one. The client's source port comes from the
+    // X-Forwarded-For entry where the proxy wrote one there, else from
+    // X-Real-Port (nginx: `proxy_set_header X-Real-Port $remote_port`);
+    // never from X-Forwarded-Port, which by convention (AWS ALB, Traefik,
+    // HAProxy) is the port the client connected to.
+    let (ip, entry_port) = match state.real_ip_header {
         RealIpHeader::XRealIp => {
             // Several lines: the last was added nearest to us.
             let ip = match last_line(h, "x-real-ip") {
@@ -271,7 +275,7 @@ fn caller(state: &AppState, peer: SocketAddr, h: &HeaderMap) -> Result<Caller, A
                 )),
                 None => None,
             };
-            (ip, "X-Real-Port")
+            (ip, None)
         }
         RealIpHeader::XForwardedFor => {
             // Each proxy appends the address it saw, to the last line or as
@@ -279,24 +283,25 @@ fn caller(state: &AppState, peer: SocketAddr, h: &HeaderMap) -> Result<Caller, A
             // own trusted proxies; the first other address is the client.
             // What lies left of it was written by the client (or proxies
             // before it) and is not read.
-            let mut ip = None;
+            let mut client = None;
             'lines: for line in h.get_all("x-forwarded-for").iter().rev() {
                 let line = line.to_str().map_err(|_| bad("X-Forwarded-For"))?;
                 for hop in line.rsplit(',') {
                     let hop = forwarded_hop(hop).ok_or_else(|| bad("X-Forwarded-For"))?;
-                    ip = Some(hop);
-                    if !state.trusted(hop) {
+                    client = Some(hop);
+                    if !state.trusted(hop.0) {
                         break 'lines;
                     }
                 }
             }
-            (ip, "X-Forwarded-Port")
+            (client.map(|c| c.0), client.and_then(|c| c.1))
         }
     };
     let Some(ip) = ip else { return Ok(direct) };
-    let port = match last_line(h, port_name) {
-        Some(v) => Some(v.parse::<u16>().map_err(|_| bad(port_name))?),
-        None => None,
+    let port = match (entry_port, last_line(h, "x-real-port")) {
+        (Some(port), _) => Some(port),
+        (None, Some(v)) => Some(v.parse::<u16>().map_err(|_| bad("X-Real-Port"))?),
+        (None, None) => None,
     };
     Ok(Caller {
         ip,
@@ -528,7 +533,13 @@ async fn classify(
 ) -> Result<Resp, ApiError> {
     let q = parse_query(req.uri().query())?;
     let h = req.headers();
-    let ua = header_str(h, "user-agent");
+    // Read lossily: a byte that is not ASCII must not hide the OS the rest
+    // of the User-Agent claims (a bot could switch the mismatch check off
+    // with one).
+    let ua = h
+        .get(header::USER_AGENT)
+        .map(|v| String::from_utf8_lossy(v.as_bytes()));
+    let ua = ua.as_deref().map(str::trim);
     let now = now();
     let me = caller(state, conn.peer, h)?;
     if q.port.is_some() && q.ip.is_none() {
