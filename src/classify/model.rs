@@ -175,6 +175,10 @@ pub enum ModelError {
     Weights { path: PathBuf, message: String },
 }
 
+/// Why a learned model may not carry priors, weights or smoothing.
+const BUILTIN_ONLY: &str = "only the built-in model sets these (a learned model carries counts, \
+     which are added to the built-in model's); they would be ignored here";
+
 /// 1-based line and column (in characters) of byte `offset` of `text`.
 fn line_column(text: &str, offset: usize) -> (usize, usize) {
     let before = text.get(..offset).unwrap_or(text);
@@ -283,6 +287,11 @@ impl ModelFile {
                 ("server_prior", counts.server_prior),
             ] {
                 if let Some(p) = p {
+                    // A learned model's priors are its sample counts: a
+                    // prior written into one would be silently unused.
+                    if self.kind == ModelKind::Learned {
+                        return Err(class_err(name, format!("{what}: {BUILTIN_ONLY}")));
+                    }
                     if !(p.is_finite() && p >= 0.0) {
                         return Err(class_err(name, format!("{what} {p} must be ≥ 0")));
                     }
@@ -306,6 +315,13 @@ impl ModelFile {
                     }
                 }
             }
+        }
+        if self.kind == ModelKind::Learned && (!self.weights.is_empty() || self.smoothing.is_some())
+        {
+            return Err(ModelError::Weights {
+                path: path.to_path_buf(),
+                message: format!("weights and smoothing: {BUILTIN_ONLY}"),
+            });
         }
         for (name, &w) in &self.weights {
             if Feature::from_name(name).is_none() {
@@ -1709,6 +1725,20 @@ mod tests {
         assert!(e.to_string().contains("count"), "{e}");
         let e = err(&format!("{base}[class.Linux]\ncolour = 1"));
         assert!(matches!(e, ModelError::Syntax { .. }), "{e}");
+        // What only the built-in model sets would be ignored in a learned one.
+        let e = err(&format!("{base}[class.Linux]\nprior = 0.99"));
+        assert!(
+            e.to_string().contains("prior: only the built-in model"),
+            "{e}"
+        );
+        let e = err(&format!(
+            "{base}smoothing = 100.0\n[class.Linux]\nsamples = 1"
+        ));
+        assert!(matches!(e, ModelError::Weights { .. }), "{e}");
+        let e = err(&format!(
+            "{base}[weights]\nttl = 2.0\n[class.Linux]\nsamples = 1"
+        ));
+        assert!(matches!(e, ModelError::Weights { .. }), "{e}");
         let e = ModelFile::load(Path::new("/nonexistent/m.toml")).unwrap_err();
         assert!(matches!(e, ModelError::Io { .. }));
     }
