@@ -22,6 +22,14 @@ fn synprint(args: &[&str]) -> Output {
         .expect("run synprint")
 }
 
+/// The JSON records `analyze --format jsonl` wrote.
+fn records(out: &Output) -> Vec<serde_json::Value> {
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("JSON"))
+        .collect()
+}
+
 fn addr(i: u32) -> IpAddr {
     IpAddr::V4(Ipv4Addr::from(0x0a00_0000 + i))
 }
@@ -67,10 +75,7 @@ fn a_linux_syn_with_a_windows_user_agent_is_a_mismatch() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let recs: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(|l| serde_json::from_str(l).expect("JSON"))
-        .collect();
+    let recs = records(&out);
     assert_eq!(recs.len(), 2);
     assert_eq!(recs[0]["verdict"]["ua_os"], "Windows");
     assert_eq!(recs[0]["verdict"]["os_mismatch"], true, "{}", recs[0]);
@@ -133,10 +138,7 @@ fn analyze_judges_each_row_as_learn_and_eval_read_it() {
     let out = synprint(&["analyze", "--format", "jsonl", "--labels", &labels, &pcap]);
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{err}");
-    let recs: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(|l| serde_json::from_str(l).expect("JSON"))
-        .collect();
+    let recs = records(&out);
     assert_eq!(recs.len(), 5);
     let v = |i: usize| &recs[i]["verdict"];
     assert_eq!(v(0)["ua_os"], "Linux", "{}", recs[0]);

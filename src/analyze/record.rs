@@ -12,6 +12,9 @@ use crate::packet::{IpVersion, Kind, Observation};
 pub enum Claim<'a> {
     /// A User-Agent header (`None`: the request sent none).
     UserAgent(Option<&'a str>),
+    /// The OS a User-Agent names, parsed already (`None`: it names none,
+    /// or there was none).
+    UserAgentOs(Option<Os>),
     /// An OS known otherwise (`None`: a label that names no known OS).
     Os(Option<Os>),
 }
@@ -139,6 +142,9 @@ impl Record {
         let link = self.mtu.and_then(|m| m.link);
         Ok(Some(match claim {
             Claim::UserAgent(ua) => crate::classify::verdict(c, ua, &self.obs, link)?,
+            Claim::UserAgentOs(os) => {
+                crate::classify::verdict_for_user_agent_os(c, os, &self.obs, link)
+            }
             Claim::Os(os) => crate::classify::verdict_for_os(c, os, &self.obs, link),
         }))
     }

@@ -39,7 +39,9 @@ pub use model::{
     MODEL_FORMAT, MODEL_VERSION,
 };
 pub use ua::{os_from_user_agent, UaParserError};
-pub use verdict::{verdict, verdict_for_os, Verdict, MISMATCH_THRESHOLD};
+pub use verdict::{
+    verdict, verdict_for_os, verdict_for_user_agent_os, Verdict, MISMATCH_THRESHOLD,
+};
 
 #[cfg(test)]
 mod testdata;

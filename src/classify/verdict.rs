@@ -87,7 +87,18 @@ pub fn verdict(
         Some(ua) => os_from_user_agent(ua)?,
         None => None,
     };
-    Ok(judge(c, ua_os, "User-Agent", obs, mtu_link))
+    Ok(verdict_for_user_agent_os(c, ua_os, obs, mtu_link))
+}
+
+/// As [`verdict`], for a User-Agent already parsed to the OS it names (a
+/// labels CSV parses each distinct User-Agent once).
+pub fn verdict_for_user_agent_os(
+    c: &Classification,
+    ua_os: Option<Os>,
+    obs: &Observation,
+    mtu_link: Option<&str>,
+) -> Verdict {
+    judge(c, ua_os, "User-Agent", obs, mtu_link)
 }
 
 /// As [`verdict`], for an OS known otherwise (a labels CSV's `os`

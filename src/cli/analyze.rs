@@ -470,17 +470,15 @@ impl Judge {
             self.reused.set(self.reused.get() + 1);
             return;
         }
+        // Reading the labels parsed each User-Agent once already: the
+        // label's OS is the one it names.
         let claim = if label.from_os_column {
             Claim::Os(label.os)
         } else {
-            Claim::UserAgent(label.user_agent.as_deref())
+            Claim::UserAgentOs(label.os)
         };
-        record.verdict = match record.verdict_for(claim) {
-            Ok(v) => v,
-            // The User-Agent parser failed: judged as if the client sent
-            // none, which the verdict's reasons then say.
-            Err(_) => record.verdict_for(Claim::UserAgent(None)).ok().flatten(),
-        };
+        // Only a raw User-Agent claim can fail (the parser).
+        record.verdict = record.verdict_for(claim).unwrap_or_default();
     }
 
     /// The summary line; a CSV that labelled nothing is said plainly, as
