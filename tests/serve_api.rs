@@ -63,7 +63,17 @@ fn api_key_cases() {
     // Listing: zardaxt's map of address → fingerprints, from /all and from
     // /classify with a key and no ip.
     for path in [format!("/all?key={KEY}"), format!("/classify?key={KEY}")] {
-        let j = get(a, &path, &[]).json();
+        let reply = get(a, &path, &[]);
+        // Streamed: a full store lists about a gigabyte.
+        assert!(
+            reply
+                .headers
+                .iter()
+                .any(|(k, v)| { k.eq_ignore_ascii_case("transfer-encoding") && v == "chunked" }),
+            "{path}: {:?}",
+            reply.headers
+        );
+        let j = reply.json();
         let list = j["127.0.0.1"].as_array().expect("loopback listed");
         assert!(list[0]["count"].as_u64().expect("count") >= 1);
         assert_eq!(list[0]["fp"]["src_ip"], "127.0.0.1");

@@ -6,11 +6,14 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
 use bytes::Bytes;
-use http_body_util::Full;
+use http_body_util::{Either, Full};
+use hyper::body::{Body, Frame, SizeHint};
 use hyper::header::{self, HeaderMap, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
-use serde::ser::{SerializeMap, Serializer};
 use serde::Serialize;
 use serde_json::value::RawValue;
 
@@ -74,7 +77,9 @@ pub fn now() -> Timestamp {
     Timestamp::from_secs_nanos(d.as_secs(), d.subsec_nanos())
 }
 
-type Resp = Response<Full<Bytes>>;
+/// Answers are built whole, except the listing of every address, which is
+/// streamed: on a full store it runs to a gigabyte.
+type Resp = Response<Either<Full<Bytes>, ListingBody>>;
 
 struct ApiError {
     status: StatusCode,
@@ -312,7 +317,7 @@ fn caller(state: &AppState, peer: SocketAddr, h: &HeaderMap) -> Result<Caller, A
 
 /// A body of `content_type`; `cors` lets any origin read it.
 fn body_response(status: StatusCode, body: Bytes, content_type: &'static str, cors: bool) -> Resp {
-    let mut r = Response::new(Full::new(body));
+    let mut r = Response::new(Either::Left(Full::new(body)));
     *r.status_mut() = status;
     let h = r.headers_mut();
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
@@ -390,17 +395,105 @@ struct Answer<'a> {
 }
 
 /// Every stored address with its fingerprints, as zardaxt's listing:
-/// `{ "ADDR": [fingerprint, ...], ... }`.
-struct Listing(Vec<IpHistory>);
+/// `{ "ADDR": [fingerprint, ...], ... }`, serialized a chunk at a time as
+/// the client reads it, so the answer never sits whole in memory (a full
+/// store of 100k addresses x 8 fingerprints is ~1 GB of JSON; built whole,
+/// it took the process to 2.4 GB). What is listed is the store as it was
+/// when the request came: a snapshot of shared records, not copies.
+pub struct ListingBody {
+    rest: std::vec::IntoIter<IpHistory>,
+    state: ListingState,
+}
 
-impl Serialize for Listing {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let mut m = s.serialize_map(Some(self.0.len()))?;
-        for h in &self.0 {
-            m.serialize_entry(&h.ip, &h.fingerprints)?;
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum ListingState {
+    Start,
+    Entries,
+    Done,
+}
+
+/// Bytes serialized per frame: large enough that framing costs nothing,
+/// small enough that one frame is a moment of one worker's time.
+const LISTING_CHUNK: usize = 64 * 1024;
+
+impl ListingBody {
+    fn new(histories: Vec<IpHistory>) -> Self {
+        ListingBody {
+            rest: histories.into_iter(),
+            state: ListingState::Start,
         }
-        m.end()
     }
+
+    /// The next chunk of the JSON text, or `None` after the closing brace.
+    fn next_chunk(&mut self) -> Option<Result<Bytes, serde_json::Error>> {
+        let mut buf = Vec::with_capacity(LISTING_CHUNK + LISTING_CHUNK / 4);
+        loop {
+            match self.state {
+                ListingState::Done => break,
+                ListingState::Start => buf.push(b'{'),
+                ListingState::Entries if buf.len() >= LISTING_CHUNK => break,
+                ListingState::Entries => {}
+            }
+            let Some(h) = self.rest.next() else {
+                buf.push(b'}');
+                self.state = ListingState::Done;
+                break;
+            };
+            if self.state == ListingState::Entries {
+                buf.push(b',');
+            }
+            self.state = ListingState::Entries;
+            let entry = serde_json::to_writer(&mut buf, &h.ip.to_string()).and_then(|()| {
+                buf.push(b':');
+                serde_json::to_writer(&mut buf, &h.fingerprints)
+            });
+            if let Err(e) = entry {
+                // Ending the stream with an error makes hyper cut the
+                // connection: the client sees a broken answer, not a
+                // well-formed one with entries missing.
+                self.state = ListingState::Done;
+                return Some(Err(e));
+            }
+        }
+        (!buf.is_empty()).then(|| Ok(Bytes::from(buf)))
+    }
+}
+
+impl Body for ListingBody {
+    type Data = Bytes;
+    type Error = serde_json::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        _: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        Poll::Ready(self.get_mut().next_chunk().map(|c| c.map(Frame::data)))
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.state == ListingState::Done
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        SizeHint::default()
+    }
+}
+
+fn listing_response(histories: Vec<IpHistory>, cors: bool) -> Resp {
+    let mut r = Response::new(Either::Right(ListingBody::new(histories)));
+    let h = r.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    if cors {
+        h.insert(
+            header::ACCESS_CONTROL_ALLOW_ORIGIN,
+            HeaderValue::from_static("*"),
+        );
+    }
+    r
 }
 
 #[derive(Serialize)]
@@ -561,13 +654,7 @@ async fn classify(
                     None => not_found_in_store(state, ip, q.port),
                 })
             }
-            None => {
-                return Ok(json_response(
-                    StatusCode::OK,
-                    &Listing(state.store.all(now)),
-                    true,
-                ))
-            }
+            None => return Ok(listing_response(state.store.all(now), true)),
         },
         Auth::Anonymous if q.ip.is_some() => {
             return Err(ApiError::forbidden(match state.api_key {
@@ -648,7 +735,7 @@ pub async fn handle(state: &AppState, conn: &Conn, req: &Request<hyper::body::In
             false,
         )
     } else if req.method() == Method::OPTIONS {
-        let mut r = Response::new(Full::new(Bytes::new()));
+        let mut r = Response::new(Either::Left(Full::new(Bytes::new())));
         *r.status_mut() = StatusCode::NO_CONTENT;
         let h = r.headers_mut();
         h.insert(header::ALLOW, HeaderValue::from_static(ALLOWED_METHODS));
@@ -683,7 +770,7 @@ pub async fn handle(state: &AppState, conn: &Conn, req: &Request<hyper::body::In
             Endpoint::Classify => classify(state, conn, req).await,
             Endpoint::All => parse_query(req.uri().query())
                 .and_then(|q| state.require_key(&q, req.headers()))
-                .map(|()| json_response(StatusCode::OK, &Listing(state.store.all(now())), false)),
+                .map(|()| listing_response(state.store.all(now()), false)),
             Endpoint::Stats => parse_query(req.uri().query())
                 .and_then(|q| state.require_key(&q, req.headers()))
                 .map(|()| {
@@ -734,6 +821,76 @@ pub async fn handle(state: &AppState, conn: &Conn, req: &Request<hyper::body::In
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The streamed listing is zardaxt's map, whole and valid, however the
+    /// chunks fall, and comes in more than one chunk when it is large.
+    #[test]
+    fn listing_streams_every_address_in_chunks() {
+        use crate::analyze::Engine;
+        use crate::craft::Stack;
+        use crate::store::{MemoryStore, StoreConfig};
+        use std::net::{Ipv4Addr, Ipv6Addr};
+
+        let server = IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1));
+        let bytes = Stack::Windows
+            .syn(
+                IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)),
+                40000,
+                server,
+                443,
+                1,
+            )
+            .ip_bytes();
+        let obs = crate::packet::decode_ip(Timestamp(0), &bytes)
+            .expect("decodes")
+            .expect("a SYN");
+        let template = Engine::default().fingerprint(obs, None);
+        let store = MemoryStore::new(StoreConfig {
+            max_ips: 10_000,
+            per_ip: 2,
+            max_connections: 100,
+            ttl_ns: u64::MAX,
+        });
+        let n: u32 = 700;
+        for i in 0..n {
+            let ip = if i % 3 == 0 {
+                IpAddr::V6(Ipv6Addr::from(0x2001_0db8_u128 << 96 | u128::from(i)))
+            } else {
+                IpAddr::V4(Ipv4Addr::from(0x0a00_0000 | i))
+            };
+            let r = template
+                .clone()
+                .with_source(ip, 1024, Timestamp(u64::from(i) + 1));
+            store.insert(Arc::new(r));
+        }
+        let snapshot = store.all(Timestamp(u64::from(n) + 1));
+        let expected: serde_json::Map<String, serde_json::Value> = snapshot
+            .iter()
+            .map(|h| {
+                let v = serde_json::to_value(&h.fingerprints).expect("value");
+                (h.ip.to_string(), v)
+            })
+            .collect();
+
+        let mut body = ListingBody::new(snapshot);
+        let mut text = Vec::new();
+        let mut chunks = 0;
+        while let Some(chunk) = body.next_chunk() {
+            text.extend_from_slice(&chunk.expect("serializes"));
+            chunks += 1;
+        }
+        assert!(body.is_end_stream());
+        assert!(chunks > 1, "{} bytes in one chunk", text.len());
+        let got: serde_json::Map<String, serde_json::Value> =
+            serde_json::from_slice(&text).expect("one JSON object");
+        assert_eq!(got.len(), n as usize);
+        assert_eq!(got, expected);
+
+        let mut empty = ListingBody::new(Vec::new());
+        let only = empty.next_chunk().expect("a chunk").expect("ok");
+        assert_eq!(&only[..], b"{}");
+        assert!(empty.next_chunk().is_none());
+    }
 
     #[test]
     fn query_values() {

@@ -199,17 +199,49 @@ pub fn get_on(s: &mut TcpStream, path: &str, headers: &[(&str, &str)]) -> Reply 
         .filter_map(|l| l.split_once(':'))
         .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
         .collect();
-    let len: usize = headers
-        .iter()
-        .find(|(k, _)| k.eq_ignore_ascii_case("content-length"))
-        .and_then(|(_, v)| v.parse().ok())
-        .unwrap_or(0);
-    let mut body = vec![0u8; len];
-    s.read_exact(&mut body).expect("read body");
+    let header = |name: &str| {
+        headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    };
+    let body = if header("transfer-encoding") == Some("chunked") {
+        read_chunked(s)
+    } else {
+        let len: usize = header("content-length")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
+        let mut body = vec![0u8; len];
+        s.read_exact(&mut body).expect("read body");
+        body
+    };
     Reply {
         status,
         headers,
         body,
+    }
+}
+
+/// A chunked body (RFC 9112 section 7.1), without trailers.
+fn read_chunked(s: &mut TcpStream) -> Vec<u8> {
+    let mut r = std::io::BufReader::new(s);
+    let mut body = Vec::new();
+    loop {
+        let mut line = String::new();
+        std::io::BufRead::read_line(&mut r, &mut line).expect("chunk size line");
+        let size = usize::from_str_radix(line.trim_end(), 16).expect("hex chunk size");
+        let mut chunk = vec![0u8; size + 2];
+        r.read_exact(&mut chunk).expect("chunk");
+        assert!(chunk.ends_with(b"\r\n"), "chunk not followed by CRLF");
+        chunk.truncate(size);
+        body.extend_from_slice(&chunk);
+        if size == 0 {
+            assert!(
+                r.buffer().is_empty(),
+                "bytes after the last chunk would be lost"
+            );
+            return body;
+        }
     }
 }
 
