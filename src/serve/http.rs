@@ -610,7 +610,7 @@ async fn lookup(state: &AppState, ip: IpAddr, port: Option<u16>) -> Option<Found
 fn lookup_now(state: &AppState, ip: IpAddr, port: Option<u16>, now: Timestamp) -> Option<Found> {
     let record = match port {
         Some(p) => state.store.by_connection(ip, p, now)?,
-        None => Arc::clone(&state.store.by_ip(ip, now)?.newest()?.record),
+        None => Arc::clone(&state.store.by_ip(ip, now)?.newest_client()?.record),
     };
     Some(Found {
         record,

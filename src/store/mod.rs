@@ -67,14 +67,24 @@ fn ser_ts<S: serde::Serializer>(ts: &Timestamp, s: S) -> Result<S::Ok, S::Error>
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct IpHistory {
     pub ip: IpAddr,
-    /// Total SYNs seen from this address while it was remembered.
+    /// Records (SYNs, and the SYN+ACKs a capture without a port filter
+    /// stores) seen from this address while it was remembered.
     pub syns: u64,
     pub fingerprints: Vec<Seen>,
 }
 
 impl IpHistory {
-    pub fn newest(&self) -> Option<&Seen> {
-        self.fingerprints.first()
+    /// What answers "which OS is this address?": its newest client SYN.
+    /// A capture without a port filter also stores the SYN+ACKs an address
+    /// sent as a server, whose stack settings (and so answer) can differ
+    /// from its SYNs'; those answer only for an address that sent nothing
+    /// else.
+    pub fn newest_client(&self) -> Option<&Seen> {
+        let syn = |s: &&Seen| s.record.obs().kind == crate::packet::Kind::Syn;
+        self.fingerprints
+            .iter()
+            .find(syn)
+            .or_else(|| self.fingerprints.first())
     }
 }
 
@@ -491,6 +501,27 @@ mod tests {
         let ttls: Vec<u8> = h.fingerprints.iter().map(|f| f.record.obs().ttl).collect();
         assert_eq!(ttls, vec![255, 64]);
         assert_eq!(s.stats().evicted_fingerprints, 1);
+    }
+
+    #[test]
+    fn an_address_is_answered_by_its_client_syn_before_its_syn_acks() {
+        let s = small();
+        let syn_ack = |port, secs| {
+            let mut obs = record(v4(1), port, 64, secs).obs().clone();
+            obs.kind = Kind::SynAck;
+            obs.tcp_flags = 0x12;
+            Arc::new(Engine::default().fingerprint(obs, None))
+        };
+        s.insert(syn_ack(443, 1));
+        let h = s.by_ip(v4(1), Timestamp(SEC)).expect("remembered");
+        let kind = |h: &IpHistory| h.newest_client().map(|f| f.record.obs().kind);
+        assert_eq!(kind(&h), Some(Kind::SynAck), "all there is");
+        s.insert(record(v4(1), 50000, 128, 2));
+        s.insert(syn_ack(8443, 3));
+        let h = s.by_ip(v4(1), Timestamp(3 * SEC)).expect("remembered");
+        assert_eq!(h.fingerprints[0].record.obs().kind, Kind::SynAck);
+        assert_eq!(kind(&h), Some(Kind::Syn));
+        assert_eq!(h.newest_client().map(|f| f.record.obs().ttl), Some(128));
     }
 
     #[test]
