@@ -680,19 +680,16 @@ async fn classify(
             };
             Ok(answer(state, &f, me.ip, &q, ua, now))
         }
-        ConnSyn::NotSaved => Ok(json_response(
-            StatusCode::OK,
-            &NoFingerprint {
-                os_mismatch: None,
-                lookup_ip: me.ip,
-                lookup_port: me.port,
-                syn_saved: Some(false),
-                msg: "the kernel saved no SYN for this connection (SYN cookies: the listen queue \
-                      overflowed, e.g. under a SYN flood); no fingerprint rather than a guess"
-                    .into(),
+        // A capture may have seen the SYN the kernel did not keep: its
+        // exact connection is as good an answer (captures store SYNs
+        // within ~10 ms; this connection's was sent a round trip ago).
+        ConnSyn::NotSaved if state.capture_wait > Duration::ZERO => Ok(
+            match me.port.map(|p| lookup_now(state, me.ip, Some(p), now)) {
+                Some(Some(f)) => answer(state, &f, me.ip, &q, ua, now),
+                _ => syn_not_saved(me.ip, me.port),
             },
-            true,
-        )),
+        ),
+        ConnSyn::NotSaved => Ok(syn_not_saved(me.ip, me.port)),
         ConnSyn::Undecodable(why) => Ok(json_response(
             StatusCode::OK,
             &NoFingerprint {
@@ -705,6 +702,22 @@ async fn classify(
             true,
         )),
     }
+}
+
+fn syn_not_saved(ip: IpAddr, port: Option<u16>) -> Resp {
+    json_response(
+        StatusCode::OK,
+        &NoFingerprint {
+            os_mismatch: None,
+            lookup_ip: ip,
+            lookup_port: port,
+            syn_saved: Some(false),
+            msg: "the kernel saved no SYN for this connection (SYN cookies: the listen queue \
+                  overflowed, e.g. under a SYN flood); no fingerprint rather than a guess"
+                .into(),
+        },
+        true,
+    )
 }
 
 const ALLOWED_METHODS: &str = "GET, HEAD, OPTIONS";
