@@ -556,3 +556,30 @@ fn uptime_after_the_handshake_in_text_and_p0f_formats() {
     assert_eq!(recs.len(), 2);
     assert!(recs.iter().all(|r| r["uptime"].is_null()), "{recs:?}");
 }
+
+/// `-o` naming an input (swapped arguments, a typo) is refused before the
+/// output is created: it would empty the capture before reading it.
+#[test]
+fn output_that_is_an_input_is_refused() {
+    let bytes = capture(&[Stack::Windows.syn(v4(1), 50000, v4(2), 443, 1)]);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("in.pcap");
+    std::fs::write(&path, &bytes).expect("write");
+    let p = path.to_str().expect("utf-8");
+    // The same file by another name, too.
+    let other = format!("{}/./in.pcap", dir.path().display());
+    for out in [p, other.as_str()] {
+        let o = synprint(&["analyze", "-o", out, p], None);
+        assert!(!o.status.success());
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(err.contains("is also an input"), "{err}");
+        assert_eq!(std::fs::read(&path).expect("still there"), bytes);
+    }
+    // A different output file is written as usual.
+    let out = dir.path().join("out.jsonl");
+    let o = synprint(&["analyze", "-o", out.to_str().expect("utf-8"), p], None);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(std::fs::read_to_string(&out)
+        .expect("output")
+        .contains("\"kind\":\"syn\""));
+}

@@ -4,7 +4,7 @@ use std::fs::File;
 use std::io::{self, BufWriter, IsTerminal, Read, Write};
 use std::net::IpAddr;
 use std::os::fd::{AsFd, AsRawFd};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
@@ -65,6 +65,30 @@ pub struct AnalyzeArgs {
     engine: EngineArgs,
 }
 
+/// `-o` naming one of the inputs (a swapped argument, a typo) would empty
+/// that capture before it is read.
+fn refuse_to_overwrite_an_input<'a>(
+    output: &Path,
+    inputs: impl Iterator<Item = &'a PathBuf>,
+) -> Result<(), String> {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(out) = std::fs::metadata(output) else {
+        return Ok(());
+    };
+    for input in inputs {
+        if let Ok(m) = std::fs::metadata(input) {
+            if m.dev() == out.dev() && m.ino() == out.ino() && m.is_file() {
+                return Err(format!(
+                    "{}: is also an input ({}); refusing to overwrite it",
+                    output.display(),
+                    input.display()
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
 pub fn run(args: AnalyzeArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
     let engine = args.engine.build()?;
     // Before the output file is created: a mistyped interface or a missing
@@ -87,6 +111,9 @@ pub fn run(args: AnalyzeArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
     } else {
         Format::Jsonl
     });
+    if let Some(path) = output {
+        refuse_to_overwrite_an_input(path, args.files.iter().chain(&args.labels))?;
+    }
     let sink: Box<dyn Write> = match output {
         Some(path) => Box::new(File::create(path).map_err(|e| format!("{}: {e}", path.display()))?),
         None => Box::new(io::stdout().lock()),
