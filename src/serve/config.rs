@@ -260,6 +260,13 @@ impl ServeConfig {
                 "must be at least 1",
             ));
         }
+        if l.capture_port.is_some() && l.interfaces.is_empty() {
+            return Err(invalid(
+                "configuration",
+                "capture_port",
+                "it filters capture interfaces, and none are configured",
+            ));
+        }
         if l.promiscuous == Some(true) {
             let reason = if l.interfaces.is_empty() {
                 Some("it applies to capture interfaces, and none are configured")
@@ -738,6 +745,7 @@ mod tests {
                 "expected true or false",
             ),
             ("a.toml", "promiscuous = true\n", "none are configured"),
+            ("a.toml", "capture_port = 443\n", "`capture_port`"),
             (
                 "a.toml",
                 "interfaces = [\"eth1\", \"any\"]\npromiscuous = true\n",
