@@ -105,6 +105,11 @@ pub enum LabelError {
         found: usize,
         expected: usize,
     },
+    #[error(
+        "{path}: line {line}: a quoted field runs over a line break \
+         (an unterminated quote would swallow the rows after it)"
+    )]
+    LineBreak { path: PathBuf, line: u64 },
     #[error("{path}: line {line}: src_ip {value:?} is not an IP address")]
     BadIp {
         path: PathBuf,
@@ -201,6 +206,20 @@ pub fn read_labels<R: Read>(mut input: R, path: &Path) -> Result<Labels, LabelEr
                 line: line(),
                 found: rec.len(),
                 expected: headers.len(),
+            });
+        }
+        // No field read here holds a line break (an address, a port, an OS
+        // name, an HTTP header value): one is a quote left open, and the
+        // rows it swallowed would be lost. Columns not read may span lines.
+        let read = [Some(ip_col), Some(port_col), os_col, ua_col];
+        let spans_lines = |i: usize| {
+            rec.get(i)
+                .is_some_and(|f| f.contains(&b'\n') || f.contains(&b'\r'))
+        };
+        if read.into_iter().flatten().any(spans_lines) {
+            return Err(LabelError::LineBreak {
+                path: p(),
+                line: line(),
             });
         }
         let field = |i: Option<usize>| {
@@ -404,6 +423,13 @@ mod tests {
             ),
             "{e}"
         );
+        // A quote left open swallows every row after it into one field.
+        let e = labels(
+            "src_ip,src_port,user_agent\n1.2.3.4,1,\"Mozilla/5.0 (Windows\n\
+             1.2.3.5,2,Mozilla/5.0 (X11; Linux x86_64)\n1.2.3.6,3,curl/8\n",
+        )
+        .unwrap_err();
+        assert!(matches!(e, LabelError::LineBreak { line: 2, .. }), "{e}");
         let e = labels("src_ip,src_port,OS,os\n1.2.3.4,1,Linux,Windows\n").unwrap_err();
         assert!(
             matches!(e, LabelError::DuplicateColumn { column: "os", .. }),
