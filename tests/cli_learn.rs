@@ -247,6 +247,18 @@ fn learn_then_eval_and_learning_again_adds() {
     let text = synprint(&["eval", "--pcap", &pcap, "--labels", &labels]);
     assert!(text.status.success());
     assert!(String::from_utf8_lossy(&text.stdout).contains("Windows"));
+
+    // A model that cannot be written is named as given.
+    let nowhere = dir.path().join("no-such-dir/m.toml").display().to_string();
+    let out = synprint(&[
+        "learn", "--pcap", &pcap, "--labels", &labels, "--model", &nowhere,
+    ]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&format!("{nowhere}: cannot write the model")),
+        "{err}"
+    );
 }
 
 #[test]

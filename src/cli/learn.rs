@@ -164,7 +164,14 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), Box<dyn std::error:
     let mut tmp = path.as_os_str().to_owned();
     tmp.push(".tmp");
     let tmp = PathBuf::from(tmp);
-    std::fs::write(&tmp, bytes).map_err(|e| format!("{}: {e}", tmp.display()))?;
+    // Named as the user typed it: the temporary name is ours.
+    std::fs::write(&tmp, bytes).map_err(|e| {
+        format!(
+            "{}: cannot write the model: {e} (writing {} first)",
+            path.display(),
+            tmp.display()
+        )
+    })?;
     std::fs::rename(&tmp, path).map_err(|e| format!("{}: {e}", path.display()))?;
     Ok(())
 }
