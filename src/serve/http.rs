@@ -360,6 +360,18 @@ struct NoFingerprint {
     msg: String,
 }
 
+/// An answer without a fingerprint: `os_mismatch` null and why.
+fn no_fingerprint(ip: IpAddr, port: Option<u16>, syn_saved: Option<bool>, msg: String) -> Resp {
+    let body = NoFingerprint {
+        os_mismatch: None,
+        lookup_ip: ip,
+        lookup_port: port,
+        syn_saved,
+        msg,
+    };
+    json_response(StatusCode::OK, &body, true)
+}
+
 #[derive(Serialize)]
 struct Details<'a> {
     os_highest_class: Option<&'static str>,
@@ -581,16 +593,11 @@ fn answer(
 fn not_found_in_store(state: &AppState, ip: IpAddr, port: Option<u16>) -> Resp {
     let n = state.store.stats().ips;
     let what = if port.is_some() { "connection" } else { "IP" };
-    json_response(
-        StatusCode::OK,
-        &NoFingerprint {
-            os_mismatch: None,
-            lookup_ip: ip,
-            lookup_port: port,
-            syn_saved: None,
-            msg: format!("no fingerprint for this {what} ({n} IPs in memory)"),
-        },
-        true,
+    no_fingerprint(
+        ip,
+        port,
+        None,
+        format!("no fingerprint for this {what} ({n} IPs in memory)"),
     )
 }
 
@@ -681,42 +688,37 @@ async fn classify(
             Ok(answer(state, &f, me.ip, &q, ua, now))
         }
         // A capture may have seen the SYN the kernel did not keep: its
-        // exact connection is as good an answer (captures store SYNs
-        // within ~10 ms; this connection's was sent a round trip ago).
-        ConnSyn::NotSaved if state.capture_wait > Duration::ZERO => Ok(
-            match me.port.map(|p| lookup_now(state, me.ip, Some(p), now)) {
-                Some(Some(f)) => answer(state, &f, me.ip, &q, ua, now),
-                _ => syn_not_saved(me.ip, me.port),
-            },
-        ),
+        // exact connection is as good an answer. Captures hand SYNs over
+        // up to 10 ms late, and a request on loopback or a LAN comes
+        // sooner, so this waits as a proxy's lookup does.
+        ConnSyn::NotSaved if state.capture_wait > Duration::ZERO => {
+            let found = match me.port {
+                Some(port) => lookup(state, me.ip, Some(port)).await,
+                None => None,
+            };
+            Ok(match found {
+                Some(f) => answer(state, &f, me.ip, &q, ua, now),
+                None => syn_not_saved(me.ip, me.port),
+            })
+        }
         ConnSyn::NotSaved => Ok(syn_not_saved(me.ip, me.port)),
-        ConnSyn::Undecodable(why) => Ok(json_response(
-            StatusCode::OK,
-            &NoFingerprint {
-                os_mismatch: None,
-                lookup_ip: me.ip,
-                lookup_port: me.port,
-                syn_saved: Some(true),
-                msg: format!("the saved SYN of this connection could not be decoded: {why}"),
-            },
-            true,
+        ConnSyn::Undecodable(why) => Ok(no_fingerprint(
+            me.ip,
+            me.port,
+            Some(true),
+            format!("the saved SYN of this connection could not be decoded: {why}"),
         )),
     }
 }
 
 fn syn_not_saved(ip: IpAddr, port: Option<u16>) -> Resp {
-    json_response(
-        StatusCode::OK,
-        &NoFingerprint {
-            os_mismatch: None,
-            lookup_ip: ip,
-            lookup_port: port,
-            syn_saved: Some(false),
-            msg: "the kernel saved no SYN for this connection (SYN cookies: the listen queue \
-                  overflowed, e.g. under a SYN flood); no fingerprint rather than a guess"
-                .into(),
-        },
-        true,
+    no_fingerprint(
+        ip,
+        port,
+        Some(false),
+        "the kernel saved no SYN for this connection (SYN cookies: the listen queue \
+         overflowed, e.g. under a SYN flood); no fingerprint rather than a guess"
+            .into(),
     )
 }
 
