@@ -476,3 +476,25 @@ tcp_timestamp_echo_reply,tcp_urp,tcp_window_scaling,tcp_window_size";
     assert_eq!(report["join"]["labelled"], 4, "{report}");
     assert_eq!(report["report"]["samples"], 4, "{report}");
 }
+
+/// A capture that cannot be opened is named with why, as `analyze` does:
+/// no byte offset, since nothing was read.
+#[test]
+fn a_capture_that_cannot_be_opened_is_named() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (_, labels) = labelled(dir.path(), "a", &[(Stack::Linux, LINUX_UA)], 1);
+    let missing = dir.path().join("missing.pcap").display().to_string();
+    let model = dir.path().join("m.toml").display().to_string();
+    for args in [
+        vec![
+            "learn", "--pcap", &missing, "--labels", &labels, "--model", &model,
+        ],
+        vec!["eval", "--pcap", &missing, "--labels", &labels],
+    ] {
+        let out = synprint(&args);
+        assert!(!out.status.success());
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(&format!("{missing}: No such file")), "{err}");
+        assert!(!err.contains("error at byte"), "{err}");
+    }
+}

@@ -26,6 +26,9 @@ pub enum CaptureError {
         part: Part,
         why: Malformation,
     },
+    /// The file could not be opened: no byte was read, so no offset.
+    #[error("{0}")]
+    Open(#[source] io::Error),
     #[error("error at byte {offset}: {source}")]
     Io {
         offset: u64,
@@ -67,6 +70,7 @@ impl CaptureError {
             | CaptureError::CutOff { offset, .. }
             | CaptureError::Malformed { offset, .. }
             | CaptureError::Io { offset, .. } => offset,
+            CaptureError::Open(_) => 0,
         }
     }
 }

@@ -194,7 +194,7 @@ impl CaptureReader<Box<dyn Read>> {
         let src = if path.as_os_str() == "-" {
             super::decompressing(io::stdin().lock())
         } else {
-            super::decompressing(File::open(path).map_err(io_error)?)
+            super::decompressing(File::open(path).map_err(CaptureError::Open)?)
         };
         CaptureReader::new(src.map_err(io_error)?)
     }
