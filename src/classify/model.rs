@@ -37,6 +37,16 @@ pub enum ModelKind {
     Learned,
 }
 
+/// As the file spells it.
+impl std::fmt::Display for ModelKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            ModelKind::Builtin => "builtin",
+            ModelKind::Learned => "learned",
+        })
+    }
+}
+
 /// A model file as written on disk. Values are strings so a person can read
 /// and edit them; they are validated into typed keys when compiled.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -159,7 +169,10 @@ pub enum ModelError {
         "{path}: model version {found} is not supported (this build reads version {MODEL_VERSION})"
     )]
     Version { path: PathBuf, found: u32 },
-    #[error("{path}: expected a {expected:?} model, found {found:?}")]
+    #[error(
+        "{path}: a model of kind = \"{found}\" where one of kind = \"{expected}\" is needed \
+         (--model takes what `synprint learn` writes; the built-in model is part of synprint)"
+    )]
     WrongKind {
         path: PathBuf,
         expected: ModelKind,
@@ -1767,9 +1780,12 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("b.toml");
         std::fs::write(&path, BUILTIN_MODEL).unwrap();
-        assert!(matches!(
-            Model::with_learned_file(&path),
-            Err(ModelError::WrongKind { .. })
-        ));
+        let e = Model::with_learned_file(&path).unwrap_err();
+        assert!(matches!(e, ModelError::WrongKind { .. }), "{e}");
+        assert!(
+            e.to_string()
+                .contains("kind = \"builtin\" where one of kind = \"learned\" is needed"),
+            "{e}"
+        );
     }
 }
