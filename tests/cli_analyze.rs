@@ -2,7 +2,7 @@
 
 use std::io::Write;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
 use synprint::capture::PcapWriter;
@@ -582,4 +582,24 @@ fn output_that_is_an_input_is_refused() {
     assert!(std::fs::read_to_string(&out)
         .expect("output")
         .contains("\"kind\":\"syn\""));
+}
+
+/// A failed write names the output, not only the reason.
+#[test]
+fn a_failed_write_names_the_output() {
+    if !Path::new("/dev/full").exists() {
+        eprintln!("skipping: no /dev/full");
+        return;
+    }
+    let bytes = capture(&[Stack::Windows.syn(v4(1), 50000, v4(2), 443, 1)]);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("in.pcap");
+    std::fs::write(&path, &bytes).expect("write");
+    let o = synprint(
+        &["analyze", "-o", "/dev/full", path.to_str().expect("utf-8")],
+        None,
+    );
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("/dev/full: No space left on device"), "{err}");
 }

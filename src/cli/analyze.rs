@@ -65,6 +65,33 @@ pub struct AnalyzeArgs {
     engine: EngineArgs,
 }
 
+/// The output, whose write errors name it (`-o /dev/full`: which file is
+/// full?). The error's kind is kept: a closed pipe is still recognised.
+struct NamedOutput<W> {
+    inner: W,
+    name: String,
+}
+
+impl<W: Write> NamedOutput<W> {
+    fn named(&self, e: io::Error) -> io::Error {
+        io::Error::new(e.kind(), format!("{}: {e}", self.name))
+    }
+}
+
+impl<W: Write> Write for NamedOutput<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.inner.write(buf).map_err(|e| self.named(e))
+    }
+
+    fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
+        self.inner.write_all(buf).map_err(|e| self.named(e))
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush().map_err(|e| self.named(e))
+    }
+}
+
 /// `-o` naming one of the inputs (a swapped argument, a typo) would empty
 /// that capture before it is read.
 fn refuse_to_overwrite_an_input<'a>(
@@ -115,8 +142,14 @@ pub fn run(args: AnalyzeArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
         refuse_to_overwrite_an_input(path, args.files.iter().chain(&args.labels))?;
     }
     let sink: Box<dyn Write> = match output {
-        Some(path) => Box::new(File::create(path).map_err(|e| format!("{}: {e}", path.display()))?),
-        None => Box::new(io::stdout().lock()),
+        Some(path) => Box::new(NamedOutput {
+            inner: File::create(path).map_err(|e| format!("{}: {e}", path.display()))?,
+            name: path.display().to_string(),
+        }),
+        None => Box::new(NamedOutput {
+            inner: io::stdout().lock(),
+            name: "standard output".into(),
+        }),
     };
     let labels = match &args.labels {
         Some(path) => Some(Judge {
