@@ -603,3 +603,15 @@ fn a_failed_write_names_the_output() {
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("/dev/full: No space left on device"), "{err}");
 }
+
+/// `--duration` says what it takes: more than zero seconds.
+#[test]
+fn a_duration_of_zero_is_refused_with_the_range() {
+    for d in ["0", "-1", "nan", "1e12"] {
+        let arg = format!("--duration={d}");
+        let o = synprint(&["analyze", "--interface", "lo", &arg], None);
+        assert!(!o.status.success(), "{d}");
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(err.contains("above 0 and up to a century"), "{d}: {err}");
+    }
+}

@@ -365,7 +365,7 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
         .ok()
         .filter(|s| s.is_finite() && *s > 0.0 && *s <= 3.2e9)
         .and_then(|s| Duration::try_from_secs_f64(s).ok())
-        .ok_or_else(|| format!("`{text}` is not a number of seconds between 0 and a century"))
+        .ok_or_else(|| format!("`{text}` is not a number of seconds above 0 and up to a century"))
 }
 
 #[derive(Debug, thiserror::Error)]
