@@ -33,6 +33,7 @@ pub use labelled::{
 pub use learn::{
     learn_from, read_labels, read_labels_file, Label, LabelError, Labels, LearnStats, Sample,
 };
+pub(crate) use model::toml_error_line;
 pub use model::{
     ClassCounts, Classification, ClassificationTextKey, Evidence, EvidenceItem, EvidenceText,
     FamilyScores, Lean, Model, ModelError, ModelFile, ModelKind, OsScores, P0fHint, BUILTIN_MODEL,

@@ -192,6 +192,19 @@ pub enum ModelError {
 const BUILTIN_ONLY: &str = "only the built-in model sets these (a learned model carries counts, \
      which are added to the built-in model's); they would be ignored here";
 
+/// A TOML error as one line naming where it is (the toml crate's own text
+/// quotes the line under it, on several).
+pub(crate) fn toml_error_line(text: &str, e: &toml::de::Error) -> String {
+    let message = e.message().trim_end();
+    match e.span() {
+        Some(span) => {
+            let (line, column) = line_column(text, span.start);
+            format!("line {line}, column {column}: {message}")
+        }
+        None => message.to_string(),
+    }
+}
+
 /// 1-based line and column (in characters) of byte `offset` of `text`.
 fn line_column(text: &str, offset: usize) -> (usize, usize) {
     let before = text.get(..offset).unwrap_or(text);
@@ -224,13 +237,7 @@ impl ModelFile {
     pub fn parse(text: &str, path: &Path) -> Result<ModelFile, ModelError> {
         let syntax = |e: toml::de::Error| ModelError::Syntax {
             path: path.to_path_buf(),
-            message: match e.span() {
-                Some(span) => {
-                    let (line, column) = line_column(text, span.start);
-                    format!("line {line}, column {column}: {}", e.message())
-                }
-                None => e.message().to_string(),
-            },
+            message: toml_error_line(text, &e),
         };
         // One parse on the way that matters (a model loads at every start);
         // the header is read again, alone, only to explain a failure.

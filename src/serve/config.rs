@@ -408,9 +408,12 @@ fn file_layer(path: &Path) -> Result<Layer, ConfigError> {
         path: path.to_path_buf(),
         source,
     })?;
+    // zardaxt.json under another name is still JSON: no TOML file starts
+    // with a brace.
     let json = path
         .extension()
-        .is_some_and(|e| e.eq_ignore_ascii_case("json"));
+        .is_some_and(|e| e.eq_ignore_ascii_case("json"))
+        || text.trim_start().starts_with('{');
     let value: Value = if json {
         serde_json::from_str(&text).map_err(|e| ConfigError::Syntax {
             path: path.to_path_buf(),
@@ -421,7 +424,7 @@ fn file_layer(path: &Path) -> Result<Layer, ConfigError> {
         toml::from_str(&text).map_err(|e| ConfigError::Syntax {
             path: path.to_path_buf(),
             format: "TOML",
-            message: e.to_string(),
+            message: crate::classify::toml_error_line(&text, &e),
         })?
     };
     layer_from_value(&path.display().to_string(), &value)
@@ -701,7 +704,7 @@ mod tests {
         );
         let c = ServeConfig::resolve(
             &ServeArgs {
-                config: Some(p),
+                config: Some(p.clone()),
                 ..Default::default()
             },
             env(&[]),
@@ -714,6 +717,30 @@ mod tests {
         );
         assert_eq!(c.store.max_ips, 5000);
         assert!(c.api_key.as_ref().is_some_and(|k| k.matches("abcd1234")));
+        // The same file under another name is still read as JSON.
+        let text = std::fs::read_to_string(&p).expect("read");
+        let (_d2, renamed) = write("zardaxt.conf", &text);
+        let args = ServeArgs {
+            config: Some(renamed),
+            ..Default::default()
+        };
+        let c2 = ServeConfig::resolve(&args, env(&[])).expect("JSON by its brace");
+        assert_eq!(c2.interfaces, c.interfaces);
+    }
+
+    /// A TOML syntax error is one line naming where it is.
+    #[test]
+    fn toml_syntax_errors_are_one_line() {
+        let (_d, p) = write("a.toml", "api_key = \"k\"\nlisten = [\n");
+        let args = ServeArgs {
+            config: Some(p),
+            ..Default::default()
+        };
+        let e = ServeConfig::resolve(&args, env(&[]))
+            .expect_err("not TOML")
+            .to_string();
+        assert!(!e.trim_end().contains('\n'), "{e}");
+        assert!(e.contains("is not valid TOML: line 2, column"), "{e}");
     }
 
     #[test]
