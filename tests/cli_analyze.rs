@@ -615,3 +615,30 @@ fn a_duration_of_zero_is_refused_with_the_range() {
         assert!(err.contains("above 0 and up to a century"), "{d}: {err}");
     }
 }
+
+/// `--p0f-db` with a file that is not a p0f.fp: an empty one, or a binary
+/// one, is an error naming the file, not a run where nothing matches.
+#[test]
+fn a_p0f_db_that_is_not_one_is_refused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let pcap = dir.path().join("in.pcap");
+    let bytes = capture(&[Stack::Windows.syn(v4(1), 50000, v4(2), 443, 1)]);
+    std::fs::write(&pcap, &bytes).expect("write");
+    let empty = dir.path().join("empty.fp");
+    std::fs::write(&empty, "; only a comment\n\n").expect("write");
+    let cases = [
+        (empty, "no signatures".to_string()),
+        (pcap.clone(), "NUL byte".to_string()),
+    ];
+    for (db, expected) in cases {
+        let db = db.to_str().expect("utf-8").to_string();
+        let o = synprint(
+            &["analyze", "--p0f-db", &db, pcap.to_str().expect("utf-8")],
+            None,
+        );
+        assert!(!o.status.success(), "{db}");
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(err.contains(&format!("{db}: ")), "{err}");
+        assert!(err.contains(&expected), "{err}");
+    }
+}

@@ -24,10 +24,20 @@ impl EngineArgs {
     pub fn build(&self) -> Result<Engine, Box<dyn std::error::Error>> {
         let mut engine = Engine::default();
         if let Some(path) = &self.p0f_db {
-            let text =
-                std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
-            let db = synprint::p0f::Database::parse(&text)
+            // Bytes, not text: a binary file handed over by mistake is then
+            // named by the line where it goes wrong, as p0f.fp errors are.
+            let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+            let db = synprint::p0f::Database::parse_bytes(&bytes)
                 .map_err(|e| format!("{}: {e}", path.display()))?;
+            // An empty file (or one of comments) parses; every SYN would
+            // then go unlabelled without a word.
+            if db.signature_count() == 0 {
+                return Err(format!(
+                    "{}: no signatures (not a p0f.fp, or an empty one)",
+                    path.display()
+                )
+                .into());
+            }
             engine = engine.with_p0f_database(db);
         }
         if let Some(path) = &self.model {
