@@ -290,6 +290,15 @@ fn a_corrupt_or_foreign_model_is_a_clear_error() {
     ]);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("foreign.toml"));
+    // A capture given as the model: where it stops being text.
+    let out = synprint(&["analyze", "--model", &pcap, &pcap]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains(&format!("{pcap}: ")), "{err}");
+    assert!(
+        err.contains("line 1, column ") && err.contains(": not UTF-8 text"),
+        "{err}"
+    );
 }
 
 /// Labels that match no SYN of the capture (here: other ports) give no

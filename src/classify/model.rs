@@ -257,9 +257,21 @@ impl ModelFile {
     }
 
     pub fn load(path: &Path) -> Result<ModelFile, ModelError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ModelError::Io {
+        let bytes = std::fs::read(path).map_err(|source| ModelError::Io {
             path: path.to_path_buf(),
             source,
+        })?;
+        // A binary file handed over by mistake: say what it is not, and where.
+        let text = String::from_utf8(bytes).map_err(|e| {
+            let at = e.utf8_error().valid_up_to();
+            let (line, column) = line_column(
+                std::str::from_utf8(&e.as_bytes()[..at]).unwrap_or_default(),
+                at,
+            );
+            ModelError::Syntax {
+                path: path.to_path_buf(),
+                message: format!("line {line}, column {column}: not UTF-8 text"),
+            }
         })?;
         ModelFile::parse(&text, path)
     }
