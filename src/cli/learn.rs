@@ -8,7 +8,7 @@ use super::engine::EngineArgs;
 
 #[derive(clap::Args)]
 pub struct LearnArgs {
-    /// Capture with the client SYNs (pcap or pcapng).
+    /// Capture with the client SYNs (pcap or pcapng, gzip-compressed or not); `-` reads standard input.
     #[arg(long, value_name = "FILE")]
     pcap: PathBuf,
     /// CSV with a header row: `src_ip`, `src_port` and an `os` or `user_agent` column.
@@ -24,7 +24,7 @@ pub struct LearnArgs {
 
 #[derive(clap::Args)]
 pub struct EvalArgs {
-    /// Capture with the client SYNs (pcap or pcapng).
+    /// Capture with the client SYNs (pcap or pcapng, gzip-compressed or not); `-` reads standard input.
     #[arg(long, value_name = "FILE")]
     pcap: PathBuf,
     /// CSV with a header row: `src_ip`, `src_port` and an `os` or `user_agent` column.
