@@ -83,10 +83,6 @@ impl<W: Write> Write for NamedOutput<W> {
         self.inner.write(buf).map_err(|e| self.named(e))
     }
 
-    fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
-        self.inner.write_all(buf).map_err(|e| self.named(e))
-    }
-
     fn flush(&mut self) -> io::Result<()> {
         self.inner.flush().map_err(|e| self.named(e))
     }
@@ -205,9 +201,7 @@ pub fn run(args: AnalyzeArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
         let ((input, compressed), size) = match opened {
             Ok(opened) => opened,
             Err(e) => {
-                let flushed = flush_before_message(&mut writer);
-                eprintln!("{name}: {e}");
-                flushed?;
+                say_after_records(&mut writer, format_args!("{name}: {e}"))?;
                 failed = true;
                 continue;
             }
@@ -244,9 +238,10 @@ pub fn run(args: AnalyzeArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
             // A pipe's reader ends at the signal, maybe inside a record:
             // that is the interruption, not a damaged capture.
             Ok(()) | Err(StreamError::Capture(_)) if stopped => {
-                let flushed = flush_before_message(&mut writer);
-                eprintln!("{name}: interrupted; the summary counts what was read before");
-                flushed?;
+                say_after_records(
+                    &mut writer,
+                    format_args!("{name}: interrupted; the summary counts what was read before"),
+                )?;
                 break;
             }
             Ok(()) => {}
@@ -254,9 +249,7 @@ pub fn run(args: AnalyzeArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
             // go nowhere, so reading stops, quietly, as for any Unix filter.
             Err(e) if e.is_reader_gone() => break,
             Err(e) => {
-                let flushed = flush_before_message(&mut writer);
-                eprintln!("{name}: {e}");
-                flushed?;
+                say_after_records(&mut writer, format_args!("{name}: {e}"))?;
                 failed = true;
             }
         }
@@ -280,13 +273,23 @@ pub fn run(args: AnalyzeArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
 
 /// Writes out the records gathered so far, so that a message about a file
 /// comes after its records when both streams go to one place (`2>&1`);
-/// a reader that went away is not an error here. Callers print their
-/// message before returning a failed flush's error, so neither is lost.
+/// a reader that went away is not an error here.
 fn flush_before_message<W: Write>(writer: &mut RecordWriter<W>) -> io::Result<()> {
     match writer.flush() {
         Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(()),
         flushed => flushed,
     }
+}
+
+/// Prints `message` on stderr after the records gathered so far; a failed
+/// flush's error is returned after the message, so neither is lost.
+fn say_after_records<W: Write>(
+    writer: &mut RecordWriter<W>,
+    message: std::fmt::Arguments<'_>,
+) -> io::Result<()> {
+    let flushed = flush_before_message(writer);
+    eprintln!("{message}");
+    flushed
 }
 
 /// `--interface`: records as the kernel hands SYNs over, flushed after
