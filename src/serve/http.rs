@@ -11,7 +11,7 @@ use std::task::{Context, Poll};
 
 use bytes::Bytes;
 use http_body_util::{Either, Full};
-use hyper::body::{Body, Frame, SizeHint};
+use hyper::body::{Body, Frame};
 use hyper::header::{self, HeaderMap, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
 use serde::Serialize;
@@ -317,7 +317,16 @@ fn caller(state: &AppState, peer: SocketAddr, h: &HeaderMap) -> Result<Caller, A
 
 /// A body of `content_type`; `cors` lets any origin read it.
 fn body_response(status: StatusCode, body: Bytes, content_type: &'static str, cors: bool) -> Resp {
-    let mut r = Response::new(Either::Left(Full::new(body)));
+    response(status, Either::Left(Full::new(body)), content_type, cors)
+}
+
+fn response(
+    status: StatusCode,
+    body: Either<Full<Bytes>, ListingBody>,
+    content_type: &'static str,
+    cors: bool,
+) -> Resp {
+    let mut r = Response::new(body);
     *r.status_mut() = status;
     let h = r.headers_mut();
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
@@ -334,7 +343,15 @@ fn body_response(status: StatusCode, body: Bytes, content_type: &'static str, co
 fn json_response<T: Serialize>(status: StatusCode, body: &T, cors: bool) -> Resp {
     let bytes = serde_json::to_vec(body)
         .unwrap_or_else(|_| b"{\"error\":\"serialization failed\"}".to_vec());
-    let mut r = body_response(status, Bytes::from(bytes), "application/json", cors);
+    no_store(body_response(
+        status,
+        Bytes::from(bytes),
+        "application/json",
+        cors,
+    ))
+}
+
+fn no_store(mut r: Resp) -> Resp {
     r.headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     r
@@ -485,27 +502,11 @@ impl Body for ListingBody {
     fn is_end_stream(&self) -> bool {
         self.state == ListingState::Done
     }
-
-    fn size_hint(&self) -> SizeHint {
-        SizeHint::default()
-    }
 }
 
 fn listing_response(histories: Vec<IpHistory>, cors: bool) -> Resp {
-    let mut r = Response::new(Either::Right(ListingBody::new(histories)));
-    let h = r.headers_mut();
-    h.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    if cors {
-        h.insert(
-            header::ACCESS_CONTROL_ALLOW_ORIGIN,
-            HeaderValue::from_static("*"),
-        );
-    }
-    r
+    let body = Either::Right(ListingBody::new(histories));
+    no_store(response(StatusCode::OK, body, "application/json", cors))
 }
 
 #[derive(Serialize)]
