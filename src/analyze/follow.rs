@@ -137,6 +137,12 @@ impl std::fmt::Debug for Follower {
     }
 }
 
+/// The connection a SYN+ACK answers, keyed as its SYN went: the other way.
+fn answered_tuple(syn_ack: &Observation) -> Tuple {
+    let o = syn_ack;
+    Tuple::new((o.dst_ip, o.dst_port), (o.src_ip, o.src_port))
+}
+
 impl Follower {
     /// Connections being followed.
     pub fn len(&self) -> usize {
@@ -226,8 +232,7 @@ impl Follower {
                     .then_some(Again { syn_mss: None })
             }
             Kind::SynAck => {
-                let tuple = Tuple::new((obs.dst_ip, obs.dst_port), (obs.src_ip, obs.src_port));
-                let c = self.conns.get(&tuple)?;
+                let c = self.answered(obs)?;
                 (!c.acked).then_some(Again { syn_mss: c.syn_mss })
             }
         }
@@ -237,12 +242,16 @@ impl Follower {
     /// follows that connection (`Some(None)`: a SYN without MSS).
     #[cold]
     pub fn syn_mss_answered(&self, obs: &Observation) -> Option<Option<u16>> {
-        let tuple = Tuple::new((obs.dst_ip, obs.dst_port), (obs.src_ip, obs.src_port));
-        self.conns.get(&tuple).map(|c| c.syn_mss)
+        self.answered(obs).map(|c| c.syn_mss)
+    }
+
+    /// The followed connection a SYN+ACK answers.
+    fn answered(&self, syn_ack: &Observation) -> Option<&Conn> {
+        self.conns.get(&answered_tuple(syn_ack))
     }
 
     fn syn_ack(&mut self, obs: &Observation, followed: bool, estimated: bool) {
-        let tuple = Tuple::new((obs.dst_ip, obs.dst_port), (obs.src_ip, obs.src_port));
+        let tuple = answered_tuple(obs);
         let Some(c) = self.conns.get_mut(&tuple) else {
             return;
         };
