@@ -323,24 +323,28 @@ mod tests {
         }
     }
 
+    /// A client SYN of `stack`, changed by `edit`, as an observation.
+    fn syn_of(stack: Stack, edit: impl FnOnce(&mut TcpPacket)) -> crate::packet::Observation {
+        let server = IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1));
+        let client = IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1));
+        let mut syn = stack.syn(client, 40000, server, 443, 1);
+        edit(&mut syn);
+        crate::packet::decode_ip(Timestamp(1), &syn.ip_bytes())
+            .ok()
+            .flatten()
+            .expect("a SYN is an observation")
+    }
+
     /// One set holds as many busy shapes as it has ways, whatever order
     /// they come in: each is computed once (with two ways, the third and
     /// fourth shape evicted the first two on every round).
     #[test]
     fn a_set_keeps_as_many_shapes_as_it_has_ways() {
         let engine = Engine::default();
-        let server = IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1));
-        let client = IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1));
         let observations: Vec<_> = Stack::ALL
             .iter()
             .take(super::WAYS)
-            .map(|stack| {
-                let syn = stack.syn(client, 40000, server, 443, 1);
-                crate::packet::decode_ip(Timestamp(1), &syn.ip_bytes())
-                    .ok()
-                    .flatten()
-                    .expect("a SYN is an observation")
-            })
+            .map(|&stack| syn_of(stack, |_| {}))
             .collect();
         let mut cache = super::ShapeCache::with_capacity(super::WAYS);
         let mut computed = 0;
@@ -362,20 +366,13 @@ mod tests {
     #[test]
     fn crowded_set_is_spread_by_a_new_seed() {
         let engine = Engine::default();
-        let server = IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1));
-        let client = IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1));
         let mut cache = super::ShapeCache::with_capacity(64);
         // Shapes differing in window only, until WAYS + 1 share a set under
         // this cache's seed.
         let mut by_set: Vec<Vec<_>> = vec![Vec::new(); 16];
         let crowd = (1000..)
             .find_map(|window| {
-                let mut syn = Stack::Linux.syn(client, 40000, server, 443, 1);
-                syn.window = window;
-                let obs = crate::packet::decode_ip(Timestamp(1), &syn.ip_bytes())
-                    .ok()
-                    .flatten()
-                    .expect("a SYN is an observation");
+                let obs = syn_of(Stack::Linux, |syn| syn.window = window);
                 let (_, set) = cache.hash_and_set(&super::ShapeKey::of(&obs, None));
                 by_set[set].push(obs);
                 (by_set[set].len() > super::WAYS).then(|| by_set[set].clone())
