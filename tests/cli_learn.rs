@@ -507,3 +507,52 @@ fn a_capture_that_cannot_be_opened_is_named() {
         assert!(!err.contains("error at byte"), "{err}");
     }
 }
+
+/// A capture cut off mid-record (a `tcpdump` killed, a copy taken while it
+/// wrote) is used up to the cut, as `analyze` keeps the records before it:
+/// the model and the report are made of the SYNs read, the cut is named
+/// after them and the exit status fails. A capture cut inside its first
+/// record gives nothing to use and is an error.
+#[test]
+fn a_capture_cut_off_mid_record_is_used_up_to_the_cut() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let rows = [(Stack::Windows, WINDOWS_UA), (Stack::Linux, LINUX_UA)];
+    let (pcap, labels) = labelled(dir.path(), "cut", &rows, 10);
+    let mut bytes = std::fs::read(&pcap).expect("read capture");
+    bytes.truncate(bytes.len() - 5);
+    std::fs::write(&pcap, &bytes).expect("cut capture");
+    let model = dir.path().join("m.toml").display().to_string();
+
+    let out = synprint(&[
+        "learn", "--pcap", &pcap, "--labels", &labels, "--model", &model,
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("19 labelled SYNs learned"), "{err}");
+    assert!(
+        err.contains(&format!("{pcap}: error at byte ")) && err.contains("19 client SYNs"),
+        "{err}"
+    );
+    let learned = std::fs::read_to_string(&model).expect("model written");
+    assert!(learned.contains("samples = "), "{learned}");
+
+    let out = synprint(&["eval", "--pcap", &pcap, "--labels", &labels, "--json"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("eval JSON");
+    assert_eq!(report["join"]["labelled"], 19);
+    let why = report["join"]["stopped_early"]
+        .as_str()
+        .expect("stopped_early");
+    assert!(why.contains("the file ends in the middle of"), "{why}");
+    assert!(err.contains(why), "{err}");
+
+    // Cut inside the first record: nothing read, so nothing to use.
+    let first = dir.path().join("first.pcap").display().to_string();
+    std::fs::write(&first, &bytes[..24 + 10]).expect("write capture");
+    let out = synprint(&["eval", "--pcap", &first, "--labels", &labels]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(out.stdout.is_empty(), "no report");
+    assert!(err.contains(&format!("{first}: error at byte 24")), "{err}");
+}

@@ -35,6 +35,11 @@ pub struct JoinStats {
     pub unmatched_label_rows: u64,
     /// Frames that could not be fingerprinted (any skip reason).
     pub skipped: u64,
+    /// Why reading stopped before the capture's end (cut off mid-record,
+    /// damaged): the SYNs before it were used, as `analyze` keeps the
+    /// records before such a place.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stopped_early: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -46,6 +51,8 @@ pub struct CaptureFileError {
 }
 
 /// Calls `f` for every labelled client SYN of the capture at `path`.
+/// A capture that goes wrong after its first frame is used up to there
+/// (see [`JoinStats::stopped_early`]); one with no frame read is an error.
 pub fn for_each_labelled_syn(
     path: &Path,
     labels: &Labels,
@@ -58,7 +65,16 @@ pub fn for_each_labelled_syn(
     let mut reader = CaptureReader::open(path).map_err(err)?;
     let mut stats = JoinStats::default();
     let mut seen: HashSet<(IpAddr, u16)> = HashSet::new();
-    while let Some(frame) = reader.next_frame().map_err(err)? {
+    loop {
+        let frame = match reader.next_frame() {
+            Ok(Some(frame)) => frame,
+            Ok(None) => break,
+            Err(e) if stats.frames == 0 => return Err(err(e)),
+            Err(e) => {
+                stats.stopped_early = Some(err(e).to_string());
+                break;
+            }
+        };
         stats.frames += 1;
         let obs = match decode(frame.link, frame.ts, frame.data) {
             Ok(Some(obs)) if obs.kind == Kind::Syn => obs,

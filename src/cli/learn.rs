@@ -64,6 +64,7 @@ pub fn learn(args: LearnArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
     )?;
     if stats.total == 0 {
         eprintln!("{}", nothing_joined(&args.pcap, &args.labels, &join));
+        say_stopped_early(&join);
         eprintln!("{}: not written", args.model.display());
         return Ok(ExitCode::FAILURE);
     }
@@ -87,7 +88,7 @@ pub fn learn(args: LearnArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
             stats.skipped_unknown
         );
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(say_stopped_early(&join))
 }
 
 pub fn eval(args: EvalArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
@@ -101,6 +102,7 @@ pub fn eval(args: EvalArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
         // A report of 0.0% everywhere would read as a model that is always
         // wrong, not as labels that never matched.
         eprintln!("{}", nothing_joined(&args.pcap, &args.labels, &join));
+        say_stopped_early(&join);
         return Ok(ExitCode::FAILURE);
     }
     let mut out = io::stdout().lock();
@@ -125,7 +127,7 @@ pub fn eval(args: EvalArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
         Err(e) if e.kind() == io::ErrorKind::BrokenPipe => {}
         other => other?,
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(say_stopped_early(&join))
 }
 
 /// Reads a labels CSV and says on stderr how many rows repeated an
@@ -142,6 +144,18 @@ pub(super) fn read_labels(path: &Path) -> Result<classify::Labels, classify::Lab
         );
     }
     Ok(labels)
+}
+
+/// Names the damage that stopped the capture early, after the output made
+/// of the SYNs before it: the exit status fails, as `analyze`'s does.
+fn say_stopped_early(join: &classify::JoinStats) -> ExitCode {
+    match &join.stopped_early {
+        Some(why) => {
+            eprintln!("{why} (read up to there: {} client SYNs)", join.syns);
+            ExitCode::FAILURE
+        }
+        None => ExitCode::SUCCESS,
+    }
 }
 
 /// Why a labels file gave nothing to learn from or score.
