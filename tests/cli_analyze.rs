@@ -642,3 +642,41 @@ fn a_p0f_db_that_is_not_one_is_refused() {
         assert!(err.contains(&expected), "{err}");
     }
 }
+
+/// Frames of a link type synprint does not read are named by their link
+/// type after the records, not only counted: a pcapng whose second
+/// interface is USB (LINKTYPE 189) still gives the Ethernet interface's
+/// SYN. A file of link types it reads gets no such note.
+#[test]
+fn link_types_it_does_not_read_are_named() {
+    use synprint::capture::{ByteOrder, PcapngInterface, PcapngWriter};
+    let mut w = PcapngWriter::new(Vec::new(), ByteOrder::Little).expect("section");
+    let eth = w
+        .add_interface(PcapngInterface::new(LinkType::ETHERNET))
+        .expect("interface");
+    let usb = w
+        .add_interface(PcapngInterface::new(LinkType(189)))
+        .expect("interface");
+    let syn = Stack::Linux.syn(v4(7), 40000, v4(1), 443, 1);
+    let ts = Timestamp(1_700_000_000_000_000_000);
+    w.write(eth, ts, &ethernet_frame(&syn.ip_bytes()))
+        .expect("write");
+    for _ in 0..3 {
+        w.write(usb, ts, &[0u8; 48]).expect("write");
+    }
+    let (out, path, _dir) = analyze_file("usb.pcapng", &w.into_inner(), "jsonl");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert_eq!(records(&out).len(), 1);
+    assert!(
+        err.contains(&format!(
+            "{}: synprint does not read link type 189 ",
+            path.display()
+        )) && err.contains("3 frames skipped as unknown_link_type"),
+        "{err}"
+    );
+
+    let (out, _, _dir) = analyze_file("eth.pcap", &capture(&[syn]), "jsonl");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!err.contains("does not read"), "{err}");
+}

@@ -76,7 +76,14 @@ struct Section {
     interfaces: Vec<Interface>,
     /// Simple packet blocks carry no time; they get the last one seen.
     last_ts: Timestamp,
+    /// The distinct link types of every section's interfaces so far, up to
+    /// [`MAX_LINK_TYPES`].
+    links: Vec<LinkType>,
 }
+
+/// Link types kept for [`CaptureReader::link_types`]: a file's interfaces
+/// have a few; a crafted one with thousands is not worth a quadratic scan.
+const MAX_LINK_TYPES: usize = 16;
 
 #[derive(Clone, Copy)]
 struct Interface {
@@ -221,6 +228,7 @@ impl<R: Read> CaptureReader<R> {
                 big_endian: false,
                 interfaces: Vec::new(),
                 last_ts: Timestamp::default(),
+                links: Vec::new(),
             })
         } else if [le, be]
             .iter()
@@ -244,6 +252,15 @@ impl<R: Read> CaptureReader<R> {
         match self.format {
             Format::Pcap { .. } => CaptureFormat::Pcap,
             Format::Pcapng(_) => CaptureFormat::Pcapng,
+        }
+    }
+
+    /// The link types the file has declared so far (its header's, or its
+    /// interfaces' in every section read), each once.
+    pub fn link_types(&self) -> &[LinkType] {
+        match &self.format {
+            Format::Pcap { link, .. } => std::slice::from_ref(link),
+            Format::Pcapng(section) => &section.links,
         }
     }
 
@@ -571,8 +588,12 @@ fn next_packet_block<R: Read>(
             IDB => {
                 check_body(body, 8, offset, part)?;
                 let clock = interface_clock(body, offset, part)?;
+                let link = LinkType(u32::from(body.u16(0)));
+                if section.links.len() < MAX_LINK_TYPES && !section.links.contains(&link) {
+                    section.links.push(link);
+                }
                 section.interfaces.push(Interface {
-                    link: LinkType(u32::from(body.u16(0))),
+                    link,
                     snaplen: body.u32(4),
                     clock,
                 });

@@ -16,6 +16,7 @@ use synprint::capture::{
     Stopped,
 };
 use synprint::output::{Format, RecordWriter};
+use synprint::packet::{LinkType, Skip};
 
 use super::engine::EngineArgs;
 
@@ -218,21 +219,36 @@ pub fn run(args: AnalyzeArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
             ..config
         };
         let mut analyzer = Analyzer::new(&engine, config);
-        let outcome = analyze_stream(
-            input,
-            &mut analyzer,
-            &mut writer,
-            progress.as_ref(),
-            labels.as_ref(),
-            // Standard input is usually a live `tcpdump -w -`: each record
-            // goes out as soon as it is made instead of in 1 MiB batches.
-            name == "-",
-            stop,
-        );
+        let mut unread_links = Vec::new();
+        let outcome = CaptureReader::new(input)
+            .map_err(StreamError::from)
+            .and_then(|mut reader| {
+                let outcome = analyze_stream(
+                    &mut reader,
+                    &mut analyzer,
+                    &mut writer,
+                    progress.as_ref(),
+                    labels.as_ref(),
+                    // Standard input is usually a live `tcpdump -w -`: each
+                    // record goes out as soon as it is made instead of in
+                    // 1 MiB batches.
+                    name == "-",
+                    stop,
+                );
+                let unread = reader.link_types().iter().filter(|l| !l.is_decoded());
+                unread_links.extend(unread);
+                outcome
+            });
         if let Some((bar, _)) = progress {
             bar.finish_and_clear();
         }
-        total.merge(&analyzer.stats());
+        let stats = analyzer.stats();
+        let unread = stats.skipped[Skip::UnknownLinkType.index()];
+        if unread > 0 && !unread_links.is_empty() {
+            let note = unread_note(&name, &unread_links, unread);
+            say_after_records(&mut writer, format_args!("{note}"))?;
+        }
+        total.merge(&stats);
         let stopped = stop.is_some_and(|s| s.load(Relaxed));
         match outcome {
             // A pipe's reader ends at the signal, maybe inside a record:
@@ -269,6 +285,24 @@ pub fn run(args: AnalyzeArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// Names the link types of a file that synprint does not read: the summary
+/// only counts their frames as `unknown_link_type`.
+fn unread_note(name: &str, links: &[LinkType], frames: u64) -> String {
+    let numbers: Vec<String> = links.iter().map(|l| l.0.to_string()).collect();
+    let (types, skipped) = match (links.len(), frames) {
+        (1, 1) => ("link type", "frame"),
+        (1, _) => ("link type", "frames"),
+        (_, 1) => ("link types", "frame"),
+        _ => ("link types", "frames"),
+    };
+    format!(
+        "{name}: synprint does not read {types} {} (tcpdump.org's LINKTYPE_ numbers; the \
+         README's \"Link types\" lists those it reads): {frames} {skipped} skipped as \
+         unknown_link_type",
+        numbers.join(", ")
+    )
 }
 
 /// Writes out the records gathered so far, so that a message about a file
@@ -387,7 +421,7 @@ impl StreamError {
 }
 
 fn analyze_stream<W: Write>(
-    input: Box<dyn Read>,
+    reader: &mut CaptureReader<Box<dyn Read>>,
     analyzer: &mut Analyzer<'_>,
     writer: &mut RecordWriter<W>,
     progress: Option<&(indicatif::ProgressBar, Rc<Cell<u64>>)>,
@@ -395,7 +429,6 @@ fn analyze_stream<W: Write>(
     live: bool,
     stop: Option<&AtomicBool>,
 ) -> Result<(), StreamError> {
-    let mut reader = CaptureReader::new(input)?;
     let follow = writer.wants_conn_uptimes();
     // Takes the writer as an argument: between frames it also writes the
     // uptimes connection following finds.

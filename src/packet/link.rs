@@ -44,6 +44,34 @@ impl LinkType {
     pub const IPV6: LinkType = LinkType(229);
     /// Linux cooked capture v2.
     pub const LINUX_SLL2: LinkType = LinkType(276);
+
+    /// The link types [`decode`] reads; frames of any other are skipped as
+    /// `unknown_link_type`.
+    pub const DECODED: &'static [LinkType] = &[
+        LinkType::NULL,
+        LinkType::ETHERNET,
+        LinkType::PPP,
+        LinkType::DLT_RAW_12,
+        LinkType::DLT_RAW_14,
+        LinkType::PPP_HDLC,
+        LinkType::PPP_ETHER,
+        LinkType::RAW,
+        LinkType::C_HDLC,
+        LinkType::IEEE802_11,
+        LinkType::LOOP,
+        LinkType::LINUX_SLL,
+        LinkType::PFLOG,
+        LinkType::IEEE802_11_RADIOTAP,
+        LinkType::PPP_WITH_DIR,
+        LinkType::IPV4,
+        LinkType::IPV6,
+        LinkType::NFLOG,
+        LinkType::LINUX_SLL2,
+    ];
+
+    pub fn is_decoded(self) -> bool {
+        LinkType::DECODED.contains(&self)
+    }
 }
 
 /// EtherTypes synprint follows.
@@ -385,6 +413,17 @@ mod tests {
         for ty in 0..=u16::MAX {
             let opened = ether_payload::<Handshakes>(Timestamp(0), ty, &[], 0) != Err(Skip::NotIp);
             assert_eq!(opened, ethertype::is_followed(ty), "EtherType {ty:#06x}");
+        }
+    }
+
+    /// `LinkType::DECODED` is what `decode` reads: the summary's note on
+    /// link types it does not read cannot drift from the dispatch.
+    #[test]
+    fn decoded_link_types_are_the_dispatched_ones() {
+        for n in 0..=u32::from(u16::MAX) {
+            let link = LinkType(n);
+            let read = decode::<Handshakes>(link, Timestamp(0), &[]) != Err(Skip::UnknownLinkType);
+            assert_eq!(read, link.is_decoded(), "link type {n}");
         }
     }
 }
