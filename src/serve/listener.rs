@@ -36,12 +36,19 @@ const WRITE_STALL_TIMEOUT: Duration = Duration::from_secs(30);
 /// How often a failing `accept` (EMFILE: out of file descriptors) is logged.
 const ACCEPT_ERROR_LOG_EVERY: Duration = Duration::from_secs(10);
 
-/// Binds a listening socket with `TCP_SAVE_SYN`. An IPv6 wildcard address
-/// accepts IPv4 too (IPV6_V6ONLY off), so `[::]:8249` serves both.
-pub fn bind(addr: SocketAddr) -> io::Result<std::net::TcpListener> {
+/// Binds a listening socket with `TCP_SAVE_SYN` for `addr`, one of the
+/// addresses in `listen`. An IPv6 wildcard address accepts IPv4 too
+/// (IPV6_V6ONLY off), so `[::]:8249` alone serves both; listed with an IPv4
+/// address of the same port (`0.0.0.0:8249` and `[::]:8249`, as nginx
+/// configurations say it), it keeps to IPv6, as nginx does, where it would
+/// otherwise fail with "address in use".
+pub fn bind(addr: SocketAddr, listen: &[SocketAddr]) -> io::Result<std::net::TcpListener> {
     let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
     if addr.is_ipv6() {
-        socket.set_only_v6(false)?;
+        let v4_too = listen
+            .iter()
+            .any(|a| a.is_ipv4() && a.port() == addr.port() && addr.port() != 0);
+        socket.set_only_v6(v4_too)?;
     }
     socket.set_reuse_address(true)?;
     sys::set_save_syn(socket.as_raw_fd())?;
@@ -307,6 +314,38 @@ mod tests {
             .message(&e, t0 + ACCEPT_ERROR_LOG_EVERY)
             .expect("logged again after the interval");
         assert!(next.contains("200 times since"), "{next}");
+    }
+
+    /// `0.0.0.0:P` and `[::]:P` listed together both bind, and each
+    /// accepts its own family; `[::]:P` alone accepts IPv4 too.
+    #[tokio::test]
+    async fn an_ipv4_and_an_ipv6_wildcard_on_one_port_both_bind() {
+        let probe = bind("0.0.0.0:0".parse().expect("addr"), &[]).expect("bind");
+        let port = probe.local_addr().expect("addr").port();
+        drop(probe);
+        let v4: SocketAddr = format!("0.0.0.0:{port}").parse().expect("addr");
+        let v6: SocketAddr = format!("[::]:{port}").parse().expect("addr");
+        let both = [v4, v6];
+        let l4 = bind(v4, &both).expect("bind 0.0.0.0");
+        let l6 = bind(v6, &both).expect("bind [::] next to 0.0.0.0");
+        for (listener, peer) in [(l4, "127.0.0.1"), (l6, "::1")] {
+            let listener = TcpListener::from_std(listener).expect("tokio listener");
+            let peer: SocketAddr = SocketAddr::new(peer.parse().expect("ip"), port);
+            let _client = TcpStream::connect(peer).await.expect("connect");
+            let (_, from) = listener.accept().await.expect("accept");
+            assert_eq!(
+                from.is_ipv4(),
+                peer.is_ipv4(),
+                "{from} on the listener of {peer}"
+            );
+        }
+
+        let alone = bind(v6, &[v6]).expect("bind [::] alone");
+        let listener = TcpListener::from_std(alone).expect("tokio listener");
+        let _client = TcpStream::connect(SocketAddr::new([127, 0, 0, 1].into(), port))
+            .await
+            .expect("connect over IPv4");
+        listener.accept().await.expect("[::] alone accepts IPv4");
     }
 
     /// A peer that never reads: writes fail once they have waited the

@@ -93,8 +93,8 @@ impl Server {
         let metrics = Arc::new(Metrics::default());
         let mut listeners = Vec::new();
         for &addr in &config.listen {
-            let std_listener =
-                listener::bind(addr).map_err(|source| ServeError::Listen { addr, source })?;
+            let std_listener = listener::bind(addr, &config.listen)
+                .map_err(|source| ServeError::Listen { addr, source })?;
             let l = tokio::net::TcpListener::from_std(std_listener)
                 .map_err(|source| ServeError::Listen { addr, source })?;
             listeners.push(l);
