@@ -711,6 +711,10 @@ impl Features {
     /// The canonical model-file string of a feature value (the window is
     /// written as `mss*N` when `mss_form`).
     pub fn value_string(&self, f: Feature, mss_form: bool) -> Option<String> {
+        // A layout longer than `LAYOUT_KEEP` options (crafted SYNs only) is
+        // shown cut short, and a cut list names no key a model file can
+        // hold: such a SYN teaches nothing about its options.
+        let layout_fits = !self.layout.truncated;
         Some(match f {
             Feature::Ttl => self.initial_ttl.to_string(),
             Feature::Window => match (mss_form, self.window_mss_multiple()) {
@@ -718,13 +722,15 @@ impl Features {
                 _ => self.window.to_string(),
             },
             Feature::WScale => self.wscale.map_or("none".into(), |w| w.to_string()),
-            Feature::Options => self.layout.to_string(),
+            Feature::Options if layout_fits => self.layout.to_string(),
+            Feature::Options => return None,
             Feature::Mss => self.mss_bucket.name().into(),
             Feature::Ecn => if self.ecn { "yes" } else { "no" }.into(),
             Feature::IpId => self.ip_id.name().into(),
             Feature::P0f => self.p0f?.name().into(),
             Feature::Hops => self.hops.to_string(),
             Feature::MssValue => self.mss.map_or("none".into(), |m| m.to_string()),
+            Feature::Signature if !layout_fits => return None,
             Feature::Signature => format!(
                 "{}:{}:{}:{}",
                 self.initial_ttl,

@@ -807,6 +807,41 @@ mod tests {
         assert_eq!(merged, second);
     }
 
+    /// Whatever options a SYN carries (up to the 40 bytes TCP allows:
+    /// long NOP runs, EOL padding, unknown kinds, cut-off options), the
+    /// model `learn` writes loads again: one crafted SYN must not leave a
+    /// model file that `learn`, `eval` and `analyze` then refuse.
+    #[test]
+    fn models_learned_from_any_options_load_again() {
+        let builtin = Model::builtin().unwrap();
+        let mut rng = Rng::new(17);
+        let dst = IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1));
+        let mut set = Vec::new();
+        for i in 0..2000u32 {
+            let src = IpAddr::V4(Ipv4Addr::from(0x0c00_0000 + i));
+            let mut p = Stack::Linux.syn(src, 2000 + i as u16, dst, 443, i);
+            let len = match i {
+                0..=9 => 40 - i as usize,
+                _ => rng.below(41) as usize,
+            };
+            p.options = (0..len)
+                .map(|_| rng.pick(&[0u8, 1, 1, 1, 2, 3, 4, 8, 30, 4, 2]))
+                .collect();
+            if i % 3 == 0 {
+                p.options = OptionBytes::new().mss(1460).0;
+                p.options.push(0);
+                p.options.resize(len.max(4), 0);
+            }
+            set.push((observation(&p), Os::Linux));
+        }
+        let mut learned = ModelFile::empty_learned();
+        learn_from(&builtin, &mut learned, samples(&set));
+        let text = learned.to_toml();
+        let reloaded = ModelFile::parse(&text, Path::new("m")).unwrap();
+        Model::compile(&ModelFile::builtin().unwrap(), Some(&reloaded)).unwrap();
+        assert_eq!(reloaded.class["Linux"].samples, 2000);
+    }
+
     #[test]
     fn windows_known_exactly_stay_exact_others_become_mss_multiples() {
         let builtin = Model::builtin().unwrap();
