@@ -97,14 +97,16 @@ pub enum SynSeen {
 /// hand the client's MSS to the SYN+ACK.
 ///
 /// A bucket table (`table::BucketTable`: eight-way buckets of two cache lines; the handshake rate
-/// is what the table must keep up with). Packet time is cut into epochs of half the time-to-live; an entry
-/// lives while it was written in the current or the previous epoch, so it
-/// survives between one half and one whole TTL, with no timers. A new
+/// is what the table must keep up with). Packet time is cut into epochs as
+/// long as the time-to-live; an entry lives while it was written in the
+/// current or the previous epoch, so it survives between one and two TTLs,
+/// with no timers: at least the TTL, as promised (epochs of half the TTL
+/// let a quiet capture forget a 108-second-old SYN at a two-minute TTL). A new
 /// handshake takes an expired or empty slot of its bucket, else the one
 /// written longest ago (an eviction). Memory is fixed at creation; a flood
 /// of distinct spoofed SYNs only evicts faster.
 ///
-/// Epochs count in 14 bits: an entry untouched for 16 384 epochs (11 days
+/// Epochs count in 14 bits: an entry untouched for 16 384 epochs (22 days
 /// at the default TTL) could look fresh again; its only effect would be a
 /// retransmission verdict or a SYN MSS for a 4-tuple and ISN seen that long
 /// ago.
@@ -126,7 +128,7 @@ impl FlowTable {
             table: BucketTable::new(capacity),
             epoch: 0,
             epoch_start: Timestamp(0),
-            epoch_ns: (ttl_ns / 2).max(1),
+            epoch_ns: ttl_ns.max(1),
             evictions: 0,
         }
     }
@@ -361,7 +363,7 @@ mod tests {
     }
 
     #[test]
-    fn entries_live_between_half_and_one_ttl_and_retransmissions_refresh_them() {
+    fn entries_live_between_one_and_two_ttls_and_retransmissions_refresh_them() {
         let ttl = 1_000_000;
         let mut t = FlowTable::new(1000, ttl);
         let s = syn(7, 7);
@@ -372,13 +374,13 @@ mod tests {
                 follows_syn: true
             }
         );
-        // Across an epoch boundary, within the TTL.
+        // Within the TTL.
         assert_eq!(t.observe(&obs(&s, ttl * 9 / 10)), SynSeen::Retransmission);
         // The retransmission refreshed it: still known one TTL after the
         // first packet.
         assert_eq!(t.observe(&obs(&s, ttl * 3 / 2)), SynSeen::Retransmission);
         assert_eq!(t.len(), 1);
-        // Two TTLs of silence: forgotten.
+        // Three TTLs of silence: forgotten.
         assert_eq!(
             t.observe(&obs(&s, ttl * 4)),
             SynSeen::New {
@@ -421,6 +423,27 @@ mod tests {
             .count();
         assert!(forgotten <= 6, "{forgotten} retransmissions taken for new");
         assert!(t.evictions() <= 6, "{} evictions", t.evictions());
+    }
+
+    /// However the epochs fall, a handshake is known for a whole TTL after
+    /// its last packet, with nothing in between (a quiet capture: one other
+    /// SYN, then the client's, then its retransmission one TTL later).
+    #[test]
+    fn an_entry_lives_at_least_one_ttl_wherever_it_falls_in_its_epoch() {
+        let ttl = 120_000;
+        for offset in [
+            0, 1, 13_000, 59_999, 60_000, 100_000, 119_999, 120_000, 130_000,
+        ] {
+            let mut t = FlowTable::new(1000, ttl);
+            t.observe(&obs(&syn(1, 1), 1));
+            let s = syn(2, 2);
+            t.observe(&obs(&s, 1 + offset));
+            assert_eq!(
+                t.observe(&obs(&s, 1 + offset + ttl)),
+                SynSeen::Retransmission,
+                "written {offset} after the epoch began"
+            );
+        }
     }
 
     #[test]

@@ -149,8 +149,9 @@ struct Derived {
 pub struct AnalyzerConfig {
     /// Handshakes remembered for retransmission detection.
     pub flow_capacity: usize,
-    /// How long (packet time) a handshake is remembered; SYN retransmissions
-    /// back off to about a minute, so two minutes catches them all.
+    /// How long (packet time) a handshake is remembered at least (at most
+    /// twice as long); SYN retransmissions back off to about a minute, so
+    /// two minutes catches them all.
     pub flow_ttl_ns: u64,
     /// Hosts remembered for uptime estimation (p0f's per-host timestamps).
     pub uptime_capacity: usize,
