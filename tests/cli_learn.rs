@@ -339,6 +339,28 @@ fn labels_that_match_no_syn_are_an_error_not_a_report() {
     ]);
     assert_eq!(out.status.code(), Some(1));
     assert!(!model.exists(), "nothing learned, nothing written");
+
+    // A row that joins but says `unknown` is named as such, not lost from
+    // the count (it labels the capture's first SYN: `labelled` numbers
+    // clients from 10.0.0.1, port 40001).
+    let unknown = dir.path().join("unknown.csv");
+    std::fs::write(&unknown, "src_ip,src_port,os\n10.0.0.1,40001,unknown\n").expect("write");
+    let unknown = unknown.to_str().expect("utf-8");
+    let out = synprint(&[
+        "learn",
+        "--pcap",
+        &pcap,
+        "--labels",
+        unknown,
+        "--model",
+        model.to_str().expect("utf-8"),
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("3 SYNs: 1 labelled unknown, 2 without a label row"),
+        "{err}"
+    );
 }
 
 /// A reader that leaves early (`| head -1`) ends `eval` quietly, as it ends

@@ -244,20 +244,25 @@ pub fn read_labels<R: Read>(mut input: R, path: &Path) -> Result<Labels, LabelEr
             line: line(),
             value: port_s.to_string(),
         })?;
+        // Checked on every row, a repeated one too: an OS name that is not
+        // one is a mistake in the file wherever it stands.
+        let os_named = field(os_col)
+            .map(|name| name.parse::<Os>())
+            .transpose()
+            .map_err(|source| LabelError::BadOs {
+                path: p(),
+                line: line(),
+                source,
+            })?;
         labels.rows += 1;
         let Entry::Vacant(slot) = labels.by_conn.entry((ip, port)) else {
             labels.duplicates += 1;
             continue;
         };
         let user_agent = field(ua_col).map(|ua| ua.into_owned());
-        let os_name = field(os_col);
-        let from_os_column = os_name.is_some();
-        let os = match os_name {
-            Some(name) => Some(name.parse::<Os>().map_err(|source| LabelError::BadOs {
-                path: p(),
-                line: line(),
-                source,
-            })?),
+        let from_os_column = os_named.is_some();
+        let os = match os_named {
+            Some(os) => Some(os),
             None => match &user_agent {
                 // A site's visitors share a few thousand User-Agents: each
                 // is parsed once (the regex set costs microseconds a row).
@@ -550,6 +555,9 @@ mod tests {
         let os = |port| l.get("10.0.0.1".parse().unwrap(), port).unwrap().os;
         assert_eq!(os(1), Some(Os::Windows));
         assert_eq!(os(2), Some(Os::Linux));
+        // A repeated row is still checked: a name that is no OS is an error.
+        let e = labels("src_ip,src_port,os\n10.0.0.1,1,Windows\n10.0.0.1,1,Foo\n").unwrap_err();
+        assert!(matches!(e, LabelError::BadOs { line: 3, .. }), "{e}");
     }
 
     /// A population the built-in model gets wrong: Linux servers with a big

@@ -63,7 +63,11 @@ pub fn learn(args: LearnArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
         engine.p0f_database(),
     )?;
     if stats.total == 0 {
-        eprintln!("{}", nothing_joined(&args.pcap, &args.labels, &join));
+        let unknown = stats.skipped_unknown;
+        eprintln!(
+            "{}",
+            nothing_joined(&args.pcap, &args.labels, &join, unknown)
+        );
         say_stopped_early(&join);
         eprintln!("{}: not written", args.model.display());
         return Ok(ExitCode::FAILURE);
@@ -101,7 +105,7 @@ pub fn eval(args: EvalArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
     if join.labelled == 0 {
         // A report of 0.0% everywhere would read as a model that is always
         // wrong, not as labels that never matched.
-        eprintln!("{}", nothing_joined(&args.pcap, &args.labels, &join));
+        eprintln!("{}", nothing_joined(&args.pcap, &args.labels, &join, 0));
         say_stopped_early(&join);
         return Ok(ExitCode::FAILURE);
     }
@@ -158,12 +162,17 @@ fn say_stopped_early(join: &classify::JoinStats) -> ExitCode {
     }
 }
 
-/// Why a labels file gave nothing to learn from or score.
-fn nothing_joined(pcap: &Path, labels: &Path, join: &classify::JoinStats) -> String {
+/// Why a labels file gave nothing to learn from or score; `unknown`: SYNs
+/// labelled `unknown` (which `learn` has nothing to learn from).
+fn nothing_joined(pcap: &Path, labels: &Path, join: &classify::JoinStats, unknown: u64) -> String {
+    let unknown = match unknown {
+        0 => String::new(),
+        n => format!("{n} labelled unknown, "),
+    };
     format!(
-        "{}: no client SYN has a label naming an OS in {} ({} SYNs: {} without a label row, \
-         {} with a label naming no known OS); the labels join on src_ip and src_port, \
-         the client's address and port as the capture shows them",
+        "{}: no client SYN has a label naming an OS in {} ({} SYNs: {unknown}{} without a \
+         label row, {} with a label naming no known OS); the labels join on src_ip and \
+         src_port, the client's address and port as the capture shows them",
         pcap.display(),
         labels.display(),
         join.syns,
