@@ -312,10 +312,15 @@ fn tcp_header_length_errors() {
     let mut bad = ip.clone();
     bad[32] = 0xf0;
     assert_eq!(decode_ip(TS, &bad), Err(Skip::BadHeaderLength));
-    // Fewer than 20 bytes of TCP inside a consistent IP packet.
-    let mut short = ip[..30].to_vec();
+    // An IP total length that leaves fewer than 20 bytes for TCP, the
+    // packet all there: its header is wrong, nothing was cut (`truncated`
+    // is for the snap length).
+    let mut short = ip.clone();
     short[2..4].copy_from_slice(&30u16.to_be_bytes());
-    assert_eq!(decode_ip(TS, &short), Err(Skip::Truncated));
+    assert_eq!(decode_ip(TS, &short), Err(Skip::BadHeaderLength));
+    assert_eq!(decode_ip(TS, &short[..30]), Err(Skip::BadHeaderLength));
+    // The same 30 bytes cut from a whole packet by the snap length.
+    assert_eq!(decode_ip(TS, &ip[..30]), Err(Skip::Truncated));
 }
 
 #[test]
