@@ -1621,6 +1621,175 @@ fn random_connections(seed: u64, count: u32, max_gap_ms: usize) -> Vec<(u64, Vec
     frames
 }
 
+/// Disorderly traffic on a few reused 4-tuples: every frame is a random
+/// step of some connection (a SYN, new or repeating its ISN; a SYN+ACK,
+/// possibly again or after the client's ACK; ACKs, data, FIN, RST from
+/// either side), frames apart by 1 ms to 200 s. It lands where the
+/// handshake table (minutes), p0f's connection table (30 s, expired every
+/// 50 packets) and the hosts' uptime state disagree unless synprint keeps
+/// p0f's order and tables: retransmissions long after, SYN+ACKs after the
+/// connection expired or ended, the 50th packet being a handshake.
+fn disorderly_connections(seed: u64, frames: usize, steps_ms: &[u64]) -> Vec<(u64, Vec<u8>)> {
+    let mut rng = Lcg(seed);
+    let server = v4(0x7000);
+    let clients = [v4(0x7001), v4(0x7002), v4(0x7003)];
+    // Ticks per second of each client's clock and the server's.
+    let rates = [1000u64, 250, 100];
+    let server_rate = 1000u64;
+    let base = Timestamp::from_secs_nanos(1_700_000_000, 0).0;
+    // Per tuple: the client's ISN, the server's ISN once it answered, and
+    // the next sequence numbers.
+    #[derive(Clone, Copy, Default)]
+    struct Tuple {
+        c_isn: u32,
+        s_isn: Option<u32>,
+    }
+    let mut tuples: HashMap<(usize, u16), Tuple> = HashMap::new();
+    let mut out = Vec::with_capacity(frames);
+    let mut t_ms = 0u64;
+    for n in 0..frames {
+        t_ms += steps_ms[rng.next(steps_ms.len())];
+        let ci = rng.next(clients.len());
+        let cport = 1024 + rng.next(8) as u16;
+        let (cli, sport) = (clients[ci], 80u16);
+        let c_ts = (ci as u64 * 0x0100_0000 + 7 + t_ms * rates[ci] / 1000) as u32;
+        let s_ts = (0x0800_0000 + t_ms * server_rate / 1000) as u32;
+        let tuple = tuples.entry((ci, cport)).or_default();
+        let mut p = TcpPacket::syn(cli, cport, server, sport);
+        let from_server = |p: &mut TcpPacket| {
+            std::mem::swap(&mut p.src, &mut p.dst);
+            std::mem::swap(&mut p.src_port, &mut p.dst_port);
+        };
+        match rng.next(9) {
+            // A SYN: half of them repeat the tuple's ISN (a retransmission,
+            // however late), the others open anew.
+            0 | 1 => {
+                if tuple.c_isn == 0 || rng.next(2) == 0 {
+                    tuple.c_isn = 0x1000_0000 + (n as u32).wrapping_mul(104_729);
+                    tuple.s_isn = None;
+                }
+                p.seq = tuple.c_isn;
+                set_ts(&mut p, c_ts, 0);
+            }
+            // A SYN+ACK for the tuple's SYN, the same one again if answered.
+            2 | 3 => {
+                from_server(&mut p);
+                p.flags = flags::SYN | flags::ACK;
+                let s_isn = *tuple
+                    .s_isn
+                    .get_or_insert(0x5000_0000 + (n as u32).wrapping_mul(7919));
+                p.seq = s_isn;
+                p.ack = tuple.c_isn.wrapping_add(1);
+                p.window = 1460 * 44;
+                set_ts(&mut p, s_ts, c_ts);
+            }
+            // The client's ACK, or six bytes of a request.
+            4 | 5 => {
+                p.flags = flags::ACK;
+                p.seq = tuple.c_isn.wrapping_add(1);
+                p.ack = tuple.s_isn.unwrap_or(0).wrapping_add(1);
+                p.options = OptionBytes::new().nop().nop().ts(c_ts, s_ts).0;
+                if rng.next(2) == 0 {
+                    p.flags |= flags::PSH;
+                    p.payload = if rng.next(2) == 0 {
+                        b"GET / ".to_vec()
+                    } else {
+                        b"\x16\x03\x01\x02\x00\x01".to_vec()
+                    };
+                }
+            }
+            // The server's ACK or data.
+            6 => {
+                from_server(&mut p);
+                p.flags = flags::ACK;
+                p.seq = tuple.s_isn.unwrap_or(0).wrapping_add(1);
+                p.ack = tuple.c_isn.wrapping_add(1);
+                p.options = OptionBytes::new().nop().nop().ts(s_ts, c_ts).0;
+                if rng.next(2) == 0 {
+                    p.flags |= flags::PSH;
+                    p.payload = b"HTTP/1.1 200 OK\r\n\r\n".to_vec();
+                }
+            }
+            // A FIN or a RST, from either side.
+            _ => {
+                let (fin, server_side) = (rng.next(2) == 0, rng.next(2) == 0);
+                p.flags = if fin {
+                    flags::FIN | flags::ACK
+                } else {
+                    flags::RST
+                };
+                p.seq = tuple.c_isn.wrapping_add(1);
+                if server_side {
+                    from_server(&mut p);
+                    p.seq = tuple.s_isn.unwrap_or(0).wrapping_add(1);
+                }
+                p.options = Vec::new();
+            }
+        }
+        out.push((base + t_ms * 1_000_000, ethernet_frame(&p.ip_bytes())));
+    }
+    out
+}
+
+/// Disorderly traffic (see [`disorderly_connections`]), dense and sparse:
+/// every line p0f writes, synprint writes identically.
+#[test]
+fn disorderly_connections_match_p0f() {
+    if p0f_missing() {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let dense: &[u64] = &[1, 100, 1000, 5000, 20_000];
+    let sparse: &[u64] = &[1, 100, 1000, 5000, 20_000, 31_000, 61_000, 200_000];
+    for seed in 0..200u64 {
+        let steps = if seed % 2 == 0 { dense } else { sparse };
+        let frames =
+            disorderly_connections(0xd150_0000 + seed, 60 + (seed as usize % 5) * 40, steps);
+        let pcap = dir.path().join(format!("disorderly-{seed}.pcap"));
+        write_frames(&pcap, &frames);
+        p0f_lines_in_order(&format!("disorderly connections, seed {seed}"), &pcap);
+    }
+}
+
+/// `synprint analyze --format p0f` writes every line p0f writes in the
+/// compared modules, identically and in p0f's order; the lines it adds
+/// are only the SYN+ACKs (with their MTU) that p0f does not fingerprint,
+/// as the README says.
+fn p0f_lines_in_order(name: &str, pcap: &Path) {
+    let compared = |line: &&str| {
+        COMPARED_MODULES
+            .iter()
+            .any(|m| line.contains(&format!("] mod={m}|")))
+    };
+    let log = p0f_log(pcap);
+    let theirs: Vec<&str> = log.lines().filter(compared).collect();
+    let (text, _) = synprint_analyze(pcap, "p0f");
+    let ours: Vec<&str> = text.lines().filter(compared).collect();
+    let mut at = 0;
+    for line in &ours {
+        if theirs.get(at) == Some(line) {
+            at += 1;
+            continue;
+        }
+        let added = line.contains("|subj=srv|")
+            && (line.contains("] mod=syn+ack|") || line.contains("] mod=mtu|"));
+        assert!(
+            added,
+            "{name}: a line p0f does not write there:\n{line}\nnext of p0f's:\n{}\n\
+             ours:\n{text}\np0f's:\n{log}",
+            theirs.get(at).unwrap_or(&"(none)")
+        );
+    }
+    assert_eq!(
+        at,
+        theirs.len(),
+        "{name}: p0f's line {} is missing:\n{}\nours:\n{text}\np0f's:\n{log}",
+        at + 1,
+        theirs.get(at).unwrap_or(&"")
+    );
+    assert!(!theirs.is_empty(), "{name}: p0f wrote nothing");
+}
+
 fn write_frames(path: &Path, frames: &[(u64, Vec<u8>)]) {
     let file = std::fs::File::create(path).expect("create pcap");
     let mut w = PcapWriter::new(std::io::BufWriter::new(file), LinkType::ETHERNET).expect("pcap");

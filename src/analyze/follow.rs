@@ -26,6 +26,7 @@ use std::net::IpAddr;
 
 use foldhash::fast::RandomState;
 
+use super::flows::SynSeen;
 use crate::p0f::{NoEstimate, Uptime, UptimeTracker};
 use crate::packet::{flags, Kind, Observation, Segment, Timestamp};
 
@@ -154,16 +155,12 @@ impl Follower {
     }
 
     /// A SYN or SYN+ACK the analyzer writes a record for (first-seen, or
-    /// a SYN fingerprinted again): counts the packet for p0f's expiry
-    /// rhythm unless `counted` (by [`Follower::fingerprints_again`]).
+    /// a SYN fingerprinted again), after [`Follower::packet`].
     /// `followed`: p0f keeps following its connection (false for p0f's own
     /// probes and for SYNs matching a userland tool); `estimated`: the
     /// packet itself gave its sender's uptime.
     #[cold]
-    pub fn handshake(&mut self, obs: &Observation, followed: bool, estimated: bool, counted: bool) {
-        if !counted {
-            self.packet(obs.ts);
-        }
+    pub fn handshake(&mut self, obs: &Observation, followed: bool, estimated: bool) {
         match obs.kind {
             Kind::Syn => self.syn(obs, followed, estimated),
             Kind::SynAck => self.syn_ack(obs, followed, estimated),
@@ -209,28 +206,21 @@ impl Follower {
         }
     }
 
-    /// A retransmitted SYN or SYN+ACK (counted for p0f's expiry rhythm):
+    /// A retransmitted SYN or SYN+ACK (after [`Follower::packet`]):
     /// whether p0f fingerprints it again. It does for a SYN, unless it still
     /// follows the connection the SYN opened (same addresses, ports and
     /// sequence number), and for a SYN+ACK answering a connection it follows
     /// and has seen no SYN+ACK for (one opened by a SYN fingerprinted
     /// again); `keyed`: not one of p0f's own probes, which it never
     /// fingerprints. When this says yes, the packet goes on to
-    /// [`Follower::handshake`] with `counted`.
+    /// [`Follower::handshake`].
     #[cold]
-    pub fn fingerprints_again(&mut self, obs: &Observation, keyed: bool) -> Option<Again> {
-        self.packet(obs.ts);
+    pub fn fingerprints_again(&self, obs: &Observation, keyed: bool) -> Option<Again> {
         if !keyed {
             return None;
         }
         match obs.kind {
-            Kind::Syn => {
-                let tuple = Tuple::new((obs.src_ip, obs.src_port), (obs.dst_ip, obs.dst_port));
-                let followed = self.conns.get(&tuple);
-                followed
-                    .is_none_or(|c| c.next_client_seq.wrapping_sub(1) != obs.seq)
-                    .then_some(Again { syn_mss: None })
-            }
+            Kind::Syn => (!self.follows_syn(obs)).then_some(Again { syn_mss: None }),
             Kind::SynAck => {
                 let c = self.answered(obs)?;
                 (!c.acked).then_some(Again { syn_mss: c.syn_mss })
@@ -238,11 +228,50 @@ impl Follower {
         }
     }
 
+    /// A SYN or SYN+ACK as p0f sees it, given what the handshake table
+    /// made of it: p0f counts the packet (its expiry rhythm) before it
+    /// reads it, and a SYN the table forgot (minutes later) while p0f
+    /// still follows its connection is a retransmission to p0f.
+    #[cold]
+    pub fn sees(&mut self, obs: &Observation, seen: SynSeen) -> SynSeen {
+        self.packet(obs.ts);
+        match seen {
+            SynSeen::New { .. } if obs.kind == Kind::Syn && self.follows_syn(obs) => {
+                SynSeen::Retransmission
+            }
+            seen => seen,
+        }
+    }
+
+    /// Whether p0f still follows the connection this SYN opened (same
+    /// addresses, ports and sequence number): a retransmission to p0f,
+    /// which expires connections only every 50 packets, however long ago
+    /// the first one came.
+    #[cold]
+    pub fn follows_syn(&self, obs: &Observation) -> bool {
+        let tuple = Tuple::new((obs.src_ip, obs.src_port), (obs.dst_ip, obs.dst_port));
+        self.conns
+            .get(&tuple)
+            .is_some_and(|c| c.next_client_seq.wrapping_sub(1) == obs.seq)
+    }
+
     /// The MSS of the SYN whose connection a SYN+ACK answers, if p0f
     /// follows that connection (`Some(None)`: a SYN without MSS).
     #[cold]
     pub fn syn_mss_answered(&self, obs: &Observation) -> Option<Option<u16>> {
         self.answered(obs).map(|c| c.syn_mss)
+    }
+
+    /// Whether p0f reads a SYN or SYN+ACK (its fingerprint, its timestamp
+    /// for the host's uptime), `follows_syn` telling for a SYN: a SYN+ACK
+    /// only when it answers a connection p0f follows and has seen no
+    /// SYN+ACK for. synprint writes a record for the others too.
+    #[cold]
+    pub fn reads(&self, obs: &Observation, follows_syn: bool) -> bool {
+        match obs.kind {
+            Kind::Syn => follows_syn,
+            Kind::SynAck => self.answered(obs).is_some_and(|c| !c.acked),
+        }
     }
 
     /// The followed connection a SYN+ACK answers.
@@ -681,7 +710,8 @@ mod tests {
                 crate::packet::decode_ip(Timestamp(T0 + u64::from(n) * 1000), &syn.ip_bytes())
                     .expect("a SYN decodes")
                     .expect("a SYN is an observation");
-            f.handshake(&obs, true, false, false);
+            f.packet(obs.ts);
+            f.handshake(&obs, true, false);
             assert!(f.len() <= MAX_CONNS + 1);
             assert!(f.by_age.len() <= 2 * f.len() + 65);
         }

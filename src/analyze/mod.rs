@@ -444,21 +444,24 @@ impl<'e> Analyzer<'e> {
             host,
         }: &Pending,
     ) -> Option<Record> {
-        let seen = self.flows.observe_keyed(flow, obs);
+        let mut seen = self.flows.observe_keyed(flow, obs);
+        if let Some(f) = self.follower.as_mut() {
+            seen = f.sees(obs, seen);
+        }
         // p0f fingerprints a SYN again once it no longer follows the
         // connection (expired after 30 s, pruned, or ended), and then the
         // SYN+ACK answering it: so do the formats that write p0f's lines.
-        let again = match (seen, self.follower.as_mut()) {
+        let again = match (seen, self.follower.as_ref()) {
             (SynSeen::Retransmission, Some(f)) => f.fingerprints_again(obs, host.is_some()),
             _ => None,
         };
-        let (syn_mss, follows_syn, fingerprinted_again) = match (seen, again) {
+        let (syn_mss, follows_syn) = match (seen, again) {
             (SynSeen::Retransmission, Some(Again { syn_mss })) => {
                 match obs.kind {
                     Kind::Syn => self.stats.syn_fingerprinted_again += 1,
                     Kind::SynAck => self.stats.syn_ack_fingerprinted_again += 1,
                 }
-                (syn_mss, true, true)
+                (syn_mss, true)
             }
             (SynSeen::Retransmission, None) => {
                 match obs.kind {
@@ -482,7 +485,7 @@ impl<'e> Analyzer<'e> {
                     (Kind::SynAck, Some(f)) => f.syn_mss_answered(obs),
                     _ => None,
                 };
-                (followed.unwrap_or(syn_mss), follows_syn, false)
+                (followed.unwrap_or(syn_mss), follows_syn)
             }
         };
         match obs.kind {
@@ -493,18 +496,25 @@ impl<'e> Analyzer<'e> {
         let shape = shapes::ShapeKey::of(obs, syn_mss);
         let d = self.shapes.answers(shape, || engine.derive(obs, syn_mss));
         // p0f keeps no per-host timestamp for a SYN+ACK whose SYN it did not
-        // see, nor for connections it stops following; neither do we, so
-        // later estimates for the host agree with p0f's.
+        // see, nor for connections it stops following (when following them
+        // too, we know: one that expired, ended or was answered already);
+        // neither do we, so later estimates for the host agree with p0f's.
         let ts1 = obs.options.p0f.ts1(&obs.options);
+        // The follower's table is p0f's; the handshake table may have
+        // forgotten a SYN that p0f still follows, or the reverse.
+        let p0f_reads = match &self.follower {
+            Some(f) => f.reads(obs, follows_syn),
+            None => follows_syn,
+        };
         let uptime = match host {
-            Some(h) if follows_syn && !d.p0f.ends_connection() => {
+            Some(h) if p0f_reads && !d.p0f.ends_connection() => {
                 self.uptime.observe_keyed(h, ts1, obs.ts)
             }
             _ => None,
         };
         if let Some(f) = self.follower.as_mut() {
             let followed = host.is_some() && !d.p0f.ends_connection();
-            f.handshake(obs, followed, uptime.is_some(), fingerprinted_again);
+            f.handshake(obs, followed, uptime.is_some());
         }
         // The record is built from the cached answers and this packet's own
         // timestamp value.
