@@ -6,6 +6,7 @@
 #   iproute2 - network namespaces and veth pairs for the capture tests
 #   wrk, curl - HTTP load generator and probe for scripts/load-test.sh
 #   python3  - runs scripts/zardaxt-to-pcap.py in its test
+#   g++      - builds libFuzzer, so that test.sh can check the fuzz targets compile
 # Building synprint itself needs none of them. Tests that need a missing tool
 # skip with a message saying which one, so this script is a convenience for
 # machines where we may install packages (root or sudo), and a no-op elsewhere.
@@ -19,6 +20,7 @@ command -v ip >/dev/null 2>&1 || need+=(iproute2)
 command -v wrk >/dev/null 2>&1 || need+=(wrk)
 command -v curl >/dev/null 2>&1 || need+=(curl)
 command -v python3 >/dev/null 2>&1 || need+=(python3)
+command -v c++ >/dev/null 2>&1 || need+=(g++)
 [ ${#need[@]} -eq 0 ] && exit 0
 
 if [ "$(id -u)" -eq 0 ]; then

@@ -12,6 +12,14 @@ status=0
 cargo test --all-targets --locked "$@" 2>&1 | tee "$log" || status=$?
 # The FoxIO-licensed JA4T code is a default feature: check the build without it.
 cargo test --no-default-features --locked --lib --test cli_analyze "$@" 2>&1 | tee -a "$log" || status=$?
+# The fuzz targets are their own workspace, run by `cargo fuzz` on nightly:
+# check here that they still compile against the library.
+if command -v c++ >/dev/null 2>&1; then
+  cargo check --manifest-path fuzz/Cargo.toml --bins --locked 2>&1 | tee -a "$log" \
+    || { status=$?; echo "fuzz targets: do not compile" >&2; }
+else
+  echo "fuzz targets: not checked (no C++ compiler for libfuzzer-sys)" >&2
+fi
 # One closing line for the whole run: cargo prints a result per test binary,
 # and the last binaries (examples) hold no tests.
 awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($i ~ /^passed;?$/) p += $(i-1); if ($i ~ /^failed;?$/) f += $(i-1) } }

@@ -504,7 +504,7 @@ impl JsonMemo {
 
     /// A memo with templates for about `shapes` shapes (a power of two,
     /// at least two).
-    fn with_shapes(shapes: usize) -> Self {
+    pub fn with_shapes(shapes: usize) -> Self {
         let shapes = shapes.max(2).next_power_of_two();
         JsonMemo {
             templates: Templates::new(shapes),
