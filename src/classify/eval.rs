@@ -74,6 +74,12 @@ fn hundredths(edge: f32) -> f64 {
     (f64::from(edge) * 100.0).round() / 100.0
 }
 
+/// A mean of confidences to the four decimals records give them: their
+/// `f32` values widened would print as 0.6161499917507172.
+fn four_decimals(x: f64) -> f64 {
+    (x * 1e4).round() / 1e4
+}
+
 /// Accumulates classifications and their labels.
 #[derive(Clone, Debug)]
 pub struct Evaluator {
@@ -180,7 +186,7 @@ impl Evaluator {
                 n: self.band_n[i],
                 accuracy: measured(self.band_n[i], || share(self.band_right[i], self.band_n[i])),
                 mean_confidence: measured(self.band_n[i], || {
-                    self.band_conf[i] / self.band_n[i] as f64
+                    four_decimals(self.band_conf[i] / self.band_n[i] as f64)
                 }),
             })
             .collect::<Vec<_>>();
@@ -362,6 +368,10 @@ mod tests {
         let used: Vec<_> = r.calibration.iter().filter(|b| b.n > 0).collect();
         assert_eq!(used.len(), 1);
         assert!(used[0].accuracy.is_some() && used[0].mean_confidence.is_some());
+        // The mean is written as the record writes the confidence (four
+        // decimals), not as its widened f32.
+        let mean = used[0].mean_confidence.unwrap();
+        assert!(mean.to_string().len() <= 6, "{mean}");
         let empty = r.calibration.iter().find(|b| b.n == 0).unwrap();
         for b in r.calibration.iter().filter(|b| b.n == 0) {
             assert_eq!((b.accuracy, b.mean_confidence), (None, None), "{b:?}");
