@@ -17,7 +17,7 @@ use super::config::RealIpHeader;
     overrides the file. docs/serve.md has the details."
 )]
 pub struct ServeArgs {
-    /// Configuration file: TOML, or zardaxt's `zardaxt.json` (by extension).
+    /// Configuration file: TOML, or JSON such as zardaxt's `zardaxt.json` (a `.json` name or a leading `{`).
     #[arg(long, value_name = "PATH")]
     pub config: Option<PathBuf>,
     /// Address to serve the API on (repeatable). Default `[::]:8249`, dual
