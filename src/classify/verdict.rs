@@ -83,11 +83,10 @@ pub fn verdict(
     obs: &Observation,
     mtu_link: Option<&str>,
 ) -> Result<Verdict, UaParserError> {
-    let ua_os = match user_agent {
-        Some(ua) => os_from_user_agent(ua)?,
-        None => None,
-    };
-    Ok(verdict_for_user_agent_os(c, ua_os, obs, mtu_link))
+    Ok(match user_agent {
+        Some(ua) => verdict_for_user_agent_os(c, os_from_user_agent(ua)?, obs, mtu_link),
+        None => judge(c, None, Claim::Absent, obs, mtu_link),
+    })
 }
 
 /// As [`verdict`], for a User-Agent already parsed to the OS it names (a
@@ -98,7 +97,7 @@ pub fn verdict_for_user_agent_os(
     obs: &Observation,
     mtu_link: Option<&str>,
 ) -> Verdict {
-    judge(c, ua_os, "User-Agent", obs, mtu_link)
+    judge(c, ua_os, Claim::Named("User-Agent"), obs, mtu_link)
 }
 
 /// As [`verdict`], for an OS known otherwise (a labels CSV's `os`
@@ -109,19 +108,32 @@ pub fn verdict_for_os(
     obs: &Observation,
     mtu_link: Option<&str>,
 ) -> Verdict {
-    judge(c, os, "label", obs, mtu_link)
+    judge(c, os, Claim::Named("label"), obs, mtu_link)
 }
 
-/// The verdict on the OS a client claims; `claim` names where the claim
+/// Where the claimed OS came from, as the reasons name it.
+#[derive(Clone, Copy)]
+enum Claim {
+    /// A User-Agent or a label, named so.
+    Named(&'static str),
+    /// The request sent no User-Agent.
+    Absent,
+}
+
+/// The verdict on the OS a client claims; `claim` says where the claim
 /// came from, in the reasons.
 fn judge(
     c: &Classification,
     ua_os: Option<Os>,
-    claim: &str,
+    claim: Claim,
     obs: &Observation,
     mtu_link: Option<&str>,
 ) -> Verdict {
     let mut reasons = Vec::new();
+    let (claim, unjudged) = match claim {
+        Claim::Named(name) => (name, format!("{name} names no known OS")),
+        Claim::Absent => ("User-Agent", "no User-Agent sent".to_string()),
+    };
     // `unknown` is no claim to judge.
     let ua_os = ua_os.filter(|&os| os != Os::Unknown);
     let ua_family = ua_os.map(Os::family);
@@ -152,7 +164,7 @@ fn judge(
             None
         }
         None => {
-            reasons.push(format!("{claim} names no known OS: no mismatch judgement"));
+            reasons.push(format!("{unjudged}: no mismatch judgement"));
             None
         }
     };
@@ -299,8 +311,10 @@ mod tests {
         let v = judge(&syn(Stack::Windows, false, 0), Some("curl/8.5.0"));
         assert_eq!(v.ua_os, None);
         assert_eq!(v.os_mismatch, None);
+        assert!(v.reasons[0].starts_with("User-Agent names no known OS"), "{v:?}");
         let v = judge(&syn(Stack::Windows, false, 0), None);
         assert_eq!(v.os_mismatch, None);
+        assert_eq!(v.reasons[0], "no User-Agent sent: no mismatch judgement");
     }
 
     #[test]
