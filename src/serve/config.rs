@@ -246,6 +246,26 @@ impl ServeConfig {
                 format!("{twice} is listed twice"),
             ));
         }
+        if let Some(twice) = l
+            .interfaces
+            .iter()
+            .enumerate()
+            .find_map(|(i, n)| l.interfaces.get(..i)?.contains(n).then_some(n))
+        {
+            // Two captures of one interface store every SYN twice.
+            return Err(invalid(
+                "configuration",
+                "interfaces",
+                format!("{twice} is listed twice"),
+            ));
+        }
+        if l.interfaces.len() > 1 && l.interfaces.iter().any(|i| i == "any") {
+            return Err(invalid(
+                "configuration",
+                "interfaces",
+                "`any` captures every interface already: list it alone",
+            ));
+        }
         let api_key = match l.api_key {
             Some(k) => Some(
                 ApiKey::new(k)
@@ -765,6 +785,16 @@ mod tests {
                 "listen = [\"127.0.0.1:1\", \"[::1]:2\", \"127.0.0.1:1\"]\n",
                 "127.0.0.1:1 is listed twice",
             ),
+            (
+                "a.toml",
+                "interfaces = [\"lo\", \"eth0\", \"lo\"]\n",
+                "lo is listed twice",
+            ),
+            (
+                "a.toml",
+                "interfaces = [\"eth1\", \"any\"]\n",
+                "`any` captures every interface already",
+            ),
             ("a.toml", "store_ttl_secs = 0\n", "`store_ttl_secs`"),
             (
                 "a.toml",
@@ -775,7 +805,7 @@ mod tests {
             ("a.toml", "capture_port = 443\n", "`capture_port`"),
             (
                 "a.toml",
-                "interfaces = [\"eth1\", \"any\"]\npromiscuous = true\n",
+                "interfaces = [\"any\"]\npromiscuous = true\n",
                 "cannot be made promiscuous",
             ),
             ("a.toml", "max_connections = 0\n", "`max_connections`"),

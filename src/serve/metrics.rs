@@ -172,6 +172,12 @@ impl Metrics {
             store.connections as u64,
             "gauge",
         );
+        simple(
+            "synprint_store_same_syn_again_total",
+            "SYNs stored already (the same packet from a second source: saved by the kernel and captured, or captured twice).",
+            store.same_syn_again,
+            "counter",
+        );
         let _ = writeln!(
             o,
             "# HELP synprint_store_evictions_total Entries dropped from the store, by reason.\n\

@@ -106,6 +106,10 @@ pub struct StoreStats {
     pub evicted_connections: u64,
     /// Entries dropped because they outlived the time-to-live.
     pub expired: u64,
+    /// SYNs stored already: the same packet (address, ports, sequence
+    /// number) from a second source, the kernel's saved copy and a capture
+    /// or two captures of one path. Counted here, not again in history.
+    pub same_syn_again: u64,
 }
 
 /// Where fingerprints are remembered. Implementations are shared between
@@ -320,11 +324,20 @@ impl Inner {
         }
         let now = self.newest;
         self.expire(now);
+        let ip = record.obs().src_ip;
+        let port = record.obs().src_port;
+        if let Some(c) = self.conns.get(&(ip, port)) {
+            let (was, is) = (c.record.obs(), record.obs());
+            let same = (was.kind, was.seq, was.dst_ip, was.dst_port)
+                == (is.kind, is.seq, is.dst_ip, is.dst_port);
+            if same {
+                self.stats.same_syn_again += 1;
+                return;
+            }
+        }
         self.seq += 1;
         let seq = self.seq;
         self.stats.inserted += 1;
-        let ip = record.obs().src_ip;
-        let port = record.obs().src_port;
         let key = signature_key(record.obs());
 
         if !self.ips.contains_key(&ip) && self.ips.len() >= self.config.max_ips {
@@ -480,6 +493,25 @@ mod tests {
             max_connections: 4,
             ttl_ns: 100 * SEC,
         })
+    }
+
+    /// The same SYN from two sources (saved by the kernel and captured) is
+    /// one SYN; the same address and port with another sequence number (a
+    /// reused port) is another.
+    #[test]
+    fn the_same_syn_from_two_sources_is_stored_once() {
+        let s = small();
+        s.insert(record(v4(1), 1000, 64, 1));
+        s.insert(record(v4(1), 1000, 64, 2));
+        let h = s.by_ip(v4(1), Timestamp(2 * SEC)).expect("remembered");
+        assert_eq!((h.syns, h.fingerprints[0].count), (1, 1));
+        assert_eq!(s.stats().same_syn_again, 1);
+        assert_eq!(s.stats().inserted, 1);
+        let mut obs = record(v4(1), 1000, 64, 3).obs().clone();
+        obs.seq += 1;
+        s.insert(Arc::new(Engine::default().fingerprint(obs, None)));
+        let h = s.by_ip(v4(1), Timestamp(3 * SEC)).expect("remembered");
+        assert_eq!((h.syns, h.fingerprints[0].count), (2, 2));
     }
 
     #[test]
