@@ -126,6 +126,15 @@ fn exact_connection_lookup_by_port() {
     .json();
     assert_eq!(j["fp"]["tcp_mss"], 900, "{j}");
     assert_eq!(j["fp"]["src_port"], port);
+    // A connection the store does not hold, from an address it does: the
+    // answer says how to get the address's newest instead.
+    let j = get(a, &format!("/classify?key={KEY}&ip=127.0.0.1&port=1"), &[]).json();
+    let msg = j["msg"].as_str().unwrap_or_default();
+    assert!(
+        msg.starts_with("no fingerprint for this connection")
+            && msg.contains("a lookup by IP (no port, or `by_ip=1`)"),
+        "{j}"
+    );
 }
 
 #[test]

@@ -591,15 +591,25 @@ fn answer(
     json_response(StatusCode::OK, &a, true)
 }
 
-fn not_found_in_store(state: &AppState, ip: IpAddr, port: Option<u16>) -> Resp {
-    let n = state.store.stats().ips;
-    let what = if port.is_some() { "connection" } else { "IP" };
-    no_fingerprint(
-        ip,
-        port,
-        None,
-        format!("no fingerprint for this {what} ({n} IPs in memory)"),
-    )
+fn not_found_in_store(state: &AppState, ip: IpAddr, port: Option<u16>, now: Timestamp) -> Resp {
+    let stats = state.store.stats();
+    let msg = match port {
+        // The connection's SYN was never seen, or its entry made room for
+        // newer ones; the address may still have others.
+        Some(_) => match state.store.by_ip(ip, now) {
+            Some(h) => format!(
+                "no fingerprint for this connection ({} connections in memory); this IP has {} \
+                 SYNs stored, and a lookup by IP (no port, or `by_ip=1`) answers with its newest",
+                stats.connections, h.syns
+            ),
+            None => format!(
+                "no fingerprint for this connection or its IP ({} connections, {} IPs in memory)",
+                stats.connections, stats.ips
+            ),
+        },
+        None => format!("no fingerprint for this IP ({} IPs in memory)", stats.ips),
+    };
+    no_fingerprint(ip, port, None, msg)
 }
 
 /// Looks an address (and port) up in the store, waiting up to
@@ -659,7 +669,7 @@ async fn classify(
             Some(ip) => {
                 return Ok(match lookup(state, ip, q.port).await {
                     Some(f) => answer(state, &f, me.ip, &q, ua, now),
-                    None => not_found_in_store(state, ip, q.port),
+                    None => not_found_in_store(state, ip, q.port, now),
                 })
             }
             None => return Ok(listing_response(state.store.all(now), true)),
@@ -676,7 +686,7 @@ async fn classify(
         let port = if q.by_ip { None } else { me.port };
         return Ok(match lookup(state, me.ip, port).await {
             Some(f) => answer(state, &f, me.ip, &q, ua, now),
-            None => not_found_in_store(state, me.ip, port),
+            None => not_found_in_store(state, me.ip, port, now),
         });
     }
     match &conn.syn {

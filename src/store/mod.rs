@@ -403,12 +403,24 @@ impl FingerprintStore for MemoryStore {
     }
 
     fn by_connection(&self, ip: IpAddr, port: u16, now: Timestamp) -> Option<Arc<Record>> {
-        let inner = self.lock();
-        let slot = inner.conns.get(&(ip, port))?;
-        if inner.expired(slot.record.obs().ts, now) {
+        let mut inner = self.lock();
+        let inner = &mut *inner;
+        let key = (ip, port);
+        let record = Arc::clone(&inner.conns.get(&key)?.record);
+        if inner.expired(record.obs().ts, now) {
             return None;
         }
-        Some(Arc::clone(&slot.record))
+        // A connection asked about is in use (a keep-alive or HTTP/2 client
+        // whose proxy asks at each request): it goes to the back of the
+        // eviction queue, so new connections push out idle ones first.
+        inner.seq += 1;
+        let seq = inner.seq;
+        if let Some(slot) = inner.conns.get_mut(&key) {
+            slot.seq = seq;
+        }
+        inner.conn_order.push_back((seq, key));
+        inner.compact();
+        Some(record)
     }
 
     fn all(&self, now: Timestamp) -> Vec<IpHistory> {
@@ -493,6 +505,25 @@ mod tests {
             max_connections: 4,
             ttl_ns: 100 * SEC,
         })
+    }
+
+    /// A connection asked about stays: new connections evict the ones
+    /// nobody asked about since first.
+    #[test]
+    fn looking_a_connection_up_keeps_it() {
+        let s = small();
+        for port in 1..=4 {
+            s.insert(record(v4(port.into()), port, 64, 1));
+        }
+        let now = Timestamp(2 * SEC);
+        assert!(s.by_connection(v4(1), 1, now).is_some());
+        s.insert(record(v4(5), 5, 64, 2));
+        assert!(s.by_connection(v4(1), 1, now).is_some(), "asked about");
+        assert!(
+            s.by_connection(v4(2), 2, now).is_none(),
+            "the idle one went"
+        );
+        assert_eq!(s.stats().evicted_connections, 1);
     }
 
     /// The same SYN from two sources (saved by the kernel and captured) is
