@@ -428,3 +428,53 @@ fn a_proxy_asking_at_once_gets_the_captured_syn() {
         assert!(body["avg_score_os_class"].is_object(), "{body}");
     }
 }
+
+/// A capture whose interface goes away stops, and says so: `/healthz`
+/// answers 503 naming the interface (it may have been the only source of
+/// answers), `synprint_capture_up` drops to 0.
+#[test]
+fn a_capture_that_stops_fails_the_health_check() {
+    if !can_run() {
+        return;
+    }
+    let pair = NetnsPair::create().expect("network namespaces");
+    let vb = pair.veth_b.clone();
+    let capture = in_netns(&pair.b, move || LiveCapture::open(&vb, &port(Some(443))))
+        .expect("capture opens as root");
+    let srv = TestServer::start_with(
+        serve_common::loopback_config(),
+        std::sync::Arc::new(serve_common::TtlClassifier),
+        vec![capture],
+    );
+    let a = srv.addr(false);
+    let health = get(a, "/healthz", &[]);
+    assert_eq!(
+        health.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&health.body)
+    );
+    let up = format!("synprint_capture_up{{interface=\"{}\"}}", pair.veth_b);
+    let metrics = || String::from_utf8(get(a, "/metrics", &[]).body).expect("utf8");
+    assert!(metrics().contains(&format!("{up} 1")));
+
+    ip(&["-n", &pair.b, "link", "del", &pair.veth_b]).expect("delete the veth pair");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let health = loop {
+        let h = get(a, "/healthz", &[]);
+        if h.status != 200 || Instant::now() > deadline {
+            break h;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(
+        health.status,
+        503,
+        "{}",
+        String::from_utf8_lossy(&health.body)
+    );
+    let body = health.json();
+    assert_eq!(body["status"], "capture_stopped", "{body}");
+    assert_eq!(body["interfaces"][0], pair.veth_b.as_str(), "{body}");
+    assert!(metrics().contains(&format!("{up} 0")));
+}

@@ -9,7 +9,7 @@
 //! strips the link header and the packet is decoded as bare IP.
 
 use std::io;
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 
 use super::bpf;
 use crate::analyze::{Analyzer, Record};
@@ -73,6 +73,9 @@ pub struct CaptureCounters {
     pub records: AtomicU64,
     /// Packets that were not fingerprinted (skips, retransmissions).
     pub not_fingerprinted: AtomicU64,
+    /// The capture ended on an error (its interface went away): it
+    /// delivers nothing more.
+    pub stopped: AtomicBool,
 }
 
 /// Why [`LiveCapture::stream`] stopped before it was asked to.

@@ -812,11 +812,20 @@ pub async fn handle(state: &AppState, conn: &Conn, req: &Request<hyper::body::In
                     };
                     json_response(StatusCode::OK, &body, false)
                 }),
-            Endpoint::Healthz => Ok(json_response(
-                StatusCode::OK,
-                &serde_json::json!({"status": "ok"}),
-                true,
-            )),
+            Endpoint::Healthz => {
+                // A capture that ended (its interface went away) may have
+                // been the only source of answers: a monitor must see it.
+                let stopped = state.metrics.stopped_captures();
+                Ok(if stopped.is_empty() {
+                    json_response(StatusCode::OK, &serde_json::json!({"status": "ok"}), true)
+                } else {
+                    json_response(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        &serde_json::json!({"status": "capture_stopped", "interfaces": stopped}),
+                        true,
+                    )
+                })
+            }
             Endpoint::Metrics => {
                 let text = state.metrics.render(&state.store.stats());
                 let content_type = "text/plain; version=0.0.4";

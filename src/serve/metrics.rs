@@ -103,6 +103,15 @@ impl Metrics {
         self.latency.sum_ns.fetch_add(elapsed_ns, Relaxed);
     }
 
+    /// The interfaces whose capture ended on an error.
+    pub fn stopped_captures(&self) -> Vec<String> {
+        let list = self.captures.lock().unwrap_or_else(|e| e.into_inner());
+        list.iter()
+            .filter(|(_, c)| c.stopped.load(Relaxed))
+            .map(|(i, _)| i.clone())
+            .collect()
+    }
+
     /// Kernel drops summed over all capture interfaces.
     pub fn kernel_drops(&self) -> u64 {
         let list = self.captures.lock().unwrap_or_else(|e| e.into_inner());
@@ -205,6 +214,19 @@ impl Metrics {
                 c.kernel_drops.load(Relaxed),
                 c.received.load(Relaxed),
                 c.not_fingerprinted.load(Relaxed),
+            );
+        }
+        let _ = writeln!(
+            o,
+            "# HELP synprint_capture_up 1 while the interface's capture runs, 0 once it ended on an error.\n\
+             # TYPE synprint_capture_up gauge"
+        );
+        for (iface, c) in captures.iter() {
+            let up = u8::from(!c.stopped.load(Relaxed));
+            let _ = writeln!(
+                o,
+                "synprint_capture_up{{interface=\"{}\"}} {up}",
+                escape(iface)
             );
         }
         drop(captures);

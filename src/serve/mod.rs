@@ -210,7 +210,10 @@ pub fn capture_into(
         Ok(()) => {}
         Err(Stopped::Deliver(never)) => match never {},
         // The API goes on answering from the store and the listener.
-        Err(Stopped::Capture(e)) => eprintln!("synprint serve: {e}; that capture has stopped"),
+        Err(Stopped::Capture(e)) => {
+            counters.stopped.store(true, Relaxed);
+            eprintln!("synprint serve: {e}; that capture has stopped (/healthz says so)");
+        }
     }
 }
 
