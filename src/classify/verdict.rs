@@ -311,7 +311,10 @@ mod tests {
         let v = judge(&syn(Stack::Windows, false, 0), Some("curl/8.5.0"));
         assert_eq!(v.ua_os, None);
         assert_eq!(v.os_mismatch, None);
-        assert!(v.reasons[0].starts_with("User-Agent names no known OS"), "{v:?}");
+        assert!(
+            v.reasons[0].starts_with("User-Agent names no known OS"),
+            "{v:?}"
+        );
         let v = judge(&syn(Stack::Windows, false, 0), None);
         assert_eq!(v.os_mismatch, None);
         assert_eq!(v.reasons[0], "no User-Agent sent: no mismatch judgement");
