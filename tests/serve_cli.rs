@@ -13,13 +13,17 @@ use serve_common::get;
 
 fn start(extra_env: &[(&str, &str)]) -> (std::process::Child, SocketAddr) {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_synprint"));
-    cmd.args(["serve", "--listen", "127.0.0.1:0"])
-        .env_remove("SYNPRINT_API_KEY")
-        .stderr(Stdio::piped())
-        .stdout(Stdio::null());
+    cmd.env_remove("SYNPRINT_API_KEY");
     for (k, v) in extra_env {
         cmd.env(k, v);
     }
+    start_command(cmd)
+}
+
+fn start_command(mut cmd: Command) -> (std::process::Child, SocketAddr) {
+    cmd.args(["serve", "--listen", "127.0.0.1:0"])
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null());
     let mut child = cmd.spawn().expect("spawn synprint serve");
     let stderr = child.stderr.take().expect("stderr");
     let mut lines = BufReader::new(stderr).lines();
@@ -60,6 +64,47 @@ fn stops_on(signal: libc::c_int) {
         );
         std::thread::sleep(Duration::from_millis(20));
     }
+}
+
+/// Started with a soft open-files limit of 256 (systemd's default is
+/// 1,024), below its 4,096 connections, serve raises it to the hard limit.
+#[test]
+fn serve_raises_the_open_files_limit() {
+    use std::os::unix::process::CommandExt;
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_synprint"));
+    cmd.env_remove("SYNPRINT_API_KEY");
+    // SAFETY: setrlimit is async-signal-safe; the closure touches nothing
+    // else between fork and exec.
+    unsafe {
+        cmd.pre_exec(|| {
+            let mut lim = libc::rlimit {
+                rlim_cur: 0,
+                rlim_max: 0,
+            };
+            if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            lim.rlim_cur = lim.rlim_cur.min(256);
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &lim) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let (mut child, addr) = start_command(cmd);
+    assert_eq!(get(addr, "/healthz", &[]).status, 200);
+    let limits = std::fs::read_to_string(format!("/proc/{}/limits", child.id())).expect("limits");
+    let line = limits
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .expect("open files line");
+    let fields: Vec<&str> = line.split_whitespace().collect();
+    let _ = child.kill();
+    let _ = child.wait();
+    // "Max open files  <soft>  <hard>  files"
+    let (soft, hard) = (fields[3], fields[4]);
+    assert!(hard == "256" || soft != "256", "{line}");
+    assert_eq!(soft, hard, "{line}");
 }
 
 #[test]

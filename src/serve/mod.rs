@@ -268,6 +268,17 @@ pub fn run(config: ServeConfig, engine: Arc<Engine>) -> Result<(), ServeError> {
         .map_err(ServeError::Runtime)?;
     rt.block_on(async move {
         let mut signals = Signals::install()?;
+        // Each connection is a descriptor, and so is each capture, listener
+        // and file: a few dozen spare.
+        match sys::raise_open_files_limit() {
+            Ok(files) if files < config.max_connections as u64 + 64 => eprintln!(
+                "synprint serve: the open-files limit is {files}, below max_connections {} \
+                 (raise the hard limit, e.g. LimitNOFILE= in a systemd unit)",
+                config.max_connections
+            ),
+            Ok(_) => {}
+            Err(e) => eprintln!("synprint serve: cannot read the open-files limit: {e}"),
+        }
         let server = Server::start(&config, engine, os_view::installed_classifier()).await?;
         for a in server.local_addrs() {
             eprintln!("synprint serve: listening on http://{a}/classify");
