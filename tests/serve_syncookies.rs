@@ -95,7 +95,7 @@ fn syn_cookie_connections_say_no_syn_was_saved() {
     assert_eq!(status, 200);
     assert_eq!(j["syn_saved"], false, "{j}");
     assert!(j["os_mismatch"].is_null());
-    assert!(j["msg"].as_str().expect("msg").contains("SYN cookies"));
+    assert!(j["msg"].as_str().expect("msg").contains("tcp_syncookies"));
     assert!(j.get("avg_score_os_class").is_none());
     assert!(
         metrics.contains("synprint_listener_no_saved_syn_total 2"),

@@ -727,8 +727,9 @@ fn syn_not_saved(ip: IpAddr, port: Option<u16>) -> Resp {
         ip,
         port,
         Some(false),
-        "the kernel saved no SYN for this connection (SYN cookies: the listen queue \
-         overflowed, e.g. under a SYN flood); no fingerprint rather than a guess"
+        "the kernel saved no SYN for this connection (it was answered with a SYN cookie: \
+         the listen queue overflowed, e.g. under a SYN flood, or net.ipv4.tcp_syncookies \
+         is 2); no fingerprint rather than a guess"
             .into(),
     )
 }
