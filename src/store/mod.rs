@@ -171,6 +171,9 @@ struct Entry {
 struct ConnSlot {
     seq: u64,
     record: Arc<Record>,
+    /// The SYN's time, or the last lookup's if later: what expiry and the
+    /// eviction queue's order go by.
+    used: Timestamp,
 }
 
 struct Inner {
@@ -265,7 +268,7 @@ impl Inner {
         }
         while let Some(&(seq, key)) = self.conn_order.front() {
             let live = match self.conns.get(&key) {
-                Some(c) if c.seq == seq => Some(c.record.obs().ts),
+                Some(c) if c.seq == seq => Some(c.used),
                 _ => None,
             };
             match live {
@@ -382,7 +385,14 @@ impl Inner {
         if !self.conns.contains_key(&ckey) && self.conns.len() >= self.config.max_connections {
             self.evict_conn();
         }
-        self.conns.insert(ckey, ConnSlot { seq, record });
+        self.conns.insert(
+            ckey,
+            ConnSlot {
+                seq,
+                record,
+                used: ts,
+            },
+        );
         self.conn_order.push_back((seq, ckey));
         self.compact();
     }
@@ -406,17 +416,20 @@ impl FingerprintStore for MemoryStore {
         let mut inner = self.lock();
         let inner = &mut *inner;
         let key = (ip, port);
-        let record = Arc::clone(&inner.conns.get(&key)?.record);
-        if inner.expired(record.obs().ts, now) {
+        let slot = inner.conns.get(&key)?;
+        if inner.expired(slot.used, now) {
             return None;
         }
+        let record = Arc::clone(&slot.record);
         // A connection asked about is in use (a keep-alive or HTTP/2 client
-        // whose proxy asks at each request): it goes to the back of the
-        // eviction queue, so new connections push out idle ones first.
+        // whose proxy asks at each request): its time-to-live starts again
+        // and it goes to the back of the queue, so new connections push out
+        // idle ones first and expiry still meets the oldest first.
         inner.seq += 1;
         let seq = inner.seq;
         if let Some(slot) = inner.conns.get_mut(&key) {
             slot.seq = seq;
+            slot.used = slot.used.max(now);
         }
         inner.conn_order.push_back((seq, key));
         inner.compact();
@@ -524,6 +537,38 @@ mod tests {
             "the idle one went"
         );
         assert_eq!(s.stats().evicted_connections, 1);
+    }
+
+    /// A connection looked up lives a time-to-live from its last lookup,
+    /// and expiry still meets the oldest first (a looked-up entry must not
+    /// sit past its time behind live ones while a live one is evicted).
+    #[test]
+    fn a_looked_up_connection_expires_from_its_last_lookup() {
+        let s = small();
+        for (port, secs) in [(1, 0), (2, 10), (3, 20), (4, 30)] {
+            s.insert(record(v4(port.into()), port, 64, secs));
+        }
+        let at = |secs| Timestamp(secs * SEC);
+        assert!(s.by_connection(v4(1), 1, at(40)).is_some());
+        // Full at 105 s: the least recently used, 2, makes room; 1, asked
+        // about at 40 s, still answers although its SYN is 105 s old.
+        s.insert(record(v4(5), 5, 64, 105));
+        assert!(
+            s.by_connection(v4(1), 1, at(105)).is_some(),
+            "asked at 40 s"
+        );
+        assert!(s.by_connection(v4(1), 1, at(141)).is_some(), "at 105 s");
+        assert!(s.by_connection(v4(2), 2, at(105)).is_none());
+        assert_eq!(s.stats().evicted_connections, 1);
+        // At 206 s, 3, 4 and 5 are past their time and expire; 1, asked
+        // about at 141 s, stays.
+        s.insert(record(v4(6), 6, 64, 206));
+        let st = s.stats();
+        assert_eq!((st.connections, st.evicted_connections), (2, 1), "{st:?}");
+        for gone in [3, 4, 5] {
+            assert!(s.by_connection(v4(gone), gone as u16, at(206)).is_none());
+        }
+        assert!(s.by_connection(v4(1), 1, at(206)).is_some());
     }
 
     /// The same SYN from two sources (saved by the kernel and captured) is
