@@ -153,13 +153,16 @@ impl FlowTable {
 
     fn advance_epoch(&mut self, now: Timestamp) {
         let age = now.0.saturating_sub(self.epoch_start.0);
-        if age <= self.epoch_ns {
+        if age < self.epoch_ns {
             return;
         }
-        // After a gap of two epochs or more everything has expired.
-        let step = if age > 2 * self.epoch_ns { 2 } else { 1 };
-        self.epoch = (self.epoch + step) & EPOCH_MASK;
-        self.epoch_start = now;
+        // Epochs keep to a fixed grid, whenever the packet that crosses a
+        // boundary comes: started at that packet, an epoch could begin up
+        // to a whole epoch late and an entry live three TTLs. After two
+        // epochs or more everything has expired.
+        let steps = age / self.epoch_ns;
+        self.epoch = (self.epoch + steps.min(2) as u16) & EPOCH_MASK;
+        self.epoch_start = Timestamp(self.epoch_start.0 + steps * self.epoch_ns);
     }
 
     /// The key [`FlowTable::observe`] files `obs` under: its handshake.
@@ -442,6 +445,27 @@ mod tests {
                 t.observe(&obs(&s, 1 + offset + ttl)),
                 SynSeen::Retransmission,
                 "written {offset} after the epoch began"
+            );
+        }
+    }
+
+    /// Two TTLs after its last packet a handshake is forgotten, whenever
+    /// the packets in between cross the epochs' boundaries.
+    #[test]
+    fn an_entry_lives_at_most_two_ttls() {
+        let ttl = 120_000;
+        for between in [ttl, ttl + 1, 2 * ttl - 1, 2 * ttl] {
+            let mut t = FlowTable::new(1000, ttl);
+            let s = syn(2, 2);
+            t.observe(&obs(&s, 0));
+            t.observe(&obs(&syn(1, 1), between));
+            assert_eq!(
+                t.observe(&obs(&s, 2 * ttl + 1)),
+                SynSeen::New {
+                    syn_mss: None,
+                    follows_syn: true
+                },
+                "another packet at {between}"
             );
         }
     }
