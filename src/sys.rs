@@ -548,7 +548,6 @@ pub fn release_free_memory() {
     }
 }
 
-/// Whether the process runs as root (the capture tests need it).
 /// Raises the soft limit on open files to the hard limit; returns the
 /// soft limit now in force. systemd starts services at a soft 1,024,
 /// below what a server holding thousands of connections needs.
@@ -575,6 +574,7 @@ pub fn raise_open_files_limit() -> io::Result<u64> {
     Ok(lim.rlim_cur)
 }
 
+/// Whether the process runs as root (the capture tests need it).
 pub fn is_root() -> bool {
     // SAFETY: geteuid has no preconditions and cannot fail.
     unsafe { libc::geteuid() == 0 }

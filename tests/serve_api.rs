@@ -132,7 +132,7 @@ fn exact_connection_lookup_by_port() {
     let msg = j["msg"].as_str().unwrap_or_default();
     assert!(
         msg.starts_with("no fingerprint for this connection")
-            && msg.contains("a lookup by IP (no port, or `by_ip=1`)"),
+            && msg.contains("a lookup by IP answers with its newest"),
         "{j}"
     );
 }

@@ -599,7 +599,8 @@ fn not_found_in_store(state: &AppState, ip: IpAddr, port: Option<u16>, now: Time
         Some(_) => match state.store.by_ip(ip, now) {
             Some(h) => format!(
                 "no fingerprint for this connection ({} connections in memory); this IP has {} \
-                 SYNs stored, and a lookup by IP (no port, or `by_ip=1`) answers with its newest",
+                 stored, and a lookup by IP answers with its newest (`ip` without `port`, or \
+                 `by_ip=1` behind a proxy)",
                 stats.connections, h.syns
             ),
             None => format!(

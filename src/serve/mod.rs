@@ -277,7 +277,7 @@ pub fn run(config: ServeConfig, engine: Arc<Engine>) -> Result<(), ServeError> {
                 config.max_connections
             ),
             Ok(_) => {}
-            Err(e) => eprintln!("synprint serve: cannot read the open-files limit: {e}"),
+            Err(e) => eprintln!("synprint serve: cannot raise the open-files limit: {e}"),
         }
         let server = Server::start(&config, engine, os_view::installed_classifier()).await?;
         for a in server.local_addrs() {
