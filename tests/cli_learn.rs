@@ -22,6 +22,13 @@ fn synprint(args: &[&str]) -> Output {
         .expect("run synprint")
 }
 
+/// `synprint learn` over a capture and labels, into `model`.
+fn learn(pcap: &str, labels: &str, model: &str) -> Output {
+    synprint(&[
+        "learn", "--pcap", pcap, "--labels", labels, "--model", model,
+    ])
+}
+
 /// The JSON records `analyze --format jsonl` wrote.
 fn records(out: &Output) -> Vec<serde_json::Value> {
     String::from_utf8_lossy(&out.stdout)
@@ -215,9 +222,7 @@ fn learn_then_eval_and_learning_again_adds() {
     let (pcap, labels) = labelled(dir.path(), "train", &rows, 20);
     let model = dir.path().join("model.toml").display().to_string();
 
-    let out = synprint(&[
-        "learn", "--pcap", &pcap, "--labels", &labels, "--model", &model,
-    ]);
+    let out = learn(&pcap, &labels, &model);
     assert!(
         out.status.success(),
         "{}",
@@ -226,9 +231,7 @@ fn learn_then_eval_and_learning_again_adds() {
     let first = std::fs::read_to_string(&model).expect("model written");
     assert!(String::from_utf8_lossy(&out.stderr).contains("60 labelled SYNs learned"));
 
-    let out = synprint(&[
-        "learn", "--pcap", &pcap, "--labels", &labels, "--model", &model,
-    ]);
+    let out = learn(&pcap, &labels, &model);
     assert!(out.status.success());
     let second = std::fs::read_to_string(&model).expect("model rewritten");
     assert_ne!(first, second, "learning again adds counts");
@@ -250,9 +253,7 @@ fn learn_then_eval_and_learning_again_adds() {
 
     // A model that cannot be written is named as given.
     let nowhere = dir.path().join("no-such-dir/m.toml").display().to_string();
-    let out = synprint(&[
-        "learn", "--pcap", &pcap, "--labels", &labels, "--model", &nowhere,
-    ]);
+    let out = learn(&pcap, &labels, &nowhere);
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
@@ -328,15 +329,7 @@ fn labels_that_match_no_syn_are_an_error_not_a_report() {
         assert!(err.contains("3 SYNs: 3 without a label row"), "{err}");
     }
     let model = dir.path().join("m.toml");
-    let out = synprint(&[
-        "learn",
-        "--pcap",
-        &pcap,
-        "--labels",
-        labels,
-        "--model",
-        model.to_str().expect("utf-8"),
-    ]);
+    let out = learn(&pcap, labels, model.to_str().expect("utf-8"));
     assert_eq!(out.status.code(), Some(1));
     assert!(!model.exists(), "nothing learned, nothing written");
 
@@ -346,15 +339,7 @@ fn labels_that_match_no_syn_are_an_error_not_a_report() {
     let unknown = dir.path().join("unknown.csv");
     std::fs::write(&unknown, "src_ip,src_port,os\n10.0.0.1,40001,unknown\n").expect("write");
     let unknown = unknown.to_str().expect("utf-8");
-    let out = synprint(&[
-        "learn",
-        "--pcap",
-        &pcap,
-        "--labels",
-        unknown,
-        "--model",
-        model.to_str().expect("utf-8"),
-    ]);
+    let out = learn(&pcap, unknown, model.to_str().expect("utf-8"));
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert!(
@@ -545,9 +530,7 @@ fn a_capture_cut_off_mid_record_is_used_up_to_the_cut() {
     std::fs::write(&pcap, &bytes).expect("cut capture");
     let model = dir.path().join("m.toml").display().to_string();
 
-    let out = synprint(&[
-        "learn", "--pcap", &pcap, "--labels", &labels, "--model", &model,
-    ]);
+    let out = learn(&pcap, &labels, &model);
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert!(err.contains("19 labelled SYNs learned"), "{err}");
