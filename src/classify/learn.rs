@@ -560,8 +560,9 @@ mod tests {
         assert!(matches!(e, LabelError::BadOs { line: 3, .. }), "{e}");
     }
 
-    /// A population the built-in model gets wrong: Linux servers with a big
-    /// tcp_rmem (this machine's kind: window 65535, ws 10) look like Android.
+    /// A population the built-in model gets wrong: Linux machines with
+    /// Android's window and scale (65535, ws 10: tuned buffers) look like
+    /// Android.
     fn big_buffer_linux(n: u32, seed: u64) -> Vec<(Observation, Os)> {
         let mut rng = Rng::new(seed);
         (0..n)

@@ -1512,6 +1512,38 @@ mod tests {
         assert_eq!(c.os, Os::Windows, "{:?}", c.scores);
     }
 
+    /// A stock desktop kernel since Linux 6.16 (32 MiB tcp_rmem[2]: window
+    /// scale 10), as this machine's 6.18 sends it over Ethernet, IPv4 and
+    /// IPv6 (window 64800 = 45 x 1440). Scale 10 is also common on
+    /// Android, so the window must carry it: it did not over IPv6 while the
+    /// model knew only the older kernels' scale 7.
+    #[test]
+    fn stock_linux_since_6_16_is_linux() {
+        let m = Model::builtin().unwrap();
+        let hosts = [
+            (
+                IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2)),
+                IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)),
+                1460u16,
+            ),
+            ("fd18::2".parse().unwrap(), "fd18::1".parse().unwrap(), 1440),
+        ];
+        for (src, dst, mss) in hosts {
+            let mut p = Stack::Linux.syn(src, 40000, dst, 443, 1);
+            p.window = (65535 / mss) * mss;
+            p.options = crate::craft::OptionBytes::new()
+                .mss(mss)
+                .sok()
+                .ts(1, 0)
+                .nop()
+                .ws(10)
+                .0;
+            p.ttl = 60;
+            let c = m.classify(&observation(&p), None);
+            assert_eq!(c.os, Os::Linux, "{src} {:?}", c.scores);
+        }
+    }
+
     /// SYN+ACKs as servers send them: (TTL, window, options, IP ID) of a
     /// Linux server (IP ID 0, like Apple clients), Windows Server and
     /// FreeBSD answering a SYN that offered everything.

@@ -112,8 +112,12 @@ pub fn realistic_syn(stack: Stack, n: u32, rng: &mut Rng) -> Observation {
             if rng.chance(50) {
                 p.window = (65535 / mss) * mss;
             }
-            if rng.chance(10) {
-                set_ws(&mut p, rng.pick(&[8, 9, 10]));
+            // Kernels since 6.16 scale by 10 (32 MiB tcp_rmem[2]); tuned
+            // or smaller machines by 8 or 9.
+            if rng.chance(20) {
+                set_ws(&mut p, 10);
+            } else if rng.chance(10) {
+                set_ws(&mut p, rng.pick(&[8, 9]));
             }
         }
         Stack::Android => {
