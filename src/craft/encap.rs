@@ -38,6 +38,17 @@ pub fn ethernet_tagged(ip: &[u8], tags: &[(u16, u16)]) -> Vec<u8> {
     ethernet(tags, ethertype_of(ip), ip)
 }
 
+/// An 802.3 frame carrying `ip`: after any VLAN `tags`, the length of what
+/// follows where Ethernet II has its EtherType, then LLC/SNAP (RFC 1042)
+/// naming the EtherType.
+pub fn ethernet_8023(ip: &[u8], tags: &[(u16, u16)]) -> Vec<u8> {
+    let mut llc = vec![0xaa, 0xaa, 0x03, 0, 0, 0];
+    llc.extend_from_slice(&ethertype_of(ip).to_be_bytes());
+    llc.extend_from_slice(ip);
+    let len = u16::try_from(llc.len()).unwrap_or(u16::MAX);
+    ethernet(tags, len, &llc)
+}
+
 /// Ethernet II with VLAN `tags` carrying `payload` as `ethertype`.
 fn ethernet(tags: &[(u16, u16)], ethertype: u16, payload: &[u8]) -> Vec<u8> {
     let mut f = Vec::with_capacity(14 + 4 * tags.len() + payload.len());
@@ -561,6 +572,8 @@ pub enum Encapsulation {
     GeneveIp,
     /// VXLAN inside GRE inside a VLAN-tagged frame.
     Nested,
+    /// VLAN-tagged 802.3 with LLC/SNAP (a length for the type).
+    Ieee8023,
     /// PPPoE session over Ethernet (DSL subscribers).
     Pppoe,
     /// Two MPLS labels over Ethernet.
@@ -604,7 +617,7 @@ pub enum Encapsulation {
 }
 
 impl Encapsulation {
-    pub const ALL: [Encapsulation; 43] = [
+    pub const ALL: [Encapsulation; 44] = [
         Encapsulation::Ethernet,
         Encapsulation::Vlan,
         Encapsulation::QinQ,
@@ -630,6 +643,7 @@ impl Encapsulation {
         Encapsulation::GeneveEthernet,
         Encapsulation::GeneveIp,
         Encapsulation::Nested,
+        Encapsulation::Ieee8023,
         Encapsulation::Pppoe,
         Encapsulation::Mpls,
         Encapsulation::MplsPseudowire,
@@ -680,6 +694,7 @@ impl Encapsulation {
                 LinkType::LOOP,
                 bsd_loopback(ip, if v6 { 24 } else { 2 }, true),
             ),
+            Encapsulation::Ieee8023 => (LinkType::ETHERNET, ethernet_8023(ip, &[(0x8100, 10)])),
             Encapsulation::Raw => (LinkType::RAW, ip.to_vec()),
             Encapsulation::RawVersioned => (
                 if v6 { LinkType::IPV6 } else { LinkType::IPV4 },

@@ -10,10 +10,10 @@ mod stacks;
 mod tcp;
 
 pub use encap::{
-    bsd_loopback, erspan_ii, erspan_iii, ethernet_tagged, geneve, gre, gtp_u, ipv4_outer,
-    ipv6_outer, ipv6_with_extensions, l2tp, linux_sll, linux_sll2, lisp, mpls, nflog, pflog, ppp,
-    pppoe_session, radiotap, teredo, udp, vxlan, vxlan_gpe, wifi_data, with_auth_header,
-    Encapsulation, GreFields, Ipv6Ext,
+    bsd_loopback, erspan_ii, erspan_iii, ethernet_8023, ethernet_tagged, geneve, gre, gtp_u,
+    ipv4_outer, ipv6_outer, ipv6_with_extensions, l2tp, linux_sll, linux_sll2, lisp, mpls, nflog,
+    pflog, ppp, pppoe_session, radiotap, teredo, udp, vxlan, vxlan_gpe, wifi_data,
+    with_auth_header, Encapsulation, GreFields, Ipv6Ext,
 };
 pub use options::OptionBytes;
 pub use stacks::Stack;

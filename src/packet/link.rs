@@ -87,8 +87,13 @@ pub(super) mod ethertype {
     pub const PPPOE_SESSION: u16 = 0x8864;
     pub const MPLS: u16 = 0x8847;
     pub const MPLS_MULTICAST: u16 = 0x8848;
+    /// Type fields up to this are 802.3 lengths, not EtherTypes.
+    pub const MAX_8023_LENGTH: u16 = 1500;
 
     /// The EtherTypes `ether_payload` opens (a test holds the two together).
+    /// 802.3 lengths, which it opens too, are left out: any two bytes below
+    /// 1501 look like one, and the MPLS pseudowire test must not take them
+    /// for a frame's type field.
     pub fn is_followed(ty: u16) -> bool {
         matches!(
             ty,
@@ -207,12 +212,19 @@ fn wifi<S: Segments>(ts: Timestamp, frame: &[u8]) -> Result<Option<S::Out>, Skip
         }
     }
     let body = frame.get(header..).ok_or(Skip::Truncated)?;
+    let (ty, rest) = llc_snap(body)?;
+    ether_payload::<S>(ts, ty, rest, 0)
+}
+
+/// An 802.2 LLC header with SNAP (AA AA 03) and RFC 1042's or 802.1H's
+/// organisation code, as 802.11 and 802.3 frames carry IP: the EtherType it
+/// names and what follows it.
+fn llc_snap(body: &[u8]) -> Result<(u16, &[u8]), Skip> {
     let (llc, rest) = body.split_first_chunk::<8>().ok_or(Skip::Truncated)?;
-    // SNAP (AA AA 03) with RFC 1042's or 802.1H's organisation code.
     if llc[..3] != [0xaa, 0xaa, 0x03] || !matches!(llc[3..6], [0, 0, 0] | [0, 0, 0xf8]) {
         return Err(Skip::NotIp);
     }
-    ether_payload::<S>(ts, u16::from_be_bytes([llc[6], llc[7]]), rest, 0)
+    Ok((u16::from_be_bytes([llc[6], llc[7]]), rest))
 }
 
 /// A netfilter log message: family, version, resource id, then
@@ -307,6 +319,23 @@ fn ether_payload<S: Segments>(
         ethertype::IPV6 => ip::v6::<S>(ts, rest, depth),
         ethertype::PPPOE_SESSION => pppoe_session::<S>(ts, rest, depth),
         ethertype::MPLS | ethertype::MPLS_MULTICAST => mpls::<S>(ts, rest, depth),
+        ..=ethertype::MAX_8023_LENGTH => ieee8023::<S>(ts, rest, depth),
+        _ => Err(Skip::NotIp),
+    }
+}
+
+/// An 802.3 frame (a length where Ethernet II has its EtherType): IP
+/// follows an LLC/SNAP header. The EtherType SNAP names is opened without
+/// VLAN tags or a second LLC header, which no stack puts there, so a
+/// crafted chain of them cannot recurse. Rare: kept out of the Ethernet
+/// path (inlined, it cost 5 instructions per SYN there).
+#[cold]
+#[inline(never)]
+fn ieee8023<S: Segments>(ts: Timestamp, frame: &[u8], depth: u8) -> Result<Option<S::Out>, Skip> {
+    let (ty, rest) = llc_snap(frame)?;
+    match ty {
+        ethertype::IPV4 => ip::v4::<S>(ts, rest, depth),
+        ethertype::IPV6 => ip::v6::<S>(ts, rest, depth),
         _ => Err(Skip::NotIp),
     }
 }
@@ -412,7 +441,54 @@ mod tests {
     fn followed_ethertypes_are_the_dispatched_ones() {
         for ty in 0..=u16::MAX {
             let opened = ether_payload::<Handshakes>(Timestamp(0), ty, &[], 0) != Err(Skip::NotIp);
-            assert_eq!(opened, ethertype::is_followed(ty), "EtherType {ty:#06x}");
+            let length = ty <= ethertype::MAX_8023_LENGTH;
+            assert_eq!(
+                opened,
+                ethertype::is_followed(ty) || length,
+                "EtherType {ty:#06x}"
+            );
+        }
+    }
+
+    /// 802.3 frames (a length for a type) carry IP after LLC/SNAP, with or
+    /// without a VLAN tag before the length; other LLC payloads (spanning
+    /// tree's 42 42 03) are not IP, and SNAP cannot name another length or
+    /// a VLAN tag, so crafted chains of them end at once.
+    #[test]
+    fn ieee8023_llc_snap_carries_ip() {
+        use crate::craft::{ethernet_8023, Stack};
+        let p = Stack::Linux.syn(
+            "192.0.2.1".parse().unwrap(),
+            40000,
+            "192.0.2.2".parse().unwrap(),
+            443,
+            1,
+        );
+        let ip = p.ip_bytes();
+        for tags in [&[][..], &[(0x8100, 10)][..]] {
+            let frame = ethernet_8023(&ip, tags);
+            let obs = decode::<Handshakes>(LinkType::ETHERNET, Timestamp(0), &frame)
+                .expect("decodes")
+                .expect("a SYN");
+            assert_eq!((obs.src_port, obs.window), (40000, p.window));
+        }
+        let mut stp = ethernet_8023(&ip, &[]);
+        stp[14..17].copy_from_slice(&[0x42, 0x42, 0x03]);
+        assert_eq!(
+            decode::<Handshakes>(LinkType::ETHERNET, Timestamp(0), &stp),
+            Err(Skip::NotIp)
+        );
+        // SNAP naming a length, then a VLAN tag, again and again.
+        for inner in [0x0100u16, 0x8100] {
+            let mut frame = vec![0u8; 12];
+            for _ in 0..1000 {
+                frame.extend_from_slice(&[0x00, 0x40, 0xaa, 0xaa, 0x03, 0, 0, 0]);
+                frame.extend_from_slice(&inner.to_be_bytes());
+            }
+            assert_eq!(
+                decode::<Handshakes>(LinkType::ETHERNET, Timestamp(0), &frame),
+                Err(Skip::NotIp)
+            );
         }
     }
 
