@@ -21,7 +21,8 @@ pub struct TcpPacket {
     pub dst_port: u16,
     pub seq: u32,
     pub ack: u32,
-    /// Low 8 bits are the classic flags; 0x100 is NS.
+    /// Low 8 bits are the classic flags; 0x100 is NS, 0x200-0x800 the
+    /// reserved bits.
     pub flags: u16,
     pub window: u16,
     pub urgent: u16,
@@ -110,7 +111,7 @@ impl TcpPacket {
         t.extend_from_slice(&self.seq.to_be_bytes());
         t.extend_from_slice(&self.ack.to_be_bytes());
         let doff = (hlen / 4) as u8;
-        t.push((doff << 4) | ((self.flags >> 8) as u8 & 1));
+        t.push((doff << 4) | ((self.flags >> 8) as u8 & 0x0f));
         t.push(self.flags as u8);
         t.extend_from_slice(&self.window.to_be_bytes());
         t.extend_from_slice(&[0, 0]);
