@@ -850,6 +850,33 @@ mod tests {
         String::from_utf8(j.into_bytes()).expect("UTF-8")
     }
 
+    /// A reserved TCP bit is in `tcp_flags` (as in tshark's `tcp.flags`),
+    /// not in p0f's signature: p0f reads NS alone.
+    #[test]
+    fn reserved_tcp_bits_show_in_tcp_flags_only() {
+        let engine = Engine::default();
+        let syn = Stack::Linux.syn(
+            IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1)),
+            40000,
+            IpAddr::V4(Ipv4Addr::new(192, 0, 2, 2)),
+            443,
+            1,
+        );
+        let mut odd = syn.clone();
+        odd.flags |= 0x800;
+        let value = |p: &TcpPacket| {
+            let mut a = Analyzer::new(&engine, AnalyzerConfig::default());
+            let r = a.process_ip(Timestamp(1), &p.ip_bytes()).expect("a SYN");
+            serde_json::from_str::<serde_json::Value>(&json(&r)).expect("JSON")
+        };
+        let (plain, reserved) = (value(&syn), value(&odd));
+        assert_eq!(
+            (plain["tcp_flags"].as_u64(), reserved["tcp_flags"].as_u64()),
+            (Some(2), Some(0x802))
+        );
+        assert_eq!(plain["p0f"], reserved["p0f"]);
+    }
+
     /// The JSON form is a documented contract: these bytes pin it, so any
     /// change to the writer (speed work included) that alters a single byte
     /// fails here.

@@ -478,12 +478,21 @@ mod tests {
             decode::<Handshakes>(LinkType::ETHERNET, Timestamp(0), &stp),
             Err(Skip::NotIp)
         );
-        // SNAP naming a length, then a VLAN tag, again and again.
-        for inner in [0x0100u16, 0x8100] {
+        // SNAP naming a length (whose LLC header follows at once), or a
+        // VLAN tag (whose inner type is a length again), 200,000 times: a
+        // decoder that followed them would recurse off its stack.
+        let snap = |ty: u16| [0xaa, 0xaa, 0x03, 0, 0, 0, (ty >> 8) as u8, ty as u8];
+        let vlan_tag = [0x00, 0x0a, 0x00, 0x40];
+        for via_vlan in [false, true] {
             let mut frame = vec![0u8; 12];
-            for _ in 0..1000 {
-                frame.extend_from_slice(&[0x00, 0x40, 0xaa, 0xaa, 0x03, 0, 0, 0]);
-                frame.extend_from_slice(&inner.to_be_bytes());
+            frame.extend_from_slice(&[0x00, 0x40]);
+            for _ in 0..200_000 {
+                if via_vlan {
+                    frame.extend_from_slice(&snap(0x8100));
+                    frame.extend_from_slice(&vlan_tag);
+                } else {
+                    frame.extend_from_slice(&snap(0x0040));
+                }
             }
             assert_eq!(
                 decode::<Handshakes>(LinkType::ETHERNET, Timestamp(0), &frame),

@@ -143,6 +143,8 @@ pub fn signature_key(o: &Observation) -> u64 {
     o.ip_total_length.hash(&mut h);
     o.window.hash(&mut h);
     o.tcp_flags.hash(&mut h);
+    // Part of the JSON `tcp_flags` the fingerprint is shown with.
+    o.tcp_reserved.hash(&mut h);
     o.tcp_data_offset.hash(&mut h);
     o.options.mss.hash(&mut h);
     o.options.window_scale.hash(&mut h);
@@ -476,7 +478,11 @@ mod tests {
     const SEC: u64 = 1_000_000_000;
 
     fn record(ip: IpAddr, port: u16, ttl: u8, secs: u64) -> Arc<Record> {
-        let obs = Observation {
+        Arc::new(Engine::default().fingerprint(observation(ip, port, ttl, secs), None))
+    }
+
+    fn observation(ip: IpAddr, port: u16, ttl: u8, secs: u64) -> Observation {
+        Observation {
             ts: Timestamp(secs * SEC),
             kind: Kind::Syn,
             ip_version: IpVersion::V4,
@@ -503,8 +509,7 @@ mod tests {
             urgent_ptr: 0,
             payload_len: 0,
             options: TcpOptions::parse(&[2, 4, 5, 0xb4, 1, 3, 3, 8, 1, 1, 4, 2]),
-        };
-        Arc::new(Engine::default().fingerprint(obs, None))
+        }
     }
 
     fn v4(n: u32) -> IpAddr {
@@ -609,6 +614,16 @@ mod tests {
         let ttls: Vec<u8> = h.fingerprints.iter().map(|f| f.record.obs().ttl).collect();
         assert_eq!(ttls, vec![255, 64]);
         assert_eq!(s.stats().evicted_fingerprints, 1);
+    }
+
+    /// A reserved TCP bit shows in `tcp_flags`: another fingerprint.
+    #[test]
+    fn reserved_tcp_bits_make_another_signature() {
+        let a = observation(v4(1), 1000, 64, 1);
+        let mut b = observation(v4(1), 1001, 64, 2);
+        assert_eq!(signature_key(&a), signature_key(&b));
+        b.tcp_reserved = 0b100;
+        assert_ne!(signature_key(&a), signature_key(&b));
     }
 
     #[test]
