@@ -278,10 +278,8 @@ impl Record {
             }
         }
         j.u64(o.window.into());
-        // The whole 12-bit flags field, as tshark's `tcp.flags`: the three
-        // reserved bits above NS too (scanners set them).
         j.raw(",\"tcp_flags\":");
-        j.u64(u64::from(o.tcp_flags) | u64::from(o.tcp_reserved) << 9);
+        j.u64(o.tcp_flags.into());
         j.raw(",\"tcp_off\":");
         j.u64(o.tcp_data_offset.into());
         j.raw(",\"tcp_urp\":");

@@ -62,7 +62,6 @@ impl ShapeKey {
             ack,
             tcp_flags,
             tcp_data_offset,
-            tcp_reserved,
             window,
             urgent_ptr,
             payload_len,
@@ -75,8 +74,7 @@ impl ShapeKey {
                     | u64::from(ttl) << 16
                     | u64::from(tos) << 24
                     | u64::from(tcp_flags) << 32
-                    | u64::from(tcp_data_offset) << 48
-                    | u64::from(tcp_reserved) << 56,
+                    | u64::from(tcp_data_offset) << 48,
                 u64::from(ip_total_length)
                     | u64::from(ip_options_len) << 16
                     | u64::from(ip_header_len) << 32

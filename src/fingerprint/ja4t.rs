@@ -97,7 +97,6 @@ mod tests {
             ack: 0,
             tcp_flags: 2,
             tcp_data_offset: 10,
-            tcp_reserved: 0,
             window,
             urgent_ptr: 0,
             payload_len: 0,

@@ -122,12 +122,12 @@ pub struct Observation {
     pub dst_port: u16,
     pub seq: u32,
     pub ack: u32,
-    /// TCP flags: the low 8 bits (CWR..FIN) plus NS (the ECN nonce bit) as 0x100.
+    /// The 12 flag bits after the data offset, as tshark's `tcp.flags`:
+    /// CWR..FIN in the low 8, NS (the ECN nonce bit) as 0x100, the three
+    /// reserved bits as 0x200-0x800 (scanners set them).
     pub tcp_flags: u16,
     /// TCP data offset in 32-bit words.
     pub tcp_data_offset: u8,
-    /// The reserved bits of the TCP header (3 bits beside NS).
-    pub tcp_reserved: u8,
     pub window: u16,
     pub urgent_ptr: u16,
     /// Bytes of TCP payload present in this segment (from the IP length).

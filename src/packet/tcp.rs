@@ -143,7 +143,7 @@ fn handshake(
         return Err(Skip::BadHeaderLength);
     }
     let option_bytes = segment.get(20..header_len).ok_or(Skip::BadHeaderLength)?;
-    let tcp_flags = u16::from(flag_byte) | (u16::from(h[12] & 1) << 8);
+    let tcp_flags = u16::from(flag_byte) | (u16::from(h[12] & 0x0f) << 8);
     let kind = if tcp_flags & flags::ACK != 0 {
         Kind::SynAck
     } else {
@@ -178,7 +178,6 @@ fn handshake(
         ack: be32(8),
         tcp_flags,
         tcp_data_offset: data_offset,
-        tcp_reserved: (h[12] >> 1) & 0x07,
         window: be16(14),
         urgent_ptr: be16(18),
         payload_len,

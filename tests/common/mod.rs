@@ -96,8 +96,6 @@ fn tshark_row(cols: &[String], version: IpVersion) -> Row {
 /// Our observation in tshark's column form.
 fn our_row(o: &Observation) -> Row {
     let opt = |v: Option<String>| v.unwrap_or_default();
-    // tshark's tcp.flags covers the 12 bits after the data offset.
-    let flags = o.tcp_flags | (u16::from(o.tcp_reserved) << 9);
     vec![
         o.src_ip.to_string(),
         o.dst_ip.to_string(),
@@ -106,7 +104,7 @@ fn our_row(o: &Observation) -> Row {
         o.dst_port.to_string(),
         o.seq.to_string(),
         o.ack.to_string(),
-        format!("0x{flags:04x}"),
+        format!("0x{:04x}", o.tcp_flags),
         o.window.to_string(),
         (usize::from(o.tcp_data_offset) * 4).to_string(),
         o.payload_len.to_string(),
