@@ -771,8 +771,8 @@ mod tests {
         odd.tos = 0x03;
         odd.df = false;
         odd.window = 512;
-        // A reserved TCP bit, as scanners set: in `tcp_flags`, not in p0f's
-        // signature.
+        // A reserved TCP bit, as scanners set (its absence from p0f's
+        // signature has its own test: this packet's TOS sets p0f's ecn).
         odd.flags |= 0x800;
         odd.options = OptionBytes::new().raw(&[34, 2]).nop().raw(&[7, 3, 1]).0;
         packets.push((1_700_000_200_000_000_001, odd));
