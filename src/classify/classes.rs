@@ -113,10 +113,32 @@ impl fmt::Display for Os {
 #[error("unknown OS name {0:?} (expected one of Windows, macOS, iOS, Android, Linux, ChromeOS, FreeBSD, OpenBSD, embedded, unknown)")]
 pub struct UnknownOsName(pub String);
 
+/// Labels files name the OS as people and tools write it, often with its
+/// version (`Windows 10`, `Mac OS X 10.15.7`, `Android 14`): the version
+/// says nothing the classes can use, so it is dropped.
 impl FromStr for Os {
     type Err = UnknownOsName;
     fn from_str(s: &str) -> Result<Os, UnknownOsName> {
-        Os::from_label(s).ok_or_else(|| UnknownOsName(s.to_string()))
+        Os::from_label(s)
+            .or_else(|| Os::from_label(without_version(s)))
+            .ok_or_else(|| UnknownOsName(s.to_string()))
+    }
+}
+
+/// `s` without a last word made of digits, dots and underscores (a
+/// version, as `10.15.7` or uap's `10_15`).
+fn without_version(s: &str) -> &str {
+    let t = s.trim();
+    match t.rsplit_once(char::is_whitespace) {
+        Some((name, version))
+            if version.starts_with(|c: char| c.is_ascii_digit())
+                && version
+                    .chars()
+                    .all(|c| c.is_ascii_digit() || c == '.' || c == '_') =>
+        {
+            name
+        }
+        _ => t,
     }
 }
 
@@ -189,6 +211,35 @@ mod tests {
         assert_eq!(Os::from_label(" iOS "), Some(Os::Ios));
         assert_eq!(Os::from_label("Plan 9"), None);
         assert!("Plan 9".parse::<Os>().is_err());
+    }
+
+    #[test]
+    fn labels_may_carry_a_version() {
+        for (label, os) in [
+            ("Windows 10", Os::Windows),
+            ("Windows 8.1", Os::Windows),
+            ("Mac OS X 10.15.7", Os::MacOs),
+            ("Mac OS X 10_15", Os::MacOs),
+            ("macOS 14", Os::MacOs),
+            ("iOS 17.1.2", Os::Ios),
+            ("Android  14 ", Os::Android),
+            ("Ubuntu 22.04", Os::Linux),
+        ] {
+            assert_eq!(label.parse::<Os>().ok(), Some(os), "{label}");
+        }
+        // Only a trailing version goes: a name that is not a class stays
+        // unknown with or without one, and the model file's class names
+        // are not relaxed.
+        for label in [
+            "Plan 9",
+            "Windows Phone 8.1",
+            "Android Go",
+            "10",
+            "Windows v10",
+        ] {
+            assert!(label.parse::<Os>().is_err(), "{label}");
+        }
+        assert_eq!(Os::from_label("Windows 10"), None);
     }
 
     #[test]
