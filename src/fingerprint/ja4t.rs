@@ -20,9 +20,10 @@ use crate::packet::Observation;
 /// lists ([`OptionKinds`]): after an EOL each zero padding byte is one more
 /// `0`, up to the first non-zero byte; an option cut off by the header end
 /// (or with a length byte below 2) is left out. Where an MSS, window scale,
-/// SACK-permitted or timestamp option has a wrong length byte that fits,
-/// synprint walks on at the option's usual size, as p0f does, and
-/// Wireshark by the length byte: the kinds after it can differ.
+/// SACK-permitted or timestamp option has a wrong length byte, synprint
+/// reads it at its usual size, as p0f does, while Wireshark steps by the
+/// length byte, or stops before it when that is below 2 or runs past the
+/// header end: the kinds from it on can differ.
 pub struct Ja4t<'a>(pub &'a Observation);
 
 impl Ja4t<'_> {
@@ -146,6 +147,13 @@ mod tests {
         assert_eq!(Ja4t(&obs(1024, &o.0)).to_string(), "1024_1-3_00_00");
     }
 
+    fn bytes(hex: &str) -> Vec<u8> {
+        (0..hex.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).expect("hex"))
+            .collect()
+    }
+
     /// Option bytes tshark 4.0 was run on (2026-12-04), and the kinds,
     /// MSS and window scale it listed, as FoxIO's JA4T reads them.
     #[test]
@@ -162,11 +170,21 @@ mod tests {
             // A length that fits but is too short for SACK: listed.
             ("020405b40503000001010101", "64240_2-5_1460_00"),
         ] {
-            let bytes: Vec<u8> = (0..hex.len())
-                .step_by(2)
-                .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).expect("hex"))
-                .collect();
-            assert_eq!(Ja4t(&obs(64240, &bytes)).to_string(), want, "{hex}");
+            assert_eq!(Ja4t(&obs(64240, &bytes(hex))).to_string(), want, "{hex}");
+        }
+    }
+
+    /// The documented exception: MSS and window scale options with a
+    /// length byte below 2 are read at their usual size, as p0f reads them.
+    /// tshark 4.0 (2026-12-05) lists no options for the first and only the
+    /// MSS for the second, so FoxIO's JA4T differs on such crafted SYNs.
+    #[test]
+    fn fixed_size_options_are_read_as_p0f_reads_them() {
+        for (hex, want) in [
+            ("020105b401030307", "64240_2-1-3_1460_7"),
+            ("020405b403010307", "64240_2-3_1460_3"),
+        ] {
+            assert_eq!(Ja4t(&obs(64240, &bytes(hex))).to_string(), want, "{hex}");
         }
     }
 
