@@ -691,6 +691,13 @@ impl Features {
         })
     }
 
+    /// A client SYN that starts at TTL 255: a proxy, load balancer or
+    /// router built it, as no browser's OS starts there (see
+    /// [`crate::classify::Model::classify_features`]).
+    pub fn from_middlebox(&self) -> bool {
+        !self.server && self.initial_ttl == 255
+    }
+
     pub fn ttl_index(&self) -> usize {
         match self.initial_ttl {
             32 => 0,

@@ -401,6 +401,9 @@ impl ModelFile {
 pub enum Lean {
     Os(Os),
     Family(Family),
+    /// The value says a middlebox built the packet, not the client's OS
+    /// (a client SYN's initial TTL 255).
+    Middlebox,
     Neither,
 }
 
@@ -494,6 +497,8 @@ pub struct Model {
     /// `joint` without the IP ID: servers' IP IDs (Linux answers with 0)
     /// say nothing the client counts could tell.
     joint_server: Vec<[f32; N_OS]>,
+    /// The TTL's rows alone, for middlebox SYNs ([`Model::classify_features`]).
+    ttl: Vec<[f32; N_OS]>,
     wscale: Vec<[f32; N_OS]>,
     p0f: Vec<[f32; N_OS]>,
     hops: Vec<[f32; N_OS]>,
@@ -611,6 +616,7 @@ impl EvidenceText<'_> {
         let target = match it.lean {
             Lean::Os(os) => os.name(),
             Lean::Family(fam) => fam.name(),
+            Lean::Middlebox => "middlebox",
             Lean::Neither => "?",
         };
         out.text(it.feature.name());
@@ -1053,6 +1059,7 @@ impl Model {
             tables,
             joint,
             joint_server,
+            ttl,
             wscale,
             p0f,
             hops,
@@ -1094,47 +1101,25 @@ impl Model {
         };
         let lean = |f: Feature, i: usize| self.dense_leans[f.index()].get(i);
 
-        // Small domains: direct indexes.
-        let (ttl, ecn) = (features.ttl_index(), usize::from(features.ecn));
-        let (ipid, mss) = (features.ip_id as usize, features.mss_bucket as usize);
-        add_row(&mut logit, joint.get(joint_index(ttl, ecn, ipid, mss)));
-        note(Feature::Ttl, lean(Feature::Ttl, ttl));
-        note(Feature::Ecn, lean(Feature::Ecn, ecn));
-        if !features.server {
-            note(Feature::IpId, lean(Feature::IpId, ipid));
-        }
-        note(Feature::Mss, lean(Feature::Mss, mss));
-        let ws = features.wscale_index();
-        add_row(&mut logit, self.wscale.get(ws));
-        note(Feature::WScale, lean(Feature::WScale, ws));
-        if let Some(p) = features.p0f {
-            let i = p as usize;
-            add_row(&mut logit, self.p0f.get(i));
-            note(Feature::P0f, lean(Feature::P0f, i));
-        }
         let h = usize::from(features.hops);
         add_row(&mut logit, self.hops.get(h));
         note(Feature::Hops, lean(Feature::Hops, h));
-
-        // Open domains: hashed. The window is looked up exactly, then as a
-        // multiple of the MSS.
-        let t = &self.tables[Feature::Window.index()];
-        let (row, mult) = match t.find(u64::from(features.window)) {
-            Some(r) => (r, None),
-            None => {
-                let n = features.window_mss_multiple();
-                match n.and_then(|n| t.find(window_mss_key(n))) {
-                    Some(r) => (r, n),
-                    None => (t.unseen(), None),
-                }
-            }
+        let mult = if features.from_middlebox() && self.samples_learned == 0 {
+            // No Windows, Apple, Android or desktop Linux stack starts at
+            // TTL 255; proxies, load balancers and routers do. Such a SYN's
+            // window, options, MSS, IP ID and ECN are the device's, and
+            // scored against client stacks they would name its look (often
+            // with confidence), not the client behind it. Out of the box,
+            // then, only the TTL and the hop count count, and the answer is
+            // the client priors, with low confidence. A learned model
+            // scores every field: a site's labelled traffic holds its
+            // proxies' SYNs, and their counts say which users they carry.
+            add_row(&mut logit, self.ttl.get(features.ttl_index()));
+            note(Feature::Ttl, Some(&Lean::Middlebox));
+            None
+        } else {
+            self.add_stack_features(&features, &mut logit, joint, &mut note)
         };
-        add_row(&mut logit, t.rows.get(row));
-        note(Feature::Window, t.leans.get(row));
-        let t = &self.tables[Feature::Options.index()];
-        let row = t.find(features.layout.key()).unwrap_or(t.unseen());
-        add_row(&mut logit, t.rows.get(row));
-        note(Feature::Options, t.leans.get(row));
         // Learned only: an empty table adds nothing.
         // A value the learning traffic never showed says nothing: with
         // thousands of distinct values, "unseen" would otherwise be strong
@@ -1216,6 +1201,58 @@ impl Model {
                 window_mss_multiple: mult,
             },
         }
+    }
+
+    /// Adds what the sender's stack put in the SYN (all but the hop count
+    /// and the learned features) to `logit`; returns the window's `mss*N`
+    /// match, if that is how it was found.
+    fn add_stack_features(
+        &self,
+        features: &Features,
+        logit: &mut [f32; N_OS],
+        joint: &[[f32; N_OS]],
+        note: &mut impl FnMut(Feature, Option<&Lean>),
+    ) -> Option<u16> {
+        let lean = |f: Feature, i: usize| self.dense_leans[f.index()].get(i);
+        // Small domains: direct indexes.
+        let (ttl, ecn) = (features.ttl_index(), usize::from(features.ecn));
+        let (ipid, mss) = (features.ip_id as usize, features.mss_bucket as usize);
+        add_row(logit, joint.get(joint_index(ttl, ecn, ipid, mss)));
+        note(Feature::Ttl, lean(Feature::Ttl, ttl));
+        note(Feature::Ecn, lean(Feature::Ecn, ecn));
+        if !features.server {
+            note(Feature::IpId, lean(Feature::IpId, ipid));
+        }
+        note(Feature::Mss, lean(Feature::Mss, mss));
+        let ws = features.wscale_index();
+        add_row(logit, self.wscale.get(ws));
+        note(Feature::WScale, lean(Feature::WScale, ws));
+        if let Some(p) = features.p0f {
+            let i = p as usize;
+            add_row(logit, self.p0f.get(i));
+            note(Feature::P0f, lean(Feature::P0f, i));
+        }
+
+        // Open domains: hashed. The window is looked up exactly, then as a
+        // multiple of the MSS.
+        let t = &self.tables[Feature::Window.index()];
+        let (row, mult) = match t.find(u64::from(features.window)) {
+            Some(r) => (r, None),
+            None => {
+                let n = features.window_mss_multiple();
+                match n.and_then(|n| t.find(window_mss_key(n))) {
+                    Some(r) => (r, n),
+                    None => (t.unseen(), None),
+                }
+            }
+        };
+        add_row(logit, t.rows.get(row));
+        note(Feature::Window, t.leans.get(row));
+        let t = &self.tables[Feature::Options.index()];
+        let row = t.find(features.layout.key()).unwrap_or(t.unseen());
+        add_row(logit, t.rows.get(row));
+        note(Feature::Options, t.leans.get(row));
+        mult
     }
 }
 
@@ -1353,11 +1390,15 @@ mod tests {
     use std::net::{IpAddr, Ipv4Addr};
 
     fn syn(stack: Stack) -> Observation {
+        observation(&syn_packet(stack))
+    }
+
+    fn syn_packet(stack: Stack) -> crate::craft::TcpPacket {
         let a = IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2));
         let b = IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1));
         let mut p = stack.syn(a, 40000, b, 443, 1);
         p.ttl -= 9;
-        observation(&p)
+        p
     }
 
     #[test]
@@ -1592,7 +1633,7 @@ mod tests {
 
     #[test]
     fn odd_syns_are_unknown() {
-        // TTL 255, a layout no stack uses, a window of 4200.
+        // TTL 32, a layout no stack uses, a window of 4200.
         let mut p = Stack::Windows.syn(
             IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2)),
             1,
@@ -1600,7 +1641,7 @@ mod tests {
             2,
             1,
         );
-        p.ttl = 247;
+        p.ttl = 30;
         p.window = 4200;
         p.options = vec![
             1, 1, 1, 8, 10, 0, 0, 0, 1, 0, 0, 0, 0, 30, 4, 0, 0, 2, 4, 1, 0,
@@ -1608,6 +1649,45 @@ mod tests {
         let c = Model::builtin().unwrap().classify(&observation(&p), None);
         assert_eq!(c.os, Os::Unknown, "{:?}", c.scores);
         assert_eq!(c.family, Family::Other);
+    }
+
+    /// A client SYN from TTL 255 is a middlebox's: whatever its fields say
+    /// (here Windows's, then an odd layout), the answer is the client
+    /// priors, unsure, and the evidence says why. A server's SYN+ACK from
+    /// TTL 255 is its own stack's and is scored by its fields.
+    #[test]
+    fn middlebox_syns_get_the_client_priors() {
+        let m = Model::builtin().unwrap();
+        let mut p = syn_packet(Stack::Windows);
+        p.ttl = 247;
+        let windows_look = m.classify(&observation(&p), None);
+        p.window = 4200;
+        p.options = vec![2, 4, 5, 0xb4];
+        let embedded_look = m.classify(&observation(&p), None);
+        for c in [&windows_look, &embedded_look] {
+            assert_eq!(c.scores, windows_look.scores);
+            assert!(c.confidence < 0.3, "{:?}", c.scores);
+            assert_eq!(c.evidence.strings(), vec!["ttl 255 -> middlebox"]);
+        }
+        let mut by_prior = Os::ALL;
+        by_prior.sort_by(|a, b| {
+            let prior = |o: &Os| m.log_prior[o.index()];
+            prior(b).total_cmp(&prior(a))
+        });
+        assert_eq!(windows_look.scores.ranked()[..5], by_prior[..5]);
+        // The families of the priors: Android, Linux, ChromeOS and
+        // embedded together outweigh Apple and Windows.
+        assert_eq!(windows_look.family, Family::Linux);
+
+        let mut server = observation(&syn_packet(Stack::Windows));
+        server.kind = crate::packet::Kind::SynAck;
+        server.ttl = 247;
+        let c = m.classify(&server, None);
+        assert!(c
+            .evidence
+            .strings()
+            .iter()
+            .any(|e| e.starts_with("options")));
     }
 
     #[test]

@@ -138,7 +138,19 @@ fn judge(
     let ua_os = ua_os.filter(|&os| os != Os::Unknown);
     let ua_family = ua_os.map(Os::family);
     let tcp_known = c.os != Os::Unknown && c.family != Family::Other;
+    // Browsers run on stacks that start at TTL 64 or 128; 255 is where
+    // routers, load balancers and carrier proxies start (and Solaris). The
+    // classification of such a SYN is the client priors (it shows nothing
+    // of the client), but the SYN itself was not built by the claimed OS.
+    let initial = initial_ttl(obs.ttl);
     let os_mismatch = match ua_family {
+        Some(_) if initial == 255 => {
+            reasons.push(format!(
+                "initial TTL 255: no Windows, Apple, Android or desktop Linux stack starts there; \
+                 a proxy or network device built this SYN, not the {claim}'s OS"
+            ));
+            Some(true)
+        }
         Some(uf) if tcp_known => {
             let p_ua = c.family_scores.get(uf);
             let mismatch = p_ua < 1.0 - MISMATCH_THRESHOLD;
@@ -187,17 +199,6 @@ fn judge(
         }
         _ => (false, None),
     };
-
-    // Browsers run on stacks that start at TTL 64 or 128; 255 is where
-    // routers, load balancers and carrier proxies start (and Solaris).
-    let initial = initial_ttl(obs.ttl);
-    if ua_family.is_some() && initial == 255 {
-        reasons.push(
-            "initial TTL 255: no Windows, Apple, Android or desktop Linux stack starts there; \
-             a proxy or network device likely built this SYN"
-                .into(),
-        );
-    }
 
     let hops = initial.saturating_sub(obs.ttl);
     Verdict {
@@ -258,7 +259,16 @@ mod tests {
         );
         p.ttl = 250;
         let middlebox = |v: &Verdict| v.reasons.iter().any(|r| r.contains("TTL 255"));
-        assert!(middlebox(&judge(&observation(&p), Some(IPHONE_UA))));
+        let v = judge(&observation(&p), Some(IPHONE_UA));
+        assert!(middlebox(&v));
+        // Whatever the classification guesses of the client behind it, the
+        // SYN's sender is no browser's OS.
+        assert_eq!(v.os_mismatch, Some(true));
+        assert!(
+            v.reasons.iter().all(|r| !r.contains("consistent")),
+            "{:?}",
+            v.reasons
+        );
         // Without a User-Agent there is nothing to explain; a TTL-128 SYN
         // is no middlebox.
         assert!(!middlebox(&judge(&observation(&p), None)));
