@@ -113,32 +113,32 @@ impl fmt::Display for Os {
 #[error("unknown OS name {0:?} (expected one of Windows, macOS, iOS, Android, Linux, ChromeOS, FreeBSD, OpenBSD, embedded, unknown)")]
 pub struct UnknownOsName(pub String);
 
-/// Labels files name the OS as people and tools write it, often with its
-/// version (`Windows 10`, `Mac OS X 10.15.7`, `Android 14`): the version
-/// says nothing the classes can use, so it is dropped.
+/// Labels files name the OS as people and tools write it, often followed
+/// by a version or release name (`Windows 10`, `Windows NT 10.0`,
+/// `macOS Sonoma 14.1`, `Ubuntu 22.04 LTS`): the longest leading run of
+/// words that names a class wins. A phone OS sharing a desktop's first word
+/// (`Windows Phone`) is not read as that desktop.
 impl FromStr for Os {
     type Err = UnknownOsName;
     fn from_str(s: &str) -> Result<Os, UnknownOsName> {
-        Os::from_label(s)
-            .or_else(|| Os::from_label(without_version(s)))
-            .ok_or_else(|| UnknownOsName(s.to_string()))
-    }
-}
-
-/// `s` without a last word made of digits, dots and underscores (a
-/// version, as `10.15.7` or uap's `10_15`).
-fn without_version(s: &str) -> &str {
-    let t = s.trim();
-    match t.rsplit_once(char::is_whitespace) {
-        Some((name, version))
-            if version.starts_with(|c: char| c.is_ascii_digit())
-                && version
-                    .chars()
-                    .all(|c| c.is_ascii_digit() || c == '.' || c == '_') =>
-        {
-            name
+        let unknown = || UnknownOsName(s.to_string());
+        let mut name = s.trim();
+        if let Some(os) = Os::from_label(name) {
+            return Ok(os);
         }
-        _ => t,
+        if name
+            .split_whitespace()
+            .any(|w| w.eq_ignore_ascii_case("phone"))
+        {
+            return Err(unknown());
+        }
+        while let Some((head, _)) = name.rsplit_once(char::is_whitespace) {
+            name = head.trim_end();
+            if let Some(os) = Os::from_label(name) {
+                return Ok(os);
+            }
+        }
+        Err(unknown())
     }
 }
 
@@ -218,24 +218,27 @@ mod tests {
         for (label, os) in [
             ("Windows 10", Os::Windows),
             ("Windows 8.1", Os::Windows),
+            ("Windows NT 10.0", Os::Windows),
+            ("Windows XP", Os::Windows),
             ("Mac OS X 10.15.7", Os::MacOs),
             ("Mac OS X 10_15", Os::MacOs),
-            ("macOS 14", Os::MacOs),
+            ("macOS Sonoma 14.1", Os::MacOs),
             ("iOS 17.1.2", Os::Ios),
             ("Android  14 ", Os::Android),
-            ("Ubuntu 22.04", Os::Linux),
+            ("Ubuntu 22.04 LTS", Os::Linux),
+            ("Chrome OS Flex", Os::ChromeOs),
         ] {
             assert_eq!(label.parse::<Os>().ok(), Some(os), "{label}");
         }
-        // Only a trailing version goes: a name that is not a class stays
-        // unknown with or without one, and the model file's class names
-        // are not relaxed.
+        // A name that is not a class stays unknown with or without more
+        // words, a phone is not its desktop namesake, and the model file's
+        // class names are not relaxed.
         for label in [
             "Plan 9",
             "Windows Phone 8.1",
-            "Android Go",
+            "windows phone",
             "10",
-            "Windows v10",
+            "Fire OS 8",
         ] {
             assert!(label.parse::<Os>().is_err(), "{label}");
         }

@@ -678,10 +678,11 @@ mod tests {
             model.classify(&proxy(101, 2), None).scores,
             without.classify(&proxy(101, 2), None).scores
         );
-        // Out of the box a TTL-255 SYN's fields are a middlebox's and say
-        // nothing; once learned, the site's counts of them do: with only
-        // the learned counts of single fields left (window 4200 and the
-        // layout came 40 to 5 from Android users), the answer is Android.
+        // Out of the box these fields fit no client stack, and a TTL-255
+        // SYN like that gets the client priors; once learned, they fit the
+        // site's users: with only the learned counts of single fields left
+        // (window 4200 and the layout came 40 to 5 from Android users),
+        // the answer is Android.
         let mut fields_only = no_shapes.clone();
         for class in fields_only.class.values_mut() {
             (class.path, class.mss_value, class.hops, class.exact) = Default::default();

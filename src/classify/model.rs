@@ -858,6 +858,13 @@ impl Classification {
         }
     }
 
+    /// The SYN's fields fit no client stack and its initial TTL is 255: a
+    /// proxy or network device built it, and the answer is the client
+    /// priors ([`Model::add_middlebox_features`]).
+    pub fn from_middlebox(&self) -> bool {
+        self.evidence.leans.get(Feature::Ttl.index()) == Some(&Lean::Middlebox)
+    }
+
     /// Probability of `family`.
     pub fn family_confidence(&self) -> f32 {
         self.family_scores.get(self.family)
@@ -1104,19 +1111,8 @@ impl Model {
         let h = usize::from(features.hops);
         add_row(&mut logit, self.hops.get(h));
         note(Feature::Hops, lean(Feature::Hops, h));
-        let mult = if features.from_middlebox() && self.samples_learned == 0 {
-            // No Windows, Apple, Android or desktop Linux stack starts at
-            // TTL 255; proxies, load balancers and routers do. Such a SYN's
-            // window, options, MSS, IP ID and ECN are the device's, and
-            // scored against client stacks they would name its look (often
-            // with confidence), not the client behind it. Out of the box,
-            // then, only the TTL and the hop count count, and the answer is
-            // the client priors, with low confidence. A learned model
-            // scores every field: a site's labelled traffic holds its
-            // proxies' SYNs, and their counts say which users they carry.
-            add_row(&mut logit, self.ttl.get(features.ttl_index()));
-            note(Feature::Ttl, Some(&Lean::Middlebox));
-            None
+        let mult = if features.from_middlebox() {
+            self.add_middlebox_features(&features, &mut logit, joint, &mut note)
         } else {
             self.add_stack_features(&features, &mut logit, joint, &mut note)
         };
@@ -1200,6 +1196,66 @@ impl Model {
                 leans,
                 window_mss_multiple: mult,
             },
+        }
+    }
+
+    /// [`Model::add_stack_features`] for a client SYN from initial TTL 255,
+    /// where no browser's OS starts. Either a network rewrote the TTL of
+    /// the client's own SYN, and its other fields are the client's, or a
+    /// proxy, load balancer or router built the SYN, and they are the
+    /// device's and say nothing of the client behind it. Both are weighed,
+    /// equally: each class scores its TTL row plus the log of the sum of
+    /// two likelihoods of the other fields, its own and the uniform
+    /// `unknown` class's. Fields that fit a client stack are answered as
+    /// usual; fields that fit none leave the client priors (low
+    /// confidence, evidence `ttl 255 -> middlebox`) rather than `unknown`
+    /// or whatever stack the device's own look resembles.
+    #[cold]
+    #[inline(never)]
+    fn add_middlebox_features(
+        &self,
+        features: &Features,
+        logit: &mut [f32; N_OS],
+        joint: &[[f32; N_OS]],
+        note: &mut impl FnMut(Feature, Option<&Lean>),
+    ) -> Option<u16> {
+        let mut fields = [0.0f32; N_OS];
+        let mut leans = [None; N_FEATURES];
+        let mult = self.add_stack_features(features, &mut fields, joint, &mut |f, l| {
+            if let Some(slot) = leans.get_mut(f.index()) {
+                *slot = l.copied();
+            }
+        });
+        let ttl = self
+            .ttl
+            .get(features.ttl_index())
+            .copied()
+            .unwrap_or([0.0; N_OS]);
+        for (f, t) in fields.iter_mut().zip(&ttl) {
+            *f -= t;
+        }
+        let device = fields[Os::Unknown.index()];
+        let best_client = Os::ALL
+            .iter()
+            .filter(|&&os| os != Os::Unknown)
+            .map(|os| fields[os.index()])
+            .fold(f32::NEG_INFINITY, f32::max);
+        for ((l, f), t) in logit.iter_mut().zip(&fields).zip(&ttl) {
+            let (hi, lo) = if *f > device {
+                (*f, device)
+            } else {
+                (device, *f)
+            };
+            *l += t + hi + (lo - hi).exp().ln_1p();
+        }
+        if device >= best_client {
+            note(Feature::Ttl, Some(&Lean::Middlebox));
+            None
+        } else {
+            for f in Feature::ALL {
+                note(f, leans.get(f.index()).copied().flatten().as_ref());
+            }
+            mult
         }
     }
 
@@ -1386,7 +1442,7 @@ mod tests {
     use super::*;
     use crate::classify::features::{parse_layout, IpIdClass, MssBucket};
     use crate::classify::testdata::observation;
-    use crate::craft::Stack;
+    use crate::craft::{OptionBytes, Stack};
     use std::net::{IpAddr, Ipv4Addr};
 
     fn syn(stack: Stack) -> Observation {
@@ -1651,33 +1707,48 @@ mod tests {
         assert_eq!(c.family, Family::Other);
     }
 
-    /// A client SYN from TTL 255 is a middlebox's: whatever its fields say
-    /// (here Windows's, then an odd layout), the answer is the client
-    /// priors, unsure, and the evidence says why. A server's SYN+ACK from
-    /// TTL 255 is its own stack's and is scored by its fields.
+    /// A client SYN from TTL 255: fields that fit a client stack are that
+    /// client's (a network rewrote the TTL); fields that fit none are a
+    /// proxy's or a scanner's, and get the client priors, unsure, with the
+    /// evidence saying why. A server's SYN+ACK from TTL 255 is its own
+    /// stack's and is scored by its fields.
     #[test]
-    fn middlebox_syns_get_the_client_priors() {
+    fn ttl_255_syns_are_clients_or_middleboxes_by_their_fields() {
         let m = Model::builtin().unwrap();
-        let mut p = syn_packet(Stack::Windows);
+        let mut p = syn_packet(Stack::MacOs);
         p.ttl = 247;
-        let windows_look = m.classify(&observation(&p), None);
-        p.window = 4200;
-        p.options = vec![2, 4, 5, 0xb4];
-        let embedded_look = m.classify(&observation(&p), None);
-        for c in [&windows_look, &embedded_look] {
-            assert_eq!(c.scores, windows_look.scores);
-            assert!(c.confidence < 0.3, "{:?}", c.scores);
-            assert_eq!(c.evidence.strings(), vec!["ttl 255 -> middlebox"]);
-        }
+        let rewritten = m.classify(&observation(&p), None);
+        assert_eq!(rewritten.family, Family::Apple, "{:?}", rewritten.scores);
+        assert!(!rewritten.from_middlebox());
+
         let mut by_prior = Os::ALL;
         by_prior.sort_by(|a, b| {
             let prior = |o: &Os| m.log_prior[o.index()];
             prior(b).total_cmp(&prior(a))
         });
-        assert_eq!(windows_look.scores.ranked()[..5], by_prior[..5]);
-        // The families of the priors: Android, Linux, ChromeOS and
-        // embedded together outweigh Apple and Windows.
-        assert_eq!(windows_look.family, Family::Linux);
+        // A proxy's (window 4200, M,N,W2,S,E,E) and masscan's (window
+        // 1024, no options).
+        for (window, options) in [
+            (
+                4200,
+                OptionBytes::new().mss(1460).nop().ws(2).sok().eol().pad().0,
+            ),
+            (1024, Vec::new()),
+        ] {
+            (p.window, p.options) = (window, options);
+            let c = m.classify(&observation(&p), None);
+            assert!(c.from_middlebox(), "{window}");
+            assert!(c.confidence < 0.3, "{:?}", c.scores);
+            assert_eq!(c.evidence.strings(), vec!["ttl 255 -> middlebox"]);
+            assert_eq!(c.scores.ranked()[..2], by_prior[..2]);
+            // Android, Linux, ChromeOS and embedded together outweigh
+            // Apple and Windows among the priors.
+            assert_eq!(c.family, Family::Linux);
+        }
+
+        // The same fields from TTL 64 look like nothing known.
+        p.ttl = 60;
+        assert_eq!(m.classify(&observation(&p), None).os, Os::Unknown);
 
         let mut server = observation(&syn_packet(Stack::Windows));
         server.kind = crate::packet::Kind::SynAck;

@@ -7,7 +7,7 @@ use super::classes::{Family, Os};
 use super::model::Classification;
 use super::ua::{os_from_user_agent, UaParserError};
 use crate::packet::initial_ttl;
-use crate::packet::{IpVersion, Observation};
+use crate::packet::{IpVersion, Kind, Observation};
 
 /// `os_mismatch` is true only when the TCP side gives the User-Agent's
 /// family a probability below `1 - MISMATCH_THRESHOLD`, i.e. is at least
@@ -138,18 +138,16 @@ fn judge(
     let ua_os = ua_os.filter(|&os| os != Os::Unknown);
     let ua_family = ua_os.map(Os::family);
     let tcp_known = c.os != Os::Unknown && c.family != Family::Other;
-    // Browsers run on stacks that start at TTL 64 or 128; 255 is where
-    // routers, load balancers and carrier proxies start (and Solaris). The
-    // classification of such a SYN is the client priors (it shows nothing
-    // of the client), but the SYN itself was not built by the claimed OS.
-    let initial = initial_ttl(obs.ttl);
     let os_mismatch = match ua_family {
-        Some(_) if initial == 255 => {
-            reasons.push(format!(
-                "initial TTL 255: no Windows, Apple, Android or desktop Linux stack starts there; \
-                 a proxy or network device built this SYN, not the {claim}'s OS"
-            ));
-            Some(true)
+        // Its fields are a device's: nothing of the client's stack to
+        // judge the claim against.
+        Some(_) if c.from_middlebox() => {
+            reasons.push(
+                "initial TTL 255 and fields like no client stack's: a proxy or network device \
+                 built this SYN; no mismatch judgement"
+                    .into(),
+            );
+            None
         }
         Some(uf) if tcp_known => {
             let p_ua = c.family_scores.get(uf);
@@ -180,6 +178,17 @@ fn judge(
             None
         }
     };
+
+    // Browsers run on stacks that start at TTL 64 or 128; 255 is where
+    // routers, load balancers and carrier proxies start (and Solaris).
+    let initial = initial_ttl(obs.ttl);
+    if ua_family.is_some() && initial == 255 && obs.kind == Kind::Syn && !c.from_middlebox() {
+        reasons.push(
+            "initial TTL 255: no Windows, Apple, Android or desktop Linux stack starts there; \
+             a network device rewrote the TTL or built this SYN"
+                .into(),
+        );
+    }
 
     let (tunnel_suspected, mtu_link) = match obs.options.mss {
         Some(mss) if mss < direct_mss(obs.ip_version) => {
@@ -248,6 +257,9 @@ mod tests {
         verdict(&m.classify(obs, None), ua, obs, link).unwrap()
     }
 
+    /// TTL 255 under a browser's User-Agent: a Windows stack's fields are
+    /// judged as usual (a network rewrote the TTL), with a warning; a
+    /// proxy's fields (they fit no client stack) leave nothing to judge.
     #[test]
     fn a_ttl_255_syn_under_a_browser_user_agent_is_called_a_middlebox() {
         let mut p = Stack::Windows.syn(
@@ -258,22 +270,35 @@ mod tests {
             5,
         );
         p.ttl = 250;
-        let middlebox = |v: &Verdict| v.reasons.iter().any(|r| r.contains("TTL 255"));
+        let says = |v: &Verdict, text: &str| v.reasons.iter().any(|r| r.contains(text));
         let v = judge(&observation(&p), Some(IPHONE_UA));
-        assert!(middlebox(&v));
-        // Whatever the classification guesses of the client behind it, the
-        // SYN's sender is no browser's OS.
         assert_eq!(v.os_mismatch, Some(true));
-        assert!(
-            v.reasons.iter().all(|r| !r.contains("consistent")),
-            "{:?}",
-            v.reasons
-        );
+        assert!(says(&v, "rewrote the TTL"), "{:?}", v.reasons);
         // Without a User-Agent there is nothing to explain; a TTL-128 SYN
         // is no middlebox.
-        assert!(!middlebox(&judge(&observation(&p), None)));
+        assert!(!says(&judge(&observation(&p), None), "TTL 255"));
         p.ttl = 120;
-        assert!(!middlebox(&judge(&observation(&p), Some(WINDOWS_UA))));
+        assert!(!says(&judge(&observation(&p), Some(WINDOWS_UA)), "TTL 255"));
+
+        (p.ttl, p.window) = (250, 4200);
+        p.options = crate::craft::OptionBytes::new()
+            .mss(1460)
+            .nop()
+            .ws(2)
+            .sok()
+            .eol()
+            .pad()
+            .0;
+        for ua in [IPHONE_UA, WINDOWS_UA] {
+            let v = judge(&observation(&p), Some(ua));
+            assert_eq!(v.os_mismatch, None);
+            assert!(
+                says(&v, "a proxy or network device built this SYN"),
+                "{:?}",
+                v.reasons
+            );
+            assert!(!says(&v, "rewrote the TTL"), "{:?}", v.reasons);
+        }
     }
 
     #[test]
