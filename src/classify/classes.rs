@@ -113,33 +113,54 @@ impl fmt::Display for Os {
 #[error("unknown OS name {0:?} (expected one of Windows, macOS, iOS, Android, Linux, ChromeOS, FreeBSD, OpenBSD, embedded, unknown)")]
 pub struct UnknownOsName(pub String);
 
-/// Labels files name the OS as people and tools write it, often followed
-/// by a version or release name (`Windows 10`, `Windows NT 10.0`,
-/// `macOS Sonoma 14.1`, `Ubuntu 22.04 LTS`): the longest leading run of
-/// words that names a class wins. A phone OS sharing a desktop's first word
-/// (`Windows Phone`) is not read as that desktop.
+/// Labels files name the OS as people and tools write it: uap-core's
+/// family names (`Mac OS X`, `Chrome OS`, `Arch Linux`), often followed by
+/// a version, edition or release name (`Windows NT 10.0`, `Windows 11
+/// Pro`, `macOS Sonoma 14.1`, `Ubuntu 22.04 LTS`). Only such words are
+/// dropped: `Windows Mobile`, `Windows CE` or `Linux embedded` name other
+/// stacks and stay errors.
 impl FromStr for Os {
     type Err = UnknownOsName;
     fn from_str(s: &str) -> Result<Os, UnknownOsName> {
-        let unknown = || UnknownOsName(s.to_string());
-        let mut name = s.trim();
-        if let Some(os) = Os::from_label(name) {
-            return Ok(os);
-        }
-        if name
-            .split_whitespace()
-            .any(|w| w.eq_ignore_ascii_case("phone"))
-        {
-            return Err(unknown());
-        }
-        while let Some((head, _)) = name.rsplit_once(char::is_whitespace) {
-            name = head.trim_end();
-            if let Some(os) = Os::from_label(name) {
+        let name = |t: &str| Os::from_label(t).or_else(|| super::ua::os_from_uap_family(t));
+        let mut t = s.trim();
+        loop {
+            if let Some(os) = name(t) {
                 return Ok(os);
             }
+            match t.rsplit_once(char::is_whitespace) {
+                Some((head, last)) if is_qualifier(last) => t = head.trim_end(),
+                _ => return Err(UnknownOsName(s.to_string())),
+            }
         }
-        Err(unknown())
     }
+}
+
+/// A word after an OS's name that does not change its TCP stack.
+fn is_qualifier(word: &str) -> bool {
+    const WORDS: &[&str] = &[
+        "nt",
+        "xp",
+        "vista",
+        "home",
+        "pro",
+        "enterprise",
+        "education",
+        "server",
+        "lts",
+        "x",
+        "big",
+        "sur",
+        "catalina",
+        "monterey",
+        "ventura",
+        "sonoma",
+        "sequoia",
+        "tahoe",
+        "flex",
+    ];
+    word.starts_with(|c: char| c.is_ascii_digit())
+        || WORDS.iter().any(|w| w.eq_ignore_ascii_case(word))
 }
 
 impl serde::Serialize for Os {
@@ -219,24 +240,30 @@ mod tests {
             ("Windows 10", Os::Windows),
             ("Windows 8.1", Os::Windows),
             ("Windows NT 10.0", Os::Windows),
+            ("Windows 11 Pro", Os::Windows),
             ("Windows XP", Os::Windows),
             ("Mac OS X 10.15.7", Os::MacOs),
             ("Mac OS X 10_15", Os::MacOs),
             ("macOS Sonoma 14.1", Os::MacOs),
+            ("macOS Big Sur", Os::MacOs),
             ("iOS 17.1.2", Os::Ios),
             ("Android  14 ", Os::Android),
             ("Ubuntu 22.04 LTS", Os::Linux),
+            ("Arch Linux", Os::Linux),
+            ("Red Hat 9", Os::Linux),
             ("Chrome OS Flex", Os::ChromeOs),
         ] {
             assert_eq!(label.parse::<Os>().ok(), Some(os), "{label}");
         }
-        // A name that is not a class stays unknown with or without more
-        // words, a phone is not its desktop namesake, and the model file's
-        // class names are not relaxed.
+        // Words that name another stack are not dropped, and the model
+        // file's class names are not relaxed.
         for label in [
             "Plan 9",
             "Windows Phone 8.1",
-            "windows phone",
+            "Windows Mobile 6.5",
+            "Windows CE",
+            "Linux embedded",
+            "Ubuntu Touch",
             "10",
             "Fire OS 8",
         ] {

@@ -1111,11 +1111,6 @@ impl Model {
         let h = usize::from(features.hops);
         add_row(&mut logit, self.hops.get(h));
         note(Feature::Hops, lean(Feature::Hops, h));
-        let mult = if features.from_middlebox() {
-            self.add_middlebox_features(&features, &mut logit, joint, &mut note)
-        } else {
-            self.add_stack_features(&features, &mut logit, joint, &mut note)
-        };
         // Learned only: an empty table adds nothing.
         // A value the learning traffic never showed says nothing: with
         // thousands of distinct values, "unseen" would otherwise be strong
@@ -1130,6 +1125,13 @@ impl Model {
                 note(f, t.leans.get(row));
             }
         }
+        // Last, so that a middlebox's story is weighed against everything
+        // else the model knows.
+        let mult = if features.from_middlebox() {
+            self.add_middlebox_features(&features, &mut logit, joint, &mut note)
+        } else {
+            self.add_stack_features(&features, &mut logit, joint, &mut note)
+        };
 
         // Max with selects, not branches (the winner changes from SYN to
         // SYN, so a branch would mispredict).
@@ -1207,9 +1209,10 @@ impl Model {
     /// equally: each class scores its TTL row plus the log of the sum of
     /// two likelihoods of the other fields, its own and the uniform
     /// `unknown` class's. Fields that fit a client stack are answered as
-    /// usual; fields that fit none leave the client priors (low
-    /// confidence, evidence `ttl 255 -> middlebox`) rather than `unknown`
-    /// or whatever stack the device's own look resembles.
+    /// usual; fields that fit none leave about the client priors rather
+    /// than `unknown` or whatever stack the device's own look resembles.
+    /// Where the device's story holds most of the posterior, the evidence
+    /// says `ttl 255 -> middlebox` (and [`Classification::from_middlebox`]).
     #[cold]
     #[inline(never)]
     fn add_middlebox_features(
@@ -1234,21 +1237,30 @@ impl Model {
         for (f, t) in fields.iter_mut().zip(&ttl) {
             *f -= t;
         }
+        // Each story's share of the posterior: every class's score so far
+        // (prior, hops, learned features) plus the TTL row, with the
+        // fields' likelihood under the story.
         let device = fields[Os::Unknown.index()];
-        let best_client = Os::ALL
+        for (l, t) in logit.iter_mut().zip(&ttl) {
+            *l += t;
+        }
+        let top = logit
             .iter()
-            .filter(|&&os| os != Os::Unknown)
-            .map(|os| fields[os.index()])
+            .zip(&fields)
+            .map(|(l, f)| l + f.max(device))
             .fold(f32::NEG_INFINITY, f32::max);
-        for ((l, f), t) in logit.iter_mut().zip(&fields).zip(&ttl) {
+        let (mut device_mass, mut client_mass) = (0.0f32, 0.0f32);
+        for (l, f) in logit.iter_mut().zip(&fields) {
+            device_mass += exp_nonpositive(*l + device - top);
+            client_mass += exp_nonpositive(*l + f - top);
             let (hi, lo) = if *f > device {
                 (*f, device)
             } else {
                 (device, *f)
             };
-            *l += t + hi + (lo - hi).exp().ln_1p();
+            *l += hi + ln_1p_unit(exp_nonpositive(lo - hi));
         }
-        if device >= best_client {
+        if device_mass >= client_mass {
             note(Feature::Ttl, Some(&Lean::Middlebox));
             None
         } else {
@@ -1310,6 +1322,16 @@ impl Model {
         note(Feature::Options, t.leans.get(row));
         mult
     }
+}
+
+/// ln(1 + y) for y in [0, 1], to about 1e-5: 2·atanh(z) with
+/// z = y / (2 + y) ≤ 1/3, four terms of its series. libm's `log1pf` (with
+/// `expf`) was most of a TTL-255 SYN's classification.
+#[inline(always)]
+fn ln_1p_unit(y: f32) -> f32 {
+    let z = y / (2.0 + y);
+    let z2 = z * z;
+    2.0 * z * (1.0 + z2 * (1.0 / 3.0 + z2 * (1.0 / 5.0 + z2 * (1.0 / 7.0))))
 }
 
 /// N_OS rounded up to whole SIMD lanes of four.
@@ -1705,6 +1727,15 @@ mod tests {
         let c = Model::builtin().unwrap().classify(&observation(&p), None);
         assert_eq!(c.os, Os::Unknown, "{:?}", c.scores);
         assert_eq!(c.family, Family::Other);
+    }
+
+    #[test]
+    fn ln_1p_unit_is_close_on_its_range() {
+        for i in 0..=1000 {
+            let y = i as f32 / 1000.0;
+            let err = (ln_1p_unit(y) - y.ln_1p()).abs();
+            assert!(err < 2e-5, "{y}: {err}");
+        }
     }
 
     /// A client SYN from TTL 255: fields that fit a client stack are that

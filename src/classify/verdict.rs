@@ -180,14 +180,25 @@ fn judge(
     };
 
     // Browsers run on stacks that start at TTL 64 or 128; 255 is where
-    // routers, load balancers and carrier proxies start (and Solaris).
+    // routers, load balancers and carrier proxies start (and Solaris, and
+    // embedded stacks, which claim no browser's OS).
     let initial = initial_ttl(obs.ttl);
-    if ua_family.is_some() && initial == 255 && obs.kind == Kind::Syn && !c.from_middlebox() {
-        reasons.push(
-            "initial TTL 255: no Windows, Apple, Android or desktop Linux stack starts there; \
-             a network device rewrote the TTL or built this SYN"
+    let browser_os = ua_os.is_some_and(|os| {
+        matches!(
+            os,
+            Os::Windows | Os::MacOs | Os::Ios | Os::Android | Os::Linux | Os::ChromeOs
+        )
+    });
+    if browser_os && initial == 255 && obs.kind == Kind::Syn && !c.from_middlebox() {
+        reasons.push(match obs.ip_version {
+            IpVersion::V4 => "initial TTL 255: no Windows, Apple, Android or desktop Linux stack \
+                              starts there; a network device rewrote the TTL or built this SYN"
                 .into(),
-        );
+            IpVersion::V6 => "initial hop limit 255: no Windows, Apple, Android or desktop Linux \
+                              stack starts there unless a router advertisement says so; or a \
+                              network device rewrote it or built this SYN"
+                .into(),
+        });
     }
 
     let (tunnel_suspected, mtu_link) = match obs.options.mss {
@@ -274,6 +285,11 @@ mod tests {
         let v = judge(&observation(&p), Some(IPHONE_UA));
         assert_eq!(v.os_mismatch, Some(true));
         assert!(says(&v, "rewrote the TTL"), "{:?}", v.reasons);
+        // An embedded device may start at 255: no warning for that claim.
+        let obs = observation(&p);
+        let c = Model::builtin().unwrap().classify(&obs, None);
+        let v = verdict_for_os(&c, Some(Os::Embedded), &obs, None);
+        assert!(!says(&v, "TTL 255"), "{:?}", v.reasons);
         // Without a User-Agent there is nothing to explain; a TTL-128 SYN
         // is no middlebox.
         assert!(!says(&judge(&observation(&p), None), "TTL 255"));
