@@ -115,10 +115,11 @@ pub struct UnknownOsName(pub String);
 
 /// Labels files name the OS as people and tools write it: uap-core's
 /// family names (`Mac OS X`, `Chrome OS`, `Arch Linux`), often followed by
-/// a version, edition or release name (`Windows NT 10.0`, `Windows 11
-/// Pro`, `macOS Sonoma 14.1`, `Ubuntu 22.04 LTS`). Only such words are
-/// dropped: `Windows Mobile`, `Windows CE` or `Linux embedded` name other
-/// stacks and stay errors.
+/// a version, edition or release name (`Windows NT 10.0`, `Windows 10 Pro
+/// N`, `macOS Sonoma 14.1`, `Fedora Linux 39`). Trailing words are dropped
+/// until a class is named, except words that name another stack
+/// (`Windows Phone`, `Windows CE`, `Linux embedded`, `Ubuntu Touch`), which
+/// make the label an error.
 impl FromStr for Os {
     type Err = UnknownOsName;
     fn from_str(s: &str) -> Result<Os, UnknownOsName> {
@@ -129,38 +130,18 @@ impl FromStr for Os {
                 return Ok(os);
             }
             match t.rsplit_once(char::is_whitespace) {
-                Some((head, last)) if is_qualifier(last) => t = head.trim_end(),
+                Some((head, last)) if !names_another_stack(last) => t = head.trim_end(),
                 _ => return Err(UnknownOsName(s.to_string())),
             }
         }
     }
 }
 
-/// A word after an OS's name that does not change its TCP stack.
-fn is_qualifier(word: &str) -> bool {
-    const WORDS: &[&str] = &[
-        "nt",
-        "xp",
-        "vista",
-        "home",
-        "pro",
-        "enterprise",
-        "education",
-        "server",
-        "lts",
-        "x",
-        "big",
-        "sur",
-        "catalina",
-        "monterey",
-        "ventura",
-        "sonoma",
-        "sequoia",
-        "tahoe",
-        "flex",
-    ];
-    word.starts_with(|c: char| c.is_ascii_digit())
-        || WORDS.iter().any(|w| w.eq_ignore_ascii_case(word))
+/// A word after an OS's name that makes it another TCP stack: a phone,
+/// CE/embedded or touch edition.
+fn names_another_stack(word: &str) -> bool {
+    const WORDS: &[&str] = &["phone", "mobile", "ce", "compact", "embedded", "touch"];
+    WORDS.iter().any(|w| w.eq_ignore_ascii_case(word))
 }
 
 impl serde::Serialize for Os {
@@ -240,17 +221,18 @@ mod tests {
             ("Windows 10", Os::Windows),
             ("Windows 8.1", Os::Windows),
             ("Windows NT 10.0", Os::Windows),
-            ("Windows 11 Pro", Os::Windows),
-            ("Windows XP", Os::Windows),
+            ("Windows 10 Pro N", Os::Windows),
+            ("Windows Server 2022 Datacenter", Os::Windows),
             ("Mac OS X 10.15.7", Os::MacOs),
             ("Mac OS X 10_15", Os::MacOs),
-            ("macOS Sonoma 14.1", Os::MacOs),
-            ("macOS Big Sur", Os::MacOs),
+            ("macOS High Sierra", Os::MacOs),
             ("iOS 17.1.2", Os::Ios),
             ("Android  14 ", Os::Android),
             ("Ubuntu 22.04 LTS", Os::Linux),
-            ("Arch Linux", Os::Linux),
-            ("Red Hat 9", Os::Linux),
+            ("Fedora Linux 39", Os::Linux),
+            ("Debian GNU/Linux 12", Os::Linux),
+            ("arch linux", Os::Linux),
+            ("Red Hat Enterprise Linux 9", Os::Linux),
             ("Chrome OS Flex", Os::ChromeOs),
         ] {
             assert_eq!(label.parse::<Os>().ok(), Some(os), "{label}");
@@ -262,6 +244,7 @@ mod tests {
             "Windows Phone 8.1",
             "Windows Mobile 6.5",
             "Windows CE",
+            "Windows Embedded Compact 7",
             "Linux embedded",
             "Ubuntu Touch",
             "10",

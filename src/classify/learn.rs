@@ -679,8 +679,9 @@ mod tests {
             without.classify(&proxy(101, 2), None).scores
         );
         // Out of the box these fields fit no client stack, and a TTL-255
-        // SYN like that gets the client priors; once learned, they fit the
-        // site's users: with only the learned counts of single fields left
+        // SYN like that is answered near the client priors; once learned,
+        // they fit the site's users: with only the learned counts of single
+        // fields left
         // (window 4200 and the layout came 40 to 5 from Android users),
         // the answer is Android.
         let mut fields_only = no_shapes.clone();

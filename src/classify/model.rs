@@ -497,7 +497,7 @@ pub struct Model {
     /// `joint` without the IP ID: servers' IP IDs (Linux answers with 0)
     /// say nothing the client counts could tell.
     joint_server: Vec<[f32; N_OS]>,
-    /// The TTL's rows alone, for middlebox SYNs ([`Model::classify_features`]).
+    /// The TTL's rows alone, for TTL-255 SYNs ([`Model::add_middlebox_features`]).
     ttl: Vec<[f32; N_OS]>,
     wscale: Vec<[f32; N_OS]>,
     p0f: Vec<[f32; N_OS]>,
@@ -858,9 +858,9 @@ impl Classification {
         }
     }
 
-    /// The SYN's fields fit no client stack and its initial TTL is 255: a
-    /// proxy or network device built it, and the answer is the client
-    /// priors ([`Model::add_middlebox_features`]).
+    /// A client SYN from initial TTL 255 for which the story that a proxy or
+    /// network device built it holds most of the posterior: its fields say
+    /// little of the client ([`Model::add_middlebox_features`]).
     pub fn from_middlebox(&self) -> bool {
         self.evidence.leans.get(Feature::Ttl.index()) == Some(&Lean::Middlebox)
     }
@@ -1209,8 +1209,9 @@ impl Model {
     /// equally: each class scores its TTL row plus the log of the sum of
     /// two likelihoods of the other fields, its own and the uniform
     /// `unknown` class's. Fields that fit a client stack are answered as
-    /// usual; fields that fit none leave about the client priors rather
-    /// than `unknown` or whatever stack the device's own look resembles.
+    /// usual; fields that fit none leave answers pulled towards the client
+    /// priors rather than `unknown` or whatever stack the device's own look
+    /// resembles.
     /// Where the device's story holds most of the posterior, the evidence
     /// says `ttl 255 -> middlebox` (and [`Classification::from_middlebox`]).
     #[cold]
@@ -1740,9 +1741,9 @@ mod tests {
 
     /// A client SYN from TTL 255: fields that fit a client stack are that
     /// client's (a network rewrote the TTL); fields that fit none are a
-    /// proxy's or a scanner's, and get the client priors, unsure, with the
-    /// evidence saying why. A server's SYN+ACK from TTL 255 is its own
-    /// stack's and is scored by its fields.
+    /// proxy's or a scanner's, and get answers pulled towards the client
+    /// priors, unsure, with the evidence saying why. A server's SYN+ACK
+    /// from TTL 255 is its own stack's and is scored by its fields.
     #[test]
     fn ttl_255_syns_are_clients_or_middleboxes_by_their_fields() {
         let m = Model::builtin().unwrap();
@@ -1780,6 +1781,15 @@ mod tests {
         // The same fields from TTL 64 look like nothing known.
         p.ttl = 60;
         assert_eq!(m.classify(&observation(&p), None).os, Os::Unknown);
+
+        // A proxy's window 4380 with M,N,W2,S,T narrowly fits a rare
+        // class's look: the device's story still holds most of the
+        // posterior, so it is flagged.
+        (p.ttl, p.window) = (250, 4380);
+        p.options = OptionBytes::new().mss(1460).nop().ws(2).sok().ts(1, 0).0;
+        let c = m.classify(&observation(&p), None);
+        assert!(c.from_middlebox(), "{:?}", c.evidence.strings());
+        assert!(c.confidence < 0.5, "{:?}", c.scores);
 
         let mut server = observation(&syn_packet(Stack::Windows));
         server.kind = crate::packet::Kind::SynAck;

@@ -58,28 +58,48 @@ pub fn os_from_user_agent(ua: &str) -> Result<Option<Os>, UaParserError> {
     Ok(os_from_uap_family(&v.os))
 }
 
-/// Maps uap-core's OS family names to synprint's classes.
+/// uap-core's OS family names and synprint's classes (Windows Phone has
+/// none: it is not the desktop stack).
+const UAP_FAMILIES: &[(&str, Os)] = &[
+    ("Windows", Os::Windows),
+    ("Mac OS X", Os::MacOs),
+    ("macOS", Os::MacOs),
+    ("iOS", Os::Ios),
+    ("iPadOS", Os::Ios),
+    ("Android", Os::Android),
+    ("Chrome OS", Os::ChromeOs),
+    ("Chromium OS", Os::ChromeOs),
+    ("FreeBSD", Os::FreeBsd),
+    ("OpenBSD", Os::OpenBsd),
+    ("Linux", Os::Linux),
+    ("Ubuntu", Os::Linux),
+    ("Kubuntu", Os::Linux),
+    ("Xubuntu", Os::Linux),
+    ("Lubuntu", Os::Linux),
+    ("Debian", Os::Linux),
+    ("Fedora", Os::Linux),
+    ("Red Hat", Os::Linux),
+    ("SUSE", Os::Linux),
+    ("openSUSE", Os::Linux),
+    ("Mint", Os::Linux),
+    ("Linux Mint", Os::Linux),
+    ("Arch Linux", Os::Linux),
+    ("Gentoo", Os::Linux),
+    ("CentOS", Os::Linux),
+    ("Slackware", Os::Linux),
+    ("Mandriva", Os::Linux),
+    ("PCLinuxOS", Os::Linux),
+    ("Mageia", Os::Linux),
+    ("elementary OS", Os::Linux),
+    ("Manjaro", Os::Linux),
+];
+
+/// Maps uap-core's OS family names to synprint's classes, in any case.
 pub fn os_from_uap_family(family: &str) -> Option<Os> {
-    let os = match family {
-        "Windows" | "Windows Phone" => {
-            if family == "Windows Phone" {
-                return None;
-            }
-            Os::Windows
-        }
-        "Mac OS X" | "macOS" => Os::MacOs,
-        "iOS" | "iPadOS" => Os::Ios,
-        "Android" => Os::Android,
-        "Chrome OS" | "Chromium OS" => Os::ChromeOs,
-        "FreeBSD" => Os::FreeBsd,
-        "OpenBSD" => Os::OpenBsd,
-        "Linux" | "Ubuntu" | "Kubuntu" | "Xubuntu" | "Lubuntu" | "Debian" | "Fedora"
-        | "Red Hat" | "SUSE" | "openSUSE" | "Mint" | "Linux Mint" | "Arch Linux" | "Gentoo"
-        | "CentOS" | "Slackware" | "Mandriva" | "PCLinuxOS" | "Mageia" | "elementary OS"
-        | "Manjaro" => Os::Linux,
-        _ => return None,
-    };
-    Some(os)
+    UAP_FAMILIES
+        .iter()
+        .find(|(name, _)| name.eq_ignore_ascii_case(family))
+        .map(|&(_, os)| os)
 }
 
 #[cfg(test)]

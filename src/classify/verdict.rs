@@ -142,11 +142,14 @@ fn judge(
         // Its fields are a device's: nothing of the client's stack to
         // judge the claim against.
         Some(_) if c.from_middlebox() => {
-            reasons.push(
-                "initial TTL 255 and fields like no client stack's: a proxy or network device \
+            let ttl = match obs.ip_version {
+                IpVersion::V4 => "TTL",
+                IpVersion::V6 => "hop limit",
+            };
+            reasons.push(format!(
+                "initial {ttl} 255 and fields like no client stack's: a proxy or network device \
                  built this SYN; no mismatch judgement"
-                    .into(),
-            );
+            ));
             None
         }
         Some(uf) if tcp_known => {
@@ -186,17 +189,25 @@ fn judge(
     let browser_os = ua_os.is_some_and(|os| {
         matches!(
             os,
-            Os::Windows | Os::MacOs | Os::Ios | Os::Android | Os::Linux | Os::ChromeOs
+            Os::Windows
+                | Os::MacOs
+                | Os::Ios
+                | Os::Android
+                | Os::Linux
+                | Os::ChromeOs
+                | Os::FreeBsd
+                | Os::OpenBsd
         )
     });
     if browser_os && initial == 255 && obs.kind == Kind::Syn && !c.from_middlebox() {
         reasons.push(match obs.ip_version {
-            IpVersion::V4 => "initial TTL 255: no Windows, Apple, Android or desktop Linux stack \
-                              starts there; a network device rewrote the TTL or built this SYN"
+            IpVersion::V4 => "initial TTL 255: no Windows, Apple, Android, desktop Linux or BSD \
+                              stack starts there; a network device rewrote the TTL or built \
+                              this SYN"
                 .into(),
-            IpVersion::V6 => "initial hop limit 255: no Windows, Apple, Android or desktop Linux \
-                              stack starts there unless a router advertisement says so; or a \
-                              network device rewrote it or built this SYN"
+            IpVersion::V6 => "initial hop limit 255: no Windows, Apple, Android, desktop Linux or \
+                              BSD stack starts there unless a router advertisement says so; or \
+                              a network device rewrote it or built this SYN"
                 .into(),
         });
     }
