@@ -691,10 +691,10 @@ impl Features {
         })
     }
 
-    /// A client SYN that starts at TTL 255: a proxy, load balancer or
-    /// router built it, as no browser's OS starts there (see
+    /// A client SYN that starts at TTL 255, where no browser's OS starts:
+    /// a network rewrote its TTL, or a proxy or router built it (see
     /// [`crate::classify::Model::classify_features`]).
-    pub fn from_middlebox(&self) -> bool {
+    pub fn client_from_ttl_255(&self) -> bool {
         !self.server && self.initial_ttl == 255
     }
 

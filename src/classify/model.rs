@@ -1127,7 +1127,7 @@ impl Model {
         }
         // Last, so that a middlebox's story is weighed against everything
         // else the model knows.
-        let mult = if features.from_middlebox() {
+        let mult = if features.client_from_ttl_255() {
             self.add_middlebox_features(&features, &mut logit, joint, &mut note)
         } else {
             self.add_stack_features(&features, &mut logit, joint, &mut note)

@@ -186,19 +186,7 @@ fn judge(
     // routers, load balancers and carrier proxies start (and Solaris, and
     // embedded stacks, which claim no browser's OS).
     let initial = initial_ttl(obs.ttl);
-    let browser_os = ua_os.is_some_and(|os| {
-        matches!(
-            os,
-            Os::Windows
-                | Os::MacOs
-                | Os::Ios
-                | Os::Android
-                | Os::Linux
-                | Os::ChromeOs
-                | Os::FreeBsd
-                | Os::OpenBsd
-        )
-    });
+    let browser_os = ua_os.is_some_and(|os| os != Os::Embedded);
     if browser_os && initial == 255 && obs.kind == Kind::Syn && !c.from_middlebox() {
         reasons.push(match obs.ip_version {
             IpVersion::V4 => "initial TTL 255: no Windows, Apple, Android, desktop Linux or BSD \
