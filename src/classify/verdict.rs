@@ -7,7 +7,7 @@ use super::classes::{Family, Os};
 use super::model::Classification;
 use super::ua::{os_from_user_agent, UaParserError};
 use crate::packet::initial_ttl;
-use crate::packet::{IpVersion, Kind, Observation};
+use crate::packet::{IpVersion, Observation};
 
 /// `os_mismatch` is true only when the TCP side gives the User-Agent's
 /// family a probability below `1 - MISMATCH_THRESHOLD`, i.e. is at least
@@ -185,9 +185,8 @@ fn judge(
     // Browsers run on stacks that start at TTL 64 or 128; 255 is where
     // routers, load balancers and carrier proxies start (and Solaris, and
     // embedded stacks, which claim no browser's OS).
-    let initial = initial_ttl(obs.ttl);
     let browser_os = ua_os.is_some_and(|os| os != Os::Embedded);
-    if browser_os && initial == 255 && obs.kind == Kind::Syn && !c.from_middlebox() {
+    if browser_os && c.evidence.features.client_from_ttl_255() && !c.from_middlebox() {
         reasons.push(match obs.ip_version {
             IpVersion::V4 => "initial TTL 255: no Windows, Apple, Android, desktop Linux or BSD \
                               stack starts there; a network device rewrote the TTL or built \
@@ -219,7 +218,7 @@ fn judge(
         _ => (false, None),
     };
 
-    let hops = initial.saturating_sub(obs.ttl);
+    let hops = initial_ttl(obs.ttl).saturating_sub(obs.ttl);
     Verdict {
         ua_os,
         ua_family,
