@@ -2,13 +2,14 @@
 //! socket2 wrap: saved SYNs and TCP_INFO on accepted sockets, AF_PACKET
 //! sockets with a BPF filter and a TPACKET_V3 ring, a stop flag set by
 //! SIGINT/SIGTERM for the synchronous live capture, and entering a network
-//! namespace (for the capture tests). Every `unsafe` block of the crate but
+//! namespace (for the capture tests), and reserving a file's blocks ahead
+//! of its writes (fallocate). Every `unsafe` block of the crate but
 //! the two memory hints in `hint` is here, each with the reason it is sound.
 #![allow(unsafe_code)]
 
 use std::ffi::CString;
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::ptr::NonNull;
 use std::sync::atomic::{fence, AtomicBool, Ordering};
 
@@ -572,6 +573,33 @@ pub fn raise_open_files_limit() -> io::Result<u64> {
         lim = raised;
     }
     Ok(lim.rlim_cur)
+}
+
+/// Allocates the blocks of bytes `offset..offset + len` of the file `fd`
+/// without changing its size (`fallocate` with `FALLOC_FL_KEEP_SIZE`).
+/// Fails with `EOPNOTSUPP` where the file system cannot.
+pub fn reserve_file_blocks(fd: BorrowedFd<'_>, offset: u64, len: u64) -> io::Result<()> {
+    let (Ok(offset), Ok(len)) = (libc::off_t::try_from(offset), libc::off_t::try_from(len)) else {
+        return Err(io::ErrorKind::InvalidInput.into());
+    };
+    // SAFETY: fallocate takes no pointers; a bad descriptor is an error.
+    let rc = unsafe { libc::fallocate(fd.as_raw_fd(), libc::FALLOC_FL_KEEP_SIZE, offset, len) };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+/// Whether writes to `fd` go to the end of its file whatever its offset
+/// (opened with `O_APPEND`, as `>>` does).
+pub fn appends(fd: BorrowedFd<'_>) -> io::Result<bool> {
+    // SAFETY: F_GETFL takes no pointer argument.
+    let flags = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_GETFL) };
+    if flags < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(flags & libc::O_APPEND != 0)
 }
 
 /// Whether the process runs as root (the capture tests need it).

@@ -15,7 +15,7 @@ use synprint::capture::{
     decompressing_told, CaptureCounters, CaptureOptions, CaptureReader, Delivery, LiveCapture,
     Stopped,
 };
-use synprint::output::{Format, RecordWriter};
+use synprint::output::{Format, Preallocating, RecordWriter};
 use synprint::packet::{LinkType, Skip};
 
 use super::engine::EngineArgs;
@@ -140,11 +140,13 @@ pub fn run(args: AnalyzeArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
     }
     let sink: Box<dyn Write> = match output {
         Some(path) => Box::new(NamedOutput {
-            inner: File::create(path).map_err(|e| format!("{}: {e}", path.display()))?,
+            inner: Preallocating::new(
+                File::create(path).map_err(|e| format!("{}: {e}", path.display()))?,
+            ),
             name: path.display().to_string(),
         }),
         None => Box::new(NamedOutput {
-            inner: io::stdout().lock(),
+            inner: Preallocating::new(io::stdout().lock()),
             name: "standard output".into(),
         }),
     };

@@ -3,6 +3,7 @@
 
 mod json;
 mod p0flog;
+mod preallocate;
 mod text;
 
 use std::io::{self, Write};
@@ -11,6 +12,7 @@ use crate::analyze::{ConnUptime, JsonMemo, Record};
 
 pub use json::JsonBuf;
 pub use p0flog::{write_p0f_conn_uptime, P0fLog};
+pub use preallocate::Preallocating;
 pub use text::write_text_conn_uptime;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
