@@ -25,7 +25,7 @@ use std::time::Instant;
 use synprint::analyze::{Analyzer, AnalyzerConfig, Engine};
 use synprint::capture::{CaptureReader, PcapWriter};
 use synprint::craft::{ethernet_frame, numbered_hosts, OptionBytes, Stack, TcpPacket};
-use synprint::output::{Format, Preallocating, RecordWriter};
+use synprint::output::{Format, PreallocatedFile, RecordWriter};
 use synprint::packet::{flags, LinkType, Timestamp};
 
 fn main() {
@@ -95,9 +95,9 @@ fn main() {
                 let _ = std::fs::remove_file(&out_path);
             },
             || {
-                // As `synprint analyze` writes a file: its blocks reserved
-                // ahead of the writes.
-                let file = Preallocating::new(File::create(&out_path).expect("output file"));
+                // As `synprint analyze -o FILE` writes it: its blocks
+                // reserved ahead of the writes.
+                let file = PreallocatedFile::create(&out_path).expect("output file");
                 synprint_run(&engine, path, Format::Jsonl, file)
             },
         );

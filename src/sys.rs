@@ -591,17 +591,6 @@ pub fn reserve_file_blocks(fd: BorrowedFd<'_>, offset: u64, len: u64) -> io::Res
     }
 }
 
-/// Whether writes to `fd` go to the end of its file whatever its offset
-/// (opened with `O_APPEND`, as `>>` does).
-pub fn appends(fd: BorrowedFd<'_>) -> io::Result<bool> {
-    // SAFETY: F_GETFL takes no pointer argument.
-    let flags = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_GETFL) };
-    if flags < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(flags & libc::O_APPEND != 0)
-}
-
 /// Whether the process runs as root (the capture tests need it).
 pub fn is_root() -> bool {
     // SAFETY: geteuid has no preconditions and cannot fail.

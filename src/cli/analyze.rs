@@ -15,7 +15,7 @@ use synprint::capture::{
     decompressing_told, CaptureCounters, CaptureOptions, CaptureReader, Delivery, LiveCapture,
     Stopped,
 };
-use synprint::output::{Format, Preallocating, RecordWriter};
+use synprint::output::{Format, PreallocatedFile, RecordWriter};
 use synprint::packet::{LinkType, Skip};
 
 use super::engine::EngineArgs;
@@ -140,13 +140,12 @@ pub fn run(args: AnalyzeArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
     }
     let sink: Box<dyn Write> = match output {
         Some(path) => Box::new(NamedOutput {
-            inner: Preallocating::new(
-                File::create(path).map_err(|e| format!("{}: {e}", path.display()))?,
-            ),
+            inner: PreallocatedFile::create(path)
+                .map_err(|e| format!("{}: {e}", path.display()))?,
             name: path.display().to_string(),
         }),
         None => Box::new(NamedOutput {
-            inner: Preallocating::new(io::stdout().lock()),
+            inner: io::stdout().lock(),
             name: "standard output".into(),
         }),
     };

@@ -12,7 +12,7 @@ use crate::analyze::{ConnUptime, JsonMemo, Record};
 
 pub use json::JsonBuf;
 pub use p0flog::{write_p0f_conn_uptime, P0fLog};
-pub use preallocate::Preallocating;
+pub use preallocate::PreallocatedFile;
 pub use text::write_text_conn_uptime;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]

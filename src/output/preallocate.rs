@@ -1,8 +1,9 @@
 //! Output files whose blocks are reserved ahead of the writes.
 
 use std::fs::File;
-use std::io::{self, Seek, Write};
-use std::os::fd::{AsFd, BorrowedFd};
+use std::io::{self, Write};
+use std::os::fd::AsFd;
+use std::path::Path;
 
 use crate::sys;
 
@@ -11,9 +12,9 @@ use crate::sys;
 /// same; this is also the most a killed run leaves reserved past the end.
 const AHEAD: u64 = 8 << 20;
 
-/// A writer to a regular file that reserves the file's blocks ahead of its
-/// writes, [`AHEAD`] bytes at a time, and gives back the unused ones when
-/// dropped.
+/// An output file synprint creates (`-o FILE`), whose blocks are reserved
+/// ahead of the writes, [`AHEAD`] bytes at a time, the unused ones given
+/// back when it is dropped.
 ///
 /// ext4 accounts each 4 KiB block of a buffered write as it arrives
 /// (delayed allocation: a reservation, a quota charge, an extent-status
@@ -22,99 +23,76 @@ const AHEAD: u64 = 8 << 20;
 /// flushed to disk (fsync), 0.70-0.77 s against 0.59-0.61 s, so the work
 /// is saved, not deferred to writeback.
 ///
-/// Anything else is written as it comes: pipes, terminals, files opened
-/// for appending (`>>`: a log other writers may share, whose end this
-/// writer cannot trim safely) and file systems without `fallocate`.
-pub struct Preallocating<W: Write + AsFd> {
-    inner: W,
-    ahead: Option<Ahead>,
-}
-
-struct Ahead {
-    /// The file offset the next write goes to.
+/// Only a file this type opens itself: giving back the unused blocks
+/// truncates the file to its size, which would cut the bytes of another
+/// writer sharing the open file (`cmd1 & synprint ... > f`, `xargs -P`
+/// children sharing a redirected standard output) written between the
+/// size's reading and the truncation. Where the file is not a regular one
+/// (`/dev/null`, a FIFO) or its file system cannot reserve, it is written
+/// as it comes.
+pub struct PreallocatedFile {
+    file: File,
+    /// The offset of the next write: the file was created empty and only
+    /// this writer moves its offset.
     next: u64,
     /// The end of the blocks reserved so far.
     reserved_to: u64,
-    /// Whether any were: the drop then trims what is past the end.
-    reserved_any: bool,
-    /// A reservation failed (no `fallocate` here, or a full disk): the
-    /// writes go on without.
-    stopped: bool,
+    /// Whether a reservation was tried: ext4 keeps the blocks a failed
+    /// one (a full disk) allocated before it failed, so those are given
+    /// back too.
+    tried: bool,
+    /// Reserving is off: not a regular file, or a reservation failed.
+    off: bool,
 }
 
-impl<W: Write + AsFd> Preallocating<W> {
-    pub fn new(inner: W) -> Self {
-        let ahead = write_offset(inner.as_fd()).map(|next| Ahead {
-            next,
-            reserved_to: next,
-            reserved_any: false,
-            stopped: false,
-        });
-        Preallocating { inner, ahead }
+impl PreallocatedFile {
+    /// Creates the file at `path`, or truncates the one there.
+    pub fn create(path: &Path) -> io::Result<Self> {
+        let file = File::create(path)?;
+        let regular = file.metadata()?.is_file();
+        Ok(PreallocatedFile {
+            file,
+            next: 0,
+            reserved_to: 0,
+            tried: false,
+            off: !regular,
+        })
     }
 
-    /// Whether blocks past the writes are reserved now (for tests).
-    pub fn has_reserved(&self) -> bool {
-        self.ahead
-            .as_ref()
-            .is_some_and(|a| a.reserved_any && a.reserved_to > a.next)
+    fn reserve_for(&mut self, len: u64) {
+        if self.off || self.next.saturating_add(len) <= self.reserved_to {
+            return;
+        }
+        let want = AHEAD.max(len);
+        self.tried = true;
+        match sys::reserve_file_blocks(self.file.as_fd(), self.next, want) {
+            Ok(()) => self.reserved_to = self.next.saturating_add(want),
+            Err(_) => self.off = true,
+        }
     }
 }
 
-/// Where writes to `fd` land, if it is a regular file written at its own
-/// offset.
-fn write_offset(fd: BorrowedFd<'_>) -> Option<u64> {
-    if sys::appends(fd).ok()? {
-        return None;
-    }
-    // A duplicate shares the offset; std then does fstat and lseek safely.
-    let file = File::from(fd.try_clone_to_owned().ok()?);
-    if !file.metadata().ok()?.is_file() {
-        return None;
-    }
-    (&file).stream_position().ok()
-}
-
-impl<W: Write + AsFd> Write for Preallocating<W> {
+impl Write for PreallocatedFile {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        if let Some(a) = self.ahead.as_mut().filter(|a| !a.stopped) {
-            let len = buf.len() as u64;
-            if a.next.saturating_add(len) > a.reserved_to {
-                let want = AHEAD.max(len);
-                match sys::reserve_file_blocks(self.inner.as_fd(), a.next, want) {
-                    Ok(()) => {
-                        a.reserved_to = a.next.saturating_add(want);
-                        a.reserved_any = true;
-                    }
-                    Err(_) => a.stopped = true,
-                }
-            }
-        }
-        let n = self.inner.write(buf)?;
-        if let Some(a) = self.ahead.as_mut() {
-            a.next = a.next.saturating_add(n as u64);
-        }
+        self.reserve_for(buf.len() as u64);
+        let n = self.file.write(buf)?;
+        self.next = self.next.saturating_add(n as u64);
         Ok(n)
     }
 
     fn flush(&mut self) -> io::Result<()> {
-        self.inner.flush()
+        self.file.flush()
     }
 }
 
-impl<W: Write + AsFd> Drop for Preallocating<W> {
+impl Drop for PreallocatedFile {
     /// Frees the blocks reserved past the file's end: truncating a file to
     /// its own size keeps every byte and releases them (a hole punched
     /// past the end does not, on ext4). Best effort: a drop cannot report.
     fn drop(&mut self) {
-        if !self.ahead.as_ref().is_some_and(|a| a.reserved_any) {
-            return;
-        }
-        let _ = self.inner.flush();
-        if let Ok(fd) = self.inner.as_fd().try_clone_to_owned() {
-            let file = File::from(fd);
-            if let Ok(m) = file.metadata() {
-                let _ = file.set_len(m.len());
+        if self.tried {
+            if let Ok(m) = self.file.metadata() {
+                let _ = self.file.set_len(m.len());
             }
         }
     }
@@ -123,17 +101,16 @@ impl<W: Write + AsFd> Drop for Preallocating<W> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::io::{Read, SeekFrom};
     use std::os::unix::fs::MetadataExt;
 
-    /// Bytes the file system holds for `f`.
-    fn allocated(f: &File) -> u64 {
-        f.metadata().expect("fstat").blocks() * 512
+    /// Bytes the file system holds for the file at `path`.
+    fn allocated(path: &Path) -> u64 {
+        std::fs::metadata(path).expect("stat").blocks() * 512
     }
 
     /// Whether this directory's file system reserves blocks; tests that
     /// need it say so and skip where it cannot.
-    fn reserves_here(dir: &std::path::Path) -> bool {
+    fn reserves_here(dir: &Path) -> bool {
         let f = File::create(dir.join("probe")).expect("probe file");
         match sys::reserve_file_blocks(f.as_fd(), 0, 1 << 20) {
             Ok(()) => true,
@@ -155,9 +132,8 @@ mod tests {
             return;
         }
         let path = dir.path().join("out.jsonl");
-        let file = File::create(&path).expect("create");
-        let probe = file.try_clone().expect("dup");
-        let mut w = Preallocating::new(file);
+        std::fs::write(&path, vec![b'x'; 1 << 20]).expect("an older file");
+        let mut w = PreallocatedFile::create(&path).expect("create");
         let mut expected = Vec::new();
         // Past the first reservation: the second starts where the writes
         // have got to.
@@ -165,71 +141,50 @@ mod tests {
             w.write_all(&piece(i)).expect("write");
             expected.extend_from_slice(&piece(i));
         }
-        assert!(w.has_reserved());
-        let size = probe.metadata().expect("fstat").len();
+        let size = std::fs::metadata(&path).expect("stat").len();
         assert_eq!(size, expected.len() as u64, "reserving keeps the size");
         assert!(
-            allocated(&probe) >= size + (4 << 20),
+            allocated(&path) >= size + (4 << 20),
             "{} bytes allocated for {size}",
-            allocated(&probe)
+            allocated(&path)
         );
         drop(w);
         assert_eq!(std::fs::read(&path).expect("read"), expected);
         assert!(
-            allocated(&probe) < size + (64 << 10),
+            allocated(&path) < size + (64 << 10),
             "{} bytes still allocated for {size}",
-            allocated(&probe)
+            allocated(&path)
         );
     }
 
+    /// The trim keeps whatever the file holds, even bytes this writer did
+    /// not write (another opening of the same path): it truncates to the
+    /// file's size, not to what this writer wrote.
     #[test]
-    fn writes_from_where_the_file_already_is() {
+    fn giving_back_keeps_bytes_written_through_another_opening() {
         let dir = tempfile::tempdir().expect("tempdir");
+        if !reserves_here(dir.path()) {
+            return;
+        }
         let path = dir.path().join("out");
-        std::fs::write(&path, b"kept\n").expect("seed");
-        let mut file = std::fs::OpenOptions::new()
-            .write(true)
-            .open(&path)
-            .expect("open");
-        file.seek(SeekFrom::End(0)).expect("seek");
-        let mut w = Preallocating::new(file);
+        let mut w = PreallocatedFile::create(&path).expect("create");
         w.write_all(&piece(1)).expect("write");
-        drop(w);
-        let mut got = Vec::new();
-        File::open(&path)
-            .expect("open")
-            .read_to_end(&mut got)
-            .expect("read");
-        assert_eq!(got, [b"kept\n".as_slice(), &piece(1)].concat());
-    }
-
-    #[test]
-    fn appending_files_and_pipes_are_written_as_they_come() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let path = dir.path().join("log");
-        std::fs::write(&path, b"other writer\n").expect("seed");
-        let file = std::fs::OpenOptions::new()
+        let mut other = std::fs::OpenOptions::new()
             .append(true)
             .open(&path)
-            .expect("open");
-        let mut w = Preallocating::new(file);
-        w.write_all(&piece(2)).expect("write");
-        assert!(!w.has_reserved(), "an appended file is not reserved");
+            .expect("open again");
+        other.write_all(b"tail\n").expect("append");
         drop(w);
         assert_eq!(
             std::fs::read(&path).expect("read"),
-            [b"other writer\n".as_slice(), &piece(2)].concat()
+            [piece(1).as_slice(), b"tail\n"].concat()
         );
+    }
 
-        let (a, mut b) = std::os::unix::net::UnixStream::pair().expect("pair");
-        let reader = std::thread::spawn(move || {
-            let mut got = Vec::new();
-            b.read_to_end(&mut got).map(|_| got)
-        });
-        let mut w = Preallocating::new(a);
-        w.write_all(&piece(3)).expect("write");
-        assert!(!w.has_reserved());
-        drop(w);
-        assert_eq!(reader.join().expect("reader").expect("read"), piece(3));
+    #[test]
+    fn devices_are_written_as_they_come() {
+        let mut w = PreallocatedFile::create(Path::new("/dev/null")).expect("/dev/null");
+        w.write_all(&piece(2)).expect("write");
+        assert!(w.off && !w.tried, "nothing reserved on a device");
     }
 }
