@@ -260,6 +260,55 @@ fn a_failed_write_keeps_the_message_of_the_file_before_it() {
             .is_some_and(|l| l.contains("No space left on device")),
         "{stderr}"
     );
+    // The output's failure ends the run with a summary, not an abort.
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("packets read:        1\n"), "{stderr}");
+}
+
+/// A disk that fills in the middle of a capture: the error is said once,
+/// naming the file, the files after it are not read (their records would
+/// be refused too), and the summary of what was read still comes.
+#[test]
+fn a_disk_that_fills_mid_capture_ends_the_run_with_its_summary() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    // Well over the 1 MiB the writer gathers before its first write.
+    let syns: Vec<TcpPacket> = (0..3000u32)
+        .map(|i| Stack::Windows.syn(v4(6), 10_000 + i as u16, v4(7), 443, i))
+        .collect();
+    let big = write_capture(&dir, "big.pcap", &syns);
+    let small = write_capture(
+        &dir,
+        "small.pcap",
+        &[Stack::Linux.syn(v4(40), 40040, v4(41), 80, 40)],
+    );
+    let full = std::fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/full")
+        .expect("/dev/full");
+    let out = Command::new(env!("CARGO_BIN_EXE_synprint"))
+        .args(["analyze", "--format", "jsonl"])
+        .args([&big, &small])
+        .stdout(full)
+        .stderr(Stdio::piped())
+        .output()
+        .expect("run synprint");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert_eq!(
+        stderr.matches("No space left on device").count(),
+        1,
+        "{stderr}"
+    );
+    assert!(
+        stderr.starts_with(&format!("{}: writing records: ", big.display())),
+        "{stderr}"
+    );
+    assert!(!stderr.contains(&small.display().to_string()), "{stderr}");
+    let read = stderr
+        .lines()
+        .find_map(|l| l.strip_prefix("packets read:"))
+        .and_then(|n| n.trim().parse::<u32>().ok());
+    assert!(read.is_some_and(|n| n > 0 && n < 3000), "{stderr}");
 }
 
 fn gzip(bytes: &[u8]) -> Vec<u8> {

@@ -167,6 +167,7 @@ pub fn run(args: AnalyzeArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
     let started = Instant::now();
     let mut total = Stats::default();
     let mut failed = false;
+    let mut output_dead = false;
 
     for path in &args.files {
         let name = path.display().to_string();
@@ -203,8 +204,11 @@ pub fn run(args: AnalyzeArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
         let ((input, compressed), size) = match opened {
             Ok(opened) => opened,
             Err(e) => {
-                say_after_records(&mut writer, format_args!("{name}: {e}"))?;
+                say_after_records(&mut writer, &mut output_dead, format_args!("{name}: {e}"));
                 failed = true;
+                if output_dead {
+                    break;
+                }
                 continue;
             }
         };
@@ -244,10 +248,13 @@ pub fn run(args: AnalyzeArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
             bar.finish_and_clear();
         }
         let stats = analyzer.stats();
+        if matches!(&outcome, Err(e @ StreamError::Output(_)) if !e.is_reader_gone()) {
+            output_dead = true;
+        }
         let unread = stats.skipped[Skip::UnknownLinkType.index()];
         if unread > 0 && !unread_links.is_empty() {
             let note = unread_note(&name, &unread_links, unread);
-            say_after_records(&mut writer, format_args!("{note}"))?;
+            say_after_records(&mut writer, &mut output_dead, format_args!("{note}"));
         }
         total.merge(&stats);
         let stopped = stop.is_some_and(|s| s.load(Relaxed));
@@ -257,8 +264,9 @@ pub fn run(args: AnalyzeArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
             Ok(()) | Err(StreamError::Capture(_)) if stopped => {
                 say_after_records(
                     &mut writer,
+                    &mut output_dead,
                     format_args!("{name}: interrupted; the summary counts what was read before"),
-                )?;
+                );
                 break;
             }
             Ok(()) => {}
@@ -266,12 +274,23 @@ pub fn run(args: AnalyzeArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
             // go nowhere, so reading stops, quietly, as for any Unix filter.
             Err(e) if e.is_reader_gone() => break,
             Err(e) => {
-                say_after_records(&mut writer, format_args!("{name}: {e}"))?;
+                say_after_records(&mut writer, &mut output_dead, format_args!("{name}: {e}"));
                 failed = true;
             }
         }
+        // Later files' records would be refused as well: stop reading, and
+        // still give the summary of what was read.
+        if output_dead {
+            break;
+        }
     }
-    flush_before_message(&mut writer)?;
+    if !output_dead {
+        if let Err(e) = flush_before_message(&mut writer) {
+            eprintln!("{}", StreamError::Output(e));
+            output_dead = true;
+        }
+    }
+    failed |= output_dead;
     let secs = started.elapsed().as_secs_f64();
     eprintln!("{total}");
     if let Some(judge) = &labels {
@@ -316,15 +335,25 @@ fn flush_before_message<W: Write>(writer: &mut RecordWriter<W>) -> io::Result<()
     }
 }
 
-/// Prints `message` on stderr after the records gathered so far; a failed
-/// flush's error is returned after the message, so neither is lost.
+/// Prints `message` on stderr after the records gathered so far. An
+/// output that cannot take them (a full disk) is reported after the
+/// message and marked `dead`: every later flush would fail the same way,
+/// so later messages skip it, and the run ends with its summary.
 fn say_after_records<W: Write>(
     writer: &mut RecordWriter<W>,
+    dead: &mut bool,
     message: std::fmt::Arguments<'_>,
-) -> io::Result<()> {
-    let flushed = flush_before_message(writer);
+) {
+    let flushed = if *dead {
+        Ok(())
+    } else {
+        flush_before_message(writer)
+    };
     eprintln!("{message}");
-    flushed
+    if let Err(e) = flushed {
+        eprintln!("{}", StreamError::Output(e));
+        *dead = true;
+    }
 }
 
 /// `--interface`: records as the kernel hands SYNs over, flushed after
