@@ -223,6 +223,21 @@ fn an_error_line_follows_the_records_of_its_file() {
     assert!(error < at("\"src_port\":40033"), "{text}");
 }
 
+/// `synprint analyze --format jsonl FILES > /dev/full`.
+fn jsonl_to_a_full_disk(files: &[&Path]) -> Output {
+    let full = std::fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/full")
+        .expect("/dev/full");
+    Command::new(env!("CARGO_BIN_EXE_synprint"))
+        .args(["analyze", "--format", "jsonl"])
+        .args(files)
+        .stdout(full)
+        .stderr(Stdio::piped())
+        .output()
+        .expect("run synprint")
+}
+
 /// Records that cannot be written (a full disk) end the run with that
 /// error, after the message about the file that failed first.
 #[test]
@@ -234,17 +249,7 @@ fn a_failed_write_keeps_the_message_of_the_file_before_it() {
         &[Stack::Linux.syn(v4(40), 40040, v4(41), 80, 40)],
     );
     let missing = dir.path().join("missing.pcap");
-    let full = std::fs::OpenOptions::new()
-        .write(true)
-        .open("/dev/full")
-        .expect("/dev/full");
-    let out = Command::new(env!("CARGO_BIN_EXE_synprint"))
-        .args(["analyze", "--format", "jsonl"])
-        .args([&good, &missing])
-        .stdout(full)
-        .stderr(Stdio::piped())
-        .output()
-        .expect("run synprint");
+    let out = jsonl_to_a_full_disk(&[&good, &missing]);
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     let lines: Vec<&str> = stderr.lines().collect();
@@ -281,17 +286,7 @@ fn a_disk_that_fills_mid_capture_ends_the_run_with_its_summary() {
         "small.pcap",
         &[Stack::Linux.syn(v4(40), 40040, v4(41), 80, 40)],
     );
-    let full = std::fs::OpenOptions::new()
-        .write(true)
-        .open("/dev/full")
-        .expect("/dev/full");
-    let out = Command::new(env!("CARGO_BIN_EXE_synprint"))
-        .args(["analyze", "--format", "jsonl"])
-        .args([&big, &small])
-        .stdout(full)
-        .stderr(Stdio::piped())
-        .output()
-        .expect("run synprint");
+    let out = jsonl_to_a_full_disk(&[&big, &small]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert_eq!(
