@@ -417,7 +417,7 @@ struct Table {
     /// at least twice the number of keys, so probing always ends.
     slots: Vec<(u64, u32)>,
     shift: u32,
-    rows: Vec<[f32; N_OS]>,
+    rows: Vec<Row>,
     leans: Vec<Lean>,
     /// No key at all (learned-only features in the built-in model): a
     /// lookup can be skipped without computing the key.
@@ -427,7 +427,7 @@ struct Table {
 const EMPTY: u32 = u32::MAX;
 
 impl Table {
-    fn new(keys: &[u64], rows: Vec<[f32; N_OS]>, leans: Vec<Lean>) -> Table {
+    fn new(keys: &[u64], rows: Vec<Row>, leans: Vec<Lean>) -> Table {
         let bits = (keys.len() * 2).max(2).next_power_of_two().trailing_zeros();
         let mut t = Table {
             slots: vec![(0, EMPTY); 1 << bits],
@@ -487,21 +487,21 @@ pub struct P0fHint<'a> {
 /// A compiled model: the built-in knowledge plus any learned counts.
 #[derive(Clone, Debug)]
 pub struct Model {
-    log_prior: [f32; N_OS],
+    log_prior: Row,
     /// Priors for SYN+ACKs: phones and Chromebooks rarely answer SYNs.
-    server_log_prior: [f32; N_OS],
+    server_log_prior: Row,
     tables: [Table; N_FEATURES],
     /// ttl × ecn × ipid × mss rows summed once at load: one lookup instead
     /// of four per SYN.
-    joint: Vec<[f32; N_OS]>,
+    joint: Vec<Row>,
     /// `joint` without the IP ID: servers' IP IDs (Linux answers with 0)
     /// say nothing the client counts could tell.
-    joint_server: Vec<[f32; N_OS]>,
+    joint_server: Vec<Row>,
     /// The TTL's rows alone, for TTL-255 SYNs ([`Model::add_middlebox_features`]).
-    ttl: Vec<[f32; N_OS]>,
-    wscale: Vec<[f32; N_OS]>,
-    p0f: Vec<[f32; N_OS]>,
-    hops: Vec<[f32; N_OS]>,
+    ttl: Vec<Row>,
+    wscale: Vec<Row>,
+    p0f: Vec<Row>,
+    hops: Vec<Row>,
     /// Learned counts per OS of each whole fingerprint ([`Feature::Exact`]).
     exact: Table,
     /// Leans of the directly indexed features, by feature and index.
@@ -516,11 +516,22 @@ fn joint_index(ttl: usize, ecn: usize, ipid: usize, mss: usize) -> usize {
     ((ttl * ECN_SLOTS + ecn) * IPID_SLOTS + ipid) * MSS_SLOTS + mss
 }
 
-fn add_row(logit: &mut [f32; N_OS], row: Option<&[f32; N_OS]>) {
+/// Per-OS values padded to whole SIMD lanes of four, so that adding two
+/// rows, the classifier's inner step, is three vector additions rather
+/// than ten scalar ones. The padding lanes of a stored row are 0.
+const LANES: usize = N_OS.div_ceil(4) * 4;
+type Row = [f32; LANES];
+
+#[inline(always)]
+fn add_row(logit: &mut Row, row: Option<&Row>) {
     if let Some(row) = row {
-        for (l, v) in logit.iter_mut().zip(row) {
+        // Through copies held in registers: adding in place, the compiler
+        // kept every lane's load-add-store of the array on the stack.
+        let (mut sum, row) = (*logit, *row);
+        for (l, v) in sum.iter_mut().zip(row) {
             *l += v;
         }
+        *logit = sum;
     }
 }
 
@@ -980,7 +991,7 @@ impl Model {
         // can raise it.
         let log_shares = |prior: &[f64; N_OS]| {
             let sum: f64 = prior.iter().sum::<f64>().max(f64::MIN_POSITIVE);
-            let mut log = [0.0f32; N_OS];
+            let mut log = [0.0f32; LANES];
             for os in Os::ALL {
                 log[os.index()] = ((prior[os.index()] / sum).max(1e-6)).ln() as f32;
             }
@@ -1004,7 +1015,7 @@ impl Model {
         let tables: Vec<Table> = Feature::ALL
             .iter()
             .map(|&f| match f {
-                Feature::Exact => Table::new(&[], vec![[0.0; N_OS]], vec![Lean::Neither]),
+                Feature::Exact => Table::new(&[], vec![[0.0; LANES]], vec![Lean::Neither]),
                 _ => build_table(f, &counts, smoothing, weights[f.index()]),
             })
             .collect();
@@ -1014,13 +1025,13 @@ impl Model {
             message: "internal: feature table count".into(),
         })?;
         // Dense rows of the small-domain features.
-        let dense = |f: Feature, n: usize| -> (Vec<[f32; N_OS]>, Vec<Lean>) {
+        let dense = |f: Feature, n: usize| -> (Vec<Row>, Vec<Lean>) {
             let t = &tables[f.index()];
             (0..n)
                 .map(|i| {
                     let r = t.find(dense_key(f, i)).unwrap_or(t.unseen());
                     (
-                        t.rows.get(r).copied().unwrap_or([0.0; N_OS]),
+                        t.rows.get(r).copied().unwrap_or([0.0; LANES]),
                         t.leans.get(r).copied().unwrap_or(Lean::Neither),
                     )
                 })
@@ -1033,14 +1044,14 @@ impl Model {
         let (wscale, ws_l) = dense(Feature::WScale, WSCALE_SLOTS);
         let (p0f, p0f_l) = dense(Feature::P0f, P0F_SLOTS);
         let (hops, hops_l) = dense(Feature::Hops, HOPS_SLOTS);
-        let joint_of = |ipid: &[[f32; N_OS]]| {
-            let mut joint = vec![[0.0f32; N_OS]; JOINT_SLOTS];
+        let joint_of = |ipid: &[Row]| {
+            let mut joint = vec![[0.0f32; LANES]; JOINT_SLOTS];
             for (a, ra) in ttl.iter().enumerate() {
                 for (b, rb) in ecn.iter().enumerate() {
                     for (c, rc) in ipid.iter().enumerate() {
                         for (d, rd) in mss.iter().enumerate() {
                             if let Some(row) = joint.get_mut(joint_index(a, b, c, d)) {
-                                for o in 0..N_OS {
+                                for o in 0..LANES {
                                     row[o] = ra[o] + rb[o] + rc[o] + rd[o];
                                 }
                             }
@@ -1051,7 +1062,7 @@ impl Model {
             joint
         };
         let joint = joint_of(&ipid);
-        let joint_server = joint_of(&vec![[0.0f32; N_OS]; ipid.len()]);
+        let joint_server = joint_of(&vec![[0.0f32; LANES]; ipid.len()]);
         let mut dense_leans: [Vec<Lean>; N_FEATURES] = Default::default();
         dense_leans[Feature::Ttl.index()] = ttl_l;
         dense_leans[Feature::Ecn.index()] = ecn_l;
@@ -1136,18 +1147,15 @@ impl Model {
         // Max with selects, not branches (the winner changes from SYN to
         // SYN, so a branch would mispredict).
         let mut max = logit[0];
-        for &l in &logit[1..] {
+        for &l in &logit[1..N_OS] {
             max = if l > max { l } else { max };
         }
-        // Softmax over a lane-padded array, without branches, so the
-        // compiler runs the exponentials four at a time.
-        let mut e = [0.0f32; EXP_LANES];
-        for (ei, l) in e.iter_mut().zip(&logit) {
-            *ei = l - max;
-        }
-        for (i, ei) in e.iter_mut().enumerate() {
+        // Softmax without branches, so the compiler runs the exponentials
+        // four at a time.
+        let mut e = [0.0f32; LANES];
+        for (i, (ei, l)) in e.iter_mut().zip(&logit).enumerate() {
             // Padding lanes get e^-80 ≈ 0.
-            *ei = exp_nonpositive(if i < N_OS { *ei } else { -80.0 });
+            *ei = exp_nonpositive(if i < N_OS { l - max } else { -80.0 });
         }
         let sum: f32 = e[..N_OS].iter().sum();
         let inv = 1.0 / sum;
@@ -1219,11 +1227,11 @@ impl Model {
     fn add_middlebox_features(
         &self,
         features: &Features,
-        logit: &mut [f32; N_OS],
-        joint: &[[f32; N_OS]],
+        logit: &mut Row,
+        joint: &[Row],
         note: &mut impl FnMut(Feature, Option<&Lean>),
     ) -> Option<u16> {
-        let mut fields = [0.0f32; N_OS];
+        let mut fields = [0.0f32; LANES];
         let mut leans = [None; N_FEATURES];
         let mult = self.add_stack_features(features, &mut fields, joint, &mut |f, l| {
             if let Some(slot) = leans.get_mut(f.index()) {
@@ -1234,7 +1242,7 @@ impl Model {
             .ttl
             .get(features.ttl_index())
             .copied()
-            .unwrap_or([0.0; N_OS]);
+            .unwrap_or([0.0; LANES]);
         for (f, t) in fields.iter_mut().zip(&ttl) {
             *f -= t;
         }
@@ -1245,22 +1253,34 @@ impl Model {
         for (l, t) in logit.iter_mut().zip(&ttl) {
             *l += t;
         }
-        let top = logit
-            .iter()
-            .zip(&fields)
-            .map(|(l, f)| l + f.max(device))
-            .fold(f32::NEG_INFINITY, f32::max);
-        let (mut device_mass, mut client_mass) = (0.0f32, 0.0f32);
-        for (l, f) in logit.iter_mut().zip(&fields) {
-            device_mass += exp_nonpositive(*l + device - top);
-            client_mass += exp_nonpositive(*l + f - top);
-            let (hi, lo) = if *f > device {
-                (*f, device)
-            } else {
-                (device, *f)
-            };
-            *l += hi + ln_1p_unit(exp_nonpositive(lo - hi));
+        // Lane by lane, with selects rather than branches, so that the
+        // compiler runs each step four classes at a time.
+        let (mut hi, mut lo) = ([0.0f32; LANES], [0.0f32; LANES]);
+        for ((h, l), &f) in hi.iter_mut().zip(&mut lo).zip(&fields) {
+            (*h, *l) = if f > device { (f, device) } else { (device, f) };
         }
+        let mut top = f32::NEG_INFINITY;
+        for (l, h) in logit.iter().zip(&hi).take(N_OS) {
+            let v = l + h;
+            top = if v > top { v } else { top };
+        }
+        let (mut device_e, mut client_e) = ([0.0f32; LANES], [0.0f32; LANES]);
+        for (i, ((d, c), (l, f))) in device_e
+            .iter_mut()
+            .zip(&mut client_e)
+            .zip(logit.iter().zip(&fields))
+            .enumerate()
+        {
+            // Padding lanes get e^-80 ≈ 0.
+            let real = i < N_OS;
+            *d = exp_nonpositive(if real { l + device - top } else { -80.0 });
+            *c = exp_nonpositive(if real { l + f - top } else { -80.0 });
+        }
+        for (l, (h, lo)) in logit.iter_mut().zip(hi.iter().zip(&lo)) {
+            *l += h + ln_1p_unit(exp_nonpositive(lo - h));
+        }
+        let device_mass: f32 = device_e[..N_OS].iter().sum();
+        let client_mass: f32 = client_e[..N_OS].iter().sum();
         if device_mass >= client_mass {
             note(Feature::Ttl, Some(&Lean::Middlebox));
             None
@@ -1278,8 +1298,8 @@ impl Model {
     fn add_stack_features(
         &self,
         features: &Features,
-        logit: &mut [f32; N_OS],
-        joint: &[[f32; N_OS]],
+        logit: &mut Row,
+        joint: &[Row],
         note: &mut impl FnMut(Feature, Option<&Lean>),
     ) -> Option<u16> {
         let lean = |f: Feature, i: usize| self.dense_leans[f.index()].get(i);
@@ -1334,9 +1354,6 @@ fn ln_1p_unit(y: f32) -> f32 {
     let z2 = z * z;
     2.0 * z * (1.0 + z2 * (1.0 / 3.0 + z2 * (1.0 / 5.0 + z2 * (1.0 / 7.0))))
 }
-
-/// N_OS rounded up to whole SIMD lanes of four.
-const EXP_LANES: usize = N_OS.div_ceil(4) * 4;
 
 /// e^x for x ≤ 0, to about 1e-4 relative error (results below e^-80 are
 /// flushed to e^-80 ≈ 2e-35). Branch-free so the softmax vectorises: libm's
@@ -1396,7 +1413,7 @@ fn count_table(f: Feature, counts: &[[BTreeMap<u64, f64>; N_FEATURES]]) -> Table
     let rows = keys
         .iter()
         .map(|k| {
-            let mut row = [0.0f32; N_OS];
+            let mut row = [0.0f32; LANES];
             for os in Os::ALL {
                 row[os.index()] =
                     counts[os.index()][f.index()].get(k).copied().unwrap_or(0.0) as f32;
@@ -1420,7 +1437,7 @@ fn build_table(
 ) -> Table {
     let keys = table_keys(f, counts);
     let vocab = keys.len() as f64 + 1.0;
-    let mut rows = vec![[0.0f32; N_OS]; keys.len() + 1];
+    let mut rows = vec![[0.0f32; LANES]; keys.len() + 1];
     for os in Os::ALL {
         let c = &counts[os.index()][f.index()];
         let total: f64 = c.values().sum();
@@ -1440,7 +1457,7 @@ fn build_table(
     Table::new(&keys, rows, leans)
 }
 
-fn lean_of(row: &[f32; N_OS]) -> Lean {
+fn lean_of(row: &Row) -> Lean {
     let known = || Os::ALL.into_iter().filter(|&o| o != Os::Unknown);
     let Some(best) = known().max_by(|a, b| row[a.index()].total_cmp(&row[b.index()])) else {
         return Lean::Neither;

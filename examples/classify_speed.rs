@@ -1,0 +1,89 @@
+//! Measures what classification costs where the shape cache cannot help:
+//! every SYN of a capture is fingerprinted from scratch
+//! ([`Engine::fingerprint`]: p0f signature and match, MTU, classification),
+//! with and without the classifier, and the classifier is timed alone:
+//!
+//! ```text
+//! cargo run --release --example classify_speed -- /tmp/benchcap/new-shapes.pcap
+//! ```
+//!
+//! Prints the fastest round's nanoseconds per SYN for each. Two more
+//! arguments set the number of SYNs and rounds (default 200000 and 9; few
+//! of each under `valgrind --tool=callgrind`).
+
+use std::hint::black_box;
+use std::time::Instant;
+
+use synprint::analyze::Engine;
+use synprint::capture::CaptureReader;
+use synprint::classify::{Features, Model};
+use synprint::packet::{decode, Kind, Observation};
+
+fn main() {
+    let Some(path) = std::env::args().nth(1) else {
+        eprintln!("usage: classify_speed CAPTURE (e.g. the analyze benchmark's new-shapes.pcap)");
+        std::process::exit(2);
+    };
+    let arg = |i: usize, default: usize| {
+        std::env::args()
+            .nth(i)
+            .and_then(|a| a.parse().ok())
+            .unwrap_or(default)
+    };
+    let (max_syns, rounds) = (arg(2, 200_000), arg(3, 9));
+    let mut reader = match CaptureReader::open(std::path::Path::new(&path)) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("{path}: {e}");
+            std::process::exit(1);
+        }
+    };
+    let mut syns: Vec<Observation> = Vec::new();
+    while let Ok(Some(f)) = reader.next_frame() {
+        if let Ok(Some(obs)) = decode(f.link, f.ts, f.data) {
+            if obs.kind == Kind::Syn {
+                syns.push(obs);
+            }
+        }
+        if syns.len() == max_syns {
+            break;
+        }
+    }
+    let n = syns.len().max(1) as f64;
+    let per_syn = |f: &dyn Fn(&Observation)| {
+        let mut best = f64::INFINITY;
+        for _ in 0..rounds {
+            let t = Instant::now();
+            for obs in &syns {
+                f(obs);
+            }
+            best = best.min(t.elapsed().as_secs_f64());
+        }
+        best * 1e9 / n
+    };
+
+    let model = match Model::builtin() {
+        Ok(m) => m,
+        Err(e) => {
+            eprintln!("built-in model: {e}");
+            std::process::exit(1);
+        }
+    };
+    let classifier = per_syn(&|obs| {
+        black_box(model.classify_features(Features::of(black_box(obs), None)));
+    });
+    let engine = Engine::default();
+    let with = per_syn(&|obs| {
+        black_box(engine.fingerprint(black_box(obs.clone()), None));
+    });
+    let engine = Engine::default().without_classification();
+    let without = per_syn(&|obs| {
+        black_box(engine.fingerprint(black_box(obs.clone()), None));
+    });
+    println!(
+        "{} SYNs: classifier alone {classifier:.1} ns; fingerprint {with:.1} ns, \
+         {without:.1} ns without classification (+{:.1} ns) (best of {rounds})",
+        syns.len(),
+        with - without
+    );
+}
