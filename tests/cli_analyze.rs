@@ -306,6 +306,55 @@ fn a_disk_that_fills_mid_capture_ends_the_run_with_its_summary() {
     assert!(read.is_some_and(|n| n > 0 && n < 3000), "{stderr}");
 }
 
+/// A capture cut off mid-record whose last records, written as the reader
+/// stops, are the ones the full disk refuses: both errors are told, in
+/// that order, and the summary still comes.
+#[test]
+fn a_cut_capture_whose_last_records_hit_a_full_disk_tells_both() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let syns: Vec<TcpPacket> = (0..1500u32)
+        .map(|i| Stack::Windows.syn(v4(6), 10_000 + i as u16, v4(7), 443, i))
+        .collect();
+    // The record whose line takes the output past the writer's 1 MiB batch
+    // is the first one written out: end the capture with it, so that it
+    // is among those the analyzer still holds when the reader stops.
+    let whole = write_capture(&dir, "whole.pcap", &syns);
+    let whole = whole.to_str().expect("utf-8");
+    let out = synprint(&["analyze", "--format", "jsonl", whole], None);
+    let mut written = 0;
+    let crossing = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .position(|l| {
+            written += l.len() + 1;
+            written >= 1 << 20
+        })
+        .expect("over 1 MiB of records");
+    let mut bytes = capture(&syns[..=crossing]);
+    // Half of one more record.
+    let next = capture(&syns[..1]);
+    bytes.extend_from_slice(&next[24..24 + (next.len() - 24) / 2]);
+    let cut = dir.path().join("cut.pcap");
+    std::fs::write(&cut, &bytes).expect("write");
+
+    let out = jsonl_to_a_full_disk(&[&cut]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    let first = stderr.lines().next().unwrap_or_default();
+    assert!(
+        first.starts_with(&format!("{}: error at byte ", cut.display())),
+        "{stderr}"
+    );
+    assert!(
+        first.contains("then writing records: ") && first.contains("No space left"),
+        "{stderr}"
+    );
+    assert_eq!(stderr.matches("No space left").count(), 1, "{stderr}");
+    assert!(
+        stderr.contains(&format!("records:             {} syn", crossing + 1)),
+        "{stderr}"
+    );
+}
+
 fn gzip(bytes: &[u8]) -> Vec<u8> {
     let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
     e.write_all(bytes).expect("to memory");

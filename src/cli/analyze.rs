@@ -248,7 +248,7 @@ pub fn run(args: AnalyzeArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
             bar.finish_and_clear();
         }
         let stats = analyzer.stats();
-        if matches!(&outcome, Err(e @ StreamError::Output(_)) if !e.is_reader_gone()) {
+        if outcome.as_ref().is_err_and(StreamError::is_output_failed) {
             output_dead = true;
         }
         let unread = stats.skipped[Skip::UnknownLinkType.index()];
@@ -441,12 +441,32 @@ enum StreamError {
     Capture(#[from] synprint::capture::CaptureError),
     #[error("writing records: {0}")]
     Output(#[from] io::Error),
+    #[error("{capture}; then writing records: {output}")]
+    CaptureThenOutput {
+        capture: synprint::capture::CaptureError,
+        output: io::Error,
+    },
 }
 
 impl StreamError {
+    fn output_error(&self) -> Option<&io::Error> {
+        match self {
+            StreamError::Output(e) | StreamError::CaptureThenOutput { output: e, .. } => Some(e),
+            StreamError::Capture(_) => None,
+        }
+    }
+
     /// The output is a pipe whose reader has closed it.
     fn is_reader_gone(&self) -> bool {
-        matches!(self, StreamError::Output(e) if e.kind() == io::ErrorKind::BrokenPipe)
+        self.output_error()
+            .is_some_and(|e| e.kind() == io::ErrorKind::BrokenPipe)
+    }
+
+    /// The output refused records (a full disk): later ones would be
+    /// refused too.
+    fn is_output_failed(&self) -> bool {
+        self.output_error()
+            .is_some_and(|e| e.kind() != io::ErrorKind::BrokenPipe)
     }
 }
 
@@ -484,9 +504,12 @@ fn analyze_stream<W: Write>(
                 return Ok(());
             }
             Err(e) => {
-                analyzer.drain(&mut |r| emit(writer, r))?;
                 analyzer.count_capture_error();
-                return Err(e.into());
+                // Both are told when the output fails on the last records.
+                return Err(match analyzer.drain(&mut |r| emit(writer, r)) {
+                    Ok(()) => e.into(),
+                    Err(output) => StreamError::CaptureThenOutput { capture: e, output },
+                });
             }
         };
         if live {
