@@ -518,7 +518,8 @@ fn joint_index(ttl: usize, ecn: usize, ipid: usize, mss: usize) -> usize {
 
 /// Per-OS values padded to whole SIMD lanes of four, so that adding two
 /// rows, the classifier's inner step, is three vector additions rather
-/// than ten scalar ones. The padding lanes of a stored row are 0.
+/// than ten scalar ones. The padding lanes of a row, stored or summed, are
+/// 0.
 const LANES: usize = N_OS.div_ceil(4) * 4;
 type Row = [f32; LANES];
 
@@ -1278,6 +1279,11 @@ impl Model {
         }
         for (l, (h, lo)) in logit.iter_mut().zip(hi.iter().zip(&lo)) {
             *l += h + ln_1p_unit(exp_nonpositive(lo - h));
+        }
+        // All lanes ran, so that the loop is vector-wide; the padding goes
+        // back to 0, as in every other row.
+        if let Some(pad) = logit.get_mut(N_OS..) {
+            pad.fill(0.0);
         }
         let device_mass: f32 = device_e[..N_OS].iter().sum();
         let client_mass: f32 = client_e[..N_OS].iter().sum();
