@@ -223,6 +223,13 @@ fn an_error_line_follows_the_records_of_its_file() {
     assert!(error < at("\"src_port\":40033"), "{text}");
 }
 
+/// `n` Windows SYNs of distinct connections: about 1.1 KB of JSON each.
+fn many_syns(n: u16) -> Vec<TcpPacket> {
+    (0..n)
+        .map(|i| Stack::Windows.syn(v4(6), 10_000 + i, v4(7), 443, u32::from(i)))
+        .collect()
+}
+
 /// `synprint analyze --format jsonl FILES > /dev/full`.
 fn jsonl_to_a_full_disk(files: &[&Path]) -> Output {
     let full = std::fs::OpenOptions::new()
@@ -277,9 +284,7 @@ fn a_failed_write_keeps_the_message_of_the_file_before_it() {
 fn a_disk_that_fills_mid_capture_ends_the_run_with_its_summary() {
     let dir = tempfile::tempdir().expect("tempdir");
     // Well over the 1 MiB the writer gathers before its first write.
-    let syns: Vec<TcpPacket> = (0..3000u32)
-        .map(|i| Stack::Windows.syn(v4(6), 10_000 + i as u16, v4(7), 443, i))
-        .collect();
+    let syns = many_syns(3000);
     let big = write_capture(&dir, "big.pcap", &syns);
     let small = write_capture(
         &dir,
@@ -312,9 +317,7 @@ fn a_disk_that_fills_mid_capture_ends_the_run_with_its_summary() {
 #[test]
 fn a_cut_capture_whose_last_records_hit_a_full_disk_tells_both() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let syns: Vec<TcpPacket> = (0..1500u32)
-        .map(|i| Stack::Windows.syn(v4(6), 10_000 + i as u16, v4(7), 443, i))
-        .collect();
+    let syns = many_syns(1500);
     // The record whose line takes the output past the writer's 1 MiB batch
     // is the first one written out: end the capture with it, so that it
     // is among those the analyzer still holds when the reader stops.
