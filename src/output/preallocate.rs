@@ -175,9 +175,14 @@ mod tests {
             .expect("open again");
         other.write_all(b"tail\n").expect("append");
         drop(w);
-        assert_eq!(
-            std::fs::read(&path).expect("read"),
-            [piece(1).as_slice(), b"tail\n"].concat()
+        let expected = [piece(1).as_slice(), b"tail\n"].concat();
+        assert_eq!(std::fs::read(&path).expect("read"), expected);
+        // And the reservation past that was given back.
+        let size = expected.len() as u64;
+        assert!(
+            allocated(&path) < size + (64 << 10),
+            "{} bytes still allocated for {size}",
+            allocated(&path)
         );
     }
 
