@@ -714,6 +714,141 @@ fn output_files_keep_no_reserved_blocks_after_the_run() {
     );
 }
 
+/// A small ext4 file system on a loop device, mounted for one test and
+/// unmounted when dropped; `None` (with the reason said) where this
+/// machine cannot make one (not root, no mkfs.ext4, no loop devices).
+struct SmallDisk {
+    dir: tempfile::TempDir,
+}
+
+impl SmallDisk {
+    fn mount(mib: u32) -> Option<SmallDisk> {
+        if !synprint::sys::is_root() {
+            eprintln!("skipped: a loop-mounted file system needs root");
+            return None;
+        }
+        let dir = tempfile::tempdir().expect("tempdir");
+        let image = dir.path().join("disk.img");
+        let mnt = dir.path().join("mnt");
+        std::fs::create_dir(&mnt).expect("mount point");
+        std::fs::File::create(&image)
+            .and_then(|f| f.set_len(u64::from(mib) << 20))
+            .expect("image");
+        let ok = |cmd: &mut Command| {
+            cmd.stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success())
+        };
+        if !ok(Command::new("mkfs.ext4").arg("-q").arg(&image)) {
+            eprintln!("skipped: mkfs.ext4 is missing or failed");
+            return None;
+        }
+        if !ok(Command::new("mount")
+            .args(["-o", "loop"])
+            .arg(&image)
+            .arg(&mnt))
+        {
+            eprintln!("skipped: cannot mount a loop device here");
+            return None;
+        }
+        Some(SmallDisk { dir })
+    }
+
+    fn path(&self) -> PathBuf {
+        self.dir.path().join("mnt")
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(self.path()).status();
+    }
+}
+
+/// `synprint analyze --format jsonl -o FILE` over `syns` Windows SYNs,
+/// FILE on a fresh 16 MiB ext4 disk (13 MiB free): what it wrote, next to
+/// what a run to standard output writes.
+struct SmallDiskRun {
+    run: Output,
+    whole: Vec<u8>,
+    written: Vec<u8>,
+    size: u64,
+    allocated: u64,
+}
+
+fn jsonl_onto_a_small_disk(syns: u16) -> Option<SmallDiskRun> {
+    use std::os::unix::fs::MetadataExt;
+    let disk = SmallDisk::mount(16)?;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let input = write_capture(&dir, "in.pcap", &many_syns(syns));
+    let input = input.to_str().expect("utf-8");
+    let whole = synprint(&["analyze", "--format", "jsonl", input], None);
+    assert!(whole.status.success());
+    let out = disk.path().join("out.jsonl");
+    let run = synprint(
+        &[
+            "analyze",
+            "--format",
+            "jsonl",
+            "-o",
+            out.to_str().expect("utf-8"),
+            input,
+        ],
+        None,
+    );
+    let m = std::fs::metadata(&out).expect("output");
+    Some(SmallDiskRun {
+        run,
+        whole: whole.stdout,
+        written: std::fs::read(&out).expect("output"),
+        size: m.len(),
+        allocated: m.blocks() * 512,
+    })
+}
+
+/// A reservation that no longer fits (the next 8 MiB, on a disk with
+/// less left) fails, but ext4 keeps what it allocated before failing:
+/// the run still writes every record and gives those blocks back.
+#[test]
+fn a_reservation_that_no_longer_fits_is_given_back() {
+    // About 10 MB of JSON: past the first 8 MiB reservation, and less than
+    // the disk holds, but not 8 MiB more.
+    let Some(r) = jsonl_onto_a_small_disk(9_000) else {
+        return;
+    };
+    assert!(
+        r.run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&r.run.stderr)
+    );
+    assert!(r.written == r.whole);
+    assert!(
+        r.allocated <= r.size + 4096,
+        "{} bytes allocated for {}",
+        r.allocated,
+        r.size
+    );
+}
+
+/// A disk that fills: the run ends with the error, said once, and its
+/// summary; every byte written before the cut is as a normal run writes
+/// it.
+#[test]
+fn a_filling_disk_keeps_the_records_before_the_cut() {
+    // About 17 MB of JSON: more than the disk holds.
+    let Some(r) = jsonl_onto_a_small_disk(16_000) else {
+        return;
+    };
+    let stderr = String::from_utf8_lossy(&r.run.stderr);
+    assert_eq!(r.run.status.code(), Some(1), "{stderr}");
+    assert_eq!(stderr.matches("No space left").count(), 1, "{stderr}");
+    assert!(stderr.contains("packets read:"), "{stderr}");
+    assert!(r.written.len() > 8 << 20, "{} bytes", r.written.len());
+    assert!(r.written.len() < r.whole.len(), "the disk filled");
+    assert!(r.whole.starts_with(&r.written), "bytes before the cut");
+}
+
 /// A failed write names the output, not only the reason.
 #[test]
 fn a_failed_write_names_the_output() {
