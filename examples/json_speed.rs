@@ -6,7 +6,9 @@
 //! cargo run --release --example json_speed -- /tmp/benchcap/syn.pcap
 //! ```
 //!
-//! Prints the fastest round's nanoseconds per record.
+//! Prints the fastest round's nanoseconds per record. Two more arguments
+//! set the number of records and rounds (default 200000 and 15; few of
+//! each under `valgrind --tool=callgrind`).
 
 use std::hint::black_box;
 use std::time::Instant;
@@ -15,14 +17,18 @@ use synprint::analyze::{Analyzer, AnalyzerConfig, Engine, Record};
 use synprint::capture::CaptureReader;
 use synprint::output::{Format, RecordWriter};
 
-const RECORDS: usize = 200_000;
-const ROUNDS: usize = 15;
-
 fn main() {
     let Some(path) = std::env::args().nth(1) else {
         eprintln!("usage: json_speed CAPTURE (e.g. the analyze benchmark's syn.pcap)");
         std::process::exit(2);
     };
+    let arg = |i: usize, default: usize| {
+        std::env::args()
+            .nth(i)
+            .and_then(|a| a.parse().ok())
+            .unwrap_or(default)
+    };
+    let (max_records, rounds) = (arg(2, 200_000), arg(3, 15));
     let engine = Engine::default();
     let mut analyzer = Analyzer::new(&engine, AnalyzerConfig::default());
     let mut reader = match CaptureReader::open(std::path::Path::new(&path)) {
@@ -34,7 +40,7 @@ fn main() {
     };
     let mut records: Vec<Record> = Vec::new();
     let mut keep = |r: &mut Record| -> std::io::Result<()> {
-        if records.len() < RECORDS {
+        if records.len() < max_records {
             records.push(r.clone());
         }
         Ok(())
@@ -45,7 +51,7 @@ fn main() {
     let _ = analyzer.drain(&mut keep);
     let mut best = f64::INFINITY;
     let mut bytes = 0usize;
-    for _ in 0..ROUNDS {
+    for _ in 0..rounds {
         let mut w = RecordWriter::new(Counter(0), Format::Jsonl);
         let t = Instant::now();
         for r in &records {
@@ -57,7 +63,7 @@ fn main() {
     }
     let n = records.len().max(1) as f64;
     println!(
-        "{} records, {:.0} bytes each: {:.1} ns per record (best of {ROUNDS})",
+        "{} records, {:.0} bytes each: {:.1} ns per record (best of {rounds})",
         records.len(),
         bytes as f64 / n,
         best * 1e9 / n
