@@ -15,29 +15,21 @@ use std::hint::black_box;
 use std::time::Instant;
 
 use synprint::analyze::Engine;
-use synprint::capture::CaptureReader;
 use synprint::classify::{Features, Model};
 use synprint::packet::{decode, Kind, Observation};
 
+mod support;
+
 fn main() {
-    let Some(path) = std::env::args().nth(1) else {
-        eprintln!("usage: classify_speed CAPTURE (e.g. the analyze benchmark's new-shapes.pcap)");
-        std::process::exit(2);
-    };
-    let arg = |i: usize, default: usize| {
-        std::env::args()
-            .nth(i)
-            .and_then(|a| a.parse().ok())
-            .unwrap_or(default)
-    };
-    let (max_syns, rounds) = (arg(2, 200_000), arg(3, 9));
-    let mut reader = match CaptureReader::open(std::path::Path::new(&path)) {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("{path}: {e}");
-            std::process::exit(1);
-        }
-    };
+    let support::Run {
+        mut reader,
+        count: max_syns,
+        rounds,
+    } = support::Run::from_args(
+        "classify_speed CAPTURE [SYNS [ROUNDS]] (e.g. the analyze benchmark's new-shapes.pcap)",
+        200_000,
+        9,
+    );
     let mut syns: Vec<Observation> = Vec::new();
     while let Ok(Some(f)) = reader.next_frame() {
         if let Ok(Some(obs)) = decode(f.link, f.ts, f.data) {

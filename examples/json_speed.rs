@@ -14,30 +14,22 @@ use std::hint::black_box;
 use std::time::Instant;
 
 use synprint::analyze::{Analyzer, AnalyzerConfig, Engine, Record};
-use synprint::capture::CaptureReader;
 use synprint::output::{Format, RecordWriter};
 
+mod support;
+
 fn main() {
-    let Some(path) = std::env::args().nth(1) else {
-        eprintln!("usage: json_speed CAPTURE (e.g. the analyze benchmark's syn.pcap)");
-        std::process::exit(2);
-    };
-    let arg = |i: usize, default: usize| {
-        std::env::args()
-            .nth(i)
-            .and_then(|a| a.parse().ok())
-            .unwrap_or(default)
-    };
-    let (max_records, rounds) = (arg(2, 200_000), arg(3, 15));
+    let support::Run {
+        mut reader,
+        count: max_records,
+        rounds,
+    } = support::Run::from_args(
+        "json_speed CAPTURE [RECORDS [ROUNDS]] (e.g. the analyze benchmark's syn.pcap)",
+        200_000,
+        15,
+    );
     let engine = Engine::default();
     let mut analyzer = Analyzer::new(&engine, AnalyzerConfig::default());
-    let mut reader = match CaptureReader::open(std::path::Path::new(&path)) {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("{path}: {e}");
-            std::process::exit(1);
-        }
-    };
     let mut records: Vec<Record> = Vec::new();
     let mut keep = |r: &mut Record| -> std::io::Result<()> {
         if records.len() < max_records {
