@@ -687,10 +687,8 @@ fn output_that_is_an_input_is_refused() {
 #[test]
 fn output_files_keep_no_reserved_blocks_after_the_run() {
     use std::os::unix::fs::MetadataExt;
-    let bytes = capture(&[Stack::Windows.syn(v4(1), 50000, v4(2), 443, 1)]);
     let dir = tempfile::tempdir().expect("tempdir");
-    let path = dir.path().join("in.pcap");
-    std::fs::write(&path, &bytes).expect("write");
+    let path = write_capture(&dir, "in.pcap", &many_syns(1));
     let out = dir.path().join("out.jsonl");
     let o = synprint(
         &[

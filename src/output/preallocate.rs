@@ -121,6 +121,17 @@ mod tests {
         }
     }
 
+    /// The file at `path` holds `expected` and no reserved blocks past it.
+    fn assert_holds_only(path: &Path, expected: &[u8]) {
+        assert_eq!(std::fs::read(path).expect("read"), expected);
+        let size = expected.len() as u64;
+        assert!(
+            allocated(path) < size + (64 << 10),
+            "{} bytes still allocated for {size}",
+            allocated(path)
+        );
+    }
+
     fn piece(i: usize) -> Vec<u8> {
         format!("{{\"record\":{i}}}\n").repeat(20_000).into_bytes()
     }
@@ -149,12 +160,7 @@ mod tests {
             allocated(&path)
         );
         drop(w);
-        assert_eq!(std::fs::read(&path).expect("read"), expected);
-        assert!(
-            allocated(&path) < size + (64 << 10),
-            "{} bytes still allocated for {size}",
-            allocated(&path)
-        );
+        assert_holds_only(&path, &expected);
     }
 
     /// The trim keeps whatever the file holds, even bytes this writer did
@@ -176,14 +182,8 @@ mod tests {
         other.write_all(b"tail\n").expect("append");
         drop(w);
         let expected = [piece(1).as_slice(), b"tail\n"].concat();
-        assert_eq!(std::fs::read(&path).expect("read"), expected);
         // And the reservation past that was given back.
-        let size = expected.len() as u64;
-        assert!(
-            allocated(&path) < size + (64 << 10),
-            "{} bytes still allocated for {size}",
-            allocated(&path)
-        );
+        assert_holds_only(&path, &expected);
     }
 
     #[test]
