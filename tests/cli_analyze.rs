@@ -765,8 +765,9 @@ impl Drop for SmallDisk {
 }
 
 /// `synprint analyze --format jsonl -o FILE` over `syns` Windows SYNs,
-/// FILE on a fresh 16 MiB ext4 disk (13 MiB free): what it wrote, next to
-/// what a run to standard output writes.
+/// FILE on a fresh 16 MiB ext4 disk (13 MiB free) that another file of
+/// `taken_mib` already fills in part: what it wrote, next to what a run to
+/// standard output writes.
 struct SmallDiskRun {
     run: Output,
     whole: Vec<u8>,
@@ -775,9 +776,10 @@ struct SmallDiskRun {
     allocated: u64,
 }
 
-fn jsonl_onto_a_small_disk(syns: u16) -> Option<SmallDiskRun> {
+fn jsonl_onto_a_small_disk(syns: u16, taken_mib: usize) -> Option<SmallDiskRun> {
     use std::os::unix::fs::MetadataExt;
     let disk = SmallDisk::mount(16)?;
+    std::fs::write(disk.path().join("taken"), vec![1u8; taken_mib << 20]).expect("fill");
     let dir = tempfile::tempdir().expect("tempdir");
     let input = write_capture(&dir, "in.pcap", &many_syns(syns));
     let input = input.to_str().expect("utf-8");
@@ -805,14 +807,10 @@ fn jsonl_onto_a_small_disk(syns: u16) -> Option<SmallDiskRun> {
     })
 }
 
-/// A reservation that no longer fits (the next 8 MiB, on a disk with
-/// less left) fails, but ext4 keeps what it allocated before failing:
-/// the run still writes every record and gives those blocks back.
-#[test]
-fn a_reservation_that_no_longer_fits_is_given_back() {
-    // About 10 MB of JSON: past the first 8 MiB reservation, and less than
-    // the disk holds, but not 8 MiB more.
-    let Some(r) = jsonl_onto_a_small_disk(9_000) else {
+/// The run onto a small disk succeeds, with every byte a normal run
+/// writes and no block reserved past the file's end.
+fn assert_all_written_and_given_back(syns: u16, taken_mib: usize) {
+    let Some(r) = jsonl_onto_a_small_disk(syns, taken_mib) else {
         return;
     };
     assert!(
@@ -829,13 +827,32 @@ fn a_reservation_that_no_longer_fits_is_given_back() {
     );
 }
 
+/// A reservation that no longer fits (the next 8 MiB, on a disk with
+/// less left) fails, but ext4 keeps what it allocated before failing:
+/// the run still writes every record and gives those blocks back.
+#[test]
+fn a_reservation_that_no_longer_fits_is_given_back() {
+    // About 10 MB of JSON: past the first 8 MiB reservation, and less than
+    // the disk holds, but not 8 MiB more.
+    assert_all_written_and_given_back(9_000, 0);
+}
+
+/// The same where not even the first reservation fits (6 MiB left): it
+/// fails at once, having allocated most of what was left, and that is
+/// given back too.
+#[test]
+fn a_first_reservation_that_does_not_fit_is_given_back() {
+    // About 3 MB of JSON.
+    assert_all_written_and_given_back(2_500, 7);
+}
+
 /// A disk that fills: the run ends with the error, said once, and its
 /// summary; every byte written before the cut is as a normal run writes
 /// it.
 #[test]
 fn a_filling_disk_keeps_the_records_before_the_cut() {
     // About 17 MB of JSON: more than the disk holds.
-    let Some(r) = jsonl_onto_a_small_disk(16_000) else {
+    let Some(r) = jsonl_onto_a_small_disk(16_000, 0) else {
         return;
     };
     let stderr = String::from_utf8_lossy(&r.run.stderr);
