@@ -11,7 +11,7 @@
 //! cannot be trusted). Bytes that are not UTF-8 (web servers that log
 //! User-Agents unescaped) are read as U+FFFD, not refused.
 
-use std::collections::{hash_map::Entry, BTreeMap, HashMap};
+use std::collections::{hash_map::Entry, BTreeMap, HashMap, HashSet};
 use std::io::Read;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
@@ -319,10 +319,14 @@ pub struct LearnStats {
 /// Adds the labelled SYNs to `learned` (a learned model: empty or loaded
 /// from a previous run, so learning again accumulates).
 ///
-/// `model` is the compiled model the counts will be used with: a window
-/// that is a multiple of the MSS is recorded as `mss*N` unless the model
-/// already knows the exact value, mirroring how [`Model::classify`] looks
-/// windows up.
+/// `model` is the compiled model the counts will be used with (the built-in
+/// one with `learned` as it was before this run). [`Model::classify`] looks
+/// a window up exactly first and as `mss*N` only when no class knows it
+/// exactly, so a window that is a multiple of the MSS is counted as `mss*N`
+/// only when it will still be unknown exactly once this run is counted:
+/// neither the model nor this run's own exact counts (windows no MSS
+/// divides) hold it. Otherwise counts would sit under a key no lookup
+/// reads, and learning the same traffic twice would file it in two places.
 pub fn learn_from<'a>(
     model: &Model,
     learned: &mut ModelFile,
@@ -330,24 +334,33 @@ pub fn learn_from<'a>(
 ) -> LearnStats {
     learned.kind = ModelKind::Learned;
     let mut stats = LearnStats::default();
+    let mut known = Vec::new();
     for s in samples {
         if s.os == Os::Unknown {
             stats.skipped_unknown += 1;
             continue;
         }
         let p0f = s.p0f.map(|h| P0fClass::of(h.name, h.flavor));
-        let f = Features::of(s.obs, p0f);
-        let class = learned.class.entry(s.os.name().to_string()).or_default();
+        known.push((Features::of(s.obs, p0f), s.os));
+    }
+    let exact_here: HashSet<u16> = known
+        .iter()
+        .filter(|(f, _)| f.window_mss_multiple().is_none())
+        .map(|(f, _)| f.window)
+        .collect();
+    for (f, os) in &known {
+        let class = learned.class.entry(os.name().to_string()).or_default();
         class.samples += 1;
+        let mss_form = f.window_mss_multiple().is_some()
+            && !model.knows_window(f.window)
+            && !exact_here.contains(&f.window);
         for feat in Feature::ALL {
-            let mss_form = feat == Feature::Window
-                && f.window_mss_multiple().is_some()
-                && !model.knows_window(f.window);
-            if let Some(v) = f.value_string(feat, mss_form) {
+            let v = f.value_string(feat, feat == Feature::Window && mss_form);
+            if let Some(v) = v {
                 *class.feature_mut(feat).entry(v).or_insert(0.0) += 1.0;
             }
         }
-        *stats.per_os.entry(s.os.name().to_string()).or_insert(0) += 1;
+        *stats.per_os.entry(os.name().to_string()).or_insert(0) += 1;
         stats.total += 1;
     }
     stats
@@ -890,5 +903,48 @@ mod tests {
         let w = &m.class["Linux"].window;
         assert_eq!(w.get("64240"), Some(&1.0));
         assert_eq!(w.get("mss*61"), Some(&1.0));
+    }
+
+    /// Linux SYNs whose window 28960 is 20 x their MSS 1448 (timestamps
+    /// on), learned beside SYNs of another OS whose same window no MSS
+    /// divides: the classifier looks 28960 up exactly once any class holds
+    /// it, so that is where the Linux counts must be, in one run or two.
+    #[test]
+    fn windows_are_counted_where_classification_looks_them_up() {
+        let a = IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1));
+        let b = IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2));
+        let syn = |mss: u16, window: u16, port: u16| {
+            let mut p = Stack::Linux.syn(a, port, b, 443, 1);
+            p.options = OptionBytes::new().mss(mss).sok().ts(1, 0).nop().ws(7).0;
+            p.window = window;
+            observation(&p)
+        };
+        let mut set: Vec<_> = (0..10).map(|i| (syn(1448, 28960, i), Os::Linux)).collect();
+        set.extend((10..13).map(|i| (syn(1460, 28960, i), Os::Android)));
+        // A multiple of the MSS that nothing holds exactly stays mss*N.
+        set.push((syn(1000, 61000, 20), Os::Linux));
+        let builtin_file = ModelFile::builtin().unwrap();
+        let mut learned = ModelFile::empty_learned();
+        for round in 1..=2u32 {
+            let model = Model::compile(&builtin_file, Some(&learned)).unwrap();
+            learn_from(&model, &mut learned, samples(&set));
+            let linux = &learned.class["Linux"].window;
+            assert_eq!(linux.get("28960"), Some(&(10.0 * f64::from(round))));
+            assert_eq!(linux.get("mss*20"), None);
+            assert_eq!(linux.get("mss*61"), Some(&f64::from(round)));
+            let compiled = Model::compile(&builtin_file, Some(&learned)).unwrap();
+            for (obs, os) in &set {
+                let f = Features::of(obs, None);
+                let key = match f.window_mss_multiple() {
+                    Some(n) if !compiled.knows_window(f.window) => format!("mss*{n}"),
+                    _ => f.window.to_string(),
+                };
+                assert!(
+                    learned.class[os.name()].window.contains_key(&key),
+                    "round {round}: {os:?} window {} counted away from {key}",
+                    f.window
+                );
+            }
+        }
     }
 }
