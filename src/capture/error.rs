@@ -84,6 +84,8 @@ pub enum Part {
     PcapRecord,
     /// A pcapng block of this type.
     Block(u32),
+    /// The start of a pcapng block, too short to say its type.
+    BlockHeader,
 }
 
 impl fmt::Display for Part {
@@ -91,6 +93,7 @@ impl fmt::Display for Part {
         match *self {
             Part::PcapHeader => f.write_str("the pcap file header"),
             Part::PcapRecord => f.write_str("a pcap record"),
+            Part::BlockHeader => f.write_str("a pcapng block header"),
             Part::Block(ty) => match block_name(ty) {
                 Some(name) => write!(f, "a pcapng {name} block"),
                 None => write!(f, "a pcapng block of type {ty:#x}"),
@@ -133,4 +136,6 @@ pub enum Malformation {
     OptionPastBlock,
     #[error("packet refers to interface {0}, which this section has not described")]
     UnknownInterface(u32),
+    #[error("more than {0} interfaces in one section")]
+    TooManyInterfaces(usize),
 }

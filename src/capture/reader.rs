@@ -85,6 +85,12 @@ struct Section {
 /// have a few; a crafted one with thousands is not worth a quadratic scan.
 const MAX_LINK_TYPES: usize = 16;
 
+/// Interfaces one pcapng section may describe. Each is kept until the
+/// section ends, so without a bound a file of nothing but interface blocks
+/// (a few MB gzipped) would take all memory; captures on every interface
+/// of a large router have hundreds.
+const MAX_INTERFACES: usize = 1 << 16;
+
 #[derive(Clone, Copy)]
 struct Interface {
     link: LinkType,
@@ -517,7 +523,8 @@ fn next_packet_block<R: Read>(
         if have < 12 {
             return Err(CaptureError::CutOff {
                 offset,
-                part,
+                // Fewer than four bytes do not say which block it was.
+                part: if have < 4 { Part::BlockHeader } else { part },
                 need: 12,
                 have: have as u64,
             });
@@ -591,6 +598,10 @@ fn next_packet_block<R: Read>(
                 let link = LinkType(u32::from(body.u16(0)));
                 if section.links.len() < MAX_LINK_TYPES && !section.links.contains(&link) {
                     section.links.push(link);
+                }
+                if section.interfaces.len() >= MAX_INTERFACES {
+                    let why = Malformation::TooManyInterfaces(MAX_INTERFACES);
+                    return Err(malformed(offset, part, why));
                 }
                 section.interfaces.push(Interface {
                     link,

@@ -456,6 +456,58 @@ fn pcapng_malformations_are_named_with_their_offset() {
     assert!(matches!(err, CaptureError::CutOff { .. }));
     assert_eq!(err.offset(), third as u64);
     assert!(err.to_string().contains("enhanced packet block"));
+
+    // Cut inside the next block's type field: no type to name.
+    for left in 1..4 {
+        let (got, err) = read_all(&file[..third + left]);
+        assert_eq!(got.len(), 2);
+        let err = err.unwrap().to_string();
+        assert!(
+            err.ends_with(&format!("a pcapng block header ({left} of 12 bytes)")),
+            "{err}"
+        );
+    }
+}
+
+/// Interface blocks are kept until their section ends: a section of
+/// nothing else must stop at a bound, not take all memory.
+#[test]
+fn pcapng_interfaces_per_section_are_bounded() {
+    let mut w = PcapngWriter::new(Vec::new(), ByteOrder::Little).unwrap();
+    let first = w
+        .add_interface(PcapngInterface::new(LinkType::ETHERNET))
+        .unwrap();
+    let f = frames();
+    w.write(first, ts(1_700_000_000, 0), &f[2]).unwrap();
+    let before = w.into_inner();
+    let idb = &before[block_offset(&before, 1, false)..block_offset(&before, 2, false)];
+    let mut file = before.clone();
+    let limit = 1 << 16;
+    for _ in 1..limit {
+        file.extend_from_slice(idb);
+    }
+    // Up to the bound, interfaces are fine and packets still read.
+    let (got, err) = read_all(&file);
+    assert_eq!((got.len(), err.is_none()), (1, true), "{err:?}");
+    let over = file.len();
+    file.extend_from_slice(idb);
+    let (got, err) = read_all(&file);
+    assert_eq!(got.len(), 1);
+    let err = err.unwrap();
+    assert_eq!(err.offset(), over as u64);
+    assert!(matches!(
+        err,
+        CaptureError::Malformed {
+            why: Malformation::TooManyInterfaces(_),
+            ..
+        }
+    ));
+    // A new section starts afresh.
+    let mut next = file[..over].to_vec();
+    next.extend_from_slice(&before);
+    next.extend_from_slice(idb);
+    let (got, err) = read_all(&next);
+    assert_eq!((got.len(), err.is_none()), (2, true), "{err:?}");
 }
 
 #[test]
