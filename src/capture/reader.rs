@@ -691,6 +691,9 @@ fn interface_of(
 /// description's options.
 fn interface_clock(body: Fields<'_>, offset: u64, part: Part) -> Result<Clock, CaptureError> {
     let mut clock = Clock::MICROS;
+    // Each may appear once; where a writer repeats one, the first counts,
+    // as in tshark.
+    let (mut resolution_seen, mut offset_seen) = (false, false);
     let mut at = 8;
     while at + 4 <= body.bytes.len() {
         let code = body.u16(at);
@@ -703,11 +706,13 @@ fn interface_clock(body: Fields<'_>, offset: u64, part: Part) -> Result<Clock, C
             return Err(malformed(offset, part, Malformation::OptionPastBlock));
         }
         match (code, len) {
-            (9, 1) => {
+            (9, 1) if !resolution_seen => {
+                resolution_seen = true;
                 let resolution = body.bytes.get(value).copied().unwrap_or(6);
                 clock.unit = Clock::with_resolution(resolution).unit;
             }
-            (14, 8) => {
+            (14, 8) if !offset_seen => {
+                offset_seen = true;
                 clock.offset_secs = body.u64(value) as i64;
             }
             _ => {}

@@ -522,6 +522,55 @@ fn clock_resolutions() {
     assert_eq!(nanos_for(0x80 | 127, u64::MAX), 0);
 }
 
+/// An interface block that repeats its clock options (the format allows
+/// each once): the first of each counts, as tshark reads them.
+#[test]
+fn repeated_clock_options_take_the_first() {
+    let block = |ty: u32, body: &[u8]| {
+        let len = (12 + body.len().next_multiple_of(4)) as u32;
+        let mut b = ty.to_le_bytes().to_vec();
+        b.extend_from_slice(&len.to_le_bytes());
+        b.extend_from_slice(body);
+        b.resize(len as usize - 4, 0);
+        b.extend_from_slice(&len.to_le_bytes());
+        b
+    };
+    let option = |code: u16, value: &[u8]| {
+        let mut o = code.to_le_bytes().to_vec();
+        o.extend_from_slice(&(value.len() as u16).to_le_bytes());
+        o.extend_from_slice(value);
+        o.resize(4 + value.len().next_multiple_of(4), 0);
+        o
+    };
+    let mut shb = 0x1a2b_3c4du32.to_le_bytes().to_vec();
+    shb.extend_from_slice(&[1, 0, 0, 0]);
+    shb.extend_from_slice(&u64::MAX.to_le_bytes());
+    let mut idb = vec![101, 0, 0, 0];
+    idb.extend_from_slice(&65535u32.to_le_bytes());
+    for o in [
+        option(9, &[9]),
+        option(9, &[3]),
+        option(14, &100u64.to_le_bytes()),
+        option(14, &200u64.to_le_bytes()),
+        option(0, &[]),
+    ] {
+        idb.extend_from_slice(&o);
+    }
+    let frame = &frames()[1];
+    let units: u64 = 1_700_000_000_123_456_789;
+    let mut epb = 0u32.to_le_bytes().to_vec();
+    epb.extend_from_slice(&((units >> 32) as u32).to_le_bytes());
+    epb.extend_from_slice(&(units as u32).to_le_bytes());
+    epb.extend_from_slice(&(frame.len() as u32).to_le_bytes());
+    epb.extend_from_slice(&(frame.len() as u32).to_le_bytes());
+    epb.extend_from_slice(frame);
+    let file = [block(0x0a0d_0d0a, &shb), block(1, &idb), block(6, &epb)].concat();
+    let (got, err) = read_all(&file);
+    assert!(err.is_none(), "{err:?}");
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].0, ts(1_700_000_100, 123_456_789));
+}
+
 mod props {
     use proptest::prelude::*;
 
