@@ -110,6 +110,11 @@ pub enum LabelError {
          (an unterminated quote would swallow the rows after it)"
     )]
     LineBreak { path: PathBuf, line: u64 },
+    #[error(
+        "{path}: line {line}: a quote opened here is never closed \
+         (it would swallow every row after it)"
+    )]
+    UnclosedQuote { path: PathBuf, line: u64 },
     #[error("{path}: line {line}: src_ip {value:?} is not an IP address")]
     BadIp {
         path: PathBuf,
@@ -155,6 +160,9 @@ pub fn read_labels<R: Read>(mut input: R, path: &Path) -> Result<Labels, LabelEr
             1 + before.iter().filter(|&&b| b == b'\n').count() as u64
         })
     };
+    if let Some(line) = unclosed_quote(&text) {
+        return Err(LabelError::UnclosedQuote { path: p(), line });
+    }
     let mut rdr = csv::ReaderBuilder::new()
         .has_headers(true)
         .flexible(true)
@@ -287,6 +295,40 @@ pub fn read_labels<R: Read>(mut input: R, path: &Path) -> Result<Labels, LabelEr
         });
     }
     Ok(labels)
+}
+
+/// The line where a quote opens that nothing closes, if one does. The CSV
+/// reader ends such a field at the end of the input without a word, and
+/// in a column `learn` does not read, the rows it swallowed would vanish.
+/// Quotes count as the reader counts them: one opens a field only as its
+/// first byte, and `""` inside is a quote character.
+fn unclosed_quote(text: &[u8]) -> Option<u64> {
+    let text = text.strip_prefix("\u{feff}".as_bytes()).unwrap_or(text);
+    let (mut line, mut opened) = (1, None);
+    let mut field_start = true;
+    let mut bytes = text.iter().peekable();
+    while let Some(&b) = bytes.next() {
+        if b == b'\n' {
+            line += 1;
+        }
+        match opened {
+            Some(_) if b == b'"' => {
+                if bytes.peek() == Some(&&b'"') {
+                    bytes.next();
+                } else {
+                    opened = None;
+                }
+            }
+            Some(_) => {}
+            None => {
+                if b == b'"' && field_start {
+                    opened = Some(line);
+                }
+                field_start = matches!(b, b',' | b'\n' | b'\r');
+            }
+        }
+    }
+    opened
 }
 
 /// Reads a labels CSV file.
@@ -447,7 +489,38 @@ mod tests {
              1.2.3.5,2,Mozilla/5.0 (X11; Linux x86_64)\n1.2.3.6,3,curl/8\n",
         )
         .unwrap_err();
+        assert!(
+            matches!(e, LabelError::UnclosedQuote { line: 2, .. }),
+            "{e}"
+        );
+        // So it does in a column no one reads, and on the last row.
+        for (text, line) in [
+            (
+                "src_ip,src_port,os,note\n1.2.3.4,1,Windows,\"abc\n1.2.3.5,2,Linux,x\n",
+                2,
+            ),
+            (
+                "src_ip,src_port,os\n1.2.3.4,1,Windows\n1.2.3.5,2,\"Linux\n",
+                3,
+            ),
+        ] {
+            let e = labels(text).unwrap_err();
+            assert!(
+                matches!(e, LabelError::UnclosedQuote { line: l, .. } if l == line),
+                "{e}"
+            );
+        }
+        // A closed quote over a line break in a column that is read.
+        let e = labels("src_ip,src_port,os\n1.2.3.4,1,\"Win\ndows\"\n").unwrap_err();
         assert!(matches!(e, LabelError::LineBreak { line: 2, .. }), "{e}");
+        // Closed quotes spanning lines in other columns, doubled quotes and
+        // a quote inside an unquoted field are all fine.
+        let l = labels(
+            "src_ip,src_port,os,note\n1.2.3.4,1,Windows,\"a \"\"b\"\"\nc\"\n\
+             1.2.3.5,2,Linux,say \"hi\n1.2.3.6,3,macOS,\"\"\n",
+        )
+        .unwrap();
+        assert_eq!(l.rows, 3);
         let e = labels("src_ip,src_port,OS,os\n1.2.3.4,1,Linux,Windows\n").unwrap_err();
         assert!(
             matches!(e, LabelError::DuplicateColumn { column: "os", .. }),
