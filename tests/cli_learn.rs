@@ -260,6 +260,31 @@ fn learn_then_eval_and_learning_again_adds() {
         err.contains(&format!("{nowhere}: cannot write the model")),
         "{err}"
     );
+
+    // A model reached through a symbolic link is updated where it lies,
+    // keeping its permissions; the link stays a link.
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&model, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+    let link = dir.path().join("link.toml");
+    std::os::unix::fs::symlink(&model, &link).expect("symlink");
+    let out = learn(&pcap, &labels, &link.display().to_string());
+    assert!(out.status.success());
+    assert!(std::fs::symlink_metadata(&link)
+        .expect("link")
+        .file_type()
+        .is_symlink());
+    let third = std::fs::read_to_string(&model).expect("model rewritten");
+    assert!(third.contains("samples = 60"), "{third}");
+    let mode = std::fs::metadata(&model)
+        .expect("model")
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600);
+
+    // Standard output is no place for a model that is read back and added to.
+    let out = learn(&pcap, &labels, "-");
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--model -"));
 }
 
 #[test]

@@ -38,6 +38,9 @@ pub struct EvalArgs {
 }
 
 pub fn learn(args: LearnArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
+    if args.model == Path::new("-") {
+        return Err("--model -: learn writes the model to a file; give its path".into());
+    }
     let engine = EngineArgs::p0f_only(args.p0f_db.clone()).build()?;
     let labels = read_labels(&args.labels)?;
     let mut learned = if args.model.exists() {
@@ -182,19 +185,26 @@ fn nothing_joined(pcap: &Path, labels: &Path, join: &classify::JoinStats, unknow
 }
 
 /// Writes next to the target and renames, so an interrupted run never
-/// leaves a half-written model behind.
+/// leaves a half-written model behind. A model reached through a symbolic
+/// link is updated where the link points, keeping its permissions: the
+/// rename must not put a new file in the link's place.
 fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), Box<dyn std::error::Error>> {
-    let mut tmp = path.as_os_str().to_owned();
+    let target = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+    let mut tmp = target.as_os_str().to_owned();
     tmp.push(".tmp");
     let tmp = PathBuf::from(tmp);
     // Named as the user typed it: the temporary name is ours.
-    std::fs::write(&tmp, bytes).map_err(|e| {
+    let cannot = |e: std::io::Error| {
         format!(
             "{}: cannot write the model: {e} (writing {} first)",
             path.display(),
             tmp.display()
         )
-    })?;
-    std::fs::rename(&tmp, path).map_err(|e| format!("{}: {e}", path.display()))?;
+    };
+    std::fs::write(&tmp, bytes).map_err(cannot)?;
+    if let Ok(meta) = std::fs::metadata(&target) {
+        std::fs::set_permissions(&tmp, meta.permissions()).map_err(cannot)?;
+    }
+    std::fs::rename(&tmp, &target).map_err(|e| format!("{}: {e}", path.display()))?;
     Ok(())
 }
