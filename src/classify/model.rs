@@ -25,6 +25,11 @@ pub const MODEL_FORMAT: &str = "synprint-os-model";
 /// The model file version this build reads and writes.
 pub const MODEL_VERSION: u32 = 1;
 
+/// The largest count (and `samples`) a model file may hold: far beyond
+/// any traffic, and small enough that a class's sums stay finite and its
+/// sample count cannot wrap as `learn` adds to it.
+pub const MAX_COUNT: f64 = 1e15;
+
 /// The built-in knowledge, shipped in the binary.
 pub const BUILTIN_MODEL: &str = include_str!("../../data/os-model.toml");
 
@@ -329,6 +334,13 @@ impl ModelFile {
                     }
                 }
             }
+            if counts.samples as f64 > MAX_COUNT {
+                let n = counts.samples;
+                return Err(class_err(
+                    name,
+                    format!("samples {n} must be at most {MAX_COUNT:e}"),
+                ));
+            }
             for f in Feature::ALL {
                 for (value, &n) in counts.feature(f) {
                     if os == Os::Unknown {
@@ -339,10 +351,13 @@ impl ModelFile {
                     }
                     f.parse_key(value)
                         .map_err(|why| class_err(name, format!("{} {value:?}: {why}", f.name())))?;
-                    if !(n.is_finite() && n >= 0.0) {
+                    if !(n.is_finite() && (0.0..=MAX_COUNT).contains(&n)) {
                         return Err(class_err(
                             name,
-                            format!("{} {value:?}: count {n} must be ≥ 0", f.name()),
+                            format!(
+                                "{} {value:?}: count {n} must be 0 to {MAX_COUNT:e}",
+                                f.name()
+                            ),
                         ));
                     }
                 }
@@ -2002,6 +2017,25 @@ mod tests {
             "{base}[class.Linux]\nwindow = {{ \"64240\" = -1 }}"
         ));
         assert!(e.to_string().contains("count"), "{e}");
+        // Counts so large their sums overflow would make every answer
+        // `unknown`; a sample count near the top would wrap in `learn`.
+        let e = err(&format!(
+            "{base}[class.Linux]\nttl = {{ \"64\" = 1e308, \"128\" = 1e308 }}"
+        ));
+        assert!(e.to_string().contains("must be 0 to 1e15"), "{e}");
+        let e = err(&format!(
+            "{base}[class.Linux]\nsamples = 9223372036854775807"
+        ));
+        assert!(
+            e.to_string()
+                .contains("samples 9223372036854775807 must be at most 1e15"),
+            "{e}"
+        );
+        assert!(ModelFile::parse(
+            &format!("{base}[class.Linux]\nsamples = 1000000000000000\nttl = {{ \"64\" = 1e15 }}"),
+            Path::new("m.toml")
+        )
+        .is_ok());
         let e = err(&format!("{base}[class.Linux]\ncolour = 1"));
         assert!(matches!(e, ModelError::Syntax { .. }), "{e}");
         // What only the built-in model sets would be ignored in a learned one.
