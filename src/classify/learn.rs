@@ -156,8 +156,7 @@ pub fn read_labels<R: Read>(mut input: R, path: &Path) -> Result<Labels, LabelEr
                 .iter()
                 .take_while(|&&b| b == b'\r' || b == b'\n')
                 .count();
-            let before = &text[..from + blank];
-            1 + before.iter().filter(|&&b| b == b'\n').count() as u64
+            1 + line_ends(&text[..from + blank])
         })
     };
     if let Some(line) = unclosed_quote(&text) {
@@ -297,6 +296,17 @@ pub fn read_labels<R: Read>(mut input: R, path: &Path) -> Result<Labels, LabelEr
     Ok(labels)
 }
 
+/// Line ends in `bytes` as the CSV reader takes them: LF, CRLF, or a CR
+/// alone (old Mac files).
+fn line_ends(bytes: &[u8]) -> u64 {
+    let lone_cr = bytes
+        .windows(2)
+        .filter(|w| w[0] == b'\r' && w[1] != b'\n')
+        .count()
+        + usize::from(bytes.last() == Some(&b'\r'));
+    (bytes.iter().filter(|&&b| b == b'\n').count() + lone_cr) as u64
+}
+
 /// The line where a quote opens that nothing closes, if one does. The CSV
 /// reader ends such a field at the end of the input without a word, and
 /// in a column `learn` does not read, the rows it swallowed would vanish.
@@ -308,7 +318,7 @@ fn unclosed_quote(text: &[u8]) -> Option<u64> {
     let mut field_start = true;
     let mut bytes = text.iter().peekable();
     while let Some(&b) = bytes.next() {
-        if b == b'\n' {
+        if b == b'\n' || (b == b'\r' && bytes.peek() != Some(&&b'\n')) {
             line += 1;
         }
         match opened {
@@ -509,6 +519,21 @@ mod tests {
                 matches!(e, LabelError::UnclosedQuote { line: l, .. } if l == line),
                 "{e}"
             );
+        }
+        // Lines end in LF, CRLF or a CR alone, and errors count them so.
+        for end in ["\n", "\r\n", "\r"] {
+            for bad_row in ["1.2.3.5,x,Linux", "1.2.3.5,2,\"Linux"] {
+                let text = ["src_ip,src_port,os", "1.2.3.4,1,Windows", bad_row, ""];
+                let e = labels(&text.join(end)).unwrap_err();
+                assert!(
+                    matches!(
+                        e,
+                        LabelError::BadPort { line: 3, .. }
+                            | LabelError::UnclosedQuote { line: 3, .. }
+                    ),
+                    "{end:?}: {e}"
+                );
+            }
         }
         // A closed quote over a line break in a column that is read.
         let e = labels("src_ip,src_port,os\n1.2.3.4,1,\"Win\ndows\"\n").unwrap_err();
