@@ -111,6 +111,11 @@ pub enum LabelError {
     )]
     LineBreak { path: PathBuf, line: u64 },
     #[error(
+        "{path}: the file is UTF-16 text (as Windows PowerShell writes it); \
+         convert it to UTF-8: iconv -f UTF-16 -t UTF-8 FILE"
+    )]
+    Utf16 { path: PathBuf },
+    #[error(
         "{path}: line {line}: a quote opened here is never closed \
          (it would swallow every row after it)"
     )]
@@ -159,6 +164,9 @@ pub fn read_labels<R: Read>(mut input: R, path: &Path) -> Result<Labels, LabelEr
             1 + line_ends(&text[..from + blank])
         })
     };
+    if text.starts_with(&[0xff, 0xfe]) || text.starts_with(&[0xfe, 0xff]) {
+        return Err(LabelError::Utf16 { path: p() });
+    }
     if let Some(line) = unclosed_quote(&text) {
         return Err(LabelError::UnclosedQuote { path: p(), line });
     }
@@ -534,6 +542,18 @@ mod tests {
                     "{end:?}: {e}"
                 );
             }
+        }
+        // UTF-16, byte-order mark first, in either order.
+        let utf16: Vec<u8> = "src_ip,src_port,os\n1.2.3.4,1,Windows\n"
+            .encode_utf16()
+            .flat_map(u16::to_le_bytes)
+            .collect();
+        for text in [[&[0xff, 0xfe][..], &utf16].concat(), {
+            let be: Vec<u8> = utf16.chunks(2).flat_map(|c| [c[1], c[0]]).collect();
+            [&[0xfe, 0xff][..], &be].concat()
+        }] {
+            let e = read_labels(text.as_slice(), Path::new("l.csv")).unwrap_err();
+            assert!(matches!(e, LabelError::Utf16 { .. }), "{e}");
         }
         // A closed quote over a line break in a column that is read.
         let e = labels("src_ip,src_port,os\n1.2.3.4,1,\"Win\ndows\"\n").unwrap_err();
