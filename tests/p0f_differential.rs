@@ -1212,6 +1212,79 @@ fn binary_jsonl_agrees_with_p0f(pcap: &Path) {
     eprintln!("synprint analyze --format jsonl: {checked} records agree with p0f");
 }
 
+/// A server's SYN+ACK that answers a SYN p0f stops following (its own
+/// sendsyn probe, or a userland tool's SYN such as NMap's) is a stray to
+/// p0f: it leaves no timestamp for the server's next SYN+ACK. So JSON
+/// gives that next one no uptime either, as p0f logs none (synprint's
+/// JSON used the stray's timestamp until a review found it).
+#[test]
+fn syn_acks_to_syns_p0f_drops_leave_no_uptime_behind() {
+    if p0f_missing() {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = v4(1);
+    let syn_ack = |syn: &TcpPacket, tsval: u32| {
+        let mut p = TcpPacket::syn_ack_for(syn);
+        p.window = 65535;
+        p.options = OptionBytes::new().mss(1460).nop().nop().ts(tsval, 1).0;
+        p
+    };
+    let probe = {
+        let mut p = TcpPacket::syn(v4(100), 1000, server, 80);
+        p.window = 1337;
+        p.options = OptionBytes::new().mss(1331).0;
+        p
+    };
+    let nmap = {
+        let mut p = TcpPacket::syn(v4(100), 1000, server, 80);
+        p.df = false;
+        p.window = 1024;
+        p.options = OptionBytes::new().mss(1460).0;
+        p
+    };
+    let mut later = Stack::Linux.syn(v4(101), 2000, server, 80, 7);
+    later.seq = 200;
+    for (name, first) in [("sendsyn probe", probe), ("NMap SYN", nmap)] {
+        // The SYN+ACKs' timestamps are 2,000 ticks apart in 2 s: a 1 kHz
+        // clock, had the first one counted.
+        let frames: Vec<(u64, Vec<u8>)> = [
+            (0, first.clone()),
+            (10, syn_ack(&first, 100_000)),
+            (2_000, later.clone()),
+            (2_010, syn_ack(&later, 102_000)),
+        ]
+        .into_iter()
+        .map(|(ms, p)| {
+            (
+                1_700_000_000_000_000_000 + ms * 1_000_000,
+                ethernet_frame(&p.ip_bytes()),
+            )
+        })
+        .collect();
+        let pcap = dir.path().join("stray.pcap");
+        write_frames(&pcap, &frames);
+        let theirs = run_p0f(&pcap);
+        assert!(
+            !theirs.keys().any(|k| k.module == "uptime"),
+            "{name}: p0f logged an uptime: {theirs:?}"
+        );
+        assert!(
+            theirs.keys().any(|k| k.module == "syn+ack"),
+            "{name}: {theirs:?}"
+        );
+        let (jsonl, _) = synprint_analyze(&pcap, "jsonl");
+        let records: Vec<serde_json::Value> = jsonl
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("JSON line"))
+            .collect();
+        assert_eq!(records.len(), 4, "{name}: {jsonl}");
+        for r in &records {
+            assert!(r.get("uptime").is_none_or(|u| u.is_null()), "{name}: {r}");
+        }
+    }
+}
+
 /// Random handshakes from a fixed seed: random header fields, flags and
 /// option bytes (well-formed, padded, truncated or garbage), IPv4 and IPv6.
 fn random_handshakes(seed: u64, count: u32) -> Vec<Conn> {

@@ -495,6 +495,12 @@ impl<'e> Analyzer<'e> {
         let engine = self.engine;
         let shape = shapes::ShapeKey::of(obs, syn_mss);
         let d = self.shapes.answers(shape, || engine.derive(obs, syn_mss));
+        // p0f drops the connection at a userland tool's SYN or its own
+        // probe: no uptime from it, and its SYN+ACK is a stray.
+        let ends = d.p0f.ends_connection();
+        if ends && obs.kind == Kind::Syn {
+            self.flows.stop_following(flow);
+        }
         // p0f keeps no per-host timestamp for a SYN+ACK whose SYN it did not
         // see, nor for connections it stops following (when following them
         // too, we know: one that expired, ended or was answered already);
@@ -507,13 +513,11 @@ impl<'e> Analyzer<'e> {
             None => follows_syn,
         };
         let uptime = match host {
-            Some(h) if p0f_reads && !d.p0f.ends_connection() => {
-                self.uptime.observe_keyed(h, ts1, obs.ts)
-            }
+            Some(h) if p0f_reads && !ends => self.uptime.observe_keyed(h, ts1, obs.ts),
             _ => None,
         };
         if let Some(f) = self.follower.as_mut() {
-            let followed = host.is_some() && !d.p0f.ends_connection();
+            let followed = host.is_some() && !ends;
             f.handshake(obs, followed, uptime.is_some());
         }
         // The record is built from the cached answers and this packet's own
