@@ -147,7 +147,8 @@ pub enum ConfigError {
 struct Layer {
     listen: Vec<SocketAddr>,
     api_key: Option<String>,
-    trusted_proxies: Vec<Cidr>,
+    /// `Some(empty)`: set to trust no proxy.
+    trusted_proxies: Option<Vec<Cidr>>,
     real_ip_header: Option<RealIpHeader>,
     max_connections: Option<usize>,
     interfaces: Vec<String>,
@@ -172,7 +173,7 @@ impl Layer {
         Layer {
             listen: vec(self.listen, base.listen),
             api_key: self.api_key.or(base.api_key),
-            trusted_proxies: vec(self.trusted_proxies, base.trusted_proxies),
+            trusted_proxies: self.trusted_proxies.or(base.trusted_proxies),
             real_ip_header: self.real_ip_header.or(base.real_ip_header),
             max_connections: self.max_connections.or(base.max_connections),
             interfaces: vec(self.interfaces, base.interfaces),
@@ -198,7 +199,7 @@ impl ServeConfig {
         let flags = Layer {
             listen: args.listen.clone(),
             api_key: args.api_key.clone(),
-            trusted_proxies: args.trusted_proxy.clone(),
+            trusted_proxies: Some(args.trusted_proxy.clone()).filter(|t| !t.is_empty()),
             real_ip_header: args.real_ip_header,
             max_connections: args.max_connections,
             interfaces: args.interface.clone(),
@@ -317,11 +318,7 @@ impl ServeConfig {
                 }
                 n => positive("configuration", "max_connections", n, d.max_connections)?,
             },
-            trusted_proxies: if l.trusted_proxies.is_empty() {
-                d.trusted_proxies
-            } else {
-                l.trusted_proxies
-            },
+            trusted_proxies: l.trusted_proxies.unwrap_or(d.trusted_proxies),
             interfaces: l.interfaces,
             capture: CaptureOptions {
                 port: l.capture_port,
@@ -358,6 +355,15 @@ fn invalid(origin: &str, key: &str, reason: impl fmt::Display) -> ConfigError {
     }
 }
 
+/// A list that may not be empty where it is given: an empty `listen`
+/// falling back to the default would listen on every interface.
+fn nonempty<T>(origin: &str, key: &str, list: Vec<T>) -> Result<Vec<T>, ConfigError> {
+    if list.is_empty() {
+        return Err(invalid(origin, key, "is empty: give at least one address"));
+    }
+    Ok(list)
+}
+
 fn parse_list<T: std::str::FromStr>(origin: &str, key: &str, s: &str) -> Result<Vec<T>, ConfigError>
 where
     T::Err: fmt::Display,
@@ -386,11 +392,11 @@ fn env_layer(env: &impl Fn(&str) -> Option<String>) -> Result<Layer, ConfigError
     let mut l = Layer::default();
     let get = |k: &str| env(k).filter(|v| !v.trim().is_empty());
     if let Some(v) = get("SYNPRINT_LISTEN") {
-        l.listen = parse_list(o, "SYNPRINT_LISTEN", &v)?;
+        l.listen = nonempty(o, "SYNPRINT_LISTEN", parse_list(o, "SYNPRINT_LISTEN", &v)?)?;
     }
     l.api_key = get("SYNPRINT_API_KEY");
     if let Some(v) = get("SYNPRINT_TRUSTED_PROXIES") {
-        l.trusted_proxies = parse_list(o, "SYNPRINT_TRUSTED_PROXIES", &v)?;
+        l.trusted_proxies = Some(parse_list(o, "SYNPRINT_TRUSTED_PROXIES", &v)?);
     }
     if let Some(v) = get("SYNPRINT_REAL_IP_HEADER") {
         l.real_ip_header = Some(parse_one(o, "SYNPRINT_REAL_IP_HEADER", &v)?);
@@ -519,10 +525,12 @@ fn layer_from_value(origin: &str, v: &Value) -> Result<Layer, ConfigError> {
     for (key, val) in table {
         let k = key.as_str();
         match k {
-            "listen" => l.listen = parse_all(origin, k, strings(origin, k, val)?)?,
+            "listen" => {
+                l.listen = nonempty(origin, k, parse_all(origin, k, strings(origin, k, val)?)?)?
+            }
             "api_key" => l.api_key = Some(string(origin, k, val)?),
             "trusted_proxies" | "trusted_proxy" => {
-                l.trusted_proxies = parse_all(origin, k, strings(origin, k, val)?)?
+                l.trusted_proxies = Some(parse_all(origin, k, strings(origin, k, val)?)?)
             }
             "real_ip_header" => {
                 l.real_ip_header = Some(parse_one(origin, k, &string(origin, k, val)?)?)
@@ -596,6 +604,30 @@ mod tests {
         );
         assert!(c.api_key.is_none());
         assert!(c.trusted_proxies[0].contains("127.0.0.1".parse().expect("ip")));
+    }
+
+    /// An empty list of trusted proxies trusts none (the loopback default
+    /// would let any local process name the address to look up); an
+    /// empty list of addresses to listen on is refused rather than
+    /// replaced by the default, which listens on every interface.
+    #[test]
+    fn empty_lists_mean_what_they_say() {
+        let (_d, p) = write("t.toml", "trusted_proxies = []\n");
+        let args = ServeArgs {
+            config: Some(p),
+            ..Default::default()
+        };
+        let c = ServeConfig::resolve(&args, env(&[])).expect("valid");
+        assert!(c.trusted_proxies.is_empty());
+        let c = ServeConfig::resolve(
+            &ServeArgs::default(),
+            env(&[("SYNPRINT_TRUSTED_PROXIES", ",")]),
+        )
+        .expect("valid");
+        assert!(c.trusted_proxies.is_empty());
+        let e = ServeConfig::resolve(&ServeArgs::default(), env(&[("SYNPRINT_LISTEN", ",")]))
+            .expect_err("no address to listen on");
+        assert!(e.to_string().contains("SYNPRINT_LISTEN"), "{e}");
     }
 
     #[test]
@@ -767,6 +799,7 @@ mod tests {
     fn errors_name_the_key() {
         let cases = [
             ("a.toml", "listen = [\"nope\"]\n", "`listen`"),
+            ("a.toml", "listen = []\n", "`listen`: is empty"),
             ("a.toml", "colour = 1\n", "`colour`"),
             ("a.toml", "store_per_ip = -1\n", "`store_per_ip`"),
             (
