@@ -587,6 +587,17 @@ mod tests {
         (dir, p)
     }
 
+    /// Arguments naming a config file of `text`, which lives as long as
+    /// the directory returned.
+    fn with_config(name: &str, text: &str) -> (tempfile::TempDir, ServeArgs) {
+        let (dir, p) = write(name, text);
+        let args = ServeArgs {
+            config: Some(p),
+            ..Default::default()
+        };
+        (dir, args)
+    }
+
     fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
         let m: HashMap<String, String> = pairs
             .iter()
@@ -612,11 +623,7 @@ mod tests {
     /// replaced by the default, which listens on every interface.
     #[test]
     fn empty_lists_mean_what_they_say() {
-        let (_d, p) = write("t.toml", "trusted_proxies = []\n");
-        let args = ServeArgs {
-            config: Some(p),
-            ..Default::default()
-        };
+        let (_d, args) = with_config("t.toml", "trusted_proxies = []\n");
         let c = ServeConfig::resolve(&args, env(&[])).expect("valid");
         assert!(c.trusted_proxies.is_empty());
         let c = ServeConfig::resolve(
@@ -679,14 +686,10 @@ mod tests {
         let c = ServeConfig::resolve(&ServeArgs::default(), env(&[])).expect("defaults");
         assert_eq!(c.real_ip_header, RealIpHeader::XRealIp);
         assert_eq!(c.max_connections, DEFAULT_MAX_CONNECTIONS);
-        let (_d, p) = write(
+        let (_d, file) = with_config(
             "a.toml",
             "real_ip_header = \"X-Forwarded-For\"\nmax_connections = 10\n",
         );
-        let file = ServeArgs {
-            config: Some(p),
-            ..Default::default()
-        };
         let c = ServeConfig::resolve(&file, env(&[])).expect("file");
         assert_eq!(c.real_ip_header, RealIpHeader::XForwardedFor);
         assert_eq!(c.max_connections, 10);
@@ -716,11 +719,7 @@ mod tests {
     fn promiscuous_mode_from_each_layer() {
         let c = ServeConfig::resolve(&ServeArgs::default(), env(&[])).expect("defaults");
         assert!(!c.capture.promiscuous);
-        let (_d, p) = write("p.toml", "interfaces = [\"eth1\"]\npromiscuous = true\n");
-        let file = ServeArgs {
-            config: Some(p),
-            ..Default::default()
-        };
+        let (_d, file) = with_config("p.toml", "interfaces = [\"eth1\"]\npromiscuous = true\n");
         assert!(
             ServeConfig::resolve(&file, env(&[]))
                 .expect("file")
@@ -783,11 +782,7 @@ mod tests {
     /// A TOML syntax error is one line naming where it is.
     #[test]
     fn toml_syntax_errors_are_one_line() {
-        let (_d, p) = write("a.toml", "api_key = \"k\"\nlisten = [\n");
-        let args = ServeArgs {
-            config: Some(p),
-            ..Default::default()
-        };
+        let (_d, args) = with_config("a.toml", "api_key = \"k\"\nlisten = [\n");
         let e = ServeConfig::resolve(&args, env(&[]))
             .expect_err("not TOML")
             .to_string();
