@@ -133,9 +133,13 @@ fn percent_decode(s: &str) -> Option<String> {
         match c {
             b'+' => out.push(b' '),
             b'%' => {
-                let hex = b.get(i + 1..i + 3)?;
-                let hex = std::str::from_utf8(hex).ok()?;
-                out.push(u8::from_str_radix(hex, 16).ok()?);
+                // Two hex digits exactly: `from_str_radix` alone would take
+                // a sign (`%+1`).
+                let &[hi, lo] = b.get(i + 1..i + 3)? else {
+                    return None;
+                };
+                let digit = |d: u8| char::from(d).to_digit(16);
+                out.push((digit(hi)? * 16 + digit(lo)?) as u8);
                 i += 2;
             }
             c => out.push(c),
@@ -944,9 +948,18 @@ mod tests {
             "port=-1",
             "by_ip=maybe",
             "key=%zz",
+            "key=%+1",
+            "key=%-1",
+            "key=%1",
+            "key=%",
+            "%+1=1",
         ] {
             assert!(parse_query(Some(bad)).is_err(), "{bad}");
         }
         assert!(!parse_query(Some("detail=0")).ok().expect("valid").detail);
+        assert_eq!(
+            percent_decode("a%2Fb%2fc+d%41").as_deref(),
+            Some("a/b/c dA")
+        );
     }
 }
