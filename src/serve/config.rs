@@ -162,6 +162,62 @@ struct Layer {
 }
 
 impl Layer {
+    /// The checks one layer's values must pass by themselves; `name` gives
+    /// a key as this layer's origin spells it.
+    fn check(&self, origin: &str, name: &dyn Fn(&str) -> String) -> Result<(), ConfigError> {
+        let bad = |key: &str, reason: String| Err(invalid(origin, &name(key), reason));
+        if let Some(twice) = self
+            .listen
+            .iter()
+            .enumerate()
+            // Port 0 asks for any free port: twice is two listeners.
+            .filter(|(_, a)| a.port() != 0)
+            .find_map(|(i, a)| self.listen.get(..i)?.contains(a).then_some(a))
+        {
+            return bad("listen", format!("{twice} is listed twice"));
+        }
+        if let Some(twice) = self
+            .interfaces
+            .iter()
+            .enumerate()
+            .find_map(|(i, n)| self.interfaces.get(..i)?.contains(n).then_some(n))
+        {
+            // Two captures of one interface store every SYN twice.
+            return bad("interfaces", format!("{twice} is listed twice"));
+        }
+        if self.interfaces.len() > 1 && self.interfaces.iter().any(|i| i == "any") {
+            let why = "`any` captures every interface already: list it alone";
+            return bad("interfaces", why.into());
+        }
+        if self
+            .api_key
+            .clone()
+            .is_some_and(|k| ApiKey::new(k).is_none())
+        {
+            return bad("api_key", "the key is empty".into());
+        }
+        if self.max_connections > Some(MAX_CONNECTIONS_LIMIT) {
+            return bad(
+                "max_connections",
+                format!("must be at most {MAX_CONNECTIONS_LIMIT}"),
+            );
+        }
+        let counts = [
+            ("max_connections", self.max_connections),
+            ("store_max_ips", self.store_max_ips),
+            ("store_per_ip", self.store_per_ip),
+            ("store_max_connections", self.store_max_connections),
+            (
+                "store_ttl_secs",
+                self.store_ttl_secs.map(|s| s.min(1) as usize),
+            ),
+        ];
+        match counts.into_iter().find(|(_, v)| *v == Some(0)) {
+            Some((key, _)) => bad(key, "must be at least 1".into()),
+            None => Ok(()),
+        }
+    }
+
     fn over(self, base: Layer) -> Layer {
         fn vec<T>(top: Vec<T>, base: Vec<T>) -> Vec<T> {
             if top.is_empty() {
@@ -217,70 +273,27 @@ impl ServeConfig {
             .config
             .clone()
             .or_else(|| env("SYNPRINT_CONFIG").map(PathBuf::from));
+        let file_origin = path
+            .as_ref()
+            .map(|p| p.display().to_string())
+            .unwrap_or_default();
         let file = match path {
             Some(p) => file_layer(&p)?,
             None => Layer::default(),
         };
+        // Each layer is checked on its own, so an error names where the
+        // value came from (the file, the variable, the flag).
+        flags.check("command line", &|key| match key {
+            "interfaces" => "--interface".into(),
+            key => format!("--{}", key.replace('_', "-")),
+        })?;
+        env_layer.check("environment", &|key| {
+            format!("SYNPRINT_{}", key.to_ascii_uppercase())
+        })?;
+        file.check(&file_origin, &str::to_string)?;
         let l = flags.over(env_layer.over(file));
         let d = ServeConfig::default();
         let ds = d.store;
-        let positive = |origin: &str, key: &str, v: Option<usize>, default: usize| match v {
-            Some(0) => Err(ConfigError::Invalid {
-                origin: origin.to_string(),
-                key: key.to_string(),
-                reason: "must be at least 1".into(),
-            }),
-            Some(n) => Ok(n),
-            None => Ok(default),
-        };
-        if let Some(twice) = l
-            .listen
-            .iter()
-            .enumerate()
-            // Port 0 asks for any free port: twice is two listeners.
-            .filter(|(_, a)| a.port() != 0)
-            .find_map(|(i, a)| l.listen.get(..i)?.contains(a).then_some(a))
-        {
-            return Err(invalid(
-                "configuration",
-                "listen",
-                format!("{twice} is listed twice"),
-            ));
-        }
-        if let Some(twice) = l
-            .interfaces
-            .iter()
-            .enumerate()
-            .find_map(|(i, n)| l.interfaces.get(..i)?.contains(n).then_some(n))
-        {
-            // Two captures of one interface store every SYN twice.
-            return Err(invalid(
-                "configuration",
-                "interfaces",
-                format!("{twice} is listed twice"),
-            ));
-        }
-        if l.interfaces.len() > 1 && l.interfaces.iter().any(|i| i == "any") {
-            return Err(invalid(
-                "configuration",
-                "interfaces",
-                "`any` captures every interface already: list it alone",
-            ));
-        }
-        let api_key = match l.api_key {
-            Some(k) => Some(
-                ApiKey::new(k)
-                    .ok_or_else(|| invalid("configuration", "api_key", "the key is empty"))?,
-            ),
-            None => None,
-        };
-        if l.store_ttl_secs == Some(0) {
-            return Err(invalid(
-                "configuration",
-                "store_ttl_secs",
-                "must be at least 1",
-            ));
-        }
         if l.capture_port.is_some() && l.interfaces.is_empty() {
             return Err(invalid(
                 "configuration",
@@ -306,18 +319,10 @@ impl ServeConfig {
             } else {
                 l.listen
             },
-            api_key,
+            // Checked: an empty key is an error, not "no key".
+            api_key: l.api_key.and_then(ApiKey::new),
             real_ip_header: l.real_ip_header.unwrap_or_default(),
-            max_connections: match l.max_connections {
-                Some(n) if n > MAX_CONNECTIONS_LIMIT => {
-                    return Err(invalid(
-                        "configuration",
-                        "max_connections",
-                        format!("must be at most {MAX_CONNECTIONS_LIMIT}"),
-                    ))
-                }
-                n => positive("configuration", "max_connections", n, d.max_connections)?,
-            },
+            max_connections: l.max_connections.unwrap_or(d.max_connections),
             trusted_proxies: l.trusted_proxies.unwrap_or(d.trusted_proxies),
             interfaces: l.interfaces,
             capture: CaptureOptions {
@@ -326,19 +331,9 @@ impl ServeConfig {
             },
             model: l.model,
             store: StoreConfig {
-                max_ips: positive(
-                    "configuration",
-                    "store_max_ips",
-                    l.store_max_ips,
-                    ds.max_ips,
-                )?,
-                per_ip: positive("configuration", "store_per_ip", l.store_per_ip, ds.per_ip)?,
-                max_connections: positive(
-                    "configuration",
-                    "store_max_connections",
-                    l.store_max_connections,
-                    ds.max_connections,
-                )?,
+                max_ips: l.store_max_ips.unwrap_or(ds.max_ips),
+                per_ip: l.store_per_ip.unwrap_or(ds.per_ip),
+                max_connections: l.store_max_connections.unwrap_or(ds.max_connections),
                 ttl_ns: l
                     .store_ttl_secs
                     .map_or(ds.ttl_ns, |s| s.saturating_mul(1_000_000_000)),
@@ -845,18 +840,59 @@ mod tests {
             ),
         ];
         for (name, text, key) in cases {
-            let (_d, p) = write(name, text);
-            let e = ServeConfig::resolve(
-                &ServeArgs {
-                    config: Some(p),
-                    ..Default::default()
-                },
-                env(&[]),
-            )
-            .expect_err(text)
-            .to_string();
+            let (_d, args) = with_config(name, text);
+            let e = ServeConfig::resolve(&args, env(&[]))
+                .expect_err(text)
+                .to_string();
             assert!(e.contains(key), "{e}");
         }
+        // Values checked on their own name where they came from: the file,
+        // the variable, or the flag.
+        for text in [
+            "max_connections = 0\n",
+            "store_ttl_secs = 0\n",
+            "api_key = \"\"\n",
+        ] {
+            let (dir, args) = with_config("z.toml", text);
+            let e = ServeConfig::resolve(&args, env(&[]))
+                .expect_err(text)
+                .to_string();
+            let file = dir.path().join("z.toml").display().to_string();
+            assert!(e.starts_with(&format!("{file}: invalid value")), "{e}");
+        }
+        for (var, value) in [
+            ("SYNPRINT_MAX_CONNECTIONS", "0"),
+            ("SYNPRINT_STORE_TTL_SECS", "0"),
+            ("SYNPRINT_STORE_PER_IP", "0"),
+            ("SYNPRINT_INTERFACES", "lo,lo"),
+        ] {
+            let e = ServeConfig::resolve(&ServeArgs::default(), env(&[(var, value)]))
+                .expect_err(var)
+                .to_string();
+            assert!(
+                e.starts_with(&format!("environment: invalid value for `{var}`")),
+                "{e}"
+            );
+        }
+        let flags = ServeArgs {
+            store_max_ips: Some(0),
+            ..Default::default()
+        };
+        let e = ServeConfig::resolve(&flags, env(&[]))
+            .expect_err("flag")
+            .to_string();
+        assert!(
+            e.starts_with("command line: invalid value for `--store-max-ips`"),
+            "{e}"
+        );
+        let flags = ServeArgs {
+            interface: vec!["lo".into(), "any".into()],
+            ..Default::default()
+        };
+        let e = ServeConfig::resolve(&flags, env(&[]))
+            .expect_err("flag")
+            .to_string();
+        assert!(e.contains("`--interface`"), "{e}");
         let e = ServeConfig::resolve(&ServeArgs::default(), env(&[("SYNPRINT_LISTEN", "x:y")]))
             .expect_err("bad env")
             .to_string();
