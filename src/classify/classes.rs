@@ -95,7 +95,9 @@ impl Os {
             "freebsd" => Os::FreeBsd,
             "openbsd" => Os::OpenBsd,
             "embedded" => Os::Embedded,
-            "unknown" => Os::Unknown,
+            // uap-core names what it cannot place `Other`, as synprint
+            // names the family of `unknown`.
+            "unknown" | "other" => Os::Unknown,
             _ => return None,
         };
         Some(os)
@@ -211,6 +213,8 @@ mod tests {
         assert_eq!(Os::from_label("Mac OS"), Some(Os::MacOs));
         assert_eq!(Os::from_label("Chromium OS"), Some(Os::ChromeOs));
         assert_eq!(Os::from_label(" iOS "), Some(Os::Ios));
+        assert_eq!(Os::from_label("Other"), Some(Os::Unknown));
+        assert_eq!("Other".parse::<Os>(), Ok(Os::Unknown));
         assert_eq!(Os::from_label("Plan 9"), None);
         assert!("Plan 9".parse::<Os>().is_err());
     }
