@@ -167,7 +167,8 @@ pub fn read_labels<R: Read>(mut input: R, path: &Path) -> Result<Labels, LabelEr
     if text.starts_with(&[0xff, 0xfe]) || text.starts_with(&[0xfe, 0xff]) {
         return Err(LabelError::Utf16 { path: p() });
     }
-    if let Some(line) = unclosed_quote(&text) {
+    if let Some(at) = unclosed_quote(&text) {
+        let line = 1 + line_ends(&text[..at]);
         return Err(LabelError::UnclosedQuote { path: p(), line });
     }
     let mut rdr = csv::ReaderBuilder::new()
@@ -315,23 +316,26 @@ fn line_ends(bytes: &[u8]) -> u64 {
     (bytes.iter().filter(|&&b| b == b'\n').count() + lone_cr) as u64
 }
 
-/// The line where a quote opens that nothing closes, if one does. The CSV
-/// reader ends such a field at the end of the input without a word, and
-/// in a column `learn` does not read, the rows it swallowed would vanish.
-/// Quotes count as the reader counts them: one opens a field only as its
-/// first byte, and `""` inside is a quote character.
-fn unclosed_quote(text: &[u8]) -> Option<u64> {
-    let text = text.strip_prefix("\u{feff}".as_bytes()).unwrap_or(text);
-    let (mut line, mut opened) = (1, None);
+/// Where a quote opens that nothing closes, if one does (a byte offset
+/// into `text`). The CSV reader ends such a field at the end of the input
+/// without a word, and in a column `learn` does not read, the rows it
+/// swallowed would vanish. Quotes count as the reader counts them: one
+/// opens a field only as its first byte, and `""` inside is a quote
+/// character.
+fn unclosed_quote(text: &[u8]) -> Option<usize> {
+    let bom = "\u{feff}".len();
+    let start = if text.starts_with("\u{feff}".as_bytes()) {
+        bom
+    } else {
+        0
+    };
+    let mut opened = None;
     let mut field_start = true;
-    let mut bytes = text.iter().peekable();
-    while let Some(&b) = bytes.next() {
-        if b == b'\n' || (b == b'\r' && bytes.peek() != Some(&&b'\n')) {
-            line += 1;
-        }
+    let mut bytes = text.iter().enumerate().skip(start).peekable();
+    while let Some((at, &b)) = bytes.next() {
         match opened {
             Some(_) if b == b'"' => {
-                if bytes.peek() == Some(&&b'"') {
+                if bytes.peek().is_some_and(|&(_, &next)| next == b'"') {
                     bytes.next();
                 } else {
                     opened = None;
@@ -340,7 +344,7 @@ fn unclosed_quote(text: &[u8]) -> Option<u64> {
             Some(_) => {}
             None => {
                 if b == b'"' && field_start {
-                    opened = Some(line);
+                    opened = Some(at);
                 }
                 field_start = matches!(b, b',' | b'\n' | b'\r');
             }
@@ -415,8 +419,7 @@ pub fn learn_from<'a>(
             && !model.knows_window(f.window)
             && !exact_here.contains(&f.window);
         for feat in Feature::ALL {
-            let v = f.value_string(feat, feat == Feature::Window && mss_form);
-            if let Some(v) = v {
+            if let Some(v) = f.value_string(feat, feat == Feature::Window && mss_form) {
                 *class.feature_mut(feat).entry(v).or_insert(0.0) += 1.0;
             }
         }
@@ -521,6 +524,7 @@ mod tests {
                 "src_ip,src_port,os\n1.2.3.4,1,Windows\n1.2.3.5,2,\"Linux\n",
                 3,
             ),
+            ("\u{feff}\"src_ip\",src_port,os\n1.2.3.4,1,\"Windows\n", 2),
         ] {
             let e = labels(text).unwrap_err();
             assert!(
