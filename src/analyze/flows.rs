@@ -1,7 +1,7 @@
 use std::hash::{BuildHasher, Hasher};
 use std::net::IpAddr;
 
-use foldhash::fast::RandomState;
+use foldhash::fast::{FixedState, RandomState};
 
 use crate::packet::{Kind, Observation, Timestamp};
 use crate::table::BucketTable;
@@ -9,7 +9,8 @@ use crate::table::BucketTable;
 /// A handshake named from the client's side, reduced to a 64-bit keyed hash
 /// of (client, server, client port, server port): the low bits pick the
 /// bucket, the high 32 are kept as the entry's tag. The hash seed is random
-/// per table, so nobody can aim collisions at it; an accidental collision of
+/// per table, or set from data no sender can predict
+/// ([`FlowTable::reseed`]), so nobody can aim collisions at it; an accidental collision of
 /// two live handshakes (bucket and tag, about n²/2⁵⁰ for n live entries)
 /// would at worst merge their retransmission tracking.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -114,7 +115,7 @@ pub enum SynSeen {
 /// retransmission verdict or a SYN MSS for a 4-tuple and ISN seen that long
 /// ago.
 pub struct FlowTable {
-    seed: RandomState,
+    seed: FixedState,
     table: BucketTable<Slot, FLOW_WAYS>,
     epoch: u16,
     epoch_start: Timestamp,
@@ -127,13 +128,19 @@ impl FlowTable {
     /// times four, at least one bucket).
     pub fn new(capacity: usize, ttl_ns: u64) -> Self {
         FlowTable {
-            seed: RandomState::default(),
+            seed: FixedState::with_seed(RandomState::default().hash_one(0u8)),
             table: BucketTable::new(capacity),
             epoch: 0,
             epoch_start: Timestamp(0),
             epoch_ns: ttl_ns.max(1),
             evictions: 0,
         }
+    }
+
+    /// Hashes keys with `seed` from now on. Only for a table nothing was
+    /// filed in yet: entries filed before would not be found again.
+    pub fn reseed(&mut self, seed: u64) {
+        self.seed = FixedState::with_seed(seed);
     }
 
     /// Live handshakes evicted to make room for new ones.

@@ -10,7 +10,7 @@ use std::fmt;
 use std::hash::{BuildHasher, Hasher};
 use std::net::IpAddr;
 
-use foldhash::fast::RandomState;
+use foldhash::fast::{FixedState, RandomState};
 
 use serde::Serialize;
 
@@ -158,7 +158,8 @@ pub enum NoEstimate {
 }
 
 /// A host and packet kind reduced to a 64-bit keyed hash: the seed is random
-/// per tracker, so collisions cannot be aimed. The low bits pick the bucket
+/// per tracker, or set from data no sender can predict
+/// ([`UptimeTracker::reseed`]), so collisions cannot be aimed. The low bits pick the bucket
 /// and the high 32 (lowest bit forced on) are kept as the tag; an accidental
 /// collision of two live hosts (about n²/2⁴⁷ for n hosts at the default
 /// size) would pair their timestamps, which the frequency checks almost
@@ -189,7 +190,7 @@ struct Slot {
 /// host in a bucket without room replaces the one seen longest ago, counted
 /// in [`UptimeTracker::evictions`].
 pub struct UptimeTracker {
-    seed: RandomState,
+    seed: FixedState,
     table: BucketTable<Slot>,
     /// Capture time of the latest packet, for [`UptimeTracker::len`].
     latest_ms: u64,
@@ -211,11 +212,17 @@ impl UptimeTracker {
     /// four, at least one bucket).
     pub fn new(capacity: usize) -> Self {
         UptimeTracker {
-            seed: RandomState::default(),
+            seed: FixedState::with_seed(RandomState::default().hash_one(0u8)),
             table: BucketTable::new(capacity),
             latest_ms: 0,
             evictions: 0,
         }
+    }
+
+    /// Hashes keys with `seed` from now on. Only for a tracker nothing was
+    /// filed in yet: hosts filed before would not be found again.
+    pub fn reseed(&mut self, seed: u64) {
+        self.seed = FixedState::with_seed(seed);
     }
 
     /// Hosts dropped for room while they could still have paired.
