@@ -45,7 +45,11 @@ fn records(engine: &Engine, data: &[u8], follow: bool) -> (Vec<u8>, u64, u64) {
     }
     let _ = analyzer.drain(&mut |r: &mut Record| write_checked(r, &mut memo, &mut all));
     let stats = analyzer.stats();
-    (all, stats.syn_fingerprinted_again, stats.syn_retransmissions)
+    (
+        all,
+        stats.syn_fingerprinted_again,
+        stats.syn_retransmissions,
+    )
 }
 
 /// Appends the record's JSON to `all`, after checking that the memo's

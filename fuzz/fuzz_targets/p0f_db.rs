@@ -14,8 +14,14 @@ fuzz_target!(|data: &[u8]| {
     if let Ok(text) = std::str::from_utf8(data) {
         let again = Database::parse(text);
         assert_eq!(
-            parsed.as_ref().map(Database::signature_count).map_err(Clone::clone),
-            again.as_ref().map(Database::signature_count).map_err(Clone::clone)
+            parsed
+                .as_ref()
+                .map(Database::signature_count)
+                .map_err(Clone::clone),
+            again
+                .as_ref()
+                .map(Database::signature_count)
+                .map_err(Clone::clone)
         );
     }
     match parsed {
