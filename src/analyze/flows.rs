@@ -10,9 +10,10 @@ use crate::table::BucketTable;
 /// of (client, server, client port, server port): the low bits pick the
 /// bucket, the high 32 are kept as the entry's tag. The hash seed is random
 /// per table, or set from data no sender can predict
-/// ([`FlowTable::reseed`]), so nobody can aim collisions at it; an accidental collision of
-/// two live handshakes (bucket and tag, about n²/2⁵⁰ for n live entries)
-/// would at worst merge their retransmission tracking.
+/// ([`FlowTable::reseed`]), so nobody can aim collisions at it; an
+/// accidental collision of two live handshakes (bucket and tag, about
+/// n²/2⁵⁰ for n live entries) would at worst merge their retransmission
+/// tracking.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct FlowKey(u64);
 
