@@ -200,3 +200,118 @@ fn this_kernels_syns_are_linux_family() {
     assert!(syns >= 16, "{syns}");
     assert!(full >= 2, "{full}");
 }
+
+/// p0f 3.09b's labelled client signatures (`data/p0f.fp`, one of the
+/// sources the model file cites as [P]) kept known: one SYN is crafted per
+/// signature (and IP version, where the signature allows both) and
+/// classified without the p0f match, so the model's own tables answer, not
+/// p0f's. Every stack must land in its label's family, old ones (Windows
+/// XP, Linux 2.x, loopback MSS) included; only the crawler signatures are
+/// left out, whose labels name the operator's OS rather than the stack
+/// that sent the SYN (p0f's Websense "Windows 7" SYN is Linux-shaped at
+/// TTL 64).
+#[test]
+fn p0f_labelled_client_signatures_land_in_their_family() {
+    let text =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("data/p0f.fp")).unwrap();
+    let model = Model::builtin().unwrap();
+    let server = IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1));
+    let server6: IpAddr = "2001:db8::1".parse().unwrap();
+    let (mut section, mut label) = ("", "");
+    let mut checked = 0;
+    let mut wrong = Vec::new();
+    for line in text.lines().map(str::trim) {
+        if line.starts_with('[') {
+            section = line;
+            continue;
+        }
+        if let Some(l) = line.strip_prefix("label") {
+            label = l.trim_start_matches([' ', '=']);
+            continue;
+        }
+        let Some(sig) = line.strip_prefix("sig") else {
+            continue;
+        };
+        let family = match label.split(':').nth(2) {
+            Some("Windows") => Family::Windows,
+            Some("Mac OS X" | "iOS") => Family::Apple,
+            Some("Linux") => Family::Linux,
+            Some("FreeBSD" | "OpenBSD") => Family::Bsd,
+            _ => continue,
+        };
+        if section != "[tcp:request]" || !label.starts_with("s:") || label.contains("crawler") {
+            continue;
+        }
+        let f: Vec<&str> = sig.trim_start_matches([' ', '=']).split(':').collect();
+        let [ver, ittl, olen, mss, window, layout, quirks, _pclass] = f[..] else {
+            panic!("{sig}");
+        };
+        assert_eq!(olen, "0", "{sig}: IP options are not crafted here");
+        let (window, scale) = window.split_once(',').unwrap();
+        for v6 in [false, true] {
+            if (ver == "4" && v6) || (ver == "6" && !v6) {
+                continue;
+            }
+            let mss: u16 = match mss {
+                "*" if v6 => 1440,
+                "*" => 1460,
+                m => m.parse().unwrap(),
+            };
+            let window: u16 = match window.split_once('*') {
+                Some(("mss", n)) => mss * n.parse::<u16>().unwrap(),
+                Some(("mtu", n)) => (mss + if v6 { 60 } else { 40 }) * n.parse::<u16>().unwrap(),
+                _ => window.parse().unwrap(),
+            };
+            let mut options = OptionBytes::new();
+            for kind in layout.split(',') {
+                options = match kind {
+                    "mss" => options.mss(mss),
+                    "nop" => options.nop(),
+                    "ws" => options.ws(scale.parse().unwrap()),
+                    "sok" => options.sok(),
+                    "ts" => options.ts(0x2345_6789, 0),
+                    "eol+1" => options.eol().raw(&[0]),
+                    other => panic!("{sig}: option {other} is not crafted here"),
+                };
+            }
+            let (src, dst) = if v6 {
+                ("2001:db8:5::7".parse().unwrap(), server6)
+            } else {
+                (IpAddr::V4(Ipv4Addr::new(10, 5, 0, 7)), server)
+            };
+            let mut p = synprint::craft::TcpPacket::syn(src, 50_000, dst, 443);
+            p.ttl = ittl.trim_end_matches('-').parse::<u8>().unwrap() - 9;
+            p.window = window;
+            p.options = options.0;
+            p.df = quirks.contains("df");
+            // p0f's id+ is a non-zero ID with DF set; without it, DF goes
+            // with ID 0 (Linux, Apple) and no DF with a counter.
+            p.ip_id = if quirks.contains("id+") || !p.df {
+                0x5a17
+            } else {
+                0
+            };
+            let frame = ethernet_frame(&p.ip_bytes());
+            let obs = decode(LinkType::ETHERNET, Timestamp(1), &frame)
+                .unwrap()
+                .unwrap();
+            let c = model.classify(&obs, None);
+            checked += 1;
+            if c.family != family {
+                wrong.push(format!(
+                    "{label} {sig} (v6 {v6}): {:?} {:?} {:?}",
+                    c.family,
+                    c.os,
+                    c.evidence.strings()
+                ));
+            }
+        }
+    }
+    assert!(checked >= 60, "{checked} signatures checked");
+    assert!(
+        wrong.is_empty(),
+        "{} of {checked}:\n{}",
+        wrong.len(),
+        wrong.join("\n")
+    );
+}
