@@ -14,7 +14,7 @@ use crate::table::BucketTable;
 /// accidental collision of two live handshakes (bucket and tag, about
 /// n²/2⁵⁰ for n live entries) would at worst merge their retransmission
 /// tracking.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct FlowKey(u64);
 
 /// Epochs are counted in 13 bits (three bits of `meta` say which half of

@@ -276,18 +276,12 @@ impl<'e> Analyzer<'e> {
     /// and sequence number.
     #[cold]
     fn seed_tables(&mut self, obs: &Observation) {
-        use std::hash::{BuildHasher, Hasher};
-        let mut h = foldhash::fast::FixedState::default().build_hasher();
-        h.write_u64(obs.ts.0);
-        for ip in [obs.src_ip, obs.dst_ip] {
-            match ip {
-                std::net::IpAddr::V4(a) => h.write_u32(u32::from(a)),
-                std::net::IpAddr::V6(a) => h.write_u128(u128::from(a)),
-            }
-        }
-        h.write_u32(u32::from(obs.src_port) << 16 | u32::from(obs.dst_port));
-        h.write_u32(obs.seq);
-        let seed = h.finish();
+        use std::hash::BuildHasher;
+        // The handshake's key under a fixed seed covers the addresses and
+        // ports as the table itself reads them.
+        self.flows.reseed(0);
+        let handshake = self.flows.key_of(obs);
+        let seed = foldhash::fast::FixedState::default().hash_one((handshake, obs.ts.0, obs.seq));
         self.flows.reseed(seed);
         // Another seed for the other table, so that its buckets are not
         // the same function of the addresses.
