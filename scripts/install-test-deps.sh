@@ -7,6 +7,7 @@
 #   wrk, curl - HTTP load generator and probe for scripts/load-test.sh
 #   python3  - runs scripts/zardaxt-to-pcap.py in its test
 #   g++      - builds libFuzzer, so that test.sh can check the fuzz targets compile
+#   chromium - a real browser as serve's visitor (tests/serve_browser.rs)
 # Building synprint itself needs none of them. Tests that need a missing tool
 # skip with a message saying which one, so this script is a convenience for
 # machines where we may install packages (root or sudo), and a no-op elsewhere.
@@ -21,6 +22,8 @@ command -v wrk >/dev/null 2>&1 || need+=(wrk)
 command -v curl >/dev/null 2>&1 || need+=(curl)
 command -v python3 >/dev/null 2>&1 || need+=(python3)
 command -v c++ >/dev/null 2>&1 || need+=(g++)
+command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 \
+  || command -v google-chrome >/dev/null 2>&1 || need+=(chromium)
 [ ${#need[@]} -eq 0 ] && exit 0
 
 if [ "$(id -u)" -eq 0 ]; then

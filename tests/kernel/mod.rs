@@ -1,6 +1,7 @@
 //! Throw-away network namespaces and tcpdump captures for the tests that
 //! make this machine's kernel send real packets. Everything is undone on
 //! drop, also when a test fails.
+#![allow(dead_code)]
 
 use std::path::Path;
 use std::process::{Command, Stdio};
