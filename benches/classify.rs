@@ -43,7 +43,7 @@ impl Secs {
     }
 }
 
-use synprint::classify::{Features, Model, P0fHint};
+use synprint::classify::{Features, Model, P0fClass};
 use synprint::craft::Stack;
 use synprint::packet::{Observation, Timestamp};
 
@@ -77,11 +77,9 @@ fn main() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(128);
     let n = (obs.len() * repeat) as f64;
-    let hint = P0fHint {
-        name: "Linux",
-        flavor: "3.11 and newer",
-        generic: false,
-    };
+    // The p0f label is mapped to its class inside the loop, as it was
+    // when `classify` took the label.
+    let hint = ("Linux", "3.11 and newer");
     let rounds = if repeat < 128 { 1 } else { 3 };
     for round in 0..rounds {
         let t = Instant::now();
@@ -112,7 +110,10 @@ fn main() {
         let t = Instant::now();
         let mut acc = 0f32;
         for o in obs.iter().cycle().take(obs.len() * repeat) {
-            acc += model.classify(black_box(o), Some(hint)).confidence;
+            let (name, flavor) = black_box(hint);
+            acc += model
+                .classify(black_box(o), Some(P0fClass::of(name, flavor)))
+                .confidence;
         }
         black_box(acc);
         let with_p0f = t.elapsed().as_secs_f64();

@@ -10,7 +10,7 @@ use std::path::Path;
 use std::sync::OnceLock;
 
 use libfuzzer_sys::fuzz_target;
-use synprint::classify::{Model, ModelFile, ModelKind, P0fHint};
+use synprint::classify::{Model, ModelFile, ModelKind, P0fClass};
 use synprint::craft::Stack;
 use synprint::packet::{decode_ip, Timestamp};
 
@@ -44,11 +44,7 @@ fuzz_target!(|data: &[u8]| {
         }
     };
     let v4 = |d| IpAddr::V4(Ipv4Addr::new(192, 0, 2, d));
-    let linux = P0fHint {
-        name: "Linux",
-        flavor: "3.11 and newer",
-        generic: false,
-    };
+    let linux = P0fClass::of("Linux", "3.11 and newer");
     for (i, stack) in Stack::ALL.into_iter().enumerate() {
         let p = stack.syn(v4(1), 40000 + i as u16, v4(2), 443, i as u32);
         let Ok(Some(obs)) = decode_ip(Timestamp(1), &p.ip_bytes()) else {

@@ -125,9 +125,10 @@ impl Engine {
         } else {
             self.p0f.mtu_of(&p0f.raw_sig)
         };
-        let classification = self.model.as_ref().map(|model| {
-            model.classify_features(classify::Features::of(obs, shapes::p0f_class(&p0f)))
-        });
+        let classification = self
+            .model
+            .as_ref()
+            .map(|model| model.classify(obs, classify::P0fClass::of_match(&p0f)));
         Derived {
             p0f,
             mtu,

@@ -3,8 +3,6 @@ use std::hash::{BuildHasher, Hash, Hasher};
 use foldhash::fast::RandomState;
 
 use super::Derived;
-use crate::classify::P0fClass;
-use crate::p0f::P0fMatch;
 use crate::packet::{IpVersion, Kind, Observation, OptionsShape};
 
 /// Shapes the table holds at most (about 8 MB). A handful of stacks make
@@ -247,11 +245,6 @@ impl ShapeCache {
             empty => &empty.insert((key, compute())).1,
         }
     }
-}
-
-/// The classifier's view of a p0f label.
-pub(super) fn p0f_class(m: &P0fMatch<'_>) -> Option<P0fClass> {
-    m.os.map(|l| P0fClass::of(&l.name, l.flavor.as_deref().unwrap_or("")))
 }
 
 #[cfg(test)]

@@ -56,19 +56,6 @@ impl Os {
         }
     }
 
-    /// zardaxt's `avg_score_os_class` key for this OS, where it has one.
-    pub fn zardaxt_name(self) -> Option<&'static str> {
-        match self {
-            Os::Windows => Some("Windows"),
-            Os::MacOs => Some("Mac OS"),
-            Os::Ios => Some("iOS"),
-            Os::Android => Some("Android"),
-            Os::Linux => Some("Linux"),
-            Os::ChromeOs => Some("Chromium OS"),
-            _ => None,
-        }
-    }
-
     pub fn family(self) -> Family {
         match self {
             Os::Windows => Family::Windows,

@@ -10,6 +10,7 @@
 use std::fmt;
 
 use crate::fingerprint::{format_with, TextSink};
+use crate::p0f::P0fMatch;
 use crate::packet::{flags, initial_ttl, IpVersion, Kind, Observation, TcpOption, TcpOptions};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -393,6 +394,11 @@ impl P0fClass {
             P0fClass::OpenBsd => "OpenBSD",
             P0fClass::Other => "other",
         }
+    }
+
+    /// The class of a p0f match's label; `None` where p0f gave none.
+    pub fn of_match(m: &P0fMatch<'_>) -> Option<P0fClass> {
+        m.os.map(|l| P0fClass::of(&l.name, l.flavor.as_deref().unwrap_or("")))
     }
 
     /// Maps a p0f label's name and flavor (`Linux` + `(Android)`, `MacOS X`,

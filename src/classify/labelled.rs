@@ -11,8 +11,9 @@ use std::path::{Path, PathBuf};
 
 use super::classes::Os;
 use super::eval::{EvalReport, Evaluator};
+use super::features::P0fClass;
 use super::learn::{learn_from, Labels, LearnStats, Sample};
-use super::model::{Model, ModelFile, P0fHint};
+use super::model::{Model, ModelFile};
 use crate::capture::{CaptureError, CaptureReader};
 use crate::p0f::Database;
 use crate::packet::{decode, Kind, Observation};
@@ -106,12 +107,8 @@ pub fn for_each_labelled_syn(
 
 /// p0f's label of a SYN as the classifier takes it: the same evidence
 /// `analyze` gives the model, so learning and evaluating see what users run.
-fn p0f_hint<'db>(p0f: &'db Database, obs: &Observation) -> Option<P0fHint<'db>> {
-    p0f.fingerprint(obs, None).os.map(|l| P0fHint {
-        name: &l.name,
-        flavor: l.flavor.as_deref().unwrap_or(""),
-        generic: l.generic,
-    })
+fn p0f_class(p0f: &Database, obs: &Observation) -> Option<P0fClass> {
+    P0fClass::of_match(&p0f.fingerprint(obs, None))
 }
 
 /// `synprint learn`: adds the labelled SYNs of the capture to `learned`.
@@ -131,7 +128,7 @@ pub fn learn_capture(
         learned,
         syns.iter().map(|(obs, os)| Sample {
             obs,
-            p0f: p0f_hint(p0f, obs),
+            p0f: p0f_class(p0f, obs),
             os: *os,
         }),
     );
@@ -147,7 +144,7 @@ pub fn eval_capture(
 ) -> Result<(EvalReport, JoinStats), CaptureFileError> {
     let mut ev = Evaluator::default();
     let join = for_each_labelled_syn(path, labels, |obs, os| {
-        ev.add(&model.classify(obs, p0f_hint(p0f, obs)), os);
+        ev.add(&model.classify(obs, p0f_class(p0f, obs)), os);
     })?;
     Ok((ev.finish(), join))
 }

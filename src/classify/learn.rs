@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 
 use super::classes::Os;
 use super::features::{Feature, Features, P0fClass};
-use super::model::{Model, ModelFile, ModelKind, P0fHint};
+use super::model::{Model, ModelFile, ModelKind};
 use super::ua::{os_from_user_agent, UaParserError};
 use crate::packet::{Kind, Observation};
 
@@ -366,7 +366,7 @@ pub fn read_labels_file(path: &Path) -> Result<Labels, LabelError> {
 #[derive(Clone, Copy, Debug)]
 pub struct Sample<'a> {
     pub obs: &'a Observation,
-    pub p0f: Option<P0fHint<'a>>,
+    pub p0f: Option<P0fClass>,
     pub os: Os,
 }
 
@@ -404,8 +404,7 @@ pub fn learn_from<'a>(
             stats.skipped_unknown += 1;
             continue;
         }
-        let p0f = s.p0f.map(|h| P0fClass::of(h.name, h.flavor));
-        known.push((Features::of(s.obs, p0f), s.os));
+        known.push((Features::of(s.obs, s.p0f), s.os));
     }
     let exact_here: HashSet<u16> = known
         .iter()

@@ -3,7 +3,7 @@
 //! - [`Model`]: the scorer, compiled from the built-in knowledge
 //!   (`data/os-model.toml`) plus optional learned counts ([`ModelFile`]).
 //!   [`Model::classify`] takes an [`Observation`](crate::packet::Observation)
-//!   and optionally the p0f match ([`P0fHint`]) and returns a
+//!   and optionally the class of its p0f match ([`P0fClass`]) and returns a
 //!   [`Classification`] without allocating.
 //! - [`learn`]: labelled SYNs (labels from a CSV by `src_ip`/`src_port`, as
 //!   an `os` name or a `user_agent`) → a learned model file.
@@ -36,7 +36,7 @@ pub use learn::{
 pub(crate) use model::toml_error_line;
 pub use model::{
     ClassCounts, Classification, ClassificationTextKey, Evidence, EvidenceItem, EvidenceText,
-    FamilyScores, Lean, Model, ModelError, ModelFile, ModelKind, OsScores, P0fHint, BUILTIN_MODEL,
+    FamilyScores, Lean, Model, ModelError, ModelFile, ModelKind, OsScores, BUILTIN_MODEL,
     MODEL_FORMAT, MODEL_VERSION,
 };
 pub use ua::{os_from_user_agent, UaParserError};

@@ -488,17 +488,6 @@ impl Table {
     }
 }
 
-/// The p0f match of the same SYN, as one more piece of evidence.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct P0fHint<'a> {
-    /// p0f's OS name (`Linux`, `Windows`, `Mac OS X`, ...).
-    pub name: &'a str,
-    /// p0f's flavor (`3.11 and newer`, `(Android)`, ...).
-    pub flavor: &'a str,
-    /// The match was a generic (`g:`) signature.
-    pub generic: bool,
-}
-
 /// A compiled model: the built-in knowledge plus any learned counts.
 #[derive(Clone, Debug)]
 pub struct Model {
@@ -896,20 +885,6 @@ impl Classification {
     pub fn family_confidence(&self) -> f32 {
         self.family_scores.get(self.family)
     }
-
-    /// zardaxt's `avg_score_os_class`: its six keys filled from our
-    /// probabilities.
-    pub fn zardaxt_scores(&self) -> [(&'static str, f32); 6] {
-        let mut out = [("", 0.0f32); 6];
-        let mut i = 0;
-        for os in Os::ALL {
-            if let (Some(name), Some(slot)) = (os.zardaxt_name(), out.get_mut(i)) {
-                *slot = (name, self.scores.get(os));
-                i += 1;
-            }
-        }
-        out
-    }
 }
 
 impl Model {
@@ -1104,20 +1079,9 @@ impl Model {
     }
 
     /// Classifies one SYN (or SYN+ACK). No allocation.
-    pub fn classify(&self, obs: &Observation, p0f: Option<P0fHint<'_>>) -> Classification {
-        let p0f = p0f.map(|h| P0fClass::of(h.name, h.flavor));
-        let features = Features::of(obs, p0f);
-        self.classify_features(features)
-    }
-
-    /// As [`Model::classify`], with the p0f label already reduced to its
-    /// class (do that once per p0f signature with [`P0fClass::of`], not
-    /// once per SYN).
-    pub fn classify_with_p0f_class(
-        &self,
-        obs: &Observation,
-        p0f: Option<P0fClass>,
-    ) -> Classification {
+    /// `p0f` is the class of the same SYN's p0f match ([`P0fClass::of_match`]),
+    /// one more piece of evidence.
+    pub fn classify(&self, obs: &Observation, p0f: Option<P0fClass>) -> Classification {
         self.classify_features(Features::of(obs, p0f))
     }
 
@@ -1845,11 +1809,7 @@ mod tests {
         let m = Model::builtin().unwrap();
         let c = m.classify(
             &syn(Stack::Windows),
-            Some(P0fHint {
-                name: "Windows",
-                flavor: "NT kernel",
-                generic: true,
-            }),
+            Some(P0fClass::of("Windows", "NT kernel")),
         );
         let ev = c.evidence.strings();
         assert!(ev.contains(&"ttl 128 -> Windows".to_string()), "{ev:?}");
