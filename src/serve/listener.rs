@@ -279,6 +279,10 @@ async fn serve_connection(
         .header_read_timeout(HEADER_TIMEOUT)
         .max_buf_size(MAX_REQUEST_HEAD)
         .keep_alive(true)
+        // A client may shut its sending side once its request is out (`nc
+        // -N`, scripts, health checkers); without this, hyper closes on
+        // that end of input and the answer can be lost.
+        .half_close(true)
         .serve_connection(
             TokioIo::new(StallGuard::new(stream, WRITE_STALL_TIMEOUT)),
             svc,
