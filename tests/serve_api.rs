@@ -336,8 +336,14 @@ fn not_found_bad_queries_and_methods_are_json() {
         .as_str()
         .expect("error")
         .contains("`port` needs `ip`"));
-    // Names are percent-decoded like values; flags in any case.
-    for path in ["/classify?%64etail=1", "/classify?detail=TRUE"] {
+    // Names are percent-decoded like values; flags in any case; parameters
+    // that are not ours are ignored, even when not validly encoded.
+    for path in [
+        "/classify?%64etail=1",
+        "/classify?detail=TRUE",
+        "/classify?detail=1&utm=50%off&x=%ff",
+        "/classify?%zz=1&detail=1&%=%",
+    ] {
         let r = get(a, path, &[]);
         assert_eq!(r.status, 200, "{path}");
         assert!(r.json()["fp"].is_object(), "{path}");

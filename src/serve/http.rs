@@ -149,17 +149,25 @@ fn percent_decode(s: &str) -> Option<String> {
     String::from_utf8(out).ok()
 }
 
+/// The query parameters synprint reads.
+const QUERY_NAMES: [&str; 5] = ["key", "ip", "port", "detail", "by_ip"];
+
 fn parse_query(q: Option<&str>) -> Result<Query, ApiError> {
     let mut out = Query::default();
     for pair in q.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
         let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-        let badly_encoded =
-            || ApiError::bad_request(format!("query parameter `{k}` is badly encoded"));
         // Names are form-encoded like values (`%64etail` is `detail`).
-        let k = percent_decode(k).ok_or_else(badly_encoded)?;
-        let v = percent_decode(v).ok_or_else(badly_encoded)?;
+        // Unknown parameters (cache busters, tracking) are ignored, as
+        // zardaxt does, however they are encoded: a site's `?utm=50%off`
+        // must not cost its visitor the answer.
+        let Some(name) = percent_decode(k).filter(|n| QUERY_NAMES.contains(&n.as_str())) else {
+            continue;
+        };
+        let v = percent_decode(v).ok_or_else(|| {
+            ApiError::bad_request(format!("query parameter `{name}` is badly encoded"))
+        })?;
         let v = v.trim();
-        match k.as_str() {
+        match name.as_str() {
             "key" => out.key = Some(v.to_string()),
             "ip" => {
                 let ip = v.parse::<IpAddr>().map_err(|_| {
@@ -172,10 +180,8 @@ fn parse_query(q: Option<&str>) -> Result<Query, ApiError> {
                     ApiError::bad_request("query parameter `port` must be a number from 0 to 65535")
                 })?)
             }
-            "detail" => out.detail = flag(&k, v)?,
-            "by_ip" => out.by_ip = flag(&k, v)?,
-            // Unknown parameters (cache busters, tracking) are ignored, as
-            // zardaxt does.
+            "detail" => out.detail = flag(&name, v)?,
+            "by_ip" => out.by_ip = flag(&name, v)?,
             _ => {}
         }
     }
@@ -952,9 +958,13 @@ mod tests {
             "key=%-1",
             "key=%1",
             "key=%",
-            "%+1=1",
         ] {
             assert!(parse_query(Some(bad)).is_err(), "{bad}");
+        }
+        // A name that is not ours is ignored, however it is encoded.
+        for ignored in ["%+1=1", "x=%zz", "%6b=%", "utm=50%off"] {
+            let q = parse_query(Some(&format!("{ignored}&detail=1")));
+            assert!(q.is_ok_and(|q| q.detail && q.key.is_none()), "{ignored}");
         }
         assert!(!parse_query(Some("detail=0")).ok().expect("valid").detail);
         assert_eq!(
