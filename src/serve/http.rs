@@ -580,7 +580,7 @@ fn answer(
         let history = state.store.by_ip(r.obs().src_ip, now);
         let num = history.as_ref().map_or(0, |h| h.fingerprints.len());
         let syns = history.as_ref().map_or(0, |h| h.syns);
-        let highest = scores.map(|s| s.highest());
+        let highest = scores.and_then(|s| s.highest());
         a.verdict = view.as_ref().and_then(|v| v.verdict.as_deref());
         a.rtt_ms = Some(rtt_ms);
         a.num_fingerprints = Some(num);

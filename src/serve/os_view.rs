@@ -147,8 +147,11 @@ impl ZardaxtScores {
         }
     }
 
-    /// The highest class and its score (zardaxt's `os_highest_class`).
-    pub fn highest(&self) -> (&'static str, f64) {
+    /// The highest class and its score (zardaxt's `os_highest_class`);
+    /// `None` when the six classes hold less than half the probability
+    /// (a BSD, or `unknown`), where their maximum would be noise named as
+    /// an answer.
+    pub fn highest(&self) -> Option<(&'static str, f64)> {
         let all = [
             ("Windows", self.windows),
             ("Android", self.android),
@@ -157,10 +160,13 @@ impl ZardaxtScores {
             ("Linux", self.linux),
             ("Chromium OS", self.chromium_os),
         ];
-        all.into_iter().fold(
+        if all.iter().map(|c| c.1).sum::<f64>() < 0.5 {
+            return None;
+        }
+        Some(all.into_iter().fold(
             ("Windows", f64::MIN),
             |best, c| if c.1 > best.1 { c } else { best },
-        )
+        ))
     }
 }
 
@@ -242,7 +248,19 @@ mod tests {
         }
         assert_eq!(keys.len(), 6);
         assert!((z.linux - 0.15).abs() < 1e-9);
-        assert_eq!(z.highest().0, "Mac OS");
+        assert_eq!(z.highest().map(|h| h.0), Some("Mac OS"));
+        // A BSD's answer names none of zardaxt's classes.
+        for bsd in [
+            OsProbabilities {
+                freebsd: 0.93,
+                android: 0.04,
+                linux: 0.03,
+                ..Default::default()
+            },
+            OsProbabilities::default(),
+        ] {
+            assert_eq!(ZardaxtScores::from_probabilities(&bsd).highest(), None);
+        }
     }
 
     #[test]
