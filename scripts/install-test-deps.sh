@@ -8,6 +8,8 @@
 #   python3  - runs scripts/zardaxt-to-pcap.py in its test
 #   g++      - builds libFuzzer, so that test.sh can check the fuzz targets compile
 #   chromium - a real browser as serve's visitor (tests/serve_browser.rs)
+#   nginx    - the README's reverse-proxy block in front of serve (same test);
+#              installed without starting or enabling a web server here
 # Building synprint itself needs none of them. Tests that need a missing tool
 # skip with a message saying which one, so this script is a convenience for
 # machines where we may install packages (root or sudo), and a no-op elsewhere.
@@ -24,6 +26,7 @@ command -v python3 >/dev/null 2>&1 || need+=(python3)
 command -v c++ >/dev/null 2>&1 || need+=(g++)
 command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 \
   || command -v google-chrome >/dev/null 2>&1 || need+=(chromium)
+command -v nginx >/dev/null 2>&1 || need+=(nginx)
 [ ${#need[@]} -eq 0 ] && exit 0
 
 if [ "$(id -u)" -eq 0 ]; then
@@ -36,6 +39,18 @@ else
 fi
 
 echo "install-test-deps: installing ${need[*]}" >&2
+# The tests start their own nginx in a network namespace; the package must
+# not start (or enable) one on this machine. A policy-rc.d that exits 101
+# is Debian's way to tell a package's scripts not to start services.
+policy=/usr/sbin/policy-rc.d
+if [ ! -e "$policy" ]; then
+  printf '#!/bin/sh\nexit 101\n' | "${sudo[@]}" tee "$policy" >/dev/null
+  "${sudo[@]}" chmod 755 "$policy"
+  trap '"${sudo[@]}" rm -f "$policy"' EXIT
+fi
 export DEBIAN_FRONTEND=noninteractive
 "${sudo[@]}" apt-get update -qq
 "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+if [[ " ${need[*]} " == *" nginx "* ]] && command -v systemctl >/dev/null 2>&1; then
+  "${sudo[@]}" systemctl disable --now nginx >/dev/null 2>&1 || true
+fi

@@ -5,10 +5,15 @@
 //! Linux kernel and its User-Agent is Chromium's own, or one it is told to
 //! claim.
 //!
-//! The browser and the server run in a network namespace of their own, so
-//! the browser can reach nothing beyond that namespace's loopback. Needs
-//! root (for the namespace) and Chromium (`scripts/install-test-deps.sh`
-//! installs Debian's); skipped with a message otherwise.
+//! Behind nginx, the browser's SYN is captured instead, and nginx runs the
+//! README's own `location /classify` block, copied from the README at test
+//! time.
+//!
+//! The browser, nginx and the server run in a network namespace of their
+//! own, so the browser can reach nothing beyond that namespace's loopback.
+//! Needs root (for the namespace and the capture), Chromium and, for the
+//! proxy test, nginx and curl (`scripts/install-test-deps.sh` installs
+//! Debian's); skipped with a message otherwise.
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
@@ -58,19 +63,26 @@ fn namespace() -> Option<Netns> {
     ns
 }
 
-/// `synprint serve` on the namespace's IPv4 and IPv6 loopback; stopped on
-/// drop, also when the test fails.
+/// `synprint serve` in the namespace; stopped on drop, also when the test
+/// fails.
 struct Serve {
     child: Child,
     addrs: Vec<SocketAddr>,
 }
 
 impl Serve {
+    /// On the namespace's IPv4 and IPv6 loopback.
     fn start(ns: &Netns) -> Serve {
+        Serve::start_with(ns, &["--listen", "127.0.0.1:0", "--listen", "[::1]:0"])
+    }
+
+    /// With `args`, which must give one `--listen` or more.
+    fn start_with(ns: &Netns, args: &[&str]) -> Serve {
+        let listeners = args.iter().filter(|a| **a == "--listen").count();
         let mut child = Command::new("ip")
             .args(["netns", "exec", &ns.0])
             .args([env!("CARGO_BIN_EXE_synprint"), "serve"])
-            .args(["--listen", "127.0.0.1:0", "--listen", "[::1]:0"])
+            .args(args)
             .env_remove("SYNPRINT_API_KEY")
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -78,7 +90,7 @@ impl Serve {
             .expect("spawn synprint serve");
         let mut lines = BufReader::new(child.stderr.take().expect("stderr")).lines();
         let mut addrs = Vec::new();
-        while addrs.len() < 2 {
+        while addrs.len() < listeners {
             let line = lines
                 .next()
                 .expect("serve printed its addresses")
@@ -204,4 +216,136 @@ fn a_browser_claiming_another_os_is_a_mismatch() {
         let reasons = v["reasons"].to_string();
         assert!(reasons.contains(family), "{reasons}");
     }
+}
+
+/// The README's nginx `location` block for serve behind a proxy, verbatim,
+/// and the serve command its comment gives.
+fn readme_nginx_block() -> (String, String) {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md"))
+        .expect("README.md");
+    let block = readme
+        .split("```nginx\n")
+        .filter_map(|rest| rest.split_once("```").map(|(block, _)| block))
+        .find(|b| b.contains("location /classify"))
+        .expect("the README's nginx block for /classify");
+    let command = block
+        .lines()
+        .find_map(|l| l.strip_prefix("# synprint serve "))
+        .expect("the block's comment gives the serve command");
+    (block.to_string(), command.to_string())
+}
+
+/// nginx in the namespace, in the foreground; stopped on drop.
+struct Nginx(Child);
+
+impl Nginx {
+    fn start(ns: &Netns, dir: &std::path::Path, location: &str, port: u16) -> Nginx {
+        let d = dir.display();
+        let conf = format!(
+            "daemon off;\nmaster_process off;\npid {d}/nginx.pid;\nerror_log {d}/error.log;\n\
+             events {{}}\nhttp {{\n access_log off;\n client_body_temp_path {d}/body;\n\
+             proxy_temp_path {d}/proxy;\n fastcgi_temp_path {d}/fastcgi;\n\
+             uwsgi_temp_path {d}/uwsgi;\n scgi_temp_path {d}/scgi;\n\
+             server {{\n listen 127.0.0.1:{port};\n listen [::1]:{port};\n{location}}}\n}}\n"
+        );
+        let path = dir.join("nginx.conf");
+        std::fs::write(&path, conf).expect("write nginx.conf");
+        let child = Command::new("ip")
+            .args(["netns", "exec", &ns.0, "nginx", "-p"])
+            .arg(dir)
+            .arg("-c")
+            .arg(&path)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn nginx");
+        Nginx(child)
+    }
+}
+
+impl Drop for Nginx {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// curl in the namespace; the answer's JSON, or `None` while nothing
+/// answers with one.
+fn curl(ns: &Netns, url: &str, headers: &[&str]) -> Option<Value> {
+    let mut cmd = Command::new("ip");
+    cmd.args(["netns", "exec", &ns.0, "curl", "-s", "--max-time", "5"]);
+    for h in headers {
+        cmd.args(["-H", h]);
+    }
+    let out = cmd.arg(url).output().ok()?;
+    serde_json::from_slice(&out.stdout).ok()
+}
+
+#[test]
+fn a_browser_behind_the_readme_nginx_block_is_answered_from_its_captured_syn() {
+    let (Some(browser), Some(ns)) = (browser(), namespace()) else {
+        return;
+    };
+    for (tool, arg) in [("nginx", "-v"), ("curl", "--version")] {
+        let ok = Command::new(tool)
+            .arg(arg)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        if !ok {
+            eprintln!("SKIPPED: {tool} is not installed");
+            return;
+        }
+    }
+    let (location, command) = readme_nginx_block();
+    // The README's command, on this namespace's loopback instead of eth0.
+    let command = command.replace("--interface eth0", "--interface lo");
+    let args: Vec<&str> = command.split_whitespace().collect();
+    let site_port: u16 = args
+        .iter()
+        .skip_while(|a| **a != "--capture-port")
+        .nth(1)
+        .and_then(|p| p.parse().ok())
+        .expect("the command gives --capture-port");
+    let _serve = Serve::start_with(&ns, &args);
+    let dir = tempfile::tempdir().expect("temp dir");
+    let _nginx = Nginx::start(&ns, dir.path(), &location, site_port);
+    let site = |host: &str| format!("http://{host}:{site_port}/classify?detail=1");
+
+    // Until nginx listens and the capture thread runs, answers carry no
+    // fingerprint.
+    let ready = (0..100).any(|_| {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        curl(&ns, &site("127.0.0.1"), &[]).is_some_and(|a| a["fp"].is_object())
+    });
+    assert!(ready, "no answer through nginx within 10 s");
+
+    for host in ["127.0.0.1", "[::1]"] {
+        let a = fetch_in_browser(browser, &ns, &site(host), None);
+        let fp = &a["fp"];
+        assert_eq!(a["syn_source"], "store", "{a}");
+        // The browser's own connection to the site, found by the port
+        // nginx passed on, not nginx's connection to synprint.
+        assert_eq!(fp["dst_port"], site_port, "{a}");
+        assert_eq!(fp["src_port"], a["lookup_port"], "{a}");
+        assert_eq!(fp["ip_version"], if host == "[::1]" { 6 } else { 4 }, "{a}");
+        assert_eq!(a["classification"]["family"], "Linux", "{a}");
+        assert_eq!(a["verdict"]["ua_os"], "Linux", "{a}");
+        assert_eq!(a["os_mismatch"], false, "{a}");
+    }
+
+    // The block sets X-Real-Port itself, so a client's own cannot point the
+    // lookup at no connection (and switch the mismatch check off).
+    let a = curl(
+        &ns,
+        &site("127.0.0.1"),
+        &[&format!("User-Agent: {WINDOWS_CHROME}"), "X-Real-Port: 1"],
+    )
+    .expect("an answer");
+    assert_ne!(a["lookup_port"], 1, "{a}");
+    assert_eq!(a["fp"]["src_port"], a["lookup_port"], "{a}");
+    assert_eq!(a["verdict"]["ua_os"], "Windows", "{a}");
+    assert_eq!(a["os_mismatch"], true, "{a}");
 }
