@@ -65,7 +65,7 @@ impl FromStr for Cidr {
             Some((a, p)) => (a, Some(p)),
             None => (s, None),
         };
-        let addr = canonical(addr.trim().parse::<IpAddr>().map_err(|_| err())?);
+        let addr = addr.trim().parse::<IpAddr>().map_err(|_| err())?;
         let max = if addr.is_ipv4() { 32 } else { 128 };
         let prefix = match prefix {
             Some(p) => p.trim().parse::<u8>().map_err(|_| err())?,
@@ -74,7 +74,15 @@ impl FromStr for Cidr {
         if prefix > max {
             return Err(err());
         }
-        Ok(Cidr { addr, prefix })
+        // Peers are compared as IPv4 when mapped, so a mapped block is the
+        // IPv4 block it maps (`::ffff:10.0.0.0/104` is `10.0.0.0/8`).
+        Ok(match canonical(addr) {
+            IpAddr::V4(v4) if addr.is_ipv6() && prefix >= 96 => Cidr {
+                addr: IpAddr::V4(v4),
+                prefix: prefix - 96,
+            },
+            _ => Cidr { addr, prefix },
+        })
     }
 }
 
@@ -106,6 +114,11 @@ mod tests {
         assert!(c("2001:db8::/32").contains(ip("2001:db8:1::5")));
         assert!(!c("2001:db8::/32").contains(ip("2001:db9::5")));
         assert!(c("::1").contains(ip("::1")));
+        // A mapped block is its IPv4 block.
+        let mapped = c("::ffff:10.0.0.0/104");
+        assert_eq!(mapped, c("10.0.0.0/8"));
+        assert!(mapped.contains(ip("10.1.2.3")) && mapped.contains(ip("::ffff:10.9.9.9")));
+        assert!(!mapped.contains(ip("11.0.0.1")));
     }
 
     #[test]
