@@ -351,8 +351,15 @@ fn response(
 
 /// Answers about connections are never to be cached.
 fn json_response<T: Serialize>(status: StatusCode, body: &T, cors: bool) -> Resp {
-    let bytes = serde_json::to_vec(body)
-        .unwrap_or_else(|_| b"{\"error\":\"serialization failed\"}".to_vec());
+    // Our types serialize infallibly; should one ever fail, the answer must
+    // not look like a success.
+    let (status, bytes) = match serde_json::to_vec(body) {
+        Ok(b) => (status, b),
+        Err(_) => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            b"{\"error\":\"serialization failed\"}".to_vec(),
+        ),
+    };
     no_store(body_response(
         status,
         Bytes::from(bytes),
