@@ -112,8 +112,8 @@ impl Engine {
     }
 
     /// Everything a record adds to its observation, computed by reference
-    /// so the ~200-byte observation is moved once, into the record. Once
-    /// per new shape: kept out of line so the per-packet path stays small.
+    /// so the observation (up to 192 bytes) is moved once, into the record.
+    /// Once per new shape: kept out of line so the per-packet path stays small.
     #[inline(never)]
     fn derive(&self, obs: &Observation, syn_mss: Option<u16>) -> Derived {
         let sig = p0f::TcpSignature::from_observation(obs, syn_mss);
@@ -217,8 +217,8 @@ struct Pending {
 
 /// The SYNs and SYN+ACKs decoded ahead, oldest at `head` once the ring is
 /// full. A full ring's oldest is processed where it lies and the newest
-/// written over it: each move of a ~200-byte observation through a queue
-/// is a `memcpy` call, and they showed in profiles.
+/// written over it: each move of an observation (up to 192 bytes) through
+/// a queue is a `memcpy` call, and they showed in profiles.
 #[derive(Default)]
 struct Lookahead {
     slots: Vec<Pending>,

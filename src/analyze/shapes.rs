@@ -95,8 +95,6 @@ impl ShapeKey {
         }
     }
 
-    /// The words that tell shapes apart in practice, folded into one
-    /// (equality still compares all eleven).
     /// The key's eleven words, for comparisons that know all are nearly
     /// always equal (see `TemplateKey`).
     pub(super) fn words(&self) -> [u64; 11] {
@@ -105,6 +103,8 @@ impl ShapeKey {
         [a, b, c, d, e, f, g, h, i, j, l]
     }
 
+    /// The words that tell shapes apart in practice, folded into one
+    /// (equality still compares all eleven).
     pub(super) fn fold(&self) -> u64 {
         let [a, b, c] = self.header;
         let o = &self.options.0;

@@ -155,7 +155,7 @@ fn handshake(
 
     let f = IpFields::of(ip);
     // Built in one expression, straight into the caller's slot: the
-    // observation is ~200 bytes and this runs for every SYN.
+    // observation is up to 192 bytes and this runs for every SYN.
     Ok(Some(Observation {
         ts,
         kind,
