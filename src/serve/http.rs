@@ -407,7 +407,7 @@ fn no_fingerprint(ip: IpAddr, port: Option<u16>, syn_saved: Option<bool>, msg: S
 }
 
 #[derive(Serialize)]
-struct Details<'a> {
+struct Details {
     os_highest_class: Option<&'static str>,
     highest_os_avg: Option<f64>,
     perfect_score: f64,
@@ -416,7 +416,7 @@ struct Details<'a> {
     lookup_ip: IpAddr,
     client_ip: IpAddr,
     os_mismatch: Option<bool>,
-    syn_source: &'a str,
+    syn_source: SynSource,
     rtt_ms: Option<f64>,
 }
 
@@ -427,7 +427,7 @@ struct Answer<'a> {
     lookup_port: u16,
     avg_score_os_class: Option<ZardaxtScores>,
     classification: Option<&'a RawValue>,
-    syn_source: &'a str,
+    syn_source: SynSource,
     #[serde(skip_serializing_if = "Option::is_none")]
     verdict: Option<&'a RawValue>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -437,7 +437,7 @@ struct Answer<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     fp: Option<&'a Record>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    details: Option<Details<'a>>,
+    details: Option<Details>,
 }
 
 /// Every stored address with its fingerprints, as zardaxt's listing:
@@ -541,7 +541,17 @@ struct StatsBody {
 struct Found {
     record: Arc<Record>,
     rtt_us: Option<u32>,
-    source: &'static str,
+    source: SynSource,
+}
+
+/// Where an answer's SYN came from (`syn_source`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+enum SynSource {
+    /// The kernel's copy of this very connection's SYN (`TCP_SAVED_SYN`).
+    SavedSyn,
+    /// The store: a captured SYN, or an earlier connection's saved one.
+    Store,
 }
 
 fn answer(
@@ -651,7 +661,7 @@ fn lookup_now(state: &AppState, ip: IpAddr, port: Option<u16>, now: Timestamp) -
     Some(Found {
         record,
         rtt_us: None,
-        source: "store",
+        source: SynSource::Store,
     })
 }
 
@@ -712,7 +722,7 @@ async fn classify(
             let f = Found {
                 record: Arc::clone(record),
                 rtt_us: *rtt_us,
-                source: "saved_syn",
+                source: SynSource::SavedSyn,
             };
             Ok(answer(state, &f, me.ip, &q, ua, now))
         }
