@@ -169,11 +169,7 @@ fn capture_on_veth_stores_and_classifies_crafted_syns() {
         api_key: ApiKey::new(KEY.into()),
         ..ServeConfig::default()
     };
-    let srv = TestServer::start_with(
-        config,
-        synprint::serve::os_view::installed_classifier(),
-        captures,
-    );
+    let srv = TestServer::start_with(config, synprint::serve::installed_classifier(), captures);
 
     // (stack, client address, source port)
     let sends = [

@@ -170,7 +170,7 @@ fn dual_stack_wildcard_accepts_ipv4() {
 fn real_classifier_answers_and_judges_the_user_agent() {
     let srv = TestServer::start_with(
         loopback_config(),
-        synprint::serve::os_view::installed_classifier(),
+        synprint::serve::installed_classifier(),
         Vec::new(),
     );
     let mut s = connect(srv.addr(false), SynShape::default());

@@ -5,24 +5,25 @@
 //!   [`Model::classify`] takes an [`Observation`](crate::packet::Observation)
 //!   and optionally the class of its p0f match ([`P0fClass`]) and returns a
 //!   [`Classification`] without allocating.
-//! - [`learn`]: labelled SYNs (labels from a CSV by `src_ip`/`src_port`, as
-//!   an `os` name or a `user_agent`) → a learned model file.
-//! - [`eval`]: labelled SYNs → an [`EvalReport`] (accuracy, confusion,
-//!   coverage, calibration).
-//! - [`verdict`](mod@verdict): a classification against the User-Agent the client sent:
-//!   OS mismatch, tunnel-sized MSS, hop count.
+//! - [`learn_capture`] / [`learn_from`]: labelled SYNs (labels from a CSV by
+//!   `src_ip`/`src_port`, as an `os` name or a `user_agent`) → a learned
+//!   model file.
+//! - [`eval_capture`] / [`evaluate`]: labelled SYNs → an [`EvalReport`]
+//!   (accuracy, confusion, coverage, calibration).
+//! - [`verdict()`]: a classification against the User-Agent the client
+//!   sent: OS mismatch, tunnel-sized MSS, hop count ([`Verdict`]).
 //!
 //! The classes, the model file format and how to grow a model are described
 //! in `docs/classification.md`.
 
 mod classes;
-pub mod eval;
+mod eval;
 mod features;
 mod labelled;
-pub mod learn;
+mod learn;
 mod model;
 mod ua;
-pub mod verdict;
+mod verdict;
 
 pub use classes::{Family, Os, UnknownOsName, N_FAMILY, N_OS};
 pub use eval::{evaluate, EvalReport, Evaluator};

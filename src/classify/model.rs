@@ -876,7 +876,7 @@ impl Classification {
 
     /// A client SYN from initial TTL 255 for which the story that a proxy or
     /// network device built it holds most of the posterior: its fields say
-    /// little of the client ([`Model::add_middlebox_features`]).
+    /// little of the client (`Model::add_middlebox_features`).
     pub fn from_middlebox(&self) -> bool {
         self.evidence.leans.get(Feature::Ttl.index()) == Some(&Lean::Middlebox)
     }

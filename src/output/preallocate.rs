@@ -13,7 +13,7 @@ use crate::sys;
 const AHEAD: u64 = 8 << 20;
 
 /// An output file synprint creates (`-o FILE`), whose blocks are reserved
-/// ahead of the writes, [`AHEAD`] bytes at a time, the unused ones given
+/// ahead of the writes, `AHEAD` bytes at a time, the unused ones given
 /// back when it is dropped.
 ///
 /// ext4 accounts each 4 KiB block of a buffered write as it arrives

@@ -42,7 +42,7 @@ pub use uptime::{HostKey, NoEstimate, Uptime, UptimeTracker};
 pub const MAX_DIST: u8 = 35;
 
 /// p0f's MAX_TCP_OPT: options past this many are not read.
-pub const MAX_OPTIONS: usize = crate::packet::P0fOptionView::MAX_OPTIONS;
+pub(crate) const MAX_OPTIONS: usize = crate::packet::P0fOptionView::MAX_OPTIONS;
 
 #[cfg(test)]
 pub(crate) mod testutil;

@@ -45,7 +45,7 @@ impl LinkType {
     /// Linux cooked capture v2.
     pub const LINUX_SLL2: LinkType = LinkType(276);
 
-    /// The link types [`decode`] reads; frames of any other are skipped as
+    /// The link types `decode` reads; frames of any other are skipped as
     /// `unknown_link_type`.
     pub const DECODED: &'static [LinkType] = &[
         LinkType::NULL,

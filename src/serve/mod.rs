@@ -19,7 +19,7 @@ mod http;
 mod listener;
 mod metrics;
 mod openapi;
-pub mod os_view;
+mod os_view;
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
@@ -33,7 +33,7 @@ pub use cidr::{Cidr, CidrError};
 pub use cli::ServeArgs;
 pub use config::{ApiKey, ConfigError, RealIpHeader, ServeConfig};
 pub use metrics::Metrics;
-pub use os_view::{OsClassifier, OsProbabilities, OsView};
+pub use os_view::{installed_classifier, OsClassifier, OsProbabilities, OsView};
 
 use crate::analyze::{Analyzer, AnalyzerConfig, Engine};
 use crate::capture::{self, CaptureCounters, Delivery, LiveCapture, LiveCaptureError, Stopped};

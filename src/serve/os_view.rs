@@ -41,23 +41,13 @@ pub struct OsView {
     /// `reasons`, ...) as JSON.
     pub verdict: Option<Box<RawValue>>,
     /// The verdict's `os_mismatch`; `None` when either side is unknown. When
-    /// the classifier gives no verdict, [`fallback_mismatch`] decides.
+    /// the classifier gives no verdict, `fallback_mismatch` decides.
     pub os_mismatch: Option<bool>,
 }
 
 /// Classifies a record, optionally against the User-Agent of the request.
 pub trait OsClassifier: Send + Sync {
     fn view(&self, record: &Record, user_agent: Option<&str>) -> Option<OsView>;
-}
-
-/// No classifier: answers carry the fingerprint, `avg_score_os_class` and
-/// `classification` are null.
-pub struct NoClassifier;
-
-impl OsClassifier for NoClassifier {
-    fn view(&self, _: &Record, _: Option<&str>) -> Option<OsView> {
-        None
-    }
 }
 
 /// The classifier the server uses: the record's own
