@@ -13,6 +13,7 @@ use serde::Serialize;
 use serde_json::value::RawValue;
 
 use crate::analyze::{Claim, Record};
+use crate::classify::{os_from_user_agent, Os};
 use crate::output::JsonBuf;
 
 /// Probability per synprint OS class (each in 0..=1, summing to about 1).
@@ -160,47 +161,28 @@ impl ZardaxtScores {
     }
 }
 
-/// The coarse families zardaxt's mismatch rule compares.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum UaFamily {
-    Windows,
-    Apple,
-    Linux,
-}
-
-fn ua_family(ua: &str) -> Option<UaFamily> {
-    // Order matters: Android UAs contain "Linux", iPhone UAs "Mac OS X".
-    if ua.contains("Android") || ua.contains("CrOS") || ua.contains("Linux") {
-        Some(UaFamily::Linux)
-    } else if ua.contains("iPhone") || ua.contains("iPad") || ua.contains("Mac OS") {
-        Some(UaFamily::Apple)
-    } else if ua.contains("Windows") {
-        Some(UaFamily::Windows)
-    } else {
-        None
-    }
-}
-
-/// zardaxt's rule, used only when the classifier gives probabilities but no
-/// verdict: the family with the highest class probability against the
-/// User-Agent's family. `None` without a User-Agent, with a User-Agent that
-/// names none of the three families, or with no probability mass at all.
+/// zardaxt's rule, for a classifier that gives probabilities but no
+/// verdict: the family of the most probable class against the family of
+/// the OS the User-Agent names (read by the verdict's own parser). `None`
+/// without a User-Agent, with one that names no OS, or with no probability
+/// on any OS (`unknown` names none).
 pub fn fallback_mismatch(p: &OsProbabilities, user_agent: Option<&str>) -> Option<bool> {
-    let ua = ua_family(user_agent?)?;
-    let fams = [
-        (UaFamily::Windows, p.windows),
-        (UaFamily::Apple, p.macos.max(p.ios)),
-        (
-            UaFamily::Linux,
-            p.linux.max(p.android).max(p.chromeos).max(p.embedded),
-        ),
+    let ua = os_from_user_agent(user_agent?).ok()??.family();
+    let classes = [
+        (Os::Windows, p.windows),
+        (Os::MacOs, p.macos),
+        (Os::Ios, p.ios),
+        (Os::Android, p.android),
+        (Os::Linux, p.linux),
+        (Os::ChromeOs, p.chromeos),
+        (Os::FreeBsd, p.freebsd),
+        (Os::OpenBsd, p.openbsd),
+        (Os::Embedded, p.embedded),
     ];
-    let (tcp, best) =
-        fams.into_iter().fold(
-            (UaFamily::Windows, f64::MIN),
-            |b, c| if c.1 > b.1 { c } else { b },
-        );
-    (best > 0.0).then_some(tcp != ua)
+    let (tcp, best) = classes
+        .into_iter()
+        .fold((Os::Unknown, 0.0), |b, c| if c.1 > b.1 { c } else { b });
+    (best > 0.0).then_some(tcp.family() != ua)
 }
 
 #[cfg(test)]
@@ -272,5 +254,17 @@ mod tests {
             fallback_mismatch(&OsProbabilities::default(), Some(chrome_win)),
             None
         );
+        // Every OS counts, BSDs included; `unknown` names none.
+        let bsd = OsProbabilities {
+            freebsd: 0.9,
+            unknown: 0.1,
+            ..Default::default()
+        };
+        assert_eq!(fallback_mismatch(&bsd, Some(chrome_win)), Some(true));
+        let unknown = OsProbabilities {
+            unknown: 1.0,
+            ..Default::default()
+        };
+        assert_eq!(fallback_mismatch(&unknown, Some(chrome_win)), None);
     }
 }
