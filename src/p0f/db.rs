@@ -426,6 +426,13 @@ fn text(s: &[u8]) -> String {
     String::from_utf8_lossy(s).into_owned()
 }
 
+/// Bytes `a..b` of `s`, empty where the range falls outside it: fields end
+/// where p0f's reads would meet the line's NUL, so no slice can panic on a
+/// database line however it is cut.
+fn span(s: &[u8], a: usize, b: usize) -> &[u8] {
+    s.get(a..b).unwrap_or(&[])
+}
+
 fn at(s: &[u8], i: usize) -> u8 {
     s.get(i).copied().unwrap_or(0)
 }
@@ -560,7 +567,7 @@ impl Parser {
             if end == i || (end < val.len() && at(val, end) != b',') {
                 return Err(self.err(DbErrorKind::MalformedClasses));
             }
-            self.classes.push(text(&val[i..end]));
+            self.classes.push(text(span(val, i, end)));
             i = end;
         }
         Ok(())
@@ -610,7 +617,7 @@ impl Parser {
         if cls_end == cls_start || at(val, cls_end) != b':' {
             return bad(self, "malformed class");
         }
-        let cls = &val[cls_start..cls_end];
+        let cls = span(val, cls_start, cls_end);
         let class = if at(val, cls_start) == b'!' && at(val, cls_start + 1) == b':' {
             None
         } else {
@@ -624,7 +631,7 @@ impl Parser {
         if name_end == name_start || at(val, name_end) != b':' {
             return bad(self, "malformed name");
         }
-        let id = self.name_id(&val[name_start..name_end]);
+        let id = self.name_id(span(val, name_start, name_end));
         let flavor = val.get(name_end + 1..).filter(|f| !f.is_empty()).map(text);
         self.labels.push(Label {
             name: self.names[id].clone(),
@@ -653,7 +660,7 @@ impl Parser {
             if end == i || (end < val.len() && at(val, end) != b',') {
                 return Err(self.err(DbErrorKind::MalformedSys));
             }
-            let name = &val[i..end];
+            let name = span(val, i, end);
             if is_class {
                 if self.class_index(name).is_none() {
                     return Err(self.err(DbErrorKind::UnknownClass(text(name))));
@@ -673,7 +680,7 @@ impl Parser {
             if end == i {
                 return Err(self.err(DbErrorKind::MalformedUaOs("empty system name")));
             }
-            self.name_id(&val[i..end]);
+            self.name_id(span(val, i, end));
             i = end;
             if at(val, i) == b'=' {
                 if at(val, i + 1) != b'[' {
@@ -816,9 +823,9 @@ fn parse_tcp_sig_value(
     // p0f converts with atol, which takes a sign: "+64+..." reads as 64.
     let mut ttl = if nxt == i && sep == b'+' {
         let end = scan(val, nxt + 1, |b| b.is_ascii_digit());
-        number(&val[nxt + 1..end])
+        number(span(val, nxt + 1, end))
     } else {
-        number(&val[i..nxt])
+        number(span(val, i, nxt))
     };
     if !(1..=255).contains(&ttl) {
         return Err(E::Ttl);
@@ -835,7 +842,7 @@ fn parse_tcp_sig_value(
         if at(val, add_end) != b':' {
             return Err(E::Malformed("TTL"));
         }
-        ttl += number(&val[nxt + 1..add_end]);
+        ttl += number(span(val, nxt + 1, add_end));
         if ttl > 255 {
             return Err(E::Ttl);
         }
@@ -847,7 +854,7 @@ fn parse_tcp_sig_value(
     if at(val, nxt) != b':' {
         return Err(E::Malformed("IP option length"));
     }
-    let olen = number(val.get(i..nxt).unwrap_or(&[]));
+    let olen = number(span(val, i, nxt));
     if olen > 255 {
         return Err(E::OptionLength);
     }
@@ -862,7 +869,7 @@ fn parse_tcp_sig_value(
         if at(val, nxt) != b':' {
             return Err(E::Malformed("MSS"));
         }
-        let m = number(&val[i..nxt]);
+        let m = number(span(val, i, nxt));
         if m > 65535 {
             return Err(E::Mss);
         }
@@ -890,7 +897,7 @@ fn parse_tcp_sig_value(
         if at(val, nxt) != b',' {
             return Err(E::Malformed("window"));
         }
-        let w = number(&val[start..nxt]);
+        let w = number(span(val, start, nxt));
         i = nxt + 1;
         match what {
             0 if (2..=65535).contains(&w) => WinRef::Mod(w as u16),
@@ -917,7 +924,7 @@ fn parse_tcp_sig_value(
         if at(val, nxt) != b':' {
             return Err(E::Malformed("window scale"));
         }
-        let s = number(&val[i..nxt]);
+        let s = number(span(val, i, nxt));
         if s > 255 {
             return Err(E::Scale);
         }
@@ -955,7 +962,7 @@ fn parse_tcp_sig_value(
             if at(val, nxt) != b':' {
                 return Err(E::EolNotLast);
             }
-            let pad = number(&val[i..nxt]);
+            let pad = number(span(val, i, nxt));
             eol_pad = u8::try_from(pad).map_err(|_| E::EolPadding)?;
             i = nxt;
         } else if let Some(&(name, kind)) = fixed.iter().find(|(n, _)| rest.starts_with(n)) {
@@ -968,7 +975,7 @@ fn parse_tcp_sig_value(
             if c != b':' && c != b',' {
                 return Err(E::Malformed("'?' option"));
             }
-            let kind = u8::try_from(number(&val[i..nxt])).map_err(|_| E::OptionKind)?;
+            let kind = u8::try_from(number(span(val, i, nxt))).map_err(|_| E::OptionKind)?;
             layout.push(kind);
             i = nxt;
         } else {
@@ -1076,7 +1083,7 @@ fn parse_http_sig_value(val: &[u8]) -> Result<HttpSig, &'static str> {
         if end == i {
             return Err("malformed header name");
         }
-        let name = text(&val[i..end]);
+        let name = text(span(val, i, end));
         i = end;
         let mut value = None;
         if at(val, i) == b'=' {
@@ -1088,7 +1095,7 @@ fn parse_http_sig_value(val: &[u8]) -> Result<HttpSig, &'static str> {
             if vend == vstart || vend >= val.len() {
                 return Err("malformed header value");
             }
-            value = Some(text(&val[vstart..vend]));
+            value = Some(text(span(val, vstart, vend)));
             i = vend + 1;
         }
         headers.push(HttpHeader {
@@ -1113,7 +1120,7 @@ fn parse_http_sig_value(val: &[u8]) -> Result<HttpSig, &'static str> {
         if end == i {
             return Err("malformed header name");
         }
-        absent.push(text(&val[i..end]));
+        absent.push(text(span(val, i, end)));
         i = end;
         match at(val, i) {
             b',' => i += 1,
