@@ -8,7 +8,8 @@
 #   python3  - runs scripts/zardaxt-to-pcap.py in its test
 #   g++      - builds libFuzzer, so that test.sh can check the fuzz targets compile
 #   chromium - a real browser as serve's visitor (tests/serve_browser.rs)
-#   nginx    - the README's reverse-proxy block in front of serve (same test);
+#   nginx    - the README's reverse-proxy block in front of serve, and the
+#              documented nginx log for learn (tests/learn_nginx.rs);
 #              installed without starting or enabling a web server here
 # Building synprint itself needs none of them. Tests that need a missing tool
 # skip with a message saying which one, so this script is a convenience for

@@ -23,7 +23,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use serde_json::Value;
 
 mod kernel;
+mod nginx;
 use kernel::Netns;
+use nginx::{curl, nginx_missing, readme, Nginx};
 
 const WINDOWS_CHROME: &str = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 \
                               (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36";
@@ -221,8 +223,7 @@ fn a_browser_claiming_another_os_is_a_mismatch() {
 /// The README's nginx `location` block for serve behind a proxy, verbatim,
 /// and the serve command its comment gives.
 fn readme_nginx_block() -> (String, String) {
-    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md"))
-        .expect("README.md");
+    let readme = readme();
     let block = readme
         .split("```nginx\n")
         .filter_map(|rest| rest.split_once("```").map(|(block, _)| block))
@@ -235,51 +236,10 @@ fn readme_nginx_block() -> (String, String) {
     (block.to_string(), command.to_string())
 }
 
-/// nginx in the namespace, in the foreground; stopped on drop.
-struct Nginx(Child);
-
-impl Nginx {
-    fn start(ns: &Netns, dir: &std::path::Path, location: &str, port: u16) -> Nginx {
-        let d = dir.display();
-        let conf = format!(
-            "daemon off;\nmaster_process off;\npid {d}/nginx.pid;\nerror_log {d}/error.log;\n\
-             events {{}}\nhttp {{\n access_log off;\n client_body_temp_path {d}/body;\n\
-             proxy_temp_path {d}/proxy;\n fastcgi_temp_path {d}/fastcgi;\n\
-             uwsgi_temp_path {d}/uwsgi;\n scgi_temp_path {d}/scgi;\n\
-             server {{\n listen 127.0.0.1:{port};\n listen [::1]:{port};\n{location}}}\n}}\n"
-        );
-        let path = dir.join("nginx.conf");
-        std::fs::write(&path, conf).expect("write nginx.conf");
-        let child = Command::new("ip")
-            .args(["netns", "exec", &ns.0, "nginx", "-p"])
-            .arg(dir)
-            .arg("-c")
-            .arg(&path)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn nginx");
-        Nginx(child)
-    }
-}
-
-impl Drop for Nginx {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// curl in the namespace; the answer's JSON, or `None` while nothing
-/// answers with one.
-fn curl(ns: &Netns, url: &str, headers: &[&str]) -> Option<Value> {
-    let mut cmd = Command::new("ip");
-    cmd.args(["netns", "exec", &ns.0, "curl", "-s", "--max-time", "5"]);
-    for h in headers {
-        cmd.args(["-H", h]);
-    }
-    let out = cmd.arg(url).output().ok()?;
-    serde_json::from_slice(&out.stdout).ok()
+/// curl's answer as JSON, or `None` while nothing answers with one.
+fn curl_json(ns: &Netns, url: &str, headers: &[&str]) -> Option<Value> {
+    let args: Vec<&str> = headers.iter().flat_map(|h| ["-H", h]).collect();
+    serde_json::from_slice(&curl(ns, &args, url).stdout).ok()
 }
 
 #[test]
@@ -287,17 +247,8 @@ fn a_browser_behind_the_readme_nginx_block_is_answered_from_its_captured_syn() {
     let (Some(browser), Some(ns)) = (browser(), namespace()) else {
         return;
     };
-    for (tool, arg) in [("nginx", "-v"), ("curl", "--version")] {
-        let ok = Command::new(tool)
-            .arg(arg)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success());
-        if !ok {
-            eprintln!("SKIPPED: {tool} is not installed");
-            return;
-        }
+    if nginx_missing() {
+        return;
     }
     let (location, command) = readme_nginx_block();
     // The README's command, on this namespace's loopback instead of eth0.
@@ -311,14 +262,14 @@ fn a_browser_behind_the_readme_nginx_block_is_answered_from_its_captured_syn() {
         .expect("the command gives --capture-port");
     let _serve = Serve::start_with(&ns, &args);
     let dir = tempfile::tempdir().expect("temp dir");
-    let _nginx = Nginx::start(&ns, dir.path(), &location, site_port);
+    let _nginx = Nginx::start(&ns, dir.path(), " access_log off;", &location, site_port);
     let site = |host: &str| format!("http://{host}:{site_port}/classify?detail=1");
 
     // Until nginx listens and the capture thread runs, answers carry no
     // fingerprint.
     let ready = (0..100).any(|_| {
         std::thread::sleep(std::time::Duration::from_millis(100));
-        curl(&ns, &site("127.0.0.1"), &[]).is_some_and(|a| a["fp"].is_object())
+        curl_json(&ns, &site("127.0.0.1"), &[]).is_some_and(|a| a["fp"].is_object())
     });
     assert!(ready, "no answer through nginx within 10 s");
 
@@ -338,7 +289,7 @@ fn a_browser_behind_the_readme_nginx_block_is_answered_from_its_captured_syn() {
 
     // The block sets X-Real-Port itself, so a client's own cannot point the
     // lookup at no connection (and switch the mismatch check off).
-    let a = curl(
+    let a = curl_json(
         &ns,
         &site("127.0.0.1"),
         &[&format!("User-Agent: {WINDOWS_CHROME}"), "X-Real-Port: 1"],
