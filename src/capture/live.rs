@@ -93,6 +93,30 @@ pub enum Delivery<'r> {
     /// The records of the kernel's last block are all out: nothing more
     /// comes until the next one (a writer flushes here).
     BlockEnd,
+    /// Something for the caller to tell its user; the capture goes on.
+    Link(LinkEvent<'r>),
+}
+
+/// What happened to a capture's link (shown as `the link is down; waiting
+/// for it`, ...).
+#[derive(Debug)]
+pub enum LinkEvent<'a> {
+    /// The link went down; the capture waits for it.
+    Down,
+    /// It came back.
+    Up,
+    /// Waiting for the next block failed; the capture tries again.
+    PollFailed(&'a std::io::Error),
+}
+
+impl std::fmt::Display for LinkEvent<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            LinkEvent::Down => f.write_str("the link is down; waiting for it"),
+            LinkEvent::Up => f.write_str("the link is up again"),
+            LinkEvent::PollFailed(e) => write!(f, "poll: {e}"),
+        }
+    }
 }
 
 pub struct LiveCapture {
@@ -212,8 +236,8 @@ impl LiveCapture {
     /// packets over in blocks (at the latest 10 ms after a block's first):
     /// each block's SYNs go through the analyzer's lookahead as a file's
     /// do, and the analyzer is drained at its end, so no record waits for
-    /// the next block. While the link is down the capture waits (said once
-    /// on stderr); it resumes when the link comes back. An analyzer with a
+    /// the next block. While the link is down the capture waits (delivered
+    /// once as a [`LinkEvent`]); it resumes when the link comes back. An analyzer with a
     /// file's default tables tells retransmissions apart as well as a
     /// file's analysis does.
     pub fn stream<E>(
@@ -236,21 +260,25 @@ impl LiveCapture {
             }
             let Some(data) = self.ring.user_block(block) else {
                 self.update_kernel_stats(counters);
-                match self.ring.socket().poll(100) {
-                    Ok(_) => {}
+                let told = match self.ring.socket().poll(100) {
+                    Ok(_) => Ok(()),
                     Err(e) if e.raw_os_error() == Some(libc::ENETDOWN) => {
-                        if !link_down {
-                            eprintln!(
-                                "synprint: capture on {}: the link is down; waiting for it",
-                                self.interface
-                            );
-                        }
+                        let told = if link_down {
+                            Ok(())
+                        } else {
+                            deliver(Delivery::Link(LinkEvent::Down))
+                        };
                         link_down = true;
+                        told
                     }
                     Err(e) => {
-                        eprintln!("synprint: capture on {}: poll: {e}", self.interface);
+                        let told = deliver(Delivery::Link(LinkEvent::PollFailed(&e)));
                         std::thread::sleep(std::time::Duration::from_millis(100));
+                        told
                     }
+                };
+                if let Err(e) = told {
+                    break Err(Stopped::Deliver(e));
                 }
                 // A deleted interface only ever looks down.
                 if link_down && !self.interface_exists() {
@@ -261,11 +289,10 @@ impl LiveCapture {
                 continue;
             };
             if link_down {
-                eprintln!(
-                    "synprint: capture on {}: the link is up again",
-                    self.interface
-                );
                 link_down = false;
+                if let Err(e) = deliver(Delivery::Link(LinkEvent::Up)) {
+                    break Err(Stopped::Deliver(e));
+                }
             }
             let (mut frames, mut records) = (0u64, 0u64);
             let mut counted = |r: &mut Record| {

@@ -19,7 +19,8 @@ mod writer;
 pub use compressed::{decompressing, decompressing_told};
 pub use error::{CaptureError, Malformation, Part};
 pub use live::{
-    open_all, CaptureCounters, CaptureOptions, Delivery, LiveCapture, LiveCaptureError, Stopped,
+    open_all, CaptureCounters, CaptureOptions, Delivery, LinkEvent, LiveCapture, LiveCaptureError,
+    Stopped,
 };
 pub use reader::{CaptureFormat, CaptureReader, Frame, MAX_RECORD_LEN};
 pub use writer::{

@@ -388,6 +388,10 @@ fn run_live<W: Write>(
             writer.write(record)
         }
         Delivery::BlockEnd => writer.flush(),
+        Delivery::Link(event) => {
+            eprintln!("synprint: capture on {interface}: {event}");
+            Ok(())
+        }
     });
     let (flushed, gone) = match streamed {
         Ok(()) => (writer.flush(), None),

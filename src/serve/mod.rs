@@ -195,13 +195,18 @@ pub fn capture_into(
     stop: &AtomicBool,
 ) {
     let mut analyzer = Analyzer::new(engine, AnalyzerConfig::default());
+    let interface = cap.interface().to_string();
     let stored = cap.stream(
         &mut analyzer,
         counters,
         || !stop.load(Relaxed),
         &mut |d: Delivery| {
-            if let Delivery::Record(r) = d {
-                store.insert(Arc::new(r.clone()));
+            match d {
+                Delivery::Record(r) => store.insert(Arc::new(r.clone())),
+                Delivery::BlockEnd => {}
+                Delivery::Link(event) => {
+                    eprintln!("synprint serve: capture on {interface}: {event}");
+                }
             }
             Ok::<(), std::convert::Infallible>(())
         },
