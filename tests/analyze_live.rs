@@ -9,12 +9,14 @@ use std::process::{Child, ChildStderr, ChildStdout, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+mod kernel;
+
 fn root() -> bool {
-    if synprint::sys::is_root() {
-        return true;
+    if !synprint::sys::is_root() {
+        eprintln!("skipped: live capture needs root (CAP_NET_RAW)");
+        return false;
     }
-    eprintln!("skipped: live capture needs root (CAP_NET_RAW)");
-    false
+    kernel::packet_sockets_allowed()
 }
 
 fn spawn(args: &[&str]) -> (Child, ChildStdout, ChildStderr) {

@@ -4,6 +4,7 @@
 //! them. Needs root and `ip` (iproute2); skips with a message otherwise.
 //! The namespaces are always deleted, also when the test fails.
 
+mod kernel;
 mod serve_common;
 
 use std::net::IpAddr;
@@ -53,13 +54,16 @@ struct NetnsPair {
 
 impl NetnsPair {
     fn create() -> Result<NetnsPair, String> {
+        // Tests run in parallel: each pair has names of its own.
+        static PAIRS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = PAIRS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let id = std::process::id();
         let pair = NetnsPair {
-            a: format!("synprint-a-{id}"),
-            b: format!("synprint-b-{id}"),
+            a: format!("synprint-a{n}-{id}"),
+            b: format!("synprint-b{n}-{id}"),
             // Interface names are at most 15 bytes.
-            veth_a: format!("spa{}", id % 10_000_000),
-            veth_b: format!("spb{}", id % 10_000_000),
+            veth_a: format!("spa{n}-{}", id % 1_000_000),
+            veth_b: format!("spb{n}-{}", id % 1_000_000),
         };
         let (va, vb) = (pair.veth_a.as_str(), pair.veth_b.as_str());
         ip(&["netns", "add", &pair.a])?;
@@ -126,7 +130,7 @@ fn can_run() -> bool {
         eprintln!("skipping the capture test: `ip` (iproute2) is not installed");
         return false;
     }
-    true
+    kernel::packet_sockets_allowed() && kernel::namespaces_allowed()
 }
 
 /// Runs `f` on a thread inside the namespace (sockets it opens stay there).

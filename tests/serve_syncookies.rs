@@ -4,6 +4,7 @@
 //! handshake a cookie one. With a capture running, the captured SYN of the
 //! same connection answers instead. Needs root and `ip`; skips otherwise.
 
+mod kernel;
 mod serve_common;
 
 use std::process::Command;
@@ -31,7 +32,7 @@ fn run(args: &[&str]) -> bool {
 
 #[test]
 fn syn_cookie_connections_say_no_syn_was_saved() {
-    if !sys::is_root() || Command::new("ip").arg("-V").output().is_err() {
+    if !sys::is_root() || !kernel::namespaces_allowed() {
         eprintln!("skipping: needs root and `ip` (iproute2) for a network namespace");
         return;
     }

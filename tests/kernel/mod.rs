@@ -109,3 +109,28 @@ impl Drop for Netns {
         let _ = Command::new("ip").args(["netns", "del", &self.0]).status();
     }
 }
+
+/// Whether this process may open AF_PACKET sockets. That takes CAP_NET_RAW,
+/// which root may lack (a container that drops it); says so when not.
+pub fn packet_sockets_allowed() -> bool {
+    // SAFETY: socket(2), and close(2) of the descriptor it returned.
+    let fd = unsafe { libc::socket(libc::AF_PACKET, libc::SOCK_RAW, 0) };
+    if fd < 0 {
+        eprintln!("SKIPPED: this process may not open AF_PACKET sockets (CAP_NET_RAW)");
+        return false;
+    }
+    // SAFETY: as above.
+    unsafe { libc::close(fd) };
+    true
+}
+
+/// Whether this process may create network namespaces (root with
+/// CAP_SYS_ADMIN and CAP_NET_ADMIN, which an unprivileged container's root
+/// lacks): tried once, then undone; says so when not.
+pub fn namespaces_allowed() -> bool {
+    let probe = Netns::create(&format!("sp-probe-{}", std::process::id()));
+    if probe.is_none() {
+        eprintln!("SKIPPED: cannot create a network namespace (needs root and iproute2)");
+    }
+    probe.is_some()
+}
