@@ -19,7 +19,7 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 mod kernel;
-use kernel::{synprint_analyze, tcpdump_missing, Capture, Netns};
+use kernel::{netns_for_test, synprint_analyze, tcpdump_missing, Capture, Netns};
 
 const HELPER_ENV: &str = "SYNPRINT_TUNNEL_HELPER";
 const PORT: u16 = 8443;
@@ -125,12 +125,10 @@ fn kernel_vxlan_records_equal_the_inner_packets() {
     if tcpdump_missing() {
         return;
     }
-    let pid = std::process::id();
     let (Some(a), Some(b)) = (
-        Netns::create(&format!("synprint-vxa-{pid}")),
-        Netns::create(&format!("synprint-vxb-{pid}")),
+        netns_for_test("synprint-vxa"),
+        netns_for_test("synprint-vxb"),
     ) else {
-        eprintln!("SKIPPED: cannot create network namespaces (needs root and iproute2)");
         return;
     };
     if build(&a, &b).is_none() {

@@ -9,13 +9,12 @@
 //! nginx and curl, and is skipped with a message otherwise.
 
 use std::collections::BTreeMap;
-use std::process::Command;
 
 use serde_json::Value;
 
 mod kernel;
 mod nginx;
-use kernel::{tcpdump_missing, Capture, Netns};
+use kernel::{netns_for_test, synprint, tcpdump_missing, Capture};
 use nginx::{curl, nginx_missing, Nginx};
 
 /// (User-Agent, the OS it claims)
@@ -87,23 +86,12 @@ fn documented() -> (String, String, String) {
     (nginx_lines.join("\n"), interface.into(), filter.into())
 }
 
-fn synprint(args: &[&str]) -> (String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_synprint"))
-        .args(args)
-        .output()
-        .expect("run synprint");
-    let err = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert!(out.status.success(), "synprint {args:?}: {err}");
-    (String::from_utf8_lossy(&out.stdout).into_owned(), err)
-}
-
 #[test]
 fn a_site_logged_by_nginx_and_captured_by_tcpdump_teaches_and_is_judged() {
     if tcpdump_missing() || nginx_missing() {
         return;
     }
-    let Some(ns) = Netns::create(&format!("sp-learn-{}", std::process::id())) else {
-        eprintln!("SKIPPED: cannot create a network namespace (needs root and iproute2)");
+    let Some(ns) = netns_for_test("sp-learn") else {
         return;
     };
     let dir = tempfile::tempdir().expect("temp dir");

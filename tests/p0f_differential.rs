@@ -28,7 +28,7 @@ use synprint::p0f::{Database, Uptime};
 use synprint::packet::{flags, Kind, LinkType, Timestamp};
 
 mod kernel;
-use kernel::{synprint_analyze, tcpdump_missing, Capture, Netns};
+use kernel::{netns_for_test, synprint_analyze, tcpdump_missing, Capture};
 
 /// True, after saying so, when there is no p0f to compare with: the test
 /// then skips.
@@ -1970,9 +1970,7 @@ fn kernel_loopback_syns_match_p0f() {
         eprintln!("SKIPPED: kernel older than 4.15 (TCP sysctls not per-namespace)");
         return;
     }
-    let name = format!("synprint-p0f-{}", std::process::id());
-    let Some(ns) = Netns::create(&name) else {
-        eprintln!("SKIPPED: cannot create a network namespace (needs root and iproute2)");
+    let Some(ns) = netns_for_test("synprint-p0f") else {
         return;
     };
     let dir = tempfile::tempdir().expect("tempdir");
@@ -1999,7 +1997,7 @@ fn kernel_loopback_syns_match_p0f() {
                 .args([
                     "netns",
                     "exec",
-                    &name,
+                    &ns.0,
                     "env",
                     &format!("{HELPER_ENV}={family}"),
                 ])

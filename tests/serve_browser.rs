@@ -15,17 +15,17 @@
 //! proxy test, nginx and curl (`scripts/install-test-deps.sh` installs
 //! Debian's); skipped with a message otherwise.
 
-use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use serde_json::Value;
 
 mod kernel;
 mod nginx;
-use kernel::Netns;
+mod serve_common;
+use kernel::{netns_for_test, Netns};
 use nginx::{curl, nginx_missing, readme, Nginx};
+use serve_common::announced_addresses;
 
 const WINDOWS_CHROME: &str = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 \
                               (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36";
@@ -49,20 +49,6 @@ fn browser() -> Option<&'static str> {
         eprintln!("SKIPPED: no Chromium (chromium, chromium-browser or google-chrome) on the PATH");
     }
     found
-}
-
-fn namespace() -> Option<Netns> {
-    static N: AtomicUsize = AtomicUsize::new(0);
-    let name = format!(
-        "sp-browser-{}-{}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::Relaxed)
-    );
-    let ns = Netns::create(&name);
-    if ns.is_none() {
-        eprintln!("SKIPPED: cannot create a network namespace (needs root and iproute2)");
-    }
-    ns
 }
 
 /// `synprint serve` in the namespace; stopped on drop, also when the test
@@ -90,19 +76,7 @@ impl Serve {
             .stderr(Stdio::piped())
             .spawn()
             .expect("spawn synprint serve");
-        let mut lines = BufReader::new(child.stderr.take().expect("stderr")).lines();
-        let mut addrs = Vec::new();
-        while addrs.len() < listeners {
-            let line = lines
-                .next()
-                .expect("serve printed its addresses")
-                .expect("a line");
-            if let Some(rest) = line.strip_prefix("synprint serve: listening on http://") {
-                let addr = rest.trim_end_matches("/classify");
-                addrs.push(addr.parse().expect("an address"));
-            }
-        }
-        std::thread::spawn(move || for _ in lines {});
+        let addrs = announced_addresses(&mut child, listeners);
         Serve { child, addrs }
     }
 }
@@ -172,7 +146,7 @@ fn url(addr: SocketAddr) -> String {
 
 #[test]
 fn a_browser_on_this_machine_is_answered_with_its_own_linux_stack() {
-    let (Some(browser), Some(ns)) = (browser(), namespace()) else {
+    let (Some(browser), Some(ns)) = (browser(), netns_for_test("sp-browser")) else {
         return;
     };
     let serve = Serve::start(&ns);
@@ -198,7 +172,7 @@ fn a_browser_on_this_machine_is_answered_with_its_own_linux_stack() {
 
 #[test]
 fn a_browser_claiming_another_os_is_a_mismatch() {
-    let (Some(browser), Some(ns)) = (browser(), namespace()) else {
+    let (Some(browser), Some(ns)) = (browser(), netns_for_test("sp-browser")) else {
         return;
     };
     let serve = Serve::start(&ns);
@@ -244,7 +218,7 @@ fn curl_json(ns: &Netns, url: &str, headers: &[&str]) -> Option<Value> {
 
 #[test]
 fn a_browser_behind_the_readme_nginx_block_is_answered_from_its_captured_syn() {
-    let (Some(browser), Some(ns)) = (browser(), namespace()) else {
+    let (Some(browser), Some(ns)) = (browser(), netns_for_test("sp-browser")) else {
         return;
     };
     if nginx_missing() {

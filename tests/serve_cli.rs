@@ -4,12 +4,11 @@
 
 mod serve_common;
 
-use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use serve_common::get;
+use serve_common::{announced_addresses, get};
 
 fn start(extra_env: &[(&str, &str)]) -> (std::process::Child, SocketAddr) {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_synprint"));
@@ -25,20 +24,7 @@ fn start_command(mut cmd: Command) -> (std::process::Child, SocketAddr) {
         .stderr(Stdio::piped())
         .stdout(Stdio::null());
     let mut child = cmd.spawn().expect("spawn synprint serve");
-    let stderr = child.stderr.take().expect("stderr");
-    let mut lines = BufReader::new(stderr).lines();
-    let addr = loop {
-        let line = lines
-            .next()
-            .expect("serve printed its address")
-            .expect("utf8 line");
-        if let Some(rest) = line.strip_prefix("synprint serve: listening on http://") {
-            let addr = rest.trim_end_matches("/classify");
-            break addr.parse::<SocketAddr>().expect("address");
-        }
-    };
-    // Keep draining stderr so the child never blocks on a full pipe.
-    std::thread::spawn(move || for _ in lines {});
+    let addr = announced_addresses(&mut child, 1)[0];
     (child, addr)
 }
 

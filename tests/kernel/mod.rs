@@ -7,17 +7,21 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-/// The `synprint analyze --format FORMAT` binary's standard output and
-/// error for a capture; it must succeed.
-pub fn synprint_analyze(pcap: &Path, format: &str) -> (String, String) {
+/// The `synprint` binary's standard output and error; it must succeed.
+pub fn synprint(args: &[&str]) -> (String, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_synprint"))
-        .args(["analyze", "--format", format])
-        .arg(pcap)
+        .args(args)
         .output()
-        .expect("run synprint analyze");
+        .expect("run synprint");
     let err = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert!(out.status.success(), "{err}");
+    assert!(out.status.success(), "synprint {args:?}: {err}");
     (String::from_utf8_lossy(&out.stdout).into_owned(), err)
+}
+
+/// `synprint analyze --format FORMAT` over a capture.
+pub fn synprint_analyze(pcap: &Path, format: &str) -> (String, String) {
+    let pcap = pcap.display().to_string();
+    synprint(&["analyze", "--format", format, &pcap])
 }
 
 pub fn tcpdump_missing() -> bool {
@@ -79,6 +83,19 @@ impl Drop for Capture {
 /// A network namespace, deleted on drop (also when the test fails).
 pub struct Netns(pub String);
 
+/// A namespace of its own for a test (`prefix`, the process id and a
+/// count make its name), or `None` with the reason printed: the test then
+/// skips.
+pub fn netns_for_test(prefix: &str) -> Option<Netns> {
+    static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let ns = Netns::create(&format!("{prefix}-{}-{n}", std::process::id()));
+    if ns.is_none() {
+        eprintln!("SKIPPED: cannot create a network namespace (needs root and iproute2)");
+    }
+    ns
+}
+
 impl Netns {
     pub fn create(name: &str) -> Option<Netns> {
         let ok = Command::new("ip")
@@ -128,9 +145,5 @@ pub fn packet_sockets_allowed() -> bool {
 /// CAP_SYS_ADMIN and CAP_NET_ADMIN, which an unprivileged container's root
 /// lacks): tried once, then undone; says so when not.
 pub fn namespaces_allowed() -> bool {
-    let probe = Netns::create(&format!("sp-probe-{}", std::process::id()));
-    if probe.is_none() {
-        eprintln!("SKIPPED: cannot create a network namespace (needs root and iproute2)");
-    }
-    probe.is_some()
+    netns_for_test("sp-probe").is_some()
 }

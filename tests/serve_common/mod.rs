@@ -250,3 +250,25 @@ pub fn get(addr: SocketAddr, path: &str, headers: &[(&str, &str)]) -> Reply {
     let mut s = connect(addr, SynShape::default());
     get_on(&mut s, path, headers)
 }
+
+/// The first `n` addresses a `synprint serve` child announces on its
+/// standard error (which must be piped); the rest of its standard error is
+/// drained from then on, so the child never blocks on a full pipe.
+pub fn announced_addresses(child: &mut std::process::Child, n: usize) -> Vec<SocketAddr> {
+    use std::io::BufRead;
+    let stderr = child.stderr.take().expect("stderr piped");
+    let mut lines = std::io::BufReader::new(stderr).lines();
+    let mut addrs = Vec::new();
+    while addrs.len() < n {
+        let line = lines
+            .next()
+            .expect("serve printed its addresses")
+            .expect("a line");
+        if let Some(rest) = line.strip_prefix("synprint serve: listening on http://") {
+            let addr = rest.trim_end_matches("/classify");
+            addrs.push(addr.parse().expect("an address"));
+        }
+    }
+    std::thread::spawn(move || for _ in lines {});
+    addrs
+}
