@@ -159,11 +159,11 @@ pub enum NoEstimate {
 
 /// A host and packet kind reduced to a 64-bit keyed hash: the seed is random
 /// per tracker, or set from data no sender can predict
-/// ([`UptimeTracker::reseed`]), so collisions cannot be aimed. The low bits pick the bucket
-/// and the high 32 (lowest bit forced on) are kept as the tag; an accidental
-/// collision of two live hosts (about n²/2⁴⁷ for n hosts at the default
-/// size) would pair their timestamps, which the frequency checks almost
-/// always reject.
+/// ([`UptimeTracker::reseed`]), so collisions cannot be aimed. The low bits
+/// pick the bucket and the high 32 (lowest bit forced on) are kept as the
+/// tag; an accidental collision of two live hosts (about n²/2⁴⁷ for n hosts
+/// at the default size) would pair their timestamps, which the frequency
+/// checks almost always reject.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct HostKey(u64);
 
