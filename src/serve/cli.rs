@@ -73,6 +73,8 @@ pub struct ServeArgs {
 mod tests {
     use clap::Args;
 
+    use crate::serve::config::{env_var, KEYS};
+
     /// `serve --help` names every environment variable the configuration
     /// reads.
     #[test]
@@ -82,17 +84,8 @@ mod tests {
             .get_after_help()
             .map(|h| h.to_string())
             .unwrap_or_default();
-        let source = include_str!("config.rs");
-        let mut names: Vec<&str> = source
-            .split('"')
-            .filter(|s| {
-                s.starts_with("SYNPRINT_") && s.chars().all(|c| c.is_ascii_uppercase() || c == '_')
-            })
-            .collect();
-        names.sort_unstable();
-        names.dedup();
-        assert!(names.len() >= 13, "{names:?}");
-        for name in names {
+        let names = KEYS.map(env_var);
+        for name in names.iter().map(String::as_str).chain(["SYNPRINT_CONFIG"]) {
             assert!(help.contains(name), "{name} missing from serve --help");
         }
     }

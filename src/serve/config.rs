@@ -244,6 +244,37 @@ impl Layer {
     }
 }
 
+impl Layer {
+    /// Sets `key`, one of [`KEYS`], from `value`.
+    fn set(&mut self, key: &str, value: &Setting) -> Result<(), ConfigError> {
+        match key {
+            "listen" => {
+                self.listen = value.parsed_list()?;
+                // Falling back to the default would listen on every
+                // interface.
+                if self.listen.is_empty() {
+                    return Err(value.invalid("is empty: give at least one address"));
+                }
+            }
+            "api_key" => self.api_key = Some(value.string()?),
+            "trusted_proxies" => self.trusted_proxies = Some(value.parsed_list()?),
+            "real_ip_header" => self.real_ip_header = Some(value.parsed()?),
+            "max_connections" => self.max_connections = Some(value.number()?),
+            "interfaces" => self.interfaces = value.list()?,
+            "capture_port" => self.capture_port = Some(value.number()?),
+            "promiscuous" => self.promiscuous = Some(value.boolean()?),
+            "model" => self.model = Some(PathBuf::from(value.string()?)),
+            "store_max_ips" => self.store_max_ips = Some(value.number()?),
+            "store_per_ip" => self.store_per_ip = Some(value.number()?),
+            "store_max_connections" => self.store_max_connections = Some(value.number()?),
+            "store_ttl_secs" => self.store_ttl_secs = Some(value.number()?),
+            // KEYS and this match list the same keys (a test checks).
+            _ => return Err(value.invalid("not a setting")),
+        }
+        Ok(())
+    }
+}
+
 impl ServeConfig {
     /// Resolves flags, the environment (`env` looks a variable up; pass
     /// `|k| std::env::var(k).ok()`) and the config file the flags or the
@@ -287,9 +318,7 @@ impl ServeConfig {
             "interfaces" => "--interface".into(),
             key => format!("--{}", key.replace('_', "-")),
         })?;
-        env_layer.check("environment", &|key| {
-            format!("SYNPRINT_{}", key.to_ascii_uppercase())
-        })?;
+        env_layer.check("environment", &|key| env_var(key))?;
         file.check(&file_origin, &str::to_string)?;
         let l = flags.over(env_layer.over(file));
         let d = ServeConfig::default();
@@ -350,76 +379,36 @@ fn invalid(origin: &str, key: &str, reason: impl fmt::Display) -> ConfigError {
     }
 }
 
-/// A list that may not be empty where it is given: an empty `listen`
-/// falling back to the default would listen on every interface.
-fn nonempty<T>(origin: &str, key: &str, list: Vec<T>) -> Result<Vec<T>, ConfigError> {
-    if list.is_empty() {
-        return Err(invalid(origin, key, "is empty: give at least one address"));
-    }
-    Ok(list)
-}
+/// The keys a configuration file sets, each also read from the environment
+/// as `SYNPRINT_<KEY>` ([`env_var`]).
+pub(crate) const KEYS: [&str; 13] = [
+    "listen",
+    "api_key",
+    "trusted_proxies",
+    "real_ip_header",
+    "max_connections",
+    "interfaces",
+    "capture_port",
+    "promiscuous",
+    "model",
+    "store_max_ips",
+    "store_per_ip",
+    "store_max_connections",
+    "store_ttl_secs",
+];
 
-fn parse_list<T: std::str::FromStr>(origin: &str, key: &str, s: &str) -> Result<Vec<T>, ConfigError>
-where
-    T::Err: fmt::Display,
-{
-    s.split(',')
-        .map(str::trim)
-        .filter(|p| !p.is_empty())
-        .map(|p| {
-            p.parse::<T>()
-                .map_err(|e| invalid(origin, key, format!("`{p}`: {e}")))
-        })
-        .collect()
-}
-
-fn parse_one<T: std::str::FromStr>(origin: &str, key: &str, s: &str) -> Result<T, ConfigError>
-where
-    T::Err: fmt::Display,
-{
-    s.trim()
-        .parse::<T>()
-        .map_err(|e| invalid(origin, key, format!("`{s}`: {e}")))
+pub(crate) fn env_var(key: &str) -> String {
+    format!("SYNPRINT_{}", key.to_ascii_uppercase())
 }
 
 fn env_layer(env: &impl Fn(&str) -> Option<String>) -> Result<Layer, ConfigError> {
-    let o = "environment";
     let mut l = Layer::default();
-    let get = |k: &str| env(k).filter(|v| !v.trim().is_empty());
-    if let Some(v) = get("SYNPRINT_LISTEN") {
-        l.listen = nonempty(o, "SYNPRINT_LISTEN", parse_list(o, "SYNPRINT_LISTEN", &v)?)?;
-    }
-    l.api_key = get("SYNPRINT_API_KEY");
-    if let Some(v) = get("SYNPRINT_TRUSTED_PROXIES") {
-        l.trusted_proxies = Some(parse_list(o, "SYNPRINT_TRUSTED_PROXIES", &v)?);
-    }
-    if let Some(v) = get("SYNPRINT_REAL_IP_HEADER") {
-        l.real_ip_header = Some(parse_one(o, "SYNPRINT_REAL_IP_HEADER", &v)?);
-    }
-    if let Some(v) = get("SYNPRINT_MAX_CONNECTIONS") {
-        l.max_connections = Some(parse_one(o, "SYNPRINT_MAX_CONNECTIONS", &v)?);
-    }
-    if let Some(v) = get("SYNPRINT_INTERFACES") {
-        l.interfaces = parse_list(o, "SYNPRINT_INTERFACES", &v)?;
-    }
-    if let Some(v) = get("SYNPRINT_CAPTURE_PORT") {
-        l.capture_port = Some(parse_one(o, "SYNPRINT_CAPTURE_PORT", &v)?);
-    }
-    if let Some(v) = get("SYNPRINT_PROMISCUOUS") {
-        l.promiscuous = Some(parse_one(o, "SYNPRINT_PROMISCUOUS", &v)?);
-    }
-    l.model = get("SYNPRINT_MODEL").map(PathBuf::from);
-    if let Some(v) = get("SYNPRINT_STORE_MAX_IPS") {
-        l.store_max_ips = Some(parse_one(o, "SYNPRINT_STORE_MAX_IPS", &v)?);
-    }
-    if let Some(v) = get("SYNPRINT_STORE_PER_IP") {
-        l.store_per_ip = Some(parse_one(o, "SYNPRINT_STORE_PER_IP", &v)?);
-    }
-    if let Some(v) = get("SYNPRINT_STORE_MAX_CONNECTIONS") {
-        l.store_max_connections = Some(parse_one(o, "SYNPRINT_STORE_MAX_CONNECTIONS", &v)?);
-    }
-    if let Some(v) = get("SYNPRINT_STORE_TTL_SECS") {
-        l.store_ttl_secs = Some(parse_one(o, "SYNPRINT_STORE_TTL_SECS", &v)?);
+    for key in KEYS {
+        let var = env_var(key);
+        // An empty variable is an unset one, as shells treat `VAR=`.
+        if let Some(text) = env(&var).filter(|v| !v.trim().is_empty()) {
+            l.set(key, &Setting::text("environment", &var, &text))?;
+        }
     }
     Ok(l)
 }
@@ -451,58 +440,112 @@ fn file_layer(path: &Path) -> Result<Layer, ConfigError> {
     layer_from_value(&path.display().to_string(), &value)
 }
 
-/// A string or a list of strings (TOML arrays, or one comma-separated
-/// string).
-fn strings(origin: &str, key: &str, v: &Value) -> Result<Vec<String>, ConfigError> {
-    match v {
-        Value::String(s) => Ok(s
-            .split(',')
-            .map(|p| p.trim().to_string())
-            .filter(|p| !p.is_empty())
-            .collect()),
-        Value::Array(items) => items
-            .iter()
-            .map(|i| {
-                i.as_str()
-                    .map(str::to_string)
-                    .ok_or_else(|| invalid(origin, key, "expected a list of strings"))
-            })
-            .collect(),
-        _ => Err(invalid(
+/// One value as a layer gives it, with where it came from and the name
+/// it has there (for errors): a variable's text, or a file's typed value.
+struct Setting<'a> {
+    origin: &'a str,
+    name: &'a str,
+    raw: Raw<'a>,
+}
+
+enum Raw<'a> {
+    Text(&'a str),
+    Value(&'a Value),
+}
+
+impl<'a> Setting<'a> {
+    fn text(origin: &'a str, name: &'a str, text: &'a str) -> Self {
+        Setting {
             origin,
-            key,
-            "expected a string or a list of strings",
-        )),
+            name,
+            raw: Raw::Text(text),
+        }
     }
-}
 
-fn string(origin: &str, key: &str, v: &Value) -> Result<String, ConfigError> {
-    v.as_str()
-        .map(str::to_string)
-        .ok_or_else(|| invalid(origin, key, "expected a string"))
-}
+    fn invalid(&self, reason: impl fmt::Display) -> ConfigError {
+        invalid(self.origin, self.name, reason)
+    }
 
-fn number<T: TryFrom<u64>>(origin: &str, key: &str, v: &Value) -> Result<T, ConfigError> {
-    v.as_u64()
-        .and_then(|n| T::try_from(n).ok())
-        .ok_or_else(|| invalid(origin, key, "expected a non-negative integer in range"))
-}
+    /// A list: a file's array of strings, or one comma-separated string.
+    fn list(&self) -> Result<Vec<String>, ConfigError> {
+        let split = |s: &str| {
+            s.split(',')
+                .map(|p| p.trim().to_string())
+                .filter(|p| !p.is_empty())
+                .collect()
+        };
+        if let Some(s) = self.as_str() {
+            return Ok(split(s));
+        }
+        match self.raw {
+            Raw::Value(Value::Array(items)) => items
+                .iter()
+                .map(|i| {
+                    i.as_str()
+                        .map(str::to_string)
+                        .ok_or_else(|| self.invalid("expected a list of strings"))
+                })
+                .collect(),
+            _ => Err(self.invalid("expected a string or a list of strings")),
+        }
+    }
 
-fn parse_all<T: std::str::FromStr>(
-    origin: &str,
-    key: &str,
-    items: Vec<String>,
-) -> Result<Vec<T>, ConfigError>
-where
-    T::Err: fmt::Display,
-{
-    items
-        .iter()
-        .map(|s| {
-            s.parse::<T>()
-                .map_err(|e| invalid(origin, key, format!("`{s}`: {e}")))
-        })
-        .collect()
+    fn parsed_list<T: std::str::FromStr>(&self) -> Result<Vec<T>, ConfigError>
+    where
+        T::Err: fmt::Display,
+    {
+        self.list()?
+            .iter()
+            .map(|s| s.parse().map_err(|e| self.invalid(format!("`{s}`: {e}"))))
+            .collect()
+    }
+
+    fn as_str(&self) -> Option<&'a str> {
+        match self.raw {
+            Raw::Text(s) => Some(s),
+            Raw::Value(v) => v.as_str(),
+        }
+    }
+
+    fn string(&self) -> Result<String, ConfigError> {
+        self.as_str()
+            .map(str::to_string)
+            .ok_or_else(|| self.invalid("expected a string"))
+    }
+
+    fn parsed<T: std::str::FromStr>(&self) -> Result<T, ConfigError>
+    where
+        T::Err: fmt::Display,
+    {
+        let s = self.string()?;
+        s.trim()
+            .parse()
+            .map_err(|e| self.invalid(format!("`{s}`: {e}")))
+    }
+
+    /// A number: a file's integer (not a string of digits), or a
+    /// variable's digits.
+    fn number<T: TryFrom<u64> + std::str::FromStr>(&self) -> Result<T, ConfigError>
+    where
+        <T as std::str::FromStr>::Err: fmt::Display,
+    {
+        match self.raw {
+            Raw::Text(_) => self.parsed(),
+            Raw::Value(v) => v
+                .as_u64()
+                .and_then(|n| T::try_from(n).ok())
+                .ok_or_else(|| self.invalid("expected a non-negative integer in range")),
+        }
+    }
+
+    fn boolean(&self) -> Result<bool, ConfigError> {
+        match self.raw {
+            Raw::Text(_) => self.parsed(),
+            Raw::Value(v) => v
+                .as_bool()
+                .ok_or_else(|| self.invalid("expected true or false")),
+        }
+    }
 }
 
 /// Reads synprint's keys and zardaxt.json's. zardaxt keys that configure
@@ -517,46 +560,29 @@ fn layer_from_value(origin: &str, v: &Value) -> Result<Layer, ConfigError> {
     let mut l = Layer::default();
     let mut zardaxt_ip: Option<IpAddr> = None;
     let mut zardaxt_port: Option<u16> = None;
-    for (key, val) in table {
-        let k = key.as_str();
-        match k {
-            "listen" => {
-                l.listen = nonempty(origin, k, parse_all(origin, k, strings(origin, k, val)?)?)?
-            }
-            "api_key" => l.api_key = Some(string(origin, k, val)?),
-            "trusted_proxies" | "trusted_proxy" => {
-                l.trusted_proxies = Some(parse_all(origin, k, strings(origin, k, val)?)?)
-            }
-            "real_ip_header" => {
-                l.real_ip_header = Some(parse_one(origin, k, &string(origin, k, val)?)?)
-            }
-            "max_connections" => l.max_connections = Some(number(origin, k, val)?),
-            "interfaces" | "interface" => l.interfaces = strings(origin, k, val)?,
-            "capture_port" => l.capture_port = Some(number(origin, k, val)?),
-            "promiscuous" => {
-                l.promiscuous = Some(
-                    val.as_bool()
-                        .ok_or_else(|| invalid(origin, k, "expected true or false"))?,
-                )
-            }
-            "model" => l.model = Some(PathBuf::from(string(origin, k, val)?)),
-            "store_max_ips" | "clear_dict_after" => l.store_max_ips = Some(number(origin, k, val)?),
-            "store_per_ip" => l.store_per_ip = Some(number(origin, k, val)?),
-            "store_max_connections" => l.store_max_connections = Some(number(origin, k, val)?),
-            "store_ttl_secs" => l.store_ttl_secs = Some(number(origin, k, val)?),
-            "api_server_ip" => {
-                zardaxt_ip = Some(parse_one(origin, k, &string(origin, k, val)?)?);
-            }
-            "api_server_port" => zardaxt_port = Some(number(origin, k, val)?),
+    for (name, val) in table {
+        let setting = Setting {
+            origin,
+            name,
+            raw: Raw::Value(val),
+        };
+        match name.as_str() {
+            "api_server_ip" => zardaxt_ip = Some(setting.parsed()?),
+            "api_server_port" => zardaxt_port = Some(setting.number()?),
             "pcap_filter"
             | "verbose"
             | "store_fingerprints"
             | "write_after"
             | "enable_uptime_interpolation" => {}
+            // zardaxt's name, and the singular spellings of the lists.
+            "clear_dict_after" => l.set("store_max_ips", &setting)?,
+            "trusted_proxy" => l.set("trusted_proxies", &setting)?,
+            "interface" => l.set("interfaces", &setting)?,
+            key if KEYS.contains(&key) => l.set(key, &setting)?,
             _ => {
                 return Err(ConfigError::UnknownKey {
                     origin: origin.to_string(),
-                    key: key.clone(),
+                    key: name.clone(),
                 })
             }
         }
@@ -907,6 +933,21 @@ mod tests {
         )
         .expect_err("syntax");
         assert!(matches!(e, ConfigError::Syntax { .. }));
+    }
+
+    /// Every key in [`KEYS`] is one `Layer::set` knows (its value here
+    /// may still be invalid for it).
+    #[test]
+    fn every_key_is_a_setting() {
+        for key in KEYS {
+            let r = Layer::default().set(key, &Setting::text("test", key, "1"));
+            assert!(
+                !r.is_err_and(|e| e.to_string().contains("not a setting")),
+                "{key}"
+            );
+        }
+        let r = Layer::default().set("colour", &Setting::text("test", "colour", "1"));
+        assert!(r.is_err_and(|e| e.to_string().contains("not a setting")));
     }
 
     #[test]
