@@ -137,12 +137,14 @@ fn main() {
             "  huginn-net-tcp 2.2.1 (full)  {:>12.0} packets/s",
             pps(huginn)
         );
-        if let Some(p0f) = p0f {
-            println!(
+        match p0f {
+            Some(p0f) => println!(
                 "  p0f 3 (-r FILE > /dev/null)  {:>12.0} packets/s  (synprint none: {:.0}x p0f)",
                 pps(p0f),
                 p0f / none
-            );
+            ),
+            None if full => println!("  p0f 3: not run (no working p0f; apt-get install p0f)"),
+            None => {}
         }
         println!();
     }
@@ -213,8 +215,15 @@ fn synprint_run(engine: &Engine, path: &Path, format: Format, out: impl Write) -
 /// (p0f refuses a log file that is not a regular file); `None` without a
 /// working p0f.
 fn p0f_run(path: &Path) -> Option<f64> {
+    // Debian installs p0f in /usr/sbin, which a user's PATH lacks.
+    let sbin = Path::new("/usr/sbin/p0f");
+    let p0f = if sbin.exists() {
+        sbin
+    } else {
+        Path::new("p0f")
+    };
     let t = Instant::now();
-    let status = std::process::Command::new("p0f")
+    let status = std::process::Command::new(p0f)
         .arg("-r")
         .arg(path)
         .stdout(std::process::Stdio::null())

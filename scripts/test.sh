@@ -5,6 +5,9 @@
 # examples. CI runs exactly this (.ci/run).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# Debian installs p0f, nginx and ip in /usr/sbin, which a user's PATH lacks:
+# without it their tests would skip for a user who has them.
+export PATH="$PATH:/usr/sbin:/sbin"
 scripts/install-test-deps.sh
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT

@@ -30,10 +30,21 @@ use synprint::packet::{flags, Kind, LinkType, Timestamp};
 mod kernel;
 use kernel::{netns_for_test, synprint_analyze, tcpdump_missing, Capture};
 
+/// p0f, where Debian installs it (/usr/sbin, which a user's PATH lacks)
+/// or else on the PATH.
+fn p0f() -> Command {
+    let sbin = Path::new("/usr/sbin/p0f");
+    Command::new(if sbin.exists() {
+        sbin
+    } else {
+        Path::new("p0f")
+    })
+}
+
 /// True, after saying so, when there is no p0f to compare with: the test
 /// then skips.
 fn p0f_missing() -> bool {
-    let installed = Command::new("p0f")
+    let installed = p0f()
         .arg("-L")
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -64,7 +75,7 @@ fn p0f_log(pcap: &Path) -> String {
     let log = pcap.with_extension("log");
     // p0f appends to its log.
     let _ = std::fs::remove_file(&log);
-    let out = Command::new("p0f")
+    let out = p0f()
         .env("TZ", "UTC")
         .arg("-r")
         .arg(pcap)
@@ -2110,7 +2121,7 @@ fn shared_fixtures_match_p0f() {
 fn p0f_loads(dir: &Path, text: &str, empty_pcap: &Path) -> Result<usize, Option<u32>> {
     let fp = dir.join("candidate.fp");
     std::fs::write(&fp, text).expect("write fp");
-    let out = Command::new("p0f")
+    let out = p0f()
         .arg("-f")
         .arg(&fp)
         .arg("-r")
