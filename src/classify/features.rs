@@ -105,23 +105,25 @@ impl Feature {
     }
 
     /// Parses a model-file value of this feature into its key.
-    pub fn parse_key(self, s: &str) -> Result<u64, String> {
+    pub fn parse_key(self, s: &str) -> Result<u64, FeatureValueError> {
         let s = s.trim();
         match self {
             Feature::Ttl => match s.parse::<u8>() {
                 Ok(t @ (32 | 64 | 128 | 255)) => Ok(u64::from(t)),
-                _ => Err("expected an initial TTL: 32, 64, 128 or 255".into()),
+                _ => Err(FeatureValueError::Expected(
+                    "an initial TTL: 32, 64, 128 or 255",
+                )),
             },
             Feature::Window => {
                 if let Some(n) = s.strip_prefix("mss*") {
                     match n.parse::<u16>() {
                         Ok(n) if n > 0 => Ok(window_mss_key(n)),
-                        _ => Err("expected mss*N with N in 1..=65535".into()),
+                        _ => Err(FeatureValueError::Expected("mss*N with N in 1..=65535")),
                     }
                 } else {
-                    s.parse::<u16>()
-                        .map(u64::from)
-                        .map_err(|_| "expected a window size 0..=65535 or mss*N".into())
+                    s.parse::<u16>().map(u64::from).map_err(|_| {
+                        FeatureValueError::Expected("a window size 0..=65535 or mss*N")
+                    })
                 }
             }
             Feature::WScale => {
@@ -130,7 +132,7 @@ impl Feature {
                 } else {
                     s.parse::<u8>()
                         .map(wscale_key)
-                        .map_err(|_| "expected a shift 0..=255 or none".into())
+                        .map_err(|_| FeatureValueError::Expected("a shift 0..=255 or none"))
                 }
             }
             Feature::Options => parse_layout(s).map(|l| l.key()),
@@ -138,25 +140,20 @@ impl Feature {
                 .into_iter()
                 .find(|b| b.name() == s)
                 .map(|b| b as u64)
-                .ok_or_else(|| {
-                    format!(
-                        "expected an MSS bucket: {}",
-                        MssBucket::ALL.map(|b| b.name()).join(", ")
-                    )
-                }),
+                .ok_or(FeatureValueError::MssBucket),
             Feature::Ecn => match s {
                 "no" => Ok(0),
                 "yes" => Ok(1),
-                _ => Err("expected yes or no".into()),
+                _ => Err(FeatureValueError::Expected("yes or no")),
             },
             Feature::IpId => IpIdClass::ALL
                 .into_iter()
                 .find(|c| c.name() == s)
                 .map(|c| c as u64)
-                .ok_or_else(|| "expected zero, nonzero or v6".into()),
+                .ok_or(FeatureValueError::Expected("zero, nonzero or v6")),
             Feature::Hops => match s.parse::<u8>() {
                 Ok(h) => Ok(u64::from(h.min(MAX_HOPS))),
-                Err(_) => Err("expected a hop count 0..=255".into()),
+                Err(_) => Err(FeatureValueError::Expected("a hop count 0..=255")),
             },
             Feature::MssValue => {
                 if s == "none" {
@@ -164,14 +161,14 @@ impl Feature {
                 } else {
                     s.parse::<u16>()
                         .map(u64::from)
-                        .map_err(|_| "expected an MSS 0..=65535 or none".into())
+                        .map_err(|_| FeatureValueError::Expected("an MSS 0..=65535 or none"))
                 }
             }
             Feature::Signature => parse_signature(s),
             Feature::Path => {
-                let (mss, hops) = s
-                    .split_once(':')
-                    .ok_or_else(|| "expected mss:hops, e.g. 1400:13 or none:7".to_string())?;
+                let (mss, hops) = s.split_once(':').ok_or(FeatureValueError::Expected(
+                    "mss:hops, e.g. 1400:13 or none:7",
+                ))?;
                 let mss = Feature::MssValue.parse_key(mss)?;
                 let hops = Feature::Hops.parse_key(hops)?;
                 Ok(path_key(mss, hops))
@@ -181,7 +178,9 @@ impl Feature {
                 let (Some(hops), Some(mss), Some(signature)) =
                     (parts.next(), parts.next(), parts.next())
                 else {
-                    return Err("expected ttl:window:wscale:options:mss:hops".into());
+                    return Err(FeatureValueError::Expected(
+                        "ttl:window:wscale:options:mss:hops",
+                    ));
                 };
                 let path = path_key(
                     Feature::MssValue.parse_key(mss)?,
@@ -193,22 +192,33 @@ impl Feature {
                 .into_iter()
                 .find(|c| c.name() == s)
                 .map(|c| c as u64)
-                .ok_or_else(|| {
-                    format!(
-                        "expected a p0f OS class: {}",
-                        P0fClass::ALL.map(|c| c.name()).join(", ")
-                    )
-                }),
+                .ok_or(FeatureValueError::P0fClass),
         }
     }
+}
+
+/// Why a model file's value of a feature does not parse.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum FeatureValueError {
+    #[error("expected {0}")]
+    Expected(&'static str),
+    #[error("expected an MSS bucket: {}", MssBucket::ALL.map(|b| b.name()).join(", "))]
+    MssBucket,
+    #[error("expected a p0f OS class: {}", P0fClass::ALL.map(|c| c.name()).join(", "))]
+    P0fClass,
+    #[error("option token {0:?}: expected M, N, W, S, T, E or U<kind>")]
+    OptionToken(String),
+    #[error("more than {LAYOUT_KEEP} options")]
+    TooManyOptions,
 }
 
 pub const WSCALE_NONE: u64 = 0xFF;
 
 /// `ttl:window:wscale:layout` into the key [`Features::key`] gives.
-fn parse_signature(s: &str) -> Result<u64, String> {
-    let err =
-        || "expected ttl:window:wscale:options, e.g. 64:65535:6:M,N,W,N,N,T,S,E,E".to_string();
+fn parse_signature(s: &str) -> Result<u64, FeatureValueError> {
+    let err = || {
+        FeatureValueError::Expected("ttl:window:wscale:options, e.g. 64:65535:6:M,N,W,N,N,T,S,E,E")
+    };
     let mut parts = s.splitn(4, ':');
     let (Some(ttl), Some(window), Some(ws), Some(layout)) =
         (parts.next(), parts.next(), parts.next(), parts.next())
@@ -552,7 +562,7 @@ impl fmt::Display for Layout {
 /// Parses zardaxt-style letters without values: `M,N,W,N,N,T,S,E,E`; other
 /// kinds as `U<kind>`; `none` for an empty list. A trailing comma is allowed
 /// (zardaxt writes one).
-pub fn parse_layout(s: &str) -> Result<Layout, String> {
+pub fn parse_layout(s: &str) -> Result<Layout, FeatureValueError> {
     let mut l = Layout::new();
     let s = s.trim();
     if s == "none" || s.is_empty() {
@@ -569,15 +579,11 @@ pub fn parse_layout(s: &str) -> Result<Layout, String> {
             "T" => 8,
             t => match t.strip_prefix('U').map(str::parse::<u8>) {
                 Some(Ok(k)) => k,
-                _ => {
-                    return Err(format!(
-                        "option token {t:?}: expected M, N, W, S, T, E or U<kind>"
-                    ))
-                }
+                _ => return Err(FeatureValueError::OptionToken(t.to_string())),
             },
         };
         if l.truncated || usize::from(l.len) >= LAYOUT_KEEP {
-            return Err(format!("more than {LAYOUT_KEEP} options"));
+            return Err(FeatureValueError::TooManyOptions);
         }
         l.push(kind);
     }

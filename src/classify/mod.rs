@@ -27,7 +27,7 @@ mod verdict;
 
 pub use classes::{Family, Os, UnknownOsName, N_FAMILY, N_OS};
 pub use eval::{evaluate, EvalReport, Evaluator};
-pub use features::{Feature, Features, Layout, MssBucket, P0fClass};
+pub use features::{Feature, FeatureValueError, Features, Layout, MssBucket, P0fClass};
 pub use labelled::{
     eval_capture, for_each_labelled_syn, learn_capture, CaptureFileError, JoinStats,
 };

@@ -942,7 +942,7 @@ impl Model {
                         let key = f.parse_key(v).map_err(|message| ModelError::Class {
                             path: path.to_path_buf(),
                             class: name.clone(),
-                            message,
+                            message: message.to_string(),
                         })?;
                         *counts[os.index()][f.index()].entry(key).or_insert(0.0) += n;
                     }

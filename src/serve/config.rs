@@ -61,14 +61,18 @@ pub enum RealIpHeader {
     XForwardedFor,
 }
 
-impl std::str::FromStr for RealIpHeader {
-    type Err = String;
+#[derive(Debug, thiserror::Error)]
+#[error("expected X-Real-IP or X-Forwarded-For")]
+pub struct UnknownRealIpHeader;
 
-    fn from_str(s: &str) -> Result<Self, String> {
+impl std::str::FromStr for RealIpHeader {
+    type Err = UnknownRealIpHeader;
+
+    fn from_str(s: &str) -> Result<Self, UnknownRealIpHeader> {
         match s.trim().to_ascii_lowercase().as_str() {
             "x-real-ip" => Ok(RealIpHeader::XRealIp),
             "x-forwarded-for" => Ok(RealIpHeader::XForwardedFor),
-            _ => Err("expected X-Real-IP or X-Forwarded-For".into()),
+            _ => Err(UnknownRealIpHeader),
         }
     }
 }
