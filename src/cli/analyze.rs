@@ -171,108 +171,30 @@ pub fn run(args: AnalyzeArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
 
     for path in &args.files {
         let name = path.display().to_string();
-        // Progress counts the file's own bytes, compressed or not.
-        let consumed = Rc::new(Cell::new(0u64));
-        let opened = if name == "-" {
-            io::stdin()
-                .as_fd()
-                .try_clone_to_owned()
-                .map(File::from)
-                .and_then(|f| decompressing_told(UntilStopped { inner: f, stop }))
-                .map(|input| (input, None))
-        } else {
-            File::open(path).and_then(|f| {
-                // A pipe (`<(tcpdump -w -)`) has no size to size tables by,
-                // and is read as standard input is.
-                let size = f.metadata().ok().filter(|m| m.is_file()).map(|m| m.len());
-                let inner = match size {
-                    Some(_) => UntilStopped {
-                        inner: f,
-                        stop: None,
-                    },
-                    None => UntilStopped { inner: f, stop },
-                };
-                let counted = Counted {
-                    inner,
-                    consumed: Rc::clone(&consumed),
-                };
-                decompressing_told(counted).map(|input| (input, size))
-            })
-        };
-        // A file that cannot be opened is reported as one that is not a
-        // capture is: one line, and the run goes on with the next file.
-        let ((input, compressed), size) = match opened {
-            Ok(opened) => opened,
-            Err(e) => {
-                say_after_records(&mut writer, &mut output_dead, format_args!("{name}: {e}"));
-                failed = true;
-                if output_dead {
-                    break;
-                }
-                continue;
-            }
-        };
-        let progress = size
-            .filter(|&s| !args.no_progress && s >= PROGRESS_MIN_BYTES && io::stderr().is_terminal())
-            .map(|size| (progress_bar(size), Rc::clone(&consumed)));
-        let config = match size {
-            Some(bytes) if !compressed => AnalyzerConfig::for_capture_bytes(bytes),
-            _ => AnalyzerConfig::default(),
-        };
-        let config = AnalyzerConfig {
-            follow_connections: writer.wants_conn_uptimes(),
-            ..config
-        };
-        let mut analyzer = Analyzer::new(&engine, config);
-        let mut unread_links = Vec::new();
-        let outcome = CaptureReader::new(input)
-            .map_err(StreamError::from)
-            .and_then(|mut reader| {
-                let outcome = analyze_stream(
-                    &mut reader,
-                    &mut analyzer,
+        match open_input(path, stop) {
+            Ok(opened) => {
+                let (stats, end) = analyze_file(
+                    &name,
+                    opened,
+                    !args.no_progress,
+                    &engine,
                     &mut writer,
-                    progress.as_ref(),
                     labels.as_ref(),
-                    // Standard input is usually a live `tcpdump -w -`: each
-                    // record goes out as soon as it is made instead of in
-                    // 1 MiB batches.
-                    name == "-",
                     stop,
                 );
-                let unread = reader.link_types().iter().filter(|l| !l.is_decoded());
-                unread_links.extend(unread);
-                outcome
-            });
-        if let Some((bar, _)) = progress {
-            bar.finish_and_clear();
-        }
-        let stats = analyzer.stats();
-        if outcome.as_ref().is_err_and(StreamError::is_output_failed) {
-            output_dead = true;
-        }
-        let unread = stats.skipped[Skip::UnknownLinkType.index()];
-        if unread > 0 && !unread_links.is_empty() {
-            let note = unread_note(&name, &unread_links, unread);
-            say_after_records(&mut writer, &mut output_dead, format_args!("{note}"));
-        }
-        total.merge(&stats);
-        let stopped = stop.is_some_and(|s| s.load(Relaxed));
-        match outcome {
-            // A pipe's reader ends at the signal, maybe inside a record:
-            // that is the interruption, not a damaged capture.
-            Ok(()) | Err(StreamError::Capture(_)) if stopped => {
-                say_after_records(
-                    &mut writer,
-                    &mut output_dead,
-                    format_args!("{name}: interrupted; the summary counts what was read before"),
-                );
-                break;
+                total.merge(&stats);
+                match end {
+                    FileEnd::Read => {}
+                    FileEnd::Failed => failed = true,
+                    FileEnd::Stop => break,
+                    FileEnd::OutputFailed => {
+                        output_dead = true;
+                        break;
+                    }
+                }
             }
-            Ok(()) => {}
-            // Whoever read the records went away (`| head`): the rest would
-            // go nowhere, so reading stops, quietly, as for any Unix filter.
-            Err(e) if e.is_reader_gone() => break,
+            // A file that cannot be opened is reported as one that is not a
+            // capture is: one line, and the run goes on with the next file.
             Err(e) => {
                 say_after_records(&mut writer, &mut output_dead, format_args!("{name}: {e}"));
                 failed = true;
@@ -305,6 +227,144 @@ pub fn run(args: AnalyzeArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// An input opened for reading: decompressed if it was compressed, with its
+/// size when it is a regular file (a pipe has none).
+struct Opened {
+    input: Box<dyn Read>,
+    compressed: bool,
+    size: Option<u64>,
+    /// The file's own bytes read so far, compressed or not (for progress).
+    consumed: Rc<Cell<u64>>,
+}
+
+/// Opens `path` (`-`: standard input). A pipe or terminal is read so that
+/// `stop` ends it; a regular file is read to its end.
+fn open_input(path: &Path, stop: Option<&'static AtomicBool>) -> io::Result<Opened> {
+    let consumed = Rc::new(Cell::new(0u64));
+    let (input, compressed, size) = if path.as_os_str() == "-" {
+        let stdin = File::from(io::stdin().as_fd().try_clone_to_owned()?);
+        let (input, compressed) = decompressing_told(UntilStopped { inner: stdin, stop })?;
+        (input, compressed, None)
+    } else {
+        let f = File::open(path)?;
+        // A pipe (`<(tcpdump -w -)`) has no size to size tables by, and is
+        // read as standard input is.
+        let size = f.metadata().ok().filter(|m| m.is_file()).map(|m| m.len());
+        let stop = if size.is_some() { None } else { stop };
+        let counted = Counted {
+            inner: UntilStopped { inner: f, stop },
+            consumed: Rc::clone(&consumed),
+        };
+        let (input, compressed) = decompressing_told(counted)?;
+        (input, compressed, size)
+    };
+    Ok(Opened {
+        input,
+        compressed,
+        size,
+        consumed,
+    })
+}
+
+/// How reading one file ended, for the files after it.
+enum FileEnd {
+    /// To its end: on with the next file.
+    Read,
+    /// With an error, said after its records: on with the next file, and
+    /// the run fails.
+    Failed,
+    /// Interrupted, or whoever read the records went away: no more files.
+    Stop,
+    /// The output failed: no more files, and the run fails.
+    OutputFailed,
+}
+
+/// Analyses one opened file (its name, and whether it may show a progress
+/// bar when large) into `writer`; returns its counts and how it ended,
+/// having said after its records what went wrong.
+fn analyze_file<W: Write>(
+    name: &str,
+    opened: Opened,
+    progress: bool,
+    engine: &synprint::analyze::Engine,
+    writer: &mut RecordWriter<W>,
+    labels: Option<&Judge>,
+    stop: Option<&'static AtomicBool>,
+) -> (Stats, FileEnd) {
+    let progress = opened
+        .size
+        .filter(|&s| progress && s >= PROGRESS_MIN_BYTES && io::stderr().is_terminal())
+        .map(|size| (progress_bar(size), Rc::clone(&opened.consumed)));
+    let config = match opened.size {
+        Some(bytes) if !opened.compressed => AnalyzerConfig::for_capture_bytes(bytes),
+        _ => AnalyzerConfig::default(),
+    };
+    let config = AnalyzerConfig {
+        follow_connections: writer.wants_conn_uptimes(),
+        ..config
+    };
+    let mut analyzer = Analyzer::new(engine, config);
+    let mut unread_links = Vec::new();
+    let outcome = CaptureReader::new(opened.input)
+        .map_err(StreamError::from)
+        .and_then(|mut reader| {
+            let outcome = analyze_stream(
+                &mut reader,
+                &mut analyzer,
+                writer,
+                progress.as_ref(),
+                labels,
+                // Standard input is usually a live `tcpdump -w -`: each
+                // record goes out as soon as it is made instead of in 1 MiB
+                // batches.
+                name == "-",
+                stop,
+            );
+            let unread = reader.link_types().iter().filter(|l| !l.is_decoded());
+            unread_links.extend(unread);
+            outcome
+        });
+    if let Some((bar, _)) = progress {
+        bar.finish_and_clear();
+    }
+    let stats = analyzer.stats();
+    let mut output_dead = outcome.as_ref().is_err_and(StreamError::is_output_failed);
+    let unread = stats.skipped[Skip::UnknownLinkType.index()];
+    if unread > 0 && !unread_links.is_empty() {
+        let note = unread_note(name, &unread_links, unread);
+        say_after_records(writer, &mut output_dead, format_args!("{note}"));
+    }
+    let stopped = stop.is_some_and(|s| s.load(Relaxed));
+    let end = match outcome {
+        // A pipe's reader ends at the signal, maybe inside a record: that is
+        // the interruption, not a damaged capture.
+        Ok(()) | Err(StreamError::Capture(_)) if stopped => {
+            say_after_records(
+                writer,
+                &mut output_dead,
+                format_args!("{name}: interrupted; the summary counts what was read before"),
+            );
+            FileEnd::Stop
+        }
+        Ok(()) => FileEnd::Read,
+        // Whoever read the records went away (`| head`): the rest would go
+        // nowhere, so reading stops, quietly, as for any Unix filter.
+        Err(e) if e.is_reader_gone() => FileEnd::Stop,
+        Err(e) => {
+            say_after_records(writer, &mut output_dead, format_args!("{name}: {e}"));
+            FileEnd::Failed
+        }
+    };
+    (
+        stats,
+        if output_dead {
+            FileEnd::OutputFailed
+        } else {
+            end
+        },
+    )
 }
 
 /// Names the link types of a file that synprint does not read: the summary
