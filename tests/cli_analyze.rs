@@ -671,6 +671,24 @@ fn output_that_is_an_input_is_refused() {
         assert!(err.contains("is also an input"), "{err}");
         assert_eq!(std::fs::read(&path).expect("still there"), bytes);
     }
+    // So is naming the p0f database or the learned model read.
+    let model = dir.path().join("m.toml");
+    let model_text = synprint::classify::ModelFile::empty_learned().to_toml();
+    std::fs::write(&model, &model_text).expect("write model");
+    let db = dir.path().join("p0f.fp");
+    let db_text = include_str!("../data/p0f.fp");
+    std::fs::write(&db, db_text).expect("write p0f.fp");
+    for (flag, file, text) in [
+        ("--model", &model, &model_text),
+        ("--p0f-db", &db, &db_text.to_string()),
+    ] {
+        let f = file.to_str().expect("utf-8");
+        let o = synprint(&["analyze", flag, f, "-o", f, p], None);
+        assert!(!o.status.success(), "{flag}");
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(err.contains("is also an input"), "{flag}: {err}");
+        assert_eq!(&std::fs::read_to_string(file).expect("still there"), text);
+    }
     // A different output file is written as usual.
     let out = dir.path().join("out.jsonl");
     let o = synprint(&["analyze", "-o", out.to_str().expect("utf-8"), p], None);

@@ -136,7 +136,8 @@ pub fn run(args: AnalyzeArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
         Format::Jsonl
     });
     if let Some(path) = output {
-        refuse_to_overwrite_an_input(path, args.files.iter().chain(&args.labels))?;
+        let inputs = args.files.iter().chain(&args.labels);
+        refuse_to_overwrite_an_input(path, inputs.chain(args.engine.inputs()))?;
     }
     let sink: Box<dyn Write> = match output {
         Some(path) => Box::new(NamedOutput {

@@ -21,6 +21,11 @@ impl EngineArgs {
         }
     }
 
+    /// The files these options read.
+    pub fn inputs(&self) -> impl Iterator<Item = &PathBuf> {
+        self.p0f_db.iter().chain(&self.model)
+    }
+
     pub fn build(&self) -> Result<Engine, Box<dyn std::error::Error>> {
         let mut engine = Engine::default();
         if let Some(path) = &self.p0f_db {
