@@ -287,6 +287,29 @@ fn learn_then_eval_and_learning_again_adds() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("--model -"));
 }
 
+/// A model whose counts are at the limit a model file may hold is not
+/// grown past it: every later run would refuse the file.
+#[test]
+fn learning_past_the_count_limit_writes_nothing() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (pcap, labels) = labelled(dir.path(), "one", &[(Stack::Windows, WINDOWS_UA)], 1);
+    let model = dir.path().join("full.toml");
+    let full = "format = \"synprint-os-model\"\nversion = 1\nkind = \"learned\"\n\
+                [class.Windows]\nsamples = 1000000000000000\nttl = { \"128\" = 1e15 }\n";
+    std::fs::write(&model, full).expect("write model");
+    let m = model.display().to_string();
+    let out = synprint(&["eval", "--pcap", &pcap, "--labels", &labels, "--model", &m]);
+    assert!(out.status.success(), "the full model loads");
+    let out = learn(&pcap, &labels, &m);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("must be at most 1e15") && err.contains("not written"),
+        "{err}"
+    );
+    assert_eq!(std::fs::read_to_string(&model).expect("model"), full);
+}
+
 #[test]
 fn a_corrupt_or_foreign_model_is_a_clear_error() {
     let dir = tempfile::tempdir().expect("tempdir");

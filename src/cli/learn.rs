@@ -75,7 +75,13 @@ pub fn learn(args: LearnArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
         eprintln!("{}: not written", args.model.display());
         return Ok(ExitCode::FAILURE);
     }
-    write_atomically(&args.model, learned.to_toml().as_bytes())?;
+    // Only what loads is written: counts at their limit, grown further,
+    // would make a file that every later run refuses.
+    let text = learned.to_toml();
+    if let Err(e) = ModelFile::parse(&text, &args.model) {
+        return Err(format!("{e} after this run; {}: not written", args.model.display()).into());
+    }
+    write_atomically(&args.model, text.as_bytes())?;
     eprintln!(
         "{}: {} labelled SYNs learned ({} SYNs, {} without a label, {} with a label naming no \
          known OS; {} label rows matched no SYN)",
