@@ -15,7 +15,8 @@ status=0
 cargo test --all-targets --locked "$@" 2>&1 | tee "$log" || status=$?
 # The FoxIO-licensed JA4T code is a default feature: check the build without it.
 cargo test --no-default-features --locked --lib --test cli_analyze "$@" 2>&1 | tee -a "$log" || status=$?
-# The fuzz targets are their own workspace, run by `cargo fuzz` on nightly:
+# The fuzz targets are their own workspace, run by `cargo fuzz` (stable with
+# RUSTC_BOOTSTRAP=1, as fuzz/README.md shows):
 # check here that they still compile against the library.
 if command -v c++ >/dev/null 2>&1; then
   cargo check --manifest-path fuzz/Cargo.toml --bins --locked 2>&1 | tee -a "$log" \
