@@ -87,7 +87,6 @@ fn learn_then_eval_over_captures() {
     let labels = read_labels_file(Path::new(&train_csv)).unwrap();
     let mut learned = ModelFile::empty_learned();
     let (stats, _) = learn_capture(
-        &builtin,
         &mut learned,
         Path::new(&train_pcap),
         &labels,
@@ -126,7 +125,6 @@ fn learn_then_eval_over_captures() {
     // Learning more adds to the model file.
     let mut again = ModelFile::load(&model_path).unwrap();
     learn_capture(
-        &builtin,
         &mut again,
         Path::new(&train_pcap),
         &labels,

@@ -11,7 +11,7 @@ use std::path::Path;
 use synprint::capture::{
     ByteOrder, PcapPrecision, PcapWriter, PcapngInterface, PcapngWriter, TsResolution,
 };
-use synprint::classify::{learn_from, Model, ModelFile, Os, Sample, BUILTIN_MODEL};
+use synprint::classify::{learn_from, ModelFile, Os, Sample, BUILTIN_MODEL};
 use synprint::craft::{
     ipv4_outer, ipv6_with_extensions, nflog, teredo, udp, Encapsulation, Ipv6Ext, Stack, TcpPacket,
 };
@@ -166,7 +166,6 @@ fn write_model_and_label_seeds(root: &Path, pkts: &[TcpPacket]) {
     std::fs::create_dir_all(&labels_dir).unwrap();
 
     std::fs::write(model_dir.join("builtin.toml"), BUILTIN_MODEL).unwrap();
-    let model = Model::builtin().unwrap();
     let mut learned = ModelFile::empty_learned();
     let obs: Vec<_> = pkts
         .iter()
@@ -174,7 +173,6 @@ fn write_model_and_label_seeds(root: &Path, pkts: &[TcpPacket]) {
         .collect();
     let oses = [Os::Windows, Os::Windows, Os::MacOs, Os::Ios, Os::Linux];
     learn_from(
-        &model,
         &mut learned,
         obs.iter()
             .zip(oses.iter().cycle())

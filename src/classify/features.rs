@@ -115,7 +115,15 @@ impl Feature {
                 )),
             },
             Feature::Window => {
-                if let Some(n) = s.strip_prefix("mss*") {
+                if let Some((w, mss)) = s.split_once(" or ") {
+                    let either = || FeatureValueError::Expected("W or mss*N, N dividing W");
+                    let w = w.trim().parse::<u16>().map_err(|_| either())?;
+                    let n = match mss.trim().strip_prefix("mss*").map(str::parse::<u16>) {
+                        Some(Ok(n)) if n > 0 && w % n == 0 => n,
+                        _ => return Err(either()),
+                    };
+                    Ok(window_either_key(w, n))
+                } else if let Some(n) = s.strip_prefix("mss*") {
                     match n.parse::<u16>() {
                         Ok(n) if n > 0 => Ok(window_mss_key(n)),
                         _ => Err(FeatureValueError::Expected("mss*N with N in 1..=65535")),
@@ -280,6 +288,19 @@ pub fn dense_key(f: Feature, i: usize) -> u64 {
 
 pub fn window_mss_key(n: u16) -> u64 {
     (1 << 32) | u64::from(n)
+}
+
+/// A learned window that is N times its SYN's MSS (`W or mss*N`): the model
+/// counts it as `W` when any class knows that window exactly, else as
+/// `mss*N`, wherever the classifier will look it up
+/// ([`window_either_parts`] takes it apart).
+pub fn window_either_key(window: u16, n: u16) -> u64 {
+    (2 << 32) | u64::from(window) << 16 | u64::from(n)
+}
+
+/// The exact window and `mss*N` key of a [`window_either_key`].
+pub fn window_either_parts(key: u64) -> Option<(u64, u64)> {
+    (key >> 32 == 2).then(|| ((key >> 16) & 0xFFFF, window_mss_key(key as u16)))
 }
 
 /// MSS buckets in IPv4 terms. Boundaries follow the MTUs that actually
@@ -727,17 +748,19 @@ impl Features {
         self.window_mss_multiple().map(window_mss_key)
     }
 
-    /// The canonical model-file string of a feature value (the window is
-    /// written as `mss*N` when `mss_form`).
-    pub fn value_string(&self, f: Feature, mss_form: bool) -> Option<String> {
+    /// The canonical model-file string of a feature value. With `learned`,
+    /// a window that is a multiple of the MSS is written `W or mss*N`
+    /// ([`window_either_key`]): which of the two it counts as depends on
+    /// every count of the model it ends up in, so `learn` writes both.
+    pub fn value_string(&self, f: Feature, learned: bool) -> Option<String> {
         // A layout longer than `LAYOUT_KEEP` options (crafted SYNs only) is
         // shown cut short, and a cut list names no key a model file can
         // hold: such a SYN teaches nothing about its options.
         let layout_fits = !self.layout.truncated;
         Some(match f {
             Feature::Ttl => self.initial_ttl.to_string(),
-            Feature::Window => match (mss_form, self.window_mss_multiple()) {
-                (true, Some(n)) => format!("mss*{n}"),
+            Feature::Window => match (learned, self.window_mss_multiple()) {
+                (true, Some(n)) => format!("{} or mss*{n}", self.window),
                 _ => self.window.to_string(),
             },
             Feature::WScale => self.wscale.map_or("none".into(), |w| w.to_string()),
@@ -815,8 +838,21 @@ mod tests {
             assert_eq!(feat.parse_key(&s), Ok(f.key(feat).unwrap()), "{feat:?} {s}");
         }
         let s = f.value_string(Feature::Window, true).unwrap();
-        assert_eq!(s, "mss*44");
-        assert_eq!(Feature::Window.parse_key(&s).ok(), f.window_mss_key());
+        assert_eq!(s, "64240 or mss*44");
+        let key = Feature::Window.parse_key(&s).unwrap();
+        assert_eq!(
+            window_either_parts(key),
+            Some((64240, f.window_mss_key().unwrap()))
+        );
+        assert_eq!(Feature::Window.parse_key("mss*44").ok(), f.window_mss_key());
+        for bad in [
+            "64241 or mss*44",
+            "64240 or mss*0",
+            "64240 or 44",
+            "x or mss*2",
+        ] {
+            assert!(Feature::Window.parse_key(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -112,10 +112,8 @@ fn p0f_class(p0f: &Database, obs: &Observation) -> Option<P0fClass> {
 }
 
 /// `synprint learn`: adds the labelled SYNs of the capture to `learned`.
-/// `model` is the model the result will be used with (the built-in one);
-/// `p0f` the database whose match is one of the features.
+/// `p0f` is the database whose match is one of the features.
 pub fn learn_capture(
-    model: &Model,
     learned: &mut ModelFile,
     path: &Path,
     labels: &Labels,
@@ -124,7 +122,6 @@ pub fn learn_capture(
     let mut syns = Vec::new();
     let join = for_each_labelled_syn(path, labels, |obs, os| syns.push((obs.clone(), os)))?;
     let stats = learn_from(
-        model,
         learned,
         syns.iter().map(|(obs, os)| Sample {
             obs,

@@ -11,14 +11,14 @@
 //! cannot be trusted). Bytes that are not UTF-8 (web servers that log
 //! User-Agents unescaped) are read as U+FFFD, not refused.
 
-use std::collections::{hash_map::Entry, BTreeMap, HashMap, HashSet};
+use std::collections::{hash_map::Entry, BTreeMap, HashMap};
 use std::io::Read;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
 use super::classes::Os;
 use super::features::{Feature, Features, P0fClass};
-use super::model::{Model, ModelFile, ModelKind};
+use super::model::{ModelFile, ModelKind};
 use super::ua::{os_from_user_agent, UaParserError};
 use crate::packet::{Kind, Observation};
 
@@ -381,18 +381,15 @@ pub struct LearnStats {
 }
 
 /// Adds the labelled SYNs to `learned` (a learned model: empty or loaded
-/// from a previous run, so learning again accumulates).
+/// from a previous run, so learning again accumulates, and learning in
+/// several runs gives the counts one run over all of it gives).
 ///
-/// `model` is the compiled model the counts will be used with (the built-in
-/// one with `learned` as it was before this run). [`Model::classify`] looks
-/// a window up exactly first and as `mss*N` only when no class knows it
-/// exactly, so a window that is a multiple of the MSS is counted as `mss*N`
-/// only when it will still be unknown exactly once this run is counted:
-/// neither the model nor this run's own exact counts (windows no MSS
-/// divides) hold it. Otherwise counts would sit under a key no lookup
-/// reads, and learning the same traffic twice would file it in two places.
+/// [`Model::classify`] looks a window up exactly first and as `mss*N` only
+/// when no class knows it exactly. Which of the two a window that is a
+/// multiple of its MSS must count as depends on every count of the model,
+/// later runs' included, so it is written as both (`W or mss*N`) and
+/// decided when the model is compiled.
 pub fn learn_from<'a>(
-    model: &Model,
     learned: &mut ModelFile,
     samples: impl IntoIterator<Item = Sample<'a>>,
 ) -> LearnStats {
@@ -406,19 +403,11 @@ pub fn learn_from<'a>(
         }
         known.push((Features::of(s.obs, s.p0f), s.os));
     }
-    let exact_here: HashSet<u16> = known
-        .iter()
-        .filter(|(f, _)| f.window_mss_multiple().is_none())
-        .map(|(f, _)| f.window)
-        .collect();
     for (f, os) in &known {
         let class = learned.class.entry(os.name().to_string()).or_default();
         class.samples += 1;
-        let mss_form = f.window_mss_multiple().is_some()
-            && !model.knows_window(f.window)
-            && !exact_here.contains(&f.window);
         for feat in Feature::ALL {
-            if let Some(v) = f.value_string(feat, feat == Feature::Window && mss_form) {
+            if let Some(v) = f.value_string(feat, true) {
                 *class.feature_mut(feat).entry(v).or_insert(0.0) += 1.0;
             }
         }
@@ -432,6 +421,7 @@ pub fn learn_from<'a>(
 mod tests {
     use super::*;
     use crate::classify::eval::evaluate;
+    use crate::classify::model::Model;
     use crate::classify::testdata::{labelled_set, observation, Rng, BROWSER_STACKS};
     use crate::craft::{OptionBytes, Stack};
     use std::net::Ipv4Addr;
@@ -731,7 +721,7 @@ mod tests {
 
         let before = evaluate(&builtin, samples(&test));
         let mut learned = ModelFile::empty_learned();
-        let stats = learn_from(&builtin, &mut learned, samples(&train));
+        let stats = learn_from(&mut learned, samples(&train));
         assert_eq!(stats.total, 1050);
         assert_eq!(stats.per_os["Linux"], 450);
 
@@ -785,7 +775,7 @@ mod tests {
         train.extend((40..45).map(|i| (proxy(i, 2), Os::Windows)));
         train.extend(labelled_set(&BROWSER_STACKS, 100, 5));
         let mut learned = ModelFile::empty_learned();
-        learn_from(&builtin, &mut learned, samples(&train));
+        learn_from(&mut learned, samples(&train));
         let shapes = &learned.class["Android"].signature;
         assert_eq!(
             shapes.get("255:4200:2:M,N,W,S,E,E"),
@@ -837,7 +827,6 @@ mod tests {
     #[test]
     fn learned_paths_tell_apart_what_mss_and_hops_alone_cannot() {
         let builtin_file = ModelFile::builtin().unwrap();
-        let builtin = Model::compile(&builtin_file, None).unwrap();
         let apple = |i: u32, mss: u16, hops: u8| {
             let src = IpAddr::V4(Ipv4Addr::from(0x0d00_0000 + i));
             let dst = IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1));
@@ -868,7 +857,7 @@ mod tests {
             train.extend((base..base + 50).map(|i| (apple(i, mss, hops), os)));
         }
         let mut learned = ModelFile::empty_learned();
-        learn_from(&builtin, &mut learned, samples(&train));
+        learn_from(&mut learned, samples(&train));
         assert_eq!(learned.class["iOS"].path.get("1400:12"), Some(&50.0));
         // The path alone, without the exact fingerprints (which would
         // separate them too, see the next test).
@@ -911,7 +900,7 @@ mod tests {
         assert_eq!(before.os, Os::Linux);
         let train: Vec<(Observation, Os)> = (1..=10).map(|i| (linux(i, 9), Os::Windows)).collect();
         let mut learned = ModelFile::empty_learned();
-        learn_from(&builtin, &mut learned, samples(&train));
+        learn_from(&mut learned, samples(&train));
         assert_eq!(
             learned.class["Windows"].exact.len(),
             1,
@@ -950,14 +939,13 @@ mod tests {
 
     #[test]
     fn learning_again_adds_to_the_model() {
-        let builtin = Model::builtin().unwrap();
         let set = labelled_set(&[Stack::Windows, Stack::Android], 10, 9);
         let mut first = ModelFile::empty_learned();
-        learn_from(&builtin, &mut first, samples(&set));
+        learn_from(&mut first, samples(&set));
         let reloaded = ModelFile::parse(&first.to_toml(), Path::new("m")).unwrap();
         assert_eq!(reloaded, first);
         let mut second = reloaded;
-        learn_from(&builtin, &mut second, samples(&set));
+        learn_from(&mut second, samples(&set));
         assert_eq!(second.class["Windows"].samples, 20);
         assert_eq!(second.class["Windows"].ttl["128"], 20.0);
         let mut merged = ModelFile::empty_learned();
@@ -972,7 +960,6 @@ mod tests {
     /// model file that `learn`, `eval` and `analyze` then refuse.
     #[test]
     fn models_learned_from_any_options_load_again() {
-        let builtin = Model::builtin().unwrap();
         let mut rng = Rng::new(17);
         let dst = IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1));
         let mut set = Vec::new();
@@ -994,78 +981,42 @@ mod tests {
             set.push((observation(&p), Os::Linux));
         }
         let mut learned = ModelFile::empty_learned();
-        learn_from(&builtin, &mut learned, samples(&set));
+        learn_from(&mut learned, samples(&set));
         let text = learned.to_toml();
         let reloaded = ModelFile::parse(&text, Path::new("m")).unwrap();
         Model::compile(&ModelFile::builtin().unwrap(), Some(&reloaded)).unwrap();
         assert_eq!(reloaded.class["Linux"].samples, 2000);
     }
 
+    /// A window that is a multiple of its MSS is written both ways, so
+    /// which one it counts as is decided over the whole model: learning in
+    /// two runs gives the file one run gives. Here SYN `a` (window 43800 =
+    /// 30 x 1460) is learned before `b` (the same window over IPv6, MSS
+    /// 1440, which does not divide it); once `b` is counted the window is
+    /// known exactly and `a` must count there too.
     #[test]
-    fn windows_known_exactly_stay_exact_others_become_mss_multiples() {
-        let builtin = Model::builtin().unwrap();
-        let a = IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1));
-        let b = IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2));
-        let mut p = Stack::Linux.syn(a, 1, b, 2, 1);
-        let exact = observation(&p); // 64240 = 44 x 1460, known exactly
-        p.options = OptionBytes::new().mss(1000).sok().ts(1, 0).nop().ws(7).0;
-        p.window = 61000; // 61 x 1000, not in the model
-        let multiple = observation(&p);
-        let mut m = ModelFile::empty_learned();
-        learn_from(
-            &builtin,
-            &mut m,
-            [&exact, &multiple].map(|obs| Sample {
-                obs,
-                p0f: None,
-                os: Os::Linux,
-            }),
-        );
-        let w = &m.class["Linux"].window;
-        assert_eq!(w.get("64240"), Some(&1.0));
-        assert_eq!(w.get("mss*61"), Some(&1.0));
-    }
+    fn learning_in_two_runs_equals_learning_in_one() {
+        let server = IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1));
+        let mut p = Stack::Linux.syn(IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)), 1, server, 443, 1);
+        p.options = OptionBytes::new().mss(1460).sok().ts(1, 0).nop().ws(7).0;
+        p.window = 43800;
+        let a = (observation(&p), Os::Linux);
+        let server6 = "2001:db8::1".parse().unwrap();
+        let mut p = Stack::Linux.syn("2001:db8::2".parse().unwrap(), 1, server6, 443, 1);
+        p.options = OptionBytes::new().mss(1440).sok().ts(1, 0).nop().ws(7).0;
+        p.window = 43800;
+        let b = (observation(&p), Os::Linux);
 
-    /// Linux SYNs whose window 28960 is 20 x their MSS 1448 (timestamps
-    /// on), learned beside SYNs of another OS whose same window no MSS
-    /// divides: the classifier looks 28960 up exactly once any class holds
-    /// it, so that is where the Linux counts must be, in one run or two.
-    #[test]
-    fn windows_are_counted_where_classification_looks_them_up() {
-        let a = IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1));
-        let b = IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2));
-        let syn = |mss: u16, window: u16, port: u16| {
-            let mut p = Stack::Linux.syn(a, port, b, 443, 1);
-            p.options = OptionBytes::new().mss(mss).sok().ts(1, 0).nop().ws(7).0;
-            p.window = window;
-            observation(&p)
-        };
-        let mut set: Vec<_> = (0..10).map(|i| (syn(1448, 28960, i), Os::Linux)).collect();
-        set.extend((10..13).map(|i| (syn(1460, 28960, i), Os::Android)));
-        // A multiple of the MSS that nothing holds exactly stays mss*N.
-        set.push((syn(1000, 61000, 20), Os::Linux));
-        let builtin_file = ModelFile::builtin().unwrap();
-        let mut learned = ModelFile::empty_learned();
-        for round in 1..=2u32 {
-            let model = Model::compile(&builtin_file, Some(&learned)).unwrap();
-            learn_from(&model, &mut learned, samples(&set));
-            let linux = &learned.class["Linux"].window;
-            assert_eq!(linux.get("28960"), Some(&(10.0 * f64::from(round))));
-            assert_eq!(linux.get("mss*20"), None);
-            assert_eq!(linux.get("mss*61"), Some(&f64::from(round)));
-            let compiled = Model::compile(&builtin_file, Some(&learned)).unwrap();
-            for (obs, os) in &set {
-                let f = Features::of(obs, None);
-                let key = match f.window_mss_multiple() {
-                    Some(n) if !compiled.knows_window(f.window) => format!("mss*{n}"),
-                    _ => f.window.to_string(),
-                };
-                assert!(
-                    learned.class[os.name()].window.contains_key(&key),
-                    "round {round}: {os:?} window {} counted away from {key}",
-                    f.window
-                );
-            }
-        }
+        let mut one = ModelFile::empty_learned();
+        learn_from(&mut one, samples(&[a.clone(), b.clone()]));
+        let mut two = ModelFile::empty_learned();
+        learn_from(&mut two, samples(std::slice::from_ref(&a)));
+        let two = ModelFile::parse(&two.to_toml(), Path::new("m")).unwrap();
+        let mut two = two;
+        learn_from(&mut two, samples(std::slice::from_ref(&b)));
+        assert_eq!(one, two);
+        let window = &one.class["Linux"].window;
+        assert_eq!(window.get("43800 or mss*30"), Some(&1.0));
+        assert_eq!(window.get("43800"), Some(&1.0));
     }
 }

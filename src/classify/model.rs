@@ -6,7 +6,7 @@
 //! logarithms are computed once when the model loads; classifying a SYN is
 //! eight small binary searches, eighty additions and ten exponentials.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::fmt;
 use std::path::{Path, PathBuf};
 
@@ -14,8 +14,8 @@ use serde::{Deserialize, Serialize};
 
 use super::classes::{Family, Os, N_FAMILY, N_OS};
 use super::features::{
-    dense_key, window_mss_key, Feature, Features, P0fClass, HOPS_SLOTS, IPID_SLOTS, MSS_SLOTS,
-    N_FEATURES, P0F_SLOTS, TTL_DOMAIN, WSCALE_SLOTS,
+    dense_key, window_either_parts, window_mss_key, Feature, Features, P0fClass, HOPS_SLOTS,
+    IPID_SLOTS, MSS_SLOTS, N_FEATURES, P0F_SLOTS, TTL_DOMAIN, WSCALE_SLOTS,
 };
 use crate::fingerprint::{format_with, TextSink};
 use crate::packet::Observation;
@@ -954,6 +954,7 @@ impl Model {
         if let Some(l) = learned {
             add(l)?;
         }
+        resolve_learned_windows(&mut counts);
 
         // Priors: built-in shares, worth PRIOR_STRENGTH samples, plus the
         // learned class counts (the learning traffic's own mix).
@@ -1379,6 +1380,34 @@ fn first_max(v: &[u16]) -> usize {
 /// for it is worth ([`Feature::Exact`]): two, so one learned label moves the
 /// answer a third of the way and ten decide it.
 const EXACT_PRIOR: f32 = 2.0;
+
+/// Files each `W or mss*N` window count ([`window_either_key`]) where the
+/// classifier looks such a SYN up: under the exact window when any class
+/// holds it exactly, else under `mss*N`. Decided here, over all counts, so
+/// that a model learned in several runs equals one learned in one.
+fn resolve_learned_windows(counts: &mut [[BTreeMap<u64, f64>; N_FEATURES]]) {
+    let w = Feature::Window.index();
+    let exact: HashSet<u64> = counts
+        .iter()
+        .flat_map(|c| c[w].keys())
+        .filter(|&&k| k <= u64::from(u16::MAX))
+        .copied()
+        .collect();
+    for c in counts.iter_mut() {
+        let either: Vec<(u64, f64)> = c[w]
+            .iter()
+            .filter(|(&k, _)| window_either_parts(k).is_some())
+            .map(|(&k, &n)| (k, n))
+            .collect();
+        for (key, n) in either {
+            c[w].remove(&key);
+            if let Some((window, mss)) = window_either_parts(key) {
+                let to = if exact.contains(&window) { window } else { mss };
+                *c[w].entry(to).or_insert(0.0) += n;
+            }
+        }
+    }
+}
 
 /// Every value of `f` any OS has a count for, sorted, once each.
 fn table_keys(f: Feature, counts: &[[BTreeMap<u64, f64>; N_FEATURES]]) -> Vec<u64> {
@@ -2014,6 +2043,45 @@ mod tests {
         assert!(matches!(e, ModelError::Weights { .. }), "{e}");
         let e = ModelFile::load(Path::new("/nonexistent/m.toml")).unwrap_err();
         assert!(matches!(e, ModelError::Io { .. }));
+    }
+
+    /// A learned `W or mss*N` window counts as `W` where any class holds W
+    /// exactly, else as `mss*N`.
+    #[test]
+    fn learned_windows_count_where_they_are_looked_up() {
+        use crate::classify::features::window_either_key;
+        let w = Feature::Window.index();
+        let mut counts: Vec<[BTreeMap<u64, f64>; N_FEATURES]> =
+            (0..N_OS).map(|_| Default::default()).collect();
+        let (linux, android) = (Os::Linux.index(), Os::Android.index());
+        counts[linux][w].insert(window_either_key(43800, 30), 2.0);
+        counts[linux][w].insert(window_either_key(61000, 61), 1.0);
+        counts[linux][w].insert(window_mss_key(61), 1.0);
+        counts[android][w].insert(43800, 3.0);
+        resolve_learned_windows(&mut counts);
+        assert_eq!(
+            counts[linux][w],
+            BTreeMap::from([(43800, 2.0), (window_mss_key(61), 2.0)])
+        );
+        assert_eq!(counts[android][w], BTreeMap::from([(43800, 3.0)]));
+
+        // Compiled, a learned 43800 that no class holds exactly is looked
+        // up as mss*30 (a multiple the built-in model has no count for).
+        let learned = ModelFile::parse(
+            "format = \"synprint-os-model\"\nversion = 1\nkind = \"learned\"\n\
+             [class.Linux]\nsamples = 1\nwindow = { \"43800 or mss*30\" = 1 }\n",
+            Path::new("m.toml"),
+        )
+        .unwrap();
+        let model = Model::compile(&ModelFile::builtin().unwrap(), Some(&learned)).unwrap();
+        let mut p = syn_packet(Stack::Linux);
+        p.options = OptionBytes::new().mss(1460).sok().ts(1, 0).nop().ws(7).0;
+        p.window = 43800;
+        let c = model.classify(&observation(&p), None);
+        assert!(!model.knows_window(43800));
+        assert_eq!(c.evidence.window_mss_multiple, Some(30));
+        let c = Model::builtin().unwrap().classify(&observation(&p), None);
+        assert_eq!(c.evidence.window_mss_multiple, None);
     }
 
     #[test]

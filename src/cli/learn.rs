@@ -2,7 +2,7 @@ use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use synprint::classify::{self, Model, ModelFile, ModelKind};
+use synprint::classify::{self, ModelFile, ModelKind};
 
 use super::engine::EngineArgs;
 
@@ -57,14 +57,8 @@ pub fn learn(args: LearnArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
     } else {
         ModelFile::empty_learned()
     };
-    let model = Model::compile(&ModelFile::builtin()?, Some(&learned))?;
-    let (stats, join) = classify::learn_capture(
-        &model,
-        &mut learned,
-        &args.pcap,
-        &labels,
-        engine.p0f_database(),
-    )?;
+    let (stats, join) =
+        classify::learn_capture(&mut learned, &args.pcap, &labels, engine.p0f_database())?;
     if stats.total == 0 {
         let unknown = stats.skipped_unknown;
         eprintln!(
