@@ -653,6 +653,34 @@ fn uptime_after_the_handshake_in_text_and_p0f_formats() {
     assert!(recs.iter().all(|r| r["uptime"].is_null()), "{recs:?}");
 }
 
+/// Files given together are one stream (rotated files of one capture): a
+/// SYN retransmitted after the first file's end makes no second record.
+#[test]
+fn files_given_together_are_read_as_one_stream() {
+    let syn = Stack::Linux.syn(v4(1), 40000, v4(2), 443, 7);
+    let other = Stack::Windows.syn(v4(3), 50000, v4(2), 443, 9);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let write = |name: &str, packets: &[(u64, &TcpPacket)]| {
+        let mut w = PcapWriter::new(Vec::new(), LinkType::ETHERNET).expect("header");
+        for (secs, p) in packets {
+            let ts = Timestamp((1_700_000_000 + secs) * 1_000_000_000);
+            w.write(ts, &ethernet_frame(&p.ip_bytes())).expect("write");
+        }
+        let path = dir.path().join(name);
+        std::fs::write(&path, w.into_inner()).expect("write file");
+        path.display().to_string()
+    };
+    let first = write("part0.pcap", &[(0, &syn)]);
+    let second = write("part1.pcap", &[(1, &syn), (2, &other)]);
+    let out = synprint(&["analyze", "--format", "jsonl", &first, &second], None);
+    assert!(out.status.success());
+    let recs = records(&out);
+    let ports: Vec<_> = recs.iter().map(|r| r["src_port"].clone()).collect();
+    assert_eq!(ports, [40000, 50000], "{recs:?}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("retransmissions:     1 syn"), "{err}");
+}
+
 /// `-o` naming an input (swapped arguments, a typo) is refused before the
 /// output is created: it would empty the capture before reading it.
 #[test]

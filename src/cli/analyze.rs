@@ -10,7 +10,7 @@ use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::time::{Duration, Instant};
 
-use synprint::analyze::{Analyzer, AnalyzerConfig, Claim, Stats};
+use synprint::analyze::{Analyzer, AnalyzerConfig, Claim};
 use synprint::capture::{
     decompressing_told, CaptureCounters, CaptureOptions, CaptureReader, Delivery, LiveCapture,
     Stopped,
@@ -166,7 +166,14 @@ pub fn run(args: AnalyzeArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
     // (a second one kills). Without the handler, the run is as before.
     let stop = synprint::sys::stop_on_signals().ok();
     let started = Instant::now();
-    let mut total = Stats::default();
+    // One analyzer for all the files, read as one stream (rotated files of
+    // one capture, `tcpdump -C`): a SYN retransmitted across a file's end
+    // makes one record, and uptime pairs SYNs across files.
+    let config = AnalyzerConfig {
+        follow_connections: writer.wants_conn_uptimes(),
+        ..analyzer_config(&args.files)
+    };
+    let mut analyzer = Analyzer::new(&engine, config);
     let mut failed = false;
     let mut output_dead = false;
 
@@ -174,16 +181,15 @@ pub fn run(args: AnalyzeArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
         let name = path.display().to_string();
         match open_input(path, stop) {
             Ok(opened) => {
-                let (stats, end) = analyze_file(
+                let end = analyze_file(
                     &name,
                     opened,
                     !args.no_progress,
-                    &engine,
+                    &mut analyzer,
                     &mut writer,
                     labels.as_ref(),
                     stop,
                 );
-                total.merge(&stats);
                 match end {
                     FileEnd::Read => {}
                     FileEnd::Failed => failed = true,
@@ -215,6 +221,7 @@ pub fn run(args: AnalyzeArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
     }
     failed |= output_dead;
     let secs = started.elapsed().as_secs_f64();
+    let total = analyzer.stats();
     eprintln!("{total}");
     if let Some(judge) = &labels {
         judge.report();
@@ -230,11 +237,35 @@ pub fn run(args: AnalyzeArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
     })
 }
 
+/// Tables sized by what the inputs can hold (a small file starts faster
+/// with small ones); the default bounds when one is a pipe, standard input
+/// or compressed, whose packets its size does not tell.
+fn analyzer_config(files: &[PathBuf]) -> AnalyzerConfig {
+    let mut bytes = 0u64;
+    for path in files {
+        // Only a regular file is opened here: reading a pipe's first bytes
+        // would take them from the run.
+        let plain_file = |path: &Path| -> io::Result<Option<u64>> {
+            let m = std::fs::metadata(path)?;
+            if !m.is_file() {
+                return Ok(None);
+            }
+            let mut head = [0u8; 2];
+            let gzip = File::open(path)?.read_exact(&mut head).is_ok() && head == [0x1f, 0x8b];
+            Ok((!gzip).then_some(m.len()))
+        };
+        match plain_file(path) {
+            Ok(Some(size)) if path.as_os_str() != "-" => bytes += size,
+            _ => return AnalyzerConfig::default(),
+        }
+    }
+    AnalyzerConfig::for_capture_bytes(bytes)
+}
+
 /// An input opened for reading: decompressed if it was compressed, with its
 /// size when it is a regular file (a pipe has none).
 struct Opened {
     input: Box<dyn Read>,
-    compressed: bool,
     size: Option<u64>,
     /// The file's own bytes read so far, compressed or not (for progress).
     consumed: Rc<Cell<u64>>,
@@ -244,10 +275,10 @@ struct Opened {
 /// `stop` ends it; a regular file is read to its end.
 fn open_input(path: &Path, stop: Option<&'static AtomicBool>) -> io::Result<Opened> {
     let consumed = Rc::new(Cell::new(0u64));
-    let (input, compressed, size) = if path.as_os_str() == "-" {
+    let (input, size) = if path.as_os_str() == "-" {
         let stdin = File::from(io::stdin().as_fd().try_clone_to_owned()?);
-        let (input, compressed) = decompressing_told(UntilStopped { inner: stdin, stop })?;
-        (input, compressed, None)
+        let (input, _) = decompressing_told(UntilStopped { inner: stdin, stop })?;
+        (input, None)
     } else {
         let f = File::open(path)?;
         // A pipe (`<(tcpdump -w -)`) has no size to size tables by, and is
@@ -258,12 +289,11 @@ fn open_input(path: &Path, stop: Option<&'static AtomicBool>) -> io::Result<Open
             inner: UntilStopped { inner: f, stop },
             consumed: Rc::clone(&consumed),
         };
-        let (input, compressed) = decompressing_told(counted)?;
-        (input, compressed, size)
+        let (input, _) = decompressing_told(counted)?;
+        (input, size)
     };
     Ok(Opened {
         input,
-        compressed,
         size,
         consumed,
     })
@@ -283,37 +313,29 @@ enum FileEnd {
 }
 
 /// Analyses one opened file (its name, and whether it may show a progress
-/// bar when large) into `writer`; returns its counts and how it ended,
-/// having said after its records what went wrong.
+/// bar when large) into `writer`; returns how it ended, having said after
+/// its records what went wrong.
 fn analyze_file<W: Write>(
     name: &str,
     opened: Opened,
     progress: bool,
-    engine: &synprint::analyze::Engine,
+    analyzer: &mut Analyzer<'_>,
     writer: &mut RecordWriter<W>,
     labels: Option<&Judge>,
     stop: Option<&'static AtomicBool>,
-) -> (Stats, FileEnd) {
+) -> FileEnd {
     let progress = opened
         .size
         .filter(|&s| progress && s >= PROGRESS_MIN_BYTES && io::stderr().is_terminal())
         .map(|size| (progress_bar(size), Rc::clone(&opened.consumed)));
-    let config = match opened.size {
-        Some(bytes) if !opened.compressed => AnalyzerConfig::for_capture_bytes(bytes),
-        _ => AnalyzerConfig::default(),
-    };
-    let config = AnalyzerConfig {
-        follow_connections: writer.wants_conn_uptimes(),
-        ..config
-    };
-    let mut analyzer = Analyzer::new(engine, config);
+    let unread_before = analyzer.stats().skipped[Skip::UnknownLinkType.index()];
     let mut unread_links = Vec::new();
     let outcome = CaptureReader::new(opened.input)
         .map_err(StreamError::from)
         .and_then(|mut reader| {
             let outcome = analyze_stream(
                 &mut reader,
-                &mut analyzer,
+                analyzer,
                 writer,
                 progress.as_ref(),
                 labels,
@@ -330,9 +352,8 @@ fn analyze_file<W: Write>(
     if let Some((bar, _)) = progress {
         bar.finish_and_clear();
     }
-    let stats = analyzer.stats();
     let mut output_dead = outcome.as_ref().is_err_and(StreamError::is_output_failed);
-    let unread = stats.skipped[Skip::UnknownLinkType.index()];
+    let unread = analyzer.stats().skipped[Skip::UnknownLinkType.index()] - unread_before;
     if unread > 0 && !unread_links.is_empty() {
         let note = unread_note(name, &unread_links, unread);
         say_after_records(writer, &mut output_dead, format_args!("{note}"));
@@ -358,14 +379,11 @@ fn analyze_file<W: Write>(
             FileEnd::Failed
         }
     };
-    (
-        stats,
-        if output_dead {
-            FileEnd::OutputFailed
-        } else {
-            end
-        },
-    )
+    if output_dead {
+        FileEnd::OutputFailed
+    } else {
+        end
+    }
 }
 
 /// Names the link types of a file that synprint does not read: the summary
