@@ -287,6 +287,26 @@ fn learn_then_eval_and_learning_again_adds() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("--model -"));
 }
 
+/// `--model` a symbolic link to a file not made yet: the model is made
+/// where the link points, and the link stays.
+#[test]
+fn a_model_behind_a_dangling_link_is_made_where_it_points() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (pcap, labels) = labelled(dir.path(), "l", &[(Stack::Windows, WINDOWS_UA)], 2);
+    std::fs::create_dir(dir.path().join("models")).expect("mkdir");
+    let link = dir.path().join("current.toml");
+    std::os::unix::fs::symlink("models/site.toml", &link).expect("symlink");
+    let out = learn(&pcap, &labels, link.to_str().expect("utf-8"));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(std::fs::symlink_metadata(&link).expect("link").is_symlink());
+    let made = std::fs::read_to_string(dir.path().join("models/site.toml")).expect("model");
+    assert!(made.contains("samples = 2"), "{made}");
+}
+
 /// A model whose counts are at the limit a model file may hold is not
 /// grown past it: every later run would refuse the file.
 #[test]
@@ -375,6 +395,7 @@ fn labels_that_match_no_syn_are_an_error_not_a_report() {
         );
         assert!(err.contains("no client SYN has a label"), "{err}");
         assert!(err.contains("3 SYNs: 3 without a label row"), "{err}");
+        assert!(err.contains("1 label rows matched no SYN"), "{err}");
     }
     let model = dir.path().join("m.toml");
     let out = learn(&pcap, labels, model.to_str().expect("utf-8"));

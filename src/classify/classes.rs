@@ -97,6 +97,17 @@ impl fmt::Display for Os {
     }
 }
 
+/// A field as an error message quotes it: whole up to 80 characters, else
+/// its start and its length (a megabyte-long field makes no one-line
+/// error).
+pub(crate) fn excerpt(s: &str) -> String {
+    const SHOWN: usize = 80;
+    match s.char_indices().nth(SHOWN) {
+        Some((cut, _)) => format!("{}... ({} bytes)", &s[..cut], s.len()),
+        None => s.to_string(),
+    }
+}
+
 /// A label that names no known OS.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error("unknown OS name {0:?} (expected one of Windows, macOS, iOS, Android, Linux, ChromeOS, FreeBSD, OpenBSD, embedded, unknown)")]
@@ -120,7 +131,7 @@ impl FromStr for Os {
             }
             match t.rsplit_once(char::is_whitespace) {
                 Some((head, last)) if !names_another_stack(last) => t = head.trim_end(),
-                _ => return Err(UnknownOsName(s.to_string())),
+                _ => return Err(UnknownOsName(excerpt(s))),
             }
         }
     }

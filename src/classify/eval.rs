@@ -233,6 +233,11 @@ pub fn evaluate<'a>(model: &Model, samples: impl IntoIterator<Item = Sample<'a>>
     ev.finish()
 }
 
+/// `1 SYN`, `2 SYNs`.
+fn syns(n: u64) -> String {
+    format!("{n} SYN{}", if n == 1 { "" } else { "s" })
+}
+
 fn pct(x: f64) -> String {
     format!("{:.1}%", x * 100.0)
 }
@@ -307,11 +312,11 @@ impl fmt::Display for EvalReport {
         )?;
         writeln!(f, "\nrecall by OS:")?;
         for r in &self.os_recall {
-            writeln!(f, "  {:<10} {:>7}  ({} SYNs)", r.class, pct(r.recall), r.n)?;
+            writeln!(f, "  {:<10} {:>7}  ({})", r.class, pct(r.recall), syns(r.n))?;
         }
         writeln!(f, "recall by family:")?;
         for r in &self.family_recall {
-            writeln!(f, "  {:<10} {:>7}  ({} SYNs)", r.class, pct(r.recall), r.n)?;
+            writeln!(f, "  {:<10} {:>7}  ({})", r.class, pct(r.recall), syns(r.n))?;
         }
         writeln!(f, "\nconfusion by OS (rows: label, columns: answer):")?;
         write!(f, "{}", self.os_confusion)?;

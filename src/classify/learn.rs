@@ -16,7 +16,7 @@ use std::io::Read;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
-use super::classes::Os;
+use super::classes::{excerpt, Os};
 use super::features::{Feature, Features, P0fClass};
 use super::model::{ModelFile, ModelKind};
 use super::ua::{os_from_user_agent, UaParserError};
@@ -248,18 +248,22 @@ pub fn read_labels<R: Read>(mut input: R, path: &Path) -> Result<Labels, LabelEr
         let ip: IpAddr = ip_s.parse().map_err(|_| LabelError::BadIp {
             path: p(),
             line: line(),
-            value: ip_s.to_string(),
+            value: excerpt(ip_s),
         })?;
         // A dual-stack server logs IPv4 clients as `::ffff:a.b.c.d`; their
         // SYNs are IPv4 on the wire.
         let ip = ip.to_canonical();
         let port_field = field(Some(port_col));
         let port_s = port_field.as_deref().unwrap_or("");
-        let port: u16 = port_s.parse().map_err(|_| LabelError::BadPort {
-            path: p(),
-            line: line(),
-            value: port_s.to_string(),
-        })?;
+        // Digits only: Rust's parse also takes a sign (`+443`).
+        let port = Some(port_s)
+            .filter(|s| s.bytes().all(|b| b.is_ascii_digit()))
+            .and_then(|s| s.parse::<u16>().ok())
+            .ok_or_else(|| LabelError::BadPort {
+                path: p(),
+                line: line(),
+                value: excerpt(port_s),
+            })?;
         // Checked on every row, a repeated one too: an OS name that is not
         // one is a mistake in the file wherever it stands.
         let os_named = field(os_col)
@@ -627,6 +631,23 @@ mod tests {
         assert!(matches!(e, LabelError::BadIp { line: 2, .. }), "{e}");
         let e = labels("src_ip,src_port,os\n1.2.3.4,1,Plan 9\n").unwrap_err();
         assert!(e.to_string().contains("Plan 9"), "{e}");
+        let e = labels("src_ip,src_port,os\n1.2.3.4,+443,Linux\n").unwrap_err();
+        assert!(matches!(e, LabelError::BadPort { line: 2, .. }), "{e}");
+        // A huge field is quoted by its start and length, on one short line.
+        let huge = "x".repeat(1 << 20);
+        for row in [
+            format!("{huge},1,Linux"),
+            format!("1.2.3.4,{huge},Linux"),
+            format!("1.2.3.4,1,{huge}"),
+        ] {
+            let e = labels(&format!("src_ip,src_port,os\n{row}\n")).unwrap_err();
+            let e = e.to_string();
+            assert!(
+                e.len() < 400 && e.contains("(1048576 bytes)"),
+                "{}",
+                &e[..400.min(e.len())]
+            );
+        }
         assert!(matches!(
             read_labels_file(Path::new("/nonexistent.csv")),
             Err(LabelError::Io { .. })

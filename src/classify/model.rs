@@ -69,6 +69,7 @@ pub struct ModelFile {
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub weights: BTreeMap<String, f64>,
     /// Per-OS counts, keyed by OS name.
+    #[serde(default)]
     pub class: BTreeMap<String, ClassCounts>,
 }
 
@@ -173,7 +174,11 @@ pub enum ModelError {
     #[error(
         "{path}: model version {found} is not supported (this build reads version {MODEL_VERSION})"
     )]
-    Version { path: PathBuf, found: u32 },
+    Version {
+        path: PathBuf,
+        /// As the file writes it (`"1"` for a string), or `(none)`.
+        found: String,
+    },
     #[error(
         "{path}: a model of kind = \"{found}\" where one of kind = \"{expected}\" is needed \
          (--model takes what `synprint learn` writes; the built-in model is part of synprint)"
@@ -191,6 +196,8 @@ pub enum ModelError {
     },
     #[error("{path}: weights: {message}")]
     Weights { path: PathBuf, message: String },
+    #[error("{path}: {what}: {BUILTIN_ONLY}")]
+    BuiltinOnly { path: PathBuf, what: &'static str },
 }
 
 /// Why a learned model may not carry priors, weights or smoothing.
@@ -220,17 +227,17 @@ fn line_column(text: &str, offset: usize) -> (usize, usize) {
 
 /// A file of another format, or of another version of this one, is named
 /// as such rather than as a schema mismatch.
-fn check_header(format: &str, version: Option<i64>, path: &Path) -> Result<(), ModelError> {
+fn check_header(format: &str, version: Option<String>, path: &Path) -> Result<(), ModelError> {
     if format != MODEL_FORMAT {
         return Err(ModelError::Foreign {
             path: path.to_path_buf(),
             found: format.to_string(),
         });
     }
-    if version != Some(i64::from(MODEL_VERSION)) {
+    if version.as_deref() != Some(&MODEL_VERSION.to_string()) {
         return Err(ModelError::Version {
             path: path.to_path_buf(),
-            found: version.and_then(|v| u32::try_from(v).ok()).unwrap_or(0),
+            found: version.unwrap_or_else(|| "(none)".into()),
         });
     }
     Ok(())
@@ -251,12 +258,12 @@ impl ModelFile {
             Err(e) => {
                 let value: toml::Table = toml::from_str(text).map_err(syntax)?;
                 let format = value.get("format").and_then(|v| v.as_str());
-                let version = value.get("version").and_then(|v| v.as_integer());
+                let version = value.get("version").map(|v| v.to_string());
                 check_header(format.unwrap_or(""), version, path)?;
                 return Err(syntax(e));
             }
         };
-        check_header(&file.format, Some(i64::from(file.version)), path)?;
+        check_header(&file.format, Some(file.version.to_string()), path)?;
         file.validate(path)?;
         Ok(file)
     }
@@ -334,6 +341,10 @@ impl ModelFile {
                     }
                 }
             }
+            if os == Os::Unknown && counts.samples > 0 {
+                let why = "the unknown class is uniform by definition and takes no samples";
+                return Err(class_err(name, why.into()));
+            }
             if counts.samples as f64 > MAX_COUNT {
                 let n = counts.samples;
                 return Err(class_err(
@@ -363,12 +374,17 @@ impl ModelFile {
                 }
             }
         }
-        if self.kind == ModelKind::Learned && (!self.weights.is_empty() || self.smoothing.is_some())
-        {
-            return Err(ModelError::Weights {
-                path: path.to_path_buf(),
-                message: format!("weights and smoothing: {BUILTIN_ONLY}"),
-            });
+        if self.kind == ModelKind::Learned {
+            let what = match (!self.weights.is_empty(), self.smoothing.is_some()) {
+                (true, true) => Some("weights and smoothing"),
+                (true, false) => Some("weights"),
+                (false, true) => Some("smoothing"),
+                (false, false) => None,
+            };
+            if let Some(what) = what {
+                let path = path.to_path_buf();
+                return Err(ModelError::BuiltinOnly { path, what });
+            }
         }
         for (name, &w) in &self.weights {
             if Feature::from_name(name).is_none() {
@@ -1993,9 +2009,35 @@ mod tests {
         ));
         assert!(matches!(
             err("format = \"synprint-os-model\"\nversion = 99\nkind = \"learned\"\n[class]"),
-            ModelError::Version { found: 99, .. }
+            ModelError::Version { found, .. } if found == "99"
         ));
+        // What the file says, however it says it.
+        for (version, found) in [
+            ("-1", "-1"),
+            ("\"1\"", "\"1\""),
+            ("99999999999", "99999999999"),
+        ] {
+            let e = err(&format!(
+                "format = \"synprint-os-model\"\nversion = {version}\nkind = \"learned\"\n"
+            ));
+            assert!(
+                matches!(&e, ModelError::Version { found: f, .. } if f == found),
+                "{e}"
+            );
+        }
+        let e = err("format = \"synprint-os-model\"\nkind = \"learned\"\n");
+        assert!(e.to_string().contains("version (none)"), "{e}");
         let base = "format = \"synprint-os-model\"\nversion = 1\nkind = \"learned\"\n";
+        // Settings only the built-in model has, named as the file has them.
+        for (text, what) in [
+            ("smoothing = 1.0\n", ": smoothing: only"),
+            ("[weights]\nttl = 1.0\n", ": weights: only"),
+        ] {
+            let e = err(&format!("{base}{text}"));
+            assert!(e.to_string().contains(what), "{e}");
+        }
+        let e = err(&format!("{base}[class.unknown]\nsamples = 5"));
+        assert!(e.to_string().contains("takes no samples"), "{e}");
         let e = err(&format!("{base}[class.Plan9]\nsamples = 1"));
         assert!(e.to_string().contains("Plan9"), "{e}");
         let e = err(&format!("{base}[class.Linux]\nttl = {{ \"63\" = 1 }}"));
@@ -2036,11 +2078,11 @@ mod tests {
         let e = err(&format!(
             "{base}smoothing = 100.0\n[class.Linux]\nsamples = 1"
         ));
-        assert!(matches!(e, ModelError::Weights { .. }), "{e}");
+        assert!(matches!(e, ModelError::BuiltinOnly { .. }), "{e}");
         let e = err(&format!(
             "{base}[weights]\nttl = 2.0\n[class.Linux]\nsamples = 1"
         ));
-        assert!(matches!(e, ModelError::Weights { .. }), "{e}");
+        assert!(matches!(e, ModelError::BuiltinOnly { .. }), "{e}");
         let e = ModelFile::load(Path::new("/nonexistent/m.toml")).unwrap_err();
         assert!(matches!(e, ModelError::Io { .. }));
     }

@@ -131,6 +131,7 @@ fn judge(
 ) -> Verdict {
     let mut reasons = Vec::new();
     let (claim, unjudged) = match claim {
+        Claim::Named(name) if ua_os == Some(Os::Unknown) => (name, format!("{name} says unknown")),
         Claim::Named(name) => (name, format!("{name} names no known OS")),
         Claim::Absent => ("User-Agent", "no User-Agent sent".to_string()),
     };
@@ -347,6 +348,10 @@ mod tests {
             v.reasons
         );
         assert!(!v.reasons.iter().any(|r| r.contains("User-Agent")));
+        // `unknown` is a name the labels accept: no claim, and said so.
+        let v = verdict_for_os(&m.classify(&obs, None), Some(Os::Unknown), &obs, None);
+        assert_eq!(v.os_mismatch, None);
+        assert!(v.reasons[0].starts_with("label says unknown"), "{v:?}");
     }
 
     #[test]

@@ -47,7 +47,8 @@ pub fn learn(args: LearnArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
         let existing = ModelFile::load(&args.model)?;
         if existing.kind != ModelKind::Learned {
             return Err(format!(
-                "{}: not a learned model (kind {:?})",
+                "{}: a model of kind = \"{}\", not one `synprint learn` wrote (kind = \"learned\"); \
+                 learn adds to a learned model, or starts a new file",
                 args.model.display(),
                 existing.kind
             )
@@ -174,13 +175,15 @@ fn nothing_joined(pcap: &Path, labels: &Path, join: &classify::JoinStats, unknow
     };
     format!(
         "{}: no client SYN has a label naming an OS in {} ({} SYNs: {unknown}{} without a \
-         label row, {} with a label naming no known OS); the labels join on src_ip and \
-         src_port, the client's address and port as the capture shows them",
+         label row, {} with a label naming no known OS; {} label rows matched no SYN); the \
+         labels join on src_ip and src_port, the client's address and port as the capture \
+         shows them",
         pcap.display(),
         labels.display(),
         join.syns,
         join.unlabelled,
-        join.label_without_os
+        join.label_without_os,
+        join.unmatched_label_rows
     )
 }
 
@@ -189,7 +192,14 @@ fn nothing_joined(pcap: &Path, labels: &Path, join: &classify::JoinStats, unknow
 /// link is updated where the link points, keeping its permissions: the
 /// rename must not put a new file in the link's place.
 fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), Box<dyn std::error::Error>> {
-    let target = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+    let target = match std::fs::canonicalize(path) {
+        Ok(target) => target,
+        // A link to a model not made yet: it is made where the link points.
+        Err(_) => match std::fs::read_link(path) {
+            Ok(to) => path.parent().unwrap_or(Path::new("")).join(to),
+            Err(_) => path.to_path_buf(),
+        },
+    };
     let mut tmp = target.as_os_str().to_owned();
     tmp.push(".tmp");
     let tmp = PathBuf::from(tmp);
