@@ -155,7 +155,8 @@ struct Layer {
     trusted_proxies: Option<Vec<Cidr>>,
     real_ip_header: Option<RealIpHeader>,
     max_connections: Option<usize>,
-    interfaces: Vec<String>,
+    /// `Some(empty)`: set to capture on none.
+    interfaces: Option<Vec<String>>,
     capture_port: Option<u16>,
     promiscuous: Option<bool>,
     model: Option<PathBuf>,
@@ -180,16 +181,16 @@ impl Layer {
         {
             return bad("listen", format!("{twice} is listed twice"));
         }
-        if let Some(twice) = self
-            .interfaces
+        let interfaces = self.interfaces.as_deref().unwrap_or_default();
+        if let Some(twice) = interfaces
             .iter()
             .enumerate()
-            .find_map(|(i, n)| self.interfaces.get(..i)?.contains(n).then_some(n))
+            .find_map(|(i, n)| interfaces.get(..i)?.contains(n).then_some(n))
         {
             // Two captures of one interface store every SYN twice.
             return bad("interfaces", format!("{twice} is listed twice"));
         }
-        if self.interfaces.len() > 1 && self.interfaces.iter().any(|i| i == "any") {
+        if interfaces.len() > 1 && interfaces.iter().any(|i| i == "any") {
             let why = "`any` captures every interface already: list it alone";
             return bad("interfaces", why.into());
         }
@@ -236,7 +237,7 @@ impl Layer {
             trusted_proxies: self.trusted_proxies.or(base.trusted_proxies),
             real_ip_header: self.real_ip_header.or(base.real_ip_header),
             max_connections: self.max_connections.or(base.max_connections),
-            interfaces: vec(self.interfaces, base.interfaces),
+            interfaces: self.interfaces.or(base.interfaces),
             capture_port: self.capture_port.or(base.capture_port),
             promiscuous: self.promiscuous.or(base.promiscuous),
             model: self.model.or(base.model),
@@ -264,7 +265,7 @@ impl Layer {
             "trusted_proxies" => self.trusted_proxies = Some(value.parsed_list()?),
             "real_ip_header" => self.real_ip_header = Some(value.parsed()?),
             "max_connections" => self.max_connections = Some(value.number()?),
-            "interfaces" => self.interfaces = value.list()?,
+            "interfaces" => self.interfaces = Some(value.list()?),
             "capture_port" => self.capture_port = Some(value.number()?),
             "promiscuous" => self.promiscuous = Some(value.boolean()?),
             "model" => self.model = Some(PathBuf::from(value.string()?)),
@@ -293,7 +294,7 @@ impl ServeConfig {
             trusted_proxies: Some(args.trusted_proxy.clone()).filter(|t| !t.is_empty()),
             real_ip_header: args.real_ip_header,
             max_connections: args.max_connections,
-            interfaces: args.interface.clone(),
+            interfaces: Some(args.interface.clone()).filter(|i| !i.is_empty()),
             capture_port: args.capture_port,
             // A flag can only turn it on; off is the absence of the flag.
             promiscuous: args.promiscuous.then_some(true),
@@ -325,9 +326,10 @@ impl ServeConfig {
         env_layer.check("environment", &|key| env_var(key))?;
         file.check(&file_origin, &str::to_string)?;
         let l = flags.over(env_layer.over(file));
+        let interfaces = l.interfaces.unwrap_or_default();
         let d = ServeConfig::default();
         let ds = d.store;
-        if l.capture_port.is_some() && l.interfaces.is_empty() {
+        if l.capture_port.is_some() && interfaces.is_empty() {
             return Err(invalid(
                 "configuration",
                 "capture_port",
@@ -335,9 +337,9 @@ impl ServeConfig {
             ));
         }
         if l.promiscuous == Some(true) {
-            let reason = if l.interfaces.is_empty() {
+            let reason = if interfaces.is_empty() {
                 Some("it applies to capture interfaces, and none are configured")
-            } else if l.interfaces.iter().any(|i| i == "any") {
+            } else if interfaces.iter().any(|i| i == "any") {
                 Some("`any` stands for all interfaces and cannot be made promiscuous")
             } else {
                 None
@@ -357,7 +359,7 @@ impl ServeConfig {
             real_ip_header: l.real_ip_header.unwrap_or_default(),
             max_connections: l.max_connections.unwrap_or(d.max_connections),
             trusted_proxies: l.trusted_proxies.unwrap_or(d.trusted_proxies),
-            interfaces: l.interfaces,
+            interfaces,
             capture: CaptureOptions {
                 port: l.capture_port,
                 promiscuous: l.promiscuous.unwrap_or(false),
@@ -660,6 +662,12 @@ mod tests {
         let e = ServeConfig::resolve(&ServeArgs::default(), env(&[("SYNPRINT_LISTEN", ",")]))
             .expect_err("no address to listen on");
         assert!(e.to_string().contains("SYNPRINT_LISTEN"), "{e}");
+        // The environment can take back the file's capture interfaces.
+        let (_d, args) = with_config("i.toml", "interfaces = [\"eth1\"]\n");
+        let c = ServeConfig::resolve(&args, env(&[])).expect("valid");
+        assert_eq!(c.interfaces, ["eth1"]);
+        let c = ServeConfig::resolve(&args, env(&[("SYNPRINT_INTERFACES", ",")])).expect("valid");
+        assert!(c.interfaces.is_empty(), "{:?}", c.interfaces);
     }
 
     #[test]

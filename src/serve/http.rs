@@ -626,7 +626,7 @@ fn not_found_in_store(state: &AppState, ip: IpAddr, port: Option<u16>, now: Time
         Some(_) => match state.store.by_ip(ip, now) {
             Some(h) => format!(
                 "no fingerprint for this connection ({} connections in memory); this IP has {} \
-                 stored, and a lookup by IP answers with its newest (`ip` without `port`, or \
+                 SYNs stored, and a lookup by IP answers with its newest (`ip` without `port`, or \
                  `by_ip=1` behind a proxy)",
                 stats.connections, h.syns
             ),
