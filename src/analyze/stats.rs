@@ -48,24 +48,6 @@ impl Stats {
     pub fn skipped_total(&self) -> u64 {
         self.skipped.iter().sum()
     }
-
-    pub fn merge(&mut self, other: &Stats) {
-        self.packets += other.packets;
-        self.syn += other.syn;
-        self.syn_ack += other.syn_ack;
-        self.syn_retransmissions += other.syn_retransmissions;
-        self.syn_ack_retransmissions += other.syn_ack_retransmissions;
-        self.other_tcp += other.other_tcp;
-        for (a, b) in self.skipped.iter_mut().zip(other.skipped.iter()) {
-            *a += b;
-        }
-        self.flow_evictions += other.flow_evictions;
-        self.uptime_evictions += other.uptime_evictions;
-        self.capture_errors += other.capture_errors;
-        self.conn_uptimes += other.conn_uptimes;
-        self.syn_fingerprinted_again += other.syn_fingerprinted_again;
-        self.syn_ack_fingerprinted_again += other.syn_ack_fingerprinted_again;
-    }
 }
 
 impl fmt::Display for Stats {
