@@ -749,8 +749,8 @@ impl Features {
     }
 
     /// The canonical model-file string of a feature value. With `learned`,
-    /// a window that is a multiple of the MSS is written `W or mss*N`
-    /// ([`window_either_key`]): which of the two it counts as depends on
+    /// a window that is a multiple of the MSS is written `W or mss*N`:
+    /// which of the two it counts as depends on
     /// every count of the model it ends up in, so `learn` writes both.
     pub fn value_string(&self, f: Feature, learned: bool) -> Option<String> {
         // A layout longer than `LAYOUT_KEEP` options (crafted SYNs only) is

@@ -388,7 +388,7 @@ pub struct LearnStats {
 /// from a previous run, so learning again accumulates, and learning in
 /// several runs gives the counts one run over all of it gives).
 ///
-/// [`Model::classify`] looks a window up exactly first and as `mss*N` only
+/// [`Model::classify`](crate::classify::Model::classify) looks a window up exactly first and as `mss*N` only
 /// when no class knows it exactly. Which of the two a window that is a
 /// multiple of its MSS must count as depends on every count of the model,
 /// later runs' included, so it is written as both (`W or mss*N`) and
