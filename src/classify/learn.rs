@@ -388,26 +388,24 @@ pub struct LearnStats {
 /// from a previous run, so learning again accumulates, and learning in
 /// several runs gives the counts one run over all of it gives).
 ///
-/// [`Model::classify`](crate::classify::Model::classify) looks a window up exactly first and as `mss*N` only
-/// when no class knows it exactly. Which of the two a window that is a
-/// multiple of its MSS must count as depends on every count of the model,
-/// later runs' included, so it is written as both (`W or mss*N`) and
-/// decided when the model is compiled.
+/// [`Model::classify`](crate::classify::Model::classify) looks a window up
+/// exactly first and as `mss*N` only when no class knows it exactly. Which
+/// of the two a window that is a multiple of its MSS must count as depends
+/// on every count of the model, later runs' included, so it is written as
+/// both (`W or mss*N`) and decided when the model is compiled.
 pub fn learn_from<'a>(
     learned: &mut ModelFile,
     samples: impl IntoIterator<Item = Sample<'a>>,
 ) -> LearnStats {
     learned.kind = ModelKind::Learned;
     let mut stats = LearnStats::default();
-    let mut known = Vec::new();
     for s in samples {
-        if s.os == Os::Unknown {
+        let os = s.os;
+        if os == Os::Unknown {
             stats.skipped_unknown += 1;
             continue;
         }
-        known.push((Features::of(s.obs, s.p0f), s.os));
-    }
-    for (f, os) in &known {
+        let f = Features::of(s.obs, s.p0f);
         let class = learned.class.entry(os.name().to_string()).or_default();
         class.samples += 1;
         for feat in Feature::ALL {
