@@ -117,22 +117,28 @@ pub struct UnknownOsName(pub String);
 /// family names (`Mac OS X`, `Chrome OS`, `Arch Linux`), often followed by
 /// a version, edition or release name (`Windows NT 10.0`, `Windows 10 Pro
 /// N`, `macOS Sonoma 14.1`, `Fedora Linux 39`). Trailing words are dropped
-/// until a class is named, except words that name another stack
-/// (`Windows Phone`, `Windows CE`, `Linux embedded`, `Ubuntu Touch`), which
-/// make the label an error.
+/// until a class is named. A desktop OS's phone, CE, embedded or touch
+/// edition (`Windows Phone`, `Windows CE`, `Linux embedded`, `Ubuntu
+/// Touch`) is another stack and makes the label an error; of a phone's OS
+/// (`Android Mobile`, `iOS 17.4 Mobile`) such a word says nothing more.
 impl FromStr for Os {
     type Err = UnknownOsName;
     fn from_str(s: &str) -> Result<Os, UnknownOsName> {
         let name = |t: &str| Os::from_label(t).or_else(|| super::ua::os_from_uap_family(t));
         let mut t = s.trim();
+        let mut edition = false;
         loop {
             if let Some(os) = name(t) {
+                if edition && !matches!(os, Os::Android | Os::Ios) {
+                    return Err(UnknownOsName(excerpt(s)));
+                }
                 return Ok(os);
             }
-            match t.rsplit_once(char::is_whitespace) {
-                Some((head, last)) if !names_another_stack(last) => t = head.trim_end(),
-                _ => return Err(UnknownOsName(excerpt(s))),
-            }
+            let (head, last) = t
+                .rsplit_once(char::is_whitespace)
+                .ok_or_else(|| UnknownOsName(excerpt(s)))?;
+            edition |= names_another_stack(last);
+            t = head.trim_end();
         }
     }
 }
@@ -236,6 +242,9 @@ mod tests {
             ("arch linux", Os::Linux),
             ("Red Hat Enterprise Linux 9", Os::Linux),
             ("Chrome OS Flex", Os::ChromeOs),
+            ("Android Mobile", Os::Android),
+            ("iOS 17.4 Mobile", Os::Ios),
+            ("iPadOS 17 Touch", Os::Ios),
         ] {
             assert_eq!(label.parse::<Os>().ok(), Some(os), "{label}");
         }
