@@ -1884,6 +1884,62 @@ fn write_frames(path: &Path, frames: &[(u64, Vec<u8>)]) {
     w.into_inner().flush().expect("flush");
 }
 
+/// A server whose SYN+ACK gives a clock rate p0f does not believe (its
+/// TSval jumps back between two SYN+ACKs): p0f gives up on that server's
+/// clock for the connection, so the server's FIN after it gives no uptime,
+/// while the same FIN after a believable SYN+ACK does.
+#[test]
+fn a_syn_ack_with_an_unbelievable_clock_ends_the_servers_estimates() {
+    if p0f_missing() {
+        return;
+    }
+    let srv = v4(0x7000);
+    let base = Timestamp::from_secs_nanos(1_700_000_000, 0).0;
+    let mut frames = Vec::new();
+    // Two rounds: in the first, the second SYN+ACK's TSval falls back from
+    // 3,000,000,000 to 1,000; in the second, it moves at 1 kHz.
+    for (round, jump) in [(0u64, true), (1, false)] {
+        let t0 = round * 20_000;
+        let server_ts = |t_ms: u64| -> u32 {
+            if jump && t_ms > t0 + 500 {
+                1000 + (t_ms - t0 - 1000) as u32
+            } else {
+                3_000_000_000u32.wrapping_add(t_ms as u32)
+            }
+        };
+        for (i, at) in [(0u32, t0), (1, t0 + 1000)] {
+            let cli = v4(0x7100 + round as u32 * 2 + i);
+            let mut syn = Stack::Linux.syn(cli, 40_000 + i as u16, srv, 80, i);
+            set_ts(&mut syn, 5000 + at as u32, 0);
+            let mut sa = answer(&syn, Server::Linux, i);
+            set_ts(&mut sa, server_ts(at), 5000 + at as u32);
+            frames.push((base + at * 1_000_000, ethernet_frame(&syn.ip_bytes())));
+            frames.push((base + (at + 1) * 1_000_000, ethernet_frame(&sa.ip_bytes())));
+            if i == 1 {
+                let mut fin = TcpPacket::syn(srv, 80, cli, 40_000 + i as u16);
+                fin.flags = flags::FIN | flags::ACK;
+                fin.seq = sa.seq.wrapping_add(1);
+                fin.ack = syn.seq.wrapping_add(1);
+                fin.options = OptionBytes::new().nop().nop().ts(server_ts(at + 101), 1).0;
+                frames.push((
+                    base + (at + 101) * 1_000_000,
+                    ethernet_frame(&fin.ip_bytes()),
+                ));
+            }
+        }
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let pcap = dir.path().join("server-clock.pcap");
+    write_frames(&pcap, &frames);
+    let log = p0f_log(&pcap);
+    let server_uptimes = log
+        .lines()
+        .filter(|l| l.contains("] mod=uptime|") && l.contains("|subj=srv|"))
+        .count();
+    assert_eq!(server_uptimes, 1, "one FIN gives p0f an uptime:\n{log}");
+    p0f_lines_in_order("a server clock p0f does not believe", &pcap);
+}
+
 /// Connections followed past the handshake: p0f's uptime lines from ACK,
 /// FIN and RST segments must all be there, identical.
 #[test]

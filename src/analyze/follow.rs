@@ -157,13 +157,24 @@ impl Follower {
     /// A SYN or SYN+ACK the analyzer writes a record for (first-seen, or
     /// a SYN fingerprinted again), after [`Follower::packet`].
     /// `followed`: p0f keeps following its connection (false for p0f's own
-    /// probes and for SYNs matching a userland tool); `estimated`: the
-    /// packet itself gave its sender's uptime.
+    /// probes and for SYNs matching a userland tool); `measured`: what the
+    /// packet itself gave of its sender's uptime.
     #[cold]
-    pub fn handshake(&mut self, obs: &Observation, followed: bool, estimated: bool) {
+    pub fn handshake(
+        &mut self,
+        obs: &Observation,
+        followed: bool,
+        measured: Result<(), NoEstimate>,
+    ) {
         match obs.kind {
-            Kind::Syn => self.syn(obs, followed, estimated),
-            Kind::SynAck => self.syn_ack(obs, followed, estimated),
+            Kind::Syn => self.syn(obs, followed, measured.is_ok()),
+            // p0f gives up on the server's clock at a SYN+ACK whose rate it
+            // does not believe, as at one it measured (only a plain SYN's
+            // bad rate leaves the side open).
+            Kind::SynAck => {
+                let done = !matches!(measured, Err(NoEstimate::Unpaired));
+                self.syn_ack(obs, followed, done)
+            }
         }
     }
 
@@ -279,7 +290,7 @@ impl Follower {
         self.conns.get(&answered_tuple(syn_ack))
     }
 
-    fn syn_ack(&mut self, obs: &Observation, followed: bool, estimated: bool) {
+    fn syn_ack(&mut self, obs: &Observation, followed: bool, done: bool) {
         let tuple = answered_tuple(obs);
         let Some(c) = self.conns.get_mut(&tuple) else {
             return;
@@ -293,7 +304,7 @@ impl Follower {
             return;
         }
         c.acked = true;
-        c.server_done = estimated;
+        c.server_done = done;
         c.next_server_seq = obs.seq.wrapping_add(1);
     }
 
@@ -711,7 +722,7 @@ mod tests {
                     .expect("a SYN decodes")
                     .expect("a SYN is an observation");
             f.packet(obs.ts);
-            f.handshake(&obs, true, false);
+            f.handshake(&obs, true, Err(NoEstimate::Unpaired));
             assert!(f.len() <= MAX_CONNS + 1);
             assert!(f.by_age.len() <= 2 * f.len() + 65);
         }

@@ -545,14 +545,15 @@ impl<'e> Analyzer<'e> {
             Some(f) => f.reads(obs, follows_syn),
             None => follows_syn,
         };
-        let uptime = match host {
+        let measured = match host {
             Some(h) if p0f_reads && !ends => self.uptime.observe_keyed(h, ts1, obs.ts),
-            _ => None,
+            _ => Err(p0f::NoEstimate::Unpaired),
         };
         if let Some(f) = self.follower.as_mut() {
             let followed = host.is_some() && !ends;
-            f.handshake(obs, followed, uptime.is_some());
+            f.handshake(obs, followed, measured.as_ref().map(|_| ()).map_err(|e| *e));
         }
+        let uptime = measured.ok();
         // The record is built from the cached answers and this packet's own
         // timestamp value.
         Some(Record::new(

@@ -265,6 +265,7 @@ impl UptimeTracker {
     pub fn observe(&mut self, obs: &Observation) -> Option<Uptime> {
         let key = self.key_of(obs)?;
         self.observe_keyed(key, obs.options.p0f.ts1(&obs.options), obs.ts)
+            .ok()
     }
 
     /// The same from the sender's address, the packet kind, its TSval as p0f
@@ -277,7 +278,7 @@ impl UptimeTracker {
         ts: Timestamp,
     ) -> Option<Uptime> {
         let key = self.key(ip, kind);
-        self.observe_keyed(key, ts1, ts)
+        self.observe_keyed(key, ts1, ts).ok()
     }
 
     /// The TSval and capture time (ms) of the last SYN (or SYN+ACK) this
@@ -295,16 +296,22 @@ impl UptimeTracker {
     }
 
     /// [`UptimeTracker::observe`] with the key from
-    /// [`UptimeTracker::key_of`] and the TSval as p0f reads it.
-    pub fn observe_keyed(&mut self, key: HostKey, ts1: u32, ts: Timestamp) -> Option<Uptime> {
+    /// [`UptimeTracker::key_of`] and the TSval as p0f reads it, telling a
+    /// rate p0f does not believe from no pair (a host seen first is one).
+    pub fn observe_keyed(
+        &mut self,
+        key: HostKey,
+        ts1: u32,
+        ts: Timestamp,
+    ) -> Result<Uptime, NoEstimate> {
         let now = ts.as_millis();
         self.latest_ms = self.latest_ms.max(now);
         let tag = key.tag();
-        let bucket = self.table.bucket_mut(key.0)?;
+        let bucket = self.table.bucket_mut(key.0).ok_or(NoEstimate::Unpaired)?;
         let seen = Slot { tag, ts1, ms: now };
         if let Some(s) = bucket.0.iter_mut().find(|s| s.tag == tag) {
             let prev = std::mem::replace(s, seen);
-            return Uptime::estimate(prev.ts1, prev.ms, ts1, now);
+            return Uptime::measure(prev.ts1, prev.ms, ts1, now);
         }
         // A free or expired slot, else the host seen longest ago: one pass,
         // free slots ranking before any live one.
@@ -323,7 +330,7 @@ impl UptimeTracker {
         if let Some(s) = bucket.0.get_mut(way) {
             *s = seen;
         }
-        None
+        Err(NoEstimate::Unpaired)
     }
 
     fn key(&self, ip: IpAddr, kind: Kind) -> HostKey {
