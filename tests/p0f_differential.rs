@@ -1940,6 +1940,61 @@ fn a_syn_ack_with_an_unbelievable_clock_ends_the_servers_estimates() {
     p0f_lines_in_order("a server clock p0f does not believe", &pcap);
 }
 
+/// A data segment longer than the 65,535 bytes p0f reads of a frame (a
+/// GRO/TSO segment as loopback captures show them): p0f never sees it and
+/// goes on following the connection, so a later segment still gives the
+/// client's uptime.
+#[test]
+fn frames_longer_than_p0f_reads_are_not_followed() {
+    if p0f_missing() {
+        return;
+    }
+    let (cli, srv) = (v4(0x7200), v4(0x7201));
+    let base = Timestamp::from_secs_nanos(1_700_000_000, 0).0;
+    let opts = |ts: u32, ecr: u32| OptionBytes::new().nop().nop().ts(ts, ecr).0;
+    let mut syn = Stack::Linux.syn(cli, 40_000, srv, 80, 1);
+    set_ts(&mut syn, 1_000_000, 0);
+    let mut sa = answer(&syn, Server::Linux, 1);
+    set_ts(&mut sa, 2_000_000, 1_000_000);
+    let segment = |ms: u64, seq: u32, fl: u16, ts: u32, data: Vec<u8>| {
+        let mut p = TcpPacket::syn(cli, 40_000, srv, 80);
+        p.flags = fl;
+        p.seq = seq;
+        p.ack = sa.seq.wrapping_add(1);
+        p.window = 512;
+        p.options = opts(ts, 2_000_000);
+        p.payload = data;
+        (base + ms * 1_000_000, ethernet_frame(&p.ip_bytes()))
+    };
+    // Not HTTP: p0f stops reading a connection's client bytes at 15.
+    let big = [b"\x16\x03\x01".to_vec(), vec![b'A'; 65_480]].concat();
+    let next = syn.seq.wrapping_add(1);
+    let frames = vec![
+        (base, ethernet_frame(&syn.ip_bytes())),
+        (base + 100_000, ethernet_frame(&sa.ip_bytes())),
+        segment(1, next, flags::ACK, 1_000_001, Vec::new()),
+        segment(10, next, flags::ACK | flags::PSH, 1_000_010, big.clone()),
+        segment(
+            1000,
+            next.wrapping_add(big.len() as u32),
+            flags::FIN | flags::ACK,
+            1_001_000,
+            Vec::new(),
+        ),
+    ];
+    assert!(frames[3].1.len() > 65_535);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let pcap = dir.path().join("big-segment.pcap");
+    write_frames(&pcap, &frames);
+    let log = p0f_log(&pcap);
+    assert!(
+        log.lines()
+            .any(|l| l.contains("] mod=uptime|") && l.contains("|subj=cli|")),
+        "p0f gives the client's uptime at the FIN:\n{log}"
+    );
+    p0f_lines_in_order("a frame longer than p0f reads", &pcap);
+}
+
 /// Connections followed past the handshake: p0f's uptime lines from ACK,
 /// FIN and RST segments must all be there, identical.
 #[test]

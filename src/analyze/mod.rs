@@ -203,6 +203,9 @@ impl Default for AnalyzerConfig {
     }
 }
 
+/// The most of a frame p0f reads (its `SNAPLEN`).
+const P0F_SNAPLEN: usize = 65_535;
+
 /// How many SYNs and SYN+ACKs [`Analyzer::feed_frame`] decodes ahead of
 /// the one it processes: enough to overlap the table lines' memory
 /// latency, few enough that the queue stays in the first-level cache.
@@ -414,6 +417,12 @@ impl<'e> Analyzer<'e> {
             return;
         };
         follower.packet(ts);
+        // p0f reads at most 65,535 bytes of a frame (its SNAPLEN): a longer
+        // one (a GRO/TSO segment captured on loopback) fails its length
+        // check, and p0f follows the connection as if it had not come.
+        if frame.len() > P0F_SNAPLEN {
+            return;
+        }
         let Some(seg) = packet::decode_followed(link, ts, frame) else {
             return;
         };
