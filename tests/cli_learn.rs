@@ -394,8 +394,8 @@ fn labels_that_match_no_syn_are_an_error_not_a_report() {
             String::from_utf8_lossy(&out.stdout)
         );
         assert!(err.contains("no client SYN has a label"), "{err}");
-        assert!(err.contains("3 SYNs: 3 without a label row"), "{err}");
-        assert!(err.contains("1 label rows matched no SYN"), "{err}");
+        assert!(err.contains("(3 SYNs, 3 without a label,"), "{err}");
+        assert!(err.contains("; 1 label row matched no SYN"), "{err}");
     }
     let model = dir.path().join("m.toml");
     let out = learn(&pcap, labels, model.to_str().expect("utf-8"));
@@ -412,7 +412,7 @@ fn labels_that_match_no_syn_are_an_error_not_a_report() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert!(
-        err.contains("3 SYNs: 1 labelled unknown, 2 without a label row"),
+        err.contains("(3 SYNs, 2 without a label, 0 with a label naming no known OS; 0 label rows matched no SYN; 1 labelled unknown)"),
         "{err}"
     );
 }

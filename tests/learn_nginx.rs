@@ -152,7 +152,7 @@ fn a_site_logged_by_nginx_and_captured_by_tcpdump_teaches_and_is_judged() {
     assert!(
         err.contains(&format!(
             "{sent} labelled SYNs learned ({sent} SYNs, 0 without a label, 0 with a label naming \
-             no known OS; 1 label rows matched no SYN)"
+             no known OS; 1 label row matched no SYN)"
         )),
         "{err}"
     );

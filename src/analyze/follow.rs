@@ -157,22 +157,17 @@ impl Follower {
     /// A SYN or SYN+ACK the analyzer writes a record for (first-seen, or
     /// a SYN fingerprinted again), after [`Follower::packet`].
     /// `followed`: p0f keeps following its connection (false for p0f's own
-    /// probes and for SYNs matching a userland tool); `measured`: what the
-    /// packet itself gave of its sender's uptime.
+    /// probes and for SYNs matching a userland tool); `unmeasured`: why the
+    /// packet itself gave no uptime of its sender (`None`: it gave one).
     #[cold]
-    pub fn handshake(
-        &mut self,
-        obs: &Observation,
-        followed: bool,
-        measured: Result<(), NoEstimate>,
-    ) {
+    pub fn handshake(&mut self, obs: &Observation, followed: bool, unmeasured: Option<NoEstimate>) {
         match obs.kind {
-            Kind::Syn => self.syn(obs, followed, measured.is_ok()),
+            Kind::Syn => self.syn(obs, followed, unmeasured.is_none()),
             // p0f gives up on the server's clock at a SYN+ACK whose rate it
             // does not believe, as at one it measured (only a plain SYN's
             // bad rate leaves the side open).
             Kind::SynAck => {
-                let done = !matches!(measured, Err(NoEstimate::Unpaired));
+                let done = unmeasured != Some(NoEstimate::Unpaired);
                 self.syn_ack(obs, followed, done)
             }
         }
@@ -512,13 +507,17 @@ mod tests {
         (T0 + ms * MS, p.ip_bytes())
     }
 
-    fn run(packets: &[(u64, Vec<u8>)]) -> Vec<ConnUptime> {
-        let engine = Engine::default();
+    fn following(engine: &Engine) -> Analyzer<'_> {
         let config = AnalyzerConfig {
             follow_connections: true,
             ..AnalyzerConfig::default()
         };
-        let mut a = Analyzer::new(&engine, config);
+        Analyzer::new(engine, config)
+    }
+
+    fn run(packets: &[(u64, Vec<u8>)]) -> Vec<ConnUptime> {
+        let engine = Engine::default();
+        let mut a = following(&engine);
         let mut found = Vec::new();
         for (at, ip) in packets {
             a.process_ip(Timestamp(*at), ip);
@@ -556,6 +555,73 @@ mod tests {
         assert_eq!(found[1].server, (addr(2), 443));
     }
 
+    /// A server SYN+ACK whose clock, against the server's previous one,
+    /// runs at a rate p0f does not believe ends the server's side: its FIN
+    /// gives no uptime (p0f's `srv_tps = -1`). Without the earlier
+    /// SYN+ACK to measure against, the same FIN does.
+    #[test]
+    fn a_syn_ack_with_an_unbelievable_clock_ends_the_server_side() {
+        let server_ts = |jump: bool, ms: u64| -> u32 {
+            if jump && ms >= 1000 {
+                1000 + ms as u32
+            } else {
+                3_000_000_000u32.wrapping_add(ms as u32)
+            }
+        };
+        let packet = |src: IpAddr, sp: u16, dst: IpAddr, dp: u16, flags: u16, ts: u32| {
+            let mut p = TcpPacket::syn(src, sp, dst, dp);
+            p.flags = flags;
+            p.seq = 1;
+            p.ack = 1;
+            p.options = if flags & SYN != 0 {
+                OptionBytes::new().mss(1460).sok().ts(ts, 1).nop().ws(7).0
+            } else {
+                OptionBytes::new().nop().nop().ts(ts, 1).0
+            };
+            p.ip_bytes()
+        };
+        for jump in [true, false] {
+            let mut p = Vec::new();
+            let earlier = if jump { &[(addr(1), 0u64)][..] } else { &[] };
+            for &(client, ms) in earlier.iter().chain(&[(addr(3), 1000)]) {
+                p.push((T0 + ms * MS, packet(client, 40000, addr(2), 443, SYN, 7)));
+                let sa = packet(addr(2), 443, client, 40000, SYN | ACK, server_ts(jump, ms));
+                p.push((T0 + (ms + 1) * MS, sa));
+            }
+            let fin = packet(
+                addr(2),
+                443,
+                addr(3),
+                40000,
+                FIN | ACK,
+                server_ts(jump, 1100),
+            );
+            p.push((T0 + 1100 * MS, fin));
+            let server_side = run(&p).iter().filter(|u| u.side == Side::Server).count();
+            assert_eq!(server_side, usize::from(!jump), "jump: {jump}");
+        }
+    }
+
+    /// A frame longer than the 65,535 bytes p0f reads is passed over as p0f
+    /// never sees it: following goes on, and a later segment in sequence
+    /// with what p0f saw gives the uptime.
+    #[test]
+    fn frames_longer_than_p0f_reads_are_passed_over() {
+        let engine = Engine::default();
+        let mut a = following(&engine);
+        let mut p = handshake();
+        let data = [b"\x16\x03\x01".to_vec(), vec![0; 65_480]].concat();
+        p.push(seg(true, 10, 101, ACK, &data));
+        p.push(seg(true, 40, 101, FIN | ACK, &[]));
+        let mut found = Vec::new();
+        for (at, ip) in &p {
+            let frame = crate::craft::ethernet_frame(ip);
+            a.process_frame(crate::packet::LinkType::ETHERNET, Timestamp(*at), &frame);
+            found.extend(a.take_conn_uptime());
+        }
+        assert_eq!(found.len(), 1, "the FIN after the long frame is read");
+    }
+
     #[test]
     fn segments_out_of_sequence_or_before_the_syn_ack_are_not_read() {
         let mut p = handshake();
@@ -586,11 +652,7 @@ mod tests {
     #[test]
     fn a_syn_is_fingerprinted_again_once_its_connection_expired() {
         let engine = Engine::default();
-        let config = AnalyzerConfig {
-            follow_connections: true,
-            ..AnalyzerConfig::default()
-        };
-        let mut a = Analyzer::new(&engine, config);
+        let mut a = following(&engine);
         let mut records = 0;
         let mut other = TcpPacket::syn(addr(7), 1, addr(8), 2);
         other.flags = ACK;
@@ -722,7 +784,7 @@ mod tests {
                     .expect("a SYN decodes")
                     .expect("a SYN is an observation");
             f.packet(obs.ts);
-            f.handshake(&obs, true, Err(NoEstimate::Unpaired));
+            f.handshake(&obs, true, Some(NoEstimate::Unpaired));
             assert!(f.len() <= MAX_CONNS + 1);
             assert!(f.by_age.len() <= 2 * f.len() + 65);
         }

@@ -560,7 +560,7 @@ impl<'e> Analyzer<'e> {
         };
         if let Some(f) = self.follower.as_mut() {
             let followed = host.is_some() && !ends;
-            f.handshake(obs, followed, measured.as_ref().map(|_| ()).map_err(|e| *e));
+            f.handshake(obs, followed, measured.as_ref().err().copied());
         }
         let uptime = measured.ok();
         // The record is built from the cached answers and this packet's own

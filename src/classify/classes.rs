@@ -143,8 +143,8 @@ impl FromStr for Os {
     }
 }
 
-/// A word after an OS's name that makes it another TCP stack: a phone,
-/// CE/embedded or touch edition.
+/// A word after an OS's name that names an edition: a phone, CE/embedded
+/// or touch one, another TCP stack for a desktop OS (`Os::from_str`).
 fn names_another_stack(word: &str) -> bool {
     const WORDS: &[&str] = &["phone", "mobile", "ce", "compact", "embedded", "touch"];
     WORDS.iter().any(|w| w.eq_ignore_ascii_case(word))
@@ -248,8 +248,8 @@ mod tests {
         ] {
             assert_eq!(label.parse::<Os>().ok(), Some(os), "{label}");
         }
-        // Words that name another stack are not dropped, and the model
-        // file's class names are not relaxed.
+        // A desktop OS's phone or embedded edition is another stack, and
+        // the model file's class names are not relaxed.
         for label in [
             "Plan 9",
             "Windows Phone 8.1",

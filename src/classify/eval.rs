@@ -6,6 +6,7 @@ use std::fmt;
 use serde::Serialize;
 
 use super::classes::{Family, Os, N_FAMILY, N_OS};
+use super::labelled::counted;
 use super::learn::Sample;
 use super::model::{Classification, Model};
 
@@ -233,11 +234,6 @@ pub fn evaluate<'a>(model: &Model, samples: impl IntoIterator<Item = Sample<'a>>
     ev.finish()
 }
 
-/// `1 SYN`, `2 SYNs`.
-fn syns(n: u64) -> String {
-    format!("{n} SYN{}", if n == 1 { "" } else { "s" })
-}
-
 fn pct(x: f64) -> String {
     format!("{:.1}%", x * 100.0)
 }
@@ -310,13 +306,15 @@ impl fmt::Display for EvalReport {
             pct(self.confident_share),
             opt_pct(self.confident_accuracy)
         )?;
-        writeln!(f, "\nrecall by OS:")?;
-        for r in &self.os_recall {
-            writeln!(f, "  {:<10} {:>7}  ({})", r.class, pct(r.recall), syns(r.n))?;
-        }
-        writeln!(f, "recall by family:")?;
-        for r in &self.family_recall {
-            writeln!(f, "  {:<10} {:>7}  ({})", r.class, pct(r.recall), syns(r.n))?;
+        for (title, recalls) in [
+            ("\nrecall by OS:", &self.os_recall),
+            ("recall by family:", &self.family_recall),
+        ] {
+            writeln!(f, "{title}")?;
+            for r in recalls {
+                let n = counted(r.n, "SYN", "SYNs");
+                writeln!(f, "  {:<10} {:>7}  ({n})", r.class, pct(r.recall))?;
+            }
         }
         writeln!(f, "\nconfusion by OS (rows: label, columns: answer):")?;
         write!(f, "{}", self.os_confusion)?;

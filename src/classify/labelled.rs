@@ -43,6 +43,26 @@ pub struct JoinStats {
     pub stopped_early: Option<String>,
 }
 
+/// `1 SYN`, `2 SYNs`: a count and its noun, singular or plural.
+pub fn counted(n: u64, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
+/// How the SYNs joined, as `learn` and `eval` report it: `3 SYNs, 1 without
+/// a label, 0 with a label naming no known OS; 2 label rows matched no SYN`.
+impl std::fmt::Display for JoinStats {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{}, {} without a label, {} with a label naming no known OS; {} matched no SYN",
+            counted(self.syns, "SYN", "SYNs"),
+            self.unlabelled,
+            self.label_without_os,
+            counted(self.unmatched_label_rows, "label row", "label rows"),
+        )
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 #[error("{path}: {source}")]
 pub struct CaptureFileError {

@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 
 use super::classes::{excerpt, Os};
 use super::features::{Feature, Features, P0fClass};
-use super::model::{ModelFile, ModelKind};
+use super::model::{ModelFile, ModelKind, MODEL_VERSION};
 use super::ua::{os_from_user_agent, UaParserError};
 use crate::packet::{Kind, Observation};
 
@@ -398,6 +398,8 @@ pub fn learn_from<'a>(
     samples: impl IntoIterator<Item = Sample<'a>>,
 ) -> LearnStats {
     learned.kind = ModelKind::Learned;
+    // What it adds may use this version's forms.
+    learned.version = MODEL_VERSION;
     let mut stats = LearnStats::default();
     for s in samples {
         let os = s.os;
@@ -1030,12 +1032,38 @@ mod tests {
         learn_from(&mut one, samples(&[a.clone(), b.clone()]));
         let mut two = ModelFile::empty_learned();
         learn_from(&mut two, samples(std::slice::from_ref(&a)));
-        let two = ModelFile::parse(&two.to_toml(), Path::new("m")).unwrap();
-        let mut two = two;
+        let mut two = ModelFile::parse(&two.to_toml(), Path::new("m")).unwrap();
         learn_from(&mut two, samples(std::slice::from_ref(&b)));
         assert_eq!(one, two);
         let window = &one.class["Linux"].window;
         assert_eq!(window.get("43800 or mss*30"), Some(&1.0));
         assert_eq!(window.get("43800"), Some(&1.0));
+        // Compiled, `a` is looked up as 43800 (which `b` made known), not
+        // as mss*30; with `a` alone, as mss*30.
+        let builtin = ModelFile::builtin().unwrap();
+        let model = Model::compile(&builtin, Some(&two)).unwrap();
+        assert_eq!(
+            model.classify(&a.0, None).evidence.window_mss_multiple,
+            None
+        );
+        let mut only_a = ModelFile::empty_learned();
+        learn_from(&mut only_a, samples(std::slice::from_ref(&a)));
+        let model = Model::compile(&builtin, Some(&only_a)).unwrap();
+        assert_eq!(
+            model.classify(&a.0, None).evidence.window_mss_multiple,
+            Some(30)
+        );
+    }
+
+    /// A version 1 model that learning adds to is written as this version:
+    /// what was added may use its forms.
+    #[test]
+    fn learning_into_a_version_1_model_writes_this_version() {
+        let text = "format = \"synprint-os-model\"\nversion = 1\nkind = \"learned\"\n";
+        let mut m = ModelFile::parse(text, Path::new("m")).unwrap();
+        let set = labelled_set(&[Stack::Linux], 2, 3);
+        learn_from(&mut m, samples(&set));
+        assert_eq!(m.version, MODEL_VERSION);
+        assert!(m.to_toml().contains(&format!("version = {MODEL_VERSION}")));
     }
 }

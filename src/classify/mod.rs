@@ -29,7 +29,7 @@ pub use classes::{Family, Os, UnknownOsName, N_FAMILY, N_OS};
 pub use eval::{evaluate, EvalReport, Evaluator};
 pub use features::{Feature, FeatureValueError, Features, Layout, MssBucket, P0fClass};
 pub use labelled::{
-    eval_capture, for_each_labelled_syn, learn_capture, CaptureFileError, JoinStats,
+    counted, eval_capture, for_each_labelled_syn, learn_capture, CaptureFileError, JoinStats,
 };
 pub use learn::{
     learn_from, read_labels, read_labels_file, Label, LabelError, Labels, LearnStats, Sample,

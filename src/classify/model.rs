@@ -22,8 +22,13 @@ use crate::packet::Observation;
 
 /// The `format` every model file must declare.
 pub const MODEL_FORMAT: &str = "synprint-os-model";
-/// The model file version this build reads and writes.
-pub const MODEL_VERSION: u32 = 1;
+/// The model file version this build writes. Version 2 added the learned
+/// window form `W or mss*N`; a version 1 file is a version 2 file without
+/// it, so both are read, while builds that read only version 1 name the
+/// version rather than fail on the new form.
+pub const MODEL_VERSION: u32 = 2;
+/// The versions this build reads.
+const READ_VERSIONS: [u32; 2] = [1, 2];
 
 /// The largest count (and `samples`) a model file may hold: far beyond
 /// any traffic, and small enough that a class's sums stay finite and its
@@ -172,7 +177,7 @@ pub enum ModelError {
     #[error("{path}: not a synprint OS model (format = {found:?}, expected {MODEL_FORMAT:?})")]
     Foreign { path: PathBuf, found: String },
     #[error(
-        "{path}: model version {found} is not supported (this build reads version {MODEL_VERSION})"
+        "{path}: model version {found} is not supported (this build reads versions 1 and {MODEL_VERSION})"
     )]
     Version {
         path: PathBuf,
@@ -234,7 +239,8 @@ fn check_header(format: &str, version: Option<String>, path: &Path) -> Result<()
             found: format.to_string(),
         });
     }
-    if version.as_deref() != Some(&MODEL_VERSION.to_string()) {
+    let readable = |v: &str| READ_VERSIONS.iter().any(|r| r.to_string() == v);
+    if !version.as_deref().is_some_and(readable) {
         return Err(ModelError::Version {
             path: path.to_path_buf(),
             found: version.unwrap_or_else(|| "(none)".into()),
@@ -575,7 +581,7 @@ pub struct Evidence {
     /// (`Neither` for features absent or uninformative).
     leans: [Lean; N_FEATURES],
     /// The window matched the model as `mss*N`.
-    window_mss_multiple: Option<u16>,
+    pub(crate) window_mss_multiple: Option<u16>,
 }
 
 impl Evidence {
@@ -920,13 +926,6 @@ impl Model {
             });
         }
         Model::compile(&ModelFile::builtin()?, Some(&learned))
-    }
-
-    /// Whether the window table has this exact window value.
-    pub fn knows_window(&self, window: u16) -> bool {
-        self.tables[Feature::Window.index()]
-            .find(u64::from(window))
-            .is_some()
     }
 
     /// Number of labelled SYNs in the learned part.
@@ -2011,6 +2010,16 @@ mod tests {
             err("format = \"synprint-os-model\"\nversion = 99\nkind = \"learned\"\n[class]"),
             ModelError::Version { found, .. } if found == "99"
         ));
+        // Version 1 (before the `W or mss*N` window form) still loads.
+        for v in [1, 2] {
+            let text =
+                format!("format = \"synprint-os-model\"\nversion = {v}\nkind = \"learned\"\n");
+            assert!(ModelFile::parse(&text, p).is_ok(), "version {v}");
+        }
+        assert!(matches!(
+            err("format = \"synprint-os-model\"\nversion = 3\nkind = \"learned\"\n"),
+            ModelError::Version { .. }
+        ));
         // What the file says, however it says it.
         for (version, found) in [
             ("-1", "-1"),
@@ -2120,7 +2129,6 @@ mod tests {
         p.options = OptionBytes::new().mss(1460).sok().ts(1, 0).nop().ws(7).0;
         p.window = 43800;
         let c = model.classify(&observation(&p), None);
-        assert!(!model.knows_window(43800));
         assert_eq!(c.evidence.window_mss_multiple, Some(30));
         let c = Model::builtin().unwrap().classify(&observation(&p), None);
         assert_eq!(c.evidence.window_mss_multiple, None);

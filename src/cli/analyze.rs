@@ -318,7 +318,7 @@ enum FileEnd {
 fn analyze_file<W: Write>(
     name: &str,
     opened: Opened,
-    progress: bool,
+    may_show_progress: bool,
     analyzer: &mut Analyzer<'_>,
     writer: &mut RecordWriter<W>,
     labels: Option<&Judge>,
@@ -326,7 +326,7 @@ fn analyze_file<W: Write>(
 ) -> FileEnd {
     let progress = opened
         .size
-        .filter(|&s| progress && s >= PROGRESS_MIN_BYTES && io::stderr().is_terminal())
+        .filter(|&s| may_show_progress && s >= PROGRESS_MIN_BYTES && io::stderr().is_terminal())
         .map(|size| (progress_bar(size), Rc::clone(&opened.consumed)));
     let unread_before = analyzer.stats().skipped[Skip::UnknownLinkType.index()];
     let mut unread_links = Vec::new();

@@ -2,7 +2,7 @@ use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use synprint::classify::{self, ModelFile, ModelKind};
+use synprint::classify::{self, counted, ModelFile, ModelKind};
 
 use super::engine::EngineArgs;
 
@@ -78,22 +78,17 @@ pub fn learn(args: LearnArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
     }
     write_atomically(&args.model, text.as_bytes())?;
     eprintln!(
-        "{}: {} labelled SYNs learned ({} SYNs, {} without a label, {} with a label naming no \
-         known OS; {} label rows matched no SYN)",
+        "{}: {} learned ({join})",
         args.model.display(),
-        stats.total,
-        join.syns,
-        join.unlabelled,
-        join.label_without_os,
-        join.unmatched_label_rows
+        counted(stats.total, "labelled SYN", "labelled SYNs"),
     );
     for (os, n) in &stats.per_os {
         eprintln!("  {os:<10} {n}");
     }
     if stats.skipped_unknown > 0 {
         eprintln!(
-            "  ({} SYNs labelled unknown: nothing to learn of an OS from them)",
-            stats.skipped_unknown
+            "  ({} labelled unknown: nothing to learn of an OS from them)",
+            counted(stats.skipped_unknown, "SYN", "SYNs")
         );
     }
     Ok(say_stopped_early(&join))
@@ -120,13 +115,8 @@ pub fn eval(args: EvalArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
     } else {
         writeln!(
             out,
-            "{} labelled SYNs ({} SYNs, {} without a label, {} with a label naming no known OS; \
-             {} label rows matched no SYN)\n",
-            join.labelled,
-            join.syns,
-            join.unlabelled,
-            join.label_without_os,
-            join.unmatched_label_rows
+            "{} ({join})\n",
+            counted(join.labelled, "labelled SYN", "labelled SYNs")
         )
         .and_then(|()| write!(out, "{report}"))
     };
@@ -159,7 +149,8 @@ pub(super) fn read_labels(path: &Path) -> Result<classify::Labels, classify::Lab
 fn say_stopped_early(join: &classify::JoinStats) -> ExitCode {
     match &join.stopped_early {
         Some(why) => {
-            eprintln!("{why} (read up to there: {} client SYNs)", join.syns);
+            let syns = counted(join.syns, "client SYN", "client SYNs");
+            eprintln!("{why} (read up to there: {syns})");
             ExitCode::FAILURE
         }
         None => ExitCode::SUCCESS,
@@ -171,19 +162,13 @@ fn say_stopped_early(join: &classify::JoinStats) -> ExitCode {
 fn nothing_joined(pcap: &Path, labels: &Path, join: &classify::JoinStats, unknown: u64) -> String {
     let unknown = match unknown {
         0 => String::new(),
-        n => format!("{n} labelled unknown, "),
+        n => format!("; {n} labelled unknown"),
     };
     format!(
-        "{}: no client SYN has a label naming an OS in {} ({} SYNs: {unknown}{} without a \
-         label row, {} with a label naming no known OS; {} label rows matched no SYN); the \
-         labels join on src_ip and src_port, the client's address and port as the capture \
-         shows them",
+        "{}: no client SYN has a label naming an OS in {} ({join}{unknown}); the labels join \
+         on src_ip and src_port, the client's address and port as the capture shows them",
         pcap.display(),
         labels.display(),
-        join.syns,
-        join.unlabelled,
-        join.label_without_os,
-        join.unmatched_label_rows
     )
 }
 
