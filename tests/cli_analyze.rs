@@ -654,10 +654,17 @@ fn uptime_after_the_handshake_in_text_and_p0f_formats() {
 }
 
 /// Files given together are one stream (rotated files of one capture): a
-/// SYN retransmitted after the first file's end makes no second record.
+/// SYN retransmitted after the first file's end makes no second record,
+/// and the host's next SYN pairs its timestamp with the first file's.
 #[test]
 fn files_given_together_are_read_as_one_stream() {
-    let syn = Stack::Linux.syn(v4(1), 40000, v4(2), 443, 7);
+    let with_ts = |port: u16, ts: u32| {
+        let mut p = Stack::Linux.syn(v4(1), port, v4(2), 443, u32::from(port));
+        p.options = OptionBytes::new().mss(1460).sok().ts(ts, 0).nop().ws(7).0;
+        p
+    };
+    let syn = with_ts(40000, 1000);
+    let later = with_ts(40001, 6000);
     let other = Stack::Windows.syn(v4(3), 50000, v4(2), 443, 9);
     let dir = tempfile::tempdir().expect("tempdir");
     let write = |name: &str, packets: &[(u64, &TcpPacket)]| {
@@ -671,12 +678,13 @@ fn files_given_together_are_read_as_one_stream() {
         path.display().to_string()
     };
     let first = write("part0.pcap", &[(0, &syn)]);
-    let second = write("part1.pcap", &[(1, &syn), (2, &other)]);
+    let second = write("part1.pcap", &[(1, &syn), (2, &other), (5, &later)]);
     let out = synprint(&["analyze", "--format", "jsonl", &first, &second], None);
     assert!(out.status.success());
     let recs = records(&out);
     let ports: Vec<_> = recs.iter().map(|r| r["src_port"].clone()).collect();
-    assert_eq!(ports, [40000, 50000], "{recs:?}");
+    assert_eq!(ports, [40000, 50000, 40001], "{recs:?}");
+    assert!(recs[2]["uptime"].is_object(), "{}", recs[2]);
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("retransmissions:     1 syn"), "{err}");
 }

@@ -12,13 +12,7 @@ const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
 /// members, as concatenated `.gz` files have, are read one after another);
 /// otherwise `src` unchanged. Byte offsets in later errors then count
 /// decompressed bytes.
-pub fn decompressing<R: Read + 'static>(src: R) -> io::Result<Box<dyn Read>> {
-    decompressing_told(src).map(|(reader, _)| reader)
-}
-
-/// [`decompressing`], and whether `src` was compressed (its size then says
-/// nothing of how many packets it holds).
-pub fn decompressing_told<R: Read + 'static>(mut src: R) -> io::Result<(Box<dyn Read>, bool)> {
+pub fn decompressing<R: Read + 'static>(mut src: R) -> io::Result<Box<dyn Read>> {
     // Two bytes tell; a pipe may deliver them one read at a time.
     let mut head = [0u8; 2];
     let mut have = 0;
@@ -31,12 +25,18 @@ pub fn decompressing_told<R: Read + 'static>(mut src: R) -> io::Result<(Box<dyn 
         }
     }
     let start = Cursor::new(head[..have].to_vec()).chain(src);
-    if have == head.len() && head == GZIP_MAGIC {
+    if is_gzip(&head[..have]) {
         let reader = MultiGzDecoder::new(io::BufReader::with_capacity(1 << 16, start));
-        Ok((Box::new(reader), true))
+        Ok(Box::new(reader))
     } else {
-        Ok((Box::new(start), false))
+        Ok(Box::new(start))
     }
+}
+
+/// Whether a file starting with `head` is gzip-compressed (its size then
+/// says nothing of how many packets it holds).
+pub fn is_gzip(head: &[u8]) -> bool {
+    head.starts_with(&GZIP_MAGIC)
 }
 
 #[cfg(test)]

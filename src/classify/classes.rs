@@ -98,19 +98,20 @@ impl fmt::Display for Os {
 }
 
 /// A field as an error message quotes it: whole up to 80 characters, else
-/// its start and its length (a megabyte-long field makes no one-line
-/// error).
-pub(crate) fn excerpt(s: &str) -> String {
+/// its start, quoted, and its length outside the quotes (a megabyte-long
+/// field makes no one-line error).
+pub(crate) fn quoted(s: &str) -> String {
     const SHOWN: usize = 80;
     match s.char_indices().nth(SHOWN) {
-        Some((cut, _)) => format!("{}... ({} bytes)", &s[..cut], s.len()),
-        None => s.to_string(),
+        Some((cut, _)) => format!("{:?}... ({} bytes)", &s[..cut], s.len()),
+        None => format!("{s:?}"),
     }
 }
 
-/// A label that names no known OS.
+/// A label that names no known OS: the name quoted as the error shows it
+/// (a long one cut short, with its length).
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("unknown OS name {0:?} (expected one of Windows, macOS, iOS, Android, Linux, ChromeOS, FreeBSD, OpenBSD, embedded, unknown)")]
+#[error("unknown OS name {0} (expected one of Windows, macOS, iOS, Android, Linux, ChromeOS, FreeBSD, OpenBSD, embedded, unknown)")]
 pub struct UnknownOsName(pub String);
 
 /// Labels files name the OS as people and tools write it: uap-core's
@@ -130,13 +131,13 @@ impl FromStr for Os {
         loop {
             if let Some(os) = name(t) {
                 if edition && !matches!(os, Os::Android | Os::Ios) {
-                    return Err(UnknownOsName(excerpt(s)));
+                    return Err(UnknownOsName(quoted(s)));
                 }
                 return Ok(os);
             }
             let (head, last) = t
                 .rsplit_once(char::is_whitespace)
-                .ok_or_else(|| UnknownOsName(excerpt(s)))?;
+                .ok_or_else(|| UnknownOsName(quoted(s)))?;
             edition |= names_another_stack(last);
             t = head.trim_end();
         }

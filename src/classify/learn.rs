@@ -16,7 +16,7 @@ use std::io::Read;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
-use super::classes::{excerpt, Os};
+use super::classes::{quoted, Os};
 use super::features::{Feature, Features, P0fClass};
 use super::model::{ModelFile, ModelKind, MODEL_VERSION};
 use super::ua::{os_from_user_agent, UaParserError};
@@ -120,13 +120,13 @@ pub enum LabelError {
          (it would swallow every row after it)"
     )]
     UnclosedQuote { path: PathBuf, line: u64 },
-    #[error("{path}: line {line}: src_ip {value:?} is not an IP address")]
+    #[error("{path}: line {line}: src_ip {value} is not an IP address")]
     BadIp {
         path: PathBuf,
         line: u64,
         value: String,
     },
-    #[error("{path}: line {line}: src_port {value:?} is not a port number")]
+    #[error("{path}: line {line}: src_port {value} is not a port number")]
     BadPort {
         path: PathBuf,
         line: u64,
@@ -248,7 +248,7 @@ pub fn read_labels<R: Read>(mut input: R, path: &Path) -> Result<Labels, LabelEr
         let ip: IpAddr = ip_s.parse().map_err(|_| LabelError::BadIp {
             path: p(),
             line: line(),
-            value: excerpt(ip_s),
+            value: quoted(ip_s),
         })?;
         // A dual-stack server logs IPv4 clients as `::ffff:a.b.c.d`; their
         // SYNs are IPv4 on the wire.
@@ -262,7 +262,7 @@ pub fn read_labels<R: Read>(mut input: R, path: &Path) -> Result<Labels, LabelEr
             .ok_or_else(|| LabelError::BadPort {
                 path: p(),
                 line: line(),
-                value: excerpt(port_s),
+                value: quoted(port_s),
             })?;
         // Checked on every row, a repeated one too: an OS name that is not
         // one is a mistake in the file wherever it stands.

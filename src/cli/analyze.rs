@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use synprint::analyze::{Analyzer, AnalyzerConfig, Claim};
 use synprint::capture::{
-    decompressing_told, CaptureCounters, CaptureOptions, CaptureReader, Delivery, LiveCapture,
+    decompressing, is_gzip, CaptureCounters, CaptureOptions, CaptureReader, Delivery, LiveCapture,
     Stopped,
 };
 use synprint::output::{Format, PreallocatedFile, RecordWriter};
@@ -251,7 +251,7 @@ fn analyzer_config(files: &[PathBuf]) -> AnalyzerConfig {
                 return Ok(None);
             }
             let mut head = [0u8; 2];
-            let gzip = File::open(path)?.read_exact(&mut head).is_ok() && head == [0x1f, 0x8b];
+            let gzip = File::open(path)?.read_exact(&mut head).is_ok() && is_gzip(&head);
             Ok((!gzip).then_some(m.len()))
         };
         match plain_file(path) {
@@ -277,7 +277,7 @@ fn open_input(path: &Path, stop: Option<&'static AtomicBool>) -> io::Result<Open
     let consumed = Rc::new(Cell::new(0u64));
     let (input, size) = if path.as_os_str() == "-" {
         let stdin = File::from(io::stdin().as_fd().try_clone_to_owned()?);
-        let (input, _) = decompressing_told(UntilStopped { inner: stdin, stop })?;
+        let input = decompressing(UntilStopped { inner: stdin, stop })?;
         (input, None)
     } else {
         let f = File::open(path)?;
@@ -289,7 +289,7 @@ fn open_input(path: &Path, stop: Option<&'static AtomicBool>) -> io::Result<Open
             inner: UntilStopped { inner: f, stop },
             consumed: Rc::clone(&consumed),
         };
-        let (input, _) = decompressing_told(counted)?;
+        let input = decompressing(counted)?;
         (input, size)
     };
     Ok(Opened {

@@ -46,12 +46,11 @@ pub fn learn(args: LearnArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
     let mut learned = if args.model.exists() {
         let existing = ModelFile::load(&args.model)?;
         if existing.kind != ModelKind::Learned {
-            return Err(format!(
-                "{}: a model of kind = \"{}\", not one `synprint learn` wrote (kind = \"learned\"); \
-                 learn adds to a learned model, or starts a new file",
-                args.model.display(),
-                existing.kind
-            )
+            return Err(classify::ModelError::WrongKind {
+                path: args.model.clone(),
+                expected: ModelKind::Learned,
+                found: existing.kind,
+            }
             .into());
         }
         existing
