@@ -241,25 +241,18 @@ pub fn run(args: AnalyzeArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
 /// with small ones); the default bounds when one is a pipe, standard input
 /// or compressed, whose packets its size does not tell.
 fn analyzer_config(files: &[PathBuf]) -> AnalyzerConfig {
-    let mut bytes = 0u64;
-    for path in files {
-        // Only a regular file is opened here: reading a pipe's first bytes
-        // would take them from the run.
-        let plain_file = |path: &Path| -> io::Result<Option<u64>> {
-            let m = std::fs::metadata(path)?;
-            if !m.is_file() {
-                return Ok(None);
-            }
-            let mut head = [0u8; 2];
-            let gzip = File::open(path)?.read_exact(&mut head).is_ok() && is_gzip(&head);
-            Ok((!gzip).then_some(m.len()))
-        };
-        match plain_file(path) {
-            Ok(Some(size)) if path.as_os_str() != "-" => bytes += size,
-            _ => return AnalyzerConfig::default(),
-        }
+    // Only a regular file is opened here: reading a pipe's first bytes
+    // would take them from the run.
+    let plain_size = |path: &PathBuf| -> Option<u64> {
+        let m = std::fs::metadata(path).ok().filter(|m| m.is_file())?;
+        let mut head = [0u8; 2];
+        let gzip = File::open(path).ok()?.read_exact(&mut head).is_ok() && is_gzip(&head);
+        (path.as_os_str() != "-" && !gzip).then_some(m.len())
+    };
+    match files.iter().map(plain_size).sum::<Option<u64>>() {
+        Some(bytes) => AnalyzerConfig::for_capture_bytes(bytes),
+        None => AnalyzerConfig::default(),
     }
-    AnalyzerConfig::for_capture_bytes(bytes)
 }
 
 /// An input opened for reading: decompressed if it was compressed, with its
