@@ -203,9 +203,6 @@ impl Default for AnalyzerConfig {
     }
 }
 
-/// The most of a frame p0f reads (its `SNAPLEN`).
-const P0F_SNAPLEN: usize = 65_535;
-
 /// How many SYNs and SYN+ACKs [`Analyzer::feed_frame`] decodes ahead of
 /// the one it processes: enough to overlap the table lines' memory
 /// latency, few enough that the queue stays in the first-level cache.
@@ -420,7 +417,7 @@ impl<'e> Analyzer<'e> {
         // p0f reads at most 65,535 bytes of a frame (its SNAPLEN): a longer
         // one (a GRO/TSO segment captured on loopback) fails its length
         // check, and p0f follows the connection as if it had not come.
-        if frame.len() > P0F_SNAPLEN {
+        if frame.len() > p0f::SNAPLEN {
             return;
         }
         let Some(seg) = packet::decode_followed(link, ts, frame) else {

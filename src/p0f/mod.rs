@@ -44,5 +44,9 @@ pub const MAX_DIST: u8 = 35;
 /// p0f's MAX_TCP_OPT: options past this many are not read.
 pub(crate) const MAX_OPTIONS: usize = crate::packet::P0fOptionView::MAX_OPTIONS;
 
+/// The most of a frame p0f reads (its `SNAPLEN`): a longer one fails its
+/// length check, and p0f goes on as if it had not come.
+pub(crate) const SNAPLEN: usize = 65_535;
+
 #[cfg(test)]
 pub(crate) mod testutil;

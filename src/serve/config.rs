@@ -149,7 +149,7 @@ pub enum ConfigError {
 /// One layer's settings; `None` / empty means "not set here".
 #[derive(Default, Debug)]
 struct Layer {
-    listen: Vec<SocketAddr>,
+    listen: Option<Vec<SocketAddr>>,
     api_key: Option<String>,
     /// `Some(empty)`: set to trust no proxy.
     trusted_proxies: Option<Vec<Cidr>>,
@@ -171,13 +171,13 @@ impl Layer {
     /// a key as this layer's origin spells it.
     fn check(&self, origin: &str, name: &dyn Fn(&str) -> String) -> Result<(), ConfigError> {
         let bad = |key: &str, reason: String| Err(invalid(origin, &name(key), reason));
-        if let Some(twice) = self
-            .listen
+        let listen = self.listen.as_deref().unwrap_or_default();
+        if let Some(twice) = listen
             .iter()
             .enumerate()
             // Port 0 asks for any free port: twice is two listeners.
             .filter(|(_, a)| a.port() != 0)
-            .find_map(|(i, a)| self.listen.get(..i)?.contains(a).then_some(a))
+            .find_map(|(i, a)| listen.get(..i)?.contains(a).then_some(a))
         {
             return bad("listen", format!("{twice} is listed twice"));
         }
@@ -224,15 +224,8 @@ impl Layer {
     }
 
     fn over(self, base: Layer) -> Layer {
-        fn vec<T>(top: Vec<T>, base: Vec<T>) -> Vec<T> {
-            if top.is_empty() {
-                base
-            } else {
-                top
-            }
-        }
         Layer {
-            listen: vec(self.listen, base.listen),
+            listen: self.listen.or(base.listen),
             api_key: self.api_key.or(base.api_key),
             trusted_proxies: self.trusted_proxies.or(base.trusted_proxies),
             real_ip_header: self.real_ip_header.or(base.real_ip_header),
@@ -254,12 +247,13 @@ impl Layer {
     fn set(&mut self, key: &str, value: &Setting) -> Result<(), ConfigError> {
         match key {
             "listen" => {
-                self.listen = value.parsed_list()?;
+                let listen = value.parsed_list()?;
                 // Falling back to the default would listen on every
                 // interface.
-                if self.listen.is_empty() {
+                if listen.is_empty() {
                     return Err(value.invalid("is empty: give at least one address"));
                 }
+                self.listen = Some(listen);
             }
             "api_key" => self.api_key = Some(value.string()?),
             "trusted_proxies" => self.trusted_proxies = Some(value.parsed_list()?),
@@ -289,7 +283,7 @@ impl ServeConfig {
         env: impl Fn(&str) -> Option<String>,
     ) -> Result<ServeConfig, ConfigError> {
         let flags = Layer {
-            listen: args.listen.clone(),
+            listen: Some(args.listen.clone()).filter(|l| !l.is_empty()),
             api_key: args.api_key.clone(),
             trusted_proxies: Some(args.trusted_proxy.clone()).filter(|t| !t.is_empty()),
             real_ip_header: args.real_ip_header,
@@ -349,11 +343,7 @@ impl ServeConfig {
             }
         }
         Ok(ServeConfig {
-            listen: if l.listen.is_empty() {
-                d.listen
-            } else {
-                l.listen
-            },
+            listen: l.listen.unwrap_or(d.listen),
             // Checked: an empty key is an error, not "no key".
             api_key: l.api_key.and_then(ApiKey::new),
             real_ip_header: l.real_ip_header.unwrap_or_default(),
@@ -594,7 +584,7 @@ fn layer_from_value(origin: &str, v: &Value) -> Result<Layer, ConfigError> {
         }
     }
     if zardaxt_ip.is_some() || zardaxt_port.is_some() {
-        l.listen.push(SocketAddr::new(
+        l.listen.get_or_insert_default().push(SocketAddr::new(
             zardaxt_ip.unwrap_or(IpAddr::V6(Ipv6Addr::UNSPECIFIED)),
             zardaxt_port.unwrap_or(DEFAULT_PORT),
         ));
