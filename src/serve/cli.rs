@@ -73,7 +73,7 @@ pub struct ServeArgs {
 mod tests {
     use clap::Args;
 
-    use crate::serve::config::{env_var, KEYS};
+    use crate::serve::config::ConfigKey;
 
     /// `serve --help` names every environment variable the configuration
     /// reads.
@@ -84,7 +84,7 @@ mod tests {
             .get_after_help()
             .map(|h| h.to_string())
             .unwrap_or_default();
-        let names = KEYS.map(env_var);
+        let names = ConfigKey::ALL.map(ConfigKey::env_var);
         for name in names.iter().map(String::as_str).chain(["SYNPRINT_CONFIG"]) {
             assert!(help.contains(name), "{name} missing from serve --help");
         }
