@@ -36,9 +36,9 @@ pub use learn::{
 };
 pub(crate) use model::toml_error_line;
 pub use model::{
-    ClassCounts, Classification, ClassificationTextKey, Evidence, EvidenceItem, EvidenceText,
-    FamilyScores, Lean, Model, ModelError, ModelFile, ModelKind, OsScores, BUILTIN_MODEL,
-    MODEL_FORMAT, MODEL_VERSION,
+    ClassCounts, ClassProblem, Classification, ClassificationTextKey, Evidence, EvidenceItem,
+    EvidenceText, FamilyScores, Lean, Model, ModelError, ModelFile, ModelKind, OsScores,
+    WeightsProblem, BUILTIN_MODEL, MODEL_FORMAT, MODEL_VERSION,
 };
 pub use ua::{os_from_user_agent, UaParserError};
 pub use verdict::{

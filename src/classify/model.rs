@@ -14,8 +14,8 @@ use serde::{Deserialize, Serialize};
 
 use super::classes::{Family, Os, N_FAMILY, N_OS};
 use super::features::{
-    dense_key, window_either_parts, window_mss_key, Feature, Features, P0fClass, HOPS_SLOTS,
-    IPID_SLOTS, MSS_SLOTS, N_FEATURES, P0F_SLOTS, TTL_DOMAIN, WSCALE_SLOTS,
+    dense_key, window_either_parts, window_mss_key, Feature, FeatureValueError, Features, P0fClass,
+    HOPS_SLOTS, IPID_SLOTS, MSS_SLOTS, N_FEATURES, P0F_SLOTS, TTL_DOMAIN, WSCALE_SLOTS,
 };
 use crate::fingerprint::{format_with, TextSink};
 use crate::packet::Observation;
@@ -193,16 +193,66 @@ pub enum ModelError {
         expected: ModelKind,
         found: ModelKind,
     },
-    #[error("{path}: [class.{class}]: {message}")]
+    #[error("{path}: [class.{class}]: {problem}")]
     Class {
         path: PathBuf,
         class: String,
-        message: String,
+        problem: ClassProblem,
     },
-    #[error("{path}: weights: {message}")]
-    Weights { path: PathBuf, message: String },
+    #[error("{path}: weights: {problem}")]
+    Weights {
+        path: PathBuf,
+        problem: WeightsProblem,
+    },
     #[error("{path}: {what}: {BUILTIN_ONLY}")]
     BuiltinOnly { path: PathBuf, what: &'static str },
+}
+
+/// What is wrong in one `[class.NAME]` table of a model file.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+pub enum ClassProblem {
+    #[error("unknown OS class name")]
+    UnknownName,
+    #[error("{what}: {BUILTIN_ONLY}")]
+    BuiltinOnly { what: &'static str },
+    #[error("{what} {value} must be ≥ 0")]
+    Prior { what: &'static str, value: f64 },
+    /// `what` is `samples` or `counts`.
+    #[error("the unknown class is uniform by definition and takes no {what}")]
+    UnknownTakes { what: &'static str },
+    #[error("samples {0} must be at most {max:e}", max = MAX_COUNT)]
+    Samples(u64),
+    #[error("{feature} {value:?}: {source}")]
+    Value {
+        feature: &'static str,
+        value: String,
+        source: FeatureValueError,
+    },
+    #[error("{feature} {value:?}: count {count} must be 0 to {max:e}", max = MAX_COUNT)]
+    Count {
+        feature: &'static str,
+        value: String,
+        count: f64,
+    },
+}
+
+fn bad_value(f: Feature, value: &str, source: FeatureValueError) -> ClassProblem {
+    ClassProblem::Value {
+        feature: f.name(),
+        value: value.to_string(),
+        source,
+    }
+}
+
+/// What is wrong in a model file's `[weights]` or `smoothing`.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+pub enum WeightsProblem {
+    #[error("unknown feature {0:?}")]
+    UnknownFeature(String),
+    #[error("{feature}: weight {value} must be ≥ 0")]
+    Weight { feature: String, value: f64 },
+    #[error("smoothing {0} must be > 0")]
+    Smoothing(f64),
 }
 
 /// Why a learned model may not carry priors, weights or smoothing.
@@ -323,15 +373,15 @@ impl ModelFile {
 
     /// Every class name, feature value and count must be meaningful.
     fn validate(&self, path: &Path) -> Result<(), ModelError> {
-        let class_err = |class: &str, message: String| ModelError::Class {
+        let class_err = |class: &str, problem: ClassProblem| ModelError::Class {
             path: path.to_path_buf(),
             class: class.to_string(),
-            message,
+            problem,
         };
         for (name, counts) in &self.class {
             let os = Os::from_label(name)
                 .filter(|os| os.name() == name)
-                .ok_or_else(|| class_err(name, "unknown OS class name".into()))?;
+                .ok_or_else(|| class_err(name, ClassProblem::UnknownName))?;
             for (what, p) in [
                 ("prior", counts.prior),
                 ("server_prior", counts.server_prior),
@@ -340,42 +390,36 @@ impl ModelFile {
                     // A learned model's priors are its sample counts: a
                     // prior written into one would be silently unused.
                     if self.kind == ModelKind::Learned {
-                        return Err(class_err(name, format!("{what}: {BUILTIN_ONLY}")));
+                        return Err(class_err(name, ClassProblem::BuiltinOnly { what }));
                     }
                     if !(p.is_finite() && p >= 0.0) {
-                        return Err(class_err(name, format!("{what} {p} must be ≥ 0")));
+                        return Err(class_err(name, ClassProblem::Prior { what, value: p }));
                     }
                 }
             }
             if os == Os::Unknown && counts.samples > 0 {
-                let why = "the unknown class is uniform by definition and takes no samples";
-                return Err(class_err(name, why.into()));
+                let what = "samples";
+                return Err(class_err(name, ClassProblem::UnknownTakes { what }));
             }
             if counts.samples as f64 > MAX_COUNT {
-                let n = counts.samples;
-                return Err(class_err(
-                    name,
-                    format!("samples {n} must be at most {MAX_COUNT:e}"),
-                ));
+                return Err(class_err(name, ClassProblem::Samples(counts.samples)));
             }
             for f in Feature::ALL {
                 for (value, &n) in counts.feature(f) {
                     if os == Os::Unknown {
-                        return Err(class_err(
-                            name,
-                            "the unknown class is uniform by definition and takes no counts".into(),
-                        ));
+                        let what = "counts";
+                        return Err(class_err(name, ClassProblem::UnknownTakes { what }));
                     }
                     f.parse_key(value)
-                        .map_err(|why| class_err(name, format!("{} {value:?}: {why}", f.name())))?;
+                        .map_err(|source| class_err(name, bad_value(f, value, source)))?;
                     if !(n.is_finite() && (0.0..=MAX_COUNT).contains(&n)) {
-                        return Err(class_err(
-                            name,
-                            format!(
-                                "{} {value:?}: count {n} must be 0 to {MAX_COUNT:e}",
-                                f.name()
-                            ),
-                        ));
+                        let (feature, value) = (f.name(), value.clone());
+                        let problem = ClassProblem::Count {
+                            feature,
+                            value,
+                            count: n,
+                        };
+                        return Err(class_err(name, problem));
                     }
                 }
             }
@@ -396,13 +440,16 @@ impl ModelFile {
             if Feature::from_name(name).is_none() {
                 return Err(ModelError::Weights {
                     path: path.to_path_buf(),
-                    message: format!("unknown feature {name:?}"),
+                    problem: WeightsProblem::UnknownFeature(name.clone()),
                 });
             }
             if !(w.is_finite() && w >= 0.0) {
                 return Err(ModelError::Weights {
                     path: path.to_path_buf(),
-                    message: format!("{name}: weight {w} must be ≥ 0"),
+                    problem: WeightsProblem::Weight {
+                        feature: name.clone(),
+                        value: w,
+                    },
                 });
             }
         }
@@ -410,7 +457,7 @@ impl ModelFile {
             if !(s.is_finite() && s > 0.0) {
                 return Err(ModelError::Weights {
                     path: path.to_path_buf(),
-                    message: format!("smoothing {s} must be > 0"),
+                    problem: WeightsProblem::Smoothing(s),
                 });
             }
         }
@@ -954,10 +1001,10 @@ impl Model {
                 };
                 for f in Feature::ALL {
                     for (v, &n) in cc.feature(f) {
-                        let key = f.parse_key(v).map_err(|message| ModelError::Class {
+                        let key = f.parse_key(v).map_err(|source| ModelError::Class {
                             path: path.to_path_buf(),
                             class: name.clone(),
-                            message: message.to_string(),
+                            problem: bad_value(f, v, source),
                         })?;
                         *counts[os.index()][f.index()].entry(key).or_insert(0.0) += n;
                     }
@@ -1019,18 +1066,11 @@ impl Model {
 
         // `exact` is not scored: its counts go to `exact` below as they are,
         // and its slot among the scored tables stays empty.
-        let tables: Vec<Table> = Feature::ALL
-            .iter()
-            .map(|&f| match f {
-                Feature::Exact => Table::new(&[], vec![[0.0; LANES]], vec![Lean::Neither]),
-                _ => build_table(f, &counts, smoothing, weights[f.index()]),
-            })
-            .collect();
+        let tables: [Table; N_FEATURES] = Feature::ALL.map(|f| match f {
+            Feature::Exact => Table::new(&[], vec![[0.0; LANES]], vec![Lean::Neither]),
+            _ => build_table(f, &counts, smoothing, weights[f.index()]),
+        });
         let exact = count_table(Feature::Exact, &counts);
-        let tables: [Table; N_FEATURES] = tables.try_into().map_err(|_| ModelError::Weights {
-            path: path.to_path_buf(),
-            message: "internal: feature table count".into(),
-        })?;
         // Dense rows of the small-domain features.
         let dense = |f: Feature, n: usize| -> (Vec<Row>, Vec<Lean>) {
             let t = &tables[f.index()];
@@ -2037,6 +2077,28 @@ mod tests {
         let e = err("format = \"synprint-os-model\"\nkind = \"learned\"\n");
         assert!(e.to_string().contains("version (none)"), "{e}");
         let base = "format = \"synprint-os-model\"\nversion = 1\nkind = \"learned\"\n";
+        // A built-in model's weights and smoothing must name features and
+        // be usable numbers.
+        let builtin = "format = \"synprint-os-model\"\nversion = 2\nkind = \"builtin\"\n";
+        for (text, expected) in [
+            (
+                "[weights]\ncolour = 1.0\n",
+                WeightsProblem::UnknownFeature("colour".into()),
+            ),
+            (
+                "[weights]\nttl = -1.0\n",
+                WeightsProblem::Weight {
+                    feature: "ttl".into(),
+                    value: -1.0,
+                },
+            ),
+            ("smoothing = 0.0\n", WeightsProblem::Smoothing(0.0)),
+        ] {
+            match err(&format!("{builtin}{text}")) {
+                ModelError::Weights { problem, .. } => assert_eq!(problem, expected),
+                e => panic!("{text}: {e}"),
+            }
+        }
         // Settings only the built-in model has, named as the file has them.
         for (text, what) in [
             ("smoothing = 1.0\n", ": smoothing: only"),
@@ -2049,10 +2111,33 @@ mod tests {
         assert!(e.to_string().contains("takes no samples"), "{e}");
         let e = err(&format!("{base}[class.Plan9]\nsamples = 1"));
         assert!(e.to_string().contains("Plan9"), "{e}");
+        assert!(
+            matches!(
+                e,
+                ModelError::Class {
+                    problem: ClassProblem::UnknownName,
+                    ..
+                }
+            ),
+            "{e}"
+        );
         let e = err(&format!("{base}[class.Linux]\nttl = {{ \"63\" = 1 }}"));
         assert!(e.to_string().contains("ttl \"63\""), "{e}");
         let e = err(&format!("{base}[class.Linux]\noptions = {{ \"M,Q\" = 1 }}"));
-        assert!(matches!(e, ModelError::Class { .. }), "{e}");
+        let ModelError::Class { problem, .. } = e else {
+            panic!("{e}");
+        };
+        assert!(
+            matches!(
+                &problem,
+                ClassProblem::Value {
+                    feature: "options",
+                    source: FeatureValueError::OptionToken(t),
+                    ..
+                } if t == "Q"
+            ),
+            "{problem:?}"
+        );
         let e = err(&format!(
             "{base}[class.Linux]\nwindow = {{ \"64240\" = -1 }}"
         ));
