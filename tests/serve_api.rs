@@ -206,6 +206,20 @@ fn trusted_proxy_headers_are_believed() {
         &[("X-Real-IP", "127.0.0.1"), ("X-Real-Port", "99999")],
     );
     assert_eq!(r.status, 400);
+    // Bytes beyond visible ASCII are garbage too, not a missing header
+    // (which would answer with the proxy's own SYN).
+    for (headers, name) in [
+        (&[("X-Real-IP", "203.0.113.7\u{e9}")][..], "X-Real-IP"),
+        (
+            &[("X-Real-IP", "127.0.0.1"), ("X-Real-Port", "80\u{e9}")][..],
+            "X-Real-Port",
+        ),
+    ] {
+        let r = get(a, "/classify", headers);
+        assert_eq!(r.status, 400, "{headers:?}");
+        let j = r.json();
+        assert!(j["error"].as_str().expect("error").contains(name), "{j}");
+    }
     // Several X-Real-IP lines: the last, added nearest to us.
     let j = get(
         a,

@@ -255,12 +255,21 @@ fn forwarded_hop(hop: &str) -> Option<(IpAddr, Option<u16>)> {
     }
 }
 
-fn last_line<'a>(h: &'a HeaderMap, name: &str) -> Option<&'a str> {
-    h.get_all(name)
-        .iter()
-        .next_back()
-        .and_then(|v| v.to_str().ok())
-        .map(str::trim)
+fn bad_header(name: &str) -> ApiError {
+    ApiError::bad_request(format!("header {name} from the proxy is not valid"))
+}
+
+/// The last line of a header a trusted proxy sets, trimmed. A line that is
+/// not visible ASCII is as bad as one that does not parse: taken for no
+/// header, it would answer with the proxy's own SYN.
+fn last_line<'a>(h: &'a HeaderMap, name: &str) -> Result<Option<&'a str>, ApiError> {
+    match h.get_all(name).iter().next_back() {
+        Some(v) => match v.to_str() {
+            Ok(v) => Ok(Some(v.trim())),
+            Err(_) => Err(bad_header(name)),
+        },
+        None => Ok(None),
+    }
 }
 
 fn caller(state: &AppState, peer: SocketAddr, h: &HeaderMap) -> Result<Caller, ApiError> {
@@ -273,8 +282,6 @@ fn caller(state: &AppState, peer: SocketAddr, h: &HeaderMap) -> Result<Caller, A
     if !state.trusted(peer_ip) {
         return Ok(direct);
     }
-    let bad =
-        |name: &str| ApiError::bad_request(format!("header {name} from the proxy is not valid"));
     // Only the configured header: the proxy passes on whatever the client
     // put in the other one. The client's source port comes from the
     // X-Forwarded-For entry where the proxy wrote one there, else from
@@ -284,9 +291,9 @@ fn caller(state: &AppState, peer: SocketAddr, h: &HeaderMap) -> Result<Caller, A
     let (ip, entry_port) = match state.real_ip_header {
         RealIpHeader::XRealIp => {
             // Several lines: the last was added nearest to us.
-            let ip = match last_line(h, "x-real-ip") {
+            let ip = match last_line(h, "X-Real-IP")? {
                 Some(v) => Some(canonical(
-                    v.parse::<IpAddr>().map_err(|_| bad("X-Real-IP"))?,
+                    v.parse::<IpAddr>().map_err(|_| bad_header("X-Real-IP"))?,
                 )),
                 None => None,
             };
@@ -300,9 +307,9 @@ fn caller(state: &AppState, peer: SocketAddr, h: &HeaderMap) -> Result<Caller, A
             // before it) and is not read.
             let mut client = None;
             'lines: for line in h.get_all("x-forwarded-for").iter().rev() {
-                let line = line.to_str().map_err(|_| bad("X-Forwarded-For"))?;
+                let line = line.to_str().map_err(|_| bad_header("X-Forwarded-For"))?;
                 for hop in line.rsplit(',') {
-                    let hop = forwarded_hop(hop).ok_or_else(|| bad("X-Forwarded-For"))?;
+                    let hop = forwarded_hop(hop).ok_or_else(|| bad_header("X-Forwarded-For"))?;
                     client = Some(hop);
                     if !state.trusted(hop.0) {
                         break 'lines;
@@ -313,9 +320,9 @@ fn caller(state: &AppState, peer: SocketAddr, h: &HeaderMap) -> Result<Caller, A
         }
     };
     let Some(ip) = ip else { return Ok(direct) };
-    let port = match (entry_port, last_line(h, "x-real-port")) {
+    let port = match (entry_port, last_line(h, "X-Real-Port")?) {
         (Some(port), _) => Some(port),
-        (None, Some(v)) => Some(v.parse::<u16>().map_err(|_| bad("X-Real-Port"))?),
+        (None, Some(v)) => Some(v.parse::<u16>().map_err(|_| bad_header("X-Real-Port"))?),
         (None, None) => None,
     };
     Ok(Caller {
