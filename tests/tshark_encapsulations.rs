@@ -139,11 +139,12 @@ fn ip_options_and_ipv6_extension_headers_agree_with_tshark() {
         offset: 0,
         more: false,
     };
-    let chains: [&[Ipv6Ext]; 5] = [
+    let chains: [&[Ipv6Ext]; 6] = [
         &[Ipv6Ext::HopByHop],
         &[Ipv6Ext::Routing],
         &[Ipv6Ext::DestinationOptions],
         &[atomic],
+        &[Ipv6Ext::Shim6],
         &[
             Ipv6Ext::HopByHop,
             Ipv6Ext::Routing,

@@ -261,6 +261,12 @@ pub enum Ipv6Ext {
         offset: u16,
         more: bool,
     },
+    /// A Shim6 payload extension header (RFC 5533: P bit set, receiver
+    /// context tag 1), the form that carries upper-layer data.
+    Shim6,
+    /// Another header of the generic layout (length in eight-byte units
+    /// after the first eight), with this number: 135 mobility, 139 HIP.
+    Generic(u8),
 }
 
 impl Ipv6Ext {
@@ -270,6 +276,8 @@ impl Ipv6Ext {
             Ipv6Ext::Routing => 43,
             Ipv6Ext::DestinationOptions => 60,
             Ipv6Ext::Fragment { .. } => 44,
+            Ipv6Ext::Shim6 => 140,
+            Ipv6Ext::Generic(n) => n,
         }
     }
 }
@@ -293,6 +301,8 @@ pub fn ipv6_with_extensions(ip6: &[u8], exts: &[Ipv6Ext]) -> Vec<u8> {
                 p.extend_from_slice(&[next, 0, 1, 4, 0, 0, 0, 0]);
             }
             Ipv6Ext::Routing => p.extend_from_slice(&[next, 0, 0, 0, 0, 0, 0, 0]),
+            Ipv6Ext::Shim6 => p.extend_from_slice(&[next, 0, 0x80, 0, 0, 0, 0, 1]),
+            Ipv6Ext::Generic(_) => p.extend_from_slice(&[next, 0, 0, 0, 0, 0, 0, 0]),
             Ipv6Ext::Fragment { offset, more } => {
                 let field = (offset << 3) | u16::from(more);
                 p.extend_from_slice(&[next, 0]);

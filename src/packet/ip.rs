@@ -20,6 +20,9 @@ mod proto {
     pub const GRE: u8 = 47;
     pub const AUTH: u8 = 51;
     pub const DEST_OPTS: u8 = 60;
+    pub const MOBILITY: u8 = 135;
+    pub const HIP: u8 = 139;
+    pub const SHIM6: u8 = 140;
 }
 
 /// The IP header in front of a TCP segment. Kept as borrowed bytes so the
@@ -135,7 +138,16 @@ pub(super) fn v6<S: Segments>(
     // with the packet.
     loop {
         let len = match next {
-            proto::HOP_BY_HOP | proto::ROUTING | proto::DEST_OPTS => {
+            // The extension headers of RFC 8200's generic layout (RFC 7045
+            // lists them): length in eight-byte units after the first eight.
+            // Mobility and HIP headers are normally last (next header 59);
+            // a Shim6 payload header sits in front of TCP.
+            proto::HOP_BY_HOP
+            | proto::ROUTING
+            | proto::DEST_OPTS
+            | proto::MOBILITY
+            | proto::HIP
+            | proto::SHIM6 => {
                 let [_, units, ..] = *rest else {
                     return Err(Skip::Truncated);
                 };

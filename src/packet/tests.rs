@@ -433,11 +433,14 @@ fn ipv6_extension_headers_are_walked() {
         offset: 0,
         more: false,
     };
-    let chains: [&[Ipv6Ext]; 6] = [
+    let chains: [&[Ipv6Ext]; 9] = [
         &[Ipv6Ext::HopByHop],
         &[Ipv6Ext::Routing],
         &[Ipv6Ext::DestinationOptions],
         &[atomic],
+        &[Ipv6Ext::Shim6],
+        &[Ipv6Ext::Generic(135)],
+        &[Ipv6Ext::DestinationOptions, Ipv6Ext::Generic(139)],
         &[
             Ipv6Ext::HopByHop,
             Ipv6Ext::DestinationOptions,
@@ -462,6 +465,9 @@ fn ipv6_extension_headers_are_walked() {
         let pkt = ipv6_with_extensions(&ip6, &[Ipv6Ext::Fragment { offset, more }]);
         assert_eq!(decode_ip(TS, &pkt), Err(Skip::Fragment));
     }
+    // A header synprint does not walk (253, for experiments) ends the walk.
+    let pkt = ipv6_with_extensions(&ip6, &[Ipv6Ext::Generic(253)]);
+    assert_eq!(decode_ip(TS, &pkt), Err(Skip::NotTcp));
     // An extension header whose length runs past the packet.
     let mut pkt = ipv6_with_extensions(&ip6, &[Ipv6Ext::HopByHop]);
     pkt[41] = 200;
