@@ -18,7 +18,7 @@ pub enum Stack {
     Linux,
     /// Android 10+: Linux option order, window 65535, ws 9.
     Android,
-    /// FreeBSD 13/14: window 65535, mss,nop,ws,sok,ts.
+    /// FreeBSD 13/14: window 65535, mss,nop,ws,sok,ts, IP ID 0.
     FreeBsd,
     /// OpenBSD 7: window 16384 and its NOP-heavy layout.
     OpenBsd,
@@ -118,8 +118,9 @@ impl Stack {
             ),
         };
         // Apple stacks send IP ID 0 on DF SYNs (zardaxt's labelled SYNs,
-        // 2022-2023); the others a per-connection random ID.
-        if matches!(self, Stack::MacOs | Stack::Ios) {
+        // 2022-2023), as FreeBSD does (net.inet.ip.rfc6864, on by default);
+        // the others a per-connection random ID.
+        if matches!(self, Stack::MacOs | Stack::Ios | Stack::FreeBsd) {
             p.ip_id = 0;
         }
         p.ttl = ttl;

@@ -339,7 +339,7 @@ mod tests {
 | raw_sig  = 6:59+5:0:1440:mss*44,7:mss,sok,ts,nop,ws:flow:0
 | mtu      = 1500 (Ethernet or modem)
 | options  = M1440,S,T,N,W7,
-| class    = Linux (0.81), family Linux (1.00)
+| class    = Linux (0.80), family Linux (1.00)
 |            wscale 7 -> Linux
 |            options M,S,T,N,W -> Linux
 | verdict  = os_mismatch yes, tunnel_suspected no, hops 5
