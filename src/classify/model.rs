@@ -1718,20 +1718,10 @@ mod tests {
         let v6 = |stack: Stack| {
             let a: IpAddr = "2001:db8::2".parse().unwrap();
             let b: IpAddr = "2001:db8::1".parse().unwrap();
-            let mut p = stack.syn(a, 40000, b, 443, 1);
-            p.ttl -= 9;
-            p
+            stack.syn(a, 40000, b, 443, 1)
         };
-        let mut p = v6(Stack::Windows);
-        p.window = 64800;
-        p.options = crate::craft::OptionBytes::new()
-            .mss(1440)
-            .nop()
-            .ws(8)
-            .nop()
-            .nop()
-            .sok()
-            .0;
+        let p = v6(Stack::Windows);
+        assert_eq!(p.window, 64800);
         let c = m.classify(&observation(&p), None);
         assert_eq!(c.os, Os::Windows, "{:?}", c.scores);
         assert!(c.confidence > 0.99, "{:?}", c.scores);

@@ -8,13 +8,13 @@ use crate::packet::{Observation, Timestamp};
 /// classifier's knowledge lives in its data file, not here.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Stack {
-    /// Windows 10/11: TTL 128, window 64240, no timestamps.
+    /// Windows 10/11: TTL 128, window 64240 (64800 over IPv6), no timestamps.
     Windows,
     /// macOS 12+: window 65535, ws 6, timestamps, EOL padding, IP ID 0.
     MacOs,
     /// iOS 15+: the macOS stack (IP ID 0), typically with a cellular MSS.
     Ios,
-    /// Desktop Linux 5.x/6.x: window 64240 (44 × 1460), ws 7.
+    /// Desktop Linux 5.x/6.x: window 64240 (44 × 1460; 45 × 1440 over IPv6), ws 7.
     Linux,
     /// Android 10+: Linux option order, window 65535, ws 9.
     Android,
@@ -48,10 +48,13 @@ impl Stack {
         let v6 = src.is_ipv6();
         let mss = if v6 { 1440 } else { 1460 };
         let ts = mix.rotate_left(7) | 1;
+        // Windows and Linux offer the largest multiple of their own MSS
+        // under 64 KiB: 64240 = 44 x 1460, over IPv6 64800 = 45 x 1440.
+        let mss_multiple = 65535 / mss * mss;
         let (ttl, window, opts) = match self {
             Stack::Windows => (
                 128,
-                64240,
+                mss_multiple,
                 OptionBytes::new().mss(mss).nop().ws(8).nop().nop().sok(),
             ),
             Stack::MacOs => (
@@ -84,7 +87,7 @@ impl Stack {
             ),
             Stack::Linux => (
                 64,
-                64240,
+                mss_multiple,
                 OptionBytes::new().mss(mss).sok().ts(ts, 0).nop().ws(7),
             ),
             Stack::Android => (

@@ -333,18 +333,18 @@ mod tests {
 |
 | client   = 2001:db8::7/40001
 | time     = 1700000000.123457
-| ip/tcp   = ttl 59 win 64240 mss 1440 ws 7
+| ip/tcp   = ttl 59 win 64800 mss 1440 ws 7
 | os       = ???
 | dist     = 5
-| raw_sig  = 6:59+5:0:1440:mss*44,7:mss,sok,ts,nop,ws:flow:0
+| raw_sig  = 6:59+5:0:1440:mss*45,7:mss,sok,ts,nop,ws:flow:0
 | mtu      = 1500 (Ethernet or modem)
 | options  = M1440,S,T,N,W7,
-| class    = Linux (0.80), family Linux (1.00)
+| class    = Linux (0.73), family Linux (1.00)
 |            wscale 7 -> Linux
 |            options M,S,T,N,W -> Linux
 | verdict  = os_mismatch yes, tunnel_suspected no, hops 5
 |            User-Agent says Windows (Windows family) but the TCP stack is Linux family (p=1.000; p(Windows)=0.000)
-| ja4t     = 64240_2-4-8-1-3_1440_7
+| ja4t     = 64800_2-4-8-1-3_1440_7
 |
 `----
 
@@ -352,7 +352,7 @@ mod tests {
         let want = if cfg!(feature = "ja4t") {
             want.to_string()
         } else {
-            want.replace("| ja4t     = 64240_2-4-8-1-3_1440_7\n", "")
+            want.replace("| ja4t     = 64800_2-4-8-1-3_1440_7\n", "")
         };
         assert_eq!(got, want);
     }

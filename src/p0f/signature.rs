@@ -531,9 +531,17 @@ mod tests {
         for (stack, want) in cases {
             assert_eq!(sig(&stack.syn(A, 1000, B, 80, 3), None), want, "{stack:?}");
         }
-        // IPv6: no IPv4 quirks, a flow label, MSS 1440 and the 1440 divisor.
+        // IPv6: no IPv4 quirks, a flow label, MSS 1440 and the window a
+        // multiple of it; 64240 with that MSS is still mss*44 (p0f also
+        // tries 1460, Ethernet's IPv4 MSS).
+        let mut p = Stack::Linux.syn(A6, 1000, B6, 80, 3);
         assert_eq!(
-            sig(&Stack::Linux.syn(A6, 1000, B6, 80, 3), None),
+            sig(&p, None),
+            "6:64+0:0:1440:mss*45,7:mss,sok,ts,nop,ws:flow:0"
+        );
+        p.window = 64240;
+        assert_eq!(
+            sig(&p, None),
             "6:64+0:0:1440:mss*44,7:mss,sok,ts,nop,ws:flow:0"
         );
     }
