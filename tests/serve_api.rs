@@ -49,6 +49,10 @@ fn api_key_cases() {
     assert_eq!(lower.status, 200);
     let wrong_bearer = get(a, "/all", &[("Authorization", "Bearer nope")]);
     assert_eq!(wrong_bearer.status, 403);
+    // Bytes beyond ASCII are a wrong key too, not a missing one.
+    let r = get(a, "/all", &[("Authorization", "Bearer n\u{f6}pe")]);
+    assert_eq!(r.status, 403);
+    assert_eq!(r.json()["error"], "wrong API key");
     // A site's own bearer token (a user's JWT a proxy passes on), or even
     // the right key, leaves a plain /classify the caller's own answer.
     for auth in ["Bearer eyJhbGciOi.user.token", &bearer] {
@@ -288,6 +292,11 @@ fn x_forwarded_for_is_read_over_every_line_when_configured() {
         .as_str()
         .expect("error")
         .contains("X-Real-Port"));
+    // Where the entry gave the port, X-Real-Port is not read at all.
+    for bad in ["x", "80\u{e9}"] {
+        let with_port = ("X-Forwarded-For", "203.0.113.9:4444");
+        assert_eq!(port_of(&[with_port, ("X-Real-Port", bad)]), 4444, "{bad}");
+    }
 }
 
 #[test]

@@ -981,6 +981,32 @@ mod tests {
         assert!(matches!(e, ConfigError::Syntax { .. }));
     }
 
+    /// `ALL` lists every setting once, and each is found by its name: a
+    /// setting left out would be refused in files and never read from the
+    /// environment.
+    #[test]
+    fn every_setting_is_listed_once() {
+        let index = |k: ConfigKey| match k {
+            ConfigKey::Listen => 0,
+            ConfigKey::ApiKey => 1,
+            ConfigKey::TrustedProxies => 2,
+            ConfigKey::RealIpHeader => 3,
+            ConfigKey::MaxConnections => 4,
+            ConfigKey::Interfaces => 5,
+            ConfigKey::CapturePort => 6,
+            ConfigKey::Promiscuous => 7,
+            ConfigKey::Model => 8,
+            ConfigKey::StoreMaxIps => 9,
+            ConfigKey::StorePerIp => 10,
+            ConfigKey::StoreMaxConnections => 11,
+            ConfigKey::StoreTtlSecs => 12,
+        };
+        for (i, k) in ConfigKey::ALL.into_iter().enumerate() {
+            assert_eq!(index(k), i, "{k:?}");
+            assert_eq!(ConfigKey::named(k.name()), Some(k));
+        }
+    }
+
     #[test]
     fn key_comparison_and_redaction() {
         let k = ApiKey::new("secret".into()).expect("key");

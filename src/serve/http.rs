@@ -198,10 +198,14 @@ impl AppState {
     /// The key from `?key=` or `Authorization: Bearer`. A presented key
     /// must be right; it is never logged or echoed.
     fn authenticate(&self, q: &Query, headers: &HeaderMap) -> Result<Auth, ApiError> {
-        // The scheme name is case-insensitive (RFC 9110).
-        let bearer = headers
+        // The scheme name is case-insensitive (RFC 9110). Read as UTF-8
+        // (a configured key may be any), and bytes that are not UTF-8 are a
+        // wrong key, not a missing one.
+        let auth = headers
             .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
+            .map(|v| String::from_utf8_lossy(v.as_bytes()));
+        let bearer = auth
+            .as_deref()
             .and_then(|v| v.split_once(' '))
             .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
             .map(|(_, key)| key.trim());
@@ -320,10 +324,13 @@ fn caller(state: &AppState, peer: SocketAddr, h: &HeaderMap) -> Result<Caller, A
         }
     };
     let Some(ip) = ip else { return Ok(direct) };
-    let port = match (entry_port, last_line(h, "X-Real-Port")?) {
-        (Some(port), _) => Some(port),
-        (None, Some(v)) => Some(v.parse::<u16>().map_err(|_| bad_header("X-Real-Port"))?),
-        (None, None) => None,
+    // X-Real-Port is read only where no X-Forwarded-For entry gave the
+    // port: a line that is not used is not judged either.
+    let port = match entry_port {
+        Some(port) => Some(port),
+        None => last_line(h, "X-Real-Port")?
+            .map(|v| v.parse::<u16>().map_err(|_| bad_header("X-Real-Port")))
+            .transpose()?,
     };
     Ok(Caller {
         ip,
