@@ -222,11 +222,11 @@ pub enum ClassProblem {
     UnknownTakes { what: &'static str },
     #[error("samples {0} must be at most {max:e}", max = MAX_COUNT)]
     Samples(u64),
-    #[error("{feature} {value:?}: {source}")]
+    #[error("{feature} {value:?}: {reason}")]
     Value {
         feature: &'static str,
         value: String,
-        source: FeatureValueError,
+        reason: FeatureValueError,
     },
     #[error("{feature} {value:?}: count {count} must be 0 to {max:e}", max = MAX_COUNT)]
     Count {
@@ -236,11 +236,11 @@ pub enum ClassProblem {
     },
 }
 
-fn bad_value(f: Feature, value: &str, source: FeatureValueError) -> ClassProblem {
+fn bad_value(f: Feature, value: &str, reason: FeatureValueError) -> ClassProblem {
     ClassProblem::Value {
         feature: f.name(),
         value: value.to_string(),
-        source,
+        reason,
     }
 }
 
@@ -2175,7 +2175,7 @@ mod tests {
                 &problem,
                 ClassProblem::Value {
                     feature: "options",
-                    source: FeatureValueError::OptionToken(t),
+                    reason: FeatureValueError::OptionToken(t),
                     ..
                 } if t == "Q"
             ),

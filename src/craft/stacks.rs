@@ -14,7 +14,8 @@ pub enum Stack {
     MacOs,
     /// iOS 15+: the macOS stack (IP ID 0), typically with a cellular MSS.
     Ios,
-    /// Desktop Linux 5.x/6.x: window 64240 (44 × 1460; 45 × 1440 over IPv6), ws 7.
+    /// Desktop Linux 5.x/6.x: window 64240 = 44 × 1460 (64800 = 45 × 1440
+    /// over IPv6), ws 7.
     Linux,
     /// Android 10+: Linux option order, window 65535, ws 9.
     Android,

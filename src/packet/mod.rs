@@ -40,9 +40,10 @@ use tcp::{Followed, Handshakes};
 ///
 /// For IPv6, `ip_options_len` counts the bytes of the extension headers
 /// walked to reach TCP (hop-by-hop, routing, destination options, atomic
-/// fragment, authentication, mobility, HIP, Shim6). p0f does not walk them at all: it reads only
-/// packets whose next header is TCP, so a p0f-faithful caller should treat
-/// an IPv6 observation with `ip_options_len > 0` as one p0f would not see.
+/// fragment, authentication, mobility, HIP, Shim6). p0f does not walk them
+/// at all: it reads only packets whose next header is TCP, so a
+/// p0f-faithful caller should treat an IPv6 observation with
+/// `ip_options_len > 0` as one p0f would not see.
 pub fn decode(link: LinkType, ts: Timestamp, frame: &[u8]) -> Result<Option<Observation>, Skip> {
     link::decode::<Handshakes>(link, ts, frame)
 }

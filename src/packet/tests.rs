@@ -465,6 +465,17 @@ fn ipv6_extension_headers_are_walked() {
         let pkt = ipv6_with_extensions(&ip6, &[Ipv6Ext::Fragment { offset, more }]);
         assert_eq!(decode_ip(TS, &pkt), Err(Skip::Fragment));
     }
+    // A longer header of the generic layout: one more eight-byte unit.
+    for number in [135, 139, 140] {
+        let mut pkt = ipv6_with_extensions(&ip6, &[Ipv6Ext::Generic(number)]);
+        pkt[41] = 1;
+        pkt.splice(48..48, [0u8; 8]);
+        let payload = (pkt.len() - 40) as u16;
+        pkt[4..6].copy_from_slice(&payload.to_be_bytes());
+        let o = observe(LinkType::RAW, &pkt);
+        assert_eq!(o.ip_options_len, 16, "{number}");
+        assert_eq!(o.src_port, p.src_port);
+    }
     // A header synprint does not walk (253, for experiments) ends the walk.
     let pkt = ipv6_with_extensions(&ip6, &[Ipv6Ext::Generic(253)]);
     assert_eq!(decode_ip(TS, &pkt), Err(Skip::NotTcp));
