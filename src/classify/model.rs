@@ -1725,7 +1725,7 @@ mod tests {
         let c = m.classify(&observation(&p), None);
         assert_eq!(c.os, Os::Windows, "{:?}", c.scores);
         assert!(c.confidence > 0.99, "{:?}", c.scores);
-        let items: Vec<_> = c.evidence.strings();
+        let items = c.evidence.strings();
         // 64800 = 45 x 1440 is Windows' window as much as Linux's.
         assert!(
             !items

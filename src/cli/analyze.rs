@@ -244,10 +244,13 @@ fn analyzer_config(files: &[PathBuf]) -> AnalyzerConfig {
     // Only a regular file is opened here: reading a pipe's first bytes
     // would take them from the run.
     let plain_size = |path: &PathBuf| -> Option<u64> {
+        if path.as_os_str() == "-" {
+            return None;
+        }
         let m = std::fs::metadata(path).ok().filter(|m| m.is_file())?;
         let mut head = [0u8; 2];
         let gzip = File::open(path).ok()?.read_exact(&mut head).is_ok() && is_gzip(&head);
-        (path.as_os_str() != "-" && !gzip).then_some(m.len())
+        (!gzip).then_some(m.len())
     };
     match files.iter().map(plain_size).sum::<Option<u64>>() {
         Some(bytes) => AnalyzerConfig::for_capture_bytes(bytes),
