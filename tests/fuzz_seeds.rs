@@ -99,6 +99,16 @@ fn write_fuzz_seeds() {
         decode_seed(LinkType::RAW, &ext),
     )
     .unwrap();
+    // Mobility (135), HIP (139) and Shim6 (140): walked like hop-by-hop.
+    let ext = ipv6_with_extensions(
+        &pkts[1].ip_bytes(),
+        &[Ipv6Ext::Generic(135), Ipv6Ext::Generic(139), Ipv6Ext::Shim6],
+    );
+    std::fs::write(
+        decode_dir.join("ipv6-ext-generic"),
+        decode_seed(LinkType::RAW, &ext),
+    )
+    .unwrap();
 
     let t = |i: usize| Timestamp(1_700_000_000_000_000_000 + i as u64 * 1_000_123);
     for (order, precision) in [
