@@ -8,10 +8,14 @@ set -euo pipefail
 out="${1:-$(dirname "$0")/../samples/linux-loopback.pcap}"
 ns="synprint-sample-$$"
 ip netns add "$ns"
-trap 'ip netns del "$ns" 2>/dev/null || true' EXIT
+dump=
+trap '[ -n "$dump" ] && kill "$dump" 2>/dev/null; ip netns del "$ns" 2>/dev/null || true' EXIT
 run() { ip netns exec "$ns" "$@"; }
 run ip link set lo up
-run tcpdump -U -q -i lo -w "$out" 'tcp[tcpflags] & tcp-syn != 0 or ip6' 2>/dev/null &
+# Not through `run`: a shell function sent to the background is a subshell,
+# and `$!` would name it rather than tcpdump (`ip netns exec` execs its
+# command, so here `$!` is tcpdump itself).
+ip netns exec "$ns" tcpdump -U -q -i lo -w "$out" 'tcp[tcpflags] & tcp-syn != 0 or ip6' 2>/dev/null &
 dump=$!
 sleep 1
 port=8000
@@ -35,4 +39,5 @@ PY
 done; done; done; done
 sleep 1
 kill "$dump"; wait "$dump" 2>/dev/null || true
+dump=
 echo "wrote $out"

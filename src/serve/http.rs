@@ -120,7 +120,7 @@ fn flag(name: &str, value: &str) -> Result<bool, ApiError> {
         "" | "1" | "true" | "yes" => Ok(true),
         "0" | "false" | "no" => Ok(false),
         _ => Err(ApiError::bad_request(format!(
-            "query parameter `{name}` must be 1, true or yes, or 0, false or no (any case)"
+            "query parameter `{name}` must be 1, true, yes or empty, or 0, false or no (any case)"
         ))),
     }
 }
@@ -998,6 +998,8 @@ mod tests {
             assert!(q.is_ok_and(|q| q.detail && q.key.is_none()), "{ignored}");
         }
         assert!(!parse_query(Some("detail=0")).ok().expect("valid").detail);
+        // Empty means yes, as a bare `?detail` does.
+        assert!(parse_query(Some("detail=")).ok().expect("valid").detail);
         assert_eq!(
             percent_decode("a%2Fb%2fc+d%41").as_deref(),
             Some("a/b/c dA")
