@@ -12,6 +12,9 @@
 //! installed, `p0f -r` over the same file (a separate process, one round:
 //! it is two orders of magnitude slower).
 //!
+//! `SYNPRINT_BENCH_FILES=a.pcap:b.pcapng` measures the same contenders on
+//! those captures instead of generated ones.
+//!
 //! Without `--bench` (as `cargo test --all-targets` runs it) it does a small
 //! smoke run so the harness itself stays tested.
 
@@ -30,14 +33,44 @@ use synprint::packet::{flags, LinkType, Timestamp};
 
 fn main() {
     let full = std::env::args().any(|a| a == "--bench");
-    let (syns, conns, rounds) = if full {
-        (1_000_000, 100_000, 5)
+    let rounds = if full { 5 } else { 1 };
+    // glibc raises its mmap threshold when a large block is freed, so from
+    // the second round on, a run's large tables would come from the heap
+    // and be zeroed there, where `synprint analyze` (one run per process)
+    // gets them from mmap, zeroed lazily. Fixing the threshold keeps every
+    // round like a process's one run; on small captures that fixed cost is
+    // most of a run.
+    // SAFETY: mallopt only changes allocator settings; called before any
+    // other thread exists.
+    unsafe { libc::mallopt(libc::M_MMAP_THRESHOLD, 128 * 1024) };
+    let tmp = tempfile::tempdir().expect("temporary directory");
+    let bench = Bench {
+        rounds,
+        full,
+        engine: Engine::default(),
+        unclassified: Engine::default().without_classification(),
+        hdb: Arc::new(
+            huginn_net_db::TcpDatabase::load_default().expect("huginn-net-db bundled database"),
+        ),
+        out_path: tmp.path().join("out.jsonl"),
+    };
+    // SYNPRINT_BENCH_FILES=a.pcap:b.pcapng measures those captures (any
+    // format and link type synprint reads) instead of the generated ones:
+    // the same contenders, side by side, on one's own traffic.
+    if let Some(files) = std::env::var_os("SYNPRINT_BENCH_FILES") {
+        println!("synprint analyze benchmark on given captures (best of {rounds})");
+        println!();
+        bench.measure_files(std::env::split_paths(&files));
+        return;
+    }
+
+    let (syns, conns) = if full {
+        (1_000_000, 100_000)
     } else {
-        (2_000, 200, 1)
+        (2_000, 200)
     };
     // SYNPRINT_BENCH_DIR keeps the generated captures (e.g. to profile
     // `synprint analyze` on them, or to run p0f over the same files).
-    let tmp = tempfile::tempdir().expect("temporary directory");
     let dir =
         std::env::var_os("SYNPRINT_BENCH_DIR").map_or_else(|| tmp.path().to_path_buf(), Into::into);
     std::fs::create_dir_all(&dir).expect("the captures' directory");
@@ -60,52 +93,101 @@ fn main() {
          the worst case for synprint's per-shape caches)"
     );
     println!();
-
-    let engine = Engine::default();
-    let unclassified = Engine::default().without_classification();
-    let hdb = Arc::new(
-        huginn_net_db::TcpDatabase::load_default().expect("huginn-net-db bundled database"),
-    );
-    let out_path = tmp.path().join("out.jsonl");
-
     for (name, path, packets, records) in [
-        ("SYN-only", &syn_path, n_syn, n_syn),
-        ("mixed", &mixed_path, n_mixed, 2 * u64::from(conns)),
-        ("varied-paths", &paths_path, n_paths, n_paths),
-        ("new-shapes", &shapes_path, n_shapes, n_shapes),
+        ("SYN-only capture", &syn_path, n_syn, n_syn),
+        ("mixed capture", &mixed_path, n_mixed, 2 * u64::from(conns)),
+        ("varied-paths capture", &paths_path, n_paths, n_paths),
+        ("new-shapes capture", &shapes_path, n_shapes, n_shapes),
     ] {
+        let config = AnalyzerConfig::default();
+        bench.measure(name, path, packets, config, Some(records));
+    }
+    // The smoke run also goes the way of SYNPRINT_BENCH_FILES.
+    if !full {
+        bench.measure_files([mixed_path]);
+    }
+}
+
+/// The contenders and what every measurement shares.
+struct Bench {
+    rounds: usize,
+    full: bool,
+    engine: Engine,
+    unclassified: Engine,
+    hdb: Arc<huginn_net_db::TcpDatabase>,
+    out_path: std::path::PathBuf,
+}
+
+impl Bench {
+    /// Measures each capture given (a bad one is reported and skipped).
+    fn measure_files(&self, paths: impl IntoIterator<Item = std::path::PathBuf>) {
+        for path in paths {
+            let reader = match CaptureReader::open(&path) {
+                Ok(r) => r,
+                Err(e) => {
+                    println!("{}: not measured: {e}", path.display());
+                    continue;
+                }
+            };
+            let packets = frames_in(reader);
+            let size = std::fs::metadata(&path).map_or(0, |m| m.len());
+            let config = AnalyzerConfig::for_capture_bytes(size);
+            self.measure(&path.display().to_string(), &path, packets, config, None);
+        }
+    }
+
+    /// Measures every contender on one capture of `packets` frames and
+    /// prints the figures; `records` (SYN and SYN+ACK records) is counted
+    /// by a run where it is not known.
+    fn measure(
+        &self,
+        name: &str,
+        path: &Path,
+        packets: u64,
+        config: AnalyzerConfig,
+        records: Option<u64>,
+    ) {
+        let (rounds, engine, out_path) = (self.rounds, &self.engine, &self.out_path);
+        let run = |engine: &Engine, format: Format, out: &mut dyn Write| {
+            synprint_run(engine, config, path, format, out)
+        };
         let floor = best(rounds, || walk(path));
-        let none = best(rounds, || {
-            synprint_run(&engine, path, Format::None, std::io::sink())
-        });
+        let none = best(rounds, || run(engine, Format::None, &mut std::io::sink()));
         let none_unclassified = best(rounds, || {
-            synprint_run(&unclassified, path, Format::None, std::io::sink())
+            run(&self.unclassified, Format::None, &mut std::io::sink())
         });
         // The same JSON written to io::sink: synprint's own cost of the
         // format, without the kernel's copy into the page cache.
-        let jsonl_sink = best(rounds, || {
-            synprint_run(&engine, path, Format::Jsonl, std::io::sink())
-        });
+        let jsonl_sink = best(rounds, || run(engine, Format::Jsonl, &mut std::io::sink()));
         // Each round starts from no file, untimed: truncating the previous
         // round's output would charge this round for the page cache's
         // cleanup.
         let (jsonl, jsonl_kernel) = best_after(
             rounds,
             || {
-                let _ = std::fs::remove_file(&out_path);
+                let _ = std::fs::remove_file(out_path);
             },
             || {
                 // As `synprint analyze -o FILE` writes it: its blocks
                 // reserved ahead of the writes.
-                let file = PreallocatedFile::create(&out_path).expect("output file");
-                synprint_run(&engine, path, Format::Jsonl, file)
+                let mut file = PreallocatedFile::create(out_path).expect("output file");
+                run(engine, Format::Jsonl, &mut file)
             },
         );
-        let _ = std::fs::remove_file(&out_path);
-        let huginn = best(rounds, || huginn_run(&hdb, path));
-        let p0f = if full { p0f_run(path) } else { None };
+        let _ = std::fs::remove_file(out_path);
+        let huginn = best(rounds, || huginn_run(&self.hdb, path));
+        let p0f = if self.full { p0f_run(path) } else { None };
+        // A given capture: its record counts, and whether huginn-net-tcp
+        // (which guesses each frame's link layer) saw its SYNs at all.
+        let (records, counts) = match records {
+            Some(n) => (n, None),
+            None => {
+                let (syn, syn_ack) = run(engine, Format::None, &mut std::io::sink());
+                (syn + syn_ack, Some((syn, huginn_run(&self.hdb, path))))
+            }
+        };
         let pps = |s: f64| packets as f64 / s;
-        println!("{name} capture ({packets} packets):");
+        println!("{name} ({packets} packets, {records} records):");
         println!(
             "  read floor (walk records)    {:>12.0} packets/s",
             pps(floor)
@@ -119,7 +201,7 @@ fn main() {
         println!(
             "  ... without classification   {:>12.0} packets/s  (classification adds {:.0} ns per record)",
             pps(none_unclassified),
-            (none - none_unclassified) * 1e9 / records as f64
+            (none - none_unclassified) * 1e9 / records.max(1) as f64
         );
         println!(
             "  synprint --format jsonl      {:>12.0} packets/s  {:>6.2}x huginn  (kernel {:.2} s of {:.2} s)",
@@ -137,13 +219,20 @@ fn main() {
             "  huginn-net-tcp 2.2.1 (full)  {:>12.0} packets/s",
             pps(huginn)
         );
+        if let Some((syn, huginn_syn)) = counts {
+            println!(
+                "  SYNs fingerprinted           {syn:>12} synprint, {huginn_syn} huginn-net-tcp"
+            );
+        }
         match p0f {
             Some(p0f) => println!(
                 "  p0f 3 (-r FILE > /dev/null)  {:>12.0} packets/s  (synprint none: {:.0}x p0f)",
                 pps(p0f),
                 p0f / none
             ),
-            None if full => println!("  p0f 3: not run (no working p0f; apt-get install p0f)"),
+            None if self.full => {
+                println!("  p0f 3: not run (no working p0f; apt-get install p0f)")
+            }
             None => {}
         }
         println!();
@@ -151,13 +240,13 @@ fn main() {
 }
 
 /// Fastest of `rounds` runs, in seconds.
-fn best(rounds: usize, f: impl FnMut() -> u64) -> f64 {
+fn best<T>(rounds: usize, f: impl FnMut() -> T) -> f64 {
     best_after(rounds, || (), f).0
 }
 
 /// Fastest of `rounds` runs of `f`, each after an untimed `prepare`: its
 /// wall-clock seconds and the kernel time this thread spent in it.
-fn best_after(rounds: usize, mut prepare: impl FnMut(), mut f: impl FnMut() -> u64) -> (f64, f64) {
+fn best_after<T>(rounds: usize, mut prepare: impl FnMut(), mut f: impl FnMut() -> T) -> (f64, f64) {
     let mut best = (f64::INFINITY, 0.0);
     for _ in 0..rounds {
         prepare();
@@ -187,6 +276,15 @@ fn open(path: &Path) -> CaptureReader<Box<dyn std::io::Read>> {
     CaptureReader::open(path).expect("generated capture opens")
 }
 
+/// How many frames the capture holds (up to its first unreadable record).
+fn frames_in(mut r: CaptureReader<Box<dyn std::io::Read>>) -> u64 {
+    let mut n = 0;
+    while let Ok(Some(_)) = r.next_frame() {
+        n += 1;
+    }
+    n
+}
+
 fn walk(path: &Path) -> u64 {
     let mut r = open(path);
     let mut bytes = 0u64;
@@ -196,9 +294,17 @@ fn walk(path: &Path) -> u64 {
     bytes
 }
 
-fn synprint_run(engine: &Engine, path: &Path, format: Format, out: impl Write) -> u64 {
+/// Runs synprint's analysis over `path`; returns its SYN and SYN+ACK
+/// record counts.
+fn synprint_run(
+    engine: &Engine,
+    config: AnalyzerConfig,
+    path: &Path,
+    format: Format,
+    out: &mut dyn Write,
+) -> (u64, u64) {
     let mut r = open(path);
-    let mut analyzer = Analyzer::new(engine, AnalyzerConfig::default());
+    let mut analyzer = Analyzer::new(engine, config);
     let mut w = RecordWriter::new(BufWriter::with_capacity(1 << 16, out), format);
     let mut emit = |rec: &mut synprint::analyze::Record| w.write(rec);
     while let Ok(Some(f)) = r.next_frame() {
@@ -208,7 +314,8 @@ fn synprint_run(engine: &Engine, path: &Path, format: Format, out: impl Write) -
     }
     analyzer.drain(&mut emit).expect("write record");
     w.flush().expect("flush");
-    analyzer.stats().syn
+    let stats = analyzer.stats();
+    (stats.syn, stats.syn_ack)
 }
 
 /// Seconds `p0f -r` takes over the file, its report going to /dev/null
