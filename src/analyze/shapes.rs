@@ -123,9 +123,6 @@ impl Hash for ShapeKey {
     }
 }
 
-/// A remembered shape and its answers; `None` while unused.
-type Slot = Option<(ShapeKey, Derived)>;
-
 /// Shapes per set. With two, a capture of a few hundred shapes put three
 /// busy ones in one set in about one run in eight (the seed is random per
 /// process), and they evicted each other on every SYN: the same file then
@@ -149,28 +146,37 @@ const MAX_RESEEDS: u8 = 3;
 /// costs the full computation.
 pub struct ShapeCache {
     seed: RandomState,
-    /// Each way's hash (never zero; zero marks an empty way), so a lookup
-    /// reads one small line before any key.
-    tags: Box<[[u64; WAYS]]>,
-    sets: Box<[[Slot; WAYS]]>,
-    /// The way each set fills next: the oldest entry goes, and nothing
-    /// moves (an entry is a whole classification, kilobytes).
-    next: Box<[u8]>,
+    sets: Box<[Set]>,
+    /// The remembered shapes and their answers, in the order they first
+    /// filled a way; an evicted entry is overwritten where it lies. Grown
+    /// as shapes arrive rather than made whole at the start: an entry is a
+    /// whole classification, and a table of empty ones, each written to
+    /// mark it empty, was half the page faults of a 2,000-packet file's run.
+    entries: Vec<(ShapeKey, Derived)>,
     lookups: u32,
     misses: u32,
     reseeds: u8,
 }
 
+/// One set's ways, in one cache line: a lookup reads it before any key.
+#[derive(Clone, Copy, Default)]
+struct Set {
+    /// Each way's hash (never zero; zero marks an empty way).
+    tags: [u64; WAYS],
+    /// Where each filled way's entry is in [`ShapeCache::entries`].
+    entries: [u32; WAYS],
+    /// The way filled next: the oldest entry goes, and nothing moves.
+    next: u8,
+}
+
 impl ShapeCache {
-    /// Room for `shapes` (a power of two from [`WAYS`] to [`MAX_SHAPES`]):
-    /// a small capture does not pay for zeroing the whole table.
+    /// Room for `shapes` (a power of two from [`WAYS`] to [`MAX_SHAPES`]).
     pub fn with_capacity(shapes: usize) -> Self {
         let sets = (shapes.clamp(WAYS, MAX_SHAPES) / WAYS).next_power_of_two();
         ShapeCache {
             seed: RandomState::default(),
-            tags: vec![[0; WAYS]; sets].into_boxed_slice(),
-            sets: (0..sets).map(|_| std::array::from_fn(|_| None)).collect(),
-            next: vec![0; sets].into_boxed_slice(),
+            sets: vec![Set::default(); sets].into_boxed_slice(),
+            entries: Vec::new(),
             lookups: 0,
             misses: 0,
             reseeds: 0,
@@ -201,11 +207,8 @@ impl ShapeCache {
         if self.misses > RESEED_WINDOW / 4 && self.reseeds < MAX_RESEEDS {
             self.reseeds += 1;
             self.seed = RandomState::default();
-            self.tags.fill([0; WAYS]);
-            self.sets
-                .iter_mut()
-                .for_each(|s| *s = std::array::from_fn(|_| None));
-            self.next.fill(0);
+            self.sets.fill(Set::default());
+            self.entries.clear();
         }
         self.lookups = 0;
         self.misses = 0;
@@ -222,28 +225,38 @@ impl ShapeCache {
             self.end_window();
         }
         let (hash, set) = self.hash_and_set(&key);
-        let (tags, slots, next) = (
-            &mut self.tags[set],
-            &mut self.sets[set],
-            &mut self.next[set],
-        );
-        let found =
-            (0..WAYS).find(|&w| tags[w] == hash && matches!(&slots[w], Some((k, _)) if *k == key));
-        let way = match found {
-            Some(w) => w,
+        // A filled way's index is always inside `entries`: both are set
+        // together, and a new seed empties both.
+        let s = &mut self.sets[set];
+        let entries = &mut self.entries;
+        let found = (0..WAYS).find(|&w| {
+            s.tags[w] == hash
+                && matches!(entries.get(s.entries[w] as usize), Some((k, _)) if *k == key)
+        });
+        let at = match found {
+            Some(w) => s.entries[w] as usize,
             None => {
                 self.misses += 1;
-                let w = usize::from(*next) % WAYS;
-                *next = ((w + 1) % WAYS) as u8;
-                tags[w] = hash;
-                slots[w] = None;
-                w
+                let w = usize::from(s.next) % WAYS;
+                s.next = ((w + 1) % WAYS) as u8;
+                let entry = (key, compute());
+                let at = match entries.get_mut(s.entries[w] as usize) {
+                    Some(old) if s.tags[w] != 0 => {
+                        *old = entry;
+                        s.entries[w] as usize
+                    }
+                    _ => {
+                        entries.push(entry);
+                        entries.len() - 1
+                    }
+                };
+                s.tags[w] = hash;
+                // At most `WAYS` entries per set: the index fits in 32 bits.
+                s.entries[w] = at as u32;
+                at
             }
         };
-        match &mut slots[way] {
-            Some((_, d)) => d,
-            empty => &empty.insert((key, compute())).1,
-        }
+        &entries[at].1
     }
 }
 
@@ -349,6 +362,32 @@ mod tests {
             }
         }
         assert_eq!(computed, super::WAYS);
+    }
+
+    /// Entries are made as shapes arrive, and an evicted one is reused:
+    /// the cache holds as many entries as shapes it has seen, never more
+    /// than its ways.
+    #[test]
+    fn entries_grow_with_the_shapes_and_stay_bounded() {
+        let engine = Engine::default();
+        let mut cache = super::ShapeCache::with_capacity(64);
+        assert!(cache.entries.is_empty());
+        let shapes: Vec<_> = (1000..1200)
+            .map(|window| syn_of(Stack::Linux, |syn| syn.window = window))
+            .collect();
+        for obs in shapes.iter().take(3) {
+            cache.answers(super::ShapeKey::of(obs, None), || engine.derive(obs, None));
+        }
+        assert_eq!(cache.entries.len(), 3);
+        for obs in &shapes {
+            let d = cache.answers(super::ShapeKey::of(obs, None), || engine.derive(obs, None));
+            let fresh = engine.derive(obs, None);
+            assert_eq!(
+                format!("{}", d.p0f.raw_sig),
+                format!("{}", fresh.p0f.raw_sig)
+            );
+        }
+        assert!(cache.entries.len() <= 64, "{}", cache.entries.len());
     }
 
     /// More busy shapes than ways in one set (an unlucky seed) evict each
