@@ -222,7 +222,7 @@ pub fn run(args: AnalyzeArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
     failed |= output_dead;
     let secs = started.elapsed().as_secs_f64();
     let total = analyzer.stats();
-    eprintln!("{total}");
+    eprint_whole(&total);
     if let Some(judge) = &labels {
         judge.report();
     }
@@ -235,6 +235,15 @@ pub fn run(args: AnalyzeArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// Writes `text` and a newline to standard error in one write: standard
+/// error is unbuffered, and the summary's two dozen pieces were a system
+/// call each.
+fn eprint_whole(text: impl std::fmt::Display) {
+    let line = format!("{text}\n");
+    // Nothing is left to tell if standard error is gone.
+    let _ = io::stderr().write_all(line.as_bytes());
 }
 
 /// Tables sized by what the inputs can hold (a small file starts faster
@@ -487,7 +496,7 @@ fn run_live<W: Write>(
         failed = true;
     }
     let secs = started.elapsed().as_secs_f64();
-    eprintln!("{}", analyzer.stats());
+    eprint_whole(analyzer.stats());
     if let Some(judge) = labels {
         judge.report();
     }
