@@ -26,7 +26,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use synprint::analyze::{Analyzer, AnalyzerConfig, Engine};
-use synprint::capture::{CaptureReader, PcapWriter};
+use synprint::capture::{plain_size, CaptureReader, PcapWriter};
 use synprint::craft::{ethernet_frame, numbered_hosts, OptionBytes, Stack, TcpPacket};
 use synprint::output::{Format, PreallocatedFile, RecordWriter};
 use synprint::packet::{flags, LinkType, Timestamp};
@@ -122,6 +122,12 @@ impl Bench {
     /// Measures each capture given (a bad one is reported and skipped).
     fn measure_files(&self, paths: impl IntoIterator<Item = std::path::PathBuf>) {
         for path in paths {
+            // Each contender reads the file again, round after round: a
+            // pipe would be empty after the first.
+            if !path.is_file() {
+                println!("{}: not measured: not a regular file", path.display());
+                continue;
+            }
             let reader = match CaptureReader::open(&path) {
                 Ok(r) => r,
                 Err(e) => {
@@ -130,8 +136,10 @@ impl Bench {
                 }
             };
             let packets = frames_in(reader);
-            let size = std::fs::metadata(&path).map_or(0, |m| m.len());
-            let config = AnalyzerConfig::for_capture_bytes(size);
+            // As `synprint analyze` sizes its tables: by the file, unless
+            // it is compressed.
+            let config = plain_size(&path)
+                .map_or_else(AnalyzerConfig::default, AnalyzerConfig::for_capture_bytes);
             self.measure(&path.display().to_string(), &path, packets, config, None);
         }
     }
@@ -198,10 +206,15 @@ impl Bench {
             huginn / none,
             none / floor
         );
+        let per_record = if records == 0 {
+            "no records".to_string()
+        } else {
+            let ns = (none - none_unclassified) * 1e9 / records as f64;
+            format!("classification adds {ns:.0} ns per record")
+        };
         println!(
-            "  ... without classification   {:>12.0} packets/s  (classification adds {:.0} ns per record)",
+            "  ... without classification   {:>12.0} packets/s  ({per_record})",
             pps(none_unclassified),
-            (none - none_unclassified) * 1e9 / records.max(1) as f64
         );
         println!(
             "  synprint --format jsonl      {:>12.0} packets/s  {:>6.2}x huginn  (kernel {:.2} s of {:.2} s)",
@@ -231,7 +244,9 @@ impl Bench {
                 p0f / none
             ),
             None if self.full => {
-                println!("  p0f 3: not run (no working p0f; apt-get install p0f)")
+                println!(
+                    "  p0f 3: not run (no p0f, or it failed on this file; apt-get install p0f)"
+                )
             }
             None => {}
         }

@@ -9,7 +9,7 @@ out="${1:-$(dirname "$0")/../samples/linux-loopback.pcap}"
 ns="synprint-sample-$$"
 ip netns add "$ns"
 dump=
-trap '[ -n "$dump" ] && kill "$dump" 2>/dev/null; ip netns del "$ns" 2>/dev/null || true' EXIT
+trap '{ [ -n "$dump" ] && kill "$dump"; } 2>/dev/null || true; ip netns del "$ns" 2>/dev/null || true' EXIT
 run() { ip netns exec "$ns" "$@"; }
 run ip link set lo up
 # Not through `run`: a shell function sent to the background is a subshell,
@@ -38,6 +38,15 @@ PY
   done
 done; done; done; done
 sleep 1
-kill "$dump"; wait "$dump" 2>/dev/null || true
+# tcpdump ends at the signal; if it is gone already, it failed (its
+# status then tells).
+kill "$dump" 2>/dev/null || true
+status=0
+wait "$dump" 2>/dev/null || status=$?
 dump=
+# 143: ended by our SIGTERM, as it should be.
+if [ "$status" -ne 0 ] && [ "$status" -ne 143 ] || [ ! -s "$out" ]; then
+  echo "tcpdump failed (status $status); no capture in $out" >&2
+  exit 1
+fi
 echo "wrote $out"

@@ -158,8 +158,10 @@ pub struct ShapeCache {
     reseeds: u8,
 }
 
-/// One set's ways, in one cache line: a lookup reads it before any key.
+/// One set's ways, in one cache line (56 bytes, aligned to 64 so none
+/// straddles two): a lookup reads it before any key.
 #[derive(Clone, Copy, Default)]
+#[repr(align(64))]
 struct Set {
     /// Each way's hash (never zero; zero marks an empty way).
     tags: [u64; WAYS],
@@ -168,6 +170,8 @@ struct Set {
     /// The way filled next: the oldest entry goes, and nothing moves.
     next: u8,
 }
+
+const _: () = assert!(std::mem::size_of::<Set>() == 64);
 
 impl ShapeCache {
     /// Room for `shapes` (a power of two from [`WAYS`] to [`MAX_SHAPES`]).

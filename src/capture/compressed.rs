@@ -1,7 +1,9 @@
 //! Captures kept gzip-compressed (`.pcap.gz`, rotated tcpdump files), read
 //! as Wireshark reads them: decompressed on the fly, whatever the name.
 
+use std::fs::File;
 use std::io::{self, Cursor, Read};
+use std::path::Path;
 
 use flate2::read::MultiGzDecoder;
 
@@ -39,6 +41,21 @@ pub fn is_gzip(head: &[u8]) -> bool {
     head.starts_with(&GZIP_MAGIC)
 }
 
+/// The size of the capture at `path` when that size bounds what it holds:
+/// a regular file that is not compressed. `None` for `-` (standard
+/// input), pipes and other non-files, compressed files, and paths that
+/// cannot be read. Only a regular file is opened: reading a pipe's first
+/// bytes would take them from the run.
+pub fn plain_size(path: &Path) -> Option<u64> {
+    if path.as_os_str() == "-" {
+        return None;
+    }
+    let m = std::fs::metadata(path).ok().filter(|m| m.is_file())?;
+    let mut head = [0u8; 2];
+    let gzip = File::open(path).ok()?.read_exact(&mut head).is_ok() && is_gzip(&head);
+    (!gzip).then_some(m.len())
+}
+
 #[cfg(test)]
 mod tests {
     use std::io::Write;
@@ -57,6 +74,27 @@ mod tests {
         let mut out = Vec::new();
         decompressing(r)?.read_to_end(&mut out)?;
         Ok(out)
+    }
+
+    /// Only a regular, uncompressed file's size counts: a compressed
+    /// file's, a device's, standard input's and a missing path's do not.
+    #[test]
+    fn plain_size_is_a_regular_uncompressed_files_length() {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let plain = dir.path().join("a.pcap");
+        let pcap = b"\xd4\xc3\xb2\xa1 rest of a pcap";
+        std::fs::write(&plain, pcap).expect("write");
+        assert_eq!(plain_size(&plain), Some(pcap.len() as u64));
+        let packed = dir.path().join("a.pcap.gz");
+        std::fs::write(&packed, gzip(pcap)).expect("write");
+        assert_eq!(plain_size(&packed), None);
+        let one_byte = dir.path().join("b.pcap");
+        std::fs::write(&one_byte, b"\x1f").expect("write");
+        assert_eq!(plain_size(&one_byte), Some(1));
+        for other in ["-", "/dev/null", "/nonexistent/x.pcap"] {
+            assert_eq!(plain_size(Path::new(other)), None, "{other}");
+        }
+        assert_eq!(plain_size(dir.path()), None);
     }
 
     #[test]

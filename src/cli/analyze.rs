@@ -12,8 +12,8 @@ use std::time::{Duration, Instant};
 
 use synprint::analyze::{Analyzer, AnalyzerConfig, Claim};
 use synprint::capture::{
-    decompressing, is_gzip, CaptureCounters, CaptureOptions, CaptureReader, Delivery, LiveCapture,
-    Stopped,
+    decompressing, plain_size, CaptureCounters, CaptureOptions, CaptureReader, Delivery,
+    LiveCapture, Stopped,
 };
 use synprint::output::{Format, PreallocatedFile, RecordWriter};
 use synprint::packet::{LinkType, Skip};
@@ -250,18 +250,7 @@ fn eprint_whole(text: impl std::fmt::Display) {
 /// with small ones); the default bounds when one is a pipe, standard input
 /// or compressed, whose packets its size does not tell.
 fn analyzer_config(files: &[PathBuf]) -> AnalyzerConfig {
-    // Only a regular file is opened here: reading a pipe's first bytes
-    // would take them from the run.
-    let plain_size = |path: &PathBuf| -> Option<u64> {
-        if path.as_os_str() == "-" {
-            return None;
-        }
-        let m = std::fs::metadata(path).ok().filter(|m| m.is_file())?;
-        let mut head = [0u8; 2];
-        let gzip = File::open(path).ok()?.read_exact(&mut head).is_ok() && is_gzip(&head);
-        (!gzip).then_some(m.len())
-    };
-    match files.iter().map(plain_size).sum::<Option<u64>>() {
+    match files.iter().map(|p| plain_size(p)).sum::<Option<u64>>() {
         Some(bytes) => AnalyzerConfig::for_capture_bytes(bytes),
         None => AnalyzerConfig::default(),
     }
