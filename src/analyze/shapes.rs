@@ -151,7 +151,7 @@ pub struct ShapeCache {
     /// filled a way; an evicted entry is overwritten where it lies. Grown
     /// as shapes arrive rather than made whole at the start: an entry is a
     /// whole classification, and a table of empty ones, each written to
-    /// mark it empty, was half the page faults of a 2,000-packet file's run.
+    /// mark it empty, was half the page faults of a 2,200-packet file's run.
     entries: Vec<(ShapeKey, Derived)>,
     lookups: u32,
     misses: u32,
