@@ -128,14 +128,11 @@ impl Bench {
                 println!("{}: not measured: not a regular file", path.display());
                 continue;
             }
-            let reader = match CaptureReader::open(&path) {
-                Ok(r) => r,
-                Err(e) => {
-                    println!("{}: not measured: {e}", path.display());
-                    continue;
-                }
-            };
-            let packets = frames_in(reader);
+            if let Err(e) = CaptureReader::open(&path) {
+                println!("{}: not measured: {e}", path.display());
+                continue;
+            }
+            let (packets, _) = walk(&path);
             // As `synprint analyze` sizes its tables: by the file, unless
             // it is compressed.
             let config = plain_size(&path)
@@ -287,26 +284,21 @@ fn thread_kernel_secs() -> f64 {
     usage.ru_stime.tv_sec as f64 + usage.ru_stime.tv_usec as f64 * 1e-6
 }
 
+/// Opens a capture the benchmark made or one checked to open.
 fn open(path: &Path) -> CaptureReader<Box<dyn std::io::Read>> {
-    CaptureReader::open(path).expect("generated capture opens")
+    CaptureReader::open(path).expect("capture opens")
 }
 
-/// How many frames the capture holds (up to its first unreadable record).
-fn frames_in(mut r: CaptureReader<Box<dyn std::io::Read>>) -> u64 {
-    let mut n = 0;
-    while let Ok(Some(_)) = r.next_frame() {
-        n += 1;
-    }
-    n
-}
-
-fn walk(path: &Path) -> u64 {
+/// Walks the file's records (the read floor): its frames (up to the first
+/// unreadable record) and their bytes.
+fn walk(path: &Path) -> (u64, u64) {
     let mut r = open(path);
-    let mut bytes = 0u64;
+    let (mut frames, mut bytes) = (0u64, 0u64);
     while let Ok(Some(f)) = r.next_frame() {
+        frames += 1;
         bytes += f.data.len() as u64;
     }
-    bytes
+    (frames, bytes)
 }
 
 /// Runs synprint's analysis over `path`; returns its SYN and SYN+ACK

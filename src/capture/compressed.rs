@@ -37,7 +37,7 @@ pub fn decompressing<R: Read + 'static>(mut src: R) -> io::Result<Box<dyn Read>>
 
 /// Whether a file starting with `head` is gzip-compressed (its size then
 /// says nothing of how many packets it holds).
-pub fn is_gzip(head: &[u8]) -> bool {
+fn is_gzip(head: &[u8]) -> bool {
     head.starts_with(&GZIP_MAGIC)
 }
 

@@ -16,7 +16,7 @@ mod live;
 mod reader;
 mod writer;
 
-pub use compressed::{decompressing, is_gzip, plain_size};
+pub use compressed::{decompressing, plain_size};
 pub use error::{CaptureError, Malformation, Part};
 pub use live::{
     open_all, CaptureCounters, CaptureOptions, Delivery, LinkEvent, LiveCapture, LiveCaptureError,
