@@ -30,8 +30,18 @@ impl<S: Copy + Default, const W: usize> BucketTable<S, W> {
     /// buckets not above `capacity / W`, at least one. Memory is fixed
     /// here; tables of 4 MiB and more ask for huge pages.
     pub(crate) fn new(capacity: usize) -> Self {
+        Self::with_buckets(Self::buckets_for(capacity))
+    }
+
+    /// How many buckets [`BucketTable::new`] gives `capacity`.
+    pub(crate) fn buckets_for(capacity: usize) -> usize {
         let wanted = (capacity / W).max(1);
-        let n = 1usize << (usize::BITS - 1 - wanted.leading_zeros());
+        1usize << (usize::BITS - 1 - wanted.leading_zeros())
+    }
+
+    /// A table of `n` buckets (a power of two).
+    pub(crate) fn with_buckets(n: usize) -> Self {
+        debug_assert!(n.is_power_of_two());
         BucketTable {
             buckets: crate::hint::huge_page_vec(n, Bucket::default()),
         }

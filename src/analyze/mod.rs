@@ -170,10 +170,11 @@ impl AnalyzerConfig {
     /// capture of `bytes` bytes can use: each packet takes at least 36
     /// bytes of it (a 16-byte record header and a 20-byte IP header) and
     /// makes at most one handshake and one host entry; sixteen times that
-    /// keeps the four-way buckets from overflowing (a quarter full at
-    /// most). A small file then starts in a fraction of a millisecond
-    /// instead of zeroing the full tables (16 MiB), and its records are
-    /// the same.
+    /// keeps the buckets from overflowing. The uptime table (1 MiB at
+    /// most) is made that size at once; the handshake table (16 MiB)
+    /// starts small and grows towards it only as handshakes arrive
+    /// ([`FlowTable`]), since most captures hold far fewer than one per
+    /// packet.
     ///
     /// The shape cache holds at most one shape per packet: its entries are
     /// large (a whole classification each), and touching a thousand of
