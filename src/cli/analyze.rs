@@ -226,10 +226,10 @@ pub fn run(args: AnalyzeArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
     if let Some(judge) = &labels {
         judge.report();
     }
-    eprintln!(
+    eprint_whole(format_args!(
         "time:                {secs:.3} s ({:.0} packets/s)",
         total.packets as f64 / secs.max(1e-9)
-    );
+    ));
     Ok(if failed {
         ExitCode::FAILURE
     } else {
@@ -489,12 +489,12 @@ fn run_live<W: Write>(
     if let Some(judge) = labels {
         judge.report();
     }
-    eprintln!(
-        "kernel:              {} packets passed the filter, {} dropped (ring full)",
+    eprint_whole(format_args!(
+        "kernel:              {} packets passed the filter, {} dropped (ring full)\n\
+         time:                {secs:.3} s on {interface}",
         counters.kernel_packets.load(Relaxed),
         counters.kernel_drops.load(Relaxed)
-    );
-    eprintln!("time:                {secs:.3} s on {interface}");
+    ));
     Ok(if failed {
         ExitCode::FAILURE
     } else {
