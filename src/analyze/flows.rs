@@ -99,8 +99,9 @@ pub enum SynSeen {
 }
 
 /// The handshake table's first size, in slots (256 KiB): a capture of a
-/// few thousand handshakes never zeroes more. Zeroing the full table (16
-/// MiB) was a third of a run over a 7 MB capture.
+/// thousand handshakes never zeroes more, one of a few thousand 1 MiB.
+/// Zeroing the full table (16 MiB) was a third of a run over a 7 MB
+/// capture of 2,000 handshakes.
 const START_SLOTS: usize = 1 << 14;
 
 /// Each growth multiplies the buckets by this.
@@ -123,14 +124,21 @@ const FILL_SHARE: usize = 16;
 /// handshake takes an expired or empty slot of its bucket, else the one
 /// written longest ago (an eviction).
 ///
-/// The table starts small and grows fourfold whenever it is a sixteenth
-/// full, up to the capacity it was created with: memory is bounded by
-/// that, and a flood of distinct spoofed SYNs only evicts faster once it
-/// is reached. A slot keeps only part of its key's hash, not enough to
-/// place it in a larger table, so until the table is full-sized it also
-/// lists the keys it filed, and a larger table is filled by looking each
-/// of them up: live entries move, expired ones stay behind, and records
-/// are the same as from a table full-sized from the start.
+/// The table starts small and grows fourfold whenever the handshakes
+/// filed since it last grew, with those it kept, reach a sixteenth of its
+/// slots, up to the capacity it was created with (so a slow trickle grows
+/// it too, to full size after about 21,500 handshakes in all). Memory is
+/// bounded by that capacity, plus a quarter of it while the last growth
+/// moves the entries over, and a flood of distinct spoofed SYNs only
+/// evicts faster once it is reached. A slot keeps only part of its key's
+/// hash, not enough to place it in a larger table, so until the table is
+/// full-sized it also lists the keys it filed, and a larger table is
+/// filled by looking each of them up: live entries move, expired ones stay
+/// behind. Records are the same as from a table full-sized from the start
+/// while nothing is evicted; once buckets overflow, which of a bucket's
+/// equally old entries goes can differ, as the moved entries sit in other
+/// ways than they would have. The last growth (to 16 MiB) takes a few
+/// milliseconds, once, which a live capture's ring absorbs.
 ///
 /// Epochs count in 13 bits: an entry untouched for 8 192 epochs (11 days
 /// at the default TTL) could look fresh again; its only effect would be a
