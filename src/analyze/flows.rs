@@ -165,8 +165,14 @@ impl FlowTable {
     /// Room for about `capacity` handshakes (rounded down to a power of two
     /// times eight, at least one bucket), reached by growing.
     pub fn new(capacity: usize, ttl_ns: u64) -> Self {
+        FlowTable::starting_at(START_SLOTS, capacity, ttl_ns)
+    }
+
+    /// [`FlowTable::new`], first `start` slots large (tests compare a
+    /// growing table with one full-sized from the start).
+    fn starting_at(start: usize, capacity: usize, ttl_ns: u64) -> Self {
         let max_buckets = BucketTable::<Slot, FLOW_WAYS>::buckets_for(capacity);
-        let buckets = BucketTable::<Slot, FLOW_WAYS>::buckets_for(START_SLOTS).min(max_buckets);
+        let buckets = BucketTable::<Slot, FLOW_WAYS>::buckets_for(start).min(max_buckets);
         FlowTable {
             seed: FixedState::with_seed(RandomState::default().hash_one(0u8)),
             table: BucketTable::with_buckets(buckets),
@@ -656,6 +662,56 @@ mod tests {
                 follows_syn: true
             }
         );
+    }
+
+    proptest::proptest! {
+        /// Whatever the traffic (new handshakes, retransmissions, new ISNs
+        /// on a known 4-tuple, SYN+ACKs with and without their SYN, p0f
+        /// dropping a connection, time passing by less and more than a
+        /// TTL), a table that grows from one bucket answers every packet
+        /// as one full-sized from the start does.
+        #[test]
+        fn a_growing_table_answers_as_a_full_sized_one(
+            ops in proptest::collection::vec((0u8..4, 0u32..300, 0u32..3, 0u8..8), 1..1500)
+        ) {
+            let ttl = 1_000_000u64;
+            let capacity = 1 << 12;
+            let mut growing = FlowTable::starting_at(FLOW_WAYS, capacity, ttl);
+            let mut full = FlowTable::starting_at(capacity, capacity, ttl);
+            growing.reseed(7);
+            full.reseed(7);
+            let mut now = 0u64;
+            for (what, flow, isn, step) in ops {
+                now += match step {
+                    0..=4 => 0,
+                    5 => 1,
+                    6 => ttl / 3,
+                    _ => 2 * ttl + 1,
+                };
+                let mut s = syn(1024 + flow as u16, isn);
+                s.src = IpAddr::V4(Ipv4Addr::from(0x0a00_0000 | flow));
+                let packet = match what {
+                    0 | 1 => s,
+                    2 => {
+                        let mut sa = TcpPacket::syn_ack_for(&s);
+                        sa.flags = flags::SYN | flags::ACK;
+                        sa.seq = isn;
+                        sa
+                    }
+                    _ => {
+                        let o = obs(&s, now);
+                        growing.stop_following(growing.key_of(&o));
+                        full.stop_following(full.key_of(&o));
+                        continue;
+                    }
+                };
+                let o = obs(&packet, now);
+                proptest::prop_assert_eq!(growing.observe(&o), full.observe(&o));
+            }
+            proptest::prop_assert_eq!(growing.len(), full.len());
+            proptest::prop_assert_eq!(growing.evictions(), full.evictions());
+            proptest::prop_assert!(growing.table.buckets() <= full.table.buckets());
+        }
     }
 
     /// A full-sized table lists no keys: memory stays at its capacity.
