@@ -594,18 +594,49 @@ fn joint_index(ttl: usize, ecn: usize, ipid: usize, mss: usize) -> usize {
 /// than ten scalar ones. The padding lanes of a row, stored or summed, are
 /// 0.
 const LANES: usize = N_OS.div_ceil(4) * 4;
-type Row = [f32; LANES];
+
+/// Aligned to a vector: as a bare array the compiler split a row into
+/// lanes of two and four and shuffled them back to the stack on every
+/// addition.
+#[derive(Clone, Copy, Debug, PartialEq)]
+#[repr(C, align(16))]
+struct Row([f32; LANES]);
+
+impl Row {
+    const ZERO: Row = Row([0.0; LANES]);
+}
+
+impl std::ops::Deref for Row {
+    type Target = [f32; LANES];
+    fn deref(&self) -> &[f32; LANES] {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Row {
+    fn deref_mut(&mut self) -> &mut [f32; LANES] {
+        &mut self.0
+    }
+}
+
+impl<'a> IntoIterator for &'a Row {
+    type Item = &'a f32;
+    type IntoIter = std::slice::Iter<'a, f32>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.iter()
+    }
+}
 
 #[inline(always)]
 fn add_row(logit: &mut Row, row: Option<&Row>) {
     if let Some(row) = row {
         // Through copies held in registers: adding in place, the compiler
         // kept every lane's load-add-store of the array on the stack.
-        let (mut sum, row) = (*logit, *row);
+        let (mut sum, row) = (logit.0, row.0);
         for (l, v) in sum.iter_mut().zip(row) {
             *l += v;
         }
-        *logit = sum;
+        logit.0 = sum;
     }
 }
 
@@ -817,27 +848,31 @@ fn round4(p: f32) -> f64 {
 /// same apportionment (the units that rounding gave or withheld beyond the
 /// total are those of the remainders nearest one half) and usually needs no
 /// mending at all; this runs for every SYN the classifier has not seen.
-fn ten_thousandths(p: &[f32; N_OS]) -> [u16; N_OS] {
+fn ten_thousandths(p: &Row) -> [u16; N_OS] {
     // What rounding added to each score, in units (-0.5 to 0.5). The
     // scores come from a softmax, so they sum to 1 up to float error, which
-    // the mending below absorbs; anything not a probability counts as 0.
-    let mut units = [0u16; N_OS];
-    let mut added = [0.0f32; N_OS];
-    let mut total = 0i32;
-    for ((u, a), &v) in units.iter_mut().zip(&mut added).zip(p) {
-        let exact = v.clamp(0.0, 1.0) * 10_000.0;
-        // `as` saturates and maps NaN to 0; of a non-negative value it is
-        // the floor.
-        *u = (exact + 0.5) as u16;
-        *a = f32::from(*u) - exact;
-        total += i32::from(*u);
+    // the mending below absorbs; anything not a probability, and the
+    // padding lanes, count as 0. Lane by lane with selects, so that the
+    // compiler runs it four scores at a time.
+    let mut units = [0u32; LANES];
+    let mut added = [0.0f32; LANES];
+    for (i, ((u, a), &v)) in units.iter_mut().zip(&mut added).zip(p).enumerate() {
+        // NaN fails the comparison.
+        let v = if i < N_OS && v >= 0.0 { v } else { 0.0 };
+        let exact = if v < 1.0 { v } else { 1.0 } * 10_000.0;
+        // Rounded to nearest by adding ROUND_MAGIC: a saturating `as` cast
+        // cost about ten instructions per score.
+        let rounded = exact + ROUND_MAGIC;
+        *u = rounded.to_bits().wrapping_sub(ROUND_MAGIC.to_bits());
+        *a = (rounded - ROUND_MAGIC) - exact;
     }
+    let mut total: u32 = units.iter().sum();
     // Too few units: the next go to the scores rounded down the most; too
     // many: back from those rounded up the most.
     while total != 10_000 {
         let short = total < 10_000;
         let mut pick = 0;
-        for (i, &a) in added.iter().enumerate() {
+        for (i, &a) in added.iter().enumerate().take(N_OS) {
             let better = if short {
                 a < added[pick]
             } else {
@@ -857,7 +892,8 @@ fn ten_thousandths(p: &[f32; N_OS]) -> [u16; N_OS] {
             total -= 1;
         }
     }
-    units
+    // At most 10,000 each.
+    std::array::from_fn(|i| units[i] as u16)
 }
 
 /// The classifier's answer for one SYN. `Copy`, no heap: building one costs
@@ -1045,7 +1081,7 @@ impl Model {
         // can raise it.
         let log_shares = |prior: &[f64; N_OS]| {
             let sum: f64 = prior.iter().sum::<f64>().max(f64::MIN_POSITIVE);
-            let mut log = [0.0f32; LANES];
+            let mut log = Row::ZERO;
             for os in Os::ALL {
                 log[os.index()] = ((prior[os.index()] / sum).max(1e-6)).ln() as f32;
             }
@@ -1067,7 +1103,7 @@ impl Model {
         // `exact` is not scored: its counts go to `exact` below as they are,
         // and its slot among the scored tables stays empty.
         let tables: [Table; N_FEATURES] = Feature::ALL.map(|f| match f {
-            Feature::Exact => Table::new(&[], vec![[0.0; LANES]], vec![Lean::Neither]),
+            Feature::Exact => Table::new(&[], vec![Row::ZERO], vec![Lean::Neither]),
             _ => build_table(f, &counts, smoothing, weights[f.index()]),
         });
         let exact = count_table(Feature::Exact, &counts);
@@ -1078,7 +1114,7 @@ impl Model {
                 .map(|i| {
                     let r = t.find(dense_key(f, i)).unwrap_or(t.unseen());
                     (
-                        t.rows.get(r).copied().unwrap_or([0.0; LANES]),
+                        t.rows.get(r).copied().unwrap_or(Row::ZERO),
                         t.leans.get(r).copied().unwrap_or(Lean::Neither),
                     )
                 })
@@ -1092,7 +1128,7 @@ impl Model {
         let (p0f, p0f_l) = dense(Feature::P0f, P0F_SLOTS);
         let (hops, hops_l) = dense(Feature::Hops, HOPS_SLOTS);
         let joint_of = |ipid: &[Row]| {
-            let mut joint = vec![[0.0f32; LANES]; JOINT_SLOTS];
+            let mut joint = vec![Row::ZERO; JOINT_SLOTS];
             for (a, ra) in ttl.iter().enumerate() {
                 for (b, rb) in ecn.iter().enumerate() {
                     for (c, rc) in ipid.iter().enumerate() {
@@ -1109,7 +1145,7 @@ impl Model {
             joint
         };
         let joint = joint_of(&ipid);
-        let joint_server = joint_of(&vec![[0.0f32; LANES]; ipid.len()]);
+        let joint_server = joint_of(&vec![Row::ZERO; ipid.len()]);
         let mut dense_leans: [Vec<Lean>; N_FEATURES] = Default::default();
         dense_leans[Feature::Ttl.index()] = ttl_l;
         dense_leans[Feature::Ecn.index()] = ecn_l;
@@ -1174,10 +1210,16 @@ impl Model {
         }
         // Last, so that a middlebox's story is weighed against everything
         // else the model knows.
-        let mult = if features.client_from_ttl_255() {
-            self.add_middlebox_features(&features, &mut logit, joint, &mut note)
+        let (mut mult, stories) = if features.client_from_ttl_255() {
+            (
+                None,
+                Some(self.add_middlebox_features(&features, &mut logit, joint)),
+            )
         } else {
-            self.add_stack_features(&features, &mut logit, joint, &mut note)
+            (
+                self.add_stack_features(&features, &mut logit, joint, &mut note),
+                None,
+            )
         };
 
         // Max with selects, not branches (the winner changes from SYN to
@@ -1195,9 +1237,12 @@ impl Model {
         }
         let sum: f32 = e[..N_OS].iter().sum();
         let inv = 1.0 / sum;
-        let mut p = [0.0f32; N_OS];
+        let mut p = Row::ZERO;
         for (pi, ei) in p.iter_mut().zip(&e) {
             *pi = ei * inv;
+        }
+        if let Some(stories) = stories {
+            mult = stories.settle(max, inv, &mut leans);
         }
         // Learned observations of exactly this fingerprint update the
         // answer, the model's probabilities counting as EXACT_PRIOR of them
@@ -1229,7 +1274,7 @@ impl Model {
         let best_f = first_max(&fam_units);
         let os = Os::ALL.get(best).copied().unwrap_or(Os::Unknown);
         if exact_row.is_some() {
-            note(Feature::Exact, Some(&Lean::Os(os)));
+            leans[Feature::Exact.index()] = Lean::Os(os);
         }
         Classification {
             os,
@@ -1256,8 +1301,8 @@ impl Model {
     /// usual; fields that fit none leave answers pulled towards the client
     /// priors rather than `unknown` or whatever stack the device's own look
     /// resembles.
-    /// Where the device's story holds most of the posterior, the evidence
-    /// says `ttl 255 -> middlebox` (and [`Classification::from_middlebox`]).
+    /// Returns what decides, once the posterior is known, whether the
+    /// evidence says `ttl 255 -> middlebox` ([`TtlStories::settle`]).
     #[cold]
     #[inline(never)]
     fn add_middlebox_features(
@@ -1265,9 +1310,8 @@ impl Model {
         features: &Features,
         logit: &mut Row,
         joint: &[Row],
-        note: &mut impl FnMut(Feature, Option<&Lean>),
-    ) -> Option<u16> {
-        let mut fields = [0.0f32; LANES];
+    ) -> TtlStories {
+        let mut fields = Row::ZERO;
         let mut leans = [None; N_FEATURES];
         let mult = self.add_stack_features(features, &mut fields, joint, &mut |f, l| {
             if let Some(slot) = leans.get_mut(f.index()) {
@@ -1278,58 +1322,36 @@ impl Model {
             .ttl
             .get(features.ttl_index())
             .copied()
-            .unwrap_or([0.0; LANES]);
+            .unwrap_or(Row::ZERO);
         for (f, t) in fields.iter_mut().zip(&ttl) {
             *f -= t;
         }
-        // Each story's share of the posterior: every class's score so far
-        // (prior, hops, learned features) plus the TTL row, with the
-        // fields' likelihood under the story.
+        // Every class's score so far (prior, hops, learned features) plus
+        // the TTL row, then with the fields' likelihood under either story.
         let device = fields[Os::Unknown.index()];
         for (l, t) in logit.iter_mut().zip(&ttl) {
             *l += t;
         }
-        // Lane by lane, with selects rather than branches, so that the
-        // compiler runs each step four classes at a time.
-        let (mut hi, mut lo) = ([0.0f32; LANES], [0.0f32; LANES]);
-        for ((h, l), &f) in hi.iter_mut().zip(&mut lo).zip(&fields) {
-            (*h, *l) = if f > device { (f, device) } else { (device, f) };
+        let mut with_device = *logit;
+        for d in with_device.iter_mut() {
+            *d += device;
         }
-        let mut top = f32::NEG_INFINITY;
-        for (l, h) in logit.iter().zip(&hi).take(N_OS) {
-            let v = l + h;
-            top = if v > top { v } else { top };
-        }
-        let (mut device_e, mut client_e) = ([0.0f32; LANES], [0.0f32; LANES]);
-        for (i, ((d, c), (l, f))) in device_e
-            .iter_mut()
-            .zip(&mut client_e)
-            .zip(logit.iter().zip(&fields))
-            .enumerate()
-        {
-            // Padding lanes get e^-80 ≈ 0.
-            let real = i < N_OS;
-            *d = exp_nonpositive(if real { l + device - top } else { -80.0 });
-            *c = exp_nonpositive(if real { l + f - top } else { -80.0 });
-        }
-        for (l, (h, lo)) in logit.iter_mut().zip(hi.iter().zip(&lo)) {
-            *l += h + ln_1p_unit(exp_nonpositive(lo - h));
+        // log(e^f + e^device) = hi + ln(1 + e^(lo - hi)), lane by lane with
+        // selects rather than branches, so that the compiler runs each step
+        // four classes at a time.
+        for (l, &f) in logit.iter_mut().zip(&fields) {
+            let (hi, lo) = if f > device { (f, device) } else { (device, f) };
+            *l += hi + ln_1p_unit(exp_nonpositive(lo - hi));
         }
         // All lanes ran, so that the loop is vector-wide; the padding goes
         // back to 0, as in every other row.
         if let Some(pad) = logit.get_mut(N_OS..) {
             pad.fill(0.0);
         }
-        let device_mass: f32 = device_e[..N_OS].iter().sum();
-        let client_mass: f32 = client_e[..N_OS].iter().sum();
-        if device_mass >= client_mass {
-            note(Feature::Ttl, Some(&Lean::Middlebox));
-            None
-        } else {
-            for f in Feature::ALL {
-                note(f, leans.get(f.index()).copied().flatten().as_ref());
-            }
-            mult
+        TtlStories {
+            with_device,
+            leans,
+            mult,
         }
     }
 
@@ -1343,11 +1365,14 @@ impl Model {
         joint: &[Row],
         note: &mut impl FnMut(Feature, Option<&Lean>),
     ) -> Option<u16> {
+        // Summed in a local copy, stored once: added to `logit` row by row,
+        // each sum went back to memory, shuffled.
+        let mut sum = *logit;
         let lean = |f: Feature, i: usize| self.dense_leans[f.index()].get(i);
         // Small domains: direct indexes.
         let (ttl, ecn) = (features.ttl_index(), usize::from(features.ecn));
         let (ipid, mss) = (features.ip_id as usize, features.mss_bucket as usize);
-        add_row(logit, joint.get(joint_index(ttl, ecn, ipid, mss)));
+        add_row(&mut sum, joint.get(joint_index(ttl, ecn, ipid, mss)));
         note(Feature::Ttl, lean(Feature::Ttl, ttl));
         note(Feature::Ecn, lean(Feature::Ecn, ecn));
         if !features.server {
@@ -1355,11 +1380,11 @@ impl Model {
         }
         note(Feature::Mss, lean(Feature::Mss, mss));
         let ws = features.wscale_index();
-        add_row(logit, self.wscale.get(ws));
+        add_row(&mut sum, self.wscale.get(ws));
         note(Feature::WScale, lean(Feature::WScale, ws));
         if let Some(p) = features.p0f {
             let i = p as usize;
-            add_row(logit, self.p0f.get(i));
+            add_row(&mut sum, self.p0f.get(i));
             note(Feature::P0f, lean(Feature::P0f, i));
         }
 
@@ -1376,13 +1401,56 @@ impl Model {
                 }
             }
         };
-        add_row(logit, t.rows.get(row));
+        add_row(&mut sum, t.rows.get(row));
         note(Feature::Window, t.leans.get(row));
         let t = &self.tables[Feature::Options.index()];
         let row = t.find(features.layout.key()).unwrap_or(t.unseen());
-        add_row(logit, t.rows.get(row));
+        add_row(&mut sum, t.rows.get(row));
         note(Feature::Options, t.leans.get(row));
+        *logit = sum;
         mult
+    }
+}
+
+/// The two stories of a client SYN from initial TTL 255
+/// ([`Model::add_middlebox_features`]), kept until the posterior is known.
+struct TtlStories {
+    /// Each class's score with the fields' likelihood under the device's
+    /// story: its share of the whole posterior is the device's.
+    with_device: Row,
+    /// The fields' leans and `mss*N` match, shown where the client's story
+    /// holds.
+    leans: [Option<Lean>; N_FEATURES],
+    mult: Option<u16>,
+}
+
+impl TtlStories {
+    /// Notes in `leans` the story that holds: `ttl 255 -> middlebox` where
+    /// the device's holds at least half the posterior, else the fields'
+    /// leans; returns the window's `mss*N` match where the client's holds.
+    /// The posterior of each class sums both stories' likelihoods, so the
+    /// device's share is its likelihood alone over the softmax's normaliser
+    /// (`inv`, after shifting by `max`).
+    #[cold]
+    #[inline(never)]
+    fn settle(&self, max: f32, inv: f32, leans: &mut [Lean; N_FEATURES]) -> Option<u16> {
+        let mut e = [0.0f32; LANES];
+        for (i, (ei, d)) in e.iter_mut().zip(&self.with_device).enumerate() {
+            // Never above the posterior's own score, so at most 0; padding
+            // lanes get e^-80 ≈ 0.
+            *ei = exp_nonpositive(if i < N_OS { d - max } else { -80.0 });
+        }
+        let share: f32 = e[..N_OS].iter().sum::<f32>() * inv;
+        if share >= 0.5 {
+            leans[Feature::Ttl.index()] = Lean::Middlebox;
+            return None;
+        }
+        for (slot, lean) in leans.iter_mut().zip(self.leans) {
+            if let Some(l) = lean {
+                *slot = l;
+            }
+        }
+        self.mult
     }
 }
 
@@ -1396,6 +1464,10 @@ fn ln_1p_unit(y: f32) -> f32 {
     2.0 * z * (1.0 + z2 * (1.0 / 3.0 + z2 * (1.0 / 5.0 + z2 * (1.0 / 7.0))))
 }
 
+/// 1.5·2^23: adding it to a float of magnitude at most 2^22 rounds that to
+/// an integer (ties to even) held in the low bits of the sum's mantissa.
+const ROUND_MAGIC: f32 = 12_582_912.0;
+
 /// e^x for x ≤ 0, to about 1e-4 relative error (results below e^-80 are
 /// flushed to e^-80 ≈ 2e-35). Branch-free so the softmax vectorises: libm's
 /// `expf`, ten times per SYN, was a third of the classifier's cost.
@@ -1406,10 +1478,9 @@ fn exp_nonpositive(x: f32) -> f32 {
     let t = x * std::f32::consts::LOG2_E;
     // Round to nearest with the 1.5·2^23 trick: the sum's low mantissa bits
     // hold n. (A saturating `as i32` would cost ten instructions per lane.)
-    const MAGIC: f32 = 12_582_912.0;
-    let y = t + MAGIC;
-    let n = (y.to_bits() as i32).wrapping_sub(MAGIC.to_bits() as i32);
-    let f = t - (y - MAGIC);
+    let y = t + ROUND_MAGIC;
+    let n = (y.to_bits() as i32).wrapping_sub(ROUND_MAGIC.to_bits() as i32);
+    let f = t - (y - ROUND_MAGIC);
     // Taylor polynomial of 2^f, degree 5, on [-0.5, 0.5].
     let p = 1.0
         + f * (std::f32::consts::LN_2
@@ -1418,17 +1489,19 @@ fn exp_nonpositive(x: f32) -> f32 {
     f32::from_bits((n.wrapping_add(127) as u32) << 23) * p
 }
 
-/// Index of the first largest value, with selects rather than branches
-/// (the winner changes from SYN to SYN, so a branch would mispredict).
-fn first_max(v: &[u16]) -> usize {
-    let mut best = 0;
-    let mut max = v.first().copied().unwrap_or(0);
-    for (i, &x) in v.iter().enumerate().skip(1) {
-        let better = x > max;
-        best = if better { i } else { best };
-        max = if better { x } else { max };
-    }
-    best
+/// Index of the first largest value. Each value is widened with its
+/// index's complement below it, so the largest key is the first largest
+/// value and one running maximum finds it: no selects on an index (the
+/// winner changes from SYN to SYN, so a branch would mispredict).
+fn first_max<const N: usize>(v: &[u16; N]) -> usize {
+    const { assert!(N <= 0x1_0000) };
+    let top = v
+        .iter()
+        .zip(0u32..)
+        .map(|(&x, i)| (u32::from(x) << 16) | (0xFFFF - i))
+        .max()
+        .unwrap_or(0xFFFF);
+    0xFFFF - (top & 0xFFFF) as usize
 }
 
 /// How many observations of one exact fingerprint the model's own answer
@@ -1482,7 +1555,7 @@ fn count_table(f: Feature, counts: &[[BTreeMap<u64, f64>; N_FEATURES]]) -> Table
     let rows = keys
         .iter()
         .map(|k| {
-            let mut row = [0.0f32; LANES];
+            let mut row = Row::ZERO;
             for os in Os::ALL {
                 row[os.index()] =
                     counts[os.index()][f.index()].get(k).copied().unwrap_or(0.0) as f32;
@@ -1506,7 +1579,7 @@ fn build_table(
 ) -> Table {
     let keys = table_keys(f, counts);
     let vocab = keys.len() as f64 + 1.0;
-    let mut rows = vec![[0.0f32; LANES]; keys.len() + 1];
+    let mut rows = vec![Row::ZERO; keys.len() + 1];
     for os in Os::ALL {
         let c = &counts[os.index()][f.index()];
         let total: f64 = c.values().sum();
@@ -1623,7 +1696,10 @@ mod tests {
         ) {
             let sum: f32 = raw.iter().sum();
             proptest::prop_assume!(sum > 0.0);
-            let p = raw.map(|v| v / sum);
+            let mut p = Row::ZERO;
+            for (pi, v) in p.iter_mut().zip(raw) {
+                *pi = v / sum;
+            }
             let u = ten_thousandths(&p);
             proptest::prop_assert_eq!(u.iter().map(|&x| u32::from(x)).sum::<u32>(), 10_000);
             for i in 0..N_OS {
