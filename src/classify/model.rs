@@ -595,9 +595,9 @@ fn joint_index(ttl: usize, ecn: usize, ipid: usize, mss: usize) -> usize {
 /// 0.
 const LANES: usize = N_OS.div_ceil(4) * 4;
 
-/// Aligned to a vector: as a bare array the compiler split a row into
-/// lanes of two and four and shuffled them back to the stack on every
-/// addition.
+/// Aligned to a vector: as a bare array (align 4) the compiler split rows
+/// into lanes of two and four, and a TTL-255 SYN's classification, which
+/// moves rows through memory, cost about 300 more instructions (callgrind).
 #[derive(Clone, Copy, Debug, PartialEq)]
 #[repr(C, align(16))]
 struct Row([f32; LANES]);
