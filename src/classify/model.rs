@@ -841,13 +841,15 @@ fn round4(p: f32) -> f64 {
 
 /// Probabilities in ten-thousandths that sum to exactly 10,000, as
 /// Hamilton's method (largest remainders) apportions them: so a score never
-/// moves by a unit or more and the order of two scores never reverses.
-/// Rounding each score on its own left sums up to 0.0003 away from 1.
+/// moves by a unit or more and the order of two scores never reverses
+/// (but where two scores a float step apart give the same product with
+/// 10,000, which ties them). Rounding each score on its own left sums up to
+/// 0.0003 away from 1.
 ///
-/// Done as rounding to nearest and then mending the total, which is the
-/// same apportionment (the units that rounding gave or withheld beyond the
-/// total are those of the remainders nearest one half) and usually needs no
-/// mending at all; this runs for every SYN the classifier has not seen.
+/// Done as rounding half up and then mending the total, which is the same
+/// apportionment (the units that rounding gave or withheld beyond the
+/// total are those of the remainders nearest one half). This runs for
+/// every SYN the classifier has not seen.
 fn ten_thousandths(p: &Row) -> [u16; N_OS] {
     // What rounding added to each score, in units (-0.5 to 0.5). The
     // scores come from a softmax, so they sum to 1 up to float error, which
@@ -860,34 +862,47 @@ fn ten_thousandths(p: &Row) -> [u16; N_OS] {
         // NaN fails the comparison.
         let v = if i < N_OS && v >= 0.0 { v } else { 0.0 };
         let exact = if v < 1.0 { v } else { 1.0 } * 10_000.0;
-        // Rounded to nearest by adding ROUND_MAGIC: a saturating `as` cast
-        // cost about ten instructions per score.
-        let rounded = exact + ROUND_MAGIC;
-        *u = rounded.to_bits().wrapping_sub(ROUND_MAGIC.to_bits());
-        *a = (rounded - ROUND_MAGIC) - exact;
+        // The floor of exact + 1/2, through ROUND_MAGIC (which rounds
+        // halves to even) and a step down where that rounded up: a
+        // saturating `as` cast cost about ten instructions per score.
+        let half_up = exact + 0.5;
+        let magic = half_up + ROUND_MAGIC;
+        let above = (magic - ROUND_MAGIC) > half_up;
+        *u = magic
+            .to_bits()
+            .wrapping_sub(ROUND_MAGIC.to_bits())
+            .wrapping_sub(u32::from(above));
+        *a = (magic - ROUND_MAGIC) - if above { 1.0 } else { 0.0 } - exact;
     }
     let mut total: u32 = units.iter().sum();
     // Too few units: the next go to the scores rounded down the most; too
     // many: back from those rounded up the most.
     while total != 10_000 {
         let short = total < 10_000;
-        let mut pick = 0;
-        for (i, &a) in added.iter().enumerate().take(N_OS) {
-            let better = if short {
-                a < added[pick]
-            } else {
-                a > added[pick]
-            };
-            if better && (short || units[i] > 0) {
-                pick = i;
+        // The first of the most rounded down, or up; only a score with
+        // units can give one back.
+        let mut best = if short {
+            f32::INFINITY
+        } else {
+            f32::NEG_INFINITY
+        };
+        let mut pick = N_OS;
+        for (i, (&a, &u)) in added.iter().zip(&units).enumerate().take(N_OS) {
+            let better = if short { a < best } else { a > best && u > 0 };
+            if better {
+                (pick, best) = (i, a);
             }
+        }
+        // Not reached: too many units means some score has one.
+        if pick == N_OS {
+            break;
         }
         if short {
             units[pick] += 1;
             added[pick] += 1.0;
             total += 1;
         } else {
-            units[pick] = units[pick].saturating_sub(1);
+            units[pick] -= 1;
             added[pick] -= 1.0;
             total -= 1;
         }
@@ -1210,16 +1225,11 @@ impl Model {
         }
         // Last, so that a middlebox's story is weighed against everything
         // else the model knows.
-        let (mut mult, stories) = if features.client_from_ttl_255() {
-            (
-                None,
-                Some(self.add_middlebox_features(&features, &mut logit, joint)),
-            )
+        let mult = if features.client_from_ttl_255() {
+            self.add_middlebox_features(&features, &mut logit, joint)
+                .settle(&mut leans)
         } else {
-            (
-                self.add_stack_features(&features, &mut logit, joint, &mut note),
-                None,
-            )
+            self.add_stack_features(&features, &mut logit, joint, &mut note)
         };
 
         // Max with selects, not branches (the winner changes from SYN to
@@ -1240,9 +1250,6 @@ impl Model {
         let mut p = Row::ZERO;
         for (pi, ei) in p.iter_mut().zip(&e) {
             *pi = ei * inv;
-        }
-        if let Some(stories) = stories {
-            mult = stories.settle(max, inv, &mut leans);
         }
         // Learned observations of exactly this fingerprint update the
         // answer, the model's probabilities counting as EXACT_PRIOR of them
@@ -1301,8 +1308,9 @@ impl Model {
     /// usual; fields that fit none leave answers pulled towards the client
     /// priors rather than `unknown` or whatever stack the device's own look
     /// resembles.
-    /// Returns what decides, once the posterior is known, whether the
-    /// evidence says `ttl 255 -> middlebox` ([`TtlStories::settle`]).
+    /// Where the device's story holds most of the posterior, the evidence
+    /// says `ttl 255 -> middlebox` (and [`Classification::from_middlebox`])
+    /// when the returned stories are settled.
     #[cold]
     #[inline(never)]
     fn add_middlebox_features(
@@ -1326,30 +1334,49 @@ impl Model {
         for (f, t) in fields.iter_mut().zip(&ttl) {
             *f -= t;
         }
-        // Every class's score so far (prior, hops, learned features) plus
-        // the TTL row, then with the fields' likelihood under either story.
         let device = fields[Os::Unknown.index()];
         for (l, t) in logit.iter_mut().zip(&ttl) {
             *l += t;
         }
-        let mut with_device = *logit;
-        for d in with_device.iter_mut() {
-            *d += device;
+        // Lane by lane, with selects rather than branches, so that the
+        // compiler runs each step four classes at a time.
+        let (mut hi, mut lo) = (Row::ZERO, Row::ZERO);
+        for ((h, l), &f) in hi.iter_mut().zip(lo.iter_mut()).zip(&fields) {
+            (*h, *l) = if f > device { (f, device) } else { (device, f) };
         }
-        // log(e^f + e^device) = hi + ln(1 + e^(lo - hi)), lane by lane with
-        // selects rather than branches, so that the compiler runs each step
-        // four classes at a time.
-        for (l, &f) in logit.iter_mut().zip(&fields) {
-            let (hi, lo) = if f > device { (f, device) } else { (device, f) };
-            *l += hi + ln_1p_unit(exp_nonpositive(lo - hi));
+        let mut top = f32::NEG_INFINITY;
+        for (l, h) in logit.iter().zip(&hi).take(N_OS) {
+            let v = l + h;
+            top = if v > top { v } else { top };
+        }
+        // Each story's share of the posterior: every class's score so far
+        // (prior, hops, learned features, the TTL row) with the fields'
+        // likelihood under the story.
+        let (mut device_e, mut client_e) = ([0.0f32; LANES], [0.0f32; LANES]);
+        for (i, ((d, c), (l, f))) in device_e
+            .iter_mut()
+            .zip(&mut client_e)
+            .zip(logit.iter().zip(&fields))
+            .enumerate()
+        {
+            // Padding lanes get e^-80 ≈ 0.
+            let real = i < N_OS;
+            *d = exp_nonpositive(if real { l + device - top } else { -80.0 });
+            *c = exp_nonpositive(if real { l + f - top } else { -80.0 });
+        }
+        // log(e^f + e^device) = hi + ln(1 + e^(lo - hi)).
+        for (l, (h, lo)) in logit.iter_mut().zip(hi.iter().zip(&lo)) {
+            *l += h + ln_1p_unit(exp_nonpositive(lo - h));
         }
         // All lanes ran, so that the loop is vector-wide; the padding goes
         // back to 0, as in every other row.
         if let Some(pad) = logit.get_mut(N_OS..) {
             pad.fill(0.0);
         }
+        let device_mass: f32 = device_e[..N_OS].iter().sum();
+        let client_mass: f32 = client_e[..N_OS].iter().sum();
         TtlStories {
-            with_device,
+            device_holds: device_mass >= client_mass,
             leans,
             mult,
         }
@@ -1413,11 +1440,11 @@ impl Model {
 }
 
 /// The two stories of a client SYN from initial TTL 255
-/// ([`Model::add_middlebox_features`]), kept until the posterior is known.
+/// ([`Model::add_middlebox_features`]): which holds, and the fields' leans
+/// for where the client's does.
 struct TtlStories {
-    /// Each class's score with the fields' likelihood under the device's
-    /// story: its share of the whole posterior is the device's.
-    with_device: Row,
+    /// The device's story holds at least half the posterior.
+    device_holds: bool,
     /// The fields' leans and `mss*N` match, shown where the client's story
     /// holds.
     leans: [Option<Lean>; N_FEATURES],
@@ -1425,23 +1452,14 @@ struct TtlStories {
 }
 
 impl TtlStories {
-    /// Notes in `leans` the story that holds: `ttl 255 -> middlebox` where
-    /// the device's holds at least half the posterior, else the fields'
-    /// leans; returns the window's `mss*N` match where the client's holds.
-    /// The posterior of each class sums both stories' likelihoods, so the
-    /// device's share is its likelihood alone over the softmax's normaliser
-    /// (`inv`, after shifting by `max`).
+    /// Notes in `leans` the story that holds: `ttl 255 -> middlebox`, or
+    /// the fields' leans; returns the window's `mss*N` match where the
+    /// client's holds. Kept out of line so that `leans` stays one array in
+    /// memory (inlined, its thirteen entries became separate stores).
     #[cold]
     #[inline(never)]
-    fn settle(&self, max: f32, inv: f32, leans: &mut [Lean; N_FEATURES]) -> Option<u16> {
-        let mut e = [0.0f32; LANES];
-        for (i, (ei, d)) in e.iter_mut().zip(&self.with_device).enumerate() {
-            // Never above the posterior's own score, so at most 0; padding
-            // lanes get e^-80 ≈ 0.
-            *ei = exp_nonpositive(if i < N_OS { d - max } else { -80.0 });
-        }
-        let share: f32 = e[..N_OS].iter().sum::<f32>() * inv;
-        if share >= 0.5 {
+    fn settle(&self, leans: &mut [Lean; N_FEATURES]) -> Option<u16> {
+        if self.device_holds {
             leans[Feature::Ttl.index()] = Lean::Middlebox;
             return None;
         }
@@ -1689,7 +1707,89 @@ mod tests {
         }
     }
 
+    /// Halves round up, as the scores have always been rounded: with
+    /// halves to even, two tied scores of 4062.5 units went 4063/4062 where
+    /// they had gone 4062/4063, and a learned exact count could change the
+    /// answer.
+    #[test]
+    fn ten_thousandths_round_halves_up_and_always_sum_to_one() {
+        let units = |scores: [f32; 3]| {
+            let mut p = Row::ZERO;
+            p[..3].copy_from_slice(&scores);
+            ten_thousandths(&p)
+        };
+        assert_eq!(units([0.40625, 0.40625, 0.1875])[..3], [4062, 4063, 1875]);
+        assert_eq!(units([0.46875, 0.46875, 0.0625])[..3], [4687, 4688, 625]);
+        // Not probabilities: still ten thousand units, none to the score
+        // at 0, whatever the first score is.
+        assert_eq!(units([0.0, 0.6, 0.6])[..3], [0, 5000, 5000]);
+        assert_eq!(units([f32::NAN, f32::INFINITY, -1.0])[..3], [0, 10_000, 0]);
+    }
+
+    /// [`ten_thousandths`] as it is specified, with plain casts: the fast
+    /// version must give the same units.
+    fn ten_thousandths_plainly(p: &[f32; N_OS]) -> [u16; N_OS] {
+        let mut units = [0u16; N_OS];
+        let mut added = [0.0f32; N_OS];
+        for ((u, a), &v) in units.iter_mut().zip(&mut added).zip(p) {
+            let exact = if v >= 0.0 { v.min(1.0) } else { 0.0 } * 10_000.0;
+            *u = (exact + 0.5).floor() as u16;
+            *a = f32::from(*u) - exact;
+        }
+        let mut total: i32 = units.iter().map(|&u| i32::from(u)).sum();
+        while total != 10_000 {
+            let short = total < 10_000;
+            let eligible = |i: usize| short || units[i] > 0;
+            let Some(mut pick) = (0..N_OS).find(|&i| eligible(i)) else {
+                break;
+            };
+            for i in 0..N_OS {
+                let better = if short {
+                    added[i] < added[pick]
+                } else {
+                    added[i] > added[pick]
+                };
+                if better && eligible(i) {
+                    pick = i;
+                }
+            }
+            let step = if short { 1 } else { -1 };
+            units[pick] = (i32::from(units[pick]) + step) as u16;
+            added[pick] += step as f32;
+            total += step;
+        }
+        units
+    }
+
     proptest::proptest! {
+        /// Including vectors of 32nds, whose products with 10,000 are
+        /// exact halves: the ties a learned exact count can make.
+        #[test]
+        fn ten_thousandths_match_their_plain_form(
+            raw in proptest::array::uniform10(0u32..64),
+            dyadic in proptest::bool::ANY,
+        ) {
+            let sum: u32 = raw.iter().sum();
+            proptest::prop_assume!(sum > 0);
+            let p: [f32; N_OS] = if dyadic {
+                // Shares in 32nds of a total of 32: scale the counts so.
+                let mut p = [0.0f32; N_OS];
+                let mut left = 32u32;
+                for (pi, &r) in p.iter_mut().zip(&raw) {
+                    let k = (r * 32 / sum).min(left);
+                    left -= k;
+                    *pi = k as f32 / 32.0;
+                }
+                p[0] += left as f32 / 32.0;
+                p
+            } else {
+                raw.map(|r| r as f32 / sum as f32)
+            };
+            let mut row = Row::ZERO;
+            row[..N_OS].copy_from_slice(&p);
+            proptest::prop_assert_eq!(ten_thousandths(&row), ten_thousandths_plainly(&p));
+        }
+
         #[test]
         fn ten_thousandths_sum_to_one_and_keep_order(
             raw in proptest::array::uniform10(0.0f32..1.0)
