@@ -594,49 +594,18 @@ fn joint_index(ttl: usize, ecn: usize, ipid: usize, mss: usize) -> usize {
 /// than ten scalar ones. The padding lanes of a row, stored or summed, are
 /// 0.
 const LANES: usize = N_OS.div_ceil(4) * 4;
-
-/// Aligned to a vector: as a bare array (align 4) the compiler split rows
-/// into lanes of two and four, and a TTL-255 SYN's classification, which
-/// moves rows through memory, cost about 300 more instructions (callgrind).
-#[derive(Clone, Copy, Debug, PartialEq)]
-#[repr(C, align(16))]
-struct Row([f32; LANES]);
-
-impl Row {
-    const ZERO: Row = Row([0.0; LANES]);
-}
-
-impl std::ops::Deref for Row {
-    type Target = [f32; LANES];
-    fn deref(&self) -> &[f32; LANES] {
-        &self.0
-    }
-}
-
-impl std::ops::DerefMut for Row {
-    fn deref_mut(&mut self) -> &mut [f32; LANES] {
-        &mut self.0
-    }
-}
-
-impl<'a> IntoIterator for &'a Row {
-    type Item = &'a f32;
-    type IntoIter = std::slice::Iter<'a, f32>;
-    fn into_iter(self) -> Self::IntoIter {
-        self.0.iter()
-    }
-}
+type Row = [f32; LANES];
 
 #[inline(always)]
 fn add_row(logit: &mut Row, row: Option<&Row>) {
     if let Some(row) = row {
         // Through copies held in registers: adding in place, the compiler
         // kept every lane's load-add-store of the array on the stack.
-        let (mut sum, row) = (logit.0, row.0);
+        let (mut sum, row) = (*logit, *row);
         for (l, v) in sum.iter_mut().zip(row) {
             *l += v;
         }
-        logit.0 = sum;
+        *logit = sum;
     }
 }
 
@@ -1096,7 +1065,7 @@ impl Model {
         // can raise it.
         let log_shares = |prior: &[f64; N_OS]| {
             let sum: f64 = prior.iter().sum::<f64>().max(f64::MIN_POSITIVE);
-            let mut log = Row::ZERO;
+            let mut log = [0.0f32; LANES];
             for os in Os::ALL {
                 log[os.index()] = ((prior[os.index()] / sum).max(1e-6)).ln() as f32;
             }
@@ -1118,7 +1087,7 @@ impl Model {
         // `exact` is not scored: its counts go to `exact` below as they are,
         // and its slot among the scored tables stays empty.
         let tables: [Table; N_FEATURES] = Feature::ALL.map(|f| match f {
-            Feature::Exact => Table::new(&[], vec![Row::ZERO], vec![Lean::Neither]),
+            Feature::Exact => Table::new(&[], vec![[0.0; LANES]], vec![Lean::Neither]),
             _ => build_table(f, &counts, smoothing, weights[f.index()]),
         });
         let exact = count_table(Feature::Exact, &counts);
@@ -1129,7 +1098,7 @@ impl Model {
                 .map(|i| {
                     let r = t.find(dense_key(f, i)).unwrap_or(t.unseen());
                     (
-                        t.rows.get(r).copied().unwrap_or(Row::ZERO),
+                        t.rows.get(r).copied().unwrap_or([0.0; LANES]),
                         t.leans.get(r).copied().unwrap_or(Lean::Neither),
                     )
                 })
@@ -1143,7 +1112,7 @@ impl Model {
         let (p0f, p0f_l) = dense(Feature::P0f, P0F_SLOTS);
         let (hops, hops_l) = dense(Feature::Hops, HOPS_SLOTS);
         let joint_of = |ipid: &[Row]| {
-            let mut joint = vec![Row::ZERO; JOINT_SLOTS];
+            let mut joint = vec![[0.0f32; LANES]; JOINT_SLOTS];
             for (a, ra) in ttl.iter().enumerate() {
                 for (b, rb) in ecn.iter().enumerate() {
                     for (c, rc) in ipid.iter().enumerate() {
@@ -1160,7 +1129,7 @@ impl Model {
             joint
         };
         let joint = joint_of(&ipid);
-        let joint_server = joint_of(&vec![Row::ZERO; ipid.len()]);
+        let joint_server = joint_of(&vec![[0.0f32; LANES]; ipid.len()]);
         let mut dense_leans: [Vec<Lean>; N_FEATURES] = Default::default();
         dense_leans[Feature::Ttl.index()] = ttl_l;
         dense_leans[Feature::Ecn.index()] = ecn_l;
@@ -1226,8 +1195,7 @@ impl Model {
         // Last, so that a middlebox's story is weighed against everything
         // else the model knows.
         let mult = if features.client_from_ttl_255() {
-            self.add_middlebox_features(&features, &mut logit, joint)
-                .settle(&mut leans)
+            self.add_middlebox_features(&features, &mut logit, joint, &mut note)
         } else {
             self.add_stack_features(&features, &mut logit, joint, &mut note)
         };
@@ -1247,7 +1215,7 @@ impl Model {
         }
         let sum: f32 = e[..N_OS].iter().sum();
         let inv = 1.0 / sum;
-        let mut p = Row::ZERO;
+        let mut p = [0.0f32; LANES];
         for (pi, ei) in p.iter_mut().zip(&e) {
             *pi = ei * inv;
         }
@@ -1281,7 +1249,7 @@ impl Model {
         let best_f = first_max(&fam_units);
         let os = Os::ALL.get(best).copied().unwrap_or(Os::Unknown);
         if exact_row.is_some() {
-            leans[Feature::Exact.index()] = Lean::Os(os);
+            note(Feature::Exact, Some(&Lean::Os(os)));
         }
         Classification {
             os,
@@ -1309,8 +1277,7 @@ impl Model {
     /// priors rather than `unknown` or whatever stack the device's own look
     /// resembles.
     /// Where the device's story holds most of the posterior, the evidence
-    /// says `ttl 255 -> middlebox` (and [`Classification::from_middlebox`])
-    /// when the returned stories are settled.
+    /// says `ttl 255 -> middlebox` (and [`Classification::from_middlebox`]).
     #[cold]
     #[inline(never)]
     fn add_middlebox_features(
@@ -1318,8 +1285,9 @@ impl Model {
         features: &Features,
         logit: &mut Row,
         joint: &[Row],
-    ) -> TtlStories {
-        let mut fields = Row::ZERO;
+        note: &mut impl FnMut(Feature, Option<&Lean>),
+    ) -> Option<u16> {
+        let mut fields = [0.0f32; LANES];
         let mut leans = [None; N_FEATURES];
         let mult = self.add_stack_features(features, &mut fields, joint, &mut |f, l| {
             if let Some(slot) = leans.get_mut(f.index()) {
@@ -1330,18 +1298,21 @@ impl Model {
             .ttl
             .get(features.ttl_index())
             .copied()
-            .unwrap_or(Row::ZERO);
+            .unwrap_or([0.0; LANES]);
         for (f, t) in fields.iter_mut().zip(&ttl) {
             *f -= t;
         }
+        // Each story's share of the posterior: every class's score so far
+        // (prior, hops, learned features) plus the TTL row, with the
+        // fields' likelihood under the story.
         let device = fields[Os::Unknown.index()];
         for (l, t) in logit.iter_mut().zip(&ttl) {
             *l += t;
         }
         // Lane by lane, with selects rather than branches, so that the
         // compiler runs each step four classes at a time.
-        let (mut hi, mut lo) = (Row::ZERO, Row::ZERO);
-        for ((h, l), &f) in hi.iter_mut().zip(lo.iter_mut()).zip(&fields) {
+        let (mut hi, mut lo) = ([0.0f32; LANES], [0.0f32; LANES]);
+        for ((h, l), &f) in hi.iter_mut().zip(&mut lo).zip(&fields) {
             (*h, *l) = if f > device { (f, device) } else { (device, f) };
         }
         let mut top = f32::NEG_INFINITY;
@@ -1349,9 +1320,6 @@ impl Model {
             let v = l + h;
             top = if v > top { v } else { top };
         }
-        // Each story's share of the posterior: every class's score so far
-        // (prior, hops, learned features, the TTL row) with the fields'
-        // likelihood under the story.
         let (mut device_e, mut client_e) = ([0.0f32; LANES], [0.0f32; LANES]);
         for (i, ((d, c), (l, f))) in device_e
             .iter_mut()
@@ -1375,10 +1343,14 @@ impl Model {
         }
         let device_mass: f32 = device_e[..N_OS].iter().sum();
         let client_mass: f32 = client_e[..N_OS].iter().sum();
-        TtlStories {
-            device_holds: device_mass >= client_mass,
-            leans,
-            mult,
+        if device_mass >= client_mass {
+            note(Feature::Ttl, Some(&Lean::Middlebox));
+            None
+        } else {
+            for f in Feature::ALL {
+                note(f, leans.get(f.index()).copied().flatten().as_ref());
+            }
+            mult
         }
     }
 
@@ -1436,39 +1408,6 @@ impl Model {
         note(Feature::Options, t.leans.get(row));
         *logit = sum;
         mult
-    }
-}
-
-/// The two stories of a client SYN from initial TTL 255
-/// ([`Model::add_middlebox_features`]): which holds, and the fields' leans
-/// for where the client's does.
-struct TtlStories {
-    /// The device's story holds at least half the posterior.
-    device_holds: bool,
-    /// The fields' leans and `mss*N` match, shown where the client's story
-    /// holds.
-    leans: [Option<Lean>; N_FEATURES],
-    mult: Option<u16>,
-}
-
-impl TtlStories {
-    /// Notes in `leans` the story that holds: `ttl 255 -> middlebox`, or
-    /// the fields' leans; returns the window's `mss*N` match where the
-    /// client's holds. Kept out of line so that `leans` stays one array in
-    /// memory (inlined, its thirteen entries became separate stores).
-    #[cold]
-    #[inline(never)]
-    fn settle(&self, leans: &mut [Lean; N_FEATURES]) -> Option<u16> {
-        if self.device_holds {
-            leans[Feature::Ttl.index()] = Lean::Middlebox;
-            return None;
-        }
-        for (slot, lean) in leans.iter_mut().zip(self.leans) {
-            if let Some(l) = lean {
-                *slot = l;
-            }
-        }
-        self.mult
     }
 }
 
@@ -1573,7 +1512,7 @@ fn count_table(f: Feature, counts: &[[BTreeMap<u64, f64>; N_FEATURES]]) -> Table
     let rows = keys
         .iter()
         .map(|k| {
-            let mut row = Row::ZERO;
+            let mut row = [0.0f32; LANES];
             for os in Os::ALL {
                 row[os.index()] =
                     counts[os.index()][f.index()].get(k).copied().unwrap_or(0.0) as f32;
@@ -1597,7 +1536,7 @@ fn build_table(
 ) -> Table {
     let keys = table_keys(f, counts);
     let vocab = keys.len() as f64 + 1.0;
-    let mut rows = vec![Row::ZERO; keys.len() + 1];
+    let mut rows = vec![[0.0f32; LANES]; keys.len() + 1];
     for os in Os::ALL {
         let c = &counts[os.index()][f.index()];
         let total: f64 = c.values().sum();
@@ -1714,7 +1653,7 @@ mod tests {
     #[test]
     fn ten_thousandths_round_halves_up_and_always_sum_to_one() {
         let units = |scores: [f32; 3]| {
-            let mut p = Row::ZERO;
+            let mut p = [0.0f32; LANES];
             p[..3].copy_from_slice(&scores);
             ten_thousandths(&p)
         };
@@ -1785,7 +1724,7 @@ mod tests {
             } else {
                 raw.map(|r| r as f32 / sum as f32)
             };
-            let mut row = Row::ZERO;
+            let mut row = [0.0f32; LANES];
             row[..N_OS].copy_from_slice(&p);
             proptest::prop_assert_eq!(ten_thousandths(&row), ten_thousandths_plainly(&p));
         }
@@ -1796,7 +1735,7 @@ mod tests {
         ) {
             let sum: f32 = raw.iter().sum();
             proptest::prop_assume!(sum > 0.0);
-            let mut p = Row::ZERO;
+            let mut p = [0.0f32; LANES];
             for (pi, v) in p.iter_mut().zip(raw) {
                 *pi = v / sum;
             }
