@@ -61,6 +61,14 @@ pub enum Feature {
 pub const N_FEATURES: usize = 13;
 
 impl Feature {
+    /// Features the built-in model leaves empty, filled only by `learn`.
+    pub fn learned_only(self) -> bool {
+        matches!(
+            self,
+            Feature::Hops | Feature::MssValue | Feature::Signature | Feature::Path | Feature::Exact
+        )
+    }
+
     pub const ALL: [Feature; N_FEATURES] = [
         Feature::Ttl,
         Feature::Window,

@@ -425,7 +425,7 @@ pub fn learn_from<'a>(
 mod tests {
     use super::*;
     use crate::classify::eval::evaluate;
-    use crate::classify::model::Model;
+    use crate::classify::model::{Classification, Model};
     use crate::classify::testdata::{labelled_set, observation, Rng, BROWSER_STACKS};
     use crate::craft::{OptionBytes, Stack};
     use std::net::Ipv4Addr;
@@ -899,6 +899,53 @@ mod tests {
         let (a, b) = (apple(2000, 1400, 12), apple(2001, 1400, 5));
         let gap = |m: &Model, obs| m.classify(obs, None).scores.get(Os::Ios);
         assert!((gap(&without, &a) - gap(&without, &b)).abs() < 0.05);
+    }
+
+    /// The learned-only features say nothing the learning traffic did not
+    /// show. A hop count no SYN came from leaves the answer exactly as a
+    /// model without hop counts gives it; a hop count rare in the traffic
+    /// raises none of the classes nobody learned (ChromeOS, embedded,
+    /// `unknown`) against the class that showed it.
+    #[test]
+    fn learned_only_features_favour_no_class_nobody_learned() {
+        let builtin_file = ModelFile::builtin().unwrap();
+        let syn = |stack: Stack, i: u32, hops: u8| {
+            let src = IpAddr::V4(Ipv4Addr::from(0x0e00_0000 + i));
+            let dst = IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1));
+            let mut p = stack.syn(src, 2000 + i as u16, dst, 443, i);
+            p.ttl = 64 - hops;
+            observation(&p)
+        };
+        let mut train: Vec<(Observation, Os)> = (0..100)
+            .map(|i| (syn(Stack::Linux, i, 10), Os::Linux))
+            .chain((100..200).map(|i| (syn(Stack::Android, i, 10), Os::Android)))
+            .collect();
+        train.push((syn(Stack::Linux, 200, 7), Os::Linux));
+        let mut learned = ModelFile::empty_learned();
+        learn_from(&mut learned, samples(&train));
+        let mut no_hops = learned.clone();
+        for class in no_hops.class.values_mut() {
+            class.hops.clear();
+        }
+        let with = Model::compile(&builtin_file, Some(&learned)).unwrap();
+        let without = Model::compile(&builtin_file, Some(&no_hops)).unwrap();
+
+        let unseen = syn(Stack::Linux, 1000, 3);
+        assert_eq!(
+            with.classify(&unseen, None).scores,
+            without.classify(&unseen, None).scores
+        );
+        let rare = syn(Stack::Linux, 1001, 7);
+        let (a, b) = (with.classify(&rare, None), without.classify(&rare, None));
+        for os in [Os::ChromeOs, Os::Embedded, Os::Unknown] {
+            let share = |c: &Classification| c.scores.get(os) / c.scores.get(Os::Linux);
+            assert!(
+                share(&a) <= share(&b),
+                "{os}: {:?} with hop counts, {:?} without",
+                a.scores,
+                b.scores
+            );
+        }
     }
 
     /// Learned observations of one whole fingerprint update the model's

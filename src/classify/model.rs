@@ -1097,7 +1097,13 @@ impl Model {
             let t = &tables[f.index()];
             (0..n)
                 .map(|i| {
-                    let r = t.find(dense_key(f, i)).unwrap_or(t.unseen());
+                    let r = match t.find(dense_key(f, i)) {
+                        Some(r) => r,
+                        // As for the hashed learned-only features: a value
+                        // the learning traffic never showed says nothing.
+                        None if f.learned_only() => return ([0.0; LANES], Lean::Neither),
+                        None => t.unseen(),
+                    };
                     (
                         t.rows.get(r).copied().unwrap_or([0.0; LANES]),
                         t.leans.get(r).copied().unwrap_or(Lean::Neither),
@@ -1537,18 +1543,30 @@ fn build_table(
 ) -> Table {
     let keys = table_keys(f, counts);
     let vocab = keys.len() as f64 + 1.0;
+    let smoothed = |n: f64, total: f64| (n + alpha) / (total + alpha * vocab);
+    // A learned-only feature's values as the learning traffic as a whole
+    // shows them: the likelihood of a class it did not show (and of
+    // `unknown`). Uniform instead, a value rare in the traffic would favour
+    // exactly the classes nobody learned.
+    let pooled: Vec<f64> = keys
+        .iter()
+        .map(|k| counts.iter().filter_map(|c| c[f.index()].get(k)).sum())
+        .collect();
+    let pooled_total: f64 = pooled.iter().sum();
     let mut rows = vec![[0.0f32; LANES]; keys.len() + 1];
     for os in Os::ALL {
         let c = &counts[os.index()][f.index()];
         let total: f64 = c.values().sum();
         for (r, row) in rows.iter_mut().enumerate() {
             let n = keys.get(r).and_then(|k| c.get(k)).copied().unwrap_or(0.0);
-            // The unknown class, and any class the file says nothing about,
-            // is uniform over the vocabulary plus "unseen".
-            let p = if os == Os::Unknown || total == 0.0 {
-                1.0 / vocab
+            let p = if os != Os::Unknown && total > 0.0 {
+                smoothed(n, total)
+            } else if f.learned_only() {
+                smoothed(pooled.get(r).copied().unwrap_or(0.0), pooled_total)
             } else {
-                (n + alpha) / (total + alpha * vocab)
+                // The catch-all for SYNs that fit no stack: uniform over
+                // the vocabulary plus "unseen".
+                1.0 / vocab
             };
             row[os.index()] = (weight * p.ln()) as f32;
         }
