@@ -61,15 +61,28 @@ fn getsockopt_raw(
     name: libc::c_int,
     buf: &mut [u8],
 ) -> io::Result<usize> {
+    let (rc, len) = getsockopt_len(fd, level, name, buf);
+    rc.map(|()| len.min(buf.len()))
+}
+
+/// `getsockopt` and the length the kernel left in its in/out argument,
+/// which some options set on failure too (the size they need).
+fn getsockopt_len(
+    fd: RawFd,
+    level: libc::c_int,
+    name: libc::c_int,
+    buf: &mut [u8],
+) -> (io::Result<()>, usize) {
     let mut len = buf.len() as libc::socklen_t;
     // SAFETY: `buf` is writable for `len` bytes and `len` is a valid
     // in/out length; the kernel writes at most `len` bytes and updates it.
     let rc = unsafe { libc::getsockopt(fd, level, name, buf.as_mut_ptr().cast(), &mut len) };
-    if rc == 0 {
-        Ok((len as usize).min(buf.len()))
+    let rc = if rc == 0 {
+        Ok(())
     } else {
         Err(io::Error::last_os_error())
-    }
+    };
+    (rc, len as usize)
 }
 
 /// Asks the kernel to keep the SYN of every connection accepted on this
@@ -78,15 +91,27 @@ pub fn set_save_syn(fd: RawFd) -> io::Result<()> {
     setsockopt_raw(fd, libc::IPPROTO_TCP, TCP_SAVE_SYN, &1 as &libc::c_int)
 }
 
-/// The IP + TCP headers of the SYN that opened an accepted connection, or
-/// `Ok(None)` when the kernel kept none (SYN cookies, or already read: the
-/// kernel frees it on the first read).
-pub fn saved_syn(fd: RawFd, buf: &mut [u8]) -> io::Result<Option<usize>> {
-    match getsockopt_raw(fd, libc::IPPROTO_TCP, TCP_SAVED_SYN, buf) {
-        Ok(0) => Ok(None),
-        Ok(n) => Ok(Some(n)),
-        Err(e) if e.raw_os_error() == Some(libc::ENOENT) => Ok(None),
-        Err(e) => Err(e),
+/// The IP + TCP headers of the SYN that opened an accepted connection, in
+/// `buf[..n]`, or `Ok(None)` when the kernel kept none (SYN cookies, or
+/// already read: the kernel frees it on the first read). `buf` grows to the
+/// SYN's size when that is larger: IPv6 extension headers can make a SYN's
+/// headers kilobytes long, and the kernel then fails with `EINVAL`, keeping
+/// the SYN and writing the length it needs.
+pub fn saved_syn(fd: RawFd, buf: &mut Vec<u8>) -> io::Result<Option<usize>> {
+    // One packet's headers: at most an IP packet's length.
+    const MAX: usize = 1 << 16;
+    loop {
+        match getsockopt_len(fd, libc::IPPROTO_TCP, TCP_SAVED_SYN, buf) {
+            (Ok(()), 0) => return Ok(None),
+            (Ok(()), n) => return Ok(Some(n.min(buf.len()))),
+            (Err(e), _) if e.raw_os_error() == Some(libc::ENOENT) => return Ok(None),
+            (Err(e), need)
+                if e.raw_os_error() == Some(libc::EINVAL) && need > buf.len() && need <= MAX =>
+            {
+                buf.resize(need, 0);
+            }
+            (Err(e), _) => return Err(e),
+        }
     }
 }
 

@@ -3,7 +3,12 @@
 
 mod serve_common;
 
+use std::net::TcpStream;
+use std::os::fd::AsRawFd;
+use std::time::Duration;
+
 use serve_common::{connect, get_on, loopback_config, SynShape, TestServer};
+use socket2::{Domain, Protocol, Socket, Type};
 
 fn shaped(mss: u32, ttl: u32, rcvbuf: usize) -> SynShape {
     SynShape {
@@ -43,6 +48,52 @@ fn each_connection_gets_its_own_syn_ipv4_and_ipv6() {
             assert_eq!(again["fp"], j["fp"]);
         }
     }
+}
+
+/// A SYN whose IPv6 extension headers make its saved headers longer than
+/// the listener's first buffer (512 bytes) is still read and fingerprinted:
+/// a client cannot turn the User-Agent check off by padding its SYN.
+#[test]
+fn long_ipv6_extension_headers_are_read_whole() {
+    let srv = TestServer::start(loopback_config());
+    let addr = srv.addr(true);
+    let s = Socket::new(Domain::IPV6, Type::STREAM, Some(Protocol::TCP)).expect("socket");
+    // A 448-byte hop-by-hop header: its length in 8-byte units after the
+    // first, then two options of a type to skip when unknown (0x1e).
+    const LEN: usize = 448;
+    let mut hbh = vec![0, (LEN / 8 - 1) as u8];
+    for len in [250u8, 192] {
+        hbh.extend([0x1e, len]);
+        hbh.resize(hbh.len() + usize::from(len), 0);
+    }
+    assert_eq!(hbh.len(), LEN);
+    // SAFETY: `hbh` is readable for its length, passed as the option length.
+    let rc = unsafe {
+        libc::setsockopt(
+            s.as_raw_fd(),
+            libc::IPPROTO_IPV6,
+            libc::IPV6_HOPOPTS,
+            hbh.as_ptr().cast(),
+            hbh.len() as libc::socklen_t,
+        )
+    };
+    if rc != 0 {
+        eprintln!(
+            "skipped: IPV6_HOPOPTS needs CAP_NET_RAW: {}",
+            std::io::Error::last_os_error()
+        );
+        return;
+    }
+    s.connect_timeout(&addr.into(), Duration::from_secs(5))
+        .expect("connect");
+    let mut t: TcpStream = s.into();
+    t.set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    let port = t.local_addr().expect("local addr").port();
+    let j = get_on(&mut t, "/classify?detail=1", &[]).json();
+    assert_eq!(j["syn_source"], "saved_syn", "{j}");
+    assert_eq!(j["fp"]["ip_version"], 6, "{j}");
+    assert_eq!(j["fp"]["src_port"], port, "{j}");
 }
 
 #[test]

@@ -67,8 +67,9 @@ pub fn bind(addr: SocketAddr, listen: &[SocketAddr]) -> io::Result<std::net::Tcp
 pub fn read_syn(stream: &TcpStream, engine: &Engine) -> ConnSyn {
     let fd = stream.as_raw_fd();
     let ts = http::now();
-    // IPv4 and IPv6 headers with options plus a 60-byte TCP header fit.
-    let mut buf = [0u8; 512];
+    // IPv4 and IPv6 headers with options plus a 60-byte TCP header fit;
+    // longer IPv6 extension headers grow it.
+    let mut buf = vec![0u8; 512];
     let n = match sys::saved_syn(fd, &mut buf) {
         Ok(Some(n)) => n,
         Ok(None) => return ConnSyn::NotSaved,
