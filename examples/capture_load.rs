@@ -159,7 +159,13 @@ fn main() {
     stop.store(true, Relaxed);
     let _ = reader.join();
     let total_secs = start.elapsed().as_secs_f64();
-    let s = store.stats();
+    let wall = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    let s = store.stats(synprint::packet::Timestamp::from_secs_nanos(
+        wall.as_secs(),
+        wall.subsec_nanos(),
+    ));
     println!(
         "sent:        {sent} SYNs in {send_secs:.2} s ({:.0}/s)",
         sent as f64 / send_secs

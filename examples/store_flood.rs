@@ -57,7 +57,7 @@ fn main() {
         store.insert(Arc::new(r));
     }
     let secs = start.elapsed().as_secs_f64();
-    let s = store.stats();
+    let s = store.stats(Timestamp(1_700_000_000_000_000_000 + u64::from(n) * 1000));
     println!(
         "{n} distinct addresses, store bound {max_ips} addresses / {} connections",
         config.max_connections

@@ -59,11 +59,11 @@ fn million_distinct_addresses_stay_within_bound() {
         );
         store.insert(Arc::new(r));
         if i % 100_000 == 0 {
-            let s = store.stats();
+            let s = store.stats(Timestamp(1_700_000_000_000_000_000 + u64::from(i) * 1000));
             assert!(s.ips <= config.max_ips && s.connections <= config.max_connections);
         }
     }
-    let s = store.stats();
+    let s = store.stats(Timestamp(1_700_000_000_000_000_000 + u64::from(N) * 1000));
     assert_eq!(s.inserted, u64::from(N));
     assert_eq!(s.ips, config.max_ips);
     assert_eq!(s.connections, config.max_connections);

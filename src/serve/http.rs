@@ -609,8 +609,9 @@ fn answer(
     };
     if q.detail {
         let history = state.store.by_ip(r.obs().src_ip, now);
-        let num = history.as_ref().map_or(0, |h| h.fingerprints.len());
-        let syns = history.as_ref().map_or(0, |h| h.syns);
+        // Of the kind answered: an address that is also a server a capture
+        // saw answering has SYN+ACKs stored too.
+        let (num, syns) = history.map_or((0, 0), |h| h.counts(r.obs().kind));
         let highest = scores.and_then(|s| s.highest());
         a.verdict = view.as_ref().and_then(|v| v.verdict.as_deref());
         a.rtt_ms = Some(rtt_ms);
@@ -633,7 +634,7 @@ fn answer(
 }
 
 fn not_found_in_store(state: &AppState, ip: IpAddr, port: Option<u16>, now: Timestamp) -> Resp {
-    let stats = state.store.stats();
+    let stats = state.store.stats(now);
     let msg = match port {
         // The connection's SYN was never seen, or its entry made room for
         // newer ones; the address may still have others.
@@ -843,7 +844,7 @@ pub async fn handle(state: &AppState, conn: &Conn, req: &Request<hyper::body::In
             Endpoint::Stats => parse_query(req.uri().query())
                 .and_then(|q| state.require_key(&q, req.headers()))
                 .map(|()| {
-                    let s = state.store.stats();
+                    let s = state.store.stats(now());
                     let body = StatsBody {
                         numIPs: s.ips,
                         numFingerprints: s.fingerprints,
@@ -870,7 +871,7 @@ pub async fn handle(state: &AppState, conn: &Conn, req: &Request<hyper::body::In
                 })
             }
             Endpoint::Metrics => {
-                let text = state.metrics.render(&state.store.stats());
+                let text = state.metrics.render(&state.store.stats(now()));
                 let content_type = "text/plain; version=0.0.4";
                 Ok(body_response(
                     StatusCode::OK,

@@ -17,7 +17,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use foldhash::fast::RandomState;
 
 use crate::analyze::Record;
-use crate::packet::{Observation, Timestamp};
+use crate::packet::{Kind, Observation, Timestamp};
 
 /// Limits of a store. Memory is bounded by roughly
 /// `max_ips * per_ip + max_connections` records.
@@ -67,9 +67,11 @@ fn ser_ts<S: serde::Serializer>(ts: &Timestamp, s: S) -> Result<S::Ok, S::Error>
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct IpHistory {
     pub ip: IpAddr,
-    /// Records (SYNs, and the SYN+ACKs a capture without a port filter
-    /// stores) seen from this address while it was remembered.
+    /// Client SYNs seen from this address while it was remembered.
     pub syns: u64,
+    /// SYN+ACKs it sent as a server (stored by a capture without a port
+    /// filter).
+    pub syn_acks: u64,
     pub fingerprints: Vec<Seen>,
 }
 
@@ -80,11 +82,26 @@ impl IpHistory {
     /// from its SYNs'; those answer only for an address that sent nothing
     /// else.
     pub fn newest_client(&self) -> Option<&Seen> {
-        let syn = |s: &&Seen| s.record.obs().kind == crate::packet::Kind::Syn;
+        let syn = |s: &&Seen| s.record.obs().kind == Kind::Syn;
         self.fingerprints
             .iter()
             .find(syn)
             .or_else(|| self.fingerprints.first())
+    }
+
+    /// The distinct fingerprints and the records of one kind (client SYNs
+    /// or server SYN+ACKs) remembered from this address.
+    pub fn counts(&self, kind: Kind) -> (usize, u64) {
+        let fingerprints = self
+            .fingerprints
+            .iter()
+            .filter(|s| s.record.obs().kind == kind)
+            .count();
+        let records = match kind {
+            Kind::Syn => self.syns,
+            Kind::SynAck => self.syn_acks,
+        };
+        (fingerprints, records)
     }
 }
 
@@ -124,7 +141,9 @@ pub trait FingerprintStore: Send + Sync {
     fn by_connection(&self, ip: IpAddr, port: u16, now: Timestamp) -> Option<Arc<Record>>;
     /// Every remembered address (for the key-protected listing endpoints).
     fn all(&self, now: Timestamp) -> Vec<IpHistory>;
-    fn stats(&self) -> StoreStats;
+    /// Counters, and the sizes of what is remembered at `now` (entries
+    /// past the time-to-live are dropped first).
+    fn stats(&self, now: Timestamp) -> StoreStats;
 }
 
 /// The stable part of a SYN: what stays the same between two connections
@@ -159,6 +178,7 @@ struct IpSlot {
     seq: u64,
     updated: Timestamp,
     syns: u64,
+    syn_acks: u64,
     /// Newest first.
     entries: VecDeque<Entry>,
 }
@@ -242,6 +262,7 @@ impl Inner {
         IpHistory {
             ip,
             syns: slot.syns,
+            syn_acks: slot.syn_acks,
             fingerprints: slot.entries.iter().map(|e| e.seen.clone()).collect(),
         }
     }
@@ -351,11 +372,15 @@ impl Inner {
             seq,
             updated: ts,
             syns: 0,
+            syn_acks: 0,
             entries: VecDeque::new(),
         });
         slot.seq = seq;
         slot.updated = slot.updated.max(ts);
-        slot.syns += 1;
+        match record.obs().kind {
+            Kind::Syn => slot.syns += 1,
+            Kind::SynAck => slot.syn_acks += 1,
+        }
         if let Some(pos) = slot.entries.iter().position(|e| e.key == key) {
             if let Some(mut e) = slot.entries.remove(pos) {
                 e.seen.count += 1;
@@ -446,8 +471,9 @@ impl FingerprintStore for MemoryStore {
             .collect()
     }
 
-    fn stats(&self) -> StoreStats {
-        let inner = self.lock();
+    fn stats(&self, now: Timestamp) -> StoreStats {
+        let mut inner = self.lock();
+        inner.expire(now);
         let mut s = inner.stats;
         s.ips = inner.ips.len();
         s.fingerprints = inner.ips.values().map(|s| s.entries.len()).sum();
@@ -538,7 +564,7 @@ mod tests {
             s.by_connection(v4(2), 2, now).is_none(),
             "the idle one went"
         );
-        assert_eq!(s.stats().evicted_connections, 1);
+        assert_eq!(s.stats(now).evicted_connections, 1);
     }
 
     /// A connection looked up lives a time-to-live from its last lookup,
@@ -561,11 +587,11 @@ mod tests {
         );
         assert!(s.by_connection(v4(1), 1, at(141)).is_some(), "at 105 s");
         assert!(s.by_connection(v4(2), 2, at(105)).is_none());
-        assert_eq!(s.stats().evicted_connections, 1);
+        assert_eq!(s.stats(at(105)).evicted_connections, 1);
         // At 206 s, 3, 4 and 5 are past their time and expire; 1, asked
         // about at 141 s, stays.
         s.insert(record(v4(6), 6, 64, 206));
-        let st = s.stats();
+        let st = s.stats(at(206));
         assert_eq!((st.connections, st.evicted_connections), (2, 1), "{st:?}");
         for gone in [3, 4, 5] {
             assert!(s.by_connection(v4(gone), gone as u16, at(206)).is_none());
@@ -583,8 +609,8 @@ mod tests {
         s.insert(record(v4(1), 1000, 64, 2));
         let h = s.by_ip(v4(1), Timestamp(2 * SEC)).expect("remembered");
         assert_eq!((h.syns, h.fingerprints[0].count), (1, 1));
-        assert_eq!(s.stats().same_syn_again, 1);
-        assert_eq!(s.stats().inserted, 1);
+        let st = s.stats(Timestamp(2 * SEC));
+        assert_eq!((st.same_syn_again, st.inserted), (1, 1));
         let mut obs = record(v4(1), 1000, 64, 3).obs().clone();
         obs.seq += 1;
         s.insert(Arc::new(Engine::default().fingerprint(obs, None)));
@@ -610,7 +636,7 @@ mod tests {
         let h = s.by_ip(v4(1), Timestamp(4 * SEC)).expect("remembered");
         let ttls: Vec<u8> = h.fingerprints.iter().map(|f| f.record.obs().ttl).collect();
         assert_eq!(ttls, vec![255, 64]);
-        assert_eq!(s.stats().evicted_fingerprints, 1);
+        assert_eq!(s.stats(Timestamp(4 * SEC)).evicted_fingerprints, 1);
     }
 
     /// A reserved TCP bit shows in `tcp_flags`: another fingerprint.
@@ -642,6 +668,9 @@ mod tests {
         assert_eq!(h.fingerprints[0].record.obs().kind, Kind::SynAck);
         assert_eq!(kind(&h), Some(Kind::Syn));
         assert_eq!(h.newest_client().map(|f| f.record.obs().ttl), Some(128));
+        // Counted apart: one client SYN; two SYN+ACKs of one fingerprint.
+        assert_eq!(h.counts(Kind::Syn), (1, 1));
+        assert_eq!(h.counts(Kind::SynAck), (1, 2));
     }
 
     #[test]
@@ -658,7 +687,7 @@ mod tests {
         for ip in [1, 3, 4] {
             assert!(s.by_ip(v4(ip), now).is_some(), "{ip} kept");
         }
-        let st = s.stats();
+        let st = s.stats(now);
         assert_eq!(st.ips, 3);
         assert_eq!(st.evicted_ips, 1);
     }
@@ -675,8 +704,8 @@ mod tests {
             Some(5)
         );
         assert!(s.by_connection(v4(9), 0, now).is_none());
-        assert_eq!(s.stats().connections, 4);
-        assert_eq!(s.stats().evicted_connections, 2);
+        let st = s.stats(now);
+        assert_eq!((st.connections, st.evicted_connections), (4, 2));
     }
 
     #[test]
@@ -686,9 +715,13 @@ mod tests {
         assert!(s.by_ip(v4(1), Timestamp(50 * SEC)).is_some());
         assert!(s.by_ip(v4(1), Timestamp(102 * SEC)).is_none());
         assert!(s.by_connection(v4(1), 1, Timestamp(102 * SEC)).is_none());
-        // A later insertion purges it for good.
+        // Sizes count what is remembered at the time asked, whether or not
+        // anything was inserted since.
+        let st = s.stats(Timestamp(102 * SEC));
+        assert_eq!((st.ips, st.fingerprints, st.connections), (0, 0, 0));
+        assert_eq!(st.expired, 2);
         s.insert(record(v4(2), 1, 64, 200));
-        let st = s.stats();
+        let st = s.stats(Timestamp(200 * SEC));
         assert_eq!(st.ips, 1);
         assert_eq!(st.expired, 2);
         assert_eq!(s.all(Timestamp(200 * SEC)).len(), 1);
@@ -702,6 +735,6 @@ mod tests {
         }
         let (a, b) = s.queue_lengths();
         assert!(a < 200 && b < 200, "queues {a} {b}");
-        assert_eq!(s.stats().fingerprints, 1);
+        assert_eq!(s.stats(Timestamp(11 * SEC)).fingerprints, 1);
     }
 }
