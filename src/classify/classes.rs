@@ -125,7 +125,14 @@ pub struct UnknownOsName(pub String);
 impl FromStr for Os {
     type Err = UnknownOsName;
     fn from_str(s: &str) -> Result<Os, UnknownOsName> {
-        let name = |t: &str| Os::from_label(t).or_else(|| super::ua::os_from_uap_family(t));
+        // Longer than any OS name: not worth lowercasing (a corrupt field
+        // of many words would otherwise be lowercased once per word).
+        const LONGEST_NAME: usize = 32;
+        let name = |t: &str| {
+            (t.len() <= LONGEST_NAME)
+                .then(|| Os::from_label(t).or_else(|| super::ua::os_from_uap_family(t)))
+                .flatten()
+        };
         let mut t = s.trim();
         let mut edition = false;
         loop {
@@ -265,6 +272,12 @@ mod tests {
             assert!(label.parse::<Os>().is_err(), "{label}");
         }
         assert_eq!(Os::from_label("Windows 10"), None);
+        // However many words follow (a corrupt field of ten thousand).
+        let long = format!("Windows{}", " x".repeat(10_000));
+        assert_eq!(long.parse::<Os>(), Ok(Os::Windows));
+        assert!(format!("Plan{}", " 9".repeat(10_000))
+            .parse::<Os>()
+            .is_err());
     }
 
     #[test]

@@ -174,8 +174,14 @@ pub enum ModelError {
     },
     #[error("{path}: not a valid model file (TOML): {message}")]
     Syntax { path: PathBuf, message: String },
-    #[error("{path}: not a synprint OS model (format = {found:?}, expected {MODEL_FORMAT:?})")]
-    Foreign { path: PathBuf, found: String },
+    #[error("{path}: not a synprint OS model ({found}, expected format = {MODEL_FORMAT:?})")]
+    Foreign {
+        path: PathBuf,
+        /// `format = "..."` as the file has it, or that it has none.
+        found: String,
+    },
+    #[error("{path}: empty file, not a synprint OS model (`synprint learn --model` starts a new one there)")]
+    Empty { path: PathBuf },
     #[error(
         "{path}: model version {found} is not supported (this build reads versions 1 and {MODEL_VERSION})"
     )]
@@ -282,11 +288,15 @@ fn line_column(text: &str, offset: usize) -> (usize, usize) {
 
 /// A file of another format, or of another version of this one, is named
 /// as such rather than as a schema mismatch.
-fn check_header(format: &str, version: Option<String>, path: &Path) -> Result<(), ModelError> {
-    if format != MODEL_FORMAT {
+fn check_header(
+    format: Option<&str>,
+    version: Option<String>,
+    path: &Path,
+) -> Result<(), ModelError> {
+    if format != Some(MODEL_FORMAT) {
         return Err(ModelError::Foreign {
             path: path.to_path_buf(),
-            found: format.to_string(),
+            found: format.map_or("no `format` key".into(), |f| format!("format = {f:?}")),
         });
     }
     let readable = |v: &str| READ_VERSIONS.iter().any(|r| r.to_string() == v);
@@ -303,6 +313,11 @@ impl ModelFile {
     /// Parses and validates a model file's text; `path` only names it in
     /// errors.
     pub fn parse(text: &str, path: &Path) -> Result<ModelFile, ModelError> {
+        if text.trim().is_empty() {
+            return Err(ModelError::Empty {
+                path: path.to_path_buf(),
+            });
+        }
         let syntax = |e: toml::de::Error| ModelError::Syntax {
             path: path.to_path_buf(),
             message: toml_error_line(text, &e),
@@ -315,11 +330,11 @@ impl ModelFile {
                 let value: toml::Table = toml::from_str(text).map_err(syntax)?;
                 let format = value.get("format").and_then(|v| v.as_str());
                 let version = value.get("version").map(|v| v.to_string());
-                check_header(format.unwrap_or(""), version, path)?;
+                check_header(format, version, path)?;
                 return Err(syntax(e));
             }
         };
-        check_header(&file.format, Some(file.version.to_string()), path)?;
+        check_header(Some(&file.format), Some(file.version.to_string()), path)?;
         file.validate(path)?;
         Ok(file)
     }
@@ -2219,10 +2234,12 @@ mod tests {
             err("format = \"zardaxt\"\nversion = 1"),
             ModelError::Foreign { .. }
         ));
-        assert!(matches!(
-            err("[package]\nname = \"x\""),
-            ModelError::Foreign { .. }
-        ));
+        let e = err("[package]\nname = \"x\"");
+        assert!(
+            matches!(&e, ModelError::Foreign { found, .. } if found == "no `format` key"),
+            "{e}"
+        );
+        assert!(matches!(err(" \n\n"), ModelError::Empty { .. }));
         assert!(matches!(
             err("format = \"synprint-os-model\"\nversion = 99\nkind = \"learned\"\n[class]"),
             ModelError::Version { found, .. } if found == "99"

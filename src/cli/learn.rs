@@ -43,7 +43,9 @@ pub fn learn(args: LearnArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
     }
     let engine = EngineArgs::p0f_only(args.p0f_db.clone()).build()?;
     let labels = read_labels(&args.labels)?;
-    let mut learned = if args.model.exists() {
+    // A file made empty for it (`mktemp`) takes a new model, as no file does.
+    let empty = std::fs::metadata(&args.model).is_ok_and(|m| m.is_file() && m.len() == 0);
+    let mut learned = if args.model.exists() && !empty {
         let existing = ModelFile::load(&args.model)?;
         if existing.kind != ModelKind::Learned {
             return Err(classify::ModelError::WrongKind {
