@@ -1,49 +1,107 @@
 //! User-Agent → OS class, with the `ua-parser` crate and uap-core's standard
-//! OS regex set (shipped as `data/uap-os-regexes.json`, Apache-2.0, see
-//! `data/uap-os-regexes.NOTICE`).
+//! OS and device regex sets (shipped as `data/uap-os-regexes.json` and
+//! `data/uap-device-regexes.json`, Apache-2.0, see `data/uap-core.NOTICE`).
 //!
-//! The regexes compile once, on first use (tens of milliseconds); parsing a
-//! User-Agent is then a prefiltered regex match. This runs per labelled row
-//! or per API request, never per packet.
+//! The regexes compile once, on first use (tens of milliseconds; the whole
+//! device set, about 80 ms, only when a User-Agent looks like a crawler's);
+//! parsing a User-Agent is then a prefiltered regex match, a few
+//! microseconds. This runs per labelled row or per API request, never per
+//! packet.
 
 use std::sync::OnceLock;
 
 use serde::Deserialize;
-use ua_parser::os;
+use ua_parser::{device, os};
 
 use super::classes::Os;
 
 const OS_REGEXES: &str = include_str!("../../data/uap-os-regexes.json");
+const DEVICE_REGEXES: &str = include_str!("../../data/uap-device-regexes.json");
 
 #[derive(Deserialize)]
 struct OsSection {
     os_parsers: Vec<os::Parser<'static>>,
 }
 
+#[derive(Deserialize)]
+struct DeviceSection {
+    device_parsers: Vec<device::Parser<'static>>,
+}
+
 /// The User-Agent regex set could not be loaded (a broken data file: a
 /// build defect, reported rather than panicking).
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("User-Agent regex set (data/uap-os-regexes.json): {0}")]
-pub struct UaParserError(String);
+#[error("User-Agent regex set (data/uap-{0}-regexes.json): {1}")]
+pub struct UaParserError(&'static str, String);
 
-fn extractor() -> Result<&'static os::Extractor<'static>, UaParserError> {
-    static EXTRACTOR: OnceLock<Result<os::Extractor<'static>, UaParserError>> = OnceLock::new();
+type Built<T> = Result<T, UaParserError>;
+
+fn extractor() -> Built<&'static os::Extractor<'static>> {
+    static EXTRACTOR: OnceLock<Built<os::Extractor<'static>>> = OnceLock::new();
     EXTRACTOR
         .get_or_init(|| {
-            let section: OsSection = serde_json::from_str(OS_REGEXES)
-                .map_err(|e| UaParserError(format!("invalid JSON: {e}")))?;
+            let bad =
+                |what: &str, e: &dyn std::fmt::Display| UaParserError("os", format!("{what}: {e}"));
+            let section: OsSection =
+                serde_json::from_str(OS_REGEXES).map_err(|e| bad("invalid JSON", &e))?;
             os::Builder::new()
                 .push_all(section.os_parsers)
-                .map_err(|e| UaParserError(format!("bad regex: {e}")))?
+                .map_err(|e| bad("bad regex", &e))?
                 .build()
-                .map_err(|e| UaParserError(format!("cannot build matcher: {e}")))
+                .map_err(|e| bad("cannot build matcher", &e))
         })
         .as_ref()
         .map_err(Clone::clone)
 }
 
+/// uap-core's name for the device of a declared crawler.
+const SPIDER: &str = "Spider";
+
+/// A device extractor over uap-core's device parsers, in order; with
+/// `spiders_only`, over those naming [`SPIDER`] alone.
+fn devices(spiders_only: bool) -> Built<device::Extractor<'static>> {
+    let bad =
+        |what: &str, e: &dyn std::fmt::Display| UaParserError("device", format!("{what}: {e}"));
+    let section: DeviceSection =
+        serde_json::from_str(DEVICE_REGEXES).map_err(|e| bad("invalid JSON", &e))?;
+    let parsers = section
+        .device_parsers
+        .into_iter()
+        .filter(|p| !spiders_only || p.device_replacement.as_deref() == Some(SPIDER));
+    device::Builder::new()
+        .push_all(parsers)
+        .map_err(|e| bad("bad regex", &e))?
+        .build()
+        .map_err(|e| bad("cannot build matcher", &e))
+}
+
+/// Whether uap-core takes the User-Agent for a declared crawler's (its
+/// device is `Spider`): Googlebot's smartphone crawler says Android,
+/// Applebot macOS, bingbot Windows, none of them the OS of the stack that
+/// sends their SYNs. The few crawler patterns decide first; only a User-Agent
+/// one of them matches goes through the whole ordered device set, whose
+/// first match is the answer (a Kindle's `Silk` browser matches the generic
+/// crawler pattern, but a device rule before it).
+fn declared_crawler(ua: &str) -> Result<bool, UaParserError> {
+    static SPIDERS: OnceLock<Built<device::Extractor<'static>>> = OnceLock::new();
+    static ALL: OnceLock<Built<device::Extractor<'static>>> = OnceLock::new();
+    let spiders = SPIDERS
+        .get_or_init(|| devices(true))
+        .as_ref()
+        .map_err(Clone::clone)?;
+    if spiders.extract(ua).is_none() {
+        return Ok(false);
+    }
+    let all = ALL
+        .get_or_init(|| devices(false))
+        .as_ref()
+        .map_err(Clone::clone)?;
+    Ok(all.extract(ua).is_some_and(|d| d.device == SPIDER))
+}
+
 /// The OS a User-Agent names, or `None` when it names none of synprint's
-/// classes (bots, TVs, unknown strings).
+/// classes (TVs, unknown strings) or is a declared crawler's (whose OS
+/// tokens describe the device it emulates, not its own stack).
 ///
 /// Chrome's reduced User-Agent still names the platform (`Windows NT 10.0`,
 /// `Macintosh; Intel Mac OS X 10_15_7`, `Linux; Android 10; K`, `X11;
@@ -52,10 +110,10 @@ fn extractor() -> Result<&'static os::Extractor<'static>, UaParserError> {
 /// as any User-Agent-based label would be.
 pub fn os_from_user_agent(ua: &str) -> Result<Option<Os>, UaParserError> {
     let ex = extractor()?;
-    let Some(v) = ex.extract(ua) else {
+    let Some(os) = ex.extract(ua).and_then(|v| os_from_uap_family(&v.os)) else {
         return Ok(None);
     };
-    Ok(os_from_uap_family(&v.os))
+    Ok((!declared_crawler(ua)?).then_some(os))
 }
 
 /// uap-core's OS family names and synprint's classes (Windows Phone has
@@ -118,6 +176,15 @@ mod tests {
             ("Mozilla/5.0 (X11; CrOS x86_64 14541.0.0) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36", Some(Os::ChromeOs)),
             ("curl/8.5.0", None),
             ("", None),
+            // Declared crawlers name the device they emulate, not their own
+            // stack; a browser that only looks like one to the generic
+            // crawler pattern (a Kindle's Silk) is still a browser.
+            ("Mozilla/5.0 (Linux; Android 6.0.1; Nexus 5X Build/MMB29P) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.6099.216 Mobile Safari/537.36 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)", None),
+            ("Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_5) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/13.1.1 Safari/605.1.15 (Applebot/0.1; +http://www.apple.com/go/applebot)", None),
+            ("Mozilla/5.0 (iPhone; CPU iPhone OS 15_0 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/15.0 Mobile/15E148 Safari/604.1 (compatible; YandexMobileBot/3.0; +http://yandex.com/bots)", None),
+            ("Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36; compatible; OAI-SearchBot/1.0; +https://openai.com/searchbot", None),
+            ("Mozilla/5.0 AppleWebKit/537.36 (KHTML, like Gecko; compatible; bingbot/2.0; +http://www.bing.com/bingbot.htm) Chrome/116.0.1938.76 Safari/537.36", None),
+            ("Mozilla/5.0 (Linux; Android 9; KFTRWI) AppleWebKit/537.36 (KHTML, like Gecko) Silk/120.3.1 like Chrome/120.0.6099.230 Safari/537.36", Some(Os::Android)),
         ];
         for (ua, want) in cases {
             assert_eq!(os_from_user_agent(ua), Ok(want), "{ua}");
