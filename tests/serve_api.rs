@@ -184,6 +184,15 @@ fn trusted_proxy_headers_are_believed() {
     .json();
     assert_eq!(j["syn_source"], "store");
     assert_eq!(j["fp"]["tcp_mss"], 777, "{j}");
+    // An empty X-Real-Port (a proxy clearing the client's by sending it
+    // empty) is none: the address's newest SYN answers.
+    let r = get(
+        a,
+        "/classify",
+        &[("X-Real-IP", "127.0.0.1"), ("X-Real-Port", "")],
+    );
+    assert_eq!(r.status, 200);
+    assert_eq!(r.json()["syn_source"], "store");
     // Only the configured header (X-Real-IP by default) is read: a proxy
     // that sets only X-Forwarded-For passes the client's own X-Real-IP
     // through, and one that sets only X-Real-IP passes its X-Forwarded-For.

@@ -328,7 +328,9 @@ fn caller(state: &AppState, peer: SocketAddr, h: &HeaderMap) -> Result<Caller, A
     // port: a line that is not used is not judged either.
     let port = match entry_port {
         Some(port) => Some(port),
+        // Empty is absent: a proxy may clear the client's by sending it so.
         None => last_line(h, "X-Real-Port")?
+            .filter(|v| !v.is_empty())
             .map(|v| v.parse::<u16>().map_err(|_| bad_header("X-Real-Port")))
             .transpose()?,
     };
