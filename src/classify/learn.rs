@@ -30,10 +30,10 @@ pub struct Label {
     /// the User-Agent's OS; `None` when neither names a known class.
     pub os: Option<Os>,
     /// Whether `os` comes from the `os` column, which wins over the
-    /// User-Agent.
+    /// User-Agent. (The User-Agent itself is not kept: its OS is all any
+    /// reader uses, and a web server's log repeats a few thousand of them
+    /// over millions of rows.)
     pub from_os_column: bool,
-    /// The raw User-Agent, when the CSV has one (for the verdict).
-    pub user_agent: Option<String>,
 }
 
 /// Labels keyed by client address and port.
@@ -279,18 +279,17 @@ pub fn read_labels<R: Read>(mut input: R, path: &Path) -> Result<Labels, LabelEr
             labels.duplicates += 1;
             continue;
         };
-        let user_agent = field(ua_col).map(|ua| ua.into_owned());
         let from_os_column = os_named.is_some();
         let os = match os_named {
             Some(os) => Some(os),
-            None => match &user_agent {
+            None => match field(ua_col) {
                 // A site's visitors share a few thousand User-Agents: each
                 // is parsed once (the regex set costs microseconds a row).
-                Some(ua) => match ua_os.get(ua.as_str()) {
+                Some(ua) => match ua_os.get(ua.as_ref()) {
                     Some(&os) => os,
                     None => {
-                        let os = os_from_user_agent(ua)?;
-                        ua_os.insert(ua.clone(), os);
+                        let os = os_from_user_agent(&ua)?;
+                        ua_os.insert(ua.into_owned(), os);
                         os
                     }
                 },
@@ -300,11 +299,7 @@ pub fn read_labels<R: Read>(mut input: R, path: &Path) -> Result<Labels, LabelEr
         if os.is_none() {
             labels.without_os += 1;
         }
-        slot.insert(Label {
-            os,
-            from_os_column,
-            user_agent,
-        });
+        slot.insert(Label { os, from_os_column });
     }
     Ok(labels)
 }
@@ -459,13 +454,6 @@ mod tests {
         assert_eq!(get("10.0.0.2", 40001), Some(Os::MacOs));
         assert_eq!(get("2001:db8::1", 443), Some(Os::ChromeOs));
         assert_eq!(get("10.0.0.3", 1), None);
-        assert!(l
-            .get("10.0.0.1".parse().unwrap(), 40000)
-            .unwrap()
-            .user_agent
-            .as_deref()
-            .unwrap()
-            .contains("KHTML, like Gecko"));
     }
 
     #[test]
@@ -576,11 +564,6 @@ mod tests {
         let l = read_labels(text.as_slice(), Path::new("l.csv")).unwrap();
         let label = l.get("1.2.3.4".parse().unwrap(), 1).unwrap();
         assert_eq!(label.os, Some(Os::Linux));
-        assert!(label
-            .user_agent
-            .as_deref()
-            .unwrap()
-            .ends_with("caf\u{fffd}"));
         assert_eq!(
             l.get("1.2.3.5".parse().unwrap(), 2).unwrap().os,
             Some(Os::Windows)
