@@ -22,13 +22,15 @@ use crate::packet::{decode, Kind, Observation};
 #[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
 pub struct JoinStats {
     pub frames: u64,
-    /// Client SYNs (first of each address and port).
+    /// Client SYNs: the first of each labelled address and port, and
+    /// every unlabelled one.
     pub syns: u64,
     /// SYNs with a label naming an OS: the ones used.
     pub labelled: u64,
     /// SYNs whose connection has a label row that names no known OS.
     pub label_without_os: u64,
-    /// SYNs with no label row.
+    /// SYNs with no label row (a retransmitted one counts again: telling
+    /// would mean remembering every connection of the capture).
     pub unlabelled: u64,
     /// Label rows (first of each address and port) that no SYN of the
     /// capture joined: a CSV of another capture, or addresses rewritten by
@@ -105,17 +107,22 @@ pub fn for_each_labelled_syn(
                 continue;
             }
         };
+        let Some(label) = labels.for_syn(&obs) else {
+            stats.syns += 1;
+            stats.unlabelled += 1;
+            continue;
+        };
+        // Only the labelled are remembered, as many as the labels.
         if !seen.insert((obs.src_ip, obs.src_port)) {
             continue;
         }
         stats.syns += 1;
-        match labels.for_syn(&obs).map(|l| l.os) {
-            Some(Some(os)) => {
+        match label.os {
+            Some(os) => {
                 stats.labelled += 1;
                 f(&obs, os);
             }
-            Some(None) => stats.label_without_os += 1,
-            None => stats.unlabelled += 1,
+            None => stats.label_without_os += 1,
         }
     }
     // Each joined SYN is the first of its address and port, so each used
