@@ -762,7 +762,7 @@ async fn classify(
             me.ip,
             me.port,
             Some(true),
-            format!("the saved SYN of this connection could not be decoded: {why}"),
+            format!("the saved SYN of this connection could not be read or decoded: {why}"),
         )),
     }
 }

@@ -75,10 +75,8 @@ pub fn read_syn(stream: &TcpStream, engine: &Engine) -> ConnSyn {
         Ok(None) => return ConnSyn::NotSaved,
         Err(e) => return ConnSyn::Undecodable(format!("TCP_SAVED_SYN failed: {e}")),
     };
-    let Some(bytes) = buf.get(..n) else {
-        return ConnSyn::Undecodable("kernel reported a longer SYN than the buffer".into());
-    };
-    match packet::decode_ip(ts, bytes) {
+    // `saved_syn` never reports more than the buffer holds.
+    match packet::decode_ip(ts, buf.get(..n).unwrap_or_default()) {
         Ok(Some(obs)) => ConnSyn::Saved {
             record: Arc::new(engine.fingerprint(obs, None)),
             rtt_us: sys::tcp_rtt_us(fd).ok(),

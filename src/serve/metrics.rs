@@ -62,7 +62,7 @@ pub struct Metrics {
     pub listener_syns: AtomicU64,
     /// Accepted connections without a saved SYN (SYN cookies).
     pub listener_no_syn: AtomicU64,
-    /// Saved SYNs that could not be decoded.
+    /// Saved SYNs that could not be read or decoded.
     pub listener_bad_syn: AtomicU64,
     /// Records answered with a classification.
     pub classified: AtomicU64,
@@ -153,7 +153,7 @@ impl Metrics {
         );
         simple(
             "synprint_listener_bad_syn_total",
-            "Saved SYNs that could not be decoded.",
+            "Saved SYNs that could not be read or decoded.",
             self.listener_bad_syn.load(Relaxed),
             "counter",
         );
