@@ -500,8 +500,7 @@ fn records_from_a_live_stream_come_out_before_it_ends() {
 /// summary; it used to wait for the writer to close the pipe.
 #[test]
 fn interrupting_an_idle_stream_gives_the_summary() {
-    use std::io::Read;
-    use std::time::{Duration, Instant};
+    use std::time::Duration;
 
     let bytes = capture(&[Stack::Linux.syn(v4(10), 40010, v4(11), 443, 10)]);
     for (signal, sent) in [(libc::SIGINT, bytes.len()), (libc::SIGTERM, 24)] {
@@ -519,30 +518,10 @@ fn interrupting_an_idle_stream_gives_the_summary() {
         // Time to start and set the handler (without it the signal kills,
         // and the status below says so).
         std::thread::sleep(Duration::from_millis(300));
-        let pid = libc::pid_t::try_from(child.id()).expect("pid");
-        // SAFETY: kill(2) takes no pointers; the pid is our unreaped child's.
-        assert_eq!(unsafe { libc::kill(pid, signal) }, 0);
         // The write end stays open: synprint must not wait for its end.
-        let until = Instant::now() + Duration::from_secs(5);
-        let status = loop {
-            if let Some(status) = child.try_wait().expect("wait") {
-                break status;
-            }
-            if Instant::now() > until {
-                let _ = child.kill();
-                panic!("still running 5 s after signal {signal}");
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        };
+        let (status, err) = signal_and_wait(&mut child, signal, Duration::from_secs(5));
         drop(stdin);
         assert!(status.success(), "{status:?}");
-        let mut err = String::new();
-        child
-            .stderr
-            .take()
-            .expect("stderr")
-            .read_to_string(&mut err)
-            .expect("stderr");
         assert!(err.contains("-: interrupted"), "{err}");
         let syns = if sent == bytes.len() { 1 } else { 0 };
         assert!(
@@ -550,6 +529,99 @@ fn interrupting_an_idle_stream_gives_the_summary() {
             "{err}"
         );
     }
+}
+
+/// A labels file that cannot be read, or is not a labels CSV, fails the
+/// run before the output file is opened: yesterday's output stays.
+#[test]
+fn bad_labels_keep_the_output_file() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let pcap = write_capture(
+        &dir,
+        "s.pcap",
+        &[Stack::Linux.syn(v4(10), 40010, v4(11), 443, 1)],
+    );
+    let out = dir.path().join("yesterday.jsonl");
+    let bad = dir.path().join("bad.csv");
+    std::fs::write(&bad, "no,columns,here\n1,2,3\n").expect("write");
+    let missing = dir.path().join("missing.csv");
+    for labels in [&bad, &missing] {
+        std::fs::write(&out, "yesterday\n").expect("write");
+        let o = synprint(
+            &[
+                "analyze",
+                pcap.to_str().expect("utf-8"),
+                "-o",
+                out.to_str().expect("utf-8"),
+                "--labels",
+                labels.to_str().expect("utf-8"),
+            ],
+            None,
+        );
+        assert_eq!(o.status.code(), Some(2), "{labels:?}");
+        assert_eq!(std::fs::read_to_string(&out).expect("read"), "yesterday\n");
+    }
+}
+
+/// Ctrl-C (or SIGTERM) while reading capture files ends the run with the
+/// summary and status 130, so a script does not take the records for the
+/// whole files'. (A stream, above, ends that way normally: status 0.)
+#[test]
+fn interrupting_a_file_read_exits_130() {
+    use std::time::Duration;
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("syns.pcap");
+    let syns: Vec<TcpPacket> = (0..10_000u32)
+        .map(|i| Stack::Linux.syn(v4(10), 1024 + (i % 60_000) as u16, v4(11), 443, i))
+        .collect();
+    std::fs::write(&path, capture(&syns)).expect("write");
+    // The same file 5,000 times: 50 million packets, more than any machine
+    // reads in the time before the signal.
+    let name = path.to_str().expect("utf-8");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_synprint"))
+        .args(["analyze", "--format", "none"])
+        .args(std::iter::repeat_n(name, 5_000))
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run synprint");
+    std::thread::sleep(Duration::from_millis(300));
+    let (status, err) = signal_and_wait(&mut child, libc::SIGINT, Duration::from_secs(20));
+    assert_eq!(status.code(), Some(130), "{err}");
+    assert!(err.contains(&format!("{name}: interrupted")), "{err}");
+}
+
+/// Sends `signal` to `child` and waits at most `limit` for it to end:
+/// its status and standard error.
+fn signal_and_wait(
+    child: &mut std::process::Child,
+    signal: libc::c_int,
+    limit: std::time::Duration,
+) -> (std::process::ExitStatus, String) {
+    use std::io::Read;
+    let pid = libc::pid_t::try_from(child.id()).expect("pid");
+    // SAFETY: kill(2) takes no pointers; the pid is our unreaped child's.
+    assert_eq!(unsafe { libc::kill(pid, signal) }, 0);
+    let until = std::time::Instant::now() + limit;
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            break status;
+        }
+        if std::time::Instant::now() > until {
+            let _ = child.kill();
+            panic!("still running {limit:?} after signal {signal}");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    let mut err = String::new();
+    child
+        .stderr
+        .take()
+        .expect("stderr")
+        .read_to_string(&mut err)
+        .expect("stderr");
+    (status, err)
 }
 
 /// `synprint analyze ... | head -1`: once the reader has gone, synprint

@@ -139,6 +139,16 @@ pub fn run(args: AnalyzeArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
         let inputs = args.files.iter().chain(&args.labels);
         refuse_to_overwrite_an_input(path, inputs.chain(args.engine.inputs()))?;
     }
+    // Also before the output file is created: a bad labels file must not
+    // empty it either.
+    let labels = match &args.labels {
+        Some(path) => Some(Judge {
+            labels: super::learn::read_labels(path)?,
+            judged: RefCell::default(),
+            reused: Cell::new(0),
+        }),
+        None => None,
+    };
     let sink: Box<dyn Write> = match output {
         Some(path) => Box::new(NamedOutput {
             inner: PreallocatedFile::create(path)
@@ -149,14 +159,6 @@ pub fn run(args: AnalyzeArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
             inner: io::stdout().lock(),
             name: "standard output".into(),
         }),
-    };
-    let labels = match &args.labels {
-        Some(path) => Some(Judge {
-            labels: super::learn::read_labels(path)?,
-            judged: RefCell::default(),
-            reused: Cell::new(0),
-        }),
-        None => None,
     };
     let mut writer = RecordWriter::new(BufWriter::with_capacity(1 << 16, sink), format);
     if let Some(capture) = capture {
@@ -175,7 +177,11 @@ pub fn run(args: AnalyzeArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
     };
     let mut analyzer = Analyzer::new(&engine, config);
     let mut failed = false;
+    let mut interrupted = false;
     let mut output_dead = false;
+    // A bar on the terminal the records are printed on would be cut into them.
+    let records_on_terminal = stdout_tty && format != Format::None;
+    let may_show_progress = !args.no_progress && !records_on_terminal;
 
     for path in &args.files {
         let name = path.display().to_string();
@@ -184,7 +190,7 @@ pub fn run(args: AnalyzeArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
                 let end = analyze_file(
                     &name,
                     opened,
-                    !args.no_progress,
+                    may_show_progress,
                     &mut analyzer,
                     &mut writer,
                     labels.as_ref(),
@@ -194,6 +200,10 @@ pub fn run(args: AnalyzeArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
                     FileEnd::Read => {}
                     FileEnd::Failed => failed = true,
                     FileEnd::Stop => break,
+                    FileEnd::Interrupted => {
+                        interrupted = true;
+                        break;
+                    }
                     FileEnd::OutputFailed => {
                         output_dead = true;
                         break;
@@ -232,10 +242,17 @@ pub fn run(args: AnalyzeArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
     ));
     Ok(if failed {
         ExitCode::FAILURE
+    } else if interrupted {
+        ExitCode::from(INTERRUPTED)
     } else {
         ExitCode::SUCCESS
     })
 }
+
+/// The exit status of a run interrupted (Ctrl-C, SIGTERM) before the end
+/// of a capture file: as a shell reports a command a SIGINT ended, so a
+/// script does not take the records for the whole file's.
+const INTERRUPTED: u8 = 130;
 
 /// Writes `text` and a newline to standard error in one write: standard
 /// error is unbuffered, and the summary's two dozen pieces were a system
@@ -269,23 +286,21 @@ struct Opened {
 /// `stop` ends it; a regular file is read to its end.
 fn open_input(path: &Path, stop: Option<&'static AtomicBool>) -> io::Result<Opened> {
     let consumed = Rc::new(Cell::new(0u64));
-    let (input, size) = if path.as_os_str() == "-" {
-        let stdin = File::from(io::stdin().as_fd().try_clone_to_owned()?);
-        let input = decompressing(UntilStopped { inner: stdin, stop })?;
-        (input, None)
+    let f = if path.as_os_str() == "-" {
+        File::from(io::stdin().as_fd().try_clone_to_owned()?)
     } else {
-        let f = File::open(path)?;
-        // A pipe (`<(tcpdump -w -)`) has no size to size tables by, and is
-        // read as standard input is.
-        let size = f.metadata().ok().filter(|m| m.is_file()).map(|m| m.len());
-        let stop = if size.is_some() { None } else { stop };
-        let counted = Counted {
-            inner: UntilStopped { inner: f, stop },
-            consumed: Rc::clone(&consumed),
-        };
-        let input = decompressing(counted)?;
-        (input, size)
+        File::open(path)?
     };
+    // A pipe or terminal (`tcpdump -w - |`, `<(tcpdump -w -)`, a FIFO) has
+    // no size to size tables by, and is read as a live stream; standard
+    // input redirected from a file is a file.
+    let size = f.metadata().ok().filter(|m| m.is_file()).map(|m| m.len());
+    let stop = if size.is_some() { None } else { stop };
+    let counted = Counted {
+        inner: UntilStopped { inner: f, stop },
+        consumed: Rc::clone(&consumed),
+    };
+    let input = decompressing(counted)?;
     Ok(Opened {
         input,
         size,
@@ -300,8 +315,11 @@ enum FileEnd {
     /// With an error, said after its records: on with the next file, and
     /// the run fails.
     Failed,
-    /// Interrupted, or whoever read the records went away: no more files.
+    /// A stream interrupted, or whoever read the records went away: no
+    /// more files.
     Stop,
+    /// A file interrupted before its end: no more files, and the run says so.
+    Interrupted,
     /// The output failed: no more files, and the run fails.
     OutputFailed,
 }
@@ -318,6 +336,7 @@ fn analyze_file<W: Write>(
     labels: Option<&Judge>,
     stop: Option<&'static AtomicBool>,
 ) -> FileEnd {
+    let is_file = opened.size.is_some();
     let progress = opened
         .size
         .filter(|&s| may_show_progress && s >= PROGRESS_MIN_BYTES && io::stderr().is_terminal())
@@ -333,10 +352,10 @@ fn analyze_file<W: Write>(
                 writer,
                 progress.as_ref(),
                 labels,
-                // Standard input is usually a live `tcpdump -w -`: each
-                // record goes out as soon as it is made instead of in 1 MiB
+                // A stream is usually a live `tcpdump -w -`: each record
+                // goes out as soon as it is made instead of in 1 MiB
                 // batches.
-                name == "-",
+                !is_file,
                 stop,
             );
             let unread = reader.link_types().iter().filter(|l| !l.is_decoded());
@@ -362,7 +381,12 @@ fn analyze_file<W: Write>(
                 &mut output_dead,
                 format_args!("{name}: interrupted; the summary counts what was read before"),
             );
-            FileEnd::Stop
+            // Ctrl-C is how a live stream ends; a file was cut short.
+            if is_file {
+                FileEnd::Interrupted
+            } else {
+                FileEnd::Stop
+            }
         }
         Ok(()) => FileEnd::Read,
         // Whoever read the records went away (`| head`): the rest would go
