@@ -779,6 +779,16 @@ fn output_that_is_an_input_is_refused() {
         assert!(err.contains("is also an input"), "{err}");
         assert_eq!(std::fs::read(&path).expect("still there"), bytes);
     }
+    // And standard input redirected from the output file.
+    let o = Command::new(env!("CARGO_BIN_EXE_synprint"))
+        .args(["analyze", "-o", p, "-"])
+        .stdin(std::fs::File::open(&path).expect("open"))
+        .output()
+        .expect("run synprint");
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("is also an input (standard input)"), "{err}");
+    assert_eq!(std::fs::read(&path).expect("still there"), bytes);
     // So is naming the p0f database or the learned model read.
     let model = dir.path().join("m.toml");
     let model_text = synprint::classify::ModelFile::empty_learned().to_toml();

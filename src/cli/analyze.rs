@@ -100,12 +100,24 @@ fn refuse_to_overwrite_an_input<'a>(
         return Ok(());
     };
     for input in inputs {
-        if let Ok(m) = std::fs::metadata(input) {
+        // `-`: whatever standard input was redirected from (`< out.pcap`).
+        let m = if input.as_os_str() == "-" {
+            io::stdin()
+                .as_fd()
+                .try_clone_to_owned()
+                .and_then(|fd| File::from(fd).metadata())
+        } else {
+            std::fs::metadata(input)
+        };
+        if let Ok(m) = m {
             if m.dev() == out.dev() && m.ino() == out.ino() && m.is_file() {
+                let name = match input.to_str() {
+                    Some("-") => "standard input".into(),
+                    _ => input.display().to_string(),
+                };
                 return Err(format!(
-                    "{}: is also an input ({}); refusing to overwrite it",
+                    "{}: is also an input ({name}); refusing to overwrite it",
                     output.display(),
-                    input.display()
                 ));
             }
         }
