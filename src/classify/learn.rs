@@ -986,6 +986,24 @@ mod tests {
             model.classify(&further, None).scores,
             prior.classify(&further, None).scores
         );
+        // One Windows label moves a Linux SYN a third of the way: still
+        // Linux, and the evidence says what was learned, not the answer.
+        let mut once = ModelFile::empty_learned();
+        learn_from(&mut once, samples(&[(linux(200, 7), Os::Windows)]));
+        let c = Model::compile(&builtin_file, Some(&once))
+            .unwrap()
+            .classify(&linux(201, 7), None);
+        assert_eq!(c.os, Os::Linux, "{:?}", c.scores);
+        let exact: Vec<String> = c
+            .evidence
+            .texts()
+            .map(|t| t.to_string())
+            .filter(|t| t.starts_with("exact "))
+            .collect();
+        assert!(
+            exact.len() == 1 && exact[0].ends_with("-> Windows"),
+            "{exact:?}"
+        );
     }
 
     #[test]

@@ -1270,8 +1270,8 @@ impl Model {
         let best = first_max(&units);
         let best_f = first_max(&fam_units);
         let os = Os::ALL.get(best).copied().unwrap_or(Os::Unknown);
-        if exact_row.is_some() {
-            note(Feature::Exact, Some(&Lean::Os(os)));
+        if let Some(row) = exact_row {
+            note(Feature::Exact, Some(&lean_of_counts(row)));
         }
         Classification {
             os,
@@ -1588,6 +1588,27 @@ fn build_table(
     }
     let leans = rows.iter().map(lean_of).collect();
     Table::new(&keys, rows, leans)
+}
+
+/// Where the learned observations of one whole fingerprint point (what
+/// they were labelled, not the answer they moved): the OS most of them
+/// name, or its family where OSes of one family tie.
+fn lean_of_counts(row: &Row) -> Lean {
+    let top = row.iter().take(N_OS).copied().fold(0.0f32, f32::max);
+    let mut most = Os::ALL
+        .into_iter()
+        .filter(|o| top > 0.0 && row[o.index()] == top);
+    let Some(first) = most.next() else {
+        return Lean::Neither;
+    };
+    let mut lean = Lean::Os(first);
+    for other in most {
+        if other.family() != first.family() {
+            return Lean::Neither;
+        }
+        lean = Lean::Family(first.family());
+    }
+    lean
 }
 
 fn lean_of(row: &Row) -> Lean {
@@ -2005,6 +2026,30 @@ mod tests {
         let c = Model::builtin().unwrap().classify(&observation(&p), None);
         assert_eq!(c.os, Os::Unknown, "{:?}", c.scores);
         assert_eq!(c.family, Family::Other);
+    }
+
+    #[test]
+    fn learned_counts_lean_to_their_majority() {
+        let counts = |pairs: &[(Os, f32)]| {
+            let mut row = [0.0; LANES];
+            for &(os, n) in pairs {
+                row[os.index()] = n;
+            }
+            lean_of_counts(&row)
+        };
+        assert_eq!(
+            counts(&[(Os::Windows, 1.0), (Os::Linux, 3.0)]),
+            Lean::Os(Os::Linux)
+        );
+        assert_eq!(
+            counts(&[(Os::MacOs, 2.0), (Os::Ios, 2.0), (Os::Linux, 1.0)]),
+            Lean::Family(Family::Apple)
+        );
+        assert_eq!(
+            counts(&[(Os::Windows, 2.0), (Os::Linux, 2.0)]),
+            Lean::Neither
+        );
+        assert_eq!(counts(&[]), Lean::Neither);
     }
 
     #[test]
