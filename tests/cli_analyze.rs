@@ -531,6 +531,33 @@ fn interrupting_an_idle_stream_gives_the_summary() {
     }
 }
 
+/// `--format p0f -o LOG` appends to the log, as p0f's `-o` does; the other
+/// formats replace their file.
+#[test]
+fn the_p0f_log_is_appended_to() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let pcap = write_capture(
+        &dir,
+        "s.pcap",
+        &[Stack::Linux.syn(v4(10), 40010, v4(11), 443, 1)],
+    );
+    let pcap = pcap.to_str().expect("utf-8");
+    let log = dir.path().join("p0f.log");
+    let log_s = log.to_str().expect("utf-8");
+    std::fs::write(&log, "earlier line\n").expect("write");
+    for _ in 0..2 {
+        let o = synprint(&["analyze", "-f", "p0f", "-o", log_s, pcap], None);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    }
+    let text = std::fs::read_to_string(&log).expect("log");
+    assert!(text.starts_with("earlier line\n"), "{text}");
+    assert_eq!(text.matches("] mod=syn|").count(), 2, "{text}");
+    let o = synprint(&["analyze", "-f", "jsonl", "-o", log_s, pcap], None);
+    assert!(o.status.success());
+    let text = std::fs::read_to_string(&log).expect("log");
+    assert_eq!(text.lines().count(), 1, "{text}");
+}
+
 /// A labels file that cannot be read, or is not a labels CSV, fails the
 /// run before the output file is opened: yesterday's output stays.
 #[test]

@@ -161,10 +161,22 @@ pub fn run(args: AnalyzeArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
         }),
         None => None,
     };
+    fn opening(path: &Path) -> impl Fn(io::Error) -> String + '_ {
+        move |e| format!("{}: {e}", path.display())
+    }
     let sink: Box<dyn Write> = match output {
+        // p0f's `-o` appends to its log: so does its format here, so that a
+        // tool reading the log loses nothing at a restart.
+        Some(path) if format == Format::P0f => Box::new(NamedOutput {
+            inner: File::options()
+                .append(true)
+                .create(true)
+                .open(path)
+                .map_err(opening(path))?,
+            name: path.display().to_string(),
+        }),
         Some(path) => Box::new(NamedOutput {
-            inner: PreallocatedFile::create(path)
-                .map_err(|e| format!("{}: {e}", path.display()))?,
+            inner: PreallocatedFile::create(path).map_err(opening(path))?,
             name: path.display().to_string(),
         }),
         None => Box::new(NamedOutput {
