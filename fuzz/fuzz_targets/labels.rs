@@ -1,7 +1,7 @@
 //! The labels CSV reader (and through it the User-Agent parser) on
 //! arbitrary bytes: labels or a typed error, never a panic. The same bytes
 //! are also parsed as one User-Agent, and a SYN from a labelled address gets
-//! a verdict.
+//! a verdict against its label's OS and against those bytes as a User-Agent.
 #![no_main]
 
 use std::net::{IpAddr, Ipv4Addr};
@@ -9,7 +9,9 @@ use std::path::Path;
 use std::sync::OnceLock;
 
 use libfuzzer_sys::fuzz_target;
-use synprint::classify::{os_from_user_agent, read_labels, verdict, Model};
+use synprint::classify::{
+    os_from_user_agent, read_labels, verdict, verdict_for_user_agent_os, Model,
+};
 use synprint::craft::Stack;
 use synprint::packet::{decode_ip, Timestamp};
 
@@ -36,6 +38,7 @@ fuzz_target!(|data: &[u8]| {
     };
     if let Some(label) = labels.for_syn(&obs) {
         let c = model.classify(&obs, None);
-        let _ = verdict(&c, label.user_agent.as_deref(), &obs, None);
+        let _ = verdict_for_user_agent_os(&c, label.os, &obs, None);
+        let _ = verdict(&c, std::str::from_utf8(data).ok(), &obs, None);
     }
 });
