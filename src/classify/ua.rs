@@ -36,12 +36,16 @@ pub struct UaParserError(&'static str, String);
 
 type Built<T> = Result<T, UaParserError>;
 
+/// The error of a data file (`set`: `os` or `device`) that does not load.
+fn bad(set: &'static str) -> impl Fn(&str, &dyn std::fmt::Display) -> UaParserError {
+    move |what, e| UaParserError(set, format!("{what}: {e}"))
+}
+
 fn extractor() -> Built<&'static os::Extractor<'static>> {
     static EXTRACTOR: OnceLock<Built<os::Extractor<'static>>> = OnceLock::new();
     EXTRACTOR
         .get_or_init(|| {
-            let bad =
-                |what: &str, e: &dyn std::fmt::Display| UaParserError("os", format!("{what}: {e}"));
+            let bad = bad("os");
             let section: OsSection =
                 serde_json::from_str(OS_REGEXES).map_err(|e| bad("invalid JSON", &e))?;
             os::Builder::new()
@@ -60,8 +64,7 @@ const SPIDER: &str = "Spider";
 /// A device extractor over uap-core's device parsers, in order; with
 /// `spiders_only`, over those naming [`SPIDER`] alone.
 fn devices(spiders_only: bool) -> Built<device::Extractor<'static>> {
-    let bad =
-        |what: &str, e: &dyn std::fmt::Display| UaParserError("device", format!("{what}: {e}"));
+    let bad = bad("device");
     let section: DeviceSection =
         serde_json::from_str(DEVICE_REGEXES).map_err(|e| bad("invalid JSON", &e))?;
     let parsers = section
