@@ -20,7 +20,7 @@ use serde_json::value::RawValue;
 use super::cidr::{canonical, Cidr};
 use super::config::{ApiKey, RealIpHeader};
 use super::metrics::{Endpoint, Metrics};
-use super::os_view::{fallback_mismatch, OsClassifier, ZardaxtScores};
+use super::os_view::{OsClassifier, ZardaxtScores};
 use crate::analyze::Record;
 use crate::packet::Timestamp;
 use crate::store::{FingerprintStore, IpHistory};
@@ -586,15 +586,7 @@ fn answer(
     let scores = view
         .as_ref()
         .map(|v| ZardaxtScores::from_probabilities(&v.probabilities));
-    let os_mismatch = view.as_ref().and_then(|v| {
-        v.os_mismatch.or_else(|| {
-            if v.verdict.is_none() {
-                fallback_mismatch(&v.probabilities, user_agent)
-            } else {
-                None
-            }
-        })
-    });
+    let os_mismatch = view.as_ref().and_then(|v| v.os_mismatch);
     let rtt_ms = found.rtt_us.map(|us| f64::from(us) / 1000.0);
     let mut a = Answer {
         os_mismatch,

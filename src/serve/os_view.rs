@@ -13,7 +13,6 @@ use serde::Serialize;
 use serde_json::value::RawValue;
 
 use crate::analyze::{Claim, Record};
-use crate::classify::{os_from_user_agent, Os};
 use crate::output::JsonBuf;
 
 /// Probability per synprint OS class (each in 0..=1, summing to about 1).
@@ -41,8 +40,8 @@ pub struct OsView {
     /// The verdict (`ua_os`, `os_mismatch`, `tunnel_suspected`, `hops`,
     /// `reasons`, ...) as JSON.
     pub verdict: Option<Box<RawValue>>,
-    /// The verdict's `os_mismatch`; `None` when either side is unknown. When
-    /// the classifier gives no verdict, `fallback_mismatch` decides.
+    /// The verdict's `os_mismatch`, as the API answers it; `None` when
+    /// either side is unknown.
     pub os_mismatch: Option<bool>,
 }
 
@@ -161,30 +160,6 @@ impl ZardaxtScores {
     }
 }
 
-/// zardaxt's rule, for a classifier that gives probabilities but no
-/// verdict: the family of the most probable class against the family of
-/// the OS the User-Agent names (read by the verdict's own parser). `None`
-/// without a User-Agent, with one that names no OS, or with no probability
-/// on any OS (`unknown` names none).
-pub fn fallback_mismatch(p: &OsProbabilities, user_agent: Option<&str>) -> Option<bool> {
-    let ua = os_from_user_agent(user_agent?).ok()??.family();
-    let classes = [
-        (Os::Windows, p.windows),
-        (Os::MacOs, p.macos),
-        (Os::Ios, p.ios),
-        (Os::Android, p.android),
-        (Os::Linux, p.linux),
-        (Os::ChromeOs, p.chromeos),
-        (Os::FreeBsd, p.freebsd),
-        (Os::OpenBsd, p.openbsd),
-        (Os::Embedded, p.embedded),
-    ];
-    let (tcp, best) = classes
-        .into_iter()
-        .fold((Os::Unknown, 0.0), |b, c| if c.1 > b.1 { c } else { b });
-    (best > 0.0).then_some(tcp.family() != ua)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -233,38 +208,5 @@ mod tests {
         ] {
             assert_eq!(ZardaxtScores::from_probabilities(&bsd).highest(), None);
         }
-    }
-
-    #[test]
-    fn mismatch_rule() {
-        let win = OsProbabilities {
-            windows: 0.9,
-            linux: 0.1,
-            ..Default::default()
-        };
-        let chrome_win = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) Chrome/120";
-        let android = "Mozilla/5.0 (Linux; Android 14; Pixel 8) Chrome/120 Mobile";
-        let iphone = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) Safari";
-        assert_eq!(fallback_mismatch(&win, Some(chrome_win)), Some(false));
-        assert_eq!(fallback_mismatch(&win, Some(android)), Some(true));
-        assert_eq!(fallback_mismatch(&win, Some(iphone)), Some(true));
-        assert_eq!(fallback_mismatch(&win, None), None);
-        assert_eq!(fallback_mismatch(&win, Some("curl/8.5.0")), None);
-        assert_eq!(
-            fallback_mismatch(&OsProbabilities::default(), Some(chrome_win)),
-            None
-        );
-        // Every OS counts, BSDs included; `unknown` names none.
-        let bsd = OsProbabilities {
-            freebsd: 0.9,
-            unknown: 0.1,
-            ..Default::default()
-        };
-        assert_eq!(fallback_mismatch(&bsd, Some(chrome_win)), Some(true));
-        let unknown = OsProbabilities {
-            unknown: 1.0,
-            ..Default::default()
-        };
-        assert_eq!(fallback_mismatch(&unknown, Some(chrome_win)), None);
     }
 }

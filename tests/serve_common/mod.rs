@@ -9,16 +9,25 @@ use std::time::Duration;
 
 use socket2::{Domain, Protocol, Socket, Type};
 use synprint::analyze::{Engine, Record};
+use synprint::classify::{os_from_user_agent, Family, Os};
 use synprint::serve::{OsClassifier, OsProbabilities, OsView, ServeConfig, Server};
 
 /// A stand-in classifier with a visible rule (TTL above 64 → Windows, else
-/// Linux), so tests can check how the API maps probabilities; the real
-/// classifier is tested in `classify`.
+/// Linux; a User-Agent naming another family is a mismatch), so tests can
+/// check how the API reads the User-Agent and maps a classifier's answer;
+/// the real classifier and its verdict are tested in `classify` and,
+/// through the server, in `serve_browser.rs`.
 pub struct TtlClassifier;
 
 impl OsClassifier for TtlClassifier {
-    fn view(&self, r: &Record, _ua: Option<&str>) -> Option<OsView> {
+    fn view(&self, r: &Record, ua: Option<&str>) -> Option<OsView> {
         let windows = r.obs().ttl > 64;
+        let family = if windows {
+            Family::Windows
+        } else {
+            Family::Linux
+        };
+        let claimed = ua.and_then(|ua| os_from_user_agent(ua).ok().flatten());
         let p = if windows {
             OsProbabilities {
                 windows: 0.9,
@@ -40,7 +49,9 @@ impl OsClassifier for TtlClassifier {
             )
             .ok(),
             verdict: None,
-            os_mismatch: None,
+            os_mismatch: claimed
+                .filter(|&os| os != Os::Unknown)
+                .map(|os| os.family() != family),
         })
     }
 }
