@@ -92,6 +92,10 @@ fn a_linux_syn_with_a_windows_user_agent_is_a_mismatch() {
         err.contains("labels:              2 SYNs judged (2 labelled connections)"),
         "{err}"
     );
+    assert!(
+        err.contains("os_mismatch: 1 true, 1 false, 0 null"),
+        "{err}"
+    );
     assert!(!err.contains("no SYN matched"), "{err}");
 }
 
@@ -165,6 +169,10 @@ fn analyze_judges_each_row_as_learn_and_eval_read_it() {
     );
     assert!(
         err.contains("4 SYNs judged (5 labelled connections)"),
+        "{err}"
+    );
+    assert!(
+        err.contains("os_mismatch: 1 true, 1 false, 2 null"),
         "{err}"
     );
     assert!(

@@ -158,6 +158,7 @@ pub fn run(args: AnalyzeArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
             labels: super::learn::read_labels(path)?,
             judged: RefCell::default(),
             reused: Cell::new(0),
+            outcomes: Cell::default(),
         }),
         None => None,
     };
@@ -729,6 +730,16 @@ struct Judge {
     judged: RefCell<HashSet<(IpAddr, u16)>>,
     /// Later SYNs (new connections) from a judged address and port.
     reused: Cell<u64>,
+    /// Verdicts by `os_mismatch`: true, false, null (the summary's audit,
+    /// which `--format none` leaves as the only output).
+    outcomes: Cell<Outcomes>,
+}
+
+#[derive(Clone, Copy, Default)]
+struct Outcomes {
+    mismatch: u64,
+    consistent: u64,
+    unjudged: u64,
 }
 
 impl Judge {
@@ -753,6 +764,13 @@ impl Judge {
         };
         // Only a raw User-Agent claim can fail (the parser).
         record.verdict = record.verdict_for(claim).unwrap_or_default();
+        let mut o = self.outcomes.get();
+        match record.verdict.as_ref().and_then(|v| v.os_mismatch) {
+            Some(true) => o.mismatch += 1,
+            Some(false) => o.consistent += 1,
+            None => o.unjudged += 1,
+        }
+        self.outcomes.set(o);
     }
 
     /// The summary line; a CSV that labelled nothing is said plainly, as
@@ -760,6 +778,14 @@ impl Judge {
     fn report(&self) {
         let (judged, labelled) = (self.judged.borrow().len(), self.labels.len());
         eprintln!("labels:              {judged} SYNs judged ({labelled} labelled connections)");
+        let o = self.outcomes.get();
+        if judged > 0 {
+            eprintln!(
+                "                     os_mismatch: {} true, {} false, {} null (either side unknown, \
+                 or a device built the SYN)",
+                o.mismatch, o.consistent, o.unjudged
+            );
+        }
         let reused = self.reused.get();
         if reused > 0 {
             eprintln!(
