@@ -49,11 +49,14 @@ fn main() {
     let base = resident_mib();
     let start = Instant::now();
     for i in 0..n {
-        let r = template.clone().with_source(
+        // IPv4 addresses for an IPv4 template: always a record.
+        let Some(r) = template.clone().with_source(
             IpAddr::V4(Ipv4Addr::from(0x0a00_0000 | i)),
             (i % 60000) as u16 + 1024,
             Timestamp(1_700_000_000_000_000_000 + u64::from(i) * 1000),
-        );
+        ) else {
+            continue;
+        };
         store.insert(Arc::new(r));
     }
     let secs = start.elapsed().as_secs_f64();

@@ -52,11 +52,13 @@ fn million_distinct_addresses_stay_within_bound() {
         } else {
             (v4.clone(), IpAddr::V4(Ipv4Addr::from(0x0a00_0000 | i)))
         };
-        let r = r.with_source(
-            src,
-            (i % 60000) as u16 + 1024,
-            Timestamp(1_700_000_000_000_000_000 + u64::from(i) * 1000),
-        );
+        let r = r
+            .with_source(
+                src,
+                (i % 60000) as u16 + 1024,
+                Timestamp(1_700_000_000_000_000_000 + u64::from(i) * 1000),
+            )
+            .expect("the template's IP version");
         store.insert(Arc::new(r));
         if i % 100_000 == 0 {
             let s = store.stats(Timestamp(1_700_000_000_000_000_000 + u64::from(i) * 1000));

@@ -90,20 +90,24 @@ impl Record {
         }
     }
 
-    /// The same fingerprint as sent by another client (an address of the
-    /// same IP version, a port) at another time: none of these is part of
-    /// its shape, so everything derived stays true (store load tests,
-    /// replays).
+    /// The same fingerprint as sent by another client (an address, a port)
+    /// at another time: none of these is part of its shape, so everything
+    /// derived stays true (store load tests, replays). `None` for an
+    /// address of the other IP version, which the header fields, the shape
+    /// and the JSON template all carry.
     pub fn with_source(
         mut self,
         src_ip: std::net::IpAddr,
         src_port: u16,
         ts: crate::packet::Timestamp,
-    ) -> Record {
+    ) -> Option<Record> {
+        if src_ip.is_ipv4() != (self.obs.ip_version == IpVersion::V4) {
+            return None;
+        }
         self.obs.src_ip = src_ip;
         self.obs.src_port = src_port;
         self.obs.ts = ts;
-        self
+        Some(self)
     }
 
     /// The packet's header fields.
@@ -790,6 +794,25 @@ mod tests {
             .expect("user agent parses");
         }
         out
+    }
+
+    /// A record takes another client of its own IP version only: the
+    /// header fields and the JSON template carry the version.
+    #[test]
+    fn another_source_keeps_the_ip_version() {
+        let recs = records();
+        let (v4, v6) = (&recs[0], &recs[2]);
+        let a4 = IpAddr::V4(Ipv4Addr::new(198, 51, 100, 9));
+        let a6 = IpAddr::V6(Ipv6Addr::new(0x2001, 0xdb8, 9, 0, 0, 0, 0, 9));
+        let moved = v4.clone().with_source(a4, 9, Timestamp(9)).expect("IPv4");
+        assert_eq!((moved.obs().src_ip, moved.obs().src_port), (a4, 9));
+        assert_eq!(
+            moved.to_json_value()["tcp_window_size"],
+            v4.to_json_value()["tcp_window_size"]
+        );
+        assert!(v6.clone().with_source(a6, 9, Timestamp(9)).is_some());
+        assert!(v4.clone().with_source(a6, 9, Timestamp(9)).is_none());
+        assert!(v6.clone().with_source(a4, 9, Timestamp(9)).is_none());
     }
 
     /// A template serves only its own key: each part of the key, changed

@@ -904,20 +904,22 @@ mod tests {
         use crate::store::{MemoryStore, StoreConfig};
         use std::net::{Ipv4Addr, Ipv6Addr};
 
-        let server = IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1));
-        let bytes = Stack::Windows
-            .syn(
-                IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)),
-                40000,
-                server,
-                443,
-                1,
-            )
-            .ip_bytes();
-        let obs = crate::packet::decode_ip(Timestamp(0), &bytes)
-            .expect("decodes")
-            .expect("a SYN");
-        let template = Engine::default().fingerprint(obs, None);
+        // One template per IP version: a record keeps its version.
+        let template = |client: IpAddr, server: IpAddr| {
+            let bytes = Stack::Windows.syn(client, 40000, server, 443, 1).ip_bytes();
+            let obs = crate::packet::decode_ip(Timestamp(0), &bytes)
+                .expect("decodes")
+                .expect("a SYN");
+            Engine::default().fingerprint(obs, None)
+        };
+        let v4 = template(
+            IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)),
+            IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1)),
+        );
+        let v6 = template(
+            IpAddr::V6(Ipv6Addr::from(0x2001_0db8_u128 << 96 | 1)),
+            IpAddr::V6(Ipv6Addr::from(0x2001_0db8_u128 << 96 | 2)),
+        );
         let store = MemoryStore::new(StoreConfig {
             max_ips: 10_000,
             per_ip: 2,
@@ -926,14 +928,16 @@ mod tests {
         });
         let n: u32 = 700;
         for i in 0..n {
-            let ip = if i % 3 == 0 {
-                IpAddr::V6(Ipv6Addr::from(0x2001_0db8_u128 << 96 | u128::from(i)))
+            let (template, ip) = if i % 3 == 0 {
+                let a = Ipv6Addr::from(0x2001_0db8_u128 << 96 | u128::from(i));
+                (&v6, IpAddr::V6(a))
             } else {
-                IpAddr::V4(Ipv4Addr::from(0x0a00_0000 | i))
+                (&v4, IpAddr::V4(Ipv4Addr::from(0x0a00_0000 | i)))
             };
             let r = template
                 .clone()
-                .with_source(ip, 1024, Timestamp(u64::from(i) + 1));
+                .with_source(ip, 1024, Timestamp(u64::from(i) + 1))
+                .expect("the template's IP version");
             store.insert(Arc::new(r));
         }
         let snapshot = store.all(Timestamp(u64::from(n) + 1));
