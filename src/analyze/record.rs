@@ -138,18 +138,18 @@ impl Record {
 
     /// This record's classification judged against the OS a client claims:
     /// its User-Agent, or an OS already known (a labels CSV's `os`). `None`
-    /// without a classification. The link label is p0f's, from `mtu`.
+    /// without a classification. The tunnel judgement reads `mtu`, p0f's.
     pub fn verdict_for(&self, claim: Claim<'_>) -> Result<Option<Verdict>, UaParserError> {
         let Some(c) = &self.classification else {
             return Ok(None);
         };
-        let link = self.mtu.and_then(|m| m.link);
+        let mtu = self.mtu;
         Ok(Some(match claim {
-            Claim::UserAgent(ua) => crate::classify::verdict(c, ua, &self.obs, link)?,
+            Claim::UserAgent(ua) => crate::classify::verdict(c, ua, &self.obs, mtu)?,
             Claim::UserAgentOs(os) => {
-                crate::classify::verdict_for_user_agent_os(c, os, &self.obs, link)
+                crate::classify::verdict_for_user_agent_os(c, os, &self.obs, mtu)
             }
-            Claim::Os(os) => crate::classify::verdict_for_os(c, os, &self.obs, link),
+            Claim::Os(os) => crate::classify::verdict_for_os(c, os, &self.obs, mtu),
         }))
     }
 
@@ -794,6 +794,32 @@ mod tests {
             .expect("user agent parses");
         }
         out
+    }
+
+    /// The verdict judges the path MTU the record shows (p0f's, from the
+    /// MSS among the options p0f reads), not an MSS option further on.
+    #[test]
+    fn the_verdict_judges_the_records_own_mtu() {
+        let c4 = IpAddr::V4(Ipv4Addr::new(192, 168, 1, 20));
+        let s4 = IpAddr::V4(Ipv4Addr::new(203, 0, 113, 7));
+        let mut p = Stack::Linux.syn(c4, 40000, s4, 443, 1);
+        let mut options = OptionBytes::new().mss(1460);
+        for _ in 0..24 {
+            options = options.nop();
+        }
+        p.options = options.mss(1300).0;
+        let obs = crate::packet::decode_ip(Timestamp(1), &p.ip_bytes())
+            .expect("decodes")
+            .expect("a SYN");
+        let r = Engine::default().fingerprint(obs, None);
+        // The premise: p0f stops reading before the second MSS.
+        assert_eq!(r.obs().options.mss, Some(1300));
+        assert_eq!(r.mtu().map(|m| m.raw_mtu), Some(1500));
+        let v = r
+            .verdict_for(Claim::UserAgent(None))
+            .expect("no User-Agent to parse")
+            .expect("classified");
+        assert!(!v.tunnel_suspected, "{v:?}");
     }
 
     /// A record takes another client of its own IP version only: the

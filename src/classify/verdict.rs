@@ -6,6 +6,7 @@ use serde::Serialize;
 use super::classes::{Family, Os};
 use super::model::Classification;
 use super::ua::{os_from_user_agent, UaParserError};
+use crate::p0f::Mtu;
 use crate::packet::initial_ttl;
 use crate::packet::{IpVersion, Observation};
 
@@ -74,18 +75,20 @@ fn direct_mss(v: IpVersion) -> u16 {
 /// Builds the verdict for a classified SYN and the User-Agent its
 /// connection carried.
 ///
-/// `mtu_link` is the link p0f's MTU table (`[mtu]` in p0f.fp) gives the
-/// SYN's MSS, as the record's `mtu.link` holds it: one table of link labels
-/// for the whole program.
+/// `mtu` is the path MTU p0f reports for the SYN and its link label from
+/// p0f's MTU table, as the record's `mtu` holds them: the verdict judges
+/// the same MTU the record shows, with one table of link labels for the
+/// whole program (none where p0f reports none: no MSS, or a SYN p0f takes
+/// for a userland tool's).
 pub fn verdict(
     c: &Classification,
     user_agent: Option<&str>,
     obs: &Observation,
-    mtu_link: Option<&str>,
+    mtu: Option<Mtu<'_>>,
 ) -> Result<Verdict, UaParserError> {
     Ok(match user_agent {
-        Some(ua) => verdict_for_user_agent_os(c, os_from_user_agent(ua)?, obs, mtu_link),
-        None => judge(c, None, Claim::Absent, obs, mtu_link),
+        Some(ua) => verdict_for_user_agent_os(c, os_from_user_agent(ua)?, obs, mtu),
+        None => judge(c, None, Claim::Absent, obs, mtu),
     })
 }
 
@@ -95,9 +98,9 @@ pub fn verdict_for_user_agent_os(
     c: &Classification,
     ua_os: Option<Os>,
     obs: &Observation,
-    mtu_link: Option<&str>,
+    mtu: Option<Mtu<'_>>,
 ) -> Verdict {
-    judge(c, ua_os, Claim::Named("User-Agent"), obs, mtu_link)
+    judge(c, ua_os, Claim::Named("User-Agent"), obs, mtu)
 }
 
 /// As [`verdict`], for an OS known otherwise (a labels CSV's `os`
@@ -106,9 +109,9 @@ pub fn verdict_for_os(
     c: &Classification,
     os: Option<Os>,
     obs: &Observation,
-    mtu_link: Option<&str>,
+    mtu: Option<Mtu<'_>>,
 ) -> Verdict {
-    judge(c, os, Claim::Named("label"), obs, mtu_link)
+    judge(c, os, Claim::Named("label"), obs, mtu)
 }
 
 /// Where the claimed OS came from, as the reasons name it.
@@ -127,7 +130,7 @@ fn judge(
     ua_os: Option<Os>,
     claim: Claim,
     obs: &Observation,
-    mtu_link: Option<&str>,
+    mtu: Option<Mtu<'_>>,
 ) -> Verdict {
     let mut reasons = Vec::new();
     let (claim, unjudged) = match claim {
@@ -200,19 +203,22 @@ fn judge(
         });
     }
 
-    let (tunnel_suspected, mtu_link) = match obs.options.mss {
-        Some(mss) if mss < direct_mss(obs.ip_version) => {
-            let overhead = match obs.ip_version {
-                IpVersion::V4 => 40,
-                IpVersion::V6 => 60,
-            };
-            let mtu = u32::from(mss) + overhead;
+    let direct = direct_mss(obs.ip_version);
+    let overhead = match obs.ip_version {
+        IpVersion::V4 => 40,
+        IpVersion::V6 => 60,
+    };
+    let (tunnel_suspected, mtu_link) = match mtu {
+        Some(m) if m.raw_mtu < u32::from(direct) + overhead => {
             // p0f's table has no label for many tunnel MTUs (and none for
             // mobile networks' odd values).
-            let label = mtu_link.unwrap_or("unlabelled link: tunnel, VPN or mobile network");
+            let label = m
+                .link
+                .unwrap_or("unlabelled link: tunnel, VPN or mobile network");
             reasons.push(format!(
-                "MSS {mss} is below {} (direct Ethernet): path MTU {mtu}, {label}",
-                direct_mss(obs.ip_version)
+                "MSS {} is below {direct} (direct Ethernet): path MTU {}, {label}",
+                m.raw_mtu.saturating_sub(overhead),
+                m.raw_mtu
             ));
             (true, Some(label.to_string()))
         }
@@ -261,10 +267,8 @@ mod tests {
 
     fn judge(obs: &Observation, ua: Option<&str>) -> Verdict {
         let m = Model::builtin().unwrap();
-        let link = crate::p0f::Database::builtin()
-            .mtu(obs)
-            .and_then(|m| m.link);
-        verdict(&m.classify(obs, None), ua, obs, link).unwrap()
+        let db = crate::p0f::Database::builtin();
+        verdict(&m.classify(obs, None), ua, obs, db.mtu(obs)).unwrap()
     }
 
     /// TTL 255 under a browser's User-Agent: a Windows stack's fields are
