@@ -204,10 +204,7 @@ fn judge(
     }
 
     let direct = direct_mss(obs.ip_version);
-    let overhead = match obs.ip_version {
-        IpVersion::V4 => 40,
-        IpVersion::V6 => 60,
-    };
+    let overhead = crate::p0f::header_bytes(obs.ip_version);
     let (tunnel_suspected, mtu_link) = match mtu {
         Some(m) if m.raw_mtu < u32::from(direct) + overhead => {
             // p0f's table has no label for many tunnel MTUs (and none for

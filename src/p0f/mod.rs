@@ -33,7 +33,7 @@ mod uptime;
 
 pub use db::{Database, DbError, DbErrorKind, Label, TcpSigError};
 pub use matcher::P0fMatch;
-pub use mtu::Mtu;
+pub use mtu::{header_bytes, Mtu};
 pub use signature::{Layout, Quirks, TcpSignature, WindowForm};
 pub use uptime::{HostKey, NoEstimate, Uptime, UptimeTracker};
 

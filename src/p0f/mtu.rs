@@ -28,6 +28,15 @@ impl Mtu<'_> {
     }
 }
 
+/// What p0f adds to an MSS to make the path MTU: the IP and TCP headers
+/// without options.
+pub fn header_bytes(v: IpVersion) -> u32 {
+    match v {
+        IpVersion::V4 => 40,
+        IpVersion::V6 => 60,
+    }
+}
+
 impl Database {
     /// The MTU p0f reports for a SYN or SYN+ACK; `None` where p0f reports
     /// nothing (no MSS option, or an MSS of 0, among the options p0f reads).
@@ -43,11 +52,7 @@ impl Database {
         if sig.mss == 0 {
             return None;
         }
-        let raw_mtu = u32::from(sig.mss)
-            + match sig.ip_version {
-                IpVersion::V4 => 40,
-                IpVersion::V6 => 60,
-            };
+        let raw_mtu = u32::from(sig.mss) + header_bytes(sig.ip_version);
         Some(Mtu {
             raw_mtu,
             link: self.mtu_link(raw_mtu),
