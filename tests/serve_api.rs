@@ -459,51 +459,77 @@ fn cors_preflight_and_head() {
     }
 }
 
-/// At most `max_connections` are served at once (the rest wait in the
-/// kernel's accept queue and are served when one closes), and a request
-/// head much over 64 KiB is refused, so unfinished heads cannot grow memory
-/// without bound.
+/// At most `max_connections` are served at once, and clients that hold
+/// them cannot lock others out: with every slot held by a keep-alive client
+/// that asks something every 200 ms (never idle long enough for a timeout),
+/// a new client is served, because the quietest holder gives its slot up;
+/// the other holder keeps its connection. A request head much over 64 KiB
+/// is refused, so unfinished heads cannot grow memory without bound.
 #[test]
 fn connections_and_request_heads_are_bounded() {
+    use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+    use std::sync::Arc;
+    use std::time::{Duration, Instant};
+
     let srv = TestServer::start(ServeConfig {
         max_connections: 2,
         ..loopback_config()
     });
     let a = srv.addr(false);
-    // Two clients that start a request and never finish it.
-    let mut holders: Vec<_> = (0..2)
+    let stop = Arc::new(AtomicBool::new(false));
+    let holders: Vec<_> = (0..2)
         .map(|_| {
             let mut s = connect(a, SynShape::default());
-            s.write_all(b"GET /classify HTTP/1.1\r\nHost: t\r\n")
-                .expect("send");
-            s
+            s.set_read_timeout(Some(Duration::from_secs(5)))
+                .expect("timeout");
+            let stop = Arc::clone(&stop);
+            // Returns whether the server closed the connection.
+            std::thread::spawn(move || {
+                let deadline = Instant::now() + Duration::from_secs(30);
+                // Asks once more after `stop`, to see whether the
+                // connection still stands.
+                loop {
+                    let mut buf = [0u8; 4096];
+                    let sent = s.write_all(b"GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n");
+                    if sent.is_err() || !matches!(s.read(&mut buf), Ok(n) if n > 0) {
+                        return true;
+                    }
+                    if stop.load(Relaxed) || Instant::now() > deadline {
+                        return false;
+                    }
+                    std::thread::sleep(Duration::from_millis(200));
+                }
+            })
         })
         .collect();
-    std::thread::sleep(std::time::Duration::from_millis(200));
-    let mut waiting = connect(a, SynShape::default());
-    waiting
-        .set_read_timeout(Some(std::time::Duration::from_millis(700)))
+    std::thread::sleep(Duration::from_millis(500));
+    let mut newcomer = connect(a, SynShape::default());
+    newcomer
+        .set_read_timeout(Some(Duration::from_secs(20)))
         .expect("timeout");
-    waiting
-        .write_all(b"GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n")
+    newcomer
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
         .expect("send");
-    let mut byte = [0u8; 1];
-    let early = waiting.read(&mut byte);
-    assert!(
-        early.is_err(),
-        "a third connection was served while two held the slots: {early:?}"
-    );
-    drop(holders.pop());
-    waiting
-        .set_read_timeout(Some(std::time::Duration::from_secs(10)))
-        .expect("timeout");
     let mut head = [0u8; 12];
-    waiting
-        .read_exact(&mut head)
-        .expect("served once a slot freed");
+    let served = newcomer.read_exact(&mut head);
+    stop.store(true, Relaxed);
+    let closed: Vec<bool> = holders
+        .into_iter()
+        .map(|h| h.join().expect("holder"))
+        .collect();
+    served.expect("no new client was served while two busy keep-alive clients held the slots");
     assert_eq!(&head, b"HTTP/1.1 200");
-    drop(holders);
-    drop(waiting);
+    assert_eq!(
+        closed.iter().filter(|c| **c).count(),
+        1,
+        "one holder, and only one, gave its slot up: {closed:?}"
+    );
+    drop(newcomer);
+    let metrics = String::from_utf8_lossy(&get(a, "/metrics", &[]).body).into_owned();
+    assert!(
+        metrics.contains("\nsynprint_connections_reclaimed_total 1\n"),
+        "{metrics}"
+    );
 
     let mut big = connect(a, SynShape::default());
     let pad = "x".repeat(200 * 1024);

@@ -17,11 +17,12 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use socket2::{Domain, Protocol, Socket, Type};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{mpsc, watch, Semaphore};
+use tokio::sync::{mpsc, watch};
 use tokio::time::Sleep;
 
 use super::config::MAX_REQUEST_HEAD;
 use super::http::{self, AppState, Conn, ConnSyn};
+use super::slots::{Activity, Slots, RECLAIM_GRACE};
 use super::sys;
 use crate::analyze::Engine;
 use crate::packet;
@@ -87,15 +88,16 @@ pub fn read_syn(stream: &TcpStream, engine: &Engine) -> ConnSyn {
 }
 
 /// Accepts connections until `shutdown` turns true, serving at most as many
-/// at once as `slots` has permits (shared by every listener; beyond that,
-/// one accepted connection per listener waits for a slot and the rest wait
-/// in the kernel's accept queue). Each connection task holds a clone of
-/// `alive`; the caller waits for them all to finish.
+/// at once as there are `slots` (shared by every listener; when all are
+/// taken, the quietest connection gives its slot up, and meanwhile one
+/// accepted connection per listener waits and the rest wait in the kernel's
+/// accept queue). Each connection task holds a clone of `alive`; the caller
+/// waits for them all to finish.
 pub async fn accept_loop(
     listener: TcpListener,
     state: Arc<AppState>,
     engine: Arc<Engine>,
-    slots: Arc<Semaphore>,
+    slots: Arc<Slots>,
     mut shutdown: watch::Receiver<bool>,
     alive: mpsc::Sender<()>,
 ) {
@@ -114,20 +116,19 @@ pub async fn accept_loop(
                 continue;
             }
         };
-        // Accepted first, then a slot awaited: a permit taken before
+        // Accepted first, then a slot awaited: a slot taken before
         // `accept` would sit idle in every listener that has no client.
         // While this one waits, nothing more is accepted here.
         let slot = tokio::select! {
-            s = Arc::clone(&slots).acquire_owned() => s,
+            s = slots.acquire() => s,
             _ = shutdown.changed() => return,
         };
-        let Ok(slot) = slot else { return };
         let state = Arc::clone(&state);
         let engine = Arc::clone(&engine);
         let shutdown = shutdown.clone();
         let alive = alive.clone();
         tokio::spawn(async move {
-            serve_connection(stream, peer, state, &engine, shutdown).await;
+            serve_connection(stream, peer, state, &engine, &slot.activity, shutdown).await;
             drop(slot);
             drop(alive);
         });
@@ -176,14 +177,17 @@ struct StallGuard {
     inner: TcpStream,
     timeout: Duration,
     stalled: Option<Pin<Box<Sleep>>>,
+    /// Told whenever the client sends bytes.
+    activity: Option<Arc<Activity>>,
 }
 
 impl StallGuard {
-    fn new(inner: TcpStream, timeout: Duration) -> Self {
+    fn new(inner: TcpStream, timeout: Duration, activity: Option<Arc<Activity>>) -> Self {
         StallGuard {
             inner,
             timeout,
             stalled: None,
+            activity,
         }
     }
 
@@ -223,7 +227,14 @@ impl AsyncRead for StallGuard {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_read(cx, buf)
+        let before = buf.filled().len();
+        let read = Pin::new(&mut self.inner).poll_read(cx, buf);
+        if buf.filled().len() > before {
+            if let Some(a) = &self.activity {
+                a.heard();
+            }
+        }
+        read
     }
 }
 
@@ -250,6 +261,7 @@ async fn serve_connection(
     peer: SocketAddr,
     state: Arc<AppState>,
     engine: &Engine,
+    activity: &Arc<Activity>,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let _ = stream.set_nodelay(true);
@@ -267,6 +279,7 @@ async fn serve_connection(
         }
     }
     let conn = Arc::new(Conn { peer, syn });
+    let metrics = Arc::clone(&state.metrics);
     let svc = service_fn(move |req| {
         let (state, conn) = (Arc::clone(&state), Arc::clone(&conn));
         async move { Ok::<_, Infallible>(http::handle(&state, &conn, &req).await) }
@@ -283,7 +296,11 @@ async fn serve_connection(
         // that end of input and the answer can be lost.
         .half_close(true)
         .serve_connection(
-            TokioIo::new(StallGuard::new(stream, WRITE_STALL_TIMEOUT)),
+            TokioIo::new(StallGuard::new(
+                stream,
+                WRITE_STALL_TIMEOUT,
+                Some(Arc::clone(activity)),
+            )),
             svc,
         );
     tokio::pin!(connection);
@@ -292,6 +309,13 @@ async fn serve_connection(
         _ = shutdown.changed() => {
             connection.as_mut().graceful_shutdown();
             let _ = connection.await;
+        }
+        _ = activity.reclaim.notified() => {
+            metrics.connections_reclaimed.fetch_add(1, Relaxed);
+            // An idle keep-alive connection closes at once; one mid-answer
+            // finishes it first.
+            connection.as_mut().graceful_shutdown();
+            let _ = tokio::time::timeout(RECLAIM_GRACE, connection).await;
         }
     }
 }
@@ -359,7 +383,7 @@ mod tests {
         let addr = listener.local_addr().expect("addr");
         let _peer = TcpStream::connect(addr).await.expect("connect");
         let (server, _) = listener.accept().await.expect("accept");
-        let mut guarded = StallGuard::new(server, Duration::from_millis(200));
+        let mut guarded = StallGuard::new(server, Duration::from_millis(200), None);
         let chunk = vec![0u8; 1 << 16];
         let writes = async {
             loop {

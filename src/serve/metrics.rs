@@ -66,6 +66,9 @@ pub struct Metrics {
     pub listener_bad_syn: AtomicU64,
     /// Records answered with a classification.
     pub classified: AtomicU64,
+    /// Connections closed to give their slot to a new one (every slot was
+    /// taken).
+    pub connections_reclaimed: AtomicU64,
     requests: [AtomicU64; Endpoint::ALL.len()],
     errors: [AtomicU64; Endpoint::ALL.len()],
     latency: Histogram,
@@ -155,6 +158,12 @@ impl Metrics {
             "synprint_listener_bad_syn_total",
             "Saved SYNs that could not be read or decoded.",
             self.listener_bad_syn.load(Relaxed),
+            "counter",
+        );
+        simple(
+            "synprint_connections_reclaimed_total",
+            "Connections closed, the quietest first, to make room for new ones when every slot was taken.",
+            self.connections_reclaimed.load(Relaxed),
             "counter",
         );
         simple(

@@ -20,6 +20,7 @@ mod listener;
 mod metrics;
 mod openapi;
 mod os_view;
+mod slots;
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
@@ -119,7 +120,7 @@ impl Server {
         });
         let (shutdown, shutdown_rx) = watch::channel(false);
         let (alive_tx, alive) = mpsc::channel::<()>(1);
-        let slots = Arc::new(tokio::sync::Semaphore::new(config.max_connections));
+        let slots = slots::Slots::new(config.max_connections);
         for l in listeners {
             tokio::spawn(listener::accept_loop(
                 l,
