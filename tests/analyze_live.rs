@@ -150,6 +150,45 @@ fn records_stream_out_until_interrupted() {
     assert!(summary.contains("dropped (ring full)"), "{summary}");
 }
 
+/// Ctrl-C right after the last SYN loses nothing: what passed the kernel's
+/// filter before the stop (here, in a block the kernel has not handed over
+/// yet: it does so 10 ms after the block's first packet) is still read.
+#[test]
+fn a_stop_reads_what_the_kernel_already_passed() {
+    if !root() {
+        return;
+    }
+    let listener = TcpListener::bind(("127.0.0.1", 0)).expect("listen");
+    let port = listener.local_addr().expect("addr").port();
+    let port_arg = port.to_string();
+    let (mut child, out, err) = spawn(&[
+        "analyze",
+        "--interface",
+        "lo",
+        "--capture-port",
+        &port_arg,
+        "--format",
+        "jsonl",
+    ]);
+    let (out, err) = (lines(out), lines(err));
+    next_line(&err, "start-up line");
+    const N: usize = 20;
+    let conns: Vec<_> = (0..N)
+        .map(|_| TcpStream::connect(("127.0.0.1", port)).expect("connect"))
+        .collect();
+    interrupt(&child);
+    let status = wait(&mut child, Duration::from_secs(10));
+    assert!(status.success(), "{status:?}");
+    drop(conns);
+    let records = out.iter().count();
+    let summary = err.iter().collect::<Vec<_>>().join("\n");
+    assert_eq!(records, 2 * N, "{summary}");
+    assert!(
+        summary.contains(&format!("records:             {N} syn, {N} syn_ack")),
+        "{summary}"
+    );
+}
+
 /// --duration stops a capture that saw nothing, with its summary.
 #[test]
 fn duration_ends_the_capture() {

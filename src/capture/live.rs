@@ -10,6 +10,7 @@
 
 use std::io;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+use std::time::{Duration, Instant};
 
 use super::bpf;
 use crate::analyze::{Analyzer, Record};
@@ -51,6 +52,18 @@ pub enum LiveCaptureError {
 const BLOCK_SIZE: u32 = 1 << 20;
 const BLOCK_NR: u32 = 32;
 const BLOCK_TIMEOUT_MS: u32 = 10;
+/// How often the kernel's packet and drop counts are read while blocks keep
+/// coming (they are read whenever the ring runs dry, too).
+const KERNEL_STATS_EVERY: Duration = Duration::from_millis(100);
+
+/// Where a capture is in stopping: once asked to stop, it reads what the
+/// ring holds (at most one ring's worth of blocks) and waits once for the
+/// block being filled.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Stopping {
+    No,
+    Draining { left: usize, waited: bool },
+}
 
 /// How the packets of one capture start.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -231,8 +244,9 @@ impl LiveCapture {
         &self.options
     }
 
-    /// Reads until `keep_going` says no (asked at least every 100 ms),
-    /// `deliver` fails or the interface is deleted. The kernel hands
+    /// Reads until `keep_going` says no (asked at least every 100 ms, and
+    /// then what the kernel had passed before is read too), `deliver` fails
+    /// or the interface is deleted. The kernel hands
     /// packets over in blocks (at the latest 10 ms after a block's first):
     /// each block's SYNs go through the analyzer's lookahead as a file's
     /// do, and the analyzer is drained at its end, so no record waits for
@@ -254,12 +268,29 @@ impl LiveCapture {
         let mut block = 0usize;
         let blocks = self.ring.block_count().max(1);
         let mut link_down = false;
+        let mut stopping = Stopping::No;
+        let mut stats_read = Instant::now();
         let result = loop {
-            if !keep_going() {
-                break Ok(());
+            if stopping == Stopping::No && !keep_going() {
+                stopping = Stopping::Draining {
+                    left: blocks,
+                    waited: false,
+                };
             }
             let Some(data) = self.ring.user_block(block) else {
+                if let Stopping::Draining { left, waited } = stopping {
+                    // What passed the filter before the stop is read too:
+                    // the blocks ready, and the one being filled, which the
+                    // kernel hands over within its timeout.
+                    if waited {
+                        break Ok(());
+                    }
+                    let _ = self.ring.socket().poll(3 * BLOCK_TIMEOUT_MS as i32);
+                    stopping = Stopping::Draining { left, waited: true };
+                    continue;
+                }
                 self.update_kernel_stats(counters);
+                stats_read = Instant::now();
                 let told = match self.ring.socket().poll(100) {
                     Ok(_) => Ok(()),
                     Err(e) if e.raw_os_error() == Some(libc::ENETDOWN) => {
@@ -288,6 +319,13 @@ impl LiveCapture {
                 }
                 continue;
             };
+            if let Stopping::Draining { left, waited } = stopping {
+                // Bounded: a flood must not keep a stopped capture reading.
+                let Some(left) = left.checked_sub(1) else {
+                    break Ok(());
+                };
+                stopping = Stopping::Draining { left, waited };
+            }
             if link_down {
                 link_down = false;
                 if let Err(e) = deliver(Delivery::Link(LinkEvent::Up)) {
@@ -316,6 +354,12 @@ impl LiveCapture {
                 .fetch_add(frames.saturating_sub(records), Relaxed);
             self.ring.release(block);
             block = (block + 1) % blocks;
+            // A ring that never runs dry would otherwise show the kernel's
+            // drops only once the flood is over.
+            if stats_read.elapsed() >= KERNEL_STATS_EVERY {
+                self.update_kernel_stats(counters);
+                stats_read = Instant::now();
+            }
             if let Err(e) = result.and_then(|()| deliver(Delivery::BlockEnd)) {
                 break Err(Stopped::Deliver(e));
             }
