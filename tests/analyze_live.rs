@@ -73,6 +73,22 @@ fn wait(child: &mut Child, within: Duration) -> std::process::ExitStatus {
     }
 }
 
+/// `analyze` capturing `port` on loopback as JSON lines: the child and its
+/// output and error lines.
+fn capture_lo_jsonl(port: u16) -> (Child, mpsc::Receiver<String>, mpsc::Receiver<String>) {
+    let port = port.to_string();
+    let (child, out, err) = spawn(&[
+        "analyze",
+        "--interface",
+        "lo",
+        "--capture-port",
+        &port,
+        "--format",
+        "jsonl",
+    ]);
+    (child, lines(out), lines(err))
+}
+
 /// Records stream out while the capture runs, one per SYN and SYN+ACK
 /// (loopback shows each packet leaving and arriving: still one record,
 /// and no retransmission), over IPv4 and IPv6; Ctrl-C ends it with the
@@ -84,17 +100,7 @@ fn records_stream_out_until_interrupted() {
     }
     let listener = TcpListener::bind((Ipv6Addr::UNSPECIFIED, 0)).expect("listen");
     let port = listener.local_addr().expect("addr").port();
-    let port_arg = port.to_string();
-    let (mut child, out, err) = spawn(&[
-        "analyze",
-        "--interface",
-        "lo",
-        "--capture-port",
-        &port_arg,
-        "--format",
-        "jsonl",
-    ]);
-    let (out, err) = (lines(out), lines(err));
+    let (mut child, out, err) = capture_lo_jsonl(port);
     let banner = next_line(&err, "start-up line");
     assert_eq!(
         banner,
@@ -160,17 +166,7 @@ fn a_stop_reads_what_the_kernel_already_passed() {
     }
     let listener = TcpListener::bind(("127.0.0.1", 0)).expect("listen");
     let port = listener.local_addr().expect("addr").port();
-    let port_arg = port.to_string();
-    let (mut child, out, err) = spawn(&[
-        "analyze",
-        "--interface",
-        "lo",
-        "--capture-port",
-        &port_arg,
-        "--format",
-        "jsonl",
-    ]);
-    let (out, err) = (lines(out), lines(err));
+    let (mut child, out, err) = capture_lo_jsonl(port);
     next_line(&err, "start-up line");
     const N: usize = 20;
     let conns: Vec<_> = (0..N)
