@@ -626,9 +626,20 @@ pub fn is_root() -> bool {
 /// of file or an error, which the read then tells). A signal ends the wait
 /// early, as no data.
 pub fn wait_readable(fd: RawFd, timeout_ms: i32) -> io::Result<bool> {
+    wait_for(fd, libc::POLLIN, timeout_ms)
+}
+
+/// Waits up to `timeout_ms` for `fd` to take a write (for a pipe: one of
+/// up to `PIPE_BUF` bytes without blocking), or to have failed (which the
+/// write then tells). A signal ends the wait early, as not ready.
+pub fn wait_writable(fd: RawFd, timeout_ms: i32) -> io::Result<bool> {
+    wait_for(fd, libc::POLLOUT, timeout_ms)
+}
+
+fn wait_for(fd: RawFd, events: libc::c_short, timeout_ms: i32) -> io::Result<bool> {
     let mut pfd = libc::pollfd {
         fd,
-        events: libc::POLLIN,
+        events,
         revents: 0,
     };
     // SAFETY: one valid pollfd, count 1; poll only reads and writes it.

@@ -619,6 +619,45 @@ fn interrupting_a_file_read_exits_130() {
     assert!(err.contains(&format!("{name}: interrupted")), "{err}");
 }
 
+/// `analyze --format jsonl` of several MiB of records (far more than a
+/// pipe holds) into a pipe; the directory of its capture.
+fn jsonl_of_many_syns_to_a_pipe() -> (std::process::Child, tempfile::TempDir) {
+    let syns: Vec<TcpPacket> = (0..4000u32)
+        .map(|i| Stack::Linux.syn(v4(1), 1024 + (i % 60_000) as u16, v4(2), 443, i))
+        .collect();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("many.pcap");
+    std::fs::write(&path, capture(&syns)).expect("write");
+    let child = Command::new(env!("CARGO_BIN_EXE_synprint"))
+        .args(["analyze", "--format", "jsonl"])
+        .arg(&path)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run synprint");
+    (child, dir)
+}
+
+/// SIGTERM while the records' reader is not reading (`| less` left open, a
+/// stalled consumer) still ends the run, with the summary: the blocked
+/// write is given up rather than retried until the reader reads.
+#[test]
+fn a_stop_while_the_output_is_blocked_ends_the_run() {
+    use std::time::Duration;
+
+    let (mut child, _dir) = jsonl_of_many_syns_to_a_pipe();
+    // Held open and never read.
+    let _stdout = child.stdout.take();
+    std::thread::sleep(Duration::from_millis(500));
+    let (status, err) = signal_and_wait(&mut child, libc::SIGTERM, Duration::from_secs(20));
+    assert_eq!(status.code(), Some(130), "{err}");
+    assert!(
+        err.contains("standard output: not read when the stop came"),
+        "{err}"
+    );
+    assert!(err.contains("packets read:"), "{err}");
+}
+
 /// Sends `signal` to `child` and waits at most `limit` for it to end:
 /// its status and standard error.
 fn signal_and_wait(
@@ -657,20 +696,7 @@ fn signal_and_wait(
 fn a_reader_that_goes_away_ends_the_run_quietly() {
     use std::io::{BufRead, BufReader, Read};
 
-    // Several MiB of records, far more than a pipe holds.
-    let syns: Vec<TcpPacket> = (0..4000u32)
-        .map(|i| Stack::Linux.syn(v4(1), 1024 + (i % 60_000) as u16, v4(2), 443, i))
-        .collect();
-    let dir = tempfile::tempdir().expect("tempdir");
-    let path = dir.path().join("many.pcap");
-    std::fs::write(&path, capture(&syns)).expect("write");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_synprint"))
-        .args(["analyze", "--format", "jsonl"])
-        .arg(&path)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run synprint");
+    let (mut child, _dir) = jsonl_of_many_syns_to_a_pipe();
     let mut first = String::new();
     BufReader::new(child.stdout.take().expect("stdout"))
         .read_line(&mut first)

@@ -68,25 +68,90 @@ pub struct AnalyzeArgs {
 
 /// The output, whose write errors name it (`-o /dev/full`: which file is
 /// full?). The error's kind is kept: a closed pipe is still recognised.
+///
+/// After a stop signal, a reader that does not read (`| less` left open, a
+/// stalled consumer) cannot hold the run: writes go out in pieces a pipe
+/// takes without blocking, each once the output can take it, and an output
+/// that takes nothing for [`STOP_WRITE_GRACE_MS`] is given up, with one
+/// line on standard error. A blocking write would hold the stop until the
+/// reader reads, and a service manager's SIGTERM would end in SIGKILL,
+/// without the summary.
 struct NamedOutput<W> {
     inner: W,
     name: String,
+    stop: Option<&'static AtomicBool>,
+    given_up: bool,
 }
 
-impl<W: Write> NamedOutput<W> {
+/// How long, after a stop, the output may take nothing before it is given
+/// up.
+const STOP_WRITE_GRACE_MS: i32 = 1000;
+
+impl<W: Write + AsRawFd> NamedOutput<W> {
+    fn new(inner: W, name: String, stop: Option<&'static AtomicBool>) -> Self {
+        NamedOutput {
+            inner,
+            name,
+            stop,
+            given_up: false,
+        }
+    }
+
     fn named(&self, e: io::Error) -> io::Error {
         io::Error::new(e.kind(), format!("{}: {e}", self.name))
     }
+
+    /// After a stop: waits for the output to take a write; gives it up if
+    /// it does not.
+    fn ready_after_stop(&mut self) -> io::Result<bool> {
+        if !self.stop.is_some_and(|s| s.load(Relaxed)) {
+            return Ok(false);
+        }
+        if synprint::sys::wait_writable(self.inner.as_raw_fd(), STOP_WRITE_GRACE_MS)? {
+            return Ok(true);
+        }
+        self.given_up = true;
+        eprintln!(
+            "{}: not read when the stop came; records it had not taken are left out",
+            self.name
+        );
+        Err(io::Error::other(GivenUp))
+    }
 }
 
-impl<W: Write> Write for NamedOutput<W> {
+impl<W: Write + AsRawFd> Write for NamedOutput<W> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.inner.write(buf).map_err(|e| self.named(e))
+        if self.given_up {
+            return Err(io::Error::other(GivenUp));
+        }
+        let piece = match self.ready_after_stop()? {
+            true => buf.get(..libc::PIPE_BUF).unwrap_or(buf),
+            false => buf,
+        };
+        self.inner.write(piece).map_err(|e| self.named(e))
     }
 
     fn flush(&mut self) -> io::Result<()> {
+        if self.given_up {
+            return Err(io::Error::other(GivenUp));
+        }
         self.inner.flush().map_err(|e| self.named(e))
     }
+}
+
+/// The error of an output given up at a stop signal.
+#[derive(Debug, thiserror::Error)]
+#[error("not read when the stop came")]
+struct GivenUp;
+
+fn is_given_up(e: &io::Error) -> bool {
+    e.get_ref().is_some_and(|inner| inner.is::<GivenUp>())
+}
+
+/// The output's reader went away (`| head`) or stopped reading when a stop
+/// came: the end of the records, not a failure.
+fn is_output_closed(e: &io::Error) -> bool {
+    e.kind() == io::ErrorKind::BrokenPipe || is_given_up(e)
 }
 
 /// `-o` naming one of the inputs (a swapped argument, a typo) would empty
@@ -165,33 +230,41 @@ pub fn run(args: AnalyzeArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
     fn opening(path: &Path) -> impl Fn(io::Error) -> String + '_ {
         move |e| format!("{}: {e}", path.display())
     }
+    // Ctrl-C ends the run with the records so far flushed and the summary
+    // (a second one kills). Without the handler, a file's run is as before.
+    let stop = match capture {
+        Some(_) => Some(synprint::sys::stop_on_signals()?),
+        None => synprint::sys::stop_on_signals().ok(),
+    };
     let sink: Box<dyn Write> = match output {
         // p0f's `-o` appends to its log: so does its format here, so that a
         // tool reading the log loses nothing at a restart.
-        Some(path) if format == Format::P0f => Box::new(NamedOutput {
-            inner: File::options()
+        Some(path) if format == Format::P0f => Box::new(NamedOutput::new(
+            File::options()
                 .append(true)
                 .create(true)
                 .open(path)
                 .map_err(opening(path))?,
-            name: path.display().to_string(),
-        }),
-        Some(path) => Box::new(NamedOutput {
-            inner: PreallocatedFile::create(path).map_err(opening(path))?,
-            name: path.display().to_string(),
-        }),
-        None => Box::new(NamedOutput {
-            inner: io::stdout().lock(),
-            name: "standard output".into(),
-        }),
+            path.display().to_string(),
+            stop,
+        )),
+        Some(path) => Box::new(NamedOutput::new(
+            PreallocatedFile::create(path).map_err(opening(path))?,
+            path.display().to_string(),
+            stop,
+        )),
+        // The descriptor itself, not `io::stdout()`, whose own buffer
+        // retries an interrupted write (`writer` buffers already).
+        None => Box::new(NamedOutput::new(
+            File::from(io::stdout().as_fd().try_clone_to_owned()?),
+            "standard output".into(),
+            stop,
+        )),
     };
     let mut writer = RecordWriter::new(BufWriter::with_capacity(1 << 16, sink), format);
-    if let Some(capture) = capture {
-        return run_live(capture, &args, &engine, &mut writer, labels.as_ref());
+    if let (Some(capture), Some(stop)) = (capture, stop) {
+        return run_live(capture, &args, &engine, &mut writer, labels.as_ref(), stop);
     }
-    // Ctrl-C ends the run with the records so far flushed and the summary
-    // (a second one kills). Without the handler, the run is as before.
-    let stop = synprint::sys::stop_on_signals().ok();
     let started = Instant::now();
     // One analyzer for all the files, read as one stream (rotated files of
     // one capture, `tcpdump -C`): a SYN retransmitted across a file's end
@@ -397,9 +470,19 @@ fn analyze_file<W: Write>(
         say_after_records(writer, &mut output_dead, format_args!("{note}"));
     }
     let stopped = stop.is_some_and(|s| s.load(Relaxed));
+    let outcome = match outcome {
+        Err(StreamError::Output(e)) if stopped && is_given_up(&e) => Ok(()),
+        Err(StreamError::CaptureThenOutput { capture, output })
+            if stopped && is_given_up(&output) =>
+        {
+            Err(StreamError::Capture(capture))
+        }
+        outcome => outcome,
+    };
     let end = match outcome {
         // A pipe's reader ends at the signal, maybe inside a record: that is
-        // the interruption, not a damaged capture.
+        // the interruption, not a damaged capture; nor is an output given
+        // up at the signal.
         Ok(()) | Err(StreamError::Capture(_)) if stopped => {
             say_after_records(
                 writer,
@@ -452,7 +535,7 @@ fn unread_note(name: &str, links: &[LinkType], frames: u64) -> String {
 /// a reader that went away is not an error here.
 fn flush_before_message<W: Write>(writer: &mut RecordWriter<W>) -> io::Result<()> {
     match writer.flush() {
-        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(()),
+        Err(e) if is_output_closed(&e) => Ok(()),
         flushed => flushed,
     }
 }
@@ -487,9 +570,9 @@ fn run_live<W: Write>(
     engine: &synprint::analyze::Engine,
     writer: &mut RecordWriter<W>,
     labels: Option<&Judge>,
+    stop: &AtomicBool,
 ) -> Result<ExitCode, Box<dyn std::error::Error>> {
     let interface = capture.interface().to_string();
-    let stop = synprint::sys::stop_on_signals()?;
     // Said once the socket is open: SYNs from here on are seen.
     let mode = capture.options().mode();
     match args.capture_port {
@@ -523,7 +606,7 @@ fn run_live<W: Write>(
     let mut failed = match flushed {
         Ok(()) => false,
         // A reader that went away (`| head`) ends the capture, quietly.
-        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => false,
+        Err(e) if is_output_closed(&e) => false,
         Err(e) => {
             eprintln!("writing records: {e}");
             true
@@ -584,15 +667,13 @@ impl StreamError {
 
     /// The output is a pipe whose reader has closed it.
     fn is_reader_gone(&self) -> bool {
-        self.output_error()
-            .is_some_and(|e| e.kind() == io::ErrorKind::BrokenPipe)
+        self.output_error().is_some_and(is_output_closed)
     }
 
     /// The output refused records (a full disk): later ones would be
     /// refused too.
     fn is_output_failed(&self) -> bool {
-        self.output_error()
-            .is_some_and(|e| e.kind() != io::ErrorKind::BrokenPipe)
+        self.output_error().is_some_and(|e| !is_output_closed(e))
     }
 }
 

@@ -72,6 +72,12 @@ impl PreallocatedFile {
     }
 }
 
+impl std::os::fd::AsRawFd for PreallocatedFile {
+    fn as_raw_fd(&self) -> std::os::fd::RawFd {
+        self.file.as_raw_fd()
+    }
+}
+
 impl Write for PreallocatedFile {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         self.reserve_for(buf.len() as u64);
