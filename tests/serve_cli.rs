@@ -125,3 +125,45 @@ fn invalid_configuration_names_the_key() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("SYNPRINT_TRUSTED_PROXIES"), "{err}");
 }
+
+/// Trusting every address as a proxy lets any client choose the address
+/// it is answered for: allowed (a deployment may firewall the port), but
+/// said at start, naming the header.
+#[test]
+fn trusting_every_address_is_warned_about() {
+    use std::io::BufRead;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_synprint"))
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--trusted-proxy",
+            "::/0",
+        ])
+        .args(["--real-ip-header", "x-forwarded-for"])
+        .env_remove("SYNPRINT_API_KEY")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn synprint serve");
+    let stderr = child.stderr.take().expect("stderr");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+        {
+            let _ = tx.send(line);
+        }
+    });
+    // Start-up lines come at once; serve then runs until killed.
+    let warning = std::iter::from_fn(|| rx.recv_timeout(Duration::from_secs(10)).ok())
+        .find(|l| l.contains("warning"));
+    let _ = child.kill();
+    let _ = child.wait();
+    let warning = warning.expect("a warning line before serve ended");
+    assert!(
+        warning.contains("::/0") && warning.contains("X-Forwarded-For"),
+        "{warning}"
+    );
+}

@@ -15,6 +15,11 @@ pub struct Cidr {
 pub struct CidrError(pub String);
 
 impl Cidr {
+    /// A prefix of length 0: every address of its family.
+    pub fn is_everything(&self) -> bool {
+        self.prefix == 0
+    }
+
     pub fn loopback() -> [Cidr; 2] {
         [
             Cidr {

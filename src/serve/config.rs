@@ -61,6 +61,15 @@ pub enum RealIpHeader {
     XForwardedFor,
 }
 
+impl fmt::Display for RealIpHeader {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str(match self {
+            RealIpHeader::XRealIp => "X-Real-IP",
+            RealIpHeader::XForwardedFor => "X-Forwarded-For",
+        })
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 #[error("expected X-Real-IP or X-Forwarded-For")]
 pub struct UnknownRealIpHeader;
@@ -462,20 +471,57 @@ fn file_layer(path: &Path) -> Result<Layer, ConfigError> {
         .extension()
         .is_some_and(|e| e.eq_ignore_ascii_case("json"))
         || text.trim_start().starts_with('{');
+    // Editors on some systems start a UTF-8 file with a byte-order mark.
+    let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
+    let json = json || text.trim_start().starts_with('{');
     let value: Value = if json {
-        serde_json::from_str(&text).map_err(|e| ConfigError::Syntax {
+        let UniqueKeys(table) = serde_json::from_str(text).map_err(|e| ConfigError::Syntax {
             path: path.to_path_buf(),
             format: "JSON",
             message: e.to_string(),
-        })?
+        })?;
+        Value::Object(table)
     } else {
-        toml::from_str(&text).map_err(|e| ConfigError::Syntax {
+        toml::from_str(text).map_err(|e| ConfigError::Syntax {
             path: path.to_path_buf(),
             format: "TOML",
-            message: crate::classify::toml_error_line(&text, &e),
+            message: crate::classify::toml_error_line(text, &e),
         })?
     };
     layer_from_value(&path.display().to_string(), &value)
+}
+
+/// A JSON table whose keys are each given once: serde_json would keep the
+/// last of two without a word, where TOML refuses them.
+struct UniqueKeys(serde_json::Map<String, Value>);
+
+impl<'de> serde::Deserialize<'de> for UniqueKeys {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Keys;
+        impl<'de> serde::de::Visitor<'de> for Keys {
+            type Value = UniqueKeys;
+
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a table of keys")
+            }
+
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<UniqueKeys, A::Error> {
+                let mut table = serde_json::Map::new();
+                while let Some((key, value)) = map.next_entry::<String, Value>()? {
+                    if table.contains_key(&key) {
+                        let twice = format!("`{key}` is given twice");
+                        return Err(serde::de::Error::custom(twice));
+                    }
+                    table.insert(key, value);
+                }
+                Ok(UniqueKeys(table))
+            }
+        }
+        d.deserialize_map(Keys)
+    }
 }
 
 /// One value as a layer gives it, with where it came from and the name
@@ -598,34 +644,43 @@ fn layer_from_value(origin: &str, v: &Value) -> Result<Layer, ConfigError> {
     let mut l = Layer::default();
     let mut zardaxt_ip: Option<IpAddr> = None;
     let mut zardaxt_port: Option<u16> = None;
+    // Which name set each key: two names for one setting (`interface` and
+    // `interfaces`) would otherwise leave the one read last.
+    let mut set_by: Vec<(ConfigKey, &str)> = Vec::new();
     for (name, val) in table {
         let setting = Setting {
             origin,
             name,
             raw: Raw::Value(val),
         };
-        match name.as_str() {
-            "api_server_ip" => zardaxt_ip = Some(setting.parsed()?),
-            "api_server_port" => zardaxt_port = Some(setting.number()?),
+        let key = match name.as_str() {
+            "api_server_ip" => {
+                zardaxt_ip = Some(setting.parsed()?);
+                continue;
+            }
+            "api_server_port" => {
+                zardaxt_port = Some(setting.number()?);
+                continue;
+            }
             "pcap_filter"
             | "verbose"
             | "store_fingerprints"
             | "write_after"
-            | "enable_uptime_interpolation" => {}
+            | "enable_uptime_interpolation" => continue,
             // zardaxt's name, and the singular spellings of the lists.
-            "clear_dict_after" => l.set(ConfigKey::StoreMaxIps, &setting)?,
-            "trusted_proxy" => l.set(ConfigKey::TrustedProxies, &setting)?,
-            "interface" => l.set(ConfigKey::Interfaces, &setting)?,
-            name => match ConfigKey::named(name) {
-                Some(key) => l.set(key, &setting)?,
-                None => {
-                    return Err(ConfigError::UnknownKey {
-                        origin: origin.to_string(),
-                        key: name.to_string(),
-                    })
-                }
-            },
+            "clear_dict_after" => ConfigKey::StoreMaxIps,
+            "trusted_proxy" => ConfigKey::TrustedProxies,
+            "interface" => ConfigKey::Interfaces,
+            name => ConfigKey::named(name).ok_or_else(|| ConfigError::UnknownKey {
+                origin: origin.to_string(),
+                key: name.to_string(),
+            })?,
+        };
+        if let Some((_, first)) = set_by.iter().find(|(k, _)| *k == key) {
+            return Err(setting.invalid(format!("`{first}` sets it already: give one of the two")));
         }
+        set_by.push((key, name));
+        l.set(key, &setting)?;
     }
     if zardaxt_ip.is_some() || zardaxt_port.is_some() {
         l.listen.get_or_insert_default().push(SocketAddr::new(
@@ -844,6 +899,44 @@ mod tests {
         };
         let c2 = ServeConfig::resolve(&args, env(&[])).expect("JSON by its brace");
         assert_eq!(c2.interfaces, c.interfaces);
+    }
+
+    /// A setting given twice in a JSON file, under one name or under two
+    /// (zardaxt's `interface` and synprint's `interfaces`), is refused:
+    /// the one read last would otherwise win without a word (here, no
+    /// capture at all, or 10/8 trusted after all). A byte-order mark is
+    /// read past, in either format.
+    #[test]
+    fn a_setting_given_twice_is_refused() {
+        for (text, names) in [
+            (
+                r#"{"interface": "lo", "interfaces": []}"#,
+                ["interface", "interfaces"],
+            ),
+            (
+                r#"{"trusted_proxies": [], "trusted_proxy": "10.0.0.0/8"}"#,
+                ["trusted_proxies", "trusted_proxy"],
+            ),
+            (
+                r#"{"clear_dict_after": 5, "store_max_ips": 6}"#,
+                ["clear_dict_after", "store_max_ips"],
+            ),
+            (r#"{"api_key": "a", "api_key": "b"}"#, ["api_key", "twice"]),
+        ] {
+            let (_d, args) = with_config("z.json", text);
+            let e = ServeConfig::resolve(&args, env(&[]))
+                .expect_err(text)
+                .to_string();
+            assert!(names.iter().all(|n| e.contains(n)), "{text}: {e}");
+        }
+        for (name, text) in [
+            ("b.json", "\u{feff}{\"store_per_ip\": 3}"),
+            ("b.toml", "\u{feff}store_per_ip = 3\n"),
+        ] {
+            let (_d, args) = with_config(name, text);
+            let c = ServeConfig::resolve(&args, env(&[])).expect(name);
+            assert_eq!(c.store.per_ip, 3);
+        }
     }
 
     /// A TOML syntax error is one line naming where it is.

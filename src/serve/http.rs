@@ -176,7 +176,7 @@ fn parse_query(q: Option<&str>) -> Result<Query, ApiError> {
                 out.ip = Some(canonical(ip));
             }
             "port" => {
-                out.port = Some(v.parse::<u16>().map_err(|_| {
+                out.port = Some(port_number(v).ok_or_else(|| {
                     ApiError::bad_request("query parameter `port` must be a number from 0 to 65535")
                 })?)
             }
@@ -331,7 +331,7 @@ fn caller(state: &AppState, peer: SocketAddr, h: &HeaderMap) -> Result<Caller, A
         // Empty is absent: a proxy may clear the client's by sending it so.
         None => last_line(h, "X-Real-Port")?
             .filter(|v| !v.is_empty())
-            .map(|v| v.parse::<u16>().map_err(|_| bad_header("X-Real-Port")))
+            .map(|v| port_number(v).ok_or_else(|| bad_header("X-Real-Port")))
             .transpose()?,
     };
     Ok(Caller {
@@ -339,6 +339,15 @@ fn caller(state: &AppState, peer: SocketAddr, h: &HeaderMap) -> Result<Caller, A
         port,
         forwarded: true,
     })
+}
+
+/// A port as digits only: `u16::from_str` also takes a leading `+`, which
+/// no proxy writes.
+fn port_number(text: &str) -> Option<u16> {
+    if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    text.parse().ok()
 }
 
 /// A body of `content_type`; `cors` lets any origin read it.
@@ -982,6 +991,8 @@ mod tests {
             "ip=1.2.3",
             "port=70000",
             "port=-1",
+            "port=%2B80",
+            "port=",
             "by_ip=maybe",
             "key=%zz",
             "key=%+1",

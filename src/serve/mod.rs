@@ -298,6 +298,13 @@ pub fn run(config: ServeConfig, engine: Arc<Engine>) -> Result<(), ServeError> {
         if config.api_key.is_none() {
             eprintln!("synprint serve: no API key configured; /all, /stats and lookups of other addresses are off");
         }
+        if let Some(all) = config.trusted_proxies.iter().find(|c| c.is_everything()) {
+            eprintln!(
+                "synprint serve: warning: trusted proxy {all} is every address: any client can \
+                 name, in {}, the address it is answered for",
+                config.real_ip_header
+            );
+        }
         signals.wait().await;
         eprintln!("synprint serve: shutting down");
         server.shutdown(Duration::from_secs(5)).await;
