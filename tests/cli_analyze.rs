@@ -714,6 +714,20 @@ fn a_reader_that_goes_away_ends_the_run_quietly() {
     assert_eq!(rec["kind"], "syn");
     assert!(status.success(), "exit {status}; stderr: {stderr}");
     assert!(!stderr.to_lowercase().contains("pipe"), "{stderr}");
+    // Every packet read is a SYN: the summary counts a record for each,
+    // those still held for lookahead when the output failed included.
+    let count = |prefix: &str| -> u64 {
+        let line = stderr
+            .lines()
+            .find(|l| l.starts_with(prefix))
+            .expect(prefix);
+        let digits = line[prefix.len()..].trim_start();
+        let end = digits
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(digits.len());
+        digits[..end].parse().expect("a count")
+    };
+    assert_eq!(count("packets read:"), count("records:"), "{stderr}");
 }
 
 /// A connection whose client ACKs 40 ms after its SYN: p0f's uptime from

@@ -463,6 +463,9 @@ fn analyze_file<W: Write>(
     if let Some((bar, _)) = progress {
         bar.finish_and_clear();
     }
+    if outcome.as_ref().is_err_and(|e| e.output_error().is_some()) {
+        settle(analyzer);
+    }
     let mut output_dead = outcome.as_ref().is_err_and(StreamError::is_output_failed);
     let unread = analyzer.stats().skipped[Skip::UnknownLinkType.index()] - unread_before;
     if unread > 0 && !unread_links.is_empty() {
@@ -600,7 +603,10 @@ fn run_live<W: Write>(
     });
     let (flushed, gone) = match streamed {
         Ok(()) => (writer.flush(), None),
-        Err(Stopped::Deliver(e)) => (Err(e), None),
+        Err(Stopped::Deliver(e)) => {
+            settle(&mut analyzer);
+            (Err(e), None)
+        }
         Err(Stopped::Capture(e)) => (writer.flush(), Some(e)),
     };
     let mut failed = match flushed {
@@ -632,6 +638,13 @@ fn run_live<W: Write>(
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// Makes the records of the packets the analyzer still holds, without
+/// writing them, once the output has failed: the summary's records and
+/// skips then add up to the packets read.
+fn settle(analyzer: &mut Analyzer<'_>) {
+    let _ = analyzer.drain(&mut |_| Ok::<(), std::convert::Infallible>(()));
 }
 
 /// Seconds, whole or not: `30`, `0.5`; at most a century, so the
