@@ -102,6 +102,22 @@ fn declared_crawler(ua: &str) -> Result<bool, UaParserError> {
     Ok(all.extract(ua).is_some_and(|d| d.device == SPIDER))
 }
 
+/// The bytes of a User-Agent that are parsed. Browsers' are 100 to 300
+/// bytes, with the platform near the start; past that, a crafted one made
+/// the device parsers fall back to the regex crate's slowest engine at
+/// about 1 µs a byte (70 ms of a server thread for a 60 KB header, asked
+/// by anyone without a key).
+pub const MAX_USER_AGENT: usize = 512;
+
+/// `text` cut to at most `max` bytes, at a character boundary.
+fn head(text: &str, max: usize) -> &str {
+    let mut end = text.len().min(max);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
+}
+
 /// The OS a User-Agent names, or `None` when it names none of synprint's
 /// classes (TVs, unknown strings) or is a declared crawler's (whose OS
 /// tokens describe the device it emulates, not its own stack).
@@ -110,8 +126,10 @@ fn declared_crawler(ua: &str) -> Result<bool, UaParserError> {
 /// `Macintosh; Intel Mac OS X 10_15_7`, `Linux; Android 10; K`, `X11;
 /// Linux x86_64`, `X11; CrOS x86_64 14541.0.0`), which is all this needs.
 /// iPadOS in desktop mode claims to be a Mac: the label is then `macOS`,
-/// as any User-Agent-based label would be.
+/// as any User-Agent-based label would be. Only the first
+/// [`MAX_USER_AGENT`] bytes are read.
 pub fn os_from_user_agent(ua: &str) -> Result<Option<Os>, UaParserError> {
+    let ua = head(ua, MAX_USER_AGENT);
     let ex = extractor()?;
     let Some(os) = ex.extract(ua).and_then(|v| os_from_uap_family(&v.os)) else {
         return Ok(None);
@@ -192,5 +210,24 @@ mod tests {
         for (ua, want) in cases {
             assert_eq!(os_from_user_agent(ua), Ok(want), "{ua}");
         }
+    }
+
+    /// Only the head of a User-Agent is parsed: a crawler token 100 KB in
+    /// is not read (reading it took the slowest regex engine ~0.1 s), and
+    /// a cut inside a multi-byte character is no error.
+    #[test]
+    fn only_the_head_is_parsed() {
+        let padded = |pad: &str| {
+            format!(
+                "Mozilla/5.0 (Linux; Android 10) {pad} \
+                 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)"
+            )
+        };
+        let short = padded("a");
+        assert_eq!(os_from_user_agent(&short), Ok(None), "a declared crawler");
+        let long = padded(&"a".repeat(100_000));
+        assert_eq!(os_from_user_agent(&long), Ok(Some(Os::Android)));
+        let wide = padded(&"é".repeat(MAX_USER_AGENT));
+        assert_eq!(os_from_user_agent(&wide), Ok(Some(Os::Android)));
     }
 }
