@@ -167,6 +167,10 @@ impl serde::Serialize for Label {
 /// are the lines with its scale or `*`, in file order (p0f's matching
 /// order). Filtering out lines that can only be rejected leaves the outcome
 /// unchanged and the list short.
+/// The candidate lists of a layout may hold its lines at most this many
+/// times over.
+const LIST_COPIES_MAX: usize = 4;
+
 #[derive(Debug, Default)]
 pub(crate) struct TcpTable {
     /// Every line, grouped by layout, in file order within a group.
@@ -205,6 +209,15 @@ impl TcpTable {
             let mut scales: Vec<u8> = recs.iter().filter_map(|r| r.wscale).collect();
             scales.sort_unstable();
             scales.dedup();
+            // Each scale's list repeats the `*` lines: a database with many
+            // of both in one layout (up to 256 scales) would be copied up to
+            // 257 times. Past a few copies the layout keeps one list of all
+            // its lines; the matcher rejects a fixed scale that differs.
+            let wild = recs.iter().filter(|r| r.wscale.is_none()).count();
+            let copies = recs.len() - wild + scales.len() * wild + wild;
+            if copies > LIST_COPIES_MAX * recs.len() {
+                scales.clear();
+            }
             let mut lists = ScaleLists::default();
             for w in scales {
                 let start = t.lists.len() as u32;
@@ -216,8 +229,12 @@ impl TcpTable {
                 lists.by_scale.push((w, start, t.lists.len() as u32));
             }
             let start = t.lists.len() as u32;
-            t.lists
-                .extend(recs.iter().filter(|r| r.wscale.is_none()).cloned());
+            let any_scale = lists.by_scale.is_empty();
+            t.lists.extend(
+                recs.iter()
+                    .filter(|r| any_scale || r.wscale.is_none())
+                    .cloned(),
+            );
             lists.other = (start, t.lists.len() as u32);
             t.records.extend(recs);
             t.index.insert(layout, lists);
@@ -364,6 +381,9 @@ struct Parser {
     /// OS/application names in order of first appearance (labels, `sys`,
     /// `ua_os`), matched case-insensitively as p0f does.
     names: Vec<String>,
+    /// `names` by their ASCII-lowercased bytes (a `sys` line may list
+    /// thousands).
+    name_ids: HashMap<Vec<u8>, usize>,
     labels: Vec<Label>,
     cur: CurrentLabel,
     tcp: [Vec<(Layout, Vec<TcpRecord>)>; 2],
@@ -385,6 +405,7 @@ impl Default for Parser {
             line: 0,
             classes: Vec::new(),
             names: Vec::new(),
+            name_ids: HashMap::new(),
             labels: Vec::new(),
             cur: CurrentLabel::default(),
             tcp: [Vec::new(), Vec::new()],
@@ -581,17 +602,14 @@ impl Parser {
 
     /// p0f's lookup_name_id: the existing spelling, or a new entry.
     fn name_id(&mut self, name: &[u8]) -> usize {
-        match self
-            .names
-            .iter()
-            .position(|n| n.as_bytes().eq_ignore_ascii_case(name))
-        {
-            Some(i) => i,
-            None => {
-                self.names.push(text(name));
-                self.names.len() - 1
-            }
-        }
+        let names = &mut self.names;
+        *self
+            .name_ids
+            .entry(name.to_ascii_lowercase())
+            .or_insert_with(|| {
+                names.push(text(name));
+                names.len() - 1
+            })
     }
 
     fn parse_label(&mut self, val: &[u8]) -> Result<(), DbError> {
@@ -1329,6 +1347,51 @@ mod tests {
         assert_eq!(b.to_string(), "Linux");
         assert_eq!(b.flavor, None);
         assert!(b.generic);
+    }
+
+    /// Candidate lists repeat a layout's `*`-scale lines once per scale
+    /// some line fixes; a database with many of both falls back to one
+    /// list of all the layout's lines, in file order, which the matcher
+    /// filters itself. p0f 3.09b's own database keeps its per-scale lists.
+    #[test]
+    fn candidate_lists_stay_a_few_copies_of_the_lines() {
+        let builtin = Database::builtin();
+        for table in &builtin.tcp {
+            let others = table.index.values().flat_map(|g| {
+                table
+                    .lists
+                    .get(g.other.0 as usize..g.other.1 as usize)
+                    .unwrap_or(&[])
+            });
+            assert!(others.into_iter().all(|r| r.wscale.is_none()));
+        }
+        let mut text = String::from(HEAD);
+        for w in 0..=255 {
+            text += &format!(
+                "label = s:unix:Fixed:{w}\nsig = 4:64:0:*:{},{w}:mss,ws:df:0\n",
+                1000 + w
+            );
+        }
+        for i in 0..1000 {
+            text += &format!(
+                "label = s:unix:Any:{i}\nsig = 4:64:0:*:{},*:mss,ws:df:0\n",
+                5000 + i
+            );
+        }
+        let db = Database::parse(&text).expect("parses");
+        let t = &db.tcp[1];
+        assert_eq!(t.records.len(), 1256);
+        assert!(
+            t.lists.len() <= LIST_COPIES_MAX * t.records.len(),
+            "{}",
+            t.lists.len()
+        );
+        let layout = layout_of(&[2, 3]);
+        for w in [0u8, 7, 255] {
+            let c = t.candidates(&layout, w);
+            assert!(c.iter().any(|r| r.wscale == Some(w)), "scale {w}");
+            assert!(c.windows(2).all(|p| p[0].line < p[1].line));
+        }
     }
 
     #[test]
