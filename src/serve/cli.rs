@@ -36,8 +36,9 @@ pub struct ServeArgs {
     /// or X-Forwarded-For. Only this one is read.
     #[arg(long, value_name = "HEADER")]
     pub real_ip_header: Option<RealIpHeader>,
-    /// Connections served at once; more wait in the kernel's accept queue
-    /// (default 4096).
+    /// Connections served at once (default 4096); a new one takes the slot
+    /// of a connection quiet for a second, or waits in the kernel's accept
+    /// queue.
     #[arg(long, value_name = "N")]
     pub max_connections: Option<usize>,
     /// Also capture SYNs on this interface (repeatable; `any` for all).

@@ -89,9 +89,9 @@ pub fn read_syn(stream: &TcpStream, engine: &Engine) -> ConnSyn {
 
 /// Accepts connections until `shutdown` turns true, serving at most as many
 /// at once as there are `slots` (shared by every listener; when all are
-/// taken, the quietest connection gives its slot up, and meanwhile one
-/// accepted connection per listener waits and the rest wait in the kernel's
-/// accept queue). Each connection task holds a clone of `alive`; the caller
+/// taken, a quiet connection gives its slot up, if there is one, and
+/// meanwhile one accepted connection per listener waits and the rest wait
+/// in the kernel's accept queue). Each connection task holds a clone of `alive`; the caller
 /// waits for them all to finish.
 pub async fn accept_loop(
     listener: TcpListener,
@@ -123,6 +123,7 @@ pub async fn accept_loop(
             s = slots.acquire() => s,
             _ = shutdown.changed() => return,
         };
+        let Some(slot) = slot else { return };
         let state = Arc::clone(&state);
         let engine = Arc::clone(&engine);
         let shutdown = shutdown.clone();
@@ -177,7 +178,7 @@ struct StallGuard {
     inner: TcpStream,
     timeout: Duration,
     stalled: Option<Pin<Box<Sleep>>>,
-    /// Told whenever the client sends bytes.
+    /// Told whenever bytes move either way.
     activity: Option<Arc<Activity>>,
 }
 
@@ -188,6 +189,13 @@ impl StallGuard {
             timeout,
             stalled: None,
             activity,
+        }
+    }
+
+    /// Bytes moved either way: a connection doing so keeps its slot.
+    fn touch(&self) {
+        if let Some(a) = &self.activity {
+            a.touch();
         }
     }
 
@@ -230,9 +238,7 @@ impl AsyncRead for StallGuard {
         let before = buf.filled().len();
         let read = Pin::new(&mut self.inner).poll_read(cx, buf);
         if buf.filled().len() > before {
-            if let Some(a) = &self.activity {
-                a.heard();
-            }
+            self.touch();
         }
         read
     }
@@ -244,7 +250,11 @@ impl AsyncWrite for StallGuard {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        self.guard(cx, |s, cx| s.poll_write(cx, buf))
+        let written = self.guard(cx, |s, cx| s.poll_write(cx, buf));
+        if matches!(written, Poll::Ready(Ok(n)) if n > 0) {
+            self.touch();
+        }
+        written
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
