@@ -658,6 +658,35 @@ fn a_stop_while_the_output_is_blocked_ends_the_run() {
     assert!(err.contains("packets read:"), "{err}");
 }
 
+/// A reader that pauses for 2 s around the stop (`| gzip` on a slow disk)
+/// still gets every record made, each line whole.
+#[test]
+fn a_reader_pausing_at_the_stop_gets_whole_records() {
+    use std::io::Read;
+    use std::time::Duration;
+
+    let (mut child, _dir) = jsonl_of_many_syns_to_a_pipe();
+    let mut stdout = child.stdout.take().expect("stdout");
+    std::thread::sleep(Duration::from_millis(500));
+    let pid = libc::pid_t::try_from(child.id()).expect("pid");
+    // SAFETY: kill(2) takes no pointers; the pid is our unreaped child's.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
+    std::thread::sleep(Duration::from_secs(2));
+    let mut out = String::new();
+    stdout.read_to_string(&mut out).expect("records");
+    let status = child.wait().expect("exit");
+    assert_eq!(status.code(), Some(130));
+    assert!(
+        out.ends_with('\n'),
+        "cut: {:?}",
+        &out[out.len().saturating_sub(80)..]
+    );
+    for line in out.lines() {
+        let rec: serde_json::Value = serde_json::from_str(line).expect("a whole record");
+        assert_eq!(rec["kind"], "syn");
+    }
+}
+
 /// Sends `signal` to `child` and waits at most `limit` for it to end:
 /// its status and standard error.
 fn signal_and_wait(

@@ -71,9 +71,11 @@ pub struct AnalyzeArgs {
 ///
 /// After a stop signal, a reader that does not read (`| less` left open, a
 /// stalled consumer) cannot hold the run: writes go out in pieces a pipe
-/// takes without blocking, each once the output can take it, and an output
-/// that takes nothing for [`STOP_WRITE_GRACE_MS`] is given up, with one
-/// line on standard error. A blocking write would hold the stop until the
+/// takes whole or not at all (at most `PIPE_BUF` bytes, ending at a line
+/// end where one is in reach, so what the reader gets ends with a whole
+/// record), each once the output can take it, and an output that takes
+/// nothing for [`STOP_WRITE_GRACE_MS`] is given up, with one line on
+/// standard error. A blocking write would hold the stop until the
 /// reader reads, and a service manager's SIGTERM would end in SIGKILL,
 /// without the summary.
 struct NamedOutput<W> {
@@ -85,7 +87,7 @@ struct NamedOutput<W> {
 
 /// How long, after a stop, the output may take nothing before it is given
 /// up.
-const STOP_WRITE_GRACE_MS: i32 = 1000;
+const STOP_WRITE_GRACE_MS: i32 = 3000;
 
 impl<W: Write + AsRawFd> NamedOutput<W> {
     fn new(inner: W, name: String, stop: Option<&'static AtomicBool>) -> Self {
@@ -125,7 +127,13 @@ impl<W: Write + AsRawFd> Write for NamedOutput<W> {
             return Err(io::Error::other(GivenUp));
         }
         let piece = match self.ready_after_stop()? {
-            true => buf.get(..libc::PIPE_BUF).unwrap_or(buf),
+            true => {
+                let head = buf.get(..libc::PIPE_BUF).unwrap_or(buf);
+                match head.iter().rposition(|&b| b == b'\n') {
+                    Some(end) => &head[..=end],
+                    None => head,
+                }
+            }
             false => buf,
         };
         self.inner.write(piece).map_err(|e| self.named(e))
