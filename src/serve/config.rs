@@ -614,6 +614,10 @@ impl<'a> Setting<'a> {
         <T as std::str::FromStr>::Err: fmt::Display,
     {
         match self.raw {
+            // Digits only, as the API reads ports: `from_str` takes `+`.
+            Raw::Text(t) if !t.trim().bytes().all(|b| b.is_ascii_digit()) => {
+                Err(self.invalid(format!("`{t}` is not a number")))
+            }
             Raw::Text(_) => self.parsed(),
             Raw::Value(v) => v
                 .as_u64()
@@ -683,6 +687,10 @@ fn layer_from_value(origin: &str, v: &Value) -> Result<Layer, ConfigError> {
         l.set(key, &setting)?;
     }
     if zardaxt_ip.is_some() || zardaxt_port.is_some() {
+        if set_by.iter().any(|(k, _)| *k == ConfigKey::Listen) {
+            let why = "`api_server_ip`/`api_server_port` set it already: give one of the two";
+            return Err(invalid(origin, ConfigKey::Listen.name(), why));
+        }
         l.listen.get_or_insert_default().push(SocketAddr::new(
             zardaxt_ip.unwrap_or(IpAddr::V6(Ipv6Addr::UNSPECIFIED)),
             zardaxt_port.unwrap_or(DEFAULT_PORT),
@@ -922,6 +930,10 @@ mod tests {
                 ["clear_dict_after", "store_max_ips"],
             ),
             (r#"{"api_key": "a", "api_key": "b"}"#, ["api_key", "twice"]),
+            (
+                r#"{"listen": ["127.0.0.1:1"], "api_server_port": 2}"#,
+                ["listen", "api_server_port"],
+            ),
         ] {
             let (_d, args) = with_config("z.json", text);
             let e = ServeConfig::resolve(&args, env(&[]))
@@ -1030,6 +1042,7 @@ mod tests {
             ("SYNPRINT_STORE_TTL_SECS", "0"),
             ("SYNPRINT_STORE_PER_IP", "0"),
             ("SYNPRINT_INTERFACES", "lo,lo"),
+            ("SYNPRINT_CAPTURE_PORT", "+443"),
         ] {
             let e = ServeConfig::resolve(&ServeArgs::default(), env(&[(var, value)]))
                 .expect_err(var)
