@@ -264,7 +264,12 @@ pub fn run(args: AnalyzeArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
         // The descriptor itself, not `io::stdout()`, whose own buffer
         // retries an interrupted write (`writer` buffers already).
         None => Box::new(NamedOutput::new(
-            File::from(io::stdout().as_fd().try_clone_to_owned()?),
+            File::from(
+                io::stdout()
+                    .as_fd()
+                    .try_clone_to_owned()
+                    .map_err(|e| format!("standard output: {e}"))?,
+            ),
             "standard output".into(),
             stop,
         )),
