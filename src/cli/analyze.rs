@@ -73,7 +73,8 @@ pub struct AnalyzeArgs {
 /// stalled consumer) cannot hold the run: writes go out in pieces a pipe
 /// takes whole or not at all (at most `PIPE_BUF` bytes, ending at a line
 /// end where one is in reach, so what the reader gets ends with a whole
-/// record), each once the output can take it, and an output that takes
+/// record unless the stop cut a write short), each once the output can
+/// take it, and an output that takes
 /// nothing for [`STOP_WRITE_GRACE_MS`] is given up, with one line on
 /// standard error. A blocking write would hold the stop until the
 /// reader reads, and a service manager's SIGTERM would end in SIGKILL,
@@ -691,7 +692,8 @@ impl StreamError {
         }
     }
 
-    /// The output is a pipe whose reader has closed it.
+    /// The output is a pipe whose reader has closed it, or stopped reading
+    /// when a stop came.
     fn is_reader_gone(&self) -> bool {
         self.output_error().is_some_and(is_output_closed)
     }

@@ -160,6 +160,10 @@ impl serde::Serialize for Label {
     }
 }
 
+/// The candidate lists of a layout may hold its lines at most this many
+/// times over.
+const LIST_COPIES_MAX: usize = 4;
+
 /// Signatures of one direction, grouped by option layout: p0f only compares
 /// signatures with identical layouts. Within a layout, a signature whose
 /// window scale is fixed and differs from the packet's is always rejected,
@@ -167,10 +171,6 @@ impl serde::Serialize for Label {
 /// are the lines with its scale or `*`, in file order (p0f's matching
 /// order). Filtering out lines that can only be rejected leaves the outcome
 /// unchanged and the list short.
-/// The candidate lists of a layout may hold its lines at most this many
-/// times over.
-const LIST_COPIES_MAX: usize = 4;
-
 #[derive(Debug, Default)]
 pub(crate) struct TcpTable {
     /// Every line, grouped by layout, in file order within a group.

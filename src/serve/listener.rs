@@ -91,8 +91,8 @@ pub fn read_syn(stream: &TcpStream, engine: &Engine) -> ConnSyn {
 /// at once as there are `slots` (shared by every listener; when all are
 /// taken, a quiet connection gives its slot up, if there is one, and
 /// meanwhile one accepted connection per listener waits and the rest wait
-/// in the kernel's accept queue). Each connection task holds a clone of `alive`; the caller
-/// waits for them all to finish.
+/// in the kernel's accept queue). Each connection task holds a clone of
+/// `alive`; the caller waits for them all to finish.
 pub async fn accept_loop(
     listener: TcpListener,
     state: Arc<AppState>,
