@@ -553,34 +553,35 @@ struct Holders {
 impl Holders {
     fn start(a: std::net::SocketAddr, every: std::time::Duration) -> Holders {
         use std::sync::atomic::Ordering::Relaxed;
+        use std::time::{Duration, Instant};
         let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
         let threads = (0..2)
             .map(|_| {
                 let mut s = connect(a, SynShape::default());
-                s.set_read_timeout(Some(std::time::Duration::from_secs(5)))
+                s.set_read_timeout(Some(Duration::from_secs(5)))
                     .expect("timeout");
                 let stop = std::sync::Arc::clone(&stop);
                 std::thread::spawn(move || {
-                    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-                    // Asks once more after `stop`, to see whether the
-                    // connection still stands.
-                    loop {
+                    let deadline = Instant::now() + Duration::from_secs(30);
+                    let stopped = || stop.load(Relaxed) || Instant::now() > deadline;
+                    // Whether the server has closed the connection.
+                    let mut closed = || {
                         let mut buf = [0u8; 4096];
                         let sent = s.write_all(b"GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n");
-                        if sent.is_err() || !matches!(s.read(&mut buf), Ok(n) if n > 0) {
+                        sent.is_err() || !matches!(s.read(&mut buf), Ok(n) if n > 0)
+                    };
+                    loop {
+                        if closed() {
                             return true;
                         }
-                        let until = std::time::Instant::now() + every;
-                        while std::time::Instant::now() < until {
-                            if stop.load(Relaxed) || std::time::Instant::now() > deadline {
-                                break;
-                            }
-                            std::thread::sleep(std::time::Duration::from_millis(20));
+                        let until = Instant::now() + every;
+                        while Instant::now() < until && !stopped() {
+                            std::thread::sleep(Duration::from_millis(20));
                         }
-                        if stop.load(Relaxed) || std::time::Instant::now() > deadline {
-                            let mut buf = [0u8; 4096];
-                            let sent = s.write_all(b"GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n");
-                            return sent.is_err() || !matches!(s.read(&mut buf), Ok(n) if n > 0);
+                        // Asks once more after `stop`, to see whether the
+                        // connection still stands.
+                        if stopped() {
+                            return closed();
                         }
                     }
                 })
