@@ -668,9 +668,7 @@ fn a_reader_pausing_at_the_stop_gets_whole_records() {
     let (mut child, _dir) = jsonl_of_many_syns_to_a_pipe();
     let mut stdout = child.stdout.take().expect("stdout");
     std::thread::sleep(Duration::from_millis(500));
-    let pid = libc::pid_t::try_from(child.id()).expect("pid");
-    // SAFETY: kill(2) takes no pointers; the pid is our unreaped child's.
-    assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
+    send_signal(&child, libc::SIGTERM);
     std::thread::sleep(Duration::from_secs(2));
     let mut out = String::new();
     stdout.read_to_string(&mut out).expect("records");
@@ -687,6 +685,12 @@ fn a_reader_pausing_at_the_stop_gets_whole_records() {
     }
 }
 
+fn send_signal(child: &std::process::Child, signal: libc::c_int) {
+    let pid = libc::pid_t::try_from(child.id()).expect("pid");
+    // SAFETY: kill(2) takes no pointers; the pid is our unreaped child's.
+    assert_eq!(unsafe { libc::kill(pid, signal) }, 0);
+}
+
 /// Sends `signal` to `child` and waits at most `limit` for it to end:
 /// its status and standard error.
 fn signal_and_wait(
@@ -695,9 +699,7 @@ fn signal_and_wait(
     limit: std::time::Duration,
 ) -> (std::process::ExitStatus, String) {
     use std::io::Read;
-    let pid = libc::pid_t::try_from(child.id()).expect("pid");
-    // SAFETY: kill(2) takes no pointers; the pid is our unreaped child's.
-    assert_eq!(unsafe { libc::kill(pid, signal) }, 0);
+    send_signal(child, signal);
     let until = std::time::Instant::now() + limit;
     let status = loop {
         if let Some(status) = child.try_wait().expect("wait") {
