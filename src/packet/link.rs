@@ -406,10 +406,17 @@ pub(super) fn mpls<S: Segments>(
         Some(4) => ip::v4::<S>(ts, rest, depth),
         Some(6) => ip::v6::<S>(ts, rest, depth),
         Some(0) => {
-            let followed = |frame: &[u8]| {
-                frame
-                    .get(12..14)
-                    .is_some_and(|t| ethertype::is_followed(u16::from_be_bytes([t[0], t[1]])))
+            // An Ethernet II frame of an EtherType the decoder follows, or
+            // an 802.3 frame whose LLC/SNAP header names IP.
+            let followed = |frame: &[u8]| match frame.get(12..14) {
+                Some(&[a, b]) => match u16::from_be_bytes([a, b]) {
+                    ..=ethertype::MAX_8023_LENGTH => matches!(
+                        frame.get(14..).map(llc_snap),
+                        Some(Ok((ethertype::IPV4 | ethertype::IPV6, _)))
+                    ),
+                    ty => ethertype::is_followed(ty),
+                },
+                _ => false,
             };
             let with_cw = rest.get(4..).unwrap_or_default();
             let frame = if followed(rest) {

@@ -360,7 +360,7 @@ fn authentication_headers_are_walked() {
             let o = observe(LinkType::RAW, pkt);
             assert_eq!(o.options, plain.options);
             assert_eq!((o.src_port, o.seq, o.window), (p.src_port, p.seq, p.window));
-            assert_eq!(usize::from(o.ip_total_length), pkt.len());
+            assert_eq!(o.ip_total_length as usize, pkt.len());
             let header = if o.ip_version == IpVersion::V4 {
                 20
             } else {
@@ -454,7 +454,7 @@ fn ipv6_extension_headers_are_walked() {
         let pkt = ipv6_with_extensions(&ip6, chain);
         let o = observe(LinkType::RAW, &pkt);
         assert_eq!(usize::from(o.ip_options_len), 8 * chain.len(), "{chain:?}");
-        assert_eq!(usize::from(o.ip_total_length), pkt.len());
+        assert_eq!(o.ip_total_length as usize, pkt.len());
         assert_eq!(o.src_port, p.src_port);
         assert_eq!(o.options, observe(LinkType::RAW, &ip6).options);
         for cut in 40..pkt.len() {
@@ -611,7 +611,30 @@ fn mpls_payloads_are_told_apart_by_their_first_bytes() {
         &observe(LinkType::ETHERNET, &ether(0x8848, &mpls(&[7], &frame))),
         &p,
     );
-    // Neither IP nor an Ethernet frame carrying IP at either offset.
+    // An 802.3 frame (LLC/SNAP) in a pseudowire, with and without control
+    // word.
+    let llc = crate::craft::ethernet_8023(&p.ip_bytes(), &[]);
+    let mut llc_cw = vec![0, 0, 0, 6];
+    llc_cw.extend_from_slice(&llc);
+    for pw in [&llc, &llc_cw] {
+        assert_matches(
+            &observe(LinkType::ETHERNET, &ether(0x8847, &mpls(&[7], pw))),
+            &p,
+        );
+    }
+    // Neither IP nor an Ethernet frame carrying IP at either offset (an
+    // 802.3 frame whose SNAP names ARP, an Ethernet II frame of ARP, bytes
+    // of neither IP version).
+    let mut llc_arp = llc.clone();
+    llc_arp[20..22].copy_from_slice(&0x0806u16.to_be_bytes());
+    assert_eq!(
+        decode(
+            LinkType::ETHERNET,
+            TS,
+            &ether(0x8847, &mpls(&[7], &llc_arp))
+        ),
+        Err(Skip::UnsupportedEncapsulation)
+    );
     let mut arp = frame.clone();
     arp[12..14].copy_from_slice(&0x0806u16.to_be_bytes());
     assert_eq!(
