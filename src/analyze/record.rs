@@ -1033,6 +1033,33 @@ mod tests {
         assert!(templated > 50, "uptime estimates in {templated} records");
     }
 
+    /// An IPv6 packet's total length (payload length + 40) can exceed
+    /// 65,535; it is written whole, from templates too.
+    #[test]
+    fn ipv6_total_length_above_16_bits() {
+        let engine = Engine::default();
+        let mut a = Analyzer::new(&engine, AnalyzerConfig::default());
+        let mut memo = JsonMemo::new();
+        let c = IpAddr::V6(Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 0x20));
+        let s = IpAddr::V6(Ipv6Addr::new(0x2001, 0xdb8, 0, 1, 0, 0, 0xa, 0x7));
+        for port in 40000..40004 {
+            let mut p = Stack::Linux.syn(c, port, s, 80, u32::from(port));
+            let header = p.ip_bytes().len() - 40;
+            p.payload = vec![0; 65_535 - header];
+            let Some(r) = a.process_ip(Timestamp(1), &p.ip_bytes()) else {
+                panic!("a new connection's SYN makes a record")
+            };
+            assert_eq!(r.obs.ip_total_length, 65_575);
+            let mut direct = JsonBuf::new();
+            r.write_json(&mut direct);
+            let mut via = JsonBuf::new();
+            r.write_json_memo(&mut via, &mut memo);
+            let text = std::str::from_utf8(direct.as_bytes()).expect("UTF-8");
+            assert!(text.contains("\"ip_total_length\":65575,"), "{text}");
+            assert_eq!(via.as_bytes(), direct.as_bytes(), "port {port}");
+        }
+    }
+
     /// Templates are keyed on the shape, which keeps only the zero-ness of
     /// the sender's timestamp: the signature text must not depend on more.
     #[test]

@@ -73,8 +73,7 @@ impl ShapeKey {
                     | u64::from(tos) << 24
                     | u64::from(tcp_flags) << 32
                     | u64::from(tcp_data_offset) << 48,
-                u64::from(ip_total_length)
-                    | u64::from(ip_options_len) << 16
+                u64::from(ip_options_len) << 16
                     | u64::from(ip_header_len) << 32
                     | bit(kind == Kind::SynAck, 40)
                     | bit(ip_version == IpVersion::V6, 41)
@@ -89,7 +88,7 @@ impl ShapeKey {
                     | bit(urgent_ptr != 0, 50)
                     | bit(payload_len != 0, 51)
                     | bit(syn_mss.is_some(), 52),
-                u64::from(syn_mss.unwrap_or(0)),
+                u64::from(syn_mss.unwrap_or(0)) | u64::from(ip_total_length) << 16,
             ],
             options: options.shape(),
         }

@@ -108,8 +108,8 @@ pub struct Observation {
     pub ip_reserved_flag: bool,
     /// IPv4 identification; 0 for IPv6.
     pub ip_id: u16,
-    /// IPv4 total length, or IPv6 payload length + 40.
-    pub ip_total_length: u16,
+    /// IPv4 total length, or IPv6 payload length + 40 (so up to 65,575).
+    pub ip_total_length: u32,
     /// IPv4 header length in bytes including options (IHL × 4); 40 for IPv6.
     pub ip_header_len: u8,
     /// Bytes of IPv4 options (p0f's `olen`); for IPv6 the bytes of extension
