@@ -25,7 +25,12 @@ else
   echo "fuzz targets: not checked (no C++ compiler for libfuzzer-sys)" >&2
 fi
 # One closing line for the whole run: cargo prints a result per test binary,
-# and the last binaries (examples) hold no tests.
+# and the last binaries (examples) hold no tests. A test whose peer is
+# missing passes after a `SKIPPED <test>: <reason>` line (tests/skipped):
+# counted here, so that a run without root or without a peer says so.
 awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($i ~ /^passed;?$/) p += $(i-1); if ($i ~ /^failed;?$/) f += $(i-1) } }
-     END { printf "tests: %d passed, %d failed\n", p, f }' "$log"
+     /SKIPPED [^ ]+: / { s++ }
+     END { printf "tests: %d passed, %d failed", p, f
+           if (s) printf "; %d SKIPPED lines above name checks that did not run, and why", s
+           printf "\n" }' "$log"
 exit "$status"

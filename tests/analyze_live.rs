@@ -3,6 +3,8 @@
 //! capture filter, so other tests' traffic stays out). Needs root for the
 //! AF_PACKET socket; skips with a message otherwise.
 
+mod skipped;
+use skipped::skipped;
 use std::io::{BufRead, BufReader, Read};
 use std::net::{Ipv6Addr, SocketAddr, TcpListener, TcpStream};
 use std::process::{Child, ChildStderr, ChildStdout, Command, Stdio};
@@ -13,7 +15,7 @@ mod kernel;
 
 fn root() -> bool {
     if !synprint::sys::is_root() {
-        eprintln!("skipped: live capture needs root (CAP_NET_RAW)");
+        skipped("live capture needs root (CAP_NET_RAW)");
         return false;
     }
     kernel::packet_sockets_allowed()
@@ -285,7 +287,7 @@ impl Netns {
         }
         let ns = Netns::create();
         if ns.is_none() {
-            eprintln!("skipped: cannot create a network namespace with a veth pair");
+            skipped("cannot create a network namespace with a veth pair");
         }
         ns
     }

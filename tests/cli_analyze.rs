@@ -1,5 +1,7 @@
 //! End-to-end: the `synprint analyze` binary over captures this test writes.
 
+mod skipped;
+use skipped::skipped;
 use std::io::Write;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::{Path, PathBuf};
@@ -956,7 +958,7 @@ struct SmallDisk {
 impl SmallDisk {
     fn mount(mib: u32) -> Option<SmallDisk> {
         if !synprint::sys::is_root() {
-            eprintln!("skipped: a loop-mounted file system needs root");
+            skipped("a loop-mounted file system needs root");
             return None;
         }
         let dir = tempfile::tempdir().expect("tempdir");
@@ -973,7 +975,7 @@ impl SmallDisk {
                 .is_ok_and(|s| s.success())
         };
         if !ok(Command::new("mkfs.ext4").arg("-q").arg(&image)) {
-            eprintln!("skipped: mkfs.ext4 is missing or failed");
+            skipped("mkfs.ext4 is missing or failed");
             return None;
         }
         if !ok(Command::new("mount")
@@ -981,7 +983,7 @@ impl SmallDisk {
             .arg(&image)
             .arg(&mnt))
         {
-            eprintln!("skipped: cannot mount a loop device here");
+            skipped("cannot mount a loop device here");
             return None;
         }
         Some(SmallDisk { dir })
@@ -1102,7 +1104,7 @@ fn a_filling_disk_keeps_the_records_before_the_cut() {
 #[test]
 fn a_failed_write_names_the_output() {
     if !Path::new("/dev/full").exists() {
-        eprintln!("skipping: no /dev/full");
+        skipped("no /dev/full");
         return;
     }
     let bytes = capture(&[Stack::Windows.syn(v4(1), 50000, v4(2), 443, 1)]);

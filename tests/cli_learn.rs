@@ -1,6 +1,8 @@
 //! End-to-end: `synprint learn`, `synprint eval` and `analyze --labels` over
 //! labelled captures this test builds.
 
+mod skipped;
+use skipped::skipped;
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::Path;
 use std::process::{Command, Output};
@@ -479,7 +481,7 @@ fn eval_into_a_closed_pipe_exits_quietly() {
 #[test]
 fn zardaxt_rows_become_syns_that_eval_joins_to_their_labels() {
     if Command::new("python3").arg("--version").output().is_err() {
-        eprintln!("SKIP: python3 not installed (scripts/install-test-deps.sh installs it)");
+        skipped("python3 is not installed (scripts/install-test-deps.sh installs it)");
         return;
     }
     let dir = tempfile::tempdir().expect("temporary directory");

@@ -2,6 +2,8 @@
 //! repository; never copied into it), decoded by synprint and by tshark:
 //! every SYN and SYN+ACK must agree field by field.
 
+mod skipped;
+use skipped::skipped;
 mod common;
 
 use std::path::{Path, PathBuf};
@@ -18,7 +20,7 @@ fn fixtures_dir() -> PathBuf {
 fn shared_fixtures_agree_with_tshark() {
     let dir = fixtures_dir();
     let Ok(entries) = std::fs::read_dir(&dir) else {
-        eprintln!("SKIPPED: no fixtures at {}", dir.display());
+        skipped(&format!("no fixtures at {}", dir.display()));
         return;
     };
     if common::tshark_missing() {

@@ -7,6 +7,8 @@
 //! JA4T is licensed under the FoxIO License 1.1.
 #![cfg(feature = "ja4t")]
 
+mod skipped;
+use skipped::skipped;
 use std::path::{Path, PathBuf};
 
 use synprint::analyze::{Analyzer, AnalyzerConfig, Engine};
@@ -18,10 +20,10 @@ fn fixtures() -> Option<PathBuf> {
     if dir.is_dir() {
         Some(dir)
     } else {
-        eprintln!(
-            "skipping: {} is absent (public FoxIO captures)",
+        skipped(&format!(
+            "{} is absent (public FoxIO captures)",
             dir.display()
-        );
+        ));
         None
     }
 }

@@ -8,6 +8,7 @@
 //! runs in a network namespace of the test's own; needs root, tcpdump,
 //! nginx and curl, and is skipped with a message otherwise.
 
+mod skipped;
 use std::collections::BTreeMap;
 
 use serde_json::Value;

@@ -15,6 +15,8 @@
 //!
 //! Skipped with a message when `p0f` is not installed (CI installs it).
 
+mod skipped;
+use skipped::skipped;
 use std::collections::{BTreeMap, HashMap};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::Path;
@@ -51,7 +53,7 @@ fn p0f_missing() -> bool {
         .status()
         .is_ok();
     if !installed {
-        eprintln!("SKIPPED: p0f is not installed (apt-get install p0f)");
+        skipped("p0f is not installed (apt-get install p0f)");
     }
     !installed
 }
@@ -2089,7 +2091,7 @@ fn kernel_loopback_syns_match_p0f() {
     // The four sysctls are per network namespace only since Linux 4.15;
     // on older kernels flipping them would change the host's settings.
     if !kernel_at_least(4, 15) {
-        eprintln!("SKIPPED: kernel older than 4.15 (TCP sysctls not per-namespace)");
+        skipped("kernel older than 4.15 (TCP sysctls not per-namespace)");
         return;
     }
     let Some(ns) = netns_for_test("synprint-p0f") else {
@@ -2205,7 +2207,7 @@ fn shared_fixtures_match_p0f() {
         .map(std::path::PathBuf::from)
         .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures"));
     let Ok(entries) = std::fs::read_dir(&dir) else {
-        eprintln!("SKIPPED: no shared fixtures at {}", dir.display());
+        skipped(&format!("no shared fixtures at {}", dir.display()));
         return;
     };
     let mut files: Vec<_> = entries

@@ -15,6 +15,8 @@
 //! proxy test, nginx and curl (`scripts/install-test-deps.sh` installs
 //! Debian's); skipped with a message otherwise.
 
+mod skipped;
+use skipped::skipped;
 use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
 
@@ -46,7 +48,7 @@ fn browser() -> Option<&'static str> {
                 .is_ok_and(|s| s.success())
         });
     if found.is_none() {
-        eprintln!("SKIPPED: no Chromium (chromium, chromium-browser or google-chrome) on the PATH");
+        skipped("no Chromium (chromium, chromium-browser or google-chrome) on the PATH");
     }
     found
 }

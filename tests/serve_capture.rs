@@ -4,6 +4,8 @@
 //! them. Needs root and `ip` (iproute2); skips with a message otherwise.
 //! The namespaces are always deleted, also when the test fails.
 
+mod skipped;
+use skipped::skipped;
 mod kernel;
 mod serve_common;
 
@@ -123,11 +125,11 @@ impl Drop for NetnsPair {
 
 fn can_run() -> bool {
     if !sys::is_root() {
-        eprintln!("skipping the capture test: it needs root (network namespaces, AF_PACKET)");
+        skipped("needs root (network namespaces, AF_PACKET)");
         return false;
     }
     if Command::new("ip").arg("-V").output().is_err() {
-        eprintln!("skipping the capture test: `ip` (iproute2) is not installed");
+        skipped("`ip` (iproute2) is not installed");
         return false;
     }
     kernel::packet_sockets_allowed() && kernel::namespaces_allowed()

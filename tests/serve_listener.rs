@@ -1,6 +1,8 @@
 //! Own-listener mode over real loopback connections: each connection is
 //! answered from its own saved SYN.
 
+mod skipped;
+use skipped::skipped;
 mod serve_common;
 
 use std::net::TcpStream;
@@ -78,10 +80,10 @@ fn long_ipv6_extension_headers_are_read_whole() {
         )
     };
     if rc != 0 {
-        eprintln!(
-            "skipped: IPV6_HOPOPTS needs CAP_NET_RAW: {}",
+        skipped(&format!(
+            "IPV6_HOPOPTS needs CAP_NET_RAW: {}",
             std::io::Error::last_os_error()
-        );
+        ));
         return;
     }
     s.connect_timeout(&addr.into(), Duration::from_secs(5))

@@ -4,6 +4,8 @@
 //! handshake a cookie one. With a capture running, the captured SYN of the
 //! same connection answers instead. Needs root and `ip`; skips otherwise.
 
+mod skipped;
+use skipped::skipped;
 mod kernel;
 mod serve_common;
 
@@ -33,7 +35,7 @@ fn run(args: &[&str]) -> bool {
 #[test]
 fn syn_cookie_connections_say_no_syn_was_saved() {
     if !sys::is_root() || !kernel::namespaces_allowed() {
-        eprintln!("skipping: needs root and `ip` (iproute2) for a network namespace");
+        skipped("needs root and `ip` (iproute2) for a network namespace");
         return;
     }
     let name = format!("synprint-cookies-{}", std::process::id());

@@ -3,6 +3,7 @@
 //! decoded by synprint and by tshark: the two must agree field by field.
 
 mod common;
+mod skipped;
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::Path;

@@ -40,7 +40,7 @@ pub fn tshark_missing() -> bool {
         .output()
         .is_ok_and(|o| o.status.success());
     if !installed {
-        eprintln!("SKIPPED: tshark is not installed (apt-get install tshark)");
+        crate::skipped::skipped("tshark is not installed (apt-get install tshark)");
     }
     !installed
 }

@@ -26,7 +26,7 @@ pub fn synprint_analyze(pcap: &Path, format: &str) -> (String, String) {
 
 pub fn tcpdump_missing() -> bool {
     if Command::new("tcpdump").arg("--version").output().is_err() {
-        eprintln!("SKIPPED: tcpdump is not installed");
+        crate::skipped::skipped("tcpdump is not installed");
         return true;
     }
     false
@@ -91,7 +91,7 @@ pub fn netns_for_test(prefix: &str) -> Option<Netns> {
     let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let ns = Netns::create(&format!("{prefix}-{}-{n}", std::process::id()));
     if ns.is_none() {
-        eprintln!("SKIPPED: cannot create a network namespace (needs root and iproute2)");
+        crate::skipped::skipped("cannot create a network namespace (needs root and iproute2)");
     }
     ns
 }
@@ -133,7 +133,7 @@ pub fn packet_sockets_allowed() -> bool {
     // SAFETY: socket(2), and close(2) of the descriptor it returned.
     let fd = unsafe { libc::socket(libc::AF_PACKET, libc::SOCK_RAW, 0) };
     if fd < 0 {
-        eprintln!("SKIPPED: this process may not open AF_PACKET sockets (CAP_NET_RAW)");
+        crate::skipped::skipped("this process may not open AF_PACKET sockets (CAP_NET_RAW)");
         return false;
     }
     // SAFETY: as above.

@@ -16,7 +16,7 @@ pub fn nginx_missing() -> bool {
             .status()
             .is_ok_and(|s| s.success());
         if !ok {
-            eprintln!("SKIPPED: {tool} is not installed");
+            crate::skipped::skipped(&format!("{tool} is not installed"));
             return true;
         }
     }

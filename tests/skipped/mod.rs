@@ -1,0 +1,13 @@
+//! A test whose peer is missing (a tool, root, a kernel feature, the shared
+//! fixtures) ends early and says so here, as `SKIPPED <test>: <reason>`.
+//! libtest keeps what a passing test prints with `eprintln!` to itself, so
+//! the line goes to standard error directly, where `scripts/test.sh`
+//! counts it in its closing line.
+
+use std::io::Write;
+
+pub fn skipped(reason: &str) {
+    let thread = std::thread::current();
+    let test = thread.name().unwrap_or("a test");
+    let _ = writeln!(std::io::stderr().lock(), "SKIPPED {test}: {reason}");
+}
