@@ -261,6 +261,32 @@ impl PacketSocket {
         }
     }
 
+    /// Whether the interface the socket is bound to is administratively up
+    /// (`ip link set ... up`); false once it has been deleted. Asked of
+    /// the socket, as [`PacketSocket::bound_ifindex`], so that it holds in
+    /// whatever network namespace the caller is.
+    pub fn bound_interface_is_up(&self) -> io::Result<bool> {
+        let ifindex = self.bound_ifindex()?;
+        if ifindex <= 0 {
+            return Ok(false);
+        }
+        // SAFETY: ifreq is plain old data; all-zero is a valid value.
+        let mut req: libc::ifreq = unsafe { std::mem::zeroed() };
+        req.ifr_ifru.ifru_ifindex = ifindex;
+        // The name by index, then the flags by name: interface ioctls on a
+        // packet socket act in the socket's own namespace.
+        for request in [libc::SIOCGIFNAME, libc::SIOCGIFFLAGS] {
+            // SAFETY: `req` is a valid, writable ifreq for both requests.
+            let rc = unsafe { libc::ioctl(self.fd.as_raw_fd(), request as _, &mut req) };
+            if rc != 0 {
+                return Err(io::Error::last_os_error());
+            }
+        }
+        // SAFETY: SIOCGIFFLAGS filled in the flags member.
+        let flags = unsafe { req.ifr_ifru.ifru_flags };
+        Ok(libc::c_int::from(flags) & libc::IFF_UP != 0)
+    }
+
     /// Puts the interface into promiscuous mode for as long as this socket
     /// is open: the kernel counts the membership and drops it when the
     /// socket closes, however the process ends, so no interface is left

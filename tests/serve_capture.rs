@@ -480,3 +480,50 @@ fn a_capture_that_stops_fails_the_health_check() {
     assert_eq!(body["interfaces"][0], pair.veth_b.as_str(), "{body}");
     assert!(metrics().contains(&format!("{up} 0")));
 }
+
+/// A link that goes down is waited for, and said: `/healthz` answers 200
+/// with `link_down`, `/metrics` has the link at 0. Up again, both say so
+/// without a packet having to pass the capture's filter first.
+#[test]
+fn a_link_that_goes_down_is_said_until_it_is_up_again() {
+    if !can_run() {
+        return;
+    }
+    let pair = NetnsPair::create().expect("network namespaces");
+    let vb = pair.veth_b.clone();
+    let capture = in_netns(&pair.b, move || LiveCapture::open(&vb, &port(Some(443))))
+        .expect("capture opens as root");
+    let srv = TestServer::start_with(
+        serve_common::loopback_config(),
+        std::sync::Arc::new(serve_common::TtlClassifier),
+        vec![capture],
+    );
+    let a = srv.addr(false);
+    let link = format!("synprint_capture_link_up{{interface=\"{}\"}}", pair.veth_b);
+    let metrics = || String::from_utf8(get(a, "/metrics", &[]).body).expect("utf8");
+    let health_once = |status: &str| {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let h = get(a, "/healthz", &[]);
+            let body = h.json();
+            if body["status"] == status || Instant::now() > deadline {
+                return (h.status, body);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    };
+    assert_eq!(health_once("ok").1["status"], "ok");
+    assert!(metrics().contains(&format!("{link} 1")));
+
+    ip(&["-n", &pair.b, "link", "set", &pair.veth_b, "down"]).expect("link down");
+    let (status, body) = health_once("link_down");
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["status"], "link_down", "{body}");
+    assert_eq!(body["interfaces"][0], pair.veth_b.as_str(), "{body}");
+    assert!(metrics().contains(&format!("{link} 0")));
+
+    ip(&["-n", &pair.b, "link", "set", &pair.veth_b, "up"]).expect("link up");
+    let (status, body) = health_once("ok");
+    assert_eq!((status, &body["status"]), (200, &"ok".into()), "{body}");
+    assert!(metrics().contains(&format!("{link} 1")));
+}

@@ -89,6 +89,9 @@ pub struct CaptureCounters {
     /// The capture ended on an error (its interface went away): it
     /// delivers nothing more.
     pub stopped: AtomicBool,
+    /// The interface is down (`ip link set ... down`); the capture waits
+    /// for it.
+    pub link_down: AtomicBool,
 }
 
 /// Why [`LiveCapture::stream`] stopped before it was asked to.
@@ -300,6 +303,7 @@ impl LiveCapture {
                             deliver(Delivery::Link(LinkEvent::Down))
                         };
                         link_down = true;
+                        counters.link_down.store(true, Relaxed);
                         told
                     }
                     Err(e) => {
@@ -317,6 +321,15 @@ impl LiveCapture {
                         interface: self.interface.clone(),
                     }));
                 }
+                // The kernel says when a link goes down, not when it comes
+                // back: a quiet link would look down until its next packet.
+                if link_down && self.interface_is_up() {
+                    link_down = false;
+                    counters.link_down.store(false, Relaxed);
+                    if let Err(e) = deliver(Delivery::Link(LinkEvent::Up)) {
+                        break Err(Stopped::Deliver(e));
+                    }
+                }
                 continue;
             };
             if let Stopping::Draining { left, waited } = stopping {
@@ -328,6 +341,7 @@ impl LiveCapture {
             }
             if link_down {
                 link_down = false;
+                counters.link_down.store(false, Relaxed);
                 if let Err(e) = deliver(Delivery::Link(LinkEvent::Up)) {
                     break Err(Stopped::Deliver(e));
                 }
@@ -375,6 +389,12 @@ impl LiveCapture {
     /// namespace than the thread reading it.
     fn interface_exists(&self) -> bool {
         self.ifindex == 0 || self.ring.socket().bound_ifindex().is_ok_and(|i| i > 0)
+    }
+
+    /// Whether the interface is up again after the kernel said it went
+    /// down (a capture on all interfaces has no one link to ask about).
+    fn interface_is_up(&self) -> bool {
+        self.ifindex == 0 || self.ring.socket().bound_interface_is_up().unwrap_or(false)
     }
 
     fn update_kernel_stats(&self, counters: &CaptureCounters) {

@@ -862,9 +862,18 @@ pub async fn handle(state: &AppState, conn: &Conn, req: &Request<hyper::body::In
             Endpoint::Healthz => {
                 // A capture that ended (its interface went away) may have
                 // been the only source of answers: a monitor must see it.
+                // A link that is down is waited for, and the listener still
+                // answers: said, but no reason to take this instance out.
                 let stopped = state.metrics.stopped_captures();
-                Ok(if stopped.is_empty() {
+                let links_down = state.metrics.links_down();
+                Ok(if stopped.is_empty() && links_down.is_empty() {
                     json_response(StatusCode::OK, &serde_json::json!({"status": "ok"}), true)
+                } else if stopped.is_empty() {
+                    json_response(
+                        StatusCode::OK,
+                        &serde_json::json!({"status": "link_down", "interfaces": links_down}),
+                        true,
+                    )
                 } else {
                     json_response(
                         StatusCode::SERVICE_UNAVAILABLE,

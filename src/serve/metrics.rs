@@ -115,6 +115,15 @@ impl Metrics {
             .collect()
     }
 
+    /// The interfaces whose capture waits for its link to come back up.
+    pub fn links_down(&self) -> Vec<String> {
+        let list = self.captures.lock().unwrap_or_else(|e| e.into_inner());
+        list.iter()
+            .filter(|(_, c)| c.link_down.load(Relaxed) && !c.stopped.load(Relaxed))
+            .map(|(i, _)| i.clone())
+            .collect()
+    }
+
     /// Kernel drops summed over all capture interfaces.
     pub fn kernel_drops(&self) -> u64 {
         let list = self.captures.lock().unwrap_or_else(|e| e.into_inner());
@@ -235,6 +244,19 @@ impl Metrics {
             let _ = writeln!(
                 o,
                 "synprint_capture_up{{interface=\"{}\"}} {up}",
+                escape(iface)
+            );
+        }
+        let _ = writeln!(
+            o,
+            "# HELP synprint_capture_link_up 0 while the interface is down (the capture waits for it), else 1.\n\
+             # TYPE synprint_capture_link_up gauge"
+        );
+        for (iface, c) in captures.iter() {
+            let up = u8::from(!c.link_down.load(Relaxed));
+            let _ = writeln!(
+                o,
+                "synprint_capture_link_up{{interface=\"{}\"}} {up}",
                 escape(iface)
             );
         }

@@ -49,7 +49,7 @@ pub fn document() -> Value {
             "/stats": {"get": {"summary": "Store sizes and counters.", "parameters": key_params(),
                 "responses": {"200": {"description": "`numIPs`, `numFingerprints` and more."}, "403": err("Wrong or missing API key.")},
                 "security": [{"bearer": []}, {"query_key": []}]}},
-            "/healthz": {"get": {"summary": "Liveness, and whether every capture still runs.", "responses": {"200": {"description": "`{\"status\":\"ok\"}`"}, "503": {"description": "`{\"status\":\"capture_stopped\",\"interfaces\":[...]}`: a capture ended on an error"}}}},
+            "/healthz": {"get": {"summary": "Liveness, and whether every capture still runs.", "responses": {"200": {"description": "`{\"status\":\"ok\"}`, or `{\"status\":\"link_down\",\"interfaces\":[...]}` while a capture waits for its interface to come back up"}, "503": {"description": "`{\"status\":\"capture_stopped\",\"interfaces\":[...]}`: a capture ended on an error"}}}},
             "/metrics": {"get": {"summary": "Prometheus metrics.", "responses": {"200": {"description": "Text exposition format."}}}},
             "/openapi.json": {"get": {"summary": "This document.", "responses": {"200": {"description": "OpenAPI 3."}}}}
         },
