@@ -434,11 +434,9 @@ fn a_proxy_asking_at_once_gets_the_captured_syn() {
 /// A capture whose interface goes away stops, and says so: `/healthz`
 /// answers 503 naming the interface (it may have been the only source of
 /// answers), `synprint_capture_up` drops to 0.
-#[test]
-fn a_capture_that_stops_fails_the_health_check() {
-    if !can_run() {
-        return;
-    }
+/// A namespace pair, and a server capturing SYNs to port 443 on the veth
+/// end in the second namespace (the pair is dropped after the server).
+fn serving_a_capture_on_veth_b() -> (NetnsPair, TestServer) {
     let pair = NetnsPair::create().expect("network namespaces");
     let vb = pair.veth_b.clone();
     let capture = in_netns(&pair.b, move || LiveCapture::open(&vb, &port(Some(443))))
@@ -448,6 +446,15 @@ fn a_capture_that_stops_fails_the_health_check() {
         std::sync::Arc::new(serve_common::TtlClassifier),
         vec![capture],
     );
+    (pair, srv)
+}
+
+#[test]
+fn a_capture_that_stops_fails_the_health_check() {
+    if !can_run() {
+        return;
+    }
+    let (pair, srv) = serving_a_capture_on_veth_b();
     let a = srv.addr(false);
     let health = get(a, "/healthz", &[]);
     assert_eq!(
@@ -489,15 +496,7 @@ fn a_link_that_goes_down_is_said_until_it_is_up_again() {
     if !can_run() {
         return;
     }
-    let pair = NetnsPair::create().expect("network namespaces");
-    let vb = pair.veth_b.clone();
-    let capture = in_netns(&pair.b, move || LiveCapture::open(&vb, &port(Some(443))))
-        .expect("capture opens as root");
-    let srv = TestServer::start_with(
-        serve_common::loopback_config(),
-        std::sync::Arc::new(serve_common::TtlClassifier),
-        vec![capture],
-    );
+    let (pair, srv) = serving_a_capture_on_veth_b();
     let a = srv.addr(false);
     let link = format!("synprint_capture_link_up{{interface=\"{}\"}}", pair.veth_b);
     let metrics = || String::from_utf8(get(a, "/metrics", &[]).body).expect("utf8");

@@ -2,7 +2,7 @@
 //! dozen series do not need a metrics library).
 
 use std::fmt::Write;
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 
 use crate::capture::CaptureCounters;
@@ -234,31 +234,26 @@ impl Metrics {
                 c.not_fingerprinted.load(Relaxed),
             );
         }
-        let _ = writeln!(
-            o,
-            "# HELP synprint_capture_up 1 while the interface's capture runs, 0 once it ended on an error.\n\
-             # TYPE synprint_capture_up gauge"
-        );
-        for (iface, c) in captures.iter() {
-            let up = u8::from(!c.stopped.load(Relaxed));
-            let _ = writeln!(
-                o,
-                "synprint_capture_up{{interface=\"{}\"}} {up}",
-                escape(iface)
-            );
-        }
-        let _ = writeln!(
-            o,
-            "# HELP synprint_capture_link_up 0 while the interface is down (the capture waits for it), else 1.\n\
-             # TYPE synprint_capture_link_up gauge"
-        );
-        for (iface, c) in captures.iter() {
-            let up = u8::from(!c.link_down.load(Relaxed));
-            let _ = writeln!(
-                o,
-                "synprint_capture_link_up{{interface=\"{}\"}} {up}",
-                escape(iface)
-            );
+        // Each gauge is 0 while its flag is set.
+        type Flag = fn(&CaptureCounters) -> &AtomicBool;
+        let flags: [(&str, &str, Flag); 2] = [
+            (
+                "synprint_capture_up",
+                "1 while the interface's capture runs, 0 once it ended on an error.",
+                |c| &c.stopped,
+            ),
+            (
+                "synprint_capture_link_up",
+                "0 while the interface is down (the capture waits for it), else 1.",
+                |c| &c.link_down,
+            ),
+        ];
+        for (name, help, down) in flags {
+            let _ = writeln!(o, "# HELP {name} {help}\n# TYPE {name} gauge");
+            for (iface, c) in captures.iter() {
+                let up = u8::from(!down(c).load(Relaxed));
+                let _ = writeln!(o, "{name}{{interface=\"{}\"}} {up}", escape(iface));
+            }
         }
         drop(captures);
         let _ = writeln!(
