@@ -36,3 +36,8 @@ pub mod serve;
 pub mod store;
 pub mod sys;
 mod table;
+
+// The unit tests' skips are reported as the integration tests' are.
+#[cfg(test)]
+#[path = "../tests/skipped/mod.rs"]
+mod skipped;

@@ -262,7 +262,8 @@ impl PacketSocket {
     }
 
     /// Whether the interface the socket is bound to is administratively up
-    /// (`ip link set ... up`); false once it has been deleted. Asked of
+    /// (`ip link set ... up`); false once it has been deleted, and for a
+    /// socket bound to all interfaces (index 0). Asked of
     /// the socket, as [`PacketSocket::bound_ifindex`], so that it holds in
     /// whatever network namespace the caller is.
     pub fn bound_interface_is_up(&self) -> io::Result<bool> {
@@ -277,7 +278,7 @@ impl PacketSocket {
         // packet socket act in the socket's own namespace.
         for request in [libc::SIOCGIFNAME, libc::SIOCGIFFLAGS] {
             // SAFETY: `req` is a valid, writable ifreq for both requests.
-            let rc = unsafe { libc::ioctl(self.fd.as_raw_fd(), request as _, &mut req) };
+            let rc = unsafe { libc::ioctl(self.fd.as_raw_fd(), request as libc::Ioctl, &mut req) };
             if rc != 0 {
                 return Err(io::Error::last_os_error());
             }

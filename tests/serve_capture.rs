@@ -431,11 +431,9 @@ fn a_proxy_asking_at_once_gets_the_captured_syn() {
     }
 }
 
-/// A capture whose interface goes away stops, and says so: `/healthz`
-/// answers 503 naming the interface (it may have been the only source of
-/// answers), `synprint_capture_up` drops to 0.
 /// A namespace pair, and a server capturing SYNs to port 443 on the veth
-/// end in the second namespace (the pair is dropped after the server).
+/// end in the second namespace (bound as `let (pair, srv)`, the server is
+/// dropped first).
 fn serving_a_capture_on_veth_b() -> (NetnsPair, TestServer) {
     let pair = NetnsPair::create().expect("network namespaces");
     let vb = pair.veth_b.clone();
@@ -449,6 +447,9 @@ fn serving_a_capture_on_veth_b() -> (NetnsPair, TestServer) {
     (pair, srv)
 }
 
+/// A capture whose interface goes away stops, and says so: `/healthz`
+/// answers 503 naming the interface (it may have been the only source of
+/// answers), `synprint_capture_up` drops to 0.
 #[test]
 fn a_capture_that_stops_fails_the_health_check() {
     if !can_run() {
@@ -500,7 +501,7 @@ fn a_link_that_goes_down_is_said_until_it_is_up_again() {
     let a = srv.addr(false);
     let link = format!("synprint_capture_link_up{{interface=\"{}\"}}", pair.veth_b);
     let metrics = || String::from_utf8(get(a, "/metrics", &[]).body).expect("utf8");
-    let health_once = |status: &str| {
+    let health_when = |status: &str| {
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
             let h = get(a, "/healthz", &[]);
@@ -511,18 +512,18 @@ fn a_link_that_goes_down_is_said_until_it_is_up_again() {
             std::thread::sleep(Duration::from_millis(50));
         }
     };
-    assert_eq!(health_once("ok").1["status"], "ok");
+    assert_eq!(health_when("ok").1["status"], "ok");
     assert!(metrics().contains(&format!("{link} 1")));
 
     ip(&["-n", &pair.b, "link", "set", &pair.veth_b, "down"]).expect("link down");
-    let (status, body) = health_once("link_down");
+    let (status, body) = health_when("link_down");
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["status"], "link_down", "{body}");
     assert_eq!(body["interfaces"][0], pair.veth_b.as_str(), "{body}");
     assert!(metrics().contains(&format!("{link} 0")));
 
     ip(&["-n", &pair.b, "link", "set", &pair.veth_b, "up"]).expect("link up");
-    let (status, body) = health_once("ok");
+    let (status, body) = health_when("ok");
     assert_eq!((status, &body["status"]), (200, &"ok".into()), "{body}");
     assert!(metrics().contains(&format!("{link} 1")));
 }

@@ -90,7 +90,7 @@ pub struct CaptureCounters {
     /// delivers nothing more.
     pub stopped: AtomicBool,
     /// The interface is down (`ip link set ... down`); the capture waits
-    /// for it.
+    /// for it. Stays set once the interface is gone (and `stopped` set).
     pub link_down: AtomicBool,
 }
 
@@ -324,9 +324,7 @@ impl LiveCapture {
                 // The kernel says when a link goes down, not when it comes
                 // back: a quiet link would look down until its next packet.
                 if link_down && self.interface_is_up() {
-                    link_down = false;
-                    counters.link_down.store(false, Relaxed);
-                    if let Err(e) = deliver(Delivery::Link(LinkEvent::Up)) {
+                    if let Err(e) = link_up(&mut link_down, counters, deliver) {
                         break Err(Stopped::Deliver(e));
                     }
                 }
@@ -340,9 +338,7 @@ impl LiveCapture {
                 stopping = Stopping::Draining { left, waited };
             }
             if link_down {
-                link_down = false;
-                counters.link_down.store(false, Relaxed);
-                if let Err(e) = deliver(Delivery::Link(LinkEvent::Up)) {
+                if let Err(e) = link_up(&mut link_down, counters, deliver) {
                     break Err(Stopped::Deliver(e));
                 }
             }
@@ -405,6 +401,18 @@ impl LiveCapture {
             counters.kernel_drops.fetch_add(u64::from(drops), Relaxed);
         }
     }
+}
+
+/// The link is up again (a packet came, or the interface says so): said
+/// once.
+fn link_up<E>(
+    link_down: &mut bool,
+    counters: &CaptureCounters,
+    deliver: &mut impl FnMut(Delivery) -> Result<(), E>,
+) -> Result<(), E> {
+    *link_down = false;
+    counters.link_down.store(false, Relaxed);
+    deliver(Delivery::Link(LinkEvent::Up))
 }
 
 fn u32_at(b: &[u8], off: usize) -> Option<u32> {

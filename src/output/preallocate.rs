@@ -121,7 +121,7 @@ mod tests {
         match sys::reserve_file_blocks(f.as_fd(), 0, 1 << 20) {
             Ok(()) => true,
             Err(e) => {
-                eprintln!("skipped: {} cannot reserve blocks ({e})", dir.display());
+                crate::skipped::skipped(&format!("{} cannot reserve blocks ({e})", dir.display()));
                 false
             }
         }

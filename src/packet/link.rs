@@ -92,8 +92,9 @@ pub(super) mod ethertype {
 
     /// The EtherTypes `ether_payload` opens (a test holds the two together).
     /// 802.3 lengths, which it opens too, are left out: any two bytes below
-    /// 1501 look like one, and the MPLS pseudowire test must not take them
-    /// for a frame's type field.
+    /// 1501 look like one, so the MPLS pseudowire test takes one for a
+    /// frame's length field only where an LLC/SNAP header naming IP
+    /// follows ([`snap_is_followed`]).
     pub fn is_followed(ty: u16) -> bool {
         matches!(
             ty,
@@ -340,6 +341,12 @@ fn ieee8023<S: Segments>(ts: Timestamp, frame: &[u8], depth: u8) -> Result<Optio
     }
 }
 
+/// The EtherTypes [`ieee8023`] opens after LLC/SNAP (a test holds the two
+/// together).
+fn snap_is_followed(ty: u16) -> bool {
+    matches!(ty, ethertype::IPV4 | ethertype::IPV6)
+}
+
 /// A PPPoE session frame (RFC 2516): version/type, code, session id,
 /// length, then a PPP frame without address and control bytes.
 fn pppoe_session<S: Segments>(
@@ -389,7 +396,8 @@ pub(super) fn ppp<S: Segments>(
 /// what is under the stack: like Wireshark, synprint reads the first
 /// nibble: 4 or 6 is IP; 0 is an Ethernet pseudowire (RFC 4448), whose
 /// optional control word shows as four more bytes before the frame: the
-/// frame is where an EtherType synprint follows sits at its offset 12.
+/// frame is where an EtherType synprint follows sits at its offset 12, or
+/// an 802.3 length followed by LLC/SNAP naming IP.
 pub(super) fn mpls<S: Segments>(
     ts: Timestamp,
     mut rest: &[u8],
@@ -410,10 +418,10 @@ pub(super) fn mpls<S: Segments>(
             // an 802.3 frame whose LLC/SNAP header names IP.
             let followed = |frame: &[u8]| match frame.get(12..14) {
                 Some(&[a, b]) => match u16::from_be_bytes([a, b]) {
-                    ..=ethertype::MAX_8023_LENGTH => matches!(
-                        frame.get(14..).map(llc_snap),
-                        Some(Ok((ethertype::IPV4 | ethertype::IPV6, _)))
-                    ),
+                    ..=ethertype::MAX_8023_LENGTH => frame
+                        .get(14..)
+                        .and_then(|llc| llc_snap(llc).ok())
+                        .is_some_and(|(ty, _)| snap_is_followed(ty)),
                     ty => ethertype::is_followed(ty),
                 },
                 _ => false,
@@ -454,6 +462,18 @@ mod tests {
                 ethertype::is_followed(ty) || length,
                 "EtherType {ty:#06x}"
             );
+        }
+    }
+
+    /// Every EtherType `snap_is_followed` names is opened after an 802.3
+    /// frame's LLC/SNAP header, and no other one.
+    #[test]
+    fn followed_snap_types_are_the_dispatched_ones() {
+        for ty in 0..=u16::MAX {
+            let [hi, lo] = ty.to_be_bytes();
+            let llc = [0xaa, 0xaa, 0x03, 0, 0, 0, hi, lo];
+            let opened = ieee8023::<Handshakes>(Timestamp(0), &llc, 0) != Err(Skip::NotIp);
+            assert_eq!(opened, snap_is_followed(ty), "EtherType {ty:#06x}");
         }
     }
 

@@ -360,7 +360,7 @@ fn authentication_headers_are_walked() {
             let o = observe(LinkType::RAW, pkt);
             assert_eq!(o.options, plain.options);
             assert_eq!((o.src_port, o.seq, o.window), (p.src_port, p.seq, p.window));
-            assert_eq!(o.ip_total_length as usize, pkt.len());
+            assert_eq!(usize::try_from(o.ip_total_length), Ok(pkt.len()));
             let header = if o.ip_version == IpVersion::V4 {
                 20
             } else {
@@ -454,7 +454,7 @@ fn ipv6_extension_headers_are_walked() {
         let pkt = ipv6_with_extensions(&ip6, chain);
         let o = observe(LinkType::RAW, &pkt);
         assert_eq!(usize::from(o.ip_options_len), 8 * chain.len(), "{chain:?}");
-        assert_eq!(o.ip_total_length as usize, pkt.len());
+        assert_eq!(usize::try_from(o.ip_total_length), Ok(pkt.len()));
         assert_eq!(o.src_port, p.src_port);
         assert_eq!(o.options, observe(LinkType::RAW, &ip6).options);
         for cut in 40..pkt.len() {

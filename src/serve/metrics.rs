@@ -108,18 +108,18 @@ impl Metrics {
 
     /// The interfaces whose capture ended on an error.
     pub fn stopped_captures(&self) -> Vec<String> {
-        let list = self.captures.lock().unwrap_or_else(|e| e.into_inner());
-        list.iter()
-            .filter(|(_, c)| c.stopped.load(Relaxed))
-            .map(|(i, _)| i.clone())
-            .collect()
+        self.interfaces_where(|c| c.stopped.load(Relaxed))
     }
 
     /// The interfaces whose capture waits for its link to come back up.
     pub fn links_down(&self) -> Vec<String> {
+        self.interfaces_where(|c| c.link_down.load(Relaxed) && !c.stopped.load(Relaxed))
+    }
+
+    fn interfaces_where(&self, pred: impl Fn(&CaptureCounters) -> bool) -> Vec<String> {
         let list = self.captures.lock().unwrap_or_else(|e| e.into_inner());
         list.iter()
-            .filter(|(_, c)| c.link_down.load(Relaxed) && !c.stopped.load(Relaxed))
+            .filter(|(_, c)| pred(c))
             .map(|(i, _)| i.clone())
             .collect()
     }
@@ -244,7 +244,7 @@ impl Metrics {
             ),
             (
                 "synprint_capture_link_up",
-                "0 while the interface is down (the capture waits for it), else 1.",
+                "0 while the interface is down (the capture waits for it) or gone, else 1.",
                 |c| &c.link_down,
             ),
         ];
