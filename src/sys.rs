@@ -263,9 +263,9 @@ impl PacketSocket {
 
     /// Whether the interface the socket is bound to is administratively up
     /// (`ip link set ... up`); false once it has been deleted, and for a
-    /// socket bound to all interfaces (index 0). Asked of
-    /// the socket, as [`PacketSocket::bound_ifindex`], so that it holds in
-    /// whatever network namespace the caller is.
+    /// socket bound to all interfaces (index 0). Asked of the socket, as
+    /// [`PacketSocket::bound_ifindex`], so that it holds in whatever
+    /// network namespace the caller is.
     pub fn bound_interface_is_up(&self) -> io::Result<bool> {
         let ifindex = self.bound_ifindex()?;
         if ifindex <= 0 {
