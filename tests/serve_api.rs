@@ -639,12 +639,45 @@ fn a_client_that_half_closes_gets_its_answers() {
 /// One request of any method on a fresh connection; the whole answer as
 /// text (the server closes after it).
 fn raw_request(a: std::net::SocketAddr, method: &str, path: &str) -> String {
-    let mut s = connect(a, SynShape::default());
-    s.write_all(
-        format!("{method} {path} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n").as_bytes(),
+    raw_head(
+        a,
+        &format!("{method} {path} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n"),
     )
-    .expect("send");
+}
+
+/// `head` sent as it is on a fresh connection; the whole answer as text.
+fn raw_head(a: std::net::SocketAddr, head: &str) -> String {
+    let mut s = connect(a, SynShape::default());
+    s.write_all(head.as_bytes()).expect("send");
     let mut text = String::new();
     s.read_to_string(&mut text).expect("read");
     text
+}
+
+/// RFC 9112: an HTTP/1.1 request without a Host header, or with two, gets
+/// 400; HTTP/1.0 needs none.
+#[test]
+fn http_1_1_requests_need_one_host_header() {
+    let srv = TestServer::start(loopback_config());
+    let a = srv.addr(false);
+    for (head, status) in [
+        ("GET /healthz HTTP/1.1\r\nConnection: close\r\n\r\n", "400"),
+        (
+            "GET /healthz HTTP/1.1\r\nHost: a\r\nHost: b\r\nConnection: close\r\n\r\n",
+            "400",
+        ),
+        (
+            "GET /healthz HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
+            "200",
+        ),
+        ("GET /healthz HTTP/1.0\r\n\r\n", "200"),
+    ] {
+        let text = raw_head(a, head);
+        // An HTTP/1.0 request is answered as 1.0.
+        let answer = text.split_once(' ').map(|(_, rest)| rest);
+        assert!(
+            answer.is_some_and(|rest| rest.starts_with(status)),
+            "{head:?}: {text}"
+        );
+    }
 }

@@ -13,7 +13,7 @@ use bytes::Bytes;
 use http_body_util::{Either, Full};
 use hyper::body::{Body, Frame};
 use hyper::header::{self, HeaderMap, HeaderValue};
-use hyper::{Method, Request, Response, StatusCode};
+use hyper::{Method, Request, Response, StatusCode, Version};
 use serde::Serialize;
 use serde_json::value::RawValue;
 
@@ -802,7 +802,18 @@ pub async fn handle(state: &AppState, conn: &Conn, req: &Request<hyper::body::In
         endpoint,
         Endpoint::Classify | Endpoint::Healthz | Endpoint::OpenApi
     );
-    let resp = if endpoint == Endpoint::Other {
+    // RFC 9112 3.2: a server must answer 400 to an HTTP/1.1 request with
+    // no Host header or more than one (hyper leaves that to it).
+    let hosts = req.headers().get_all(header::HOST).iter().count();
+    let resp = if req.version() == Version::HTTP_11 && hosts != 1 {
+        error_response(
+            &ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "an HTTP/1.1 request needs exactly one Host header",
+            ),
+            public,
+        )
+    } else if endpoint == Endpoint::Other {
         error_response(
             &ApiError::new(StatusCode::NOT_FOUND, "not found; see /openapi.json"),
             false,
