@@ -9,7 +9,6 @@ use skipped::skipped;
 mod kernel;
 mod serve_common;
 
-use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -17,40 +16,16 @@ use serve_common::{connect, get, get_on, loopback_config, SynShape, TestServer, 
 use synprint::capture::{CaptureOptions, LiveCapture};
 use synprint::sys;
 
-struct Netns(String);
-
-impl Drop for Netns {
-    fn drop(&mut self) {
-        let _ = Command::new("ip").args(["netns", "del", &self.0]).status();
-    }
-}
-
-fn run(args: &[&str]) -> bool {
-    Command::new(args[0])
-        .args(&args[1..])
-        .status()
-        .is_ok_and(|s| s.success())
-}
-
 #[test]
 fn syn_cookie_connections_say_no_syn_was_saved() {
     if !sys::is_root() || !kernel::namespaces_allowed() {
         skipped("needs root and `ip` (iproute2) for a network namespace");
         return;
     }
-    let name = format!("synprint-cookies-{}", std::process::id());
-    assert!(run(&["ip", "netns", "add", &name]));
-    let ns = Netns(name);
-    assert!(run(&["ip", "-n", &ns.0, "link", "set", "lo", "up"]));
-    assert!(run(&[
-        "ip",
-        "netns",
-        "exec",
-        &ns.0,
-        "sysctl",
-        "-qw",
-        "net.ipv4.tcp_syncookies=2"
-    ]));
+    let Some(ns) = kernel::netns_for_test("synprint-cookies") else {
+        return;
+    };
+    assert!(ns.exec(&["sysctl", "-qw", "net.ipv4.tcp_syncookies=2"]));
     let path = format!("/run/netns/{}", ns.0);
     // The server and the client both live on this thread's namespace: the
     // runtime's sockets are created here, and so is the client socket.
