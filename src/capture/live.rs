@@ -270,7 +270,6 @@ impl LiveCapture {
         };
         let mut block = 0usize;
         let blocks = self.ring.block_count().max(1);
-        let mut link_down = false;
         let mut stopping = Stopping::No;
         let mut stats_read = Instant::now();
         let result = loop {
@@ -296,15 +295,12 @@ impl LiveCapture {
                 stats_read = Instant::now();
                 let told = match self.ring.socket().poll(100) {
                     Ok(_) => Ok(()),
+                    // Said once, however many times the kernel repeats it.
                     Err(e) if e.raw_os_error() == Some(libc::ENETDOWN) => {
-                        let told = if link_down {
-                            Ok(())
-                        } else {
-                            deliver(Delivery::Link(LinkEvent::Down))
-                        };
-                        link_down = true;
-                        counters.link_down.store(true, Relaxed);
-                        told
+                        match counters.link_down.swap(true, Relaxed) {
+                            true => Ok(()),
+                            false => deliver(Delivery::Link(LinkEvent::Down)),
+                        }
                     }
                     Err(e) => {
                         let told = deliver(Delivery::Link(LinkEvent::PollFailed(&e)));
@@ -315,6 +311,7 @@ impl LiveCapture {
                 if let Err(e) = told {
                     break Err(Stopped::Deliver(e));
                 }
+                let link_down = counters.link_down.load(Relaxed);
                 // A deleted interface only ever looks down.
                 if link_down && !self.interface_exists() {
                     break Err(Stopped::Capture(LiveCaptureError::Gone {
@@ -324,7 +321,7 @@ impl LiveCapture {
                 // The kernel says when a link goes down, not when it comes
                 // back: a quiet link would look down until its next packet.
                 if link_down && self.interface_is_up() {
-                    if let Err(e) = link_up(&mut link_down, counters, deliver) {
+                    if let Err(e) = link_up(counters, deliver) {
                         break Err(Stopped::Deliver(e));
                     }
                 }
@@ -337,8 +334,8 @@ impl LiveCapture {
                 };
                 stopping = Stopping::Draining { left, waited };
             }
-            if link_down {
-                if let Err(e) = link_up(&mut link_down, counters, deliver) {
+            if counters.link_down.load(Relaxed) {
+                if let Err(e) = link_up(counters, deliver) {
                     break Err(Stopped::Deliver(e));
                 }
             }
@@ -406,11 +403,9 @@ impl LiveCapture {
 /// The link is up again (a packet came, or the interface says so): said
 /// once.
 fn link_up<E>(
-    link_down: &mut bool,
     counters: &CaptureCounters,
     deliver: &mut impl FnMut(Delivery) -> Result<(), E>,
 ) -> Result<(), E> {
-    *link_down = false;
     counters.link_down.store(false, Relaxed);
     deliver(Delivery::Link(LinkEvent::Up))
 }

@@ -804,8 +804,8 @@ pub async fn handle(state: &AppState, conn: &Conn, req: &Request<hyper::body::In
     );
     // RFC 9112 3.2: a server must answer 400 to an HTTP/1.1 request with
     // no Host header or more than one (hyper leaves that to it).
-    let hosts = req.headers().get_all(header::HOST).iter().count();
-    let resp = if req.version() == Version::HTTP_11 && hosts != 1 {
+    let one_host = || req.headers().get_all(header::HOST).iter().count() == 1;
+    let resp = if req.version() == Version::HTTP_11 && !one_host() {
         error_response(
             &ApiError::new(
                 StatusCode::BAD_REQUEST,
