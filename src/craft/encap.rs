@@ -197,6 +197,33 @@ pub fn gre(protocol: u16, fields: GreFields, payload: &[u8]) -> Vec<u8> {
     g
 }
 
+/// PPTP's enhanced GRE (RFC 2637, version 1, call ID 0x0b0b) around a PPP
+/// frame, with a sequence number and, when `ack` is given, an
+/// acknowledgement number.
+pub fn pptp_gre(ppp_frame: &[u8], sequence: u32, ack: Option<u32>) -> Vec<u8> {
+    let flags: u16 = 0x2000 | 0x1000 | if ack.is_some() { 0x0080 } else { 0 } | 1;
+    let mut g = Vec::with_capacity(16 + ppp_frame.len());
+    g.extend_from_slice(&flags.to_be_bytes());
+    g.extend_from_slice(&0x880bu16.to_be_bytes());
+    g.extend_from_slice(&(ppp_frame.len() as u16).to_be_bytes());
+    g.extend_from_slice(&0x0b0bu16.to_be_bytes());
+    g.extend_from_slice(&sequence.to_be_bytes());
+    if let Some(ack) = ack {
+        g.extend_from_slice(&ack.to_be_bytes());
+    }
+    g.extend_from_slice(ppp_frame);
+    g
+}
+
+/// EtherIP's header (RFC 3378: version 3) before an Ethernet frame; goes
+/// in IP protocol 97.
+pub fn etherip(frame: &[u8]) -> Vec<u8> {
+    let mut f = Vec::with_capacity(2 + frame.len());
+    f.extend_from_slice(&[0x30, 0x00]);
+    f.extend_from_slice(frame);
+    f
+}
+
 /// ERSPAN type II header (version 1, session 1) before a mirrored
 /// Ethernet frame; goes in GRE protocol 0x88be with a sequence number.
 pub fn erspan_ii(frame: &[u8]) -> Vec<u8> {
@@ -596,6 +623,14 @@ pub enum Encapsulation {
     MplsPseudowire,
     /// GRE carrying MPLS.
     GreMpls,
+    /// MPLS-in-IP (IP protocol 137), over IPv6.
+    MplsInIp,
+    /// GRE (version 0) carrying PPP.
+    GrePpp,
+    /// PPTP's enhanced GRE carrying PPP, with an acknowledgement number.
+    PptpGre,
+    /// EtherIP (IP protocol 97).
+    EtherIp,
     /// LINKTYPE_PPP with `ff 03`.
     Ppp,
     /// LINKTYPE_PPP without `ff 03` and with a one-byte protocol.
@@ -627,7 +662,7 @@ pub enum Encapsulation {
 }
 
 impl Encapsulation {
-    pub const ALL: [Encapsulation; 44] = [
+    pub const ALL: [Encapsulation; 48] = [
         Encapsulation::Ethernet,
         Encapsulation::Vlan,
         Encapsulation::QinQ,
@@ -658,6 +693,10 @@ impl Encapsulation {
         Encapsulation::Mpls,
         Encapsulation::MplsPseudowire,
         Encapsulation::GreMpls,
+        Encapsulation::MplsInIp,
+        Encapsulation::GrePpp,
+        Encapsulation::PptpGre,
+        Encapsulation::EtherIp,
         Encapsulation::Ppp,
         Encapsulation::PppCompressed,
         Encapsulation::PppHdlc,
@@ -796,6 +835,21 @@ impl Encapsulation {
             Encapsulation::GreMpls => {
                 let g = gre(0x8847, GreFields::default(), &mpls(&[16], ip));
                 (LinkType::ETHERNET, eth(&ipv4_outer(47, &g)))
+            }
+            Encapsulation::MplsInIp => (
+                LinkType::ETHERNET,
+                eth(&ipv6_outer(137, &mpls(&[16, 17], ip))),
+            ),
+            Encapsulation::GrePpp => {
+                let g = gre(0x880b, GreFields::default(), &ppp(ip, false, false));
+                (LinkType::ETHERNET, eth(&ipv4_outer(47, &g)))
+            }
+            Encapsulation::PptpGre => {
+                let g = pptp_gre(&ppp(ip, true, false), 7, Some(3));
+                (LinkType::ETHERNET, eth(&ipv4_outer(47, &g)))
+            }
+            Encapsulation::EtherIp => {
+                (LinkType::ETHERNET, eth(&ipv4_outer(97, &etherip(&eth(ip)))))
             }
             Encapsulation::Ppp => (LinkType::PPP, ppp(ip, true, false)),
             Encapsulation::PppCompressed => (LinkType::PPP, ppp(ip, false, true)),

@@ -1,5 +1,5 @@
 //! IPv4 and IPv6: from an IP packet to its transport payload, opening
-//! IP-in-IP, GRE and UDP tunnels on the way.
+//! IP-in-IP, MPLS-in-IP, EtherIP, GRE and UDP tunnels on the way.
 
 use super::tcp::Segments;
 use super::{tunnel, Skip, Timestamp};
@@ -20,8 +20,12 @@ mod proto {
     pub const GRE: u8 = 47;
     pub const AUTH: u8 = 51;
     pub const DEST_OPTS: u8 = 60;
+    /// EtherIP (RFC 3378): Ethernet frames between bridges.
+    pub const ETHERIP: u8 = 97;
     pub const MOBILITY: u8 = 135;
     pub const HIP: u8 = 139;
+    /// MPLS-in-IP (RFC 4023).
+    pub const MPLS: u8 = 137;
     pub const SHIM6: u8 = 140;
 }
 
@@ -201,6 +205,8 @@ fn transport<S: Segments>(
         proto::IPV6 => v6::<S>(ts, payload, deeper(depth)?),
         proto::GRE => tunnel::gre::<S>(ts, payload, deeper(depth)?),
         proto::UDP => tunnel::udp::<S>(ts, payload, depth),
+        proto::ETHERIP => tunnel::etherip::<S>(ts, payload, deeper(depth)?),
+        proto::MPLS => super::link::mpls::<S>(ts, payload, deeper(depth)?),
         _ => Err(Skip::NotTcp),
     }
 }

@@ -87,6 +87,8 @@ pub(super) mod ethertype {
     pub const PPPOE_SESSION: u16 = 0x8864;
     pub const MPLS: u16 = 0x8847;
     pub const MPLS_MULTICAST: u16 = 0x8848;
+    /// PPP, as GRE names it (PPTP's enhanced GRE among others).
+    pub const PPP: u16 = 0x880b;
     /// Type fields up to this are 802.3 lengths, not EtherTypes.
     pub const MAX_8023_LENGTH: u16 = 1500;
 

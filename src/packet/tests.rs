@@ -503,13 +503,6 @@ fn transports_and_tunnels_that_are_not_followed() {
         decode_ip(TS, &ipv4_outer(17, &udp(5353, 53, &[0; 12]))),
         Err(Skip::NotTcp)
     );
-    // GRE version 1 (PPTP).
-    let mut g = crate::craft::gre(0x0800, Default::default(), &inner);
-    g[1] |= 1;
-    assert_eq!(
-        decode_ip(TS, &ipv4_outer(47, &g)),
-        Err(Skip::UnsupportedEncapsulation)
-    );
     // GRE carrying LLDP.
     let g = crate::craft::gre(0x88cc, Default::default(), &inner);
     assert_eq!(
@@ -731,6 +724,65 @@ fn ppp_control_traffic_and_other_versions_are_named() {
     let mut offset = vec![0x42, 0x02, 0, 0, 0, 7, 0, 9, 0, 2, 0xaa, 0xbb];
     offset.extend_from_slice(&ppp(&ip, true, false));
     assert_matches(&observe(LinkType::RAW, &over_udp(1701, &offset)), &p);
+}
+
+/// PPTP's enhanced GRE: acknowledgement-only packets, encrypted (MPPE)
+/// PPP, other GRE versions and version 1 headers that break RFC 2637.
+#[test]
+fn pptp_gre_and_its_malformations() {
+    use crate::craft::{etherip, ppp, pptp_gre};
+    let p = v4_syn();
+    let ip = p.ip_bytes();
+    let over_gre = |g: &[u8]| ipv4_outer(47, g);
+    // Without an acknowledgement number, and with a PPP frame that leaves
+    // out the address bytes and compresses the protocol.
+    let plain = pptp_gre(&ppp(&ip, false, true), 1, None);
+    assert_matches(&observe(LinkType::RAW, &over_gre(&plain)), &p);
+    // Only an acknowledgement: no payload.
+    let mut ack_only = pptp_gre(&[], 0, Some(9));
+    ack_only[0] &= !0x10; // no sequence number either
+    ack_only.drain(8..12);
+    assert_eq!(decode_ip(TS, &over_gre(&ack_only)), Err(Skip::NotIp));
+    // MPPE-encrypted: PPP protocol 0x00fd.
+    let mut mppe = ppp(&ip, true, false);
+    mppe[2..4].copy_from_slice(&0x00fdu16.to_be_bytes());
+    assert_eq!(
+        decode_ip(TS, &over_gre(&pptp_gre(&mppe, 2, None))),
+        Err(Skip::NotIp)
+    );
+    // A payload length beyond the packet (snap length) still reaches the
+    // SYN; one inside it cuts the PPP frame.
+    let mut long = pptp_gre(&ppp(&ip, true, false), 3, None);
+    long[4..6].copy_from_slice(&0xffffu16.to_be_bytes());
+    assert_matches(&observe(LinkType::RAW, &over_gre(&long)), &p);
+    let mut short = pptp_gre(&ppp(&ip, true, false), 3, None);
+    short[4..6].copy_from_slice(&30u16.to_be_bytes());
+    assert_eq!(decode_ip(TS, &over_gre(&short)), Err(Skip::Truncated));
+    // Version 1 without its key field, with a checksum, or not carrying
+    // PPP; version 2.
+    let good = pptp_gre(&ppp(&ip, true, false), 4, None);
+    for (byte, set, clear) in [(0, 0, 0x20), (0, 0x80, 0), (1, 0x02, 0x01)] {
+        let mut g = good.clone();
+        g[byte] = (g[byte] | set) & !clear;
+        assert_eq!(
+            decode_ip(TS, &over_gre(&g)),
+            Err(Skip::UnsupportedEncapsulation),
+            "{g:02x?}"
+        );
+    }
+    let mut not_ppp = good.clone();
+    not_ppp[2..4].copy_from_slice(&0x0800u16.to_be_bytes());
+    assert_eq!(
+        decode_ip(TS, &over_gre(&not_ppp)),
+        Err(Skip::UnsupportedEncapsulation)
+    );
+    // EtherIP of another version.
+    let mut e = etherip(&ethernet_frame(&ip));
+    e[0] = 0x40;
+    assert_eq!(
+        decode_ip(TS, &ipv4_outer(97, &e)),
+        Err(Skip::UnsupportedEncapsulation)
+    );
 }
 
 #[test]

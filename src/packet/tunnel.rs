@@ -1,6 +1,7 @@
-//! Tunnels opened to reach the inner TCP: GRE (with ERSPAN and MPLS),
-//! VXLAN and VXLAN-GPE, Geneve, GTP-U, L2TPv2, LISP and Teredo. IP-in-IP
-//! needs no header of its own and lives in `ip`.
+//! Tunnels opened to reach the inner TCP: GRE (with ERSPAN, MPLS, PPP and
+//! PPTP's enhanced GRE), EtherIP, VXLAN and VXLAN-GPE, Geneve, GTP-U,
+//! L2TPv2, LISP and Teredo. IP-in-IP and MPLS-in-IP need no header of their
+//! own and live in `ip`.
 
 use super::ip::{self, deeper};
 use super::link::{ethernet, ethertype, mpls, ppp};
@@ -72,6 +73,8 @@ mod gre_flag {
     pub const ROUTING: u16 = 0x4000;
     pub const KEY: u16 = 0x2000;
     pub const SEQUENCE: u16 = 0x1000;
+    /// Enhanced GRE (version 1) only: an acknowledgement number follows.
+    pub const ACK: u16 = 0x0080;
     pub const VERSION: u16 = 0x0007;
 }
 
@@ -279,7 +282,8 @@ fn geneve<S: Segments>(
     }
 }
 
-/// GRE version 0 (RFC 2784 with the RFC 2890 key and sequence fields).
+/// GRE: version 0 (RFC 2784 with the RFC 2890 key and sequence fields) and
+/// PPTP's version 1.
 pub(super) fn gre<S: Segments>(
     ts: Timestamp,
     packet: &[u8],
@@ -287,9 +291,11 @@ pub(super) fn gre<S: Segments>(
 ) -> Result<Option<S::Out>, Skip> {
     let (h, _) = packet.split_first_chunk::<4>().ok_or(Skip::Truncated)?;
     let flags = u16::from_be_bytes([h[0], h[1]]);
-    // Version 1 is PPTP's enhanced GRE (PPP inside).
-    if flags & gre_flag::VERSION != 0 {
-        return Err(Skip::UnsupportedEncapsulation);
+    let protocol = u16::from_be_bytes([h[2], h[3]]);
+    match flags & gre_flag::VERSION {
+        0 => {}
+        1 => return pptp_gre::<S>(ts, packet, flags, protocol, depth),
+        _ => return Err(Skip::UnsupportedEncapsulation),
     }
     let routing = flags & gre_flag::ROUTING != 0;
     // RFC 1701: the checksum word (checksum and routing offset) is there
@@ -307,17 +313,67 @@ pub(super) fn gre<S: Segments>(
         at = after_source_routes(packet, at)?;
     }
     let inner = packet.get(at..).ok_or(Skip::Truncated)?;
-    match u16::from_be_bytes([h[2], h[3]]) {
+    match protocol {
         ethertype::IPV4 => ip::v4::<S>(ts, inner, depth),
         ethertype::IPV6 => ip::v6::<S>(ts, inner, depth),
         ethertype::TEB => ethernet::<S>(ts, inner, depth),
         ethertype::MPLS | ethertype::MPLS_MULTICAST => mpls::<S>(ts, inner, depth),
+        ethertype::PPP => ppp::<S>(ts, inner, depth),
         // ERSPAN type I has no header of its own and no GRE sequence
         // number; type II adds both.
         ERSPAN_II if flags & gre_flag::SEQUENCE == 0 => ethernet::<S>(ts, inner, depth),
         ERSPAN_II => erspan_ii::<S>(ts, inner, depth),
         ERSPAN_III => erspan_iii::<S>(ts, inner, depth),
         _ => Err(Skip::UnsupportedEncapsulation),
+    }
+}
+
+/// PPTP's enhanced GRE (RFC 2637 4.1, version 1): the key field holds the
+/// payload length and call ID, an optional sequence and acknowledgement
+/// number follow, then a PPP frame. A packet that only acknowledges
+/// carries no payload: not IP. PPTP usually encrypts its PPP frames (MPPE,
+/// PPP protocol 0x00fd), which are not IP to synprint either.
+fn pptp_gre<S: Segments>(
+    ts: Timestamp,
+    packet: &[u8],
+    flags: u16,
+    protocol: u16,
+    depth: u8,
+) -> Result<Option<S::Out>, Skip> {
+    if protocol != ethertype::PPP
+        || flags & (gre_flag::CHECKSUM | gre_flag::ROUTING | gre_flag::KEY) != gre_flag::KEY
+    {
+        return Err(Skip::UnsupportedEncapsulation);
+    }
+    let (key, _) = packet
+        .get(4..)
+        .and_then(|k| k.split_first_chunk::<4>())
+        .ok_or(Skip::Truncated)?;
+    let payload_len = usize::from(u16::from_be_bytes([key[0], key[1]]));
+    let words = [gre_flag::SEQUENCE, gre_flag::ACK]
+        .iter()
+        .filter(|&&bit| flags & bit != 0)
+        .count();
+    let body = packet.get(8 + 4 * words..).ok_or(Skip::Truncated)?;
+    if payload_len == 0 {
+        return Err(Skip::NotIp);
+    }
+    // A body shorter than its length was cut by the snap length; the inner
+    // IP header notices that for itself.
+    ppp::<S>(ts, body.get(..payload_len).unwrap_or(body), depth)
+}
+
+/// EtherIP (RFC 3378): a two-byte header, version 3 and twelve reserved
+/// bits (not looked at), then an Ethernet frame.
+pub(super) fn etherip<S: Segments>(
+    ts: Timestamp,
+    packet: &[u8],
+    depth: u8,
+) -> Result<Option<S::Out>, Skip> {
+    match packet {
+        [v, _, frame @ ..] if v >> 4 == 3 => ethernet::<S>(ts, frame, depth),
+        [_, _, ..] => Err(Skip::UnsupportedEncapsulation),
+        _ => Err(Skip::Truncated),
     }
 }
 
