@@ -126,6 +126,66 @@ fn invalid_configuration_names_the_key() {
     assert!(err.contains("SYNPRINT_TRUSTED_PROXIES"), "{err}");
 }
 
+/// `--p0f-db` (and `SYNPRINT_P0F_DB`) put another p0f database behind the
+/// answers, as `analyze --p0f-db` does; one that is not a p0f.fp stops the
+/// start, naming the file.
+#[test]
+fn serve_uses_another_p0f_database() {
+    let stop = |mut child: std::process::Child| {
+        let _ = child.kill();
+        let _ = child.wait();
+    };
+    // This kernel's own loopback SYN, as the built-in database renders it,
+    // becomes the one signature of a database of our own.
+    let (child, addr) = start(&[]);
+    let fp = get(addr, "/classify?detail=1", &[]).json()["fp"].clone();
+    stop(child);
+    let raw_sig = fp["p0f"]["raw_sig"].as_str().expect("raw_sig");
+    let mut fields: Vec<&str> = raw_sig.split(':').collect();
+    let ttl = fields[1].split('+').next().expect("ttl");
+    fields[1] = ttl;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("own.fp");
+    std::fs::write(
+        &db,
+        format!(
+            "classes = win,unix,other\n[tcp:request]\nlabel = s:unix:Testux:9\nsig = {}\n",
+            fields.join(":")
+        ),
+    )
+    .expect("write");
+
+    let mut child = Command::new(env!("CARGO_BIN_EXE_synprint"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--p0f-db"])
+        .arg(&db)
+        .env_remove("SYNPRINT_API_KEY")
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("spawn synprint serve");
+    let addr = announced_addresses(&mut child, 1)[0];
+    let p0f = get(addr, "/classify?detail=1", &[]).json()["fp"]["p0f"].clone();
+    stop(child);
+    assert_eq!(p0f["os"], "Testux 9", "{p0f}");
+    assert_eq!(p0f["raw_sig"], raw_sig);
+    let db_text = db.to_str().expect("utf-8 path");
+    let (child, addr) = start(&[("SYNPRINT_P0F_DB", db_text)]);
+    let p0f = get(addr, "/classify?detail=1", &[]).json()["fp"]["p0f"].clone();
+    stop(child);
+    assert_eq!(p0f["os"], "Testux 9", "{p0f}");
+
+    let not_a_db = dir.path().join("not.fp");
+    std::fs::write(&not_a_db, "hello\n").expect("write");
+    let out = Command::new(env!("CARGO_BIN_EXE_synprint"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--p0f-db"])
+        .arg(&not_a_db)
+        .output()
+        .expect("run");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("not.fp") && err.contains("line 1"), "{err}");
+}
+
 /// Trusting every address as a proxy lets any client choose the address
 /// it is answered for: allowed (a deployment may firewall the port), but
 /// said at start, naming the header.

@@ -14,11 +14,8 @@ pub struct EngineArgs {
 }
 
 impl EngineArgs {
-    pub fn p0f_only(p0f_db: Option<PathBuf>) -> Self {
-        EngineArgs {
-            p0f_db,
-            model: None,
-        }
+    pub fn new(p0f_db: Option<PathBuf>, model: Option<PathBuf>) -> Self {
+        EngineArgs { p0f_db, model }
     }
 
     /// The files these options read.

@@ -41,7 +41,7 @@ pub fn learn(args: LearnArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
     if args.model == Path::new("-") {
         return Err("--model -: learn writes the model to a file; give its path".into());
     }
-    let engine = EngineArgs::p0f_only(args.p0f_db.clone()).build()?;
+    let engine = EngineArgs::new(args.p0f_db.clone(), None).build()?;
     let labels = read_labels(&args.labels)?;
     // A file made empty for it (`mktemp`) takes a new model, as no file does.
     let empty = std::fs::metadata(&args.model).is_ok_and(|m| m.is_file() && m.len() == 0);

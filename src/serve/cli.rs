@@ -11,7 +11,7 @@ use super::config::RealIpHeader;
 #[command(
     after_help = "Each setting can also come from the environment (SYNPRINT_CONFIG, \
     SYNPRINT_LISTEN, SYNPRINT_API_KEY, SYNPRINT_TRUSTED_PROXIES, SYNPRINT_REAL_IP_HEADER, \
-    SYNPRINT_MAX_CONNECTIONS, SYNPRINT_INTERFACES, SYNPRINT_CAPTURE_PORT, SYNPRINT_PROMISCUOUS, SYNPRINT_MODEL, \
+    SYNPRINT_MAX_CONNECTIONS, SYNPRINT_INTERFACES, SYNPRINT_CAPTURE_PORT, SYNPRINT_PROMISCUOUS, SYNPRINT_MODEL, SYNPRINT_P0F_DB, \
     SYNPRINT_STORE_MAX_IPS, SYNPRINT_STORE_PER_IP, SYNPRINT_STORE_MAX_CONNECTIONS, \
     SYNPRINT_STORE_TTL_SECS) or the --config file: flags override the environment, which \
     overrides the file. docs/serve.md has the details."
@@ -55,6 +55,9 @@ pub struct ServeArgs {
     /// A learned classification model (from `synprint learn`).
     #[arg(long, value_name = "PATH")]
     pub model: Option<PathBuf>,
+    /// A p0f.fp database to use instead of the built-in p0f 3.09b one.
+    #[arg(long, value_name = "PATH")]
+    pub p0f_db: Option<PathBuf>,
     /// Source addresses remembered (default 100000).
     #[arg(long, value_name = "N")]
     pub store_max_ips: Option<usize>,

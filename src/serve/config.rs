@@ -110,6 +110,7 @@ pub struct ServeConfig {
     /// The port filter and promiscuous mode of every capture interface.
     pub capture: CaptureOptions,
     pub model: Option<PathBuf>,
+    pub p0f_db: Option<PathBuf>,
     pub store: StoreConfig,
 }
 
@@ -127,6 +128,7 @@ impl Default for ServeConfig {
             interfaces: Vec::new(),
             capture: CaptureOptions::default(),
             model: None,
+            p0f_db: None,
             store: StoreConfig::default(),
         }
     }
@@ -169,6 +171,7 @@ struct Layer {
     capture_port: Option<u16>,
     promiscuous: Option<bool>,
     model: Option<PathBuf>,
+    p0f_db: Option<PathBuf>,
     store_max_ips: Option<usize>,
     store_per_ip: Option<usize>,
     store_max_connections: Option<usize>,
@@ -243,6 +246,7 @@ impl Layer {
             capture_port: self.capture_port.or(base.capture_port),
             promiscuous: self.promiscuous.or(base.promiscuous),
             model: self.model.or(base.model),
+            p0f_db: self.p0f_db.or(base.p0f_db),
             store_max_ips: self.store_max_ips.or(base.store_max_ips),
             store_per_ip: self.store_per_ip.or(base.store_per_ip),
             store_max_connections: self.store_max_connections.or(base.store_max_connections),
@@ -271,6 +275,7 @@ impl Layer {
             ConfigKey::CapturePort => self.capture_port = Some(value.number()?),
             ConfigKey::Promiscuous => self.promiscuous = Some(value.boolean()?),
             ConfigKey::Model => self.model = Some(PathBuf::from(value.string()?)),
+            ConfigKey::P0fDb => self.p0f_db = Some(PathBuf::from(value.string()?)),
             ConfigKey::StoreMaxIps => self.store_max_ips = Some(value.number()?),
             ConfigKey::StorePerIp => self.store_per_ip = Some(value.number()?),
             ConfigKey::StoreMaxConnections => self.store_max_connections = Some(value.number()?),
@@ -299,6 +304,7 @@ impl ServeConfig {
             // A flag can only turn it on; off is the absence of the flag.
             promiscuous: args.promiscuous.then_some(true),
             model: args.model.clone(),
+            p0f_db: args.p0f_db.clone(),
             store_max_ips: args.store_max_ips,
             store_per_ip: args.store_per_ip,
             store_max_connections: args.store_max_connections,
@@ -365,6 +371,7 @@ impl ServeConfig {
                 promiscuous: l.promiscuous.unwrap_or(false),
             },
             model: l.model,
+            p0f_db: l.p0f_db,
             store: StoreConfig {
                 max_ips: l.store_max_ips.unwrap_or(ds.max_ips),
                 per_ip: l.store_per_ip.unwrap_or(ds.per_ip),
@@ -398,6 +405,7 @@ pub(crate) enum ConfigKey {
     CapturePort,
     Promiscuous,
     Model,
+    P0fDb,
     StoreMaxIps,
     StorePerIp,
     StoreMaxConnections,
@@ -405,7 +413,7 @@ pub(crate) enum ConfigKey {
 }
 
 impl ConfigKey {
-    pub(crate) const ALL: [ConfigKey; 13] = [
+    pub(crate) const ALL: [ConfigKey; 14] = [
         ConfigKey::Listen,
         ConfigKey::ApiKey,
         ConfigKey::TrustedProxies,
@@ -415,6 +423,7 @@ impl ConfigKey {
         ConfigKey::CapturePort,
         ConfigKey::Promiscuous,
         ConfigKey::Model,
+        ConfigKey::P0fDb,
         ConfigKey::StoreMaxIps,
         ConfigKey::StorePerIp,
         ConfigKey::StoreMaxConnections,
@@ -432,6 +441,7 @@ impl ConfigKey {
             ConfigKey::CapturePort => "capture_port",
             ConfigKey::Promiscuous => "promiscuous",
             ConfigKey::Model => "model",
+            ConfigKey::P0fDb => "p0f_db",
             ConfigKey::StoreMaxIps => "store_max_ips",
             ConfigKey::StorePerIp => "store_per_ip",
             ConfigKey::StoreMaxConnections => "store_max_connections",
@@ -1102,10 +1112,11 @@ mod tests {
             ConfigKey::CapturePort => 6,
             ConfigKey::Promiscuous => 7,
             ConfigKey::Model => 8,
-            ConfigKey::StoreMaxIps => 9,
-            ConfigKey::StorePerIp => 10,
-            ConfigKey::StoreMaxConnections => 11,
-            ConfigKey::StoreTtlSecs => 12,
+            ConfigKey::P0fDb => 9,
+            ConfigKey::StoreMaxIps => 10,
+            ConfigKey::StorePerIp => 11,
+            ConfigKey::StoreMaxConnections => 12,
+            ConfigKey::StoreTtlSecs => 13,
         };
         for (i, k) in ConfigKey::ALL.into_iter().enumerate() {
             assert_eq!(index(k), i, "{k:?}");
