@@ -174,7 +174,9 @@ pub fn read_labels<R: Read>(mut input: R, path: &Path) -> Result<Labels, LabelEr
     let mut rdr = csv::ReaderBuilder::new()
         .has_headers(true)
         .flexible(true)
-        .trim(csv::Trim::All)
+        // Trimmed by hand after the line-break check below, which would
+        // not see a break at either end of a field trimmed before it.
+        .trim(csv::Trim::None)
         .from_reader(text.as_slice());
     let csv_err = |e: csv::Error| LabelError::Csv {
         path: path.to_path_buf(),
@@ -185,7 +187,7 @@ pub fn read_labels<R: Read>(mut input: R, path: &Path) -> Result<Labels, LabelEr
     let col = |name: &'static str| -> Result<Option<usize>, LabelError> {
         let mut named = headers.iter().enumerate().filter(|(_, h)| {
             let h = h.strip_prefix("\u{feff}".as_bytes()).unwrap_or(h);
-            h.eq_ignore_ascii_case(name.as_bytes())
+            h.trim_ascii().eq_ignore_ascii_case(name.as_bytes())
         });
         let first = named.next().map(|(i, _)| i);
         if named.next().is_some() {
@@ -240,6 +242,7 @@ pub fn read_labels<R: Read>(mut input: R, path: &Path) -> Result<Labels, LabelEr
         }
         let field = |i: Option<usize>| {
             i.and_then(|i| rec.get(i))
+                .map(<[u8]>::trim_ascii)
                 .filter(|s| !s.is_empty())
                 .map(String::from_utf8_lossy)
         };
@@ -540,9 +543,20 @@ mod tests {
             let e = read_labels(text.as_slice(), Path::new("l.csv")).unwrap_err();
             assert!(matches!(e, LabelError::Utf16 { .. }), "{e}");
         }
-        // A closed quote over a line break in a column that is read.
-        let e = labels("src_ip,src_port,os\n1.2.3.4,1,\"Win\ndows\"\n").unwrap_err();
-        assert!(matches!(e, LabelError::LineBreak { line: 2, .. }), "{e}");
+        // A closed quote over a line break in a column that is read, in
+        // the middle of the field or at either end of it.
+        for row in [
+            "1.2.3.4,1,\"Win\ndows\"",
+            "1.2.3.4,1,\"Windows\n\"",
+            "\"\n1.2.3.4\",1,Windows",
+            "1.2.3.4,\"1\r\n\",Windows",
+        ] {
+            let e = labels(&format!("src_ip,src_port,os\n{row}\n")).unwrap_err();
+            assert!(matches!(e, LabelError::LineBreak { line: 2, .. }), "{e}");
+        }
+        // Spaces and tabs around fields and column names are not read.
+        let l = labels(" src_ip ,\tsrc_port,os \n 1.2.3.4 , 1 ,\" Windows \"\n").unwrap();
+        assert_eq!(l.rows, 1);
         // Closed quotes spanning lines in other columns, doubled quotes and
         // a quote inside an unquoted field are all fine.
         let l = labels(
