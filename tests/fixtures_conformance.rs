@@ -5,20 +5,13 @@
 mod skipped;
 use skipped::skipped;
 mod common;
+mod shared_fixtures;
 
-use std::path::{Path, PathBuf};
-
-/// `SYNPRINT_FIXTURES` overrides the location (e.g. from a worktree).
-fn fixtures_dir() -> PathBuf {
-    std::env::var_os("SYNPRINT_FIXTURES").map_or_else(
-        || Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures"),
-        PathBuf::from,
-    )
-}
+use std::path::PathBuf;
 
 #[test]
 fn shared_fixtures_agree_with_tshark() {
-    let dir = fixtures_dir();
+    let dir = shared_fixtures::dir();
     let Ok(entries) = std::fs::read_dir(&dir) else {
         skipped(&format!("no fixtures at {}", dir.display()));
         return;

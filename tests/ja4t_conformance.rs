@@ -7,16 +7,17 @@
 //! JA4T is licensed under the FoxIO License 1.1.
 #![cfg(feature = "ja4t")]
 
+mod shared_fixtures;
 mod skipped;
 use skipped::skipped;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use synprint::analyze::{Analyzer, AnalyzerConfig, Engine};
 use synprint::capture::CaptureReader;
 use synprint::packet::Kind;
 
 fn fixtures() -> Option<PathBuf> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures");
+    let dir = shared_fixtures::dir();
     if dir.is_dir() {
         Some(dir)
     } else {

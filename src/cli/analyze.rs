@@ -886,7 +886,12 @@ impl Judge {
     /// it usually means its addresses or ports are not the capture's.
     fn report(&self) {
         let (judged, labelled) = (self.judged.borrow().len(), self.labels.len());
-        eprintln!("labels:              {judged} SYNs judged ({labelled} labelled connections)");
+        let s = |n: usize| if n == 1 { "" } else { "s" };
+        eprintln!(
+            "labels:              {judged} SYN{} judged ({labelled} labelled connection{})",
+            s(judged),
+            s(labelled)
+        );
         let o = self.outcomes.get();
         if judged > 0 {
             eprintln!(

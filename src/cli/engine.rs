@@ -28,7 +28,8 @@ impl EngineArgs {
         if let Some(path) = &self.p0f_db {
             // Bytes, not text: a binary file handed over by mistake is then
             // named by the line where it goes wrong, as p0f.fp errors are.
-            let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+            let bytes = std::fs::read(path)
+                .map_err(|e| format!("cannot read p0f database {}: {e}", path.display()))?;
             let db = synprint::p0f::Database::parse_bytes(&bytes)
                 .map_err(|e| format!("{}: {e}", path.display()))?;
             // An empty file (or one of comments) parses; every SYN would
