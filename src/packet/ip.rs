@@ -23,9 +23,9 @@ mod proto {
     /// EtherIP (RFC 3378): Ethernet frames between bridges.
     pub const ETHERIP: u8 = 97;
     pub const MOBILITY: u8 = 135;
-    pub const HIP: u8 = 139;
     /// MPLS-in-IP (RFC 4023).
     pub const MPLS: u8 = 137;
+    pub const HIP: u8 = 139;
     pub const SHIM6: u8 = 140;
 }
 
