@@ -635,6 +635,8 @@ pub enum Encapsulation {
     Ppp,
     /// LINKTYPE_PPP without `ff 03` and with a one-byte protocol.
     PppCompressed,
+    /// LINKTYPE_PPP carrying MPLS.
+    PppMpls,
     /// LINKTYPE_PPP_HDLC.
     PppHdlc,
     /// LINKTYPE_PPP_ETHER: PPPoE without Ethernet.
@@ -662,7 +664,7 @@ pub enum Encapsulation {
 }
 
 impl Encapsulation {
-    pub const ALL: [Encapsulation; 48] = [
+    pub const ALL: [Encapsulation; 49] = [
         Encapsulation::Ethernet,
         Encapsulation::Vlan,
         Encapsulation::QinQ,
@@ -699,6 +701,7 @@ impl Encapsulation {
         Encapsulation::EtherIp,
         Encapsulation::Ppp,
         Encapsulation::PppCompressed,
+        Encapsulation::PppMpls,
         Encapsulation::PppHdlc,
         Encapsulation::PppEther,
         Encapsulation::PppWithDir,
@@ -853,6 +856,11 @@ impl Encapsulation {
             }
             Encapsulation::Ppp => (LinkType::PPP, ppp(ip, true, false)),
             Encapsulation::PppCompressed => (LinkType::PPP, ppp(ip, false, true)),
+            Encapsulation::PppMpls => {
+                let mut f = vec![0xff, 0x03, 0x02, 0x81];
+                f.extend_from_slice(&mpls(&[100, 200], ip));
+                (LinkType::PPP, f)
+            }
             Encapsulation::PppHdlc => (LinkType::PPP_HDLC, ppp(ip, true, false)),
             Encapsulation::PppEther => (LinkType::PPP_ETHER, pppoe_session(ip)),
             Encapsulation::PppWithDir => {

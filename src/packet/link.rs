@@ -109,6 +109,8 @@ pub(super) mod ethertype {
 mod ppp_protocol {
     pub const IPV4: u16 = 0x0021;
     pub const IPV6: u16 = 0x0057;
+    pub const MPLS: u16 = 0x0281;
+    pub const MPLS_MULTICAST: u16 = 0x0283;
 }
 
 pub(super) fn decode<S: Segments>(
@@ -389,9 +391,16 @@ pub(super) fn ppp<S: Segments>(
     match protocol {
         ppp_protocol::IPV4 => ip::v4::<S>(ts, rest, depth),
         ppp_protocol::IPV6 => ip::v6::<S>(ts, rest, depth),
+        ppp_protocol::MPLS | ppp_protocol::MPLS_MULTICAST => mpls::<S>(ts, rest, depth),
         // LCP, IPCP, CHAP and the rest of PPP's own traffic.
         _ => Err(Skip::NotIp),
     }
+}
+
+/// Reserved MPLS labels (RFC 3032, RFC 7274) that say what follows.
+mod mpls_label {
+    pub const GAL: u32 = 13;
+    pub const OAM_ALERT: u32 = 14;
 }
 
 /// An MPLS label stack (RFC 3032) and what it carries. MPLS does not say
@@ -408,6 +417,13 @@ pub(super) fn mpls<S: Segments>(
     loop {
         let (entry, inner) = rest.split_first_chunk::<4>().ok_or(Skip::Truncated)?;
         rest = inner;
+        // The generic associated channel label (RFC 5586) and the OAM
+        // alert label (RFC 3429) carry a control channel, not traffic.
+        let label =
+            (u32::from(entry[0]) << 12) | (u32::from(entry[1]) << 4) | u32::from(entry[2] >> 4);
+        if label == mpls_label::GAL || label == mpls_label::OAM_ALERT {
+            return Err(Skip::NotIp);
+        }
         if entry[2] & 1 == 1 {
             break;
         }

@@ -640,6 +640,19 @@ fn mpls_payloads_are_told_apart_by_their_first_bytes() {
         decode(LinkType::ETHERNET, TS, &ether(0x8847, &mpls(&[7], &other))),
         Err(Skip::UnsupportedEncapsulation)
     );
+    // The generic associated channel and OAM alert labels, at the bottom
+    // or above it, carry a control channel whatever its first nibble.
+    for labels in [[7, 13], [13, 7], [7, 14], [14, 7]] {
+        assert_eq!(
+            decode(
+                LinkType::ETHERNET,
+                TS,
+                &ether(0x8847, &mpls(&labels, &p.ip_bytes()))
+            ),
+            Err(Skip::NotIp),
+            "{labels:?}"
+        );
+    }
     // A label stack that never reaches its bottom entry.
     let mut open = mpls(&[7, 8], &[]);
     open[6] &= !1;
