@@ -564,6 +564,20 @@ pub fn pflog(ip: &[u8]) -> Vec<u8> {
     h
 }
 
+/// Apple's PKTAP header (108 bytes, little-endian, interface `en0`,
+/// process `curl`) before a frame of link type `link`.
+pub fn pktap(link: LinkType, frame: &[u8]) -> Vec<u8> {
+    let mut h = vec![0u8; 108];
+    h[0..4].copy_from_slice(&108u32.to_le_bytes());
+    h[4..8].copy_from_slice(&1u32.to_le_bytes()); // a packet follows
+    h[8..12].copy_from_slice(&link.0.to_le_bytes());
+    h[12..15].copy_from_slice(b"en0");
+    h[44..48].copy_from_slice(&4242u32.to_le_bytes()); // pid
+    h[48..52].copy_from_slice(b"curl");
+    h.extend_from_slice(frame);
+    h
+}
+
 /// Every way of carrying an IP packet that synprint decodes, for tests
 /// that want one frame of each.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -661,10 +675,13 @@ pub enum Encapsulation {
     WifiRadiotap,
     /// LINKTYPE_PFLOG (OpenBSD/FreeBSD pf's log).
     Pflog,
+    /// LINKTYPE_PKTAP (macOS): Ethernet under the header for IPv4, BSD
+    /// loopback (macOS's AF_INET6, 30) for IPv6.
+    Pktap,
 }
 
 impl Encapsulation {
-    pub const ALL: [Encapsulation; 49] = [
+    pub const ALL: [Encapsulation; 50] = [
         Encapsulation::Ethernet,
         Encapsulation::Vlan,
         Encapsulation::QinQ,
@@ -714,6 +731,7 @@ impl Encapsulation {
         Encapsulation::Wifi,
         Encapsulation::WifiRadiotap,
         Encapsulation::Pflog,
+        Encapsulation::Pktap,
     ];
 
     /// The link type and frame carrying `ip` this way.
@@ -900,6 +918,14 @@ impl Encapsulation {
                 radiotap(&wifi_data(ip, true)),
             ),
             Encapsulation::Pflog => (LinkType::PFLOG, pflog(ip)),
+            Encapsulation::Pktap => (
+                LinkType::PKTAP,
+                if v6 {
+                    pktap(LinkType::NULL, &bsd_loopback(ip, 30, false))
+                } else {
+                    pktap(LinkType::ETHERNET, &eth(ip))
+                },
+            ),
         }
     }
 }

@@ -12,8 +12,8 @@ mod tcp;
 pub use encap::{
     bsd_loopback, erspan_ii, erspan_iii, etherip, ethernet_8023, ethernet_tagged, geneve, gre,
     gtp_u, ipv4_outer, ipv6_outer, ipv6_with_extensions, l2tp, linux_sll, linux_sll2, lisp, mpls,
-    nflog, pflog, ppp, pppoe_session, pptp_gre, radiotap, teredo, udp, vxlan, vxlan_gpe, wifi_data,
-    with_auth_header, Encapsulation, GreFields, Ipv6Ext,
+    nflog, pflog, pktap, ppp, pppoe_session, pptp_gre, radiotap, teredo, udp, vxlan, vxlan_gpe,
+    wifi_data, with_auth_header, Encapsulation, GreFields, Ipv6Ext,
 };
 pub use options::OptionBytes;
 pub use stacks::Stack;

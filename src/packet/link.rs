@@ -42,6 +42,9 @@ impl LinkType {
     pub const PFLOG: LinkType = LinkType(117);
     pub const IPV4: LinkType = LinkType(228);
     pub const IPV6: LinkType = LinkType(229);
+    /// Apple's PKTAP (`tcpdump -i any` and `-i pktap` on macOS): a
+    /// header naming the interface, process and the packet's own link type.
+    pub const PKTAP: LinkType = LinkType(258);
     /// Linux cooked capture v2.
     pub const LINUX_SLL2: LinkType = LinkType(276);
 
@@ -66,6 +69,7 @@ impl LinkType {
         LinkType::IPV4,
         LinkType::IPV6,
         LinkType::NFLOG,
+        LinkType::PKTAP,
         LinkType::LINUX_SLL2,
     ];
 
@@ -181,7 +185,33 @@ pub(super) fn decode<S: Segments>(
             let (h, rest) = frame.split_first_chunk::<4>().ok_or(Skip::Truncated)?;
             ether_payload::<S>(ts, u16::from_be_bytes([h[2], h[3]]), rest, 0)
         }
+        LinkType::PKTAP => pktap::<S>(ts, frame),
         _ => Err(Skip::UnknownLinkType),
+    }
+}
+
+/// The shortest PKTAP header macOS writes (and Wireshark accepts).
+const PKTAP_MIN_HEADER: usize = 108;
+
+/// Apple's PKTAP header, in the capturing Mac's (little-endian) byte
+/// order: its own length, a record type (1: a packet follows), the link
+/// type of the packet after the header, then interface and process
+/// details synprint does not need.
+fn pktap<S: Segments>(ts: Timestamp, frame: &[u8]) -> Result<Option<S::Out>, Skip> {
+    let (h, _) = frame.split_first_chunk::<12>().ok_or(Skip::Truncated)?;
+    let word = |at: usize| u32::from_le_bytes([h[at], h[at + 1], h[at + 2], h[at + 3]]);
+    let len = usize::try_from(word(0)).unwrap_or(usize::MAX);
+    if len < PKTAP_MIN_HEADER {
+        return Err(Skip::BadHeaderLength);
+    }
+    if word(4) != 1 {
+        return Err(Skip::NotIp);
+    }
+    let packet = frame.get(len..).ok_or(Skip::Truncated)?;
+    match LinkType(word(8)) {
+        // A PKTAP header inside one is no packet macOS writes.
+        LinkType::PKTAP => Err(Skip::UnknownLinkType),
+        inner => decode::<S>(inner, ts, packet),
     }
 }
 

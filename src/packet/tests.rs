@@ -908,6 +908,47 @@ fn nflog_in_either_byte_order_and_its_malformations() {
     assert_matches(&observe(LinkType::NFLOG, &flagged), &v4_syn());
 }
 
+/// macOS's PKTAP: the header's own length, record type and inner link
+/// type decide; a header too short, a record that is no packet, a PKTAP
+/// header inside one and an inner link type synprint does not read are
+/// named.
+#[test]
+fn pktap_header_edges() {
+    use crate::craft::pktap;
+    let p = v6_syn();
+    let eth = ethernet_frame(&p.ip_bytes());
+    // A longer header than today's (a later macOS may extend it).
+    let mut longer = pktap(LinkType::ETHERNET, &[0; 20]);
+    longer[0] = 128;
+    longer.truncate(128);
+    longer.extend_from_slice(&eth);
+    assert_matches(&observe(LinkType::PKTAP, &longer), &p);
+    let mut short = pktap(LinkType::ETHERNET, &eth);
+    short[0] = 104;
+    assert_eq!(
+        decode(LinkType::PKTAP, TS, &short),
+        Err(Skip::BadHeaderLength)
+    );
+    let mut none = pktap(LinkType::ETHERNET, &eth);
+    none[4] = 0;
+    assert_eq!(decode(LinkType::PKTAP, TS, &none), Err(Skip::NotIp));
+    let nested = pktap(LinkType::PKTAP, &pktap(LinkType::ETHERNET, &eth));
+    assert_eq!(
+        decode(LinkType::PKTAP, TS, &nested),
+        Err(Skip::UnknownLinkType)
+    );
+    let usb = pktap(LinkType(189), &eth);
+    assert_eq!(
+        decode(LinkType::PKTAP, TS, &usb),
+        Err(Skip::UnknownLinkType)
+    );
+    // Raw IP under the header, as a utun interface gives it.
+    assert_matches(
+        &observe(LinkType::PKTAP, &pktap(LinkType::DLT_RAW_12, &p.ip_bytes())),
+        &p,
+    );
+}
+
 #[test]
 fn pflog_reads_every_inet6_family_and_its_own_length() {
     use crate::craft::pflog;
