@@ -564,16 +564,17 @@ pub fn pflog(ip: &[u8]) -> Vec<u8> {
     h
 }
 
-/// Apple's PKTAP header (108 bytes, little-endian, interface `en0`,
-/// process `curl`) before a frame of link type `link`.
+/// A PKTAP header of the shortest length (108 bytes, little-endian,
+/// interface `en0`, process 4242 `curl`) before a frame of link type
+/// `link`.
 pub fn pktap(link: LinkType, frame: &[u8]) -> Vec<u8> {
     let mut h = vec![0u8; 108];
     h[0..4].copy_from_slice(&108u32.to_le_bytes());
     h[4..8].copy_from_slice(&1u32.to_le_bytes()); // a packet follows
     h[8..12].copy_from_slice(&link.0.to_le_bytes());
     h[12..15].copy_from_slice(b"en0");
-    h[44..48].copy_from_slice(&4242u32.to_le_bytes()); // pid
-    h[48..52].copy_from_slice(b"curl");
+    h[52..56].copy_from_slice(&4242u32.to_le_bytes()); // pid
+    h[56..60].copy_from_slice(b"curl");
     h.extend_from_slice(frame);
     h
 }

@@ -115,6 +115,9 @@ mod ppp_protocol {
     pub const IPV6: u16 = 0x0057;
     pub const MPLS: u16 = 0x0281;
     pub const MPLS_MULTICAST: u16 = 0x0283;
+    /// Compressed or encrypted (MPPE) datagrams, per link and per session.
+    pub const COMPRESSED_LINK: u16 = 0x00fb;
+    pub const COMPRESSED: u16 = 0x00fd;
 }
 
 pub(super) fn decode<S: Segments>(
@@ -190,7 +193,8 @@ pub(super) fn decode<S: Segments>(
     }
 }
 
-/// The shortest PKTAP header macOS writes (and Wireshark accepts).
+/// The shortest PKTAP header Wireshark accepts (macOS 10.10's; current
+/// macOS writes 156 bytes).
 const PKTAP_MIN_HEADER: usize = 108;
 
 /// Apple's PKTAP header, in the capturing Mac's (little-endian) byte
@@ -208,10 +212,14 @@ fn pktap<S: Segments>(ts: Timestamp, frame: &[u8]) -> Result<Option<S::Out>, Ski
         return Err(Skip::NotIp);
     }
     let packet = frame.get(len..).ok_or(Skip::Truncated)?;
+    // A DLT value, not a link type: the two differ only where DLT_RAW is
+    // 12 or 14, which `decode` reads as raw IP too. An inner link type
+    // synprint does not read (or PKTAP again, which macOS never writes) is
+    // an encapsulation it does not open: `unknown_link_type` is kept for
+    // the file's own link types, which the summary names.
     match LinkType(word(8)) {
-        // A PKTAP header inside one is no packet macOS writes.
-        LinkType::PKTAP => Err(Skip::UnknownLinkType),
-        inner => decode::<S>(inner, ts, packet),
+        inner if inner.is_decoded() && inner != LinkType::PKTAP => decode::<S>(inner, ts, packet),
+        _ => Err(Skip::UnsupportedEncapsulation),
     }
 }
 
@@ -394,9 +402,14 @@ fn pppoe_session<S: Segments>(
         return Err(Skip::UnsupportedEncapsulation);
     }
     let len = usize::from(u16::from_be_bytes([h[4], h[5]]));
-    // A frame shorter than its length was cut by the snap length; the
-    // inner IP header notices that for itself.
-    ppp::<S>(ts, rest.get(..len).unwrap_or(rest), depth)
+    ppp::<S>(ts, up_to(rest, len), depth)
+}
+
+/// The first `len` bytes of a tunnel's payload, or all there is: a payload
+/// shorter than its header says was cut by the snap length, and the inner
+/// IP header notices that for itself.
+pub(super) fn up_to(payload: &[u8], len: usize) -> &[u8] {
+    payload.get(..len).unwrap_or(payload)
 }
 
 /// A PPP frame (RFC 1661), with or without RFC 1662's `ff 03` address and
@@ -422,6 +435,10 @@ pub(super) fn ppp<S: Segments>(
         ppp_protocol::IPV4 => ip::v4::<S>(ts, rest, depth),
         ppp_protocol::IPV6 => ip::v6::<S>(ts, rest, depth),
         ppp_protocol::MPLS | ppp_protocol::MPLS_MULTICAST => mpls::<S>(ts, rest, depth),
+        // Traffic, but unreadable, as encrypted 802.11 frames are.
+        ppp_protocol::COMPRESSED | ppp_protocol::COMPRESSED_LINK => {
+            Err(Skip::UnsupportedEncapsulation)
+        }
         // LCP, IPCP, CHAP and the rest of PPP's own traffic.
         _ => Err(Skip::NotIp),
     }
@@ -448,11 +465,12 @@ pub(super) fn mpls<S: Segments>(
         let (entry, inner) = rest.split_first_chunk::<4>().ok_or(Skip::Truncated)?;
         rest = inner;
         // The generic associated channel label (RFC 5586) and the OAM
-        // alert label (RFC 3429) carry a control channel, not traffic.
+        // alert label (RFC 3429) carry a control channel: counted as an
+        // associated channel header without them is (first nibble 1).
         let label =
             (u32::from(entry[0]) << 12) | (u32::from(entry[1]) << 4) | u32::from(entry[2] >> 4);
         if label == mpls_label::GAL || label == mpls_label::OAM_ALERT {
-            return Err(Skip::NotIp);
+            return Err(Skip::UnsupportedEncapsulation);
         }
         if entry[2] & 1 == 1 {
             break;

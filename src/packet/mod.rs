@@ -29,9 +29,10 @@ use tcp::{Followed, Handshakes};
 /// fingerprinted and why.
 ///
 /// A SYN is a segment with SYN set and neither RST nor FIN; it is a
-/// [`Kind::SynAck`] when ACK is set too. Tunnels (GRE and ERSPAN, VXLAN,
-/// Geneve, IPv4/IPv6-in-IP) are opened up to [`MAX_TUNNEL_DEPTH`] layers and
-/// the innermost TCP segment is the one fingerprinted.
+/// [`Kind::SynAck`] when ACK is set too. Tunnels (the README lists them:
+/// GRE, ERSPAN, PPTP, VXLAN, Geneve, GTP-U, L2TP, MPLS, IP-in-IP, ...) are
+/// opened up to [`MAX_TUNNEL_DEPTH`] layers and the innermost TCP segment
+/// is the one fingerprinted.
 ///
 /// A packet shorter than its IP length (cut by the capture's snap length)
 /// is `Skip::Truncated` if it is a SYN, as p0f gives up on it, but

@@ -641,15 +641,22 @@ fn mpls_payloads_are_told_apart_by_their_first_bytes() {
         Err(Skip::UnsupportedEncapsulation)
     );
     // The generic associated channel and OAM alert labels, at the bottom
-    // or above it, carry a control channel whatever its first nibble.
-    for labels in [[7, 13], [13, 7], [7, 14], [14, 7]] {
+    // or above it, carry a control channel whatever its first nibble, as
+    // an associated channel header without them does (first nibble 1).
+    let mut ach = p.ip_bytes();
+    ach[0] = 0x10;
+    assert_eq!(
+        decode(LinkType::ETHERNET, TS, &ether(0x8847, &mpls(&[100], &ach))),
+        Err(Skip::UnsupportedEncapsulation)
+    );
+    for labels in [[100, 13], [13, 100], [100, 14], [14, 100]] {
         assert_eq!(
             decode(
                 LinkType::ETHERNET,
                 TS,
                 &ether(0x8847, &mpls(&labels, &p.ip_bytes()))
             ),
-            Err(Skip::NotIp),
+            Err(Skip::UnsupportedEncapsulation),
             "{labels:?}"
         );
     }
@@ -743,7 +750,7 @@ fn ppp_control_traffic_and_other_versions_are_named() {
 /// PPP, other GRE versions and version 1 headers that break RFC 2637.
 #[test]
 fn pptp_gre_and_its_malformations() {
-    use crate::craft::{etherip, ppp, pptp_gre};
+    use crate::craft::{ppp, pptp_gre};
     let p = v4_syn();
     let ip = p.ip_bytes();
     let over_gre = |g: &[u8]| ipv4_outer(47, g);
@@ -756,13 +763,16 @@ fn pptp_gre_and_its_malformations() {
     ack_only[0] &= !0x10; // no sequence number either
     ack_only.drain(8..12);
     assert_eq!(decode_ip(TS, &over_gre(&ack_only)), Err(Skip::NotIp));
-    // MPPE-encrypted: PPP protocol 0x00fd.
-    let mut mppe = ppp(&ip, true, false);
-    mppe[2..4].copy_from_slice(&0x00fdu16.to_be_bytes());
-    assert_eq!(
-        decode_ip(TS, &over_gre(&pptp_gre(&mppe, 2, None))),
-        Err(Skip::NotIp)
-    );
+    // MPPE-encrypted or compressed: PPP protocol 0x00fd (and 0x00fb per
+    // link), unreadable as encrypted 802.11 frames are.
+    for protocol in [0x00fdu16, 0x00fb] {
+        let mut mppe = ppp(&ip, true, false);
+        mppe[2..4].copy_from_slice(&protocol.to_be_bytes());
+        assert_eq!(
+            decode_ip(TS, &over_gre(&pptp_gre(&mppe, 2, None))),
+            Err(Skip::UnsupportedEncapsulation)
+        );
+    }
     // A payload length beyond the packet (snap length) still reaches the
     // SYN; one inside it cuts the PPP frame.
     let mut long = pptp_gre(&ppp(&ip, true, false), 3, None);
@@ -789,12 +799,22 @@ fn pptp_gre_and_its_malformations() {
         decode_ip(TS, &over_gre(&not_ppp)),
         Err(Skip::UnsupportedEncapsulation)
     );
-    // EtherIP of another version.
-    let mut e = etherip(&ethernet_frame(&ip));
-    e[0] = 0x40;
+}
+
+/// EtherIP's version is not checked, as Wireshark does not: FreeBSD 6.1
+/// to 7.1 wrote it in the wrong nibble.
+#[test]
+fn etherip_of_any_version_is_opened() {
+    use crate::craft::etherip;
+    let p = v4_syn();
+    for first in [0x30, 0x03, 0x40] {
+        let mut e = etherip(&ethernet_frame(&p.ip_bytes()));
+        e[0] = first;
+        assert_matches(&observe(LinkType::RAW, &ipv4_outer(97, &e)), &p);
+    }
     assert_eq!(
-        decode_ip(TS, &ipv4_outer(97, &e)),
-        Err(Skip::UnsupportedEncapsulation)
+        decode_ip(TS, &ipv4_outer(97, &[0x30])),
+        Err(Skip::Truncated)
     );
 }
 
@@ -911,13 +931,13 @@ fn nflog_in_either_byte_order_and_its_malformations() {
 /// macOS's PKTAP: the header's own length, record type and inner link
 /// type decide; a header too short, a record that is no packet, a PKTAP
 /// header inside one and an inner link type synprint does not read are
-/// named.
+/// named (the last two as encapsulations not opened).
 #[test]
 fn pktap_header_edges() {
     use crate::craft::pktap;
     let p = v6_syn();
     let eth = ethernet_frame(&p.ip_bytes());
-    // A longer header than today's (a later macOS may extend it).
+    // A longer header than the shortest (current macOS writes 156 bytes).
     let mut longer = pktap(LinkType::ETHERNET, &[0; 20]);
     longer[0] = 128;
     longer.truncate(128);
@@ -935,12 +955,12 @@ fn pktap_header_edges() {
     let nested = pktap(LinkType::PKTAP, &pktap(LinkType::ETHERNET, &eth));
     assert_eq!(
         decode(LinkType::PKTAP, TS, &nested),
-        Err(Skip::UnknownLinkType)
+        Err(Skip::UnsupportedEncapsulation)
     );
     let usb = pktap(LinkType(189), &eth);
     assert_eq!(
         decode(LinkType::PKTAP, TS, &usb),
-        Err(Skip::UnknownLinkType)
+        Err(Skip::UnsupportedEncapsulation)
     );
     // Raw IP under the header, as a utun interface gives it.
     assert_matches(
@@ -980,6 +1000,17 @@ fn tunnel_depth_is_bounded() {
     observe(LinkType::RAW, &pkt);
     pkt = ipv4_outer(4, &pkt);
     assert_eq!(decode_ip(TS, &pkt), Err(Skip::TooDeep));
+    // An Ethernet pseudowire in MPLS-in-IP is two tunnels: four such
+    // layers are the most that are opened.
+    let pseudowire_in_ip =
+        |inner: &[u8]| ipv4_outer(137, &crate::craft::mpls(&[100], &ethernet_frame(inner)));
+    let mut pkt = v4_syn().ip_bytes();
+    for _ in 0..MAX_TUNNEL_DEPTH / 2 {
+        pkt = pseudowire_in_ip(&pkt);
+    }
+    observe(LinkType::RAW, &pkt);
+    pkt = pseudowire_in_ip(&pkt);
+    assert_eq!(decode_ip(TS, &pkt), Err(Skip::TooDeep));
 }
 
 mod props {
@@ -990,7 +1021,9 @@ mod props {
     proptest! {
         #[test]
         fn any_bytes_as_any_link_never_panic(
-            link in prop::sample::select(vec![0u32, 1, 9, 12, 14, 50, 51, 101, 104, 105, 108, 113, 117, 127, 204, 228, 229, 239, 276, 7]),
+            link in prop::sample::select(
+                LinkType::DECODED.iter().map(|l| l.0).chain([7]).collect::<Vec<u32>>()
+            ),
             bytes in prop::collection::vec(any::<u8>(), 0..200),
         ) {
             let _ = decode(LinkType(link), TS, &bytes);

@@ -4,7 +4,7 @@
 //! own and live in `ip`.
 
 use super::ip::{self, deeper};
-use super::link::{ethernet, ethertype, mpls, ppp};
+use super::link::{ethernet, ethertype, mpls, ppp, up_to};
 use super::tcp::Segments;
 use super::{Skip, Timestamp};
 
@@ -332,7 +332,7 @@ pub(super) fn gre<S: Segments>(
 /// payload length and call ID, an optional sequence and acknowledgement
 /// number follow, then a PPP frame. A packet that only acknowledges
 /// carries no payload: not IP. PPTP usually encrypts its PPP frames (MPPE,
-/// PPP protocol 0x00fd), which are not IP to synprint either.
+/// PPP protocol 0x00fd), which synprint cannot open.
 fn pptp_gre<S: Segments>(
     ts: Timestamp,
     packet: &[u8],
@@ -358,23 +358,20 @@ fn pptp_gre<S: Segments>(
     if payload_len == 0 {
         return Err(Skip::NotIp);
     }
-    // A body shorter than its length was cut by the snap length; the inner
-    // IP header notices that for itself.
-    ppp::<S>(ts, body.get(..payload_len).unwrap_or(body), depth)
+    ppp::<S>(ts, up_to(body, payload_len), depth)
 }
 
-/// EtherIP (RFC 3378): a two-byte header, version 3 and twelve reserved
-/// bits (not looked at), then an Ethernet frame.
+/// EtherIP (RFC 3378): a two-byte header, then an Ethernet frame. The
+/// header's version (3) is not checked: FreeBSD 6.1 to 7.1 sent it in the
+/// wrong nibble (`03 00`) and its gif(4) still accepts that, and Wireshark
+/// decodes the frame whatever the version says.
 pub(super) fn etherip<S: Segments>(
     ts: Timestamp,
     packet: &[u8],
     depth: u8,
 ) -> Result<Option<S::Out>, Skip> {
-    match packet {
-        [v, _, frame @ ..] if v >> 4 == 3 => ethernet::<S>(ts, frame, depth),
-        [_, _, ..] => Err(Skip::UnsupportedEncapsulation),
-        _ => Err(Skip::Truncated),
-    }
+    let frame = packet.get(2..).ok_or(Skip::Truncated)?;
+    ethernet::<S>(ts, frame, depth)
 }
 
 /// Where RFC 1701's source route entries starting at `at` end: each is an

@@ -266,7 +266,8 @@ impl Signals {
 }
 
 /// Runs `synprint serve` until SIGINT or SIGTERM, then shuts down
-/// gracefully. The caller builds the engine (with `config.model`).
+/// gracefully. The caller builds the engine (with `config.model` and
+/// `config.p0f_db`).
 pub fn run(config: ServeConfig, engine: Arc<Engine>) -> Result<(), ServeError> {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
