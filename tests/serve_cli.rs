@@ -16,11 +16,16 @@ fn start(extra_env: &[(&str, &str)]) -> (std::process::Child, SocketAddr) {
     for (k, v) in extra_env {
         cmd.env(k, v);
     }
-    start_command(cmd)
+    start_command(cmd, &[])
 }
 
-fn start_command(mut cmd: Command) -> (std::process::Child, SocketAddr) {
+/// `synprint serve` on a free loopback port, with `extra` flags.
+fn start_command(
+    mut cmd: Command,
+    extra: &[&std::ffi::OsStr],
+) -> (std::process::Child, SocketAddr) {
     cmd.args(["serve", "--listen", "127.0.0.1:0"])
+        .args(extra)
         .stderr(Stdio::piped())
         .stdout(Stdio::null());
     let mut child = cmd.spawn().expect("spawn synprint serve");
@@ -77,7 +82,7 @@ fn serve_raises_the_open_files_limit() {
             Ok(())
         });
     }
-    let (mut child, addr) = start_command(cmd);
+    let (mut child, addr) = start_command(cmd, &[]);
     assert_eq!(get(addr, "/healthz", &[]).status, 200);
     let limits = std::fs::read_to_string(format!("/proc/{}/limits", child.id())).expect("limits");
     let line = limits
@@ -155,15 +160,9 @@ fn serve_uses_another_p0f_database() {
     )
     .expect("write");
 
-    let mut child = Command::new(env!("CARGO_BIN_EXE_synprint"))
-        .args(["serve", "--listen", "127.0.0.1:0", "--p0f-db"])
-        .arg(&db)
-        .env_remove("SYNPRINT_API_KEY")
-        .stderr(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("spawn synprint serve");
-    let addr = announced_addresses(&mut child, 1)[0];
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_synprint"));
+    cmd.env_remove("SYNPRINT_API_KEY");
+    let (child, addr) = start_command(cmd, &["--p0f-db".as_ref(), db.as_os_str()]);
     let p0f = get(addr, "/classify?detail=1", &[]).json()["fp"]["p0f"].clone();
     stop(child);
     assert_eq!(p0f["os"], "Testux 9", "{p0f}");

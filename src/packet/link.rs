@@ -193,8 +193,8 @@ pub(super) fn decode<S: Segments>(
     }
 }
 
-/// The shortest PKTAP header Wireshark accepts (macOS 10.10's; current
-/// macOS writes 156 bytes).
+/// The shortest PKTAP header Wireshark accepts; the header begins with its
+/// own length so that macOS can extend it, and later versions do.
 const PKTAP_MIN_HEADER: usize = 108;
 
 /// Apple's PKTAP header, in the capturing Mac's (little-endian) byte
@@ -465,8 +465,9 @@ pub(super) fn mpls<S: Segments>(
         let (entry, inner) = rest.split_first_chunk::<4>().ok_or(Skip::Truncated)?;
         rest = inner;
         // The generic associated channel label (RFC 5586) and the OAM
-        // alert label (RFC 3429) carry a control channel: counted as an
-        // associated channel header without them is (first nibble 1).
+        // alert label (RFC 3429) carry a control channel, counted as an
+        // associated channel header without either label is (first
+        // nibble 1).
         let label =
             (u32::from(entry[0]) << 12) | (u32::from(entry[1]) << 4) | u32::from(entry[2] >> 4);
         if label == mpls_label::GAL || label == mpls_label::OAM_ALERT {

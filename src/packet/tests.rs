@@ -937,7 +937,7 @@ fn pktap_header_edges() {
     use crate::craft::pktap;
     let p = v6_syn();
     let eth = ethernet_frame(&p.ip_bytes());
-    // A longer header than the shortest (current macOS writes 156 bytes).
+    // A longer header than the shortest, as later macOS versions write.
     let mut longer = pktap(LinkType::ETHERNET, &[0; 20]);
     longer[0] = 128;
     longer.truncate(128);
