@@ -654,6 +654,48 @@ fn raw_head(a: std::net::SocketAddr, head: &str) -> String {
     text
 }
 
+/// Requests the HTTP layer refuses before synprint sees them (a head that
+/// does not parse, one over the size limit) are counted by reason in
+/// `/metrics`, apart from the requests synprint answers.
+#[test]
+fn refused_requests_are_counted() {
+    use std::time::{Duration, Instant};
+    let srv = TestServer::start(loopback_config());
+    let a = srv.addr(false);
+    let refused = |reason: &str| {
+        let text = String::from_utf8_lossy(&get(a, "/metrics", &[]).body).into_owned();
+        let line = format!("synprint_http_refused_total{{reason=\"{reason}\"}} ");
+        text.lines()
+            .find_map(|l| l.strip_prefix(line.as_str()))
+            .map(|n| n.to_string())
+            .unwrap_or_else(|| panic!("no {line} in {text}"))
+    };
+    assert_eq!(refused("malformed"), "0");
+    let answer = raw_head(a, "NOT HTTP AT ALL\r\n\r\n");
+    assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+    // Over the head limit (64 KiB, which one read can overshoot to
+    // 112 KiB): answered 431, or cut while it is sent.
+    let mut big = connect(a, SynShape::default());
+    let pad = "x".repeat(200 * 1024);
+    let _ = big.write_all(
+        format!("GET / HTTP/1.1\r\nHost: t\r\nConnection: close\r\nX-Pad: {pad}\r\n\r\n")
+            .as_bytes(),
+    );
+    let _ = big.read_to_end(&mut Vec::new());
+    // Counted when the connection's task ends, just after it closes.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while (refused("malformed"), refused("too_large")) != ("1".into(), "1".into()) {
+        assert!(
+            Instant::now() < deadline,
+            "malformed {}, too_large {}",
+            refused("malformed"),
+            refused("too_large")
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(refused("head_timeout"), "0");
+}
+
 /// RFC 9112: an HTTP/1.1 request without a Host header, or with two, gets
 /// 400; HTTP/1.0 needs none.
 #[test]

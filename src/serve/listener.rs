@@ -22,6 +22,7 @@ use tokio::time::Sleep;
 
 use super::config::MAX_REQUEST_HEAD;
 use super::http::{self, AppState, Conn, ConnSyn};
+use super::metrics::Refusal;
 use super::slots::{Activity, Slots, RECLAIM_GRACE};
 use super::sys;
 use crate::analyze::Engine;
@@ -338,7 +339,11 @@ async fn serve_connection(
         );
     tokio::pin!(connection);
     tokio::select! {
-        _ = connection.as_mut() => {}
+        served = connection.as_mut() => {
+            if let Some(why) = served.err().as_ref().and_then(refusal) {
+                metrics.refused(why);
+            }
+        }
         _ = shutdown.changed() => {
             connection.as_mut().graceful_shutdown();
             let _ = connection.await;
@@ -350,6 +355,21 @@ async fn serve_connection(
             connection.as_mut().graceful_shutdown();
             let _ = tokio::time::timeout(RECLAIM_GRACE, connection).await;
         }
+    }
+}
+
+/// What the HTTP layer refused a request for, where it did (it answers
+/// those with a status of its own, or closes on a slow head); connections
+/// that merely end are none.
+fn refusal(e: &hyper::Error) -> Option<Refusal> {
+    if e.is_parse_too_large() {
+        Some(Refusal::TooLarge)
+    } else if e.is_parse() {
+        Some(Refusal::Malformed)
+    } else if e.is_timeout() {
+        Some(Refusal::HeadTimeout)
+    } else {
+        None
     }
 }
 

@@ -44,6 +44,29 @@ impl Endpoint {
     }
 }
 
+/// Why the HTTP layer refused a request before synprint saw it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Refusal {
+    /// Not HTTP/1.x, or a request head that does not parse (400).
+    Malformed,
+    /// A URL or request head over the limits (414, 431).
+    TooLarge,
+    /// A request head not finished within the timeout (closed).
+    HeadTimeout,
+}
+
+impl Refusal {
+    const ALL: [Refusal; 3] = [Refusal::Malformed, Refusal::TooLarge, Refusal::HeadTimeout];
+
+    fn label(self) -> &'static str {
+        match self {
+            Refusal::Malformed => "malformed",
+            Refusal::TooLarge => "too_large",
+            Refusal::HeadTimeout => "head_timeout",
+        }
+    }
+}
+
 /// Upper bounds (seconds) of the request latency histogram.
 const BUCKETS: [f64; 10] = [
     0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.1, 1.0,
@@ -71,6 +94,7 @@ pub struct Metrics {
     pub connections_reclaimed: AtomicU64,
     requests: [AtomicU64; Endpoint::ALL.len()],
     errors: [AtomicU64; Endpoint::ALL.len()],
+    refused: [AtomicU64; Refusal::ALL.len()],
     latency: Histogram,
     captures: Mutex<Vec<(String, Arc<CaptureCounters>)>>,
 }
@@ -104,6 +128,12 @@ impl Metrics {
         }
         self.latency.count.fetch_add(1, Relaxed);
         self.latency.sum_ns.fetch_add(elapsed_ns, Relaxed);
+    }
+
+    pub fn refused(&self, why: Refusal) {
+        if let Some(c) = self.refused.get(why as usize) {
+            c.fetch_add(1, Relaxed);
+        }
     }
 
     /// The interfaces whose capture ended on an error.
@@ -272,6 +302,23 @@ impl Metrics {
                 all.saturating_sub(err),
                 e.label(),
                 err
+            );
+        }
+        let _ = writeln!(
+            o,
+            "# HELP synprint_http_refused_total Requests the HTTP layer refused before \
+             synprint saw them (not in synprint_http_requests_total), by reason.\n\
+             # TYPE synprint_http_refused_total counter"
+        );
+        for why in Refusal::ALL {
+            let n = self
+                .refused
+                .get(why as usize)
+                .map_or(0, |c| c.load(Relaxed));
+            let _ = writeln!(
+                o,
+                "synprint_http_refused_total{{reason=\"{}\"}} {n}",
+                why.label()
             );
         }
         let _ = writeln!(
