@@ -655,8 +655,9 @@ fn raw_head(a: std::net::SocketAddr, head: &str) -> String {
 }
 
 /// Requests the HTTP layer refuses before synprint sees them (a head that
-/// does not parse, one over the size limit) are counted by reason in
-/// `/metrics`, apart from the requests synprint answers.
+/// does not parse, one over the size limit, one still unfinished after
+/// 10 s) are counted by reason in `/metrics`, apart from the requests
+/// synprint answers.
 #[test]
 fn refused_requests_are_counted() {
     use std::time::{Duration, Instant};
@@ -671,6 +672,9 @@ fn refused_requests_are_counted() {
             .unwrap_or_else(|| panic!("no {line} in {text}"))
     };
     assert_eq!(refused("malformed"), "0");
+    let mut slow = connect(a, SynShape::default());
+    slow.write_all(b"GET /classify HTTP/1.1\r\nHost: t\r\n")
+        .expect("send");
     let answer = raw_head(a, "NOT HTTP AT ALL\r\n\r\n");
     assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
     // Over the head limit (64 KiB, which one read can overshoot to
@@ -694,6 +698,16 @@ fn refused_requests_are_counted() {
         std::thread::sleep(Duration::from_millis(20));
     }
     assert_eq!(refused("head_timeout"), "0");
+    slow.set_read_timeout(Some(Duration::from_secs(20)))
+        .expect("timeout");
+    let mut rest = Vec::new();
+    slow.read_to_end(&mut rest)
+        .expect("the slow head was closed on within 20 s");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while refused("head_timeout") != "1" {
+        assert!(Instant::now() < deadline, "head_timeout not counted");
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }
 
 /// RFC 9112: an HTTP/1.1 request without a Host header, or with two, gets
