@@ -4,7 +4,7 @@ mod serve_common;
 
 use std::io::{Read, Write};
 
-use serve_common::{connect, get, get_on, loopback_config, SynShape, TestServer};
+use serve_common::{connect, get, get_on, loopback_config, metrics_text, SynShape, TestServer};
 use synprint::serve::{ApiKey, Cidr, RealIpHeader, ServeConfig};
 
 const KEY: &str = "k3y-for-tests";
@@ -480,7 +480,7 @@ fn connections_and_request_heads_are_bounded() {
     });
     let a = srv.addr(false);
     let reclaimed = || {
-        let metrics = String::from_utf8_lossy(&get(a, "/metrics", &[]).body).into_owned();
+        let metrics = metrics_text(a);
         let line = metrics
             .lines()
             .find(|l| l.starts_with("synprint_connections_reclaimed_total "))
@@ -664,7 +664,7 @@ fn refused_requests_are_counted() {
     let srv = TestServer::start(loopback_config());
     let a = srv.addr(false);
     let refused = |reason: &str| {
-        let text = String::from_utf8_lossy(&get(a, "/metrics", &[]).body).into_owned();
+        let text = metrics_text(a);
         let line = format!("synprint_http_refused_total{{reason=\"{reason}\"}} ");
         text.lines()
             .find_map(|l| l.strip_prefix(line.as_str()))

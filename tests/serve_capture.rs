@@ -7,13 +7,14 @@
 mod skipped;
 use skipped::skipped;
 mod kernel;
+use kernel::in_netns;
 mod serve_common;
 
 use std::net::IpAddr;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use serve_common::{get, TestServer};
+use serve_common::{get, metrics_text, TestServer};
 use synprint::capture::{CaptureOptions, LiveCapture};
 use synprint::craft::{ethernet_frame, Stack, TcpPacket};
 use synprint::packet::{flags, Timestamp};
@@ -108,10 +109,6 @@ impl NetnsPair {
         }
         Ok(pair)
     }
-
-    fn path(name: &str) -> String {
-        format!("/run/netns/{name}")
-    }
 }
 
 impl Drop for NetnsPair {
@@ -133,17 +130,6 @@ fn can_run() -> bool {
         return false;
     }
     kernel::packet_sockets_allowed() && kernel::namespaces_allowed()
-}
-
-/// Runs `f` on a thread inside the namespace (sockets it opens stay there).
-fn in_netns<T: Send + 'static>(ns: &str, f: impl FnOnce() -> T + Send + 'static) -> T {
-    let path = NetnsPair::path(ns);
-    std::thread::spawn(move || {
-        sys::enter_netns(&path).expect("setns");
-        f()
-    })
-    .join()
-    .expect("netns thread")
 }
 
 fn addr(s: &str) -> IpAddr {
@@ -272,7 +258,7 @@ fn capture_on_veth_stores_and_classifies_crafted_syns() {
 
     // Both captures must have delivered everything; either may lag the
     // other (a ring block timeout, a thread still zeroing its tables).
-    let metrics = || String::from_utf8(get(a, "/metrics", &[]).body).expect("utf8");
+    let metrics = || metrics_text(a);
     let needles: Vec<String> = [pair.veth_b.as_str(), "any"]
         .iter()
         .map(|i| format!("synprint_syns_total{{source=\"capture\",interface=\"{i}\"}} 7"))
@@ -433,8 +419,11 @@ fn a_proxy_asking_at_once_gets_the_captured_syn() {
 
 /// A namespace pair, and a server capturing SYNs to port 443 on the veth
 /// end in the second namespace (bound as `let (pair, srv)`, the server is
-/// dropped first).
-fn serving_a_capture_on_veth_b() -> (NetnsPair, TestServer) {
+/// dropped first); `None`, saying why, where this process cannot.
+fn serving_a_capture_on_veth_b() -> Option<(NetnsPair, TestServer)> {
+    if !can_run() {
+        return None;
+    }
     let pair = NetnsPair::create().expect("network namespaces");
     let vb = pair.veth_b.clone();
     let capture = in_netns(&pair.b, move || LiveCapture::open(&vb, &port(Some(443))))
@@ -444,7 +433,7 @@ fn serving_a_capture_on_veth_b() -> (NetnsPair, TestServer) {
         std::sync::Arc::new(serve_common::TtlClassifier),
         vec![capture],
     );
-    (pair, srv)
+    Some((pair, srv))
 }
 
 /// A capture whose interface goes away stops, and says so: `/healthz`
@@ -452,10 +441,9 @@ fn serving_a_capture_on_veth_b() -> (NetnsPair, TestServer) {
 /// answers), `synprint_capture_up` drops to 0.
 #[test]
 fn a_capture_that_stops_fails_the_health_check() {
-    if !can_run() {
+    let Some((pair, srv)) = serving_a_capture_on_veth_b() else {
         return;
-    }
-    let (pair, srv) = serving_a_capture_on_veth_b();
+    };
     let a = srv.addr(false);
     let health = get(a, "/healthz", &[]);
     assert_eq!(
@@ -465,7 +453,7 @@ fn a_capture_that_stops_fails_the_health_check() {
         String::from_utf8_lossy(&health.body)
     );
     let up = format!("synprint_capture_up{{interface=\"{}\"}}", pair.veth_b);
-    let metrics = || String::from_utf8(get(a, "/metrics", &[]).body).expect("utf8");
+    let metrics = || metrics_text(a);
     assert!(metrics().contains(&format!("{up} 1")));
 
     ip(&["-n", &pair.b, "link", "del", &pair.veth_b]).expect("delete the veth pair");
@@ -494,13 +482,12 @@ fn a_capture_that_stops_fails_the_health_check() {
 /// without a packet having to pass the capture's filter first.
 #[test]
 fn a_link_that_goes_down_is_said_until_it_is_up_again() {
-    if !can_run() {
+    let Some((pair, srv)) = serving_a_capture_on_veth_b() else {
         return;
-    }
-    let (pair, srv) = serving_a_capture_on_veth_b();
+    };
     let a = srv.addr(false);
     let link = format!("synprint_capture_link_up{{interface=\"{}\"}}", pair.veth_b);
-    let metrics = || String::from_utf8(get(a, "/metrics", &[]).body).expect("utf8");
+    let metrics = || metrics_text(a);
     let health_when = |status: &str| {
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {

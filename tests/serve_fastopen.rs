@@ -5,17 +5,15 @@
 //! makes the first request's SYN carry it. Needs root and `ip`; skips
 //! otherwise.
 
-mod skipped;
-use skipped::skipped;
 mod kernel;
 mod serve_common;
+mod skipped;
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::os::fd::FromRawFd;
 
 use serve_common::{loopback_config, TestServer};
-use synprint::sys;
 
 /// `request` sent in the SYN (MSG_FASTOPEN); the whole answer.
 fn fast_open(to: SocketAddr, request: &[u8]) -> String {
@@ -60,25 +58,18 @@ fn fast_open(to: SocketAddr, request: &[u8]) -> String {
 
 #[test]
 fn a_fast_open_syn_with_data_is_fingerprinted() {
-    if !sys::is_root() || !kernel::namespaces_allowed() {
-        skipped("needs root and `ip` (iproute2) for a network namespace");
-        return;
-    }
+    // Says why when it cannot (not root, no iproute2).
     let Some(ns) = kernel::netns_for_test("synprint-tfo") else {
         return;
     };
     assert!(ns.exec(&["sysctl", "-qw", "net.ipv4.tcp_fastopen=0x607"]));
-    let path = format!("/run/netns/{}", ns.0);
     let request = b"GET /classify?detail=1 HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n";
-    let answer = std::thread::spawn(move || {
-        sys::enter_netns(&path).expect("setns");
+    let answer = kernel::in_netns(&ns.0, move || {
         let mut config = loopback_config();
         config.listen.truncate(1);
         let srv = TestServer::start(config);
         fast_open(srv.addr(false), request)
-    })
-    .join()
-    .expect("netns thread");
+    });
     let body = answer.split_once("\r\n\r\n").map_or("", |(_, b)| b);
     let j: serde_json::Value = serde_json::from_str(body).expect("a JSON answer");
     let fp = &j["fp"];

@@ -4,33 +4,26 @@
 //! handshake a cookie one. With a capture running, the captured SYN of the
 //! same connection answers instead. Needs root and `ip`; skips otherwise.
 
-mod skipped;
-use skipped::skipped;
 mod kernel;
 mod serve_common;
+mod skipped;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serve_common::{connect, get, get_on, loopback_config, SynShape, TestServer, TtlClassifier};
 use synprint::capture::{CaptureOptions, LiveCapture};
-use synprint::sys;
 
 #[test]
 fn syn_cookie_connections_say_no_syn_was_saved() {
-    if !sys::is_root() || !kernel::namespaces_allowed() {
-        skipped("needs root and `ip` (iproute2) for a network namespace");
-        return;
-    }
+    // Says why when it cannot (not root, no iproute2).
     let Some(ns) = kernel::netns_for_test("synprint-cookies") else {
         return;
     };
     assert!(ns.exec(&["sysctl", "-qw", "net.ipv4.tcp_syncookies=2"]));
-    let path = format!("/run/netns/{}", ns.0);
     // The server and the client both live on this thread's namespace: the
-    // runtime's sockets are created here, and so is the client socket.
-    let ((status, body), captured) = std::thread::spawn(move || {
-        sys::enter_netns(&path).expect("setns");
+    // runtime's sockets are created there, and so is the client socket.
+    let ((status, body), captured) = kernel::in_netns(&ns.0, move || {
         let mut config = loopback_config();
         config.listen.truncate(1);
         let srv = TestServer::start(config.clone());
@@ -62,9 +55,7 @@ fn syn_cookie_connections_say_no_syn_was_saved() {
             std::thread::sleep(Duration::from_millis(50));
         };
         (alone, captured)
-    })
-    .join()
-    .expect("netns thread");
+    });
     let (port, j) = captured;
     assert_eq!(j["syn_source"], "store", "{j}");
     assert_eq!(j["lookup_port"], port, "{j}");

@@ -96,6 +96,18 @@ pub fn netns_for_test(prefix: &str) -> Option<Netns> {
     ns
 }
 
+/// Runs `f` on a thread inside the namespace named `name` (sockets it
+/// opens stay there), and returns what it returns.
+pub fn in_netns<T: Send + 'static>(name: &str, f: impl FnOnce() -> T + Send + 'static) -> T {
+    let path = format!("/run/netns/{name}");
+    std::thread::spawn(move || {
+        synprint::sys::enter_netns(&path).expect("setns");
+        f()
+    })
+    .join()
+    .expect("netns thread")
+}
+
 impl Netns {
     pub fn create(name: &str) -> Option<Netns> {
         let ok = Command::new("ip")

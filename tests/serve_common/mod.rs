@@ -262,6 +262,11 @@ pub fn get(addr: SocketAddr, path: &str, headers: &[(&str, &str)]) -> Reply {
     get_on(&mut s, path, headers)
 }
 
+/// The server's `/metrics` text.
+pub fn metrics_text(addr: SocketAddr) -> String {
+    String::from_utf8_lossy(&get(addr, "/metrics", &[]).body).into_owned()
+}
+
 /// The first `n` addresses a `synprint serve` child announces on its
 /// standard error (which must be piped); the rest of its standard error is
 /// drained from then on, so the child never blocks on a full pipe.
