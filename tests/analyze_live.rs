@@ -249,6 +249,7 @@ fn bad_live_arguments_are_refused() {
         &["analyze", "-i", "lo", "some.pcap"][..],
         &["analyze", "--capture-port", "80", "some.pcap"],
         &["analyze", "--duration", "5", "some.pcap"],
+        &["analyze", "--capture-tunnels", "some.pcap"],
         &["analyze", "-i", "lo", "--duration", "-1"],
         &["analyze", "-i", "lo", "--duration", "soon"],
         &["analyze", "-i", "lo", "--duration", "1e19"],

@@ -4,24 +4,38 @@
 //!
 //! The link type is read from the kernel's `skb->protocol` (an ancillary
 //! load), so the same program works for Ethernet frames (network header at
-//! offset 14) and cooked SOCK_DGRAM packets (offset 0). Limits, by design of
-//! a short filter: IPv6 packets whose TCP header follows extension headers,
-//! and IPv4 fragments other than the first, are not passed (p0f skips them
-//! too); tunnels are not opened in the kernel (capture a tunnel's inner
-//! interface instead).
+//! offset 14) and cooked SOCK_DGRAM packets (offset 0). The kernel has
+//! already taken one VLAN tag off a frame (into metadata) when the filter
+//! runs; a frame that still carries one (QinQ) is read past it.
+//!
+//! One IPv6 hop-by-hop, destination-options or routing header is walked.
+//! What the filter cannot look into cheaply it passes whole, for user space
+//! to decode and (with a port) filter: IPv4 with an authentication header,
+//! IPv6 behind a chain of extension headers or other ones, frames under a
+//! third VLAN tag, and, when asked for ([`Scope::tunnels`]), every packet of the
+//! tunnels the decoder opens (IP-in-IP, GRE, EtherIP, MPLS-in-IP, the UDP
+//! tunnel ports, and on Ethernet MPLS and PPPoE frames), which on a busy
+//! tunnel endpoint is most of its traffic. IPv4 fragments other than the
+//! first are never passed (p0f skips them too).
 
+use crate::packet::{ethertype, ip_protocol, UDP_TUNNEL_PORTS};
 use crate::sys::SockFilter;
 
 const LD: u16 = 0x00;
 const LDX: u16 = 0x01;
+const ALU: u16 = 0x04;
 const JMP: u16 = 0x05;
 const RET: u16 = 0x06;
+const MISC: u16 = 0x07;
 const W: u16 = 0x00;
 const H: u16 = 0x08;
 const B: u16 = 0x10;
 const ABS: u16 = 0x20;
 const IND: u16 = 0x40;
 const MSH: u16 = 0xa0;
+const ADD: u16 = 0x00;
+const LSH: u16 = 0x60;
+const TAX: u16 = 0x00;
 const JA: u16 = 0x00;
 const JEQ: u16 = 0x10;
 const JSET: u16 = 0x40;
@@ -45,15 +59,46 @@ const LOOPBACK_IFINDEX: u32 = 1;
 /// packet shorter than its IP length as truncated, not fingerprinted.
 pub const SNAPLEN: u32 = 0xffff;
 
+/// Where the network header starts in an Ethernet frame, with no tag and
+/// with the one tag the kernel leaves in a QinQ frame.
+pub const ETHERNET_L3: u32 = 14;
+const TAGGED_L3: u32 = 18;
+
 const TCP_SYN: u32 = 0x02;
 const TCP_ACK: u32 = 0x10;
 
+const VLAN_TAGS: [u16; 3] = [ethertype::VLAN, ethertype::QINQ, ethertype::QINQ_OLD];
+/// Frames of these EtherTypes carry IP only behind headers of their own.
+const LINK_TUNNELS: [u16; 3] = [
+    ethertype::MPLS,
+    ethertype::MPLS_MULTICAST,
+    ethertype::PPPOE_SESSION,
+];
+
+/// What the filter passes besides plain SYNs and SYN+ACKs.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Scope {
+    /// Only SYNs to (and SYN+ACKs from) this port; tunnelled ones are
+    /// checked in user space.
+    pub port: Option<u16>,
+    /// Also pass every packet of the tunnels the decoder opens.
+    pub tunnels: bool,
+}
+
+/// Labels name where a jump goes; blocks for the IP headers are written
+/// once per place the header can start.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum Label {
-    V4,
-    V4Ack,
-    V6,
-    V6Ack,
+    V4(u32),
+    V4Other(u32),
+    V4Ack(u32),
+    V6(u32),
+    V6Other(u32),
+    V6Ack(u32),
+    V6Ext(u32),
+    V6ExtOther(u32),
+    V6ExtAck(u32),
+    Tagged,
     Proto,
     Accept,
     Reject,
@@ -68,64 +113,45 @@ enum Op {
     Mark(Label),
 }
 
+/// Jumps to `t` when A is `k`, to `f` when not (`None`: the next
+/// instruction).
+fn jeq(k: impl Into<u32>, t: Option<Label>, f: Option<Label>) -> Op {
+    Op::Jump(JMP | JEQ | K, k.into(), t, f)
+}
+
+/// Jumps to `to` when A is one of `values`; falls through otherwise.
+fn when_one_of(ops: &mut Vec<Op>, values: impl IntoIterator<Item = u32>, to: Label) {
+    ops.extend(values.into_iter().map(|v| jeq(v, Some(to), None)));
+}
+
 /// Builds the filter. `l3` is the offset of the IP header in what the
-/// socket sees (14 for Ethernet SOCK_RAW, 0 for SOCK_DGRAM); `port` keeps
-/// only SYNs to that port and SYN+ACKs from it.
+/// socket sees ([`ETHERNET_L3`] for Ethernet SOCK_RAW, 0 for SOCK_DGRAM).
 ///
 /// A packet on the loopback interface is seen twice, as it leaves and as
 /// it arrives: the leaving copy is dropped, so one SYN is one sighting, not
 /// a SYN and its retransmission. (Elsewhere what leaves is this host's own
 /// SYNs and SYN+ACKs, seen once.)
-pub fn syn_filter(l3: u32, port: Option<u16>) -> Vec<SockFilter> {
+pub fn syn_filter(l3: u32, scope: Scope) -> Vec<SockFilter> {
     use Label::*;
+    let ethernet = l3 == ETHERNET_L3;
     let mut ops = vec![
         Op::Stmt(LD | W | ABS, AD_PKTTYPE),
-        Op::Jump(JMP | JEQ | K, PACKET_OUTGOING, None, Some(Proto)),
+        jeq(PACKET_OUTGOING, None, Some(Proto)),
         Op::Stmt(LD | W | ABS, AD_IFINDEX),
-        Op::Jump(JMP | JEQ | K, LOOPBACK_IFINDEX, Some(Reject), None),
+        jeq(LOOPBACK_IFINDEX, Some(Reject), None),
         Op::Mark(Proto),
         Op::Stmt(LD | W | ABS, AD_PROTOCOL),
-        Op::Jump(JMP | JEQ | K, 0x0800, Some(V4), None),
-        Op::Jump(JMP | JEQ | K, 0x86dd, Some(V6), Some(Reject)),
-        Op::Mark(V4),
-        Op::Stmt(LD | B | ABS, l3 + 9),
-        Op::Jump(JMP | JEQ | K, 6, None, Some(Reject)),
-        // Fragment offset non-zero: no TCP header here.
-        Op::Stmt(LD | H | ABS, l3 + 6),
-        Op::Jump(JMP | JSET | K, 0x1fff, Some(Reject), None),
-        // X = IPv4 header length.
-        Op::Stmt(LDX | B | MSH, l3),
-        Op::Stmt(LD | B | IND, l3 + 13),
-        Op::Jump(JMP | JSET | K, TCP_SYN, None, Some(Reject)),
     ];
-    match port {
-        Some(p) => ops.extend([
-            Op::Jump(JMP | JSET | K, TCP_ACK, Some(V4Ack), None),
-            Op::Stmt(LD | H | IND, l3 + 2),
-            Op::Jump(JMP | JEQ | K, u32::from(p), Some(Accept), Some(Reject)),
-            Op::Mark(V4Ack),
-            Op::Stmt(LD | H | IND, l3),
-            Op::Jump(JMP | JEQ | K, u32::from(p), Some(Accept), Some(Reject)),
-        ]),
-        None => ops.push(Op::Goto(Accept)),
+    by_ethertype(&mut ops, l3, scope, ethernet.then_some(Tagged));
+    if ethernet {
+        // The EtherType behind the tag the kernel left in the frame.
+        ops.extend([Op::Mark(Tagged), Op::Stmt(LD | H | ABS, TAGGED_L3 - 2)]);
+        by_ethertype(&mut ops, TAGGED_L3, scope, Some(Accept));
     }
-    ops.extend([
-        Op::Mark(V6),
-        Op::Stmt(LD | B | ABS, l3 + 6),
-        Op::Jump(JMP | JEQ | K, 6, None, Some(Reject)),
-        Op::Stmt(LD | B | ABS, l3 + 40 + 13),
-        Op::Jump(JMP | JSET | K, TCP_SYN, None, Some(Reject)),
-    ]);
-    match port {
-        Some(p) => ops.extend([
-            Op::Jump(JMP | JSET | K, TCP_ACK, Some(V6Ack), None),
-            Op::Stmt(LD | H | ABS, l3 + 40 + 2),
-            Op::Jump(JMP | JEQ | K, u32::from(p), Some(Accept), Some(Reject)),
-            Op::Mark(V6Ack),
-            Op::Stmt(LD | H | ABS, l3 + 40),
-            Op::Jump(JMP | JEQ | K, u32::from(p), Some(Accept), Some(Reject)),
-        ]),
-        None => ops.push(Op::Goto(Accept)),
+    let starts: &[u32] = if ethernet { &[l3, TAGGED_L3] } else { &[l3] };
+    for &at in starts {
+        ipv4(&mut ops, at, scope);
+        ipv6(&mut ops, at, scope);
     }
     ops.extend([
         Op::Mark(Accept),
@@ -134,6 +160,139 @@ pub fn syn_filter(l3: u32, port: Option<u16>) -> Vec<SockFilter> {
         Op::Stmt(RET | K, 0),
     ]);
     assemble(&ops)
+}
+
+/// A holds an EtherType, whose IP header would start at `at`. On Ethernet,
+/// a VLAN tag goes to `tagged`, and with tunnels MPLS and PPPoE are passed.
+fn by_ethertype(ops: &mut Vec<Op>, at: u32, scope: Scope, tagged: Option<Label>) {
+    use Label::*;
+    ops.extend([
+        jeq(ethertype::IPV4, Some(V4(at)), None),
+        jeq(ethertype::IPV6, Some(V6(at)), None),
+    ]);
+    if let Some(tagged) = tagged {
+        when_one_of(ops, VLAN_TAGS.map(u32::from), tagged);
+        if scope.tunnels {
+            when_one_of(ops, LINK_TUNNELS.map(u32::from), Accept);
+        }
+    }
+    ops.push(Op::Goto(Reject));
+}
+
+/// The IPv4 header at `at`; X holds its length once TCP or UDP is reached.
+fn ipv4(ops: &mut Vec<Op>, at: u32, scope: Scope) {
+    use Label::*;
+    ops.extend([
+        Op::Mark(V4(at)),
+        Op::Stmt(LD | B | ABS, at + 9),
+        jeq(ip_protocol::TCP, None, Some(V4Other(at))),
+        // Fragment offset non-zero: no TCP header here.
+        Op::Stmt(LD | H | ABS, at + 6),
+        Op::Jump(JMP | JSET | K, 0x1fff, Some(Reject), None),
+        Op::Stmt(LDX | B | MSH, at),
+        Op::Stmt(LD | B | IND, at + 13),
+    ]);
+    syn_flags(ops, scope.port, V4Ack(at), (LD | H | IND, at));
+    ops.extend([
+        Op::Mark(V4Other(at)),
+        jeq(ip_protocol::AUTH, Some(Accept), None),
+    ]);
+    if scope.tunnels {
+        when_one_of(ops, ip_protocol::TUNNELS.map(u32::from), Accept);
+        ops.extend([
+            jeq(ip_protocol::UDP, None, Some(Reject)),
+            Op::Stmt(LD | H | ABS, at + 6),
+            Op::Jump(JMP | JSET | K, 0x1fff, Some(Reject), None),
+            Op::Stmt(LDX | B | MSH, at),
+        ]);
+        udp_tunnel_ports(ops, (LD | H | IND, at));
+    }
+    ops.push(Op::Goto(Reject));
+}
+
+/// The IPv6 header at `at`. One hop-by-hop, destination-options or routing
+/// header is walked in the kernel (MLD reports, which carry a router alert,
+/// stop there); a chain of them, and the other extension headers, go to user
+/// space whole.
+fn ipv6(ops: &mut Vec<Op>, at: u32, scope: Scope) {
+    use Label::*;
+    let l4 = at + 40;
+    ops.extend([
+        Op::Mark(V6(at)),
+        Op::Stmt(LD | B | ABS, at + 6),
+        jeq(ip_protocol::TCP, None, Some(V6Other(at))),
+        Op::Stmt(LD | B | ABS, l4 + 13),
+    ]);
+    syn_flags(ops, scope.port, V6Ack(at), (LD | H | ABS, l4));
+    ops.push(Op::Mark(V6Other(at)));
+    let walked = [
+        ip_protocol::HOP_BY_HOP,
+        ip_protocol::DEST_OPTS,
+        ip_protocol::ROUTING,
+    ];
+    when_one_of(ops, walked.map(u32::from), V6Ext(at));
+    after_ipv6_header(ops, scope, Some((LD | H | ABS, l4)));
+    ops.extend([
+        Op::Mark(V6Ext(at)),
+        // X = the extension header's length, in 8-byte units after the first.
+        Op::Stmt(LD | B | ABS, l4 + 1),
+        Op::Stmt(ALU | ADD | K, 1),
+        Op::Stmt(ALU | LSH | K, 3),
+        Op::Stmt(MISC | TAX, 0),
+        Op::Stmt(LD | B | ABS, l4),
+        jeq(ip_protocol::TCP, None, Some(V6ExtOther(at))),
+        Op::Stmt(LD | B | IND, l4 + 13),
+    ]);
+    syn_flags(ops, scope.port, V6ExtAck(at), (LD | H | IND, l4));
+    ops.push(Op::Mark(V6ExtOther(at)));
+    after_ipv6_header(ops, scope, None);
+}
+
+/// A holds an IPv6 next header other than TCP: extension headers the
+/// filter does not walk are passed whole, and with tunnels every tunnel;
+/// UDP at its tunnel ports when `udp` says where its header is (loaded
+/// as in [`syn_flags`]), whole when not (behind an extension header).
+fn after_ipv6_header(ops: &mut Vec<Op>, scope: Scope, udp: Option<(u16, u32)>) {
+    use Label::*;
+    when_one_of(ops, ip_protocol::IPV6_EXTENSIONS.map(u32::from), Accept);
+    if scope.tunnels {
+        when_one_of(ops, ip_protocol::TUNNELS.map(u32::from), Accept);
+        match udp {
+            Some(header) => {
+                ops.push(jeq(ip_protocol::UDP, None, Some(Reject)));
+                udp_tunnel_ports(ops, header);
+            }
+            None => ops.push(jeq(ip_protocol::UDP, Some(Accept), None)),
+        }
+    }
+    ops.push(Op::Goto(Reject));
+}
+
+/// A holds the TCP flags; `ports` loads a 16-bit word at `k + offset`
+/// (the TCP header's, for the source port at offset 0).
+fn syn_flags(ops: &mut Vec<Op>, port: Option<u16>, ack: Label, (load, k): (u16, u32)) {
+    use Label::*;
+    ops.push(Op::Jump(JMP | JSET | K, TCP_SYN, None, Some(Reject)));
+    match port {
+        Some(p) => ops.extend([
+            Op::Jump(JMP | JSET | K, TCP_ACK, Some(ack), None),
+            Op::Stmt(load, k + 2),
+            jeq(p, Some(Accept), Some(Reject)),
+            Op::Mark(ack),
+            Op::Stmt(load, k),
+            jeq(p, Some(Accept), Some(Reject)),
+        ]),
+        None => ops.push(Op::Goto(Accept)),
+    }
+}
+
+/// Accepts a UDP datagram to or from a tunnel port (the decoder opens
+/// either), the UDP header loaded as in [`syn_flags`].
+fn udp_tunnel_ports(ops: &mut Vec<Op>, (load, k): (u16, u32)) {
+    for offset in [2, 0] {
+        ops.push(Op::Stmt(load, k + offset));
+        when_one_of(ops, UDP_TUNNEL_PORTS.map(u32::from), Label::Accept);
+    }
 }
 
 /// Resolves labels to the relative offsets classic BPF jumps use. The
@@ -151,6 +310,9 @@ fn assemble(ops: &[Op]) -> Vec<SockFilter> {
     let rel = |from: u32, to: Option<Label>| -> u32 {
         to.map_or(0, |l| target(l).saturating_sub(from + 1))
     };
+    // The program is fixed by this file, not by input: a jump too long for
+    // a conditional is a defect the tests meet.
+    let short = |d: u32| u8::try_from(d).expect("a BPF conditional jump of at most 255");
     let mut out = Vec::new();
     for op in ops {
         let pc = out.len() as u32;
@@ -164,8 +326,8 @@ fn assemble(ops: &[Op]) -> Vec<SockFilter> {
             }),
             Op::Jump(code, k, t, f) => out.push(SockFilter {
                 code,
-                jt: rel(pc, t) as u8,
-                jf: rel(pc, f) as u8,
+                jt: short(rel(pc, t)),
+                jf: short(rel(pc, f)),
                 k,
             }),
             Op::Goto(l) => out.push(SockFilter {
@@ -256,11 +418,53 @@ pub(crate) mod tests {
                     };
                     pc += usize::from(if taken { i.jt } else { i.jf });
                 }
+                0x04 => match i.code & 0xf0 {
+                    ADD => a = a.wrapping_add(i.k),
+                    LSH => a = a.wrapping_shl(i.k),
+                    other => panic!("unused ALU op {other:#x}"),
+                },
                 0x06 => return i.k,
+                0x07 => {
+                    assert_eq!(i.code, MISC | TAX);
+                    x = a;
+                }
                 other => panic!("unused class {other:#x}"),
             }
         }
         panic!("program did not terminate");
+    }
+
+    fn port(p: u16) -> Scope {
+        Scope {
+            port: Some(p),
+            tunnels: false,
+        }
+    }
+
+    /// What an AF_PACKET socket's filter sees of an Ethernet frame
+    /// received: the kernel has taken an 802.1Q or 802.1ad tag out of the
+    /// frame into metadata (`skb_vlan_untag`), and `skb->protocol` is the
+    /// EtherType then in the frame (802.3 frames: ETH_P_802_2).
+    fn kernel_view(frame: &[u8]) -> (u16, Vec<u8>) {
+        let type_at = |f: &[u8], i: usize| u16::from_be_bytes([f[i], f[i + 1]]);
+        let mut f = frame.to_vec();
+        if [ethertype::VLAN, ethertype::QINQ].contains(&type_at(&f, 12)) {
+            f.drain(12..16);
+        }
+        let t = type_at(&f, 12);
+        (
+            if t <= ethertype::MAX_8023_LENGTH {
+                0x0004
+            } else {
+                t
+            },
+            f,
+        )
+    }
+
+    fn passes(prog: &[SockFilter], frame: &[u8]) -> bool {
+        let (protocol, f) = kernel_view(frame);
+        run(prog, &f, protocol) > 0
     }
 
     fn ip(s: &str) -> IpAddr {
@@ -292,7 +496,7 @@ pub(crate) mod tests {
     #[test]
     fn passes_syn_and_syn_ack_only() {
         for ethernet in [true, false] {
-            let prog = syn_filter(if ethernet { 14 } else { 0 }, None);
+            let prog = syn_filter(if ethernet { 14 } else { 0 }, Scope::default());
             for v6 in [false, true] {
                 let (syn, synack) = packets(v6);
                 assert!(verdict(&prog, &syn, ethernet), "syn v6={v6} eth={ethernet}");
@@ -316,7 +520,7 @@ pub(crate) mod tests {
             syn.payload = vec![0x58; 1200];
             let frame = ethernet_frame(&syn.ip_bytes());
             let ethertype = if v6 { 0x86dd } else { 0x0800 };
-            let kept = run(&syn_filter(14, Some(443)), &frame, ethertype);
+            let kept = run(&syn_filter(14, port(443)), &frame, ethertype);
             assert!(
                 kept as usize >= frame.len(),
                 "v6={v6}: {kept} of {}",
@@ -327,7 +531,7 @@ pub(crate) mod tests {
 
     #[test]
     fn drops_the_leaving_copy_on_loopback_only() {
-        let prog = syn_filter(14, None);
+        let prog = syn_filter(14, Scope::default());
         let (syn, _) = packets(false);
         let frame = ethernet_frame(&syn.ip_bytes());
         let on = |pkttype, ifindex| {
@@ -346,7 +550,7 @@ pub(crate) mod tests {
 
     #[test]
     fn rejects_non_tcp_fragments_and_short_packets() {
-        let prog = syn_filter(0, None);
+        let prog = syn_filter(0, Scope::default());
         let (syn, _) = packets(false);
         let mut bytes = syn.ip_bytes();
         // UDP with the same bytes otherwise.
@@ -368,7 +572,7 @@ pub(crate) mod tests {
 
     #[test]
     fn ipv4_options_move_the_tcp_header() {
-        let prog = syn_filter(0, Some(443));
+        let prog = syn_filter(0, port(443));
         let (mut syn, _) = packets(false);
         syn.ip_options = vec![1, 1, 1, 0];
         assert!(verdict(&prog, &syn, false));
@@ -380,11 +584,11 @@ pub(crate) mod tests {
     #[test]
     fn port_filter_matches_direction() {
         for v6 in [false, true] {
-            let prog = syn_filter(14, Some(443));
+            let prog = syn_filter(14, port(443));
             let (syn, synack) = packets(v6);
             assert!(verdict(&prog, &syn, true));
             assert!(verdict(&prog, &synack, true));
-            let other = syn_filter(14, Some(80));
+            let other = syn_filter(14, port(80));
             assert!(!verdict(&other, &syn, true));
             assert!(!verdict(&other, &synack, true));
             // A SYN *from* port 443 (to elsewhere) is not to the server.
@@ -395,11 +599,173 @@ pub(crate) mod tests {
         }
     }
 
+    /// A QinQ frame keeps its inner tag when the kernel has taken the
+    /// outer one: the filter reads the IP header behind it.
+    #[test]
+    fn double_tagged_frames_are_read_behind_the_inner_tag() {
+        for v6 in [false, true] {
+            let (syn, synack) = packets(v6);
+            for outer in [ethertype::QINQ, ethertype::VLAN, ethertype::QINQ_OLD] {
+                let tagged = |p: &TcpPacket| {
+                    crate::craft::ethernet_tagged(&p.ip_bytes(), &[(outer, 100), (0x8100, 10)])
+                };
+                let mut ack = syn.clone();
+                ack.flags = flags::ACK;
+                // The kernel does not untag 0x9100: two tags left, and the
+                // frame is passed whole for user space.
+                let whole = outer == ethertype::QINQ_OLD;
+                for scope in [Scope::default(), port(443)] {
+                    let prog = syn_filter(ETHERNET_L3, scope);
+                    assert!(passes(&prog, &tagged(&syn)), "syn v6={v6} {outer:#x}");
+                    assert!(passes(&prog, &tagged(&synack)), "syn+ack v6={v6}");
+                    assert_eq!(
+                        passes(&prog, &tagged(&ack)),
+                        whole,
+                        "ack v6={v6} {outer:#x}"
+                    );
+                }
+                let other = syn_filter(ETHERNET_L3, port(80));
+                assert_eq!(passes(&other, &tagged(&syn)), whole, "v6={v6} {outer:#x}");
+            }
+        }
+    }
+
+    /// One hop-by-hop, destination-options or routing header is walked in
+    /// the kernel; what lies beyond (a chain of them, other extension
+    /// headers, an IPv4 authentication header) goes to user space whole,
+    /// which decodes it and checks its port.
+    #[test]
+    fn ipv6_extension_headers_and_ipv4_ah() {
+        use crate::craft::{ipv6_outer, ipv6_with_extensions, with_auth_header, Ipv6Ext};
+        let prog = syn_filter(0, port(443));
+        let (syn6, synack6) = packets(true);
+        let mut ack6 = syn6.clone();
+        ack6.flags = flags::ACK;
+        let mut elsewhere = syn6.clone();
+        elsewhere.dst_port = 80;
+        let with = |p: &TcpPacket, exts: &[Ipv6Ext]| {
+            let bytes = ipv6_with_extensions(&p.ip_bytes(), exts);
+            run(&prog, &bytes, 0x86dd) > 0
+        };
+        for ext in [
+            Ipv6Ext::HopByHop,
+            Ipv6Ext::Routing,
+            Ipv6Ext::DestinationOptions,
+        ] {
+            assert!(with(&syn6, &[ext]), "{ext:?}");
+            assert!(with(&synack6, &[ext]), "syn+ack {ext:?}");
+            assert!(!with(&ack6, &[ext]), "ack {ext:?}");
+            assert!(!with(&elsewhere, &[ext]), "port 80 {ext:?}");
+        }
+        let chain = [Ipv6Ext::HopByHop, Ipv6Ext::DestinationOptions];
+        assert!(
+            with(&syn6, &chain) && with(&ack6, &chain),
+            "a chain goes whole"
+        );
+        assert!(with(&ack6, &[Ipv6Ext::Shim6]), "unwalked headers go whole");
+        // An MLD report: hop-by-hop (router alert), then ICMPv6.
+        let mld = ipv6_outer(0, &[58, 0, 5, 2, 0, 0, 1, 0, 143, 0, 0, 0]);
+        assert_eq!(run(&prog, &mld, 0x86dd), 0);
+        let (syn4, _) = packets(false);
+        assert!(run(&prog, &with_auth_header(&syn4.ip_bytes()), 0x0800) > 0);
+    }
+
+    /// Every frame the decoder opens to a SYN inside passes the filter
+    /// asked for tunnels; without, only those of plain IP (tagged or not,
+    /// behind extension headers or not). So the filter and the decoder
+    /// keep to the same tunnels.
+    #[test]
+    fn with_tunnels_every_decoded_encapsulation_passes() {
+        use crate::craft::Encapsulation;
+        use crate::packet::{decode, LinkType, Timestamp};
+        let plain = [
+            Encapsulation::Ethernet,
+            Encapsulation::Vlan,
+            Encapsulation::QinQ,
+            Encapsulation::QinQ9100,
+            Encapsulation::AuthHeader,
+        ];
+        let ip_view = |frame: &[u8]| {
+            let (protocol, f) = kernel_view(frame);
+            [ethertype::IPV4, ethertype::IPV6]
+                .contains(&protocol)
+                .then(|| (protocol, f[14..].to_vec()))
+        };
+        let (mut ethernet, mut cooked) = (0, 0);
+        for v6 in [false, true] {
+            let (syn, _) = packets(v6);
+            for enc in Encapsulation::ALL {
+                let (link, frame) = enc.wrap(&syn.ip_bytes());
+                if link != LinkType::ETHERNET {
+                    continue;
+                }
+                let decoded = decode(link, Timestamp::default(), &frame);
+                assert!(matches!(decoded, Ok(Some(_))), "{enc:?} v6={v6}");
+                // 802.3 frames reach the socket as ETH_P_802_2: not read.
+                let readable = enc != Encapsulation::Ieee8023;
+                for scope in [port(443), Scope::default()] {
+                    let tunnels = Scope {
+                        tunnels: true,
+                        ..scope
+                    };
+                    let wide = syn_filter(ETHERNET_L3, tunnels);
+                    assert_eq!(passes(&wide, &frame), readable, "{enc:?} v6={v6}");
+                    let narrow = syn_filter(ETHERNET_L3, scope);
+                    let want = plain.contains(&enc);
+                    assert_eq!(passes(&narrow, &frame), want, "{enc:?} v6={v6} plain");
+                    // `any` and interfaces without an Ethernet header hand
+                    // over what follows the link header.
+                    if let Some((protocol, ip)) = ip_view(&frame) {
+                        let wide = syn_filter(0, tunnels);
+                        assert!(run(&wide, &ip, protocol) > 0, "{enc:?} v6={v6} cooked");
+                        let narrow = syn_filter(0, scope);
+                        assert_eq!(run(&narrow, &ip, protocol) > 0, want, "{enc:?} cooked");
+                        cooked += 1;
+                    }
+                    ethernet += 1;
+                }
+            }
+        }
+        assert!(
+            ethernet >= 60 && cooked >= 40,
+            "{ethernet} frames, {cooked} cooked"
+        );
+    }
+
+    /// Tunnel traffic that the decoder would not open stays in the kernel.
+    #[test]
+    fn other_udp_and_protocols_are_rejected_with_tunnels() {
+        use crate::craft::{ipv4_outer, ipv6_outer, udp};
+        let wide = syn_filter(
+            0,
+            Scope {
+                port: None,
+                tunnels: true,
+            },
+        );
+        let dns = udp(53000, 53, b"query");
+        assert_eq!(run(&wide, &ipv4_outer(17, &dns), 0x0800), 0);
+        assert_eq!(run(&wide, &ipv6_outer(17, &dns), 0x86dd), 0);
+        // ICMP, SCTP, ESP.
+        for proto in [1, 132, 50] {
+            assert_eq!(run(&wide, &ipv4_outer(proto, &dns), 0x0800), 0, "{proto}");
+        }
+        let vxlan_reply = udp(4789, 40000, b"12345678");
+        assert!(run(&wide, &ipv4_outer(17, &vxlan_reply), 0x0800) > 0);
+        // A later fragment of a datagram to a tunnel port has no UDP header.
+        let mut frag = ipv4_outer(17, &udp(40000, 4789, b"12345678"));
+        frag[7] = 8;
+        assert_eq!(run(&wide, &frag, 0x0800), 0);
+    }
+
     #[test]
     fn every_jump_lands_inside_the_program() {
-        for port in [None, Some(1)] {
-            for l3 in [0, 14] {
-                let prog = syn_filter(l3, port);
+        let scopes = [None, Some(1)]
+            .into_iter()
+            .flat_map(|port| [false, true].map(|tunnels| Scope { port, tunnels }));
+        for scope in scopes {
+            for l3 in [0, ETHERNET_L3] {
+                let prog = syn_filter(l3, scope);
                 for (pc, i) in prog.iter().enumerate() {
                     if i.code & 0x07 == 0x05 {
                         let next = pc + 1;

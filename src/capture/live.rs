@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use super::bpf;
 use crate::analyze::{Analyzer, Record};
-use crate::packet::{LinkType, Timestamp};
+use crate::packet::{Kind, LinkType, Timestamp};
 use crate::sys::{self, PacketSocket, Ring};
 
 #[derive(Debug, thiserror::Error)]
@@ -153,15 +153,39 @@ pub struct CaptureOptions {
     /// a mirror (SPAN) port needs: frames addressed to other hosts' MACs
     /// are otherwise dropped by the network card.
     pub promiscuous: bool,
+    /// Also reads the SYNs inside tunnels (VXLAN, GRE and ERSPAN, Geneve,
+    /// IP-in-IP, MPLS, PPPoE, ...), as a collector of mirrored traffic
+    /// needs: the kernel then passes every packet of those tunnels.
+    pub tunnels: bool,
 }
 
 impl CaptureOptions {
     /// What start-up lines add after the interface's name.
     pub fn mode(&self) -> &'static str {
-        if self.promiscuous {
-            " (promiscuous)"
-        } else {
-            ""
+        match (self.promiscuous, self.tunnels) {
+            (false, false) => "",
+            (true, false) => " (promiscuous)",
+            (false, true) => " (with tunnels)",
+            (true, true) => " (promiscuous, with tunnels)",
+        }
+    }
+
+    fn filter_scope(&self) -> bpf::Scope {
+        bpf::Scope {
+            port: self.port,
+            tunnels: self.tunnels,
+        }
+    }
+
+    /// Whether a record is one the port asks for: the kernel filter checks
+    /// plain SYNs, but passes tunnelled ones (and those behind IPv6
+    /// extension headers) whatever their port.
+    fn wants(&self, record: &Record) -> bool {
+        let Some(port) = self.port else { return true };
+        let obs = record.obs();
+        match obs.kind {
+            Kind::Syn => obs.dst_port == port,
+            Kind::SynAck => obs.src_port == port,
         }
     }
 }
@@ -217,9 +241,13 @@ impl LiveCapture {
             }
         })?;
         // Filter before binding so no unfiltered packet is queued.
-        let l3 = if framing == Framing::Ethernet { 14 } else { 0 };
+        let l3 = if framing == Framing::Ethernet {
+            bpf::ETHERNET_L3
+        } else {
+            0
+        };
         socket
-            .attach_filter(&bpf::syn_filter(l3, options.port))
+            .attach_filter(&bpf::syn_filter(l3, options.filter_scope()))
             .map_err(io_err("attaching the BPF filter"))?;
         socket.bind(ifindex).map_err(io_err("bind"))?;
         if options.promiscuous {
@@ -340,7 +368,11 @@ impl LiveCapture {
                 }
             }
             let (mut frames, mut records) = (0u64, 0u64);
+            let options = self.options;
             let mut counted = |r: &mut Record| {
+                if !options.wants(r) {
+                    return Ok(());
+                }
                 records += 1;
                 deliver(Delivery::Record(r))
             };

@@ -46,6 +46,12 @@ pub struct AnalyzeArgs {
     /// it when synprint exits.
     #[arg(long, requires = "interface", conflicts_with = "files")]
     promiscuous: bool,
+    /// With --interface: also read the SYNs inside tunnels (VXLAN,
+    /// GRE/ERSPAN, Geneve, IP-in-IP, MPLS, PPPoE, ...), as a collector of
+    /// mirrored traffic needs; the kernel then passes every packet of
+    /// those tunnels.
+    #[arg(long, requires = "interface", conflicts_with = "files")]
+    capture_tunnels: bool,
     /// With --interface: stop after this many seconds.
     #[arg(long, value_name = "SECS", requires = "interface", conflicts_with = "files", value_parser = parse_duration)]
     duration: Option<Duration>,
@@ -209,6 +215,7 @@ pub fn run(args: AnalyzeArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
             &CaptureOptions {
                 port: args.capture_port,
                 promiscuous: args.promiscuous,
+                tunnels: args.capture_tunnels,
             },
         )?),
         None => None,

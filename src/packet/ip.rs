@@ -9,7 +9,8 @@ use super::{tunnel, Skip, Timestamp};
 /// recursing deeply.
 pub const MAX_TUNNEL_DEPTH: u8 = 8;
 
-mod proto {
+/// IP protocol numbers (IPv6 next headers) the decoder follows.
+pub(crate) mod proto {
     pub const HOP_BY_HOP: u8 = 0;
     pub const IPV4: u8 = 4;
     pub const TCP: u8 = 6;
@@ -27,6 +28,14 @@ mod proto {
     pub const MPLS: u8 = 137;
     pub const HIP: u8 = 139;
     pub const SHIM6: u8 = 140;
+
+    /// Protocols carrying another packet that `transport` opens (UDP
+    /// opens only at its tunnel ports).
+    pub const TUNNELS: [u8; 5] = [IPV4, IPV6, GRE, ETHERIP, MPLS];
+    /// IPv6 headers walked on the way to the transport header.
+    pub const IPV6_EXTENSIONS: [u8; 8] = [
+        HOP_BY_HOP, ROUTING, FRAGMENT, AUTH, DEST_OPTS, MOBILITY, HIP, SHIM6,
+    ];
 }
 
 /// The IP header in front of a TCP segment. Kept as borrowed bytes so the

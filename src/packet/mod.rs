@@ -13,12 +13,14 @@ mod skip;
 mod tcp;
 mod tunnel;
 
+pub(crate) use ip::proto as ip_protocol;
 pub use ip::MAX_TUNNEL_DEPTH;
-pub use link::LinkType;
+pub use link::{ethertype, LinkType};
 pub use observation::{flags, initial_ttl, IpVersion, Kind, Observation, Timestamp};
 pub use options::{OptionsShape, P0fOptionView, TcpOption, TcpOptions, MAX_TCP_OPTIONS};
 pub use skip::Skip;
 pub use tcp::Segment;
+pub use tunnel::UDP_TUNNEL_PORTS;
 
 use tcp::{Followed, Handshakes};
 

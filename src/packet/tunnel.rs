@@ -21,6 +21,17 @@ pub const LISP_DATA_PORT: u16 = 4341;
 /// Teredo (RFC 4380): IPv6 in UDP through NATs.
 pub const TEREDO_PORT: u16 = 3544;
 
+/// The ports `udp` opens a tunnel at (as source or destination).
+pub const UDP_TUNNEL_PORTS: [u16; 7] = [
+    VXLAN_PORT,
+    GENEVE_PORT,
+    GTP_U_PORT,
+    L2TP_PORT,
+    VXLAN_GPE_PORT,
+    LISP_DATA_PORT,
+    TEREDO_PORT,
+];
+
 /// UDP tunnels by well-known port.
 #[derive(Clone, Copy)]
 enum UdpTunnel {
@@ -414,5 +425,23 @@ fn erspan_iii<S: Segments>(ts: Timestamp, body: &[u8], depth: u8) -> Result<Opti
         0 => ethernet::<S>(ts, frame, depth),
         2 => ip::any::<S>(ts, frame, depth),
         _ => Err(Skip::UnsupportedEncapsulation),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The live capture's kernel filter passes the ports in the list: it
+    /// must be exactly the ports `udp` opens.
+    #[test]
+    fn the_port_list_is_the_ports_opened() {
+        for port in 0..=u16::MAX {
+            assert_eq!(
+                UdpTunnel::of_port(port).is_some(),
+                UDP_TUNNEL_PORTS.contains(&port),
+                "port {port}"
+            );
+        }
     }
 }

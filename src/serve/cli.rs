@@ -11,7 +11,8 @@ use super::config::RealIpHeader;
 #[command(
     after_help = "Each setting can also come from the environment (SYNPRINT_CONFIG, \
     SYNPRINT_LISTEN, SYNPRINT_API_KEY, SYNPRINT_TRUSTED_PROXIES, SYNPRINT_REAL_IP_HEADER, \
-    SYNPRINT_MAX_CONNECTIONS, SYNPRINT_INTERFACES, SYNPRINT_CAPTURE_PORT, SYNPRINT_PROMISCUOUS, SYNPRINT_MODEL, SYNPRINT_P0F_DB, \
+    SYNPRINT_MAX_CONNECTIONS, SYNPRINT_INTERFACES, SYNPRINT_CAPTURE_PORT, SYNPRINT_PROMISCUOUS, \
+    SYNPRINT_CAPTURE_TUNNELS, SYNPRINT_MODEL, SYNPRINT_P0F_DB, \
     SYNPRINT_STORE_MAX_IPS, SYNPRINT_STORE_PER_IP, SYNPRINT_STORE_MAX_CONNECTIONS, \
     SYNPRINT_STORE_TTL_SECS) or the --config file: flags override the environment, which \
     overrides the file. docs/serve.md has the details."
@@ -52,6 +53,11 @@ pub struct ServeArgs {
     /// mirror/SPAN port needs it); the kernel undoes it when synprint exits.
     #[arg(long)]
     pub promiscuous: bool,
+    /// Also read the SYNs inside tunnels on the capture interfaces (VXLAN,
+    /// GRE/ERSPAN, Geneve, IP-in-IP, MPLS, PPPoE, ...): the kernel then
+    /// passes every packet of those tunnels.
+    #[arg(long)]
+    pub capture_tunnels: bool,
     /// A learned classification model (from `synprint learn`).
     #[arg(long, value_name = "PATH")]
     pub model: Option<PathBuf>,

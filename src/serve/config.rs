@@ -107,7 +107,8 @@ pub struct ServeConfig {
     pub real_ip_header: RealIpHeader,
     pub max_connections: usize,
     pub interfaces: Vec<String>,
-    /// The port filter and promiscuous mode of every capture interface.
+    /// The port filter, promiscuous mode and tunnels of every capture
+    /// interface.
     pub capture: CaptureOptions,
     pub model: Option<PathBuf>,
     pub p0f_db: Option<PathBuf>,
@@ -170,6 +171,7 @@ struct Layer {
     interfaces: Option<Vec<String>>,
     capture_port: Option<u16>,
     promiscuous: Option<bool>,
+    capture_tunnels: Option<bool>,
     model: Option<PathBuf>,
     p0f_db: Option<PathBuf>,
     store_max_ips: Option<usize>,
@@ -245,6 +247,7 @@ impl Layer {
             interfaces: self.interfaces.or(base.interfaces),
             capture_port: self.capture_port.or(base.capture_port),
             promiscuous: self.promiscuous.or(base.promiscuous),
+            capture_tunnels: self.capture_tunnels.or(base.capture_tunnels),
             model: self.model.or(base.model),
             p0f_db: self.p0f_db.or(base.p0f_db),
             store_max_ips: self.store_max_ips.or(base.store_max_ips),
@@ -274,6 +277,7 @@ impl Layer {
             ConfigKey::Interfaces => self.interfaces = Some(value.list()?),
             ConfigKey::CapturePort => self.capture_port = Some(value.number()?),
             ConfigKey::Promiscuous => self.promiscuous = Some(value.boolean()?),
+            ConfigKey::CaptureTunnels => self.capture_tunnels = Some(value.boolean()?),
             ConfigKey::Model => self.model = Some(PathBuf::from(value.string()?)),
             ConfigKey::P0fDb => self.p0f_db = Some(PathBuf::from(value.string()?)),
             ConfigKey::StoreMaxIps => self.store_max_ips = Some(value.number()?),
@@ -303,6 +307,7 @@ impl ServeConfig {
             capture_port: args.capture_port,
             // A flag can only turn it on; off is the absence of the flag.
             promiscuous: args.promiscuous.then_some(true),
+            capture_tunnels: args.capture_tunnels.then_some(true),
             model: args.model.clone(),
             p0f_db: args.p0f_db.clone(),
             store_max_ips: args.store_max_ips,
@@ -342,6 +347,13 @@ impl ServeConfig {
                 "it filters capture interfaces, and none are configured",
             ));
         }
+        if l.capture_tunnels == Some(true) && interfaces.is_empty() {
+            return Err(invalid(
+                "configuration",
+                ConfigKey::CaptureTunnels.name(),
+                "it applies to capture interfaces, and none are configured",
+            ));
+        }
         if l.promiscuous == Some(true) {
             let reason = if interfaces.is_empty() {
                 Some("it applies to capture interfaces, and none are configured")
@@ -369,6 +381,7 @@ impl ServeConfig {
             capture: CaptureOptions {
                 port: l.capture_port,
                 promiscuous: l.promiscuous.unwrap_or(false),
+                tunnels: l.capture_tunnels.unwrap_or(false),
             },
             model: l.model,
             p0f_db: l.p0f_db,
@@ -404,6 +417,7 @@ pub(crate) enum ConfigKey {
     Interfaces,
     CapturePort,
     Promiscuous,
+    CaptureTunnels,
     Model,
     P0fDb,
     StoreMaxIps,
@@ -413,7 +427,7 @@ pub(crate) enum ConfigKey {
 }
 
 impl ConfigKey {
-    pub(crate) const ALL: [ConfigKey; 14] = [
+    pub(crate) const ALL: [ConfigKey; 15] = [
         ConfigKey::Listen,
         ConfigKey::ApiKey,
         ConfigKey::TrustedProxies,
@@ -422,6 +436,7 @@ impl ConfigKey {
         ConfigKey::Interfaces,
         ConfigKey::CapturePort,
         ConfigKey::Promiscuous,
+        ConfigKey::CaptureTunnels,
         ConfigKey::Model,
         ConfigKey::P0fDb,
         ConfigKey::StoreMaxIps,
@@ -440,6 +455,7 @@ impl ConfigKey {
             ConfigKey::Interfaces => "interfaces",
             ConfigKey::CapturePort => "capture_port",
             ConfigKey::Promiscuous => "promiscuous",
+            ConfigKey::CaptureTunnels => "capture_tunnels",
             ConfigKey::Model => "model",
             ConfigKey::P0fDb => "p0f_db",
             ConfigKey::StoreMaxIps => "store_max_ips",
@@ -854,33 +870,49 @@ mod tests {
         assert_eq!(c.max_connections, 30);
     }
 
-    /// Off unless asked for, from any layer; a flag can only turn it on.
+    /// The capture's switches, promiscuous mode and tunnels: off unless
+    /// asked for, from any layer; a flag can only turn one on.
     #[test]
-    fn promiscuous_mode_from_each_layer() {
-        let c = ServeConfig::resolve(&ServeArgs::default(), env(&[])).expect("defaults");
-        assert!(!c.capture.promiscuous);
-        let (_d, file) = with_config("p.toml", "interfaces = [\"eth1\"]\npromiscuous = true\n");
-        assert!(
-            ServeConfig::resolve(&file, env(&[]))
-                .expect("file")
-                .capture
-                .promiscuous
-        );
-        let c = ServeConfig::resolve(&file, env(&[("SYNPRINT_PROMISCUOUS", "false")]))
-            .expect("env over file");
-        assert!(!c.capture.promiscuous);
-        let flag = ServeArgs {
-            promiscuous: true,
-            interface: vec!["eth1".into()],
-            ..Default::default()
+    fn capture_switches_from_each_layer() {
+        type Switch = (ConfigKey, fn(&mut ServeArgs), fn(&CaptureOptions) -> bool);
+        let switches: [Switch; 2] = [
+            (
+                ConfigKey::Promiscuous,
+                |a| a.promiscuous = true,
+                |c| c.promiscuous,
+            ),
+            (
+                ConfigKey::CaptureTunnels,
+                |a| a.capture_tunnels = true,
+                |c| c.tunnels,
+            ),
+        ];
+        let resolve = |args: &ServeArgs, vars: &[(&str, &str)]| {
+            ServeConfig::resolve(args, env(vars)).map(|c| c.capture)
         };
-        let c = ServeConfig::resolve(&flag, env(&[("SYNPRINT_PROMISCUOUS", "false")]))
-            .expect("flag over env");
-        assert!(c.capture.promiscuous);
-        let e = ServeConfig::resolve(&flag, env(&[("SYNPRINT_PROMISCUOUS", "1")]))
-            .expect_err("not a boolean")
-            .to_string();
-        assert!(e.contains("SYNPRINT_PROMISCUOUS"), "{e}");
+        for (key, flag_on, get) in switches {
+            let (name, var) = (key.name(), key.env_var());
+            let defaults = resolve(&ServeArgs::default(), &[]).expect("defaults");
+            assert!(!get(&defaults), "{name}");
+            let (_d, file) = with_config(
+                "c.toml",
+                &format!("interfaces = [\"eth1\"]\n{name} = true\n"),
+            );
+            assert!(get(&resolve(&file, &[]).expect("file")), "{name}");
+            let c = resolve(&file, &[(&var, "false")]).expect("env over file");
+            assert!(!get(&c), "{name}");
+            let mut flag = ServeArgs {
+                interface: vec!["eth1".into()],
+                ..Default::default()
+            };
+            flag_on(&mut flag);
+            let c = resolve(&flag, &[(&var, "false")]).expect("flag over env");
+            assert!(get(&c), "{name}");
+            let e = resolve(&flag, &[(&var, "1")])
+                .expect_err("not a boolean")
+                .to_string();
+            assert!(e.contains(&var), "{e}");
+        }
     }
 
     #[test]
@@ -1013,6 +1045,7 @@ mod tests {
             ),
             ("a.toml", "promiscuous = true\n", "none are configured"),
             ("a.toml", "capture_port = 443\n", "`capture_port`"),
+            ("a.toml", "capture_tunnels = true\n", "`capture_tunnels`"),
             (
                 "a.toml",
                 "interfaces = [\"any\"]\npromiscuous = true\n",
@@ -1111,12 +1144,13 @@ mod tests {
             ConfigKey::Interfaces => 5,
             ConfigKey::CapturePort => 6,
             ConfigKey::Promiscuous => 7,
-            ConfigKey::Model => 8,
-            ConfigKey::P0fDb => 9,
-            ConfigKey::StoreMaxIps => 10,
-            ConfigKey::StorePerIp => 11,
-            ConfigKey::StoreMaxConnections => 12,
-            ConfigKey::StoreTtlSecs => 13,
+            ConfigKey::CaptureTunnels => 8,
+            ConfigKey::Model => 9,
+            ConfigKey::P0fDb => 10,
+            ConfigKey::StoreMaxIps => 11,
+            ConfigKey::StorePerIp => 12,
+            ConfigKey::StoreMaxConnections => 13,
+            ConfigKey::StoreTtlSecs => 14,
         };
         for (i, k) in ConfigKey::ALL.into_iter().enumerate() {
             assert_eq!(index(k), i, "{k:?}");
