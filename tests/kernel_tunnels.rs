@@ -339,6 +339,10 @@ fn kernel_vxlan_records_equal_the_inner_packets() {
             recs, want,
             "live capture of the underlay with {setup:?}:\n{messages}"
         );
+        if setup.last() == Some(&"9") {
+            let other = format!("other ports:         {} syn or syn_ack", 2 * n);
+            assert!(messages.contains(&other), "{messages}");
+        }
     }
     // Both inner versions over both underlay versions.
     for a in INNER {
@@ -396,9 +400,10 @@ fn inject(ns: &Netns, interface: &str, frames: Vec<Vec<u8>>) {
     });
 }
 
-/// What the capture filter cannot skip in the kernel: frames that keep a
-/// VLAN tag after the kernel took the outer one off (QinQ, and the old
-/// 0x9100 outer tag it does not take off), IPv6 extension headers, an IPv4
+/// What a capture filter that looked at plain IP only would miss: frames
+/// that keep a VLAN tag after the kernel took the outer one off (QinQ, and
+/// the old 0x9100 outer tag it does not take off), IPv6 extension headers
+/// (one walked in the kernel, a chain passed whole), an IPv4
 /// authentication header. Crafted frames sent through a veth pair, read by
 /// `analyze --interface --capture-port 443` on the other end without
 /// `--capture-tunnels`: it must make the records `analyze` makes of the
@@ -438,6 +443,13 @@ fn tags_and_extension_headers_are_captured_live() {
             &syn(Stack::Android, v6(3), v6(2), 50004, 443).ip_bytes(),
             &[Ipv6Ext::HopByHop, Ipv6Ext::DestinationOptions],
         )),
+        plain(&ipv6_with_extensions(
+            &syn(Stack::Ios, v6(7), v6(2), 50009, 443).ip_bytes(),
+            &[Ipv6Ext::PaddedOptions {
+                number: 60,
+                units: 3,
+            }],
+        )),
         plain(&with_auth_header(
             &syn(Stack::FreeBsd, v4(4), v4(2), 50005, 443).ip_bytes(),
         )),
@@ -445,6 +457,13 @@ fn tags_and_extension_headers_are_captured_live() {
     ];
     let other_port = vec![
         qinq(&syn(Stack::Windows, v4(6), v4(2), 50007, 80), 0x88a8),
+        plain(&ipv6_with_extensions(
+            &syn(Stack::Ios, v6(8), v6(2), 50010, 80).ip_bytes(),
+            &[Ipv6Ext::PaddedOptions {
+                number: 0,
+                units: 3,
+            }],
+        )),
         plain(&ipv6_with_extensions(
             &syn(Stack::Linux, v6(6), v6(2), 50008, 80).ip_bytes(),
             &[Ipv6Ext::HopByHop, Ipv6Ext::Routing],
@@ -475,5 +494,11 @@ fn tags_and_extension_headers_are_captured_live() {
     assert_eq!(
         recs, want,
         "live records of the crafted frames:\n{messages}"
+    );
+    // The chain to port 80 reached synprint; the QinQ one and the one
+    // behind a single header did not.
+    assert!(
+        messages.contains("other ports:         1 syn or syn_ack"),
+        "{messages}"
     );
 }

@@ -252,6 +252,8 @@ pub struct Analyzer<'e> {
     pending: Lookahead,
     follower: Option<Follower>,
     conn_uptime: Option<ConnUptime>,
+    /// See [`Analyzer::keep_only_port`].
+    only_port: Option<u16>,
 }
 
 impl<'e> Analyzer<'e> {
@@ -266,7 +268,33 @@ impl<'e> Analyzer<'e> {
             pending: Lookahead::default(),
             follower: config.follow_connections.then(Follower::default),
             conn_uptime: None,
+            only_port: None,
         }
+    }
+
+    /// Makes records only of SYNs to and SYN+ACKs from `port`; the others
+    /// are counted as `other_port` and touch no table. A live capture's
+    /// kernel filter checks the port of plain SYNs itself, but passes
+    /// tunnelled ones (and those behind IPv6 extension headers) whatever
+    /// their port.
+    pub fn keep_only_port(&mut self, port: Option<u16>) {
+        self.only_port = port;
+    }
+
+    /// Whether `obs` is outside the port kept (and counted so).
+    fn outside_port(&mut self, obs: &Observation) -> bool {
+        let Some(port) = self.only_port else {
+            return false;
+        };
+        let server_port = match obs.kind {
+            Kind::Syn => obs.dst_port,
+            Kind::SynAck => obs.src_port,
+        };
+        if server_port == port {
+            return false;
+        }
+        self.stats.other_port += 1;
+        true
     }
 
     /// Seeds the handshake and uptime tables' hashes from the first SYN or
@@ -325,6 +353,9 @@ impl<'e> Analyzer<'e> {
             }
             Ok(Some(obs)) => obs,
         };
+        if self.outside_port(obs) {
+            return Ok(());
+        }
         if !self.seeded {
             self.seed_tables(obs);
         }
@@ -467,6 +498,9 @@ impl<'e> Analyzer<'e> {
 
     /// An already decoded SYN or SYN+ACK.
     pub fn process_observation(&mut self, obs: Observation) -> Option<Record> {
+        if self.outside_port(&obs) {
+            return None;
+        }
         if !self.seeded {
             self.seed_tables(&obs);
         }
@@ -756,6 +790,58 @@ mod tests {
         let mut j = JsonBuf::new();
         r.write_json(&mut j);
         String::from_utf8_lossy(j.as_bytes()).into_owned()
+    }
+
+    /// Only the kept port's SYNs (to it) and SYN+ACKs (from it) make
+    /// records, by either path; the others are counted, not remembered.
+    #[test]
+    fn a_kept_port_leaves_the_others_counted() {
+        let engine = Engine::default();
+        let ip = |a: u8| IpAddr::V4(Ipv4Addr::new(192, 0, 2, a));
+        let to = |port: u16, client: u8| Stack::Linux.syn(ip(client), 40000, ip(9), port, 7);
+        let packets = [
+            to(443, 1),
+            TcpPacket::syn_ack_for(&to(443, 1)),
+            to(80, 2),
+            TcpPacket::syn_ack_for(&to(80, 2)),
+            // From port 443 to a client's port 443 is not the server's SYN.
+            Stack::Linux.syn(ip(9), 443, ip(3), 8443, 7),
+        ];
+        let frames: Vec<Vec<u8>> = packets
+            .iter()
+            .map(|p| ethernet_frame(&p.ip_bytes()))
+            .collect();
+        let mut direct = Analyzer::new(&engine, AnalyzerConfig::default());
+        direct.keep_only_port(Some(443));
+        let kept: Vec<String> = frames
+            .iter()
+            .filter_map(|f| direct.process_frame(LinkType::ETHERNET, Timestamp(1), f))
+            .map(|r| json(&r))
+            .collect();
+        assert_eq!(kept.len(), 2, "{kept:?}");
+        assert!(kept
+            .iter()
+            .all(|r| r.contains("\"dst_port\":443") || r.contains("\"src_port\":443,")));
+        let s = direct.stats();
+        assert_eq!((s.syn, s.syn_ack, s.other_port), (1, 1, 3));
+        assert!(s
+            .to_string()
+            .contains("other ports:         3 syn or syn_ack"));
+
+        let mut fed = Analyzer::new(&engine, AnalyzerConfig::default());
+        fed.keep_only_port(Some(443));
+        let mut out = Vec::new();
+        let mut emit = |r: &mut Record| -> Result<(), ()> {
+            out.push(json(r));
+            Ok(())
+        };
+        for f in &frames {
+            fed.feed_frame(LinkType::ETHERNET, Timestamp(1), f, &mut emit)
+                .unwrap();
+        }
+        fed.drain(&mut emit).unwrap();
+        assert_eq!(out, kept);
+        assert_eq!(fed.stats(), direct.stats());
     }
 
     #[test]

@@ -13,6 +13,9 @@ pub struct Stats {
     pub syn_ack_retransmissions: u64,
     /// TCP segments that are neither SYN nor SYN+ACK.
     pub other_tcp: u64,
+    /// SYNs and SYN+ACKs of other ports than the one a live capture asked
+    /// for ([`crate::analyze::Analyzer::keep_only_port`]).
+    pub other_port: u64,
     #[serde(serialize_with = "serialize_skips")]
     pub skipped: [u64; Skip::ALL.len()],
     pub flow_evictions: u64,
@@ -72,6 +75,13 @@ impl fmt::Display for Stats {
             )?;
         }
         writeln!(f, "other tcp segments:  {}", self.other_tcp)?;
+        if self.other_port > 0 {
+            writeln!(
+                f,
+                "other ports:         {} syn or syn_ack (no record)",
+                self.other_port
+            )?;
+        }
         if self.conn_uptimes > 0 {
             writeln!(
                 f,

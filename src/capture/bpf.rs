@@ -15,8 +15,8 @@
 //! third VLAN tag, and, when asked for ([`Scope::tunnels`]), every packet of the
 //! tunnels the decoder opens (IP-in-IP, GRE, EtherIP, MPLS-in-IP, the UDP
 //! tunnel ports, and on Ethernet MPLS and PPPoE frames), which on a busy
-//! tunnel endpoint is most of its traffic. IPv4 fragments other than the
-//! first are never passed (p0f skips them too).
+//! tunnel endpoint is most of its traffic. IPv4 fragments are never passed
+//! (the decoder skips them all, as p0f does).
 
 use crate::packet::{ethertype, ip_protocol, UDP_TUNNEL_PORTS};
 use crate::sys::SockFilter;
@@ -32,10 +32,12 @@ const H: u16 = 0x08;
 const B: u16 = 0x10;
 const ABS: u16 = 0x20;
 const IND: u16 = 0x40;
+const IMM: u16 = 0x00;
 const MSH: u16 = 0xa0;
 const ADD: u16 = 0x00;
 const LSH: u16 = 0x60;
 const TAX: u16 = 0x00;
+const TXA: u16 = 0x80;
 const JA: u16 = 0x00;
 const JEQ: u16 = 0x10;
 const JSET: u16 = 0x40;
@@ -85,19 +87,17 @@ pub struct Scope {
     pub tunnels: bool,
 }
 
-/// Labels name where a jump goes; blocks for the IP headers are written
-/// once per place the header can start.
+/// Labels name where a jump goes. The IP headers' blocks are written once
+/// per place the header can start; they leave the transport header's
+/// offset in X for the one TCP and one UDP block.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum Label {
     V4(u32),
-    V4Other(u32),
-    V4Ack(u32),
     V6(u32),
-    V6Other(u32),
-    V6Ack(u32),
     V6Ext(u32),
-    V6ExtOther(u32),
-    V6ExtAck(u32),
+    Tcp,
+    TcpAck,
+    Udp,
     Tagged,
     Proto,
     Accept,
@@ -153,6 +153,10 @@ pub fn syn_filter(l3: u32, scope: Scope) -> Vec<SockFilter> {
         ipv4(&mut ops, at, scope);
         ipv6(&mut ops, at, scope);
     }
+    tcp(&mut ops, scope.port);
+    if scope.tunnels {
+        udp(&mut ops);
+    }
     ops.extend([
         Op::Mark(Accept),
         Op::Stmt(RET | K, SNAPLEN),
@@ -179,124 +183,108 @@ fn by_ethertype(ops: &mut Vec<Op>, at: u32, scope: Scope, tagged: Option<Label>)
     ops.push(Op::Goto(Reject));
 }
 
-/// The IPv4 header at `at`; X holds its length once TCP or UDP is reached.
+/// The IPv4 header at `at`. Fragments are not passed: the decoder skips
+/// every IPv4 fragment, the first too, as p0f does.
 fn ipv4(ops: &mut Vec<Op>, at: u32, scope: Scope) {
     use Label::*;
     ops.extend([
         Op::Mark(V4(at)),
-        Op::Stmt(LD | B | ABS, at + 9),
-        jeq(ip_protocol::TCP, None, Some(V4Other(at))),
-        // Fragment offset non-zero: no TCP header here.
         Op::Stmt(LD | H | ABS, at + 6),
-        Op::Jump(JMP | JSET | K, 0x1fff, Some(Reject), None),
+        Op::Jump(JMP | JSET | K, 0x3fff, Some(Reject), None),
+        // X = where the payload starts: the header's length, plus `at`.
         Op::Stmt(LDX | B | MSH, at),
-        Op::Stmt(LD | B | IND, at + 13),
-    ]);
-    syn_flags(ops, scope.port, V4Ack(at), (LD | H | IND, at));
-    ops.extend([
-        Op::Mark(V4Other(at)),
+        Op::Stmt(MISC | TXA, 0),
+        Op::Stmt(ALU | ADD | K, at),
+        Op::Stmt(MISC | TAX, 0),
+        Op::Stmt(LD | B | ABS, at + 9),
+        jeq(ip_protocol::TCP, Some(Tcp), None),
         jeq(ip_protocol::AUTH, Some(Accept), None),
     ]);
-    if scope.tunnels {
-        when_one_of(ops, ip_protocol::TUNNELS.map(u32::from), Accept);
-        ops.extend([
-            jeq(ip_protocol::UDP, None, Some(Reject)),
-            Op::Stmt(LD | H | ABS, at + 6),
-            Op::Jump(JMP | JSET | K, 0x1fff, Some(Reject), None),
-            Op::Stmt(LDX | B | MSH, at),
-        ]);
-        udp_tunnel_ports(ops, (LD | H | IND, at));
-    }
-    ops.push(Op::Goto(Reject));
+    tunnels(ops, scope);
 }
 
 /// The IPv6 header at `at`. One hop-by-hop, destination-options or routing
 /// header is walked in the kernel (MLD reports, which carry a router alert,
-/// stop there); a chain of them, and the other extension headers, go to user
-/// space whole.
+/// stop there); a chain of them, and the other extension headers, go to
+/// user space whole.
 fn ipv6(ops: &mut Vec<Op>, at: u32, scope: Scope) {
     use Label::*;
-    let l4 = at + 40;
+    let payload = at + 40;
     ops.extend([
         Op::Mark(V6(at)),
+        Op::Stmt(LDX | W | IMM, payload),
         Op::Stmt(LD | B | ABS, at + 6),
-        jeq(ip_protocol::TCP, None, Some(V6Other(at))),
-        Op::Stmt(LD | B | ABS, l4 + 13),
+        jeq(ip_protocol::TCP, Some(Tcp), None),
     ]);
-    syn_flags(ops, scope.port, V6Ack(at), (LD | H | ABS, l4));
-    ops.push(Op::Mark(V6Other(at)));
     let walked = [
         ip_protocol::HOP_BY_HOP,
         ip_protocol::DEST_OPTS,
         ip_protocol::ROUTING,
     ];
     when_one_of(ops, walked.map(u32::from), V6Ext(at));
-    after_ipv6_header(ops, scope, Some((LD | H | ABS, l4)));
+    when_one_of(ops, ip_protocol::IPV6_EXTENSIONS.map(u32::from), Accept);
+    tunnels(ops, scope);
     ops.extend([
         Op::Mark(V6Ext(at)),
-        // X = the extension header's length, in 8-byte units after the first.
-        Op::Stmt(LD | B | ABS, l4 + 1),
+        // X = past the extension header: 8 bytes and 8 per unit after.
+        Op::Stmt(LD | B | ABS, payload + 1),
         Op::Stmt(ALU | ADD | K, 1),
         Op::Stmt(ALU | LSH | K, 3),
+        Op::Stmt(ALU | ADD | K, payload),
         Op::Stmt(MISC | TAX, 0),
-        Op::Stmt(LD | B | ABS, l4),
-        jeq(ip_protocol::TCP, None, Some(V6ExtOther(at))),
-        Op::Stmt(LD | B | IND, l4 + 13),
+        Op::Stmt(LD | B | ABS, payload),
+        jeq(ip_protocol::TCP, Some(Tcp), None),
     ]);
-    syn_flags(ops, scope.port, V6ExtAck(at), (LD | H | IND, l4));
-    ops.push(Op::Mark(V6ExtOther(at)));
-    after_ipv6_header(ops, scope, None);
-}
-
-/// A holds an IPv6 next header other than TCP: extension headers the
-/// filter does not walk are passed whole, and with tunnels every tunnel;
-/// UDP at its tunnel ports when `udp` says where its header is (loaded
-/// as in [`syn_flags`]), whole when not (behind an extension header).
-fn after_ipv6_header(ops: &mut Vec<Op>, scope: Scope, udp: Option<(u16, u32)>) {
-    use Label::*;
     when_one_of(ops, ip_protocol::IPV6_EXTENSIONS.map(u32::from), Accept);
-    if scope.tunnels {
-        when_one_of(ops, ip_protocol::TUNNELS.map(u32::from), Accept);
-        match udp {
-            Some(header) => {
-                ops.push(jeq(ip_protocol::UDP, None, Some(Reject)));
-                udp_tunnel_ports(ops, header);
-            }
-            None => ops.push(jeq(ip_protocol::UDP, Some(Accept), None)),
-        }
-    }
-    ops.push(Op::Goto(Reject));
+    tunnels(ops, scope);
 }
 
-/// A holds the TCP flags; `ports` loads a 16-bit word at `k + offset`
-/// (the TCP header's, for the source port at offset 0).
-fn syn_flags(ops: &mut Vec<Op>, port: Option<u16>, ack: Label, (load, k): (u16, u32)) {
+/// A holds an IP protocol that is not TCP, X where its header starts: with
+/// tunnels, the tunnels the decoder opens are passed (UDP at their ports);
+/// anything else is not.
+fn tunnels(ops: &mut Vec<Op>, scope: Scope) {
+    if scope.tunnels {
+        when_one_of(ops, ip_protocol::TUNNELS.map(u32::from), Label::Accept);
+        ops.push(jeq(ip_protocol::UDP, Some(Label::Udp), None));
+    }
+    ops.push(Op::Goto(Label::Reject));
+}
+
+/// The TCP header at X: SYNs (to `port`) and SYN+ACKs (from it) pass.
+fn tcp(ops: &mut Vec<Op>, port: Option<u16>) {
     use Label::*;
-    ops.push(Op::Jump(JMP | JSET | K, TCP_SYN, None, Some(Reject)));
+    ops.extend([
+        Op::Mark(Tcp),
+        Op::Stmt(LD | B | IND, 13),
+        Op::Jump(JMP | JSET | K, TCP_SYN, None, Some(Reject)),
+    ]);
     match port {
         Some(p) => ops.extend([
-            Op::Jump(JMP | JSET | K, TCP_ACK, Some(ack), None),
-            Op::Stmt(load, k + 2),
+            Op::Jump(JMP | JSET | K, TCP_ACK, Some(TcpAck), None),
+            Op::Stmt(LD | H | IND, 2),
             jeq(p, Some(Accept), Some(Reject)),
-            Op::Mark(ack),
-            Op::Stmt(load, k),
+            Op::Mark(TcpAck),
+            Op::Stmt(LD | H | IND, 0),
             jeq(p, Some(Accept), Some(Reject)),
         ]),
         None => ops.push(Op::Goto(Accept)),
     }
 }
 
-/// Accepts a UDP datagram to or from a tunnel port (the decoder opens
-/// either), the UDP header loaded as in [`syn_flags`].
-fn udp_tunnel_ports(ops: &mut Vec<Op>, (load, k): (u16, u32)) {
+/// The UDP header at X: a datagram to or from a tunnel port (the decoder
+/// opens either) passes.
+fn udp(ops: &mut Vec<Op>) {
+    ops.push(Op::Mark(Label::Udp));
     for offset in [2, 0] {
-        ops.push(Op::Stmt(load, k + offset));
+        ops.push(Op::Stmt(LD | H | IND, offset));
         when_one_of(ops, UDP_TUNNEL_PORTS.map(u32::from), Label::Accept);
     }
+    ops.push(Op::Goto(Label::Reject));
 }
 
-/// Resolves labels to the relative offsets classic BPF jumps use. The
-/// program is tiny and all jumps go forward, so offsets always fit a u8.
+/// Resolves labels to the relative offsets classic BPF jumps use. All
+/// jumps go forward; a conditional one must stay within 255 instructions,
+/// which `every_jump_lands_inside_the_program` checks for every scope.
 fn assemble(ops: &[Op]) -> Vec<SockFilter> {
     let mut at = Vec::new();
     let mut n = 0u32;
@@ -306,7 +294,12 @@ fn assemble(ops: &[Op]) -> Vec<SockFilter> {
             _ => n += 1,
         }
     }
-    let target = |l: Label| at.iter().find(|(m, _)| *m == l).map_or(0, |(_, i)| *i);
+    let target = |l: Label| {
+        at.iter()
+            .find(|(m, _)| *m == l)
+            .map(|(_, i)| *i)
+            .unwrap_or_else(|| panic!("a jump to {l:?}, which is not in the program"))
+    };
     let rel = |from: u32, to: Option<Label>| -> u32 {
         to.map_or(0, |l| target(l).saturating_sub(from + 1))
     };
@@ -399,6 +392,7 @@ pub(crate) mod tests {
                         None => return 0,
                     }
                 }
+                0x01 if i.code == LDX | W | IMM => x = i.k,
                 0x01 => {
                     assert_eq!(i.code, LDX | B | MSH);
                     match load(i.k, 1) {
@@ -424,10 +418,8 @@ pub(crate) mod tests {
                     other => panic!("unused ALU op {other:#x}"),
                 },
                 0x06 => return i.k,
-                0x07 => {
-                    assert_eq!(i.code, MISC | TAX);
-                    x = a;
-                }
+                0x07 if i.code == MISC | TAX => x = a,
+                0x07 if i.code == MISC | TXA => a = x,
                 other => panic!("unused class {other:#x}"),
             }
         }
@@ -551,6 +543,13 @@ pub(crate) mod tests {
     #[test]
     fn rejects_non_tcp_fragments_and_short_packets() {
         let prog = syn_filter(0, Scope::default());
+        let wide = syn_filter(
+            0,
+            Scope {
+                port: None,
+                tunnels: true,
+            },
+        );
         let (syn, _) = packets(false);
         let mut bytes = syn.ip_bytes();
         // UDP with the same bytes otherwise.
@@ -565,6 +564,20 @@ pub(crate) mod tests {
         bytes = frag.ip_bytes();
         bytes[7] = 8;
         assert_eq!(run(&prog, &bytes, 0x0800), 0);
+        // A first fragment, which the decoder skips too; a tunnel's, or
+        // one with an authentication header, alike.
+        frag.mf = true;
+        assert!(frag.ip_bytes()[6] & 0x20 != 0, "MF set");
+        assert_eq!(run(&prog, &frag.ip_bytes(), 0x0800), 0);
+        for protocol in [47, 51] {
+            let mut bytes = frag.ip_bytes();
+            bytes[9] = protocol;
+            assert_eq!(run(&wide, &bytes, 0x0800), 0, "{protocol}");
+        }
+        assert_eq!(
+            crate::packet::decode_ip(crate::packet::Timestamp::default(), &frag.ip_bytes()),
+            Err(crate::packet::Skip::Fragment)
+        );
         // Cut off before the TCP flags.
         let short = &syn.ip_bytes()[..30];
         assert_eq!(run(&prog, short, 0x0800), 0);
@@ -647,10 +660,14 @@ pub(crate) mod tests {
             let bytes = ipv6_with_extensions(&p.ip_bytes(), exts);
             run(&prog, &bytes, 0x86dd) > 0
         };
+        let padded = |number, units| Ipv6Ext::PaddedOptions { number, units };
         for ext in [
             Ipv6Ext::HopByHop,
             Ipv6Ext::Routing,
             Ipv6Ext::DestinationOptions,
+            padded(0, 1),
+            padded(60, 2),
+            padded(60, 31),
         ] {
             assert!(with(&syn6, &[ext]), "{ext:?}");
             assert!(with(&synack6, &[ext]), "syn+ack {ext:?}");
@@ -778,6 +795,9 @@ pub(crate) mod tests {
                     }
                 }
                 assert_eq!(prog.last().map(|i| i.code), Some(RET | K));
+                // Room for more tunnels: no conditional jump near the limit.
+                let longest = prog.iter().map(|i| i.jt.max(i.jf)).max();
+                assert!(longest < Some(200), "{scope:?} l3 {l3}: {longest:?}");
             }
         }
     }

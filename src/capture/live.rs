@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use super::bpf;
 use crate::analyze::{Analyzer, Record};
-use crate::packet::{Kind, LinkType, Timestamp};
+use crate::packet::{LinkType, Timestamp};
 use crate::sys::{self, PacketSocket, Ring};
 
 #[derive(Debug, thiserror::Error)]
@@ -176,18 +176,6 @@ impl CaptureOptions {
             tunnels: self.tunnels,
         }
     }
-
-    /// Whether a record is one the port asks for: the kernel filter checks
-    /// plain SYNs, but passes tunnelled ones (and those behind IPv6
-    /// extension headers) whatever their port.
-    fn wants(&self, record: &Record) -> bool {
-        let Some(port) = self.port else { return true };
-        let obs = record.obs();
-        match obs.kind {
-            Kind::Syn => obs.dst_port == port,
-            Kind::SynAck => obs.src_port == port,
-        }
-    }
 }
 
 /// ARPHRD_ETHER (1) and ARPHRD_LOOPBACK (772) carry Ethernet headers.
@@ -284,7 +272,7 @@ impl LiveCapture {
     /// the next block. While the link is down the capture waits (delivered
     /// once as a [`LinkEvent`]); it resumes when the link comes back. An analyzer with a
     /// file's default tables tells retransmissions apart as well as a
-    /// file's analysis does.
+    /// file's analysis does; it is set to keep only the capture's port.
     pub fn stream<E>(
         &mut self,
         analyzer: &mut Analyzer<'_>,
@@ -292,6 +280,7 @@ impl LiveCapture {
         keep_going: impl Fn() -> bool,
         deliver: &mut impl FnMut(Delivery) -> Result<(), E>,
     ) -> Result<(), Stopped<E>> {
+        analyzer.keep_only_port(self.options.port);
         let link = match self.framing {
             Framing::Ethernet => LinkType::ETHERNET,
             Framing::Ip => LinkType::RAW,
@@ -368,11 +357,7 @@ impl LiveCapture {
                 }
             }
             let (mut frames, mut records) = (0u64, 0u64);
-            let options = self.options;
             let mut counted = |r: &mut Record| {
-                if !options.wants(r) {
-                    return Ok(());
-                }
                 records += 1;
                 deliver(Delivery::Record(r))
             };

@@ -294,6 +294,13 @@ pub enum Ipv6Ext {
     /// Another header of the generic layout (length in eight-byte units
     /// after the first eight), with this number: 135 mobility, 139 HIP.
     Generic(u8),
+    /// A hop-by-hop (0) or destination-options (60) header of this many
+    /// eight-byte units after the first eight (at most 31), filled with
+    /// one PadN option.
+    PaddedOptions {
+        number: u8,
+        units: u8,
+    },
 }
 
 impl Ipv6Ext {
@@ -305,11 +312,12 @@ impl Ipv6Ext {
             Ipv6Ext::Fragment { .. } => 44,
             Ipv6Ext::Shim6 => 140,
             Ipv6Ext::Generic(n) => n,
+            Ipv6Ext::PaddedOptions { number, .. } => number,
         }
     }
 }
 
-/// Inserts extension headers (eight bytes each, in the given order) between
+/// Inserts extension headers (eight bytes each unless padded, in the given order) between
 /// an IPv6 packet's fixed header and its payload, fixing up the next-header
 /// chain and the payload length. Panics if `ip6` is not an IPv6 packet
 /// (this is a test helper).
@@ -330,6 +338,12 @@ pub fn ipv6_with_extensions(ip6: &[u8], exts: &[Ipv6Ext]) -> Vec<u8> {
             Ipv6Ext::Routing => p.extend_from_slice(&[next, 0, 0, 0, 0, 0, 0, 0]),
             Ipv6Ext::Shim6 => p.extend_from_slice(&[next, 0, 0x80, 0, 0, 0, 0, 1]),
             Ipv6Ext::Generic(_) => p.extend_from_slice(&[next, 0, 0, 0, 0, 0, 0, 0]),
+            Ipv6Ext::PaddedOptions { units, .. } => {
+                assert!(units <= 31, "one PadN option fills at most 257 bytes");
+                let pad = 6 + 8 * usize::from(units);
+                p.extend_from_slice(&[next, units, 1, (pad - 2) as u8]);
+                p.resize(p.len() + pad - 2, 0);
+            }
             Ipv6Ext::Fragment { offset, more } => {
                 let field = (offset << 3) | u16::from(more);
                 p.extend_from_slice(&[next, 0]);

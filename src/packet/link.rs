@@ -79,7 +79,7 @@ impl LinkType {
 }
 
 /// EtherTypes synprint follows.
-pub mod ethertype {
+pub(crate) mod ethertype {
     pub const IPV4: u16 = 0x0800;
     pub const IPV6: u16 = 0x86dd;
     pub const VLAN: u16 = 0x8100;

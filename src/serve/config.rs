@@ -351,12 +351,12 @@ impl ServeConfig {
             return Err(invalid(
                 "configuration",
                 ConfigKey::CaptureTunnels.name(),
-                "it applies to capture interfaces, and none are configured",
+                NO_INTERFACES,
             ));
         }
         if l.promiscuous == Some(true) {
             let reason = if interfaces.is_empty() {
-                Some("it applies to capture interfaces, and none are configured")
+                Some(NO_INTERFACES)
             } else if interfaces.iter().any(|i| i == "any") {
                 Some("`any` stands for all interfaces and cannot be made promiscuous")
             } else {
@@ -396,6 +396,9 @@ impl ServeConfig {
         })
     }
 }
+
+/// Why a capture setting is refused without capture interfaces.
+const NO_INTERFACES: &str = "it applies to capture interfaces, and none are configured";
 
 fn invalid(origin: &str, key: &str, reason: impl fmt::Display) -> ConfigError {
     ConfigError::Invalid {
