@@ -433,23 +433,20 @@ fn tags_and_extension_headers_are_captured_live() {
     let qinq =
         |p: &TcpPacket, outer: u16| ethernet_tagged(&p.ip_bytes(), &[(outer, 100), (0x8100, 10)]);
     let plain = |ip: &[u8]| ethernet_tagged(ip, &[]);
+    let behind =
+        |p: &TcpPacket, exts: &[Ipv6Ext]| plain(&ipv6_with_extensions(&p.ip_bytes(), exts));
+    let long = |number| Ipv6Ext::PaddedOptions { number, units: 3 };
     let windows = syn(Stack::Windows, v4(1), v4(2), 50001, 443);
     let wanted = vec![
         qinq(&windows, 0x88a8),
         qinq(&TcpPacket::syn_ack_for(&windows), 0x88a8),
         qinq(&syn(Stack::MacOs, v6(1), v6(2), 50002, 443), 0x88a8),
         qinq(&syn(Stack::Linux, v4(3), v4(2), 50003, 443), 0x9100),
-        plain(&ipv6_with_extensions(
-            &syn(Stack::Android, v6(3), v6(2), 50004, 443).ip_bytes(),
+        behind(
+            &syn(Stack::Android, v6(3), v6(2), 50004, 443),
             &[Ipv6Ext::HopByHop, Ipv6Ext::DestinationOptions],
-        )),
-        plain(&ipv6_with_extensions(
-            &syn(Stack::Ios, v6(7), v6(2), 50009, 443).ip_bytes(),
-            &[Ipv6Ext::PaddedOptions {
-                number: 60,
-                units: 3,
-            }],
-        )),
+        ),
+        behind(&syn(Stack::Ios, v6(7), v6(2), 50009, 443), &[long(60)]),
         plain(&with_auth_header(
             &syn(Stack::FreeBsd, v4(4), v4(2), 50005, 443).ip_bytes(),
         )),
@@ -457,17 +454,11 @@ fn tags_and_extension_headers_are_captured_live() {
     ];
     let other_port = vec![
         qinq(&syn(Stack::Windows, v4(6), v4(2), 50007, 80), 0x88a8),
-        plain(&ipv6_with_extensions(
-            &syn(Stack::Ios, v6(8), v6(2), 50010, 80).ip_bytes(),
-            &[Ipv6Ext::PaddedOptions {
-                number: 0,
-                units: 3,
-            }],
-        )),
-        plain(&ipv6_with_extensions(
-            &syn(Stack::Linux, v6(6), v6(2), 50008, 80).ip_bytes(),
+        behind(&syn(Stack::Ios, v6(8), v6(2), 50010, 80), &[long(0)]),
+        behind(
+            &syn(Stack::Linux, v6(6), v6(2), 50008, 80),
             &[Ipv6Ext::HopByHop, Ipv6Ext::Routing],
-        )),
+        ),
     ];
 
     let dir = tempfile::tempdir().expect("tempdir");
