@@ -61,9 +61,9 @@ const LOOPBACK_IFINDEX: u32 = 1;
 /// packet shorter than its IP length as truncated, not fingerprinted.
 pub const SNAPLEN: u32 = 0xffff;
 
-/// Where the network header starts in an Ethernet frame, with no tag and
-/// with the one tag the kernel leaves in a QinQ frame.
+/// Where the network header starts in an Ethernet frame.
 pub const ETHERNET_L3: u32 = 14;
+/// Where it starts behind the one tag the kernel leaves in a QinQ frame.
 const TAGGED_L3: u32 = 18;
 
 const TCP_SYN: u32 = 0x02;
