@@ -355,48 +355,15 @@ fn kernel_vxlan_records_equal_the_inner_packets() {
     }
 }
 
-/// Sends `frames` out of `interface` in `ns`, byte for byte (an AF_PACKET
-/// socket adds nothing to what it sends).
+/// Sends `frames` out of `interface` in `ns`, byte for byte.
 fn inject(ns: &Netns, interface: &str, frames: Vec<Vec<u8>>) {
-    let name = std::ffi::CString::new(interface).expect("interface name");
+    let interface = interface.to_string();
     in_netns(&ns.0, move || {
-        // SAFETY: socket(2) with constant arguments.
-        let fd = unsafe { libc::socket(libc::AF_PACKET, libc::SOCK_RAW, 0) };
-        assert!(
-            fd >= 0,
-            "AF_PACKET socket: {}",
-            std::io::Error::last_os_error()
-        );
-        // SAFETY: the name is a NUL-terminated string that outlives the call.
-        let index = unsafe { libc::if_nametoindex(name.as_ptr()) };
-        assert!(index > 0, "no interface {name:?}");
-        // SAFETY: sockaddr_ll is plain data; all zeroes is a valid value.
-        let mut to: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
-        to.sll_family = libc::AF_PACKET as u16;
-        to.sll_ifindex = i32::try_from(index).expect("interface index");
-        to.sll_halen = 6;
+        let index = synprint::sys::ifindex(&interface).expect("interface index");
+        let socket = synprint::sys::PacketSocket::open(false).expect("AF_PACKET socket");
         for f in &frames {
-            // SAFETY: the buffer and the address are valid for the lengths
-            // given, for the duration of the call.
-            let sent = unsafe {
-                libc::sendto(
-                    fd,
-                    f.as_ptr().cast(),
-                    f.len(),
-                    0,
-                    std::ptr::from_ref(&to).cast(),
-                    std::mem::size_of::<libc::sockaddr_ll>() as libc::socklen_t,
-                )
-            };
-            assert_eq!(
-                sent,
-                f.len() as isize,
-                "send: {}",
-                std::io::Error::last_os_error()
-            );
+            socket.send_to(index, f).expect("send a frame");
         }
-        // SAFETY: closing the descriptor opened above.
-        unsafe { libc::close(fd) };
     });
 }
 
