@@ -462,6 +462,32 @@ fn cors_preflight_and_head() {
     }
 }
 
+/// `OPTIONS *` asks about the server as a whole (RFC 9110 9.3.7): the
+/// methods it allows, no CORS; the asterisk with another method is a bad
+/// request. CONNECT is not served, whatever its target: synprint is not a
+/// proxy.
+#[test]
+fn server_wide_options_and_connect() {
+    let srv = TestServer::start(loopback_config());
+    let a = srv.addr(false);
+    let text = raw_request(a, "OPTIONS", "*");
+    let lower = text.to_ascii_lowercase();
+    assert!(text.starts_with("HTTP/1.1 204"), "{text}");
+    assert!(lower.contains("allow: get, head, options"), "{text}");
+    assert!(!lower.contains("access-control-allow-origin"), "{text}");
+    let text = raw_request(a, "GET", "*");
+    assert!(text.starts_with("HTTP/1.1 400"), "{text}");
+    for target in ["example.com:443", "127.0.0.1:8249", "/classify"] {
+        let text = raw_request(a, "CONNECT", target);
+        assert!(text.starts_with("HTTP/1.1 405"), "{target}: {text}");
+        assert!(
+            text.to_ascii_lowercase()
+                .contains("allow: get, head, options"),
+            "{text}"
+        );
+    }
+}
+
 /// At most `max_connections` are served at once. Busy clients beyond
 /// that wait (none is cut to make room), but clients that hold slots
 /// without using them cannot lock others out: with every slot held by a

@@ -782,6 +782,43 @@ fn syn_not_saved(ip: IpAddr, port: Option<u16>) -> Resp {
 
 const ALLOWED_METHODS: &str = "GET, HEAD, OPTIONS";
 
+/// 204 with the methods allowed; a public endpoint's answer to a CORS
+/// preflight says them to any origin too.
+fn options_response(public: bool) -> Resp {
+    let mut r = Response::new(Either::Left(Full::new(Bytes::new())));
+    *r.status_mut() = StatusCode::NO_CONTENT;
+    let h = r.headers_mut();
+    h.insert(header::ALLOW, HeaderValue::from_static(ALLOWED_METHODS));
+    if public {
+        h.insert(
+            header::ACCESS_CONTROL_ALLOW_ORIGIN,
+            HeaderValue::from_static("*"),
+        );
+        h.insert(
+            header::ACCESS_CONTROL_ALLOW_METHODS,
+            HeaderValue::from_static(ALLOWED_METHODS),
+        );
+        h.insert(
+            header::ACCESS_CONTROL_ALLOW_HEADERS,
+            HeaderValue::from_static("Authorization"),
+        );
+    }
+    r
+}
+
+fn method_not_allowed(public: bool) -> Resp {
+    let mut r = error_response(
+        &ApiError::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "only GET, HEAD and OPTIONS are supported",
+        ),
+        public,
+    );
+    r.headers_mut()
+        .insert(header::ALLOW, HeaderValue::from_static(ALLOWED_METHODS));
+    r
+}
+
 fn route(path: &str) -> Endpoint {
     match path {
         "/classify" | "/classify/" => Endpoint::Classify,
@@ -813,42 +850,30 @@ pub async fn handle(state: &AppState, conn: &Conn, req: &Request<hyper::body::In
             ),
             public,
         )
+    } else if req.method() == Method::CONNECT {
+        // Not a proxy, whatever the target names.
+        method_not_allowed(public)
+    } else if req.uri().path() == "*" {
+        // RFC 9110 9.3.7: `OPTIONS *` asks about the server as a whole.
+        match req.method() == Method::OPTIONS {
+            true => options_response(false),
+            false => error_response(
+                &ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "the target `*` is for OPTIONS only",
+                ),
+                false,
+            ),
+        }
     } else if endpoint == Endpoint::Other {
         error_response(
             &ApiError::new(StatusCode::NOT_FOUND, "not found; see /openapi.json"),
             false,
         )
     } else if req.method() == Method::OPTIONS {
-        let mut r = Response::new(Either::Left(Full::new(Bytes::new())));
-        *r.status_mut() = StatusCode::NO_CONTENT;
-        let h = r.headers_mut();
-        h.insert(header::ALLOW, HeaderValue::from_static(ALLOWED_METHODS));
-        if public {
-            h.insert(
-                header::ACCESS_CONTROL_ALLOW_ORIGIN,
-                HeaderValue::from_static("*"),
-            );
-            h.insert(
-                header::ACCESS_CONTROL_ALLOW_METHODS,
-                HeaderValue::from_static(ALLOWED_METHODS),
-            );
-            h.insert(
-                header::ACCESS_CONTROL_ALLOW_HEADERS,
-                HeaderValue::from_static("Authorization"),
-            );
-        }
-        r
+        options_response(public)
     } else if req.method() != Method::GET && req.method() != Method::HEAD {
-        let mut r = error_response(
-            &ApiError::new(
-                StatusCode::METHOD_NOT_ALLOWED,
-                "only GET, HEAD and OPTIONS are supported",
-            ),
-            public,
-        );
-        r.headers_mut()
-            .insert(header::ALLOW, HeaderValue::from_static(ALLOWED_METHODS));
-        r
+        method_not_allowed(public)
     } else {
         let result = match endpoint {
             Endpoint::Classify => classify(state, conn, req).await,
