@@ -488,6 +488,22 @@ fn server_wide_options_and_connect() {
     }
 }
 
+/// One trailing slash names the same endpoint; two do not.
+#[test]
+fn one_trailing_slash_names_the_same_endpoint() {
+    let srv = TestServer::start(loopback_config());
+    let a = srv.addr(false);
+    for (path, status) in [
+        ("/classify/", 200),
+        ("/healthz/", 200),
+        ("/stats/", 403),
+        ("/stats//", 404),
+        ("//", 404),
+    ] {
+        assert_eq!(get(a, path, &[]).status, status, "{path}");
+    }
+}
+
 /// At most `max_connections` are served at once. Busy clients beyond
 /// that wait (none is cut to make room), but clients that hold slots
 /// without using them cannot lock others out: with every slot held by a

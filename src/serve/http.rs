@@ -819,9 +819,15 @@ fn method_not_allowed(public: bool) -> Resp {
     r
 }
 
+/// The endpoint a path names; one trailing slash is allowed on every
+/// endpoint, as it always was on `/classify`.
 fn route(path: &str) -> Endpoint {
+    let path = match path.strip_suffix('/') {
+        Some(p) if !p.is_empty() => p,
+        _ => path,
+    };
     match path {
-        "/classify" | "/classify/" => Endpoint::Classify,
+        "/classify" => Endpoint::Classify,
         "/all" => Endpoint::All,
         "/stats" => Endpoint::Stats,
         "/healthz" => Endpoint::Healthz,
