@@ -638,7 +638,7 @@ impl<'a> Setting<'a> {
 
     /// A number: a file's integer (not a string of digits), or a
     /// variable's digits.
-    fn number<T: TryFrom<u64> + std::str::FromStr>(&self) -> Result<T, ConfigError>
+    fn number<T: Whole>(&self) -> Result<T, ConfigError>
     where
         <T as std::str::FromStr>::Err: fmt::Display,
     {
@@ -648,10 +648,9 @@ impl<'a> Setting<'a> {
                 Err(self.invalid(format!("`{t}` is not a number")))
             }
             Raw::Text(_) => self.parsed(),
-            Raw::Value(v) => v
-                .as_u64()
-                .and_then(|n| T::try_from(n).ok())
-                .ok_or_else(|| self.invalid("expected a non-negative integer in range")),
+            Raw::Value(v) => v.as_u64().and_then(|n| T::try_from(n).ok()).ok_or_else(|| {
+                self.invalid(format!("expected a whole number from 0 to {}", T::MAX))
+            }),
         }
     }
 
@@ -663,6 +662,24 @@ impl<'a> Setting<'a> {
                 .ok_or_else(|| self.invalid("expected true or false")),
         }
     }
+}
+
+/// The unsigned integer types settings are read into, with their largest
+/// value for messages.
+trait Whole: TryFrom<u64> + std::str::FromStr {
+    const MAX: u64;
+}
+
+impl Whole for u16 {
+    const MAX: u64 = u16::MAX as u64;
+}
+
+impl Whole for u64 {
+    const MAX: u64 = u64::MAX;
+}
+
+impl Whole for usize {
+    const MAX: u64 = usize::MAX as u64;
 }
 
 /// Reads synprint's keys and zardaxt.json's. zardaxt keys that configure
@@ -1022,7 +1039,12 @@ mod tests {
             (
                 "a.json",
                 "{\"api_server_port\": 70000}",
-                "`api_server_port`",
+                "`api_server_port`: expected a whole number from 0 to 65535",
+            ),
+            (
+                "a.toml",
+                "store_per_ip = -1\n",
+                "`store_per_ip`: expected a whole number from 0 to",
             ),
             ("a.toml", "api_key = \" \"\n", "`api_key`"),
             (
