@@ -193,15 +193,11 @@ impl PacketSocket {
         } else {
             libc::SOCK_RAW
         };
+        // Protocol 0: nothing is queued until `bind` names ETH_P_ALL, so a
+        // filter attached in between sees every packet the socket gets.
         // SAFETY: plain socket(2) call; the returned descriptor is checked
         // and immediately owned.
-        let fd = unsafe {
-            libc::socket(
-                libc::AF_PACKET,
-                ty | libc::SOCK_CLOEXEC,
-                libc::c_int::from(ETH_P_ALL.to_be()),
-            )
-        };
+        let fd = unsafe { libc::socket(libc::AF_PACKET, ty | libc::SOCK_CLOEXEC, 0) };
         if fd < 0 {
             return Err(io::Error::last_os_error());
         }
