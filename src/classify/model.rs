@@ -1488,7 +1488,7 @@ fn first_max<const N: usize>(v: &[u16; N]) -> usize {
 /// answer a third of the way and ten decide it.
 const EXACT_PRIOR: f32 = 2.0;
 
-/// Files each `W or mss*N` window count ([`window_either_key`]) where the
+/// Files each `W or mss*N` window count ([`window_either_key`](super::features::window_either_key)) where the
 /// classifier looks such a SYN up: under the exact window when any class
 /// holds it exactly, else under `mss*N`. Decided here, over all counts, so
 /// that a model learned in several runs equals one learned in one.

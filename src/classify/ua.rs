@@ -127,7 +127,7 @@ fn head(text: &str, max: usize) -> &str {
 /// Linux x86_64`, `X11; CrOS x86_64 14541.0.0`), which is all this needs.
 /// iPadOS in desktop mode claims to be a Mac: the label is then `macOS`,
 /// as any User-Agent-based label would be. Only the first
-/// [`MAX_USER_AGENT`] bytes are read.
+/// `MAX_USER_AGENT` (512) bytes are read.
 pub fn os_from_user_agent(ua: &str) -> Result<Option<Os>, UaParserError> {
     let ua = head(ua, MAX_USER_AGENT);
     let ex = extractor()?;

@@ -276,7 +276,7 @@ struct HttpRecord {
 pub struct Database {
     classes: Vec<String>,
     labels: Vec<Label>,
-    /// [0] = `[tcp:response]` (SYN+ACK), [1] = `[tcp:request]` (SYN).
+    /// Index 0: `[tcp:response]` (SYN+ACK); index 1: `[tcp:request]` (SYN).
     pub(crate) tcp: [TcpTable; 2],
     /// (MTU, index into `mtu_labels`) sorted by MTU; the first line for an
     /// MTU wins. A binary search over a few dozen entries beats hashing.

@@ -100,7 +100,7 @@ pub(crate) mod ethertype {
     /// 802.3 lengths, which it opens too, are left out: any two bytes below
     /// 1501 look like one, so the MPLS pseudowire test takes one for a
     /// frame's length field only where an LLC/SNAP header naming IP
-    /// follows ([`snap_is_followed`]).
+    /// follows ([`snap_is_followed`](super::snap_is_followed)).
     pub fn is_followed(ty: u16) -> bool {
         matches!(
             ty,
