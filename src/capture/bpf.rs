@@ -15,8 +15,8 @@
 //! third VLAN tag, and, when asked for ([`Scope::tunnels`]), every packet of the
 //! tunnels the decoder opens (IP-in-IP, GRE, EtherIP, MPLS-in-IP, the UDP
 //! tunnel ports, and on Ethernet MPLS and PPPoE frames), which on a busy
-//! tunnel endpoint is most of its traffic. IPv4 fragments are never passed
-//! (the decoder skips them all, as p0f does).
+//! tunnel endpoint is most of its traffic. IP fragments are never passed
+//! (the decoder skips them all, as p0f does), but for IPv6's atomic ones.
 
 use crate::packet::{ethertype, ip_protocol, UDP_TUNNEL_PORTS};
 use crate::sys::SockFilter;
@@ -95,6 +95,7 @@ enum Label {
     V4(u32),
     V6(u32),
     V6Ext(u32),
+    V6Fragment(u32),
     Tcp,
     TcpAck,
     Udp,
@@ -205,8 +206,8 @@ fn ipv4(ops: &mut Vec<Op>, at: u32, scope: Scope) {
 
 /// The IPv6 header at `at`. One hop-by-hop, destination-options or routing
 /// header is walked in the kernel (MLD reports, which carry a router alert,
-/// stop there); a chain of them, and the other extension headers, go to
-/// user space whole.
+/// stop there); a chain of them, an atomic fragment and the other extension
+/// headers go to user space whole; real fragments do not.
 fn ipv6(ops: &mut Vec<Op>, at: u32, scope: Scope) {
     use Label::*;
     let payload = at + 40;
@@ -222,9 +223,15 @@ fn ipv6(ops: &mut Vec<Op>, at: u32, scope: Scope) {
         ip_protocol::ROUTING,
     ];
     when_one_of(ops, walked.map(u32::from), V6Ext(at));
+    ops.push(jeq(ip_protocol::FRAGMENT, Some(V6Fragment(at)), None));
     when_one_of(ops, ip_protocol::IPV6_EXTENSIONS.map(u32::from), Accept);
     tunnels(ops, scope);
     ops.extend([
+        // Only an atomic fragment (offset 0, no more to come: RFC 6946)
+        // holds a whole packet; the decoder skips the others.
+        Op::Mark(V6Fragment(at)),
+        Op::Stmt(LD | H | ABS, payload + 2),
+        Op::Jump(JMP | JSET | K, 0xfff9, Some(Reject), Some(Accept)),
         Op::Mark(V6Ext(at)),
         // X = past the extension header: 8 bytes and 8 per unit after.
         Op::Stmt(LD | B | ABS, payload + 1),
@@ -674,6 +681,17 @@ pub(crate) mod tests {
             "a chain goes whole"
         );
         assert!(with(&ack6, &[Ipv6Ext::Shim6]), "unwalked headers go whole");
+        // Fragments: an atomic one goes whole; the others, first or later,
+        // are skipped by the decoder and stay in the kernel.
+        let fragment = |offset, more| Ipv6Ext::Fragment { offset, more };
+        assert!(with(&ack6, &[fragment(0, false)]), "atomic fragment");
+        for (offset, more) in [(0, true), (8, true), (8, false)] {
+            let frag = [fragment(offset, more)];
+            assert!(!with(&syn6, &frag), "fragment {offset} {more}");
+            let bytes = ipv6_with_extensions(&syn6.ip_bytes(), &frag);
+            let decoded = crate::packet::decode_ip(crate::packet::Timestamp::default(), &bytes);
+            assert_eq!(decoded, Err(crate::packet::Skip::Fragment));
+        }
         // An MLD report: hop-by-hop (router alert), then ICMPv6.
         let mld = ipv6_outer(0, &[58, 0, 5, 2, 0, 0, 1, 0, 143, 0, 0, 0]);
         assert_eq!(run(&prog, &mld, 0x86dd), 0);
