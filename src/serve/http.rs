@@ -366,12 +366,17 @@ fn response(
     let h = r.headers_mut();
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     if cors {
-        h.insert(
-            header::ACCESS_CONTROL_ALLOW_ORIGIN,
-            HeaderValue::from_static("*"),
-        );
+        allow_any_origin(h);
     }
     r
+}
+
+/// The public endpoints answer a site's pages from any origin, as zardaxt's.
+fn allow_any_origin(h: &mut hyper::HeaderMap) {
+    h.insert(
+        header::ACCESS_CONTROL_ALLOW_ORIGIN,
+        HeaderValue::from_static("*"),
+    );
 }
 
 /// Answers about connections are never to be cached.
@@ -790,10 +795,7 @@ fn options_response(public: bool) -> Resp {
     let h = r.headers_mut();
     h.insert(header::ALLOW, HeaderValue::from_static(ALLOWED_METHODS));
     if public {
-        h.insert(
-            header::ACCESS_CONTROL_ALLOW_ORIGIN,
-            HeaderValue::from_static("*"),
-        );
+        allow_any_origin(h);
         h.insert(
             header::ACCESS_CONTROL_ALLOW_METHODS,
             HeaderValue::from_static(ALLOWED_METHODS),
