@@ -19,6 +19,7 @@ use synprint::output::{Format, PreallocatedFile, RecordWriter};
 use synprint::packet::{LinkType, Skip};
 
 use super::engine::EngineArgs;
+use super::error::CliError;
 
 /// Files above this size get a progress bar (when stderr is a terminal).
 const PROGRESS_MIN_BYTES: u64 = 4 << 20;
@@ -169,12 +170,11 @@ fn is_output_closed(e: &io::Error) -> bool {
     e.kind() == io::ErrorKind::BrokenPipe || is_given_up(e)
 }
 
-/// `-o` naming one of the inputs (a swapped argument, a typo) would empty
-/// that capture before it is read.
+/// See [`CliError::OutputIsInput`].
 fn refuse_to_overwrite_an_input<'a>(
     output: &Path,
     inputs: impl Iterator<Item = &'a PathBuf>,
-) -> Result<(), String> {
+) -> Result<(), CliError> {
     use std::os::unix::fs::MetadataExt;
     let Ok(out) = std::fs::metadata(output) else {
         return Ok(());
@@ -195,17 +195,17 @@ fn refuse_to_overwrite_an_input<'a>(
                     Some("-") => "standard input".into(),
                     _ => input.display().to_string(),
                 };
-                return Err(format!(
-                    "{}: is also an input ({name}); refusing to overwrite it",
-                    output.display(),
-                ));
+                return Err(CliError::OutputIsInput {
+                    output: output.to_path_buf(),
+                    input: name,
+                });
             }
         }
     }
     Ok(())
 }
 
-pub fn run(args: AnalyzeArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
+pub fn run(args: AnalyzeArgs) -> Result<ExitCode, CliError> {
     let engine = args.engine.build()?;
     // Before the output file is created: a mistyped interface or a missing
     // privilege must not empty yesterday's output.
@@ -243,13 +243,16 @@ pub fn run(args: AnalyzeArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
         }),
         None => None,
     };
-    fn opening(path: &Path) -> impl Fn(io::Error) -> String + '_ {
-        move |e| format!("{}: {e}", path.display())
+    fn opening(path: &Path) -> impl Fn(io::Error) -> CliError + '_ {
+        move |source| CliError::Output {
+            path: path.to_path_buf(),
+            source,
+        }
     }
     // Ctrl-C ends the run with the records so far flushed and the summary
     // (a second one kills). Without the handler, a file's run is as before.
     let stop = match capture {
-        Some(_) => Some(synprint::sys::stop_on_signals()?),
+        Some(_) => Some(synprint::sys::stop_on_signals().map_err(CliError::Signals)?),
         None => synprint::sys::stop_on_signals().ok(),
     };
     let sink: Box<dyn Write> = match output {
@@ -276,7 +279,7 @@ pub fn run(args: AnalyzeArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
                 io::stdout()
                     .as_fd()
                     .try_clone_to_owned()
-                    .map_err(|e| format!("standard output: {e}"))?,
+                    .map_err(CliError::Stdout)?,
             ),
             "standard output".into(),
             stop,
@@ -595,7 +598,7 @@ fn run_live<W: Write>(
     writer: &mut RecordWriter<W>,
     labels: Option<&Judge>,
     stop: &AtomicBool,
-) -> Result<ExitCode, Box<dyn std::error::Error>> {
+) -> Result<ExitCode, CliError> {
     let interface = capture.interface().to_string();
     // Said once the socket is open: SYNs from here on are seen.
     let mode = capture.options().mode();

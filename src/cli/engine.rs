@@ -2,6 +2,8 @@ use std::path::PathBuf;
 
 use synprint::analyze::Engine;
 
+use super::error::CliError;
+
 /// Options that choose the databases and models every command uses.
 #[derive(clap::Args)]
 pub struct EngineArgs {
@@ -23,23 +25,23 @@ impl EngineArgs {
         self.p0f_db.iter().chain(&self.model)
     }
 
-    pub fn build(&self) -> Result<Engine, Box<dyn std::error::Error>> {
+    pub fn build(&self) -> Result<Engine, CliError> {
         let mut engine = Engine::default();
         if let Some(path) = &self.p0f_db {
             // Bytes, not text: a binary file handed over by mistake is then
             // named by the line where it goes wrong, as p0f.fp errors are.
-            let bytes = std::fs::read(path)
-                .map_err(|e| format!("cannot read p0f database {}: {e}", path.display()))?;
-            let db = synprint::p0f::Database::parse_bytes(&bytes)
-                .map_err(|e| format!("{}: {e}", path.display()))?;
-            // An empty file (or one of comments) parses; every SYN would
-            // then go unlabelled without a word.
+            let bytes = std::fs::read(path).map_err(|source| CliError::P0fRead {
+                path: path.clone(),
+                source,
+            })?;
+            let db = synprint::p0f::Database::parse_bytes(&bytes).map_err(|source| {
+                CliError::P0fParse {
+                    path: path.clone(),
+                    source,
+                }
+            })?;
             if db.signature_count() == 0 {
-                return Err(format!(
-                    "{}: no signatures (not a p0f.fp, or an empty one)",
-                    path.display()
-                )
-                .into());
+                return Err(CliError::P0fEmpty { path: path.clone() });
             }
             engine = engine.with_p0f_database(db);
         }

@@ -5,6 +5,7 @@ use std::process::ExitCode;
 use synprint::classify::{self, counted, ModelFile, ModelKind};
 
 use super::engine::EngineArgs;
+use super::error::CliError;
 
 #[derive(clap::Args)]
 pub struct LearnArgs {
@@ -37,9 +38,9 @@ pub struct EvalArgs {
     json: bool,
 }
 
-pub fn learn(args: LearnArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
+pub fn learn(args: LearnArgs) -> Result<ExitCode, CliError> {
     if args.model == Path::new("-") {
-        return Err("--model -: learn writes the model to a file; give its path".into());
+        return Err(CliError::ModelToStdout);
     }
     let engine = EngineArgs::new(args.p0f_db.clone(), None).build()?;
     let labels = read_labels(&args.labels)?;
@@ -48,12 +49,11 @@ pub fn learn(args: LearnArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
     let mut learned = if args.model.exists() && !empty {
         let existing = ModelFile::load(&args.model)?;
         if existing.kind != ModelKind::Learned {
-            return Err(classify::ModelError::WrongKind {
+            return Err(CliError::Model(classify::ModelError::WrongKind {
                 path: args.model.clone(),
                 expected: ModelKind::Learned,
                 found: existing.kind,
-            }
-            .into());
+            }));
         }
         existing
     } else {
@@ -74,8 +74,11 @@ pub fn learn(args: LearnArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
     // Only what loads is written: counts at their limit, grown further,
     // would make a file that every later run refuses.
     let text = learned.to_toml();
-    if let Err(e) = ModelFile::parse(&text, &args.model) {
-        return Err(format!("{e} after this run; {}: not written", args.model.display()).into());
+    if let Err(source) = ModelFile::parse(&text, &args.model) {
+        return Err(CliError::ModelOutgrown {
+            path: args.model.clone(),
+            source,
+        });
     }
     write_atomically(&args.model, text.as_bytes())?;
     eprintln!(
@@ -95,10 +98,10 @@ pub fn learn(args: LearnArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
     Ok(say_stopped_early(&join))
 }
 
-pub fn eval(args: EvalArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
+pub fn eval(args: EvalArgs) -> Result<ExitCode, CliError> {
     let engine = args.engine.build()?;
     let Some(model) = engine.model() else {
-        return Err("classification is off".into());
+        return Err(CliError::ClassificationOff);
     };
     let labels = read_labels(&args.labels)?;
     let (report, join) = classify::eval_capture(model, &args.pcap, &labels, engine.p0f_database())?;
@@ -112,7 +115,9 @@ pub fn eval(args: EvalArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
     let mut out = io::stdout().lock();
     let written = if args.json {
         let json = serde_json::json!({ "join": join, "report": report });
-        writeln!(out, "{}", serde_json::to_string_pretty(&json)?)
+        serde_json::to_writer_pretty(&mut out, &json)
+            .map_err(io::Error::from)
+            .and_then(|()| writeln!(out))
     } else {
         writeln!(
             out,
@@ -124,7 +129,7 @@ pub fn eval(args: EvalArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
     match written.and_then(|()| out.flush()) {
         // Read by `| head`: what it wanted was written.
         Err(e) if e.kind() == io::ErrorKind::BrokenPipe => {}
-        other => other?,
+        other => other.map_err(CliError::Stdout)?,
     }
     Ok(say_stopped_early(&join))
 }
@@ -177,7 +182,7 @@ fn nothing_joined(pcap: &Path, labels: &Path, join: &classify::JoinStats, unknow
 /// leaves a half-written model behind. A model reached through a symbolic
 /// link is updated where the link points, keeping its permissions: the
 /// rename must not put a new file in the link's place.
-fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), Box<dyn std::error::Error>> {
+fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), CliError> {
     let target = match std::fs::canonicalize(path) {
         Ok(target) => target,
         // A link to a model not made yet: it is made where the link points.
@@ -190,17 +195,18 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), Box<dyn std::error:
     tmp.push(".tmp");
     let tmp = PathBuf::from(tmp);
     // Named as the user typed it: the temporary name is ours.
-    let cannot = |e: std::io::Error| {
-        format!(
-            "{}: cannot write the model: {e} (writing {} first)",
-            path.display(),
-            tmp.display()
-        )
+    let cannot = |source| CliError::ModelWrite {
+        path: path.to_path_buf(),
+        tmp: tmp.clone(),
+        source,
     };
     std::fs::write(&tmp, bytes).map_err(cannot)?;
     if let Ok(meta) = std::fs::metadata(&target) {
         std::fs::set_permissions(&tmp, meta.permissions()).map_err(cannot)?;
     }
-    std::fs::rename(&tmp, &target).map_err(|e| format!("{}: {e}", path.display()))?;
+    std::fs::rename(&tmp, &target).map_err(|source| CliError::Output {
+        path: path.to_path_buf(),
+        source,
+    })?;
     Ok(())
 }

@@ -1,9 +1,13 @@
+// A command's error ends its run, once: its size costs nothing.
+#![allow(clippy::result_large_err)]
+
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
 mod analyze;
 mod engine;
+mod error;
 mod learn;
 mod serve;
 

@@ -1,0 +1,57 @@
+use std::io;
+use std::path::PathBuf;
+
+use synprint::capture::LiveCaptureError;
+use synprint::classify::{CaptureFileError, LabelError, ModelError};
+use synprint::p0f::DbError;
+use synprint::serve::{ConfigError, ServeError};
+
+/// Why a command could not run: each layer's own error, or what only the
+/// command line knows (which argument named the file, what it refuses).
+/// Printed after `synprint: `, and the exit status is 2.
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    #[error("cannot read p0f database {}: {source}", path.display())]
+    P0fRead { path: PathBuf, source: io::Error },
+    #[error("{}: {source}", path.display())]
+    P0fParse { path: PathBuf, source: DbError },
+    /// An empty file (or one of comments) parses; every SYN would then go
+    /// unlabelled without a word.
+    #[error("{}: no signatures (not a p0f.fp, or an empty one)", path.display())]
+    P0fEmpty { path: PathBuf },
+    #[error(transparent)]
+    Model(#[from] ModelError),
+    #[error("{source} after this run; {}: not written", path.display())]
+    ModelOutgrown { path: PathBuf, source: ModelError },
+    #[error("{}: cannot write the model: {source} (writing {} first)", path.display(), tmp.display())]
+    ModelWrite {
+        path: PathBuf,
+        tmp: PathBuf,
+        source: io::Error,
+    },
+    #[error("--model -: learn writes the model to a file; give its path")]
+    ModelToStdout,
+    #[error("classification is off")]
+    ClassificationOff,
+    #[error(transparent)]
+    Labels(#[from] LabelError),
+    #[error(transparent)]
+    Capture(#[from] CaptureFileError),
+    #[error(transparent)]
+    Live(#[from] LiveCaptureError),
+    /// `-o` naming one of the inputs (a swapped argument, a typo) would
+    /// empty that capture before it is read.
+    #[error("{}: is also an input ({input}); refusing to overwrite it", output.display())]
+    OutputIsInput { output: PathBuf, input: String },
+    /// A file the command writes (its name as the user typed it).
+    #[error("{}: {source}", path.display())]
+    Output { path: PathBuf, source: io::Error },
+    #[error("standard output: {0}")]
+    Stdout(io::Error),
+    #[error("cannot catch stop signals: {0}")]
+    Signals(io::Error),
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Serve(#[from] ServeError),
+}
