@@ -1132,8 +1132,8 @@ fn a_duration_of_zero_is_refused_with_the_range() {
     }
 }
 
-/// `--p0f-db` with a file that is not a p0f.fp: an empty one, or a binary
-/// one, is an error naming the file, not a run where nothing matches.
+/// `--p0f-db` with a file that is not a p0f.fp: an empty one, a binary
+/// one or an endless one, is an error naming the file, not a run where nothing matches.
 #[test]
 fn a_p0f_db_that_is_not_one_is_refused() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -1142,9 +1142,11 @@ fn a_p0f_db_that_is_not_one_is_refused() {
     std::fs::write(&pcap, &bytes).expect("write");
     let empty = dir.path().join("empty.fp");
     std::fs::write(&empty, "; only a comment\n\n").expect("write");
+    // An endless file is refused at the bound, not read into memory.
     let cases = [
         (empty, "no signatures".to_string()),
         (pcap.clone(), "NUL byte".to_string()),
+        ("/dev/zero".into(), "larger than 16 MiB".to_string()),
     ];
     for (db, expected) in cases {
         let db = db.to_str().expect("utf-8").to_string();

@@ -81,6 +81,12 @@ pub enum LabelError {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error(
+        "{path}: larger than {} MiB (labels are read whole): split it; `learn` adds up \
+         what each part teaches",
+        limit >> 20
+    )]
+    TooLarge { path: PathBuf, limit: u64 },
     #[error("{path}: line {line}: bad CSV: {message}")]
     Csv {
         path: PathBuf,
@@ -142,16 +148,28 @@ pub enum LabelError {
     UaParser(#[from] UaParserError),
 }
 
+/// The largest labels CSV read: a busy site's access log of a few days.
+/// The bound keeps an endless input (`/dev/zero`) from filling memory.
+pub const MAX_LABELS_BYTES: u64 = 4 << 30;
+
 /// Reads a labels CSV. `path` names the source in errors.
-pub fn read_labels<R: Read>(mut input: R, path: &Path) -> Result<Labels, LabelError> {
+pub fn read_labels<R: Read>(input: R, path: &Path) -> Result<Labels, LabelError> {
+    read_labels_up_to(input, path, MAX_LABELS_BYTES)
+}
+
+fn read_labels_up_to<R: Read>(input: R, path: &Path, limit: u64) -> Result<Labels, LabelError> {
     let p = || path.to_path_buf();
     // Held whole so errors can name the line as an editor counts it (the
     // CSV reader counts records, not CRLF or blank lines); the labels kept
     // are of the same order of size anyway.
     let mut text = Vec::new();
     input
+        .take(limit + 1)
         .read_to_end(&mut text)
         .map_err(|source| LabelError::Io { path: p(), source })?;
+    if text.len() as u64 > limit {
+        return Err(LabelError::TooLarge { path: p(), limit });
+    }
     let line_at = |pos: Option<&csv::Position>| {
         pos.map_or(0, |pos| {
             // The reader's offset can stop short of a record, on the line
@@ -531,6 +549,13 @@ mod tests {
                 );
             }
         }
+        // Over the bound, by one byte: refused, not read on.
+        let text = b"src_ip,src_port,os\n1.2.3.4,1,Windows\n";
+        let limit = text.len() as u64;
+        assert!(read_labels_up_to(&text[..], Path::new("l.csv"), limit).is_ok());
+        let e = read_labels_up_to(&[&text[..], b"\n"].concat()[..], Path::new("l.csv"), limit)
+            .unwrap_err();
+        assert!(matches!(e, LabelError::TooLarge { .. }), "{e}");
         // UTF-16, byte-order mark first, in either order.
         let utf16: Vec<u8> = "src_ip,src_port,os\n1.2.3.4,1,Windows\n"
             .encode_utf16()

@@ -8,6 +8,7 @@
 
 use std::collections::{BTreeMap, HashSet};
 use std::fmt;
+use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -27,6 +28,12 @@ pub const MODEL_FORMAT: &str = "synprint-os-model";
 /// it, so both are read, while builds that read only version 1 name the
 /// version rather than fail on the new form.
 pub const MODEL_VERSION: u32 = 2;
+
+/// The largest model file read or written. Learned counts grow with the
+/// distinct values seen, not with the SYNs: a model learned from millions
+/// of SYNs of random headers stays tens of MB. The bound keeps a wrong
+/// path (`/dev/zero`, a disk image) from filling memory.
+pub const MAX_MODEL_BYTES: usize = 256 << 20;
 /// The versions this build reads.
 const READ_VERSIONS: [u32; 2] = [1, 2];
 
@@ -174,6 +181,8 @@ pub enum ModelError {
     },
     #[error("{path}: not a valid model file (TOML): {message}")]
     Syntax { path: PathBuf, message: String },
+    #[error("{path}: larger than {} MiB, not a synprint OS model", MAX_MODEL_BYTES >> 20)]
+    TooLarge { path: PathBuf },
     #[error("{path}: not a synprint OS model ({found}, expected format = {MODEL_FORMAT:?})")]
     Foreign {
         path: PathBuf,
@@ -313,6 +322,11 @@ impl ModelFile {
     /// Parses and validates a model file's text; `path` only names it in
     /// errors.
     pub fn parse(text: &str, path: &Path) -> Result<ModelFile, ModelError> {
+        if text.len() > MAX_MODEL_BYTES {
+            return Err(ModelError::TooLarge {
+                path: path.to_path_buf(),
+            });
+        }
         if text.trim().is_empty() {
             return Err(ModelError::Empty {
                 path: path.to_path_buf(),
@@ -340,10 +354,19 @@ impl ModelFile {
     }
 
     pub fn load(path: &Path) -> Result<ModelFile, ModelError> {
-        let bytes = std::fs::read(path).map_err(|source| ModelError::Io {
+        let io = |source| ModelError::Io {
             path: path.to_path_buf(),
             source,
-        })?;
+        };
+        let mut bytes = Vec::new();
+        std::fs::File::open(path)
+            .and_then(|f| f.take(MAX_MODEL_BYTES as u64 + 1).read_to_end(&mut bytes))
+            .map_err(io)?;
+        if bytes.len() > MAX_MODEL_BYTES {
+            return Err(ModelError::TooLarge {
+                path: path.to_path_buf(),
+            });
+        }
         // A binary file handed over by mistake: say what it is not, and where.
         let text = String::from_utf8(bytes).map_err(|e| {
             let at = e.utf8_error().valid_up_to();
@@ -2418,6 +2441,29 @@ mod tests {
         assert!(matches!(e, ModelError::BuiltinOnly { .. }), "{e}");
         let e = ModelFile::load(Path::new("/nonexistent/m.toml")).unwrap_err();
         assert!(matches!(e, ModelError::Io { .. }));
+    }
+
+    /// A path to something endless or huge is refused after the bound,
+    /// not read into memory whole.
+    #[test]
+    fn oversized_model_files_are_refused() {
+        let e = ModelFile::load(Path::new("/dev/zero")).unwrap_err();
+        assert!(matches!(e, ModelError::TooLarge { .. }), "{e}");
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("big.toml");
+        let f = std::fs::File::create(&path).unwrap();
+        f.set_len(MAX_MODEL_BYTES as u64 + 1).unwrap();
+        let e = ModelFile::load(&path).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            format!(
+                "{}: larger than 256 MiB, not a synprint OS model",
+                path.display()
+            )
+        );
+        f.set_len(MAX_MODEL_BYTES as u64).unwrap();
+        let e = ModelFile::load(&path).unwrap_err();
+        assert!(!matches!(e, ModelError::TooLarge { .. }), "{e}");
     }
 
     /// A learned `W or mss*N` window counts as `W` where any class holds W

@@ -1,8 +1,14 @@
+use std::fs::File;
+use std::io::Read;
 use std::path::PathBuf;
 
 use synprint::analyze::Engine;
 
 use super::error::CliError;
+
+/// The largest p0f.fp read: p0f 3.09b's is 40 KB. The bound keeps a wrong
+/// path (`/dev/zero`, a disk image) from filling memory.
+pub const MAX_P0F_DB_BYTES: u64 = 16 << 20;
 
 /// Options that choose the databases and models every command uses.
 #[derive(clap::Args)]
@@ -30,10 +36,16 @@ impl EngineArgs {
         if let Some(path) = &self.p0f_db {
             // Bytes, not text: a binary file handed over by mistake is then
             // named by the line where it goes wrong, as p0f.fp errors are.
-            let bytes = std::fs::read(path).map_err(|source| CliError::P0fRead {
-                path: path.clone(),
-                source,
-            })?;
+            let mut bytes = Vec::new();
+            File::open(path)
+                .and_then(|f| f.take(MAX_P0F_DB_BYTES + 1).read_to_end(&mut bytes))
+                .map_err(|source| CliError::P0fRead {
+                    path: path.clone(),
+                    source,
+                })?;
+            if bytes.len() as u64 > MAX_P0F_DB_BYTES {
+                return Err(CliError::P0fTooLarge { path: path.clone() });
+            }
             let db = synprint::p0f::Database::parse_bytes(&bytes).map_err(|source| {
                 CliError::P0fParse {
                     path: path.clone(),

@@ -15,6 +15,12 @@ pub enum CliError {
     P0fRead { path: PathBuf, source: io::Error },
     #[error("{}: {source}", path.display())]
     P0fParse { path: PathBuf, source: DbError },
+    #[error(
+        "{}: larger than {} MiB, not a p0f.fp",
+        path.display(),
+        super::engine::MAX_P0F_DB_BYTES >> 20
+    )]
+    P0fTooLarge { path: PathBuf },
     /// An empty file (or one of comments) parses; every SYN would then go
     /// unlabelled without a word.
     #[error("{}: no signatures (not a p0f.fp, or an empty one)", path.display())]
