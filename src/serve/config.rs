@@ -142,6 +142,8 @@ pub enum ConfigError {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error("config file {path} is larger than {} MiB", MAX_CONFIG_BYTES >> 20)]
+    TooLarge { path: PathBuf },
     #[error("config file {path} is not valid {format}: {message}")]
     Syntax {
         path: PathBuf,
@@ -489,11 +491,23 @@ fn env_layer(env: &impl Fn(&str) -> Option<String>) -> Result<Layer, ConfigError
     Ok(l)
 }
 
+/// The largest config file read; a wrong path (`/dev/zero`) stops there.
+const MAX_CONFIG_BYTES: u64 = 1 << 20;
+
 fn file_layer(path: &Path) -> Result<Layer, ConfigError> {
-    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-        path: path.to_path_buf(),
-        source,
-    })?;
+    use std::io::Read;
+    let mut text = String::new();
+    std::fs::File::open(path)
+        .and_then(|f| f.take(MAX_CONFIG_BYTES + 1).read_to_string(&mut text))
+        .map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+    if text.len() as u64 > MAX_CONFIG_BYTES {
+        return Err(ConfigError::TooLarge {
+            path: path.to_path_buf(),
+        });
+    }
     // zardaxt.json under another name is still JSON: no TOML file starts
     // with a brace.
     let json = path
@@ -1022,6 +1036,19 @@ mod tests {
             .to_string();
         assert!(!e.trim_end().contains('\n'), "{e}");
         assert!(e.contains("is not valid TOML: line 2, column"), "{e}");
+    }
+
+    /// A config path to something endless is refused at the bound.
+    #[test]
+    fn endless_config_files_are_refused() {
+        let args = ServeArgs {
+            config: Some("/dev/zero".into()),
+            ..Default::default()
+        };
+        let e = ServeConfig::resolve(&args, env(&[])).expect_err("endless");
+        assert!(matches!(e, ConfigError::TooLarge { .. }), "{e}");
+        let (_d, args) = with_config("a.toml", &"# comment\n".repeat(100_000));
+        ServeConfig::resolve(&args, env(&[])).expect("a large file under the bound");
     }
 
     #[test]
