@@ -24,6 +24,7 @@
 #![deny(unsafe_code)]
 
 pub mod analyze;
+pub mod bounded;
 pub mod capture;
 pub mod classify;
 pub mod craft;

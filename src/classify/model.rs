@@ -8,7 +8,6 @@
 
 use std::collections::{BTreeMap, HashSet};
 use std::fmt;
-use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -358,15 +357,11 @@ impl ModelFile {
             path: path.to_path_buf(),
             source,
         };
-        let mut bytes = Vec::new();
-        std::fs::File::open(path)
-            .and_then(|f| f.take(MAX_MODEL_BYTES as u64 + 1).read_to_end(&mut bytes))
-            .map_err(io)?;
-        if bytes.len() > MAX_MODEL_BYTES {
-            return Err(ModelError::TooLarge {
+        let bytes = crate::bounded::read_whole(path, MAX_MODEL_BYTES as u64)
+            .map_err(io)?
+            .ok_or_else(|| ModelError::TooLarge {
                 path: path.to_path_buf(),
-            });
-        }
+            })?;
         // A binary file handed over by mistake: say what it is not, and where.
         let text = String::from_utf8(bytes).map_err(|e| {
             let at = e.utf8_error().valid_up_to();

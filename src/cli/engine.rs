@@ -1,5 +1,3 @@
-use std::fs::File;
-use std::io::Read;
 use std::path::PathBuf;
 
 use synprint::analyze::Engine;
@@ -36,16 +34,12 @@ impl EngineArgs {
         if let Some(path) = &self.p0f_db {
             // Bytes, not text: a binary file handed over by mistake is then
             // named by the line where it goes wrong, as p0f.fp errors are.
-            let mut bytes = Vec::new();
-            File::open(path)
-                .and_then(|f| f.take(MAX_P0F_DB_BYTES + 1).read_to_end(&mut bytes))
+            let bytes = synprint::bounded::read_whole(path, MAX_P0F_DB_BYTES)
                 .map_err(|source| CliError::P0fRead {
                     path: path.clone(),
                     source,
-                })?;
-            if bytes.len() as u64 > MAX_P0F_DB_BYTES {
-                return Err(CliError::P0fTooLarge { path: path.clone() });
-            }
+                })?
+                .ok_or_else(|| CliError::P0fTooLarge { path: path.clone() })?;
             let db = synprint::p0f::Database::parse_bytes(&bytes).map_err(|source| {
                 CliError::P0fParse {
                     path: path.clone(),

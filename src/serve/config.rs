@@ -495,19 +495,21 @@ fn env_layer(env: &impl Fn(&str) -> Option<String>) -> Result<Layer, ConfigError
 const MAX_CONFIG_BYTES: u64 = 1 << 20;
 
 fn file_layer(path: &Path) -> Result<Layer, ConfigError> {
-    use std::io::Read;
-    let mut text = String::new();
-    std::fs::File::open(path)
-        .and_then(|f| f.take(MAX_CONFIG_BYTES + 1).read_to_string(&mut text))
-        .map_err(|source| ConfigError::Read {
+    let read = |source| ConfigError::Read {
+        path: path.to_path_buf(),
+        source,
+    };
+    let bytes = crate::bounded::read_whole(path, MAX_CONFIG_BYTES)
+        .map_err(read)?
+        .ok_or_else(|| ConfigError::TooLarge {
             path: path.to_path_buf(),
-            source,
         })?;
-    if text.len() as u64 > MAX_CONFIG_BYTES {
-        return Err(ConfigError::TooLarge {
-            path: path.to_path_buf(),
-        });
-    }
+    let text = String::from_utf8(bytes).map_err(|_| {
+        read(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            "not UTF-8 text",
+        ))
+    })?;
     // zardaxt.json under another name is still JSON: no TOML file starts
     // with a brace.
     let json = path
