@@ -1,7 +1,7 @@
 //! The few Linux system calls synprint needs that neither std, tokio nor
 //! socket2 wrap: saved SYNs and TCP_INFO on accepted sockets, AF_PACKET
 //! sockets with a BPF filter and a TPACKET_V3 ring, a stop flag set by
-//! SIGINT/SIGTERM for the synchronous live capture, and entering a network
+//! SIGINT/SIGTERM/SIGHUP for the synchronous live capture, and entering a network
 //! namespace (for the capture tests), and reserving a file's blocks ahead
 //! of its writes (fallocate). Every `unsafe` block of the crate but
 //! the two memory hints in `hint` is here, each with the reason it is sound.
@@ -685,12 +685,13 @@ extern "C" fn request_stop(_signal: libc::c_int) {
     STOP_REQUESTED.store(true, Ordering::Relaxed);
 }
 
-/// Makes the first SIGINT or SIGTERM set the returned flag instead of
-/// killing the process, so a live capture can drain, flush and print its
-/// summary; a second one kills as usual (the handler resets itself). Not
-/// restarting interrupted calls lets a waiting `poll` return at once.
+/// Makes the first SIGINT, SIGTERM or SIGHUP (the terminal or SSH session
+/// went away) set the returned flag instead of killing the process, so a
+/// live capture can drain, flush and print its summary; a second one
+/// kills as usual (the handler resets itself). Not restarting interrupted
+/// calls lets a waiting `poll` return at once.
 pub fn stop_on_signals() -> io::Result<&'static AtomicBool> {
-    for signal in [libc::SIGINT, libc::SIGTERM] {
+    for signal in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
         // SAFETY: sigaction is plain old data (all-zero is valid, an empty
         // mask); the handler only stores to an atomic, which is
         // async-signal-safe, and lives for the whole program.

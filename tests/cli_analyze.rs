@@ -505,7 +505,12 @@ fn interrupting_an_idle_stream_gives_the_summary() {
     use std::time::Duration;
 
     let bytes = capture(&[Stack::Linux.syn(v4(10), 40010, v4(11), 443, 10)]);
-    for (signal, sent) in [(libc::SIGINT, bytes.len()), (libc::SIGTERM, 24)] {
+    for (signal, sent) in [
+        (libc::SIGINT, bytes.len()),
+        (libc::SIGTERM, 24),
+        // The terminal or SSH session went away.
+        (libc::SIGHUP, bytes.len()),
+    ] {
         let mut child = Command::new(env!("CARGO_BIN_EXE_synprint"))
             .args(["analyze", "--format", "jsonl", "-"])
             .stdin(Stdio::piped())

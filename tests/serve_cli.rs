@@ -108,6 +108,12 @@ fn serves_and_stops_on_sigint() {
     stops_on(libc::SIGINT);
 }
 
+/// The terminal or SSH session it ran in went away.
+#[test]
+fn serves_and_stops_on_sighup() {
+    stops_on(libc::SIGHUP);
+}
+
 #[test]
 fn invalid_configuration_names_the_key() {
     let dir = tempfile::tempdir().expect("tempdir");

@@ -31,7 +31,7 @@ pub struct AnalyzeArgs {
     files: Vec<PathBuf>,
     /// Capture live on this interface instead (`any` for all; Linux, needs
     /// CAP_NET_RAW): records are written as SYNs arrive, until Ctrl-C,
-    /// SIGTERM or --duration.
+    /// SIGTERM, SIGHUP or --duration.
     #[arg(short, long, value_name = "NAME")]
     interface: Option<String>,
     /// With --interface: only SYNs to (and SYN+ACKs from) this port.
@@ -371,7 +371,7 @@ pub fn run(args: AnalyzeArgs) -> Result<ExitCode, CliError> {
     })
 }
 
-/// The exit status of a run interrupted (Ctrl-C, SIGTERM) before the end
+/// The exit status of a run interrupted (Ctrl-C, SIGTERM, SIGHUP) before the end
 /// of a capture file: as a shell reports a command a SIGINT ended, so a
 /// script does not take the records for the whole file's.
 const INTERRUPTED: u8 = 130;

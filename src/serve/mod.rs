@@ -9,7 +9,7 @@
 //!   on the host.
 //!
 //! Entry points: [`ServeArgs`] (the clap arguments), [`ServeConfig::resolve`],
-//! [`run`] (blocks until SIGINT/SIGTERM), and [`Server`] for tests and
+//! [`run`] (blocks until SIGINT/SIGTERM/SIGHUP), and [`Server`] for tests and
 //! embedding.
 
 mod cidr;
@@ -241,11 +241,13 @@ async fn release_memory_periodically(mut shutdown: watch::Receiver<bool>) {
 
 const TRIM_EVERY: Duration = Duration::from_secs(10);
 
-/// SIGINT and SIGTERM, installed before the server announces itself so a
-/// signal right after start-up is a clean shutdown, not a kill.
+/// SIGINT, SIGTERM and SIGHUP (the terminal or SSH session went away, as
+/// p0f takes it when not a daemon), installed before the server announces
+/// itself so a signal right after start-up is a clean shutdown, not a kill.
 struct Signals {
     term: tokio::signal::unix::Signal,
     int: tokio::signal::unix::Signal,
+    hup: tokio::signal::unix::Signal,
 }
 
 impl Signals {
@@ -254,6 +256,7 @@ impl Signals {
         Ok(Signals {
             term: signal(SignalKind::terminate()).map_err(ServeError::Signal)?,
             int: signal(SignalKind::interrupt()).map_err(ServeError::Signal)?,
+            hup: signal(SignalKind::hangup()).map_err(ServeError::Signal)?,
         })
     }
 
@@ -261,11 +264,12 @@ impl Signals {
         tokio::select! {
             _ = self.term.recv() => {}
             _ = self.int.recv() => {}
+            _ = self.hup.recv() => {}
         }
     }
 }
 
-/// Runs `synprint serve` until SIGINT or SIGTERM, then shuts down
+/// Runs `synprint serve` until SIGINT, SIGTERM or SIGHUP, then shuts down
 /// gracefully. The caller builds the engine (with `config.model` and
 /// `config.p0f_db`).
 pub fn run(config: ServeConfig, engine: Arc<Engine>) -> Result<(), ServeError> {
