@@ -113,6 +113,9 @@ pub struct ServeConfig {
     pub model: Option<PathBuf>,
     pub p0f_db: Option<PathBuf>,
     pub store: StoreConfig,
+    /// What the configuration asks that serve does not do, to be said at
+    /// start (a zardaxt.json `pcap_filter`).
+    pub notes: Vec<String>,
 }
 
 impl Default for ServeConfig {
@@ -131,6 +134,7 @@ impl Default for ServeConfig {
             model: None,
             p0f_db: None,
             store: StoreConfig::default(),
+            notes: Vec::new(),
         }
     }
 }
@@ -180,6 +184,7 @@ struct Layer {
     store_per_ip: Option<usize>,
     store_max_connections: Option<usize>,
     store_ttl_secs: Option<u64>,
+    notes: Vec<String>,
 }
 
 impl Layer {
@@ -256,6 +261,7 @@ impl Layer {
             store_per_ip: self.store_per_ip.or(base.store_per_ip),
             store_max_connections: self.store_max_connections.or(base.store_max_connections),
             store_ttl_secs: self.store_ttl_secs.or(base.store_ttl_secs),
+            notes: [self.notes, base.notes].concat(),
         }
     }
 }
@@ -316,6 +322,7 @@ impl ServeConfig {
             store_per_ip: args.store_per_ip,
             store_max_connections: args.store_max_connections,
             store_ttl_secs: args.store_ttl_secs,
+            notes: Vec::new(),
         };
         let env_layer = env_layer(&env)?;
         let path = args
@@ -395,6 +402,7 @@ impl ServeConfig {
                     .store_ttl_secs
                     .map_or(ds.ttl_ns, |s| s.saturating_mul(1_000_000_000)),
             },
+            notes: l.notes,
         })
     }
 }
@@ -702,7 +710,8 @@ impl Whole for usize {
 /// what synprint does differently (`pcap_filter`: synprint filters in the
 /// kernel; `verbose`, `store_fingerprints`, `write_after`,
 /// `enable_uptime_interpolation`) are accepted and ignored, so an existing
-/// zardaxt.json works unchanged.
+/// zardaxt.json works unchanged; an ignored filter is noted, as it may
+/// have kept the capture to one port.
 fn layer_from_value(origin: &str, v: &Value) -> Result<Layer, ConfigError> {
     let table = v
         .as_object()
@@ -728,11 +737,18 @@ fn layer_from_value(origin: &str, v: &Value) -> Result<Layer, ConfigError> {
                 zardaxt_port = Some(setting.number()?);
                 continue;
             }
-            "pcap_filter"
-            | "verbose"
-            | "store_fingerprints"
-            | "write_after"
-            | "enable_uptime_interpolation" => continue,
+            "pcap_filter" => {
+                if val.as_str().is_some_and(|f| !f.trim().is_empty()) {
+                    l.notes.push(format!(
+                        "{origin}: `pcap_filter` is not applied (synprint's kernel filter \
+                         takes every SYN and SYN+ACK; `capture_port` keeps one port)"
+                    ));
+                }
+                continue;
+            }
+            "verbose" | "store_fingerprints" | "write_after" | "enable_uptime_interpolation" => {
+                continue
+            }
             // zardaxt's name, and the singular spellings of the lists.
             "clear_dict_after" => ConfigKey::StoreMaxIps,
             "trusted_proxy" => ConfigKey::TrustedProxies,
@@ -976,6 +992,27 @@ mod tests {
         );
         assert_eq!(c.store.max_ips, 5000);
         assert!(c.api_key.as_ref().is_some_and(|k| k.matches("abcd1234")));
+        // The filter is not applied, and serve says so at start.
+        assert_eq!(c.notes.len(), 1, "{:?}", c.notes);
+        assert!(
+            c.notes[0].contains("`pcap_filter` is not applied"),
+            "{:?}",
+            c.notes
+        );
+        assert!(
+            c.notes[0].starts_with(&p.display().to_string()),
+            "{:?}",
+            c.notes
+        );
+        let (_d3, empty_filter) = write("z.json", r#"{"pcap_filter": ""}"#);
+        let args = ServeArgs {
+            config: Some(empty_filter),
+            ..Default::default()
+        };
+        assert_eq!(
+            ServeConfig::resolve(&args, env(&[])).expect("json").notes,
+            Vec::<String>::new()
+        );
         // The same file under another name is still read as JSON.
         let text = std::fs::read_to_string(&p).expect("read");
         let (_d2, renamed) = write("zardaxt.conf", &text);

@@ -300,6 +300,9 @@ pub fn run(config: ServeConfig, engine: Arc<Engine>) -> Result<(), ServeError> {
                 config.capture.mode()
             );
         }
+        for note in &config.notes {
+            eprintln!("synprint serve: {note}");
+        }
         if config.api_key.is_none() {
             eprintln!("synprint serve: no API key configured; /all, /stats and lookups of other addresses are off");
         }
