@@ -247,7 +247,6 @@ fn bad_live_arguments_are_refused() {
     );
     for args in [
         &["analyze", "-i", "lo", "some.pcap"][..],
-        &["analyze", "--capture-port", "80", "some.pcap"],
         &["analyze", "--duration", "5", "some.pcap"],
         &["analyze", "--capture-tunnels", "some.pcap"],
         &["analyze", "-i", "lo", "--duration", "-1"],

@@ -1203,3 +1203,57 @@ fn link_types_it_does_not_read_are_named() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!err.contains("does not read"), "{err}");
 }
+
+/// `--capture-port` keeps a file's records to one server port, as p0f's
+/// `port 443` filter does: SYNs to it and SYN+ACKs from it; the others are
+/// counted, not dropped without a word.
+#[test]
+fn capture_port_keeps_one_port_of_a_file() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let to_443 = Stack::Linux.syn(v4(10), 40010, v4(11), 443, 1);
+    let to_80 = Stack::Windows.syn(v4(12), 40012, v4(11), 80, 2);
+    // A client whose own port is 443 talks to port 22: not kept.
+    let from_443 = Stack::MacOs.syn(v4(13), 443, v4(11), 22, 3);
+    let packets = [
+        TcpPacket::syn_ack_for(&to_443),
+        TcpPacket::syn_ack_for(&to_80),
+        TcpPacket::syn_ack_for(&from_443),
+        to_443,
+        to_80,
+        from_443,
+    ];
+    let pcap = write_capture(&dir, "ports.pcap", &packets);
+    let pcap = pcap.to_str().expect("utf-8");
+    let o = synprint(
+        &["analyze", "-f", "jsonl", "--capture-port", "443", pcap],
+        None,
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let kept: Vec<(String, u64, u64)> = String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .map(|l| {
+            let r: serde_json::Value = serde_json::from_str(l).expect("JSON");
+            let port = |k: &str| r[k].as_u64().expect("port");
+            (
+                r["kind"].as_str().expect("kind").to_string(),
+                port("src_port"),
+                port("dst_port"),
+            )
+        })
+        .collect();
+    assert_eq!(
+        kept,
+        [
+            ("syn_ack".to_string(), 443, 40010),
+            ("syn".to_string(), 40010, 443)
+        ]
+    );
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("other ports:         4 syn or syn_ack (no record)"),
+        "{err}"
+    );
+    // Without it, all six.
+    let o = synprint(&["analyze", "-f", "jsonl", pcap], None);
+    assert_eq!(String::from_utf8_lossy(&o.stdout).lines().count(), 6);
+}

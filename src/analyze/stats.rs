@@ -13,8 +13,8 @@ pub struct Stats {
     pub syn_ack_retransmissions: u64,
     /// TCP segments that are neither SYN nor SYN+ACK.
     pub other_tcp: u64,
-    /// SYNs and SYN+ACKs of other ports than the one a live capture asked
-    /// for ([`crate::analyze::Analyzer::keep_only_port`]).
+    /// SYNs and SYN+ACKs of other ports than the one asked for
+    /// ([`crate::analyze::Analyzer::keep_only_port`]).
     pub other_port: u64,
     #[serde(serialize_with = "serialize_skips")]
     pub skipped: [u64; Skip::ALL.len()],

@@ -34,13 +34,9 @@ pub struct AnalyzeArgs {
     /// SIGTERM, SIGHUP or --duration.
     #[arg(short, long, value_name = "NAME")]
     interface: Option<String>,
-    /// With --interface: only SYNs to (and SYN+ACKs from) this port.
-    #[arg(
-        long,
-        value_name = "PORT",
-        requires = "interface",
-        conflicts_with = "files"
-    )]
+    /// Only SYNs to (and SYN+ACKs from) this port, in files as live (p0f's
+    /// `port N` filter); the others are counted as `other ports`.
+    #[arg(long, value_name = "PORT")]
     capture_port: Option<u16>,
     /// With --interface: put the interface into promiscuous mode while
     /// capturing (a mirror/SPAN port needs it; p0f's -p). The kernel undoes
@@ -298,6 +294,7 @@ pub fn run(args: AnalyzeArgs) -> Result<ExitCode, CliError> {
         ..analyzer_config(&args.files)
     };
     let mut analyzer = Analyzer::new(&engine, config);
+    analyzer.keep_only_port(args.capture_port);
     let mut failed = false;
     let mut interrupted = false;
     let mut output_dead = false;
