@@ -4,6 +4,7 @@
 
 use std::fmt;
 use std::net::{IpAddr, Ipv6Addr, SocketAddr};
+use std::ops::RangeInclusive;
 use std::path::{Path, PathBuf};
 
 use serde_json::Value;
@@ -93,6 +94,8 @@ pub const DEFAULT_MAX_CONNECTIONS: usize = 4096;
 
 /// More connections than any one process can hold file descriptors for.
 const MAX_CONNECTIONS_LIMIT: usize = 1 << 20;
+
+const PORTS: RangeInclusive<u64> = 0..=u16::MAX as u64;
 
 /// The largest request head read (hyper's read buffer, which a single read
 /// can overshoot to 112 KiB); a longer one is refused with 431.
@@ -281,17 +284,19 @@ impl Layer {
             ConfigKey::ApiKey => self.api_key = Some(value.string()?),
             ConfigKey::TrustedProxies => self.trusted_proxies = Some(value.parsed_list()?),
             ConfigKey::RealIpHeader => self.real_ip_header = Some(value.parsed()?),
-            ConfigKey::MaxConnections => self.max_connections = Some(value.number()?),
+            ConfigKey::MaxConnections => self.max_connections = Some(value.number(key.numbers())?),
             ConfigKey::Interfaces => self.interfaces = Some(value.list()?),
-            ConfigKey::CapturePort => self.capture_port = Some(value.number()?),
+            ConfigKey::CapturePort => self.capture_port = Some(value.number(key.numbers())?),
             ConfigKey::Promiscuous => self.promiscuous = Some(value.boolean()?),
             ConfigKey::CaptureTunnels => self.capture_tunnels = Some(value.boolean()?),
             ConfigKey::Model => self.model = Some(PathBuf::from(value.string()?)),
             ConfigKey::P0fDb => self.p0f_db = Some(PathBuf::from(value.string()?)),
-            ConfigKey::StoreMaxIps => self.store_max_ips = Some(value.number()?),
-            ConfigKey::StorePerIp => self.store_per_ip = Some(value.number()?),
-            ConfigKey::StoreMaxConnections => self.store_max_connections = Some(value.number()?),
-            ConfigKey::StoreTtlSecs => self.store_ttl_secs = Some(value.number()?),
+            ConfigKey::StoreMaxIps => self.store_max_ips = Some(value.number(key.numbers())?),
+            ConfigKey::StorePerIp => self.store_per_ip = Some(value.number(key.numbers())?),
+            ConfigKey::StoreMaxConnections => {
+                self.store_max_connections = Some(value.number(key.numbers())?)
+            }
+            ConfigKey::StoreTtlSecs => self.store_ttl_secs = Some(value.number(key.numbers())?),
         }
         Ok(())
     }
@@ -457,6 +462,19 @@ impl ConfigKey {
         ConfigKey::StoreMaxConnections,
         ConfigKey::StoreTtlSecs,
     ];
+
+    /// The values a number setting takes; the flags' are checked by
+    /// [`Layer::check`], whose bounds these are.
+    fn numbers(self) -> RangeInclusive<u64> {
+        match self {
+            ConfigKey::MaxConnections => 1..=MAX_CONNECTIONS_LIMIT as u64,
+            ConfigKey::CapturePort => PORTS,
+            ConfigKey::StoreMaxIps | ConfigKey::StorePerIp | ConfigKey::StoreMaxConnections => {
+                1..=usize::MAX as u64
+            }
+            _ => 1..=u64::MAX,
+        }
+    }
 
     pub(crate) fn name(self) -> &'static str {
         match self {
@@ -660,22 +678,23 @@ impl<'a> Setting<'a> {
             .map_err(|e| self.invalid(format!("`{s}`: {e}")))
     }
 
-    /// A number: a file's integer (not a string of digits), or a
-    /// variable's digits.
-    fn number<T: Whole>(&self) -> Result<T, ConfigError>
-    where
-        <T as std::str::FromStr>::Err: fmt::Display,
-    {
-        match self.raw {
+    /// A number in `range`: a file's integer (not a string of digits), or
+    /// a variable's digits.
+    fn number<T: TryFrom<u64>>(&self, range: RangeInclusive<u64>) -> Result<T, ConfigError> {
+        let n = match self.raw {
             // Digits only, as the API reads ports: `from_str` takes `+`.
             Raw::Text(t) if !t.trim().bytes().all(|b| b.is_ascii_digit()) => {
-                Err(self.invalid(format!("`{t}` is not a number")))
+                return Err(self.invalid(format!("`{t}` is not a number")));
             }
-            Raw::Text(_) => self.parsed(),
-            Raw::Value(v) => v.as_u64().and_then(|n| T::try_from(n).ok()).ok_or_else(|| {
-                self.invalid(format!("expected a whole number from 0 to {}", T::MAX))
-            }),
-        }
+            Raw::Text(t) => t.trim().parse().ok(),
+            Raw::Value(v) => v.as_u64(),
+        };
+        n.filter(|n| range.contains(n))
+            .and_then(|n| T::try_from(n).ok())
+            .ok_or_else(|| {
+                let (min, max) = range.into_inner();
+                self.invalid(format!("expected a whole number from {min} to {max}"))
+            })
     }
 
     fn boolean(&self) -> Result<bool, ConfigError> {
@@ -686,24 +705,6 @@ impl<'a> Setting<'a> {
                 .ok_or_else(|| self.invalid("expected true or false")),
         }
     }
-}
-
-/// The unsigned integer types settings are read into, with their largest
-/// value for messages.
-trait Whole: TryFrom<u64> + std::str::FromStr {
-    const MAX: u64;
-}
-
-impl Whole for u16 {
-    const MAX: u64 = u16::MAX as u64;
-}
-
-impl Whole for u64 {
-    const MAX: u64 = u64::MAX;
-}
-
-impl Whole for usize {
-    const MAX: u64 = usize::MAX as u64;
 }
 
 /// Reads synprint's keys and zardaxt.json's. zardaxt keys that configure
@@ -734,7 +735,7 @@ fn layer_from_value(origin: &str, v: &Value) -> Result<Layer, ConfigError> {
                 continue;
             }
             "api_server_port" => {
-                zardaxt_port = Some(setting.number()?);
+                zardaxt_port = Some(setting.number(PORTS)?);
                 continue;
             }
             "pcap_filter" => {
@@ -1110,7 +1111,12 @@ mod tests {
             (
                 "a.toml",
                 "store_per_ip = -1\n",
-                "`store_per_ip`: expected a whole number from 0 to",
+                "`store_per_ip`: expected a whole number from 1 to",
+            ),
+            (
+                "a.toml",
+                "max_connections = \"10\"\n",
+                "`max_connections`: expected a whole number from 1 to 1048576",
             ),
             ("a.toml", "api_key = \" \"\n", "`api_key`"),
             (
@@ -1143,7 +1149,11 @@ mod tests {
                 "cannot be made promiscuous",
             ),
             ("a.toml", "max_connections = 0\n", "`max_connections`"),
-            ("a.toml", "max_connections = 100000000\n", "must be at most"),
+            (
+                "a.toml",
+                "max_connections = 100000000\n",
+                "from 1 to 1048576",
+            ),
             (
                 "a.toml",
                 "real_ip_header = \"Forwarded\"\n",
