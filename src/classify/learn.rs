@@ -87,6 +87,8 @@ pub enum LabelError {
         limit >> 20
     )]
     TooLarge { path: PathBuf, limit: u64 },
+    #[error("{path}: empty (a labels CSV starts with a header row: src_ip, src_port and os or user_agent)")]
+    Empty { path: PathBuf },
     #[error("{path}: line {line}: bad CSV: {message}")]
     Csv {
         path: PathBuf,
@@ -169,6 +171,9 @@ fn read_labels_up_to<R: Read>(input: R, path: &Path, limit: u64) -> Result<Label
         .map_err(|source| LabelError::Io { path: p(), source })?;
     if text.len() as u64 > limit {
         return Err(LabelError::TooLarge { path: p(), limit });
+    }
+    if text.trim_ascii().is_empty() {
+        return Err(LabelError::Empty { path: p() });
     }
     let line_at = |pos: Option<&csv::Position>| {
         pos.map_or(0, |pos| {
@@ -548,6 +553,10 @@ mod tests {
                     "{end:?}: {e}"
                 );
             }
+        }
+        for empty in ["", "\n", " \r\n\r\n"] {
+            let e = labels(empty).unwrap_err();
+            assert!(matches!(e, LabelError::Empty { .. }), "{e}");
         }
         // Over the bound, by one byte: refused, not read on.
         let text = b"src_ip,src_port,os\n1.2.3.4,1,Windows\n";
