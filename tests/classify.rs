@@ -69,13 +69,8 @@ fn learn_then_eval_over_captures() {
     let builtin = Model::builtin().unwrap();
 
     let test_labels = read_labels_file(Path::new(&test_csv)).unwrap();
-    let (before, join) = eval_capture(
-        &builtin,
-        Path::new(&test_pcap),
-        &test_labels,
-        Database::builtin(),
-    )
-    .unwrap();
+    let (before, join) =
+        eval_capture(&builtin, &[&test_pcap], &test_labels, Database::builtin()).unwrap();
     assert_eq!(
         join.syns, 300,
         "retransmissions and SYN+ACKs are not SYNs to learn"
@@ -86,25 +81,15 @@ fn learn_then_eval_over_captures() {
 
     let labels = read_labels_file(Path::new(&train_csv)).unwrap();
     let mut learned = ModelFile::empty_learned();
-    let (stats, _) = learn_capture(
-        &mut learned,
-        Path::new(&train_pcap),
-        &labels,
-        Database::builtin(),
-    )
-    .unwrap();
+    let (stats, _) =
+        learn_capture(&mut learned, &[&train_pcap], &labels, Database::builtin()).unwrap();
     assert_eq!(stats.total, 300);
     let model_path = dir.path().join("model.toml");
     std::fs::write(&model_path, learned.to_toml()).unwrap();
 
     let model = Model::with_learned_file(&model_path).unwrap();
-    let (after, _) = eval_capture(
-        &model,
-        Path::new(&test_pcap),
-        &test_labels,
-        Database::builtin(),
-    )
-    .unwrap();
+    let (after, _) =
+        eval_capture(&model, &[&test_pcap], &test_labels, Database::builtin()).unwrap();
     println!("learned:\n{after}");
     assert!(
         after.os.top1 > before.os.top1,
@@ -124,13 +109,7 @@ fn learn_then_eval_over_captures() {
 
     // Learning more adds to the model file.
     let mut again = ModelFile::load(&model_path).unwrap();
-    learn_capture(
-        &mut again,
-        Path::new(&train_pcap),
-        &labels,
-        Database::builtin(),
-    )
-    .unwrap();
+    learn_capture(&mut again, &[&train_pcap], &labels, Database::builtin()).unwrap();
     assert_eq!(again.class["Windows"].samples, 120);
 }
 

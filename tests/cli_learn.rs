@@ -663,3 +663,87 @@ fn a_capture_cut_off_mid_record_is_used_up_to_the_cut() {
     assert!(out.stdout.is_empty(), "no report");
     assert!(err.contains(&format!("{first}: error at byte 24")), "{err}");
 }
+
+/// Rotated captures (`tcpdump -G`/`-C`) are read in order as one: `learn`
+/// over the two halves writes the model one file gives, and `eval` joins
+/// every SYN. A damaged first half is used up to its cut, named, and the
+/// second is still read.
+#[test]
+fn rotated_captures_are_read_as_one() {
+    use synprint::capture::CaptureReader;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let rows = [
+        (Stack::Windows, WINDOWS_UA),
+        (Stack::MacOs, MAC_UA),
+        (Stack::Linux, LINUX_UA),
+    ];
+    let (pcap, labels) = labelled(dir.path(), "whole", &rows, 10);
+    let mut halves = [
+        PcapWriter::new(Vec::new(), LinkType::ETHERNET).expect("header"),
+        PcapWriter::new(Vec::new(), LinkType::ETHERNET).expect("header"),
+    ];
+    let mut reader = CaptureReader::open(Path::new(&pcap)).expect("open");
+    let mut n = 0;
+    while let Some(f) = reader.next_frame().expect("frame") {
+        halves[usize::from(n >= 17)]
+            .write(f.ts, f.data)
+            .expect("write");
+        n += 1;
+    }
+    assert_eq!(n, 30);
+    let [a, b] = halves.map(PcapWriter::into_inner);
+    let (first, second) = (dir.path().join("1.pcap"), dir.path().join("2.pcap"));
+    std::fs::write(&first, &a).expect("write");
+    std::fs::write(&second, &b).expect("write");
+    let (first, second) = (first.display().to_string(), second.display().to_string());
+
+    let whole_model = dir.path().join("whole.toml").display().to_string();
+    assert!(learn(&pcap, &labels, &whole_model).status.success());
+    let split_model = dir.path().join("split.toml").display().to_string();
+    let out = synprint(&[
+        "learn",
+        "--pcap",
+        &first,
+        &second,
+        "--labels",
+        &labels,
+        "--model",
+        &split_model,
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(err.contains("30 labelled SYNs learned"), "{err}");
+    assert_eq!(
+        std::fs::read_to_string(&whole_model).expect("model"),
+        std::fs::read_to_string(&split_model).expect("model")
+    );
+    let eval = |args: &[&str]| {
+        let mut all = vec!["eval", "--labels", &labels, "--json"];
+        all.extend(args);
+        synprint(&all)
+    };
+    let out = eval(&["--pcap", &first, "--pcap", &second]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("eval JSON");
+    assert_eq!(report["join"]["labelled"], 30);
+    assert_eq!(report["join"]["unmatched_label_rows"], 0);
+
+    // The first half cut inside its last record.
+    std::fs::write(&first, &a[..a.len() - 5]).expect("cut");
+    let out = eval(&["--pcap", &first, &second]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("eval JSON");
+    assert_eq!(report["join"]["labelled"], 29);
+    let why = report["join"]["stopped_early"]
+        .as_str()
+        .expect("stopped_early");
+    assert!(
+        why.starts_with(&format!("{first}: error at byte ")),
+        "{why}"
+    );
+}

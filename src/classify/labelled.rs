@@ -38,9 +38,9 @@ pub struct JoinStats {
     pub unmatched_label_rows: u64,
     /// Frames that could not be fingerprinted (any skip reason).
     pub skipped: u64,
-    /// Why reading stopped before the capture's end (cut off mid-record,
-    /// damaged): the SYNs before it were used, as `analyze` keeps the
-    /// records before such a place.
+    /// Why reading stopped before a capture's end (cut off mid-record,
+    /// damaged), for each capture where it did: the SYNs before it were
+    /// used, as `analyze` keeps the records before such a place.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub stopped_early: Option<String>,
 }
@@ -73,56 +73,67 @@ pub struct CaptureFileError {
     pub source: CaptureError,
 }
 
-/// Calls `f` for every labelled client SYN of the capture at `path`.
-/// A capture that goes wrong after its first frame is used up to there
-/// (see [`JoinStats::stopped_early`]); one with no frame read is an error.
-pub fn for_each_labelled_syn(
-    path: &Path,
+/// Calls `f` for every labelled client SYN of the captures at `paths`,
+/// read in order as one capture (rotated files: a label row joins the first
+/// SYN of its address and port in any of them). A capture that goes wrong
+/// after its first frame is used up to there and the next one read (see
+/// [`JoinStats::stopped_early`]); one with no frame read is an error.
+pub fn for_each_labelled_syn<P: AsRef<Path>>(
+    paths: &[P],
     labels: &Labels,
     mut f: impl FnMut(&Observation, Os),
 ) -> Result<JoinStats, CaptureFileError> {
-    let err = |source| CaptureFileError {
-        path: path.to_path_buf(),
-        source,
-    };
-    let mut reader = CaptureReader::open(path).map_err(err)?;
     let mut stats = JoinStats::default();
     let mut seen: HashSet<(IpAddr, u16)> = HashSet::new();
-    loop {
-        let frame = match reader.next_frame() {
-            Ok(Some(frame)) => frame,
-            Ok(None) => break,
-            Err(e) if stats.frames == 0 => return Err(err(e)),
-            Err(e) => {
-                stats.stopped_early = Some(err(e).to_string());
-                break;
-            }
+    for path in paths {
+        let path = path.as_ref();
+        let err = |source| CaptureFileError {
+            path: path.to_path_buf(),
+            source,
         };
-        stats.frames += 1;
-        let obs = match decode(frame.link, frame.ts, frame.data) {
-            Ok(Some(obs)) if obs.kind == Kind::Syn => obs,
-            Ok(_) => continue,
-            Err(_) => {
-                stats.skipped += 1;
+        let mut reader = CaptureReader::open(path).map_err(err)?;
+        let mut frames = 0u64;
+        loop {
+            let frame = match reader.next_frame() {
+                Ok(Some(frame)) => frame,
+                Ok(None) => break,
+                Err(e) if frames == 0 => return Err(err(e)),
+                Err(e) => {
+                    let why = err(e).to_string();
+                    stats.stopped_early = Some(match stats.stopped_early.take() {
+                        Some(earlier) => format!("{earlier}; {why}"),
+                        None => why,
+                    });
+                    break;
+                }
+            };
+            frames += 1;
+            stats.frames += 1;
+            let obs = match decode(frame.link, frame.ts, frame.data) {
+                Ok(Some(obs)) if obs.kind == Kind::Syn => obs,
+                Ok(_) => continue,
+                Err(_) => {
+                    stats.skipped += 1;
+                    continue;
+                }
+            };
+            let Some(label) = labels.for_syn(&obs) else {
+                stats.syns += 1;
+                stats.unlabelled += 1;
+                continue;
+            };
+            // Only the labelled are remembered, as many as the labels.
+            if !seen.insert((obs.src_ip, obs.src_port)) {
                 continue;
             }
-        };
-        let Some(label) = labels.for_syn(&obs) else {
             stats.syns += 1;
-            stats.unlabelled += 1;
-            continue;
-        };
-        // Only the labelled are remembered, as many as the labels.
-        if !seen.insert((obs.src_ip, obs.src_port)) {
-            continue;
-        }
-        stats.syns += 1;
-        match label.os {
-            Some(os) => {
-                stats.labelled += 1;
-                f(&obs, os);
+            match label.os {
+                Some(os) => {
+                    stats.labelled += 1;
+                    f(&obs, os);
+                }
+                None => stats.label_without_os += 1,
             }
-            None => stats.label_without_os += 1,
         }
     }
     // Each joined SYN is the first of its address and port, so each used
@@ -138,16 +149,16 @@ fn p0f_class(p0f: &Database, obs: &Observation) -> Option<P0fClass> {
     P0fClass::of_match(&p0f.fingerprint(obs, None))
 }
 
-/// `synprint learn`: adds the labelled SYNs of the capture to `learned`.
+/// `synprint learn`: adds the labelled SYNs of the captures to `learned`.
 /// `p0f` is the database whose match is one of the features.
-pub fn learn_capture(
+pub fn learn_capture<P: AsRef<Path>>(
     learned: &mut ModelFile,
-    path: &Path,
+    paths: &[P],
     labels: &Labels,
     p0f: &Database,
 ) -> Result<(LearnStats, JoinStats), CaptureFileError> {
     let mut syns = Vec::new();
-    let join = for_each_labelled_syn(path, labels, |obs, os| syns.push((obs.clone(), os)))?;
+    let join = for_each_labelled_syn(paths, labels, |obs, os| syns.push((obs.clone(), os)))?;
     let stats = learn_from(
         learned,
         syns.iter().map(|(obs, os)| Sample {
@@ -159,15 +170,15 @@ pub fn learn_capture(
     Ok((stats, join))
 }
 
-/// `synprint eval`: classifies the labelled SYNs of the capture.
-pub fn eval_capture(
+/// `synprint eval`: classifies the labelled SYNs of the captures.
+pub fn eval_capture<P: AsRef<Path>>(
     model: &Model,
-    path: &Path,
+    paths: &[P],
     labels: &Labels,
     p0f: &Database,
 ) -> Result<(EvalReport, JoinStats), CaptureFileError> {
     let mut ev = Evaluator::default();
-    let join = for_each_labelled_syn(path, labels, |obs, os| {
+    let join = for_each_labelled_syn(paths, labels, |obs, os| {
         ev.add(&model.classify(obs, p0f_class(p0f, obs)), os);
     })?;
     Ok((ev.finish(), join))

@@ -9,9 +9,10 @@ use super::error::CliError;
 
 #[derive(clap::Args)]
 pub struct LearnArgs {
-    /// Capture with the client SYNs (pcap or pcapng, gzip-compressed or not); `-` reads standard input.
-    #[arg(long, value_name = "FILE")]
-    pcap: PathBuf,
+    /// Captures with the client SYNs (pcap or pcapng, gzip-compressed or
+    /// not), read in order as one (rotated files); `-` reads standard input.
+    #[arg(long, value_name = "FILE", num_args = 1.., required = true)]
+    pcap: Vec<PathBuf>,
     /// CSV with a header row: `src_ip`, `src_port` and an `os` or `user_agent` column.
     #[arg(long, value_name = "CSV")]
     labels: PathBuf,
@@ -25,9 +26,10 @@ pub struct LearnArgs {
 
 #[derive(clap::Args)]
 pub struct EvalArgs {
-    /// Capture with the client SYNs (pcap or pcapng, gzip-compressed or not); `-` reads standard input.
-    #[arg(long, value_name = "FILE")]
-    pcap: PathBuf,
+    /// Captures with the client SYNs (pcap or pcapng, gzip-compressed or
+    /// not), read in order as one (rotated files); `-` reads standard input.
+    #[arg(long, value_name = "FILE", num_args = 1.., required = true)]
+    pcap: Vec<PathBuf>,
     /// CSV with a header row: `src_ip`, `src_port` and an `os` or `user_agent` column.
     #[arg(long, value_name = "CSV")]
     labels: PathBuf,
@@ -165,7 +167,12 @@ fn say_stopped_early(join: &classify::JoinStats) -> ExitCode {
 
 /// Why a labels file gave nothing to learn from or score; `unknown`: SYNs
 /// labelled `unknown` (which `learn` has nothing to learn from).
-fn nothing_joined(pcap: &Path, labels: &Path, join: &classify::JoinStats, unknown: u64) -> String {
+fn nothing_joined(
+    pcaps: &[PathBuf],
+    labels: &Path,
+    join: &classify::JoinStats,
+    unknown: u64,
+) -> String {
     let unknown = match unknown {
         0 => String::new(),
         n => format!("; {n} labelled unknown"),
@@ -173,7 +180,11 @@ fn nothing_joined(pcap: &Path, labels: &Path, join: &classify::JoinStats, unknow
     format!(
         "{}: no client SYN has a label naming an OS in {} ({join}{unknown}); the labels join \
          on src_ip and src_port, the client's address and port as the capture shows them",
-        pcap.display(),
+        pcaps
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect::<Vec<_>>()
+            .join(", "),
         labels.display(),
     )
 }
