@@ -17,6 +17,13 @@ const MAC_UA: &str =
     "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.1 Safari/605.1.15";
 const LINUX_UA: &str = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36";
 
+/// One desktop stack of each family, with its browser's User-Agent.
+const THREE_STACKS: [(Stack, &str); 3] = [
+    (Stack::Windows, WINDOWS_UA),
+    (Stack::MacOs, MAC_UA),
+    (Stack::Linux, LINUX_UA),
+];
+
 fn synprint(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_synprint"))
         .args(args)
@@ -224,12 +231,7 @@ fn labels_that_match_nothing_are_reported() {
 #[test]
 fn learn_then_eval_and_learning_again_adds() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let rows = [
-        (Stack::Windows, WINDOWS_UA),
-        (Stack::MacOs, MAC_UA),
-        (Stack::Linux, LINUX_UA),
-    ];
-    let (pcap, labels) = labelled(dir.path(), "train", &rows, 20);
+    let (pcap, labels) = labelled(dir.path(), "train", &THREE_STACKS, 20);
     let model = dir.path().join("model.toml").display().to_string();
 
     let out = learn(&pcap, &labels, &model);
@@ -672,12 +674,7 @@ fn a_capture_cut_off_mid_record_is_used_up_to_the_cut() {
 fn rotated_captures_are_read_as_one() {
     use synprint::capture::CaptureReader;
     let dir = tempfile::tempdir().expect("tempdir");
-    let rows = [
-        (Stack::Windows, WINDOWS_UA),
-        (Stack::MacOs, MAC_UA),
-        (Stack::Linux, LINUX_UA),
-    ];
-    let (pcap, labels) = labelled(dir.path(), "whole", &rows, 10);
+    let (pcap, labels) = labelled(dir.path(), "whole", &THREE_STACKS, 10);
     let mut halves = [
         PcapWriter::new(Vec::new(), LinkType::ETHERNET).expect("header"),
         PcapWriter::new(Vec::new(), LinkType::ETHERNET).expect("header"),
