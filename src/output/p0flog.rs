@@ -250,17 +250,24 @@ struct UtcTime(Timestamp);
 
 impl fmt::Display for UtcTime {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let secs = self.0 .0 / 1_000_000_000;
-        let (days, day_secs) = (secs / 86_400, secs % 86_400);
-        let (y, m, d) = civil_from_days(days);
-        write!(
-            f,
-            "{y:04}/{m:02}/{d:02} {:02}:{:02}:{:02}",
-            day_secs / 3600,
-            day_secs % 3600 / 60,
-            day_secs % 60
-        )
+        let [y, m, d, h, min, s] = utc_fields(self.0);
+        write!(f, "{y:04}/{m:02}/{d:02} {h:02}:{min:02}:{s:02}")
     }
+}
+
+/// Year, month, day, hour, minute and second of a packet time, in UTC.
+pub(super) fn utc_fields(ts: Timestamp) -> [u64; 6] {
+    let secs = ts.0 / 1_000_000_000;
+    let (days, day_secs) = (secs / 86_400, secs % 86_400);
+    let (y, m, d) = civil_from_days(days);
+    [
+        y,
+        m,
+        d,
+        day_secs / 3600,
+        day_secs % 3600 / 60,
+        day_secs % 60,
+    ]
 }
 
 /// Year, month, day of the `days`-th day after 1970-01-01 (proleptic

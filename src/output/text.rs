@@ -176,6 +176,22 @@ impl Head {
         endpoint(b, self.who);
         field(b, "time");
         micros(b, self.ts);
+        // The date, as p0f writes it, for a person reading the block; of
+        // the time rounded as `micros` rounds it.
+        let rounded = Timestamp(self.ts.0.saturating_add(500));
+        let [y, m, d, h, min, s] = super::p0flog::utc_fields(rounded);
+        b.raw_text(" (");
+        for (v, width, after) in [
+            (y, 4, "/"),
+            (m, 2, "/"),
+            (d, 2, " "),
+            (h, 2, ":"),
+            (min, 2, ":"),
+            (s, 2, " UTC)"),
+        ] {
+            decimals(b, v, width);
+            b.raw_text(after);
+        }
     }
 }
 
@@ -310,6 +326,33 @@ mod tests {
         }
     }
 
+    /// The date is of the time as written, rounded to the microsecond.
+    #[test]
+    fn the_time_line_carries_its_date() {
+        let head = |ns| Head {
+            from: (IpAddr::from([192, 0, 2, 1]), 1),
+            to: (IpAddr::from([192, 0, 2, 2]), 2),
+            what: "syn",
+            role: "client",
+            who: (IpAddr::from([192, 0, 2, 1]), 1),
+            ts: Timestamp(ns),
+        };
+        for (ns, want) in [
+            (
+                1_700_000_000_999_999_600,
+                "1700000001.000000 (2023/11/14 22:13:21 UTC)",
+            ),
+            (
+                1_700_000_000_999_999_400,
+                "1700000000.999999 (2023/11/14 22:13:20 UTC)",
+            ),
+            (0, "0.000000 (1970/01/01 00:00:00 UTC)"),
+        ] {
+            let got = text(|b| head(ns).write(b));
+            assert!(got.ends_with(&format!("| time     = {want}")), "{got}");
+        }
+    }
+
     /// A whole block, IPv6 and with a verdict: every line p0f's readers
     /// and people expect, in order.
     #[test]
@@ -332,7 +375,7 @@ mod tests {
 .-[ 2001:db8::7/40001 -> 2001:db8:1::1/443 (syn) ]-
 |
 | client   = 2001:db8::7/40001
-| time     = 1700000000.123457
+| time     = 1700000000.123457 (2023/11/14 22:13:20 UTC)
 | ip/tcp   = ttl 59 win 64800 mss 1440 ws 7
 | os       = ???
 | dist     = 5
