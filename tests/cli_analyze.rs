@@ -1257,3 +1257,23 @@ fn capture_port_keeps_one_port_of_a_file() {
     let o = synprint(&["analyze", "-f", "jsonl", pcap], None);
     assert_eq!(String::from_utf8_lossy(&o.stdout).lines().count(), 6);
 }
+
+/// Standard input can be read once: `-` given twice is refused before
+/// anything is read (the second was an empty input and a failed run).
+#[test]
+fn standard_input_given_twice_is_refused() {
+    let bytes = capture(&[Stack::Linux.syn(v4(10), 40010, v4(11), 443, 1)]);
+    for args in [
+        &["analyze", "-", "-"][..],
+        &[
+            "learn", "--pcap", "-", "-", "--labels", "l.csv", "--model", "m.toml",
+        ],
+        &["eval", "--pcap", "-", "--pcap", "-", "--labels", "l.csv"],
+    ] {
+        let o = synprint(args, Some(&bytes));
+        assert_eq!(o.status.code(), Some(2), "{args:?}");
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(err.contains("`-` (standard input) is given twice"), "{err}");
+        assert!(o.stdout.is_empty());
+    }
+}

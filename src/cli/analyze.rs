@@ -166,6 +166,14 @@ fn is_output_closed(e: &io::Error) -> bool {
     e.kind() == io::ErrorKind::BrokenPipe || is_given_up(e)
 }
 
+/// Standard input read to its end the first time is empty the second.
+pub(super) fn refuse_stdin_twice(inputs: &[PathBuf]) -> Result<(), CliError> {
+    match inputs.iter().filter(|p| p.as_os_str() == "-").count() {
+        0 | 1 => Ok(()),
+        _ => Err(CliError::StdinTwice),
+    }
+}
+
 /// See [`CliError::OutputIsInput`].
 fn refuse_to_overwrite_an_input<'a>(
     output: &Path,
@@ -202,6 +210,7 @@ fn refuse_to_overwrite_an_input<'a>(
 }
 
 pub fn run(args: AnalyzeArgs) -> Result<ExitCode, CliError> {
+    refuse_stdin_twice(&args.files)?;
     let engine = args.engine.build()?;
     // Before the output file is created: a mistyped interface or a missing
     // privilege must not empty yesterday's output.

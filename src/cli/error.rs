@@ -49,6 +49,8 @@ pub enum CliError {
     /// empty that capture before it is read.
     #[error("{}: is also an input ({input}); refusing to overwrite it", output.display())]
     OutputIsInput { output: PathBuf, input: String },
+    #[error("`-` (standard input) is given twice; it can be read once")]
+    StdinTwice,
     /// A file the command writes (its name as the user typed it).
     #[error("{}: {source}", path.display())]
     Output { path: PathBuf, source: io::Error },

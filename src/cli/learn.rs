@@ -44,6 +44,7 @@ pub fn learn(args: LearnArgs) -> Result<ExitCode, CliError> {
     if args.model == Path::new("-") {
         return Err(CliError::ModelToStdout);
     }
+    super::analyze::refuse_stdin_twice(&args.pcap)?;
     let engine = EngineArgs::new(args.p0f_db.clone(), None).build()?;
     let labels = read_labels(&args.labels)?;
     // A file made empty for it (`mktemp`) takes a new model, as no file does.
@@ -101,6 +102,7 @@ pub fn learn(args: LearnArgs) -> Result<ExitCode, CliError> {
 }
 
 pub fn eval(args: EvalArgs) -> Result<ExitCode, CliError> {
+    super::analyze::refuse_stdin_twice(&args.pcap)?;
     let engine = args.engine.build()?;
     let Some(model) = engine.model() else {
         return Err(CliError::ClassificationOff);
