@@ -95,6 +95,7 @@ pub const DEFAULT_MAX_CONNECTIONS: usize = 4096;
 /// More connections than any one process can hold file descriptors for.
 const MAX_CONNECTIONS_LIMIT: usize = 1 << 20;
 
+/// A port setting (0 for `listen`: any free port).
 const PORTS: RangeInclusive<u64> = 0..=u16::MAX as u64;
 
 /// The largest request head read (hyper's read buffer, which a single read
