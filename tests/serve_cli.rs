@@ -196,8 +196,7 @@ fn serve_uses_another_p0f_database() {
 /// said at start, naming the header.
 #[test]
 fn trusting_every_address_is_warned_about() {
-    use std::io::BufRead;
-    let mut child = Command::new(env!("CARGO_BIN_EXE_synprint"))
+    let child = Command::new(env!("CARGO_BIN_EXE_synprint"))
         .args([
             "serve",
             "--listen",
@@ -211,6 +210,17 @@ fn trusting_every_address_is_warned_about() {
         .stderr(Stdio::piped())
         .spawn()
         .expect("spawn synprint serve");
+    let warning = startup_line(child, "warning");
+    assert!(
+        warning.contains("::/0") && warning.contains("X-Forwarded-For"),
+        "{warning}"
+    );
+}
+
+/// The first line of serve's start-up messages that contains `needle`;
+/// serve is then stopped.
+fn startup_line(mut child: std::process::Child, needle: &str) -> String {
+    use std::io::BufRead;
     let stderr = child.stderr.take().expect("stderr");
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
@@ -222,13 +232,59 @@ fn trusting_every_address_is_warned_about() {
         }
     });
     // Start-up lines come at once; serve then runs until killed.
-    let warning = std::iter::from_fn(|| rx.recv_timeout(Duration::from_secs(10)).ok())
-        .find(|l| l.contains("warning"));
+    let line = std::iter::from_fn(|| rx.recv_timeout(Duration::from_secs(10)).ok())
+        .find(|l| l.contains(needle));
     let _ = child.kill();
     let _ = child.wait();
-    let warning = warning.expect("a warning line before serve ended");
+    line.unwrap_or_else(|| panic!("no start-up line with {needle:?} before serve ended"))
+}
+
+/// serve says at start which p0f database and OS model answer: a service
+/// meant to load a learned model shows whether it did.
+#[test]
+fn serve_names_its_database_and_model() {
+    let spawn = |extra: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_synprint"))
+            .args(["serve", "--listen", "127.0.0.1:0"])
+            .args(extra)
+            .env_remove("SYNPRINT_API_KEY")
+            .env_remove("SYNPRINT_MODEL")
+            .env_remove("SYNPRINT_P0F_DB")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn synprint serve")
+    };
+    let line = startup_line(spawn(&[]), "fingerprints with");
     assert!(
-        warning.contains("::/0") && warning.contains("X-Forwarded-For"),
-        "{warning}"
+        line.contains("the built-in p0f database (p0f 3.09b)"),
+        "{line}"
+    );
+    assert!(
+        line.ends_with("classifies with the built-in OS model"),
+        "{line}"
+    );
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("own.fp");
+    std::fs::write(
+        &db,
+        "classes = win,unix,other\n[tcp:request]\nlabel = s:unix:Testux:9\nsig = *:64:0:*:*,*:mss,ws:df:0\n",
+    )
+    .expect("write");
+    let model = dir.path().join("learned.toml");
+    std::fs::write(
+        &model,
+        "format = \"synprint-os-model\"\nversion = 2\nkind = \"learned\"\n[class.Linux]\nsamples = 1\n",
+    )
+    .expect("write");
+    let (db, model) = (db.to_str().expect("utf-8"), model.to_str().expect("utf-8"));
+    let line = startup_line(
+        spawn(&["--p0f-db", db, "--model", model]),
+        "fingerprints with",
+    );
+    assert!(line.contains(&format!("the p0f database {db};")), "{line}");
+    assert!(
+        line.ends_with(&format!("the counts learned in {model}")),
+        "{line}"
     );
 }

@@ -241,6 +241,23 @@ async fn release_memory_periodically(mut shutdown: watch::Receiver<bool>) {
 
 const TRIM_EVERY: Duration = Duration::from_secs(10);
 
+/// Which p0f database and OS model answer, as said at start: a service
+/// that was meant to load a learned model shows whether it did.
+fn knowledge(config: &ServeConfig) -> String {
+    let p0f = match &config.p0f_db {
+        Some(path) => format!("the p0f database {}", path.display()),
+        None => "the built-in p0f database (p0f 3.09b)".to_string(),
+    };
+    let model = match &config.model {
+        Some(path) => format!(
+            "the built-in OS model and the counts learned in {}",
+            path.display()
+        ),
+        None => "the built-in OS model".to_string(),
+    };
+    format!("fingerprints with {p0f}; classifies with {model}")
+}
+
 /// SIGINT, SIGTERM and SIGHUP (the terminal or SSH session went away, as
 /// p0f takes it when not a daemon), installed before the server announces
 /// itself so a signal right after start-up is a clean shutdown, not a kill.
@@ -300,6 +317,7 @@ pub fn run(config: ServeConfig, engine: Arc<Engine>) -> Result<(), ServeError> {
                 config.capture.mode()
             );
         }
+        eprintln!("synprint serve: {}", knowledge(&config));
         for note in &config.notes {
             eprintln!("synprint serve: {note}");
         }
