@@ -1277,3 +1277,33 @@ fn standard_input_given_twice_is_refused() {
         assert!(o.stdout.is_empty());
     }
 }
+
+/// Not one capture opens (a mistyped name, a directory): the run fails
+/// before the output file is opened, naming each, and yesterday's output
+/// stays. One that opens among them is a run (see
+/// `a_file_that_cannot_be_opened_does_not_stop_the_run`).
+#[test]
+fn no_capture_that_opens_keeps_the_output_file() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("yesterday.jsonl");
+    std::fs::write(&out, "yesterday\n").expect("write");
+    let typo = dir.path().join("dump.pcpa");
+    let o = synprint(
+        &[
+            "analyze",
+            typo.to_str().expect("utf-8"),
+            dir.path().to_str().expect("utf-8"),
+            "-o",
+            out.to_str().expect("utf-8"),
+        ],
+        None,
+    );
+    assert_eq!(o.status.code(), Some(2));
+    assert_eq!(std::fs::read_to_string(&out).expect("read"), "yesterday\n");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains(&format!("no capture could be opened: {}: ", typo.display()))
+            && err.contains(&format!("; {}: ", dir.path().display())),
+        "{err}"
+    );
+}

@@ -174,6 +174,27 @@ pub(super) fn refuse_stdin_twice(inputs: &[PathBuf]) -> Result<(), CliError> {
     }
 }
 
+/// See [`CliError::NoCapture`]. Some of them opening is a run that reads
+/// those and names the others, as `cat` does.
+fn refuse_when_no_capture_opens(files: &[PathBuf]) -> Result<(), CliError> {
+    let mut unopened = Vec::new();
+    for path in files {
+        if path.as_os_str() == "-" {
+            return Ok(());
+        }
+        match File::open(path).and_then(|f| f.metadata()) {
+            Ok(m) if !m.is_dir() => return Ok(()),
+            Ok(_) => unopened.push((path.clone(), io::Error::from(io::ErrorKind::IsADirectory))),
+            Err(e) => unopened.push((path.clone(), e)),
+        }
+    }
+    if unopened.is_empty() {
+        Ok(())
+    } else {
+        Err(CliError::NoCapture { unopened })
+    }
+}
+
 /// See [`CliError::OutputIsInput`].
 fn refuse_to_overwrite_an_input<'a>(
     output: &Path,
@@ -237,6 +258,7 @@ pub fn run(args: AnalyzeArgs) -> Result<ExitCode, CliError> {
         let inputs = args.files.iter().chain(&args.labels);
         refuse_to_overwrite_an_input(path, inputs.chain(args.engine.inputs()))?;
     }
+    refuse_when_no_capture_opens(&args.files)?;
     // Also before the output file is created: a bad labels file must not
     // empty it either.
     let labels = match &args.labels {

@@ -49,6 +49,10 @@ pub enum CliError {
     /// empty that capture before it is read.
     #[error("{}: is also an input ({input}); refusing to overwrite it", output.display())]
     OutputIsInput { output: PathBuf, input: String },
+    /// Not one capture opens (a mistyped name): said before the output is
+    /// created, so an existing `-o` file is left as it was.
+    #[error("no capture could be opened: {}", list(unopened))]
+    NoCapture { unopened: Vec<(PathBuf, io::Error)> },
     #[error("`-` (standard input) is given twice; it can be read once")]
     StdinTwice,
     /// A file the command writes (its name as the user typed it).
@@ -62,4 +66,13 @@ pub enum CliError {
     Config(#[from] ConfigError),
     #[error(transparent)]
     Serve(#[from] ServeError),
+}
+
+/// `a.pcap: why; b.pcap: why`.
+fn list(unopened: &[(PathBuf, io::Error)]) -> String {
+    let each: Vec<String> = unopened
+        .iter()
+        .map(|(path, e)| format!("{}: {e}", path.display()))
+        .collect();
+    each.join("; ")
 }
