@@ -23,6 +23,18 @@
 // say why they need it, and the two memory hints in `hint`.
 #![deny(unsafe_code)]
 
+/// `eprintln!` that does not panic when standard error is gone: after a
+/// hang-up (the terminal closed, SIGHUP) or with its pipe closed, a
+/// message that cannot be written is dropped, and the run still ends as
+/// it should (records flushed, the service drained).
+#[macro_export]
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use ::std::io::Write as _;
+        let _ = ::std::writeln!(::std::io::stderr(), $($arg)*);
+    }};
+}
+
 pub mod analyze;
 pub mod bounded;
 pub mod capture;

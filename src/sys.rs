@@ -685,13 +685,32 @@ extern "C" fn request_stop(_signal: libc::c_int) {
     STOP_REQUESTED.store(true, Ordering::Relaxed);
 }
 
+/// Whether `signal` is ignored, as `nohup` leaves SIGHUP and a shell leaves
+/// SIGINT for a background job: such a signal is to stay ignored.
+pub fn is_ignored(signal: libc::c_int) -> io::Result<bool> {
+    // SAFETY: a null new action only reads the current one into `old`,
+    // plain old data for which all-zero is valid.
+    let (rc, old) = unsafe {
+        let mut old: libc::sigaction = std::mem::zeroed();
+        let rc = libc::sigaction(signal, std::ptr::null(), &mut old);
+        (rc, old)
+    };
+    if rc != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(old.sa_sigaction == libc::SIG_IGN)
+}
+
 /// Makes the first SIGINT, SIGTERM or SIGHUP (the terminal or SSH session
-/// went away) set the returned flag instead of killing the process, so a
-/// live capture can drain, flush and print its summary; a second one
-/// kills as usual (the handler resets itself). Not restarting interrupted
-/// calls lets a waiting `poll` return at once.
+/// went away) set the returned flag instead of killing the process, so a live capture can drain, flush and print
+/// its summary; a second one kills as usual (the handler resets itself).
+/// Those ignored when the process started stay ignored. Not restarting
+/// interrupted calls lets a waiting `poll` return at once.
 pub fn stop_on_signals() -> io::Result<&'static AtomicBool> {
     for signal in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
+        if is_ignored(signal)? {
+            continue;
+        }
         // SAFETY: sigaction is plain old data (all-zero is valid, an empty
         // mask); the handler only stores to an atomic, which is
         // async-signal-safe, and lives for the whole program.

@@ -3,6 +3,7 @@
 //! capture filter, so other tests' traffic stays out). Needs root for the
 //! AF_PACKET socket; skips with a message otherwise.
 
+mod signals;
 mod skipped;
 use skipped::skipped;
 use std::io::{BufRead, BufReader, Read};
@@ -22,7 +23,7 @@ fn root() -> bool {
 }
 
 fn spawn(args: &[&str]) -> (Child, ChildStdout, ChildStderr) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_synprint"))
+    let mut child = signals::synprint()
         .args(args)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -233,7 +234,7 @@ fn duration_ends_the_capture() {
 #[test]
 fn bad_live_arguments_are_refused() {
     let run = |args: &[&str]| {
-        Command::new(env!("CARGO_BIN_EXE_synprint"))
+        signals::synprint()
             .args(args)
             .output()
             .expect("run synprint")
@@ -265,7 +266,7 @@ fn a_failed_start_keeps_the_output_file() {
     let dir = tempfile::tempdir().expect("tempdir");
     let out = dir.path().join("yesterday.jsonl");
     std::fs::write(&out, "yesterday\n").expect("write");
-    let status = Command::new(env!("CARGO_BIN_EXE_synprint"))
+    let status = signals::synprint()
         .args(["analyze", "-i", "synprint-nonexistent0", "-o"])
         .arg(&out)
         .stderr(Stdio::null())
@@ -422,7 +423,7 @@ fn promiscuous_mode_lasts_as_long_as_the_capture() {
 /// so the message is the same with or without root.
 #[test]
 fn promiscuous_any_is_refused() {
-    let out = Command::new(env!("CARGO_BIN_EXE_synprint"))
+    let out = signals::synprint()
         .args(["analyze", "-i", "any", "--promiscuous"])
         .output()
         .expect("run synprint");
@@ -433,7 +434,7 @@ fn promiscuous_any_is_refused() {
         err.contains("promiscuous mode needs a named interface"),
         "{err}"
     );
-    let out = Command::new(env!("CARGO_BIN_EXE_synprint"))
+    let out = signals::synprint()
         .args(["analyze", "--promiscuous", "some.pcap"])
         .output()
         .expect("run synprint");

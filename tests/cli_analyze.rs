@@ -1,5 +1,6 @@
 //! End-to-end: the `synprint analyze` binary over captures this test writes.
 
+mod signals;
 mod skipped;
 use skipped::skipped;
 use std::io::Write;
@@ -12,22 +13,9 @@ use synprint::craft::{ethernet_frame, OptionBytes, Stack, TcpPacket};
 use synprint::packet::{LinkType, Timestamp};
 
 fn synprint(args: &[&str], stdin: Option<&[u8]>) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_synprint"))
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run synprint");
-    if let Some(bytes) = stdin {
-        child
-            .stdin
-            .take()
-            .expect("stdin")
-            .write_all(bytes)
-            .expect("feed stdin");
-    }
-    drop(child.stdin.take());
+    let args: Vec<&std::ffi::OsStr> = args.iter().map(std::ffi::OsStr::new).collect();
+    let (child, stdin) = fed(&args, stdin.unwrap_or_default(), false);
+    drop(stdin);
     child.wait_with_output().expect("synprint finishes")
 }
 
@@ -204,7 +192,7 @@ fn an_error_line_follows_the_records_of_its_file() {
     );
     let log = dir.path().join("log");
     let file = std::fs::File::create(&log).expect("log");
-    let status = Command::new(env!("CARGO_BIN_EXE_synprint"))
+    let status = signals::synprint()
         .args(["analyze", "--format", "jsonl"])
         .args([&cut, &good])
         .stdout(file.try_clone().expect("dup"))
@@ -238,7 +226,7 @@ fn jsonl_to_a_full_disk(files: &[&Path]) -> Output {
         .write(true)
         .open("/dev/full")
         .expect("/dev/full");
-    Command::new(env!("CARGO_BIN_EXE_synprint"))
+    signals::synprint()
         .args(["analyze", "--format", "jsonl"])
         .args(files)
         .stdout(full)
@@ -471,16 +459,8 @@ fn records_from_a_live_stream_come_out_before_it_ends() {
     use std::time::Duration;
 
     let bytes = capture(&[Stack::Linux.syn(v4(10), 40010, v4(11), 443, 10)]);
-    let mut child = Command::new(env!("CARGO_BIN_EXE_synprint"))
-        .args(["analyze", "--format", "jsonl", "-"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("run synprint");
-    let mut stdin = child.stdin.take().expect("stdin");
-    stdin.write_all(&bytes).expect("feed one SYN");
-    stdin.flush().expect("flush");
+    let args = ["analyze", "--format", "jsonl", "-"].map(std::ffi::OsStr::new);
+    let (mut child, stdin) = fed(&args, &bytes, false);
     // Keep the stream open, as `tcpdump -w -` does, and wait for the record.
     let stdout = child.stdout.take().expect("stdout");
     let (tx, rx) = mpsc::channel();
@@ -511,17 +491,9 @@ fn interrupting_an_idle_stream_gives_the_summary() {
         // The terminal or SSH session went away.
         (libc::SIGHUP, bytes.len()),
     ] {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_synprint"))
-            .args(["analyze", "--format", "jsonl", "-"])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("run synprint");
-        let mut stdin = child.stdin.take().expect("stdin");
+        let args = ["analyze", "--format", "jsonl", "-"].map(std::ffi::OsStr::new);
         // The whole capture, or only its file header.
-        stdin.write_all(&bytes[..sent]).expect("feed");
-        stdin.flush().expect("flush");
+        let (mut child, stdin) = fed(&args, &bytes[..sent], false);
         // Time to start and set the handler (without it the signal kills,
         // and the status below says so).
         std::thread::sleep(Duration::from_millis(300));
@@ -613,7 +585,7 @@ fn interrupting_a_file_read_exits_130() {
     // The same file 5,000 times: 50 million packets, more than any machine
     // reads in the time before the signal.
     let name = path.to_str().expect("utf-8");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_synprint"))
+    let mut child = signals::synprint()
         .args(["analyze", "--format", "none"])
         .args(std::iter::repeat_n(name, 5_000))
         .stdout(Stdio::null())
@@ -635,7 +607,7 @@ fn jsonl_of_many_syns_to_a_pipe() -> (std::process::Child, tempfile::TempDir) {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("many.pcap");
     std::fs::write(&path, capture(&syns)).expect("write");
-    let child = Command::new(env!("CARGO_BIN_EXE_synprint"))
+    let child = signals::synprint()
         .args(["analyze", "--format", "jsonl"])
         .arg(&path)
         .stdout(Stdio::piped())
@@ -707,17 +679,7 @@ fn signal_and_wait(
 ) -> (std::process::ExitStatus, String) {
     use std::io::Read;
     send_signal(child, signal);
-    let until = std::time::Instant::now() + limit;
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("wait") {
-            break status;
-        }
-        if std::time::Instant::now() > until {
-            let _ = child.kill();
-            panic!("still running {limit:?} after signal {signal}");
-        }
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    };
+    let status = wait_for(child, limit);
     let mut err = String::new();
     child
         .stderr
@@ -885,7 +847,7 @@ fn output_that_is_an_input_is_refused() {
         assert_eq!(std::fs::read(&path).expect("still there"), bytes);
     }
     // And standard input redirected from the output file.
-    let o = Command::new(env!("CARGO_BIN_EXE_synprint"))
+    let o = signals::synprint()
         .args(["analyze", "-o", p, "-"])
         .stdin(std::fs::File::open(&path).expect("open"))
         .output()
@@ -1306,4 +1268,98 @@ fn no_capture_that_opens_keeps_the_output_file() {
             && err.contains(&format!("; {}: ", dir.path().display())),
         "{err}"
     );
+}
+
+/// A hang-up whose terminal is gone: standard error cannot be written, and
+/// the run still ends as a stop does (records in the file, status 0 for a
+/// stream) instead of a panic on its "interrupted" line. Under `nohup`
+/// (SIGHUP ignored) a hang-up does not stop it at all.
+#[test]
+fn a_hang_up_stops_cleanly_or_not_at_all() {
+    use std::time::Duration;
+
+    let bytes = capture(&[Stack::Linux.syn(v4(10), 40010, v4(11), 443, 10)]);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("out.jsonl");
+    let start = |under_nohup| {
+        let args = [
+            "analyze".as_ref(),
+            "--format".as_ref(),
+            "jsonl".as_ref(),
+            "-o".as_ref(),
+            out.as_os_str(),
+            "-".as_ref(),
+        ];
+        let fed = fed(&args, &bytes, under_nohup);
+        std::thread::sleep(Duration::from_millis(300));
+        fed
+    };
+
+    let (mut child, stdin) = start(false);
+    // Standard error's reader goes away, as a closed terminal does.
+    drop(child.stderr.take());
+    send_signal(&child, libc::SIGHUP);
+    let status = wait_for(&mut child, Duration::from_secs(5));
+    drop(stdin);
+    assert_eq!(status.code(), Some(0), "{status:?}");
+    let text = std::fs::read_to_string(&out).expect("records");
+    assert_eq!(text.lines().count(), 1, "{text}");
+
+    let (mut child, stdin) = start(true);
+    send_signal(&child, libc::SIGHUP);
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(
+        child.try_wait().expect("wait").is_none(),
+        "stopped by an ignored SIGHUP"
+    );
+    let (status, err) = signal_and_wait(&mut child, libc::SIGINT, Duration::from_secs(5));
+    drop(stdin);
+    assert!(status.success(), "{status:?}");
+    assert!(err.contains("-: interrupted"), "{err}");
+}
+
+/// `child`'s status once it ends, within `limit`.
+fn wait_for(
+    child: &mut std::process::Child,
+    limit: std::time::Duration,
+) -> std::process::ExitStatus {
+    let until = std::time::Instant::now() + limit;
+    loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            return status;
+        }
+        if std::time::Instant::now() > until {
+            let _ = child.kill();
+            panic!("still running {limit:?} on");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+/// synprint started with `args` (SIGINT, SIGTERM and SIGHUP at their
+/// defaults, or SIGHUP ignored `under_nohup`), `bytes` written to its
+/// standard input, which stays open (as a live `tcpdump -w -` keeps it)
+/// until the caller drops it.
+fn fed(
+    args: &[&std::ffi::OsStr],
+    bytes: &[u8],
+    under_nohup: bool,
+) -> (std::process::Child, std::process::ChildStdin) {
+    let mut cmd = match under_nohup {
+        true => signals::synprint_under_nohup(),
+        false => signals::synprint(),
+    };
+    let mut child = cmd
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run synprint");
+    let mut stdin = child.stdin.take().expect("stdin");
+    // A run refused before it reads (bad arguments) closes its end.
+    match stdin.write_all(bytes).and_then(|()| stdin.flush()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => panic!("feed: {e}"),
+        _ => (child, stdin),
+    }
 }

@@ -3,6 +3,7 @@
 //! naming the key.
 
 mod serve_common;
+mod signals;
 
 use std::net::SocketAddr;
 use std::process::{Command, Stdio};
@@ -11,7 +12,7 @@ use std::time::{Duration, Instant};
 use serve_common::{announced_addresses, get};
 
 fn start(extra_env: &[(&str, &str)]) -> (std::process::Child, SocketAddr) {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_synprint"));
+    let mut cmd = signals::synprint();
     cmd.env_remove("SYNPRINT_API_KEY");
     for (k, v) in extra_env {
         cmd.env(k, v);
@@ -40,14 +41,23 @@ fn stops_on(signal: libc::c_int) {
     assert_eq!(r.json()["syn_source"], "saved_syn");
     // The key came from the environment.
     assert_eq!(get(addr, "/stats?key=from-env", &[]).status, 200);
+    let status = stop_with(&mut child, signal);
+    assert!(status.success(), "exit status {status}");
+}
+
+fn send(child: &std::process::Child, signal: libc::c_int) {
     let pid = i32::try_from(child.id()).expect("pid");
     // SAFETY: sending a signal to the child we spawned.
     assert_eq!(unsafe { libc::kill(pid, signal) }, 0);
+}
+
+/// Sends `signal` and waits (at most 10 s) for serve to end.
+fn stop_with(child: &mut std::process::Child, signal: libc::c_int) -> std::process::ExitStatus {
+    send(child, signal);
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         if let Some(status) = child.try_wait().expect("wait") {
-            assert!(status.success(), "exit status {status}");
-            break;
+            return status;
         }
         assert!(
             Instant::now() < deadline,
@@ -57,12 +67,52 @@ fn stops_on(signal: libc::c_int) {
     }
 }
 
+/// A hang-up whose terminal is gone: serve cannot write its "shutting
+/// down" line, and still drains and exits 0 instead of panicking there.
+/// Under `nohup` (SIGHUP ignored) a hang-up does not stop it at all.
+#[test]
+fn a_hang_up_stops_serve_cleanly_or_not_at_all() {
+    use std::io::BufRead;
+    let mut child = signals::synprint()
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .env_remove("SYNPRINT_API_KEY")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn synprint serve");
+    let mut lines = std::io::BufReader::new(child.stderr.take().expect("stderr")).lines();
+    let addr: SocketAddr = loop {
+        let line = lines.next().expect("a start-up line").expect("text");
+        if let Some(rest) = line.strip_prefix("synprint serve: listening on http://") {
+            break rest.trim_end_matches("/classify").parse().expect("address");
+        }
+    };
+    // Standard error's reader goes away, as a closed terminal does.
+    drop(lines);
+    assert_eq!(get(addr, "/healthz", &[]).status, 200);
+    let status = stop_with(&mut child, libc::SIGHUP);
+    assert!(status.success(), "exit status {status}");
+
+    let mut cmd = signals::synprint_under_nohup();
+    cmd.env_remove("SYNPRINT_API_KEY");
+    let (mut child, addr) = start_command(cmd, &[]);
+    send(&child, libc::SIGHUP);
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(
+        child.try_wait().expect("wait").is_none(),
+        "stopped by an ignored SIGHUP"
+    );
+    assert_eq!(get(addr, "/healthz", &[]).status, 200);
+    let status = stop_with(&mut child, libc::SIGTERM);
+    assert!(status.success(), "exit status {status}");
+}
+
 /// Started with a soft open-files limit of 256 (systemd's default is
 /// 1,024), below its 4,096 connections, serve raises it to the hard limit.
 #[test]
 fn serve_raises_the_open_files_limit() {
     use std::os::unix::process::CommandExt;
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_synprint"));
+    let mut cmd = signals::synprint();
     cmd.env_remove("SYNPRINT_API_KEY");
     // SAFETY: setrlimit is async-signal-safe; the closure touches nothing
     // else between fork and exec.
@@ -119,7 +169,7 @@ fn invalid_configuration_names_the_key() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("serve.toml");
     std::fs::write(&path, "store_per_ip = \"many\"\n").expect("write");
-    let out = Command::new(env!("CARGO_BIN_EXE_synprint"))
+    let out = signals::synprint()
         .args(["serve", "--config"])
         .arg(&path)
         .output()
@@ -127,7 +177,7 @@ fn invalid_configuration_names_the_key() {
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("`store_per_ip`"), "{err}");
-    let out = Command::new(env!("CARGO_BIN_EXE_synprint"))
+    let out = signals::synprint()
         .args(["serve", "--listen", "127.0.0.1:0"])
         .env("SYNPRINT_TRUSTED_PROXIES", "10.0.0.0/40")
         .output()
@@ -166,7 +216,7 @@ fn serve_uses_another_p0f_database() {
     )
     .expect("write");
 
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_synprint"));
+    let mut cmd = signals::synprint();
     cmd.env_remove("SYNPRINT_API_KEY");
     let (child, addr) = start_command(cmd, &["--p0f-db".as_ref(), db.as_os_str()]);
     let p0f = get(addr, "/classify?detail=1", &[]).json()["fp"]["p0f"].clone();
@@ -181,7 +231,7 @@ fn serve_uses_another_p0f_database() {
 
     let not_a_db = dir.path().join("not.fp");
     std::fs::write(&not_a_db, "hello\n").expect("write");
-    let out = Command::new(env!("CARGO_BIN_EXE_synprint"))
+    let out = signals::synprint()
         .args(["serve", "--listen", "127.0.0.1:0", "--p0f-db"])
         .arg(&not_a_db)
         .output()
@@ -196,7 +246,7 @@ fn serve_uses_another_p0f_database() {
 /// said at start, naming the header.
 #[test]
 fn trusting_every_address_is_warned_about() {
-    let child = Command::new(env!("CARGO_BIN_EXE_synprint"))
+    let child = signals::synprint()
         .args([
             "serve",
             "--listen",
@@ -244,7 +294,7 @@ fn startup_line(mut child: std::process::Child, needle: &str) -> String {
 #[test]
 fn serve_names_its_database_and_model() {
     let spawn = |extra: &[&str]| {
-        Command::new(env!("CARGO_BIN_EXE_synprint"))
+        signals::synprint()
             .args(["serve", "--listen", "127.0.0.1:0"])
             .args(extra)
             .env_remove("SYNPRINT_API_KEY")

@@ -117,7 +117,7 @@ impl<W: Write + AsRawFd> NamedOutput<W> {
             return Ok(true);
         }
         self.given_up = true;
-        eprintln!(
+        synprint::say!(
             "{}: not read when the stop came; records it had not taken are left out",
             self.name
         );
@@ -375,7 +375,7 @@ pub fn run(args: AnalyzeArgs) -> Result<ExitCode, CliError> {
     }
     if !output_dead {
         if let Err(e) = flush_before_message(&mut writer) {
-            eprintln!("{}", StreamError::Output(e));
+            synprint::say!("{}", StreamError::Output(e));
             output_dead = true;
         }
     }
@@ -609,9 +609,9 @@ fn say_after_records<W: Write>(
     } else {
         flush_before_message(writer)
     };
-    eprintln!("{message}");
+    synprint::say!("{message}");
     if let Err(e) = flushed {
-        eprintln!("{}", StreamError::Output(e));
+        synprint::say!("{}", StreamError::Output(e));
         *dead = true;
     }
 }
@@ -631,8 +631,8 @@ fn run_live<W: Write>(
     // Said once the socket is open: SYNs from here on are seen.
     let mode = capture.options().mode();
     match args.capture_port {
-        Some(port) => eprintln!("capturing on {interface}{mode}, port {port}; Ctrl-C stops"),
-        None => eprintln!("capturing on {interface}{mode}; Ctrl-C stops"),
+        Some(port) => synprint::say!("capturing on {interface}{mode}, port {port}; Ctrl-C stops"),
+        None => synprint::say!("capturing on {interface}{mode}; Ctrl-C stops"),
     }
     let started = Instant::now();
     let deadline = args.duration.map(|d| started + d);
@@ -649,7 +649,7 @@ fn run_live<W: Write>(
         }
         Delivery::BlockEnd => writer.flush(),
         Delivery::Link(event) => {
-            eprintln!("synprint: capture on {interface}: {event}");
+            synprint::say!("synprint: capture on {interface}: {event}");
             Ok(())
         }
     });
@@ -666,12 +666,12 @@ fn run_live<W: Write>(
         // A reader that went away (`| head`) ends the capture, quietly.
         Err(e) if is_output_closed(&e) => false,
         Err(e) => {
-            eprintln!("writing records: {e}");
+            synprint::say!("writing records: {e}");
             true
         }
     };
     if let Some(e) = gone {
-        eprintln!("{e}");
+        synprint::say!("{e}");
         failed = true;
     }
     let secs = started.elapsed().as_secs_f64();
@@ -925,14 +925,14 @@ impl Judge {
     fn report(&self) {
         let (judged, labelled) = (self.judged.borrow().len(), self.labels.len());
         let s = |n: usize| if n == 1 { "" } else { "s" };
-        eprintln!(
+        synprint::say!(
             "labels:              {judged} SYN{} judged ({labelled} labelled connection{})",
             s(judged),
             s(labelled)
         );
         let o = self.outcomes.get();
         if judged > 0 {
-            eprintln!(
+            synprint::say!(
                 "                     os_mismatch: {} true, {} false, {} null (either side unknown, \
                  or a device built the SYN)",
                 o.mismatch, o.consistent, o.unjudged
@@ -940,13 +940,13 @@ impl Judge {
         }
         let reused = self.reused.get();
         if reused > 0 {
-            eprintln!(
+            synprint::say!(
                 "                     {reused} later SYNs from a labelled address and port not \
                  judged (a reused port: the row describes its first client)"
             );
         }
         if judged == 0 && labelled > 0 {
-            eprintln!(
+            synprint::say!(
                 "note: no SYN matched a label row: the CSV's src_ip and src_port must be the \
                  client's address and port as the capture shows them (not behind NAT or a proxy)"
             );

@@ -66,12 +66,12 @@ pub fn learn(args: LearnArgs) -> Result<ExitCode, CliError> {
         classify::learn_capture(&mut learned, &args.pcap, &labels, engine.p0f_database())?;
     if stats.total == 0 {
         let unknown = stats.skipped_unknown;
-        eprintln!(
+        synprint::say!(
             "{}",
             nothing_joined(&args.pcap, &args.labels, &join, unknown)
         );
         say_stopped_early(&join);
-        eprintln!("{}: not written", args.model.display());
+        synprint::say!("{}: not written", args.model.display());
         return Ok(ExitCode::FAILURE);
     }
     // Only what loads is written: counts at their limit, grown further,
@@ -84,16 +84,16 @@ pub fn learn(args: LearnArgs) -> Result<ExitCode, CliError> {
         });
     }
     write_atomically(&args.model, text.as_bytes())?;
-    eprintln!(
+    synprint::say!(
         "{}: {} learned ({join})",
         args.model.display(),
         counted(stats.total, "labelled SYN", "labelled SYNs"),
     );
     for (os, n) in &stats.per_os {
-        eprintln!("  {os:<10} {n}");
+        synprint::say!("  {os:<10} {n}");
     }
     if stats.skipped_unknown > 0 {
-        eprintln!(
+        synprint::say!(
             "  ({} labelled unknown: nothing to learn of an OS from them)",
             counted(stats.skipped_unknown, "SYN", "SYNs")
         );
@@ -112,7 +112,7 @@ pub fn eval(args: EvalArgs) -> Result<ExitCode, CliError> {
     if join.labelled == 0 {
         // A report of 0.0% everywhere would read as a model that is always
         // wrong, not as labels that never matched.
-        eprintln!("{}", nothing_joined(&args.pcap, &args.labels, &join, 0));
+        synprint::say!("{}", nothing_joined(&args.pcap, &args.labels, &join, 0));
         say_stopped_early(&join);
         return Ok(ExitCode::FAILURE);
     }
@@ -144,7 +144,7 @@ pub(super) fn read_labels(path: &Path) -> Result<classify::Labels, classify::Lab
     let labels = classify::read_labels_file(path)?;
     if labels.duplicates > 0 {
         let n = labels.duplicates;
-        eprintln!(
+        synprint::say!(
             "{}: {n} {} an address and port an earlier row labelled (as every request on one \
              keep-alive connection does in a web server's log); the first row of each is used",
             path.display(),
@@ -160,7 +160,7 @@ fn say_stopped_early(join: &classify::JoinStats) -> ExitCode {
     match &join.stopped_early {
         Some(why) => {
             let syns = counted(join.syns, "client SYN", "client SYNs");
-            eprintln!("{why} (read up to there: {syns})");
+            synprint::say!("{why} (read up to there: {syns})");
             ExitCode::FAILURE
         }
         None => ExitCode::SUCCESS,

@@ -65,7 +65,7 @@ pub fn main() -> ExitCode {
     match result {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("synprint: {e}");
+            synprint::say!("synprint: {e}");
             ExitCode::from(2)
         }
     }

@@ -171,7 +171,7 @@ struct AcceptFailures {
 impl AcceptFailures {
     fn note(&mut self, e: &io::Error) {
         if let Some(line) = self.message(e, Instant::now()) {
-            eprintln!("{line}");
+            crate::say!("{line}");
         }
     }
 

@@ -206,7 +206,7 @@ pub fn capture_into(
                 Delivery::Record(r) => store.insert(Arc::new(r.clone())),
                 Delivery::BlockEnd => {}
                 Delivery::Link(event) => {
-                    eprintln!("synprint serve: capture on {interface}: {event}");
+                    crate::say!("synprint serve: capture on {interface}: {event}");
                 }
             }
             Ok::<(), std::convert::Infallible>(())
@@ -218,7 +218,7 @@ pub fn capture_into(
         // The API goes on answering from the store and the listener.
         Err(Stopped::Capture(e)) => {
             counters.stopped.store(true, Relaxed);
-            eprintln!("synprint serve: {e}; that capture has stopped (/healthz says so)");
+            crate::say!("synprint serve: {e}; that capture has stopped (/healthz says so)");
         }
     }
 }
@@ -259,29 +259,44 @@ fn knowledge(config: &ServeConfig) -> String {
 }
 
 /// SIGINT, SIGTERM and SIGHUP (the terminal or SSH session went away, as
-/// p0f takes it when not a daemon), installed before the server announces
-/// itself so a signal right after start-up is a clean shutdown, not a kill.
+/// p0f takes it when not a daemon) but those ignored at start (`nohup`),
+/// installed before the server announces itself so a signal right after
+/// start-up is a clean shutdown, not a kill.
 struct Signals {
-    term: tokio::signal::unix::Signal,
-    int: tokio::signal::unix::Signal,
-    hup: tokio::signal::unix::Signal,
+    term: Option<tokio::signal::unix::Signal>,
+    int: Option<tokio::signal::unix::Signal>,
+    hup: Option<tokio::signal::unix::Signal>,
 }
 
 impl Signals {
     fn install() -> Result<Signals, ServeError> {
         use tokio::signal::unix::{signal, SignalKind};
+        let unless_ignored = |kind: SignalKind| -> Result<_, ServeError> {
+            match sys::is_ignored(kind.as_raw_value()).map_err(ServeError::Signal)? {
+                true => Ok(None),
+                false => signal(kind).map(Some).map_err(ServeError::Signal),
+            }
+        };
         Ok(Signals {
-            term: signal(SignalKind::terminate()).map_err(ServeError::Signal)?,
-            int: signal(SignalKind::interrupt()).map_err(ServeError::Signal)?,
-            hup: signal(SignalKind::hangup()).map_err(ServeError::Signal)?,
+            term: unless_ignored(SignalKind::terminate())?,
+            int: unless_ignored(SignalKind::interrupt())?,
+            hup: unless_ignored(SignalKind::hangup())?,
         })
     }
 
     async fn wait(&mut self) {
+        async fn recv(s: &mut Option<tokio::signal::unix::Signal>) {
+            match s {
+                Some(s) => {
+                    s.recv().await;
+                }
+                None => std::future::pending().await,
+            }
+        }
         tokio::select! {
-            _ = self.term.recv() => {}
-            _ = self.int.recv() => {}
-            _ = self.hup.recv() => {}
+            _ = recv(&mut self.term) => {}
+            _ = recv(&mut self.int) => {}
+            _ = recv(&mut self.hup) => {}
         }
     }
 }
@@ -299,40 +314,40 @@ pub fn run(config: ServeConfig, engine: Arc<Engine>) -> Result<(), ServeError> {
         // Each connection is a descriptor, and so is each capture, listener
         // and file: a few dozen spare.
         match sys::raise_open_files_limit() {
-            Ok(files) if files < config.max_connections as u64 + 64 => eprintln!(
+            Ok(files) if files < config.max_connections as u64 + 64 => crate::say!(
                 "synprint serve: the open-files limit is {files}, below max_connections {} \
                  (raise the hard limit, e.g. LimitNOFILE= in a systemd unit)",
                 config.max_connections
             ),
             Ok(_) => {}
-            Err(e) => eprintln!("synprint serve: cannot raise the open-files limit: {e}"),
+            Err(e) => crate::say!("synprint serve: cannot raise the open-files limit: {e}"),
         }
         let server = Server::start(&config, engine, os_view::installed_classifier()).await?;
         for a in server.local_addrs() {
-            eprintln!("synprint serve: listening on http://{a}/classify");
+            crate::say!("synprint serve: listening on http://{a}/classify");
         }
         for i in &config.interfaces {
-            eprintln!(
+            crate::say!(
                 "synprint serve: capturing SYNs on {i}{}",
                 config.capture.mode()
             );
         }
-        eprintln!("synprint serve: {}", knowledge(&config));
+        crate::say!("synprint serve: {}", knowledge(&config));
         for note in &config.notes {
-            eprintln!("synprint serve: {note}");
+            crate::say!("synprint serve: {note}");
         }
         if config.api_key.is_none() {
-            eprintln!("synprint serve: no API key configured; /all, /stats and lookups of other addresses are off");
+            crate::say!("synprint serve: no API key configured; /all, /stats and lookups of other addresses are off");
         }
         if let Some(all) = config.trusted_proxies.iter().find(|c| c.is_everything()) {
-            eprintln!(
+            crate::say!(
                 "synprint serve: warning: trusted proxy {all} is every address: any client can \
                  name, in {}, the address it is answered for",
                 config.real_ip_header
             );
         }
         signals.wait().await;
-        eprintln!("synprint serve: shutting down");
+        crate::say!("synprint serve: shutting down");
         server.shutdown(Duration::from_secs(5)).await;
         Ok(())
     })

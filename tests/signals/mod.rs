@@ -1,0 +1,38 @@
+//! synprint keeps a stop signal ignored when it starts with it ignored (as
+//! `nohup` leaves SIGHUP, and a non-interactive shell leaves SIGINT for a
+//! background job, such as a CI runner started with `&`). Tests that send
+//! it those signals start it with their default actions, whatever the
+//! test runner inherited.
+
+use std::os::unix::process::CommandExt;
+use std::process::Command;
+
+/// `synprint`, started with SIGINT, SIGTERM and SIGHUP at their defaults.
+pub fn synprint() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_synprint"));
+    // SAFETY: signal(2) is async-signal-safe; nothing else runs between
+    // fork and exec.
+    unsafe {
+        cmd.pre_exec(|| {
+            for s in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
+                libc::signal(s, libc::SIG_DFL);
+            }
+            Ok(())
+        });
+    }
+    cmd
+}
+
+/// `synprint`, started with SIGHUP ignored, as under `nohup`.
+#[allow(dead_code)] // Not every test file that stops synprint needs it.
+pub fn synprint_under_nohup() -> Command {
+    let mut cmd = synprint();
+    // SAFETY: as above; run after the defaults are set.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::signal(libc::SIGHUP, libc::SIG_IGN);
+            Ok(())
+        });
+    }
+    cmd
+}
