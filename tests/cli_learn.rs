@@ -729,9 +729,13 @@ fn rotated_captures_are_read_as_one() {
     assert_eq!(report["join"]["labelled"], 30);
     assert_eq!(report["join"]["unmatched_label_rows"], 0);
 
-    // The first half cut inside its last record.
+    // The first half cut inside its last record, a rotation's new file
+    // still empty, one gone: the rest is read, each is named.
     std::fs::write(&first, &a[..a.len() - 5]).expect("cut");
-    let out = eval(&["--pcap", &first, &second]);
+    let fresh = dir.path().join("3.pcap").display().to_string();
+    std::fs::write(&fresh, b"").expect("write");
+    let gone = dir.path().join("0.pcap").display().to_string();
+    let out = eval(&["--pcap", &gone, &first, &second, &fresh]);
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{err}");
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("eval JSON");
@@ -739,8 +743,19 @@ fn rotated_captures_are_read_as_one() {
     let why = report["join"]["stopped_early"]
         .as_str()
         .expect("stopped_early");
+    let named: Vec<&str> = why.split("; ").collect();
+    assert_eq!(named.len(), 3, "{why}");
+    assert!(named[0].starts_with(&format!("{gone}: ")), "{why}");
     assert!(
-        why.starts_with(&format!("{first}: error at byte ")),
+        named[1].starts_with(&format!("{first}: error at byte ")),
         "{why}"
     );
+    assert!(named[2].starts_with(&format!("{fresh}: ")), "{why}");
+    assert!(err.contains("(29 client SYNs read in all)"), "{err}");
+    // Not one frame from any: an error, nothing learned or scored.
+    let out = eval(&["--pcap", &gone, &fresh]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(out.stdout.is_empty());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains(&format!("{gone}: ")), "{err}");
 }

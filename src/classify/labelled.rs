@@ -75,9 +75,10 @@ pub struct CaptureFileError {
 
 /// Calls `f` for every labelled client SYN of the captures at `paths`,
 /// read in order as one capture (rotated files: a label row joins the first
-/// SYN of its address and port in any of them). A capture that goes wrong
-/// after its first frame is used up to there and the next one read (see
-/// [`JoinStats::stopped_early`]); one with no frame read is an error.
+/// SYN of its address and port in any of them). A capture that cannot be
+/// opened or goes wrong is used up to there and the next one read (see
+/// [`JoinStats::stopped_early`]), as `analyze` does; when not one frame
+/// could be read from any, the first error is the answer.
 pub fn for_each_labelled_syn<P: AsRef<Path>>(
     paths: &[P],
     labels: &Labels,
@@ -85,29 +86,37 @@ pub fn for_each_labelled_syn<P: AsRef<Path>>(
 ) -> Result<JoinStats, CaptureFileError> {
     let mut stats = JoinStats::default();
     let mut seen: HashSet<(IpAddr, u16)> = HashSet::new();
+    let mut first_error = None;
+    let mut failed = |stats: &mut JoinStats, e: CaptureFileError| {
+        let why = e.to_string();
+        stats.stopped_early = Some(match stats.stopped_early.take() {
+            Some(earlier) => format!("{earlier}; {why}"),
+            None => why,
+        });
+        first_error.get_or_insert(e);
+    };
     for path in paths {
         let path = path.as_ref();
         let err = |source| CaptureFileError {
             path: path.to_path_buf(),
             source,
         };
-        let mut reader = CaptureReader::open(path).map_err(err)?;
-        let mut frames = 0u64;
+        let mut reader = match CaptureReader::open(path) {
+            Ok(reader) => reader,
+            Err(e) => {
+                failed(&mut stats, err(e));
+                continue;
+            }
+        };
         loop {
             let frame = match reader.next_frame() {
                 Ok(Some(frame)) => frame,
                 Ok(None) => break,
-                Err(e) if frames == 0 => return Err(err(e)),
                 Err(e) => {
-                    let why = err(e).to_string();
-                    stats.stopped_early = Some(match stats.stopped_early.take() {
-                        Some(earlier) => format!("{earlier}; {why}"),
-                        None => why,
-                    });
+                    failed(&mut stats, err(e));
                     break;
                 }
             };
-            frames += 1;
             stats.frames += 1;
             let obs = match decode(frame.link, frame.ts, frame.data) {
                 Ok(Some(obs)) if obs.kind == Kind::Syn => obs,
@@ -134,6 +143,11 @@ pub fn for_each_labelled_syn<P: AsRef<Path>>(
                 }
                 None => stats.label_without_os += 1,
             }
+        }
+    }
+    if stats.frames == 0 {
+        if let Some(e) = first_error {
+            return Err(e);
         }
     }
     // Each joined SYN is the first of its address and port, so each used

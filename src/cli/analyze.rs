@@ -34,8 +34,8 @@ pub struct AnalyzeArgs {
     /// SIGTERM, SIGHUP or --duration.
     #[arg(short, long, value_name = "NAME")]
     interface: Option<String>,
-    /// Only SYNs to (and SYN+ACKs from) this port, in files as live (p0f's
-    /// `port N` filter); the others are counted as `other ports`.
+    /// Only SYNs to this port and SYN+ACKs from it (a server's side of p0f's
+    /// `port N` filter), in files as live; the others are counted as `other ports`.
     #[arg(long, value_name = "PORT")]
     capture_port: Option<u16>,
     /// With --interface: put the interface into promiscuous mode while

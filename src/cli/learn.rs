@@ -160,7 +160,7 @@ fn say_stopped_early(join: &classify::JoinStats) -> ExitCode {
     match &join.stopped_early {
         Some(why) => {
             let syns = counted(join.syns, "client SYN", "client SYNs");
-            synprint::say!("{why} (read up to there: {syns})");
+            synprint::say!("{why} ({syns} read in all)");
             ExitCode::FAILURE
         }
         None => ExitCode::SUCCESS,
