@@ -81,11 +81,7 @@ pub enum LabelError {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error(
-        "{path}: larger than {} MiB (labels are read whole): split it; `learn` adds up \
-         what each part teaches",
-        limit >> 20
-    )]
+    #[error("{path}: larger than {}, more than a labels file may hold (it is read whole)", crate::bounded::size(*limit))]
     TooLarge { path: PathBuf, limit: u64 },
     #[error("{path}: empty (a labels CSV starts with a header row: src_ip, src_port and os or user_agent)")]
     Empty { path: PathBuf },
@@ -164,14 +160,9 @@ fn read_labels_up_to<R: Read>(input: R, path: &Path, limit: u64) -> Result<Label
     // Held whole so errors can name the line as an editor counts it (the
     // CSV reader counts records, not CRLF or blank lines); the labels kept
     // are of the same order of size anyway.
-    let mut text = Vec::new();
-    input
-        .take(limit + 1)
-        .read_to_end(&mut text)
-        .map_err(|source| LabelError::Io { path: p(), source })?;
-    if text.len() as u64 > limit {
-        return Err(LabelError::TooLarge { path: p(), limit });
-    }
+    let text = crate::bounded::read_up_to(input, limit)
+        .map_err(|source| LabelError::Io { path: p(), source })?
+        .ok_or_else(|| LabelError::TooLarge { path: p(), limit })?;
     if text.trim_ascii().is_empty() {
         return Err(LabelError::Empty { path: p() });
     }

@@ -38,7 +38,7 @@ pub(crate) use model::toml_error_line;
 pub use model::{
     ClassCounts, ClassProblem, Classification, ClassificationTextKey, Evidence, EvidenceItem,
     EvidenceText, FamilyScores, Lean, Model, ModelError, ModelFile, ModelKind, OsScores,
-    WeightsProblem, BUILTIN_MODEL, MODEL_FORMAT, MODEL_VERSION,
+    WeightsProblem, BUILTIN_MODEL, MAX_MODEL_BYTES, MODEL_FORMAT, MODEL_VERSION,
 };
 pub use ua::{os_from_user_agent, UaParserError};
 pub use verdict::{

@@ -180,8 +180,8 @@ pub enum ModelError {
     },
     #[error("{path}: not a valid model file (TOML): {message}")]
     Syntax { path: PathBuf, message: String },
-    #[error("{path}: larger than {} MiB, not a synprint OS model", MAX_MODEL_BYTES >> 20)]
-    TooLarge { path: PathBuf },
+    #[error("{path}: larger than {}, more than a model file may hold", crate::bounded::size(*limit))]
+    TooLarge { path: PathBuf, limit: u64 },
     #[error("{path}: not a synprint OS model ({found}, expected format = {MODEL_FORMAT:?})")]
     Foreign {
         path: PathBuf,
@@ -324,6 +324,7 @@ impl ModelFile {
         if text.len() > MAX_MODEL_BYTES {
             return Err(ModelError::TooLarge {
                 path: path.to_path_buf(),
+                limit: MAX_MODEL_BYTES as u64,
             });
         }
         if text.trim().is_empty() {
@@ -353,14 +354,19 @@ impl ModelFile {
     }
 
     pub fn load(path: &Path) -> Result<ModelFile, ModelError> {
+        ModelFile::load_up_to(path, MAX_MODEL_BYTES as u64)
+    }
+
+    fn load_up_to(path: &Path, limit: u64) -> Result<ModelFile, ModelError> {
         let io = |source| ModelError::Io {
             path: path.to_path_buf(),
             source,
         };
-        let bytes = crate::bounded::read_whole(path, MAX_MODEL_BYTES as u64)
+        let bytes = crate::bounded::read_whole(path, limit)
             .map_err(io)?
             .ok_or_else(|| ModelError::TooLarge {
                 path: path.to_path_buf(),
+                limit,
             })?;
         // A binary file handed over by mistake: say what it is not, and where.
         let text = String::from_utf8(bytes).map_err(|e| {
@@ -2442,23 +2448,23 @@ mod tests {
     /// not read into memory whole.
     #[test]
     fn oversized_model_files_are_refused() {
-        let e = ModelFile::load(Path::new("/dev/zero")).unwrap_err();
+        let e = ModelFile::load_up_to(Path::new("/dev/zero"), 1 << 20).unwrap_err();
         assert!(matches!(e, ModelError::TooLarge { .. }), "{e}");
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("big.toml");
-        let f = std::fs::File::create(&path).unwrap();
-        f.set_len(MAX_MODEL_BYTES as u64 + 1).unwrap();
-        let e = ModelFile::load(&path).unwrap_err();
+        let path = dir.path().join("m.toml");
+        let text = ModelFile::empty_learned().to_toml();
+        std::fs::write(&path, &text).unwrap();
+        let limit = text.len() as u64;
+        assert!(ModelFile::load_up_to(&path, limit).is_ok());
+        let e = ModelFile::load_up_to(&path, limit - 1).unwrap_err();
         assert_eq!(
             e.to_string(),
             format!(
-                "{}: larger than 256 MiB, not a synprint OS model",
-                path.display()
+                "{}: larger than {} bytes, more than a model file may hold",
+                path.display(),
+                limit - 1
             )
         );
-        f.set_len(MAX_MODEL_BYTES as u64).unwrap();
-        let e = ModelFile::load(&path).unwrap_err();
-        assert!(!matches!(e, ModelError::TooLarge { .. }), "{e}");
     }
 
     /// A learned `W or mss*N` window counts as `W` where any class holds W

@@ -16,9 +16,9 @@ pub enum CliError {
     #[error("{}: {source}", path.display())]
     P0fParse { path: PathBuf, source: DbError },
     #[error(
-        "{}: larger than {} MiB, not a p0f.fp",
+        "{}: larger than {}, not a p0f.fp",
         path.display(),
-        super::engine::MAX_P0F_DB_BYTES >> 20
+        synprint::bounded::size(super::engine::MAX_P0F_DB_BYTES)
     )]
     P0fTooLarge { path: PathBuf },
     /// An empty file (or one of comments) parses; every SYN would then go
@@ -29,6 +29,13 @@ pub enum CliError {
     Model(#[from] ModelError),
     #[error("{source} after this run; {}: not written", path.display())]
     ModelOutgrown { path: PathBuf, source: ModelError },
+    #[error(
+        "{}: not written: with this run's counts the model would pass {}, more than a \
+         model file may hold (learn into a new model file)",
+        path.display(),
+        synprint::bounded::size(synprint::classify::MAX_MODEL_BYTES as u64)
+    )]
+    ModelTooLarge { path: PathBuf },
     #[error("{}: cannot write the model: {source} (writing {} first)", path.display(), tmp.display())]
     ModelWrite {
         path: PathBuf,

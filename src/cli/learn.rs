@@ -77,6 +77,11 @@ pub fn learn(args: LearnArgs) -> Result<ExitCode, CliError> {
     // Only what loads is written: counts at their limit, grown further,
     // would make a file that every later run refuses.
     let text = learned.to_toml();
+    if text.len() > classify::MAX_MODEL_BYTES {
+        return Err(CliError::ModelTooLarge {
+            path: args.model.clone(),
+        });
+    }
     if let Err(source) = ModelFile::parse(&text, &args.model) {
         return Err(CliError::ModelOutgrown {
             path: args.model.clone(),

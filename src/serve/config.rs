@@ -95,7 +95,7 @@ pub const DEFAULT_MAX_CONNECTIONS: usize = 4096;
 /// More connections than any one process can hold file descriptors for.
 const MAX_CONNECTIONS_LIMIT: usize = 1 << 20;
 
-/// A port setting (0 for `listen`: any free port).
+/// A port setting (`api_server_port` 0 asks for any free port).
 const PORTS: RangeInclusive<u64> = 0..=u16::MAX as u64;
 
 /// The largest request head read (hyper's read buffer, which a single read
@@ -150,7 +150,10 @@ pub enum ConfigError {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("config file {path} is larger than {} MiB", MAX_CONFIG_BYTES >> 20)]
+    #[error(
+        "config file {path} is larger than {}",
+        crate::bounded::size(MAX_CONFIG_BYTES)
+    )]
     TooLarge { path: PathBuf },
     #[error("config file {path} is not valid {format}: {message}")]
     Syntax {
@@ -226,26 +229,26 @@ impl Layer {
         {
             return bad(ConfigKey::ApiKey, "the key is empty".into());
         }
-        if self.max_connections > Some(MAX_CONNECTIONS_LIMIT) {
-            return bad(
-                ConfigKey::MaxConnections,
-                format!("must be at most {MAX_CONNECTIONS_LIMIT}"),
-            );
-        }
-        let counts = [
-            (ConfigKey::MaxConnections, self.max_connections),
-            (ConfigKey::StoreMaxIps, self.store_max_ips),
-            (ConfigKey::StorePerIp, self.store_per_ip),
-            (ConfigKey::StoreMaxConnections, self.store_max_connections),
+        // A file's and a variable's numbers were checked as they were read;
+        // the flags' are checked here, against the same bounds.
+        let as_u64 = |v: Option<usize>| v.map(|v| v as u64);
+        let numbers = [
+            (ConfigKey::MaxConnections, as_u64(self.max_connections)),
+            (ConfigKey::CapturePort, self.capture_port.map(u64::from)),
+            (ConfigKey::StoreMaxIps, as_u64(self.store_max_ips)),
+            (ConfigKey::StorePerIp, as_u64(self.store_per_ip)),
             (
-                ConfigKey::StoreTtlSecs,
-                self.store_ttl_secs.map(|s| s.min(1) as usize),
+                ConfigKey::StoreMaxConnections,
+                as_u64(self.store_max_connections),
             ),
+            (ConfigKey::StoreTtlSecs, self.store_ttl_secs),
         ];
-        match counts.into_iter().find(|(_, v)| *v == Some(0)) {
-            Some((key, _)) => bad(key, "must be at least 1".into()),
-            None => Ok(()),
+        for (key, value) in numbers {
+            if let Some(v) = value.filter(|v| !key.numbers().contains(v)) {
+                return bad(key, out_of_range(v, key.numbers()));
+            }
         }
+        Ok(())
     }
 
     fn over(self, base: Layer) -> Layer {
@@ -464,8 +467,7 @@ impl ConfigKey {
         ConfigKey::StoreTtlSecs,
     ];
 
-    /// The values a number setting takes; the flags' are checked by
-    /// [`Layer::check`], whose bounds these are.
+    /// The values a number setting takes, from a file, a variable or a flag.
     fn numbers(self) -> RangeInclusive<u64> {
         match self {
             ConfigKey::MaxConnections => 1..=MAX_CONNECTIONS_LIMIT as u64,
@@ -693,8 +695,11 @@ impl<'a> Setting<'a> {
         n.filter(|n| range.contains(n))
             .and_then(|n| T::try_from(n).ok())
             .ok_or_else(|| {
-                let (min, max) = range.into_inner();
-                self.invalid(format!("expected a whole number from {min} to {max}"))
+                let given = match self.raw {
+                    Raw::Text(t) => t.trim().to_string(),
+                    Raw::Value(v) => v.to_string(),
+                };
+                self.invalid(out_of_range(given, range))
             })
     }
 
@@ -706,6 +711,11 @@ impl<'a> Setting<'a> {
                 .ok_or_else(|| self.invalid("expected true or false")),
         }
     }
+}
+
+fn out_of_range(given: impl fmt::Display, range: RangeInclusive<u64>) -> String {
+    let (min, max) = range.into_inner();
+    format!("{given} is not a whole number from {min} to {max}")
 }
 
 /// Reads synprint's keys and zardaxt.json's. zardaxt keys that configure
@@ -1107,17 +1117,17 @@ mod tests {
             (
                 "a.json",
                 "{\"api_server_port\": 70000}",
-                "`api_server_port`: expected a whole number from 0 to 65535",
+                "`api_server_port`: 70000 is not a whole number from 0 to 65535",
             ),
             (
                 "a.toml",
                 "store_per_ip = -1\n",
-                "`store_per_ip`: expected a whole number from 1 to",
+                "`store_per_ip`: -1 is not a whole number from 1 to",
             ),
             (
                 "a.toml",
                 "max_connections = \"10\"\n",
-                "`max_connections`: expected a whole number from 1 to 1048576",
+                "`max_connections`: \"10\" is not a whole number from 1 to 1048576",
             ),
             ("a.toml", "api_key = \" \"\n", "`api_key`"),
             (
