@@ -400,7 +400,7 @@ fn promiscuous_mode_lasts_as_long_as_the_capture() {
             "synprint serve: capturing SYNs on vb (promiscuous)",
         ),
     ] {
-        let mut child = Command::new("ip")
+        let mut child = signals::with_default_stop_signals(&mut Command::new("ip"))
             .args(["netns", "exec", &ns.0, env!("CARGO_BIN_EXE_synprint")])
             .args(args)
             .args(promiscuous.then_some("--promiscuous"))

@@ -10,6 +10,13 @@ use std::process::Command;
 /// `synprint`, started with SIGINT, SIGTERM and SIGHUP at their defaults.
 pub fn synprint() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_synprint"));
+    with_default_stop_signals(&mut cmd);
+    cmd
+}
+
+/// Starts `cmd` (synprint, or a command that execs it: `ip netns exec`)
+/// with SIGINT, SIGTERM and SIGHUP at their defaults.
+pub fn with_default_stop_signals(cmd: &mut Command) -> &mut Command {
     // SAFETY: signal(2) is async-signal-safe; nothing else runs between
     // fork and exec.
     unsafe {
@@ -18,9 +25,8 @@ pub fn synprint() -> Command {
                 libc::signal(s, libc::SIG_DFL);
             }
             Ok(())
-        });
+        })
     }
-    cmd
 }
 
 /// `synprint`, started with SIGHUP ignored, as under `nohup`.
