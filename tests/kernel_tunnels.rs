@@ -14,6 +14,7 @@
 //! message otherwise. Other tunnel types (GRE, IPIP, Geneve, ERSPAN) are
 //! compared with tshark on crafted frames in `tshark_encapsulations.rs`.
 
+mod signals;
 mod skipped;
 use skipped::skipped;
 use std::collections::BTreeMap;
@@ -169,7 +170,7 @@ impl LiveAnalyze {
     /// Returns once synprint says it is capturing.
     fn start(ns: &Netns, interface: &str, extra: &[&str], out: PathBuf) -> LiveAnalyze {
         let log = out.with_extension("log");
-        let child = Command::new("ip")
+        let child = signals::with_default_stop_signals(&mut Command::new("ip"))
             .args(["netns", "exec", &ns.0, env!("CARGO_BIN_EXE_synprint")])
             .args([
                 "analyze",
