@@ -685,8 +685,7 @@ extern "C" fn request_stop(_signal: libc::c_int) {
     STOP_REQUESTED.store(true, Ordering::Relaxed);
 }
 
-/// Whether `signal` is ignored, as `nohup` leaves SIGHUP and a shell leaves
-/// SIGINT for a background job: such a signal is to stay ignored.
+/// Whether `signal` is ignored, as `nohup` leaves SIGHUP.
 pub fn is_ignored(signal: libc::c_int) -> io::Result<bool> {
     // SAFETY: a null new action only reads the current one into `old`,
     // plain old data for which all-zero is valid.
@@ -702,13 +701,15 @@ pub fn is_ignored(signal: libc::c_int) -> io::Result<bool> {
 }
 
 /// Makes the first SIGINT, SIGTERM or SIGHUP (the terminal or SSH session
-/// went away) set the returned flag instead of killing the process, so a live capture can drain, flush and print
-/// its summary; a second one kills as usual (the handler resets itself).
-/// Those ignored when the process started stay ignored. Not restarting
-/// interrupted calls lets a waiting `poll` return at once.
+/// went away) set the returned flag instead of killing the process, so a
+/// live capture can drain, flush and print its summary; a second one
+/// kills as usual (the handler resets itself). A SIGHUP ignored at start
+/// (`nohup`) stays ignored; SIGINT and SIGTERM are caught whatever a
+/// background job inherited, as tcpdump and p0f catch them. Not
+/// restarting interrupted calls lets a waiting `poll` return at once.
 pub fn stop_on_signals() -> io::Result<&'static AtomicBool> {
     for signal in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
-        if is_ignored(signal)? {
+        if signal == libc::SIGHUP && is_ignored(signal)? {
             continue;
         }
         // SAFETY: sigaction is plain old data (all-zero is valid, an empty

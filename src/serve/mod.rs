@@ -259,9 +259,9 @@ fn knowledge(config: &ServeConfig) -> String {
 }
 
 /// SIGINT, SIGTERM and SIGHUP (the terminal or SSH session went away, as
-/// p0f takes it when not a daemon) but those ignored at start (`nohup`),
-/// installed before the server announces itself so a signal right after
-/// start-up is a clean shutdown, not a kill.
+/// p0f takes it when not a daemon; not when ignored at start, as `nohup`
+/// leaves it), installed before the server announces itself so a signal
+/// right after start-up is a clean shutdown, not a kill.
 struct Signals {
     term: Option<tokio::signal::unix::Signal>,
     int: Option<tokio::signal::unix::Signal>,
@@ -271,16 +271,15 @@ struct Signals {
 impl Signals {
     fn install() -> Result<Signals, ServeError> {
         use tokio::signal::unix::{signal, SignalKind};
-        let unless_ignored = |kind: SignalKind| -> Result<_, ServeError> {
-            match sys::is_ignored(kind.as_raw_value()).map_err(ServeError::Signal)? {
-                true => Ok(None),
-                false => signal(kind).map(Some).map_err(ServeError::Signal),
-            }
-        };
+        let caught = |kind: SignalKind| signal(kind).map(Some).map_err(ServeError::Signal);
+        let hangup = SignalKind::hangup();
         Ok(Signals {
-            term: unless_ignored(SignalKind::terminate())?,
-            int: unless_ignored(SignalKind::interrupt())?,
-            hup: unless_ignored(SignalKind::hangup())?,
+            term: caught(SignalKind::terminate())?,
+            int: caught(SignalKind::interrupt())?,
+            hup: match sys::is_ignored(hangup.as_raw_value()).map_err(ServeError::Signal)? {
+                true => None,
+                false => caught(hangup)?,
+            },
         })
     }
 

@@ -1,8 +1,7 @@
-//! synprint keeps a stop signal ignored when it starts with it ignored (as
-//! `nohup` leaves SIGHUP, and a non-interactive shell leaves SIGINT for a
-//! background job, such as a CI runner started with `&`). Tests that send
-//! it those signals start it with their default actions, whatever the
-//! test runner inherited.
+//! synprint keeps SIGHUP ignored when it starts with it ignored, as under
+//! `nohup` (a CI runner may be started so). Tests that send it stop
+//! signals start it with their default actions, whatever the test runner
+//! inherited.
 
 use std::os::unix::process::CommandExt;
 use std::process::Command;
