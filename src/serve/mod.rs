@@ -263,39 +263,39 @@ fn knowledge(config: &ServeConfig) -> String {
 /// leaves it), installed before the server announces itself so a signal
 /// right after start-up is a clean shutdown, not a kill.
 struct Signals {
-    term: Option<tokio::signal::unix::Signal>,
-    int: Option<tokio::signal::unix::Signal>,
+    term: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
     hup: Option<tokio::signal::unix::Signal>,
 }
 
 impl Signals {
     fn install() -> Result<Signals, ServeError> {
         use tokio::signal::unix::{signal, SignalKind};
-        let caught = |kind: SignalKind| signal(kind).map(Some).map_err(ServeError::Signal);
+        let caught = |kind: SignalKind| signal(kind).map_err(ServeError::Signal);
         let hangup = SignalKind::hangup();
+        let hup_ignored = sys::is_ignored(hangup.as_raw_value()).map_err(ServeError::Signal)?;
         Ok(Signals {
             term: caught(SignalKind::terminate())?,
             int: caught(SignalKind::interrupt())?,
-            hup: match sys::is_ignored(hangup.as_raw_value()).map_err(ServeError::Signal)? {
-                true => None,
-                false => caught(hangup)?,
+            hup: if hup_ignored {
+                None
+            } else {
+                Some(caught(hangup)?)
             },
         })
     }
 
     async fn wait(&mut self) {
-        async fn recv(s: &mut Option<tokio::signal::unix::Signal>) {
-            match s {
-                Some(s) => {
-                    s.recv().await;
-                }
+        let hup = async {
+            match &mut self.hup {
+                Some(hup) => hup.recv().await,
                 None => std::future::pending().await,
             }
-        }
+        };
         tokio::select! {
-            _ = recv(&mut self.term) => {}
-            _ = recv(&mut self.int) => {}
-            _ = recv(&mut self.hup) => {}
+            _ = self.term.recv() => {}
+            _ = self.int.recv() => {}
+            _ = hup => {}
         }
     }
 }
