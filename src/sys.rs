@@ -685,33 +685,32 @@ extern "C" fn request_stop(_signal: libc::c_int) {
     STOP_REQUESTED.store(true, Ordering::Relaxed);
 }
 
-/// Whether `signal` is ignored, as `nohup` leaves SIGHUP.
-pub fn is_ignored(signal: libc::c_int) -> io::Result<bool> {
+/// Whether a hang-up is to stop the run: not when SIGHUP was ignored at
+/// start, as `nohup` leaves it (SIGINT and SIGTERM are caught whatever a
+/// background job inherited, as tcpdump and p0f catch them).
+pub fn hangup_stops() -> io::Result<bool> {
     // SAFETY: a null new action only reads the current one into `old`,
     // plain old data for which all-zero is valid.
     let (rc, old) = unsafe {
         let mut old: libc::sigaction = std::mem::zeroed();
-        let rc = libc::sigaction(signal, std::ptr::null(), &mut old);
+        let rc = libc::sigaction(libc::SIGHUP, std::ptr::null(), &mut old);
         (rc, old)
     };
     if rc != 0 {
         return Err(io::Error::last_os_error());
     }
-    Ok(old.sa_sigaction == libc::SIG_IGN)
+    Ok(old.sa_sigaction != libc::SIG_IGN)
 }
 
 /// Makes the first SIGINT, SIGTERM or SIGHUP (the terminal or SSH session
 /// went away) set the returned flag instead of killing the process, so a
 /// live capture can drain, flush and print its summary; a second one
-/// kills as usual (the handler resets itself). A SIGHUP ignored at start
-/// (`nohup`) stays ignored; SIGINT and SIGTERM are caught whatever a
-/// background job inherited, as tcpdump and p0f catch them. Not
-/// restarting interrupted calls lets a waiting `poll` return at once.
+/// kills as usual (the handler resets itself). SIGHUP only as
+/// [`hangup_stops`] says. Not restarting interrupted calls lets a waiting
+/// `poll` return at once.
 pub fn stop_on_signals() -> io::Result<&'static AtomicBool> {
-    for signal in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
-        if signal == libc::SIGHUP && is_ignored(signal)? {
-            continue;
-        }
+    let hangup = hangup_stops()?.then_some(libc::SIGHUP);
+    for signal in [libc::SIGINT, libc::SIGTERM].into_iter().chain(hangup) {
         // SAFETY: sigaction is plain old data (all-zero is valid, an empty
         // mask); the handler only stores to an atomic, which is
         // async-signal-safe, and lives for the whole program.

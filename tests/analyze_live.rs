@@ -62,20 +62,6 @@ fn interrupt(child: &Child) {
     assert_eq!(rc, 0, "kill");
 }
 
-fn wait(child: &mut Child, within: Duration) -> std::process::ExitStatus {
-    let until = Instant::now() + within;
-    loop {
-        if let Some(status) = child.try_wait().expect("wait") {
-            return status;
-        }
-        if Instant::now() > until {
-            let _ = child.kill();
-            panic!("synprint did not stop within {within:?}");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
 /// `analyze` capturing `port` on loopback as JSON lines: the child and its
 /// output and error lines.
 fn capture_lo_jsonl(port: u16) -> (Child, mpsc::Receiver<String>, mpsc::Receiver<String>) {
@@ -140,7 +126,7 @@ fn records_stream_out_until_interrupted() {
         seen.push(client_port);
     }
     interrupt(&child);
-    let status = wait(&mut child, Duration::from_secs(10));
+    let status = signals::wait_within(&mut child, Duration::from_secs(10));
     assert!(status.success(), "{status:?}");
     assert!(
         out.recv_timeout(Duration::from_secs(5)).is_err(),
@@ -176,7 +162,7 @@ fn a_stop_reads_what_the_kernel_already_passed() {
         .map(|_| TcpStream::connect(("127.0.0.1", port)).expect("connect"))
         .collect();
     interrupt(&child);
-    let status = wait(&mut child, Duration::from_secs(10));
+    let status = signals::wait_within(&mut child, Duration::from_secs(10));
     assert!(status.success(), "{status:?}");
     drop(conns);
     let records = out.iter().count();
@@ -210,7 +196,7 @@ fn duration_ends_the_capture() {
         "--duration",
         "0.5",
     ]);
-    let status = wait(&mut child, Duration::from_secs(20));
+    let status = signals::wait_within(&mut child, Duration::from_secs(20));
     assert!(status.success(), "{status:?}");
     assert!(started.elapsed() >= Duration::from_millis(500));
     let mut text = String::new();
@@ -354,7 +340,7 @@ fn link_down_is_waited_out_and_deletion_ends_the_capture() {
         "synprint: capture on vb: the link is down; waiting for it"
     );
     ns.ip(&["link", "del", "va"]);
-    let status = wait(&mut child, Duration::from_secs(20));
+    let status = signals::wait_within(&mut child, Duration::from_secs(20));
     assert_eq!(status.code(), Some(1));
     assert_eq!(
         next_line(&err, "deletion line"),
@@ -413,7 +399,7 @@ fn promiscuous_mode_lasts_as_long_as_the_capture() {
         while next_line(&err, "start-up line") != started {}
         assert_eq!(promiscuity(), u32::from(promiscuous), "{args:?}");
         interrupt(&child);
-        let status = wait(&mut child, Duration::from_secs(20));
+        let status = signals::wait_within(&mut child, Duration::from_secs(20));
         assert!(status.success(), "{args:?}: {status:?}");
         assert_eq!(promiscuity(), 0, "after {args:?}");
     }

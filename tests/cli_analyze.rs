@@ -679,7 +679,7 @@ fn signal_and_wait(
 ) -> (std::process::ExitStatus, String) {
     use std::io::Read;
     send_signal(child, signal);
-    let status = wait_for(child, limit);
+    let status = signals::wait_within(child, limit);
     let mut err = String::new();
     child
         .stderr
@@ -1299,7 +1299,7 @@ fn a_hang_up_stops_cleanly_or_not_at_all() {
     // Standard error's reader goes away, as a closed terminal does.
     drop(child.stderr.take());
     send_signal(&child, libc::SIGHUP);
-    let status = wait_for(&mut child, Duration::from_secs(5));
+    let status = signals::wait_within(&mut child, Duration::from_secs(5));
     drop(stdin);
     assert_eq!(status.code(), Some(0), "{status:?}");
     let text = std::fs::read_to_string(&out).expect("records");
@@ -1316,24 +1316,6 @@ fn a_hang_up_stops_cleanly_or_not_at_all() {
     drop(stdin);
     assert!(status.success(), "{status:?}");
     assert!(err.contains("-: interrupted"), "{err}");
-}
-
-/// `child`'s status once it ends, within `limit`.
-fn wait_for(
-    child: &mut std::process::Child,
-    limit: std::time::Duration,
-) -> std::process::ExitStatus {
-    let until = std::time::Instant::now() + limit;
-    loop {
-        if let Some(status) = child.try_wait().expect("wait") {
-            return status;
-        }
-        if std::time::Instant::now() > until {
-            let _ = child.kill();
-            panic!("still running {limit:?} on");
-        }
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
 }
 
 /// synprint started with `args` (SIGINT, SIGTERM and SIGHUP at their

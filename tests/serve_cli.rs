@@ -7,7 +7,7 @@ mod signals;
 
 use std::net::SocketAddr;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serve_common::{announced_addresses, get};
 
@@ -54,17 +54,7 @@ fn send(child: &std::process::Child, signal: libc::c_int) {
 /// Sends `signal` and waits (at most 10 s) for serve to end.
 fn stop_with(child: &mut std::process::Child, signal: libc::c_int) -> std::process::ExitStatus {
     send(child, signal);
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        if let Some(status) = child.try_wait().expect("wait") {
-            return status;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "serve did not stop on signal {signal}"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    signals::wait_within(child, Duration::from_secs(10))
 }
 
 /// A hang-up whose terminal is gone: serve cannot write its "shutting

@@ -863,15 +863,16 @@ pub async fn handle(state: &AppState, conn: &Conn, req: &Request<hyper::body::In
         method_not_allowed(public)
     } else if req.uri().path() == "*" {
         // RFC 9110 9.3.7: `OPTIONS *` asks about the server as a whole.
-        match req.method() == Method::OPTIONS {
-            true => options_response(false),
-            false => error_response(
+        if req.method() == Method::OPTIONS {
+            options_response(false)
+        } else {
+            error_response(
                 &ApiError::new(
                     StatusCode::BAD_REQUEST,
                     "the target `*` is for OPTIONS only",
                 ),
                 false,
-            ),
+            )
         }
     } else if endpoint == Endpoint::Other {
         error_response(

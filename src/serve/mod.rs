@@ -259,8 +259,8 @@ fn knowledge(config: &ServeConfig) -> String {
 }
 
 /// SIGINT, SIGTERM and SIGHUP (the terminal or SSH session went away, as
-/// p0f takes it when not a daemon; not when ignored at start, as `nohup`
-/// leaves it), installed before the server announces itself so a signal
+/// p0f takes it when not a daemon; as [`sys::hangup_stops`] says),
+/// installed before the server announces itself so a signal
 /// right after start-up is a clean shutdown, not a kill.
 struct Signals {
     term: tokio::signal::unix::Signal,
@@ -272,16 +272,15 @@ impl Signals {
     fn install() -> Result<Signals, ServeError> {
         use tokio::signal::unix::{signal, SignalKind};
         let caught = |kind: SignalKind| signal(kind).map_err(ServeError::Signal);
-        let hangup = SignalKind::hangup();
-        let hup_ignored = sys::is_ignored(hangup.as_raw_value()).map_err(ServeError::Signal)?;
+        let hup = if sys::hangup_stops().map_err(ServeError::Signal)? {
+            Some(caught(SignalKind::hangup())?)
+        } else {
+            None
+        };
         Ok(Signals {
             term: caught(SignalKind::terminate())?,
             int: caught(SignalKind::interrupt())?,
-            hup: if hup_ignored {
-                None
-            } else {
-                Some(caught(hangup)?)
-            },
+            hup,
         })
     }
 

@@ -2,9 +2,12 @@
 //! `nohup` (a CI runner may be started so). Tests that send it stop
 //! signals start it with their default actions, whatever the test runner
 //! inherited.
+// Each test file that includes this module uses part of it.
+#![allow(dead_code)]
 
 use std::os::unix::process::CommandExt;
-use std::process::Command;
+use std::process::{Child, Command, ExitStatus};
+use std::time::{Duration, Instant};
 
 /// `synprint`, started with SIGINT, SIGTERM and SIGHUP at their defaults.
 pub fn synprint() -> Command {
@@ -29,7 +32,6 @@ pub fn with_default_stop_signals(cmd: &mut Command) -> &mut Command {
 }
 
 /// `synprint`, started with SIGHUP ignored, as under `nohup`.
-#[allow(dead_code)] // Not every test file that stops synprint needs it.
 pub fn synprint_under_nohup() -> Command {
     let mut cmd = synprint();
     // SAFETY: as above; run after the defaults are set.
@@ -40,4 +42,20 @@ pub fn synprint_under_nohup() -> Command {
         });
     }
     cmd
+}
+
+/// `child`'s status once it ends, within `limit` (killed and the test
+/// failed if not).
+pub fn wait_within(child: &mut Child, limit: Duration) -> ExitStatus {
+    let until = Instant::now() + limit;
+    loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            return status;
+        }
+        if Instant::now() > until {
+            let _ = child.kill();
+            panic!("synprint did not stop within {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }
