@@ -14,8 +14,9 @@
 //!   learned models; the User-Agent verdict.
 //! - [`analyze`]: the pipeline that ties the above into [`analyze::Record`]s,
 //!   with retransmission tracking and counters.
-//! - [`output`]: records → JSON lines or p0f-like text.
-//! - [`store`]: bounded, expiring memory of recent fingerprints per address.
+//! - [`store`]: bounded, expiring memory of recent fingerprints per address,
+//!   and the per-host inventory of a whole run.
+//! - [`output`]: records (and inventories) → JSON lines or p0f-like text.
 //! - [`serve`]: the HTTP API and kernel SAVED_SYN listener, fed also by
 //!   live captures.
 //! - [`craft`]: building packets byte by byte (tests, benchmarks, fixtures).

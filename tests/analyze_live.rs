@@ -426,3 +426,67 @@ fn promiscuous_any_is_refused() {
         .expect("run synprint");
     assert_eq!(out.status.code(), Some(2));
 }
+
+/// `--inventory -` of a live capture comes out when it stops: the hosts of
+/// this machine's own loopback connections, client and server sides.
+#[test]
+fn the_inventory_of_a_live_capture_comes_at_its_stop() {
+    if !root() {
+        return;
+    }
+    let listener = TcpListener::bind((Ipv6Addr::UNSPECIFIED, 0)).expect("listen");
+    let port = listener.local_addr().expect("addr").port();
+    let port_arg = port.to_string();
+    let (mut child, out, err) = spawn(&[
+        "analyze",
+        "-i",
+        "lo",
+        "--capture-port",
+        &port_arg,
+        "-f",
+        "none",
+        "--inventory",
+        "-",
+    ]);
+    let (out, err) = (lines(out), lines(err));
+    next_line(&err, "start-up line");
+    let targets: [SocketAddr; 3] = [
+        ([127, 0, 0, 1], port).into(),
+        (Ipv6Addr::LOCALHOST, port).into(),
+        ([127, 0, 0, 1], port).into(),
+    ];
+    let conns: Vec<_> = targets
+        .iter()
+        .map(|t| TcpStream::connect(t).expect("connect"))
+        .collect();
+    interrupt(&child);
+    let status = signals::wait_within(&mut child, Duration::from_secs(10));
+    assert!(status.success(), "{status:?}");
+    drop(conns);
+    let hosts: Vec<serde_json::Value> = out
+        .iter()
+        .map(|l| serde_json::from_str(&l).expect("a JSON host"))
+        .collect();
+    let summary = err.iter().collect::<Vec<_>>().join("\n");
+    assert_eq!(hosts.len(), 2, "{hosts:?}\n{summary}");
+    for (host, ip, n) in [(&hosts[0], "127.0.0.1", 2), (&hosts[1], "::1", 1)] {
+        assert_eq!(host["ip"], ip, "{host}");
+        assert_eq!(
+            (&host["syns"], &host["syn_acks"]),
+            (&n.into(), &n.into()),
+            "{host}"
+        );
+        assert_eq!(host["server_ports"], serde_json::json!([port]), "{host}");
+        assert_eq!(host["family"], "Linux", "{host}");
+        assert_eq!(
+            host["client_families"],
+            serde_json::json!(["Linux"]),
+            "{host}"
+        );
+        assert_eq!(host["hops"], 0, "{host}");
+    }
+    assert!(
+        summary.contains("inventory:           2 hosts, to standard output"),
+        "{summary}"
+    );
+}

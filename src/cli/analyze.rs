@@ -10,13 +10,15 @@ use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::time::{Duration, Instant};
 
+use synprint::analyze::Record;
 use synprint::analyze::{Analyzer, AnalyzerConfig, Claim};
 use synprint::capture::{
     decompressing, plain_size, CaptureCounters, CaptureOptions, CaptureReader, Delivery,
     LiveCapture, Stopped,
 };
-use synprint::output::{Format, PreallocatedFile, RecordWriter};
+use synprint::output::{write_inventory, Format, InventoryFormat, PreallocatedFile, RecordWriter};
 use synprint::packet::{LinkType, Skip};
+use synprint::store::{Inventory, InventoryLimits};
 
 use super::engine::EngineArgs;
 use super::error::CliError;
@@ -65,6 +67,20 @@ pub struct AnalyzeArgs {
     /// labelled connections get a `verdict` against the claimed OS.
     #[arg(long, value_name = "CSV")]
     labels: Option<PathBuf>,
+    /// Also write, at the end, an inventory of the hosts seen: per address,
+    /// the OS answer, hops, link, uptime, the ports it served and each
+    /// distinct stack it used (`-`: standard output).
+    #[arg(long, value_name = "PATH")]
+    inventory: Option<PathBuf>,
+    /// The inventory's format; default: text on a terminal, jsonl otherwise.
+    #[arg(long, value_enum, requires = "inventory")]
+    inventory_format: Option<InventoryFormat>,
+    /// Addresses the inventory lists, the first ones seen; records from
+    /// later addresses are only counted (a flood of spoofed sources cannot
+    /// push out the hosts seen before it).
+    #[arg(long, value_name = "N", default_value_t = 100_000,
+          value_parser = clap::value_parser!(u64).range(1..=10_000_000))]
+    inventory_max_hosts: u64,
     #[command(flatten)]
     engine: EngineArgs,
 }
@@ -254,14 +270,22 @@ pub fn run(args: AnalyzeArgs) -> Result<ExitCode, CliError> {
     } else {
         Format::Jsonl
     });
-    if let Some(path) = output {
+    let inventory_out = args.inventory.as_ref().filter(|p| p.as_os_str() != "-");
+    if args.inventory.is_some()
+        && inventory_out.is_none()
+        && output.is_none()
+        && format != Format::None
+    {
+        return Err(CliError::InventoryWithRecords);
+    }
+    for path in output.iter().chain(&inventory_out) {
         let inputs = args.files.iter().chain(&args.labels);
         refuse_to_overwrite_an_input(path, inputs.chain(args.engine.inputs()))?;
     }
     refuse_when_no_capture_opens(&args.files)?;
     // Also before the output file is created: a bad labels file must not
     // empty it either.
-    let labels = match &args.labels {
+    let judge = match &args.labels {
         Some(path) => Some(Judge {
             labels: super::learn::read_labels(path)?,
             judged: RefCell::default(),
@@ -276,6 +300,39 @@ pub fn run(args: AnalyzeArgs) -> Result<ExitCode, CliError> {
             source,
         }
     }
+    // The inventory's file must not be the records' under another name:
+    // asked before it is created (an existing file is not emptied) and
+    // after (a new one then exists to compare with).
+    let apart = || match (output, inventory_out) {
+        (Some(records), Some(inventory)) => {
+            refuse_to_overwrite_an_input(records, std::iter::once(inventory))
+                .map_err(|_| CliError::InventoryWithRecords)
+        }
+        _ => Ok(()),
+    };
+    apart()?;
+    let inventory = match &args.inventory {
+        Some(_) => Some(InventoryOut {
+            hosts: RefCell::new(Inventory::new(InventoryLimits {
+                max_hosts: usize::try_from(args.inventory_max_hosts).unwrap_or(usize::MAX),
+                ..InventoryLimits::default()
+            })),
+            file: match inventory_out {
+                Some(path) => Some((path.clone(), File::create(path).map_err(opening(path))?)),
+                None => None,
+            },
+            format: args.inventory_format.unwrap_or(
+                if inventory_out.is_none() && io::stdout().is_terminal() {
+                    InventoryFormat::Text
+                } else {
+                    InventoryFormat::Jsonl
+                },
+            ),
+        }),
+        None => None,
+    };
+    apart()?;
+    let each = PerRecord { judge, inventory };
     // Ctrl-C ends the run with the records so far flushed and the summary
     // (a second one kills). Without the handler, a file's run is as before.
     let stop = match capture {
@@ -314,7 +371,7 @@ pub fn run(args: AnalyzeArgs) -> Result<ExitCode, CliError> {
     };
     let mut writer = RecordWriter::new(BufWriter::with_capacity(1 << 16, sink), format);
     if let (Some(capture), Some(stop)) = (capture, stop) {
-        return run_live(capture, &args, &engine, &mut writer, labels.as_ref(), stop);
+        return run_live(capture, &args, &engine, &mut writer, &each, stop);
     }
     let started = Instant::now();
     // One analyzer for all the files, read as one stream (rotated files of
@@ -343,7 +400,7 @@ pub fn run(args: AnalyzeArgs) -> Result<ExitCode, CliError> {
                     may_show_progress,
                     &mut analyzer,
                     &mut writer,
-                    labels.as_ref(),
+                    &each,
                     stop,
                 );
                 match end {
@@ -383,13 +440,16 @@ pub fn run(args: AnalyzeArgs) -> Result<ExitCode, CliError> {
     let secs = started.elapsed().as_secs_f64();
     let total = analyzer.stats();
     eprint_whole(&total);
-    if let Some(judge) = &labels {
+    if let Some(judge) = &each.judge {
         judge.report();
     }
     eprint_whole(format_args!(
         "time:                {secs:.3} s ({:.0} packets/s)",
         total.packets as f64 / secs.max(1e-9)
     ));
+    if let Some(inventory) = &each.inventory {
+        failed |= !inventory.write();
+    }
     Ok(if failed {
         ExitCode::FAILURE
     } else if interrupted {
@@ -483,7 +543,7 @@ fn analyze_file<W: Write>(
     may_show_progress: bool,
     analyzer: &mut Analyzer<'_>,
     writer: &mut RecordWriter<W>,
-    labels: Option<&Judge>,
+    each: &PerRecord,
     stop: Option<&'static AtomicBool>,
 ) -> FileEnd {
     let is_file = opened.size.is_some();
@@ -501,7 +561,7 @@ fn analyze_file<W: Write>(
                 analyzer,
                 writer,
                 progress.as_ref(),
-                labels,
+                each,
                 // A stream is usually a live `tcpdump -w -`: each record
                 // goes out as soon as it is made instead of in 1 MiB
                 // batches.
@@ -624,7 +684,7 @@ fn run_live<W: Write>(
     args: &AnalyzeArgs,
     engine: &synprint::analyze::Engine,
     writer: &mut RecordWriter<W>,
-    labels: Option<&Judge>,
+    each: &PerRecord,
     stop: &AtomicBool,
 ) -> Result<ExitCode, CliError> {
     let interface = capture.interface().to_string();
@@ -642,9 +702,7 @@ fn run_live<W: Write>(
     let mut analyzer = Analyzer::new(engine, AnalyzerConfig::default());
     let streamed = capture.stream(&mut analyzer, &counters, keep_going, &mut |d| match d {
         Delivery::Record(record) => {
-            if let Some(judge) = labels {
-                judge.apply(record);
-            }
+            each.see(record);
             writer.write(record)
         }
         Delivery::BlockEnd => writer.flush(),
@@ -676,7 +734,7 @@ fn run_live<W: Write>(
     }
     let secs = started.elapsed().as_secs_f64();
     eprint_whole(analyzer.stats());
-    if let Some(judge) = labels {
+    if let Some(judge) = &each.judge {
         judge.report();
     }
     eprint_whole(format_args!(
@@ -685,6 +743,9 @@ fn run_live<W: Write>(
         counters.kernel_packets.load(Relaxed),
         counters.kernel_drops.load(Relaxed)
     ));
+    if let Some(inventory) = &each.inventory {
+        failed |= !inventory.write();
+    }
     Ok(if failed {
         ExitCode::FAILURE
     } else {
@@ -748,7 +809,7 @@ fn analyze_stream<W: Write>(
     analyzer: &mut Analyzer<'_>,
     writer: &mut RecordWriter<W>,
     progress: Option<&(indicatif::ProgressBar, Rc<Cell<u64>>)>,
-    labels: Option<&Judge>,
+    each: &PerRecord,
     live: bool,
     stop: Option<&AtomicBool>,
 ) -> Result<(), StreamError> {
@@ -758,9 +819,7 @@ fn analyze_stream<W: Write>(
     let emit = |writer: &mut RecordWriter<W>,
                 record: &mut synprint::analyze::Record|
      -> Result<(), io::Error> {
-        if let Some(judge) = labels {
-            judge.apply(record);
-        }
+        each.see(record);
         writer.write(record)?;
         if live {
             // A live stream shows each record as soon as its packet arrives.
@@ -868,6 +927,79 @@ fn progress_bar(size: u64) -> indicatif::ProgressBar {
     bar
 }
 
+/// What happens to each record before it is written.
+struct PerRecord {
+    judge: Option<Judge>,
+    inventory: Option<InventoryOut>,
+}
+
+impl PerRecord {
+    fn see(&self, record: &mut Record) {
+        if let Some(judge) = &self.judge {
+            judge.apply(record);
+        }
+        if let Some(inventory) = &self.inventory {
+            inventory.hosts.borrow_mut().add(record);
+        }
+    }
+}
+
+/// `--inventory`: the hosts gathered, and where they go at the end.
+struct InventoryOut {
+    hosts: RefCell<Inventory>,
+    /// `None`: standard output.
+    file: Option<(PathBuf, File)>,
+    format: InventoryFormat,
+}
+
+impl InventoryOut {
+    /// Writes the inventory and says how many hosts it lists; false when
+    /// it could not be written (said too).
+    fn write(&self) -> bool {
+        let hosts = self.hosts.borrow();
+        let (name, written) = match &self.file {
+            Some((path, file)) => (
+                path.display().to_string(),
+                write_inventory(&mut BufWriter::new(file), &hosts, self.format),
+            ),
+            None => (
+                "standard output".into(),
+                write_inventory(
+                    &mut BufWriter::new(io::stdout().lock()),
+                    &hosts,
+                    self.format,
+                ),
+            ),
+        };
+        let listed = match hosts.len() {
+            1 => "1 host".to_string(),
+            n => format!("{n} hosts"),
+        };
+        let unlisted = hosts.unlisted_records();
+        let past = if unlisted > 0 {
+            format!(
+                "; {unlisted} records from addresses past the first {} not listed \
+                 (--inventory-max-hosts)",
+                hosts.limits().max_hosts
+            )
+        } else {
+            String::new()
+        };
+        match written {
+            Ok(()) => {
+                synprint::say!("inventory:           {listed}, to {name}{past}");
+                true
+            }
+            // A reader that went away (`| head`) took what it wanted.
+            Err(e) if e.kind() == io::ErrorKind::BrokenPipe => true,
+            Err(e) => {
+                synprint::say!("inventory: {name}: {e}");
+                false
+            }
+        }
+    }
+}
+
 /// `--labels`: the CSV, and how many SYNs it gave a verdict.
 struct Judge {
     labels: synprint::classify::Labels,
@@ -893,7 +1025,7 @@ impl Judge {
     /// A labelled SYN's verdict: against the `os` column when the row
     /// names one (it wins, as in `learn` and `eval`), else against its
     /// User-Agent, present or not.
-    fn apply(&self, record: &mut synprint::analyze::Record) {
+    fn apply(&self, record: &mut Record) {
         let obs = record.obs();
         let Some(label) = self.labels.for_syn(obs) else {
             return;

@@ -60,6 +60,11 @@ pub enum CliError {
     /// created, so an existing `-o` file is left as it was.
     #[error("no capture could be opened: {}", list(unopened))]
     NoCapture { unopened: Vec<(PathBuf, io::Error)> },
+    #[error(
+        "the records and the inventory would go to the same place: write the records \
+         elsewhere (-o FILE) or none (-f none)"
+    )]
+    InventoryWithRecords,
     #[error("`-` (standard input) is given twice; it can be read once")]
     StdinTwice,
     /// A file the command writes (its name as the user typed it).

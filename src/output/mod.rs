@@ -1,6 +1,7 @@
 //! Records → bytes: JSON lines (the documented contract) or p0f-like text
 //! blocks for people. `none` analyses everything and writes nothing.
 
+mod inventory;
 mod json;
 mod p0flog;
 mod preallocate;
@@ -10,6 +11,7 @@ use std::io::{self, Write};
 
 use crate::analyze::{ConnUptime, JsonMemo, Record};
 
+pub use inventory::{write_inventory, InventoryFormat};
 pub use json::JsonBuf;
 pub use p0flog::{write_p0f_conn_uptime, P0fLog};
 pub use preallocate::PreallocatedFile;

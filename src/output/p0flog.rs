@@ -246,7 +246,7 @@ impl fmt::Display for Params<'_> {
 }
 
 /// `YYYY/MM/DD HH:MM:SS` of a packet time, in UTC.
-struct UtcTime(Timestamp);
+pub(super) struct UtcTime(pub(super) Timestamp);
 
 impl fmt::Display for UtcTime {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -3,7 +3,8 @@
 //! The API answers "what did this address (or this exact connection) send
 //! lately?" from here. [`FingerprintStore`] is a trait because the next step
 //! is a store shared by several sensors; [`MemoryStore`] is the in-process
-//! implementation.
+//! implementation. An [`Inventory`] is the other memory per address: every
+//! host of a whole run and the stacks it used (`analyze --inventory`).
 //!
 //! Time is whatever the caller says it is: records carry their packet (or
 //! accept) time, lookups pass `now`. The store never reads a clock, so tests
@@ -18,6 +19,10 @@ use foldhash::fast::RandomState;
 
 use crate::analyze::Record;
 use crate::packet::{Kind, Observation, Timestamp};
+
+mod inventory;
+
+pub use inventory::{Answer, Host, Inventory, InventoryLimits, Stack};
 
 /// Limits of a store. Memory is bounded by roughly
 /// `max_ips * per_ip + max_connections` records.

@@ -1,0 +1,410 @@
+//! The hosts a capture saw and the stacks each one used: a network
+//! defender's device inventory, gathered from the records of a whole run
+//! (`synprint analyze --inventory`).
+//!
+//! Unlike [`MemoryStore`](super::MemoryStore), which answers for recent
+//! visitors and forgets, an inventory keeps what it lists until the end,
+//! within bounds: the first [`InventoryLimits::max_hosts`] addresses are
+//! listed and records of later ones only counted, so a flood of spoofed
+//! sources cannot push out the hosts seen before it; per address, the
+//! first [`InventoryLimits::stacks_per_host`] distinct stacks and
+//! [`InventoryLimits::ports_per_host`] served ports.
+
+use std::collections::{BTreeSet, HashMap};
+use std::net::IpAddr;
+
+use foldhash::fast::RandomState;
+
+use super::signature_key;
+use crate::analyze::Record;
+use crate::classify::{Family, Os};
+use crate::p0f::{Mtu, P0fMatch, Uptime};
+use crate::packet::{Kind, Observation, Timestamp};
+
+/// Bounds of an [`Inventory`]: memory stays near `max_hosts` times a host
+/// with `stacks_per_host` stacks (about 1 KiB per stack).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct InventoryLimits {
+    pub max_hosts: usize,
+    pub stacks_per_host: usize,
+    pub ports_per_host: usize,
+}
+
+impl Default for InventoryLimits {
+    fn default() -> Self {
+        InventoryLimits {
+            max_hosts: 100_000,
+            stacks_per_host: 8,
+            ports_per_host: 64,
+        }
+    }
+}
+
+/// One distinct stack (the fields that stay the same between connections:
+/// [`signature_key`]) seen from a host, with what the first record that
+/// carried it said: only the parts an inventory shows, as a host may keep
+/// several and an inventory many hosts.
+#[derive(Clone, Debug)]
+pub struct Stack {
+    key: u64,
+    pub count: u64,
+    pub first_seen: Timestamp,
+    pub last_seen: Timestamp,
+    /// The first record's packet.
+    pub obs: Observation,
+    pub p0f: P0fMatch<'static>,
+    pub mtu: Option<Mtu<'static>>,
+    /// The classification's answer (absent when classification is off).
+    pub answer: Option<Answer>,
+}
+
+/// The part of a [`Classification`](crate::classify::Classification) an
+/// inventory shows.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Answer {
+    pub os: Os,
+    pub family: Family,
+    pub confidence: f32,
+}
+
+impl Stack {
+    fn of(key: u64, record: &Record) -> Stack {
+        let ts = record.obs().ts;
+        Stack {
+            key,
+            count: 1,
+            first_seen: ts,
+            last_seen: ts,
+            obs: record.obs().clone(),
+            p0f: *record.p0f(),
+            mtu: record.mtu().copied(),
+            answer: record.classification().map(|c| Answer {
+                os: c.os,
+                family: c.family,
+                confidence: c.confidence,
+            }),
+        }
+    }
+
+    pub fn kind(&self) -> Kind {
+        self.obs.kind
+    }
+}
+
+/// Everything an inventory knows of one address.
+#[derive(Clone, Debug)]
+pub struct Host {
+    pub ip: IpAddr,
+    pub first_seen: Timestamp,
+    pub last_seen: Timestamp,
+    /// Client SYNs it sent.
+    pub syns: u64,
+    /// SYN+ACKs it answered with, as a server.
+    pub syn_acks: u64,
+    /// Distinct stacks in the order first seen, at most
+    /// [`InventoryLimits::stacks_per_host`].
+    pub stacks: Vec<Stack>,
+    /// Records of further stacks, past the limit.
+    pub unlisted_stack_records: u64,
+    /// Ports it answered SYNs on (its SYN+ACKs' source ports).
+    pub ports: BTreeSet<u16>,
+    /// Some served port is not in `ports`: there were more than the limit.
+    pub ports_incomplete: bool,
+    /// The newest uptime estimate from its TCP timestamps.
+    pub uptime: Option<Uptime>,
+}
+
+impl Host {
+    fn new(record: &Record) -> Host {
+        let ts = record.obs().ts;
+        Host {
+            ip: record.obs().src_ip,
+            first_seen: ts,
+            last_seen: ts,
+            syns: 0,
+            syn_acks: 0,
+            stacks: Vec::new(),
+            unlisted_stack_records: 0,
+            ports: BTreeSet::new(),
+            ports_incomplete: false,
+            uptime: None,
+        }
+    }
+
+    fn add(&mut self, record: &Record, limits: &InventoryLimits) {
+        let o = record.obs();
+        // Captures merged from several sensors need not be in time order.
+        self.first_seen = self.first_seen.min(o.ts);
+        self.last_seen = self.last_seen.max(o.ts);
+        match o.kind {
+            Kind::Syn => self.syns += 1,
+            Kind::SynAck => {
+                self.syn_acks += 1;
+                if self.ports.len() < limits.ports_per_host {
+                    self.ports.insert(o.src_port);
+                } else if !self.ports.contains(&o.src_port) {
+                    self.ports_incomplete = true;
+                }
+            }
+        }
+        if let Some(u) = record.uptime() {
+            self.uptime = Some(*u);
+        }
+        let key = signature_key(o);
+        if let Some(s) = self.stacks.iter_mut().find(|s| s.key == key) {
+            s.count += 1;
+            s.first_seen = s.first_seen.min(o.ts);
+            s.last_seen = s.last_seen.max(o.ts);
+        } else if self.stacks.len() < limits.stacks_per_host {
+            // One at a time: a first push would make room for four, and
+            // most hosts show one stack.
+            self.stacks.reserve_exact(1);
+            self.stacks.push(Stack::of(key, record));
+        } else {
+            self.unlisted_stack_records += 1;
+        }
+    }
+
+    /// The stack that answers for the host: its client stack with the most
+    /// SYNs (of a tie, the one seen last: a host whose OS changed is
+    /// answered as it is now); for a host that only answered as a server,
+    /// its server stack with the most SYN+ACKs. A server's SYN+ACK can be
+    /// set otherwise than its SYNs, so it answers only where there is
+    /// nothing else.
+    pub fn main_stack(&self) -> Option<&Stack> {
+        let most = |kind: Kind| {
+            self.stacks
+                .iter()
+                .filter(|s| s.kind() == kind)
+                .max_by_key(|s| (s.count, s.last_seen))
+        };
+        most(Kind::Syn).or_else(|| most(Kind::SynAck))
+    }
+
+    /// The families the answers for its listed client stacks name, in the
+    /// order first seen. More than one is an address shared by several
+    /// devices (NAT, a proxy's egress) or a host whose OS changed.
+    pub fn client_families(&self) -> Vec<Family> {
+        let mut families = Vec::new();
+        let client = self.stacks.iter().filter(|s| s.kind() == Kind::Syn);
+        for c in client.filter_map(|s| s.answer) {
+            if !families.contains(&c.family) {
+                families.push(c.family);
+            }
+        }
+        families
+    }
+}
+
+/// Hosts by address, bounded by [`InventoryLimits`].
+pub struct Inventory {
+    limits: InventoryLimits,
+    hosts: HashMap<IpAddr, Host, RandomState>,
+    unlisted_records: u64,
+}
+
+impl Inventory {
+    pub fn new(limits: InventoryLimits) -> Self {
+        Inventory {
+            limits: InventoryLimits {
+                max_hosts: limits.max_hosts.max(1),
+                stacks_per_host: limits.stacks_per_host.max(1),
+                ports_per_host: limits.ports_per_host,
+            },
+            hosts: HashMap::with_hasher(RandomState::default()),
+            unlisted_records: 0,
+        }
+    }
+
+    /// Counts a record under its sender's address.
+    pub fn add(&mut self, record: &Record) {
+        let ip = record.obs().src_ip;
+        if let Some(host) = self.hosts.get_mut(&ip) {
+            host.add(record, &self.limits);
+        } else if self.hosts.len() < self.limits.max_hosts {
+            let mut host = Host::new(record);
+            host.add(record, &self.limits);
+            self.hosts.insert(ip, host);
+        } else {
+            self.unlisted_records += 1;
+        }
+    }
+
+    /// The hosts, by address (IPv4 before IPv6).
+    pub fn hosts(&self) -> Vec<&Host> {
+        let mut hosts: Vec<&Host> = self.hosts.values().collect();
+        hosts.sort_unstable_by_key(|h| h.ip);
+        hosts
+    }
+
+    /// Hosts listed.
+    pub fn len(&self) -> usize {
+        self.hosts.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.hosts.is_empty()
+    }
+
+    /// Records from addresses past [`InventoryLimits::max_hosts`], not
+    /// listed.
+    pub fn unlisted_records(&self) -> u64 {
+        self.unlisted_records
+    }
+
+    pub fn limits(&self) -> InventoryLimits {
+        self.limits
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::analyze::Engine;
+    use crate::craft::{Stack as Preset, TcpPacket};
+    use crate::packet::decode_ip;
+    use std::net::Ipv4Addr;
+
+    fn v4(last: u8) -> IpAddr {
+        IpAddr::V4(Ipv4Addr::new(192, 0, 2, last))
+    }
+
+    const SERVER: u8 = 200;
+
+    struct Feed {
+        engine: Engine,
+        inventory: Inventory,
+    }
+
+    impl Feed {
+        fn new(limits: InventoryLimits) -> Feed {
+            Feed {
+                engine: Engine::default(),
+                inventory: Inventory::new(limits),
+            }
+        }
+
+        fn add(&mut self, p: &TcpPacket, secs: u64) {
+            let ts = Timestamp(secs * 1_000_000_000);
+            let obs = decode_ip(ts, &p.ip_bytes())
+                .expect("decodes")
+                .expect("a SYN");
+            self.inventory.add(&self.engine.fingerprint(obs, None));
+        }
+
+        fn syn(&mut self, stack: Preset, host: u8, port: u16, secs: u64) -> TcpPacket {
+            let p = stack.syn(v4(host), port, v4(SERVER), 443, u32::from(port));
+            self.add(&p, secs);
+            p
+        }
+
+        fn host(&self, last: u8) -> &Host {
+            let ip = v4(last);
+            self.inventory.hosts.get(&ip).expect("listed")
+        }
+    }
+
+    #[test]
+    fn a_host_is_its_stacks_counted_and_answered_by_the_commonest() {
+        let mut f = Feed::new(InventoryLimits::default());
+        // Out of time order, as merged captures can be.
+        f.syn(Preset::Windows, 1, 40000, 20);
+        f.syn(Preset::Windows, 1, 40001, 10);
+        f.syn(Preset::Linux, 1, 40002, 30);
+        let h = f.host(1);
+        assert_eq!((h.syns, h.syn_acks), (3, 0));
+        assert_eq!(
+            (h.first_seen.0, h.last_seen.0),
+            (10_000_000_000, 30_000_000_000)
+        );
+        let counts: Vec<(u64, Family)> = h
+            .stacks
+            .iter()
+            .map(|s| (s.count, s.answer.unwrap().family))
+            .collect();
+        assert_eq!(counts, [(2, Family::Windows), (1, Family::Linux)]);
+        let main = h.main_stack().unwrap();
+        assert_eq!(main.answer.unwrap().os, Os::Windows);
+        assert_eq!(main.first_seen.0, 10_000_000_000);
+        assert_eq!(h.client_families(), [Family::Windows, Family::Linux]);
+        // A tie goes to the stack seen last, whichever came first: the host
+        // as it is now.
+        let family = |f: &Feed, host| {
+            let main = f.host(host).main_stack().unwrap();
+            main.answer.unwrap().family
+        };
+        f.syn(Preset::Linux, 1, 40003, 5);
+        assert_eq!(family(&f, 1), Family::Linux);
+        f.syn(Preset::Linux, 2, 40000, 1);
+        f.syn(Preset::Windows, 2, 40001, 2);
+        assert_eq!(family(&f, 2), Family::Windows);
+    }
+
+    #[test]
+    fn a_server_is_answered_by_its_syn_acks_and_lists_its_ports() {
+        let mut f = Feed::new(InventoryLimits {
+            ports_per_host: 2,
+            ..InventoryLimits::default()
+        });
+        for (i, port) in [443u16, 22, 443, 8080].into_iter().enumerate() {
+            let syn = Preset::Windows.syn(v4(1), 40000 + i as u16, v4(SERVER), port, 7);
+            let mut answer = TcpPacket::syn_ack_for(&syn);
+            answer.options = crate::craft::OptionBytes::new()
+                .mss(1460)
+                .sok()
+                .nop()
+                .ws(7)
+                .0;
+            f.add(&answer, i as u64);
+        }
+        let server = f.host(SERVER);
+        assert_eq!((server.syns, server.syn_acks), (0, 4));
+        assert_eq!(server.ports.iter().copied().collect::<Vec<_>>(), [22, 443]);
+        assert!(server.ports_incomplete);
+        assert_eq!(server.main_stack().unwrap().kind(), Kind::SynAck);
+        assert!(server.client_families().is_empty());
+        // Its own SYNs, once it sends some, answer for it instead.
+        f.syn(Preset::FreeBsd, SERVER, 50000, 9);
+        let server = f.host(SERVER);
+        assert_eq!(server.main_stack().unwrap().kind(), Kind::Syn);
+        assert_eq!(server.client_families(), [Family::Bsd]);
+    }
+
+    #[test]
+    fn hosts_and_stacks_past_the_limits_are_counted_not_kept() {
+        let mut f = Feed::new(InventoryLimits {
+            max_hosts: 2,
+            stacks_per_host: 2,
+            ports_per_host: 64,
+        });
+        f.syn(Preset::Windows, 1, 40000, 1);
+        f.syn(Preset::Linux, 2, 40000, 2);
+        // Past the hosts: only counted; a listed host still adds.
+        f.syn(Preset::Linux, 3, 40000, 3);
+        f.syn(Preset::Linux, 4, 40000, 4);
+        f.syn(Preset::MacOs, 1, 40001, 5);
+        f.syn(Preset::Android, 1, 40002, 6);
+        f.syn(Preset::Android, 1, 40003, 7);
+        f.syn(Preset::Windows, 1, 40004, 8);
+        let ips: Vec<IpAddr> = f.inventory.hosts().iter().map(|h| h.ip).collect();
+        assert_eq!(ips, [v4(1), v4(2)]);
+        assert_eq!(f.inventory.unlisted_records(), 2);
+        let h = f.host(1);
+        assert_eq!(h.syns, 5);
+        assert_eq!(h.stacks.iter().map(|s| s.count).collect::<Vec<_>>(), [2, 1]);
+        assert_eq!(h.unlisted_stack_records, 2);
+    }
+
+    #[test]
+    fn hosts_come_out_by_address() {
+        let mut f = Feed::new(InventoryLimits::default());
+        let v6: IpAddr = "2001:db8::1".parse().unwrap();
+        let p = Preset::Linux.syn(v6, 1, "2001:db8::2".parse().unwrap(), 443, 1);
+        f.add(&p, 0);
+        f.syn(Preset::Linux, 10, 1, 1);
+        f.syn(Preset::Linux, 9, 1, 2);
+        let ips: Vec<IpAddr> = f.inventory.hosts().iter().map(|h| h.ip).collect();
+        assert_eq!(ips, [v4(9), v4(10), v6]);
+        assert_eq!(f.inventory.len(), 3);
+    }
+}

@@ -1,0 +1,282 @@
+//! End-to-end: `synprint analyze --inventory` over a capture this test
+//! writes (clients of several stacks, an address two stacks share, a
+//! server on two ports), checked against the same run's records.
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::path::Path;
+use std::process::{Command, Output};
+
+use serde_json::{json, Value};
+use synprint::capture::PcapWriter;
+use synprint::craft::{ethernet_frame, OptionBytes, Stack, TcpPacket};
+use synprint::packet::{LinkType, Timestamp};
+
+fn v4(last: u8) -> IpAddr {
+    IpAddr::V4(Ipv4Addr::new(192, 0, 2, last))
+}
+
+fn synprint(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_synprint"))
+        .args(args)
+        .output()
+        .expect("synprint runs")
+}
+
+const SERVER: u8 = 200;
+
+/// (seconds, packet): SYNs of four clients and the server's answers.
+fn traffic() -> Vec<(u64, TcpPacket)> {
+    let mut t = Vec::new();
+    let connect = |t: &mut Vec<(u64, TcpPacket)>, secs, syn: TcpPacket| {
+        let mut answer = TcpPacket::syn_ack_for(&syn);
+        answer.options = OptionBytes::new().mss(1460).sok().ts(77, 1).nop().ws(7).0;
+        t.push((secs, syn));
+        t.push((secs, answer));
+    };
+    let server = v4(SERVER);
+    // A Windows client, twice.
+    connect(&mut t, 0, Stack::Windows.syn(v4(1), 40000, server, 443, 1));
+    connect(&mut t, 5, Stack::Windows.syn(v4(1), 40001, server, 443, 2));
+    // One address, two stacks: a NAT.
+    connect(&mut t, 6, Stack::Windows.syn(v4(2), 50000, server, 443, 3));
+    connect(&mut t, 7, Stack::MacOs.syn(v4(2), 50001, server, 22, 4));
+    // A Linux client whose timestamp clock runs at 1000 Hz, a minute apart:
+    // p0f's uptime.
+    for (secs, port, clock) in [(10, 41000, 5_000_000u32), (70, 41001, 5_060_000)] {
+        let mut syn = Stack::Linux.syn(v4(3), port, server, 443, 5);
+        syn.options = OptionBytes::new()
+            .mss(1460)
+            .sok()
+            .ts(clock, 0)
+            .nop()
+            .ws(7)
+            .0;
+        connect(&mut t, secs, syn);
+    }
+    t
+}
+
+fn write_capture(path: &Path) {
+    let mut w = PcapWriter::new(Vec::new(), LinkType::ETHERNET).expect("header");
+    for (secs, p) in traffic() {
+        let ts = Timestamp((1_700_000_000 + secs) * 1_000_000_000);
+        w.write(ts, &ethernet_frame(&p.ip_bytes())).expect("write");
+    }
+    std::fs::write(path, w.into_inner()).expect("write capture");
+}
+
+fn json_lines(text: &[u8]) -> Vec<Value> {
+    String::from_utf8_lossy(text)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("each line is JSON"))
+        .collect()
+}
+
+#[test]
+fn each_host_is_listed_with_the_stacks_its_records_show() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (cap, inv, recs) = (
+        dir.path().join("c.pcap"),
+        dir.path().join("hosts.jsonl"),
+        dir.path().join("records.jsonl"),
+    );
+    write_capture(&cap);
+    let out = synprint(&[
+        "analyze",
+        "-o",
+        recs.to_str().expect("utf-8"),
+        "--inventory",
+        inv.to_str().expect("utf-8"),
+        cap.to_str().expect("utf-8"),
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(
+        err.contains(&format!(
+            "inventory:           4 hosts, to {}",
+            inv.display()
+        )),
+        "{err}"
+    );
+    let hosts = json_lines(&std::fs::read(&inv).expect("inventory"));
+    let records = json_lines(&std::fs::read(&recs).expect("records"));
+    let ips: Vec<&str> = hosts.iter().filter_map(|h| h["ip"].as_str()).collect();
+    assert_eq!(ips, ["192.0.2.1", "192.0.2.2", "192.0.2.3", "192.0.2.200"]);
+
+    // Every host agrees with its records: counts, times, and each stack is
+    // a record's fingerprint and answer.
+    for host in &hosts {
+        let own: Vec<&Value> = records
+            .iter()
+            .filter(|r| r["src_ip"] == host["ip"])
+            .collect();
+        let count = |kind: &str| own.iter().filter(|r| r["kind"] == kind).count();
+        assert_eq!(host["syns"], count("syn"), "{host}");
+        assert_eq!(host["syn_acks"], count("syn_ack"), "{host}");
+        let times: Vec<f64> = own.iter().filter_map(|r| r["ts"].as_f64()).collect();
+        let first = times.iter().copied().fold(f64::INFINITY, f64::min);
+        let last = times.iter().copied().fold(0.0, f64::max);
+        assert_eq!(
+            (host["first_seen"].as_f64(), host["last_seen"].as_f64()),
+            (Some(first), Some(last))
+        );
+        let stacks = host["stacks"].as_array().expect("stacks");
+        let listed: u64 = stacks.iter().filter_map(|s| s["count"].as_u64()).sum();
+        assert_eq!(listed as usize, own.len(), "{host}");
+        for stack in stacks {
+            let kind = stack["kind"].as_str().expect("kind");
+            let ja4 = if kind == "syn" { "ja4t" } else { "ja4ts" };
+            let same =
+                |r: &&&Value| r["kind"] == kind && r["p0f"]["raw_sig"] == stack["p0f_raw_sig"];
+            let first = own.iter().find(same).unwrap_or_else(|| panic!("{stack}"));
+            assert_eq!(own.iter().filter(same).count() as u64, stack["count"]);
+            assert_eq!(stack[ja4], first[ja4], "{stack}");
+            assert_eq!(stack["p0f_os"], first["p0f"]["os"], "{stack}");
+            assert_eq!(stack["hops"], first["p0f"]["dist"], "{stack}");
+            assert_eq!(stack["link"], first["mtu"]["link"], "{stack}");
+            for key in ["os", "family", "confidence"] {
+                assert_eq!(stack[key], first["classification"][key], "{key} {stack}");
+            }
+        }
+    }
+    let host = |ip: &str| hosts.iter().find(|h| h["ip"] == ip).expect("host");
+    let windows = host("192.0.2.1");
+    assert_eq!(windows["os"], "Windows");
+    assert_eq!(windows["client_families"], json!(["Windows"]));
+    assert_eq!(windows["server_ports"], json!([]));
+    let shared = host("192.0.2.2");
+    assert_eq!(shared["client_families"], json!(["Windows", "Apple"]));
+    let linux = host("192.0.2.3");
+    assert_eq!(linux["family"], "Linux");
+    // The newest uptime of its records.
+    let uptime = records
+        .iter()
+        .rfind(|r| r["src_ip"] == "192.0.2.3" && r["uptime"].is_object())
+        .map(|r| r["uptime"].clone());
+    assert!(uptime.is_some(), "no uptime in the records");
+    assert_eq!(Some(linux["uptime"].clone()), uptime);
+    let server = host("192.0.2.200");
+    assert_eq!(server["server_ports"], json!([22, 443]));
+    assert_eq!(server["server_ports_complete"], true);
+    assert_eq!(server["client_families"], json!([]));
+    assert_eq!(server["family"], "Linux", "{server}");
+    assert_eq!(server["unlisted_stack_records"], 0);
+}
+
+/// `analyze -f none --inventory - ARGS` over the test's capture.
+fn inventory_to_stdout(args: &[&str]) -> Output {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cap = dir.path().join("c.pcap");
+    write_capture(&cap);
+    let mut all = vec!["analyze", "-f", "none", "--inventory", "-"];
+    all.extend(args);
+    all.push(cap.to_str().expect("utf-8"));
+    let out = synprint(&all);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+#[test]
+fn the_text_inventory_reads_as_blocks() {
+    let out = inventory_to_stdout(&["--inventory-format", "text"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    let block = |ip: &str| {
+        let head = format!(".-[ {ip} ]-");
+        let found = text.split("\n\n").find(|b| b.starts_with(&head));
+        found.unwrap_or_else(|| panic!("{ip}: {text}"))
+    };
+    let shared = block("192.0.2.2");
+    for line in [
+        "| families = Windows, Apple: several client stacks (NAT, a proxy, or a changed OS)",
+        "| seen     = 2023/11/14 22:13:26 to 2023/11/14 22:13:27 UTC",
+        "| records  = 2 syn, 0 syn_ack",
+        "| stack    = syn x1: p0f ",
+        "|            raw_sig 4:",
+        "`----",
+    ] {
+        assert!(shared.contains(line), "{line}\n{shared}");
+    }
+    assert!(block("192.0.2.200").contains("| serves   = 22, 443"));
+    assert!(block("192.0.2.3").contains("| uptime   = "));
+}
+
+/// The first N addresses are listed, the others' records counted.
+#[test]
+fn hosts_past_the_limit_are_counted() {
+    let out = inventory_to_stdout(&["--inventory-max-hosts", "2"]);
+    let ips: Vec<Value> = json_lines(&out.stdout)
+        .iter()
+        .map(|h| h["ip"].clone())
+        .collect();
+    // In the order first seen: the first client, then the server.
+    assert_eq!(ips, [json!("192.0.2.1"), json!("192.0.2.200")]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(
+            "2 hosts, to standard output; 4 records from addresses past the first 2 not listed"
+        ),
+        "{err}"
+    );
+}
+
+/// Records and inventory in one stream would be one unreadable mix, and
+/// one file written twice: refused before anything is read or emptied.
+#[test]
+fn records_and_inventory_in_one_place_are_refused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cap = dir.path().join("c.pcap");
+    write_capture(&cap);
+    let cap = cap.to_str().expect("utf-8");
+    let kept = dir.path().join("kept.jsonl");
+    std::fs::write(&kept, "yesterday\n").expect("write");
+    let kept_s = kept.to_str().expect("utf-8");
+    let same_file_two_names = dir.path().join(".").join("kept.jsonl");
+    let fresh = dir.path().join("fresh.jsonl");
+    let fresh_twice = dir.path().join(".").join("fresh.jsonl");
+    for args in [
+        vec!["analyze", "-f", "jsonl", "--inventory", "-", cap],
+        vec!["analyze", "-o", "-", "--inventory", "-", cap],
+        vec![
+            "analyze",
+            "-o",
+            kept_s,
+            "--inventory",
+            same_file_two_names.to_str().expect("utf-8"),
+            cap,
+        ],
+        vec![
+            "analyze",
+            "-o",
+            fresh.to_str().expect("utf-8"),
+            "--inventory",
+            fresh_twice.to_str().expect("utf-8"),
+            cap,
+        ],
+    ] {
+        let out = synprint(&args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains("the records and the inventory would go to the same place"),
+            "{err}"
+        );
+        assert!(out.stdout.is_empty(), "{args:?}");
+    }
+    assert_eq!(std::fs::read_to_string(&kept).expect("kept"), "yesterday\n");
+    // An inventory never overwrites a capture either.
+    let out = synprint(&["analyze", "-f", "none", "--inventory", cap, cap]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("refusing to overwrite it"));
+    // An inventory that cannot be written fails the run, after the summary.
+    let out = synprint(&["analyze", "-f", "none", "--inventory", "/dev/full", cap]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("records:") && err.contains("inventory: /dev/full: No space left"),
+        "{err}"
+    );
+}
