@@ -10,8 +10,7 @@ use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::time::{Duration, Instant};
 
-use synprint::analyze::Record;
-use synprint::analyze::{Analyzer, AnalyzerConfig, Claim};
+use synprint::analyze::{Analyzer, AnalyzerConfig, Claim, Record};
 use synprint::capture::{
     decompressing, plain_size, CaptureCounters, CaptureOptions, CaptureReader, Delivery,
     LiveCapture, Stopped,
@@ -816,9 +815,7 @@ fn analyze_stream<W: Write>(
     let follow = writer.wants_conn_uptimes();
     // Takes the writer as an argument: between frames it also writes the
     // uptimes connection following finds.
-    let emit = |writer: &mut RecordWriter<W>,
-                record: &mut synprint::analyze::Record|
-     -> Result<(), io::Error> {
+    let emit = |writer: &mut RecordWriter<W>, record: &mut Record| -> Result<(), io::Error> {
         each.see(record);
         writer.write(record)?;
         if live {
