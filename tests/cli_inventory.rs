@@ -2,6 +2,11 @@
 //! writes (clients of several stacks, an address two stacks share, a
 //! server on two ports), checked against the same run's records.
 
+mod common;
+mod shared_fixtures;
+mod skipped;
+
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::Path;
 use std::process::{Command, Output};
@@ -279,4 +284,123 @@ fn records_and_inventory_in_one_place_are_refused() {
         err.contains("records:") && err.contains("inventory: /dev/full: No space left"),
         "{err}"
     );
+}
+
+/// Per source address, as tshark counts them: SYNs, SYN+ACKs, the ports
+/// the SYN+ACKs came from, and the first and last such packet's time.
+#[derive(Debug, Default, PartialEq)]
+struct Tally {
+    syns: u64,
+    syn_acks: u64,
+    ports: BTreeSet<u64>,
+    first: f64,
+    last: f64,
+}
+
+fn tshark_tally(capture: &Path) -> BTreeMap<IpAddr, Tally> {
+    let out = Command::new("tshark")
+        .args(["-n", "-r"])
+        .arg(capture)
+        .args([
+            "-Y",
+            "tcp.flags.syn == 1 && tcp.flags.reset == 0 && tcp.flags.fin == 0",
+        ])
+        .args(["-T", "fields", "-E", "separator=\t"])
+        .args(["-e", "ip.src", "-e", "ipv6.src", "-e", "tcp.flags.ack"])
+        .args(["-e", "tcp.srcport", "-e", "frame.time_epoch"])
+        .output()
+        .expect("tshark runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut hosts: BTreeMap<IpAddr, Tally> = BTreeMap::new();
+    for line in String::from_utf8_lossy(&out.stdout).lines() {
+        let f: Vec<&str> = line.split('\t').collect();
+        let [v4, v6, ack, port, time] = f[..] else {
+            panic!("{line}");
+        };
+        let ip: IpAddr = if v4.is_empty() { v6 } else { v4 }
+            .parse()
+            .expect("address");
+        let t = hosts.entry(ip).or_default();
+        if ack == "1" || ack == "True" {
+            t.syn_acks += 1;
+            t.ports.insert(port.parse().expect("port"));
+        } else {
+            t.syns += 1;
+        }
+        // The double nearest the decimal time: the records' `ts`.
+        let time: f64 = time.parse().expect("time");
+        if t.first == 0.0 {
+            t.first = time;
+        }
+        t.last = time;
+    }
+    hosts
+}
+
+/// The inventory of a capture of this machine's kernel (the repository's
+/// loopback sample) and of the crafted one agrees with tshark's count of
+/// each address's SYNs, SYN+ACKs, served ports and first and last times
+/// (neither capture holds a retransmission, which only synprint leaves
+/// out).
+#[test]
+fn hosts_agree_with_tshark() {
+    if common::tshark_missing() {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let crafted = dir.path().join("c.pcap");
+    write_capture(&crafted);
+    let sample = Path::new(env!("CARGO_MANIFEST_DIR")).join("samples/linux-loopback.pcap");
+    for capture in [crafted, sample] {
+        assert_agrees_with_tshark(&capture);
+    }
+}
+
+/// The same of the shared public captures (IPv4 and IPv6, pcap and
+/// pcapng).
+#[test]
+fn fixture_hosts_agree_with_tshark() {
+    let Some(files) = shared_fixtures::captures() else {
+        return;
+    };
+    if common::tshark_missing() {
+        return;
+    }
+    for capture in files {
+        assert_agrees_with_tshark(&capture);
+    }
+}
+
+fn assert_agrees_with_tshark(capture: &Path) {
+    let out = synprint(&[
+        "analyze",
+        "-f",
+        "none",
+        "--inventory",
+        "-",
+        capture.to_str().expect("utf-8"),
+    ]);
+    assert!(out.status.success());
+    let ours: BTreeMap<IpAddr, Tally> = json_lines(&out.stdout)
+        .iter()
+        .map(|h| {
+            let ip = h["ip"].as_str().expect("ip").parse().expect("address");
+            let ports = h["server_ports"].as_array().expect("ports");
+            let time = |k: &str| h[k].as_f64().expect("time");
+            let tally = Tally {
+                syns: h["syns"].as_u64().expect("syns"),
+                syn_acks: h["syn_acks"].as_u64().expect("syn_acks"),
+                ports: ports.iter().filter_map(Value::as_u64).collect(),
+                first: time("first_seen"),
+                last: time("last_seen"),
+            };
+            (ip, tally)
+        })
+        .collect();
+    assert!(!ours.is_empty());
+    assert_eq!(ours, tshark_tally(capture), "{}", capture.display());
 }

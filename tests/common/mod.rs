@@ -1,4 +1,6 @@
 //! Comparing synprint's decode with tshark's, field by field.
+// Each test crate uses what it needs of this.
+#![allow(dead_code)]
 
 use std::collections::BTreeMap;
 use std::path::Path;
