@@ -245,6 +245,9 @@ fn records_and_inventory_in_one_place_are_refused() {
     for args in [
         vec!["analyze", "-f", "jsonl", "--inventory", "-", cap],
         vec!["analyze", "-o", "-", "--inventory", "-", cap],
+        // Standard output by another name (the test's pipe).
+        vec!["analyze", "-f", "jsonl", "--inventory", "/dev/stdout", cap],
+        vec!["analyze", "-o", "/dev/stdout", "--inventory", "-", cap],
         vec![
             "analyze",
             "-o",
@@ -272,6 +275,28 @@ fn records_and_inventory_in_one_place_are_refused() {
         assert!(out.stdout.is_empty(), "{args:?}");
     }
     assert_eq!(std::fs::read_to_string(&kept).expect("kept"), "yesterday\n");
+    assert!(!fresh.exists(), "the refused run's new file is taken back");
+    // Nor does a run that fails to start empty an earlier inventory.
+    let out = synprint(&[
+        "analyze",
+        "-o",
+        "/nonexistent/r.jsonl",
+        "--inventory",
+        kept_s,
+        cap,
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(std::fs::read_to_string(&kept).expect("kept"), "yesterday\n");
+    // /dev/null takes both.
+    let out = synprint(&[
+        "analyze",
+        "-o",
+        "/dev/null",
+        "--inventory",
+        "/dev/null",
+        cap,
+    ]);
+    assert_eq!(out.status.code(), Some(0));
     // An inventory never overwrites a capture either.
     let out = synprint(&["analyze", "-f", "none", "--inventory", cap, cap]);
     assert_eq!(out.status.code(), Some(2));
@@ -403,4 +428,104 @@ fn assert_agrees_with_tshark(capture: &Path) {
         .collect();
     assert!(!ours.is_empty());
     assert_eq!(ours, tshark_tally(capture), "{}", capture.display());
+}
+
+/// A host's uptime is that of its newest record that has one, whatever
+/// order the files are given in (`day-10.pcap` sorts before `day-2.pcap`).
+#[test]
+fn the_uptime_is_the_newest_records() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    // Two pairs of SYNs a minute apart, each pair giving an estimate; the
+    // later pair's clock reads twice the earlier's.
+    let pair = |name: &str, start: u64, clock: u32| {
+        let mut w = PcapWriter::new(Vec::new(), LinkType::ETHERNET).expect("header");
+        for (i, (secs, tick)) in [(0, 0), (60, 60_000)].into_iter().enumerate() {
+            let port = 41000 + i as u16 + u16::from(start > 0) * 2;
+            let mut syn = Stack::Linux.syn(v4(3), port, v4(SERVER), 443, u32::from(port));
+            syn.options = OptionBytes::new()
+                .mss(1460)
+                .sok()
+                .ts(clock + tick, 0)
+                .nop()
+                .ws(7)
+                .0;
+            let ts = Timestamp((1_700_000_000 + start + secs) * 1_000_000_000);
+            w.write(ts, &ethernet_frame(&syn.ip_bytes()))
+                .expect("write");
+        }
+        let path = dir.path().join(name);
+        std::fs::write(&path, w.into_inner()).expect("write capture");
+        path.to_str().expect("utf-8").to_string()
+    };
+    let later = pair("day-10.pcap", 86_400, 10_000_000);
+    let earlier = pair("day-2.pcap", 0, 5_000_000);
+    let recs = dir.path().join("r.jsonl");
+    let recs_s = recs.to_str().expect("utf-8");
+    let out = synprint(&[
+        "analyze",
+        "-o",
+        recs_s,
+        "--inventory",
+        "-",
+        &later,
+        &earlier,
+    ]);
+    assert!(out.status.success());
+    let records = json_lines(&std::fs::read(&recs).expect("records"));
+    let with_uptime: Vec<&Value> = records.iter().filter(|r| r["uptime"].is_object()).collect();
+    assert_eq!(with_uptime.len(), 2, "{records:?}");
+    // Read second, yet the newest.
+    assert_ne!(with_uptime[0]["uptime"], with_uptime[1]["uptime"]);
+    let newest = with_uptime
+        .iter()
+        .max_by(|a, b| {
+            a["ts"]
+                .as_f64()
+                .partial_cmp(&b["ts"].as_f64())
+                .expect("times")
+        })
+        .expect("two");
+    assert_eq!(newest["ts"], with_uptime[0]["ts"]);
+    let hosts = json_lines(&out.stdout);
+    assert_eq!(hosts[0]["uptime"], newest["uptime"]);
+}
+
+/// When whoever reads the records goes away (`| head`), reading stops,
+/// and the inventory says it covers only what was read before.
+#[test]
+fn an_inventory_cut_short_says_so() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cap = dir.path().join("many.pcap");
+    let mut w = PcapWriter::new(Vec::new(), LinkType::ETHERNET).expect("header");
+    // Records enough to fill a pipe many times over.
+    for i in 0..20_000u32 {
+        let src = IpAddr::V4(Ipv4Addr::from(0x0a00_0000 + i));
+        let syn = Stack::Windows.syn(src, 40000, v4(SERVER), 443, i);
+        let ts = Timestamp(1_700_000_000_000_000_000 + u64::from(i) * 1000);
+        w.write(ts, &ethernet_frame(&syn.ip_bytes()))
+            .expect("write");
+    }
+    std::fs::write(&cap, w.into_inner()).expect("write capture");
+    let inv = dir.path().join("hosts.jsonl");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_synprint"))
+        .args(["analyze", "-f", "jsonl", "--inventory"])
+        .args([&inv, &cap])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("synprint runs");
+    let mut first = String::new();
+    let stdout = child.stdout.take().expect("stdout");
+    std::io::BufRead::read_line(&mut std::io::BufReader::new(stdout), &mut first)
+        .expect("a record");
+    // The reader is dropped here: the pipe is closed.
+    let out = child.wait_with_output().expect("synprint ends");
+    assert!(out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("; of the packets read before the records' reader went away"),
+        "{err}"
+    );
+    let hosts = json_lines(&std::fs::read(&inv).expect("inventory"));
+    assert!(!hosts.is_empty() && hosts.len() < 20_000, "{}", hosts.len());
 }

@@ -77,7 +77,7 @@ pub struct AnalyzeArgs {
     /// Addresses the inventory lists, the first ones seen; records from
     /// later addresses are only counted (a flood of spoofed sources cannot
     /// push out the hosts seen before it).
-    #[arg(long, value_name = "N", default_value_t = 100_000,
+    #[arg(long, value_name = "N", default_value_t = 100_000, requires = "inventory",
           value_parser = clap::value_parser!(u64).range(1..=10_000_000))]
     inventory_max_hosts: u64,
     #[command(flatten)]
@@ -210,6 +210,86 @@ fn refuse_when_no_capture_opens(files: &[PathBuf]) -> Result<(), CliError> {
     }
 }
 
+/// Where records or an inventory go.
+#[derive(Clone, Copy)]
+enum Dest<'a> {
+    Stdout,
+    File(&'a Path),
+}
+
+impl<'a> Dest<'a> {
+    /// A file named, or standard output.
+    fn of(file: Option<&'a PathBuf>) -> Self {
+        file.map_or(Dest::Stdout, |p| Dest::File(p))
+    }
+
+    fn identity(self) -> Identity {
+        use std::os::unix::fs::MetadataExt;
+        let meta = match self {
+            Dest::Stdout => io::stdout()
+                .as_fd()
+                .try_clone_to_owned()
+                .and_then(|fd| File::from(fd).metadata()),
+            Dest::File(path) => std::fs::metadata(path),
+        };
+        let Ok(m) = meta else {
+            return Identity::Unknown;
+        };
+        let null = std::fs::metadata("/dev/null").map(|n| (n.dev(), n.ino()));
+        if null.is_ok_and(|n| n == (m.dev(), m.ino())) {
+            Identity::Null
+        } else {
+            Identity::Known(m.dev(), m.ino())
+        }
+    }
+}
+
+/// What a [`Dest`] is on disk.
+#[derive(PartialEq)]
+enum Identity {
+    /// /dev/null, which any number of outputs may share.
+    Null,
+    /// Device and inode.
+    Known(u64, u64),
+    /// Not there (yet).
+    Unknown,
+}
+
+/// See [`CliError::InventoryWithRecords`]: the same name, or the same file
+/// by any name (`/dev/stdout`, a link).
+fn refuse_shared_output(records: Dest<'_>, inventory: Dest<'_>) -> Result<(), CliError> {
+    let same = match (records, inventory, records.identity(), inventory.identity()) {
+        (Dest::Stdout, Dest::Stdout, ..) => true,
+        (.., Identity::Null, _) | (.., Identity::Null) => false,
+        (.., a @ Identity::Known(..), b) => a == b,
+        (Dest::File(a), Dest::File(b), ..) => a == b,
+        _ => false,
+    };
+    if same {
+        Err(CliError::InventoryWithRecords)
+    } else {
+        Ok(())
+    }
+}
+
+/// A file this run created, removed when the run does not start after all
+/// (dropped before [`MadeFile::keep`]).
+struct MadeFile(Option<PathBuf>);
+
+impl MadeFile {
+    fn keep(&mut self) {
+        self.0 = None;
+    }
+}
+
+impl Drop for MadeFile {
+    fn drop(&mut self) {
+        if let Some(path) = self.0.take() {
+            let _ = std::fs::remove_file(path);
+        }
+    }
+}
+
 /// See [`CliError::OutputIsInput`].
 fn refuse_to_overwrite_an_input<'a>(
     output: &Path,
@@ -270,13 +350,16 @@ pub fn run(args: AnalyzeArgs) -> Result<ExitCode, CliError> {
         Format::Jsonl
     });
     let inventory_out = args.inventory.as_ref().filter(|p| p.as_os_str() != "-");
-    if args.inventory.is_some()
-        && inventory_out.is_none()
-        && output.is_none()
-        && format != Format::None
-    {
-        return Err(CliError::InventoryWithRecords);
-    }
+    // Records and inventory in one place: asked before the inventory's file
+    // is created (an existing one is not emptied) and after (a new one then
+    // exists to compare with).
+    let apart = || match &args.inventory {
+        Some(_) if format != Format::None => {
+            refuse_shared_output(Dest::of(output), Dest::of(inventory_out))
+        }
+        _ => Ok(()),
+    };
+    apart()?;
     for path in output.iter().chain(&inventory_out) {
         let inputs = args.files.iter().chain(&args.labels);
         refuse_to_overwrite_an_input(path, inputs.chain(args.engine.inputs()))?;
@@ -299,17 +382,8 @@ pub fn run(args: AnalyzeArgs) -> Result<ExitCode, CliError> {
             source,
         }
     }
-    // The inventory's file must not be the records' under another name:
-    // asked before it is created (an existing file is not emptied) and
-    // after (a new one then exists to compare with).
-    let apart = || match (output, inventory_out) {
-        (Some(records), Some(inventory)) => {
-            refuse_to_overwrite_an_input(records, std::iter::once(inventory))
-                .map_err(|_| CliError::InventoryWithRecords)
-        }
-        _ => Ok(()),
-    };
-    apart()?;
+    // A file the inventory makes is taken back if the run does not start.
+    let mut made = MadeFile(None);
     let inventory = match &args.inventory {
         Some(_) => Some(InventoryOut {
             hosts: RefCell::new(Inventory::new(InventoryLimits {
@@ -317,7 +391,20 @@ pub fn run(args: AnalyzeArgs) -> Result<ExitCode, CliError> {
                 ..InventoryLimits::default()
             })),
             file: match inventory_out {
-                Some(path) => Some((path.clone(), File::create(path).map_err(opening(path))?)),
+                Some(path) => {
+                    let existed = path.exists();
+                    // Emptied when written, at the end.
+                    let file = File::options()
+                        .write(true)
+                        .create(true)
+                        .truncate(false)
+                        .open(path);
+                    let file = file.map_err(opening(path))?;
+                    if !existed {
+                        made = MadeFile(Some(path.clone()));
+                    }
+                    Some((path.clone(), file))
+                }
                 None => None,
             },
             format: args.inventory_format.unwrap_or(
@@ -368,6 +455,7 @@ pub fn run(args: AnalyzeArgs) -> Result<ExitCode, CliError> {
             stop,
         )),
     };
+    made.keep();
     let mut writer = RecordWriter::new(BufWriter::with_capacity(1 << 16, sink), format);
     if let (Some(capture), Some(stop)) = (capture, stop) {
         return run_live(capture, &args, &engine, &mut writer, &each, stop);
@@ -385,6 +473,8 @@ pub fn run(args: AnalyzeArgs) -> Result<ExitCode, CliError> {
     let mut failed = false;
     let mut interrupted = false;
     let mut output_dead = false;
+    // Why the inventory covers only part of the files, if it does.
+    let mut cut_short = None;
     // A bar on the terminal the records are printed on would be cut into them.
     let records_on_terminal = stdout_tty && format != Format::None;
     let may_show_progress = !args.no_progress && !records_on_terminal;
@@ -406,6 +496,10 @@ pub fn run(args: AnalyzeArgs) -> Result<ExitCode, CliError> {
                     FileEnd::Read => {}
                     FileEnd::Failed => failed = true,
                     FileEnd::Stop => break,
+                    FileEnd::ReaderGone => {
+                        cut_short = Some("the records' reader went away");
+                        break;
+                    }
                     FileEnd::Interrupted => {
                         interrupted = true;
                         break;
@@ -436,6 +530,11 @@ pub fn run(args: AnalyzeArgs) -> Result<ExitCode, CliError> {
         }
     }
     failed |= output_dead;
+    if output_dead {
+        cut_short = Some("writing the records failed");
+    } else if interrupted {
+        cut_short = Some("the interruption");
+    }
     let secs = started.elapsed().as_secs_f64();
     let total = analyzer.stats();
     eprint_whole(&total);
@@ -447,7 +546,7 @@ pub fn run(args: AnalyzeArgs) -> Result<ExitCode, CliError> {
         total.packets as f64 / secs.max(1e-9)
     ));
     if let Some(inventory) = &each.inventory {
-        failed |= !inventory.write();
+        failed |= !inventory.write(cut_short);
     }
     Ok(if failed {
         ExitCode::FAILURE
@@ -524,9 +623,10 @@ enum FileEnd {
     /// With an error, said after its records: on with the next file, and
     /// the run fails.
     Failed,
-    /// A stream interrupted, or whoever read the records went away: no
-    /// more files.
+    /// A stream interrupted: no more files.
     Stop,
+    /// Whoever read the records went away: no more files.
+    ReaderGone,
     /// A file interrupted before its end: no more files, and the run says so.
     Interrupted,
     /// The output failed: no more files, and the run fails.
@@ -613,7 +713,7 @@ fn analyze_file<W: Write>(
         Ok(()) => FileEnd::Read,
         // Whoever read the records went away (`| head`): the rest would go
         // nowhere, so reading stops, quietly, as for any Unix filter.
-        Err(e) if e.is_reader_gone() => FileEnd::Stop,
+        Err(e) if e.is_reader_gone() => FileEnd::ReaderGone,
         Err(e) => {
             say_after_records(writer, &mut output_dead, format_args!("{name}: {e}"));
             FileEnd::Failed
@@ -718,12 +818,17 @@ fn run_live<W: Write>(
         }
         Err(Stopped::Capture(e)) => (writer.flush(), Some(e)),
     };
+    let mut cut_short = None;
     let mut failed = match flushed {
         Ok(()) => false,
         // A reader that went away (`| head`) ends the capture, quietly.
-        Err(e) if is_output_closed(&e) => false,
+        Err(e) if is_output_closed(&e) => {
+            cut_short = Some("the records' reader went away");
+            false
+        }
         Err(e) => {
             synprint::say!("writing records: {e}");
+            cut_short = Some("writing the records failed");
             true
         }
     };
@@ -743,7 +848,7 @@ fn run_live<W: Write>(
         counters.kernel_drops.load(Relaxed)
     ));
     if let Some(inventory) = &each.inventory {
-        failed |= !inventory.write();
+        failed |= !inventory.write(cut_short);
     }
     Ok(if failed {
         ExitCode::FAILURE
@@ -950,14 +1055,16 @@ struct InventoryOut {
 }
 
 impl InventoryOut {
-    /// Writes the inventory and says how many hosts it lists; false when
-    /// it could not be written (said too).
-    fn write(&self) -> bool {
+    /// Writes the inventory and says how many hosts it lists, and, when
+    /// reading stopped early, why (`cut_short`); false when it could not be
+    /// written (said too).
+    fn write(&self, cut_short: Option<&str>) -> bool {
         let hosts = self.hosts.borrow();
         let (name, written) = match &self.file {
             Some((path, file)) => (
                 path.display().to_string(),
-                write_inventory(&mut BufWriter::new(file), &hosts, self.format),
+                empty(file)
+                    .and_then(|()| write_inventory(&mut BufWriter::new(file), &hosts, self.format)),
             ),
             None => (
                 "standard output".into(),
@@ -973,7 +1080,7 @@ impl InventoryOut {
             n => format!("{n} hosts"),
         };
         let unlisted = hosts.unlisted_records();
-        let past = if unlisted > 0 {
+        let mut past = if unlisted > 0 {
             format!(
                 "; {unlisted} records from addresses past the first {} not listed \
                  (--inventory-max-hosts)",
@@ -982,6 +1089,9 @@ impl InventoryOut {
         } else {
             String::new()
         };
+        if let Some(why) = cut_short {
+            past.push_str(&format!("; of the packets read before {why}"));
+        }
         match written {
             Ok(()) => {
                 synprint::say!("inventory:           {listed}, to {name}{past}");
@@ -995,6 +1105,16 @@ impl InventoryOut {
             }
         }
     }
+}
+
+/// Empties a regular file opened without truncation, as late as possible:
+/// a run that failed to start left it as it was. (Devices and pipes have
+/// nothing to empty.)
+fn empty(file: &File) -> io::Result<()> {
+    if file.metadata()?.is_file() {
+        file.set_len(0)?;
+    }
+    Ok(())
 }
 
 /// `--labels`: the CSV, and how many SYNs it gave a verdict.

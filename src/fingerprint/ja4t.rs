@@ -8,7 +8,7 @@
 use std::fmt;
 
 use super::{OptionKinds, TextSink};
-use crate::packet::Observation;
+use crate::packet::{Kind, Observation};
 
 /// `window_kinds_mss_wscale`, e.g. `64240_2-1-3-1-1-4_1460_8`.
 ///
@@ -62,6 +62,15 @@ impl Ja4t<'_> {
     }
 }
 
+/// The record field (and text line) a fingerprint of `kind` goes under:
+/// `ja4t` for a client's SYN, `ja4ts` for a server's SYN+ACK.
+pub fn field_name(kind: Kind) -> &'static str {
+    match kind {
+        Kind::Syn => "ja4t",
+        Kind::SynAck => "ja4ts",
+    }
+}
+
 impl fmt::Display for Ja4t<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         super::format_with(f, |sink| self.write_to(sink))
@@ -71,7 +80,7 @@ impl fmt::Display for Ja4t<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::packet::{IpVersion, Kind, TcpOptions, Timestamp};
+    use crate::packet::{IpVersion, TcpOptions, Timestamp};
     use std::net::{IpAddr, Ipv4Addr};
 
     fn obs(window: u16, opts: &[u8]) -> Observation {

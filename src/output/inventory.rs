@@ -36,10 +36,6 @@ pub fn write_inventory(
     out.flush()
 }
 
-fn secs(ts: crate::packet::Timestamp) -> f64 {
-    ts.as_secs_f64()
-}
-
 /// What a stack's first record says of the host: the answer and the path.
 fn answer<M: SerializeMap>(map: &mut M, st: &Stack) -> Result<(), M::Error> {
     let c = st.answer;
@@ -69,8 +65,8 @@ impl Serialize for HostJson<'_> {
         let h = self.0;
         let mut map = s.serialize_map(None)?;
         map.serialize_entry("ip", &h.ip)?;
-        map.serialize_entry("first_seen", &secs(h.first_seen))?;
-        map.serialize_entry("last_seen", &secs(h.last_seen))?;
+        map.serialize_entry("first_seen", &h.first_seen.as_secs_f64())?;
+        map.serialize_entry("last_seen", &h.last_seen.as_secs_f64())?;
         map.serialize_entry("syns", &h.syns)?;
         map.serialize_entry("syn_acks", &h.syn_acks)?;
         match h.main_stack() {
@@ -84,7 +80,7 @@ impl Serialize for HostJson<'_> {
         }
         let families: Vec<&str> = h.client_families().iter().map(|f| f.name()).collect();
         map.serialize_entry("client_families", &families)?;
-        map.serialize_entry("uptime", &h.uptime)?;
+        map.serialize_entry("uptime", &h.uptime.map(|(_, u)| u))?;
         map.serialize_entry("server_ports", &h.ports)?;
         map.serialize_entry("server_ports_complete", &!h.ports_incomplete)?;
         let stacks: Vec<StackJson> = h.stacks.iter().map(StackJson).collect();
@@ -100,22 +96,15 @@ impl Serialize for StackJson<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let st = self.0;
         let mut map = s.serialize_map(None)?;
-        map.serialize_entry("kind", st.kind().as_str())?;
+        map.serialize_entry("kind", st.kind.as_str())?;
         map.serialize_entry("count", &st.count)?;
-        map.serialize_entry("first_seen", &secs(st.first_seen))?;
-        map.serialize_entry("last_seen", &secs(st.last_seen))?;
+        map.serialize_entry("first_seen", &st.first_seen.as_secs_f64())?;
+        map.serialize_entry("last_seen", &st.last_seen.as_secs_f64())?;
         answer(&mut map, st)?;
         map.serialize_entry("p0f_os", &st.p0f.os)?;
         map.serialize_entry("p0f_raw_sig", &st.p0f.raw_sig.to_string())?;
         #[cfg(feature = "ja4t")]
-        {
-            let name = match st.kind() {
-                crate::packet::Kind::Syn => "ja4t",
-                crate::packet::Kind::SynAck => "ja4ts",
-            };
-            let ja4t = crate::fingerprint::ja4t::Ja4t(&st.obs).to_string();
-            map.serialize_entry(name, &ja4t)?;
-        }
+        map.serialize_entry(crate::fingerprint::ja4t::field_name(st.kind), &st.ja4t)?;
         map.end()
     }
 }
@@ -135,7 +124,7 @@ fn host_text(h: &Host) -> String {
     let mut t = Block(format!(".-[ {} ]-\n|", h.ip));
     if let Some(c) = h.main_stack().and_then(|s| s.answer) {
         let (os, family, p) = (c.os, c.family, c.confidence);
-        t.field("os", format_args!("{os} ({family} family, p={p})"));
+        t.field("os", format_args!("{os} ({family} family, p={p:.2})"));
     }
     let families = h.client_families();
     if families.len() > 1 {
@@ -159,7 +148,7 @@ fn host_text(h: &Host) -> String {
             t.field("link", format_args!("{link} (mtu {})", m.raw_mtu));
         }
     }
-    if let Some(u) = &h.uptime {
+    if let Some((_, u)) = &h.uptime {
         t.field(
             "uptime",
             format_args!(
@@ -175,27 +164,22 @@ fn host_text(h: &Host) -> String {
     }
     for st in &h.stacks {
         let answer = match st.answer {
-            Some(c) => format!(", {} p={}", c.os, c.confidence),
+            Some(c) => format!(", {} p={:.2}", c.os, c.confidence),
             None => String::new(),
         };
         let p0f = match st.p0f.os {
             Some(label) => label.to_string(),
             None => "???".into(),
         };
-        let (kind, count) = (st.kind().as_str(), st.count);
+        let (kind, count) = (st.kind.as_str(), st.count);
         t.field("stack", format_args!("{kind} x{count}: p0f {p0f}{answer}"));
         t.more(format_args!("raw_sig {}", st.p0f.raw_sig));
         #[cfg(feature = "ja4t")]
-        {
-            let name = match st.kind() {
-                crate::packet::Kind::Syn => "ja4t",
-                crate::packet::Kind::SynAck => "ja4ts",
-            };
-            t.more(format_args!(
-                "{name} {}",
-                crate::fingerprint::ja4t::Ja4t(&st.obs)
-            ));
-        }
+        t.more(format_args!(
+            "{} {}",
+            crate::fingerprint::ja4t::field_name(st.kind),
+            st.ja4t
+        ));
     }
     if h.unlisted_stack_records > 0 {
         let n = h.unlisted_stack_records;

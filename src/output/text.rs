@@ -124,7 +124,7 @@ pub(super) fn text_record(b: &mut JsonBuf, r: &Record) {
     }
     #[cfg(feature = "ja4t")]
     {
-        field(b, if o.kind == Kind::Syn { "ja4t" } else { "ja4ts" });
+        field(b, crate::fingerprint::ja4t::field_name(o.kind));
         crate::fingerprint::ja4t::Ja4t(o).write_to(b);
     }
     b.raw_text("\n|\n`----\n\n");

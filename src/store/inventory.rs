@@ -11,18 +11,19 @@
 //! [`InventoryLimits::ports_per_host`] served ports.
 
 use std::collections::{BTreeSet, HashMap};
+use std::hash::{BuildHasher, Hash, Hasher};
 use std::net::IpAddr;
 
 use foldhash::fast::RandomState;
 
-use super::signature_key;
 use crate::analyze::Record;
 use crate::classify::{Family, Os};
 use crate::p0f::{Mtu, P0fMatch, Uptime};
-use crate::packet::{Kind, Observation, Timestamp};
+use crate::packet::{Kind, Timestamp};
 
-/// Bounds of an [`Inventory`]: memory stays near `max_hosts` times a host
-/// with `stacks_per_host` stacks (about 1 KiB per stack).
+/// Bounds of an [`Inventory`]: memory stays below `max_hosts` times a host
+/// with `stacks_per_host` stacks (about 0.2 KiB each) and `ports_per_host`
+/// ports.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct InventoryLimits {
     pub max_hosts: usize,
@@ -40,22 +41,38 @@ impl Default for InventoryLimits {
     }
 }
 
-/// One distinct stack (the fields that stay the same between connections:
-/// [`signature_key`]) seen from a host, with what the first record that
-/// carried it said: only the parts an inventory shows, as a host may keep
-/// several and an inventory many hosts.
+/// One distinct stack seen from a host: one p0f signature (`stack_key`),
+/// with what the first record of it said. Only the parts an inventory
+/// shows are kept, as a host may keep several and an inventory many hosts.
 #[derive(Clone, Debug)]
 pub struct Stack {
     key: u64,
+    pub kind: Kind,
     pub count: u64,
     pub first_seen: Timestamp,
     pub last_seen: Timestamp,
-    /// The first record's packet.
-    pub obs: Observation,
     pub p0f: P0fMatch<'static>,
     pub mtu: Option<Mtu<'static>>,
     /// The classification's answer (absent when classification is off).
     pub answer: Option<Answer>,
+    /// JA4T of a client stack, JA4TS of a server's.
+    #[cfg(feature = "ja4t")]
+    pub ja4t: Box<str>,
+}
+
+/// What makes two records one stack: the fields of p0f's signature as it
+/// renders them (TTL, IP options, MSS, window, window scale, options in
+/// order, EOL padding, quirks, whether data rides along), and the window
+/// itself (p0f can write it as a multiple). Not ports, sequence numbers, IP
+/// IDs or timestamps, which change from one connection to the next, nor the
+/// TOS or how much data a Fast Open SYN carries, which an application
+/// chooses.
+fn stack_key(record: &Record) -> u64 {
+    let s = &record.p0f().raw_sig;
+    let mut h = foldhash::fast::FixedState::default().build_hasher();
+    (s.kind, s.ip_version, s.ttl, s.ip_opt_len, s.mss, s.window).hash(&mut h);
+    (s.wscale, s.layout, s.eol_pad, s.quirks, s.payload).hash(&mut h);
+    h.finish()
 }
 
 /// The part of a [`Classification`](crate::classify::Classification) an
@@ -69,13 +86,13 @@ pub struct Answer {
 
 impl Stack {
     fn of(key: u64, record: &Record) -> Stack {
-        let ts = record.obs().ts;
+        let o = record.obs();
         Stack {
             key,
+            kind: o.kind,
             count: 1,
-            first_seen: ts,
-            last_seen: ts,
-            obs: record.obs().clone(),
+            first_seen: o.ts,
+            last_seen: o.ts,
             p0f: *record.p0f(),
             mtu: record.mtu().copied(),
             answer: record.classification().map(|c| Answer {
@@ -83,11 +100,9 @@ impl Stack {
                 family: c.family,
                 confidence: c.confidence,
             }),
+            #[cfg(feature = "ja4t")]
+            ja4t: crate::fingerprint::ja4t::Ja4t(o).to_string().into(),
         }
-    }
-
-    pub fn kind(&self) -> Kind {
-        self.obs.kind
     }
 }
 
@@ -110,8 +125,9 @@ pub struct Host {
     pub ports: BTreeSet<u16>,
     /// Some served port is not in `ports`: there were more than the limit.
     pub ports_incomplete: bool,
-    /// The newest uptime estimate from its TCP timestamps.
-    pub uptime: Option<Uptime>,
+    /// The uptime estimate of its newest record that had one (captures
+    /// need not be in time order), with that record's time.
+    pub uptime: Option<(Timestamp, Uptime)>,
 }
 
 impl Host {
@@ -147,10 +163,12 @@ impl Host {
                 }
             }
         }
-        if let Some(u) = record.uptime() {
-            self.uptime = Some(*u);
+        if let Some(&u) = record.uptime() {
+            if self.uptime.is_none_or(|(ts, _)| o.ts >= ts) {
+                self.uptime = Some((o.ts, u));
+            }
         }
-        let key = signature_key(o);
+        let key = stack_key(record);
         if let Some(s) = self.stacks.iter_mut().find(|s| s.key == key) {
             s.count += 1;
             s.first_seen = s.first_seen.min(o.ts);
@@ -175,7 +193,7 @@ impl Host {
         let most = |kind: Kind| {
             self.stacks
                 .iter()
-                .filter(|s| s.kind() == kind)
+                .filter(|s| s.kind == kind)
                 .max_by_key(|s| (s.count, s.last_seen))
         };
         most(Kind::Syn).or_else(|| most(Kind::SynAck))
@@ -186,7 +204,7 @@ impl Host {
     /// devices (NAT, a proxy's egress) or a host whose OS changed.
     pub fn client_families(&self) -> Vec<Family> {
         let mut families = Vec::new();
-        let client = self.stacks.iter().filter(|s| s.kind() == Kind::Syn);
+        let client = self.stacks.iter().filter(|s| s.kind == Kind::Syn);
         for c in client.filter_map(|s| s.answer) {
             if !families.contains(&c.family) {
                 families.push(c.family);
@@ -361,12 +379,12 @@ mod tests {
         assert_eq!((server.syns, server.syn_acks), (0, 4));
         assert_eq!(server.ports.iter().copied().collect::<Vec<_>>(), [22, 443]);
         assert!(server.ports_incomplete);
-        assert_eq!(server.main_stack().unwrap().kind(), Kind::SynAck);
+        assert_eq!(server.main_stack().unwrap().kind, Kind::SynAck);
         assert!(server.client_families().is_empty());
         // Its own SYNs, once it sends some, answer for it instead.
         f.syn(Preset::FreeBsd, SERVER, 50000, 9);
         let server = f.host(SERVER);
-        assert_eq!(server.main_stack().unwrap().kind(), Kind::Syn);
+        assert_eq!(server.main_stack().unwrap().kind, Kind::Syn);
         assert_eq!(server.client_families(), [Family::Bsd]);
     }
 
@@ -393,6 +411,41 @@ mod tests {
         assert_eq!(h.syns, 5);
         assert_eq!(h.stacks.iter().map(|s| s.count).collect::<Vec<_>>(), [2, 1]);
         assert_eq!(h.unlisted_stack_records, 2);
+    }
+
+    /// What an application or the moment chooses (TOS, how much data a Fast
+    /// Open SYN carries, ports, IP IDs) leaves one stack; a different p0f
+    /// signature (here: a zero IP ID under DF, p0f's `id+` missing) is
+    /// another.
+    #[test]
+    fn a_stack_is_one_p0f_signature() {
+        let mut f = Feed::new(InventoryLimits::default());
+        let syn = |port: u16| Preset::Linux.syn(v4(1), port, v4(SERVER), 443, u32::from(port));
+        f.add(&syn(40000), 1);
+        let mut marked = syn(40001);
+        marked.tos = 0x28;
+        f.add(&marked, 2);
+        for (port, data) in [(40002, 10), (40003, 300)] {
+            let mut fast_open = syn(port);
+            fast_open.payload = vec![7; data];
+            f.add(&fast_open, 3);
+        }
+        let mut zero_id = syn(40004);
+        zero_id.ip_id = 0;
+        f.add(&zero_id, 4);
+        let h = f.host(1);
+        let stacks: Vec<(u64, String)> = h
+            .stacks
+            .iter()
+            .map(|s| (s.count, s.p0f.raw_sig.to_string()))
+            .collect();
+        assert_eq!(stacks.len(), 3, "{stacks:?}");
+        assert_eq!(stacks[0].0, 2, "{stacks:?}");
+        assert!(stacks[0].1.ends_with(":df,id+:0"), "{stacks:?}");
+        assert_eq!(stacks[1].0, 2, "{stacks:?}");
+        assert!(stacks[1].1.ends_with(":df,id+:+"), "{stacks:?}");
+        assert_eq!(stacks[2].0, 1, "{stacks:?}");
+        assert!(stacks[2].1.ends_with(":df:0"), "{stacks:?}");
     }
 
     #[test]
