@@ -114,9 +114,9 @@ impl Serialize for StackJson<'_> {
 /// ```text
 /// .-[ 192.0.2.7 ]-
 /// |
-/// | os       = Windows (Windows family, p=1)
+/// | os       = Windows (Windows family, p=1.00)
 /// | ...
-/// | stack    = syn x12: p0f Windows 7 or 8, Windows p=1
+/// | stack    = syn x12: p0f Windows 7 or 8, Windows p=1.00
 /// |            raw_sig 4:128+0:0:1460:8192,8:mss,nop,ws,nop,nop,sok:df,id+:0
 /// `----
 /// ```
