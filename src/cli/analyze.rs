@@ -1080,7 +1080,7 @@ impl InventoryOut {
             n => format!("{n} hosts"),
         };
         let unlisted = hosts.unlisted_records();
-        let mut past = if unlisted > 0 {
+        let mut notes = if unlisted > 0 {
             format!(
                 "; {unlisted} records from addresses past the first {} not listed \
                  (--inventory-max-hosts)",
@@ -1090,11 +1090,11 @@ impl InventoryOut {
             String::new()
         };
         if let Some(why) = cut_short {
-            past.push_str(&format!("; of the packets read before {why}"));
+            notes.push_str(&format!("; of the packets read before {why}"));
         }
         match written {
             Ok(()) => {
-                synprint::say!("inventory:           {listed}, to {name}{past}");
+                synprint::say!("inventory:           {listed}, to {name}{notes}");
                 true
             }
             // A reader that went away (`| head`) took what it wanted.
