@@ -239,6 +239,26 @@ fn bad_live_arguments_are_refused() {
         &["analyze", "-i", "lo", "--duration", "-1"],
         &["analyze", "-i", "lo", "--duration", "soon"],
         &["analyze", "-i", "lo", "--duration", "1e19"],
+        // Rewriting an inventory on the way is for a live capture's file.
+        &[
+            "analyze",
+            "--inventory",
+            "x",
+            "--inventory-every",
+            "5",
+            "some.pcap",
+        ],
+        &[
+            "analyze",
+            "-i",
+            "lo",
+            "-f",
+            "none",
+            "--inventory",
+            "-",
+            "--inventory-every",
+            "5",
+        ],
     ] {
         let out = run(args);
         assert_eq!(out.status.code(), Some(2), "{args:?}");
@@ -427,6 +447,22 @@ fn promiscuous_any_is_refused() {
     assert_eq!(out.status.code(), Some(2));
 }
 
+/// `analyze -f none --inventory ARGS` capturing `port` on loopback, once it
+/// has said it captures: the child and its output and error lines.
+fn inventory_of_lo(
+    port: u16,
+    args: &[&str],
+) -> (Child, mpsc::Receiver<String>, mpsc::Receiver<String>) {
+    let port = port.to_string();
+    let mut all = vec!["analyze", "-i", "lo", "--capture-port", &port];
+    all.extend(["-f", "none", "--inventory"]);
+    all.extend(args);
+    let (child, out, err) = spawn(&all);
+    let (out, err) = (lines(out), lines(err));
+    next_line(&err, "start-up line");
+    (child, out, err)
+}
+
 /// `--inventory -` of a live capture comes out when it stops: the hosts of
 /// this machine's own loopback connections, client and server sides.
 #[test]
@@ -436,20 +472,7 @@ fn the_inventory_of_a_live_capture_comes_at_its_stop() {
     }
     let listener = TcpListener::bind((Ipv6Addr::UNSPECIFIED, 0)).expect("listen");
     let port = listener.local_addr().expect("addr").port();
-    let port_arg = port.to_string();
-    let (mut child, out, err) = spawn(&[
-        "analyze",
-        "-i",
-        "lo",
-        "--capture-port",
-        &port_arg,
-        "-f",
-        "none",
-        "--inventory",
-        "-",
-    ]);
-    let (out, err) = (lines(out), lines(err));
-    next_line(&err, "start-up line");
+    let (mut child, out, err) = inventory_of_lo(port, &["-"]);
     let targets: [SocketAddr; 3] = [
         ([127, 0, 0, 1], port).into(),
         (Ipv6Addr::LOCALHOST, port).into(),
@@ -487,6 +510,70 @@ fn the_inventory_of_a_live_capture_comes_at_its_stop() {
     }
     assert!(
         summary.contains("inventory:           2 hosts, to standard output"),
+        "{summary}"
+    );
+}
+
+/// `--inventory-every`: the file is rewritten while the capture runs, each
+/// time whole (a reader polling it never sees half an inventory), and once
+/// more at the stop.
+#[test]
+fn the_inventory_file_is_rewritten_while_capturing() {
+    if !root() {
+        return;
+    }
+    let listener = TcpListener::bind(("127.0.0.1", 0)).expect("listen");
+    let port = listener.local_addr().expect("addr").port();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("hosts.jsonl");
+    let to = path.to_str().expect("utf-8");
+    let (mut child, _out, err) = inventory_of_lo(port, &[to, "--inventory-every", "0.05"]);
+    let hosts_now = || -> Vec<serde_json::Value> {
+        let text = std::fs::read_to_string(&path).unwrap_or_default();
+        assert!(
+            text.is_empty() || text.ends_with('\n'),
+            "half written: {text}"
+        );
+        text.lines()
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+            .collect()
+    };
+    let mut conns = Vec::new();
+    let started = Instant::now();
+    let mut seen = 0;
+    // Each new connection shows in a rewrite while the capture goes on.
+    for n in 1..=3u64 {
+        conns.push(TcpStream::connect(("127.0.0.1", port)).expect("connect"));
+        loop {
+            let hosts = hosts_now();
+            if hosts.first().is_some_and(|h| h["syns"] == n) {
+                break;
+            }
+            assert!(started.elapsed() < Duration::from_secs(20), "{hosts:?}");
+            seen += 1;
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+    assert!(seen > 0, "the file was read before it held the connection");
+    assert!(child.try_wait().expect("wait").is_none(), "still capturing");
+    interrupt(&child);
+    let status = signals::wait_within(&mut child, Duration::from_secs(10));
+    assert!(status.success(), "{status:?}");
+    drop(conns);
+    let hosts = hosts_now();
+    assert_eq!(hosts.len(), 1, "{hosts:?}");
+    assert_eq!(
+        (&hosts[0]["syns"], &hosts[0]["syn_acks"]),
+        (&3.into(), &3.into())
+    );
+    let leftovers: Vec<_> = std::fs::read_dir(dir.path())
+        .expect("dir")
+        .filter_map(|e| e.ok().map(|e| e.file_name()))
+        .collect();
+    assert_eq!(leftovers, ["hosts.jsonl"], "no temporary file left");
+    let summary = err.iter().collect::<Vec<_>>().join("\n");
+    assert!(
+        summary.contains("inventory:           1 host, to "),
         "{summary}"
     );
 }

@@ -74,6 +74,10 @@ pub struct AnalyzeArgs {
     /// The inventory's format; default: text on a terminal, jsonl otherwise.
     #[arg(long, value_enum, requires = "inventory")]
     inventory_format: Option<InventoryFormat>,
+    /// With --interface: also rewrite the inventory file every SECS while
+    /// capturing (each time whole: it is replaced, never seen half written).
+    #[arg(long, value_name = "SECS", requires_all = ["inventory", "interface"], value_parser = parse_duration)]
+    inventory_every: Option<Duration>,
     /// Addresses the inventory lists, the first ones seen; records from
     /// later addresses are only counted (a flood of spoofed sources cannot
     /// push out the hosts seen before it).
@@ -360,6 +364,9 @@ pub fn run(args: AnalyzeArgs) -> Result<ExitCode, CliError> {
         _ => Ok(()),
     };
     apart()?;
+    if args.inventory_every.is_some() && inventory_out.is_none() {
+        return Err(CliError::InventoryEveryToStdout);
+    }
     for path in output.iter().chain(&inventory_out) {
         let inputs = args.files.iter().chain(&args.labels);
         refuse_to_overwrite_an_input(path, inputs.chain(args.engine.inputs()))?;
@@ -393,7 +400,8 @@ pub fn run(args: AnalyzeArgs) -> Result<ExitCode, CliError> {
             file: match inventory_out {
                 Some(path) => {
                     let existed = path.exists();
-                    // Emptied when written, at the end.
+                    // Not emptied here: a run that fails to start leaves
+                    // an earlier inventory as it was.
                     let file = File::options()
                         .write(true)
                         .create(true)
@@ -403,10 +411,13 @@ pub fn run(args: AnalyzeArgs) -> Result<ExitCode, CliError> {
                     if !existed {
                         made = MadeFile(Some(path.clone()));
                     }
-                    Some((path.clone(), file))
+                    Some(InventoryFile::new(path, file))
                 }
                 None => None,
             },
+            every: args.inventory_every,
+            next: Cell::new(Instant::now() + args.inventory_every.unwrap_or_default()),
+            refresh_failed: Cell::new(false),
             format: args.inventory_format.unwrap_or(
                 if inventory_out.is_none() && io::stdout().is_terminal() {
                     InventoryFormat::Text
@@ -795,8 +806,12 @@ fn run_live<W: Write>(
     }
     let started = Instant::now();
     let deadline = args.duration.map(|d| started + d);
-    let keep_going =
-        || !stop.load(Relaxed) && deadline.is_none_or(|deadline| Instant::now() < deadline);
+    let keep_going = || {
+        if let Some(inventory) = &each.inventory {
+            inventory.refresh_if_due();
+        }
+        !stop.load(Relaxed) && deadline.is_none_or(|deadline| Instant::now() < deadline)
+    };
     let counters = CaptureCounters::default();
     let mut analyzer = Analyzer::new(engine, AnalyzerConfig::default());
     let streamed = capture.stream(&mut analyzer, &counters, keep_going, &mut |d| match d {
@@ -1046,35 +1061,109 @@ impl PerRecord {
     }
 }
 
-/// `--inventory`: the hosts gathered, and where they go at the end.
+/// `--inventory`: the hosts gathered, and where they go at the end (and
+/// with `--inventory-every`, on the way).
 struct InventoryOut {
     hosts: RefCell<Inventory>,
     /// `None`: standard output.
-    file: Option<(PathBuf, File)>,
+    file: Option<InventoryFile>,
     format: InventoryFormat,
+    every: Option<Duration>,
+    /// When the next rewrite is due.
+    next: Cell<Instant>,
+    /// A rewrite failed and said so: later ones fail quietly until the end.
+    refresh_failed: Cell<bool>,
+}
+
+/// The inventory's file as named, and as the run writes it.
+struct InventoryFile {
+    /// As given, for messages.
+    name: PathBuf,
+    /// Opened (created) at the start: devices and pipes are written
+    /// through it.
+    file: File,
+    /// A regular file's real path (links resolved): written whole to a
+    /// file beside it, then renamed over it, so that a reader never sees
+    /// half an inventory.
+    replace: Option<PathBuf>,
+}
+
+impl InventoryFile {
+    fn new(name: &Path, file: File) -> Self {
+        let regular = file.metadata().is_ok_and(|m| m.is_file());
+        let replace = regular.then(|| std::fs::canonicalize(name).ok()).flatten();
+        InventoryFile {
+            name: name.to_path_buf(),
+            file,
+            replace,
+        }
+    }
+
+    fn write(&self, hosts: &Inventory, format: InventoryFormat) -> io::Result<()> {
+        let Some(path) = &self.replace else {
+            return write_inventory(&mut BufWriter::new(&self.file), hosts, format);
+        };
+        let mut tmp = path.clone().into_os_string();
+        tmp.push(format!(".synprint-{}", std::process::id()));
+        let tmp = PathBuf::from(tmp);
+        // A folder that takes no new file (the file alone writable):
+        // rewritten in place instead.
+        let Ok(new) = File::create(&tmp) else {
+            use std::io::Seek;
+            (&self.file).seek(io::SeekFrom::Start(0))?;
+            self.file.set_len(0)?;
+            return write_inventory(&mut BufWriter::new(&self.file), hosts, format);
+        };
+        let written = write_inventory(&mut BufWriter::new(new), hosts, format)
+            .and_then(|()| std::fs::rename(&tmp, path));
+        if written.is_err() {
+            let _ = std::fs::remove_file(&tmp);
+        }
+        written
+    }
 }
 
 impl InventoryOut {
+    fn write_now(&self) -> io::Result<()> {
+        let hosts = self.hosts.borrow();
+        match &self.file {
+            Some(file) => file.write(&hosts, self.format),
+            None => write_inventory(
+                &mut BufWriter::new(io::stdout().lock()),
+                &hosts,
+                self.format,
+            ),
+        }
+    }
+
+    /// With `--inventory-every`, rewrites the file when that is due; says
+    /// the first failure (the final write says its own).
+    fn refresh_if_due(&self) {
+        let (Some(every), Some(file)) = (self.every, &self.file) else {
+            return;
+        };
+        let now = Instant::now();
+        if now < self.next.get() {
+            return;
+        }
+        self.next.set(now + every);
+        if let Err(e) = self.write_now() {
+            if !self.refresh_failed.replace(true) {
+                synprint::say!("inventory: {}: {e}", file.name.display());
+            }
+        }
+    }
+
     /// Writes the inventory and says how many hosts it lists, and, when
     /// reading stopped early, why (`cut_short`); false when it could not be
     /// written (said too).
     fn write(&self, cut_short: Option<&str>) -> bool {
-        let hosts = self.hosts.borrow();
-        let (name, written) = match &self.file {
-            Some((path, file)) => (
-                path.display().to_string(),
-                empty(file)
-                    .and_then(|()| write_inventory(&mut BufWriter::new(file), &hosts, self.format)),
-            ),
-            None => (
-                "standard output".into(),
-                write_inventory(
-                    &mut BufWriter::new(io::stdout().lock()),
-                    &hosts,
-                    self.format,
-                ),
-            ),
+        let written = self.write_now();
+        let name = match &self.file {
+            Some(file) => file.name.display().to_string(),
+            None => "standard output".into(),
         };
+        let hosts = self.hosts.borrow();
         let listed = match hosts.len() {
             1 => "1 host".to_string(),
             n => format!("{n} hosts"),
@@ -1105,16 +1194,6 @@ impl InventoryOut {
             }
         }
     }
-}
-
-/// Empties a regular file opened without truncation, as late as possible:
-/// a run that failed to start left it as it was. (Devices and pipes have
-/// nothing to empty.)
-fn empty(file: &File) -> io::Result<()> {
-    if file.metadata()?.is_file() {
-        file.set_len(0)?;
-    }
-    Ok(())
 }
 
 /// `--labels`: the CSV, and how many SYNs it gave a verdict.

@@ -65,6 +65,8 @@ pub enum CliError {
          elsewhere (-o FILE) or none (-f none)"
     )]
     InventoryWithRecords,
+    #[error("--inventory-every rewrites a file: give --inventory a file's path, not `-`")]
+    InventoryEveryToStdout,
     #[error("`-` (standard input) is given twice; it can be read once")]
     StdinTwice,
     /// A file the command writes (its name as the user typed it).
