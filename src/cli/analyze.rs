@@ -15,6 +15,7 @@ use synprint::capture::{
     decompressing, plain_size, CaptureCounters, CaptureOptions, CaptureReader, Delivery,
     LiveCapture, Stopped,
 };
+use synprint::classify::counted;
 use synprint::output::{write_inventory, Format, InventoryFormat, PreallocatedFile, RecordWriter};
 use synprint::packet::{LinkType, Skip};
 use synprint::store::{Inventory, InventoryLimits};
@@ -230,10 +231,7 @@ impl<'a> Dest<'a> {
     fn identity(self) -> Identity {
         use std::os::unix::fs::MetadataExt;
         let meta = match self {
-            Dest::Stdout => io::stdout()
-                .as_fd()
-                .try_clone_to_owned()
-                .and_then(|fd| File::from(fd).metadata()),
+            Dest::Stdout => metadata_of(io::stdout().as_fd()),
             Dest::File(path) => std::fs::metadata(path),
         };
         let Ok(m) = meta else {
@@ -246,6 +244,11 @@ impl<'a> Dest<'a> {
             Identity::Known(m.dev(), m.ino())
         }
     }
+}
+
+/// What an open descriptor (standard input or output) is on disk.
+fn metadata_of(fd: std::os::fd::BorrowedFd<'_>) -> io::Result<std::fs::Metadata> {
+    File::from(fd.try_clone_to_owned()?).metadata()
 }
 
 /// What a [`Dest`] is on disk.
@@ -306,10 +309,7 @@ fn refuse_to_overwrite_an_input<'a>(
     for input in inputs {
         // `-`: whatever standard input was redirected from (`< out.pcap`).
         let m = if input.as_os_str() == "-" {
-            io::stdin()
-                .as_fd()
-                .try_clone_to_owned()
-                .and_then(|fd| File::from(fd).metadata())
+            metadata_of(io::stdin().as_fd())
         } else {
             std::fs::metadata(input)
         };
@@ -1164,10 +1164,7 @@ impl InventoryOut {
             None => "standard output".into(),
         };
         let hosts = self.hosts.borrow();
-        let listed = match hosts.len() {
-            1 => "1 host".to_string(),
-            n => format!("{n} hosts"),
-        };
+        let listed = counted(hosts.len() as u64, "host", "hosts");
         let unlisted = hosts.unlisted_records();
         let mut notes = if unlisted > 0 {
             format!(

@@ -36,15 +36,17 @@ pub fn write_inventory(
     out.flush()
 }
 
-/// What a stack's first record says of the host: the answer and the path.
-fn answer<M: SerializeMap>(map: &mut M, st: &Stack) -> Result<(), M::Error> {
-    let c = st.answer;
+/// What a stack's first record says of the host: the answer and the path
+/// (`null`s without a stack).
+fn answer<M: SerializeMap>(map: &mut M, st: Option<&Stack>) -> Result<(), M::Error> {
+    let c = st.and_then(|st| st.answer);
     map.serialize_entry("os", &c.map(|c| c.os.name()))?;
     map.serialize_entry("family", &c.map(|c| c.family.name()))?;
     map.serialize_entry("confidence", &c.map(|c| prob4(c.confidence)))?;
-    map.serialize_entry("hops", &st.p0f.dist)?;
-    map.serialize_entry("raw_mtu", &st.mtu.map(|m| m.raw_mtu))?;
-    map.serialize_entry("link", &st.mtu.and_then(|m| m.link))
+    let mtu = st.and_then(|st| st.mtu);
+    map.serialize_entry("hops", &st.map(|st| st.p0f.dist))?;
+    map.serialize_entry("raw_mtu", &mtu.map(|m| m.raw_mtu))?;
+    map.serialize_entry("link", &mtu.and_then(|m| m.link))
 }
 
 /// A probability as the records write it ([`JsonBuf::prob4`](super::JsonBuf::prob4)):
@@ -69,15 +71,7 @@ impl Serialize for HostJson<'_> {
         map.serialize_entry("last_seen", &h.last_seen.as_secs_f64())?;
         map.serialize_entry("syns", &h.syns)?;
         map.serialize_entry("syn_acks", &h.syn_acks)?;
-        match h.main_stack() {
-            Some(stack) => answer(&mut map, stack)?,
-            // Not reached: a host is made with its first record's stack.
-            None => {
-                for key in ["os", "family", "confidence", "hops", "raw_mtu", "link"] {
-                    map.serialize_entry(key, &())?;
-                }
-            }
-        }
+        answer(&mut map, h.main_stack())?;
         let families: Vec<&str> = h.client_families().iter().map(|f| f.name()).collect();
         map.serialize_entry("client_families", &families)?;
         map.serialize_entry("uptime", &h.uptime.map(|(_, u)| u))?;
@@ -100,7 +94,7 @@ impl Serialize for StackJson<'_> {
         map.serialize_entry("count", &st.count)?;
         map.serialize_entry("first_seen", &st.first_seen.as_secs_f64())?;
         map.serialize_entry("last_seen", &st.last_seen.as_secs_f64())?;
-        answer(&mut map, st)?;
+        answer(&mut map, Some(st))?;
         map.serialize_entry("p0f_os", &st.p0f.os)?;
         map.serialize_entry("p0f_raw_sig", &st.p0f.raw_sig.to_string())?;
         #[cfg(feature = "ja4t")]
@@ -122,7 +116,8 @@ impl Serialize for StackJson<'_> {
 /// ```
 fn host_text(h: &Host) -> String {
     let mut t = Block(format!(".-[ {} ]-\n|", h.ip));
-    if let Some(c) = h.main_stack().and_then(|s| s.answer) {
+    let main = h.main_stack();
+    if let Some(c) = main.and_then(|s| s.answer) {
         let (os, family, p) = (c.os, c.family, c.confidence);
         t.field("os", format_args!("{os} ({family} family, p={p:.2})"));
     }
@@ -141,7 +136,7 @@ fn host_text(h: &Host) -> String {
     t.field("seen", format_args!("{first} to {last} UTC"));
     let (syns, syn_acks) = (h.syns, h.syn_acks);
     t.field("records", format_args!("{syns} syn, {syn_acks} syn_ack"));
-    if let Some(st) = h.main_stack() {
+    if let Some(st) = main {
         t.field("hops", format_args!("{}", st.p0f.dist));
         if let Some(m) = st.mtu {
             let link = m.link.unwrap_or("???");
