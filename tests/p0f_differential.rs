@@ -30,33 +30,7 @@ use synprint::p0f::{Database, Uptime};
 use synprint::packet::{flags, Kind, LinkType, Timestamp};
 
 mod kernel;
-use kernel::{netns_for_test, synprint_analyze, tcpdump_missing, Capture};
-
-/// p0f, where Debian installs it (/usr/sbin, which a user's PATH lacks)
-/// or else on the PATH.
-fn p0f() -> Command {
-    let sbin = Path::new("/usr/sbin/p0f");
-    Command::new(if sbin.exists() {
-        sbin
-    } else {
-        Path::new("p0f")
-    })
-}
-
-/// True, after saying so, when there is no p0f to compare with: the test
-/// then skips.
-fn p0f_missing() -> bool {
-    let installed = p0f()
-        .arg("-L")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok();
-    if !installed {
-        skipped("p0f is not installed (apt-get install p0f)");
-    }
-    !installed
-}
+use kernel::{netns_for_test, p0f, p0f_missing, synprint_analyze, tcpdump_missing, Capture};
 
 /// One logged observation, keyed as p0f keys its log lines.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]

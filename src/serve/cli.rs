@@ -64,6 +64,10 @@ pub struct ServeArgs {
     /// A p0f.fp database to use instead of the built-in p0f 3.09b one.
     #[arg(long, value_name = "PATH")]
     pub p0f_db: Option<PathBuf>,
+    /// Also answer p0f's query protocol (`p0f -s`) on this Unix socket, so
+    /// p0f clients ask synprint about a host unchanged (mode 0660).
+    #[arg(long, value_name = "PATH")]
+    pub p0f_socket: Option<PathBuf>,
     /// Source addresses remembered (default 100000).
     #[arg(long, value_name = "N")]
     pub store_max_ips: Option<usize>,

@@ -116,6 +116,8 @@ pub struct ServeConfig {
     pub capture: CaptureOptions,
     pub model: Option<PathBuf>,
     pub p0f_db: Option<PathBuf>,
+    /// Where p0f's query protocol is answered (`p0f -s`).
+    pub p0f_socket: Option<PathBuf>,
     pub store: StoreConfig,
     /// What the configuration asks that serve does not do, to be said at
     /// start (a zardaxt.json `pcap_filter`).
@@ -137,6 +139,7 @@ impl Default for ServeConfig {
             capture: CaptureOptions::default(),
             model: None,
             p0f_db: None,
+            p0f_socket: None,
             store: StoreConfig::default(),
             notes: Vec::new(),
         }
@@ -187,6 +190,7 @@ struct Layer {
     capture_tunnels: Option<bool>,
     model: Option<PathBuf>,
     p0f_db: Option<PathBuf>,
+    p0f_socket: Option<PathBuf>,
     store_max_ips: Option<usize>,
     store_per_ip: Option<usize>,
     store_max_connections: Option<usize>,
@@ -264,6 +268,7 @@ impl Layer {
             capture_tunnels: self.capture_tunnels.or(base.capture_tunnels),
             model: self.model.or(base.model),
             p0f_db: self.p0f_db.or(base.p0f_db),
+            p0f_socket: self.p0f_socket.or(base.p0f_socket),
             store_max_ips: self.store_max_ips.or(base.store_max_ips),
             store_per_ip: self.store_per_ip.or(base.store_per_ip),
             store_max_connections: self.store_max_connections.or(base.store_max_connections),
@@ -295,6 +300,7 @@ impl Layer {
             ConfigKey::CaptureTunnels => self.capture_tunnels = Some(value.boolean()?),
             ConfigKey::Model => self.model = Some(PathBuf::from(value.string()?)),
             ConfigKey::P0fDb => self.p0f_db = Some(PathBuf::from(value.string()?)),
+            ConfigKey::P0fSocket => self.p0f_socket = Some(PathBuf::from(value.string()?)),
             ConfigKey::StoreMaxIps => self.store_max_ips = Some(value.number(key.numbers())?),
             ConfigKey::StorePerIp => self.store_per_ip = Some(value.number(key.numbers())?),
             ConfigKey::StoreMaxConnections => {
@@ -327,6 +333,7 @@ impl ServeConfig {
             capture_tunnels: args.capture_tunnels.then_some(true),
             model: args.model.clone(),
             p0f_db: args.p0f_db.clone(),
+            p0f_socket: args.p0f_socket.clone(),
             store_max_ips: args.store_max_ips,
             store_per_ip: args.store_per_ip,
             store_max_connections: args.store_max_connections,
@@ -403,6 +410,7 @@ impl ServeConfig {
             },
             model: l.model,
             p0f_db: l.p0f_db,
+            p0f_socket: l.p0f_socket,
             store: StoreConfig {
                 max_ips: l.store_max_ips.unwrap_or(ds.max_ips),
                 per_ip: l.store_per_ip.unwrap_or(ds.per_ip),
@@ -442,6 +450,7 @@ pub(crate) enum ConfigKey {
     CaptureTunnels,
     Model,
     P0fDb,
+    P0fSocket,
     StoreMaxIps,
     StorePerIp,
     StoreMaxConnections,
@@ -449,7 +458,7 @@ pub(crate) enum ConfigKey {
 }
 
 impl ConfigKey {
-    pub(crate) const ALL: [ConfigKey; 15] = [
+    pub(crate) const ALL: [ConfigKey; 16] = [
         ConfigKey::Listen,
         ConfigKey::ApiKey,
         ConfigKey::TrustedProxies,
@@ -461,6 +470,7 @@ impl ConfigKey {
         ConfigKey::CaptureTunnels,
         ConfigKey::Model,
         ConfigKey::P0fDb,
+        ConfigKey::P0fSocket,
         ConfigKey::StoreMaxIps,
         ConfigKey::StorePerIp,
         ConfigKey::StoreMaxConnections,
@@ -492,6 +502,7 @@ impl ConfigKey {
             ConfigKey::CaptureTunnels => "capture_tunnels",
             ConfigKey::Model => "model",
             ConfigKey::P0fDb => "p0f_db",
+            ConfigKey::P0fSocket => "p0f_socket",
             ConfigKey::StoreMaxIps => "store_max_ips",
             ConfigKey::StorePerIp => "store_per_ip",
             ConfigKey::StoreMaxConnections => "store_max_connections",
@@ -1259,10 +1270,11 @@ mod tests {
             ConfigKey::CaptureTunnels => 8,
             ConfigKey::Model => 9,
             ConfigKey::P0fDb => 10,
-            ConfigKey::StoreMaxIps => 11,
-            ConfigKey::StorePerIp => 12,
-            ConfigKey::StoreMaxConnections => 13,
-            ConfigKey::StoreTtlSecs => 14,
+            ConfigKey::P0fSocket => 11,
+            ConfigKey::StoreMaxIps => 12,
+            ConfigKey::StorePerIp => 13,
+            ConfigKey::StoreMaxConnections => 14,
+            ConfigKey::StoreTtlSecs => 15,
         };
         for (i, k) in ConfigKey::ALL.into_iter().enumerate() {
             assert_eq!(index(k), i, "{k:?}");

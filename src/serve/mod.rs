@@ -20,6 +20,7 @@ mod listener;
 mod metrics;
 mod openapi;
 mod os_view;
+pub mod p0f_api;
 mod slots;
 
 use std::net::SocketAddr;
@@ -52,6 +53,8 @@ pub enum ServeError {
         addr: SocketAddr,
         source: std::io::Error,
     },
+    #[error("p0f query socket: {0}")]
+    P0fSocket(#[from] p0f_api::SocketError),
     #[error("cannot start the async runtime: {0}")]
     Runtime(std::io::Error),
     #[error("cannot install the signal handler: {0}")]
@@ -67,6 +70,8 @@ pub struct Server {
     alive: mpsc::Receiver<()>,
     stop_captures: Arc<AtomicBool>,
     capture_threads: Vec<std::thread::JoinHandle<()>>,
+    /// The p0f query socket's task: its file is removed when it ends.
+    p0f_socket: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl Server {
@@ -100,6 +105,12 @@ impl Server {
                 .map_err(|source| ServeError::Listen { addr, source })?;
             listeners.push(l);
         }
+        // Bound before anything is spawned, so a refused socket stops the
+        // start as a refused listen address does.
+        let query_socket = match &config.p0f_socket {
+            Some(path) => Some(p0f_api::QuerySocket::bind(path)?),
+            None => None,
+        };
         let addrs = listeners
             .iter()
             .filter_map(|l| l.local_addr().ok())
@@ -132,6 +143,8 @@ impl Server {
             ));
         }
         tokio::spawn(release_memory_periodically(shutdown_rx.clone()));
+        let p0f_socket =
+            query_socket.map(|q| tokio::spawn(q.serve(Arc::clone(&store), shutdown_rx.clone())));
         let stop_captures = Arc::new(AtomicBool::new(false));
         let mut capture_threads = Vec::new();
         for cap in captures {
@@ -156,6 +169,7 @@ impl Server {
             alive,
             stop_captures,
             capture_threads,
+            p0f_socket,
         })
     }
 
@@ -179,6 +193,9 @@ impl Server {
         // Every connection task holds a sender; recv() returns None once the
         // accept loops and all connections are gone.
         let _ = tokio::time::timeout(grace, self.alive.recv()).await;
+        if let Some(task) = self.p0f_socket.take() {
+            let _ = task.await;
+        }
         self.stop_captures.store(true, Relaxed);
         for t in self.capture_threads.drain(..) {
             let _ = tokio::task::spawn_blocking(move || t.join()).await;
@@ -323,6 +340,12 @@ pub fn run(config: ServeConfig, engine: Arc<Engine>) -> Result<(), ServeError> {
         let server = Server::start(&config, engine, os_view::installed_classifier()).await?;
         for a in server.local_addrs() {
             crate::say!("synprint serve: listening on http://{a}/classify");
+        }
+        if let Some(path) = &config.p0f_socket {
+            crate::say!(
+                "synprint serve: answering p0f queries on {}",
+                path.display()
+            );
         }
         for i in &config.interfaces {
             crate::say!(

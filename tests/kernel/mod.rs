@@ -24,6 +24,32 @@ pub fn synprint_analyze(pcap: &Path, format: &str) -> (String, String) {
     synprint(&["analyze", "--format", format, &pcap])
 }
 
+/// p0f, where Debian installs it (/usr/sbin, which a user's PATH lacks)
+/// or else on the PATH.
+pub fn p0f() -> Command {
+    let sbin = Path::new("/usr/sbin/p0f");
+    Command::new(if sbin.exists() {
+        sbin
+    } else {
+        Path::new("p0f")
+    })
+}
+
+/// True, after saying so, when there is no p0f to compare with: the test
+/// then skips.
+pub fn p0f_missing() -> bool {
+    let installed = p0f()
+        .arg("-L")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok();
+    if !installed {
+        crate::skipped::skipped("p0f is not installed (apt-get install p0f)");
+    }
+    !installed
+}
+
 pub fn tcpdump_missing() -> bool {
     if Command::new("tcpdump").arg("--version").output().is_err() {
         crate::skipped::skipped("tcpdump is not installed");
