@@ -145,6 +145,60 @@ fn records_stream_out_until_interrupted() {
     assert!(summary.contains("dropped (ring full)"), "{summary}");
 }
 
+/// `--filter` applies to a live capture too: of two connections, only the
+/// IPv6 one makes records; the other is counted as filtered out.
+#[test]
+fn a_live_capture_keeps_what_the_filter_keeps() {
+    if !root() {
+        return;
+    }
+    let listener = TcpListener::bind((Ipv6Addr::UNSPECIFIED, 0)).expect("listen");
+    let port = listener.local_addr().expect("addr").port();
+    let filter = format!("ip6 and port {port}");
+    let (mut child, out, err) = spawn(&[
+        "analyze",
+        "--interface",
+        "lo",
+        "--filter",
+        &filter,
+        "--format",
+        "jsonl",
+    ]);
+    let out = lines(out);
+    let err = lines(err);
+    let banner = next_line(&err, "start-up line");
+    assert_eq!(
+        banner,
+        format!("capturing on lo, filter '{filter}'; Ctrl-C stops")
+    );
+    for target in [
+        SocketAddr::from(([127, 0, 0, 1], port)),
+        SocketAddr::from((Ipv6Addr::LOCALHOST, port)),
+    ] {
+        let _client = TcpStream::connect(target).expect("connect");
+        let _ = listener.accept().expect("accept");
+    }
+    for kind in ["syn", "syn_ack"] {
+        let line = next_line(&out, "record");
+        let rec: serde_json::Value = serde_json::from_str(&line).expect("JSON record");
+        assert_eq!(
+            (&rec["kind"], &rec["ip_version"]),
+            (&kind.into(), &6.into()),
+            "{line}"
+        );
+    }
+    interrupt(&child);
+    let status = signals::wait_within(&mut child, Duration::from_secs(10));
+    assert!(status.success(), "{status:?}");
+    let summary = err.iter().collect::<Vec<String>>().join("\n");
+    assert!(
+        summary.contains("records:             1 syn, 1 syn_ack"),
+        "{summary}"
+    );
+    // The IPv4 connection's, and whatever else crossed lo meanwhile.
+    assert!(summary.contains("filtered out:        "), "{summary}");
+}
+
 /// Ctrl-C right after the last SYN loses nothing: what passed the kernel's
 /// filter before the stop (here, in a block the kernel has not handed over
 /// yet: it does so 10 ms after the block's first packet) is still read.

@@ -16,7 +16,7 @@ pub use stats::Stats;
 
 use crate::classify::{self, Model};
 use crate::p0f::{self, HostKey, UptimeTracker};
-use crate::packet::{self, Kind, LinkType, Observation, Timestamp};
+use crate::packet::{self, Filter, Kind, LinkType, Observation, Timestamp};
 use shapes::ShapeCache;
 
 /// The read-only half of the pipeline: databases and models, shareable
@@ -254,6 +254,8 @@ pub struct Analyzer<'e> {
     conn_uptime: Option<ConnUptime>,
     /// See [`Analyzer::keep_only_port`].
     only_port: Option<u16>,
+    /// See [`Analyzer::keep_only_matching`].
+    filter: Option<Filter>,
 }
 
 impl<'e> Analyzer<'e> {
@@ -269,6 +271,7 @@ impl<'e> Analyzer<'e> {
             follower: config.follow_connections.then(Follower::default),
             conn_uptime: None,
             only_port: None,
+            filter: None,
         }
     }
 
@@ -281,20 +284,30 @@ impl<'e> Analyzer<'e> {
         self.only_port = port;
     }
 
-    /// Whether `obs` is outside the port kept (and counted so).
-    fn outside_port(&mut self, obs: &Observation) -> bool {
-        let Some(port) = self.only_port else {
-            return false;
-        };
-        let server_port = match obs.kind {
-            Kind::Syn => obs.dst_port,
-            Kind::SynAck => obs.src_port,
-        };
-        if server_port == port {
-            return false;
+    /// Makes records only of SYNs and SYN+ACKs that `filter` keeps; the
+    /// others are counted as `filtered_out` and touch no table.
+    pub fn keep_only_matching(&mut self, filter: Option<Filter>) {
+        self.filter = filter;
+    }
+
+    /// Whether `obs` is left out by the port or the filter (and counted
+    /// so).
+    fn left_out(&mut self, obs: &Observation) -> bool {
+        if let Some(port) = self.only_port {
+            let server_port = match obs.kind {
+                Kind::Syn => obs.dst_port,
+                Kind::SynAck => obs.src_port,
+            };
+            if server_port != port {
+                self.stats.other_port += 1;
+                return true;
+            }
         }
-        self.stats.other_port += 1;
-        true
+        if self.filter.as_ref().is_some_and(|f| !f.matches(obs)) {
+            self.stats.filtered_out += 1;
+            return true;
+        }
+        false
     }
 
     /// Seeds the handshake and uptime tables' hashes from the first SYN or
@@ -353,7 +366,7 @@ impl<'e> Analyzer<'e> {
             }
             Ok(Some(obs)) => obs,
         };
-        if self.outside_port(obs) {
+        if self.left_out(obs) {
             return Ok(());
         }
         if !self.seeded {
@@ -498,7 +511,7 @@ impl<'e> Analyzer<'e> {
 
     /// An already decoded SYN or SYN+ACK.
     pub fn process_observation(&mut self, obs: Observation) -> Option<Record> {
-        if self.outside_port(&obs) {
+        if self.left_out(&obs) {
             return None;
         }
         if !self.seeded {

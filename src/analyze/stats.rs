@@ -16,6 +16,9 @@ pub struct Stats {
     /// SYNs and SYN+ACKs of other ports than the one asked for
     /// ([`crate::analyze::Analyzer::keep_only_port`]).
     pub other_port: u64,
+    /// SYNs and SYN+ACKs the filter left out
+    /// ([`crate::analyze::Analyzer::keep_only_matching`]).
+    pub filtered_out: u64,
     #[serde(serialize_with = "serialize_skips")]
     pub skipped: [u64; Skip::ALL.len()],
     pub flow_evictions: u64,
@@ -80,6 +83,13 @@ impl fmt::Display for Stats {
                 f,
                 "other ports:         {} syn or syn_ack (no record)",
                 self.other_port
+            )?;
+        }
+        if self.filtered_out > 0 {
+            writeln!(
+                f,
+                "filtered out:        {} syn or syn_ack (no record)",
+                self.filtered_out
             )?;
         }
         if self.conn_uptimes > 0 {

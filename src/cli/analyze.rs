@@ -40,6 +40,13 @@ pub struct AnalyzeArgs {
     /// `port N` filter), in files as live; the others are counted as `other ports`.
     #[arg(long, value_name = "PORT")]
     capture_port: Option<u16>,
+    /// Only SYNs and SYN+ACKs this tcpdump-style expression keeps, as p0f's
+    /// filter argument: host, net, port, portrange, src/dst, ip/ip6/tcp,
+    /// and/or/not, parentheses (e.g. 'net 10.0.0.0/8 and not port 22'); read
+    /// on the fingerprinted packet, inside tunnels too. The others are
+    /// counted as `filtered out`.
+    #[arg(long, value_name = "EXPR", value_parser = synprint::packet::Filter::parse)]
+    filter: Option<synprint::packet::Filter>,
     /// With --interface: put the interface into promiscuous mode while
     /// capturing (a mirror/SPAN port needs it; p0f's -p). The kernel undoes
     /// it when synprint exits.
@@ -481,6 +488,7 @@ pub fn run(args: AnalyzeArgs) -> Result<ExitCode, CliError> {
     };
     let mut analyzer = Analyzer::new(&engine, config);
     analyzer.keep_only_port(args.capture_port);
+    analyzer.keep_only_matching(args.filter.clone());
     let mut failed = false;
     let mut interrupted = false;
     let mut output_dead = false;
@@ -800,10 +808,16 @@ fn run_live<W: Write>(
     let interface = capture.interface().to_string();
     // Said once the socket is open: SYNs from here on are seen.
     let mode = capture.options().mode();
-    match args.capture_port {
-        Some(port) => synprint::say!("capturing on {interface}{mode}, port {port}; Ctrl-C stops"),
-        None => synprint::say!("capturing on {interface}{mode}; Ctrl-C stops"),
-    }
+    let port = args
+        .capture_port
+        .map(|port| format!(", port {port}"))
+        .unwrap_or_default();
+    let filter = args
+        .filter
+        .as_ref()
+        .map(|f| format!(", filter '{f}'"))
+        .unwrap_or_default();
+    synprint::say!("capturing on {interface}{mode}{port}{filter}; Ctrl-C stops");
     let started = Instant::now();
     let deadline = args.duration.map(|d| started + d);
     let keep_going = || {
@@ -814,6 +828,7 @@ fn run_live<W: Write>(
     };
     let counters = CaptureCounters::default();
     let mut analyzer = Analyzer::new(engine, AnalyzerConfig::default());
+    analyzer.keep_only_matching(args.filter.clone());
     let streamed = capture.stream(&mut analyzer, &counters, keep_going, &mut |d| match d {
         Delivery::Record(record) => {
             each.see(record);

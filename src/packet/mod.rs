@@ -5,6 +5,7 @@
 //! classifier features) is a pure function of an [`Observation`], so a
 //! SYN's bytes are parsed exactly once, here.
 
+mod filter;
 mod ip;
 mod link;
 mod observation;
@@ -13,6 +14,7 @@ mod skip;
 mod tcp;
 mod tunnel;
 
+pub use filter::{Filter, FilterError};
 pub(crate) use ip::proto as ip_protocol;
 pub use ip::MAX_TUNNEL_DEPTH;
 pub(crate) use link::ethertype;

@@ -1,0 +1,610 @@
+//! Which SYNs and SYN+ACKs to keep: the part of tcpdump's filter language
+//! (pcap-filter(7)) that p0f users pass as `'port 443'` or
+//! `'net 10.0.0.0/8 and not host 10.0.0.1'`, read without libpcap and
+//! applied to each decoded [`Observation`] (so to the fingerprinted TCP
+//! segment, inside a tunnel too, and past IPv6 extension headers, where a
+//! BPF program reads the outer header or gives up).
+//!
+//! Understood: `host ADDR`, `net ADDR/LEN`, `net ADDR mask MASK`, `net` with
+//! one to three dotted bytes (`net 10`, `net 192.168`), `port N`,
+//! `portrange N-M`, each with `src`, `dst`, `src or dst` or `src and dst`,
+//! and `ip`, `ip6` or `tcp` before them or alone; `not`/`!`, `and`/`&&`, `or`/`||` and parentheses. As in pcap,
+//! `not` binds tightest, `and` and `or` bind equally and from the left, and
+//! a bare value repeats the qualifiers before it (`port 80 or 443`).
+//! Anything else (link-layer and byte-offset tests, host names, service
+//! names) is an error naming it, never a guess.
+
+use std::fmt;
+use std::net::IpAddr;
+
+use super::{IpVersion, Observation};
+
+/// A parsed filter; [`Filter::matches`] says whether to keep an observation.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Filter {
+    expr: Expr,
+    text: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Expr {
+    Not(Box<Expr>),
+    And(Box<Expr>, Box<Expr>),
+    Or(Box<Expr>, Box<Expr>),
+    Test(Test),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Proto {
+    Any,
+    Ip,
+    Ip6,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Dir {
+    SrcOrDst,
+    SrcAndDst,
+    Src,
+    Dst,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum What {
+    Host,
+    Net,
+    Port,
+    PortRange,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Value {
+    /// Nothing to compare: `ip`, `ip6` or `tcp` alone.
+    Always,
+    /// An address and the number of leading bits that must agree.
+    Net(IpAddr, u8),
+    Ports(u16, u16),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Test {
+    proto: Proto,
+    dir: Dir,
+    value: Value,
+}
+
+/// Why a filter cannot be read: what and where (a byte offset into it).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{reason} (at byte {at})")]
+pub struct FilterError {
+    pub filter: String,
+    pub at: usize,
+    pub reason: String,
+}
+
+impl Filter {
+    pub fn parse(text: &str) -> Result<Filter, FilterError> {
+        let tokens = tokenize(text)?;
+        let mut p = Parser {
+            text,
+            tokens,
+            next: 0,
+            last: None,
+        };
+        let expr = p.expr()?;
+        if let Some(t) = p.peek() {
+            return Err(p.error(t.at, format!("unexpected {:?}", t.text)));
+        }
+        Ok(Filter {
+            expr,
+            text: text.to_string(),
+        })
+    }
+
+    pub fn matches(&self, obs: &Observation) -> bool {
+        self.expr.matches(obs)
+    }
+}
+
+impl fmt::Display for Filter {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.text)
+    }
+}
+
+impl Expr {
+    fn matches(&self, obs: &Observation) -> bool {
+        match self {
+            Expr::Not(e) => !e.matches(obs),
+            Expr::And(a, b) => a.matches(obs) && b.matches(obs),
+            Expr::Or(a, b) => a.matches(obs) || b.matches(obs),
+            Expr::Test(t) => t.matches(obs),
+        }
+    }
+}
+
+impl Test {
+    fn matches(&self, obs: &Observation) -> bool {
+        let version_ok = match self.proto {
+            Proto::Any => true,
+            Proto::Ip => obs.ip_version == IpVersion::V4,
+            Proto::Ip6 => obs.ip_version == IpVersion::V6,
+        };
+        if !version_ok {
+            return false;
+        }
+        let side = |src: bool| match self.value {
+            Value::Always => true,
+            Value::Net(net, bits) => in_net(if src { obs.src_ip } else { obs.dst_ip }, net, bits),
+            Value::Ports(lo, hi) => {
+                let port = if src { obs.src_port } else { obs.dst_port };
+                (lo..=hi).contains(&port)
+            }
+        };
+        match self.dir {
+            Dir::SrcOrDst => side(true) || side(false),
+            Dir::SrcAndDst => side(true) && side(false),
+            Dir::Src => side(true),
+            Dir::Dst => side(false),
+        }
+    }
+}
+
+fn in_net(ip: IpAddr, net: IpAddr, bits: u8) -> bool {
+    let (a, b, width) = match (ip, net) {
+        (IpAddr::V4(a), IpAddr::V4(b)) => (u128::from(u32::from(a)), u128::from(u32::from(b)), 32),
+        (IpAddr::V6(a), IpAddr::V6(b)) => (u128::from(a), u128::from(b), 128),
+        _ => return false,
+    };
+    let bits = u32::from(bits).min(width);
+    if bits == 0 {
+        return true;
+    }
+    let shift = width - bits;
+    (a >> shift) == (b >> shift)
+}
+
+#[derive(Clone, Debug)]
+struct Token<'a> {
+    text: &'a str,
+    at: usize,
+}
+
+fn tokenize(text: &str) -> Result<Vec<Token<'_>>, FilterError> {
+    let bytes = text.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while let Some(&b) = bytes.get(i) {
+        let start = i;
+        if b.is_ascii_whitespace() {
+            i += 1;
+            continue;
+        }
+        if matches!(b, b'(' | b')') || (b == b'!' && bytes.get(i + 1) != Some(&b'=')) {
+            i += 1;
+        } else if text[i..].starts_with("&&") || text[i..].starts_with("||") {
+            i += 2;
+        } else if b.is_ascii_alphanumeric() || matches!(b, b'.' | b':' | b'/' | b'-' | b'_') {
+            while bytes.get(i).is_some_and(|&c| {
+                c.is_ascii_alphanumeric() || matches!(c, b'.' | b':' | b'/' | b'-' | b'_')
+            }) {
+                i += 1;
+            }
+        } else {
+            let c = text[i..].chars().next().unwrap_or('?');
+            return Err(FilterError {
+                filter: text.to_string(),
+                at: i,
+                reason: format!("unexpected {c:?}"),
+            });
+        }
+        out.push(Token {
+            text: &text[start..i],
+            at: start,
+        });
+    }
+    Ok(out)
+}
+
+struct Parser<'a> {
+    text: &'a str,
+    tokens: Vec<Token<'a>>,
+    next: usize,
+    /// The qualifiers of the last test, which a bare value repeats.
+    last: Option<(Proto, Dir, What)>,
+}
+
+const SUPPORTED: &str = "this filter reads host, net, port, portrange, src/dst, ip/ip6/tcp, \
+                         and/or/not and parentheses";
+
+impl<'a> Parser<'a> {
+    fn error(&self, at: usize, reason: String) -> FilterError {
+        FilterError {
+            filter: self.text.to_string(),
+            at,
+            reason,
+        }
+    }
+
+    fn peek(&self) -> Option<Token<'a>> {
+        self.tokens.get(self.next).cloned()
+    }
+
+    fn peek_is(&self, words: &[&str]) -> bool {
+        self.peek().is_some_and(|t| words.contains(&t.text))
+    }
+
+    fn take(&mut self) -> Option<Token<'a>> {
+        let t = self.peek();
+        self.next += 1;
+        t
+    }
+
+    fn end(&self) -> usize {
+        self.text.len()
+    }
+
+    /// `and` and `or` bind equally, from the left (pcap-filter(7)).
+    fn expr(&mut self) -> Result<Expr, FilterError> {
+        let mut left = self.unary()?;
+        loop {
+            let and = if self.peek_is(&["and", "&&"]) {
+                true
+            } else if self.peek_is(&["or", "||"]) {
+                false
+            } else {
+                return Ok(left);
+            };
+            self.take();
+            let right = self.unary()?;
+            left = if and {
+                Expr::And(Box::new(left), Box::new(right))
+            } else {
+                Expr::Or(Box::new(left), Box::new(right))
+            };
+        }
+    }
+
+    fn unary(&mut self) -> Result<Expr, FilterError> {
+        let Some(t) = self.peek() else {
+            return Err(self.error(self.end(), "the filter ends where a test should be".into()));
+        };
+        match t.text {
+            "not" | "!" => {
+                self.take();
+                Ok(Expr::Not(Box::new(self.unary()?)))
+            }
+            "(" => {
+                self.take();
+                let e = self.expr()?;
+                match self.take() {
+                    Some(c) if c.text == ")" => Ok(e),
+                    Some(c) => Err(self.error(c.at, format!("expected ')', found {:?}", c.text))),
+                    None => {
+                        Err(self.error(self.end(), format!("'(' at byte {} is not closed", t.at)))
+                    }
+                }
+            }
+            _ => self.test().map(Expr::Test),
+        }
+    }
+
+    fn test(&mut self) -> Result<Test, FilterError> {
+        let start = self.next;
+        let mut proto = None;
+        if let Some(t) = self.peek() {
+            proto = match t.text {
+                "ip" => Some(Proto::Ip),
+                "ip6" => Some(Proto::Ip6),
+                "tcp" => Some(Proto::Any),
+                _ => None,
+            };
+            if proto.is_some() {
+                self.take();
+            }
+        }
+        let dir = self.dir();
+        let what = match self.peek().map(|t| t.text) {
+            Some("host") => Some(What::Host),
+            Some("net") => Some(What::Net),
+            Some("port") => Some(What::Port),
+            Some("portrange") => Some(What::PortRange),
+            _ => None,
+        };
+        if what.is_some() {
+            self.take();
+        }
+        let qualified = self.next > start;
+        // `ip`, `ip6` or `tcp` alone (followed by an operator, a ')' or
+        // the end): a test of the protocol.
+        if let (Some(p), None, None) = (proto, dir, what) {
+            if self
+                .peek()
+                .is_none_or(|t| [")", "and", "&&", "or", "||"].contains(&t.text))
+            {
+                self.last = None;
+                return Ok(Test {
+                    proto: p,
+                    dir: Dir::SrcOrDst,
+                    value: Value::Always,
+                });
+            }
+        }
+        let Some(id) = self.take() else {
+            return Err(self.error(self.end(), "the filter ends where a value should be".into()));
+        };
+        let (proto, dir, what) = match (qualified, self.last) {
+            // A bare value repeats the qualifiers before it, as in
+            // `port 80 or 443`.
+            (false, Some(last)) => last,
+            // tcpdump refuses a bare first value too.
+            (false, None) => {
+                let reason = unsupported(id.text).unwrap_or_else(|| {
+                    format!("{:?} needs host, net, port or portrange before it", id.text)
+                });
+                return Err(self.error(id.at, reason));
+            }
+            _ => (
+                proto.unwrap_or(Proto::Any),
+                dir.unwrap_or(Dir::SrcOrDst),
+                what.unwrap_or(What::Host),
+            ),
+        };
+        let value = self.value(&id, what)?;
+        self.last = Some((proto, dir, what));
+        Ok(Test { proto, dir, value })
+    }
+
+    fn dir(&mut self) -> Option<Dir> {
+        let first = match self.peek().map(|t| t.text) {
+            Some("src") => Dir::Src,
+            Some("dst") => Dir::Dst,
+            _ => return None,
+        };
+        self.take();
+        // `src or dst` / `src and dst` are one qualifier when a type or a
+        // value follows the second word.
+        let second = self.tokens.get(self.next + 1).map(|t| t.text);
+        let joined = match (first, self.peek().map(|t| t.text), second) {
+            (Dir::Src, Some("or" | "||"), Some("dst")) => Some(Dir::SrcOrDst),
+            (Dir::Src, Some("and" | "&&"), Some("dst")) => Some(Dir::SrcAndDst),
+            _ => None,
+        };
+        if let Some(d) = joined {
+            self.next += 2;
+            return Some(d);
+        }
+        Some(first)
+    }
+
+    fn value(&mut self, id: &Token<'a>, what: What) -> Result<Value, FilterError> {
+        let bad = |p: &Self, wanted: &str| Err(p.error(id.at, p.unreadable(id.text, wanted)));
+        match what {
+            What::Port => match port(id.text) {
+                Some(p) => Ok(Value::Ports(p, p)),
+                None => bad(self, "a port number (0 to 65535)"),
+            },
+            What::PortRange => {
+                let range = id
+                    .text
+                    .split_once('-')
+                    .and_then(|(a, b)| Some((port(a)?, port(b)?)));
+                match range {
+                    // pcap takes the two ends in either order.
+                    Some((a, b)) => Ok(Value::Ports(a.min(b), a.max(b))),
+                    None => bad(self, "a port range such as 1024-2048"),
+                }
+            }
+            What::Host => match id.text.parse::<IpAddr>() {
+                Ok(ip) => Ok(Value::Net(ip, if ip.is_ipv4() { 32 } else { 128 })),
+                Err(_) => bad(
+                    self,
+                    "an IPv4 or IPv6 address (host names are not resolved)",
+                ),
+            },
+            What::Net => {
+                if self.peek_is(&["mask"]) {
+                    self.take();
+                    let Some(m) = self.take() else {
+                        return Err(self.error(self.end(), "'mask' needs a mask".into()));
+                    };
+                    return match (id.text.parse::<IpAddr>(), m.text.parse::<IpAddr>()) {
+                        (Ok(net @ IpAddr::V4(_)), Ok(IpAddr::V4(mask))) => {
+                            let bits = u32::from(mask);
+                            if bits.leading_ones() + bits.trailing_zeros() != 32 {
+                                return Err(
+                                    self.error(m.at, format!("mask {} is not contiguous", m.text))
+                                );
+                            }
+                            Ok(Value::Net(net, bits.leading_ones() as u8))
+                        }
+                        _ => Err(self.error(m.at, "'mask' takes an IPv4 network and mask".into())),
+                    };
+                }
+                match net(id.text) {
+                    Some(v) => Ok(v),
+                    None => bad(
+                        self,
+                        "a network: ADDR/LEN, ADDR mask MASK, or 1 to 3 dotted bytes",
+                    ),
+                }
+            }
+        }
+    }
+
+    fn unreadable(&self, text: &str, wanted: &str) -> String {
+        unsupported(text).unwrap_or_else(|| format!("expected {wanted}, found {text:?}"))
+    }
+}
+
+/// A word of pcap's language this filter does not read, said so.
+fn unsupported(text: &str) -> Option<String> {
+    let known = [
+        "ether",
+        "vlan",
+        "mpls",
+        "arp",
+        "rarp",
+        "udp",
+        "icmp",
+        "icmp6",
+        "proto",
+        "gateway",
+        "broadcast",
+        "multicast",
+        "less",
+        "greater",
+        "len",
+        "inbound",
+        "outbound",
+        "ifname",
+        "sctp",
+        "igmp",
+        "pppoes",
+        "geneve",
+        "wlan",
+        "type",
+        "subtype",
+    ];
+    known
+        .contains(&text)
+        .then(|| format!("{text:?} is not supported ({SUPPORTED})"))
+}
+
+fn port(s: &str) -> Option<u16> {
+    if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    s.parse().ok()
+}
+
+fn net(s: &str) -> Option<Value> {
+    if let Some((addr, len)) = s.split_once('/') {
+        let ip: IpAddr = addr.parse().ok()?;
+        let max = if ip.is_ipv4() { 32 } else { 128 };
+        let bits: u8 = port(len)?.try_into().ok()?;
+        return (bits <= max).then_some(Value::Net(ip, bits));
+    }
+    if let Ok(ip) = s.parse::<IpAddr>() {
+        return Some(Value::Net(ip, if ip.is_ipv4() { 32 } else { 128 }));
+    }
+    // pcap's short forms: `net 10` is 10.0.0.0/8, `net 172.16` a /16.
+    let parts: Vec<&str> = s.split('.').collect();
+    if parts.len() > 3 {
+        return None;
+    }
+    let mut octets = [0u8; 4];
+    for (o, p) in octets.iter_mut().zip(&parts) {
+        *o = port(p)?.try_into().ok()?;
+    }
+    Some(Value::Net(IpAddr::from(octets), 8 * parts.len() as u8))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::craft::{Stack, TcpPacket};
+    use crate::packet::{decode_ip, Timestamp};
+
+    fn syn(src: &str, sport: u16, dst: &str, dport: u16) -> Observation {
+        let p = Stack::Linux.syn(src.parse().unwrap(), sport, dst.parse().unwrap(), dport, 1);
+        decode_ip(Timestamp(1), &p.ip_bytes()).unwrap().unwrap()
+    }
+
+    fn syn_ack(src: &str, sport: u16, dst: &str, dport: u16) -> Observation {
+        let s = Stack::Linux.syn(dst.parse().unwrap(), dport, src.parse().unwrap(), sport, 1);
+        let p = TcpPacket::syn_ack_for(&s);
+        decode_ip(Timestamp(1), &p.ip_bytes()).unwrap().unwrap()
+    }
+
+    fn keeps(filter: &str, obs: &Observation) -> bool {
+        Filter::parse(filter)
+            .unwrap_or_else(|e| panic!("{filter}: {e}"))
+            .matches(obs)
+    }
+
+    #[test]
+    fn tests_read_addresses_ports_and_directions() {
+        let a = syn("10.1.2.3", 40000, "192.0.2.80", 443);
+        assert!(keeps("host 10.1.2.3", &a));
+        assert!(keeps("src 10.1.2.3", &a), "a direction alone means host");
+        assert!(keeps("dst host 192.0.2.80", &a));
+        assert!(!keeps("src host 192.0.2.80", &a));
+        assert!(keeps("port 443", &a));
+        assert!(keeps("tcp dst port 443", &a));
+        assert!(!keeps("src port 443", &a));
+        assert!(keeps("src or dst port 40000", &a));
+        assert!(!keeps("src and dst port 443", &a));
+        assert!(keeps("portrange 443-443", &a));
+        assert!(keeps("portrange 50000-30000", &a), "ends in either order");
+        assert!(keeps("net 10.0.0.0/8", &a));
+        assert!(keeps("net 10", &a));
+        assert!(keeps("net 10.1", &a));
+        assert!(!keeps("net 10.2", &a));
+        assert!(keeps("net 10.1.0.0 mask 255.255.0.0", &a));
+        assert!(keeps("src net 0.0.0.0/0", &a));
+        assert!(keeps("ip", &a) && !keeps("ip6", &a) && keeps("tcp", &a));
+        assert!(!keeps("ip6 port 443", &a));
+        // A v6 network never holds a v4 address.
+        assert!(!keeps("net ::/0", &a));
+
+        let b = syn_ack("2001:db8::1", 443, "2001:db8:ff::7", 50000);
+        assert!(keeps("ip6 src host 2001:db8::1", &b));
+        assert!(keeps("dst net 2001:db8:ff::/48", &b));
+        assert!(!keeps("dst net 2001:db8:fe::/48", &b));
+        assert!(keeps("src port 443", &b));
+        assert!(!keeps("ip", &b));
+    }
+
+    /// pcap-filter(7): `not` binds tightest; `and` and `or` bind equally,
+    /// from the left; a bare value repeats the qualifiers before it.
+    #[test]
+    fn precedence_and_repeated_qualifiers_are_pcaps() {
+        let a = syn("10.1.2.3", 40000, "192.0.2.80", 443);
+        // (false or true) and false: false; read the usual way it is true.
+        assert!(!keeps("port 1 or port 443 and port 2", &a));
+        assert!(keeps("port 1 or (port 443 and not port 2)", &a));
+        assert!(keeps("not port 1 and not port 2", &a));
+        assert!(keeps("port 80 or 443", &a));
+        assert!(!keeps("port 80 or 8443", &a));
+        // `not host X and Y`: Y is a host too.
+        assert!(keeps("not host 10.9.9.9 and 10.1.2.3", &a));
+        assert!(!keeps("not host 10.9.9.9 and 10.1.2.4", &a));
+        assert!(keeps("src host 10.1.2.3 and (192.0.2.9 or 10.1.2.3)", &a));
+        assert!(
+            !keeps("dst port 80 or 40000", &a),
+            "the bare 40000 is a dst port"
+        );
+        assert!(keeps("! ( port 1 || port 2 ) && port 443", &a));
+    }
+
+    #[test]
+    fn what_is_not_understood_is_named() {
+        for (filter, at, says) in [
+            (
+                "ether host 00:11:22:33:44:55",
+                0,
+                "\"ether\" is not supported",
+            ),
+            ("tcp[13] & 2 != 0", 3, "unexpected '['"),
+            ("port 443 and", 12, "ends where a test should be"),
+            ("(port 443", 9, "'(' at byte 0 is not closed"),
+            ("port 443)", 8, "unexpected \")\""),
+            ("host example.com", 5, "host names are not resolved"),
+            ("port https", 5, "a port number"),
+            ("port 65536", 5, "a port number"),
+            ("net 10.0.0.0/33", 4, "a network"),
+            ("net 10.0.0.0 mask 255.0.255.0", 18, "not contiguous"),
+            ("net 1.2.3.4.5", 4, "a network"),
+            ("udp port 53", 0, "\"udp\" is not supported"),
+            ("", 0, "ends where a test should be"),
+            ("port é", 5, "unexpected 'é'"),
+            ("10.1.2.3", 0, "needs host, net, port or portrange"),
+            ("tcp and 443", 8, "needs host, net, port or portrange"),
+        ] {
+            let e = Filter::parse(filter).expect_err(filter);
+            assert_eq!(e.at, at, "{filter}: {e}");
+            assert!(e.reason.contains(says), "{filter}: {e}");
+        }
+    }
+}
