@@ -155,3 +155,42 @@ fn the_filter_keeps_what_tcpdump_keeps() {
     // The expressions select: each keeps some records and leaves others.
     assert_eq!(partial, expressions.len());
 }
+
+/// What tcpdump refuses, synprint refuses too, saying where.
+#[test]
+fn what_tcpdump_refuses_is_refused() {
+    if tcpdump_missing() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let all = dir.path().join("all.pcap");
+    write_capture(&all);
+    for expr in [
+        "net 10.0.0.1/8",
+        "net 10.1.0.0 mask 255.0.0.0",
+        "net 2001:db8::1/32",
+        "ip6 host 10.0.0.1",
+        "10.0.0.1",
+        "()",
+        "port 1 or",
+        "port 80 and and port 1",
+        "(port 1",
+        "port 70000",
+    ] {
+        let theirs = Command::new("tcpdump")
+            .arg("-r")
+            .arg(&all)
+            .args(["-w", "/dev/null", expr])
+            .output()
+            .expect("run tcpdump");
+        assert!(!theirs.status.success(), "tcpdump took {expr:?}");
+        let ours = Command::new(env!("CARGO_BIN_EXE_synprint"))
+            .args(["analyze", "--format", "none", "--filter", expr])
+            .arg(&all)
+            .output()
+            .expect("run synprint");
+        let err = String::from_utf8_lossy(&ours.stderr);
+        assert_eq!(ours.status.code(), Some(2), "{expr:?}: {err}");
+        assert!(err.contains("(at byte "), "{expr:?}: {err}");
+    }
+}

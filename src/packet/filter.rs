@@ -15,7 +15,7 @@
 //! names) is an error naming it, never a guess.
 
 use std::fmt;
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use super::{IpVersion, Observation};
 
@@ -147,6 +147,22 @@ impl Test {
             Dir::Src => side(true),
             Dir::Dst => side(false),
         }
+    }
+}
+
+/// `ip` with all but its first `bits` bits cleared.
+fn network(ip: IpAddr, bits: u8) -> IpAddr {
+    let keep = |width: u32| {
+        let bits = u32::from(bits).min(width);
+        if bits == 0 {
+            0
+        } else {
+            u128::MAX << (128 - bits) >> (128 - width)
+        }
+    };
+    match ip {
+        IpAddr::V4(a) => IpAddr::V4(Ipv4Addr::from(u32::from(a) & keep(32) as u32)),
+        IpAddr::V6(a) => IpAddr::V6(Ipv6Addr::from(u128::from(a) & keep(128))),
     }
 }
 
@@ -333,6 +349,9 @@ impl<'a> Parser<'a> {
         let Some(id) = self.take() else {
             return Err(self.error(self.end(), "the filter ends where a value should be".into()));
         };
+        if ["(", ")", "and", "&&", "or", "||", "not", "!"].contains(&id.text) {
+            return Err(self.error(id.at, format!("expected a test, found {:?}", id.text)));
+        }
         let (proto, dir, what) = match (qualified, self.last) {
             // A bare value repeats the qualifiers before it, as in
             // `port 80 or 443`.
@@ -351,6 +370,17 @@ impl<'a> Parser<'a> {
             ),
         };
         let value = self.value(&id, what)?;
+        if let Value::Net(ip, _) = value {
+            // As tcpdump: a test that could never hold is a mistake.
+            if (proto == Proto::Ip6 && ip.is_ipv4()) || (proto == Proto::Ip && ip.is_ipv6()) {
+                let family = if ip.is_ipv4() { "an IPv4" } else { "an IPv6" };
+                let reason = format!(
+                    "{family} address under {:?}",
+                    if proto == Proto::Ip { "ip" } else { "ip6" }
+                );
+                return Err(self.error(id.at, reason));
+            }
+        }
         self.last = Some((proto, dir, what));
         Ok(Test { proto, dir, value })
     }
@@ -416,12 +446,24 @@ impl<'a> Parser<'a> {
                                     self.error(m.at, format!("mask {} is not contiguous", m.text))
                                 );
                             }
-                            Ok(Value::Net(net, bits.leading_ones() as u8))
+                            let bits = bits.leading_ones() as u8;
+                            if network(net, bits) != net {
+                                let reason =
+                                    format!("{:?} has bits set past mask {}", id.text, m.text);
+                                return Err(self.error(id.at, reason));
+                            }
+                            Ok(Value::Net(net, bits))
                         }
                         _ => Err(self.error(m.at, "'mask' takes an IPv4 network and mask".into())),
                     };
                 }
                 match net(id.text) {
+                    // As tcpdump, which refuses `net 10.0.0.1/8`: a typo
+                    // for a host, or a longer prefix, more likely than not.
+                    Some(Value::Net(ip, bits)) if network(ip, bits) != ip => Err(self.error(
+                        id.at,
+                        format!("{:?} has bits set past its /{bits}", id.text),
+                    )),
                     Some(v) => Ok(v),
                     None => bad(
                         self,
@@ -600,6 +642,14 @@ mod tests {
             ("", 0, "ends where a test should be"),
             ("port é", 5, "unexpected 'é'"),
             ("10.1.2.3", 0, "needs host, net, port or portrange"),
+            ("net 10.0.0.1/8", 4, "bits set past its /8"),
+            ("net 2001:db8::1/32", 4, "bits set past its /32"),
+            ("net 10.1.0.0 mask 255.0.0.0", 4, "bits set past mask"),
+            ("()", 1, "expected a test, found \")\""),
+            ("port 1 or or port 2", 10, "expected a test"),
+            ("host and port 1", 5, "expected a test"),
+            ("ip6 host 10.0.0.1", 9, "an IPv4 address under \"ip6\""),
+            ("ip net 2001:db8::/32", 7, "an IPv6 address under \"ip\""),
             ("tcp and 443", 8, "needs host, net, port or portrange"),
         ] {
             let e = Filter::parse(filter).expect_err(filter);
