@@ -90,6 +90,8 @@ impl Filter {
             tokens,
             next: 0,
             last: None,
+            depth: 0,
+            tests: 0,
         };
         let expr = p.expr()?;
         if let Some(t) = p.peek() {
@@ -228,7 +230,16 @@ struct Parser<'a> {
     next: usize,
     /// The qualifiers of the last test, which a bare value repeats.
     last: Option<(Proto, Dir, What)>,
+    /// Parentheses and `not`s open around the current test.
+    depth: usize,
+    tests: usize,
 }
+
+/// Bounds on a filter's shape: the parser, the matcher and dropping the
+/// tree recurse, so a hostile argument of a million parentheses must not
+/// exhaust the stack.
+const MAX_DEPTH: usize = 100;
+const MAX_TESTS: usize = 10_000;
 
 const SUPPORTED: &str = "this filter reads host, net, port, portrange, src/dst, ip/ip6/tcp, \
                          and/or/not and parentheses";
@@ -285,23 +296,35 @@ impl<'a> Parser<'a> {
         let Some(t) = self.peek() else {
             return Err(self.error(self.end(), "the filter ends where a test should be".into()));
         };
-        match t.text {
-            "not" | "!" => {
-                self.take();
-                Ok(Expr::Not(Box::new(self.unary()?)))
+        if !matches!(t.text, "not" | "!" | "(") {
+            self.tests += 1;
+            if self.tests > MAX_TESTS {
+                return Err(self.error(t.at, format!("more than {MAX_TESTS} tests")));
             }
-            "(" => {
-                self.take();
-                let e = self.expr()?;
-                match self.take() {
-                    Some(c) if c.text == ")" => Ok(e),
-                    Some(c) => Err(self.error(c.at, format!("expected ')', found {:?}", c.text))),
-                    None => {
-                        Err(self.error(self.end(), format!("'(' at byte {} is not closed", t.at)))
-                    }
-                }
-            }
-            _ => self.test().map(Expr::Test),
+            return self.test().map(Expr::Test);
+        }
+        if self.depth == MAX_DEPTH {
+            let reason = format!("more than {MAX_DEPTH} parentheses and 'not's around a test");
+            return Err(self.error(t.at, reason));
+        }
+        self.take();
+        self.depth += 1;
+        let inner = if t.text == "(" {
+            self.parenthesized(t.at)
+        } else {
+            self.unary().map(|e| Expr::Not(Box::new(e)))
+        };
+        self.depth -= 1;
+        inner
+    }
+
+    /// What follows a `(` at byte `open`, through its `)`.
+    fn parenthesized(&mut self, open: usize) -> Result<Expr, FilterError> {
+        let e = self.expr()?;
+        match self.take() {
+            Some(c) if c.text == ")" => Ok(e),
+            Some(c) => Err(self.error(c.at, format!("expected ')', found {:?}", c.text))),
+            None => Err(self.error(self.end(), format!("'(' at byte {open} is not closed"))),
         }
     }
 
@@ -648,13 +671,21 @@ mod tests {
             ("()", 1, "expected a test, found \")\""),
             ("port 1 or or port 2", 10, "expected a test"),
             ("host and port 1", 5, "expected a test"),
+            (&"(".repeat(101), 100, "more than 100 parentheses"),
+            (&"not ".repeat(200), 400, "more than 100 parentheses"),
+            (
+                &"port 1 or ".repeat(10_001),
+                100_000,
+                "more than 10000 tests",
+            ),
             ("ip6 host 10.0.0.1", 9, "an IPv4 address under \"ip6\""),
             ("ip net 2001:db8::/32", 7, "an IPv6 address under \"ip\""),
             ("tcp and 443", 8, "needs host, net, port or portrange"),
         ] {
-            let e = Filter::parse(filter).expect_err(filter);
-            assert_eq!(e.at, at, "{filter}: {e}");
-            assert!(e.reason.contains(says), "{filter}: {e}");
+            let shown = filter.get(..60).unwrap_or(filter);
+            let e = Filter::parse(filter).expect_err(shown);
+            assert_eq!(e.at, at, "{shown}: {e}");
+            assert!(e.reason.contains(says), "{shown}: {e}");
         }
     }
 }
