@@ -107,7 +107,9 @@ fn main() {
             Arc::clone(&counters),
             Arc::clone(&stop),
         );
-        std::thread::spawn(move || capture_into(capture, &engine, store.as_ref(), &counters, &stop))
+        std::thread::spawn(move || {
+            capture_into(capture, &engine, store.as_ref(), &counters, &stop, None)
+        })
     };
 
     // Senders split the frames; SENDERS=2 uses both cores of a small

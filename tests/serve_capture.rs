@@ -380,6 +380,54 @@ fn capture_tunnels_store_the_inner_syns() {
     drop(pair);
 }
 
+/// `capture_filter` keeps what its expression names: of three SYNs, the
+/// one to port 80 over IPv4 is left out.
+#[test]
+fn a_capture_filter_keeps_what_it_names() {
+    if !can_run() {
+        return;
+    }
+    let pair = NetnsPair::create().expect("network namespaces");
+    let captures = both_captures(&pair, port(None));
+    let config = ServeConfig {
+        listen: vec!["127.0.0.1:0".parse().expect("addr")],
+        capture_filter: Some(
+            synprint::packet::Filter::parse("dst port 443 or ip6").expect("filter"),
+        ),
+        ..ServeConfig::default()
+    };
+    let srv = TestServer::start_with(config, synprint::serve::installed_classifier(), captures);
+    // The one left out goes first: once the last is stored, it was read.
+    let sends = [
+        ("10.77.0.1", "10.77.0.2", 43001u16, 80u16, false),
+        ("10.77.0.1", "10.77.0.2", 43002, 443, true),
+        ("fd77::1", "fd77::2", 43003, 80, true),
+    ];
+    let frames = sends
+        .iter()
+        .map(|&(src, dst, sport, dport, _)| {
+            let syn = Stack::Linux.syn(addr(src), sport, addr(dst), dport, u32::from(sport));
+            ethernet_frame(&syn.ip_bytes())
+        })
+        .collect();
+    send_from_a(&pair, frames);
+    let store = srv.server().store();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while store
+        .by_connection(addr("fd77::1"), 43003, synprint_now())
+        .is_none()
+    {
+        assert!(Instant::now() < deadline, "the last SYN was not stored");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    for (src, _, sport, dport, kept) in sends {
+        let stored = store.by_connection(addr(src), sport, synprint_now());
+        assert_eq!(stored.is_some(), kept, "{src} to port {dport}");
+    }
+    drop(srv);
+    drop(pair);
+}
+
 /// Store lookups need a "now" within the TTL of records stamped with the
 /// kernel's capture time (the wall clock).
 fn synprint_now() -> Timestamp {

@@ -11,7 +11,7 @@ use super::config::RealIpHeader;
 #[command(
     after_help = "Each setting can also come from the environment (SYNPRINT_CONFIG, \
     SYNPRINT_LISTEN, SYNPRINT_API_KEY, SYNPRINT_TRUSTED_PROXIES, SYNPRINT_REAL_IP_HEADER, \
-    SYNPRINT_MAX_CONNECTIONS, SYNPRINT_INTERFACES, SYNPRINT_CAPTURE_PORT, SYNPRINT_PROMISCUOUS, \
+    SYNPRINT_MAX_CONNECTIONS, SYNPRINT_INTERFACES, SYNPRINT_CAPTURE_PORT, SYNPRINT_CAPTURE_FILTER, SYNPRINT_PROMISCUOUS, \
     SYNPRINT_CAPTURE_TUNNELS, SYNPRINT_MODEL, SYNPRINT_P0F_DB, SYNPRINT_P0F_SOCKET, \
     SYNPRINT_STORE_MAX_IPS, SYNPRINT_STORE_PER_IP, SYNPRINT_STORE_MAX_CONNECTIONS, \
     SYNPRINT_STORE_TTL_SECS) or the --config file: flags override the environment, which \
@@ -49,6 +49,11 @@ pub struct ServeArgs {
     /// Capture only SYNs to (and SYN+ACKs from) this server port.
     #[arg(long, value_name = "PORT")]
     pub capture_port: Option<u16>,
+    /// With --interface: keep only the SYNs and SYN+ACKs this tcpdump-style
+    /// expression keeps (host, net, port, portrange, src/dst, ip/ip6/tcp,
+    /// and/or/not; as `analyze --filter`).
+    #[arg(long, value_name = "EXPR", value_parser = crate::packet::Filter::parse)]
+    pub capture_filter: Option<crate::packet::Filter>,
     /// Put the capture interfaces into promiscuous mode while serving (a
     /// mirror/SPAN port needs it); the kernel undoes it when synprint exits.
     #[arg(long)]

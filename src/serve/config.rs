@@ -12,6 +12,7 @@ use serde_json::Value;
 use super::cidr::Cidr;
 use super::cli::ServeArgs;
 use crate::capture::CaptureOptions;
+use crate::packet::Filter;
 use crate::store::StoreConfig;
 
 pub const DEFAULT_PORT: u16 = 8249;
@@ -118,6 +119,8 @@ pub struct ServeConfig {
     pub p0f_db: Option<PathBuf>,
     /// Where p0f's query protocol is answered (`p0f -s`).
     pub p0f_socket: Option<PathBuf>,
+    /// Which captured SYNs and SYN+ACKs are kept (`--capture-filter`).
+    pub capture_filter: Option<Filter>,
     pub store: StoreConfig,
     /// What the configuration asks that serve does not do, to be said at
     /// start (a zardaxt.json `pcap_filter`).
@@ -140,6 +143,7 @@ impl Default for ServeConfig {
             model: None,
             p0f_db: None,
             p0f_socket: None,
+            capture_filter: None,
             store: StoreConfig::default(),
             notes: Vec::new(),
         }
@@ -186,6 +190,7 @@ struct Layer {
     /// `Some(empty)`: set to capture on none.
     interfaces: Option<Vec<String>>,
     capture_port: Option<u16>,
+    capture_filter: Option<Filter>,
     promiscuous: Option<bool>,
     capture_tunnels: Option<bool>,
     model: Option<PathBuf>,
@@ -264,6 +269,7 @@ impl Layer {
             max_connections: self.max_connections.or(base.max_connections),
             interfaces: self.interfaces.or(base.interfaces),
             capture_port: self.capture_port.or(base.capture_port),
+            capture_filter: self.capture_filter.or(base.capture_filter),
             promiscuous: self.promiscuous.or(base.promiscuous),
             capture_tunnels: self.capture_tunnels.or(base.capture_tunnels),
             model: self.model.or(base.model),
@@ -296,6 +302,10 @@ impl Layer {
             ConfigKey::MaxConnections => self.max_connections = Some(value.number(key.numbers())?),
             ConfigKey::Interfaces => self.interfaces = Some(value.list()?),
             ConfigKey::CapturePort => self.capture_port = Some(value.number(key.numbers())?),
+            ConfigKey::CaptureFilter => {
+                let text = value.string()?;
+                self.capture_filter = Some(Filter::parse(&text).map_err(|e| value.invalid(e))?);
+            }
             ConfigKey::Promiscuous => self.promiscuous = Some(value.boolean()?),
             ConfigKey::CaptureTunnels => self.capture_tunnels = Some(value.boolean()?),
             ConfigKey::Model => self.model = Some(PathBuf::from(value.string()?)),
@@ -328,6 +338,7 @@ impl ServeConfig {
             max_connections: args.max_connections,
             interfaces: Some(args.interface.clone()).filter(|i| !i.is_empty()),
             capture_port: args.capture_port,
+            capture_filter: args.capture_filter.clone(),
             // A flag can only turn it on; off is the absence of the flag.
             promiscuous: args.promiscuous.then_some(true),
             capture_tunnels: args.capture_tunnels.then_some(true),
@@ -372,6 +383,13 @@ impl ServeConfig {
                 "it filters capture interfaces, and none are configured",
             ));
         }
+        if l.capture_filter.is_some() && interfaces.is_empty() {
+            return Err(invalid(
+                "configuration",
+                ConfigKey::CaptureFilter.name(),
+                NO_INTERFACES,
+            ));
+        }
         if l.capture_tunnels == Some(true) && interfaces.is_empty() {
             return Err(invalid(
                 "configuration",
@@ -411,6 +429,7 @@ impl ServeConfig {
             model: l.model,
             p0f_db: l.p0f_db,
             p0f_socket: l.p0f_socket,
+            capture_filter: l.capture_filter,
             store: StoreConfig {
                 max_ips: l.store_max_ips.unwrap_or(ds.max_ips),
                 per_ip: l.store_per_ip.unwrap_or(ds.per_ip),
@@ -446,6 +465,7 @@ pub(crate) enum ConfigKey {
     MaxConnections,
     Interfaces,
     CapturePort,
+    CaptureFilter,
     Promiscuous,
     CaptureTunnels,
     Model,
@@ -458,7 +478,7 @@ pub(crate) enum ConfigKey {
 }
 
 impl ConfigKey {
-    pub(crate) const ALL: [ConfigKey; 16] = [
+    pub(crate) const ALL: [ConfigKey; 17] = [
         ConfigKey::Listen,
         ConfigKey::ApiKey,
         ConfigKey::TrustedProxies,
@@ -466,6 +486,7 @@ impl ConfigKey {
         ConfigKey::MaxConnections,
         ConfigKey::Interfaces,
         ConfigKey::CapturePort,
+        ConfigKey::CaptureFilter,
         ConfigKey::Promiscuous,
         ConfigKey::CaptureTunnels,
         ConfigKey::Model,
@@ -498,6 +519,7 @@ impl ConfigKey {
             ConfigKey::MaxConnections => "max_connections",
             ConfigKey::Interfaces => "interfaces",
             ConfigKey::CapturePort => "capture_port",
+            ConfigKey::CaptureFilter => "capture_filter",
             ConfigKey::Promiscuous => "promiscuous",
             ConfigKey::CaptureTunnels => "capture_tunnels",
             ConfigKey::Model => "model",
@@ -760,15 +782,20 @@ fn layer_from_value(origin: &str, v: &Value) -> Result<Layer, ConfigError> {
                 zardaxt_port = Some(setting.number(PORTS)?);
                 continue;
             }
-            "pcap_filter" => {
-                if val.as_str().is_some_and(|f| !f.trim().is_empty()) {
+            // zardaxt's filter is applied where `capture_filter` reads it
+            // (`tcp port 443`), and noted where it does not (its default,
+            // `tcp[tcpflags] & ...`, which synprint's kernel filter does).
+            "pcap_filter" => match val.as_str().map(|f| (f, Filter::parse(f))) {
+                Some((_, Ok(_))) => ConfigKey::CaptureFilter,
+                Some((f, Err(e))) if !f.trim().is_empty() => {
                     l.notes.push(format!(
-                        "{origin}: `pcap_filter` is not applied (synprint's kernel filter \
-                         takes every SYN and SYN+ACK; `capture_port` keeps one port)"
+                        "{origin}: `pcap_filter` is not applied ({e}); synprint's kernel \
+                         filter takes every SYN and SYN+ACK"
                     ));
+                    continue;
                 }
-                continue;
-            }
+                _ => continue,
+            },
             "verbose" | "store_fingerprints" | "write_after" | "enable_uptime_interpolation" => {
                 continue
             }
@@ -947,6 +974,54 @@ mod tests {
 
     /// The capture's switches, promiscuous mode and tunnels: off unless
     /// asked for, from any layer; a flag can only turn one on.
+    /// The capture filter from each layer, over the one below; refused
+    /// without an interface and when it does not parse, naming where it
+    /// came from; zardaxt's `pcap_filter` is one where it parses.
+    #[test]
+    fn the_capture_filter_from_each_layer() {
+        let text = |c: &ServeConfig| c.capture_filter.as_ref().map(|f| f.to_string());
+        let (_d, file) = with_config(
+            "c.toml",
+            "interfaces = [\"eth1\"]\ncapture_filter = \"port 443\"\n",
+        );
+        let c = ServeConfig::resolve(&file, env(&[])).expect("file");
+        assert_eq!(text(&c).as_deref(), Some("port 443"));
+        let vars = [("SYNPRINT_CAPTURE_FILTER", "ip6")];
+        let c = ServeConfig::resolve(&file, env(&vars)).expect("env over file");
+        assert_eq!(text(&c).as_deref(), Some("ip6"));
+        let flag = ServeArgs {
+            capture_filter: Some(Filter::parse("net 10").expect("filter")),
+            ..file.clone()
+        };
+        let c = ServeConfig::resolve(&flag, env(&vars)).expect("flag over env");
+        assert_eq!(text(&c).as_deref(), Some("net 10"));
+
+        let bad = [("SYNPRINT_CAPTURE_FILTER", "port http")];
+        let e = ServeConfig::resolve(&file, env(&bad))
+            .expect_err("bad")
+            .to_string();
+        assert!(
+            e.contains("SYNPRINT_CAPTURE_FILTER") && e.contains("a port number"),
+            "{e}"
+        );
+        let (_d2, alone) = with_config("c.toml", "capture_filter = \"port 443\"\n");
+        let e = ServeConfig::resolve(&alone, env(&[]))
+            .expect_err("no interface")
+            .to_string();
+        assert!(
+            e.contains("capture_filter") && e.contains("none are configured"),
+            "{e}"
+        );
+
+        let (_d3, z) = with_config(
+            "zardaxt.json",
+            r#"{"interface": "en0", "pcap_filter": "tcp port 443"}"#,
+        );
+        let c = ServeConfig::resolve(&z, env(&[])).expect("zardaxt.json");
+        assert_eq!(text(&c).as_deref(), Some("tcp port 443"));
+        assert!(c.notes.is_empty(), "{:?}", c.notes);
+    }
+
     #[test]
     fn capture_switches_from_each_layer() {
         type Switch = (ConfigKey, fn(&mut ServeArgs), fn(&CaptureOptions) -> bool);
@@ -1266,15 +1341,16 @@ mod tests {
             ConfigKey::MaxConnections => 4,
             ConfigKey::Interfaces => 5,
             ConfigKey::CapturePort => 6,
-            ConfigKey::Promiscuous => 7,
-            ConfigKey::CaptureTunnels => 8,
-            ConfigKey::Model => 9,
-            ConfigKey::P0fDb => 10,
-            ConfigKey::P0fSocket => 11,
-            ConfigKey::StoreMaxIps => 12,
-            ConfigKey::StorePerIp => 13,
-            ConfigKey::StoreMaxConnections => 14,
-            ConfigKey::StoreTtlSecs => 15,
+            ConfigKey::CaptureFilter => 7,
+            ConfigKey::Promiscuous => 8,
+            ConfigKey::CaptureTunnels => 9,
+            ConfigKey::Model => 10,
+            ConfigKey::P0fDb => 11,
+            ConfigKey::P0fSocket => 12,
+            ConfigKey::StoreMaxIps => 13,
+            ConfigKey::StorePerIp => 14,
+            ConfigKey::StoreMaxConnections => 15,
+            ConfigKey::StoreTtlSecs => 16,
         };
         for (i, k) in ConfigKey::ALL.into_iter().enumerate() {
             assert_eq!(index(k), i, "{k:?}");

@@ -39,6 +39,7 @@ pub use os_view::{installed_classifier, OsClassifier, OsProbabilities, OsView};
 
 use crate::analyze::{Analyzer, AnalyzerConfig, Engine};
 use crate::capture::{self, CaptureCounters, Delivery, LiveCapture, LiveCaptureError, Stopped};
+use crate::packet::Filter;
 use crate::store::{FingerprintStore, MemoryStore};
 use crate::sys;
 
@@ -149,15 +150,16 @@ impl Server {
         let mut capture_threads = Vec::new();
         for cap in captures {
             let counters = metrics.capture(cap.interface());
-            let (engine, store, stop) = (
+            let (engine, store, stop, filter) = (
                 Arc::clone(&engine),
                 Arc::clone(&store),
                 Arc::clone(&stop_captures),
+                config.capture_filter.clone(),
             );
             let name = format!("capture-{}", cap.interface());
             let t = std::thread::Builder::new()
                 .name(name)
-                .spawn(move || capture_into(cap, &engine, store.as_ref(), &counters, &stop))
+                .spawn(move || capture_into(cap, &engine, store.as_ref(), &counters, &stop, filter))
                 .map_err(ServeError::Runtime)?;
             capture_threads.push(t);
         }
@@ -203,16 +205,18 @@ impl Server {
     }
 }
 
-/// A capture thread's work: every record goes into the store, until
-/// `stop`.
+/// A capture thread's work: every record `filter` keeps goes into the
+/// store, until `stop`.
 pub fn capture_into(
     mut cap: LiveCapture,
     engine: &Engine,
     store: &dyn FingerprintStore,
     counters: &CaptureCounters,
     stop: &AtomicBool,
+    filter: Option<Filter>,
 ) {
     let mut analyzer = Analyzer::new(engine, AnalyzerConfig::default());
+    analyzer.keep_only_matching(filter);
     let interface = cap.interface().to_string();
     let stored = cap.stream(
         &mut analyzer,
