@@ -257,10 +257,6 @@ impl QuerySocket {
         Ok(socket)
     }
 
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
     /// Answers queries from the store until `shutdown`.
     pub async fn serve(
         mut self,
