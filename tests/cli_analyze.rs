@@ -435,6 +435,35 @@ fn a_file_that_cannot_be_opened_does_not_stop_the_run() {
     assert!(stderr.contains("records:             1 syn"), "{stderr}");
 }
 
+/// p0f takes its filter as the last argument: given so here, it is a file
+/// that is not there, and its line says how to give it.
+#[test]
+fn a_filter_given_as_a_file_is_pointed_to_the_filter_option() {
+    let bytes = capture(&[Stack::Linux.syn(v4(20), 40020, v4(21), 443, 20)]);
+    let (_, good, _dir) = analyze_file("good.pcap", &bytes, "none");
+    let out = synprint(
+        &[
+            "analyze",
+            "--format",
+            "jsonl",
+            good.to_str().expect("utf-8"),
+            "port 443",
+        ],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(records(&out).len(), 1, "the readable file's record");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        stderr.lines().next(),
+        Some(
+            "port 443: No such file or directory (os error 2) \
+             (to keep what a filter keeps: --filter 'port 443')"
+        ),
+        "{stderr}"
+    );
+}
+
 #[test]
 fn text_format_is_readable() {
     let bytes = capture(&[Stack::Windows.syn(v4(8), 40003, v4(9), 443, 6)]);

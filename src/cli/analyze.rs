@@ -17,7 +17,7 @@ use synprint::capture::{
 };
 use synprint::classify::counted;
 use synprint::output::{write_inventory, Format, InventoryFormat, PreallocatedFile, RecordWriter};
-use synprint::packet::{LinkType, Skip};
+use synprint::packet::{Filter, LinkType, Skip};
 use synprint::store::{Inventory, InventoryLimits};
 
 use super::engine::EngineArgs;
@@ -45,8 +45,8 @@ pub struct AnalyzeArgs {
     /// and/or/not, parentheses (e.g. 'net 10.0.0.0/8 and not port 22'); read
     /// on the fingerprinted packet, inside tunnels too. The others are
     /// counted as `filtered out`.
-    #[arg(long, value_name = "EXPR", value_parser = synprint::packet::Filter::parse)]
-    filter: Option<synprint::packet::Filter>,
+    #[arg(long, value_name = "EXPR", value_parser = Filter::parse)]
+    filter: Option<Filter>,
     /// With --interface: put the interface into promiscuous mode while
     /// capturing (a mirror/SPAN port needs it; p0f's -p). The kernel undoes
     /// it when synprint exits.
@@ -532,7 +532,19 @@ pub fn run(args: AnalyzeArgs) -> Result<ExitCode, CliError> {
             // A file that cannot be opened is reported as one that is not a
             // capture is: one line, and the run goes on with the next file.
             Err(e) => {
-                say_after_records(&mut writer, &mut output_dead, format_args!("{name}: {e}"));
+                // p0f takes its filter as the last argument: a missing
+                // "file" that reads as one was most likely meant as one.
+                let hint = match Filter::parse(&name) {
+                    Ok(_) if e.kind() == io::ErrorKind::NotFound => {
+                        format!(" (to keep what a filter keeps: --filter '{name}')")
+                    }
+                    _ => String::new(),
+                };
+                say_after_records(
+                    &mut writer,
+                    &mut output_dead,
+                    format_args!("{name}: {e}{hint}"),
+                );
                 failed = true;
             }
         }
