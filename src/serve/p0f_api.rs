@@ -24,7 +24,7 @@ use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::{watch, Semaphore};
 
 use crate::packet::Timestamp;
-use crate::store::{FingerprintStore, IpHistory, Seen};
+use crate::store::{FingerprintStore, IpHistory};
 
 pub const QUERY_LEN: usize = 21;
 pub const RESPONSE_LEN: usize = 232;
@@ -89,7 +89,7 @@ pub struct HostAnswer {
     pub uptime_min: u32,
     pub up_mod_days: u32,
     /// Hops from the newest record whose signature does not randomise its
-    /// TTL; -1 when there is none.
+    /// TTL; 255 when there is none.
     pub distance: i16,
     /// 1 fuzzy, 2 generic, 3 both: of the newest OS match.
     pub os_match_q: u8,
@@ -101,27 +101,15 @@ pub struct HostAnswer {
 }
 
 impl HostAnswer {
-    /// As p0f keeps a host: each part from the newest record that has it,
-    /// so a host that turns unknown keeps its last known OS.
+    /// As p0f keeps a host: each part from the newest record that had it
+    /// ([`crate::store::HostFacts`]), so a host that turns unknown keeps
+    /// its last known OS.
     pub fn of(h: &IpHistory) -> HostAnswer {
-        let newest = |has: &dyn Fn(&Seen) -> bool| {
-            h.fingerprints
-                .iter()
-                .filter(|s| has(s))
-                .max_by_key(|s| s.last_seen)
-        };
         let secs = |t: Timestamp| u32::try_from(t.0 / 1_000_000_000).unwrap_or(u32::MAX);
-        let os =
-            newest(&|s| s.record.p0f().os.is_some_and(|l| !l.is_app())).map(|s| s.record.p0f());
-        let label = os.and_then(|m| m.os);
-        let uptime = newest(&|s| s.record.uptime().is_some()).and_then(|s| s.record.uptime());
+        let f = &h.facts;
+        let os = f.os;
         HostAnswer {
-            first_seen: h
-                .fingerprints
-                .iter()
-                .map(|s| s.first_seen)
-                .min()
-                .map_or(0, secs),
+            first_seen: secs(f.first_seen),
             last_seen: h
                 .fingerprints
                 .iter()
@@ -129,17 +117,15 @@ impl HostAnswer {
                 .max()
                 .map_or(0, secs),
             total_conn: u32::try_from(h.syns.saturating_add(h.syn_acks)).unwrap_or(u32::MAX),
-            uptime_min: uptime.map_or(0, |u| u.uptime_min),
-            up_mod_days: uptime.map_or(0, |u| u.modulo_days),
-            distance: newest(&|s| !s.record.p0f().bad_ttl)
-                .map_or(-1, |s| i16::from(s.record.p0f().dist)),
+            uptime_min: f.uptime.map_or(0, |u| u.uptime_min),
+            up_mod_days: f.uptime.map_or(0, |u| u.modulo_days),
+            // p0f's host keeps its distance in a byte set to -1, so 3.09b
+            // answers 255 for "none" (its README says -1).
+            distance: f.hops.map_or(255, i16::from),
             os_match_q: os.map_or(0, |m| u8::from(m.fuzzy) | u8::from(m.generic) << 1),
-            os_name: label.map(|l| l.name.clone()).unwrap_or_default(),
-            os_flavor: label.and_then(|l| l.flavor.clone()).unwrap_or_default(),
-            link_type: newest(&|s| s.record.mtu().is_some_and(|m| m.link.is_some()))
-                .and_then(|s| s.record.mtu()?.link)
-                .unwrap_or_default()
-                .to_string(),
+            os_name: os.map(|m| m.label.name.clone()).unwrap_or_default(),
+            os_flavor: os.and_then(|m| m.label.flavor.clone()).unwrap_or_default(),
+            link_type: f.link.unwrap_or_default().to_string(),
         }
     }
 }
@@ -411,6 +397,36 @@ mod tests {
     /// Each part comes from the newest record that has it: an unknown SYN
     /// after a known one leaves the OS (p0f: "this field is not reset"),
     /// and a userland tool's SYN never names the host's OS.
+    /// The store keeps the newest few fingerprints of an address; what the
+    /// host was known by outlives them, as p0f keeps it (found by a
+    /// review: after eight unknown SYNs the OS was gone).
+    #[test]
+    fn known_parts_outlive_the_fingerprints_the_store_drops() {
+        let store = MemoryStore::new(StoreConfig {
+            per_ip: 2,
+            ..StoreConfig::default()
+        });
+        let engine = Engine::default();
+        insert(
+            &store,
+            &engine,
+            &Stack::Windows.syn(HOST, 40000, SERVER, 443, 1),
+            10,
+        );
+        for i in 1..=3u16 {
+            let mut unknown = Stack::Linux.syn(HOST, 40000 + i, SERVER, 443, 2);
+            unknown.window = 4000 + i;
+            unknown.options = OptionBytes::new().sok().mss(1400 + i).nop().nop().0;
+            insert(&store, &engine, &unknown, 10 + u64::from(i));
+        }
+        let history = store.by_ip(HOST, Timestamp(20 * SEC)).expect("known");
+        assert_eq!(history.fingerprints.len(), 2);
+        let a = HostAnswer::of(&history);
+        assert_eq!(a.os_name, "Windows");
+        assert_eq!((a.first_seen, a.last_seen, a.total_conn), (10, 13, 4));
+        assert_eq!(a.link_type, "Ethernet or modem");
+    }
+
     #[test]
     fn a_host_keeps_its_newest_known_parts() {
         let store = MemoryStore::new(StoreConfig::default());

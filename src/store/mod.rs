@@ -18,6 +18,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use foldhash::fast::RandomState;
 
 use crate::analyze::Record;
+use crate::p0f::{Label, Uptime};
 use crate::packet::{Kind, Observation, Timestamp};
 
 mod inventory;
@@ -68,6 +69,62 @@ fn ser_ts<S: serde::Serializer>(ts: &Timestamp, s: S) -> Result<S::Ok, S::Error>
     s.serialize_f64(ts.as_secs_f64())
 }
 
+/// What p0f keeps of a host between its connections, each part from the
+/// newest record that had it: the history keeps only the newest few
+/// fingerprints, and a host whose last SYNs p0f does not know still has
+/// the OS it was last known by (p0f's query answer).
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct HostFacts {
+    /// The oldest record's time since the address was first remembered.
+    pub first_seen: Timestamp,
+    /// The newest p0f OS match; a userland tool's (NMap's) never counts.
+    pub os: Option<OsMatch>,
+    /// Hops from the newest signature that does not randomise its TTL.
+    pub hops: Option<u8>,
+    /// The newest p0f MTU link label.
+    pub link: Option<&'static str>,
+    pub uptime: Option<Uptime>,
+}
+
+/// A p0f OS match as p0f's host data keeps it.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct OsMatch {
+    pub label: &'static Label,
+    pub fuzzy: bool,
+    pub generic: bool,
+}
+
+impl HostFacts {
+    fn new(first_seen: Timestamp) -> HostFacts {
+        HostFacts {
+            first_seen,
+            ..HostFacts::default()
+        }
+    }
+
+    /// Takes in a record, in the order they arrive (p0f's order).
+    fn note(&mut self, r: &Record) {
+        self.first_seen = self.first_seen.min(r.obs().ts);
+        let m = r.p0f();
+        if let Some(label) = m.os.filter(|l| !l.is_app()) {
+            self.os = Some(OsMatch {
+                label,
+                fuzzy: m.fuzzy,
+                generic: m.generic,
+            });
+        }
+        if !m.bad_ttl {
+            self.hops = Some(m.dist);
+        }
+        if let Some(link) = r.mtu().and_then(|mtu| mtu.link) {
+            self.link = Some(link);
+        }
+        if let Some(&u) = r.uptime() {
+            self.uptime = Some(u);
+        }
+    }
+}
+
 /// Everything remembered about one source address, newest fingerprint first.
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct IpHistory {
@@ -78,6 +135,9 @@ pub struct IpHistory {
     /// filter).
     pub syn_acks: u64,
     pub fingerprints: Vec<Seen>,
+    /// Also what the fingerprints dropped since held.
+    #[serde(skip)]
+    pub facts: HostFacts,
 }
 
 impl IpHistory {
@@ -186,6 +246,7 @@ struct IpSlot {
     syn_acks: u64,
     /// Newest first.
     entries: VecDeque<Entry>,
+    facts: HostFacts,
 }
 
 struct Entry {
@@ -269,6 +330,7 @@ impl Inner {
             syns: slot.syns,
             syn_acks: slot.syn_acks,
             fingerprints: slot.entries.iter().map(|e| e.seen.clone()).collect(),
+            facts: slot.facts,
         }
     }
 
@@ -379,9 +441,11 @@ impl Inner {
             syns: 0,
             syn_acks: 0,
             entries: VecDeque::new(),
+            facts: HostFacts::new(ts),
         });
         slot.seq = seq;
         slot.updated = slot.updated.max(ts);
+        slot.facts.note(&record);
         match record.obs().kind {
             Kind::Syn => slot.syns += 1,
             Kind::SynAck => slot.syn_acks += 1,
