@@ -128,6 +128,20 @@ fn the_filter_keeps_what_tcpdump_keeps() {
         "(port 22 or port 80) and not ip6",
         "! port 443 && ip",
         "not (src net 10.0.0.0/8 || dst net 10.0.0.0/8)",
+        // After a group, a bare value takes the qualifiers from before it.
+        "src host 10.0.0.1 and (dst host 10.0.0.100) or 10.0.0.2",
+        "port 80 and (host 10.0.0.1) or 443",
+        "port 80 and not (host 10.0.0.1) or 22",
+        // Numbers and addresses as pcap's lexer reads them.
+        "port 0120",
+        "port 0x1bb",
+        "portrange 8080",
+        "host 10.1",
+        "src host 010.000.000.001",
+        "net 10.0/16",
+        "net 10.1 mask 255.255",
+        "net 012",
+        "dst or src port 443",
     ];
     let mut partial = 0;
     for expr in expressions {
@@ -176,6 +190,12 @@ fn what_tcpdump_refuses_is_refused() {
         "port 80 and and port 1",
         "(port 1",
         "port 70000",
+        "port 08",
+        "net 10/8",
+        "(dst port 2) or 3",
+        "tcp host 10.0.0.1",
+        "ip port 80",
+        "ip6 portrange 1-2",
     ] {
         let theirs = Command::new("tcpdump")
             .arg("-r")

@@ -37,6 +37,8 @@ enum Expr {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Proto {
     Any,
+    /// Every observation is TCP: as `Any`, but named.
+    Tcp,
     Ip,
     Ip6,
 }
@@ -128,7 +130,7 @@ impl Expr {
 impl Test {
     fn matches(&self, obs: &Observation) -> bool {
         let version_ok = match self.proto {
-            Proto::Any => true,
+            Proto::Any | Proto::Tcp => true,
             Proto::Ip => obs.ip_version == IpVersion::V4,
             Proto::Ip6 => obs.ip_version == IpVersion::V6,
         };
@@ -310,7 +312,12 @@ impl<'a> Parser<'a> {
         self.take();
         self.depth += 1;
         let inner = if t.text == "(" {
-            self.parenthesized(t.at)
+            // After the group, a bare value repeats the qualifiers from
+            // before it, not from inside (pcap's grammar).
+            let before = self.last;
+            let group = self.parenthesized(t.at);
+            self.last = before;
+            group
         } else {
             self.unary().map(|e| Expr::Not(Box::new(e)))
         };
@@ -335,7 +342,7 @@ impl<'a> Parser<'a> {
             proto = match t.text {
                 "ip" => Some(Proto::Ip),
                 "ip6" => Some(Proto::Ip6),
-                "tcp" => Some(Proto::Any),
+                "tcp" => Some(Proto::Tcp),
                 _ => None,
             };
             if proto.is_some() {
@@ -392,6 +399,17 @@ impl<'a> Parser<'a> {
                 what.unwrap_or(What::Host),
             ),
         };
+        // As tcpdump: `tcp host X`, `ip port N` are refused there.
+        let clash = match (proto, what) {
+            (Proto::Tcp, What::Host | What::Net) => Some("'tcp' before host or net"),
+            (Proto::Ip | Proto::Ip6, What::Port | What::PortRange) => {
+                Some("'ip' or 'ip6' before port or portrange (write 'ip and port N')")
+            }
+            _ => None,
+        };
+        if let Some(clash) = clash {
+            return Err(self.error(id.at, clash.to_string()));
+        }
         let value = self.value(&id, what)?;
         if let Value::Net(ip, _) = value {
             // As tcpdump: a test that could never hold is a mistake.
@@ -418,9 +436,10 @@ impl<'a> Parser<'a> {
         // `src or dst` / `src and dst` are one qualifier when a type or a
         // value follows the second word.
         let second = self.tokens.get(self.next + 1).map(|t| t.text);
-        let joined = match (first, self.peek().map(|t| t.text), second) {
-            (Dir::Src, Some("or" | "||"), Some("dst")) => Some(Dir::SrcOrDst),
-            (Dir::Src, Some("and" | "&&"), Some("dst")) => Some(Dir::SrcAndDst),
+        let other = if first == Dir::Src { "dst" } else { "src" };
+        let joined = match (self.peek().map(|t| t.text), second) {
+            (Some("or" | "||"), Some(w)) if w == other => Some(Dir::SrcOrDst),
+            (Some("and" | "&&"), Some(w)) if w == other => Some(Dir::SrcAndDst),
             _ => None,
         };
         if let Some(d) = joined {
@@ -431,70 +450,63 @@ impl<'a> Parser<'a> {
     }
 
     fn value(&mut self, id: &Token<'a>, what: What) -> Result<Value, FilterError> {
-        let bad = |p: &Self, wanted: &str| Err(p.error(id.at, p.unreadable(id.text, wanted)));
-        match what {
-            What::Port => match port(id.text) {
-                Some(p) => Ok(Value::Ports(p, p)),
-                None => bad(self, "a port number (0 to 65535)"),
+        let at = id.at;
+        let text = id.text;
+        let wanted = match what {
+            What::Port => "a port number (0 to 65535)",
+            What::PortRange => "a port range such as 1024-2048",
+            What::Host => "an IPv4 or IPv6 address (host names are not resolved)",
+            What::Net => "a network: ADDR/LEN, ADDR mask MASK, or 1 to 3 dotted bytes",
+        };
+        let read = match what {
+            What::Port => port(text).map(|p| Value::Ports(p, p)),
+            // pcap reads a lone number as one port, and takes the two ends
+            // in either order.
+            What::PortRange => match text.split_once('-') {
+                Some((a, b)) => decimal_port(a)
+                    .and_then(|a| Ok((a, decimal_port(b)?)))
+                    .map(|(a, b)| Value::Ports(a.min(b), a.max(b))),
+                None => port(text).map(|p| Value::Ports(p, p)),
             },
-            What::PortRange => {
-                let range = id
-                    .text
-                    .split_once('-')
-                    .and_then(|(a, b)| Some((port(a)?, port(b)?)));
-                match range {
-                    // pcap takes the two ends in either order.
-                    Some((a, b)) => Ok(Value::Ports(a.min(b), a.max(b))),
-                    None => bad(self, "a port range such as 1024-2048"),
-                }
+            What::Host => host(text),
+            What::Net if self.peek_is(&["mask"]) => {
+                self.take();
+                let Some(m) = self.take() else {
+                    return Err(self.error(self.end(), "'mask' needs a mask".into()));
+                };
+                return self.masked(id, &m);
             }
-            What::Host => match id.text.parse::<IpAddr>() {
-                Ok(ip) => Ok(Value::Net(ip, if ip.is_ipv4() { 32 } else { 128 })),
-                Err(_) => bad(
-                    self,
-                    "an IPv4 or IPv6 address (host names are not resolved)",
-                ),
-            },
-            What::Net => {
-                if self.peek_is(&["mask"]) {
-                    self.take();
-                    let Some(m) = self.take() else {
-                        return Err(self.error(self.end(), "'mask' needs a mask".into()));
-                    };
-                    return match (id.text.parse::<IpAddr>(), m.text.parse::<IpAddr>()) {
-                        (Ok(net @ IpAddr::V4(_)), Ok(IpAddr::V4(mask))) => {
-                            let bits = u32::from(mask);
-                            if bits.leading_ones() + bits.trailing_zeros() != 32 {
-                                return Err(
-                                    self.error(m.at, format!("mask {} is not contiguous", m.text))
-                                );
-                            }
-                            let bits = bits.leading_ones() as u8;
-                            if network(net, bits) != net {
-                                let reason =
-                                    format!("{:?} has bits set past mask {}", id.text, m.text);
-                                return Err(self.error(id.at, reason));
-                            }
-                            Ok(Value::Net(net, bits))
-                        }
-                        _ => Err(self.error(m.at, "'mask' takes an IPv4 network and mask".into())),
-                    };
+            What::Net => net(text).and_then(|v| match v {
+                // As tcpdump, which refuses `net 10.0.0.1/8`: a typo for a
+                // host, or a longer prefix, more likely than not.
+                Value::Net(ip, bits) if network(ip, bits) != ip => {
+                    Err(Some(format!("{text:?} has bits set past its /{bits}")))
                 }
-                match net(id.text) {
-                    // As tcpdump, which refuses `net 10.0.0.1/8`: a typo
-                    // for a host, or a longer prefix, more likely than not.
-                    Some(Value::Net(ip, bits)) if network(ip, bits) != ip => Err(self.error(
-                        id.at,
-                        format!("{:?} has bits set past its /{bits}", id.text),
-                    )),
-                    Some(v) => Ok(v),
-                    None => bad(
-                        self,
-                        "a network: ADDR/LEN, ADDR mask MASK, or 1 to 3 dotted bytes",
-                    ),
-                }
-            }
+                v => Ok(v),
+            }),
+        };
+        read.map_err(|reason| {
+            let reason = reason.unwrap_or_else(|| self.unreadable(text, wanted));
+            self.error(at, reason)
+        })
+    }
+
+    /// `net ADDR mask MASK`, both IPv4, short forms widened as pcap does.
+    fn masked(&self, id: &Token<'a>, m: &Token<'a>) -> Result<Value, FilterError> {
+        let (Some((net, net_len)), Some((mask, mask_len))) = (dotted(id.text), dotted(m.text))
+        else {
+            return Err(self.error(m.at, "'mask' takes an IPv4 network and mask".into()));
+        };
+        let (net, mask) = (net << (32 - net_len), mask << (32 - mask_len));
+        if mask.leading_ones() + mask.trailing_zeros() != 32 {
+            return Err(self.error(m.at, format!("mask {} is not contiguous", m.text)));
         }
+        if net & !mask != 0 {
+            let reason = format!("{:?} has bits set past mask {}", id.text, m.text);
+            return Err(self.error(id.at, reason));
+        }
+        let bits = mask.leading_ones() as u8;
+        Ok(Value::Net(IpAddr::V4(Ipv4Addr::from(net)), bits))
     }
 
     fn unreadable(&self, text: &str, wanted: &str) -> String {
@@ -536,33 +548,117 @@ fn unsupported(text: &str) -> Option<String> {
         .then(|| format!("{text:?} is not supported ({SUPPORTED})"))
 }
 
-fn port(s: &str) -> Option<u16> {
-    if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
+/// A reading that failed: `Some` with a reason of its own, or `None` for
+/// the caller's "expected ..., found ...".
+type Read<T> = Result<T, Option<String>>;
+
+/// A number as pcap's lexer reads one: `0x` hexadecimal, a leading `0`
+/// octal, else decimal.
+fn number(s: &str) -> Read<u32> {
+    let (digits, radix) = if let Some(hex) = s.strip_prefix("0x").or(s.strip_prefix("0X")) {
+        (hex, 16)
+    } else if s.len() > 1 && s.starts_with('0') {
+        (&s[1..], 8)
+    } else {
+        (s, 10)
+    };
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(None);
     }
-    s.parse().ok()
+    if radix == 10 && !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(None);
+    }
+    if radix == 8 && !digits.bytes().all(|b| (b'0'..=b'7').contains(&b)) {
+        return Err(Some(format!("number {s} contains a non-octal digit")));
+    }
+    u32::from_str_radix(digits, radix).map_err(|_| Some(format!("number {s} is too large")))
 }
 
-fn net(s: &str) -> Option<Value> {
+fn port(s: &str) -> Read<u16> {
+    let n = number(s)?;
+    u16::try_from(n).map_err(|_| Some(format!("port {n} is above 65535")))
+}
+
+/// The ends of a port range are plain decimal in pcap.
+fn decimal_port(s: &str) -> Read<u16> {
+    if s.is_empty() || s.len() > 10 || !s.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(None);
+    }
+    let n: u64 = s.parse().map_err(|_| None)?;
+    u16::try_from(n).map_err(|_| Some(format!("port {n} is above 65535")))
+}
+
+/// Dotted IPv4 as pcap reads it (each part decimal, leading zeros
+/// allowed): the value and its length in bits, 8 per part.
+fn dotted(s: &str) -> Option<(u32, u32)> {
+    let mut value = 0u32;
+    let mut parts = 0;
+    for part in s.split('.') {
+        if part.is_empty() || part.len() > 8 || !part.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        let n: u32 = part.parse().ok().filter(|&n| n <= 255)?;
+        value = value.checked_mul(256)? | n;
+        parts += 1;
+    }
+    (1..=4).contains(&parts).then_some((value, 8 * parts))
+}
+
+fn v4(value: u32, bits: u32) -> Value {
+    Value::Net(IpAddr::V4(Ipv4Addr::from(value)), bits as u8)
+}
+
+/// A host: an IPv6 address; dotted IPv4 (with fewer than four parts, the
+/// network they name, as pcap widens them); or a number, the address it
+/// is as 32 bits (`host 10` is 0.0.0.10).
+fn host(s: &str) -> Read<Value> {
+    if s.contains(':') {
+        return s
+            .parse::<Ipv6Addr>()
+            .map(|a| Value::Net(IpAddr::V6(a), 128))
+            .map_err(|_| None);
+    }
+    if s.contains('.') {
+        let (value, len) = dotted(s).ok_or(None)?;
+        return Ok(v4(value << (32 - len), len));
+    }
+    number(s).map(|n| v4(n, 32))
+}
+
+/// A network: `ADDR/LEN` (dotted IPv4, widened, or IPv6), a dotted short
+/// form (`10.1` is 10.1.0.0/16), or a number, widened to its first nonzero
+/// byte (`net 10` is 10.0.0.0/8; `net 0` is 0.0.0.0 alone).
+fn net(s: &str) -> Read<Value> {
     if let Some((addr, len)) = s.split_once('/') {
-        let ip: IpAddr = addr.parse().ok()?;
-        let max = if ip.is_ipv4() { 32 } else { 128 };
-        let bits: u8 = port(len)?.try_into().ok()?;
-        return (bits <= max).then_some(Value::Net(ip, bits));
+        let bits: u32 = len
+            .parse()
+            .ok()
+            .filter(|_| len.bytes().all(|b| b.is_ascii_digit()))
+            .ok_or(None)?;
+        let (ip, max) = if addr.contains(':') {
+            let a = addr.parse::<Ipv6Addr>().map_err(|_| None)?;
+            (IpAddr::V6(a), 128)
+        } else if addr.contains('.') {
+            let (value, len) = dotted(addr).ok_or(None)?;
+            (IpAddr::V4(Ipv4Addr::from(value << (32 - len))), 32)
+        } else {
+            return Err(None);
+        };
+        if bits > max {
+            return Err(Some(format!("/{bits} is longer than the address")));
+        }
+        return Ok(Value::Net(ip, bits as u8));
     }
-    if let Ok(ip) = s.parse::<IpAddr>() {
-        return Some(Value::Net(ip, if ip.is_ipv4() { 32 } else { 128 }));
+    if s.contains(':') || s.contains('.') {
+        return host(s);
     }
-    // pcap's short forms: `net 10` is 10.0.0.0/8, `net 172.16` a /16.
-    let parts: Vec<&str> = s.split('.').collect();
-    if parts.len() > 3 {
-        return None;
+    let mut value = number(s)?;
+    let mut bits = 32;
+    while value != 0 && value & 0xff00_0000 == 0 {
+        value <<= 8;
+        bits -= 8;
     }
-    let mut octets = [0u8; 4];
-    for (o, p) in octets.iter_mut().zip(&parts) {
-        *o = port(p)?.try_into().ok()?;
-    }
-    Some(Value::Net(IpAddr::from(octets), 8 * parts.len() as u8))
+    Ok(v4(value, bits))
 }
 
 #[cfg(test)]
@@ -609,7 +705,17 @@ mod tests {
         assert!(keeps("net 10.1.0.0 mask 255.255.0.0", &a));
         assert!(keeps("src net 0.0.0.0/0", &a));
         assert!(keeps("ip", &a) && !keeps("ip6", &a) && keeps("tcp", &a));
-        assert!(!keeps("ip6 port 443", &a));
+        assert!(!keeps("ip6 and port 443", &a));
+        // Numbers as pcap's lexer reads them: octal, hexadecimal.
+        assert!(keeps("port 0x1bb", &a) && keeps("port 0673", &a));
+        assert!(keeps("portrange 443", &a) && keeps("portrange 0443-0443", &a));
+        // A short dotted host is the network it names; a number, 32 bits.
+        assert!(keeps("host 10.1", &a) && keeps("src host 010.001.002.003", &a));
+        assert!(keeps("dst host 3221226064", &a), "192.0.2.80 as a number");
+        assert!(keeps("net 10.1/16", &a) && keeps("net 10.1 mask 255.255", &a));
+        assert!(keeps("net 012", &a), "octal 10: 10.0.0.0/8");
+        assert!(!keeps("net 0", &a), "0.0.0.0 alone");
+        assert!(keeps("dst or src port 443", &a) && !keeps("dst and src port 443", &a));
         // A v6 network never holds a v4 address.
         assert!(!keeps("net ::/0", &a));
 
@@ -641,6 +747,10 @@ mod tests {
             "the bare 40000 is a dst port"
         );
         assert!(keeps("! ( port 1 || port 2 ) && port 443", &a));
+        // After a group, a bare value takes the qualifiers from before it.
+        assert!(keeps("src port 1 and (dst port 2) or 40000", &a));
+        assert!(!keeps("src port 1 and (dst port 2) or 443", &a));
+        assert!(keeps("port 80 and not (host 10.9.9.9) or 443", &a));
     }
 
     #[test]
@@ -657,8 +767,19 @@ mod tests {
             ("port 443)", 8, "unexpected \")\""),
             ("host example.com", 5, "host names are not resolved"),
             ("port https", 5, "a port number"),
-            ("port 65536", 5, "a port number"),
-            ("net 10.0.0.0/33", 4, "a network"),
+            ("port 65536", 5, "above 65535"),
+            ("port 08", 5, "non-octal digit"),
+            ("port 0x", 5, "a port number"),
+            ("portrange 0x10-0x20", 10, "a port range"),
+            ("net 10/8", 4, "a network"),
+            (
+                "(dst port 2) or 3",
+                16,
+                "needs host, net, port or portrange",
+            ),
+            ("tcp host 10.0.0.1", 9, "'tcp' before host or net"),
+            ("ip port 80", 8, "'ip' or 'ip6' before port"),
+            ("net 10.0.0.0/33", 4, "longer than the address"),
             ("net 10.0.0.0 mask 255.0.255.0", 18, "not contiguous"),
             ("net 1.2.3.4.5", 4, "a network"),
             ("udp port 53", 0, "\"udp\" is not supported"),
