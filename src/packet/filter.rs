@@ -5,14 +5,18 @@
 //! segment, inside a tunnel too, and past IPv6 extension headers, where a
 //! BPF program reads the outer header or gives up).
 //!
-//! Understood: `host ADDR`, `net ADDR/LEN`, `net ADDR mask MASK`, `net` with
-//! one to three dotted bytes (`net 10`, `net 192.168`), `port N`,
+//! Understood: `host ADDR`, `net ADDR/LEN`, `net ADDR mask MASK`, `net`
+//! with a short dotted form or a number (`net 192.168`, `net 10`), `port N`,
 //! `portrange N-M`, each with `src`, `dst`, `src or dst` or `src and dst`,
-//! and `ip`, `ip6` or `tcp` before them or alone; `not`/`!`, `and`/`&&`, `or`/`||` and parentheses. As in pcap,
-//! `not` binds tightest, `and` and `or` bind equally and from the left, and
-//! a bare value repeats the qualifiers before it (`port 80 or 443`).
-//! Anything else (link-layer and byte-offset tests, host names, service
-//! names) is an error naming it, never a guess.
+//! and `ip`, `ip6` or `tcp` before them or alone; `not`/`!`, `and`/`&&`,
+//! `or`/`||` and parentheses. Read as tcpdump reads them: `not` binds
+//! tightest, `and` and `or` bind equally and from the left; a bare value
+//! repeats the qualifiers before it (`port 80 or 443`), and after a
+//! parenthesised group those from before the group; numbers in C's bases;
+//! dotted IPv4 with leading zeros, short forms widened to the network they
+//! name. Anything else (link-layer and byte-offset tests, host names,
+//! service names) is an error naming it, never a guess; so is what tcpdump
+//! refuses (`net 10.0.0.1/8`, `tcp host X`, `ip port N`).
 
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
@@ -171,17 +175,7 @@ fn network(ip: IpAddr, bits: u8) -> IpAddr {
 }
 
 fn in_net(ip: IpAddr, net: IpAddr, bits: u8) -> bool {
-    let (a, b, width) = match (ip, net) {
-        (IpAddr::V4(a), IpAddr::V4(b)) => (u128::from(u32::from(a)), u128::from(u32::from(b)), 32),
-        (IpAddr::V6(a), IpAddr::V6(b)) => (u128::from(a), u128::from(b), 128),
-        _ => return false,
-    };
-    let bits = u32::from(bits).min(width);
-    if bits == 0 {
-        return true;
-    }
-    let shift = width - bits;
-    (a >> shift) == (b >> shift)
+    ip.is_ipv4() == net.is_ipv4() && network(ip, bits) == network(net, bits)
 }
 
 #[derive(Clone, Debug)]
