@@ -972,8 +972,6 @@ mod tests {
         assert_eq!(c.max_connections, 30);
     }
 
-    /// The capture's switches, promiscuous mode and tunnels: off unless
-    /// asked for, from any layer; a flag can only turn one on.
     /// The capture filter from each layer, over the one below; refused
     /// without an interface and when it does not parse, naming where it
     /// came from; zardaxt's `pcap_filter` is one where it parses.
@@ -1022,6 +1020,8 @@ mod tests {
         assert!(c.notes.is_empty(), "{:?}", c.notes);
     }
 
+    /// The capture's switches, promiscuous mode and tunnels: off unless
+    /// asked for, from any layer; a flag can only turn one on.
     #[test]
     fn capture_switches_from_each_layer() {
         type Switch = (ConfigKey, fn(&mut ServeArgs), fn(&CaptureOptions) -> bool);
