@@ -394,9 +394,6 @@ mod tests {
         assert!(a[8..].iter().all(|&b| b == 0));
     }
 
-    /// Each part comes from the newest record that has it: an unknown SYN
-    /// after a known one leaves the OS (p0f: "this field is not reset"),
-    /// and a userland tool's SYN never names the host's OS.
     /// The store keeps the newest few fingerprints of an address; what the
     /// host was known by outlives them, as p0f keeps it (found by a
     /// review: after eight unknown SYNs the OS was gone).
@@ -427,6 +424,9 @@ mod tests {
         assert_eq!(a.link_type, "Ethernet or modem");
     }
 
+    /// Each part comes from the newest record that has it: an unknown SYN
+    /// after a known one leaves the OS (p0f: "this field is not reset"),
+    /// and a userland tool's SYN never names the host's OS.
     #[test]
     fn a_host_keeps_its_newest_known_parts() {
         let store = MemoryStore::new(StoreConfig::default());
