@@ -477,6 +477,14 @@ mod tests {
         assert_eq!((a.first_seen, a.last_seen, a.total_conn), (10, 25, 3));
         assert_eq!((a.uptime_min, a.up_mod_days), (0, 0));
 
+        // A host seen only through a random-TTL signature has no distance:
+        // p0f 3.09b answers 255.
+        let lone = IpAddr::V4(Ipv4Addr::new(192, 0, 2, 9));
+        nmap.src = lone;
+        insert(&store, &engine, &nmap, 26);
+        let history = store.by_ip(lone, Timestamp(30 * SEC)).expect("known");
+        assert_eq!(HostAnswer::of(&history).distance, 255);
+
         let ask = |q| respond(&q, &store, Timestamp(30 * SEC));
         assert_eq!(
             ask(query(QUERY_MAGIC, 4, HOST)),
