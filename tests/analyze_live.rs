@@ -447,6 +447,17 @@ fn promiscuous_mode_lasts_as_long_as_the_capture() {
     assert_eq!(promiscuity(), 0);
     let analyze = ["analyze", "-i", "vb", "-f", "jsonl"];
     let serve = ["serve", "--listen", "0.0.0.0:0", "--interface", "vb"];
+    let serve_filtered = [
+        "serve",
+        "--listen",
+        "0.0.0.0:0",
+        "--interface",
+        "vb",
+        "--capture-port",
+        "443",
+        "--capture-filter",
+        "ip6",
+    ];
     for (args, promiscuous, started) in [
         (
             &analyze[..],
@@ -458,6 +469,11 @@ fn promiscuous_mode_lasts_as_long_as_the_capture() {
             &serve[..],
             true,
             "synprint serve: capturing SYNs on vb (promiscuous)",
+        ),
+        (
+            &serve_filtered[..],
+            false,
+            "synprint serve: capturing SYNs on vb, port 443, filter 'ip6'",
         ),
     ] {
         let mut child = signals::with_default_stop_signals(&mut Command::new("ip"))

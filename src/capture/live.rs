@@ -160,14 +160,27 @@ pub struct CaptureOptions {
 }
 
 impl CaptureOptions {
-    /// What start-up lines add after the interface's name.
-    pub fn mode(&self) -> &'static str {
+    /// The interface's modes, as start-up lines show them.
+    fn mode(&self) -> &'static str {
         match (self.promiscuous, self.tunnels) {
             (false, false) => "",
             (true, false) => " (promiscuous)",
             (false, true) => " (with tunnels)",
             (true, true) => " (promiscuous, with tunnels)",
         }
+    }
+
+    /// What start-up lines add after the interface's name, the port and
+    /// the filter too: ` (promiscuous), port 443, filter 'ip6'`.
+    pub fn described(&self, filter: Option<&crate::packet::Filter>) -> String {
+        let port = self
+            .port
+            .map(|port| format!(", port {port}"))
+            .unwrap_or_default();
+        let filter = filter
+            .map(|f| format!(", filter '{f}'"))
+            .unwrap_or_default();
+        format!("{}{port}{filter}", self.mode())
     }
 
     fn filter_scope(&self) -> bpf::Scope {

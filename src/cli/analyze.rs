@@ -819,17 +819,8 @@ fn run_live<W: Write>(
 ) -> Result<ExitCode, CliError> {
     let interface = capture.interface().to_string();
     // Said once the socket is open: SYNs from here on are seen.
-    let mode = capture.options().mode();
-    let port = args
-        .capture_port
-        .map(|port| format!(", port {port}"))
-        .unwrap_or_default();
-    let filter = args
-        .filter
-        .as_ref()
-        .map(|f| format!(", filter '{f}'"))
-        .unwrap_or_default();
-    synprint::say!("capturing on {interface}{mode}{port}{filter}; Ctrl-C stops");
+    let described = capture.options().described(args.filter.as_ref());
+    synprint::say!("capturing on {interface}{described}; Ctrl-C stops");
     let started = Instant::now();
     let deadline = args.duration.map(|d| started + d);
     let keep_going = || {

@@ -351,11 +351,9 @@ pub fn run(config: ServeConfig, engine: Arc<Engine>) -> Result<(), ServeError> {
                 path.display()
             );
         }
+        let described = config.capture.described(config.capture_filter.as_ref());
         for i in &config.interfaces {
-            crate::say!(
-                "synprint serve: capturing SYNs on {i}{}",
-                config.capture.mode()
-            );
+            crate::say!("synprint serve: capturing SYNs on {i}{described}");
         }
         crate::say!("synprint serve: {}", knowledge(&config));
         for note in &config.notes {
