@@ -91,6 +91,18 @@ fn records(capture: &Path, filter: Option<&str>) -> BTreeSet<Key> {
         .collect()
 }
 
+/// `tcpdump -r FROM -w TO EXPR`.
+fn tcpdump(from: &Path, to: &Path, expr: &str) -> std::process::Output {
+    Command::new("tcpdump")
+        .arg("-r")
+        .arg(from)
+        .arg("-w")
+        .arg(to)
+        .arg(expr)
+        .output()
+        .expect("run tcpdump")
+}
+
 #[test]
 fn the_filter_keeps_what_tcpdump_keeps() {
     if tcpdump_missing() {
@@ -146,14 +158,7 @@ fn the_filter_keeps_what_tcpdump_keeps() {
     let mut partial = 0;
     for expr in expressions {
         let sub = dir.path().join("sub.pcap");
-        let out = Command::new("tcpdump")
-            .arg("-r")
-            .arg(&all)
-            .arg("-w")
-            .arg(&sub)
-            .arg(expr)
-            .output()
-            .expect("run tcpdump");
+        let out = tcpdump(&all, &sub, expr);
         assert!(
             out.status.success(),
             "tcpdump {expr:?}: {}",
@@ -197,12 +202,7 @@ fn what_tcpdump_refuses_is_refused() {
         "ip port 80",
         "ip6 portrange 1-2",
     ] {
-        let theirs = Command::new("tcpdump")
-            .arg("-r")
-            .arg(&all)
-            .args(["-w", "/dev/null", expr])
-            .output()
-            .expect("run tcpdump");
+        let theirs = tcpdump(&all, Path::new("/dev/null"), expr);
         assert!(!theirs.status.success(), "tcpdump took {expr:?}");
         let ours = Command::new(env!("CARGO_BIN_EXE_synprint"))
             .args(["analyze", "--format", "none", "--filter", expr])

@@ -556,13 +556,11 @@ fn number(s: &str) -> Read<u32> {
     } else {
         (s, 10)
     };
-    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_hexdigit()) {
+    let digit = |b: u8| b.is_ascii_digit() || (radix == 16 && b.is_ascii_hexdigit());
+    if digits.is_empty() || !digits.bytes().all(digit) {
         return Err(None);
     }
-    if radix == 10 && !digits.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(None);
-    }
-    if radix == 8 && !digits.bytes().all(|b| (b'0'..=b'7').contains(&b)) {
+    if radix == 8 && digits.bytes().any(|b| b > b'7') {
         return Err(Some(format!("number {s} contains a non-octal digit")));
     }
     u32::from_str_radix(digits, radix).map_err(|_| Some(format!("number {s} is too large")))
