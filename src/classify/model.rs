@@ -609,7 +609,7 @@ pub struct Model {
     /// `joint` without the IP ID: servers' IP IDs (Linux answers with 0)
     /// say nothing the client counts could tell.
     joint_server: Vec<Row>,
-    /// The TTL's rows alone, for TTL-255 SYNs ([`Model::add_middlebox_features`]).
+    /// The TTL's rows alone, for TTL-255 SYNs ([`Model::middlebox_weights`]).
     ttl: Vec<Row>,
     wscale: Vec<Row>,
     p0f: Vec<Row>,
@@ -1005,7 +1005,7 @@ impl Classification {
 
     /// A client SYN from initial TTL 255 for which the story that a proxy or
     /// network device built it holds most of the posterior: its fields say
-    /// little of the client (`Model::add_middlebox_features`).
+    /// little of the client (`Model::middlebox_weights`).
     pub fn from_middlebox(&self) -> bool {
         self.evidence.leans.get(Feature::Ttl.index()) == Some(&Lean::Middlebox)
     }
@@ -1240,25 +1240,12 @@ impl Model {
         }
         // Last, so that a middlebox's story is weighed against everything
         // else the model knows.
-        let mult = if features.client_from_ttl_255() {
-            self.add_middlebox_features(&features, &mut logit, joint, &mut note)
+        let (e, mult) = if features.client_from_ttl_255() {
+            self.middlebox_weights(&features, &logit, joint, &mut note)
         } else {
-            self.add_stack_features(&features, &mut logit, joint, &mut note)
+            let mult = self.add_stack_features(&features, &mut logit, joint, &mut note);
+            (softmax_weights(&logit), mult)
         };
-
-        // Max with selects, not branches (the winner changes from SYN to
-        // SYN, so a branch would mispredict).
-        let mut max = logit[0];
-        for &l in &logit[1..N_OS] {
-            max = if l > max { l } else { max };
-        }
-        // Softmax without branches, so the compiler runs the exponentials
-        // four at a time.
-        let mut e = [0.0f32; LANES];
-        for (i, (ei, l)) in e.iter_mut().zip(&logit).enumerate() {
-            // Padding lanes get e^-80 ≈ 0.
-            *ei = exp_nonpositive(if i < N_OS { l - max } else { -80.0 });
-        }
         let sum: f32 = e[..N_OS].iter().sum();
         let inv = 1.0 / sum;
         let mut p = [0.0f32; LANES];
@@ -1324,15 +1311,17 @@ impl Model {
     /// resembles.
     /// Where the device's story holds most of the posterior, the evidence
     /// says `ttl 255 -> middlebox` (and [`Classification::from_middlebox`]).
+    /// Returns each class's unnormalised probability, as
+    /// [`softmax_weights`] does, and the window's `mss*N` match.
     #[cold]
     #[inline(never)]
-    fn add_middlebox_features(
+    fn middlebox_weights(
         &self,
         features: &Features,
-        logit: &mut Row,
+        logit: &Row,
         joint: &[Row],
         note: &mut impl FnMut(Feature, Option<&Lean>),
-    ) -> Option<u16> {
+    ) -> (Row, Option<u16>) {
         let mut fields = [0.0f32; LANES];
         let mut leans = [None; N_FEATURES];
         let mult = self.add_stack_features(features, &mut fields, joint, &mut |f, l| {
@@ -1352,18 +1341,18 @@ impl Model {
         // (prior, hops, learned features) plus the TTL row, with the
         // fields' likelihood under the story.
         let device = fields[Os::Unknown.index()];
+        let mut logit = *logit;
         for (l, t) in logit.iter_mut().zip(&ttl) {
             *l += t;
         }
-        // Lane by lane, with selects rather than branches, so that the
-        // compiler runs each step four classes at a time.
-        let (mut hi, mut lo) = ([0.0f32; LANES], [0.0f32; LANES]);
-        for ((h, l), &f) in hi.iter_mut().zip(&mut lo).zip(&fields) {
-            (*h, *l) = if f > device { (f, device) } else { (device, f) };
-        }
+        // Each class's score is l + log(e^f + e^device), so its weight is
+        // e^(l + f) + e^(l + device): the two stories' weights, summed,
+        // are the softmax's. Shifted by the largest exponent of either,
+        // with selects rather than branches, so that the compiler runs each
+        // step four classes at a time.
         let mut top = f32::NEG_INFINITY;
-        for (l, h) in logit.iter().zip(&hi).take(N_OS) {
-            let v = l + h;
+        for (l, &f) in logit.iter().zip(&fields).take(N_OS) {
+            let v = l + if f > device { f } else { device };
             top = if v > top { v } else { top };
         }
         let (mut device_e, mut client_e) = ([0.0f32; LANES], [0.0f32; LANES]);
@@ -1378,25 +1367,20 @@ impl Model {
             *d = exp_nonpositive(if real { l + device - top } else { -80.0 });
             *c = exp_nonpositive(if real { l + f - top } else { -80.0 });
         }
-        // log(e^f + e^device) = hi + ln(1 + e^(lo - hi)).
-        for (l, (h, lo)) in logit.iter_mut().zip(hi.iter().zip(&lo)) {
-            *l += h + ln_1p_unit(exp_nonpositive(lo - h));
-        }
-        // All lanes ran, so that the loop is vector-wide; the padding goes
-        // back to 0, as in every other row.
-        if let Some(pad) = logit.get_mut(N_OS..) {
-            pad.fill(0.0);
+        let mut weights = [0.0f32; LANES];
+        for (w, (d, c)) in weights.iter_mut().zip(device_e.iter().zip(&client_e)) {
+            *w = d + c;
         }
         let device_mass: f32 = device_e[..N_OS].iter().sum();
         let client_mass: f32 = client_e[..N_OS].iter().sum();
         if device_mass >= client_mass {
             note(Feature::Ttl, Some(&Lean::Middlebox));
-            None
+            (weights, None)
         } else {
             for f in Feature::ALL {
                 note(f, leans.get(f.index()).copied().flatten().as_ref());
             }
-            mult
+            (weights, mult)
         }
     }
 
@@ -1457,14 +1441,23 @@ impl Model {
     }
 }
 
-/// ln(1 + y) for y in [0, 1], to about 1e-5: 2·atanh(z) with
-/// z = y / (2 + y) ≤ 1/3, four terms of its series. libm's `log1pf` (with
-/// `expf`) was most of a TTL-255 SYN's classification.
+/// Each class's unnormalised probability, e^(logit - max): the softmax
+/// before its division, without branches, so that the compiler runs the
+/// exponentials four at a time.
 #[inline(always)]
-fn ln_1p_unit(y: f32) -> f32 {
-    let z = y / (2.0 + y);
-    let z2 = z * z;
-    2.0 * z * (1.0 + z2 * (1.0 / 3.0 + z2 * (1.0 / 5.0 + z2 * (1.0 / 7.0))))
+fn softmax_weights(logit: &Row) -> Row {
+    // Max with selects, not branches (the winner changes from SYN to SYN,
+    // so a branch would mispredict).
+    let mut max = logit[0];
+    for &l in &logit[1..N_OS] {
+        max = if l > max { l } else { max };
+    }
+    let mut e = [0.0f32; LANES];
+    for (i, (ei, l)) in e.iter_mut().zip(logit).enumerate() {
+        // Padding lanes get e^-80 ≈ 0.
+        *ei = exp_nonpositive(if i < N_OS { l - max } else { -80.0 });
+    }
+    e
 }
 
 /// 1.5·2^23: adding it to a float of magnitude at most 2^22 rounds that to
@@ -2074,15 +2067,6 @@ mod tests {
             Lean::Neither
         );
         assert_eq!(counts(&[]), Lean::Neither);
-    }
-
-    #[test]
-    fn ln_1p_unit_is_close_on_its_range() {
-        for i in 0..=1000 {
-            let y = i as f32 / 1000.0;
-            let err = (ln_1p_unit(y) - y.ln_1p()).abs();
-            assert!(err < 2e-5, "{y}: {err}");
-        }
     }
 
     /// A client SYN from TTL 255: fields that fit a client stack are that
