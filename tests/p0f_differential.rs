@@ -45,6 +45,17 @@ type Report = BTreeMap<Key, Vec<BTreeMap<String, String>>>;
 
 const COMPARED_MODULES: [&str; 4] = ["syn", "syn+ack", "mtu", "uptime"];
 
+/// The modules whose log lines `--format p0f` writes as p0f does: the
+/// compared ones and p0f's host tracking.
+const LOGGED_MODULES: [&str; 6] = [
+    "syn",
+    "syn+ack",
+    "mtu",
+    "uptime",
+    "host change",
+    "ip sharing",
+];
+
 /// p0f's log of a capture (dates in UTC, as synprint's p0f format writes
 /// them).
 fn p0f_log(pcap: &Path) -> String {
@@ -325,7 +336,7 @@ fn p0f_format_agrees(name: &str, pcap: &Path, log: &str) {
     for (key, line) in &theirs {
         let module = key.split('|').next().unwrap_or_default();
         let module = module.trim_start_matches("mod=");
-        if !COMPARED_MODULES.contains(&module) {
+        if !LOGGED_MODULES.contains(&module) {
             continue;
         }
         if ours.get(key) != Some(line) {
@@ -1817,7 +1828,7 @@ fn disorderly_connections_match_p0f() {
 /// as the README says.
 fn p0f_lines_in_order(name: &str, pcap: &Path) {
     let compared = |line: &&str| {
-        COMPARED_MODULES
+        LOGGED_MODULES
             .iter()
             .any(|m| line.contains(&format!("] mod={m}|")))
     };
@@ -1848,6 +1859,169 @@ fn p0f_lines_in_order(name: &str, pcap: &Path) {
         theirs.get(at).unwrap_or(&"")
     );
     assert!(!theirs.is_empty(), "{name}: p0f wrote nothing");
+}
+
+/// Sets the MSS and the timestamp value of a SYN's options where it has
+/// them.
+fn patch_options(p: &mut TcpPacket, mss: Option<u16>, ts: Option<u32>) {
+    let o = &mut p.options;
+    let mut i = 0;
+    while i < o.len() {
+        match o[i] {
+            0 => return,
+            1 => i += 1,
+            kind => {
+                let len = usize::from(o.get(i + 1).copied().unwrap_or(2)).max(2);
+                match (kind, mss, ts) {
+                    (2, Some(m), _) if len == 4 && i + 4 <= o.len() => {
+                        o[i + 2..i + 4].copy_from_slice(&m.to_be_bytes());
+                    }
+                    (8, _, Some(t)) if len == 10 && i + 10 <= o.len() => {
+                        o[i + 2..i + 6].copy_from_slice(&t.to_be_bytes());
+                    }
+                    _ => {}
+                }
+                i += len;
+            }
+        }
+    }
+}
+
+/// Clients whose SYNs change as p0f's host tracking notices: one stable
+/// Linux host with the odd hop, MSS or clock change; one NAT gateway
+/// with every stack behind it; one that switches between Windows and
+/// Linux; an IPv6 Apple host. Ports sometimes go back, timestamps jump,
+/// NMap's SYN scan shows up, hours pass; servers answer as one of
+/// several stacks.
+fn changing_hosts(seed: u64, count: u32) -> Vec<(u64, Vec<u8>)> {
+    let mut rng = Lcg(seed);
+    let clients = [v4(0x8001), v4(0x8002), v4(0x8003), v6(0x8004)];
+    let servers = [v4(0x8100), v6(0x8101)];
+    let base = Timestamp::from_secs_nanos(1_700_000_000, 0).0;
+    let mut ports = [40_000u16; 4];
+    let mut console = false;
+    let mut t_ms = 0u64;
+    let mut out = Vec::new();
+    for n in 0..count {
+        t_ms += [3u64, 40, 400, 5_000, 60_000][rng.next(5)];
+        if rng.next(200) == 0 {
+            // Past p0f's two hours: the host is forgotten.
+            t_ms += 3 * 60 * 60 * 1000;
+        }
+        let ci = rng.next(clients.len());
+        let (c, s) = (clients[ci], servers[usize::from(clients[ci].is_ipv6())]);
+        ports[ci] = match rng.next(10) {
+            0 => ports[ci].saturating_sub(500).max(1024),
+            1 => ports[ci].saturating_sub(20).max(1024),
+            _ => ports[ci].wrapping_add(1).max(1024),
+        };
+        let stack = match ci {
+            0 => Stack::Linux,
+            1 => Stack::ALL[rng.next(Stack::ALL.len())],
+            2 => [Stack::Windows, Stack::Linux][rng.next(2)],
+            _ => [Stack::MacOs, Stack::Ios][rng.next(2)],
+        };
+        let mut syn = TcpPacket::syn(c, ports[ci], s, 80);
+        // NMap runs on the 3DS's address at times (it does not run there).
+        let pick = if ci == 1 && console && rng.next(2) == 0 {
+            0
+        } else {
+            rng.next(25)
+        };
+        if ci == 1 {
+            console = false;
+        }
+        match pick {
+            0 => {
+                // NMap's SYN scan: a userland tool's signature.
+                syn.df = false;
+                syn.ttl = 40 + rng.next(20) as u8;
+                syn.ip_id = 0x1234 + n as u16;
+                syn.window = 1024;
+                syn.options = OptionBytes::new().mss(1460).0;
+            }
+            // A Nintendo 3DS (p0f's class `other`, where NMap does not run)
+            // behind the NAT gateway.
+            1 | 2 if ci == 1 => {
+                console = true;
+                syn.ttl = 64;
+                syn.df = true;
+                syn.ip_id = 0x4321 + n as u16;
+                syn.window = 32768;
+                syn.options = OptionBytes::new().mss(1360).nop().nop().sok().0;
+            }
+            _ => {
+                syn = stack.syn(c, ports[ci], s, 80, n);
+                syn.ttl = syn
+                    .ttl
+                    .saturating_sub([0u8, 0, 0, 1, 2, 5, 6, 7, 9, 10, 11, 13][rng.next(12)]);
+                let mss = [None, None, None, Some(1400), Some(1360)][rng.next(5)];
+                let clock = (ci as u64 * 0x0300_0000 + t_ms) as u32;
+                let ts = match rng.next(8) {
+                    0 => clock.wrapping_add(0x4000_0000),
+                    1 => clock.wrapping_sub(50),
+                    _ => clock,
+                };
+                patch_options(&mut syn, mss, Some(ts));
+                if rng.next(8) == 0 {
+                    // DF off: p0f matches the same line fuzzily.
+                    syn.df = false;
+                    syn.ip_id = 0x2222 + n as u16;
+                }
+            }
+        }
+        syn.seq = 0x2000_0000u32.wrapping_add(n.wrapping_mul(2_654_435_761));
+        let at = base + t_ms * 1_000_000;
+        out.push((at, ethernet_frame(&syn.ip_bytes())));
+        if rng.next(10) < 7 {
+            let mut answer = answer(&syn, SERVERS[rng.next(SERVERS.len())], n);
+            answer.seq = 0x6000_0000u32.wrapping_add(n.wrapping_mul(40_503));
+            out.push((at + 1_000_000, ethernet_frame(&answer.ip_bytes())));
+        }
+    }
+    out
+}
+
+/// p0f's host tracking: every `host change` and `ip sharing` line p0f
+/// writes (and every other), in its order, with its reasons and hits.
+#[test]
+fn host_changes_match_p0f() {
+    if p0f_missing() {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    for seed in [0x4057_c4a1_u64, 0x17] {
+        let pcap = dir.path().join(format!("hosts-{seed}.pcap"));
+        write_frames(&pcap, &changing_hosts(seed, 1200));
+        if let Ok(keep) = std::env::var("SYNPRINT_KEEP_PCAP") {
+            let _ = std::fs::copy(&pcap, format!("{keep}.{seed}"));
+        }
+        let log = p0f_log(&pcap);
+        let count = |what: &str| log.matches(what).count();
+        let (changes, sharing) = (count("] mod=host change|"), count("] mod=ip sharing|"));
+        // The capture exercises what it is meant to (each reason at least
+        // once).
+        assert!(changes > 20 && sharing > 5, "{changes} / {sharing}");
+        for reason in [
+            "app_vs_os",
+            "os_diff",
+            "sig_diff",
+            "x_known",
+            "tstamp",
+            "ttl",
+            "port",
+            "mtu",
+            "fuzzy",
+        ] {
+            assert!(
+                log.lines()
+                    .any(|l| l.contains("|reason=") && l.contains(reason)),
+                "seed {seed}: no {reason} in p0f's log"
+            );
+        }
+        p0f_lines_in_order(&format!("changing hosts, seed {seed}"), &pcap);
+        eprintln!("seed {seed}: {changes} host changes, {sharing} ip sharing, as p0f");
+    }
 }
 
 fn write_frames(path: &Path, frames: &[(u64, Vec<u8>)]) {

@@ -116,6 +116,8 @@ pub struct Follower {
     /// TCP packets seen, and the capture second of the last expiry.
     packets: u64,
     expired_at: u32,
+    /// An expiry ran since [`Follower::take_expiry`] last asked.
+    expired: bool,
 }
 
 impl Default for Follower {
@@ -126,6 +128,7 @@ impl Default for Follower {
             next_serial: 0,
             packets: 0,
             expired_at: 0,
+            expired: false,
         }
     }
 }
@@ -347,8 +350,23 @@ impl Follower {
         let now = secs(ts);
         if self.packets % EXPIRE_INTERVAL == 0 && now != self.expired_at {
             self.expired_at = now;
+            self.expired = true;
             self.expire(now);
         }
+    }
+
+    /// The capture second of an expiry run since the last call: p0f
+    /// expires idle hosts right after connections
+    /// ([`crate::p0f::HostTracker::expire`]).
+    pub fn take_expiry(&mut self) -> Option<u32> {
+        std::mem::take(&mut self.expired).then_some(self.expired_at)
+    }
+
+    /// Whether a connection p0f follows has `addr` at either end.
+    pub fn involves(&self, addr: &IpAddr) -> bool {
+        self.conns
+            .keys()
+            .any(|t| t.client == *addr || t.server == *addr)
     }
 
     /// Drops connections past p0f's age limit, oldest first.

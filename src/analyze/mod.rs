@@ -251,6 +251,8 @@ pub struct Analyzer<'e> {
     stats: Stats,
     pending: Lookahead,
     follower: Option<Follower>,
+    /// p0f's host tracking, beside the follower: see [`Record::host_change`].
+    hosts: Option<p0f::HostTracker>,
     conn_uptime: Option<ConnUptime>,
     /// See [`Analyzer::keep_only_port`].
     only_port: Option<u16>,
@@ -269,6 +271,7 @@ impl<'e> Analyzer<'e> {
             stats: Stats::default(),
             pending: Lookahead::default(),
             follower: config.follow_connections.then(Follower::default),
+            hosts: config.follow_connections.then(p0f::HostTracker::default),
             conn_uptime: None,
             only_port: None,
             filter: None,
@@ -459,6 +462,9 @@ impl<'e> Analyzer<'e> {
             return;
         };
         follower.packet(ts);
+        if let (Some(now), Some(hosts)) = (follower.take_expiry(), self.hosts.as_mut()) {
+            hosts.expire(now, |a| follower.involves(a));
+        }
         // p0f reads at most 65,535 bytes of a frame (its SNAPLEN): a longer
         // one (a GRO/TSO segment captured on loopback) fails its length
         // check, and p0f follows the connection as if it had not come.
@@ -534,6 +540,9 @@ impl<'e> Analyzer<'e> {
         let mut seen = self.flows.observe_keyed(flow, obs);
         if let Some(f) = self.follower.as_mut() {
             seen = f.sees(obs, seen);
+            if let (Some(now), Some(hosts)) = (f.take_expiry(), self.hosts.as_mut()) {
+                hosts.expire(now, |a| f.involves(a));
+            }
         }
         // p0f fingerprints a SYN again once it no longer follows the
         // connection (expired after 30 s, pruned, or ended), and then the
@@ -610,21 +619,38 @@ impl<'e> Analyzer<'e> {
         let uptime = measured.ok();
         // The record is built from the cached answers and this packet's own
         // timestamp value.
-        Some(Record::new(
+        let p0f = p0f::P0fMatch {
+            raw_sig: p0f::TcpSignature {
+                ts1,
+                ..d.p0f.raw_sig
+            },
+            ..d.p0f
+        };
+        let host_change = match self.hosts.as_mut() {
+            Some(hosts) if p0f_reads => hosts.observe(&p0f::Sighting {
+                host: obs.src_ip,
+                peer: (obs.kind == Kind::Syn).then_some(obs.dst_ip),
+                to_server: obs.kind == Kind::Syn,
+                client_port: match obs.kind {
+                    Kind::Syn => obs.src_port,
+                    Kind::SynAck => obs.dst_port,
+                },
+                ts_ns: obs.ts.0,
+                p0f: &p0f,
+            }),
+            _ => None,
+        };
+        let mut record = Record::new(
             engine.id,
             shape,
             obs.clone(),
-            p0f::P0fMatch {
-                raw_sig: p0f::TcpSignature {
-                    ts1,
-                    ..d.p0f.raw_sig
-                },
-                ..d.p0f
-            },
+            p0f,
             d.mtu,
             uptime,
             d.classification,
-        ))
+        );
+        record.host_change = host_change;
+        Some(record)
     }
 
     /// Counters so far (frames still held by [`Analyzer::feed_frame`] are

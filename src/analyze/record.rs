@@ -4,7 +4,7 @@ use super::shapes::ShapeKey;
 use crate::classify::{Classification, ClassificationTextKey, Os, UaParserError, Verdict};
 use crate::fingerprint::{OptionKinds, ZardaxtOptions};
 use crate::output::JsonBuf;
-use crate::p0f::{Mtu, P0fMatch, Uptime};
+use crate::p0f::{HostChange, Mtu, P0fMatch, Uptime};
 use crate::packet::{IpVersion, Kind, Observation};
 
 /// What a client claims to run, to judge a record against.
@@ -41,6 +41,9 @@ pub struct Record {
     /// record's JSON reads outside its holes ([`Record::template_key`]).
     shape: ShapeKey,
     engine: u64,
+    /// p0f's `host change` or `ip sharing` about the sender, where the
+    /// analyzer tracks hosts as p0f does ([`AnalyzerConfig::follow_connections`](super::AnalyzerConfig::follow_connections)).
+    pub(super) host_change: Option<HostChange>,
 }
 
 impl Record {
@@ -64,6 +67,7 @@ impl Record {
             verdict: None,
             shape,
             engine,
+            host_change: None,
         }
     }
 
@@ -129,6 +133,13 @@ impl Record {
     /// SYN+ACK) in the stream allows an estimate.
     pub fn uptime(&self) -> Option<&Uptime> {
         self.uptime.as_ref()
+    }
+
+    /// What p0f's host tracking makes of this signature against the
+    /// sender's earlier ones: a `host change` or `ip sharing` line, where
+    /// the analyzer follows connections as p0f does.
+    pub fn host_change(&self) -> Option<&HostChange> {
+        self.host_change.as_ref()
     }
 
     /// The OS classifier's answer (absent only when classification is off).

@@ -3,9 +3,13 @@
 //! and `mod=uptime` lines when p0f would write them, in p0f's order; and
 //! the `mod=uptime` lines p0f writes for segments after the handshake.
 //!
+//! After a `mod=syn` or `mod=syn+ack` line comes p0f's `mod=host change`
+//! or `mod=ip sharing` line where its host tracking writes one
+//! ([`crate::p0f::HostTracker`]).
+//!
 //! p0f writes the packet's time in local time; these lines use UTC (the
-//! same text when p0f runs with `TZ=UTC`). p0f's host-tracking lines
-//! (`host change`, `ip sharing`) and HTTP lines are not produced.
+//! same text when p0f runs with `TZ=UTC`). p0f's HTTP lines are not
+//! produced.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -46,8 +50,9 @@ impl P0fLog {
         P0fLog::default()
     }
 
-    /// Per record a `mod=syn` or `mod=syn+ack` line, then `mod=mtu` and
-    /// `mod=uptime` lines when p0f would write them, in p0f's order.
+    /// Per record a `mod=syn` or `mod=syn+ack` line, then `mod=host change`
+    /// or `mod=ip sharing`, `mod=mtu` and `mod=uptime` lines when p0f would
+    /// write them, in p0f's order.
     pub fn write<W: Write>(&mut self, out: &mut W, r: &Record) -> io::Result<()> {
         let o = r.obs();
         let (client, server, module, subject) = match o.kind {
@@ -73,6 +78,12 @@ impl P0fLog {
         };
         head(line, module);
         line.extend_from_slice(&ends.handshake);
+        if let Some(change) = r.host_change() {
+            head(line, change.module());
+            let [a, b, c, d] = change.raw_hits;
+            // Writing into a Vec cannot fail.
+            let _ = writeln!(line, "|reason={}|raw_hits={a},{b},{c},{d}", change.reasons);
+        }
         if let Some(mtu) = &ends.mtu {
             head(line, "mtu");
             line.extend_from_slice(mtu);

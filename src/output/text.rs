@@ -85,6 +85,21 @@ pub(super) fn text_record(b: &mut JsonBuf, r: &Record) {
     if let Some(u) = r.uptime() {
         uptime(b, u);
     }
+    if let Some(change) = r.host_change() {
+        // p0f's host tracking: "host change" or "ip sharing".
+        field(b, if change.sharing { "nat" } else { "change" });
+        b.raw_text(change.module());
+        b.raw_text(": ");
+        b.raw_text(&change.reasons.to_string());
+        b.raw_text(" (raw_hits ");
+        for (i, n) in change.raw_hits.into_iter().enumerate() {
+            if i > 0 {
+                b.raw_text(",");
+            }
+            b.number(n.into());
+        }
+        b.raw_text(")");
+    }
     field(b, "options");
     ZardaxtOptions(&o.options).write_to(b);
     if let Some(c) = r.classification() {

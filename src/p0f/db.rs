@@ -129,6 +129,22 @@ pub struct Label {
     pub class: Option<String>,
     /// `g:` (generic) rather than `s:` (specific).
     pub generic: bool,
+    /// The label's place among the file's labels (p0f's `label_id`).
+    pub id: u32,
+    /// The name's identity, equal for names equal but for letter case
+    /// (p0f's `name_id`).
+    pub name_id: u32,
+    /// The class's place in `classes`; `None` for a userland tool.
+    pub class_id: Option<u32>,
+    /// A userland tool's `sys` line: the systems it runs on.
+    pub sys: Vec<Sys>,
+}
+
+/// One entry of a `sys` line: a class (`@unix`) or an OS name (`Linux`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Sys {
+    Class(u32),
+    Name(u32),
 }
 
 impl Label {
@@ -636,11 +652,11 @@ impl Parser {
             return bad(self, "malformed class");
         }
         let cls = span(val, cls_start, cls_end);
-        let class = if at(val, cls_start) == b'!' && at(val, cls_start + 1) == b':' {
+        let class_id = if at(val, cls_start) == b'!' && at(val, cls_start + 1) == b':' {
             None
         } else {
             match self.class_index(cls) {
-                Some(i) => Some(self.classes[i].clone()),
+                Some(i) => Some(i),
                 None => return Err(self.err(DbErrorKind::UnknownClass(text(cls)))),
             }
         };
@@ -654,8 +670,12 @@ impl Parser {
         self.labels.push(Label {
             name: self.names[id].clone(),
             flavor,
-            class,
+            class: class_id.map(|i| self.classes[i].clone()),
             generic,
+            id: self.labels.len() as u32,
+            name_id: id as u32,
+            class_id: class_id.map(|i| i as u32),
+            sys: Vec::new(),
         });
         self.cur = CurrentLabel {
             generic,
@@ -679,12 +699,16 @@ impl Parser {
                 return Err(self.err(DbErrorKind::MalformedSys));
             }
             let name = span(val, i, end);
-            if is_class {
-                if self.class_index(name).is_none() {
-                    return Err(self.err(DbErrorKind::UnknownClass(text(name))));
+            let sys = if is_class {
+                match self.class_index(name) {
+                    Some(c) => Sys::Class(c as u32),
+                    None => return Err(self.err(DbErrorKind::UnknownClass(text(name)))),
                 }
             } else {
-                self.name_id(name);
+                Sys::Name(self.name_id(name) as u32)
+            };
+            if let Some(label) = self.labels.last_mut() {
+                label.sys.push(sys);
             }
             i = end;
         }

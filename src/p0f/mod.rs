@@ -28,12 +28,14 @@ mod db;
 mod hasher;
 mod matcher;
 mod mtu;
+mod nat;
 mod signature;
 mod uptime;
 
-pub use db::{Database, DbError, DbErrorKind, Label, TcpSigError};
+pub use db::{Database, DbError, DbErrorKind, Label, Sys, TcpSigError};
 pub use matcher::P0fMatch;
 pub use mtu::{header_bytes, Mtu};
+pub use nat::{HostChange, HostTracker, Reasons, Sighting};
 pub use signature::{Layout, Quirks, TcpSignature, WindowForm};
 pub use uptime::{HostKey, NoEstimate, Uptime, UptimeTracker};
 
