@@ -21,7 +21,7 @@
 //! data (p0f reads on until the response headers are complete, which is the
 //! same segment unless the headers span several).
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::net::IpAddr;
 
 use foldhash::fast::RandomState;
@@ -362,11 +362,13 @@ impl Follower {
         std::mem::take(&mut self.expired).then_some(self.expired_at)
     }
 
-    /// Whether a connection p0f follows has `addr` at either end.
-    pub fn involves(&self, addr: &IpAddr) -> bool {
+    /// The addresses at either end of the connections p0f follows (at
+    /// most 1,000 of them).
+    pub fn addresses(&self) -> HashSet<IpAddr> {
         self.conns
             .keys()
-            .any(|t| t.client == *addr || t.server == *addr)
+            .flat_map(|t| [t.client, t.server])
+            .collect()
     }
 
     /// Drops connections past p0f's age limit, oldest first.

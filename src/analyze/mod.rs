@@ -462,9 +462,7 @@ impl<'e> Analyzer<'e> {
             return;
         };
         follower.packet(ts);
-        if let (Some(now), Some(hosts)) = (follower.take_expiry(), self.hosts.as_mut()) {
-            hosts.expire(now, |a| follower.involves(a));
-        }
+        expire_hosts(follower, self.hosts.as_mut());
         // p0f reads at most 65,535 bytes of a frame (its SNAPLEN): a longer
         // one (a GRO/TSO segment captured on loopback) fails its length
         // check, and p0f follows the connection as if it had not come.
@@ -540,9 +538,7 @@ impl<'e> Analyzer<'e> {
         let mut seen = self.flows.observe_keyed(flow, obs);
         if let Some(f) = self.follower.as_mut() {
             seen = f.sees(obs, seen);
-            if let (Some(now), Some(hosts)) = (f.take_expiry(), self.hosts.as_mut()) {
-                hosts.expire(now, |a| f.involves(a));
-            }
+            expire_hosts(f, self.hosts.as_mut());
         }
         // p0f fingerprints a SYN again once it no longer follows the
         // connection (expired after 30 s, pruned, or ended), and then the
@@ -665,6 +661,15 @@ impl<'e> Analyzer<'e> {
     /// Counts a frame the capture layer could not deliver whole.
     pub fn count_capture_error(&mut self) {
         self.stats.capture_errors += 1;
+    }
+}
+
+/// p0f expires idle hosts right after connections, sparing those a
+/// connection it still follows involves.
+fn expire_hosts(follower: &mut Follower, hosts: Option<&mut p0f::HostTracker>) {
+    if let (Some(now), Some(hosts)) = (follower.take_expiry(), hosts) {
+        let in_use = follower.addresses();
+        hosts.expire(now, |a| in_use.contains(a));
     }
 }
 
