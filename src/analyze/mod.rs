@@ -160,6 +160,10 @@ pub struct AnalyzerConfig {
     /// it estimates from their later segments ([`Analyzer::take_conn_uptime`]).
     /// Costs a second decode of every non-SYN segment; off by default.
     pub follow_connections: bool,
+    /// p0f's host tracking ([`Record::host_change`]) without following
+    /// connections (which implies it): SYN+ACKs count where their SYN was
+    /// seen, and idle hosts are forgotten once a capture minute.
+    pub track_hosts: bool,
     /// Distinct SYN shapes whose answers are remembered (rounded to a
     /// power of two, at most 16k).
     pub shape_capacity: usize,
@@ -199,6 +203,7 @@ impl Default for AnalyzerConfig {
             flow_ttl_ns: 120 * 1_000_000_000,
             uptime_capacity: 1 << 16,
             follow_connections: false,
+            track_hosts: false,
             shape_capacity: shapes::MAX_SHAPES,
         }
     }
@@ -271,7 +276,8 @@ impl<'e> Analyzer<'e> {
             stats: Stats::default(),
             pending: Lookahead::default(),
             follower: config.follow_connections.then(Follower::default),
-            hosts: config.follow_connections.then(p0f::HostTracker::default),
+            hosts: (config.follow_connections || config.track_hosts)
+                .then(p0f::HostTracker::default),
             conn_uptime: None,
             only_port: None,
             filter: None,
@@ -623,17 +629,22 @@ impl<'e> Analyzer<'e> {
             ..d.p0f
         };
         let host_change = match self.hosts.as_mut() {
-            Some(hosts) if p0f_reads => hosts.observe(&p0f::Sighting {
-                host: obs.src_ip,
-                peer: (obs.kind == Kind::Syn).then_some(obs.dst_ip),
-                to_server: obs.kind == Kind::Syn,
-                client_port: match obs.kind {
-                    Kind::Syn => obs.src_port,
-                    Kind::SynAck => obs.dst_port,
-                },
-                ts_ns: obs.ts.0,
-                p0f: &p0f,
-            }),
+            Some(hosts) if p0f_reads => {
+                if self.follower.is_none() {
+                    hosts.expire_idle(obs.ts);
+                }
+                hosts.observe(&p0f::Sighting {
+                    host: obs.src_ip,
+                    peer: (obs.kind == Kind::Syn).then_some(obs.dst_ip),
+                    to_server: obs.kind == Kind::Syn,
+                    client_port: match obs.kind {
+                        Kind::Syn => obs.src_port,
+                        Kind::SynAck => obs.dst_port,
+                    },
+                    ts_ns: obs.ts.0,
+                    p0f: &p0f,
+                })
+            }
             _ => None,
         };
         let mut record = Record::new(

@@ -15,6 +15,7 @@ use std::net::IpAddr;
 
 use super::db::Sys;
 use super::{Layout, P0fMatch, Quirks};
+use crate::packet::Timestamp;
 
 /// Scores kept per address and role (p0f's `NAT_SCORES`).
 const SCORES: usize = 32;
@@ -212,6 +213,8 @@ impl Host {
 pub struct HostTracker {
     hosts: HashMap<IpAddr, Host>,
     max_hosts: usize,
+    /// Capture second of the last [`HostTracker::expire_idle`] sweep.
+    swept: u32,
 }
 
 impl Default for HostTracker {
@@ -225,6 +228,7 @@ impl HostTracker {
         HostTracker {
             hosts: HashMap::new(),
             max_hosts: max_hosts.max(1),
+            swept: 0,
         }
     }
 
@@ -299,6 +303,16 @@ impl HostTracker {
     pub fn expire(&mut self, now: u32, in_use: impl Fn(&IpAddr) -> bool) {
         self.hosts
             .retain(|addr, h| now.wrapping_sub(h.seen) <= HOST_IDLE_SECS || in_use(addr));
+    }
+
+    /// [`HostTracker::expire`] once a capture minute, for an analyzer that
+    /// does not follow connections as p0f does (so none is in use).
+    pub fn expire_idle(&mut self, ts: Timestamp) {
+        let now = (ts.0 / 1_000_000_000) as u32;
+        if now.wrapping_sub(self.swept) >= 60 {
+            self.swept = now;
+            self.expire(now, |_| false);
+        }
     }
 
     /// Forgets the tenth of hosts seen least recently (and one more).

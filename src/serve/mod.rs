@@ -215,7 +215,12 @@ pub fn capture_into(
     stop: &AtomicBool,
     filter: Option<Filter>,
 ) {
-    let mut analyzer = Analyzer::new(engine, AnalyzerConfig::default());
+    // Host tracking feeds the p0f query socket's `last_nat`/`last_chg`.
+    let config = AnalyzerConfig {
+        track_hosts: true,
+        ..AnalyzerConfig::default()
+    };
+    let mut analyzer = Analyzer::new(engine, config);
     analyzer.keep_only_matching(filter);
     let interface = cap.interface().to_string();
     let stored = cap.stream(

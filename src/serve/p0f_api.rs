@@ -88,6 +88,10 @@ pub struct HostAnswer {
     /// From the newest record that carried an uptime; 0 when none did.
     pub uptime_min: u32,
     pub up_mod_days: u32,
+    /// Unix seconds of the newest `ip sharing` and `host change` p0f's
+    /// host tracking reported (a capture's records only); 0 for none.
+    pub last_nat: u32,
+    pub last_chg: u32,
     /// Hops from the newest record whose signature does not randomise its
     /// TTL; 255 when there is none.
     pub distance: i16,
@@ -119,6 +123,8 @@ impl HostAnswer {
             total_conn: u32::try_from(h.syns.saturating_add(h.syn_acks)).unwrap_or(u32::MAX),
             uptime_min: f.uptime.map_or(0, |u| u.uptime_min),
             up_mod_days: f.uptime.map_or(0, |u| u.modulo_days),
+            last_nat: f.last_nat.map_or(0, secs),
+            last_chg: f.last_chg.map_or(0, secs),
             // p0f's host keeps its distance in a byte set to -1, so 3.09b
             // answers 255 for "none" (its README says -1).
             distance: f.hops.map_or(255, i16::from),
@@ -131,9 +137,8 @@ impl HostAnswer {
 }
 
 /// The 232 bytes of an answer. The host's fields are zero unless `Ok`.
-/// `last_nat`, `last_chg`, `bad_sw`, the HTTP fields and the language stay
-/// zero and empty: synprint does not detect address sharing or read HTTP
-/// signatures.
+/// `bad_sw`, the HTTP fields and the language stay zero and empty:
+/// synprint does not read HTTP signatures.
 pub fn encode(status: Status, host: Option<&HostAnswer>) -> [u8; RESPONSE_LEN] {
     let mut out = [0u8; RESPONSE_LEN];
     let mut at = 0;
@@ -156,8 +161,8 @@ pub fn encode(status: Status, host: Option<&HostAnswer>) -> [u8; RESPONSE_LEN] {
         h.total_conn,
         h.uptime_min,
         h.up_mod_days,
-        0, // last_nat
-        0, // last_chg
+        h.last_nat,
+        h.last_chg,
     ] {
         put(&n.to_ne_bytes());
     }
@@ -318,7 +323,7 @@ async fn answer_client(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::analyze::Engine;
+    use crate::analyze::{Analyzer, AnalyzerConfig, Engine};
     use crate::craft::{OptionBytes, Stack, TcpPacket};
     use crate::packet::decode_ip;
     use crate::store::{MemoryStore, StoreConfig};
@@ -360,6 +365,41 @@ mod tests {
         );
     }
 
+    /// A host that switches between Windows and Linux: each switch is a
+    /// `host change` (an OS difference scores 8), the third an `ip
+    /// sharing`; the answer carries the newest of each.
+    #[test]
+    fn host_changes_and_ip_sharing_are_answered_with_their_times() {
+        let store = MemoryStore::new(StoreConfig::default());
+        let engine = Engine::default();
+        let mut analyzer = Analyzer::new(
+            &engine,
+            AnalyzerConfig {
+                track_hosts: true,
+                ..AnalyzerConfig::default()
+            },
+        );
+        let mut feed = |stack: Stack, i: u16| {
+            let mut syn = stack.syn(HOST, 40000 + i, SERVER, 443, u32::from(i));
+            syn.seq = u32::from(i) * 1000;
+            let secs = 10 * u64::from(i);
+            let obs = decode_ip(Timestamp(secs * SEC), &syn.ip_bytes())
+                .expect("decodes")
+                .expect("a SYN");
+            let r = analyzer.process_observation(obs).expect("a record");
+            store.insert(Arc::new(r));
+            HostAnswer::of(&store.by_ip(HOST, Timestamp(secs * SEC)).expect("known"))
+        };
+        let a = feed(Stack::Windows, 1);
+        assert_eq!((a.last_nat, a.last_chg), (0, 0));
+        let a = feed(Stack::Linux, 2);
+        assert_eq!((a.last_nat, a.last_chg), (0, 20));
+        let a = feed(Stack::Windows, 3);
+        assert_eq!((a.last_nat, a.last_chg), (0, 30));
+        let a = feed(Stack::Linux, 4);
+        assert_eq!((a.last_nat, a.last_chg), (40, 30));
+    }
+
     #[test]
     fn answers_are_p0f_layout() {
         let host = HostAnswer {
@@ -368,6 +408,8 @@ mod tests {
             total_conn: 3,
             uptime_min: 4,
             up_mod_days: 5,
+            last_nat: 6,
+            last_chg: 7,
             distance: -1,
             os_match_q: 3,
             os_name: "Linux".into(),
@@ -377,7 +419,7 @@ mod tests {
         let a = encode(Status::Ok, Some(&host));
         let word = |at: usize| u32::from_ne_bytes(a[at..at + 4].try_into().unwrap());
         let dwords: Vec<u32> = (0..9).map(|i| word(4 * i)).collect();
-        assert_eq!(dwords, [RESPONSE_MAGIC, 0x10, 1, 2, 3, 4, 5, 0, 0]);
+        assert_eq!(dwords, [RESPONSE_MAGIC, 0x10, 1, 2, 3, 4, 5, 6, 7]);
         assert_eq!(i16::from_ne_bytes([a[36], a[37]]), -1);
         assert_eq!((a[38], a[39]), (0, 3));
         let text = |i: usize| &a[40 + 32 * i..72 + 32 * i];

@@ -84,6 +84,10 @@ pub struct HostFacts {
     /// The newest p0f MTU link label.
     pub link: Option<&'static str>,
     pub uptime: Option<Uptime>,
+    /// The newest p0f `ip sharing` and `host change` reports about it
+    /// ([`Record::host_change`]), where the capture tracks hosts.
+    pub last_nat: Option<Timestamp>,
+    pub last_chg: Option<Timestamp>,
 }
 
 /// A p0f OS match as p0f's host data keeps it.
@@ -121,6 +125,11 @@ impl HostFacts {
         }
         if let Some(&u) = r.uptime() {
             self.uptime = Some(u);
+        }
+        match r.host_change() {
+            Some(c) if c.sharing => self.last_nat = Some(r.obs().ts),
+            Some(_) => self.last_chg = Some(r.obs().ts),
+            None => {}
         }
     }
 }
