@@ -193,7 +193,7 @@ impl Follower {
             tuple,
             Conn {
                 serial,
-                created_secs: secs(obs.ts),
+                created_secs: obs.ts.p0f_secs(),
                 next_client_seq: obs.seq.wrapping_add(1),
                 next_server_seq: 0,
                 // p0f's own reading: no MSS after its 24-option limit.
@@ -347,7 +347,7 @@ impl Follower {
     #[cold]
     pub fn packet(&mut self, ts: Timestamp) {
         self.packets += 1;
-        let now = secs(ts);
+        let now = ts.p0f_secs();
         if self.packets % EXPIRE_INTERVAL == 0 && now != self.expired_at {
             self.expired_at = now;
             self.expired = true;
@@ -422,11 +422,6 @@ impl Tuple {
             server_port: self.client_port,
         }
     }
-}
-
-/// Capture seconds as p0f keeps them (32 bits).
-fn secs(ts: Timestamp) -> u32 {
-    (ts.0 / 1_000_000_000) as u32
 }
 
 /// p0f's `check_ts_tcp` on a segment after the handshake.

@@ -641,7 +641,7 @@ impl<'e> Analyzer<'e> {
                         Kind::Syn => obs.src_port,
                         Kind::SynAck => obs.dst_port,
                     },
-                    ts_ns: obs.ts.0,
+                    ts: obs.ts,
                     p0f: &p0f,
                 })
             }

@@ -131,8 +131,8 @@ pub struct Sighting<'a> {
     pub to_server: bool,
     /// The client's port (for a SYN+ACK too, as p0f keeps it).
     pub client_port: u16,
-    /// Packet time, nanoseconds since the epoch.
-    pub ts_ns: u64,
+    /// Packet time.
+    pub ts: Timestamp,
     pub p0f: &'a P0fMatch<'a>,
 }
 
@@ -173,7 +173,7 @@ impl Remembered {
             ttl: m.raw_sig.ttl,
             mss: m.raw_sig.mss,
             ts1: m.raw_sig.ts1,
-            at_ms: s.ts_ns / 1_000_000,
+            at_ms: s.ts.0 / 1_000_000,
         }
     }
 }
@@ -247,7 +247,7 @@ impl HostTracker {
         if s.p0f.raw_sig.is_sendsyn_probe() {
             return None;
         }
-        let secs = (s.ts_ns / 1_000_000_000) as u32;
+        let secs = s.ts.p0f_secs();
         // A SYN opens a connection: p0f refreshes (or creates) both hosts.
         if let Some(peer) = s.peer {
             self.host(peer, secs).seen = secs;
@@ -308,7 +308,7 @@ impl HostTracker {
     /// [`HostTracker::expire`] once a capture minute, for an analyzer that
     /// does not follow connections as p0f does (so none is in use).
     pub fn expire_idle(&mut self, ts: Timestamp) {
-        let now = (ts.0 / 1_000_000_000) as u32;
+        let now = ts.p0f_secs();
         if now.wrapping_sub(self.swept) >= 60 {
             self.swept = now;
             self.expire(now, |_| false);

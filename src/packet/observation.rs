@@ -16,6 +16,11 @@ impl Timestamp {
         )
     }
 
+    /// Whole seconds in 32 bits, as p0f keeps capture times.
+    pub fn p0f_secs(self) -> u32 {
+        (self.0 / 1_000_000_000) as u32
+    }
+
     /// Seconds, the double nearest to the exact time. `nanos as f64 / 1e9`
     /// rounds twice once the nanoseconds pass 2^53 (every date after April
     /// 1970), which puts a stray seventh decimal on about a quarter of
