@@ -41,6 +41,18 @@ const EXPIRE_INTERVAL: u64 = 50;
 /// HTTP.
 const HTTP_DECIDE_LEN: u32 = 15;
 
+/// What p0f does with the connection a SYN or SYN+ACK opens or answers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Following {
+    /// Follows it.
+    Yes,
+    /// A p0f-sendsyn probe (or its answer): kept until answered, read for
+    /// nothing.
+    Probe,
+    /// Drops it (a userland tool's SYN or SYN+ACK).
+    No,
+}
+
 /// Which end of a connection an estimate is about.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Side {
@@ -93,6 +105,9 @@ struct Conn {
     client_done: bool,
     server_done: bool,
     request: Request,
+    /// p0f-sendsyn's probe: p0f keeps the connection (a repeat of the SYN
+    /// is a retransmission) until its answer, but reads nothing of it.
+    probe: bool,
 }
 
 /// A retransmission p0f fingerprints again; for a SYN+ACK, with the MSS of
@@ -159,24 +174,28 @@ impl Follower {
 
     /// A SYN or SYN+ACK the analyzer writes a record for (first-seen, or
     /// a SYN fingerprinted again), after [`Follower::packet`].
-    /// `followed`: p0f keeps following its connection (false for p0f's own
-    /// probes and for SYNs matching a userland tool); `unmeasured`: why the
-    /// packet itself gave no uptime of its sender (`None`: it gave one).
+    /// `following`: what p0f does with its connection; `unmeasured`: why
+    /// the packet itself gave no uptime of its sender (`None`: it gave one).
     #[cold]
-    pub fn handshake(&mut self, obs: &Observation, followed: bool, unmeasured: Option<NoEstimate>) {
+    pub fn handshake(
+        &mut self,
+        obs: &Observation,
+        following: Following,
+        unmeasured: Option<NoEstimate>,
+    ) {
         match obs.kind {
-            Kind::Syn => self.syn(obs, followed, unmeasured.is_none()),
+            Kind::Syn => self.syn(obs, following, unmeasured.is_none()),
             // p0f gives up on the server's clock at a SYN+ACK whose rate it
             // does not believe, as at one it measured (only a plain SYN's
             // bad rate leaves the side open).
             Kind::SynAck => {
                 let done = unmeasured != Some(NoEstimate::Unpaired);
-                self.syn_ack(obs, followed, done)
+                self.syn_ack(obs, following == Following::Yes, done)
             }
         }
     }
 
-    fn syn(&mut self, obs: &Observation, followed: bool, estimated: bool) {
+    fn syn(&mut self, obs: &Observation, following: Following, estimated: bool) {
         let tuple = Tuple::new((obs.src_ip, obs.src_port), (obs.dst_ip, obs.dst_port));
         // A new SYN replaces whatever p0f followed on these addresses.
         self.conns.remove(&tuple);
@@ -184,9 +203,11 @@ impl Follower {
         if self.conns.len() > MAX_CONNS {
             self.drop_oldest(1 + self.conns.len() * KILL_PERCENT / 100);
         }
-        if !followed {
-            return;
-        }
+        let probe = match following {
+            Following::No => return,
+            Following::Yes => false,
+            Following::Probe => true,
+        };
         let serial = self.next_serial;
         self.next_serial += 1;
         self.conns.insert(
@@ -199,12 +220,13 @@ impl Follower {
                 // p0f's own reading: no MSS after its 24-option limit.
                 syn_mss: Some(obs.options.p0f.mss).filter(|&m| m != 0),
                 acked: false,
-                client_done: estimated,
-                server_done: false,
+                client_done: estimated || probe,
+                server_done: probe,
                 request: Request::Undecided {
                     head: [0; 6],
                     len: 0,
                 },
+                probe,
             },
         );
         self.by_age.push_back((tuple, serial));
@@ -220,14 +242,10 @@ impl Follower {
     /// follows the connection the SYN opened (same addresses, ports and
     /// sequence number), and for a SYN+ACK answering a connection it follows
     /// and has seen no SYN+ACK for (one opened by a SYN fingerprinted
-    /// again); `keyed`: not one of p0f's own probes, which it never
-    /// fingerprints. When this says yes, the packet goes on to
+    /// again). When this says yes, the packet goes on to
     /// [`Follower::handshake`].
     #[cold]
-    pub fn fingerprints_again(&self, obs: &Observation, keyed: bool) -> Option<Again> {
-        if !keyed {
-            return None;
-        }
+    pub fn fingerprints_again(&self, obs: &Observation) -> Option<Again> {
         match obs.kind {
             Kind::Syn => (!self.follows_syn(obs)).then_some(Again { syn_mss: None }),
             Kind::SynAck => {
@@ -279,7 +297,7 @@ impl Follower {
     pub fn reads(&self, obs: &Observation, follows_syn: bool) -> bool {
         match obs.kind {
             Kind::Syn => follows_syn,
-            Kind::SynAck => self.answered(obs).is_some_and(|c| !c.acked),
+            Kind::SynAck => self.answered(obs).is_some_and(|c| !c.acked && !c.probe),
         }
     }
 
@@ -297,7 +315,8 @@ impl Follower {
         if c.acked {
             return;
         }
-        if !followed {
+        // p0f fingerprints a probe's answer and drops the connection.
+        if !followed || c.probe {
             self.conns.remove(&tuple);
             return;
         }
@@ -786,6 +805,22 @@ mod tests {
         assert!(windows[1].contains(":mss*20,7:"), "{windows:?}");
     }
 
+    /// p0f keeps a p0f-sendsyn probe's connection until its answer: the
+    /// probe sent again is a duplicate to it, unless a reset ended the
+    /// connection (found by a review: the probe was fingerprinted twice).
+    #[test]
+    fn a_probe_sent_again_is_a_duplicate_while_p0f_keeps_its_connection() {
+        let mut probe = TcpPacket::syn(addr(1), 40000, addr(2), 443);
+        probe.seq = 100;
+        probe.window = 1337;
+        probe.options = OptionBytes::new().mss(1331).0;
+        let probe = probe.ip_bytes();
+        let (_, rst) = seg(true, 2, 101, crate::packet::flags::RST, &[]);
+        let records = |packets: &[Vec<u8>]| analyzed(packets, true).0.len();
+        assert_eq!(records(&[probe.clone(), probe.clone()]), 1);
+        assert_eq!(records(&[probe.clone(), rst, probe]), 2);
+    }
+
     /// A flood of distinct SYNs within a second: the table stays at p0f's
     /// bound, its age list too.
     #[test]
@@ -799,7 +834,7 @@ mod tests {
                     .expect("a SYN decodes")
                     .expect("a SYN is an observation");
             f.packet(obs.ts);
-            f.handshake(&obs, true, Some(NoEstimate::Unpaired));
+            f.handshake(&obs, Following::Yes, Some(NoEstimate::Unpaired));
             assert!(f.len() <= MAX_CONNS + 1);
             assert!(f.by_age.len() <= 2 * f.len() + 65);
         }

@@ -10,7 +10,7 @@ mod shapes;
 mod stats;
 
 pub use flows::{FlowKey, FlowTable, SynSeen};
-pub use follow::{Again, ConnUptime, Follower, Side};
+pub use follow::{Again, ConnUptime, Follower, Following, Side};
 pub use record::{Claim, JsonMemo, Record, TextKey};
 pub use stats::Stats;
 
@@ -550,7 +550,7 @@ impl<'e> Analyzer<'e> {
         // connection (expired after 30 s, pruned, or ended), and then the
         // SYN+ACK answering it: so do the formats that write p0f's lines.
         let again = match (seen, self.follower.as_ref()) {
-            (SynSeen::Retransmission, Some(f)) => f.fingerprints_again(obs, host.is_some()),
+            (SynSeen::Retransmission, Some(f)) => f.fingerprints_again(obs),
             _ => None,
         };
         let (syn_mss, follows_syn) = match (seen, again) {
@@ -615,8 +615,15 @@ impl<'e> Analyzer<'e> {
             _ => Err(p0f::NoEstimate::Unpaired),
         };
         if let Some(f) = self.follower.as_mut() {
-            let followed = host.is_some() && !ends;
-            f.handshake(obs, followed, measured.as_ref().err().copied());
+            // A probe has no host key: p0f keeps no timestamps of it.
+            let following = if d.p0f.raw_sig.is_sendsyn_probe() {
+                Following::Probe
+            } else if host.is_some() && !ends {
+                Following::Yes
+            } else {
+                Following::No
+            };
+            f.handshake(obs, following, measured.as_ref().err().copied());
         }
         let uptime = measured.ok();
         // The record is built from the cached answers and this packet's own

@@ -9,7 +9,7 @@
 //! thresholds and the order of the reasons are p0f 3.09b's, so that its
 //! log lines can be written as p0f writes them.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::fmt;
 use std::net::IpAddr;
 
@@ -32,8 +32,8 @@ const MAX_NAT_TS_MS: u64 = 24 * 60 * 60 * 1000;
 const TSTAMP_GRACE_MS: u64 = 100;
 const MAX_TSCALE: u64 = 1500;
 /// p0f's defaults: hosts idle for two hours are forgotten (when no
-/// connection p0f follows involves them), and at most 10,000 are kept
-/// (past that, the tenth least recently seen go).
+/// connection p0f follows involves them), and past 10,000 the least
+/// recently seen one goes as each new one comes.
 const HOST_IDLE_SECS: u32 = 120 * 60;
 pub const MAX_HOSTS: usize = 10_000;
 
@@ -189,12 +189,14 @@ struct Host {
     client_scores: [u8; SCORES],
     server_scores: [u8; SCORES],
     reasons: Reasons,
-    /// Capture second p0f last saw the host open or receive a connection.
+    /// Capture second p0f last saw the host open or receive a connection,
+    /// and the touch that set it (its place in [`HostTracker::by_touch`]).
     seen: u32,
+    touch: u64,
 }
 
 impl Host {
-    fn new(seen: u32) -> Host {
+    fn new(seen: u32, touch: u64) -> Host {
         Host {
             last_syn: None,
             last_syn_ack: None,
@@ -204,6 +206,7 @@ impl Host {
             server_scores: [0; SCORES],
             reasons: Reasons::default(),
             seen,
+            touch,
         }
     }
 }
@@ -212,6 +215,10 @@ impl Host {
 #[derive(Debug)]
 pub struct HostTracker {
     hosts: HashMap<IpAddr, Host>,
+    /// Hosts in the order p0f keeps them, least recently touched first;
+    /// an entry whose touch is not its host's is stale and skipped.
+    by_touch: VecDeque<(IpAddr, u64)>,
+    touches: u64,
     max_hosts: usize,
     /// Capture second of the last [`HostTracker::expire_idle`] sweep.
     swept: u32,
@@ -227,6 +234,8 @@ impl HostTracker {
     pub fn with_capacity(max_hosts: usize) -> HostTracker {
         HostTracker {
             hosts: HashMap::new(),
+            by_touch: VecDeque::new(),
+            touches: 0,
             max_hosts: max_hosts.max(1),
             swept: 0,
         }
@@ -244,18 +253,19 @@ impl HostTracker {
     /// before, as p0f does, and returns the observation p0f logs, if any.
     /// A p0f-sendsyn probe is not scored.
     pub fn observe(&mut self, s: &Sighting<'_>) -> Option<HostChange> {
+        let secs = s.ts.p0f_secs();
+        // A SYN opens a connection, a probe's too: p0f refreshes (or
+        // creates) both hosts.
+        if let Some(peer) = s.peer {
+            self.touch(peer, secs);
+        }
+        if s.to_server {
+            self.touch(s.host, secs);
+        }
         if s.p0f.raw_sig.is_sendsyn_probe() {
             return None;
         }
-        let secs = s.ts.p0f_secs();
-        // A SYN opens a connection: p0f refreshes (or creates) both hosts.
-        if let Some(peer) = s.peer {
-            self.host(peer, secs).seen = secs;
-        }
         let h = self.host(s.host, secs);
-        if s.to_server {
-            h.seen = secs;
-        }
         if let Some(tool) = s.p0f.os.filter(|l| l.is_app()) {
             // A userland tool says nothing of the OS, but one that does not
             // run on the OS the host showed is of note.
@@ -287,22 +297,62 @@ impl HostTracker {
         change
     }
 
-    /// The host's state; room is made as p0f makes it when there are too
-    /// many.
+    /// The host's state, created (as p0f creates it: touched, and with
+    /// the least recently touched host forgotten past the limit) if new.
     fn host(&mut self, addr: IpAddr, secs: u32) -> &mut Host {
-        if !self.hosts.contains_key(&addr) && self.hosts.len() >= self.max_hosts {
+        if !self.hosts.contains_key(&addr) {
+            self.touch(addr, secs);
+        }
+        self.hosts.entry(addr).or_insert_with(|| Host::new(secs, 0))
+    }
+
+    /// p0f's `touch_host` (and `create_host`): the host becomes the most
+    /// recently seen.
+    fn touch(&mut self, addr: IpAddr, secs: u32) {
+        if !self.hosts.contains_key(&addr) && self.hosts.len() > self.max_hosts {
             self.forget_oldest();
         }
-        self.hosts.entry(addr).or_insert_with(|| Host::new(secs))
+        let touch = self.touches;
+        self.touches += 1;
+        let h = self
+            .hosts
+            .entry(addr)
+            .or_insert_with(|| Host::new(secs, touch));
+        (h.seen, h.touch) = (secs, touch);
+        self.by_touch.push_back((addr, touch));
+        // Stale entries are dropped as expiry meets them; those of hosts
+        // touched again and again would pile up behind live ones.
+        if self.by_touch.len() > 2 * self.hosts.len() + 64 {
+            let hosts = &self.hosts;
+            self.by_touch
+                .retain(|(a, t)| hosts.get(a).is_some_and(|h| h.touch == *t));
+        }
     }
 
     /// p0f's host expiry, which runs beside its connection expiry
-    /// ([`crate::analyze::Follower`]'s rhythm): hosts idle past two hours
-    /// at capture second `now` are forgotten unless a connection p0f
-    /// still follows involves them.
+    /// ([`crate::analyze::Follower`]'s rhythm): from the least recently
+    /// touched host on, those idle past two hours at capture second `now`
+    /// are forgotten unless a connection p0f still follows involves them,
+    /// up to the first that is not idle (behind which an idle one, touched
+    /// at an earlier capture time, stays: packets out of time order).
     pub fn expire(&mut self, now: u32, in_use: impl Fn(&IpAddr) -> bool) {
-        self.hosts
-            .retain(|addr, h| now.wrapping_sub(h.seen) <= HOST_IDLE_SECS || in_use(addr));
+        let mut spared = Vec::new();
+        while let Some(&(addr, touch)) = self.by_touch.front() {
+            if let Some(h) = self.hosts.get(&addr).filter(|h| h.touch == touch) {
+                if now.wrapping_sub(h.seen) <= HOST_IDLE_SECS {
+                    break;
+                }
+                if in_use(&addr) {
+                    spared.push((addr, touch));
+                } else {
+                    self.hosts.remove(&addr);
+                }
+            }
+            self.by_touch.pop_front();
+        }
+        for entry in spared.into_iter().rev() {
+            self.by_touch.push_front(entry);
+        }
     }
 
     /// [`HostTracker::expire`] once a capture minute, for an analyzer that
@@ -315,23 +365,15 @@ impl HostTracker {
         }
     }
 
-    /// Forgets the tenth of hosts seen least recently (and one more).
+    /// Forgets the least recently touched host. (p0f spares one a
+    /// connection involves, but first drops a tenth of its connections.)
     fn forget_oldest(&mut self) {
-        let mut seen: Vec<u32> = self.hosts.values().map(|h| h.seen).collect();
-        let kill = (1 + seen.len() / 10).min(seen.len());
-        let Some(kill_at) = kill.checked_sub(1) else {
-            return;
-        };
-        let (_, &mut cutoff, _) = seen.select_nth_unstable(kill_at);
-        let mut left = kill;
-        self.hosts.retain(|_, h| {
-            if left > 0 && h.seen <= cutoff {
-                left -= 1;
-                false
-            } else {
-                true
+        while let Some((addr, touch)) = self.by_touch.pop_front() {
+            if self.hosts.get(&addr).is_some_and(|h| h.touch == touch) {
+                self.hosts.remove(&addr);
+                return;
             }
-        });
+        }
     }
 }
 
@@ -508,7 +550,7 @@ mod tests {
     /// out.
     #[test]
     fn scores_add_up_to_host_changes_and_ip_sharing() {
-        let mut h = Host::new(0);
+        let mut h = Host::new(0, 0);
         assert_eq!(add_score(&mut h, true, Reasons::PORT, 1), None);
         let change = add_score(&mut h, true, Reasons::OS_DIFF, 8).unwrap();
         assert!(!change.sharing);
@@ -526,7 +568,7 @@ mod tests {
         assert_eq!(h.client_scores, [0; SCORES]);
         assert!(h.reasons.is_empty());
         // Two scores above 5, then 32 zeros: the next is alone again.
-        let mut h = Host::new(0);
+        let mut h = Host::new(0, 0);
         add_score(&mut h, true, Reasons::OS_DIFF, 8);
         add_score(&mut h, true, Reasons::OS_DIFF, 8);
         for _ in 0..SCORES {
@@ -540,20 +582,32 @@ mod tests {
     fn idle_hosts_are_forgotten_unless_in_use_and_the_table_is_bounded() {
         let addr = |n: u8| IpAddr::from([10, 0, 0, n]);
         let mut t = HostTracker::with_capacity(10);
-        t.host(addr(1), 0);
-        t.host(addr(2), 0);
-        t.host(addr(3), HOST_IDLE_SECS);
+        t.touch(addr(1), 0);
+        t.touch(addr(2), 0);
+        t.touch(addr(3), HOST_IDLE_SECS);
         t.expire(HOST_IDLE_SECS, |_| false);
         assert_eq!(t.len(), 3, "two hours idle is not yet past the limit");
         t.expire(HOST_IDLE_SECS + 1, |a| *a == addr(2));
         let mut left: Vec<IpAddr> = t.hosts.keys().copied().collect();
         left.sort();
         assert_eq!(left, [addr(2), addr(3)]);
+        // Expiry stops at the first host, in touch order, that is not idle:
+        // one touched later at an earlier time (out of order) stays.
+        t.touch(addr(4), 10 * HOST_IDLE_SECS);
+        t.touch(addr(5), 0);
+        t.expire(10 * HOST_IDLE_SECS, |_| false);
+        left = t.hosts.keys().copied().collect();
+        left.sort();
+        assert_eq!(left, [addr(4), addr(5)]);
+        // Past the limit, each new host makes the least recently touched go.
         for n in 10..40 {
-            t.host(addr(n), u32::from(n));
-            assert!(t.len() <= 10);
+            t.touch(addr(n), 11 * HOST_IDLE_SECS);
+            assert!(t.len() <= 11);
         }
-        // The least recently seen went first.
-        assert!(t.hosts.contains_key(&addr(39)) && !t.hosts.contains_key(&addr(2)));
+        assert!(t.hosts.contains_key(&addr(39)) && !t.hosts.contains_key(&addr(4)));
+        // Touching again moves a host to the back.
+        t.touch(addr(29), 11 * HOST_IDLE_SECS);
+        t.touch(addr(40), 11 * HOST_IDLE_SECS);
+        assert!(t.hosts.contains_key(&addr(29)) && !t.hosts.contains_key(&addr(30)));
     }
 }
