@@ -46,8 +46,8 @@ const HTTP_DECIDE_LEN: u32 = 15;
 pub enum Following {
     /// Follows it.
     Yes,
-    /// A p0f-sendsyn probe (or its answer): kept until answered, read for
-    /// nothing.
+    /// A p0f-sendsyn probe: its connection is kept until answered, and
+    /// read for nothing.
     Probe,
     /// Drops it (a userland tool's SYN or SYN+ACK).
     No,
