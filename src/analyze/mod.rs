@@ -642,7 +642,7 @@ impl<'e> Analyzer<'e> {
                 }
                 hosts.observe(&p0f::Sighting {
                     host: obs.src_ip,
-                    peer: (obs.kind == Kind::Syn).then_some(obs.dst_ip),
+                    peer: obs.dst_ip,
                     to_server: obs.kind == Kind::Syn,
                     client_port: match obs.kind {
                         Kind::Syn => obs.src_port,

@@ -122,11 +122,9 @@ impl HostChange {
 /// One SYN or SYN+ACK p0f fingerprints, as host tracking reads it.
 #[derive(Clone, Copy, Debug)]
 pub struct Sighting<'a> {
-    /// The host that sent it.
+    /// The host that sent it, and the one it was sent to.
     pub host: IpAddr,
-    /// For a SYN, the server it was sent to: p0f refreshes both hosts of
-    /// a new connection. `None` for a SYN+ACK.
-    pub peer: Option<IpAddr>,
+    pub peer: IpAddr,
     /// A SYN (from the client) rather than a SYN+ACK.
     pub to_server: bool,
     /// The client's port (for a SYN+ACK too, as p0f keeps it).
@@ -256,10 +254,8 @@ impl HostTracker {
         let secs = s.ts.p0f_secs();
         // A SYN opens a connection, a probe's too: p0f refreshes (or
         // creates) both hosts.
-        if let Some(peer) = s.peer {
-            self.touch(peer, secs);
-        }
         if s.to_server {
+            self.touch(s.peer, secs);
             self.touch(s.host, secs);
         }
         if s.p0f.raw_sig.is_sendsyn_probe() {
