@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite: installs the test peers (p0f, tshark, tcpdump,
-# iproute2, wrk) where it may, then runs every unit, property, end-to-end,
+# iproute2, wrk) where it may, fetches tcpdump's test captures (a public
+# corpus, into target/corpus/), then runs every unit, property, end-to-end,
 # differential and conformance test, and smoke-runs the benchmarks and
 # examples. CI runs exactly this (.ci/run).
 set -euo pipefail
@@ -9,6 +10,7 @@ cd "$(dirname "$0")/.."
 # without it their tests would skip for a user who has them.
 export PATH="$PATH:/usr/sbin:/sbin"
 scripts/install-test-deps.sh
+scripts/fetch-corpus.sh
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 status=0

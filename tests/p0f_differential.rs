@@ -30,7 +30,9 @@ use synprint::p0f::{Database, Uptime};
 use synprint::packet::{flags, Kind, LinkType, Timestamp};
 
 mod kernel;
-use kernel::{netns_for_test, p0f, p0f_missing, synprint_analyze, tcpdump_missing, Capture};
+use kernel::{
+    netns_for_test, p0f, p0f_missing, synprint_analyze, tcpdump_missing, Capture, LOGGED_MODULES,
+};
 
 /// One logged observation, keyed as p0f keys its log lines.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -44,17 +46,6 @@ struct Key {
 type Report = BTreeMap<Key, Vec<BTreeMap<String, String>>>;
 
 const COMPARED_MODULES: [&str; 4] = ["syn", "syn+ack", "mtu", "uptime"];
-
-/// The modules whose log lines `--format p0f` writes as p0f does: the
-/// compared ones and p0f's host tracking.
-const LOGGED_MODULES: [&str; 6] = [
-    "syn",
-    "syn+ack",
-    "mtu",
-    "uptime",
-    "host change",
-    "ip sharing",
-];
 
 /// p0f's log of a capture (dates in UTC, as synprint's p0f format writes
 /// them).

@@ -35,6 +35,18 @@ pub fn p0f() -> Command {
     })
 }
 
+/// The modules whose log lines `--format p0f` writes as p0f does: the
+/// handshake, MTU and uptime lines and p0f's host tracking (not p0f's HTTP
+/// modules, which synprint does not match).
+pub const LOGGED_MODULES: [&str; 6] = [
+    "syn",
+    "syn+ack",
+    "mtu",
+    "uptime",
+    "host change",
+    "ip sharing",
+];
+
 /// True, after saying so, when there is no p0f to compare with: the test
 /// then skips.
 pub fn p0f_missing() -> bool {
