@@ -2,7 +2,9 @@
 //! own test captures): our JA4T must equal the value FoxIO's reference
 //! implementation gives for each capture's client SYN. The expected strings
 //! are FoxIO's published outputs for these files (their `rust/ja4`
-//! snapshot tests). Skips, saying so, when the fixtures are absent.
+//! snapshot tests), and likewise for tcpdump's test captures FoxIO
+//! published outputs for (`scripts/fetch-corpus.sh`). Skips, saying so,
+//! when the captures are absent.
 //!
 //! JA4T is licensed under the FoxIO License 1.1.
 #![cfg(feature = "ja4t")]
@@ -10,7 +12,7 @@
 mod shared_fixtures;
 mod skipped;
 use skipped::skipped;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use synprint::analyze::{Analyzer, AnalyzerConfig, Engine};
 use synprint::capture::CaptureReader;
@@ -57,11 +59,28 @@ const EXPECTED: &[(&str, &str, u16, &str)] = &[
     ),
 ];
 
+/// FoxIO's JA4T for a capture of tcpdump's test suite (their snapshot
+/// `tcpdump-geneve.pcap`): a client SYN inside a Geneve tunnel.
+const EXPECTED_IN_CORPUS: &[(&str, &str, u16, &str)] =
+    &[("geneve.pcap", "30.0.0.2", 51225, "14600_2-4-8-1-3_1460_7")];
+
 #[test]
 fn ja4t_matches_foxio_reference_outputs() {
     let Some(dir) = fixtures() else { return };
+    check(&dir, EXPECTED);
+}
+
+#[test]
+fn ja4t_matches_foxio_on_tcpdumps_captures() {
+    if shared_fixtures::corpus_captures().is_none() {
+        return;
+    }
+    check(&shared_fixtures::corpus_dir(), EXPECTED_IN_CORPUS);
+}
+
+fn check(dir: &Path, expected: &[(&str, &str, u16, &str)]) {
     let engine = Engine::default();
-    for (file, ip, port, want) in EXPECTED {
+    for (file, ip, port, want) in expected {
         let mut reader = CaptureReader::open(&dir.join(file)).expect("fixture opens");
         let mut analyzer = Analyzer::new(&engine, AnalyzerConfig::default());
         let mut found = Vec::new();

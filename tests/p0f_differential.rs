@@ -15,6 +15,7 @@
 //!
 //! Skipped with a message when `p0f` is not installed (CI installs it).
 
+mod shared_fixtures;
 mod skipped;
 use skipped::skipped;
 use std::collections::{BTreeMap, HashMap};
@@ -2341,20 +2342,9 @@ fn shared_fixtures_match_p0f() {
     if p0f_missing() {
         return;
     }
-    // SYNPRINT_SHARED_FIXTURES overrides the location (e.g. from a worktree).
-    let dir = std::env::var_os("SYNPRINT_SHARED_FIXTURES")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures"));
-    let Ok(entries) = std::fs::read_dir(&dir) else {
-        skipped(&format!("no shared fixtures at {}", dir.display()));
+    let Some(files) = shared_fixtures::captures() else {
         return;
     };
-    let mut files: Vec<_> = entries
-        .filter_map(Result::ok)
-        .map(|e| e.path())
-        .filter(|p| p.extension().is_some_and(|e| e == "pcap" || e == "pcapng"))
-        .collect();
-    files.sort();
     let tmp = tempfile::tempdir().expect("tempdir");
     for f in &files {
         // p0f's log is written next to the capture; work on a copy.

@@ -12,39 +12,16 @@
 //! Skips, saying so, when the corpus or p0f is absent.
 
 mod kernel;
+mod shared_fixtures;
 mod skipped;
 
 use std::collections::BTreeMap;
 use std::io::Read;
-use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use kernel::{p0f, p0f_missing, LOGGED_MODULES};
-use skipped::skipped;
-
-fn corpus() -> Option<Vec<PathBuf>> {
-    let dir = std::env::var_os("SYNPRINT_CORPUS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("target/corpus/tcpdump-4.99.3/tests")
-        });
-    let Ok(entries) = std::fs::read_dir(&dir) else {
-        skipped(&format!(
-            "no capture corpus at {} (scripts/fetch-corpus.sh fetches it)",
-            dir.display()
-        ));
-        return None;
-    };
-    let mut files: Vec<PathBuf> = entries
-        .filter_map(Result::ok)
-        .map(|e| e.path())
-        .filter(|p| p.extension().is_some_and(|e| e == "pcap" || e == "pcapng"))
-        .collect();
-    files.sort();
-    Some(files)
-}
 
 /// Runs `cmd` to its end, or kills it after `limit` and says so.
 fn run(mut cmd: Command, limit: Duration) -> Result<Output, String> {
@@ -106,7 +83,7 @@ fn by_key(text: &str) -> BTreeMap<String, Vec<String>> {
 
 #[test]
 fn tcpdump_test_captures_are_read_and_match_p0f() {
-    let Some(files) = corpus() else {
+    let Some(files) = shared_fixtures::corpus_captures() else {
         return;
     };
     if p0f_missing() {

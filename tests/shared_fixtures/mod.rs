@@ -1,7 +1,10 @@
-//! Where the public fixture captures are: `../shared/fixtures`, next to
-//! the repository (never copied into it), or `SYNPRINT_FIXTURES` (e.g. from
-//! a worktree). They are files of the `pcap/` folder of
-//! github.com/FoxIO-LLC/ja4.
+//! Where the public captures the conformance tests read are, never copied
+//! into the repository:
+//! - the shared fixtures: `../shared/fixtures`, next to the repository, or
+//!   `SYNPRINT_FIXTURES` (e.g. from a worktree); files of the `pcap/`
+//!   folder of github.com/FoxIO-LLC/ja4;
+//! - tcpdump 4.99.3's test captures, which `scripts/fetch-corpus.sh`
+//!   fetches into `target/corpus/`, or `SYNPRINT_CORPUS`.
 // Each test crate uses what it needs of this.
 #![allow(dead_code)]
 
@@ -14,12 +17,31 @@ pub fn dir() -> PathBuf {
     )
 }
 
-/// The captures there (`*.pcap`, `*.pcapng`), sorted; `None`, after a skip
-/// line, when the folder is absent.
+/// The shared fixtures (`*.pcap`, `*.pcapng`), sorted; `None`, after a
+/// skip line, when the folder is absent.
 pub fn captures() -> Option<Vec<PathBuf>> {
-    let dir = dir();
-    let Ok(entries) = std::fs::read_dir(&dir) else {
-        crate::skipped::skipped(&format!("no fixtures at {}", dir.display()));
+    captures_in(&dir(), "no fixtures")
+}
+
+pub fn corpus_dir() -> PathBuf {
+    std::env::var_os("SYNPRINT_CORPUS").map_or_else(
+        || Path::new(env!("CARGO_MANIFEST_DIR")).join("target/corpus/tcpdump-4.99.3/tests"),
+        PathBuf::from,
+    )
+}
+
+/// tcpdump's test captures, sorted; `None`, after a skip line, when they
+/// have not been fetched.
+pub fn corpus_captures() -> Option<Vec<PathBuf>> {
+    captures_in(
+        &corpus_dir(),
+        "no capture corpus (scripts/fetch-corpus.sh fetches it)",
+    )
+}
+
+fn captures_in(dir: &Path, absent: &str) -> Option<Vec<PathBuf>> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        crate::skipped::skipped(&format!("{absent} at {}", dir.display()));
         return None;
     };
     let mut files: Vec<PathBuf> = entries
