@@ -137,7 +137,8 @@ fn tcpdump_test_captures_are_read_and_match_p0f() {
          written identically; p0f stopped early on {refused}",
         files.len()
     );
-    // The corpus has 30 files with TCP handshakes in p0f's reach.
+    // p0f logs 295 lines for 23 of tcpdump 4.99.3's files: a floor that
+    // fails the test if most of them stop being compared.
     assert!(
         files_compared >= 20 && lines_compared >= 250,
         "too little compared: {lines_compared} lines in {files_compared} files"
