@@ -528,4 +528,13 @@ fn an_inventory_cut_short_says_so() {
     );
     let hosts = json_lines(&std::fs::read(&inv).expect("inventory"));
     assert!(!hosts.is_empty() && hosts.len() < 20_000, "{}", hosts.len());
+    // Every record the summary counts is in it, those the analyzer still
+    // held when the pipe closed too: each SYN is another host.
+    let syns: usize = err
+        .lines()
+        .find_map(|l| l.strip_prefix("records:"))
+        .and_then(|l| l.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .expect("a records line");
+    assert_eq!(hosts.len(), syns, "{err}");
 }

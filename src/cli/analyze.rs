@@ -706,7 +706,7 @@ fn analyze_file<W: Write>(
         bar.finish_and_clear();
     }
     if outcome.as_ref().is_err_and(|e| e.output_error().is_some()) {
-        settle(analyzer);
+        settle(analyzer, each);
     }
     let mut output_dead = outcome.as_ref().is_err_and(StreamError::is_output_failed);
     let unread = analyzer.stats().skipped[Skip::UnknownLinkType.index()] - unread_before;
@@ -846,7 +846,7 @@ fn run_live<W: Write>(
     let (flushed, gone) = match streamed {
         Ok(()) => (writer.flush(), None),
         Err(Stopped::Deliver(e)) => {
-            settle(&mut analyzer);
+            settle(&mut analyzer, each);
             (Err(e), None)
         }
         Err(Stopped::Capture(e)) => (writer.flush(), Some(e)),
@@ -892,9 +892,12 @@ fn run_live<W: Write>(
 
 /// Makes the records of the packets the analyzer still holds, without
 /// writing them, once the output has failed: the summary's records and
-/// skips then add up to the packets read.
-fn settle(analyzer: &mut Analyzer<'_>) {
-    let _ = analyzer.drain(&mut |_| Ok::<(), std::convert::Infallible>(()));
+/// skips then add up to the packets read, and the inventory holds them.
+fn settle(analyzer: &mut Analyzer<'_>, each: &PerRecord) {
+    let _ = analyzer.drain(&mut |r| {
+        each.see(r);
+        Ok::<(), std::convert::Infallible>(())
+    });
 }
 
 /// Seconds, whole or not: `30`, `0.5`; at most a century, so the
