@@ -119,6 +119,8 @@ pub enum LabelError {
          convert it to UTF-8: iconv -f UTF-16 -t UTF-8 FILE"
     )]
     Utf16 { path: PathBuf },
+    #[error("{path}: not text (a NUL byte at byte {offset}); a labels file is a CSV")]
+    NotText { path: PathBuf, offset: u64 },
     #[error(
         "{path}: line {line}: a quote opened here is never closed \
          (it would swallow every row after it)"
@@ -157,12 +159,7 @@ pub fn read_labels<R: Read>(input: R, path: &Path) -> Result<Labels, LabelError>
 
 fn read_labels_up_to<R: Read>(input: R, path: &Path, limit: u64) -> Result<Labels, LabelError> {
     let p = || path.to_path_buf();
-    // Held whole so errors can name the line as an editor counts it (the
-    // CSV reader counts records, not CRLF or blank lines); the labels kept
-    // are of the same order of size anyway.
-    let text = crate::bounded::read_up_to(input, limit)
-        .map_err(|source| LabelError::Io { path: p(), source })?
-        .ok_or_else(|| LabelError::TooLarge { path: p(), limit })?;
+    let text = read_csv_text(input, path, limit)?;
     if text.trim_ascii().is_empty() {
         return Err(LabelError::Empty { path: p() });
     }
@@ -178,9 +175,6 @@ fn read_labels_up_to<R: Read>(input: R, path: &Path, limit: u64) -> Result<Label
             1 + line_ends(&text[..from + blank])
         })
     };
-    if text.starts_with(&[0xff, 0xfe]) || text.starts_with(&[0xfe, 0xff]) {
-        return Err(LabelError::Utf16 { path: p() });
-    }
     if let Some(at) = unclosed_quote(&text) {
         let line = 1 + line_ends(&text[..at]);
         return Err(LabelError::UnclosedQuote { path: p(), line });
@@ -367,6 +361,40 @@ fn unclosed_quote(text: &[u8]) -> Option<usize> {
         }
     }
     opened
+}
+
+/// The bytes of a labels CSV, up to `limit`. Held whole so errors can name
+/// the line as an editor counts it (the CSV reader counts records, not CRLF
+/// or blank lines); the labels kept are of the same order of size anyway.
+/// Reading stops at the first sign of a file that is no CSV at all (a
+/// UTF-16 byte-order mark, a NUL byte), so that a wrong path such as
+/// `/dev/zero` is refused at once rather than after gigabytes.
+fn read_csv_text(input: impl Read, path: &Path, limit: u64) -> Result<Vec<u8>, LabelError> {
+    let p = || path.to_path_buf();
+    let mut input = input.take(limit.saturating_add(1));
+    let mut text = Vec::new();
+    let mut chunk = vec![0u8; 64 * 1024];
+    loop {
+        let n = match input.read(&mut chunk) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(source) => return Err(LabelError::Io { path: p(), source }),
+        };
+        let from = text.len();
+        text.extend_from_slice(chunk.get(..n).unwrap_or_default());
+        if text.starts_with(&[0xff, 0xfe]) || text.starts_with(&[0xfe, 0xff]) {
+            return Err(LabelError::Utf16 { path: p() });
+        }
+        if let Some(i) = text[from..].iter().position(|&b| b == 0) {
+            let offset = (from + i) as u64;
+            return Err(LabelError::NotText { path: p(), offset });
+        }
+    }
+    if text.len() as u64 > limit {
+        return Err(LabelError::TooLarge { path: p(), limit });
+    }
+    Ok(text)
 }
 
 /// Reads a labels CSV file.
@@ -568,6 +596,23 @@ mod tests {
             let e = read_labels(text.as_slice(), Path::new("l.csv")).unwrap_err();
             assert!(matches!(e, LabelError::Utf16 { .. }), "{e}");
         }
+        // No CSV holds a NUL byte: an endless source of them (a wrong path
+        // such as /dev/zero) is refused at its first, and a binary file at
+        // the first of its, however far in.
+        let e = read_labels(std::io::repeat(0), Path::new("/dev/zero")).unwrap_err();
+        assert!(matches!(e, LabelError::NotText { offset: 0, .. }), "{e}");
+        let late = [&[b'a'; 200_000][..], &[0], &[b'b'; 10]].concat();
+        let e = read_labels(late.as_slice(), Path::new("l.csv")).unwrap_err();
+        assert!(
+            matches!(
+                e,
+                LabelError::NotText {
+                    offset: 200_000,
+                    ..
+                }
+            ),
+            "{e}"
+        );
         // A closed quote over a line break in a column that is read, in
         // the middle of the field or at either end of it.
         for row in [
