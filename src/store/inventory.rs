@@ -6,8 +6,9 @@
 //! visitors and forgets, an inventory keeps what it lists until the end,
 //! within bounds: the first [`InventoryLimits::max_hosts`] addresses are
 //! listed and records of later ones only counted, so a flood of spoofed
-//! sources cannot push out the hosts seen before it; per address, the
-//! first [`InventoryLimits::stacks_per_host`] distinct stacks and
+//! sources cannot push out the hosts seen before it; per address,
+//! [`InventoryLimits::stacks_per_host`] distinct stacks (past that, a new
+//! one takes the place of the one with the fewest records) and the first
 //! [`InventoryLimits::ports_per_host`] served ports.
 
 use std::collections::{BTreeSet, HashMap};
@@ -116,10 +117,11 @@ pub struct Host {
     pub syns: u64,
     /// SYN+ACKs it answered with, as a server.
     pub syn_acks: u64,
-    /// Distinct stacks in the order first seen, at most
+    /// Distinct stacks in the order first listed, at most
     /// [`InventoryLimits::stacks_per_host`].
     pub stacks: Vec<Stack>,
-    /// Records of further stacks, past the limit.
+    /// Records of stacks that gave their place to newer ones, past the
+    /// limit.
     pub unlisted_stack_records: u64,
     /// Ports it answered SYNs on (its SYN+ACKs' source ports).
     pub ports: BTreeSet<u16>,
@@ -178,9 +180,24 @@ impl Host {
             // most hosts show one stack.
             self.stacks.reserve_exact(1);
             self.stacks.push(Stack::of(key, record));
-        } else {
-            self.unlisted_stack_records += 1;
+        } else if let Some(weakest) = self.weakest_stack() {
+            // A new stack takes the place of the one with the fewest
+            // records (of those, the one seen least recently), whose
+            // records are then counted as unlisted: a host that moved to
+            // another stack, or an address shared by more devices than the
+            // limit, shows what it sends now, while a flood of one-off
+            // stacks churns only the weakest place.
+            let gone = self.stacks.remove(weakest);
+            self.unlisted_stack_records += gone.count;
+            self.stacks.push(Stack::of(key, record));
         }
+    }
+
+    fn weakest_stack(&self) -> Option<usize> {
+        let weakest = self.stacks.iter().enumerate();
+        weakest
+            .min_by_key(|(_, s)| (s.count, s.last_seen))
+            .map(|(i, _)| i)
     }
 
     /// The stack that answers for the host: its client stack with the most
@@ -389,7 +406,7 @@ mod tests {
     }
 
     #[test]
-    fn hosts_and_stacks_past_the_limits_are_counted_not_kept() {
+    fn hosts_past_the_limit_are_counted_and_new_stacks_replace_the_weakest() {
         let mut f = Feed::new(InventoryLimits {
             max_hosts: 2,
             stacks_per_host: 2,
@@ -407,10 +424,36 @@ mod tests {
         let ips: Vec<IpAddr> = f.inventory.hosts().iter().map(|h| h.ip).collect();
         assert_eq!(ips, [v4(1), v4(2)]);
         assert_eq!(f.inventory.unlisted_records(), 2);
+        // Host 1's two places: Windows then macOS; Android took the
+        // place of Windows (one record, seen before macOS' one), and
+        // Windows, back, that of macOS (one record against Android's two).
         let h = f.host(1);
         assert_eq!(h.syns, 5);
         assert_eq!(h.stacks.iter().map(|s| s.count).collect::<Vec<_>>(), [2, 1]);
+        assert_eq!(h.client_families(), [Family::Linux, Family::Windows]);
         assert_eq!(h.unlisted_stack_records, 2);
+    }
+
+    /// A host whose full list of stacks is all of one OS, that then sends
+    /// only another's, is answered by the new one once it has the most
+    /// records, and shows both families.
+    #[test]
+    fn a_host_past_its_stacks_limit_is_answered_as_it_is_now() {
+        let mut f = Feed::new(InventoryLimits::default());
+        for hops in 0..8 {
+            let mut syn = Preset::Windows.syn(v4(1), 40000 + hops, v4(SERVER), 443, 1);
+            syn.ttl -= hops as u8;
+            f.add(&syn, u64::from(hops));
+        }
+        for i in 0..3 {
+            f.syn(Preset::MacOs, 1, 41000 + i, 100 + u64::from(i));
+        }
+        let h = f.host(1);
+        assert_eq!(h.stacks.len(), 8);
+        assert_eq!(h.unlisted_stack_records, 1);
+        let main = h.main_stack().and_then(|s| s.answer).map(|a| a.family);
+        assert_eq!(main, Some(Family::Apple));
+        assert_eq!(h.client_families(), [Family::Windows, Family::Apple]);
     }
 
     /// What an application or the moment chooses (TOS, how much data a Fast
