@@ -286,6 +286,12 @@ fn bad_live_arguments_are_refused() {
         err.contains("no network interface named `synprint-nonexistent0`"),
         "{err}"
     );
+    // A capture that exists and an inventory path that can be written:
+    // refused for the arguments, not for a file.
+    let sample = concat!(env!("CARGO_MANIFEST_DIR"), "/samples/linux-loopback.pcap");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let inventory = dir.path().join("hosts.jsonl");
+    let inventory = inventory.to_str().expect("a UTF-8 path");
     for args in [
         &["analyze", "-i", "lo", "some.pcap"][..],
         &["analyze", "--duration", "5", "some.pcap"],
@@ -297,10 +303,10 @@ fn bad_live_arguments_are_refused() {
         &[
             "analyze",
             "--inventory",
-            "x",
+            inventory,
             "--inventory-every",
             "5",
-            "some.pcap",
+            sample,
         ],
         &[
             "analyze",

@@ -84,7 +84,8 @@ pub struct AnalyzeArgs {
     inventory_format: Option<InventoryFormat>,
     /// With --interface: also rewrite the inventory file every SECS while
     /// capturing (each time whole: it is replaced, never seen half written).
-    #[arg(long, value_name = "SECS", requires_all = ["inventory", "interface"], value_parser = parse_duration)]
+    #[arg(long, value_name = "SECS", requires = "inventory", requires = "interface",
+          conflicts_with = "files", value_parser = parse_duration)]
     inventory_every: Option<Duration>,
     /// Addresses the inventory lists, the first ones seen; records from
     /// later addresses are only counted (a flood of spoofed sources cannot
