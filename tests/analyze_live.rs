@@ -293,9 +293,9 @@ fn bad_live_arguments_are_refused() {
     let inventory = dir.path().join("hosts.jsonl");
     let inventory = inventory.to_str().expect("a UTF-8 path");
     for args in [
-        &["analyze", "-i", "lo", "some.pcap"][..],
-        &["analyze", "--duration", "5", "some.pcap"],
-        &["analyze", "--capture-tunnels", "some.pcap"],
+        &["analyze", "-i", "lo", sample][..],
+        &["analyze", "--duration", "5", sample],
+        &["analyze", "--capture-tunnels", sample],
         &["analyze", "-i", "lo", "--duration", "-1"],
         &["analyze", "-i", "lo", "--duration", "soon"],
         &["analyze", "-i", "lo", "--duration", "1e19"],
@@ -516,8 +516,10 @@ fn promiscuous_any_is_refused() {
         err.contains("promiscuous mode needs a named interface"),
         "{err}"
     );
+    // With a capture that exists: refused for the option, not the file.
+    let sample = concat!(env!("CARGO_MANIFEST_DIR"), "/samples/linux-loopback.pcap");
     let out = signals::synprint()
-        .args(["analyze", "--promiscuous", "some.pcap"])
+        .args(["analyze", "--promiscuous", sample])
         .output()
         .expect("run synprint");
     assert_eq!(out.status.code(), Some(2));
