@@ -206,10 +206,18 @@ fn tokenize(text: &str) -> Result<Vec<Token<'_>>, FilterError> {
             }
         } else {
             let c = text[i..].chars().next().unwrap_or('?');
+            // pcap-filter's byte tests (`tcp[13] & 2 != 0`) and arithmetic
+            // are beyond what synprint reads; say so rather than only
+            // naming the character.
+            let reason = if matches!(c, '[' | ']' | '&' | '|' | '=' | '<' | '>' | '+' | '*') {
+                format!("unexpected {c:?}: byte tests and arithmetic (tcp[13] & 2 != 0) are not supported ({SUPPORTED})")
+            } else {
+                format!("unexpected {c:?}")
+            };
             return Err(FilterError {
                 filter: text.to_string(),
                 at: i,
-                reason: format!("unexpected {c:?}"),
+                reason,
             });
         }
         out.push(Token {
@@ -402,7 +410,9 @@ impl<'a> Parser<'a> {
             _ => None,
         };
         if let Some(clash) = clash {
-            return Err(self.error(id.at, clash.to_string()));
+            // Where the protocol was named: that word is the mistake.
+            let at = self.tokens.get(start).map_or(id.at, |t| t.at);
+            return Err(self.error(at, clash.to_string()));
         }
         let value = self.value(&id, what)?;
         if let Value::Net(ip, _) = value {
@@ -753,7 +763,7 @@ mod tests {
                 0,
                 "\"ether\" is not supported",
             ),
-            ("tcp[13] & 2 != 0", 3, "unexpected '['"),
+            ("tcp[13] & 2 != 0", 3, "byte tests and arithmetic"),
             ("port 443 and", 12, "ends where a test should be"),
             ("(port 443", 9, "'(' at byte 0 is not closed"),
             ("port 443)", 8, "unexpected \")\""),
@@ -769,8 +779,9 @@ mod tests {
                 16,
                 "needs host, net, port or portrange",
             ),
-            ("tcp host 10.0.0.1", 9, "'tcp' before host or net"),
-            ("ip port 80", 8, "'ip' or 'ip6' before port"),
+            ("tcp host 10.0.0.1", 0, "'tcp' before host or net"),
+            ("ip port 80", 0, "'ip' or 'ip6' before port"),
+            ("ip6 src port 80", 0, "'ip' or 'ip6' before port"),
             ("net 10.0.0.0/33", 4, "longer than the address"),
             ("net 10.0.0.0 mask 255.0.255.0", 18, "not contiguous"),
             ("net 1.2.3.4.5", 4, "a network"),
