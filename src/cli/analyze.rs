@@ -27,9 +27,11 @@ use super::error::CliError;
 const PROGRESS_MIN_BYTES: u64 = 4 << 20;
 
 #[derive(clap::Args)]
+// Files or an interface: the error for neither names both.
+#[command(group(clap::ArgGroup::new("input").required(true).args(["files", "interface"])))]
 pub struct AnalyzeArgs {
     /// Capture files (pcap or pcapng, gzip-compressed or not, any link type synprint reads); `-` reads standard input.
-    #[arg(required_unless_present = "interface", conflicts_with = "interface")]
+    #[arg(conflicts_with = "interface")]
     files: Vec<PathBuf>,
     /// Capture live on this interface instead (`any` for all; Linux, needs
     /// CAP_NET_RAW): records are written as SYNs arrive, until Ctrl-C,
@@ -573,9 +575,11 @@ pub fn run(args: AnalyzeArgs) -> Result<ExitCode, CliError> {
     if let Some(judge) = &each.judge {
         judge.report();
     }
+    // A slow stream (a pipe from a quiet capture) still shows its rate.
+    let rate = total.packets as f64 / secs.max(1e-9);
+    let digits = if rate < 10.0 { 1 } else { 0 };
     eprint_whole(format_args!(
-        "time:                {secs:.3} s ({:.0} packets/s)",
-        total.packets as f64 / secs.max(1e-9)
+        "time:                {secs:.3} s ({rate:.digits$} packets/s)"
     ));
     if let Some(inventory) = &each.inventory {
         failed |= !inventory.write(cut_short);

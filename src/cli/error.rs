@@ -11,7 +11,7 @@ use synprint::serve::{ConfigError, ServeError};
 /// Printed after `synprint: `, and the exit status is 2.
 #[derive(Debug, thiserror::Error)]
 pub enum CliError {
-    #[error("cannot read p0f database {}: {source}", path.display())]
+    #[error("{}: cannot read p0f database: {source}", path.display())]
     P0fRead { path: PathBuf, source: io::Error },
     #[error("{}: {source}", path.display())]
     P0fParse { path: PathBuf, source: DbError },
