@@ -194,10 +194,9 @@ impl Host {
     }
 
     fn weakest_stack(&self) -> Option<usize> {
-        let weakest = self.stacks.iter().enumerate();
-        weakest
-            .min_by_key(|(_, s)| (s.count, s.last_seen))
-            .map(|(i, _)| i)
+        let by_strength = |(_, s): &(usize, &Stack)| (s.count, s.last_seen);
+        let weakest = self.stacks.iter().enumerate().min_by_key(by_strength);
+        weakest.map(|(i, _)| i)
     }
 
     /// The stack that answers for the host: its client stack with the most
