@@ -2,8 +2,8 @@
 //! socket2 wrap: saved SYNs and TCP_INFO on accepted sockets, AF_PACKET
 //! sockets with a BPF filter and a TPACKET_V3 ring, a stop flag set by
 //! SIGINT/SIGTERM/SIGHUP for the synchronous live capture, and entering a network
-//! namespace (for the capture tests), and reserving a file's blocks ahead
-//! of its writes (fallocate). Every `unsafe` block of the crate but
+//! namespace (for the capture tests), reserving a file's blocks ahead
+//! of its writes (fallocate), and an advisory lock (flock). Every `unsafe` block of the crate but
 //! the two memory hints in `hint` is here, each with the reason it is sound.
 #![allow(unsafe_code)]
 
@@ -636,6 +636,29 @@ pub fn reserve_file_blocks(fd: BorrowedFd<'_>, offset: u64, len: u64) -> io::Res
         Ok(())
     } else {
         Err(io::Error::last_os_error())
+    }
+}
+
+/// Takes an exclusive advisory lock (`flock`) on `fd`, held until every
+/// descriptor of that open file is closed. With `wait` false, `Ok(false)`
+/// when another holds it; with `wait`, blocks until it is free.
+pub fn lock_exclusive(fd: BorrowedFd<'_>, wait: bool) -> io::Result<bool> {
+    let op = if wait {
+        libc::LOCK_EX
+    } else {
+        libc::LOCK_EX | libc::LOCK_NB
+    };
+    loop {
+        // SAFETY: flock takes no pointers; a bad descriptor is an error.
+        if unsafe { libc::flock(fd.as_raw_fd(), op) } == 0 {
+            return Ok(true);
+        }
+        let e = io::Error::last_os_error();
+        match e.raw_os_error() {
+            Some(libc::EINTR) => continue,
+            Some(libc::EWOULDBLOCK) if !wait => return Ok(false),
+            _ => return Err(e),
+        }
     }
 }
 

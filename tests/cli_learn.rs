@@ -299,6 +299,40 @@ fn learn_then_eval_and_learning_again_adds() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("--model -"));
 }
 
+/// Runs learning into one model at the same time (jobs over rotated
+/// captures that overlap) each add their counts: none is lost, none fails
+/// on another's temporary file.
+#[test]
+fn runs_learning_into_one_model_at_once_all_add_their_counts() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (pcap, labels) = labelled(dir.path(), "train", &THREE_STACKS, 300);
+    let model = dir.path().join("model.toml").display().to_string();
+    let runs: Vec<_> = (0..10)
+        .map(|_| {
+            Command::new(env!("CARGO_BIN_EXE_synprint"))
+                .args(["learn", "--pcap", &pcap, "--labels", &labels])
+                .args(["--model", &model])
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .expect("run synprint")
+        })
+        .collect();
+    for run in runs {
+        let out = run.wait_with_output().expect("learn ends");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{err}");
+    }
+    let text = std::fs::read_to_string(&model).expect("model written");
+    assert_eq!(text.matches("samples = 3000\n").count(), 3, "{text}");
+    let left: Vec<_> = std::fs::read_dir(dir.path())
+        .expect("dir")
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter(|n| n.contains(".tmp"))
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+}
+
 /// `--model` a symbolic link to a file not made yet: the model is made
 /// where the link points, and the link stays.
 #[test]

@@ -47,23 +47,12 @@ pub fn learn(args: LearnArgs) -> Result<ExitCode, CliError> {
     super::analyze::refuse_stdin_twice(&args.pcap)?;
     let engine = EngineArgs::new(args.p0f_db.clone(), None).build()?;
     let labels = read_labels(&args.labels)?;
-    // A file made empty for it (`mktemp`) takes a new model, as no file does.
-    let empty = std::fs::metadata(&args.model).is_ok_and(|m| m.is_file() && m.len() == 0);
-    let mut learned = if args.model.exists() && !empty {
-        let existing = ModelFile::load(&args.model)?;
-        if existing.kind != ModelKind::Learned {
-            return Err(CliError::Model(classify::ModelError::WrongKind {
-                path: args.model.clone(),
-                expected: ModelKind::Learned,
-                found: existing.kind,
-            }));
-        }
-        existing
-    } else {
-        ModelFile::empty_learned()
-    };
+    // Checked before the capture is read: a model this run cannot add to
+    // fails at once.
+    existing_model(&args.model)?;
+    let mut new = ModelFile::empty_learned();
     let (stats, join) =
-        classify::learn_capture(&mut learned, &args.pcap, &labels, engine.p0f_database())?;
+        classify::learn_capture(&mut new, &args.pcap, &labels, engine.p0f_database())?;
     if stats.total == 0 {
         let unknown = stats.skipped_unknown;
         synprint::say!(
@@ -74,6 +63,14 @@ pub fn learn(args: LearnArgs) -> Result<ExitCode, CliError> {
         synprint::say!("{}: not written", args.model.display());
         return Ok(ExitCode::FAILURE);
     }
+    // Runs learning into one model at once (jobs over rotated captures)
+    // each add their counts: reading the model again, adding and writing
+    // is one step under a lock.
+    let _lock = lock_beside(&args.model);
+    let mut learned = existing_model(&args.model)?.unwrap_or_else(ModelFile::empty_learned);
+    learned.absorb(&new);
+    // What it adds may use this version's forms.
+    learned.version = new.version;
     // Only what loads is written: counts at their limit, grown further,
     // would make a file that every later run refuses.
     let text = learned.to_toml();
@@ -196,21 +193,85 @@ fn nothing_joined(
     )
 }
 
-/// Writes next to the target and renames, so an interrupted run never
-/// leaves a half-written model behind. A model reached through a symbolic
-/// link is updated where the link points, keeping its permissions: the
-/// rename must not put a new file in the link's place.
-fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), CliError> {
-    let target = match std::fs::canonicalize(path) {
+/// The learned model at `path` to add to; `None` where there is none yet
+/// (no file, or one made empty for it, as `mktemp` makes).
+fn existing_model(path: &Path) -> Result<Option<ModelFile>, CliError> {
+    let empty = std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.len() == 0);
+    if !path.exists() || empty {
+        return Ok(None);
+    }
+    let existing = ModelFile::load(path)?;
+    if existing.kind != ModelKind::Learned {
+        return Err(CliError::Model(classify::ModelError::WrongKind {
+            path: path.to_path_buf(),
+            expected: ModelKind::Learned,
+            found: existing.kind,
+        }));
+    }
+    Ok(Some(existing))
+}
+
+/// The file `path` names, through a symbolic link (made or not yet).
+fn link_target(path: &Path) -> PathBuf {
+    match std::fs::canonicalize(path) {
         Ok(target) => target,
         // A link to a model not made yet: it is made where the link points.
         Err(_) => match std::fs::read_link(path) {
             Ok(to) => path.parent().unwrap_or(Path::new("")).join(to),
             Err(_) => path.to_path_buf(),
         },
+    }
+}
+
+/// An exclusive lock on the directory of the model `path` names, held
+/// while the returned file is open: a lock on the model itself would not
+/// outlive the rename that replaces it, and the directory needs no lock
+/// file left behind. Where it cannot be taken (a file system without
+/// `flock`), learning goes on and says what it risks.
+fn lock_beside(path: &Path) -> Option<std::fs::File> {
+    let target = link_target(path);
+    let dir = match target.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
     };
+    let locked = std::fs::File::open(&dir).and_then(|f| {
+        use std::os::fd::AsFd;
+        if !synprint::sys::lock_exclusive(f.as_fd(), false)? {
+            synprint::say!(
+                "{}: waiting for another run writing a model in {}",
+                path.display(),
+                dir.display()
+            );
+            synprint::sys::lock_exclusive(f.as_fd(), true)?;
+        }
+        Ok(f)
+    });
+    match locked {
+        Ok(f) => Some(f),
+        // No directory: the write fails and says so.
+        Err(e) if e.kind() == io::ErrorKind::NotFound => None,
+        Err(e) => {
+            synprint::say!(
+                "{}: cannot lock {} ({e}); runs learning into this model at the same time \
+                 may lose each other's counts",
+                path.display(),
+                dir.display()
+            );
+            None
+        }
+    }
+}
+
+/// Writes next to the target and renames, so an interrupted run never
+/// leaves a half-written model behind. A model reached through a symbolic
+/// link is updated where the link points, keeping its permissions: the
+/// rename must not put a new file in the link's place.
+fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), CliError> {
+    let target = link_target(path);
+    // Per process: a run that could not take the lock must not write over
+    // another's temporary file.
     let mut tmp = target.as_os_str().to_owned();
-    tmp.push(".tmp");
+    tmp.push(format!(".tmp.{}", std::process::id()));
     let tmp = PathBuf::from(tmp);
     // Named as the user typed it: the temporary name is ours.
     let cannot = |source| CliError::ModelWrite {
