@@ -8,7 +8,7 @@ use super::model::Classification;
 use super::ua::{os_from_user_agent, UaParserError};
 use crate::p0f::Mtu;
 use crate::packet::initial_ttl;
-use crate::packet::{IpVersion, Observation};
+use crate::packet::{IpVersion, Kind, Observation};
 
 /// `os_mismatch` is true only when the TCP side gives the User-Agent's
 /// family a probability below `1 - MISMATCH_THRESHOLD`, i.e. is at least
@@ -143,6 +143,14 @@ fn judge(
     let ua_family = ua_os.map(Os::family);
     let tcp_known = c.os != Os::Unknown && c.family != Family::Other;
     let os_mismatch = match ua_family {
+        // A server's answer (an API lookup that found only the address's
+        // SYN+ACK) says nothing of the stack the client's browser runs on.
+        Some(_) if obs.kind == Kind::SynAck => {
+            reasons.push(
+                "a server's SYN+ACK, not the client's SYN: no mismatch judgement".to_string(),
+            );
+            None
+        }
         // Its fields are a device's: nothing of the client's stack to
         // judge the claim against.
         Some(_) if c.from_middlebox() => {
@@ -315,6 +323,29 @@ mod tests {
             );
             assert!(!says(&v, "rewrote the TTL"), "{:?}", v.reasons);
         }
+    }
+
+    /// A Linux server's SYN+ACK under a Windows User-Agent: the answer is
+    /// the server's stack, not the client's, so nothing to judge.
+    #[test]
+    fn a_syn_ack_is_no_ground_for_a_mismatch() {
+        let mut p = Stack::Linux.syn(
+            IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2)),
+            40000,
+            IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)),
+            443,
+            5,
+        );
+        let v = judge(&observation(&p), Some(WINDOWS_UA));
+        assert_eq!(v.os_mismatch, Some(true));
+        p = crate::craft::TcpPacket::syn_ack_for(&p);
+        let v = judge(&observation(&p), Some(WINDOWS_UA));
+        assert_eq!(v.os_mismatch, None);
+        assert!(
+            v.reasons.iter().any(|r| r.contains("a server's SYN+ACK")),
+            "{:?}",
+            v.reasons
+        );
     }
 
     #[test]
