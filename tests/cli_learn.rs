@@ -761,7 +761,20 @@ fn rotated_captures_are_read_as_one() {
     );
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("eval JSON");
     assert_eq!(report["join"]["labelled"], 30);
+    assert_eq!(report["join"]["labelled_again"], 0);
     assert_eq!(report["join"]["unmatched_label_rows"], 0);
+    // Overlapping rotations (here: the whole capture given twice) are used
+    // once, and the repeats are said.
+    let out = eval(&["--pcap", &pcap, &pcap]);
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("eval JSON");
+    assert_eq!(report["join"]["labelled"], 30);
+    assert_eq!(report["join"]["labelled_again"], 30);
+    let out = synprint(&["eval", "--labels", &labels, "--pcap", &pcap, &pcap]);
+    let text = String::from_utf8_lossy(&out.stdout) + String::from_utf8_lossy(&out.stderr);
+    assert!(
+        text.contains("30 more SYNs of an address and port already joined"),
+        "{text}"
+    );
 
     // The first half cut inside its last record, a rotation's new file
     // still empty, one gone: the rest is read, each is named.

@@ -27,6 +27,10 @@ pub struct JoinStats {
     pub syns: u64,
     /// SYNs with a label naming an OS: the ones used.
     pub labelled: u64,
+    /// Later SYNs of an address and port a label already joined (a SYN
+    /// retransmitted, a capture given twice): not used again, and not in
+    /// `syns`.
+    pub labelled_again: u64,
     /// SYNs whose connection has a label row that names no known OS.
     pub label_without_os: u64,
     /// SYNs with no label row (a retransmitted one counts again: telling
@@ -61,7 +65,16 @@ impl std::fmt::Display for JoinStats {
             self.unlabelled,
             self.label_without_os,
             counted(self.unmatched_label_rows, "label row", "label rows"),
-        )
+        )?;
+        if self.labelled_again > 0 {
+            write!(
+                f,
+                "; {} of an address and port already joined (retransmitted, or a capture \
+                 given twice) not used again",
+                counted(self.labelled_again, "more SYN", "more SYNs"),
+            )?;
+        }
+        Ok(())
     }
 }
 
@@ -133,6 +146,7 @@ pub fn for_each_labelled_syn<P: AsRef<Path>>(
             };
             // Only the labelled are remembered, as many as the labels.
             if !seen.insert((obs.src_ip, obs.src_port)) {
+                stats.labelled_again += 1;
                 continue;
             }
             stats.syns += 1;
