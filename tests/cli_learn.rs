@@ -775,6 +775,20 @@ fn rotated_captures_are_read_as_one() {
         text.contains("30 more SYNs of an address and port already joined"),
         "{text}"
     );
+    // The labels from standard input, as a capture can be; not both.
+    let from_stdin = |pcap: &str| {
+        Command::new(env!("CARGO_BIN_EXE_synprint"))
+            .args(["eval", "--json", "--labels", "-", "--pcap", pcap])
+            .stdin(std::fs::File::open(&labels).expect("labels"))
+            .output()
+            .expect("run synprint")
+    };
+    let out = from_stdin(&pcap);
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("eval JSON");
+    assert_eq!(report["join"]["labelled"], 30);
+    let out = from_stdin("-");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("given twice"));
 
     // The first half cut inside its last record, a rotation's new file
     // still empty, one gone: the rest is read, each is named.

@@ -73,7 +73,8 @@ pub struct AnalyzeArgs {
     #[arg(long)]
     no_progress: bool,
     /// Labels CSV (`src_ip`, `src_port`, `user_agent` and/or `os`): SYNs of
-    /// labelled connections get a `verdict` against the claimed OS.
+    /// labelled connections get a `verdict` against the claimed OS; `-`
+    /// reads standard input.
     #[arg(long, value_name = "CSV")]
     labels: Option<PathBuf>,
     /// Also write, at the end, an inventory of the hosts seen: per address,
@@ -197,8 +198,10 @@ fn is_output_closed(e: &io::Error) -> bool {
 }
 
 /// Standard input read to its end the first time is empty the second.
-pub(super) fn refuse_stdin_twice(inputs: &[PathBuf]) -> Result<(), CliError> {
-    match inputs.iter().filter(|p| p.as_os_str() == "-").count() {
+pub(super) fn refuse_stdin_twice<'a>(
+    inputs: impl IntoIterator<Item = &'a PathBuf>,
+) -> Result<(), CliError> {
+    match inputs.into_iter().filter(|p| p.as_os_str() == "-").count() {
         0 | 1 => Ok(()),
         _ => Err(CliError::StdinTwice),
     }
@@ -340,7 +343,7 @@ fn refuse_to_overwrite_an_input<'a>(
 }
 
 pub fn run(args: AnalyzeArgs) -> Result<ExitCode, CliError> {
-    refuse_stdin_twice(&args.files)?;
+    refuse_stdin_twice(args.files.iter().chain(&args.labels))?;
     let engine = args.engine.build()?;
     // Before the output file is created: a mistyped interface or a missing
     // privilege must not empty yesterday's output.

@@ -13,7 +13,7 @@ pub struct LearnArgs {
     /// not), read in order as one (rotated files); `-` reads standard input.
     #[arg(long, value_name = "FILE", num_args = 1.., required = true)]
     pcap: Vec<PathBuf>,
-    /// CSV with a header row: `src_ip`, `src_port` and an `os` or `user_agent` column.
+    /// CSV with a header row: `src_ip`, `src_port` and an `os` or `user_agent` column; `-` reads standard input.
     #[arg(long, value_name = "CSV")]
     labels: PathBuf,
     /// Learned model to write; if it exists, the new counts are added to it.
@@ -30,7 +30,7 @@ pub struct EvalArgs {
     /// not), read in order as one (rotated files); `-` reads standard input.
     #[arg(long, value_name = "FILE", num_args = 1.., required = true)]
     pcap: Vec<PathBuf>,
-    /// CSV with a header row: `src_ip`, `src_port` and an `os` or `user_agent` column.
+    /// CSV with a header row: `src_ip`, `src_port` and an `os` or `user_agent` column; `-` reads standard input.
     #[arg(long, value_name = "CSV")]
     labels: PathBuf,
     #[command(flatten)]
@@ -44,7 +44,7 @@ pub fn learn(args: LearnArgs) -> Result<ExitCode, CliError> {
     if args.model == Path::new("-") {
         return Err(CliError::ModelToStdout);
     }
-    super::analyze::refuse_stdin_twice(&args.pcap)?;
+    super::analyze::refuse_stdin_twice(args.pcap.iter().chain([&args.labels]))?;
     let engine = EngineArgs::new(args.p0f_db.clone(), None).build()?;
     let labels = read_labels(&args.labels)?;
     // Checked before the capture is read: a model this run cannot add to
@@ -104,7 +104,7 @@ pub fn learn(args: LearnArgs) -> Result<ExitCode, CliError> {
 }
 
 pub fn eval(args: EvalArgs) -> Result<ExitCode, CliError> {
-    super::analyze::refuse_stdin_twice(&args.pcap)?;
+    super::analyze::refuse_stdin_twice(args.pcap.iter().chain([&args.labels]))?;
     let engine = args.engine.build()?;
     let Some(model) = engine.model() else {
         return Err(CliError::ClassificationOff);
@@ -143,7 +143,11 @@ pub fn eval(args: EvalArgs) -> Result<ExitCode, CliError> {
 /// Reads a labels CSV and says on stderr how many rows repeated an
 /// address and port (their labels are not used).
 pub(super) fn read_labels(path: &Path) -> Result<classify::Labels, classify::LabelError> {
-    let labels = classify::read_labels_file(path)?;
+    let labels = if path == Path::new("-") {
+        classify::read_labels(io::stdin().lock(), path)?
+    } else {
+        classify::read_labels_file(path)?
+    };
     if labels.duplicates > 0 {
         let n = labels.duplicates;
         synprint::say!(
