@@ -245,6 +245,11 @@ fn learn_then_eval_and_learning_again_adds() {
 
     let out = learn(&pcap, &labels, &model);
     assert!(out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("added to the 60 SYNs the model held: 120 in all"),
+        "{err}"
+    );
     let second = std::fs::read_to_string(&model).expect("model rewritten");
     assert_ne!(first, second, "learning again adds counts");
     assert!(second.contains("samples = 40"), "{second}");

@@ -95,6 +95,11 @@ pub enum LabelError {
         "{path}: the header has no {column:?} column (need src_ip, src_port and os or user_agent)"
     )]
     MissingColumn { path: PathBuf, column: &'static str },
+    #[error("{path}: the header row is one column separated by {separator}; a labels CSV separates columns by commas")]
+    NotCommas {
+        path: PathBuf,
+        separator: &'static str,
+    },
     #[error("{path}: the header has neither an \"os\" nor a \"user_agent\" column")]
     NoLabelColumn { path: PathBuf },
     #[error("{path}: the header names the {column:?} column twice")]
@@ -206,6 +211,17 @@ fn read_labels_up_to<R: Read>(input: R, path: &Path, limit: u64) -> Result<Label
         }
         Ok(first)
     };
+    // One column only, holding a `;` or a tab: another separator than
+    // the comma a CSV uses (a spreadsheet's export in some locales).
+    if let [only] = headers.iter().collect::<Vec<_>>()[..] {
+        if let Some(&sep) = only.iter().find(|&&b| b == b';' || b == b'\t') {
+            let separator = if sep == b';' { "';'" } else { "tabs" };
+            return Err(LabelError::NotCommas {
+                path: p(),
+                separator,
+            });
+        }
+    }
     let ip_col = col("src_ip")?.ok_or(LabelError::MissingColumn {
         path: p(),
         column: "src_ip",
@@ -681,6 +697,16 @@ mod tests {
 
     #[test]
     fn csv_errors_name_the_problem() {
+        for (text, separator) in [
+            ("src_ip;src_port;os\n1.2.3.4;1;Linux\n", "';'"),
+            ("src_ip\tsrc_port\tos\n1.2.3.4\t1\tLinux\n", "tabs"),
+        ] {
+            let e = labels(text).unwrap_err();
+            assert!(
+                matches!(e, LabelError::NotCommas { separator: s, .. } if s == separator),
+                "{e}"
+            );
+        }
         assert!(matches!(
             labels("ip,port,os\n1.2.3.4,1,Linux\n"),
             Err(LabelError::MissingColumn {

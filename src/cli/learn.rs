@@ -68,6 +68,7 @@ pub fn learn(args: LearnArgs) -> Result<ExitCode, CliError> {
     // is one step under a lock.
     let _lock = lock_beside(&args.model);
     let mut learned = existing_model(&args.model)?.unwrap_or_else(ModelFile::empty_learned);
+    let held: u64 = learned.class.values().map(|c| c.samples).sum();
     learned.absorb(&new);
     // What it adds may use this version's forms.
     learned.version = new.version;
@@ -98,6 +99,15 @@ pub fn learn(args: LearnArgs) -> Result<ExitCode, CliError> {
         synprint::say!(
             "  ({} labelled unknown: nothing to learn of an OS from them)",
             counted(stats.skipped_unknown, "SYN", "SYNs")
+        );
+    }
+    if held > 0 {
+        // Learning the same capture again counts it again: say what the
+        // model held, so that a repeat shows.
+        synprint::say!(
+            "  added to the {} the model held: {} in all",
+            counted(held, "SYN", "SYNs"),
+            held + stats.total
         );
     }
     Ok(say_stopped_early(&join))
