@@ -253,7 +253,8 @@ mod tests {
     const WINDOWS_UA: &str = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36";
     const IPHONE_UA: &str = "Mozilla/5.0 (iPhone; CPU iPhone OS 16_3 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/16.3 Mobile/15E148 Safari/604.1";
 
-    fn syn(stack: Stack, v6: bool, ttl_drop: u8) -> Observation {
+    /// A client's SYN of `stack` to port 443.
+    fn packet(stack: Stack, v6: bool) -> crate::craft::TcpPacket {
         let (a, b) = if v6 {
             (
                 IpAddr::V6(Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 2)),
@@ -265,7 +266,11 @@ mod tests {
                 IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)),
             )
         };
-        let mut p = stack.syn(a, 40000, b, 443, 5);
+        stack.syn(a, 40000, b, 443, 5)
+    }
+
+    fn syn(stack: Stack, v6: bool, ttl_drop: u8) -> Observation {
+        let mut p = packet(stack, v6);
         p.ttl -= ttl_drop;
         observation(&p)
     }
@@ -281,13 +286,7 @@ mod tests {
     /// proxy's fields (they fit no client stack) leave nothing to judge.
     #[test]
     fn a_ttl_255_syn_under_a_browser_user_agent_is_called_a_middlebox() {
-        let mut p = Stack::Windows.syn(
-            IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2)),
-            40000,
-            IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)),
-            443,
-            5,
-        );
+        let mut p = packet(Stack::Windows, false);
         p.ttl = 250;
         let says = |v: &Verdict, text: &str| v.reasons.iter().any(|r| r.contains(text));
         let v = judge(&observation(&p), Some(IPHONE_UA));
@@ -329,16 +328,10 @@ mod tests {
     /// the server's stack, not the client's, so nothing to judge.
     #[test]
     fn a_syn_ack_is_no_ground_for_a_mismatch() {
-        let mut p = Stack::Linux.syn(
-            IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2)),
-            40000,
-            IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)),
-            443,
-            5,
-        );
+        let p = packet(Stack::Linux, false);
         let v = judge(&observation(&p), Some(WINDOWS_UA));
         assert_eq!(v.os_mismatch, Some(true));
-        p = crate::craft::TcpPacket::syn_ack_for(&p);
+        let p = crate::craft::TcpPacket::syn_ack_for(&p);
         let v = judge(&observation(&p), Some(WINDOWS_UA));
         assert_eq!(v.os_mismatch, None);
         assert!(
