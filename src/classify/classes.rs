@@ -109,10 +109,21 @@ pub(crate) fn quoted(s: &str) -> String {
 }
 
 /// A label that names no known OS: the name quoted as the error shows it
-/// (a long one cut short, with its length).
+/// (a long one cut short, with its length), and the desktop OS it names a
+/// phone, CE, embedded or touch edition of, if that is why.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("unknown OS name {0} (expected one of Windows, macOS, iOS, Android, Linux, ChromeOS, FreeBSD, OpenBSD, embedded, unknown)")]
-pub struct UnknownOsName(pub String);
+#[error(
+    "{}OS name {name} (expected one of Windows, macOS, iOS, Android, Linux, ChromeOS, FreeBSD, \
+     OpenBSD, embedded, unknown)",
+    match edition_of {
+        Some(os) => format!("a phone, CE, embedded or touch edition of {os} is another stack, not {os}: "),
+        None => "unknown ".to_string(),
+    }
+)]
+pub struct UnknownOsName {
+    pub name: String,
+    pub edition_of: Option<Os>,
+}
 
 /// Labels files name the OS as people and tools write it: uap-core's
 /// family names (`Mac OS X`, `Chrome OS`, `Arch Linux`), often followed by
@@ -138,13 +149,19 @@ impl FromStr for Os {
         loop {
             if let Some(os) = name(t) {
                 if edition && !matches!(os, Os::Android | Os::Ios) {
-                    return Err(UnknownOsName(quoted(s)));
+                    return Err(UnknownOsName {
+                        name: quoted(s),
+                        edition_of: Some(os),
+                    });
                 }
                 return Ok(os);
             }
             let (head, last) = t
                 .rsplit_once(char::is_whitespace)
-                .ok_or_else(|| UnknownOsName(quoted(s)))?;
+                .ok_or_else(|| UnknownOsName {
+                    name: quoted(s),
+                    edition_of: None,
+                })?;
             edition |= names_another_stack(last);
             t = head.trim_end();
         }
@@ -271,6 +288,11 @@ mod tests {
         ] {
             assert!(label.parse::<Os>().is_err(), "{label}");
         }
+        // The edition is named as the reason.
+        let e = "Windows Mobile 6.5".parse::<Os>().unwrap_err();
+        assert_eq!(e.edition_of, Some(Os::Windows));
+        assert!(e.to_string().contains("edition of Windows"), "{e}");
+        assert_eq!("Plan 9".parse::<Os>().unwrap_err().edition_of, None);
         assert_eq!(Os::from_label("Windows 10"), None);
         // However many words follow (a corrupt field of ten thousand).
         let long = format!("Windows{}", " x".repeat(10_000));
