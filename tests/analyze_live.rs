@@ -268,6 +268,10 @@ fn duration_ends_the_capture() {
     assert_eq!(records, "");
 }
 
+/// A capture that exists, for refusals that must be about the arguments
+/// (a missing file is refused with the same exit status).
+const SAMPLE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/samples/linux-loopback.pcap");
+
 /// Refusals before any capture: an unknown interface (named), files and an
 /// interface together, a capture option without an interface, a duration
 /// that is not a positive number. No root needed.
@@ -288,14 +292,13 @@ fn bad_live_arguments_are_refused() {
     );
     // A capture that exists and an inventory path that can be written:
     // refused for the arguments, not for a file.
-    let sample = concat!(env!("CARGO_MANIFEST_DIR"), "/samples/linux-loopback.pcap");
     let dir = tempfile::tempdir().expect("tempdir");
     let inventory = dir.path().join("hosts.jsonl");
     let inventory = inventory.to_str().expect("a UTF-8 path");
     for args in [
-        &["analyze", "-i", "lo", sample][..],
-        &["analyze", "--duration", "5", sample],
-        &["analyze", "--capture-tunnels", sample],
+        &["analyze", "-i", "lo", SAMPLE][..],
+        &["analyze", "--duration", "5", SAMPLE],
+        &["analyze", "--capture-tunnels", SAMPLE],
         &["analyze", "-i", "lo", "--duration", "-1"],
         &["analyze", "-i", "lo", "--duration", "soon"],
         &["analyze", "-i", "lo", "--duration", "1e19"],
@@ -306,7 +309,7 @@ fn bad_live_arguments_are_refused() {
             inventory,
             "--inventory-every",
             "5",
-            sample,
+            SAMPLE,
         ],
         &[
             "analyze",
@@ -517,9 +520,8 @@ fn promiscuous_any_is_refused() {
         "{err}"
     );
     // With a capture that exists: refused for the option, not the file.
-    let sample = concat!(env!("CARGO_MANIFEST_DIR"), "/samples/linux-loopback.pcap");
     let out = signals::synprint()
-        .args(["analyze", "--promiscuous", sample])
+        .args(["analyze", "--promiscuous", SAMPLE])
         .output()
         .expect("run synprint");
     assert_eq!(out.status.code(), Some(2));
