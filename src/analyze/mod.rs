@@ -106,7 +106,7 @@ impl Engine {
     /// `syn_mss` is the MSS of the client SYN a SYN+ACK answers, when it was
     /// seen (p0f renders server windows relative to it).
     pub fn fingerprint(&self, obs: Observation, syn_mss: Option<u16>) -> Record {
-        let d = self.derive(&obs, syn_mss);
+        let d = self.derive(&obs, syn_mss, None);
         let shape = shapes::ShapeKey::of(&obs, syn_mss);
         Record::new(self.id, shape, obs, d.p0f, d.mtu, None, d.classification)
     }
@@ -114,8 +114,14 @@ impl Engine {
     /// Everything a record adds to its observation, computed by reference
     /// so the observation (up to 192 bytes) is moved once, into the record.
     /// Once per new shape: kept out of line so the per-packet path stays small.
+    /// `answers` keeps the classifier's answers across calls.
     #[inline(never)]
-    fn derive(&self, obs: &Observation, syn_mss: Option<u16>) -> Derived {
+    fn derive(
+        &self,
+        obs: &Observation,
+        syn_mss: Option<u16>,
+        answers: Option<&mut classify::AnswerCache>,
+    ) -> Derived {
         let sig = p0f::TcpSignature::from_observation(obs, syn_mss);
         let p0f = self.p0f.match_signature(sig);
         // p0f stops following a connection whose packet matched a userland
@@ -125,10 +131,13 @@ impl Engine {
         } else {
             self.p0f.mtu_of(&p0f.raw_sig)
         };
-        let classification = self
-            .model
-            .as_ref()
-            .map(|model| model.classify(obs, classify::P0fClass::of_match(&p0f)));
+        let classification = self.model.as_ref().map(|model| {
+            let features = classify::Features::of(obs, classify::P0fClass::of_match(&p0f));
+            match answers {
+                Some(cache) => model.classify_cached(features, cache),
+                None => model.classify_features(features),
+            }
+        });
         Derived {
             p0f,
             mtu,
@@ -253,6 +262,8 @@ pub struct Analyzer<'e> {
     /// Whether the tables' hash seed is set ([`Analyzer::seed_tables`]).
     seeded: bool,
     shapes: ShapeCache,
+    /// The classifier's answers for SYNs of new shapes.
+    answers: classify::AnswerCache,
     stats: Stats,
     pending: Lookahead,
     follower: Option<Follower>,
@@ -273,6 +284,7 @@ impl<'e> Analyzer<'e> {
             uptime: UptimeTracker::new(config.uptime_capacity),
             seeded: false,
             shapes: ShapeCache::with_capacity(config.shape_capacity),
+            answers: classify::AnswerCache::new(),
             stats: Stats::default(),
             pending: Lookahead::default(),
             follower: config.follow_connections.then(Follower::default),
@@ -592,7 +604,10 @@ impl<'e> Analyzer<'e> {
         }
         let engine = self.engine;
         let shape = shapes::ShapeKey::of(obs, syn_mss);
-        let d = self.shapes.answers(shape, || engine.derive(obs, syn_mss));
+        let answers = &mut self.answers;
+        let d = self
+            .shapes
+            .answers(shape, || engine.derive(obs, syn_mss, Some(answers)));
         // p0f drops the connection at a userland tool's SYN or its own
         // probe: no uptime from it, and its SYN+ACK is a stray.
         let ends = d.p0f.ends_connection();

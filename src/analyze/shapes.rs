@@ -360,7 +360,7 @@ mod tests {
                 let key = super::ShapeKey::of(obs, None);
                 cache.answers(key, || {
                     computed += 1;
-                    engine.derive(obs, None)
+                    engine.derive(obs, None, None)
                 });
             }
         }
@@ -379,12 +379,16 @@ mod tests {
             .map(|window| syn_of(Stack::Linux, |syn| syn.window = window))
             .collect();
         for obs in shapes.iter().take(3) {
-            cache.answers(super::ShapeKey::of(obs, None), || engine.derive(obs, None));
+            cache.answers(super::ShapeKey::of(obs, None), || {
+                engine.derive(obs, None, None)
+            });
         }
         assert_eq!(cache.entries.len(), 3);
         for obs in &shapes {
-            let d = cache.answers(super::ShapeKey::of(obs, None), || engine.derive(obs, None));
-            let fresh = engine.derive(obs, None);
+            let d = cache.answers(super::ShapeKey::of(obs, None), || {
+                engine.derive(obs, None, None)
+            });
+            let fresh = engine.derive(obs, None, None);
             assert_eq!(
                 format!("{}", d.p0f.raw_sig),
                 format!("{}", fresh.p0f.raw_sig)
@@ -417,7 +421,7 @@ mod tests {
             for obs in &crowd {
                 cache.answers(super::ShapeKey::of(obs, None), || {
                     computed += 1;
-                    engine.derive(obs, None)
+                    engine.derive(obs, None, None)
                 });
             }
         }

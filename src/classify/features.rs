@@ -350,16 +350,28 @@ impl MssBucket {
             IpVersion::V4 => u32::from(m),
             IpVersion::V6 => u32::from(m) + 20,
         };
-        match m {
-            1461.. => MssBucket::Above1460,
-            1460 => MssBucket::Eth1460,
-            1452 => MssBucket::Pppoe1452,
-            1440..=1459 => MssBucket::M1440To1459,
-            1400..=1439 => MssBucket::M1400To1439,
-            1360..=1399 => MssBucket::M1360To1399,
-            1300..=1359 => MssBucket::M1300To1359,
-            1200..=1299 => MssBucket::M1200To1299,
-            _ => MssBucket::Below1200,
+        // The range's rank, counted rather than matched: a SYN of a new
+        // shape often brings an MSS of a new range, and a chain of
+        // comparisons then mispredicts.
+        const BY_RANK: [MssBucket; 8] = [
+            MssBucket::Below1200,
+            MssBucket::M1200To1299,
+            MssBucket::M1300To1359,
+            MssBucket::M1360To1399,
+            MssBucket::M1400To1439,
+            MssBucket::M1440To1459,
+            MssBucket::Eth1460,
+            MssBucket::Above1460,
+        ];
+        let rank = [1200, 1300, 1360, 1400, 1440, 1460, 1461]
+            .into_iter()
+            .map(|low| usize::from(m >= low))
+            .sum::<usize>();
+        let b = BY_RANK.get(rank).copied().unwrap_or(MssBucket::Above1460);
+        if m == 1452 {
+            MssBucket::Pppoe1452
+        } else {
+            b
         }
     }
 
@@ -529,17 +541,14 @@ impl Layout {
     /// padding a stack adds is part of its layout.
     pub fn of(opts: &TcpOptions) -> Layout {
         let list = opts.kinds();
-        let mut l = Layout::new();
-        let mut key = 0u64;
-        for (i, &k) in list.iter().enumerate() {
-            key = key.rotate_left(9) ^ (u64::from(k) + 1);
-            if let Some(d) = l.kinds.get_mut(i) {
-                *d = k;
-            }
-        }
-        l.key = key;
-        l.len = list.len().min(LAYOUT_KEEP) as u8;
-        l.truncated = list.len() > LAYOUT_KEEP;
+        let mut l = Layout {
+            kinds: opts.first_kinds(),
+            len: list.len().min(LAYOUT_KEEP) as u8,
+            truncated: list.len() > LAYOUT_KEEP,
+            key: list
+                .iter()
+                .fold(0, |key: u64, &k| key.rotate_left(9) ^ (u64::from(k) + 1)),
+        };
         if opts.last() == Some(TcpOption::Eol) && !opts.eol_pad_nonzero() {
             for _ in 0..opts.eol_pad {
                 l.push(0);
@@ -739,13 +748,11 @@ impl Features {
         !self.server && self.initial_ttl == 255
     }
 
+    /// Index into [`TTL_DOMAIN`]. Counted, not matched: no branch to
+    /// mispredict where TTLs vary.
     pub fn ttl_index(&self) -> usize {
-        match self.initial_ttl {
-            32 => 0,
-            64 => 1,
-            128 => 2,
-            _ => 3,
-        }
+        let t = self.initial_ttl;
+        usize::from(t > 32) + usize::from(t > 64) + usize::from(t > 128)
     }
 
     pub fn wscale_index(&self) -> usize {

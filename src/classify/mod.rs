@@ -4,7 +4,8 @@
 //!   (`data/os-model.toml`) plus optional learned counts ([`ModelFile`]).
 //!   [`Model::classify`] takes an [`Observation`](crate::packet::Observation)
 //!   and optionally the class of its p0f match ([`P0fClass`]) and returns a
-//!   [`Classification`] without allocating.
+//!   [`Classification`] without allocating; [`Model::classify_cached`]
+//!   scores each distinct combination of feature rows once ([`AnswerCache`]).
 //! - [`learn_capture`] / [`learn_from`]: labelled SYNs (labels from a CSV by
 //!   `src_ip`/`src_port`, as an `os` name or a `user_agent`) → a learned
 //!   model file.
@@ -16,6 +17,7 @@
 //! The classes, the model file format and how to grow a model are described
 //! in `docs/classification.md`.
 
+mod answers;
 mod classes;
 mod eval;
 mod features;
@@ -25,6 +27,7 @@ mod model;
 mod ua;
 mod verdict;
 
+pub use answers::AnswerCache;
 pub use classes::{Family, Os, UnknownOsName, N_FAMILY, N_OS};
 pub use eval::{evaluate, EvalReport, Evaluator};
 pub use features::{Feature, FeatureValueError, Features, Layout, MssBucket, P0fClass};

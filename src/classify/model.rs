@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use super::answers::AnswerCache;
 use super::classes::{Family, Os, N_FAMILY, N_OS};
 use super::features::{
     dense_key, window_either_parts, window_mss_key, Feature, FeatureValueError, Features, P0fClass,
@@ -619,6 +620,94 @@ pub struct Model {
     /// Leans of the directly indexed features, by feature and index.
     dense_leans: [Vec<Lean>; N_FEATURES],
     samples_learned: u64,
+    /// Any hop row or lean that says something (learned counts): else the
+    /// hop count selects nothing.
+    hops_inform: bool,
+    /// Unique per compiled model: an [`AnswerCache`] holds the answers of
+    /// one model only.
+    id: u64,
+}
+
+/// What a SYN's classification depends on: the row each feature selects
+/// (direct indexes and hash-table rows). Equal selections get equal
+/// probabilities and leans.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct Selection {
+    server: bool,
+    /// Index into [`TTL_DOMAIN`].
+    ttl: u8,
+    ecn: u8,
+    ipid: u8,
+    mss: u8,
+    wscale: u8,
+    /// [`NO_DENSE`] where absent.
+    p0f: u8,
+    hops: u8,
+    window: u32,
+    options: u32,
+    /// Rows of the learned-only features; [`NO_ROW`] where the table is
+    /// empty or lacks the value.
+    mss_value: u32,
+    signature: u32,
+    path: u32,
+    exact: u32,
+}
+
+const NO_ROW: u32 = u32::MAX;
+const NO_DENSE: u8 = u8::MAX;
+const TTL_255_INDEX: u8 = 3;
+const _: () = assert!(TTL_DOMAIN[TTL_255_INDEX as usize] == 255);
+
+impl Selection {
+    /// The selection in four words, for [`AnswerCache`]: equal words, equal
+    /// selections. Every field is named, so that one added to the struct
+    /// does not compile until it has its place here.
+    pub(super) fn words(&self) -> [u64; 4] {
+        let &Selection {
+            server,
+            ttl,
+            ecn,
+            ipid,
+            mss,
+            wscale,
+            p0f,
+            hops,
+            window,
+            options,
+            mss_value,
+            signature,
+            path,
+            exact,
+        } = self;
+        let small = u64::from_le_bytes([u8::from(server), ttl, ecn, ipid, mss, wscale, p0f, hops]);
+        let pair = |a: u32, b: u32| u64::from(a) << 32 | u64::from(b);
+        [
+            small,
+            pair(window, options),
+            pair(mss_value, signature),
+            pair(path, exact),
+        ]
+    }
+}
+
+/// A selection's scoring: a [`Classification`] but for the SYN's own
+/// feature values.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(super) struct Answer {
+    os: Os,
+    family: Family,
+    confidence: f32,
+    scores: OsScores,
+    family_scores: FamilyScores,
+    leans: [Lean; N_FEATURES],
+    /// False where a middlebox's story won and the stack's fields (the
+    /// window's `mss*N` match among them) leave the evidence.
+    window_kept: bool,
+}
+
+fn fresh_model_id() -> u64 {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
 }
 
 const ECN_SLOTS: usize = 2;
@@ -1176,6 +1265,8 @@ impl Model {
         };
         let joint = joint_of(&ipid);
         let joint_server = joint_of(&vec![[0.0f32; LANES]; ipid.len()]);
+        let hops_inform =
+            hops_l.iter().any(|&l| l != Lean::Neither) || hops.iter().flatten().any(|&v| v != 0.0);
         let mut dense_leans: [Vec<Lean>; N_FEATURES] = Default::default();
         dense_leans[Feature::Ttl.index()] = ttl_l;
         dense_leans[Feature::Ecn.index()] = ecn_l;
@@ -1193,10 +1284,12 @@ impl Model {
             ttl,
             wscale,
             p0f,
+            hops_inform,
             hops,
             exact,
             dense_leans,
             samples_learned,
+            id: fresh_model_id(),
         })
     }
 
@@ -1208,7 +1301,79 @@ impl Model {
     }
 
     pub fn classify_features(&self, features: Features) -> Classification {
-        let (mut logit, joint) = if features.server {
+        let (sel, mult) = self.select(&features);
+        self.classification(features, mult, &self.score(&sel))
+    }
+
+    /// [`Model::classify_features`], scoring each distinct [`Selection`]
+    /// once: SYNs of shapes not seen before (a new window, MSS or hop
+    /// count) mostly select rows an earlier SYN selected. Same answers.
+    pub fn classify_cached(&self, features: Features, cache: &mut AnswerCache) -> Classification {
+        let (sel, mult) = self.select(&features);
+        let answer = cache.answer(self.id, sel, || self.score(&sel));
+        self.classification(features, mult, &answer)
+    }
+
+    /// The rows `features` select, and the window's `mss*N` match where
+    /// that is how the window was found.
+    fn select(&self, features: &Features) -> (Selection, Option<u16>) {
+        // A value the learning traffic never showed says nothing: with
+        // thousands of distinct values, "unseen" would otherwise be strong
+        // evidence for the uniform `unknown` class.
+        let learned = |t: &Table, f: Feature| {
+            if t.empty {
+                return NO_ROW;
+            }
+            features
+                .key(f)
+                .and_then(|key| t.find(key))
+                .map_or(NO_ROW, |r| r as u32)
+        };
+        let table = |f: Feature| &self.tables[f.index()];
+        // The window is looked up exactly, then as a multiple of the MSS.
+        let t = table(Feature::Window);
+        let (window, mult) = match t.find(u64::from(features.window)) {
+            Some(r) => (r, None),
+            None => {
+                let n = features.window_mss_multiple();
+                match n.and_then(|n| t.find(window_mss_key(n))) {
+                    Some(r) => (r, n),
+                    None => (t.unseen(), None),
+                }
+            }
+        };
+        let t = table(Feature::Options);
+        let options = t.find(features.layout.key()).unwrap_or(t.unseen());
+        let sel = Selection {
+            server: features.server,
+            ttl: features.ttl_index() as u8,
+            ecn: u8::from(features.ecn),
+            ipid: features.ip_id as u8,
+            mss: features.mss_bucket as u8,
+            wscale: features.wscale_index() as u8,
+            p0f: features.p0f.map_or(NO_DENSE, |p| p as u8),
+            // Hop rows all alike (the built-in model has none) select
+            // nothing: then SYNs that differ only in their distance share
+            // an answer.
+            hops: if self.hops_inform {
+                features.hops
+            } else {
+                NO_DENSE
+            },
+            window: window as u32,
+            options: options as u32,
+            mss_value: learned(table(Feature::MssValue), Feature::MssValue),
+            signature: learned(table(Feature::Signature), Feature::Signature),
+            path: learned(table(Feature::Path), Feature::Path),
+            exact: learned(&self.exact, Feature::Exact),
+        };
+        (sel, mult)
+    }
+
+    /// The probabilities and leans of one selection: what every SYN
+    /// selecting these rows gets.
+    fn score(&self, sel: &Selection) -> Answer {
+        let (mut logit, joint) = if sel.server {
             (self.server_log_prior, &self.joint_server)
         } else {
             (self.log_prior, &self.joint)
@@ -1219,32 +1384,34 @@ impl Model {
                 *slot = l;
             }
         };
-        let lean = |f: Feature, i: usize| self.dense_leans[f.index()].get(i);
 
-        let h = usize::from(features.hops);
-        add_row(&mut logit, self.hops.get(h));
-        note(Feature::Hops, lean(Feature::Hops, h));
-        // Learned only: an empty table adds nothing.
-        // A value the learning traffic never showed says nothing: with
-        // thousands of distinct values, "unseen" would otherwise be strong
-        // evidence for the uniform `unknown` class.
-        for f in [Feature::MssValue, Feature::Signature, Feature::Path] {
-            let t = &self.tables[f.index()];
-            if t.empty {
-                continue;
-            }
-            if let Some(row) = features.key(f).and_then(|key| t.find(key)) {
+        if sel.hops != NO_DENSE {
+            let h = usize::from(sel.hops);
+            add_row(&mut logit, self.hops.get(h));
+            note(
+                Feature::Hops,
+                self.dense_leans[Feature::Hops.index()].get(h),
+            );
+        }
+        for (f, row) in [
+            (Feature::MssValue, sel.mss_value),
+            (Feature::Signature, sel.signature),
+            (Feature::Path, sel.path),
+        ] {
+            if row != NO_ROW {
+                let t = &self.tables[f.index()];
+                let row = row as usize;
                 add_row(&mut logit, t.rows.get(row));
                 note(f, t.leans.get(row));
             }
         }
         // Last, so that a middlebox's story is weighed against everything
         // else the model knows.
-        let (e, mult) = if features.client_from_ttl_255() {
-            self.middlebox_weights(&features, &logit, joint, &mut note)
+        let (e, window_kept) = if !sel.server && sel.ttl == TTL_255_INDEX {
+            self.middlebox_weights(sel, &logit, joint, &mut note)
         } else {
-            let mult = self.add_stack_features(&features, &mut logit, joint, &mut note);
-            (softmax_weights(&logit), mult)
+            self.add_stack_features(sel, &mut logit, joint, &mut note);
+            (softmax_weights(&logit), true)
         };
         let sum: f32 = e[..N_OS].iter().sum();
         let inv = 1.0 / sum;
@@ -1256,44 +1423,50 @@ impl Model {
         // answer, the model's probabilities counting as EXACT_PRIOR of them
         // (a Dirichlet prior): a shape seen often in learning is answered
         // by its labels, one seen once is nudged.
-        let exact_row = (!self.exact.empty)
-            .then(|| features.key(Feature::Exact))
-            .flatten()
-            .and_then(|key| self.exact.find(key))
-            .and_then(|row| self.exact.rows.get(row));
+        let exact_row = (sel.exact != NO_ROW)
+            .then(|| self.exact.rows.get(sel.exact as usize))
+            .flatten();
         if let Some(row) = exact_row {
             let seen: f32 = row.iter().sum();
             for (pi, &c) in p.iter_mut().zip(row) {
                 *pi = (c + EXACT_PRIOR * *pi) / (seen + EXACT_PRIOR);
             }
+            note(Feature::Exact, Some(&lean_of_counts(row)));
         }
         // Scores are reported to four decimals; rounding them here, so that
         // they sum to exactly 1, makes every reader (JSON, text, eval, the
         // verdict) see the same numbers, and the answers are the highest of
         // those (the rounding keeps the order of any two scores).
         let units = ten_thousandths(&p);
-        let mut fam_units = [0u16; N_FAMILY];
+        let mut family_units = [0u16; N_FAMILY];
         for os in Os::ALL {
-            fam_units[os.family().index()] += units[os.index()];
+            family_units[os.family().index()] += units[os.index()];
         }
         let p = units.map(|u| f32::from(u) / 10_000.0);
-        let fam = fam_units.map(|u| f32::from(u) / 10_000.0);
         let best = first_max(&units);
-        let best_f = first_max(&fam_units);
-        let os = Os::ALL.get(best).copied().unwrap_or(Os::Unknown);
-        if let Some(row) = exact_row {
-            note(Feature::Exact, Some(&lean_of_counts(row)));
-        }
-        Classification {
-            os,
+        let best_f = first_max(&family_units);
+        Answer {
+            os: Os::ALL.get(best).copied().unwrap_or(Os::Unknown),
             family: Family::ALL.get(best_f).copied().unwrap_or(Family::Other),
             confidence: p.get(best).copied().unwrap_or(0.0),
             scores: OsScores(p),
-            family_scores: FamilyScores(fam),
+            family_scores: FamilyScores(family_units.map(|u| f32::from(u) / 10_000.0)),
+            leans,
+            window_kept,
+        }
+    }
+
+    fn classification(&self, features: Features, mult: Option<u16>, a: &Answer) -> Classification {
+        Classification {
+            os: a.os,
+            family: a.family,
+            confidence: a.confidence,
+            scores: a.scores,
+            family_scores: a.family_scores,
             evidence: Evidence {
                 features,
-                leans,
-                window_mss_multiple: mult,
+                leans: a.leans,
+                window_mss_multiple: mult.filter(|_| a.window_kept),
             },
         }
     }
@@ -1312,26 +1485,27 @@ impl Model {
     /// Where the device's story holds most of the posterior, the evidence
     /// says `ttl 255 -> middlebox` (and [`Classification::from_middlebox`]).
     /// Returns each class's unnormalised probability, as
-    /// [`softmax_weights`] does, and the window's `mss*N` match.
+    /// [`softmax_weights`] does, and whether the stack's fields (the
+    /// window's `mss*N` match among them) stay in the evidence.
     #[cold]
     #[inline(never)]
     fn middlebox_weights(
         &self,
-        features: &Features,
+        sel: &Selection,
         logit: &Row,
         joint: &[Row],
         note: &mut impl FnMut(Feature, Option<&Lean>),
-    ) -> (Row, Option<u16>) {
+    ) -> (Row, bool) {
         let mut fields = [0.0f32; LANES];
         let mut leans = [None; N_FEATURES];
-        let mult = self.add_stack_features(features, &mut fields, joint, &mut |f, l| {
+        self.add_stack_features(sel, &mut fields, joint, &mut |f, l| {
             if let Some(slot) = leans.get_mut(f.index()) {
                 *slot = l.copied();
             }
         });
         let ttl = self
             .ttl
-            .get(features.ttl_index())
+            .get(usize::from(sel.ttl))
             .copied()
             .unwrap_or([0.0; LANES]);
         for (f, t) in fields.iter_mut().zip(&ttl) {
@@ -1375,69 +1549,56 @@ impl Model {
         let client_mass: f32 = client_e[..N_OS].iter().sum();
         if device_mass >= client_mass {
             note(Feature::Ttl, Some(&Lean::Middlebox));
-            (weights, None)
+            (weights, false)
         } else {
             for f in Feature::ALL {
                 note(f, leans.get(f.index()).copied().flatten().as_ref());
             }
-            (weights, mult)
+            (weights, true)
         }
     }
 
-    /// Adds what the sender's stack put in the SYN (all but the hop count
-    /// and the learned features) to `logit`; returns the window's `mss*N`
-    /// match, if that is how it was found.
+    /// Adds the rows of what the sender's stack put in the SYN (all but
+    /// the hop count and the learned features) to `logit`.
     fn add_stack_features(
         &self,
-        features: &Features,
+        sel: &Selection,
         logit: &mut Row,
         joint: &[Row],
         note: &mut impl FnMut(Feature, Option<&Lean>),
-    ) -> Option<u16> {
+    ) {
         // Summed in a local copy, stored once: added to `logit` row by row,
         // each sum went back to memory, shuffled.
         let mut sum = *logit;
         let lean = |f: Feature, i: usize| self.dense_leans[f.index()].get(i);
         // Small domains: direct indexes.
-        let (ttl, ecn) = (features.ttl_index(), usize::from(features.ecn));
-        let (ipid, mss) = (features.ip_id as usize, features.mss_bucket as usize);
+        let (ttl, ecn) = (usize::from(sel.ttl), usize::from(sel.ecn));
+        let (ipid, mss) = (usize::from(sel.ipid), usize::from(sel.mss));
         add_row(&mut sum, joint.get(joint_index(ttl, ecn, ipid, mss)));
         note(Feature::Ttl, lean(Feature::Ttl, ttl));
         note(Feature::Ecn, lean(Feature::Ecn, ecn));
-        if !features.server {
+        if !sel.server {
             note(Feature::IpId, lean(Feature::IpId, ipid));
         }
         note(Feature::Mss, lean(Feature::Mss, mss));
-        let ws = features.wscale_index();
+        let ws = usize::from(sel.wscale);
         add_row(&mut sum, self.wscale.get(ws));
         note(Feature::WScale, lean(Feature::WScale, ws));
-        if let Some(p) = features.p0f {
-            let i = p as usize;
+        if sel.p0f != NO_DENSE {
+            let i = usize::from(sel.p0f);
             add_row(&mut sum, self.p0f.get(i));
             note(Feature::P0f, lean(Feature::P0f, i));
         }
-
-        // Open domains: hashed. The window is looked up exactly, then as a
-        // multiple of the MSS.
-        let t = &self.tables[Feature::Window.index()];
-        let (row, mult) = match t.find(u64::from(features.window)) {
-            Some(r) => (r, None),
-            None => {
-                let n = features.window_mss_multiple();
-                match n.and_then(|n| t.find(window_mss_key(n))) {
-                    Some(r) => (r, n),
-                    None => (t.unseen(), None),
-                }
-            }
-        };
-        add_row(&mut sum, t.rows.get(row));
-        note(Feature::Window, t.leans.get(row));
-        let t = &self.tables[Feature::Options.index()];
-        let row = t.find(features.layout.key()).unwrap_or(t.unseen());
-        add_row(&mut sum, t.rows.get(row));
-        note(Feature::Options, t.leans.get(row));
+        // Open domains: rows found by [`Model::select`].
+        for (f, row) in [
+            (Feature::Window, sel.window),
+            (Feature::Options, sel.options),
+        ] {
+            let t = &self.tables[f.index()];
+            add_row(&mut sum, t.rows.get(row as usize));
+            note(f, t.leans.get(row as usize));
+        }
         *logit = sum;
-        mult
     }
 }
 
@@ -2499,6 +2660,50 @@ mod tests {
         }
         assert!(exp_nonpositive(-1000.0) < 1e-30);
         assert!((exp_nonpositive(0.0) - 1.0).abs() < 1e-6);
+    }
+
+    /// What the classifier's answer cache relies on: two selections that
+    /// differ anywhere differ in their words.
+    #[test]
+    fn selections_that_differ_anywhere_have_different_words() {
+        let base = Selection {
+            server: false,
+            ttl: 1,
+            ecn: 0,
+            ipid: 1,
+            mss: 2,
+            wscale: 8,
+            p0f: NO_DENSE,
+            hops: NO_DENSE,
+            window: 5,
+            options: 7,
+            mss_value: NO_ROW,
+            signature: NO_ROW,
+            path: NO_ROW,
+            exact: NO_ROW,
+        };
+        let changes: [fn(&mut Selection); 14] = [
+            |s| s.server = true,
+            |s| s.ttl = 3,
+            |s| s.ecn = 1,
+            |s| s.ipid = 0,
+            |s| s.mss = 0,
+            |s| s.wscale = 16,
+            |s| s.p0f = 0,
+            |s| s.hops = 0,
+            |s| s.window = 4,
+            |s| s.options = 8,
+            |s| s.mss_value = 0,
+            |s| s.signature = 0,
+            |s| s.path = 0,
+            |s| s.exact = 0,
+        ];
+        for (i, change) in changes.iter().enumerate() {
+            let mut s = base;
+            change(&mut s);
+            assert_ne!(s, base, "change {i} changes nothing");
+            assert_ne!(s.words(), base.words(), "change {i}");
+        }
     }
 
     #[test]

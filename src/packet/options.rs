@@ -244,6 +244,15 @@ impl TcpOptions {
         &self.kinds[..usize::from(self.len)]
     }
 
+    /// The first `N` kinds, zeros past the list's end: a fixed-size copy,
+    /// for callers that keep a prefix.
+    pub fn first_kinds<const N: usize>(&self) -> [u8; N] {
+        const { assert!(N <= MAX_TCP_OPTIONS) };
+        let mut out = [0; N];
+        out.copy_from_slice(&self.kinds[..N]);
+        out
+    }
+
     /// Options in wire order, up to and including the first EOL.
     pub fn iter(&self) -> impl DoubleEndedIterator<Item = TcpOption> + ExactSizeIterator + '_ {
         let last = usize::from(self.len).wrapping_sub(1);

@@ -1,0 +1,225 @@
+//! The classifier's answers kept per [`Selection`], for callers that
+//! classify many SYNs of shapes not seen before ([`Model::classify_cached`]).
+
+use super::model::{Answer, Selection};
+#[cfg(doc)]
+use super::Model;
+
+/// Slots a cache starts with (64 KB) and grows to (1 MB). The selections
+/// of real traffic number in the hundreds: a window, MSS or hop count the
+/// model does not know selects the same row as any other it does not know.
+/// SYNs of random header values make tens of thousands, and the cache grows
+/// to hold what it can of them.
+const MIN_SLOTS: usize = 1 << 9;
+const MAX_SLOTS: usize = 1 << 13;
+
+/// One answer per slot, the newest of those whose selections hash there:
+/// a miss costs one scoring, as without the cache.
+#[derive(Debug, Default)]
+pub struct AnswerCache {
+    /// The model whose answers the slots hold; 0 before any.
+    model: u64,
+    /// [`Selection::words`] and answer; allocated at the first answer.
+    slots: Vec<Option<([u64; 4], Answer)>>,
+    /// `64 - log2(slots)`: the hash bits that pick a slot.
+    shift: u32,
+    scored: u64,
+    /// Scored since the slots were last allocated: as many as there are
+    /// slots, and the cache doubles.
+    scored_here: usize,
+}
+
+impl AnswerCache {
+    pub fn new() -> AnswerCache {
+        AnswerCache::default()
+    }
+
+    /// Answers scored (not found in the cache) so far.
+    pub fn scored(&self) -> u64 {
+        self.scored
+    }
+
+    /// Slots held now.
+    pub fn capacity(&self) -> usize {
+        self.slots.len()
+    }
+
+    /// The answer of `sel` under model `model`, scored by `score` unless
+    /// held.
+    pub(super) fn answer(
+        &mut self,
+        model: u64,
+        sel: Selection,
+        score: impl FnOnce() -> Answer,
+    ) -> Answer {
+        if self.model != model || self.slots.is_empty() {
+            self.model = model;
+            self.allocate(MIN_SLOTS);
+        } else if self.scored_here >= self.slots.len() && self.slots.len() < MAX_SLOTS {
+            self.allocate(self.slots.len() * 2);
+        }
+        let words = sel.words();
+        // Each word multiplied apart, so the four multiplications overlap
+        // rather than chain; the high bits of each product mix all of its
+        // word's bits.
+        const MIX: [u64; 4] = [
+            0x9E37_79B9_7F4A_7C15,
+            0xC2B2_AE3D_27D4_EB4F,
+            0x1656_67B1_9E37_79F9,
+            0xD6E8_FEB8_6659_FD93,
+        ];
+        let hash = words
+            .iter()
+            .zip(MIX)
+            .fold(0u64, |h, (&w, m)| h ^ w.wrapping_mul(m));
+        match self.slots.get_mut((hash >> self.shift) as usize) {
+            Some(Some((held, answer))) if *held == words => *answer,
+            Some(slot) => {
+                self.scored += 1;
+                self.scored_here += 1;
+                let answer = score();
+                *slot = Some((words, answer));
+                answer
+            }
+            None => score(),
+        }
+    }
+
+    fn allocate(&mut self, slots: usize) {
+        self.slots.clear();
+        self.slots.resize(slots, None);
+        self.shift = 64 - slots.trailing_zeros();
+        self.scored_here = 0;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::classify::testdata::{
+        labelled_set, observation, realistic_syn, Rng, BROWSER_STACKS,
+    };
+    use crate::classify::{learn_from, Features, Model, ModelFile, Os, P0fClass, Sample};
+    use crate::craft::{OptionBytes, Stack, TcpPacket};
+    use crate::packet::Observation;
+
+    /// A SYN whose TTL, window, MSS, window scale and layout are drawn at
+    /// random: nearly every one a new shape, many a new selection.
+    fn random_syn(rng: &mut Rng, n: u32) -> Observation {
+        let (src, dst) = crate::craft::numbered_hosts(n, rng.chance(20));
+        let mut p = Stack::Windows.syn(src, 1024 + (n % 60000) as u16, dst, 443, n);
+        p.ttl = 1 + rng.below(255) as u8;
+        p.window = rng.next() as u16 | 1;
+        let o = OptionBytes::new().mss(500 + rng.below(1000) as u16);
+        let ws = rng.below(15) as u8;
+        p.options = match rng.below(4) {
+            0 => o.nop().ws(ws).nop().nop().sok(),
+            1 => o.sok().ts(n, 0).nop().ws(ws),
+            2 => o.nop().ws(ws).nop().nop().ts(n, 0).sok().eol().eol(),
+            _ => o,
+        }
+        .0;
+        observation(&p)
+    }
+
+    /// What the classifier tells apart: the browser stacks over real
+    /// networks, the same from TTL 255 (a middlebox's story), their
+    /// servers' SYN+ACKs, random headers; with and without a p0f class.
+    fn varied(n: u32) -> Vec<Features> {
+        let mut rng = Rng::new(7);
+        let stacks = [
+            Stack::Windows,
+            Stack::MacOs,
+            Stack::Ios,
+            Stack::Android,
+            Stack::Linux,
+            Stack::FreeBsd,
+            Stack::OpenBsd,
+            Stack::Embedded,
+        ];
+        (0..n)
+            .map(|i| {
+                let obs = match i % 4 {
+                    0 => realistic_syn(rng.pick(&stacks), i, &mut rng),
+                    1 => {
+                        let mut obs = realistic_syn(rng.pick(&stacks), i, &mut rng);
+                        obs.ttl = 255 - rng.below(20) as u8;
+                        obs
+                    }
+                    2 => {
+                        let (src, dst) = crate::craft::numbered_hosts(i, false);
+                        let syn = rng.pick(&stacks).syn(src, 40000, dst, 443, i);
+                        observation(&TcpPacket::syn_ack_for(&syn))
+                    }
+                    _ => random_syn(&mut rng, i),
+                };
+                let p0f = rng.chance(50).then(|| rng.pick(&P0fClass::ALL));
+                Features::of(&obs, p0f)
+            })
+            .collect()
+    }
+
+    /// A model with every learned table filled (exact shapes, paths and
+    /// hop counts select rows of their own), from `train` labelled by
+    /// `label`.
+    fn learned_model(train: &[(Observation, Os)], label: impl Fn(Os) -> Os) -> Model {
+        let mut learned = ModelFile::empty_learned();
+        learn_from(
+            &mut learned,
+            train.iter().map(|(obs, os)| Sample {
+                obs,
+                p0f: None,
+                os: label(*os),
+            }),
+        );
+        Model::compile(&ModelFile::builtin().unwrap(), Some(&learned)).unwrap()
+    }
+
+    #[test]
+    fn cached_answers_are_the_fresh_ones() {
+        let train = labelled_set(&BROWSER_STACKS, 200, 3);
+        let builtin = Model::builtin().unwrap();
+        let learned = learned_model(&train, |os| os);
+        // The same SYNs labelled otherwise: the same rows, other answers.
+        let relabelled = learned_model(&train, |os| match os {
+            Os::Windows => Os::Linux,
+            Os::Linux => Os::MacOs,
+            _ => Os::Windows,
+        });
+        let mut features = varied(4000);
+        features.extend(train.iter().map(|(obs, _)| Features::of(obs, None)));
+        // One cache for the models in turn: a model never gets another's
+        // answers.
+        let mut cache = AnswerCache::new();
+        for model in [&learned, &relabelled, &builtin, &learned, &builtin] {
+            let scored = cache.scored();
+            for (i, f) in features.iter().enumerate() {
+                let fresh = model.classify_features(*f);
+                assert_eq!(
+                    model.classify_cached(*f, &mut cache),
+                    fresh,
+                    "SYN {i}: {f:?}"
+                );
+            }
+            // Not vacuous: many answers came from the cache.
+            let scored = cache.scored() - scored;
+            assert!(scored < 4000, "{scored} of {}", features.len());
+        }
+    }
+
+    #[test]
+    fn the_cache_grows_only_for_many_distinct_selections() {
+        let model = Model::builtin().unwrap();
+        let mut rng = Rng::new(11);
+        let mut cache = AnswerCache::new();
+        for (n, (obs, _)) in labelled_set(&BROWSER_STACKS, 2000, 5).iter().enumerate() {
+            model.classify_cached(Features::of(obs, None), &mut cache);
+            assert_eq!(cache.capacity(), MIN_SLOTS, "after {n} SYNs of browsers");
+        }
+        assert!(cache.scored() < 1000, "{}", cache.scored());
+        for n in 0..40_000 {
+            model.classify_cached(Features::of(&random_syn(&mut rng, n), None), &mut cache);
+        }
+        assert_eq!(cache.capacity(), MAX_SLOTS);
+    }
+}
