@@ -2,7 +2,8 @@
 //! typed error, never panic. What parses must survive `learn`'s round trip
 //! (written back as TOML, it reads as the same model), compile against the
 //! built-in knowledge or on its own, and classify SYNs into probabilities
-//! that are finite and sum to one.
+//! that are finite and sum to one, the same through the analyzer's answer
+//! cache as without it.
 #![no_main]
 
 use std::net::{IpAddr, Ipv4Addr};
@@ -10,7 +11,7 @@ use std::path::Path;
 use std::sync::OnceLock;
 
 use libfuzzer_sys::fuzz_target;
-use synprint::classify::{Model, ModelFile, ModelKind, P0fClass};
+use synprint::classify::{AnswerCache, Features, Model, ModelFile, ModelKind, P0fClass};
 use synprint::craft::Stack;
 use synprint::packet::{decode_ip, Timestamp};
 
@@ -45,6 +46,7 @@ fuzz_target!(|data: &[u8]| {
     };
     let v4 = |d| IpAddr::V4(Ipv4Addr::new(192, 0, 2, d));
     let linux = P0fClass::of("Linux", "3.11 and newer");
+    let mut cache = AnswerCache::new();
     for (i, stack) in Stack::ALL.into_iter().enumerate() {
         let p = stack.syn(v4(1), 40000 + i as u16, v4(2), 443, i as u32);
         let Ok(Some(obs)) = decode_ip(Timestamp(1), &p.ip_bytes()) else {
@@ -61,6 +63,11 @@ fuzz_target!(|data: &[u8]| {
             assert!((sum - 1.0).abs() < 1e-3, "scores sum to {sum}");
             assert_eq!(c.confidence, c.scores.get(c.os));
             let _ = c.evidence.strings();
+            // Scored on the first call, found on the second.
+            for _ in 0..2 {
+                let cached = model.classify_cached(Features::of(&obs, hint), &mut cache);
+                assert_eq!(cached, c, "the answer cache changed the answer");
+            }
         }
     }
 });
