@@ -748,8 +748,8 @@ impl Features {
         !self.server && self.initial_ttl == 255
     }
 
-    /// Index into [`TTL_DOMAIN`]. Counted, not matched: no branch to
-    /// mispredict where TTLs vary.
+    /// Index of the initial TTL among 32, 64, 128 and 255. Counted, not
+    /// matched: no branch to mispredict where TTLs vary.
     pub fn ttl_index(&self) -> usize {
         let t = self.initial_ttl;
         usize::from(t > 32) + usize::from(t > 64) + usize::from(t > 128)

@@ -1305,9 +1305,10 @@ impl Model {
         self.classification(features, mult, &self.score(&sel))
     }
 
-    /// [`Model::classify_features`], scoring each distinct [`Selection`]
-    /// once: SYNs of shapes not seen before (a new window, MSS or hop
-    /// count) mostly select rows an earlier SYN selected. Same answers.
+    /// [`Model::classify_features`], scoring each distinct selection of
+    /// the model's rows once: SYNs of shapes not seen before (a new window,
+    /// MSS or hop count) mostly select rows an earlier SYN selected. Same
+    /// answers.
     pub fn classify_cached(&self, features: Features, cache: &mut AnswerCache) -> Classification {
         let (sel, mult) = self.select(&features);
         let answer = cache.answer(self.id, sel, || self.score(&sel));
