@@ -127,16 +127,7 @@ mod tests {
     /// servers' SYN+ACKs, random headers; with and without a p0f class.
     fn varied(n: u32) -> Vec<Features> {
         let mut rng = Rng::new(7);
-        let stacks = [
-            Stack::Windows,
-            Stack::MacOs,
-            Stack::Ios,
-            Stack::Android,
-            Stack::Linux,
-            Stack::FreeBsd,
-            Stack::OpenBsd,
-            Stack::Embedded,
-        ];
+        let stacks = Stack::ALL;
         (0..n)
             .map(|i| {
                 let obs = match i % 4 {
