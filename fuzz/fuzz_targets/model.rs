@@ -63,7 +63,7 @@ fuzz_target!(|data: &[u8]| {
             assert!((sum - 1.0).abs() < 1e-3, "scores sum to {sum}");
             assert_eq!(c.confidence, c.scores.get(c.os));
             let _ = c.evidence.strings();
-            // Scored on the first call, found on the second.
+            // The second call finds what the first scored (or found).
             for _ in 0..2 {
                 let cached = model.classify_cached(Features::of(&obs, hint), &mut cache);
                 assert_eq!(cached, c, "the answer cache changed the answer");

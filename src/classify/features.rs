@@ -523,11 +523,16 @@ impl Layout {
         }
     }
 
-    /// Appends a kind. The key is a rotate-xor (one-cycle steps: this runs
-    /// per option per SYN); kind + 1 so EOL (0) still counts; the first seven
-    /// options are encoded exactly, longer layouts are mixed.
+    /// One option's step of the key: a rotate-xor (one-cycle steps: this
+    /// runs per option per SYN); kind + 1 so EOL (0) still counts; the first
+    /// seven options are encoded exactly, longer layouts are mixed.
+    fn key_step(key: u64, kind: u8) -> u64 {
+        key.rotate_left(9) ^ (u64::from(kind) + 1)
+    }
+
+    /// Appends a kind.
     fn push(&mut self, kind: u8) {
-        self.key = self.key.rotate_left(9) ^ (u64::from(kind) + 1);
+        self.key = Layout::key_step(self.key, kind);
         if usize::from(self.len) < LAYOUT_KEEP {
             self.kinds[usize::from(self.len)] = kind;
             self.len += 1;
@@ -545,9 +550,7 @@ impl Layout {
             kinds: opts.first_kinds(),
             len: list.len().min(LAYOUT_KEEP) as u8,
             truncated: list.len() > LAYOUT_KEEP,
-            key: list
-                .iter()
-                .fold(0, |key: u64, &k| key.rotate_left(9) ^ (u64::from(k) + 1)),
+            key: list.iter().fold(0, |key, &k| Layout::key_step(key, k)),
         };
         if opts.last() == Some(TcpOption::Eol) && !opts.eol_pad_nonzero() {
             for _ in 0..opts.eol_pad {

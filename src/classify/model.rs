@@ -705,6 +705,25 @@ pub(super) struct Answer {
     window_kept: bool,
 }
 
+impl Answer {
+    /// The classification of a SYN with these `features` (and window
+    /// `mss*N` match) that selected this answer's rows.
+    fn classification(&self, features: Features, mult: Option<u16>) -> Classification {
+        Classification {
+            os: self.os,
+            family: self.family,
+            confidence: self.confidence,
+            scores: self.scores,
+            family_scores: self.family_scores,
+            evidence: Evidence {
+                features,
+                leans: self.leans,
+                window_mss_multiple: mult.filter(|_| self.window_kept),
+            },
+        }
+    }
+}
+
 fn fresh_model_id() -> u64 {
     static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
     NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
@@ -1302,7 +1321,7 @@ impl Model {
 
     pub fn classify_features(&self, features: Features) -> Classification {
         let (sel, mult) = self.select(&features);
-        self.classification(features, mult, &self.score(&sel))
+        self.score(&sel).classification(features, mult)
     }
 
     /// [`Model::classify_features`], scoring each distinct selection of
@@ -1311,8 +1330,9 @@ impl Model {
     /// answers.
     pub fn classify_cached(&self, features: Features, cache: &mut AnswerCache) -> Classification {
         let (sel, mult) = self.select(&features);
-        let answer = cache.answer(self.id, sel, || self.score(&sel));
-        self.classification(features, mult, &answer)
+        cache
+            .answer(self.id, sel, || self.score(&sel))
+            .classification(features, mult)
     }
 
     /// The rows `features` select, and the window's `mss*N` match where
@@ -1345,6 +1365,9 @@ impl Model {
         };
         let t = table(Feature::Options);
         let options = t.find(features.layout.key()).unwrap_or(t.unseen());
+        // Features::of gives only these; the TTL-255 index also stands for
+        // the middlebox story in `score`.
+        debug_assert!(TTL_DOMAIN.contains(&features.initial_ttl));
         let sel = Selection {
             server: features.server,
             ttl: features.ttl_index() as u8,
@@ -1353,9 +1376,9 @@ impl Model {
             mss: features.mss_bucket as u8,
             wscale: features.wscale_index() as u8,
             p0f: features.p0f.map_or(NO_DENSE, |p| p as u8),
-            // Hop rows all alike (the built-in model has none) select
-            // nothing: then SYNs that differ only in their distance share
-            // an answer.
+            // Where no hop row or lean says anything (the built-in model
+            // has no hop counts), the hop count selects nothing: then SYNs
+            // that differ only in their distance share an answer.
             hops: if self.hops_inform {
                 features.hops
             } else {
@@ -1454,21 +1477,6 @@ impl Model {
             family_scores: FamilyScores(family_units.map(|u| f32::from(u) / 10_000.0)),
             leans,
             window_kept,
-        }
-    }
-
-    fn classification(&self, features: Features, mult: Option<u16>, a: &Answer) -> Classification {
-        Classification {
-            os: a.os,
-            family: a.family,
-            confidence: a.confidence,
-            scores: a.scores,
-            family_scores: a.family_scores,
-            evidence: Evidence {
-                features,
-                leans: a.leans,
-                window_mss_multiple: mult.filter(|_| a.window_kept),
-            },
         }
     }
 
@@ -2430,6 +2438,75 @@ mod tests {
             ev.iter().any(|e| e.starts_with("window mss*46 ->")),
             "{ev:?}"
         );
+    }
+
+    /// A TTL-255 client SYN whose device story wins shows no stack fields,
+    /// so no `mss*N` window either, though its window is one; a SYN+ACK
+    /// from TTL 255 is a server, never a middlebox.
+    #[test]
+    fn middlebox_answers_drop_the_windows_mss_multiple() {
+        let m = Model::builtin().unwrap();
+        let mut shown_at_64 = 0;
+        for k in 2..=46u16 {
+            for options in [
+                OptionBytes::new().mss(1400).sok().ts(1, 0).nop().ws(7),
+                OptionBytes::new().mss(1400),
+                OptionBytes::new().mss(1400).nop().ws(2).sok(),
+            ] {
+                let mut p = syn_packet(Stack::Linux);
+                (p.options, p.window, p.ttl) = (options.0, k * 1400, 60);
+                let client = m.classify(&observation(&p), None);
+                p.ttl = 250;
+                let c = m.classify(&observation(&p), None);
+                if c.from_middlebox() && client.evidence.window_mss_multiple.is_some() {
+                    shown_at_64 += 1;
+                    assert_eq!(c.evidence.window_mss_multiple, None, "window mss*{k}");
+                    assert!(
+                        !c.evidence.strings().iter().any(|e| e.starts_with("window")),
+                        "{:?}",
+                        c.evidence.strings()
+                    );
+                }
+                // A proxy's look (as for the client SYNs that are called
+                // middleboxes), from a server.
+                let mut server = crate::craft::TcpPacket::syn_ack_for(&p);
+                (server.options, server.window, server.ttl) =
+                    (OptionBytes::new().mss(1400).0, 4200, 250);
+                assert!(!m.classify(&observation(&server), None).from_middlebox());
+            }
+        }
+        assert!(shown_at_64 > 0, "no middlebox SYN with an mss*N window");
+    }
+
+    /// The hop count selects rows only where learned counts give it some:
+    /// under the built-in model, SYNs that differ in their distance alone
+    /// share one selection (and one cached answer).
+    #[test]
+    fn hop_counts_select_rows_only_where_learned() {
+        use crate::classify::testdata::{labelled_set, BROWSER_STACKS};
+        let builtin = Model::builtin().unwrap();
+        let mut file = ModelFile::empty_learned();
+        let train = labelled_set(&BROWSER_STACKS, 200, 3);
+        crate::classify::learn_from(
+            &mut file,
+            train.iter().map(|(obs, os)| crate::classify::Sample {
+                obs,
+                p0f: None,
+                os: *os,
+            }),
+        );
+        let learned = Model::compile(&ModelFile::builtin().unwrap(), Some(&file)).unwrap();
+        let near = Features::of(&syn(Stack::Android), None);
+        let far = Features {
+            hops: near.hops + 12,
+            ..near
+        };
+        assert_eq!(builtin.select(&near).0, builtin.select(&far).0);
+        assert_eq!(
+            builtin.classify_features(near).scores,
+            builtin.classify_features(far).scores
+        );
+        assert_ne!(learned.select(&near).0, learned.select(&far).0);
     }
 
     #[test]
