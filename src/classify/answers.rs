@@ -264,8 +264,13 @@ mod tests {
         // Learned from such SYNs: nearly every MSS value has its own row.
         let mut rng = Rng::new(13);
         let train: Vec<(Observation, Os)> = (0..3000)
-            .map(|n| (random_syn(&mut rng, n), BROWSER_STACKS[n as usize % 5]))
-            .map(|(obs, stack)| (obs, crate::classify::testdata::label(stack)))
+            .map(|n| {
+                let stack = BROWSER_STACKS[n as usize % 5];
+                (
+                    random_syn(&mut rng, n),
+                    crate::classify::testdata::label(stack),
+                )
+            })
             .collect();
         let model = learned_model(&train, |os| os);
         let mut cache = AnswerCache::new();
