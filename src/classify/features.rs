@@ -11,7 +11,9 @@ use std::fmt;
 
 use crate::fingerprint::{format_with, TextSink};
 use crate::p0f::P0fMatch;
-use crate::packet::{flags, initial_ttl, IpVersion, Kind, Observation, TcpOption, TcpOptions};
+use crate::packet::{
+    flags, initial_ttl, initial_ttl_rank, IpVersion, Kind, Observation, TcpOption, TcpOptions,
+};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Feature {
@@ -751,11 +753,9 @@ impl Features {
         !self.server && self.initial_ttl == 255
     }
 
-    /// Index of the initial TTL among 32, 64, 128 and 255. Counted, not
-    /// matched: no branch to mispredict where TTLs vary.
+    /// Index of the initial TTL among 32, 64, 128 and 255.
     pub fn ttl_index(&self) -> usize {
-        let t = self.initial_ttl;
-        usize::from(t > 32) + usize::from(t > 64) + usize::from(t > 128)
+        initial_ttl_rank(self.initial_ttl)
     }
 
     pub fn wscale_index(&self) -> usize {

@@ -157,11 +157,15 @@ pub mod flags {
 /// started from: the nearest one at or above it. p0f's hop distance and the
 /// classifier's TTL feature both rest on this one rule.
 pub fn initial_ttl(ttl: u8) -> u8 {
-    // Counted, not matched: where TTLs vary, a chain of comparisons
-    // mispredicts.
     const INITIAL: [u8; 4] = [32, 64, 128, 255];
-    let rank = usize::from(ttl > 32) + usize::from(ttl > 64) + usize::from(ttl > 128);
-    INITIAL.get(rank).copied().unwrap_or(255)
+    INITIAL.get(initial_ttl_rank(ttl)).copied().unwrap_or(255)
+}
+
+/// Which of 32, 64, 128 and 255 [`initial_ttl`] gives for `ttl` (0 to 3);
+/// the same for the initial TTL itself. Counted, not matched: where TTLs
+/// vary, a chain of comparisons mispredicts.
+pub fn initial_ttl_rank(ttl: u8) -> usize {
+    usize::from(ttl > 32) + usize::from(ttl > 64) + usize::from(ttl > 128)
 }
 
 impl Observation {
@@ -181,6 +185,19 @@ mod tests {
             "{}",
             std::mem::size_of::<super::Observation>()
         );
+    }
+
+    #[test]
+    fn initial_ttl_is_the_nearest_common_one_at_or_above() {
+        for ttl in 0..=255u8 {
+            let initial = super::initial_ttl(ttl);
+            let expected = [32, 64, 128, 255].into_iter().find(|&i| i >= ttl);
+            assert_eq!(Some(initial), expected, "{ttl}");
+            // The rank is the initial TTL's place, whichever of the two is asked.
+            let rank = super::initial_ttl_rank(ttl);
+            assert_eq!(rank, super::initial_ttl_rank(initial), "{ttl}");
+            assert_eq!([32, 64, 128, 255][rank], initial, "{ttl}");
+        }
     }
 
     /// What Rust's (correctly rounding) parser makes of the exact decimal.
