@@ -702,7 +702,8 @@ fn raw_head(a: std::net::SocketAddr, head: &str) -> String {
 /// Requests the HTTP layer refuses before synprint sees them (a head that
 /// does not parse, one over the size limit, one still unfinished after
 /// 10 s) are counted by reason in `/metrics`, apart from the requests
-/// synprint answers.
+/// synprint answers. A keep-alive connection closed after 10 s without a
+/// new request refused nothing.
 #[test]
 fn refused_requests_are_counted() {
     use std::time::{Duration, Instant};
@@ -717,6 +718,8 @@ fn refused_requests_are_counted() {
             .unwrap_or_else(|| panic!("no {line} in {text}"))
     };
     assert_eq!(refused("malformed"), "0");
+    let mut idle = connect(a, SynShape::default());
+    assert_eq!(get_on(&mut idle, "/healthz", &[]).status, 200);
     let mut slow = connect(a, SynShape::default());
     slow.write_all(b"GET /classify HTTP/1.1\r\nHost: t\r\n")
         .expect("send");
@@ -753,6 +756,14 @@ fn refused_requests_are_counted() {
         assert!(Instant::now() < deadline, "head_timeout not counted");
         std::thread::sleep(Duration::from_millis(20));
     }
+    // Closed too (it went idle before the slow head began), then counted
+    // as nothing.
+    idle.set_read_timeout(Some(Duration::from_secs(20)))
+        .expect("timeout");
+    idle.read_to_end(&mut rest)
+        .expect("the idle connection was closed on within 20 s");
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(refused("head_timeout"), "1");
 }
 
 /// RFC 9112: an HTTP/1.1 request without a Host header, or with two, gets

@@ -216,10 +216,10 @@ impl StallGuard {
         }
     }
 
-    /// Bytes moved either way: a connection doing so keeps its slot.
-    fn touch(&self) {
+    /// Bytes moved, written or read: a connection doing so keeps its slot.
+    fn moved(&self, written: bool) {
         if let Some(a) = &self.activity {
-            a.touch();
+            a.moved(written);
         }
     }
 
@@ -262,7 +262,7 @@ impl AsyncRead for StallGuard {
         let before = buf.filled().len();
         let read = Pin::new(&mut self.inner).poll_read(cx, buf);
         if buf.filled().len() > before {
-            self.touch();
+            self.moved(false);
         }
         read
     }
@@ -276,7 +276,7 @@ impl AsyncWrite for StallGuard {
     ) -> Poll<io::Result<usize>> {
         let written = self.guard(cx, |s, cx| s.poll_write(cx, buf));
         if matches!(written, Poll::Ready(Ok(n)) if n > 0) {
-            self.touch();
+            self.moved(true);
         }
         written
     }
@@ -340,8 +340,13 @@ async fn serve_connection(
     tokio::pin!(connection);
     tokio::select! {
         served = connection.as_mut() => {
-            if let Some(why) = served.err().as_ref().and_then(refusal) {
-                metrics.refused(why);
+            match served.err().as_ref().and_then(refusal) {
+                // hyper's head timeout also runs between requests: a
+                // keep-alive connection left idle that long is closed, as
+                // servers do, and refused nothing.
+                Some(Refusal::HeadTimeout) if activity.between_requests() => {}
+                Some(why) => metrics.refused(why),
+                None => {}
             }
         }
         _ = shutdown.changed() => {

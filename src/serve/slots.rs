@@ -44,6 +44,8 @@ pub struct Activity {
     last_active_us: AtomicU64,
     epoch: Instant,
     asked: AtomicBool,
+    /// The last bytes that moved were written (an answer), none read since.
+    answered: AtomicBool,
     /// Notified once, when the connection should give its slot back.
     pub reclaim: Notify,
 }
@@ -52,6 +54,18 @@ impl Activity {
     /// Bytes moved: read from the client or written to it.
     pub fn touch(&self) {
         self.last_active_us.store(micros_since(self.epoch), Relaxed);
+    }
+
+    /// Bytes moved, written (`true`) or read.
+    pub fn moved(&self, written: bool) {
+        self.touch();
+        self.answered.store(written, Relaxed);
+    }
+
+    /// Answered, and no byte of another request read since: a keep-alive
+    /// connection waiting for its next request.
+    pub fn between_requests(&self) -> bool {
+        self.answered.load(Relaxed)
     }
 }
 
@@ -103,6 +117,7 @@ impl Slots {
             last_active_us: AtomicU64::new(self.now_us()),
             epoch: self.epoch,
             asked: AtomicBool::new(false),
+            answered: AtomicBool::new(false),
             reclaim: Notify::new(),
         });
         let id = self.next_id.fetch_add(1, Relaxed);
