@@ -144,7 +144,8 @@ fn analyze_judges_each_row_as_learn_and_eval_read_it() {
              {a2},5001,Windows,\"{LINUX_UA}\"\n\
              {a3},5002,unknown,\"{WINDOWS_UA}\"\n\
              {a4},5003,,\n\
-             {a5},5004,Linux,\n",
+             {a5},5004,Linux,\n\
+             {a1},5000,Windows,\n",
             a1 = addr(1),
             a2 = addr(2),
             a3 = addr(3),
@@ -201,6 +202,9 @@ fn analyze_judges_each_row_as_learn_and_eval_read_it() {
     assert_eq!(j["join"]["labelled"], 3, "{j}");
     assert_eq!(j["join"]["label_without_os"], 1, "{j}");
     assert_eq!(j["join"]["unmatched_label_rows"], 1, "{j}");
+    // The last row repeats the first's address and port: counted, unused.
+    assert_eq!(j["join"]["label_rows"], 6, "{j}");
+    assert_eq!(j["join"]["duplicate_label_rows"], 1, "{j}");
 }
 
 /// A labels file whose rows name no SYN of the capture is said so (the
@@ -226,6 +230,12 @@ fn labels_that_match_nothing_are_reported() {
     assert_eq!(stdout.lines().count(), 1, "{stdout}");
     assert!(!stdout.contains("verdict"), "{stdout}");
     assert!(!Path::new("-").exists());
+    // A header and no rows: said as such.
+    std::fs::write(&other, "src_ip,src_port,user_agent\n").expect("write");
+    let out = synprint(&["analyze", "-f", "none", "--labels", &other, &pcap]);
+    assert!(out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("no rows below the header"), "{err}");
 }
 
 #[test]

@@ -234,8 +234,17 @@ pub fn evaluate<'a>(model: &Model, samples: impl IntoIterator<Item = Sample<'a>>
     ev.finish()
 }
 
+/// A share to a tenth of a percent; a share below 1 never reads 100.0%,
+/// one above 0 never 0.0% (2,999 right of 3,000 is 99.9%).
 fn pct(x: f64) -> String {
-    format!("{:.1}%", x * 100.0)
+    let mut tenths = (x * 1000.0).round();
+    if x < 1.0 {
+        tenths = tenths.min(999.0);
+    }
+    if x > 0.0 {
+        tenths = tenths.max(1.0);
+    }
+    format!("{:.1}%", tenths / 10.0)
 }
 
 /// A share over `n` answers, or `None` when there were none: 0% would
@@ -535,5 +544,15 @@ mod tests {
         let text = r.to_string();
         assert!(text.contains("top-1"));
         assert!(text.contains("calibration"));
+    }
+
+    #[test]
+    fn shares_read_as_all_or_none_only_when_they_are() {
+        assert_eq!(pct(1.0), "100.0%");
+        assert_eq!(pct(2999.0 / 3000.0), "99.9%");
+        assert_eq!(pct(0.9994), "99.9%");
+        assert_eq!(pct(0.7935), "79.4%");
+        assert_eq!(pct(1.0 / 3000.0), "0.1%");
+        assert_eq!(pct(0.0), "0.0%");
     }
 }

@@ -36,6 +36,10 @@ pub struct JoinStats {
     /// SYNs with no label row (a retransmitted one counts again: telling
     /// would mean remembering every connection of the capture).
     pub unlabelled: u64,
+    /// Data rows of the labels file.
+    pub label_rows: u64,
+    /// Rows for an address and port an earlier row labelled: not used.
+    pub duplicate_label_rows: u64,
     /// Label rows (first of each address and port) that no SYN of the
     /// capture joined: a CSV of another capture, or addresses rewritten by
     /// a NAT or proxy in between.
@@ -168,6 +172,8 @@ pub fn for_each_labelled_syn<P: AsRef<Path>>(
     // a different row.
     let joined = stats.labelled + stats.label_without_os;
     stats.unmatched_label_rows = (labels.len() as u64).saturating_sub(joined);
+    stats.label_rows = labels.rows as u64;
+    stats.duplicate_label_rows = labels.duplicates as u64;
     Ok(stats)
 }
 

@@ -105,7 +105,7 @@ pub enum LabelError {
     #[error("{path}: the header names the {column:?} column twice")]
     DuplicateColumn { path: PathBuf, column: &'static str },
     #[error(
-        "{path}: line {line}: {found} fields where the header has {expected} \
+        "{path}: line {line}: {found} field(s) where the header has {expected} \
          (a cut line, or a field with a comma that is not quoted)"
     )]
     FieldCount {
@@ -242,6 +242,10 @@ fn read_labels_up_to<R: Read>(input: R, path: &Path, limit: u64) -> Result<Label
         let rec = rec.map_err(csv_err)?;
         // Counted only for an error: counting costs a pass over the text.
         let line = || line_at(rec.position());
+        // Spaces only: as blank as the empty lines the reader skips.
+        if rec.len() == 1 && rec.get(0).is_some_and(|f| f.trim_ascii().is_empty()) {
+            continue;
+        }
         if rec.len() != headers.len() {
             return Err(LabelError::FieldCount {
                 path: p(),
@@ -769,6 +773,11 @@ mod tests {
         assert_eq!(
             line("src_ip,src_port,os\r\n\r\n\r\n1.2.3.4,-1,Linux\r\n"),
             4
+        );
+        // Spaces only are blank too.
+        assert_eq!(
+            line("src_ip,src_port,os\n  \n1.2.3.4,1,Linux\n\t\r\nx,2,Linux\n"),
+            5
         );
         // A quoted field spanning lines: the record's first line.
         assert_eq!(

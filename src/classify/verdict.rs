@@ -65,6 +65,11 @@ impl Verdict {
 }
 
 /// The usual MSS of a direct Ethernet path.
+/// IPv4's default path MTU (MSS 536): what a stack that did not read its
+/// interface's MTU announces, whatever the path (embedded stacks, old
+/// modems' settings), so it says nothing of a tunnel.
+const DEFAULT_MTU_V4: u32 = 576;
+
 fn direct_mss(v: IpVersion) -> u16 {
     match v {
         IpVersion::V4 => 1460,
@@ -214,6 +219,14 @@ fn judge(
     let direct = direct_mss(obs.ip_version);
     let overhead = crate::p0f::header_bytes(obs.ip_version);
     let (tunnel_suspected, mtu_link) = match mtu {
+        Some(m) if obs.ip_version == IpVersion::V4 && m.raw_mtu == DEFAULT_MTU_V4 => {
+            reasons.push(format!(
+                "MSS {}: the default a stack sends without its link's MTU (RFC 1122), \
+                 not a tunnel's",
+                DEFAULT_MTU_V4 - overhead
+            ));
+            (false, None)
+        }
         Some(m) if m.raw_mtu < u32::from(direct) + overhead => {
             // p0f's table has no label for many tunnel MTUs (and none for
             // mobile networks' odd values).
@@ -439,6 +452,13 @@ mod tests {
             Some("DSL"),
             "p0f.fp's label for MTU 1492"
         );
+        // MSS 536, the default without a link MTU: no tunnel; 535 is one.
+        for (mss, tunnel) in [(536, false), (535, true)] {
+            p.options = crate::craft::OptionBytes::new().mss(mss).0;
+            let v = judge(&observation(&p), Some(WINDOWS_UA));
+            assert_eq!(v.tunnel_suspected, tunnel, "{mss}: {:?}", v.reasons);
+            assert_eq!(v.mtu_link.is_some(), tunnel, "{mss}");
+        }
         let j = serde_json::to_value(&v).unwrap();
         for k in [
             "ua_os",

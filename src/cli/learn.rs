@@ -151,13 +151,19 @@ pub fn eval(args: EvalArgs) -> Result<ExitCode, CliError> {
 }
 
 /// Reads a labels CSV and says on stderr how many rows repeated an
-/// address and port (their labels are not used).
+/// address and port (their labels are not used), or that it had none.
 pub(super) fn read_labels(path: &Path) -> Result<classify::Labels, classify::LabelError> {
     let labels = if path == Path::new("-") {
         classify::read_labels(io::stdin().lock(), path)?
     } else {
         classify::read_labels_file(path)?
     };
+    if labels.rows == 0 {
+        synprint::say!(
+            "{}: no rows below the header: no SYN can be labelled",
+            path.display()
+        );
+    }
     if labels.duplicates > 0 {
         let n = labels.duplicates;
         synprint::say!(
