@@ -12,7 +12,7 @@ use std::fmt;
 use crate::fingerprint::{format_with, TextSink};
 use crate::p0f::P0fMatch;
 use crate::packet::{
-    flags, initial_ttl, initial_ttl_rank, IpVersion, Kind, Observation, TcpOption, TcpOptions,
+    flags, hops, initial_ttl, initial_ttl_rank, IpVersion, Kind, Observation, TcpOption, TcpOptions,
 };
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -568,7 +568,9 @@ impl Layout {
 }
 
 impl Layout {
-    /// zardaxt-style letters, `M,N,W,N,N,T,S,E,E`; `none` when empty.
+    /// Letters without values, `M,N,W,N,N,T,S,E,E` (zardaxt's letters for
+    /// the options SYNs carry; any other kind is `U<kind>`, where zardaxt's
+    /// string has letters for a few more); `none` when empty.
     pub fn write_to(&self, out: &mut impl TextSink) {
         if self.len == 0 {
             return out.text("none");
@@ -602,8 +604,8 @@ impl fmt::Display for Layout {
     }
 }
 
-/// Parses zardaxt-style letters without values: `M,N,W,N,N,T,S,E,E`; other
-/// kinds as `U<kind>`; `none` for an empty list. A trailing comma is allowed
+/// Parses [`Layout::write_to`]'s letters: `M,N,W,N,N,T,S,E,E`, other kinds
+/// as `U<kind>`, `none` for an empty list. A trailing comma is allowed
 /// (zardaxt writes one).
 pub fn parse_layout(s: &str) -> Result<Layout, FeatureValueError> {
     let mut l = Layout::new();
@@ -697,7 +699,7 @@ impl Features {
         let initial = initial_ttl(obs.ttl);
         Features {
             initial_ttl: initial,
-            hops: initial.saturating_sub(obs.ttl).min(MAX_HOPS),
+            hops: hops(obs.ttl).min(MAX_HOPS),
             window: obs.window,
             mss: obs.options.mss,
             wscale: obs.options.window_scale,

@@ -7,7 +7,7 @@ use super::classes::{Family, Os};
 use super::model::Classification;
 use super::ua::{os_from_user_agent, UaParserError};
 use crate::p0f::Mtu;
-use crate::packet::initial_ttl;
+use crate::packet::hops;
 use crate::packet::{IpVersion, Kind, Observation};
 
 /// `os_mismatch` is true only when the TCP side gives the User-Agent's
@@ -243,7 +243,7 @@ fn judge(
         _ => (false, None),
     };
 
-    let hops = initial_ttl(obs.ttl).saturating_sub(obs.ttl);
+    let hops = hops(obs.ttl);
     Verdict {
         ua_os,
         ua_family,

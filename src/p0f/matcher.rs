@@ -7,7 +7,7 @@
 use serde::ser::SerializeStruct;
 
 use super::db::{Database, Label};
-use super::signature::{guess_dist, Quirks, TcpSignature};
+use super::signature::{Quirks, TcpSignature};
 use super::MAX_DIST;
 use crate::packet::{IpVersion, Kind, Observation};
 
@@ -171,7 +171,7 @@ pub(crate) fn find_match<'a>(cands: &'a [TcpRecord], p: &Probe, dupe_det: bool) 
     }
     let dist = match fmatch {
         Some(f) if f.ttl >= p.ttl && (f.bad_ttl || f.ttl - p.ttl <= MAX_DIST) => f.ttl - p.ttl,
-        _ => guess_dist(p.ttl),
+        _ => crate::packet::hops(p.ttl),
     };
     Outcome {
         record: fmatch,

@@ -365,11 +365,6 @@ impl TcpSignature {
     }
 }
 
-/// p0f's guess of the hop distance from the nearest common initial TTL.
-pub(crate) fn guess_dist(ttl: u8) -> u8 {
-    crate::packet::initial_ttl(ttl) - ttl
-}
-
 pub(crate) struct WinInputs {
     pub win: u16,
     pub mss: i32,
@@ -433,7 +428,7 @@ impl TcpSignature {
     /// Byte for byte what p0f 3.09b logs as `raw_sig=`, written piece by
     /// piece: records render it straight into their output buffer.
     pub fn write_to(&self, out: &mut impl TextSink) {
-        let dist = guess_dist(self.ttl);
+        let dist = crate::packet::hops(self.ttl);
         out.number(self.ip_version.number().into());
         out.text(":");
         out.number(self.ttl.into());

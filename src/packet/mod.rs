@@ -20,7 +20,7 @@ pub use ip::MAX_TUNNEL_DEPTH;
 pub(crate) use link::ethertype;
 pub use link::LinkType;
 pub use observation::{
-    flags, initial_ttl, initial_ttl_rank, IpVersion, Kind, Observation, Timestamp,
+    flags, hops, initial_ttl, initial_ttl_rank, IpVersion, Kind, Observation, Timestamp,
 };
 pub use options::{OptionsShape, P0fOptionView, TcpOption, TcpOptions, MAX_TCP_OPTIONS};
 pub use skip::Skip;

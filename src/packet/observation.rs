@@ -161,6 +161,11 @@ pub fn initial_ttl(ttl: u8) -> u8 {
     INITIAL.get(initial_ttl_rank(ttl)).copied().unwrap_or(255)
 }
 
+/// Hops from the sender, as p0f guesses them: `initial_ttl(ttl) - ttl`.
+pub fn hops(ttl: u8) -> u8 {
+    initial_ttl(ttl) - ttl
+}
+
 /// Which of 32, 64, 128 and 255 [`initial_ttl`] gives for `ttl` (0 to 3);
 /// the same for the initial TTL itself. Counted, not matched: where TTLs
 /// vary, a chain of comparisons mispredicts.
