@@ -3,9 +3,13 @@
 //! Data flows one way through these modules:
 //!
 //! - [`capture`]: capture files (pcap, pcapng) and live interfaces →
-//!   timestamped frames with their link type.
-//! - [`packet`]: a frame → one [`packet::Observation`] per SYN / SYN+ACK, or
-//!   a counted [`packet::Skip`] reason. The only place bytes are parsed.
+//!   timestamped frames with their link type. The one step against the
+//!   flow: a live capture hands each block of frames the kernel delivers to
+//!   an [`analyze::Analyzer`] and drains it at the block's end, so that no
+//!   record waits for the next block.
+//! - [`packet`]: a frame (or the kernel's saved SYN) → one
+//!   [`packet::Observation`] per SYN / SYN+ACK, or a counted
+//!   [`packet::Skip`] reason. The only place packet bytes are parsed.
 //! - [`fingerprint`]: pure functions of an observation: zardaxt's fields,
 //!   JA4T/JA4TS.
 //! - [`p0f`]: the p0f 3 database, signature rendering and matching, MTU and

@@ -68,5 +68,28 @@ pub fn decode_ip(ts: Timestamp, packet: &[u8]) -> Result<Option<Observation>, Sk
     ip::any::<Handshakes>(ts, packet, 0)
 }
 
+/// Decodes the kernel's saved SYN (`TCP_SAVED_SYN`). The kernel saves a
+/// SYN's headers, not its data, which a TCP Fast Open SYN carries: without
+/// it the packet is shorter than its IP length, which [`decode_ip`] counts
+/// as cut. The data is put back as zeros, up to that length, so that the
+/// observation's lengths are the packet's (of a SYN's data only the length
+/// is read).
+pub fn decode_saved_syn(ts: Timestamp, mut saved: Vec<u8>) -> Result<Option<Observation>, Skip> {
+    let be16 = |at: usize| {
+        saved
+            .get(at..at + 2)
+            .map(|l| usize::from(u16::from_be_bytes([l[0], l[1]])))
+    };
+    let ip_length = match saved.first().map(|b| b >> 4) {
+        Some(4) => be16(2),
+        Some(6) => be16(4).map(|payload| payload + 40),
+        _ => None,
+    };
+    if let Some(len) = ip_length.filter(|&len| len > saved.len()) {
+        saved.resize(len, 0);
+    }
+    decode_ip(ts, &saved)
+}
+
 #[cfg(test)]
 mod tests;

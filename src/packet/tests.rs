@@ -1047,3 +1047,21 @@ mod props {
         }
     }
 }
+
+/// A SYN with data, saved without it (headers only), decodes as the whole
+/// packet does, over IPv4 and IPv6.
+#[test]
+fn a_saved_syn_without_its_data_decodes_as_the_packet() {
+    for v6 in [false, true] {
+        let mut syn = if v6 { v6_syn() } else { v4_syn() };
+        syn.payload = vec![0; 100];
+        let whole = syn.ip_bytes();
+        let saved = whole[..whole.len() - 100].to_vec();
+        assert!(decode_ip(TS, &saved).is_err());
+        assert_eq!(
+            decode_saved_syn(TS, saved),
+            decode_ip(TS, &whole),
+            "IPv6: {v6}"
+        );
+    }
+}

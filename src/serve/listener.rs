@@ -79,35 +79,13 @@ pub fn read_syn(stream: &TcpStream, engine: &Engine) -> ConnSyn {
     };
     // `saved_syn` never reports more than the buffer holds.
     buf.truncate(n);
-    make_room_for_data(&mut buf);
-    match packet::decode_ip(ts, &buf) {
+    match packet::decode_saved_syn(ts, buf) {
         Ok(Some(obs)) => ConnSyn::Saved {
             record: Arc::new(engine.fingerprint(obs, None)),
             rtt_us: sys::tcp_rtt_us(fd).ok(),
         },
         Ok(None) => ConnSyn::Undecodable("the saved packet is not a SYN".into()),
         Err(skip) => ConnSyn::Undecodable(skip.as_str().to_string()),
-    }
-}
-
-/// The kernel saves a SYN's headers, not its data, which a TCP Fast Open
-/// SYN carries: without it the packet is shorter than its IP length, which
-/// the decoder counts as cut. The data is put back as zeros, up to that
-/// length, so that the observation's lengths are the packet's (of a SYN's
-/// data only the length is read).
-fn make_room_for_data(saved: &mut Vec<u8>) {
-    let be16 = |at: usize| {
-        saved
-            .get(at..at + 2)
-            .map(|l| usize::from(u16::from_be_bytes([l[0], l[1]])))
-    };
-    let ip_length = match saved.first().map(|b| b >> 4) {
-        Some(4) => be16(2),
-        Some(6) => be16(4).map(|payload| payload + 40),
-        _ => None,
-    };
-    if let Some(len) = ip_length.filter(|&len| len > saved.len()) {
-        saved.resize(len, 0);
     }
 }
 
@@ -382,28 +360,6 @@ fn refusal(e: &hyper::Error) -> Option<Refusal> {
 mod tests {
     use super::*;
     use tokio::io::AsyncWriteExt;
-
-    /// A SYN with data, saved without it (headers only), decodes as the
-    /// whole packet does, over IPv4 and IPv6.
-    #[test]
-    fn a_saved_syn_without_its_data_decodes_as_the_packet() {
-        use crate::craft::{numbered_hosts, Stack};
-        use crate::packet::Timestamp;
-        for v6 in [false, true] {
-            let (c, s) = numbered_hosts(1, v6);
-            let mut syn = Stack::Linux.syn(c, 40000, s, 443, 7);
-            syn.payload = vec![0; 100];
-            let whole = syn.ip_bytes();
-            let mut saved = whole[..whole.len() - 100].to_vec();
-            assert!(packet::decode_ip(Timestamp(1), &saved).is_err());
-            make_room_for_data(&mut saved);
-            assert_eq!(
-                packet::decode_ip(Timestamp(1), &saved),
-                packet::decode_ip(Timestamp(1), &whole),
-                "IPv6: {v6}"
-            );
-        }
-    }
 
     /// Out of file descriptors, `accept` fails every 50 ms: one line per
     /// ten seconds, counting the failures it stands for.
