@@ -34,7 +34,7 @@ impl Cidr {
     }
 
     pub fn contains(&self, ip: IpAddr) -> bool {
-        match (self.addr, canonical(ip)) {
+        match (self.addr, ip.to_canonical()) {
             (IpAddr::V4(net), IpAddr::V4(ip)) => {
                 let mask = u32::MAX
                     .checked_shl(32 - u32::from(self.prefix))
@@ -49,15 +49,6 @@ impl Cidr {
             }
             _ => false,
         }
-    }
-}
-
-/// IPv4-mapped IPv6 (`::ffff:a.b.c.d`, what a dual-stack socket reports for
-/// IPv4 peers) as plain IPv4; everything else unchanged.
-pub fn canonical(ip: IpAddr) -> IpAddr {
-    match ip {
-        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
-        v4 => v4,
     }
 }
 
@@ -81,7 +72,7 @@ impl FromStr for Cidr {
         }
         // Peers are compared as IPv4 when mapped, so a mapped block is the
         // IPv4 block it maps (`::ffff:10.0.0.0/104` is `10.0.0.0/8`).
-        Ok(match canonical(addr) {
+        Ok(match addr.to_canonical() {
             IpAddr::V4(v4) if addr.is_ipv6() && prefix >= 96 => Cidr {
                 addr: IpAddr::V4(v4),
                 prefix: prefix - 96,

@@ -17,7 +17,7 @@ use hyper::{Method, Request, Response, StatusCode, Version};
 use serde::Serialize;
 use serde_json::value::RawValue;
 
-use super::cidr::{canonical, Cidr};
+use super::cidr::Cidr;
 use super::config::{ApiKey, RealIpHeader};
 use super::metrics::{Endpoint, Metrics};
 use super::os_view::{OsClassifier, ZardaxtScores};
@@ -173,7 +173,7 @@ fn parse_query(q: Option<&str>) -> Result<Query, ApiError> {
                 let ip = v.parse::<IpAddr>().map_err(|_| {
                     ApiError::bad_request("query parameter `ip` is not an IPv4 or IPv6 address")
                 })?;
-                out.ip = Some(canonical(ip));
+                out.ip = Some(ip.to_canonical());
             }
             "port" => {
                 out.port = Some(port_number(v).ok_or_else(|| {
@@ -251,11 +251,11 @@ struct Caller {
 fn forwarded_hop(hop: &str) -> Option<(IpAddr, Option<u16>)> {
     let hop = hop.trim();
     match hop.parse::<IpAddr>() {
-        Ok(ip) => Some((canonical(ip), None)),
+        Ok(ip) => Some((ip.to_canonical(), None)),
         Err(_) => hop
             .parse::<SocketAddr>()
             .ok()
-            .map(|a| (canonical(a.ip()), Some(a.port()))),
+            .map(|a| (a.ip().to_canonical(), Some(a.port()))),
     }
 }
 
@@ -277,7 +277,7 @@ fn last_line<'a>(h: &'a HeaderMap, name: &str) -> Result<Option<&'a str>, ApiErr
 }
 
 fn caller(state: &AppState, peer: SocketAddr, h: &HeaderMap) -> Result<Caller, ApiError> {
-    let peer_ip = canonical(peer.ip());
+    let peer_ip = peer.ip().to_canonical();
     let direct = Caller {
         ip: peer_ip,
         port: Some(peer.port()),
@@ -296,9 +296,11 @@ fn caller(state: &AppState, peer: SocketAddr, h: &HeaderMap) -> Result<Caller, A
         RealIpHeader::XRealIp => {
             // Several lines: the last was added nearest to us.
             let ip = match last_line(h, "X-Real-IP")? {
-                Some(v) => Some(canonical(
-                    v.parse::<IpAddr>().map_err(|_| bad_header("X-Real-IP"))?,
-                )),
+                Some(v) => Some(
+                    v.parse::<IpAddr>()
+                        .map_err(|_| bad_header("X-Real-IP"))?
+                        .to_canonical(),
+                ),
                 None => None,
             };
             (ip, None)
