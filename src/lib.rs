@@ -24,6 +24,9 @@
 //! - [`serve`]: the HTTP API and kernel SAVED_SYN listener, fed also by
 //!   live captures.
 //! - [`craft`]: building packets byte by byte (tests, benchmarks, fixtures).
+//! - [`json`], [`sink`]: leaves every layer uses: the JSON writer that
+//!   records, matches and classifications write themselves into, and text
+//!   written to either a formatter or that writer.
 // Unsafe code is confined to the few system-call wrappers in `sys` that
 // say why they need it, and the two memory hints in `hint`.
 #![deny(unsafe_code)]
@@ -47,10 +50,12 @@ pub mod classify;
 pub mod craft;
 pub mod fingerprint;
 mod hint;
+pub mod json;
 pub mod output;
 pub mod p0f;
 pub mod packet;
 pub mod serve;
+pub mod sink;
 pub mod store;
 pub mod sys;
 mod table;

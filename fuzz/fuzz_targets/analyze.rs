@@ -19,7 +19,8 @@
 use libfuzzer_sys::fuzz_target;
 use synprint::analyze::{Analyzer, AnalyzerConfig, Engine, JsonMemo, Record};
 use synprint::capture::CaptureReader;
-use synprint::output::{write_p0f_conn_uptime, write_text_conn_uptime, JsonBuf};
+use synprint::json::JsonBuf;
+use synprint::output::{write_p0f_conn_uptime, write_text_conn_uptime};
 
 /// Every record's JSON without its `uptime`, how many SYNs were written
 /// again, and how many were taken for retransmissions.

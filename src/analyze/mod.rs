@@ -712,7 +712,7 @@ mod tests {
 
     use super::*;
     use crate::craft::{ethernet_frame, OptionBytes, Stack, TcpPacket};
-    use crate::output::JsonBuf;
+    use crate::json::JsonBuf;
 
     /// Tables for a small capture are small, for a large one the default;
     /// either way a file of that size cannot fill them past a quarter.

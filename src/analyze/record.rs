@@ -3,7 +3,7 @@ use serde::ser::{Serialize, Serializer};
 use super::shapes::ShapeKey;
 use crate::classify::{Classification, ClassificationTextKey, Os, UaParserError, Verdict};
 use crate::fingerprint::{OptionKinds, ZardaxtOptions};
-use crate::output::JsonBuf;
+use crate::json::JsonBuf;
 use crate::p0f::{HostChange, Mtu, P0fMatch, Uptime};
 use crate::packet::{IpVersion, Kind, Observation};
 

@@ -9,11 +9,11 @@
 
 use std::fmt;
 
-use crate::fingerprint::{format_with, TextSink};
 use crate::p0f::P0fMatch;
 use crate::packet::{
     flags, hops, initial_ttl, initial_ttl_rank, IpVersion, Kind, Observation, TcpOption, TcpOptions,
 };
+use crate::sink::{format_with, TextSink};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Feature {

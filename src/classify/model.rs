@@ -18,8 +18,8 @@ use super::features::{
     dense_key, window_either_parts, window_mss_key, Feature, FeatureValueError, Features, P0fClass,
     HOPS_SLOTS, IPID_SLOTS, MSS_SLOTS, N_FEATURES, P0F_SLOTS, TTL_DOMAIN, WSCALE_SLOTS,
 };
-use crate::fingerprint::{format_with, TextSink};
 use crate::packet::Observation;
+use crate::sink::{format_with, TextSink};
 
 /// The `format` every model file must declare.
 pub const MODEL_FORMAT: &str = "synprint-os-model";
@@ -1053,7 +1053,7 @@ fn ser_round4<S: serde::Serializer>(p: &f32, s: S) -> Result<S::Ok, S::Error> {
 impl Classification {
     /// Writes the same JSON object as the `Serialize` impl, straight into
     /// the record buffer.
-    pub fn write_json(&self, j: &mut crate::output::JsonBuf) {
+    pub fn write_json(&self, j: &mut crate::json::JsonBuf) {
         j.begin_object();
         j.key("os");
         j.str(self.os.name());
@@ -1852,7 +1852,7 @@ mod tests {
                 }
                 let c = m.classify(&o, None);
                 // As written: four decimals at most, summing to exactly 1.
-                let mut j = crate::output::JsonBuf::new();
+                let mut j = crate::json::JsonBuf::new();
                 c.write_json(&mut j);
                 let v: serde_json::Value = serde_json::from_slice(j.as_bytes()).unwrap();
                 let units = |key: &str, name: &str| -> i64 {
@@ -2364,7 +2364,7 @@ mod tests {
     #[test]
     fn text_keys_are_equal_only_for_equal_text() {
         fn text(c: &Classification) -> Vec<u8> {
-            let mut j = crate::output::JsonBuf::new();
+            let mut j = crate::json::JsonBuf::new();
             c.write_json(&mut j);
             j.into_bytes()
         }
@@ -2403,7 +2403,7 @@ mod tests {
         let m = Model::builtin().unwrap();
         for s in Stack::ALL {
             let c = m.classify(&syn(s), None);
-            let mut j = crate::output::JsonBuf::new();
+            let mut j = crate::json::JsonBuf::new();
             c.write_json(&mut j);
             let fast: serde_json::Value = serde_json::from_slice(j.as_bytes()).unwrap();
             assert_eq!(

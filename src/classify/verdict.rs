@@ -37,7 +37,7 @@ pub struct Verdict {
 
 impl Verdict {
     /// Writes the same JSON object as the `Serialize` impl.
-    pub fn write_json(&self, j: &mut crate::output::JsonBuf) {
+    pub fn write_json(&self, j: &mut crate::json::JsonBuf) {
         j.begin_object();
         j.key("ua_os");
         j.opt_str(self.ua_os.map(Os::name));
@@ -472,7 +472,7 @@ mod tests {
             assert!(j.get(k).is_some(), "{k}");
         }
         assert_eq!(j["ua_os"], "Windows");
-        let mut buf = crate::output::JsonBuf::new();
+        let mut buf = crate::json::JsonBuf::new();
         v.write_json(&mut buf);
         let fast: serde_json::Value = serde_json::from_slice(buf.as_bytes()).unwrap();
         assert_eq!(fast, j);

@@ -7,8 +7,9 @@
 
 use std::fmt;
 
-use super::{OptionKinds, TextSink};
+use super::OptionKinds;
 use crate::packet::{Kind, Observation};
+use crate::sink::TextSink;
 
 /// `window_kinds_mss_wscale`, e.g. `64240_2-1-3-1-1-4_1460_8`.
 ///
@@ -73,7 +74,7 @@ pub fn field_name(kind: Kind) -> &'static str {
 
 impl fmt::Display for Ja4t<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        super::format_with(f, |sink| self.write_to(sink))
+        crate::sink::format_with(f, |sink| self.write_to(sink))
     }
 }
 

@@ -1,7 +1,7 @@
 use std::fmt;
 
-use super::TextSink;
 use crate::packet::{TcpOption, TcpOptions};
+use crate::sink::TextSink;
 
 /// zardaxt's option string, e.g. `M1460,S,T,N,W7,` (every option followed by
 /// a comma; `E` for each EOL byte, `K` SACK, `U<kind>` for kinds without a
@@ -56,7 +56,7 @@ impl ZardaxtOptions<'_> {
 
 impl fmt::Display for ZardaxtOptions<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        super::format_with(f, |sink| self.write_to(sink))
+        crate::sink::format_with(f, |sink| self.write_to(sink))
     }
 }
 

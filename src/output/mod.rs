@@ -2,7 +2,6 @@
 //! blocks for people. `none` analyses everything and writes nothing.
 
 mod inventory;
-mod json;
 mod p0flog;
 mod preallocate;
 mod text;
@@ -10,9 +9,9 @@ mod text;
 use std::io::{self, Write};
 
 use crate::analyze::{ConnUptime, JsonMemo, Record};
+use crate::json::JsonBuf;
 
 pub use inventory::{write_inventory, InventoryFormat};
-pub use json::JsonBuf;
 pub use p0flog::{write_p0f_conn_uptime, P0fLog};
 pub use preallocate::PreallocatedFile;
 pub use text::write_text_conn_uptime;

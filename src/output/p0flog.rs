@@ -208,7 +208,7 @@ fn write_addr(line: &mut Vec<u8>, (ip, port): (IpAddr, u16)) {
                 if i > 0 {
                     line.push(b':');
                 }
-                let (text, len) = super::json::hex_group(g);
+                let (text, len) = crate::json::hex_group(g);
                 line.extend_from_slice(text.to_le_bytes().get(..len).unwrap_or_default());
             }
         }

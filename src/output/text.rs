@@ -1,11 +1,12 @@
 use std::io::{self, Write};
 use std::net::IpAddr;
 
-use super::JsonBuf;
 use crate::analyze::{ConnUptime, Record, Side};
-use crate::fingerprint::{TextSink, ZardaxtOptions};
+use crate::fingerprint::ZardaxtOptions;
+use crate::json::JsonBuf;
 use crate::p0f::Uptime;
 use crate::packet::{IpVersion, Kind, Timestamp};
+use crate::sink::TextSink;
 
 /// A p0f-style block for an uptime estimated after the handshake (the
 /// record writer's text format writes these between records).

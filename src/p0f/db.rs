@@ -13,8 +13,8 @@ use super::hasher::BuildLayoutHasher;
 use super::matcher::{find_match, Probe, TcpRecord, WinRef};
 use super::signature::{win_multiplier, Layout, Quirks, WinInputs};
 use super::MAX_OPTIONS;
-use crate::fingerprint::{format_with, TextSink};
 use crate::packet::IpVersion;
+use crate::sink::{format_with, TextSink};
 
 /// The database p0f 3.09b ships (Debian's /etc/p0f/p0f.fp), LGPL-2.1; see
 /// data/p0f.fp.NOTICE.

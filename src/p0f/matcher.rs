@@ -216,7 +216,7 @@ impl P0fMatch<'_> {
 impl P0fMatch<'_> {
     /// Appends `{"raw_sig","os","dist","generic","fuzzy"}`, the same object
     /// serde gives, without going through serde.
-    pub fn write_json(&self, j: &mut crate::output::JsonBuf) {
+    pub fn write_json(&self, j: &mut crate::json::JsonBuf) {
         j.begin_object();
         // raw_sig is digits, letters and `:+*,?-`: nothing to escape.
         j.raw("\"raw_sig\":\"");
@@ -424,7 +424,7 @@ mod tests {
         assert_eq!(v["os"], serde_json::Value::Null);
         // The hand-written JSON is the same object.
         for m in [m, fp(&linux_311(), None)] {
-            let mut j = crate::output::JsonBuf::new();
+            let mut j = crate::json::JsonBuf::new();
             m.write_json(&mut j);
             let fast: serde_json::Value = serde_json::from_slice(j.as_bytes()).expect("valid JSON");
             assert_eq!(fast, serde_json::to_value(m).expect("json"));

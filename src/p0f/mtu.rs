@@ -18,7 +18,7 @@ pub struct Mtu<'db> {
 
 impl Mtu<'_> {
     /// Appends `{"raw_mtu","link"}` without going through serde.
-    pub fn write_json(&self, j: &mut crate::output::JsonBuf) {
+    pub fn write_json(&self, j: &mut crate::json::JsonBuf) {
         j.begin_object();
         j.key("raw_mtu");
         j.u64(self.raw_mtu.into());
@@ -133,7 +133,7 @@ mod tests {
                 link: Some("Ethernet \"x\""),
             },
         ] {
-            let mut j = crate::output::JsonBuf::new();
+            let mut j = crate::json::JsonBuf::new();
             m.write_json(&mut j);
             let fast: serde_json::Value = serde_json::from_slice(j.as_bytes()).expect("valid JSON");
             assert_eq!(fast, serde_json::to_value(m).expect("json"));

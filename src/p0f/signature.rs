@@ -3,8 +3,8 @@
 
 use std::fmt;
 
-use crate::fingerprint::{format_with, TextSink};
 use crate::packet::{flags, IpVersion, Kind, Observation, TcpOption};
+use crate::sink::{format_with, TextSink};
 
 use super::{MAX_DIST, MAX_OPTIONS};
 

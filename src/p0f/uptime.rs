@@ -15,8 +15,8 @@ use foldhash::fast::{FixedState, RandomState};
 use serde::Serialize;
 
 use super::signature::{SENDSYN_MSS, SENDSYN_WIN};
-use crate::fingerprint::{format_with, TextSink};
 use crate::packet::{Kind, Observation, Timestamp};
+use crate::sink::{format_with, TextSink};
 use crate::table::BucketTable;
 
 /// p0f's MIN_TWAIT / MAX_TWAIT (ms): the previous packet must be 25 ms to
@@ -68,7 +68,7 @@ impl fmt::Display for Uptime {
 
 impl Uptime {
     /// Appends the object serde gives (field names above) without serde.
-    pub fn write_json(&self, j: &mut crate::output::JsonBuf) {
+    pub fn write_json(&self, j: &mut crate::json::JsonBuf) {
         j.begin_object();
         for (k, v) in [
             ("uptime_min", self.uptime_min),
@@ -374,7 +374,7 @@ mod tests {
         assert_eq!(u.raw_freq_hz, 1000.0);
         assert_eq!(u.uptime_min, 123_457_789 / 1000 / 60);
         assert_eq!(u.to_string(), "1 days 10 hrs 17 min (modulo 49 days)");
-        let mut j = crate::output::JsonBuf::new();
+        let mut j = crate::json::JsonBuf::new();
         u.write_json(&mut j);
         let fast: serde_json::Value = serde_json::from_slice(j.as_bytes()).expect("valid JSON");
         assert_eq!(fast, serde_json::to_value(u).expect("json"));

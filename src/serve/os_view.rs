@@ -13,7 +13,7 @@ use serde::Serialize;
 use serde_json::value::RawValue;
 
 use crate::analyze::{Claim, Record};
-use crate::output::JsonBuf;
+use crate::json::JsonBuf;
 
 /// Probability per synprint OS class (each in 0..=1, summing to about 1).
 #[derive(Clone, Copy, Debug, Default, PartialEq)]

@@ -6,8 +6,8 @@
 //! This is the only place a record's JSON is produced; `Serialize` for
 //! `Record` embeds these bytes, so files and the HTTP API cannot drift apart.
 
-use crate::fingerprint::TextSink;
 use crate::packet::Timestamp;
+use crate::sink::TextSink;
 
 /// Appends JSON to a byte buffer. Callers write well-formed structure; the
 /// writer takes care of commas and string escaping.
@@ -581,7 +581,7 @@ impl JsonBuf {
 /// The four nibbles are spread one per byte and turned into digits in one
 /// go, instead of a table lookup and a store per digit.
 #[inline(always)]
-pub(super) fn hex_group(g: u16) -> (u32, usize) {
+pub(crate) fn hex_group(g: u16) -> (u32, usize) {
     let x = u32::from(g);
     // The first digit (the top nibble) in the lowest byte: text order.
     let spread = (x >> 12) | (x >> 8 & 0xf) << 8 | (x >> 4 & 0xf) << 16 | (x & 0xf) << 24;
