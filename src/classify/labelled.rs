@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use super::classes::Os;
 use super::eval::{EvalReport, Evaluator};
 use super::features::P0fClass;
-use super::learn::{learn_from, Labels, LearnStats, Sample};
+use super::learn::{learn_from, Joined, Labels, LearnStats, Sample};
 use super::model::{Model, ModelFile};
 use crate::capture::{CaptureError, CaptureReader};
 use crate::p0f::Database;
@@ -143,16 +143,19 @@ pub fn for_each_labelled_syn<P: AsRef<Path>>(
                     continue;
                 }
             };
-            let Some(label) = labels.for_syn(&obs) else {
-                stats.syns += 1;
-                stats.unlabelled += 1;
-                continue;
-            };
             // Only the labelled are remembered, as many as the labels.
-            if !seen.insert((obs.src_ip, obs.src_port)) {
-                stats.labelled_again += 1;
-                continue;
-            }
+            let label = match labels.join(&obs, &mut seen) {
+                Joined::First(label) => label,
+                Joined::Unlabelled => {
+                    stats.syns += 1;
+                    stats.unlabelled += 1;
+                    continue;
+                }
+                Joined::Again => {
+                    stats.labelled_again += 1;
+                    continue;
+                }
+            };
             stats.syns += 1;
             match label.os {
                 Some(os) => {

@@ -11,7 +11,7 @@
 //! cannot be trusted). Bytes that are not UTF-8 (web servers that log
 //! User-Agents unescaped) are read as U+FFFD, not refused.
 
-use std::collections::{hash_map::Entry, BTreeMap, HashMap};
+use std::collections::{hash_map::Entry, BTreeMap, HashMap, HashSet};
 use std::io::Read;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
@@ -57,12 +57,19 @@ impl Labels {
     }
 
     /// The label of a client SYN (SYN+ACKs are never labelled: the label
-    /// describes the client).
-    pub fn for_syn(&self, obs: &Observation) -> Option<&Label> {
+    /// describes the client), for the first SYN of its address and port
+    /// only, which `joined` remembers: a later one is a retransmission, a
+    /// capture given twice, or a reused port's later client, whom the row
+    /// does not describe.
+    pub fn join(&self, obs: &Observation, joined: &mut HashSet<(IpAddr, u16)>) -> Joined<'_> {
         if obs.kind != Kind::Syn {
-            return None;
+            return Joined::Unlabelled;
         }
-        self.get(obs.src_ip, obs.src_port)
+        match self.get(obs.src_ip, obs.src_port) {
+            None => Joined::Unlabelled,
+            Some(_) if !joined.insert((obs.src_ip, obs.src_port)) => Joined::Again,
+            Some(label) => Joined::First(label),
+        }
     }
 
     pub fn len(&self) -> usize {
@@ -72,6 +79,17 @@ impl Labels {
     pub fn is_empty(&self) -> bool {
         self.by_conn.is_empty()
     }
+}
+
+/// What [`Labels::join`] makes of a SYN.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Joined<'l> {
+    /// No label row names it (or it is not a client SYN).
+    Unlabelled,
+    /// The first SYN of a labelled address and port: the row's label.
+    First(&'l Label),
+    /// A later SYN of an address and port already joined.
+    Again,
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -35,7 +35,8 @@ pub use labelled::{
     counted, eval_capture, for_each_labelled_syn, learn_capture, CaptureFileError, JoinStats,
 };
 pub use learn::{
-    learn_from, read_labels, read_labels_file, Label, LabelError, Labels, LearnStats, Sample,
+    learn_from, read_labels, read_labels_file, Joined, Label, LabelError, Labels, LearnStats,
+    Sample,
 };
 pub(crate) use model::toml_error_line;
 pub use model::{

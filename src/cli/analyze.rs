@@ -15,7 +15,7 @@ use synprint::capture::{
     decompressing, plain_size, CaptureCounters, CaptureOptions, CaptureReader, Delivery,
     LiveCapture, Stopped,
 };
-use synprint::classify::counted;
+use synprint::classify::{counted, Joined};
 use synprint::output::{write_inventory, Format, InventoryFormat, PreallocatedFile, RecordWriter};
 use synprint::packet::{Filter, LinkType, Skip};
 use synprint::store::{Inventory, InventoryLimits};
@@ -1226,8 +1226,7 @@ impl InventoryOut {
 struct Judge {
     labels: synprint::classify::Labels,
     /// Address and port of each SYN judged: only the first SYN of a label
-    /// row is, as in `learn` and `eval` (a reused port's later client is
-    /// another client, whom the row does not describe).
+    /// row is (`Labels::join`), as in `learn` and `eval`.
     judged: RefCell<HashSet<(IpAddr, u16)>>,
     /// Later SYNs (new connections) from a judged address and port.
     reused: Cell<u64>,
@@ -1248,14 +1247,17 @@ impl Judge {
     /// names one (it wins, as in `learn` and `eval`), else against its
     /// User-Agent, present or not.
     fn apply(&self, record: &mut Record) {
-        let obs = record.obs();
-        let Some(label) = self.labels.for_syn(obs) else {
-            return;
+        let label = match self
+            .labels
+            .join(record.obs(), &mut self.judged.borrow_mut())
+        {
+            Joined::First(label) => label,
+            Joined::Unlabelled => return,
+            Joined::Again => {
+                self.reused.set(self.reused.get() + 1);
+                return;
+            }
         };
-        if !self.judged.borrow_mut().insert((obs.src_ip, obs.src_port)) {
-            self.reused.set(self.reused.get() + 1);
-            return;
-        }
         // Reading the labels parsed each User-Agent once already: the
         // label's OS is the one it names.
         let claim = if label.from_os_column {
