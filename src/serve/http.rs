@@ -22,7 +22,7 @@ use super::config::{ApiKey, RealIpHeader};
 use super::metrics::{Endpoint, Metrics};
 use super::os_view::{OsClassifier, ZardaxtScores};
 use crate::analyze::Record;
-use crate::packet::Timestamp;
+use crate::packet::{Skip, Timestamp};
 use crate::store::{FingerprintStore, IpHistory};
 
 /// Shared by every connection.
@@ -59,8 +59,20 @@ pub enum ConnSyn {
     /// The kernel kept no SYN: a SYN-cookie handshake (the listen queue
     /// overflowed, e.g. under a SYN flood).
     NotSaved,
-    /// The saved bytes did not decode as a SYN (should not happen).
-    Undecodable(String),
+    /// The saved SYN could not be read, or did not decode as a SYN (should
+    /// not happen).
+    Undecodable(UnreadableSyn),
+}
+
+/// Why a connection's saved SYN gave no fingerprint.
+#[derive(Clone, Debug, thiserror::Error)]
+pub enum UnreadableSyn {
+    #[error("TCP_SAVED_SYN failed: {0}")]
+    Failed(#[source] Arc<std::io::Error>),
+    #[error("the saved packet is not a SYN")]
+    NotASyn,
+    #[error("{}", .0.as_str())]
+    Skipped(Skip),
 }
 
 pub struct Conn {

@@ -21,7 +21,7 @@ use tokio::sync::{mpsc, watch};
 use tokio::time::Sleep;
 
 use super::config::MAX_REQUEST_HEAD;
-use super::http::{self, AppState, Conn, ConnSyn};
+use super::http::{self, AppState, Conn, ConnSyn, UnreadableSyn};
 use super::metrics::Refusal;
 use super::slots::{Activity, Slots, RECLAIM_GRACE};
 use super::sys;
@@ -75,7 +75,7 @@ pub fn read_syn(stream: &TcpStream, engine: &Engine) -> ConnSyn {
     let n = match sys::saved_syn(fd, &mut buf) {
         Ok(Some(n)) => n,
         Ok(None) => return ConnSyn::NotSaved,
-        Err(e) => return ConnSyn::Undecodable(format!("TCP_SAVED_SYN failed: {e}")),
+        Err(e) => return ConnSyn::Undecodable(UnreadableSyn::Failed(Arc::new(e))),
     };
     // `saved_syn` never reports more than the buffer holds.
     buf.truncate(n);
@@ -84,8 +84,8 @@ pub fn read_syn(stream: &TcpStream, engine: &Engine) -> ConnSyn {
             record: Arc::new(engine.fingerprint(obs, None)),
             rtt_us: sys::tcp_rtt_us(fd).ok(),
         },
-        Ok(None) => ConnSyn::Undecodable("the saved packet is not a SYN".into()),
-        Err(skip) => ConnSyn::Undecodable(skip.as_str().to_string()),
+        Ok(None) => ConnSyn::Undecodable(UnreadableSyn::NotASyn),
+        Err(skip) => ConnSyn::Undecodable(UnreadableSyn::Skipped(skip)),
     }
 }
 
