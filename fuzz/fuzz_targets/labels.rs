@@ -10,7 +10,7 @@ use std::sync::OnceLock;
 
 use libfuzzer_sys::fuzz_target;
 use synprint::classify::{
-    os_from_user_agent, read_labels, verdict, verdict_for_user_agent_os, Model,
+    os_from_user_agent, read_labels, verdict, verdict_for_user_agent_os, Joined, Model,
 };
 use synprint::craft::Stack;
 use synprint::packet::{decode_ip, Timestamp};
@@ -36,7 +36,7 @@ fuzz_target!(|data: &[u8]| {
     let Ok(Some(obs)) = decode_ip(Timestamp(1), &p.ip_bytes()) else {
         return;
     };
-    if let Some(label) = labels.for_syn(&obs) {
+    if let Joined::First(label) = labels.join(&obs, &mut Default::default()) {
         let c = model.classify(&obs, None);
         let _ = verdict_for_user_agent_os(&c, label.os, &obs, None);
         let _ = verdict(&c, std::str::from_utf8(data).ok(), &obs, None);
