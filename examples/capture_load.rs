@@ -177,11 +177,13 @@ fn main() {
         counters.kernel_packets.load(Relaxed),
         counters.kernel_drops.load(Relaxed)
     );
-    println!(
-        "received:    {}; fingerprinted {}; not fingerprinted {}",
+    let (received, records) = (
         counters.received.load(Relaxed),
         counters.records.load(Relaxed),
-        counters.not_fingerprinted.load(Relaxed)
+    );
+    println!(
+        "received:    {received}; fingerprinted {records}; not fingerprinted {}",
+        received - records
     );
     println!(
         "store:       {} addresses, {} connections, {} evicted addresses ({total_secs:.2} s in all)",

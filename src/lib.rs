@@ -3,10 +3,8 @@
 //! Data flows one way through these modules:
 //!
 //! - [`capture`]: capture files (pcap, pcapng) and live interfaces →
-//!   timestamped frames with their link type. The one step against the
-//!   flow: a live capture hands each block of frames the kernel delivers to
-//!   an [`analyze::Analyzer`] and drains it at the block's end, so that no
-//!   record waits for the next block.
+//!   timestamped frames with their link type (a live capture's in the
+//!   blocks the kernel delivers them in).
 //! - [`packet`]: a frame (or the kernel's saved SYN) → one
 //!   [`packet::Observation`] per SYN / SYN+ACK, or a counted
 //!   [`packet::Skip`] reason. The only place packet bytes are parsed.

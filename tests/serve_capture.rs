@@ -301,6 +301,13 @@ fn capture_on_veth_stores_and_classifies_crafted_syns() {
             7,
             "{iface}"
         );
+        assert_eq!(
+            line(&format!(
+                "synprint_capture_packets_total{{interface=\"{iface}\",stage=\"not_fingerprinted\"}}"
+            )),
+            0,
+            "{iface}: every packet made a record"
+        );
     }
     drop(srv);
     drop(pair);

@@ -14,6 +14,20 @@ pub use follow::{Again, ConnUptime, Follower, Following, Side};
 pub use record::{Claim, JsonMemo, Record, TextKey};
 pub use stats::Stats;
 
+/// What [`Analyzer::live`] hands on, in order: records as it makes them,
+/// the end of each block the kernel delivered (every record of it is out:
+/// a writer flushes here), and the capture's link events.
+pub enum LiveEvent<'r> {
+    Record(&'r mut Record),
+    BlockEnd,
+    Link(LinkEvent<'r>),
+}
+
+use std::sync::atomic::Ordering::Relaxed;
+
+#[cfg(doc)]
+use crate::capture::LiveCapture;
+use crate::capture::{CaptureCounters, Delivery, LinkEvent};
 use crate::classify::{self, Model};
 use crate::p0f::{self, HostKey, UptimeTracker};
 use crate::packet::{self, Filter, Kind, LinkType, Observation, Timestamp};
@@ -425,6 +439,39 @@ impl<'e> Analyzer<'e> {
         ring.head = (head + 1) % LOOKAHEAD;
         self.pending = ring;
         result
+    }
+
+    /// Analyzes a live capture's deliveries ([`LiveCapture::stream`]):
+    /// each block's frames go through the lookahead as a file's do, and the
+    /// analyzer is drained at the block's end, so no record waits for the
+    /// next block. With a file's default tables it tells retransmissions
+    /// apart as well as a file's analysis does. Keeps only SYNs to the
+    /// capture's `port` and SYN+ACKs from it, and counts the records in
+    /// `counters`.
+    pub fn live<'s, E, F>(
+        &'s mut self,
+        port: Option<u16>,
+        counters: &'s CaptureCounters,
+        mut out: F,
+    ) -> impl FnMut(Delivery<'_>) -> Result<(), E> + use<'s, 'e, E, F>
+    where
+        F: FnMut(LiveEvent<'_>) -> Result<(), E> + 's,
+    {
+        self.keep_only_port(port);
+        move |delivery| {
+            let mut counted = |r: &mut Record| {
+                counters.records.fetch_add(1, Relaxed);
+                out(LiveEvent::Record(r))
+            };
+            match delivery {
+                Delivery::Frame { link, ts, data } => self.feed_frame(link, ts, data, &mut counted),
+                Delivery::BlockEnd => {
+                    self.drain(&mut counted)?;
+                    out(LiveEvent::BlockEnd)
+                }
+                Delivery::Link(event) => out(LiveEvent::Link(event)),
+            }
+        }
     }
 
     /// Processes every frame [`Analyzer::feed_frame`] still holds.

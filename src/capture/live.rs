@@ -13,7 +13,6 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::time::{Duration, Instant};
 
 use super::bpf;
-use crate::analyze::{Analyzer, Record};
 use crate::packet::{LinkType, Timestamp};
 use crate::sys::{self, PacketSocket, Ring};
 
@@ -82,10 +81,10 @@ pub struct CaptureCounters {
     pub kernel_drops: AtomicU64,
     /// Packets read from the ring.
     pub received: AtomicU64,
-    /// Records made (first-seen SYN or SYN+ACK).
+    /// Records made of them (first-seen SYN or SYN+ACK), counted by the
+    /// caller that makes them; the rest were not fingerprinted (skips,
+    /// retransmissions).
     pub records: AtomicU64,
-    /// Packets that were not fingerprinted (skips, retransmissions).
-    pub not_fingerprinted: AtomicU64,
     /// The capture ended on an error (its interface went away): it
     /// delivers nothing more.
     pub stopped: AtomicBool,
@@ -102,12 +101,17 @@ pub enum Stopped<E> {
     Capture(LiveCaptureError),
 }
 
-/// What [`LiveCapture::stream`] hands its caller, in order: each record
-/// where the analyzer built it (see [`Analyzer::feed_frame`]).
+/// What [`LiveCapture::stream`] hands its caller, in order.
 pub enum Delivery<'r> {
-    Record(&'r mut Record),
-    /// The records of the kernel's last block are all out: nothing more
-    /// comes until the next one (a writer flushes here).
+    /// A frame the kernel passed, starting with a header of `link`.
+    Frame {
+        link: LinkType,
+        ts: Timestamp,
+        data: &'r [u8],
+    },
+    /// The kernel's last block is all out: nothing more comes until the
+    /// next one (an analyzer hands over what it held back, a writer
+    /// flushes).
     BlockEnd,
     /// Something for the caller to tell its user; the capture goes on.
     Link(LinkEvent<'r>),
@@ -278,22 +282,17 @@ impl LiveCapture {
 
     /// Reads until `keep_going` says no (asked at least every 100 ms, and
     /// then what the kernel had passed before is read too), `deliver` fails
-    /// or the interface is deleted. The kernel hands
-    /// packets over in blocks (at the latest 10 ms after a block's first):
-    /// each block's SYNs go through the analyzer's lookahead as a file's
-    /// do, and the analyzer is drained at its end, so no record waits for
-    /// the next block. While the link is down the capture waits (delivered
-    /// once as a [`LinkEvent`]); it resumes when the link comes back. An analyzer with a
-    /// file's default tables tells retransmissions apart as well as a
-    /// file's analysis does; it is set to keep only the capture's port.
+    /// or the interface is deleted. The kernel hands packets over in blocks
+    /// (at the latest 10 ms after a block's first): each block's frames are
+    /// delivered, then [`Delivery::BlockEnd`]. While the link is down the
+    /// capture waits (delivered once as a [`LinkEvent`]); it resumes when
+    /// the link comes back.
     pub fn stream<E>(
         &mut self,
-        analyzer: &mut Analyzer<'_>,
         counters: &CaptureCounters,
         keep_going: impl Fn() -> bool,
         deliver: &mut impl FnMut(Delivery) -> Result<(), E>,
     ) -> Result<(), Stopped<E>> {
-        analyzer.keep_only_port(self.options.port);
         let link = match self.framing {
             Framing::Ethernet => LinkType::ETHERNET,
             Framing::Ip => LinkType::RAW,
@@ -369,26 +368,15 @@ impl LiveCapture {
                     break Err(Stopped::Deliver(e));
                 }
             }
-            let (mut frames, mut records) = (0u64, 0u64);
-            let mut counted = |r: &mut Record| {
-                records += 1;
-                deliver(Delivery::Record(r))
-            };
             let mut result = Ok(());
-            walk_block(data, |ts, frame| {
-                frames += 1;
+            walk_block(data, |ts, data| {
+                // Counted before it is delivered: a record made of it
+                // never outnumbers the packets.
+                counters.received.fetch_add(1, Relaxed);
                 if result.is_ok() {
-                    result = analyzer.feed_frame(link, ts, frame, &mut counted);
+                    result = deliver(Delivery::Frame { link, ts, data });
                 }
             });
-            if result.is_ok() {
-                result = analyzer.drain(&mut counted);
-            }
-            counters.received.fetch_add(frames, Relaxed);
-            counters.records.fetch_add(records, Relaxed);
-            counters
-                .not_fingerprinted
-                .fetch_add(frames.saturating_sub(records), Relaxed);
             self.ring.release(block);
             block = (block + 1) % blocks;
             // A ring that never runs dry would otherwise show the kernel's

@@ -10,10 +10,9 @@ use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::time::{Duration, Instant};
 
-use synprint::analyze::{Analyzer, AnalyzerConfig, Claim, Record};
+use synprint::analyze::{Analyzer, AnalyzerConfig, Claim, LiveEvent, Record};
 use synprint::capture::{
-    decompressing, plain_size, CaptureCounters, CaptureOptions, CaptureReader, Delivery,
-    LiveCapture, Stopped,
+    decompressing, plain_size, CaptureCounters, CaptureOptions, CaptureReader, LiveCapture, Stopped,
 };
 use synprint::classify::{counted, Joined};
 use synprint::output::{write_inventory, Format, InventoryFormat, PreallocatedFile, RecordWriter};
@@ -840,17 +839,20 @@ fn run_live<W: Write>(
     let counters = CaptureCounters::default();
     let mut analyzer = Analyzer::new(engine, AnalyzerConfig::default());
     analyzer.keep_only_matching(args.filter.clone());
-    let streamed = capture.stream(&mut analyzer, &counters, keep_going, &mut |d| match d {
-        Delivery::Record(record) => {
+    let port = capture.options().port;
+    let mut feed = analyzer.live(port, &counters, |e| match e {
+        LiveEvent::Record(record) => {
             each.see(record);
             writer.write(record)
         }
-        Delivery::BlockEnd => writer.flush(),
-        Delivery::Link(event) => {
+        LiveEvent::BlockEnd => writer.flush(),
+        LiveEvent::Link(event) => {
             synprint::say!("synprint: capture on {interface}: {event}");
             Ok(())
         }
     });
+    let streamed = capture.stream(&counters, keep_going, &mut feed);
+    drop(feed);
     let (flushed, gone) = match streamed {
         Ok(()) => (writer.flush(), None),
         Err(Stopped::Deliver(e)) => {

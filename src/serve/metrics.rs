@@ -252,6 +252,10 @@ impl Metrics {
         );
         for (iface, c) in captures.iter() {
             let i = escape(iface);
+            // Records first: a packet is counted before its record, so the
+            // later count of packets is never below it.
+            let records = c.records.load(Relaxed);
+            let received = c.received.load(Relaxed);
             let _ = writeln!(
                 o,
                 "synprint_capture_packets_total{{interface=\"{i}\",stage=\"kernel\"}} {}\n\
@@ -260,8 +264,8 @@ impl Metrics {
                  synprint_capture_packets_total{{interface=\"{i}\",stage=\"not_fingerprinted\"}} {}",
                 c.kernel_packets.load(Relaxed),
                 c.kernel_drops.load(Relaxed),
-                c.received.load(Relaxed),
-                c.not_fingerprinted.load(Relaxed),
+                received,
+                received.saturating_sub(records),
             );
         }
         // Each gauge is 0 while its flag is set.

@@ -37,8 +37,8 @@ pub use config::{ApiKey, ConfigError, RealIpHeader, ServeConfig};
 pub use metrics::Metrics;
 pub use os_view::{installed_classifier, OsClassifier, OsProbabilities, OsView};
 
-use crate::analyze::{Analyzer, AnalyzerConfig, Engine};
-use crate::capture::{self, CaptureCounters, Delivery, LiveCapture, LiveCaptureError, Stopped};
+use crate::analyze::{Analyzer, AnalyzerConfig, Engine, LiveEvent};
+use crate::capture::{self, CaptureCounters, LiveCapture, LiveCaptureError, Stopped};
 use crate::packet::Filter;
 use crate::store::{FingerprintStore, MemoryStore};
 use crate::sys;
@@ -223,21 +223,18 @@ pub fn capture_into(
     let mut analyzer = Analyzer::new(engine, config);
     analyzer.keep_only_matching(filter);
     let interface = cap.interface().to_string();
-    let stored = cap.stream(
-        &mut analyzer,
-        counters,
-        || !stop.load(Relaxed),
-        &mut |d: Delivery| {
-            match d {
-                Delivery::Record(r) => store.insert(Arc::new(r.clone())),
-                Delivery::BlockEnd => {}
-                Delivery::Link(event) => {
-                    crate::say!("synprint serve: capture on {interface}: {event}");
-                }
+    let port = cap.options().port;
+    let mut feed = analyzer.live(port, counters, |e: LiveEvent| {
+        match e {
+            LiveEvent::Record(r) => store.insert(Arc::new(r.clone())),
+            LiveEvent::BlockEnd => {}
+            LiveEvent::Link(event) => {
+                crate::say!("synprint serve: capture on {interface}: {event}");
             }
-            Ok::<(), std::convert::Infallible>(())
-        },
-    );
+        }
+        Ok::<(), std::convert::Infallible>(())
+    });
+    let stored = cap.stream(counters, || !stop.load(Relaxed), &mut feed);
     match stored {
         Ok(()) => {}
         Err(Stopped::Deliver(never)) => match never {},
