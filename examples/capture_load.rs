@@ -183,7 +183,7 @@ fn main() {
     );
     println!(
         "received:    {received}; fingerprinted {records}; not fingerprinted {}",
-        received - records
+        received.saturating_sub(records)
     );
     println!(
         "store:       {} addresses, {} connections, {} evicted addresses ({total_secs:.2} s in all)",

@@ -14,15 +14,6 @@ pub use follow::{Again, ConnUptime, Follower, Following, Side};
 pub use record::{Claim, JsonMemo, Record, TextKey};
 pub use stats::Stats;
 
-/// What [`Analyzer::live`] hands on, in order: records as it makes them,
-/// the end of each block the kernel delivered (every record of it is out:
-/// a writer flushes here), and the capture's link events.
-pub enum LiveEvent<'r> {
-    Record(&'r mut Record),
-    BlockEnd,
-    Link(LinkEvent<'r>),
-}
-
 use std::sync::atomic::Ordering::Relaxed;
 
 #[cfg(doc)]
@@ -32,6 +23,15 @@ use crate::classify::{self, Model};
 use crate::p0f::{self, HostKey, UptimeTracker};
 use crate::packet::{self, Filter, Kind, LinkType, Observation, Timestamp};
 use shapes::ShapeCache;
+
+/// What [`Analyzer::live`] hands on, in order: records as it makes them,
+/// the end of each block the kernel delivered (every record of it is out:
+/// a writer flushes here), and the capture's link events.
+pub enum LiveEvent<'r> {
+    Record(&'r mut Record),
+    BlockEnd,
+    Link(LinkEvent<'r>),
+}
 
 /// The read-only half of the pipeline: databases and models, shareable
 /// between threads. Turns one observation into one record.

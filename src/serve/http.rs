@@ -68,7 +68,7 @@ pub enum ConnSyn {
 #[derive(Clone, Debug, thiserror::Error)]
 pub enum UnreadableSyn {
     #[error("TCP_SAVED_SYN failed: {0}")]
-    Failed(#[source] Arc<std::io::Error>),
+    Failed(Arc<std::io::Error>),
     #[error("the saved packet is not a SYN")]
     NotASyn,
     #[error("{}", .0.as_str())]
