@@ -458,15 +458,22 @@ impl<'e> Analyzer<'e> {
         F: FnMut(LiveEvent<'_>) -> Result<(), E> + 's,
     {
         self.keep_only_port(port);
+        // Records made in this block, counted at its end: one atomic add
+        // per block, not per record.
+        let mut made = 0;
         move |delivery| {
             let mut counted = |r: &mut Record| {
-                counters.records.fetch_add(1, Relaxed);
+                made += 1;
                 out(LiveEvent::Record(r))
             };
             match delivery {
                 Delivery::Frame { link, ts, data } => self.feed_frame(link, ts, data, &mut counted),
                 Delivery::BlockEnd => {
-                    self.drain(&mut counted)?;
+                    let drained = self.drain(&mut counted);
+                    counters
+                        .records
+                        .fetch_add(std::mem::take(&mut made), Relaxed);
+                    drained?;
                     out(LiveEvent::BlockEnd)
                 }
                 Delivery::Link(event) => out(LiveEvent::Link(event)),

@@ -82,8 +82,8 @@ pub struct CaptureCounters {
     /// Packets read from the ring.
     pub received: AtomicU64,
     /// Records made of them (first-seen SYN or SYN+ACK), counted by the
-    /// caller that makes them; the rest were not fingerprinted (skips,
-    /// retransmissions).
+    /// caller that makes them at each block's end; the rest were not
+    /// fingerprinted (skips, retransmissions).
     pub records: AtomicU64,
     /// The capture ended on an error (its interface went away): it
     /// delivers nothing more.
@@ -368,15 +368,16 @@ impl LiveCapture {
                     break Err(Stopped::Deliver(e));
                 }
             }
-            let mut result = Ok(());
+            let (mut result, mut frames) = (Ok(()), 0);
             walk_block(data, |ts, data| {
-                // Counted before it is delivered: a record made of it
-                // never outnumbers the packets.
-                counters.received.fetch_add(1, Relaxed);
+                frames += 1;
                 if result.is_ok() {
                     result = deliver(Delivery::Frame { link, ts, data });
                 }
             });
+            // Before the block's end is delivered, where its records are
+            // counted: they never outnumber the packets.
+            counters.received.fetch_add(frames, Relaxed);
             self.ring.release(block);
             block = (block + 1) % blocks;
             // A ring that never runs dry would otherwise show the kernel's
