@@ -1143,6 +1143,10 @@ fn a_p0f_db_that_is_not_one_is_refused() {
         (empty, "no signatures".to_string()),
         (pcap.clone(), "NUL byte".to_string()),
         ("/dev/zero".into(), "larger than 16 MiB".to_string()),
+        (
+            dir.path().join("missing.fp"),
+            "cannot read p0f database".to_string(),
+        ),
     ];
     for (db, expected) in cases {
         let db = db.to_str().expect("utf-8").to_string();

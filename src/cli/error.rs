@@ -3,7 +3,7 @@ use std::path::PathBuf;
 
 use synprint::capture::LiveCaptureError;
 use synprint::classify::{CaptureFileError, LabelError, ModelError};
-use synprint::p0f::DbError;
+use synprint::p0f::LoadError;
 use synprint::serve::{ConfigError, ServeError};
 
 /// Why a command could not run: each layer's own error, or what only the
@@ -11,20 +11,8 @@ use synprint::serve::{ConfigError, ServeError};
 /// Printed after `synprint: `, and the exit status is 2.
 #[derive(Debug, thiserror::Error)]
 pub enum CliError {
-    #[error("{}: cannot read p0f database: {source}", path.display())]
-    P0fRead { path: PathBuf, source: io::Error },
-    #[error("{}: {source}", path.display())]
-    P0fParse { path: PathBuf, source: DbError },
-    #[error(
-        "{}: larger than {}, not a p0f.fp",
-        path.display(),
-        synprint::bounded::size(super::engine::MAX_P0F_DB_BYTES)
-    )]
-    P0fTooLarge { path: PathBuf },
-    /// An empty file (or one of comments) parses; every SYN would then go
-    /// unlabelled without a word.
-    #[error("{}: no signatures (not a p0f.fp, or an empty one)", path.display())]
-    P0fEmpty { path: PathBuf },
+    #[error(transparent)]
+    P0f(#[from] LoadError),
     #[error(transparent)]
     Model(#[from] ModelError),
     #[error("{source} after this run; {}: not written", path.display())]

@@ -5,6 +5,7 @@
 
 use std::collections::HashMap;
 use std::fmt;
+use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 use thiserror::Error;
@@ -26,6 +27,33 @@ const NAME_CHARS: &[u8] = b" ./-_!?()";
 
 /// p0f's HTTP_MAX_HDRS.
 const HTTP_MAX_HDRS: usize = 32;
+
+/// The largest p0f.fp [`Database::load`] reads (p0f 3.09b's is 40 KB): the
+/// bound keeps a wrong path (`/dev/zero`, a disk image) from filling
+/// memory.
+pub const MAX_DB_BYTES: u64 = 16 << 20;
+
+/// Why [`Database::load`] gave no database.
+#[derive(Debug, Error)]
+pub enum LoadError {
+    #[error("{}: cannot read p0f database: {source}", path.display())]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error(
+        "{}: larger than {}, not a p0f.fp",
+        path.display(),
+        crate::bounded::size(MAX_DB_BYTES)
+    )]
+    TooLarge { path: PathBuf },
+    #[error("{}: {source}", path.display())]
+    Parse { path: PathBuf, source: DbError },
+    /// An empty file (or one of comments) parses; every SYN would then go
+    /// unlabelled without a word.
+    #[error("{}: no signatures (not a p0f.fp, or an empty one)", path.display())]
+    Empty { path: PathBuf },
+}
 
 /// A p0f.fp file that p0f would refuse to load, and where.
 #[derive(Clone, Debug, PartialEq, Eq, Error)]
@@ -321,6 +349,27 @@ impl Database {
                 Err(e) => panic!("built-in p0f.fp does not parse: {e}"),
             }
         })
+    }
+
+    /// Reads and parses the p0f.fp at `path`, as `--p0f-db` names one.
+    pub fn load(path: &Path) -> Result<Database, LoadError> {
+        let path_buf = || path.to_path_buf();
+        // Bytes, not text: a binary file handed over by mistake is then
+        // named by the line where it goes wrong, as p0f.fp errors are.
+        let bytes = crate::bounded::read_whole(path, MAX_DB_BYTES)
+            .map_err(|source| LoadError::Read {
+                path: path_buf(),
+                source,
+            })?
+            .ok_or_else(|| LoadError::TooLarge { path: path_buf() })?;
+        let db = Database::parse_bytes(&bytes).map_err(|source| LoadError::Parse {
+            path: path_buf(),
+            source,
+        })?;
+        if db.signature_count() == 0 {
+            return Err(LoadError::Empty { path: path_buf() });
+        }
+        Ok(db)
     }
 
     pub fn parse(text: &str) -> Result<Database, DbError> {

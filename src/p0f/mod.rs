@@ -32,7 +32,7 @@ mod nat;
 mod signature;
 mod uptime;
 
-pub use db::{Database, DbError, DbErrorKind, Label, Sys, TcpSigError};
+pub use db::{Database, DbError, DbErrorKind, Label, LoadError, Sys, TcpSigError, MAX_DB_BYTES};
 pub use matcher::P0fMatch;
 pub use mtu::{header_bytes, Mtu};
 pub use nat::{HostChange, HostTracker, Reasons, Sighting};
