@@ -64,18 +64,13 @@ impl Verdict {
     }
 }
 
-/// The usual MSS of a direct Ethernet path.
+/// A direct Ethernet path's MTU, which tunnels, VPNs and PPPoE lower.
+const ETHERNET_MTU: u32 = 1500;
+
 /// IPv4's default path MTU (MSS 536): what a stack that did not read its
 /// interface's MTU announces, whatever the path (embedded stacks, old
 /// modems' settings), so it says nothing of a tunnel.
 const DEFAULT_MTU_V4: u32 = 576;
-
-fn direct_mss(v: IpVersion) -> u16 {
-    match v {
-        IpVersion::V4 => 1460,
-        IpVersion::V6 => 1440,
-    }
-}
 
 /// Builds the verdict for a classified SYN and the User-Agent its
 /// connection carried.
@@ -216,8 +211,9 @@ fn judge(
         });
     }
 
-    let direct = direct_mss(obs.ip_version);
+    // p0f's MTU is the MSS plus the IP and TCP headers.
     let overhead = crate::p0f::header_bytes(obs.ip_version);
+    let direct = ETHERNET_MTU - overhead;
     let (tunnel_suspected, mtu_link) = match mtu {
         Some(m) if obs.ip_version == IpVersion::V4 && m.raw_mtu == DEFAULT_MTU_V4 => {
             reasons.push(format!(
@@ -227,7 +223,7 @@ fn judge(
             ));
             (false, None)
         }
-        Some(m) if m.raw_mtu < u32::from(direct) + overhead => {
+        Some(m) if m.raw_mtu < ETHERNET_MTU => {
             // p0f's table has no label for many tunnel MTUs (and none for
             // mobile networks' odd values).
             let label = m
