@@ -103,23 +103,27 @@ impl OsClassifier for RecordClassifier {
     }
 }
 
-/// zardaxt's `avg_score_os_class`, with its key spellings. zardaxt's values
-/// were average match scores; synprint's are probabilities (0..1), so a
-/// client comparing classes (max, argmax) keeps working.
-#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
-pub struct ZardaxtScores {
-    #[serde(rename = "Windows")]
-    pub windows: f64,
-    #[serde(rename = "Android")]
-    pub android: f64,
-    #[serde(rename = "Mac OS")]
-    pub mac_os: f64,
-    #[serde(rename = "iOS")]
-    pub ios: f64,
-    #[serde(rename = "Linux")]
-    pub linux: f64,
-    #[serde(rename = "Chromium OS")]
-    pub chromium_os: f64,
+/// zardaxt's classes, spelt and ordered as its `avg_score_os_class` has them.
+pub const ZARDAXT_CLASSES: [&str; 6] = [
+    "Windows",
+    "Android",
+    "Mac OS",
+    "iOS",
+    "Linux",
+    "Chromium OS",
+];
+
+/// zardaxt's `avg_score_os_class`: a score per class of [`ZARDAXT_CLASSES`],
+/// in that order. zardaxt's values were average match scores; synprint's
+/// are probabilities (0..1), so a client comparing classes (max, argmax)
+/// keeps working.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ZardaxtScores([f64; 6]);
+
+impl Serialize for ZardaxtScores {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_map(self.classes())
+    }
 }
 
 impl ZardaxtScores {
@@ -127,14 +131,22 @@ impl ZardaxtScores {
     /// Linux kernels, so their mass goes to `Linux`; the rest is left out.
     pub fn from_probabilities(p: &OsProbabilities) -> Self {
         let r = |x: f64| (x * 10_000.0).round() / 10_000.0;
-        ZardaxtScores {
-            windows: r(p.windows),
-            android: r(p.android),
-            mac_os: r(p.macos),
-            ios: r(p.ios),
-            linux: r(p.linux + p.embedded),
-            chromium_os: r(p.chromeos),
-        }
+        ZardaxtScores(
+            [
+                p.windows,
+                p.android,
+                p.macos,
+                p.ios,
+                p.linux + p.embedded,
+                p.chromeos,
+            ]
+            .map(r),
+        )
+    }
+
+    /// Each class's name and score.
+    pub fn classes(&self) -> impl Iterator<Item = (&'static str, f64)> + '_ {
+        ZARDAXT_CLASSES.into_iter().zip(self.0)
     }
 
     /// The highest class and its score (zardaxt's `os_highest_class`);
@@ -142,21 +154,14 @@ impl ZardaxtScores {
     /// (a BSD, or `unknown`), where their maximum would be noise named as
     /// an answer.
     pub fn highest(&self) -> Option<(&'static str, f64)> {
-        let all = [
-            ("Windows", self.windows),
-            ("Android", self.android),
-            ("Mac OS", self.mac_os),
-            ("iOS", self.ios),
-            ("Linux", self.linux),
-            ("Chromium OS", self.chromium_os),
-        ];
-        if all.iter().map(|c| c.1).sum::<f64>() < 0.5 {
+        if self.0.iter().sum::<f64>() < 0.5 {
             return None;
         }
-        Some(all.into_iter().fold(
-            ("Windows", f64::MIN),
-            |best, c| if c.1 > best.1 { c } else { best },
-        ))
+        self.classes()
+            .fold(None, |best: Option<(&str, f64)>, c| match best {
+                Some(b) if b.1 >= c.1 => Some(b),
+                _ => Some(c),
+            })
     }
 }
 
@@ -194,7 +199,7 @@ mod tests {
             assert!(keys.contains(&k), "{k}");
         }
         assert_eq!(keys.len(), 6);
-        assert!((z.linux - 0.15).abs() < 1e-9);
+        assert!((v["Linux"].as_f64().expect("a number") - 0.15).abs() < 1e-9);
         assert_eq!(z.highest().map(|h| h.0), Some("Mac OS"));
         // A BSD's answer names none of zardaxt's classes.
         for bsd in [
