@@ -177,13 +177,11 @@ fn main() {
         counters.kernel_packets.load(Relaxed),
         counters.kernel_drops.load(Relaxed)
     );
-    let (received, records) = (
+    println!(
+        "received:    {}; fingerprinted {}; not fingerprinted {}",
         counters.received.load(Relaxed),
         counters.records.load(Relaxed),
-    );
-    println!(
-        "received:    {received}; fingerprinted {records}; not fingerprinted {}",
-        received.saturating_sub(records)
+        counters.not_fingerprinted.load(Relaxed)
     );
     println!(
         "store:       {} addresses, {} connections, {} evicted addresses ({total_secs:.2} s in all)",

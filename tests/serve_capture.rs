@@ -200,6 +200,9 @@ fn capture_on_veth_stores_and_classifies_crafted_syns() {
             let syn = stack.syn(addr(src), *port, addr(dst), 443, i as u32);
             v.push(ethernet_frame(&syn.ip_bytes()));
         }
+        // The first SYN sent again (a retransmission): read, no record.
+        let again = v.first().cloned().expect("a SYN");
+        v.push(again);
         // Filtered out in the kernel: a SYN to another port, and a bare ACK.
         let other = Stack::Windows.syn(addr("10.77.0.1"), 41100, addr("10.77.0.2"), 80, 9);
         v.push(ethernet_frame(&other.ip_bytes()));
@@ -291,8 +294,8 @@ fn capture_on_veth_stores_and_classifies_crafted_syns() {
             line(&format!(
                 "synprint_capture_packets_total{{interface=\"{iface}\",stage=\"received\"}}"
             )),
-            7,
-            "{iface}: six SYNs and one SYN+ACK pass the filter"
+            8,
+            "{iface}: six SYNs, one of them twice, and one SYN+ACK pass the filter"
         );
         assert_eq!(
             line(&format!(
@@ -305,8 +308,8 @@ fn capture_on_veth_stores_and_classifies_crafted_syns() {
             line(&format!(
                 "synprint_capture_packets_total{{interface=\"{iface}\",stage=\"not_fingerprinted\"}}"
             )),
-            0,
-            "{iface}: every packet made a record"
+            1,
+            "{iface}: every packet made a record but the retransmission"
         );
     }
     drop(srv);

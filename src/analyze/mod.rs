@@ -33,6 +33,26 @@ pub enum LiveEvent<'r> {
     Link(LinkEvent<'r>),
 }
 
+/// One block's frames and records, not yet in a capture's counters.
+#[derive(Default)]
+struct BlockTally {
+    frames: u64,
+    records: u64,
+}
+
+impl BlockTally {
+    /// Adds the tally and starts the next block: each counter grows by one
+    /// block's whole count, so neither ever goes back. The records last: a
+    /// reader that sees them sees the rest of their block's packets too.
+    fn add_to(&mut self, counters: &CaptureCounters) {
+        let BlockTally { frames, records } = std::mem::take(self);
+        counters
+            .not_fingerprinted
+            .fetch_add(frames.saturating_sub(records), Relaxed);
+        counters.records.fetch_add(records, Relaxed);
+    }
+}
+
 /// The read-only half of the pipeline: databases and models, shareable
 /// between threads. Turns one observation into one record.
 #[derive(Debug)]
@@ -458,21 +478,27 @@ impl<'e> Analyzer<'e> {
         F: FnMut(LiveEvent<'_>) -> Result<(), E> + 's,
     {
         self.keep_only_port(port);
-        // Records made in this block, counted at its end: one atomic add
-        // per block, not per record.
-        let mut made = 0;
+        // This block's frames and the records made of them, counted at its
+        // end (one atomic add per block, not per record), or where the
+        // caller fails and the block ends early.
+        let mut block = BlockTally::default();
         move |delivery| {
             let mut counted = |r: &mut Record| {
-                made += 1;
+                block.records += 1;
                 out(LiveEvent::Record(r))
             };
             match delivery {
-                Delivery::Frame { link, ts, data } => self.feed_frame(link, ts, data, &mut counted),
+                Delivery::Frame { link, ts, data } => {
+                    let fed = self.feed_frame(link, ts, data, &mut counted);
+                    block.frames += 1;
+                    if fed.is_err() {
+                        block.add_to(counters);
+                    }
+                    fed
+                }
                 Delivery::BlockEnd => {
                     let drained = self.drain(&mut counted);
-                    counters
-                        .records
-                        .fetch_add(std::mem::take(&mut made), Relaxed);
+                    block.add_to(counters);
                     drained?;
                     out(LiveEvent::BlockEnd)
                 }

@@ -82,9 +82,13 @@ pub struct CaptureCounters {
     /// Packets read from the ring.
     pub received: AtomicU64,
     /// Records made of them (first-seen SYN or SYN+ACK), counted by the
-    /// caller that makes them at each block's end; the rest were not
-    /// fingerprinted (skips, retransmissions).
+    /// caller that makes them at each block's end.
     pub records: AtomicU64,
+    /// Packets read that made no record (skips, retransmissions), counted
+    /// with `records`. A counter of its own, not `received - records`:
+    /// `received` grows before a block's records are counted, and a
+    /// difference read between the two would fall back afterwards.
+    pub not_fingerprinted: AtomicU64,
     /// The capture ended on an error (its interface went away): it
     /// delivers nothing more.
     pub stopped: AtomicBool,
@@ -375,8 +379,6 @@ impl LiveCapture {
                     result = deliver(Delivery::Frame { link, ts, data });
                 }
             });
-            // Before the block's end is delivered, where its records are
-            // counted: they never outnumber the packets.
             counters.received.fetch_add(frames, Relaxed);
             self.ring.release(block);
             block = (block + 1) % blocks;

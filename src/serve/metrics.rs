@@ -247,15 +247,11 @@ impl Metrics {
         );
         let _ = writeln!(
             o,
-            "# HELP synprint_capture_packets_total Packets per capture interface: passed by the kernel filter, dropped by the kernel (ring full), read.\n\
+            "# HELP synprint_capture_packets_total Packets per capture interface: passed by the kernel filter, dropped by the kernel (ring full), read, and read without making a record (skips, retransmissions).\n\
              # TYPE synprint_capture_packets_total counter"
         );
         for (iface, c) in captures.iter() {
             let i = escape(iface);
-            // Records first: a packet is counted before its record, so the
-            // later count of packets is never below it.
-            let records = c.records.load(Relaxed);
-            let received = c.received.load(Relaxed);
             let _ = writeln!(
                 o,
                 "synprint_capture_packets_total{{interface=\"{i}\",stage=\"kernel\"}} {}\n\
@@ -264,8 +260,8 @@ impl Metrics {
                  synprint_capture_packets_total{{interface=\"{i}\",stage=\"not_fingerprinted\"}} {}",
                 c.kernel_packets.load(Relaxed),
                 c.kernel_drops.load(Relaxed),
-                received,
-                received.saturating_sub(records),
+                c.received.load(Relaxed),
+                c.not_fingerprinted.load(Relaxed),
             );
         }
         // Each gauge is 0 while its flag is set.
