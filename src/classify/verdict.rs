@@ -26,6 +26,8 @@ pub struct Verdict {
     pub os_mismatch: Option<bool>,
     /// The MSS is below what a direct Ethernet path gives (1460 over IPv4,
     /// 1440 over IPv6): a VPN, PPPoE, IPsec or other tunnel lowered it.
+    /// Not IPv4's default 536, which stacks send without reading their
+    /// link's MTU.
     pub tunnel_suspected: bool,
     /// p0f-style label of the path MTU (MSS + 40 / + 60) when it is not
     /// plain Ethernet.

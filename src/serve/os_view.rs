@@ -181,25 +181,26 @@ mod tests {
             ..Default::default()
         };
         let z = ZardaxtScores::from_probabilities(&p);
-        let v = serde_json::to_value(z).expect("json");
-        let keys: Vec<&str> = v
-            .as_object()
-            .expect("object")
-            .keys()
-            .map(String::as_str)
-            .collect();
-        for k in [
-            "Windows",
-            "Android",
-            "Mac OS",
-            "iOS",
-            "Linux",
-            "Chromium OS",
+        let text = serde_json::to_string(&z).expect("json");
+        let v: serde_json::Value = serde_json::from_str(&text).expect("an object");
+        assert_eq!(v.as_object().map(|o| o.len()), Some(6), "{text}");
+        // zardaxt's names, in zardaxt's order, each with its share (Linux
+        // with the embedded stacks').
+        let mut at = 0;
+        for (k, share) in [
+            ("Windows", 0.1),
+            ("Android", 0.2),
+            ("Mac OS", 0.3),
+            ("iOS", 0.25),
+            ("Linux", 0.15),
+            ("Chromium OS", 0.0),
         ] {
-            assert!(keys.contains(&k), "{k}");
+            let here = text.find(&format!("\"{k}\":")).expect(k);
+            assert!(here >= at, "{k} out of order in {text}");
+            at = here;
+            let got = v[k].as_f64().expect("a number");
+            assert!((got - share).abs() < 1e-6, "{k}: {got} in {text}");
         }
-        assert_eq!(keys.len(), 6);
-        assert!((v["Linux"].as_f64().expect("a number") - 0.15).abs() < 1e-9);
         assert_eq!(z.highest().map(|h| h.0), Some("Mac OS"));
         // A BSD's answer names none of zardaxt's classes.
         for bsd in [
