@@ -1,7 +1,9 @@
 //! Tunnels built by this machine's kernel, not crafted: VXLAN (the tunnel
 //! type kernels most often have built in) between two network namespaces
-//! joined by a veth pair, over an IPv4 and over an IPv6 underlay, each
-//! carrying IPv4 and IPv6 connections. Captured on the underlay (VXLAN in
+//! joined by a veth pair, over an IPv4 underlay on IANA's port 4789 and
+//! over an IPv6 underlay on the kernel's own default port 8472 (flannel's
+//! and Cilium's), each carrying IPv4 and IPv6 connections. Captured on the
+//! underlay (VXLAN in
 //! UDP in Ethernet) and on the tunnel devices (the inner packets), synprint
 //! must make the same records from both: every inner SYN and SYN+ACK once,
 //! every field but the capture time equal, nothing skipped as an unknown
@@ -146,7 +148,7 @@ fn build(a: &Netns, b: &Netns) -> Option<()> {
         ip(
             ns,
             &format!(
-                "link add vx6 type vxlan id 43 dstport 4789 local fd99::{me} remote fd99::{peer} dev {dev}"
+                "link add vx6 type vxlan id 43 dstport 8472 local fd99::{me} remote fd99::{peer} dev {dev}"
             ),
         );
         for (dev, v4, v6) in [("vx4", "10.98.0", "fd98::"), ("vx6", "10.97.0", "fd97::")] {
@@ -271,7 +273,7 @@ fn kernel_vxlan_records_equal_the_inner_packets() {
     let inner4 = dir.path().join("vx4.pcap");
     let inner6 = dir.path().join("vx6.pcap");
     let mut dumps = [
-        Capture::start(&a, "va", &under, "udp port 4789"),
+        Capture::start(&a, "va", &under, "udp port 4789 or udp port 8472"),
         Capture::start(&a, "vx4", &inner4, "tcp"),
         Capture::start(&a, "vx6", &inner6, "tcp"),
     ];

@@ -531,15 +531,13 @@ fn transports_and_tunnels_that_are_not_followed() {
     );
 }
 
-/// Old stacks and NATs hand out ports such as 1701, 3544 or 4789 as
+/// Old stacks and NATs hand out ports such as 1701, 3544, 4789 or 8472 as
 /// ephemeral ones, so DNS, QUIC and other plain UDP reach tunnel ports in
 /// real captures: when the first bytes are not the tunnel's header, the
 /// datagram counts as the UDP it is, not as a broken tunnel.
 #[test]
 fn plain_udp_on_a_tunnel_port_is_not_tcp() {
-    use super::tunnel::{
-        GENEVE_PORT, GTP_U_PORT, L2TP_PORT, LISP_DATA_PORT, TEREDO_PORT, VXLAN_GPE_PORT, VXLAN_PORT,
-    };
+    use super::tunnel::UDP_TUNNEL_PORTS;
     // A DNS query for example.com (id 0xd2a7), its answer (one A record),
     // QUIC short-header bytes, and datagrams shorter than any tunnel header.
     let query: &[u8] = b"\xd2\xa7\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00\
@@ -551,16 +549,7 @@ fn plain_udp_on_a_tunnel_port_is_not_tcp() {
     let quic = [
         0x43u8, 0x9a, 0x51, 0x07, 0xee, 0x10, 0x2c, 0x83, 0x00, 0x11, 0x7f, 0x3b,
     ];
-    let ports = [
-        VXLAN_PORT,
-        VXLAN_GPE_PORT,
-        GENEVE_PORT,
-        GTP_U_PORT,
-        L2TP_PORT,
-        LISP_DATA_PORT,
-        TEREDO_PORT,
-    ];
-    for port in ports {
+    for port in UDP_TUNNEL_PORTS {
         for (what, body) in [
             ("DNS query", query),
             ("DNS answer", &answer[..]),

@@ -9,6 +9,10 @@ use super::tcp::Segments;
 use super::{Skip, Timestamp};
 
 pub const VXLAN_PORT: u16 = 4789;
+/// Linux's own VXLAN port, from before IANA assigned 4789: the kernel's
+/// default where `ip link add ... type vxlan` names no port, and flannel's
+/// and Cilium's default in Kubernetes clusters.
+pub const VXLAN_LINUX_PORT: u16 = 8472;
 pub const GENEVE_PORT: u16 = 6081;
 /// GTP-U, the user plane of mobile networks' core (3GPP TS 29.281).
 pub const GTP_U_PORT: u16 = 2152;
@@ -22,8 +26,9 @@ pub const LISP_DATA_PORT: u16 = 4341;
 pub const TEREDO_PORT: u16 = 3544;
 
 /// The ports `udp` opens a tunnel at (as source or destination).
-pub const UDP_TUNNEL_PORTS: [u16; 7] = [
+pub const UDP_TUNNEL_PORTS: [u16; 8] = [
     VXLAN_PORT,
+    VXLAN_LINUX_PORT,
     GENEVE_PORT,
     GTP_U_PORT,
     L2TP_PORT,
@@ -47,7 +52,7 @@ enum UdpTunnel {
 impl UdpTunnel {
     fn of_port(port: u16) -> Option<UdpTunnel> {
         match port {
-            VXLAN_PORT => Some(UdpTunnel::Vxlan),
+            VXLAN_PORT | VXLAN_LINUX_PORT => Some(UdpTunnel::Vxlan),
             GENEVE_PORT => Some(UdpTunnel::Geneve),
             GTP_U_PORT => Some(UdpTunnel::GtpU),
             L2TP_PORT => Some(UdpTunnel::L2tp),
