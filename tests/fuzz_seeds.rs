@@ -13,7 +13,8 @@ use synprint::capture::{
 };
 use synprint::classify::{learn_from, ModelFile, Os, Sample, BUILTIN_MODEL};
 use synprint::craft::{
-    ipv4_outer, ipv6_with_extensions, nflog, teredo, udp, Encapsulation, Ipv6Ext, Stack, TcpPacket,
+    ipv4_outer, ipv6_with_extensions, nflog, teredo, udp, Encapsulation, Ipv6Ext, OptionBytes,
+    Stack, TcpPacket,
 };
 use synprint::packet::{decode_ip, LinkType, Timestamp};
 
@@ -124,6 +125,24 @@ fn write_fuzz_seeds() {
         let name = format!("pcap-{order:?}-{precision:?}");
         std::fs::write(capture_dir.join(name), w.into_inner()).unwrap();
     }
+    // A SYN+ACK minutes after its SYN (the handshake table has forgotten
+    // it; p0f, without an expiry round since, has not), its window the
+    // SYN's MSS and none of the other divisors p0f tries: the `analyze`
+    // target's one allowed difference.
+    let mut w = PcapWriter::new(Vec::new(), LinkType::ETHERNET).unwrap();
+    let mut syn = pkts[0].clone();
+    syn.options = OptionBytes::new().mss(1000).0;
+    let mut late = TcpPacket::syn_ack_for(&syn);
+    late.window = 1000;
+    late.options = OptionBytes::new().mss(1380).0;
+    w.write(t(0), &Encapsulation::Ethernet.wrap(&syn.ip_bytes()).1)
+        .unwrap();
+    w.write(
+        Timestamp(t(0).0 + 600_000_000_000),
+        &Encapsulation::Ethernet.wrap(&late.ip_bytes()).1,
+    )
+    .unwrap();
+    std::fs::write(capture_dir.join("pcap-late-syn-ack"), w.into_inner()).unwrap();
     let mut w = PcapngWriter::new(Vec::new(), ByteOrder::Little).unwrap();
     let eth = w
         .add_interface(PcapngInterface::new(LinkType::ETHERNET))
