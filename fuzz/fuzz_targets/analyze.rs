@@ -104,6 +104,7 @@ fn window_divisor_only(a: &Value, b: &Value) -> bool {
     };
     a["kind"] == "syn_ack"
         && b["kind"] == "syn_ack"
+        && sa != sb
         && fields_but_window(&sa) == fields_but_window(&sb)
         && without(a) == without(b)
 }

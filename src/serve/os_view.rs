@@ -196,7 +196,7 @@ mod tests {
             ("Chromium OS", 0.0),
         ] {
             let here = text.find(&format!("\"{k}\":")).expect(k);
-            assert!(here >= at, "{k} out of order in {text}");
+            assert!(here > at, "{k} out of order in {text}");
             at = here;
             let got = v[k].as_f64().expect("a number");
             assert!((got - share).abs() < 1e-6, "{k}: {got} in {text}");
