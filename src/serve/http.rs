@@ -197,6 +197,11 @@ fn parse_query(q: Option<&str>) -> Result<Query, ApiError> {
             _ => {}
         }
     }
+    // Checked wherever the parameters are read, as the rest: a port alone
+    // names no connection.
+    if out.port.is_some() && out.ip.is_none() {
+        return Err(ApiError::bad_request("query parameter `port` needs `ip`"));
+    }
     Ok(out)
 }
 
@@ -718,9 +723,6 @@ async fn classify(
     let ua = ua.as_deref().map(str::trim);
     let now = now();
     let me = caller(state, conn.peer, h)?;
-    if q.port.is_some() && q.ip.is_none() {
-        return Err(ApiError::bad_request("query parameter `port` needs `ip`"));
-    }
     // The key decides only what the query asks for with it (`?key=`, or
     // another address): an Authorization header a site sends for its own
     // reasons must not turn the caller's own answer into a listing or a 403.

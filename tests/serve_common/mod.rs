@@ -186,7 +186,15 @@ impl Reply {
 
 /// One GET on an open (keep-alive) connection.
 pub fn get_on(s: &mut TcpStream, path: &str, headers: &[(&str, &str)]) -> Reply {
-    let mut req = format!("GET {path} HTTP/1.1\r\nHost: test\r\n");
+    let mut all = vec![("Host", "test")];
+    all.extend_from_slice(headers);
+    request_on(s, "GET", path, &all)
+}
+
+/// One HTTP/1.1 request of `method` with exactly these headers (`Host`
+/// among them, or not) on an open connection.
+pub fn request_on(s: &mut TcpStream, method: &str, path: &str, headers: &[(&str, &str)]) -> Reply {
+    let mut req = format!("{method} {path} HTTP/1.1\r\n");
     for (k, v) in headers {
         req.push_str(&format!("{k}: {v}\r\n"));
     }
@@ -216,7 +224,10 @@ pub fn get_on(s: &mut TcpStream, path: &str, headers: &[(&str, &str)]) -> Reply 
             .find(|(k, _)| k.eq_ignore_ascii_case(name))
             .map(|(_, v)| v.as_str())
     };
-    let body = if header("transfer-encoding") == Some("chunked") {
+    // RFC 9110: no body after HEAD, 204 or 304, whatever the headers say.
+    let body = if method == "HEAD" || status == 204 || status == 304 {
+        Vec::new()
+    } else if header("transfer-encoding") == Some("chunked") {
         read_chunked(s)
     } else {
         let len: usize = header("content-length")
