@@ -36,7 +36,12 @@ pub(crate) fn huge_page_vec<T: Clone>(n: usize, value: T) -> Vec<T> {
         // tables gain nothing.
         if bytes >= 4 << 20 {
             let start = v.as_mut_ptr() as usize;
-            let page = 4096;
+            // SAFETY: sysconf reads a constant of the system.
+            #[allow(unsafe_code)]
+            let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+            // 16 and 64 KiB pages exist (arm64, ppc64): advising by 4 KiB
+            // would start or end between the kernel's pages.
+            let page = usize::try_from(page).unwrap_or(4096).max(4096);
             let aligned = start.next_multiple_of(page);
             let len = (start + bytes).saturating_sub(aligned) / page * page;
             // SAFETY: MADV_HUGEPAGE only changes how the kernel backs the

@@ -11,7 +11,7 @@ use std::ffi::CString;
 use std::io;
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::ptr::NonNull;
-use std::sync::atomic::{fence, AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 
 /// `TCP_SAVE_SYN`: the kernel keeps each accepted connection's SYN headers.
 pub const TCP_SAVE_SYN: libc::c_int = 27;
@@ -87,8 +87,13 @@ fn getsockopt_len(
 
 /// Asks the kernel to keep the SYN of every connection accepted on this
 /// listening socket (before `listen`, or at least before the SYNs arrive).
-pub fn set_save_syn(fd: RawFd) -> io::Result<()> {
-    setsockopt_raw(fd, libc::IPPROTO_TCP, TCP_SAVE_SYN, &1 as &libc::c_int)
+pub fn set_save_syn(fd: BorrowedFd<'_>) -> io::Result<()> {
+    setsockopt_raw(
+        fd.as_raw_fd(),
+        libc::IPPROTO_TCP,
+        TCP_SAVE_SYN,
+        &1 as &libc::c_int,
+    )
 }
 
 /// The IP + TCP headers of the SYN that opened an accepted connection, in
@@ -97,7 +102,8 @@ pub fn set_save_syn(fd: RawFd) -> io::Result<()> {
 /// SYN's size when that is larger: IPv6 extension headers can make a SYN's
 /// headers kilobytes long, and the kernel then fails with `EINVAL`, keeping
 /// the SYN and writing the length it needs.
-pub fn saved_syn(fd: RawFd, buf: &mut Vec<u8>) -> io::Result<Option<usize>> {
+pub fn saved_syn(fd: BorrowedFd<'_>, buf: &mut Vec<u8>) -> io::Result<Option<usize>> {
+    let fd = fd.as_raw_fd();
     // One packet's headers: at most an IP packet's length.
     const MAX: usize = 1 << 16;
     loop {
@@ -116,13 +122,13 @@ pub fn saved_syn(fd: RawFd, buf: &mut Vec<u8>) -> io::Result<Option<usize>> {
 }
 
 /// The kernel's smoothed round-trip time of a connection, in microseconds.
-pub fn tcp_rtt_us(fd: RawFd) -> io::Result<u32> {
+pub fn tcp_rtt_us(fd: BorrowedFd<'_>) -> io::Result<u32> {
     // tcp_info: 8 single bytes, then u32s; tcpi_rtt is the 16th u32. Read
     // into bytes rather than libc's struct so a shorter kernel answer is
     // handled by a length check, not by trusting the layout.
     const RTT_OFFSET: usize = 8 + 15 * 4;
     let mut buf = [0u8; 104];
-    let n = getsockopt_raw(fd, libc::IPPROTO_TCP, libc::TCP_INFO, &mut buf)?;
+    let n = getsockopt_raw(fd.as_raw_fd(), libc::IPPROTO_TCP, libc::TCP_INFO, &mut buf)?;
     let bytes = buf
         .get(RTT_OFFSET..RTT_OFFSET + 4)
         .filter(|_| n >= RTT_OFFSET + 4)
@@ -212,7 +218,8 @@ impl PacketSocket {
         let mut sll: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
         sll.sll_family = libc::AF_PACKET as u16;
         sll.sll_protocol = ETH_P_ALL.to_be();
-        sll.sll_ifindex = ifindex as i32;
+        // An index past i32 names no interface: 0 would be every one.
+        sll.sll_ifindex = i32::try_from(ifindex).unwrap_or(-1);
         sll
     }
 
@@ -411,11 +418,22 @@ impl PacketSocket {
         let fd = self.fd.as_raw_fd();
         setsockopt_raw(fd, SOL_PACKET, PACKET_VERSION, &TPACKET_V3)?;
         let frame_size = 2048;
+        // The kernel refuses what is not a ring; a product past u32 must
+        // not wrap into one it takes.
+        let frame_nr = (block_size / frame_size)
+            .checked_mul(block_nr)
+            .filter(|&n| n > 0)
+            .ok_or_else(|| {
+                io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    format!("no ring of {block_nr} blocks of {block_size} bytes"),
+                )
+            })?;
         let req = TpacketReq3 {
             block_size,
             block_nr,
             frame_size,
-            frame_nr: block_size / frame_size * block_nr,
+            frame_nr,
             retire_blk_tov: timeout_ms,
             ..Default::default()
         };
@@ -517,31 +535,30 @@ impl Ring {
         self.block_nr
     }
 
-    fn status_ptr(&self, block: usize) -> Option<*mut u32> {
+    /// Block `block`'s status word, which the kernel and we hand the block
+    /// back and forth with.
+    fn status(&self, block: usize) -> Option<&AtomicU32> {
         let off = block
             .checked_mul(self.block_size)?
             .checked_add(BLOCK_STATUS_OFFSET)?;
         if off + 4 > self.len {
             return None;
         }
-        // SAFETY: `off + 4 <= len`, so the pointer stays inside the mapping;
-        // block starts are page aligned, so the u32 is aligned.
-        Some(unsafe { self.ptr.as_ptr().add(off) }.cast::<u32>())
+        // SAFETY: `off + 4 <= len`, so the word lies inside the mapping,
+        // which lives as long as `self`; block starts are page aligned, so
+        // it is aligned for an atomic. The kernel's side reads and writes
+        // it with barriers, as atomics.
+        Some(unsafe { AtomicU32::from_ptr(self.ptr.as_ptr().add(off).cast::<u32>()) })
     }
 
     /// The bytes of block `block` when the kernel has handed it to user
     /// space, else `None`. The block stays ours until [`Ring::release`].
     pub fn user_block(&mut self, block: usize) -> Option<&[u8]> {
-        let status = self.status_ptr(block)?;
-        // SAFETY: `status` points into the live mapping (see status_ptr);
-        // the kernel writes it concurrently, hence the volatile read.
-        let s = unsafe { std::ptr::read_volatile(status) };
-        if s & TP_STATUS_USER == 0 {
+        // Acquire: pairs with the kernel's barrier before it sets
+        // TP_STATUS_USER, so the packet bytes are visible once the status is.
+        if self.status(block)?.load(Ordering::Acquire) & TP_STATUS_USER == 0 {
             return None;
         }
-        // Pairs with the kernel's barrier before it sets TP_STATUS_USER: the
-        // packet bytes are visible once the status is.
-        fence(Ordering::Acquire);
         let start = block * self.block_size;
         // SAFETY: the range lies inside the mapping; while the status says
         // USER the kernel does not write the block, and `&mut self` keeps us
@@ -551,11 +568,9 @@ impl Ring {
 
     /// Hands block `block` back to the kernel.
     pub fn release(&mut self, block: usize) {
-        if let Some(status) = self.status_ptr(block) {
-            fence(Ordering::Release);
-            // SAFETY: as in `user_block`; a volatile write so the kernel sees
-            // it, after all our reads of the block (the fence).
-            unsafe { std::ptr::write_volatile(status, TP_STATUS_KERNEL) };
+        // Release: after all our reads of the block.
+        if let Some(status) = self.status(block) {
+            status.store(TP_STATUS_KERNEL, Ordering::Release);
         }
     }
 }
@@ -630,12 +645,18 @@ pub fn reserve_file_blocks(fd: BorrowedFd<'_>, offset: u64, len: u64) -> io::Res
     let (Ok(offset), Ok(len)) = (libc::off_t::try_from(offset), libc::off_t::try_from(len)) else {
         return Err(io::ErrorKind::InvalidInput.into());
     };
-    // SAFETY: fallocate takes no pointers; a bad descriptor is an error.
-    let rc = unsafe { libc::fallocate(fd.as_raw_fd(), libc::FALLOC_FL_KEEP_SIZE, offset, len) };
-    if rc == 0 {
-        Ok(())
-    } else {
-        Err(io::Error::last_os_error())
+    loop {
+        // SAFETY: fallocate takes no pointers; a bad descriptor is an error.
+        let rc = unsafe { libc::fallocate(fd.as_raw_fd(), libc::FALLOC_FL_KEEP_SIZE, offset, len) };
+        if rc == 0 {
+            return Ok(());
+        }
+        // Our stop handlers do not restart calls (no SA_RESTART): a Ctrl-C
+        // during a reservation is not the file system refusing.
+        let e = io::Error::last_os_error();
+        if e.kind() != io::ErrorKind::Interrupted {
+            return Err(e);
+        }
     }
 }
 
@@ -671,25 +692,29 @@ pub fn is_root() -> bool {
 /// Waits up to `timeout_ms` for `fd` to have something to read (data, end
 /// of file or an error, which the read then tells). A signal ends the wait
 /// early, as no data.
-pub fn wait_readable(fd: RawFd, timeout_ms: i32) -> io::Result<bool> {
+pub fn wait_readable(fd: BorrowedFd<'_>, timeout_ms: i32) -> io::Result<bool> {
     wait_for(fd, libc::POLLIN, timeout_ms)
 }
 
 /// Waits up to `timeout_ms` for `fd` to take a write (for a pipe: one of
 /// up to `PIPE_BUF` bytes without blocking), or to have failed (which the
 /// write then tells). A signal ends the wait early, as not ready.
-pub fn wait_writable(fd: RawFd, timeout_ms: i32) -> io::Result<bool> {
+pub fn wait_writable(fd: BorrowedFd<'_>, timeout_ms: i32) -> io::Result<bool> {
     wait_for(fd, libc::POLLOUT, timeout_ms)
 }
 
-fn wait_for(fd: RawFd, events: libc::c_short, timeout_ms: i32) -> io::Result<bool> {
+fn wait_for(fd: BorrowedFd<'_>, events: libc::c_short, timeout_ms: i32) -> io::Result<bool> {
     let mut pfd = libc::pollfd {
-        fd,
+        fd: fd.as_raw_fd(),
         events,
         revents: 0,
     };
     // SAFETY: one valid pollfd, count 1; poll only reads and writes it.
     let rc = unsafe { libc::poll(&mut pfd, 1, timeout_ms) };
+    if rc > 0 && pfd.revents & libc::POLLNVAL != 0 {
+        // Not open: no read or write would tell it, so say it here.
+        return Err(io::Error::from_raw_os_error(libc::EBADF));
+    }
     if rc >= 0 {
         return Ok(rc > 0);
     }

@@ -656,3 +656,35 @@ fn a_link_that_goes_down_is_said_until_it_is_up_again() {
     assert_eq!((status, &body["status"]), (200, &"ok".into()), "{body}");
     assert!(metrics().contains(&format!("{link} 1")));
 }
+
+/// A ring whose frame count does not fit the kernel's u32 is refused by
+/// name, not wrapped into a smaller ring (nor a panic in a debug build).
+#[test]
+fn a_ring_past_u32_is_refused() {
+    if !sys::is_root() {
+        skipped("needs root (AF_PACKET)");
+        return;
+    }
+    if !kernel::packet_sockets_allowed() {
+        return;
+    }
+    for (block_size, block_nr) in [
+        (1 << 20, u32::MAX),
+        (1 << 20, 1 << 23),
+        (1 << 20, 0),
+        (1024, 4),
+    ] {
+        let socket = sys::PacketSocket::open(false).expect("AF_PACKET socket");
+        let err = socket
+            .map_ring(block_size, block_nr, 10)
+            .err()
+            .unwrap_or_else(|| panic!("{block_nr} blocks of {block_size} bytes mapped"));
+        // Ours, not the kernel's EINVAL for a wrapped count.
+        assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput, "{err}");
+        assert!(err.raw_os_error().is_none(), "{err}");
+    }
+    // Not vacuous: a ring that fits is mapped.
+    let socket = sys::PacketSocket::open(false).expect("AF_PACKET socket");
+    let ring = socket.map_ring(1 << 16, 4, 10).expect("a small ring");
+    assert_eq!(ring.block_count(), 4);
+}

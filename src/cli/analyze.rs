@@ -3,7 +3,7 @@ use std::collections::HashSet;
 use std::fs::File;
 use std::io::{self, BufWriter, IsTerminal, Read, Write};
 use std::net::IpAddr;
-use std::os::fd::{AsFd, AsRawFd};
+use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::rc::Rc;
@@ -123,7 +123,7 @@ struct NamedOutput<W> {
 /// up.
 const STOP_WRITE_GRACE_MS: i32 = 3000;
 
-impl<W: Write + AsRawFd> NamedOutput<W> {
+impl<W: Write + AsFd> NamedOutput<W> {
     fn new(inner: W, name: String, stop: Option<&'static AtomicBool>) -> Self {
         NamedOutput {
             inner,
@@ -143,7 +143,7 @@ impl<W: Write + AsRawFd> NamedOutput<W> {
         if !self.stop.is_some_and(|s| s.load(Relaxed)) {
             return Ok(false);
         }
-        if synprint::sys::wait_writable(self.inner.as_raw_fd(), STOP_WRITE_GRACE_MS)? {
+        if synprint::sys::wait_writable(self.inner.as_fd(), STOP_WRITE_GRACE_MS)? {
             return Ok(true);
         }
         self.given_up = true;
@@ -155,7 +155,7 @@ impl<W: Write + AsRawFd> NamedOutput<W> {
     }
 }
 
-impl<W: Write + AsRawFd> Write for NamedOutput<W> {
+impl<W: Write + AsFd> Write for NamedOutput<W> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         if self.given_up {
             return Err(io::Error::other(GivenUp));
@@ -1041,7 +1041,7 @@ impl Read for UntilStopped {
         loop {
             let stopping = stop.load(Relaxed);
             let wait_ms = if stopping { 0 } else { 100 };
-            if synprint::sys::wait_readable(self.inner.as_raw_fd(), wait_ms)? {
+            if synprint::sys::wait_readable(self.inner.as_fd(), wait_ms)? {
                 return self.inner.read(buf);
             }
             if stopping {

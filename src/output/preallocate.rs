@@ -72,9 +72,9 @@ impl PreallocatedFile {
     }
 }
 
-impl std::os::fd::AsRawFd for PreallocatedFile {
-    fn as_raw_fd(&self) -> std::os::fd::RawFd {
-        self.file.as_raw_fd()
+impl AsFd for PreallocatedFile {
+    fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        self.file.as_fd()
     }
 }
 

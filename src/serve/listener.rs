@@ -5,7 +5,7 @@ use std::convert::Infallible;
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
-use std::os::fd::AsRawFd;
+use std::os::fd::AsFd;
 use std::pin::Pin;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
@@ -53,7 +53,7 @@ pub fn bind(addr: SocketAddr, listen: &[SocketAddr]) -> io::Result<std::net::Tcp
         socket.set_only_v6(v4_too)?;
     }
     socket.set_reuse_address(true)?;
-    sys::set_save_syn(socket.as_raw_fd())?;
+    sys::set_save_syn(socket.as_fd())?;
     socket.bind(&addr.into())?;
     // The kernel caps the backlog at net.core.somaxconn.
     socket.listen(4096)?;
@@ -67,7 +67,7 @@ pub fn bind(addr: SocketAddr, listen: &[SocketAddr]) -> io::Result<std::net::Tcp
 /// accept time, a few microseconds to one RTT after the SYN arrived. Only
 /// this serving layer uses the wall clock; the fingerprint core never does.
 pub fn read_syn(stream: &TcpStream, engine: &Engine) -> ConnSyn {
-    let fd = stream.as_raw_fd();
+    let fd = stream.as_fd();
     let ts = http::now();
     // IPv4 and IPv6 headers with options plus a 60-byte TCP header fit;
     // longer IPv6 extension headers grow it.
