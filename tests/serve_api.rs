@@ -206,13 +206,17 @@ fn trusted_proxy_headers_are_believed() {
     )
     .json();
     assert_eq!(j["syn_source"], "saved_syn", "{j}");
-    // A trusted proxy sending garbage is a 400, not a guess.
-    let r = get(a, "/classify", &[("X-Real-IP", "not-an-ip")]);
-    assert_eq!(r.status, 400);
-    assert!(r.json()["error"]
-        .as_str()
-        .expect("error")
-        .contains("X-Real-IP"));
+    // A trusted proxy sending garbage is a 400, not a guess; so is an
+    // empty address, which taken for none would answer with the proxy's
+    // own SYN.
+    for garbage in ["not-an-ip", ""] {
+        let r = get(a, "/classify", &[("X-Real-IP", garbage)]);
+        assert_eq!(r.status, 400, "{garbage:?}");
+        assert!(r.json()["error"]
+            .as_str()
+            .expect("error")
+            .contains("X-Real-IP"));
+    }
     // Out of range, or signed (which `u16::from_str` would take).
     for port in ["99999", "+80"] {
         let r = get(
