@@ -553,7 +553,7 @@ impl Ring {
 
     /// The bytes of block `block` when the kernel has handed it to user
     /// space, else `None`. The block stays ours until [`Ring::release`].
-    pub fn user_block(&mut self, block: usize) -> Option<&[u8]> {
+    pub(crate) fn user_block(&mut self, block: usize) -> Option<&[u8]> {
         // Acquire: pairs with the kernel's barrier before it sets
         // TP_STATUS_USER, so the packet bytes are visible once the status is.
         if self.status(block)?.load(Ordering::Acquire) & TP_STATUS_USER == 0 {
@@ -566,8 +566,10 @@ impl Ring {
         Some(unsafe { std::slice::from_raw_parts(self.ptr.as_ptr().add(start), self.block_size) })
     }
 
-    /// Hands block `block` back to the kernel.
-    pub fn release(&mut self, block: usize) {
+    /// Hands block `block` back to the kernel. Crate-private: a block
+    /// handed back that was never read loses its packets, and the capture
+    /// loop is the one caller that knows which it has read.
+    pub(crate) fn release(&mut self, block: usize) {
         // Release: after all our reads of the block.
         if let Some(status) = self.status(block) {
             status.store(TP_STATUS_KERNEL, Ordering::Release);
