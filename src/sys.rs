@@ -713,10 +713,6 @@ fn wait_for(fd: BorrowedFd<'_>, events: libc::c_short, timeout_ms: i32) -> io::R
     };
     // SAFETY: one valid pollfd, count 1; poll only reads and writes it.
     let rc = unsafe { libc::poll(&mut pfd, 1, timeout_ms) };
-    if rc > 0 && pfd.revents & libc::POLLNVAL != 0 {
-        // Not open: no read or write would tell it, so say it here.
-        return Err(io::Error::from_raw_os_error(libc::EBADF));
-    }
     if rc >= 0 {
         return Ok(rc > 0);
     }
