@@ -186,7 +186,7 @@ fn schemas() -> Value {
         },
         "Listing": {
             "type": "object",
-            "description": "zardaxt's listing: each stored address with its fingerprints, newest last.",
+            "description": "zardaxt's listing: each stored address with its fingerprints, newest first.",
             "additionalProperties": {"type": "array", "items": object(
                 &["count", "first_seen", "last_seen", "fp"],
                 json!({"count": {"type": "integer", "minimum": 1},
