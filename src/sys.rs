@@ -518,8 +518,9 @@ pub struct Ring {
     block_nr: usize,
 }
 
-// SAFETY: the mapping is owned by this value alone and only accessed through
-// `&mut self`, so moving it to another thread is sound.
+// SAFETY: the mapping is owned by this value alone; its bytes are read
+// through `&mut self`, its status words through atomics, and `Ring` is not
+// `Sync`, so moving it to another thread is sound.
 unsafe impl Send for Ring {}
 
 /// Offset of `block_status` in `tpacket_block_desc` (after version and

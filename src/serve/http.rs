@@ -178,7 +178,9 @@ fn parse_query(q: Option<&str>) -> Result<Query, ApiError> {
         let v = percent_decode(v).ok_or_else(|| {
             ApiError::bad_request(format!("query parameter `{name}` is badly encoded"))
         })?;
-        let v = v.trim();
+        // ASCII white space only, as an OpenAPI pattern can say it
+        // (`[ \t\n\f\r]`): `\s` differs between regex engines.
+        let v = v.trim_matches(|c: char| c.is_ascii_whitespace());
         match name.as_str() {
             "key" => out.key = Some(v.to_string()),
             "ip" => {

@@ -28,16 +28,17 @@ fn json_body(description: &str, name: &str, public: bool) -> Value {
 }
 
 /// An endpoint's GET, HEAD (the same answers without a body) and OPTIONS.
-/// Every endpoint may answer 400 (an HTTP/1.1 request needs exactly one
+/// Every request may get 400 (an HTTP/1.1 request needs exactly one
 /// `Host`); other methods get 405, which OpenAPI has no place for but the
 /// path's description.
 fn endpoint(mut get: Value, public: bool) -> Value {
+    let host_error = json_body(
+        "An HTTP/1.1 request without exactly one `Host` header.",
+        "Error",
+        public,
+    );
     if get["responses"].get("400").is_none() {
-        get["responses"]["400"] = json_body(
-            "An HTTP/1.1 request without exactly one `Host` header.",
-            "Error",
-            public,
-        );
+        get["responses"]["400"] = host_error.clone();
     }
     let mut head = get.clone();
     if let Some(responses) = head["responses"].as_object_mut() {
@@ -53,13 +54,16 @@ fn endpoint(mut get: Value, public: bool) -> Value {
         options_headers["Access-Control-Allow-Headers"] = header("AllowHeaders");
     }
     json!({
-        "description": "Other methods get 405 with `Allow: GET, HEAD, OPTIONS` and an `Error` body.",
+        "description": "Other methods get 405 with `Allow: GET, HEAD, OPTIONS` and an `Error` body (400 for an HTTP/1.1 request without exactly one `Host` header, whatever its method).",
         "get": get,
         "head": head,
         "options": {
             "summary": "The methods allowed (a CORS preflight on the public endpoints).",
             "security": [{}],
-            "responses": {"204": {"description": "No body.", "headers": options_headers}}
+            "responses": {
+                "204": {"description": "No body.", "headers": options_headers},
+                "400": host_error
+            }
         }
     })
 }
@@ -85,12 +89,29 @@ fn with_null(names: &[&str]) -> Value {
     Value::Array(all)
 }
 
+fn int(min: u64, max: u64) -> Value {
+    json!({"type": "integer", "minimum": min, "maximum": max})
+}
+
+fn nullable_int(min: u64, max: u64) -> Value {
+    json!({"type": "integer", "minimum": min, "maximum": max, "nullable": true})
+}
+
+fn count() -> Value {
+    json!({"type": "integer", "minimum": 0})
+}
+
+fn string() -> Value {
+    json!({"type": "string"})
+}
+
+fn nullable_string() -> Value {
+    json!({"type": "string", "nullable": true})
+}
+
 fn schemas() -> Value {
-    let int = |min: u64, max: u64| json!({"type": "integer", "minimum": min, "maximum": max});
-    let count = json!({"type": "integer", "minimum": 0});
+    let (count, string, nullable_string) = (count(), string(), nullable_string());
     let probability = json!({"type": "number", "minimum": 0, "maximum": 1});
-    let string = json!({"type": "string"});
-    let nullable_string = json!({"type": "string", "nullable": true});
     let strings = json!({"type": "array", "items": {"type": "string"}});
     let os_names = Os::ALL.map(Os::name);
     let family_names = Family::ALL.map(Family::name);
@@ -147,7 +168,12 @@ fn schemas() -> Value {
                 "lookup_ip": string,
                 "lookup_port": int(0, 65535),
                 "avg_score_os_class": zardaxt_scores,
-                "classification": {"allOf": [schema("Classification")], "nullable": true},
+                // OpenAPI 3.0's `nullable` widens only a `type` beside it, so null
+                // is a branch of its own.
+                "classification": {"anyOf": [
+                    schema("Classification"),
+                    {"type": "object", "nullable": true, "enum": [null]}
+                ]},
                 "syn_source": {"type": "string", "enum": ["saved_syn", "store"]},
                 "verdict": schema("Verdict"),
                 "rtt_ms": {"type": "number", "nullable": true,
@@ -215,14 +241,8 @@ fn schemas() -> Value {
 
 /// The record `synprint analyze --format jsonl` writes, and `fp` holds.
 fn record() -> Value {
-    let int = |min: u64, max: u64| json!({"type": "integer", "minimum": min, "maximum": max});
-    let nullable_int = |min: u64, max: u64| json!({"type": "integer", "minimum": min, "maximum": max, "nullable": true});
+    let (count, string, nullable_string) = (count(), string(), nullable_string());
     let u32_max = u64::from(u32::MAX);
-    let count = json!({"type": "integer", "minimum": 0});
-    let (string, nullable_string) = (
-        json!({"type": "string"}),
-        json!({"type": "string", "nullable": true}),
-    );
     let p0f = object(
         &["raw_sig", "os", "dist", "generic", "fuzzy"],
         json!({"raw_sig": string, "os": nullable_string, "dist": int(0, 255),
@@ -302,11 +322,11 @@ fn record() -> Value {
 }
 
 pub fn document() -> Value {
-    // Lenient as the server is: surrounding white space is trimmed, the
-    // words are read in any case.
+    // Lenient as the server is: surrounding ASCII white space is trimmed
+    // (from every query value), the words are read in any case.
     let flag = |what: &str| {
         json!({"type": "string",
-               "pattern": "^\\s*(|1|0|[Tt][Rr][Uu][Ee]|[Ff][Aa][Ll][Ss][Ee]|[Yy][Ee][Ss]|[Nn][Oo])\\s*$",
+               "pattern": "^[ \\t\\n\\f\\r]*(|1|0|[Tt][Rr][Uu][Ee]|[Ff][Aa][Ll][Ss][Ee]|[Yy][Ee][Ss]|[Nn][Oo])[ \\t\\n\\f\\r]*$",
                "description": what})
     };
     let bad_request = "A query parameter (any of the five, on `/classify`, `/all` and `/stats`) or a trusted proxy's forwarded header has a bad value, `port` came without `ip`, or an HTTP/1.1 request lacks exactly one `Host` header.";
@@ -410,7 +430,7 @@ pub fn document() -> Value {
                 "by_ip": {"name": "by_ip", "in": "query", "schema": flag(
                     "As `detail`: answer with the caller address's newest fingerprint instead of this connection's.")},
                 "ip": {"name": "ip", "in": "query",
-                       "description": "Address to look up (needs the key). IPv4-mapped IPv6 addresses are read as IPv4.",
+                       "description": "Address to look up (needs the key), without a zone; surrounding ASCII white space is ignored. IPv4-mapped IPv6 addresses are read as IPv4.",
                        "schema": {"type": "string", "anyOf": [{"format": "ipv4"}, {"format": "ipv6"}]}},
                 "port": {"name": "port", "in": "query",
                          "description": "Exact source port to look up (needs the key and `ip`).",
@@ -423,8 +443,8 @@ pub fn document() -> Value {
                 "x_forwarded_for": {"name": "X-Forwarded-For", "in": "header", "schema": {"type": "string"},
                                     "description": "With `--real-ip-header X-Forwarded-For`: the address its trusted proxies added last, over every line."},
                 "x_real_port": {"name": "X-Real-Port", "in": "header",
-                                "schema": {"type": "string", "pattern": "^\\s*[0-9]{0,5}\\s*$"},
-                                "description": "The visitor's source port from a trusted proxy, for the exact connection's SYN; empty counts as not sent."}
+                                "schema": {"type": "string", "pattern": "^[ \\t]*[0-9]*[ \\t]*$"},
+                                "description": "The visitor's source port (0 to 65535) from a trusted proxy, for the exact connection's SYN; empty counts as not sent."}
             },
             "headers": {
                 "NoStore": {"schema": {"type": "string", "enum": ["no-store"]}},
