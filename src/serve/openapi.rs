@@ -337,7 +337,6 @@ pub fn document() -> Value {
             public,
         )
     };
-    let key_security = json!([{"bearer": []}, {"query_key": []}]);
     let checked = json!([
         {"$ref": "#/components/parameters/detail"},
         {"$ref": "#/components/parameters/by_ip"},
@@ -366,26 +365,27 @@ pub fn document() -> Value {
         },
         "security": [{}, {"bearer": []}, {"query_key": []}]
     });
-    let all = json!({
-        "summary": "Every stored address with its fingerprints (streamed).",
-        "parameters": checked,
-        "responses": {
-            "200": json_body("zardaxt's listing.", "Listing", false),
-            "400": json_body(bad_request, "Error", false),
-            "403": forbidden(false)
-        },
-        "security": key_security
-    });
-    let stats = json!({
-        "summary": "Store sizes and counters.",
-        "parameters": checked,
-        "responses": {
-            "200": json_body("Sizes and counters.", "Stats", false),
-            "400": json_body(bad_request, "Error", false),
-            "403": forbidden(false)
-        },
-        "security": key_security
-    });
+    // The key endpoints: the parameters read and checked, the key asked.
+    let keyed = |summary: &str, ok: Value| {
+        json!({
+            "summary": summary,
+            "parameters": checked,
+            "responses": {
+                "200": ok,
+                "400": json_body(bad_request, "Error", false),
+                "403": forbidden(false)
+            },
+            "security": [{"bearer": []}, {"query_key": []}]
+        })
+    };
+    let all = keyed(
+        "Every stored address with its fingerprints (streamed).",
+        json_body("zardaxt's listing.", "Listing", false),
+    );
+    let stats = keyed(
+        "Store sizes and counters.",
+        json_body("Sizes and counters.", "Stats", false),
+    );
     let healthz = json!({
         "summary": "Liveness, and whether every capture still runs.",
         "security": [{}],
