@@ -329,7 +329,7 @@ pub fn document() -> Value {
                "pattern": "^[ \\t\\n\\f\\r]*(|1|0|[Tt][Rr][Uu][Ee]|[Ff][Aa][Ll][Ss][Ee]|[Yy][Ee][Ss]|[Nn][Oo])[ \\t\\n\\f\\r]*$",
                "description": what})
     };
-    let bad_request = "A query parameter (any of the five, on `/classify`, `/all` and `/stats`) or a trusted proxy's forwarded header has a bad value, `port` came without `ip`, or an HTTP/1.1 request lacks exactly one `Host` header.";
+    let bad_request = "A query parameter or a trusted proxy's forwarded header has a bad value, `port` came without `ip`, or an HTTP/1.1 request lacks exactly one `Host` header.";
     let forbidden = |public: bool| {
         json_body(
             "Wrong API key, a key endpoint without one, or no key configured (key endpoints off).",
@@ -337,13 +337,12 @@ pub fn document() -> Value {
             public,
         )
     };
-    let checked = json!([
+    let mut classify_params = json!([
         {"$ref": "#/components/parameters/detail"},
         {"$ref": "#/components/parameters/by_ip"},
         {"$ref": "#/components/parameters/ip"},
         {"$ref": "#/components/parameters/port"}
     ]);
-    let mut classify_params = checked.clone();
     if let Some(list) = classify_params.as_array_mut() {
         for h in ["user_agent", "x_real_ip", "x_forwarded_for", "x_real_port"] {
             list.push(json!({"$ref": format!("#/components/parameters/{h}")}));
@@ -365,14 +364,18 @@ pub fn document() -> Value {
         },
         "security": [{}, {"bearer": []}, {"query_key": []}]
     });
-    // The key endpoints: the parameters read and checked, the key asked.
+    // The key endpoints take no parameter but the key; `/classify`'s are
+    // checked there too, so that a mistyped query is not silently ignored.
     let keyed = |summary: &str, ok: Value| {
         json!({
             "summary": summary,
-            "parameters": checked,
             "responses": {
                 "200": ok,
-                "400": json_body(bad_request, "Error", false),
+                "400": json_body(
+                    "A value of one of `/classify`'s query parameters, checked here too, is bad, or an HTTP/1.1 request lacks exactly one `Host` header.",
+                    "Error",
+                    false,
+                ),
                 "403": forbidden(false)
             },
             "security": [{"bearer": []}, {"query_key": []}]
@@ -433,7 +436,7 @@ pub fn document() -> Value {
                        "description": "Address to look up (needs the key), without a zone; surrounding ASCII white space is ignored. IPv4-mapped IPv6 addresses are read as IPv4.",
                        "schema": {"type": "string", "anyOf": [{"format": "ipv4"}, {"format": "ipv6"}]}},
                 "port": {"name": "port", "in": "query",
-                         "description": "Exact source port to look up (needs the key and `ip`).",
+                         "description": "Exact source port to look up (needs the key and `ip`: without `ip` it is a 400, a rule OpenAPI 3.0 cannot write).",
                          "schema": {"type": "integer", "minimum": 0, "maximum": 65535}},
                 "user_agent": {"name": "User-Agent", "in": "header", "schema": {"type": "string"},
                                "description": "The OS the client claims, judged by `os_mismatch`."},
@@ -444,7 +447,7 @@ pub fn document() -> Value {
                                     "description": "With `--real-ip-header X-Forwarded-For`: the address its trusted proxies added last, over every line."},
                 "x_real_port": {"name": "X-Real-Port", "in": "header",
                                 "schema": {"type": "string", "pattern": "^[ \\t]*[0-9]*[ \\t]*$"},
-                                "description": "The visitor's source port (0 to 65535) from a trusted proxy, for the exact connection's SYN; empty counts as not sent."}
+                                "description": "The visitor's source port (0 to 65535) from a trusted proxy, for the exact connection's SYN; empty counts as not sent. Read only beside the address header (`X-Real-IP`, or `X-Forwarded-For` without a port), ignored without it."}
             },
             "headers": {
                 "NoStore": {"schema": {"type": "string", "enum": ["no-store"]}},
