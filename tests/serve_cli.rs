@@ -328,3 +328,81 @@ fn serve_names_its_database_and_model() {
         "{line}"
     );
 }
+
+/// `serve --check` prints the settings the three layers resolve to and
+/// exits without serving: the configured port stays free to bind (it is
+/// held here the whole time, so a check that listened would fail), and the
+/// key itself is never printed. A mistyped interface, a missing model or a
+/// bad value is an error, as at start.
+#[test]
+fn check_prints_the_settings_and_serves_nothing() {
+    use std::io::Read;
+    let held = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = held.local_addr().expect("addr").port();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = dir.path().join("serve.toml");
+    std::fs::write(
+        &config,
+        format!("listen = [\"127.0.0.1:{port}\"]\nstore_ttl_secs = 60\nstore_per_ip = 5\n"),
+    )
+    .expect("write");
+    let check = |extra: &[&str]| {
+        let mut child = signals::synprint()
+            .args(["serve", "--check", "--config"])
+            .arg(&config)
+            .args(extra)
+            .env("SYNPRINT_API_KEY", "key-never-shown")
+            .env_remove("SYNPRINT_MODEL")
+            .env_remove("SYNPRINT_P0F_DB")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn synprint serve --check");
+        let status = signals::wait_within(&mut child, Duration::from_secs(20));
+        let (mut out, mut err) = (String::new(), String::new());
+        let _ = child
+            .stdout
+            .take()
+            .expect("stdout")
+            .read_to_string(&mut out);
+        let _ = child
+            .stderr
+            .take()
+            .expect("stderr")
+            .read_to_string(&mut err);
+        (status, out, err)
+    };
+
+    let (status, out, err) = check(&["--store-per-ip", "3", "--interface", "lo"]);
+    assert!(status.success(), "{status}: {err}");
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.last(), Some(&"configuration OK"), "{out}");
+    let want = [
+        format!("would listen on http://127.0.0.1:{port}/classify"),
+        "capturing SYNs on lo".to_string(),
+        "API key set".to_string(),
+        "the built-in OS model".to_string(),
+        // The flag over the file; the file over the default.
+        "3 fingerprints each".to_string(),
+        "for 60 s after last seen".to_string(),
+    ];
+    for w in &want {
+        assert!(out.contains(w.as_str()), "{w:?} missing:\n{out}");
+    }
+    assert!(!out.contains("key-never-shown"), "{out}");
+
+    for (extra, named) in [
+        (&["--interface", "synprint-none0"][..], "synprint-none0"),
+        (
+            &["--model", "/nonexistent/learned.toml"][..],
+            "learned.toml",
+        ),
+        (&["--store-per-ip", "0"][..], "store-per-ip"),
+    ] {
+        let (status, out, err) = check(extra);
+        assert_eq!(status.code(), Some(2), "{extra:?}: {out}{err}");
+        assert!(err.contains(named), "{extra:?}: {err}");
+        assert!(!out.contains("configuration OK"), "{extra:?}: {out}");
+    }
+    drop(held);
+}

@@ -86,6 +86,12 @@ pub struct ServeArgs {
     /// 3600).
     #[arg(long, value_name = "SECS")]
     pub store_ttl_secs: Option<u64>,
+    /// Check the configuration (flags, environment, config file), the model
+    /// and the p0f database, print the settings serve would run with, and
+    /// exit without serving (status 2 and the error when something is
+    /// wrong).
+    #[arg(long)]
+    pub check: bool,
 }
 
 #[cfg(test)]

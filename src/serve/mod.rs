@@ -264,6 +264,78 @@ async fn release_memory_periodically(mut shutdown: watch::Receiver<bool>) {
 
 const TRIM_EVERY: Duration = Duration::from_secs(10);
 
+/// What serve says at start after its listening addresses, and what
+/// `serve --check` prints.
+fn announcement(config: &ServeConfig) -> Vec<String> {
+    let mut lines = Vec::new();
+    if let Some(path) = &config.p0f_socket {
+        lines.push(format!("answering p0f queries on {}", path.display()));
+    }
+    let described = config.capture.described(config.capture_filter.as_ref());
+    for i in &config.interfaces {
+        lines.push(format!("capturing SYNs on {i}{described}"));
+    }
+    lines.push(knowledge(config));
+    lines.extend(config.notes.iter().cloned());
+    if config.api_key.is_none() {
+        lines.push(
+            "no API key configured; /all, /stats and lookups of other addresses are off".into(),
+        );
+    }
+    if let Some(all) = config.trusted_proxies.iter().find(|c| c.is_everything()) {
+        lines.push(format!(
+            "warning: trusted proxy {all} is every address: any client can name, in {}, the \
+             address it is answered for",
+            config.real_ip_header
+        ));
+    }
+    lines
+}
+
+/// `serve --check`: the settings serve would run with, from the flags, the
+/// environment and the config file, without listening or capturing. The
+/// capture interfaces are looked up, so a mistyped name fails here rather
+/// than at start; privileges are not (the check may run as another user
+/// than the service).
+pub fn check(config: &ServeConfig) -> Result<Vec<String>, ServeError> {
+    for interface in config.interfaces.iter().filter(|i| *i != "any") {
+        sys::ifindex(interface).map_err(|source| LiveCaptureError::NoSuchInterface {
+            interface: interface.clone(),
+            source,
+        })?;
+    }
+    let mut lines: Vec<String> = config
+        .listen
+        .iter()
+        .map(|a| format!("would listen on http://{a}/classify"))
+        .collect();
+    lines.extend(announcement(config));
+    let proxies: Vec<String> = config
+        .trusted_proxies
+        .iter()
+        .map(|c| c.to_string())
+        .collect();
+    lines.push(format!(
+        "client address from {} when the peer is in {}",
+        config.real_ip_header,
+        proxies.join(", ")
+    ));
+    if config.api_key.is_some() {
+        lines.push("API key set".into());
+    }
+    let s = &config.store;
+    lines.push(format!(
+        "serves {} connections at once; remembers {} addresses, {} fingerprints each, {} \
+         connections, for {} s after last seen",
+        config.max_connections,
+        s.max_ips,
+        s.per_ip,
+        s.max_connections,
+        s.ttl_ns / 1_000_000_000
+    ));
+    Ok(lines)
+}
+
 /// Which p0f database and OS model answer, as said at start: a service
 /// that was meant to load a learned model shows whether it did.
 fn knowledge(config: &ServeConfig) -> String {
@@ -347,29 +419,8 @@ pub fn run(config: ServeConfig, engine: Arc<Engine>) -> Result<(), ServeError> {
         for a in server.local_addrs() {
             crate::say!("synprint serve: listening on http://{a}/classify");
         }
-        if let Some(path) = &config.p0f_socket {
-            crate::say!(
-                "synprint serve: answering p0f queries on {}",
-                path.display()
-            );
-        }
-        let described = config.capture.described(config.capture_filter.as_ref());
-        for i in &config.interfaces {
-            crate::say!("synprint serve: capturing SYNs on {i}{described}");
-        }
-        crate::say!("synprint serve: {}", knowledge(&config));
-        for note in &config.notes {
-            crate::say!("synprint serve: {note}");
-        }
-        if config.api_key.is_none() {
-            crate::say!("synprint serve: no API key configured; /all, /stats and lookups of other addresses are off");
-        }
-        if let Some(all) = config.trusted_proxies.iter().find(|c| c.is_everything()) {
-            crate::say!(
-                "synprint serve: warning: trusted proxy {all} is every address: any client can \
-                 name, in {}, the address it is answered for",
-                config.real_ip_header
-            );
+        for line in announcement(&config) {
+            crate::say!("synprint serve: {line}");
         }
         signals.wait().await;
         crate::say!("synprint serve: shutting down");
