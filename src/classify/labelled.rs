@@ -40,6 +40,8 @@ pub struct JoinStats {
     pub label_rows: u64,
     /// Rows for an address and port an earlier row labelled: not used.
     pub duplicate_label_rows: u64,
+    /// Rows of connections over a Unix socket (`unix:`): no SYN to join.
+    pub unix_socket_label_rows: u64,
     /// Label rows (first of each address and port) that no SYN of the
     /// capture joined: a CSV of another capture, or addresses rewritten by
     /// a NAT or proxy in between.
@@ -177,6 +179,7 @@ pub fn for_each_labelled_syn<P: AsRef<Path>>(
     stats.unmatched_label_rows = (labels.len() as u64).saturating_sub(joined);
     stats.label_rows = labels.rows as u64;
     stats.duplicate_label_rows = labels.duplicates as u64;
+    stats.unix_socket_label_rows = labels.unix_socket as u64;
     Ok(stats)
 }
 

@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 use super::classes::{quoted, Os};
 use super::features::{Feature, Features, P0fClass};
 use super::model::{ModelFile, ModelKind, MODEL_VERSION};
-use super::ua::{os_from_user_agent, UaParserError};
+use super::ua::{names_os_without_class, os_from_user_agent, UaParserError};
 use crate::packet::{Kind, Observation};
 
 /// What the CSV says about one connection.
@@ -49,6 +49,9 @@ pub struct Labels {
     /// first row is kept, as only the first SYN of an address and port is
     /// (a log written in time order pairs the two).
     pub duplicates: usize,
+    /// Rows of connections over a Unix socket (`unix:`, as nginx logs
+    /// them beside a TCP listener): no SYN to join, not used.
+    pub unix_socket: usize,
 }
 
 impl Labels {
@@ -294,14 +297,16 @@ fn read_labels_up_to<R: Read>(input: R, path: &Path, limit: u64) -> Result<Label
         };
         let ip_field = field(Some(ip_col));
         let ip_s = ip_field.as_deref().unwrap_or("");
-        let ip: IpAddr = ip_s.parse().map_err(|_| LabelError::BadIp {
+        if ip_s == "unix:" {
+            labels.rows += 1;
+            labels.unix_socket += 1;
+            continue;
+        }
+        let ip: IpAddr = address(ip_s).ok_or_else(|| LabelError::BadIp {
             path: p(),
             line: line(),
             value: quoted(ip_s),
         })?;
-        // A dual-stack server logs IPv4 clients as `::ffff:a.b.c.d`; their
-        // SYNs are IPv4 on the wire.
-        let ip = ip.to_canonical();
         let port_field = field(Some(port_col));
         let port_s = port_field.as_deref().unwrap_or("");
         // Digits only: Rust's parse also takes a sign (`+443`).
@@ -315,14 +320,23 @@ fn read_labels_up_to<R: Read>(input: R, path: &Path, limit: u64) -> Result<Label
             })?;
         // Checked on every row, a repeated one too: an OS name that is not
         // one is a mistake in the file wherever it stands.
-        let os_named = field(os_col)
-            .map(|name| name.parse::<Os>())
-            .transpose()
-            .map_err(|source| LabelError::BadOs {
-                path: p(),
-                line: line(),
-                source,
-            })?;
+        // `-` is nginx's and Apache's mark for an empty value. An OS
+        // uap-core names that synprint has no class for leaves the row
+        // unused (`Some(None)`), as a User-Agent naming one does.
+        let os_named = match field(os_col).filter(|name| name != "-") {
+            None => None,
+            Some(name) => match name.parse::<Os>() {
+                Ok(os) => Some(Some(os)),
+                Err(_) if names_os_without_class(&name) => Some(None),
+                Err(source) => {
+                    return Err(LabelError::BadOs {
+                        path: p(),
+                        line: line(),
+                        source,
+                    })
+                }
+            },
+        };
         labels.rows += 1;
         let Entry::Vacant(slot) = labels.by_conn.entry((ip, port)) else {
             labels.duplicates += 1;
@@ -330,7 +344,7 @@ fn read_labels_up_to<R: Read>(input: R, path: &Path, limit: u64) -> Result<Label
         };
         let from_os_column = os_named.is_some();
         let os = match os_named {
-            Some(os) => Some(os),
+            Some(os) => os,
             None => match field(ua_col) {
                 // A site's visitors share a few thousand User-Agents: each
                 // is parsed once (the regex set costs microseconds a row).
@@ -351,6 +365,23 @@ fn read_labels_up_to<R: Read>(input: R, path: &Path, limit: u64) -> Result<Label
         slot.insert(Label { os, from_os_column });
     }
     Ok(labels)
+}
+
+/// A client address as logs write it: IPv6 also in brackets
+/// (`[2001:db8::1]`, as in a URL) or with its zone (`fe80::1%eth0`), which
+/// a captured SYN's address has neither of. A dual-stack server logs IPv4
+/// clients as `::ffff:a.b.c.d`; their SYNs are IPv4 on the wire.
+fn address(text: &str) -> Option<IpAddr> {
+    let text = text
+        .strip_prefix('[')
+        .and_then(|t| t.strip_suffix(']'))
+        .unwrap_or(text);
+    let ip: IpAddr = match text.split_once('%') {
+        Some((v6, zone)) if !zone.is_empty() => v6.parse::<std::net::Ipv6Addr>().ok()?.into(),
+        Some(_) => return None,
+        None => text.parse().ok()?,
+    };
+    Some(ip.to_canonical())
 }
 
 /// Line ends in `bytes` as the CSV reader takes them: LF, CRLF, or a CR
@@ -510,6 +541,57 @@ mod tests {
 
     fn labels(text: &str) -> Result<Labels, LabelError> {
         read_labels(text.as_bytes(), Path::new("labels.csv"))
+    }
+
+    /// Rows as web servers and UA-parsing pipelines write them: nginx's
+    /// `unix:` for a Unix-socket connection and `-` for an empty value,
+    /// IPv6 in brackets or with a zone, and uap-core OS names synprint
+    /// has no class for, which leave the row unused as their User-Agents
+    /// would. A misspelt name is still an error.
+    #[test]
+    fn rows_as_logs_and_uap_pipelines_write_them() {
+        let windows_ua = "Mozilla/5.0 (Windows NT 10.0; Win64; x64)";
+        let l = labels(&format!(
+            "src_ip,src_port,user_agent,os\n\
+             unix:,,\"{windows_ua}\",-\n\
+             [2001:db8::5],1,,Linux\n\
+             fe80::1%eth0,2,,GNU/Linux\n\
+             10.0.0.1,3,\"{windows_ua}\",-\n\
+             10.0.0.2,4,\"{windows_ua}\",KaiOS 2.5\n\
+             10.0.0.3,5,,Windows Phone 8.1\n\
+             10.0.0.4,6,,tvOS\n\
+             10.0.0.5,7,,CrOS\n"
+        ))
+        .unwrap();
+        assert_eq!((l.rows, l.unix_socket, l.len()), (8, 1, 7));
+        let get = |ip: &str, port| l.get(ip.parse().unwrap(), port).unwrap();
+        assert_eq!(get("2001:db8::5", 1).os, Some(Os::Linux));
+        assert_eq!(get("fe80::1", 2).os, Some(Os::Linux));
+        // `-` is no label: the User-Agent names the OS.
+        assert_eq!(
+            get("10.0.0.1", 3),
+            &Label {
+                os: Some(Os::Windows),
+                from_os_column: false
+            }
+        );
+        // The column wins over the User-Agent, and names no class.
+        for (ip, port) in [("10.0.0.2", 4), ("10.0.0.3", 5), ("10.0.0.4", 6)] {
+            let label = get(ip, port);
+            assert_eq!(label.os, None, "{ip}");
+            assert!(label.from_os_column, "{ip}");
+        }
+        assert_eq!(l.without_os, 3);
+        assert_eq!(get("10.0.0.5", 7).os, Some(Os::ChromeOs));
+
+        for bad in ["Windwos", "Linux embedded", "Plan 9"] {
+            let e = labels(&format!("src_ip,src_port,os\n10.0.0.1,1,{bad}\n")).unwrap_err();
+            assert!(matches!(e, LabelError::BadOs { line: 2, .. }), "{bad}: {e}");
+        }
+        for bad in ["fe80::1%", "[10.0.0.1", "10.0.0.1%eth0", "unix:/run/a.sock"] {
+            let e = labels(&format!("src_ip,src_port,os\n{bad},1,Linux\n")).unwrap_err();
+            assert!(matches!(e, LabelError::BadIp { line: 2, .. }), "{bad}: {e}");
+        }
     }
 
     #[test]

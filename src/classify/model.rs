@@ -192,7 +192,8 @@ pub enum ModelError {
     #[error("{path}: empty file, not a synprint OS model (`synprint learn --model` starts a new one there)")]
     Empty { path: PathBuf },
     #[error(
-        "{path}: model version {found} is not supported (this build reads versions 1 and {MODEL_VERSION})"
+        "{path}: model version {found} is not supported (this build reads versions 1 and \
+         {MODEL_VERSION}, written as numbers: `version = {MODEL_VERSION}`)"
     )]
     Version {
         path: PathBuf,
@@ -1733,8 +1734,10 @@ fn count_table(f: Feature, counts: &[[BTreeMap<u64, f64>; N_FEATURES]]) -> Table
     Table::new(&keys, rows, leans)
 }
 
-/// Likelihood ratio (natural log) above which one OS is named as where a
-/// value points: twice as likely as the runner-up.
+/// Weighted log-likelihood lead above which one OS is named as where a
+/// value points: the value moves the odds at least twofold towards it over
+/// the runner-up (a feature of weight w needs a likelihood ratio of
+/// 2^(1/w)).
 const LEAN_MARGIN: f32 = std::f32::consts::LN_2;
 
 fn build_table(

@@ -171,7 +171,75 @@ const UAP_FAMILIES: &[(&str, Os)] = &[
     ("Mageia", Os::Linux),
     ("elementary OS", Os::Linux),
     ("Manjaro", Os::Linux),
+    ("Puppy", Os::Linux),
+    ("BackTrack", Os::Linux),
 ];
+
+/// OS families uap-core names that no synprint class stands for: TV,
+/// watch, feature-phone and other mobile systems, Solaris, NetBSD. (Their
+/// Linux-based ones are not desktop Linux's stack as shipped.)
+const UAP_WITHOUT_CLASS: &[&str] = &[
+    "ATV OS X",
+    "tvOS",
+    "WatchOS",
+    "BlackBerry OS",
+    "BlackBerry Tablet OS",
+    "Brew MP",
+    "BREW",
+    "Bada",
+    "Chromecast Android",
+    "Chromecast Fuchsia",
+    "Chromecast Linux",
+    "Chromecast SmartSpeaker",
+    "FireHbbTV",
+    "Firefox OS",
+    "GoogleTV",
+    "HarmonyOS",
+    "KaiOS",
+    "Kindle",
+    "Maemo",
+    "MeeGo",
+    "NetBSD",
+    "Nokia Series 30 Plus",
+    "Nokia Series 40",
+    "Roku",
+    "Sailfish",
+    "Samsung",
+    "SerenityOS",
+    "Solaris",
+    "Symbian OS",
+    "Symbian^3",
+    "Symbian^3 Anna",
+    "Symbian^3 Belle",
+    "Tizen",
+    "VRE",
+    "Web0S",
+    "WebTV",
+    "webOS",
+    "WeTab",
+    "Windows Mobile",
+    "Windows Phone",
+];
+
+/// Whether a label names an OS uap-core knows and synprint has no class
+/// for, a version or edition after it allowed (`KaiOS 2.5`, `Tizen 6.0`):
+/// a labels file's row naming one is unused, not an error.
+pub fn names_os_without_class(label: &str) -> bool {
+    let mut t = label.trim();
+    // Longer than any name in the list plus a few words of version.
+    if t.len() > 64 {
+        return false;
+    }
+    loop {
+        if UAP_WITHOUT_CLASS.iter().any(|n| n.eq_ignore_ascii_case(t)) {
+            return true;
+        }
+        match t.rsplit_once(char::is_whitespace) {
+            Some((head, _)) => t = head.trim_end(),
+            None => return false,
+        }
+    }
+}
 
 /// Maps uap-core's OS family names to synprint's classes, in any case.
 pub fn os_from_uap_family(family: &str) -> Option<Os> {

@@ -1299,8 +1299,9 @@ impl Judge {
         let reused = self.reused.get();
         if reused > 0 {
             synprint::say!(
-                "                     {reused} later SYNs from a labelled address and port not \
-                 judged (a reused port: the row describes its first client)"
+                "                     {} from a labelled address and port not judged (a \
+                 reused port: the row describes its first client)",
+                counted(reused, "later SYN", "later SYNs")
             );
         }
         if judged == 0 && labelled > 0 {

@@ -164,6 +164,14 @@ pub(super) fn read_labels(path: &Path) -> Result<classify::Labels, classify::Lab
             path.display()
         );
     }
+    if labels.unix_socket > 0 {
+        let n = labels.unix_socket;
+        synprint::say!(
+            "{}: {} of connections over a Unix socket (`unix:`): no SYN to join; not used",
+            path.display(),
+            counted(n as u64, "row", "rows")
+        );
+    }
     if labels.duplicates > 0 {
         let n = labels.duplicates;
         synprint::say!(
@@ -216,11 +224,15 @@ fn nothing_joined(
 /// The learned model at `path` to add to; `None` where there is none yet
 /// (no file, or one made empty for it, as `mktemp` makes).
 fn existing_model(path: &Path) -> Result<Option<ModelFile>, CliError> {
-    let empty = std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.len() == 0);
-    if !path.exists() || empty {
+    if !path.exists() {
         return Ok(None);
     }
-    let existing = ModelFile::load(path)?;
+    // An empty file (or white space only, as `echo > model.toml` leaves)
+    // is where a new model starts.
+    let existing = match ModelFile::load(path) {
+        Err(classify::ModelError::Empty { .. }) => return Ok(None),
+        loaded => loaded?,
+    };
     if existing.kind != ModelKind::Learned {
         return Err(CliError::Model(classify::ModelError::WrongKind {
             path: path.to_path_buf(),
