@@ -720,7 +720,8 @@ fn signal_and_wait(
 }
 
 /// `synprint analyze ... | head -1`: once the reader has gone, synprint
-/// stops and exits successfully without an error about the broken pipe.
+/// stops and exits successfully without an error about the broken pipe,
+/// and says that the summary is of part of the capture.
 #[test]
 fn a_reader_that_goes_away_ends_the_run_quietly() {
     use std::io::{BufRead, BufReader, Read};
@@ -743,6 +744,10 @@ fn a_reader_that_goes_away_ends_the_run_quietly() {
     assert_eq!(rec["kind"], "syn");
     assert!(status.success(), "exit {status}; stderr: {stderr}");
     assert!(!stderr.to_lowercase().contains("pipe"), "{stderr}");
+    assert!(
+        stderr.contains("the records' reader went away; reading stopped"),
+        "{stderr}"
+    );
     // Every packet read is a SYN: the summary counts a record for each,
     // those still held for lookahead when the output failed included.
     let count = |prefix: &str| -> u64 {
@@ -884,6 +889,38 @@ fn output_that_is_an_input_is_refused() {
     assert_eq!(o.status.code(), Some(2));
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("is also an input (standard input)"), "{err}");
+    assert_eq!(std::fs::read(&path).expect("still there"), bytes);
+    // And standard output appended to an input (`>> in.pcap`), for the
+    // records and for the inventory; `-f none` writes nothing there.
+    let appending = || {
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .expect("open")
+    };
+    for args in [
+        &["analyze", p][..],
+        &["analyze", "-f", "none", "--inventory", "-", p][..],
+    ] {
+        let o = signals::synprint()
+            .args(args)
+            .stdout(appending())
+            .output()
+            .expect("run synprint");
+        assert_eq!(o.status.code(), Some(2), "{args:?}");
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(
+            err.contains("standard output: is also an input"),
+            "{args:?}: {err}"
+        );
+        assert_eq!(std::fs::read(&path).expect("still there"), bytes);
+    }
+    let o = signals::synprint()
+        .args(["analyze", "-f", "none", p])
+        .stdout(appending())
+        .output()
+        .expect("run synprint");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert_eq!(std::fs::read(&path).expect("still there"), bytes);
     // So is naming the p0f database or the learned model read.
     let model = dir.path().join("m.toml");

@@ -311,6 +311,55 @@ fn records_and_inventory_in_one_place_are_refused() {
     );
 }
 
+/// A new inventory file that cannot be written (here: past the file-size
+/// limit) is taken back, not left empty to read as "no hosts seen"; an
+/// earlier inventory stays as it was.
+#[test]
+fn an_inventory_that_cannot_be_written_leaves_no_empty_file() {
+    use std::os::unix::process::CommandExt;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cap = dir.path().join("c.pcap");
+    write_capture(&cap);
+    let run = |inventory: &Path| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_synprint"));
+        cmd.args(["analyze", "-f", "none", "--inventory"])
+            .arg(inventory)
+            .arg(&cap);
+        // SAFETY: setrlimit and signal are async-signal-safe; nothing
+        // else runs between fork and exec.
+        unsafe {
+            cmd.pre_exec(|| {
+                let limit = libc::rlimit {
+                    rlim_cur: 16,
+                    rlim_max: 16,
+                };
+                if libc::setrlimit(libc::RLIMIT_FSIZE, &limit) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                // A write past the limit then fails (EFBIG) instead of
+                // killing the process.
+                libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+                Ok(())
+            });
+        }
+        cmd.output().expect("synprint runs")
+    };
+    let fresh = dir.path().join("fresh.jsonl");
+    let out = run(&fresh);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("the empty file this run made is removed"),
+        "{err}"
+    );
+    assert!(!fresh.exists(), "{err}");
+    let kept = dir.path().join("kept.jsonl");
+    std::fs::write(&kept, "yesterday\n").expect("write");
+    let out = run(&kept);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(std::fs::read_to_string(&kept).expect("kept"), "yesterday\n");
+}
+
 /// Per source address, as tshark counts them: SYNs, SYN+ACKs, the ports
 /// the SYN+ACKs came from, and the first and last such packet's time.
 #[derive(Debug, Default, PartialEq)]

@@ -311,11 +311,15 @@ impl Drop for MadeFile {
 
 /// See [`CliError::OutputIsInput`].
 fn refuse_to_overwrite_an_input<'a>(
-    output: &Path,
+    output: Dest<'_>,
     inputs: impl Iterator<Item = &'a PathBuf>,
 ) -> Result<(), CliError> {
     use std::os::unix::fs::MetadataExt;
-    let Ok(out) = std::fs::metadata(output) else {
+    let (out, output) = match output {
+        Dest::Stdout => (metadata_of(io::stdout().as_fd()), "standard output".into()),
+        Dest::File(path) => (std::fs::metadata(path), path.display().to_string()),
+    };
+    let Ok(out) = out else {
         return Ok(());
     };
     for input in inputs {
@@ -332,7 +336,7 @@ fn refuse_to_overwrite_an_input<'a>(
                     _ => input.display().to_string(),
                 };
                 return Err(CliError::OutputIsInput {
-                    output: output.to_path_buf(),
+                    output,
                     input: name,
                 });
             }
@@ -379,9 +383,13 @@ pub fn run(args: AnalyzeArgs) -> Result<ExitCode, CliError> {
     if args.inventory_every.is_some() && inventory_out.is_none() {
         return Err(CliError::InventoryEveryToStdout);
     }
-    for path in output.iter().chain(&inventory_out) {
+    // Standard output too: `analyze cap.pcap >> cap.pcap` would read its
+    // own records back.
+    let records = (format != Format::None).then_some(Dest::of(output));
+    let inventory = args.inventory.as_ref().map(|_| Dest::of(inventory_out));
+    for dest in records.into_iter().chain(inventory) {
         let inputs = args.files.iter().chain(&args.labels);
-        refuse_to_overwrite_an_input(path, inputs.chain(args.engine.inputs()))?;
+        refuse_to_overwrite_an_input(dest, inputs.chain(args.engine.inputs()))?;
     }
     refuse_when_no_capture_opens(&args.files)?;
     // Also before the output file is created: a bad labels file must not
@@ -423,7 +431,7 @@ pub fn run(args: AnalyzeArgs) -> Result<ExitCode, CliError> {
                     if !existed {
                         made = MadeFile(Some(path.clone()));
                     }
-                    Some(InventoryFile::new(path, file))
+                    Some(InventoryFile::new(path, file, !existed))
                 }
                 None => None,
             },
@@ -521,6 +529,12 @@ pub fn run(args: AnalyzeArgs) -> Result<ExitCode, CliError> {
                     FileEnd::Failed => failed = true,
                     FileEnd::Stop => break,
                     FileEnd::ReaderGone => {
+                        // Quiet as any filter's, but the summary must not
+                        // read as a whole run's.
+                        synprint::say!(
+                            "{name}: the records' reader went away; reading stopped, the \
+                             summary counts what was read before"
+                        );
                         cut_short = Some("the records' reader went away");
                         break;
                     }
@@ -1117,17 +1131,30 @@ struct InventoryFile {
     /// file beside it, then renamed over it, so that a reader never sees
     /// half an inventory.
     replace: Option<PathBuf>,
+    /// This run made the file: if the inventory cannot be written, the
+    /// empty file is taken back rather than left to read as "no hosts".
+    made: bool,
 }
 
 impl InventoryFile {
-    fn new(name: &Path, file: File) -> Self {
+    fn new(name: &Path, file: File, made: bool) -> Self {
         let regular = file.metadata().is_ok_and(|m| m.is_file());
         let replace = regular.then(|| std::fs::canonicalize(name).ok()).flatten();
         InventoryFile {
             name: name.to_path_buf(),
             file,
             replace,
+            made,
         }
+    }
+
+    /// After a final write that failed: removes the file if this run made
+    /// it and it is still empty; says whether it did.
+    fn take_back_if_empty(&self) -> bool {
+        let path = self.replace.as_deref().unwrap_or(&self.name);
+        self.made
+            && std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.len() == 0)
+            && std::fs::remove_file(path).is_ok()
     }
 
     fn write(&self, hosts: &Inventory, format: InventoryFormat) -> io::Result<()> {
@@ -1217,7 +1244,16 @@ impl InventoryOut {
             // A reader that went away (`| head`) took what it wanted.
             Err(e) if e.kind() == io::ErrorKind::BrokenPipe => true,
             Err(e) => {
-                synprint::say!("inventory: {name}: {e}");
+                let removed = self
+                    .file
+                    .as_ref()
+                    .is_some_and(InventoryFile::take_back_if_empty);
+                let removed = if removed {
+                    " (the empty file this run made is removed)"
+                } else {
+                    ""
+                };
+                synprint::say!("inventory: {name}: {e}{removed}");
                 false
             }
         }
