@@ -228,6 +228,67 @@ fn a_stop_reads_what_the_kernel_already_passed() {
     );
 }
 
+/// A reader of the records that stops reading holds the capture up; at a
+/// stop, what the kernel passed and the ring still held is not read (the
+/// stop gives a stalled output three seconds), and the summary says how
+/// much, beside the kernel's own counts.
+#[test]
+fn packets_left_in_the_ring_at_a_stop_are_counted() {
+    if !root() {
+        return;
+    }
+    let listener = TcpListener::bind(("127.0.0.1", 0)).expect("listen");
+    let port = listener.local_addr().expect("addr").port();
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            drop(conn);
+        }
+    });
+    let (mut child, _unread_stdout, err) = spawn(&[
+        "analyze",
+        "--interface",
+        "lo",
+        "--capture-port",
+        &port.to_string(),
+        "--format",
+        "jsonl",
+    ]);
+    let err = lines(err);
+    next_line(&err, "start-up line");
+    // About 1 KB a record: a pipe of 64 KiB holds a few dozen.
+    for _ in 0..2000 {
+        drop(TcpStream::connect(("127.0.0.1", port)).expect("connect"));
+    }
+    std::thread::sleep(Duration::from_millis(200));
+    interrupt(&child);
+    signals::wait_within(&mut child, Duration::from_secs(20));
+    let summary = err.iter().collect::<Vec<_>>().join("\n");
+    let kernel = summary
+        .lines()
+        .find(|l| l.starts_with("kernel:"))
+        .unwrap_or_else(|| panic!("no kernel line: {summary}"));
+    let numbers: Vec<u64> = kernel
+        .split(|c: char| !c.is_ascii_digit())
+        .filter_map(|w| w.parse().ok())
+        .collect();
+    let [passed, dropped, unread] = numbers[..] else {
+        panic!("passed, dropped, unread: {kernel}");
+    };
+    assert!(
+        kernel.ends_with("still in the ring when the capture stopped (not read)"),
+        "{kernel}"
+    );
+    let read: u64 = summary
+        .lines()
+        .find_map(|l| l.strip_prefix("packets read:"))
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or_else(|| panic!("packets read: {summary}"));
+    // A SYN and a SYN+ACK each connection (the kernel counts its drops
+    // among the packets passed).
+    assert!(passed >= 2 * 2000, "{kernel}");
+    assert!(unread > 0 && read + unread <= passed - dropped, "{summary}");
+}
+
 /// --duration stops a capture that saw nothing, with its summary.
 #[test]
 fn duration_ends_the_capture() {

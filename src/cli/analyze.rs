@@ -898,11 +898,22 @@ fn run_live<W: Write>(
     if let Some(judge) = &each.judge {
         judge.report();
     }
+    let passed = counters.kernel_packets.load(Relaxed);
+    let dropped = counters.kernel_drops.load(Relaxed);
+    // The kernel counts its drops among the packets passed. What it kept
+    // and the ring still held after the stop's last blocks were read (a
+    // reader far behind) is said: the count of records would not show it.
+    let unread = passed
+        .saturating_sub(dropped)
+        .saturating_sub(counters.received.load(Relaxed));
+    let unread = match unread {
+        0 => String::new(),
+        n => format!(", {n} still in the ring when the capture stopped (not read)"),
+    };
     eprint_whole(format_args!(
-        "kernel:              {} packets passed the filter, {} dropped (ring full)\n\
-         time:                {secs:.3} s on {interface}",
-        counters.kernel_packets.load(Relaxed),
-        counters.kernel_drops.load(Relaxed)
+        "kernel:              {passed} packets passed the filter, {dropped} dropped (ring \
+         full){unread}\n\
+         time:                {secs:.3} s on {interface}"
     ));
     if let Some(inventory) = &each.inventory {
         failed |= !inventory.write(cut_short);
