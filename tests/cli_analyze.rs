@@ -874,11 +874,14 @@ fn output_that_is_an_input_is_refused() {
     // The same file by another name, too.
     let other = format!("{}/./in.pcap", dir.path().display());
     for out in [p, other.as_str()] {
-        let o = synprint(&["analyze", "-o", out, p], None);
-        assert!(!o.status.success());
-        let err = String::from_utf8_lossy(&o.stderr);
-        assert!(err.contains("is also an input"), "{err}");
-        assert_eq!(std::fs::read(&path).expect("still there"), bytes);
+        // `-f none` writes no record, but `-o` would still empty the file.
+        for format in ["jsonl", "none"] {
+            let o = synprint(&["analyze", "-f", format, "-o", out, p], None);
+            assert!(!o.status.success());
+            let err = String::from_utf8_lossy(&o.stderr);
+            assert!(err.contains("is also an input"), "{err}");
+            assert_eq!(std::fs::read(&path).expect("still there"), bytes);
+        }
     }
     // And standard input redirected from the output file.
     let o = signals::synprint()

@@ -300,7 +300,7 @@ fn records_and_inventory_in_one_place_are_refused() {
     // An inventory never overwrites a capture either.
     let out = synprint(&["analyze", "-f", "none", "--inventory", cap, cap]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("refusing to overwrite it"));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("refusing to write to it"));
     // An inventory that cannot be written fails the run, after the summary.
     let out = synprint(&["analyze", "-f", "none", "--inventory", "/dev/full", cap]);
     assert_eq!(out.status.code(), Some(1));
@@ -353,11 +353,15 @@ fn an_inventory_that_cannot_be_written_leaves_no_empty_file() {
         "{err}"
     );
     assert!(!fresh.exists(), "{err}");
-    let kept = dir.path().join("kept.jsonl");
-    std::fs::write(&kept, "yesterday\n").expect("write");
-    let out = run(&kept);
-    assert_eq!(out.status.code(), Some(1));
-    assert_eq!(std::fs::read_to_string(&kept).expect("kept"), "yesterday\n");
+    // An earlier inventory stays, an empty one too.
+    for earlier in ["yesterday\n", ""] {
+        let kept = dir.path().join("kept.jsonl");
+        std::fs::write(&kept, earlier).expect("write");
+        let out = run(&kept);
+        assert_eq!(out.status.code(), Some(1));
+        let now = std::fs::read_to_string(&kept).expect("kept");
+        assert_eq!(now, earlier);
+    }
 }
 
 /// Per source address, as tshark counts them: SYNs, SYN+ACKs, the ports

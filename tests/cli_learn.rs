@@ -391,6 +391,25 @@ fn an_empty_model_file_takes_a_new_model() {
         let made = std::fs::read_to_string(&model).expect("model");
         assert!(made.contains("samples = 2"), "{made}");
     }
+    // A device reads empty too, and is not replaced by a model file: a
+    // null device of our own (making one needs root).
+    if !synprint::sys::is_root() {
+        skipped("making a device node needs root");
+        return;
+    }
+    use std::os::unix::ffi::OsStrExt;
+    use std::os::unix::fs::FileTypeExt;
+    let node = dir.path().join("null");
+    let c = std::ffi::CString::new(node.as_os_str().as_bytes()).expect("path");
+    // SAFETY: a valid C string; mknod(2) reads nothing else.
+    let made = unsafe { libc::mknod(c.as_ptr(), libc::S_IFCHR | 0o666, libc::makedev(1, 3)) };
+    assert_eq!(made, 0, "mknod: {}", std::io::Error::last_os_error());
+    let out = learn(&pcap, &labels, node.to_str().expect("utf-8"));
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("empty file"), "{err}");
+    let kind = std::fs::symlink_metadata(&node).expect("node").file_type();
+    assert!(kind.is_char_device(), "{kind:?}");
 }
 
 /// A model whose counts are at the limit a model file may hold is not

@@ -390,8 +390,21 @@ fn check_prints_the_settings_and_serves_nothing() {
         assert!(out.contains(w.as_str()), "{w:?} missing:\n{out}");
     }
     assert!(!out.contains("key-never-shown"), "{out}");
+    // The proxies trusted are named.
+    let (status, out, _) = check(&["--trusted-proxy", "10.0.0.0/8"]);
+    assert!(status.success());
+    assert!(out.contains("when the peer is in 10.0.0.0/8"), "{out}");
 
+    // What serve would refuse at start: an address not of this host, a
+    // p0f socket where no socket can be made.
+    let not_a_socket = config.to_str().expect("utf-8");
     for (extra, named) in [
+        (&["--listen", "192.0.2.7:8249"][..], "192.0.2.7:8249"),
+        (
+            &["--p0f-socket", "/nonexistent/p0f.sock"][..],
+            "/nonexistent/p0f.sock",
+        ),
+        (&["--p0f-socket", not_a_socket][..], "is not a socket"),
         (&["--interface", "synprint-none0"][..], "synprint-none0"),
         (
             &["--model", "/nonexistent/learned.toml"][..],

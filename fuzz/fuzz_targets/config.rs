@@ -80,12 +80,27 @@ fuzz_target!(|data: &[u8]| {
     let config = match ServeConfig::resolve(&args, env) {
         Ok(c) => c,
         Err(e) => {
-            assert!(!e.to_string().is_empty());
+            // An error names where the value came from: the variable, the
+            // file, or the settings together (a capture setting without
+            // an interface).
+            let message = e.to_string();
+            let origin = match (&variable, &args.config) {
+                (Some((name, _)), _) => name.to_string(),
+                (None, Some(path)) => path.display().to_string(),
+                (None, None) => unreachable!("one source is given"),
+            };
+            assert!(
+                message.contains(&origin) || message.contains("configuration"),
+                "{message}"
+            );
             return;
         }
     };
     assert!(!config.listen.is_empty(), "no listen address: {config:?}");
-    assert!((1..=1 << 20).contains(&config.max_connections), "{config:?}");
+    assert!(
+        (1..=1 << 20).contains(&config.max_connections),
+        "{config:?}"
+    );
     let store = &config.store;
     assert!(store.max_ips >= 1 && store.per_ip >= 1 && store.max_connections >= 1);
     assert!(store.ttl_ns >= 1_000_000_000, "{config:?}");
@@ -99,4 +114,3 @@ fuzz_target!(|data: &[u8]| {
     }
     let _ = serve::check(&config);
 });
-

@@ -47,7 +47,10 @@ fn not_a_capture(magic: &[u8]) -> String {
         }
         [0xfd, 0x37, 0x7a, 0x58, ..] => Some("xz-compressed: `xz -dc FILE | synprint analyze -`"),
         [b'B', b'Z', b'h', ..] => Some("bzip2-compressed: `bzip2 -dc FILE | synprint analyze -`"),
-        [0x04, 0x22, 0x4d, 0x18, ..] => Some("lz4-compressed: `lz4 -dc FILE | synprint analyze -`"),
+        // The frame format, and the legacy one (`lz4 -l`).
+        [0x04, 0x22, 0x4d, 0x18, ..] | [0x02, 0x21, 0x4c, 0x18, ..] => {
+            Some("lz4-compressed: `lz4 -dc FILE | synprint analyze -`")
+        }
         [0xa1, 0xb2, 0xcd, 0x34] | [0x34, 0xcd, 0xb2, 0xa1] => {
             Some("a modified (Kuznetzov) pcap: convert it with `editcap -F pcap IN OUT`")
         }

@@ -186,6 +186,7 @@ fn not_a_capture_says_what_it_is() {
         (b"GET /", "(its first bytes, in hex: 47 45 54 20)"),
         (&[0x28, 0xb5, 0x2f, 0xfd, 0], "zstd-compressed: `zstd -dc"),
         (&[0x04, 0x22, 0x4d, 0x18, 0x64], "lz4-compressed: `lz4 -dc"),
+        (&[0x02, 0x21, 0x4c, 0x18, 0], "lz4-compressed: `lz4 -dc"),
         (&[0xfd, 0x37, 0x7a, 0x58, 0x5a, 0], "xz-compressed"),
         (b"BZh91AY", "bzip2-compressed"),
         (&[0x34, 0xcd, 0xb2, 0xa1, 2, 0], "modified (Kuznetzov) pcap"),

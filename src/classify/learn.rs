@@ -295,6 +295,25 @@ fn read_labels_up_to<R: Read>(input: R, path: &Path, limit: u64) -> Result<Label
                 .filter(|s| !s.is_empty())
                 .map(String::from_utf8_lossy)
         };
+        // Checked on every row, a repeated or unused one too: an OS name
+        // that is not one is a mistake in the file wherever it stands.
+        // `-` is nginx's and Apache's mark for an empty value. An OS
+        // uap-core names that synprint has no class for leaves the row
+        // unused (`Some(None)`), as a User-Agent naming one does.
+        let os_named = match field(os_col).filter(|name| name != "-") {
+            None => None,
+            Some(name) => match name.parse::<Os>() {
+                Ok(os) => Some(Some(os)),
+                Err(_) if names_os_without_class(&name) => Some(None),
+                Err(source) => {
+                    return Err(LabelError::BadOs {
+                        path: p(),
+                        line: line(),
+                        source,
+                    })
+                }
+            },
+        };
         let ip_field = field(Some(ip_col));
         let ip_s = ip_field.as_deref().unwrap_or("");
         if ip_s == "unix:" {
@@ -318,25 +337,6 @@ fn read_labels_up_to<R: Read>(input: R, path: &Path, limit: u64) -> Result<Label
                 line: line(),
                 value: quoted(port_s),
             })?;
-        // Checked on every row, a repeated one too: an OS name that is not
-        // one is a mistake in the file wherever it stands.
-        // `-` is nginx's and Apache's mark for an empty value. An OS
-        // uap-core names that synprint has no class for leaves the row
-        // unused (`Some(None)`), as a User-Agent naming one does.
-        let os_named = match field(os_col).filter(|name| name != "-") {
-            None => None,
-            Some(name) => match name.parse::<Os>() {
-                Ok(os) => Some(Some(os)),
-                Err(_) if names_os_without_class(&name) => Some(None),
-                Err(source) => {
-                    return Err(LabelError::BadOs {
-                        path: p(),
-                        line: line(),
-                        source,
-                    })
-                }
-            },
-        };
         labels.rows += 1;
         let Entry::Vacant(slot) = labels.by_conn.entry((ip, port)) else {
             labels.duplicates += 1;
@@ -372,15 +372,26 @@ fn read_labels_up_to<R: Read>(input: R, path: &Path, limit: u64) -> Result<Label
 /// a captured SYN's address has neither of. A dual-stack server logs IPv4
 /// clients as `::ffff:a.b.c.d`; their SYNs are IPv4 on the wire.
 fn address(text: &str) -> Option<IpAddr> {
-    let text = text
-        .strip_prefix('[')
-        .and_then(|t| t.strip_suffix(']'))
-        .unwrap_or(text);
+    use std::net::Ipv6Addr;
+    let (text, bracketed) = match text.strip_prefix('[') {
+        Some(inner) => (inner.strip_suffix(']')?, true),
+        None => (text, false),
+    };
     let ip: IpAddr = match text.split_once('%') {
-        Some((v6, zone)) if !zone.is_empty() => v6.parse::<std::net::Ipv6Addr>().ok()?.into(),
+        // A zone is an interface's name or number: link-local scope, which
+        // an IPv4 client's mapped address has not.
+        Some((v6, zone)) if !zone.is_empty() && !zone.contains('%') => v6
+            .parse::<Ipv6Addr>()
+            .ok()
+            .filter(|a| a.to_ipv4_mapped().is_none())?
+            .into(),
         Some(_) => return None,
         None => text.parse().ok()?,
     };
+    // Brackets hold IPv6 only, and a mapped IPv4 one is written bare.
+    if bracketed && ip.to_canonical().is_ipv4() {
+        return None;
+    }
     Some(ip.to_canonical())
 }
 
@@ -584,11 +595,31 @@ mod tests {
         assert_eq!(l.without_os, 3);
         assert_eq!(get("10.0.0.5", 7).os, Some(Os::ChromeOs));
 
-        for bad in ["Windwos", "Linux embedded", "Plan 9"] {
+        for bad in [
+            "Windwos",
+            "Linux embedded",
+            "Plan 9",
+            "Kindle Fire",
+            "Samsung Galaxy S9",
+            "LG",
+        ] {
             let e = labels(&format!("src_ip,src_port,os\n10.0.0.1,1,{bad}\n")).unwrap_err();
             assert!(matches!(e, LabelError::BadOs { line: 2, .. }), "{bad}: {e}");
         }
-        for bad in ["fe80::1%", "[10.0.0.1", "10.0.0.1%eth0", "unix:/run/a.sock"] {
+        // A Unix socket's row is not used, and still checked.
+        let e = labels("src_ip,src_port,os\nunix:,,Windwos\n").unwrap_err();
+        assert!(matches!(e, LabelError::BadOs { line: 2, .. }), "{e}");
+        for bad in [
+            "fe80::1%",
+            "[10.0.0.1",
+            "[10.0.0.1]",
+            "[::ffff:10.0.0.1]",
+            "[[2001:db8::5]]",
+            "10.0.0.1%eth0",
+            "::ffff:10.0.0.1%lo",
+            "fe80::1%eth0%x",
+            "unix:/run/a.sock",
+        ] {
             let e = labels(&format!("src_ip,src_port,os\n{bad},1,Linux\n")).unwrap_err();
             assert!(matches!(e, LabelError::BadIp { line: 2, .. }), "{bad}: {e}");
         }

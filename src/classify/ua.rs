@@ -204,7 +204,6 @@ const UAP_WITHOUT_CLASS: &[&str] = &[
     "Nokia Series 40",
     "Roku",
     "Sailfish",
-    "Samsung",
     "SerenityOS",
     "Solaris",
     "Symbian OS",
@@ -222,8 +221,10 @@ const UAP_WITHOUT_CLASS: &[&str] = &[
 ];
 
 /// Whether a label names an OS uap-core knows and synprint has no class
-/// for, a version or edition after it allowed (`KaiOS 2.5`, `Tizen 6.0`):
-/// a labels file's row naming one is unused, not an error.
+/// for, versions after it allowed (`KaiOS 2.5`, `Windows Phone 8.1`): a
+/// labels file's row naming one is unused, not an error. Only words that
+/// start with a digit are dropped: `Kindle Fire` (an Android tablet) or
+/// `Samsung Androd` stays an error.
 pub fn names_os_without_class(label: &str) -> bool {
     let mut t = label.trim();
     // Longer than any name in the list plus a few words of version.
@@ -235,8 +236,10 @@ pub fn names_os_without_class(label: &str) -> bool {
             return true;
         }
         match t.rsplit_once(char::is_whitespace) {
-            Some((head, _)) => t = head.trim_end(),
-            None => return false,
+            Some((head, version)) if version.starts_with(|c: char| c.is_ascii_digit()) => {
+                t = head.trim_end();
+            }
+            _ => return false,
         }
     }
 }

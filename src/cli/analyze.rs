@@ -240,13 +240,25 @@ impl<'a> Dest<'a> {
         file.map_or(Dest::Stdout, |p| Dest::File(p))
     }
 
-    fn identity(self) -> Identity {
-        use std::os::unix::fs::MetadataExt;
-        let meta = match self {
+    /// What the file or standard output is on disk.
+    fn metadata(self) -> io::Result<std::fs::Metadata> {
+        match self {
             Dest::Stdout => metadata_of(io::stdout().as_fd()),
             Dest::File(path) => std::fs::metadata(path),
-        };
-        let Ok(m) = meta else {
+        }
+    }
+
+    /// As messages name it.
+    fn name(self) -> String {
+        match self {
+            Dest::Stdout => "standard output".into(),
+            Dest::File(path) => path.display().to_string(),
+        }
+    }
+
+    fn identity(self) -> Identity {
+        use std::os::unix::fs::MetadataExt;
+        let Ok(m) = self.metadata() else {
             return Identity::Unknown;
         };
         let null = std::fs::metadata("/dev/null").map(|n| (n.dev(), n.ino()));
@@ -315,11 +327,7 @@ fn refuse_to_overwrite_an_input<'a>(
     inputs: impl Iterator<Item = &'a PathBuf>,
 ) -> Result<(), CliError> {
     use std::os::unix::fs::MetadataExt;
-    let (out, output) = match output {
-        Dest::Stdout => (metadata_of(io::stdout().as_fd()), "standard output".into()),
-        Dest::File(path) => (std::fs::metadata(path), path.display().to_string()),
-    };
-    let Ok(out) = out else {
+    let Ok(out) = output.metadata() else {
         return Ok(());
     };
     for input in inputs {
@@ -336,7 +344,7 @@ fn refuse_to_overwrite_an_input<'a>(
                     _ => input.display().to_string(),
                 };
                 return Err(CliError::OutputIsInput {
-                    output,
+                    output: output.name(),
                     input: name,
                 });
             }
@@ -384,8 +392,11 @@ pub fn run(args: AnalyzeArgs) -> Result<ExitCode, CliError> {
         return Err(CliError::InventoryEveryToStdout);
     }
     // Standard output too: `analyze cap.pcap >> cap.pcap` would read its
-    // own records back.
-    let records = (format != Format::None).then_some(Dest::of(output));
+    // own records back. An `-o` file is made (emptied) whatever the format.
+    let records = match output {
+        Some(path) => Some(Dest::File(path)),
+        None => (format != Format::None).then_some(Dest::Stdout),
+    };
     let inventory = args.inventory.as_ref().map(|_| Dest::of(inventory_out));
     for dest in records.into_iter().chain(inventory) {
         let inputs = args.files.iter().chain(&args.labels);
@@ -1142,30 +1153,36 @@ struct InventoryFile {
     /// file beside it, then renamed over it, so that a reader never sees
     /// half an inventory.
     replace: Option<PathBuf>,
-    /// This run made the file: if the inventory cannot be written, the
-    /// empty file is taken back rather than left to read as "no hosts".
-    made: bool,
+    /// The device and inode of the file, when this run made it: if the
+    /// inventory cannot be written, that empty file is taken back rather
+    /// than left to read as "no hosts" (and only that file, not one another
+    /// process put under the name since).
+    made: Option<(u64, u64)>,
 }
 
 impl InventoryFile {
     fn new(name: &Path, file: File, made: bool) -> Self {
-        let regular = file.metadata().is_ok_and(|m| m.is_file());
+        use std::os::unix::fs::MetadataExt;
+        let meta = file.metadata();
+        let regular = meta.as_ref().is_ok_and(|m| m.is_file());
         let replace = regular.then(|| std::fs::canonicalize(name).ok()).flatten();
         InventoryFile {
             name: name.to_path_buf(),
             file,
             replace,
-            made,
+            made: meta.ok().filter(|_| made).map(|m| (m.dev(), m.ino())),
         }
     }
 
-    /// After a final write that failed: removes the file if this run made
-    /// it and it is still empty; says whether it did.
+    /// After a final write that failed: removes the file if it is still the
+    /// empty one this run made; says whether it did.
     fn take_back_if_empty(&self) -> bool {
+        use std::os::unix::fs::MetadataExt;
         let path = self.replace.as_deref().unwrap_or(&self.name);
-        self.made
-            && std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.len() == 0)
-            && std::fs::remove_file(path).is_ok()
+        let ours = |m: std::fs::Metadata| {
+            m.is_file() && m.len() == 0 && self.made == Some((m.dev(), m.ino()))
+        };
+        std::fs::symlink_metadata(path).is_ok_and(ours) && std::fs::remove_file(path).is_ok()
     }
 
     fn write(&self, hosts: &Inventory, format: InventoryFormat) -> io::Result<()> {

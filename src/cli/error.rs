@@ -42,7 +42,7 @@ pub enum CliError {
     Live(#[from] LiveCaptureError),
     /// `-o` naming one of the inputs (a swapped argument, a typo) would
     /// empty that capture before it is read.
-    #[error("{output}: is also an input ({input}); refusing to overwrite it")]
+    #[error("{output}: is also an input ({input}); refusing to write to it")]
     OutputIsInput { output: String, input: String },
     /// Not one capture opens (a mistyped name): said before the output is
     /// created, so an existing `-o` file is left as it was.

@@ -228,9 +228,11 @@ fn existing_model(path: &Path) -> Result<Option<ModelFile>, CliError> {
         return Ok(None);
     }
     // An empty file (or white space only, as `echo > model.toml` leaves)
-    // is where a new model starts.
+    // is where a new model starts; not a device (`/dev/null`), which the
+    // new model's rename would replace.
+    let regular = || std::fs::metadata(path).is_ok_and(|m| m.is_file());
     let existing = match ModelFile::load(path) {
-        Err(classify::ModelError::Empty { .. }) => return Ok(None),
+        Err(classify::ModelError::Empty { .. }) if regular() => return Ok(None),
         loaded => loaded?,
     };
     if existing.kind != ModelKind::Learned {

@@ -304,6 +304,16 @@ pub fn check(config: &ServeConfig) -> Result<Vec<String>, ServeError> {
             source,
         })?;
     }
+    // An address of this host binds on a free port of its own; the port
+    // itself may be the running server's, which a check before a restart
+    // must not mind.
+    for &addr in &config.listen {
+        std::net::TcpListener::bind(SocketAddr::new(addr.ip(), 0))
+            .map_err(|source| ServeError::Listen { addr, source })?;
+    }
+    if let Some(path) = &config.p0f_socket {
+        p0f_api::QuerySocket::check_place(path)?;
+    }
     let mut lines: Vec<String> = config
         .listen
         .iter()
@@ -315,11 +325,15 @@ pub fn check(config: &ServeConfig) -> Result<Vec<String>, ServeError> {
         .iter()
         .map(|c| c.to_string())
         .collect();
-    lines.push(format!(
-        "client address from {} when the peer is in {}",
-        config.real_ip_header,
-        proxies.join(", ")
-    ));
+    lines.push(if proxies.is_empty() {
+        "no trusted proxy: the client is the connection's peer".into()
+    } else {
+        format!(
+            "client address from {} when the peer is in {}",
+            config.real_ip_header,
+            proxies.join(", ")
+        )
+    });
     if config.api_key.is_some() {
         lines.push("API key set".into());
     }

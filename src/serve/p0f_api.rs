@@ -213,6 +213,31 @@ pub struct QuerySocket {
 }
 
 impl QuerySocket {
+    /// Whether [`QuerySocket::bind`] could bind `path` once the server
+    /// answering there now (if any) has stopped: its folder exists, and
+    /// nothing but a socket is there.
+    pub fn check_place(path: &Path) -> Result<(), SocketError> {
+        let io_err = |source| SocketError::Io {
+            path: path.to_path_buf(),
+            source,
+        };
+        match std::fs::symlink_metadata(path) {
+            Ok(m) if m.file_type().is_socket() => return Ok(()),
+            Ok(_) => return Err(SocketError::NotASocket(path.to_path_buf())),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(io_err(e)),
+        }
+        let folder = match path.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p,
+            _ => Path::new("."),
+        };
+        match std::fs::metadata(folder) {
+            Ok(m) if m.is_dir() => Ok(()),
+            Ok(_) => Err(io_err(io::Error::from(io::ErrorKind::NotADirectory))),
+            Err(e) => Err(io_err(e)),
+        }
+    }
+
     /// Binds `path`. A socket file left by a process that is gone is
     /// replaced; a live one, or any other file, is refused.
     pub fn bind(path: &Path) -> Result<QuerySocket, SocketError> {
