@@ -8,6 +8,8 @@
 #   python3  - runs scripts/zardaxt-to-pcap.py in its test
 #   g++      - builds libFuzzer, so that test.sh can check the fuzz targets compile
 #   chromium - a real browser as serve's visitor (tests/serve_browser.rs)
+#   systemd  - systemd-analyze, which checks dist/synprint.service (nothing
+#              is started: these tests do not run systemd as init)
 #   nginx    - the README's reverse-proxy block in front of serve, and the
 #              documented nginx log for learn (tests/learn_nginx.rs);
 #              installed without starting or enabling a web server here
@@ -28,18 +30,22 @@ command -v c++ >/dev/null 2>&1 || need+=(g++)
 command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 \
   || command -v google-chrome >/dev/null 2>&1 || need+=(chromium)
 command -v nginx >/dev/null 2>&1 || need+=(nginx)
-[ ${#need[@]} -eq 0 ] && exit 0
+# Optional: a package whose install scripts may not suit every container
+# must not stop the others; its one test skips without it.
+optional=()
+command -v systemd-analyze >/dev/null 2>&1 || optional+=(systemd)
+[ ${#need[@]} -eq 0 ] && [ ${#optional[@]} -eq 0 ] && exit 0
 
 if [ "$(id -u)" -eq 0 ]; then
   sudo=()
 elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
   sudo=(sudo -n)
 else
-  echo "install-test-deps: not root and no password-less sudo; tests needing ${need[*]} will skip" >&2
+  echo "install-test-deps: not root and no password-less sudo; tests needing ${need[*]} ${optional[*]} will skip" >&2
   exit 0
 fi
 
-echo "install-test-deps: installing ${need[*]}" >&2
+echo "install-test-deps: installing ${need[*]} ${optional[*]}" >&2
 # The tests start their own nginx in a network namespace; the package must
 # not start (or enable) one on this machine. A policy-rc.d that exits 101
 # is Debian's way to tell a package's scripts not to start services.
@@ -51,7 +57,13 @@ if [ ! -e "$policy" ]; then
 fi
 export DEBIAN_FRONTEND=noninteractive
 "${sudo[@]}" apt-get update -qq
-"${sudo[@]}" apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+if [ ${#need[@]} -gt 0 ]; then
+  "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+for package in "${optional[@]}"; do
+  "${sudo[@]}" apt-get install -y -qq --no-install-recommends "$package" >/dev/null \
+    || echo "install-test-deps: $package did not install; its test will skip" >&2
+done
 if [[ " ${need[*]} " == *" nginx "* ]] && command -v systemctl >/dev/null 2>&1; then
   "${sudo[@]}" systemctl disable --now nginx >/dev/null 2>&1 || true
 fi

@@ -4,6 +4,7 @@
 
 mod serve_common;
 mod signals;
+mod skipped;
 
 use std::net::SocketAddr;
 use std::process::{Command, Stdio};
@@ -418,4 +419,71 @@ fn check_prints_the_settings_and_serves_nothing() {
         assert!(!out.contains("configuration OK"), "{extra:?}: {out}");
     }
     drop(held);
+}
+
+/// dist/synprint.service: its start command is `serve --check` first, then
+/// `serve` with the same settings, both taken by synprint's parser and
+/// checking out with a configuration file of our own in place of
+/// /etc/synprint/serve.toml; and systemd reads the unit without a word
+/// (`systemd-analyze verify`). The sandbox it sets is not run here: these
+/// tests run without systemd as the init system.
+#[test]
+fn the_systemd_unit_starts_a_checked_serve() {
+    let unit = include_str!("../dist/synprint.service");
+    let line = |key: &str| {
+        unit.lines()
+            .find_map(|l| l.strip_prefix(key))
+            .unwrap_or_else(|| panic!("no {key} line"))
+    };
+    let (start, pre) = (line("ExecStart="), line("ExecStartPre="));
+    assert_eq!(pre.replacen(" serve --check ", " serve ", 1), start);
+    const BIN: &str = "/usr/local/bin/synprint";
+    const CONFIG: &str = "/etc/synprint/serve.toml";
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = dir.path().join("serve.toml");
+    let socket = dir.path().join("p0f.sock");
+    std::fs::write(
+        &config,
+        format!(
+            "listen = [\"127.0.0.1:0\"]\np0f_socket = \"{}\"\n",
+            socket.display()
+        ),
+    )
+    .expect("write");
+    let config = config.to_str().expect("utf-8");
+    let args: Vec<&str> = pre
+        .split_whitespace()
+        .map(|a| if a == CONFIG { config } else { a })
+        .collect();
+    assert_eq!(args.first(), Some(&BIN), "{pre}");
+    let out = signals::synprint()
+        .args(&args[1..])
+        .env_remove("SYNPRINT_API_KEY")
+        .output()
+        .expect("run");
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(said.ends_with("configuration OK\n"), "{said}");
+    assert!(said.contains("answering p0f queries on"), "{said}");
+
+    let verify = Command::new("systemd-analyze").arg("--version").output();
+    if verify.is_err() {
+        skipped::skipped("systemd-analyze is not installed (Debian's systemd package)");
+        return;
+    }
+    let unit_copy = dir.path().join("synprint.service");
+    let bin = env!("CARGO_BIN_EXE_synprint");
+    std::fs::write(&unit_copy, unit.replace(BIN, bin)).expect("write unit");
+    let out = Command::new("systemd-analyze")
+        .arg("verify")
+        .arg(&unit_copy)
+        .output()
+        .expect("systemd-analyze");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(!err.contains("synprint.service"), "{err}");
 }
