@@ -301,6 +301,66 @@ fn a_disk_that_fills_mid_capture_ends_the_run_with_its_summary() {
     assert!(read.is_some_and(|n| n > 0 && n < 3000), "{stderr}");
 }
 
+/// A disk that fills in the middle of a record (here: the file-size limit,
+/// which takes the first bytes of a write and refuses the rest): the
+/// record cut short is taken back, so the output, an `-o` file or a file
+/// on standard output, in every format, ends with a whole line.
+#[test]
+fn a_record_cut_by_a_full_disk_is_taken_back() {
+    use std::os::unix::process::CommandExt;
+    let dir = tempfile::tempdir().expect("tempdir");
+    // Over the 1 MiB the writer gathers in every format (p0f's lines are
+    // the shortest), and with a limit no record ends on.
+    let cap = write_capture(&dir, "big.pcap", &many_syns(8000));
+    const LIMIT: u64 = 1_000_003;
+    let limited = || {
+        let mut cmd = signals::synprint();
+        // SAFETY: setrlimit and signal are async-signal-safe; nothing
+        // else runs between fork and exec.
+        unsafe {
+            cmd.pre_exec(|| {
+                let limit = libc::rlimit {
+                    rlim_cur: LIMIT,
+                    rlim_max: LIMIT,
+                };
+                if libc::setrlimit(libc::RLIMIT_FSIZE, &limit) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+                Ok(())
+            });
+        }
+        cmd
+    };
+    for format in ["jsonl", "p0f", "text"] {
+        for to_stdout in [false, true] {
+            let out_path = dir.path().join(format!("out-{format}-{to_stdout}"));
+            let mut cmd = limited();
+            cmd.args(["analyze", "-f", format]).arg(&cap);
+            if to_stdout {
+                cmd.stdout(std::fs::File::create(&out_path).expect("create"));
+            } else {
+                cmd.arg("-o").arg(&out_path);
+            }
+            let out = cmd.stderr(Stdio::piped()).output().expect("run synprint");
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(out.status.code(), Some(1), "{format}: {err}");
+            assert!(
+                err.contains("(the line it cut short is taken back)"),
+                "{err}"
+            );
+            let written = std::fs::read(&out_path).expect("output");
+            assert!(written.len() as u64 > LIMIT - 2000, "{}", written.len());
+            assert!(written.len() as u64 <= LIMIT && written.ends_with(b"\n"));
+            if format == "jsonl" {
+                for line in written.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
+                    serde_json::from_slice::<serde_json::Value>(line).expect("whole JSON");
+                }
+            }
+        }
+    }
+}
+
 /// A capture cut off mid-record whose last records, written as the reader
 /// stops, are the ones the full disk refuses: both errors are told, in
 /// that order, and the summary still comes.

@@ -112,11 +112,17 @@ pub struct AnalyzeArgs {
 /// standard error. A blocking write would hold the stop until the
 /// reader reads, and a service manager's SIGTERM would end in SIGKILL,
 /// without the summary.
+///
+/// A write that fails part-way (a full disk) leaves a record cut short at
+/// the end of a file: that piece is taken back, so the file ends with a
+/// whole line, as a reader of JSON lines or a p0f log needs.
 struct NamedOutput<W> {
     inner: W,
     name: String,
     stop: Option<&'static AtomicBool>,
     given_up: bool,
+    /// Bytes the output took after its last line end.
+    since_line_end: u64,
 }
 
 /// How long, after a stop, the output may take nothing before it is given
@@ -130,11 +136,38 @@ impl<W: Write + AsFd> NamedOutput<W> {
             name,
             stop,
             given_up: false,
+            since_line_end: 0,
         }
     }
 
     fn named(&self, e: io::Error) -> io::Error {
         io::Error::new(e.kind(), format!("{}: {e}", self.name))
+    }
+
+    /// After a failed write: cuts the part of a line the file took off its
+    /// end, where the file is regular and ends where this output wrote
+    /// last (a shell's `1<>` may have put it elsewhere); says whether it
+    /// did.
+    fn take_back_cut_line(&mut self) -> bool {
+        use std::io::Seek;
+        let cut = self.since_line_end;
+        let Ok(fd) = self.inner.as_fd().try_clone_to_owned() else {
+            return false;
+        };
+        let mut file = File::from(fd);
+        let Ok(meta) = file.metadata() else {
+            return false;
+        };
+        let at = file.stream_position().ok();
+        if cut == 0 || !meta.is_file() || at != Some(meta.len()) {
+            return false;
+        }
+        let end = meta.len().saturating_sub(cut);
+        let cut_off = file.set_len(end).is_ok() && file.seek(io::SeekFrom::Start(end)).is_ok();
+        if cut_off {
+            self.since_line_end = 0;
+        }
+        cut_off
     }
 
     /// After a stop: waits for the output to take a write; gives it up if
@@ -170,7 +203,28 @@ impl<W: Write + AsFd> Write for NamedOutput<W> {
             }
             false => buf,
         };
-        self.inner.write(piece).map_err(|e| self.named(e))
+        match self.inner.write(piece) {
+            Ok(n) => {
+                let took = piece.get(..n).unwrap_or(piece);
+                self.since_line_end = match took.iter().rposition(|&b| b == b'\n') {
+                    Some(end) => (n - end - 1) as u64,
+                    None => self.since_line_end + n as u64,
+                };
+                Ok(n)
+            }
+            // Retried by the caller.
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => Err(self.named(e)),
+            Err(e) => {
+                let e = self.named(e);
+                Err(match self.take_back_cut_line() {
+                    true => io::Error::new(
+                        e.kind(),
+                        format!("{e} (the line it cut short is taken back)"),
+                    ),
+                    false => e,
+                })
+            }
+        }
     }
 
     fn flush(&mut self) -> io::Result<()> {
