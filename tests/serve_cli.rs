@@ -98,17 +98,14 @@ fn a_hang_up_stops_serve_cleanly_or_not_at_all() {
     assert!(status.success(), "exit status {status}");
 }
 
-/// Started with a soft open-files limit of 256 (systemd's default is
-/// 1,024), below its 4,096 connections, serve raises it to the hard limit.
-#[test]
-fn serve_raises_the_open_files_limit() {
+/// Lowers the open-files limits `cmd` starts with to at most `soft` and
+/// `hard`.
+fn lower_open_files_limit(cmd: &mut Command, soft: libc::rlim_t, hard: libc::rlim_t) {
     use std::os::unix::process::CommandExt;
-    let mut cmd = signals::synprint();
-    cmd.env_remove("SYNPRINT_API_KEY");
-    // SAFETY: setrlimit is async-signal-safe; the closure touches nothing
-    // else between fork and exec.
+    // SAFETY: getrlimit and setrlimit are async-signal-safe; the closure
+    // touches nothing else between fork and exec.
     unsafe {
-        cmd.pre_exec(|| {
+        cmd.pre_exec(move || {
             let mut lim = libc::rlimit {
                 rlim_cur: 0,
                 rlim_max: 0,
@@ -116,13 +113,23 @@ fn serve_raises_the_open_files_limit() {
             if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) != 0 {
                 return Err(std::io::Error::last_os_error());
             }
-            lim.rlim_cur = lim.rlim_cur.min(256);
+            lim.rlim_max = lim.rlim_max.min(hard);
+            lim.rlim_cur = lim.rlim_cur.min(soft).min(lim.rlim_max);
             if libc::setrlimit(libc::RLIMIT_NOFILE, &lim) != 0 {
                 return Err(std::io::Error::last_os_error());
             }
             Ok(())
         });
     }
+}
+
+/// Started with a soft open-files limit of 256 (systemd's default is
+/// 1,024), below its 4,096 connections, serve raises it to the hard limit.
+#[test]
+fn serve_raises_the_open_files_limit() {
+    let mut cmd = signals::synprint();
+    cmd.env_remove("SYNPRINT_API_KEY");
+    lower_open_files_limit(&mut cmd, 256, libc::RLIM_INFINITY);
     let (mut child, addr) = start_command(cmd, &[]);
     assert_eq!(get(addr, "/healthz", &[]).status, 200);
     let limits = std::fs::read_to_string(format!("/proc/{}/limits", child.id())).expect("limits");
@@ -391,6 +398,24 @@ fn check_prints_the_settings_and_serves_nothing() {
         assert!(out.contains(w.as_str()), "{w:?} missing:\n{out}");
     }
     assert!(!out.contains("key-never-shown"), "{out}");
+    // An open-files limit too low for the connections is said, as at start.
+    let mut low = signals::synprint();
+    lower_open_files_limit(&mut low, 1024, 1024);
+    let out = low
+        .args(["serve", "--check", "--listen", "127.0.0.1:0"])
+        .args(["--max-connections", "5000"])
+        .output()
+        .expect("run");
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        said.contains("below max_connections 5000 (raise the hard limit"),
+        "{said}"
+    );
     // The proxies trusted are named.
     let (status, out, _) = check(&["--trusted-proxy", "10.0.0.0/8"]);
     assert!(status.success());

@@ -292,6 +292,21 @@ fn announcement(config: &ServeConfig) -> Vec<String> {
     lines
 }
 
+/// Raises the open-files limit to its hard limit; what to say if that is
+/// still too low for `max_connections` (each connection is a descriptor,
+/// and so is each capture, listener and file: a few dozen spare).
+fn open_files_warning(config: &ServeConfig) -> Option<String> {
+    match sys::raise_open_files_limit() {
+        Ok(files) if files < config.max_connections as u64 + 64 => Some(format!(
+            "the open-files limit is {files}, below max_connections {} (raise the hard \
+             limit, e.g. LimitNOFILE= in a systemd unit)",
+            config.max_connections
+        )),
+        Ok(_) => None,
+        Err(e) => Some(format!("cannot raise the open-files limit: {e}")),
+    }
+}
+
 /// `serve --check`: the settings serve would run with, from the flags, the
 /// environment and the config file, without listening or capturing. The
 /// capture interfaces are looked up, so a mistyped name fails here rather
@@ -320,6 +335,7 @@ pub fn check(config: &ServeConfig) -> Result<Vec<String>, ServeError> {
         .map(|a| format!("would listen on http://{a}/classify"))
         .collect();
     lines.extend(announcement(config));
+    lines.extend(open_files_warning(config));
     let proxies: Vec<String> = config
         .trusted_proxies
         .iter()
@@ -418,16 +434,8 @@ pub fn run(config: ServeConfig, engine: Arc<Engine>) -> Result<(), ServeError> {
         .map_err(ServeError::Runtime)?;
     rt.block_on(async move {
         let mut signals = Signals::install()?;
-        // Each connection is a descriptor, and so is each capture, listener
-        // and file: a few dozen spare.
-        match sys::raise_open_files_limit() {
-            Ok(files) if files < config.max_connections as u64 + 64 => crate::say!(
-                "synprint serve: the open-files limit is {files}, below max_connections {} \
-                 (raise the hard limit, e.g. LimitNOFILE= in a systemd unit)",
-                config.max_connections
-            ),
-            Ok(_) => {}
-            Err(e) => crate::say!("synprint serve: cannot raise the open-files limit: {e}"),
+        if let Some(warning) = open_files_warning(&config) {
+            crate::say!("synprint serve: {warning}");
         }
         let server = Server::start(&config, engine, os_view::installed_classifier()).await?;
         for a in server.local_addrs() {
