@@ -302,63 +302,108 @@ fn a_disk_that_fills_mid_capture_ends_the_run_with_its_summary() {
 }
 
 /// A disk that fills in the middle of a record (here: the file-size limit,
-/// which takes the first bytes of a write and refuses the rest): the
-/// record cut short is taken back, so the output, an `-o` file or a file
-/// on standard output, in every format, ends with a whole line.
+/// which takes the first bytes of a write and refuses the rest, at a few
+/// places no record ends on): nothing is written after the failure, so
+/// every whole line before it is a whole record, whatever the format and
+/// whether the capture comes from a file or a pipe; in an `-o` file of its
+/// own making, the record cut short is taken back as well, so the file
+/// ends with a whole line. Standard output and p0f's appended log, which
+/// others may write to, keep the cut piece.
 #[test]
-fn a_record_cut_by_a_full_disk_is_taken_back() {
+fn a_full_disk_leaves_whole_records_and_takes_back_a_cut_one() {
+    use std::io::Write as _;
     use std::os::unix::process::CommandExt;
     let dir = tempfile::tempdir().expect("tempdir");
     // Over the 1 MiB the writer gathers in every format (p0f's lines are
-    // the shortest), and with a limit no record ends on.
+    // the shortest).
     let cap = write_capture(&dir, "big.pcap", &many_syns(8000));
-    const LIMIT: u64 = 1_000_003;
-    let limited = || {
+    let cap_bytes = std::fs::read(&cap).expect("capture");
+    let run = |format: &str, from_pipe: bool, to_stdout: bool, limit: u64| {
+        let out_path = dir.path().join("out");
+        let _ = std::fs::remove_file(&out_path);
         let mut cmd = signals::synprint();
         // SAFETY: setrlimit and signal are async-signal-safe; nothing
         // else runs between fork and exec.
         unsafe {
-            cmd.pre_exec(|| {
-                let limit = libc::rlimit {
-                    rlim_cur: LIMIT,
-                    rlim_max: LIMIT,
+            cmd.pre_exec(move || {
+                let lim = libc::rlimit {
+                    rlim_cur: limit,
+                    rlim_max: limit,
                 };
-                if libc::setrlimit(libc::RLIMIT_FSIZE, &limit) != 0 {
+                if libc::setrlimit(libc::RLIMIT_FSIZE, &lim) != 0 {
                     return Err(std::io::Error::last_os_error());
                 }
                 libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
                 Ok(())
             });
         }
-        cmd
+        cmd.args(["analyze", "-f", format]);
+        if from_pipe {
+            cmd.arg("-").stdin(Stdio::piped());
+        } else {
+            cmd.arg(&cap).stdin(Stdio::null());
+        }
+        if to_stdout {
+            cmd.stdout(std::fs::File::create(&out_path).expect("create"));
+        } else {
+            cmd.arg("-o").arg(&out_path).stdout(Stdio::null());
+        }
+        let mut child = cmd.stderr(Stdio::piped()).spawn().expect("run synprint");
+        if let Some(mut stdin) = child.stdin.take() {
+            // The run may stop reading once its output fails.
+            let _ = stdin.write_all(&cap_bytes);
+        }
+        let out = child.wait_with_output().expect("wait");
+        let written = std::fs::read(&out_path).expect("output");
+        (out, written)
     };
-    for format in ["jsonl", "p0f", "text"] {
-        for to_stdout in [false, true] {
-            let out_path = dir.path().join(format!("out-{format}-{to_stdout}"));
-            let mut cmd = limited();
-            cmd.args(["analyze", "-f", format]).arg(&cap);
-            if to_stdout {
-                cmd.stdout(std::fs::File::create(&out_path).expect("create"));
-            } else {
-                cmd.arg("-o").arg(&out_path);
-            }
-            let out = cmd.stderr(Stdio::piped()).output().expect("run synprint");
-            let err = String::from_utf8_lossy(&out.stderr);
-            assert_eq!(out.status.code(), Some(1), "{format}: {err}");
-            assert!(
-                err.contains("(the line it cut short is taken back)"),
-                "{err}"
-            );
-            let written = std::fs::read(&out_path).expect("output");
-            assert!(written.len() as u64 > LIMIT - 2000, "{}", written.len());
-            assert!(written.len() as u64 <= LIMIT && written.ends_with(b"\n"));
-            if format == "jsonl" {
-                for line in written.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
-                    serde_json::from_slice::<serde_json::Value>(line).expect("whole JSON");
+    let whole = |format: &str, line: &[u8]| match format {
+        "jsonl" => serde_json::from_slice::<serde_json::Value>(line).is_ok(),
+        "p0f" => line.starts_with(b"[20"),
+        _ => {
+            line.is_empty()
+                || [&b".-["[..], b"|", b"`----"]
+                    .iter()
+                    .any(|start| line.starts_with(start))
+        }
+    };
+    let mut taken_backs = 0;
+    for limit in [1_000_003, 1_000_100, 1_000_250] {
+        for format in ["jsonl", "p0f", "text"] {
+            for (from_pipe, to_stdout) in [(false, false), (true, false), (false, true)] {
+                let case = format!("{format}, limit {limit}, pipe {from_pipe}, stdout {to_stdout}");
+                let (out, written) = run(format, from_pipe, to_stdout, limit);
+                let err = String::from_utf8_lossy(&out.stderr);
+                assert_eq!(out.status.code(), Some(1), "{case}: {err}");
+                assert!(
+                    written.len() as u64 > limit - 2000,
+                    "{case}: {}",
+                    written.len()
+                );
+                let mut lines: Vec<&[u8]> = written.split(|&b| b == b'\n').collect();
+                // What follows the last line end: empty, or the cut piece.
+                let tail = lines.pop().unwrap_or_default();
+                for (n, line) in lines.iter().enumerate() {
+                    assert!(
+                        whole(format, line),
+                        "{case}: line {} is not whole: {}",
+                        n + 1,
+                        String::from_utf8_lossy(line)
+                    );
+                }
+                let own_file = !to_stdout && format != "p0f";
+                let taken_back = err.contains("(the line it cut short is taken back)");
+                if own_file {
+                    assert!(tail.is_empty(), "{case}: ends with a cut line");
+                    taken_backs += u32::from(taken_back);
+                } else {
+                    assert!(!taken_back, "{case}: {err}");
                 }
             }
         }
     }
+    // (A limit that fell on a line end would leave nothing to take back.)
+    assert!(taken_backs > 10, "{taken_backs}");
 }
 
 /// A capture cut off mid-record whose last records, written as the reader

@@ -113,14 +113,21 @@ pub struct AnalyzeArgs {
 /// reader reads, and a service manager's SIGTERM would end in SIGKILL,
 /// without the summary.
 ///
-/// A write that fails part-way (a full disk) leaves a record cut short at
-/// the end of a file: that piece is taken back, so the file ends with a
-/// whole line, as a reader of JSON lines or a p0f log needs.
+/// Once a write fails, nothing more is written: a later write (the
+/// buffer's retry as it is dropped) would put the rest of a cut record
+/// after it. A write that fails part-way (a full disk) leaves a record cut
+/// short at the end of the file; in a file this run made (`-o`), which no
+/// one else writes, that piece is taken back, so the file ends with a
+/// whole line, as a reader of JSON lines needs.
 struct NamedOutput<W> {
     inner: W,
     name: String,
     stop: Option<&'static AtomicBool>,
     given_up: bool,
+    /// A write failed: the output takes nothing more.
+    failed: bool,
+    /// The file is this run's own (`-o`): a cut line may be taken back.
+    own_file: bool,
     /// Bytes the output took after its last line end.
     since_line_end: u64,
 }
@@ -130,12 +137,14 @@ struct NamedOutput<W> {
 const STOP_WRITE_GRACE_MS: i32 = 3000;
 
 impl<W: Write + AsFd> NamedOutput<W> {
-    fn new(inner: W, name: String, stop: Option<&'static AtomicBool>) -> Self {
+    fn new(inner: W, name: String, stop: Option<&'static AtomicBool>, own_file: bool) -> Self {
         NamedOutput {
             inner,
             name,
             stop,
             given_up: false,
+            failed: false,
+            own_file,
             since_line_end: 0,
         }
     }
@@ -144,13 +153,15 @@ impl<W: Write + AsFd> NamedOutput<W> {
         io::Error::new(e.kind(), format!("{}: {e}", self.name))
     }
 
-    /// After a failed write: cuts the part of a line the file took off its
-    /// end, where the file is regular and ends where this output wrote
-    /// last (a shell's `1<>` may have put it elsewhere); says whether it
-    /// did.
+    /// After a failed write: cuts the part of a line this run's own file
+    /// took off its end, where the file ends where this output wrote last;
+    /// says whether it did.
     fn take_back_cut_line(&mut self) -> bool {
         use std::io::Seek;
         let cut = self.since_line_end;
+        if !self.own_file {
+            return false;
+        }
         let Ok(fd) = self.inner.as_fd().try_clone_to_owned() else {
             return false;
         };
@@ -193,6 +204,9 @@ impl<W: Write + AsFd> Write for NamedOutput<W> {
         if self.given_up {
             return Err(io::Error::other(GivenUp));
         }
+        if self.failed {
+            return Err(self.named(io::Error::other("not written after a failed write")));
+        }
         let piece = match self.ready_after_stop()? {
             true => {
                 let head = buf.get(..libc::PIPE_BUF).unwrap_or(buf);
@@ -215,6 +229,7 @@ impl<W: Write + AsFd> Write for NamedOutput<W> {
             // Retried by the caller.
             Err(e) if e.kind() == io::ErrorKind::Interrupted => Err(self.named(e)),
             Err(e) => {
+                self.failed = true;
                 let e = self.named(e);
                 Err(match self.take_back_cut_line() {
                     true => io::Error::new(
@@ -523,7 +538,8 @@ pub fn run(args: AnalyzeArgs) -> Result<ExitCode, CliError> {
     };
     let sink: Box<dyn Write> = match output {
         // p0f's `-o` appends to its log: so does its format here, so that a
-        // tool reading the log loses nothing at a restart.
+        // tool reading the log loses nothing at a restart. Others may
+        // append to it too: nothing is taken back from it.
         Some(path) if format == Format::P0f => Box::new(NamedOutput::new(
             File::options()
                 .append(true)
@@ -532,11 +548,13 @@ pub fn run(args: AnalyzeArgs) -> Result<ExitCode, CliError> {
                 .map_err(opening(path))?,
             path.display().to_string(),
             stop,
+            false,
         )),
         Some(path) => Box::new(NamedOutput::new(
             PreallocatedFile::create(path).map_err(opening(path))?,
             path.display().to_string(),
             stop,
+            true,
         )),
         // The descriptor itself, not `io::stdout()`, whose own buffer
         // retries an interrupted write (`writer` buffers already).
@@ -549,6 +567,7 @@ pub fn run(args: AnalyzeArgs) -> Result<ExitCode, CliError> {
             ),
             "standard output".into(),
             stop,
+            false,
         )),
     };
     made.keep();
