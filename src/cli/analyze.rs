@@ -124,8 +124,9 @@ struct NamedOutput<W> {
     name: String,
     stop: Option<&'static AtomicBool>,
     given_up: bool,
-    /// A write failed: the output takes nothing more.
-    failed: bool,
+    /// A write failed, this way: the output takes nothing more, and says
+    /// the same kind of error again (a reader gone stays a reader gone).
+    failed: Option<io::ErrorKind>,
     /// The file is this run's own (`-o`): a cut line may be taken back.
     own_file: bool,
     /// Bytes the output took after its last line end.
@@ -143,7 +144,7 @@ impl<W: Write + AsFd> NamedOutput<W> {
             name,
             stop,
             given_up: false,
-            failed: false,
+            failed: None,
             own_file,
             since_line_end: 0,
         }
@@ -204,8 +205,9 @@ impl<W: Write + AsFd> Write for NamedOutput<W> {
         if self.given_up {
             return Err(io::Error::other(GivenUp));
         }
-        if self.failed {
-            return Err(self.named(io::Error::other("not written after a failed write")));
+        if let Some(kind) = self.failed {
+            let refused = io::Error::new(kind, "not written after a failed write");
+            return Err(self.named(refused));
         }
         let piece = match self.ready_after_stop()? {
             true => {
@@ -229,7 +231,7 @@ impl<W: Write + AsFd> Write for NamedOutput<W> {
             // Retried by the caller.
             Err(e) if e.kind() == io::ErrorKind::Interrupted => Err(self.named(e)),
             Err(e) => {
-                self.failed = true;
+                self.failed = Some(e.kind());
                 let e = self.named(e);
                 Err(match self.take_back_cut_line() {
                     true => io::Error::new(
