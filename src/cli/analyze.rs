@@ -157,10 +157,10 @@ impl<W: Write + AsFd> NamedOutput<W> {
     /// After a failed write: cuts the part of a line this run's own file
     /// took off its end, where the file ends where this output wrote last;
     /// says whether it did.
-    fn take_back_cut_line(&mut self) -> bool {
+    fn take_back_cut_line(&self) -> bool {
         use std::io::Seek;
         let cut = self.since_line_end;
-        if !self.own_file {
+        if !self.own_file || cut == 0 {
             return false;
         }
         let Ok(fd) = self.inner.as_fd().try_clone_to_owned() else {
@@ -171,15 +171,11 @@ impl<W: Write + AsFd> NamedOutput<W> {
             return false;
         };
         let at = file.stream_position().ok();
-        if cut == 0 || !meta.is_file() || at != Some(meta.len()) {
+        if !meta.is_file() || at != Some(meta.len()) {
             return false;
         }
         let end = meta.len().saturating_sub(cut);
-        let cut_off = file.set_len(end).is_ok() && file.seek(io::SeekFrom::Start(end)).is_ok();
-        if cut_off {
-            self.since_line_end = 0;
-        }
-        cut_off
+        file.set_len(end).is_ok() && file.seek(io::SeekFrom::Start(end)).is_ok()
     }
 
     /// After a stop: waits for the output to take a write; gives it up if
