@@ -312,7 +312,6 @@ fn a_disk_that_fills_mid_capture_ends_the_run_with_its_summary() {
 #[test]
 fn a_full_disk_leaves_whole_records_and_takes_back_a_cut_one() {
     use std::io::Write as _;
-    use std::os::unix::process::CommandExt;
     let dir = tempfile::tempdir().expect("tempdir");
     // Over the 1 MiB the writer gathers in every format (p0f's lines are
     // the shortest).
@@ -322,21 +321,7 @@ fn a_full_disk_leaves_whole_records_and_takes_back_a_cut_one() {
         let out_path = dir.path().join("out");
         let _ = std::fs::remove_file(&out_path);
         let mut cmd = signals::synprint();
-        // SAFETY: setrlimit and signal are async-signal-safe; nothing
-        // else runs between fork and exec.
-        unsafe {
-            cmd.pre_exec(move || {
-                let lim = libc::rlimit {
-                    rlim_cur: limit,
-                    rlim_max: limit,
-                };
-                if libc::setrlimit(libc::RLIMIT_FSIZE, &lim) != 0 {
-                    return Err(std::io::Error::last_os_error());
-                }
-                libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
-                Ok(())
-            });
-        }
+        signals::with_file_size_limit(&mut cmd, limit);
         cmd.args(["analyze", "-f", format]);
         if from_pipe {
             cmd.arg("-").stdin(Stdio::piped());

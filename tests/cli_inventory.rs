@@ -4,6 +4,7 @@
 
 mod common;
 mod shared_fixtures;
+mod signals;
 mod skipped;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -316,33 +317,16 @@ fn records_and_inventory_in_one_place_are_refused() {
 /// earlier inventory stays as it was.
 #[test]
 fn an_inventory_that_cannot_be_written_leaves_no_empty_file() {
-    use std::os::unix::process::CommandExt;
     let dir = tempfile::tempdir().expect("tempdir");
     let cap = dir.path().join("c.pcap");
     write_capture(&cap);
     let run = |inventory: &Path| {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_synprint"));
-        cmd.args(["analyze", "-f", "none", "--inventory"])
+        signals::with_file_size_limit(&mut signals::synprint(), 16)
+            .args(["analyze", "-f", "none", "--inventory"])
             .arg(inventory)
-            .arg(&cap);
-        // SAFETY: setrlimit and signal are async-signal-safe; nothing
-        // else runs between fork and exec.
-        unsafe {
-            cmd.pre_exec(|| {
-                let limit = libc::rlimit {
-                    rlim_cur: 16,
-                    rlim_max: 16,
-                };
-                if libc::setrlimit(libc::RLIMIT_FSIZE, &limit) != 0 {
-                    return Err(std::io::Error::last_os_error());
-                }
-                // A write past the limit then fails (EFBIG) instead of
-                // killing the process.
-                libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
-                Ok(())
-            });
-        }
-        cmd.output().expect("synprint runs")
+            .arg(&cap)
+            .output()
+            .expect("synprint runs")
     };
     let fresh = dir.path().join("fresh.jsonl");
     let out = run(&fresh);

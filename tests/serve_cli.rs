@@ -98,6 +98,14 @@ fn a_hang_up_stops_serve_cleanly_or_not_at_all() {
     assert!(status.success(), "exit status {status}");
 }
 
+/// Runs `cmd` to its end, which must be a success; its standard output.
+fn stdout_of_success(cmd: &mut Command) -> String {
+    let out = cmd.output().expect("run synprint");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{}: {err}", out.status);
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
 /// Lowers the open-files limits `cmd` starts with to at most `soft` and
 /// `hard`.
 fn lower_open_files_limit(cmd: &mut Command, soft: libc::rlim_t, hard: libc::rlim_t) {
@@ -401,17 +409,9 @@ fn check_prints_the_settings_and_serves_nothing() {
     // An open-files limit too low for the connections is said, as at start.
     let mut low = signals::synprint();
     lower_open_files_limit(&mut low, 1024, 1024);
-    let out = low
-        .args(["serve", "--check", "--listen", "127.0.0.1:0"])
-        .args(["--max-connections", "5000"])
-        .output()
-        .expect("run");
-    let said = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    low.args(["serve", "--check", "--listen", "127.0.0.1:0"])
+        .args(["--max-connections", "5000"]);
+    let said = stdout_of_success(&mut low);
     assert!(
         said.contains("below max_connections 5000 (raise the hard limit"),
         "{said}"
@@ -481,16 +481,10 @@ fn the_systemd_unit_starts_a_checked_serve() {
         .map(|a| if a == CONFIG { config } else { a })
         .collect();
     assert_eq!(args.first(), Some(&BIN), "{pre}");
-    let out = signals::synprint()
-        .args(&args[1..])
-        .env_remove("SYNPRINT_API_KEY")
-        .output()
-        .expect("run");
-    let said = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let said = stdout_of_success(
+        signals::synprint()
+            .args(&args[1..])
+            .env_remove("SYNPRINT_API_KEY"),
     );
     assert!(said.ends_with("configuration OK\n"), "{said}");
     assert!(said.contains("answering p0f queries on"), "{said}");

@@ -59,3 +59,25 @@ pub fn wait_within(child: &mut Child, limit: Duration) -> ExitStatus {
         std::thread::sleep(Duration::from_millis(20));
     }
 }
+
+/// Limits the size of the files `cmd` writes to `bytes`, as a disk that
+/// fills there: a write that crosses the limit takes the bytes below it,
+/// the next fails (EFBIG) instead of SIGXFSZ killing the process.
+pub fn with_file_size_limit(cmd: &mut Command, bytes: u64) -> &mut Command {
+    // SAFETY: setrlimit and signal are async-signal-safe; nothing else
+    // runs between fork and exec.
+    unsafe {
+        cmd.pre_exec(move || {
+            let limit = libc::rlimit {
+                rlim_cur: bytes,
+                rlim_max: bytes,
+            };
+            if libc::setrlimit(libc::RLIMIT_FSIZE, &limit) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+            Ok(())
+        });
+    }
+    cmd
+}
