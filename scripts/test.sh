@@ -15,6 +15,8 @@ log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 status=0
 cargo test --all-targets --locked "$@" 2>&1 | tee "$log" || status=$?
+# --all-targets leaves out the documentation's examples (the library's use).
+cargo test --doc --locked "$@" 2>&1 | tee -a "$log" || status=$?
 # The FoxIO-licensed JA4T code is a default feature: check the build without it.
 cargo test --no-default-features --locked --lib --test cli_analyze "$@" 2>&1 | tee -a "$log" || status=$?
 # The fuzz targets are their own workspace, run by `cargo fuzz` (stable with

@@ -25,6 +25,40 @@
 //! - [`json`], [`sink`]: leaves every layer uses: the JSON writer that
 //!   records, matches and classifications write themselves into, and text
 //!   written to either a formatter or that writer.
+//!
+//! What `synprint analyze` does, as a library: frames in, one [`analyze::Record`]
+//! per first-seen SYN and SYN+ACK out, each with p0f's match, JA4T and the
+//! classification (the built-in model and p0f database unless the
+//! [`analyze::Engine`] is given others).
+//!
+//! ```
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! use synprint::analyze::{Analyzer, AnalyzerConfig, Engine};
+//! use synprint::capture::CaptureReader;
+//!
+//! let engine = Engine::default();
+//! let mut analyzer = Analyzer::new(&engine, AnalyzerConfig::default());
+//! let mut reader = CaptureReader::open("samples/linux-loopback.pcap".as_ref())?;
+//! let mut records = Vec::new();
+//! while let Some(frame) = reader.next_frame()? {
+//!     if let Some(record) = analyzer.process_frame(frame.link, frame.ts, frame.data) {
+//!         records.push(record);
+//!     }
+//! }
+//! let first = &records[0];
+//! let class = first.classification().expect("every record is classified");
+//! assert_eq!(class.family.name(), "Linux");
+//! assert_eq!(first.p0f().raw_sig.to_string(), "4:64+0:0:65495:mss*1,10:mss,sok,ts,nop,ws:df,id+:0");
+//! // The JSON line `synprint analyze --format jsonl` writes for it:
+//! #[cfg(feature = "ja4t")]
+//! assert_eq!(first.to_json_value()["ja4t"], "65495_2-4-8-1-3_65495_10");
+//! // Every frame is counted once: as a record, a retransmission, another
+//! // TCP segment or a skip with its reason.
+//! let stats = analyzer.stats();
+//! assert_eq!(stats.syn + stats.syn_ack, records.len() as u64);
+//! assert_eq!(stats.packets, 128);
+//! # Ok(()) }
+//! ```
 // Unsafe code is confined to the few system-call wrappers in `sys` that
 // say why they need it, and the two memory hints in `hint`.
 #![deny(unsafe_code)]
