@@ -1,36 +1,63 @@
 #!/usr/bin/env bash
-# Fetches a public corpus of captures synprint was not written for: the 600-odd
-# capture files of tcpdump 4.99.3's own test suite (many of them fuzzer finds,
-# deliberately malformed), from Debian's archive, checked by SHA-256, into
-# target/corpus/ (never committed). tests/public_corpus.rs reads them and
-# skips, saying so, when they are absent; this script never fails the run.
+# Fetches public captures synprint was not written for, each checked by
+# SHA-256, into target/corpus/ (never committed):
+# - the 600-odd capture files of tcpdump 4.99.3's own test suite (many of
+#   them fuzzer finds, deliberately malformed), from Debian's archive;
+#   tests/public_corpus.rs reads them;
+# - FoxIO's JA4+ test captures (the pcap/ folder of github.com/FoxIO-LLC/ja4)
+#   with FoxIO's published outputs for them (their Wireshark plugin's test
+#   data, their Rust tool's snapshots), as the ja4plus 1.4.0 source package
+#   on PyPI carries them unchanged (its NOTICE names the upstream commit);
+#   tests/ja4t_conformance.rs reads them.
+# The tests skip, saying so, when a corpus is absent; this script never fails
+# the run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 dest=target/corpus
-dir=$dest/tcpdump-4.99.3/tests
-[ -d "$dir" ] && exit 0
 
-name=tcpdump_4.99.3.orig.tar.gz
-url=http://deb.debian.org/debian/pool/main/t/tcpdump/$name
-sha256=ad75a6ed3dc0d9732945b2e5483cb41dc8b4b528a169315e499c6861952e73b3
-
-give_up() {
-  echo "fetch-corpus: $1; tests/public_corpus.rs will skip" >&2
-  exit 0
+# fetch NAME URL SHA256 TOP MEMBER...: extracts the MEMBERs (tar wildcards)
+# of the archive at URL into $dest/TOP, unless $dest/TOP is there already.
+fetch() {
+  local name=$1 url=$2 sha256=$3 top=$4
+  shift 4
+  [ -d "$dest/$top" ] && return 0
+  give_up() {
+    echo "fetch-corpus: $name: $1; the tests reading it will skip" >&2
+  }
+  command -v curl >/dev/null 2>&1 || { give_up "no curl"; return 0; }
+  local tmp
+  tmp=$(mktemp)
+  if ! curl -fsS --max-time 120 -o "$tmp" "$url"; then
+    give_up "could not fetch $url"
+    rm -f "$tmp"
+    return 0
+  fi
+  if ! echo "$sha256  $tmp" | sha256sum -c --quiet >/dev/null 2>&1; then
+    give_up "$url does not have the expected SHA-256"
+    rm -f "$tmp"
+    return 0
+  fi
+  mkdir -p "$dest"
+  # Extracted in one place and moved, so that an interrupted run leaves no
+  # half corpus behind.
+  local part
+  part=$(mktemp -d "$dest/.part.XXXXXX")
+  tar xzf "$tmp" -C "$part" --wildcards "$@"
+  rm -f "$tmp"
+  mv "$part/$top" "$dest/"
+  rmdir "$part"
+  echo "fetch-corpus: $name: $(find "$dest/$top" -type f | wc -l) files in $dest/$top" >&2
 }
-command -v curl >/dev/null 2>&1 || give_up "no curl"
-tmp=$(mktemp)
-trap 'rm -f "$tmp"' EXIT
-curl -fsS --max-time 120 -o "$tmp" "$url" || give_up "could not fetch $url"
-echo "$sha256  $tmp" | sha256sum -c --quiet >/dev/null 2>&1 \
-  || give_up "$url does not have the expected SHA-256"
-mkdir -p "$dest"
-# Extracted in one place and moved, so that an interrupted run leaves no
-# half corpus behind.
-part=$(mktemp -d "$dest/.part.XXXXXX")
-tar xzf "$tmp" -C "$part" --wildcards \
+
+fetch "tcpdump's test captures" \
+  http://deb.debian.org/debian/pool/main/t/tcpdump/tcpdump_4.99.3.orig.tar.gz \
+  ad75a6ed3dc0d9732945b2e5483cb41dc8b4b528a169315e499c6861952e73b3 \
+  tcpdump-4.99.3 \
   'tcpdump-4.99.3/tests/*.pcap' 'tcpdump-4.99.3/tests/*.pcapng'
-mv "$part/tcpdump-4.99.3" "$dest/"
-rmdir "$part"
-echo "fetch-corpus: $(ls "$dir" | wc -l) captures in $dir" >&2
+
+fetch "FoxIO's JA4+ test captures" \
+  https://files.pythonhosted.org/packages/78/fa/2457f2c7c151358051b385960c8b42372724009a7ca7153ceff149c584d8/ja4plus-1.4.0.tar.gz \
+  28f05faa3c2521dcf5bff2c1f1d3e37ace87783767e2de1b9e9f6e5ddfe73e00 \
+  ja4plus-1.4.0 \
+  'ja4plus-1.4.0/tests/foxio_vectors/*'

@@ -6,6 +6,10 @@
 //! for (`scripts/fetch-corpus.sh`). Skips, saying so, when the captures are
 //! absent.
 //!
+//! And over all of FoxIO's test captures (fetched by the same script, with
+//! FoxIO's outputs for them): every JA4T and JA4TS FoxIO's Wireshark plugin
+//! shows, frame by frame, and every one their Rust tool's snapshots give.
+//!
 //! JA4T and JA4TS are licensed under the FoxIO License 1.1.
 #![cfg(feature = "ja4t")]
 
@@ -137,4 +141,245 @@ fn check(dir: &Path, expected: &[Expected]) {
             assert_eq!(ja4ts, [want], "JA4TS, {}", e.file);
         }
     }
+}
+
+/// What synprint made of one frame of a capture.
+enum Outcome {
+    /// A record: its kind, its JA4T or JA4TS, its connection.
+    Record(Kind, String, Conn),
+    /// A SYN or SYN+ACK counted as a retransmission: its own JA4T or JA4TS.
+    Retransmission(Kind, String, Conn),
+    /// A segment whose flags are exactly RST.
+    Reset(Conn),
+    /// Counted as not TCP (an ICMP error quoting a SYN, say).
+    NotTcp,
+    Other,
+}
+
+/// Client address and port, server address and port.
+type Conn = (String, u16, String, u16);
+
+fn conn_of(kind: Kind, src: (String, u16), dst: (String, u16)) -> Conn {
+    match kind {
+        Kind::Syn => (src.0, src.1, dst.0, dst.1),
+        Kind::SynAck => (dst.0, dst.1, src.0, src.1),
+    }
+}
+
+/// Every frame's outcome, in capture order (frame number = index + 1).
+fn outcomes(capture: &Path) -> Vec<Outcome> {
+    use synprint::fingerprint::ja4t::Ja4t;
+    use synprint::packet::{self, Skip};
+    let engine = Engine::default();
+    let mut analyzer = Analyzer::new(&engine, AnalyzerConfig::default());
+    let mut reader = CaptureReader::open(capture).expect("capture opens");
+    let mut out = Vec::new();
+    while let Some(frame) = reader.next_frame().expect("capture reads to the end") {
+        let before = analyzer.stats();
+        let record = analyzer.process_frame(frame.link, frame.ts, frame.data);
+        let after = analyzer.stats();
+        let ends = |o: &synprint::packet::Observation| {
+            (
+                (o.src_ip.to_string(), o.src_port),
+                (o.dst_ip.to_string(), o.dst_port),
+            )
+        };
+        out.push(if let Some(r) = record {
+            let o = r.obs();
+            let (src, dst) = ends(o);
+            Outcome::Record(o.kind, Ja4t(o).to_string(), conn_of(o.kind, src, dst))
+        } else if after.syn_retransmissions + after.syn_ack_retransmissions
+            > before.syn_retransmissions + before.syn_ack_retransmissions
+        {
+            let o = packet::decode(frame.link, frame.ts, frame.data)
+                .ok()
+                .flatten()
+                .expect("a retransmission decodes");
+            let (src, dst) = ends(&o);
+            Outcome::Retransmission(o.kind, Ja4t(&o).to_string(), conn_of(o.kind, src, dst))
+        } else if after.skipped[Skip::NotTcp.index()] > before.skipped[Skip::NotTcp.index()] {
+            Outcome::NotTcp
+        } else {
+            match packet::decode_followed(frame.link, frame.ts, frame.data) {
+                Some(s) if s.flags == 0x04 => Outcome::Reset((
+                    s.src_ip.to_string(),
+                    s.src_port,
+                    s.dst_ip.to_string(),
+                    s.dst_port,
+                )),
+                _ => Outcome::Other,
+            }
+        });
+    }
+    out
+}
+
+/// The files in `dir`, sorted.
+fn files_in(dir: &Path) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|e| e.expect("readable entry").path())
+        .collect();
+    files.sort();
+    files
+}
+
+/// The four parts of a JA4TS the plugin extends with retransmission
+/// delays (`_1`, `_1-2`, `-R4`).
+fn four_parts(ja4: &str) -> &str {
+    ja4.match_indices('_')
+        .nth(3)
+        .map_or(ja4, |(i, _)| &ja4[..i])
+}
+
+/// FoxIO's Wireshark plugin (`wireshark/test/testdata/*.json`) shows a
+/// JA4T on every SYN and a JA4TS on every SYN+ACK, frame by frame. Where
+/// synprint made the frame's record, the values must be equal. Where it
+/// made none, the frame must be one of the cases the README's JA4T section
+/// names, each checked: a retransmission (synprint counts it; its own
+/// value, the plugin's delays aside, must be FoxIO's), a segment of flags
+/// exactly RST (the plugin shows the connection's JA4TS: synprint's record
+/// of that SYN+ACK must hold it), or an ICMP error quoting a SYN (not TCP to
+/// synprint; its JA4T must be one synprint gave a SYN before).
+#[test]
+fn ja4t_matches_foxios_wireshark_plugin_frame_by_frame() {
+    let Some(_) = shared_fixtures::foxio_vectors() else {
+        return;
+    };
+    let dir = shared_fixtures::foxio_vectors_dir();
+    let expected = files_in(&dir.join("wireshark_expected"));
+    let (mut equal, mut retransmissions, mut resets, mut icmp) = (0, 0, 0, 0);
+    for json in &expected {
+        let name = json
+            .file_stem()
+            .and_then(|n| n.to_str())
+            .expect("file name");
+        let doc: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(json).expect("readable")).expect("JSON");
+        let frames = outcomes(&dir.join(name));
+        for packet in doc.as_array().expect("an array of packets") {
+            let layers = &packet["_source"]["layers"];
+            let frame: usize = layers["frame.number"][0]
+                .as_str()
+                .and_then(|n| n.parse().ok())
+                .expect("frame.number");
+            for (field, kind) in [("ja4.ja4t", Kind::Syn), ("ja4.ja4ts", Kind::SynAck)] {
+                let Some(want) = layers[field][0].as_str() else {
+                    continue;
+                };
+                let at = format!("{name} frame {frame} {field} {want}");
+                match &frames[frame - 1] {
+                    Outcome::Record(k, got, _) => {
+                        assert_eq!((*k, got.as_str()), (kind, want), "{at}");
+                        equal += 1;
+                    }
+                    Outcome::Retransmission(k, got, conn) => {
+                        assert_eq!((*k, got.as_str()), (kind, four_parts(want)), "{at}");
+                        let first = frames.iter().any(
+                            |o| matches!(o, Outcome::Record(k2, _, c) if *k2 == kind && c == conn),
+                        );
+                        assert!(first, "{at}: a retransmission of no record");
+                        retransmissions += 1;
+                    }
+                    Outcome::Reset(conn) => {
+                        let reversed = (conn.2.clone(), conn.3, conn.0.clone(), conn.1);
+                        let held = frames.iter().any(|o| {
+                            matches!(o, Outcome::Record(Kind::SynAck, v, c)
+                                if v == want && (*c == *conn || *c == reversed))
+                        });
+                        assert!(held, "{at}: no SYN+ACK record of that connection holds it");
+                        resets += 1;
+                    }
+                    Outcome::NotTcp => {
+                        let given = frames[..frame]
+                            .iter()
+                            .any(|o| matches!(o, Outcome::Record(Kind::Syn, v, _) if v == want));
+                        assert!(kind == Kind::Syn && given, "{at}: not TCP to synprint");
+                        icmp += 1;
+                    }
+                    Outcome::Other => panic!("{at}: synprint made nothing of that frame"),
+                }
+            }
+        }
+    }
+    eprintln!(
+        "FoxIO's Wireshark plugin, {} captures: {equal} values equal to synprint's records, \
+         {retransmissions} on retransmissions, {resets} on RST segments, {icmp} on ICMP errors",
+        expected.len()
+    );
+    // 113, 26, 6 and 31 on 2026-12-07: a floor that fails the test if the
+    // comparison stops reaching most of them.
+    assert!(equal >= 100, "only {equal} values compared");
+}
+
+/// FoxIO's Rust tool's snapshots (`rust/ja4/src/snapshots`): each stream's
+/// JA4T and JA4TS, named by its innermost addresses (as synprint names
+/// records inside tunnels), must be synprint's for that connection.
+#[test]
+fn ja4t_matches_foxios_rust_snapshots() {
+    let Some(_) = shared_fixtures::foxio_vectors() else {
+        return;
+    };
+    let dir = shared_fixtures::foxio_vectors_dir();
+    let snapshots = files_in(&dir.join("rust_expected"));
+    let mut compared = 0;
+    for snap in &snapshots {
+        let file = snap
+            .file_name()
+            .and_then(|n| n.to_str())
+            .expect("file name");
+        let capture = file
+            .strip_prefix("ja4__insta@")
+            .and_then(|f| f.strip_suffix(".snap"))
+            .expect("ja4__insta@<capture>.snap");
+        let records = outcomes(&dir.join(capture));
+        let text = std::fs::read_to_string(snap).expect("readable");
+        // The snapshots are YAML lists of flat maps: `- stream: N`, then
+        // `  key: value` lines.
+        for stream in text.split("\n- stream:").skip(1) {
+            let field = |key: &str| {
+                stream.lines().find_map(|l| {
+                    l.strip_prefix("  ")
+                        .and_then(|l| l.strip_prefix(key))
+                        .and_then(|l| l.strip_prefix(": "))
+                        .map(str::trim)
+                })
+            };
+            let (Some(src), Some(dst), Some(sport), Some(dport)) = (
+                field("src"),
+                field("dst"),
+                field("src_port"),
+                field("dst_port"),
+            ) else {
+                continue;
+            };
+            let conn: Conn = (
+                src.to_string(),
+                sport.parse().expect("src_port"),
+                dst.to_string(),
+                dport.parse().expect("dst_port"),
+            );
+            for (key, kind) in [("ja4t", Kind::Syn), ("ja4ts", Kind::SynAck)] {
+                let Some(want) = field(key) else { continue };
+                let ours: Vec<&str> = records
+                    .iter()
+                    .filter_map(|o| match o {
+                        Outcome::Record(k, v, c) if *k == kind && *c == conn => Some(v.as_str()),
+                        _ => None,
+                    })
+                    .collect();
+                assert!(
+                    ours.contains(&want),
+                    "{capture} {conn:?} {key}: FoxIO {want}, synprint {ours:?}"
+                );
+                compared += 1;
+            }
+        }
+    }
+    eprintln!(
+        "FoxIO's Rust snapshots, {} captures: {compared} values equal",
+        snapshots.len()
+    );
+    // 40 on 2026-12-07.
+    assert!(compared >= 35, "only {compared} values compared");
 }

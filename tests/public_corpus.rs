@@ -9,7 +9,9 @@
 //! included. synprint may write more: SYNs inside tunnels, which p0f does
 //! not open, and SYN+ACKs whose SYN is not in the capture.
 //!
-//! Skips, saying so, when the corpus or p0f is absent.
+//! The same for FoxIO's JA4+ test captures (fetched by the same script).
+//!
+//! Skips, saying so, when a corpus or p0f is absent.
 
 mod kernel;
 mod shared_fixtures;
@@ -89,11 +91,34 @@ fn tcpdump_test_captures_are_read_and_match_p0f() {
     if p0f_missing() {
         return;
     }
+    // p0f logs 295 lines for 23 of tcpdump 4.99.3's files: a floor that
+    // fails the test if most of them stop being compared.
+    read_all_and_match_p0f(&files, 20, 250);
+}
+
+/// FoxIO's JA4+ test captures (TLS, QUIC, SSH, HTTP, DHCP; GRE, ERSPAN,
+/// VXLAN and Geneve tunnels; pcapng, IPv6, BSD loopback).
+#[test]
+fn foxios_test_captures_are_read_and_match_p0f() {
+    let Some(files) = shared_fixtures::foxio_vectors() else {
+        return;
+    };
+    if p0f_missing() {
+        return;
+    }
+    // p0f logs 237 lines for 23 of the 38 files.
+    read_all_and_match_p0f(&files, 20, 200);
+}
+
+/// Every file read to its end or refused with a line naming it, and every
+/// line p0f logs written identically; `min_files` files with `min_lines`
+/// lines at least compared.
+fn read_all_and_match_p0f(files: &[std::path::PathBuf], min_files: usize, min_lines: usize) {
     let tmp = tempfile::tempdir().expect("tempdir");
     let log = tmp.path().join("p0f.log");
     let limit = Duration::from_secs(60);
     let (mut refused, mut files_compared, mut lines_compared) = (0, 0, 0);
-    for f in &files {
+    for f in files {
         let name = f.display();
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_synprint"));
         cmd.args(["analyze", "--format", "p0f"]).arg(f);
@@ -137,10 +162,8 @@ fn tcpdump_test_captures_are_read_and_match_p0f() {
          written identically; p0f stopped early on {refused}",
         files.len()
     );
-    // p0f logs 295 lines for 23 of tcpdump 4.99.3's files: a floor that
-    // fails the test if most of them stop being compared.
     assert!(
-        files_compared >= 20 && lines_compared >= 250,
+        files_compared >= min_files && lines_compared >= min_lines,
         "too little compared: {lines_compared} lines in {files_compared} files"
     );
 }

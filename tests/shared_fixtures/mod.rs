@@ -4,7 +4,9 @@
 //!   `SYNPRINT_FIXTURES` (e.g. from a worktree); files of the `pcap/`
 //!   folder of github.com/FoxIO-LLC/ja4;
 //! - tcpdump 4.99.3's test captures, which `scripts/fetch-corpus.sh`
-//!   fetches into `target/corpus/`, or `SYNPRINT_CORPUS`.
+//!   fetches into `target/corpus/`, or `SYNPRINT_CORPUS`;
+//! - FoxIO's JA4+ test captures with FoxIO's outputs for them, which the
+//!   same script fetches, or `SYNPRINT_FOXIO_VECTORS`.
 // Each test crate uses what it needs of this.
 #![allow(dead_code)]
 
@@ -36,6 +38,25 @@ pub fn corpus_captures() -> Option<Vec<PathBuf>> {
     captures_in(
         &corpus_dir(),
         "no capture corpus (scripts/fetch-corpus.sh fetches it)",
+    )
+}
+
+pub fn foxio_vectors_dir() -> PathBuf {
+    std::env::var_os("SYNPRINT_FOXIO_VECTORS").map_or_else(
+        || {
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("target/corpus/ja4plus-1.4.0/tests/foxio_vectors")
+        },
+        PathBuf::from,
+    )
+}
+
+/// FoxIO's JA4+ test captures, sorted; `None`, after a skip line, when
+/// they have not been fetched.
+pub fn foxio_vectors() -> Option<Vec<PathBuf>> {
+    captures_in(
+        &foxio_vectors_dir(),
+        "no FoxIO test captures (scripts/fetch-corpus.sh fetches them)",
     )
 }
 
