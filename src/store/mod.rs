@@ -283,7 +283,6 @@ struct Inner {
     conns: HashMap<(IpAddr, u16), ConnSlot, RandomState>,
     conn_order: VecDeque<(u64, (IpAddr, u16))>,
     seq: u64,
-    newest: Timestamp,
     stats: StoreStats,
 }
 
@@ -313,7 +312,6 @@ impl MemoryStore {
                 conns: HashMap::with_hasher(RandomState::default()),
                 conn_order: VecDeque::new(),
                 seq: 0,
-                newest: Timestamp(0),
                 stats: StoreStats::default(),
             }),
         }
@@ -421,11 +419,10 @@ impl Inner {
 
     fn insert(&mut self, record: Arc<Record>) {
         let ts = record.obs().ts;
-        if ts > self.newest {
-            self.newest = ts;
-        }
-        let now = self.newest;
-        self.expire(now);
+        // Expiry goes by this record's time, not the latest ever seen: after
+        // the wall clock steps back (an NTP step, a restored VM) the latest
+        // would expire every SYN since the step at each insert.
+        self.expire(ts);
         let ip = record.obs().src_ip;
         let port = record.obs().src_port;
         if let Some(c) = self.conns.get(&(ip, port)) {
@@ -805,6 +802,23 @@ mod tests {
         assert_eq!(st.ips, 1);
         assert_eq!(st.expired, 2);
         assert_eq!(s.all(Timestamp(200 * SEC)).len(), 1);
+    }
+
+    /// Two hours ahead, then the clock steps back: the SYNs after the
+    /// step stay their time-to-live (the one from the future is evicted
+    /// first, as the least recently updated).
+    #[test]
+    fn a_clock_stepped_back_keeps_the_syns_after_the_step() {
+        let s = small();
+        s.insert(record(v4(1), 1, 64, 7200));
+        for ip in 21..=29u16 {
+            s.insert(record(v4(ip.into()), ip, 64, u64::from(ip)));
+        }
+        let now = Timestamp(30 * SEC);
+        for ip in [27, 28, 29] {
+            assert!(s.by_ip(v4(ip), now).is_some(), "{ip} kept");
+        }
+        assert_eq!(s.stats(now).expired, 0);
     }
 
     #[test]
