@@ -420,6 +420,26 @@ fn check_prints_the_settings_and_serves_nothing() {
     let (status, out, _) = check(&["--trusted-proxy", "10.0.0.0/8"]);
     assert!(status.success());
     assert!(out.contains("when the peer is in 10.0.0.0/8"), "{out}");
+    // Read by `| true` (gone before the check writes): the verdict is the
+    // status, without a word; a full disk is an error (status 2, as a
+    // check that fails).
+    let gone = Command::new("bash")
+        .arg("-c")
+        .arg(r#"set -o pipefail; { sleep 0.3; "$0" serve --check --listen 127.0.0.1:0; } | true"#)
+        .arg(env!("CARGO_BIN_EXE_synprint"))
+        .output()
+        .expect("bash");
+    let err = String::from_utf8_lossy(&gone.stderr);
+    assert!(gone.status.success(), "{}: {err}", gone.status);
+    assert!(!err.contains("panicked"), "{err}");
+    let full = signals::synprint()
+        .args(["serve", "--check", "--listen", "127.0.0.1:0"])
+        .stdout(std::fs::File::create("/dev/full").expect("/dev/full"))
+        .output()
+        .expect("spawn");
+    let err = String::from_utf8_lossy(&full.stderr);
+    assert_eq!(full.status.code(), Some(2), "{err}");
+    assert!(err.contains("standard output: No space left"), "{err}");
 
     // What serve would refuse at start: an address not of this host, a
     // p0f socket where no socket can be made.
