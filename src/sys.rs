@@ -264,9 +264,11 @@ impl PacketSocket {
         }
     }
 
-    /// Whether the interface the socket is bound to is administratively up
-    /// (`ip link set ... up`); false once it has been deleted, and for a
-    /// socket bound to all interfaces (index 0). Asked of the socket, as
+    /// Whether the interface the socket is bound to is up and running:
+    /// administratively up (`ip link set ... up`) with its carrier (a
+    /// cable, a veth peer that is up), as `ip link` shows `UP,LOWER_UP`;
+    /// false once it has been deleted, and for a socket bound to all
+    /// interfaces (index 0). Asked of the socket, as
     /// [`PacketSocket::bound_ifindex`], so that it holds in whatever
     /// network namespace the caller is.
     pub fn bound_interface_is_up(&self) -> io::Result<bool> {
@@ -288,7 +290,10 @@ impl PacketSocket {
         }
         // SAFETY: SIOCGIFFLAGS filled in the flags member.
         let flags = unsafe { req.ifr_ifru.ifru_flags };
-        Ok(libc::c_int::from(flags) & libc::IFF_UP != 0)
+        // IFF_RUNNING is the kernel's operational state (up, or unknown
+        // for links that report none), which a lost carrier clears.
+        let up_and_running = libc::IFF_UP | libc::IFF_RUNNING;
+        Ok(libc::c_int::from(flags) & up_and_running == up_and_running)
     }
 
     /// Puts the interface into promiscuous mode for as long as this socket

@@ -619,9 +619,10 @@ fn a_capture_that_stops_fails_the_health_check() {
     assert!(metrics().contains(&format!("{up} 0")));
 }
 
-/// A link that goes down is waited for, and said: `/healthz` answers 200
-/// with `link_down`, `/metrics` has the link at 0. Up again, both say so
-/// without a packet having to pass the capture's filter first.
+/// A link that goes down, or loses its carrier, is waited for, and said:
+/// `/healthz` answers 200 with `link_down`, `/metrics` has the link at 0.
+/// Up again, both say so without a packet having to pass the capture's
+/// filter first.
 #[test]
 fn a_link_that_goes_down_is_said_until_it_is_up_again() {
     let Some((pair, srv)) = serving_a_capture_on_veth_b() else {
@@ -652,6 +653,21 @@ fn a_link_that_goes_down_is_said_until_it_is_up_again() {
     assert!(metrics().contains(&format!("{link} 0")));
 
     ip(&["-n", &pair.b, "link", "set", &pair.veth_b, "up"]).expect("link up");
+    let (status, body) = health_when("ok");
+    assert_eq!((status, &body["status"]), (200, &"ok".into()), "{body}");
+    assert!(metrics().contains(&format!("{link} 1")));
+
+    // The carrier lost (the peer set down: the capture's own link stays
+    // administratively up), and back.
+    ip(&["-n", &pair.a, "link", "set", &pair.veth_a, "down"]).expect("peer down");
+    let (status, body) = health_when("link_down");
+    assert_eq!(
+        (status, &body["status"]),
+        (200, &"link_down".into()),
+        "{body}"
+    );
+    assert!(metrics().contains(&format!("{link} 0")));
+    ip(&["-n", &pair.a, "link", "set", &pair.veth_a, "up"]).expect("peer up");
     let (status, body) = health_when("ok");
     assert_eq!((status, &body["status"]), (200, &"ok".into()), "{body}");
     assert!(metrics().contains(&format!("{link} 1")));

@@ -344,6 +344,15 @@ impl LiveCapture {
                 if let Err(e) = told {
                     break Err(Stopped::Deliver(e));
                 }
+                // The kernel tells the socket when a link is set down, not
+                // when it loses its carrier (a cable pulled, a SPAN port's
+                // peer gone): a quiet link is asked.
+                if !counters.link_down.load(Relaxed) && !self.interface_is_up() {
+                    counters.link_down.store(true, Relaxed);
+                    if let Err(e) = deliver(Delivery::Link(LinkEvent::Down)) {
+                        break Err(Stopped::Deliver(e));
+                    }
+                }
                 let link_down = counters.link_down.load(Relaxed);
                 // A deleted interface only ever looks down.
                 if link_down && !self.interface_exists() {
