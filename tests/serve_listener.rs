@@ -243,6 +243,7 @@ fn real_classifier_answers_and_judges_the_user_agent() {
     assert_eq!(j["verdict"]["ua_family"], "Windows", "{j}");
     assert_eq!(j["os_mismatch"], j["verdict"]["os_mismatch"]);
     assert_eq!(j["os_mismatch"], true, "{j}");
+    assert_eq!(j["verdict"]["ua_crawler"], false, "{j}");
     let sum: f64 = j["avg_score_os_class"]
         .as_object()
         .expect("scores")
@@ -250,4 +251,25 @@ fn real_classifier_answers_and_judges_the_user_agent() {
         .filter_map(serde_json::Value::as_f64)
         .sum();
     assert!(sum > 0.0 && sum <= 1.001, "{sum}");
+
+    // The same claim from a declared crawler, or past the bytes read, is
+    // not judged, and the answer says which.
+    let windows = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) Chrome/120";
+    let crawler = format!("{windows} MyBot/1.0");
+    let padded = format!("{} {windows}", "X".repeat(520));
+    for (ua, crawls, reason) in [
+        (crawler.as_str(), true, "User-Agent declares a crawler"),
+        (
+            padded.as_str(),
+            false,
+            "names no known OS in its first 512 bytes",
+        ),
+    ] {
+        let j = get_on(&mut s, "/classify?detail=1", &[("User-Agent", ua)]).json();
+        assert_eq!(j["os_mismatch"], serde_json::Value::Null, "{j}");
+        assert_eq!(j["verdict"]["ua_crawler"], crawls, "{j}");
+        assert_eq!(j["verdict"]["ua_os"], serde_json::Value::Null, "{j}");
+        let reasons = j["verdict"]["reasons"].to_string();
+        assert!(reasons.contains(reason), "{reasons}");
+    }
 }

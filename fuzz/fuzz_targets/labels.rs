@@ -10,7 +10,8 @@ use std::sync::OnceLock;
 
 use libfuzzer_sys::fuzz_target;
 use synprint::classify::{
-    os_from_user_agent, read_labels, verdict, verdict_for_user_agent_os, Joined, Model,
+    os_from_user_agent, read_labels, verdict, verdict_for_os, verdict_for_user_agent_reading,
+    Joined, Model,
 };
 use synprint::craft::Stack;
 use synprint::packet::{decode_ip, Timestamp};
@@ -38,7 +39,10 @@ fuzz_target!(|data: &[u8]| {
     };
     if let Joined::First(label) = labels.join(&obs, &mut Default::default()) {
         let c = model.classify(&obs, None);
-        let _ = verdict_for_user_agent_os(&c, label.os, &obs, None);
+        if let Some(reading) = label.user_agent {
+            let _ = verdict_for_user_agent_reading(&c, reading, &obs, None);
+        }
+        let _ = verdict_for_os(&c, label.os, &obs, None);
         let _ = verdict(&c, std::str::from_utf8(data).ok(), &obs, None);
     }
 });

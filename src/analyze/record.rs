@@ -1,7 +1,9 @@
 use serde::ser::{Serialize, Serializer};
 
 use super::shapes::ShapeKey;
-use crate::classify::{Classification, ClassificationTextKey, Os, UaParserError, Verdict};
+use crate::classify::{
+    Classification, ClassificationTextKey, Os, UaParserError, UaReading, Verdict,
+};
 use crate::fingerprint::{OptionKinds, ZardaxtOptions};
 use crate::json::JsonBuf;
 use crate::p0f::{HostChange, Mtu, P0fMatch, Uptime};
@@ -12,9 +14,8 @@ use crate::packet::{IpVersion, Kind, Observation};
 pub enum Claim<'a> {
     /// A User-Agent header (`None`: the request sent none).
     UserAgent(Option<&'a str>),
-    /// The OS a User-Agent names, parsed already (`None`: it names none,
-    /// or there was none).
-    UserAgentOs(Option<Os>),
+    /// A User-Agent read already ([`crate::classify::read_user_agent`]).
+    UserAgentRead(UaReading),
     /// An OS known otherwise (`None`: a label that names no known OS).
     Os(Option<Os>),
 }
@@ -157,8 +158,8 @@ impl Record {
         let mtu = self.mtu;
         Ok(Some(match claim {
             Claim::UserAgent(ua) => crate::classify::verdict(c, ua, &self.obs, mtu)?,
-            Claim::UserAgentOs(os) => {
-                crate::classify::verdict_for_user_agent_os(c, os, &self.obs, mtu)
+            Claim::UserAgentRead(reading) => {
+                crate::classify::verdict_for_user_agent_reading(c, reading, &self.obs, mtu)
             }
             Claim::Os(os) => crate::classify::verdict_for_os(c, os, &self.obs, mtu),
         }))
@@ -1098,7 +1099,7 @@ mod tests {
 
     #[cfg(feature = "ja4t")]
     const PINNED: &[&str] = &[
-    "{\"kind\":\"syn\",\"ts\":1700000000.1234567,\"src_ip\":\"192.168.1.20\",\"src_port\":50123,\"dst_ip\":\"203.0.113.7\",\"dst_port\":443,\"ip_version\":4,\"ip_ttl\":64,\"ip_df\":1,\"ip_mf\":0,\"ip_id\":0,\"ip_tos\":0,\"ip_total_length\":64,\"ip_hdr_length\":5,\"ip_flow_label\":null,\"tcp_window_size\":65535,\"tcp_flags\":2,\"tcp_off\":11,\"tcp_urp\":0,\"tcp_ack\":0,\"tcp_seq\":139835970,\"tcp_options\":\"M1460,N,W6,N,N,T,S,E,E,\",\"tcp_options_kinds\":[2,1,3,1,1,8,4,0,0],\"tcp_mss\":1460,\"tcp_window_scaling\":6,\"tcp_timestamp\":3000000,\"tcp_timestamp_echo_reply\":0,\"p0f\":{\"raw_sig\":\"4:64+0:0:1460:65535,6:mss,nop,ws,nop,nop,ts,sok,eol+1:df:0\",\"os\":\"Mac OS X\",\"dist\":0,\"generic\":true,\"fuzzy\":true},\"mtu\":{\"raw_mtu\":1500,\"link\":\"Ethernet or modem\"},\"ja4t\":\"65535_2-1-3-1-1-8-4-0-0_1460_6\",\"classification\":{\"os\":\"macOS\",\"family\":\"Apple\",\"confidence\":0.6037,\"scores\":{\"Windows\":0,\"macOS\":0.6037,\"iOS\":0.3963,\"Android\":0,\"Linux\":0,\"ChromeOS\":0,\"FreeBSD\":0,\"OpenBSD\":0,\"embedded\":0,\"unknown\":0},\"family_scores\":{\"Windows\":0,\"Apple\":1,\"Linux\":0,\"BSD\":0,\"other\":0},\"evidence\":[\"options M,N,W,N,N,T,S,E,E -> Apple\",\"p0f Mac OS X -> Apple\"]},\"verdict\":{\"ua_os\":\"Windows\",\"ua_family\":\"Windows\",\"os_mismatch\":true,\"tunnel_suspected\":false,\"mtu_link\":null,\"hops\":0,\"reasons\":[\"User-Agent says Windows (Windows family) but the TCP stack is Apple family (p=1.000; p(Windows)=0.000)\"]}}",
+    "{\"kind\":\"syn\",\"ts\":1700000000.1234567,\"src_ip\":\"192.168.1.20\",\"src_port\":50123,\"dst_ip\":\"203.0.113.7\",\"dst_port\":443,\"ip_version\":4,\"ip_ttl\":64,\"ip_df\":1,\"ip_mf\":0,\"ip_id\":0,\"ip_tos\":0,\"ip_total_length\":64,\"ip_hdr_length\":5,\"ip_flow_label\":null,\"tcp_window_size\":65535,\"tcp_flags\":2,\"tcp_off\":11,\"tcp_urp\":0,\"tcp_ack\":0,\"tcp_seq\":139835970,\"tcp_options\":\"M1460,N,W6,N,N,T,S,E,E,\",\"tcp_options_kinds\":[2,1,3,1,1,8,4,0,0],\"tcp_mss\":1460,\"tcp_window_scaling\":6,\"tcp_timestamp\":3000000,\"tcp_timestamp_echo_reply\":0,\"p0f\":{\"raw_sig\":\"4:64+0:0:1460:65535,6:mss,nop,ws,nop,nop,ts,sok,eol+1:df:0\",\"os\":\"Mac OS X\",\"dist\":0,\"generic\":true,\"fuzzy\":true},\"mtu\":{\"raw_mtu\":1500,\"link\":\"Ethernet or modem\"},\"ja4t\":\"65535_2-1-3-1-1-8-4-0-0_1460_6\",\"classification\":{\"os\":\"macOS\",\"family\":\"Apple\",\"confidence\":0.6037,\"scores\":{\"Windows\":0,\"macOS\":0.6037,\"iOS\":0.3963,\"Android\":0,\"Linux\":0,\"ChromeOS\":0,\"FreeBSD\":0,\"OpenBSD\":0,\"embedded\":0,\"unknown\":0},\"family_scores\":{\"Windows\":0,\"Apple\":1,\"Linux\":0,\"BSD\":0,\"other\":0},\"evidence\":[\"options M,N,W,N,N,T,S,E,E -> Apple\",\"p0f Mac OS X -> Apple\"]},\"verdict\":{\"ua_os\":\"Windows\",\"ua_family\":\"Windows\",\"ua_crawler\":false,\"os_mismatch\":true,\"tunnel_suspected\":false,\"mtu_link\":null,\"hops\":0,\"reasons\":[\"User-Agent says Windows (Windows family) but the TCP stack is Apple family (p=1.000; p(Windows)=0.000)\"]}}",
     "{\"kind\":\"syn\",\"ts\":1700000090.1234567,\"src_ip\":\"192.168.1.20\",\"src_port\":50124,\"dst_ip\":\"203.0.113.7\",\"dst_port\":443,\"ip_version\":4,\"ip_ttl\":64,\"ip_df\":1,\"ip_mf\":0,\"ip_id\":0,\"ip_tos\":0,\"ip_total_length\":64,\"ip_hdr_length\":5,\"ip_flow_label\":null,\"tcp_window_size\":65535,\"tcp_flags\":2,\"tcp_off\":11,\"tcp_urp\":0,\"tcp_ack\":0,\"tcp_seq\":2859082781,\"tcp_options\":\"M1460,N,W6,N,N,T,S,E,E,\",\"tcp_options_kinds\":[2,1,3,1,1,8,4,0,0],\"tcp_mss\":1460,\"tcp_window_scaling\":6,\"tcp_timestamp\":3090000,\"tcp_timestamp_echo_reply\":0,\"p0f\":{\"raw_sig\":\"4:64+0:0:1460:65535,6:mss,nop,ws,nop,nop,ts,sok,eol+1:df:0\",\"os\":\"Mac OS X\",\"dist\":0,\"generic\":true,\"fuzzy\":true},\"mtu\":{\"raw_mtu\":1500,\"link\":\"Ethernet or modem\"},\"uptime\":{\"uptime_min\":51,\"days\":0,\"hours\":0,\"minutes\":51,\"modulo_days\":49,\"freq_hz\":1000,\"raw_freq_hz\":1000.0},\"ja4t\":\"65535_2-1-3-1-1-8-4-0-0_1460_6\",\"classification\":{\"os\":\"macOS\",\"family\":\"Apple\",\"confidence\":0.6037,\"scores\":{\"Windows\":0,\"macOS\":0.6037,\"iOS\":0.3963,\"Android\":0,\"Linux\":0,\"ChromeOS\":0,\"FreeBSD\":0,\"OpenBSD\":0,\"embedded\":0,\"unknown\":0},\"family_scores\":{\"Windows\":0,\"Apple\":1,\"Linux\":0,\"BSD\":0,\"other\":0},\"evidence\":[\"options M,N,W,N,N,T,S,E,E -> Apple\",\"p0f Mac OS X -> Apple\"]}}",
     "{\"kind\":\"syn\",\"ts\":1700000100.0,\"src_ip\":\"2001:db8::20\",\"src_port\":40000,\"dst_ip\":\"2001:db8:0:1::a:7\",\"dst_port\":80,\"ip_version\":6,\"ip_ttl\":64,\"ip_df\":null,\"ip_mf\":null,\"ip_id\":null,\"ip_tos\":0,\"ip_total_length\":80,\"ip_hdr_length\":10,\"ip_flow_label\":492678,\"tcp_window_size\":64800,\"tcp_flags\":2,\"tcp_off\":10,\"tcp_urp\":0,\"tcp_ack\":0,\"tcp_seq\":2172093574,\"tcp_options\":\"M1440,S,T,N,W7,\",\"tcp_options_kinds\":[2,4,8,1,3],\"tcp_mss\":1440,\"tcp_window_scaling\":7,\"tcp_timestamp\":3150070593,\"tcp_timestamp_echo_reply\":0,\"p0f\":{\"raw_sig\":\"6:64+0:0:1440:mss*45,7:mss,sok,ts,nop,ws:flow:0\",\"os\":null,\"dist\":0,\"generic\":false,\"fuzzy\":false},\"mtu\":{\"raw_mtu\":1500,\"link\":\"Ethernet or modem\"},\"ja4t\":\"64800_2-4-8-1-3_1440_7\",\"classification\":{\"os\":\"Linux\",\"family\":\"Linux\",\"confidence\":0.7311,\"scores\":{\"Windows\":0.0001,\"macOS\":0.0001,\"iOS\":0.0001,\"Android\":0.1276,\"Linux\":0.7311,\"ChromeOS\":0.1409,\"FreeBSD\":0,\"OpenBSD\":0,\"embedded\":0.0001,\"unknown\":0},\"family_scores\":{\"Windows\":0.0001,\"Apple\":0.0002,\"Linux\":0.9997,\"BSD\":0,\"other\":0},\"evidence\":[\"wscale 7 -> Linux\",\"options M,S,T,N,W -> Linux\"]}}",
     "{\"kind\":\"syn_ack\",\"ts\":1700000100.0005,\"src_ip\":\"2001:db8:0:1::a:7\",\"src_port\":80,\"dst_ip\":\"2001:db8::20\",\"dst_port\":40000,\"ip_version\":6,\"ip_ttl\":57,\"ip_df\":null,\"ip_mf\":null,\"ip_id\":null,\"ip_tos\":0,\"ip_total_length\":80,\"ip_hdr_length\":10,\"ip_flow_label\":703710,\"tcp_window_size\":28800,\"tcp_flags\":18,\"tcp_off\":10,\"tcp_urp\":0,\"tcp_ack\":2172093575,\"tcp_seq\":772798125,\"tcp_options\":\"M1400,S,T,N,W7,\",\"tcp_options_kinds\":[2,4,8,1,3],\"tcp_mss\":1400,\"tcp_window_scaling\":7,\"tcp_timestamp\":5,\"tcp_timestamp_echo_reply\":6,\"p0f\":{\"raw_sig\":\"6:57+7:0:1400:mss*20,7:mss,sok,ts,nop,ws:flow:0\",\"os\":null,\"dist\":7,\"generic\":false,\"fuzzy\":false},\"mtu\":{\"raw_mtu\":1460,\"link\":\"generic tunnel or VPN\"},\"ja4ts\":\"28800_2-4-8-1-3_1400_7\",\"classification\":{\"os\":\"Linux\",\"family\":\"Linux\",\"confidence\":0.9442,\"scores\":{\"Windows\":0,\"macOS\":0,\"iOS\":0,\"Android\":0.0011,\"Linux\":0.9442,\"ChromeOS\":0.001,\"FreeBSD\":0.0001,\"OpenBSD\":0,\"embedded\":0.0533,\"unknown\":0.0003},\"family_scores\":{\"Windows\":0,\"Apple\":0,\"Linux\":0.9996,\"BSD\":0.0001,\"other\":0.0003},\"evidence\":[\"window 28800 -> embedded\",\"wscale 7 -> Linux\",\"options M,S,T,N,W -> Linux\"]}}",

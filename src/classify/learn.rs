@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 use super::classes::{quoted, Os};
 use super::features::{Feature, Features, P0fClass};
 use super::model::{ModelFile, ModelKind, MODEL_VERSION};
-use super::ua::{names_os_without_class, os_from_user_agent, UaParserError};
+use super::ua::{names_os_without_class, read_user_agent, UaParserError, UaReading};
 use crate::packet::{Kind, Observation};
 
 /// What the CSV says about one connection.
@@ -30,10 +30,13 @@ pub struct Label {
     /// the User-Agent's OS; `None` when neither names a known class.
     pub os: Option<Os>,
     /// Whether `os` comes from the `os` column, which wins over the
-    /// User-Agent. (The User-Agent itself is not kept: its OS is all any
-    /// reader uses, and a web server's log repeats a few thousand of them
-    /// over millions of rows.)
+    /// User-Agent.
     pub from_os_column: bool,
+    /// How the row's User-Agent read, where `os` comes from it (`None`
+    /// without one). The User-Agent itself is not kept: what it says is
+    /// all any reader uses, and a web server's log repeats a few thousand
+    /// of them over millions of rows.
+    pub user_agent: Option<UaReading>,
 }
 
 /// Labels keyed by client address and port.
@@ -258,7 +261,7 @@ fn read_labels_up_to<R: Read>(input: R, path: &Path, limit: u64) -> Result<Label
     }
 
     let mut labels = Labels::default();
-    let mut ua_os: HashMap<String, Option<Os>> = HashMap::new();
+    let mut ua_read: HashMap<String, UaReading> = HashMap::new();
     for rec in rdr.byte_records() {
         let rec = rec.map_err(csv_err)?;
         // Counted only for an error: counting costs a pass over the text.
@@ -343,26 +346,28 @@ fn read_labels_up_to<R: Read>(input: R, path: &Path, limit: u64) -> Result<Label
             continue;
         };
         let from_os_column = os_named.is_some();
-        let os = match os_named {
-            Some(os) => os,
-            None => match field(ua_col) {
-                // A site's visitors share a few thousand User-Agents: each
-                // is parsed once (the regex set costs microseconds a row).
-                Some(ua) => match ua_os.get(ua.as_ref()) {
-                    Some(&os) => os,
-                    None => {
-                        let os = os_from_user_agent(&ua)?;
-                        ua_os.insert(ua.into_owned(), os);
-                        os
-                    }
-                },
-                None => None,
-            },
+        let user_agent = match (os_named, field(ua_col)) {
+            (Some(_), _) | (None, None) => None,
+            // A site's visitors share a few thousand User-Agents: each
+            // is parsed once (the regex set costs microseconds a row).
+            (None, Some(ua)) => Some(match ua_read.get(ua.as_ref()) {
+                Some(&reading) => reading,
+                None => {
+                    let reading = read_user_agent(&ua)?;
+                    ua_read.insert(ua.into_owned(), reading);
+                    reading
+                }
+            }),
         };
+        let os = os_named.unwrap_or_else(|| user_agent.and_then(UaReading::os));
         if os.is_none() {
             labels.without_os += 1;
         }
-        slot.insert(Label { os, from_os_column });
+        slot.insert(Label {
+            os,
+            from_os_column,
+            user_agent,
+        });
     }
     Ok(labels)
 }
@@ -583,7 +588,8 @@ mod tests {
             get("10.0.0.1", 3),
             &Label {
                 os: Some(Os::Windows),
-                from_os_column: false
+                from_os_column: false,
+                user_agent: Some(UaReading::Os(Os::Windows)),
             }
         );
         // The column wins over the User-Agent, and names no class.

@@ -44,9 +44,9 @@ pub use model::{
     EvidenceText, FamilyScores, Lean, Model, ModelError, ModelFile, ModelKind, OsScores,
     WeightsProblem, BUILTIN_MODEL, MAX_MODEL_BYTES, MODEL_FORMAT, MODEL_VERSION,
 };
-pub use ua::{os_from_user_agent, UaParserError};
+pub use ua::{os_from_user_agent, read_user_agent, UaParserError, UaReading};
 pub use verdict::{
-    verdict, verdict_for_os, verdict_for_user_agent_os, Verdict, MISMATCH_THRESHOLD,
+    verdict, verdict_for_os, verdict_for_user_agent_reading, Verdict, MISMATCH_THRESHOLD,
 };
 
 #[cfg(test)]

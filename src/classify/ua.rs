@@ -118,9 +118,32 @@ fn head(text: &str, max: usize) -> &str {
     &text[..end]
 }
 
-/// The OS a User-Agent names, or `None` when it names none of synprint's
-/// classes (TVs, unknown strings) or is a declared crawler's (whose OS
-/// tokens describe the device it emulates, not its own stack).
+/// What a User-Agent says of the OS that sent it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum UaReading {
+    /// It names this class.
+    Os(Os),
+    /// A declared crawler's (uap-core's `Spider` device): whatever OS it
+    /// names is the device it emulates, not the stack that sends its SYNs.
+    Crawler,
+    /// It names none of synprint's classes (curl, TVs, unknown strings) in
+    /// the bytes read; `cut`: it is longer than [`MAX_USER_AGENT`], of which
+    /// only the first bytes were read.
+    NoOs { cut: bool },
+}
+
+impl UaReading {
+    /// The OS a browser's User-Agent names; `None` for a crawler's or one
+    /// that names none.
+    pub fn os(self) -> Option<Os> {
+        match self {
+            UaReading::Os(os) => Some(os),
+            UaReading::Crawler | UaReading::NoOs { .. } => None,
+        }
+    }
+}
+
+/// Reads a User-Agent: the OS it names, unless it is a declared crawler's.
 ///
 /// Chrome's reduced User-Agent still names the platform (`Windows NT 10.0`,
 /// `Macintosh; Intel Mac OS X 10_15_7`, `Linux; Android 10; K`, `X11;
@@ -128,13 +151,25 @@ fn head(text: &str, max: usize) -> &str {
 /// iPadOS in desktop mode claims to be a Mac: the label is then `macOS`,
 /// as any User-Agent-based label would be. Only the first
 /// `MAX_USER_AGENT` (512) bytes are read.
-pub fn os_from_user_agent(ua: &str) -> Result<Option<Os>, UaParserError> {
+pub fn read_user_agent(ua: &str) -> Result<UaReading, UaParserError> {
+    let cut = ua.len() > MAX_USER_AGENT;
     let ua = head(ua, MAX_USER_AGENT);
+    if declared_crawler(ua)? {
+        return Ok(UaReading::Crawler);
+    }
     let ex = extractor()?;
-    let Some(os) = ex.extract(ua).and_then(|v| os_from_uap_family(&v.os)) else {
-        return Ok(None);
-    };
-    Ok((!declared_crawler(ua)?).then_some(os))
+    Ok(
+        match ex.extract(ua).and_then(|v| os_from_uap_family(&v.os)) {
+            Some(os) => UaReading::Os(os),
+            None => UaReading::NoOs { cut },
+        },
+    )
+}
+
+/// The OS a User-Agent names, or `None` when it names none of synprint's
+/// classes or is a declared crawler's ([`read_user_agent`]).
+pub fn os_from_user_agent(ua: &str) -> Result<Option<Os>, UaParserError> {
+    read_user_agent(ua).map(UaReading::os)
 }
 
 /// uap-core's OS family names and synprint's classes (Windows Phone has
@@ -295,10 +330,24 @@ mod tests {
             )
         };
         let short = padded("a");
-        assert_eq!(os_from_user_agent(&short), Ok(None), "a declared crawler");
+        assert_eq!(read_user_agent(&short), Ok(UaReading::Crawler));
         let long = padded(&"a".repeat(100_000));
-        assert_eq!(os_from_user_agent(&long), Ok(Some(Os::Android)));
+        assert_eq!(read_user_agent(&long), Ok(UaReading::Os(Os::Android)));
         let wide = padded(&"é".repeat(MAX_USER_AGENT));
         assert_eq!(os_from_user_agent(&wide), Ok(Some(Os::Android)));
+        // The platform past the bytes read: said to be cut, not absent.
+        let late = format!(
+            "{} (Windows NT 10.0; Win64; x64)",
+            "x".repeat(MAX_USER_AGENT)
+        );
+        assert_eq!(read_user_agent(&late), Ok(UaReading::NoOs { cut: true }));
+        assert_eq!(
+            read_user_agent("curl/8.5.0"),
+            Ok(UaReading::NoOs { cut: false })
+        );
+        // A crawler that names no OS is a crawler still.
+        let bingbot = "Mozilla/5.0 AppleWebKit/537.36 (KHTML, like Gecko; compatible; \
+                       bingbot/2.0; +http://www.bing.com/bingbot.htm) Chrome/116.0.1938.76 Safari/537.36";
+        assert_eq!(read_user_agent(bingbot), Ok(UaReading::Crawler));
     }
 }

@@ -5,7 +5,7 @@ use serde::Serialize;
 
 use super::classes::{Family, Os};
 use super::model::Classification;
-use super::ua::{os_from_user_agent, UaParserError};
+use super::ua::{read_user_agent, UaParserError, UaReading, MAX_USER_AGENT};
 use crate::p0f::Mtu;
 use crate::packet::hops;
 use crate::packet::{IpVersion, Kind, Observation};
@@ -22,6 +22,10 @@ pub struct Verdict {
     /// The OS the User-Agent names (`null` when none of synprint's classes).
     pub ua_os: Option<Os>,
     pub ua_family: Option<Family>,
+    /// The User-Agent declares a crawler (uap-core's `Spider` device):
+    /// whatever OS it names is the device it emulates, not its own stack,
+    /// so `ua_os` is `null` and there is no mismatch judgement.
+    pub ua_crawler: bool,
     /// `null` when either side is unknown.
     pub os_mismatch: Option<bool>,
     /// The MSS is below what a direct Ethernet path gives (1460 over IPv4,
@@ -45,6 +49,8 @@ impl Verdict {
         j.opt_str(self.ua_os.map(Os::name));
         j.key("ua_family");
         j.opt_str(self.ua_family.map(Family::name));
+        j.key("ua_crawler");
+        j.bool(self.ua_crawler);
         j.key("os_mismatch");
         match self.os_mismatch {
             Some(b) => j.bool(b),
@@ -89,20 +95,20 @@ pub fn verdict(
     mtu: Option<Mtu<'_>>,
 ) -> Result<Verdict, UaParserError> {
     Ok(match user_agent {
-        Some(ua) => verdict_for_user_agent_os(c, os_from_user_agent(ua)?, obs, mtu),
-        None => judge(c, None, Claim::Absent, obs, mtu),
+        Some(ua) => verdict_for_user_agent_reading(c, read_user_agent(ua)?, obs, mtu),
+        None => judge(c, Claim::Absent, obs, mtu),
     })
 }
 
-/// As [`verdict`], for a User-Agent already parsed to the OS it names (a
-/// labels CSV parses each distinct User-Agent once).
-pub fn verdict_for_user_agent_os(
+/// As [`verdict`], for a User-Agent already read (a labels CSV reads each
+/// distinct User-Agent once).
+pub fn verdict_for_user_agent_reading(
     c: &Classification,
-    ua_os: Option<Os>,
+    reading: UaReading,
     obs: &Observation,
     mtu: Option<Mtu<'_>>,
 ) -> Verdict {
-    judge(c, ua_os, Claim::Named("User-Agent"), obs, mtu)
+    judge(c, Claim::UserAgent(reading), obs, mtu)
 }
 
 /// As [`verdict`], for an OS known otherwise (a labels CSV's `os`
@@ -113,33 +119,43 @@ pub fn verdict_for_os(
     obs: &Observation,
     mtu: Option<Mtu<'_>>,
 ) -> Verdict {
-    judge(c, os, Claim::Named("label"), obs, mtu)
+    judge(c, Claim::Label(os), obs, mtu)
 }
 
-/// Where the claimed OS came from, as the reasons name it.
+/// The OS claimed, and where it came from, as the reasons name it.
 #[derive(Clone, Copy)]
 enum Claim {
-    /// A User-Agent or a label, named so.
-    Named(&'static str),
+    /// A labels CSV's `os` column (`None`: it names no known OS).
+    Label(Option<Os>),
+    /// A User-Agent, read.
+    UserAgent(UaReading),
     /// The request sent no User-Agent.
     Absent,
 }
 
 /// The verdict on the OS a client claims; `claim` says where the claim
 /// came from, in the reasons.
-fn judge(
-    c: &Classification,
-    ua_os: Option<Os>,
-    claim: Claim,
-    obs: &Observation,
-    mtu: Option<Mtu<'_>>,
-) -> Verdict {
+fn judge(c: &Classification, claim: Claim, obs: &Observation, mtu: Option<Mtu<'_>>) -> Verdict {
     let mut reasons = Vec::new();
-    let (claim, unjudged) = match claim {
-        Claim::Named(name) if ua_os == Some(Os::Unknown) => (name, format!("{name} says unknown")),
-        Claim::Named(name) => (name, format!("{name} names no known OS")),
-        Claim::Absent => ("User-Agent", "no User-Agent sent".to_string()),
+    let ua_crawler = matches!(claim, Claim::UserAgent(UaReading::Crawler));
+    let (ua_os, name) = match claim {
+        Claim::Label(os) => (os, "label"),
+        Claim::UserAgent(reading) => (reading.os(), "User-Agent"),
+        Claim::Absent => (None, "User-Agent"),
     };
+    let unjudged = match claim {
+        _ if ua_os == Some(Os::Unknown) => format!("{name} says unknown"),
+        Claim::UserAgent(UaReading::Crawler) => "User-Agent declares a crawler (the OS it \
+                                                 names is the device it emulates, not its \
+                                                 own stack)"
+            .to_string(),
+        Claim::UserAgent(UaReading::NoOs { cut: true }) => format!(
+            "User-Agent names no known OS in its first {MAX_USER_AGENT} bytes (the bytes read)"
+        ),
+        Claim::Absent => "no User-Agent sent".to_string(),
+        _ => format!("{name} names no known OS"),
+    };
+    let claim = name;
     // `unknown` is no claim to judge.
     let ua_os = ua_os.filter(|&os| os != Os::Unknown);
     let ua_family = ua_os.map(Os::family);
@@ -245,6 +261,7 @@ fn judge(
     Verdict {
         ua_os,
         ua_family,
+        ua_crawler,
         os_mismatch,
         tunnel_suspected,
         mtu_link,

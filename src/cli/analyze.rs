@@ -1395,12 +1395,11 @@ impl Judge {
                 return;
             }
         };
-        // Reading the labels parsed each User-Agent once already: the
-        // label's OS is the one it names.
-        let claim = if label.from_os_column {
-            Claim::Os(label.os)
-        } else {
-            Claim::UserAgentOs(label.os)
+        // Reading the labels read each User-Agent once already.
+        let claim = match (label.from_os_column, label.user_agent) {
+            (true, _) => Claim::Os(label.os),
+            (false, Some(reading)) => Claim::UserAgentRead(reading),
+            (false, None) => Claim::UserAgent(None),
         };
         // Only a raw User-Agent claim can fail (the parser).
         record.verdict = record.verdict_for(claim).unwrap_or_default();
