@@ -141,6 +141,33 @@ fn exact_connection_lookup_by_port() {
     );
 }
 
+/// A connection the store still holds while its address was evicted (a
+/// store of one address, then another connecting): the detailed answer
+/// counts the fingerprint it answers with.
+#[test]
+fn a_connection_outliving_its_address_counts_itself() {
+    let mut config = with_key();
+    config.store.max_ips = 1;
+    let srv = TestServer::start(config);
+    let mut v4 = connect(srv.addr(false), SynShape::default());
+    let port = v4.local_addr().expect("local").port();
+    get_on(&mut v4, "/classify", &[]);
+    let mut v6 = connect(srv.addr(true), SynShape::default());
+    get_on(&mut v6, "/classify", &[]);
+    // Asked over IPv6: a request from 127.0.0.1 would store that address
+    // again with its own SYN.
+    let j = get(
+        srv.addr(true),
+        &format!("/classify?key={KEY}&ip=127.0.0.1&port={port}&detail=1"),
+        &[],
+    )
+    .json();
+    assert_eq!(j["fp"]["src_port"], port, "{j}");
+    assert_eq!(j["num_fingerprints"], 1, "{j}");
+    assert_eq!(j["details"]["num_fingerprints"], 1, "{j}");
+    assert_eq!(j["details"]["num_syns"], 1, "{j}");
+}
+
 #[test]
 fn no_key_configured_turns_key_endpoints_off() {
     let srv = TestServer::start(loopback_config());

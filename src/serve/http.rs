@@ -639,8 +639,10 @@ fn answer(
     if q.detail {
         let history = state.store.by_ip(r.obs().src_ip, now);
         // Of the kind answered: an address that is also a server a capture
-        // saw answering has SYN+ACKs stored too.
+        // saw answering has SYN+ACKs stored too. The one answered counts
+        // where its address went before its connection did.
         let (num, syns) = history.map_or((0, 0), |h| h.counts(r.obs().kind));
+        let (num, syns) = (num.max(1), syns.max(1));
         let highest = scores.and_then(|s| s.highest());
         a.verdict = view.as_ref().and_then(|v| v.verdict.as_deref());
         a.rtt_ms = Some(rtt_ms);
