@@ -264,13 +264,13 @@ impl PacketSocket {
         }
     }
 
-    /// Whether the interface the socket is bound to is up and running:
-    /// administratively up (`ip link set ... up`) with its carrier (a
-    /// cable, a veth peer that is up), as `ip link` shows `UP,LOWER_UP`;
-    /// false once it has been deleted, and for a socket bound to all
-    /// interfaces (index 0). Asked of the socket, as
-    /// [`PacketSocket::bound_ifindex`], so that it holds in whatever
-    /// network namespace the caller is.
+    /// Whether the interface the socket is bound to is up: administratively
+    /// (`ip link set ... up`) and with its carrier (a cable, a veth peer
+    /// that is up), as `ip link` shows `UP,LOWER_UP`; false once it has been
+    /// deleted, and for a socket bound to all interfaces (index 0). A
+    /// driver that does not report its carrier counts as having one. Asked
+    /// of the socket, as [`PacketSocket::bound_ifindex`], so that it holds
+    /// in whatever network namespace the caller is.
     pub fn bound_interface_is_up(&self) -> io::Result<bool> {
         let ifindex = self.bound_ifindex()?;
         if ifindex <= 0 {
@@ -290,10 +290,43 @@ impl PacketSocket {
         }
         // SAFETY: SIOCGIFFLAGS filled in the flags member.
         let flags = unsafe { req.ifr_ifru.ifru_flags };
-        // IFF_RUNNING is the kernel's operational state (up, or unknown
-        // for links that report none), which a lost carrier clears.
-        let up_and_running = libc::IFF_UP | libc::IFF_RUNNING;
-        Ok(libc::c_int::from(flags) & up_and_running == up_and_running)
+        if libc::c_int::from(flags) & libc::IFF_UP == 0 {
+            return Ok(false);
+        }
+        // The carrier itself (ETHTOOL_GLINK), not IFF_RUNNING: that is the
+        // operational state, which lags the carrier by up to a second
+        // (a bridge just brought up) and is off on a dormant link that
+        // passes packets (802.1X authenticating).
+        /// `struct ethtool_value` of `<linux/ethtool.h>`.
+        #[repr(C)]
+        struct EthtoolValue {
+            cmd: u32,
+            data: u32,
+        }
+        const ETHTOOL_GLINK: u32 = 0x0000_000a;
+        let mut link = EthtoolValue {
+            cmd: ETHTOOL_GLINK,
+            data: 1,
+        };
+        req.ifr_ifru.ifru_data = (&mut link as *mut EthtoolValue).cast();
+        // SAFETY: `req` names the interface and points at `link`, a valid,
+        // writable ethtool_value that outlives the call.
+        let rc = unsafe {
+            libc::ioctl(
+                self.fd.as_raw_fd(),
+                libc::SIOCETHTOOL as libc::Ioctl,
+                &mut req,
+            )
+        };
+        if rc != 0 {
+            let e = io::Error::last_os_error();
+            return match e.raw_os_error() {
+                // The driver does not say: up as far as anyone can tell.
+                Some(libc::EOPNOTSUPP) => Ok(true),
+                _ => Err(e),
+            };
+        }
+        Ok(link.data != 0)
     }
 
     /// Puts the interface into promiscuous mode for as long as this socket

@@ -671,6 +671,28 @@ fn a_link_that_goes_down_is_said_until_it_is_up_again() {
     let (status, body) = health_when("ok");
     assert_eq!((status, &body["status"]), (200, &"ok".into()), "{body}");
     assert!(metrics().contains(&format!("{link} 1")));
+
+    // A dormant link (802.1X authenticating: carrier, no operational state)
+    // is not down: it passes packets. A second of idle polls asks it. (The
+    // mode takes hold when the link comes up.)
+    let b = |args: &[&str]| {
+        let mut all = vec!["-n", pair.b.as_str(), "link", "set", pair.veth_b.as_str()];
+        all.extend_from_slice(args);
+        ip(&all).expect("ip link set");
+    };
+    b(&["mode", "dormant"]);
+    b(&["down"]);
+    b(&["up"]);
+    let shown = Command::new("ip")
+        .args(["-n", &pair.b, "link", "show", &pair.veth_b])
+        .output()
+        .expect("ip link show");
+    let shown = String::from_utf8_lossy(&shown.stdout);
+    assert!(shown.contains("state DORMANT"), "{shown}");
+    std::thread::sleep(Duration::from_secs(1));
+    let (status, body) = health_when("ok");
+    assert_eq!((status, &body["status"]), (200, &"ok".into()), "{body}");
+    assert!(metrics().contains(&format!("{link} 1")));
 }
 
 /// A ring whose frame count does not fit the kernel's u32 is refused by
