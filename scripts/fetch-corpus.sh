@@ -16,37 +16,38 @@ cd "$(dirname "$0")/.."
 
 dest=target/corpus
 
+# Scratch files of the fetch under way, removed however the script ends.
+tmp=
+part=
+trap 'rm -rf "$tmp" "$part"' EXIT
+
 # fetch NAME URL SHA256 TOP MEMBER...: extracts the MEMBERs (tar wildcards)
 # of the archive at URL into $dest/TOP, unless $dest/TOP is there already.
+# Whatever goes wrong is said and leaves nothing behind; the next corpus is
+# fetched all the same.
 fetch() {
   local name=$1 url=$2 sha256=$3 top=$4
   shift 4
   [ -d "$dest/$top" ] && return 0
   give_up() {
     echo "fetch-corpus: $name: $1; the tests reading it will skip" >&2
+    rm -rf "$tmp" "$part"
+    tmp= part=
   }
   command -v curl >/dev/null 2>&1 || { give_up "no curl"; return 0; }
-  local tmp
-  tmp=$(mktemp)
-  if ! curl -fsS --max-time 120 -o "$tmp" "$url"; then
-    give_up "could not fetch $url"
-    rm -f "$tmp"
-    return 0
-  fi
-  if ! echo "$sha256  $tmp" | sha256sum -c --quiet >/dev/null 2>&1; then
-    give_up "$url does not have the expected SHA-256"
-    rm -f "$tmp"
-    return 0
-  fi
-  mkdir -p "$dest"
+  tmp=$(mktemp) || { give_up "no temporary file"; return 0; }
+  curl -fsS --max-time 120 -o "$tmp" "$url" \
+    || { give_up "could not fetch $url"; return 0; }
+  echo "$sha256  $tmp" | sha256sum -c --quiet >/dev/null 2>&1 \
+    || { give_up "$url does not have the expected SHA-256"; return 0; }
   # Extracted in one place and moved, so that an interrupted run leaves no
   # half corpus behind.
-  local part
-  part=$(mktemp -d "$dest/.part.XXXXXX")
-  tar xzf "$tmp" -C "$part" --wildcards "$@"
-  rm -f "$tmp"
-  mv "$part/$top" "$dest/"
-  rmdir "$part"
+  mkdir -p "$dest" && part=$(mktemp -d "$dest/.part.XXXXXX") \
+    && tar xzf "$tmp" -C "$part" --wildcards "$@" \
+    && mv "$part/$top" "$dest/" \
+    || { give_up "cannot extract $url into $dest"; return 0; }
+  rm -rf "$tmp" "$part"
+  tmp= part=
   echo "fetch-corpus: $name: $(find "$dest/$top" -type f | wc -l) files in $dest/$top" >&2
 }
 

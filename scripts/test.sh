@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # The whole test suite: installs the test peers (p0f, tshark, tcpdump,
-# iproute2, wrk) where it may, fetches tcpdump's test captures (a public
-# corpus, into target/corpus/), then runs every unit, property, end-to-end,
-# differential and conformance test, and smoke-runs the benchmarks and
-# examples. CI runs exactly this (.ci/run).
+# iproute2, wrk) where it may, fetches tcpdump's and FoxIO's test captures
+# (public corpora, into target/corpus/), then runs every unit, property,
+# end-to-end, differential and conformance test and the documentation's
+# examples, and smoke-runs the benchmarks and examples. CI runs exactly
+# this (.ci/run).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # Debian installs p0f, nginx and ip in /usr/sbin, which a user's PATH lacks:

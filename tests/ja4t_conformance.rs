@@ -307,9 +307,13 @@ fn ja4t_matches_foxios_wireshark_plugin_frame_by_frame() {
          {retransmissions} on retransmissions, {resets} on RST segments, {icmp} on ICMP errors",
         expected.len()
     );
-    // 113, 26, 6 and 31 on 2026-12-07: a floor that fails the test if the
-    // comparison stops reaching most of them.
+    // 113, 26, 6 and 31 on 2026-12-07: floors that fail the test if the
+    // comparison stops reaching most of them, or a case stops being met.
     assert!(equal >= 100, "only {equal} values compared");
+    assert!(
+        retransmissions > 0 && resets > 0 && icmp > 0,
+        "a case no longer met: {retransmissions} retransmissions, {resets} RST, {icmp} ICMP"
+    );
 }
 
 /// FoxIO's Rust tool's snapshots (`rust/ja4/src/snapshots`): each stream's

@@ -106,7 +106,7 @@ fn foxios_test_captures_are_read_and_match_p0f() {
     if p0f_missing() {
         return;
     }
-    // p0f logs 237 lines for 23 of the 38 files.
+    // p0f logs 237 lines for 24 of the 39 files.
     read_all_and_match_p0f(&files, 20, 200);
 }
 
