@@ -214,14 +214,19 @@ fn outcomes(capture: &Path) -> Vec<Outcome> {
     out
 }
 
-/// The files in `dir`, sorted.
-fn files_in(dir: &Path) -> Vec<PathBuf> {
-    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
-        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+/// FoxIO's captures' folder and the files of its folder `sub` (their
+/// outputs for the captures), sorted; `None`, after a skip line, when the
+/// captures have not been fetched.
+fn foxio_outputs(sub: &str) -> Option<(PathBuf, Vec<PathBuf>)> {
+    shared_fixtures::foxio_vectors()?;
+    let dir = shared_fixtures::foxio_vectors_dir();
+    let outputs = dir.join(sub);
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&outputs)
+        .unwrap_or_else(|e| panic!("{}: {e}", outputs.display()))
         .map(|e| e.expect("readable entry").path())
         .collect();
     files.sort();
-    files
+    Some((dir, files))
 }
 
 /// The four parts of a JA4TS the plugin extends with retransmission
@@ -243,11 +248,9 @@ fn four_parts(ja4: &str) -> &str {
 /// synprint; its JA4T must be one synprint gave a SYN before).
 #[test]
 fn ja4t_matches_foxios_wireshark_plugin_frame_by_frame() {
-    let Some(_) = shared_fixtures::foxio_vectors() else {
+    let Some((dir, expected)) = foxio_outputs("wireshark_expected") else {
         return;
     };
-    let dir = shared_fixtures::foxio_vectors_dir();
-    let expected = files_in(&dir.join("wireshark_expected"));
     let (mut equal, mut retransmissions, mut resets, mut icmp) = (0, 0, 0, 0);
     for json in &expected {
         let name = json
@@ -321,11 +324,9 @@ fn ja4t_matches_foxios_wireshark_plugin_frame_by_frame() {
 /// records inside tunnels), must be synprint's for that connection.
 #[test]
 fn ja4t_matches_foxios_rust_snapshots() {
-    let Some(_) = shared_fixtures::foxio_vectors() else {
+    let Some((dir, snapshots)) = foxio_outputs("rust_expected") else {
         return;
     };
-    let dir = shared_fixtures::foxio_vectors_dir();
-    let snapshots = files_in(&dir.join("rust_expected"));
     let mut compared = 0;
     for snap in &snapshots {
         let file = snap

@@ -155,7 +155,6 @@ fn judge(c: &Classification, claim: Claim, obs: &Observation, mtu: Option<Mtu<'_
         Claim::Absent => "no User-Agent sent".to_string(),
         _ => format!("{name} names no known OS"),
     };
-    let claim = name;
     // `unknown` is no claim to judge.
     let ua_os = ua_os.filter(|&os| os != Os::Unknown);
     let ua_family = ua_os.map(Os::family);
@@ -187,7 +186,7 @@ fn judge(c: &Classification, claim: Claim, obs: &Observation, mtu: Option<Mtu<'_
             let mismatch = p_ua < 1.0 - MISMATCH_THRESHOLD;
             if mismatch {
                 reasons.push(format!(
-                    "{claim} says {} ({} family) but the TCP stack is {} family (p={:.3}; p({})={:.3})",
+                    "{name} says {} ({} family) but the TCP stack is {} family (p={:.3}; p({})={:.3})",
                     ua_os.map_or("?", Os::name),
                     uf,
                     c.family,
@@ -197,7 +196,7 @@ fn judge(c: &Classification, claim: Claim, obs: &Observation, mtu: Option<Mtu<'_
                 ));
             } else {
                 reasons.push(format!(
-                    "{claim} family {uf} is consistent with the TCP stack (p={p_ua:.3})"
+                    "{name} family {uf} is consistent with the TCP stack (p={p_ua:.3})"
                 ));
             }
             Some(mismatch)
