@@ -159,10 +159,11 @@ enum Outcome {
 /// Client address and port, server address and port.
 type Conn = (String, u16, String, u16);
 
-fn conn_of(kind: Kind, src: (String, u16), dst: (String, u16)) -> Conn {
-    match kind {
-        Kind::Syn => (src.0, src.1, dst.0, dst.1),
-        Kind::SynAck => (dst.0, dst.1, src.0, src.1),
+fn conn_of(o: &synprint::packet::Observation) -> Conn {
+    let (src, dst) = (o.src_ip.to_string(), o.dst_ip.to_string());
+    match o.kind {
+        Kind::Syn => (src, o.src_port, dst, o.dst_port),
+        Kind::SynAck => (dst, o.dst_port, src, o.src_port),
     }
 }
 
@@ -178,16 +179,9 @@ fn outcomes(capture: &Path) -> Vec<Outcome> {
         let before = analyzer.stats();
         let record = analyzer.process_frame(frame.link, frame.ts, frame.data);
         let after = analyzer.stats();
-        let ends = |o: &synprint::packet::Observation| {
-            (
-                (o.src_ip.to_string(), o.src_port),
-                (o.dst_ip.to_string(), o.dst_port),
-            )
-        };
         out.push(if let Some(r) = record {
             let o = r.obs();
-            let (src, dst) = ends(o);
-            Outcome::Record(o.kind, Ja4t(o).to_string(), conn_of(o.kind, src, dst))
+            Outcome::Record(o.kind, Ja4t(o).to_string(), conn_of(o))
         } else if after.syn_retransmissions + after.syn_ack_retransmissions
             > before.syn_retransmissions + before.syn_ack_retransmissions
         {
@@ -195,8 +189,7 @@ fn outcomes(capture: &Path) -> Vec<Outcome> {
                 .ok()
                 .flatten()
                 .expect("a retransmission decodes");
-            let (src, dst) = ends(&o);
-            Outcome::Retransmission(o.kind, Ja4t(&o).to_string(), conn_of(o.kind, src, dst))
+            Outcome::Retransmission(o.kind, Ja4t(&o).to_string(), conn_of(&o))
         } else if after.skipped[Skip::NotTcp.index()] > before.skipped[Skip::NotTcp.index()] {
             Outcome::NotTcp
         } else {

@@ -346,8 +346,10 @@ impl LiveCapture {
                 }
                 // The kernel tells the socket when a link is set down, not
                 // when it loses its carrier (a cable pulled, a SPAN port's
-                // peer gone): a quiet link is asked.
-                if !counters.link_down.load(Relaxed) && !self.interface_is_up() {
+                // peer gone) nor when it comes back (a quiet link would look
+                // down until its next packet): a quiet link is asked, once.
+                let up = self.interface_is_up();
+                if !up && !counters.link_down.load(Relaxed) {
                     counters.link_down.store(true, Relaxed);
                     if let Err(e) = deliver(Delivery::Link(LinkEvent::Down)) {
                         break Err(Stopped::Deliver(e));
@@ -360,9 +362,7 @@ impl LiveCapture {
                         interface: self.interface.clone(),
                     }));
                 }
-                // The kernel says when a link goes down, not when it comes
-                // back: a quiet link would look down until its next packet.
-                if link_down && self.interface_is_up() {
+                if link_down && up {
                     if let Err(e) = link_up(counters, deliver) {
                         break Err(Stopped::Deliver(e));
                     }
