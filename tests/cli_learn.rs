@@ -108,6 +108,48 @@ fn a_linux_syn_with_a_windows_user_agent_is_a_mismatch() {
     assert!(!err.contains("no SYN matched"), "{err}");
 }
 
+const ANDROID_UA: &str = "Mozilla/5.0 (Linux; Android 13; Pixel 7) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Mobile Safari/537.36";
+
+/// A router's SYN under an Android User-Agent: the same family, so no
+/// mismatch, but a device opened the connection; a phone's own SYN under
+/// it is no suspect.
+#[test]
+fn a_routers_syn_with_a_phones_user_agent_is_suspected() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1));
+    // synprint's embedded preset: window 14600 (MSS 1460 * 10), scale 2.
+    let router = Stack::Embedded.syn(addr(1), 40001, server, 443, 1);
+    let phone = Stack::Android.syn(addr(2), 40002, server, 443, 2);
+    let mut w = PcapWriter::new(Vec::new(), LinkType::ETHERNET).expect("header");
+    let mut csv = String::from("src_ip,src_port,user_agent\n");
+    for (i, p) in [&router, &phone].into_iter().enumerate() {
+        let at = Timestamp(1_000_000 * (i as u64 + 1));
+        w.write(at, &ethernet_frame(&p.ip_bytes())).expect("write");
+        csv.push_str(&format!("{},{},\"{ANDROID_UA}\"\n", p.src, p.src_port));
+    }
+    let (pcap, labels) = (dir.path().join("r.pcap"), dir.path().join("r.csv"));
+    std::fs::write(&pcap, w.into_inner()).expect("write pcap");
+    std::fs::write(&labels, csv).expect("write csv");
+    let out = Command::new(env!("CARGO_BIN_EXE_synprint"))
+        .args(["analyze", "--format", "jsonl", "--labels"])
+        .args([&labels, &pcap])
+        .output()
+        .expect("run synprint");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    let recs = records(&out);
+    assert_eq!(recs.len(), 2);
+    let v = |i: usize| &recs[i]["verdict"];
+    assert_eq!(recs[0]["classification"]["os"], "embedded", "{}", recs[0]);
+    assert_eq!(v(0)["os_mismatch"], false, "{}", recs[0]);
+    assert_eq!(v(0)["embedded_suspected"], true, "{}", recs[0]);
+    assert_eq!(v(1)["embedded_suspected"], false, "{}", recs[1]);
+    assert!(
+        err.contains("embedded_suspected: 1 (a router's or IoT device's stack"),
+        "{err}"
+    );
+}
+
 /// `analyze --labels` reads a row as `learn` and `eval` do: the `os` column
 /// wins over the User-Agent, `unknown` names no OS, only the first SYN of
 /// an address and port is the row's client, and a row without a

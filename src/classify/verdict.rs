@@ -17,6 +17,11 @@ use crate::packet::{IpVersion, Kind, Observation};
 /// so a desktop-mode iPad or Android browser is no mismatch.
 pub const MISMATCH_THRESHOLD: f32 = 0.9;
 
+/// `embedded_suspected` needs the stack to be an embedded device's (a
+/// router, modem or IoT stack) with at least this probability, under a
+/// browser OS's claim.
+pub const EMBEDDED_THRESHOLD: f32 = 0.5;
+
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Verdict {
     /// The OS the User-Agent names (`null` when none of synprint's classes).
@@ -33,6 +38,12 @@ pub struct Verdict {
     /// Not IPv4's default 536, which stacks send without reading their
     /// link's MTU.
     pub tunnel_suspected: bool,
+    /// The SYN's stack is an embedded device's (router, modem, IoT) with
+    /// probability [`EMBEDDED_THRESHOLD`] or more while the claim names a
+    /// browser's OS: a compromised router or IoT device relaying traffic
+    /// (residential proxies), whatever the family says: embedded Linux is
+    /// family Linux, so under an Android claim `os_mismatch` is false.
+    pub embedded_suspected: bool,
     /// p0f-style label of the path MTU (MSS + 40 / + 60) when it is not
     /// plain Ethernet.
     pub mtu_link: Option<String>,
@@ -58,6 +69,8 @@ impl Verdict {
         }
         j.key("tunnel_suspected");
         j.bool(self.tunnel_suspected);
+        j.key("embedded_suspected");
+        j.bool(self.embedded_suspected);
         j.key("mtu_link");
         j.opt_str(self.mtu_link.as_deref());
         j.key("hops");
@@ -215,6 +228,23 @@ fn judge(c: &Classification, claim: Claim, obs: &Observation, mtu: Option<Mtu<'_
     // routers, load balancers and carrier proxies start (and Solaris, and
     // embedded stacks, which claim no browser's OS).
     let browser_os = ua_os.is_some_and(|os| os != Os::Embedded);
+
+    // A device built the SYN whatever the family says. Not for a server's
+    // SYN+ACK, nor where a middlebox's fields already say a device built it.
+    let p_embedded = c.scores.get(Os::Embedded);
+    let embedded_suspected = browser_os
+        && obs.kind == Kind::Syn
+        && !c.from_middlebox()
+        && c.os == Os::Embedded
+        && p_embedded >= EMBEDDED_THRESHOLD;
+    if embedded_suspected {
+        reasons.push(format!(
+            "the TCP stack is an embedded device's (router, modem or IoT; p={p_embedded:.3}), \
+             not a browser's {}: a compromised router or IoT device relaying traffic, as \
+             residential proxies do",
+            ua_os.map_or("?", Os::name)
+        ));
+    }
     if browser_os && c.evidence.features.client_from_ttl_255() && !c.from_middlebox() {
         reasons.push(match obs.ip_version {
             IpVersion::V4 => "initial TTL 255: no Windows, Apple, Android, desktop Linux or BSD \
@@ -263,6 +293,7 @@ fn judge(c: &Classification, claim: Claim, obs: &Observation, mtu: Option<Mtu<'_
         ua_crawler,
         os_mismatch,
         tunnel_suspected,
+        embedded_suspected,
         mtu_link,
         hops,
         reasons,
@@ -349,6 +380,102 @@ mod tests {
             );
             assert!(!says(&v, "rewrote the TTL"), "{:?}", v.reasons);
         }
+    }
+
+    const ANDROID_UA: &str = "Mozilla/5.0 (Linux; Android 13; Pixel 7) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Mobile Safari/537.36";
+
+    /// One of the router SYNs of mod_tcpfingerprint's botnet example
+    /// (window 5808, scale 2, MSS 1452, TTL 64 - 20).
+    fn router_syn() -> crate::craft::TcpPacket {
+        let mut p = packet(Stack::Linux, false);
+        (p.ttl, p.window) = (44, 5808);
+        p.options = crate::craft::OptionBytes::new()
+            .mss(1452)
+            .sok()
+            .ts(7, 0)
+            .nop()
+            .ws(2)
+            .0;
+        p
+    }
+
+    /// An embedded device's SYN under an Android User-Agent is the same
+    /// family (no mismatch) but a device, not a phone, opened it.
+    #[test]
+    fn a_routers_syn_under_a_browsers_user_agent_is_suspected() {
+        let says = |v: &Verdict| v.reasons.iter().any(|r| r.contains("embedded device's"));
+        let v = judge(&observation(&router_syn()), Some(ANDROID_UA));
+        assert_eq!(v.os_mismatch, Some(false), "{v:?}");
+        assert!(v.embedded_suspected && says(&v), "{v:?}");
+        let v = judge(&observation(&router_syn()), Some(WINDOWS_UA));
+        assert_eq!(v.os_mismatch, Some(true), "{v:?}");
+        assert!(v.embedded_suspected && says(&v), "{v:?}");
+
+        // No claim, a device's own claim, a crawler: nothing to suspect.
+        let obs = observation(&router_syn());
+        let c = Model::builtin().unwrap().classify(&obs, None);
+        let not = |v: Verdict| assert!(!v.embedded_suspected && !says(&v), "{v:?}");
+        not(judge(&obs, None));
+        not(judge(&obs, Some("curl/8.5.0")));
+        not(verdict_for_os(&c, Some(Os::Embedded), &obs, None));
+        not(judge(
+            &obs,
+            Some("Mozilla/5.0 (Linux; Android 13) MyBot/1.0"),
+        ));
+        // The same device answering as a server.
+        let answer = crate::craft::TcpPacket::syn_ack_for(&router_syn());
+        not(judge(&observation(&answer), Some(ANDROID_UA)));
+        // Old Linux kernels' window 29200 with a router's scale: embedded
+        // is possible (p about 0.3) but not the classifier's answer.
+        let mut p = router_syn();
+        p.window = 29200;
+        p.options = crate::craft::OptionBytes::new()
+            .mss(1460)
+            .sok()
+            .ts(7, 0)
+            .nop()
+            .ws(4)
+            .0;
+        let obs = observation(&p);
+        let c = Model::builtin().unwrap().classify(&obs, None);
+        assert!(
+            c.os != Os::Embedded && c.scores.get(Os::Embedded) > 0.1,
+            "{c:?}"
+        );
+        not(judge(&obs, Some(ANDROID_UA)));
+        // Phones and desktops under their own claims.
+        not(judge(&syn(Stack::Android, false, 12), Some(ANDROID_UA)));
+        not(judge(&syn(Stack::Linux, false, 6), Some(ANDROID_UA)));
+        not(judge(&syn(Stack::Windows, false, 6), Some(WINDOWS_UA)));
+    }
+
+    /// Browsers' SYNs through real networks (hops, tunnel MSS values,
+    /// windows following the MSS) under their own OS's claim are not
+    /// suspected; embedded stacks' under a browser OS's claim are where the
+    /// classifier is sure enough (240 of 400: their windows such as 29200
+    /// are also old Linux kernels').
+    #[test]
+    fn embedded_suspicion_on_realistic_syns() {
+        use crate::classify::testdata::{labelled_set, BROWSER_STACKS};
+        let m = Model::builtin().unwrap();
+        let suspected = |set: Vec<(Observation, Os)>, claim: Option<Os>| {
+            let n = set.len();
+            let hits = set
+                .into_iter()
+                .filter(|(obs, os)| {
+                    let c = m.classify(obs, None);
+                    verdict_for_os(&c, claim.or(Some(*os)), obs, None).embedded_suspected
+                })
+                .count();
+            (hits, n)
+        };
+        let (hits, n) = suspected(labelled_set(&BROWSER_STACKS, 400, 7), None);
+        let (hits2, n2) = suspected(labelled_set(&[Stack::Embedded], 400, 7), Some(Os::Android));
+        assert!(hits * 500 <= n, "{hits} of {n} browsers' SYNs suspected");
+        assert!(
+            hits2 * 2 >= n2,
+            "only {hits2} of {n2} embedded SYNs suspected"
+        );
     }
 
     /// A Linux server's SYN+ACK under a Windows User-Agent: the answer is

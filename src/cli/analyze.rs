@@ -1377,6 +1377,7 @@ struct Outcomes {
     mismatch: u64,
     consistent: u64,
     unjudged: u64,
+    embedded: u64,
 }
 
 impl Judge {
@@ -1409,6 +1410,12 @@ impl Judge {
             Some(false) => o.consistent += 1,
             None => o.unjudged += 1,
         }
+        o.embedded += u64::from(
+            record
+                .verdict
+                .as_ref()
+                .is_some_and(|v| v.embedded_suspected),
+        );
         self.outcomes.set(o);
     }
 
@@ -1428,6 +1435,11 @@ impl Judge {
                 "                     os_mismatch: {} true, {} false, {} null (either side unknown, \
                  or a device built the SYN)",
                 o.mismatch, o.consistent, o.unjudged
+            );
+            synprint::say!(
+                "                     embedded_suspected: {} (a router's or IoT device's stack \
+                 under a browser's User-Agent)",
+                o.embedded
             );
         }
         let reused = self.reused.get();

@@ -131,6 +131,9 @@ pub(super) fn text_record(b: &mut JsonBuf, r: &Record) {
         } else {
             ", tunnel_suspected no"
         });
+        if v.embedded_suspected {
+            b.raw_text(", embedded_suspected yes");
+        }
         b.raw_text(", hops ");
         b.number(v.hops.into());
         for reason in &v.reasons {

@@ -144,13 +144,14 @@ fn schemas() -> Value {
             })
         ),
         "Verdict": object(
-            &["ua_os", "ua_family", "ua_crawler", "os_mismatch", "tunnel_suspected", "mtu_link", "hops", "reasons"],
+            &["ua_os", "ua_family", "ua_crawler", "os_mismatch", "tunnel_suspected", "embedded_suspected", "mtu_link", "hops", "reasons"],
             json!({
                 "ua_os": {"type": "string", "enum": with_null(&os_names), "nullable": true},
                 "ua_family": {"type": "string", "enum": with_null(&family_names), "nullable": true},
                 "ua_crawler": {"type": "boolean"},
                 "os_mismatch": {"type": "boolean", "nullable": true},
                 "tunnel_suspected": {"type": "boolean"},
+                "embedded_suspected": {"type": "boolean"},
                 "mtu_link": nullable_string,
                 "hops": int(0, 255),
                 "reasons": strings
