@@ -145,7 +145,7 @@ fn a_routers_syn_with_a_phones_user_agent_is_suspected() {
     assert_eq!(v(0)["embedded_suspected"], true, "{}", recs[0]);
     assert_eq!(v(1)["embedded_suspected"], false, "{}", recs[1]);
     assert!(
-        err.contains("embedded_suspected: 1 (a router's or IoT device's stack"),
+        err.contains("embedded_suspected: 1 (a router's or IoT device's stack under"),
         "{err}"
     );
 }

@@ -98,6 +98,43 @@ fn long_ipv6_extension_headers_are_read_whole() {
     assert_eq!(j["fp"]["src_port"], port, "{j}");
 }
 
+/// A kernel SYN shaped as a router's (MSS 1452, a 5,808-byte window
+/// without scaling, as mod_tcpfingerprint's botnet SYNs) under a phone's
+/// User-Agent: the family agrees, so `os_mismatch` is false, and the short
+/// answer says a device's stack instead; this machine's own SYN does not.
+#[test]
+fn a_routers_stack_under_a_phones_user_agent_is_said_in_the_short_answer() {
+    const ANDROID_UA: &str = "Mozilla/5.0 (Linux; Android 13; Pixel 7) AppleWebKit/537.36 \
+                              (KHTML, like Gecko) Chrome/120.0.0.0 Mobile Safari/537.36";
+    let classifier = synprint::serve::installed_classifier();
+    let srv = TestServer::start_with(loopback_config(), classifier, Vec::new());
+    let ask = |shape: SynShape| {
+        let mut s = connect(srv.addr(false), shape);
+        let short = get_on(&mut s, "/classify", &[("User-Agent", ANDROID_UA)]).json();
+        let detail = get_on(&mut s, "/classify?detail=1", &[("User-Agent", ANDROID_UA)]).json();
+        (short, detail)
+    };
+    let (short, _) = ask(SynShape::default());
+    assert_eq!(short["embedded_suspected"], false, "{short}");
+    let (short, detail) = ask(SynShape {
+        mss: Some(1452),
+        rcvbuf: Some(5808),
+        ..SynShape::default()
+    });
+    let fp = &detail["fp"];
+    if fp["tcp_window_size"] != 5808 || fp["tcp_window_scaling"] != 0 {
+        skipped(&format!(
+            "a_routers_stack_under_a_phones_user_agent_is_said_in_the_short_answer: this \
+             kernel's SYN for a 5808-byte receive buffer is not a router's ({fp})"
+        ));
+        return;
+    }
+    assert_eq!(short["classification"]["os"], "embedded", "{short}");
+    assert_eq!(short["os_mismatch"], false, "{short}");
+    assert_eq!(short["embedded_suspected"], true, "{short}");
+    assert_eq!(detail["verdict"]["embedded_suspected"], true, "{detail}");
+}
+
 #[test]
 fn short_answer_has_zardaxt_shape() {
     let srv = TestServer::start(loopback_config());

@@ -19,7 +19,7 @@ pub const MISMATCH_THRESHOLD: f32 = 0.9;
 
 /// `embedded_suspected` needs the stack to be an embedded device's (a
 /// router, modem or IoT stack) with at least this probability, under a
-/// browser OS's claim.
+/// browser OS's claim: the classifier's answer is then `embedded`.
 pub const EMBEDDED_THRESHOLD: f32 = 0.5;
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -229,19 +229,21 @@ fn judge(c: &Classification, claim: Claim, obs: &Observation, mtu: Option<Mtu<'_
     // embedded stacks, which claim no browser's OS).
     let browser_os = ua_os.is_some_and(|os| os != Os::Embedded);
 
-    // A device built the SYN whatever the family says. Not for a server's
-    // SYN+ACK, nor where a middlebox's fields already say a device built it.
+    // A device may have opened the connection whatever the family says.
+    // Not for a server's SYN+ACK. Nor where a middlebox's fields already
+    // say a device built the SYN (its own reason): defensive, as the
+    // built-in model's middlebox answers stay below the threshold.
+    // Probability 0.5 or more makes `embedded` the answer.
     let p_embedded = c.scores.get(Os::Embedded);
     let embedded_suspected = browser_os
         && obs.kind == Kind::Syn
         && !c.from_middlebox()
-        && c.os == Os::Embedded
         && p_embedded >= EMBEDDED_THRESHOLD;
     if embedded_suspected {
         reasons.push(format!(
-            "the TCP stack is an embedded device's (router, modem or IoT; p={p_embedded:.3}), \
-             not a browser's {}: a compromised router or IoT device relaying traffic, as \
-             residential proxies do",
+            "{name} says {} but the TCP stack is an embedded device's (router, modem or IoT; \
+             p={p_embedded:.3}): such a device may have opened this connection for the client \
+             (a proxy; residential proxy networks run on them)",
             ua_os.map_or("?", Os::name)
         ));
     }
@@ -405,6 +407,12 @@ mod tests {
     fn a_routers_syn_under_a_browsers_user_agent_is_suspected() {
         let says = |v: &Verdict| v.reasons.iter().any(|r| r.contains("embedded device's"));
         let v = judge(&observation(&router_syn()), Some(ANDROID_UA));
+        assert!(
+            v.reasons
+                .iter()
+                .any(|r| r.starts_with("User-Agent says Android but the TCP stack is an embedded")),
+            "{v:?}"
+        );
         assert_eq!(v.os_mismatch, Some(false), "{v:?}");
         assert!(v.embedded_suspected && says(&v), "{v:?}");
         let v = judge(&observation(&router_syn()), Some(WINDOWS_UA));
@@ -422,9 +430,35 @@ mod tests {
             &obs,
             Some("Mozilla/5.0 (Linux; Android 13) MyBot/1.0"),
         ));
-        // The same device answering as a server.
-        let answer = crate::craft::TcpPacket::syn_ack_for(&router_syn());
-        not(judge(&observation(&answer), Some(ANDROID_UA)));
+        // The same device answering as a server: its own fields.
+        let mut answer = router_syn();
+        answer.flags |= crate::packet::flags::ACK;
+        let obs = observation(&answer);
+        let c = Model::builtin().unwrap().classify(&obs, None);
+        assert!(c.scores.get(Os::Embedded) >= EMBEDDED_THRESHOLD, "{c:?}");
+        not(judge(&obs, Some(ANDROID_UA)));
+        // Either side of the threshold: both answered `embedded`.
+        let with = |window: u16, ws: u8, ttl: u8| {
+            let mut p = router_syn();
+            (p.window, p.ttl) = (window, ttl);
+            p.options = crate::craft::OptionBytes::new()
+                .mss(1460)
+                .sok()
+                .ts(7, 0)
+                .nop()
+                .ws(ws)
+                .0;
+            let obs = observation(&p);
+            let c = Model::builtin().unwrap().classify(&obs, None);
+            assert_eq!(c.os, Os::Embedded, "{window}: {c:?}");
+            (c.scores.get(Os::Embedded), judge(&obs, Some(ANDROID_UA)))
+        };
+        let (p, v) = with(5840, 0, 64);
+        assert!((0.4..EMBEDDED_THRESHOLD).contains(&p), "{p}");
+        not(v);
+        let (p, v) = with(14600, 4, 64);
+        assert!((EMBEDDED_THRESHOLD..0.6).contains(&p), "{p}");
+        assert!(v.embedded_suspected && says(&v), "{v:?}");
         // Old Linux kernels' window 29200 with a router's scale: embedded
         // is possible (p about 0.3) but not the classifier's answer.
         let mut p = router_syn();
@@ -452,7 +486,7 @@ mod tests {
     /// Browsers' SYNs through real networks (hops, tunnel MSS values,
     /// windows following the MSS) under their own OS's claim are not
     /// suspected; embedded stacks' under a browser OS's claim are where the
-    /// classifier is sure enough (240 of 400: their windows such as 29200
+    /// classifier is sure enough (239 of 400: their windows such as 29200
     /// are also old Linux kernels').
     #[test]
     fn embedded_suspicion_on_realistic_syns() {
@@ -604,8 +638,10 @@ mod tests {
         for k in [
             "ua_os",
             "ua_family",
+            "ua_crawler",
             "os_mismatch",
             "tunnel_suspected",
+            "embedded_suspected",
             "mtu_link",
             "hops",
             "reasons",

@@ -1438,7 +1438,7 @@ impl Judge {
             );
             synprint::say!(
                 "                     embedded_suspected: {} (a router's or IoT device's stack \
-                 under a browser's User-Agent)",
+                 under a browser OS's claim)",
                 o.embedded
             );
         }

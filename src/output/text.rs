@@ -131,9 +131,11 @@ pub(super) fn text_record(b: &mut JsonBuf, r: &Record) {
         } else {
             ", tunnel_suspected no"
         });
-        if v.embedded_suspected {
-            b.raw_text(", embedded_suspected yes");
-        }
+        b.raw_text(if v.embedded_suspected {
+            ", embedded_suspected yes"
+        } else {
+            ", embedded_suspected no"
+        });
         b.raw_text(", hops ");
         b.number(v.hops.into());
         for reason in &v.reasons {
@@ -404,7 +406,7 @@ mod tests {
 | class    = Linux (0.73), family Linux (1.00)
 |            wscale 7 -> Linux
 |            options M,S,T,N,W -> Linux
-| verdict  = os_mismatch yes, tunnel_suspected no, hops 5
+| verdict  = os_mismatch yes, tunnel_suspected no, embedded_suspected no, hops 5
 |            User-Agent says Windows (Windows family) but the TCP stack is Linux family (p=1.000; p(Windows)=0.000)
 | ja4t     = 64800_2-4-8-1-3_1440_7
 |

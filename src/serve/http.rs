@@ -474,6 +474,9 @@ struct Details {
 #[derive(Serialize)]
 struct Answer<'a> {
     os_mismatch: Option<bool>,
+    /// Beside `os_mismatch`, which a family-level judgement leaves false
+    /// for a router's stack under an Android User-Agent.
+    embedded_suspected: bool,
     lookup_ip: IpAddr,
     lookup_port: u16,
     avg_score_os_class: Option<ZardaxtScores>,
@@ -625,6 +628,7 @@ fn answer(
     let rtt_ms = found.rtt_us.map(|us| f64::from(us) / 1000.0);
     let mut a = Answer {
         os_mismatch,
+        embedded_suspected: view.as_ref().is_some_and(|v| v.embedded_suspected),
         lookup_ip: r.obs().src_ip,
         lookup_port: r.obs().src_port,
         avg_score_os_class: scores,

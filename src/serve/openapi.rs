@@ -161,12 +161,14 @@ fn schemas() -> Value {
         "Answer": {
             "type": "object",
             "description": "The fingerprint's verdict; with `detail=1` also `verdict`, `rtt_ms`, `num_fingerprints`, the whole record (`fp`) and zardaxt's `details`.",
-            "required": ["os_mismatch", "lookup_ip", "lookup_port", "avg_score_os_class",
-                         "classification", "syn_source"],
+            "required": ["os_mismatch", "embedded_suspected", "lookup_ip", "lookup_port",
+                         "avg_score_os_class", "classification", "syn_source"],
             "additionalProperties": false,
             "properties": {
                 "os_mismatch": {"type": "boolean", "nullable": true,
                     "description": "The TCP stack's family contradicts the request's User-Agent; null when either is unknown."},
+                "embedded_suspected": {"type": "boolean",
+                    "description": "The TCP stack is an embedded device's (router, modem, IoT) while the User-Agent names a browser's OS, whatever the family says."},
                 "lookup_ip": string,
                 "lookup_port": int(0, 65535),
                 "avg_score_os_class": zardaxt_scores,

@@ -43,6 +43,9 @@ pub struct OsView {
     /// The verdict's `os_mismatch`, as the API answers it; `None` when
     /// either side is unknown.
     pub os_mismatch: Option<bool>,
+    /// The verdict's `embedded_suspected`: an embedded device's stack
+    /// under a browser OS's claim (false without a verdict).
+    pub embedded_suspected: bool,
 }
 
 /// Classifies a record, optionally against the User-Agent of the request.
@@ -98,6 +101,7 @@ impl OsClassifier for RecordClassifier {
             probabilities,
             classification: raw(&|j| c.write_json(j)),
             os_mismatch: verdict.as_ref().and_then(|v| v.os_mismatch),
+            embedded_suspected: verdict.as_ref().is_some_and(|v| v.embedded_suspected),
             verdict: verdict.as_ref().and_then(|v| raw(&|j| v.write_json(j))),
         })
     }

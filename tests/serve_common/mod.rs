@@ -52,6 +52,7 @@ impl OsClassifier for TtlClassifier {
             os_mismatch: claimed
                 .filter(|&os| os != Os::Unknown)
                 .map(|os| os.family() != family),
+            embedded_suspected: false,
         })
     }
 }
