@@ -110,19 +110,24 @@ fn a_linux_syn_with_a_windows_user_agent_is_a_mismatch() {
 
 const ANDROID_UA: &str = "Mozilla/5.0 (Linux; Android 13; Pixel 7) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Mobile Safari/537.36";
 
-/// A router's SYN under an Android User-Agent: the same family, so no
-/// mismatch, but a device opened the connection; a phone's own SYN under
-/// it is no suspect.
+/// Devices' SYNs under an Android User-Agent. A router's: the same
+/// family, so no mismatch, but a device opened the connection. A proxy's
+/// (initial TTL 255, a layout no client stack sends): nothing of the
+/// client to judge. A phone's own SYN is neither.
 #[test]
-fn a_routers_syn_with_a_phones_user_agent_is_suspected() {
+fn devices_syns_under_a_phones_user_agent_are_said() {
     let dir = tempfile::tempdir().expect("tempdir");
     let server = IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1));
     // synprint's embedded preset: window 14600 (MSS 1460 * 10), scale 2.
     let router = Stack::Embedded.syn(addr(1), 40001, server, 443, 1);
     let phone = Stack::Android.syn(addr(2), 40002, server, 443, 2);
+    let mut proxy = Stack::Windows.syn(addr(3), 40003, server, 443, 3);
+    // An MSS option alone, as no client stack sends it.
+    (proxy.ttl, proxy.window) = (250, 4380);
+    proxy.options = synprint::craft::OptionBytes::new().mss(1460).0;
     let mut w = PcapWriter::new(Vec::new(), LinkType::ETHERNET).expect("header");
     let mut csv = String::from("src_ip,src_port,user_agent\n");
-    for (i, p) in [&router, &phone].into_iter().enumerate() {
+    for (i, p) in [&router, &phone, &proxy].into_iter().enumerate() {
         let at = Timestamp(1_000_000 * (i as u64 + 1));
         w.write(at, &ethernet_frame(&p.ip_bytes())).expect("write");
         csv.push_str(&format!("{},{},\"{ANDROID_UA}\"\n", p.src, p.src_port));
@@ -138,14 +143,24 @@ fn a_routers_syn_with_a_phones_user_agent_is_suspected() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{err}");
     let recs = records(&out);
-    assert_eq!(recs.len(), 2);
+    assert_eq!(recs.len(), 3);
     let v = |i: usize| &recs[i]["verdict"];
     assert_eq!(recs[0]["classification"]["os"], "embedded", "{}", recs[0]);
     assert_eq!(v(0)["os_mismatch"], false, "{}", recs[0]);
-    assert_eq!(v(0)["embedded_suspected"], true, "{}", recs[0]);
-    assert_eq!(v(1)["embedded_suspected"], false, "{}", recs[1]);
+    // (embedded_suspected, middlebox_suspected) of the router, the phone
+    // and the proxy.
+    for (i, flags) in [(true, false), (false, false), (false, true)]
+        .into_iter()
+        .enumerate()
+    {
+        let v = v(i);
+        let got = (&v["embedded_suspected"], &v["middlebox_suspected"]);
+        assert_eq!(got, (&flags.0.into(), &flags.1.into()), "{}", recs[i]);
+    }
+    assert!(v(2)["os_mismatch"].is_null(), "{}", recs[2]);
     assert!(
-        err.contains("embedded_suspected: 1 (a router's or IoT device's stack under"),
+        err.contains("embedded_suspected: 1 (a router's or IoT device's stack under")
+            && err.contains("middlebox_suspected: 1 (a proxy"),
         "{err}"
     );
 }

@@ -116,6 +116,7 @@ fn a_routers_stack_under_a_phones_user_agent_is_said_in_the_short_answer() {
     };
     let (short, _) = ask(SynShape::default());
     assert_eq!(short["embedded_suspected"], false, "{short}");
+    assert_eq!(short["middlebox_suspected"], false, "{short}");
     let (short, detail) = ask(SynShape {
         mss: Some(1452),
         rcvbuf: Some(5808),

@@ -45,6 +45,11 @@ pub struct Verdict {
     /// embedded Linux is family Linux, so under an Android claim
     /// `os_mismatch` is false.
     pub embedded_suspected: bool,
+    /// A client SYN from initial TTL 255 whose fields fit no client stack:
+    /// a proxy, load balancer or other network device built it, so it says
+    /// nothing of the client's own stack (`os_mismatch` is null then).
+    /// Whatever the claim, none included.
+    pub middlebox_suspected: bool,
     /// p0f-style label of the path MTU (MSS + 40 / + 60) when it is not
     /// plain Ethernet.
     pub mtu_link: Option<String>,
@@ -72,6 +77,8 @@ impl Verdict {
         j.bool(self.tunnel_suspected);
         j.key("embedded_suspected");
         j.bool(self.embedded_suspected);
+        j.key("middlebox_suspected");
+        j.bool(self.middlebox_suspected);
         j.key("mtu_link");
         j.opt_str(self.mtu_link.as_deref());
         j.key("hops");
@@ -173,6 +180,8 @@ fn judge(c: &Classification, claim: Claim, obs: &Observation, mtu: Option<Mtu<'_
     let ua_os = ua_os.filter(|&os| os != Os::Unknown);
     let ua_family = ua_os.map(Os::family);
     let tcp_known = c.os != Os::Unknown && c.family != Family::Other;
+    // Client SYNs only: a server's SYN+ACK is its own stack's.
+    let middlebox_suspected = c.from_middlebox();
     let os_mismatch = match ua_family {
         // A server's answer (an API lookup that found only the address's
         // SYN+ACK) says nothing of the stack the client's browser runs on.
@@ -184,15 +193,8 @@ fn judge(c: &Classification, claim: Claim, obs: &Observation, mtu: Option<Mtu<'_
         }
         // Its fields are a device's: nothing of the client's stack to
         // judge the claim against.
-        Some(_) if c.from_middlebox() => {
-            let ttl = match obs.ip_version {
-                IpVersion::V4 => "TTL",
-                IpVersion::V6 => "hop limit",
-            };
-            reasons.push(format!(
-                "initial {ttl} 255 and fields like no client stack's: a proxy or network device \
-                 built this SYN; no mismatch judgement"
-            ));
+        Some(_) if middlebox_suspected => {
+            reasons.push(format!("{}; no mismatch judgement", middlebox_reason(obs)));
             None
         }
         Some(uf) if tcp_known => {
@@ -224,6 +226,11 @@ fn judge(c: &Classification, claim: Claim, obs: &Observation, mtu: Option<Mtu<'_
             None
         }
     };
+
+    // Said above where there was a claim to judge.
+    if middlebox_suspected && ua_family.is_none() {
+        reasons.push(middlebox_reason(obs));
+    }
 
     // Browsers run on stacks that start at TTL 64 or 128; 255 is where
     // routers, load balancers and carrier proxies start (and Solaris, and
@@ -297,10 +304,23 @@ fn judge(c: &Classification, claim: Claim, obs: &Observation, mtu: Option<Mtu<'_
         os_mismatch,
         tunnel_suspected,
         embedded_suspected,
+        middlebox_suspected,
         mtu_link,
         hops,
         reasons,
     }
+}
+
+/// Why a SYN counts as a network device's own.
+fn middlebox_reason(obs: &Observation) -> String {
+    let ttl = match obs.ip_version {
+        IpVersion::V4 => "TTL",
+        IpVersion::V6 => "hop limit",
+    };
+    format!(
+        "initial {ttl} 255 and fields like no client stack's: a proxy or network device built \
+         this SYN"
+    )
 }
 
 #[cfg(test)]
@@ -352,6 +372,7 @@ mod tests {
         let says = |v: &Verdict, text: &str| v.reasons.iter().any(|r| r.contains(text));
         let v = judge(&observation(&p), Some(IPHONE_UA));
         assert_eq!(v.os_mismatch, Some(true));
+        assert!(!v.middlebox_suspected, "{v:?}");
         assert!(says(&v, "rewrote the TTL"), "{:?}", v.reasons);
         // An embedded device may start at 255: no warning for that claim.
         let obs = observation(&p);
@@ -373,8 +394,9 @@ mod tests {
             .eol()
             .pad()
             .0;
-        for ua in [IPHONE_UA, WINDOWS_UA] {
-            let v = judge(&observation(&p), Some(ua));
+        for ua in [Some(IPHONE_UA), Some(WINDOWS_UA), None] {
+            let v = judge(&observation(&p), ua);
+            assert!(v.middlebox_suspected, "{v:?}");
             assert_eq!(v.os_mismatch, None);
             assert!(
                 says(&v, "a proxy or network device built this SYN"),
@@ -383,6 +405,9 @@ mod tests {
             );
             assert!(!says(&v, "rewrote the TTL"), "{:?}", v.reasons);
         }
+        // A device answering as a server is that server's own stack.
+        p.flags |= crate::packet::flags::ACK;
+        assert!(!judge(&observation(&p), Some(IPHONE_UA)).middlebox_suspected);
     }
 
     const ANDROID_UA: &str = "Mozilla/5.0 (Linux; Android 13; Pixel 7) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Mobile Safari/537.36";
@@ -638,6 +663,7 @@ mod tests {
             "os_mismatch",
             "tunnel_suspected",
             "embedded_suspected",
+            "middlebox_suspected",
             "mtu_link",
             "hops",
             "reasons",

@@ -1378,6 +1378,7 @@ struct Outcomes {
     consistent: u64,
     unjudged: u64,
     embedded: u64,
+    middlebox: u64,
 }
 
 impl Judge {
@@ -1410,12 +1411,10 @@ impl Judge {
             Some(false) => o.consistent += 1,
             None => o.unjudged += 1,
         }
-        o.embedded += u64::from(
-            record
-                .verdict
-                .as_ref()
-                .is_some_and(|v| v.embedded_suspected),
-        );
+        if let Some(v) = &record.verdict {
+            o.embedded += u64::from(v.embedded_suspected);
+            o.middlebox += u64::from(v.middlebox_suspected);
+        }
         self.outcomes.set(o);
     }
 
@@ -1438,8 +1437,10 @@ impl Judge {
             );
             synprint::say!(
                 "                     embedded_suspected: {} (a router's or IoT device's stack \
-                 under a browser OS's claim)",
-                o.embedded
+                 under a browser OS's claim); middlebox_suspected: {} (a proxy or network device \
+                 built the SYN)",
+                o.embedded,
+                o.middlebox
             );
         }
         let reused = self.reused.get();

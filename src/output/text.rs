@@ -136,6 +136,9 @@ pub(super) fn text_record(b: &mut JsonBuf, r: &Record) {
         } else {
             ", embedded_suspected no"
         });
+        if v.middlebox_suspected {
+            b.raw_text(", middlebox_suspected yes");
+        }
         b.raw_text(", hops ");
         b.number(v.hops.into());
         for reason in &v.reasons {

@@ -477,6 +477,8 @@ struct Answer<'a> {
     /// Beside `os_mismatch`, which a family-level judgement leaves false
     /// for a router's stack under an Android User-Agent.
     embedded_suspected: bool,
+    /// Why `os_mismatch` is null for a SYN a proxy or router built.
+    middlebox_suspected: bool,
     lookup_ip: IpAddr,
     lookup_port: u16,
     avg_score_os_class: Option<ZardaxtScores>,
@@ -629,6 +631,7 @@ fn answer(
     let mut a = Answer {
         os_mismatch,
         embedded_suspected: view.as_ref().is_some_and(|v| v.embedded_suspected),
+        middlebox_suspected: view.as_ref().is_some_and(|v| v.middlebox_suspected),
         lookup_ip: r.obs().src_ip,
         lookup_port: r.obs().src_port,
         avg_score_os_class: scores,

@@ -144,7 +144,7 @@ fn schemas() -> Value {
             })
         ),
         "Verdict": object(
-            &["ua_os", "ua_family", "ua_crawler", "os_mismatch", "tunnel_suspected", "embedded_suspected", "mtu_link", "hops", "reasons"],
+            &["ua_os", "ua_family", "ua_crawler", "os_mismatch", "tunnel_suspected", "embedded_suspected", "middlebox_suspected", "mtu_link", "hops", "reasons"],
             json!({
                 "ua_os": {"type": "string", "enum": with_null(&os_names), "nullable": true},
                 "ua_family": {"type": "string", "enum": with_null(&family_names), "nullable": true},
@@ -152,6 +152,7 @@ fn schemas() -> Value {
                 "os_mismatch": {"type": "boolean", "nullable": true},
                 "tunnel_suspected": {"type": "boolean"},
                 "embedded_suspected": {"type": "boolean"},
+                "middlebox_suspected": {"type": "boolean"},
                 "mtu_link": nullable_string,
                 "hops": int(0, 255),
                 "reasons": strings
@@ -161,14 +162,16 @@ fn schemas() -> Value {
         "Answer": {
             "type": "object",
             "description": "The fingerprint's verdict; with `detail=1` also `verdict`, `rtt_ms`, `num_fingerprints`, the whole record (`fp`) and zardaxt's `details`.",
-            "required": ["os_mismatch", "embedded_suspected", "lookup_ip", "lookup_port",
-                         "avg_score_os_class", "classification", "syn_source"],
+            "required": ["os_mismatch", "embedded_suspected", "middlebox_suspected", "lookup_ip",
+                         "lookup_port", "avg_score_os_class", "classification", "syn_source"],
             "additionalProperties": false,
             "properties": {
                 "os_mismatch": {"type": "boolean", "nullable": true,
                     "description": "The TCP stack's family contradicts the request's User-Agent; null when either is unknown."},
                 "embedded_suspected": {"type": "boolean",
                     "description": "The TCP stack is an embedded device's (router, modem, IoT) while the User-Agent names a browser's OS, whatever the family says."},
+                "middlebox_suspected": {"type": "boolean",
+                    "description": "A proxy, load balancer or other network device built the SYN (initial TTL 255, fields of no client stack): nothing of the client's own stack is seen, and os_mismatch is null."},
                 "lookup_ip": string,
                 "lookup_port": int(0, 65535),
                 "avg_score_os_class": zardaxt_scores,

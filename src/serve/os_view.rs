@@ -46,6 +46,9 @@ pub struct OsView {
     /// The verdict's `embedded_suspected`: an embedded device's stack
     /// under a browser OS's claim (false without a verdict).
     pub embedded_suspected: bool,
+    /// The verdict's `middlebox_suspected`: a network device built the
+    /// SYN (false without a verdict).
+    pub middlebox_suspected: bool,
 }
 
 /// Classifies a record, optionally against the User-Agent of the request.
@@ -102,6 +105,7 @@ impl OsClassifier for RecordClassifier {
             classification: raw(&|j| c.write_json(j)),
             os_mismatch: verdict.as_ref().and_then(|v| v.os_mismatch),
             embedded_suspected: verdict.as_ref().is_some_and(|v| v.embedded_suspected),
+            middlebox_suspected: verdict.as_ref().is_some_and(|v| v.middlebox_suspected),
             verdict: verdict.as_ref().and_then(|v| raw(&|j| v.write_json(j))),
         })
     }

@@ -53,6 +53,7 @@ impl OsClassifier for TtlClassifier {
                 .filter(|&os| os != Os::Unknown)
                 .map(|os| os.family() != family),
             embedded_suspected: false,
+            middlebox_suspected: false,
         })
     }
 }
