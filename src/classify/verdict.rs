@@ -245,7 +245,7 @@ fn judge(c: &Classification, claim: Claim, obs: &Observation, mtu: Option<Mtu<'_
     let p_embedded = c.scores.get(Os::Embedded);
     let embedded_suspected = browser_os
         && obs.kind == Kind::Syn
-        && !c.from_middlebox()
+        && !middlebox_suspected
         && p_embedded >= EMBEDDED_THRESHOLD;
     if embedded_suspected {
         reasons.push(format!(
@@ -255,7 +255,7 @@ fn judge(c: &Classification, claim: Claim, obs: &Observation, mtu: Option<Mtu<'_
             ua_os.map_or("?", Os::name)
         ));
     }
-    if browser_os && c.evidence.features.client_from_ttl_255() && !c.from_middlebox() {
+    if browser_os && c.evidence.features.client_from_ttl_255() && !middlebox_suspected {
         reasons.push(match obs.ip_version {
             IpVersion::V4 => "initial TTL 255: no Windows, Apple, Android, desktop Linux or BSD \
                               stack starts there; a network device rewrote the TTL or built \
