@@ -20,7 +20,7 @@ use serde_json::value::RawValue;
 use super::cidr::Cidr;
 use super::config::{ApiKey, RealIpHeader};
 use super::metrics::{Endpoint, Metrics};
-use super::os_view::{OsClassifier, ZardaxtScores};
+use super::os_view::{Judgements, OsClassifier, ZardaxtScores};
 use crate::analyze::Record;
 use crate::packet::{Skip, Timestamp};
 use crate::store::{FingerprintStore, IpHistory};
@@ -473,12 +473,8 @@ struct Details {
 
 #[derive(Serialize)]
 struct Answer<'a> {
-    os_mismatch: Option<bool>,
-    /// Beside `os_mismatch`, which a family-level judgement leaves false
-    /// for a router's stack under an Android User-Agent.
-    embedded_suspected: bool,
-    /// Why `os_mismatch` is null for a SYN a proxy or router built.
-    middlebox_suspected: bool,
+    #[serde(flatten)]
+    judgements: Judgements,
     lookup_ip: IpAddr,
     lookup_port: u16,
     avg_score_os_class: Option<ZardaxtScores>,
@@ -626,12 +622,10 @@ fn answer(
     let scores = view
         .as_ref()
         .map(|v| ZardaxtScores::from_probabilities(&v.probabilities));
-    let os_mismatch = view.as_ref().and_then(|v| v.os_mismatch);
+    let judgements = view.as_ref().map(|v| v.judgements).unwrap_or_default();
     let rtt_ms = found.rtt_us.map(|us| f64::from(us) / 1000.0);
     let mut a = Answer {
-        os_mismatch,
-        embedded_suspected: view.as_ref().is_some_and(|v| v.embedded_suspected),
-        middlebox_suspected: view.as_ref().is_some_and(|v| v.middlebox_suspected),
+        judgements,
         lookup_ip: r.obs().src_ip,
         lookup_port: r.obs().src_port,
         avg_score_os_class: scores,
@@ -663,7 +657,7 @@ fn answer(
             num_syns: syns,
             lookup_ip: r.obs().src_ip,
             client_ip: caller_ip,
-            os_mismatch,
+            os_mismatch: judgements.os_mismatch,
             syn_source: found.source,
             rtt_ms,
         });

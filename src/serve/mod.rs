@@ -35,7 +35,7 @@ pub use cidr::{Cidr, CidrError};
 pub use cli::ServeArgs;
 pub use config::{ApiKey, ConfigError, RealIpHeader, ServeConfig};
 pub use metrics::Metrics;
-pub use os_view::{installed_classifier, OsClassifier, OsProbabilities, OsView};
+pub use os_view::{installed_classifier, Judgements, OsClassifier, OsProbabilities, OsView};
 
 use crate::analyze::{Analyzer, AnalyzerConfig, Engine, LiveEvent};
 use crate::capture::{self, CaptureCounters, LiveCapture, LiveCaptureError, Stopped};

@@ -40,15 +40,31 @@ pub struct OsView {
     /// The verdict (`ua_os`, `os_mismatch`, `tunnel_suspected`, `hops`,
     /// `reasons`, ...) as JSON.
     pub verdict: Option<Box<RawValue>>,
-    /// The verdict's `os_mismatch`, as the API answers it; `None` when
-    /// either side is unknown.
+    /// The verdict's judgements the API answers at its top level.
+    pub judgements: Judgements,
+}
+
+/// The verdict's judgements as the API answers them beside zardaxt's keys
+/// (flattened into the answer): no verdict, no judgement.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
+pub struct Judgements {
+    /// `None` when either side is unknown.
     pub os_mismatch: Option<bool>,
-    /// The verdict's `embedded_suspected`: an embedded device's stack
-    /// under a browser OS's claim (false without a verdict).
+    /// An embedded device's stack under a browser OS's claim, which a
+    /// family-level `os_mismatch` leaves false under an Android one.
     pub embedded_suspected: bool,
-    /// The verdict's `middlebox_suspected`: a network device built the
-    /// SYN (false without a verdict).
+    /// A network device built the SYN: why `os_mismatch` is null then.
     pub middlebox_suspected: bool,
+}
+
+impl From<&crate::classify::Verdict> for Judgements {
+    fn from(v: &crate::classify::Verdict) -> Self {
+        Judgements {
+            os_mismatch: v.os_mismatch,
+            embedded_suspected: v.embedded_suspected,
+            middlebox_suspected: v.middlebox_suspected,
+        }
+    }
 }
 
 /// Classifies a record, optionally against the User-Agent of the request.
@@ -103,9 +119,7 @@ impl OsClassifier for RecordClassifier {
         Some(OsView {
             probabilities,
             classification: raw(&|j| c.write_json(j)),
-            os_mismatch: verdict.as_ref().and_then(|v| v.os_mismatch),
-            embedded_suspected: verdict.as_ref().is_some_and(|v| v.embedded_suspected),
-            middlebox_suspected: verdict.as_ref().is_some_and(|v| v.middlebox_suspected),
+            judgements: verdict.as_ref().map(Judgements::from).unwrap_or_default(),
             verdict: verdict.as_ref().and_then(|v| raw(&|j| v.write_json(j))),
         })
     }

@@ -10,7 +10,7 @@ use std::time::Duration;
 use socket2::{Domain, Protocol, Socket, Type};
 use synprint::analyze::{Engine, Record};
 use synprint::classify::{os_from_user_agent, Family, Os};
-use synprint::serve::{OsClassifier, OsProbabilities, OsView, ServeConfig, Server};
+use synprint::serve::{Judgements, OsClassifier, OsProbabilities, OsView, ServeConfig, Server};
 
 /// A stand-in classifier with a visible rule (TTL above 64 → Windows, else
 /// Linux; a User-Agent naming another family is a mismatch), so tests can
@@ -49,11 +49,12 @@ impl OsClassifier for TtlClassifier {
             )
             .ok(),
             verdict: None,
-            os_mismatch: claimed
-                .filter(|&os| os != Os::Unknown)
-                .map(|os| os.family() != family),
-            embedded_suspected: false,
-            middlebox_suspected: false,
+            judgements: Judgements {
+                os_mismatch: claimed
+                    .filter(|&os| os != Os::Unknown)
+                    .map(|os| os.family() != family),
+                ..Judgements::default()
+            },
         })
     }
 }
