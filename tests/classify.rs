@@ -81,8 +81,14 @@ fn learn_then_eval_over_captures() {
 
     let labels = read_labels_file(Path::new(&train_csv)).unwrap();
     let mut learned = ModelFile::empty_learned();
-    let (stats, _) =
-        learn_capture(&mut learned, &[&train_pcap], &labels, Database::builtin()).unwrap();
+    let (stats, _) = learn_capture(
+        &mut learned,
+        &[&train_pcap],
+        &labels,
+        Database::builtin(),
+        None,
+    )
+    .unwrap();
     assert_eq!(stats.total, 300);
     let model_path = dir.path().join("model.toml");
     std::fs::write(&model_path, learned.to_toml()).unwrap();
@@ -109,7 +115,14 @@ fn learn_then_eval_over_captures() {
 
     // Learning more adds to the model file.
     let mut again = ModelFile::load(&model_path).unwrap();
-    learn_capture(&mut again, &[&train_pcap], &labels, Database::builtin()).unwrap();
+    learn_capture(
+        &mut again,
+        &[&train_pcap],
+        &labels,
+        Database::builtin(),
+        None,
+    )
+    .unwrap();
     assert_eq!(again.class["Windows"].samples, 120);
 }
 

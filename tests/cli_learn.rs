@@ -165,6 +165,110 @@ fn devices_syns_under_a_phones_user_agent_are_said() {
     );
 }
 
+/// `learn --skip-suspected` leaves out the SYNs whose verdict says they
+/// are not the labelled client's own stack, judged with what the model
+/// being added to knows; without it they are learned as labelled.
+#[test]
+fn learning_can_leave_out_suspected_syns() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1));
+    let mut proxy = Stack::Windows.syn(addr(5), 40005, server, 443, 5);
+    (proxy.ttl, proxy.window) = (250, 4380);
+    proxy.options = synprint::craft::OptionBytes::new().mss(1460).0;
+    let suspects = [
+        (
+            Stack::Embedded.syn(addr(4), 40004, server, 443, 4),
+            ANDROID_UA,
+        ),
+        (proxy, WINDOWS_UA),
+        (Stack::Linux.syn(addr(6), 40006, server, 443, 6), WINDOWS_UA),
+    ];
+    let honest = THREE_STACKS.iter().enumerate().map(|(i, &(stack, ua))| {
+        (
+            stack.syn(addr(i as u32 + 1), 40001 + i as u16, server, 443, 1),
+            ua,
+        )
+    });
+    let write = |name: &str, rows: &[(TcpPacket, &str)]| {
+        let mut w = PcapWriter::new(Vec::new(), LinkType::ETHERNET).expect("header");
+        let mut csv = String::from("src_ip,src_port,user_agent\n");
+        for (i, (p, ua)) in rows.iter().enumerate() {
+            let at = Timestamp(1_000_000 * (i as u64 + 1));
+            w.write(at, &ethernet_frame(&p.ip_bytes())).expect("write");
+            csv.push_str(&format!("{},{},\"{ua}\"\n", p.src, p.src_port));
+        }
+        let (pcap, labels) = (
+            dir.path().join(format!("{name}.pcap")),
+            dir.path().join(format!("{name}.csv")),
+        );
+        std::fs::write(&pcap, w.into_inner()).expect("write pcap");
+        std::fs::write(&labels, csv).expect("write csv");
+        (pcap.display().to_string(), labels.display().to_string())
+    };
+    let all: Vec<_> = honest.chain(suspects.iter().cloned()).collect();
+    let (pcap, labels) = write("all", &all);
+    let model = |name: &str| dir.path().join(name).display().to_string();
+    let skipping = |model: &str, pcap: &str, labels: &str| {
+        let mut args = vec![
+            "learn", "--pcap", pcap, "--labels", labels, "--model", model,
+        ];
+        args.push("--skip-suspected");
+        synprint(&args)
+    };
+
+    let out = skipping(&model("skip.toml"), &pcap, &labels);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(err.contains("3 labelled SYNs learned"), "{err}");
+    assert!(
+        err.contains(
+            "(left out as suspected: 1 SYN built by a middlebox, 1 an embedded device's under \
+             a browser OS's label, 1 another family's stack than the label's)"
+        ),
+        "{err}"
+    );
+    assert!(
+        err.contains("  Windows    1\n") && !err.contains("Android"),
+        "{err}"
+    );
+
+    let out = learn(&pcap, &labels, &model("all.toml"));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("6 labelled SYNs learned") && !err.contains("suspected"),
+        "{err}"
+    );
+
+    // A model that has learned Linux's SYN as Windows' many times judges
+    // it so: the mismatch is no longer one (and the router's stack, close
+    // to Linux's, no longer an embedded device's: what learning from
+    // untrusted labels does to the flags).
+    let linux_as_windows: Vec<_> = (0..200)
+        .map(|i| {
+            (
+                Stack::Linux.syn(addr(100 + i), 40100 + i as u16, server, 443, i),
+                WINDOWS_UA,
+            )
+        })
+        .collect();
+    let (many, many_labels) = write("many", &linux_as_windows);
+    let taught = model("taught.toml");
+    assert!(learn(&many, &many_labels, &taught).status.success());
+    let (suspect_pcap, suspect_labels) = write("suspects", &suspects);
+    let out = skipping(&taught, &suspect_pcap, &suspect_labels);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(err.contains("2 labelled SYNs learned"), "{err}");
+    assert!(err.contains("1 SYN built by a middlebox, 0 an embedded device's under a browser OS's label, 0 another family's"), "{err}");
+
+    // Nothing left to learn: an error, and no model.
+    let out = skipping(&model("none.toml"), &suspect_pcap, &suspect_labels);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(err.contains("every labelled SYN was left out as suspected (1 SYN built by a middlebox, 1 an embedded"), "{err}");
+    assert!(!Path::new(&model("none.toml")).exists());
+}
+
 /// `analyze --labels` reads a row as `learn` and `eval` do: the `os` column
 /// wins over the User-Agent, `unknown` names no OS, only the first SYN of
 /// an address and port is the row's client, and a row without a

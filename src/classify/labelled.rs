@@ -12,8 +12,9 @@ use std::path::{Path, PathBuf};
 use super::classes::Os;
 use super::eval::{EvalReport, Evaluator};
 use super::features::P0fClass;
-use super::learn::{learn_from, Joined, Labels, LearnStats, Sample};
+use super::learn::{learn_from, Joined, Labels, LearnStats, Sample, Suspected};
 use super::model::{Model, ModelFile};
+use super::verdict::verdict_for_os;
 use crate::capture::{CaptureError, CaptureReader};
 use crate::p0f::Database;
 use crate::packet::{decode, Kind, Observation};
@@ -190,23 +191,34 @@ fn p0f_class(p0f: &Database, obs: &Observation) -> Option<P0fClass> {
 }
 
 /// `synprint learn`: adds the labelled SYNs of the captures to `learned`.
-/// `p0f` is the database whose match is one of the features.
+/// `p0f` is the database whose match is one of the features. With a
+/// `judge`, SYNs whose verdict against their label it flags (a middlebox's,
+/// an embedded device's under a browser OS's label, another family's) are
+/// left out and counted in [`LearnStats::suspected`]: a proxy's or router's
+/// SYN under a browser's User-Agent would teach its shape as that OS, and
+/// silence the very flags that caught it.
 pub fn learn_capture<P: AsRef<Path>>(
     learned: &mut ModelFile,
     paths: &[P],
     labels: &Labels,
     p0f: &Database,
+    judge: Option<&Model>,
 ) -> Result<(LearnStats, JoinStats), CaptureFileError> {
     let mut syns = Vec::new();
     let join = for_each_labelled_syn(paths, labels, |obs, os| syns.push((obs.clone(), os)))?;
-    let stats = learn_from(
-        learned,
-        syns.iter().map(|(obs, os)| Sample {
-            obs,
-            p0f: p0f_class(p0f, obs),
-            os: *os,
-        }),
-    );
+    let mut suspected = Suspected::default();
+    let samples = syns.iter().filter_map(|(obs, os)| {
+        let p0f = p0f_class(p0f, obs);
+        if let Some(model) = judge.filter(|_| *os != Os::Unknown) {
+            let v = verdict_for_os(&model.classify(obs, p0f), Some(*os), obs, None);
+            if suspected.count(&v) {
+                return None;
+            }
+        }
+        Some(Sample { obs, p0f, os: *os })
+    });
+    let mut stats = learn_from(learned, samples);
+    stats.suspected = suspected;
     Ok((stats, join))
 }
 

@@ -20,6 +20,7 @@ use super::classes::{quoted, Os};
 use super::features::{Feature, Features, P0fClass};
 use super::model::{ModelFile, ModelKind, MODEL_VERSION};
 use super::ua::{names_os_without_class, read_user_agent, UaParserError, UaReading};
+use super::verdict::Verdict;
 use crate::packet::{Kind, Observation};
 
 /// What the CSV says about one connection.
@@ -507,6 +508,44 @@ pub struct LearnStats {
     pub total: u64,
     /// SYNs labelled `unknown`: nothing to learn of an OS from them.
     pub skipped_unknown: u64,
+    /// SYNs left out because their verdict flags them (only when
+    /// [`learn_capture`](super::learn_capture) is given a judge).
+    pub suspected: Suspected,
+}
+
+/// Labelled SYNs whose verdict says the SYN is not the labelled client's
+/// own stack, so its label says nothing of the stack it shows: each
+/// counted once, under the first of these flags it has.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Suspected {
+    /// `middlebox_suspected`: a proxy or other network device built it.
+    pub middlebox: u64,
+    /// `embedded_suspected`: a router's or IoT device's stack under a
+    /// browser OS's label.
+    pub embedded: u64,
+    /// `os_mismatch`: another family's stack than the label's.
+    pub mismatch: u64,
+}
+
+impl Suspected {
+    /// Counts `v` under its first flag; whether it has one.
+    pub fn count(&mut self, v: &Verdict) -> bool {
+        let counter = if v.middlebox_suspected {
+            &mut self.middlebox
+        } else if v.embedded_suspected {
+            &mut self.embedded
+        } else if v.os_mismatch == Some(true) {
+            &mut self.mismatch
+        } else {
+            return false;
+        };
+        *counter += 1;
+        true
+    }
+
+    pub fn total(&self) -> u64 {
+        self.middlebox + self.embedded + self.mismatch
+    }
 }
 
 /// Adds the labelled SYNs to `learned` (a learned model: empty or loaded

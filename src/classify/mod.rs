@@ -36,7 +36,7 @@ pub use labelled::{
 };
 pub use learn::{
     learn_from, read_labels, read_labels_file, Joined, Label, LabelError, Labels, LearnStats,
-    Sample,
+    Sample, Suspected,
 };
 pub(crate) use model::toml_error_line;
 pub use model::{

@@ -2,7 +2,7 @@ use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use synprint::classify::{self, counted, ModelFile, ModelKind};
+use synprint::classify::{self, counted, Model, ModelFile, ModelKind};
 
 use super::engine::EngineArgs;
 use super::error::CliError;
@@ -22,6 +22,13 @@ pub struct LearnArgs {
     /// A p0f.fp database to use instead of the built-in one (p0f's match is one feature).
     #[arg(long, value_name = "PATH")]
     p0f_db: Option<PathBuf>,
+    /// Leave out labelled SYNs whose verdict against their label says the
+    /// SYN is not the client's own stack (middlebox_suspected,
+    /// embedded_suspected, os_mismatch), judged by the built-in knowledge
+    /// plus the model being added to: a proxy's, VPN exit's or compromised
+    /// router's SYN under a browser's User-Agent would be learned as that OS.
+    #[arg(long)]
+    skip_suspected: bool,
 }
 
 #[derive(clap::Args)]
@@ -49,10 +56,29 @@ pub fn learn(args: LearnArgs) -> Result<ExitCode, CliError> {
     let labels = read_labels(&args.labels)?;
     // Checked before the capture is read: a model this run cannot add to
     // fails at once.
-    existing_model(&args.model)?;
+    let existing = existing_model(&args.model)?;
+    let judge = match args.skip_suspected {
+        true => Some(Model::compile(&ModelFile::builtin()?, existing.as_ref())?),
+        false => None,
+    };
     let mut new = ModelFile::empty_learned();
-    let (stats, join) =
-        classify::learn_capture(&mut new, &args.pcap, &labels, engine.p0f_database())?;
+    let (stats, join) = classify::learn_capture(
+        &mut new,
+        &args.pcap,
+        &labels,
+        engine.p0f_database(),
+        judge.as_ref(),
+    )?;
+    if stats.total == 0 && stats.suspected.total() > 0 {
+        synprint::say!(
+            "{}: every labelled SYN was left out as suspected ({})",
+            args.model.display(),
+            left_out(&stats.suspected)
+        );
+        say_stopped_early(&join);
+        synprint::say!("{}: not written", args.model.display());
+        return Ok(ExitCode::FAILURE);
+    }
     if stats.total == 0 {
         let unknown = stats.skipped_unknown;
         synprint::say!(
@@ -100,6 +126,9 @@ pub fn learn(args: LearnArgs) -> Result<ExitCode, CliError> {
             "  ({} labelled unknown: nothing to learn of an OS from them)",
             counted(stats.skipped_unknown, "SYN", "SYNs")
         );
+    }
+    if args.skip_suspected {
+        synprint::say!("  (left out as suspected: {})", left_out(&stats.suspected));
     }
     if held > 0 {
         // Learning the same capture again counts it again: say what the
@@ -195,6 +224,17 @@ fn say_stopped_early(join: &classify::JoinStats) -> ExitCode {
         }
         None => ExitCode::SUCCESS,
     }
+}
+
+/// The SYNs `learn --skip-suspected` left out, by flag.
+fn left_out(s: &classify::Suspected) -> String {
+    format!(
+        "{} built by a middlebox, {} an embedded device's under a browser OS's label, {} another \
+         family's stack than the label's",
+        counted(s.middlebox, "SYN", "SYNs"),
+        s.embedded,
+        s.mismatch
+    )
 }
 
 /// Why a labels file gave nothing to learn from or score; `unknown`: SYNs
