@@ -474,14 +474,82 @@ fn gzip_compressed_captures_are_read_from_files_and_standard_input() {
     );
 }
 
+/// Nothing to read is nothing done (status 2): yesterday's output and
+/// inventory are left as they were, whether the files are not captures,
+/// are empty or are missing.
 #[test]
 fn a_file_that_is_not_a_capture_is_a_one_line_error() {
-    let (out, _, _dir) = analyze_file("notes.txt", b"hello, this is not a capture file\n", "none");
-    assert!(!out.status.success());
+    let (out, notes, dir) =
+        analyze_file("notes.txt", b"hello, this is not a capture file\n", "none");
+    assert_eq!(out.status.code(), Some(2));
     assert!(out.stdout.is_empty());
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("error at byte 0"), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.contains(&format!("{}: error at byte 0: not a pcap", notes.display())),
+        "{stderr}"
+    );
     assert!(!stderr.contains("panicked"));
+
+    let empty = dir.path().join("empty.pcap");
+    std::fs::write(&empty, b"").expect("write");
+    let (records, inventory) = (dir.path().join("out.jsonl"), dir.path().join("hosts.txt"));
+    std::fs::write(&records, "yesterday's records\n").expect("write");
+    std::fs::write(&inventory, "yesterday's hosts\n").expect("write");
+    let path = |p: &Path| p.to_str().expect("utf-8").to_string();
+    let out = synprint(
+        &[
+            "analyze",
+            "-o",
+            &path(&records),
+            "--inventory",
+            &path(&inventory),
+            &path(&notes),
+            &path(&empty),
+            &path(&dir.path().join("missing.pcap")),
+        ],
+        None,
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("empty.pcap: error at byte 0: the input is empty"),
+        "{stderr}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(&records).expect("read"),
+        "yesterday's records\n"
+    );
+    assert_eq!(
+        std::fs::read_to_string(&inventory).expect("read"),
+        "yesterday's hosts\n"
+    );
+
+    // One capture among them is a run: the others are named, status 1.
+    let good = dir.path().join("good.pcap");
+    std::fs::write(
+        &good,
+        capture(&[Stack::Linux.syn(v4(20), 40020, v4(21), 443, 20)]),
+    )
+    .expect("write");
+    let out = synprint(
+        &[
+            "analyze",
+            "-o",
+            &path(&records),
+            &path(&notes),
+            &path(&good),
+        ],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        std::fs::read_to_string(&records)
+            .expect("read")
+            .lines()
+            .count(),
+        1
+    );
 }
 
 /// As `cat` does: a file that cannot be opened gets its line, the files

@@ -12,7 +12,8 @@ use std::time::{Duration, Instant};
 
 use synprint::analyze::{Analyzer, AnalyzerConfig, Claim, LiveEvent, Record};
 use synprint::capture::{
-    decompressing, plain_size, CaptureCounters, CaptureOptions, CaptureReader, LiveCapture, Stopped,
+    decompressing, plain_size, CaptureCounters, CaptureError, CaptureOptions, CaptureReader,
+    LiveCapture, Stopped,
 };
 use synprint::classify::{counted, Joined};
 use synprint::output::{write_inventory, Format, InventoryFormat, PreallocatedFile, RecordWriter};
@@ -274,18 +275,25 @@ pub(super) fn refuse_stdin_twice<'a>(
 }
 
 /// See [`CliError::NoCapture`]. Some of them opening is a run that reads
-/// those and names the others, as `cat` does.
+/// those and names the others, as `cat` does. A regular file's header is
+/// read here; a pipe's or device's is not, as its first bytes would be
+/// gone when the run reads it.
 fn refuse_when_no_capture_opens(files: &[PathBuf]) -> Result<(), CliError> {
     let mut unopened = Vec::new();
     for path in files {
         if path.as_os_str() == "-" {
             return Ok(());
         }
-        match File::open(path).and_then(|f| f.metadata()) {
-            Ok(m) if !m.is_dir() => return Ok(()),
-            Ok(_) => unopened.push((path.clone(), io::Error::from(io::ErrorKind::IsADirectory))),
-            Err(e) => unopened.push((path.clone(), e)),
-        }
+        let why = match File::open(path).and_then(|f| f.metadata()) {
+            Ok(m) if m.is_dir() => CaptureError::Open(io::ErrorKind::IsADirectory.into()),
+            Ok(m) if m.is_file() => match CaptureReader::open(path) {
+                Ok(_) => return Ok(()),
+                Err(e) => e,
+            },
+            Ok(_) => return Ok(()),
+            Err(e) => CaptureError::Open(e),
+        };
+        unopened.push((path.clone(), why));
     }
     if unopened.is_empty() {
         Ok(())

@@ -1,7 +1,7 @@
 use std::io;
 use std::path::PathBuf;
 
-use synprint::capture::LiveCaptureError;
+use synprint::capture::{CaptureError, LiveCaptureError};
 use synprint::classify::{CaptureFileError, LabelError, ModelError};
 use synprint::p0f::LoadError;
 use synprint::serve::{ConfigError, ServeError};
@@ -44,10 +44,13 @@ pub enum CliError {
     /// empty that capture before it is read.
     #[error("{output}: is also an input ({input}); refusing to write to it")]
     OutputIsInput { output: String, input: String },
-    /// Not one capture opens (a mistyped name): said before the output is
-    /// created, so an existing `-o` file is left as it was.
+    /// Not one capture opens (a mistyped name, a file that is not a
+    /// capture): said before the output is created, so an existing `-o`
+    /// file is left as it was.
     #[error("no capture could be opened: {}", list(unopened))]
-    NoCapture { unopened: Vec<(PathBuf, io::Error)> },
+    NoCapture {
+        unopened: Vec<(PathBuf, CaptureError)>,
+    },
     #[error(
         "the records and the inventory would go to the same place: write the records \
          elsewhere (-o FILE) or none (-f none)"
@@ -71,7 +74,7 @@ pub enum CliError {
 }
 
 /// `a.pcap: why; b.pcap: why`.
-fn list(unopened: &[(PathBuf, io::Error)]) -> String {
+fn list(unopened: &[(PathBuf, CaptureError)]) -> String {
     let each: Vec<String> = unopened
         .iter()
         .map(|(path, e)| format!("{}: {e}", path.display()))
