@@ -544,7 +544,8 @@ fn one_trailing_slash_names_the_same_endpoint() {
 /// keep-alive client that asks something every 3 s (often enough never to
 /// reach the 10 s head timeout), a new client is served, because a holder
 /// quiet for a second gives its slot up; the other holder keeps its
-/// connection. A request head much over 64 KiB is refused, so unfinished
+/// connection; so does a client sending a request head byte by byte. A
+/// request head much over 64 KiB is refused, so unfinished
 /// heads cannot grow memory without bound.
 #[test]
 fn connections_and_request_heads_are_bounded() {
@@ -605,6 +606,49 @@ fn connections_and_request_heads_are_bounded() {
     );
     drop(newcomer);
     assert_eq!(reclaimed(), "synprint_connections_reclaimed_total 1");
+
+    // Slow senders (slowloris): a byte of a head that never ends every
+    // 300 ms never leaves a connection quiet, but a head arriving for over
+    // a second gives its slot up, long before the 10 s head timeout.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let tricklers: Vec<_> = (0..2)
+        .map(|_| {
+            let mut s = connect(a, SynShape::default());
+            let stop = std::sync::Arc::clone(&stop);
+            std::thread::spawn(move || {
+                let _ = s.write_all(b"GET /healthz HTTP/1.1\r\nX-Slow: ");
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    if s.write_all(b"a").is_err() {
+                        return;
+                    }
+                    std::thread::sleep(Duration::from_millis(300));
+                }
+            })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(300));
+    let started = std::time::Instant::now();
+    let mut newcomer = ask_on_new_connection(a);
+    newcomer
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .expect("timeout");
+    let served = newcomer.read_exact(&mut head);
+    let waited = started.elapsed();
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    for t in tricklers {
+        t.join().expect("trickler");
+    }
+    served.expect("no new client was served while two slow senders held the slots");
+    assert_eq!(&head, b"HTTP/1.1 200");
+    assert!(
+        waited < Duration::from_secs(6),
+        "served only after {waited:?}: at the slow senders' head timeout, not by taking a slot"
+    );
+    drop(newcomer);
+    // The other slow sender's slot may be taken too, by the request for
+    // the metrics, if it comes before the server has seen that sender go.
+    let count = reclaimed();
+    assert!(count.ends_with(" 2") || count.ends_with(" 3"), "{count}");
 
     let mut big = connect(a, SynShape::default());
     let pad = "x".repeat(200 * 1024);

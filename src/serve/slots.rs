@@ -1,11 +1,14 @@
 //! The connection slots every listener shares. When all are taken, a new
 //! connection takes the slot of a connection that has been quiet (no byte
-//! read or written) for at least [`MIN_QUIET`], the quietest first, as
-//! nginx reuses idle keep-alive connections when it runs short: otherwise
-//! a few clients that send one small request every few seconds on
-//! keep-alive connections hold every slot for as long as they like, and
-//! the API answers no one else. Busy connections are never cut: when every
-//! one is busy, new ones wait for a slot, as under any overload.
+//! read or written) for at least [`MIN_QUIET`], or whose request head has
+//! been arriving for that long, the longest first, as nginx reuses idle
+//! keep-alive connections when it runs short: otherwise a few clients that
+//! send one small request every few seconds on keep-alive connections, or
+//! a byte of a request that never ends every half second (slowloris), hold
+//! every slot for as long as they like, and the API answers no one else.
+//! A request head fits in one packet and arrives at once. Busy connections
+//! are never cut: when every one is busy, new ones wait for a slot, as
+//! under any overload.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
@@ -14,10 +17,11 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, TryAcquireError};
 
-/// How long a connection must have moved no byte either way before its
-/// slot may be taken: longer than a busy client's pause between requests
-/// or a response's pause between writes, shorter than the head timeout an
-/// idle keep-alive client would otherwise hold its slot for.
+/// How long a connection must have moved no byte either way, or have been
+/// sending its request head, before its slot may be taken: longer than a
+/// busy client's pause between requests or a response's pause between
+/// writes, and than a head takes to arrive, shorter than the head timeout
+/// an idle or slow client would otherwise hold its slot for.
 pub const MIN_QUIET: Duration = Duration::from_secs(1);
 
 /// How long a connection asked to give its slot back may finish its
@@ -42,6 +46,10 @@ pub struct Activity {
     /// Microseconds from [`Slots::epoch`] to when bytes last moved either
     /// way (or the connection was accepted).
     last_active_us: AtomicU64,
+    /// Microseconds from [`Slots::epoch`] to the first byte of the request
+    /// head being read now (or the connection's accepting, for the first
+    /// head); meaningful while nothing has answered it.
+    head_started_us: AtomicU64,
     epoch: Instant,
     asked: AtomicBool,
     /// The last bytes that moved were written (an answer), none read since.
@@ -51,15 +59,26 @@ pub struct Activity {
 }
 
 impl Activity {
-    /// Bytes moved: read from the client or written to it.
-    pub fn touch(&self) {
-        self.last_active_us.store(micros_since(self.epoch), Relaxed);
-    }
-
     /// Bytes moved, written (`true`) or read.
     pub fn moved(&self, written: bool) {
-        self.touch();
+        let now = micros_since(self.epoch);
+        self.last_active_us.store(now, Relaxed);
+        if !written && self.answered.load(Relaxed) {
+            self.head_started_us.store(now, Relaxed);
+        }
         self.answered.store(written, Relaxed);
+    }
+
+    /// Since when the connection may give its slot up, if it may (quiet,
+    /// or sending a head, since `cutoff_us` or before).
+    fn reclaimable_since(&self, cutoff_us: u64) -> Option<u64> {
+        let quiet = Some(self.last_active_us.load(Relaxed));
+        let head = (!self.answered.load(Relaxed)).then(|| self.head_started_us.load(Relaxed));
+        [quiet, head]
+            .into_iter()
+            .flatten()
+            .filter(|&t| t <= cutoff_us)
+            .min()
     }
 
     /// Answered, and no byte of another request read since: a keep-alive
@@ -113,8 +132,10 @@ impl Slots {
                 }
             },
         };
+        let now = self.now_us();
         let activity = Arc::new(Activity {
-            last_active_us: AtomicU64::new(self.now_us()),
+            last_active_us: AtomicU64::new(now),
+            head_started_us: AtomicU64::new(now),
             epoch: self.epoch,
             asked: AtomicBool::new(false),
             answered: AtomicBool::new(false),
@@ -134,17 +155,20 @@ impl Slots {
         micros_since(self.epoch)
     }
 
-    /// Asks the connection quiet longest, if quiet for [`MIN_QUIET`] and not
-    /// asked yet, to give its slot back. A scan: it runs only when every
-    /// slot is taken, and a connection's own work dwarfs its share of it.
+    /// Asks the connection quiet (or sending its head) longest, if for
+    /// [`MIN_QUIET`] and not asked yet, to give its slot back. A scan: it
+    /// runs only when every slot is taken, and a connection's own work
+    /// dwarfs its share of it.
     fn reclaim_quietest(&self, now_us: u64) {
-        let quiet_since = now_us.saturating_sub(MIN_QUIET.as_micros() as u64);
+        // In the first second nothing can have been quiet that long.
+        let Some(cutoff) = now_us.checked_sub(MIN_QUIET.as_micros() as u64) else {
+            return;
+        };
         let held = self.held();
         let quietest = held
             .values()
             .filter(|a| !a.asked.load(Relaxed))
-            .map(|a| (a.last_active_us.load(Relaxed), a))
-            .filter(|&(t, _)| t <= quiet_since)
+            .filter_map(|a| Some((a.reclaimable_since(cutoff)?, a)))
             .min_by_key(|&(t, _)| t);
         if let Some((_, a)) = quietest {
             a.asked.store(true, Relaxed);
@@ -161,6 +185,45 @@ fn micros_since(epoch: Instant) -> u64 {
 mod tests {
     use super::*;
 
+    /// A request read and answered.
+    fn served(slot: &Slot) {
+        slot.activity.moved(false);
+        slot.activity.moved(true);
+    }
+
+    /// A client that sends a byte of its request head every 200 ms never
+    /// goes quiet, but its head has been arriving for over a second: its
+    /// slot is taken, not a busy client's; and a busy client's next
+    /// request starts a head of its own, not one a second old.
+    #[tokio::test]
+    async fn a_head_that_never_ends_gives_its_slot_up() {
+        let slots = Slots::new(2);
+        let slow = slots.acquire().await.expect("slot");
+        let busy = slots.acquire().await.expect("slot");
+        let third = {
+            let slots = Arc::clone(&slots);
+            tokio::spawn(async move { slots.acquire().await })
+        };
+        // Both keep at it while the third waits: the slow one is asked
+        // without ever having been quiet.
+        let mut rounds = 0;
+        while !slow.activity.asked.load(Relaxed) {
+            assert!(rounds < 25, "the slow sender was not asked in 5 s");
+            rounds += 1;
+            slow.activity.moved(false);
+            served(&busy);
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        assert!(rounds >= 5, "asked after {rounds} rounds: before a second");
+        assert!(!busy.activity.asked.load(Relaxed));
+        drop(slow);
+        let third = tokio::time::timeout(Duration::from_secs(5), third)
+            .await
+            .expect("the freed slot was taken")
+            .expect("task");
+        assert!(third.is_some());
+    }
+
     /// With every slot taken, the next connection asks a connection that
     /// has been quiet for `MIN_QUIET` (not one active since), and gets its
     /// slot once it is dropped; while every connection is active, it asks
@@ -176,8 +239,8 @@ mod tests {
         };
         // Both active: nobody is asked, the third waits.
         for _ in 0..8 {
-            quiet.activity.touch();
-            busy.activity.touch();
+            served(&quiet);
+            served(&busy);
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
         assert!(!quiet.activity.asked.load(Relaxed));
@@ -185,7 +248,7 @@ mod tests {
         assert!(!third.is_finished(), "a slot was handed out twice");
         // One goes quiet: it is asked, the other is not.
         for _ in 0..8 {
-            busy.activity.touch();
+            served(&busy);
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
         tokio::time::timeout(Duration::from_secs(5), quiet.activity.reclaim.notified())
