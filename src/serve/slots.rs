@@ -185,6 +185,27 @@ fn micros_since(epoch: Instant) -> u64 {
 mod tests {
     use super::*;
 
+    type Waiting = tokio::task::JoinHandle<Option<Slot>>;
+
+    /// Two slots, both held, and a third connection waiting for one.
+    async fn full_house() -> (Arc<Slots>, Slot, Slot, Waiting) {
+        let slots = Slots::new(2);
+        let first = slots.acquire().await.expect("slot");
+        let second = slots.acquire().await.expect("slot");
+        let waiting = Arc::clone(&slots);
+        let third = tokio::spawn(async move { waiting.acquire().await });
+        (slots, first, second, third)
+    }
+
+    /// The waiting connection's slot, once it has one.
+    async fn taken(third: Waiting) -> Slot {
+        tokio::time::timeout(Duration::from_secs(5), third)
+            .await
+            .expect("the freed slot was taken")
+            .expect("task")
+            .expect("slots open")
+    }
+
     /// A request read and answered.
     fn served(slot: &Slot) {
         slot.activity.moved(false);
@@ -197,13 +218,7 @@ mod tests {
     /// request starts a head of its own, not one a second old.
     #[tokio::test]
     async fn a_head_that_never_ends_gives_its_slot_up() {
-        let slots = Slots::new(2);
-        let slow = slots.acquire().await.expect("slot");
-        let busy = slots.acquire().await.expect("slot");
-        let third = {
-            let slots = Arc::clone(&slots);
-            tokio::spawn(async move { slots.acquire().await })
-        };
+        let (_slots, slow, busy, third) = full_house().await;
         // Both keep at it while the third waits: the slow one is asked
         // without ever having been quiet.
         let mut rounds = 0;
@@ -217,11 +232,7 @@ mod tests {
         assert!(rounds >= 5, "asked after {rounds} rounds: before a second");
         assert!(!busy.activity.asked.load(Relaxed));
         drop(slow);
-        let third = tokio::time::timeout(Duration::from_secs(5), third)
-            .await
-            .expect("the freed slot was taken")
-            .expect("task");
-        assert!(third.is_some());
+        taken(third).await;
     }
 
     /// With every slot taken, the next connection asks a connection that
@@ -230,13 +241,7 @@ mod tests {
     /// none and waits.
     #[tokio::test]
     async fn a_full_house_asks_a_quiet_connection_only() {
-        let slots = Slots::new(2);
-        let quiet = slots.acquire().await.expect("slot");
-        let busy = slots.acquire().await.expect("slot");
-        let third = {
-            let slots = Arc::clone(&slots);
-            tokio::spawn(async move { slots.acquire().await })
-        };
+        let (slots, quiet, busy, third) = full_house().await;
         // Both active: nobody is asked, the third waits.
         for _ in 0..8 {
             served(&quiet);
@@ -256,10 +261,7 @@ mod tests {
             .expect("the quiet connection was asked");
         assert!(!busy.activity.asked.load(Relaxed));
         drop(quiet);
-        let third = tokio::time::timeout(Duration::from_secs(5), third)
-            .await
-            .expect("the freed slot was taken")
-            .expect("task");
+        let third = taken(third).await;
         assert_eq!(slots.held().len(), 2);
         drop((busy, third));
         assert!(slots.held().is_empty());
