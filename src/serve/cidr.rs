@@ -11,8 +11,19 @@ pub struct Cidr {
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
-#[error("`{0}` is not an address block (expected ADDR or ADDR/PREFIX)")]
-pub struct CidrError(pub String);
+pub enum CidrError {
+    #[error("`{0}` is not an address block (expected ADDR or ADDR/PREFIX)")]
+    NotABlock(String),
+    /// `192.168.1.10/24`: a typo for one host or for its network, and the
+    /// network would trust 255 hosts more than the one meant.
+    #[error("`{text}` has bits set past its /{prefix}: write {network}/{prefix} for the block, or {addr} alone for the one address")]
+    HostBits {
+        text: String,
+        network: IpAddr,
+        prefix: u8,
+        addr: IpAddr,
+    },
+}
 
 impl Cidr {
     /// A prefix of length 0: every address of its family.
@@ -34,20 +45,26 @@ impl Cidr {
     }
 
     pub fn contains(&self, ip: IpAddr) -> bool {
-        match (self.addr, ip.to_canonical()) {
-            (IpAddr::V4(net), IpAddr::V4(ip)) => {
+        let ip = ip.to_canonical();
+        ip.is_ipv4() == self.addr.is_ipv4()
+            && Cidr { addr: ip, ..*self }.network() == self.network()
+    }
+
+    /// The address with the bits past the prefix cleared.
+    fn network(&self) -> IpAddr {
+        match self.addr {
+            IpAddr::V4(a) => {
                 let mask = u32::MAX
                     .checked_shl(32 - u32::from(self.prefix))
                     .unwrap_or(0);
-                u32::from(net) & mask == u32::from(ip) & mask
+                IpAddr::V4((u32::from(a) & mask).into())
             }
-            (IpAddr::V6(net), IpAddr::V6(ip)) => {
+            IpAddr::V6(a) => {
                 let mask = u128::MAX
                     .checked_shl(128 - u32::from(self.prefix))
                     .unwrap_or(0);
-                u128::from(net) & mask == u128::from(ip) & mask
+                IpAddr::V6((u128::from(a) & mask).into())
             }
-            _ => false,
         }
     }
 }
@@ -56,7 +73,7 @@ impl FromStr for Cidr {
     type Err = CidrError;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let err = || CidrError(s.to_string());
+        let err = || CidrError::NotABlock(s.to_string());
         let (addr, prefix) = match s.split_once('/') {
             Some((a, p)) => (a, Some(p)),
             None => (s, None),
@@ -69,6 +86,16 @@ impl FromStr for Cidr {
         };
         if prefix > max {
             return Err(err());
+        }
+        let block = Cidr { addr, prefix };
+        let network = block.network();
+        if network != addr {
+            return Err(CidrError::HostBits {
+                text: s.to_string(),
+                network,
+                prefix,
+                addr,
+            });
         }
         // Peers are compared as IPv4 when mapped, so a mapped block is the
         // IPv4 block it maps (`::ffff:10.0.0.0/104` is `10.0.0.0/8`).
@@ -126,8 +153,26 @@ mod tests {
             "x/8",
             "10.0.0.0/-1",
             "10.0.0/8",
+            "192.168.1.10/24",
+            "10.0.0.1/0",
+            "2001:db8::1/64",
+            "::ffff:10.0.0.1/104",
         ] {
             assert!(bad.parse::<Cidr>().is_err(), "{bad}");
+        }
+        let e = "192.168.1.10/24".parse::<Cidr>().unwrap_err().to_string();
+        assert!(
+            e.contains("write 192.168.1.0/24 for the block, or 192.168.1.10 alone"),
+            "{e}"
+        );
+        for good in [
+            "192.168.1.0/24",
+            "0.0.0.0/0",
+            "2001:db8::/64",
+            "10.0.0.1",
+            "::1",
+        ] {
+            assert!(good.parse::<Cidr>().is_ok(), "{good}");
         }
     }
 }
