@@ -23,7 +23,7 @@ pub struct ServeArgs {
     pub config: Option<PathBuf>,
     /// Address to serve the API on (repeatable). Default `[::]:8249`, dual
     /// stack.
-    #[arg(long = "listen", value_name = "ADDR:PORT")]
+    #[arg(long = "listen", value_name = "ADDR:PORT", value_parser = super::config::listen_addr)]
     pub listen: Vec<SocketAddr>,
     /// API key for the lookup and listing endpoints (no default: without a
     /// key they are off). Prefer SYNPRINT_API_KEY: flags show up in `ps`.

@@ -284,11 +284,35 @@ impl Layer {
     }
 }
 
+/// A listening address: an IP address and a port, never a host name
+/// (which would need a resolver at start, and may name several addresses).
+pub fn listen_addr(text: &str) -> Result<SocketAddr, String> {
+    let text = text.trim();
+    text.parse().map_err(|_| match text.rsplit_once(':') {
+        Some((host, port))
+            if port.parse::<u16>().is_ok()
+                && host.parse::<IpAddr>().is_err()
+                && !host.is_empty()
+                && !host.contains([':', '[', ']']) =>
+        {
+            format!(
+                "`{host}` is a host name: give an IP address, such as 127.0.0.1:{port} or \
+                 [::1]:{port}"
+            )
+        }
+        _ => "expected an IP address and a port, such as 127.0.0.1:8249 or [::1]:8249".into(),
+    })
+}
+
 impl Layer {
     fn set(&mut self, key: ConfigKey, value: &Setting) -> Result<(), ConfigError> {
         match key {
             ConfigKey::Listen => {
-                let listen = value.parsed_list()?;
+                let listen = value
+                    .list()?
+                    .iter()
+                    .map(|s| listen_addr(s).map_err(|e| value.invalid(format!("`{s}`: {e}"))))
+                    .collect::<Result<Vec<_>, _>>()?;
                 // Falling back to the default would listen on every
                 // interface.
                 if listen.is_empty() {
@@ -856,6 +880,28 @@ mod tests {
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
         move |k| m.get(k).cloned()
+    }
+
+    /// A listening address is an IP address and a port; a host name is
+    /// said to be one, the other mistakes get the form to write.
+    #[test]
+    fn listen_addresses_name_the_mistake() {
+        assert_eq!(
+            listen_addr(" [::1]:80 "),
+            Ok("[::1]:80".parse().expect("addr"))
+        );
+        let host = listen_addr("localhost:8249").expect_err("host name");
+        assert!(
+            host.contains("`localhost` is a host name") && host.contains("127.0.0.1:8249"),
+            "{host}"
+        );
+        for bad in ["::1:8249", "127.0.0.1", "127.0.0.1:65536", ":80", "[::1]80"] {
+            let e = listen_addr(bad).expect_err(bad);
+            assert!(
+                e.starts_with("expected an IP address and a port"),
+                "{bad}: {e}"
+            );
+        }
     }
 
     #[test]
