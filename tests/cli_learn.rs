@@ -654,11 +654,22 @@ fn labels_that_match_no_syn_are_an_error_not_a_report() {
         let out = synprint(&args);
         let err = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(1), "{err}");
-        assert!(
-            out.stdout.is_empty(),
-            "{}",
-            String::from_utf8_lossy(&out.stdout)
-        );
+        if json {
+            // A script reading the JSON gets the join's counts and no report.
+            let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("eval JSON");
+            assert!(v["report"].is_null(), "{v}");
+            assert_eq!(
+                (&v["join"]["labelled"], &v["join"]["unmatched_label_rows"]),
+                (&0.into(), &1.into()),
+                "{v}"
+            );
+        } else {
+            assert!(
+                out.stdout.is_empty(),
+                "{}",
+                String::from_utf8_lossy(&out.stdout)
+            );
+        }
         assert!(err.contains("no client SYN has a label"), "{err}");
         assert!(err.contains("(3 SYNs, 3 without a label,"), "{err}");
         assert!(err.contains("; 1 label row matched no SYN"), "{err}");

@@ -150,33 +150,40 @@ pub fn eval(args: EvalArgs) -> Result<ExitCode, CliError> {
     };
     let labels = read_labels(&args.labels)?;
     let (report, join) = classify::eval_capture(model, &args.pcap, &labels, engine.p0f_database())?;
-    if join.labelled == 0 {
-        // A report of 0.0% everywhere would read as a model that is always
-        // wrong, not as labels that never matched.
+    // A report of 0.0% everywhere would read as a model that is always
+    // wrong, not as labels that never matched: none is made (and `--json`
+    // says so with a `null` report, beside the join's counts).
+    let report = (join.labelled > 0).then_some(report);
+    if report.is_none() {
         synprint::say!("{}", nothing_joined(&args.pcap, &args.labels, &join, 0));
-        say_stopped_early(&join);
-        return Ok(ExitCode::FAILURE);
     }
     let mut out = io::stdout().lock();
-    let written = if args.json {
-        let json = serde_json::json!({ "join": join, "report": report });
-        serde_json::to_writer_pretty(&mut out, &json)
-            .map_err(io::Error::from)
-            .and_then(|()| writeln!(out))
-    } else {
-        writeln!(
+    let written = match &report {
+        _ if args.json => {
+            let json = serde_json::json!({ "join": join, "report": report });
+            serde_json::to_writer_pretty(&mut out, &json)
+                .map_err(io::Error::from)
+                .and_then(|()| writeln!(out))
+        }
+        Some(report) => writeln!(
             out,
             "{} ({join})\n",
             counted(join.labelled, "labelled SYN", "labelled SYNs")
         )
-        .and_then(|()| write!(out, "{report}"))
+        .and_then(|()| write!(out, "{report}")),
+        None => Ok(()),
     };
     match written.and_then(|()| out.flush()) {
         // Read by `| head`: what it wanted was written.
         Err(e) if e.kind() == io::ErrorKind::BrokenPipe => {}
         other => other.map_err(CliError::Stdout)?,
     }
-    Ok(say_stopped_early(&join))
+    let status = say_stopped_early(&join);
+    Ok(if report.is_some() {
+        status
+    } else {
+        ExitCode::FAILURE
+    })
 }
 
 /// Reads a labels CSV and says on stderr how many rows repeated an
