@@ -98,7 +98,7 @@ fn a_linux_syn_with_a_windows_user_agent_is_a_mismatch() {
     assert_eq!(recs[1]["verdict"]["os_mismatch"], false, "{}", recs[1]);
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
-        err.contains("labels:              2 SYNs judged (2 labelled connections)"),
+        err.contains("labels:              2 SYNs judged (2 labelled connections, 0 of them matched no SYN)"),
         "{err}"
     );
     assert!(
@@ -339,7 +339,7 @@ fn analyze_judges_each_row_as_learn_and_eval_read_it() {
         recs[4]
     );
     assert!(
-        err.contains("4 SYNs judged (5 labelled connections)"),
+        err.contains("4 SYNs judged (5 labelled connections, 1 of them matched no SYN)"),
         "{err}"
     );
     assert!(
@@ -382,7 +382,7 @@ fn labels_that_match_nothing_are_reported() {
     assert!(out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
-        err.contains("0 SYNs judged (2 labelled connections)"),
+        err.contains("0 SYNs judged (2 labelled connections, 2 of them matched no SYN)"),
         "{err}"
     );
     assert!(err.contains("note: no SYN matched a label row"), "{err}");

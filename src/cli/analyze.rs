@@ -1431,8 +1431,11 @@ impl Judge {
     fn report(&self) {
         let (judged, labelled) = (self.judged.borrow().len(), self.labels.len());
         let s = |n: usize| if n == 1 { "" } else { "s" };
+        // Each SYN judged is the first of one row's address and port.
+        let unmatched = labelled.saturating_sub(judged);
         synprint::say!(
-            "labels:              {judged} SYN{} judged ({labelled} labelled connection{})",
+            "labels:              {judged} SYN{} judged ({labelled} labelled connection{}, \
+             {unmatched} of them matched no SYN)",
             s(judged),
             s(labelled)
         );
