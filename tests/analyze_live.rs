@@ -322,6 +322,12 @@ fn duration_ends_the_capture() {
         text.contains("records:             0 syn, 0 syn_ack"),
         "{text}"
     );
+    assert!(
+        text.contains(&format!(
+            "capturing on lo, port {port}; stops after 0.5 s, or at Ctrl-C"
+        )),
+        "{text}"
+    );
     let mut records = String::new();
     BufReader::new(out)
         .read_to_string(&mut records)

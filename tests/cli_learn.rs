@@ -98,7 +98,9 @@ fn a_linux_syn_with_a_windows_user_agent_is_a_mismatch() {
     assert_eq!(recs[1]["verdict"]["os_mismatch"], false, "{}", recs[1]);
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
-        err.contains("labels:              2 SYNs judged (2 labelled connections, 0 of them matched no SYN)"),
+        err.contains(
+            "labels:              2 SYNs judged (2 labelled connections, 0 of them matched no SYN)"
+        ),
         "{err}"
     );
     assert!(

@@ -931,7 +931,11 @@ fn run_live<W: Write>(
     let interface = capture.interface().to_string();
     // Said once the socket is open: SYNs from here on are seen.
     let described = capture.options().described(args.filter.as_ref());
-    synprint::say!("capturing on {interface}{described}; Ctrl-C stops");
+    let stops = match args.duration {
+        Some(d) => format!("stops after {} s, or at Ctrl-C", d.as_secs_f64()),
+        None => "Ctrl-C stops".to_string(),
+    };
+    synprint::say!("capturing on {interface}{described}; {stops}");
     let started = Instant::now();
     let deadline = args.duration.map(|d| started + d);
     let keep_going = || {
