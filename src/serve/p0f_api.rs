@@ -18,6 +18,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{UnixListener, UnixStream};
@@ -36,6 +37,10 @@ const STR_LEN: usize = 32;
 /// task and a descriptor, so their number is capped; more wait to be
 /// accepted.
 pub const MAX_CLIENTS: usize = 20;
+/// How long an answer may wait for a client to read: one that sends
+/// queries and never reads its answers would otherwise keep its place
+/// among the [`MAX_CLIENTS`] for good, once the socket's buffer is full.
+pub const WRITE_STALL_TIMEOUT: Duration = Duration::from_secs(30);
 /// Who may query: the owner and the group. p0f makes its socket 0666, but
 /// the socket answers about every address, which the HTTP API does only
 /// with its key.
@@ -297,7 +302,8 @@ impl QuerySocket {
                 Ok((stream, _)) => {
                     let (store, shutdown) = (Arc::clone(&store), shutdown.clone());
                     tokio::spawn(async move {
-                        answer_client(stream, store.as_ref(), shutdown).await;
+                        let stall = WRITE_STALL_TIMEOUT;
+                        answer_client(stream, store.as_ref(), shutdown, stall).await;
                         drop(permit);
                     });
                 }
@@ -323,11 +329,13 @@ fn identity(path: &Path) -> io::Result<(u64, u64)> {
 }
 
 /// Answers one client's queries in order until it hangs up (a partial
-/// query at the end is dropped, as p0f drops it) or the server stops.
+/// query at the end is dropped, as p0f drops it), leaves an answer unread
+/// for `stall`, or the server stops.
 async fn answer_client(
     mut stream: UnixStream,
     store: &dyn FingerprintStore,
     mut shutdown: watch::Receiver<bool>,
+    stall: Duration,
 ) {
     let mut q = [0u8; QUERY_LEN];
     loop {
@@ -339,8 +347,9 @@ async fn answer_client(
             return;
         }
         let answer = respond(&q, store, super::http::now());
-        if stream.write_all(&answer).await.is_err() {
-            return;
+        match tokio::time::timeout(stall, stream.write_all(&answer)).await {
+            Ok(Ok(())) => {}
+            Ok(Err(_)) | Err(_) => return,
         }
     }
 }
@@ -373,6 +382,32 @@ mod tests {
             .expect("decodes")
             .expect("a SYN");
         store.insert(Arc::new(engine.fingerprint(obs, None)));
+    }
+
+    /// A client that sends queries and never reads its answers is let go
+    /// once an answer has waited `stall`; one that reads is answered.
+    #[tokio::test]
+    async fn a_client_that_never_reads_is_let_go() {
+        let store = MemoryStore::new(StoreConfig::default());
+        let (_stop, shutdown) = watch::channel(false);
+        let (mut client, server) = UnixStream::pair().expect("pair");
+        let stall = Duration::from_millis(300);
+        let answering = tokio::spawn(async move {
+            answer_client(server, &store, shutdown, stall).await;
+        });
+        let q = query(QUERY_MAGIC, 4, HOST);
+        let mut a = [0u8; RESPONSE_LEN];
+        client.write_all(&q).await.expect("query");
+        client.read_exact(&mut a).await.expect("answered");
+        assert_eq!(u32::from_ne_bytes([a[0], a[1], a[2], a[3]]), RESPONSE_MAGIC);
+        // Queries without reading, until the server stops taking them:
+        // its answers fill the socket's buffer, then it gives up.
+        let flood = async { while client.write_all(&q).await.is_ok() {} };
+        let _ = tokio::time::timeout(Duration::from_secs(20), flood).await;
+        tokio::time::timeout(Duration::from_secs(5), answering)
+            .await
+            .expect("the client was let go")
+            .expect("task");
     }
 
     #[test]
