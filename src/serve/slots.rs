@@ -11,7 +11,7 @@
 //! under any overload.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -30,6 +30,9 @@ pub const MIN_QUIET: Duration = Duration::from_secs(1);
 /// hyper's graceful shutdown leaves alone), needs the cut.
 pub const RECLAIM_GRACE: Duration = Duration::from_secs(1);
 
+/// [`Activity::head_started_us`] before a connection's first byte.
+const NO_HEAD: u64 = u64::MAX;
+
 /// How often a new connection waiting for a slot looks again for a quiet
 /// connection to take it from.
 const RECLAIM_RETRY: Duration = Duration::from_millis(250);
@@ -39,6 +42,26 @@ pub struct Slots {
     held: Mutex<HashMap<u64, Arc<Activity>>>,
     next_id: AtomicU64,
     epoch: Instant,
+    /// New connections waiting for a slot: as many held ones are asked to
+    /// give theirs up at a time, no more (one asked may take up to
+    /// [`RECLAIM_GRACE`] to go, and each waiter looks again sooner).
+    waiting: AtomicUsize,
+}
+
+/// One new connection counted in [`Slots::waiting`] while it waits.
+struct Waiter<'a>(&'a AtomicUsize);
+
+impl<'a> Waiter<'a> {
+    fn new(waiting: &'a AtomicUsize) -> Self {
+        waiting.fetch_add(1, Relaxed);
+        Waiter(waiting)
+    }
+}
+
+impl Drop for Waiter<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Relaxed);
+    }
 }
 
 /// What the slots know of one connection.
@@ -47,8 +70,9 @@ pub struct Activity {
     /// way (or the connection was accepted).
     last_active_us: AtomicU64,
     /// Microseconds from [`Slots::epoch`] to the first byte of the request
-    /// head being read now (or the connection's accepting, for the first
-    /// head); meaningful while nothing has answered it.
+    /// head being read now; meaningful while nothing has answered it, and
+    /// [`NO_HEAD`] before the first byte (a pooled or preconnected client
+    /// may send its first request long after connecting).
     head_started_us: AtomicU64,
     epoch: Instant,
     asked: AtomicBool,
@@ -63,22 +87,24 @@ impl Activity {
     pub fn moved(&self, written: bool) {
         let now = micros_since(self.epoch);
         self.last_active_us.store(now, Relaxed);
-        if !written && self.answered.load(Relaxed) {
+        let new_head = self.answered.load(Relaxed) || self.head_started_us.load(Relaxed) == NO_HEAD;
+        if !written && new_head {
             self.head_started_us.store(now, Relaxed);
         }
         self.answered.store(written, Relaxed);
     }
 
-    /// Since when the connection may give its slot up, if it may (quiet,
-    /// or sending a head, since `cutoff_us` or before).
+    /// Since when the connection may give its slot up, if it may: quiet
+    /// since `cutoff_us` or before, or sending a head since then (a head
+    /// starts no later than its connection's last byte).
     fn reclaimable_since(&self, cutoff_us: u64) -> Option<u64> {
-        let quiet = Some(self.last_active_us.load(Relaxed));
-        let head = (!self.answered.load(Relaxed)).then(|| self.head_started_us.load(Relaxed));
-        [quiet, head]
-            .into_iter()
-            .flatten()
-            .filter(|&t| t <= cutoff_us)
-            .min()
+        let head = self.head_started_us.load(Relaxed);
+        let since = if !self.answered.load(Relaxed) && head != NO_HEAD {
+            head
+        } else {
+            self.last_active_us.load(Relaxed)
+        };
+        (since <= cutoff_us).then_some(since)
     }
 
     /// Answered, and no byte of another request read since: a keep-alive
@@ -109,6 +135,7 @@ impl Slots {
             held: Mutex::new(HashMap::with_capacity(count.min(1 << 16))),
             next_id: AtomicU64::new(0),
             epoch: Instant::now(),
+            waiting: AtomicUsize::new(0),
         })
     }
 
@@ -124,18 +151,21 @@ impl Slots {
             Ok(p) => p,
             Err(TryAcquireError::Closed) => return None,
             // The scan runs only when every slot is held.
-            Err(TryAcquireError::NoPermits) => loop {
-                self.reclaim_quietest(self.now_us());
-                let wait = Arc::clone(&self.permits).acquire_owned();
-                if let Ok(p) = tokio::time::timeout(RECLAIM_RETRY, wait).await {
-                    break p.ok()?;
+            Err(TryAcquireError::NoPermits) => {
+                let _waiter = Waiter::new(&self.waiting);
+                loop {
+                    self.reclaim_quietest(self.now_us());
+                    let wait = Arc::clone(&self.permits).acquire_owned();
+                    if let Ok(p) = tokio::time::timeout(RECLAIM_RETRY, wait).await {
+                        break p.ok()?;
+                    }
                 }
-            },
+            }
         };
         let now = self.now_us();
         let activity = Arc::new(Activity {
             last_active_us: AtomicU64::new(now),
-            head_started_us: AtomicU64::new(now),
+            head_started_us: AtomicU64::new(NO_HEAD),
             epoch: self.epoch,
             asked: AtomicBool::new(false),
             answered: AtomicBool::new(false),
@@ -156,7 +186,8 @@ impl Slots {
     }
 
     /// Asks the connection quiet (or sending its head) longest, if for
-    /// [`MIN_QUIET`] and not asked yet, to give its slot back. A scan: it
+    /// [`MIN_QUIET`] and not asked yet, to give its slot back, unless the
+    /// ones asked already, still going, are as many as the waiters. A scan: it
     /// runs only when every slot is taken, and a connection's own work
     /// dwarfs its share of it.
     fn reclaim_quietest(&self, now_us: u64) {
@@ -165,6 +196,10 @@ impl Slots {
             return;
         };
         let held = self.held();
+        let asked = held.values().filter(|a| a.asked.load(Relaxed)).count();
+        if asked >= self.waiting.load(Relaxed) {
+            return;
+        }
         let quietest = held
             .values()
             .filter(|a| !a.asked.load(Relaxed))
@@ -214,24 +249,78 @@ mod tests {
 
     /// A client that sends a byte of its request head every 200 ms never
     /// goes quiet, but its head has been arriving for over a second: its
-    /// slot is taken, not a busy client's; and a busy client's next
-    /// request starts a head of its own, not one a second old.
+    /// slot is taken, not a busy client's.
     #[tokio::test]
     async fn a_head_that_never_ends_gives_its_slot_up() {
+        let started = Instant::now();
         let (_slots, slow, busy, third) = full_house().await;
         // Both keep at it while the third waits: the slow one is asked
         // without ever having been quiet.
-        let mut rounds = 0;
         while !slow.activity.asked.load(Relaxed) {
-            assert!(rounds < 25, "the slow sender was not asked in 5 s");
-            rounds += 1;
+            assert!(
+                started.elapsed() < Duration::from_secs(5),
+                "the slow sender was not asked"
+            );
             slow.activity.moved(false);
             served(&busy);
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
-        assert!(rounds >= 5, "asked after {rounds} rounds: before a second");
+        assert!(
+            started.elapsed() >= MIN_QUIET,
+            "asked after {:?}",
+            started.elapsed()
+        );
         assert!(!busy.activity.asked.load(Relaxed));
         drop(slow);
+        taken(third).await;
+    }
+
+    /// A head is timed from its own first byte: not from the connection's
+    /// accepting (a preconnected client's first request), nor from an
+    /// earlier request's head (a keep-alive client's next one). Heads that
+    /// then take a second count.
+    #[tokio::test]
+    async fn heads_are_timed_from_their_first_byte() {
+        let slots = Slots::new(2);
+        let preconnected = slots.acquire().await.expect("slot");
+        let kept_alive = slots.acquire().await.expect("slot");
+        served(&kept_alive);
+        tokio::time::sleep(Duration::from_millis(1200)).await;
+        preconnected.activity.moved(false);
+        kept_alive.activity.moved(false);
+        slots.waiting.store(1, Relaxed);
+        slots.reclaim_quietest(slots.now_us());
+        let asked = |s: &Slot| s.activity.asked.load(Relaxed);
+        assert!(!asked(&preconnected) && !asked(&kept_alive));
+        tokio::time::sleep(Duration::from_millis(1200)).await;
+        slots.reclaim_quietest(slots.now_us());
+        assert!(asked(&preconnected) || asked(&kept_alive));
+    }
+
+    /// One waiting connection asks one held connection at a time, however
+    /// long that one takes to go; none in the slots' first second, when
+    /// nothing can have been quiet for one (a connection accepted at
+    /// their start has time 0).
+    #[tokio::test]
+    async fn one_waiter_asks_one_connection_at_a_time() {
+        let slots = Slots::new(2);
+        let first = slots.acquire().await.expect("slot");
+        first.activity.last_active_us.store(0, Relaxed);
+        slots.waiting.store(1, Relaxed);
+        slots.reclaim_quietest(MIN_QUIET.as_micros() as u64 / 2);
+        assert!(
+            !first.activity.asked.load(Relaxed),
+            "asked in the first second"
+        );
+        slots.waiting.store(0, Relaxed);
+        let second = slots.acquire().await.expect("slot");
+        let waiting = Arc::clone(&slots);
+        let third = tokio::spawn(async move { waiting.acquire().await });
+        // Both quiet; neither goes when asked.
+        tokio::time::sleep(Duration::from_millis(2500)).await;
+        let asked = [&first, &second].map(|s| s.activity.asked.load(Relaxed));
+        assert_eq!(asked.iter().filter(|a| **a).count(), 1, "{asked:?}");
+        drop(if asked[0] { first } else { second });
         taken(third).await;
     }
 
