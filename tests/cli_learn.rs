@@ -267,7 +267,7 @@ fn learning_can_leave_out_suspected_syns() {
     let out = skipping(&model("none.toml"), &suspect_pcap, &suspect_labels);
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
-    assert!(err.contains("every labelled SYN was left out as suspected (1 SYN built by a middlebox, 1 an embedded"), "{err}");
+    assert!(err.contains("no labelled SYN left to learn from: left out as suspected: 1 SYN built by a middlebox, 1 an embedded"), "{err}");
     assert!(!Path::new(&model("none.toml")).exists());
 }
 

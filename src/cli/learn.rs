@@ -54,6 +54,11 @@ pub fn learn(args: LearnArgs) -> Result<ExitCode, CliError> {
     super::analyze::refuse_stdin_twice(args.pcap.iter().chain([&args.labels]))?;
     let engine = EngineArgs::new(args.p0f_db.clone(), None).build()?;
     let labels = read_labels(&args.labels)?;
+    // Runs learning into one model at once (jobs over rotated captures)
+    // each add their counts: reading the model again, adding and writing
+    // is one step under a lock. With --skip-suspected the judge is that
+    // model too, so the lock is taken before it is read for the judge.
+    let early_lock = args.skip_suspected.then(|| lock_beside(&args.model));
     // Checked before the capture is read: a model this run cannot add to
     // fails at once.
     let existing = existing_model(&args.model)?;
@@ -69,30 +74,26 @@ pub fn learn(args: LearnArgs) -> Result<ExitCode, CliError> {
         engine.p0f_database(),
         judge.as_ref(),
     )?;
-    if stats.total == 0 && stats.suspected.total() > 0 {
-        synprint::say!(
-            "{}: every labelled SYN was left out as suspected ({})",
-            args.model.display(),
-            left_out(&stats.suspected)
-        );
-        say_stopped_early(&join);
-        synprint::say!("{}: not written", args.model.display());
-        return Ok(ExitCode::FAILURE);
-    }
     if stats.total == 0 {
         let unknown = stats.skipped_unknown;
-        synprint::say!(
-            "{}",
-            nothing_joined(&args.pcap, &args.labels, &join, unknown)
-        );
+        let why = match stats.suspected.total() {
+            0 => nothing_joined(&args.pcap, &args.labels, &join, unknown),
+            _ => format!(
+                "{}: no labelled SYN left to learn from: left out as suspected: {}{}",
+                args.model.display(),
+                left_out(&stats.suspected),
+                match unknown {
+                    0 => String::new(),
+                    n => format!("; {n} labelled unknown"),
+                }
+            ),
+        };
+        synprint::say!("{why}");
         say_stopped_early(&join);
         synprint::say!("{}: not written", args.model.display());
         return Ok(ExitCode::FAILURE);
     }
-    // Runs learning into one model at once (jobs over rotated captures)
-    // each add their counts: reading the model again, adding and writing
-    // is one step under a lock.
-    let _lock = lock_beside(&args.model);
+    let _lock = early_lock.unwrap_or_else(|| lock_beside(&args.model));
     let mut learned = existing_model(&args.model)?.unwrap_or_else(ModelFile::empty_learned);
     let held: u64 = learned.class.values().map(|c| c.samples).sum();
     learned.absorb(&new);

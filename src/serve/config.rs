@@ -289,10 +289,13 @@ impl Layer {
 pub fn listen_addr(text: &str) -> Result<SocketAddr, String> {
     let text = text.trim();
     text.parse().map_err(|_| match text.rsplit_once(':') {
+        // nginx's `listen *:80`.
+        Some(("*", port)) if port.parse::<u16>().is_ok() => {
+            format!("`*` is no address here: [::]:{port} listens on every address, IPv4 and IPv6")
+        }
         Some((host, port))
             if port.parse::<u16>().is_ok()
-                && host.parse::<IpAddr>().is_err()
-                && !host.is_empty()
+                && host.bytes().any(|b| b.is_ascii_alphabetic())
                 && !host.contains([':', '[', ']']) =>
         {
             format!(
@@ -895,7 +898,17 @@ mod tests {
             host.contains("`localhost` is a host name") && host.contains("127.0.0.1:8249"),
             "{host}"
         );
-        for bad in ["::1:8249", "127.0.0.1", "127.0.0.1:65536", ":80", "[::1]80"] {
+        let any = listen_addr("*:8249").expect_err("*");
+        assert!(any.contains("[::]:8249 listens on every address"), "{any}");
+        for bad in [
+            "::1:8249",
+            "127.0.0.1",
+            "127.0.0.1:65536",
+            ":80",
+            "[::1]80",
+            "127.1:80",
+            "0:80",
+        ] {
             let e = listen_addr(bad).expect_err(bad);
             assert!(
                 e.starts_with("expected an IP address and a port"),

@@ -552,8 +552,8 @@ impl FingerprintStore for MemoryStore {
 
     /// Copied in batches, each under the lock for a moment: a whole store
     /// of 100,000 addresses at once held it for 150 ms, with every SYN and
-    /// lookup waiting. An address that comes or goes meanwhile may be
-    /// missing from the list.
+    /// lookup waiting. An address that arrives or is dropped meanwhile is
+    /// not listed; one updated meanwhile is listed as updated.
     fn all(&self, now: Timestamp) -> Vec<IpHistory> {
         let ips: Vec<IpAddr> = self.lock().ips.keys().copied().collect();
         let mut all = Vec::with_capacity(ips.len());
