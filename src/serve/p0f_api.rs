@@ -40,7 +40,7 @@ pub const MAX_CLIENTS: usize = 20;
 /// How long an answer may wait for a client to read: one that sends
 /// queries and never reads its answers would otherwise keep its place
 /// among the [`MAX_CLIENTS`] for good, once the socket's buffer is full.
-pub const WRITE_STALL_TIMEOUT: Duration = Duration::from_secs(30);
+const WRITE_STALL_TIMEOUT: Duration = Duration::from_secs(30);
 /// Who may query: the owner and the group. p0f makes its socket 0666, but
 /// the socket answers about every address, which the HTTP API does only
 /// with its key.
@@ -302,8 +302,8 @@ impl QuerySocket {
                 Ok((stream, _)) => {
                     let (store, shutdown) = (Arc::clone(&store), shutdown.clone());
                     tokio::spawn(async move {
-                        let stall = WRITE_STALL_TIMEOUT;
-                        answer_client(stream, store.as_ref(), shutdown, stall).await;
+                        let store = store.as_ref();
+                        answer_client(stream, store, shutdown, WRITE_STALL_TIMEOUT).await;
                         drop(permit);
                     });
                 }
@@ -347,9 +347,9 @@ async fn answer_client(
             return;
         }
         let answer = respond(&q, store, super::http::now());
-        match tokio::time::timeout(stall, stream.write_all(&answer)).await {
-            Ok(Ok(())) => {}
-            Ok(Err(_)) | Err(_) => return,
+        let written = tokio::time::timeout(stall, stream.write_all(&answer)).await;
+        if !matches!(written, Ok(Ok(()))) {
+            return;
         }
     }
 }

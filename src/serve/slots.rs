@@ -162,9 +162,8 @@ impl Slots {
                 }
             }
         };
-        let now = self.now_us();
         let activity = Arc::new(Activity {
-            last_active_us: AtomicU64::new(now),
+            last_active_us: AtomicU64::new(self.now_us()),
             head_started_us: AtomicU64::new(NO_HEAD),
             epoch: self.epoch,
             asked: AtomicBool::new(false),
@@ -187,9 +186,9 @@ impl Slots {
 
     /// Asks the connection quiet (or sending its head) longest, if for
     /// [`MIN_QUIET`] and not asked yet, to give its slot back, unless the
-    /// ones asked already, still going, are as many as the waiters. A scan: it
-    /// runs only when every slot is taken, and a connection's own work
-    /// dwarfs its share of it.
+    /// ones asked already, still going, are as many as the waiters. A
+    /// scan: it runs only when every slot is taken, and a connection's own
+    /// work dwarfs its share of it.
     fn reclaim_quietest(&self, now_us: u64) {
         // In the first second nothing can have been quiet that long.
         let Some(cutoff) = now_us.checked_sub(MIN_QUIET.as_micros() as u64) else {
