@@ -17,6 +17,8 @@ const MAC_UA: &str =
     "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.1 Safari/605.1.15";
 const LINUX_UA: &str = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36";
 
+const SERVER: IpAddr = IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1));
+
 /// One desktop stack of each family, with its browser's User-Agent.
 const THREE_STACKS: [(Stack, &str); 3] = [
     (Stack::Windows, WINDOWS_UA),
@@ -54,12 +56,11 @@ fn addr(i: u32) -> IpAddr {
 fn labelled(dir: &Path, name: &str, rows: &[(Stack, &str)], n: u32) -> (String, String) {
     let mut w = PcapWriter::new(Vec::new(), LinkType::ETHERNET).expect("header");
     let mut csv = String::from("src_ip,src_port,user_agent,extra\n");
-    let server = IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1));
     let mut i = 0u32;
     for round in 0..n {
         for (stack, ua) in rows {
             i += 1;
-            let mut p: TcpPacket = stack.syn(addr(i), 40000 + (i % 20000) as u16, server, 443, i);
+            let mut p: TcpPacket = stack.syn(addr(i), 40000 + (i % 20000) as u16, SERVER, 443, i);
             p.ttl -= (round % 12) as u8;
             w.write(
                 Timestamp(u64::from(i) * 1_000_000),
@@ -112,6 +113,34 @@ fn a_linux_syn_with_a_windows_user_agent_is_a_mismatch() {
 
 const ANDROID_UA: &str = "Mozilla/5.0 (Linux; Android 13; Pixel 7) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Mobile Safari/537.36";
 
+/// A proxy's SYN from client `i`: initial TTL 255 and an MSS option alone,
+/// as no client stack sends it.
+fn proxy_syn(i: u32) -> TcpPacket {
+    let mut proxy = Stack::Windows.syn(addr(i), 40000 + i as u16, SERVER, 443, i);
+    (proxy.ttl, proxy.window) = (250, 4380);
+    proxy.options = synprint::craft::OptionBytes::new().mss(1460).0;
+    proxy
+}
+
+/// `rows` as `name.pcap` and `name.csv` labelling each SYN with its
+/// User-Agent; their paths.
+fn write_labelled(dir: &Path, name: &str, rows: &[(TcpPacket, &str)]) -> (String, String) {
+    let mut w = PcapWriter::new(Vec::new(), LinkType::ETHERNET).expect("header");
+    let mut csv = String::from("src_ip,src_port,user_agent\n");
+    for (i, (p, ua)) in rows.iter().enumerate() {
+        let at = Timestamp(1_000_000 * (i as u64 + 1));
+        w.write(at, &ethernet_frame(&p.ip_bytes())).expect("write");
+        csv.push_str(&format!("{},{},\"{ua}\"\n", p.src, p.src_port));
+    }
+    let (pcap, labels) = (
+        dir.join(format!("{name}.pcap")),
+        dir.join(format!("{name}.csv")),
+    );
+    std::fs::write(&pcap, w.into_inner()).expect("write pcap");
+    std::fs::write(&labels, csv).expect("write csv");
+    (pcap.display().to_string(), labels.display().to_string())
+}
+
 /// Devices' SYNs under an Android User-Agent. A router's: the same
 /// family, so no mismatch, but a device opened the connection. A proxy's
 /// (initial TTL 255, a layout no client stack sends): nothing of the
@@ -119,24 +148,11 @@ const ANDROID_UA: &str = "Mozilla/5.0 (Linux; Android 13; Pixel 7) AppleWebKit/5
 #[test]
 fn devices_syns_under_a_phones_user_agent_are_said() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let server = IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1));
     // synprint's embedded preset: window 14600 (MSS 1460 * 10), scale 2.
-    let router = Stack::Embedded.syn(addr(1), 40001, server, 443, 1);
-    let phone = Stack::Android.syn(addr(2), 40002, server, 443, 2);
-    let mut proxy = Stack::Windows.syn(addr(3), 40003, server, 443, 3);
-    // An MSS option alone, as no client stack sends it.
-    (proxy.ttl, proxy.window) = (250, 4380);
-    proxy.options = synprint::craft::OptionBytes::new().mss(1460).0;
-    let mut w = PcapWriter::new(Vec::new(), LinkType::ETHERNET).expect("header");
-    let mut csv = String::from("src_ip,src_port,user_agent\n");
-    for (i, p) in [&router, &phone, &proxy].into_iter().enumerate() {
-        let at = Timestamp(1_000_000 * (i as u64 + 1));
-        w.write(at, &ethernet_frame(&p.ip_bytes())).expect("write");
-        csv.push_str(&format!("{},{},\"{ANDROID_UA}\"\n", p.src, p.src_port));
-    }
-    let (pcap, labels) = (dir.path().join("r.pcap"), dir.path().join("r.csv"));
-    std::fs::write(&pcap, w.into_inner()).expect("write pcap");
-    std::fs::write(&labels, csv).expect("write csv");
+    let router = Stack::Embedded.syn(addr(1), 40001, SERVER, 443, 1);
+    let phone = Stack::Android.syn(addr(2), 40002, SERVER, 443, 2);
+    let rows = [router, phone, proxy_syn(3)].map(|p| (p, ANDROID_UA));
+    let (pcap, labels) = write_labelled(dir.path(), "r", &rows);
     let out = Command::new(env!("CARGO_BIN_EXE_synprint"))
         .args(["analyze", "--format", "jsonl", "--labels"])
         .args([&labels, &pcap])
@@ -173,49 +189,29 @@ fn devices_syns_under_a_phones_user_agent_are_said() {
 #[test]
 fn learning_can_leave_out_suspected_syns() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let server = IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1));
-    let mut proxy = Stack::Windows.syn(addr(5), 40005, server, 443, 5);
-    (proxy.ttl, proxy.window) = (250, 4380);
-    proxy.options = synprint::craft::OptionBytes::new().mss(1460).0;
     let suspects = [
         (
-            Stack::Embedded.syn(addr(4), 40004, server, 443, 4),
+            Stack::Embedded.syn(addr(4), 40004, SERVER, 443, 4),
             ANDROID_UA,
         ),
-        (proxy, WINDOWS_UA),
-        (Stack::Linux.syn(addr(6), 40006, server, 443, 6), WINDOWS_UA),
+        (proxy_syn(5), WINDOWS_UA),
+        (Stack::Linux.syn(addr(6), 40006, SERVER, 443, 6), WINDOWS_UA),
     ];
     let honest = THREE_STACKS.iter().enumerate().map(|(i, &(stack, ua))| {
         (
-            stack.syn(addr(i as u32 + 1), 40001 + i as u16, server, 443, 1),
+            stack.syn(addr(i as u32 + 1), 40001 + i as u16, SERVER, 443, 1),
             ua,
         )
     });
-    let write = |name: &str, rows: &[(TcpPacket, &str)]| {
-        let mut w = PcapWriter::new(Vec::new(), LinkType::ETHERNET).expect("header");
-        let mut csv = String::from("src_ip,src_port,user_agent\n");
-        for (i, (p, ua)) in rows.iter().enumerate() {
-            let at = Timestamp(1_000_000 * (i as u64 + 1));
-            w.write(at, &ethernet_frame(&p.ip_bytes())).expect("write");
-            csv.push_str(&format!("{},{},\"{ua}\"\n", p.src, p.src_port));
-        }
-        let (pcap, labels) = (
-            dir.path().join(format!("{name}.pcap")),
-            dir.path().join(format!("{name}.csv")),
-        );
-        std::fs::write(&pcap, w.into_inner()).expect("write pcap");
-        std::fs::write(&labels, csv).expect("write csv");
-        (pcap.display().to_string(), labels.display().to_string())
-    };
+    let write = |name: &str, rows: &[(TcpPacket, &str)]| write_labelled(dir.path(), name, rows);
     let all: Vec<_> = honest.chain(suspects.iter().cloned()).collect();
     let (pcap, labels) = write("all", &all);
     let model = |name: &str| dir.path().join(name).display().to_string();
     let skipping = |model: &str, pcap: &str, labels: &str| {
-        let mut args = vec![
+        let learn = [
             "learn", "--pcap", pcap, "--labels", labels, "--model", model,
         ];
-        args.push("--skip-suspected");
-        synprint(&args)
+        synprint(&[&learn[..], &["--skip-suspected"]].concat())
     };
 
     let out = skipping(&model("skip.toml"), &pcap, &labels);
@@ -248,7 +244,7 @@ fn learning_can_leave_out_suspected_syns() {
     let linux_as_windows: Vec<_> = (0..200)
         .map(|i| {
             (
-                Stack::Linux.syn(addr(100 + i), 40100 + i as u16, server, 443, i),
+                Stack::Linux.syn(addr(100 + i), 40100 + i as u16, SERVER, 443, i),
                 WINDOWS_UA,
             )
         })
@@ -278,7 +274,6 @@ fn learning_can_leave_out_suspected_syns() {
 #[test]
 fn analyze_judges_each_row_as_learn_and_eval_read_it() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let server = IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1));
     let mut w = PcapWriter::new(Vec::new(), LinkType::ETHERNET).expect("header");
     // (stack, client, port): the Windows SYN reuses the first one's port.
     let syns = [
@@ -289,7 +284,7 @@ fn analyze_judges_each_row_as_learn_and_eval_read_it() {
         (Stack::Linux, 4, 5003),
     ];
     for (i, &(stack, client, port)) in syns.iter().enumerate() {
-        let p = stack.syn(addr(client), port, server, 443, i as u32 + 1);
+        let p = stack.syn(addr(client), port, SERVER, 443, i as u32 + 1);
         w.write(
             Timestamp(i as u64 * 1_000_000_000),
             &ethernet_frame(&p.ip_bytes()),

@@ -567,10 +567,7 @@ fn connections_and_request_heads_are_bounded() {
 
     // Busy holders: the newcomer waits, and nobody is cut.
     let busy = Holders::start(a, Duration::from_millis(100));
-    let mut newcomer = ask_on_new_connection(a);
-    newcomer
-        .set_read_timeout(Some(Duration::from_millis(1500)))
-        .expect("timeout");
+    let mut newcomer = ask_on_new_connection(a, Duration::from_millis(1500));
     let mut head = [0u8; 12];
     let early = newcomer.read_exact(&mut head);
     assert!(
@@ -591,10 +588,7 @@ fn connections_and_request_heads_are_bounded() {
     // Holders that ask every 3 s: one gives its slot up.
     let idle = Holders::start(a, Duration::from_secs(3));
     std::thread::sleep(Duration::from_millis(300));
-    let mut newcomer = ask_on_new_connection(a);
-    newcomer
-        .set_read_timeout(Some(Duration::from_secs(20)))
-        .expect("timeout");
+    let mut newcomer = ask_on_new_connection(a, Duration::from_secs(20));
     let served = newcomer.read_exact(&mut head);
     let closed = idle.stop();
     served.expect("no new client was served while two idle keep-alive clients held the slots");
@@ -628,10 +622,7 @@ fn connections_and_request_heads_are_bounded() {
         .collect();
     std::thread::sleep(Duration::from_millis(300));
     let started = std::time::Instant::now();
-    let mut newcomer = ask_on_new_connection(a);
-    newcomer
-        .set_read_timeout(Some(Duration::from_secs(20)))
-        .expect("timeout");
+    let mut newcomer = ask_on_new_connection(a, Duration::from_secs(20));
     let served = newcomer.read_exact(&mut head);
     let waited = started.elapsed();
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
@@ -721,9 +712,14 @@ impl Holders {
     }
 }
 
-/// A new connection that has sent `GET /healthz` and closes after it.
-fn ask_on_new_connection(a: std::net::SocketAddr) -> std::net::TcpStream {
+/// A new connection that has sent `GET /healthz` and closes after it,
+/// whose reads give up after `wait`.
+fn ask_on_new_connection(
+    a: std::net::SocketAddr,
+    wait: std::time::Duration,
+) -> std::net::TcpStream {
     let mut s = connect(a, SynShape::default());
+    s.set_read_timeout(Some(wait)).expect("timeout");
     s.write_all(b"GET /healthz HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
         .expect("send");
     s
