@@ -54,27 +54,16 @@ fn addr(i: u32) -> IpAddr {
 
 /// A capture of `n` SYNs per stack with a CSV labelling each by User-Agent.
 fn labelled(dir: &Path, name: &str, rows: &[(Stack, &str)], n: u32) -> (String, String) {
-    let mut w = PcapWriter::new(Vec::new(), LinkType::ETHERNET).expect("header");
-    let mut csv = String::from("src_ip,src_port,user_agent,extra\n");
-    let mut i = 0u32;
+    let mut syns = Vec::new();
     for round in 0..n {
-        for (stack, ua) in rows {
-            i += 1;
-            let mut p: TcpPacket = stack.syn(addr(i), 40000 + (i % 20000) as u16, SERVER, 443, i);
+        for &(stack, ua) in rows {
+            let i = syns.len() as u32 + 1;
+            let mut p = stack.syn(addr(i), 40000 + (i % 20000) as u16, SERVER, 443, i);
             p.ttl -= (round % 12) as u8;
-            w.write(
-                Timestamp(u64::from(i) * 1_000_000),
-                &ethernet_frame(&p.ip_bytes()),
-            )
-            .expect("write");
-            csv.push_str(&format!("{},{},\"{}\",x\n", p.src, p.src_port, ua));
+            syns.push((p, ua));
         }
     }
-    let pcap = dir.join(format!("{name}.pcap"));
-    let labels = dir.join(format!("{name}.csv"));
-    std::fs::write(&pcap, w.into_inner()).expect("write pcap");
-    std::fs::write(&labels, csv).expect("write csv");
-    (pcap.display().to_string(), labels.display().to_string())
+    write_labelled(dir, name, &syns)
 }
 
 #[test]
@@ -123,14 +112,14 @@ fn proxy_syn(i: u32) -> TcpPacket {
 }
 
 /// `rows` as `name.pcap` and `name.csv` labelling each SYN with its
-/// User-Agent; their paths.
+/// User-Agent (and a column `learn` and `eval` must ignore); their paths.
 fn write_labelled(dir: &Path, name: &str, rows: &[(TcpPacket, &str)]) -> (String, String) {
     let mut w = PcapWriter::new(Vec::new(), LinkType::ETHERNET).expect("header");
-    let mut csv = String::from("src_ip,src_port,user_agent\n");
+    let mut csv = String::from("src_ip,src_port,user_agent,extra\n");
     for (i, (p, ua)) in rows.iter().enumerate() {
         let at = Timestamp(1_000_000 * (i as u64 + 1));
         w.write(at, &ethernet_frame(&p.ip_bytes())).expect("write");
-        csv.push_str(&format!("{},{},\"{ua}\"\n", p.src, p.src_port));
+        csv.push_str(&format!("{},{},\"{ua}\",x\n", p.src, p.src_port));
     }
     let (pcap, labels) = (
         dir.join(format!("{name}.pcap")),
