@@ -730,6 +730,116 @@ pub fn is_root() -> bool {
     unsafe { libc::geteuid() == 0 }
 }
 
+/// A local account, as `serve --user` names it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Account {
+    pub name: String,
+    pub uid: u32,
+    /// The account's primary group.
+    pub gid: u32,
+}
+
+/// Looks `name` up in the system's user database (`/etc/passwd`, or
+/// whatever NSS is configured to ask); `None` when there is no such user.
+pub fn account(name: &str) -> io::Result<Option<Account>> {
+    let c_name = CString::new(name)
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "a NUL byte in the name"))?;
+    let mut buf = vec![0u8; 1024];
+    loop {
+        let mut result: *mut libc::passwd = std::ptr::null_mut();
+        // SAFETY: `passwd` is plain old data (all-zero is valid); its
+        // strings point into `buf`, which outlives the call, and only the
+        // two numbers are read from it afterwards.
+        let (rc, entry) = unsafe {
+            let mut entry: libc::passwd = std::mem::zeroed();
+            let rc = libc::getpwnam_r(
+                c_name.as_ptr(),
+                &mut entry,
+                buf.as_mut_ptr().cast(),
+                buf.len(),
+                &mut result,
+            );
+            (rc, entry)
+        };
+        match rc {
+            0 if result.is_null() => return Ok(None),
+            0 => {
+                return Ok(Some(Account {
+                    name: name.to_string(),
+                    uid: entry.pw_uid,
+                    gid: entry.pw_gid,
+                }))
+            }
+            // A larger entry than the buffer: grow it, within reason.
+            libc::ERANGE if buf.len() < 1 << 20 => buf.resize(buf.len() * 4, 0),
+            // Some NSS modules say "not found" this way.
+            libc::ENOENT | libc::ESRCH => return Ok(None),
+            rc => return Err(io::Error::from_raw_os_error(rc)),
+        }
+    }
+}
+
+/// Which step of [`become_user`] failed, and why.
+#[derive(Debug)]
+pub struct SwitchError {
+    pub step: &'static str,
+    pub source: io::Error,
+}
+
+/// Makes the whole process (every thread: glibc passes the change on) run
+/// as `account`: its supplementary groups, then its group, then its user,
+/// real, effective and saved alike, so the change cannot be undone; root's
+/// capabilities go with the user. Checked afterwards. Nothing to do when
+/// the process already is that user and group.
+pub fn become_user(account: &Account) -> Result<(), SwitchError> {
+    let (uid, gid) = (account.uid, account.gid);
+    let fail = |step| SwitchError {
+        step,
+        source: io::Error::last_os_error(),
+    };
+    if ids() == ([uid; 3], [gid; 3]) {
+        return Ok(());
+    }
+    let c_name = CString::new(account.name.as_str()).map_err(|_| SwitchError {
+        step: "initgroups",
+        source: io::Error::new(io::ErrorKind::InvalidInput, "a NUL byte in the name"),
+    })?;
+    // SAFETY: a valid C string and plain numbers; these calls change only
+    // the process's credentials.
+    unsafe {
+        if libc::initgroups(c_name.as_ptr(), gid) != 0 {
+            return Err(fail("initgroups"));
+        }
+        if libc::setresgid(gid, gid, gid) != 0 {
+            return Err(fail("setresgid"));
+        }
+        if libc::setresuid(uid, uid, uid) != 0 {
+            return Err(fail("setresuid"));
+        }
+    }
+    // SAFETY: as above; this must fail once root is given up.
+    let regained = uid != 0 && unsafe { libc::setuid(0) } == 0;
+    if regained || ids() != ([uid; 3], [gid; 3]) {
+        return Err(SwitchError {
+            step: "check",
+            source: io::Error::other("the process still holds its former identity"),
+        });
+    }
+    Ok(())
+}
+
+/// The real, effective and saved user and group ids.
+fn ids() -> ([u32; 3], [u32; 3]) {
+    let (mut u, mut g) = ([0; 3], [0; 3]);
+    // SAFETY: each pointer is to a live local; the calls cannot fail with
+    // valid pointers.
+    unsafe {
+        libc::getresuid(&mut u[0], &mut u[1], &mut u[2]);
+        libc::getresgid(&mut g[0], &mut g[1], &mut g[2]);
+    }
+    (u, g)
+}
+
 /// Waits up to `timeout_ms` for `fd` to have something to read (data, end
 /// of file or an error, which the read then tells). A signal ends the wait
 /// early, as no data.
@@ -811,4 +921,32 @@ pub fn stop_on_signals() -> io::Result<&'static AtomicBool> {
         }
     }
     Ok(&STOP_REQUESTED)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accounts_are_looked_up_by_name() {
+        let root = account("root").expect("lookup").expect("root exists");
+        assert_eq!((root.uid, root.gid), (0, 0));
+        assert_eq!(account("no-such-user-synprint").expect("lookup"), None);
+        assert!(account("nul\0inside").is_err());
+    }
+
+    #[test]
+    fn becoming_the_current_user_changes_nothing() {
+        let (u, g) = ids();
+        let me = Account {
+            name: "whoever".into(),
+            uid: u[0],
+            gid: g[0],
+        };
+        // Only when real, effective and saved ids agree, as in a test run.
+        if u == [u[0]; 3] && g == [g[0]; 3] {
+            become_user(&me).expect("no change needed");
+            assert_eq!(ids(), (u, g));
+        }
+    }
 }

@@ -416,6 +416,13 @@ fn check_prints_the_settings_and_serves_nothing() {
         said.contains("below max_connections 5000 (raise the hard limit"),
         "{said}"
     );
+    // The user serve would switch to is named with its ids.
+    let (status, out, _) = check(&["--user", "root"]);
+    assert!(status.success());
+    assert!(
+        out.contains("runs as user `root` (uid 0, gid 0) once its sockets are open"),
+        "{out}"
+    );
     // The proxies trusted are named.
     let (status, out, _) = check(&["--trusted-proxy", "10.0.0.0/8"]);
     assert!(status.success());
@@ -457,6 +464,10 @@ fn check_prints_the_settings_and_serves_nothing() {
             "learned.toml",
         ),
         (&["--store-per-ip", "0"][..], "store-per-ip"),
+        (
+            &["--user", "no-such-user-synprint"][..],
+            "--user`: no user named `no-such-user-synprint` on this system",
+        ),
     ] {
         let (status, out, err) = check(extra);
         assert_eq!(status.code(), Some(2), "{extra:?}: {out}{err}");
@@ -464,6 +475,112 @@ fn check_prints_the_settings_and_serves_nothing() {
         assert!(!out.contains("configuration OK"), "{extra:?}: {out}");
     }
     drop(held);
+}
+
+/// `--user`, as root: serve opens its listener, a capture on lo and the p0f
+/// socket (given to the user), then runs as that user in every thread, its
+/// groups and no capability left, and what it opened still works: the
+/// kernel's saved SYNs on its own port, the capture, the socket. Not root,
+/// the switch is refused at start and nothing is served.
+#[test]
+fn serve_runs_as_the_user_it_is_told_once_its_sockets_are_open() {
+    if !synprint::sys::is_root() {
+        skipped::skipped("needs root to switch users");
+        return;
+    }
+    let Some(nobody) = synprint::sys::account("nobody").expect("user lookup") else {
+        skipped::skipped("this system has no user `nobody`");
+        return;
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let socket = dir.path().join("p0f.sock");
+    let captured = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = captured.local_addr().expect("addr").port().to_string();
+    let extra = [
+        "--user",
+        "nobody",
+        "--interface",
+        "lo",
+        "--capture-port",
+        &port,
+        "--p0f-socket",
+    ];
+    let mut args: Vec<&std::ffi::OsStr> = extra.iter().map(std::ffi::OsStr::new).collect();
+    args.push(socket.as_os_str());
+    let (mut child, addr) = start_command(signals::synprint(), &args);
+
+    // Every thread, including those started before the switch.
+    let tasks = std::fs::read_dir(format!("/proc/{}/task", child.id())).expect("tasks");
+    for task in tasks {
+        let status =
+            std::fs::read_to_string(task.expect("task").path().join("status")).expect("status");
+        let field = |name: &str| {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix(name))
+                .expect("a status field")
+                .split_whitespace()
+                .map(|n| n.parse::<u64>().expect("a number"))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(field("Uid:"), [u64::from(nobody.uid); 4], "{status}");
+        assert_eq!(field("Gid:"), [u64::from(nobody.gid); 4], "{status}");
+        let groups = field("Groups:");
+        assert!(groups.contains(&u64::from(nobody.gid)), "{status}");
+        assert!(!groups.contains(&0) || nobody.gid == 0, "{status}");
+        assert_eq!(field("CapEff:"), [0], "{status}");
+        assert_eq!(field("CapPrm:"), [0], "{status}");
+    }
+    let r = get(addr, "/classify?detail=1", &[]);
+    assert_eq!(r.status, 200);
+    assert_eq!(r.json()["syn_source"], "saved_syn");
+    let _ = std::net::TcpStream::connect(captured.local_addr().expect("addr"));
+    let counted = r#"synprint_syns_total{source="capture",interface="lo"} "#;
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let text = serve_common::metrics_text(addr);
+        let syns = text
+            .lines()
+            .find_map(|l| l.strip_prefix(counted))
+            .and_then(|n| n.parse::<u64>().ok());
+        if syns.is_some_and(|n| n >= 1) {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "nothing captured:\n{text}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let meta = std::fs::metadata(&socket).expect("the p0f socket");
+    use std::os::unix::fs::MetadataExt;
+    assert_eq!((meta.uid(), meta.gid()), (nobody.uid, nobody.gid));
+    let status = stop_with(&mut child, libc::SIGTERM);
+    assert!(status.success(), "exit status {status}");
+
+    // Not root: refused, naming the user, the step and why.
+    use std::os::unix::process::CommandExt;
+    let out = signals::synprint()
+        .args(["serve", "--listen", "127.0.0.1:0", "--user", "root"])
+        .uid(nobody.uid)
+        .gid(nobody.gid)
+        .output();
+    match out {
+        Ok(out) => {
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(out.status.code(), Some(2), "{err}");
+            assert!(
+                err.contains("cannot run as user `root`: initgroups: Operation not permitted")
+                    && err.contains("(--user needs root)"),
+                "{err}"
+            );
+            assert!(!err.contains("listening on"), "{err}");
+        }
+        // The test binary's folders may be closed to `nobody`.
+        Err(e) => skipped::skipped(&format!(
+            "cannot start synprint as nobody ({e}); the refusal is not checked"
+        )),
+    }
 }
 
 /// dist/synprint.service: its start command is `serve --check` first, then

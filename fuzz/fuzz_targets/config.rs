@@ -13,7 +13,7 @@ use synprint::serve::{self, ServeArgs, ServeConfig};
 
 /// The variables serve reads besides SYNPRINT_CONFIG, as `serve --help`
 /// lists them.
-const VARIABLES: [&str; 17] = [
+const VARIABLES: [&str; 18] = [
     "SYNPRINT_LISTEN",
     "SYNPRINT_API_KEY",
     "SYNPRINT_TRUSTED_PROXIES",
@@ -31,6 +31,7 @@ const VARIABLES: [&str; 17] = [
     "SYNPRINT_STORE_PER_IP",
     "SYNPRINT_STORE_MAX_CONNECTIONS",
     "SYNPRINT_STORE_TTL_SECS",
+    "SYNPRINT_USER",
 ];
 
 /// This process's scratch files, one per name (the reader tells JSON from
@@ -48,8 +49,8 @@ fn scratch(json: bool) -> &'static PathBuf {
     &paths[usize::from(json)]
 }
 
-// The first byte chooses: a variable (0..=16, the rest its text), a
-// `.json` file (17) or a `.toml` file (anything else) holding the rest.
+// The first byte chooses: a variable (0..=17, the rest its text), a
+// `.json` file (18) or a `.toml` file (anything else) holding the rest.
 fuzz_target!(|data: &[u8]| {
     let Some((&choice, rest)) = data.split_first() else {
         return;

@@ -14,7 +14,7 @@ use super::config::RealIpHeader;
     SYNPRINT_MAX_CONNECTIONS, SYNPRINT_INTERFACES, SYNPRINT_CAPTURE_PORT, SYNPRINT_CAPTURE_FILTER, SYNPRINT_PROMISCUOUS, \
     SYNPRINT_CAPTURE_TUNNELS, SYNPRINT_MODEL, SYNPRINT_P0F_DB, SYNPRINT_P0F_SOCKET, \
     SYNPRINT_STORE_MAX_IPS, SYNPRINT_STORE_PER_IP, SYNPRINT_STORE_MAX_CONNECTIONS, \
-    SYNPRINT_STORE_TTL_SECS) or the --config file: flags override the environment, which \
+    SYNPRINT_STORE_TTL_SECS, SYNPRINT_USER) or the --config file: flags override the environment, which \
     overrides the file. docs/serve.md has the details."
 )]
 pub struct ServeArgs {
@@ -73,6 +73,10 @@ pub struct ServeArgs {
     /// p0f clients ask synprint about a host unchanged (mode 0660).
     #[arg(long, value_name = "PATH")]
     pub p0f_socket: Option<PathBuf>,
+    /// Once the listening, capture and p0f sockets are open, run as this
+    /// user (its groups, no capabilities), as p0f -u and tcpdump -Z do. Needs root.
+    #[arg(long, value_name = "NAME")]
+    pub user: Option<String>,
     /// Source addresses remembered (default 100000).
     #[arg(long, value_name = "N")]
     pub store_max_ips: Option<usize>,

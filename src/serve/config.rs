@@ -14,6 +14,7 @@ use super::cli::ServeArgs;
 use crate::capture::CaptureOptions;
 use crate::packet::Filter;
 use crate::store::StoreConfig;
+use crate::sys::{self, Account};
 
 pub const DEFAULT_PORT: u16 = 8249;
 
@@ -122,6 +123,8 @@ pub struct ServeConfig {
     /// Which captured SYNs and SYN+ACKs are kept (`--capture-filter`).
     pub capture_filter: Option<Filter>,
     pub store: StoreConfig,
+    /// The account serve runs as once its sockets are open (`--user`).
+    pub user: Option<Account>,
     /// What the configuration asks that serve does not do, to be said at
     /// start (a zardaxt.json `pcap_filter`).
     pub notes: Vec<String>,
@@ -145,6 +148,7 @@ impl Default for ServeConfig {
             p0f_socket: None,
             capture_filter: None,
             store: StoreConfig::default(),
+            user: None,
             notes: Vec::new(),
         }
     }
@@ -200,6 +204,7 @@ struct Layer {
     store_per_ip: Option<usize>,
     store_max_connections: Option<usize>,
     store_ttl_secs: Option<u64>,
+    user: Option<Account>,
     notes: Vec<String>,
 }
 
@@ -279,6 +284,7 @@ impl Layer {
             store_per_ip: self.store_per_ip.or(base.store_per_ip),
             store_max_connections: self.store_max_connections.or(base.store_max_connections),
             store_ttl_secs: self.store_ttl_secs.or(base.store_ttl_secs),
+            user: self.user.or(base.user),
             notes: [self.notes, base.notes].concat(),
         }
     }
@@ -344,6 +350,9 @@ impl Layer {
                 self.store_max_connections = Some(value.number(key.numbers())?)
             }
             ConfigKey::StoreTtlSecs => self.store_ttl_secs = Some(value.number(key.numbers())?),
+            ConfigKey::User => {
+                self.user = Some(user_account(&value.string()?).map_err(|e| value.invalid(e))?)
+            }
         }
         Ok(())
     }
@@ -376,6 +385,13 @@ impl ServeConfig {
             store_per_ip: args.store_per_ip,
             store_max_connections: args.store_max_connections,
             store_ttl_secs: args.store_ttl_secs,
+            user: match &args.user {
+                Some(name) => Some(
+                    user_account(name)
+                        .map_err(|e| invalid("command line", &ConfigKey::User.flag(), e))?,
+                ),
+                None => None,
+            },
             notes: Vec::new(),
         };
         let env_layer = env_layer(&env)?;
@@ -393,10 +409,7 @@ impl ServeConfig {
         };
         // Each layer is checked on its own, so an error names where the
         // value came from (the file, the variable, the flag).
-        flags.check("command line", &|key| match key {
-            ConfigKey::Interfaces => "--interface".into(),
-            key => format!("--{}", key.name().replace('_', "-")),
-        })?;
+        flags.check("command line", &ConfigKey::flag)?;
         env_layer.check("environment", &ConfigKey::env_var)?;
         file.check(&file_origin, &|key| key.name().to_string())?;
         let l = flags.over(env_layer.over(file));
@@ -465,8 +478,23 @@ impl ServeConfig {
                     .store_ttl_secs
                     .map_or(ds.ttl_ns, |s| s.saturating_mul(1_000_000_000)),
             },
+            user: l.user,
             notes: l.notes,
         })
+    }
+}
+
+/// The account `--user` names: it must exist here, as serve switches to it
+/// at start (an unknown name is an error before anything is opened).
+fn user_account(name: &str) -> Result<Account, String> {
+    let name = name.trim();
+    if name.is_empty() {
+        return Err("the user name is empty".into());
+    }
+    match sys::account(name) {
+        Ok(Some(account)) => Ok(account),
+        Ok(None) => Err(format!("no user named `{name}` on this system")),
+        Err(e) => Err(format!("cannot look up user `{name}`: {e}")),
     }
 }
 
@@ -502,10 +530,11 @@ pub(crate) enum ConfigKey {
     StorePerIp,
     StoreMaxConnections,
     StoreTtlSecs,
+    User,
 }
 
 impl ConfigKey {
-    pub(crate) const ALL: [ConfigKey; 17] = [
+    pub(crate) const ALL: [ConfigKey; 18] = [
         ConfigKey::Listen,
         ConfigKey::ApiKey,
         ConfigKey::TrustedProxies,
@@ -523,6 +552,7 @@ impl ConfigKey {
         ConfigKey::StorePerIp,
         ConfigKey::StoreMaxConnections,
         ConfigKey::StoreTtlSecs,
+        ConfigKey::User,
     ];
 
     /// The values a number setting takes, from a file, a variable or a flag.
@@ -556,11 +586,20 @@ impl ConfigKey {
             ConfigKey::StorePerIp => "store_per_ip",
             ConfigKey::StoreMaxConnections => "store_max_connections",
             ConfigKey::StoreTtlSecs => "store_ttl_secs",
+            ConfigKey::User => "user",
         }
     }
 
     fn named(name: &str) -> Option<ConfigKey> {
         ConfigKey::ALL.into_iter().find(|k| k.name() == name)
+    }
+
+    /// The command-line flag that sets it.
+    fn flag(self) -> String {
+        match self {
+            ConfigKey::Interfaces => "--interface".into(),
+            key => format!("--{}", key.name().replace('_', "-")),
+        }
     }
 
     pub(crate) fn env_var(self) -> String {
@@ -1387,6 +1426,49 @@ mod tests {
         assert!(matches!(e, ConfigError::Syntax { .. }));
     }
 
+    /// `user` names an account of this system, looked up when the settings
+    /// are read: its ids come with it; an unknown or empty name is an error
+    /// naming where it was given (a flag, a variable, a file).
+    #[test]
+    fn user_is_an_existing_account() {
+        let (_d, args) = with_config("a.toml", "user = \"root\"\n");
+        let c = ServeConfig::resolve(&args, env(&[])).expect("root exists");
+        let root = c.user.expect("a user");
+        assert_eq!((root.name.as_str(), root.uid, root.gid), ("root", 0, 0));
+        let flagged = ServeArgs {
+            user: Some("no-such-user-synprint".into()),
+            ..args.clone()
+        };
+        let e = ServeConfig::resolve(&flagged, env(&[]))
+            .expect_err("unknown")
+            .to_string();
+        assert_eq!(
+            e,
+            "command line: invalid value for `--user`: no user named `no-such-user-synprint` on \
+             this system"
+        );
+        let (_d, args) = with_config("a.toml", "user = \" \"\n");
+        let e = ServeConfig::resolve(&args, env(&[]))
+            .expect_err("empty")
+            .to_string();
+        assert!(
+            e.ends_with("invalid value for `user`: the user name is empty"),
+            "{e}"
+        );
+        let e = ServeConfig::resolve(
+            &ServeArgs::default(),
+            env(&[("SYNPRINT_USER", "no-such-user-synprint")]),
+        )
+        .expect_err("unknown")
+        .to_string();
+        assert!(
+            e.starts_with("environment: invalid value for `SYNPRINT_USER`"),
+            "{e}"
+        );
+        let c = ServeConfig::resolve(&ServeArgs::default(), env(&[])).expect("defaults");
+        assert!(c.user.is_none());
+    }
+
     /// `ALL` lists every setting once, and each is found by its name: a
     /// setting left out would be refused in files and never read from the
     /// environment.
@@ -1410,6 +1492,7 @@ mod tests {
             ConfigKey::StorePerIp => 14,
             ConfigKey::StoreMaxConnections => 15,
             ConfigKey::StoreTtlSecs => 16,
+            ConfigKey::User => 17,
         };
         for (i, k) in ConfigKey::ALL.into_iter().enumerate() {
             assert_eq!(index(k), i, "{k:?}");

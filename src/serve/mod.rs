@@ -54,6 +54,13 @@ pub enum ServeError {
         addr: SocketAddr,
         source: std::io::Error,
     },
+    #[error("cannot run as user `{name}`: {step}: {source}{hint}")]
+    User {
+        name: String,
+        step: &'static str,
+        source: std::io::Error,
+        hint: &'static str,
+    },
     #[error("p0f query socket: {0}")]
     P0fSocket(#[from] p0f_api::SocketError),
     #[error("cannot start the async runtime: {0}")]
@@ -112,6 +119,23 @@ impl Server {
             Some(path) => Some(p0f_api::QuerySocket::bind(path)?),
             None => None,
         };
+        // Every socket is open (the captures were opened by the caller):
+        // from here on, what serve does it does as the configured user.
+        if let Some(account) = &config.user {
+            if let Some(q) = &query_socket {
+                q.give_to(account)?;
+            }
+            sys::become_user(account).map_err(|e| ServeError::User {
+                name: account.name.clone(),
+                step: e.step,
+                hint: if e.source.raw_os_error() == Some(libc::EPERM) {
+                    " (--user needs root)"
+                } else {
+                    ""
+                },
+                source: e.source,
+            })?;
+        }
         let addrs = listeners
             .iter()
             .filter_map(|l| l.local_addr().ok())
@@ -276,6 +300,12 @@ fn announcement(config: &ServeConfig) -> Vec<String> {
         lines.push(format!("capturing SYNs on {i}{described}"));
     }
     lines.push(knowledge(config));
+    if let Some(a) = &config.user {
+        lines.push(format!(
+            "runs as user `{}` (uid {}, gid {}) once its sockets are open",
+            a.name, a.uid, a.gid
+        ));
+    }
     lines.extend(config.notes.iter().cloned());
     if config.api_key.is_none() {
         lines.push(
