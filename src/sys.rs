@@ -779,11 +779,35 @@ pub fn account(name: &str) -> io::Result<Option<Account>> {
     }
 }
 
+/// The account a `--user` flag names: it must exist here, as the process
+/// switches to it (an unknown name is an error before anything is opened).
+pub fn account_named(name: &str) -> Result<Account, String> {
+    let name = name.trim();
+    if name.is_empty() {
+        return Err("the user name is empty".into());
+    }
+    match account(name) {
+        Ok(Some(account)) => Ok(account),
+        Ok(None) => Err(format!("no user named `{name}` on this system")),
+        Err(e) => Err(format!("cannot look up user `{name}`: {e}")),
+    }
+}
+
 /// Which step of [`become_user`] failed, and why.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
+#[error("cannot run as user `{user}`: {step}: {source}{}", hint(source))]
 pub struct SwitchError {
+    pub user: String,
     pub step: &'static str,
     pub source: io::Error,
+}
+
+fn hint(e: &io::Error) -> &'static str {
+    if e.raw_os_error() == Some(libc::EPERM) {
+        " (--user needs root)"
+    } else {
+        ""
+    }
 }
 
 /// Makes the whole process (every thread: glibc passes the change on) run
@@ -794,6 +818,7 @@ pub struct SwitchError {
 pub fn become_user(account: &Account) -> Result<(), SwitchError> {
     let (uid, gid) = (account.uid, account.gid);
     let fail = |step| SwitchError {
+        user: account.name.clone(),
         step,
         source: io::Error::last_os_error(),
     };
@@ -801,6 +826,7 @@ pub fn become_user(account: &Account) -> Result<(), SwitchError> {
         return Ok(());
     }
     let c_name = CString::new(account.name.as_str()).map_err(|_| SwitchError {
+        user: account.name.clone(),
         step: "initgroups",
         source: io::Error::new(io::ErrorKind::InvalidInput, "a NUL byte in the name"),
     })?;
@@ -821,6 +847,7 @@ pub fn become_user(account: &Account) -> Result<(), SwitchError> {
     let regained = uid != 0 && unsafe { libc::setuid(0) } == 0;
     if regained || ids() != ([uid; 3], [gid; 3]) {
         return Err(SwitchError {
+            user: account.name.clone(),
             step: "check",
             source: io::Error::other("the process still holds its former identity"),
         });

@@ -369,6 +369,9 @@ fn bad_live_arguments_are_refused() {
         &["analyze", "-i", "lo", "--duration", "-1"],
         &["analyze", "-i", "lo", "--duration", "soon"],
         &["analyze", "-i", "lo", "--duration", "1e19"],
+        // Switching user is for a live capture, and to a user that exists.
+        &["analyze", "--user", "root", SAMPLE],
+        &["analyze", "-i", "lo", "--user", "no-such-user-synprint"],
         // Rewriting an inventory on the way is for a live capture's file.
         &[
             "analyze",
@@ -410,6 +413,98 @@ fn a_failed_start_keeps_the_output_file() {
         .expect("run synprint");
     assert!(!status.success());
     assert_eq!(std::fs::read_to_string(&out).expect("read"), "yesterday\n");
+}
+
+/// `--user`, as root: the capture is opened as root, then the run is the
+/// user's: every thread's ids, the output and inventory files made by it,
+/// and the capture still delivers. A folder the user may not write to is
+/// refused naming the user, an existing output there left as it was.
+#[test]
+fn a_live_capture_runs_as_the_user_it_is_told() {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    if !root() {
+        return;
+    }
+    let Some(nobody) = synprint::sys::account("nobody").expect("user lookup") else {
+        skipped("this system has no user `nobody`");
+        return;
+    };
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777)).expect("chmod");
+    let (out, inventory) = (
+        dir.path().join("syns.jsonl"),
+        dir.path().join("hosts.jsonl"),
+    );
+    let args = |out: &std::path::Path, inventory: &std::path::Path| {
+        let mut cmd = signals::synprint();
+        cmd.args(["analyze", "-i", "lo", "--capture-port", &port.to_string()])
+            .args(["--user", "nobody", "--format", "jsonl", "-o"])
+            .arg(out)
+            .arg("--inventory")
+            .arg(inventory)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        cmd
+    };
+    let mut child = args(&out, &inventory).spawn().expect("run synprint");
+    let err = lines(child.stderr.take().expect("stderr"));
+    // Capturing is said once the capture is open and the outputs made.
+    next_line(&err, "the capture line");
+    let tasks = std::fs::read_dir(format!("/proc/{}/task", child.id())).expect("tasks");
+    for task in tasks {
+        let status =
+            std::fs::read_to_string(task.expect("task").path().join("status")).expect("status");
+        let uid = format!("Uid:\t{0}\t{0}\t{0}\t{0}\n", nobody.uid);
+        assert!(status.contains(&uid), "{status}");
+        assert!(status.contains("CapEff:\t0000000000000000"), "{status}");
+    }
+    let client = TcpStream::connect(listener.local_addr().expect("addr")).expect("connect");
+    let client_port = client.local_addr().expect("addr").port();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::fs::read_to_string(&out).unwrap_or_default().is_empty() {
+        assert!(Instant::now() < deadline, "no record within 10 s");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    interrupt(&child);
+    let status = signals::wait_within(&mut child, Duration::from_secs(20));
+    assert!(status.success(), "{status:?}");
+    let text = std::fs::read_to_string(&out).expect("records");
+    let record: serde_json::Value =
+        serde_json::from_str(text.lines().next().expect("a record")).expect("JSON");
+    assert_eq!(record["src_port"], client_port);
+    for file in [&out, &inventory] {
+        let meta = std::fs::metadata(file).expect("made");
+        assert_eq!(
+            (meta.uid(), meta.gid()),
+            (nobody.uid, nobody.gid),
+            "{file:?}"
+        );
+    }
+    assert!(std::fs::read_to_string(&inventory)
+        .expect("inventory")
+        .contains("127.0.0.1"));
+
+    let closed = tempfile::tempdir().expect("tempdir");
+    let yesterday = closed.path().join("yesterday.jsonl");
+    std::fs::write(&yesterday, "yesterday\n").expect("write");
+    let out = args(&yesterday, &closed.path().join("hosts.jsonl"))
+        .output()
+        .expect("run synprint");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains(
+            "Permission denied (os error 13) (after --user, files are made as user `nobody`)"
+        ),
+        "{err}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(&yesterday).expect("read"),
+        "yesterday\n"
+    );
 }
 
 /// A network namespace with a veth pair, deleted on drop.

@@ -60,6 +60,12 @@ pub struct AnalyzeArgs {
     /// those tunnels.
     #[arg(long, requires = "interface", conflicts_with = "files")]
     capture_tunnels: bool,
+    /// With --interface: once the capture is open and the inputs are read,
+    /// run as this user (its groups, no capability), as tcpdump -Z does:
+    /// the output files are then made by that user. Needs root.
+    #[arg(long, value_name = "NAME", requires = "interface", conflicts_with = "files",
+          value_parser = synprint::sys::account_named)]
+    user: Option<synprint::sys::Account>,
     /// With --interface: stop after this many seconds.
     #[arg(long, value_name = "SECS", requires = "interface", conflicts_with = "files", value_parser = parse_duration)]
     duration: Option<Duration>,
@@ -489,12 +495,28 @@ pub fn run(args: AnalyzeArgs) -> Result<ExitCode, CliError> {
         }),
         None => None,
     };
-    fn opening(path: &Path) -> impl Fn(io::Error) -> CliError + '_ {
-        move |source| CliError::Output {
-            path: path.to_path_buf(),
-            source,
-        }
+    // As tcpdump -Z: the capture is open and the inputs are read; the
+    // outputs are made by the user (and a failed switch empties nothing).
+    if let Some(account) = &args.user {
+        synprint::sys::become_user(account)?;
     }
+    let user = args.user.as_ref().map(|a| a.name.as_str());
+    let opening = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source: io::Error| match user {
+            Some(user) if source.kind() == io::ErrorKind::PermissionDenied => {
+                CliError::OutputAsUser {
+                    path: path.clone(),
+                    user: user.to_string(),
+                    source,
+                }
+            }
+            _ => CliError::Output {
+                path: path.clone(),
+                source,
+            },
+        }
+    };
     // A file the inventory makes is taken back if the run does not start.
     let mut made = MadeFile(None);
     let inventory = match &args.inventory {

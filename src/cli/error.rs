@@ -40,6 +40,8 @@ pub enum CliError {
     Capture(#[from] CaptureFileError),
     #[error(transparent)]
     Live(#[from] LiveCaptureError),
+    #[error(transparent)]
+    User(#[from] synprint::sys::SwitchError),
     /// `-o` naming one of the inputs (a swapped argument, a typo) would
     /// empty that capture before it is read.
     #[error("{output}: is also an input ({input}); refusing to write to it")]
@@ -63,6 +65,13 @@ pub enum CliError {
     /// A file the command writes (its name as the user typed it).
     #[error("{}: {source}", path.display())]
     Output { path: PathBuf, source: io::Error },
+    /// An output `--user`'s account may not write.
+    #[error("{}: {source} (after --user, files are made as user `{user}`)", path.display())]
+    OutputAsUser {
+        path: PathBuf,
+        user: String,
+        source: io::Error,
+    },
     #[error("standard output: {0}")]
     Stdout(io::Error),
     #[error("cannot catch stop signals: {0}")]

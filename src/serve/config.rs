@@ -351,7 +351,8 @@ impl Layer {
             }
             ConfigKey::StoreTtlSecs => self.store_ttl_secs = Some(value.number(key.numbers())?),
             ConfigKey::User => {
-                self.user = Some(user_account(&value.string()?).map_err(|e| value.invalid(e))?)
+                self.user =
+                    Some(sys::account_named(&value.string()?).map_err(|e| value.invalid(e))?)
             }
         }
         Ok(())
@@ -387,7 +388,7 @@ impl ServeConfig {
             store_ttl_secs: args.store_ttl_secs,
             user: match &args.user {
                 Some(name) => Some(
-                    user_account(name)
+                    sys::account_named(name)
                         .map_err(|e| invalid("command line", &ConfigKey::User.flag(), e))?,
                 ),
                 None => None,
@@ -481,20 +482,6 @@ impl ServeConfig {
             user: l.user,
             notes: l.notes,
         })
-    }
-}
-
-/// The account `--user` names: it must exist here, as serve switches to it
-/// at start (an unknown name is an error before anything is opened).
-fn user_account(name: &str) -> Result<Account, String> {
-    let name = name.trim();
-    if name.is_empty() {
-        return Err("the user name is empty".into());
-    }
-    match sys::account(name) {
-        Ok(Some(account)) => Ok(account),
-        Ok(None) => Err(format!("no user named `{name}` on this system")),
-        Err(e) => Err(format!("cannot look up user `{name}`: {e}")),
     }
 }
 

@@ -54,13 +54,8 @@ pub enum ServeError {
         addr: SocketAddr,
         source: std::io::Error,
     },
-    #[error("cannot run as user `{name}`: {step}: {source}{hint}")]
-    User {
-        name: String,
-        step: &'static str,
-        source: std::io::Error,
-        hint: &'static str,
-    },
+    #[error(transparent)]
+    User(#[from] sys::SwitchError),
     #[error("p0f query socket: {0}")]
     P0fSocket(#[from] p0f_api::SocketError),
     #[error("cannot start the async runtime: {0}")]
@@ -125,16 +120,7 @@ impl Server {
             if let Some(q) = &query_socket {
                 q.give_to(account)?;
             }
-            sys::become_user(account).map_err(|e| ServeError::User {
-                name: account.name.clone(),
-                step: e.step,
-                hint: if e.source.raw_os_error() == Some(libc::EPERM) {
-                    " (--user needs root)"
-                } else {
-                    ""
-                },
-                source: e.source,
-            })?;
+            sys::become_user(account)?;
         }
         let addrs = listeners
             .iter()
