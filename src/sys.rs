@@ -780,79 +780,125 @@ pub fn account(name: &str) -> io::Result<Option<Account>> {
 }
 
 /// The account a `--user` flag names: it must exist here, as the process
-/// switches to it (an unknown name is an error before anything is opened).
+/// switches to it (an unknown name is an error before anything is opened),
+/// and must not be root, which would keep every privilege.
 pub fn account_named(name: &str) -> Result<Account, String> {
     let name = name.trim();
     if name.is_empty() {
         return Err("the user name is empty".into());
     }
     match account(name) {
+        Ok(Some(account)) if account.uid == 0 => Err(format!(
+            "`{name}` is uid 0, which keeps every privilege: name an unprivileged user"
+        )),
         Ok(Some(account)) => Ok(account),
         Ok(None) => Err(format!("no user named `{name}` on this system")),
         Err(e) => Err(format!("cannot look up user `{name}`: {e}")),
     }
 }
 
-/// Which step of [`become_user`] failed, and why.
+/// Why [`become_user`] did not switch.
 #[derive(Debug, thiserror::Error)]
-#[error("cannot run as user `{user}`: {step}: {source}{}", hint(source))]
-pub struct SwitchError {
-    pub user: String,
-    pub step: &'static str,
-    pub source: io::Error,
-}
-
-fn hint(e: &io::Error) -> &'static str {
-    if e.raw_os_error() == Some(libc::EPERM) {
-        " (--user needs root)"
-    } else {
-        ""
-    }
+pub enum SwitchError {
+    #[error(
+        "--user {user}: switching users needs root, and synprint runs as uid {uid} (leave \
+         --user out to stay that user)"
+    )]
+    NotRoot { user: String, uid: u32 },
+    #[error("cannot run as user `{user}`: {step}: {source}")]
+    Failed {
+        user: String,
+        step: &'static str,
+        source: io::Error,
+    },
 }
 
 /// Makes the whole process (every thread: glibc passes the change on) run
-/// as `account`: its supplementary groups, then its group, then its user,
-/// real, effective and saved alike, so the change cannot be undone; root's
-/// capabilities go with the user. Checked afterwards. Nothing to do when
-/// the process already is that user and group.
+/// as `account`, from root: its supplementary groups, then its group, then
+/// its user, real, effective and saved alike, so the change cannot be
+/// undone; the kernel takes root's capabilities away with the uid. Checked
+/// afterwards: the ids, no capability left, root not regained.
 pub fn become_user(account: &Account) -> Result<(), SwitchError> {
     let (uid, gid) = (account.uid, account.gid);
-    let fail = |step| SwitchError {
-        user: account.name.clone(),
-        step,
-        source: io::Error::last_os_error(),
-    };
-    if ids() == ([uid; 3], [gid; 3]) {
-        return Ok(());
+    let user = || account.name.clone();
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    let euid = unsafe { libc::geteuid() };
+    if euid != 0 {
+        return Err(SwitchError::NotRoot {
+            user: user(),
+            uid: euid,
+        });
     }
-    let c_name = CString::new(account.name.as_str()).map_err(|_| SwitchError {
-        user: account.name.clone(),
-        step: "initgroups",
-        source: io::Error::new(io::ErrorKind::InvalidInput, "a NUL byte in the name"),
+    let failed = |step, source| SwitchError::Failed {
+        user: user(),
+        step,
+        source,
+    };
+    let c_name = CString::new(account.name.as_str()).map_err(|_| {
+        let nul = io::Error::new(io::ErrorKind::InvalidInput, "a NUL byte in the name");
+        failed("initgroups", nul)
     })?;
     // SAFETY: a valid C string and plain numbers; these calls change only
     // the process's credentials.
     unsafe {
         if libc::initgroups(c_name.as_ptr(), gid) != 0 {
-            return Err(fail("initgroups"));
+            return Err(failed("initgroups", io::Error::last_os_error()));
         }
         if libc::setresgid(gid, gid, gid) != 0 {
-            return Err(fail("setresgid"));
+            return Err(failed("setresgid", io::Error::last_os_error()));
         }
         if libc::setresuid(uid, uid, uid) != 0 {
-            return Err(fail("setresuid"));
+            return Err(failed("setresuid", io::Error::last_os_error()));
         }
     }
+    let left = if ids() != ([uid; 3], [gid; 3]) {
+        Some("the ids did not all change")
+    } else if capabilities().is_none_or(|(permitted, effective)| permitted | effective != 0) {
+        // SECBIT_KEEP_CAPS, say, set by whoever started synprint.
+        Some("capabilities are left")
     // SAFETY: as above; this must fail once root is given up.
-    let regained = uid != 0 && unsafe { libc::setuid(0) } == 0;
-    if regained || ids() != ([uid; 3], [gid; 3]) {
-        return Err(SwitchError {
-            user: account.name.clone(),
-            step: "check",
-            source: io::Error::other("the process still holds its former identity"),
-        });
+    } else if uid != 0 && unsafe { libc::setuid(0) } == 0 {
+        Some("root could be taken back")
+    } else {
+        None
+    };
+    match left {
+        Some(why) => Err(failed("check", io::Error::other(why))),
+        None => Ok(()),
     }
-    Ok(())
+}
+
+/// The calling thread's permitted and effective capability sets, each as
+/// a 64-bit mask.
+fn capabilities() -> Option<(u64, u64)> {
+    #[repr(C)]
+    struct Header {
+        version: u32,
+        pid: libc::c_int,
+    }
+    #[repr(C)]
+    #[derive(Clone, Copy, Default)]
+    struct Data {
+        effective: u32,
+        permitted: u32,
+        inheritable: u32,
+    }
+    // _LINUX_CAPABILITY_VERSION_3: two `Data`, the low and high 32 bits.
+    let mut header = Header {
+        version: 0x2008_0522,
+        pid: 0,
+    };
+    let mut data = [Data::default(); 2];
+    // SAFETY: capget reads the header and writes two `Data` (version 3),
+    // both live locals of the layout the kernel expects.
+    let rc = unsafe { libc::syscall(libc::SYS_capget, &mut header, data.as_mut_ptr()) };
+    let wide = |low: u32, high: u32| u64::from(low) | (u64::from(high) << 32);
+    (rc == 0).then(|| {
+        (
+            wide(data[0].permitted, data[1].permitted),
+            wide(data[0].effective, data[1].effective),
+        )
+    })
 }
 
 /// The real, effective and saved user and group ids.
@@ -963,17 +1009,33 @@ mod tests {
     }
 
     #[test]
-    fn becoming_the_current_user_changes_nothing() {
-        let (u, g) = ids();
-        let me = Account {
-            name: "whoever".into(),
-            uid: u[0],
-            gid: g[0],
+    fn root_is_no_user_to_switch_to() {
+        let e = account_named("root").expect_err("uid 0");
+        assert_eq!(
+            e,
+            "`root` is uid 0, which keeps every privilege: name an unprivileged user"
+        );
+        assert_eq!(
+            account_named(" ").expect_err("empty"),
+            "the user name is empty"
+        );
+        let e = account_named("no-such-user-synprint").expect_err("unknown");
+        assert_eq!(e, "no user named `no-such-user-synprint` on this system");
+    }
+
+    /// The capability sets read back as the process status shows them.
+    #[test]
+    fn capabilities_are_read() {
+        let (permitted, effective) = capabilities().expect("capget");
+        let status = std::fs::read_to_string("/proc/thread-self/status").expect("status");
+        let field = |name: &str| {
+            let hex = status
+                .lines()
+                .find_map(|l| l.strip_prefix(name))
+                .expect("a field")
+                .trim();
+            u64::from_str_radix(hex, 16).expect("hex")
         };
-        // Only when real, effective and saved ids agree, as in a test run.
-        if u == [u[0]; 3] && g == [g[0]; 3] {
-            become_user(&me).expect("no change needed");
-            assert_eq!(ids(), (u, g));
-        }
+        assert_eq!((permitted, effective), (field("CapPrm:"), field("CapEff:")));
     }
 }

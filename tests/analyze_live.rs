@@ -372,6 +372,7 @@ fn bad_live_arguments_are_refused() {
         // Switching user is for a live capture, and to a user that exists.
         &["analyze", "--user", "root", SAMPLE],
         &["analyze", "-i", "lo", "--user", "no-such-user-synprint"],
+        &["analyze", "-i", "lo", "--user", "root"],
         // Rewriting an inventory on the way is for a live capture's file.
         &[
             "analyze",

@@ -417,12 +417,15 @@ fn check_prints_the_settings_and_serves_nothing() {
         "{said}"
     );
     // The user serve would switch to is named with its ids.
-    let (status, out, _) = check(&["--user", "root"]);
-    assert!(status.success());
-    assert!(
-        out.contains("runs as user `root` (uid 0, gid 0) once its sockets are open"),
-        "{out}"
-    );
+    if let Some(nobody) = synprint::sys::account("nobody").expect("user lookup") {
+        let (status, out, _) = check(&["--user", "nobody"]);
+        assert!(status.success());
+        let said = format!(
+            "runs as user `nobody` (uid {}, gid {}) once its sockets are open",
+            nobody.uid, nobody.gid
+        );
+        assert!(out.contains(&said), "{out}");
+    }
     // The proxies trusted are named.
     let (status, out, _) = check(&["--trusted-proxy", "10.0.0.0/8"]);
     assert!(status.success());
@@ -468,6 +471,10 @@ fn check_prints_the_settings_and_serves_nothing() {
             &["--user", "no-such-user-synprint"][..],
             "--user`: no user named `no-such-user-synprint` on this system",
         ),
+        (
+            &["--user", "root"][..],
+            "uid 0, which keeps every privilege",
+        ),
     ] {
         let (status, out, err) = check(extra);
         assert_eq!(status.code(), Some(2), "{extra:?}: {out}{err}");
@@ -478,10 +485,11 @@ fn check_prints_the_settings_and_serves_nothing() {
 }
 
 /// `--user`, as root: serve opens its listener, a capture on lo and the p0f
-/// socket (given to the user), then runs as that user in every thread, its
-/// groups and no capability left, and what it opened still works: the
-/// kernel's saved SYNs on its own port, the capture, the socket. Not root,
-/// the switch is refused at start and nothing is served.
+/// socket, then runs as that user in every thread, its groups and no
+/// capability left, and what it opened still works: the kernel's saved
+/// SYNs on its own port, the capture, the socket (which stays root's: the
+/// user's group is not let in). Not root, the switch is refused at start,
+/// nothing is served and no socket is left behind.
 #[test]
 fn serve_runs_as_the_user_it_is_told_once_its_sockets_are_open() {
     if !synprint::sys::is_root() {
@@ -507,10 +515,12 @@ fn serve_runs_as_the_user_it_is_told_once_its_sockets_are_open() {
     ];
     let mut args: Vec<&std::ffi::OsStr> = extra.iter().map(std::ffi::OsStr::new).collect();
     args.push(socket.as_os_str());
-    let (mut child, addr) = start_command(signals::synprint(), &args);
+    let (child, addr) = start_command(signals::synprint(), &args);
+    // Killed if an assertion fails: it must not outlive the test.
+    let mut child = KillOnDrop(child);
 
     // Every thread, including those started before the switch.
-    let tasks = std::fs::read_dir(format!("/proc/{}/task", child.id())).expect("tasks");
+    let tasks = std::fs::read_dir(format!("/proc/{}/task", child.0.id())).expect("tasks");
     for task in tasks {
         let status =
             std::fs::read_to_string(task.expect("task").path().join("status")).expect("status");
@@ -552,16 +562,40 @@ fn serve_runs_as_the_user_it_is_told_once_its_sockets_are_open() {
         );
         std::thread::sleep(Duration::from_millis(50));
     }
-    let meta = std::fs::metadata(&socket).expect("the p0f socket");
+    // p0f's query socket answers for the address /classify was asked from
+    // (status 0x10: a match), and is still root's.
+    let mut q = [0u8; 21];
+    q[..4].copy_from_slice(&0x5030_4601u32.to_ne_bytes());
+    q[4] = 4;
+    q[5..9].copy_from_slice(&[127, 0, 0, 1]);
+    let mut p0f = std::os::unix::net::UnixStream::connect(&socket).expect("connect");
+    p0f.set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    std::io::Write::write_all(&mut p0f, &q).expect("query");
+    let mut answer = [0u8; 232];
+    std::io::Read::read_exact(&mut p0f, &mut answer).expect("an answer");
+    assert_eq!(answer[4..8], 0x10u32.to_ne_bytes(), "{answer:?}");
     use std::os::unix::fs::MetadataExt;
-    assert_eq!((meta.uid(), meta.gid()), (nobody.uid, nobody.gid));
-    let status = stop_with(&mut child, libc::SIGTERM);
+    let meta = std::fs::metadata(&socket).expect("the p0f socket");
+    assert_eq!((meta.uid(), meta.gid()), (0, 0));
+    let status = stop_with(&mut child.0, libc::SIGTERM);
     assert!(status.success(), "exit status {status}");
 
-    // Not root: refused, naming the user, the step and why.
+    // Not root: refused, naming the user and why, before anything is served.
+    use std::os::unix::fs::PermissionsExt;
     use std::os::unix::process::CommandExt;
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777)).expect("chmod");
+    let _ = std::fs::remove_file(&socket);
     let out = signals::synprint()
-        .args(["serve", "--listen", "127.0.0.1:0", "--user", "root"])
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--user",
+            "nobody",
+            "--p0f-socket",
+        ])
+        .arg(&socket)
         .uid(nobody.uid)
         .gid(nobody.gid)
         .output();
@@ -569,17 +603,28 @@ fn serve_runs_as_the_user_it_is_told_once_its_sockets_are_open() {
         Ok(out) => {
             let err = String::from_utf8_lossy(&out.stderr);
             assert_eq!(out.status.code(), Some(2), "{err}");
-            assert!(
-                err.contains("cannot run as user `root`: initgroups: Operation not permitted")
-                    && err.contains("(--user needs root)"),
-                "{err}"
+            let said = format!(
+                "--user nobody: switching users needs root, and synprint runs as uid {}",
+                nobody.uid
             );
+            assert!(err.contains(&said), "{err}");
             assert!(!err.contains("listening on"), "{err}");
+            assert!(!socket.exists(), "the socket was left behind");
         }
         // The test binary's folders may be closed to `nobody`.
         Err(e) => skipped::skipped(&format!(
             "cannot start synprint as nobody ({e}); the refusal is not checked"
         )),
+    }
+}
+
+/// A child process killed when dropped, unless it has already ended.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
     }
 }
 

@@ -1418,10 +1418,28 @@ mod tests {
     /// naming where it was given (a flag, a variable, a file).
     #[test]
     fn user_is_an_existing_account() {
-        let (_d, args) = with_config("a.toml", "user = \"root\"\n");
-        let c = ServeConfig::resolve(&args, env(&[])).expect("root exists");
-        let root = c.user.expect("a user");
-        assert_eq!((root.name.as_str(), root.uid, root.gid), ("root", 0, 0));
+        // The first account of this system that is not root.
+        let passwd = std::fs::read_to_string("/etc/passwd").expect("/etc/passwd");
+        let (name, uid) = passwd
+            .lines()
+            .filter_map(|l| {
+                let mut fields = l.split(':');
+                Some((fields.next()?, fields.nth(1)?.parse::<u32>().ok()?))
+            })
+            .find(|&(_, uid)| uid != 0)
+            .expect("an account other than root");
+        let (_d, args) = with_config("a.toml", &format!("user = \"{name}\"\n"));
+        let c = ServeConfig::resolve(&args, env(&[])).expect("the account exists");
+        let account = c.user.expect("a user");
+        assert_eq!((account.name.as_str(), account.uid), (name, uid));
+        let (_d, root) = with_config("a.toml", "user = \"root\"\n");
+        let e = ServeConfig::resolve(&root, env(&[]))
+            .expect_err("root")
+            .to_string();
+        assert!(
+            e.ends_with("`root` is uid 0, which keeps every privilege: name an unprivileged user"),
+            "{e}"
+        );
         let flagged = ServeArgs {
             user: Some("no-such-user-synprint".into()),
             ..args.clone()

@@ -117,9 +117,6 @@ impl Server {
         // Every socket is open (the captures were opened by the caller):
         // from here on, what serve does it does as the configured user.
         if let Some(account) = &config.user {
-            if let Some(q) = &query_socket {
-                q.give_to(account)?;
-            }
             sys::become_user(account)?;
         }
         let addrs = listeners

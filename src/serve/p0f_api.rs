@@ -26,7 +26,6 @@ use tokio::sync::{watch, Semaphore};
 
 use crate::packet::Timestamp;
 use crate::store::{FingerprintStore, IpHistory};
-use crate::sys::Account;
 
 pub const QUERY_LEN: usize = 21;
 pub const RESPONSE_LEN: usize = 232;
@@ -208,12 +207,6 @@ pub enum SocketError {
     InUse(PathBuf),
     #[error("cannot listen on {path}: {source}")]
     Io { path: PathBuf, source: io::Error },
-    #[error("cannot give {path} to user `{user}`: {source}")]
-    Owner {
-        path: PathBuf,
-        user: String,
-        source: io::Error,
-    },
 }
 
 /// A bound query socket. Dropping it removes the socket file, if it is
@@ -283,18 +276,6 @@ impl QuerySocket {
         std_listener.set_nonblocking(true).map_err(io_err)?;
         socket.listener = Some(UnixListener::from_std(std_listener).map_err(io_err)?);
         Ok(socket)
-    }
-
-    /// Makes `account` the socket file's owner and group, before serve
-    /// runs as that user: its group then reaches the socket (mode 0660).
-    pub fn give_to(&self, account: &Account) -> Result<(), SocketError> {
-        std::os::unix::fs::chown(&self.path, Some(account.uid), Some(account.gid)).map_err(
-            |source| SocketError::Owner {
-                path: self.path.clone(),
-                user: account.name.clone(),
-                source,
-            },
-        )
     }
 
     /// Answers queries from the store until `shutdown`.
