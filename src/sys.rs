@@ -3,7 +3,8 @@
 //! sockets with a BPF filter and a TPACKET_V3 ring, a stop flag set by
 //! SIGINT/SIGTERM/SIGHUP for the synchronous live capture, and entering a network
 //! namespace (for the capture tests), reserving a file's blocks ahead
-//! of its writes (fallocate), and an advisory lock (flock). Every `unsafe` block of the crate but
+//! of its writes (fallocate), an advisory lock (flock), and switching to
+//! another user (`--user`) with its capability check. Every `unsafe` block of the crate but
 //! the two memory hints in `hint` is here, each with the reason it is sound.
 #![allow(unsafe_code)]
 
@@ -853,7 +854,7 @@ pub fn become_user(account: &Account) -> Result<(), SwitchError> {
     }
     let left = if ids() != ([uid; 3], [gid; 3]) {
         Some("the ids did not all change")
-    } else if capabilities().is_none_or(|(permitted, effective)| permitted | effective != 0) {
+    } else if Capabilities::of_this_thread().map_or(true, |c| c.permitted | c.effective != 0) {
         // SECBIT_KEEP_CAPS, say, set by whoever started synprint.
         Some("capabilities are left")
     // SAFETY: as above; this must fail once root is given up.
@@ -868,37 +869,80 @@ pub fn become_user(account: &Account) -> Result<(), SwitchError> {
     }
 }
 
-/// The calling thread's permitted and effective capability sets, each as
-/// a 64-bit mask.
-fn capabilities() -> Option<(u64, u64)> {
-    #[repr(C)]
-    struct Header {
-        version: u32,
-        pid: libc::c_int,
+/// A thread's capability sets, each a mask of `1 << CAP_*` bits
+/// (capabilities are per thread on Linux).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Capabilities {
+    pub effective: u64,
+    pub permitted: u64,
+    pub inheritable: u64,
+}
+
+/// `CAP_NET_RAW`: what an AF_PACKET capture needs.
+pub const CAP_NET_RAW: u32 = 13;
+
+/// capget/capset's header, version 3: the sets come as two [`CapData`], the
+/// low and the high 32 bits.
+#[repr(C)]
+struct CapHeader {
+    version: u32,
+    pid: libc::c_int,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Default)]
+struct CapData {
+    effective: u32,
+    permitted: u32,
+    inheritable: u32,
+}
+
+const CAPABILITY_VERSION_3: u32 = 0x2008_0522;
+
+impl Capabilities {
+    /// The calling thread's sets.
+    pub fn of_this_thread() -> io::Result<Capabilities> {
+        let mut header = CapHeader {
+            version: CAPABILITY_VERSION_3,
+            pid: 0,
+        };
+        let mut data = [CapData::default(); 2];
+        // SAFETY: capget reads the header and writes two `CapData` for
+        // version 3, both live locals of the layout the kernel expects.
+        let rc = unsafe { libc::syscall(libc::SYS_capget, &mut header, data.as_mut_ptr()) };
+        if rc != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        let wide = |low: u32, high: u32| u64::from(low) | (u64::from(high) << 32);
+        let [low, high] = data;
+        Ok(Capabilities {
+            effective: wide(low.effective, high.effective),
+            permitted: wide(low.permitted, high.permitted),
+            inheritable: wide(low.inheritable, high.inheritable),
+        })
     }
-    #[repr(C)]
-    #[derive(Clone, Copy, Default)]
-    struct Data {
-        effective: u32,
-        permitted: u32,
-        inheritable: u32,
+
+    /// Makes these the calling thread's sets (lowering them needs nothing;
+    /// the kernel refuses what would raise them).
+    pub fn apply_to_this_thread(self) -> io::Result<()> {
+        let mut header = CapHeader {
+            version: CAPABILITY_VERSION_3,
+            pid: 0,
+        };
+        // Truncation intended: each half of the 64-bit masks.
+        let half = |v: u64, high: bool| (if high { v >> 32 } else { v }) as u32;
+        let data = [false, true].map(|high| CapData {
+            effective: half(self.effective, high),
+            permitted: half(self.permitted, high),
+            inheritable: half(self.inheritable, high),
+        });
+        // SAFETY: as in `of_this_thread`; capset only reads the structs.
+        let rc = unsafe { libc::syscall(libc::SYS_capset, &mut header, data.as_ptr()) };
+        if rc != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(())
     }
-    // _LINUX_CAPABILITY_VERSION_3: two `Data`, the low and high 32 bits.
-    let mut header = Header {
-        version: 0x2008_0522,
-        pid: 0,
-    };
-    let mut data = [Data::default(); 2];
-    // SAFETY: capget reads the header and writes two `Data` (version 3),
-    // both live locals of the layout the kernel expects.
-    let rc = unsafe { libc::syscall(libc::SYS_capget, &mut header, data.as_mut_ptr()) };
-    let wide = |low: u32, high: u32| u64::from(low) | (u64::from(high) << 32);
-    (rc == 0).then(|| {
-        (
-            wide(data[0].permitted, data[1].permitted),
-            wide(data[0].effective, data[1].effective),
-        )
-    })
 }
 
 /// The real, effective and saved user and group ids.
@@ -1023,12 +1067,11 @@ mod tests {
         assert_eq!(e, "no user named `no-such-user-synprint` on this system");
     }
 
-    /// The capability sets read back as the process status shows them.
+    /// The sets read back as the thread's status shows them, and a set
+    /// lowered on one thread is lowered there only.
     #[test]
-    fn capabilities_are_read() {
-        let (permitted, effective) = capabilities().expect("capget");
-        let status = std::fs::read_to_string("/proc/thread-self/status").expect("status");
-        let field = |name: &str| {
+    fn capabilities_are_read_and_lowered_per_thread() {
+        let field = |status: &str, name: &str| {
             let hex = status
                 .lines()
                 .find_map(|l| l.strip_prefix(name))
@@ -1036,6 +1079,30 @@ mod tests {
                 .trim();
             u64::from_str_radix(hex, 16).expect("hex")
         };
-        assert_eq!((permitted, effective), (field("CapPrm:"), field("CapEff:")));
+        let status = || std::fs::read_to_string("/proc/thread-self/status").expect("status");
+        let before = Capabilities::of_this_thread().expect("capget");
+        let s = status();
+        assert_eq!(
+            (before.permitted, before.effective, before.inheritable),
+            (
+                field(&s, "CapPrm:"),
+                field(&s, "CapEff:"),
+                field(&s, "CapInh:")
+            )
+        );
+        let lowered = std::thread::spawn(move || {
+            let mut c = Capabilities::of_this_thread().expect("capget");
+            c.effective &= !(1 << CAP_NET_RAW);
+            c.apply_to_this_thread().expect("capset");
+            (
+                Capabilities::of_this_thread().expect("capget"),
+                field(&status(), "CapEff:"),
+            )
+        })
+        .join()
+        .expect("thread");
+        assert_eq!(lowered.0.effective, before.effective & !(1 << CAP_NET_RAW));
+        assert_eq!(lowered.1, lowered.0.effective);
+        assert_eq!(Capabilities::of_this_thread().expect("capget"), before);
     }
 }

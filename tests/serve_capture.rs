@@ -451,38 +451,9 @@ fn synprint_now() -> Timestamp {
 /// (capabilities are per thread on Linux), so a root test can see the
 /// unprivileged failure.
 fn drop_cap_net_raw() -> std::io::Result<()> {
-    #[repr(C)]
-    struct Header {
-        version: u32,
-        pid: i32,
-    }
-    #[repr(C)]
-    #[derive(Clone, Copy, Default)]
-    struct Data {
-        effective: u32,
-        permitted: u32,
-        inheritable: u32,
-    }
-    const VERSION_3: u32 = 0x2008_0522;
-    const CAP_NET_RAW: u32 = 13;
-    let mut hdr = Header {
-        version: VERSION_3,
-        pid: 0,
-    };
-    let mut data = [Data::default(); 2];
-    // SAFETY: capget writes two Data structs for version 3, which `data`
-    // holds; `hdr` is a valid header for the calling thread.
-    let rc = unsafe { libc::syscall(libc::SYS_capget, &mut hdr, data.as_mut_ptr()) };
-    if rc != 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    data[0].effective &= !(1 << CAP_NET_RAW);
-    // SAFETY: as above; capset only reads the structs.
-    let rc = unsafe { libc::syscall(libc::SYS_capset, &mut hdr, data.as_ptr()) };
-    if rc != 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    Ok(())
+    let mut c = sys::Capabilities::of_this_thread()?;
+    c.effective &= !(1 << sys::CAP_NET_RAW);
+    c.apply_to_this_thread()
 }
 
 #[test]
