@@ -802,8 +802,8 @@ pub fn account_named(name: &str) -> Result<Account, String> {
 #[derive(Debug, thiserror::Error)]
 pub enum SwitchError {
     #[error(
-        "--user {user}: switching users needs root, and synprint runs as uid {uid} (leave \
-         --user out to stay that user)"
+        "switching to user `{user}` needs root, and synprint runs as uid {uid} (leave the user \
+         setting out to stay that user)"
     )]
     NotRoot { user: String, uid: u32 },
     #[error("cannot run as user `{user}`: {step}: {source}")]
@@ -814,22 +814,29 @@ pub enum SwitchError {
     },
 }
 
+/// Whether [`become_user`] may switch to `account`: only from root, so that
+/// a start without root is refused before anything is opened.
+pub fn can_become(account: &Account) -> Result<(), SwitchError> {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    match unsafe { libc::geteuid() } {
+        0 => Ok(()),
+        uid => Err(SwitchError::NotRoot {
+            user: account.name.clone(),
+            uid,
+        }),
+    }
+}
+
 /// Makes the whole process (every thread: glibc passes the change on) run
 /// as `account`, from root: its supplementary groups, then its group, then
 /// its user, real, effective and saved alike, so the change cannot be
 /// undone; the kernel takes root's capabilities away with the uid. Checked
-/// afterwards: the ids, no capability left, root not regained.
+/// afterwards: the ids, no permitted or effective capability left, root
+/// not regained.
 pub fn become_user(account: &Account) -> Result<(), SwitchError> {
     let (uid, gid) = (account.uid, account.gid);
     let user = || account.name.clone();
-    // SAFETY: geteuid has no preconditions and cannot fail.
-    let euid = unsafe { libc::geteuid() };
-    if euid != 0 {
-        return Err(SwitchError::NotRoot {
-            user: user(),
-            uid: euid,
-        });
-    }
+    can_become(account)?;
     let failed = |step, source| SwitchError::Failed {
         user: user(),
         step,
@@ -855,7 +862,7 @@ pub fn become_user(account: &Account) -> Result<(), SwitchError> {
     let left = if ids() != ([uid; 3], [gid; 3]) {
         Some("the ids did not all change")
     } else if Capabilities::of_this_thread().map_or(true, |c| c.permitted | c.effective != 0) {
-        // SECBIT_KEEP_CAPS, say, set by whoever started synprint.
+        // SECBIT_NO_SETUID_FIXUP, say, set by whoever started synprint.
         Some("capabilities are left")
     // SAFETY: as above; this must fail once root is given up.
     } else if uid != 0 && unsafe { libc::setuid(0) } == 0 {

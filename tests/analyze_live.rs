@@ -416,10 +416,13 @@ fn a_failed_start_keeps_the_output_file() {
     assert_eq!(std::fs::read_to_string(&out).expect("read"), "yesterday\n");
 }
 
-/// `--user`, as root: the capture is opened as root, then the run is the
-/// user's: every thread's ids, the output and inventory files made by it,
-/// and the capture still delivers. A folder the user may not write to is
-/// refused naming the user, an existing output there left as it was.
+/// `--user`, as root: the capture is opened and the labels are read as
+/// root (from a folder only root may enter), then the run is the user's:
+/// every thread's ids, groups and capabilities, the output made by it, and
+/// the capture still delivers. An inventory of root's in a sticky folder,
+/// which the user may write but not replace, is rewritten in place. A
+/// folder the user may not write to is refused naming the user, an
+/// existing output there left as it was.
 #[test]
 fn a_live_capture_runs_as_the_user_it_is_told() {
     use std::os::unix::fs::{MetadataExt, PermissionsExt};
@@ -432,34 +435,57 @@ fn a_live_capture_runs_as_the_user_it_is_told() {
     };
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
     let port = listener.local_addr().expect("addr").port();
+    let closed = tempfile::tempdir().expect("tempdir");
+    let labels = closed.path().join("labels.csv");
+    std::fs::write(&labels, "src_ip,src_port,os\n127.0.0.1,1,Linux\n").expect("labels");
     let dir = tempfile::tempdir().expect("tempdir");
-    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777)).expect("chmod");
+    let mode = |path: &std::path::Path, mode| {
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).expect("chmod")
+    };
+    mode(closed.path(), 0o700);
+    mode(dir.path(), 0o1777);
     let (out, inventory) = (
         dir.path().join("syns.jsonl"),
         dir.path().join("hosts.jsonl"),
     );
-    let args = |out: &std::path::Path, inventory: &std::path::Path| {
+    std::fs::write(&inventory, "yesterday\n").expect("write");
+    mode(&inventory, 0o666);
+    let run = |out: &std::path::Path| {
         let mut cmd = signals::synprint();
         cmd.args(["analyze", "-i", "lo", "--capture-port", &port.to_string()])
-            .args(["--user", "nobody", "--format", "jsonl", "-o"])
+            .args(["--user", "nobody", "--format", "jsonl", "--labels"])
+            .arg(&labels)
+            .arg("-o")
             .arg(out)
-            .arg("--inventory")
-            .arg(inventory)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped());
         cmd
     };
-    let mut child = args(&out, &inventory).spawn().expect("run synprint");
+    let mut child = run(&out)
+        .arg("--inventory")
+        .arg(&inventory)
+        .spawn()
+        .expect("run synprint");
     let err = lines(child.stderr.take().expect("stderr"));
+    let mut child = signals::KillOnDrop(child);
     // Capturing is said once the capture is open and the outputs made.
-    next_line(&err, "the capture line");
-    let tasks = std::fs::read_dir(format!("/proc/{}/task", child.id())).expect("tasks");
+    let said = next_line(&err, "the capture line");
+    assert!(said.starts_with("capturing on lo"), "{said}");
+    let tasks = std::fs::read_dir(format!("/proc/{}/task", child.0.id())).expect("tasks");
     for task in tasks {
         let status =
             std::fs::read_to_string(task.expect("task").path().join("status")).expect("status");
-        let uid = format!("Uid:\t{0}\t{0}\t{0}\t{0}\n", nobody.uid);
-        assert!(status.contains(&uid), "{status}");
+        for (field, id) in [("Uid:", nobody.uid), ("Gid:", nobody.gid)] {
+            let ids = format!("{field}\t{id}\t{id}\t{id}\t{id}\n");
+            assert!(status.contains(&ids), "{status}");
+        }
+        let groups = status
+            .lines()
+            .find(|l| l.starts_with("Groups:"))
+            .expect("groups");
+        assert!(groups.contains(&nobody.gid.to_string()), "{groups}");
+        assert!(!groups.split_whitespace().any(|g| g == "0"), "{groups}");
         assert!(status.contains("CapEff:\t0000000000000000"), "{status}");
     }
     let client = TcpStream::connect(listener.local_addr().expect("addr")).expect("connect");
@@ -469,39 +495,42 @@ fn a_live_capture_runs_as_the_user_it_is_told() {
         assert!(Instant::now() < deadline, "no record within 10 s");
         std::thread::sleep(Duration::from_millis(20));
     }
-    interrupt(&child);
-    let status = signals::wait_within(&mut child, Duration::from_secs(20));
+    interrupt(&child.0);
+    let status = signals::wait_within(&mut child.0, Duration::from_secs(20));
     assert!(status.success(), "{status:?}");
     let text = std::fs::read_to_string(&out).expect("records");
     let record: serde_json::Value =
         serde_json::from_str(text.lines().next().expect("a record")).expect("JSON");
     assert_eq!(record["src_port"], client_port);
-    for file in [&out, &inventory] {
+    let owner = |file: &std::path::Path| {
         let meta = std::fs::metadata(file).expect("made");
-        assert_eq!(
-            (meta.uid(), meta.gid()),
-            (nobody.uid, nobody.gid),
-            "{file:?}"
-        );
-    }
-    assert!(std::fs::read_to_string(&inventory)
-        .expect("inventory")
-        .contains("127.0.0.1"));
+        (meta.uid(), meta.gid())
+    };
+    assert_eq!(owner(&out), (nobody.uid, nobody.gid));
+    assert_eq!(
+        owner(&inventory),
+        (0, 0),
+        "replaced, not rewritten in place"
+    );
+    let hosts = std::fs::read_to_string(&inventory).expect("inventory");
+    assert!(
+        hosts.contains("127.0.0.1") && !hosts.contains("yesterday"),
+        "{hosts}"
+    );
+    let names: Vec<_> = std::fs::read_dir(dir.path())
+        .expect("list")
+        .map(|e| e.expect("entry").file_name())
+        .collect();
+    assert_eq!(names.len(), 2, "{names:?}");
 
-    let closed = tempfile::tempdir().expect("tempdir");
     let yesterday = closed.path().join("yesterday.jsonl");
     std::fs::write(&yesterday, "yesterday\n").expect("write");
-    let out = args(&yesterday, &closed.path().join("hosts.jsonl"))
-        .output()
-        .expect("run synprint");
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{err}");
-    assert!(
-        err.contains(
-            "Permission denied (os error 13) (after --user, files are made as user `nobody`)"
-        ),
-        "{err}"
-    );
+    let refused = run(&yesterday).output().expect("run synprint");
+    let err = String::from_utf8_lossy(&refused.stderr);
+    assert_eq!(refused.status.code(), Some(2), "{err}");
+    let said = "yesterday.jsonl: Permission denied (os error 13) (after --user, files are made as \
+                user `nobody`)";
+    assert!(err.contains(said), "{err}");
     assert_eq!(
         std::fs::read_to_string(&yesterday).expect("read"),
         "yesterday\n"

@@ -517,7 +517,7 @@ fn serve_runs_as_the_user_it_is_told_once_its_sockets_are_open() {
     args.push(socket.as_os_str());
     let (child, addr) = start_command(signals::synprint(), &args);
     // Killed if an assertion fails: it must not outlive the test.
-    let mut child = KillOnDrop(child);
+    let mut child = signals::KillOnDrop(child);
 
     // Every thread, including those started before the switch.
     let tasks = std::fs::read_dir(format!("/proc/{}/task", child.0.id())).expect("tasks");
@@ -604,27 +604,37 @@ fn serve_runs_as_the_user_it_is_told_once_its_sockets_are_open() {
             let err = String::from_utf8_lossy(&out.stderr);
             assert_eq!(out.status.code(), Some(2), "{err}");
             let said = format!(
-                "--user nobody: switching users needs root, and synprint runs as uid {}",
+                "switching to user `nobody` needs root, and synprint runs as uid {}",
                 nobody.uid
             );
             assert!(err.contains(&said), "{err}");
             assert!(!err.contains("listening on"), "{err}");
             assert!(!socket.exists(), "the socket was left behind");
+            // A check may run as another user than the service: it warns.
+            let checked = signals::synprint()
+                .args([
+                    "serve",
+                    "--check",
+                    "--listen",
+                    "127.0.0.1:0",
+                    "--user",
+                    "nobody",
+                ])
+                .uid(nobody.uid)
+                .gid(nobody.gid)
+                .output()
+                .expect("run as nobody again");
+            let text = String::from_utf8_lossy(&checked.stdout);
+            assert!(checked.status.success(), "{text}");
+            assert!(
+                text.contains("warning: switching to user `nobody` needs root"),
+                "{text}"
+            );
         }
         // The test binary's folders may be closed to `nobody`.
         Err(e) => skipped::skipped(&format!(
             "cannot start synprint as nobody ({e}); the refusal is not checked"
         )),
-    }
-}
-
-/// A child process killed when dropped, unless it has already ended.
-struct KillOnDrop(std::process::Child);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
     }
 }
 

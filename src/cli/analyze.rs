@@ -1297,20 +1297,30 @@ impl InventoryFile {
         let mut tmp = path.clone().into_os_string();
         tmp.push(format!(".synprint-{}", std::process::id()));
         let tmp = PathBuf::from(tmp);
-        // A folder that takes no new file (the file alone writable):
-        // rewritten in place instead.
+        // A folder that takes no new file, or whose sticky bit keeps the
+        // file from being replaced by another user (`--user`): the file
+        // alone is writable, so it is rewritten in place instead.
         let Ok(new) = File::create(&tmp) else {
-            use std::io::Seek;
-            (&self.file).seek(io::SeekFrom::Start(0))?;
-            self.file.set_len(0)?;
-            return write_inventory(&mut BufWriter::new(&self.file), hosts, format);
+            return self.write_in_place(hosts, format);
         };
-        let written = write_inventory(&mut BufWriter::new(new), hosts, format)
-            .and_then(|()| std::fs::rename(&tmp, path));
-        if written.is_err() {
+        if let Err(e) = write_inventory(&mut BufWriter::new(new), hosts, format) {
+            // Not in place: a write that failed here (a full disk) would
+            // fail there too, after emptying the last inventory.
             let _ = std::fs::remove_file(&tmp);
+            return Err(e);
         }
-        written
+        if std::fs::rename(&tmp, path).is_err() {
+            let _ = std::fs::remove_file(&tmp);
+            return self.write_in_place(hosts, format);
+        }
+        Ok(())
+    }
+
+    fn write_in_place(&self, hosts: &Inventory, format: InventoryFormat) -> io::Result<()> {
+        use std::io::Seek;
+        (&self.file).seek(io::SeekFrom::Start(0))?;
+        self.file.set_len(0)?;
+        write_inventory(&mut BufWriter::new(&self.file), hosts, format)
     }
 }
 

@@ -86,6 +86,9 @@ impl Server {
         engine: Arc<Engine>,
         classifier: Arc<dyn OsClassifier>,
     ) -> Result<Server, ServeError> {
+        if let Some(account) = &config.user {
+            sys::can_become(account)?;
+        }
         let captures = capture::open_all(&config.interfaces, &config.capture)?;
         Self::start_with(config, engine, classifier, captures).await
     }
@@ -349,6 +352,10 @@ pub fn check(config: &ServeConfig) -> Result<Vec<String>, ServeError> {
         .collect();
     lines.extend(announcement(config));
     lines.extend(open_files_warning(config));
+    // Not an error: the check may run as another user than the service.
+    if let Some(Err(e)) = config.user.as_ref().map(sys::can_become) {
+        lines.push(format!("warning: {e}"));
+    }
     let proxies: Vec<String> = config
         .trusted_proxies
         .iter()

@@ -15,7 +15,8 @@
 
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
-use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -265,13 +266,30 @@ impl QuerySocket {
             Err(e) => return Err(io_err(e)),
         }
         let std_listener = std::os::unix::net::UnixListener::bind(path).map_err(io_err)?;
+        // The file is changed through a descriptor of what the path names
+        // now, never followed: another user who may write to the folder
+        // could swap the socket for a link to a file of root's between the
+        // bind and a chmod by path. A socket put there instead is only
+        // that user's own to open up.
+        let placed = std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_PATH | libc::O_NOFOLLOW)
+            .open(path)
+            .map_err(io_err)?;
+        let meta = placed.metadata().map_err(io_err)?;
+        if !meta.file_type().is_socket() {
+            return Err(SocketError::NotASocket(path.to_path_buf()));
+        }
         // From here on, dropping `socket` removes the file again.
         let mut socket = QuerySocket {
             listener: None,
             path: path.to_path_buf(),
-            identity: identity(path).map_err(io_err)?,
+            identity: (meta.dev(), meta.ino()),
         };
-        std::fs::set_permissions(path, std::fs::Permissions::from_mode(SOCKET_MODE))
+        // chmod has no descriptor form for a path-only descriptor; its
+        // /proc link reaches the same file without a path lookup.
+        let by_descriptor = format!("/proc/self/fd/{}", placed.as_raw_fd());
+        std::fs::set_permissions(by_descriptor, std::fs::Permissions::from_mode(SOCKET_MODE))
             .map_err(io_err)?;
         std_listener.set_nonblocking(true).map_err(io_err)?;
         socket.listener = Some(UnixListener::from_std(std_listener).map_err(io_err)?);

@@ -60,6 +60,17 @@ pub fn wait_within(child: &mut Child, limit: Duration) -> ExitStatus {
     }
 }
 
+/// A child process killed when dropped, unless it has ended: one a failed
+/// assertion leaves behind must not outlive the test.
+pub struct KillOnDrop(pub Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// Limits the size of the files `cmd` writes to `bytes`, as a disk that
 /// fills there: a write that crosses the limit takes the bytes below it,
 /// the next fails (EFBIG) instead of SIGXFSZ killing the process.
