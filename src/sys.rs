@@ -731,7 +731,7 @@ pub fn is_root() -> bool {
     unsafe { libc::geteuid() == 0 }
 }
 
-/// A local account, as `serve --user` names it.
+/// A local account, as `--user` names it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Account {
     pub name: String,
@@ -835,10 +835,9 @@ pub fn can_become(account: &Account) -> Result<(), SwitchError> {
 /// not regained.
 pub fn become_user(account: &Account) -> Result<(), SwitchError> {
     let (uid, gid) = (account.uid, account.gid);
-    let user = || account.name.clone();
     can_become(account)?;
     let failed = |step, source| SwitchError::Failed {
-        user: user(),
+        user: account.name.clone(),
         step,
         source,
     };

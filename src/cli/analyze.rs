@@ -505,16 +505,10 @@ pub fn run(args: AnalyzeArgs) -> Result<ExitCode, CliError> {
         let path = path.to_path_buf();
         move |source: io::Error| match user {
             Some(user) if source.kind() == io::ErrorKind::PermissionDenied => {
-                CliError::OutputAsUser {
-                    path: path.clone(),
-                    user: user.to_string(),
-                    source,
-                }
+                let user = user.to_string();
+                CliError::OutputAsUser { path, user, source }
             }
-            _ => CliError::Output {
-                path: path.clone(),
-                source,
-            },
+            _ => CliError::Output { path, source },
         }
     };
     // A file the inventory makes is taken back if the run does not start.
