@@ -951,6 +951,38 @@ impl Capabilities {
     }
 }
 
+/// Gives up `cap` for good on the calling thread: effective, permitted,
+/// inheritable and ambient sets alike. Threads it starts afterwards start
+/// without it; threads started before keep theirs (capabilities are per
+/// thread), so call it before starting any.
+pub fn give_up_capability(cap: u32) -> io::Result<()> {
+    let bit = 1u64 << cap;
+    let mut c = Capabilities::of_this_thread()?;
+    if (c.effective | c.permitted | c.inheritable) & bit != 0 {
+        c.effective &= !bit;
+        c.permitted &= !bit;
+        c.inheritable &= !bit;
+        c.apply_to_this_thread()?;
+    }
+    // The ambient set goes with the permitted one; lowered here as well,
+    // in case. Kernels before 4.3 have none (EINVAL).
+    // SAFETY: prctl with plain integer arguments.
+    let rc = unsafe {
+        libc::prctl(
+            libc::PR_CAP_AMBIENT,
+            libc::PR_CAP_AMBIENT_LOWER,
+            libc::c_ulong::from(cap),
+            0 as libc::c_ulong,
+            0 as libc::c_ulong,
+        )
+    };
+    let e = io::Error::last_os_error();
+    if rc != 0 && e.raw_os_error() != Some(libc::EINVAL) {
+        return Err(e);
+    }
+    Ok(())
+}
+
 /// The real, effective and saved user and group ids.
 fn ids() -> ([u32; 3], [u32; 3]) {
     let (mut u, mut g) = ([0; 3], [0; 3]);

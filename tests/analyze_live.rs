@@ -80,7 +80,8 @@ fn capture_lo_jsonl(port: u16) -> (Child, mpsc::Receiver<String>, mpsc::Receiver
 
 /// Records stream out while the capture runs, one per SYN and SYN+ACK
 /// (loopback shows each packet leaving and arriving: still one record,
-/// and no retransmission), over IPv4 and IPv6; Ctrl-C ends it with the
+/// and no retransmission), over IPv4 and IPv6, from a process that gave
+/// up CAP_NET_RAW once its capture was open; Ctrl-C ends it with the
 /// summary and status 0.
 #[test]
 fn records_stream_out_until_interrupted() {
@@ -95,6 +96,17 @@ fn records_stream_out_until_interrupted() {
         banner,
         format!("capturing on lo, port {port}; Ctrl-C stops")
     );
+    // Its capture open, it holds no CAP_NET_RAW (root keeps the rest).
+    let tasks = std::fs::read_dir(format!("/proc/{}/task", child.id())).expect("tasks");
+    for task in tasks {
+        let path = task.expect("task").path().join("status");
+        let status = std::fs::read_to_string(path).expect("status");
+        for set in ["CapPrm:", "CapEff:", "CapAmb:"] {
+            let line = status.lines().find_map(|l| l.strip_prefix(set));
+            let mask = u64::from_str_radix(line.expect("a set").trim(), 16).expect("hex");
+            assert_eq!(mask & 1 << synprint::sys::CAP_NET_RAW, 0, "{set} {status}");
+        }
+    }
 
     let targets: [SocketAddr; 3] = [
         ([127, 0, 0, 1], port).into(),

@@ -520,48 +520,19 @@ fn serve_runs_as_the_user_it_is_told_once_its_sockets_are_open() {
     let mut child = signals::KillOnDrop(child);
 
     // Every thread, including those started before the switch.
-    let tasks = std::fs::read_dir(format!("/proc/{}/task", child.0.id())).expect("tasks");
-    for task in tasks {
-        let status =
-            std::fs::read_to_string(task.expect("task").path().join("status")).expect("status");
-        let field = |name: &str| {
-            status
-                .lines()
-                .find_map(|l| l.strip_prefix(name))
-                .expect("a status field")
-                .split_whitespace()
-                .map(|n| n.parse::<u64>().expect("a number"))
-                .collect::<Vec<_>>()
-        };
-        assert_eq!(field("Uid:"), [u64::from(nobody.uid); 4], "{status}");
-        assert_eq!(field("Gid:"), [u64::from(nobody.gid); 4], "{status}");
-        let groups = field("Groups:");
+    for status in thread_statuses(&child.0) {
+        let ids = |name: &str| decimals(&status, name);
+        assert_eq!(ids("Uid:"), [u64::from(nobody.uid); 4], "{status}");
+        assert_eq!(ids("Gid:"), [u64::from(nobody.gid); 4], "{status}");
+        let groups = ids("Groups:");
         assert!(groups.contains(&u64::from(nobody.gid)), "{status}");
         assert!(!groups.contains(&0) || nobody.gid == 0, "{status}");
-        assert_eq!(field("CapEff:"), [0], "{status}");
-        assert_eq!(field("CapPrm:"), [0], "{status}");
+        assert_eq!(capabilities(&status), (0, 0, 0), "{status}");
     }
     let r = get(addr, "/classify?detail=1", &[]);
     assert_eq!(r.status, 200);
     assert_eq!(r.json()["syn_source"], "saved_syn");
-    let _ = std::net::TcpStream::connect(captured.local_addr().expect("addr"));
-    let counted = r#"synprint_syns_total{source="capture",interface="lo"} "#;
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    loop {
-        let text = serve_common::metrics_text(addr);
-        let syns = text
-            .lines()
-            .find_map(|l| l.strip_prefix(counted))
-            .and_then(|n| n.parse::<u64>().ok());
-        if syns.is_some_and(|n| n >= 1) {
-            break;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "nothing captured:\n{text}"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    a_syn_is_captured(addr, &captured);
     // p0f's query socket answers for the address /classify was asked from
     // (status 0x10: a match), and is still root's.
     let mut q = [0u8; 21];
@@ -635,6 +606,113 @@ fn serve_runs_as_the_user_it_is_told_once_its_sockets_are_open() {
         Err(e) => skipped::skipped(&format!(
             "cannot start synprint as nobody ({e}); the refusal is not checked"
         )),
+    }
+}
+
+/// Once its captures are open, serve holds no CAP_NET_RAW in any thread,
+/// and the capture goes on: started as root, and started as an
+/// unprivileged user given the capability as ambient, as a systemd unit
+/// gives it (`AmbientCapabilities=CAP_NET_RAW`), which is then left with
+/// no capability at all.
+#[test]
+fn serve_gives_up_cap_net_raw_once_its_captures_are_open() {
+    if !synprint::sys::is_root() {
+        skipped::skipped("needs root to capture and to hand out capabilities");
+        return;
+    }
+    let captured = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = captured.local_addr().expect("addr").port().to_string();
+    let flags = ["--interface", "lo", "--capture-port", &port];
+    let flags: Vec<&std::ffi::OsStr> = flags.iter().map(std::ffi::OsStr::new).collect();
+    let raw = 1u64 << synprint::sys::CAP_NET_RAW;
+
+    let (child, addr) = start_command(signals::synprint(), &flags);
+    let mut child = signals::KillOnDrop(child);
+    for status in thread_statuses(&child.0) {
+        let (permitted, effective, ambient) = capabilities(&status);
+        assert_eq!((permitted | effective | ambient) & raw, 0, "{status}");
+        // Root keeps the rest.
+        assert_ne!(effective, 0, "{status}");
+    }
+    a_syn_is_captured(addr, &captured);
+    assert!(stop_with(&mut child.0, libc::SIGTERM).success());
+
+    let Some(nobody) = synprint::sys::account("nobody").expect("user lookup") else {
+        skipped::skipped("this system has no user `nobody`");
+        return;
+    };
+    let mut setpriv = Command::new("setpriv");
+    setpriv
+        .arg(format!("--reuid={}", nobody.uid))
+        .arg(format!("--regid={}", nobody.gid))
+        .args([
+            "--clear-groups",
+            "--inh-caps=+net_raw",
+            "--ambient-caps=+net_raw",
+        ])
+        .arg(env!("CARGO_BIN_EXE_synprint"));
+    signals::with_default_stop_signals(&mut setpriv);
+    let (child, addr) = start_command(setpriv, &flags);
+    let mut child = signals::KillOnDrop(child);
+    for status in thread_statuses(&child.0) {
+        assert_eq!(
+            decimals(&status, "Uid:"),
+            [u64::from(nobody.uid); 4],
+            "{status}"
+        );
+        assert_eq!(capabilities(&status), (0, 0, 0), "{status}");
+    }
+    a_syn_is_captured(addr, &captured);
+    assert!(stop_with(&mut child.0, libc::SIGTERM).success());
+}
+
+/// The `/proc` status of each of `child`'s threads.
+fn thread_statuses(child: &std::process::Child) -> Vec<String> {
+    let tasks = std::fs::read_dir(format!("/proc/{}/task", child.id())).expect("tasks");
+    tasks
+        .map(|t| std::fs::read_to_string(t.expect("task").path().join("status")).expect("status"))
+        .collect()
+}
+
+fn field<'s>(status: &'s str, name: &str) -> &'s str {
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(name))
+        .expect("a status field")
+}
+
+/// A status line of decimal numbers (`Uid:`, `Groups:`).
+fn decimals(status: &str, name: &str) -> Vec<u64> {
+    let numbers = field(status, name).split_whitespace();
+    numbers.map(|n| n.parse().expect("a number")).collect()
+}
+
+/// A thread's permitted, effective and ambient capability sets.
+fn capabilities(status: &str) -> (u64, u64, u64) {
+    let hex = |name| u64::from_str_radix(field(status, name).trim(), 16).expect("hex");
+    (hex("CapPrm:"), hex("CapEff:"), hex("CapAmb:"))
+}
+
+/// Connects to `listener` and waits (at most 10 s) until serve's capture
+/// on lo has counted a SYN.
+fn a_syn_is_captured(addr: SocketAddr, listener: &std::net::TcpListener) {
+    let _ = std::net::TcpStream::connect(listener.local_addr().expect("addr"));
+    let counted = r#"synprint_syns_total{source="capture",interface="lo"} "#;
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let text = serve_common::metrics_text(addr);
+        let syns = text
+            .lines()
+            .find_map(|l| l.strip_prefix(counted))
+            .and_then(|n| n.parse::<u64>().ok());
+        if syns.is_some_and(|n| n >= 1) {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "nothing captured:\n{text}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
     }
 }
 

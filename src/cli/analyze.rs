@@ -450,6 +450,11 @@ pub fn run(args: AnalyzeArgs) -> Result<ExitCode, CliError> {
         )?),
         None => None,
     };
+    if capture.is_some() {
+        // Nothing needs it once the capture is open.
+        synprint::sys::give_up_capability(synprint::sys::CAP_NET_RAW)
+            .map_err(CliError::GiveUpCapture)?;
+    }
     // `-o -` is standard output, as `-` is standard input.
     let output = args.output.as_ref().filter(|p| p.as_os_str() != "-");
     let stdout_tty = output.is_none() && io::stdout().is_terminal();

@@ -42,6 +42,8 @@ pub enum CliError {
     Live(#[from] LiveCaptureError),
     #[error(transparent)]
     User(#[from] synprint::sys::SwitchError),
+    #[error("cannot give up CAP_NET_RAW once the capture is open: {0}")]
+    GiveUpCapture(io::Error),
     /// `-o` naming one of the inputs (a swapped argument, a typo) would
     /// empty that capture before it is read.
     #[error("{output}: is also an input ({input}); refusing to write to it")]

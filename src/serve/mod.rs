@@ -56,6 +56,8 @@ pub enum ServeError {
     },
     #[error(transparent)]
     User(#[from] sys::SwitchError),
+    #[error("cannot give up CAP_NET_RAW once the captures are open: {0}")]
+    GiveUpCapture(std::io::Error),
     #[error("p0f query socket: {0}")]
     P0fSocket(#[from] p0f_api::SocketError),
     #[error("cannot start the async runtime: {0}")]
@@ -86,11 +88,24 @@ impl Server {
         engine: Arc<Engine>,
         classifier: Arc<dyn OsClassifier>,
     ) -> Result<Server, ServeError> {
+        let captures = Self::open_captures(config)?;
+        Self::start_with(config, engine, classifier, captures).await
+    }
+
+    /// Opens every capture interface, then gives up CAP_NET_RAW, which
+    /// nothing needs once they are open. Capabilities are per thread and
+    /// inherited: called before the async runtime starts its threads, none
+    /// of serve's threads holds it. A `--user` that cannot be switched to
+    /// is refused first, before anything is opened.
+    pub fn open_captures(config: &ServeConfig) -> Result<Vec<LiveCapture>, ServeError> {
         if let Some(account) = &config.user {
             sys::can_become(account)?;
         }
         let captures = capture::open_all(&config.interfaces, &config.capture)?;
-        Self::start_with(config, engine, classifier, captures).await
+        if !captures.is_empty() {
+            sys::give_up_capability(sys::CAP_NET_RAW).map_err(ServeError::GiveUpCapture)?;
+        }
+        Ok(captures)
     }
 
     /// As [`Server::start`], with captures the caller opened (the capture
@@ -448,6 +463,8 @@ impl Signals {
 /// gracefully. The caller builds the engine (with `config.model` and
 /// `config.p0f_db`).
 pub fn run(config: ServeConfig, engine: Arc<Engine>) -> Result<(), ServeError> {
+    // Before the runtime's threads exist: they start without CAP_NET_RAW.
+    let captures = Server::open_captures(&config)?;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -457,7 +474,8 @@ pub fn run(config: ServeConfig, engine: Arc<Engine>) -> Result<(), ServeError> {
         if let Some(warning) = open_files_warning(&config) {
             crate::say!("synprint serve: {warning}");
         }
-        let server = Server::start(&config, engine, os_view::installed_classifier()).await?;
+        let classifier = os_view::installed_classifier();
+        let server = Server::start_with(&config, engine, classifier, captures).await?;
         for a in server.local_addrs() {
             crate::say!("synprint serve: listening on http://{a}/classify");
         }
