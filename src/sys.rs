@@ -976,11 +976,13 @@ pub fn give_up_capability(cap: u32) -> io::Result<()> {
             0 as libc::c_ulong,
         )
     };
-    let e = io::Error::last_os_error();
-    if rc != 0 && e.raw_os_error() != Some(libc::EINVAL) {
-        return Err(e);
+    match rc {
+        0 => Ok(()),
+        _ => match io::Error::last_os_error() {
+            e if e.raw_os_error() == Some(libc::EINVAL) => Ok(()),
+            e => Err(e),
+        },
     }
-    Ok(())
 }
 
 /// The real, effective and saved user and group ids.
