@@ -90,18 +90,19 @@ fn records_stream_out_until_interrupted() {
     }
     let listener = TcpListener::bind((Ipv6Addr::UNSPECIFIED, 0)).expect("listen");
     let port = listener.local_addr().expect("addr").port();
-    let (mut child, out, err) = capture_lo_jsonl(port);
+    let (child, out, err) = capture_lo_jsonl(port);
+    let mut child = signals::KillOnDrop(child);
     let banner = next_line(&err, "start-up line");
     assert_eq!(
         banner,
         format!("capturing on lo, port {port}; Ctrl-C stops")
     );
     // Its capture open, it holds no CAP_NET_RAW (root keeps the rest).
-    let tasks = std::fs::read_dir(format!("/proc/{}/task", child.id())).expect("tasks");
+    let tasks = std::fs::read_dir(format!("/proc/{}/task", child.0.id())).expect("tasks");
     for task in tasks {
         let path = task.expect("task").path().join("status");
         let status = std::fs::read_to_string(path).expect("status");
-        for set in ["CapPrm:", "CapEff:", "CapAmb:"] {
+        for set in ["CapPrm:", "CapEff:", "CapInh:", "CapAmb:"] {
             let line = status.lines().find_map(|l| l.strip_prefix(set));
             let mask = u64::from_str_radix(line.expect("a set").trim(), 16).expect("hex");
             assert_eq!(mask & 1 << synprint::sys::CAP_NET_RAW, 0, "{set} {status}");
@@ -137,8 +138,8 @@ fn records_stream_out_until_interrupted() {
         }
         seen.push(client_port);
     }
-    interrupt(&child);
-    let status = signals::wait_within(&mut child, Duration::from_secs(10));
+    interrupt(&child.0);
+    let status = signals::wait_within(&mut child.0, Duration::from_secs(10));
     assert!(status.success(), "{status:?}");
     assert!(
         out.recv_timeout(Duration::from_secs(5)).is_err(),

@@ -527,7 +527,7 @@ fn serve_runs_as_the_user_it_is_told_once_its_sockets_are_open() {
         let groups = ids("Groups:");
         assert!(groups.contains(&u64::from(nobody.gid)), "{status}");
         assert!(!groups.contains(&0) || nobody.gid == 0, "{status}");
-        assert_eq!(capabilities(&status), (0, 0, 0), "{status}");
+        assert_eq!(capabilities(&status), (0, 0, 0, 0), "{status}");
     }
     let r = get(addr, "/classify?detail=1", &[]);
     assert_eq!(r.status, 200);
@@ -629,8 +629,9 @@ fn serve_gives_up_cap_net_raw_once_its_captures_are_open() {
     let (child, addr) = start_command(signals::synprint(), &flags);
     let mut child = signals::KillOnDrop(child);
     for status in thread_statuses(&child.0) {
-        let (permitted, effective, ambient) = capabilities(&status);
-        assert_eq!((permitted | effective | ambient) & raw, 0, "{status}");
+        let (permitted, effective, inheritable, ambient) = capabilities(&status);
+        let held = permitted | effective | inheritable | ambient;
+        assert_eq!(held & raw, 0, "{status}");
         // Root keeps the rest.
         assert_ne!(effective, 0, "{status}");
     }
@@ -660,7 +661,7 @@ fn serve_gives_up_cap_net_raw_once_its_captures_are_open() {
             [u64::from(nobody.uid); 4],
             "{status}"
         );
-        assert_eq!(capabilities(&status), (0, 0, 0), "{status}");
+        assert_eq!(capabilities(&status), (0, 0, 0, 0), "{status}");
     }
     a_syn_is_captured(addr, &captured);
     assert!(stop_with(&mut child.0, libc::SIGTERM).success());
@@ -687,10 +688,16 @@ fn decimals(status: &str, name: &str) -> Vec<u64> {
     numbers.map(|n| n.parse().expect("a number")).collect()
 }
 
-/// A thread's permitted, effective and ambient capability sets.
-fn capabilities(status: &str) -> (u64, u64, u64) {
+/// A thread's permitted, effective, inheritable and ambient capability
+/// sets.
+fn capabilities(status: &str) -> (u64, u64, u64, u64) {
     let hex = |name| u64::from_str_radix(field(status, name).trim(), 16).expect("hex");
-    (hex("CapPrm:"), hex("CapEff:"), hex("CapAmb:"))
+    (
+        hex("CapPrm:"),
+        hex("CapEff:"),
+        hex("CapInh:"),
+        hex("CapAmb:"),
+    )
 }
 
 /// Connects to `listener` and waits (at most 10 s) until serve's capture

@@ -80,23 +80,11 @@ pub struct Server {
 }
 
 impl Server {
-    /// Binds every listen address and opens every capture interface (errors
-    /// here are start-up errors), then serves in the background on the
-    /// current tokio runtime.
-    pub async fn start(
-        config: &ServeConfig,
-        engine: Arc<Engine>,
-        classifier: Arc<dyn OsClassifier>,
-    ) -> Result<Server, ServeError> {
-        let captures = Self::open_captures(config)?;
-        Self::start_with(config, engine, classifier, captures).await
-    }
-
     /// Opens every capture interface, then gives up CAP_NET_RAW, which
     /// nothing needs once they are open. Capabilities are per thread and
-    /// inherited: called before the async runtime starts its threads, none
-    /// of serve's threads holds it. A `--user` that cannot be switched to
-    /// is refused first, before anything is opened.
+    /// inherited: call it before the async runtime starts its threads (as
+    /// [`run`] does), so that none of them holds it. A `--user` that cannot
+    /// be switched to is refused first, before anything is opened.
     pub fn open_captures(config: &ServeConfig) -> Result<Vec<LiveCapture>, ServeError> {
         if let Some(account) = &config.user {
             sys::can_become(account)?;
@@ -108,8 +96,11 @@ impl Server {
         Ok(captures)
     }
 
-    /// As [`Server::start`], with captures the caller opened (the capture
-    /// tests open them inside a network namespace).
+    /// Binds every listen address and the p0f socket, switches to
+    /// `--user`, then serves in the background on the current tokio runtime,
+    /// with the captures [`Server::open_captures`] opened (the capture tests
+    /// open theirs inside a network namespace). Errors here are start-up
+    /// errors.
     pub async fn start_with(
         config: &ServeConfig,
         engine: Arc<Engine>,

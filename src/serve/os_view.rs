@@ -76,7 +76,7 @@ pub trait OsClassifier: Send + Sync {
 /// [`crate::classify::Classification`] (filled by the engine, learned model
 /// included) and [`crate::classify::verdict()`] against the request's
 /// User-Agent. This is the one place that chooses it; tests pass their own
-/// classifier to `Server::start`.
+/// classifier to `Server::start_with`.
 pub fn installed_classifier() -> Arc<dyn OsClassifier> {
     Arc::new(RecordClassifier)
 }
