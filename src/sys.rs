@@ -952,7 +952,8 @@ impl Capabilities {
 }
 
 /// Gives up `cap` for good on the calling thread: effective, permitted,
-/// inheritable and ambient sets alike. Threads it starts afterwards start
+/// inheritable and so ambient sets alike (the kernel keeps the ambient set
+/// within the other two). Threads it starts afterwards start
 /// without it; threads started before keep theirs (capabilities are per
 /// thread), so call it before starting any.
 pub fn give_up_capability(cap: u32) -> io::Result<()> {
@@ -964,25 +965,7 @@ pub fn give_up_capability(cap: u32) -> io::Result<()> {
         c.inheritable &= !bit;
         c.apply_to_this_thread()?;
     }
-    // The ambient set goes with the permitted one; lowered here as well,
-    // in case. Kernels before 4.3 have none (EINVAL).
-    // SAFETY: prctl with plain integer arguments.
-    let rc = unsafe {
-        libc::prctl(
-            libc::PR_CAP_AMBIENT,
-            libc::PR_CAP_AMBIENT_LOWER,
-            libc::c_ulong::from(cap),
-            0 as libc::c_ulong,
-            0 as libc::c_ulong,
-        )
-    };
-    match rc {
-        0 => Ok(()),
-        _ => match io::Error::last_os_error() {
-            e if e.raw_os_error() == Some(libc::EINVAL) => Ok(()),
-            e => Err(e),
-        },
-    }
+    Ok(())
 }
 
 /// The real, effective and saved user and group ids.
