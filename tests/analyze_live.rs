@@ -98,7 +98,7 @@ fn records_stream_out_until_interrupted() {
         format!("capturing on lo, port {port}; Ctrl-C stops")
     );
     // Its capture open, it holds no CAP_NET_RAW (root keeps the rest).
-    let tasks = std::fs::read_dir(format!("/proc/{}/task", child.0.id())).expect("tasks");
+    let tasks = std::fs::read_dir(format!("/proc/{}/task", child.id())).expect("tasks");
     for task in tasks {
         let path = task.expect("task").path().join("status");
         let status = std::fs::read_to_string(path).expect("status");
@@ -138,8 +138,8 @@ fn records_stream_out_until_interrupted() {
         }
         seen.push(client_port);
     }
-    interrupt(&child.0);
-    let status = signals::wait_within(&mut child.0, Duration::from_secs(10));
+    interrupt(&child);
+    let status = signals::wait_within(&mut child, Duration::from_secs(10));
     assert!(status.success(), "{status:?}");
     assert!(
         out.recv_timeout(Duration::from_secs(5)).is_err(),
@@ -485,7 +485,7 @@ fn a_live_capture_runs_as_the_user_it_is_told() {
     // Capturing is said once the capture is open and the outputs made.
     let said = next_line(&err, "the capture line");
     assert!(said.starts_with("capturing on lo"), "{said}");
-    let tasks = std::fs::read_dir(format!("/proc/{}/task", child.0.id())).expect("tasks");
+    let tasks = std::fs::read_dir(format!("/proc/{}/task", child.id())).expect("tasks");
     for task in tasks {
         let status =
             std::fs::read_to_string(task.expect("task").path().join("status")).expect("status");
@@ -508,8 +508,8 @@ fn a_live_capture_runs_as_the_user_it_is_told() {
         assert!(Instant::now() < deadline, "no record within 10 s");
         std::thread::sleep(Duration::from_millis(20));
     }
-    interrupt(&child.0);
-    let status = signals::wait_within(&mut child.0, Duration::from_secs(20));
+    interrupt(&child);
+    let status = signals::wait_within(&mut child, Duration::from_secs(20));
     assert!(status.success(), "{status:?}");
     let text = std::fs::read_to_string(&out).expect("records");
     let record: serde_json::Value =

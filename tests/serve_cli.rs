@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use serve_common::{announced_addresses, get};
 
-fn start(extra_env: &[(&str, &str)]) -> (std::process::Child, SocketAddr) {
+fn start(extra_env: &[(&str, &str)]) -> (signals::KillOnDrop, SocketAddr) {
     let mut cmd = signals::synprint();
     cmd.env_remove("SYNPRINT_API_KEY");
     for (k, v) in extra_env {
@@ -21,18 +21,19 @@ fn start(extra_env: &[(&str, &str)]) -> (std::process::Child, SocketAddr) {
     start_command(cmd, &[])
 }
 
-/// `synprint serve` on a free loopback port, with `extra` flags.
+/// `synprint serve` on a free loopback port, with `extra` flags; killed
+/// when dropped, so a failed assertion leaves no server behind.
 fn start_command(
     mut cmd: Command,
     extra: &[&std::ffi::OsStr],
-) -> (std::process::Child, SocketAddr) {
+) -> (signals::KillOnDrop, SocketAddr) {
     cmd.args(["serve", "--listen", "127.0.0.1:0"])
         .args(extra)
         .stderr(Stdio::piped())
         .stdout(Stdio::null());
     let mut child = cmd.spawn().expect("spawn synprint serve");
     let addr = announced_addresses(&mut child, 1)[0];
-    (child, addr)
+    (signals::KillOnDrop(child), addr)
 }
 
 fn stops_on(signal: libc::c_int) {
@@ -198,15 +199,11 @@ fn invalid_configuration_names_the_key() {
 /// start, naming the file.
 #[test]
 fn serve_uses_another_p0f_database() {
-    let stop = |mut child: std::process::Child| {
-        let _ = child.kill();
-        let _ = child.wait();
-    };
     // This kernel's own loopback SYN, as the built-in database renders it,
     // becomes the one signature of a database of our own.
     let (child, addr) = start(&[]);
     let fp = get(addr, "/classify?detail=1", &[]).json()["fp"].clone();
-    stop(child);
+    drop(child);
     let raw_sig = fp["p0f"]["raw_sig"].as_str().expect("raw_sig");
     let mut fields: Vec<&str> = raw_sig.split(':').collect();
     let ttl = fields[1].split('+').next().expect("ttl");
@@ -226,13 +223,13 @@ fn serve_uses_another_p0f_database() {
     cmd.env_remove("SYNPRINT_API_KEY");
     let (child, addr) = start_command(cmd, &["--p0f-db".as_ref(), db.as_os_str()]);
     let p0f = get(addr, "/classify?detail=1", &[]).json()["fp"]["p0f"].clone();
-    stop(child);
+    drop(child);
     assert_eq!(p0f["os"], "Testux 9", "{p0f}");
     assert_eq!(p0f["raw_sig"], raw_sig);
     let db_text = db.to_str().expect("utf-8 path");
     let (child, addr) = start(&[("SYNPRINT_P0F_DB", db_text)]);
     let p0f = get(addr, "/classify?detail=1", &[]).json()["fp"]["p0f"].clone();
-    stop(child);
+    drop(child);
     assert_eq!(p0f["os"], "Testux 9", "{p0f}");
 
     let not_a_db = dir.path().join("not.fp");
@@ -515,12 +512,10 @@ fn serve_runs_as_the_user_it_is_told_once_its_sockets_are_open() {
     ];
     let mut args: Vec<&std::ffi::OsStr> = extra.iter().map(std::ffi::OsStr::new).collect();
     args.push(socket.as_os_str());
-    let (child, addr) = start_command(signals::synprint(), &args);
-    // Killed if an assertion fails: it must not outlive the test.
-    let mut child = signals::KillOnDrop(child);
+    let (mut child, addr) = start_command(signals::synprint(), &args);
 
     // Every thread, including those started before the switch.
-    for status in thread_statuses(&child.0) {
+    for status in thread_statuses(&child) {
         let ids = |name: &str| decimals(&status, name);
         assert_eq!(ids("Uid:"), [u64::from(nobody.uid); 4], "{status}");
         assert_eq!(ids("Gid:"), [u64::from(nobody.gid); 4], "{status}");
@@ -549,7 +544,7 @@ fn serve_runs_as_the_user_it_is_told_once_its_sockets_are_open() {
     use std::os::unix::fs::MetadataExt;
     let meta = std::fs::metadata(&socket).expect("the p0f socket");
     assert_eq!((meta.uid(), meta.gid()), (0, 0));
-    let status = stop_with(&mut child.0, libc::SIGTERM);
+    let status = stop_with(&mut child, libc::SIGTERM);
     assert!(status.success(), "exit status {status}");
 
     // Not root: refused, naming the user and why, before anything is served.
@@ -626,9 +621,8 @@ fn serve_gives_up_cap_net_raw_once_its_captures_are_open() {
     let flags: Vec<&std::ffi::OsStr> = flags.iter().map(std::ffi::OsStr::new).collect();
     let raw = 1u64 << synprint::sys::CAP_NET_RAW;
 
-    let (child, addr) = start_command(signals::synprint(), &flags);
-    let mut child = signals::KillOnDrop(child);
-    for status in thread_statuses(&child.0) {
+    let (mut child, addr) = start_command(signals::synprint(), &flags);
+    for status in thread_statuses(&child) {
         let (permitted, effective, inheritable, ambient) = capabilities(&status);
         let held = permitted | effective | inheritable | ambient;
         assert_eq!(held & raw, 0, "{status}");
@@ -636,7 +630,7 @@ fn serve_gives_up_cap_net_raw_once_its_captures_are_open() {
         assert_ne!(effective, 0, "{status}");
     }
     a_syn_is_captured(addr, &captured);
-    assert!(stop_with(&mut child.0, libc::SIGTERM).success());
+    assert!(stop_with(&mut child, libc::SIGTERM).success());
 
     let Some(nobody) = synprint::sys::account("nobody").expect("user lookup") else {
         skipped::skipped("this system has no user `nobody`");
@@ -653,9 +647,8 @@ fn serve_gives_up_cap_net_raw_once_its_captures_are_open() {
         ])
         .arg(env!("CARGO_BIN_EXE_synprint"));
     signals::with_default_stop_signals(&mut setpriv);
-    let (child, addr) = start_command(setpriv, &flags);
-    let mut child = signals::KillOnDrop(child);
-    for status in thread_statuses(&child.0) {
+    let (mut child, addr) = start_command(setpriv, &flags);
+    for status in thread_statuses(&child) {
         assert_eq!(
             decimals(&status, "Uid:"),
             [u64::from(nobody.uid); 4],
@@ -664,7 +657,7 @@ fn serve_gives_up_cap_net_raw_once_its_captures_are_open() {
         assert_eq!(capabilities(&status), (0, 0, 0, 0), "{status}");
     }
     a_syn_is_captured(addr, &captured);
-    assert!(stop_with(&mut child.0, libc::SIGTERM).success());
+    assert!(stop_with(&mut child, libc::SIGTERM).success());
 }
 
 /// The `/proc` status of each of `child`'s threads.

@@ -71,6 +71,20 @@ impl Drop for KillOnDrop {
     }
 }
 
+impl std::ops::Deref for KillOnDrop {
+    type Target = Child;
+
+    fn deref(&self) -> &Child {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for KillOnDrop {
+    fn deref_mut(&mut self) -> &mut Child {
+        &mut self.0
+    }
+}
+
 /// Limits the size of the files `cmd` writes to `bytes`, as a disk that
 /// fills there: a write that crosses the limit takes the bytes below it,
 /// the next fails (EFBIG) instead of SIGXFSZ killing the process.
