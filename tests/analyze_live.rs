@@ -98,15 +98,10 @@ fn records_stream_out_until_interrupted() {
         format!("capturing on lo, port {port}; Ctrl-C stops")
     );
     // Its capture open, it holds no CAP_NET_RAW (root keeps the rest).
-    let tasks = std::fs::read_dir(format!("/proc/{}/task", child.id())).expect("tasks");
-    for task in tasks {
-        let path = task.expect("task").path().join("status");
-        let status = std::fs::read_to_string(path).expect("status");
-        for set in ["CapPrm:", "CapEff:", "CapInh:", "CapAmb:"] {
-            let line = status.lines().find_map(|l| l.strip_prefix(set));
-            let mask = u64::from_str_radix(line.expect("a set").trim(), 16).expect("hex");
-            assert_eq!(mask & 1 << synprint::sys::CAP_NET_RAW, 0, "{set} {status}");
-        }
+    for status in signals::thread_statuses(&child) {
+        let (permitted, effective, inheritable, ambient) = signals::capabilities(&status);
+        let held = permitted | effective | inheritable | ambient;
+        assert_eq!(held & 1 << synprint::sys::CAP_NET_RAW, 0, "{status}");
     }
 
     let targets: [SocketAddr; 3] = [
@@ -485,22 +480,7 @@ fn a_live_capture_runs_as_the_user_it_is_told() {
     // Capturing is said once the capture is open and the outputs made.
     let said = next_line(&err, "the capture line");
     assert!(said.starts_with("capturing on lo"), "{said}");
-    let tasks = std::fs::read_dir(format!("/proc/{}/task", child.id())).expect("tasks");
-    for task in tasks {
-        let status =
-            std::fs::read_to_string(task.expect("task").path().join("status")).expect("status");
-        for (field, id) in [("Uid:", nobody.uid), ("Gid:", nobody.gid)] {
-            let ids = format!("{field}\t{id}\t{id}\t{id}\t{id}\n");
-            assert!(status.contains(&ids), "{status}");
-        }
-        let groups = status
-            .lines()
-            .find(|l| l.starts_with("Groups:"))
-            .expect("groups");
-        assert!(groups.contains(&nobody.gid.to_string()), "{groups}");
-        assert!(!groups.split_whitespace().any(|g| g == "0"), "{groups}");
-        assert!(status.contains("CapEff:\t0000000000000000"), "{status}");
-    }
+    signals::assert_runs_as(&child, &nobody);
     let client = TcpStream::connect(listener.local_addr().expect("addr")).expect("connect");
     let client_port = client.local_addr().expect("addr").port();
     let deadline = Instant::now() + Duration::from_secs(10);

@@ -515,15 +515,7 @@ fn serve_runs_as_the_user_it_is_told_once_its_sockets_are_open() {
     let (mut child, addr) = start_command(signals::synprint(), &args);
 
     // Every thread, including those started before the switch.
-    for status in thread_statuses(&child) {
-        let ids = |name: &str| decimals(&status, name);
-        assert_eq!(ids("Uid:"), [u64::from(nobody.uid); 4], "{status}");
-        assert_eq!(ids("Gid:"), [u64::from(nobody.gid); 4], "{status}");
-        let groups = ids("Groups:");
-        assert!(groups.contains(&u64::from(nobody.gid)), "{status}");
-        assert!(!groups.contains(&0) || nobody.gid == 0, "{status}");
-        assert_eq!(capabilities(&status), (0, 0, 0, 0), "{status}");
-    }
+    signals::assert_runs_as(&child, &nobody);
     let r = get(addr, "/classify?detail=1", &[]);
     assert_eq!(r.status, 200);
     assert_eq!(r.json()["syn_source"], "saved_syn");
@@ -622,8 +614,8 @@ fn serve_gives_up_cap_net_raw_once_its_captures_are_open() {
     let raw = 1u64 << synprint::sys::CAP_NET_RAW;
 
     let (mut child, addr) = start_command(signals::synprint(), &flags);
-    for status in thread_statuses(&child) {
-        let (permitted, effective, inheritable, ambient) = capabilities(&status);
+    for status in signals::thread_statuses(&child) {
+        let (permitted, effective, inheritable, ambient) = signals::capabilities(&status);
         let held = permitted | effective | inheritable | ambient;
         assert_eq!(held & raw, 0, "{status}");
         // Root keeps the rest.
@@ -648,49 +640,16 @@ fn serve_gives_up_cap_net_raw_once_its_captures_are_open() {
         .arg(env!("CARGO_BIN_EXE_synprint"));
     signals::with_default_stop_signals(&mut setpriv);
     let (mut child, addr) = start_command(setpriv, &flags);
-    for status in thread_statuses(&child) {
+    for status in signals::thread_statuses(&child) {
         assert_eq!(
-            decimals(&status, "Uid:"),
+            signals::decimals(&status, "Uid:"),
             [u64::from(nobody.uid); 4],
             "{status}"
         );
-        assert_eq!(capabilities(&status), (0, 0, 0, 0), "{status}");
+        assert_eq!(signals::capabilities(&status), (0, 0, 0, 0), "{status}");
     }
     a_syn_is_captured(addr, &captured);
     assert!(stop_with(&mut child, libc::SIGTERM).success());
-}
-
-/// The `/proc` status of each of `child`'s threads.
-fn thread_statuses(child: &std::process::Child) -> Vec<String> {
-    let tasks = std::fs::read_dir(format!("/proc/{}/task", child.id())).expect("tasks");
-    tasks
-        .map(|t| std::fs::read_to_string(t.expect("task").path().join("status")).expect("status"))
-        .collect()
-}
-
-fn field<'s>(status: &'s str, name: &str) -> &'s str {
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix(name))
-        .expect("a status field")
-}
-
-/// A status line of decimal numbers (`Uid:`, `Groups:`).
-fn decimals(status: &str, name: &str) -> Vec<u64> {
-    let numbers = field(status, name).split_whitespace();
-    numbers.map(|n| n.parse().expect("a number")).collect()
-}
-
-/// A thread's permitted, effective, inheritable and ambient capability
-/// sets.
-fn capabilities(status: &str) -> (u64, u64, u64, u64) {
-    let hex = |name| u64::from_str_radix(field(status, name).trim(), 16).expect("hex");
-    (
-        hex("CapPrm:"),
-        hex("CapEff:"),
-        hex("CapInh:"),
-        hex("CapAmb:"),
-    )
 }
 
 /// Connects to `listener` and waits (at most 10 s) until serve's capture

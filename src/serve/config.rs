@@ -903,6 +903,14 @@ mod tests {
         (dir, args)
     }
 
+    /// Why `args` and the variables `pairs` are refused.
+    fn refusal(args: &ServeArgs, pairs: &[(&str, &str)]) -> String {
+        match ServeConfig::resolve(args, env(pairs)) {
+            Ok(c) => panic!("accepted: {c:?}"),
+            Err(e) => e.to_string(),
+        }
+    }
+
     fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
         let m: HashMap<String, String> = pairs
             .iter()
@@ -1088,9 +1096,7 @@ mod tests {
             "{e}"
         );
         let (_d2, alone) = with_config("c.toml", "capture_filter = \"port 443\"\n");
-        let e = ServeConfig::resolve(&alone, env(&[]))
-            .expect_err("no interface")
-            .to_string();
+        let e = refusal(&alone, &[]);
         assert!(
             e.contains("capture_filter") && e.contains("none are configured"),
             "{e}"
@@ -1253,9 +1259,7 @@ mod tests {
     #[test]
     fn toml_syntax_errors_are_one_line() {
         let (_d, args) = with_config("a.toml", "api_key = \"k\"\nlisten = [\n");
-        let e = ServeConfig::resolve(&args, env(&[]))
-            .expect_err("not TOML")
-            .to_string();
+        let e = refusal(&args, &[]);
         assert!(!e.trim_end().contains('\n'), "{e}");
         assert!(e.contains("is not valid TOML: line 2, column"), "{e}");
     }
@@ -1382,9 +1386,7 @@ mod tests {
             store_max_ips: Some(0),
             ..Default::default()
         };
-        let e = ServeConfig::resolve(&flags, env(&[]))
-            .expect_err("flag")
-            .to_string();
+        let e = refusal(&flags, &[]);
         assert!(
             e.starts_with("command line: invalid value for `--store-max-ips`"),
             "{e}"
@@ -1393,13 +1395,9 @@ mod tests {
             interface: vec!["lo".into(), "any".into()],
             ..Default::default()
         };
-        let e = ServeConfig::resolve(&flags, env(&[]))
-            .expect_err("flag")
-            .to_string();
+        let e = refusal(&flags, &[]);
         assert!(e.contains("`--interface`"), "{e}");
-        let e = ServeConfig::resolve(&ServeArgs::default(), env(&[("SYNPRINT_LISTEN", "x:y")]))
-            .expect_err("bad env")
-            .to_string();
+        let e = refusal(&ServeArgs::default(), &[("SYNPRINT_LISTEN", "x:y")]);
         assert!(e.contains("SYNPRINT_LISTEN"), "{e}");
         let (_d, p) = write("a.toml", "listen = [");
         let e = ServeConfig::resolve(
@@ -1433,9 +1431,7 @@ mod tests {
         let account = c.user.expect("a user");
         assert_eq!((account.name.as_str(), account.uid), (name, uid));
         let (_d, root) = with_config("a.toml", "user = \"root\"\n");
-        let e = ServeConfig::resolve(&root, env(&[]))
-            .expect_err("root")
-            .to_string();
+        let e = refusal(&root, &[]);
         assert!(
             e.ends_with("`root` is uid 0, which keeps every privilege: name an unprivileged user"),
             "{e}"
@@ -1444,28 +1440,22 @@ mod tests {
             user: Some("no-such-user-synprint".into()),
             ..args.clone()
         };
-        let e = ServeConfig::resolve(&flagged, env(&[]))
-            .expect_err("unknown")
-            .to_string();
+        let e = refusal(&flagged, &[]);
         assert_eq!(
             e,
             "command line: invalid value for `--user`: no user named `no-such-user-synprint` on \
              this system"
         );
         let (_d, args) = with_config("a.toml", "user = \" \"\n");
-        let e = ServeConfig::resolve(&args, env(&[]))
-            .expect_err("empty")
-            .to_string();
+        let e = refusal(&args, &[]);
         assert!(
             e.ends_with("invalid value for `user`: the user name is empty"),
             "{e}"
         );
-        let e = ServeConfig::resolve(
+        let e = refusal(
             &ServeArgs::default(),
-            env(&[("SYNPRINT_USER", "no-such-user-synprint")]),
-        )
-        .expect_err("unknown")
-        .to_string();
+            &[("SYNPRINT_USER", "no-such-user-synprint")],
+        );
         assert!(
             e.starts_with("environment: invalid value for `SYNPRINT_USER`"),
             "{e}"

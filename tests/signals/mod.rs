@@ -106,3 +106,50 @@ pub fn with_file_size_limit(cmd: &mut Command, bytes: u64) -> &mut Command {
     }
     cmd
 }
+
+/// The `/proc` status of each of `child`'s threads.
+pub fn thread_statuses(child: &Child) -> Vec<String> {
+    let tasks = std::fs::read_dir(format!("/proc/{}/task", child.id())).expect("tasks");
+    tasks
+        .map(|t| std::fs::read_to_string(t.expect("task").path().join("status")).expect("status"))
+        .collect()
+}
+
+fn field<'s>(status: &'s str, name: &str) -> &'s str {
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(name))
+        .expect("a status field")
+}
+
+/// A status line of decimal numbers (`Uid:`, `Groups:`).
+pub fn decimals(status: &str, name: &str) -> Vec<u64> {
+    let numbers = field(status, name).split_whitespace();
+    numbers.map(|n| n.parse().expect("a number")).collect()
+}
+
+/// A thread's permitted, effective, inheritable and ambient capability
+/// sets.
+pub fn capabilities(status: &str) -> (u64, u64, u64, u64) {
+    let hex = |name| u64::from_str_radix(field(status, name).trim(), 16).expect("hex");
+    (
+        hex("CapPrm:"),
+        hex("CapEff:"),
+        hex("CapInh:"),
+        hex("CapAmb:"),
+    )
+}
+
+/// Every thread of `child` runs as `account`: its ids (real, effective,
+/// saved, filesystem), its group among no root group, no capability.
+pub fn assert_runs_as(child: &Child, account: &synprint::sys::Account) {
+    for status in thread_statuses(child) {
+        let ids = |name: &str| decimals(&status, name);
+        assert_eq!(ids("Uid:"), [u64::from(account.uid); 4], "{status}");
+        assert_eq!(ids("Gid:"), [u64::from(account.gid); 4], "{status}");
+        let groups = ids("Groups:");
+        assert!(groups.contains(&u64::from(account.gid)), "{status}");
+        assert!(!groups.contains(&0) || account.gid == 0, "{status}");
+        assert_eq!(capabilities(&status), (0, 0, 0, 0), "{status}");
+    }
+}
