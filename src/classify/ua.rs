@@ -86,6 +86,9 @@ fn devices(spiders_only: bool) -> Built<device::Extractor<'static>> {
 /// first match is the answer (a Kindle's `Silk` browser matches the generic
 /// crawler pattern, but a device rule before it).
 fn declared_crawler(ua: &str) -> Result<bool, UaParserError> {
+    if names_itself_crawler(ua) {
+        return Ok(true);
+    }
     static SPIDERS: OnceLock<Built<device::Extractor<'static>>> = OnceLock::new();
     static ALL: OnceLock<Built<device::Extractor<'static>>> = OnceLock::new();
     let spiders = SPIDERS
@@ -100,6 +103,26 @@ fn declared_crawler(ua: &str) -> Result<bool, UaParserError> {
         .as_ref()
         .map_err(Clone::clone)?;
     Ok(all.extract(ua).is_some_and(|d| d.device == SPIDER))
+}
+
+/// Whether a `compatible;` comment names the agent as a crawler (`(compatible;
+/// Bytespider; …)`, `(compatible; AhrefsBot/7.0; …)`): the convention
+/// crawlers declare themselves by. uap-core's ordered device rules can miss
+/// it: Bytespider's mobile User-Agent meets a generic Android phone rule
+/// first, so without this it reads as an Android browser, and its
+/// datacenter SYNs would be learned as Android and flagged as mismatches.
+fn names_itself_crawler(ua: &str) -> bool {
+    let ua = ua.to_ascii_lowercase();
+    ua.match_indices("compatible;").any(|(at, mark)| {
+        let name = ua[at + mark.len()..]
+            .trim_start()
+            .split([';', ')', '/', ' ', '+'])
+            .next()
+            .unwrap_or_default();
+        ["bot", "spider", "crawler"]
+            .iter()
+            .any(|word| name.contains(word))
+    })
 }
 
 /// The bytes of a User-Agent that are parsed. Browsers' are 100 to 300
@@ -312,6 +335,13 @@ mod tests {
             ("Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36; compatible; OAI-SearchBot/1.0; +https://openai.com/searchbot", None),
             ("Mozilla/5.0 AppleWebKit/537.36 (KHTML, like Gecko; compatible; bingbot/2.0; +http://www.bing.com/bingbot.htm) Chrome/116.0.1938.76 Safari/537.36", None),
             ("Mozilla/5.0 (Linux; Android 9; KFTRWI) AppleWebKit/537.36 (KHTML, like Gecko) Silk/120.3.1 like Chrome/120.0.6099.230 Safari/537.36", Some(Os::Android)),
+            // uap-core's device rules read this one as an Android phone;
+            // its `compatible;` comment says what it is.
+            ("Mozilla/5.0 (Linux; Android 5.0) AppleWebKit/537.36 (KHTML, like Gecko) Mobile Safari/537.36 (compatible; Bytespider; spider-feedback@bytedance.com)", None),
+            ("Mozilla/5.0 (compatible; AhrefsBot/7.0; +http://ahrefs.com/robot/)", None),
+            // `compatible;` alone is no crawler's mark: old browsers wrote it.
+            ("Mozilla/5.0 (compatible; MSIE 10.0; Windows NT 6.2; Trident/6.0)", Some(Os::Windows)),
+            ("Mozilla/5.0 (compatible; Konqueror/4.5; FreeBSD) KHTML/4.5.4 (like Gecko)", Some(Os::FreeBsd)),
         ];
         for (ua, want) in cases {
             assert_eq!(os_from_user_agent(ua), Ok(want), "{ua}");
