@@ -799,6 +799,32 @@ impl<'a> Setting<'a> {
     }
 }
 
+/// Whether a tcpdump filter only tests TCP flags (`tcp[tcpflags] & (tcp-syn|
+/// tcp-ack) != 0`, `tcp[13] & 2 != 0`): words of flag tests, numbers and
+/// operators alone, nothing naming an address, a port or a protocol.
+fn tests_only_tcp_flags(filter: &str) -> bool {
+    const WORDS: [&str; 13] = [
+        "tcp", "tcpflags", "tcp-syn", "tcp-ack", "tcp-fin", "tcp-rst", "tcp-push", "tcp-urg",
+        "tcp-ece", "tcp-cwr", "and", "or", "not",
+    ];
+    let words = filter
+        .split(|c: char| c.is_whitespace() || "[]()&|!=<>".contains(c))
+        .filter(|w| !w.is_empty());
+    let mut any_flags = false;
+    for word in words {
+        let word = word.to_ascii_lowercase();
+        let number = word.strip_prefix("0x").map_or_else(
+            || word.parse::<u32>().is_ok(),
+            |hex| u32::from_str_radix(hex, 16).is_ok(),
+        );
+        any_flags |= word == "tcpflags" || word.starts_with("tcp-") || number;
+        if !number && !WORDS.contains(&word.as_str()) {
+            return false;
+        }
+    }
+    any_flags
+}
+
 fn out_of_range(given: impl fmt::Display, range: RangeInclusive<u64>) -> String {
     let (min, max) = range.into_inner();
     format!("{given} is not a whole number from {min} to {max}")
@@ -836,16 +862,27 @@ fn layer_from_value(origin: &str, v: &Value) -> Result<Layer, ConfigError> {
                 continue;
             }
             // zardaxt's filter is applied where `capture_filter` reads it
-            // (`tcp port 443`), and noted where it does not (its default,
-            // `tcp[tcpflags] & ...`, which synprint's kernel filter does).
+            // (`tcp port 443`), and noted where it only tests TCP flags (its
+            // default, `tcp[tcpflags] & ...`, which synprint's kernel filter
+            // does). Any other filter it cannot read is refused: dropping
+            // `tcp dst port 443 and tcp[13] & 2 != 0` whole would widen the
+            // capture to every port.
             "pcap_filter" => match val.as_str().map(|f| (f, Filter::parse(f))) {
                 Some((_, Ok(_))) => ConfigKey::CaptureFilter,
-                Some((f, Err(e))) if !f.trim().is_empty() => {
+                Some((f, Err(_))) if f.trim().is_empty() => continue,
+                Some((f, Err(e))) if tests_only_tcp_flags(f) => {
                     l.notes.push(format!(
                         "{origin}: `pcap_filter` is not applied ({e}); synprint's kernel \
                          filter takes every SYN and SYN+ACK"
                     ));
                     continue;
+                }
+                Some((_, Err(e))) => {
+                    return Err(setting.invalid(format!(
+                        "{e}; synprint reads a filter's address and port terms (as \
+                         `capture_filter`), not byte offsets, and tests the TCP flags itself: \
+                         leave the flags test out"
+                    )))
                 }
                 _ => continue,
             },
@@ -1193,6 +1230,39 @@ mod tests {
             "{:?}",
             c.notes
         );
+        // A filter that narrows more than the flags is refused rather
+        // than dropped whole, which would widen the capture.
+        for narrowing in [
+            "tcp dst port 443 and tcp[tcpflags] & tcp-syn != 0",
+            "ip and tcp[13] & 2 != 0",
+            "tcp[2:2] = 443",
+        ] {
+            let (_d4, p4) = write("n.json", &format!(r#"{{"pcap_filter": "{narrowing}"}}"#));
+            let args = ServeArgs {
+                config: Some(p4),
+                ..Default::default()
+            };
+            let e = refusal(&args, &[]);
+            assert!(
+                e.contains("`pcap_filter`") && e.contains("flags test"),
+                "{e}"
+            );
+        }
+        for flags_only in [
+            "tcp[13] & 0x02 != 0",
+            "tcp[tcpflags] & tcp-syn != 0 and not tcp[tcpflags] & tcp-ack != 0",
+        ] {
+            let text = format!(r#"{{"pcap_filter": "{flags_only}"}}"#);
+            let (_d4, p4) = write("f.json", &text);
+            let args = ServeArgs {
+                config: Some(p4),
+                ..Default::default()
+            };
+            let notes = ServeConfig::resolve(&args, env(&[]))
+                .expect(flags_only)
+                .notes;
+            assert_eq!(notes.len(), 1, "{flags_only}: {notes:?}");
+        }
         let (_d3, empty_filter) = write("z.json", r#"{"pcap_filter": ""}"#);
         let args = ServeArgs {
             config: Some(empty_filter),
