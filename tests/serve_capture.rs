@@ -255,6 +255,7 @@ fn capture_on_veth_stores_and_classifies_crafted_syns() {
             .expect("classified");
         assert_eq!(windows > 0.5, stack == Stack::Windows, "{stack:?} {j}");
         assert!(j["classification"]["os"].is_string());
+        assert_eq!(j["kind"], "syn", "{j}");
     }
     // Filtered in the kernel: never stored.
     assert!(store
@@ -268,6 +269,17 @@ fn capture_on_veth_stores_and_classifies_crafted_syns() {
         .by_connection(addr("10.77.0.2"), 443, synprint_now())
         .expect("syn+ack stored");
     assert_eq!(server_side.obs().kind, synprint::packet::Kind::SynAck);
+    // The server, known only by its SYN+ACK: its answer says so, and a
+    // server's stack says nothing of a browser's User-Agent.
+    let j = get(
+        a,
+        &format!("/classify?key={KEY}&ip=10.77.0.2"),
+        &[("User-Agent", "Mozilla/5.0 (Windows NT 10.0; Win64; x64)")],
+    )
+    .json();
+    assert_eq!(j["kind"], "syn_ack", "{j}");
+    assert_eq!(j["lookup_port"], 443, "{j}");
+    assert!(j["os_mismatch"].is_null(), "{j}");
 
     // Both captures must have delivered everything; either may lag the
     // other (a ring block timeout, a thread still zeroing its tables).

@@ -149,6 +149,9 @@ fn short_answer_has_zardaxt_shape() {
     assert_eq!(r.header("access-control-allow-origin"), Some("*"));
     let j = r.json();
     assert_eq!(j["lookup_ip"], "127.0.0.1");
+    assert_eq!(j["kind"], "syn");
+    // zardaxt's clients divide by it.
+    assert_eq!(j["perfect_score"], 1.0);
     let scores = j["avg_score_os_class"].as_object().expect("scores");
     let mut keys: Vec<&str> = scores.keys().map(String::as_str).collect();
     keys.sort_unstable();

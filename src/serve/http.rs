@@ -477,7 +477,12 @@ struct Answer<'a> {
     judgements: Judgements,
     lookup_ip: IpAddr,
     lookup_port: u16,
+    /// `syn` for a client's SYN; `syn_ack` where a lookup found only the
+    /// address's answers as a server.
+    kind: &'static str,
     avg_score_os_class: Option<ZardaxtScores>,
+    /// zardaxt's scale for `avg_score_os_class`: probabilities reach 1.
+    perfect_score: f64,
     classification: Option<&'a RawValue>,
     syn_source: SynSource,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -606,6 +611,8 @@ enum SynSource {
     Store,
 }
 
+const PERFECT_SCORE: f64 = 1.0;
+
 fn answer(
     state: &AppState,
     found: &Found,
@@ -628,7 +635,9 @@ fn answer(
         judgements,
         lookup_ip: r.obs().src_ip,
         lookup_port: r.obs().src_port,
+        kind: r.obs().kind.as_str(),
         avg_score_os_class: scores,
+        perfect_score: PERFECT_SCORE,
         classification: view.as_ref().and_then(|v| v.classification.as_deref()),
         syn_source: found.source,
         verdict: None,
@@ -652,7 +661,7 @@ fn answer(
         a.details = Some(Details {
             os_highest_class: highest.map(|h| h.0),
             highest_os_avg: highest.map(|h| h.1),
-            perfect_score: 1.0,
+            perfect_score: PERFECT_SCORE,
             num_fingerprints: num,
             num_syns: syns,
             lookup_ip: r.obs().src_ip,

@@ -163,7 +163,8 @@ fn schemas() -> Value {
             "type": "object",
             "description": "The fingerprint's verdict; with `detail=1` also `verdict`, `rtt_ms`, `num_fingerprints`, the whole record (`fp`) and zardaxt's `details`.",
             "required": ["os_mismatch", "embedded_suspected", "middlebox_suspected", "lookup_ip",
-                         "lookup_port", "avg_score_os_class", "classification", "syn_source"],
+                         "lookup_port", "kind", "avg_score_os_class", "perfect_score",
+                         "classification", "syn_source"],
             "additionalProperties": false,
             "properties": {
                 "os_mismatch": {"type": "boolean", "nullable": true,
@@ -174,7 +175,11 @@ fn schemas() -> Value {
                     "description": "A proxy, load balancer or other network device built the SYN (initial TTL 255, fields of no client stack): nothing of the client's own stack is seen, and os_mismatch is null."},
                 "lookup_ip": string,
                 "lookup_port": int(0, 65535),
+                "kind": {"type": "string", "enum": ["syn", "syn_ack"],
+                    "description": "`syn_ack` where the address was seen only answering as a server: the scores are its server stack's, and os_mismatch is null."},
                 "avg_score_os_class": zardaxt_scores,
+                "perfect_score": {"type": "number", "enum": [1.0],
+                    "description": "zardaxt's scale of avg_score_os_class: synprint's are probabilities."},
                 // OpenAPI 3.0's `nullable` widens only a `type` beside it, so null
                 // is a branch of its own.
                 "classification": {"anyOf": [
