@@ -8,6 +8,7 @@ mod kernel;
 mod serve_common;
 mod skipped;
 
+use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -69,5 +70,18 @@ fn syn_cookie_connections_say_no_syn_was_saved() {
     assert!(
         metrics.contains("synprint_listener_no_saved_syn_total 2"),
         "{metrics}"
+    );
+    // `serve --check` in that namespace says so before anyone asks.
+    let check = Command::new("ip")
+        .args(["netns", "exec", &ns.0, env!("CARGO_BIN_EXE_synprint")])
+        .args(["serve", "--check", "--listen", "127.0.0.1:0"])
+        .output()
+        .expect("run serve --check");
+    let said = String::from_utf8_lossy(&check.stdout).into_owned()
+        + &String::from_utf8_lossy(&check.stderr);
+    assert!(check.status.success(), "{said}");
+    assert!(
+        said.contains("net.ipv4.tcp_syncookies is 2") && said.contains("no connection"),
+        "{said}"
     );
 }

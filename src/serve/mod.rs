@@ -329,6 +329,25 @@ fn open_files_warning(config: &ServeConfig) -> Option<String> {
     }
 }
 
+/// What to say when the kernel answers every handshake with a SYN cookie
+/// (`net.ipv4.tcp_syncookies` 2, read in serve's own network namespace):
+/// it then saves no SYN, so the listener's own connections go unanswered.
+fn syn_cookies_warning(config: &ServeConfig) -> Option<String> {
+    let mode = std::fs::read_to_string("/proc/sys/net/ipv4/tcp_syncookies").ok()?;
+    (mode.trim() == "2").then(|| {
+        let instead = if config.interfaces.is_empty() {
+            "so no connection to the listener can be fingerprinted"
+        } else {
+            "so the listener's connections are answered only from captured SYNs"
+        };
+        format!(
+            "warning: net.ipv4.tcp_syncookies is 2: the kernel answers every handshake with a \
+             SYN cookie and saves no SYN, {instead} (1, the default, uses cookies only when \
+             the listen queue overflows)"
+        )
+    })
+}
+
 /// `serve --check`: the settings serve would run with, from the flags, the
 /// environment and the config file, without listening or capturing. The
 /// capture interfaces are looked up, so a mistyped name fails here rather
@@ -358,6 +377,7 @@ pub fn check(config: &ServeConfig) -> Result<Vec<String>, ServeError> {
         .collect();
     lines.extend(announcement(config));
     lines.extend(open_files_warning(config));
+    lines.extend(syn_cookies_warning(config));
     // Not an error: the check may run as another user than the service.
     if let Some(Err(e)) = config.user.as_ref().map(sys::can_become) {
         lines.push(format!("warning: {e}"));
@@ -462,7 +482,10 @@ pub fn run(config: ServeConfig, engine: Arc<Engine>) -> Result<(), ServeError> {
         .map_err(ServeError::Runtime)?;
     rt.block_on(async move {
         let mut signals = Signals::install()?;
-        if let Some(warning) = open_files_warning(&config) {
+        for warning in open_files_warning(&config)
+            .into_iter()
+            .chain(syn_cookies_warning(&config))
+        {
             crate::say!("synprint serve: {warning}");
         }
         let classifier = os_view::installed_classifier();
