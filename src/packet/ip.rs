@@ -104,17 +104,16 @@ pub(super) fn v4<S: Segments>(
         return Err(Skip::Fragment);
     }
     let mut payload = packet.get(header_len..).ok_or(Skip::Truncated)?;
+    let short = short_of_headers(cut);
     let mut protocol = fixed[9];
     // IPsec's authentication header (RFC 4302) signs what follows but does
     // not hide it: walked as in IPv6, where it is an extension header. Each
     // is at least eight bytes long, so the walk ends with the packet.
     while protocol == proto::AUTH {
         let [next, units, ..] = *payload else {
-            return Err(Skip::Truncated);
+            return Err(short);
         };
-        payload = payload
-            .get((usize::from(units) + 2) * 4..)
-            .ok_or(Skip::Truncated)?;
+        payload = payload.get((usize::from(units) + 2) * 4..).ok_or(short)?;
         protocol = next;
     }
     let ip = IpHeader::V4 {
@@ -126,6 +125,17 @@ pub(super) fn v4<S: Segments>(
 
 /// The first `len` bytes of `packet`, or all of it and `true` when it was
 /// cut short by the capture's snap length.
+/// Why extension headers do not fit: the snap length cut the packet, or
+/// (the packet whole) its IP length leaves them no room, as a jumbogram's
+/// payload length of 0 does (RFC 2675; Linux's BIG TCP sends them).
+fn short_of_headers(cut: bool) -> Skip {
+    if cut {
+        Skip::Truncated
+    } else {
+        Skip::BadHeaderLength
+    }
+}
+
 fn within(packet: &[u8], len: usize) -> (&[u8], bool) {
     match packet.get(..len) {
         Some(p) => (p, false),
@@ -145,6 +155,7 @@ pub(super) fn v6<S: Segments>(
     let total_len = 40 + usize::from(u16::from_be_bytes([fixed[4], fixed[5]]));
     let (packet, cut) = within(packet, total_len);
     let mut rest = packet.get(40..).ok_or(Skip::Truncated)?;
+    let short = short_of_headers(cut);
     let mut next = fixed[6];
     let mut ext_len = 0usize;
     // Every extension header is at least eight bytes long, so the walk ends
@@ -162,18 +173,18 @@ pub(super) fn v6<S: Segments>(
             | proto::HIP
             | proto::SHIM6 => {
                 let [_, units, ..] = *rest else {
-                    return Err(Skip::Truncated);
+                    return Err(short);
                 };
                 (usize::from(units) + 1) * 8
             }
             proto::AUTH => {
                 let [_, units, ..] = *rest else {
-                    return Err(Skip::Truncated);
+                    return Err(short);
                 };
                 (usize::from(units) + 2) * 4
             }
             proto::FRAGMENT => {
-                let frag = rest.first_chunk::<8>().ok_or(Skip::Truncated)?;
+                let frag = rest.first_chunk::<8>().ok_or(short)?;
                 let offset_m = u16::from_be_bytes([frag[2], frag[3]]);
                 // Offset 0 without "more fragments" is an atomic fragment
                 // (RFC 6946): the whole packet is here.
@@ -184,8 +195,8 @@ pub(super) fn v6<S: Segments>(
             }
             _ => break,
         };
-        let (header, tail) = rest.split_at_checked(len).ok_or(Skip::Truncated)?;
-        next = header.first().copied().ok_or(Skip::Truncated)?;
+        let (header, tail) = rest.split_at_checked(len).ok_or(short)?;
+        next = header.first().copied().ok_or(short)?;
         rest = tail;
         ext_len += len;
     }

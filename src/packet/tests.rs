@@ -479,10 +479,21 @@ fn ipv6_extension_headers_are_walked() {
     // A header synprint does not walk (253, for experiments) ends the walk.
     let pkt = ipv6_with_extensions(&ip6, &[Ipv6Ext::Generic(253)]);
     assert_eq!(decode_ip(TS, &pkt), Err(Skip::NotTcp));
-    // An extension header whose length runs past the packet.
+    // An extension header whose length runs past the payload length, the
+    // packet whole: a header is wrong (as an IPv4 header length past the
+    // total length is), nothing was cut.
     let mut pkt = ipv6_with_extensions(&ip6, &[Ipv6Ext::HopByHop]);
     pkt[41] = 200;
-    assert_eq!(decode_ip(TS, &pkt), Err(Skip::Truncated));
+    assert_eq!(decode_ip(TS, &pkt), Err(Skip::BadHeaderLength));
+    // A jumbogram's payload length of 0 (RFC 2675) leaves its hop-by-hop
+    // header no room either, however many bytes follow.
+    let mut jumbo = ipv6_with_extensions(&ip6, &[Ipv6Ext::HopByHop]);
+    jumbo[4..6].copy_from_slice(&[0, 0]);
+    assert_eq!(decode_ip(TS, &jumbo), Err(Skip::BadHeaderLength));
+    // The same header cut by the snap length is a cut.
+    let mut cut = ipv6_with_extensions(&ip6, &[Ipv6Ext::HopByHop]);
+    cut.truncate(44);
+    assert_eq!(decode_ip(TS, &cut), Err(Skip::Truncated));
 }
 
 #[test]
