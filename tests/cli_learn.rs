@@ -398,7 +398,13 @@ fn learn_then_eval_and_learning_again_adds() {
         String::from_utf8_lossy(&out.stderr)
     );
     let first = std::fs::read_to_string(&model).expect("model written");
-    assert!(String::from_utf8_lossy(&out.stderr).contains("60 labelled SYNs learned"));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("60 labelled SYNs learned"), "{err}");
+    // Per class, in the order every other table gives the classes.
+    assert!(
+        err.contains("  Windows    20\n  macOS      20\n  Linux      20\n"),
+        "{err}"
+    );
 
     let out = learn(&pcap, &labels, &model);
     assert!(out.status.success());

@@ -504,7 +504,7 @@ pub struct Sample<'a> {
 #[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
 pub struct LearnStats {
     /// SYNs learned, per OS.
-    pub per_os: BTreeMap<String, u64>,
+    pub per_os: BTreeMap<Os, u64>,
     pub total: u64,
     /// SYNs labelled `unknown`: nothing to learn of an OS from them.
     pub skipped_unknown: u64,
@@ -579,7 +579,7 @@ pub fn learn_from<'a>(
                 *class.feature_mut(feat).entry(v).or_insert(0.0) += 1.0;
             }
         }
-        *stats.per_os.entry(os.name().to_string()).or_insert(0) += 1;
+        *stats.per_os.entry(os).or_insert(0) += 1;
         stats.total += 1;
     }
     stats
@@ -1022,7 +1022,7 @@ mod tests {
         let mut learned = ModelFile::empty_learned();
         let stats = learn_from(&mut learned, samples(&train));
         assert_eq!(stats.total, 1050);
-        assert_eq!(stats.per_os["Linux"], 450);
+        assert_eq!(stats.per_os[&Os::Linux], 450);
 
         // Written, read back and compiled on top of the built-in knowledge.
         let dir = tempfile::tempdir().unwrap();

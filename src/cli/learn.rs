@@ -120,7 +120,7 @@ pub fn learn(args: LearnArgs) -> Result<ExitCode, CliError> {
         counted(stats.total, "labelled SYN", "labelled SYNs"),
     );
     for (os, n) in &stats.per_os {
-        synprint::say!("  {os:<10} {n}");
+        synprint::say!("  {:<10} {n}", os.name());
     }
     if stats.skipped_unknown > 0 {
         synprint::say!(
