@@ -565,6 +565,27 @@ fn an_empty_model_file_takes_a_new_model() {
     assert!(kind.is_char_device(), "{kind:?}");
 }
 
+/// Learning into an older model's file rewrites it in this version, and
+/// says so: older builds cannot read it any more.
+#[test]
+fn learning_into_a_version_1_model_says_it_is_rewritten() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (pcap, labels) = labelled(dir.path(), "one", &[(Stack::Windows, WINDOWS_UA)], 1);
+    let model = dir.path().join("old.toml");
+    let old = "format = \"synprint-os-model\"\nversion = 1\nkind = \"learned\"\n\
+               [class.Windows]\nsamples = 1\nttl = { \"128\" = 1 }\n";
+    std::fs::write(&model, old).expect("write model");
+    let out = learn(&pcap, &labels, &model.display().to_string());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(err.contains("the model is now version 2, was 1"), "{err}");
+    let text = std::fs::read_to_string(&model).expect("model");
+    assert!(text.contains("version = 2"), "{text}");
+    // Learning into it again says nothing of versions.
+    let out = learn(&pcap, &labels, &model.display().to_string());
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("now version"));
+}
+
 /// A model whose counts are at the limit a model file may hold is not
 /// grown past it: every later run would refuse the file.
 #[test]

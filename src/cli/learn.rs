@@ -98,6 +98,7 @@ pub fn learn(args: LearnArgs) -> Result<ExitCode, CliError> {
     let held: u64 = learned.class.values().map(|c| c.samples).sum();
     learned.absorb(&new);
     // What it adds may use this version's forms.
+    let was = learned.version;
     learned.version = new.version;
     // Only what loads is written: counts at their limit, grown further,
     // would make a file that every later run refuses.
@@ -130,6 +131,13 @@ pub fn learn(args: LearnArgs) -> Result<ExitCode, CliError> {
     }
     if args.skip_suspected {
         synprint::say!("  (left out as suspected: {})", left_out(&stats.suspected));
+    }
+    if was < learned.version {
+        synprint::say!(
+            "  (the model is now version {}, was {was}: builds of synprint from before \
+             2026-12-05 read only version 1)",
+            learned.version
+        );
     }
     if held > 0 {
         // Learning the same capture again counts it again: say what the
