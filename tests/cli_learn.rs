@@ -4,7 +4,7 @@
 mod skipped;
 use skipped::skipped;
 use std::net::{IpAddr, Ipv4Addr};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use synprint::capture::PcapWriter;
@@ -565,16 +565,25 @@ fn an_empty_model_file_takes_a_new_model() {
     assert!(kind.is_char_device(), "{kind:?}");
 }
 
+/// A capture of one labelled Windows SYN, and a version 1 model whose
+/// Windows class holds `counts`.
+fn one_windows_syn_and_a_v1_model(counts: &str) -> (tempfile::TempDir, String, String, PathBuf) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (pcap, labels) = labelled(dir.path(), "one", &[(Stack::Windows, WINDOWS_UA)], 1);
+    let model = dir.path().join("model.toml");
+    let text = format!(
+        "format = \"synprint-os-model\"\nversion = 1\nkind = \"learned\"\n[class.Windows]\n{counts}\n"
+    );
+    std::fs::write(&model, text).expect("write model");
+    (dir, pcap, labels, model)
+}
+
 /// Learning into an older model's file rewrites it in this version, and
 /// says so: older builds cannot read it any more.
 #[test]
 fn learning_into_a_version_1_model_says_it_is_rewritten() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let (pcap, labels) = labelled(dir.path(), "one", &[(Stack::Windows, WINDOWS_UA)], 1);
-    let model = dir.path().join("old.toml");
-    let old = "format = \"synprint-os-model\"\nversion = 1\nkind = \"learned\"\n\
-               [class.Windows]\nsamples = 1\nttl = { \"128\" = 1 }\n";
-    std::fs::write(&model, old).expect("write model");
+    let (_dir, pcap, labels, model) =
+        one_windows_syn_and_a_v1_model("samples = 1\nttl = { \"128\" = 1 }");
     let out = learn(&pcap, &labels, &model.display().to_string());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{err}");
@@ -590,12 +599,9 @@ fn learning_into_a_version_1_model_says_it_is_rewritten() {
 /// grown past it: every later run would refuse the file.
 #[test]
 fn learning_past_the_count_limit_writes_nothing() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let (pcap, labels) = labelled(dir.path(), "one", &[(Stack::Windows, WINDOWS_UA)], 1);
-    let model = dir.path().join("full.toml");
-    let full = "format = \"synprint-os-model\"\nversion = 1\nkind = \"learned\"\n\
-                [class.Windows]\nsamples = 1000000000000000\nttl = { \"128\" = 1e15 }\n";
-    std::fs::write(&model, full).expect("write model");
+    let (_dir, pcap, labels, model) =
+        one_windows_syn_and_a_v1_model("samples = 1000000000000000\nttl = { \"128\" = 1e15 }");
+    let full = std::fs::read_to_string(&model).expect("model");
     let m = model.display().to_string();
     let out = synprint(&["eval", "--pcap", &pcap, "--labels", &labels, "--model", &m]);
     assert!(out.status.success(), "the full model loads");
