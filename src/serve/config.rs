@@ -428,7 +428,7 @@ impl ServeConfig {
             return Err(invalid(
                 "configuration",
                 ConfigKey::CaptureFilter.name(),
-                NO_INTERFACES,
+                format!("{NO_INTERFACES} (zardaxt's `pcap_filter` is read as this setting)"),
             ));
         }
         if l.capture_tunnels == Some(true) && interfaces.is_empty() {
@@ -1138,6 +1138,9 @@ mod tests {
             e.contains("capture_filter") && e.contains("none are configured"),
             "{e}"
         );
+        let (_d4, z_alone) = with_config("z.json", r#"{"pcap_filter": "tcp port 443"}"#);
+        let e = refusal(&z_alone, &[]);
+        assert!(e.contains("zardaxt's `pcap_filter`"), "{e}");
 
         let (_d3, z) = with_config(
             "zardaxt.json",
