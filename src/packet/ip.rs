@@ -104,7 +104,7 @@ pub(super) fn v4<S: Segments>(
         return Err(Skip::Fragment);
     }
     let mut payload = packet.get(header_len..).ok_or(Skip::Truncated)?;
-    let short = short_of_headers(cut);
+    let short = Skip::short_of_headers(cut);
     let mut protocol = fixed[9];
     // IPsec's authentication header (RFC 4302) signs what follows but does
     // not hide it: walked as in IPv6, where it is an extension header. Each
@@ -125,17 +125,6 @@ pub(super) fn v4<S: Segments>(
 
 /// The first `len` bytes of `packet`, or all of it and `true` when it was
 /// cut short by the capture's snap length.
-/// Why extension headers do not fit: the snap length cut the packet, or
-/// (the packet whole) its IP length leaves them no room, as a jumbogram's
-/// payload length of 0 does (RFC 2675; Linux's BIG TCP sends them).
-fn short_of_headers(cut: bool) -> Skip {
-    if cut {
-        Skip::Truncated
-    } else {
-        Skip::BadHeaderLength
-    }
-}
-
 fn within(packet: &[u8], len: usize) -> (&[u8], bool) {
     match packet.get(..len) {
         Some(p) => (p, false),
@@ -155,7 +144,7 @@ pub(super) fn v6<S: Segments>(
     let total_len = 40 + usize::from(u16::from_be_bytes([fixed[4], fixed[5]]));
     let (packet, cut) = within(packet, total_len);
     let mut rest = packet.get(40..).ok_or(Skip::Truncated)?;
-    let short = short_of_headers(cut);
+    let short = Skip::short_of_headers(cut);
     let mut next = fixed[6];
     let mut ext_len = 0usize;
     // Every extension header is at least eight bytes long, so the walk ends

@@ -28,6 +28,18 @@ pub enum Skip {
 }
 
 impl Skip {
+    /// Why headers do not fit in a packet: the snap length cut it (`cut`),
+    /// or, the packet whole, its IP length leaves them no room (its header
+    /// is wrong, as a jumbogram's payload length of 0 is for synprint,
+    /// which does not read RFC 2675's jumbo option).
+    pub(crate) fn short_of_headers(cut: bool) -> Skip {
+        if cut {
+            Skip::Truncated
+        } else {
+            Skip::BadHeaderLength
+        }
+    }
+
     pub const ALL: [Skip; 9] = [
         Skip::UnknownLinkType,
         Skip::NotIp,

@@ -119,14 +119,9 @@ fn handshake(
     segment: &[u8],
     cut: bool,
 ) -> Result<Option<Observation>, Skip> {
-    // Short of a TCP header: cut by the snap length, or an IP length that
-    // leaves no room for one (the packet is all there, its header is wrong).
-    let short = if cut {
-        Skip::Truncated
-    } else {
-        Skip::BadHeaderLength
-    };
-    let h = segment.first_chunk::<20>().ok_or(short)?;
+    let h = segment
+        .first_chunk::<20>()
+        .ok_or(Skip::short_of_headers(cut))?;
     // The common case (data, ACKs, FINs) stops here, before any option or
     // address is looked at.
     let flag_byte = h[13];

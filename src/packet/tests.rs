@@ -370,6 +370,12 @@ fn authentication_headers_are_walked() {
                 assert_eq!(decode_ip(TS, &pkt[..cut]), Err(Skip::Truncated), "{cut}");
             }
         }
+        // An authentication header longer than the whole packet's IP length
+        // leaves: a header is wrong, nothing was cut.
+        let mut long = once.clone();
+        let header = if p.src.is_ipv4() { 20 } else { 40 };
+        long[header + 1] = 200;
+        assert_eq!(decode_ip(TS, &long), Err(Skip::BadHeaderLength));
     }
 }
 
