@@ -78,8 +78,9 @@ fn devices(spiders_only: bool) -> Built<device::Extractor<'static>> {
         .map_err(|e| bad("cannot build matcher", &e))
 }
 
-/// Whether uap-core takes the User-Agent for a declared crawler's (its
-/// device is `Spider`): Googlebot's smartphone crawler says Android,
+/// Whether the User-Agent is a declared crawler's: it names itself one
+/// ([`names_itself_crawler`]), or uap-core takes it for one (its device is
+/// `Spider`). Googlebot's smartphone crawler says Android,
 /// Applebot macOS, bingbot Windows, none of them the OS of the stack that
 /// sends their SYNs. The few crawler patterns decide first; only a User-Agent
 /// one of them matches goes through the whole ordered device set, whose
@@ -119,9 +120,14 @@ fn names_itself_crawler(ua: &str) -> bool {
             .split([';', ')', '/', ' ', '+'])
             .next()
             .unwrap_or_default();
-        ["bot", "spider", "crawler"]
-            .iter()
-            .any(|word| name.contains(word))
+        // A part of the name ends in the word (`Googlebot`,
+        // `DuckDuckBot-Https`, `Baiduspider`), so a name merely holding the
+        // letters (`Abbott`) is no crawler's.
+        name.split(['-', '_', '.']).any(|part| {
+            ["bot", "spider", "crawler"]
+                .iter()
+                .any(|word| part.ends_with(word))
+        })
     })
 }
 
@@ -146,7 +152,8 @@ fn head(text: &str, max: usize) -> &str {
 pub enum UaReading {
     /// It names this class.
     Os(Os),
-    /// A declared crawler's (uap-core's `Spider` device): whatever OS it
+    /// A declared crawler's (uap-core's `Spider` device, or a `compatible;`
+    /// comment naming a bot, spider or crawler): whatever OS it
     /// names is the device it emulates, not the stack that sends its SYNs.
     Crawler,
     /// It names none of synprint's classes (curl, TVs, unknown strings) in
@@ -339,6 +346,7 @@ mod tests {
             // its `compatible;` comment says what it is.
             ("Mozilla/5.0 (Linux; Android 5.0) AppleWebKit/537.36 (KHTML, like Gecko) Mobile Safari/537.36 (compatible; Bytespider; spider-feedback@bytedance.com)", None),
             ("Mozilla/5.0 (compatible; AhrefsBot/7.0; +http://ahrefs.com/robot/)", None),
+            ("Mozilla/5.0 (Windows NT 10.0; Win64; x64) (compatible; DuckDuckBot-Https/1.1; https://duckduckgo.com/duckduckbot)", None),
             // `compatible;` alone is no crawler's mark: old browsers wrote it.
             ("Mozilla/5.0 (compatible; MSIE 10.0; Windows NT 6.2; Trident/6.0)", Some(Os::Windows)),
             ("Mozilla/5.0 (compatible; Konqueror/4.5; FreeBSD) KHTML/4.5.4 (like Gecko)", Some(Os::FreeBsd)),
@@ -346,6 +354,14 @@ mod tests {
         for (ua, want) in cases {
             assert_eq!(os_from_user_agent(ua), Ok(want), "{ua}");
         }
+        // A name that only holds the letters is none of synprint's
+        // crawler marks (uap-core's own patterns may still take it).
+        assert!(!names_itself_crawler(
+            "Mozilla/5.0 (compatible; Abbott/2.0)"
+        ));
+        assert!(names_itself_crawler(
+            "Mozilla/5.0 (compatible; Googlebot/2.1)"
+        ));
     }
 
     /// Only the head of a User-Agent is parsed: a crawler token 100 KB in

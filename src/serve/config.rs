@@ -800,29 +800,48 @@ impl<'a> Setting<'a> {
 }
 
 /// Whether a tcpdump filter only tests TCP flags (`tcp[tcpflags] & (tcp-syn|
-/// tcp-ack) != 0`, `tcp[13] & 2 != 0`): words of flag tests, numbers and
-/// operators alone, nothing naming an address, a port or a protocol.
+/// tcp-ack) != 0`, `tcp[13] & 2 != 0`): the flags byte alone, with flag
+/// names, numbers and operators around it, nothing naming an address, a
+/// port, a protocol or another header byte.
 fn tests_only_tcp_flags(filter: &str) -> bool {
-    const WORDS: [&str; 13] = [
-        "tcp", "tcpflags", "tcp-syn", "tcp-ack", "tcp-fin", "tcp-rst", "tcp-push", "tcp-urg",
-        "tcp-ece", "tcp-cwr", "and", "or", "not",
+    const WORDS: [&str; 12] = [
+        "tcp", "tcp-syn", "tcp-ack", "tcp-fin", "tcp-rst", "tcp-push", "tcp-urg", "tcp-ece",
+        "tcp-cwr", "and", "or", "not",
     ];
-    let words = filter
-        .split(|c: char| c.is_whitespace() || "[]()&|!=<>".contains(c))
-        .filter(|w| !w.is_empty());
-    let mut any_flags = false;
-    for word in words {
-        let word = word.to_ascii_lowercase();
-        let number = word.strip_prefix("0x").map_or_else(
-            || word.parse::<u32>().is_ok(),
-            |hex| u32::from_str_radix(hex, 16).is_ok(),
-        );
-        any_flags |= word == "tcpflags" || word.starts_with("tcp-") || number;
-        if !number && !WORDS.contains(&word.as_str()) {
+    let lower = filter.to_ascii_lowercase();
+    // Each `tcp[...]` must be the flags byte; the words around them may not
+    // name anything else.
+    let mut around = String::new();
+    let mut flag_bytes = 0;
+    let mut tail = lower.as_str();
+    while let Some(open) = tail.find('[') {
+        let Some(close) = tail[open..].find(']').map(|c| open + c) else {
+            return false;
+        };
+        let byte = tail[open + 1..close].replace(' ', "");
+        if !tail[..open].trim_end().ends_with("tcp")
+            || !["13", "13:1", "tcpflags", "tcpflags:1"].contains(&byte.as_str())
+        {
             return false;
         }
+        flag_bytes += 1;
+        around.push_str(&tail[..open]);
+        around.push(' ');
+        tail = &tail[close + 1..];
     }
-    any_flags
+    around.push_str(tail);
+    let known = |word: &str| {
+        WORDS.contains(&word)
+            || word.strip_prefix("0x").map_or_else(
+                || word.parse::<u32>().is_ok(),
+                |hex| u32::from_str_radix(hex, 16).is_ok(),
+            )
+    };
+    flag_bytes > 0
+        && around
+            .split(|c: char| c.is_whitespace() || "()&|!=<>".contains(c))
+            .filter(|w| !w.is_empty())
+            .all(known)
 }
 
 fn out_of_range(given: impl fmt::Display, range: RangeInclusive<u64>) -> String {
@@ -873,15 +892,16 @@ fn layer_from_value(origin: &str, v: &Value) -> Result<Layer, ConfigError> {
                 Some((f, Err(e))) if tests_only_tcp_flags(f) => {
                     l.notes.push(format!(
                         "{origin}: `pcap_filter` is not applied ({e}); synprint's kernel \
-                         filter takes every SYN and SYN+ACK"
+                         filter takes every SYN and SYN+ACK, IPv6 ones too (tcpdump's `tcp[]` \
+                         reaches IPv4 only)"
                     ));
                     continue;
                 }
                 Some((_, Err(e))) => {
                     return Err(setting.invalid(format!(
                         "{e}; synprint reads a filter's address and port terms (as \
-                         `capture_filter`), not byte offsets, and tests the TCP flags itself: \
-                         leave the flags test out"
+                         `capture_filter`), not byte offsets or lengths, and tests the TCP \
+                         flags itself: write the filter in the file without them"
                     )))
                 }
                 _ => continue,
@@ -1239,6 +1259,10 @@ mod tests {
             "tcp dst port 443 and tcp[tcpflags] & tcp-syn != 0",
             "ip and tcp[13] & 2 != 0",
             "tcp[2:2] = 443",
+            // Port 443 as bytes, beside a flags test.
+            "tcp[2] = 1 and tcp[3] = 187 and tcp[13] & 2 != 0",
+            "tcp[14] = 255",
+            "tcp port 443 and greater 60",
         ] {
             let (_d4, p4) = write("n.json", &format!(r#"{{"pcap_filter": "{narrowing}"}}"#));
             let args = ServeArgs {
@@ -1247,13 +1271,14 @@ mod tests {
             };
             let e = refusal(&args, &[]);
             assert!(
-                e.contains("`pcap_filter`") && e.contains("flags test"),
+                e.contains("`pcap_filter`") && e.contains("without them"),
                 "{e}"
             );
         }
         for flags_only in [
             "tcp[13] & 0x02 != 0",
             "tcp[tcpflags] & tcp-syn != 0 and not tcp[tcpflags] & tcp-ack != 0",
+            "tcp[ 13 : 1 ] & (tcp-syn|tcp-ack) != 0",
         ] {
             let text = format!(r#"{{"pcap_filter": "{flags_only}"}}"#);
             let (_d4, p4) = write("f.json", &text);
