@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The whole test suite: installs the test peers (p0f, tshark, tcpdump,
-# iproute2, wrk) where it may, fetches tcpdump's and FoxIO's test captures
+# The whole test suite: installs the test peers (scripts/install-test-deps.sh
+# names them) where it may, fetches tcpdump's and FoxIO's test captures
 # (public corpora, into target/corpus/), then runs every unit, property,
 # end-to-end, differential and conformance test and the documentation's
 # examples, and smoke-runs the benchmarks and examples. CI runs exactly
@@ -27,7 +27,8 @@ if command -v c++ >/dev/null 2>&1; then
   cargo check --manifest-path fuzz/Cargo.toml --bins --locked 2>&1 | tee -a "$log" \
     || { status=$?; echo "fuzz targets: do not compile" >&2; }
 else
-  echo "fuzz targets: not checked (no C++ compiler for libfuzzer-sys)" >&2
+  # A SKIPPED line, so that the closing count shows it.
+  echo "SKIPPED fuzz_targets_compile: no C++ compiler for libfuzzer-sys" | tee -a "$log" >&2
 fi
 # One closing line for the whole run: cargo prints a result per test binary,
 # and the last binaries (examples) hold no tests. A test whose peer is
