@@ -527,6 +527,94 @@ fn the_uptime_is_the_newest_records() {
     assert_eq!(hosts[0]["uptime"], newest["uptime"]);
 }
 
+/// p0f also estimates uptime from a connection's later segments (here a
+/// single connection, which gives no estimate from SYNs alone): the
+/// formats that follow connections write those lines, and the inventory
+/// takes them, also beside `--format none`; JSON lines, one record per
+/// SYN, do not follow connections, and the inventory beside them has the
+/// records' uptimes only.
+#[test]
+fn the_uptime_of_a_followed_connection_reaches_the_inventory() {
+    let (client, server) = (v4(30), v4(SERVER));
+    let mut syn = Stack::Linux.syn(client, 40_000, server, 443, 9);
+    assert!(
+        syn.set_timestamp(1_000_000, 0),
+        "Linux SYNs carry timestamps"
+    );
+    let mut answer = TcpPacket::syn_ack_for(&syn);
+    answer.options = OptionBytes::new()
+        .mss(1460)
+        .sok()
+        .ts(2_000_000, 1_000_000)
+        .nop()
+        .ws(7)
+        .0;
+    let segment = |flags: u16, seq: u32, ts: u32, data: &[u8]| {
+        let mut p = TcpPacket::syn(client, 40_000, server, 443);
+        p.flags = flags;
+        p.seq = seq;
+        p.ack = answer.seq.wrapping_add(1);
+        p.window = 502;
+        p.options = OptionBytes::new().nop().nop().ts(ts, 2_000_000).0;
+        p.payload = data.to_vec();
+        p
+    };
+    let (ack, psh, fin) = (0x10, 0x18, 0x11);
+    let next = syn.seq.wrapping_add(1);
+    // Not HTTP: p0f stops reading a client's bytes after 15.
+    let hello = b"\x16\x03\x01\x00\x05hello";
+    let ms = |n: u64| Timestamp((1_700_000_000_000 + n) * 1_000_000);
+    let frames = [
+        (ms(0), syn.clone()),
+        (ms(1), answer.clone()),
+        (ms(2), segment(ack, next, 1_000_001, b"")),
+        (ms(10), segment(psh, next, 1_000_010, hello)),
+        (
+            ms(1000),
+            segment(fin, next.wrapping_add(hello.len() as u32), 1_001_000, b""),
+        ),
+    ];
+    let mut w = PcapWriter::new(Vec::new(), LinkType::ETHERNET).expect("header");
+    for (ts, p) in &frames {
+        w.write(*ts, &ethernet_frame(&p.ip_bytes())).expect("write");
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let pcap = dir.path().join("one-connection.pcap");
+    std::fs::write(&pcap, w.into_inner()).expect("write capture");
+    let pcap = pcap.to_str().expect("utf-8");
+    let uptime_of_client = |format: &str| {
+        let records = dir.path().join(format!("records.{format}"));
+        let records = records.to_str().expect("utf-8");
+        let mut args = vec!["analyze", "-f", format, "--inventory", "-", pcap];
+        if format != "none" {
+            args.extend(["-o", records]);
+        }
+        let out = synprint(&args);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let hosts = json_lines(&out.stdout);
+        let host = hosts
+            .iter()
+            .find(|h| h["ip"] == "192.0.2.30")
+            .expect("the client");
+        let written = std::fs::read_to_string(records).unwrap_or_default();
+        (host["uptime"].clone(), written)
+    };
+    let (from_p0f, lines) = uptime_of_client("p0f");
+    assert!(
+        lines
+            .lines()
+            .any(|l| l.contains("mod=uptime|") && l.contains("|subj=cli|")),
+        "{lines}"
+    );
+    assert!(from_p0f.is_object(), "{from_p0f}");
+    assert_eq!(uptime_of_client("none").0, from_p0f);
+    assert!(uptime_of_client("jsonl").0.is_null());
+}
+
 /// When whoever reads the records goes away (`| head`), reading stops,
 /// and the inventory says it covers only what was read before.
 #[test]

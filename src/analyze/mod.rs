@@ -580,6 +580,12 @@ impl<'e> Analyzer<'e> {
     /// one per frame; see [`AnalyzerConfig::follow_connections`]). Records
     /// of earlier frames have all been emitted by then, so writing it
     /// after the frame keeps capture order.
+    /// Whether connections are followed past the handshake
+    /// ([`AnalyzerConfig::follow_connections`]).
+    pub fn follows_connections(&self) -> bool {
+        self.follower.is_some()
+    }
+
     pub fn take_conn_uptime(&mut self) -> Option<ConnUptime> {
         self.conn_uptime.take()
     }

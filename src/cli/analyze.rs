@@ -10,7 +10,7 @@ use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::time::{Duration, Instant};
 
-use synprint::analyze::{Analyzer, AnalyzerConfig, Claim, LiveEvent, Record};
+use synprint::analyze::{Analyzer, AnalyzerConfig, Claim, ConnUptime, LiveEvent, Record};
 use synprint::capture::{
     decompressing, plain_size, CaptureCounters, CaptureError, CaptureOptions, CaptureReader,
     LiveCapture, Stopped,
@@ -606,8 +606,12 @@ pub fn run(args: AnalyzeArgs) -> Result<ExitCode, CliError> {
     // One analyzer for all the files, read as one stream (rotated files of
     // one capture, `tcpdump -C`): a SYN retransmitted across a file's end
     // makes one record, and uptime pairs SYNs across files.
+    // Followed for the formats that write p0f's uptime lines, and for an
+    // inventory beside no records, which gets those uptimes too (JSON
+    // lines stay one record per SYN, which following would change).
     let config = AnalyzerConfig {
-        follow_connections: writer.wants_conn_uptimes(),
+        follow_connections: writer.wants_conn_uptimes()
+            || (format == Format::None && args.inventory.is_some()),
         ..analyzer_config(&args.files)
     };
     let mut analyzer = Analyzer::new(&engine, config);
@@ -1103,7 +1107,7 @@ fn analyze_stream<W: Write>(
     live: bool,
     stop: Option<&AtomicBool>,
 ) -> Result<(), StreamError> {
-    let follow = writer.wants_conn_uptimes();
+    let follow = analyzer.follows_connections();
     // Takes the writer as an argument: between frames it also writes the
     // uptimes connection following finds.
     let emit = |writer: &mut RecordWriter<W>, record: &mut Record| -> Result<(), io::Error> {
@@ -1141,9 +1145,12 @@ fn analyze_stream<W: Write>(
         }
         if follow {
             if let Some(u) = analyzer.take_conn_uptime() {
-                writer.write_conn_uptime(&u)?;
-                if live {
-                    writer.flush()?;
+                each.see_uptime(&u);
+                if writer.wants_conn_uptimes() {
+                    writer.write_conn_uptime(&u)?;
+                    if live {
+                        writer.flush()?;
+                    }
                 }
             }
         }
@@ -1228,6 +1235,12 @@ impl PerRecord {
         }
         if let Some(inventory) = &self.inventory {
             inventory.hosts.borrow_mut().add(record);
+        }
+    }
+
+    fn see_uptime(&self, u: &ConnUptime) {
+        if let Some(inventory) = &self.inventory {
+            inventory.hosts.borrow_mut().add_uptime(u);
         }
     }
 }

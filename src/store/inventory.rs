@@ -17,7 +17,7 @@ use std::net::IpAddr;
 
 use foldhash::fast::RandomState;
 
-use crate::analyze::Record;
+use crate::analyze::{ConnUptime, Record, Side};
 use crate::classify::{Family, Os};
 use crate::p0f::{Mtu, P0fMatch, Uptime};
 use crate::packet::{Kind, Timestamp};
@@ -127,8 +127,9 @@ pub struct Host {
     pub ports: BTreeSet<u16>,
     /// Some served port is not in `ports`: there were more than the limit.
     pub ports_incomplete: bool,
-    /// The uptime estimate of its newest record that had one (captures
-    /// need not be in time order), with that record's time.
+    /// The newest uptime estimate (captures need not be in time order),
+    /// with the time of the packet that gave it: a record's, or a later
+    /// segment's where connections are followed ([`Inventory::add_uptime`]).
     pub uptime: Option<(Timestamp, Uptime)>,
 }
 
@@ -261,6 +262,21 @@ impl Inventory {
             self.hosts.insert(ip, host);
         } else {
             self.unlisted_records += 1;
+        }
+    }
+
+    /// An uptime p0f estimates from a later segment of a followed
+    /// connection, for the host it is about (listed already: its SYN or
+    /// SYN+ACK came first), if newer than the one it has.
+    pub fn add_uptime(&mut self, u: &ConnUptime) {
+        let subject = match u.side {
+            Side::Client => u.client.0,
+            Side::Server => u.server.0,
+        };
+        if let Some(host) = self.hosts.get_mut(&subject) {
+            if host.uptime.is_none_or(|(ts, _)| u.ts >= ts) {
+                host.uptime = Some((u.ts, u.uptime));
+            }
         }
     }
 
