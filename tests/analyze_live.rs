@@ -820,6 +820,24 @@ fn the_inventory_file_is_rewritten_while_capturing() {
         }
     }
     assert!(seen > 0, "the file was read before it held the connection");
+    // Nothing new: ten more intervals pass without a rewrite.
+    while hosts_now().first().is_none_or(|h| h["syn_acks"] != 3) {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "no third SYN+ACK"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    // A rewrite is a new file renamed over the old (whose inode number the
+    // next may reuse): told by its modification time.
+    let written = || {
+        std::fs::metadata(&path)
+            .and_then(|m| m.modified())
+            .expect("inventory")
+    };
+    let before = written();
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(written(), before, "an unchanged inventory was rewritten");
     assert!(child.try_wait().expect("wait").is_none(), "still capturing");
     interrupt(&child);
     let status = signals::wait_within(&mut child, Duration::from_secs(10));

@@ -545,6 +545,7 @@ pub fn run(args: AnalyzeArgs) -> Result<ExitCode, CliError> {
             every: args.inventory_every,
             next: Cell::new(Instant::now() + args.inventory_every.unwrap_or_default()),
             refresh_failed: Cell::new(false),
+            changed: Cell::new(false),
             format: args.inventory_format.unwrap_or(
                 if inventory_out.is_none() && io::stdout().is_terminal() {
                     InventoryFormat::Text
@@ -1235,12 +1236,14 @@ impl PerRecord {
         }
         if let Some(inventory) = &self.inventory {
             inventory.hosts.borrow_mut().add(record);
+            inventory.changed.set(true);
         }
     }
 
     fn see_uptime(&self, u: &ConnUptime) {
         if let Some(inventory) = &self.inventory {
             inventory.hosts.borrow_mut().add_uptime(u);
+            inventory.changed.set(true);
         }
     }
 }
@@ -1257,6 +1260,9 @@ struct InventoryOut {
     next: Cell<Instant>,
     /// A rewrite failed and said so: later ones fail quietly until the end.
     refresh_failed: Cell<bool>,
+    /// Something was added since the last rewrite: an idle network's
+    /// inventory is not rewritten (60,000 hosts are 40 MB).
+    changed: Cell<bool>,
 }
 
 /// The inventory's file as named, and as the run writes it.
@@ -1283,6 +1289,9 @@ impl InventoryFile {
         let meta = file.metadata();
         let regular = meta.as_ref().is_ok_and(|m| m.is_file());
         let replace = regular.then(|| std::fs::canonicalize(name).ok()).flatten();
+        if let Some(path) = &replace {
+            remove_stale_temporaries(path);
+        }
         InventoryFile {
             name: name.to_path_buf(),
             file,
@@ -1306,9 +1315,7 @@ impl InventoryFile {
         let Some(path) = &self.replace else {
             return write_inventory(&mut BufWriter::new(&self.file), hosts, format);
         };
-        let mut tmp = path.clone().into_os_string();
-        tmp.push(format!(".synprint-{}", std::process::id()));
-        let tmp = PathBuf::from(tmp);
+        let tmp = temporary_beside(path, std::process::id());
         // A folder that takes no new file, or whose sticky bit keeps the
         // file from being replaced by another user (`--user`): the file
         // alone is writable, so it is rewritten in place instead.
@@ -1336,6 +1343,44 @@ impl InventoryFile {
     }
 }
 
+/// Where the run of process `pid` writes a new inventory before renaming
+/// it over `path`.
+fn temporary_beside(path: &Path, pid: u32) -> PathBuf {
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(format!(".synprint-{pid}"));
+    PathBuf::from(tmp)
+}
+
+/// Removes the temporary files beside `path` of runs that were killed
+/// mid-rewrite (SIGKILL, the OOM killer): their process is gone, and no
+/// later run would ever write over them.
+fn remove_stale_temporaries(path: &Path) {
+    let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else {
+        return;
+    };
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    let mut prefix = name.to_owned();
+    prefix.push(".synprint-");
+    let prefix = prefix.as_encoded_bytes();
+    for entry in entries.flatten() {
+        let file_name = entry.file_name();
+        let pid = file_name
+            .as_encoded_bytes()
+            .strip_prefix(prefix)
+            .filter(|digits| digits.iter().all(u8::is_ascii_digit))
+            .and_then(|digits| std::str::from_utf8(digits).ok())
+            .and_then(|digits| digits.parse::<u32>().ok());
+        let Some(pid) = pid else { continue };
+        let gone = !Path::new(&format!("/proc/{pid}")).exists();
+        let regular = entry.file_type().is_ok_and(|t| t.is_file());
+        if gone && regular && pid != std::process::id() {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
+}
+
 impl InventoryOut {
     fn write_now(&self) -> io::Result<()> {
         let hosts = self.hosts.borrow();
@@ -1360,10 +1405,15 @@ impl InventoryOut {
             return;
         }
         self.next.set(now + every);
-        if let Err(e) = self.write_now() {
-            if !self.refresh_failed.replace(true) {
+        if !self.changed.get() {
+            return;
+        }
+        match self.write_now() {
+            Ok(()) => self.changed.set(false),
+            Err(e) if !self.refresh_failed.replace(true) => {
                 synprint::say!("inventory: {}: {e}", file.name.display());
             }
+            Err(_) => {}
         }
     }
 
