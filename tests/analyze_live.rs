@@ -252,6 +252,8 @@ fn packets_left_in_the_ring_at_a_stop_are_counted() {
             drop(conn);
         }
     });
+    let dir = tempfile::tempdir().expect("tempdir");
+    let inventory = dir.path().join("hosts.jsonl");
     let (mut child, _unread_stdout, err) = spawn(&[
         "analyze",
         "--interface",
@@ -260,6 +262,8 @@ fn packets_left_in_the_ring_at_a_stop_are_counted() {
         &port.to_string(),
         "--format",
         "jsonl",
+        "--inventory",
+        inventory.to_str().expect("utf-8"),
     ]);
     let err = lines(err);
     next_line(&err, "start-up line");
@@ -295,6 +299,11 @@ fn packets_left_in_the_ring_at_a_stop_are_counted() {
     // among the packets passed).
     assert!(passed >= 2 * 2000, "{kernel}");
     assert!(unread > 0 && read + unread <= passed - dropped, "{summary}");
+    // The inventory lists what was read, and says why not more.
+    assert!(
+        summary.contains("of the packets read before the records' reader stopped reading"),
+        "{summary}"
+    );
 }
 
 /// --duration stops a capture that saw nothing, with its summary.

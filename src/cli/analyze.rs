@@ -1000,7 +1000,10 @@ fn run_live<W: Write>(
         Ok(()) => false,
         // A reader that went away (`| head`) ends the capture, quietly.
         Err(e) if is_output_closed(&e) => {
-            cut_short = Some("the records' reader went away");
+            cut_short = Some(match is_given_up(&e) {
+                true => "the records' reader stopped reading",
+                false => "the records' reader went away",
+            });
             false
         }
         Err(e) => {
