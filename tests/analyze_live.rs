@@ -621,7 +621,7 @@ fn link_down_is_waited_out_and_deletion_ends_the_capture() {
     assert_eq!(status.code(), Some(1));
     assert_eq!(
         next_line(&err, "deletion line"),
-        "capture on `vb`: the interface was deleted"
+        "synprint: capture on `vb`: the interface was deleted"
     );
 }
 

@@ -1013,7 +1013,7 @@ fn run_live<W: Write>(
         }
     };
     if let Some(e) = gone {
-        synprint::say!("{e}");
+        synprint::say!("synprint: {e}");
         failed = true;
     }
     let secs = started.elapsed().as_secs_f64();
