@@ -847,6 +847,23 @@ fn the_inventory_file_is_rewritten_while_capturing() {
     let before = written();
     std::thread::sleep(Duration::from_millis(500));
     assert_eq!(written(), before, "an unchanged inventory was rewritten");
+    // Where no file beside it can be made (its temporary's name taken), it
+    // is rewritten in place: the file under the name now, which is the
+    // last rewrite's, not the one opened at the start, which has none.
+    let blocked = dir
+        .path()
+        .join(format!("hosts.jsonl.synprint-{}", child.id()));
+    std::fs::create_dir(&blocked).expect("mkdir");
+    conns.push(TcpStream::connect(("127.0.0.1", port)).expect("connect"));
+    while hosts_now().first().is_none_or(|h| h["syns"] != 4) {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "the fourth SYN never reached the file: {:?}",
+            hosts_now()
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    std::fs::remove_dir(&blocked).expect("rmdir");
     assert!(child.try_wait().expect("wait").is_none(), "still capturing");
     interrupt(&child);
     let status = signals::wait_within(&mut child, Duration::from_secs(10));
@@ -856,7 +873,7 @@ fn the_inventory_file_is_rewritten_while_capturing() {
     assert_eq!(hosts.len(), 1, "{hosts:?}");
     assert_eq!(
         (&hosts[0]["syns"], &hosts[0]["syn_acks"]),
-        (&3.into(), &3.into())
+        (&4.into(), &4.into())
     );
     let leftovers: Vec<_> = std::fs::read_dir(dir.path())
         .expect("dir")

@@ -348,45 +348,6 @@ fn an_inventory_that_cannot_be_written_leaves_no_empty_file() {
     }
 }
 
-/// A run killed while it rewrote the inventory (SIGKILL, the OOM killer)
-/// leaves its temporary file beside it: the next run removes those whose
-/// process is gone, and leaves a running one's alone.
-#[test]
-fn a_killed_runs_temporary_inventory_is_removed() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let cap = dir.path().join("c.pcap");
-    write_capture(&cap);
-    let inventory = dir.path().join("hosts.jsonl");
-    std::fs::write(&inventory, "yesterday\n").expect("write");
-    let beside = |what: &str| dir.path().join(format!("hosts.jsonl.synprint-{what}"));
-    // Above the kernel's largest process id (2^22): no process has it.
-    let dead = beside("4194305");
-    let alive = beside(&std::process::id().to_string());
-    let other = beside("12ab");
-    for f in [&dead, &alive, &other] {
-        std::fs::write(f, "half an inventory").expect("write");
-    }
-    let out = synprint(&[
-        "analyze",
-        "-f",
-        "none",
-        "--inventory",
-        inventory.to_str().expect("utf-8"),
-        cap.to_str().expect("utf-8"),
-    ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(!dead.exists(), "the killed run's file is left");
-    assert!(
-        alive.exists() && other.exists(),
-        "a file not a dead run's is gone"
-    );
-    assert!(!json_lines(&std::fs::read(&inventory).expect("inventory")).is_empty());
-}
-
 /// Per source address, as tshark counts them: SYNs, SYN+ACKs, the ports
 /// the SYN+ACKs came from, and the first and last such packet's time.
 #[derive(Debug, Default, PartialEq)]

@@ -576,16 +576,16 @@ impl<'e> Analyzer<'e> {
         }
     }
 
-    /// The uptime the last frame gave by connection following (at most
-    /// one per frame; see [`AnalyzerConfig::follow_connections`]). Records
-    /// of earlier frames have all been emitted by then, so writing it
-    /// after the frame keeps capture order.
     /// Whether connections are followed past the handshake
     /// ([`AnalyzerConfig::follow_connections`]).
     pub fn follows_connections(&self) -> bool {
         self.follower.is_some()
     }
 
+    /// The uptime the last frame gave by connection following (at most
+    /// one per frame; see [`AnalyzerConfig::follow_connections`]). Records
+    /// of earlier frames have all been emitted by then, so writing it
+    /// after the frame keeps capture order.
     pub fn take_conn_uptime(&mut self) -> Option<ConnUptime> {
         self.conn_uptime.take()
     }

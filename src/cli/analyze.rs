@@ -1238,15 +1238,18 @@ impl PerRecord {
             judge.apply(record);
         }
         if let Some(inventory) = &self.inventory {
-            inventory.hosts.borrow_mut().add(record);
-            inventory.changed.set(true);
+            if inventory.hosts.borrow_mut().add(record) {
+                inventory.changed.set(true);
+            }
         }
     }
 
+    /// Only where files are read: a live capture follows no connection
+    /// (its kernel filter passes SYNs alone), so a rewrite on the way is
+    /// never owed to an uptime.
     fn see_uptime(&self, u: &ConnUptime) {
         if let Some(inventory) = &self.inventory {
             inventory.hosts.borrow_mut().add_uptime(u);
-            inventory.changed.set(true);
         }
     }
 }
@@ -1263,8 +1266,9 @@ struct InventoryOut {
     next: Cell<Instant>,
     /// A rewrite failed and said so: later ones fail quietly until the end.
     refresh_failed: Cell<bool>,
-    /// Something was added since the last rewrite: an idle network's
-    /// inventory is not rewritten (60,000 hosts are 40 MB).
+    /// A listed host was added to since the last rewrite: an idle
+    /// network's inventory, or one past its host limit under a flood of
+    /// new addresses, is not rewritten (60,000 hosts are 40 MB).
     changed: Cell<bool>,
 }
 
@@ -1273,8 +1277,10 @@ struct InventoryFile {
     /// As given, for messages.
     name: PathBuf,
     /// Opened (created) at the start: devices and pipes are written
-    /// through it.
-    file: File,
+    /// through it. A regular file's is the file now under its name: after
+    /// a rename, the new one (the one opened at the start has no name any
+    /// more, and a rewrite in place must not go there).
+    file: RefCell<File>,
     /// A regular file's real path (links resolved): written whole to a
     /// file beside it, then renamed over it, so that a reader never sees
     /// half an inventory.
@@ -1292,12 +1298,9 @@ impl InventoryFile {
         let meta = file.metadata();
         let regular = meta.as_ref().is_ok_and(|m| m.is_file());
         let replace = regular.then(|| std::fs::canonicalize(name).ok()).flatten();
-        if let Some(path) = &replace {
-            remove_stale_temporaries(path);
-        }
         InventoryFile {
             name: name.to_path_buf(),
-            file,
+            file: RefCell::new(file),
             replace,
             made: meta.ok().filter(|_| made).map(|m| (m.dev(), m.ino())),
         }
@@ -1316,7 +1319,7 @@ impl InventoryFile {
 
     fn write(&self, hosts: &Inventory, format: InventoryFormat) -> io::Result<()> {
         let Some(path) = &self.replace else {
-            return write_inventory(&mut BufWriter::new(&self.file), hosts, format);
+            return write_inventory(&mut BufWriter::new(&*self.file.borrow()), hosts, format);
         };
         let tmp = temporary_beside(path, std::process::id());
         // A folder that takes no new file, or whose sticky bit keeps the
@@ -1325,7 +1328,7 @@ impl InventoryFile {
         let Ok(new) = File::create(&tmp) else {
             return self.write_in_place(hosts, format);
         };
-        if let Err(e) = write_inventory(&mut BufWriter::new(new), hosts, format) {
+        if let Err(e) = write_inventory(&mut BufWriter::new(&new), hosts, format) {
             // Not in place: a write that failed here (a full disk) would
             // fail there too, after emptying the last inventory.
             let _ = std::fs::remove_file(&tmp);
@@ -1335,14 +1338,17 @@ impl InventoryFile {
             let _ = std::fs::remove_file(&tmp);
             return self.write_in_place(hosts, format);
         }
+        *self.file.borrow_mut() = new;
         Ok(())
     }
 
     fn write_in_place(&self, hosts: &Inventory, format: InventoryFormat) -> io::Result<()> {
         use std::io::Seek;
-        (&self.file).seek(io::SeekFrom::Start(0))?;
-        self.file.set_len(0)?;
-        write_inventory(&mut BufWriter::new(&self.file), hosts, format)
+        let file = self.file.borrow();
+        (&*file).seek(io::SeekFrom::Start(0))?;
+        file.set_len(0)?;
+        let mut out = BufWriter::new(&*file);
+        write_inventory(&mut out, hosts, format)
     }
 }
 
@@ -1352,36 +1358,6 @@ fn temporary_beside(path: &Path, pid: u32) -> PathBuf {
     let mut tmp = path.as_os_str().to_owned();
     tmp.push(format!(".synprint-{pid}"));
     PathBuf::from(tmp)
-}
-
-/// Removes the temporary files beside `path` of runs that were killed
-/// mid-rewrite (SIGKILL, the OOM killer): their process is gone, and no
-/// later run would ever write over them.
-fn remove_stale_temporaries(path: &Path) {
-    let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else {
-        return;
-    };
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return;
-    };
-    let mut prefix = name.to_owned();
-    prefix.push(".synprint-");
-    let prefix = prefix.as_encoded_bytes();
-    for entry in entries.flatten() {
-        let file_name = entry.file_name();
-        let pid = file_name
-            .as_encoded_bytes()
-            .strip_prefix(prefix)
-            .filter(|digits| digits.iter().all(u8::is_ascii_digit))
-            .and_then(|digits| std::str::from_utf8(digits).ok())
-            .and_then(|digits| digits.parse::<u32>().ok());
-        let Some(pid) = pid else { continue };
-        let gone = !Path::new(&format!("/proc/{pid}")).exists();
-        let regular = entry.file_type().is_ok_and(|t| t.is_file());
-        if gone && regular && pid != std::process::id() {
-            let _ = std::fs::remove_file(entry.path());
-        }
-    }
 }
 
 impl InventoryOut {

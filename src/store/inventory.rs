@@ -167,9 +167,7 @@ impl Host {
             }
         }
         if let Some(&u) = record.uptime() {
-            if self.uptime.is_none_or(|(ts, _)| o.ts >= ts) {
-                self.uptime = Some((o.ts, u));
-            }
+            self.take_uptime(o.ts, u);
         }
         let key = stack_key(record);
         if let Some(s) = self.stacks.iter_mut().find(|s| s.key == key) {
@@ -191,6 +189,14 @@ impl Host {
             let gone = self.stacks.remove(weakest);
             self.unlisted_stack_records += gone.count;
             self.stacks.push(Stack::of(key, record));
+        }
+    }
+
+    /// Keeps the newest estimate by capture time: captures need not be
+    /// read in time order.
+    fn take_uptime(&mut self, ts: Timestamp, uptime: Uptime) {
+        if self.uptime.is_none_or(|(newest, _)| ts >= newest) {
+            self.uptime = Some((ts, uptime));
         }
     }
 
@@ -251,8 +257,9 @@ impl Inventory {
         }
     }
 
-    /// Counts a record under its sender's address.
-    pub fn add(&mut self, record: &Record) {
+    /// Counts a record under its sender's address; false when that is not
+    /// listed (past [`InventoryLimits::max_hosts`]): only counted.
+    pub fn add(&mut self, record: &Record) -> bool {
         let ip = record.obs().src_ip;
         if let Some(host) = self.hosts.get_mut(&ip) {
             host.add(record, &self.limits);
@@ -262,7 +269,9 @@ impl Inventory {
             self.hosts.insert(ip, host);
         } else {
             self.unlisted_records += 1;
+            return false;
         }
+        true
     }
 
     /// An uptime p0f estimates from a later segment of a followed
@@ -274,9 +283,7 @@ impl Inventory {
             Side::Server => u.server.0,
         };
         if let Some(host) = self.hosts.get_mut(&subject) {
-            if host.uptime.is_none_or(|(ts, _)| u.ts >= ts) {
-                host.uptime = Some((u.ts, u.uptime));
-            }
+            host.take_uptime(u.ts, u.uptime);
         }
     }
 
@@ -334,17 +341,19 @@ mod tests {
             }
         }
 
-        fn add(&mut self, p: &TcpPacket, secs: u64) {
+        /// Whether the record went to a listed host.
+        fn add(&mut self, p: &TcpPacket, secs: u64) -> bool {
             let ts = Timestamp(secs * 1_000_000_000);
             let obs = decode_ip(ts, &p.ip_bytes())
                 .expect("decodes")
                 .expect("a SYN");
-            self.inventory.add(&self.engine.fingerprint(obs, None));
+            self.inventory.add(&self.engine.fingerprint(obs, None))
         }
 
         fn syn(&mut self, stack: Preset, host: u8, port: u16, secs: u64) -> TcpPacket {
             let p = stack.syn(v4(host), port, v4(SERVER), 443, u32::from(port));
-            self.add(&p, secs);
+            let listed = self.add(&p, secs);
+            assert_eq!(listed, self.inventory.hosts.contains_key(&v4(host)));
             p
         }
 
