@@ -1321,7 +1321,9 @@ impl InventoryFile {
         let Some(path) = &self.replace else {
             return write_inventory(&mut BufWriter::new(&*self.file.borrow()), hosts, format);
         };
-        let tmp = temporary_beside(path, std::process::id());
+        let mut tmp = path.clone().into_os_string();
+        tmp.push(format!(".synprint-{}", std::process::id()));
+        let tmp = PathBuf::from(tmp);
         // A folder that takes no new file, or whose sticky bit keeps the
         // file from being replaced by another user (`--user`): the file
         // alone is writable, so it is rewritten in place instead.
@@ -1350,14 +1352,6 @@ impl InventoryFile {
         let mut out = BufWriter::new(&*file);
         write_inventory(&mut out, hosts, format)
     }
-}
-
-/// Where the run of process `pid` writes a new inventory before renaming
-/// it over `path`.
-fn temporary_beside(path: &Path, pid: u32) -> PathBuf {
-    let mut tmp = path.as_os_str().to_owned();
-    tmp.push(format!(".synprint-{pid}"));
-    PathBuf::from(tmp)
 }
 
 impl InventoryOut {
