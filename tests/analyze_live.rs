@@ -22,7 +22,9 @@ fn root() -> bool {
     kernel::packet_sockets_allowed()
 }
 
-fn spawn(args: &[&str]) -> (Child, ChildStdout, ChildStderr) {
+/// The capture is killed when the returned handle is dropped, so a failed
+/// assertion leaves none running.
+fn spawn(args: &[&str]) -> (signals::KillOnDrop, ChildStdout, ChildStderr) {
     let mut child = signals::synprint()
         .args(args)
         .stdin(Stdio::null())
@@ -32,7 +34,7 @@ fn spawn(args: &[&str]) -> (Child, ChildStdout, ChildStderr) {
         .expect("run synprint");
     let out = child.stdout.take().expect("stdout");
     let err = child.stderr.take().expect("stderr");
-    (child, out, err)
+    (signals::KillOnDrop(child), out, err)
 }
 
 /// Lines of `reader` as they come, from a thread.
@@ -64,7 +66,13 @@ fn interrupt(child: &Child) {
 
 /// `analyze` capturing `port` on loopback as JSON lines: the child and its
 /// output and error lines.
-fn capture_lo_jsonl(port: u16) -> (Child, mpsc::Receiver<String>, mpsc::Receiver<String>) {
+fn capture_lo_jsonl(
+    port: u16,
+) -> (
+    signals::KillOnDrop,
+    mpsc::Receiver<String>,
+    mpsc::Receiver<String>,
+) {
     let port = port.to_string();
     let (child, out, err) = spawn(&[
         "analyze",
@@ -90,8 +98,7 @@ fn records_stream_out_until_interrupted() {
     }
     let listener = TcpListener::bind((Ipv6Addr::UNSPECIFIED, 0)).expect("listen");
     let port = listener.local_addr().expect("addr").port();
-    let (child, out, err) = capture_lo_jsonl(port);
-    let mut child = signals::KillOnDrop(child);
+    let (mut child, out, err) = capture_lo_jsonl(port);
     let banner = next_line(&err, "start-up line");
     assert_eq!(
         banner,
@@ -726,7 +733,11 @@ fn promiscuous_any_is_refused() {
 fn inventory_of_lo(
     port: u16,
     args: &[&str],
-) -> (Child, mpsc::Receiver<String>, mpsc::Receiver<String>) {
+) -> (
+    signals::KillOnDrop,
+    mpsc::Receiver<String>,
+    mpsc::Receiver<String>,
+) {
     let port = port.to_string();
     let mut all = vec!["analyze", "-i", "lo", "--capture-port", &port];
     all.extend(["-f", "none", "--inventory"]);
