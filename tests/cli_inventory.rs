@@ -15,7 +15,7 @@ use std::process::{Command, Output};
 use serde_json::{json, Value};
 use synprint::capture::PcapWriter;
 use synprint::craft::{ethernet_frame, OptionBytes, Stack, TcpPacket};
-use synprint::packet::{LinkType, Timestamp};
+use synprint::packet::{flags, LinkType, Timestamp};
 
 fn v4(last: u8) -> IpAddr {
     IpAddr::V4(Ipv4Addr::new(192, 0, 2, last))
@@ -549,9 +549,9 @@ fn the_uptime_of_a_followed_connection_reaches_the_inventory() {
         .nop()
         .ws(7)
         .0;
-    let segment = |flags: u16, seq: u32, ts: u32, data: &[u8]| {
+    let segment = |bits: u16, seq: u32, ts: u32, data: &[u8]| {
         let mut p = TcpPacket::syn(client, 40_000, server, 443);
-        p.flags = flags;
+        p.flags = bits;
         p.seq = seq;
         p.ack = answer.seq.wrapping_add(1);
         p.window = 502;
@@ -559,7 +559,7 @@ fn the_uptime_of_a_followed_connection_reaches_the_inventory() {
         p.payload = data.to_vec();
         p
     };
-    let (ack, psh, fin) = (0x10, 0x18, 0x11);
+    let (ack, psh, fin) = (flags::ACK, flags::ACK | flags::PSH, flags::ACK | flags::FIN);
     let next = syn.seq.wrapping_add(1);
     // Not HTTP: p0f stops reading a client's bytes after 15.
     let hello = b"\x16\x03\x01\x00\x05hello";

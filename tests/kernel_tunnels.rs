@@ -172,8 +172,7 @@ impl LiveAnalyze {
     /// Returns once synprint says it is capturing.
     fn start(ns: &Netns, interface: &str, extra: &[&str], out: PathBuf) -> LiveAnalyze {
         let log = out.with_extension("log");
-        let child = signals::with_default_stop_signals(&mut Command::new("ip"))
-            .args(["netns", "exec", &ns.0, env!("CARGO_BIN_EXE_synprint")])
+        let child = signals::with_default_stop_signals(&mut ns.synprint())
             .args([
                 "analyze",
                 "--interface",

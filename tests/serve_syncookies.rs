@@ -8,7 +8,6 @@ mod kernel;
 mod serve_common;
 mod skipped;
 
-use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -72,8 +71,8 @@ fn syn_cookie_connections_say_no_syn_was_saved() {
         "{metrics}"
     );
     // `serve --check` in that namespace says so before anyone asks.
-    let check = Command::new("ip")
-        .args(["netns", "exec", &ns.0, env!("CARGO_BIN_EXE_synprint")])
+    let check = ns
+        .synprint()
         .args(["serve", "--check", "--listen", "127.0.0.1:0"])
         .output()
         .expect("run serve --check");

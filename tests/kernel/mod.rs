@@ -160,6 +160,14 @@ impl Netns {
         ns.exec(&["ip", "link", "set", "lo", "up"]).then_some(ns)
     }
 
+    /// The `synprint` binary, to be run inside the namespace (its sockets
+    /// and interfaces are the namespace's).
+    pub fn synprint(&self) -> Command {
+        let mut cmd = Command::new("ip");
+        cmd.args(["netns", "exec", &self.0, env!("CARGO_BIN_EXE_synprint")]);
+        cmd
+    }
+
     pub fn exec(&self, args: &[&str]) -> bool {
         Command::new("ip")
             .args(["netns", "exec", &self.0])
