@@ -587,9 +587,9 @@ fn learning_into_a_version_1_model_says_it_is_rewritten() {
     let out = learn(&pcap, &labels, &model.display().to_string());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{err}");
-    assert!(err.contains("the model is now version 2, was 1"), "{err}");
+    assert!(err.contains("the model is now version 3, was 1"), "{err}");
     let text = std::fs::read_to_string(&model).expect("model");
-    assert!(text.contains("version = 2"), "{text}");
+    assert!(text.contains("version = 3"), "{text}");
     // Learning into it again says nothing of versions.
     let out = learn(&pcap, &labels, &model.display().to_string());
     assert!(!String::from_utf8_lossy(&out.stderr).contains("now version"));
@@ -653,6 +653,35 @@ fn a_corrupt_or_foreign_model_is_a_clear_error() {
         err.contains("line 1, column ") && err.contains(": not UTF-8 text"),
         "{err}"
     );
+}
+
+/// A learned model that lost its end (a copy stopped part way) is refused
+/// by every command that reads it, learn included, instead of loading as a
+/// model that lost classes.
+#[test]
+fn a_learned_model_cut_short_is_refused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let rows = [(Stack::Windows, WINDOWS_UA), (Stack::MacOs, MAC_UA)];
+    let (pcap, labels) = labelled(dir.path(), "cut", &rows, 3);
+    let model = dir.path().join("model.toml");
+    let m = model.to_str().expect("utf-8");
+    assert!(learn(&pcap, &labels, m).status.success());
+    let text = std::fs::read_to_string(&model).expect("model");
+    // Everything before the last class, which is then gone whole.
+    let cut = text.rfind("\n[class.").expect("classes") + 1;
+    std::fs::write(&model, &text[..cut]).expect("write");
+    let before = std::fs::read(&model).expect("model");
+    for args in [
+        vec!["analyze", "--model", m, &pcap],
+        vec!["eval", "--pcap", &pcap, "--labels", &labels, "--model", m],
+        vec!["learn", "--pcap", &pcap, "--labels", &labels, "--model", m],
+    ] {
+        let out = synprint(&args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(&format!("{m}: cut short")), "{err}");
+    }
+    assert_eq!(std::fs::read(&model).expect("model"), before);
 }
 
 /// Labels that match no SYN of the capture (here: other ports) give no

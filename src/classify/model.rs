@@ -24,12 +24,18 @@ use crate::sink::{format_with, TextSink};
 /// The `format` every model file must declare.
 pub const MODEL_FORMAT: &str = "synprint-os-model";
 /// The model file version this build writes. Version 2 added the learned
-/// window form `W or mss*N`; a version 1 file is a version 2 file without
-/// it, so both are read, while builds that read only version 1 name the
-/// version rather than fail on the new form.
-pub const MODEL_VERSION: u32 = 2;
+/// window form `W or mss*N`; version 3 ends learned files with [`END_LINE`].
+/// Older versions are the newer ones without their addition, so all are
+/// read, while builds that read only older versions name the version rather
+/// than fail on the new form.
+pub const MODEL_VERSION: u32 = 3;
 /// The versions this build reads.
-const READ_VERSIONS: [u32; 2] = [1, 2];
+const READ_VERSIONS: [u32; 3] = [1, 2, 3];
+/// The last line `learn` writes. A file cut short between or inside lines
+/// is still TOML, and would load as a model that silently lost classes or
+/// counts; a learned file of version 3 or later without this line is
+/// refused instead. A comment, so that it means nothing to TOML.
+pub const END_LINE: &str = "# end of synprint OS model";
 
 /// The largest model file read or written. Learned counts grow with the
 /// distinct values seen, not with the SYNs: one learned from the analyze
@@ -192,7 +198,7 @@ pub enum ModelError {
     #[error("{path}: empty file, not a synprint OS model (`synprint learn --model` starts a new one there)")]
     Empty { path: PathBuf },
     #[error(
-        "{path}: model version {found} is not supported (this build reads versions 1 and \
+        "{path}: model version {found} is not supported (this build reads versions 1 to \
          {MODEL_VERSION}, written as numbers: `version = {MODEL_VERSION}`)"
     )]
     Version {
@@ -222,6 +228,12 @@ pub enum ModelError {
     },
     #[error("{path}: {what}: {BUILTIN_ONLY}")]
     BuiltinOnly { path: PathBuf, what: &'static str },
+    #[error(
+        "{path}: cut short: a learned model of version 3 or later ends with the line \
+         `{END_LINE}`, and this one does not (copied or written only in part, or edited \
+         after that line: keep it last)"
+    )]
+    CutShort { path: PathBuf },
 }
 
 /// What is wrong in one `[class.NAME]` table of a model file.
@@ -351,6 +363,12 @@ impl ModelFile {
             }
         };
         check_header(Some(&file.format), Some(file.version.to_string()), path)?;
+        let ended = text.trim_end().lines().last() == Some(END_LINE);
+        if file.kind == ModelKind::Learned && file.version >= 3 && !ended {
+            return Err(ModelError::CutShort {
+                path: path.to_path_buf(),
+            });
+        }
         file.validate(path)?;
         Ok(file)
     }
@@ -407,7 +425,7 @@ impl ModelFile {
         // empty string would surface as a load error, never silently.
         let body = toml::to_string(self).unwrap_or_default();
         format!(
-            "# synprint OS model ({:?}); format documented in docs/classification.md\n{body}",
+            "# synprint OS model ({:?}); format documented in docs/classification.md\n{body}\n{END_LINE}\n",
             self.kind
         )
     }
@@ -2513,6 +2531,39 @@ mod tests {
     }
 
     #[test]
+    fn learned_files_cut_short_are_refused() {
+        let mut learned = ModelFile::empty_learned();
+        learned.version = MODEL_VERSION;
+        let linux = learned.class.entry("Linux".into()).or_default();
+        linux.samples = 12;
+        linux.ttl.insert("64".into(), 12.0);
+        linux.window.insert("64240".into(), 12.0);
+        learned.class.entry("macOS".into()).or_default().samples = 3;
+        let text = learned.to_toml();
+        let p = Path::new("m.toml");
+        assert_eq!(ModelFile::parse(&text, p).unwrap(), learned);
+        // Cut anywhere, inside a count or between classes, it is an error
+        // (mostly this one; a cut inside a key is a syntax error), never a
+        // model that lost something.
+        let body = &text[..text.find(END_LINE).unwrap()];
+        for cut in text.find("kind").unwrap()..text.len() - 1 {
+            let e = ModelFile::parse(&text[..cut], p).unwrap_err();
+            if cut >= body.find("[class").unwrap() && text[..cut].ends_with('\n') {
+                assert!(matches!(e, ModelError::CutShort { .. }), "{cut}: {e}");
+            }
+        }
+        assert!(ModelFile::parse(&text[..text.len() - 1], p).is_ok());
+        assert!(ModelFile::parse(&format!("{text}\n \r\n"), p).is_ok());
+        // Lines added after it make it no longer last.
+        let e = ModelFile::parse(&format!("{text}[class.iOS]\nsamples = 1\n"), p).unwrap_err();
+        assert!(e.to_string().contains("keep it last"), "{e}");
+        // The built-in model, written by hand, has none.
+        let builtin = ModelFile::builtin().unwrap();
+        assert!(!BUILTIN_MODEL.contains(END_LINE));
+        assert_eq!(ModelFile::parse(&builtin.to_toml(), p).unwrap(), builtin);
+    }
+
+    #[test]
     fn bad_model_files_are_typed_errors() {
         let p = Path::new("m.toml");
         let err = |text: &str| ModelFile::parse(text, p).unwrap_err();
@@ -2539,14 +2590,15 @@ mod tests {
             err("format = \"synprint-os-model\"\nversion = 99\nkind = \"learned\"\n[class]"),
             ModelError::Version { found, .. } if found == "99"
         ));
-        // Version 1 (before the `W or mss*N` window form) still loads.
+        // Versions 1 (before the `W or mss*N` window form) and 2 (before
+        // the end line) still load, without an end line.
         for v in [1, 2] {
             let text =
                 format!("format = \"synprint-os-model\"\nversion = {v}\nkind = \"learned\"\n");
             assert!(ModelFile::parse(&text, p).is_ok(), "version {v}");
         }
         assert!(matches!(
-            err("format = \"synprint-os-model\"\nversion = 3\nkind = \"learned\"\n"),
+            err("format = \"synprint-os-model\"\nversion = 4\nkind = \"learned\"\n"),
             ModelError::Version { .. }
         ));
         // What the file says, however it says it.

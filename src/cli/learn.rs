@@ -135,7 +135,7 @@ pub fn learn(args: LearnArgs) -> Result<ExitCode, CliError> {
     if was < learned.version {
         synprint::say!(
             "  (the model is now version {}, was {was}: builds of synprint from before \
-             2026-12-05 read only version 1)",
+             2026-12-07 cannot read it)",
             learned.version
         );
     }
