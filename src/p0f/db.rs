@@ -933,7 +933,7 @@ fn parse_tcp_sig_value(
         if at(val, add_end) != b':' {
             return Err(E::Malformed("TTL"));
         }
-        ttl += number(span(val, nxt + 1, add_end));
+        ttl = ttl.saturating_add(number(span(val, nxt + 1, add_end)));
         if ttl > 255 {
             return Err(E::Ttl);
         }
@@ -1508,6 +1508,9 @@ mod tests {
             ("4:0:0:*:*,*:mss::0", E::Ttl),
             ("4:256:0:*:*,*:mss::0", E::Ttl),
             ("4:200+56:0:*:*,*:mss::0", E::Ttl),
+            // A distance no u64 holds saturates: refused, not wrapped.
+            ("4:64+99999999999999999999:0:*:*,*:mss::0", E::Ttl),
+            ("4:64+18446744073709551615:0:*:*,*:mss::0", E::Ttl),
             ("4:64x:0:*:*,*:mss::0", E::Malformed("TTL")),
             ("4:64:256:*:*,*:mss::0", E::OptionLength),
             ("4:64:0:65536:*,*:mss::0", E::Mss),
