@@ -565,6 +565,8 @@ unsafe impl Send for Ring {}
 /// Offset of `block_status` in `tpacket_block_desc` (after version and
 /// offset_to_priv).
 const BLOCK_STATUS_OFFSET: usize = 8;
+/// Offset of `num_pkts`, which follows it.
+const BLOCK_NUM_PKTS_OFFSET: usize = 12;
 
 impl Ring {
     pub fn socket(&self) -> &PacketSocket {
@@ -578,17 +580,31 @@ impl Ring {
     /// Block `block`'s status word, which the kernel and we hand the block
     /// back and forth with.
     fn status(&self, block: usize) -> Option<&AtomicU32> {
-        let off = block
-            .checked_mul(self.block_size)?
-            .checked_add(BLOCK_STATUS_OFFSET)?;
+        self.descriptor_word(block, BLOCK_STATUS_OFFSET)
+    }
+
+    /// A word of block `block`'s descriptor, which the kernel writes while
+    /// it owns the block.
+    fn descriptor_word(&self, block: usize, offset: usize) -> Option<&AtomicU32> {
+        let off = block.checked_mul(self.block_size)?.checked_add(offset)?;
         if off + 4 > self.len {
             return None;
         }
         // SAFETY: `off + 4 <= len`, so the word lies inside the mapping,
-        // which lives as long as `self`; block starts are page aligned, so
-        // it is aligned for an atomic. The kernel's side reads and writes
-        // it with barriers, as atomics.
+        // which lives as long as `self`; block starts are page aligned and
+        // the offsets multiples of 4, so it is aligned for an atomic. The
+        // kernel's side reads and writes it with barriers, as atomics.
         Some(unsafe { AtomicU32::from_ptr(self.ptr.as_ptr().add(off).cast::<u32>()) })
+    }
+
+    /// Whether block `block`, which the kernel owns (it is filling it, or
+    /// will fill it next), holds packets not yet handed over. The kernel
+    /// counts each packet into the block as it puts it there, before the
+    /// block is handed over; a block handed back keeps its old count until
+    /// the kernel opens it again, so the answer errs towards "holds".
+    pub(crate) fn kernel_block_holds_packets(&self, block: usize) -> bool {
+        self.descriptor_word(block, BLOCK_NUM_PKTS_OFFSET)
+            .is_none_or(|n| n.load(Ordering::Acquire) != 0)
     }
 
     /// The bytes of block `block` when the kernel has handed it to user

@@ -542,6 +542,67 @@ fn a_proxy_asking_at_once_gets_the_captured_syn() {
     }
 }
 
+/// A proxy that asks at once is answered with its client's SYN, not with
+/// an older one of the same address and port that the capture delivered
+/// first: here a Windows-shaped SYN a client sent from the port just before
+/// connecting from it with its real (Linux) stack, which would otherwise
+/// choose the answer.
+#[test]
+fn a_proxy_asking_at_once_gets_this_connections_syn_not_an_earlier_one() {
+    if !can_run() {
+        return;
+    }
+    let site = std::net::TcpListener::bind("127.0.0.1:0").expect("site");
+    let site_port = site.local_addr().expect("addr").port();
+    let capture = LiveCapture::open("lo", &port(Some(site_port))).expect("capture opens as root");
+    let srv = TestServer::start_with(
+        serve_common::loopback_config(),
+        std::sync::Arc::new(serve_common::TtlClassifier),
+        vec![capture],
+    );
+    let lo = sys::ifindex("lo").expect("lo");
+    let sender = sys::PacketSocket::open(false).expect("raw socket");
+    let localhost = addr("127.0.0.1");
+    let windows = |body: &serde_json::Value| {
+        let p = &body["avg_score_os_class"];
+        p["Windows"].as_f64() > p["Linux"].as_f64()
+    };
+    for round in 0..5 {
+        let client = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None)
+            .expect("socket");
+        client
+            .bind(&std::net::SocketAddr::from(([127, 0, 0, 1], 0)).into())
+            .expect("bind");
+        let client_port = client
+            .local_addr()
+            .expect("addr")
+            .as_socket()
+            .expect("inet")
+            .port();
+        let p = client_port.to_string();
+        let headers = [("X-Real-IP", "127.0.0.1"), ("X-Real-Port", p.as_str())];
+        // The earlier SYN (not for this host's stack: lo's Ethernet header
+        // names another host), stored before the real one is made.
+        let earlier = Stack::Windows.syn(localhost, client_port, localhost, site_port, round);
+        sender
+            .send_to(lo, &ethernet_frame(&earlier.ip_bytes()))
+            .expect("send");
+        let started = Instant::now();
+        while !windows(&get(srv.addr(false), "/classify", &headers).json()) {
+            assert!(started.elapsed() < Duration::from_secs(10), "never stored");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        client
+            .connect(&std::net::SocketAddr::from(([127, 0, 0, 1], site_port)).into())
+            .expect("connect");
+        let (_conn, peer) = site.accept().expect("accept");
+        assert_eq!(peer.port(), client_port);
+        let body = get(srv.addr(false), "/classify", &headers).json();
+        assert_eq!(body["lookup_port"], client_port, "{body}");
+        assert!(!windows(&body), "round {round}: the earlier SYN: {body}");
+    }
+}
+
 /// A namespace pair, and a server capturing SYNs to port 443 on the veth
 /// end in the second namespace (bound as `let (pair, srv)`, the server is
 /// dropped first); `None`, saying why, where this process cannot.

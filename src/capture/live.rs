@@ -9,7 +9,9 @@
 //! strips the link header and the packet is decoded as bare IP.
 
 use std::io;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{
+    AtomicBool, AtomicU64, Ordering::Acquire, Ordering::Relaxed, Ordering::Release,
+};
 use std::time::{Duration, Instant};
 
 use super::bpf;
@@ -51,6 +53,10 @@ pub enum LiveCaptureError {
 const BLOCK_SIZE: u32 = 1 << 20;
 const BLOCK_NR: u32 = 32;
 const BLOCK_TIMEOUT_MS: u32 = 10;
+/// How long a capture whose ring ran dry sleeps before it looks again: a
+/// lookup waiting for the capture to catch up with its request waits about
+/// this long on a quiet link.
+const IDLE_POLL_MS: i32 = 5;
 /// How often the kernel's packet and drop counts are read while blocks keep
 /// coming (they are read whenever the ring runs dry, too).
 const KERNEL_STATS_EVERY: Duration = Duration::from_millis(100);
@@ -95,6 +101,24 @@ pub struct CaptureCounters {
     /// The interface is down (`ip link set ... down`); the capture waits
     /// for it. Stays set once the interface is gone (and `stopped` set).
     pub link_down: AtomicBool,
+    /// Wall-clock nanoseconds since the Unix epoch before which every
+    /// packet the kernel put in the ring has been delivered, the end of its
+    /// block included: a lookup asked at time T that waits until this
+    /// passes T finds every SYN that arrived before T (`u64::MAX` once the
+    /// capture has ended: nothing more comes).
+    pub caught_up_ns: AtomicU64,
+}
+
+impl CaptureCounters {
+    /// Whether everything the capture's kernel ring held at `t` (wall
+    /// clock) has been delivered.
+    pub fn caught_up_to(&self, t: Timestamp) -> bool {
+        self.caught_up_ns.load(Acquire) >= t.0
+    }
+
+    fn caught_up(&self, t: Timestamp) {
+        self.caught_up_ns.fetch_max(t.0, Release);
+    }
 }
 
 /// Why [`LiveCapture::stream`] stopped before it was asked to.
@@ -324,9 +348,15 @@ impl LiveCapture {
                     stopping = Stopping::Draining { left, waited: true };
                     continue;
                 }
+                // Every block the kernel handed over is delivered: if the
+                // one it fills is empty, so is everything before now.
+                let now = Timestamp::wall_clock();
+                if !self.ring.kernel_block_holds_packets(block) {
+                    counters.caught_up(now);
+                }
                 self.update_kernel_stats(counters);
                 stats_read = Instant::now();
-                let told = match self.ring.socket().poll(100) {
+                let told = match self.ring.socket().poll(IDLE_POLL_MS) {
                     Ok(_) => Ok(()),
                     // Said once, however many times the kernel repeats it.
                     Err(e) if e.raw_os_error() == Some(libc::ENETDOWN) => {
@@ -381,9 +411,10 @@ impl LiveCapture {
                     break Err(Stopped::Deliver(e));
                 }
             }
-            let (mut result, mut frames) = (Ok(()), 0);
+            let (mut result, mut frames, mut last) = (Ok(()), 0, None);
             walk_block(data, |ts, data| {
                 frames += 1;
+                last = Some(ts);
                 if result.is_ok() {
                     result = deliver(Delivery::Frame { link, ts, data });
                 }
@@ -400,10 +431,15 @@ impl LiveCapture {
             if let Err(e) = result.and_then(|()| deliver(Delivery::BlockEnd)) {
                 break Err(Stopped::Deliver(e));
             }
+            // The kernel fills blocks in order, in the order packets come.
+            if let Some(ts) = last {
+                counters.caught_up(ts);
+            }
         };
         // On every way out: the summary's kernel counts go with the
-        // packets read.
+        // packets read, and no lookup waits for a capture that has ended.
         self.update_kernel_stats(counters);
+        counters.caught_up(Timestamp(u64::MAX));
         result
     }
 

@@ -16,6 +16,16 @@ impl Timestamp {
         )
     }
 
+    /// The wall clock, the one a live capture's kernel stamps packets
+    /// with: for comparing with those stamps, never for a record read from
+    /// a file.
+    pub fn wall_clock() -> Self {
+        let d = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+        Timestamp::from_secs_nanos(d.as_secs(), d.subsec_nanos())
+    }
+
     /// Whole seconds in 32 bits, as p0f keeps capture times.
     pub fn p0f_secs(self) -> u32 {
         (self.0 / 1_000_000_000) as u32

@@ -41,12 +41,14 @@ pub struct AppState {
 
 /// A capture hands SYNs over in blocks, up to 10 ms late, and its thread
 /// may wait for a core: a proxy that forwards its client's first request
-/// at once (a LAN client, a local proxy) can ask before the SYN is stored.
-/// A lookup that misses is tried again, every [`CAPTURE_RETRY`], for this
-/// long (50 ms was too short for a debug build on a loaded 2-core machine).
-/// Only misses wait, and with a capture running they are rare.
+/// at once (a LAN client, a local proxy) can ask before the SYN is stored,
+/// and would be answered with an older SYN of the address (or of the same
+/// port: a client could send one of its choosing just before). A lookup
+/// waits until every capture has delivered what its kernel held when the
+/// request came, looking every [`CAPTURE_RETRY`], for at most this long
+/// (then it answers with what the store has: a capture behind a flood).
 pub const CAPTURE_WAIT: Duration = Duration::from_millis(250);
-const CAPTURE_RETRY: Duration = Duration::from_millis(5);
+const CAPTURE_RETRY: Duration = Duration::from_millis(2);
 
 /// What the kernel told us about the SYN of one accepted connection; read
 /// once at accept and shared by every request on the connection.
@@ -80,13 +82,10 @@ pub struct Conn {
     pub syn: ConnSyn,
 }
 
-/// The wall clock, as a store timestamp. Only the serving layer reads it:
-/// for the accept time of saved SYNs and for expiry at lookup.
+/// The wall clock, as a store timestamp: the accept time of saved SYNs,
+/// expiry at lookup.
 pub fn now() -> Timestamp {
-    let d = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default();
-    Timestamp::from_secs_nanos(d.as_secs(), d.subsec_nanos())
+    Timestamp::wall_clock()
 }
 
 /// Answers are built whole, except the listing of every address, which is
@@ -696,17 +695,15 @@ fn not_found_in_store(state: &AppState, ip: IpAddr, port: Option<u16>, now: Time
     no_fingerprint(ip, port, None, msg)
 }
 
-/// Looks an address (and port) up in the store, waiting up to
-/// `capture_wait` for a capture to bring it.
+/// Looks an address (and port) up in the store once the captures have
+/// delivered what came before the request (waiting up to `capture_wait`).
 async fn lookup(state: &AppState, ip: IpAddr, port: Option<u16>) -> Option<Found> {
+    let asked = now();
     let deadline = Instant::now() + state.capture_wait;
-    loop {
-        let found = lookup_now(state, ip, port, now());
-        if found.is_some() || Instant::now() >= deadline {
-            return found;
-        }
+    while Instant::now() < deadline && !state.metrics.captures_caught_up_to(asked) {
         tokio::time::sleep(CAPTURE_RETRY).await;
     }
+    lookup_now(state, ip, port, now())
 }
 
 fn lookup_now(state: &AppState, ip: IpAddr, port: Option<u16>, now: Timestamp) -> Option<Found> {

@@ -136,6 +136,12 @@ impl Metrics {
         }
     }
 
+    /// Whether every capture has delivered what its kernel held at `t`.
+    pub fn captures_caught_up_to(&self, t: crate::packet::Timestamp) -> bool {
+        let list = self.captures.lock().unwrap_or_else(|e| e.into_inner());
+        list.iter().all(|(_, c)| c.caught_up_to(t))
+    }
+
     /// The interfaces whose capture ended on an error.
     pub fn stopped_captures(&self) -> Vec<String> {
         self.interfaces_where(|c| c.stopped.load(Relaxed))
