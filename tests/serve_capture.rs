@@ -492,15 +492,8 @@ fn capture_without_cap_net_raw_says_what_is_missing() {
     }
 }
 
-/// A proxy that asks for its client's fingerprint as soon as it accepts
-/// the connection (a LAN client, a local proxy: the SYN was a fraction of a
-/// millisecond earlier) still gets it, though the capture hands SYNs over
-/// up to 10 ms late: a lookup that misses waits for the capture.
-#[test]
-fn a_proxy_asking_at_once_gets_the_captured_syn() {
-    if !can_run() {
-        return;
-    }
+/// A site listening on loopback, and a server capturing SYNs to it.
+fn a_loopback_site_and_a_capture_of_it() -> (std::net::TcpListener, u16, TestServer) {
     let site = std::net::TcpListener::bind("127.0.0.1:0").expect("site");
     let site_port = site.local_addr().expect("addr").port();
     let capture = LiveCapture::open("lo", &port(Some(site_port))).expect("capture opens as root");
@@ -509,6 +502,19 @@ fn a_proxy_asking_at_once_gets_the_captured_syn() {
         std::sync::Arc::new(serve_common::TtlClassifier),
         vec![capture],
     );
+    (site, site_port, srv)
+}
+
+/// A proxy that asks for its client's fingerprint as soon as it accepts
+/// the connection (a LAN client, a local proxy: the SYN was a fraction of a
+/// millisecond earlier) still gets it, though the capture hands SYNs over
+/// up to 10 ms late: a lookup waits for the capture.
+#[test]
+fn a_proxy_asking_at_once_gets_the_captured_syn() {
+    if !can_run() {
+        return;
+    }
+    let (site, site_port, srv) = a_loopback_site_and_a_capture_of_it();
     // Steady state first: the capture thread is up (it zeroes its tables
     // before its first block) once a connection's SYN can be found at all.
     let started = Instant::now();
@@ -552,14 +558,7 @@ fn a_proxy_asking_at_once_gets_this_connections_syn_not_an_earlier_one() {
     if !can_run() {
         return;
     }
-    let site = std::net::TcpListener::bind("127.0.0.1:0").expect("site");
-    let site_port = site.local_addr().expect("addr").port();
-    let capture = LiveCapture::open("lo", &port(Some(site_port))).expect("capture opens as root");
-    let srv = TestServer::start_with(
-        serve_common::loopback_config(),
-        std::sync::Arc::new(serve_common::TtlClassifier),
-        vec![capture],
-    );
+    let (site, site_port, srv) = a_loopback_site_and_a_capture_of_it();
     let lo = sys::ifindex("lo").expect("lo");
     let sender = sys::PacketSocket::open(false).expect("raw socket");
     let localhost = addr("127.0.0.1");
