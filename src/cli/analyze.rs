@@ -22,6 +22,7 @@ use synprint::store::{Inventory, InventoryLimits};
 
 use super::engine::EngineArgs;
 use super::error::CliError;
+use super::replace::{replace_whole, ReplaceError};
 
 /// Files above this size get a progress bar (when stderr is a terminal).
 const PROGRESS_MIN_BYTES: u64 = 4 << 20;
@@ -1321,27 +1322,24 @@ impl InventoryFile {
         let Some(path) = &self.replace else {
             return write_inventory(&mut BufWriter::new(&*self.file.borrow()), hosts, format);
         };
-        let mut tmp = path.clone().into_os_string();
-        tmp.push(format!(".synprint-{}", std::process::id()));
-        let tmp = PathBuf::from(tmp);
-        // A folder that takes no new file, or whose sticky bit keeps the
-        // file from being replaced by another user (`--user`): the file
-        // alone is writable, so it is rewritten in place instead.
-        let Ok(new) = File::create(&tmp) else {
-            return self.write_in_place(hosts, format);
-        };
-        if let Err(e) = write_inventory(&mut BufWriter::new(&new), hosts, format) {
+        // Not synced: a live capture waits while it is written.
+        match replace_whole(path, false, |f| {
+            write_inventory(&mut BufWriter::new(f), hosts, format)
+        }) {
+            Ok(new) => {
+                *self.file.borrow_mut() = new;
+                Ok(())
+            }
+            // A folder that takes no new file, or whose sticky bit keeps the
+            // file from being replaced by another user (`--user`): the file
+            // alone is writable, so it is rewritten in place instead.
+            Err(ReplaceError::Create(_) | ReplaceError::Rename(_)) => {
+                self.write_in_place(hosts, format)
+            }
             // Not in place: a write that failed here (a full disk) would
             // fail there too, after emptying the last inventory.
-            let _ = std::fs::remove_file(&tmp);
-            return Err(e);
+            Err(e) => Err(e.into_io()),
         }
-        if std::fs::rename(&tmp, path).is_err() {
-            let _ = std::fs::remove_file(&tmp);
-            return self.write_in_place(hosts, format);
-        }
-        *self.file.borrow_mut() = new;
-        Ok(())
     }
 
     fn write_in_place(&self, hosts: &Inventory, format: InventoryFormat) -> io::Result<()> {

@@ -6,6 +6,7 @@ use synprint::classify::{self, counted, Model, ModelFile, ModelKind};
 
 use super::engine::EngineArgs;
 use super::error::CliError;
+use super::replace::{replace_whole, temporary_beside, ReplaceError};
 
 #[derive(clap::Args)]
 pub struct LearnArgs {
@@ -352,30 +353,23 @@ fn lock_beside(path: &Path) -> Option<std::fs::File> {
     }
 }
 
-/// Writes next to the target and renames, so an interrupted run never
-/// leaves a half-written model behind. A model reached through a symbolic
-/// link is updated where the link points, keeping its permissions: the
-/// rename must not put a new file in the link's place.
+/// Replaces the model whole (an interrupted run never leaves half of one
+/// behind). A model reached through a symbolic link is updated where the
+/// link points, keeping its permissions: the rename must not put a new
+/// file in the link's place.
 fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), CliError> {
     let target = link_target(path);
-    // Per process: a run that could not take the lock must not write over
-    // another's temporary file.
-    let mut tmp = target.as_os_str().to_owned();
-    tmp.push(format!(".tmp.{}", std::process::id()));
-    let tmp = PathBuf::from(tmp);
-    // Named as the user typed it: the temporary name is ours.
-    let cannot = |source| CliError::ModelWrite {
-        path: path.to_path_buf(),
-        tmp: tmp.clone(),
-        source,
-    };
-    std::fs::write(&tmp, bytes).map_err(cannot)?;
-    if let Ok(meta) = std::fs::metadata(&target) {
-        std::fs::set_permissions(&tmp, meta.permissions()).map_err(cannot)?;
+    match replace_whole(&target, true, |mut f| f.write_all(bytes)) {
+        Ok(_) => Ok(()),
+        Err(ReplaceError::Rename(source)) => Err(CliError::Output {
+            path: path.to_path_buf(),
+            source,
+        }),
+        // Named as the user typed it: the temporary name is ours.
+        Err(e) => Err(CliError::ModelWrite {
+            path: path.to_path_buf(),
+            tmp: temporary_beside(&target),
+            source: e.into_io(),
+        }),
     }
-    std::fs::rename(&tmp, &target).map_err(|source| CliError::Output {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    Ok(())
 }

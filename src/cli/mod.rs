@@ -9,6 +9,7 @@ mod analyze;
 mod engine;
 mod error;
 mod learn;
+mod replace;
 mod serve;
 
 /// Passive TCP/IP fingerprinting: which OS really opened this connection.

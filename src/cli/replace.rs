@@ -1,0 +1,108 @@
+//! Replacing a file whole: what `learn` writes (the model) and what
+//! `analyze --inventory` rewrites are written beside the old file and
+//! renamed over it, so a reader never sees half of one.
+
+use std::fs::File;
+use std::io;
+use std::path::{Path, PathBuf};
+
+/// Why a replacement did not take place; the old file is untouched and the
+/// temporary removed in every case.
+#[derive(Debug)]
+pub enum ReplaceError {
+    /// No file could be made beside it (a folder that takes none).
+    Create(io::Error),
+    /// Writing it failed (a full disk): writing in place would fail too.
+    Write(io::Error),
+    /// It could not be renamed over the old file (a sticky folder whose
+    /// file is another user's).
+    Rename(io::Error),
+}
+
+impl ReplaceError {
+    pub fn into_io(self) -> io::Error {
+        match self {
+            ReplaceError::Create(e) | ReplaceError::Write(e) | ReplaceError::Rename(e) => e,
+        }
+    }
+}
+
+/// Where `target`'s replacement is written first: beside it, named for this
+/// process, so that runs at the same time never write into one file.
+pub fn temporary_beside(target: &Path) -> PathBuf {
+    let mut tmp = target.as_os_str().to_owned();
+    tmp.push(format!(".synprint-{}", std::process::id()));
+    PathBuf::from(tmp)
+}
+
+/// Replaces `target` with what `write` writes, keeping `target`'s
+/// permissions where it exists; with `sync`, the new file is on disk before
+/// it takes the name (a crash then leaves the old file or the new one,
+/// never an empty one). Returns the new file, still open.
+pub fn replace_whole(
+    target: &Path,
+    sync: bool,
+    write: impl FnOnce(&File) -> io::Result<()>,
+) -> Result<File, ReplaceError> {
+    let tmp = temporary_beside(target);
+    let new = File::create(&tmp).map_err(ReplaceError::Create)?;
+    let written = (|| {
+        write(&new)?;
+        if let Ok(meta) = std::fs::metadata(target) {
+            new.set_permissions(meta.permissions())?;
+        }
+        if sync {
+            new.sync_all()?;
+        }
+        Ok(())
+    })();
+    let renamed = written
+        .map_err(ReplaceError::Write)
+        .and_then(|()| std::fs::rename(&tmp, target).map_err(ReplaceError::Rename));
+    match renamed {
+        Ok(()) => Ok(new),
+        Err(e) => {
+            let _ = std::fs::remove_file(&tmp);
+            Err(e)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+    use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn replaces_whole_keeping_permissions_and_leaves_nothing_on_failure() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("hosts.json");
+        std::fs::write(&target, "old").unwrap();
+        std::fs::set_permissions(&target, std::fs::Permissions::from_mode(0o640)).unwrap();
+        replace_whole(&target, true, |mut f| f.write_all(b"new")).unwrap();
+        assert_eq!(std::fs::read_to_string(&target).unwrap(), "new");
+        let mode = std::fs::metadata(&target).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o640);
+        // A write that fails leaves the old file and no temporary.
+        let failed = replace_whole(&target, false, |_| Err(io::Error::other("disk full")));
+        assert!(matches!(failed, Err(ReplaceError::Write(_))));
+        assert_eq!(std::fs::read_to_string(&target).unwrap(), "new");
+        // A rename that fails (a folder in the way) leaves no temporary.
+        let folder = dir.path().join("folder");
+        std::fs::create_dir(&folder).unwrap();
+        std::fs::write(folder.join("inside"), "").unwrap();
+        let failed = replace_whole(&folder, false, |mut f| f.write_all(b"x"));
+        assert!(matches!(failed, Err(ReplaceError::Rename(_))));
+        let mut left: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        left.sort();
+        assert_eq!(left, ["folder", "hosts.json"]);
+        // Nowhere to make it.
+        let nowhere = dir.path().join("missing").join("m.toml");
+        let failed = replace_whole(&nowhere, false, |_| Ok(()));
+        assert!(matches!(failed, Err(ReplaceError::Create(_))));
+    }
+}
