@@ -1070,8 +1070,9 @@ fn ser_round4<S: serde::Serializer>(p: &f32, s: S) -> Result<S::Ok, S::Error> {
 }
 
 impl Classification {
-    /// Writes the same JSON object as the `Serialize` impl, straight into
-    /// the record buffer.
+    /// Writes the JSON object the `Serialize` impl writes, with the same
+    /// values, straight into the record buffer; whole numbers are written
+    /// as records write them (`0`, where serde writes `0.0`).
     pub fn write_json(&self, j: &mut crate::json::JsonBuf) {
         j.begin_object();
         j.key("os");
