@@ -53,9 +53,10 @@ pub enum LiveCaptureError {
 const BLOCK_SIZE: u32 = 1 << 20;
 const BLOCK_NR: u32 = 32;
 const BLOCK_TIMEOUT_MS: u32 = 10;
-/// How long a capture whose ring ran dry sleeps before it looks again: a
-/// lookup waiting for the capture to catch up with its request waits about
-/// this long on a quiet link.
+/// How long a capture whose ring ran dry sleeps before it looks again: on
+/// a quiet link, a lookup for an earlier connection waits up to this long
+/// for the capture to say it has caught up with the request (one whose SYN
+/// is still in the kernel's block waits for the block, up to 10 ms).
 const IDLE_POLL_MS: i32 = 5;
 /// How often the kernel's packet and drop counts are read while blocks keep
 /// coming (they are read whenever the ring runs dry, too).
