@@ -15,7 +15,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use serve_common::{get, metrics_text, TestServer};
-use synprint::capture::{CaptureOptions, LiveCapture};
+use synprint::capture::{CaptureCounters, CaptureOptions, Delivery, LiveCapture};
 use synprint::craft::{ethernet_frame, Stack, TcpPacket};
 use synprint::packet::{flags, Timestamp};
 use synprint::serve::{ApiKey, ServeConfig};
@@ -600,6 +600,73 @@ fn a_proxy_asking_at_once_gets_this_connections_syn_not_an_earlier_one() {
         assert_eq!(body["lookup_port"], client_port, "{body}");
         assert!(!windows(&body), "round {round}: the earlier SYN: {body}");
     }
+}
+
+/// A capture off the host's own path (a mirror port, a tunnel collector)
+/// can see a SYN only after the request for it came: the lookup looks
+/// again for it rather than answering at once that there is none.
+#[test]
+fn a_syn_captured_after_the_request_is_still_found() {
+    let Some((pair, srv)) = serving_a_capture_on_veth_b() else {
+        return;
+    };
+    // The capture has started once a first SYN is found.
+    let first = Stack::Linux.syn(addr("10.77.0.1"), 41500, addr("10.77.0.2"), 443, 1);
+    send_from_a(&pair, vec![ethernet_frame(&first.ip_bytes())]);
+    let store = srv.server().store();
+    let started = Instant::now();
+    while store
+        .by_connection(addr("10.77.0.1"), 41500, synprint_now())
+        .is_none()
+    {
+        assert!(started.elapsed() < Duration::from_secs(10), "never stored");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let api = srv.addr(false);
+    let asking = std::thread::spawn(move || {
+        let headers = [("X-Real-IP", "10.77.0.1"), ("X-Real-Port", "41501")];
+        get(api, "/classify", &headers).json()
+    });
+    // Well after the request, well within the lookup's 250 ms.
+    std::thread::sleep(Duration::from_millis(40));
+    let late = Stack::Windows.syn(addr("10.77.0.1"), 41501, addr("10.77.0.2"), 443, 2);
+    send_from_a(&pair, vec![ethernet_frame(&late.ip_bytes())]);
+    let body = asking.join().expect("lookup");
+    assert_eq!(body["lookup_port"], 41501, "{body}");
+    assert!(body["avg_score_os_class"].is_object(), "{body}");
+}
+
+/// A capture whose reader panics counts as stopped, and no lookup waits
+/// for it any more.
+#[test]
+fn a_capture_whose_reader_panics_is_stopped_and_waited_for_no_more() {
+    if !can_run() {
+        return;
+    }
+    let site = std::net::TcpListener::bind("127.0.0.1:0").expect("site");
+    let site_port = site.local_addr().expect("addr").port();
+    let mut capture =
+        LiveCapture::open("lo", &port(Some(site_port))).expect("capture opens as root");
+    let counters = CaptureCounters::default();
+    let connecting = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(50));
+        std::net::TcpStream::connect(("127.0.0.1", site_port)).expect("connect")
+    });
+    let started = Instant::now();
+    let read = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let _ = capture.stream(
+            &counters,
+            || started.elapsed() < Duration::from_secs(10),
+            &mut |d| match d {
+                Delivery::Frame { .. } => panic!("the reader panics (as this test wants)"),
+                _ => Ok::<(), std::convert::Infallible>(()),
+            },
+        );
+    }));
+    assert!(read.is_err(), "no SYN was read");
+    drop(connecting.join());
+    assert!(counters.stopped.load(std::sync::atomic::Ordering::Relaxed));
+    assert!(counters.caught_up_to(Timestamp(u64::MAX)));
 }
 
 /// A namespace pair, and a server capturing SYNs to port 443 on the veth

@@ -117,8 +117,31 @@ impl CaptureCounters {
         self.caught_up_ns.load(Acquire) >= t.0
     }
 
+    /// Set, not raised to a maximum (one thread writes it): a wall clock
+    /// stepped back (NTP at boot, `date -s`) must bring it back too, or
+    /// every lookup would pass at once for the size of the step.
     fn caught_up(&self, t: Timestamp) {
-        self.caught_up_ns.fetch_max(t.0, Release);
+        self.caught_up_ns.store(t.0, Release);
+    }
+
+    /// The capture has ended (on an error or a panic of its thread, too):
+    /// no lookup waits for it.
+    pub fn ended(&self) {
+        self.caught_up_ns.store(u64::MAX, Release);
+    }
+}
+
+/// However [`LiveCapture::stream`] ends, a panic in its caller's
+/// `deliver` included: no lookup waits for it any more, and one that ended
+/// in a panic counts as stopped (`/healthz` says so).
+struct EndsOnDrop<'a>(&'a CaptureCounters);
+
+impl Drop for EndsOnDrop<'_> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            self.0.stopped.store(true, Relaxed);
+        }
+        self.0.ended();
     }
 }
 
@@ -326,6 +349,7 @@ impl LiveCapture {
             Framing::Ethernet => LinkType::ETHERNET,
             Framing::Ip => LinkType::RAW,
         };
+        let _ends = EndsOnDrop(counters);
         let mut block = 0usize;
         let blocks = self.ring.block_count().max(1);
         let mut stopping = Stopping::No;
@@ -432,15 +456,16 @@ impl LiveCapture {
             if let Err(e) = result.and_then(|()| deliver(Delivery::BlockEnd)) {
                 break Err(Stopped::Deliver(e));
             }
-            // The kernel fills blocks in order, in the order packets come.
+            // The kernel fills blocks in order, in the order packets come;
+            // a stamp ahead of the clock (stepped back since) claims no more
+            // than now.
             if let Some(ts) = last {
-                counters.caught_up(ts);
+                counters.caught_up(ts.min(Timestamp::wall_clock()));
             }
         };
         // On every way out: the summary's kernel counts go with the
-        // packets read, and no lookup waits for a capture that has ended.
+        // packets read.
         self.update_kernel_stats(counters);
-        counters.caught_up(Timestamp(u64::MAX));
         result
     }
 

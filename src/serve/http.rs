@@ -46,7 +46,9 @@ pub struct AppState {
 /// port: a client could send one of its choosing just before). A lookup
 /// waits until every capture has delivered what its kernel held when the
 /// request came, looking every [`CAPTURE_RETRY`], for at most this long
-/// (then it answers with what the store has: a capture behind a flood).
+/// (then it answers with what the store has: a capture behind a flood); a
+/// miss is looked for again until then (a mirrored copy of the SYN can
+/// come after the request).
 pub const CAPTURE_WAIT: Duration = Duration::from_millis(250);
 const CAPTURE_RETRY: Duration = Duration::from_millis(2);
 
@@ -703,7 +705,15 @@ async fn lookup(state: &AppState, ip: IpAddr, port: Option<u16>) -> Option<Found
     while Instant::now() < deadline && !state.metrics.captures_caught_up_to(asked) {
         tokio::time::sleep(CAPTURE_RETRY).await;
     }
-    lookup_now(state, ip, port, now())
+    // A capture off the host's path (a mirror port, a tunnel collector)
+    // can see the SYN after the request: a miss is looked for again.
+    loop {
+        let found = lookup_now(state, ip, port, now());
+        if found.is_some() || Instant::now() >= deadline {
+            return found;
+        }
+        tokio::time::sleep(CAPTURE_RETRY).await;
+    }
 }
 
 fn lookup_now(state: &AppState, ip: IpAddr, port: Option<u16>, now: Timestamp) -> Option<Found> {
