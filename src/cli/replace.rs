@@ -36,21 +36,37 @@ pub fn temporary_beside(target: &Path) -> PathBuf {
 }
 
 /// Replaces `target` with what `write` writes, keeping `target`'s
-/// permissions where it exists; with `sync`, the new file is on disk before
-/// it takes the name (a crash then leaves the old file or the new one,
-/// never an empty one). Returns the new file, still open.
+/// permissions and, where allowed, its owner; with `sync`, the new file is
+/// on disk before it takes the name (a crash then leaves the old file or
+/// the new one, never an empty one). Returns the new file, still open.
+///
+/// The temporary is made new (never through a file or link already under
+/// its name, which is refused as [`ReplaceError::Create`]), with the old
+/// file's mode from the start: an inventory or model readable by its owner
+/// only is never readable by others, not even while it is written.
 pub fn replace_whole(
     target: &Path,
     sync: bool,
     write: impl FnOnce(&File) -> io::Result<()>,
 ) -> Result<File, ReplaceError> {
+    use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
     let tmp = temporary_beside(target);
-    let new = File::create(&tmp).map_err(ReplaceError::Create)?;
+    let old = std::fs::metadata(target).ok();
+    let mode = old.as_ref().map_or(0o666, |m| m.mode() & 0o7777);
+    let new = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(mode)
+        .open(&tmp)
+        .map_err(ReplaceError::Create)?;
     let written = (|| {
-        write(&new)?;
-        if let Ok(meta) = std::fs::metadata(target) {
-            new.set_permissions(meta.permissions())?;
+        if let Some(old) = &old {
+            // Only root may give a file away; anyone may keep their own.
+            let _ = std::os::unix::fs::fchown(&new, Some(old.uid()), Some(old.gid()));
+            // The umask took bits the old file had.
+            new.set_permissions(std::fs::Permissions::from_mode(mode))?;
         }
+        write(&new)?;
         if sync {
             new.sync_all()?;
         }
@@ -104,5 +120,20 @@ mod tests {
         let nowhere = dir.path().join("missing").join("m.toml");
         let failed = replace_whole(&nowhere, false, |_| Ok(()));
         assert!(matches!(failed, Err(ReplaceError::Create(_))));
+        // Its mode from the start, the umask's bits too.
+        std::fs::set_permissions(&target, std::fs::Permissions::from_mode(0o606)).unwrap();
+        replace_whole(&target, false, |f| {
+            assert_eq!(f.metadata()?.permissions().mode() & 0o777, 0o606);
+            Ok(())
+        })
+        .unwrap();
+        // Never through a link (or file) already under the temporary's
+        // name: refused, and what the link points to is untouched.
+        let elsewhere = dir.path().join("elsewhere");
+        std::fs::write(&elsewhere, "theirs").unwrap();
+        std::os::unix::fs::symlink(&elsewhere, temporary_beside(&target)).unwrap();
+        let failed = replace_whole(&target, false, |mut f| f.write_all(b"x"));
+        assert!(matches!(failed, Err(ReplaceError::Create(_))));
+        assert_eq!(std::fs::read_to_string(&elsewhere).unwrap(), "theirs");
     }
 }
