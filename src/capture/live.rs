@@ -54,9 +54,10 @@ const BLOCK_SIZE: u32 = 1 << 20;
 const BLOCK_NR: u32 = 32;
 const BLOCK_TIMEOUT_MS: u32 = 10;
 /// How long a capture whose ring ran dry sleeps before it looks again: on
-/// a quiet link, a lookup for an earlier connection waits up to this long
-/// for the capture to say it has caught up with the request (one whose SYN
-/// is still in the kernel's block waits for the block, up to 10 ms).
+/// a quiet link, a lookup for an earlier connection waits about this long
+/// (and a lookup's own step) for the capture to say it has caught up with
+/// the request; one while a SYN is in the kernel's block waits for the
+/// block (up to 10 ms, 12 at 250 jiffies a second).
 const IDLE_POLL_MS: i32 = 5;
 /// How often the kernel's packet and drop counts are read while blocks keep
 /// coming (they are read whenever the ring runs dry, too).
