@@ -636,6 +636,54 @@ fn a_syn_captured_after_the_request_is_still_found() {
     assert!(body["avg_score_os_class"].is_object(), "{body}");
 }
 
+/// p0f's query socket waits for the captures as the API does: a mail
+/// filter that asks as soon as it accepts knows the host that connected
+/// (here one never seen before).
+#[test]
+fn a_p0f_query_at_once_knows_the_host_that_just_connected() {
+    use std::io::{Read, Write};
+    if !can_run() {
+        return;
+    }
+    let site = std::net::TcpListener::bind("127.0.0.1:0").expect("site");
+    let site_port = site.local_addr().expect("addr").port();
+    let capture = LiveCapture::open("lo", &port(Some(site_port))).expect("capture opens as root");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let socket = dir.path().join("p0f.sock");
+    let config = ServeConfig {
+        p0f_socket: Some(socket.clone()),
+        ..serve_common::loopback_config()
+    };
+    let _srv = TestServer::start_with(
+        config,
+        std::sync::Arc::new(serve_common::TtlClassifier),
+        vec![capture],
+    );
+    for host in 1..=5u8 {
+        // 127.0.N.host: a host no other test connects from.
+        let client_ip = std::net::Ipv4Addr::new(127, 0, (std::process::id() % 200) as u8, host);
+        let client = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None)
+            .expect("socket");
+        client
+            .bind(&std::net::SocketAddr::from((client_ip, 0)).into())
+            .expect("bind");
+        client
+            .connect(&std::net::SocketAddr::from(([127, 0, 0, 1], site_port)).into())
+            .expect("connect");
+        let _accepted = site.accept().expect("accept");
+        let mut q = [0u8; 21];
+        q[..4].copy_from_slice(&0x5030_4601u32.to_ne_bytes());
+        q[4] = 4;
+        q[5..9].copy_from_slice(&client_ip.octets());
+        let mut s = std::os::unix::net::UnixStream::connect(&socket).expect("query socket");
+        s.write_all(&q).expect("query");
+        let mut answer = [0u8; 232];
+        s.read_exact(&mut answer).expect("answer");
+        let status = u32::from_ne_bytes(answer[4..8].try_into().expect("4 bytes"));
+        assert_eq!(status, 0x10, "{client_ip}: not known (0x20 is no match)");
+    }
+}
+
 /// A capture whose reader panics counts as stopped, and no lookup waits
 /// for it any more.
 #[test]

@@ -700,11 +700,8 @@ fn not_found_in_store(state: &AppState, ip: IpAddr, port: Option<u16>, now: Time
 /// Looks an address (and port) up in the store once the captures have
 /// delivered what came before the request (waiting up to `capture_wait`).
 async fn lookup(state: &AppState, ip: IpAddr, port: Option<u16>) -> Option<Found> {
-    let asked = now();
     let deadline = Instant::now() + state.capture_wait;
-    while Instant::now() < deadline && !state.metrics.captures_caught_up_to(asked) {
-        tokio::time::sleep(CAPTURE_RETRY).await;
-    }
+    captures_catch_up(&state.metrics, now(), deadline).await;
     // A capture off the host's path (a mirror port, a tunnel collector)
     // can see the SYN after the request: a miss is looked for again.
     loop {
@@ -712,6 +709,14 @@ async fn lookup(state: &AppState, ip: IpAddr, port: Option<u16>) -> Option<Found
         if found.is_some() || Instant::now() >= deadline {
             return found;
         }
+        tokio::time::sleep(CAPTURE_RETRY).await;
+    }
+}
+
+/// Waits until every capture has delivered what its kernel held at
+/// `asked`, or until `deadline`.
+pub(super) async fn captures_catch_up(metrics: &Metrics, asked: Timestamp, deadline: Instant) {
+    while Instant::now() < deadline && !metrics.captures_caught_up_to(asked) {
         tokio::time::sleep(CAPTURE_RETRY).await;
     }
 }

@@ -160,8 +160,14 @@ impl Server {
             ));
         }
         tokio::spawn(release_memory_periodically(shutdown_rx.clone()));
-        let p0f_socket =
-            query_socket.map(|q| tokio::spawn(q.serve(Arc::clone(&store), shutdown_rx.clone())));
+        let p0f_socket = query_socket.map(|q| {
+            tokio::spawn(q.serve(
+                Arc::clone(&store),
+                Arc::clone(&metrics),
+                state.capture_wait,
+                shutdown_rx.clone(),
+            ))
+        });
         let stop_captures = Arc::new(AtomicBool::new(false));
         let mut capture_threads = Vec::new();
         for cap in captures {

@@ -25,6 +25,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::{watch, Semaphore};
 
+use super::metrics::Metrics;
 use crate::packet::Timestamp;
 use crate::store::{FingerprintStore, IpHistory};
 
@@ -297,9 +298,14 @@ impl QuerySocket {
     }
 
     /// Answers queries from the store until `shutdown`.
+    /// Each query first waits, up to `capture_wait`, for the captures to
+    /// catch up with it, as the HTTP API's lookups do: a mail filter asks
+    /// as soon as it accepts.
     pub async fn serve(
         mut self,
         store: Arc<dyn FingerprintStore>,
+        metrics: Arc<Metrics>,
+        capture_wait: Duration,
         mut shutdown: watch::Receiver<bool>,
     ) {
         let Some(listener) = self.listener.take() else {
@@ -319,9 +325,14 @@ impl QuerySocket {
             match accepted {
                 Ok((stream, _)) => {
                     let (store, shutdown) = (Arc::clone(&store), shutdown.clone());
+                    let metrics = Arc::clone(&metrics);
                     tokio::spawn(async move {
-                        let store = store.as_ref();
-                        answer_client(stream, store, shutdown, WRITE_STALL_TIMEOUT).await;
+                        let waits = CaptureWait {
+                            metrics: &metrics,
+                            wait: capture_wait,
+                        };
+                        answer_client(stream, store.as_ref(), waits, shutdown, WRITE_STALL_TIMEOUT)
+                            .await;
                         drop(permit);
                     });
                 }
@@ -349,9 +360,16 @@ fn identity(path: &Path) -> io::Result<(u64, u64)> {
 /// Answers one client's queries in order until it hangs up (a partial
 /// query at the end is dropped, as p0f drops it), leaves an answer unread
 /// for `stall`, or the server stops.
+/// How long a query waits for the captures (zero without any).
+struct CaptureWait<'a> {
+    metrics: &'a Metrics,
+    wait: Duration,
+}
+
 async fn answer_client(
     mut stream: UnixStream,
     store: &dyn FingerprintStore,
+    waits: CaptureWait<'_>,
     mut shutdown: watch::Receiver<bool>,
     stall: Duration,
 ) {
@@ -364,6 +382,9 @@ async fn answer_client(
         if read.is_err() {
             return;
         }
+        let asked = super::http::now();
+        let deadline = std::time::Instant::now() + waits.wait;
+        super::http::captures_catch_up(waits.metrics, asked, deadline).await;
         let answer = respond(&q, store, super::http::now());
         let written = tokio::time::timeout(stall, stream.write_all(&answer)).await;
         if !matches!(written, Ok(Ok(()))) {
@@ -411,7 +432,11 @@ mod tests {
         let (mut client, server) = UnixStream::pair().expect("pair");
         let stall = Duration::from_millis(300);
         let answering = tokio::spawn(async move {
-            answer_client(server, &store, shutdown, stall).await;
+            let waits = CaptureWait {
+                metrics: &Metrics::default(),
+                wait: Duration::ZERO,
+            };
+            answer_client(server, &store, waits, shutdown, stall).await;
         });
         let q = query(QUERY_MAGIC, 4, HOST);
         let mut a = [0u8; RESPONSE_LEN];
