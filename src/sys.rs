@@ -189,6 +189,37 @@ pub fn ifindex(name: &str) -> io::Result<u32> {
 
 /// An AF_PACKET socket. `cooked` (SOCK_DGRAM) gets packets from the network
 /// header on; otherwise (SOCK_RAW) from the link header on.
+/// An eventfd that wakes a thread waiting in [`PacketSocket::poll`]: a
+/// lookup waiting for a quiet capture to say it has caught up wakes it,
+/// rather than the capture waking every few ms for nothing.
+#[derive(Debug)]
+pub struct Wake(OwnedFd);
+
+impl Wake {
+    pub fn new() -> io::Result<Wake> {
+        // SAFETY: eventfd takes no pointers.
+        let fd = unsafe { libc::eventfd(0, libc::EFD_NONBLOCK | libc::EFD_CLOEXEC) };
+        if fd < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: a new descriptor that nothing else owns.
+        Ok(Wake(unsafe { OwnedFd::from_raw_fd(fd) }))
+    }
+
+    pub fn wake(&self) {
+        let one = 1u64.to_ne_bytes();
+        // SAFETY: 8 readable bytes, as eventfd wants. A counter at its
+        // maximum (EAGAIN) is already waking.
+        let _ = unsafe { libc::write(self.0.as_raw_fd(), one.as_ptr().cast(), one.len()) };
+    }
+
+    fn reset(&self) {
+        let mut count = [0u8; 8];
+        // SAFETY: 8 writable bytes; non-blocking, so an empty one returns.
+        let _ = unsafe { libc::read(self.0.as_raw_fd(), count.as_mut_ptr().cast(), count.len()) };
+    }
+}
+
 pub struct PacketSocket {
     fd: OwnedFd,
 }
@@ -504,15 +535,26 @@ impl PacketSocket {
         })
     }
 
-    /// Waits until the socket is readable or `timeout_ms` passes.
-    pub fn poll(&self, timeout_ms: i32) -> io::Result<bool> {
-        let mut pfd = libc::pollfd {
-            fd: self.fd.as_raw_fd(),
+    /// Waits until the socket is readable, `wake` is woken (it is then
+    /// reset) or `timeout_ms` passes.
+    pub fn poll(&self, timeout_ms: i32, wake: Option<&Wake>) -> io::Result<bool> {
+        let pollfd = |fd: RawFd| libc::pollfd {
+            fd,
             events: libc::POLLIN | libc::POLLERR,
             revents: 0,
         };
-        // SAFETY: one valid pollfd, count 1.
-        let rc = unsafe { libc::poll(&mut pfd, 1, timeout_ms) };
+        let mut fds = [pollfd(self.fd.as_raw_fd()), pollfd(-1)];
+        if let Some(w) = wake {
+            fds[1].fd = w.0.as_raw_fd();
+        }
+        // SAFETY: two valid pollfds (a negative fd is ignored by poll).
+        let rc = unsafe { libc::poll(fds.as_mut_ptr(), 2, timeout_ms) };
+        if fds[1].revents & libc::POLLIN != 0 {
+            if let Some(w) = wake {
+                w.reset();
+            }
+        }
+        let pfd = fds[0];
         match rc {
             r if r < 0 => {
                 let e = io::Error::last_os_error();
@@ -530,7 +572,7 @@ impl PacketSocket {
                 Some(e) => Err(e),
                 None => Ok(true),
             },
-            _ => Ok(true),
+            _ => Ok(pfd.revents & libc::POLLIN != 0),
         }
     }
 
@@ -1082,6 +1124,32 @@ pub fn stop_on_signals() -> io::Result<&'static AtomicBool> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A waiting capture is woken at once, told it was not the socket,
+    /// and its wake is reset for the next wait.
+    #[test]
+    fn a_wake_ends_a_poll_and_is_reset() {
+        if !is_root() {
+            return;
+        }
+        let socket = PacketSocket::open(false).expect("packet socket as root");
+        let wake = std::sync::Arc::new(Wake::new().expect("eventfd"));
+        let waker = std::sync::Arc::clone(&wake);
+        let started = std::time::Instant::now();
+        let t = std::thread::spawn(move || {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+            waker.wake();
+            waker.wake();
+        });
+        // Unbound, the socket sees no packet: only the wake ends the wait.
+        assert!(!socket.poll(60_000, Some(&wake)).expect("poll"));
+        assert!(started.elapsed() < std::time::Duration::from_secs(30));
+        t.join().unwrap();
+        // Reset: the next wait lasts its timeout.
+        let again = std::time::Instant::now();
+        assert!(!socket.poll(50, Some(&wake)).expect("poll"));
+        assert!(again.elapsed() >= std::time::Duration::from_millis(40));
+    }
 
     #[test]
     fn accounts_are_looked_up_by_name() {

@@ -53,12 +53,6 @@ pub enum LiveCaptureError {
 const BLOCK_SIZE: u32 = 1 << 20;
 const BLOCK_NR: u32 = 32;
 const BLOCK_TIMEOUT_MS: u32 = 10;
-/// How long a capture whose ring ran dry sleeps before it looks again: on
-/// a quiet link, a lookup for an earlier connection waits about this long
-/// (and a lookup's own step) for the capture to say it has caught up with
-/// the request; one while a SYN is in the kernel's block waits for the
-/// block (up to 10 ms, 12 at 250 jiffies a second).
-const IDLE_POLL_MS: i32 = 5;
 /// How often the kernel's packet and drop counts are read while blocks keep
 /// coming (they are read whenever the ring runs dry, too).
 const KERNEL_STATS_EVERY: Duration = Duration::from_millis(100);
@@ -109,6 +103,11 @@ pub struct CaptureCounters {
     /// passes T finds every SYN that arrived before T (`u64::MAX` once the
     /// capture has ended: nothing more comes).
     pub caught_up_ns: AtomicU64,
+    /// Wakes the capture when it waits on a quiet link, so that it says at
+    /// once that it has caught up (made when the capture starts; `None`
+    /// where the kernel gave no eventfd: lookups then wait for its 100 ms
+    /// rounds).
+    wake: std::sync::OnceLock<Option<sys::Wake>>,
 }
 
 impl CaptureCounters {
@@ -123,6 +122,14 @@ impl CaptureCounters {
     /// every lookup would pass at once for the size of the step.
     fn caught_up(&self, t: Timestamp) {
         self.caught_up_ns.store(t.0, Release);
+    }
+
+    /// Asks a capture waiting on a quiet link to look at its ring now (a
+    /// lookup wants it to catch up).
+    pub fn wake(&self) {
+        if let Some(Some(w)) = self.wake.get() {
+            w.wake();
+        }
     }
 
     /// The capture has ended (on an error or a panic of its thread, too):
@@ -351,6 +358,7 @@ impl LiveCapture {
             Framing::Ip => LinkType::RAW,
         };
         let _ends = EndsOnDrop(counters);
+        let wake = counters.wake.get_or_init(|| sys::Wake::new().ok()).as_ref();
         let mut block = 0usize;
         let blocks = self.ring.block_count().max(1);
         let mut stopping = Stopping::No;
@@ -370,7 +378,7 @@ impl LiveCapture {
                     if waited {
                         break Ok(());
                     }
-                    let _ = self.ring.socket().poll(3 * BLOCK_TIMEOUT_MS as i32);
+                    let _ = self.ring.socket().poll(3 * BLOCK_TIMEOUT_MS as i32, None);
                     stopping = Stopping::Draining { left, waited: true };
                     continue;
                 }
@@ -382,7 +390,7 @@ impl LiveCapture {
                 }
                 self.update_kernel_stats(counters);
                 stats_read = Instant::now();
-                let told = match self.ring.socket().poll(IDLE_POLL_MS) {
+                let told = match self.ring.socket().poll(100, wake) {
                     Ok(_) => Ok(()),
                     // Said once, however many times the kernel repeats it.
                     Err(e) if e.raw_os_error() == Some(libc::ENETDOWN) => {

@@ -50,7 +50,7 @@ pub struct AppState {
 /// miss is looked for again until then (a mirrored copy of the SYN can
 /// come after the request).
 pub const CAPTURE_WAIT: Duration = Duration::from_millis(250);
-const CAPTURE_RETRY: Duration = Duration::from_millis(2);
+const CAPTURE_RETRY: Duration = Duration::from_millis(1);
 
 /// What the kernel told us about the SYN of one accepted connection; read
 /// once at accept and shared by every request on the connection.
@@ -716,7 +716,9 @@ async fn lookup(state: &AppState, ip: IpAddr, port: Option<u16>) -> Option<Found
 /// Waits until every capture has delivered what its kernel held at
 /// `asked`, or until `deadline`.
 pub(super) async fn captures_catch_up(metrics: &Metrics, asked: Timestamp, deadline: Instant) {
-    while Instant::now() < deadline && !metrics.captures_caught_up_to(asked) {
+    let mut first = true;
+    while Instant::now() < deadline && !metrics.captures_caught_up_to(asked, first) {
+        first = false;
         tokio::time::sleep(CAPTURE_RETRY).await;
     }
 }

@@ -136,10 +136,18 @@ impl Metrics {
         }
     }
 
-    /// Whether every capture has delivered what its kernel held at `t`.
-    pub fn captures_caught_up_to(&self, t: crate::packet::Timestamp) -> bool {
+    /// Whether every capture has delivered what its kernel held at `t`;
+    /// with `wake`, those that have not are woken to look.
+    pub fn captures_caught_up_to(&self, t: crate::packet::Timestamp, wake: bool) -> bool {
         let list = self.captures.lock().unwrap_or_else(|e| e.into_inner());
-        list.iter().all(|(_, c)| c.caught_up_to(t))
+        let mut caught_up = true;
+        for (_, c) in list.iter().filter(|(_, c)| !c.caught_up_to(t)) {
+            caught_up = false;
+            if wake {
+                c.wake();
+            }
+        }
+        caught_up
     }
 
     /// The interfaces whose capture ended on an error.
