@@ -134,7 +134,7 @@ impl CaptureCounters {
 
     /// The capture has ended (on an error or a panic of its thread, too):
     /// no lookup waits for it.
-    pub fn ended(&self) {
+    fn ended(&self) {
         self.caught_up_ns.store(u64::MAX, Release);
     }
 }
