@@ -187,8 +187,6 @@ pub fn ifindex(name: &str) -> io::Result<u32> {
     }
 }
 
-/// An AF_PACKET socket. `cooked` (SOCK_DGRAM) gets packets from the network
-/// header on; otherwise (SOCK_RAW) from the link header on.
 /// An eventfd that wakes a thread waiting in [`PacketSocket::poll`]: a
 /// lookup waiting for a quiet capture to say it has caught up wakes it,
 /// rather than the capture waking every few ms for nothing.
@@ -220,6 +218,8 @@ impl Wake {
     }
 }
 
+/// An AF_PACKET socket. `cooked` (SOCK_DGRAM) gets packets from the network
+/// header on; otherwise (SOCK_RAW) from the link header on.
 pub struct PacketSocket {
     fd: OwnedFd,
 }

@@ -602,12 +602,17 @@ fn a_proxy_asking_at_once_gets_this_connections_syn_not_an_earlier_one() {
     }
 }
 
-/// A capture off the host's own path (a mirror port, a tunnel collector)
-/// can see a SYN only after the request for it came: the lookup looks
-/// again for it rather than answering at once that there is none.
+/// A capture off the host's own path (a mirror port, read promiscuously;
+/// a tunnel collector) can see a SYN only after the request for it came:
+/// the lookup looks again for it rather than answering at once that there
+/// is none.
 #[test]
-fn a_syn_captured_after_the_request_is_still_found() {
-    let Some((pair, srv)) = serving_a_capture_on_veth_b() else {
+fn a_syn_a_mirror_port_captures_after_the_request_is_still_found() {
+    let mirror = CaptureOptions {
+        promiscuous: true,
+        ..port(Some(443))
+    };
+    let Some((pair, srv)) = serving_a_capture_on_veth_b_with(mirror) else {
         return;
     };
     // The capture has started once a first SYN is found.
@@ -660,8 +665,9 @@ fn a_p0f_query_at_once_knows_the_host_that_just_connected() {
         vec![capture],
     );
     for host in 1..=5u8 {
-        // 127.0.N.host: a host no other test connects from.
-        let client_ip = std::net::Ipv4Addr::new(127, 0, (std::process::id() % 200) as u8, host);
+        // 127.N.0.host: a host no other test connects from.
+        let n = 1 + (std::process::id() % 200) as u8;
+        let client_ip = std::net::Ipv4Addr::new(127, n, 0, host);
         let client = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None)
             .expect("socket");
         client
@@ -721,13 +727,17 @@ fn a_capture_whose_reader_panics_is_stopped_and_waited_for_no_more() {
 /// end in the second namespace (bound as `let (pair, srv)`, the server is
 /// dropped first); `None`, saying why, where this process cannot.
 fn serving_a_capture_on_veth_b() -> Option<(NetnsPair, TestServer)> {
+    serving_a_capture_on_veth_b_with(port(Some(443)))
+}
+
+fn serving_a_capture_on_veth_b_with(options: CaptureOptions) -> Option<(NetnsPair, TestServer)> {
     if !can_run() {
         return None;
     }
     let pair = NetnsPair::create().expect("network namespaces");
     let vb = pair.veth_b.clone();
-    let capture = in_netns(&pair.b, move || LiveCapture::open(&vb, &port(Some(443))))
-        .expect("capture opens as root");
+    let capture =
+        in_netns(&pair.b, move || LiveCapture::open(&vb, &options)).expect("capture opens as root");
     let srv = TestServer::start_with(
         serve_common::loopback_config(),
         std::sync::Arc::new(serve_common::TtlClassifier),

@@ -34,9 +34,13 @@ pub struct AppState {
     pub classifier: Arc<dyn OsClassifier>,
     pub metrics: Arc<Metrics>,
     pub openapi: Bytes,
-    /// How long a store lookup that finds nothing waits for the captures
-    /// (zero without any).
+    /// How long a store lookup waits at most for the captures (zero
+    /// without any).
     pub capture_wait: Duration,
+    /// Whether a capture may see a SYN only after the request for it (a
+    /// mirror port's, `promiscuous`; a tunnel collector's, `tunnels`): a
+    /// miss is then looked for again until `capture_wait` is up.
+    pub late_captures: bool,
 }
 
 /// A capture hands SYNs over in blocks, up to 10 ms late, and its thread
@@ -46,9 +50,9 @@ pub struct AppState {
 /// port: a client could send one of its choosing just before). A lookup
 /// waits until every capture has delivered what its kernel held when the
 /// request came, looking every [`CAPTURE_RETRY`], for at most this long
-/// (then it answers with what the store has: a capture behind a flood); a
-/// miss is looked for again until then (a mirrored copy of the SYN can
-/// come after the request).
+/// (then it answers with what the store has: a capture behind a flood);
+/// with a capture off the host's path, a miss is looked for again until
+/// then (a mirrored copy of the SYN can come after the request).
 pub const CAPTURE_WAIT: Duration = Duration::from_millis(250);
 const CAPTURE_RETRY: Duration = Duration::from_millis(1);
 
@@ -702,11 +706,9 @@ fn not_found_in_store(state: &AppState, ip: IpAddr, port: Option<u16>, now: Time
 async fn lookup(state: &AppState, ip: IpAddr, port: Option<u16>) -> Option<Found> {
     let deadline = Instant::now() + state.capture_wait;
     captures_catch_up(&state.metrics, now(), deadline).await;
-    // A capture off the host's path (a mirror port, a tunnel collector)
-    // can see the SYN after the request: a miss is looked for again.
     loop {
         let found = lookup_now(state, ip, port, now());
-        if found.is_some() || Instant::now() >= deadline {
+        if found.is_some() || !state.late_captures || Instant::now() >= deadline {
             return found;
         }
         tokio::time::sleep(CAPTURE_RETRY).await;

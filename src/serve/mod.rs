@@ -140,6 +140,9 @@ impl Server {
             classifier,
             metrics: Arc::clone(&metrics),
             openapi: Bytes::from(openapi::document().to_string()),
+            late_captures: captures
+                .iter()
+                .any(|c| c.options().promiscuous || c.options().tunnels),
             capture_wait: if captures.is_empty() {
                 Duration::ZERO
             } else {

@@ -357,14 +357,15 @@ fn identity(path: &Path) -> io::Result<(u64, u64)> {
     Ok((m.dev(), m.ino()))
 }
 
-/// Answers one client's queries in order until it hangs up (a partial
-/// query at the end is dropped, as p0f drops it), leaves an answer unread
-/// for `stall`, or the server stops.
 /// How long a query waits for the captures (zero without any).
 struct CaptureWait<'a> {
     metrics: &'a Metrics,
     wait: Duration,
 }
+
+/// Answers one client's queries in order until it hangs up (a partial
+/// query at the end is dropped, as p0f drops it), leaves an answer unread
+/// for `stall`, or the server stops.
 
 async fn answer_client(
     mut stream: UnixStream,
@@ -382,9 +383,15 @@ async fn answer_client(
         if read.is_err() {
             return;
         }
-        let asked = super::http::now();
-        let deadline = std::time::Instant::now() + waits.wait;
-        super::http::captures_catch_up(waits.metrics, asked, deadline).await;
+        // A bad query is answered at once; a good one after the captures.
+        if parse_query(&q).is_ok() {
+            let asked = super::http::now();
+            let deadline = std::time::Instant::now() + waits.wait;
+            tokio::select! {
+                () = super::http::captures_catch_up(waits.metrics, asked, deadline) => {}
+                _ = shutdown.changed() => return,
+            }
+        }
         let answer = respond(&q, store, super::http::now());
         let written = tokio::time::timeout(stall, stream.write_all(&answer)).await;
         if !matches!(written, Ok(Ok(()))) {
