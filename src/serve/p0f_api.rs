@@ -366,7 +366,6 @@ struct CaptureWait<'a> {
 /// Answers one client's queries in order until it hangs up (a partial
 /// query at the end is dropped, as p0f drops it), leaves an answer unread
 /// for `stall`, or the server stops.
-
 async fn answer_client(
     mut stream: UnixStream,
     store: &dyn FingerprintStore,
