@@ -30,9 +30,41 @@ impl ReplaceError {
 /// Where `target`'s replacement is written first: beside it, named for this
 /// process, so that runs at the same time never write into one file.
 pub fn temporary_beside(target: &Path) -> PathBuf {
+    temporary_named(target, 0)
+}
+
+/// The `n`th name tried: a name already taken (a run killed mid-write left
+/// it, in a container where every run is PID 1) is passed over, never
+/// written through or removed.
+fn temporary_named(target: &Path, n: u32) -> PathBuf {
     let mut tmp = target.as_os_str().to_owned();
     tmp.push(format!(".synprint-{}", std::process::id()));
+    if n > 0 {
+        tmp.push(format!("-{n}"));
+    }
     PathBuf::from(tmp)
+}
+
+/// How many names are tried before giving up.
+const NAMES_TRIED: u32 = 16;
+
+/// A new file under the first free temporary name, made with `mode`.
+fn create_temporary(target: &Path, mode: u32) -> io::Result<(File, PathBuf)> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut n = 0;
+    loop {
+        let tmp = temporary_named(target, n);
+        let made = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(mode)
+            .open(&tmp);
+        match made {
+            Ok(file) => return Ok((file, tmp)),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists && n + 1 < NAMES_TRIED => n += 1,
+            Err(e) => return Err(e),
+        }
+    }
 }
 
 /// Replaces `target` with what `write` writes, keeping `target`'s
@@ -41,28 +73,30 @@ pub fn temporary_beside(target: &Path) -> PathBuf {
 /// the new one, never an empty one). Returns the new file, still open.
 ///
 /// The temporary is made new (never through a file or link already under
-/// its name, which is refused as [`ReplaceError::Create`]), with the old
-/// file's mode from the start: an inventory or model readable by its owner
-/// only is never readable by others, not even while it is written.
+/// its name: the next name is tried), with the old file's mode from the
+/// start: an inventory or model readable by its owner only is never
+/// readable by others, not even while it is written.
 pub fn replace_whole(
     target: &Path,
     sync: bool,
     write: impl FnOnce(&File) -> io::Result<()>,
 ) -> Result<File, ReplaceError> {
-    use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
-    let tmp = temporary_beside(target);
+    use std::os::unix::fs::{fchown, MetadataExt, PermissionsExt};
     let old = std::fs::metadata(target).ok();
-    let mode = old.as_ref().map_or(0o666, |m| m.mode() & 0o7777);
-    let new = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(mode)
-        .open(&tmp)
-        .map_err(ReplaceError::Create)?;
+    let mut mode = old.as_ref().map_or(0o666, |m| m.mode() & 0o7777);
+    // Its owner's alone until its owner and group are settled.
+    let (new, tmp) = create_temporary(target, mode & 0o700).map_err(ReplaceError::Create)?;
     let written = (|| {
         if let Some(old) = &old {
-            // Only root may give a file away; anyone may keep their own.
-            let _ = std::os::unix::fs::fchown(&new, Some(old.uid()), Some(old.gid()));
+            // Only root may give a file away; others may keep its group
+            // where they belong to it. Where the group cannot be kept, the
+            // file's new group gets none of the old group's rights.
+            if fchown(&new, Some(old.uid()), Some(old.gid())).is_err() {
+                let _ = fchown(&new, None, Some(old.gid()));
+                if new.metadata()?.gid() != old.gid() {
+                    mode &= !0o2070;
+                }
+            }
             // The umask took bits the old file had.
             new.set_permissions(std::fs::Permissions::from_mode(mode))?;
         }
@@ -127,13 +161,23 @@ mod tests {
             Ok(())
         })
         .unwrap();
-        // Never through a link (or file) already under the temporary's
-        // name: refused, and what the link points to is untouched.
+        // Never through a link (or file) already under a temporary's name:
+        // the next name is taken, and what was there is untouched.
         let elsewhere = dir.path().join("elsewhere");
         std::fs::write(&elsewhere, "theirs").unwrap();
         std::os::unix::fs::symlink(&elsewhere, temporary_beside(&target)).unwrap();
-        let failed = replace_whole(&target, false, |mut f| f.write_all(b"x"));
-        assert!(matches!(failed, Err(ReplaceError::Create(_))));
+        std::fs::write(temporary_named(&target, 1), "left by a killed run").unwrap();
+        replace_whole(&target, false, |mut f| f.write_all(b"x")).unwrap();
+        assert_eq!(std::fs::read_to_string(&target).unwrap(), "x");
         assert_eq!(std::fs::read_to_string(&elsewhere).unwrap(), "theirs");
+        let left = std::fs::read_to_string(temporary_named(&target, 1)).unwrap();
+        assert_eq!(left, "left by a killed run");
+        // Every name taken: refused.
+        for n in 2..NAMES_TRIED {
+            std::fs::write(temporary_named(&target, n), "").unwrap();
+        }
+        let failed = replace_whole(&target, false, |mut f| f.write_all(b"y"));
+        assert!(matches!(failed, Err(ReplaceError::Create(_))));
+        assert_eq!(std::fs::read_to_string(&target).unwrap(), "x");
     }
 }
