@@ -492,11 +492,17 @@ fn capture_without_cap_net_raw_says_what_is_missing() {
     }
 }
 
-/// A site listening on loopback, and a server capturing SYNs to it.
-fn a_loopback_site_and_a_capture_of_it() -> (std::net::TcpListener, u16, TestServer) {
+/// A site listening on loopback, and a capture of the SYNs to it.
+fn a_loopback_site_and_its_capture() -> (std::net::TcpListener, u16, LiveCapture) {
     let site = std::net::TcpListener::bind("127.0.0.1:0").expect("site");
     let site_port = site.local_addr().expect("addr").port();
     let capture = LiveCapture::open("lo", &port(Some(site_port))).expect("capture opens as root");
+    (site, site_port, capture)
+}
+
+/// A site listening on loopback, and a server capturing SYNs to it.
+fn a_loopback_site_and_a_capture_of_it() -> (std::net::TcpListener, u16, TestServer) {
+    let (site, site_port, capture) = a_loopback_site_and_its_capture();
     let srv = TestServer::start_with(
         serve_common::loopback_config(),
         std::sync::Arc::new(serve_common::TtlClassifier),
@@ -650,9 +656,7 @@ fn a_p0f_query_at_once_knows_the_host_that_just_connected() {
     if !can_run() {
         return;
     }
-    let site = std::net::TcpListener::bind("127.0.0.1:0").expect("site");
-    let site_port = site.local_addr().expect("addr").port();
-    let capture = LiveCapture::open("lo", &port(Some(site_port))).expect("capture opens as root");
+    let (site, site_port, capture) = a_loopback_site_and_its_capture();
     let dir = tempfile::tempdir().expect("tempdir");
     let socket = dir.path().join("p0f.sock");
     let config = ServeConfig {
@@ -697,10 +701,7 @@ fn a_capture_whose_reader_panics_is_stopped_and_waited_for_no_more() {
     if !can_run() {
         return;
     }
-    let site = std::net::TcpListener::bind("127.0.0.1:0").expect("site");
-    let site_port = site.local_addr().expect("addr").port();
-    let mut capture =
-        LiveCapture::open("lo", &port(Some(site_port))).expect("capture opens as root");
+    let (_site, site_port, mut capture) = a_loopback_site_and_its_capture();
     let counters = CaptureCounters::default();
     let connecting = std::thread::spawn(move || {
         std::thread::sleep(Duration::from_millis(50));
