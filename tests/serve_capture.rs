@@ -573,11 +573,7 @@ fn a_proxy_asking_at_once_gets_this_connections_syn_not_an_earlier_one() {
         p["Windows"].as_f64() > p["Linux"].as_f64()
     };
     for round in 0..5 {
-        let client = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None)
-            .expect("socket");
-        client
-            .bind(&std::net::SocketAddr::from(([127, 0, 0, 1], 0)).into())
-            .expect("bind");
+        let client = serve_common::client_bound_to(std::net::Ipv4Addr::LOCALHOST);
         let client_port = client
             .local_addr()
             .expect("addr")
@@ -672,19 +668,12 @@ fn a_p0f_query_at_once_knows_the_host_that_just_connected() {
         // 127.N.0.host: a host no other test connects from.
         let n = 1 + (std::process::id() % 200) as u8;
         let client_ip = std::net::Ipv4Addr::new(127, n, 0, host);
-        let client = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None)
-            .expect("socket");
-        client
-            .bind(&std::net::SocketAddr::from((client_ip, 0)).into())
-            .expect("bind");
+        let client = serve_common::client_bound_to(client_ip);
         client
             .connect(&std::net::SocketAddr::from(([127, 0, 0, 1], site_port)).into())
             .expect("connect");
         let _accepted = site.accept().expect("accept");
-        let mut q = [0u8; 21];
-        q[..4].copy_from_slice(&0x5030_4601u32.to_ne_bytes());
-        q[4] = 4;
-        q[5..9].copy_from_slice(&client_ip.octets());
+        let q = serve_common::p0f_query(serve_common::P0F_QUERY_MAGIC, 4, client_ip.into());
         let mut s = std::os::unix::net::UnixStream::connect(&socket).expect("query socket");
         s.write_all(&q).expect("query");
         let mut answer = [0u8; 232];

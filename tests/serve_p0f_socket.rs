@@ -31,7 +31,8 @@ use synprint::analyze::Engine;
 use synprint::capture::{CaptureOptions, LiveCapture};
 use synprint::serve::{ServeConfig, ServeError, Server};
 
-const QUERY_MAGIC: u32 = 0x5030_4601;
+use serve_common::{p0f_query as query, P0F_QUERY_MAGIC as QUERY_MAGIC};
+
 const RESPONSE_MAGIC: u32 = 0x5030_4602;
 const OK: u32 = 0x10;
 const NO_MATCH: u32 = 0x20;
@@ -101,17 +102,6 @@ impl Reply {
             ..self.clone()
         }
     }
-}
-
-fn query(magic: u32, kind: u8, ip: IpAddr) -> [u8; 21] {
-    let mut q = [0u8; 21];
-    q[..4].copy_from_slice(&magic.to_ne_bytes());
-    q[4] = kind;
-    match ip {
-        IpAddr::V4(a) => q[5..9].copy_from_slice(&a.octets()),
-        IpAddr::V6(a) => q[5..].copy_from_slice(&a.octets()),
-    }
-    q
 }
 
 fn ask_raw(socket: &Path, q: [u8; 21]) -> Reply {

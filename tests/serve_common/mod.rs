@@ -302,3 +302,29 @@ pub fn announced_addresses(child: &mut std::process::Child, n: usize) -> Vec<Soc
     std::thread::spawn(move || for _ in lines {});
     addrs
 }
+
+/// p0f 3's query magic (p0f's `api.h`).
+pub const P0F_QUERY_MAGIC: u32 = 0x5030_4601;
+
+/// A p0f query socket's 21-byte query: `magic`, address type `kind` (4,
+/// 6), the address.
+pub fn p0f_query(magic: u32, kind: u8, ip: std::net::IpAddr) -> [u8; 21] {
+    let mut q = [0u8; 21];
+    q[..4].copy_from_slice(&magic.to_ne_bytes());
+    q[4] = kind;
+    match ip {
+        std::net::IpAddr::V4(a) => q[5..9].copy_from_slice(&a.octets()),
+        std::net::IpAddr::V6(a) => q[5..].copy_from_slice(&a.octets()),
+    }
+    q
+}
+
+/// A TCP socket bound to `ip` (any port), not yet connected: a client
+/// whose address or port a test chooses before its SYN leaves.
+pub fn client_bound_to(ip: std::net::Ipv4Addr) -> Socket {
+    let client = Socket::new(Domain::IPV4, Type::STREAM, None).expect("socket");
+    client
+        .bind(&SocketAddr::from((ip, 0)).into())
+        .expect("bind");
+    client
+}
