@@ -614,21 +614,12 @@ fn a_syn_a_mirror_port_captures_after_the_request_is_still_found() {
         promiscuous: true,
         ..port(Some(443))
     };
-    let Some((pair, srv)) = serving_a_capture_on_veth_b_with(mirror) else {
+    let Some((pair, srv)) =
+        serving_a_capture_on_veth_b_with(mirror, serve_common::loopback_config())
+    else {
         return;
     };
-    // The capture has started once a first SYN is found.
-    let first = Stack::Linux.syn(addr("10.77.0.1"), 41500, addr("10.77.0.2"), 443, 1);
-    send_from_a(&pair, vec![ethernet_frame(&first.ip_bytes())]);
-    let store = srv.server().store();
-    let started = Instant::now();
-    while store
-        .by_connection(addr("10.77.0.1"), 41500, synprint_now())
-        .is_none()
-    {
-        assert!(started.elapsed() < Duration::from_secs(10), "never stored");
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    capture_has_started(&pair, &srv);
     let api = srv.addr(false);
     let asking = std::thread::spawn(move || {
         let headers = [("X-Real-IP", "10.77.0.1"), ("X-Real-Port", "41501")];
@@ -641,6 +632,58 @@ fn a_syn_a_mirror_port_captures_after_the_request_is_still_found() {
     let body = asking.join().expect("lookup");
     assert_eq!(body["lookup_port"], 41501, "{body}");
     assert!(body["avg_score_os_class"].is_object(), "{body}");
+}
+
+/// p0f's query socket, like the API, looks again for a host not found
+/// when a capture is off the host's path: here a host never seen before,
+/// whose SYN a mirror port's capture sees after the query.
+#[test]
+fn a_p0f_query_finds_a_host_a_mirror_port_captures_after_the_query() {
+    use std::io::{Read, Write};
+    let mirror = CaptureOptions {
+        promiscuous: true,
+        ..port(Some(443))
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let socket = dir.path().join("p0f.sock");
+    let config = ServeConfig {
+        p0f_socket: Some(socket.clone()),
+        ..serve_common::loopback_config()
+    };
+    let Some((pair, srv)) = serving_a_capture_on_veth_b_with(mirror, config) else {
+        return;
+    };
+    capture_has_started(&pair, &srv);
+    let asking = std::thread::spawn(move || {
+        let q = serve_common::p0f_query(serve_common::P0F_QUERY_MAGIC, 4, addr("10.77.0.3"));
+        let mut s = std::os::unix::net::UnixStream::connect(&socket).expect("query socket");
+        s.write_all(&q).expect("query");
+        let mut answer = [0u8; 232];
+        s.read_exact(&mut answer).expect("answer");
+        u32::from_ne_bytes(answer[4..8].try_into().expect("4 bytes"))
+    });
+    // Well after the query, well within its 250 ms.
+    std::thread::sleep(Duration::from_millis(40));
+    let late = Stack::Windows.syn(addr("10.77.0.3"), 41502, addr("10.77.0.2"), 443, 3);
+    send_from_a(&pair, vec![ethernet_frame(&late.ip_bytes())]);
+    let status = asking.join().expect("query");
+    assert_eq!(status, 0x10, "not known (0x20 is no match)");
+}
+
+/// Sends a first SYN from veth A and waits until the capture on veth B
+/// has stored it.
+fn capture_has_started(pair: &NetnsPair, srv: &TestServer) {
+    let first = Stack::Linux.syn(addr("10.77.0.1"), 41500, addr("10.77.0.2"), 443, 1);
+    send_from_a(pair, vec![ethernet_frame(&first.ip_bytes())]);
+    let store = srv.server().store();
+    let started = Instant::now();
+    while store
+        .by_connection(addr("10.77.0.1"), 41500, synprint_now())
+        .is_none()
+    {
+        assert!(started.elapsed() < Duration::from_secs(10), "never stored");
+        std::thread::sleep(Duration::from_millis(10));
+    }
 }
 
 /// p0f's query socket waits for the captures as the API does: a mail
@@ -717,10 +760,13 @@ fn a_capture_whose_reader_panics_is_stopped_and_waited_for_no_more() {
 /// end in the second namespace (bound as `let (pair, srv)`, the server is
 /// dropped first); `None`, saying why, where this process cannot.
 fn serving_a_capture_on_veth_b() -> Option<(NetnsPair, TestServer)> {
-    serving_a_capture_on_veth_b_with(port(Some(443)))
+    serving_a_capture_on_veth_b_with(port(Some(443)), serve_common::loopback_config())
 }
 
-fn serving_a_capture_on_veth_b_with(options: CaptureOptions) -> Option<(NetnsPair, TestServer)> {
+fn serving_a_capture_on_veth_b_with(
+    options: CaptureOptions,
+    config: ServeConfig,
+) -> Option<(NetnsPair, TestServer)> {
     if !can_run() {
         return None;
     }
@@ -729,7 +775,7 @@ fn serving_a_capture_on_veth_b_with(options: CaptureOptions) -> Option<(NetnsPai
     let capture =
         in_netns(&pair.b, move || LiveCapture::open(&vb, &options)).expect("capture opens as root");
     let srv = TestServer::start_with(
-        serve_common::loopback_config(),
+        config,
         std::sync::Arc::new(serve_common::TtlClassifier),
         vec![capture],
     );

@@ -54,7 +54,7 @@ pub struct AppState {
 /// with a capture off the host's path, a miss is looked for again until
 /// then (a mirrored copy of the SYN can come after the request).
 pub const CAPTURE_WAIT: Duration = Duration::from_millis(250);
-const CAPTURE_RETRY: Duration = Duration::from_millis(1);
+pub(super) const CAPTURE_RETRY: Duration = Duration::from_millis(1);
 
 /// What the kernel told us about the SYN of one accepted connection; read
 /// once at accept and shared by every request on the connection.

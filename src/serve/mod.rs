@@ -168,6 +168,7 @@ impl Server {
                 Arc::clone(&store),
                 Arc::clone(&metrics),
                 state.capture_wait,
+                state.late_captures,
                 shutdown_rx.clone(),
             ))
         });

@@ -300,12 +300,15 @@ impl QuerySocket {
     /// Answers queries from the store until `shutdown`.
     /// Each query first waits, up to `capture_wait`, for the captures to
     /// catch up with it, as the HTTP API's lookups do: a mail filter asks
-    /// as soon as it accepts.
+    /// as soon as it accepts. With `late_captures` (a capture off the
+    /// host's path, which may see a SYN after the query), a host not
+    /// found is looked for again until then, as there.
     pub async fn serve(
         mut self,
         store: Arc<dyn FingerprintStore>,
         metrics: Arc<Metrics>,
         capture_wait: Duration,
+        late_captures: bool,
         mut shutdown: watch::Receiver<bool>,
     ) {
         let Some(listener) = self.listener.take() else {
@@ -330,6 +333,7 @@ impl QuerySocket {
                         let waits = CaptureWait {
                             metrics: &metrics,
                             wait: capture_wait,
+                            late: late_captures,
                         };
                         answer_client(stream, store.as_ref(), waits, shutdown, WRITE_STALL_TIMEOUT)
                             .await;
@@ -357,10 +361,12 @@ fn identity(path: &Path) -> io::Result<(u64, u64)> {
     Ok((m.dev(), m.ino()))
 }
 
-/// How long a query waits for the captures (zero without any).
+/// How long a query waits for the captures (zero without any), and
+/// whether a miss is looked for again meanwhile.
 struct CaptureWait<'a> {
     metrics: &'a Metrics,
     wait: Duration,
+    late: bool,
 }
 
 /// Answers one client's queries in order until it hangs up (a partial
@@ -383,15 +389,25 @@ async fn answer_client(
             return;
         }
         // A bad query is answered at once; a good one after the captures.
+        let asked = super::http::now();
+        let deadline = std::time::Instant::now() + waits.wait;
         if parse_query(&q).is_ok() {
-            let asked = super::http::now();
-            let deadline = std::time::Instant::now() + waits.wait;
             tokio::select! {
                 () = super::http::captures_catch_up(waits.metrics, asked, deadline) => {}
                 _ = shutdown.changed() => return,
             }
         }
-        let answer = respond(&q, store, super::http::now());
+        let answer = loop {
+            let answer = respond(&q, store, super::http::now());
+            let missed = answer.get(4..8) == Some(&(Status::NoMatch as u32).to_ne_bytes()[..]);
+            if !(missed && waits.late) || std::time::Instant::now() >= deadline {
+                break answer;
+            }
+            tokio::select! {
+                () = tokio::time::sleep(super::http::CAPTURE_RETRY) => {}
+                _ = shutdown.changed() => return,
+            }
+        };
         let written = tokio::time::timeout(stall, stream.write_all(&answer)).await;
         if !matches!(written, Ok(Ok(()))) {
             return;
@@ -441,6 +457,7 @@ mod tests {
             let waits = CaptureWait {
                 metrics: &Metrics::default(),
                 wait: Duration::ZERO,
+                late: false,
             };
             answer_client(server, &store, waits, shutdown, stall).await;
         });
