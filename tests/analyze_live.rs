@@ -507,6 +507,13 @@ fn a_live_capture_runs_as_the_user_it_is_told() {
     interrupt(&child);
     let status = signals::wait_within(&mut child, Duration::from_secs(20));
     assert!(status.success(), "{status:?}");
+    // Said, once: a reader may see the inventory half written.
+    let said: Vec<String> = err.iter().collect();
+    let in_place = said
+        .iter()
+        .filter(|l| l.contains("rewriting it in place"))
+        .count();
+    assert_eq!(in_place, 1, "{said:#?}");
     let text = std::fs::read_to_string(&out).expect("records");
     let record: serde_json::Value =
         serde_json::from_str(text.lines().next().expect("a record")).expect("JSON");

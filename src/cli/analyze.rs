@@ -1291,6 +1291,8 @@ struct InventoryFile {
     /// than left to read as "no hosts" (and only that file, not one another
     /// process put under the name since).
     made: Option<(u64, u64)>,
+    /// Whether the run has said that it rewrites the file in place.
+    said_in_place: std::cell::Cell<bool>,
 }
 
 impl InventoryFile {
@@ -1304,6 +1306,7 @@ impl InventoryFile {
             file: RefCell::new(file),
             replace,
             made: meta.ok().filter(|_| made).map(|m| (m.dev(), m.ino())),
+            said_in_place: std::cell::Cell::new(false),
         }
     }
 
@@ -1333,7 +1336,15 @@ impl InventoryFile {
             // A folder that takes no new file, or whose sticky bit keeps the
             // file from being replaced by another user (`--user`): the file
             // alone is writable, so it is rewritten in place instead.
-            Err(ReplaceError::Create(_) | ReplaceError::Rename(_)) => {
+            // Said once: a reader may then see it half written.
+            Err(ReplaceError::Create(e) | ReplaceError::Rename(e)) => {
+                if !self.said_in_place.replace(true) {
+                    synprint::say!(
+                        "inventory: {}: cannot replace it whole ({e}); rewriting it in place, \
+                         so a reader may see it half written",
+                        self.name.display()
+                    );
+                }
                 self.write_in_place(hosts, format)
             }
             // Not in place: a write that failed here (a full disk) would
