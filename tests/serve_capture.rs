@@ -654,15 +654,18 @@ fn a_p0f_query_finds_a_host_a_mirror_port_captures_after_the_query() {
         return;
     };
     capture_has_started(&pair, &srv);
+    let (sent, query_sent) = std::sync::mpsc::channel();
     let asking = std::thread::spawn(move || {
         let q = serve_common::p0f_query(serve_common::P0F_QUERY_MAGIC, 4, addr("10.77.0.3"));
         let mut s = std::os::unix::net::UnixStream::connect(&socket).expect("query socket");
         s.write_all(&q).expect("query");
+        sent.send(()).expect("told");
         let mut answer = [0u8; 232];
         s.read_exact(&mut answer).expect("answer");
         u32::from_ne_bytes(answer[4..8].try_into().expect("4 bytes"))
     });
     // Well after the query, well within its 250 ms.
+    query_sent.recv().expect("query sent");
     std::thread::sleep(Duration::from_millis(40));
     let late = Stack::Windows.syn(addr("10.77.0.3"), 41502, addr("10.77.0.2"), 443, 3);
     send_from_a(&pair, vec![ethernet_frame(&late.ip_bytes())]);

@@ -476,6 +476,62 @@ mod tests {
             .expect("task");
     }
 
+    /// With a capture off the host's path, a miss is looked for again
+    /// until the wait is up (here the host's SYN is stored meanwhile); a
+    /// bad query, and a miss with on-path captures only, are answered at
+    /// once.
+    #[tokio::test]
+    async fn only_a_miss_behind_a_late_capture_is_looked_for_again() {
+        const WAIT: Duration = Duration::from_secs(10);
+        let store = Arc::new(MemoryStore::new(StoreConfig::default()));
+        let (_stop, shutdown) = watch::channel(false);
+        let ask = |late: bool, q: [u8; QUERY_LEN]| {
+            let (store, shutdown) = (Arc::clone(&store), shutdown.clone());
+            async move {
+                let (mut client, server) = UnixStream::pair().expect("pair");
+                let answering = tokio::spawn(async move {
+                    let metrics = Metrics::default();
+                    let waits = CaptureWait {
+                        metrics: &metrics,
+                        wait: WAIT,
+                        late,
+                    };
+                    answer_client(server, store.as_ref(), waits, shutdown, WAIT).await;
+                });
+                let asked = std::time::Instant::now();
+                client.write_all(&q).await.expect("query");
+                let mut a = [0u8; RESPONSE_LEN];
+                client.read_exact(&mut a).await.expect("answered");
+                drop(client);
+                answering.await.expect("task");
+                let status = u32::from_ne_bytes([a[4], a[5], a[6], a[7]]);
+                (status, asked.elapsed())
+            }
+        };
+        let good = query(QUERY_MAGIC, 4, HOST);
+        let bad = query(QUERY_MAGIC, 5, HOST);
+        let (status, took) = ask(false, good).await;
+        assert_eq!(status, Status::NoMatch as u32);
+        assert!(took < WAIT / 2, "a miss on the host's path waited {took:?}");
+        let (status, took) = ask(true, bad).await;
+        assert_eq!(status, Status::BadQuery as u32);
+        assert!(took < WAIT / 2, "a bad query waited {took:?}");
+        let arriving = {
+            let store = Arc::clone(&store);
+            tokio::spawn(async move {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                let syn = Stack::Linux.syn(HOST, 40000, SERVER, 443, 1);
+                let obs = decode_ip(super::super::http::now(), &syn.ip_bytes())
+                    .expect("decodes")
+                    .expect("a SYN");
+                store.insert(Arc::new(Engine::default().fingerprint(obs, None)));
+            })
+        };
+        let (status, _) = ask(true, good).await;
+        arriving.await.expect("stored");
+        assert_eq!(status, Status::Ok as u32, "the late SYN was not looked for");
+    }
+
     #[test]
     fn queries_are_read_as_p0f_writes_them() {
         let v6: IpAddr = "2001:db8::1".parse().unwrap();
