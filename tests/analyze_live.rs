@@ -808,7 +808,8 @@ fn the_inventory_of_a_live_capture_comes_at_its_stop() {
 
 /// `--inventory-every`: the file is rewritten while the capture runs, each
 /// time whole (a reader polling it never sees half an inventory), and once
-/// more at the stop.
+/// more at the stop. Where it cannot be replaced whole, it is rewritten in
+/// place from then on, which stderr says once.
 #[test]
 fn the_inventory_file_is_rewritten_while_capturing() {
     if !root() {
@@ -865,23 +866,40 @@ fn the_inventory_file_is_rewritten_while_capturing() {
     let before = written();
     std::thread::sleep(Duration::from_millis(500));
     assert_eq!(written(), before, "an unchanged inventory was rewritten");
-    // Where no file beside it can be made (its temporary's name taken), it
+    // Where no file beside it can be made (every temporary name taken), it
     // is rewritten in place: the file under the name now, which is the
     // last rewrite's, not the one opened at the start, which has none.
-    let blocked = dir
-        .path()
-        .join(format!("hosts.jsonl.synprint-{}", child.id()));
-    std::fs::create_dir(&blocked).expect("mkdir");
-    conns.push(TcpStream::connect(("127.0.0.1", port)).expect("connect"));
-    while hosts_now().first().is_none_or(|h| h["syns"] != 4) {
-        assert!(
-            started.elapsed() < Duration::from_secs(20),
-            "the fourth SYN never reached the file: {:?}",
-            hosts_now()
-        );
-        std::thread::sleep(Duration::from_millis(5));
+    let blocked: Vec<_> = (0..16)
+        .map(|n| {
+            let suffix = if n == 0 {
+                String::new()
+            } else {
+                format!("-{n}")
+            };
+            let name = format!("hosts.jsonl.synprint-{}{suffix}", child.id());
+            let blocked = dir.path().join(name);
+            std::fs::create_dir(&blocked).expect("mkdir");
+            blocked
+        })
+        .collect();
+    let inode =
+        || std::os::unix::fs::MetadataExt::ino(&std::fs::metadata(&path).expect("inventory"));
+    let replaced = inode();
+    for n in 4..=5 {
+        conns.push(TcpStream::connect(("127.0.0.1", port)).expect("connect"));
+        while hosts_now().first().is_none_or(|h| h["syns"] != n) {
+            assert!(
+                started.elapsed() < Duration::from_secs(20),
+                "SYN {n} never reached the file: {:?}",
+                hosts_now()
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
     }
-    std::fs::remove_dir(&blocked).expect("rmdir");
+    assert_eq!(inode(), replaced, "rewritten in place, not replaced");
+    for b in &blocked {
+        std::fs::remove_dir(b).expect("rmdir");
+    }
     assert!(child.try_wait().expect("wait").is_none(), "still capturing");
     interrupt(&child);
     let status = signals::wait_within(&mut child, Duration::from_secs(10));
@@ -891,7 +909,7 @@ fn the_inventory_file_is_rewritten_while_capturing() {
     assert_eq!(hosts.len(), 1, "{hosts:?}");
     assert_eq!(
         (&hosts[0]["syns"], &hosts[0]["syn_acks"]),
-        (&4.into(), &4.into())
+        (&5.into(), &5.into())
     );
     let leftovers: Vec<_> = std::fs::read_dir(dir.path())
         .expect("dir")
@@ -901,6 +919,11 @@ fn the_inventory_file_is_rewritten_while_capturing() {
     let summary = err.iter().collect::<Vec<_>>().join("\n");
     assert!(
         summary.contains("inventory:           1 host, to "),
+        "{summary}"
+    );
+    assert_eq!(
+        summary.matches("rewriting it in place").count(),
+        1,
         "{summary}"
     );
 }

@@ -1291,8 +1291,10 @@ struct InventoryFile {
     /// than left to read as "no hosts" (and only that file, not one another
     /// process put under the name since).
     made: Option<(u64, u64)>,
-    /// Whether the run has said that it rewrites the file in place.
-    said_in_place: std::cell::Cell<bool>,
+    /// Set once the file could not be replaced whole: from then on it is
+    /// rewritten in place (said once), rather than written beside it first
+    /// each time only to find again that it cannot be renamed.
+    in_place: std::cell::Cell<bool>,
 }
 
 impl InventoryFile {
@@ -1306,7 +1308,7 @@ impl InventoryFile {
             file: RefCell::new(file),
             replace,
             made: meta.ok().filter(|_| made).map(|m| (m.dev(), m.ino())),
-            said_in_place: std::cell::Cell::new(false),
+            in_place: std::cell::Cell::new(false),
         }
     }
 
@@ -1325,6 +1327,9 @@ impl InventoryFile {
         let Some(path) = &self.replace else {
             return write_inventory(&mut BufWriter::new(&*self.file.borrow()), hosts, format);
         };
+        if self.in_place.get() {
+            return self.write_in_place(hosts, format);
+        }
         // Not synced: a live capture waits while it is written.
         match replace_whole(path, false, |f| {
             write_inventory(&mut BufWriter::new(f), hosts, format)
@@ -1336,15 +1341,14 @@ impl InventoryFile {
             // A folder that takes no new file, or whose sticky bit keeps the
             // file from being replaced by another user (`--user`): the file
             // alone is writable, so it is rewritten in place instead.
-            // Said once: a reader may then see it half written.
+            // Said: a reader may then see it half written.
             Err(ReplaceError::Create(e) | ReplaceError::Rename(e)) => {
-                if !self.said_in_place.replace(true) {
-                    synprint::say!(
-                        "inventory: {}: cannot replace it whole ({e}); rewriting it in place, \
-                         so a reader may see it half written",
-                        self.name.display()
-                    );
-                }
+                self.in_place.set(true);
+                synprint::say!(
+                    "inventory: {}: cannot replace it whole ({e}); rewriting it in place from \
+                     now on, so a reader may see it half written",
+                    self.name.display()
+                );
                 self.write_in_place(hosts, format)
             }
             // Not in place: a write that failed here (a full disk) would
