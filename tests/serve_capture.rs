@@ -621,11 +621,15 @@ fn a_syn_a_mirror_port_captures_after_the_request_is_still_found() {
     };
     capture_has_started(&pair, &srv);
     let api = srv.addr(false);
+    let mut s = std::net::TcpStream::connect(api).expect("connect");
+    let (asked, request_sent) = std::sync::mpsc::channel();
     let asking = std::thread::spawn(move || {
         let headers = [("X-Real-IP", "10.77.0.1"), ("X-Real-Port", "41501")];
-        get(api, "/classify", &headers).json()
+        asked.send(()).expect("told");
+        serve_common::get_on(&mut s, "/classify", &headers).json()
     });
     // Well after the request, well within the lookup's 250 ms.
+    request_sent.recv().expect("request sent");
     std::thread::sleep(Duration::from_millis(40));
     let late = Stack::Windows.syn(addr("10.77.0.1"), 41501, addr("10.77.0.2"), 443, 2);
     send_from_a(&pair, vec![ethernet_frame(&late.ip_bytes())]);
