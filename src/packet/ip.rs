@@ -24,6 +24,9 @@ pub(crate) mod proto {
     /// EtherIP (RFC 3378): Ethernet frames between bridges.
     pub const ETHERIP: u8 = 97;
     pub const MOBILITY: u8 = 135;
+    /// L2TPv3 straight over IP (RFC 3931), not opened: its session
+    /// header's length is configured per session, not written in it.
+    pub const L2TP: u8 = 115;
     /// MPLS-in-IP (RFC 4023).
     pub const MPLS: u8 = 137;
     pub const HIP: u8 = 139;
@@ -216,6 +219,8 @@ fn transport<S: Segments>(
         proto::UDP => tunnel::udp::<S>(ts, payload, depth),
         proto::ETHERIP => tunnel::etherip::<S>(ts, payload, deeper(depth)?),
         proto::MPLS => super::link::mpls::<S>(ts, payload, deeper(depth)?),
+        // A tunnel, as over UDP (port 1701), which is not opened either.
+        proto::L2TP => Err(Skip::UnsupportedEncapsulation),
         _ => Err(Skip::NotTcp),
     }
 }

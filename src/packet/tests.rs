@@ -520,6 +520,13 @@ fn transports_and_tunnels_that_are_not_followed() {
         decode_ip(TS, &ipv4_outer(17, &udp(5353, 53, &[0; 12]))),
         Err(Skip::NotTcp)
     );
+    // L2TPv3 over IP: a tunnel, whatever it carries.
+    let mut l2tp = vec![0, 0, 0, 7, 0, 0, 0, 0];
+    l2tp.extend_from_slice(&crate::craft::ethernet_frame(&inner));
+    assert_eq!(
+        decode_ip(TS, &ipv4_outer(115, &l2tp)),
+        Err(Skip::UnsupportedEncapsulation)
+    );
     // GRE carrying LLDP.
     let g = crate::craft::gre(0x88cc, Default::default(), &inner);
     assert_eq!(
