@@ -1340,8 +1340,8 @@ impl InventoryFile {
             }
             // A folder that takes no new file, or whose sticky bit keeps the
             // file from being replaced by another user (`--user`): the file
-            // alone is writable, so it is rewritten in place instead.
-            // Said: a reader may then see it half written.
+            // alone is writable, so it is rewritten in place from now on,
+            // and said, as a reader may then see it half written.
             Err(ReplaceError::Create(e) | ReplaceError::Rename(e)) => {
                 self.in_place.set(true);
                 synprint::say!(
