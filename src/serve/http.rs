@@ -54,7 +54,7 @@ pub struct AppState {
 /// with a capture off the host's path, a miss is looked for again until
 /// then (a mirrored copy of the SYN can come after the request).
 pub const CAPTURE_WAIT: Duration = Duration::from_millis(250);
-pub(super) const CAPTURE_RETRY: Duration = Duration::from_millis(1);
+const CAPTURE_RETRY: Duration = Duration::from_millis(1);
 
 /// What the kernel told us about the SYN of one accepted connection; read
 /// once at accept and shared by every request on the connection.
@@ -704,11 +704,30 @@ fn not_found_in_store(state: &AppState, ip: IpAddr, port: Option<u16>, now: Time
 /// Looks an address (and port) up in the store once the captures have
 /// delivered what came before the request (waiting up to `capture_wait`).
 async fn lookup(state: &AppState, ip: IpAddr, port: Option<u16>) -> Option<Found> {
-    let deadline = Instant::now() + state.capture_wait;
-    captures_catch_up(&state.metrics, now(), deadline).await;
+    look_up_after_captures(
+        &state.metrics,
+        state.capture_wait,
+        state.late_captures,
+        || lookup_now(state, ip, port, now()),
+    )
+    .await
+}
+
+/// `look` once the captures have delivered what their kernels held now,
+/// waiting for them up to `wait`; with `late` captures (off the host's
+/// path) a miss is looked for again until `wait` is up. The API's lookups
+/// and p0f's query socket both ask the store this way.
+pub(super) async fn look_up_after_captures<T>(
+    metrics: &Metrics,
+    wait: Duration,
+    late: bool,
+    mut look: impl FnMut() -> Option<T>,
+) -> Option<T> {
+    let deadline = Instant::now() + wait;
+    captures_catch_up(metrics, now(), deadline).await;
     loop {
-        let found = lookup_now(state, ip, port, now());
-        if found.is_some() || !state.late_captures || Instant::now() >= deadline {
+        let found = look();
+        if found.is_some() || !late || Instant::now() >= deadline {
             return found;
         }
         tokio::time::sleep(CAPTURE_RETRY).await;
@@ -717,7 +736,7 @@ async fn lookup(state: &AppState, ip: IpAddr, port: Option<u16>) -> Option<Found
 
 /// Waits until every capture has delivered what its kernel held at
 /// `asked`, or until `deadline`.
-pub(super) async fn captures_catch_up(metrics: &Metrics, asked: Timestamp, deadline: Instant) {
+async fn captures_catch_up(metrics: &Metrics, asked: Timestamp, deadline: Instant) {
     let mut first = true;
     while Instant::now() < deadline && !metrics.captures_caught_up_to(asked, first) {
         first = false;

@@ -194,10 +194,15 @@ pub fn respond(
 ) -> [u8; RESPONSE_LEN] {
     match parse_query(q) {
         Err(_) => encode(Status::BadQuery, None),
-        Ok(ip) => match store.by_ip(ip, now) {
-            Some(h) => encode(Status::Ok, Some(&HostAnswer::of(&h))),
-            None => encode(Status::NoMatch, None),
-        },
+        Ok(ip) => host_answer(store.by_ip(ip, now)),
+    }
+}
+
+/// The answer about a host the store knows, or `no match`.
+fn host_answer(host: Option<IpHistory>) -> [u8; RESPONSE_LEN] {
+    match host {
+        Some(h) => encode(Status::Ok, Some(&HostAnswer::of(&h))),
+        None => encode(Status::NoMatch, None),
     }
 }
 
@@ -389,23 +394,19 @@ async fn answer_client(
             return;
         }
         // A bad query is answered at once; a good one after the captures.
-        let asked = super::http::now();
-        let deadline = std::time::Instant::now() + waits.wait;
-        if parse_query(&q).is_ok() {
-            tokio::select! {
-                () = super::http::captures_catch_up(waits.metrics, asked, deadline) => {}
-                _ = shutdown.changed() => return,
-            }
-        }
-        let answer = loop {
-            let answer = respond(&q, store, super::http::now());
-            let missed = answer.get(4..8) == Some(&(Status::NoMatch as u32).to_ne_bytes()[..]);
-            if !(missed && waits.late) || std::time::Instant::now() >= deadline {
-                break answer;
-            }
-            tokio::select! {
-                () = tokio::time::sleep(super::http::CAPTURE_RETRY) => {}
-                _ = shutdown.changed() => return,
+        let answer = match parse_query(&q) {
+            Err(_) => encode(Status::BadQuery, None),
+            Ok(ip) => {
+                let host = super::http::look_up_after_captures(
+                    waits.metrics,
+                    waits.wait,
+                    waits.late,
+                    || store.by_ip(ip, super::http::now()),
+                );
+                tokio::select! {
+                    host = host => host_answer(host),
+                    _ = shutdown.changed() => return,
+                }
             }
         };
         let written = tokio::time::timeout(stall, stream.write_all(&answer)).await;
