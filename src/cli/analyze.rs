@@ -1342,7 +1342,7 @@ impl InventoryFile {
             // file from being replaced by another user (`--user`): the file
             // alone is writable, so it is rewritten in place from now on,
             // and said, as a reader may then see it half written.
-            Err(ReplaceError::Create(e) | ReplaceError::Rename(e)) => {
+            Err(ReplaceError::Create(e, _) | ReplaceError::Rename(e)) => {
                 self.in_place.set(true);
                 synprint::say!(
                     "inventory: {}: cannot replace it whole ({e}); rewriting it in place from \

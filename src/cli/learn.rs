@@ -6,7 +6,7 @@ use synprint::classify::{self, counted, Model, ModelFile, ModelKind};
 
 use super::engine::EngineArgs;
 use super::error::CliError;
-use super::replace::{replace_whole, temporary_beside, ReplaceError};
+use super::replace::{replace_whole, ReplaceError};
 
 #[derive(clap::Args)]
 pub struct LearnArgs {
@@ -366,10 +366,12 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), CliError> {
             source,
         }),
         // Named as the user typed it: the temporary name is ours.
-        Err(e) => Err(CliError::ModelWrite {
-            path: path.to_path_buf(),
-            tmp: temporary_beside(&target),
-            source: e.into_io(),
-        }),
+        Err(ReplaceError::Create(source, tmp) | ReplaceError::Write(source, tmp)) => {
+            Err(CliError::ModelWrite {
+                path: path.to_path_buf(),
+                tmp,
+                source,
+            })
+        }
     }
 }

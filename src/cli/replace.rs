@@ -10,10 +10,12 @@ use std::path::{Path, PathBuf};
 /// temporary removed in every case.
 #[derive(Debug)]
 pub enum ReplaceError {
-    /// No file could be made beside it (a folder that takes none).
-    Create(io::Error),
-    /// Writing it failed (a full disk): writing in place would fail too.
-    Write(io::Error),
+    /// No file could be made beside it (a folder that takes none); the
+    /// name last tried.
+    Create(io::Error, PathBuf),
+    /// Writing it failed (a full disk): writing in place would fail too;
+    /// the temporary's name.
+    Write(io::Error, PathBuf),
     /// It could not be renamed over the old file (a sticky folder whose
     /// file is another user's).
     Rename(io::Error),
@@ -22,20 +24,16 @@ pub enum ReplaceError {
 impl ReplaceError {
     pub fn into_io(self) -> io::Error {
         match self {
-            ReplaceError::Create(e) | ReplaceError::Write(e) | ReplaceError::Rename(e) => e,
+            ReplaceError::Create(e, _) | ReplaceError::Write(e, _) | ReplaceError::Rename(e) => e,
         }
     }
 }
 
 /// Where `target`'s replacement is written first: beside it, named for this
-/// process, so that runs at the same time never write into one file.
-pub fn temporary_beside(target: &Path) -> PathBuf {
-    temporary_named(target, 0)
-}
-
-/// The `n`th name tried: a name already taken (a run killed mid-write left
-/// it, in a container where every run is PID 1) is passed over, never
-/// written through or removed.
+/// process, so that runs at the same time never write into one file. The
+/// `n`th name tried: a name already taken (a run killed mid-write left it,
+/// in a container where every run is PID 1) is passed over, never written
+/// through or removed.
 fn temporary_named(target: &Path, n: u32) -> PathBuf {
     let mut tmp = target.as_os_str().to_owned();
     tmp.push(format!(".synprint-{}", std::process::id()));
@@ -49,7 +47,7 @@ fn temporary_named(target: &Path, n: u32) -> PathBuf {
 const NAMES_TRIED: u32 = 16;
 
 /// A new file under the first free temporary name, made with `mode`.
-fn create_temporary(target: &Path, mode: u32) -> io::Result<(File, PathBuf)> {
+fn create_temporary(target: &Path, mode: u32) -> Result<(File, PathBuf), ReplaceError> {
     use std::os::unix::fs::OpenOptionsExt;
     let mut n = 0;
     loop {
@@ -62,7 +60,7 @@ fn create_temporary(target: &Path, mode: u32) -> io::Result<(File, PathBuf)> {
         match made {
             Ok(file) => return Ok((file, tmp)),
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists && n + 1 < NAMES_TRIED => n += 1,
-            Err(e) => return Err(e),
+            Err(e) => return Err(ReplaceError::Create(e, tmp)),
         }
     }
 }
@@ -85,7 +83,7 @@ pub fn replace_whole(
     let old = std::fs::metadata(target).ok();
     let mut mode = old.as_ref().map_or(0o666, |m| m.mode() & 0o7777);
     // Its owner's alone until its owner and group are settled.
-    let (new, tmp) = create_temporary(target, mode & 0o700).map_err(ReplaceError::Create)?;
+    let (new, tmp) = create_temporary(target, mode & 0o700)?;
     let written = (|| {
         if let Some(old) = &old {
             // Only root may give a file away; others may keep its group
@@ -107,7 +105,7 @@ pub fn replace_whole(
         Ok(())
     })();
     let renamed = written
-        .map_err(ReplaceError::Write)
+        .map_err(|e| ReplaceError::Write(e, tmp.clone()))
         .and_then(|()| std::fs::rename(&tmp, target).map_err(ReplaceError::Rename));
     match renamed {
         Ok(()) => Ok(new),
@@ -136,7 +134,7 @@ mod tests {
         assert_eq!(mode & 0o777, 0o640);
         // A write that fails leaves the old file and no temporary.
         let failed = replace_whole(&target, false, |_| Err(io::Error::other("disk full")));
-        assert!(matches!(failed, Err(ReplaceError::Write(_))));
+        assert!(matches!(failed, Err(ReplaceError::Write(..))));
         assert_eq!(std::fs::read_to_string(&target).unwrap(), "new");
         // A rename that fails (a folder in the way) leaves no temporary.
         let folder = dir.path().join("folder");
@@ -153,7 +151,7 @@ mod tests {
         // Nowhere to make it.
         let nowhere = dir.path().join("missing").join("m.toml");
         let failed = replace_whole(&nowhere, false, |_| Ok(()));
-        assert!(matches!(failed, Err(ReplaceError::Create(_))));
+        assert!(matches!(failed, Err(ReplaceError::Create(..))));
         // Its mode from the start, the umask's bits too.
         std::fs::set_permissions(&target, std::fs::Permissions::from_mode(0o606)).unwrap();
         replace_whole(&target, false, |f| {
@@ -165,19 +163,25 @@ mod tests {
         // the next name is taken, and what was there is untouched.
         let elsewhere = dir.path().join("elsewhere");
         std::fs::write(&elsewhere, "theirs").unwrap();
-        std::os::unix::fs::symlink(&elsewhere, temporary_beside(&target)).unwrap();
+        std::os::unix::fs::symlink(&elsewhere, temporary_named(&target, 0)).unwrap();
         std::fs::write(temporary_named(&target, 1), "left by a killed run").unwrap();
         replace_whole(&target, false, |mut f| f.write_all(b"x")).unwrap();
         assert_eq!(std::fs::read_to_string(&target).unwrap(), "x");
         assert_eq!(std::fs::read_to_string(&elsewhere).unwrap(), "theirs");
         let left = std::fs::read_to_string(temporary_named(&target, 1)).unwrap();
         assert_eq!(left, "left by a killed run");
+        // A failure names the temporary it wrote, not the first name.
+        let failed = replace_whole(&target, false, |_| Err(io::Error::other("disk full")));
+        assert!(
+            matches!(&failed, Err(ReplaceError::Write(_, tmp)) if *tmp == temporary_named(&target, 2)),
+            "{failed:?}"
+        );
         // Every name taken: refused.
         for n in 2..NAMES_TRIED {
             std::fs::write(temporary_named(&target, n), "").unwrap();
         }
         let failed = replace_whole(&target, false, |mut f| f.write_all(b"y"));
-        assert!(matches!(failed, Err(ReplaceError::Create(_))));
+        assert!(matches!(failed, Err(ReplaceError::Create(..))));
         assert_eq!(std::fs::read_to_string(&target).unwrap(), "x");
     }
 }
