@@ -643,7 +643,6 @@ fn a_syn_a_mirror_port_captures_after_the_request_is_still_found() {
 /// whose SYN a mirror port's capture sees after the query.
 #[test]
 fn a_p0f_query_finds_a_host_a_mirror_port_captures_after_the_query() {
-    use std::io::{Read, Write};
     let mirror = CaptureOptions {
         promiscuous: true,
         ..port(Some(443))
@@ -660,13 +659,7 @@ fn a_p0f_query_finds_a_host_a_mirror_port_captures_after_the_query() {
     capture_has_started(&pair, &srv);
     let (sent, query_sent) = std::sync::mpsc::channel();
     let asking = std::thread::spawn(move || {
-        let q = serve_common::p0f_query(serve_common::P0F_QUERY_MAGIC, 4, addr("10.77.0.3"));
-        let mut s = std::os::unix::net::UnixStream::connect(&socket).expect("query socket");
-        s.write_all(&q).expect("query");
-        sent.send(()).expect("told");
-        let mut answer = [0u8; 232];
-        s.read_exact(&mut answer).expect("answer");
-        u32::from_ne_bytes(answer[4..8].try_into().expect("4 bytes"))
+        p0f_status(&socket, addr("10.77.0.3"), || sent.send(()).expect("told"))
     });
     // Well after the query, well within its 250 ms.
     query_sent.recv().expect("query sent");
@@ -698,7 +691,6 @@ fn capture_has_started(pair: &NetnsPair, srv: &TestServer) {
 /// (here one never seen before).
 #[test]
 fn a_p0f_query_at_once_knows_the_host_that_just_connected() {
-    use std::io::{Read, Write};
     if !can_run() {
         return;
     }
@@ -723,14 +715,22 @@ fn a_p0f_query_at_once_knows_the_host_that_just_connected() {
             .connect(&std::net::SocketAddr::from(([127, 0, 0, 1], site_port)).into())
             .expect("connect");
         let _accepted = site.accept().expect("accept");
-        let q = serve_common::p0f_query(serve_common::P0F_QUERY_MAGIC, 4, client_ip.into());
-        let mut s = std::os::unix::net::UnixStream::connect(&socket).expect("query socket");
-        s.write_all(&q).expect("query");
-        let mut answer = [0u8; 232];
-        s.read_exact(&mut answer).expect("answer");
-        let status = u32::from_ne_bytes(answer[4..8].try_into().expect("4 bytes"));
+        let status = p0f_status(&socket, client_ip.into(), || ());
         assert_eq!(status, 0x10, "{client_ip}: not known (0x20 is no match)");
     }
+}
+
+/// The status p0f's query socket at `socket` answers a query about `ip`
+/// with (0x10 known, 0x20 no match); `sent` runs once the query is sent.
+fn p0f_status(socket: &std::path::Path, ip: IpAddr, sent: impl FnOnce()) -> u32 {
+    use std::io::{Read, Write};
+    let q = serve_common::p0f_query(serve_common::P0F_QUERY_MAGIC, 4, ip);
+    let mut s = std::os::unix::net::UnixStream::connect(socket).expect("query socket");
+    s.write_all(&q).expect("query");
+    sent();
+    let mut answer = [0u8; 232];
+    s.read_exact(&mut answer).expect("answer");
+    u32::from_ne_bytes(answer[4..8].try_into().expect("4 bytes"))
 }
 
 /// A capture whose reader panics counts as stopped, and no lookup waits
