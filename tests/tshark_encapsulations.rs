@@ -15,7 +15,7 @@ use synprint::craft::{
     ethernet_frame, ipv4_outer, ipv6_with_extensions, nflog, teredo, udp, Encapsulation, Ipv6Ext,
     Stack, TcpPacket,
 };
-use synprint::packet::{flags, LinkType, Timestamp};
+use synprint::packet::{flags, LinkType, Timestamp, TunnelKind};
 
 /// Per encapsulation: a SYN of each stack over IPv4 and IPv6, the
 /// SYN+ACK answering each, and a data segment (which must not count).
@@ -227,4 +227,187 @@ fn write_pcap(path: &Path, enc: Encapsulation, pkts: &[TcpPacket]) -> usize {
     }
     std::fs::write(path, w.into_inner()).unwrap();
     n
+}
+
+/// The tunnel each SYN and SYN+ACK names, against tshark's dissection of
+/// the same frames: the innermost tunnel's kind and identifier, and the
+/// addresses of the IP header around it (the second-to-last IP layer in
+/// tshark's protocol list); no tunnel where there is one IP layer only.
+#[test]
+fn tunnels_agree_with_tshark() {
+    if common::tshark_missing() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let pkts = packets();
+    let mut tunnelled = std::collections::BTreeSet::new();
+    for enc in Encapsulation::ALL {
+        let path = dir.path().join(format!("{enc:?}.pcap"));
+        let n = write_pcap(&path, enc, &pkts);
+        let (kinds, compared) = compare_tunnels_with_tshark(&path);
+        assert_eq!(compared, n, "{enc:?}: every SYN and SYN+ACK compared");
+        tunnelled.extend(kinds);
+    }
+    let mut w = PcapWriter::new(Vec::new(), LinkType::ETHERNET).unwrap();
+    for (i, p) in pkts.iter().filter(|p| p.src.is_ipv6()).enumerate() {
+        let u = udp(3544, 40000, &teredo(&p.ip_bytes(), false, true));
+        w.write(Timestamp(i as u64), &ethernet_frame(&ipv4_outer(17, &u)))
+            .unwrap();
+    }
+    let path = dir.path().join("teredo.pcap");
+    std::fs::write(&path, w.into_inner()).unwrap();
+    tunnelled.extend(compare_tunnels_with_tshark(&path).0);
+    // Every kind was met (so none is compared only as absent).
+    assert_eq!(
+        tunnelled,
+        TunnelKind::ALL.map(|k| k.as_str().to_owned()).into(),
+        "tunnel kinds met"
+    );
+}
+
+/// Compares the tunnel of every observation in `path` with tshark's
+/// reading; returns the tunnel kinds met and the observations compared.
+fn compare_tunnels_with_tshark(path: &Path) -> (Vec<String>, usize) {
+    const FIELDS: [&str; 15] = [
+        "frame.number",
+        "frame.protocols",
+        "ip.src",
+        "ip.dst",
+        "ipv6.src",
+        "ipv6.dst",
+        "udp.dstport",
+        "vxlan.vni",
+        "geneve.vni",
+        "gre.key",
+        "gre.key.call_id",
+        "erspan.spanid",
+        "gtp.teid",
+        "lisp-data.iid",
+        "l2tp.tunnel",
+    ];
+    let mut cmd = std::process::Command::new("tshark");
+    cmd.arg("-n").arg("-r").arg(path).args([
+        "-Y",
+        "tcp.flags.syn == 1",
+        "-T",
+        "fields",
+        "-E",
+        "occurrence=a",
+        "-E",
+        "aggregator=;",
+        "-E",
+        "separator=\t",
+    ]);
+    for f in FIELDS.iter().chain(&["l2tp.session"]) {
+        cmd.args(["-e", f]);
+    }
+    let out = cmd.output().expect("run tshark");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    let (ours, _) = common::our_observations(path);
+    let mut kinds = Vec::new();
+    let mut compared = 0;
+    for line in text.lines() {
+        let cols: Vec<&str> = line.split('\t').collect();
+        let col = |name: &str| {
+            let at = FIELDS
+                .iter()
+                .chain(&["l2tp.session"])
+                .position(|f| *f == name)
+                .unwrap();
+            cols.get(at).copied().unwrap_or("")
+        };
+        let all =
+            |name: &str| -> Vec<&str> { col(name).split(';').filter(|s| !s.is_empty()).collect() };
+        // tshark prints hexadecimal fields with 0x.
+        let last_number = |name: &str| {
+            all(name).last().map(|v| match v.strip_prefix("0x") {
+                Some(hex) => u32::from_str_radix(hex, 16).unwrap(),
+                None => v.parse::<u32>().unwrap(),
+            })
+        };
+        let frame: u64 = col("frame.number").parse().unwrap();
+        let obs = &ours[&frame];
+        let protocols: Vec<&str> = col("frame.protocols").split(':').collect();
+        let ip_layers: Vec<usize> = (0..protocols.len())
+            .filter(|&i| matches!(protocols[i], "ip" | "ipv6"))
+            .collect();
+        let want = match *ip_layers.as_slice() {
+            [.., outer, inner] => {
+                let version = protocols[outer];
+                let nth = ip_layers
+                    .iter()
+                    .filter(|&&i| i < outer && protocols[i] == version)
+                    .count();
+                let address = |field: &str| all(&format!("{version}.{field}"))[nth].to_owned();
+                let between = &protocols[outer + 1..inner];
+                let has = |p: &str| between.contains(&p);
+                let (kind, id) = if has("erspan") {
+                    (
+                        "erspan",
+                        last_number("erspan.spanid").or(last_number("gre.key")),
+                    )
+                } else if has("udp") && last_number("udp.dstport") == Some(4790) {
+                    // tshark decodes VXLAN-GPE but leaves it out of the
+                    // protocol list.
+                    ("vxlan_gpe", last_number("vxlan.vni"))
+                } else if has("vxlan") {
+                    ("vxlan", last_number("vxlan.vni"))
+                } else if has("geneve") {
+                    ("geneve", last_number("geneve.vni"))
+                } else if has("gtp") {
+                    ("gtp_u", last_number("gtp.teid"))
+                } else if has("l2tp") {
+                    let session = last_number("l2tp.session").unwrap();
+                    (
+                        "l2tp",
+                        last_number("l2tp.tunnel").map(|t| t << 16 | session),
+                    )
+                } else if has("lisp-data") {
+                    ("lisp", last_number("lisp-data.iid"))
+                } else if has("teredo") {
+                    ("teredo", None)
+                } else if has("etherip") {
+                    ("etherip", None)
+                } else if has("gre") && last_number("gre.key.call_id").is_some() {
+                    ("pptp", last_number("gre.key.call_id"))
+                } else if has("gre") {
+                    ("gre", last_number("gre.key"))
+                } else if between.first() == Some(&"mpls") {
+                    ("mpls_in_ip", None)
+                } else {
+                    assert!(
+                        between.is_empty(),
+                        "{} frame {frame}: {protocols:?}",
+                        path.display()
+                    );
+                    ("ip_in_ip", None)
+                };
+                kinds.push(kind.to_owned());
+                Some((kind.to_owned(), id, address("src"), address("dst")))
+            }
+            _ => None,
+        };
+        let got = obs.tunnel.map(|t| {
+            (
+                t.kind.as_str().to_owned(),
+                t.id,
+                t.outer_src.to_string(),
+                t.outer_dst.to_string(),
+            )
+        });
+        assert_eq!(got, want, "{} frame {frame}: {protocols:?}", path.display());
+        compared += 1;
+    }
+    assert_eq!(
+        compared,
+        ours.len(),
+        "{}: tshark saw every SYN",
+        path.display()
+    );
+    (kinds, compared)
 }

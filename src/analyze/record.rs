@@ -92,6 +92,7 @@ impl Record {
             shape: self.shape,
             has_uptime: self.uptime.is_some(),
             has_verdict: self.verdict.is_some(),
+            has_tunnel: self.obs.tunnel.is_some(),
         }
     }
 
@@ -259,6 +260,7 @@ impl Record {
         hole(j, Hole::DstIp);
         j.raw("\",\"dst_port\":");
         hole(j, Hole::DstPort);
+        hole(j, Hole::Tunnel);
         // zardaxt writes the IPv4 flag bits as 0/1 integers; IPv6 has none.
         match o.ip_version {
             IpVersion::V4 => {
@@ -367,6 +369,7 @@ impl Record {
             Hole::TsVal => ts_val == 0,
             Hole::TsEcr => ts_ecr == 0,
             Hole::Uptime => self.uptime.is_none(),
+            Hole::Tunnel => o.tunnel.is_none(),
             Hole::Verdict => self.verdict.is_none(),
             Hole::Ts
             | Hole::FlowLabel
@@ -398,6 +401,19 @@ impl Record {
             Hole::Seq => j.u64(o.seq.into()),
             Hole::TsVal => j.u64(ts_val.into()),
             Hole::TsEcr => j.u64(ts_ecr.into()),
+            Hole::Tunnel => {
+                if let Some(t) = &o.tunnel {
+                    j.raw(",\"tunnel\":{\"type\":\"");
+                    j.raw(t.kind.as_str());
+                    j.raw("\",\"id\":");
+                    j.opt_u64(t.id.map(u64::from));
+                    j.raw(",\"outer_src_ip\":\"");
+                    j.raw_ip(t.outer_src);
+                    j.raw("\",\"outer_dst_ip\":\"");
+                    j.raw_ip(t.outer_dst);
+                    j.raw("\"}");
+                }
+            }
             Hole::Uptime => {
                 if let Some(u) = &self.uptime {
                     j.raw(",\"uptime\":");
@@ -565,6 +581,8 @@ enum Hole {
     Seq,
     TsVal,
     TsEcr,
+    /// `,"tunnel":{...}` or nothing.
+    Tunnel,
     /// `,"uptime":{...}` or nothing.
     Uptime,
     /// `,"verdict":{...}` or nothing.
@@ -603,6 +621,7 @@ pub(super) struct TemplateKey {
     shape: ShapeKey,
     has_uptime: bool,
     has_verdict: bool,
+    has_tunnel: bool,
 }
 
 /// Every word folded into one test, without early exits or the `bcmp`
@@ -610,7 +629,9 @@ pub(super) struct TemplateKey {
 /// template's for every record, and nearly always equals it.
 impl PartialEq for TemplateKey {
     fn eq(&self, other: &Self) -> bool {
-        let flags = |k: &TemplateKey| u64::from(k.has_uptime) | u64::from(k.has_verdict) << 1;
+        let flags = |k: &TemplateKey| {
+            u64::from(k.has_uptime) | u64::from(k.has_verdict) << 1 | u64::from(k.has_tunnel) << 2
+        };
         self.shape.words().iter().zip(other.shape.words()).fold(
             (self.engine ^ other.engine) | (flags(self) ^ flags(other)),
             |diff, (x, y)| diff | (x ^ y),
@@ -623,6 +644,7 @@ impl TemplateKey {
         fold(&self.shape, self.engine)
             ^ u64::from(self.has_uptime) << 62
             ^ u64::from(self.has_verdict) << 63
+            ^ u64::from(self.has_tunnel) << 61
     }
 }
 
@@ -752,7 +774,7 @@ mod tests {
 
     use super::*;
     use crate::analyze::{Analyzer, AnalyzerConfig, Engine};
-    use crate::craft::{OptionBytes, Stack, TcpPacket};
+    use crate::craft::{Encapsulation, OptionBytes, Stack, TcpPacket};
     use crate::packet::Timestamp;
 
     /// The records of a few crafted packets covering every optional part of
@@ -866,7 +888,8 @@ mod tests {
                 let same = a.engine == b.engine
                     && a.shape == b.shape
                     && a.has_uptime == b.has_uptime
-                    && a.has_verdict == b.has_verdict;
+                    && a.has_verdict == b.has_verdict
+                    && a.has_tunnel == b.has_tunnel;
                 assert_eq!(a == b, same, "records {i} and {j}");
             }
             assert_eq!(*a, TemplateKey { ..*a });
@@ -891,6 +914,13 @@ mod tests {
                     ..*a
                 }
             );
+            assert_ne!(
+                *a,
+                TemplateKey {
+                    has_tunnel: !a.has_tunnel,
+                    ..*a
+                }
+            );
         }
         let distinct = (0..shapes.len())
             .filter(|&i| {
@@ -901,6 +931,40 @@ mod tests {
             })
             .count();
         assert!(distinct >= 4, "{distinct} distinct shapes");
+    }
+
+    /// A tunnelled record names its tunnel after the addresses; others
+    /// have no `tunnel` key.
+    #[test]
+    fn a_tunnelled_record_names_its_tunnel() {
+        let engine = Engine::default();
+        let mut a = Analyzer::new(&engine, AnalyzerConfig::default());
+        let c = IpAddr::V4(Ipv4Addr::new(10, 0, 0, 7));
+        let s = IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1));
+        let mut got = Vec::new();
+        for (port, enc) in [
+            (1, Encapsulation::GtpU),
+            (2, Encapsulation::GreEthernet),
+            (3, Encapsulation::Ethernet),
+        ] {
+            let p = Stack::Windows.syn(c, port, s, 443, 1);
+            let (link, frame) = enc.wrap(&p.ip_bytes());
+            let r = a.process_frame(link, Timestamp(1), &frame).expect("a SYN");
+            let text = json(&r);
+            let tunnel = text
+                .split_once(",\"tunnel\":")
+                .map(|(_, t)| t.split_inclusive('}').next().unwrap_or(t).to_owned());
+            assert!(text.contains("\"dst_port\":443,\"tunnel\"") == tunnel.is_some());
+            got.push(tunnel);
+        }
+        assert_eq!(
+            got,
+            [
+                Some(r#"{"type":"gtp_u","id":16909060,"outer_src_ip":"203.0.113.1","outer_dst_ip":"203.0.113.2"}"#.to_owned()),
+                Some(r#"{"type":"gre","id":null,"outer_src_ip":"2001:db8::1","outer_dst_ip":"2001:db8::2"}"#.to_owned()),
+                None,
+            ]
+        );
     }
 
     fn json(r: &Record) -> String {
@@ -988,13 +1052,15 @@ mod tests {
     /// Records of few shapes whose per-packet values all change (addresses
     /// of both versions, ports, ISN, acknowledgment, IP ID, flow label,
     /// urgent pointer, timestamps, an uptime estimate on some, a verdict on
-    /// others) come out of the templates byte for byte as written directly.
+    /// others, every encapsulation and so tunnels of every kind on others)
+    /// come out of the templates byte for byte as written directly.
     #[test]
     fn templates_write_what_the_record_writes() {
         let engine = Engine::default();
         let mut a = Analyzer::new(&engine, AnalyzerConfig::default());
         let mut memo = JsonMemo::new();
         let mut templated = 0;
+        let mut tunnelled = 0;
         for n in 0..600u32 {
             let v6 = n % 3 == 0;
             let host = n % 7;
@@ -1024,9 +1090,12 @@ mod tests {
                     .0;
             }
             let ts = Timestamp(1_700_000_000_000_000_000 + u64::from(n) * 50_000_000);
-            let Some(mut r) = a.process_ip(ts, &p.ip_bytes()) else {
+            let (link, frame) =
+                Encapsulation::ALL[n as usize % Encapsulation::ALL.len()].wrap(&p.ip_bytes());
+            let Some(mut r) = a.process_frame(link, ts, &frame) else {
                 panic!("every SYN here is new")
             };
+            tunnelled += usize::from(r.obs.tunnel.is_some());
             if n % 5 == 0 {
                 r.judge_user_agent("Mozilla/5.0 (Windows NT 10.0; Win64; x64)")
                     .expect("user agent parses");
@@ -1043,6 +1112,7 @@ mod tests {
             templated += usize::from(r.uptime.is_some());
         }
         assert!(templated > 50, "uptime estimates in {templated} records");
+        assert!(tunnelled > 200, "tunnels around {tunnelled} records");
     }
 
     /// An IPv6 packet's total length (payload length + 40) can exceed

@@ -64,6 +64,8 @@ impl ShapeKey {
             urgent_ptr,
             payload_len,
             ref options,
+            // Written into the record like the addresses (a JSON hole).
+            tunnel: _,
         } = obs;
         let bit = |b: bool, at: u32| u64::from(b) << at;
         ShapeKey {

@@ -224,22 +224,23 @@ pub fn etherip(frame: &[u8]) -> Vec<u8> {
     f
 }
 
-/// ERSPAN type II header (version 1, session 1) before a mirrored
-/// Ethernet frame; goes in GRE protocol 0x88be with a sequence number.
+/// ERSPAN type II header (version 1, class of service 5, session 257)
+/// before a mirrored Ethernet frame; goes in GRE protocol 0x88be with a
+/// sequence number.
 pub fn erspan_ii(frame: &[u8]) -> Vec<u8> {
     let mut e = Vec::with_capacity(8 + frame.len());
-    e.extend_from_slice(&[0x10, 0x00, 0x00, 0x01]);
+    e.extend_from_slice(&[0x10, 0x00, 0xa9, 0x01]);
     e.extend_from_slice(&[0x00, 0x00, 0x00, 0x00]);
     e.extend_from_slice(frame);
     e
 }
 
-/// ERSPAN type III header (version 2, frame type Ethernet) before a
-/// mirrored frame, with the optional 8-byte platform subheader when asked;
-/// goes in GRE protocol 0x22eb.
+/// ERSPAN type III header (version 2, class of service 5, session 257,
+/// frame type Ethernet) before a mirrored frame, with the optional 8-byte
+/// platform subheader when asked; goes in GRE protocol 0x22eb.
 pub fn erspan_iii(frame: &[u8], subheader: bool) -> Vec<u8> {
     let mut e = Vec::with_capacity(20 + frame.len());
-    e.extend_from_slice(&[0x20, 0x00, 0x00, 0x01]);
+    e.extend_from_slice(&[0x20, 0x00, 0xa9, 0x01]);
     e.extend_from_slice(&0x0102_0304u32.to_be_bytes()); // timestamp
     e.extend_from_slice(&[0x00, 0x00, 0x00, u8::from(subheader)]);
     if subheader {

@@ -112,6 +112,7 @@ mod tests {
             urgent_ptr: 0,
             payload_len: 0,
             options: TcpOptions::parse(opts),
+            tunnel: None,
         }
     }
 

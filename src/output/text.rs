@@ -45,6 +45,18 @@ pub(super) fn text_record(b: &mut JsonBuf, r: &Record) {
         ts: o.ts,
     };
     head.write(b);
+    if let Some(t) = &o.tunnel {
+        field(b, "tunnel");
+        b.raw_text(t.kind.as_str());
+        if let Some(id) = t.id {
+            b.raw_text(" id ");
+            b.number(id.into());
+        }
+        b.raw_text(", ");
+        b.raw_ip(t.outer_src);
+        b.raw_text(" -> ");
+        b.raw_ip(t.outer_dst);
+    }
     field(b, "ip/tcp");
     b.raw_text("ttl ");
     b.number(o.ttl.into());
@@ -422,6 +434,37 @@ mod tests {
             want.replace("| ja4t     = 64800_2-4-8-1-3_1440_7\n", "")
         };
         assert_eq!(got, want);
+    }
+
+    /// A SYN that came through a tunnel names it, after the time.
+    #[test]
+    fn a_tunnelled_block_names_its_tunnel() {
+        use crate::analyze::{Analyzer, AnalyzerConfig, Engine};
+        use crate::craft::{Encapsulation, Stack};
+
+        let engine = Engine::default();
+        let mut a = Analyzer::new(&engine, AnalyzerConfig::default());
+        let c: IpAddr = "10.0.0.7".parse().expect("address");
+        let s: IpAddr = "10.0.0.1".parse().expect("address");
+        let mut lines = Vec::new();
+        for (port, enc) in [
+            (40001, Encapsulation::Vxlan),
+            (40002, Encapsulation::IpInIpv6),
+        ] {
+            let p = Stack::Linux.syn(c, port, s, 443, 3);
+            let (link, frame) = enc.wrap(&p.ip_bytes());
+            let r = a.process_frame(link, Timestamp(1), &frame).expect("a SYN");
+            let got = text(|b| text_record(b, &r));
+            let line = got.lines().find(|l| l.starts_with("| tunnel"));
+            lines.push(line.map(str::to_owned).unwrap_or(got));
+        }
+        assert_eq!(
+            lines,
+            [
+                "| tunnel   = vxlan id 42, 203.0.113.1 -> 203.0.113.2",
+                "| tunnel   = ip_in_ip, 2001:db8::1 -> 2001:db8::2",
+            ]
+        );
     }
 
     #[test]

@@ -2,7 +2,9 @@
 //! IP-in-IP, MPLS-in-IP, EtherIP, GRE and UDP tunnels on the way.
 
 use super::tcp::Segments;
-use super::{tunnel, Skip, Timestamp};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+use super::{tunnel, Skip, Timestamp, Tunnel, TunnelKind};
 
 /// Tunnel layers followed around the fingerprinted TCP segment. Real
 /// traffic rarely nests more than two; the bound keeps hostile input from
@@ -56,34 +58,103 @@ pub(super) enum IpHeader<'a> {
     },
 }
 
-/// One more tunnel layer, or `TooDeep`.
-pub(super) fn deeper(depth: u8) -> Result<u8, Skip> {
-    if depth >= MAX_TUNNEL_DEPTH {
-        Err(Skip::TooDeep)
-    } else {
-        Ok(depth + 1)
+/// Where the walk is: the capture time, the tunnel layers opened so far,
+/// and the innermost tunnel, kept as the borrowed outer header until a
+/// SYN needs it.
+#[derive(Clone, Copy)]
+pub(super) struct Cx<'t> {
+    pub ts: Timestamp,
+    depth: u8,
+    pub tunnel: Option<&'t TunnelLayer<'t>>,
+}
+
+impl<'t> Cx<'t> {
+    /// The outermost layer of a frame.
+    pub fn top(ts: Timestamp) -> Cx<'static> {
+        Cx {
+            ts,
+            depth: 0,
+            tunnel: None,
+        }
+    }
+
+    /// One more layer, or `TooDeep`: the bound keeps hostile input from
+    /// recursing deeply.
+    pub fn deeper(self) -> Result<Cx<'t>, Skip> {
+        if self.depth >= MAX_TUNNEL_DEPTH {
+            Err(Skip::TooDeep)
+        } else {
+            Ok(Cx {
+                depth: self.depth + 1,
+                ..self
+            })
+        }
+    }
+
+    /// Inside `tunnel`, which this layer ([`Cx::deeper`]) has opened.
+    pub fn within<'u>(self, tunnel: &'u TunnelLayer<'u>) -> Cx<'u>
+    where
+        't: 'u,
+    {
+        Cx {
+            tunnel: Some(tunnel),
+            ..self
+        }
+    }
+}
+
+/// A tunnel as the walk meets it: its kind, its own identifier, and the
+/// IP header around it, whose addresses are read only for a SYN.
+#[derive(Clone, Copy)]
+pub(super) struct TunnelLayer<'a> {
+    pub kind: TunnelKind,
+    pub id: Option<u32>,
+    pub outer: IpHeader<'a>,
+}
+
+impl TunnelLayer<'_> {
+    pub fn resolve(&self) -> Tunnel {
+        let (outer_src, outer_dst) = self.outer.addresses();
+        Tunnel {
+            kind: self.kind,
+            id: self.id,
+            outer_src,
+            outer_dst,
+        }
+    }
+}
+
+impl IpHeader<'_> {
+    pub fn addresses(self) -> (IpAddr, IpAddr) {
+        match self {
+            IpHeader::V4 { fixed, .. } => {
+                let at =
+                    |i: usize| Ipv4Addr::new(fixed[i], fixed[i + 1], fixed[i + 2], fixed[i + 3]);
+                (IpAddr::V4(at(12)), IpAddr::V4(at(16)))
+            }
+            IpHeader::V6 { fixed, .. } => {
+                let at = |i: usize| {
+                    let mut a = [0u8; 16];
+                    a.copy_from_slice(&fixed[i..i + 16]);
+                    IpAddr::V6(Ipv6Addr::from(a))
+                };
+                (at(8), at(24))
+            }
+        }
     }
 }
 
 /// An IP packet of either version, told apart by its first nibble.
-pub(super) fn any<S: Segments>(
-    ts: Timestamp,
-    packet: &[u8],
-    depth: u8,
-) -> Result<Option<S::Out>, Skip> {
+pub(super) fn any<S: Segments>(cx: Cx<'_>, packet: &[u8]) -> Result<Option<S::Out>, Skip> {
     match packet.first().map(|b| b >> 4) {
-        Some(4) => v4::<S>(ts, packet, depth),
-        Some(6) => v6::<S>(ts, packet, depth),
+        Some(4) => v4::<S>(cx, packet),
+        Some(6) => v6::<S>(cx, packet),
         Some(_) => Err(Skip::BadIpVersion),
         None => Err(Skip::Truncated),
     }
 }
 
-pub(super) fn v4<S: Segments>(
-    ts: Timestamp,
-    packet: &[u8],
-    depth: u8,
-) -> Result<Option<S::Out>, Skip> {
+pub(super) fn v4<S: Segments>(cx: Cx<'_>, packet: &[u8]) -> Result<Option<S::Out>, Skip> {
     let fixed = packet.first_chunk::<20>().ok_or(Skip::Truncated)?;
     if fixed[0] >> 4 != 4 {
         return Err(Skip::BadIpVersion);
@@ -123,7 +194,7 @@ pub(super) fn v4<S: Segments>(
         fixed,
         options_len: (header_len - 20) as u16,
     };
-    transport::<S>(ts, ip, protocol, payload, cut, depth)
+    transport::<S>(cx, ip, protocol, payload, cut)
 }
 
 /// The first `len` bytes of `packet`, or all of it and `true` when it was
@@ -135,11 +206,7 @@ fn within(packet: &[u8], len: usize) -> (&[u8], bool) {
     }
 }
 
-pub(super) fn v6<S: Segments>(
-    ts: Timestamp,
-    packet: &[u8],
-    depth: u8,
-) -> Result<Option<S::Out>, Skip> {
+pub(super) fn v6<S: Segments>(cx: Cx<'_>, packet: &[u8]) -> Result<Option<S::Out>, Skip> {
     let (fixed, _) = packet.split_first_chunk::<40>().ok_or(Skip::Truncated)?;
     if fixed[0] >> 4 != 6 {
         return Err(Skip::BadIpVersion);
@@ -196,7 +263,7 @@ pub(super) fn v6<S: Segments>(
         fixed,
         ext_len: u16::try_from(ext_len).unwrap_or(u16::MAX),
     };
-    transport::<S>(ts, ip, next, rest, cut, depth)
+    transport::<S>(cx, ip, next, rest, cut)
 }
 
 /// `cut`: the packet is shorter than its IP length says. A cut SYN is not
@@ -204,21 +271,35 @@ pub(super) fn v6<S: Segments>(
 /// show it is no SYN is simply not interesting: captures with a small snap
 /// length cut most data segments, and those are not skips.
 fn transport<S: Segments>(
-    ts: Timestamp,
+    cx: Cx<'_>,
     ip: IpHeader<'_>,
     protocol: u8,
     payload: &[u8],
     cut: bool,
-    depth: u8,
 ) -> Result<Option<S::Out>, Skip> {
     match protocol {
-        proto::TCP => S::segment(ts, ip, payload, cut),
-        proto::IPV4 => v4::<S>(ts, payload, deeper(depth)?),
-        proto::IPV6 => v6::<S>(ts, payload, deeper(depth)?),
-        proto::GRE => tunnel::gre::<S>(ts, payload, deeper(depth)?),
-        proto::UDP => tunnel::udp::<S>(ts, payload, depth),
-        proto::ETHERIP => tunnel::etherip::<S>(ts, payload, deeper(depth)?),
-        proto::MPLS => super::link::mpls::<S>(ts, payload, deeper(depth)?),
+        proto::TCP => S::segment(cx, ip, payload, cut),
+        proto::UDP => tunnel::udp::<S>(cx, ip, payload),
+        proto::GRE => tunnel::gre::<S>(cx.deeper()?, ip, payload),
+        proto::IPV4 | proto::IPV6 | proto::ETHERIP | proto::MPLS => {
+            let kind = match protocol {
+                proto::ETHERIP => TunnelKind::EtherIp,
+                proto::MPLS => TunnelKind::MplsInIp,
+                _ => TunnelKind::IpInIp,
+            };
+            let layer = TunnelLayer {
+                kind,
+                id: None,
+                outer: ip,
+            };
+            let cx = cx.deeper()?.within(&layer);
+            match protocol {
+                proto::IPV4 => v4::<S>(cx, payload),
+                proto::IPV6 => v6::<S>(cx, payload),
+                proto::ETHERIP => tunnel::etherip::<S>(cx, payload),
+                _ => super::link::mpls::<S>(cx, payload),
+            }
+        }
         // A tunnel, as over UDP (port 1701), which is not opened either.
         proto::L2TP => Err(Skip::UnsupportedEncapsulation),
         _ => Err(Skip::NotTcp),

@@ -1,7 +1,8 @@
 //! Link layers: from a captured frame to the IP packet it carries.
 
+use super::ip::{self, Cx};
 use super::tcp::Segments;
-use super::{ip, Skip, Timestamp};
+use super::{Skip, Timestamp};
 
 /// A capture's link-layer header type, as numbered by tcpdump.org
 /// (LINKTYPE_*). Always read from the capture file, never guessed.
@@ -125,21 +126,22 @@ pub(super) fn decode<S: Segments>(
     ts: Timestamp,
     frame: &[u8],
 ) -> Result<Option<S::Out>, Skip> {
+    let cx = Cx::top(ts);
     match link {
-        LinkType::ETHERNET => ethernet::<S>(ts, frame, 0),
-        LinkType::RAW | LinkType::DLT_RAW_12 | LinkType::DLT_RAW_14 => ip::any::<S>(ts, frame, 0),
-        LinkType::IPV4 => ip::v4::<S>(ts, frame, 0),
-        LinkType::IPV6 => ip::v6::<S>(ts, frame, 0),
+        LinkType::ETHERNET => ethernet::<S>(cx, frame),
+        LinkType::RAW | LinkType::DLT_RAW_12 | LinkType::DLT_RAW_14 => ip::any::<S>(cx, frame),
+        LinkType::IPV4 => ip::v4::<S>(cx, frame),
+        LinkType::IPV6 => ip::v6::<S>(cx, frame),
         LinkType::LINUX_SLL => {
             // packet type, ARPHRD, address length, 8 address bytes, protocol.
             let (h, rest) = frame.split_first_chunk::<16>().ok_or(Skip::Truncated)?;
-            ether_payload::<S>(ts, u16::from_be_bytes([h[14], h[15]]), rest, 0)
+            ether_payload::<S>(cx, u16::from_be_bytes([h[14], h[15]]), rest)
         }
         LinkType::LINUX_SLL2 => {
             // protocol, reserved, ifindex, ARPHRD, packet type, address
             // length, 8 address bytes.
             let (h, rest) = frame.split_first_chunk::<20>().ok_or(Skip::Truncated)?;
-            ether_payload::<S>(ts, u16::from_be_bytes([h[0], h[1]]), rest, 0)
+            ether_payload::<S>(cx, u16::from_be_bytes([h[0], h[1]]), rest)
         }
         LinkType::NULL => {
             let (h, rest) = frame.split_first_chunk::<4>().ok_or(Skip::Truncated)?;
@@ -152,17 +154,17 @@ pub(super) fn decode<S: Segments>(
             } else {
                 u32::from_be_bytes(*h)
             };
-            address_family::<S>(ts, family, rest)
+            address_family::<S>(cx, family, rest)
         }
         LinkType::LOOP => {
             let (h, rest) = frame.split_first_chunk::<4>().ok_or(Skip::Truncated)?;
-            address_family::<S>(ts, u32::from_be_bytes(*h), rest)
+            address_family::<S>(cx, u32::from_be_bytes(*h), rest)
         }
-        LinkType::PPP | LinkType::PPP_HDLC => ppp::<S>(ts, frame, 0),
-        LinkType::PPP_WITH_DIR => ppp::<S>(ts, frame.get(1..).ok_or(Skip::Truncated)?, 0),
-        LinkType::PPP_ETHER => pppoe_session::<S>(ts, frame, 0),
-        LinkType::IEEE802_11 => wifi::<S>(ts, frame),
-        LinkType::NFLOG => nflog::<S>(ts, frame),
+        LinkType::PPP | LinkType::PPP_HDLC => ppp::<S>(cx, frame),
+        LinkType::PPP_WITH_DIR => ppp::<S>(cx, frame.get(1..).ok_or(Skip::Truncated)?),
+        LinkType::PPP_ETHER => pppoe_session::<S>(cx, frame),
+        LinkType::IEEE802_11 => wifi::<S>(cx, frame),
+        LinkType::NFLOG => nflog::<S>(cx, frame),
         LinkType::PFLOG => {
             // The header gives its own length (61 on current systems) and
             // the address family; the packet starts at the next multiple of
@@ -173,7 +175,7 @@ pub(super) fn decode<S: Segments>(
             }
             let start = usize::from(len).next_multiple_of(4);
             address_family::<S>(
-                ts,
+                cx,
                 u32::from(family),
                 frame.get(start..).ok_or(Skip::Truncated)?,
             )
@@ -182,13 +184,13 @@ pub(super) fn decode<S: Segments>(
             // Version, pad, little-endian length of the whole radio header.
             let (h, _) = frame.split_first_chunk::<4>().ok_or(Skip::Truncated)?;
             let len = usize::from(u16::from_le_bytes([h[2], h[3]]));
-            wifi::<S>(ts, frame.get(len..).ok_or(Skip::Truncated)?)
+            wifi::<S>(cx, frame.get(len..).ok_or(Skip::Truncated)?)
         }
         LinkType::C_HDLC => {
             let (h, rest) = frame.split_first_chunk::<4>().ok_or(Skip::Truncated)?;
-            ether_payload::<S>(ts, u16::from_be_bytes([h[2], h[3]]), rest, 0)
+            ether_payload::<S>(cx, u16::from_be_bytes([h[2], h[3]]), rest)
         }
-        LinkType::PKTAP => pktap::<S>(ts, frame),
+        LinkType::PKTAP => pktap::<S>(cx, frame),
         _ => Err(Skip::UnknownLinkType),
     }
 }
@@ -201,7 +203,7 @@ const PKTAP_MIN_HEADER: usize = 108;
 /// order: its own length, a record type (1: a packet follows), the link
 /// type of the packet after the header, then interface and process
 /// details synprint does not need.
-fn pktap<S: Segments>(ts: Timestamp, frame: &[u8]) -> Result<Option<S::Out>, Skip> {
+fn pktap<S: Segments>(cx: Cx<'_>, frame: &[u8]) -> Result<Option<S::Out>, Skip> {
     let (h, _) = frame.split_first_chunk::<12>().ok_or(Skip::Truncated)?;
     let word = |at: usize| u32::from_le_bytes([h[at], h[at + 1], h[at + 2], h[at + 3]]);
     let len = usize::try_from(word(0)).unwrap_or(usize::MAX);
@@ -218,7 +220,9 @@ fn pktap<S: Segments>(ts: Timestamp, frame: &[u8]) -> Result<Option<S::Out>, Ski
     // an encapsulation it does not open: `unknown_link_type` is kept for
     // the file's own link types, which the summary names.
     match LinkType(word(8)) {
-        inner if inner.is_decoded() && inner != LinkType::PKTAP => decode::<S>(inner, ts, packet),
+        inner if inner.is_decoded() && inner != LinkType::PKTAP => {
+            decode::<S>(inner, cx.ts, packet)
+        }
         _ => Err(Skip::UnsupportedEncapsulation),
     }
 }
@@ -227,7 +231,7 @@ fn pktap<S: Segments>(ts: Timestamp, frame: &[u8]) -> Result<Option<S::Out>, Ski
 /// the MAC header (24 bytes; a fourth address between access points; QoS
 /// and HT control fields where the subtype and flags say) and an LLC/SNAP
 /// header naming the EtherType. Encrypted frames cannot be read.
-fn wifi<S: Segments>(ts: Timestamp, frame: &[u8]) -> Result<Option<S::Out>, Skip> {
+fn wifi<S: Segments>(cx: Cx<'_>, frame: &[u8]) -> Result<Option<S::Out>, Skip> {
     let (&[fc0, fc1], _) = frame.split_first_chunk::<2>().ok_or(Skip::Truncated)?;
     let (frame_type, subtype) = ((fc0 >> 2) & 0x3, fc0 >> 4);
     // Management, control and extension frames; data subtypes without a
@@ -256,7 +260,7 @@ fn wifi<S: Segments>(ts: Timestamp, frame: &[u8]) -> Result<Option<S::Out>, Skip
     }
     let body = frame.get(header..).ok_or(Skip::Truncated)?;
     let (ty, rest) = llc_snap(body)?;
-    ether_payload::<S>(ts, ty, rest, 0)
+    ether_payload::<S>(cx, ty, rest)
 }
 
 /// An 802.2 LLC header with SNAP (AA AA 03) and RFC 1042's or 802.1H's
@@ -276,7 +280,7 @@ fn llc_snap(body: &[u8]) -> Result<(u16, &[u8]), Skip> {
 /// file's byte order (libpcap and Wireshark swap them by it when reading),
 /// but the file header does not reach the decoder; the first attribute's
 /// type, a small number, tells the same for every file a capture writes.
-fn nflog<S: Segments>(ts: Timestamp, frame: &[u8]) -> Result<Option<S::Out>, Skip> {
+fn nflog<S: Segments>(cx: Cx<'_>, frame: &[u8]) -> Result<Option<S::Out>, Skip> {
     const PAYLOAD: u16 = 9;
     let (h, mut rest) = frame.split_first_chunk::<4>().ok_or(Skip::Truncated)?;
     let little_endian = match rest.get(2..4) {
@@ -305,9 +309,9 @@ fn nflog<S: Segments>(ts: Timestamp, frame: &[u8]) -> Result<Option<S::Out>, Ski
         let value = rest.get(4..len).ok_or(Skip::Truncated)?;
         if kind == PAYLOAD {
             return match h[0] {
-                2 => ip::v4::<S>(ts, value, 0),
-                10 => ip::v6::<S>(ts, value, 0),
-                _ => ip::any::<S>(ts, value, 0),
+                2 => ip::v4::<S>(cx, value),
+                10 => ip::v6::<S>(cx, value),
+                _ => ip::any::<S>(cx, value),
             };
         }
         // Attributes are padded to four bytes. A message that ends without
@@ -322,35 +326,29 @@ fn nflog<S: Segments>(ts: Timestamp, frame: &[u8]) -> Result<Option<S::Out>, Ski
 /// BSD address families: AF_INET is 2 everywhere, AF_INET6 differs by
 /// system (Linux 10, NetBSD/OpenBSD 24, FreeBSD 28, macOS 30).
 fn address_family<S: Segments>(
-    ts: Timestamp,
+    cx: Cx<'_>,
     family: u32,
     packet: &[u8],
 ) -> Result<Option<S::Out>, Skip> {
     match family {
-        2 => ip::v4::<S>(ts, packet, 0),
-        10 | 24 | 28 | 30 => ip::v6::<S>(ts, packet, 0),
+        2 => ip::v4::<S>(cx, packet),
+        10 | 24 | 28 | 30 => ip::v6::<S>(cx, packet),
         _ => Err(Skip::NotIp),
     }
 }
 
 /// An Ethernet II frame (destination, source, EtherType, payload).
-/// `depth` counts the tunnels already opened around it.
-pub(super) fn ethernet<S: Segments>(
-    ts: Timestamp,
-    frame: &[u8],
-    depth: u8,
-) -> Result<Option<S::Out>, Skip> {
+pub(super) fn ethernet<S: Segments>(cx: Cx<'_>, frame: &[u8]) -> Result<Option<S::Out>, Skip> {
     let (h, rest) = frame.split_first_chunk::<14>().ok_or(Skip::Truncated)?;
-    ether_payload::<S>(ts, u16::from_be_bytes([h[12], h[13]]), rest, depth)
+    ether_payload::<S>(cx, u16::from_be_bytes([h[12], h[13]]), rest)
 }
 
 /// The payload of an EtherType, after any number of VLAN tags. Each tag
 /// consumes four bytes, so the loop ends with the frame.
 fn ether_payload<S: Segments>(
-    ts: Timestamp,
+    cx: Cx<'_>,
     mut ty: u16,
     mut rest: &[u8],
-    depth: u8,
 ) -> Result<Option<S::Out>, Skip> {
     while matches!(ty, ethertype::VLAN | ethertype::QINQ | ethertype::QINQ_OLD) {
         let (tag, inner) = rest.split_first_chunk::<4>().ok_or(Skip::Truncated)?;
@@ -358,11 +356,11 @@ fn ether_payload<S: Segments>(
         rest = inner;
     }
     match ty {
-        ethertype::IPV4 => ip::v4::<S>(ts, rest, depth),
-        ethertype::IPV6 => ip::v6::<S>(ts, rest, depth),
-        ethertype::PPPOE_SESSION => pppoe_session::<S>(ts, rest, depth),
-        ethertype::MPLS | ethertype::MPLS_MULTICAST => mpls::<S>(ts, rest, depth),
-        ..=ethertype::MAX_8023_LENGTH => ieee8023::<S>(ts, rest, depth),
+        ethertype::IPV4 => ip::v4::<S>(cx, rest),
+        ethertype::IPV6 => ip::v6::<S>(cx, rest),
+        ethertype::PPPOE_SESSION => pppoe_session::<S>(cx, rest),
+        ethertype::MPLS | ethertype::MPLS_MULTICAST => mpls::<S>(cx, rest),
+        ..=ethertype::MAX_8023_LENGTH => ieee8023::<S>(cx, rest),
         _ => Err(Skip::NotIp),
     }
 }
@@ -374,11 +372,11 @@ fn ether_payload<S: Segments>(
 /// path (inlined, it cost 5 instructions per SYN there).
 #[cold]
 #[inline(never)]
-fn ieee8023<S: Segments>(ts: Timestamp, frame: &[u8], depth: u8) -> Result<Option<S::Out>, Skip> {
+fn ieee8023<S: Segments>(cx: Cx<'_>, frame: &[u8]) -> Result<Option<S::Out>, Skip> {
     let (ty, rest) = llc_snap(frame)?;
     match ty {
-        ethertype::IPV4 => ip::v4::<S>(ts, rest, depth),
-        ethertype::IPV6 => ip::v6::<S>(ts, rest, depth),
+        ethertype::IPV4 => ip::v4::<S>(cx, rest),
+        ethertype::IPV6 => ip::v6::<S>(cx, rest),
         _ => Err(Skip::NotIp),
     }
 }
@@ -391,18 +389,14 @@ fn snap_is_followed(ty: u16) -> bool {
 
 /// A PPPoE session frame (RFC 2516): version/type, code, session id,
 /// length, then a PPP frame without address and control bytes.
-fn pppoe_session<S: Segments>(
-    ts: Timestamp,
-    frame: &[u8],
-    depth: u8,
-) -> Result<Option<S::Out>, Skip> {
+fn pppoe_session<S: Segments>(cx: Cx<'_>, frame: &[u8]) -> Result<Option<S::Out>, Skip> {
     let (h, rest) = frame.split_first_chunk::<6>().ok_or(Skip::Truncated)?;
     // Version 1, type 1, code 0 (session data).
     if h[0] != 0x11 || h[1] != 0 {
         return Err(Skip::UnsupportedEncapsulation);
     }
     let len = usize::from(u16::from_be_bytes([h[4], h[5]]));
-    ppp::<S>(ts, up_to(rest, len), depth)
+    ppp::<S>(cx, up_to(rest, len))
 }
 
 /// The first `len` bytes of a tunnel's payload, or all there is: a payload
@@ -415,11 +409,7 @@ pub(super) fn up_to(payload: &[u8], len: usize) -> &[u8] {
 /// A PPP frame (RFC 1661), with or without RFC 1662's `ff 03` address and
 /// control bytes, and with a one- or two-byte protocol field (an odd first
 /// byte is a compressed protocol, RFC 1661 6.5).
-pub(super) fn ppp<S: Segments>(
-    ts: Timestamp,
-    frame: &[u8],
-    depth: u8,
-) -> Result<Option<S::Out>, Skip> {
+pub(super) fn ppp<S: Segments>(cx: Cx<'_>, frame: &[u8]) -> Result<Option<S::Out>, Skip> {
     let frame = match frame {
         [0xff, 0x03, rest @ ..] => rest,
         // The address byte alone: no protocol starts with 0xff.
@@ -432,9 +422,9 @@ pub(super) fn ppp<S: Segments>(
         _ => return Err(Skip::Truncated),
     };
     match protocol {
-        ppp_protocol::IPV4 => ip::v4::<S>(ts, rest, depth),
-        ppp_protocol::IPV6 => ip::v6::<S>(ts, rest, depth),
-        ppp_protocol::MPLS | ppp_protocol::MPLS_MULTICAST => mpls::<S>(ts, rest, depth),
+        ppp_protocol::IPV4 => ip::v4::<S>(cx, rest),
+        ppp_protocol::IPV6 => ip::v6::<S>(cx, rest),
+        ppp_protocol::MPLS | ppp_protocol::MPLS_MULTICAST => mpls::<S>(cx, rest),
         // Traffic, but unreadable, as encrypted 802.11 frames are.
         ppp_protocol::COMPRESSED | ppp_protocol::COMPRESSED_LINK => {
             Err(Skip::UnsupportedEncapsulation)
@@ -456,11 +446,7 @@ mod mpls_label {
 /// optional control word shows as four more bytes before the frame: the
 /// frame is where an EtherType synprint follows sits at its offset 12, or
 /// an 802.3 length followed by LLC/SNAP naming IP.
-pub(super) fn mpls<S: Segments>(
-    ts: Timestamp,
-    mut rest: &[u8],
-    depth: u8,
-) -> Result<Option<S::Out>, Skip> {
+pub(super) fn mpls<S: Segments>(cx: Cx<'_>, mut rest: &[u8]) -> Result<Option<S::Out>, Skip> {
     loop {
         let (entry, inner) = rest.split_first_chunk::<4>().ok_or(Skip::Truncated)?;
         rest = inner;
@@ -478,8 +464,8 @@ pub(super) fn mpls<S: Segments>(
         }
     }
     match rest.first().map(|b| b >> 4) {
-        Some(4) => ip::v4::<S>(ts, rest, depth),
-        Some(6) => ip::v6::<S>(ts, rest, depth),
+        Some(4) => ip::v4::<S>(cx, rest),
+        Some(6) => ip::v6::<S>(cx, rest),
         Some(0) => {
             // An Ethernet II frame of an EtherType the decoder follows, or
             // an 802.3 frame whose LLC/SNAP header names IP.
@@ -504,7 +490,7 @@ pub(super) fn mpls<S: Segments>(
                 return Err(Skip::UnsupportedEncapsulation);
             };
             // A pseudowire may carry MPLS again, so it counts as a tunnel.
-            ethernet::<S>(ts, frame, ip::deeper(depth)?)
+            ethernet::<S>(cx.deeper()?, frame)
         }
         Some(_) => Err(Skip::UnsupportedEncapsulation),
         None => Err(Skip::Truncated),
@@ -522,7 +508,8 @@ mod tests {
     #[test]
     fn followed_ethertypes_are_the_dispatched_ones() {
         for ty in 0..=u16::MAX {
-            let opened = ether_payload::<Handshakes>(Timestamp(0), ty, &[], 0) != Err(Skip::NotIp);
+            let opened =
+                ether_payload::<Handshakes>(Cx::top(Timestamp(0)), ty, &[]) != Err(Skip::NotIp);
             let length = ty <= ethertype::MAX_8023_LENGTH;
             assert_eq!(
                 opened,
@@ -539,7 +526,7 @@ mod tests {
         for ty in 0..=u16::MAX {
             let [hi, lo] = ty.to_be_bytes();
             let llc = [0xaa, 0xaa, 0x03, 0, 0, 0, hi, lo];
-            let opened = ieee8023::<Handshakes>(Timestamp(0), &llc, 0) != Err(Skip::NotIp);
+            let opened = ieee8023::<Handshakes>(Cx::top(Timestamp(0)), &llc) != Err(Skip::NotIp);
             assert_eq!(opened, snap_is_followed(ty), "EtherType {ty:#06x}");
         }
     }

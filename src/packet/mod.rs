@@ -20,7 +20,8 @@ pub use ip::MAX_TUNNEL_DEPTH;
 pub(crate) use link::ethertype;
 pub use link::LinkType;
 pub use observation::{
-    flags, hops, initial_ttl, initial_ttl_rank, IpVersion, Kind, Observation, Timestamp,
+    flags, hops, initial_ttl, initial_ttl_rank, IpVersion, Kind, Observation, Timestamp, Tunnel,
+    TunnelKind,
 };
 pub use options::{OptionsShape, P0fOptionView, TcpOption, TcpOptions, MAX_TCP_OPTIONS};
 pub use skip::Skip;
@@ -65,7 +66,7 @@ pub fn decode_followed(link: LinkType, ts: Timestamp, frame: &[u8]) -> Option<Se
 
 /// Decodes a bare IPv4 or IPv6 packet (as the kernel's saved SYN gives it).
 pub fn decode_ip(ts: Timestamp, packet: &[u8]) -> Result<Option<Observation>, Skip> {
-    ip::any::<Handshakes>(ts, packet, 0)
+    ip::any::<Handshakes>(ip::Cx::top(ts), packet)
 }
 
 /// Decodes the kernel's saved SYN (`TCP_SAVED_SYN`). The kernel saves a

@@ -80,6 +80,80 @@ impl IpVersion {
     }
 }
 
+/// The innermost tunnel a fingerprinted segment came through (records
+/// show it; the per-host state keeps hosts of different virtual networks
+/// apart by it).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Tunnel {
+    pub kind: TunnelKind,
+    /// The tunnel's own identifier, where its header has one: the VNI of
+    /// VXLAN, VXLAN-GPE and Geneve, the GRE key, ERSPAN's session ID,
+    /// PPTP's call ID, GTP-U's TEID, LISP's instance ID, and for L2TP the
+    /// tunnel ID times 65,536 plus the session ID.
+    pub id: Option<u32>,
+    /// The addresses of the IP header around the tunnel: its endpoints.
+    pub outer_src: IpAddr,
+    pub outer_dst: IpAddr,
+}
+
+/// Kinds of [`Tunnel`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum TunnelKind {
+    /// IPv4 or IPv6 straight in IPv4 or IPv6 (protocols 4 and 41).
+    IpInIp,
+    /// MPLS in IP (protocol 137).
+    MplsInIp,
+    EtherIp,
+    Gre,
+    Erspan,
+    /// PPTP's enhanced GRE.
+    Pptp,
+    Vxlan,
+    VxlanGpe,
+    Geneve,
+    GtpU,
+    L2tp,
+    Lisp,
+    Teredo,
+}
+
+impl TunnelKind {
+    pub const ALL: [TunnelKind; 13] = [
+        TunnelKind::IpInIp,
+        TunnelKind::MplsInIp,
+        TunnelKind::EtherIp,
+        TunnelKind::Gre,
+        TunnelKind::Erspan,
+        TunnelKind::Pptp,
+        TunnelKind::Vxlan,
+        TunnelKind::VxlanGpe,
+        TunnelKind::Geneve,
+        TunnelKind::GtpU,
+        TunnelKind::L2tp,
+        TunnelKind::Lisp,
+        TunnelKind::Teredo,
+    ];
+
+    /// The name records give it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TunnelKind::IpInIp => "ip_in_ip",
+            TunnelKind::MplsInIp => "mpls_in_ip",
+            TunnelKind::EtherIp => "etherip",
+            TunnelKind::Gre => "gre",
+            TunnelKind::Erspan => "erspan",
+            TunnelKind::Pptp => "pptp",
+            TunnelKind::Vxlan => "vxlan",
+            TunnelKind::VxlanGpe => "vxlan_gpe",
+            TunnelKind::Geneve => "geneve",
+            TunnelKind::GtpU => "gtp_u",
+            TunnelKind::L2tp => "l2tp",
+            TunnelKind::Lisp => "lisp",
+            TunnelKind::Teredo => "teredo",
+        }
+    }
+}
+
 /// Which side of the handshake a packet is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Kind {
@@ -149,6 +223,8 @@ pub struct Observation {
     pub payload_len: u16,
 
     pub options: TcpOptions,
+    /// The innermost tunnel around the packet, if any.
+    pub tunnel: Option<Tunnel>,
 }
 
 pub mod flags {
@@ -194,9 +270,10 @@ mod tests {
     #[test]
     fn observation_stays_small() {
         // Observations are moved through the pipeline by value; keep them
-        // within a few cache lines.
+        // within a few cache lines (a tunnel's outer addresses take 34
+        // bytes of them).
         assert!(
-            std::mem::size_of::<super::Observation>() <= 192,
+            std::mem::size_of::<super::Observation>() <= 200,
             "{}",
             std::mem::size_of::<super::Observation>()
         );

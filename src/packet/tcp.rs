@@ -3,7 +3,7 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use super::ip::IpHeader;
+use super::ip::{Cx, IpHeader, TunnelLayer};
 use super::{flags, IpVersion, Kind, Observation, Skip, TcpOptions, Timestamp};
 
 /// What the link and IP walk hands a TCP segment to, and what it returns:
@@ -11,7 +11,7 @@ use super::{flags, IpVersion, Kind, Observation, Skip, TcpOptions, Timestamp};
 pub(super) trait Segments {
     type Out;
     fn segment(
-        ts: Timestamp,
+        cx: Cx<'_>,
         ip: IpHeader<'_>,
         segment: &[u8],
         cut: bool,
@@ -25,12 +25,12 @@ impl Segments for Handshakes {
     type Out = Observation;
     #[inline(always)]
     fn segment(
-        ts: Timestamp,
+        cx: Cx<'_>,
         ip: IpHeader<'_>,
         segment: &[u8],
         cut: bool,
     ) -> Result<Option<Observation>, Skip> {
-        handshake(ts, ip, segment, cut)
+        handshake(cx, ip, segment, cut)
     }
 }
 
@@ -41,12 +41,12 @@ pub(super) struct Followed;
 impl Segments for Followed {
     type Out = Segment;
     fn segment(
-        ts: Timestamp,
+        cx: Cx<'_>,
         ip: IpHeader<'_>,
         segment: &[u8],
         cut: bool,
     ) -> Result<Option<Segment>, Skip> {
-        Ok(followed(ts, ip, segment, cut))
+        Ok(followed(cx.ts, ip, segment, cut))
     }
 }
 
@@ -114,7 +114,7 @@ fn followed(ts: Timestamp, ip: IpHeader<'_>, segment: &[u8], cut: bool) -> Optio
 }
 
 fn handshake(
-    ts: Timestamp,
+    cx: Cx<'_>,
     ip: IpHeader<'_>,
     segment: &[u8],
     cut: bool,
@@ -152,7 +152,7 @@ fn handshake(
     // Built in one expression, straight into the caller's slot: the
     // observation is up to 192 bytes and this runs for every SYN.
     Ok(Some(Observation {
-        ts,
+        ts: cx.ts,
         kind,
         ip_version: f.version,
         src_ip: f.src,
@@ -177,6 +177,7 @@ fn handshake(
         urgent_ptr: be16(18),
         payload_len,
         options: TcpOptions::parse(option_bytes),
+        tunnel: cx.tunnel.map(TunnelLayer::resolve),
     }))
 }
 

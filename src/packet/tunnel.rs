@@ -3,10 +3,10 @@
 //! L2TPv2, LISP and Teredo. IP-in-IP and MPLS-in-IP need no header of their
 //! own and live in `ip`.
 
-use super::ip::{self, deeper};
+use super::ip::{self, Cx, IpHeader, TunnelLayer};
 use super::link::{ethernet, ethertype, mpls, ppp, up_to};
 use super::tcp::Segments;
-use super::{Skip, Timestamp};
+use super::{Skip, TunnelKind};
 
 pub const VXLAN_PORT: u16 = 4789;
 /// Linux's own VXLAN port, from before IANA assigned 4789: the kernel's
@@ -63,6 +63,38 @@ impl UdpTunnel {
         }
     }
 
+    fn kind(self) -> TunnelKind {
+        match self {
+            UdpTunnel::Vxlan => TunnelKind::Vxlan,
+            UdpTunnel::VxlanGpe => TunnelKind::VxlanGpe,
+            UdpTunnel::Geneve => TunnelKind::Geneve,
+            UdpTunnel::GtpU => TunnelKind::GtpU,
+            UdpTunnel::L2tp => TunnelKind::L2tp,
+            UdpTunnel::Lisp => TunnelKind::Lisp,
+            UdpTunnel::Teredo => TunnelKind::Teredo,
+        }
+    }
+
+    /// The tunnel's identifier in `body` (see [`super::Tunnel::id`]), read
+    /// before the header is checked: a header found wrong makes no record.
+    fn id(self, body: &[u8]) -> Option<u32> {
+        let word = |at: usize| {
+            body.get(at..at + 4)
+                .map(|w| u32::from_be_bytes([w[0], w[1], w[2], w[3]]))
+        };
+        match self {
+            // The VNI: the word's top 24 bits.
+            UdpTunnel::Vxlan | UdpTunnel::VxlanGpe | UdpTunnel::Geneve => word(4).map(|w| w >> 8),
+            UdpTunnel::GtpU => word(4),
+            // The instance ID, where the I flag says there is one.
+            UdpTunnel::Lisp => word(4).filter(|_| body[0] & 0x08 != 0).map(|w| w >> 8),
+            // Tunnel and session IDs, after the length where the L flag
+            // says there is one.
+            UdpTunnel::L2tp => word(if body[0] & 0x40 != 0 { 4 } else { 2 }),
+            UdpTunnel::Teredo => None,
+        }
+    }
+
     /// Whether `body` holds at least the tunnel's fixed header (Teredo's
     /// is the inner IPv6 header: its indicators are optional).
     fn header_fits(self, body: &[u8]) -> bool {
@@ -105,9 +137,9 @@ mod gre_flag {
 /// Only a header that is that tunnel's makes its contents' skip reasons
 /// count.
 pub(super) fn udp<S: Segments>(
-    ts: Timestamp,
+    cx: Cx<'_>,
+    outer: IpHeader<'_>,
     datagram: &[u8],
-    depth: u8,
 ) -> Result<Option<S::Out>, Skip> {
     let (h, _) = datagram.split_first_chunk::<8>().ok_or(Skip::Truncated)?;
     let src_port = u16::from_be_bytes([h[0], h[1]]);
@@ -115,7 +147,7 @@ pub(super) fn udp<S: Segments>(
     let Some(tunnel) = UdpTunnel::of_port(dst_port).or_else(|| UdpTunnel::of_port(src_port)) else {
         return Err(Skip::NotTcp);
     };
-    let depth = deeper(depth)?;
+    let cx = cx.deeper()?;
     let len = usize::from(u16::from_be_bytes([h[4], h[5]]));
     if len < 8 {
         return Err(Skip::BadHeaderLength);
@@ -132,6 +164,12 @@ pub(super) fn udp<S: Segments>(
     if !tunnel.header_fits(body) {
         return Err(past_end);
     }
+    let layer = TunnelLayer {
+        kind: tunnel.kind(),
+        id: tunnel.id(body),
+        outer,
+    };
+    let cx = cx.within(&layer);
     match tunnel {
         UdpTunnel::Vxlan => {
             // Flags (I: a VNI follows, which RFC 7348 requires), reserved,
@@ -140,23 +178,23 @@ pub(super) fn udp<S: Segments>(
             if h[0] & VXLAN_I_FLAG == 0 {
                 return Err(Skip::NotTcp);
             }
-            ethernet::<S>(ts, inner, depth)
+            ethernet::<S>(cx, inner)
         }
-        UdpTunnel::VxlanGpe => vxlan_gpe::<S>(ts, body, depth),
-        UdpTunnel::Geneve => geneve::<S>(ts, body, past_end, depth),
-        UdpTunnel::GtpU => gtp_u::<S>(ts, body, depth),
-        UdpTunnel::L2tp => l2tp::<S>(ts, body, depth),
+        UdpTunnel::VxlanGpe => vxlan_gpe::<S>(cx, body),
+        UdpTunnel::Geneve => geneve::<S>(cx, body, past_end),
+        UdpTunnel::GtpU => gtp_u::<S>(cx, body),
+        UdpTunnel::L2tp => l2tp::<S>(cx, body),
         UdpTunnel::Lisp => {
             // Flags, nonce / map-version, instance id / locator bits; the
             // inner packet is IP, so anything else was not LISP.
             let (_, inner) = body.split_first_chunk::<8>().ok_or(Skip::Truncated)?;
             match inner.first().map(|b| b >> 4) {
-                Some(4 | 6) => ip::any::<S>(ts, inner, depth),
+                Some(4 | 6) => ip::any::<S>(cx, inner),
                 None => Err(past_end),
                 Some(_) => Err(Skip::NotTcp),
             }
         }
-        UdpTunnel::Teredo => teredo::<S>(ts, body, past_end, depth),
+        UdpTunnel::Teredo => teredo::<S>(cx, body, past_end),
     }
 }
 
@@ -166,20 +204,20 @@ const VXLAN_I_FLAG: u8 = 0x08;
 /// VXLAN-GPE: the `P` flag (0x04 of the first byte) says the fourth byte
 /// names the payload (1 IPv4, 2 IPv6, 3 Ethernet, 5 MPLS); without it the
 /// payload is Ethernet, as in VXLAN.
-fn vxlan_gpe<S: Segments>(ts: Timestamp, body: &[u8], depth: u8) -> Result<Option<S::Out>, Skip> {
+fn vxlan_gpe<S: Segments>(cx: Cx<'_>, body: &[u8]) -> Result<Option<S::Out>, Skip> {
     let (h, inner) = body.split_first_chunk::<8>().ok_or(Skip::Truncated)?;
     // Version 0 (bits 0x30) with a VNI.
     if h[0] & 0x30 != 0 || h[0] & VXLAN_I_FLAG == 0 {
         return Err(Skip::NotTcp);
     }
     if h[0] & 0x04 == 0 {
-        return ethernet::<S>(ts, inner, depth);
+        return ethernet::<S>(cx, inner);
     }
     match h[3] {
-        1 => ip::v4::<S>(ts, inner, depth),
-        2 => ip::v6::<S>(ts, inner, depth),
-        3 => ethernet::<S>(ts, inner, depth),
-        5 => mpls::<S>(ts, inner, depth),
+        1 => ip::v4::<S>(cx, inner),
+        2 => ip::v6::<S>(cx, inner),
+        3 => ethernet::<S>(cx, inner),
+        5 => mpls::<S>(cx, inner),
         _ => Err(Skip::UnsupportedEncapsulation),
     }
 }
@@ -188,12 +226,7 @@ fn vxlan_gpe<S: Segments>(ts: Timestamp, body: &[u8], depth: u8) -> Result<Optio
 /// (`00 01`, id and value lengths, id, value, 8-byte nonce, confirmation
 /// byte) and an origin indication (`00 00` and six bytes); anything but
 /// IPv6 after them was not Teredo.
-fn teredo<S: Segments>(
-    ts: Timestamp,
-    body: &[u8],
-    past_end: Skip,
-    depth: u8,
-) -> Result<Option<S::Out>, Skip> {
+fn teredo<S: Segments>(cx: Cx<'_>, body: &[u8], past_end: Skip) -> Result<Option<S::Out>, Skip> {
     let mut rest = body;
     if let [0x00, 0x01, id_len, au_len, ..] = *rest {
         let len = 4 + usize::from(id_len) + usize::from(au_len) + 8 + 1;
@@ -203,7 +236,7 @@ fn teredo<S: Segments>(
         rest = rest.get(8..).ok_or(past_end)?;
     }
     match rest.first() {
-        Some(b) if b >> 4 == 6 => ip::v6::<S>(ts, rest, depth),
+        Some(b) if b >> 4 == 6 => ip::v6::<S>(cx, rest),
         Some(_) => Err(Skip::NotTcp),
         None => Err(past_end),
     }
@@ -211,7 +244,7 @@ fn teredo<S: Segments>(
 
 /// GTPv1-U: only G-PDUs (message type 255) carry a subscriber's packets;
 /// echo, error and end-marker messages do not.
-fn gtp_u<S: Segments>(ts: Timestamp, body: &[u8], depth: u8) -> Result<Option<S::Out>, Skip> {
+fn gtp_u<S: Segments>(cx: Cx<'_>, body: &[u8]) -> Result<Option<S::Out>, Skip> {
     let (h, rest) = body.split_first_chunk::<8>().ok_or(Skip::Truncated)?;
     // Version 1, protocol type GTP: GTP' (type 0) has a port of its own,
     // so neither is GTP-U.
@@ -241,13 +274,13 @@ fn gtp_u<S: Segments>(ts: Timestamp, body: &[u8], depth: u8) -> Result<Option<S:
             rest = after;
         }
     }
-    ip::any::<S>(ts, rest, depth)
+    ip::any::<S>(cx, rest)
 }
 
 /// L2TPv2 data messages carry PPP; control messages (T bit) and L2TPv3
 /// (whose session headers cannot be read without the tunnel's setup) do
 /// not get opened.
-fn l2tp<S: Segments>(ts: Timestamp, body: &[u8], depth: u8) -> Result<Option<S::Out>, Skip> {
+fn l2tp<S: Segments>(cx: Cx<'_>, body: &[u8]) -> Result<Option<S::Out>, Skip> {
     let (h, mut rest) = body.split_first_chunk::<2>().ok_or(Skip::Truncated)?;
     let flags = u16::from_be_bytes(*h);
     match flags & 0x000f {
@@ -272,16 +305,11 @@ fn l2tp<S: Segments>(ts: Timestamp, body: &[u8], depth: u8) -> Result<Option<S::
         let (size, after) = rest.split_first_chunk::<2>().ok_or(Skip::Truncated)?;
         rest = skip(after, usize::from(u16::from_be_bytes(*size)))?;
     }
-    ppp::<S>(ts, rest, depth)
+    ppp::<S>(cx, rest)
 }
 
 /// Geneve (RFC 8926).
-fn geneve<S: Segments>(
-    ts: Timestamp,
-    body: &[u8],
-    past_end: Skip,
-    depth: u8,
-) -> Result<Option<S::Out>, Skip> {
+fn geneve<S: Segments>(cx: Cx<'_>, body: &[u8], past_end: Skip) -> Result<Option<S::Out>, Skip> {
     let (h, _) = body.split_first_chunk::<8>().ok_or(Skip::Truncated)?;
     // Geneve has only ever had version 0.
     if h[0] >> 6 != 0 {
@@ -291,9 +319,9 @@ fn geneve<S: Segments>(
     let options_len = usize::from(h[0] & 0x3f) * 4;
     let inner = body.get(8 + options_len..).ok_or(past_end)?;
     match u16::from_be_bytes([h[2], h[3]]) {
-        ethertype::TEB => ethernet::<S>(ts, inner, depth),
-        ethertype::IPV4 => ip::v4::<S>(ts, inner, depth),
-        ethertype::IPV6 => ip::v6::<S>(ts, inner, depth),
+        ethertype::TEB => ethernet::<S>(cx, inner),
+        ethertype::IPV4 => ip::v4::<S>(cx, inner),
+        ethertype::IPV6 => ip::v6::<S>(cx, inner),
         _ => Err(Skip::UnsupportedEncapsulation),
     }
 }
@@ -301,45 +329,65 @@ fn geneve<S: Segments>(
 /// GRE: version 0 (RFC 2784 with the RFC 2890 key and sequence fields) and
 /// PPTP's version 1.
 pub(super) fn gre<S: Segments>(
-    ts: Timestamp,
+    cx: Cx<'_>,
+    outer: IpHeader<'_>,
     packet: &[u8],
-    depth: u8,
 ) -> Result<Option<S::Out>, Skip> {
     let (h, _) = packet.split_first_chunk::<4>().ok_or(Skip::Truncated)?;
     let flags = u16::from_be_bytes([h[0], h[1]]);
     let protocol = u16::from_be_bytes([h[2], h[3]]);
     match flags & gre_flag::VERSION {
         0 => {}
-        1 => return pptp_gre::<S>(ts, packet, flags, protocol, depth),
+        1 => return pptp_gre::<S>(cx, outer, packet, flags, protocol),
         _ => return Err(Skip::UnsupportedEncapsulation),
     }
     let routing = flags & gre_flag::ROUTING != 0;
     // RFC 1701: the checksum word (checksum and routing offset) is there
     // when either the checksum or the routing bit is set.
+    let checksum_word = flags & gre_flag::CHECKSUM != 0 || routing;
     let words = [
-        flags & gre_flag::CHECKSUM != 0 || routing,
+        checksum_word,
         flags & gre_flag::KEY != 0,
         flags & gre_flag::SEQUENCE != 0,
     ]
     .iter()
     .filter(|&&present| present)
     .count();
+    let key_at = 4 + 4 * usize::from(checksum_word);
+    let key = packet
+        .get(key_at..key_at + 4)
+        .filter(|_| flags & gre_flag::KEY != 0)
+        .map(|k| u32::from_be_bytes([k[0], k[1], k[2], k[3]]));
     let mut at = 4 + 4 * words;
     if routing {
         at = after_source_routes(packet, at)?;
     }
     let inner = packet.get(at..).ok_or(Skip::Truncated)?;
+    let (kind, id) = match protocol {
+        // Type I has no header of its own; II and III name their session
+        // in their second half-word's low ten bits.
+        ERSPAN_II if flags & gre_flag::SEQUENCE == 0 => (TunnelKind::Erspan, key),
+        ERSPAN_II | ERSPAN_III => (
+            TunnelKind::Erspan,
+            inner
+                .get(2..4)
+                .map(|s| u32::from(u16::from_be_bytes([s[0], s[1]]) & 0x3ff)),
+        ),
+        _ => (TunnelKind::Gre, key),
+    };
+    let layer = TunnelLayer { kind, id, outer };
+    let cx = cx.within(&layer);
     match protocol {
-        ethertype::IPV4 => ip::v4::<S>(ts, inner, depth),
-        ethertype::IPV6 => ip::v6::<S>(ts, inner, depth),
-        ethertype::TEB => ethernet::<S>(ts, inner, depth),
-        ethertype::MPLS | ethertype::MPLS_MULTICAST => mpls::<S>(ts, inner, depth),
-        ethertype::PPP => ppp::<S>(ts, inner, depth),
+        ethertype::IPV4 => ip::v4::<S>(cx, inner),
+        ethertype::IPV6 => ip::v6::<S>(cx, inner),
+        ethertype::TEB => ethernet::<S>(cx, inner),
+        ethertype::MPLS | ethertype::MPLS_MULTICAST => mpls::<S>(cx, inner),
+        ethertype::PPP => ppp::<S>(cx, inner),
         // ERSPAN type I has no header of its own and no GRE sequence
         // number; type II adds both.
-        ERSPAN_II if flags & gre_flag::SEQUENCE == 0 => ethernet::<S>(ts, inner, depth),
-        ERSPAN_II => erspan_ii::<S>(ts, inner, depth),
-        ERSPAN_III => erspan_iii::<S>(ts, inner, depth),
+        ERSPAN_II if flags & gre_flag::SEQUENCE == 0 => ethernet::<S>(cx, inner),
+        ERSPAN_II => erspan_ii::<S>(cx, inner),
+        ERSPAN_III => erspan_iii::<S>(cx, inner),
         _ => Err(Skip::UnsupportedEncapsulation),
     }
 }
@@ -350,11 +398,11 @@ pub(super) fn gre<S: Segments>(
 /// carries no payload: not IP. PPTP usually encrypts its PPP frames (MPPE,
 /// PPP protocol 0x00fd), which synprint cannot open.
 fn pptp_gre<S: Segments>(
-    ts: Timestamp,
+    cx: Cx<'_>,
+    outer: IpHeader<'_>,
     packet: &[u8],
     flags: u16,
     protocol: u16,
-    depth: u8,
 ) -> Result<Option<S::Out>, Skip> {
     if protocol != ethertype::PPP
         || flags & (gre_flag::CHECKSUM | gre_flag::ROUTING | gre_flag::KEY) != gre_flag::KEY
@@ -374,20 +422,21 @@ fn pptp_gre<S: Segments>(
     if payload_len == 0 {
         return Err(Skip::NotIp);
     }
-    ppp::<S>(ts, up_to(body, payload_len), depth)
+    let layer = TunnelLayer {
+        kind: TunnelKind::Pptp,
+        id: Some(u32::from(u16::from_be_bytes([key[2], key[3]]))),
+        outer,
+    };
+    ppp::<S>(cx.within(&layer), up_to(body, payload_len))
 }
 
 /// EtherIP (RFC 3378): a two-byte header, then an Ethernet frame. The
 /// header's version (3) is not checked: FreeBSD 6.1 to 7.1 sent it in the
 /// wrong nibble (`03 00`) and its gif(4) still accepts that, and Wireshark
 /// decodes the frame whatever the version says.
-pub(super) fn etherip<S: Segments>(
-    ts: Timestamp,
-    packet: &[u8],
-    depth: u8,
-) -> Result<Option<S::Out>, Skip> {
+pub(super) fn etherip<S: Segments>(cx: Cx<'_>, packet: &[u8]) -> Result<Option<S::Out>, Skip> {
     let frame = packet.get(2..).ok_or(Skip::Truncated)?;
-    ethernet::<S>(ts, frame, depth)
+    ethernet::<S>(cx, frame)
 }
 
 /// Where RFC 1701's source route entries starting at `at` end: each is an
@@ -405,15 +454,15 @@ fn after_source_routes(packet: &[u8], mut at: usize) -> Result<usize, Skip> {
     }
 }
 
-fn erspan_ii<S: Segments>(ts: Timestamp, body: &[u8], depth: u8) -> Result<Option<S::Out>, Skip> {
+fn erspan_ii<S: Segments>(cx: Cx<'_>, body: &[u8]) -> Result<Option<S::Out>, Skip> {
     let (h, frame) = body.split_first_chunk::<8>().ok_or(Skip::Truncated)?;
     if h[0] >> 4 != 1 {
         return Err(Skip::UnsupportedEncapsulation);
     }
-    ethernet::<S>(ts, frame, depth)
+    ethernet::<S>(cx, frame)
 }
 
-fn erspan_iii<S: Segments>(ts: Timestamp, body: &[u8], depth: u8) -> Result<Option<S::Out>, Skip> {
+fn erspan_iii<S: Segments>(cx: Cx<'_>, body: &[u8]) -> Result<Option<S::Out>, Skip> {
     let (h, rest) = body.split_first_chunk::<12>().ok_or(Skip::Truncated)?;
     if h[0] >> 4 != 2 {
         return Err(Skip::UnsupportedEncapsulation);
@@ -427,8 +476,8 @@ fn erspan_iii<S: Segments>(ts: Timestamp, body: &[u8], depth: u8) -> Result<Opti
         rest
     };
     match frame_type {
-        0 => ethernet::<S>(ts, frame, depth),
-        2 => ip::any::<S>(ts, frame, depth),
+        0 => ethernet::<S>(cx, frame),
+        2 => ip::any::<S>(cx, frame),
         _ => Err(Skip::UnsupportedEncapsulation),
     }
 }

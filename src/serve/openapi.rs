@@ -278,6 +278,11 @@ fn record() -> Value {
         json!({"uptime_min": count, "days": count, "hours": count, "minutes": count,
                "modulo_days": count, "freq_hz": {"type": "number"}, "raw_freq_hz": {"type": "number"}}),
     );
+    let tunnel = object(
+        &["type", "id", "outer_src_ip", "outer_dst_ip"],
+        json!({"type": {"type": "string", "enum": crate::packet::TunnelKind::ALL.map(|k| k.as_str())},
+               "id": nullable_int(0, u32_max), "outer_src_ip": string, "outer_dst_ip": string}),
+    );
     let ip = json!({
         "ip_version": {"type": "integer", "enum": [4, 6]},
         "ip_ttl": int(0, 255),
@@ -307,6 +312,7 @@ fn record() -> Value {
         "ts": {"type": "number"},
         "src_ip": string, "src_port": int(0, 65535),
         "dst_ip": string, "dst_port": int(0, 65535),
+        "tunnel": tunnel,
         "p0f": p0f,
         "mtu": mtu,
         "uptime": uptime,

@@ -630,6 +630,7 @@ mod tests {
             urgent_ptr: 0,
             payload_len: 0,
             options: TcpOptions::parse(&[2, 4, 5, 0xb4, 1, 3, 3, 8, 1, 1, 4, 2]),
+            tunnel: None,
         }
     }
 
