@@ -1139,13 +1139,17 @@ mod tests {
         let t = std::thread::spawn(move || {
             std::thread::sleep(std::time::Duration::from_millis(20));
             waker.wake();
-            waker.wake();
         });
         // Unbound, the socket sees no packet: only the wake ends the wait.
         assert!(!socket.poll(60_000, Some(&wake)).expect("poll"));
         assert!(started.elapsed() < std::time::Duration::from_secs(30));
         t.join().unwrap();
-        // Reset: the next wait lasts its timeout.
+        // Two wakes before a wait end it, and both are reset: the next
+        // wait lasts its timeout. (Made here, not by the thread: its second
+        // wake could come after the first wait's reset.)
+        wake.wake();
+        wake.wake();
+        assert!(!socket.poll(60_000, Some(&wake)).expect("poll"));
         let again = std::time::Instant::now();
         assert!(!socket.poll(50, Some(&wake)).expect("poll"));
         assert!(again.elapsed() >= std::time::Duration::from_millis(40));
