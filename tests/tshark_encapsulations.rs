@@ -379,6 +379,8 @@ fn compare_tunnels_with_tshark(path: &Path) -> (Vec<String>, usize) {
                     ("gre", last_number("gre.key"))
                 } else if between.first() == Some(&"mpls") {
                     ("mpls_in_ip", None)
+                } else if between.first() == Some(&"udp") && has("mpls") {
+                    ("mpls_in_udp", None)
                 } else {
                     assert!(
                         between.is_empty(),

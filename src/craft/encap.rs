@@ -655,6 +655,8 @@ pub enum Encapsulation {
     GreMpls,
     /// MPLS-in-IP (IP protocol 137), over IPv6.
     MplsInIp,
+    /// MPLS in UDP (port 6635), over IPv6.
+    MplsInUdp,
     /// GRE (version 0) carrying PPP.
     GrePpp,
     /// PPTP's enhanced GRE carrying PPP, with an acknowledgement number.
@@ -697,7 +699,7 @@ pub enum Encapsulation {
 }
 
 impl Encapsulation {
-    pub const ALL: [Encapsulation; 50] = [
+    pub const ALL: [Encapsulation; 51] = [
         Encapsulation::Ethernet,
         Encapsulation::Vlan,
         Encapsulation::QinQ,
@@ -729,6 +731,7 @@ impl Encapsulation {
         Encapsulation::MplsPseudowire,
         Encapsulation::GreMpls,
         Encapsulation::MplsInIp,
+        Encapsulation::MplsInUdp,
         Encapsulation::GrePpp,
         Encapsulation::PptpGre,
         Encapsulation::EtherIp,
@@ -872,6 +875,10 @@ impl Encapsulation {
             Encapsulation::GreMpls => {
                 let g = gre(0x8847, GreFields::default(), &mpls(&[16], ip));
                 (LinkType::ETHERNET, eth(&ipv4_outer(47, &g)))
+            }
+            Encapsulation::MplsInUdp => {
+                let u = udp(49152, 6635, &mpls(&[16, 17], ip));
+                (LinkType::ETHERNET, eth(&ipv6_outer(17, &u)))
             }
             Encapsulation::MplsInIp => (
                 LinkType::ETHERNET,

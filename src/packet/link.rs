@@ -440,13 +440,9 @@ mod mpls_label {
     pub const OAM_ALERT: u32 = 14;
 }
 
-/// An MPLS label stack (RFC 3032) and what it carries. MPLS does not say
-/// what is under the stack: like Wireshark, synprint reads the first
-/// nibble: 4 or 6 is IP; 0 is an Ethernet pseudowire (RFC 4448), whose
-/// optional control word shows as four more bytes before the frame: the
-/// frame is where an EtherType synprint follows sits at its offset 12, or
-/// an 802.3 length followed by LLC/SNAP naming IP.
-pub(super) fn mpls<S: Segments>(cx: Cx<'_>, mut rest: &[u8]) -> Result<Option<S::Out>, Skip> {
+/// What an MPLS label stack (RFC 3032) carries: the bytes after its
+/// bottom entry.
+pub(super) fn below_labels(mut rest: &[u8]) -> Result<&[u8], Skip> {
     loop {
         let (entry, inner) = rest.split_first_chunk::<4>().ok_or(Skip::Truncated)?;
         rest = inner;
@@ -460,9 +456,19 @@ pub(super) fn mpls<S: Segments>(cx: Cx<'_>, mut rest: &[u8]) -> Result<Option<S:
             return Err(Skip::UnsupportedEncapsulation);
         }
         if entry[2] & 1 == 1 {
-            break;
+            return Ok(rest);
         }
     }
+}
+
+/// An MPLS label stack (RFC 3032) and what it carries. MPLS does not say
+/// what is under the stack: like Wireshark, synprint reads the first
+/// nibble: 4 or 6 is IP; 0 is an Ethernet pseudowire (RFC 4448), whose
+/// optional control word shows as four more bytes before the frame: the
+/// frame is where an EtherType synprint follows sits at its offset 12, or
+/// an 802.3 length followed by LLC/SNAP naming IP.
+pub(super) fn mpls<S: Segments>(cx: Cx<'_>, rest: &[u8]) -> Result<Option<S::Out>, Skip> {
+    let rest = below_labels(rest)?;
     match rest.first().map(|b| b >> 4) {
         Some(4) => ip::v4::<S>(cx, rest),
         Some(6) => ip::v6::<S>(cx, rest),

@@ -103,6 +103,8 @@ pub enum TunnelKind {
     IpInIp,
     /// MPLS in IP (protocol 137).
     MplsInIp,
+    /// MPLS in UDP (port 6635).
+    MplsInUdp,
     EtherIp,
     Gre,
     Erspan,
@@ -118,9 +120,10 @@ pub enum TunnelKind {
 }
 
 impl TunnelKind {
-    pub const ALL: [TunnelKind; 13] = [
+    pub const ALL: [TunnelKind; 14] = [
         TunnelKind::IpInIp,
         TunnelKind::MplsInIp,
+        TunnelKind::MplsInUdp,
         TunnelKind::EtherIp,
         TunnelKind::Gre,
         TunnelKind::Erspan,
@@ -139,6 +142,7 @@ impl TunnelKind {
         match self {
             TunnelKind::IpInIp => "ip_in_ip",
             TunnelKind::MplsInIp => "mpls_in_ip",
+            TunnelKind::MplsInUdp => "mpls_in_udp",
             TunnelKind::EtherIp => "etherip",
             TunnelKind::Gre => "gre",
             TunnelKind::Erspan => "erspan",

@@ -1,10 +1,10 @@
 //! Tunnels opened to reach the inner TCP: GRE (with ERSPAN, MPLS, PPP and
 //! PPTP's enhanced GRE), EtherIP, VXLAN and VXLAN-GPE, Geneve, GTP-U,
-//! L2TPv2, LISP and Teredo. IP-in-IP and MPLS-in-IP need no header of their
+//! L2TPv2, LISP, Teredo and MPLS in UDP. IP-in-IP and MPLS-in-IP need no header of their
 //! own and live in `ip`.
 
 use super::ip::{self, Cx, IpHeader, TunnelLayer};
-use super::link::{ethernet, ethertype, mpls, ppp, up_to};
+use super::link::{below_labels, ethernet, ethertype, mpls, ppp, up_to};
 use super::tcp::Segments;
 use super::{Skip, TunnelKind};
 
@@ -24,9 +24,12 @@ pub const VXLAN_GPE_PORT: u16 = 4790;
 pub const LISP_DATA_PORT: u16 = 4341;
 /// Teredo (RFC 4380): IPv6 in UDP through NATs.
 pub const TEREDO_PORT: u16 = 3544;
+/// MPLS in UDP (RFC 7510), as segment-routed data centres and Linux's
+/// foo-over-UDP carry it.
+pub const MPLS_UDP_PORT: u16 = 6635;
 
 /// The ports `udp` opens a tunnel at (as source or destination).
-pub const UDP_TUNNEL_PORTS: [u16; 8] = [
+pub const UDP_TUNNEL_PORTS: [u16; 9] = [
     VXLAN_PORT,
     VXLAN_LINUX_PORT,
     GENEVE_PORT,
@@ -35,6 +38,7 @@ pub const UDP_TUNNEL_PORTS: [u16; 8] = [
     VXLAN_GPE_PORT,
     LISP_DATA_PORT,
     TEREDO_PORT,
+    MPLS_UDP_PORT,
 ];
 
 /// UDP tunnels by well-known port.
@@ -47,6 +51,7 @@ enum UdpTunnel {
     L2tp,
     Lisp,
     Teredo,
+    Mpls,
 }
 
 impl UdpTunnel {
@@ -59,6 +64,7 @@ impl UdpTunnel {
             VXLAN_GPE_PORT => Some(UdpTunnel::VxlanGpe),
             LISP_DATA_PORT => Some(UdpTunnel::Lisp),
             TEREDO_PORT => Some(UdpTunnel::Teredo),
+            MPLS_UDP_PORT => Some(UdpTunnel::Mpls),
             _ => None,
         }
     }
@@ -72,6 +78,7 @@ impl UdpTunnel {
             UdpTunnel::L2tp => TunnelKind::L2tp,
             UdpTunnel::Lisp => TunnelKind::Lisp,
             UdpTunnel::Teredo => TunnelKind::Teredo,
+            UdpTunnel::Mpls => TunnelKind::MplsInUdp,
         }
     }
 
@@ -91,7 +98,7 @@ impl UdpTunnel {
             // Tunnel and session IDs, after the length where the L flag
             // says there is one.
             UdpTunnel::L2tp => word(if body[0] & 0x40 != 0 { 4 } else { 2 }),
-            UdpTunnel::Teredo => None,
+            UdpTunnel::Teredo | UdpTunnel::Mpls => None,
         }
     }
 
@@ -107,6 +114,8 @@ impl UdpTunnel {
             // Flags and version, tunnel and session ids.
             UdpTunnel::L2tp => 6,
             UdpTunnel::Teredo => 40,
+            // One label stack entry.
+            UdpTunnel::Mpls => 4,
         };
         body.len() >= min
     }
@@ -195,6 +204,16 @@ pub(super) fn udp<S: Segments>(
             }
         }
         UdpTunnel::Teredo => teredo::<S>(cx, body, past_end),
+        // MPLS has no header of its own to recognise: a label stack that
+        // does not end over IP was not MPLS. (An Ethernet pseudowire,
+        // which MPLS in UDP rarely carries, is not told from it.)
+        UdpTunnel::Mpls => match below_labels(body) {
+            Ok(inner) if matches!(inner.first().map(|b| b >> 4), Some(4 | 6)) => {
+                ip::any::<S>(cx, inner)
+            }
+            Ok([]) | Err(Skip::Truncated) => Err(past_end),
+            _ => Err(Skip::NotTcp),
+        },
     }
 }
 
