@@ -657,6 +657,8 @@ pub enum Encapsulation {
     MplsInIp,
     /// MPLS in UDP (port 6635), over IPv6.
     MplsInUdp,
+    /// GRE with a key in UDP (port 4754).
+    GreInUdp,
     /// GRE (version 0) carrying PPP.
     GrePpp,
     /// PPTP's enhanced GRE carrying PPP, with an acknowledgement number.
@@ -699,7 +701,7 @@ pub enum Encapsulation {
 }
 
 impl Encapsulation {
-    pub const ALL: [Encapsulation; 51] = [
+    pub const ALL: [Encapsulation; 52] = [
         Encapsulation::Ethernet,
         Encapsulation::Vlan,
         Encapsulation::QinQ,
@@ -732,6 +734,7 @@ impl Encapsulation {
         Encapsulation::GreMpls,
         Encapsulation::MplsInIp,
         Encapsulation::MplsInUdp,
+        Encapsulation::GreInUdp,
         Encapsulation::GrePpp,
         Encapsulation::PptpGre,
         Encapsulation::EtherIp,
@@ -879,6 +882,14 @@ impl Encapsulation {
             Encapsulation::MplsInUdp => {
                 let u = udp(49152, 6635, &mpls(&[16, 17], ip));
                 (LinkType::ETHERNET, eth(&ipv6_outer(17, &u)))
+            }
+            Encapsulation::GreInUdp => {
+                let fields = GreFields {
+                    key: Some(0x0102_0304),
+                    ..GreFields::default()
+                };
+                let u = udp(49152, 4754, &gre(ethertype_of(ip), fields, ip));
+                (LinkType::ETHERNET, eth(&ipv4_outer(17, &u)))
             }
             Encapsulation::MplsInIp => (
                 LinkType::ETHERNET,

@@ -80,9 +80,9 @@ impl IpVersion {
     }
 }
 
-/// The innermost tunnel a fingerprinted segment came through (records
-/// show it; the per-host state keeps hosts of different virtual networks
-/// apart by it).
+/// The innermost tunnel a fingerprinted segment came through, as records
+/// show it. Nothing else reads it: hosts and connections are told apart
+/// by their inner addresses.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Tunnel {
     pub kind: TunnelKind,

@@ -592,6 +592,37 @@ fn plain_udp_on_a_tunnel_port_is_not_tcp() {
     }
 }
 
+/// GRE in UDP is opened only as GRE version 0 with its reserved bits
+/// clear, carrying what GRE over IP would be opened for; anything else on
+/// its port is plain UDP, where GRE over IP would be an unsupported
+/// encapsulation.
+#[test]
+fn gre_in_udp_is_only_gre_that_would_be_opened() {
+    use crate::craft::{gre, GreFields};
+    let ip = v4_syn().ip_bytes();
+    let in_udp = |g: &[u8]| decode_ip(TS, &ipv4_outer(17, &udp(40000, 4754, g)));
+    let plain = gre(0x0800, GreFields::default(), &ip);
+    let obs = in_udp(&plain).expect("decoded").expect("a SYN");
+    assert_eq!(obs.tunnel.map(|t| t.kind), Some(TunnelKind::Gre));
+    let mut reserved = plain.clone();
+    reserved[1] |= 0x08;
+    let mut version_1 = plain.clone();
+    version_1[1] |= 0x01;
+    let mut other = plain.clone();
+    other[2..4].copy_from_slice(&0x1234u16.to_be_bytes());
+    for (what, g) in [
+        ("reserved bit", &reserved),
+        ("version 1", &version_1),
+        ("protocol", &other),
+    ] {
+        assert_eq!(in_udp(g), Err(Skip::NotTcp), "{what}");
+    }
+    assert_eq!(
+        decode_ip(TS, &ipv4_outer(47, &other)),
+        Err(Skip::UnsupportedEncapsulation)
+    );
+}
+
 /// Ethernet II from `payload` and an EtherType (locally administered MACs).
 fn ether(ethertype: u16, payload: &[u8]) -> Vec<u8> {
     let mut f = vec![2, 0, 0, 0, 0, 2, 2, 0, 0, 0, 0, 1];

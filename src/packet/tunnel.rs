@@ -1,6 +1,6 @@
 //! Tunnels opened to reach the inner TCP: GRE (with ERSPAN, MPLS, PPP and
 //! PPTP's enhanced GRE), EtherIP, VXLAN and VXLAN-GPE, Geneve, GTP-U,
-//! L2TPv2, LISP, Teredo and MPLS in UDP. IP-in-IP and MPLS-in-IP need no header of their
+//! L2TPv2, LISP, Teredo, and MPLS and GRE in UDP. IP-in-IP and MPLS-in-IP need no header of their
 //! own and live in `ip`.
 
 use super::ip::{self, Cx, IpHeader, TunnelLayer};
@@ -27,9 +27,11 @@ pub const TEREDO_PORT: u16 = 3544;
 /// MPLS in UDP (RFC 7510), as segment-routed data centres and Linux's
 /// foo-over-UDP carry it.
 pub const MPLS_UDP_PORT: u16 = 6635;
+/// GRE in UDP (RFC 8086).
+pub const GRE_UDP_PORT: u16 = 4754;
 
 /// The ports `udp` opens a tunnel at (as source or destination).
-pub const UDP_TUNNEL_PORTS: [u16; 9] = [
+pub const UDP_TUNNEL_PORTS: [u16; 10] = [
     VXLAN_PORT,
     VXLAN_LINUX_PORT,
     GENEVE_PORT,
@@ -39,6 +41,7 @@ pub const UDP_TUNNEL_PORTS: [u16; 9] = [
     LISP_DATA_PORT,
     TEREDO_PORT,
     MPLS_UDP_PORT,
+    GRE_UDP_PORT,
 ];
 
 /// UDP tunnels by well-known port.
@@ -52,6 +55,7 @@ enum UdpTunnel {
     Lisp,
     Teredo,
     Mpls,
+    Gre,
 }
 
 impl UdpTunnel {
@@ -65,6 +69,7 @@ impl UdpTunnel {
             LISP_DATA_PORT => Some(UdpTunnel::Lisp),
             TEREDO_PORT => Some(UdpTunnel::Teredo),
             MPLS_UDP_PORT => Some(UdpTunnel::Mpls),
+            GRE_UDP_PORT => Some(UdpTunnel::Gre),
             _ => None,
         }
     }
@@ -79,6 +84,8 @@ impl UdpTunnel {
             UdpTunnel::Lisp => TunnelKind::Lisp,
             UdpTunnel::Teredo => TunnelKind::Teredo,
             UdpTunnel::Mpls => TunnelKind::MplsInUdp,
+            // `gre` names it again, with its key.
+            UdpTunnel::Gre => TunnelKind::Gre,
         }
     }
 
@@ -98,7 +105,7 @@ impl UdpTunnel {
             // Tunnel and session IDs, after the length where the L flag
             // says there is one.
             UdpTunnel::L2tp => word(if body[0] & 0x40 != 0 { 4 } else { 2 }),
-            UdpTunnel::Teredo | UdpTunnel::Mpls => None,
+            UdpTunnel::Teredo | UdpTunnel::Mpls | UdpTunnel::Gre => None,
         }
     }
 
@@ -114,8 +121,8 @@ impl UdpTunnel {
             // Flags and version, tunnel and session ids.
             UdpTunnel::L2tp => 6,
             UdpTunnel::Teredo => 40,
-            // One label stack entry.
-            UdpTunnel::Mpls => 4,
+            // One label stack entry; GRE's flags and protocol.
+            UdpTunnel::Mpls | UdpTunnel::Gre => 4,
         };
         body.len() >= min
     }
@@ -214,8 +221,30 @@ pub(super) fn udp<S: Segments>(
             Ok([]) | Err(Skip::Truncated) => Err(past_end),
             _ => Err(Skip::NotTcp),
         },
+        // GRE version 0 (RFC 8086) with its reserved bits clear, carrying
+        // something `gre` opens: anything else was not GRE.
+        UdpTunnel::Gre => {
+            let flags = u16::from_be_bytes([body[0], body[1]]);
+            let protocol = u16::from_be_bytes([body[2], body[3]]);
+            if flags & 0x0fff != 0 || !GRE_IN_UDP_PROTOCOLS.contains(&protocol) {
+                return Err(Skip::NotTcp);
+            }
+            gre::<S>(cx, outer, body)
+        }
     }
 }
+
+/// What GRE in UDP is taken to carry: what `gre` opens.
+const GRE_IN_UDP_PROTOCOLS: [u16; 8] = [
+    ethertype::IPV4,
+    ethertype::IPV6,
+    ethertype::TEB,
+    ethertype::MPLS,
+    ethertype::MPLS_MULTICAST,
+    ethertype::PPP,
+    ERSPAN_II,
+    ERSPAN_III,
+];
 
 /// VXLAN's and VXLAN-GPE's I flag: the VNI field is valid.
 const VXLAN_I_FLAG: u8 = 0x08;
