@@ -394,7 +394,7 @@ fn compare_tunnels_with_tshark(path: &Path) -> (Vec<String>, usize) {
             }
             _ => None,
         };
-        let got = obs.tunnel.map(|t| {
+        let got = obs.tunnel.as_ref().map(|t| {
             (
                 t.kind.as_str().to_owned(),
                 t.id,

@@ -7,7 +7,7 @@ use crate::classify::{
 use crate::fingerprint::{OptionKinds, ZardaxtOptions};
 use crate::json::JsonBuf;
 use crate::p0f::{HostChange, Mtu, P0fMatch, Uptime};
-use crate::packet::{IpVersion, Kind, Observation};
+use crate::packet::{IpVersion, Kind, Observation, Tunnel};
 
 /// What a client claims to run, to judge a record against.
 #[derive(Clone, Copy, Debug)]
@@ -403,15 +403,7 @@ impl Record {
             Hole::TsEcr => j.u64(ts_ecr.into()),
             Hole::Tunnel => {
                 if let Some(t) = &o.tunnel {
-                    j.raw(",\"tunnel\":{\"type\":\"");
-                    j.raw(t.kind.as_str());
-                    j.raw("\",\"id\":");
-                    j.opt_u64(t.id.map(u64::from));
-                    j.raw(",\"outer_src_ip\":\"");
-                    j.raw_ip(t.outer_src);
-                    j.raw("\",\"outer_dst_ip\":\"");
-                    j.raw_ip(t.outer_dst);
-                    j.raw("\"}");
+                    write_tunnel(j, t);
                 }
             }
             Hole::Uptime => {
@@ -453,6 +445,22 @@ impl Record {
         // keeps this total.
         serde_json::from_slice(j.as_bytes()).unwrap_or(serde_json::Value::Null)
     }
+}
+
+/// `,"tunnel":{...}`: out of line, as few records have one and every
+/// template fill inlines the holes' writer.
+#[cold]
+#[inline(never)]
+fn write_tunnel(j: &mut JsonBuf, t: &Tunnel) {
+    j.raw(",\"tunnel\":{\"type\":\"");
+    j.raw(t.kind.as_str());
+    j.raw("\",\"id\":");
+    j.opt_u64(t.id.map(u64::from));
+    j.raw(",\"outer_src_ip\":\"");
+    j.raw_ip(t.outer_src);
+    j.raw("\",\"outer_dst_ip\":\"");
+    j.raw_ip(t.outer_dst);
+    j.raw("\"}");
 }
 
 /// Templates of the records written recently, by shape (`TemplateKey`):

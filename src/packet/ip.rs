@@ -145,7 +145,7 @@ impl IpHeader<'_> {
 }
 
 /// An IP packet of either version, told apart by its first nibble.
-pub(super) fn any<S: Segments>(cx: Cx<'_>, packet: &[u8]) -> Result<Option<S::Out>, Skip> {
+pub(super) fn any<S: Segments>(cx: &Cx<'_>, packet: &[u8]) -> Result<Option<S::Out>, Skip> {
     match packet.first().map(|b| b >> 4) {
         Some(4) => v4::<S>(cx, packet),
         Some(6) => v6::<S>(cx, packet),
@@ -154,7 +154,7 @@ pub(super) fn any<S: Segments>(cx: Cx<'_>, packet: &[u8]) -> Result<Option<S::Ou
     }
 }
 
-pub(super) fn v4<S: Segments>(cx: Cx<'_>, packet: &[u8]) -> Result<Option<S::Out>, Skip> {
+pub(super) fn v4<S: Segments>(cx: &Cx<'_>, packet: &[u8]) -> Result<Option<S::Out>, Skip> {
     let fixed = packet.first_chunk::<20>().ok_or(Skip::Truncated)?;
     if fixed[0] >> 4 != 4 {
         return Err(Skip::BadIpVersion);
@@ -206,7 +206,7 @@ fn within(packet: &[u8], len: usize) -> (&[u8], bool) {
     }
 }
 
-pub(super) fn v6<S: Segments>(cx: Cx<'_>, packet: &[u8]) -> Result<Option<S::Out>, Skip> {
+pub(super) fn v6<S: Segments>(cx: &Cx<'_>, packet: &[u8]) -> Result<Option<S::Out>, Skip> {
     let (fixed, _) = packet.split_first_chunk::<40>().ok_or(Skip::Truncated)?;
     if fixed[0] >> 4 != 6 {
         return Err(Skip::BadIpVersion);
@@ -266,12 +266,42 @@ pub(super) fn v6<S: Segments>(cx: Cx<'_>, packet: &[u8]) -> Result<Option<S::Out
     transport::<S>(cx, ip, next, rest, cut)
 }
 
+/// A tunnel with no header of its own: IP in IP, EtherIP, MPLS in IP. Out
+/// of line, as the `TunnelLayer` on its stack made `transport`, which
+/// every TCP segment goes through, too large to inline.
+#[cold]
+#[inline(never)]
+fn headerless_tunnel<S: Segments>(
+    cx: &Cx<'_>,
+    outer: IpHeader<'_>,
+    protocol: u8,
+    payload: &[u8],
+) -> Result<Option<S::Out>, Skip> {
+    let kind = match protocol {
+        proto::ETHERIP => TunnelKind::EtherIp,
+        proto::MPLS => TunnelKind::MplsInIp,
+        _ => TunnelKind::IpInIp,
+    };
+    let layer = TunnelLayer {
+        kind,
+        id: None,
+        outer,
+    };
+    let cx = &cx.deeper()?.within(&layer);
+    match protocol {
+        proto::IPV4 => v4::<S>(cx, payload),
+        proto::IPV6 => v6::<S>(cx, payload),
+        proto::ETHERIP => tunnel::etherip::<S>(cx, payload),
+        _ => super::link::mpls::<S>(cx, payload),
+    }
+}
+
 /// `cut`: the packet is shorter than its IP length says. A cut SYN is not
 /// fingerprinted (p0f gives up on it too), but a cut segment whose flags
 /// show it is no SYN is simply not interesting: captures with a small snap
 /// length cut most data segments, and those are not skips.
 fn transport<S: Segments>(
-    cx: Cx<'_>,
+    cx: &Cx<'_>,
     ip: IpHeader<'_>,
     protocol: u8,
     payload: &[u8],
@@ -280,25 +310,9 @@ fn transport<S: Segments>(
     match protocol {
         proto::TCP => S::segment(cx, ip, payload, cut),
         proto::UDP => tunnel::udp::<S>(cx, ip, payload),
-        proto::GRE => tunnel::gre::<S>(cx.deeper()?, ip, payload),
+        proto::GRE => tunnel::gre::<S>(&cx.deeper()?, ip, payload),
         proto::IPV4 | proto::IPV6 | proto::ETHERIP | proto::MPLS => {
-            let kind = match protocol {
-                proto::ETHERIP => TunnelKind::EtherIp,
-                proto::MPLS => TunnelKind::MplsInIp,
-                _ => TunnelKind::IpInIp,
-            };
-            let layer = TunnelLayer {
-                kind,
-                id: None,
-                outer: ip,
-            };
-            let cx = cx.deeper()?.within(&layer);
-            match protocol {
-                proto::IPV4 => v4::<S>(cx, payload),
-                proto::IPV6 => v6::<S>(cx, payload),
-                proto::ETHERIP => tunnel::etherip::<S>(cx, payload),
-                _ => super::link::mpls::<S>(cx, payload),
-            }
+            headerless_tunnel::<S>(cx, ip, protocol, payload)
         }
         // A tunnel, as over UDP (port 1701), which is not opened either.
         proto::L2TP => Err(Skip::UnsupportedEncapsulation),

@@ -126,7 +126,7 @@ pub(super) fn decode<S: Segments>(
     ts: Timestamp,
     frame: &[u8],
 ) -> Result<Option<S::Out>, Skip> {
-    let cx = Cx::top(ts);
+    let cx = &Cx::top(ts);
     match link {
         LinkType::ETHERNET => ethernet::<S>(cx, frame),
         LinkType::RAW | LinkType::DLT_RAW_12 | LinkType::DLT_RAW_14 => ip::any::<S>(cx, frame),
@@ -203,7 +203,7 @@ const PKTAP_MIN_HEADER: usize = 108;
 /// order: its own length, a record type (1: a packet follows), the link
 /// type of the packet after the header, then interface and process
 /// details synprint does not need.
-fn pktap<S: Segments>(cx: Cx<'_>, frame: &[u8]) -> Result<Option<S::Out>, Skip> {
+fn pktap<S: Segments>(cx: &Cx<'_>, frame: &[u8]) -> Result<Option<S::Out>, Skip> {
     let (h, _) = frame.split_first_chunk::<12>().ok_or(Skip::Truncated)?;
     let word = |at: usize| u32::from_le_bytes([h[at], h[at + 1], h[at + 2], h[at + 3]]);
     let len = usize::try_from(word(0)).unwrap_or(usize::MAX);
@@ -231,7 +231,7 @@ fn pktap<S: Segments>(cx: Cx<'_>, frame: &[u8]) -> Result<Option<S::Out>, Skip> 
 /// the MAC header (24 bytes; a fourth address between access points; QoS
 /// and HT control fields where the subtype and flags say) and an LLC/SNAP
 /// header naming the EtherType. Encrypted frames cannot be read.
-fn wifi<S: Segments>(cx: Cx<'_>, frame: &[u8]) -> Result<Option<S::Out>, Skip> {
+fn wifi<S: Segments>(cx: &Cx<'_>, frame: &[u8]) -> Result<Option<S::Out>, Skip> {
     let (&[fc0, fc1], _) = frame.split_first_chunk::<2>().ok_or(Skip::Truncated)?;
     let (frame_type, subtype) = ((fc0 >> 2) & 0x3, fc0 >> 4);
     // Management, control and extension frames; data subtypes without a
@@ -280,7 +280,7 @@ fn llc_snap(body: &[u8]) -> Result<(u16, &[u8]), Skip> {
 /// file's byte order (libpcap and Wireshark swap them by it when reading),
 /// but the file header does not reach the decoder; the first attribute's
 /// type, a small number, tells the same for every file a capture writes.
-fn nflog<S: Segments>(cx: Cx<'_>, frame: &[u8]) -> Result<Option<S::Out>, Skip> {
+fn nflog<S: Segments>(cx: &Cx<'_>, frame: &[u8]) -> Result<Option<S::Out>, Skip> {
     const PAYLOAD: u16 = 9;
     let (h, mut rest) = frame.split_first_chunk::<4>().ok_or(Skip::Truncated)?;
     let little_endian = match rest.get(2..4) {
@@ -326,7 +326,7 @@ fn nflog<S: Segments>(cx: Cx<'_>, frame: &[u8]) -> Result<Option<S::Out>, Skip> 
 /// BSD address families: AF_INET is 2 everywhere, AF_INET6 differs by
 /// system (Linux 10, NetBSD/OpenBSD 24, FreeBSD 28, macOS 30).
 fn address_family<S: Segments>(
-    cx: Cx<'_>,
+    cx: &Cx<'_>,
     family: u32,
     packet: &[u8],
 ) -> Result<Option<S::Out>, Skip> {
@@ -338,7 +338,7 @@ fn address_family<S: Segments>(
 }
 
 /// An Ethernet II frame (destination, source, EtherType, payload).
-pub(super) fn ethernet<S: Segments>(cx: Cx<'_>, frame: &[u8]) -> Result<Option<S::Out>, Skip> {
+pub(super) fn ethernet<S: Segments>(cx: &Cx<'_>, frame: &[u8]) -> Result<Option<S::Out>, Skip> {
     let (h, rest) = frame.split_first_chunk::<14>().ok_or(Skip::Truncated)?;
     ether_payload::<S>(cx, u16::from_be_bytes([h[12], h[13]]), rest)
 }
@@ -346,7 +346,7 @@ pub(super) fn ethernet<S: Segments>(cx: Cx<'_>, frame: &[u8]) -> Result<Option<S
 /// The payload of an EtherType, after any number of VLAN tags. Each tag
 /// consumes four bytes, so the loop ends with the frame.
 fn ether_payload<S: Segments>(
-    cx: Cx<'_>,
+    cx: &Cx<'_>,
     mut ty: u16,
     mut rest: &[u8],
 ) -> Result<Option<S::Out>, Skip> {
@@ -372,7 +372,7 @@ fn ether_payload<S: Segments>(
 /// path (inlined, it cost 5 instructions per SYN there).
 #[cold]
 #[inline(never)]
-fn ieee8023<S: Segments>(cx: Cx<'_>, frame: &[u8]) -> Result<Option<S::Out>, Skip> {
+fn ieee8023<S: Segments>(cx: &Cx<'_>, frame: &[u8]) -> Result<Option<S::Out>, Skip> {
     let (ty, rest) = llc_snap(frame)?;
     match ty {
         ethertype::IPV4 => ip::v4::<S>(cx, rest),
@@ -389,7 +389,7 @@ fn snap_is_followed(ty: u16) -> bool {
 
 /// A PPPoE session frame (RFC 2516): version/type, code, session id,
 /// length, then a PPP frame without address and control bytes.
-fn pppoe_session<S: Segments>(cx: Cx<'_>, frame: &[u8]) -> Result<Option<S::Out>, Skip> {
+fn pppoe_session<S: Segments>(cx: &Cx<'_>, frame: &[u8]) -> Result<Option<S::Out>, Skip> {
     let (h, rest) = frame.split_first_chunk::<6>().ok_or(Skip::Truncated)?;
     // Version 1, type 1, code 0 (session data).
     if h[0] != 0x11 || h[1] != 0 {
@@ -409,7 +409,7 @@ pub(super) fn up_to(payload: &[u8], len: usize) -> &[u8] {
 /// A PPP frame (RFC 1661), with or without RFC 1662's `ff 03` address and
 /// control bytes, and with a one- or two-byte protocol field (an odd first
 /// byte is a compressed protocol, RFC 1661 6.5).
-pub(super) fn ppp<S: Segments>(cx: Cx<'_>, frame: &[u8]) -> Result<Option<S::Out>, Skip> {
+pub(super) fn ppp<S: Segments>(cx: &Cx<'_>, frame: &[u8]) -> Result<Option<S::Out>, Skip> {
     let frame = match frame {
         [0xff, 0x03, rest @ ..] => rest,
         // The address byte alone: no protocol starts with 0xff.
@@ -467,7 +467,7 @@ pub(super) fn below_labels(mut rest: &[u8]) -> Result<&[u8], Skip> {
 /// optional control word shows as four more bytes before the frame: the
 /// frame is where an EtherType synprint follows sits at its offset 12, or
 /// an 802.3 length followed by LLC/SNAP naming IP.
-pub(super) fn mpls<S: Segments>(cx: Cx<'_>, rest: &[u8]) -> Result<Option<S::Out>, Skip> {
+pub(super) fn mpls<S: Segments>(cx: &Cx<'_>, rest: &[u8]) -> Result<Option<S::Out>, Skip> {
     let rest = below_labels(rest)?;
     match rest.first().map(|b| b >> 4) {
         Some(4) => ip::v4::<S>(cx, rest),
@@ -496,7 +496,7 @@ pub(super) fn mpls<S: Segments>(cx: Cx<'_>, rest: &[u8]) -> Result<Option<S::Out
                 return Err(Skip::UnsupportedEncapsulation);
             };
             // A pseudowire may carry MPLS again, so it counts as a tunnel.
-            ethernet::<S>(cx.deeper()?, frame)
+            ethernet::<S>(&cx.deeper()?, frame)
         }
         Some(_) => Err(Skip::UnsupportedEncapsulation),
         None => Err(Skip::Truncated),
@@ -515,7 +515,7 @@ mod tests {
     fn followed_ethertypes_are_the_dispatched_ones() {
         for ty in 0..=u16::MAX {
             let opened =
-                ether_payload::<Handshakes>(Cx::top(Timestamp(0)), ty, &[]) != Err(Skip::NotIp);
+                ether_payload::<Handshakes>(&Cx::top(Timestamp(0)), ty, &[]) != Err(Skip::NotIp);
             let length = ty <= ethertype::MAX_8023_LENGTH;
             assert_eq!(
                 opened,
@@ -532,7 +532,7 @@ mod tests {
         for ty in 0..=u16::MAX {
             let [hi, lo] = ty.to_be_bytes();
             let llc = [0xaa, 0xaa, 0x03, 0, 0, 0, hi, lo];
-            let opened = ieee8023::<Handshakes>(Cx::top(Timestamp(0)), &llc) != Err(Skip::NotIp);
+            let opened = ieee8023::<Handshakes>(&Cx::top(Timestamp(0)), &llc) != Err(Skip::NotIp);
             assert_eq!(opened, snap_is_followed(ty), "EtherType {ty:#06x}");
         }
     }

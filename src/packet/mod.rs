@@ -66,7 +66,7 @@ pub fn decode_followed(link: LinkType, ts: Timestamp, frame: &[u8]) -> Option<Se
 
 /// Decodes a bare IPv4 or IPv6 packet (as the kernel's saved SYN gives it).
 pub fn decode_ip(ts: Timestamp, packet: &[u8]) -> Result<Option<Observation>, Skip> {
-    ip::any::<Handshakes>(ip::Cx::top(ts), packet)
+    ip::any::<Handshakes>(&ip::Cx::top(ts), packet)
 }
 
 /// Decodes the kernel's saved SYN (`TCP_SAVED_SYN`). The kernel saves a

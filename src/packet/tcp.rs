@@ -3,7 +3,7 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use super::ip::{Cx, IpHeader, TunnelLayer};
+use super::ip::{Cx, IpHeader};
 use super::{flags, IpVersion, Kind, Observation, Skip, TcpOptions, Timestamp};
 
 /// What the link and IP walk hands a TCP segment to, and what it returns:
@@ -11,7 +11,7 @@ use super::{flags, IpVersion, Kind, Observation, Skip, TcpOptions, Timestamp};
 pub(super) trait Segments {
     type Out;
     fn segment(
-        cx: Cx<'_>,
+        cx: &Cx<'_>,
         ip: IpHeader<'_>,
         segment: &[u8],
         cut: bool,
@@ -25,7 +25,7 @@ impl Segments for Handshakes {
     type Out = Observation;
     #[inline(always)]
     fn segment(
-        cx: Cx<'_>,
+        cx: &Cx<'_>,
         ip: IpHeader<'_>,
         segment: &[u8],
         cut: bool,
@@ -41,7 +41,7 @@ pub(super) struct Followed;
 impl Segments for Followed {
     type Out = Segment;
     fn segment(
-        cx: Cx<'_>,
+        cx: &Cx<'_>,
         ip: IpHeader<'_>,
         segment: &[u8],
         cut: bool,
@@ -114,7 +114,7 @@ fn followed(ts: Timestamp, ip: IpHeader<'_>, segment: &[u8], cut: bool) -> Optio
 }
 
 fn handshake(
-    cx: Cx<'_>,
+    cx: &Cx<'_>,
     ip: IpHeader<'_>,
     segment: &[u8],
     cut: bool,
@@ -177,7 +177,7 @@ fn handshake(
         urgent_ptr: be16(18),
         payload_len,
         options: TcpOptions::parse(option_bytes),
-        tunnel: cx.tunnel.map(TunnelLayer::resolve),
+        tunnel: cx.tunnel.map(|t| Box::new(t.resolve())),
     }))
 }
 

@@ -153,7 +153,7 @@ mod gre_flag {
 /// Only a header that is that tunnel's makes its contents' skip reasons
 /// count.
 pub(super) fn udp<S: Segments>(
-    cx: Cx<'_>,
+    cx: &Cx<'_>,
     outer: IpHeader<'_>,
     datagram: &[u8],
 ) -> Result<Option<S::Out>, Skip> {
@@ -163,7 +163,7 @@ pub(super) fn udp<S: Segments>(
     let Some(tunnel) = UdpTunnel::of_port(dst_port).or_else(|| UdpTunnel::of_port(src_port)) else {
         return Err(Skip::NotTcp);
     };
-    let cx = cx.deeper()?;
+    let cx = &cx.deeper()?;
     let len = usize::from(u16::from_be_bytes([h[4], h[5]]));
     if len < 8 {
         return Err(Skip::BadHeaderLength);
@@ -185,7 +185,7 @@ pub(super) fn udp<S: Segments>(
         id: tunnel.id(body),
         outer,
     };
-    let cx = cx.within(&layer);
+    let cx = &cx.within(&layer);
     match tunnel {
         UdpTunnel::Vxlan => {
             // Flags (I: a VNI follows, which RFC 7348 requires), reserved,
@@ -252,7 +252,7 @@ const VXLAN_I_FLAG: u8 = 0x08;
 /// VXLAN-GPE: the `P` flag (0x04 of the first byte) says the fourth byte
 /// names the payload (1 IPv4, 2 IPv6, 3 Ethernet, 5 MPLS); without it the
 /// payload is Ethernet, as in VXLAN.
-fn vxlan_gpe<S: Segments>(cx: Cx<'_>, body: &[u8]) -> Result<Option<S::Out>, Skip> {
+fn vxlan_gpe<S: Segments>(cx: &Cx<'_>, body: &[u8]) -> Result<Option<S::Out>, Skip> {
     let (h, inner) = body.split_first_chunk::<8>().ok_or(Skip::Truncated)?;
     // Version 0 (bits 0x30) with a VNI.
     if h[0] & 0x30 != 0 || h[0] & VXLAN_I_FLAG == 0 {
@@ -274,7 +274,7 @@ fn vxlan_gpe<S: Segments>(cx: Cx<'_>, body: &[u8]) -> Result<Option<S::Out>, Ski
 /// (`00 01`, id and value lengths, id, value, 8-byte nonce, confirmation
 /// byte) and an origin indication (`00 00` and six bytes); anything but
 /// IPv6 after them was not Teredo.
-fn teredo<S: Segments>(cx: Cx<'_>, body: &[u8], past_end: Skip) -> Result<Option<S::Out>, Skip> {
+fn teredo<S: Segments>(cx: &Cx<'_>, body: &[u8], past_end: Skip) -> Result<Option<S::Out>, Skip> {
     let mut rest = body;
     if let [0x00, 0x01, id_len, au_len, ..] = *rest {
         let len = 4 + usize::from(id_len) + usize::from(au_len) + 8 + 1;
@@ -292,7 +292,7 @@ fn teredo<S: Segments>(cx: Cx<'_>, body: &[u8], past_end: Skip) -> Result<Option
 
 /// GTPv1-U: only G-PDUs (message type 255) carry a subscriber's packets;
 /// echo, error and end-marker messages do not.
-fn gtp_u<S: Segments>(cx: Cx<'_>, body: &[u8]) -> Result<Option<S::Out>, Skip> {
+fn gtp_u<S: Segments>(cx: &Cx<'_>, body: &[u8]) -> Result<Option<S::Out>, Skip> {
     let (h, rest) = body.split_first_chunk::<8>().ok_or(Skip::Truncated)?;
     // Version 1, protocol type GTP: GTP' (type 0) has a port of its own,
     // so neither is GTP-U.
@@ -328,7 +328,7 @@ fn gtp_u<S: Segments>(cx: Cx<'_>, body: &[u8]) -> Result<Option<S::Out>, Skip> {
 /// L2TPv2 data messages carry PPP; control messages (T bit) and L2TPv3
 /// (whose session headers cannot be read without the tunnel's setup) do
 /// not get opened.
-fn l2tp<S: Segments>(cx: Cx<'_>, body: &[u8]) -> Result<Option<S::Out>, Skip> {
+fn l2tp<S: Segments>(cx: &Cx<'_>, body: &[u8]) -> Result<Option<S::Out>, Skip> {
     let (h, mut rest) = body.split_first_chunk::<2>().ok_or(Skip::Truncated)?;
     let flags = u16::from_be_bytes(*h);
     match flags & 0x000f {
@@ -357,7 +357,7 @@ fn l2tp<S: Segments>(cx: Cx<'_>, body: &[u8]) -> Result<Option<S::Out>, Skip> {
 }
 
 /// Geneve (RFC 8926).
-fn geneve<S: Segments>(cx: Cx<'_>, body: &[u8], past_end: Skip) -> Result<Option<S::Out>, Skip> {
+fn geneve<S: Segments>(cx: &Cx<'_>, body: &[u8], past_end: Skip) -> Result<Option<S::Out>, Skip> {
     let (h, _) = body.split_first_chunk::<8>().ok_or(Skip::Truncated)?;
     // Geneve has only ever had version 0.
     if h[0] >> 6 != 0 {
@@ -377,7 +377,7 @@ fn geneve<S: Segments>(cx: Cx<'_>, body: &[u8], past_end: Skip) -> Result<Option
 /// GRE: version 0 (RFC 2784 with the RFC 2890 key and sequence fields) and
 /// PPTP's version 1.
 pub(super) fn gre<S: Segments>(
-    cx: Cx<'_>,
+    cx: &Cx<'_>,
     outer: IpHeader<'_>,
     packet: &[u8],
 ) -> Result<Option<S::Out>, Skip> {
@@ -424,7 +424,7 @@ pub(super) fn gre<S: Segments>(
         _ => (TunnelKind::Gre, key),
     };
     let layer = TunnelLayer { kind, id, outer };
-    let cx = cx.within(&layer);
+    let cx = &cx.within(&layer);
     match protocol {
         ethertype::IPV4 => ip::v4::<S>(cx, inner),
         ethertype::IPV6 => ip::v6::<S>(cx, inner),
@@ -446,7 +446,7 @@ pub(super) fn gre<S: Segments>(
 /// carries no payload: not IP. PPTP usually encrypts its PPP frames (MPPE,
 /// PPP protocol 0x00fd), which synprint cannot open.
 fn pptp_gre<S: Segments>(
-    cx: Cx<'_>,
+    cx: &Cx<'_>,
     outer: IpHeader<'_>,
     packet: &[u8],
     flags: u16,
@@ -475,14 +475,14 @@ fn pptp_gre<S: Segments>(
         id: Some(u32::from(u16::from_be_bytes([key[2], key[3]]))),
         outer,
     };
-    ppp::<S>(cx.within(&layer), up_to(body, payload_len))
+    ppp::<S>(&cx.within(&layer), up_to(body, payload_len))
 }
 
 /// EtherIP (RFC 3378): a two-byte header, then an Ethernet frame. The
 /// header's version (3) is not checked: FreeBSD 6.1 to 7.1 sent it in the
 /// wrong nibble (`03 00`) and its gif(4) still accepts that, and Wireshark
 /// decodes the frame whatever the version says.
-pub(super) fn etherip<S: Segments>(cx: Cx<'_>, packet: &[u8]) -> Result<Option<S::Out>, Skip> {
+pub(super) fn etherip<S: Segments>(cx: &Cx<'_>, packet: &[u8]) -> Result<Option<S::Out>, Skip> {
     let frame = packet.get(2..).ok_or(Skip::Truncated)?;
     ethernet::<S>(cx, frame)
 }
@@ -502,7 +502,7 @@ fn after_source_routes(packet: &[u8], mut at: usize) -> Result<usize, Skip> {
     }
 }
 
-fn erspan_ii<S: Segments>(cx: Cx<'_>, body: &[u8]) -> Result<Option<S::Out>, Skip> {
+fn erspan_ii<S: Segments>(cx: &Cx<'_>, body: &[u8]) -> Result<Option<S::Out>, Skip> {
     let (h, frame) = body.split_first_chunk::<8>().ok_or(Skip::Truncated)?;
     if h[0] >> 4 != 1 {
         return Err(Skip::UnsupportedEncapsulation);
@@ -510,7 +510,7 @@ fn erspan_ii<S: Segments>(cx: Cx<'_>, body: &[u8]) -> Result<Option<S::Out>, Ski
     ethernet::<S>(cx, frame)
 }
 
-fn erspan_iii<S: Segments>(cx: Cx<'_>, body: &[u8]) -> Result<Option<S::Out>, Skip> {
+fn erspan_iii<S: Segments>(cx: &Cx<'_>, body: &[u8]) -> Result<Option<S::Out>, Skip> {
     let (h, rest) = body.split_first_chunk::<12>().ok_or(Skip::Truncated)?;
     if h[0] >> 4 != 2 {
         return Err(Skip::UnsupportedEncapsulation);
