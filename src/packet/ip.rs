@@ -125,6 +125,8 @@ impl TunnelLayer<'_> {
 }
 
 impl IpHeader<'_> {
+    /// Source and destination.
+    #[inline(always)]
     pub fn addresses(self) -> (IpAddr, IpAddr) {
         match self {
             IpHeader::V4 { fixed, .. } => {
@@ -267,8 +269,8 @@ pub(super) fn v6<S: Segments>(cx: &Cx<'_>, packet: &[u8]) -> Result<Option<S::Ou
 }
 
 /// A tunnel with no header of its own: IP in IP, EtherIP, MPLS in IP. Out
-/// of line, as the `TunnelLayer` on its stack made `transport`, which
-/// every TCP segment goes through, too large to inline.
+/// of line: rare, and kept off `transport`, which every TCP segment goes
+/// through.
 #[cold]
 #[inline(never)]
 fn headerless_tunnel<S: Segments>(

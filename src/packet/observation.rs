@@ -87,7 +87,8 @@ impl IpVersion {
 pub struct Tunnel {
     pub kind: TunnelKind,
     /// The tunnel's own identifier, where its header has one: the VNI of
-    /// VXLAN, VXLAN-GPE and Geneve, the GRE key, ERSPAN's session ID,
+    /// VXLAN, VXLAN-GPE and Geneve, the GRE key, the session ID of ERSPAN
+    /// types II and III (type I: the GRE key),
     /// PPTP's call ID, GTP-U's TEID, LISP's instance ID, and for L2TP the
     /// tunnel ID times 65,536 plus the session ID.
     pub id: Option<u32>,

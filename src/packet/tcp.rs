@@ -1,7 +1,7 @@
 //! TCP: the flags decide, before anything else, whether a segment is worth
 //! fingerprinting.
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::net::IpAddr;
 
 use super::ip::{Cx, IpHeader};
 use super::{flags, IpVersion, Kind, Observation, Skip, TcpOptions, Timestamp};
@@ -201,36 +201,29 @@ struct IpFields {
 impl IpFields {
     #[inline(always)]
     fn of(ip: IpHeader<'_>) -> IpFields {
+        let (src, dst) = ip.addresses();
         match ip {
-            IpHeader::V4 { fixed, options_len } => {
-                let [a, b, c, d] = [fixed[12], fixed[13], fixed[14], fixed[15]];
-                let [e, f, g, k] = [fixed[16], fixed[17], fixed[18], fixed[19]];
-                IpFields {
-                    version: IpVersion::V4,
-                    src: IpAddr::V4(Ipv4Addr::new(a, b, c, d)),
-                    dst: IpAddr::V4(Ipv4Addr::new(e, f, g, k)),
-                    ttl: fixed[8],
-                    tos: fixed[1],
-                    df: fixed[6] & 0x40 != 0,
-                    mf: fixed[6] & 0x20 != 0,
-                    reserved_flag: fixed[6] & 0x80 != 0,
-                    id: u16::from_be_bytes([fixed[4], fixed[5]]),
-                    total_length: u16::from_be_bytes([fixed[2], fixed[3]]).into(),
-                    header_len: (fixed[0] & 0x0f) * 4,
-                    options_len,
-                    flow_label: 0,
-                }
-            }
+            IpHeader::V4 { fixed, options_len } => IpFields {
+                version: IpVersion::V4,
+                src,
+                dst,
+                ttl: fixed[8],
+                tos: fixed[1],
+                df: fixed[6] & 0x40 != 0,
+                mf: fixed[6] & 0x20 != 0,
+                reserved_flag: fixed[6] & 0x80 != 0,
+                id: u16::from_be_bytes([fixed[4], fixed[5]]),
+                total_length: u16::from_be_bytes([fixed[2], fixed[3]]).into(),
+                header_len: (fixed[0] & 0x0f) * 4,
+                options_len,
+                flow_label: 0,
+            },
             IpHeader::V6 { fixed, ext_len } => {
                 let first = u32::from_be_bytes([fixed[0], fixed[1], fixed[2], fixed[3]]);
-                let mut src = [0u8; 16];
-                let mut dst = [0u8; 16];
-                src.copy_from_slice(&fixed[8..24]);
-                dst.copy_from_slice(&fixed[24..40]);
                 IpFields {
                     version: IpVersion::V6,
-                    src: IpAddr::V6(Ipv6Addr::from(src)),
-                    dst: IpAddr::V6(Ipv6Addr::from(dst)),
+                    src,
+                    dst,
                     ttl: fixed[7],
                     tos: (first >> 20) as u8,
                     df: false,
