@@ -74,7 +74,7 @@ impl Record {
 
     /// Records with equal keys have the same text in every format outside
     /// their per-packet values (times, addresses, ports, IP ID, flow label,
-    /// sequence and acknowledgment numbers, TCP timestamps, uptime,
+    /// sequence and acknowledgment numbers, TCP timestamps, uptime, tunnel,
     /// verdict): the p0f match and its signature, the MTU, the
     /// classification. Writers cache that text by it.
     pub fn text_key(&self) -> TextKey {

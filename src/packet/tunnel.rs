@@ -1,7 +1,7 @@
 //! Tunnels opened to reach the inner TCP: GRE (with ERSPAN, MPLS, PPP and
 //! PPTP's enhanced GRE), EtherIP, VXLAN and VXLAN-GPE, Geneve, GTP-U,
-//! L2TPv2, LISP, Teredo, and MPLS and GRE in UDP. IP-in-IP and MPLS-in-IP need no header of their
-//! own and live in `ip`.
+//! L2TPv2, LISP, Teredo, and MPLS and GRE in UDP. IP-in-IP and MPLS-in-IP
+//! need no header of their own and live in `ip`.
 
 use super::ip::{self, Cx, IpHeader, TunnelLayer};
 use super::link::{below_labels, ethernet, ethertype, mpls, ppp, up_to};
