@@ -79,19 +79,10 @@ fn teredo_agrees_with_tshark() {
     if common::tshark_missing() {
         return;
     }
-    let mut w = PcapWriter::new(Vec::new(), LinkType::ETHERNET).unwrap();
-    let mut frames = 0;
-    for p in packets().iter().filter(|p| p.src.is_ipv6()) {
-        for (auth, origin) in [(false, false), (true, false), (false, true), (true, true)] {
-            let u = udp(3544, 40000, &teredo(&p.ip_bytes(), auth, origin));
-            w.write(Timestamp(frames), &ethernet_frame(&ipv4_outer(17, &u)))
-                .unwrap();
-            frames += 1;
-        }
-    }
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("teredo.pcap");
-    std::fs::write(&path, w.into_inner()).unwrap();
+    let all = [(false, false), (true, false), (false, true), (true, true)];
+    let frames = write_teredo_pcap(&path, &all);
     assert_eq!(
         common::compare_with_tshark(&path),
         (frames * 2 / 3) as usize
@@ -204,6 +195,23 @@ fn write_pcapng(path: &Path, order: ByteOrder, pkts: &[TcpPacket]) {
     std::fs::write(path, w.into_inner()).unwrap();
 }
 
+/// Every IPv6 packet of [`packets`] in Teredo, once for each (authentication
+/// indicator, origin indication) asked; returns the frame count.
+fn write_teredo_pcap(path: &Path, headers: &[(bool, bool)]) -> u64 {
+    let mut w = PcapWriter::new(Vec::new(), LinkType::ETHERNET).unwrap();
+    let mut frames = 0;
+    for p in packets().iter().filter(|p| p.src.is_ipv6()) {
+        for &(auth, origin) in headers {
+            let u = udp(3544, 40000, &teredo(&p.ip_bytes(), auth, origin));
+            w.write(Timestamp(frames), &ethernet_frame(&ipv4_outer(17, &u)))
+                .unwrap();
+            frames += 1;
+        }
+    }
+    std::fs::write(path, w.into_inner()).unwrap();
+    frames
+}
+
 /// One classic pcap per encapsulation (IPv4 and IPv6 separately for the
 /// per-version raw link types); returns the SYN-kind packet count.
 fn write_pcap(path: &Path, enc: Encapsulation, pkts: &[TcpPacket]) -> usize {
@@ -248,14 +256,8 @@ fn tunnels_agree_with_tshark() {
         assert_eq!(compared, n, "{enc:?}: every SYN and SYN+ACK compared");
         tunnelled.extend(kinds);
     }
-    let mut w = PcapWriter::new(Vec::new(), LinkType::ETHERNET).unwrap();
-    for (i, p) in pkts.iter().filter(|p| p.src.is_ipv6()).enumerate() {
-        let u = udp(3544, 40000, &teredo(&p.ip_bytes(), false, true));
-        w.write(Timestamp(i as u64), &ethernet_frame(&ipv4_outer(17, &u)))
-            .unwrap();
-    }
     let path = dir.path().join("teredo.pcap");
-    std::fs::write(&path, w.into_inner()).unwrap();
+    write_teredo_pcap(&path, &[(false, true)]);
     tunnelled.extend(compare_tunnels_with_tshark(&path).0);
     // Every kind was met (so none is compared only as absent).
     assert_eq!(
